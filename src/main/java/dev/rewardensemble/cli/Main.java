@@ -1,10 +1,86 @@
 package dev.rewardensemble.cli;
 
-/** Entry point of the {@code rme} command line. */
-public final class Main {
-  private Main() {}
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.NoSuchFileException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * Entry point of the {@code rme} command line. Each subcommand is one file in this package and only
+ * parses, validates and calls the public API.
+ *
+ * <p>Exit codes: 0 success, 2 bad input or usage (one line naming the file, line, key or value), 1
+ * an unexpected internal error.
+ */
+@Command(
+    name = "rme",
+    mixinStandardHelpOptions = true,
+    version = "rme 0.1.0 (reward-ensemble)",
+    description = "Reward-model ensembles for RLHF on TensorFlow Java.",
+    subcommands = {ScoreCommand.class, GraphCommand.class, InfoCommand.class})
+public final class Main implements Runnable {
+
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    throw new CommandLine.ParameterException(spec.commandLine(), "missing command");
+  }
 
   public static void main(String[] args) {
-    System.out.println(org.tensorflow.TensorFlow.version());
+    System.exit(run(args));
+  }
+
+  /** Runs the command line and returns its exit code (tests call this instead of {@link #main}). */
+  public static int run(String... args) {
+    CommandLine cl = commandLine();
+    return cl.execute(args);
+  }
+
+  static CommandLine commandLine() {
+    CommandLine cl = new CommandLine(new Main());
+    cl.setExecutionExceptionHandler(Main::handle);
+    cl.setParameterExceptionHandler(
+        (ex, a) -> {
+          PrintWriter err = ex.getCommandLine().getErr();
+          err.println("rme: error: " + ex.getMessage());
+          err.println("Try '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help'.");
+          err.flush();
+          return 2;
+        });
+    return cl;
+  }
+
+  private static int handle(Exception ex, CommandLine cl, CommandLine.ParseResult parsed) {
+    PrintWriter err = cl.getErr();
+    Throwable t = ex;
+    if (t instanceof UncheckedIOException u) {
+      t = u.getCause();
+    }
+    if (t instanceof IllegalArgumentException || t instanceof UserError) {
+      err.println("rme: error: " + t.getMessage());
+      err.flush();
+      return 2;
+    }
+    if (t instanceof NoSuchFileException n) {
+      err.println("rme: error: file not found: " + n.getFile());
+      err.flush();
+      return 2;
+    }
+    if (t instanceof IOException) {
+      err.println("rme: error: " + t);
+      err.flush();
+      return 2;
+    }
+    err.println("rme: internal error: " + t);
+    if (System.getenv("RME_DEBUG") != null) {
+      t.printStackTrace(err);
+    } else {
+      err.println("(set RME_DEBUG=1 for the stack trace)");
+    }
+    err.flush();
+    return 1;
   }
 }

@@ -1,0 +1,78 @@
+package dev.rewardensemble.config;
+
+import static dev.rewardensemble.config.ModelConfig.check;
+
+/**
+ * Llama: RMSNorm, rotary position embeddings, SwiGLU MLP, grouped-query attention, no biases.
+ * Field names follow Hugging Face's {@code LlamaConfig}.
+ *
+ * @param numKeyValueHeads key/value heads; {@code numHeads} must be a multiple of it (GQA)
+ * @param headDim size of one head ({@code hidden_size / num_attention_heads} unless the checkpoint
+ *     says otherwise)
+ */
+public record LlamaConfig(
+    int vocabSize,
+    int hiddenSize,
+    int intermediateSize,
+    int numLayers,
+    int numHeads,
+    int numKeyValueHeads,
+    int headDim,
+    int maxPositionEmbeddings,
+    double rmsNormEps,
+    double ropeTheta,
+    int padTokenId,
+    int bosTokenId,
+    int eosTokenId,
+    boolean tieWordEmbeddings)
+    implements ModelConfig {
+
+  public LlamaConfig {
+    check(vocabSize > 0, "vocab_size must be positive, got " + vocabSize);
+    check(hiddenSize > 0, "hidden_size must be positive, got " + hiddenSize);
+    check(intermediateSize > 0, "intermediate_size must be positive, got " + intermediateSize);
+    check(numLayers > 0, "num_hidden_layers must be positive, got " + numLayers);
+    check(numHeads > 0, "num_attention_heads must be positive, got " + numHeads);
+    check(
+        numKeyValueHeads > 0 && numHeads % numKeyValueHeads == 0,
+        "num_attention_heads "
+            + numHeads
+            + " is not a multiple of num_key_value_heads "
+            + numKeyValueHeads);
+    check(headDim > 0 && headDim % 2 == 0, "head_dim must be positive and even, got " + headDim);
+    check(
+        maxPositionEmbeddings > 0,
+        "max_position_embeddings must be positive, got " + maxPositionEmbeddings);
+    check(rmsNormEps > 0 && rmsNormEps < 1, "rms_norm_eps must be in (0, 1), got " + rmsNormEps);
+    check(ropeTheta > 1, "rope_theta must be > 1, got " + ropeTheta);
+    check(
+        padTokenId >= 0 && padTokenId < vocabSize,
+        "pad_token_id " + padTokenId + " is outside the vocabulary [0, " + vocabSize + ")");
+    check(eosTokenId < vocabSize, "eos_token_id " + eosTokenId + " >= vocab_size " + vocabSize);
+  }
+
+  @Override
+  public String modelType() {
+    return "llama";
+  }
+
+  @Override
+  public int maxPositions() {
+    return maxPositionEmbeddings;
+  }
+
+  @Override
+  public String trunkPrefix() {
+    return "model.";
+  }
+
+  @Override
+  public String embeddingKey() {
+    return "model.embed_tokens.weight";
+  }
+
+  /** Query heads per key/value head. */
+  public int groupSize() {
+    return numHeads / numKeyValueHeads;
+  }
+}

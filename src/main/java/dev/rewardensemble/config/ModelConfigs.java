@@ -1,0 +1,256 @@
+package dev.rewardensemble.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Reads and writes {@link ModelConfig}s as Hugging Face {@code config.json} objects. The presets in
+ * {@code tf-graphs/} use the same format, so a preset, an imported checkpoint and an export all
+ * describe an architecture with the same keys.
+ */
+public final class ModelConfigs {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private ModelConfigs() {}
+
+  /** Reads a {@code config.json} (or a {@code tf-graphs/} preset). */
+  public static ModelConfig read(Path file) throws IOException {
+    if (!Files.isRegularFile(file)) {
+      throw new IllegalArgumentException("model configuration not found: " + file);
+    }
+    JsonNode node;
+    try {
+      node = JSON.readTree(file.toFile());
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalArgumentException(
+          file + ": invalid JSON at line " + e.getLocation().getLineNr() + ": " + e.getOriginalMessage());
+    }
+    return parse(node, file.toString());
+  }
+
+  /** Parses a Hugging Face configuration object; {@code source} names it in error messages. */
+  public static ModelConfig parse(JsonNode node, String source) {
+    if (node == null || !node.isObject()) {
+      throw new IllegalArgumentException(source + ": expected a JSON object");
+    }
+    String type = node.path("model_type").asText("");
+    Reader r = new Reader(node, source);
+    try {
+      return switch (type) {
+        case "gpt2" -> parseGpt2(r);
+        case "llama" -> parseLlama(r);
+        case "" -> throw new IllegalArgumentException("missing key 'model_type' (gpt2 or llama)");
+        default ->
+            throw new IllegalArgumentException(
+                "model_type '" + type + "' is not supported (supported: gpt2, llama)");
+      };
+    } catch (IllegalArgumentException e) {
+      if (e.getMessage() != null && e.getMessage().startsWith(source)) {
+        throw e;
+      }
+      throw new IllegalArgumentException(source + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static Gpt2Config parseGpt2(Reader r) {
+    int nEmbd = r.integer("n_embd", null);
+    int vocab = r.integer("vocab_size", null);
+    int eos = r.firstId("eos_token_id", -1);
+    int pad = r.firstId("pad_token_id", eos >= 0 && eos < vocab ? eos : 0);
+    return new Gpt2Config(
+        vocab,
+        r.integer("n_positions", null),
+        nEmbd,
+        r.integer("n_layer", null),
+        r.integer("n_head", null),
+        r.integer("n_inner", 4 * nEmbd),
+        r.number("layer_norm_epsilon", 1e-5),
+        r.text("activation_function", "gelu_new"),
+        pad,
+        r.firstId("bos_token_id", -1),
+        eos,
+        r.bool("tie_word_embeddings", true));
+  }
+
+  private static LlamaConfig parseLlama(Reader r) {
+    String act = r.text("hidden_act", "silu");
+    if (!act.equals("silu")) {
+      throw new IllegalArgumentException("hidden_act '" + act + "' is not supported (silu)");
+    }
+    if (r.bool("attention_bias", false)) {
+      throw new IllegalArgumentException("attention_bias true is not supported");
+    }
+    if (r.bool("mlp_bias", false)) {
+      throw new IllegalArgumentException("mlp_bias true is not supported");
+    }
+    double theta = r.number("rope_theta", 10000.0);
+    JsonNode rope = r.node.get("rope_parameters");
+    if (rope == null || rope.isNull()) {
+      rope = r.node.get("rope_scaling");
+    }
+    if (rope != null && !rope.isNull()) {
+      String ropeType = rope.path("rope_type").asText(rope.path("type").asText("default"));
+      if (!ropeType.equals("default")) {
+        throw new IllegalArgumentException(
+            "rope_type '" + ropeType + "' is not supported (only default rotary embeddings)");
+      }
+      if (rope.has("rope_theta")) {
+        theta = rope.get("rope_theta").asDouble();
+      }
+    }
+    int hidden = r.integer("hidden_size", null);
+    int heads = r.integer("num_attention_heads", null);
+    int vocab = r.integer("vocab_size", null);
+    int eos = r.firstId("eos_token_id", -1);
+    if (hidden % heads != 0 && !r.node.hasNonNull("head_dim")) {
+      throw new IllegalArgumentException(
+          "hidden_size " + hidden + " is not divisible by num_attention_heads " + heads);
+    }
+    return new LlamaConfig(
+        vocab,
+        hidden,
+        r.integer("intermediate_size", null),
+        r.integer("num_hidden_layers", null),
+        heads,
+        r.integer("num_key_value_heads", heads),
+        r.integer("head_dim", hidden / heads),
+        r.integer("max_position_embeddings", null),
+        r.number("rms_norm_eps", 1e-6),
+        theta,
+        r.firstId("pad_token_id", eos >= 0 && eos < vocab ? eos : 0),
+        r.firstId("bos_token_id", -1),
+        eos,
+        r.bool("tie_word_embeddings", false));
+  }
+
+  /**
+   * The Hugging Face {@code config.json} of a config, for the given architecture class name (e.g.
+   * {@code LlamaForSequenceClassification}) and number of labels (reward heads).
+   */
+  public static ObjectNode toHf(ModelConfig config, String architecture, int numLabels) {
+    ObjectNode o = JSON.createObjectNode();
+    o.putArray("architectures").add(architecture);
+    o.put("model_type", config.modelType());
+    if (config instanceof Gpt2Config c) {
+        o.put("vocab_size", c.vocabSize());
+        o.put("n_positions", c.nPositions());
+        o.put("n_embd", c.nEmbd());
+        o.put("n_layer", c.nLayer());
+        o.put("n_head", c.nHead());
+        o.put("n_inner", c.nInner());
+        o.put("layer_norm_epsilon", c.layerNormEpsilon());
+        o.put("activation_function", c.activation());
+        o.put("resid_pdrop", 0.0);
+        o.put("embd_pdrop", 0.0);
+        o.put("attn_pdrop", 0.0);
+        o.put("scale_attn_weights", true);
+        putIds(o, c);
+    } else if (config instanceof LlamaConfig c) {
+        o.put("vocab_size", c.vocabSize());
+        o.put("hidden_size", c.hiddenSize());
+        o.put("intermediate_size", c.intermediateSize());
+        o.put("num_hidden_layers", c.numLayers());
+        o.put("num_attention_heads", c.numHeads());
+        o.put("num_key_value_heads", c.numKeyValueHeads());
+        o.put("head_dim", c.headDim());
+        o.put("max_position_embeddings", c.maxPositionEmbeddings());
+        o.put("rms_norm_eps", c.rmsNormEps());
+        o.put("rope_theta", c.ropeTheta());
+        o.put("hidden_act", "silu");
+        o.put("attention_bias", false);
+        o.put("mlp_bias", false);
+        putIds(o, c);
+    }
+    o.put("tie_word_embeddings", config.tieWordEmbeddings());
+    if (numLabels > 0) {
+      o.put("num_labels", numLabels);
+      ObjectNode id2label = o.putObject("id2label");
+      ObjectNode label2id = o.putObject("label2id");
+      for (int i = 0; i < numLabels; i++) {
+        id2label.put(Integer.toString(i), "LABEL_" + i);
+        label2id.put("LABEL_" + i, i);
+      }
+    }
+    o.put("torch_dtype", "float32");
+    return o;
+  }
+
+  private static void putIds(ObjectNode o, ModelConfig c) {
+    o.put("pad_token_id", c.padTokenId());
+    int bos = c.bosTokenId();
+    if (bos >= 0) {
+      o.put("bos_token_id", bos);
+    }
+    if (c.eosTokenId() >= 0) {
+      o.put("eos_token_id", c.eosTokenId());
+    }
+  }
+
+  /** Typed access to keys with messages that name the key and the bad value. */
+  private record Reader(JsonNode node, String source) {
+    int integer(String key, Integer dflt) {
+      JsonNode v = node.get(key);
+      if (v == null || v.isNull()) {
+        if (dflt == null) {
+          throw new IllegalArgumentException("missing key '" + key + "'");
+        }
+        return dflt;
+      }
+      if (!v.canConvertToInt() || !(v.isIntegralNumber() || v.isDouble() && v.asDouble() == v.asInt())) {
+        throw new IllegalArgumentException("key '" + key + "' must be an integer, got " + v);
+      }
+      return v.asInt();
+    }
+
+    int firstId(String key, int dflt) {
+      JsonNode v = node.get(key);
+      if (v != null && v.isArray()) {
+        v = v.size() > 0 ? v.get(0) : null;
+      }
+      if (v == null || v.isNull()) {
+        return dflt;
+      }
+      if (!v.isIntegralNumber()) {
+        throw new IllegalArgumentException("key '" + key + "' must be a token id, got " + v);
+      }
+      return v.asInt();
+    }
+
+    double number(String key, double dflt) {
+      JsonNode v = node.get(key);
+      if (v == null || v.isNull()) {
+        return dflt;
+      }
+      if (!v.isNumber()) {
+        throw new IllegalArgumentException("key '" + key + "' must be a number, got " + v);
+      }
+      return v.asDouble();
+    }
+
+    String text(String key, String dflt) {
+      JsonNode v = node.get(key);
+      if (v == null || v.isNull()) {
+        return dflt;
+      }
+      if (!v.isTextual()) {
+        throw new IllegalArgumentException("key '" + key + "' must be a string, got " + v);
+      }
+      return v.asText();
+    }
+
+    boolean bool(String key, boolean dflt) {
+      JsonNode v = node.get(key);
+      if (v == null || v.isNull()) {
+        return dflt;
+      }
+      if (!v.isBoolean()) {
+        throw new IllegalArgumentException("key '" + key + "' must be true or false, got " + v);
+      }
+      return v.asBoolean();
+    }
+  }
+}

@@ -1,0 +1,201 @@
+package dev.rewardensemble.io;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rewardensemble.config.Gpt2Config;
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.model.LmHead;
+import dev.rewardensemble.model.RewardHeads;
+import dev.rewardensemble.model.Transformers;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+
+/**
+ * Import and export of Hugging Face checkpoint directories ({@code config.json} + {@code
+ * model.safetensors} or a sharded {@code model.safetensors.index.json}).
+ *
+ * <p>Supported architectures: {@code GPT2ForSequenceClassification}, {@code
+ * LlamaForSequenceClassification} (trunk and {@code score} head), and the trunks of {@code
+ * GPT2LMHeadModel}, {@code LlamaForCausalLM}, {@code GPT2Model}, {@code LlamaModel} (with the
+ * language-model head when present). Every tensor's name and shape is checked against the
+ * architecture; errors name the file, the key and both shapes.
+ */
+public final class HfCheckpoint {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private HfCheckpoint() {}
+
+  /** What the checkpoint's head is. */
+  public enum Kind {
+    /** {@code ...ForSequenceClassification}: trunk + {@code score.weight [num_labels, H]}. */
+    SEQUENCE_CLASSIFICATION,
+    /** {@code ...ForCausalLM} / {@code GPT2LMHeadModel}: trunk + language-model head. */
+    CAUSAL_LM,
+    /** Bare trunk ({@code GPT2Model}, {@code LlamaModel}). */
+    BASE
+  }
+
+  /**
+   * An imported checkpoint: configuration, head kind and every weight by its project key (the
+   * Hugging Face key of the {@code ...ForSequenceClassification} / {@code ...ForCausalLM} layout).
+   *
+   * @param numLabels reward heads in {@code score.weight} (0 when there is none)
+   */
+  public record Checkpoint(
+      Path dir, ModelConfig config, String architecture, Kind kind, int numLabels,
+      Map<String, FloatTensor> weights) {}
+
+  /** Whether {@code dir} looks like a Hugging Face checkpoint directory. */
+  public static boolean isCheckpoint(Path dir) {
+    return Files.isRegularFile(dir.resolve("config.json"))
+        && (Files.isRegularFile(dir.resolve("model.safetensors"))
+            || Files.isRegularFile(dir.resolve("model.safetensors.index.json")));
+  }
+
+  /** Reads {@code config.json} and the architecture's kind. */
+  public static Kind kindOf(String architecture, Path configFile) {
+    return switch (architecture) {
+      case "GPT2ForSequenceClassification", "LlamaForSequenceClassification" -> Kind.SEQUENCE_CLASSIFICATION;
+      case "GPT2LMHeadModel", "LlamaForCausalLM" -> Kind.CAUSAL_LM;
+      case "GPT2Model", "LlamaModel" -> Kind.BASE;
+      default ->
+          throw new IllegalArgumentException(
+              configFile + ": architecture '" + architecture + "' is not supported (supported: "
+                  + "GPT2ForSequenceClassification, LlamaForSequenceClassification, GPT2LMHeadModel, "
+                  + "LlamaForCausalLM, GPT2Model, LlamaModel)");
+    };
+  }
+
+  /** Imports a checkpoint directory, checking every tensor. */
+  public static Checkpoint load(Path dir) throws IOException {
+    Path configFile = dir.resolve("config.json");
+    if (!Files.isRegularFile(configFile)) {
+      throw new IllegalArgumentException("not a Hugging Face checkpoint: " + configFile + " not found");
+    }
+    JsonNode cfgNode;
+    try {
+      cfgNode = JSON.readTree(configFile.toFile());
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalArgumentException(
+          configFile + ": invalid JSON at line " + e.getLocation().getLineNr() + ": " + e.getOriginalMessage());
+    }
+    ModelConfig config = ModelConfigs.parse(cfgNode, configFile.toString());
+    JsonNode archs = cfgNode.path("architectures");
+    String arch =
+        archs.isArray() && archs.size() > 0
+            ? archs.get(0).asText()
+            : (config instanceof Gpt2Config ? "GPT2Model" : "LlamaModel");
+    Kind kind = kindOf(arch, configFile);
+    try (TensorSource src = TensorSources.openCheckpoint(dir)) {
+      Map<String, String> keyMap = normalizeKeys(src, config);
+      Map<String, long[]> expected = new LinkedHashMap<>(Transformers.parameterShapes(config));
+      int numLabels = 0;
+      if (kind == Kind.SEQUENCE_CLASSIFICATION) {
+        TensorInfo score = keyMap.containsValue(RewardHeads.KEY) ? src.info(sourceKey(keyMap, RewardHeads.KEY)) : null;
+        numLabels = score != null && score.rank() == 2 ? (int) score.shape()[0] : cfgNode.path("num_labels").asInt(1);
+        expected.put(RewardHeads.KEY, new long[] {numLabels, config.hiddenSize()});
+      }
+      boolean hasLmHead = keyMap.containsValue(LmHead.KEY);
+      if (kind == Kind.CAUSAL_LM && (hasLmHead || !config.tieWordEmbeddings())) {
+        expected.put(LmHead.KEY, new long[] {config.vocabSize(), config.hiddenSize()});
+      }
+      List<String> problems = new ArrayList<>();
+      for (Map.Entry<String, String> e : keyMap.entrySet()) {
+        String key = e.getValue();
+        long[] want = expected.get(key);
+        TensorInfo info = src.info(e.getKey());
+        if (want == null) {
+          if (!(kind == Kind.CAUSAL_LM && key.equals(LmHead.KEY))) {
+            problems.add("unexpected tensor '" + e.getKey() + "' " + info.shapeString());
+          }
+        } else if (!Arrays.equals(want, info.shape())) {
+          problems.add(
+              "tensor '" + e.getKey() + "' has shape " + info.shapeString() + ", the config implies "
+                  + Arrays.toString(want));
+        }
+      }
+      TreeSet<String> missing = new TreeSet<>(expected.keySet());
+      missing.removeAll(keyMap.values());
+      for (String m : missing) {
+        problems.add("missing tensor '" + m + "' " + Arrays.toString(expected.get(m)));
+      }
+      if (!problems.isEmpty()) {
+        int shown = Math.min(10, problems.size());
+        throw new IllegalArgumentException(
+            src.path() + " (" + arch + "): " + String.join("; ", problems.subList(0, shown))
+                + (problems.size() > shown ? "; and " + (problems.size() - shown) + " more" : ""));
+      }
+      Map<String, FloatTensor> weights = new LinkedHashMap<>();
+      for (Map.Entry<String, String> e : keyMap.entrySet()) {
+        if (expected.containsKey(e.getValue())) {
+          weights.put(e.getValue(), src.read(e.getKey()));
+        }
+      }
+      return new Checkpoint(dir, config, arch, kind, numLabels, weights);
+    }
+  }
+
+  private static String sourceKey(Map<String, String> keyMap, String projectKey) {
+    return keyMap.entrySet().stream()
+        .filter(e -> e.getValue().equals(projectKey))
+        .findFirst()
+        .orElseThrow()
+        .getKey();
+  }
+
+  /**
+   * Source key to project key. Bare-trunk checkpoints ({@code h.0...}, {@code layers.0...}) get the
+   * family prefix; known non-parameter buffers (GPT-2's {@code attn.bias}/{@code
+   * attn.masked_bias}, rotary {@code inv_freq}) are dropped.
+   */
+  private static Map<String, String> normalizeKeys(TensorSource src, ModelConfig config) {
+    Map<String, String> out = new LinkedHashMap<>();
+    String prefix = config.trunkPrefix();
+    for (String key : src.keys()) {
+      if (key.endsWith(".attn.bias") && !key.contains("c_attn") || key.endsWith(".attn.masked_bias")
+          || key.endsWith("rotary_emb.inv_freq")) {
+        continue;
+      }
+      String k = key;
+      if (!k.startsWith(prefix) && !k.equals(RewardHeads.KEY) && !k.equals(LmHead.KEY)) {
+        k = prefix + k;
+      }
+      out.put(key, k);
+    }
+    return out;
+  }
+
+  /**
+   * Writes a checkpoint directory in the Hugging Face layout: {@code config.json} for {@code
+   * architecture} and {@code model.safetensors}. Written to a temporary directory and renamed when
+   * complete.
+   */
+  public static void save(
+      Path dir, ModelConfig config, String architecture, Map<String, FloatTensor> weights,
+      Map<String, String> metadata) throws IOException {
+    int numLabels = weights.containsKey(RewardHeads.KEY) ? (int) weights.get(RewardHeads.KEY).shape()[0] : 0;
+    ObjectNode cfg = ModelConfigs.toHf(config, architecture, numLabels);
+    Path parent = dir.toAbsolutePath().getParent();
+    Files.createDirectories(parent);
+    Path tmp = Files.createTempDirectory(parent, "." + dir.getFileName() + ".tmp");
+    try {
+      JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.resolve("config.json").toFile(), cfg);
+      Map<String, String> meta = new LinkedHashMap<>(metadata);
+      meta.putIfAbsent("format", "pt");
+      Safetensors.write(tmp.resolve("model.safetensors"), weights, meta);
+      AtomicDirs.replace(tmp, dir);
+    } catch (IOException | RuntimeException e) {
+      AtomicDirs.deleteRecursively(tmp);
+      throw e;
+    }
+  }
+}

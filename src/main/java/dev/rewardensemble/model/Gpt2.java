@@ -1,0 +1,113 @@
+package dev.rewardensemble.model;
+
+import dev.rewardensemble.config.Gpt2Config;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+
+/**
+ * GPT-2 trunk, read top to bottom: token + learned position embeddings, {@code n_layer} pre-norm
+ * blocks (LayerNorm, fused {@code c_attn} attention, LayerNorm, {@code gelu_new} MLP), final
+ * {@code ln_f}. Weights are Conv1D {@code [in, out]} and named as in Hugging Face checkpoints
+ * ({@code transformer.h.0.attn.c_attn.weight}, ...).
+ */
+public final class Gpt2 {
+  private Gpt2() {}
+
+  /** Checkpoint key to shape of every trunk parameter. */
+  public static Map<String, long[]> parameterShapes(Gpt2Config c) {
+    Map<String, long[]> m = new LinkedHashMap<>();
+    long h = c.nEmbd();
+    long f = c.nInner();
+    m.put("transformer.wte.weight", new long[] {c.vocabSize(), h});
+    m.put("transformer.wpe.weight", new long[] {c.nPositions(), h});
+    for (int i = 0; i < c.nLayer(); i++) {
+      String p = "transformer.h." + i + ".";
+      m.put(p + "ln_1.weight", new long[] {h});
+      m.put(p + "ln_1.bias", new long[] {h});
+      m.put(p + "attn.c_attn.weight", new long[] {h, 3 * h});
+      m.put(p + "attn.c_attn.bias", new long[] {3 * h});
+      m.put(p + "attn.c_proj.weight", new long[] {h, h});
+      m.put(p + "attn.c_proj.bias", new long[] {h});
+      m.put(p + "ln_2.weight", new long[] {h});
+      m.put(p + "ln_2.bias", new long[] {h});
+      m.put(p + "mlp.c_fc.weight", new long[] {h, f});
+      m.put(p + "mlp.c_fc.bias", new long[] {f});
+      m.put(p + "mlp.c_proj.weight", new long[] {f, h});
+      m.put(p + "mlp.c_proj.bias", new long[] {h});
+    }
+    m.put("transformer.ln_f.weight", new long[] {h});
+    m.put("transformer.ln_f.bias", new long[] {h});
+    return m;
+  }
+
+  /** Modules a LoRA adapter may target in GPT-2 (PEFT names). */
+  public static final java.util.List<String> LORA_TARGETS = java.util.List.of("c_attn", "c_proj", "c_fc");
+
+  /**
+   * The trunk's final hidden states.
+   *
+   * @param ids {@code [B, T]} token ids
+   * @return rows {@code [B*T, H]} after {@code ln_f}
+   */
+  public static Operand<TFloat32> trunk(
+      Ops tf, Gpt2Config c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj) {
+    Map<String, long[]> shapes = parameterShapes(c);
+    java.util.function.Function<String, Operand<TFloat32>> w = k -> p.get(k, shapes.get(k));
+    int h = c.nEmbd();
+    int n = c.nHead();
+    int d = c.headDim();
+    double eps = c.layerNormEpsilon();
+
+    Operand<TInt32> flatIds = tf.reshape(ids, tf.constant(new int[] {-1})); // [B*T]
+    Operand<TInt32> flatPos = tf.reshape(g.positions(), tf.constant(new int[] {-1})); // [B*T]
+    Operand<TFloat32> x =
+        tf.math.add(
+            tf.gather(w.apply("transformer.wte.weight"), flatIds, tf.constant(0)),
+            tf.gather(w.apply("transformer.wpe.weight"), flatPos, tf.constant(0))); // [B*T, H]
+
+    for (int i = 0; i < c.nLayer(); i++) {
+      String pre = "transformer.h." + i + ".";
+      // Attention.
+      Operand<TFloat32> a = Layers.layerNorm(tf, x, w.apply(pre + "ln_1.weight"), w.apply(pre + "ln_1.bias"), eps);
+      Operand<TFloat32> qkv =
+          proj.project(
+              tf, pre + "attn.c_attn", i, a,
+              Layers.conv1d(tf, a, w.apply(pre + "attn.c_attn.weight"), w.apply(pre + "attn.c_attn.bias"))); // [B*T, 3H]
+      Operand<TFloat32> q = Attention.splitHeads(tf, Layers.columns(tf, qkv, 0, h), g, n, d); // [B, T, N, D]
+      Operand<TFloat32> k = Attention.splitHeads(tf, Layers.columns(tf, qkv, h, 2L * h), g, n, d); // [B, T, N, D]
+      Operand<TFloat32> v = Attention.splitHeads(tf, Layers.columns(tf, qkv, 2L * h, 3L * h), g, n, d); // [B, T, N, D]
+      Operand<TFloat32> ctx = Attention.attend(tf, q, k, v, g, n, n, d); // [B*T, H]
+      Operand<TFloat32> o =
+          proj.project(
+              tf, pre + "attn.c_proj", i, ctx,
+              Layers.conv1d(tf, ctx, w.apply(pre + "attn.c_proj.weight"), w.apply(pre + "attn.c_proj.bias")));
+      x = tf.math.add(x, o);
+      // MLP.
+      Operand<TFloat32> m = Layers.layerNorm(tf, x, w.apply(pre + "ln_2.weight"), w.apply(pre + "ln_2.bias"), eps);
+      Operand<TFloat32> fc =
+          proj.project(
+              tf, pre + "mlp.c_fc", i, m,
+              Layers.conv1d(tf, m, w.apply(pre + "mlp.c_fc.weight"), w.apply(pre + "mlp.c_fc.bias"))); // [B*T, F]
+      fc = activation(tf, c.activation(), fc);
+      Operand<TFloat32> down =
+          proj.project(
+              tf, pre + "mlp.c_proj", i, fc,
+              Layers.conv1d(tf, fc, w.apply(pre + "mlp.c_proj.weight"), w.apply(pre + "mlp.c_proj.bias")));
+      x = tf.math.add(x, down);
+    }
+    return Layers.layerNorm(tf, x, w.apply("transformer.ln_f.weight"), w.apply("transformer.ln_f.bias"), eps);
+  }
+
+  private static Operand<TFloat32> activation(Ops tf, String name, Operand<TFloat32> x) {
+    return switch (name) {
+      case "gelu_new" -> Layers.geluNew(tf, x);
+      case "gelu" -> Layers.gelu(tf, x);
+      case "relu" -> tf.nn.relu(x);
+      default -> throw new IllegalArgumentException("activation_function '" + name + "' is not supported");
+    };
+  }
+}

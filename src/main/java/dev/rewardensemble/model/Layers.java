@@ -1,0 +1,69 @@
+package dev.rewardensemble.model;
+
+import org.tensorflow.Operand;
+import org.tensorflow.ndarray.index.Indices;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.linalg.MatMul;
+import org.tensorflow.types.TFloat32;
+
+/** Stateless building blocks shared by the model families. Shapes are written as {@code [rows, in]}. */
+public final class Layers {
+  private Layers() {}
+
+  /** {@code x @ w (+ b)} for a Conv1D weight stored {@code [in, out]} (GPT-2). */
+  public static Operand<TFloat32> conv1d(
+      Ops tf, Operand<TFloat32> x, Operand<TFloat32> w, Operand<TFloat32> b) {
+    Operand<TFloat32> y = tf.linalg.matMul(x, w); // [rows, out]
+    return b == null ? y : tf.nn.biasAdd(y, b);
+  }
+
+  /** {@code x @ w^T} for a torch Linear weight stored {@code [out, in]} (Llama, heads). */
+  public static Operand<TFloat32> linear(Ops tf, Operand<TFloat32> x, Operand<TFloat32> w) {
+    return tf.linalg.matMul(x, w, MatMul.transposeB(true)); // [rows, out]
+  }
+
+  /** LayerNorm over the last axis with biased variance, as {@code torch.nn.LayerNorm}. */
+  public static Operand<TFloat32> layerNorm(
+      Ops tf, Operand<TFloat32> x, Operand<TFloat32> gamma, Operand<TFloat32> beta, double eps) {
+    Operand<TFloat32> mean = tf.math.mean(x, tf.constant(-1), org.tensorflow.op.math.Mean.keepDims(true));
+    Operand<TFloat32> centered = tf.math.sub(x, mean);
+    Operand<TFloat32> var =
+        tf.math.mean(tf.math.square(centered), tf.constant(-1), org.tensorflow.op.math.Mean.keepDims(true));
+    Operand<TFloat32> normed = tf.math.mul(centered, tf.math.rsqrt(tf.math.add(var, tf.constant((float) eps))));
+    return tf.math.add(tf.math.mul(normed, gamma), beta);
+  }
+
+  /** RMSNorm over the last axis, as Hugging Face's {@code LlamaRMSNorm}. */
+  public static Operand<TFloat32> rmsNorm(
+      Ops tf, Operand<TFloat32> x, Operand<TFloat32> weight, double eps) {
+    Operand<TFloat32> ms =
+        tf.math.mean(tf.math.square(x), tf.constant(-1), org.tensorflow.op.math.Mean.keepDims(true));
+    return tf.math.mul(tf.math.mul(x, tf.math.rsqrt(tf.math.add(ms, tf.constant((float) eps)))), weight);
+  }
+
+  /** GPT-2's {@code gelu_new}: the tanh approximation. */
+  public static Operand<TFloat32> geluNew(Ops tf, Operand<TFloat32> x) {
+    float c = (float) Math.sqrt(2.0 / Math.PI);
+    Operand<TFloat32> cube = tf.math.mul(tf.math.square(x), x);
+    Operand<TFloat32> inner =
+        tf.math.mul(tf.constant(c), tf.math.add(x, tf.math.mul(tf.constant(0.044715f), cube)));
+    return tf.math.mul(
+        tf.math.mul(tf.constant(0.5f), x), tf.math.add(tf.constant(1f), tf.math.tanh(inner)));
+  }
+
+  /** Exact gelu with erf. */
+  public static Operand<TFloat32> gelu(Ops tf, Operand<TFloat32> x) {
+    Operand<TFloat32> erf = tf.math.erf(tf.math.mul(x, tf.constant((float) (1.0 / Math.sqrt(2.0)))));
+    return tf.math.mul(tf.math.mul(tf.constant(0.5f), x), tf.math.add(tf.constant(1f), erf));
+  }
+
+  /** {@code x * sigmoid(x)}. */
+  public static Operand<TFloat32> silu(Ops tf, Operand<TFloat32> x) {
+    return tf.math.mul(x, tf.math.sigmoid(x));
+  }
+
+  /** Columns {@code [from, to)} of the last axis. */
+  public static Operand<TFloat32> columns(Ops tf, Operand<TFloat32> x, long from, long to) {
+    return tf.stridedSlice(x, Indices.ellipsis(), Indices.slice(from, to));
+  }
+}

@@ -1,0 +1,94 @@
+package dev.rewardensemble.model;
+
+import dev.rewardensemble.config.LlamaConfig;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+
+/**
+ * Llama trunk, read top to bottom: token embeddings, {@code num_hidden_layers} pre-norm blocks
+ * (RMSNorm, grouped-query attention with rotary embeddings, RMSNorm, SwiGLU MLP), final RMSNorm. No
+ * biases. Weights are torch Linear {@code [out, in]} and named as in Hugging Face checkpoints
+ * ({@code model.layers.0.self_attn.q_proj.weight}, ...).
+ */
+public final class Llama {
+  private Llama() {}
+
+  /** Modules a LoRA adapter may target in Llama (PEFT names). */
+  public static final java.util.List<String> LORA_TARGETS =
+      java.util.List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+
+  /** Checkpoint key to shape of every trunk parameter. */
+  public static Map<String, long[]> parameterShapes(LlamaConfig c) {
+    Map<String, long[]> m = new LinkedHashMap<>();
+    long h = c.hiddenSize();
+    long f = c.intermediateSize();
+    long qd = (long) c.numHeads() * c.headDim();
+    long kvd = (long) c.numKeyValueHeads() * c.headDim();
+    m.put("model.embed_tokens.weight", new long[] {c.vocabSize(), h});
+    for (int i = 0; i < c.numLayers(); i++) {
+      String p = "model.layers." + i + ".";
+      m.put(p + "input_layernorm.weight", new long[] {h});
+      m.put(p + "self_attn.q_proj.weight", new long[] {qd, h});
+      m.put(p + "self_attn.k_proj.weight", new long[] {kvd, h});
+      m.put(p + "self_attn.v_proj.weight", new long[] {kvd, h});
+      m.put(p + "self_attn.o_proj.weight", new long[] {h, qd});
+      m.put(p + "post_attention_layernorm.weight", new long[] {h});
+      m.put(p + "mlp.gate_proj.weight", new long[] {f, h});
+      m.put(p + "mlp.up_proj.weight", new long[] {f, h});
+      m.put(p + "mlp.down_proj.weight", new long[] {h, f});
+    }
+    m.put("model.norm.weight", new long[] {h});
+    return m;
+  }
+
+  /**
+   * The trunk's final hidden states.
+   *
+   * @param ids {@code [B, T]} token ids
+   * @return rows {@code [B*T, H]} after the final norm
+   */
+  public static Operand<TFloat32> trunk(
+      Ops tf, LlamaConfig c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj) {
+    Map<String, long[]> shapes = parameterShapes(c);
+    java.util.function.Function<String, Operand<TFloat32>> w = k -> p.get(k, shapes.get(k));
+    int n = c.numHeads();
+    int nKv = c.numKeyValueHeads();
+    int d = c.headDim();
+    double eps = c.rmsNormEps();
+    Operand<TFloat32>[] cosSin = Attention.ropeTables(tf, g, d, c.ropeTheta()); // [B, T, 1, D] each
+
+    Operand<TInt32> flatIds = tf.reshape(ids, tf.constant(new int[] {-1})); // [B*T]
+    Operand<TFloat32> x = tf.gather(w.apply("model.embed_tokens.weight"), flatIds, tf.constant(0)); // [B*T, H]
+
+    for (int i = 0; i < c.numLayers(); i++) {
+      String pre = "model.layers." + i + ".";
+      // Attention.
+      Operand<TFloat32> a = Layers.rmsNorm(tf, x, w.apply(pre + "input_layernorm.weight"), eps);
+      Operand<TFloat32> q = project(tf, proj, pre + "self_attn.q_proj", i, a, w); // [B*T, N*D]
+      Operand<TFloat32> k = project(tf, proj, pre + "self_attn.k_proj", i, a, w); // [B*T, Nkv*D]
+      Operand<TFloat32> v = project(tf, proj, pre + "self_attn.v_proj", i, a, w); // [B*T, Nkv*D]
+      Operand<TFloat32> q4 = Attention.rope(tf, Attention.splitHeads(tf, q, g, n, d), cosSin[0], cosSin[1], d); // [B, T, N, D]
+      Operand<TFloat32> k4 = Attention.rope(tf, Attention.splitHeads(tf, k, g, nKv, d), cosSin[0], cosSin[1], d); // [B, T, Nkv, D]
+      Operand<TFloat32> v4 = Attention.splitHeads(tf, v, g, nKv, d); // [B, T, Nkv, D]
+      Operand<TFloat32> ctx = Attention.attend(tf, q4, k4, v4, g, n, nKv, d); // [B*T, N*D]
+      x = tf.math.add(x, project(tf, proj, pre + "self_attn.o_proj", i, ctx, w));
+      // SwiGLU MLP.
+      Operand<TFloat32> m = Layers.rmsNorm(tf, x, w.apply(pre + "post_attention_layernorm.weight"), eps);
+      Operand<TFloat32> gate = project(tf, proj, pre + "mlp.gate_proj", i, m, w); // [B*T, F]
+      Operand<TFloat32> up = project(tf, proj, pre + "mlp.up_proj", i, m, w); // [B*T, F]
+      Operand<TFloat32> act = tf.math.mul(Layers.silu(tf, gate), up);
+      x = tf.math.add(x, project(tf, proj, pre + "mlp.down_proj", i, act, w));
+    }
+    return Layers.rmsNorm(tf, x, w.apply("model.norm.weight"), eps);
+  }
+
+  private static Operand<TFloat32> project(
+      Ops tf, Projector proj, String module, int layer, Operand<TFloat32> x,
+      java.util.function.Function<String, Operand<TFloat32>> w) {
+    return proj.project(tf, module, layer, x, Layers.linear(tf, x, w.apply(module + ".weight")));
+  }
+}

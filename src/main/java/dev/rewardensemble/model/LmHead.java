@@ -1,0 +1,27 @@
+package dev.rewardensemble.model;
+
+import dev.rewardensemble.config.ModelConfig;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
+
+/** The language-model head of a causal LM: {@code lm_head.weight [V, H]}, or the tied embedding. */
+public final class LmHead {
+  private LmHead() {}
+
+  public static final String KEY = "lm_head.weight";
+
+  /** The head's weight variable: {@code lm_head.weight}, or the input embedding when tied. */
+  public static Operand<TFloat32> weight(ModelConfig c, ParameterStore p) {
+    long[] shape = {c.vocabSize(), c.hiddenSize()};
+    return c.tieWordEmbeddings() ? p.get(c.embeddingKey(), shape) : p.get(KEY, shape);
+  }
+
+  /**
+   * @param rows {@code [rows, H]}
+   * @return logits {@code [rows, V]}
+   */
+  public static Operand<TFloat32> logits(Ops tf, ModelConfig c, ParameterStore p, Operand<TFloat32> rows) {
+    return Layers.linear(tf, rows, weight(c, p));
+  }
+}

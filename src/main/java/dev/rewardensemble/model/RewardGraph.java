@@ -1,0 +1,52 @@
+package dev.rewardensemble.model;
+
+import dev.rewardensemble.config.ModelConfig;
+import org.tensorflow.Operand;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+
+/**
+ * A reward model's forward graph: placeholders {@code input_ids} and {@code attention_mask} (int32
+ * {@code [B, T]}, both dynamic), the trunk, and K stacked heads.
+ *
+ * @param rewards {@code [B, K]}
+ * @param hidden {@code [B, T, H]} final hidden states (after the final norm)
+ */
+public record RewardGraph(
+    ModelConfig config,
+    int heads,
+    ParameterStore params,
+    Placeholder<TInt32> inputIds,
+    Placeholder<TInt32> attentionMask,
+    Operand<TFloat32> hidden,
+    Operand<TFloat32> rewards) {
+
+  /** Builds the graph of a model with {@code k} heads into {@code tf}'s graph. */
+  public static RewardGraph build(Ops tf, ModelConfig c, int k, ParameterStore params, Projector proj) {
+    if (k < 1) {
+      throw new IllegalArgumentException("number of reward heads must be >= 1, got " + k);
+    }
+    Placeholder<TInt32> ids =
+        tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
+    Placeholder<TInt32> mask =
+        tf.withName("attention_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
+    return build(tf, c, k, params, proj, ids, mask);
+  }
+
+  /** Builds the graph over existing id and mask operands. */
+  public static RewardGraph build(
+      Ops tf, ModelConfig c, int k, ParameterStore params, Projector proj,
+      Placeholder<TInt32> ids, Placeholder<TInt32> mask) {
+    Attention.Geometry g = Attention.geometry(tf, mask);
+    Operand<TFloat32> rows = Transformers.trunk(tf, c, params, ids, g, proj); // [B*T, H]
+    Operand<TFloat32> hidden =
+        tf.reshape(rows, tf.stack(java.util.List.of(g.batch(), g.time(), tf.constant(c.hiddenSize())))); // [B, T, H]
+    Operand<TFloat32> last = RewardHeads.lastToken(tf, rows, mask, g); // [B, H]
+    Operand<TFloat32> w = params.get(RewardHeads.KEY, k, c.hiddenSize());
+    Operand<TFloat32> rewards = tf.withName("rewards").identity(RewardHeads.rewards(tf, last, w)); // [B, K]
+    return new RewardGraph(c, k, params, ids, mask, hidden, rewards);
+  }
+}
