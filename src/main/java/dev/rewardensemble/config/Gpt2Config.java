@@ -40,7 +40,6 @@ public record Gpt2Config(
     check(
         padTokenId >= 0 && padTokenId < vocabSize,
         "pad_token_id " + padTokenId + " is outside the vocabulary [0, " + vocabSize + ")");
-    check(eosTokenId < vocabSize, "eos_token_id " + eosTokenId + " >= vocab_size " + vocabSize);
   }
 
   /** A GPT-2 of the given size with GPT-2's defaults elsewhere. */

@@ -48,7 +48,6 @@ public record LlamaConfig(
     check(
         padTokenId >= 0 && padTokenId < vocabSize,
         "pad_token_id " + padTokenId + " is outside the vocabulary [0, " + vocabSize + ")");
-    check(eosTokenId < vocabSize, "eos_token_id " + eosTokenId + " >= vocab_size " + vocabSize);
   }
 
   @Override

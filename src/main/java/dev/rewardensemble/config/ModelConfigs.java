@@ -59,7 +59,7 @@ public final class ModelConfigs {
   private static Gpt2Config parseGpt2(Reader r) {
     int nEmbd = r.integer("n_embd", null);
     int vocab = r.integer("vocab_size", null);
-    int eos = r.firstId("eos_token_id", -1);
+    int eos = r.tokenId("eos_token_id", -1, vocab);
     int pad = r.firstId("pad_token_id", eos >= 0 && eos < vocab ? eos : 0);
     return new Gpt2Config(
         vocab,
@@ -71,7 +71,7 @@ public final class ModelConfigs {
         r.number("layer_norm_epsilon", 1e-5),
         r.text("activation_function", "gelu_new"),
         pad,
-        r.firstId("bos_token_id", -1),
+        r.tokenId("bos_token_id", -1, vocab),
         eos,
         r.bool("tie_word_embeddings", true));
   }
@@ -105,7 +105,7 @@ public final class ModelConfigs {
     int hidden = r.integer("hidden_size", null);
     int heads = r.integer("num_attention_heads", null);
     int vocab = r.integer("vocab_size", null);
-    int eos = r.firstId("eos_token_id", -1);
+    int eos = r.tokenId("eos_token_id", -1, vocab);
     if (hidden % heads != 0 && !r.node.hasNonNull("head_dim")) {
       throw new IllegalArgumentException(
           "hidden_size " + hidden + " is not divisible by num_attention_heads " + heads);
@@ -122,7 +122,7 @@ public final class ModelConfigs {
         r.number("rms_norm_eps", 1e-6),
         theta,
         r.firstId("pad_token_id", eos >= 0 && eos < vocab ? eos : 0),
-        r.firstId("bos_token_id", -1),
+        r.tokenId("bos_token_id", -1, vocab),
         eos,
         r.bool("tie_word_embeddings", false));
   }
@@ -204,6 +204,12 @@ public final class ModelConfigs {
         throw new IllegalArgumentException("key '" + key + "' must be an integer, got " + v);
       }
       return v.asInt();
+    }
+
+    /** A token id; ids outside [0, vocab) (e.g. GPT-2's 50256 in a small-vocabulary config) read as -1. */
+    int tokenId(String key, int dflt, int vocab) {
+      int id = firstId(key, dflt);
+      return id >= 0 && id < vocab ? id : -1;
     }
 
     int firstId(String key, int dflt) {

@@ -53,8 +53,8 @@ public final class ParameterStore {
     Ops scoped = tf.withName(name);
     Variable<TFloat32> v = scoped.variable(Shape.of(shape), TFloat32.class);
     Placeholder<TFloat32> feed =
-        tf.withName(name + "/feed").placeholder(TFloat32.class, Placeholder.shape(Shape.of(shape)));
-    Assign<TFloat32> assign = tf.withName(name + "/load").assign(v, feed);
+        tf.withName(name + "_feed").placeholder(TFloat32.class, Placeholder.shape(Shape.of(shape)));
+    Assign<TFloat32> assign = tf.withName(name + "_load").assign(v, feed);
     entries.put(name, new Entry(name, shape.clone(), v, feed, assign));
     return v;
   }
