@@ -28,8 +28,12 @@ import java.util.function.Consumer;
  * is thrown as an {@link IllegalArgumentException} naming file and line.
  */
 final class JsonRows {
+  /** For whole JSONL lines: content after the value is an error. */
   static final ObjectMapper JSON =
       new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+
+  /** For streaming array elements (more elements follow each one). */
+  private static final ObjectMapper STREAM = new ObjectMapper();
 
   /**
    * One row: either {@code node} or, for an unparsable JSONL line, {@code error}.
@@ -102,7 +106,7 @@ final class JsonRows {
   }
 
   private static void forEachArrayElement(Path file, Consumer<Row> sink) {
-    try (JsonParser p = JSON.createParser(file.toFile())) {
+    try (JsonParser p = STREAM.createParser(file.toFile())) {
       if (p.nextToken() != JsonToken.START_ARRAY) {
         throw new IllegalArgumentException(file + ": expected a JSON array");
       }
