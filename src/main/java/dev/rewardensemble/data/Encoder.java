@@ -1,0 +1,180 @@
+package dev.rewardensemble.data;
+
+import java.util.Arrays;
+import java.util.Objects;
+import java.util.OptionalInt;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Turns (prompt, response) text or pre-tokenized ids into reward-model input ids of at most
+ * {@code maxLength} tokens.
+ *
+ * <p>Text: ids = {@code tokens(template.prompt(...)) + tokens(response) [+ eos]} (see {@link
+ * PromptTemplate}). When too long, the response (with its EOS) is kept whole and the prompt is cut
+ * from the <em>left</em>, so the tokens nearest the response survive. When the response plus EOS
+ * alone is longer than {@code maxLength}, the prompt is dropped entirely and the first {@code
+ * maxLength} ids of response+EOS are kept (the EOS is then lost).
+ *
+ * <p>Pre-tokenized ids ({@link #encodeIds}) are used as given (no EOS is appended); a sequence
+ * longer than {@code maxLength} is an error or is cut from the left, per {@link Truncation}.
+ *
+ * <p>Every truncated sequence increments a counter ({@link #truncatedCount()}) for metrics. The
+ * counter is thread-safe; the encoder is otherwise immutable.
+ */
+public final class Encoder {
+  /** What {@link #encodeIds} does with a sequence longer than the maximum length. */
+  public enum Truncation {
+    /** Reject it with an {@link IllegalArgumentException}. */
+    ERROR,
+    /** Keep its last {@code maxLength} ids. */
+    LEFT
+  }
+
+  private final Tokenizer tokenizer;
+  private final PromptTemplate template;
+  private final int maxLength;
+  private final OptionalInt eosId;
+  private final Truncation truncation;
+  private final AtomicInteger truncated = new AtomicInteger();
+
+  /**
+   * @param tokenizer the tokenizer, or {@code null} when only pre-tokenized input will be encoded
+   * @param template how prompts are formatted
+   * @param maxLength maximum number of ids per sequence, at least 1
+   * @param eosId id appended after the response of text input, if present
+   * @param truncation policy for over-long pre-tokenized input
+   */
+  public Encoder(
+      Tokenizer tokenizer,
+      PromptTemplate template,
+      int maxLength,
+      OptionalInt eosId,
+      Truncation truncation) {
+    if (maxLength < 1) {
+      throw new IllegalArgumentException("maxLength must be at least 1, got " + maxLength);
+    }
+    this.tokenizer = tokenizer;
+    this.template = Objects.requireNonNull(template, "template");
+    this.maxLength = maxLength;
+    this.eosId = Objects.requireNonNull(eosId, "eosId");
+    this.truncation = Objects.requireNonNull(truncation, "truncation");
+    if (eosId.isPresent()) {
+      int eos = eosId.getAsInt();
+      if (eos < 0 || (tokenizer != null && eos >= tokenizer.vocabSize())) {
+        throw new IllegalArgumentException("eos id " + eos + " outside the vocabulary");
+      }
+    }
+  }
+
+  /** An encoder with {@link Truncation#ERROR} for pre-tokenized input. */
+  public Encoder(Tokenizer tokenizer, PromptTemplate template, int maxLength, OptionalInt eosId) {
+    this(tokenizer, template, maxLength, eosId, Truncation.ERROR);
+  }
+
+  /** A new encoder with the same settings but another template (and its own counter at 0). */
+  public Encoder withTemplate(PromptTemplate other) {
+    return new Encoder(tokenizer, other, maxLength, eosId, truncation);
+  }
+
+  /**
+   * Encodes a prompt and response: the prompt is formatted as {@code template.prompt(prompt, "")}
+   * (verbatim for {@link PromptTemplate#RAW}).
+   *
+   * @throws IllegalStateException if this encoder has no tokenizer
+   */
+  public EncodedSequence encode(String prompt, String response) {
+    return encodeFormatted(template.prompt(prompt, ""), response);
+  }
+
+  /** Encodes an instruction with optional input (formatted by the template) and a response. */
+  public EncodedSequence encode(String instruction, String input, String response) {
+    return encodeFormatted(template.prompt(instruction, input), response);
+  }
+
+  /**
+   * Encodes already formatted prompt text (not passed through the template; may be empty) and a
+   * response, with the same truncation policy as {@link #encode(String, String)}.
+   */
+  public EncodedSequence encodeFormatted(String promptText, String response) {
+    if (tokenizer == null) {
+      throw new IllegalStateException("text input needs a tokenizer; this encoder has none");
+    }
+    int[] p = promptText.isEmpty() ? new int[0] : tokenizer.encode(promptText);
+    int[] r = tokenizer.encode(response);
+    return join(p, r);
+  }
+
+  /**
+   * Combines prompt and response ids (already tokenized) with the EOS and truncation policy of
+   * text input.
+   */
+  public EncodedSequence join(int[] promptIds, int[] responseIds) {
+    int eosLen = eosId.isPresent() ? 1 : 0;
+    int[] tail = Arrays.copyOf(responseIds, responseIds.length + eosLen);
+    if (eosLen == 1) {
+      tail[responseIds.length] = eosId.getAsInt();
+    }
+    if (promptIds.length + tail.length <= maxLength) {
+      int[] ids = Arrays.copyOf(promptIds, promptIds.length + tail.length);
+      System.arraycopy(tail, 0, ids, promptIds.length, tail.length);
+      return new EncodedSequence(ids, promptIds.length, false);
+    }
+    truncated.incrementAndGet();
+    if (tail.length >= maxLength) {
+      return new EncodedSequence(Arrays.copyOf(tail, maxLength), 0, true);
+    }
+    int keep = maxLength - tail.length;
+    int[] ids = new int[maxLength];
+    System.arraycopy(promptIds, promptIds.length - keep, ids, 0, keep);
+    System.arraycopy(tail, 0, ids, keep, tail.length);
+    return new EncodedSequence(ids, keep, true);
+  }
+
+  /**
+   * Checks pre-tokenized ids against the maximum length. No EOS is appended.
+   *
+   * @throws IllegalArgumentException if too long and the policy is {@link Truncation#ERROR}
+   */
+  public EncodedSequence encodeIds(int[] ids) {
+    if (ids.length <= maxLength) {
+      return new EncodedSequence(ids.clone(), 0, false);
+    }
+    if (truncation == Truncation.ERROR) {
+      throw new IllegalArgumentException(
+          ids.length + " tokens exceed the maximum length " + maxLength);
+    }
+    truncated.incrementAndGet();
+    return new EncodedSequence(Arrays.copyOfRange(ids, ids.length - maxLength, ids.length), 0, true);
+  }
+
+  /** Number of sequences truncated so far by this encoder. */
+  public int truncatedCount() {
+    return truncated.get();
+  }
+
+  /** The tokenizer, or {@code null}. */
+  public Tokenizer tokenizer() {
+    return tokenizer;
+  }
+
+  /** Whether text input can be encoded. */
+  public boolean hasTokenizer() {
+    return tokenizer != null;
+  }
+
+  public PromptTemplate template() {
+    return template;
+  }
+
+  public int maxLength() {
+    return maxLength;
+  }
+
+  public OptionalInt eosId() {
+    return eosId;
+  }
+
+  public Truncation truncation() {
+    return truncation;
+  }
+}

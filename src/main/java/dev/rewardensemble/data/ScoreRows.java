@@ -1,0 +1,101 @@
+package dev.rewardensemble.data;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.OptionalInt;
+
+/**
+ * Reader of {@code rme score} input: JSONL with one object per line, either pre-tokenized {@code
+ * {"input_ids": [ints]}} or text {@code {"prompt": "...", "response": "..."}}. Other fields are
+ * kept in {@link ScoreRow#original()}. Blank lines are skipped. A JSON array of such objects is
+ * accepted too.
+ *
+ * <p>Text rows are encoded with {@link Encoder#encode(String, String)} (prompt template applied,
+ * prompt cut from the left when too long). Id rows go through {@link Encoder#encodeIds} (error or
+ * left truncation when too long).
+ *
+ * <p>Any bad row fails the whole read with an {@link IllegalArgumentException} whose message is
+ * {@code FILE:LINE: field: problem}: invalid JSON, not an object, neither form present, both
+ * forms present, ids not ints / negative / not below the vocabulary size, empty id list, empty
+ * text, or text rows when the encoder has no tokenizer.
+ */
+public final class ScoreRows {
+  private ScoreRows() {}
+
+  /**
+   * Reads a score input file, checking ids against the tokenizer's vocabulary when the encoder
+   * has one.
+   */
+  public static List<ScoreRow> read(Path file, Encoder encoder) {
+    return read(
+        file,
+        encoder,
+        encoder.hasTokenizer()
+            ? OptionalInt.of(encoder.tokenizer().vocabSize())
+            : OptionalInt.empty());
+  }
+
+  /**
+   * Reads a score input file.
+   *
+   * @param encoder encodes the rows; may lack a tokenizer when every row has {@code input_ids}
+   * @param vocabSize when present, every id must be below it
+   */
+  public static List<ScoreRow> read(Path file, Encoder encoder, OptionalInt vocabSize) {
+    Objects.requireNonNull(encoder, "encoder");
+    int vocab = vocabSize.orElse(0);
+    List<ScoreRow> rows = new ArrayList<>();
+    JsonRows.forEach(
+        file,
+        row -> {
+          try {
+            rows.add(parse(row, encoder, vocab));
+          } catch (BadRowException e) {
+            throw new IllegalArgumentException(e.located(file, row.line()), e);
+          }
+        });
+    return rows;
+  }
+
+  private static ScoreRow parse(JsonRows.Row row, Encoder encoder, int vocab) {
+    if (row.error() != null) {
+      throw new BadRowException("row", "invalid_json", row.error());
+    }
+    if (!(row.node() instanceof ObjectNode obj)) {
+      throw new BadRowException(
+          "row", "not_an_object", "expected a JSON object, got " + RowFields.kind(row.node()));
+    }
+    boolean hasIds = RowFields.has(obj, "input_ids");
+    boolean hasText = RowFields.has(obj, "prompt") || RowFields.has(obj, "response");
+    if (hasIds && hasText) {
+      throw new BadRowException(
+          "input_ids", "ambiguous", "given together with prompt/response; use one form");
+    }
+    if (hasIds) {
+      int[] ids = RowFields.ids(obj, "input_ids", vocab);
+      return new ScoreRow(row.line(), encodeIds(encoder, ids), obj);
+    }
+    if (!hasText) {
+      throw new BadRowException(
+          "row", RowFields.MISSING, "needs \"input_ids\" or \"prompt\" and \"response\"");
+    }
+    String prompt = RowFields.text(obj, "prompt");
+    String response = RowFields.text(obj, "response");
+    if (!encoder.hasTokenizer()) {
+      throw new BadRowException(
+          "prompt", "no_tokenizer", "text rows need a tokenizer, and none was given");
+    }
+    return new ScoreRow(row.line(), encoder.encode(prompt, response).ids(), obj);
+  }
+
+  private static int[] encodeIds(Encoder encoder, int[] ids) {
+    try {
+      return encoder.encodeIds(ids).ids();
+    } catch (IllegalArgumentException e) {
+      throw new BadRowException("input_ids", "too_long", e.getMessage());
+    }
+  }
+}
