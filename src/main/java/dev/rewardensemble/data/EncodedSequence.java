@@ -37,7 +37,10 @@ public record EncodedSequence(int[] ids, int promptLength, boolean truncated) {
 
   @Override
   public String toString() {
-    return "EncodedSequence[" + ids.length + " ids, prompt " + promptLength
+    return "EncodedSequence["
+        + ids.length
+        + " ids, prompt "
+        + promptLength
         + (truncated ? ", truncated]" : "]");
   }
 }

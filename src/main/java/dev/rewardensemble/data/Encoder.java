@@ -6,8 +6,8 @@ import java.util.OptionalInt;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Turns (prompt, response) text or pre-tokenized ids into reward-model input ids of at most
- * {@code maxLength} tokens.
+ * Turns (prompt, response) text or pre-tokenized ids into reward-model input ids of at most {@code
+ * maxLength} tokens.
  *
  * <p>Text: ids = {@code tokens(template.prompt(...)) + tokens(response) [+ eos]} (see {@link
  * PromptTemplate}). When too long, the response (with its EOS) is kept whole and the prompt is cut
@@ -105,8 +105,8 @@ public final class Encoder {
   }
 
   /**
-   * Combines prompt and response ids (already tokenized) with the EOS and truncation policy of
-   * text input.
+   * Combines prompt and response ids (already tokenized) with the EOS and truncation policy of text
+   * input.
    */
   public EncodedSequence join(int[] promptIds, int[] responseIds) {
     int eosLen = eosId.isPresent() ? 1 : 0;
@@ -144,7 +144,8 @@ public final class Encoder {
           ids.length + " tokens exceed the maximum length " + maxLength);
     }
     truncated.incrementAndGet();
-    return new EncodedSequence(Arrays.copyOfRange(ids, ids.length - maxLength, ids.length), 0, true);
+    return new EncodedSequence(
+        Arrays.copyOfRange(ids, ids.length - maxLength, ids.length), 0, true);
   }
 
   /** Number of sequences truncated so far by this encoder. */

@@ -23,9 +23,9 @@ import java.util.function.Consumer;
  * Iterates the rows of a JSONL file (one value per line, blank lines skipped) or of a JSON array
  * file (first non-blank character {@code '['}), with the 1-based line on which each row starts.
  *
- * <p>An unparsable JSONL line is delivered as a row with an error, so readers may skip it. A
- * syntax error inside a JSON array cannot be skipped (the rest of the file cannot be resynced) and
- * is thrown as an {@link IllegalArgumentException} naming file and line.
+ * <p>An unparsable JSONL line is delivered as a row with an error, so readers may skip it. A syntax
+ * error inside a JSON array cannot be skipped (the rest of the file cannot be resynced) and is
+ * thrown as an {@link IllegalArgumentException} naming file and line.
  */
 final class JsonRows {
   /** For whole JSONL lines: content after the value is an error. */
@@ -125,7 +125,9 @@ final class JsonRows {
       }
       if (p.nextToken() != null) {
         throw new IllegalArgumentException(
-            file + ":" + p.currentTokenLocation().getLineNr()
+            file
+                + ":"
+                + p.currentTokenLocation().getLineNr()
                 + ": row: unexpected content after the JSON array");
       }
     } catch (JsonProcessingException e) {

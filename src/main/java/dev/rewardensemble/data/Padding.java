@@ -4,9 +4,9 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Pads token sequences to a {@link TokenBatch} as long as the longest sequence. Right padding
- * (the default) puts real tokens first, as in every reward-model batch of this project (the reward
- * is read at the last real token); left padding puts them last, as for generation.
+ * Pads token sequences to a {@link TokenBatch} as long as the longest sequence. Right padding (the
+ * default) puts real tokens first, as in every reward-model batch of this project (the reward is
+ * read at the last real token); left padding puts them last, as for generation.
  */
 public final class Padding {
   private Padding() {}

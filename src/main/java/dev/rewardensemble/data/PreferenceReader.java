@@ -16,9 +16,9 @@ import java.util.OptionalInt;
 import java.util.TreeMap;
 
 /**
- * Reads preference pairs for Bradley-Terry training from a JSONL file or a JSON array file, in
- * one of the {@link PreferenceFormat}s (auto-detected per file by default, from the keys of the
- * first row that looks like one of them).
+ * Reads preference pairs for Bradley-Terry training from a JSONL file or a JSON array file, in one
+ * of the {@link PreferenceFormat}s (auto-detected per file by default, from the keys of the first
+ * row that looks like one of them).
  *
  * <p>Text is encoded by an {@link Encoder}: AlpacaFarm rows as {@code template.prompt(instruction,
  * input)} (template {@link PromptTemplate#ALPACA} unless one is set) followed by the output; TRL
@@ -152,11 +152,17 @@ public final class PreferenceReader {
     }
     Encoder alpaca =
         new Encoder(
-            tokenizer, template == null ? PromptTemplate.ALPACA : template, maxLength, eosId,
+            tokenizer,
+            template == null ? PromptTemplate.ALPACA : template,
+            maxLength,
+            eosId,
             truncation);
     Encoder trl =
         new Encoder(
-            tokenizer, template == null ? PromptTemplate.RAW : template, maxLength, eosId,
+            tokenizer,
+            template == null ? PromptTemplate.RAW : template,
+            maxLength,
+            eosId,
             truncation);
     Encoder ids = new Encoder(null, PromptTemplate.RAW, maxLength, eosId, truncation);
     List<PreferencePair> pairs = new ArrayList<>();
@@ -190,8 +196,10 @@ public final class PreferenceReader {
 
     if (pairs.isEmpty()) {
       throw new IllegalArgumentException(
-          file + ": no usable preference pairs"
-              + (skippedRows[0] > 0 ? " (" + skippedRows[0] + " bad rows skipped: " + skipped + ")"
+          file
+              + ": no usable preference pairs"
+              + (skippedRows[0] > 0
+                  ? " (" + skippedRows[0] + " bad rows skipped: " + skipped + ")"
                   : ""));
     }
     int truncated = alpaca.truncatedCount() + trl.truncatedCount() + ids.truncatedCount();
@@ -226,7 +234,9 @@ public final class PreferenceReader {
     throw new BadRowException(
         "row",
         "unknown_format",
-        "matches no preference format (keys " + keys + "; expected output_1/output_2/preference,"
+        "matches no preference format (keys "
+            + keys
+            + "; expected output_1/output_2/preference,"
             + " chosen/rejected, or chosen_ids/rejected_ids)");
   }
 

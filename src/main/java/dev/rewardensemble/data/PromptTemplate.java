@@ -9,8 +9,8 @@ import java.util.Locale;
  * produced here and the response are tokenized separately and the two id sequences are
  * concatenated, with no separator in between, then an EOS id is appended when the {@link Encoder}
  * is configured with one. So the reward text is {@code tokens(prompt(instruction, input)) +
- * tokens(response) [+ eos]}. Tokenizing separately keeps the prompt/response boundary exact (a
- * BPE merge never straddles it), which is what lets the encoder cut the prompt while keeping the
+ * tokens(response) [+ eos]}. Tokenizing separately keeps the prompt/response boundary exact (a BPE
+ * merge never straddles it), which is what lets the encoder cut the prompt while keeping the
  * response.
  */
 public enum PromptTemplate {
@@ -23,9 +23,9 @@ public enum PromptTemplate {
    * {instruction}\n\n### Input:\n{input}\n\n### Response:
    * </pre>
    *
-   * (one line in reality); without input the "paired with an input..." clause and the Input
-   * section are left out. The prompt ends at {@code "### Response:"}; the response text follows
-   * as its own token sequence.
+   * (one line in reality); without input the "paired with an input..." clause and the Input section
+   * are left out. The prompt ends at {@code "### Response:"}; the response text follows as its own
+   * token sequence.
    */
   ALPACA {
     @Override
@@ -48,8 +48,8 @@ public enum PromptTemplate {
   },
 
   /**
-   * The prompt is used verbatim: {@code prompt(p, "")} is {@code p}. A non-empty input is
-   * appended after a blank line ({@code p + "\n\n" + input}).
+   * The prompt is used verbatim: {@code prompt(p, "")} is {@code p}. A non-empty input is appended
+   * after a blank line ({@code p + "\n\n" + input}).
    */
   RAW {
     @Override

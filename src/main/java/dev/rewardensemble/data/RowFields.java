@@ -39,8 +39,7 @@ final class RowFields {
     }
     if (!n.isTextual()) {
       String hint = n.isArray() ? " (message lists / conversational rows are not supported)" : "";
-      throw new BadRowException(
-          field, WRONG_TYPE, "expected a string, got " + kind(n) + hint);
+      throw new BadRowException(field, WRONG_TYPE, "expected a string, got " + kind(n) + hint);
     }
     return n.textValue();
   }
@@ -73,8 +72,9 @@ final class RowFields {
       }
       if (vocabSize > 0 && id >= vocabSize) {
         throw new BadRowException(
-            field, BAD_ID, "element " + i + " = " + id + " is not below the vocabulary size "
-                + vocabSize);
+            field,
+            BAD_ID,
+            "element " + i + " = " + id + " is not below the vocabulary size " + vocabSize);
       }
       ids[i] = id;
     }

@@ -18,16 +18,16 @@ import java.util.OptionalInt;
  * left truncation when too long).
  *
  * <p>Any bad row fails the whole read with an {@link IllegalArgumentException} whose message is
- * {@code FILE:LINE: field: problem}: invalid JSON, not an object, neither form present, both
- * forms present, ids not ints / negative / not below the vocabulary size, empty id list, empty
- * text, or text rows when the encoder has no tokenizer.
+ * {@code FILE:LINE: field: problem}: invalid JSON, not an object, neither form present, both forms
+ * present, ids not ints / negative / not below the vocabulary size, empty id list, empty text, or
+ * text rows when the encoder has no tokenizer.
  */
 public final class ScoreRows {
   private ScoreRows() {}
 
   /**
-   * Reads a score input file, checking ids against the tokenizer's vocabulary when the encoder
-   * has one.
+   * Reads a score input file, checking ids against the tokenizer's vocabulary when the encoder has
+   * one.
    */
   public static List<ScoreRow> read(Path file, Encoder encoder) {
     return read(

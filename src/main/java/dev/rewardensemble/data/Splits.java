@@ -8,22 +8,22 @@ import java.util.SplittableRandom;
 /**
  * Deterministic shuffling and train/eval splitting from a seed.
  *
- * <p>Every result is a pure function of its arguments: {@link #permutation(int, long, int)} of
- * (n, seed, epoch), so a resumed run recomputes the order of the current epoch from its position
+ * <p>Every result is a pure function of its arguments: {@link #permutation(int, long, int)} of (n,
+ * seed, epoch), so a resumed run recomputes the order of the current epoch from its position
  * without storing random-number state. The stream used by {@link #split} is separate from every
  * epoch's stream.
  */
 public final class Splits {
   private static final long GOLDEN = 0x9E3779B97F4A7C15L;
+
   /** Salt distinguishing the split's stream from the epochs' streams. */
   private static final long SPLIT_SALT = 0x5EED5B11700DA7AL;
 
   private Splits() {}
 
   /**
-   * Splits items into train and eval sets. {@code round(n * evalFraction)} items (at least one
-   * when the fraction is positive) are chosen at random for eval; both parts keep the original
-   * order.
+   * Splits items into train and eval sets. {@code round(n * evalFraction)} items (at least one when
+   * the fraction is positive) are chosen at random for eval; both parts keep the original order.
    *
    * @param evalFraction in {@code [0, 1)}; 0 gives an empty eval set
    * @throws IllegalArgumentException if evalFraction is outside {@code [0, 1)} or leaves no
@@ -31,8 +31,7 @@ public final class Splits {
    */
   public static <T> Split<T> split(List<T> items, double evalFraction, long seed) {
     if (!(evalFraction >= 0 && evalFraction < 1)) {
-      throw new IllegalArgumentException(
-          "evalFraction must be in [0, 1), got " + evalFraction);
+      throw new IllegalArgumentException("evalFraction must be in [0, 1), got " + evalFraction);
     }
     int n = items.size();
     if (evalFraction == 0) {

@@ -16,8 +16,16 @@ public record TokenBatch(int batch, int time, int[] ids, int[] mask) {
     long n = (long) batch * time;
     if (ids.length != n || mask.length != n) {
       throw new IllegalArgumentException(
-          "shape [" + batch + ", " + time + "] needs " + n + " ids and mask values, got "
-              + ids.length + " and " + mask.length);
+          "shape ["
+              + batch
+              + ", "
+              + time
+              + "] needs "
+              + n
+              + " ids and mask values, got "
+              + ids.length
+              + " and "
+              + mask.length);
     }
   }
 

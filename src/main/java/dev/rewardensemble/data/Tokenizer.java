@@ -148,7 +148,12 @@ public final class Tokenizer implements AutoCloseable {
     for (int i = 0; i < ids.length; i++) {
       if (ids[i] < 0 || ids[i] >= vocabSize) {
         throw new IllegalArgumentException(
-            "token id " + ids[i] + " at position " + i + " outside vocabulary [0, " + vocabSize
+            "token id "
+                + ids[i]
+                + " at position "
+                + i
+                + " outside vocabulary [0, "
+                + vocabSize
                 + ")");
       }
       l[i] = ids[i];

@@ -61,7 +61,8 @@ class EncoderTest {
     int[] r = tok.encode(" the answer");
     int max = r.length + 1 + 4;
     Encoder enc = new Encoder(tok, PromptTemplate.RAW, max, OptionalInt.of(2));
-    EncodedSequence s = enc.encode("one two three four five six seven eight nine ten", " the answer");
+    EncodedSequence s =
+        enc.encode("one two three four five six seven eight nine ten", " the answer");
     assertTrue(s.truncated());
     assertEquals(max, s.length());
     assertEquals(4, s.promptLength());

@@ -34,7 +34,8 @@ class PaddingTest {
   void rejectsEmptyInputAndBadShapes() {
     assertThrows(IllegalArgumentException.class, () -> Padding.pad(List.of(), 0));
     assertThrows(
-        IllegalArgumentException.class, () -> Padding.leftPad(List.of(new int[] {1}, new int[0]), 0));
+        IllegalArgumentException.class,
+        () -> Padding.leftPad(List.of(new int[] {1}, new int[0]), 0));
     assertThrows(
         IllegalArgumentException.class, () -> new TokenBatch(2, 2, new int[4], new int[3]));
     assertThrows(IndexOutOfBoundsException.class, () -> Padding.pad(SEQS, 0).id(3, 0));

@@ -80,11 +80,13 @@ class PreferenceReaderTest {
     // preference 1: chosen is output_1; template ALPACA, EOS appended
     int[] p1 = tok.encode(PromptTemplate.ALPACA.prompt("Say hi.", ""));
     assertArrayEquals(concat(p1, tok.encode(" hello"), new int[] {2}), a.pairs().get(0).chosen());
-    assertArrayEquals(concat(p1, tok.encode(" go away"), new int[] {2}), a.pairs().get(0).rejected());
+    assertArrayEquals(
+        concat(p1, tok.encode(" go away"), new int[] {2}), a.pairs().get(0).rejected());
     // preference 2: chosen is output_2; input used; margin read
     int[] p2 = tok.encode(PromptTemplate.ALPACA.prompt("Translate.", "Bonjour"));
     assertArrayEquals(concat(p2, tok.encode(" Hello"), new int[] {2}), a.pairs().get(1).chosen());
-    assertArrayEquals(concat(p2, tok.encode(" Goodbye"), new int[] {2}), a.pairs().get(1).rejected());
+    assertArrayEquals(
+        concat(p2, tok.encode(" Goodbye"), new int[] {2}), a.pairs().get(1).rejected());
     assertEquals(0.5f, a.pairs().get(1).margin());
     assertEquals(0f, a.pairs().get(0).margin());
     // missing input == empty input
@@ -99,9 +101,11 @@ class PreferenceReaderTest {
     Path f =
         write(
             "trl.jsonl",
-            "{\"prompt\": \"Human: hi\\n\\nAssistant:\", \"chosen\": \" Hello!\","
-                + " \"rejected\": \" No.\"}\n"
-                + "{\"chosen\": \"Q: 2+2? A: 4\", \"rejected\": \"Q: 2+2? A: 5\", \"margin\": 2}\n");
+            "{\"prompt\": \"Human: hi\\n"
+                + "\\n"
+                + "Assistant:\", \"chosen\": \" Hello!\", \"rejected\": \" No.\"}\n"
+                + "{\"chosen\": \"Q: 2+2? A: 4\", \"rejected\": \"Q: 2+2? A: 5\", \"margin\":"
+                + " 2}\n");
     PreferenceData d = reader().build().read(f);
     int[] p = tok.encode("Human: hi\n\nAssistant:");
     assertArrayEquals(concat(p, tok.encode(" Hello!"), new int[] {2}), d.pairs().get(0).chosen());
@@ -149,7 +153,8 @@ class PreferenceReaderTest {
     assertTrue(e.getMessage().startsWith(af + ":1: chosen: missing"), e.getMessage());
 
     // detection uses the first valid row: an invalid first line is skipped when allowed
-    Path late = write("late.jsonl", "not json\n" + "{\"chosen_ids\": [3], \"rejected_ids\": [4]}\n");
+    Path late =
+        write("late.jsonl", "not json\n" + "{\"chosen_ids\": [3], \"rejected_ids\": [4]}\n");
     PreferenceData d = reader().skipBadRows(true).build().read(late);
     assertEquals(1, d.pairs().size());
     assertEquals(Map.of("invalid_json", 1), d.skippedByReason());
@@ -176,15 +181,15 @@ class PreferenceReaderTest {
       delimiter = '|',
       textBlock =
           """
-          invalid json      | {"instruction": "x",                                                                | row          | invalid JSON
-          not an object     | [1, 2]                                                                              | row          | JSON object
-          missing field     | {"instruction": "x", "output_1": "a", "preference": 1}                              | output_2     | missing
-          wrong type        | {"instruction": 3, "output_1": "a", "output_2": "b", "preference": 1}               | instruction  | expected a string
-          bad preference    | {"instruction": "x", "output_1": "a", "output_2": "b", "preference": 3}             | preference   | expected 1 or 2
-          preference string | {"instruction": "x", "output_1": "a", "output_2": "b", "preference": "1"}           | preference   | expected 1 or 2
-          empty text        | {"instruction": "x", "output_1": "", "output_2": "b", "preference": 1}              | output_1     | empty text
-          bad margin        | {"instruction": "x", "output_1": "a", "output_2": "b", "preference": 1, "margin": "big"} | margin  | expected a number
-          """)
+invalid json | {"instruction": "x", | row | invalid JSON
+not an object | [1, 2] | row | JSON object
+missing field | {"instruction": "x", "output_1": "a", "preference": 1} | output_2 | missing
+wrong type | {"instruction": 3, "output_1": "a", "output_2": "b", "preference": 1} | instruction | expected a string
+bad preference | {"instruction": "x", "output_1": "a", "output_2": "b", "preference": 3} | preference | expected 1 or 2
+preference string | {"instruction": "x", "output_1": "a", "output_2": "b", "preference": "1"} | preference | expected 1 or 2
+empty text | {"instruction": "x", "output_1": "", "output_2": "b", "preference": 1} | output_1 | empty text
+bad margin | {"instruction": "x", "output_1": "a", "output_2": "b", "preference": 1, "margin": "big"} | margin | expected a number
+""")
   void alpacaFarmBadRowsNameFileLineAndField(String kind, String bad, String field, String problem)
       throws IOException {
     Path f = write("bad.jsonl", AF1 + "\n\n" + bad + "\n" + AF2 + "\n");
@@ -198,12 +203,12 @@ class PreferenceReaderTest {
       delimiter = '|',
       textBlock =
           """
-          empty ids        | {"chosen_ids": [], "rejected_ids": [4]}     | chosen_ids   | empty
-          ids not ints     | {"chosen_ids": [3], "rejected_ids": ["4"]}  | rejected_ids | not an int
-          id over vocab    | {"chosen_ids": [3], "rejected_ids": [400]}  | rejected_ids | vocabulary
-          missing ids      | {"chosen_ids": [3]}                         | rejected_ids | missing
-          too long         | {"chosen_ids": [3, 3, 3, 3, 3], "rejected_ids": [4]} | chosen_ids | maximum length
-          """)
+empty ids        | {"chosen_ids": [], "rejected_ids": [4]}     | chosen_ids   | empty
+ids not ints     | {"chosen_ids": [3], "rejected_ids": ["4"]}  | rejected_ids | not an int
+id over vocab    | {"chosen_ids": [3], "rejected_ids": [400]}  | rejected_ids | vocabulary
+missing ids      | {"chosen_ids": [3]}                         | rejected_ids | missing
+too long | {"chosen_ids": [3, 3, 3, 3, 3], "rejected_ids": [4]} | chosen_ids | maximum length
+""")
   void tokenizedBadRowsNameFileLineAndField(String kind, String bad, String field, String problem)
       throws IOException {
     Path f = write("bad.jsonl", "{\"chosen_ids\": [3], \"rejected_ids\": [4]}\n" + bad + "\n");
@@ -228,14 +233,17 @@ class PreferenceReaderTest {
     Path f =
         write(
             "bad.json",
-            "[\n  " + AF1 + ",\n  {\n    \"instruction\": \"x\",\n    \"output_1\": \"a\",\n"
+            "[\n  "
+                + AF1
+                + ",\n  {\n    \"instruction\": \"x\",\n    \"output_1\": \"a\",\n"
                 + "    \"output_2\": \"b\",\n    \"preference\": 0\n  }\n]\n");
     var e = assertThrows(IllegalArgumentException.class, () -> reader().build().read(f));
     assertTrue(e.getMessage().startsWith(f + ":3: preference: "), e.getMessage());
 
     Path broken = write("broken.json", "[\n  " + AF1 + ",\n  {\"instruction\": }\n]\n");
-    e = assertThrows(
-        IllegalArgumentException.class, () -> reader().skipBadRows(true).build().read(broken));
+    e =
+        assertThrows(
+            IllegalArgumentException.class, () -> reader().skipBadRows(true).build().read(broken));
     assertTrue(e.getMessage().startsWith(broken + ":3: row: invalid JSON"), e.getMessage());
   }
 
@@ -250,9 +258,12 @@ class PreferenceReaderTest {
                 "{broken",
                 "\"just a string\"",
                 "{\"instruction\": \"x\", \"output_1\": \"a\", \"preference\": 1}",
-                "{\"instruction\": \"x\", \"output_1\": \"a\", \"output_2\": \"b\", \"preference\": 7}",
-                "{\"instruction\": \"x\", \"output_1\": \"a\", \"output_2\": \"\", \"preference\": 1}",
-                "{\"instruction\": \"x\", \"output_1\": \"a\", \"output_2\": \"b\", \"preference\": 1.5}",
+                "{\"instruction\": \"x\", \"output_1\": \"a\", \"output_2\": \"b\", \"preference\":"
+                    + " 7}",
+                "{\"instruction\": \"x\", \"output_1\": \"a\", \"output_2\": \"\", \"preference\":"
+                    + " 1}",
+                "{\"instruction\": \"x\", \"output_1\": \"a\", \"output_2\": \"b\", \"preference\":"
+                    + " 1.5}",
                 AF2,
                 ""));
     PreferenceData d = reader().skipBadRows(true).build().read(f);
@@ -272,7 +283,9 @@ class PreferenceReaderTest {
   @Test
   void sha256AndTruncationCount() throws Exception {
     Path f = write("af.jsonl", AF1 + "\n" + AF2 + "\n");
-    String want = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(f)));
+    String want =
+        HexFormat.of()
+            .formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(f)));
     PreferenceData full = reader().build().read(f);
     assertEquals(want, full.sha256());
     assertEquals(f, full.file());
@@ -281,11 +294,16 @@ class PreferenceReaderTest {
     PreferenceData cut = reader().maxLength(resp.length + 1 + 3).build().read(f);
     PreferencePair p = cut.pairs().get(0);
     assertEquals(resp.length + 4, p.rejected().length);
-    assertArrayEquals(concat(resp, new int[] {2}), Arrays.copyOfRange(p.rejected(), 3, p.rejected().length));
+    assertArrayEquals(
+        concat(resp, new int[] {2}), Arrays.copyOfRange(p.rejected(), 3, p.rejected().length));
     assertEquals(4, cut.truncated()); // both prompts are long: all four sequences cut
 
-    Path ids = write("ids.jsonl", "{\"chosen_ids\": " + Arrays.toString(IntStream.range(3, 13).toArray())
-        + ", \"rejected_ids\": [4]}\n");
+    Path ids =
+        write(
+            "ids.jsonl",
+            "{\"chosen_ids\": "
+                + Arrays.toString(IntStream.range(3, 13).toArray())
+                + ", \"rejected_ids\": [4]}\n");
     PreferenceData left =
         reader().maxLength(4).truncation(Encoder.Truncation.LEFT).build().read(ids);
     assertArrayEquals(new int[] {9, 10, 11, 12}, left.pairs().get(0).chosen());
@@ -311,6 +329,8 @@ class PreferenceReaderTest {
 
     Path unknown = write("unknown.jsonl", "{\"text\": \"hello\"}\n");
     e = assertThrows(IllegalArgumentException.class, () -> reader().build().read(unknown));
-    assertTrue(e.getMessage().startsWith(unknown + ":1: row: matches no preference format"), e.getMessage());
+    assertTrue(
+        e.getMessage().startsWith(unknown + ":1: row: matches no preference format"),
+        e.getMessage());
   }
 }

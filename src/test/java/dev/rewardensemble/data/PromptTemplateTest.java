@@ -28,7 +28,8 @@ class PromptTemplateTest {
 
   @Test
   void rawIsVerbatim() {
-    assertEquals("Human: hi\n\nAssistant:", PromptTemplate.RAW.prompt("Human: hi\n\nAssistant:", ""));
+    assertEquals(
+        "Human: hi\n\nAssistant:", PromptTemplate.RAW.prompt("Human: hi\n\nAssistant:", ""));
     assertEquals("a\n\nb", PromptTemplate.RAW.prompt("a", "b"));
   }
 

@@ -73,20 +73,20 @@ class ScoreRowsTest {
       delimiter = '|',
       textBlock =
           """
-          invalid json        | {"input_ids": [1, 2]                      | row       | invalid JSON
-          not an object       | [1, 2, 3]                                 | row       | JSON object
-          neither form        | {"id": 3}                                 | row       | input_ids
-          ids not ints        | {"input_ids": [1, "2"]}                   | input_ids | not an int
-          ids float           | {"input_ids": [1, 2.5]}                   | input_ids | not an int
-          ids negative        | {"input_ids": [1, -2]}                    | input_ids | negative
-          ids over vocab      | {"input_ids": [1, 320]}                   | input_ids | vocabulary
-          ids empty           | {"input_ids": []}                         | input_ids | empty
-          ids not array       | {"input_ids": "1 2"}                      | input_ids | array
-          empty response      | {"prompt": "p", "response": ""}           | response  | empty text
-          missing response    | {"prompt": "p"}                           | response  | missing
-          both forms          | {"input_ids": [1], "prompt": "p"}         | input_ids | one form
-          too long            | {"input_ids": [1, 2, 3, 4, 5, 6, 7, 8, 9]} | input_ids | maximum length
-          """)
+invalid json        | {"input_ids": [1, 2]                      | row       | invalid JSON
+not an object       | [1, 2, 3]                                 | row       | JSON object
+neither form        | {"id": 3}                                 | row       | input_ids
+ids not ints        | {"input_ids": [1, "2"]}                   | input_ids | not an int
+ids float           | {"input_ids": [1, 2.5]}                   | input_ids | not an int
+ids negative        | {"input_ids": [1, -2]}                    | input_ids | negative
+ids over vocab      | {"input_ids": [1, 320]}                   | input_ids | vocabulary
+ids empty           | {"input_ids": []}                         | input_ids | empty
+ids not array       | {"input_ids": "1 2"}                      | input_ids | array
+empty response      | {"prompt": "p", "response": ""}           | response  | empty text
+missing response    | {"prompt": "p"}                           | response  | missing
+both forms          | {"input_ids": [1], "prompt": "p"}         | input_ids | one form
+too long            | {"input_ids": [1, 2, 3, 4, 5, 6, 7, 8, 9]} | input_ids | maximum length
+""")
   void badRowNamesFileLineAndField(String kind, String badLine, String field, String problem)
       throws IOException {
     // a leading valid row, a blank line, then the bad row on line 3

@@ -45,8 +45,7 @@ class SplitsTest {
 
   @Test
   void fractionLeavingNoTrainingIsAnErrorNamingTheValue() {
-    var e =
-        assertThrows(IllegalArgumentException.class, () -> Splits.split(List.of(1, 2), 0.9, 1));
+    var e = assertThrows(IllegalArgumentException.class, () -> Splits.split(List.of(1, 2), 0.9, 1));
     assertTrue(e.getMessage().contains("0.9"), e.getMessage());
     e = assertThrows(IllegalArgumentException.class, () -> Splits.split(List.of(1), 0.5, 1));
     assertTrue(e.getMessage().contains("0.5"), e.getMessage());

@@ -33,7 +33,8 @@ class TokenizerTest {
 
   @Test
   void fixtureCasesEncodeAndDecodeExactly() throws Exception {
-    JsonNode cases = new ObjectMapper().readTree(DIR.resolve("expected.json").toFile()).get("cases");
+    JsonNode cases =
+        new ObjectMapper().readTree(DIR.resolve("expected.json").toFile()).get("cases");
     assertTrue(cases.size() > 0);
     boolean sawEmpty = false;
     for (JsonNode c : cases) {
