@@ -162,23 +162,9 @@ public final class Safetensors implements TensorSource {
               + DType.READABLE
               + " can be read as float)");
     }
-    long count = info.numElements();
-    if (count > Integer.MAX_VALUE) {
-      throw new IllegalArgumentException(
-          "tensor '"
-              + key
-              + "' in "
-              + path
-              + " has "
-              + count
-              + " elements "
-              + info.shapeString()
-              + ", more than a Java float[] can hold ("
-              + Integer.MAX_VALUE
-              + ")");
-    }
+    int count = checkedArraySize(info, path);
     ensureOpen();
-    float[] out = new float[(int) count];
+    float[] out = new float[count];
     int bytesPerElement = dtype.bits / 8;
     int chunkElements = CHUNK_BYTES / bytesPerElement;
     ByteBuffer buffer =
@@ -229,6 +215,26 @@ public final class Safetensors implements TensorSource {
 
   // ---------------------------------------------------------------------------------------------
   // Reading
+
+  /** The element count of a tensor as an array length, or a clear error if it is too large. */
+  static int checkedArraySize(TensorInfo info, Path file) {
+    long count = info.numElements();
+    if (count > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(
+          "tensor '"
+              + info.name()
+              + "' in "
+              + file
+              + " has "
+              + count
+              + " elements "
+              + info.shapeString()
+              + ", more than a Java float[] can hold ("
+              + Integer.MAX_VALUE
+              + ")");
+    }
+    return (int) count;
+  }
 
   private void ensureOpen() {
     if (closed) {
@@ -378,7 +384,9 @@ public final class Safetensors implements TensorSource {
     } catch (CharacterCodingException e) {
       throw corrupt(
           file,
-          "header is not valid UTF-8 (" + e + " at header byte " + bytes.position() + ")",
+          "header is not valid UTF-8 (malformed byte sequence at header byte "
+              + bytes.position()
+              + ")",
           e);
     }
   }
