@@ -41,10 +41,10 @@ import java.util.TreeMap;
  * One <a href="https://github.com/huggingface/safetensors">safetensors</a> file: reads tensors on
  * demand and writes float32 checkpoints.
  *
- * <p>The format is an 8-byte little-endian unsigned header length {@code N}, a UTF-8 JSON object
- * of {@code N} bytes mapping each tensor name to {@code {"dtype", "shape", "data_offsets"}} (plus
- * an optional string-to-string {@code __metadata__} entry), then the data section holding the
- * tensors' little-endian bytes back to back.
+ * <p>The format is an 8-byte little-endian unsigned header length {@code N}, a UTF-8 JSON object of
+ * {@code N} bytes mapping each tensor name to {@code {"dtype", "shape", "data_offsets"}} (plus an
+ * optional string-to-string {@code __metadata__} entry), then the data section holding the tensors'
+ * little-endian bytes back to back.
  *
  * <p>{@link #open} reads and validates only the header, as strictly as the Rust reference
  * implementation: the tensors must tile the data section exactly (no overlaps, gaps or trailing
@@ -52,7 +52,9 @@ import java.util.TreeMap;
  * IllegalArgumentException} reading {@code corrupt safetensors file <path>: <what>, tensor
  * '<key>'}. {@link #read} then reads one tensor's byte range with positional reads of the file
  * channel; the file is never loaded into the heap as a whole. An open instance is safe for
- * concurrent reads.
+ * concurrent reads. It keeps reading the file it opened even if {@link #write} later replaces the
+ * name with a new file. As with any {@link FileChannel}, interrupting a thread blocked in {@link
+ * #read} closes the channel, after which the instance must be reopened.
  */
 public final class Safetensors implements TensorSource {
 
@@ -99,8 +101,7 @@ public final class Safetensors implements TensorSource {
   }
 
   /**
-   * Opens a safetensors file and validates its header. Tensor data is read later, by {@link
-   * #read}.
+   * Opens a safetensors file and validates its header. Tensor data is read later, by {@link #read}.
    *
    * @throws IllegalArgumentException if the file is not a well-formed safetensors file (the message
    *     names the file, the problem and the tensor if there is one)
@@ -282,8 +283,8 @@ public final class Safetensors implements TensorSource {
   }
 
   /**
-   * Converts IEEE 754 binary16 bits to the float of exactly the same value (every half is a
-   * float), including signed zeros, subnormals, infinities and NaN payloads.
+   * Converts IEEE 754 binary16 bits to the float of exactly the same value (every half is a float),
+   * including signed zeros, subnormals, infinities and NaN payloads.
    */
   static float halfToFloat(short bits) {
     int h = bits & 0xffff;
@@ -463,7 +464,8 @@ public final class Safetensors implements TensorSource {
     long begin = offsets[0];
     long end = offsets[1];
     if (begin > end) {
-      throw corrupt(file, "data_offsets " + Arrays.toString(offsets) + " end before they begin", key);
+      throw corrupt(
+          file, "data_offsets " + Arrays.toString(offsets) + " end before they begin", key);
     }
     if (end > dataLength) {
       throw corrupt(
@@ -506,7 +508,9 @@ public final class Safetensors implements TensorSource {
     ArrayNode array = (ArrayNode) node;
     if (expectedLength >= 0 && array.size() != expectedLength) {
       throw corrupt(
-          file, field + " " + node + " has " + array.size() + " values, not " + expectedLength, key);
+          file,
+          field + " " + node + " has " + array.size() + " values, not " + expectedLength,
+          key);
     }
     long[] values = new long[array.size()];
     for (int i = 0; i < values.length; i++) {
@@ -650,7 +654,12 @@ public final class Safetensors implements TensorSource {
         n = FloatTensor.numElements(shape);
       } catch (IllegalArgumentException | ArithmeticException ex) {
         throw new IllegalArgumentException(
-            "tensor '" + key + "' has invalid shape " + Arrays.toString(shape) + ", writing " + file,
+            "tensor '"
+                + key
+                + "' has invalid shape "
+                + Arrays.toString(shape)
+                + ", writing "
+                + file,
             ex);
       }
       if (n != t.data().length) {
@@ -679,7 +688,8 @@ public final class Safetensors implements TensorSource {
   }
 
   /** The JSON header, padded with spaces to a multiple of 8 bytes. */
-  private static byte[] headerBytes(SortedMap<String, FloatTensor> tensors, Map<String, String> meta)
+  private static byte[] headerBytes(
+      SortedMap<String, FloatTensor> tensors, Map<String, String> meta)
       throws JsonProcessingException {
     ObjectNode root = JSON.createObjectNode();
     if (!meta.isEmpty()) {

@@ -58,8 +58,7 @@ class SafetensorsTest {
         assertEquals(e.getValue(), st.read(e.getKey()), e.getKey());
         assertEquals("F32", st.info(e.getKey()).dtype());
       }
-      assertEquals(
-          new TensorInfo("a.scalar", "F32", new long[] {}, 0, 4), st.info("a.scalar"));
+      assertEquals(new TensorInfo("a.scalar", "F32", new long[] {}, 0, 4), st.info("a.scalar"));
       assertEquals("[]", st.info("a.scalar").shapeString());
       TensorInfo empty = st.info("m.empty");
       assertEquals("[0, 4]", empty.shapeString());
@@ -193,8 +192,17 @@ class SafetensorsTest {
   @Test
   void convertsF16Exactly() throws IOException {
     short[] bits = {
-      0x3c00, (short) 0xc100, 0x7bff, 0x0001, 0x03ff, 0x0400, 0x7c00, (short) 0xfc00, (short) 0x8000,
-      0x3555, 0x0000
+      0x3c00,
+      (short) 0xc100,
+      0x7bff,
+      0x0001,
+      0x03ff,
+      0x0400,
+      0x7c00,
+      (short) 0xfc00,
+      (short) 0x8000,
+      0x3555,
+      0x0000
     };
     float[] expected = {
       1.0f,
@@ -217,8 +225,11 @@ class SafetensorsTest {
     Path file =
         rawFile(
             "f16.safetensors",
-            "{\"h\":{\"dtype\":\"F16\",\"shape\":[" + (bits.length + 1) + "],\"data_offsets\":[0,"
-                + data.capacity() + "]}}",
+            "{\"h\":{\"dtype\":\"F16\",\"shape\":["
+                + (bits.length + 1)
+                + "],\"data_offsets\":[0,"
+                + data.capacity()
+                + "]}}",
             data.array());
     try (Safetensors st = Safetensors.open(file)) {
       float[] got = st.read("h").data();
@@ -325,7 +336,8 @@ class SafetensorsTest {
       assertEquals(List.of("ids", "mask", "w"), List.copyOf(st.keys()));
       assertEquals("I64", st.info("ids").dtype());
       assertArrayEquals(new float[] {0f}, st.read("w").data());
-      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> st.read("ids"));
+      IllegalArgumentException e =
+          assertThrows(IllegalArgumentException.class, () -> st.read("ids"));
       assertEquals(
           "unsupported dtype I64 for tensor 'ids' in "
               + file
@@ -368,7 +380,8 @@ class SafetensorsTest {
     Path file = tmp.resolve("huge.safetensors");
     TensorInfo huge = new TensorInfo("emb", "F16", new long[] {1L << 20, 1L << 11}, 0, 1L << 32);
     IllegalArgumentException e =
-        assertThrows(IllegalArgumentException.class, () -> Safetensors.checkedArraySize(huge, file));
+        assertThrows(
+            IllegalArgumentException.class, () -> Safetensors.checkedArraySize(huge, file));
     assertTrue(e.getMessage().contains("'emb'"), e.getMessage());
     assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
     assertTrue(e.getMessage().contains("2147483648 elements"), e.getMessage());
