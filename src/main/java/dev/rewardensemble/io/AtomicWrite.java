@@ -10,8 +10,8 @@ import java.nio.file.StandardOpenOption;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
- * Writes a file through a temporary file in the same directory that is renamed over the target
- * only once it is complete and synced, so that the target name never holds a half-written file.
+ * Writes a file through a temporary file in the same directory that is renamed over the target only
+ * once it is complete and synced, so that the target name never holds a half-written file.
  */
 final class AtomicWrite {
 
@@ -32,7 +32,8 @@ final class AtomicWrite {
     Path absolute = target.toAbsolutePath();
     Path dir = absolute.getParent();
     if (dir == null) {
-      throw new IllegalArgumentException("cannot write to " + target + ": it has no parent directory");
+      throw new IllegalArgumentException(
+          "cannot write to " + target + ": it has no parent directory");
     }
     if (Files.isDirectory(absolute)) {
       throw new IllegalArgumentException("cannot write to " + target + ": it is a directory");

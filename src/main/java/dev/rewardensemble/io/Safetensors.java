@@ -41,10 +41,10 @@ import java.util.TreeMap;
  * One <a href="https://github.com/huggingface/safetensors">safetensors</a> file: reads tensors on
  * demand and writes float32 checkpoints.
  *
- * <p>The format is an 8-byte little-endian unsigned header length {@code N}, a UTF-8 JSON object
- * of {@code N} bytes mapping each tensor name to {@code {"dtype", "shape", "data_offsets"}} (plus
- * an optional string-to-string {@code __metadata__} entry), then the data section holding the
- * tensors' little-endian bytes back to back.
+ * <p>The format is an 8-byte little-endian unsigned header length {@code N}, a UTF-8 JSON object of
+ * {@code N} bytes mapping each tensor name to {@code {"dtype", "shape", "data_offsets"}} (plus an
+ * optional string-to-string {@code __metadata__} entry), then the data section holding the tensors'
+ * little-endian bytes back to back.
  *
  * <p>{@link #open} reads and validates only the header, as strictly as the Rust reference
  * implementation: the tensors must tile the data section exactly (no overlaps, gaps or trailing
@@ -52,7 +52,9 @@ import java.util.TreeMap;
  * IllegalArgumentException} reading {@code corrupt safetensors file <path>: <what>, tensor
  * '<key>'}. {@link #read} then reads one tensor's byte range with positional reads of the file
  * channel; the file is never loaded into the heap as a whole. An open instance is safe for
- * concurrent reads.
+ * concurrent reads. It keeps reading the file it opened even if {@link #write} later replaces the
+ * name with a new file. As with any {@link FileChannel}, interrupting a thread blocked in {@link
+ * #read} closes the channel, after which the instance must be reopened.
  */
 public final class Safetensors implements TensorSource {
 
@@ -99,8 +101,7 @@ public final class Safetensors implements TensorSource {
   }
 
   /**
-   * Opens a safetensors file and validates its header. Tensor data is read later, by {@link
-   * #read}.
+   * Opens a safetensors file and validates its header. Tensor data is read later, by {@link #read}.
    *
    * @throws IllegalArgumentException if the file is not a well-formed safetensors file (the message
    *     names the file, the problem and the tensor if there is one)
@@ -162,23 +163,9 @@ public final class Safetensors implements TensorSource {
               + DType.READABLE
               + " can be read as float)");
     }
-    long count = info.numElements();
-    if (count > Integer.MAX_VALUE) {
-      throw new IllegalArgumentException(
-          "tensor '"
-              + key
-              + "' in "
-              + path
-              + " has "
-              + count
-              + " elements "
-              + info.shapeString()
-              + ", more than a Java float[] can hold ("
-              + Integer.MAX_VALUE
-              + ")");
-    }
+    int count = checkedArraySize(info, path);
     ensureOpen();
-    float[] out = new float[(int) count];
+    float[] out = new float[count];
     int bytesPerElement = dtype.bits / 8;
     int chunkElements = CHUNK_BYTES / bytesPerElement;
     ByteBuffer buffer =
@@ -230,6 +217,26 @@ public final class Safetensors implements TensorSource {
   // ---------------------------------------------------------------------------------------------
   // Reading
 
+  /** The element count of a tensor as an array length, or a clear error if it is too large. */
+  static int checkedArraySize(TensorInfo info, Path file) {
+    long count = info.numElements();
+    if (count > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(
+          "tensor '"
+              + info.name()
+              + "' in "
+              + file
+              + " has "
+              + count
+              + " elements "
+              + info.shapeString()
+              + ", more than a Java float[] can hold ("
+              + Integer.MAX_VALUE
+              + ")");
+    }
+    return (int) count;
+  }
+
   private void ensureOpen() {
     if (closed) {
       throw new IllegalStateException(path + " is closed");
@@ -276,8 +283,8 @@ public final class Safetensors implements TensorSource {
   }
 
   /**
-   * Converts IEEE 754 binary16 bits to the float of exactly the same value (every half is a
-   * float), including signed zeros, subnormals, infinities and NaN payloads.
+   * Converts IEEE 754 binary16 bits to the float of exactly the same value (every half is a float),
+   * including signed zeros, subnormals, infinities and NaN payloads.
    */
   static float halfToFloat(short bits) {
     int h = bits & 0xffff;
@@ -378,7 +385,9 @@ public final class Safetensors implements TensorSource {
     } catch (CharacterCodingException e) {
       throw corrupt(
           file,
-          "header is not valid UTF-8 (" + e + " at header byte " + bytes.position() + ")",
+          "header is not valid UTF-8 (malformed byte sequence at header byte "
+              + bytes.position()
+              + ")",
           e);
     }
   }
@@ -455,7 +464,8 @@ public final class Safetensors implements TensorSource {
     long begin = offsets[0];
     long end = offsets[1];
     if (begin > end) {
-      throw corrupt(file, "data_offsets " + Arrays.toString(offsets) + " end before they begin", key);
+      throw corrupt(
+          file, "data_offsets " + Arrays.toString(offsets) + " end before they begin", key);
     }
     if (end > dataLength) {
       throw corrupt(
@@ -498,7 +508,9 @@ public final class Safetensors implements TensorSource {
     ArrayNode array = (ArrayNode) node;
     if (expectedLength >= 0 && array.size() != expectedLength) {
       throw corrupt(
-          file, field + " " + node + " has " + array.size() + " values, not " + expectedLength, key);
+          file,
+          field + " " + node + " has " + array.size() + " values, not " + expectedLength,
+          key);
     }
     long[] values = new long[array.size()];
     for (int i = 0; i < values.length; i++) {
@@ -642,7 +654,12 @@ public final class Safetensors implements TensorSource {
         n = FloatTensor.numElements(shape);
       } catch (IllegalArgumentException | ArithmeticException ex) {
         throw new IllegalArgumentException(
-            "tensor '" + key + "' has invalid shape " + Arrays.toString(shape) + ", writing " + file,
+            "tensor '"
+                + key
+                + "' has invalid shape "
+                + Arrays.toString(shape)
+                + ", writing "
+                + file,
             ex);
       }
       if (n != t.data().length) {
@@ -671,7 +688,8 @@ public final class Safetensors implements TensorSource {
   }
 
   /** The JSON header, padded with spaces to a multiple of 8 bytes. */
-  private static byte[] headerBytes(SortedMap<String, FloatTensor> tensors, Map<String, String> meta)
+  private static byte[] headerBytes(
+      SortedMap<String, FloatTensor> tensors, Map<String, String> meta)
       throws JsonProcessingException {
     ObjectNode root = JSON.createObjectNode();
     if (!meta.isEmpty()) {

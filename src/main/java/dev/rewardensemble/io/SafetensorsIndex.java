@@ -92,7 +92,9 @@ public final class SafetensorsIndex implements TensorSource {
           shardPath = dir.resolve(name).normalize();
         } catch (InvalidPathException ex) {
           throw corrupt(
-              indexJson, "shard '" + name + "' of tensor '" + key + "' is not a valid file name", ex);
+              indexJson,
+              "shard '" + name + "' of tensor '" + key + "' is not a valid file name",
+              ex);
         }
         if (!shardPath.startsWith(dir) || shardPath.equals(dir)) {
           throw corrupt(
