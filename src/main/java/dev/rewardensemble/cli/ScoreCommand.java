@@ -1,0 +1,104 @@
+package dev.rewardensemble.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rewardensemble.api.RewardModel;
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.data.Encoder;
+import dev.rewardensemble.data.PromptTemplate;
+import dev.rewardensemble.data.ScoreRow;
+import dev.rewardensemble.data.ScoreRows;
+import dev.rewardensemble.data.Tokenizer;
+import java.io.BufferedWriter;
+import java.io.OutputStreamWriter;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalInt;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code rme score}: rewards for JSONL rows, one output row per input row, same order. */
+@Command(
+    name = "score",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Score sequences with a reward model.",
+      "Input rows: {\"input_ids\": [..]} or {\"prompt\": \"..\", \"response\": \"..\"} (text rows are",
+      "tokenized with the model's tokenizer.json and the prompt template).",
+      "Output rows: {\"line\": N, \"reward\": r} (plus \"id\" when the input row has one)."
+    })
+public final class ScoreCommand implements Callable<Integer> {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory.")
+  Path model;
+
+  @Option(names = "--data", required = true, description = "Input JSONL file.")
+  Path data;
+
+  @Option(names = "--out", description = "Output JSONL file (default: standard output).")
+  Path out;
+
+  @Option(names = "--batch-size", defaultValue = "16", description = "Sequences per Session.run (default: ${DEFAULT-VALUE}).")
+  int batchSize;
+
+  @Option(names = "--tokenizer", description = "tokenizer.json (default: the one in the model directory).")
+  Path tokenizer;
+
+  @Option(names = "--template", defaultValue = "alpaca", description = "Prompt template for text rows: alpaca or raw (default: ${DEFAULT-VALUE}).")
+  String template;
+
+  @Option(names = "--max-length", description = "Longest sequence in tokens (default: the model's positions).")
+  Integer maxLength;
+
+  @Option(
+      names = "--truncate",
+      defaultValue = "error",
+      description = "Sequences longer than --max-length: 'error' (default), or 'left' to cut the prompt / oldest ids from the left.")
+  String truncate;
+
+  @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads (0 = all cores).")
+  int threads;
+
+  @Override
+  public Integer call() throws Exception {
+    if (batchSize < 1) {
+      throw new UserError("--batch-size must be >= 1, got " + batchSize);
+    }
+    Encoder.Truncation trunc =
+        switch (truncate) {
+          case "error" -> Encoder.Truncation.ERROR;
+          case "left" -> Encoder.Truncation.LEFT;
+          default -> throw new UserError("--truncate must be 'error' or 'left', got '" + truncate + "'");
+        };
+    try (RewardModel rm = RewardModel.load(model, new ExecConfig(threads, 0, false))) {
+      int maxLen = maxLength != null ? maxLength : rm.config().maxPositions();
+      if (maxLen < 1 || maxLen > rm.config().maxPositions()) {
+        throw new UserError(
+            "--max-length " + maxLen + " must be in [1, " + rm.config().maxPositions() + "] (the model's positions)");
+      }
+      Path tokPath = tokenizer != null ? tokenizer : rm.tokenizer().orElse(null);
+      try (Tokenizer tok = tokPath == null ? null : Tokenizer.load(tokPath)) {
+        Encoder enc = new Encoder(tok, PromptTemplate.byName(template), maxLen, OptionalInt.empty(), trunc);
+        List<ScoreRow> rows = ScoreRows.read(data, enc, OptionalInt.of(rm.config().vocabSize()));
+        List<int[]> seqs = new ArrayList<>(rows.size());
+        rows.forEach(r -> seqs.add(r.ids()));
+        float[][] rewards = rm.score(seqs, batchSize);
+        List<String> lines = new ArrayList<>(rows.size());
+        for (int i = 0; i < rows.size(); i++) {
+          lines.add(JSON.writeValueAsString(Outputs.scoreRow(rows.get(i), rewards[i])));
+        }
+        Outputs.writeLines(out, lines);
+        if (out != null) {
+          System.err.printf(
+              "scored %d rows (%d truncated) -> %s%n", rows.size(), enc.truncatedCount(), out);
+        }
+      }
+    }
+    return 0;
+  }
+}
