@@ -39,6 +39,13 @@ public final class Main implements Runnable {
     return cl.execute(args);
   }
 
+  /** Runs the command line with error messages going to {@code err}. */
+  public static int run(PrintWriter err, String... args) {
+    CommandLine cl = commandLine();
+    cl.setErr(err);
+    return cl.execute(args);
+  }
+
   static CommandLine commandLine() {
     CommandLine cl = new CommandLine(new Main());
     cl.setExecutionExceptionHandler(Main::handle);
