@@ -55,6 +55,18 @@ public final class Gpt2 {
    */
   public static Operand<TFloat32> trunk(
       Ops tf, Gpt2Config c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj) {
+    return trunk(tf, c, p, ids, g, proj, null);
+  }
+
+  /**
+   * The trunk's final hidden states, forking into ensemble members at {@code members.fromLayer()}
+   * when {@code members} is not null.
+   *
+   * @return rows {@code [B*T, H]}, or {@code [K*B*T, H]} when forked
+   */
+  public static Operand<TFloat32> trunk(
+      Ops tf, Gpt2Config c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj,
+      Members members) {
     Map<String, long[]> shapes = parameterShapes(c);
     java.util.function.Function<String, Operand<TFloat32>> w = k -> p.get(k, shapes.get(k));
     int h = c.nEmbd();
@@ -70,6 +82,10 @@ public final class Gpt2 {
             tf.gather(w.apply("transformer.wpe.weight"), flatPos, tf.constant(0))); // [B*T, H]
 
     for (int i = 0; i < c.nLayer(); i++) {
+      if (members != null && i == members.fromLayer()) {
+        x = members.expand(tf, x); // [K*B*T, H]
+        g = members.geometry();
+      }
       String pre = "transformer.h." + i + ".";
       // Attention.
       Operand<TFloat32> a = Layers.layerNorm(tf, x, w.apply(pre + "ln_1.weight"), w.apply(pre + "ln_1.bias"), eps);
@@ -98,6 +114,9 @@ public final class Gpt2 {
               tf, pre + "mlp.c_proj", i, fc,
               Layers.conv1d(tf, fc, w.apply(pre + "mlp.c_proj.weight"), w.apply(pre + "mlp.c_proj.bias")));
       x = tf.math.add(x, down);
+    }
+    if (members != null && members.fromLayer() >= c.nLayer()) {
+      x = members.expand(tf, x); // [K*B*T, H]
     }
     return Layers.layerNorm(tf, x, w.apply("transformer.ln_f.weight"), w.apply("transformer.ln_f.bias"), eps);
   }

@@ -53,6 +53,18 @@ public final class Llama {
    */
   public static Operand<TFloat32> trunk(
       Ops tf, LlamaConfig c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj) {
+    return trunk(tf, c, p, ids, g, proj, null);
+  }
+
+  /**
+   * The trunk's final hidden states, forking into ensemble members at {@code members.fromLayer()}
+   * when {@code members} is not null.
+   *
+   * @return rows {@code [B*T, H]}, or {@code [K*B*T, H]} when forked
+   */
+  public static Operand<TFloat32> trunk(
+      Ops tf, LlamaConfig c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj,
+      Members members) {
     Map<String, long[]> shapes = parameterShapes(c);
     java.util.function.Function<String, Operand<TFloat32>> w = k -> p.get(k, shapes.get(k));
     int n = c.numHeads();
@@ -65,6 +77,11 @@ public final class Llama {
     Operand<TFloat32> x = tf.gather(w.apply("model.embed_tokens.weight"), flatIds, tf.constant(0)); // [B*T, H]
 
     for (int i = 0; i < c.numLayers(); i++) {
+      if (members != null && i == members.fromLayer()) {
+        x = members.expand(tf, x); // [K*B*T, H]
+        g = members.geometry();
+        cosSin = Attention.ropeTables(tf, g, d, c.ropeTheta()); // [K*B, T, 1, D] each
+      }
       String pre = "model.layers." + i + ".";
       // Attention.
       Operand<TFloat32> a = Layers.rmsNorm(tf, x, w.apply(pre + "input_layernorm.weight"), eps);
@@ -82,6 +99,9 @@ public final class Llama {
       Operand<TFloat32> up = project(tf, proj, pre + "mlp.up_proj", i, m, w); // [B*T, F]
       Operand<TFloat32> act = tf.math.mul(Layers.silu(tf, gate), up);
       x = tf.math.add(x, project(tf, proj, pre + "mlp.down_proj", i, act, w));
+    }
+    if (members != null && members.fromLayer() >= c.numLayers()) {
+      x = members.expand(tf, x); // [K*B*T, H]
     }
     return Layers.rmsNorm(tf, x, w.apply("model.norm.weight"), eps);
   }

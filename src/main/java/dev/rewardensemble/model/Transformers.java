@@ -25,10 +25,17 @@ public final class Transformers {
   /** Final hidden rows {@code [B*T, H]} of the trunk. */
   public static Operand<TFloat32> trunk(
       Ops tf, ModelConfig c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj) {
+    return trunk(tf, c, p, ids, g, proj, null);
+  }
+
+  /** Final hidden rows, {@code [K*B*T, H]} when forked into {@code members} (nullable). */
+  public static Operand<TFloat32> trunk(
+      Ops tf, ModelConfig c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj,
+      Members members) {
     if (c instanceof Gpt2Config g2) {
-      return Gpt2.trunk(tf, g2, p, ids, g, proj);
+      return Gpt2.trunk(tf, g2, p, ids, g, proj, members);
     }
-    return Llama.trunk(tf, (LlamaConfig) c, p, ids, g, proj);
+    return Llama.trunk(tf, (LlamaConfig) c, p, ids, g, proj, members);
   }
 
   /** PEFT module names a LoRA adapter may target in this family. */
