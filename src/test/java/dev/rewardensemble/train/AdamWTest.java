@@ -73,17 +73,21 @@ class AdamWTest {
       Ops tf = Ops.create(g);
       Variable<TFloat32> w = tf.withName("w").variable(tf.constant(new float[] {1f, 2f}));
       AdamW opt = AdamW.build(tf, List.of(w), List.of(tf.constant(new float[] {0.5f, -0.5f})), AdamWConfig.DEFAULT);
+      // No explicit initialisation: the init-scope assignments run on the first Session.run.
       try (Result r = session.runner().fetch(w).fetch(opt.firstMoment(0)).fetch(opt.secondMoment(0)).run()) {
         assertArrayEquals(new float[] {1f, 2f}, Tensors.floats(r.get(0)));
         assertArrayEquals(new float[] {0f, 0f}, Tensors.floats(r.get(1)));
         assertArrayEquals(new float[] {0f, 0f}, Tensors.floats(r.get(2)));
       }
       session.run(tf.assign(w, tf.constant(new float[] {5f, 6f})));
-      // A variable added after the first run is initialised on the next run; earlier ones keep their values.
+      // Variables and slots added after the first run are initialised on the next run; earlier ones keep
+      // their values (e.g. weights assigned from a checkpoint before the optimizer was built).
       Variable<TFloat32> late = tf.withName("late").variable(tf.constant(7f));
-      try (Result r = session.runner().fetch(w).fetch(late).run()) {
+      AdamW lateOpt = AdamW.build(tf, List.of(late), List.of(tf.constant(1f)), AdamWConfig.DEFAULT);
+      try (Result r = session.runner().fetch(w).fetch(late).fetch(lateOpt.firstMoment(0)).run()) {
         assertArrayEquals(new float[] {5f, 6f}, Tensors.floats(r.get(0)));
         assertEquals(7f, Tensors.scalar(r.get(1)));
+        assertEquals(0f, Tensors.scalar(r.get(2)));
       }
     }
   }
