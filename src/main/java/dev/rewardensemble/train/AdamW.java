@@ -1,0 +1,200 @@
+package dev.rewardensemble.train;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.tensorflow.Operand;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Op;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TFloat64;
+
+/**
+ * In-graph AdamW (decoupled weight decay) over an explicit list of variables, matching the single-tensor
+ * CPU path of {@code torch.optim.AdamW} ({@code amsgrad=False, maximize=False}).
+ *
+ * <p>One run of {@link #update()} with learning rate {@code lr} and 1-based step {@code t} does, for every
+ * variable {@code p} with gradient {@code g} and slots {@code m}, {@code v}:
+ *
+ * <pre>
+ *   p &lt;- p * (1 - lr * weightDecay)
+ *   m &lt;- lerp(m, g, 1 - beta1)            (= beta1 * m + (1 - beta1) * g, computed as torch does)
+ *   v &lt;- beta2 * v + (1 - beta2) * g * g
+ *   p &lt;- p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ * </pre>
+ *
+ * The scalar factors ({@code 1 - lr*wd}, {@code lr / (1 - beta1^t)}, {@code sqrt(1 - beta2^t)}) are computed
+ * in float64 and then rounded to float32, as torch does with Python floats: in float32, {@code 1 - 0.999^1}
+ * would already be off by 1.3e-5 relative.
+ *
+ * <p>The learning rate and the step count are {@link #lr()} and {@link #step()} placeholders, both fed every
+ * step (there is no default), so that schedules ({@link Schedule}) and resumption stay on the Java side. A
+ * fed step below 1 fails the run (the bias correction would divide by zero).
+ *
+ * <p>Slots are variables named {@code <varName>/adam_m} and {@code <varName>/adam_v}, zero-initialised (see
+ * {@link TrainVariables#zeros}); save and restore them with the parameters to resume training. Variables
+ * not in the list are never touched, unlike the framework's {@code Optimizer.minimize}.
+ *
+ * <p>Gradients are read when {@link #update()} runs; when they come from {@link GradientAccumulator}, zero
+ * the accumulators only afterwards ({@link GradientAccumulator#resetAfter}).
+ */
+public final class AdamW {
+  /** Name suffix of the first-moment slot. */
+  public static final String M_SUFFIX = "/adam_m";
+  /** Name suffix of the second-moment slot. */
+  public static final String V_SUFFIX = "/adam_v";
+
+  private final AdamWConfig config;
+  private final List<Variable<TFloat32>> vars;
+  private final Placeholder<TFloat32> lr;
+  private final Placeholder<TFloat32> step;
+  private final Op update;
+  private final Map<String, Variable<TFloat32>> slots;
+
+  private AdamW(
+      AdamWConfig config,
+      List<Variable<TFloat32>> vars,
+      Placeholder<TFloat32> lr,
+      Placeholder<TFloat32> step,
+      Op update,
+      Map<String, Variable<TFloat32>> slots) {
+    this.config = config;
+    this.vars = vars;
+    this.lr = lr;
+    this.step = step;
+    this.update = update;
+    this.slots = slots;
+  }
+
+  /**
+   * Builds the slots, placeholders and update ops.
+   *
+   * @param tf ops of the graph; helper ops go to a sub-scope {@code adamw}
+   * @param vars the trainable variables, fully defined shapes, no duplicates
+   * @param grads gradient of the loss for each variable, same order and shapes as {@code vars}
+   * @param cfg betas, eps, weight decay
+   * @throws IllegalArgumentException on mismatched lists, duplicate variables, bad shapes or taken slot names
+   */
+  public static AdamW build(
+      Ops tf, List<Variable<TFloat32>> vars, List<? extends Operand<TFloat32>> grads, AdamWConfig cfg) {
+    if (cfg == null) {
+      throw new IllegalArgumentException("AdamW config must not be null");
+    }
+    TrainVariables.checkPairs("AdamW", vars, grads);
+    Ops s = tf.withSubScope("adamw");
+
+    Placeholder<TFloat32> lr = s.withName("lr").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+    Placeholder<TFloat32> step =
+        s.withName("step").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+
+    // Scalars, float64 like torch's Python floats, then rounded once to float32.     // all []
+    Op stepCheck =
+        s.withName("step_at_least_1")
+            .assertThat(
+                s.math.greaterEqual(step, s.constant(1f)),
+                List.of(s.constant("AdamW step t must be >= 1 (1-based), got"), step));
+    Ops sc = s.withControlDependencies(List.of(stepCheck));
+    Operand<TFloat64> t64 = sc.dtypes.cast(step, TFloat64.class);
+    Operand<TFloat64> lr64 = s.dtypes.cast(lr, TFloat64.class);
+    Operand<TFloat64> one = s.constant(1.0);
+    Operand<TFloat64> biasCorrection1 = s.math.sub(one, s.math.pow(s.constant(cfg.beta1()), t64));
+    Operand<TFloat64> biasCorrection2 = s.math.sub(one, s.math.pow(s.constant(cfg.beta2()), t64));
+    Operand<TFloat32> stepSize =
+        s.withName("step_size").dtypes.cast(s.math.div(lr64, biasCorrection1), TFloat32.class);
+    Operand<TFloat32> biasCorrection2Sqrt =
+        s.withName("bias_correction2_sqrt").dtypes.cast(s.math.sqrt(biasCorrection2), TFloat32.class);
+    Operand<TFloat32> decay =
+        cfg.weightDecay() == 0
+            ? null
+            : s.withName("decay")
+                .dtypes
+                .cast(s.math.sub(one, s.math.mul(lr64, s.constant(cfg.weightDecay()))), TFloat32.class);
+
+    double lerpWeight = 1 - cfg.beta1();
+    Operand<TFloat32> w = s.constant((float) lerpWeight);
+    Operand<TFloat32> oneMinusW = s.constant((float) (1 - lerpWeight));
+    Operand<TFloat32> beta2 = s.constant((float) cfg.beta2());
+    Operand<TFloat32> oneMinusBeta2 = s.constant((float) (1 - cfg.beta2()));
+    Operand<TFloat32> eps = s.constant((float) cfg.eps());
+
+    Map<String, Variable<TFloat32>> slots = new LinkedHashMap<>();
+    List<Op> assigns = new ArrayList<>();
+    for (int i = 0; i < vars.size(); i++) {
+      Variable<TFloat32> p = vars.get(i); //                                         all [shape of p]
+      Operand<TFloat32> g = grads.get(i);
+      String name = TrainVariables.name(p);
+      Variable<TFloat32> m = TrainVariables.zeros(tf, name + M_SUFFIX, p.shape());
+      Variable<TFloat32> v = TrainVariables.zeros(tf, name + V_SUFFIX, p.shape());
+      slots.put(name + M_SUFFIX, m);
+      slots.put(name + V_SUFFIX, v);
+
+      // torch.lerp: self + w * (end - self) if |w| < 0.5, else end - (end - self) * (1 - w).
+      Operand<TFloat32> diff = s.math.sub(g, m);
+      Operand<TFloat32> mNext =
+          lerpWeight < 0.5
+              ? s.math.add(m, s.math.mul(w, diff))
+              : s.math.sub(g, s.math.mul(diff, oneMinusW));
+      Operand<TFloat32> mNew = s.assign(m, mNext);
+      // torch: v.mul_(beta2).addcmul_(g, g, value=1-beta2) -> v*beta2 + ((1-beta2)*g)*g
+      Operand<TFloat32> vNew =
+          s.assign(v, s.math.add(s.math.mul(v, beta2), s.math.mul(s.math.mul(oneMinusBeta2, g), g)));
+      Operand<TFloat32> denom = s.math.add(s.math.div(s.math.sqrt(vNew), biasCorrection2Sqrt), eps);
+      Operand<TFloat32> decayed = decay == null ? p : s.math.mul(p, decay);
+      // torch: p.addcdiv_(m, denom, value=-step_size) -> p + (-step_size) * (m / denom)
+      Operand<TFloat32> pNew = s.math.sub(decayed, s.math.mul(stepSize, s.math.div(mNew, denom)));
+      assigns.add(s.assign(p, pNew));
+    }
+    Op update = s.withControlDependencies(assigns).withName("update").noOp();
+    return new AdamW(
+        cfg,
+        List.copyOf(vars),
+        lr,
+        step,
+        update,
+        Collections.unmodifiableMap(slots));
+  }
+
+  /** Scalar learning-rate placeholder, fed every step. */
+  public Placeholder<TFloat32> lr() {
+    return lr;
+  }
+
+  /** Scalar placeholder for the 1-based step count {@code t} of the bias correction, fed every step. */
+  public Placeholder<TFloat32> step() {
+    return step;
+  }
+
+  /** Target that applies one AdamW step to every listed variable. */
+  public Op update() {
+    return update;
+  }
+
+  /** The slot variables by graph name ({@code <varName>/adam_m}, {@code <varName>/adam_v}), in var order. */
+  public Map<String, Variable<TFloat32>> slots() {
+    return slots;
+  }
+
+  /** The first-moment slot of {@code vars().get(i)}. */
+  public Variable<TFloat32> firstMoment(int i) {
+    return slots.get(TrainVariables.name(vars.get(i)) + M_SUFFIX);
+  }
+
+  /** The second-moment slot of {@code vars().get(i)}. */
+  public Variable<TFloat32> secondMoment(int i) {
+    return slots.get(TrainVariables.name(vars.get(i)) + V_SUFFIX);
+  }
+
+  /** The variables this optimizer updates. */
+  public List<Variable<TFloat32>> vars() {
+    return vars;
+  }
+
+  public AdamWConfig config() {
+    return config;
+  }
+}

@@ -1,0 +1,169 @@
+package dev.rewardensemble.train;
+
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * Bradley-Terry pairwise reward loss for an ensemble of {@code K} reward heads (or members), as in TRL's
+ * {@code RewardTrainer}:
+ *
+ * <pre>
+ *   d[b,k]       = rChosen[b,k] - rRejected[b,k] - margin[b]                 (margin 0 when absent)
+ *   perHead[k]   = mean_b softplus(-d[b,k]) + coef * mean_b (rChosen[b,k] + rRejected[b,k])^2
+ *   total        = mean_k perHead[k]
+ *   accuracy[k]  = mean_b [rChosen[b,k] &gt; rRejected[b,k]]                   (ties count as wrong)
+ * </pre>
+ *
+ * {@code softplus(-d) = -log sigmoid(d)}; TensorFlow's Softplus is stable for large {@code |d|} and has a
+ * registered gradient. The second term is the reward-centering regulariser ({@code center_rewards_coefficient}).
+ * Shapes: {@code B} pairs, {@code K} heads ({@code K = 1} for a single model).
+ */
+public final class BradleyTerry {
+  private BradleyTerry() {}
+
+  /**
+   * The loss terms.
+   *
+   * @param perHead loss of each head, {@code [K]}
+   * @param total mean of {@code perHead}, {@code []}: the value to differentiate
+   * @param accuracy fraction of pairs each head orders correctly, {@code [K]} (no gradient)
+   */
+  public record Loss(Operand<TFloat32> perHead, Operand<TFloat32> total, Operand<TFloat32> accuracy) {}
+
+  /**
+   * Builds the loss.
+   *
+   * @param tf ops of the graph
+   * @param rChosen rewards of the chosen responses, {@code [B, K]}
+   * @param rRejected rewards of the rejected responses, {@code [B, K]}
+   * @param margin per-pair margin {@code [B]}, or {@code null} for none
+   * @param centeringCoef weight of the centering term, finite and {@code >= 0} (0 leaves it out)
+   * @throws IllegalArgumentException if a known rank or dimension does not fit
+   */
+  public static Loss loss(
+      Ops tf,
+      Operand<TFloat32> rChosen,
+      Operand<TFloat32> rRejected,
+      Operand<TFloat32> margin,
+      float centeringCoef) {
+    checkRank("rChosen", rChosen, 2);
+    checkRank("rRejected", rRejected, 2);
+    if (margin != null) {
+      checkRank("margin", margin, 1);
+    }
+    if (!(Float.isFinite(centeringCoef) && centeringCoef >= 0)) {
+      throw new IllegalArgumentException("centeringCoef must be finite and >= 0, got " + centeringCoef);
+    }
+    Ops s = tf.withSubScope("bradley_terry");
+    Operand<TFloat32> diff = s.math.sub(rChosen, rRejected); // [B, K]
+    if (margin != null) {
+      diff = s.math.sub(diff, s.expandDims(margin, s.constant(1))); // [B, K] - [B, 1]
+    }
+    Operand<TFloat32> perHead = s.math.mean(s.math.softplus(s.math.neg(diff)), s.constant(0)); // [K]
+    if (centeringCoef != 0) {
+      Operand<TFloat32> center = s.math.mean(s.math.square(s.math.add(rChosen, rRejected)), s.constant(0)); // [K]
+      perHead = s.math.add(perHead, s.math.mul(s.constant(centeringCoef), center));
+    }
+    perHead = s.withName("per_head").identity(perHead); // [K]
+    Operand<TFloat32> total = s.withName("total").math.mean(perHead, s.constant(0)); // []
+    return new Loss(perHead, total, accuracy(s, rChosen, rRejected));
+  }
+
+  /**
+   * Fraction of pairs with {@code rChosen > rRejected}, per head.
+   *
+   * @param rChosen {@code [B, K]}
+   * @param rRejected {@code [B, K]}
+   * @return {@code [K]}
+   */
+  public static Operand<TFloat32> accuracy(
+      Ops tf, Operand<TFloat32> rChosen, Operand<TFloat32> rRejected) {
+    Operand<TFloat32> correct = tf.dtypes.cast(tf.math.greater(rChosen, rRejected), TFloat32.class); // [B, K]
+    return tf.math.mean(correct, tf.constant(0)); // [K]
+  }
+
+  /**
+   * Plain-Java loss of one head, in double: {@code mean_b softplus(-(rc-rr-margin)) + coef * mean_b (rc+rr)^2}.
+   *
+   * @param rc {@code [B]}
+   * @param rr {@code [B]}
+   * @param margin {@code [B]} or {@code null}
+   */
+  public static double lossReference(float[] rc, float[] rr, float[] margin, double centeringCoef) {
+    int n = rc.length;
+    if (rr.length != n || (margin != null && margin.length != n) || n == 0) {
+      throw new IllegalArgumentException("rc, rr and margin need the same non-zero length");
+    }
+    double bt = 0;
+    double center = 0;
+    for (int b = 0; b < n; b++) {
+      double d = (double) rc[b] - rr[b] - (margin == null ? 0 : margin[b]);
+      bt += softplus(-d);
+      double sum = (double) rc[b] + rr[b];
+      center += sum * sum;
+    }
+    return bt / n + centeringCoef * center / n;
+  }
+
+  /**
+   * Plain-Java per-head losses for {@code [B][K]} rewards.
+   *
+   * @return {@code [K]}
+   */
+  public static double[] lossReference(float[][] rc, float[][] rr, float[] margin, double centeringCoef) {
+    int k = rc[0].length;
+    double[] out = new double[k];
+    for (int h = 0; h < k; h++) {
+      out[h] = lossReference(column(rc, h), column(rr, h), margin, centeringCoef);
+    }
+    return out;
+  }
+
+  /**
+   * Plain-Java gradient of {@code total} with respect to {@code rChosen} ({@code [B][K]}): {@code
+   * (-sigmoid(-d) + 2 coef (rc + rr)) / (B K)}. The gradient with respect to {@code rRejected} is {@code
+   * (sigmoid(-d) + 2 coef (rc + rr)) / (B K)}.
+   *
+   * @param chosen true for {@code d total / d rChosen}, false for {@code d total / d rRejected}
+   */
+  public static double[][] gradReference(
+      float[][] rc, float[][] rr, float[] margin, double centeringCoef, boolean chosen) {
+    int n = rc.length;
+    int k = rc[0].length;
+    double[][] out = new double[n][k];
+    for (int b = 0; b < n; b++) {
+      for (int h = 0; h < k; h++) {
+        double d = (double) rc[b][h] - rr[b][h] - (margin == null ? 0 : margin[b]);
+        double bt = sigmoid(-d);
+        double center = 2 * centeringCoef * ((double) rc[b][h] + rr[b][h]);
+        out[b][h] = ((chosen ? -bt : bt) + center) / ((double) n * k);
+      }
+    }
+    return out;
+  }
+
+  /** {@code log(1 + exp(x))} without overflow. */
+  public static double softplus(double x) {
+    return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+  }
+
+  private static double sigmoid(double x) {
+    return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+  }
+
+  private static float[] column(float[][] m, int h) {
+    float[] c = new float[m.length];
+    for (int b = 0; b < m.length; b++) {
+      c[b] = m[b][h];
+    }
+    return c;
+  }
+
+  private static void checkRank(String name, Operand<?> x, int rank) {
+    if (!x.shape().isUnknown() && x.shape().numDimensions() != rank) {
+      throw new IllegalArgumentException(
+          name + " must have rank " + rank + ", got shape " + x.shape());
+    }
+  }
+}
