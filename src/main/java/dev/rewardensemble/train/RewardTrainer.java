@@ -1,0 +1,271 @@
+package dev.rewardensemble.train;
+
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.data.PreferencePair;
+import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.model.ParameterStore;
+import dev.rewardensemble.model.Projector;
+import dev.rewardensemble.model.RewardGraph;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Predicate;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.Tensor;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.ndarray.index.Indices;
+import org.tensorflow.op.Op;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Gradients;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.types.TBool;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+
+/**
+ * The training graph of a reward model with K heads: chosen and rejected sequences of a micro-batch
+ * go through the trunk together as {@code [2B, T]}, one Bradley-Terry loss per head, gradients for
+ * an explicit trainable set, in-graph accumulation and clipping, and AdamW with the learning rate
+ * fed per step.
+ *
+ * <p>One optimizer step is {@code gradAccum} {@code Session.run}s of {@link #accumulate} plus one
+ * {@link #apply} run; no weight or gradient crosses to the host.
+ */
+public final class RewardTrainer implements AutoCloseable {
+  private final Graph graph;
+  private final Session session;
+  private final RewardGraph rg;
+  private final ParameterStore params;
+  private final List<String> trainable;
+  private final Placeholder<TFloat32> margin;
+  private final BradleyTerry.Loss loss;
+  private final Operand<TFloat32> meanMargin;
+  private final GradientAccumulator acc;
+  private final AdamW adamw;
+  private final Op step;
+  private final int heads;
+  private final Map<String, Placeholder<TFloat32>> restoreFeeds = new LinkedHashMap<>();
+  private final Map<String, Op> restoreOps = new LinkedHashMap<>();
+
+  /** Result of one micro-batch or one evaluation batch; arrays are per head. */
+  public record BatchStats(int pairs, double loss, double[] accuracy, double[] margin) {}
+
+  /** Result of one optimizer step. */
+  public record StepStats(double loss, double accuracy, double gradNorm, boolean finite) {}
+
+  /**
+   * @param trainable which variables are trained (by checkpoint key); every other variable is
+   *     frozen and never touched by the update
+   */
+  public RewardTrainer(
+      ModelConfig config, int heads, Map<String, FloatTensor> init, TrainConfig tc, ExecConfig exec,
+      Predicate<String> isTrainable) {
+    this.heads = heads;
+    graph = new Graph();
+    try {
+      Ops tf = Ops.create(graph);
+      params = new ParameterStore(tf);
+      rg = RewardGraph.build(tf, config, heads, params, Projector.NONE);
+      margin = tf.withName("margin").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
+      Operand<TFloat32> pairs = tf.reshape(rg.rewards(), tf.constant(new int[] {2, -1, heads})); // [2, B, K]
+      Operand<TFloat32> rc = tf.reshape(tf.stridedSlice(pairs, Indices.at(0)), tf.constant(new int[] {-1, heads})); // [B, K]
+      Operand<TFloat32> rr = tf.reshape(tf.stridedSlice(pairs, Indices.at(1)), tf.constant(new int[] {-1, heads})); // [B, K]
+      loss = BradleyTerry.loss(tf, rc, rr, margin, (float) tc.centeringCoef());
+      meanMargin = tf.math.mean(tf.math.sub(rc, rr), tf.constant(0)); // [K]
+      trainable = params.names().stream().filter(isTrainable).toList();
+      if (this.trainable.isEmpty()) {
+        throw new IllegalArgumentException("no trainable variables selected");
+      }
+      List<Variable<TFloat32>> vars = new ArrayList<>();
+      this.trainable.forEach(n -> vars.add(params.variable(n)));
+      Gradients grads = tf.gradients(loss.total(), vars);
+      List<Operand<TFloat32>> gradList = new ArrayList<>();
+      for (int i = 0; i < vars.size(); i++) {
+        @SuppressWarnings("unchecked")
+        Operand<TFloat32> gi = (Operand<TFloat32>) (Operand<?>) grads.dy(i);
+        gradList.add(gi);
+      }
+      acc = GradientAccumulator.build(tf, vars, gradList, tc.gradAccum(), (float) tc.maxGradNorm());
+      adamw =
+          AdamW.build(tf, vars, acc.clipped(), new AdamWConfig(0.9, 0.999, 1e-8, tc.weightDecay()));
+      step = acc.resetAfter(tf, adamw.update());
+      for (Map.Entry<String, Variable<TFloat32>> e : adamw.slots().entrySet()) {
+        Placeholder<TFloat32> feed = tf.placeholder(TFloat32.class, Placeholder.shape(e.getValue().shape()));
+        restoreFeeds.put(e.getKey(), feed);
+        restoreOps.put(e.getKey(), tf.assign(e.getValue(), feed));
+      }
+      session = new Session(graph, exec.toProto());
+      params.load(session, init, false, "initial weights");
+    } catch (RuntimeException e) {
+      graph.close();
+      throw e;
+    }
+  }
+
+  public List<String> trainableNames() {
+    return trainable;
+  }
+
+  public long trainableCount() {
+    return params.count(trainable);
+  }
+
+  public ParameterStore params() {
+    return params;
+  }
+
+  /** Forward + backward of one micro-batch, adding its gradients to the accumulators. */
+  public BatchStats accumulate(List<PreferencePair> batch, int padId) {
+    return run(batch, padId, true);
+  }
+
+  /** Forward only: loss, accuracy and margin of a batch. */
+  public BatchStats evaluate(List<PreferencePair> batch, int padId) {
+    return run(batch, padId, false);
+  }
+
+  private BatchStats run(List<PreferencePair> batch, int padId, boolean train) {
+    int b = batch.size();
+    int t = 1;
+    for (PreferencePair p : batch) {
+      t = Math.max(t, Math.max(p.chosen().length, p.rejected().length));
+    }
+    int[] ids = new int[2 * b * t];
+    int[] mask = new int[2 * b * t];
+    Arrays.fill(ids, padId);
+    float[] m = new float[b];
+    for (int i = 0; i < b; i++) {
+      PreferencePair p = batch.get(i);
+      System.arraycopy(p.chosen(), 0, ids, i * t, p.chosen().length);
+      Arrays.fill(mask, i * t, i * t + p.chosen().length, 1);
+      System.arraycopy(p.rejected(), 0, ids, (b + i) * t, p.rejected().length);
+      Arrays.fill(mask, (b + i) * t, (b + i) * t + p.rejected().length, 1);
+      m[i] = p.margin();
+    }
+    try (TInt32 idT = TInt32.tensorOf(Shape.of(2L * b, t), DataBuffers.of(ids, true, false));
+        TInt32 maskT = TInt32.tensorOf(Shape.of(2L * b, t), DataBuffers.of(mask, true, false));
+        TFloat32 marginT = TFloat32.tensorOf(Shape.of(b), DataBuffers.of(m, true, false))) {
+      Session.Runner r =
+          session.runner()
+              .feed(rg.inputIds(), idT)
+              .feed(rg.attentionMask(), maskT)
+              .feed(margin, marginT)
+              .fetch(loss.total())
+              .fetch(loss.accuracy())
+              .fetch(meanMargin);
+      if (train) {
+        r.addTarget(acc.accumulate());
+      }
+      try (Result res = r.run()) {
+        return new BatchStats(b, scalar(res.get(0)), doubles(res.get(1)), doubles(res.get(2)));
+      }
+    }
+  }
+
+  /** Gradient norm of the accumulated gradients and whether they are all finite. */
+  public double[] gradientCheck() {
+    try (Result res = session.runner().fetch(acc.globalNorm()).fetch(acc.finite()).run()) {
+      double norm = scalar(res.get(0));
+      boolean finite = ((TBool) res.get(1)).getBoolean();
+      return new double[] {norm, finite ? 1 : 0};
+    }
+  }
+
+  /** Applies the accumulated gradients with AdamW at {@code lr}, as optimizer step {@code t} (1-based), and zeroes them. */
+  public void apply(double lr, int t) {
+    try (TFloat32 lrT = TFloat32.scalarOf((float) lr);
+        TFloat32 stepT = TFloat32.scalarOf((float) t)) {
+      session.runner().feed(adamw.lr(), lrT).feed(adamw.step(), stepT).addTarget(step).run().close();
+    }
+  }
+
+  /** Zeroes the accumulators without applying them (after a diverged micro-batch). */
+  public void discardGradients() {
+    session.runner().addTarget(acc.reset()).run().close();
+  }
+
+  /** Every model weight by checkpoint key. */
+  public Map<String, FloatTensor> weights() {
+    return params.readAll(session);
+  }
+
+  /** AdamW's moment slots, by slot name ({@code <key>/adam_m}, {@code <key>/adam_v}). */
+  public Map<String, FloatTensor> optimizerState() {
+    Map<String, FloatTensor> out = new LinkedHashMap<>();
+    Map<String, Variable<TFloat32>> slots = adamw.slots();
+    Session.Runner r = session.runner();
+    List<String> names = new ArrayList<>(slots.keySet());
+    names.forEach(n -> r.fetch(slots.get(n)));
+    try (Result res = r.run()) {
+      for (int i = 0; i < names.size(); i++) {
+        TFloat32 t = (TFloat32) res.get(i);
+        float[] data = new float[Math.toIntExact(t.size())];
+        t.asRawTensor().data().asFloats().read(data);
+        out.put(names.get(i), new FloatTensor(t.shape().asArray(), data));
+      }
+    }
+    return out;
+  }
+
+  /** Restores model weights (all of them) and optimizer slots, e.g. from a checkpoint. */
+  public void restore(Map<String, FloatTensor> weights, Map<String, FloatTensor> slots, String source) {
+    params.load(session, weights, false, source);
+    Map<String, Variable<TFloat32>> vars = adamw.slots();
+    if (!vars.keySet().equals(slots.keySet())) {
+      throw new IllegalArgumentException(
+          source + ": optimizer state does not match the trainable set (" + slots.size() + " slots, expected "
+              + vars.size() + ")");
+    }
+    List<Tensor> tensors = new ArrayList<>();
+    try {
+      Session.Runner r = session.runner();
+      for (Map.Entry<String, FloatTensor> e : slots.entrySet()) {
+        Variable<TFloat32> v = vars.get(e.getKey());
+        if (!Arrays.equals(v.shape().asArray(), e.getValue().shape())) {
+          throw new IllegalArgumentException(
+              source + ": optimizer slot '" + e.getKey() + "' has shape " + e.getValue().shapeString()
+                  + ", expected " + v.shape());
+        }
+        TFloat32 t = TFloat32.tensorOf(Shape.of(e.getValue().shape()), DataBuffers.of(e.getValue().data(), true, false));
+        tensors.add(t);
+        r.addTarget(restoreOps.get(e.getKey())).feed(restoreFeeds.get(e.getKey()), t);
+      }
+      r.run().close();
+    } finally {
+      tensors.forEach(Tensor::close);
+    }
+  }
+
+  private static double scalar(Tensor t) {
+    return ((TFloat32) t).getFloat();
+  }
+
+  private static double[] doubles(Tensor t) {
+    TFloat32 f = (TFloat32) t;
+    float[] a = new float[Math.toIntExact(f.size())];
+    f.asRawTensor().data().asFloats().read(a);
+    double[] d = new double[a.length];
+    for (int i = 0; i < a.length; i++) {
+      d[i] = a[i];
+    }
+    return d;
+  }
+
+  public int heads() {
+    return heads;
+  }
+
+  @Override
+  public void close() {
+    session.close();
+    graph.close();
+  }
+}

@@ -1,0 +1,87 @@
+package dev.rewardensemble.train;
+
+/**
+ * Hyperparameters of Bradley-Terry reward-model training, validated on construction. Defaults are
+ * the paper's reward-model settings (Table 2): lr 3e-6, 1 epoch, gradient accumulation 2, warmup
+ * ratio 0.03, cosine, weight decay 0, AdamW; {@link #loraDefaults()} are Table 3's (lr 5e-5,
+ * constant).
+ *
+ * @param epochs passes over the training split (used when {@code steps} is 0)
+ * @param steps optimizer steps; 0 = {@code epochs * ceil(train pairs / (batchSize * gradAccum))}
+ * @param batchSize preference pairs per micro-batch (one forward/backward)
+ * @param gradAccum micro-batches per optimizer step
+ * @param maxGradNorm global-norm clipping threshold; 0 = off
+ * @param evalFraction held-out fraction of the data; 0 = no evaluation split
+ * @param evalEvery evaluate every N optimizer steps (0 = only at the end)
+ * @param saveEvery checkpoint every N optimizer steps (0 = only at the end)
+ * @param keepCheckpoints how many of the newest checkpoints to keep (>= 1)
+ * @param centeringCoef coefficient of the reward-centering term {@code mean((r_c + r_r)^2)}
+ */
+public record TrainConfig(
+    int epochs,
+    int steps,
+    int batchSize,
+    int gradAccum,
+    double lr,
+    double weightDecay,
+    Schedule.Kind schedule,
+    double warmupRatio,
+    double maxGradNorm,
+    double evalFraction,
+    long seed,
+    int evalEvery,
+    int saveEvery,
+    int keepCheckpoints,
+    double centeringCoef) {
+
+  public TrainConfig {
+    check(epochs >= 1, "epochs must be >= 1, got " + epochs);
+    check(steps >= 0, "steps must be >= 0, got " + steps);
+    check(batchSize >= 1, "batch size must be >= 1, got " + batchSize);
+    check(gradAccum >= 1, "grad accumulation must be >= 1, got " + gradAccum);
+    check(Double.isFinite(lr) && lr > 0, "learning rate must be > 0, got " + lr);
+    check(weightDecay >= 0 && weightDecay < 1, "weight decay must be in [0, 1), got " + weightDecay);
+    check(schedule != null, "schedule must be cosine or constant");
+    check(warmupRatio >= 0 && warmupRatio < 1, "warmup ratio must be in [0, 1), got " + warmupRatio);
+    check(maxGradNorm >= 0 && Double.isFinite(maxGradNorm), "max grad norm must be >= 0 (0 = off), got " + maxGradNorm);
+    check(evalFraction >= 0 && evalFraction < 1, "eval fraction must be in [0, 1), got " + evalFraction);
+    check(evalEvery >= 0, "eval-every must be >= 0, got " + evalEvery);
+    check(saveEvery >= 0, "save-every must be >= 0, got " + saveEvery);
+    check(keepCheckpoints >= 1, "keep-checkpoints must be >= 1, got " + keepCheckpoints);
+    check(centeringCoef >= 0 && Double.isFinite(centeringCoef), "centering coefficient must be >= 0, got " + centeringCoef);
+  }
+
+  private static void check(boolean ok, String message) {
+    if (!ok) {
+      throw new IllegalArgumentException(message);
+    }
+  }
+
+  /** The paper's reward-model settings (Table 2), batch size 8, 10% held out. */
+  public static TrainConfig defaults() {
+    return new TrainConfig(1, 0, 8, 2, 3e-6, 0.0, Schedule.Kind.COSINE, 0.03, 1.0, 0.1, 42, 0, 0, 2, 0.0);
+  }
+
+  /** The paper's LoRA reward-model settings (Table 3). */
+  public static TrainConfig loraDefaults() {
+    return new TrainConfig(1, 0, 8, 2, 5e-5, 0.0, Schedule.Kind.CONSTANT, 0.03, 1.0, 0.1, 42, 0, 0, 2, 0.0);
+  }
+
+  /** Pairs consumed by one optimizer step. */
+  public int pairsPerStep() {
+    return batchSize * gradAccum;
+  }
+
+  /** Optimizer steps of the run for a training split of {@code trainPairs}. */
+  public int totalSteps(int trainPairs) {
+    if (steps > 0) {
+      return steps;
+    }
+    return epochs * Math.max(1, (trainPairs + pairsPerStep() - 1) / pairsPerStep());
+  }
+
+  /** The learning-rate schedule of a run of {@code totalSteps}. */
+  public Schedule scheduleFor(int totalSteps) {
+    return new Schedule(schedule, lr, warmupRatio, totalSteps);
+  }
+}

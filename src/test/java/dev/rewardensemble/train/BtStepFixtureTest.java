@@ -1,0 +1,50 @@
+package dev.rewardensemble.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.data.PreferencePair;
+import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.testing.Fixtures;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** One Bradley-Terry + AdamW step against torch (the llama-bt-step fixture). */
+class BtStepFixtureTest {
+
+  static List<PreferencePair> pairs(JsonNode e) {
+    int[][] c = Fixtures.ints2(e.get("chosen_ids"));
+    int[][] cm = Fixtures.ints2(e.get("chosen_mask"));
+    int[][] r = Fixtures.ints2(e.get("rejected_ids"));
+    int[][] rm = Fixtures.ints2(e.get("rejected_mask"));
+    List<PreferencePair> out = new ArrayList<>();
+    for (int i = 0; i < c.length; i++) {
+      out.add(new PreferencePair(
+          Arrays.copyOf(c[i], Arrays.stream(cm[i]).sum()), Arrays.copyOf(r[i], Arrays.stream(rm[i]).sum()), 0f, i + 1));
+    }
+    return out;
+  }
+
+  @Test
+  void oneStepMatchesTorchAdamW() throws Exception {
+    JsonNode e = Fixtures.expected("llama-bt-step");
+    HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(Fixtures.dir("llama-seqcls"));
+    TrainConfig tc = new TrainConfig(1, 1, 4, 1, 1e-3, 0.1, Schedule.Kind.CONSTANT, 0, 0, 0, 42, 0, 0, 1, 0);
+    try (RewardTrainer t = new RewardTrainer(ckpt.config(), 1, ckpt.weights(), tc, ExecConfig.deterministic(), k -> true)) {
+      List<PreferencePair> pairs = pairs(e);
+      RewardTrainer.BatchStats s = t.accumulate(pairs, 0);
+      double loss = e.get("loss").asDouble();
+      assertEquals(loss, s.loss(), 1e-4 * loss);
+      double[] check = t.gradientCheck();
+      assertEquals(1.0, check[1]);
+      t.apply(1e-3, 1);
+      double after = e.get("loss_after_one_step").asDouble();
+      assertEquals(after, t.evaluate(pairs, 0).loss(), 1e-4 * after + 1e-6);
+      float[] w = t.weights().get("score.weight").data();
+      Fixtures.assertClose(Fixtures.flat(e.get("score_weight_after_one_step")), w, 1e-4, 1e-6, "score.weight after step");
+    }
+  }
+}
