@@ -1,0 +1,67 @@
+package dev.rewardensemble.api;
+
+import dev.rewardensemble.config.Gpt2Config;
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.model.Init;
+import dev.rewardensemble.model.LmHead;
+import dev.rewardensemble.model.RewardHeads;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The starting point of training: a Hugging Face checkpoint directory (its trunk, and its {@code
+ * score} head when it has one), a previous run directory, or a {@code tf-graphs/} preset (every
+ * weight initialised from the seed).
+ *
+ * @param trunk trunk weights by checkpoint key
+ * @param head {@code score.weight [K, H]} when the source has reward heads
+ */
+public record BaseModel(
+    Path source, ModelConfig config, Map<String, FloatTensor> trunk, Optional<FloatTensor> head,
+    Optional<Path> tokenizer) {
+
+  /** Loads {@code source}: a checkpoint directory or a preset {@code .json} file. */
+  public static BaseModel load(Path source, long seed) throws IOException {
+    if (Files.isRegularFile(source) && source.toString().endsWith(".json")) {
+      ModelConfig c = ModelConfigs.read(source);
+      return new BaseModel(source, c, Init.trunk(c, seed), Optional.empty(), Optional.empty());
+    }
+    if (!Files.isDirectory(source)) {
+      throw new IllegalArgumentException(
+          "model not found: " + source + " (expected a Hugging Face checkpoint directory or a tf-graphs/*.json preset)");
+    }
+    HfCheckpoint.Checkpoint ck = HfCheckpoint.load(source);
+    Map<String, FloatTensor> trunk = new LinkedHashMap<>(ck.weights());
+    FloatTensor head = trunk.remove(RewardHeads.KEY);
+    trunk.remove(LmHead.KEY);
+    Path tok = source.resolve("tokenizer.json");
+    return new BaseModel(
+        source, ck.config(), trunk, Optional.ofNullable(head), Files.isRegularFile(tok) ? Optional.of(tok) : Optional.empty());
+  }
+
+  /** Hugging Face architecture name of a reward model of this family. */
+  public String rewardArchitecture() {
+    return config instanceof Gpt2Config ? "GPT2ForSequenceClassification" : "LlamaForSequenceClassification";
+  }
+
+  /**
+   * Trunk plus {@code K} heads: the source's heads when it has exactly K, otherwise K fresh heads
+   * seeded from {@code seed} (head k from its own stream).
+   */
+  public Map<String, FloatTensor> withHeads(int k, long seed) {
+    Map<String, FloatTensor> w = new LinkedHashMap<>(trunk);
+    if (head.isPresent() && head.get().shape()[0] == k) {
+      w.put(RewardHeads.KEY, head.get());
+    } else {
+      w.put(RewardHeads.KEY, Init.heads(k, config.hiddenSize(), seed));
+    }
+    return w;
+  }
+}

@@ -1,0 +1,123 @@
+package dev.rewardensemble.api;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.data.Encoder;
+import dev.rewardensemble.data.PreferenceData;
+import dev.rewardensemble.data.PreferenceFormat;
+import dev.rewardensemble.data.PreferencePair;
+import dev.rewardensemble.data.PreferenceReader;
+import dev.rewardensemble.data.PromptTemplate;
+import dev.rewardensemble.data.Split;
+import dev.rewardensemble.data.Splits;
+import dev.rewardensemble.data.Tokenizer;
+import dev.rewardensemble.train.TrainConfig;
+import dev.rewardensemble.train.TrainListener;
+import dev.rewardensemble.train.TrainingRun;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.OptionalInt;
+
+/**
+ * Trains a reward model with the Bradley-Terry loss: the Java API behind {@code rme train-rm}.
+ *
+ * <pre>{@code
+ * TrainRequest req = TrainRequest.of(Path.of("base-model"), Path.of("prefs.json"), Path.of("runs/rm1"))
+ *     .withTrain(TrainConfig.defaults());
+ * RewardTraining.Result r = RewardTraining.train(req, TrainListener.NONE);
+ * try (RewardModel rm = RewardModel.load(r.runDir())) { ... }
+ * }</pre>
+ */
+public final class RewardTraining {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private RewardTraining() {}
+
+  /**
+   * One training job.
+   *
+   * @param model checkpoint directory, run directory or {@code tf-graphs/} preset
+   * @param heads reward heads K trained together on one trunk (1 = a single reward model)
+   * @param maxLength longest pair sequence in tokens (0 = the model's positions)
+   */
+  public record TrainRequest(
+      Path model, Path data, Path out, TrainConfig train, ExecConfig exec, int heads, Path tokenizer,
+      PromptTemplate template, PreferenceFormat format, int maxLength, boolean skipBadRows, boolean resume) {
+    public TrainRequest {
+      if (heads < 1) {
+        throw new IllegalArgumentException("heads must be >= 1, got " + heads);
+      }
+      if (maxLength < 0) {
+        throw new IllegalArgumentException("max length must be >= 0, got " + maxLength);
+      }
+    }
+
+    public static TrainRequest of(Path model, Path data, Path out) {
+      return new TrainRequest(model, data, out, TrainConfig.defaults(), ExecConfig.defaults(), 1, null,
+          PromptTemplate.ALPACA, PreferenceFormat.AUTO, 0, false, false);
+    }
+
+    public TrainRequest withTrain(TrainConfig t) {
+      return new TrainRequest(model, data, out, t, exec, heads, tokenizer, template, format, maxLength, skipBadRows, resume);
+    }
+  }
+
+  /** The finished run. */
+  public record Result(Path runDir, TrainingRun.Outcome outcome, PreferenceData data, int trainPairs, int evalPairs) {}
+
+  /** Reads the data, splits it, trains (or resumes) and writes the run directory. */
+  public static Result train(TrainRequest req, TrainListener listener) throws IOException {
+    TrainConfig tc = req.train();
+    BaseModel base = BaseModel.load(req.model(), tc.seed());
+    int positions = base.config().maxPositions();
+    int maxLen = req.maxLength() == 0 ? positions : req.maxLength();
+    if (maxLen > positions) {
+      throw new IllegalArgumentException("--max-length " + maxLen + " exceeds the model's " + positions + " positions");
+    }
+    Path tokPath = req.tokenizer() != null ? req.tokenizer() : base.tokenizer().orElse(null);
+    PreferenceData data;
+    try (Tokenizer tok = tokPath == null ? null : Tokenizer.load(tokPath)) {
+      PreferenceReader reader =
+          PreferenceReader.builder()
+              .tokenizer(tok)
+              .template(req.template())
+              .maxLength(maxLen)
+              .eosId(OptionalInt.empty())
+              .truncation(Encoder.Truncation.LEFT)
+              .format(req.format())
+              .skipBadRows(req.skipBadRows())
+              .vocabSize(OptionalInt.of(base.config().vocabSize()))
+              .build();
+      data = reader.read(req.data());
+    }
+    if (data.skippedRows() > 0) {
+      listener.onMessage("skipped " + data.skippedRows() + " bad rows " + data.skippedByReason());
+    }
+    Split<PreferencePair> split = Splits.split(data.pairs(), tc.evalFraction(), tc.seed());
+    ObjectNode prov = JSON.createObjectNode();
+    prov.put("base_model", req.model().toString());
+    prov.put("data_file", req.data().toString());
+    prov.put("data_sha256", data.sha256());
+    prov.put("data_rows_used", data.pairs().size());
+    prov.put("skipped_rows", data.skippedRows());
+    prov.set("skipped_by_reason", JSON.valueToTree(data.skippedByReason()));
+    prov.put("truncated_sequences", data.truncated());
+    prov.put("template", req.template().displayName());
+    prov.put("max_length", maxLen);
+    prov.put("seed", tc.seed());
+    Provenance.addVersions(prov);
+    TrainingRun.Spec spec =
+        new TrainingRun.Spec(
+            base.config(), base.rewardArchitecture(), req.heads(), base.withHeads(req.heads(), tc.seed()),
+            k -> true, tc, req.exec(), req.out(), req.resume(), prov);
+    Files.createDirectories(req.out());
+    if (tokPath != null) {
+      Files.copy(tokPath, req.out().resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
+    }
+    TrainingRun.Outcome outcome = TrainingRun.run(spec, split.train(), split.eval(), listener);
+    return new Result(req.out(), outcome, data, split.train().size(), split.eval().size());
+  }
+}

@@ -1,0 +1,146 @@
+package dev.rewardensemble.cli;
+
+import dev.rewardensemble.api.RewardTraining;
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.data.PreferenceFormat;
+import dev.rewardensemble.data.PromptTemplate;
+import dev.rewardensemble.train.Schedule;
+import dev.rewardensemble.train.TrainConfig;
+import dev.rewardensemble.train.TrainingDivergedException;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code rme train-rm}: Bradley-Terry reward-model training. */
+@Command(
+    name = "train-rm",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Train a reward model on preference pairs with the Bradley-Terry loss.",
+      "Defaults are the paper's (lr 3e-6, 1 epoch, grad accumulation 2, warmup 0.03, cosine, weight decay 0);",
+      "--lora switches to its LoRA settings (lr 5e-5, constant)."
+    })
+public final class TrainRmCommand implements Callable<Integer> {
+  @Option(names = "--model", required = true, description = "Base: Hugging Face checkpoint dir, run dir, or tf-graphs/*.json preset.")
+  Path model;
+
+  @Option(names = "--data", required = true, description = "Preference data: AlpacaFarm (JSON array or JSONL), TRL or pre-tokenized JSONL.")
+  Path data;
+
+  @Option(names = "--out", required = true, description = "Run directory.")
+  Path out;
+
+  @Option(names = "--format", defaultValue = "auto", description = "Data format: auto, alpaca_farm, trl, tokenized (default: ${DEFAULT-VALUE}).")
+  String format;
+
+  @Option(names = "--lora", description = "Use the paper's LoRA training defaults (lr 5e-5, constant schedule).")
+  boolean lora;
+
+  @Option(names = "--epochs", description = "Passes over the training split (default 1).")
+  Integer epochs;
+
+  @Option(names = "--steps", description = "Optimizer steps; overrides --epochs.")
+  Integer steps;
+
+  @Option(names = "--batch-size", description = "Pairs per micro-batch (default 8); a step uses batch-size x grad-accum pairs.")
+  Integer batchSize;
+
+  @Option(names = "--grad-accum", description = "Micro-batches per optimizer step (default 2).")
+  Integer gradAccum;
+
+  @Option(names = "--lr", description = "Peak learning rate (default 3e-6; 5e-5 with --lora).")
+  Double lr;
+
+  @Option(names = "--weight-decay", description = "AdamW decoupled weight decay (default 0).")
+  Double weightDecay;
+
+  @Option(names = "--schedule", description = "cosine or constant (default cosine; constant with --lora).")
+  String schedule;
+
+  @Option(names = "--warmup-ratio", description = "Fraction of steps with linear warmup (default 0.03).")
+  Double warmupRatio;
+
+  @Option(names = "--max-grad-norm", description = "Global gradient-norm clipping, 0 = off (default 1.0).")
+  Double maxGradNorm;
+
+  @Option(names = "--eval-fraction", description = "Held-out fraction, 0 = no split (default 0.1).")
+  Double evalFraction;
+
+  @Option(names = "--eval-every", description = "Evaluate every N steps (default: only at the end).")
+  Integer evalEvery;
+
+  @Option(names = "--save-every", description = "Checkpoint every N steps (default: only the final model).")
+  Integer saveEvery;
+
+  @Option(names = "--keep-checkpoints", description = "Newest checkpoints kept (default 2).")
+  Integer keepCheckpoints;
+
+  @Option(names = "--centering", description = "Reward-centering coefficient: adds coef * mean((r_c + r_r)^2) (default 0).")
+  Double centering;
+
+  @Option(names = "--max-length", defaultValue = "0", description = "Longest sequence; the prompt is cut from the left (default: the model's positions).")
+  int maxLength;
+
+  @Option(names = "--seed", description = "Seed of head initialisation, data order and split (default 42).")
+  Long seed;
+
+  @Option(names = "--heads", defaultValue = "1", description = "Reward heads K on one trunk (default 1).")
+  int heads;
+
+  @Option(names = "--tokenizer", description = "tokenizer.json for text data (default: the model's).")
+  Path tokenizer;
+
+  @Option(names = "--template", defaultValue = "alpaca", description = "Prompt template: alpaca or raw (default: ${DEFAULT-VALUE}).")
+  String template;
+
+  @Option(names = "--skip-bad-rows", description = "Skip and count malformed rows instead of stopping at the first.")
+  boolean skipBadRows;
+
+  @Option(names = "--resume", description = "Continue the run in --out from its newest checkpoint.")
+  boolean resume;
+
+  @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads (0 = all cores).")
+  int threads;
+
+  @Override
+  public Integer call() throws Exception {
+    TrainConfig d = lora ? TrainConfig.loraDefaults() : TrainConfig.defaults();
+    Schedule.Kind kind = d.schedule();
+    if (schedule != null) {
+      kind = switch (schedule) {
+        case "cosine" -> Schedule.Kind.COSINE;
+        case "constant" -> Schedule.Kind.CONSTANT;
+        default -> throw new UserError("--schedule must be cosine or constant, got '" + schedule + "'");
+      };
+    }
+    TrainConfig tc =
+        new TrainConfig(
+            or(epochs, d.epochs()), or(steps, d.steps()), or(batchSize, d.batchSize()), or(gradAccum, d.gradAccum()),
+            or(lr, d.lr()), or(weightDecay, d.weightDecay()), kind, or(warmupRatio, d.warmupRatio()),
+            or(maxGradNorm, d.maxGradNorm()), or(evalFraction, d.evalFraction()), or(seed, d.seed()),
+            or(evalEvery, d.evalEvery()), or(saveEvery, d.saveEvery()), or(keepCheckpoints, d.keepCheckpoints()),
+            or(centering, d.centeringCoef()));
+    RewardTraining.TrainRequest req =
+        new RewardTraining.TrainRequest(
+            model, data, out, tc, new ExecConfig(threads, 0, false), heads, tokenizer,
+            PromptTemplate.byName(template), PreferenceFormat.byName(format), maxLength, skipBadRows, resume);
+    try {
+      RewardTraining.Result r = RewardTraining.train(req, new ProgressBar("train-rm"));
+      System.err.printf(
+          "trained %d steps on %d pairs (%d held out, %d bad rows skipped) -> %s%n",
+          r.outcome().steps(), r.trainPairs(), r.evalPairs(), r.data().skippedRows(), r.runDir());
+      if (!r.outcome().finalEval().isEmpty()) {
+        System.err.printf("final eval: %s%n", r.outcome().finalEval());
+      }
+    } catch (TrainingDivergedException e) {
+      System.err.println("rme: error: " + e.getMessage());
+      return 3;
+    }
+    return 0;
+  }
+
+  private static <T> T or(T v, T dflt) {
+    return v != null ? v : dflt;
+  }
+}

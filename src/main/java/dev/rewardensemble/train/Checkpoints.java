@@ -1,0 +1,102 @@
+package dev.rewardensemble.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rewardensemble.io.AtomicDirs;
+import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.Safetensors;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * Training checkpoints under {@code RUN_DIR/checkpoints/step-NNNNNNNN/}: {@code model.safetensors}
+ * (every weight), {@code optimizer.safetensors} (AdamW slots) and {@code state.json} (step, data
+ * position, seed, run fingerprint). Each is written into a temporary directory and renamed when
+ * complete, so a run killed at any moment leaves only complete checkpoints; the newest {@code keep}
+ * are kept.
+ */
+public final class Checkpoints {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final String PREFIX = "step-";
+
+  private Checkpoints() {}
+
+  /** A checkpoint read back. */
+  public record Loaded(
+      Path dir, int step, ObjectNode state, Map<String, FloatTensor> weights, Map<String, FloatTensor> optimizer) {}
+
+  public static Path root(Path runDir) {
+    return runDir.resolve("checkpoints");
+  }
+
+  /** Writes checkpoint {@code step} atomically and prunes all but the newest {@code keep}. */
+  public static Path save(
+      Path runDir, int step, Map<String, FloatTensor> weights, Map<String, FloatTensor> optimizer, ObjectNode state,
+      int keep) throws IOException {
+    Path root = root(runDir);
+    Files.createDirectories(root);
+    Path target = root.resolve(String.format("%s%08d", PREFIX, step));
+    Path tmp = Files.createTempDirectory(root, ".tmp-" + target.getFileName());
+    try {
+      Safetensors.write(tmp.resolve("model.safetensors"), weights);
+      Safetensors.write(tmp.resolve("optimizer.safetensors"), optimizer);
+      JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.resolve("state.json").toFile(), state);
+      AtomicDirs.replace(tmp, target);
+    } catch (IOException | RuntimeException e) {
+      AtomicDirs.deleteRecursively(tmp);
+      throw e;
+    }
+    List<Path> all = list(runDir);
+    for (int i = 0; i < all.size() - keep; i++) {
+      AtomicDirs.deleteRecursively(all.get(i));
+    }
+    return target;
+  }
+
+  /** Complete checkpoints, oldest first. Leftover temporary directories are removed. */
+  public static List<Path> list(Path runDir) throws IOException {
+    Path root = root(runDir);
+    if (!Files.isDirectory(root)) {
+      return List.of();
+    }
+    List<Path> out = new ArrayList<>();
+    try (Stream<Path> s = Files.list(root)) {
+      for (Path p : s.toList()) {
+        String name = p.getFileName().toString();
+        if (name.startsWith(".tmp-") || name.startsWith(".step-")) {
+          AtomicDirs.deleteRecursively(p); // an interrupted write: never complete
+        } else if (name.startsWith(PREFIX) && Files.isRegularFile(p.resolve("state.json"))) {
+          out.add(p);
+        }
+      }
+    }
+    out.sort(Comparator.comparing(p -> p.getFileName().toString()));
+    return out;
+  }
+
+  /** The newest complete checkpoint, if any. */
+  public static Optional<Loaded> latest(Path runDir) throws IOException {
+    List<Path> all = list(runDir);
+    if (all.isEmpty()) {
+      return Optional.empty();
+    }
+    Path dir = all.get(all.size() - 1);
+    ObjectNode state = (ObjectNode) JSON.readTree(dir.resolve("state.json").toFile());
+    Map<String, FloatTensor> w;
+    Map<String, FloatTensor> o;
+    try (Safetensors s = Safetensors.open(dir.resolve("model.safetensors"))) {
+      w = s.readAll();
+    }
+    try (Safetensors s = Safetensors.open(dir.resolve("optimizer.safetensors"))) {
+      o = s.readAll();
+    }
+    return Optional.of(new Loaded(dir, state.get("step").asInt(), state, w, o));
+  }
+}

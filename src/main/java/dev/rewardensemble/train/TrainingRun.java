@@ -1,0 +1,325 @@
+package dev.rewardensemble.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.data.PreferencePair;
+import dev.rewardensemble.data.Splits;
+import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.Safetensors;
+import java.io.IOException;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Predicate;
+
+/**
+ * A whole reward-model training run in a run directory: the step loop over a deterministic data
+ * order, evaluation, metrics, atomic checkpoints, resume and divergence handling.
+ *
+ * <p>The data order is a pure function of the seed and the optimizer step (epoch {@code e} uses
+ * {@link Splits#permutation}{@code (n, seed, e)}), so a checkpoint only needs the step, the weights
+ * and the optimizer state to continue exactly where an uninterrupted run would be.
+ *
+ * <p>Run directory: {@code config.json} + {@code model.safetensors} in the Hugging Face layout
+ * (written last, so their presence means the run completed; {@code rme score --model RUN_DIR}
+ * loads them), {@code run.json} (configuration, provenance, final metrics), {@code metrics.jsonl},
+ * {@code checkpoints/}.
+ */
+public final class TrainingRun {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private TrainingRun() {}
+
+  /** What a run needs besides its data. */
+  public record Spec(
+      ModelConfig config,
+      String architecture,
+      int heads,
+      Map<String, FloatTensor> init,
+      Predicate<String> trainable,
+      TrainConfig train,
+      ExecConfig exec,
+      Path runDir,
+      boolean resume,
+      ObjectNode provenance) {}
+
+  /** The outcome: steps run, final evaluation (empty without an eval split), final weights. */
+  public record Outcome(int steps, Map<String, Object> finalEval, Map<String, FloatTensor> weights, Path runDir) {}
+
+  /** Runs (or resumes) training; returns when the final model is written. */
+  public static Outcome run(Spec spec, List<PreferencePair> train, List<PreferencePair> eval, TrainListener listener)
+      throws IOException {
+    if (train.isEmpty()) {
+      throw new IllegalArgumentException("no training pairs");
+    }
+    TrainConfig tc = spec.train();
+    Path runDir = spec.runDir();
+    Files.createDirectories(runDir);
+    int total = tc.totalSteps(train.size());
+    Schedule schedule = tc.scheduleFor(total);
+    ObjectNode fingerprint = fingerprint(spec, train.size(), eval.size());
+    int padId = spec.config().padTokenId();
+
+    try (RewardTrainer trainer =
+        new RewardTrainer(spec.config(), spec.heads(), spec.init(), tc, spec.exec(), spec.trainable())) {
+      int start = 0;
+      Optional<Checkpoints.Loaded> ckpt = Checkpoints.latest(runDir);
+      if (spec.resume()) {
+        if (Files.exists(runDir.resolve("model.safetensors"))) {
+          throw new IllegalArgumentException(runDir + " holds a completed run; nothing to resume");
+        }
+        if (ckpt.isPresent()) {
+          Checkpoints.Loaded c = ckpt.get();
+          checkSameRun(c.state().get("fingerprint"), fingerprint, c.dir());
+          trainer.restore(c.weights(), c.optimizer(), c.dir().toString());
+          start = c.step();
+          listener.onMessage("resuming from " + c.dir() + " (step " + start + " of " + total + ")");
+        } else {
+          listener.onMessage("no checkpoint in " + runDir + ": starting from step 0");
+        }
+      } else if (ckpt.isPresent() || Files.exists(runDir.resolve("model.safetensors"))) {
+        throw new IllegalArgumentException(
+            runDir + " already holds a run; pass --resume to continue it or choose another --out");
+      }
+      Path metrics = runDir.resolve("metrics.jsonl");
+      truncateMetrics(metrics, start);
+      writeJson(runDir.resolve("run.json"), runJson(spec, fingerprint, total, null));
+
+      int n = train.size();
+      int perStep = tc.pairsPerStep();
+      int stepsPerEpoch = Math.max(1, (n + perStep - 1) / perStep);
+      int cachedEpoch = -1;
+      int[] perm = null;
+      long t0 = System.nanoTime();
+      Path lastGood = ckpt.map(Checkpoints.Loaded::dir).orElse(null);
+      Map<String, Object> lastEval = Map.of();
+      for (int s = start; s < total; s++) {
+        int epoch = s / stepsPerEpoch;
+        if (epoch != cachedEpoch) {
+          perm = Splits.permutation(n, tc.seed(), epoch);
+          cachedEpoch = epoch;
+        }
+        int offset = (s % stepsPerEpoch) * perStep;
+        double lossSum = 0;
+        double accSum = 0;
+        int pairs = 0;
+        for (int a = 0; a < tc.gradAccum(); a++) {
+          int from = offset + a * tc.batchSize();
+          int to = Math.min(n, from + tc.batchSize());
+          if (from >= to) {
+            break;
+          }
+          List<PreferencePair> batch = new ArrayList<>(to - from);
+          for (int i = from; i < to; i++) {
+            batch.add(train.get(perm[i]));
+          }
+          RewardTrainer.BatchStats b = trainer.accumulate(batch, padId);
+          lossSum += b.loss() * b.pairs();
+          accSum += mean(b.accuracy()) * b.pairs();
+          pairs += b.pairs();
+        }
+        double loss = lossSum / pairs;
+        double[] check = trainer.gradientCheck();
+        if (!Double.isFinite(loss) || check[1] == 0) {
+          trainer.discardGradients();
+          throw new TrainingDivergedException(
+              String.format(
+                  "training diverged at step %d of %d: %s is not finite (learning rate %.3g). Try a lower --lr, "
+                      + "gradient clipping (--max-grad-norm 1.0), a longer warmup (--warmup-ratio), or check the "
+                      + "data. Last good checkpoint: %s",
+                  s + 1, total, Double.isFinite(loss) ? "the gradient" : "the loss", schedule.lr(s),
+                  lastGood == null ? "none (the run diverged before the first checkpoint)" : lastGood));
+        }
+        double lr = schedule.lr(s);
+        trainer.apply(lr, s + 1);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        ObjectNode row = JSON.createObjectNode();
+        row.put("step", s + 1).put("split", "train").put("epoch", epoch).put("loss", loss)
+            .put("accuracy", accSum / pairs).put("lr", lr).put("grad_norm", check[0]).put("pairs", pairs)
+            .put("seconds", seconds);
+        appendRow(metrics, row);
+        listener.onStep(s + 1, total, loss, accSum / pairs, lr, check[0], seconds);
+        boolean last = s + 1 == total;
+        if (!eval.isEmpty() && (last || tc.evalEvery() > 0 && (s + 1) % tc.evalEvery() == 0)) {
+          lastEval = evaluate(trainer, eval, tc.batchSize(), padId, s + 1, metrics, listener);
+        }
+        if (!last && tc.saveEvery() > 0 && (s + 1) % tc.saveEvery() == 0) {
+          lastGood = saveCheckpoint(trainer, runDir, s + 1, epoch, (s + 1 - epoch * stepsPerEpoch) * perStep, fingerprint, tc);
+          listener.onMessage("checkpoint " + lastGood);
+        }
+      }
+      if (start == total && !eval.isEmpty()) {
+        lastEval = evaluate(trainer, eval, tc.batchSize(), padId, total, metrics, listener);
+      }
+      Map<String, FloatTensor> weights = trainer.weights();
+      writeJson(runDir.resolve("run.json"), runJson(spec, fingerprint, total, lastEval));
+      writeJson(runDir.resolve("config.json"), ModelConfigs.toHf(spec.config(), spec.architecture(), spec.heads()));
+      Safetensors.write(runDir.resolve("model.safetensors"), weights, Map.of("format", "pt"));
+      return new Outcome(total, lastEval, weights, runDir);
+    }
+  }
+
+  /** Held-out loss, accuracy (mean over heads and per head) and margin; appended to the metrics. */
+  static Map<String, Object> evaluate(
+      RewardTrainer trainer, List<PreferencePair> eval, int batchSize, int padId, int step, Path metrics,
+      TrainListener listener) throws IOException {
+    int k = trainer.heads();
+    double loss = 0;
+    double[] acc = new double[k];
+    double[] margin = new double[k];
+    for (int from = 0; from < eval.size(); from += batchSize) {
+      List<PreferencePair> batch = eval.subList(from, Math.min(eval.size(), from + batchSize));
+      RewardTrainer.BatchStats b = trainer.evaluate(batch, padId);
+      loss += b.loss() * b.pairs();
+      for (int h = 0; h < k; h++) {
+        acc[h] += b.accuracy()[h] * b.pairs();
+        margin[h] += b.margin()[h] * b.pairs();
+      }
+    }
+    int n = eval.size();
+    for (int h = 0; h < k; h++) {
+      acc[h] /= n;
+      margin[h] /= n;
+    }
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("step", step);
+    out.put("split", "eval");
+    out.put("pairs", n);
+    out.put("loss", loss / n);
+    out.put("accuracy", mean(acc));
+    out.put("margin", mean(margin));
+    if (k > 1) {
+      out.put("accuracy_per_head", acc);
+      out.put("margin_per_head", margin);
+    }
+    appendRow(metrics, JSON.valueToTree(out));
+    listener.onEval(step, loss / n, mean(acc), mean(margin));
+    return out;
+  }
+
+  private static Path saveCheckpoint(
+      RewardTrainer trainer, Path runDir, int step, int epoch, int position, ObjectNode fingerprint, TrainConfig tc)
+      throws IOException {
+    ObjectNode state = JSON.createObjectNode();
+    state.put("step", step);
+    state.put("epoch", epoch);
+    state.put("data_position", position);
+    state.put("seed", tc.seed());
+    state.put("rng", "the data order is Splits.permutation(n, seed, epoch): no other random state");
+    state.set("fingerprint", fingerprint);
+    return Checkpoints.save(runDir, step, trainer.weights(), trainer.optimizerState(), state, tc.keepCheckpoints());
+  }
+
+  /** What must be equal for a checkpoint to continue this run. */
+  private static ObjectNode fingerprint(Spec spec, int trainPairs, int evalPairs) {
+    ObjectNode f = JSON.createObjectNode();
+    f.set("model", ModelConfigs.toHf(spec.config(), spec.architecture(), spec.heads()));
+    f.set("train", JSON.valueToTree(spec.train()));
+    f.put("train_pairs", trainPairs);
+    f.put("eval_pairs", evalPairs);
+    JsonNode data = spec.provenance() == null ? null : spec.provenance().get("data_sha256");
+    if (data != null) {
+      f.set("data_sha256", data);
+    }
+    return f;
+  }
+
+  private static void checkSameRun(JsonNode saved, ObjectNode now, Path dir) {
+    if (saved == null) {
+      throw new IllegalArgumentException(dir + ": checkpoint has no run fingerprint");
+    }
+    List<String> diffs = new ArrayList<>();
+    now.fieldNames().forEachRemaining(
+        k -> {
+          if (!now.get(k).equals(saved.get(k))) {
+            if (now.get(k).isObject() && saved.get(k) != null && saved.get(k).isObject()) {
+              now.get(k).fieldNames().forEachRemaining(
+                  kk -> {
+                    if (!now.get(k).get(kk).equals(saved.get(k).get(kk))) {
+                      diffs.add(k + "." + kk + " was " + saved.get(k).get(kk) + ", now " + now.get(k).get(kk));
+                    }
+                  });
+            } else {
+              diffs.add(k + " was " + saved.get(k) + ", now " + now.get(k));
+            }
+          }
+        });
+    if (!diffs.isEmpty()) {
+      throw new IllegalArgumentException(
+          "cannot resume from " + dir + ": the run's settings changed (" + String.join("; ", diffs) + ")");
+    }
+  }
+
+  private static ObjectNode runJson(Spec spec, ObjectNode fingerprint, int total, Map<String, Object> finalEval) {
+    ObjectNode r = JSON.createObjectNode();
+    r.put("format", "rme-run/1");
+    r.put("architecture", spec.architecture());
+    r.put("heads", spec.heads());
+    r.put("total_steps", total);
+    r.set("fingerprint", fingerprint);
+    if (spec.provenance() != null) {
+      r.set("provenance", spec.provenance());
+    }
+    r.put("complete", finalEval != null);
+    if (finalEval != null) {
+      r.set("final_eval", JSON.valueToTree(finalEval));
+    }
+    return r;
+  }
+
+  private static void writeJson(Path file, JsonNode node) throws IOException {
+    Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
+    JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), node);
+    Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  private static void appendRow(Path metrics, JsonNode row) throws IOException {
+    try (Writer w = Files.newBufferedWriter(metrics, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+      w.write(JSON.writeValueAsString(row));
+      w.write('\n');
+    }
+  }
+
+  /** On resume, drops metric rows written after the checkpoint (the resumed run writes them again). */
+  private static void truncateMetrics(Path metrics, int step) throws IOException {
+    if (!Files.exists(metrics)) {
+      return;
+    }
+    List<String> keep = new ArrayList<>();
+    for (String line : Files.readAllLines(metrics, StandardCharsets.UTF_8)) {
+      if (line.isBlank()) {
+        continue;
+      }
+      try {
+        JsonNode row = JSON.readTree(line);
+        if (row.path("step").asInt(Integer.MAX_VALUE) <= step) {
+          keep.add(line);
+        }
+      } catch (IOException e) {
+        // a torn last line of a killed run: dropped
+      }
+    }
+    Path tmp = metrics.resolveSibling(".metrics.jsonl.tmp");
+    Files.write(tmp, keep, StandardCharsets.UTF_8);
+    Files.move(tmp, metrics, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+  }
+
+  private static double mean(double[] a) {
+    double s = 0;
+    for (double v : a) {
+      s += v;
+    }
+    return s / a.length;
+  }
+}
