@@ -11,8 +11,8 @@ import picocli.CommandLine.Command;
  * Entry point of the {@code rme} command line. Each subcommand is one file in this package and only
  * parses, validates and calls the public API.
  *
- * <p>Exit codes: 0 success, 2 bad input or usage (one line naming the file, line, key or value), 1
- * an unexpected internal error.
+ * <p>Exit codes: 0 success, 2 bad input or usage (one line naming the file, line, key or value), 3
+ * training diverged (with advice), 1 an unexpected internal error.
  */
 @Command(
     name = "rme",
@@ -65,6 +65,11 @@ public final class Main implements Runnable {
     Throwable t = ex;
     if (t instanceof UncheckedIOException u) {
       t = u.getCause();
+    }
+    if (t instanceof dev.rewardensemble.train.TrainingDivergedException) {
+      err.println("rme: error: " + t.getMessage());
+      err.flush();
+      return 3;
     }
     if (t instanceof IllegalArgumentException || t instanceof UserError) {
       err.println("rme: error: " + t.getMessage());

@@ -6,7 +6,6 @@ import dev.rewardensemble.data.PreferenceFormat;
 import dev.rewardensemble.data.PromptTemplate;
 import dev.rewardensemble.train.Schedule;
 import dev.rewardensemble.train.TrainConfig;
-import dev.rewardensemble.train.TrainingDivergedException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -125,17 +124,12 @@ public final class TrainRmCommand implements Callable<Integer> {
         new RewardTraining.TrainRequest(
             model, data, out, tc, new ExecConfig(threads, 0, false), heads, tokenizer,
             PromptTemplate.byName(template), PreferenceFormat.byName(format), maxLength, skipBadRows, resume);
-    try {
-      RewardTraining.Result r = RewardTraining.train(req, new ProgressBar("train-rm"));
-      System.err.printf(
-          "trained %d steps on %d pairs (%d held out, %d bad rows skipped) -> %s%n",
-          r.outcome().steps(), r.trainPairs(), r.evalPairs(), r.data().skippedRows(), r.runDir());
-      if (!r.outcome().finalEval().isEmpty()) {
-        System.err.printf("final eval: %s%n", r.outcome().finalEval());
-      }
-    } catch (TrainingDivergedException e) {
-      System.err.println("rme: error: " + e.getMessage());
-      return 3;
+    RewardTraining.Result r = RewardTraining.train(req, new ProgressBar("train-rm"));
+    System.err.printf(
+        "trained %d steps on %d pairs (%d held out, %d bad rows skipped) -> %s%n",
+        r.outcome().steps(), r.trainPairs(), r.evalPairs(), r.data().skippedRows(), r.runDir());
+    if (!r.outcome().finalEval().isEmpty()) {
+      System.err.printf("final eval: %s%n", r.outcome().finalEval());
     }
     return 0;
   }

@@ -235,9 +235,15 @@ public final class TrainingRun {
     return f;
   }
 
-  private static void checkSameRun(JsonNode saved, ObjectNode now, Path dir) {
+  private static void checkSameRun(JsonNode saved, ObjectNode fresh, Path dir) {
     if (saved == null) {
       throw new IllegalArgumentException(dir + ": checkpoint has no run fingerprint");
+    }
+    JsonNode now;
+    try {
+      now = JSON.readTree(JSON.writeValueAsString(fresh)); // same number types as the saved copy
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
     }
     List<String> diffs = new ArrayList<>();
     now.fieldNames().forEachRemaining(
