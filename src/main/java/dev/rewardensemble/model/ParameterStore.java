@@ -30,13 +30,29 @@ import org.tensorflow.types.TFloat32;
  */
 public final class ParameterStore {
   private final Ops tf;
+  private final String prefix;
   private final Map<String, Entry> entries = new LinkedHashMap<>();
 
   private record Entry(
       String name, long[] shape, Variable<TFloat32> variable, Placeholder<TFloat32> feed, Assign<TFloat32> assign) {}
 
   public ParameterStore(Ops tf) {
+    this(tf, "");
+  }
+
+  /**
+   * A store whose graph variables are named {@code prefix + key} (e.g. {@code member2.}), so that
+   * several models can live in one graph; keys (what {@link #load} and {@link #read} use) stay the
+   * checkpoint keys.
+   */
+  public ParameterStore(Ops tf, String prefix) {
     this.tf = tf;
+    this.prefix = prefix;
+  }
+
+  /** Prefix of this store's graph variable names. */
+  public String prefix() {
+    return prefix;
   }
 
   /** Creates (or returns the existing) variable {@code name} of the given shape. */
@@ -50,11 +66,10 @@ public final class ParameterStore {
       }
       return e.variable;
     }
-    Ops scoped = tf.withName(name);
-    Variable<TFloat32> v = scoped.variable(Shape.of(shape), TFloat32.class);
+    Variable<TFloat32> v = tf.withName(prefix + name).variable(Shape.of(shape), TFloat32.class);
     Placeholder<TFloat32> feed =
-        tf.withName(name + "_feed").placeholder(TFloat32.class, Placeholder.shape(Shape.of(shape)));
-    Assign<TFloat32> assign = tf.withName(name + "_load").assign(v, feed);
+        tf.withName(prefix + name + "_feed").placeholder(TFloat32.class, Placeholder.shape(Shape.of(shape)));
+    Assign<TFloat32> assign = tf.withName(prefix + name + "_load").assign(v, feed);
     entries.put(name, new Entry(name, shape.clone(), v, feed, assign));
     return v;
   }
