@@ -74,7 +74,7 @@ public record LoraEnsembleGraph(
         Transformers.trunk(tf, c, params, ids, Attention.geometry(tf, mask), adapters, m); // [K*B*T, H]
     Operand<TFloat32> last = RewardHeads.lastToken(tf, rows, m.mask(), m.geometry()); // [K*B, H]
     Operand<TFloat32> last3 = tf.reshape(last, tf.constant(new int[] {k, -1, h})); // [K, B, H]
-    Operand<TFloat32> w = params.get(RewardHeads.KEY, k, h); // [K, H]
+    Operand<TFloat32> w = tf.identity(params.get(RewardHeads.KEY, k, h)); // [K, H], not float_ref (see StackedLora)
     Operand<TFloat32> w3 = tf.expandDims(w, tf.constant(1)); // [K, 1, H]
     Operand<TFloat32> perMember =
         tf.train.batchMatMul(last3, w3, TFloat32.class, BatchMatMul.adjY(true)); // [K, B, 1]

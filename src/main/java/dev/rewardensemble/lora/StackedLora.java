@@ -50,7 +50,9 @@ public final class StackedLora implements Projector {
    */
   public record Module(String module, String target, int layer, int in, int out) {}
 
-  private record Entry(Module module, Variable<TFloat32> a, Variable<TFloat32> b) {}
+  /** {@code readA}/{@code readB}: the variables' values as plain float tensors (see the constructor). */
+  private record Entry(
+      Module module, Variable<TFloat32> a, Variable<TFloat32> b, Operand<TFloat32> readA, Operand<TFloat32> readB) {}
 
   private final ModelConfig config;
   private final LoraConfig lora;
@@ -73,7 +75,9 @@ public final class StackedLora implements Projector {
     for (Module m : modules(c, lora)) {
       Variable<TFloat32> a = params.get(m.module() + A, k, m.in(), lora.rank());
       Variable<TFloat32> b = params.get(m.module() + B, k, lora.rank(), m.out());
-      entries.put(m.module(), new Entry(m, a, b));
+      // BatchMatMulV3's registered gradient copies its input dtype into Tout; a VariableV2 output is
+      // float_ref, which Tout rejects, so the products read the variables through an Identity.
+      entries.put(m.module(), new Entry(m, a, b, tf.identity(a), tf.identity(b)));
     }
   }
 
@@ -139,8 +143,8 @@ public final class StackedLora implements Projector {
     }
     Operand<TFloat32> in = dropout > 0 ? dropout(tf, x) : x;
     Operand<TFloat32> x3 = tf.reshape(in, tf.constant(new int[] {k, -1, e.module.in()})); // [K, B*T, in]
-    Operand<TFloat32> xa = tf.train.batchMatMul(x3, e.a, TFloat32.class); // [K, B*T, R]
-    Operand<TFloat32> xab = tf.train.batchMatMul(xa, e.b, TFloat32.class); // [K, B*T, out]
+    Operand<TFloat32> xa = tf.train.batchMatMul(x3, e.readA, TFloat32.class); // [K, B*T, R]
+    Operand<TFloat32> xab = tf.train.batchMatMul(xa, e.readB, TFloat32.class); // [K, B*T, out]
     Operand<TFloat32> delta = tf.reshape(xab, tf.constant(new int[] {-1, e.module.out()})); // [K*B*T, out]
     return tf.math.add(base, tf.math.mul(delta, tf.constant((float) lora.scaling())));
   }
