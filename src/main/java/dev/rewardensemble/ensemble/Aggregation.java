@@ -19,8 +19,8 @@ import org.tensorflow.types.TFloat32;
  *   <li>{@link #UWO}: uncertainty-weighted optimisation {@code mu - lambda * sigma^2}
  * </ul>
  *
- * <p>The parameters live in {@link AggregationConfig}, which applies the rule in plain Java and in a
- * graph.
+ * <p>The parameters live in {@link AggregationConfig}, which applies the rule in plain Java and in
+ * a graph.
  */
 public enum Aggregation {
   MEAN,

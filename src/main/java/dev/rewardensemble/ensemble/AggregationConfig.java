@@ -5,8 +5,9 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 
 /**
- * An {@link Aggregation} rule with its parameters. Parameters a rule does not use must be 0, so that
- * a mistyped configuration ({@code MEAN} with {@code beta = 1}) fails instead of being ignored.
+ * An {@link Aggregation} rule with its parameters. Parameters a rule does not use must be 0, so
+ * that a mistyped configuration ({@code MEAN} with {@code beta = 1}) fails instead of being
+ * ignored.
  *
  * @param beta LCB's weight of the population standard deviation (finite, >= 0)
  * @param lambda UWO's weight of the population variance (finite, >= 0)

@@ -52,7 +52,8 @@ public record LoraEnsembleGraph(
   public static final String REWARDS = "rewards";
 
   /** Deterministic graph for scoring (no dropout). */
-  public static LoraEnsembleGraph inference(Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
+  public static LoraEnsembleGraph inference(
+      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
     return build(tf, c, lora, k, params, StackedLora.inference(tf, c, lora, k, params));
   }
 
@@ -67,14 +68,17 @@ public record LoraEnsembleGraph(
     Placeholder<TInt32> ids =
         tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
     Placeholder<TInt32> mask =
-        tf.withName("attention_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
+        tf.withName("attention_mask")
+            .placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
     int h = c.hiddenSize();
     Members m = Members.of(tf, k, lora.forkLayer(c), mask);
     Operand<TFloat32> rows =
-        Transformers.trunk(tf, c, params, ids, Attention.geometry(tf, mask), adapters, m); // [K*B*T, H]
+        Transformers.trunk(
+            tf, c, params, ids, Attention.geometry(tf, mask), adapters, m); // [K*B*T, H]
     Operand<TFloat32> last = RewardHeads.lastToken(tf, rows, m.mask(), m.geometry()); // [K*B, H]
     Operand<TFloat32> last3 = tf.reshape(last, tf.constant(new int[] {k, -1, h})); // [K, B, H]
-    Operand<TFloat32> w = tf.identity(params.get(RewardHeads.KEY, k, h)); // [K, H], not float_ref (see StackedLora)
+    Operand<TFloat32> w =
+        tf.identity(params.get(RewardHeads.KEY, k, h)); // [K, H], not float_ref (see StackedLora)
     Operand<TFloat32> w3 = tf.expandDims(w, tf.constant(1)); // [K, 1, H]
     Operand<TFloat32> perMember =
         tf.train.batchMatMul(last3, w3, TFloat32.class, BatchMatMul.adjY(true)); // [K, B, 1]
@@ -121,14 +125,24 @@ public record LoraEnsembleGraph(
     params.load(s, trunk, true, source);
   }
 
-  /** Loads stacked adapters and heads (e.g. from {@link PeftAdapters#load}). */
+  /**
+   * Loads stacked adapters and heads (e.g. from {@link PeftAdapters#load}). Their {@link LoraConfig}
+   * must equal the graph's except for the dropout rate (which only the training build uses), and
+   * every trainable variable must be given.
+   */
   public void loadAdapters(Session s, PeftAdapters.Stacked stacked, String source) {
     if (stacked.members() != members) {
       throw new IllegalArgumentException(
           source + ": " + stacked.members() + " adapters, the graph has " + members + " members");
     }
-    if (!stacked.lora().equals(lora)) {
-      throw new IllegalArgumentException(source + ": adapters have " + stacked.lora() + ", the graph " + lora);
+    if (!stacked.lora().withDropout(0).equals(lora.withDropout(0))) {
+      throw new IllegalArgumentException(
+          source + ": adapters have " + stacked.lora() + ", the graph " + lora);
+    }
+    for (String name : trainableNames()) {
+      if (!stacked.weights().containsKey(name)) {
+        throw new IllegalArgumentException(source + ": missing adapter tensor '" + name + "'");
+      }
     }
     params.load(s, stacked.weights(), true, source);
   }

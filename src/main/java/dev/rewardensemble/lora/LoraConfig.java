@@ -45,11 +45,13 @@ public record LoraConfig(
     Set<String> seen = new HashSet<>();
     for (String m : targetModules) {
       if (!seen.add(m)) {
-        throw new IllegalArgumentException("target module '" + m + "' is listed twice in " + targetModules);
+        throw new IllegalArgumentException(
+            "target module '" + m + "' is listed twice in " + targetModules);
       }
     }
     if (loraLayers < 0) {
-      throw new IllegalArgumentException("loraLayers must be >= 0 (0 = all blocks), got " + loraLayers);
+      throw new IllegalArgumentException(
+          "loraLayers must be >= 0 (0 = all blocks), got " + loraLayers);
     }
   }
 
@@ -90,8 +92,8 @@ public record LoraConfig(
   }
 
   /**
-   * Checks the settings against a model: every target module is one of the family's LoRA targets and
-   * {@code loraLayers <= numLayers}.
+   * Checks the settings against a model: every target module is one of the family's LoRA targets
+   * and {@code loraLayers <= numLayers}.
    *
    * @return this
    */
@@ -100,8 +102,13 @@ public record LoraConfig(
     for (String m : targetModules) {
       if (!allowed.contains(m)) {
         throw new IllegalArgumentException(
-            "target module '" + m + "' is not a LoRA target of " + c.modelType() + " (allowed: "
-                + String.join(", ", allowed) + ")");
+            "target module '"
+                + m
+                + "' is not a LoRA target of "
+                + c.modelType()
+                + " (allowed: "
+                + String.join(", ", allowed)
+                + ")");
       }
     }
     if (loraLayers > c.numLayers()) {

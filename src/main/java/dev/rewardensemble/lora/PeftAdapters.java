@@ -39,12 +39,12 @@ import java.util.TreeSet;
  * Llama; for GPT-2's Conv1D layers PEFT sets it to true, and either value is accepted (the adapter
  * tensors are {@code [r, in]} / {@code [out, r]} regardless).
  *
- * <p>Combining K adapters ({@link #stack}) into the {@link StackedLora} layout {@code lora_A [K, in,
- * R]}, {@code lora_B [K, R, out]}: R is the largest rank, smaller ranks are padded with zero
+ * <p>Combining K adapters ({@link #stack}) into the {@link StackedLora} layout {@code lora_A [K,
+ * in, R]}, {@code lora_B [K, R, out]}: R is the largest rank, smaller ranks are padded with zero
  * columns of A and zero rows of B (which adds nothing); a module a member does not target gets zero
  * A and B; and since the graph has one scaling, member k's own scaling {@code s_k} is folded into
- * its B as {@code B_k * s_k / s} where {@code s} is member 0's scaling (the factor is exactly 1, and
- * not applied, when the members agree).
+ * its B as {@code B_k * s_k / s} where {@code s} is member 0's scaling (the factor is exactly 1,
+ * and not applied, when the members agree).
  */
 public final class PeftAdapters {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -83,7 +83,8 @@ public final class PeftAdapters {
    * [K, in, R]}, {@code <module>.lora_B [K, R, out]} for every module of {@link
    * StackedLora#modules(ModelConfig, LoraConfig)}, and {@code score.weight [K, H]}.
    */
-  public record Stacked(ModelConfig config, LoraConfig lora, int members, Map<String, FloatTensor> weights) {
+  public record Stacked(
+      ModelConfig config, LoraConfig lora, int members, Map<String, FloatTensor> weights) {
 
     /**
      * The same ensemble with adapters only in the top {@code n} blocks (0 = all). Modules that
@@ -106,8 +107,14 @@ public final class PeftAdapters {
           for (float v : b.data()) {
             if (v != 0f) {
               throw new IllegalArgumentException(
-                  "cannot keep adapters only in the top " + n + " blocks: " + m.module() + StackedLora.B
-                      + " (block " + m.layer() + ") is not zero");
+                  "cannot keep adapters only in the top "
+                      + n
+                      + " blocks: "
+                      + m.module()
+                      + StackedLora.B
+                      + " (block "
+                      + m.layer()
+                      + ") is not zero");
             }
           }
         }
@@ -141,11 +148,16 @@ public final class PeftAdapters {
       cfg = JSON.readTree(configFile.toFile());
     } catch (JsonProcessingException e) {
       throw new IllegalArgumentException(
-          configFile + ": invalid JSON at line " + e.getLocation().getLineNr() + ": " + e.getOriginalMessage());
+          configFile
+              + ": invalid JSON at line "
+              + e.getLocation().getLineNr()
+              + ": "
+              + e.getOriginalMessage());
     }
     String peftType = cfg.path("peft_type").asText("");
     if (!peftType.equals("LORA")) {
-      throw new IllegalArgumentException(configFile + ": peft_type '" + peftType + "' is not supported (only LORA)");
+      throw new IllegalArgumentException(
+          configFile + ": peft_type '" + peftType + "' is not supported (only LORA)");
     }
     if (cfg.path("use_dora").asBoolean(false)) {
       throw new IllegalArgumentException(configFile + ": DoRA is not supported (use_dora is true)");
@@ -155,23 +167,30 @@ public final class PeftAdapters {
     }
     String bias = cfg.path("bias").asText("none");
     if (!bias.equals("none")) {
-      throw new IllegalArgumentException(configFile + ": bias '" + bias + "' is not supported (only \"none\")");
+      throw new IllegalArgumentException(
+          configFile + ": bias '" + bias + "' is not supported (only \"none\")");
     }
     boolean fanInFanOut = cfg.path("fan_in_fan_out").asBoolean(false);
     if (fanInFanOut && !(c instanceof Gpt2Config)) {
       throw new IllegalArgumentException(
-          configFile + ": fan_in_fan_out is true, but " + c.modelType() + " projections are torch Linear layers");
+          configFile
+              + ": fan_in_fan_out is true, but "
+              + c.modelType()
+              + " projections are torch Linear layers");
     }
     for (String field : List.of("rank_pattern", "alpha_pattern")) {
       JsonNode p = cfg.path(field);
       if (!p.isMissingNode() && !p.isNull() && p.size() > 0) {
-        throw new IllegalArgumentException(configFile + ": " + field + " " + p + " is not supported (must be empty)");
+        throw new IllegalArgumentException(
+            configFile + ": " + field + " " + p + " is not supported (must be empty)");
       }
     }
-    for (String field : List.of("layer_replication", "target_parameters", "trainable_token_indices")) {
+    for (String field :
+        List.of("layer_replication", "target_parameters", "trainable_token_indices")) {
       JsonNode p = cfg.path(field);
       if (!p.isMissingNode() && !p.isNull() && !(p.isContainerNode() && p.size() == 0)) {
-        throw new IllegalArgumentException(configFile + ": " + field + " " + p + " is not supported (must be null)");
+        throw new IllegalArgumentException(
+            configFile + ": " + field + " " + p + " is not supported (must be null)");
       }
     }
     int r = cfg.path("r").asInt(0);
@@ -180,13 +199,15 @@ public final class PeftAdapters {
       throw new IllegalArgumentException(configFile + ": r must be > 0, got " + cfg.path("r"));
     }
     if (!(alpha > 0)) {
-      throw new IllegalArgumentException(configFile + ": lora_alpha must be > 0, got " + cfg.path("lora_alpha"));
+      throw new IllegalArgumentException(
+          configFile + ": lora_alpha must be > 0, got " + cfg.path("lora_alpha"));
     }
     boolean rslora = cfg.path("use_rslora").asBoolean(false);
     double scaling = rslora ? alpha / Math.sqrt(r) : alpha / r;
     double dropout = cfg.path("lora_dropout").asDouble(0);
     if (!(dropout >= 0 && dropout < 1)) {
-      throw new IllegalArgumentException(configFile + ": lora_dropout must be in [0, 1), got " + dropout);
+      throw new IllegalArgumentException(
+          configFile + ": lora_dropout must be in [0, 1), got " + dropout);
     }
     List<String> allowed = Transformers.loraTargets(c);
     List<String> targets = targetModules(cfg.path("target_modules"), allowed, configFile);
@@ -211,7 +232,11 @@ public final class PeftAdapters {
         boolean isB = k.endsWith(".lora_B.weight");
         if (!isA && !isB) {
           throw new IllegalArgumentException(
-              weightsFile + ": unexpected tensor '" + key + "' " + Arrays.toString(shape)
+              weightsFile
+                  + ": unexpected tensor '"
+                  + key
+                  + "' "
+                  + Arrays.toString(shape)
                   + " (only lora_A/lora_B weights and the score head are supported)");
         }
         String module = k.substring(0, k.length() - ".lora_A.weight".length());
@@ -219,19 +244,41 @@ public final class PeftAdapters {
         long[] w = base.get(module + ".weight");
         if (w == null || !allowed.contains(target)) {
           throw new IllegalArgumentException(
-              weightsFile + ": tensor '" + key + "' adapts '" + module + "', which is not a LoRA target of "
-                  + c.modelType() + " (allowed: " + String.join(", ", allowed) + ")");
+              weightsFile
+                  + ": tensor '"
+                  + key
+                  + "' adapts '"
+                  + module
+                  + "', which is not a LoRA target of "
+                  + c.modelType()
+                  + " (allowed: "
+                  + String.join(", ", allowed)
+                  + ")");
         }
         if (!targets.contains(target)) {
           throw new IllegalArgumentException(
-              weightsFile + ": tensor '" + key + "' adapts '" + target + "', which is not in target_modules "
-                  + targets + " of " + configFile);
+              weightsFile
+                  + ": tensor '"
+                  + key
+                  + "' adapts '"
+                  + target
+                  + "', which is not in target_modules "
+                  + targets
+                  + " of "
+                  + configFile);
         }
         int layer = StackedLora.layerOf(module);
         if (layers != null && !layers.contains(layer)) {
           throw new IllegalArgumentException(
-              weightsFile + ": tensor '" + key + "' is in block " + layer + ", outside layers_to_transform "
-                  + new TreeSet<>(layers) + " of " + configFile);
+              weightsFile
+                  + ": tensor '"
+                  + key
+                  + "' is in block "
+                  + layer
+                  + ", outside layers_to_transform "
+                  + new TreeSet<>(layers)
+                  + " of "
+                  + configFile);
         }
         long in = conv1d ? w[0] : w[1];
         long out = conv1d ? w[1] : w[0];
@@ -241,12 +288,14 @@ public final class PeftAdapters {
     }
     for (String m : as.keySet()) {
       if (!bs.containsKey(m)) {
-        throw new IllegalArgumentException(weightsFile + ": '" + PREFIX + m + ".lora_A.weight' has no lora_B");
+        throw new IllegalArgumentException(
+            weightsFile + ": '" + PREFIX + m + ".lora_A.weight' has no lora_B");
       }
     }
     for (String m : bs.keySet()) {
       if (!as.containsKey(m)) {
-        throw new IllegalArgumentException(weightsFile + ": '" + PREFIX + m + ".lora_B.weight' has no lora_A");
+        throw new IllegalArgumentException(
+            weightsFile + ": '" + PREFIX + m + ".lora_B.weight' has no lora_A");
       }
     }
     if (score == null) {
@@ -254,7 +303,8 @@ public final class PeftAdapters {
           "adapter " + dir + " has no score head (modules_to_save must include score)");
     }
     if (as.isEmpty()) {
-      throw new IllegalArgumentException("adapter " + dir + " has no lora_A/lora_B tensors in " + weightsFile);
+      throw new IllegalArgumentException(
+          "adapter " + dir + " has no lora_A/lora_B tensors in " + weightsFile);
     }
     return new Adapter(dir, r, alpha, scaling, dropout, targets, as, bs, score);
   }
@@ -262,7 +312,12 @@ public final class PeftAdapters {
   private static void checkShape(Path file, String key, long[] got, long[] want) {
     if (!Arrays.equals(got, want)) {
       throw new IllegalArgumentException(
-          file + ": tensor '" + key + "' has shape " + Arrays.toString(got) + ", the base model implies "
+          file
+              + ": tensor '"
+              + key
+              + "' has shape "
+              + Arrays.toString(got)
+              + ", the base model implies "
               + Arrays.toString(want));
     }
   }
@@ -273,18 +328,29 @@ public final class PeftAdapters {
         return allowed;
       }
       throw new IllegalArgumentException(
-          configFile + ": target_modules \"" + n.asText() + "\" is a regular expression, which is not supported"
-              + " (use a list of " + String.join(", ", allowed) + ")");
+          configFile
+              + ": target_modules \""
+              + n.asText()
+              + "\" is a regular expression, which is not supported"
+              + " (use a list of "
+              + String.join(", ", allowed)
+              + ")");
     }
     if (!n.isArray() || n.size() == 0) {
-      throw new IllegalArgumentException(configFile + ": target_modules must be a non-empty list, got " + n);
+      throw new IllegalArgumentException(
+          configFile + ": target_modules must be a non-empty list, got " + n);
     }
     List<String> out = new ArrayList<>();
     for (JsonNode m : n) {
       String name = m.asText();
       if (!allowed.contains(name)) {
         throw new IllegalArgumentException(
-            configFile + ": target module '" + name + "' is not supported (allowed: " + String.join(", ", allowed) + ")");
+            configFile
+                + ": target module '"
+                + name
+                + "' is not supported (allowed: "
+                + String.join(", ", allowed)
+                + ")");
       }
       out.add(name);
     }
@@ -301,12 +367,17 @@ public final class PeftAdapters {
     } else if (n.isArray()) {
       n.forEach(v -> out.add(v.asInt()));
     } else {
-      throw new IllegalArgumentException(configFile + ": layers_to_transform must be an int or a list, got " + n);
+      throw new IllegalArgumentException(
+          configFile + ": layers_to_transform must be an int or a list, got " + n);
     }
     for (int l : out) {
       if (l < 0 || l >= c.numLayers()) {
         throw new IllegalArgumentException(
-            configFile + ": layers_to_transform has block " + l + ", the model has " + c.numLayers());
+            configFile
+                + ": layers_to_transform has block "
+                + l
+                + ", the model has "
+                + c.numLayers());
       }
     }
     return out;
@@ -339,7 +410,8 @@ public final class PeftAdapters {
       }
     }
     int loraLayers = minLayer <= 0 ? 0 : c.numLayers() - minLayer;
-    LoraConfig lora = new LoraConfig(rank, s * rank, adapters.get(0).dropout(), targets, loraLayers).checkFor(c);
+    LoraConfig lora =
+        new LoraConfig(rank, s * rank, adapters.get(0).dropout(), targets, loraLayers).checkFor(c);
 
     Map<String, FloatTensor> out = new LinkedHashMap<>();
     for (StackedLora.Module m : StackedLora.modules(c, lora)) {
@@ -389,7 +461,8 @@ public final class PeftAdapters {
    *
    * @param baseModel stored as {@code base_model_name_or_path}
    */
-  public static void export(Path dir, Stacked stacked, int member, String baseModel) throws IOException {
+  public static void export(Path dir, Stacked stacked, int member, String baseModel)
+      throws IOException {
     if (member < 0 || member >= stacked.members()) {
       throw new IllegalArgumentException(
           "member " + member + " out of range: the ensemble has " + stacked.members() + " members");
@@ -415,11 +488,14 @@ public final class PeftAdapters {
           b[x * rank + j] = sb[(member * rank + j) * o + x]; // [R, out] -> [out, r]
         }
       }
-      tensors.put(PREFIX + m.module() + ".lora_A.weight", new FloatTensor(new long[] {rank, in}, a));
+      tensors.put(
+          PREFIX + m.module() + ".lora_A.weight", new FloatTensor(new long[] {rank, in}, a));
       tensors.put(PREFIX + m.module() + ".lora_B.weight", new FloatTensor(new long[] {o, rank}, b));
     }
     int h = c.hiddenSize();
-    float[] head = Arrays.copyOfRange(stacked.weights().get(RewardHeads.KEY).data(), member * h, (member + 1) * h);
+    float[] head =
+        Arrays.copyOfRange(
+            stacked.weights().get(RewardHeads.KEY).data(), member * h, (member + 1) * h);
     tensors.put(PREFIX + RewardHeads.KEY, new FloatTensor(new long[] {1, h}, head));
 
     ObjectNode cfg = JSON.createObjectNode();

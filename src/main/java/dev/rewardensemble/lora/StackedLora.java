@@ -27,8 +27,8 @@ import org.tensorflow.types.TFloat32;
  * {@code x [K*B*T, in] -> [K, B*T, in] @ A -> [K, B*T, R] @ B -> [K, B*T, out] -> [K*B*T, out]},
  * times {@code scaling}, added to the frozen base output. {@code W + BA} is never materialised.
  *
- * <p>Only modules of {@link LoraConfig#targetModules()} in blocks {@code >= forkLayer} get adapters;
- * the trunk must fork at {@link LoraConfig#forkLayer} into the same K members.
+ * <p>Only modules of {@link LoraConfig#targetModules()} in blocks {@code >= forkLayer} get
+ * adapters; the trunk must fork at {@link LoraConfig#forkLayer} into the same K members.
  *
  * <p>Two builds, no mode flag: {@link #inference} is deterministic; {@link #training} drops adapter
  * inputs with {@link LoraConfig#dropout()} (PEFT's {@code lora_dropout}). Both read the same
@@ -50,9 +50,16 @@ public final class StackedLora implements Projector {
    */
   public record Module(String module, String target, int layer, int in, int out) {}
 
-  /** {@code readA}/{@code readB}: the variables' values as plain float tensors (see the constructor). */
+  /**
+   * {@code readA}/{@code readB}: the variables' values as plain float tensors (see the
+   * constructor).
+   */
   private record Entry(
-      Module module, Variable<TFloat32> a, Variable<TFloat32> b, Operand<TFloat32> readA, Operand<TFloat32> readB) {}
+      Module module,
+      Variable<TFloat32> a,
+      Variable<TFloat32> b,
+      Operand<TFloat32> readA,
+      Operand<TFloat32> readB) {}
 
   private final ModelConfig config;
   private final LoraConfig lora;
@@ -63,7 +70,13 @@ public final class StackedLora implements Projector {
   private long dropoutOps;
 
   private StackedLora(
-      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, float dropout, long seed) {
+      Ops tf,
+      ModelConfig c,
+      LoraConfig lora,
+      int k,
+      ParameterStore params,
+      float dropout,
+      long seed) {
     if (k < 1) {
       throw new IllegalArgumentException("ensemble members K must be >= 1, got " + k);
     }
@@ -75,20 +88,23 @@ public final class StackedLora implements Projector {
     for (Module m : modules(c, lora)) {
       Variable<TFloat32> a = params.get(m.module() + A, k, m.in(), lora.rank());
       Variable<TFloat32> b = params.get(m.module() + B, k, lora.rank(), m.out());
-      // BatchMatMulV3's registered gradient copies its input dtype into Tout; a VariableV2 output is
+      // BatchMatMulV3's registered gradient copies its input dtype into Tout; a VariableV2 output
+      // is
       // float_ref, which Tout rejects, so the products read the variables through an Identity.
       entries.put(m.module(), new Entry(m, a, b, tf.identity(a), tf.identity(b)));
     }
   }
 
   /** Deterministic adapters (no dropout), creating or reusing their variables in {@code params}. */
-  public static StackedLora inference(Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
+  public static StackedLora inference(
+      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
     return new StackedLora(tf, c, lora, k, params, 0f, 0L);
   }
 
   /**
-   * Adapters whose inputs are dropped with rate {@link LoraConfig#dropout()} (inverted dropout, a new
-   * mask every run, seeded by {@code seed}); identical to {@link #inference} when the rate is 0.
+   * Adapters whose inputs are dropped with rate {@link LoraConfig#dropout()} (inverted dropout, a
+   * new mask every run, seeded by {@code seed}); identical to {@link #inference} when the rate is
+   * 0.
    */
   public static StackedLora training(
       Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
@@ -124,7 +140,9 @@ public final class StackedLora implements Projector {
     return out;
   }
 
-  /** Block index of a module key ({@code model.layers.3.mlp.up_proj} -> 3), or -1 outside blocks. */
+  /**
+   * Block index of a module key ({@code model.layers.3.mlp.up_proj} -> 3), or -1 outside blocks.
+   */
   public static int layerOf(String module) {
     for (String part : module.split("\\.")) {
       if (!part.isEmpty() && part.chars().allMatch(Character::isDigit)) {
@@ -142,10 +160,12 @@ public final class StackedLora implements Projector {
       return base;
     }
     Operand<TFloat32> in = dropout > 0 ? dropout(tf, x) : x;
-    Operand<TFloat32> x3 = tf.reshape(in, tf.constant(new int[] {k, -1, e.module.in()})); // [K, B*T, in]
+    Operand<TFloat32> x3 =
+        tf.reshape(in, tf.constant(new int[] {k, -1, e.module.in()})); // [K, B*T, in]
     Operand<TFloat32> xa = tf.train.batchMatMul(x3, e.readA, TFloat32.class); // [K, B*T, R]
     Operand<TFloat32> xab = tf.train.batchMatMul(xa, e.readB, TFloat32.class); // [K, B*T, out]
-    Operand<TFloat32> delta = tf.reshape(xab, tf.constant(new int[] {-1, e.module.out()})); // [K*B*T, out]
+    Operand<TFloat32> delta =
+        tf.reshape(xab, tf.constant(new int[] {-1, e.module.out()})); // [K*B*T, out]
     return tf.math.add(base, tf.math.mul(delta, tf.constant((float) lora.scaling())));
   }
 
@@ -153,7 +173,10 @@ public final class StackedLora implements Projector {
   private Operand<TFloat32> dropout(Ops tf, Operand<TFloat32> x) {
     Operand<TFloat32> u =
         tf.random.randomUniform(
-            tf.shape(x), TFloat32.class, RandomUniform.seed(seed), RandomUniform.seed2(++dropoutOps));
+            tf.shape(x),
+            TFloat32.class,
+            RandomUniform.seed(seed),
+            RandomUniform.seed2(++dropoutOps));
     Operand<TFloat32> keep =
         tf.dtypes.cast(tf.math.greaterEqual(u, tf.constant(dropout)), TFloat32.class); // [rows, in]
     return tf.math.mul(x, tf.math.mul(keep, tf.constant(1f / (1f - dropout))));
@@ -192,10 +215,13 @@ public final class StackedLora implements Projector {
   /** The adapter variables, in the order of {@link #variableNames()}. */
   public List<Variable<TFloat32>> variables() {
     List<Variable<TFloat32>> out = new ArrayList<>();
-    entries.values().forEach(e -> {
-      out.add(e.a);
-      out.add(e.b);
-    });
+    entries
+        .values()
+        .forEach(
+            e -> {
+              out.add(e.a);
+              out.add(e.b);
+            });
     return out;
   }
 
@@ -212,7 +238,8 @@ public final class StackedLora implements Projector {
       float[] a = new float[k * m.in() * r];
       float bound = (float) (1.0 / Math.sqrt(m.in()));
       for (int member = 0; member < k; member++) {
-        SplittableRandom rnd = new SplittableRandom(seed * 1_000_003L + member * 7919L + m.module().hashCode());
+        SplittableRandom rnd =
+            new SplittableRandom(seed * 1_000_003L + member * 7919L + m.module().hashCode());
         int off = member * m.in() * r;
         for (int i = 0; i < m.in() * r; i++) {
           a[off + i] = (float) rnd.nextDouble(-bound, bound);

@@ -43,10 +43,16 @@ class AggregationTest {
       data[i] = (float) rnd.nextGaussian();
     }
     List<AggregationConfig> rules =
-        List.of(AggregationConfig.mean(), AggregationConfig.lcb(1.5), AggregationConfig.min(), AggregationConfig.uwo(0.7));
-    try (Graph g = new Graph(); Session s = new Session(g)) {
+        List.of(
+            AggregationConfig.mean(),
+            AggregationConfig.lcb(1.5),
+            AggregationConfig.min(),
+            AggregationConfig.uwo(0.7));
+    try (Graph g = new Graph();
+        Session s = new Session(g)) {
       Ops tf = Ops.create(g);
-      var in = tf.placeholder(TFloat32.class, org.tensorflow.op.core.Placeholder.shape(Shape.of(-1, k)));
+      var in =
+          tf.placeholder(TFloat32.class, org.tensorflow.op.core.Placeholder.shape(Shape.of(-1, k)));
       List<Operand<TFloat32>> outs = new java.util.ArrayList<>();
       rules.forEach(rule -> outs.add(rule.apply(tf, in)));
       outs.add(Aggregation.std(tf, in));
@@ -59,7 +65,8 @@ class AggregationTest {
             assertEquals(b, got.length);
             for (int row = 0; row < b; row++) {
               float[] members = java.util.Arrays.copyOfRange(data, row * k, (row + 1) * k);
-              double want = i < rules.size() ? rules.get(i).apply(members) : Aggregation.std(members);
+              double want =
+                  i < rules.size() ? rules.get(i).apply(members) : Aggregation.std(members);
               String what = (i < rules.size() ? rules.get(i).toString() : "std") + " row " + row;
               assertEquals(want, got[row], 1e-5 * Math.abs(want) + 1e-6, what);
             }
@@ -72,13 +79,18 @@ class AggregationTest {
   @Test
   void configsAreValidated() {
     assertTrue(
-        assertThrows(IllegalArgumentException.class, () -> AggregationConfig.lcb(-1)).getMessage().contains("-1"));
+        assertThrows(IllegalArgumentException.class, () -> AggregationConfig.lcb(-1))
+            .getMessage()
+            .contains("-1"));
     assertTrue(
         assertThrows(IllegalArgumentException.class, () -> AggregationConfig.uwo(Double.NaN))
-            .getMessage().contains("lambda"));
+            .getMessage()
+            .contains("lambda"));
     assertTrue(
-        assertThrows(IllegalArgumentException.class, () -> new AggregationConfig(Aggregation.MEAN, 1, 0))
-            .getMessage().contains("MEAN does not use beta"));
+        assertThrows(
+                IllegalArgumentException.class, () -> new AggregationConfig(Aggregation.MEAN, 1, 0))
+            .getMessage()
+            .contains("MEAN does not use beta"));
     assertThrows(IllegalArgumentException.class, () -> Aggregation.mean(new float[0]));
   }
 }

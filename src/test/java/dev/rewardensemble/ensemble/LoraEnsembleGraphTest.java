@@ -49,11 +49,13 @@ class LoraEnsembleGraphTest {
   }
 
   /** Rewards {@code [B, K]} (row-major) of stacked adapters over the base checkpoint. */
-  static float[] rewards(HfCheckpoint.Checkpoint base, PeftAdapters.Stacked st, int[][] ids, int[][] mask) {
+  static float[] rewards(
+      HfCheckpoint.Checkpoint base, PeftAdapters.Stacked st, int[][] ids, int[][] mask) {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
-      LoraEnsembleGraph eg = LoraEnsembleGraph.inference(tf, base.config(), st.lora(), st.members(), p);
+      LoraEnsembleGraph eg =
+          LoraEnsembleGraph.inference(tf, base.config(), st.lora(), st.members(), p);
       try (Session s = new Session(g)) {
         eg.loadBase(s, base.weights(), BASE);
         eg.loadAdapters(s, st, LORA);
@@ -69,7 +71,8 @@ class LoraEnsembleGraphTest {
     int[][] mask = Fixtures.ints2(e.get("attention_mask"));
     HfCheckpoint.Checkpoint base = HfCheckpoint.load(Fixtures.dir(BASE));
     PeftAdapters.Stacked st = PeftAdapters.load(base.config(), memberDirs());
-    assertEquals(new LoraConfig(4, 8, 0.0, dev.rewardensemble.model.Llama.LORA_TARGETS, 0), st.lora());
+    assertEquals(
+        new LoraConfig(4, 8, 0.0, dev.rewardensemble.model.Llama.LORA_TARGETS, 0), st.lora());
     float[] got = rewards(base, st, ids, mask); // [B, 3]
     assertClose(Fixtures.flat(e.get("member_rewards")), got, 1e-4, 1e-5, "member_rewards");
 
@@ -89,15 +92,19 @@ class LoraEnsembleGraphTest {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
       LoraEnsembleGraph eg = LoraEnsembleGraph.inference(tf, base.config(), st.lora(), 3, p);
+      assertNotNull(g.operation(LoraEnsembleGraph.REWARDS), "op named rewards");
       Operand<TFloat32> gm = Aggregation.mean(tf, eg.rewards());
       Operand<TFloat32> gs = Aggregation.std(tf, eg.rewards());
       try (Session s = new Session(g)) {
         eg.loadBase(s, base.weights(), BASE);
         eg.loadAdapters(s, st, LORA);
-        float[][] out = Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards(), gm, gs), ids, mask);
+        float[][] out =
+            Runs.run(
+                s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards(), gm, gs), ids, mask);
         assertClose(got, out[0], 0, 0, "rewards are deterministic");
         assertClose(Fixtures.floats(e.get("mean")), out[1], 1e-4, 1e-5, "graph mean");
-        assertClose(Fixtures.floats(e.get("std_population")), out[2], 1e-4, 1e-5, "graph std_population");
+        assertClose(
+            Fixtures.floats(e.get("std_population")), out[2], 1e-4, 1e-5, "graph std_population");
       }
     }
   }
@@ -122,7 +129,8 @@ class LoraEnsembleGraphTest {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
-      LoraEnsembleGraph eg = LoraEnsembleGraph.inference(tf, base.config(), LoraConfig.llama(), k, p);
+      LoraEnsembleGraph eg =
+          LoraEnsembleGraph.inference(tf, base.config(), LoraConfig.llama(), k, p);
       Map<String, FloatTensor> init = eg.initialValues(11, 0.02);
       float[] head = base.weights().get(RewardHeads.KEY).data();
       float[] heads = new float[k * head.length];
@@ -133,7 +141,8 @@ class LoraEnsembleGraphTest {
       try (Session s = new Session(g)) {
         eg.loadBase(s, base.weights(), BASE);
         p.load(s, init, true, "init");
-        float[] got = Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
+        float[] got =
+            Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
         for (int m = 0; m < k; m++) {
           float[] col = new float[want.length];
           for (int i = 0; i < want.length; i++) {
@@ -183,18 +192,23 @@ class LoraEnsembleGraphTest {
       LoraEnsembleGraph eg = LoraEnsembleGraph.training(tf, base.config(), st.lora(), 3, p, 5);
       List<String> trainable = eg.trainableNames();
       // The trainable set is the adapters and heads; every base weight is frozen and not requested.
-      assertEquals(new HashSet<>(Transformers.parameterShapes(base.config()).keySet()), new HashSet<>(eg.frozenNames()));
+      assertEquals(
+          new HashSet<>(Transformers.parameterShapes(base.config()).keySet()),
+          new HashSet<>(eg.frozenNames()));
       assertTrue(trainable.contains(RewardHeads.KEY));
       assertEquals(2 * 7 * 2 + 1, trainable.size());
       for (String name : trainable) {
-        assertFalse(Transformers.parameterShapes(base.config()).containsKey(name), name + " is a base weight");
+        assertFalse(
+            Transformers.parameterShapes(base.config()).containsKey(name),
+            name + " is a base weight");
       }
       Operand<TFloat32> loss = tf.sum(eg.rewards(), tf.constant(new int[] {0, 1}));
       Gradients grads = tf.gradients(loss, eg.trainable());
       try (Session s = new Session(g)) {
         eg.loadBase(s, base.weights(), BASE);
         eg.loadAdapters(s, st, LORA);
-        try (TInt32 idT = Runs.tensor(ids); TInt32 mT = Runs.tensor(mask)) {
+        try (TInt32 idT = Runs.tensor(ids);
+            TInt32 mT = Runs.tensor(mask)) {
           Session.Runner run = s.runner().feed(eg.inputIds(), idT).feed(eg.attentionMask(), mT);
           for (int i = 0; i < trainable.size(); i++) {
             assertNotNull(grads.dy(i), trainable.get(i));
@@ -203,7 +217,8 @@ class LoraEnsembleGraphTest {
           try (Result r = run.run()) {
             for (int i = 0; i < trainable.size(); i++) {
               float[] gr = Runs.read((TFloat32) r.get(i));
-              assertEquals(FloatTensor.numElements(p.shape(trainable.get(i))), gr.length, trainable.get(i));
+              assertEquals(
+                  FloatTensor.numElements(p.shape(trainable.get(i))), gr.length, trainable.get(i));
               double sq = 0;
               for (float v : gr) {
                 assertTrue(Float.isFinite(v), trainable.get(i) + " has a non-finite gradient");
@@ -225,7 +240,8 @@ class LoraEnsembleGraphTest {
     HfCheckpoint.Checkpoint base = HfCheckpoint.load(Fixtures.dir(BASE));
     PeftAdapters.Stacked st = PeftAdapters.load(base.config(), memberDirs());
     LoraConfig withDropout = st.lora().withDropout(0.5);
-    PeftAdapters.Stacked dropSt = new PeftAdapters.Stacked(st.config(), withDropout, 3, st.weights());
+    PeftAdapters.Stacked dropSt =
+        new PeftAdapters.Stacked(st.config(), withDropout, 3, st.weights());
     float[] inference = rewards(base, st, ids, mask);
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
@@ -233,9 +249,11 @@ class LoraEnsembleGraphTest {
       LoraEnsembleGraph eg = LoraEnsembleGraph.training(tf, base.config(), withDropout, 3, p, 123);
       try (Session s = new Session(g)) {
         eg.loadBase(s, base.weights(), BASE);
-        eg.loadAdapters(s, dropSt, LORA);
-        float[] a = Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
-        float[] b = Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
+        eg.loadAdapters(s, st, LORA); // dropout rate may differ
+        float[] a =
+            Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
+        float[] b =
+            Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
         assertFalse(java.util.Arrays.equals(a, inference), "dropout had no effect");
         assertFalse(java.util.Arrays.equals(a, b), "dropout mask did not change between runs");
       }
@@ -275,7 +293,8 @@ class LoraEnsembleGraphTest {
       try (Session s = new Session(g)) {
         eg.loadBase(s, base.weights(), "gpt2-seqcls");
         p.load(s, init, true, "init");
-        float[] r = Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
+        float[] r =
+            Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
         assertEquals(ids.length * k, r.length);
         for (float v : r) {
           assertTrue(Float.isFinite(v));

@@ -35,16 +35,26 @@ class LoraConfigTest {
 
   @Test
   void badValuesAreNamed() throws Exception {
-    assertTrue(msg(() -> new LoraConfig(0, 16, 0, Llama.LORA_TARGETS, 0)).contains("rank r must be > 0, got 0"));
+    assertTrue(
+        msg(() -> new LoraConfig(0, 16, 0, Llama.LORA_TARGETS, 0))
+            .contains("rank r must be > 0, got 0"));
     assertTrue(msg(() -> new LoraConfig(8, -1, 0, Llama.LORA_TARGETS, 0)).contains("got -1.0"));
-    assertTrue(msg(() -> new LoraConfig(8, 16, 1.0, Llama.LORA_TARGETS, 0)).contains("lora_dropout"));
+    assertTrue(
+        msg(() -> new LoraConfig(8, 16, 1.0, Llama.LORA_TARGETS, 0)).contains("lora_dropout"));
     assertTrue(msg(() -> new LoraConfig(8, 16, 0, List.of(), 0)).contains("target_modules"));
-    assertTrue(msg(() -> new LoraConfig(8, 16, 0, List.of("q_proj", "q_proj"), 0)).contains("'q_proj' is listed twice"));
+    assertTrue(
+        msg(() -> new LoraConfig(8, 16, 0, List.of("q_proj", "q_proj"), 0))
+            .contains("'q_proj' is listed twice"));
     assertTrue(msg(() -> new LoraConfig(8, 16, 0, Llama.LORA_TARGETS, -1)).contains("got -1"));
     ModelConfig c = llama();
     String m = msg(() -> LoraConfig.llama().withTargets(List.of("q_proj", "c_attn")).checkFor(c));
-    assertTrue(m.contains("'c_attn'") && m.contains("q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj"), m);
-    assertTrue(msg(() -> LoraConfig.llama().withLoraLayers(3).checkFor(c)).contains("loraLayers 3 exceeds the model's 2 blocks"));
+    assertTrue(
+        m.contains("'c_attn'")
+            && m.contains("q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj"),
+        m);
+    assertTrue(
+        msg(() -> LoraConfig.llama().withLoraLayers(3).checkFor(c))
+            .contains("loraLayers 3 exceeds the model's 2 blocks"));
   }
 
   @Test
@@ -55,7 +65,9 @@ class LoraConfigTest {
     assertEquals(
         List.of("model.layers.1.self_attn.q_proj", "model.layers.1.mlp.down_proj"),
         modules.stream().map(StackedLora.Module::module).toList());
-    assertEquals(new StackedLora.Module("model.layers.1.mlp.down_proj", "down_proj", 1, 160, 64), modules.get(1));
+    assertEquals(
+        new StackedLora.Module("model.layers.1.mlp.down_proj", "down_proj", 1, 160, 64),
+        modules.get(1));
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p2 = new ParameterStore(tf);

@@ -15,9 +15,14 @@ public final class Runs {
 
   /** Runs once with {@code ids} and {@code mask} fed; returns every fetch flattened row-major. */
   public static float[][] run(
-      Session s, Operand<TInt32> idsIn, Operand<TInt32> maskIn, List<? extends Operand<TFloat32>> fetches,
-      int[][] ids, int[][] mask) {
-    try (TInt32 idT = tensor(ids); TInt32 mT = tensor(mask)) {
+      Session s,
+      Operand<TInt32> idsIn,
+      Operand<TInt32> maskIn,
+      List<? extends Operand<TFloat32>> fetches,
+      int[][] ids,
+      int[][] mask) {
+    try (TInt32 idT = tensor(ids);
+        TInt32 mT = tensor(mask)) {
       Session.Runner runner = s.runner().feed(idsIn, idT).feed(maskIn, mT);
       fetches.forEach(runner::fetch);
       try (Result r = runner.run()) {
@@ -31,7 +36,8 @@ public final class Runs {
   }
 
   public static TInt32 tensor(int[][] a) {
-    return TInt32.tensorOf(Shape.of(a.length, a[0].length), DataBuffers.of(Fixtures.flatInts(a), true, false));
+    return TInt32.tensorOf(
+        Shape.of(a.length, a[0].length), DataBuffers.of(Fixtures.flatInts(a), true, false));
   }
 
   public static float[] read(TFloat32 t) {
