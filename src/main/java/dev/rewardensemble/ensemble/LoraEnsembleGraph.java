@@ -1,0 +1,179 @@
+package dev.rewardensemble.ensemble;
+
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.lora.LoraConfig;
+import dev.rewardensemble.lora.PeftAdapters;
+import dev.rewardensemble.lora.StackedLora;
+import dev.rewardensemble.model.Attention;
+import dev.rewardensemble.model.Members;
+import dev.rewardensemble.model.ParameterStore;
+import dev.rewardensemble.model.RewardHeads;
+import dev.rewardensemble.model.Transformers;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.tensorflow.Operand;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.op.train.BatchMatMul;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+
+/**
+ * A LoRA ensemble reward model: one frozen base trunk, K LoRA adapters ({@link StackedLora}) and K
+ * linear heads {@code score.weight [K, H]}, all K members computed in one {@code Session.run}.
+ *
+ * <p>Placeholders {@code input_ids} and {@code attention_mask} (int32 {@code [B, T]}, dynamic). The
+ * trunk runs blocks below {@link LoraConfig#forkLayer} once, then forks into K member-major copies
+ * ({@link Members}); the output op {@code rewards [B, K]} holds member k's reward in column k.
+ *
+ * <p>The trainable set is explicit: {@link #trainable()} is the adapters and the heads; every base
+ * weight is frozen ({@link #frozenNames()}).
+ *
+ * @param rewards {@code [B, K]}, op name {@code rewards}
+ */
+public record LoraEnsembleGraph(
+    ModelConfig config,
+    LoraConfig lora,
+    int members,
+    ParameterStore params,
+    StackedLora adapters,
+    Placeholder<TInt32> inputIds,
+    Placeholder<TInt32> attentionMask,
+    Operand<TFloat32> rewards) {
+
+  /** Name of the rewards op. */
+  public static final String REWARDS = "rewards";
+
+  /** Deterministic graph for scoring (no dropout). */
+  public static LoraEnsembleGraph inference(
+      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
+    return build(tf, c, lora, k, params, StackedLora.inference(tf, c, lora, k, params));
+  }
+
+  /** Graph for training: adapter inputs dropped with {@link LoraConfig#dropout()}, seeded. */
+  public static LoraEnsembleGraph training(
+      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
+    return build(tf, c, lora, k, params, StackedLora.training(tf, c, lora, k, params, seed));
+  }
+
+  private static LoraEnsembleGraph build(
+      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, StackedLora adapters) {
+    Placeholder<TInt32> ids =
+        tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
+    Placeholder<TInt32> mask =
+        tf.withName("attention_mask")
+            .placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
+    int h = c.hiddenSize();
+    Members m = Members.of(tf, k, lora.forkLayer(c), mask);
+    Operand<TFloat32> rows =
+        Transformers.trunk(
+            tf, c, params, ids, Attention.geometry(tf, mask), adapters, m); // [K*B*T, H]
+    Operand<TFloat32> last = RewardHeads.lastToken(tf, rows, m.mask(), m.geometry()); // [K*B, H]
+    Operand<TFloat32> last3 = tf.reshape(last, tf.constant(new int[] {k, -1, h})); // [K, B, H]
+    Operand<TFloat32> w =
+        tf.identity(params.get(RewardHeads.KEY, k, h)); // [K, H], not float_ref (see StackedLora)
+    Operand<TFloat32> w3 = tf.expandDims(w, tf.constant(1)); // [K, 1, H]
+    Operand<TFloat32> perMember =
+        tf.train.batchMatMul(last3, w3, TFloat32.class, BatchMatMul.adjY(true)); // [K, B, 1]
+    Operand<TFloat32> kb = tf.reshape(perMember, tf.constant(new int[] {k, -1})); // [K, B]
+    Operand<TFloat32> rewards =
+        tf.withName(REWARDS).linalg.transpose(kb, tf.constant(new int[] {1, 0})); // [B, K]
+    return new LoraEnsembleGraph(c, lora, k, params, adapters, ids, mask, rewards);
+  }
+
+  /** Names of the trainable variables: every adapter's A and B, then {@code score.weight}. */
+  public List<String> trainableNames() {
+    List<String> out = new ArrayList<>(adapters.variableNames());
+    out.add(RewardHeads.KEY);
+    return out;
+  }
+
+  /** The trainable variables, in the order of {@link #trainableNames()}. */
+  public List<Variable<TFloat32>> trainable() {
+    List<Variable<TFloat32>> out = new ArrayList<>(adapters.variables());
+    out.add(params.variable(RewardHeads.KEY));
+    return out;
+  }
+
+  /** Names of the frozen base weights (every variable of the store that is not trainable). */
+  public List<String> frozenNames() {
+    List<String> out = new ArrayList<>(params.names());
+    out.removeAll(trainableNames());
+    return out;
+  }
+
+  /**
+   * Loads the frozen base trunk from checkpoint weights. A {@code score.weight} of the base
+   * checkpoint is ignored (the ensemble has its own K heads); every trunk weight must be present.
+   */
+  public void loadBase(Session s, Map<String, FloatTensor> base, String source) {
+    Map<String, FloatTensor> trunk = new LinkedHashMap<>();
+    for (String name : frozenNames()) {
+      FloatTensor t = base.get(name);
+      if (t == null) {
+        throw new IllegalArgumentException(source + ": missing base tensor '" + name + "'");
+      }
+      trunk.put(name, t);
+    }
+    params.load(s, trunk, true, source);
+  }
+
+  /**
+   * Loads stacked adapters and heads (e.g. from {@link PeftAdapters#load}). Their {@link LoraConfig}
+   * must equal the graph's except for the dropout rate (which only the training build uses), and
+   * every trainable variable must be given.
+   */
+  public void loadAdapters(Session s, PeftAdapters.Stacked stacked, String source) {
+    if (stacked.members() != members) {
+      throw new IllegalArgumentException(
+          source + ": " + stacked.members() + " adapters, the graph has " + members + " members");
+    }
+    if (!stacked.lora().withDropout(0).equals(lora.withDropout(0))) {
+      throw new IllegalArgumentException(
+          source + ": adapters have " + stacked.lora() + ", the graph " + lora);
+    }
+    for (String name : trainableNames()) {
+      if (!stacked.weights().containsKey(name)) {
+        throw new IllegalArgumentException(source + ": missing adapter tensor '" + name + "'");
+      }
+    }
+    params.load(s, stacked.weights(), true, source);
+  }
+
+  /** Reads the current adapters and heads from the session, for {@link PeftAdapters#export}. */
+  public PeftAdapters.Stacked readAdapters(Session s) {
+    return new PeftAdapters.Stacked(config, lora, members, params.read(s, trainableNames()));
+  }
+
+  /**
+   * Fresh trainable values: PEFT's adapter initialisation ({@link StackedLora#initialValues}) and
+   * heads drawn from {@code N(0, headStd^2)} (Hugging Face initialises {@code score} with {@code
+   * initializer_range}, typically 0.02), independently per member, seeded.
+   */
+  public Map<String, FloatTensor> initialValues(long seed, double headStd) {
+    Map<String, FloatTensor> out = new LinkedHashMap<>(adapters.initialValues(seed));
+    int h = config.hiddenSize();
+    float[] w = new float[members * h];
+    for (int member = 0; member < members; member++) {
+      SplittableRandom rnd = new SplittableRandom(seed * 31L + 1_000_000_007L * (member + 1));
+      for (int i = 0; i < h; i++) {
+        w[member * h + i] = (float) (gaussian(rnd) * headStd);
+      }
+    }
+    out.put(RewardHeads.KEY, new FloatTensor(new long[] {members, h}, w));
+    return out;
+  }
+
+  private static double gaussian(SplittableRandom rnd) {
+    double u1 = 1.0 - rnd.nextDouble(); // (0, 1]
+    double u2 = rnd.nextDouble();
+    return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+  }
+}

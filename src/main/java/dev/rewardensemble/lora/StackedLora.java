@@ -1,0 +1,253 @@
+package dev.rewardensemble.lora;
+
+import dev.rewardensemble.config.Gpt2Config;
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.model.ParameterStore;
+import dev.rewardensemble.model.Projector;
+import dev.rewardensemble.model.Transformers;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.op.random.RandomUniform;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * K LoRA adapters per targeted projection, stacked so that all members cost two batched MatMuls:
+ * variables {@code <module>.lora_A [K, in, R]} and {@code <module>.lora_B [K, R, out]} (e.g. {@code
+ * model.layers.1.self_attn.q_proj.lora_A}) in the {@link ParameterStore}.
+ *
+ * <p>Applied to the member-major rows of a forked trunk ({@link dev.rewardensemble.model.Members}):
+ * {@code x [K*B*T, in] -> [K, B*T, in] @ A -> [K, B*T, R] @ B -> [K, B*T, out] -> [K*B*T, out]},
+ * times {@code scaling}, added to the frozen base output. {@code W + BA} is never materialised.
+ *
+ * <p>Only modules of {@link LoraConfig#targetModules()} in blocks {@code >= forkLayer} get
+ * adapters; the trunk must fork at {@link LoraConfig#forkLayer} into the same K members.
+ *
+ * <p>Two builds, no mode flag: {@link #inference} is deterministic; {@link #training} drops adapter
+ * inputs with {@link LoraConfig#dropout()} (PEFT's {@code lora_dropout}). Both read the same
+ * variables, so they can share one store.
+ */
+public final class StackedLora implements Projector {
+
+  /** Suffix of the stacked down-projection variable. */
+  public static final String A = ".lora_A";
+
+  /** Suffix of the stacked up-projection variable. */
+  public static final String B = ".lora_B";
+
+  /**
+   * One adapted projection.
+   *
+   * @param module Hugging Face module key, e.g. {@code model.layers.0.mlp.down_proj}
+   * @param target PEFT module name, e.g. {@code down_proj}
+   */
+  public record Module(String module, String target, int layer, int in, int out) {}
+
+  /**
+   * {@code readA}/{@code readB}: the variables' values as plain float tensors (see the
+   * constructor).
+   */
+  private record Entry(
+      Module module,
+      Variable<TFloat32> a,
+      Variable<TFloat32> b,
+      Operand<TFloat32> readA,
+      Operand<TFloat32> readB) {}
+
+  private final ModelConfig config;
+  private final LoraConfig lora;
+  private final int k;
+  private final float dropout;
+  private final long seed;
+  private final Map<String, Entry> entries = new LinkedHashMap<>();
+  private long dropoutOps;
+
+  private StackedLora(
+      Ops tf,
+      ModelConfig c,
+      LoraConfig lora,
+      int k,
+      ParameterStore params,
+      float dropout,
+      long seed) {
+    if (k < 1) {
+      throw new IllegalArgumentException("ensemble members K must be >= 1, got " + k);
+    }
+    this.config = c;
+    this.lora = lora.checkFor(c);
+    this.k = k;
+    this.dropout = dropout;
+    this.seed = seed;
+    for (Module m : modules(c, lora)) {
+      Variable<TFloat32> a = params.get(m.module() + A, k, m.in(), lora.rank());
+      Variable<TFloat32> b = params.get(m.module() + B, k, lora.rank(), m.out());
+      // BatchMatMulV3's registered gradient copies its input dtype into Tout; a VariableV2 output
+      // is
+      // float_ref, which Tout rejects, so the products read the variables through an Identity.
+      entries.put(m.module(), new Entry(m, a, b, tf.identity(a), tf.identity(b)));
+    }
+  }
+
+  /** Deterministic adapters (no dropout), creating or reusing their variables in {@code params}. */
+  public static StackedLora inference(
+      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
+    return new StackedLora(tf, c, lora, k, params, 0f, 0L);
+  }
+
+  /**
+   * Adapters whose inputs are dropped with rate {@link LoraConfig#dropout()} (inverted dropout, a
+   * new mask every run, seeded by {@code seed}); identical to {@link #inference} when the rate is
+   * 0.
+   */
+  public static StackedLora training(
+      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
+    return new StackedLora(tf, c, lora, k, params, (float) lora.dropout(), seed);
+  }
+
+  /**
+   * The projections that get adapters, in checkpoint order: modules of {@code lora.targetModules()}
+   * in blocks {@code >= lora.forkLayer(c)}. {@code in}/{@code out} come from the base weight (torch
+   * Linear {@code [out, in]} for Llama, Conv1D {@code [in, out]} for GPT-2).
+   */
+  public static List<Module> modules(ModelConfig c, LoraConfig lora) {
+    lora.checkFor(c);
+    int fork = lora.forkLayer(c);
+    List<Module> out = new ArrayList<>();
+    boolean conv1d = c instanceof Gpt2Config;
+    for (Map.Entry<String, long[]> e : Transformers.parameterShapes(c).entrySet()) {
+      String key = e.getKey();
+      if (!key.endsWith(".weight")) {
+        continue;
+      }
+      String module = key.substring(0, key.length() - ".weight".length());
+      String target = module.substring(module.lastIndexOf('.') + 1);
+      int layer = layerOf(module);
+      if (layer < fork || !lora.targetModules().contains(target)) {
+        continue;
+      }
+      long[] s = e.getValue();
+      int in = Math.toIntExact(conv1d ? s[0] : s[1]);
+      int outDim = Math.toIntExact(conv1d ? s[1] : s[0]);
+      out.add(new Module(module, target, layer, in, outDim));
+    }
+    return out;
+  }
+
+  /**
+   * Block index of a module key ({@code model.layers.3.mlp.up_proj} -> 3), or -1 outside blocks.
+   */
+  public static int layerOf(String module) {
+    for (String part : module.split("\\.")) {
+      if (!part.isEmpty() && part.chars().allMatch(Character::isDigit)) {
+        return Integer.parseInt(part);
+      }
+    }
+    return -1;
+  }
+
+  @Override
+  public Operand<TFloat32> project(
+      Ops tf, String module, int layer, Operand<TFloat32> x, Operand<TFloat32> base) {
+    Entry e = entries.get(module);
+    if (e == null) {
+      return base;
+    }
+    Operand<TFloat32> in = dropout > 0 ? dropout(tf, x) : x;
+    Operand<TFloat32> x3 =
+        tf.reshape(in, tf.constant(new int[] {k, -1, e.module.in()})); // [K, B*T, in]
+    Operand<TFloat32> xa = tf.train.batchMatMul(x3, e.readA, TFloat32.class); // [K, B*T, R]
+    Operand<TFloat32> xab = tf.train.batchMatMul(xa, e.readB, TFloat32.class); // [K, B*T, out]
+    Operand<TFloat32> delta =
+        tf.reshape(xab, tf.constant(new int[] {-1, e.module.out()})); // [K*B*T, out]
+    return tf.math.add(base, tf.math.mul(delta, tf.constant((float) lora.scaling())));
+  }
+
+  /** Inverted dropout: {@code x * (u >= rate) / (1 - rate)} with {@code u ~ U[0, 1)}. */
+  private Operand<TFloat32> dropout(Ops tf, Operand<TFloat32> x) {
+    Operand<TFloat32> u =
+        tf.random.randomUniform(
+            tf.shape(x),
+            TFloat32.class,
+            RandomUniform.seed(seed),
+            RandomUniform.seed2(++dropoutOps));
+    Operand<TFloat32> keep =
+        tf.dtypes.cast(tf.math.greaterEqual(u, tf.constant(dropout)), TFloat32.class); // [rows, in]
+    return tf.math.mul(x, tf.math.mul(keep, tf.constant(1f / (1f - dropout))));
+  }
+
+  public LoraConfig lora() {
+    return lora;
+  }
+
+  public ModelConfig config() {
+    return config;
+  }
+
+  /** K. */
+  public int members() {
+    return k;
+  }
+
+  /** The adapted projections, in checkpoint order. */
+  public List<Module> adaptedModules() {
+    List<Module> out = new ArrayList<>();
+    entries.values().forEach(e -> out.add(e.module));
+    return Collections.unmodifiableList(out);
+  }
+
+  /** Names of the adapter variables ({@code lora_A}, {@code lora_B} per module), in order. */
+  public List<String> variableNames() {
+    List<String> out = new ArrayList<>();
+    for (String m : entries.keySet()) {
+      out.add(m + A);
+      out.add(m + B);
+    }
+    return out;
+  }
+
+  /** The adapter variables, in the order of {@link #variableNames()}. */
+  public List<Variable<TFloat32>> variables() {
+    List<Variable<TFloat32>> out = new ArrayList<>();
+    entries
+        .values()
+        .forEach(
+            e -> {
+              out.add(e.a);
+              out.add(e.b);
+            });
+    return out;
+  }
+
+  /**
+   * PEFT's initialisation: every {@code A} kaiming-uniform with {@code a = sqrt(5)} (uniform in
+   * {@code [-1/sqrt(in), 1/sqrt(in))}) and every {@code B} zero, so that a fresh ensemble computes
+   * the base model. Member k's values depend only on {@code seed}, k and the module key, not on K.
+   */
+  public Map<String, FloatTensor> initialValues(long seed) {
+    Map<String, FloatTensor> out = new LinkedHashMap<>();
+    int r = lora.rank();
+    for (Entry e : entries.values()) {
+      Module m = e.module;
+      float[] a = new float[k * m.in() * r];
+      float bound = (float) (1.0 / Math.sqrt(m.in()));
+      for (int member = 0; member < k; member++) {
+        SplittableRandom rnd =
+            new SplittableRandom(seed * 1_000_003L + member * 7919L + m.module().hashCode());
+        int off = member * m.in() * r;
+        for (int i = 0; i < m.in() * r; i++) {
+          a[off + i] = (float) rnd.nextDouble(-bound, bound);
+        }
+      }
+      out.put(m.module() + A, new FloatTensor(new long[] {k, m.in(), r}, a));
+      out.put(m.module() + B, FloatTensor.zeros(k, r, m.out()));
+    }
+    return out;
+  }
+}
