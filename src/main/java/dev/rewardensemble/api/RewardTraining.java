@@ -110,9 +110,9 @@ public final class RewardTraining {
     prov.put("seed", tc.seed());
     Provenance.addVersions(prov);
     TrainingRun.Spec spec =
-        new TrainingRun.Spec(
+        TrainingRun.Spec.plain(
             base.config(), base.rewardArchitecture(), req.heads(), base.withHeads(req.heads(), tc.seed()),
-            k -> true, tc, req.exec(), req.out(), req.resume(), prov);
+            tc, req.exec(), req.out(), req.resume(), prov, false);
     Files.createDirectories(req.out());
     if (tokPath != null) {
       Files.copy(tokPath, req.out().resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);

@@ -47,6 +47,21 @@ public final class BradleyTerry {
       Operand<TFloat32> rRejected,
       Operand<TFloat32> margin,
       float centeringCoef) {
+    return loss(tf, rChosen, rRejected, margin, null, centeringCoef);
+  }
+
+  /**
+   * The loss with per-pair, per-head weights {@code [B, K]} (nullable): each head's terms are a
+   * weighted mean {@code sum_b w[b,k] * l[b,k] / sum_b w[b,k]}. Integer weights drawn from
+   * Poisson(1) train each head on its own bootstrap resample of the batch.
+   */
+  public static Loss loss(
+      Ops tf,
+      Operand<TFloat32> rChosen,
+      Operand<TFloat32> rRejected,
+      Operand<TFloat32> margin,
+      Operand<TFloat32> weights,
+      float centeringCoef) {
     checkRank("rChosen", rChosen, 2);
     checkRank("rRejected", rRejected, 2);
     if (margin != null) {
@@ -60,9 +75,22 @@ public final class BradleyTerry {
     if (margin != null) {
       diff = s.math.sub(diff, s.expandDims(margin, s.constant(1))); // [B, K] - [B, 1]
     }
-    Operand<TFloat32> perHead = s.math.mean(s.math.softplus(s.math.neg(diff)), s.constant(0)); // [K]
+    Operand<TFloat32> terms = s.math.softplus(s.math.neg(diff)); // [B, K]
+    Operand<TFloat32> perHead;
+    Operand<TFloat32> norm = null;
+    if (weights == null) {
+      perHead = s.math.mean(terms, s.constant(0)); // [K]
+    } else {
+      // sum_b w / max(sum_b w, 1): a head whose resample drew no pair of this batch contributes 0.
+      norm = s.math.maximum(s.sum(weights, s.constant(0)), s.constant(1f)); // [K]
+      perHead = s.math.div(s.sum(s.math.mul(weights, terms), s.constant(0)), norm); // [K]
+    }
     if (centeringCoef != 0) {
-      Operand<TFloat32> center = s.math.mean(s.math.square(s.math.add(rChosen, rRejected)), s.constant(0)); // [K]
+      Operand<TFloat32> sq = s.math.square(s.math.add(rChosen, rRejected)); // [B, K]
+      Operand<TFloat32> center =
+          weights == null
+              ? s.math.mean(sq, s.constant(0))
+              : s.math.div(s.sum(s.math.mul(weights, sq), s.constant(0)), norm); // [K]
       perHead = s.math.add(perHead, s.math.mul(s.constant(centeringCoef), center));
     }
     perHead = s.withName("per_head").identity(perHead); // [K]

@@ -42,7 +42,8 @@ import org.tensorflow.types.TInt32;
 public final class RewardTrainer implements AutoCloseable {
   private final Graph graph;
   private final Session session;
-  private final RewardGraph rg;
+  private final ForwardGraph fg;
+  private final org.tensorflow.op.core.PlaceholderWithDefault<TFloat32> pairWeights;
   private final ParameterStore params;
   private final List<String> trainable;
   private final Placeholder<TFloat32> margin;
@@ -62,23 +63,49 @@ public final class RewardTrainer implements AutoCloseable {
   public record StepStats(double loss, double accuracy, double gradNorm, boolean finite) {}
 
   /**
-   * @param trainable which variables are trained (by checkpoint key); every other variable is
-   *     frozen and never touched by the update
+   * The forward graph a trainer differentiates: id and mask placeholders {@code [2B, T]} (chosen
+   * rows, then rejected rows), rewards {@code [2B, K]} and the store holding every variable.
    */
+  public record ForwardGraph(
+      Placeholder<TInt32> inputIds, Placeholder<TInt32> attentionMask, Operand<TFloat32> rewards,
+      ParameterStore params, int heads) {}
+
+  /** A plain reward model (K heads on one trunk, K = 1 for a single model). */
   public RewardTrainer(
       ModelConfig config, int heads, Map<String, FloatTensor> init, TrainConfig tc, ExecConfig exec,
       Predicate<String> isTrainable) {
-    this.heads = heads;
+    this(
+        tf -> {
+          ParameterStore p = new ParameterStore(tf);
+          RewardGraph g = RewardGraph.build(tf, config, heads, p, Projector.NONE);
+          return new ForwardGraph(g.inputIds(), g.attentionMask(), g.rewards(), p, heads);
+        },
+        init, tc, exec, isTrainable);
+  }
+
+  /**
+   * @param build builds the forward graph into the trainer's graph
+   * @param init a value for every variable of the forward graph, by checkpoint key
+   * @param isTrainable which variables are trained (by checkpoint key); every other variable is
+   *     frozen and never touched by the update
+   */
+  public RewardTrainer(
+      java.util.function.Function<Ops, ForwardGraph> build, Map<String, FloatTensor> init, TrainConfig tc,
+      ExecConfig exec, Predicate<String> isTrainable) {
     graph = new Graph();
     try {
       Ops tf = Ops.create(graph);
-      params = new ParameterStore(tf);
-      rg = RewardGraph.build(tf, config, heads, params, Projector.NONE);
+      ForwardGraph fg = build.apply(tf);
+      this.fg = fg;
+      this.heads = fg.heads();
+      params = fg.params();
       margin = tf.withName("margin").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
-      Operand<TFloat32> pairs = tf.reshape(rg.rewards(), tf.constant(new int[] {2, -1, heads})); // [2, B, K]
+      Operand<TFloat32> pairs = tf.reshape(fg.rewards(), tf.constant(new int[] {2, -1, heads})); // [2, B, K]
       Operand<TFloat32> rc = tf.reshape(tf.stridedSlice(pairs, Indices.at(0)), tf.constant(new int[] {-1, heads})); // [B, K]
       Operand<TFloat32> rr = tf.reshape(tf.stridedSlice(pairs, Indices.at(1)), tf.constant(new int[] {-1, heads})); // [B, K]
-      loss = BradleyTerry.loss(tf, rc, rr, margin, (float) tc.centeringCoef());
+      pairWeights =
+          tf.withName("pair_weights").placeholderWithDefault(tf.onesLike(rc), Shape.of(-1, heads)); // [B, K]
+      loss = BradleyTerry.loss(tf, rc, rr, margin, pairWeights, (float) tc.centeringCoef());
       meanMargin = tf.math.mean(tf.math.sub(rc, rr), tf.constant(0)); // [K]
       trainable = params.names().stream().filter(isTrainable).toList();
       if (this.trainable.isEmpty()) {
@@ -124,15 +151,23 @@ public final class RewardTrainer implements AutoCloseable {
 
   /** Forward + backward of one micro-batch, adding its gradients to the accumulators. */
   public BatchStats accumulate(List<PreferencePair> batch, int padId) {
-    return run(batch, padId, true);
+    return run(batch, padId, true, null);
+  }
+
+  /**
+   * Like {@link #accumulate}, with per-pair, per-head weights {@code [B][K]} (e.g. Poisson(1)
+   * bootstrap counts, so that each head sees its own resample of the batch).
+   */
+  public BatchStats accumulate(List<PreferencePair> batch, int padId, float[][] weights) {
+    return run(batch, padId, true, weights);
   }
 
   /** Forward only: loss, accuracy and margin of a batch. */
   public BatchStats evaluate(List<PreferencePair> batch, int padId) {
-    return run(batch, padId, false);
+    return run(batch, padId, false, null);
   }
 
-  private BatchStats run(List<PreferencePair> batch, int padId, boolean train) {
+  private BatchStats run(List<PreferencePair> batch, int padId, boolean train, float[][] weights) {
     int b = batch.size();
     int t = 1;
     for (PreferencePair p : batch) {
@@ -155,8 +190,8 @@ public final class RewardTrainer implements AutoCloseable {
         TFloat32 marginT = TFloat32.tensorOf(Shape.of(b), DataBuffers.of(m, true, false))) {
       Session.Runner r =
           session.runner()
-              .feed(rg.inputIds(), idT)
-              .feed(rg.attentionMask(), maskT)
+              .feed(fg.inputIds(), idT)
+              .feed(fg.attentionMask(), maskT)
               .feed(margin, marginT)
               .fetch(loss.total())
               .fetch(loss.accuracy())
@@ -164,8 +199,21 @@ public final class RewardTrainer implements AutoCloseable {
       if (train) {
         r.addTarget(acc.accumulate());
       }
+      TFloat32 wT = null;
+      if (weights != null) {
+        float[] flat = new float[b * heads];
+        for (int i = 0; i < b; i++) {
+          System.arraycopy(weights[i], 0, flat, i * heads, heads);
+        }
+        wT = TFloat32.tensorOf(Shape.of(b, heads), DataBuffers.of(flat, true, false));
+        r.feed(pairWeights, wT);
+      }
       try (Result res = r.run()) {
         return new BatchStats(b, scalar(res.get(0)), doubles(res.get(1)), doubles(res.get(2)));
+      } finally {
+        if (wT != null) {
+          wT.close();
+        }
       }
     }
   }
@@ -215,9 +263,18 @@ public final class RewardTrainer implements AutoCloseable {
     return out;
   }
 
-  /** Restores model weights (all of them) and optimizer slots, e.g. from a checkpoint. */
+  /** The trainable weights (what a checkpoint must hold; frozen ones come from the initial values). */
+  public Map<String, FloatTensor> trainableWeights() {
+    return params.read(session, trainable);
+  }
+
+  /** Restores the trainable weights and optimizer slots, e.g. from a checkpoint. */
   public void restore(Map<String, FloatTensor> weights, Map<String, FloatTensor> slots, String source) {
-    params.load(session, weights, false, source);
+    if (!weights.keySet().equals(new java.util.HashSet<>(trainable))) {
+      throw new IllegalArgumentException(
+          source + ": checkpoint holds " + weights.size() + " tensors, the trainable set has " + trainable.size());
+    }
+    params.load(session, weights, true, source);
     Map<String, Variable<TFloat32>> vars = adamw.slots();
     if (!vars.keySet().equals(slots.keySet())) {
       throw new IllegalArgumentException(

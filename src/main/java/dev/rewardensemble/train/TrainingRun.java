@@ -41,7 +41,15 @@ public final class TrainingRun {
 
   private TrainingRun() {}
 
-  /** What a run needs besides its data. */
+  /**
+   * What a run needs besides its data.
+   *
+   * @param build the forward graph (null: a plain reward model of {@code config} with {@code heads}
+   *     heads)
+   * @param bootstrap train each head on its own Poisson(1) bootstrap resample of every batch
+   * @param finish writes the final model into the run directory (null: the Hugging Face layout,
+   *     {@code config.json} + {@code model.safetensors})
+   */
   public record Spec(
       ModelConfig config,
       String architecture,
@@ -52,7 +60,25 @@ public final class TrainingRun {
       ExecConfig exec,
       Path runDir,
       boolean resume,
-      ObjectNode provenance) {}
+      ObjectNode provenance,
+      java.util.function.Function<org.tensorflow.op.Ops, RewardTrainer.ForwardGraph> build,
+      boolean bootstrap,
+      Finisher finish) {
+
+    /** A plain reward model with HF-layout output. */
+    public static Spec plain(
+        ModelConfig config, String architecture, int heads, Map<String, FloatTensor> init, TrainConfig train,
+        ExecConfig exec, Path runDir, boolean resume, ObjectNode provenance, boolean bootstrap) {
+      return new Spec(config, architecture, heads, init, k -> true, train, exec, runDir, resume, provenance, null,
+          bootstrap, null);
+    }
+  }
+
+  /** Writes a finished run's model: {@code weights} holds every variable of the forward graph. */
+  @FunctionalInterface
+  public interface Finisher {
+    void write(Path runDir, Map<String, FloatTensor> weights) throws IOException;
+  }
 
   /** The outcome: steps run, final evaluation (empty without an eval split), final weights. */
   public record Outcome(int steps, Map<String, Object> finalEval, Map<String, FloatTensor> weights, Path runDir) {}
@@ -72,7 +98,9 @@ public final class TrainingRun {
     int padId = spec.config().padTokenId();
 
     try (RewardTrainer trainer =
-        new RewardTrainer(spec.config(), spec.heads(), spec.init(), tc, spec.exec(), spec.trainable())) {
+        spec.build() == null
+            ? new RewardTrainer(spec.config(), spec.heads(), spec.init(), tc, spec.exec(), spec.trainable())
+            : new RewardTrainer(spec.build(), spec.init(), tc, spec.exec(), spec.trainable())) {
       int start = 0;
       Optional<Checkpoints.Loaded> ckpt = Checkpoints.latest(runDir);
       if (spec.resume()) {
@@ -124,7 +152,10 @@ public final class TrainingRun {
           for (int i = from; i < to; i++) {
             batch.add(train.get(perm[i]));
           }
-          RewardTrainer.BatchStats b = trainer.accumulate(batch, padId);
+          RewardTrainer.BatchStats b =
+              spec.bootstrap()
+                  ? trainer.accumulate(batch, padId, bootstrapWeights(tc.seed(), s, a, batch.size(), spec.heads()))
+                  : trainer.accumulate(batch, padId);
           lossSum += b.loss() * b.pairs();
           accSum += mean(b.accuracy()) * b.pairs();
           pairs += b.pairs();
@@ -164,10 +195,37 @@ public final class TrainingRun {
       }
       Map<String, FloatTensor> weights = trainer.weights();
       writeJson(runDir.resolve("run.json"), runJson(spec, fingerprint, total, lastEval));
-      writeJson(runDir.resolve("config.json"), ModelConfigs.toHf(spec.config(), spec.architecture(), spec.heads()));
-      Safetensors.write(runDir.resolve("model.safetensors"), weights, Map.of("format", "pt"));
+      if (spec.finish() != null) {
+        spec.finish().write(runDir, weights);
+      } else {
+        writeJson(runDir.resolve("config.json"), ModelConfigs.toHf(spec.config(), spec.architecture(), spec.heads()));
+        Safetensors.write(runDir.resolve("model.safetensors"), weights, Map.of("format", "pt"));
+      }
       return new Outcome(total, lastEval, weights, runDir);
     }
+  }
+
+  /**
+   * Poisson(1) counts {@code [B][K]}: pair b's weight in head k's loss, a pure function of (seed,
+   * step, micro-batch) so resumed runs draw the same resamples.
+   */
+  static float[][] bootstrapWeights(long seed, int step, int micro, int b, int k) {
+    java.util.SplittableRandom rng =
+        new java.util.SplittableRandom(seed * 0x9E3779B97F4A7C15L + step * 1_000_003L + micro);
+    float[][] w = new float[b][k];
+    double limit = Math.exp(-1);
+    for (int i = 0; i < b; i++) {
+      for (int h = 0; h < k; h++) {
+        int n = 0;
+        double prod = rng.nextDouble();
+        while (prod > limit) {
+          n++;
+          prod *= rng.nextDouble();
+        }
+        w[i][h] = n;
+      }
+    }
+    return w;
   }
 
   /** Held-out loss, accuracy (mean over heads and per head) and margin; appended to the metrics. */
@@ -218,7 +276,7 @@ public final class TrainingRun {
     state.put("seed", tc.seed());
     state.put("rng", "the data order is Splits.permutation(n, seed, epoch): no other random state");
     state.set("fingerprint", fingerprint);
-    return Checkpoints.save(runDir, step, trainer.weights(), trainer.optimizerState(), state, tc.keepCheckpoints());
+    return Checkpoints.save(runDir, step, trainer.trainableWeights(), trainer.optimizerState(), state, tc.keepCheckpoints());
   }
 
   /** What must be equal for a checkpoint to continue this run. */
@@ -228,6 +286,8 @@ public final class TrainingRun {
     f.set("train", JSON.valueToTree(spec.train()));
     f.put("train_pairs", trainPairs);
     f.put("eval_pairs", evalPairs);
+    f.put("bootstrap", spec.bootstrap());
+    f.put("trainable_variables", spec.trainable() == null ? 0 : spec.init().keySet().stream().filter(spec.trainable()).count());
     JsonNode data = spec.provenance() == null ? null : spec.provenance().get("data_sha256");
     if (data != null) {
       f.set("data_sha256", data);
