@@ -31,32 +31,34 @@ import org.tensorflow.types.TFloat32;
 public final class ParameterStore {
   private final Ops tf;
   private final String prefix;
-  private final Map<String, Entry> entries = new LinkedHashMap<>();
+  private final Map<String, Entry> entries;
 
   private record Entry(
       String name, long[] shape, Variable<TFloat32> variable, Placeholder<TFloat32> feed, Assign<TFloat32> assign) {}
 
   public ParameterStore(Ops tf) {
-    this(tf, "");
+    this(tf, "", new LinkedHashMap<>());
+  }
+
+  private ParameterStore(Ops tf, String prefix, Map<String, Entry> entries) {
+    this.tf = tf;
+    this.prefix = prefix;
+    this.entries = entries;
   }
 
   /**
-   * A store whose graph variables are named {@code prefix + key} (e.g. {@code member2.}), so that
-   * several models can live in one graph; keys (what {@link #load} and {@link #read} use) stay the
-   * checkpoint keys.
+   * A view that creates and finds variables under {@code prefix + key} (e.g. {@code member2.}), so
+   * that several models live in one graph and one store: model code asks the view for {@code
+   * model.norm.weight}, the store holds {@code member2.model.norm.weight}. Every other method of a
+   * view, like {@link #load} and {@link #names}, sees the whole store with full keys.
    */
-  public ParameterStore(Ops tf, String prefix) {
-    this.tf = tf;
-    this.prefix = prefix;
-  }
-
-  /** Prefix of this store's graph variable names. */
-  public String prefix() {
-    return prefix;
+  public ParameterStore view(String prefix) {
+    return new ParameterStore(tf, this.prefix + prefix, entries);
   }
 
   /** Creates (or returns the existing) variable {@code name} of the given shape. */
-  public Variable<TFloat32> get(String name, long... shape) {
+  public Variable<TFloat32> get(String key, long... shape) {
+    String name = prefix + key;
     Entry e = entries.get(name);
     if (e != null) {
       if (!Arrays.equals(e.shape, shape)) {
@@ -66,10 +68,10 @@ public final class ParameterStore {
       }
       return e.variable;
     }
-    Variable<TFloat32> v = tf.withName(prefix + name).variable(Shape.of(shape), TFloat32.class);
+    Variable<TFloat32> v = tf.withName(name).variable(Shape.of(shape), TFloat32.class);
     Placeholder<TFloat32> feed =
-        tf.withName(prefix + name + "_feed").placeholder(TFloat32.class, Placeholder.shape(Shape.of(shape)));
-    Assign<TFloat32> assign = tf.withName(prefix + name + "_load").assign(v, feed);
+        tf.withName(name + "_feed").placeholder(TFloat32.class, Placeholder.shape(Shape.of(shape)));
+    Assign<TFloat32> assign = tf.withName(name + "_load").assign(v, feed);
     entries.put(name, new Entry(name, shape.clone(), v, feed, assign));
     return v;
   }

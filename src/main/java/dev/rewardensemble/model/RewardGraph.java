@@ -33,10 +33,12 @@ public record RewardGraph(
         tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
     Placeholder<TInt32> mask =
         tf.withName("attention_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
-    return build(tf, c, k, params, proj, ids, mask);
+    RewardGraph g = build(tf, c, k, params, proj, ids, mask);
+    Operand<TFloat32> named = tf.withName("rewards").identity(g.rewards());
+    return new RewardGraph(c, k, params, ids, mask, g.hidden(), named);
   }
 
-  /** Builds the graph over existing id and mask operands. */
+  /** Builds the graph over existing id and mask placeholders (the output op is not named). */
   public static RewardGraph build(
       Ops tf, ModelConfig c, int k, ParameterStore params, Projector proj,
       Placeholder<TInt32> ids, Placeholder<TInt32> mask) {
@@ -46,7 +48,12 @@ public record RewardGraph(
         tf.reshape(rows, tf.stack(java.util.List.of(g.batch(), g.time(), tf.constant(c.hiddenSize())))); // [B, T, H]
     Operand<TFloat32> last = RewardHeads.lastToken(tf, rows, mask, g); // [B, H]
     Operand<TFloat32> w = params.get(RewardHeads.KEY, k, c.hiddenSize());
-    Operand<TFloat32> rewards = tf.withName("rewards").identity(RewardHeads.rewards(tf, last, w)); // [B, K]
+    Operand<TFloat32> rewards = RewardHeads.rewards(tf, last, w); // [B, K]
     return new RewardGraph(c, k, params, ids, mask, hidden, rewards);
+  }
+
+  /** This graph as the common forward-graph view. */
+  public ForwardGraph forward() {
+    return new ForwardGraph(inputIds, attentionMask, rewards, params, heads);
   }
 }

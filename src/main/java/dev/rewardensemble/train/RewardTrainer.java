@@ -5,6 +5,7 @@ import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.data.PreferencePair;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.model.ParameterStore;
+import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.Projector;
 import dev.rewardensemble.model.RewardGraph;
 import java.util.ArrayList;
@@ -61,14 +62,6 @@ public final class RewardTrainer implements AutoCloseable {
 
   /** Result of one optimizer step. */
   public record StepStats(double loss, double accuracy, double gradNorm, boolean finite) {}
-
-  /**
-   * The forward graph a trainer differentiates: id and mask placeholders {@code [2B, T]} (chosen
-   * rows, then rejected rows), rewards {@code [2B, K]} and the store holding every variable.
-   */
-  public record ForwardGraph(
-      Placeholder<TInt32> inputIds, Placeholder<TInt32> attentionMask, Operand<TFloat32> rewards,
-      ParameterStore params, int heads) {}
 
   /** A plain reward model (K heads on one trunk, K = 1 for a single model). */
   public RewardTrainer(

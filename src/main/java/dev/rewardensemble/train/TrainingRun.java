@@ -61,7 +61,7 @@ public final class TrainingRun {
       Path runDir,
       boolean resume,
       ObjectNode provenance,
-      java.util.function.Function<org.tensorflow.op.Ops, RewardTrainer.ForwardGraph> build,
+      java.util.function.Function<org.tensorflow.op.Ops, dev.rewardensemble.model.ForwardGraph> build,
       boolean bootstrap,
       Finisher finish) {
 
