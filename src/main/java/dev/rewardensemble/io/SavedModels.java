@@ -200,13 +200,16 @@ public final class SavedModels {
               .methodName(METHOD)
               .input(INPUT_IDS, rg.inputIds())
               .input(ATTENTION_MASK, rg.attentionMask());
+      // Op names must differ from every other node name ignoring case: Python's loader
+      // (tf.saved_model.load) uniquifies names case-insensitively, so an op "mean" beside TF's
+      // auto-named "Mean" could not be found there. Hence the "ensemble_" prefix.
       Operand<TFloat32> members = rg.rewards(); // [B, K]
       if (heads == 1) {
-        sig.output(REWARD, tf.withName(REWARD).reshape(members, tf.constant(new int[] {-1}))); // [B]
+        sig.output(REWARD, tf.withName("reward").reshape(members, tf.constant(new int[] {-1}))); // [B]
       } else {
         Aggregates a = aggregates(tf, members, agg);
         sig.output(REWARD, a.reward)
-            .output(MEMBERS, tf.withName(MEMBERS).identity(members))
+            .output(MEMBERS, tf.withName("ensemble_members").identity(members))
             .output(MEAN, a.mean)
             .output(STD, a.std)
             .output(LCB, a.lcb);
@@ -224,18 +227,18 @@ public final class SavedModels {
   /** Mean, population std, lower confidence bound and the aggregated reward over axis 1 of [B, K]. */
   private static Aggregates aggregates(Ops tf, Operand<TFloat32> members, AggregationSpec agg) {
     var one = tf.constant(1);
-    Operand<TFloat32> mean = tf.withName(MEAN).math.mean(members, one); // [B]
+    Operand<TFloat32> mean = tf.withName("ensemble_mean").math.mean(members, one); // [B]
     Operand<TFloat32> dev = tf.math.sub(members, tf.expandDims(mean, one)); // [B, K]
     Operand<TFloat32> var = tf.math.mean(tf.math.square(dev), one); // [B]
-    Operand<TFloat32> std = tf.withName(STD).math.sqrt(var); // [B]
+    Operand<TFloat32> std = tf.withName("ensemble_std").math.sqrt(var); // [B]
     Operand<TFloat32> lcb =
-        tf.withName(LCB).math.sub(mean, tf.math.mul(tf.constant((float) agg.beta()), std)); // [B]
+        tf.withName("ensemble_lcb").math.sub(mean, tf.math.mul(tf.constant((float) agg.beta()), std)); // [B]
     Operand<TFloat32> reward =
         switch (agg.kind()) {
-          case "mean" -> tf.withName(REWARD).identity(mean);
-          case "lcb" -> tf.withName(REWARD).identity(lcb);
-          case "min" -> tf.withName(REWARD).min(members, one);
-          case "uwo" -> tf.withName(REWARD).math.sub(mean, tf.math.mul(tf.constant((float) agg.lambda()), var));
+          case "mean" -> tf.withName("ensemble_reward").identity(mean);
+          case "lcb" -> tf.withName("ensemble_reward").identity(lcb);
+          case "min" -> tf.withName("ensemble_reward").min(members, one);
+          case "uwo" -> tf.withName("ensemble_reward").math.sub(mean, tf.math.mul(tf.constant((float) agg.lambda()), var));
           default -> throw new IllegalStateException(agg.kind());
         };
     return new Aggregates(reward, mean, std, lcb);
