@@ -186,12 +186,17 @@ public final class ModelConfigs {
 
   private static void putIds(ObjectNode o, ModelConfig c) {
     o.put("pad_token_id", c.padTokenId());
-    int bos = c.bosTokenId();
-    if (bos >= 0) {
-      o.put("bos_token_id", bos);
-    }
-    if (c.eosTokenId() >= 0) {
-      o.put("eos_token_id", c.eosTokenId());
+    // An unknown id (-1, e.g. GPT-2's 50256 in a small vocabulary) is written as null: left out,
+    // transformers would fill in its family default, which may lie outside the vocabulary.
+    putId(o, "bos_token_id", c.bosTokenId());
+    putId(o, "eos_token_id", c.eosTokenId());
+  }
+
+  private static void putId(ObjectNode o, String key, int id) {
+    if (id >= 0) {
+      o.put(key, id);
+    } else {
+      o.putNull(key);
     }
   }
 
