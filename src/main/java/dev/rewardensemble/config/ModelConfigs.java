@@ -159,7 +159,11 @@ public final class ModelConfigs {
         o.put("head_dim", c.headDim());
         o.put("max_position_embeddings", c.maxPositionEmbeddings());
         o.put("rms_norm_eps", c.rmsNormEps());
+        // transformers 5 reads rope_parameters; 4.x reads rope_theta.
         o.put("rope_theta", c.ropeTheta());
+        ObjectNode rope = o.putObject("rope_parameters");
+        rope.put("rope_type", "default");
+        rope.put("rope_theta", c.ropeTheta());
         o.put("hidden_act", "silu");
         o.put("attention_bias", false);
         o.put("mlp_bias", false);
@@ -175,18 +179,24 @@ public final class ModelConfigs {
         label2id.put("LABEL_" + i, i);
       }
     }
-    o.put("torch_dtype", "float32");
+    // "dtype" since transformers 4.56 ("torch_dtype" is deprecated in 5); without it float32 anyway.
+    o.put("dtype", "float32");
     return o;
   }
 
   private static void putIds(ObjectNode o, ModelConfig c) {
     o.put("pad_token_id", c.padTokenId());
-    int bos = c.bosTokenId();
-    if (bos >= 0) {
-      o.put("bos_token_id", bos);
-    }
-    if (c.eosTokenId() >= 0) {
-      o.put("eos_token_id", c.eosTokenId());
+    // An unknown id (-1, e.g. GPT-2's 50256 in a small vocabulary) is written as null: left out,
+    // transformers would fill in its family default, which may lie outside the vocabulary.
+    putId(o, "bos_token_id", c.bosTokenId());
+    putId(o, "eos_token_id", c.eosTokenId());
+  }
+
+  private static void putId(ObjectNode o, String key, int id) {
+    if (id >= 0) {
+      o.put(key, id);
+    } else {
+      o.putNull(key);
     }
   }
 

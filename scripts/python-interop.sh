@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Checks that the project's exports load in the Python stack:
+#   - SavedModels: tf.saved_model.load(...).signatures["serving_default"] and saved_model_cli;
+#   - --format hf checkpoints: transformers' AutoModelForSequenceClassification.from_pretrained.
+# Creates (or reuses) a virtual environment in .venv-interop/, builds the project, exports the
+# gpt2 and llama fixtures from Java, and compares Python's rewards with Java's.
+#
+# Usage: scripts/python-interop.sh [--install-only]
+# Environment: RME_INTEROP_VENV (venv dir), RME_INTEROP_PIP_TIMEOUT (s, default 1500),
+#              RME_INTEROP_CHECK_TIMEOUT (s, default 900), RME_INTEROP_KEEP=1 keeps the temp dir.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${RME_INTEROP_VENV:-$ROOT/.venv-interop}
+PIP_TIMEOUT=${RME_INTEROP_PIP_TIMEOUT:-1500}
+CHECK_TIMEOUT=${RME_INTEROP_CHECK_TIMEOUT:-900}
+START=$(date +%s)
+
+# The CPU build of torch: pinning the local version keeps pip from choosing a CUDA wheel (which
+# pulls in several GB of nvidia-* packages). /opt/wheels holds it on the project's machines.
+TORCH_SPEC=${RME_INTEROP_TORCH:-torch==2.13.0+cpu}
+PACKAGES=("$TORCH_SPEC" tensorflow-cpu transformers safetensors peft)
+STAMP="$VENV/.rme-interop-installed"
+WANT_STAMP="${PACKAGES[*]}"
+
+log() { echo "[interop] $*"; }
+
+install_venv() {
+  if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT_STAMP" ]] \
+      && "$VENV/bin/python" -c "import tensorflow, torch, transformers, safetensors, peft" 2>/dev/null; then
+    log "reusing $VENV ($(cat "$STAMP"))"
+    return
+  fi
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
+  fi
+  local extra=()
+  if [[ -d /opt/wheels ]]; then
+    extra+=(--find-links /opt/wheels)
+  fi
+  log "pip install ${PACKAGES[*]} (time limit ${PIP_TIMEOUT}s)"
+  local t0 t1
+  t0=$(date +%s)
+  if ! timeout "$PIP_TIMEOUT" "$VENV/bin/pip" install --retries 0 --progress-bar off "${extra[@]}" \
+      "${PACKAGES[@]}"; then
+    log "FAIL pip install (see above)"
+    exit 1
+  fi
+  t1=$(date +%s)
+  log "pip install took $((t1 - t0)) s"
+  echo "$WANT_STAMP" > "$STAMP"
+}
+
+install_venv
+"$VENV/bin/python" -c "import torch, tensorflow as tf, transformers, peft, safetensors; print('[interop] torch', torch.__version__, '| tensorflow', tf.__version__, '| transformers', transformers.__version__, '| peft', peft.__version__)"
+if [[ "${1:-}" == "--install-only" ]]; then
+  exit 0
+fi
+
+# Build (main + test classes) and the runtime classpath (target/classpath.txt).
+log "building (mvn -q -B -DskipTests test-compile)"
+MVN_OFFLINE=()
+if [[ -d "$HOME/.m2/repository/org/tensorflow/tensorflow-core-api" ]]; then
+  MVN_OFFLINE=(-o)
+fi
+(cd "$ROOT" && timeout "$CHECK_TIMEOUT" mvn "${MVN_OFFLINE[@]}" -q -B -DskipTests test-compile)
+CP="$ROOT/target/test-classes:$ROOT/target/classes:$(cat "$ROOT/target/classpath.txt")"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rme-interop.XXXXXX")
+if [[ "${RME_INTEROP_KEEP:-0}" != 1 ]]; then
+  trap 'rm -rf "$WORK"' EXIT
+else
+  log "keeping $WORK"
+fi
+
+log "exporting the fixtures from Java into $WORK"
+t0=$(date +%s)
+if ! TF_CPP_MIN_LOG_LEVEL=2 timeout "$CHECK_TIMEOUT" java -cp "$CP" dev.rewardensemble.interop.InteropExport "$WORK" \
+    2> "$WORK/java.stderr"; then
+  cat "$WORK/java.stderr" >&2
+  log "FAIL Java export"
+  exit 1
+fi
+log "Java export took $(( $(date +%s) - t0 )) s"
+
+log "checking in Python"
+t0=$(date +%s)
+set +e
+TF_CPP_MIN_LOG_LEVEL=2 TRANSFORMERS_VERBOSITY=error HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
+  timeout "$CHECK_TIMEOUT" "$VENV/bin/python" "$ROOT/scripts/interop_check.py" "$WORK" "$VENV/bin/saved_model_cli"
+rc=$?
+set -e
+log "Python checks took $(( $(date +%s) - t0 )) s"
+log "total $(( $(date +%s) - START )) s"
+if [[ $rc -ne 0 ]]; then
+  log "FAIL (exit $rc)"
+  exit 1
+fi
+log "PASS"

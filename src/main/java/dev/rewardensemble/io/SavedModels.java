@@ -1,0 +1,329 @@
+package dev.rewardensemble.io;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.config.Gpt2Config;
+import dev.rewardensemble.config.LlamaConfig;
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.model.LmHead;
+import dev.rewardensemble.model.ParameterStore;
+import dev.rewardensemble.model.Projector;
+import dev.rewardensemble.model.RewardGraph;
+import dev.rewardensemble.model.RewardHeads;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.TimeUnit;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.SavedModelBundle;
+import org.tensorflow.Session;
+import org.tensorflow.Signature;
+import org.tensorflow.TensorFlow;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * Export of reward models (K heads) as TensorFlow SavedModels for TF Serving and Python, and as
+ * Hugging Face checkpoints ({@code --format hf}).
+ *
+ * <p>A SavedModel directory ({@code savedmodels/NAME/VERSION/}, TF Serving's layout) holds a fresh
+ * inference-only graph: no optimizer, no training ops. Tag {@value #TAG}, signature {@value
+ * #SIGNATURE} (method {@value #METHOD}):
+ *
+ * <pre>
+ * inputs   input_ids       int32 [B, T]   right- or left-padded token ids
+ *          attention_mask  int32 [B, T]   1 for real tokens
+ * outputs  reward          float [B]      the aggregated reward (K = 1: the single head)
+ *          members         float [B, K]   every head's reward           (K > 1 only)
+ *          mean, std, lcb  float [B]      mean, population std, mean - beta * std (K > 1 only)
+ * </pre>
+ *
+ * <p>{@value #ASSET} (TF Serving's place for extra files, ignored by the loaders) holds the Hugging
+ * Face model config, K, the aggregation and the provenance.
+ */
+public final class SavedModels {
+  public static final String TAG = "serve";
+  public static final String SIGNATURE = "serving_default";
+  public static final String METHOD = "tensorflow/serving/predict";
+  /** Path of the metadata file inside a SavedModel directory. */
+  public static final String ASSET = "assets.extra/rme-model.json";
+  /** Value of the {@code format} key of the metadata file. */
+  public static final String FORMAT = "rme-savedmodel";
+
+  public static final String INPUT_IDS = "input_ids";
+  public static final String ATTENTION_MASK = "attention_mask";
+  public static final String REWARD = "reward";
+  public static final String MEMBERS = "members";
+  public static final String MEAN = "mean";
+  public static final String STD = "std";
+  public static final String LCB = "lcb";
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private SavedModels() {}
+
+  /** Exports a SavedModel into {@code dir}; refuses to replace an existing directory. */
+  public static Path export(
+      Path dir, ModelConfig config, int heads, Map<String, FloatTensor> weights, AggregationSpec agg,
+      Map<String, Object> provenance) throws IOException {
+    return export(dir, config, heads, weights, agg, provenance, false);
+  }
+
+  /**
+   * Exports a reward model with {@code heads} heads as a SavedModel into {@code dir} (normally
+   * {@code root/NAME/VERSION}). The model is written under a temporary name beside {@code dir} and
+   * renamed only when complete; on failure nothing is left under {@code dir}'s name.
+   *
+   * @param weights trunk weights and {@code score.weight [heads, H]} by Hugging Face key ({@code
+   *     lm_head.weight}, if present, is ignored)
+   * @param provenance caller's facts (data hash, seed, ...), stored with the library versions and
+   *     the git commit
+   * @param overwrite replace an existing {@code dir}
+   * @return {@code dir} as an absolute path
+   * @throws IllegalArgumentException when {@code dir} exists and not {@code overwrite}, or the
+   *     weights do not fit the config
+   */
+  public static Path export(
+      Path dir, ModelConfig config, int heads, Map<String, FloatTensor> weights, AggregationSpec agg,
+      Map<String, Object> provenance, boolean overwrite) throws IOException {
+    Path target = dir.toAbsolutePath().normalize();
+    if (heads < 1) {
+      throw new IllegalArgumentException("number of reward heads must be >= 1, got " + heads);
+    }
+    if (Files.exists(target) && !overwrite) {
+      throw new IllegalArgumentException(
+          "cannot export to " + target + ": it already exists (choose another version or overwrite it)");
+    }
+    Map<String, FloatTensor> w = modelWeights(config, heads, weights, target);
+    ObjectNode meta = metadata(config, heads, agg, provenance);
+    Path parent = target.getParent();
+    Files.createDirectories(parent);
+    Path tmp = Files.createTempDirectory(parent, "." + target.getFileName() + ".tmp");
+    try {
+      exportGraph(tmp, config, heads, w, agg, target);
+      Path asset = tmp.resolve(ASSET);
+      Files.createDirectories(asset.getParent());
+      Files.writeString(asset, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(meta) + "\n");
+      if (overwrite) {
+        AtomicDirs.replace(tmp, target);
+      } else {
+        try {
+          Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+        } catch (AtomicMoveNotSupportedException e) {
+          Files.move(tmp, target);
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      AtomicDirs.deleteRecursively(tmp);
+      if (e instanceof java.nio.file.FileSystemException && Files.exists(target) && !overwrite) {
+        throw new IllegalArgumentException(
+            "cannot export to " + target + ": it already exists (created while exporting)", e);
+      }
+      throw e;
+    }
+    return target;
+  }
+
+  /** Loads a SavedModel exported by {@link #export}. */
+  public static SavedModelScorer load(Path dir) throws IOException {
+    return SavedModelScorer.load(dir);
+  }
+
+  /**
+   * Writes a Hugging Face checkpoint ({@code config.json} + {@code model.safetensors}) of a reward
+   * model with {@code heads} heads: {@code GPT2ForSequenceClassification} or {@code
+   * LlamaForSequenceClassification} with {@code num_labels = heads}, loadable by transformers'
+   * {@code AutoModelForSequenceClassification}. Replaces an existing {@code dir} atomically.
+   */
+  public static void exportHf(
+      Path dir, ModelConfig config, Map<String, FloatTensor> weights, int heads) throws IOException {
+    Map<String, FloatTensor> w = modelWeights(config, heads, weights, dir);
+    Map<String, String> meta = new LinkedHashMap<>();
+    meta.put("rme_heads", Integer.toString(heads));
+    meta.put("rme_version", projectVersion());
+    HfCheckpoint.save(dir, config, sequenceClassification(config), w, meta);
+  }
+
+  /** {@code GPT2ForSequenceClassification} or {@code LlamaForSequenceClassification}. */
+  public static String sequenceClassification(ModelConfig config) {
+    if (config instanceof Gpt2Config) {
+      return "GPT2ForSequenceClassification";
+    } else if (config instanceof LlamaConfig) {
+      return "LlamaForSequenceClassification";
+    }
+    throw new IllegalArgumentException("no sequence-classification architecture for " + config.modelType());
+  }
+
+  /** The weights the reward graph needs, checked: trunk + score.weight [K, H], no lm_head. */
+  private static Map<String, FloatTensor> modelWeights(
+      ModelConfig config, int heads, Map<String, FloatTensor> weights, Path target) {
+    FloatTensor score = weights.get(RewardHeads.KEY);
+    long[] want = {heads, config.hiddenSize()};
+    if (score == null) {
+      throw new IllegalArgumentException(
+          "cannot export to " + target + ": missing tensor '" + RewardHeads.KEY + "' " + Arrays.toString(want));
+    }
+    if (!Arrays.equals(score.shape(), want)) {
+      throw new IllegalArgumentException(
+          "cannot export to " + target + ": tensor '" + RewardHeads.KEY + "' has shape " + score.shapeString()
+              + ", " + heads + " heads need " + Arrays.toString(want));
+    }
+    Map<String, FloatTensor> w = new LinkedHashMap<>(weights);
+    w.remove(LmHead.KEY);
+    return w;
+  }
+
+  /** Builds the inference graph, loads the weights and writes the SavedModel into {@code tmp}. */
+  private static void exportGraph(
+      Path tmp, ModelConfig config, int heads, Map<String, FloatTensor> weights, AggregationSpec agg,
+      Path target) throws IOException {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      ParameterStore params = new ParameterStore(tf);
+      RewardGraph rg = RewardGraph.build(tf, config, heads, params, Projector.NONE);
+      Signature.Builder sig =
+          Signature.builder()
+              .key(SIGNATURE)
+              .methodName(METHOD)
+              .input(INPUT_IDS, rg.inputIds())
+              .input(ATTENTION_MASK, rg.attentionMask());
+      // Op names must differ from every other node name ignoring case: Python's loader
+      // (tf.saved_model.load) uniquifies names case-insensitively, so an op "mean" beside TF's
+      // auto-named "Mean" could not be found there. Hence the "ensemble_" prefix.
+      Operand<TFloat32> members = rg.rewards(); // [B, K]
+      if (heads == 1) {
+        sig.output(REWARD, tf.withName("reward").reshape(members, tf.constant(new int[] {-1}))); // [B]
+      } else {
+        Aggregates a = aggregates(tf, members, agg);
+        sig.output(REWARD, a.reward)
+            .output(MEMBERS, tf.withName("ensemble_members").identity(members))
+            .output(MEAN, a.mean)
+            .output(STD, a.std)
+            .output(LCB, a.lcb);
+      }
+      try (Session s = new Session(g, ExecConfig.defaults().toProto())) {
+        params.load(s, weights, false, target.toString());
+        SavedModelBundle.exporter(tmp.toString()).withTags(TAG).withSession(s).withSignature(sig.build()).export();
+      }
+    }
+  }
+
+  private record Aggregates(
+      Operand<TFloat32> reward, Operand<TFloat32> mean, Operand<TFloat32> std, Operand<TFloat32> lcb) {}
+
+  /** Mean, population std, lower confidence bound and the aggregated reward over axis 1 of [B, K]. */
+  private static Aggregates aggregates(Ops tf, Operand<TFloat32> members, AggregationSpec agg) {
+    var one = tf.constant(1);
+    Operand<TFloat32> mean = tf.withName("ensemble_mean").math.mean(members, one); // [B]
+    Operand<TFloat32> dev = tf.math.sub(members, tf.expandDims(mean, one)); // [B, K]
+    Operand<TFloat32> var = tf.math.mean(tf.math.square(dev), one); // [B]
+    Operand<TFloat32> std = tf.withName("ensemble_std").math.sqrt(var); // [B]
+    Operand<TFloat32> lcb =
+        tf.withName("ensemble_lcb").math.sub(mean, tf.math.mul(tf.constant((float) agg.beta()), std)); // [B]
+    Operand<TFloat32> reward =
+        switch (agg.kind()) {
+          case "mean" -> tf.withName("ensemble_reward").identity(mean);
+          case "lcb" -> tf.withName("ensemble_reward").identity(lcb);
+          case "min" -> tf.withName("ensemble_reward").min(members, one);
+          case "uwo" -> tf.withName("ensemble_reward").math.sub(mean, tf.math.mul(tf.constant((float) agg.lambda()), var));
+          default -> throw new IllegalStateException(agg.kind());
+        };
+    return new Aggregates(reward, mean, std, lcb);
+  }
+
+  /** The content of {@value #ASSET}. */
+  private static ObjectNode metadata(
+      ModelConfig config, int heads, AggregationSpec agg, Map<String, Object> provenance) {
+    ObjectNode o = JSON.createObjectNode();
+    o.put("format", FORMAT);
+    o.put("format_version", 1);
+    o.put("heads", heads);
+    o.set("config", ModelConfigs.toHf(config, sequenceClassification(config), heads));
+    ObjectNode a = o.putObject("aggregation");
+    a.put("kind", agg.kind());
+    a.put("beta", agg.beta());
+    a.put("lambda", agg.lambda());
+    ObjectNode s = o.putObject("signature");
+    s.put("key", SIGNATURE);
+    s.put("method_name", METHOD);
+    s.putArray("inputs").add(INPUT_IDS).add(ATTENTION_MASK);
+    var outs = s.putArray("outputs").add(REWARD);
+    if (heads > 1) {
+      outs.add(MEMBERS).add(MEAN).add(STD).add(LCB);
+    }
+    Map<String, Object> p = new LinkedHashMap<>(provenance == null ? Map.of() : provenance);
+    p.putIfAbsent("git_commit", gitCommit());
+    p.putIfAbsent("created", Instant.now().toString());
+    Map<String, Object> libs = new LinkedHashMap<>();
+    libs.put("reward_ensemble", projectVersion());
+    libs.put("tensorflow", TensorFlow.version());
+    libs.put("tensorflow_java", tensorflowJavaVersion());
+    libs.put("java", System.getProperty("java.version"));
+    libs.put("java_vm", System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version"));
+    p.putIfAbsent("libraries", libs);
+    o.set("provenance", JSON.valueToTree(p));
+    return o;
+  }
+
+  /** The project's version (from the build), or {@code "unknown"}. */
+  public static String projectVersion() {
+    try (InputStream in = SavedModels.class.getResourceAsStream("/dev/rewardensemble/version.properties")) {
+      if (in != null) {
+        Properties props = new Properties();
+        props.load(in);
+        String v = props.getProperty("version", "");
+        if (!v.isBlank() && !v.startsWith("${")) {
+          return v;
+        }
+      }
+    } catch (IOException e) {
+      // fall through: the version is informative only
+    }
+    return "unknown";
+  }
+
+  private static String tensorflowJavaVersion() {
+    Package p = TensorFlow.class.getPackage();
+    String v = p == null ? null : p.getImplementationVersion();
+    return v == null ? "1.1.0" : v;
+  }
+
+  /** {@code git rev-parse HEAD} in the working directory (best effort, 5 s), or null. */
+  static String gitCommit() {
+    try {
+      Process proc =
+          new ProcessBuilder("git", "rev-parse", "HEAD")
+              .redirectError(ProcessBuilder.Redirect.DISCARD)
+              .start();
+      proc.getOutputStream().close();
+      if (!proc.waitFor(5, TimeUnit.SECONDS)) {
+        proc.destroyForcibly();
+        return null;
+      }
+      String out = new String(proc.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+      return proc.exitValue() == 0 && out.matches("[0-9a-f]{40}") ? out : null;
+    } catch (IOException e) {
+      return null;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return null;
+    }
+  }
+
+  static List<String> outputs(int heads) {
+    return heads == 1 ? List.of(REWARD) : List.of(REWARD, MEMBERS, MEAN, STD, LCB);
+  }
+}
