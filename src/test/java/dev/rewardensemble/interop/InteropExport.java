@@ -4,11 +4,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rewardensemble.io.AggregationSpec;
+import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
-import dev.rewardensemble.io.SavedModelScorer;
-import dev.rewardensemble.io.SavedModels;
+import dev.rewardensemble.serving.SavedModelScorer;
+import dev.rewardensemble.serving.SavedModels;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -45,7 +45,7 @@ public final class InteropExport {
       for (int k : new int[] {1, 3}) {
         Map<String, FloatTensor> w = k == 1 ? ck.weights() : withRandomHead(ck, k, 1234 + k);
         String name = fixture + "-k" + k;
-        AggregationSpec agg = k == 1 ? AggregationSpec.mean() : AggregationSpec.lcb(1.0);
+        AggregationConfig agg = k == 1 ? AggregationConfig.mean() : AggregationConfig.lcb(1.0);
         Path sm = out.resolve("savedmodels").resolve(name).resolve("1");
         Path hf = out.resolve("hf").resolve(name);
         SavedModels.export(

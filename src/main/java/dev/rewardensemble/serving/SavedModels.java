@@ -1,4 +1,13 @@
-package dev.rewardensemble.io;
+package dev.rewardensemble.serving;
+
+import dev.rewardensemble.ensemble.Aggregation;
+import dev.rewardensemble.ensemble.AggregationConfig;
+
+import dev.rewardensemble.io.AtomicDirs;
+
+import dev.rewardensemble.io.HfCheckpoint;
+
+import dev.rewardensemble.io.FloatTensor;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -77,7 +86,7 @@ public final class SavedModels {
 
   /** Exports a SavedModel into {@code dir}; refuses to replace an existing directory. */
   public static Path export(
-      Path dir, ModelConfig config, int heads, Map<String, FloatTensor> weights, AggregationSpec agg,
+      Path dir, ModelConfig config, int heads, Map<String, FloatTensor> weights, AggregationConfig agg,
       Map<String, Object> provenance) throws IOException {
     return export(dir, config, heads, weights, agg, provenance, false);
   }
@@ -97,7 +106,7 @@ public final class SavedModels {
    *     weights do not fit the config
    */
   public static Path export(
-      Path dir, ModelConfig config, int heads, Map<String, FloatTensor> weights, AggregationSpec agg,
+      Path dir, ModelConfig config, int heads, Map<String, FloatTensor> weights, AggregationConfig agg,
       Map<String, Object> provenance, boolean overwrite) throws IOException {
     Path target = dir.toAbsolutePath().normalize();
     if (heads < 1) {
@@ -188,7 +197,7 @@ public final class SavedModels {
 
   /** Builds the inference graph, loads the weights and writes the SavedModel into {@code tmp}. */
   private static void exportGraph(
-      Path tmp, ModelConfig config, int heads, Map<String, FloatTensor> weights, AggregationSpec agg,
+      Path tmp, ModelConfig config, int heads, Map<String, FloatTensor> weights, AggregationConfig agg,
       Path target) throws IOException {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
@@ -225,35 +234,27 @@ public final class SavedModels {
       Operand<TFloat32> reward, Operand<TFloat32> mean, Operand<TFloat32> std, Operand<TFloat32> lcb) {}
 
   /** Mean, population std, lower confidence bound and the aggregated reward over axis 1 of [B, K]. */
-  private static Aggregates aggregates(Ops tf, Operand<TFloat32> members, AggregationSpec agg) {
+  private static Aggregates aggregates(Ops tf, Operand<TFloat32> members, AggregationConfig agg) {
     var one = tf.constant(1);
-    Operand<TFloat32> mean = tf.withName("ensemble_mean").math.mean(members, one); // [B]
-    Operand<TFloat32> dev = tf.math.sub(members, tf.expandDims(mean, one)); // [B, K]
-    Operand<TFloat32> var = tf.math.mean(tf.math.square(dev), one); // [B]
-    Operand<TFloat32> std = tf.withName("ensemble_std").math.sqrt(var); // [B]
+    Operand<TFloat32> mean = tf.withName("ensemble_mean").identity(Aggregation.mean(tf, members)); // [B]
+    Operand<TFloat32> std = tf.withName("ensemble_std").identity(Aggregation.std(tf, members)); // [B]
     Operand<TFloat32> lcb =
         tf.withName("ensemble_lcb").math.sub(mean, tf.math.mul(tf.constant((float) agg.beta()), std)); // [B]
-    Operand<TFloat32> reward =
-        switch (agg.kind()) {
-          case "mean" -> tf.withName("ensemble_reward").identity(mean);
-          case "lcb" -> tf.withName("ensemble_reward").identity(lcb);
-          case "min" -> tf.withName("ensemble_reward").min(members, one);
-          case "uwo" -> tf.withName("ensemble_reward").math.sub(mean, tf.math.mul(tf.constant((float) agg.lambda()), var));
-          default -> throw new IllegalStateException(agg.kind());
-        };
+    Operand<TFloat32> reward = tf.withName("ensemble_reward").identity(agg.apply(tf, members)); // [B]
     return new Aggregates(reward, mean, std, lcb);
   }
 
+
   /** The content of {@value #ASSET}. */
   private static ObjectNode metadata(
-      ModelConfig config, int heads, AggregationSpec agg, Map<String, Object> provenance) {
+      ModelConfig config, int heads, AggregationConfig agg, Map<String, Object> provenance) {
     ObjectNode o = JSON.createObjectNode();
     o.put("format", FORMAT);
     o.put("format_version", 1);
     o.put("heads", heads);
     o.set("config", ModelConfigs.toHf(config, sequenceClassification(config), heads));
     ObjectNode a = o.putObject("aggregation");
-    a.put("kind", agg.kind());
+    a.put("rule", agg.rule().name().toLowerCase(java.util.Locale.ROOT));
     a.put("beta", agg.beta());
     a.put("lambda", agg.lambda());
     ObjectNode s = o.putObject("signature");

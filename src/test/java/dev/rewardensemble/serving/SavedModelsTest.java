@@ -1,4 +1,10 @@
-package dev.rewardensemble.io;
+package dev.rewardensemble.serving;
+
+import dev.rewardensemble.ensemble.AggregationConfig;
+
+import dev.rewardensemble.io.HfCheckpoint;
+
+import dev.rewardensemble.io.FloatTensor;
 
 import static dev.rewardensemble.testing.Fixtures.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -100,7 +106,7 @@ class SavedModelsTest {
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(Fixtures.dir(name));
     Path dir = tmp.resolve("savedmodels").resolve(name).resolve("1");
     Path out =
-        SavedModels.export(dir, ck.config(), 1, ck.weights(), AggregationSpec.mean(), Map.of("seed", 7));
+        SavedModels.export(dir, ck.config(), 1, ck.weights(), AggregationConfig.mean(), Map.of("seed", 7));
     assertEquals(dir.toAbsolutePath().normalize(), out);
     float[] graph = column(graphRewards(ck.config(), 1, ck.weights(), x), 0);
     try (SavedModelScorer s = SavedModelScorer.load(dir)) {
@@ -123,11 +129,11 @@ class SavedModelsTest {
     Map<String, FloatTensor> w = withRandomHead(ck, 3, 11);
     double beta = 1.5;
     Path dir = tmp.resolve("llama-k3/1");
-    SavedModels.export(dir, ck.config(), 3, w, AggregationSpec.lcb(beta), Map.of());
+    SavedModels.export(dir, ck.config(), 3, w, AggregationConfig.lcb(beta), Map.of());
     float[][] graph = graphRewards(ck.config(), 3, w, x);
     try (SavedModelScorer s = SavedModelScorer.load(dir)) {
       assertEquals(3, s.heads());
-      assertEquals(AggregationSpec.lcb(beta), s.aggregation());
+      assertEquals(AggregationConfig.lcb(beta), s.aggregation());
       float[][] members = s.run(x.ids, x.mask, x.b, x.t);
       assertClose(flat(graph), flat(members), 0, 1e-6, "members vs graph");
       Map<String, float[]> out = s.outputs(x.ids, x.mask, x.b, x.t);
@@ -162,7 +168,12 @@ class SavedModelsTest {
     Batch x = Batch.of(Fixtures.expected("gpt2-seqcls"));
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(Fixtures.dir("gpt2-seqcls"));
     Map<String, FloatTensor> w = withRandomHead(ck, 4, 3);
-    AggregationSpec agg = new AggregationSpec(kind, 0.5, 2.0);
+    AggregationConfig agg =
+        switch (kind) {
+          case "mean" -> AggregationConfig.mean();
+          case "min" -> AggregationConfig.min();
+          default -> AggregationConfig.uwo(2.0);
+        };
     Path dir = tmp.resolve("gpt2-" + kind + "/3");
     SavedModels.export(dir, ck.config(), 4, w, agg, Map.of());
     try (SavedModelScorer s = SavedModelScorer.load(dir)) {
@@ -180,7 +191,7 @@ class SavedModelsTest {
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(Fixtures.dir("gpt2-seqcls"));
     Path dir = tmp.resolve("m/1");
     SavedModels.export(
-        dir, ck.config(), 2, withRandomHead(ck, 2, 5), AggregationSpec.lcb(1.0),
+        dir, ck.config(), 2, withRandomHead(ck, 2, 5), AggregationConfig.lcb(1.0),
         Map.of("data_sha256", "abc123", "seed", 42));
     SavedModel sm = SavedModel.parseFrom(Files.readAllBytes(dir.resolve("saved_model.pb")));
     assertEquals(1, sm.getMetaGraphsCount());
@@ -218,7 +229,7 @@ class SavedModelsTest {
     assertEquals(2, meta.get("heads").asInt());
     assertEquals("GPT2ForSequenceClassification", meta.get("config").get("architectures").get(0).asText());
     assertEquals(2, meta.get("config").get("num_labels").asInt());
-    assertEquals("lcb", meta.get("aggregation").get("kind").asText());
+    assertEquals("lcb", meta.get("aggregation").get("rule").asText());
     assertEquals(1.0, meta.get("aggregation").get("beta").asDouble());
     JsonNode p = meta.get("provenance");
     assertEquals("abc123", p.get("data_sha256").asText());
@@ -240,7 +251,7 @@ class SavedModelsTest {
     IllegalArgumentException ex =
         assertThrows(
             IllegalArgumentException.class,
-            () -> SavedModels.export(dir, ck.config(), 1, w, AggregationSpec.mean(), Map.of()));
+            () -> SavedModels.export(dir, ck.config(), 1, w, AggregationConfig.mean(), Map.of()));
     assertTrue(ex.getMessage().contains("transformer.wte.weight"), ex.getMessage());
     assertFalse(Files.exists(dir));
     try (Stream<Path> left = Files.list(root)) {
@@ -253,16 +264,16 @@ class SavedModelsTest {
     Batch x = Batch.of(Fixtures.expected("gpt2-seqcls"));
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(Fixtures.dir("gpt2-seqcls"));
     Path dir = tmp.resolve("savedmodels/rm/1");
-    SavedModels.export(dir, ck.config(), 1, ck.weights(), AggregationSpec.mean(), Map.of());
+    SavedModels.export(dir, ck.config(), 1, ck.weights(), AggregationConfig.mean(), Map.of());
     IllegalArgumentException ex =
         assertThrows(
             IllegalArgumentException.class,
-            () -> SavedModels.export(dir, ck.config(), 1, ck.weights(), AggregationSpec.mean(), Map.of()));
+            () -> SavedModels.export(dir, ck.config(), 1, ck.weights(), AggregationConfig.mean(), Map.of()));
     assertTrue(ex.getMessage().contains(dir.toAbsolutePath().normalize().toString()), ex.getMessage());
     assertTrue(ex.getMessage().contains("already exists"), ex.getMessage());
 
     Map<String, FloatTensor> w = withRandomHead(ck, 1, 99);
-    SavedModels.export(dir, ck.config(), 1, w, AggregationSpec.mean(), Map.of(), true);
+    SavedModels.export(dir, ck.config(), 1, w, AggregationConfig.mean(), Map.of(), true);
     try (SavedModelScorer s = SavedModelScorer.load(dir)) {
       assertClose(
           column(graphRewards(ck.config(), 1, w, x), 0), column(s.run(x.ids, x.mask, x.b, x.t), 0), 0, 1e-6,
@@ -280,7 +291,7 @@ class SavedModelsTest {
     IllegalArgumentException ex =
         assertThrows(
             IllegalArgumentException.class,
-            () -> SavedModels.export(dir, ck.config(), 3, ck.weights(), AggregationSpec.mean(), Map.of()));
+            () -> SavedModels.export(dir, ck.config(), 3, ck.weights(), AggregationConfig.mean(), Map.of()));
     assertTrue(ex.getMessage().contains("score.weight") && ex.getMessage().contains("[3, 32]"), ex.getMessage());
     assertFalse(Files.exists(tmp.resolve("k")));
   }
@@ -293,7 +304,7 @@ class SavedModelsTest {
 
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(Fixtures.dir("gpt2-seqcls"));
     Path dir = tmp.resolve("noasset/1");
-    SavedModels.export(dir, ck.config(), 1, ck.weights(), AggregationSpec.mean(), Map.of());
+    SavedModels.export(dir, ck.config(), 1, ck.weights(), AggregationConfig.mean(), Map.of());
     Path asset = dir.resolve(SavedModels.ASSET);
     byte[] assetBytes = Files.readAllBytes(asset);
     Files.delete(asset);
@@ -357,16 +368,5 @@ class SavedModelsTest {
     }
   }
 
-  @Test
-  void aggregationSpecChecksItsValues() {
-    assertThrows(IllegalArgumentException.class, () -> new AggregationSpec("median", 0, 0));
-    assertThrows(IllegalArgumentException.class, () -> new AggregationSpec("lcb", -1, 0));
-    assertThrows(IllegalArgumentException.class, () -> new AggregationSpec("uwo", 0, Double.NaN));
-    float[] m = {1f, 2f, 6f};
-    assertEquals(3.0, AggregationSpec.mean().apply(m), 1e-12);
-    assertEquals(1.0, AggregationSpec.min().apply(m), 1e-12);
-    double var = (4 + 1 + 9) / 3.0;
-    assertEquals(3.0 - 2 * Math.sqrt(var), AggregationSpec.lcb(2).apply(m), 1e-9);
-    assertEquals(3.0 - 0.5 * var, AggregationSpec.uwo(0.5).apply(m), 1e-9);
-  }
+
 }

@@ -1,4 +1,6 @@
-package dev.rewardensemble.io;
+package dev.rewardensemble.serving;
+
+import dev.rewardensemble.ensemble.AggregationConfig;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -33,11 +35,11 @@ public final class SavedModelScorer implements AutoCloseable {
   private final JsonNode metadata;
   private final ModelConfig config;
   private final int heads;
-  private final AggregationSpec aggregation;
+  private final AggregationConfig aggregation;
 
   private SavedModelScorer(
       Path dir, SavedModelBundle bundle, SessionFunction function, JsonNode metadata, ModelConfig config,
-      int heads, AggregationSpec aggregation) {
+      int heads, AggregationConfig aggregation) {
     this.dir = dir;
     this.bundle = bundle;
     this.function = function;
@@ -82,9 +84,14 @@ public final class SavedModelScorer implements AutoCloseable {
       throw new IllegalArgumentException(asset + ": key 'heads' must be an integer >= 1, got " + meta.get("heads"));
     }
     JsonNode a = meta.path("aggregation");
-    AggregationSpec agg;
+    AggregationConfig agg;
     try {
-      agg = new AggregationSpec(a.path("kind").asText("mean"), a.path("beta").asDouble(0), a.path("lambda").asDouble(0));
+      agg =
+          new AggregationConfig(
+              dev.rewardensemble.ensemble.Aggregation.valueOf(
+                  a.path("rule").asText("mean").toUpperCase(java.util.Locale.ROOT)),
+              a.path("beta").asDouble(0),
+              a.path("lambda").asDouble(0));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(asset + ": " + e.getMessage(), e);
     }
@@ -138,7 +145,7 @@ public final class SavedModelScorer implements AutoCloseable {
     return heads;
   }
 
-  public AggregationSpec aggregation() {
+  public AggregationConfig aggregation() {
     return aggregation;
   }
 
