@@ -1,12 +1,16 @@
 package dev.rewardensemble.api;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.ensemble.AggregationConfig;
+import dev.rewardensemble.ensemble.EnsembleKind;
+import dev.rewardensemble.ensemble.EnsembleModel;
+import dev.rewardensemble.ensemble.MemberScores;
+import dev.rewardensemble.ensemble.Normalization;
 import dev.rewardensemble.io.FloatTensor;
-import dev.rewardensemble.io.HfCheckpoint;
-import dev.rewardensemble.model.ParameterStore;
-import dev.rewardensemble.model.Projector;
-import dev.rewardensemble.model.RewardGraph;
+import dev.rewardensemble.model.ForwardGraph;
+import dev.rewardensemble.serving.SavedModelScorer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,78 +30,136 @@ import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
 /**
- * A loaded reward model with K heads (K = 1 for a single model), ready to score token sequences in
- * batches: one {@code Session.run} per batch.
+ * A loaded reward model or ensemble of any kind — a Hugging Face checkpoint (one or K heads), a run
+ * directory of {@code rme train-rm} (single, independent, linear, LoRA), a base plus PEFT adapters,
+ * or an exported SavedModel — ready to score token sequences: all K members in one graph, one
+ * {@code Session.run} per batch.
+ *
+ * <pre>{@code
+ * try (RewardModel rm = RewardModel.load(Path.of("runs/lora-ensemble"))) {
+ *   float[][] members = rm.score(List.of(ids1, ids2), 16);          // [N][K]
+ *   MemberScores s = rm.aggregate(members[0], AggregationConfig.lcb(0.5));
+ * }
+ * }</pre>
  *
  * <p>Thread-safe for concurrent {@link #score} calls. Close it to free the native graph and session.
  */
 public final class RewardModel implements AutoCloseable {
+  private final EnsembleKind kind;
+  private final ModelConfig config;
+  private final int members;
+  private final Optional<Normalization> normalization;
+  private final AggregationConfig aggregation;
+  private final Optional<Path> tokenizer;
+  private final Path source;
+  private final EnsembleModel.ParameterCounts counts;
+  // Exactly one of the two back ends is set.
   private final Graph graph;
   private final Session session;
-  private final RewardGraph rg;
-  private final Path source;
-  private final Optional<Path> tokenizer;
+  private final ForwardGraph fg;
+  private final SavedModelScorer saved;
 
-  private RewardModel(Graph graph, Session session, RewardGraph rg, Path source, Optional<Path> tokenizer) {
-    this.graph = graph;
-    this.session = session;
-    this.rg = rg;
-    this.source = source;
-    this.tokenizer = tokenizer;
+  private RewardModel(EnsembleModel m, ExecConfig exec) {
+    kind = m.kind();
+    config = m.config();
+    members = m.members();
+    normalization = m.normalization();
+    aggregation = m.aggregation();
+    tokenizer = m.tokenizer();
+    source = m.source();
+    counts = m.parameterCounts();
+    saved = null;
+    graph = new Graph();
+    try {
+      fg = m.build(Ops.create(graph));
+      session = new Session(graph, exec.toProto());
+      try {
+        fg.params().load(session, m.weights(), false, String.valueOf(m.source()));
+      } catch (RuntimeException e) {
+        session.close();
+        throw e;
+      }
+    } catch (RuntimeException e) {
+      graph.close();
+      throw e;
+    }
   }
 
-  /** Loads a Hugging Face checkpoint directory with TensorFlow's default threads. */
+  private RewardModel(SavedModelScorer s) {
+    saved = s;
+    graph = null;
+    session = null;
+    fg = null;
+    JsonNode meta = s.metadata();
+    kind = meta.has("kind") ? EnsembleKind.byName(meta.get("kind").asText()) : (s.heads() == 1 ? EnsembleKind.SINGLE : EnsembleKind.LINEAR);
+    config = s.config();
+    members = s.heads();
+    aggregation = s.aggregation();
+    JsonNode n = meta.get("normalization");
+    normalization = n == null || n.isNull() ? Optional.empty()
+        : Optional.of(new Normalization(floats(n.get("mean")), floats(n.get("std")), n.path("reference_size").asInt()));
+    tokenizer = Optional.empty();
+    source = s.dir();
+    counts = null;
+  }
+
+  /** Loads {@code dir} with TensorFlow's default threads. */
   public static RewardModel load(Path dir) throws IOException {
     return load(dir, ExecConfig.defaults());
   }
 
   /**
-   * Loads a Hugging Face checkpoint directory. A causal LM or bare trunk gets one fresh reward head
-   * (zero-initialised: all rewards 0 until trained).
+   * Loads a SavedModel ({@code saved_model.pb}), an ensemble run directory ({@code ensemble.json})
+   * or a Hugging Face checkpoint. A causal LM or bare trunk gets one zero head (rewards 0 until
+   * trained).
    */
   public static RewardModel load(Path dir, ExecConfig exec) throws IOException {
-    HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(dir);
-    Map<String, FloatTensor> weights = new java.util.LinkedHashMap<>(ckpt.weights());
-    int k = ckpt.numLabels();
-    if (k == 0) {
-      k = 1;
-      weights.put("score.weight", FloatTensor.zeros(1, ckpt.config().hiddenSize()));
+    if (Files.isRegularFile(dir.resolve("saved_model.pb"))) {
+      return new RewardModel(SavedModelScorer.load(dir));
     }
-    weights.remove("lm_head.weight");
-    Path tok = dir.resolve("tokenizer.json");
-    return fromWeights(ckpt.config(), k, weights, exec, dir, Files.isRegularFile(tok) ? Optional.of(tok) : Optional.empty());
+    return new RewardModel(EnsembleModel.load(dir), exec);
   }
 
-  /** Builds a model from a configuration and named weights (trunk + {@code score.weight [K, H]}). */
+  /** A LoRA ensemble of PEFT adapter directories over the checkpoint {@code base}. */
+  public static RewardModel loadWithAdapters(Path base, List<Path> adapters, ExecConfig exec) throws IOException {
+    return new RewardModel(EnsembleModel.fromPeft(base, adapters), exec);
+  }
+
+  /** Builds a model from an ensemble description (e.g. one assembled in memory). */
+  public static RewardModel of(EnsembleModel m, ExecConfig exec) {
+    return new RewardModel(m, exec);
+  }
+
+  /** Builds a single or K-head model from a configuration and weights (trunk + {@code score.weight [K, H]}). */
   public static RewardModel fromWeights(
       ModelConfig config, int heads, Map<String, FloatTensor> weights, ExecConfig exec, Path source,
       Optional<Path> tokenizer) {
-    Graph g = new Graph();
-    try {
-      Ops tf = Ops.create(g);
-      ParameterStore params = new ParameterStore(tf);
-      RewardGraph rg = RewardGraph.build(tf, config, heads, params, Projector.NONE);
-      Session s = new Session(g, exec.toProto());
-      try {
-        params.load(s, weights, false, String.valueOf(source));
-      } catch (RuntimeException e) {
-        s.close();
-        throw e;
-      }
-      return new RewardModel(g, s, rg, source, tokenizer);
-    } catch (RuntimeException e) {
-      g.close();
-      throw e;
-    }
+    return new RewardModel(
+        new EnsembleModel(heads == 1 ? EnsembleKind.SINGLE : EnsembleKind.LINEAR, config, heads, weights, null,
+            Optional.empty(), AggregationConfig.mean(), tokenizer, source),
+        exec);
+  }
+
+  public EnsembleKind kind() {
+    return kind;
   }
 
   public ModelConfig config() {
-    return rg.config();
+    return config;
   }
 
-  /** Number of reward heads K. */
+  /** Number of members (reward heads) K. */
   public int heads() {
-    return rg.heads();
+    return members;
+  }
+
+  public Optional<Normalization> normalization() {
+    return normalization;
+  }
+
+  /** The aggregation stored with the model (mean unless the ensemble says otherwise). */
+  public AggregationConfig aggregation() {
+    return aggregation;
   }
 
   public Path source() {
@@ -109,9 +171,24 @@ public final class RewardModel implements AutoCloseable {
     return tokenizer;
   }
 
+  /** Parameter counts (M, L, A, total in memory); empty for SavedModels. */
+  public Optional<EnsembleModel.ParameterCounts> parameterCounts() {
+    return Optional.ofNullable(counts);
+  }
+
+  /** Aggregates one sequence's raw member rewards with this model's normalisation. */
+  public MemberScores aggregate(float[] raw, AggregationConfig agg) {
+    return MemberScores.of(raw, normalization, agg);
+  }
+
+  /** Aggregates without normalisation even when the model has it. */
+  public MemberScores aggregateRaw(float[] raw, AggregationConfig agg) {
+    return MemberScores.of(raw, Optional.empty(), agg);
+  }
+
   /**
-   * Scores sequences: returns {@code [N][K]} rewards in input order. Sequences are grouped by length
-   * into batches of at most {@code batchSize} to minimise padding.
+   * Scores sequences: returns raw member rewards {@code [N][K]} in input order. Sequences are
+   * grouped by length into batches of at most {@code batchSize} to minimise padding.
    *
    * @throws IllegalArgumentException naming the sequence index for an empty sequence, an id outside
    *     the vocabulary, or a sequence longer than the model's positions
@@ -120,21 +197,20 @@ public final class RewardModel implements AutoCloseable {
     if (batchSize < 1) {
       throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
     }
-    ModelConfig c = rg.config();
     for (int i = 0; i < sequences.size(); i++) {
       int[] s = sequences.get(i);
       if (s.length == 0) {
         throw new IllegalArgumentException("sequence " + i + " is empty");
       }
-      if (s.length > c.maxPositions()) {
+      if (s.length > config.maxPositions()) {
         throw new IllegalArgumentException(
-            "sequence " + i + " has " + s.length + " tokens, more than the model's " + c.maxPositions()
+            "sequence " + i + " has " + s.length + " tokens, more than the model's " + config.maxPositions()
                 + " positions (use truncation)");
       }
       for (int id : s) {
-        if (id < 0 || id >= c.vocabSize()) {
+        if (id < 0 || id >= config.vocabSize()) {
           throw new IllegalArgumentException(
-              "sequence " + i + " has token id " + id + " outside the vocabulary [0, " + c.vocabSize() + ")");
+              "sequence " + i + " has token id " + id + " outside the vocabulary [0, " + config.vocabSize() + ")");
         }
       }
     }
@@ -164,7 +240,7 @@ public final class RewardModel implements AutoCloseable {
     int t = batch.stream().mapToInt(s -> s.length).max().orElse(1);
     int[] ids = new int[b * t];
     int[] mask = new int[b * t];
-    int pad = rg.config().padTokenId();
+    int pad = config.padTokenId();
     for (int i = 0; i < b; i++) {
       int[] s = batch.get(i);
       Arrays.fill(ids, i * t, (i + 1) * t, pad);
@@ -174,31 +250,48 @@ public final class RewardModel implements AutoCloseable {
     return run(ids, mask, b, t);
   }
 
-  /** Rewards {@code [B][K]} of an already padded batch ({@code ids}, {@code mask} row-major [B, T]). */
+  /** Raw member rewards {@code [B][K]} of an already padded batch ({@code ids}, {@code mask} row-major [B, T]). */
   public float[][] run(int[] ids, int[] mask, int b, int t) {
+    if (saved != null) {
+      return saved.run(ids, mask, b, t);
+    }
     try (TInt32 idT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(ids, true, false));
         TInt32 maskT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(mask, true, false));
-        Result r = session.runner().feed(rg.inputIds(), idT).feed(rg.attentionMask(), maskT).fetch(rg.rewards()).run()) {
+        Result r = session.runner().feed(fg.inputIds(), idT).feed(fg.attentionMask(), maskT).fetch(fg.rewards()).run()) {
       TFloat32 rew = (TFloat32) r.get(0);
-      int k = rg.heads();
-      float[] flat = new float[b * k];
+      float[] flat = new float[b * members];
       rew.asRawTensor().data().asFloats().read(flat);
-      float[][] out = new float[b][k];
+      float[][] out = new float[b][members];
       for (int i = 0; i < b; i++) {
-        System.arraycopy(flat, i * k, out[i], 0, k);
+        System.arraycopy(flat, i * members, out[i], 0, members);
       }
       return out;
     }
   }
 
-  /** Current weights by checkpoint key. */
+  /** Current weights by store key (graph back end only). */
   public Map<String, FloatTensor> weights() {
-    return rg.params().readAll(session);
+    if (fg == null) {
+      throw new IllegalStateException("a SavedModel's weights are not readable from Java");
+    }
+    return fg.params().readAll(session);
+  }
+
+  private static float[] floats(JsonNode n) {
+    float[] out = new float[n.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = (float) n.get(i).asDouble();
+    }
+    return out;
   }
 
   @Override
   public void close() {
-    session.close();
-    graph.close();
+    if (saved != null) {
+      saved.close();
+    } else {
+      session.close();
+      graph.close();
+    }
   }
 }

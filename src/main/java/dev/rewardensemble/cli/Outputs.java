@@ -2,7 +2,9 @@ package dev.rewardensemble.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import dev.rewardensemble.data.ScoreRow;
+import dev.rewardensemble.ensemble.MemberScores;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.OutputStreamWriter;
@@ -20,14 +22,33 @@ final class Outputs {
 
   private Outputs() {}
 
-  /** One scored row: {@code line}, the input's {@code id} if any, {@code reward}. */
-  static ObjectNode scoreRow(ScoreRow row, float[] rewards) {
+  /**
+   * One scored row: {@code line}, the input's {@code id} if any, {@code reward}; for ensembles also
+   * {@code members}, {@code members_standardized} (when normalised), {@code mean}, {@code std}.
+   */
+  static ObjectNode scoreRow(ScoreRow row, MemberScores s) {
     ObjectNode o = JSON.createObjectNode();
     if (row.original().has("id")) {
       o.set("id", row.original().get("id"));
     }
     o.put("line", row.line());
-    o.put("reward", rewards[0]);
+    if (s.members().length == 1) {
+      o.put("reward", s.members()[0]);
+      return o;
+    }
+    o.put("reward", (float) s.reward());
+    ArrayNode m = o.putArray("members");
+    for (float v : s.members()) {
+      m.add(v);
+    }
+    if (s.standardized() != null) {
+      ArrayNode z = o.putArray("members_standardized");
+      for (float v : s.standardized()) {
+        z.add(v);
+      }
+    }
+    o.put("mean", (float) s.mean());
+    o.put("std", (float) s.std());
     return o;
   }
 

@@ -18,6 +18,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
 import java.util.concurrent.Callable;
+import dev.rewardensemble.ensemble.AggregationConfig;
+import dev.rewardensemble.ensemble.MemberScores;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -29,13 +32,29 @@ import picocli.CommandLine.Option;
       "Score sequences with a reward model.",
       "Input rows: {\"input_ids\": [..]} or {\"prompt\": \"..\", \"response\": \"..\"} (text rows are",
       "tokenized with the model's tokenizer.json and the prompt template).",
-      "Output rows: {\"line\": N, \"reward\": r} (plus \"id\" when the input row has one)."
+      "Output rows: {\"line\": N, \"reward\": r} (plus \"id\" when the input row has one); for an ensemble",
+      "also \"members\" (raw), \"members_standardized\" (when normalised), \"mean\", \"std\" (population),",
+      "and \"reward\" is the chosen aggregation."
     })
 public final class ScoreCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory.")
+  @Option(
+      names = "--model",
+      required = true,
+      description = "Hugging Face checkpoint, run directory of train-rm (any ensemble kind), or SavedModel directory.")
   Path model;
+
+  @Option(
+      names = "--lora",
+      split = ",",
+      description = "PEFT LoRA adapter directories scored as ensemble members over --model (the base).")
+  List<Path> lora;
+
+  @CommandLine.Mixin AggregationOptions aggregation = new AggregationOptions();
+
+  @Option(names = "--no-normalize", description = "Aggregate raw member rewards even when the model stores a per-member normalisation.")
+  boolean noNormalize;
 
   @Option(names = "--data", required = true, description = "Input JSONL file.")
   Path data;
@@ -75,7 +94,10 @@ public final class ScoreCommand implements Callable<Integer> {
           case "left" -> Encoder.Truncation.LEFT;
           default -> throw new UserError("--truncate must be 'error' or 'left', got '" + truncate + "'");
         };
-    try (RewardModel rm = RewardModel.load(model, new ExecConfig(threads, 0, false))) {
+    ExecConfig exec = new ExecConfig(threads, 0, false);
+    try (RewardModel rm =
+        lora == null || lora.isEmpty() ? RewardModel.load(model, exec) : RewardModel.loadWithAdapters(model, lora, exec)) {
+      AggregationConfig agg = aggregation.resolve(rm.aggregation());
       int maxLen = maxLength != null ? maxLength : rm.config().maxPositions();
       if (maxLen < 1 || maxLen > rm.config().maxPositions()) {
         throw new UserError(
@@ -90,7 +112,8 @@ public final class ScoreCommand implements Callable<Integer> {
         float[][] rewards = rm.score(seqs, batchSize);
         List<String> lines = new ArrayList<>(rows.size());
         for (int i = 0; i < rows.size(); i++) {
-          lines.add(JSON.writeValueAsString(Outputs.scoreRow(rows.get(i), rewards[i])));
+          MemberScores s = noNormalize ? rm.aggregateRaw(rewards[i], agg) : rm.aggregate(rewards[i], agg);
+          lines.add(JSON.writeValueAsString(Outputs.scoreRow(rows.get(i), s)));
         }
         Outputs.writeLines(out, lines);
         if (out != null) {

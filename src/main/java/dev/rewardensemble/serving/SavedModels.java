@@ -1,5 +1,15 @@
 package dev.rewardensemble.serving;
 
+import java.util.Optional;
+
+import dev.rewardensemble.model.ForwardGraph;
+
+import dev.rewardensemble.ensemble.Normalization;
+
+import dev.rewardensemble.ensemble.EnsembleModel;
+
+import dev.rewardensemble.ensemble.EnsembleKind;
+
 import dev.rewardensemble.ensemble.Aggregation;
 import dev.rewardensemble.ensemble.AggregationConfig;
 
@@ -108,21 +118,41 @@ public final class SavedModels {
   public static Path export(
       Path dir, ModelConfig config, int heads, Map<String, FloatTensor> weights, AggregationConfig agg,
       Map<String, Object> provenance, boolean overwrite) throws IOException {
-    Path target = dir.toAbsolutePath().normalize();
     if (heads < 1) {
       throw new IllegalArgumentException("number of reward heads must be >= 1, got " + heads);
     }
+    Map<String, FloatTensor> w = modelWeights(config, heads, weights, dir.toAbsolutePath().normalize());
+    EnsembleModel m =
+        new EnsembleModel(
+            heads == 1 ? EnsembleKind.SINGLE : EnsembleKind.LINEAR, config, heads, w, null, Optional.empty(), agg,
+            Optional.empty(), dir);
+    return export(dir, m, provenance, overwrite);
+  }
+
+  /**
+   * Exports a reward model or ensemble of any kind (single, linear, independent, LoRA) as one
+   * SavedModel: every member runs in the one graph; per-member normalisation, when the model has
+   * it, is applied in the graph before the aggregation ({@code members} stays raw).
+   */
+  public static Path export(Path dir, EnsembleModel model, Map<String, Object> provenance, boolean overwrite)
+      throws IOException {
+    Path target = dir.toAbsolutePath().normalize();
     if (Files.exists(target) && !overwrite) {
       throw new IllegalArgumentException(
           "cannot export to " + target + ": it already exists (choose another version or overwrite it)");
     }
-    Map<String, FloatTensor> w = modelWeights(config, heads, weights, target);
+    ModelConfig config = model.config();
+    int heads = model.members();
+    AggregationConfig agg = model.aggregation();
     ObjectNode meta = metadata(config, heads, agg, provenance);
+    meta.put("kind", model.kind().id());
+    model.normalization().ifPresent(n -> meta.set("normalization", JSON.valueToTree(Map.of(
+        "mean", n.mean(), "std", n.std(), "reference_size", n.referenceSize(), "std_kind", "population"))));
     Path parent = target.getParent();
     Files.createDirectories(parent);
     Path tmp = Files.createTempDirectory(parent, "." + target.getFileName() + ".tmp");
     try {
-      exportGraph(tmp, config, heads, w, agg, target);
+      exportGraph(tmp, model, target);
       Path asset = tmp.resolve(ASSET);
       Files.createDirectories(asset.getParent());
       Files.writeString(asset, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(meta) + "\n");
@@ -196,27 +226,31 @@ public final class SavedModels {
   }
 
   /** Builds the inference graph, loads the weights and writes the SavedModel into {@code tmp}. */
-  private static void exportGraph(
-      Path tmp, ModelConfig config, int heads, Map<String, FloatTensor> weights, AggregationConfig agg,
-      Path target) throws IOException {
+  private static void exportGraph(Path tmp, EnsembleModel model, Path target) throws IOException {
+    int heads = model.members();
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
-      ParameterStore params = new ParameterStore(tf);
-      RewardGraph rg = RewardGraph.build(tf, config, heads, params, Projector.NONE);
+      ForwardGraph fg = model.build(tf);
       Signature.Builder sig =
           Signature.builder()
               .key(SIGNATURE)
               .methodName(METHOD)
-              .input(INPUT_IDS, rg.inputIds())
-              .input(ATTENTION_MASK, rg.attentionMask());
+              .input(INPUT_IDS, fg.inputIds())
+              .input(ATTENTION_MASK, fg.attentionMask());
       // Op names must differ from every other node name ignoring case: Python's loader
       // (tf.saved_model.load) uniquifies names case-insensitively, so an op "mean" beside TF's
       // auto-named "Mean" could not be found there. Hence the "ensemble_" prefix.
-      Operand<TFloat32> members = rg.rewards(); // [B, K]
+      Operand<TFloat32> members = fg.rewards(); // [B, K]
       if (heads == 1) {
         sig.output(REWARD, tf.withName("reward").reshape(members, tf.constant(new int[] {-1}))); // [B]
       } else {
-        Aggregates a = aggregates(tf, members, agg);
+        Operand<TFloat32> standardized = members;
+        if (model.normalization().isPresent()) {
+          Normalization n = model.normalization().get();
+          standardized =
+              tf.math.div(tf.math.sub(members, tf.constant(n.mean())), tf.constant(n.std())); // [B, K]
+        }
+        Aggregates a = aggregates(tf, standardized, model.aggregation());
         sig.output(REWARD, a.reward)
             .output(MEMBERS, tf.withName("ensemble_members").identity(members))
             .output(MEAN, a.mean)
@@ -224,11 +258,12 @@ public final class SavedModels {
             .output(LCB, a.lcb);
       }
       try (Session s = new Session(g, ExecConfig.defaults().toProto())) {
-        params.load(s, weights, false, target.toString());
+        fg.params().load(s, model.weights(), false, target.toString());
         SavedModelBundle.exporter(tmp.toString()).withTags(TAG).withSession(s).withSignature(sig.build()).export();
       }
     }
   }
+
 
   private record Aggregates(
       Operand<TFloat32> reward, Operand<TFloat32> mean, Operand<TFloat32> std, Operand<TFloat32> lcb) {}
