@@ -1,31 +1,48 @@
 package dev.rewardensemble.cli;
 
-import dev.rewardensemble.config.ModelConfig;
-import dev.rewardensemble.io.HfCheckpoint;
-import dev.rewardensemble.model.Transformers;
+import dev.rewardensemble.ensemble.EnsembleModel;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code rme info}: what a model is and how many parameters it has. */
-@Command(name = "info", mixinStandardHelpOptions = true, description = "Describe a model: architecture and parameter counts.")
+/** {@code rme info}: what a model or ensemble is and how many parameters it holds. */
+@Command(
+    name = "info",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Describe a reward model or ensemble: kind, architecture, K and parameter counts in the paper's terms",
+      "(M trunk, L head, A adapters per member): single M+L, independent K(M+L), linear M+KL, LoRA M+KL+KA."
+    })
 public final class InfoCommand implements Callable<Integer> {
-  @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory.")
+  @Option(names = "--model", required = true, description = "Checkpoint, run directory, or base (with --lora).")
   Path model;
+
+  @Option(names = "--lora", split = ",", description = "PEFT adapter directories over --model.")
+  List<Path> lora;
 
   @Override
   public Integer call() throws Exception {
-    HfCheckpoint.Checkpoint c = HfCheckpoint.load(model);
-    ModelConfig cfg = c.config();
-    long trunk = Transformers.parameterShapes(cfg).values().stream()
-        .mapToLong(dev.rewardensemble.io.FloatTensor::numElements).sum();
-    long total = c.weights().values().stream().mapToLong(dev.rewardensemble.io.FloatTensor::size).sum();
+    EnsembleModel m = lora == null || lora.isEmpty() ? EnsembleModel.load(model) : EnsembleModel.fromPeft(model, lora);
+    EnsembleModel.ParameterCounts c = m.parameterCounts();
+    int k = m.members();
+    String formula =
+        switch (m.kind()) {
+          case SINGLE -> "M+L = " + (c.trunk() + c.head());
+          case INDEPENDENT -> "K(M+L) = " + (k * (c.trunk() + c.head()));
+          case LINEAR -> "M+KL = " + (c.trunk() + k * c.head());
+          case LORA -> "M+KL+KA = " + (c.trunk() + k * c.head() + k * c.adapter());
+        };
     System.out.printf("model: %s%n", model);
-    System.out.printf("architecture: %s (%s)%n", c.architecture(), cfg.modelType());
-    System.out.printf("config: %s%n", cfg);
-    System.out.printf("reward heads K: %d%n", c.numLabels());
-    System.out.printf("parameters: trunk M = %d, total = %d%n", trunk, total);
+    System.out.printf("kind: %s, K = %d%n", m.kind().id(), k);
+    System.out.printf("architecture: %s%n", m.config());
+    if (m.lora() != null) {
+      System.out.printf("lora: %s%n", m.lora());
+    }
+    System.out.printf("parameters: M = %d (trunk), L = %d (one head), A = %d (one member's adapters)%n", c.trunk(), c.head(), c.adapter());
+    System.out.printf("total in memory: %d  [%s]%n", c.total(), formula);
+    System.out.printf("aggregation: %s%s%n", m.aggregation(), m.normalization().isPresent() ? ", per-member normalisation" : "");
     return 0;
   }
 }
