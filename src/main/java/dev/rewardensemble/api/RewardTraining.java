@@ -12,6 +12,7 @@ import dev.rewardensemble.data.PromptTemplate;
 import dev.rewardensemble.data.Split;
 import dev.rewardensemble.data.Splits;
 import dev.rewardensemble.data.Tokenizer;
+import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.train.TrainConfig;
 import dev.rewardensemble.train.TrainListener;
 import dev.rewardensemble.train.TrainingRun;
@@ -44,11 +45,11 @@ public final class RewardTraining {
    * @param maxLength longest pair sequence in tokens (0 = the model's positions)
    */
   public record TrainRequest(
-      Path model, Path data, Path out, TrainConfig train, ExecConfig exec, int heads, Path tokenizer,
+      Path model, Path data, Path out, TrainConfig train, ExecConfig exec, EnsembleOptions ensemble, Path tokenizer,
       PromptTemplate template, PreferenceFormat format, int maxLength, boolean skipBadRows, boolean resume) {
     public TrainRequest {
-      if (heads < 1) {
-        throw new IllegalArgumentException("heads must be >= 1, got " + heads);
+      if (ensemble == null) {
+        ensemble = EnsembleOptions.single();
       }
       if (maxLength < 0) {
         throw new IllegalArgumentException("max length must be >= 0, got " + maxLength);
@@ -56,19 +57,30 @@ public final class RewardTraining {
     }
 
     public static TrainRequest of(Path model, Path data, Path out) {
-      return new TrainRequest(model, data, out, TrainConfig.defaults(), ExecConfig.defaults(), 1, null,
+      return new TrainRequest(model, data, out, TrainConfig.defaults(), ExecConfig.defaults(), EnsembleOptions.single(), null,
           PromptTemplate.ALPACA, PreferenceFormat.AUTO, 0, false, false);
     }
 
     public TrainRequest withTrain(TrainConfig t) {
-      return new TrainRequest(model, data, out, t, exec, heads, tokenizer, template, format, maxLength, skipBadRows, resume);
+      return new TrainRequest(model, data, out, t, exec, ensemble, tokenizer, template, format, maxLength, skipBadRows, resume);
+    }
+
+    public TrainRequest withEnsemble(EnsembleOptions e) {
+      return new TrainRequest(model, data, out, train, exec, e, tokenizer, template, format, maxLength, skipBadRows, resume);
     }
   }
 
-  /** The finished run. */
-  public record Result(Path runDir, TrainingRun.Outcome outcome, PreferenceData data, int trainPairs, int evalPairs) {}
+  /**
+   * The finished run.
+   *
+   * @param outcome the (last) training run's outcome
+   * @param diagnostics ensemble diagnostics on the held-out split (null without one)
+   */
+  public record Result(
+      Path runDir, TrainingRun.Outcome outcome, PreferenceData data, int trainPairs, int evalPairs,
+      dev.rewardensemble.ensemble.Diagnostics diagnostics) {}
 
-  /** Reads the data, splits it, trains (or resumes) and writes the run directory. */
+  /** Reads the data, splits it, trains (or resumes) the requested kind and writes the run directory. */
   public static Result train(TrainRequest req, TrainListener listener) throws IOException {
     TrainConfig tc = req.train();
     BaseModel base = BaseModel.load(req.model(), tc.seed());
@@ -78,6 +90,42 @@ public final class RewardTraining {
       throw new IllegalArgumentException("--max-length " + maxLen + " exceeds the model's " + positions + " positions");
     }
     Path tokPath = req.tokenizer() != null ? req.tokenizer() : base.tokenizer().orElse(null);
+    PreferenceData data = read(req, req.data(), base, tokPath, maxLen, listener);
+    EnsembleOptions ens = req.ensemble();
+    PreferenceData phase1 =
+        ens.kind() == EnsembleKind.LORA && ens.phase1Data() != null
+            ? read(req, ens.phase1Data(), base, tokPath, maxLen, listener)
+            : null;
+    Split<PreferencePair> split = Splits.split(data.pairs(), tc.evalFraction(), tc.seed());
+    ObjectNode prov = JSON.createObjectNode();
+    prov.put("base_model", req.model().toString());
+    prov.put("data_file", req.data().toString());
+    prov.put("data_sha256", data.sha256());
+    prov.put("data_rows_used", data.pairs().size());
+    prov.put("skipped_rows", data.skippedRows());
+    prov.set("skipped_by_reason", JSON.valueToTree(data.skippedByReason()));
+    prov.put("truncated_sequences", data.truncated());
+    if (phase1 != null) {
+      prov.put("phase1_data_file", ens.phase1Data().toString());
+      prov.put("phase1_data_sha256", phase1.sha256());
+    }
+    prov.put("template", req.template().displayName());
+    prov.put("max_length", maxLen);
+    prov.put("seed", tc.seed());
+    prov.put("ensemble", ens.kind().id());
+    prov.put("k", ens.k());
+    Provenance.addVersions(prov);
+    Files.createDirectories(req.out());
+    if (tokPath != null) {
+      Files.copy(tokPath, req.out().resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
+    }
+    EnsembleTraining.Trained t =
+        EnsembleTraining.train(req, base, split, phase1 == null ? null : phase1.pairs(), prov, listener);
+    return new Result(req.out(), t.outcome(), data, split.train().size(), split.eval().size(), t.diagnostics());
+  }
+
+  private static PreferenceData read(
+      TrainRequest req, Path file, BaseModel base, Path tokPath, int maxLen, TrainListener listener) throws IOException {
     PreferenceData data;
     try (Tokenizer tok = tokPath == null ? null : Tokenizer.load(tokPath)) {
       PreferenceReader reader =
@@ -91,33 +139,11 @@ public final class RewardTraining {
               .skipBadRows(req.skipBadRows())
               .vocabSize(OptionalInt.of(base.config().vocabSize()))
               .build();
-      data = reader.read(req.data());
+      data = reader.read(file);
     }
     if (data.skippedRows() > 0) {
-      listener.onMessage("skipped " + data.skippedRows() + " bad rows " + data.skippedByReason());
+      listener.onMessage(file + ": skipped " + data.skippedRows() + " bad rows " + data.skippedByReason());
     }
-    Split<PreferencePair> split = Splits.split(data.pairs(), tc.evalFraction(), tc.seed());
-    ObjectNode prov = JSON.createObjectNode();
-    prov.put("base_model", req.model().toString());
-    prov.put("data_file", req.data().toString());
-    prov.put("data_sha256", data.sha256());
-    prov.put("data_rows_used", data.pairs().size());
-    prov.put("skipped_rows", data.skippedRows());
-    prov.set("skipped_by_reason", JSON.valueToTree(data.skippedByReason()));
-    prov.put("truncated_sequences", data.truncated());
-    prov.put("template", req.template().displayName());
-    prov.put("max_length", maxLen);
-    prov.put("seed", tc.seed());
-    Provenance.addVersions(prov);
-    TrainingRun.Spec spec =
-        TrainingRun.Spec.plain(
-            base.config(), base.rewardArchitecture(), req.heads(), base.withHeads(req.heads(), tc.seed()),
-            tc, req.exec(), req.out(), req.resume(), prov, false);
-    Files.createDirectories(req.out());
-    if (tokPath != null) {
-      Files.copy(tokPath, req.out().resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
-    }
-    TrainingRun.Outcome outcome = TrainingRun.run(spec, split.train(), split.eval(), listener);
-    return new Result(req.out(), outcome, data, split.train().size(), split.eval().size());
+    return data;
   }
 }

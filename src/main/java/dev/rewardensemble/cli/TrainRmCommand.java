@@ -1,6 +1,11 @@
 package dev.rewardensemble.cli;
 
+import dev.rewardensemble.api.EnsembleOptions;
 import dev.rewardensemble.api.RewardTraining;
+import dev.rewardensemble.ensemble.EnsembleKind;
+import dev.rewardensemble.lora.LoraConfig;
+import java.util.List;
+import picocli.CommandLine;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.data.PreferenceFormat;
 import dev.rewardensemble.data.PromptTemplate;
@@ -84,8 +89,46 @@ public final class TrainRmCommand implements Callable<Integer> {
   @Option(names = "--seed", description = "Seed of head initialisation, data order and split (default 42).")
   Long seed;
 
-  @Option(names = "--heads", defaultValue = "1", description = "Reward heads K on one trunk (default 1).")
-  int heads;
+  @Option(names = "--ensemble", defaultValue = "single", description = "single, independent, linear or lora (default: ${DEFAULT-VALUE}).")
+  String ensemble;
+
+  @Option(names = "--k", description = "Ensemble members K (default 3 for ensembles, 1 for single).")
+  Integer k;
+
+  @Option(names = "--bootstrap", description = "linear / LoRA phase 1: each head trains on its own Poisson(1) bootstrap resample of every batch.")
+  boolean bootstrap;
+
+  @Option(names = "--phase1-fraction", defaultValue = "0.5", description = "LoRA: share of the training split for phase 1 (default: ${DEFAULT-VALUE}).")
+  double phase1Fraction;
+
+  @Option(names = "--phase1-data", description = "LoRA: separate preference file for phase 1 (then all of --data is phase 2).")
+  Path phase1Data;
+
+  @Option(names = "--lora-rank", defaultValue = "8", description = "LoRA rank r (default: ${DEFAULT-VALUE}).")
+  int loraRank;
+
+  @Option(names = "--lora-alpha", defaultValue = "16", description = "LoRA alpha; scaling alpha/r (default: ${DEFAULT-VALUE}).")
+  double loraAlpha;
+
+  @Option(names = "--lora-dropout", defaultValue = "0.05", description = "Dropout on the adapters' input in training (default: ${DEFAULT-VALUE}).")
+  double loraDropout;
+
+  @Option(names = "--lora-targets", split = ",", description = "Modules: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj (Llama) or c_attn,c_proj,c_fc (GPT-2); default all.")
+  List<String> loraTargets;
+
+  @Option(names = "--lora-layers", defaultValue = "0", description = "Adapters only in the top N blocks (0 = all): lower blocks run once for all members.")
+  int loraLayers;
+
+  @Option(names = "--lora-lr", defaultValue = "5e-5", description = "LoRA phase 2 learning rate (default: ${DEFAULT-VALUE}, the paper's).")
+  double loraLr;
+
+  @Option(names = "--lora-schedule", defaultValue = "constant", description = "LoRA phase 2 schedule (default: ${DEFAULT-VALUE}).")
+  String loraSchedule;
+
+  @CommandLine.Mixin AggregationOptions aggregation = new AggregationOptions();
+
+  @Option(names = "--no-normalize", description = "Do not store a per-member normalisation measured on the training responses.")
+  boolean noNormalize;
 
   @Option(names = "--tokenizer", description = "tokenizer.json for text data (default: the model's).")
   Path tokenizer;
@@ -120,16 +163,42 @@ public final class TrainRmCommand implements Callable<Integer> {
             or(maxGradNorm, d.maxGradNorm()), or(evalFraction, d.evalFraction()), or(seed, d.seed()),
             or(evalEvery, d.evalEvery()), or(saveEvery, d.saveEvery()), or(keepCheckpoints, d.keepCheckpoints()),
             or(centering, d.centeringCoef()));
+    EnsembleKind kindE = EnsembleKind.byName(ensemble);
+    int members = k != null ? k : (kindE == EnsembleKind.SINGLE ? 1 : 3);
+    LoraConfig loraCfg = null;
+    if (kindE == EnsembleKind.LORA) {
+      dev.rewardensemble.config.ModelConfig mc = dev.rewardensemble.api.BaseModel.load(model, tc.seed()).config();
+      loraCfg = LoraConfig.defaults(mc).withRank(loraRank, loraAlpha).withDropout(loraDropout).withLoraLayers(loraLayers);
+      if (loraTargets != null && !loraTargets.isEmpty()) {
+        loraCfg = loraCfg.withTargets(loraTargets);
+      }
+      loraCfg = loraCfg.checkFor(mc);
+    }
+    Schedule.Kind loraKind = switch (loraSchedule) {
+      case "cosine" -> Schedule.Kind.COSINE;
+      case "constant" -> Schedule.Kind.CONSTANT;
+      default -> throw new UserError("--lora-schedule must be cosine or constant, got '" + loraSchedule + "'");
+    };
+    EnsembleOptions ens =
+        new EnsembleOptions(kindE, members, bootstrap, loraCfg, phase1Fraction, phase1Data, loraLr, loraKind,
+            aggregation.resolve(dev.rewardensemble.ensemble.AggregationConfig.mean()), !noNormalize, 2048);
     RewardTraining.TrainRequest req =
         new RewardTraining.TrainRequest(
-            model, data, out, tc, new ExecConfig(threads, 0, false), heads, tokenizer,
+            model, data, out, tc, new ExecConfig(threads, 0, false), ens, tokenizer,
             PromptTemplate.byName(template), PreferenceFormat.byName(format), maxLength, skipBadRows, resume);
     RewardTraining.Result r = RewardTraining.train(req, new ProgressBar("train-rm"));
     System.err.printf(
         "trained %d steps on %d pairs (%d held out, %d bad rows skipped) -> %s%n",
-        r.outcome().steps(), r.trainPairs(), r.evalPairs(), r.data().skippedRows(), r.runDir());
-    if (!r.outcome().finalEval().isEmpty()) {
-      System.err.printf("final eval: %s%n", r.outcome().finalEval());
+        r.outcome() == null ? 0 : r.outcome().steps(), r.trainPairs(), r.evalPairs(), r.data().skippedRows(), r.runDir());
+    if (r.outcome() != null && !r.outcome().finalEval().isEmpty()) {
+      System.err.printf("final eval: %s%n", new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(r.outcome().finalEval()));
+    }
+    if (r.diagnostics() != null && members > 1) {
+      var diag = r.diagnostics();
+      System.err.printf("ensemble diagnostics on %d held-out pairs:%n  member accuracy %s%n  aggregation accuracy %s%n"
+              + "  mean member correlation %.3f%n  accuracy by disagreement quartile %s%n",
+          diag.pairs(), java.util.Arrays.toString(diag.memberAccuracy()), diag.aggregationAccuracy(), diag.meanOffDiagonalCorrelation(),
+          diag.disagreementBins().stream().map(b -> String.format("%.3f", b.accuracy())).toList());
     }
     return 0;
   }

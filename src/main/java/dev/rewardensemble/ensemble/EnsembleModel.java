@@ -91,6 +91,11 @@ public record EnsembleModel(
     if (Files.isRegularFile(manifest)) {
       return fromManifest(dir, manifest);
     }
+    return fromCheckpoint(dir);
+  }
+
+  /** A Hugging Face checkpoint: SINGLE with one head, LINEAR with K heads. */
+  public static EnsembleModel fromCheckpoint(Path dir) throws IOException {
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(dir);
     Map<String, FloatTensor> w = new LinkedHashMap<>(ck.weights());
     w.remove(LmHead.KEY);
@@ -127,19 +132,13 @@ public record EnsembleModel(
     AggregationConfig agg = aggregation(m.get("aggregation"), manifest);
     EnsembleModel base =
         switch (kind) {
-          case SINGLE, LINEAR -> load(dir.resolve(m.path("model").asText(".")).normalize().equals(dir.normalize())
-              ? dirWithoutManifest(dir) : dir.resolve(m.path("model").asText()));
+          case SINGLE, LINEAR -> fromCheckpoint(dir.resolve(m.path("model").asText(".")));
           case INDEPENDENT -> independent(dir, m, manifest);
           case LORA -> fromPeft(dir.resolve(m.path("base").asText()), paths(dir, m.get("adapters"), manifest));
         };
     return new EnsembleModel(
         kind, base.config(), base.members(), base.weights(), base.lora(), norm, agg,
         tokenizerIn(dir).or(base::tokenizer), dir);
-  }
-
-  /** SINGLE/LINEAR run directories are HF checkpoints themselves; load them as such. */
-  private static Path dirWithoutManifest(Path dir) {
-    return dir;
   }
 
   private static EnsembleModel independent(Path dir, JsonNode m, Path manifest) throws IOException {

@@ -96,8 +96,13 @@ public final class RewardTrainer implements AutoCloseable {
       Operand<TFloat32> pairs = tf.reshape(fg.rewards(), tf.constant(new int[] {2, -1, heads})); // [2, B, K]
       Operand<TFloat32> rc = tf.reshape(tf.stridedSlice(pairs, Indices.at(0)), tf.constant(new int[] {-1, heads})); // [B, K]
       Operand<TFloat32> rr = tf.reshape(tf.stridedSlice(pairs, Indices.at(1)), tf.constant(new int[] {-1, heads})); // [B, K]
-      pairWeights =
-          tf.withName("pair_weights").placeholderWithDefault(tf.onesLike(rc), Shape.of(-1, heads)); // [B, K]
+      // The default must not depend on the rewards: PlaceholderWithDefault has no gradient, so no
+      // path from the loss to the variables may run through it.
+      Operand<TFloat32> ones =
+          tf.fill(
+              tf.concat(java.util.List.of(tf.shape(margin), tf.constant(new int[] {heads})), tf.constant(0)),
+              tf.constant(1f)); // [B, K]
+      pairWeights = tf.withName("pair_weights").placeholderWithDefault(ones, Shape.of(-1, heads)); // [B, K]
       loss = BradleyTerry.loss(tf, rc, rr, margin, pairWeights, (float) tc.centeringCoef());
       meanMargin = tf.math.mean(tf.math.sub(rc, rr), tf.constant(0)); // [K]
       trainable = params.names().stream().filter(isTrainable).toList();

@@ -67,6 +67,18 @@ public record TrainConfig(
     return new TrainConfig(1, 0, 8, 2, 5e-5, 0.0, Schedule.Kind.CONSTANT, 0.03, 1.0, 0.1, 42, 0, 0, 2, 0.0);
   }
 
+  /** The same settings with another seed (data order, head initialisation). */
+  public TrainConfig withSeed(long s) {
+    return new TrainConfig(epochs, steps, batchSize, gradAccum, lr, weightDecay, schedule, warmupRatio, maxGradNorm,
+        evalFraction, s, evalEvery, saveEvery, keepCheckpoints, centeringCoef);
+  }
+
+  /** The same settings with another learning rate and schedule. */
+  public TrainConfig withLr(double newLr, Schedule.Kind newSchedule) {
+    return new TrainConfig(epochs, steps, batchSize, gradAccum, newLr, weightDecay, newSchedule, warmupRatio,
+        maxGradNorm, evalFraction, seed, evalEvery, saveEvery, keepCheckpoints, centeringCoef);
+  }
+
   /** Pairs consumed by one optimizer step. */
   public int pairsPerStep() {
     return batchSize * gradAccum;

@@ -1,0 +1,226 @@
+package dev.rewardensemble.api;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.data.PreferencePair;
+import dev.rewardensemble.data.Split;
+import dev.rewardensemble.data.Splits;
+import dev.rewardensemble.ensemble.Diagnostics;
+import dev.rewardensemble.ensemble.EnsembleKind;
+import dev.rewardensemble.ensemble.EnsembleModel;
+import dev.rewardensemble.ensemble.LoraEnsembleGraph;
+import dev.rewardensemble.ensemble.Normalization;
+import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.Safetensors;
+import dev.rewardensemble.lora.LoraConfig;
+import dev.rewardensemble.lora.PeftAdapters;
+import dev.rewardensemble.model.ForwardGraph;
+import dev.rewardensemble.model.ParameterStore;
+import dev.rewardensemble.model.RewardHeads;
+import dev.rewardensemble.train.TrainConfig;
+import dev.rewardensemble.train.TrainListener;
+import dev.rewardensemble.train.TrainingRun;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.tensorflow.Graph;
+import org.tensorflow.op.Ops;
+
+/**
+ * The paper's Algorithm 1 for each ensemble kind, over one train/eval split:
+ *
+ * <ul>
+ *   <li>single and linear: one run with K heads on one trunk (optionally bootstrapped per head);
+ *   <li>independent: K runs in {@code member-k/}, member k seeded with {@code seed + k} (head
+ *       initialisation and data order), same split;
+ *   <li>LoRA: phase 1 in {@code phase1/} (full finetune as a linear ensemble on a first part of
+ *       the data), phase 2 in {@code phase2/} (trunk frozen; K adapters and heads, heads continuing
+ *       from phase 1, on the rest with the LoRA learning rate), adapters in {@code adapters/} in the
+ *       PEFT layout.
+ * </ul>
+ *
+ * Then the per-member normalisation is measured on the training responses, diagnostics on the
+ * held-out pairs, and {@code ensemble.json} is written last.
+ */
+final class EnsembleTraining {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private EnsembleTraining() {}
+
+  record Trained(TrainingRun.Outcome outcome, Diagnostics diagnostics) {}
+
+  static Trained train(
+      RewardTraining.TrainRequest req, BaseModel base, Split<PreferencePair> split, List<PreferencePair> phase1Data,
+      ObjectNode prov, TrainListener listener) throws IOException {
+    EnsembleOptions ens = req.ensemble();
+    TrainConfig tc = req.train();
+    Path out = req.out();
+    int k = ens.k();
+    ModelConfig config = base.config();
+    ObjectNode layout = JSON.createObjectNode();
+    TrainingRun.Outcome outcome;
+    switch (ens.kind()) {
+      case SINGLE, LINEAR -> {
+        outcome = run(TrainingRun.Spec.plain(config, base.rewardArchitecture(), k, base.withHeads(k, tc.seed()), tc,
+            req.exec(), out, req.resume(), prov, ens.bootstrap()), split.train(), split.eval(), listener);
+        layout.put("model", ".");
+      }
+      case INDEPENDENT -> {
+        ArrayNode members = layout.putArray("members");
+        outcome = null;
+        for (int m = 0; m < k; m++) {
+          Path dir = out.resolve("member-" + m);
+          members.add("member-" + m);
+          if (req.resume() && Files.exists(dir.resolve("model.safetensors"))) {
+            listener.onMessage("member " + m + " already trained: " + dir);
+            continue;
+          }
+          listener.onMessage("training independent member " + m + " of " + k + " (seed " + (tc.seed() + m) + ")");
+          TrainConfig tm = tc.withSeed(tc.seed() + m);
+          ObjectNode pm = prov.deepCopy().put("member", m).put("member_seed", tc.seed() + m);
+          outcome = run(TrainingRun.Spec.plain(config, base.rewardArchitecture(), 1, base.withHeads(1, tc.seed() + m), tm,
+              req.exec(), dir, req.resume(), pm, false), split.train(), split.eval(), listener);
+        }
+      }
+      case LORA -> outcome = trainLora(req, base, split, phase1Data, prov, layout, listener);
+      default -> throw new IllegalStateException(ens.kind().toString());
+    }
+
+    // Manifest first without normalisation, so the ensemble can be loaded and measured.
+    EnsembleModel.writeManifest(out, ens.kind(), k, layout, ens.aggregation(), null, prov);
+    Normalization norm = null;
+    Diagnostics diag = null;
+    try (RewardModel rm = RewardModel.load(out, req.exec())) {
+      if (ens.normalize() && k > 1) {
+        List<int[]> ref = new ArrayList<>();
+        for (PreferencePair p : split.train()) {
+          if (ref.size() >= ens.referenceSize()) {
+            break;
+          }
+          ref.add(p.chosen());
+          ref.add(p.rejected());
+        }
+        norm = Normalization.fit(List.of(rm.score(ref, tc.batchSize() * 2)));
+      }
+      if (!split.eval().isEmpty()) {
+        List<int[]> c = new ArrayList<>();
+        List<int[]> r = new ArrayList<>();
+        split.eval().forEach(p -> {
+          c.add(p.chosen());
+          r.add(p.rejected());
+        });
+        diag = Diagnostics.compute(List.of(rm.score(c, tc.batchSize() * 2)), List.of(rm.score(r, tc.batchSize() * 2)),
+            Optional.ofNullable(norm), Diagnostics.defaultAggregations());
+      }
+    }
+    ObjectNode finalProv = prov.deepCopy();
+    if (diag != null) {
+      finalProv.set("diagnostics", JSON.valueToTree(diag));
+    }
+    EnsembleModel.writeManifest(out, ens.kind(), k, layout, ens.aggregation(), norm, finalProv);
+    return new Trained(outcome, diag);
+  }
+
+  private static TrainingRun.Outcome run(
+      TrainingRun.Spec spec, List<PreferencePair> train, List<PreferencePair> eval, TrainListener listener)
+      throws IOException {
+    return TrainingRun.run(spec, train, eval, listener);
+  }
+
+  private static TrainingRun.Outcome trainLora(
+      RewardTraining.TrainRequest req, BaseModel base, Split<PreferencePair> split, List<PreferencePair> phase1Data,
+      ObjectNode prov, ObjectNode layout, TrainListener listener) throws IOException {
+    EnsembleOptions ens = req.ensemble();
+    TrainConfig tc = req.train();
+    ModelConfig config = base.config();
+    int k = ens.k();
+    Path out = req.out();
+    List<PreferencePair> p1;
+    List<PreferencePair> p2;
+    if (phase1Data != null) {
+      p1 = phase1Data;
+      p2 = split.train();
+    } else {
+      // Phase 1 takes phase1Fraction of the training split, phase 2 the rest (a seeded split).
+      Split<PreferencePair> parts = Splits.split(split.train(), 1 - ens.phase1Fraction(), tc.seed() + 1);
+      p1 = parts.train();
+      p2 = parts.eval();
+    }
+    if (p2.isEmpty()) {
+      throw new IllegalArgumentException("LoRA phase 2 has no training pairs: lower --phase1-fraction or add data");
+    }
+    prov.put("phase1_pairs", p1.size());
+    prov.put("phase2_pairs", p2.size());
+
+    // Phase 1: full finetune as a linear-layer ensemble.
+    Path phase1Dir = out.resolve("phase1");
+    Map<String, FloatTensor> phase1Weights;
+    if (req.resume() && Files.exists(phase1Dir.resolve("model.safetensors"))) {
+      listener.onMessage("phase 1 already trained: " + phase1Dir);
+      try (Safetensors s = Safetensors.open(phase1Dir.resolve("model.safetensors"))) {
+        phase1Weights = s.readAll();
+      }
+    } else {
+      listener.onMessage("LoRA phase 1: full finetune with " + k + " heads on " + p1.size() + " pairs");
+      phase1Weights = TrainingRun.run(TrainingRun.Spec.plain(config, base.rewardArchitecture(), k,
+          base.withHeads(k, tc.seed()), tc, req.exec(), phase1Dir, req.resume(), prov, ens.bootstrap()),
+          p1, split.eval(), listener).weights();
+    }
+
+    // Phase 2: frozen trunk, K adapters + heads (continuing from phase 1's heads).
+    LoraConfig lora = (ens.lora() == null ? LoraConfig.defaults(config) : ens.lora()).checkFor(config);
+    Map<String, FloatTensor> init = new LinkedHashMap<>(phase1Weights);
+    try (Graph g = new Graph()) {
+      LoraEnsembleGraph lg = LoraEnsembleGraph.training(Ops.create(g), config, lora, k, new ParameterStore(Ops.create(g)), tc.seed());
+      Map<String, FloatTensor> fresh = lg.initialValues(tc.seed(), 0.02);
+      fresh.remove(RewardHeads.KEY);
+      init.putAll(fresh);
+    }
+    TrainConfig tc2 = tc.withLr(ens.loraLr(), ens.loraSchedule());
+    long seed = tc.seed();
+    Path adaptersDir = out.resolve("adapters");
+    ArrayNode adapters = layout.putArray("adapters");
+    for (int m = 0; m < k; m++) {
+      adapters.add("adapters/member-" + m);
+    }
+    layout.put("base", "phase1");
+    layout.set("lora", JSON.valueToTree(lora));
+    TrainingRun.Spec spec =
+        new TrainingRun.Spec(
+            config, base.rewardArchitecture(), k, init,
+            key -> key.endsWith(".lora_A") || key.endsWith(".lora_B") || key.equals(RewardHeads.KEY),
+            tc2, req.exec(), out.resolve("phase2"), req.resume(), prov,
+            tf -> {
+              ParameterStore p = new ParameterStore(tf);
+              LoraEnsembleGraph lg = LoraEnsembleGraph.training(tf, config, lora, k, p, seed);
+              return new ForwardGraph(lg.inputIds(), lg.attentionMask(), lg.rewards(), p, k);
+            },
+            false,
+            (runDir, weights) -> {
+              Map<String, FloatTensor> w = new LinkedHashMap<>();
+              weights.forEach((key, v) -> {
+                if (key.endsWith(".lora_A") || key.endsWith(".lora_B") || key.equals(RewardHeads.KEY)) {
+                  w.put(key, v);
+                }
+              });
+              PeftAdapters.Stacked stacked = new PeftAdapters.Stacked(config, lora, k, w);
+              for (int m = 0; m < k; m++) {
+                PeftAdapters.export(adaptersDir.resolve("member-" + m), stacked, m, "../../phase1");
+              }
+              Files.writeString(runDir.resolve("COMPLETE"), "adapters written to " + adaptersDir + "\n");
+            });
+    if (req.resume() && Files.exists(out.resolve("phase2").resolve("COMPLETE"))) {
+      listener.onMessage("phase 2 already trained");
+      return null;
+    }
+    listener.onMessage("LoRA phase 2: " + k + " adapters (r=" + lora.rank() + ") on " + p2.size() + " pairs, lr " + ens.loraLr());
+    return TrainingRun.run(spec, p2, split.eval(), listener);
+  }
+}
