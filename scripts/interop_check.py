@@ -117,6 +117,29 @@ def main():
 
         check(f"{name}: transformers from_pretrained(--format hf) == Java", hf)
 
+    peft_report = report.get("peft")
+    if peft_report:
+        from peft import PeftModel
+
+        for k, member_dir in enumerate(peft_report["members"]):
+
+            def peft_member(k=k, member_dir=member_dir):
+                base = AutoModelForSequenceClassification.from_pretrained(peft_report["base"])
+                model = PeftModel.from_pretrained(base, member_dir)
+                model.eval()
+                ids = torch.tensor(peft_report["input_ids"], dtype=torch.long)
+                mask = torch.tensor(peft_report["attention_mask"], dtype=torch.long)
+                with torch.no_grad():
+                    logits = model(input_ids=ids, attention_mask=mask).logits.numpy()[:, 0]
+                java = np.asarray(peft_report["java_member_rewards"])[:, k]
+                return "; ".join([
+                    "vs Java " + close(java, logits, 1e-4, 1e-5, "member"),
+                    "vs fixture " + close(np.asarray(peft_report["expected_member_rewards"])[:, k], logits, 1e-4, 1e-5,
+                                          "fixture"),
+                ])
+
+            check(f"peft member {k}: PeftModel.from_pretrained(exported adapter) == Java", peft_member)
+
     failed = [n for n, ok in RESULTS if not ok]
     print(f"{len(RESULTS) - len(failed)} passed, {len(failed)} failed", flush=True)
     return 1 if failed or not RESULTS else 0

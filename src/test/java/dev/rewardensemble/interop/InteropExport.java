@@ -88,6 +88,46 @@ public final class InteropExport {
         System.out.println("[interop] exported " + name + ": " + sm + " and " + hf);
       }
     }
+    // PEFT: the llama-lora fixture's adapters imported, exported again by the project, and scored
+    // by Java; Python loads each exported member with peft over the base model.
+    Path base = fixtureDir("llama-seqcls");
+    Path loraFixture = fixtureDir("llama-lora");
+    java.util.List<Path> members = new java.util.ArrayList<>();
+    for (int k = 0; k < 3; k++) {
+      members.add(loraFixture.resolve("member" + k));
+    }
+    dev.rewardensemble.ensemble.EnsembleModel em = dev.rewardensemble.ensemble.EnsembleModel.fromPeft(base, members);
+    java.util.Map<String, FloatTensor> loraWeights = new LinkedHashMap<>();
+    em.weights().forEach((key, v) -> {
+      if (key.endsWith(".lora_A") || key.endsWith(".lora_B") || key.equals("score.weight")) {
+        loraWeights.put(key, v);
+      }
+    });
+    var stacked = new dev.rewardensemble.lora.PeftAdapters.Stacked(em.config(), em.lora(), 3, loraWeights);
+    JsonNode le = JSON.readTree(loraFixture.resolve("expected.json").toFile());
+    int[][] lids = ints2(le.get("input_ids"));
+    int[][] lmask = ints2(le.get("attention_mask"));
+    ObjectNode peft = report.putObject("peft");
+    peft.put("base", base.toString());
+    peft.set("input_ids", le.get("input_ids"));
+    peft.set("attention_mask", le.get("attention_mask"));
+    ArrayNode dirs = peft.putArray("members");
+    for (int k = 0; k < 3; k++) {
+      Path d = out.resolve("peft").resolve("member-" + k);
+      dev.rewardensemble.lora.PeftAdapters.export(d, stacked, k, base.toString());
+      dirs.add(d.toString());
+    }
+    try (dev.rewardensemble.api.RewardModel rm =
+        dev.rewardensemble.api.RewardModel.of(em, dev.rewardensemble.config.ExecConfig.defaults())) {
+      ArrayNode rows = peft.putArray("java_member_rewards");
+      for (float[] row : rm.run(flat(lids), flat(lmask), lids.length, lids[0].length)) {
+        ArrayNode r = rows.addArray();
+        for (float v : row) {
+          r.add(v);
+        }
+      }
+    }
+    peft.set("expected_member_rewards", le.get("member_rewards"));
     JSON.writerWithDefaultPrettyPrinter().writeValue(out.resolve("java-rewards.json").toFile(), report);
   }
 
