@@ -138,6 +138,28 @@ class EnsembleCommandTest {
   }
 
   @Test
+  void diagnoseWritesAccuraciesCorrelationsAndDisagreementBins() throws Exception {
+    Path heldOut = tmp.resolve("held-out.jsonl");
+    Files.write(heldOut, SyntheticPreferences.toJsonl(SyntheticPreferences.counting(120, 64, 8, 16, 3, 77)));
+    Path json = tmp.resolve("diag.json");
+    var r = ScoreCommandTest.rme("diagnose", "--model", runs.get("linear").toString(), "--data", heldOut.toString(),
+        "--json", json.toString());
+    assertEquals(0, r.code(), r.err());
+    JsonNode d = JSON.readTree(json.toFile());
+    assertEquals(120, d.get("pairs").asInt());
+    assertEquals(3, d.get("memberAccuracy").size());
+    assertEquals(5, d.get("aggregationAccuracy").size());
+    assertEquals(3, d.get("correlation").size());
+    assertEquals(1.0, d.get("correlation").get(1).get(1).asDouble(), 1e-9);
+    int binned = 0;
+    for (JsonNode b : d.get("disagreementBins")) {
+      binned += b.get("pairs").asInt();
+      assertTrue(b.get("accuracy").asDouble() >= 0 && b.get("accuracy").asDouble() <= 1);
+    }
+    assertEquals(120, binned);
+  }
+
+  @Test
   void loraPeftExportImportRoundTripGivesIdenticalRewards() throws Exception {
     Path lora = runs.get("lora");
     Path peft = tmp.resolve("peft");
