@@ -17,11 +17,12 @@ import java.util.SplittableRandom;
  * randomly initialised preset. Not a test: run it by hand.
  *
  * <pre>
- * java -cp ... dev.rewardensemble.rl.GenerationBenchmark [preset.json] [newTokens] [batch] [promptLength]
+ * java -cp ... dev.rewardensemble.rl.GenerationBenchmark [preset.json] [newTokens] [batch] [promptLength] [ppo|greedy]
  * </pre>
  *
  * Defaults: {@code tf-graphs/bench-llama.json}, 256 new tokens, batch 16, 8 prompt tokens; PPO
- * sampling (temperature 0.7, top-p 0.9) with EOS ignored, so every row generates every token.
+ * sampling (temperature 0.7, top-p 0.9; each step sorts the whole vocabulary) or greedy decoding,
+ * with EOS ignored so that every row generates every token.
  */
 public final class GenerationBenchmark {
   private GenerationBenchmark() {}
@@ -39,10 +40,15 @@ public final class GenerationBenchmark {
     for (int b = 0; b < batch; b++) {
       prompts.add(rng.ints(promptLength, 3, c.vocabSize()).toArray());
     }
-    SamplingConfig cfg = SamplingConfig.ppo().withMaxNewTokens(newTokens).withStopAtEos(false).withSeed(4);
+    boolean greedy = args.length > 4 && args[4].equals("greedy");
+    SamplingConfig cfg =
+        (greedy ? SamplingConfig.greedy(newTokens) : SamplingConfig.ppo().withMaxNewTokens(newTokens))
+            .withStopAtEos(false)
+            .withSeed(4);
     System.out.printf(
-        "%s: %d layers, hidden %d, vocab %d; batch %d, prompt %d, %d new tokens, %d cores%n",
+        "%s: %d layers, hidden %d, vocab %d; batch %d, prompt %d, %d new tokens, %s, %d cores%n",
         preset, c.numLayers(), c.hiddenSize(), c.vocabSize(), batch, promptLength, newTokens,
+        greedy ? "greedy" : "ppo sampling (T 0.7, top-p 0.9)",
         Runtime.getRuntime().availableProcessors());
     try (Sampler s = Sampler.of(c, w, ExecConfig.defaults())) {
       s.generate(prompts, cfg.withMaxNewTokens(4), batch); // warm-up
