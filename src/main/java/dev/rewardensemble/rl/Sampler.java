@@ -30,8 +30,10 @@ import org.tensorflow.Session;
 import org.tensorflow.Tensor;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.ndarray.index.Indices;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.op.core.Sum;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.family.TType;
@@ -193,15 +195,9 @@ public final class Sampler implements AutoCloseable {
     for (int from = 0; from < prompts.size(); from += batchSize) {
       List<int[]> batch = prompts.subList(from, Math.min(prompts.size(), from + batchSize));
       float[][] u = uniforms(cfg, from, batch.size());
-      int[][][] toks = new int[1][][];
-      float[][][] lps = new float[1][][];
-      if (cached) {
-        runCached(batch, cfg, u, toks, lps);
-      } else {
-        runUncached(batch, cfg, u, toks, lps);
-      }
+      Decoded d = cached ? runCached(batch, cfg, u) : runUncached(batch, cfg, u);
       for (int b = 0; b < batch.size(); b++) {
-        out.add(trim(batch.get(b), toks[0][b], lps[0][b], cfg));
+        out.add(trim(batch.get(b), d.tokens()[b], d.logprobs()[b], cfg));
       }
     }
     return out;
@@ -272,7 +268,10 @@ public final class Sampler implements AutoCloseable {
     return new Generation(prompt.clone(), Arrays.copyOf(toks, n), Arrays.copyOf(lps, n), finished);
   }
 
-  private void runCached(List<int[]> batch, SamplingConfig cfg, float[][] u, int[][][] toks, float[][][] lps) {
+  /** Raw output of a batch: {@code [B][n]} tokens (padding after EOS) and their log-probabilities. */
+  private record Decoded(int[][] tokens, float[][] logprobs) {}
+
+  private Decoded runCached(List<int[]> batch, SamplingConfig cfg, float[][] u) {
     TokenBatch tb = Padding.leftPad(batch, config.padTokenId());
     List<Tensor> feeds = new ArrayList<>();
     try {
@@ -291,19 +290,20 @@ public final class Sampler implements AutoCloseable {
         float[] flatL = new float[tb.batch() * n];
         t.asRawTensor().data().asInts().read(flatT);
         l.asRawTensor().data().asFloats().read(flatL);
-        toks[0] = new int[tb.batch()][];
-        lps[0] = new float[tb.batch()][];
+        int[][] toks = new int[tb.batch()][];
+        float[][] lps = new float[tb.batch()][];
         for (int b = 0; b < tb.batch(); b++) {
-          toks[0][b] = Arrays.copyOfRange(flatT, b * n, (b + 1) * n);
-          lps[0][b] = Arrays.copyOfRange(flatL, b * n, (b + 1) * n);
+          toks[b] = Arrays.copyOfRange(flatT, b * n, (b + 1) * n);
+          lps[b] = Arrays.copyOfRange(flatL, b * n, (b + 1) * n);
         }
+        return new Decoded(toks, lps);
       }
     } finally {
       feeds.forEach(Tensor::close);
     }
   }
 
-  private void runUncached(List<int[]> batch, SamplingConfig cfg, float[][] u, int[][][] toks, float[][][] lps) {
+  private Decoded runUncached(List<int[]> batch, SamplingConfig cfg, float[][] u) {
     TokenBatch tb = Padding.leftPad(batch, config.padTokenId());
     int rows = tb.batch();
     int m = cfg.maxNewTokens();
@@ -372,12 +372,13 @@ public final class Sampler implements AutoCloseable {
         break;
       }
     }
-    toks[0] = new int[rows][];
-    lps[0] = new float[rows][];
+    int[][] toks = new int[rows][];
+    float[][] lps = new float[rows][];
     for (int b = 0; b < rows; b++) {
-      toks[0][b] = Arrays.copyOf(outT[b], steps);
-      lps[0][b] = Arrays.copyOf(outL[b], steps);
+      toks[b] = Arrays.copyOf(outT[b], steps);
+      lps[b] = Arrays.copyOf(outL[b], steps);
     }
+    return new Decoded(toks, lps);
   }
 
   private void feedSampling(Session.Runner r, List<Tensor> feeds, SamplingConfig cfg) {
@@ -470,9 +471,9 @@ public final class Sampler implements AutoCloseable {
               Operand<TInt32> fed =
                   b.math.add(b.math.mul(as(in[LAST]), live), b.math.mul(done, b.constant(pad))); // [B]
               Operand<TInt32> newIds = b.expandDims(fed, b.constant(1)); // [B, 1]
-              Operand<TInt32> positions = b.sum(keyMask, b.constant(1), org.tensorflow.op.core.Sum.keepDims(true)); // [B, 1]
+              Operand<TInt32> positions = b.sum(keyMask, b.constant(1), Sum.keepDims(true)); // [B, 1]
               Operand<TInt32> mask2 = b.concat(List.of(keyMask, b.expandDims(live, b.constant(1))), b.constant(1)); // [B, Tk+1]
-              Operand<TInt32> batch = b.reshape(b.stridedSlice(b.shape(newIds), org.tensorflow.ndarray.index.Indices.at(0)), b.constant(new int[0]));
+              Operand<TInt32> batch = b.reshape(b.stridedSlice(b.shape(newIds), Indices.at(0)), b.constant(new int[0]));
               Operand<TFloat32> bias =
                   b.reshape(
                       b.math.mul(
