@@ -121,6 +121,27 @@ class SamplerTest {
   }
 
   @Test
+  void oneNewTokenAndAnEosAtTheFirstStepStopTheLoop() throws Exception {
+    LlamaConfig base = (LlamaConfig) Models.preset("tiny-llama");
+    int[] prompt = PROMPTS.get(1);
+    int first;
+    try (Sampler s = Sampler.of(base, Models.weights(base, 2, 0.2), ExecConfig.deterministic())) {
+      Generation one = s.generate(List.of(prompt), SamplingConfig.greedy(1)).get(0);
+      assertEquals(1, one.responseIds().length);
+      assertEquals(one.responseIds()[0], s.generate(List.of(prompt), SamplingConfig.greedy(6)).get(0).responseIds()[0]);
+      first = one.responseIds()[0];
+    }
+    try (Sampler s = Sampler.of(Models.withEos(base, first), Models.weights(base, 2, 0.2), ExecConfig.deterministic())) {
+      for (Generation g : List.of(
+          s.generate(List.of(prompt, prompt), SamplingConfig.greedy(6)).get(1),
+          s.generateUncached(List.of(prompt, prompt), SamplingConfig.greedy(6), 2).get(1))) {
+        assertArrayEquals(new int[] {first}, g.responseIds());
+        assertTrue(g.finished());
+      }
+    }
+  }
+
+  @Test
   void tooLongPromptsAndBadIdsAreRejectedWithTheValues() throws Exception {
     try (Sampler s = Models.random(Models.preset("tiny-gpt2"), 1)) {
       IllegalArgumentException e =
