@@ -47,7 +47,10 @@ import org.tensorflow.types.family.TType;
  * through one step over that position only, appending its keys and values to the cache (a loop
  * variable that grows by one position per step), until every row has emitted EOS or {@code
  * maxNewTokens} tokens exist. The cache never leaves the graph (nothing crosses host and device per
- * token); the loop body cannot capture outside tensors, so the weights enter it as loop variables.
+ * token); the loop body cannot capture outside tensors, so the weights enter it as loop variables
+ * (forwarded by reference, not copied). A {@code VariableV2} with the same {@code shared_name}
+ * created inside the body does read the outer variable in TensorFlow Java 1.1.0 (checked), but loop
+ * variables keep the body a function of its inputs and fail loudly if a weight is missing.
  * Token choice ({@link Sampling#choose}) is an inverse-CDF lookup with one uniform number per row
  * and step, fed from the host and drawn from a stream seeded by the config's seed and the prompt's
  * index in the request, so a row's draws do not depend on which other prompts share its batch.
