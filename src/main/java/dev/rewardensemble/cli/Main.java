@@ -19,7 +19,16 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "rme 0.1.0 (reward-ensemble)",
     description = "Reward-model ensembles for RLHF on TensorFlow Java.",
-    subcommands = {ScoreCommand.class, TrainRmCommand.class, ExportCommand.class, InfoCommand.class, DiagnoseCommand.class, GraphCommand.class, SyntheticCommand.class})
+    subcommands = {
+      ScoreCommand.class,
+      TrainRmCommand.class,
+      ExportCommand.class,
+      GenerateCommand.class,
+      InfoCommand.class,
+      DiagnoseCommand.class,
+      GraphCommand.class,
+      SyntheticCommand.class
+    })
 public final class Main implements Runnable {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;

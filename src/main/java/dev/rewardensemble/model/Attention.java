@@ -17,7 +17,7 @@ public final class Attention {
   private Attention() {}
 
   /** Large negative added to masked scores (finite, so fully masked rows stay finite). */
-  static final float MASKED = -1e9f;
+  public static final float MASKED = -1e9f;
 
   /**
    * Dynamic geometry of a batch plus the tensors every block needs, computed once per graph.
@@ -106,22 +106,37 @@ public final class Attention {
    */
   public static Operand<TFloat32> attend(
       Ops tf, Operand<TFloat32> q, Operand<TFloat32> k, Operand<TFloat32> v, Geometry g, int n, int nKv, int d) {
+    Operand<TFloat32> kh = tf.linalg.transpose(k, tf.constant(new int[] {0, 2, 1, 3})); // [B, Nkv, T, D]
+    Operand<TFloat32> vh = tf.linalg.transpose(v, tf.constant(new int[] {0, 2, 1, 3})); // [B, Nkv, T, D]
+    return attendHeadsFirst(tf, q, kh, vh, g, n, nKv, d);
+  }
+
+  /**
+   * Attention of {@code S} new queries over {@code Tk} keys and values already laid out heads-first,
+   * as a key/value cache keeps them (so that a decode step does not transpose the whole cache).
+   *
+   * @param q {@code [B, S, N, D]}, with {@code g.time() = S}
+   * @param kh {@code [B, Nkv, Tk, D]}
+   * @param vh {@code [B, Nkv, Tk, D]}
+   * @param g geometry of the new tokens; {@code g.bias()} is {@code [B, 1, 1, S, Tk]}
+   * @return {@code [B*S, N*D]}
+   */
+  public static Operand<TFloat32> attendHeadsFirst(
+      Ops tf, Operand<TFloat32> q, Operand<TFloat32> kh, Operand<TFloat32> vh, Geometry g, int n, int nKv, int d) {
     int group = n / nKv;
     Operand<TFloat32> q5 =
         tf.reshape(
             q,
             tf.stack(java.util.List.of(g.batch(), g.time(), tf.constant(nKv), tf.constant(group), tf.constant(d))));
-    q5 = tf.linalg.transpose(q5, tf.constant(new int[] {0, 2, 3, 1, 4})); // [B, Nkv, G, T, D]
-    Operand<TFloat32> k5 =
-        tf.expandDims(tf.linalg.transpose(k, tf.constant(new int[] {0, 2, 1, 3})), tf.constant(2)); // [B, Nkv, 1, T, D]
-    Operand<TFloat32> v5 =
-        tf.expandDims(tf.linalg.transpose(v, tf.constant(new int[] {0, 2, 1, 3})), tf.constant(2)); // [B, Nkv, 1, T, D]
+    q5 = tf.linalg.transpose(q5, tf.constant(new int[] {0, 2, 3, 1, 4})); // [B, Nkv, G, S, D]
+    Operand<TFloat32> k5 = tf.expandDims(kh, tf.constant(2)); // [B, Nkv, 1, Tk, D]
+    Operand<TFloat32> v5 = tf.expandDims(vh, tf.constant(2)); // [B, Nkv, 1, Tk, D]
     Operand<TFloat32> scores =
-        tf.train.batchMatMul(q5, k5, TFloat32.class, BatchMatMul.adjY(true)); // [B, Nkv, G, T, T]
+        tf.train.batchMatMul(q5, k5, TFloat32.class, BatchMatMul.adjY(true)); // [B, Nkv, G, S, Tk]
     scores = tf.math.add(tf.math.mul(scores, tf.constant((float) (1.0 / Math.sqrt(d)))), g.bias());
     Operand<TFloat32> probs = tf.nn.softmax(scores);
-    Operand<TFloat32> ctx = tf.train.batchMatMul(probs, v5, TFloat32.class); // [B, Nkv, G, T, D]
-    ctx = tf.linalg.transpose(ctx, tf.constant(new int[] {0, 3, 1, 2, 4})); // [B, T, Nkv, G, D]
-    return tf.reshape(ctx, tf.constant(new int[] {-1, n * d})); // [B*T, N*D]
+    Operand<TFloat32> ctx = tf.train.batchMatMul(probs, v5, TFloat32.class); // [B, Nkv, G, S, D]
+    ctx = tf.linalg.transpose(ctx, tf.constant(new int[] {0, 3, 1, 2, 4})); // [B, S, Nkv, G, D]
+    return tf.reshape(ctx, tf.constant(new int[] {-1, n * d})); // [B*S, N*D]
   }
 }

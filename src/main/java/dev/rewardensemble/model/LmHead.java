@@ -11,6 +11,11 @@ public final class LmHead {
 
   public static final String KEY = "lm_head.weight";
 
+  /** Key of the head's weight: {@code lm_head.weight}, or the input embedding's key when tied. */
+  public static String key(ModelConfig c) {
+    return c.tieWordEmbeddings() ? c.embeddingKey() : KEY;
+  }
+
   /** The head's weight variable: {@code lm_head.weight}, or the input embedding when tied. */
   public static Operand<TFloat32> weight(ModelConfig c, ParameterStore p) {
     long[] shape = {c.vocabSize(), c.hiddenSize()};

@@ -1,0 +1,90 @@
+package dev.rewardensemble.data;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.OptionalInt;
+
+/**
+ * Reader of {@code rme generate} input: JSONL (or a JSON array) of objects, either pre-tokenized
+ * {@code {"input_ids": [ints]}} or text {@code {"prompt": "...", "input": "..."}} ({@code input}
+ * optional). Other fields are kept in {@link PromptRow#original()}; blank lines are skipped.
+ *
+ * <p>Text prompts are formatted by the encoder's template and tokenized, without EOS; when too long
+ * they are cut from the left. Id rows go through {@link Encoder#encodeIds} (error or left
+ * truncation when too long).
+ *
+ * <p>Any bad row fails the read with an {@link IllegalArgumentException} {@code FILE:LINE: field:
+ * problem}: invalid JSON, not an object, neither or both forms, bad ids, empty text, text without a
+ * tokenizer, a prompt that encodes to no tokens.
+ */
+public final class PromptRows {
+  private PromptRows() {}
+
+  /**
+   * Reads a prompt file.
+   *
+   * @param encoder encodes the rows; may lack a tokenizer when every row has {@code input_ids}
+   * @param vocabSize when present, every id must be below it
+   */
+  public static List<PromptRow> read(Path file, Encoder encoder, OptionalInt vocabSize) {
+    Objects.requireNonNull(encoder, "encoder");
+    int vocab = vocabSize.orElse(0);
+    List<PromptRow> rows = new ArrayList<>();
+    JsonRows.forEach(
+        file,
+        row -> {
+          try {
+            rows.add(parse(row, encoder, vocab));
+          } catch (BadRowException e) {
+            throw new IllegalArgumentException(e.located(file, row.line()), e);
+          }
+        });
+    return rows;
+  }
+
+  private static PromptRow parse(JsonRows.Row row, Encoder encoder, int vocab) {
+    if (row.error() != null) {
+      throw new BadRowException("row", "invalid_json", row.error());
+    }
+    if (!(row.node() instanceof ObjectNode obj)) {
+      throw new BadRowException("row", "not_an_object", "expected a JSON object, got " + RowFields.kind(row.node()));
+    }
+    boolean hasIds = RowFields.has(obj, "input_ids");
+    boolean hasText = RowFields.has(obj, "prompt");
+    if (hasIds && hasText) {
+      throw new BadRowException("input_ids", "ambiguous", "given together with prompt; use one form");
+    }
+    if (hasIds) {
+      int[] ids = RowFields.ids(obj, "input_ids", vocab);
+      try {
+        return new PromptRow(row.line(), encoder.encodeIds(ids).ids(), null, obj);
+      } catch (IllegalArgumentException e) {
+        throw new BadRowException("input_ids", "too_long", e.getMessage());
+      }
+    }
+    if (!hasText) {
+      throw new BadRowException("row", RowFields.MISSING, "needs \"input_ids\" or \"prompt\"");
+    }
+    String prompt = RowFields.text(obj, "prompt");
+    String input = RowFields.optionalText(obj, "input");
+    if (!encoder.hasTokenizer()) {
+      throw new BadRowException("prompt", "no_tokenizer", "text rows need a tokenizer, and none was given");
+    }
+    int[] ids = encoder.encode(prompt, input, "").ids();
+    if (ids.length == 0) {
+      throw new BadRowException("prompt", RowFields.EMPTY_TEXT, "encodes to no tokens");
+    }
+    if (vocab > 0) {
+      for (int i = 0; i < ids.length; i++) {
+        if (ids[i] >= vocab) {
+          throw new BadRowException(
+              "prompt", RowFields.BAD_ID, "token " + i + " = " + ids[i] + " is not below the model's vocabulary size " + vocab);
+        }
+      }
+    }
+    return new PromptRow(row.line(), ids, prompt, obj);
+  }
+}

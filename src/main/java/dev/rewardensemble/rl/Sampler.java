@@ -1,0 +1,552 @@
+package dev.rewardensemble.rl;
+
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.data.Padding;
+import dev.rewardensemble.data.TokenBatch;
+import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.model.Attention;
+import dev.rewardensemble.model.LmHead;
+import dev.rewardensemble.model.ParameterStore;
+import dev.rewardensemble.model.Projector;
+import dev.rewardensemble.model.Transformers;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.SplittableRandom;
+import java.util.function.Function;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.Output;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.Tensor;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.ndarray.index.Indices;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.op.core.Sum;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TType;
+
+/**
+ * Generates responses from a causal language model (Llama or GPT-2) with a key/value cache.
+ *
+ * <p>Design: the whole decode loop runs inside the graph, so one {@code Session.run} generates a
+ * whole batch. A prefill step encodes the left-padded prompts and returns the first token and the
+ * per-layer keys and values {@code [B, Nkv, P, D]}; a {@code While} loop then feeds each new token
+ * through one step over that position only, appending its keys and values to the cache (a loop
+ * variable that grows by one position per step), until every row has emitted EOS or {@code
+ * maxNewTokens} tokens exist. The cache never leaves the graph (nothing crosses host and device per
+ * token); the loop body cannot capture outside tensors, so the weights enter it as loop variables
+ * (forwarded by reference, not copied). A {@code VariableV2} with the same {@code shared_name}
+ * created inside the body does read the outer variable in TensorFlow Java 1.1.0 (checked), but loop
+ * variables keep the body a function of its inputs and fail loudly if a weight is missing.
+ * Token choice ({@link Sampling#choose}) is an inverse-CDF lookup with one uniform number per row
+ * and step, fed from the host and drawn from a stream seeded by the config's seed and the prompt's
+ * index in the request, so a row's draws do not depend on which other prompts share its batch.
+ *
+ * <p>{@link #generateUncached} is the reference: it recomputes the full prefix for every token
+ * (one run per token), with the same token choice. It exists for checks and the benchmark.
+ *
+ * <pre>{@code
+ * try (Sampler s = Sampler.load(Path.of("models/sft"), ExecConfig.defaults())) {
+ *   List<Generation> out = s.generate(List.of(promptIds), SamplingConfig.ppo().withSeed(7));
+ * }
+ * }</pre>
+ *
+ * <p>Safe for concurrent {@code generate} calls. Close it to free the graph and session.
+ */
+public final class Sampler implements AutoCloseable {
+  /** Prompts per {@code Session.run} unless told otherwise. */
+  public static final int DEFAULT_BATCH_SIZE = 16;
+
+  private final ModelConfig config;
+  private final Optional<Path> tokenizer;
+  private final Graph graph;
+  private final Session session;
+
+  // Feeds shared by both generators.
+  private final Placeholder<TInt32> ids;
+  private final Placeholder<TInt32> mask;
+  private final Placeholder<TFloat32> temperature;
+  private final Placeholder<TFloat32> topP;
+  private final Placeholder<TInt32> topK;
+  // In-graph cached decoding.
+  private final Placeholder<TFloat32> uniforms; // [B, M]
+  private final Placeholder<TInt32> maxNew;
+  private final Placeholder<TInt32> eos;
+  private final Output<?> outTokens; // [B, n]
+  private final Output<?> outLogprobs; // [B, n]
+  // Uncached reference: one step over the full prefix.
+  private final Placeholder<TFloat32> uniform; // [B]
+  private final Operand<TInt32> nextToken; // [B]
+  private final Operand<TFloat32> nextLogprob; // [B]
+
+  private Sampler(ModelConfig config, Map<String, FloatTensor> weights, ExecConfig exec, Optional<Path> tokenizer,
+      String source) {
+    this.config = config;
+    this.tokenizer = tokenizer;
+    Map<String, FloatTensor> w = new LinkedHashMap<>(weights);
+    if (config.tieWordEmbeddings()) {
+      w.remove(LmHead.KEY); // the head is the embedding
+    }
+    graph = new Graph();
+    try {
+      Ops tf = Ops.create(graph);
+      ParameterStore params = new ParameterStore(tf);
+      ids = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
+      mask = tf.withName("attention_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
+      temperature = tf.withName("temperature").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+      topP = tf.withName("top_p").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+      topK = tf.withName("top_k").placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
+      uniforms = tf.withName("uniforms").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
+      maxNew = tf.withName("max_new_tokens").placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
+      eos = tf.withName("eos_token_id").placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
+      Output<?>[] loop = buildCachedLoop(tf, params);
+      outTokens = loop[0];
+      outLogprobs = loop[1];
+      uniform = tf.withName("uniform").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
+      Operand<TFloat32> logits = uncachedLogits(tf, params);
+      nextToken = Sampling.choose(tf, logits, uniform, temperature, topP, topK);
+      nextLogprob = Sampling.logProb(tf, logits, nextToken);
+      session = new Session(graph, exec.toProto());
+      try {
+        params.load(session, w, false, source);
+      } catch (RuntimeException e) {
+        session.close();
+        throw e;
+      }
+    } catch (RuntimeException e) {
+      graph.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Loads a {@code LlamaForCausalLM} or {@code GPT2LMHeadModel} checkpoint directory (and notes the
+   * {@code tokenizer.json} beside it, if any).
+   */
+  public static Sampler load(Path checkpointDir, ExecConfig exec) throws IOException {
+    HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(checkpointDir);
+    if (ckpt.kind() != HfCheckpoint.Kind.CAUSAL_LM) {
+      throw new IllegalArgumentException(
+          checkpointDir + ": architecture " + ckpt.architecture()
+              + " has no language-model head; generation needs LlamaForCausalLM or GPT2LMHeadModel");
+    }
+    Path tok = checkpointDir.resolve("tokenizer.json");
+    return new Sampler(
+        ckpt.config(), ckpt.weights(), exec, Files.isRegularFile(tok) ? Optional.of(tok) : Optional.empty(),
+        checkpointDir.toString());
+  }
+
+  /**
+   * A sampler over given weights: every trunk key of {@code config} plus {@code lm_head.weight}
+   * (unless the config ties it to the embedding).
+   */
+  public static Sampler of(ModelConfig config, Map<String, FloatTensor> weights, ExecConfig exec) {
+    return new Sampler(config, weights, exec, Optional.empty(), "weights");
+  }
+
+  public ModelConfig config() {
+    return config;
+  }
+
+  /** The {@code tokenizer.json} found beside the checkpoint, if any. */
+  public Optional<Path> tokenizer() {
+    return tokenizer;
+  }
+
+  /** {@link #generate(List, SamplingConfig, int)} with {@link #DEFAULT_BATCH_SIZE}. */
+  public List<Generation> generate(List<int[]> prompts, SamplingConfig cfg) {
+    return generate(prompts, cfg, DEFAULT_BATCH_SIZE);
+  }
+
+  /**
+   * Generates one response per prompt, in order, {@code batchSize} prompts per {@code
+   * Session.run} (left-padded), with the cached in-graph loop.
+   */
+  public List<Generation> generate(List<int[]> prompts, SamplingConfig cfg, int batchSize) {
+    return run(prompts, cfg, batchSize, true);
+  }
+
+  /**
+   * The reference generator: the same choice of tokens, but every token recomputes the whole
+   * prefix (no cache) in its own {@code Session.run}. Slow; for checks and benchmarks.
+   */
+  public List<Generation> generateUncached(List<int[]> prompts, SamplingConfig cfg, int batchSize) {
+    return run(prompts, cfg, batchSize, false);
+  }
+
+  private List<Generation> run(List<int[]> prompts, SamplingConfig cfg, int batchSize, boolean cached) {
+    if (batchSize < 1) {
+      throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
+    }
+    for (int i = 0; i < prompts.size(); i++) {
+      check(i, prompts.get(i), cfg);
+    }
+    List<Generation> out = new ArrayList<>(prompts.size());
+    for (int from = 0; from < prompts.size(); from += batchSize) {
+      List<int[]> batch = prompts.subList(from, Math.min(prompts.size(), from + batchSize));
+      float[][] u = uniforms(cfg, from, batch.size());
+      Decoded d = cached ? runCached(batch, cfg, u) : runUncached(batch, cfg, u);
+      for (int b = 0; b < batch.size(); b++) {
+        out.add(trim(batch.get(b), d.tokens()[b], d.logprobs()[b], cfg));
+      }
+    }
+    return out;
+  }
+
+  private void check(int index, int[] prompt, SamplingConfig cfg) {
+    if (prompt.length == 0) {
+      throw new IllegalArgumentException("prompt " + index + " is empty");
+    }
+    for (int j = 0; j < prompt.length; j++) {
+      if (prompt[j] < 0 || prompt[j] >= config.vocabSize()) {
+        throw new IllegalArgumentException(
+            "prompt " + index + ": token " + j + " = " + prompt[j] + " is outside the vocabulary [0, "
+                + config.vocabSize() + ")");
+      }
+    }
+    if ((long) prompt.length + cfg.maxNewTokens() > config.maxPositions()) {
+      throw new IllegalArgumentException(
+          "prompt " + index + ": " + prompt.length + " prompt tokens + " + cfg.maxNewTokens()
+              + " new tokens exceed the model's " + config.maxPositions() + " positions");
+    }
+  }
+
+  /**
+   * One uniform number per row and step; row {@code b} of the batch is prompt {@code first + b} of
+   * the request and draws from its own stream, so batching does not change the draws. Greedy
+   * decoding uses zeros (the first candidate).
+   */
+  private static float[][] uniforms(SamplingConfig cfg, int first, int rows) {
+    float[][] u = new float[rows][cfg.maxNewTokens()];
+    if (cfg.greedy()) {
+      return u;
+    }
+    for (int b = 0; b < rows; b++) {
+      SplittableRandom rng = new SplittableRandom(cfg.seed() * 0x9E3779B97F4A7C15L + first + b);
+      for (int t = 0; t < u[b].length; t++) {
+        u[b][t] = Math.min((float) rng.nextDouble(), Math.nextDown(1f));
+      }
+    }
+    return u;
+  }
+
+  private int effectiveTopK(SamplingConfig cfg) {
+    if (cfg.greedy()) {
+      return 1;
+    }
+    return cfg.topK() == 0 ? config.vocabSize() : Math.min(cfg.topK(), config.vocabSize());
+  }
+
+  private int eosId(SamplingConfig cfg) {
+    return cfg.stopAtEos() ? config.eosTokenId() : -1;
+  }
+
+  /** Cuts a row's tokens after its first EOS (when stopping at EOS). */
+  private Generation trim(int[] prompt, int[] toks, float[] lps, SamplingConfig cfg) {
+    int eosId = eosId(cfg);
+    int n = toks.length;
+    boolean finished = false;
+    if (eosId >= 0) {
+      for (int t = 0; t < toks.length; t++) {
+        if (toks[t] == eosId) {
+          n = t + 1;
+          finished = true;
+          break;
+        }
+      }
+    }
+    return new Generation(prompt.clone(), Arrays.copyOf(toks, n), Arrays.copyOf(lps, n), finished);
+  }
+
+  /** Raw output of a batch: {@code [B][n]} tokens (padding after EOS) and their log-probabilities. */
+  private record Decoded(int[][] tokens, float[][] logprobs) {}
+
+  private Decoded runCached(List<int[]> batch, SamplingConfig cfg, float[][] u) {
+    TokenBatch tb = Padding.leftPad(batch, config.padTokenId());
+    List<Tensor> feeds = new ArrayList<>();
+    try {
+      Session.Runner r = session.runner();
+      r.feed(ids, keep(feeds, ints(tb.ids(), tb.batch(), tb.time())));
+      r.feed(mask, keep(feeds, ints(tb.mask(), tb.batch(), tb.time())));
+      r.feed(uniforms, keep(feeds, floats(u)));
+      r.feed(maxNew, keep(feeds, TInt32.scalarOf(cfg.maxNewTokens())));
+      r.feed(eos, keep(feeds, TInt32.scalarOf(eosId(cfg))));
+      feedSampling(r, feeds, cfg);
+      try (Result res = r.fetch(outTokens).fetch(outLogprobs).run()) {
+        TInt32 t = (TInt32) res.get(0);
+        TFloat32 l = (TFloat32) res.get(1);
+        int n = (int) t.shape().get(1);
+        int[] flatT = new int[tb.batch() * n];
+        float[] flatL = new float[tb.batch() * n];
+        t.asRawTensor().data().asInts().read(flatT);
+        l.asRawTensor().data().asFloats().read(flatL);
+        int[][] toks = new int[tb.batch()][];
+        float[][] lps = new float[tb.batch()][];
+        for (int b = 0; b < tb.batch(); b++) {
+          toks[b] = Arrays.copyOfRange(flatT, b * n, (b + 1) * n);
+          lps[b] = Arrays.copyOfRange(flatL, b * n, (b + 1) * n);
+        }
+        return new Decoded(toks, lps);
+      }
+    } finally {
+      feeds.forEach(Tensor::close);
+    }
+  }
+
+  private Decoded runUncached(List<int[]> batch, SamplingConfig cfg, float[][] u) {
+    TokenBatch tb = Padding.leftPad(batch, config.padTokenId());
+    int rows = tb.batch();
+    int m = cfg.maxNewTokens();
+    int eosId = eosId(cfg);
+    int time = tb.time();
+    int stride = time + m; // row b of the growing sequences starts at b * stride
+    int[] seq = new int[rows * stride];
+    int[] msk = new int[rows * stride];
+    for (int b = 0; b < rows; b++) {
+      System.arraycopy(tb.ids(), b * time, seq, b * stride, time);
+      System.arraycopy(tb.mask(), b * time, msk, b * stride, time);
+    }
+    int[][] outT = new int[rows][m];
+    float[][] outL = new float[rows][m];
+    boolean[] done = new boolean[rows];
+    int steps = 0;
+    for (int t = 0; t < m; t++) {
+      // Row-major [rows, time] view of the first `time` columns.
+      int[] idsNow = new int[rows * time];
+      int[] maskNow = new int[rows * time];
+      for (int b = 0; b < rows; b++) {
+        System.arraycopy(seq, b * stride, idsNow, b * time, time);
+        System.arraycopy(msk, b * stride, maskNow, b * time, time);
+      }
+      float[] uNow = new float[rows];
+      for (int b = 0; b < rows; b++) {
+        uNow[b] = u[b][t];
+      }
+      List<Tensor> feeds = new ArrayList<>();
+      try {
+        Session.Runner r = session.runner();
+        r.feed(ids, keep(feeds, ints(idsNow, rows, time)));
+        r.feed(mask, keep(feeds, ints(maskNow, rows, time)));
+        r.feed(uniform, keep(feeds, TFloat32.tensorOf(Shape.of(rows), DataBuffers.of(uNow, true, false))));
+        feedSampling(r, feeds, cfg);
+        try (Result res = r.fetch(nextToken).fetch(nextLogprob).run()) {
+          int[] tok = new int[rows];
+          float[] lp = new float[rows];
+          ((TInt32) res.get(0)).asRawTensor().data().asInts().read(tok);
+          ((TFloat32) res.get(1)).asRawTensor().data().asFloats().read(lp);
+          for (int b = 0; b < rows; b++) {
+            int at = b * stride + time;
+            if (done[b]) {
+              outT[b][t] = config.padTokenId();
+              seq[at] = config.padTokenId();
+              msk[at] = 0;
+            } else {
+              outT[b][t] = tok[b];
+              outL[b][t] = lp[b];
+              seq[at] = tok[b];
+              msk[at] = 1;
+              done[b] = tok[b] == eosId;
+            }
+          }
+        }
+      } finally {
+        feeds.forEach(Tensor::close);
+      }
+      time++;
+      steps++;
+      boolean all = true;
+      for (boolean d : done) {
+        all &= d;
+      }
+      if (all) {
+        break;
+      }
+    }
+    int[][] toks = new int[rows][];
+    float[][] lps = new float[rows][];
+    for (int b = 0; b < rows; b++) {
+      toks[b] = Arrays.copyOf(outT[b], steps);
+      lps[b] = Arrays.copyOf(outL[b], steps);
+    }
+    return new Decoded(toks, lps);
+  }
+
+  private void feedSampling(Session.Runner r, List<Tensor> feeds, SamplingConfig cfg) {
+    r.feed(temperature, keep(feeds, TFloat32.scalarOf(cfg.greedy() ? 1f : (float) cfg.temperature())));
+    r.feed(topP, keep(feeds, TFloat32.scalarOf(cfg.greedy() ? 1f : (float) cfg.topP())));
+    r.feed(topK, keep(feeds, TInt32.scalarOf(effectiveTopK(cfg))));
+  }
+
+  // ---- graph construction ----
+
+  /** Logits {@code [B, V]} after the last position of {@code ids}, recomputing the whole prefix. */
+  private Operand<TFloat32> uncachedLogits(Ops tf, ParameterStore params) {
+    Attention.Geometry g = Attention.geometry(tf, mask);
+    Operand<TFloat32> rows = Transformers.trunk(tf, config, params, ids, g, Projector.NONE); // [B*T, H]
+    Operand<TFloat32> last = CausalDecoder.lastRow(tf, rows, g, config.hiddenSize()); // [B, H]
+    return LmHead.logits(tf, config, params, last); // [B, V]
+  }
+
+  // Loop variables of the decode loop, in order; the cache and then the weights follow.
+  private static final int STEP = 0;
+  private static final int MAX_NEW = 1;
+  private static final int LAST = 2; // [B] token chosen at the previous step
+  private static final int KEY_MASK = 3; // [B, Tk] 1 for every real cached position
+  private static final int DONE = 4; // [B] 1 once the row emitted EOS
+  private static final int TOKENS = 5; // [B, n]
+  private static final int LOGPROBS = 6; // [B, n]
+  private static final int UNIFORMS = 7; // [B, M]
+  private static final int TEMPERATURE = 8;
+  private static final int TOP_P = 9;
+  private static final int TOP_K = 10;
+  private static final int EOS = 11;
+  private static final int CACHE = 12;
+
+  /** Prefill plus the in-graph decode loop; returns the loop's tokens and log-probabilities. */
+  private Output<?>[] buildCachedLoop(Ops tf, ParameterStore params) {
+    CausalDecoder decoder = CausalDecoder.of(config);
+    Map<String, long[]> shapes = CausalDecoder.weightShapes(config);
+    List<String> keys = new ArrayList<>(shapes.keySet());
+    int pad = config.padTokenId();
+
+    // Prefill: the whole prompt, no cache.
+    Function<String, Operand<TFloat32>> fromVariables = k -> params.get(k, shapes.get(k));
+    Attention.Geometry g0 = Attention.geometry(tf, mask);
+    CausalDecoder.Step s0 = decoder.step(tf, fromVariables, ids, g0, null);
+    Operand<TFloat32> u0 = tf.gather(uniforms, tf.constant(0), tf.constant(1)); // [B]
+    Operand<TInt32> tok0 = Sampling.choose(tf, s0.logits(), u0, temperature, topP, topK); // [B]
+    Operand<TFloat32> lp0 = Sampling.logProb(tf, s0.logits(), tok0); // [B]
+    Operand<TInt32> done0 = tf.dtypes.cast(tf.math.equal(tok0, eos), TInt32.class); // [B]
+
+    int cacheSize = decoder.cacheSize();
+    Output<?>[] init = new Output<?>[CACHE + cacheSize + keys.size()];
+    init[STEP] = tf.constant(1).asOutput();
+    init[MAX_NEW] = maxNew.asOutput();
+    init[LAST] = tok0.asOutput();
+    init[KEY_MASK] = mask.asOutput();
+    init[DONE] = done0.asOutput();
+    init[TOKENS] = tf.expandDims(tok0, tf.constant(1)).asOutput(); // [B, 1]
+    init[LOGPROBS] = tf.expandDims(lp0, tf.constant(1)).asOutput(); // [B, 1]
+    init[UNIFORMS] = uniforms.asOutput();
+    init[TEMPERATURE] = temperature.asOutput();
+    init[TOP_P] = topP.asOutput();
+    init[TOP_K] = topK.asOutput();
+    init[EOS] = eos.asOutput();
+    for (int i = 0; i < cacheSize; i++) {
+      init[CACHE + i] = s0.cache().get(i).asOutput();
+    }
+    for (int i = 0; i < keys.size(); i++) {
+      init[CACHE + cacheSize + i] = tf.identity(fromVariables.apply(keys.get(i))).asOutput();
+    }
+
+    Output<?>[] out =
+        graph.whileLoop(
+            init,
+            (cg, in, cond) -> {
+              Ops c = Ops.create(cg);
+              Operand<TInt32> done = as(in[DONE]);
+              Operand<TInt32> open = c.math.sub(c.size(done), c.sum(done, c.constant(0))); // rows still going
+              cond[0] =
+                  c.math.logicalAnd(
+                          c.math.less(as(in[STEP]), as(in[MAX_NEW])), c.math.greater(open, c.constant(0)))
+                      .asOutput();
+            },
+            (bg, in, next) -> {
+              Ops b = Ops.create(bg);
+              Operand<TInt32> step = as(in[STEP]);
+              Operand<TInt32> done = as(in[DONE]); // [B]
+              Operand<TInt32> live = b.math.sub(b.constant(1), done); // [B]
+              Operand<TInt32> keyMask = as(in[KEY_MASK]); // [B, Tk]
+              // Finished rows feed padding, masked out of every later attention.
+              Operand<TInt32> fed =
+                  b.math.add(b.math.mul(as(in[LAST]), live), b.math.mul(done, b.constant(pad))); // [B]
+              Operand<TInt32> newIds = b.expandDims(fed, b.constant(1)); // [B, 1]
+              Operand<TInt32> positions = b.sum(keyMask, b.constant(1), Sum.keepDims(true)); // [B, 1]
+              Operand<TInt32> mask2 = b.concat(List.of(keyMask, b.expandDims(live, b.constant(1))), b.constant(1)); // [B, Tk+1]
+              Operand<TInt32> batch = b.reshape(b.stridedSlice(b.shape(newIds), Indices.at(0)), b.constant(new int[0]));
+              Operand<TFloat32> bias =
+                  b.reshape(
+                      b.math.mul(
+                          b.math.sub(b.constant(1f), b.dtypes.cast(mask2, TFloat32.class)), b.constant(Attention.MASKED)),
+                      b.stack(List.of(batch, b.constant(1), b.constant(1), b.constant(1), b.constant(-1)))); // [B, 1, 1, 1, Tk+1]
+              Attention.Geometry g = new Attention.Geometry(batch, b.constant(1), positions, bias);
+              List<Operand<TFloat32>> past = new ArrayList<>(cacheSize);
+              for (int i = 0; i < cacheSize; i++) {
+                past.add(as(in[CACHE + i]));
+              }
+              Map<String, Operand<TFloat32>> weights = new LinkedHashMap<>();
+              for (int i = 0; i < keys.size(); i++) {
+                weights.put(keys.get(i), as(in[CACHE + cacheSize + i]));
+              }
+              CausalDecoder.Step s = decoder.step(b, weights::get, newIds, g, past);
+              Operand<TFloat32> u = b.gather(as(in[UNIFORMS]), step, b.constant(1)); // [B]
+              Operand<TInt32> tok =
+                  Sampling.choose(b, s.logits(), u, as(in[TEMPERATURE]), as(in[TOP_P]), as(in[TOP_K])); // [B]
+              Operand<TFloat32> lp =
+                  b.math.mul(Sampling.logProb(b, s.logits(), tok), b.dtypes.cast(live, TFloat32.class)); // [B]
+              tok = b.math.add(b.math.mul(tok, live), b.math.mul(done, b.constant(pad)));
+              Operand<TInt32> hitEos = b.dtypes.cast(b.math.equal(tok, as(in[EOS])), TInt32.class);
+              next[STEP] = b.math.add(step, b.constant(1)).asOutput();
+              next[LAST] = tok.asOutput();
+              next[KEY_MASK] = mask2.asOutput();
+              next[DONE] = b.math.maximum(done, b.math.mul(hitEos, live)).asOutput();
+              next[TOKENS] =
+                  b.concat(List.of(as(in[TOKENS]), b.expandDims(tok, b.constant(1))), b.constant(1)).asOutput();
+              next[LOGPROBS] =
+                  b.concat(List.of(as(in[LOGPROBS]), b.expandDims(lp, b.constant(1))), b.constant(1)).asOutput();
+              for (int i = 0; i < cacheSize; i++) {
+                next[CACHE + i] = s.cache().get(i).asOutput();
+              }
+              for (int i : new int[] {MAX_NEW, UNIFORMS, TEMPERATURE, TOP_P, TOP_K, EOS}) {
+                next[i] = in[i];
+              }
+              for (int i = 0; i < keys.size(); i++) {
+                next[CACHE + cacheSize + i] = in[CACHE + cacheSize + i];
+              }
+            },
+            "decode");
+    return new Output<?>[] {out[TOKENS], out[LOGPROBS]};
+  }
+
+  @SuppressWarnings("unchecked")
+  private static <T extends TType> Operand<T> as(Output<?> o) {
+    return (Operand<T>) o;
+  }
+
+  private static <T extends Tensor> T keep(List<Tensor> feeds, T t) {
+    feeds.add(t);
+    return t;
+  }
+
+  private static TInt32 ints(int[] data, int rows, int cols) {
+    return TInt32.tensorOf(Shape.of(rows, cols), DataBuffers.of(data, true, false));
+  }
+
+  private static TFloat32 floats(float[][] a) {
+    int cols = a.length == 0 ? 0 : a[0].length;
+    float[] flat = new float[a.length * cols];
+    for (int i = 0; i < a.length; i++) {
+      System.arraycopy(a[i], 0, flat, i * cols, cols);
+    }
+    return TFloat32.tensorOf(Shape.of(a.length, cols), DataBuffers.of(flat, true, false));
+  }
+
+  @Override
+  public void close() {
+    session.close();
+    graph.close();
+  }
+}

@@ -1,0 +1,136 @@
+package dev.rewardensemble.rl;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.testing.Fixtures;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.Test;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.Result;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+
+/** The token-choice graph against plain Java, and the validation of {@link SamplingConfig}. */
+class SamplingTest {
+  private static final float[][] LOGITS = {
+    {2.0f, 1.0f, 0.5f, 0.0f, -1.0f, 0.5f},
+    {-0.3f, 0.2f, 3.0f, 0.1f, 0.1f, -2.0f},
+  };
+
+  /** Plain-Java inverse-CDF choice with the same filters (stable sort: lower index first). */
+  static int reference(float[] logits, float u, double temperature, double topP, int k) {
+    Integer[] order = IntStream.range(0, logits.length).boxed().toArray(Integer[]::new);
+    Arrays.sort(order, Comparator.comparingDouble((Integer i) -> -logits[i]));
+    double max = logits[order[0]] / temperature;
+    double[] p = new double[k];
+    double z = 0;
+    for (int i = 0; i < k; i++) {
+      p[i] = Math.exp(logits[order[i]] / temperature - max);
+      z += p[i];
+    }
+    double before = 0;
+    double[] cum = new double[k];
+    double total = 0;
+    int kept = 0;
+    for (int i = 0; i < k; i++) {
+      p[i] /= z;
+      if (before < topP) {
+        total += p[i];
+        kept++;
+      }
+      before += p[i];
+      cum[i] = total;
+    }
+    int rank = 0;
+    while (rank < kept - 1 && cum[rank] <= u * total) {
+      rank++;
+    }
+    return order[rank];
+  }
+
+  @Test
+  void chooseMatchesPlainJavaAndLogProbIsLogSoftmax() {
+    float[] us = {0f, 0.05f, 0.3f, 0.55f, 0.75f, 0.9f, 0.999f};
+    double[][] settings = {{1.0, 1.0, 6}, {0.5, 0.8, 6}, {1.0, 0.5, 3}, {2.0, 0.9, 6}, {1.0, 1.0, 2}, {0.7, 0.95, 1}};
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Placeholder<TFloat32> logits = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
+      Placeholder<TFloat32> u = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
+      Placeholder<TFloat32> temp = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+      Placeholder<TFloat32> topP = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+      Placeholder<TInt32> k = tf.placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
+      Operand<TInt32> chosen = Sampling.choose(tf, logits, u, temp, topP, k);
+      Operand<TFloat32> lp = Sampling.logProb(tf, logits, chosen);
+      try (Session s = new Session(g, ExecConfig.deterministic().toProto())) {
+        for (double[] st : settings) {
+          for (float uv : us) {
+            float[] flat = {LOGITS[0][0], LOGITS[0][1], LOGITS[0][2], LOGITS[0][3], LOGITS[0][4], LOGITS[0][5],
+                LOGITS[1][0], LOGITS[1][1], LOGITS[1][2], LOGITS[1][3], LOGITS[1][4], LOGITS[1][5]};
+            try (TFloat32 lT = TFloat32.tensorOf(Shape.of(2, 6), DataBuffers.of(flat, true, false));
+                TFloat32 uT = TFloat32.tensorOf(Shape.of(2), DataBuffers.of(new float[] {uv, uv}, true, false));
+                TFloat32 tT = TFloat32.scalarOf((float) st[0]);
+                TFloat32 pT = TFloat32.scalarOf((float) st[1]);
+                TInt32 kT = TInt32.scalarOf((int) st[2]);
+                Result r = s.runner().feed(logits, lT).feed(u, uT).feed(temp, tT).feed(topP, pT).feed(k, kT)
+                    .fetch(chosen).fetch(lp).run()) {
+              int[] got = new int[2];
+              float[] gotLp = new float[2];
+              ((TInt32) r.get(0)).asRawTensor().data().asInts().read(got);
+              ((TFloat32) r.get(1)).asRawTensor().data().asFloats().read(gotLp);
+              for (int b = 0; b < 2; b++) {
+                int want = reference(LOGITS[b], uv, st[0], st[1], (int) st[2]);
+                String what = Arrays.toString(st) + " u=" + uv + " row " + b;
+                assertEquals(want, got[b], what);
+                double lse = 0;
+                for (float x : LOGITS[b]) {
+                  lse += Math.exp(x);
+                }
+                Fixtures.assertClose(
+                    new float[] {(float) (LOGITS[b][want] - Math.log(lse))}, new float[] {gotLp[b]}, 0, 1e-6, what);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void topPKeepsTheSmallestSetReachingTheMass() {
+    // probabilities 0.5, 0.3, 0.2 (up to rounding): top-p 0.8 keeps the first two only.
+    float[] logits = {(float) Math.log(0.5), (float) Math.log(0.3), (float) Math.log(0.2)};
+    assertEquals(1, reference(logits, 0.99f, 1.0, 0.8, 3));
+    assertEquals(0, reference(logits, 0.6f, 1.0, 0.8, 3));
+    assertEquals(2, reference(logits, 0.99f, 1.0, 1.0, 3));
+  }
+
+  @Test
+  void configIsValidatedAndPresetsFollowThePaper() {
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> new SamplingConfig(0, true, 1, 1, 0, 0, true))
+        .getMessage().contains("maxNewTokens must be >= 1, got 0"));
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> new SamplingConfig(4, false, 0, 1, 0, 0, true))
+        .getMessage().contains("temperature must be a positive finite number"));
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> new SamplingConfig(4, false, 1, 0, 0, 0, true))
+        .getMessage().contains("topP must be in (0, 1], got 0.0"));
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> new SamplingConfig(4, false, 1, 1, -1, 0, true))
+        .getMessage().contains("topK must be >= 0"));
+    new SamplingConfig(4, true, 0, 1, 0, 0, true); // greedy needs no temperature
+    assertEquals(1.0, SamplingConfig.bestOfN().temperature());
+    assertEquals(0.9, SamplingConfig.bestOfN().topP());
+    assertEquals(0.7, SamplingConfig.ppo().temperature());
+    assertEquals(0.9, SamplingConfig.ppo().topP());
+    assertArrayEquals(new boolean[] {false, false}, new boolean[] {SamplingConfig.ppo().greedy(), SamplingConfig.bestOfN().greedy()});
+  }
+}
