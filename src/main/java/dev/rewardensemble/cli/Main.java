@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
       TrainRmCommand.class,
       ExportCommand.class,
       GenerateCommand.class,
+      BestOfNCommand.class,
       InfoCommand.class,
       DiagnoseCommand.class,
       GraphCommand.class,
