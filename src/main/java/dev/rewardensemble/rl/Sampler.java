@@ -73,7 +73,9 @@ public final class Sampler implements AutoCloseable {
   private final ModelConfig config;
   private final Optional<Path> tokenizer;
   private final Graph graph;
-  private final Session session;
+  private final boolean owned;
+  private final ParameterStore params;
+  private Session session;
 
   // Feeds shared by both generators.
   private final Placeholder<TInt32> ids;
@@ -94,16 +96,39 @@ public final class Sampler implements AutoCloseable {
 
   private Sampler(ModelConfig config, Map<String, FloatTensor> weights, ExecConfig exec, Optional<Path> tokenizer,
       String source) {
-    this.config = config;
-    this.tokenizer = tokenizer;
+    this(config, tokenizer, new Graph(), null, null, true);
     Map<String, FloatTensor> w = new LinkedHashMap<>(weights);
     if (config.tieWordEmbeddings()) {
       w.remove(LmHead.KEY); // the head is the embedding
     }
-    graph = new Graph();
     try {
-      Ops tf = Ops.create(graph);
-      ParameterStore params = new ParameterStore(tf);
+      session = new Session(graph, exec.toProto());
+      try {
+        params.load(session, w, false, source);
+      } catch (RuntimeException e) {
+        session.close();
+        throw e;
+      }
+    } catch (RuntimeException e) {
+      graph.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Builds the sampling ops into {@code graph} with {@code tf} (a sub-scope, so that its placeholder
+   * names do not collide), over the variables of {@code params}; an owned sampler creates its own
+   * graph and {@code params}.
+   */
+  private Sampler(
+      ModelConfig config, Optional<Path> tokenizer, Graph graph, Ops scoped, ParameterStore external, boolean owned) {
+    this.config = config;
+    this.tokenizer = tokenizer;
+    this.graph = graph;
+    this.owned = owned;
+    try {
+      Ops tf = scoped != null ? scoped : Ops.create(graph);
+      params = external != null ? external : new ParameterStore(tf);
       ids = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       mask = tf.withName("attention_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       temperature = tf.withName("temperature").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
@@ -119,17 +144,30 @@ public final class Sampler implements AutoCloseable {
       Operand<TFloat32> logits = uncachedLogits(tf, params);
       nextToken = Sampling.choose(tf, logits, uniform, temperature, topP, topK);
       nextLogprob = Sampling.logProb(tf, logits, nextToken);
-      session = new Session(graph, exec.toProto());
-      try {
-        params.load(session, w, false, source);
-      } catch (RuntimeException e) {
-        session.close();
-        throw e;
-      }
     } catch (RuntimeException e) {
-      graph.close();
+      if (owned) {
+        graph.close();
+      }
       throw e;
     }
+  }
+
+  /**
+   * A sampler built into an existing graph over existing variables (e.g. a PPO policy's, so that
+   * rollouts read the current weights without copying them): {@code scoped} should be a sub-scope of
+   * the graph's {@code Ops}. Call {@link #attach} with the graph's session before generating; the
+   * sampler does not own, and will not close, the graph or the session.
+   */
+  public static Sampler inGraph(Graph graph, Ops scoped, ModelConfig config, ParameterStore policyParams) {
+    return new Sampler(config, Optional.empty(), graph, scoped, policyParams, false);
+  }
+
+  /** Binds the session of the graph an {@link #inGraph} sampler lives in. */
+  public void attach(Session s) {
+    if (owned) {
+      throw new IllegalStateException("this sampler owns its session");
+    }
+    session = s;
   }
 
   /**
@@ -546,7 +584,9 @@ public final class Sampler implements AutoCloseable {
 
   @Override
   public void close() {
-    session.close();
-    graph.close();
+    if (owned) {
+      session.close();
+      graph.close();
+    }
   }
 }
