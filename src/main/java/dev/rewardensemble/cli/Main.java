@@ -25,6 +25,7 @@ import picocli.CommandLine.Command;
       ExportCommand.class,
       GenerateCommand.class,
       BestOfNCommand.class,
+      PpoCommand.class,
       InfoCommand.class,
       DiagnoseCommand.class,
       GraphCommand.class,

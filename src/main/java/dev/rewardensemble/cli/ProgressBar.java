@@ -11,12 +11,21 @@ final class ProgressBar implements TrainListener {
   private final PrintStream out = System.err;
   private final boolean tty = System.console() != null;
   private final String label;
+  private final String first;
+  private final String second;
   private int lastDecile = -1;
   private double ema = Double.NaN;
   private double emaAcc = Double.NaN;
 
   ProgressBar(String label) {
+    this(label, "loss", "acc");
+  }
+
+  /** A bar whose two smoothed metrics are called {@code first} and {@code second}. */
+  ProgressBar(String label, String first, String second) {
     this.label = label;
+    this.first = first;
+    this.second = second;
   }
 
   @Override
@@ -26,8 +35,8 @@ final class ProgressBar implements TrainListener {
     double frac = (double) step / total;
     String line =
         String.format(
-            "%s %s %d/%d loss %.4f acc %.3f lr %.2e | %s elapsed, ETA %s",
-            label, bar(frac), step, total, ema, emaAcc, lr, duration(seconds),
+            "%s %s %d/%d %s %.4f %s %.3f lr %.2e | %s elapsed, ETA %s",
+            label, bar(frac), step, total, first, ema, second, emaAcc, lr, duration(seconds),
             duration(seconds / Math.max(1, step) * (total - step)));
     if (tty) {
       out.print("\r" + line + "\033[K");

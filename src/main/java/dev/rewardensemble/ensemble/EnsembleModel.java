@@ -85,6 +85,23 @@ public record EnsembleModel(
     return new ParameterCounts(m, l, a, total);
   }
 
+  /**
+   * The trunk of the (first) member by plain checkpoint key: what a PPO value model starts from (as
+   * AlpacaFarm initialises it from the reward model).
+   */
+  public Map<String, FloatTensor> trunkWeights() {
+    String prefix = kind == EnsembleKind.INDEPENDENT ? IndependentGraph.prefix(0) : "";
+    Map<String, FloatTensor> out = new LinkedHashMap<>();
+    for (String key : Transformers.parameterShapes(config).keySet()) {
+      FloatTensor t = weights.get(prefix + key);
+      if (t == null) {
+        throw new IllegalStateException(source + ": no trunk tensor " + prefix + key);
+      }
+      out.put(key, t);
+    }
+    return out;
+  }
+
   /** Loads any directory a reward model can be scored from (except SavedModels). */
   public static EnsembleModel load(Path dir) throws IOException {
     Path manifest = dir.resolve(MANIFEST);

@@ -186,6 +186,9 @@ public final class KlPenalty {
      * @param nSteps samples in the rollout (TRL passes its batch size)
      */
     void update(double currentKl, int nSteps);
+
+    /** Sets the coefficient from a checkpoint (a fixed controller checks it is unchanged). */
+    void restore(double coef);
   }
 
   /** A constant coefficient; {@link #update} does nothing. */
@@ -202,6 +205,13 @@ public final class KlPenalty {
     @Override
     public double coef() {
       return coef;
+    }
+
+    @Override
+    public void restore(double c) {
+      if (c != coef) {
+        throw new IllegalArgumentException("checkpoint KL coefficient " + c + " differs from the fixed " + coef);
+      }
     }
 
     @Override
@@ -245,6 +255,14 @@ public final class KlPenalty {
     @Override
     public double coef() {
       return coef;
+    }
+
+    @Override
+    public void restore(double c) {
+      if (!(Double.isFinite(c) && c >= 0)) {
+        throw new IllegalArgumentException("checkpoint KL coefficient must be finite and >= 0, got " + c);
+      }
+      coef = c;
     }
 
     /** The clipped proportional error for {@code currentKl}. */

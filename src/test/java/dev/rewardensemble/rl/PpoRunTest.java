@@ -1,0 +1,64 @@
+package dev.rewardensemble.rl;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.config.LlamaConfig;
+import dev.rewardensemble.io.AtomicDirs;
+import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.model.LmHead;
+import dev.rewardensemble.testing.Fixtures;
+import dev.rewardensemble.train.TrainListener;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** A PPO run interrupted after a checkpoint and resumed ends with the same policy as one run through. */
+class PpoRunTest {
+  @TempDir Path tmp;
+
+  private Path run(Path dir, int saveEvery, boolean resume) throws Exception {
+    LlamaConfig c = PpoTrainerTest.config();
+    Map<String, FloatTensor> w = PpoTrainerTest.policy(c);
+    Map<String, FloatTensor> trunk = new LinkedHashMap<>(w);
+    trunk.remove(LmHead.KEY);
+    PpoConfig cfg = new PpoConfig(8, 4, 2, 3e-3, 2, 0.1, KlPenalty.Estimator.K3, new PpoConfig.AdaptiveKl(2.0, 100),
+        1.0, 0.95, 0.2, 0.2, 0.1, true, 0.5, 1.0, 1.0, 6, 9);
+    List<int[]> prompts = new ArrayList<>();
+    for (int i = 0; i < 5; i++) {
+      prompts.add(new int[] {1, 3 + i});
+    }
+    try (PpoTrainer t = new PpoTrainer(c, w, c, trunk, PpoTrainerTest.toyReward(), cfg, ExecConfig.deterministic())) {
+      return PpoRun.run(t, c, Optional.empty(), prompts, cfg, new PpoRun.Options(dir, 4, saveEvery, 2, resume),
+          new ObjectMapper().createObjectNode(), s -> {}, TrainListener.NONE);
+    }
+  }
+
+  @Test
+  void resumedRunEndsWithTheSamePolicy() throws Exception {
+    Path a = run(tmp.resolve("a"), 0, false);
+    Path bDir = tmp.resolve("b");
+    run(bDir, 2, false);
+    // Interrupt after the checkpoint of iteration 2: drop the final policy, resume.
+    AtomicDirs.deleteRecursively(bDir.resolve("policy"));
+    Path b = run(bDir, 2, true);
+    HfCheckpoint.Checkpoint pa = HfCheckpoint.load(a);
+    HfCheckpoint.Checkpoint pb = HfCheckpoint.load(b);
+    assertEquals(HfCheckpoint.Kind.CAUSAL_LM, pa.kind());
+    for (String k : pa.weights().keySet()) {
+      Fixtures.assertClose(pa.weights().get(k).data(), pb.weights().get(k).data(), 1e-5, 1e-6, k);
+    }
+    long rows = Files.readAllLines(bDir.resolve("metrics.jsonl")).stream().filter(l -> !l.isBlank()).count();
+    assertEquals(4, rows);
+    assertTrue(Files.readString(bDir.resolve("metrics.jsonl")).contains("\"klCoef\""));
+  }
+}
