@@ -162,6 +162,49 @@ public final class Sampler implements AutoCloseable {
     return new Sampler(config, Optional.empty(), graph, scoped, policyParams, false);
   }
 
+  /** Signature key of an exported policy. */
+  public static final String GENERATE_SIGNATURE = "generate";
+
+  /**
+   * Exports the policy as a SavedModel whose signature {@code generate} runs the whole in-graph
+   * decode loop: inputs {@code input_ids}, {@code attention_mask} (int32 {@code [B, P]},
+   * left-padded), {@code uniforms} (float {@code [B, M]}: one uniform number per row and step, M >=
+   * max new tokens; zeros with {@code top_k} 1 give greedy decoding), {@code max_new_tokens}, {@code
+   * eos_token_id} (-1: never stop), {@code top_k} (int32 scalars), {@code temperature}, {@code top_p}
+   * (float scalars); outputs {@code tokens} {@code [B, n]} and {@code token_logprobs} {@code [B, n]}
+   * (log-probabilities under the unmodified model). Written to a temporary directory and renamed.
+   */
+  public void exportSavedModel(Path dir) throws IOException {
+    Path target = dir.toAbsolutePath().normalize();
+    if (Files.exists(target)) {
+      throw new IllegalArgumentException("cannot export to " + target + ": it already exists");
+    }
+    Files.createDirectories(target.getParent());
+    Path tmp = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".tmp");
+    try {
+      org.tensorflow.Signature sig =
+          org.tensorflow.Signature.builder()
+              .key(GENERATE_SIGNATURE)
+              .methodName("tensorflow/serving/predict")
+              .input("input_ids", ids)
+              .input("attention_mask", mask)
+              .input("uniforms", uniforms)
+              .input("max_new_tokens", maxNew)
+              .input("eos_token_id", eos)
+              .input("temperature", temperature)
+              .input("top_p", topP)
+              .input("top_k", topK)
+              .output("tokens", (Operand<?>) outTokens)
+              .output("token_logprobs", (Operand<?>) outLogprobs)
+              .build();
+      org.tensorflow.SavedModelBundle.exporter(tmp.toString()).withTags("serve").withSession(session).withSignature(sig).export();
+      Files.move(tmp, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException | RuntimeException e) {
+      dev.rewardensemble.io.AtomicDirs.deleteRecursively(tmp);
+      throw e;
+    }
+  }
+
   /** Binds the session of the graph an {@link #inGraph} sampler lives in. */
   public void attach(Session s) {
     if (owned) {
