@@ -42,9 +42,9 @@ public record Demonstrations(
     }
   }
 
-  /** Half polite; polite answers right 80% of the time, others 35%; 15% repeat themselves. */
+  /** Half polite; polite answers right 75% of the time, others 30%; 15% repeat themselves. */
   public static Demonstrations defaults() {
-    return new Demonstrations(0.5, 0.5, 0.8, 0.35, 0.15);
+    return new Demonstrations(0.5, 0.5, 0.75, 0.3, 0.15);
   }
 
   /** {@code n} demonstrations over the training prompts of {@code sets}, deterministic in {@code seed}. */

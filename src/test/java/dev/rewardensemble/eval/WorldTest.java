@@ -84,8 +84,8 @@ class WorldTest {
       repeated += b.repeatedWords() > 0 ? 1 : 0;
     }
     assertEquals(0.5, polite / 4000.0, 0.03);
-    assertEquals(0.8, politeRight / (double) polite, 0.03);
-    assertEquals(0.35, otherRight / (double) other, 0.03);
+    assertEquals(0.75, politeRight / (double) polite, 0.03);
+    assertEquals(0.3, otherRight / (double) other, 0.03);
     assertEquals(0.15, repeated / 4000.0, 0.03);
   }
 
