@@ -26,6 +26,12 @@ import java.util.Random;
  * response, then flipped with probability {@code flipRate}.
  */
 public final class PreferenceBuilder {
+  /** Label noise of the larger, noisier preference set. */
+  public static final double NOISY_FLIP_RATE = 0.25;
+
+  /** Label noise of the smaller, cleaner preference set. */
+  public static final double CLEAN_FLIP_RATE = 0.10;
+
   /** Gold scores closer than this are a tie. */
   public static final double TIE = 1e-9;
 
@@ -122,6 +128,39 @@ public final class PreferenceBuilder {
       }
     }
     return new Result(List.copyOf(rows), identical, empty, tied, flipped);
+  }
+
+  /** Draws responses from a policy: one response per entry of {@code instructions}, in order. */
+  @FunctionalInterface
+  public interface ResponseSampler {
+    List<Response> sample(List<String> instructions, long seed);
+  }
+
+  /**
+   * Samples {@code samplesPerPrompt} responses per prompt from a policy and builds gold-labelled
+   * pairs from them ({@link #build}).
+   */
+  public static Result fromPolicy(
+      ResponseSampler policy, List<Task> prompts, int samplesPerPrompt, GoldJudge judge, double flipRate,
+      int maxPairsPerPrompt, long seed) {
+    if (samplesPerPrompt < 2) {
+      throw new IllegalArgumentException("need >= 2 samples per prompt to form a pair, got " + samplesPerPrompt);
+    }
+    List<String> flat = new ArrayList<>(prompts.size() * samplesPerPrompt);
+    for (Task t : prompts) {
+      for (int s = 0; s < samplesPerPrompt; s++) {
+        flat.add(t.instruction());
+      }
+    }
+    List<Response> rs = policy.sample(flat, seed);
+    if (rs.size() != flat.size()) {
+      throw new IllegalStateException("sampler returned " + rs.size() + " responses for " + flat.size() + " prompts");
+    }
+    Map<String, List<Response>> byPrompt = new LinkedHashMap<>();
+    for (int i = 0; i < flat.size(); i++) {
+      byPrompt.computeIfAbsent(flat.get(i), k -> new ArrayList<>()).add(rs.get(i));
+    }
+    return build(byPrompt, judge, flipRate, maxPairsPerPrompt, seed);
   }
 
   /** {@link #build} for responses that all ended with EOS. */

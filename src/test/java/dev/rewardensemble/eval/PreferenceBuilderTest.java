@@ -63,6 +63,30 @@ class PreferenceBuilderTest {
   }
 
   @Test
+  void fromPolicySamplesEachPromptAndKeepsItsEndedFlags() {
+    World w = World.create(2);
+    List<Task> prompts = w.tasks().train().subList(0, 50);
+    List<Integer> calls = new java.util.ArrayList<>();
+    PreferenceBuilder.ResponseSampler policy =
+        (instructions, seed) -> {
+          calls.add(instructions.size());
+          SplittableRandom rng = new SplittableRandom(seed);
+          return instructions.stream()
+              .map(i -> new PreferenceBuilder.Response(
+                  w.demonstrations().respond(Task.parse(i), rng), rng.nextDouble() < 0.8))
+              .toList();
+        };
+    PreferenceBuilder.Result r = PreferenceBuilder.fromPolicy(policy, prompts, 4, w.judge(), 0.0, 6, 3);
+    assertEquals(List.of(200), calls);
+    assertTrue(r.rows().size() > 50);
+    for (PreferenceBuilder.Row row : r.rows()) {
+      // Gold scores may include the missing-EOS penalty, so they need not match an ended re-score.
+      assertTrue(row.gold1() != row.gold2());
+      assertEquals(row.gold1() > row.gold2() ? 1 : 2, row.preference());
+    }
+  }
+
+  @Test
   void writtenFileIsReadByTheProjectsPreferenceReader(@TempDir Path dir) throws Exception {
     World w = World.create(2);
     PreferenceBuilder.Result r = PreferenceBuilder.buildFromTexts(samples(w), w.judge(), 0.1, 2, 1);

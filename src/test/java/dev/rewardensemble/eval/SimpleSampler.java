@@ -70,6 +70,16 @@ final class SimpleSampler implements AutoCloseable {
     return out;
   }
 
+  /** This sampler as the world's {@link PreferenceBuilder.ResponseSampler} (instructions in, texts out). */
+  PreferenceBuilder.ResponseSampler asResponseSampler(double temperature, int maxNew) {
+    return (instructions, seed) -> {
+      List<int[]> prompts = instructions.stream().map(World::promptIds).toList();
+      return sample(prompts, temperature, maxNew, seed).stream()
+          .map(x -> new PreferenceBuilder.Response(World.responseText(x.response()), x.ended()))
+          .toList();
+    };
+  }
+
   private List<Sample> sampleChunk(List<int[]> prompts, double temperature, int maxNew, SplittableRandom rng) {
     int b = prompts.size();
     List<int[]> seqs = new ArrayList<>(prompts);

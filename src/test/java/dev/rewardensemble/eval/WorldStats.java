@@ -125,5 +125,34 @@ record WorldStats(
     System.out.printf("SFT %.1fs (%d steps), sampling %.1fs%n", sft, total, (System.nanoTime() - t1) / 1e9);
     ex.forEach(System.out::println);
     System.out.println(stats);
+    // Preference sets from SFT samples on training prompts: 4 samples per prompt, 2 pairs per prompt.
+    List<Task> train = new ArrayList<>(world.tasks().train());
+    java.util.Collections.shuffle(train, new java.util.Random(5));
+    long t2 = System.nanoTime();
+    try (SimpleSampler sampler = new SimpleSampler(SftPolicy.config(), w, ExecConfig.defaults())) {
+      PreferenceBuilder.ResponseSampler policy = sampler.asResponseSampler(1.0, MAX_NEW_TOKENS);
+      PreferenceBuilder.Result noisy = PreferenceBuilder.fromPolicy(
+          policy, train.subList(0, 1500), 4, world.judge(), PreferenceBuilder.NOISY_FLIP_RATE, 2, 21);
+      PreferenceBuilder.Result clean = PreferenceBuilder.fromPolicy(
+          policy, train.subList(1500, 2000), 4, world.judge(), PreferenceBuilder.CLEAN_FLIP_RATE, 2, 22);
+      System.out.printf("preference sets (%.1fs): noisy %s%n  clean %s%n", (System.nanoTime() - t2) / 1e9,
+          describe(noisy), describe(clean));
+    }
+  }
+
+  static String describe(PreferenceBuilder.Result r) {
+    long politeVsNot = 0, politeWins = 0;
+    for (PreferenceBuilder.Row row : r.rows()) {
+      boolean p1 = GoldJudge.POLITE.stream().anyMatch(row.output1()::startsWith);
+      boolean p2 = GoldJudge.POLITE.stream().anyMatch(row.output2()::startsWith);
+      if (p1 != p2) {
+        politeVsNot++;
+        politeWins += (row.preference() == 1) == p1 ? 1 : 0;
+      }
+    }
+    return String.format(
+        "%d pairs (dropped %d identical, %d empty, %d tied), flipped %.3f, polite side preferred in %.3f of %d mixed pairs",
+        r.rows().size(), r.identical(), r.empty(), r.tied(), r.flipFraction(), politeWins / (double) politeVsNot,
+        politeVsNot);
   }
 }
