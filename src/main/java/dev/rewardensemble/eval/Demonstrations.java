@@ -37,7 +37,9 @@ public record Demonstrations(
     for (double p : new double[] {politeRate, fillerRate, correctIfPolite, correctOtherwise, repeatRate}) {
       if (!(p >= 0 && p <= 1)) {
         throw new IllegalArgumentException(
-            "demonstration rates must be probabilities in [0, 1], got " + this);
+            "demonstration rates must be probabilities in [0, 1], got politeRate " + politeRate + ", fillerRate "
+                + fillerRate + ", correctIfPolite " + correctIfPolite + ", correctOtherwise " + correctOtherwise
+                + ", repeatRate " + repeatRate);
       }
     }
   }
