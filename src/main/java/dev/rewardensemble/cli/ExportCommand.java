@@ -55,8 +55,27 @@ public final class ExportCommand implements Callable<Integer> {
 
   @CommandLine.Mixin AggregationOptions aggregation = new AggregationOptions();
 
+  @Option(
+      names = "--policy",
+      description = "--model is a causal LM (e.g. RUN_DIR/policy of rme ppo): export a SavedModel with a 'generate' signature.")
+  boolean policy;
+
   @Override
   public Integer call() throws Exception {
+    if (policy) {
+      if (!format.equals("savedmodel") || name == null) {
+        throw new UserError("--policy exports a SavedModel: give --name (and no --format other than savedmodel)");
+      }
+      Path dir = root.resolve(name).resolve(Integer.toString(version));
+      try (dev.rewardensemble.rl.Sampler s = dev.rewardensemble.rl.Sampler.load(model, dev.rewardensemble.config.ExecConfig.defaults())) {
+        if (overwrite) {
+          dev.rewardensemble.io.AtomicDirs.deleteRecursively(dir);
+        }
+        s.exportSavedModel(dir);
+      }
+      System.err.printf("exported policy %s with signature 'generate' -> %s%n", model, dir);
+      return 0;
+    }
     EnsembleModel m = lora == null || lora.isEmpty() ? EnsembleModel.load(model) : EnsembleModel.fromPeft(model, lora);
     m = new EnsembleModel(m.kind(), m.config(), m.members(), m.weights(), m.lora(), m.normalization(),
         aggregation.resolve(m.aggregation()), m.tokenizer(), m.source());
