@@ -19,7 +19,7 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "rme 0.1.0 (reward-ensemble)",
     description = "Reward-model ensembles for RLHF on TensorFlow Java.",
-    subcommands = {ScoreCommand.class, TrainRmCommand.class, ExportCommand.class, InfoCommand.class, GraphCommand.class})
+    subcommands = {ScoreCommand.class, TrainRmCommand.class, ExportCommand.class, InfoCommand.class, GraphCommand.class, BenchCommand.class})
 public final class Main implements Runnable {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
