@@ -202,6 +202,7 @@ def memory_probe(spec_path, kind):
     import transformers  # noqa: F401
     import peft  # noqa: F401
 
+    transformers.utils.logging.disable_progress_bar()
     if kind == "baseline":
         (torch.ones(2) + 1).sum().item()
     else:
@@ -237,6 +238,8 @@ def main():
     import transformers
     import peft
 
+    transformers.utils.logging.disable_progress_bar()
+
     def log(msg):
         print(msg, flush=True)
 
@@ -246,7 +249,7 @@ def main():
            "workloads": {}}
     n = spec.get("matmul_n", 2048)
     a, bm = torch.rand(n, n), torch.rand(n, n)
-    s = measure(lambda: torch.mm(a, bm), 2, 10)
+    s = min(measure(lambda: torch.mm(a, bm), 2, 5) for _ in range(3))  # best median of 3 rounds, as rme bench
     out["peak_matmul_flops"] = 2.0 * n ** 3 / s
     log(f"peak float32 matmul ({n}x{n}, torch): {out['peak_matmul_flops'] / 1e9:.1f} GFLOP/s")
     del a, bm
