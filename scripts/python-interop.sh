@@ -16,43 +16,15 @@ PIP_TIMEOUT=${RME_INTEROP_PIP_TIMEOUT:-1500}
 CHECK_TIMEOUT=${RME_INTEROP_CHECK_TIMEOUT:-900}
 START=$(date +%s)
 
-# The CPU build of torch: pinning the local version keeps pip from choosing a CUDA wheel (which
-# pulls in several GB of nvidia-* packages). /opt/wheels holds it on the project's machines.
+# The CPU build of torch (pinned so that pip does not choose a CUDA wheel); see scripts/venv.sh.
 TORCH_SPEC=${RME_INTEROP_TORCH:-torch==2.13.0+cpu}
 PACKAGES=("$TORCH_SPEC" tensorflow-cpu transformers safetensors peft)
-STAMP="$VENV/.rme-interop-installed"
-WANT_STAMP="${PACKAGES[*]}"
 
 log() { echo "[interop] $*"; }
 
-install_venv() {
-  if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT_STAMP" ]] \
-      && "$VENV/bin/python" -c "import tensorflow, torch, transformers, safetensors, peft" 2>/dev/null; then
-    log "reusing $VENV ($(cat "$STAMP"))"
-    return
-  fi
-  if [[ ! -x "$VENV/bin/python" ]]; then
-    log "creating $VENV"
-    python3 -m venv "$VENV"
-  fi
-  local extra=()
-  if [[ -d /opt/wheels ]]; then
-    extra+=(--find-links /opt/wheels)
-  fi
-  log "pip install ${PACKAGES[*]} (time limit ${PIP_TIMEOUT}s)"
-  local t0 t1
-  t0=$(date +%s)
-  if ! timeout "$PIP_TIMEOUT" "$VENV/bin/pip" install --retries 0 --progress-bar off "${extra[@]}" \
-      "${PACKAGES[@]}"; then
-    log "FAIL pip install (see above)"
-    exit 1
-  fi
-  t1=$(date +%s)
-  log "pip install took $((t1 - t0)) s"
-  echo "$WANT_STAMP" > "$STAMP"
-}
-
-install_venv
+# shellcheck source=venv.sh
+source "$ROOT/scripts/venv.sh"
+RME_PIP_TIMEOUT=$PIP_TIMEOUT rme_venv "$VENV" "${PACKAGES[@]}" || { log "FAIL pip install (see above)"; exit 1; }
 "$VENV/bin/python" -c "import torch, tensorflow as tf, transformers, peft, safetensors; print('[interop] torch', torch.__version__, '| tensorflow', tf.__version__, '| transformers', transformers.__version__, '| peft', peft.__version__)"
 if [[ "${1:-}" == "--install-only" ]]; then
   exit 0

@@ -28,6 +28,7 @@ import picocli.CommandLine.Command;
       PpoCommand.class,
       InfoCommand.class,
       DiagnoseCommand.class,
+      BenchCommand.class,
       GraphCommand.class,
       SyntheticCommand.class
     })

@@ -1,0 +1,273 @@
+"""The peer of `rme bench --peer`: the same workloads in PyTorch + transformers (+ peft), CPU.
+
+Reads the spec written by `rme bench` (exported Hugging Face checkpoints with 1 and K heads, the
+token ids both sides use, batch/seq/K, threads, warm-up and repetitions) and writes OUT.json:
+  {"peak_matmul_flops": x, "info": {...versions...},
+   "workloads": {"<preset>/score": {"seconds": median}, ...},
+   "memory": {"baseline_mb": x, "kinds": {"single": MiB above baseline, ...}}}
+
+Workloads (medians of `reps` runs after `warmup` unmeasured ones, torch.set_num_threads(threads)):
+  score        AutoModelForSequenceClassification forward on B x T ids (inference_mode)
+  bt-step      B pairs = 2B sequences: forward, Bradley-Terry loss -logsigmoid(r_c - r_r), backward,
+               clip_grad_norm_(1.0), torch.optim.AdamW(lr 1e-5, weight_decay 0.01) step, zero_grad
+  lora-step    the same with peft LoraConfig(r=8, alpha=16, dropout=0.05, the same target modules,
+               task SEQ_CLS so the score head is trained too), base frozen
+  ensemble-*   single (1 model), linear (1 model, num_labels=K), independent (K models, run one
+               after the other), lora / lora-top1 (one peft model with K adapters, switched with
+               set_adapter as in the paper: K full forwards; lora-top1 adapts only the top block
+               via layers_to_transform, but still runs the whole trunk K times)
+Dropout of the trunk is set to 0 (GPT-2's resid/embd/attn_pdrop) as in the project's graphs; the
+LoRA dropout of 0.05 is kept on both sides.
+
+Memory (spec["memory"]): each kind, and a baseline that imports torch/transformers/peft and builds
+nothing, runs in a fresh interpreter (`--memory-probe`); peak RSS is VmHWM from /proc/self/status.
+
+Usage: python bench_peer.py SPEC.json OUT.json
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+def vm_hwm_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return -1.0
+
+
+def setup_threads(n):
+    import torch
+
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+
+
+def load(path, num_labels=None):
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+    import torch
+
+    cfg = AutoConfig.from_pretrained(path)
+    for key in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "attention_dropout"):
+        if hasattr(cfg, key):
+            setattr(cfg, key, 0.0)
+    model = AutoModelForSequenceClassification.from_pretrained(path, config=cfg, dtype=torch.float32)
+    return model
+
+
+def measure(fn, warmup, reps):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def read_ids(path):
+    import torch
+
+    with open(path) as f:
+        d = json.load(f)
+    return torch.tensor(d["ids"], dtype=torch.long)
+
+
+def lora_config(targets, is_gpt2, layers=None):
+    from peft import LoraConfig, TaskType
+
+    kw = {}
+    if layers is not None:
+        kw["layers_to_transform"] = layers
+    return LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16, lora_dropout=0.05,
+                      target_modules=list(targets), fan_in_fan_out=is_gpt2, **kw)
+
+
+def is_gpt2(model):
+    return model.config.model_type == "gpt2"
+
+
+def bt_step_fn(model, params, opt, ids, mask, b):
+    import torch
+    import torch.nn.functional as F
+
+    def step():
+        r = model(input_ids=ids, attention_mask=mask).logits[:, 0]
+        loss = -F.logsigmoid(r[:b] - r[b:]).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def ensemble(kind, p, k, targets, num_layers):
+    """Returns a callable scoring a batch with ensemble `kind`, and the objects it keeps alive."""
+    import torch
+    from peft import get_peft_model
+
+    if kind == "single":
+        m = load(p["heads1"]).eval()
+        return (lambda ids, mask: m(input_ids=ids, attention_mask=mask).logits), m
+    if kind == "linear":
+        m = load(p["headsk"]).eval()
+        return (lambda ids, mask: m(input_ids=ids, attention_mask=mask).logits), m
+    if kind == "independent":
+        ms = [load(p["heads1"]).eval() for _ in range(k)]
+        return (lambda ids, mask: torch.cat([m(input_ids=ids, attention_mask=mask).logits for m in ms], 1)), ms
+    if kind in ("lora", "lora-top1"):
+        base = load(p["heads1"])
+        layers = None if kind == "lora" else [num_layers - 1]
+        cfg = lora_config(targets, is_gpt2(base), layers)
+        pm = get_peft_model(base, cfg, adapter_name="m0")
+        for i in range(1, k):
+            pm.add_adapter(f"m{i}", cfg)
+        pm.eval()
+        names = [f"m{i}" for i in range(k)]
+
+        def run(ids, mask):
+            out = []
+            for n in names:
+                pm.set_adapter(n)
+                out.append(pm(input_ids=ids, attention_mask=mask).logits)
+            return torch.cat(out, 1)
+
+        return run, pm
+    raise ValueError(kind)
+
+
+KINDS = ["single", "linear", "independent", "lora", "lora-top1"]
+
+
+def run_preset(p, spec, out, log):
+    import torch
+    from peft import get_peft_model
+
+    b, warmup, reps, k = spec["batch"], spec["warmup"], spec["reps"], spec["k"]
+    ids = read_ids(p["ids"])
+    mask = torch.ones_like(ids)
+    sid, smask = ids[:b], mask[:b]
+    name = p["name"]
+
+    m = load(p["heads1"]).eval()
+    out.setdefault("attn_implementation", getattr(m.config, "_attn_implementation", None))
+    with torch.inference_mode():
+        s = measure(lambda: m(input_ids=sid, attention_mask=smask).logits, warmup, reps)
+    out["workloads"][f"{name}/score"] = {"seconds": s}
+    log(f"{name}/score {b / s:.1f} sequences/s ({s:.3f} s)")
+    del m
+
+    m = load(p["heads1"]).train()
+    params = [q for q in m.parameters() if q.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-5, weight_decay=0.01)
+    s = measure(bt_step_fn(m, params, opt, ids, mask, b), warmup, reps)
+    out["workloads"][f"{name}/bt-step"] = {"seconds": s}
+    log(f"{name}/bt-step {2 * b * ids.shape[1] / s:.1f} tokens/s ({s:.3f} s)")
+    del m, opt, params
+
+    base = load(p["heads1"])
+    pm = get_peft_model(base, lora_config(p["lora_targets"], is_gpt2(base)))
+    pm.train()
+    params = [q for q in pm.parameters() if q.requires_grad]
+    opt = torch.optim.AdamW(params, lr=5e-5, weight_decay=0.01)
+    s = measure(bt_step_fn(pm, params, opt, ids, mask, b), warmup, reps)
+    out["workloads"][f"{name}/lora-step"] = {"seconds": s, "trainable": sum(q.numel() for q in params)}
+    log(f"{name}/lora-step {2 * b * ids.shape[1] / s:.1f} tokens/s ({s:.3f} s)")
+    del pm, base, opt, params
+
+    for kind in KINDS:
+        fn, keep = ensemble(kind, p, 1 if kind == "single" else k, p["lora_targets"], p["num_layers"])
+        with torch.inference_mode():
+            s = measure(lambda: fn(sid, smask), warmup, reps)
+        out["workloads"][f"{name}/ensemble-{kind}"] = {"seconds": s}
+        log(f"{name}/ensemble-{kind} {b / s:.1f} sequences/s ({s:.3f} s)")
+        del fn, keep
+
+
+def memory_probe(spec_path, kind):
+    with open(spec_path) as f:
+        spec = json.load(f)
+    setup_threads(spec["threads"])
+    import torch
+    import transformers  # noqa: F401
+    import peft  # noqa: F401
+
+    transformers.utils.logging.disable_progress_bar()
+    if kind == "baseline":
+        (torch.ones(2) + 1).sum().item()
+    else:
+        p = spec["memory"]
+        b = spec["batch"]
+        ids = read_ids(p["ids"])[:b]
+        mask = torch.ones_like(ids)
+        fn, keep = ensemble(kind, p, 1 if kind == "single" else spec["k"], p["lora_targets"], p["num_layers"])
+        with torch.inference_mode():
+            fn(ids, mask)
+            fn(ids, mask)
+    print(f"peak_rss_mb={vm_hwm_mb():.1f}", flush=True)
+
+
+def probe(spec_path, kind):
+    r = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-probe", spec_path, kind],
+                       capture_output=True, text=True)
+    for line in r.stdout.splitlines():
+        if line.startswith("peak_rss_mb="):
+            return float(line.split("=", 1)[1])
+    raise RuntimeError(f"memory probe {kind} failed (exit {r.returncode}): {r.stderr[-2000:]}")
+
+
+def main():
+    if sys.argv[1] == "--memory-probe":
+        memory_probe(sys.argv[2], sys.argv[3])
+        return
+    spec_path, out_path = sys.argv[1], sys.argv[2]
+    with open(spec_path) as f:
+        spec = json.load(f)
+    setup_threads(spec["threads"])
+    import torch
+    import transformers
+    import peft
+
+    transformers.utils.logging.disable_progress_bar()
+
+    def log(msg):
+        print(msg, flush=True)
+
+    out = {"info": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+                    "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+                    "mkldnn": torch.backends.mkldnn.is_available(), "mkl": torch.backends.mkl.is_available()},
+           "workloads": {}}
+    n = spec.get("matmul_n", 2048)
+    a, bm = torch.rand(n, n), torch.rand(n, n)
+    s = min(measure(lambda: torch.mm(a, bm), 2, 5) for _ in range(3))  # best median of 3 rounds, as rme bench
+    out["peak_matmul_flops"] = 2.0 * n ** 3 / s
+    log(f"peak float32 matmul ({n}x{n}, torch): {out['peak_matmul_flops'] / 1e9:.1f} GFLOP/s")
+    del a, bm
+    for p in spec["presets"]:
+        run_preset(p, spec, out, log)
+    out["info"]["attn_implementation"] = out.pop("attn_implementation", None)
+    if "memory" in spec:
+        base = probe(spec_path, "baseline")
+        mem = {"baseline_mb": base, "kinds": {}}
+        log(f"memory ({spec['memory']['name']}): baseline {base:.0f} MiB")
+        for kind in KINDS:
+            v = probe(spec_path, kind) - base
+            mem["kinds"][kind] = v
+            log(f"  {kind:12s} +{v:.0f} MiB")
+        out["memory"] = mem
+    with open(out_path, "w") as f:
+        json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

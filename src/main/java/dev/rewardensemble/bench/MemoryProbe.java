@@ -1,0 +1,89 @@
+package dev.rewardensemble.bench;
+
+import dev.rewardensemble.api.RewardModel;
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.ensemble.EnsembleModel;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.tensorflow.Graph;
+import org.tensorflow.Session;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * Hidden entry point run in a FRESH JVM per ensemble kind, so that each peak RSS belongs to one
+ * model: builds the ensemble from seeded random weights, loads it into a session, scores one batch
+ * twice, and prints {@code peak_rss_mb=<VmHWM in MiB>}. Kind {@code baseline} loads TensorFlow and
+ * runs a trivial graph, building no model: the JVM + runtime floor that {@link BenchRunner} subtracts.
+ *
+ * <p>Usage: {@code java -cp CP dev.rewardensemble.bench.MemoryProbe PRESET_JSON KIND K BATCH SEQ INTRA INTER SEED}
+ */
+public final class MemoryProbe {
+  private MemoryProbe() {}
+
+  public static void main(String[] args) throws Exception {
+    Path preset = Path.of(args[0]);
+    String kind = args[1];
+    int k = Integer.parseInt(args[2]);
+    int batch = Integer.parseInt(args[3]);
+    int seq = Integer.parseInt(args[4]);
+    ExecConfig exec = new ExecConfig(Integer.parseInt(args[5]), Integer.parseInt(args[6]), false);
+    long seed = Long.parseLong(args[7]);
+    if (kind.equals("baseline")) {
+      try (Graph g = new Graph()) {
+        Ops tf = Ops.create(g);
+        var sum = tf.math.add(tf.constant(1f), tf.constant(2f));
+        try (Session s = new Session(g, exec.toProto()); var r = s.runner().fetch(sum).run()) {
+          ((TFloat32) r.get(0)).getFloat();
+        }
+      }
+    } else {
+      ModelConfig c = BenchModels.config(BenchModels.presetJson(preset), preset.toString());
+      EnsembleModel m = BenchModels.ensemble(kind, c, kind.equals("single") ? 1 : k, seed);
+      int[] ids = BenchModels.tokenIds(c, batch, seq, seed);
+      int[] mask = new int[ids.length];
+      Arrays.fill(mask, 1);
+      try (RewardModel rm = RewardModel.of(m, exec)) {
+        m = null; // the weights now live in the session; the Java copies may be collected
+        rm.run(ids, mask, batch, seq);
+        rm.run(ids, mask, batch, seq);
+      }
+    }
+    System.out.printf("peak_rss_mb=%.1f%n", Machine.peakRssMb());
+  }
+
+  /** Runs a probe in a fresh JVM with this process's class path; returns its peak RSS in MiB. */
+  public static double run(Path preset, String kind, BenchOptions o) throws IOException, InterruptedException {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    List<String> cmd = new ArrayList<>(List.of(
+        java, "-Xmx16g", "-cp", System.getProperty("java.class.path"), MemoryProbe.class.getName(),
+        preset.toString(), kind, Integer.toString(o.k()), Integer.toString(o.batch()), Integer.toString(o.seq()),
+        Integer.toString(o.exec().intraOpThreads()), Integer.toString(o.exec().interOpThreads()), Long.toString(o.seed())));
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+    pb.environment().put("TF_CPP_MIN_LOG_LEVEL", "2");
+    Process p = pb.start();
+    StringBuilder out = new StringBuilder();
+    double peak = -1;
+    try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+      String line;
+      while ((line = r.readLine()) != null) {
+        out.append(line).append('\n');
+        if (line.startsWith("peak_rss_mb=")) {
+          peak = Double.parseDouble(line.substring("peak_rss_mb=".length()));
+        }
+      }
+    }
+    int rc = p.waitFor();
+    if (rc != 0 || peak < 0) {
+      throw new IllegalStateException("memory probe '" + kind + "' failed (exit " + rc + "):\n" + out);
+    }
+    return peak;
+  }
+}

@@ -1,0 +1,149 @@
+package dev.rewardensemble.bench;
+
+import dev.rewardensemble.api.RewardModel;
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.data.PreferencePair;
+import dev.rewardensemble.ensemble.EnsembleModel;
+import dev.rewardensemble.ensemble.LoraEnsembleGraph;
+import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.lora.LoraConfig;
+import dev.rewardensemble.model.ForwardGraph;
+import dev.rewardensemble.model.ParameterStore;
+import dev.rewardensemble.model.RewardHeads;
+import dev.rewardensemble.train.RewardTrainer;
+import dev.rewardensemble.train.Schedule;
+import dev.rewardensemble.train.TrainConfig;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+import org.tensorflow.Graph;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.op.linalg.MatMul;
+import org.tensorflow.types.TFloat32;
+
+/** The measured workloads, in this process. */
+public final class Workloads {
+  private Workloads() {}
+
+  /**
+   * Peak float32 matmul throughput: an {@code n x n} by {@code n x n} MatMul of two variables in a
+   * graph with the benchmark's threads, {@code 2 n^3} FLOPs per run, median of {@code reps}.
+   */
+  public static double peakMatmulFlops(ExecConfig exec, int n, int reps) throws Exception {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Variable<TFloat32> a = tf.variable(tf.random.randomUniform(tf.constant(new long[] {n, n}), TFloat32.class));
+      Variable<TFloat32> b = tf.variable(tf.random.randomUniform(tf.constant(new long[] {n, n}), TFloat32.class));
+      MatMul<TFloat32> mm = tf.linalg.matMul(a, b);
+      try (Session s = new Session(g, exec.toProto())) {
+        Timing.Result r = Timing.measure(2, reps, () -> s.runner().addTarget(mm).run().close());
+        return 2.0 * n * n * n / r.median();
+      }
+    }
+  }
+
+  /** (a) Scoring one batch with a single reward model: sequences/s. */
+  public static WorkloadResult score(String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
+    EnsembleModel m = BenchModels.ensemble("single", c, 1, o.seed());
+    Timing.Result r = scoreRuns(m, ids, o);
+    double flops = Flops.forward(c, o.batch(), o.seq(), 1);
+    return new WorkloadResult(preset + "/score", "sequences/s", o.batch() / r.median(), r.median(), flops,
+        flops / r.median() / peak, null, null, null, null, "single model, batch " + o.batch() + " x " + o.seq() + " tokens");
+  }
+
+  static Timing.Result scoreRuns(EnsembleModel m, int[] ids, BenchOptions o) throws Exception {
+    int n = o.batch() * o.seq();
+    int[] batchIds = Arrays.copyOf(ids, n);
+    int[] mask = new int[n];
+    Arrays.fill(mask, 1);
+    try (RewardModel rm = RewardModel.of(m, o.exec())) {
+      return Timing.measure(o.warmup(), o.reps(), () -> rm.run(batchIds, mask, o.batch(), o.seq()));
+    }
+  }
+
+  /** The shared ids as {@code batch} pairs: rows {@code [0, batch)} chosen, {@code [batch, 2 batch)} rejected. */
+  static List<PreferencePair> pairs(int[] ids, BenchOptions o) {
+    List<PreferencePair> out = new ArrayList<>();
+    int t = o.seq();
+    for (int i = 0; i < o.batch(); i++) {
+      int[] chosen = Arrays.copyOfRange(ids, i * t, (i + 1) * t);
+      int[] rejected = Arrays.copyOfRange(ids, (o.batch() + i) * t, (o.batch() + i + 1) * t);
+      out.add(new PreferencePair(chosen, rejected, 0f, i + 1));
+    }
+    return out;
+  }
+
+  /** Training settings of a benchmark step: one micro-batch, no accumulation, clipping at 1, weight decay 0.01. */
+  static TrainConfig trainConfig(BenchOptions o) {
+    return new TrainConfig(1, 1, o.batch(), 1, 1e-5, 0.01, Schedule.Kind.CONSTANT, 0.0, 1.0, 0.0, o.seed(), 0, 0, 1, 0.0);
+  }
+
+  /** (b) One Bradley-Terry step of full finetuning (forward + backward + AdamW): tokens/s. */
+  public static WorkloadResult btStep(String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
+    List<PreferencePair> batch = pairs(ids, o);
+    int pad = c.padTokenId();
+    try (RewardTrainer tr = new RewardTrainer(c, 1, BenchModels.weights(c, 1, o.seed()), trainConfig(o), o.exec(), key -> true)) {
+      int[] step = {0};
+      Timing.Result r = Timing.measure(o.warmup(), o.reps(), () -> {
+        tr.accumulate(batch, pad);
+        tr.apply(1e-5, ++step[0]);
+      });
+      double tokens = 2.0 * o.batch() * o.seq();
+      double flops = Flops.btStep(c, o.batch(), o.seq());
+      return new WorkloadResult(preset + "/bt-step", "tokens/s", tokens / r.median(), r.median(), flops,
+          flops / r.median() / peak, null, null, null, null,
+          o.batch() + " pairs = " + 2 * o.batch() + " sequences x " + o.seq() + " tokens, forward+backward+AdamW, all weights trained");
+    }
+  }
+
+  /** (c) One LoRA phase-2 step: K = 1 adapter (r 8, every projection) + head trained, trunk frozen: tokens/s. */
+  public static WorkloadResult loraStep(String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
+    List<PreferencePair> batch = pairs(ids, o);
+    LoraConfig lora = BenchModels.lora(c, 0);
+    Map<String, FloatTensor> init = new LinkedHashMap<>(BenchModels.weights(c, 1, o.seed()));
+    init.putAll(BenchModels.loraInit(c, lora, 1, o.seed()));
+    long seed = o.seed();
+    try (RewardTrainer tr = new RewardTrainer(
+        tf -> {
+          ParameterStore p = new ParameterStore(tf);
+          LoraEnsembleGraph lg = LoraEnsembleGraph.training(tf, c, lora, 1, p, seed);
+          return new ForwardGraph(lg.inputIds(), lg.attentionMask(), lg.rewards(), p, 1);
+        },
+        init, trainConfig(o), o.exec(),
+        key -> key.endsWith(".lora_A") || key.endsWith(".lora_B") || key.equals(RewardHeads.KEY))) {
+      int[] step = {0};
+      Timing.Result r = Timing.measure(o.warmup(), o.reps(), () -> {
+        tr.accumulate(batch, c.padTokenId());
+        tr.apply(5e-5, ++step[0]);
+      });
+      double tokens = 2.0 * o.batch() * o.seq();
+      double flops = Flops.loraStep(c, lora, o.batch(), o.seq());
+      return new WorkloadResult(preset + "/lora-step", "tokens/s", tokens / r.median(), r.median(), flops,
+          flops / r.median() / peak, null, null, null, null,
+          o.batch() + " pairs, K=1 LoRA r=8 on " + String.join(",", lora.targetModules()) + ", trunk frozen");
+    }
+  }
+
+  /** (e) Scoring with each ensemble kind at K members: sequences/s (ratios against single in {@link BenchRunner}). */
+  public static List<WorkloadResult> ensembles(
+      String preset, ModelConfig c, int[] ids, BenchOptions o, double peak, Consumer<String> log) throws Exception {
+    List<WorkloadResult> out = new ArrayList<>();
+    for (String kind : BenchModels.KINDS) {
+      int k = kind.equals("single") ? 1 : o.k();
+      EnsembleModel m = BenchModels.ensemble(kind, c, k, o.seed());
+      Timing.Result r = scoreRuns(m, ids, o);
+      double flops = Flops.ensemble(kind, c, k, o.batch(), o.seq());
+      out.add(new WorkloadResult(preset + "/ensemble-" + kind, "sequences/s", o.batch() / r.median(), r.median(), flops,
+          flops / r.median() / peak, null, null, null, null, "K=" + k));
+      log.accept(String.format("  ensemble %-12s %8.1f sequences/s", kind, o.batch() / r.median()));
+    }
+    return out;
+  }
+}

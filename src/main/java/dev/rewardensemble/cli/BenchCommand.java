@@ -1,0 +1,110 @@
+package dev.rewardensemble.cli;
+
+import dev.rewardensemble.bench.BenchOptions;
+import dev.rewardensemble.bench.BenchRunner;
+import dev.rewardensemble.config.ExecConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code rme bench}: throughput, MFU and memory of the project's graphs, optionally side by side with PyTorch. */
+@Command(
+    name = "bench",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Benchmark the project on random seeded weights of the bench presets: (a) scoring, sequences/s;",
+      "(b) one Bradley-Terry step (B pairs = 2B sequences, forward+backward+AdamW), tokens/s; (c) one LoRA",
+      "phase-2 step (K=1, r=8, trunk frozen), tokens/s; (e) scoring with each ensemble kind at K members,",
+      "sequences/s, and its peak memory (fresh process per kind, on a scaled copy of the first preset).",
+      "MFU is against the peak float32 matmul FLOP/s measured in the same process.",
+      "--peer runs the same workloads in PyTorch + transformers on the same weights and ids (scripts/bench-peer.sh)."
+    })
+public final class BenchCommand implements Callable<Integer> {
+  @Option(names = "--preset", split = ",", description = "Preset files (default tf-graphs/bench-llama.json,tf-graphs/bench-gpt2.json under --root).")
+  List<Path> presets;
+
+  @Option(names = "--batch", defaultValue = "16", description = "Sequences per scoring batch; pairs per training step (default: ${DEFAULT-VALUE}).")
+  int batch;
+
+  @Option(names = "--seq", defaultValue = "128", description = "Tokens per sequence (default: ${DEFAULT-VALUE}).")
+  int seq;
+
+  @Option(names = "--k", defaultValue = "3", description = "Ensemble members (default: ${DEFAULT-VALUE}).")
+  int k;
+
+  @Option(names = "--warmup", defaultValue = "3", description = "Unmeasured runs per workload (default: ${DEFAULT-VALUE}).")
+  int warmup;
+
+  @Option(names = "--reps", defaultValue = "10", description = "Measured runs per workload; the median is reported (default: ${DEFAULT-VALUE}).")
+  int reps;
+
+  @Option(names = "--intra-threads", defaultValue = "2", description = "Intra-op threads (default: ${DEFAULT-VALUE}; the peer uses the same).")
+  int intra;
+
+  @Option(names = "--inter-threads", defaultValue = "1", description = "Inter-op threads (default: ${DEFAULT-VALUE}).")
+  int inter;
+
+  @Option(names = "--xla", description = "Compile with XLA's global JIT (on CPU also set TF_XLA_FLAGS=--tf_xla_cpu_global_jit).")
+  boolean xla;
+
+  @Option(names = "--seed", defaultValue = "42", description = "Seed of weights and token ids (default: ${DEFAULT-VALUE}).")
+  long seed;
+
+  @Option(names = "--peer", description = "Also run scripts/bench-peer.sh (PyTorch + transformers) and print project vs peer.")
+  boolean peer;
+
+  @Option(names = "--json", description = "Write the results as JSON to this file.")
+  Path json;
+
+  @Option(names = "--no-memory", description = "Skip the per-kind peak-memory probes.")
+  boolean noMemory;
+
+  @Option(names = "--memory-hidden", defaultValue = "1024", description = "Hidden size of the memory model (default: ${DEFAULT-VALUE}).")
+  int memHidden;
+
+  @Option(names = "--memory-layers", defaultValue = "8", description = "Blocks of the memory model (default: ${DEFAULT-VALUE}).")
+  int memLayers;
+
+  @Option(names = "--matmul-n", defaultValue = "2048", description = "Size of the peak-matmul probe (default: ${DEFAULT-VALUE}).")
+  int matmulN;
+
+  @Option(names = "--root", defaultValue = ".", description = "Project root (presets, scripts/) (default: the working directory).")
+  Path root;
+
+  @Option(names = "--work-dir", description = "Where exports and peer files go (default: a new temporary directory).")
+  Path workDir;
+
+  @Override
+  public Integer call() throws Exception {
+    List<Path> ps = new ArrayList<>();
+    if (presets == null || presets.isEmpty()) {
+      ps.add(root.resolve("tf-graphs/bench-llama.json"));
+      ps.add(root.resolve("tf-graphs/bench-gpt2.json"));
+    } else {
+      ps.addAll(presets);
+    }
+    for (Path p : ps) {
+      if (!Files.isRegularFile(p)) {
+        throw new UserError("preset not found: " + p + " (run from the project root or pass --root/--preset)");
+      }
+    }
+    BenchOptions o = new BenchOptions(batch, seq, k, warmup, reps, new ExecConfig(intra, inter, xla), seed);
+    Path work = workDir != null ? workDir : Files.createTempDirectory("rme-bench");
+    BenchRunner.Report r = BenchRunner.run(
+        new BenchRunner.Spec(ps, o, peer, root, !noMemory, memHidden, memLayers, matmulN, work),
+        line -> {
+          System.err.println(line);
+          System.err.flush();
+        });
+    BenchRunner.print(r, System.out);
+    if (json != null) {
+      BenchRunner.writeJson(r, o, json);
+      System.out.println("\nwrote " + json);
+    }
+    return 0;
+  }
+}
