@@ -1,5 +1,6 @@
 package dev.rewardensemble.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -40,8 +41,13 @@ import picocli.CommandLine.Option;
 public final class BestOfNCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @Option(names = "--policy", required = true, description = "Causal LM checkpoint (LlamaForCausalLM / GPT2LMHeadModel).")
+  @Option(names = "--policy", description = "Causal LM checkpoint (LlamaForCausalLM / GPT2LMHeadModel); not needed with --pool-in.")
   Path policy;
+
+  @Option(
+      names = "--pool-in",
+      description = "Re-rank an existing pool (a --candidates-out file) instead of sampling: the same candidates scored by another reward model or aggregation.")
+  Path poolIn;
 
   @Option(names = "--reward-model", required = true, description = "Reward model or ensemble (run dir, checkpoint, SavedModel, or base with --lora).")
   Path rewardModel;
@@ -49,7 +55,7 @@ public final class BestOfNCommand implements Callable<Integer> {
   @Option(names = "--lora", split = ",", description = "PEFT adapters over --reward-model.")
   List<Path> lora;
 
-  @Option(names = "--prompts", required = true, description = "JSONL rows {\"prompt\": ..} or {\"input_ids\": [..]}.")
+  @Option(names = "--prompts", description = "JSONL rows {\"prompt\": ..} or {\"input_ids\": [..]} (required unless --pool-in).")
   Path prompts;
 
   @Option(names = "--n", defaultValue = "16", description = "Samples per prompt (default: ${DEFAULT-VALUE}).")
@@ -106,39 +112,61 @@ public final class BestOfNCommand implements Callable<Integer> {
     }
     SamplingConfig cfg = new SamplingConfig(maxNewTokens, false, temperature, topP, topK, seed, true);
     ExecConfig exec = new ExecConfig(threads, 0, false);
-    try (Sampler sampler = Sampler.load(policy, exec);
-        RewardModel rm = lora == null || lora.isEmpty() ? RewardModel.load(rewardModel, exec)
+    if (poolIn == null && (policy == null || prompts == null)) {
+      throw new UserError("--policy and --prompts are required unless --pool-in re-ranks an existing pool");
+    }
+    try (RewardModel rm = lora == null || lora.isEmpty() ? RewardModel.load(rewardModel, exec)
             : RewardModel.loadWithAdapters(rewardModel, lora, exec)) {
-      if (rm.config().vocabSize() != sampler.config().vocabSize()) {
-        throw new UserError("the policy's vocabulary (" + sampler.config().vocabSize() + ") differs from the reward model's ("
-            + rm.config().vocabSize() + "): they must share a tokenizer");
-      }
       AggregationConfig agg = aggregation.resolve(rm.aggregation());
-      int maxPrompt = sampler.config().maxPositions() - maxNewTokens;
-      if (maxPrompt < 1) {
-        throw new UserError("--max-new-tokens " + maxNewTokens + " leaves no room for a prompt in the policy's "
-            + sampler.config().maxPositions() + " positions");
+      List<PromptInfo> infos = new ArrayList<>();
+      List<List<Generation>> pool;
+      int eosId;
+      Path tokPath;
+      long t0 = System.nanoTime();
+      if (poolIn != null) {
+        Pool read = readPool(poolIn, rm.config().vocabSize());
+        pool = read.pool();
+        infos = read.infos();
+        eosId = read.eosId();
+        n = pool.get(0).size();
+        tokPath = tokenizer != null ? tokenizer : rm.tokenizer().orElse(null);
+      } else {
+        try (Sampler sampler = Sampler.load(policy, exec)) {
+          if (rm.config().vocabSize() != sampler.config().vocabSize()) {
+            throw new UserError("the policy's vocabulary (" + sampler.config().vocabSize() + ") differs from the reward model's ("
+                + rm.config().vocabSize() + "): they must share a tokenizer");
+          }
+          int maxPrompt = sampler.config().maxPositions() - maxNewTokens;
+          if (maxPrompt < 1) {
+            throw new UserError("--max-new-tokens " + maxNewTokens + " leaves no room for a prompt in the policy's "
+                + sampler.config().maxPositions() + " positions");
+          }
+          tokPath = tokenizer != null ? tokenizer : sampler.tokenizer().orElse(null);
+          eosId = sampler.config().eosTokenId();
+          try (Tokenizer tok = tokPath == null ? null : Tokenizer.load(tokPath)) {
+            Encoder enc = new Encoder(tok, PromptTemplate.byName(template), maxPrompt, OptionalInt.empty(), Encoder.Truncation.ERROR);
+            List<int[]> ids = new ArrayList<>();
+            for (PromptRow r : PromptRows.read(prompts, enc, OptionalInt.of(sampler.config().vocabSize()))) {
+              ids.add(r.ids());
+              infos.add(new PromptInfo(r.line(), r.original().get("id"), r.text()));
+            }
+            pool = BestOfNRunner.sample(sampler, ids, n, cfg, batchSize);
+          }
+        }
       }
-      Path tokPath = tokenizer != null ? tokenizer : sampler.tokenizer().orElse(null);
+      long t1 = System.nanoTime();
+      float[][][] members = BestOfNRunner.score(rm, pool, eosId, batchSize);
+      long t2 = System.nanoTime();
+      List<BestOfNRunner.Result> results = BestOfNRunner.select(rm, pool, members, agg, !noNormalize);
       try (Tokenizer tok = tokPath == null ? null : Tokenizer.load(tokPath)) {
-        Encoder enc = new Encoder(tok, PromptTemplate.byName(template), maxPrompt, OptionalInt.empty(), Encoder.Truncation.ERROR);
-        List<PromptRow> rows = PromptRows.read(prompts, enc, OptionalInt.of(sampler.config().vocabSize()));
-        List<int[]> ids = new ArrayList<>();
-        rows.forEach(r -> ids.add(r.ids()));
-        long t0 = System.nanoTime();
-        List<List<Generation>> pool = BestOfNRunner.sample(sampler, ids, n, cfg, batchSize);
-        long t1 = System.nanoTime();
-        float[][][] members = BestOfNRunner.score(rm, pool, sampler.config().eosTokenId(), batchSize);
-        long t2 = System.nanoTime();
-        List<BestOfNRunner.Result> results = BestOfNRunner.select(rm, pool, members, agg, !noNormalize);
         List<String> lines = new ArrayList<>();
         List<String> candLines = new ArrayList<>();
-        for (int i = 0; i < rows.size(); i++) {
+        for (int i = 0; i < results.size(); i++) {
           BestOfNRunner.Result r = results.get(i);
-          lines.add(JSON.writeValueAsString(row(rows.get(i), r.best(), r.selected(), tok)));
+          lines.add(JSON.writeValueAsString(row(infos.get(i), r.best(), r.selected(), tok, eosId)));
           if (candidatesOut != null) {
             for (int j = 0; j < r.candidates().size(); j++) {
-              ObjectNode c = row(rows.get(i), r.candidates().get(j), j, tok);
+              ObjectNode c = row(infos.get(i), r.candidates().get(j), j, tok, eosId);
               c.put("selected", j == r.selected());
               candLines.add(JSON.writeValueAsString(c));
             }
@@ -148,47 +176,105 @@ public final class BestOfNCommand implements Callable<Integer> {
         if (candidatesOut != null) {
           Outputs.writeLines(candidatesOut, candLines);
         }
-        ObjectNode s = summarize(results, rows.size(), (t1 - t0) / 1e9, (t2 - t1) / 1e9);
-        s.put("aggregation", dev.rewardensemble.ensemble.Diagnostics.label(agg));
-        if (summary != null) {
-          Outputs.writeLines(summary, List.of(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(s)));
-        }
-        System.err.printf("best-of-%d over %d prompts (%s): mean selected reward %.4f, mean sample reward %.4f, KL %.4f nats%n",
-            n, rows.size(), s.get("aggregation").asText(), s.get("mean_selected_reward").asDouble(),
-            s.get("mean_sample_reward").asDouble(), BestOfN.kl(n));
-        System.err.printf("  expected reward by n (same pool): %s%n", s.get("expected_reward_by_n"));
-        System.err.printf("  sampling %.1f s, scoring %.1f s%n", (t1 - t0) / 1e9, (t2 - t1) / 1e9);
       }
+      ObjectNode s = summarize(results, results.size(), (t1 - t0) / 1e9, (t2 - t1) / 1e9);
+      s.put("aggregation", dev.rewardensemble.ensemble.Diagnostics.label(agg));
+      if (summary != null) {
+        Outputs.writeLines(summary, List.of(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(s)));
+      }
+      System.err.printf("best-of-%d over %d prompts (%s): mean selected reward %.4f, mean sample reward %.4f, KL %.4f nats%n",
+          n, results.size(), s.get("aggregation").asText(), s.get("mean_selected_reward").asDouble(),
+          s.get("mean_sample_reward").asDouble(), BestOfN.kl(n));
+      System.err.printf("  expected reward by n (same pool): %s%n", s.get("expected_reward_by_n"));
+      System.err.printf("  %s %.1f s, scoring %.1f s%n", poolIn != null ? "reading the pool" : "sampling", (t1 - t0) / 1e9, (t2 - t1) / 1e9);
     }
     return 0;
   }
 
-  private static ObjectNode row(PromptRow p, BestOfNRunner.Candidate c, int index, Tokenizer tok) {
+  /** What an output row says about its prompt. */
+  private record PromptInfo(int line, JsonNode id, String text) {}
+
+  private static ObjectNode row(PromptInfo p, BestOfNRunner.Candidate c, int index, Tokenizer tok, int eosId) {
     ObjectNode o = JSON.createObjectNode();
-    if (p.original().has("id")) {
-      o.set("id", p.original().get("id"));
+    if (p.id() != null) {
+      o.set("id", p.id());
     }
     o.put("line", p.line());
-    o.put("prompt", p.text() != null ? p.text() : tok != null ? tok.decode(p.ids()) : null);
+    int[] promptIds = c.generation().promptIds();
+    o.put("prompt", p.text() != null ? p.text() : tok != null ? tok.decode(promptIds) : null);
     int[] resp = c.generation().responseIds();
-    o.put("response", tok == null ? null : tok.decode(resp));
-    ArrayNode ids = o.putArray("response_ids");
-    for (int id : resp) {
-      ids.add(id);
-    }
+    int end = resp.length > 0 && resp[resp.length - 1] == eosId ? resp.length - 1 : resp.length;
+    o.put("response", tok == null ? null : tok.decode(java.util.Arrays.copyOf(resp, end)));
+    o.set("prompt_ids", JSON.valueToTree(promptIds));
+    o.set("response_ids", JSON.valueToTree(resp));
+    o.set("token_logprobs", JSON.valueToTree(c.generation().tokenLogprobs()));
+    o.put("eos_token_id", eosId);
     o.put("index", index);
     o.put("finished", c.generation().finished());
     MemberScores s = c.scores();
     o.put("reward", (float) s.reward());
     if (s.members().length > 1) {
-      ArrayNode m = o.putArray("members");
-      for (float v : s.members()) {
-        m.add(v);
-      }
+      o.set("members", JSON.valueToTree(s.members()));
       o.put("mean", (float) s.mean());
       o.put("std", (float) s.std());
     }
     return o;
+  }
+
+  /** A pool read back from a {@code --candidates-out} file. */
+  private record Pool(List<List<Generation>> pool, List<PromptInfo> infos, int eosId) {}
+
+  private static Pool readPool(Path file, int vocab) throws java.io.IOException {
+    java.util.LinkedHashMap<Integer, List<Generation>> byLine = new java.util.LinkedHashMap<>();
+    java.util.Map<Integer, PromptInfo> infos = new java.util.HashMap<>();
+    int eos = -1;
+    int lineNo = 0;
+    for (String line : java.nio.file.Files.readAllLines(file)) {
+      lineNo++;
+      if (line.isBlank()) {
+        continue;
+      }
+      JsonNode r;
+      try {
+        r = JSON.readTree(line);
+      } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+        throw new UserError(file + ":" + lineNo + ": invalid JSON: " + e.getOriginalMessage());
+      }
+      for (String key : List.of("line", "prompt_ids", "response_ids", "token_logprobs", "eos_token_id")) {
+        if (!r.has(key)) {
+          throw new UserError(file + ":" + lineNo + ": " + key + ": missing (not a --candidates-out file of rme best-of-n)");
+        }
+      }
+      int[] promptIds = JSON.convertValue(r.get("prompt_ids"), int[].class);
+      int[] resp = JSON.convertValue(r.get("response_ids"), int[].class);
+      float[] lps = JSON.convertValue(r.get("token_logprobs"), float[].class);
+      for (int id : promptIds) {
+        if (id < 0 || id >= vocab) {
+          throw new UserError(file + ":" + lineNo + ": prompt_ids: token " + id + " outside the reward model's vocabulary");
+        }
+      }
+      eos = r.get("eos_token_id").asInt();
+      int pl = r.get("line").asInt();
+      byLine.computeIfAbsent(pl, k -> new ArrayList<>()).add(
+          new Generation(promptIds, resp, lps, r.path("finished").asBoolean(false)));
+      infos.putIfAbsent(pl, new PromptInfo(pl, r.get("id"), r.path("prompt").isTextual() ? r.get("prompt").asText() : null));
+    }
+    if (byLine.isEmpty()) {
+      throw new UserError(file + ": no candidates");
+    }
+    int size = -1;
+    List<List<Generation>> pool = new ArrayList<>();
+    List<PromptInfo> info = new ArrayList<>();
+    for (var e : byLine.entrySet()) {
+      if (size >= 0 && e.getValue().size() != size) {
+        throw new UserError(file + ": prompt of line " + e.getKey() + " has " + e.getValue().size()
+            + " candidates, the first has " + size + " (every prompt needs the same pool size)");
+      }
+      size = e.getValue().size();
+      pool.add(e.getValue());
+      info.add(infos.get(e.getKey()));
+    }
+    return new Pool(pool, info, eos);
   }
 
   private ObjectNode summarize(List<BestOfNRunner.Result> results, int prompts, double sampleSeconds, double scoreSeconds) {

@@ -60,5 +60,32 @@ class BestOfNCommandTest {
       assertTrue(byN.get(i) >= byN.get(i - 1) - 1e-12, byN.toString());
     }
     assertEquals(s.get("mean_selected_reward").asDouble(), byN.get(3), 1e-6);
+
+    // The same pool re-ranked: by the same ensemble and aggregation it selects the same candidates;
+    // by another reward model, the argmax of that model's rewards.
+    Path again = tmp.resolve("again.jsonl");
+    var same = ScoreCommandTest.rme("best-of-n", "--pool-in", cands.toString(),
+        "--reward-model", Fixtures.dir("llama-seqcls").toString(),
+        "--lora", lora.resolve("member0") + "," + lora.resolve("member1") + "," + lora.resolve("member2"),
+        "--aggregation", "lcb", "--beta", "0.5", "--out", again.toString());
+    assertEquals(0, same.code(), same.err());
+    assertEquals(best, Files.readAllLines(again));
+    Path other = tmp.resolve("other.jsonl");
+    Path otherCands = tmp.resolve("other-cands.jsonl");
+    var o = ScoreCommandTest.rme("best-of-n", "--pool-in", cands.toString(),
+        "--reward-model", Fixtures.dir("gpt2-seqcls").toString(), "--out", other.toString(),
+        "--candidates-out", otherCands.toString());
+    assertEquals(0, o.code(), o.err());
+    List<String> oc = Files.readAllLines(otherCands);
+    assertEquals(16, oc.size());
+    for (int p = 0; p < 2; p++) {
+      double[] rewards = new double[8];
+      for (int j = 0; j < 8; j++) {
+        JsonNode c = JSON.readTree(oc.get(p * 8 + j));
+        assertEquals(JSON.readTree(all.get(p * 8 + j)).get("response_ids"), c.get("response_ids"));
+        rewards[j] = c.get("reward").asDouble();
+      }
+      assertEquals(BestOfN.argmax(rewards), JSON.readTree(Files.readAllLines(other).get(p)).get("index").asInt());
+    }
   }
 }
