@@ -99,8 +99,7 @@ public final class BestOfNCommand implements Callable<Integer> {
   @Option(names = "--tokenizer", description = "tokenizer.json (default: the policy's).")
   Path tokenizer;
 
-  @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads (0 = all cores).")
-  int threads;
+  @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
 
   @Override
   public Integer call() throws Exception {
@@ -111,7 +110,7 @@ public final class BestOfNCommand implements Callable<Integer> {
       throw new UserError("--batch-size must be >= 1, got " + batchSize);
     }
     SamplingConfig cfg = new SamplingConfig(maxNewTokens, false, temperature, topP, topK, seed, true);
-    ExecConfig exec = new ExecConfig(threads, 0, false);
+    ExecConfig exec = execOptions.config();
     if (poolIn == null && (policy == null || prompts == null)) {
       throw new UserError("--policy and --prompts are required unless --pool-in re-ranks an existing pool");
     }

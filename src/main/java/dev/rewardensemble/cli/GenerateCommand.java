@@ -18,6 +18,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.OptionalInt;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -76,8 +77,7 @@ public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--template", defaultValue = "alpaca", description = "Prompt template for text rows: alpaca or raw (default: ${DEFAULT-VALUE}).")
   String template;
 
-  @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads (0 = all cores).")
-  int threads;
+  @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
 
   @Override
   public Integer call() throws Exception {
@@ -95,7 +95,7 @@ public final class GenerateCommand implements Callable<Integer> {
             maxNewTokens, greedy, temperature == null ? 1.0 : temperature, topP == null ? 1.0 : topP,
             topK == null ? 0 : topK, seed == null ? 0L : seed, !ignoreEos);
     PromptTemplate tmpl = PromptTemplate.byName(template);
-    try (Sampler sampler = Sampler.load(model, new ExecConfig(threads, 0, false))) {
+    try (Sampler sampler = Sampler.load(model, execOptions.config())) {
       int maxPrompt = sampler.config().maxPositions() - maxNewTokens;
       if (maxPrompt < 1) {
         throw new UserError(

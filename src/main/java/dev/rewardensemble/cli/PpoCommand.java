@@ -89,7 +89,7 @@ public final class PpoCommand implements Callable<Integer> {
   @Option(names = "--keep-checkpoints", defaultValue = "2") int keep;
   @Option(names = "--resume", description = "Continue the run in --out from its newest checkpoint.") boolean resume;
   @Option(names = "--template", defaultValue = "alpaca") String template;
-  @Option(names = "--threads", defaultValue = "0") int threads;
+  @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
 
   @Override
   public Integer call() throws Exception {
@@ -101,7 +101,7 @@ public final class PpoCommand implements Callable<Integer> {
     PpoConfig cfg = new PpoConfig(rolloutBatch, stepBatch, epochs, lr, warmup, klCoef, est,
         klTarget == null ? null : new PpoConfig.AdaptiveKl(klTarget, klHorizon), gamma, lambdaGae, clip, valueClip,
         valueCoef, !noWhiten, eosPenalty, temperature, topP, maxNewTokens, seed);
-    ExecConfig exec = new ExecConfig(threads, 0, false);
+    ExecConfig exec = execOptions.config();
     HfCheckpoint.Checkpoint pol = HfCheckpoint.load(policy);
     if (pol.kind() != HfCheckpoint.Kind.CAUSAL_LM) {
       throw new UserError(policy + ": " + pol.architecture() + " has no language-model head; PPO needs a causal LM");

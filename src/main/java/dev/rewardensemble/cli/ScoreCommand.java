@@ -80,8 +80,7 @@ public final class ScoreCommand implements Callable<Integer> {
       description = "Sequences longer than --max-length: 'error' (default), or 'left' to cut the prompt / oldest ids from the left.")
   String truncate;
 
-  @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads (0 = all cores).")
-  int threads;
+  @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
 
   @Override
   public Integer call() throws Exception {
@@ -94,7 +93,7 @@ public final class ScoreCommand implements Callable<Integer> {
           case "left" -> Encoder.Truncation.LEFT;
           default -> throw new UserError("--truncate must be 'error' or 'left', got '" + truncate + "'");
         };
-    ExecConfig exec = new ExecConfig(threads, 0, false);
+    ExecConfig exec = execOptions.config();
     try (RewardModel rm =
         lora == null || lora.isEmpty() ? RewardModel.load(model, exec) : RewardModel.loadWithAdapters(model, lora, exec)) {
       AggregationConfig agg = aggregation.resolve(rm.aggregation());

@@ -142,8 +142,7 @@ public final class TrainRmCommand implements Callable<Integer> {
   @Option(names = "--resume", description = "Continue the run in --out from its newest checkpoint.")
   boolean resume;
 
-  @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads (0 = all cores).")
-  int threads;
+  @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
 
   @Override
   public Integer call() throws Exception {
@@ -184,7 +183,7 @@ public final class TrainRmCommand implements Callable<Integer> {
             aggregation.resolve(dev.rewardensemble.ensemble.AggregationConfig.mean()), !noNormalize, 2048);
     RewardTraining.TrainRequest req =
         new RewardTraining.TrainRequest(
-            model, data, out, tc, new ExecConfig(threads, 0, false), ens, tokenizer,
+            model, data, out, tc, execOptions.config(), ens, tokenizer,
             PromptTemplate.byName(template), PreferenceFormat.byName(format), maxLength, skipBadRows, resume);
     RewardTraining.Result r = RewardTraining.train(req, new ProgressBar("train-rm"));
     System.err.printf(

@@ -2,21 +2,59 @@ package dev.rewardensemble.config;
 
 import static dev.rewardensemble.config.ModelConfig.check;
 
+import java.util.Locale;
+import org.tensorflow.DeviceSpec;
+import org.tensorflow.Graph;
+import org.tensorflow.op.Ops;
 import org.tensorflow.proto.ConfigProto;
+import org.tensorflow.proto.GPUOptions;
 import org.tensorflow.proto.GraphOptions;
 import org.tensorflow.proto.OptimizerOptions;
 
 /**
- * How sessions execute: thread pools and XLA. 0 threads means TensorFlow's default (one per core).
+ * How sessions execute, validated on construction: thread pools, XLA, device placement and GPU
+ * options. Every graph of the project is built through {@link #ops(Graph)}, so {@code device} pins
+ * all of its ops; soft placement lets an op without a kernel on that device fall back to the CPU (and
+ * the GPU build falls back to the CPU entirely when no GPU or no CUDA is present).
+ *
+ * <p>Defaults ({@link #defaults()}): TensorFlow's thread pools (one intra-op thread per core), no
+ * XLA (slower on the measured 2-core CPU), TensorFlow's placement, GPU memory growth on.
  *
  * @param intraOpThreads threads inside one op (MatMul); 0 = all cores
  * @param interOpThreads ops run concurrently; 0 = TensorFlow's default
- * @param xla compile the graph with XLA's global JIT
+ * @param xla compile the graph with XLA's global JIT (on CPU TensorFlow also needs {@code
+ *     TF_XLA_FLAGS=--tf_xla_cpu_global_jit} in the environment)
+ * @param device where ops are placed: {@code ""} (TensorFlow decides), {@code cpu}, {@code cpu:N},
+ *     {@code gpu} or {@code gpu:N}
+ * @param gpuMemoryGrowth allocate GPU memory as needed instead of all of it up front
+ * @param visibleDevices GPUs the process may use, e.g. {@code "0,1"} ({@code ""} = all)
+ * @param logPlacement log the device of every op (TensorFlow's log_device_placement)
  */
-public record ExecConfig(int intraOpThreads, int interOpThreads, boolean xla) {
+public record ExecConfig(
+    int intraOpThreads,
+    int interOpThreads,
+    boolean xla,
+    String device,
+    boolean gpuMemoryGrowth,
+    String visibleDevices,
+    boolean logPlacement) {
+
   public ExecConfig {
     check(intraOpThreads >= 0, "intra-op threads must be >= 0, got " + intraOpThreads);
     check(interOpThreads >= 0, "inter-op threads must be >= 0, got " + interOpThreads);
+    device = device == null ? "" : device.trim().toLowerCase(Locale.ROOT);
+    check(
+        device.isEmpty() || device.matches("(cpu|gpu)(:\\d+)?"),
+        "device must be cpu, cpu:N, gpu or gpu:N, got '" + device + "'");
+    visibleDevices = visibleDevices == null ? "" : visibleDevices.trim();
+    check(
+        visibleDevices.isEmpty() || visibleDevices.matches("\\d+(,\\d+)*"),
+        "visible devices must be a comma-separated list of GPU indices, got '" + visibleDevices + "'");
+  }
+
+  /** Threads and XLA; everything else at its default. */
+  public ExecConfig(int intraOpThreads, int interOpThreads, boolean xla) {
+    this(intraOpThreads, interOpThreads, xla, "", true, "", false);
   }
 
   /** TensorFlow's defaults, no XLA. */
@@ -29,6 +67,20 @@ public record ExecConfig(int intraOpThreads, int interOpThreads, boolean xla) {
     return new ExecConfig(1, 1, false);
   }
 
+  /** {@link Ops} for {@code graph}, placed on {@link #device} when one is set. */
+  public Ops ops(Graph graph) {
+    Ops tf = Ops.create(graph);
+    if (device.isEmpty()) {
+      return tf;
+    }
+    String[] parts = device.split(":");
+    DeviceSpec.Builder b =
+        DeviceSpec.newBuilder()
+            .deviceType(parts[0].equals("gpu") ? DeviceSpec.DeviceType.GPU : DeviceSpec.DeviceType.CPU);
+    b.deviceIndex(parts.length > 1 ? Integer.parseInt(parts[1]) : 0);
+    return tf.withDevice(b.build());
+  }
+
   public ConfigProto toProto() {
     ConfigProto.Builder b = ConfigProto.newBuilder();
     if (intraOpThreads > 0) {
@@ -37,6 +89,13 @@ public record ExecConfig(int intraOpThreads, int interOpThreads, boolean xla) {
     if (interOpThreads > 0) {
       b.setInterOpParallelismThreads(interOpThreads);
     }
+    b.setAllowSoftPlacement(true);
+    b.setLogDevicePlacement(logPlacement);
+    GPUOptions.Builder gpu = GPUOptions.newBuilder().setAllowGrowth(gpuMemoryGrowth);
+    if (!visibleDevices.isEmpty()) {
+      gpu.setVisibleDeviceList(visibleDevices);
+    }
+    b.setGpuOptions(gpu);
     if (xla) {
       b.setGraphOptions(
           GraphOptions.newBuilder()

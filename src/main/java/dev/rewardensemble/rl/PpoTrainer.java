@@ -129,7 +129,7 @@ public final class PpoTrainer implements AutoCloseable {
     this.kl = cfg.newKlController();
     graph = new Graph();
     try {
-      Ops tf = Ops.create(graph);
+      Ops tf = exec.ops(graph);
       params = new ParameterStore(tf);
       ParameterStore pol = params.view(POLICY);
       ParameterStore ref = params.view(REFERENCE);

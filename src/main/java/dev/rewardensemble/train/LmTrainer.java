@@ -79,7 +79,7 @@ public final class LmTrainer implements AutoCloseable {
     this.schedule = tc.toSchedule();
     graph = new Graph();
     try {
-      Ops tf = Ops.create(graph);
+      Ops tf = exec.ops(graph);
       params = new ParameterStore(tf);
       ids = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       mask = tf.withName("attention_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));

@@ -87,7 +87,7 @@ public final class RewardTrainer implements AutoCloseable {
       ExecConfig exec, Predicate<String> isTrainable) {
     graph = new Graph();
     try {
-      Ops tf = Ops.create(graph);
+      Ops tf = exec.ops(graph);
       ForwardGraph fg = build.apply(tf);
       this.fg = fg;
       this.heads = fg.heads();
