@@ -96,7 +96,7 @@ public final class Sampler implements AutoCloseable {
 
   private Sampler(ModelConfig config, Map<String, FloatTensor> weights, ExecConfig exec, Optional<Path> tokenizer,
       String source) {
-    this(config, tokenizer, new Graph(), null, null, true);
+    this(config, tokenizer, new Graph(), exec::ops, null, true);
     Map<String, FloatTensor> w = new LinkedHashMap<>(weights);
     if (config.tieWordEmbeddings()) {
       w.remove(LmHead.KEY); // the head is the embedding
@@ -121,13 +121,14 @@ public final class Sampler implements AutoCloseable {
    * graph and {@code params}.
    */
   private Sampler(
-      ModelConfig config, Optional<Path> tokenizer, Graph graph, Ops scoped, ParameterStore external, boolean owned) {
+      ModelConfig config, Optional<Path> tokenizer, Graph graph, Function<Graph, Ops> opsFor, ParameterStore external,
+      boolean owned) {
     this.config = config;
     this.tokenizer = tokenizer;
     this.graph = graph;
     this.owned = owned;
     try {
-      Ops tf = scoped != null ? scoped : Ops.create(graph);
+      Ops tf = opsFor.apply(graph);
       params = external != null ? external : new ParameterStore(tf);
       ids = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       mask = tf.withName("attention_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
@@ -159,7 +160,7 @@ public final class Sampler implements AutoCloseable {
    * sampler does not own, and will not close, the graph or the session.
    */
   public static Sampler inGraph(Graph graph, Ops scoped, ModelConfig config, ParameterStore policyParams) {
-    return new Sampler(config, Optional.empty(), graph, scoped, policyParams, false);
+    return new Sampler(config, Optional.empty(), graph, g -> scoped, policyParams, false);
   }
 
   /** Signature key of an exported policy. */
