@@ -163,10 +163,12 @@ public final class StackedLora implements Projector {
     Operand<TFloat32> x3 =
         tf.reshape(in, tf.constant(new int[] {k, -1, e.module.in()})); // [K, B*T, in]
     Operand<TFloat32> xa = tf.train.batchMatMul(x3, e.readA, TFloat32.class); // [K, B*T, R]
+    // Scale the rank-R intermediate, not the [K*B*T, out] delta: one pass over R columns instead of out.
+    xa = tf.math.mul(xa, tf.constant((float) lora.scaling()));
     Operand<TFloat32> xab = tf.train.batchMatMul(xa, e.readB, TFloat32.class); // [K, B*T, out]
     Operand<TFloat32> delta =
         tf.reshape(xab, tf.constant(new int[] {-1, e.module.out()})); // [K*B*T, out]
-    return tf.math.add(base, tf.math.mul(delta, tf.constant((float) lora.scaling())));
+    return tf.math.add(base, delta);
   }
 
   /** Inverted dropout: {@code x * (u >= rate) / (1 - rate)} with {@code u ~ U[0, 1)}. */
