@@ -16,7 +16,8 @@ import picocli.CommandLine.Option;
     name = "bench",
     mixinStandardHelpOptions = true,
     description = {
-      "Benchmark the project on random seeded weights of the bench presets: (a) scoring, sequences/s;",
+      "Benchmark throughput, MFU and memory (optionally against PyTorch + transformers).",
+      "On random seeded weights of the bench presets: (a) scoring, sequences/s;",
       "(b) one Bradley-Terry step (B pairs = 2B sequences, forward+backward+AdamW), tokens/s; (c) one LoRA",
       "phase-2 step (K=1, r=8, trunk frozen), tokens/s; (e) scoring with each ensemble kind at K members,",
       "sequences/s, and its peak memory (fresh process per kind, on a scaled copy of the first preset).",

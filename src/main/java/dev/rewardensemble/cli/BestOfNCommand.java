@@ -32,7 +32,8 @@ import picocli.CommandLine.Option;
     name = "best-of-n",
     mixinStandardHelpOptions = true,
     description = {
-      "Best-of-n sampling: for each prompt, n samples from the policy (defaults: the paper's temperature 1.0,",
+      "Best-of-n: sample n responses per prompt, keep the one the reward model or ensemble scores best.",
+      "For each prompt, n samples from the policy (defaults: the paper's temperature 1.0,",
       "top-p 0.9), scored in batches by a reward model or ensemble with the chosen aggregation; the best is kept.",
       "Output rows (input order): prompt, response, response_ids, index, reward, and members/mean/std for",
       "ensembles. The summary gives the expected reward of Best-of-n' for n' = 1, 2, 4, .., n from the same pool",

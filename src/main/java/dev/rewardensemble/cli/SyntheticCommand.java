@@ -11,7 +11,8 @@ import picocli.CommandLine.Option;
     name = "synthetic-prefs",
     mixinStandardHelpOptions = true,
     description = {
-      "Write a generated, learnable preference set as pre-tokenized JSONL: random token sequences where the",
+      "Write a generated, learnable preference set (pre-tokenized JSONL).",
+      "Random token sequences where the
       "preferred one holds token " + SyntheticPreferences.GOOD + " more often (a reward model must look at the whole sequence)."
     })
 public final class SyntheticCommand implements Callable<Integer> {
