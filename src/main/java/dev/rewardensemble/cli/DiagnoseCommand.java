@@ -26,7 +26,7 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
       "Ensemble diagnostics on preference pairs: accuracies, correlations, disagreement.",
-      "Accuracy of each member and of each aggregation (mean, LCB 0.1
+      "Accuracy of each member and of each aggregation (mean, LCB 0.1",
       "and 0.5, min, UWO 1.0), pairwise correlation of the members' rewards, and accuracy by quartile of member",
       "disagreement (std of the members' margins). Prints a table; --json writes every number."
     })

@@ -13,7 +13,7 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
       "Describe a reward model or ensemble: kind, architecture, K, parameter counts.",
-      "Counts in the paper's terms
+      "Counts in the paper's terms",
       "(M trunk, L head, A adapters per member): single M+L, independent K(M+L), linear M+KL, LoRA M+KL+KA."
     })
 public final class InfoCommand implements Callable<Integer> {

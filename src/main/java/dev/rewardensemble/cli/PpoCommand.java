@@ -38,7 +38,7 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
       "PPO finetuning of a causal-LM policy against a reward model or ensemble.",
-      "Any ensemble kind works as the reward (a LoRA ensemble keeps
+      "Any ensemble kind works as the reward (a LoRA ensemble keeps",
       "all K members in memory once). Defaults are the paper's (Table 4 and 6): rollout batch 64, step batch 32,",
       "2 epochs per rollout, lr 1e-5, 5 warmup steps, KL 0.02, value coefficient 0.1, temperature 0.7, top-p 0.9.",
       "Per-iteration metrics go to RUN_DIR/metrics.jsonl; the final policy to RUN_DIR/policy (Hugging Face layout)."

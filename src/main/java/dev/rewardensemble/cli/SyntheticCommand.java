@@ -12,7 +12,7 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
       "Write a generated, learnable preference set (pre-tokenized JSONL).",
-      "Random token sequences where the
+      "Random token sequences where the",
       "preferred one holds token " + SyntheticPreferences.GOOD + " more often (a reward model must look at the whole sequence)."
     })
 public final class SyntheticCommand implements Callable<Integer> {
