@@ -69,6 +69,33 @@ final class JsonRows {
   }
 
   /** Delivers every row of the file, in order. */
+  /**
+   * Every row of {@code file} as a JSON object, converted by {@code parse(object, line)}; invalid
+   * JSON, a non-object row, or a {@link BadRowException} from {@code parse} stops with one {@code
+   * FILE:LINE: field: problem} error.
+   */
+  static <T> java.util.List<T> readObjects(
+      Path file, java.util.function.BiFunction<com.fasterxml.jackson.databind.node.ObjectNode, Integer, T> parse) {
+    java.util.List<T> out = new java.util.ArrayList<>();
+    forEach(
+        file,
+        row -> {
+          try {
+            if (row.error() != null) {
+              throw new BadRowException("row", "invalid_json", row.error());
+            }
+            if (!(row.node() instanceof com.fasterxml.jackson.databind.node.ObjectNode obj)) {
+              throw new BadRowException(
+                  "row", "not_an_object", "expected a JSON object, got " + RowFields.kind(row.node()));
+            }
+            out.add(parse.apply(obj, row.line()));
+          } catch (BadRowException e) {
+            throw new IllegalArgumentException(e.located(file, row.line()), e);
+          }
+        });
+    return out;
+  }
+
   static void forEach(Path file, Consumer<Row> sink) {
     if (isArrayFile(file)) {
       forEachArrayElement(file, sink);

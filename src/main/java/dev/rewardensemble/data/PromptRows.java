@@ -32,26 +32,10 @@ public final class PromptRows {
   public static List<PromptRow> read(Path file, Encoder encoder, OptionalInt vocabSize) {
     Objects.requireNonNull(encoder, "encoder");
     int vocab = vocabSize.orElse(0);
-    List<PromptRow> rows = new ArrayList<>();
-    JsonRows.forEach(
-        file,
-        row -> {
-          try {
-            rows.add(parse(row, encoder, vocab));
-          } catch (BadRowException e) {
-            throw new IllegalArgumentException(e.located(file, row.line()), e);
-          }
-        });
-    return rows;
+    return JsonRows.readObjects(file, (obj, line) -> parse(obj, line, encoder, vocab));
   }
 
-  private static PromptRow parse(JsonRows.Row row, Encoder encoder, int vocab) {
-    if (row.error() != null) {
-      throw new BadRowException("row", "invalid_json", row.error());
-    }
-    if (!(row.node() instanceof ObjectNode obj)) {
-      throw new BadRowException("row", "not_an_object", "expected a JSON object, got " + RowFields.kind(row.node()));
-    }
+  private static PromptRow parse(ObjectNode obj, int line, Encoder encoder, int vocab) {
     boolean hasIds = RowFields.has(obj, "input_ids");
     boolean hasText = RowFields.has(obj, "prompt");
     if (hasIds && hasText) {
@@ -60,7 +44,7 @@ public final class PromptRows {
     if (hasIds) {
       int[] ids = RowFields.ids(obj, "input_ids", vocab);
       try {
-        return new PromptRow(row.line(), encoder.encodeIds(ids).ids(), null, obj);
+        return new PromptRow(line, encoder.encodeIds(ids).ids(), null, obj);
       } catch (IllegalArgumentException e) {
         throw new BadRowException("input_ids", "too_long", e.getMessage());
       }
@@ -85,6 +69,6 @@ public final class PromptRows {
         }
       }
     }
-    return new PromptRow(row.line(), ids, prompt, obj);
+    return new PromptRow(line, ids, prompt, obj);
   }
 }

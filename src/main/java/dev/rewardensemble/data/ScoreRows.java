@@ -47,27 +47,10 @@ public final class ScoreRows {
   public static List<ScoreRow> read(Path file, Encoder encoder, OptionalInt vocabSize) {
     Objects.requireNonNull(encoder, "encoder");
     int vocab = vocabSize.orElse(0);
-    List<ScoreRow> rows = new ArrayList<>();
-    JsonRows.forEach(
-        file,
-        row -> {
-          try {
-            rows.add(parse(row, encoder, vocab));
-          } catch (BadRowException e) {
-            throw new IllegalArgumentException(e.located(file, row.line()), e);
-          }
-        });
-    return rows;
+    return JsonRows.readObjects(file, (obj, line) -> parse(obj, line, encoder, vocab));
   }
 
-  private static ScoreRow parse(JsonRows.Row row, Encoder encoder, int vocab) {
-    if (row.error() != null) {
-      throw new BadRowException("row", "invalid_json", row.error());
-    }
-    if (!(row.node() instanceof ObjectNode obj)) {
-      throw new BadRowException(
-          "row", "not_an_object", "expected a JSON object, got " + RowFields.kind(row.node()));
-    }
+  private static ScoreRow parse(ObjectNode obj, int line, Encoder encoder, int vocab) {
     boolean hasIds = RowFields.has(obj, "input_ids");
     boolean hasText = RowFields.has(obj, "prompt") || RowFields.has(obj, "response");
     if (hasIds && hasText) {
@@ -76,7 +59,7 @@ public final class ScoreRows {
     }
     if (hasIds) {
       int[] ids = RowFields.ids(obj, "input_ids", vocab);
-      return new ScoreRow(row.line(), encodeIds(encoder, ids), obj);
+      return new ScoreRow(line, encodeIds(encoder, ids), obj);
     }
     if (!hasText) {
       throw new BadRowException(
@@ -88,7 +71,7 @@ public final class ScoreRows {
       throw new BadRowException(
           "prompt", "no_tokenizer", "text rows need a tokenizer, and none was given");
     }
-    return new ScoreRow(row.line(), encoder.encode(prompt, response).ids(), obj);
+    return new ScoreRow(line, encoder.encode(prompt, response).ids(), obj);
   }
 
   private static int[] encodeIds(Encoder encoder, int[] ids) {

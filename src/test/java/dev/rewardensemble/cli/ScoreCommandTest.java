@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.Safetensors;
+import dev.rewardensemble.testing.Cli;
 import dev.rewardensemble.testing.Fixtures;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -29,12 +30,8 @@ class ScoreCommandTest {
   private static final ObjectMapper JSON = new ObjectMapper();
   @TempDir Path tmp;
 
-  record Run(int code, String err) {}
-
-  static Run rme(String... args) {
-    StringWriter sw = new StringWriter();
-    int code = Main.run(new PrintWriter(sw, true), args);
-    return new Run(code, sw.toString());
+  static Cli.Run rme(String... args) {
+    return Cli.rme(args);
   }
 
   /** The fixture's sequences without padding, one JSONL row each. */
@@ -61,7 +58,7 @@ class ScoreCommandTest {
   @ValueSource(strings = {"gpt2-seqcls", "llama-seqcls"})
   void scoreReproducesTransformersRewards(String fixture) throws Exception {
     Path out = tmp.resolve("out.jsonl");
-    Run r = rme("score", "--model", Fixtures.dir(fixture).toString(), "--data", unpaddedRows(fixture).toString(),
+    Cli.Run r = rme("score", "--model", Fixtures.dir(fixture).toString(), "--data", unpaddedRows(fixture).toString(),
         "--out", out.toString(), "--batch-size", "2");
     assertEquals(0, r.code(), r.err());
     List<String> lines = Files.readAllLines(out);
@@ -92,7 +89,7 @@ class ScoreCommandTest {
     byte[] bytes = Files.readAllBytes(st);
     ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putLong(0, 1L << 40); // header length beyond the file
     Files.write(st, bytes);
-    Run r = rme("score", "--model", dir.toString(), "--data", unpaddedRows("gpt2-seqcls").toString());
+    Cli.Run r = rme("score", "--model", dir.toString(), "--data", unpaddedRows("gpt2-seqcls").toString());
     assertEquals(2, r.code(), r.err());
     assertTrue(r.err().contains("model.safetensors"), r.err());
     assertEquals(1, r.err().strip().lines().count(), r.err());
@@ -110,7 +107,7 @@ class ScoreCommandTest {
     FloatTensor k = w.get(key);
     w.put(key, new FloatTensor(new long[] {64, 32}, k.data()));
     Safetensors.write(st, w);
-    Run r = rme("score", "--model", dir.toString(), "--data", unpaddedRows("llama-seqcls").toString());
+    Cli.Run r = rme("score", "--model", dir.toString(), "--data", unpaddedRows("llama-seqcls").toString());
     assertEquals(2, r.code(), r.err());
     assertTrue(r.err().contains(key) && r.err().contains("[64, 32]") && r.err().contains("[32, 64]"), r.err());
     assertEquals(1, r.err().strip().lines().count(), r.err());
@@ -121,7 +118,7 @@ class ScoreCommandTest {
     Path data = tmp.resolve("bad.jsonl");
     Files.writeString(data, "{\"input_ids\": [5, 6]}\n{\"input_ids\": [5, \n");
     Path out = tmp.resolve("never.jsonl");
-    Run r = rme("score", "--model", Fixtures.dir("gpt2-seqcls").toString(), "--data", data.toString(), "--out", out.toString());
+    Cli.Run r = rme("score", "--model", Fixtures.dir("gpt2-seqcls").toString(), "--data", data.toString(), "--out", out.toString());
     assertEquals(2, r.code(), r.err());
     assertTrue(r.err().contains("bad.jsonl:2"), r.err());
     assertEquals(1, r.err().strip().lines().count(), r.err());
@@ -137,11 +134,11 @@ class ScoreCommandTest {
     }
     Path data = tmp.resolve("long.jsonl");
     Files.writeString(data, JSON.writeValueAsString(Map.of("input_ids", ids)) + "\n");
-    Run r = rme("score", "--model", Fixtures.dir("gpt2-seqcls").toString(), "--data", data.toString());
+    Cli.Run r = rme("score", "--model", Fixtures.dir("gpt2-seqcls").toString(), "--data", data.toString());
     assertEquals(2, r.code(), r.err());
     assertTrue(r.err().contains("long.jsonl:1"), r.err());
     Path out = tmp.resolve("o.jsonl");
-    Run ok = rme("score", "--model", Fixtures.dir("gpt2-seqcls").toString(), "--data", data.toString(),
+    Cli.Run ok = rme("score", "--model", Fixtures.dir("gpt2-seqcls").toString(), "--data", data.toString(),
         "--truncate", "left", "--out", out.toString());
     assertEquals(0, ok.code(), ok.err());
     assertEquals(1, Files.readAllLines(out).size());
@@ -152,7 +149,7 @@ class ScoreCommandTest {
     Path dir = copyFixture("gpt2-seqcls");
     Path cfg = dir.resolve("config.json");
     Files.writeString(cfg, Files.readString(cfg).replace("GPT2ForSequenceClassification", "BertForMaskedLM"));
-    Run r = rme("score", "--model", dir.toString(), "--data", unpaddedRows("gpt2-seqcls").toString());
+    Cli.Run r = rme("score", "--model", dir.toString(), "--data", unpaddedRows("gpt2-seqcls").toString());
     assertEquals(2, r.code(), r.err());
     assertTrue(r.err().contains("BertForMaskedLM") && r.err().contains("config.json"), r.err());
   }

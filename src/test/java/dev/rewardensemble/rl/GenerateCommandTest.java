@@ -1,5 +1,7 @@
 package dev.rewardensemble.rl;
 
+import dev.rewardensemble.testing.Cli;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -23,12 +25,8 @@ class GenerateCommandTest {
   private static final ObjectMapper JSON = new ObjectMapper();
   @TempDir Path tmp;
 
-  record Run(int code, String err) {}
-
-  static Run rme(String... args) {
-    StringWriter sw = new StringWriter();
-    int code = Main.run(new PrintWriter(sw, true), args);
-    return new Run(code, sw.toString());
+  static Cli.Run rme(String... args) {
+    return Cli.rme(args);
   }
 
   private Path write(String name, String... lines) throws Exception {
@@ -49,7 +47,7 @@ class GenerateCommandTest {
     float[] logprobs = Fixtures.floats(e.get("token_logprobs"));
     Path in = write("in.jsonl", "{\"id\": \"a\", \"input_ids\": [5, 6]}", "", JSON.writeValueAsString(java.util.Map.of("input_ids", prompt)));
     Path out = tmp.resolve("out.jsonl");
-    Run r = rme("generate", "--model", model(), "--prompts", in.toString(), "--out", out.toString(),
+    Cli.Run r = rme("generate", "--model", model(), "--prompts", in.toString(), "--out", out.toString(),
         "--max-new-tokens", "20", "--greedy", "--batch-size", "2");
     assertEquals(0, r.code(), r.err());
     List<String> lines = Files.readAllLines(out);
@@ -79,7 +77,7 @@ class GenerateCommandTest {
     Path out2 = tmp.resolve("b.jsonl");
     String tok = Fixtures.dir("tokenizer").resolve("tokenizer.json").toString();
     for (Path out : List.of(out1, out2)) {
-      Run r = rme("generate", "--model", model(), "--prompts", in.toString(), "--out", out.toString(),
+      Cli.Run r = rme("generate", "--model", model(), "--prompts", in.toString(), "--out", out.toString(),
           "--max-new-tokens", "8", "--temperature", "0.7", "--top-p", "0.9", "--top-k", "50", "--seed", "3",
           "--tokenizer", tok, "--template", "raw");
       assertEquals(0, r.code(), r.err());
@@ -95,7 +93,7 @@ class GenerateCommandTest {
   @Test
   void badInputIsOneLineAndExitCode2() throws Exception {
     Path bad = write("bad.jsonl", "{\"input_ids\": [1, 2]}", "{\"input_ids\": \"x\"}");
-    Run r = rme("generate", "--model", model(), "--prompts", bad.toString(), "--max-new-tokens", "4", "--greedy");
+    Cli.Run r = rme("generate", "--model", model(), "--prompts", bad.toString(), "--max-new-tokens", "4", "--greedy");
     assertEquals(2, r.code());
     assertTrue(r.err().contains(bad + ":2: input_ids: expected an array of ints"), r.err());
 
