@@ -532,7 +532,7 @@ public final class Demo {
       java.util.Collections.shuffle(train, new java.util.Random(4242));
       List<int[]> evalIds = evalTasks.stream().map(t -> World.promptIds(t.instruction())).toList();
       try (PpoTrainer trainer = new PpoTrainer(pol.config(), pol.weights(), em.config(), valueTrunk, scorer, cfg, exec)) {
-        double lastKl = 0;
+        double[] pending = null;
         int cursor = 0;
         for (int it = 0; it <= s.ppoIterations(); it++) {
           if (it % s.ppoEvalEvery() == 0 || it == s.ppoIterations()) {
@@ -551,20 +551,25 @@ public final class Demo {
               rs.add(r.length > 0 && r[r.length - 1] == CharVocabulary.EOS ? Arrays.copyOf(r, r.length - 1) : r);
             }
             double proxy = scorer.score(ps, rs).stream().mapToDouble(MemberScores::mean).average().orElse(Double.NaN);
-            PpoPoint pt = new PpoPoint(it, win / gens.size(), g / gens.size(), proxy, lastKl);
-            points.add(pt);
-            log.accept(String.format(Locale.ROOT, "[demo]   PPO %s %s iteration %d: win %.3f gold %.3f proxy %.3f kl %.3f",
-                name, label(agg), it, pt.winRate(), pt.gold(), pt.proxy(), pt.kl()));
-          }
-          if (it == s.ppoIterations()) {
-            break;
+            pending = new double[] {it, win / gens.size(), g / gens.size(), proxy};
           }
           List<int[]> batch = new ArrayList<>();
           for (int b = 0; b < s.ppoRollout(); b++) {
             batch.add(World.promptIds(train.get(cursor++ % train.size()).instruction()));
           }
+          // The rollout of this step is sampled from the policy just evaluated: its KL estimate is that
+          // policy's KL to the SFT reference. After the last evaluation the step only measures the KL.
           PpoTrainer.Stats st = trainer.step(batch);
-          lastKl = st.kl();
+          if (pending != null) {
+            PpoPoint pt = new PpoPoint((int) pending[0], pending[1], pending[2], pending[3], st.kl());
+            points.add(pt);
+            pending = null;
+            log.accept(String.format(Locale.ROOT, "[demo]   PPO %s %s iteration %d: win %.3f gold %.3f proxy %.3f kl %.3f",
+                name, label(agg), pt.iteration(), pt.winRate(), pt.gold(), pt.proxy(), pt.kl()));
+          }
+          if (it == s.ppoIterations()) {
+            break;
+          }
         }
       }
     }
@@ -837,7 +842,7 @@ public final class Demo {
 
       md.append("\n## PPO (Figure 2b analogue)\n\n").append(ppoNote).append("\n\n");
       if (!ppo.isEmpty()) {
-        md.append("Win rate vs SFT and gold score of the PPO policy on held-out prompts (sampled at temperature 1, top-p 0.9); KL = the trainer's rollout KL estimate (k1, per sequence) of the last iteration; one seed, so no standard errors.\n\n");
+        md.append("Win rate vs SFT and gold score of the PPO policy on held-out prompts (sampled at temperature 1, top-p 0.9); KL = the PPO trainer's estimate (k1, summed over the response, mean over a rollout of training prompts) for the evaluated policy; one seed, so no standard errors.\n\n");
         md.append("| reward | iteration | win rate | gold | proxy (mean of members) | KL |\n|---|---|---|---|---|---|\n");
         for (PpoCurve c : ppo) {
           for (PpoPoint p : c.points()) {
