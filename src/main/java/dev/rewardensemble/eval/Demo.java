@@ -93,13 +93,13 @@ public final class Demo {
     /** The default (fast) run. */
     public static Settings fast(Path out) {
       return new Settings(out, false, 2, 3, 2000, 1000, 330, PreferenceBuilder.NOISY_FLIP_RATE,
-          PreferenceBuilder.CLEAN_FLIP_RATE, 4, 2, 16, 1e-3, 1e-3, 40, 200, 40, 12, 4, 32, 40, 0, 1);
+          PreferenceBuilder.CLEAN_FLIP_RATE, 4, 2, 16, 1e-3, 1e-3, 60, 200, 40, 40, 10, 32, 60, 0, 1);
     }
 
     /** The --full run: more seeds, prompts and PPO. */
     public static Settings fullRun(Path out) {
-      return new Settings(out, true, 5, 3, 2000, 1000, 330, PreferenceBuilder.NOISY_FLIP_RATE,
-          PreferenceBuilder.CLEAN_FLIP_RATE, 4, 2, 16, 1e-3, 1e-3, 100, 200, 40, 60, 10, 32, 100, 0, 1);
+      return new Settings(out, true, 8, 3, 2000, 1000, 330, PreferenceBuilder.NOISY_FLIP_RATE,
+          PreferenceBuilder.CLEAN_FLIP_RATE, 4, 2, 16, 1e-3, 1e-3, 200, 200, 40, 150, 15, 32, 200, 0, 1);
     }
 
     /** A tiny run for tests (about a minute). */
@@ -306,7 +306,7 @@ public final class Demo {
     List<PpoCurve> ppo = new ArrayList<>();
     String ppoNote;
     if (s.ppoIterations() > 0) {
-      List<String> ppoMethods = List.of("single", "linear-" + s.k(), "lora-" + s.k());
+      List<String> ppoMethods = List.of("single", "independent-" + s.k(), "linear-" + s.k(), "lora-" + s.k());
       List<Task> ppoEval = evalTasks.subList(0, Math.min(s.ppoEvalPrompts(), evalTasks.size()));
       for (String name : ppoMethods) {
         for (AggregationConfig a : name.equals("single") ? List.of(AggregationConfig.mean()) : List.of(AggregationConfig.mean(), AggregationConfig.lcb(0.5))) {
@@ -315,10 +315,11 @@ public final class Demo {
           timer.end();
         }
       }
-      ppoNote = "PPO ran on seed 0's reward models for single, linear-" + s.k() + " and lora-" + s.k()
-          + " (mean and LCB 0.5). The independent ensemble is left out of PPO: it would need K full reward models"
-          + " plus a value model in one session and triples the scoring cost, which the time budget of the default"
-          + " run does not allow.";
+      ppoNote = "PPO ran once (seed 0's reward models, one PPO seed) for single, independent-" + s.k() + ", linear-"
+          + s.k() + " and lora-" + s.k() + " (ensembles with mean and LCB 0.5), " + s.ppoIterations()
+          + " iterations of " + s.ppoRollout() + " rollouts each; the policy is evaluated every " + s.ppoEvalEvery()
+          + " iterations on " + ppoEval.size() + " held-out prompts x " + PPO_EVAL_SAMPLES + " samples."
+          + " The lora-1 control is not run with PPO.";
     } else {
       ppoNote = "PPO was not run (--no-ppo or --ppo-iterations 0).";
     }
@@ -507,6 +508,9 @@ public final class Demo {
   // ---------------------------------------------------------------------------------------------
   // PPO
 
+  /** Samples per held-out prompt in a PPO evaluation. */
+  static final int PPO_EVAL_SAMPLES = 4;
+
   /** One PPO run's evaluations. */
   public record PpoPoint(int iteration, double winRate, double gold, double proxy, double kl) {}
 
@@ -530,7 +534,12 @@ public final class Demo {
           1.0, 0.95, 0.2, 0.2, 0.1, true, 1.0, 1.0, 0.9, s.maxNewTokens(), 42);
       List<Task> train = new ArrayList<>(world.tasks().train());
       java.util.Collections.shuffle(train, new java.util.Random(4242));
-      List<int[]> evalIds = evalTasks.stream().map(t -> World.promptIds(t.instruction())).toList();
+      List<int[]> evalIds = new ArrayList<>();
+      for (Task t : evalTasks) {
+        for (int r = 0; r < PPO_EVAL_SAMPLES; r++) {
+          evalIds.add(World.promptIds(t.instruction()));
+        }
+      }
       try (PpoTrainer trainer = new PpoTrainer(pol.config(), pol.weights(), em.config(), valueTrunk, scorer, cfg, exec)) {
         double[] pending = null;
         int cursor = 0;
@@ -543,9 +552,10 @@ public final class Demo {
             List<int[]> rs = new ArrayList<>();
             for (int i = 0; i < gens.size(); i++) {
               Generation x = gens.get(i);
-              double gs = judge.score(evalTasks.get(i).instruction(), World.responseText(x.responseIds()), x.finished());
+              int pi = i / PPO_EVAL_SAMPLES;
+              double gs = judge.score(evalTasks.get(pi).instruction(), World.responseText(x.responseIds()), x.finished());
               g += gs;
-              win += winProbability(gs, poolGold[i]);
+              win += winProbability(gs, poolGold[pi]);
               ps.add(x.promptIds());
               int[] r = x.responseIds();
               rs.add(r.length > 0 && r[r.length - 1] == CharVocabulary.EOS ? Arrays.copyOf(r, r.length - 1) : r);
@@ -711,7 +721,7 @@ public final class Demo {
           }
           for (String[] row : new String[][] {{"single", "s"}, {"own members alone", "a"}}) {
             boolean single = row[1].equals("s");
-            if (single && mt.name().equals("single")) {
+            if (single ? mt.name().equals("single") : mt.k() < 2) {
               continue;
             }
             Stat dw = Stat.of(single ? dws : wa), dg = Stat.of(single ? dgs : ga);
@@ -931,7 +941,9 @@ public final class Demo {
           a.append(String.format(Locale.ROOT, "%s LCB %.1f: %s (%s); ", mt.name(), beta, d.fmt(), verdict(d)));
         }
       }
-      a.append("\n");
+      a.setLength(a.length() - 2);
+      a.append(".\n\nA difference counts as real here only when it exceeds two standard errors over seeds; with few seeds"
+          + " and one small world, treat the rest as noise.\n");
       return a.toString();
     }
   }
