@@ -25,7 +25,7 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--full", description = "More seeds, held-out prompts and PPO iterations (slow).")
   boolean full;
 
-  @Option(names = "--seeds", description = "Reward-model seeds (default: 2 fast, 5 full).")
+  @Option(names = "--seeds", description = "Reward-model seeds (default: 6 fast, 8 full).")
   Integer seeds;
 
   @Option(names = "--preference-pairs", description = "Noisy preference pairs per seed (default: 1000); the cleaner set is a third of it.")
@@ -40,10 +40,10 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--pool", description = "Best-of-n pool per held-out prompt (default: 200).")
   Integer pool;
 
-  @Option(names = "--eval-prompts", description = "Held-out prompts (default: 40 fast, 100 full).")
+  @Option(names = "--eval-prompts", description = "Held-out prompts (default: 60 fast, 200 full).")
   Integer evalPrompts;
 
-  @Option(names = "--ppo-iterations", description = "PPO iterations per reward (default: 12 fast, 60 full).")
+  @Option(names = "--ppo-iterations", description = "PPO iterations per reward (default: 40 fast, 150 full).")
   Integer ppoIterations;
 
   @Option(names = "--no-ppo", description = "Skip PPO.")

@@ -92,7 +92,7 @@ public final class Demo {
 
     /** The default (fast) run. */
     public static Settings fast(Path out) {
-      return new Settings(out, false, 2, 3, 2000, 1000, 330, PreferenceBuilder.NOISY_FLIP_RATE,
+      return new Settings(out, false, 6, 3, 2000, 1000, 330, PreferenceBuilder.NOISY_FLIP_RATE,
           PreferenceBuilder.CLEAN_FLIP_RATE, 4, 2, 16, 1e-3, 1e-3, 60, 200, 40, 40, 10, 32, 60, 0, 1);
     }
 
@@ -876,15 +876,15 @@ public final class Demo {
 
     private String verdict(Stat d) {
       if (Double.isNaN(d.se)) {
-        return d.mean > 0 ? "higher (one seed: no standard error, so not a conclusion)" : "not higher (one seed: no standard error)";
+        return d.mean > 0 ? "positive (one seed: no standard error, so not a conclusion)" : "not positive (one seed: no standard error)";
       }
       if (d.mean > 2 * d.se) {
-        return "higher, by more than two standard errors";
+        return "positive by more than two standard errors";
       }
       if (d.mean < -2 * d.se) {
-        return "lower, by more than two standard errors";
+        return "negative by more than two standard errors";
       }
-      return "not distinguishable from it (within two standard errors)";
+      return "within two standard errors of zero";
     }
 
     private Stat diff(String a, String b, int ni) {
@@ -918,8 +918,24 @@ public final class Demo {
         a.append(String.format(Locale.ROOT, "%s (mean) vs single: win-rate difference %s, %s. ", mt.name(), d.fmt(), verdict(d)));
       }
       Stat ctl = diff("lora-" + s.k() + "|mean", "lora-1-control|mean", last);
-      a.append(String.format(Locale.ROOT, "The LoRA ensemble vs its K = 1 control (same data, so the effect of ensembling alone): %s, %s.%n%n",
+      a.append(String.format(Locale.ROOT, "The LoRA ensemble vs its K = 1 control (same data, so the effect of ensembling alone): %s, %s. ",
           ctl.fmt(), verdict(ctl)));
+      a.append("Peak of the win-rate curve over n (mean aggregation): ");
+      boolean peakBeforeEnd = false;
+      for (Method mt : methods) {
+        int bi = 0;
+        for (int ni = 0; ni < ns.length; ni++) {
+          if (Stat.of(at(bonWin, mt.name() + "|mean", ni)).mean > Stat.of(at(bonWin, mt.name() + "|mean", bi)).mean) {
+            bi = ni;
+          }
+        }
+        peakBeforeEnd |= bi < ns.length - 1;
+        a.append(String.format(Locale.ROOT, "%s %s at n = %d; ", mt.name(), Stat.of(at(bonWin, mt.name() + "|mean", bi)).fmt(), ns[bi]));
+      }
+      a.setLength(a.length() - 2);
+      a.append(peakBeforeEnd
+          ? ". Where the peak is below the largest n, choosing harder against the proxy lowered the gold win rate: over-optimisation.\n\n"
+          : ".\n\n");
       if (!ppo.isEmpty()) {
         a.append("**Q1 (PPO).** Final win rate vs SFT: ");
         for (PpoCurve c : ppo) {

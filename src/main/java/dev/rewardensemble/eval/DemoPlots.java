@@ -38,6 +38,12 @@ final class DemoPlots {
     XYPlot plot = chart.getXYPlot();
     XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, true);
     plot.setRenderer(r);
+    plot.setBackgroundPaint(java.awt.Color.WHITE);
+    plot.setDomainGridlinePaint(java.awt.Color.LIGHT_GRAY);
+    plot.setRangeGridlinePaint(java.awt.Color.LIGHT_GRAY);
+    if (plot.getRangeAxis() instanceof org.jfree.chart.axis.NumberAxis na) {
+      na.setAutoRangeIncludesZero(false);
+    }
     chart.setAntiAlias(true);
     Files.createDirectories(file.toAbsolutePath().getParent());
     Path tmp = Files.createTempFile(file.toAbsolutePath().getParent(), "." + file.getFileName(), ".png.tmp");
