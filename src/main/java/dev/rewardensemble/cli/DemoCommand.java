@@ -15,7 +15,7 @@ import picocli.CommandLine.Option;
       "The paper's experiment (Zhang et al. 2024) offline in a world with a gold judge: trains an SFT policy,",
       "samples noisy preference data from it, trains a single reward model and independent, linear and LoRA",
       "ensembles (plus a LoRA K=1 control), then Best-of-n and PPO against each, all measured with the gold judge.",
-      "Writes report.md, results.json, CSVs and PNG plots to --out. The default (fast) mode takes ~10-15 minutes",
+      "Writes report.md, results.json, CSVs and PNG plots to --out. The default (fast) mode takes ~8 minutes",
       "on a 2-core CPU; --full runs more seeds, prompts and PPO iterations."
     })
 public final class DemoCommand implements Callable<Integer> {
