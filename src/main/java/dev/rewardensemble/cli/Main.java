@@ -30,7 +30,8 @@ import picocli.CommandLine.Command;
       DiagnoseCommand.class,
       BenchCommand.class,
       GraphCommand.class,
-      SyntheticCommand.class
+      SyntheticCommand.class,
+      DemoCommand.class
     })
 public final class Main implements Runnable {
 

@@ -1,0 +1,149 @@
+package dev.rewardensemble.eval;
+
+import dev.rewardensemble.ensemble.AggregationConfig;
+import dev.rewardensemble.rl.BestOfN;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.List;
+import java.util.Map;
+import org.jfree.chart.ChartFactory;
+import org.jfree.chart.ChartUtils;
+import org.jfree.chart.JFreeChart;
+import org.jfree.chart.axis.LogAxis;
+import org.jfree.chart.plot.PlotOrientation;
+import org.jfree.chart.plot.XYPlot;
+import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.data.xy.XYSeries;
+import org.jfree.data.xy.XYSeriesCollection;
+
+/** The demo's PNG plots (JFreeChart, headless). */
+final class DemoPlots {
+  private DemoPlots() {}
+
+  static {
+    System.setProperty("java.awt.headless", "true");
+  }
+
+  private static double mean(double[][][] perSeed, int ni) {
+    double s = 0;
+    for (double[][] v : perSeed) {
+      s += v[0][ni];
+    }
+    return s / perSeed.length;
+  }
+
+  private static void save(JFreeChart chart, Path file) throws IOException {
+    XYPlot plot = chart.getXYPlot();
+    XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, true);
+    plot.setRenderer(r);
+    plot.setBackgroundPaint(java.awt.Color.WHITE);
+    plot.setDomainGridlinePaint(java.awt.Color.LIGHT_GRAY);
+    plot.setRangeGridlinePaint(java.awt.Color.LIGHT_GRAY);
+    if (plot.getRangeAxis() instanceof org.jfree.chart.axis.NumberAxis na) {
+      na.setAutoRangeIncludesZero(false);
+    }
+    chart.setAntiAlias(true);
+    Files.createDirectories(file.toAbsolutePath().getParent());
+    Path tmp = Files.createTempFile(file.toAbsolutePath().getParent(), "." + file.getFileName(), ".png.tmp");
+    try {
+      ChartUtils.saveChartAsPNG(tmp.toFile(), chart, 900, 600);
+      Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
+  private static JFreeChart chart(String title, String x, String y, XYSeriesCollection data) {
+    return ChartFactory.createXYLineChart(title, x, y, data, PlotOrientation.VERTICAL, true, false, false);
+  }
+
+  /** Figure 2a: Best-of-n win rate vs n (log axis) per method, one aggregation. */
+  static void winVsN(Path file, List<Demo.Method> methods, int[] ns, Map<String, double[][][]> win, String agg)
+      throws IOException {
+    XYSeriesCollection data = new XYSeriesCollection();
+    for (Demo.Method m : methods) {
+      XYSeries s = new XYSeries(m.name());
+      for (int i = 0; i < ns.length; i++) {
+        s.add(ns[i], mean(win.get(m.name() + "|" + agg), i));
+      }
+      data.addSeries(s);
+    }
+    JFreeChart c = chart("Best-of-n: win rate vs SFT (gold judge), " + agg + " aggregation", "n", "win rate", data);
+    LogAxis axis = new LogAxis("n");
+    axis.setBase(2);
+    c.getXYPlot().setDomainAxis(axis);
+    save(c, file);
+  }
+
+  /** Over-optimisation: gold and proxy (mean aggregation) vs the Best-of-n KL. */
+  static void goldProxyVsKl(Path file, List<Demo.Method> methods, int[] ns, Map<String, double[][][]> gold,
+      Map<String, double[][][]> proxy) throws IOException {
+    XYSeriesCollection data = new XYSeriesCollection();
+    for (Demo.Method m : methods) {
+      XYSeries g = new XYSeries(m.name() + " gold");
+      XYSeries p = new XYSeries(m.name() + " proxy (std.)");
+      for (int i = 0; i < ns.length; i++) {
+        g.add(BestOfN.kl(ns[i]), mean(gold.get(m.name() + "|mean"), i));
+        p.add(BestOfN.kl(ns[i]), mean(proxy.get(m.name() + "|mean"), i));
+      }
+      data.addSeries(g);
+      data.addSeries(p);
+    }
+    save(chart("Best-of-n: gold and proxy reward vs KL", "KL(best-of-n || SFT), nats", "reward", data), file);
+  }
+
+  /** Figures 3-4: LCB vs mean, win rate vs n for each ensemble and aggregation. */
+  static void lcbVsMean(Path file, List<Demo.Method> methods, int[] ns, Map<String, double[][][]> win)
+      throws IOException {
+    XYSeriesCollection data = new XYSeriesCollection();
+    for (Demo.Method m : methods) {
+      if (m.k() < 2) {
+        continue;
+      }
+      for (AggregationConfig a : Demo.AGGREGATIONS) {
+        String key = m.name() + "|" + Demo.label(a);
+        XYSeries s = new XYSeries(m.name() + " " + Demo.label(a));
+        for (int i = 0; i < ns.length; i++) {
+          s.add(ns[i], mean(win.get(key), i));
+        }
+        data.addSeries(s);
+      }
+    }
+    JFreeChart c = chart("Best-of-n: LCB vs mean aggregation (win rate vs SFT)", "n", "win rate", data);
+    LogAxis axis = new LogAxis("n");
+    axis.setBase(2);
+    c.getXYPlot().setDomainAxis(axis);
+    save(c, file);
+  }
+
+  /** Figure 2b: PPO win rate vs iteration. */
+  static void ppoWin(Path file, List<Demo.PpoCurve> ppo) throws IOException {
+    XYSeriesCollection data = new XYSeriesCollection();
+    for (Demo.PpoCurve c : ppo) {
+      XYSeries s = new XYSeries(c.method() + " " + c.aggregation());
+      c.points().forEach(p -> s.add(p.iteration(), p.winRate()));
+      data.addSeries(s);
+    }
+    save(chart("PPO: win rate vs SFT (gold judge)" + (ppo.isEmpty() ? " — PPO not run" : ""), "PPO iteration",
+        "win rate", data), file);
+  }
+
+  /** PPO over-optimisation: gold and proxy vs KL. */
+  static void ppoVsKl(Path file, List<Demo.PpoCurve> ppo) throws IOException {
+    XYSeriesCollection data = new XYSeriesCollection();
+    for (Demo.PpoCurve c : ppo) {
+      XYSeries g = new XYSeries(c.method() + " " + c.aggregation() + " gold", false);
+      XYSeries p = new XYSeries(c.method() + " " + c.aggregation() + " proxy", false);
+      c.points().forEach(pt -> {
+        g.add(pt.kl(), pt.gold());
+        p.add(pt.kl(), pt.proxy());
+      });
+      data.addSeries(g);
+      data.addSeries(p);
+    }
+    save(chart("PPO: gold and proxy reward vs KL" + (ppo.isEmpty() ? " — PPO not run" : ""), "KL (rollout estimate, nats)",
+        "reward", data), file);
+  }
+}
