@@ -26,6 +26,7 @@ import picocli.CommandLine.Command;
       GenerateCommand.class,
       BestOfNCommand.class,
       PpoCommand.class,
+      EvalCommand.class,
       InfoCommand.class,
       DiagnoseCommand.class,
       BenchCommand.class,

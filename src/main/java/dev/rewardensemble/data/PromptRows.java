@@ -37,7 +37,10 @@ public final class PromptRows {
 
   private static PromptRow parse(ObjectNode obj, int line, Encoder encoder, int vocab) {
     boolean hasIds = RowFields.has(obj, "input_ids");
-    boolean hasText = RowFields.has(obj, "prompt");
+    // "prompt", or AlpacaEval's "instruction", or the first of MT-Bench's "turns".
+    String textKey = RowFields.has(obj, "prompt") ? "prompt" : RowFields.has(obj, "instruction") ? "instruction" : null;
+    boolean turns = textKey == null && obj.has("turns") && obj.get("turns").isArray() && obj.get("turns").size() > 0;
+    boolean hasText = textKey != null || turns;
     if (hasIds && hasText) {
       throw new BadRowException("input_ids", "ambiguous", "given together with prompt; use one form");
     }
@@ -50,9 +53,17 @@ public final class PromptRows {
       }
     }
     if (!hasText) {
-      throw new BadRowException("row", RowFields.MISSING, "needs \"input_ids\" or \"prompt\"");
+      throw new BadRowException(
+          "row", RowFields.MISSING, "needs \"input_ids\", \"prompt\", \"instruction\" or MT-Bench \"turns\"");
     }
-    String prompt = RowFields.text(obj, "prompt");
+    String prompt;
+    if (textKey != null) {
+      prompt = RowFields.text(obj, textKey);
+    } else if (obj.get("turns").get(0).isTextual() && !obj.get("turns").get(0).asText().isEmpty()) {
+      prompt = obj.get("turns").get(0).asText(); // MT-Bench: the first turn
+    } else {
+      throw new BadRowException("turns", RowFields.EMPTY_TEXT, "the first turn must be a non-empty string");
+    }
     String input = RowFields.optionalText(obj, "input");
     if (!encoder.hasTokenizer()) {
       throw new BadRowException("prompt", "no_tokenizer", "text rows need a tokenizer, and none was given");
