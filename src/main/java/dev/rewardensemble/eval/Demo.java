@@ -98,7 +98,7 @@ public final class Demo {
 
     /** The --full run: more seeds, prompts and PPO. */
     public static Settings fullRun(Path out) {
-      return new Settings(out, true, 8, 3, 2000, 1000, 330, PreferenceBuilder.NOISY_FLIP_RATE,
+      return new Settings(out, true, 10, 3, 2000, 1000, 330, PreferenceBuilder.NOISY_FLIP_RATE,
           PreferenceBuilder.CLEAN_FLIP_RATE, 4, 2, 16, 1e-3, 1e-3, 200, 200, 40, 150, 15, 32, 200, 0, 1);
     }
 
