@@ -88,8 +88,6 @@ public final class PpoTrainer implements AutoCloseable {
   private final GradientAccumulator acc;
   private final AdamW adamw;
   private final Op update;
-  private final Map<String, Placeholder<TFloat32>> slotFeeds = new LinkedHashMap<>();
-  private final Map<String, Op> slotLoads = new LinkedHashMap<>();
   private int optimizerSteps;
   private int iteration;
 
@@ -179,11 +177,6 @@ public final class PpoTrainer implements AutoCloseable {
       acc = GradientAccumulator.build(tf, vars, gl, 1, 1.0f);
       adamw = AdamW.build(tf, vars, acc.clipped(), new AdamWConfig(0.9, 0.999, 1e-8, 0.0));
       update = acc.resetAfter(tf, adamw.update());
-      for (Map.Entry<String, Variable<TFloat32>> e : adamw.slots().entrySet()) {
-        Placeholder<TFloat32> f = tf.placeholder(TFloat32.class, Placeholder.shape(e.getValue().shape()));
-        slotFeeds.put(e.getKey(), f);
-        slotLoads.put(e.getKey(), tf.assign(e.getValue(), f));
-      }
 
       session = new Session(graph, exec.toProto());
       sampler.attach(session);
@@ -472,20 +465,7 @@ public final class PpoTrainer implements AutoCloseable {
 
   /** AdamW's moments by slot name. */
   public Map<String, FloatTensor> optimizerState() {
-    Map<String, FloatTensor> out = new LinkedHashMap<>();
-    Map<String, Variable<TFloat32>> slots = adamw.slots();
-    List<String> names = new ArrayList<>(slots.keySet());
-    Session.Runner r = session.runner();
-    names.forEach(k -> r.fetch(slots.get(k)));
-    try (Result res = r.run()) {
-      for (int i = 0; i < names.size(); i++) {
-        TFloat32 t = (TFloat32) res.get(i);
-        float[] d = new float[Math.toIntExact(t.size())];
-        t.asRawTensor().data().asFloats().read(d);
-        out.put(names.get(i), new FloatTensor(t.shape().asArray(), d));
-      }
-    }
-    return out;
+    return adamw.readSlots(session);
   }
 
   /** Counters a checkpoint must restore: iteration, optimizer steps and the KL coefficient. */
@@ -501,21 +481,7 @@ public final class PpoTrainer implements AutoCloseable {
       throw new IllegalArgumentException(source + ": checkpoint does not hold the policy and value weights");
     }
     params.load(session, weights, true, source);
-    Map<String, Variable<TFloat32>> vars = adamw.slots();
-    if (!vars.keySet().equals(slots.keySet())) {
-      throw new IllegalArgumentException(source + ": optimizer state does not match the trainable set");
-    }
-    List<Tensor> feeds = new ArrayList<>();
-    try {
-      Session.Runner r = session.runner();
-      for (Map.Entry<String, FloatTensor> e : slots.entrySet()) {
-        TFloat32 t = keep(feeds, TFloat32.tensorOf(Shape.of(e.getValue().shape()), DataBuffers.of(e.getValue().data(), true, false)));
-        r.feed(slotFeeds.get(e.getKey()), t).addTarget(slotLoads.get(e.getKey()));
-      }
-      r.run().close();
-    } finally {
-      feeds.forEach(Tensor::close);
-    }
+    adamw.loadSlots(session, slots, source);
     iteration = state.iteration();
     optimizerSteps = state.optimizerSteps();
     kl.restore(state.klCoef());

@@ -55,6 +55,8 @@ public final class AdamW {
   private final Placeholder<TFloat32> step;
   private final Op update;
   private final Map<String, Variable<TFloat32>> slots;
+  private final Map<String, Placeholder<TFloat32>> slotFeeds;
+  private final Map<String, Op> slotLoads;
 
   private AdamW(
       AdamWConfig config,
@@ -62,13 +64,17 @@ public final class AdamW {
       Placeholder<TFloat32> lr,
       Placeholder<TFloat32> step,
       Op update,
-      Map<String, Variable<TFloat32>> slots) {
+      Map<String, Variable<TFloat32>> slots,
+      Map<String, Placeholder<TFloat32>> slotFeeds,
+      Map<String, Op> slotLoads) {
     this.config = config;
     this.vars = vars;
     this.lr = lr;
     this.step = step;
     this.update = update;
     this.slots = slots;
+    this.slotFeeds = slotFeeds;
+    this.slotLoads = slotLoads;
   }
 
   /**
@@ -150,13 +156,70 @@ public final class AdamW {
       assigns.add(s.assign(p, pNew));
     }
     Op update = s.withControlDependencies(assigns).withName("update").noOp();
+    // One placeholder + assign per slot, so that a checkpoint's moments load in one run.
+    Map<String, Placeholder<TFloat32>> feeds = new LinkedHashMap<>();
+    Map<String, Op> loads = new LinkedHashMap<>();
+    for (Map.Entry<String, Variable<TFloat32>> e : slots.entrySet()) {
+      Placeholder<TFloat32> f = tf.placeholder(TFloat32.class, Placeholder.shape(e.getValue().shape()));
+      feeds.put(e.getKey(), f);
+      loads.put(e.getKey(), tf.assign(e.getValue(), f));
+    }
     return new AdamW(
         cfg,
         List.copyOf(vars),
         lr,
         step,
         update,
-        Collections.unmodifiableMap(slots));
+        Collections.unmodifiableMap(slots),
+        feeds,
+        loads);
+  }
+
+  /** The moments' current values by slot name ({@code <var>/adam_m}, {@code <var>/adam_v}), for checkpoints. */
+  public Map<String, dev.rewardensemble.io.FloatTensor> readSlots(org.tensorflow.Session session) {
+    Map<String, dev.rewardensemble.io.FloatTensor> out = new LinkedHashMap<>();
+    List<String> names = new ArrayList<>(slots.keySet());
+    org.tensorflow.Session.Runner r = session.runner();
+    names.forEach(n -> r.fetch(slots.get(n)));
+    try (org.tensorflow.Result res = r.run()) {
+      for (int i = 0; i < names.size(); i++) {
+        TFloat32 t = (TFloat32) res.get(i);
+        float[] d = new float[Math.toIntExact(t.size())];
+        t.asRawTensor().data().asFloats().read(d);
+        out.put(names.get(i), new dev.rewardensemble.io.FloatTensor(t.shape().asArray(), d));
+      }
+    }
+    return out;
+  }
+
+  /** Loads every moment from a checkpoint in one run; names and shapes must match exactly. */
+  public void loadSlots(
+      org.tensorflow.Session session, Map<String, dev.rewardensemble.io.FloatTensor> values, String source) {
+    if (!slots.keySet().equals(values.keySet())) {
+      throw new IllegalArgumentException(
+          source + ": optimizer state holds " + values.size() + " slots, the trainable set needs " + slots.size());
+    }
+    List<org.tensorflow.Tensor> tensors = new ArrayList<>();
+    try {
+      org.tensorflow.Session.Runner r = session.runner();
+      for (Map.Entry<String, dev.rewardensemble.io.FloatTensor> e : values.entrySet()) {
+        long[] want = slots.get(e.getKey()).shape().asArray();
+        if (!java.util.Arrays.equals(want, e.getValue().shape())) {
+          throw new IllegalArgumentException(
+              source + ": optimizer slot '" + e.getKey() + "' has shape " + e.getValue().shapeString()
+                  + ", expected " + java.util.Arrays.toString(want));
+        }
+        TFloat32 t =
+            TFloat32.tensorOf(
+                org.tensorflow.ndarray.Shape.of(e.getValue().shape()),
+                org.tensorflow.ndarray.buffer.DataBuffers.of(e.getValue().data(), true, false));
+        tensors.add(t);
+        r.feed(slotFeeds.get(e.getKey()), t).addTarget(slotLoads.get(e.getKey()));
+      }
+      r.run().close();
+    } finally {
+      tensors.forEach(org.tensorflow.Tensor::close);
+    }
   }
 
   /** Scalar learning-rate placeholder, fed every step. */

@@ -54,8 +54,6 @@ public final class RewardTrainer implements AutoCloseable {
   private final AdamW adamw;
   private final Op step;
   private final int heads;
-  private final Map<String, Placeholder<TFloat32>> restoreFeeds = new LinkedHashMap<>();
-  private final Map<String, Op> restoreOps = new LinkedHashMap<>();
 
   /** Result of one micro-batch or one evaluation batch; arrays are per head. */
   public record BatchStats(int pairs, double loss, double[] accuracy, double[] margin) {}
@@ -122,11 +120,6 @@ public final class RewardTrainer implements AutoCloseable {
       adamw =
           AdamW.build(tf, vars, acc.clipped(), new AdamWConfig(0.9, 0.999, 1e-8, tc.weightDecay()));
       step = acc.resetAfter(tf, adamw.update());
-      for (Map.Entry<String, Variable<TFloat32>> e : adamw.slots().entrySet()) {
-        Placeholder<TFloat32> feed = tf.placeholder(TFloat32.class, Placeholder.shape(e.getValue().shape()));
-        restoreFeeds.put(e.getKey(), feed);
-        restoreOps.put(e.getKey(), tf.assign(e.getValue(), feed));
-      }
       session = new Session(graph, exec.toProto());
       params.load(session, init, false, "initial weights");
     } catch (RuntimeException e) {
@@ -245,20 +238,7 @@ public final class RewardTrainer implements AutoCloseable {
 
   /** AdamW's moment slots, by slot name ({@code <key>/adam_m}, {@code <key>/adam_v}). */
   public Map<String, FloatTensor> optimizerState() {
-    Map<String, FloatTensor> out = new LinkedHashMap<>();
-    Map<String, Variable<TFloat32>> slots = adamw.slots();
-    Session.Runner r = session.runner();
-    List<String> names = new ArrayList<>(slots.keySet());
-    names.forEach(n -> r.fetch(slots.get(n)));
-    try (Result res = r.run()) {
-      for (int i = 0; i < names.size(); i++) {
-        TFloat32 t = (TFloat32) res.get(i);
-        float[] data = new float[Math.toIntExact(t.size())];
-        t.asRawTensor().data().asFloats().read(data);
-        out.put(names.get(i), new FloatTensor(t.shape().asArray(), data));
-      }
-    }
-    return out;
+    return adamw.readSlots(session);
   }
 
   /** The trainable weights (what a checkpoint must hold; frozen ones come from the initial values). */
@@ -273,30 +253,7 @@ public final class RewardTrainer implements AutoCloseable {
           source + ": checkpoint holds " + weights.size() + " tensors, the trainable set has " + trainable.size());
     }
     params.load(session, weights, true, source);
-    Map<String, Variable<TFloat32>> vars = adamw.slots();
-    if (!vars.keySet().equals(slots.keySet())) {
-      throw new IllegalArgumentException(
-          source + ": optimizer state does not match the trainable set (" + slots.size() + " slots, expected "
-              + vars.size() + ")");
-    }
-    List<Tensor> tensors = new ArrayList<>();
-    try {
-      Session.Runner r = session.runner();
-      for (Map.Entry<String, FloatTensor> e : slots.entrySet()) {
-        Variable<TFloat32> v = vars.get(e.getKey());
-        if (!Arrays.equals(v.shape().asArray(), e.getValue().shape())) {
-          throw new IllegalArgumentException(
-              source + ": optimizer slot '" + e.getKey() + "' has shape " + e.getValue().shapeString()
-                  + ", expected " + v.shape());
-        }
-        TFloat32 t = TFloat32.tensorOf(Shape.of(e.getValue().shape()), DataBuffers.of(e.getValue().data(), true, false));
-        tensors.add(t);
-        r.addTarget(restoreOps.get(e.getKey())).feed(restoreFeeds.get(e.getKey()), t);
-      }
-      r.run().close();
-    } finally {
-      tensors.forEach(Tensor::close);
-    }
+    adamw.loadSlots(session, slots, source);
   }
 
   private static double scalar(Tensor t) {
