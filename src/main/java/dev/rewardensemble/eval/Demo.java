@@ -108,6 +108,18 @@ public final class Demo {
           PreferenceBuilder.CLEAN_FLIP_RATE, 4, 1, 16, 1e-3, 1e-3, 5, 8, 24, 2, 1, 8, 5, 0, 1);
     }
 
+    /** The same settings marked as a full run (PPO over several seeds). */
+    public Settings asFull() {
+      return new Settings(out, true, seeds, k, sftSteps, preferencePairs, cleanPairs, noise, cleanNoise,
+          samplesPerPrompt, rmEpochs, rmBatch, rmLr, loraLr, evalPrompts, pool, maxNewTokens, ppoIterations,
+          ppoEvalEvery, ppoRollout, ppoEvalPrompts, threads, worldSeed);
+    }
+
+    /** PPO seeds: the paper's 5 in a full run (at most the reward-model seeds), 1 in fast mode. */
+    public int ppoSeeds() {
+      return full ? Math.min(5, seeds) : 1;
+    }
+
     public Settings with(int seeds, int pairs, double noise, double cleanNoise, int pool, int ppoIterations) {
       return new Settings(out, full, seeds, k, sftSteps, pairs, Math.max(2, pairs / 3), noise, cleanNoise,
           samplesPerPrompt, rmEpochs, rmBatch, rmLr, loraLr, evalPrompts, pool, maxNewTokens, ppoIterations,
@@ -219,7 +231,7 @@ public final class Demo {
     Map<String, double[][]> membersAloneGold = new LinkedHashMap<>();
     Map<String, double[]> rmGoldAcc = new LinkedHashMap<>(); // method|agg -> [seed]
     Map<String, double[]> rmCorr = new LinkedHashMap<>();
-    Map<String, Path> firstSeedDirs = new LinkedHashMap<>();
+    Map<String, List<Path>> rmDirs = new LinkedHashMap<>(); // method -> reward-model directory per seed
     for (Method mt : methods) {
       for (AggregationConfig a : AGGREGATIONS) {
         String key = mt.name() + "|" + label(a);
@@ -256,9 +268,7 @@ public final class Demo {
         timer.begin("seed " + seed + ": train RM " + mt.name());
         Path rmDir = seedDir.resolve("rm-" + mt.name());
         trainRm(s, exec, sftDir, mt, mt.clean() ? cleanFile : noisyFile, noisyFile, rmDir, sd);
-        if (seed == 0) {
-          firstSeedDirs.put(mt.name(), rmDir);
-        }
+        rmDirs.computeIfAbsent(mt.name(), k -> new ArrayList<>()).add(rmDir);
         timer.end();
         timer.begin("seed " + seed + ": score pool with " + mt.name());
         float[][] raw;
@@ -311,11 +321,17 @@ public final class Demo {
       for (String name : ppoMethods) {
         for (AggregationConfig a : name.equals("single") ? List.of(AggregationConfig.mean()) : List.of(AggregationConfig.mean(), AggregationConfig.lcb(0.5))) {
           timer.begin("PPO with " + name + " " + label(a) + " (" + s.ppoIterations() + " iterations)");
-          ppo.add(runPpo(s, exec, world, sftDir, firstSeedDirs.get(name), name, a, ppoEval, gold, log));
+          List<PpoCurve> curves = new ArrayList<>();
+          for (int j = 0; j < s.ppoSeeds(); j++) {
+            curves.add(runPpo(s, exec, world, sftDir, rmDirs.get(name).get(j), name, a, ppoEval, gold, log, j));
+          }
+          ppo.add(PpoCurve.mean(curves));
           timer.end();
         }
       }
-      ppoNote = "PPO ran once (seed 0's reward models, one PPO seed) for single, independent-" + s.k() + ", linear-"
+      ppoNote = (s.ppoSeeds() == 1 ? "PPO ran once (seed 0's reward models, one PPO seed)"
+          : "PPO ran " + s.ppoSeeds() + " times (seed j's reward models with PPO seed j; win rates are means +- standard errors over those seeds)")
+          + " for single, independent-" + s.k() + ", linear-"
           + s.k() + " and lora-" + s.k() + " (ensembles with mean and LCB 0.5), " + s.ppoIterations()
           + " iterations of " + s.ppoRollout() + " rollouts each; the policy is evaluated every " + s.ppoEvalEvery()
           + " iterations on " + ppoEval.size() + " held-out prompts x " + PPO_EVAL_SAMPLES + " samples."
@@ -512,13 +528,34 @@ public final class Demo {
   static final int PPO_EVAL_SAMPLES = 4;
 
   /** One PPO run's evaluations. */
-  public record PpoPoint(int iteration, double winRate, double gold, double proxy, double kl) {}
+  public record PpoPoint(int iteration, double winRate, double gold, double proxy, double kl, double winRateSe) {}
 
-  public record PpoCurve(String method, String aggregation, List<PpoPoint> points) {}
+  /** A PPO curve, the mean over {@code seeds} runs (standard error of the win rate across them). */
+  public record PpoCurve(String method, String aggregation, List<PpoPoint> points, int seeds) {
+    static PpoCurve mean(List<PpoCurve> runs) {
+      PpoCurve first = runs.get(0);
+      int n = runs.size();
+      List<PpoPoint> pts = new ArrayList<>();
+      for (int i = 0; i < first.points().size(); i++) {
+        double[] win = new double[n];
+        double gold = 0, proxy = 0, kl = 0;
+        for (int r = 0; r < n; r++) {
+          PpoPoint q = runs.get(r).points().get(i);
+          win[r] = q.winRate();
+          gold += q.gold() / n;
+          proxy += q.proxy() / n;
+          kl += q.kl() / n;
+        }
+        Stat st = Stat.of(win);
+        pts.add(new PpoPoint(first.points().get(i).iteration(), st.mean(), gold, proxy, kl, n > 1 ? st.se() : Double.NaN));
+      }
+      return new PpoCurve(first.method(), first.aggregation(), pts, n);
+    }
+  }
 
   private static PpoCurve runPpo(
       Settings s, ExecConfig exec, World world, Path sftDir, Path rmDir, String name, AggregationConfig agg,
-      List<Task> evalTasks, double[][] poolGold, Consumer<String> log) throws IOException {
+      List<Task> evalTasks, double[][] poolGold, Consumer<String> log, int ppoSeed) throws IOException {
     HfCheckpoint.Checkpoint pol = HfCheckpoint.load(sftDir);
     EnsembleModel em = EnsembleModel.load(rmDir);
     Map<String, FloatTensor> valueTrunk = em.trunkWeights();
@@ -531,9 +568,9 @@ public final class Demo {
           prompts.stream().map(p -> p.length > 1 && p[0] == CharVocabulary.BOS ? Arrays.copyOfRange(p, 1, p.length) : p).toList(),
           responses);
       PpoConfig cfg = new PpoConfig(s.ppoRollout(), s.ppoRollout() / 2, 2, 3e-4, 2, 0.05, KlPenalty.Estimator.K1, null,
-          1.0, 0.95, 0.2, 0.2, 0.1, true, 1.0, 1.0, 0.9, s.maxNewTokens(), 42);
+          1.0, 0.95, 0.2, 0.2, 0.1, true, 1.0, 1.0, 0.9, s.maxNewTokens(), 42 + ppoSeed);
       List<Task> train = new ArrayList<>(world.tasks().train());
-      java.util.Collections.shuffle(train, new java.util.Random(4242));
+      java.util.Collections.shuffle(train, new java.util.Random(4242 + ppoSeed));
       List<int[]> evalIds = new ArrayList<>();
       for (Task t : evalTasks) {
         for (int r = 0; r < PPO_EVAL_SAMPLES; r++) {
@@ -546,7 +583,7 @@ public final class Demo {
         for (int it = 0; it <= s.ppoIterations(); it++) {
           if (it % s.ppoEvalEvery() == 0 || it == s.ppoIterations()) {
             List<Generation> gens = trainer.sampler().generate(
-                evalIds, SamplingConfig.bestOfN().withMaxNewTokens(s.maxNewTokens()).withSeed(777 + it), 64);
+                evalIds, SamplingConfig.bestOfN().withMaxNewTokens(s.maxNewTokens()).withSeed(777 + it + 100_003L * ppoSeed), 64);
             double win = 0, g = 0;
             List<int[]> ps = new ArrayList<>();
             List<int[]> rs = new ArrayList<>();
@@ -571,7 +608,7 @@ public final class Demo {
           // policy's KL to the SFT reference. After the last evaluation the step only measures the KL.
           PpoTrainer.Stats st = trainer.step(batch);
           if (pending != null) {
-            PpoPoint pt = new PpoPoint((int) pending[0], pending[1], pending[2], pending[3], st.kl());
+            PpoPoint pt = new PpoPoint((int) pending[0], pending[1], pending[2], pending[3], st.kl(), Double.NaN);
             points.add(pt);
             pending = null;
             log.accept(String.format(Locale.ROOT, "[demo]   PPO %s %s iteration %d: win %.3f gold %.3f proxy %.3f kl %.3f",
@@ -583,7 +620,7 @@ public final class Demo {
         }
       }
     }
-    return new PpoCurve(name, label(agg), points);
+    return new PpoCurve(name, label(agg), points, 1);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -852,12 +889,15 @@ public final class Demo {
 
       md.append("\n## PPO (Figure 2b analogue)\n\n").append(ppoNote).append("\n\n");
       if (!ppo.isEmpty()) {
-        md.append("Win rate vs SFT and gold score of the PPO policy on held-out prompts (sampled at temperature 1, top-p 0.9); KL = the PPO trainer's estimate (k1, summed over the response, mean over a rollout of training prompts) for the evaluated policy; one seed, so no standard errors.\n\n");
+        md.append("Win rate vs SFT and gold score of the PPO policy on held-out prompts (sampled at temperature 1, top-p 0.9); KL = the PPO trainer's estimate (k1, summed over the response, mean over a rollout of training prompts) for the evaluated policy; "
+            + (ppo.get(0).seeds() > 1 ? "mean +- standard error over " + ppo.get(0).seeds() + " PPO seeds.\n\n" : "one seed, so no standard errors.\n\n"));
         md.append("| reward | iteration | win rate | gold | proxy (mean of members) | KL |\n|---|---|---|---|---|---|\n");
         for (PpoCurve c : ppo) {
           for (PpoPoint p : c.points()) {
-            md.append(String.format(Locale.ROOT, "| %s %s | %d | %.3f | %.3f | %.3f | %.3f |%n", c.method(), c.aggregation(),
-                p.iteration(), p.winRate(), p.gold(), p.proxy(), p.kl()));
+            md.append(String.format(Locale.ROOT, "| %s %s | %d | %s | %.3f | %.3f | %.3f |%n", c.method(), c.aggregation(),
+                p.iteration(), Double.isNaN(p.winRateSe()) ? String.format(Locale.ROOT, "%.3f", p.winRate())
+                    : String.format(Locale.ROOT, "%.3f ± %.3f", p.winRate(), p.winRateSe()),
+                p.gold(), p.proxy(), p.kl()));
           }
         }
       }
@@ -942,7 +982,9 @@ public final class Demo {
           PpoPoint p = c.points().get(c.points().size() - 1);
           a.append(String.format(Locale.ROOT, "%s %s %.3f (gold %.3f); ", c.method(), c.aggregation(), p.winRate(), p.gold()));
         }
-        a.append("one seed and few iterations, so differences are indicative only.\n\n");
+        a.append(ppo.get(0).seeds() > 1
+            ? "means over " + ppo.get(0).seeds() + " PPO seeds; read differences against the standard errors in the PPO table.\n\n"
+            : "one seed and few iterations, so differences are indicative only.\n\n");
       }
       a.append(String.format(Locale.ROOT, "**Q2.** Highest Best-of-n win rate at n = %d among the ensembles: %s (%.3f; single: %s). ",
           nMax, best == null ? "-" : best.replace("|", " "), bestWin, Stat.of(at(bonWin, "single|mean", last)).fmt()));

@@ -16,7 +16,9 @@ import org.junit.jupiter.api.io.TempDir;
 class DemoTest {
   @Test
   void reducedDemoWritesAConsistentReport(@TempDir Path dir) throws Exception {
-    Demo.Settings s = Demo.Settings.tiny(dir.resolve("demo"));
+    // A full-mode run on tiny settings: PPO over 2 seeds with standard errors, as --full does with 5.
+    Demo.Settings s = Demo.Settings.tiny(dir.resolve("demo")).asFull();
+    assertEquals(2, s.ppoSeeds());
     Demo.Result r = Demo.run(s, msg -> System.err.println(msg));
     assertTrue(Files.isRegularFile(r.report()));
     String md = Files.readString(r.report());
@@ -49,9 +51,12 @@ class DemoTest {
       for (JsonNode p : c.get("points")) {
         double w = p.get("winRate").asDouble();
         assertTrue(w >= 0 && w <= 1, p.toString());
+        double se = p.get("winRateSe").asDouble();
+        assertTrue(se >= 0 && se <= 0.5, "PPO win rate needs a standard error over seeds: " + p);
       }
     }
     assertTrue(root.get("ppo").size() > 0, "PPO ran");
+    assertTrue(md.contains("over 2 PPO seeds"), "the report says PPO ran over seeds");
     assertTrue(md.contains("**Q1") && md.contains("**Q2") && md.contains("**Q3"), md);
     for (String png : new String[] {"bon_win_vs_n.png", "bon_gold_proxy_vs_kl.png", "bon_lcb_vs_mean.png",
         "ppo_win_vs_iteration.png", "ppo_gold_proxy_vs_kl.png"}) {
