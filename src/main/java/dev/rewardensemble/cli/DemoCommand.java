@@ -72,7 +72,7 @@ public final class DemoCommand implements Callable<Integer> {
         s.noise(), s.cleanNoise(), s.samplesPerPrompt(), s.rmEpochs(), s.rmBatch(), s.rmLr(), s.loraLr(), ep, s.pool(),
         s.maxNewTokens(), s.ppoIterations(), s.ppoEvalEvery(), s.ppoRollout(), Math.min(s.ppoEvalPrompts(), ep),
         threads, s.worldSeed());
-    Demo.Result r = Demo.run(s, msg -> System.err.println(msg));
+    Demo.Result r = Demo.run(s, msg -> System.err.println(msg), new ProgressBar("[demo] SFT", "loss", "acc"));
     System.err.printf(Locale.ROOT, "rme demo finished in %.1f s (%.1f min)%n", r.seconds(), r.seconds() / 60);
     System.out.println(r.report().toAbsolutePath());
     return 0;

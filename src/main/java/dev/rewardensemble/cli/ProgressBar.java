@@ -35,8 +35,9 @@ final class ProgressBar implements TrainListener {
     double frac = (double) step / total;
     String line =
         String.format(
-            "%s %s %d/%d %s %.4f %s %.3f lr %.2e | %s elapsed, ETA %s",
-            label, bar(frac), step, total, first, ema, second, emaAcc, lr, duration(seconds),
+            "%s %s %d/%d %s %.4f%s lr %.2e | %s elapsed, ETA %s",
+            label, bar(frac), step, total, first, ema,
+            Double.isNaN(accuracy) ? "" : String.format(" %s %.3f", second, emaAcc), lr, duration(seconds),
             duration(seconds / Math.max(1, step) * (total - step)));
     if (tty) {
       out.print("\r" + line + "\033[K");

@@ -157,6 +157,11 @@ public final class Demo {
 
   /** Runs the whole demo. */
   public static Result run(Settings s, Consumer<String> log) throws IOException {
+    return run(s, log, TrainListener.NONE);
+  }
+
+  /** As {@link #run(Settings, Consumer)}, drawing the SFT training (the longest phase) on {@code progress}. */
+  public static Result run(Settings s, Consumer<String> log, TrainListener progress) throws IOException {
     long t0 = System.nanoTime();
     Timer timer = new Timer(log);
     Files.createDirectories(s.out());
@@ -169,7 +174,7 @@ public final class Demo {
     Path sftDir = s.out().resolve("sft");
     SftPolicy.Settings sft = SftPolicy.Settings.defaults().withSteps(s.sftSteps());
     sft = new SftPolicy.Settings(sft.demonstrations(), sft.training(), sft.initSeed(), exec);
-    SftPolicy.train(world, sftDir, sft, TrainListener.NONE);
+    SftPolicy.train(world, sftDir, sft, progress);
     timer.end();
 
     // Phase 2: preference data from the real sampler on training prompts.
