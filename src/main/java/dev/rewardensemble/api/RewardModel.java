@@ -120,6 +120,15 @@ public final class RewardModel implements AutoCloseable {
     return new RewardModel(EnsembleModel.load(dir), exec);
   }
 
+  /**
+   * {@link #load(Path, ExecConfig)}, or with PEFT {@code adapters} (null or empty: none) a LoRA
+   * ensemble over {@code model} as the base: the one entry point for the CLI's {@code --model /
+   * --lora} pairs.
+   */
+  public static RewardModel load(Path model, List<Path> adapters, ExecConfig exec) throws IOException {
+    return adapters == null || adapters.isEmpty() ? load(model, exec) : loadWithAdapters(model, adapters, exec);
+  }
+
   /** A LoRA ensemble of PEFT adapter directories over the checkpoint {@code base}. */
   public static RewardModel loadWithAdapters(Path base, List<Path> adapters, ExecConfig exec) throws IOException {
     return new RewardModel(EnsembleModel.fromPeft(base, adapters), exec);

@@ -115,8 +115,7 @@ public final class BestOfNCommand implements Callable<Integer> {
     if (poolIn == null && (policy == null || prompts == null)) {
       throw new UserError("--policy and --prompts are required unless --pool-in re-ranks an existing pool");
     }
-    try (RewardModel rm = lora == null || lora.isEmpty() ? RewardModel.load(rewardModel, exec)
-            : RewardModel.loadWithAdapters(rewardModel, lora, exec)) {
+    try (RewardModel rm = RewardModel.load(rewardModel, lora, exec)) {
       AggregationConfig agg = aggregation.resolve(rm.aggregation());
       List<PromptInfo> infos = new ArrayList<>();
       List<List<Generation>> pool;

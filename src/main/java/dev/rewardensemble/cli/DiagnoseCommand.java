@@ -55,7 +55,7 @@ public final class DiagnoseCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     ExecConfig exec = ExecConfig.defaults();
-    try (RewardModel rm = lora == null || lora.isEmpty() ? RewardModel.load(model, exec) : RewardModel.loadWithAdapters(model, lora, exec)) {
+    try (RewardModel rm = RewardModel.load(model, lora, exec)) {
       Path tokPath = rm.tokenizer().orElse(null);
       PreferenceData d;
       try (Tokenizer tok = tokPath == null ? null : Tokenizer.load(tokPath)) {

@@ -153,8 +153,7 @@ public final class EvalCommand implements Callable<Integer> {
   }
 
   private void judge(List<PromptRow> rows, List<String> answers, ExecConfig exec) throws Exception {
-    try (RewardModel rm = judgeLora == null || judgeLora.isEmpty() ? RewardModel.load(judge, exec)
-            : RewardModel.loadWithAdapters(judge, judgeLora, exec)) {
+    try (RewardModel rm = RewardModel.load(judge, judgeLora, exec)) {
       Path tokPath = rm.tokenizer().orElseThrow(
           () -> new UserError(judge + " has no tokenizer.json: the judge must tokenize the answers itself"));
       AggregationConfig agg = aggregation.resolve(rm.aggregation());

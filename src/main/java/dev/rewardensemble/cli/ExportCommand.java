@@ -76,7 +76,7 @@ public final class ExportCommand implements Callable<Integer> {
       System.err.printf("exported policy %s with signature 'generate' -> %s%n", model, dir);
       return 0;
     }
-    EnsembleModel m = lora == null || lora.isEmpty() ? EnsembleModel.load(model) : EnsembleModel.fromPeft(model, lora);
+    EnsembleModel m = EnsembleModel.load(model, lora);
     m = new EnsembleModel(m.kind(), m.config(), m.members(), m.weights(), m.lora(), m.normalization(),
         aggregation.resolve(m.aggregation()), m.tokenizer(), m.source());
     switch (format) {

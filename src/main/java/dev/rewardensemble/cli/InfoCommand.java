@@ -25,7 +25,7 @@ public final class InfoCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    EnsembleModel m = lora == null || lora.isEmpty() ? EnsembleModel.load(model) : EnsembleModel.fromPeft(model, lora);
+    EnsembleModel m = EnsembleModel.load(model, lora);
     EnsembleModel.ParameterCounts c = m.parameterCounts();
     int k = m.members();
     String formula =

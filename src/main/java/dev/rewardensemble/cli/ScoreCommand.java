@@ -95,7 +95,7 @@ public final class ScoreCommand implements Callable<Integer> {
         };
     ExecConfig exec = execOptions.config();
     try (RewardModel rm =
-        lora == null || lora.isEmpty() ? RewardModel.load(model, exec) : RewardModel.loadWithAdapters(model, lora, exec)) {
+        RewardModel.load(model, lora, exec)) {
       AggregationConfig agg = aggregation.resolve(rm.aggregation());
       int maxLen = maxLength != null ? maxLength : rm.config().maxPositions();
       if (maxLen < 1 || maxLen > rm.config().maxPositions()) {

@@ -126,6 +126,11 @@ public record EnsembleModel(
         AggregationConfig.mean(), tokenizerIn(dir), dir);
   }
 
+  /** {@link #load(Path)}, or with PEFT {@code adapters} (null or empty: none) {@link #fromPeft}. */
+  public static EnsembleModel load(Path model, List<Path> adapters) throws IOException {
+    return adapters == null || adapters.isEmpty() ? load(model) : fromPeft(model, adapters);
+  }
+
   /** A LoRA ensemble of PEFT adapter directories over the base checkpoint {@code base}. */
   public static EnsembleModel fromPeft(Path base, List<Path> adapterDirs) throws IOException {
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(base);
