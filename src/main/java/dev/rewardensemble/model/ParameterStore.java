@@ -167,21 +167,29 @@ public final class ParameterStore {
 
   /** Reads the current values of the given variables in one run. */
   public Map<String, FloatTensor> read(Session session, Collection<String> names) {
+    Map<String, org.tensorflow.Operand<TFloat32>> byName = new LinkedHashMap<>();
+    for (String name : names) {
+      byName.put(name, variable(name));
+    }
+    return fetch(session, byName);
+  }
+
+  /** Fetches float operands (e.g. variables, optimizer slots) in one run, as named tensors on the heap. */
+  public static Map<String, FloatTensor> fetch(
+      Session session, Map<String, ? extends org.tensorflow.Operand<TFloat32>> byName) {
     Map<String, FloatTensor> out = new LinkedHashMap<>();
-    if (names.isEmpty()) {
+    if (byName.isEmpty()) {
       return out;
     }
     Session.Runner runner = session.runner();
-    List<String> order = new ArrayList<>(names);
-    for (String name : order) {
-      runner.fetch(variable(name));
-    }
+    List<String> order = new ArrayList<>(byName.keySet());
+    order.forEach(n -> runner.fetch(byName.get(n)));
     try (Result r = runner.run()) {
       for (int i = 0; i < order.size(); i++) {
         TFloat32 t = (TFloat32) r.get(i);
         float[] data = new float[Math.toIntExact(t.size())];
         t.asRawTensor().data().asFloats().read(data);
-        out.put(order.get(i), new FloatTensor(shape(order.get(i)), data));
+        out.put(order.get(i), new FloatTensor(t.shape().asArray(), data));
       }
     }
     return out;

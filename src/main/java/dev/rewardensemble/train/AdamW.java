@@ -177,19 +177,7 @@ public final class AdamW {
 
   /** The moments' current values by slot name ({@code <var>/adam_m}, {@code <var>/adam_v}), for checkpoints. */
   public Map<String, dev.rewardensemble.io.FloatTensor> readSlots(org.tensorflow.Session session) {
-    Map<String, dev.rewardensemble.io.FloatTensor> out = new LinkedHashMap<>();
-    List<String> names = new ArrayList<>(slots.keySet());
-    org.tensorflow.Session.Runner r = session.runner();
-    names.forEach(n -> r.fetch(slots.get(n)));
-    try (org.tensorflow.Result res = r.run()) {
-      for (int i = 0; i < names.size(); i++) {
-        TFloat32 t = (TFloat32) res.get(i);
-        float[] d = new float[Math.toIntExact(t.size())];
-        t.asRawTensor().data().asFloats().read(d);
-        out.put(names.get(i), new dev.rewardensemble.io.FloatTensor(t.shape().asArray(), d));
-      }
-    }
-    return out;
+    return dev.rewardensemble.model.ParameterStore.fetch(session, slots);
   }
 
   /** Loads every moment from a checkpoint in one run; names and shapes must match exactly. */
