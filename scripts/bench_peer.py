@@ -151,13 +151,26 @@ KINDS = ["single", "linear", "independent", "lora", "lora-top1"]
 
 def run_preset(p, spec, out, log):
     import torch
-    from peft import get_peft_model
 
     b, warmup, reps, k = spec["batch"], spec["warmup"], spec["reps"], spec["k"]
     ids = read_ids(p["ids"])
     mask = torch.ones_like(ids)
     sid, smask = ids[:b], mask[:b]
     name = p["name"]
+    wanted = set(spec.get("workloads", ["score", "bt-step", "lora-step", "ensembles"]))
+
+    if "score" in wanted:
+        score_peer(p, name, sid, smask, b, warmup, reps, out, log)
+    if "bt-step" in wanted:
+        bt_step_peer(p, name, ids, mask, b, warmup, reps, out, log)
+    if "lora-step" in wanted:
+        lora_step_peer(p, name, ids, mask, b, warmup, reps, out, log)
+    if "ensembles" in wanted:
+        ensembles_peer(p, name, sid, smask, b, k, warmup, reps, out, log)
+
+
+def score_peer(p, name, sid, smask, b, warmup, reps, out, log):
+    import torch
 
     m = load(p["heads1"]).eval()
     out.setdefault("attn_implementation", getattr(m.config, "_attn_implementation", None))
@@ -167,6 +180,10 @@ def run_preset(p, spec, out, log):
     log(f"{name}/score {b / s:.1f} sequences/s ({s:.3f} s)")
     del m
 
+
+def bt_step_peer(p, name, ids, mask, b, warmup, reps, out, log):
+    import torch
+
     m = load(p["heads1"]).train()
     params = [q for q in m.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-5, weight_decay=0.01)
@@ -174,6 +191,11 @@ def run_preset(p, spec, out, log):
     out["workloads"][f"{name}/bt-step"] = {"seconds": s}
     log(f"{name}/bt-step {2 * b * ids.shape[1] / s:.1f} tokens/s ({s:.3f} s)")
     del m, opt, params
+
+
+def lora_step_peer(p, name, ids, mask, b, warmup, reps, out, log):
+    import torch
+    from peft import get_peft_model
 
     base = load(p["heads1"])
     pm = get_peft_model(base, lora_config(p["lora_targets"], is_gpt2(base)))
@@ -184,6 +206,10 @@ def run_preset(p, spec, out, log):
     out["workloads"][f"{name}/lora-step"] = {"seconds": s, "trainable": sum(q.numel() for q in params)}
     log(f"{name}/lora-step {2 * b * ids.shape[1] / s:.1f} tokens/s ({s:.3f} s)")
     del pm, base, opt, params
+
+
+def ensembles_peer(p, name, sid, smask, b, k, warmup, reps, out, log):
+    import torch
 
     for kind in KINDS:
         fn, keep = ensemble(kind, p, 1 if kind == "single" else k, p["lora_targets"], p["num_layers"])

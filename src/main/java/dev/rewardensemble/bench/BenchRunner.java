@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Set;
 import java.util.Map;
 import java.util.function.Consumer;
 
@@ -39,7 +40,22 @@ public final class BenchRunner {
    */
   public record Spec(
       List<Path> presets, BenchOptions options, boolean peer, Path root, boolean memory, int memHidden, int memLayers,
-      int matmulN, Path workDir) {}
+      int matmulN, Path workDir, Set<String> workloads) {
+    /** Workload groups of {@code --workloads}, in the order they run. */
+    public static final List<String> WORKLOADS = List.of("score", "bt-step", "lora-step", "ensembles");
+
+    public Spec {
+      workloads = Set.copyOf(workloads);
+      for (String w : workloads) {
+        if (!WORKLOADS.contains(w)) {
+          throw new IllegalArgumentException("unknown workload '" + w + "' (expected some of " + WORKLOADS + ")");
+        }
+      }
+      if (workloads.isEmpty()) {
+        throw new IllegalArgumentException("no workload selected (expected some of " + WORKLOADS + ")");
+      }
+    }
+  }
 
   /** Everything measured. */
   public record Report(
@@ -70,6 +86,8 @@ public final class BenchRunner {
     peerSpec.put("seq", o.seq());
     peerSpec.put("k", o.k());
     peerSpec.put("matmul_n", s.matmulN());
+    ArrayNode peerWorkloads = peerSpec.putArray("workloads");
+    Spec.WORKLOADS.stream().filter(s.workloads()::contains).forEach(peerWorkloads::add);
     ArrayNode peerPresets = peerSpec.putArray("presets");
 
     List<WorkloadResult> rows = new ArrayList<>();
@@ -81,10 +99,18 @@ public final class BenchRunner {
       if (s.peer()) {
         peerPresets.add(exportForPeer(work.resolve(name), name, c, ids, o));
       }
-      rows.add(logged(Workloads.score(name, c, ids, o, peak), log));
-      rows.add(logged(Workloads.btStep(name, c, ids, o, peak), log));
-      rows.add(logged(Workloads.loraStep(name, c, ids, o, peak), log));
-      rows.addAll(Workloads.ensembles(name, c, ids, o, peak, log));
+      if (s.workloads().contains("score")) {
+        rows.add(logged(Workloads.score(name, c, ids, o, peak), log));
+      }
+      if (s.workloads().contains("bt-step")) {
+        rows.add(logged(Workloads.btStep(name, c, ids, o, peak), log));
+      }
+      if (s.workloads().contains("lora-step")) {
+        rows.add(logged(Workloads.loraStep(name, c, ids, o, peak), log));
+      }
+      if (s.workloads().contains("ensembles")) {
+        rows.addAll(Workloads.ensembles(name, c, ids, o, peak, log));
+      }
     }
 
     ObjectNode memory = null;

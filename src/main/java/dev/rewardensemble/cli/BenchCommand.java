@@ -73,6 +73,10 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = "--matmul-n", defaultValue = "2048", description = "Size of the peak-matmul probe (default: ${DEFAULT-VALUE}).")
   int matmulN;
 
+  @Option(names = "--workloads", split = ",", defaultValue = "score,bt-step,lora-step,ensembles",
+      description = "Workloads to run, any of score, bt-step, lora-step, ensembles (default: all).")
+  List<String> workloads;
+
   @Option(names = "--root", defaultValue = ".", description = "Project root (presets, scripts/) (default: the working directory).")
   Path root;
 
@@ -93,10 +97,16 @@ public final class BenchCommand implements Callable<Integer> {
         throw new UserError("preset not found: " + p + " (run from the project root or pass --root/--preset)");
       }
     }
+    for (String w : workloads) {
+      if (!BenchRunner.Spec.WORKLOADS.contains(w)) {
+        throw new UserError("--workloads: unknown workload '" + w + "' (expected some of "
+            + String.join(", ", BenchRunner.Spec.WORKLOADS) + ")");
+      }
+    }
     BenchOptions o = new BenchOptions(batch, seq, k, warmup, reps, new ExecConfig(intra, inter, xla), seed);
     Path work = workDir != null ? workDir : Files.createTempDirectory("rme-bench");
     BenchRunner.Report r = BenchRunner.run(
-        new BenchRunner.Spec(ps, o, peer, root, !noMemory, memHidden, memLayers, matmulN, work),
+        new BenchRunner.Spec(ps, o, peer, root, !noMemory, memHidden, memLayers, matmulN, work, new java.util.HashSet<>(workloads)),
         line -> {
           System.err.println(line);
           System.err.flush();

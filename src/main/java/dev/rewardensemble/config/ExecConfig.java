@@ -97,11 +97,22 @@ public record ExecConfig(
     }
     b.setGpuOptions(gpu);
     if (xla) {
+      enableCpuJit();
       b.setGraphOptions(
           GraphOptions.newBuilder()
               .setOptimizerOptions(
                   OptimizerOptions.newBuilder().setGlobalJitLevel(OptimizerOptions.GlobalJitLevel.ON_1)));
     }
     return b.build();
+  }
+
+  /**
+   * XLA's auto-clustering skips CPU ops unless {@code tf_xla_cpu_global_jit} is set (normally through {@code
+   * TF_XLA_FLAGS=--tf_xla_cpu_global_jit}); set it in-process through TensorFlow's C API so that {@link #xla}
+   * alone is enough. The flag is process-wide but only permits CPU clustering: sessions without XLA's JIT level
+   * stay unclustered.
+   */
+  private static void enableCpuJit() {
+    org.tensorflow.internal.c_api.global.tensorflow.TF_SetTfXlaCpuGlobalJit((byte) 1);
   }
 }
