@@ -51,6 +51,54 @@ class ExecConfigTest {
   }
 
   /**
+   * XLA's JIT on the CPU (enabled in-process, no environment variable) gives the fixture's rewards, for a plain
+   * reward model and for a LoRA ensemble of three PEFT adapters.
+   */
+  @Test
+  void xlaOnTheCpuGivesTheFixtureRewards() throws Exception {
+    ExecConfig xla = new ExecConfig(2, 1, true);
+    var seqcls = Fixtures.expected("llama-seqcls");
+    float[] want = Fixtures.floats(seqcls.get("rewards"));
+    try (RewardModel rm = RewardModel.load(Fixtures.dir("llama-seqcls"), xla)) {
+      for (int run = 0; run < 3; run++) { // XLA compiles lazily: the later runs execute the compiled cluster
+        float[][] got = runPadded(rm, seqcls);
+        float[] flat = new float[got.length];
+        for (int i = 0; i < got.length; i++) {
+          flat[i] = got[i][0];
+        }
+        Fixtures.assertClose(want, flat, 1e-4, 1e-5, "llama-seqcls under XLA, run " + run);
+      }
+    }
+    var lora = Fixtures.expected("llama-lora");
+    List<java.nio.file.Path> adapters =
+        List.of(0, 1, 2).stream().map(m -> Fixtures.dir("llama-lora").resolve("member" + m)).toList();
+    try (RewardModel rm = RewardModel.load(Fixtures.dir("llama-seqcls"), adapters, xla)) {
+      for (int run = 0; run < 3; run++) {
+        float[][] got = runPadded(rm, lora);
+        for (int i = 0; i < got.length; i++) {
+          Fixtures.assertClose(
+              Fixtures.floats(lora.get("member_rewards").get(i)), got[i], 1e-4, 1e-5, "LoRA row " + i + " under XLA, run " + run);
+        }
+      }
+    }
+  }
+
+  /** The fixture's padded batch ({@code input_ids}, {@code attention_mask} [B, T]) through {@link RewardModel#run}. */
+  private static float[][] runPadded(RewardModel rm, com.fasterxml.jackson.databind.JsonNode e) {
+    int[][] ids = Fixtures.ints2(e.get("input_ids"));
+    int[][] mask = Fixtures.ints2(e.get("attention_mask"));
+    int b = ids.length;
+    int t = ids[0].length;
+    int[] flatIds = new int[b * t];
+    int[] flatMask = new int[b * t];
+    for (int i = 0; i < b; i++) {
+      System.arraycopy(ids[i], 0, flatIds, i * t, t);
+      System.arraycopy(mask[i], 0, flatMask, i * t, t);
+    }
+    return rm.run(flatIds, flatMask, b, t);
+  }
+
+  /**
    * Run by {@code mvn -Pgpu} (scripts/gpu-fallback-check.sh): the GPU native build is the one on the
    * classpath, and the graphs build and run with it on a machine without a GPU.
    */
