@@ -157,7 +157,7 @@ def run_preset(p, spec, out, log):
     mask = torch.ones_like(ids)
     sid, smask = ids[:b], mask[:b]
     name = p["name"]
-    wanted = set(spec.get("workloads", ["score", "bt-step", "lora-step", "ensembles"]))
+    wanted = set(spec.get("workloads", ["score", "bt-step", "lora-step", "generate", "ensembles"]))
 
     if "score" in wanted:
         score_peer(p, name, sid, smask, b, warmup, reps, out, log)
@@ -165,6 +165,8 @@ def run_preset(p, spec, out, log):
         bt_step_peer(p, name, ids, mask, b, warmup, reps, out, log)
     if "lora-step" in wanted:
         lora_step_peer(p, name, ids, mask, b, warmup, reps, out, log)
+    if "generate" in wanted:
+        generate_peer(p, name, ids, b, warmup, reps, out, log)
     if "ensembles" in wanted:
         ensembles_peer(p, name, sid, smask, b, k, warmup, reps, out, log)
 
@@ -206,6 +208,26 @@ def lora_step_peer(p, name, ids, mask, b, warmup, reps, out, log):
     out["workloads"][f"{name}/lora-step"] = {"seconds": s, "trainable": sum(q.numel() for q in params)}
     log(f"{name}/lora-step {2 * b * ids.shape[1] / s:.1f} tokens/s ({s:.3f} s)")
     del pm, base, opt, params
+
+
+def generate_peer(p, name, ids, b, warmup, reps, out, log):
+    """(d) greedy generation with transformers' KV cache: b prompts of prompt_tokens ids, seq new tokens each,
+    EOS ignored (min_new_tokens = max_new_tokens), as the project's workload."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    n_new = ids.shape[1]
+    prompts = ids[:b, : p["prompt_tokens"]].contiguous()
+    pmask = torch.ones_like(prompts)
+    m = AutoModelForCausalLM.from_pretrained(p["causal"]).eval()
+    with torch.inference_mode():
+        def run():
+            return m.generate(input_ids=prompts, attention_mask=pmask, max_new_tokens=n_new, min_new_tokens=n_new,
+                              do_sample=False, use_cache=True, pad_token_id=0)
+        s = measure(run, min(warmup, 1), min(reps, 5))
+    out["workloads"][f"{name}/generate"] = {"seconds": s}
+    log(f"{name}/generate {b * n_new / s:.1f} tokens/s ({s:.3f} s)")
+    del m
 
 
 def ensembles_peer(p, name, sid, smask, b, k, warmup, reps, out, log):

@@ -84,6 +84,23 @@ public final class BenchModels {
     return w;
   }
 
+  /** Prompt tokens of workload (d), generation. */
+  public static final int PROMPT_TOKENS = 8;
+
+  /**
+   * A causal language model for workload (d): the bench trunk of {@link #weights} (seeded) and a
+   * language-model head ({@code lm_head.weight}, or the tied embedding when the preset ties them).
+   */
+  public static Map<String, FloatTensor> causalWeights(ModelConfig c, long seed) {
+    Map<String, FloatTensor> w = new java.util.LinkedHashMap<>(weights(c, 1, seed));
+    w.remove(dev.rewardensemble.model.RewardHeads.KEY);
+    if (dev.rewardensemble.model.LmHead.key(c).equals(dev.rewardensemble.model.LmHead.KEY)) {
+      w.put(dev.rewardensemble.model.LmHead.KEY,
+          Init.normal(new long[] {c.vocabSize(), c.hiddenSize()}, Init.STD, new SplittableRandom(seed + 17)));
+    }
+    return w;
+  }
+
   /** Fresh adapters (PEFT's init, B = 0) and {@code k} heads of a LoRA ensemble. */
   public static Map<String, FloatTensor> loraInit(ModelConfig c, LoraConfig lora, int k, long seed) {
     try (Graph g = new Graph()) {

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.serving.SavedModels;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -42,7 +43,7 @@ public final class BenchRunner {
       List<Path> presets, BenchOptions options, boolean peer, Path root, boolean memory, int memHidden, int memLayers,
       int matmulN, Path workDir, Set<String> workloads) {
     /** Workload groups of {@code --workloads}, in the order they run. */
-    public static final List<String> WORKLOADS = List.of("score", "bt-step", "lora-step", "ensembles");
+    public static final List<String> WORKLOADS = List.of("score", "bt-step", "lora-step", "generate", "ensembles");
 
     public Spec {
       workloads = Set.copyOf(workloads);
@@ -108,6 +109,9 @@ public final class BenchRunner {
       if (s.workloads().contains("lora-step")) {
         rows.add(logged(Workloads.loraStep(name, c, ids, o, peak), log));
       }
+      if (s.workloads().contains("generate")) {
+        rows.add(logged(Workloads.generate(name, c, ids, o, peak), log));
+      }
       if (s.workloads().contains("ensembles")) {
         rows.addAll(Workloads.ensembles(name, c, ids, o, peak, log));
       }
@@ -167,7 +171,7 @@ public final class BenchRunner {
         JsonNode w = pw.get(r.name());
         if (w != null && w.has("seconds")) {
           double sec = w.get("seconds").asDouble();
-          double value = r.unit().equals("tokens/s") ? 2.0 * o.batch() * o.seq() / sec : o.batch() / sec;
+          double value = r.project() * r.seconds() / sec; // the same work per run (sequences or tokens), peer's time
           rows.set(i, r.withPeer(value, r.flops() / sec / peak, null));
         }
       }
@@ -221,6 +225,10 @@ public final class BenchRunner {
     p.put("name", name);
     p.put("heads1", h1.toString());
     p.put("headsk", hk.toString());
+    Path causal = dir.resolve("causal");
+    HfCheckpoint.save(causal, c, SavedModels.causalLm(c), BenchModels.causalWeights(c, o.seed()), Map.of());
+    p.put("causal", causal.toString());
+    p.put("prompt_tokens", BenchModels.PROMPT_TOKENS);
     p.put("ids", idsFile.toString());
     p.put("num_layers", c.numLayers());
     ArrayNode t = p.putArray("lora_targets");

@@ -53,6 +53,21 @@ public final class Flops {
     return layers * (2.0 * blockMatmulParams(c) * b * t + 4.0 * attnWidth(c) * b * t * t);
   }
 
+  /**
+   * FLOPs of generating {@code newTokens} tokens for {@code b} prompts of {@code prompt} tokens with a KV cache:
+   * the prompt's forward, then per new token one token through the blocks (attention over the cache so far,
+   * {@code 4 * pos * width} per block) and the language-model head on every generated position.
+   */
+  public static double generate(ModelConfig c, long b, int prompt, int newTokens) {
+    double f = blocks(c, c.numLayers(), b, prompt) + 2.0 * c.hiddenSize() * c.vocabSize() * b;
+    for (int i = 1; i < newTokens; i++) {
+      long pos = prompt + i;
+      f += c.numLayers() * (2.0 * blockMatmulParams(c) * b + 4.0 * attnWidth(c) * b * pos)
+          + 2.0 * c.hiddenSize() * c.vocabSize() * b;
+    }
+    return f;
+  }
+
   /** Forward FLOPs of one model with {@code heads} heads (head on the last token only). */
   public static double forward(ModelConfig c, long b, long t, int heads) {
     return blocks(c, c.numLayers(), b, t) + 2.0 * heads * c.hiddenSize() * b;

@@ -11,6 +11,8 @@ import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.RewardHeads;
+import dev.rewardensemble.rl.Sampler;
+import dev.rewardensemble.rl.SamplingConfig;
 import dev.rewardensemble.train.RewardTrainer;
 import dev.rewardensemble.train.Schedule;
 import dev.rewardensemble.train.TrainConfig;
@@ -128,6 +130,28 @@ public final class Workloads {
       return new WorkloadResult(preset + "/lora-step", "tokens/s", tokens / r.median(), r.median(), flops,
           flops / r.median() / peak, null, null, null, null,
           o.batch() + " pairs, K=1 LoRA r=8 on " + String.join(",", lora.targetModules()) + ", trunk frozen");
+    }
+  }
+
+  /**
+   * (d) Generation with the KV cache (one in-graph decode loop per batch): {@code batch} prompts of {@link
+   * BenchModels#PROMPT_TOKENS} tokens, {@code seq} new tokens each, greedy, EOS ignored: new tokens/s. Fewer
+   * repetitions than the other workloads (a run is a whole generation).
+   */
+  public static WorkloadResult generate(String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
+    List<int[]> prompts = new ArrayList<>();
+    for (int i = 0; i < o.batch(); i++) {
+      prompts.add(Arrays.copyOfRange(ids, i * o.seq(), i * o.seq() + BenchModels.PROMPT_TOKENS));
+    }
+    SamplingConfig cfg = SamplingConfig.greedy(o.seq()).withStopAtEos(false);
+    try (Sampler s = Sampler.of(c, BenchModels.causalWeights(c, o.seed()), o.exec())) {
+      Timing.Result r = Timing.measure(Math.min(o.warmup(), 1), Math.min(o.reps(), 5), () -> s.generate(prompts, cfg, o.batch()));
+      double tokens = (double) o.batch() * o.seq();
+      double flops = Flops.generate(c, o.batch(), BenchModels.PROMPT_TOKENS, o.seq());
+      return new WorkloadResult(preset + "/generate", "tokens/s", tokens / r.median(), r.median(), flops,
+          flops / r.median() / peak, null, null, null, null,
+          o.batch() + " prompts x " + BenchModels.PROMPT_TOKENS + " tokens, " + o.seq()
+              + " new tokens each, greedy, KV cache, EOS ignored");
     }
   }
 

@@ -73,8 +73,8 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = "--matmul-n", defaultValue = "2048", description = "Size of the peak-matmul probe (default: ${DEFAULT-VALUE}).")
   int matmulN;
 
-  @Option(names = "--workloads", split = ",", defaultValue = "score,bt-step,lora-step,ensembles",
-      description = "Workloads to run, any of score, bt-step, lora-step, ensembles (default: all).")
+  @Option(names = "--workloads", split = ",", defaultValue = "score,bt-step,lora-step,generate,ensembles",
+      description = "Workloads to run, any of score, bt-step, lora-step, generate, ensembles (default: all).")
   List<String> workloads;
 
   @Option(names = "--root", defaultValue = ".", description = "Project root (presets, scripts/) (default: the working directory).")

@@ -105,7 +105,7 @@ public final class PpoRun {
       }
     }
     Map<String, FloatTensor> policy = trainer.policyWeights();
-    String arch = policyConfig instanceof dev.rewardensemble.config.Gpt2Config ? "GPT2LMHeadModel" : "LlamaForCausalLM";
+    String arch = dev.rewardensemble.serving.SavedModels.causalLm(policyConfig);
     HfCheckpoint.save(policyDir, policyConfig, arch, policy, Map.of("format", "pt"));
     if (tokenizer.isPresent()) {
       Files.copy(tokenizer.get(), policyDir.resolve("tokenizer.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);

@@ -196,6 +196,16 @@ public final class SavedModels {
     HfCheckpoint.save(dir, config, sequenceClassification(config), w, meta);
   }
 
+  /** {@code GPT2LMHeadModel} or {@code LlamaForCausalLM}. */
+  public static String causalLm(ModelConfig config) {
+    if (config instanceof Gpt2Config) {
+      return "GPT2LMHeadModel";
+    } else if (config instanceof LlamaConfig) {
+      return "LlamaForCausalLM";
+    }
+    throw new IllegalArgumentException("no causal-LM architecture for " + config.modelType());
+  }
+
   /** {@code GPT2ForSequenceClassification} or {@code LlamaForSequenceClassification}. */
   public static String sequenceClassification(ModelConfig config) {
     if (config instanceof Gpt2Config) {
