@@ -71,7 +71,7 @@ public final class RewardModel implements AutoCloseable {
     saved = null;
     graph = new Graph();
     try {
-      fg = m.build(exec.ops(graph));
+      fg = m.build(exec.ops(graph), exec.xla());
       session = new Session(graph, exec.toProto());
       try {
         fg.params().load(session, m.weights(), false, String.valueOf(m.source()));

@@ -144,8 +144,8 @@ public final class BenchRunner {
       for (int i = 0; i < rows.size(); i++) {
         WorkloadResult r = rows.get(i);
         String prefix = base + "/ensemble-";
-        if (r.name().startsWith(prefix)) {
-          String kind = r.name().substring(prefix.length());
+        String kind = r.name().startsWith(prefix) ? r.name().substring(prefix.length()) : null;
+        if (kind != null && kinds.has(kind)) {
           rows.set(i, r.withPeakRss(kinds.path(kind).asDouble(), r.note() + "; peak_rss_mb measured on " + memName));
         }
       }

@@ -8,6 +8,7 @@ import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.lora.LoraConfig;
+import dev.rewardensemble.lora.StackedLora;
 import dev.rewardensemble.lora.PeftAdapters;
 import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.LmHead;
@@ -52,14 +53,23 @@ public record EnsembleModel(
   /** The manifest file of an ensemble run directory. */
   public static final String MANIFEST = "ensemble.json";
 
-  /** Builds the forward graph ({@code rewards [B, K]}) into {@code tf}'s graph. */
+  /** Builds the forward graph ({@code rewards [B, K]}) into {@code tf}'s graph, for TensorFlow's own kernels. */
   public ForwardGraph build(Ops tf) {
+    return build(tf, false);
+  }
+
+  /**
+   * Builds the forward graph ({@code rewards [B, K]}) into {@code tf}'s graph; {@code forXla}: the session will
+   * compile it with XLA, which prefers LoRA's delta as a separate product (see {@link
+   * StackedLora#inference(Ops, ModelConfig, LoraConfig, int, ParameterStore, boolean)}).
+   */
+  public ForwardGraph build(Ops tf, boolean forXla) {
     ParameterStore params = new ParameterStore(tf);
     return switch (kind) {
       case SINGLE, LINEAR -> RewardGraph.build(tf, config, members, params, Projector.NONE).forward();
       case INDEPENDENT -> IndependentGraph.build(tf, config, members, params);
       case LORA -> {
-        LoraEnsembleGraph g = LoraEnsembleGraph.inference(tf, config, lora, members, params);
+        LoraEnsembleGraph g = LoraEnsembleGraph.inference(tf, config, lora, members, params, !forXla);
         yield new ForwardGraph(g.inputIds(), g.attentionMask(), g.rewards(), params, members);
       }
     };

@@ -51,10 +51,16 @@ public record LoraEnsembleGraph(
   /** Name of the rewards op. */
   public static final String REWARDS = "rewards";
 
-  /** Deterministic graph for scoring (no dropout). */
+  /** Deterministic graph for scoring (no dropout), adapters folded into the base products. */
   public static LoraEnsembleGraph inference(
       Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
-    return build(tf, c, lora, k, params, StackedLora.inference(tf, c, lora, k, params));
+    return inference(tf, c, lora, k, params, true);
+  }
+
+  /** Deterministic graph for scoring; {@code fold} as in {@link StackedLora#inference(Ops, ModelConfig, LoraConfig, int, ParameterStore, boolean)}. */
+  public static LoraEnsembleGraph inference(
+      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, boolean fold) {
+    return build(tf, c, lora, k, params, StackedLora.inference(tf, c, lora, k, params, fold));
   }
 
   /** Graph for training: adapter inputs dropped with {@link LoraConfig#dropout()}, seeded. */

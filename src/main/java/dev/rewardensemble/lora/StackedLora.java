@@ -76,11 +76,30 @@ public final class StackedLora implements Projector {
   /** Per module: the adapted modules of its block that read the same input rows, itself included. */
   private final Map<String, List<Entry>> groups = new LinkedHashMap<>();
   private long dropoutOps;
+  private final boolean fold;
   private Operand<TFloat32> mask;
+  private final Map<Integer, Operand<TFloat32>> masks = new java.util.HashMap<>();
   private SharedProduct shared;
 
-  /** The last group product: its input rows and {@code x @ [A_1 | .. | A_G]}. */
-  private record SharedProduct(Operand<TFloat32> x, Operand<TFloat32> product) {}
+  /** The last group product: its input rows and {@code x @ [A_1 | .. | A_G]}, masked per member and scaled. */
+  private static final class SharedProduct {
+    final Operand<TFloat32> x;
+    final Operand<TFloat32> product;
+    private Operand<TFloat32> extended;
+
+    SharedProduct(Operand<TFloat32> x, Operand<TFloat32> product) {
+      this.x = x;
+      this.product = product;
+    }
+
+    /** {@code [x | product]}. */
+    Operand<TFloat32> extended(Ops tf) {
+      if (extended == null) {
+        extended = tf.concat(List.of(x, product), tf.constant(1));
+      }
+      return extended;
+    }
+  }
 
   /** Projections of one block that read the same rows: Llama's attention inputs and MLP inputs. */
   private static final List<Set<String>> SHARED_INPUTS =
@@ -93,7 +112,8 @@ public final class StackedLora implements Projector {
       int k,
       ParameterStore params,
       float dropout,
-      long seed) {
+      long seed,
+      boolean fold) {
     if (k < 1) {
       throw new IllegalArgumentException("ensemble members K must be >= 1, got " + k);
     }
@@ -102,6 +122,7 @@ public final class StackedLora implements Projector {
     this.k = k;
     this.dropout = dropout;
     this.seed = seed;
+    this.fold = fold;
     for (Module m : modules(c, lora)) {
       Variable<TFloat32> a = params.get(m.module() + A, k, m.in(), lora.rank());
       Variable<TFloat32> b = params.get(m.module() + B, k, lora.rank(), m.out());
@@ -122,10 +143,23 @@ public final class StackedLora implements Projector {
     }
   }
 
-  /** Deterministic adapters (no dropout), creating or reusing their variables in {@code params}. */
+  /**
+   * Deterministic adapters (no dropout), creating or reusing their variables in {@code params}, folded into the
+   * base products where that pays ({@code inference(.., true)}).
+   */
   public static StackedLora inference(
       Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
-    return new StackedLora(tf, c, lora, k, params, 0f, 0L);
+    return inference(tf, c, lora, k, params, true);
+  }
+
+  /**
+   * Deterministic adapters. {@code fold}: compute {@code [x | xA] @ [W ; B]} (one product per projection, the
+   * delta never written; fastest with TensorFlow's own kernels) instead of {@code x @ W + xA @ B} (fastest
+   * under XLA, which fuses the add into its consumer but copies the concatenation). Same function either way.
+   */
+  public static StackedLora inference(
+      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, boolean fold) {
+    return new StackedLora(tf, c, lora, k, params, 0f, 0L, fold);
   }
 
   /**
@@ -135,7 +169,7 @@ public final class StackedLora implements Projector {
    */
   public static StackedLora training(
       Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
-    return new StackedLora(tf, c, lora, k, params, (float) lora.dropout(), seed);
+    return new StackedLora(tf, c, lora, k, params, (float) lora.dropout(), seed, false);
   }
 
   /**
@@ -181,32 +215,66 @@ public final class StackedLora implements Projector {
 
   @Override
   public Operand<TFloat32> project(
-      Ops tf, String module, int layer, Operand<TFloat32> x, Operand<TFloat32> base) {
+      Ops tf, String module, int layer, Operand<TFloat32> x, Operand<TFloat32> w, Layout layout) {
     Entry e = entries.get(module);
     if (e == null) {
-      return base;
+      return layout.apply(tf, x, w);
     }
     int kr = k * lora.rank();
-    Operand<TFloat32> xa; // [K*B*T, K*R]: every row against every member's A
     List<Entry> group = groups.get(module);
-    if (dropout == 0 && group.size() > 1) {
-      // Modules that read the same rows (q/k/v, gate/up) share one product against their concatenated A's,
-      // so x is read once per group; each module takes its K*R columns.
-      if (shared == null || shared.x != x) {
-        List<Operand<TFloat32>> as = new ArrayList<>();
-        group.forEach(g -> as.add(aCat(tf, g)));
-        shared = new SharedProduct(x, tf.linalg.matMul(x, tf.concat(as, tf.constant(1)))); // [rows, G*K*R]
-      }
-      int offset = kr * group.indexOf(e);
-      xa = tf.slice(shared.product, tf.constant(new int[] {0, offset}), tf.constant(new int[] {-1, kr}));
-    } else {
-      xa = tf.linalg.matMul(dropout > 0 ? dropout(tf, x) : x, aCat(tf, e));
-    }
-    // Keep only the row's own member's R columns, times scaling; then one plain product against all members'
-    // stacked B's gives every row its own member's delta.
-    xa = tf.math.mul(xa, memberMask(tf, x));
     Operand<TFloat32> bCat = tf.reshape(e.readB, tf.constant(new int[] {kr, e.module.out()})); // [K*R, out]
-    return tf.math.add(base, tf.linalg.matMul(xa, bCat));
+    if (dropout > 0 || group.size() == 1 && !(fold && foldable(group))) {
+      Operand<TFloat32> in = dropout > 0 ? dropout(tf, x) : x;
+      // Keep only the row's own member's R columns, times scaling; then one plain product against all members'
+      // stacked B's gives every row its own member's delta.
+      Operand<TFloat32> xa = tf.math.mul(tf.linalg.matMul(in, aCat(tf, e)), memberMask(tf, x, 1)); // [rows, K*R]
+      return tf.math.add(layout.apply(tf, x, w), tf.linalg.matMul(xa, bCat));
+    }
+    SharedProduct sp = shared(tf, x, group);
+    int index = group.indexOf(e);
+    if (!(fold && foldable(group))) {
+      Operand<TFloat32> xa =
+          tf.slice(sp.product, tf.constant(new int[] {0, kr * index}), tf.constant(new int[] {-1, kr}));
+      return tf.math.add(layout.apply(tf, x, w), tf.linalg.matMul(xa, bCat));
+    }
+    // [x | xA_1 | .. | xA_G] @ [W ; 0 ; B ; 0]: base and delta in one product, so the [rows, out] delta is never
+    // written and added; the other modules' columns meet zeros.
+    boolean linear = layout == Layout.LINEAR;
+    int out = e.module.out();
+    List<Operand<TFloat32>> parts = new ArrayList<>();
+    parts.add(w);
+    if (index > 0) {
+      parts.add(zeros(tf, linear ? out : kr * index, linear ? kr * index : out));
+    }
+    parts.add(linear ? tf.linalg.transpose(bCat, tf.constant(new int[] {1, 0})) : bCat);
+    int after = group.size() - 1 - index;
+    if (after > 0) {
+      parts.add(zeros(tf, linear ? out : kr * after, linear ? kr * after : out));
+    }
+    return layout.apply(tf, sp.extended(tf), tf.concat(parts, tf.constant(linear ? 1 : 0)));
+  }
+
+  /**
+   * Whether folding the adapters into the base product pays on a CPU: it saves writing and adding each
+   * module's {@code [rows, out]} delta and costs one copy of the {@code [rows, in]} input per group.
+   */
+  private static boolean foldable(List<Entry> group) {
+    return group.stream().mapToInt(g -> g.module.out()).sum() >= group.get(0).module.in();
+  }
+
+  private static Operand<TFloat32> zeros(Ops tf, int rows, int cols) {
+    return tf.zeros(tf.constant(new int[] {rows, cols}), TFloat32.class);
+  }
+
+  /** The group's masked product {@code x @ [A_1 | .. | A_G]}, built once per input. */
+  private SharedProduct shared(Ops tf, Operand<TFloat32> x, List<Entry> group) {
+    if (shared == null || shared.x != x) {
+      List<Operand<TFloat32>> as = new ArrayList<>();
+      group.forEach(g -> as.add(aCat(tf, g)));
+      Operand<TFloat32> a = as.size() == 1 ? as.get(0) : tf.concat(as, tf.constant(1)); // [in, G*K*R]
+      shared = new SharedProduct(x, tf.math.mul(tf.linalg.matMul(x, a), memberMask(tf, x, group.size())));
+    }
+    return shared;
   }
 
   /** Member-major columns of the stacked A: {@code [K, in, R] -> [in, K*R]}. */
@@ -217,10 +285,10 @@ public final class StackedLora implements Projector {
   }
 
   /**
-   * {@code [K*B*T, K*R]}: {@code scaling} where the row's member owns the column, else 0. Rows are member-major
-   * (rows / K per member); built once per graph, on the first adapted projection.
+   * {@code [K*B*T, copies*K*R]}: {@code scaling} where the row's member owns the column, else 0, repeated {@code
+   * copies} times side by side. Rows are member-major (rows / K per member); built once per graph and width.
    */
-  private Operand<TFloat32> memberMask(Ops tf, Operand<TFloat32> x) {
+  private Operand<TFloat32> memberMask(Ops tf, Operand<TFloat32> x, int copies) {
     if (mask == null) {
       Operand<TInt32> n =
           tf.reshape(
@@ -236,7 +304,8 @@ public final class StackedLora implements Projector {
               tf.ones(tf.constant(new int[] {1, 1, lora.rank()}), TFloat32.class)); // [rows, K, R]
       mask = tf.reshape(perColumn, tf.constant(new int[] {-1, k * lora.rank()}));
     }
-    return mask;
+    return masks.computeIfAbsent(
+        copies, c -> c == 1 ? mask : tf.tile(mask, tf.constant(new int[] {1, c})));
   }
 
   /** Inverted dropout: {@code x * (u >= rate) / (1 - rate)} with {@code u ~ U[0, 1)}. */

@@ -89,36 +89,30 @@ public final class Gpt2 {
       String pre = "transformer.h." + i + ".";
       // Attention.
       Operand<TFloat32> a = Layers.layerNorm(tf, x, w.apply(pre + "ln_1.weight"), w.apply(pre + "ln_1.bias"), eps);
-      Operand<TFloat32> qkv =
-          proj.project(
-              tf, pre + "attn.c_attn", i, a,
-              Layers.conv1d(tf, a, w.apply(pre + "attn.c_attn.weight"), w.apply(pre + "attn.c_attn.bias"))); // [B*T, 3H]
+      Operand<TFloat32> qkv = project(tf, proj, pre + "attn.c_attn", i, a, w); // [B*T, 3H]
       Operand<TFloat32> q = Attention.splitHeads(tf, Layers.columns(tf, qkv, 0, h), g, n, d); // [B, T, N, D]
       Operand<TFloat32> k = Attention.splitHeads(tf, Layers.columns(tf, qkv, h, 2L * h), g, n, d); // [B, T, N, D]
       Operand<TFloat32> v = Attention.splitHeads(tf, Layers.columns(tf, qkv, 2L * h, 3L * h), g, n, d); // [B, T, N, D]
       Operand<TFloat32> ctx = Attention.attend(tf, q, k, v, g, n, n, d); // [B*T, H]
-      Operand<TFloat32> o =
-          proj.project(
-              tf, pre + "attn.c_proj", i, ctx,
-              Layers.conv1d(tf, ctx, w.apply(pre + "attn.c_proj.weight"), w.apply(pre + "attn.c_proj.bias")));
-      x = tf.math.add(x, o);
+      x = tf.math.add(x, project(tf, proj, pre + "attn.c_proj", i, ctx, w));
       // MLP.
       Operand<TFloat32> m = Layers.layerNorm(tf, x, w.apply(pre + "ln_2.weight"), w.apply(pre + "ln_2.bias"), eps);
-      Operand<TFloat32> fc =
-          proj.project(
-              tf, pre + "mlp.c_fc", i, m,
-              Layers.conv1d(tf, m, w.apply(pre + "mlp.c_fc.weight"), w.apply(pre + "mlp.c_fc.bias"))); // [B*T, F]
-      fc = activation(tf, c.activation(), fc);
-      Operand<TFloat32> down =
-          proj.project(
-              tf, pre + "mlp.c_proj", i, fc,
-              Layers.conv1d(tf, fc, w.apply(pre + "mlp.c_proj.weight"), w.apply(pre + "mlp.c_proj.bias")));
-      x = tf.math.add(x, down);
+      Operand<TFloat32> fc = activation(tf, c.activation(), project(tf, proj, pre + "mlp.c_fc", i, m, w)); // [B*T, F]
+      x = tf.math.add(x, project(tf, proj, pre + "mlp.c_proj", i, fc, w));
     }
     if (members != null && members.fromLayer() >= c.nLayer()) {
       x = members.expand(tf, x); // [K*B*T, H]
     }
     return Layers.layerNorm(tf, x, w.apply("transformer.ln_f.weight"), w.apply("transformer.ln_f.bias"), eps);
+  }
+
+  /** {@code x @ W + b} of the Conv1D module {@code module}, through the projector. */
+  private static Operand<TFloat32> project(
+      Ops tf, Projector proj, String module, int layer, Operand<TFloat32> x,
+      java.util.function.Function<String, Operand<TFloat32>> w) {
+    return tf.nn.biasAdd(
+        proj.project(tf, module, layer, x, w.apply(module + ".weight"), Projector.Layout.CONV1D),
+        w.apply(module + ".bias"));
   }
 
   private static Operand<TFloat32> activation(Ops tf, String name, Operand<TFloat32> x) {

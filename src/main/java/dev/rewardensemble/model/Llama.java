@@ -109,6 +109,6 @@ public final class Llama {
   private static Operand<TFloat32> project(
       Ops tf, Projector proj, String module, int layer, Operand<TFloat32> x,
       java.util.function.Function<String, Operand<TFloat32>> w) {
-    return proj.project(tf, module, layer, x, Layers.linear(tf, x, w.apply(module + ".weight")));
+    return proj.project(tf, module, layer, x, w.apply(module + ".weight"), Projector.Layout.LINEAR);
   }
 }

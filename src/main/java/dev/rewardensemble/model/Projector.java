@@ -2,23 +2,40 @@ package dev.rewardensemble.model;
 
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
+import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.types.TFloat32;
 
 /**
- * A hook around every weight projection of a trunk, so that LoRA can add its low-rank delta to the
- * frozen base projection without the model families knowing about it (PEFT's wrapper pattern).
+ * A hook around every weight projection of a trunk, so that LoRA can adapt the frozen base projection without
+ * the model families knowing about it (PEFT's wrapper pattern). The family passes the input rows and the base
+ * weight; the projector computes the product (the family adds biases afterwards).
  */
 @FunctionalInterface
 public interface Projector {
+
+  /** How a checkpoint stores a projection weight. */
+  enum Layout {
+    /** torch {@code nn.Linear}: {@code [out, in]}, applied as {@code x @ w^T} (Llama). */
+    LINEAR,
+    /** Hugging Face {@code Conv1D}: {@code [in, out]}, applied as {@code x @ w} (GPT-2). */
+    CONV1D;
+
+    /** The plain product {@code [rows, in] x w -> [rows, out]}. */
+    public Operand<TFloat32> apply(Ops tf, Operand<TFloat32> x, Operand<TFloat32> w) {
+      return this == LINEAR ? tf.linalg.matMul(x, w, MatMul.transposeB(true)) : tf.linalg.matMul(x, w);
+    }
+  }
+
   /**
    * @param module Hugging Face module key, e.g. {@code model.layers.0.self_attn.q_proj}
    * @param layer block index
    * @param x input rows {@code [rows, in]}
-   * @param base the base projection's output {@code [rows, out]}
-   * @return the projection's output {@code [rows, out]}
+   * @param weight the base weight, stored as {@code layout} says
+   * @return the projection's output {@code [rows, out]}, without bias
    */
-  Operand<TFloat32> project(Ops tf, String module, int layer, Operand<TFloat32> x, Operand<TFloat32> base);
+  Operand<TFloat32> project(
+      Ops tf, String module, int layer, Operand<TFloat32> x, Operand<TFloat32> weight, Layout layout);
 
   /** Plain projections. */
-  Projector NONE = (tf, module, layer, x, base) -> base;
+  Projector NONE = (tf, module, layer, x, weight, layout) -> layout.apply(tf, x, weight);
 }

@@ -51,11 +51,17 @@ class LoraEnsembleGraphTest {
   /** Rewards {@code [B, K]} (row-major) of stacked adapters over the base checkpoint. */
   static float[] rewards(
       HfCheckpoint.Checkpoint base, PeftAdapters.Stacked st, int[][] ids, int[][] mask) {
+    return rewards(base, st, ids, mask, true);
+  }
+
+  /** The same, with the adapters folded into the base products or added as separate products. */
+  static float[] rewards(
+      HfCheckpoint.Checkpoint base, PeftAdapters.Stacked st, int[][] ids, int[][] mask, boolean fold) {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
       LoraEnsembleGraph eg =
-          LoraEnsembleGraph.inference(tf, base.config(), st.lora(), st.members(), p);
+          LoraEnsembleGraph.inference(tf, base.config(), st.lora(), st.members(), p, fold);
       try (Session s = new Session(g)) {
         eg.loadBase(s, base.weights(), BASE);
         eg.loadAdapters(s, st, LORA);
@@ -107,6 +113,19 @@ class LoraEnsembleGraphTest {
             Fixtures.floats(e.get("std_population")), out[2], 1e-4, 1e-5, "graph std_population");
       }
     }
+  }
+
+  @Test
+  void foldedAndSeparateAdapterProductsBothMatchPeft() throws Exception {
+    JsonNode e = Fixtures.expected(LORA);
+    int[][] ids = Fixtures.ints2(e.get("input_ids"));
+    int[][] mask = Fixtures.ints2(e.get("attention_mask"));
+    HfCheckpoint.Checkpoint base = HfCheckpoint.load(Fixtures.dir(BASE));
+    PeftAdapters.Stacked st = PeftAdapters.load(base.config(), memberDirs());
+    float[] folded = rewards(base, st, ids, mask, true);
+    float[] separate = rewards(base, st, ids, mask, false);
+    assertClose(Fixtures.flat(e.get("member_rewards")), separate, 1e-4, 1e-5, "member_rewards, separate products");
+    assertClose(folded, separate, 1e-5, 1e-6, "folded vs separate");
   }
 
   @Test
@@ -269,38 +288,43 @@ class LoraEnsembleGraphTest {
     ModelConfig c = base.config();
     LoraConfig lora = LoraConfig.gpt2().withRank(4, 8);
     int k = 2;
-    try (Graph g = new Graph()) {
-      Ops tf = Ops.create(g);
-      ParameterStore p = new ParameterStore(tf);
-      LoraEnsembleGraph eg = LoraEnsembleGraph.inference(tf, c, lora, k, p);
-      List<StackedLora.Module> modules = eg.adapters().adaptedModules();
-      assertEquals(4 * c.numLayers(), modules.size()); // c_attn, attn.c_proj, c_fc, mlp.c_proj
-      StackedLora.Module cAttn = modules.get(0);
-      assertEquals("transformer.h.0.attn.c_attn", cAttn.module());
-      assertEquals(c.hiddenSize(), cAttn.in());
-      assertEquals(3 * c.hiddenSize(), cAttn.out());
-      Map<String, FloatTensor> init = eg.initialValues(3, 0.02);
-      Random rnd = new Random(3);
-      for (Map.Entry<String, FloatTensor> en : new ArrayList<>(init.entrySet())) {
-        if (en.getKey().endsWith(StackedLora.B)) {
-          float[] v = new float[en.getValue().data().length];
-          for (int i = 0; i < v.length; i++) {
-            v[i] = (float) (0.05 * rnd.nextGaussian());
+    float[][] byFold = new float[2][];
+    for (boolean fold : new boolean[] {true, false}) {
+      try (Graph g = new Graph()) {
+        Ops tf = Ops.create(g);
+        ParameterStore p = new ParameterStore(tf);
+        LoraEnsembleGraph eg = LoraEnsembleGraph.inference(tf, c, lora, k, p, fold);
+        List<StackedLora.Module> modules = eg.adapters().adaptedModules();
+        assertEquals(4 * c.numLayers(), modules.size()); // c_attn, attn.c_proj, c_fc, mlp.c_proj
+        StackedLora.Module cAttn = modules.get(0);
+        assertEquals("transformer.h.0.attn.c_attn", cAttn.module());
+        assertEquals(c.hiddenSize(), cAttn.in());
+        assertEquals(3 * c.hiddenSize(), cAttn.out());
+        Map<String, FloatTensor> init = eg.initialValues(3, 0.02);
+        Random rnd = new Random(3);
+        for (Map.Entry<String, FloatTensor> en : new ArrayList<>(init.entrySet())) {
+          if (en.getKey().endsWith(StackedLora.B)) {
+            float[] v = new float[en.getValue().data().length];
+            for (int i = 0; i < v.length; i++) {
+              v[i] = (float) (0.05 * rnd.nextGaussian());
+            }
+            init.put(en.getKey(), new FloatTensor(en.getValue().shape(), v));
           }
-          init.put(en.getKey(), new FloatTensor(en.getValue().shape(), v));
         }
-      }
-      try (Session s = new Session(g)) {
-        eg.loadBase(s, base.weights(), "gpt2-seqcls");
-        p.load(s, init, true, "init");
-        float[] r =
-            Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
-        assertEquals(ids.length * k, r.length);
-        for (float v : r) {
-          assertTrue(Float.isFinite(v));
+        try (Session s = new Session(g)) {
+          eg.loadBase(s, base.weights(), "gpt2-seqcls");
+          p.load(s, init, true, "init");
+          float[] r =
+              Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
+          assertEquals(ids.length * k, r.length);
+          for (float v : r) {
+            assertTrue(Float.isFinite(v));
+          }
+          assertNotEquals(r[0], r[1], "members should differ");
+          byFold[fold ? 0 : 1] = r;
         }
-        assertNotEquals(r[0], r[1], "members should differ");
       }
     }
+    assertClose(byFold[0], byFold[1], 1e-5, 1e-6, "folded vs separate adapter products");
   }
 }
