@@ -87,6 +87,7 @@ public final class BenchRunner {
     peerSpec.put("seq", o.seq());
     peerSpec.put("k", o.k());
     peerSpec.put("matmul_n", s.matmulN());
+    peerSpec.put("compute", o.exec().compute().id());
     ArrayNode peerWorkloads = peerSpec.putArray("workloads");
     Spec.WORKLOADS.stream().filter(s.workloads()::contains).forEach(peerWorkloads::add);
     ArrayNode peerPresets = peerSpec.putArray("presets");

@@ -52,6 +52,10 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = "--xla", description = "Compile with XLA's global JIT (on CPU also set TF_XLA_FLAGS=--tf_xla_cpu_global_jit).")
   boolean xla;
 
+  @Option(names = "--compute", defaultValue = "float32",
+      description = "Precision of the matrix products, float32 or bfloat16 (the peer then runs under torch.autocast bfloat16) (default: ${DEFAULT-VALUE}).")
+  String compute;
+
   @Option(names = "--seed", defaultValue = "42", description = "Seed of weights and token ids (default: ${DEFAULT-VALUE}).")
   long seed;
 
@@ -103,7 +107,7 @@ public final class BenchCommand implements Callable<Integer> {
             + String.join(", ", BenchRunner.Spec.WORKLOADS) + ")");
       }
     }
-    BenchOptions o = new BenchOptions(batch, seq, k, warmup, reps, new ExecConfig(intra, inter, xla), seed);
+    BenchOptions o = new BenchOptions(batch, seq, k, warmup, reps, new ExecConfig(intra, inter, xla).withCompute(ExecOptions.precision(compute)), seed);
     Path work = workDir != null ? workDir : Files.createTempDirectory("rme-bench");
     BenchRunner.Report r = BenchRunner.run(
         new BenchRunner.Spec(ps, o, peer, root, !noMemory, memHidden, memLayers, matmulN, work, new java.util.HashSet<>(workloads)),

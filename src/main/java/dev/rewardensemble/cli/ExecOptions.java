@@ -1,6 +1,7 @@
 package dev.rewardensemble.cli;
 
 import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.config.Precision;
 import picocli.CommandLine.Option;
 
 /** Execution options shared by every command that runs a graph (see {@link ExecConfig}). */
@@ -11,8 +12,12 @@ final class ExecOptions {
   @Option(names = "--inter-threads", defaultValue = "0", description = "Inter-op threads (0 = TensorFlow's default).")
   int interThreads;
 
-  @Option(names = "--xla", description = "Compile with XLA (on CPU also set TF_XLA_FLAGS=--tf_xla_cpu_global_jit).")
+  @Option(names = "--xla", description = "Compile with XLA's JIT (faster scoring and training at fixed shapes; slower generation).")
   boolean xla;
+
+  @Option(names = "--compute", defaultValue = "float32",
+      description = "Precision of the matrix products: float32 or bfloat16 (bfloat16 inputs, float32 results and weights; default: ${DEFAULT-VALUE}).")
+  String compute;
 
   @Option(names = "--device", defaultValue = "", description = "Place the graph on cpu, cpu:N, gpu or gpu:N (default: TensorFlow decides).")
   String device;
@@ -27,6 +32,15 @@ final class ExecOptions {
   boolean logPlacement;
 
   ExecConfig config() {
-    return new ExecConfig(threads, interThreads, xla, device, !noGrowth, visibleDevices, logPlacement);
+    return new ExecConfig(threads, interThreads, xla, device, !noGrowth, visibleDevices, logPlacement, precision(compute));
+  }
+
+  /** {@code --compute}'s value, or a user error naming the option. */
+  static Precision precision(String compute) {
+    try {
+      return Precision.parse(compute);
+    } catch (IllegalArgumentException e) {
+      throw new UserError("--compute: " + e.getMessage());
+    }
   }
 }

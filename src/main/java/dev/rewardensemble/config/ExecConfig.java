@@ -29,6 +29,7 @@ import org.tensorflow.proto.OptimizerOptions;
  * @param gpuMemoryGrowth allocate GPU memory as needed instead of all of it up front
  * @param visibleDevices GPUs the process may use, e.g. {@code "0,1"} ({@code ""} = all)
  * @param logPlacement log the device of every op (TensorFlow's log_device_placement)
+ * @param compute precision of the matrix products ({@link Precision}); float32 by default
  */
 public record ExecConfig(
     int intraOpThreads,
@@ -37,7 +38,8 @@ public record ExecConfig(
     String device,
     boolean gpuMemoryGrowth,
     String visibleDevices,
-    boolean logPlacement) {
+    boolean logPlacement,
+    Precision compute) {
 
   public ExecConfig {
     check(intraOpThreads >= 0, "intra-op threads must be >= 0, got " + intraOpThreads);
@@ -50,6 +52,19 @@ public record ExecConfig(
     check(
         visibleDevices.isEmpty() || visibleDevices.matches("\\d+(,\\d+)*"),
         "visible devices must be a comma-separated list of GPU indices, got '" + visibleDevices + "'");
+    compute = compute == null ? Precision.FLOAT32 : compute;
+  }
+
+  /** Everything but the precision, which is float32. */
+  public ExecConfig(
+      int intraOpThreads, int interOpThreads, boolean xla, String device, boolean gpuMemoryGrowth,
+      String visibleDevices, boolean logPlacement) {
+    this(intraOpThreads, interOpThreads, xla, device, gpuMemoryGrowth, visibleDevices, logPlacement, Precision.FLOAT32);
+  }
+
+  /** This configuration with matrix products in {@code p}. */
+  public ExecConfig withCompute(Precision p) {
+    return new ExecConfig(intraOpThreads, interOpThreads, xla, device, gpuMemoryGrowth, visibleDevices, logPlacement, p);
   }
 
   /** Threads and XLA; everything else at its default. */
@@ -67,9 +82,10 @@ public record ExecConfig(
     return new ExecConfig(1, 1, false);
   }
 
-  /** {@link Ops} for {@code graph}, placed on {@link #device} when one is set. */
+  /** {@link Ops} for {@code graph}, placed on {@link #device} when one is set; registers {@link #compute}. */
   public Ops ops(Graph graph) {
     Ops tf = Ops.create(graph);
+    Precision.register(graph, compute);
     if (device.isEmpty()) {
       return tf;
     }

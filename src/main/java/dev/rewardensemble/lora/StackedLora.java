@@ -3,6 +3,7 @@ package dev.rewardensemble.lora;
 import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.model.Layers;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Projector;
 import dev.rewardensemble.model.Transformers;
@@ -227,15 +228,15 @@ public final class StackedLora implements Projector {
       Operand<TFloat32> in = dropout > 0 ? dropout(tf, x) : x;
       // Keep only the row's own member's R columns, times scaling; then one plain product against all members'
       // stacked B's gives every row its own member's delta.
-      Operand<TFloat32> xa = tf.math.mul(tf.linalg.matMul(in, aCat(tf, e)), memberMask(tf, x, 1)); // [rows, K*R]
-      return tf.math.add(layout.apply(tf, x, w), tf.linalg.matMul(xa, bCat));
+      Operand<TFloat32> xa = tf.math.mul(Layers.matMul(tf, in, aCat(tf, e), false), memberMask(tf, x, 1)); // [rows, K*R]
+      return tf.math.add(layout.apply(tf, x, w), Layers.matMul(tf, xa, bCat, false));
     }
     SharedProduct sp = shared(tf, x, group);
     int index = group.indexOf(e);
     if (!(fold && foldable(group))) {
       Operand<TFloat32> xa =
           tf.slice(sp.product, tf.constant(new int[] {0, kr * index}), tf.constant(new int[] {-1, kr}));
-      return tf.math.add(layout.apply(tf, x, w), tf.linalg.matMul(xa, bCat));
+      return tf.math.add(layout.apply(tf, x, w), Layers.matMul(tf, xa, bCat, false));
     }
     // [x | xA_1 | .. | xA_G] @ [W ; 0 ; B ; 0]: base and delta in one product, so the [rows, out] delta is never
     // written and added; the other modules' columns meet zeros.
@@ -272,7 +273,7 @@ public final class StackedLora implements Projector {
       List<Operand<TFloat32>> as = new ArrayList<>();
       group.forEach(g -> as.add(aCat(tf, g)));
       Operand<TFloat32> a = as.size() == 1 ? as.get(0) : tf.concat(as, tf.constant(1)); // [in, G*K*R]
-      shared = new SharedProduct(x, tf.math.mul(tf.linalg.matMul(x, a), memberMask(tf, x, group.size())));
+      shared = new SharedProduct(x, tf.math.mul(Layers.matMul(tf, x, a, false), memberMask(tf, x, group.size())));
     }
     return shared;
   }

@@ -1,25 +1,41 @@
 package dev.rewardensemble.model;
 
+import dev.rewardensemble.config.Precision;
 import org.tensorflow.Operand;
 import org.tensorflow.ndarray.index.Indices;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.linalg.MatMul;
+import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
 
 /** Stateless building blocks shared by the model families. Shapes are written as {@code [rows, in]}. */
 public final class Layers {
   private Layers() {}
 
+  /**
+   * {@code a @ b} (or {@code a @ b^T}) in the graph's {@link Precision}: with bfloat16 both inputs are cast down
+   * and the product cast back to float32.
+   */
+  public static Operand<TFloat32> matMul(Ops tf, Operand<TFloat32> a, Operand<TFloat32> b, boolean transposeB) {
+    if (Precision.of(tf) == Precision.BFLOAT16) {
+      return tf.dtypes.cast(
+          tf.linalg.matMul(
+              tf.dtypes.cast(a, TBfloat16.class), tf.dtypes.cast(b, TBfloat16.class), MatMul.transposeB(transposeB)),
+          TFloat32.class);
+    }
+    return tf.linalg.matMul(a, b, MatMul.transposeB(transposeB));
+  }
+
   /** {@code x @ w (+ b)} for a Conv1D weight stored {@code [in, out]} (GPT-2). */
   public static Operand<TFloat32> conv1d(
       Ops tf, Operand<TFloat32> x, Operand<TFloat32> w, Operand<TFloat32> b) {
-    Operand<TFloat32> y = tf.linalg.matMul(x, w); // [rows, out]
+    Operand<TFloat32> y = matMul(tf, x, w, false); // [rows, out]
     return b == null ? y : tf.nn.biasAdd(y, b);
   }
 
   /** {@code x @ w^T} for a torch Linear weight stored {@code [out, in]} (Llama, heads). */
   public static Operand<TFloat32> linear(Ops tf, Operand<TFloat32> x, Operand<TFloat32> w) {
-    return tf.linalg.matMul(x, w, MatMul.transposeB(true)); // [rows, out]
+    return matMul(tf, x, w, true); // [rows, out]
   }
 
   /** LayerNorm over the last axis with biased variance, as {@code torch.nn.LayerNorm}. */

@@ -2,7 +2,6 @@ package dev.rewardensemble.model;
 
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
-import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.types.TFloat32;
 
 /**
@@ -20,9 +19,9 @@ public interface Projector {
     /** Hugging Face {@code Conv1D}: {@code [in, out]}, applied as {@code x @ w} (GPT-2). */
     CONV1D;
 
-    /** The plain product {@code [rows, in] x w -> [rows, out]}. */
+    /** The plain product {@code [rows, in] x w -> [rows, out]}, in the graph's precision. */
     public Operand<TFloat32> apply(Ops tf, Operand<TFloat32> x, Operand<TFloat32> w) {
-      return this == LINEAR ? tf.linalg.matMul(x, w, MatMul.transposeB(true)) : tf.linalg.matMul(x, w);
+      return Layers.matMul(tf, x, w, this == LINEAR);
     }
   }
 

@@ -1,6 +1,7 @@
 package dev.rewardensemble.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -71,6 +72,31 @@ class ScoreCommandTest {
       got[i] = (float) row.get("reward").asDouble();
     }
     Fixtures.assertClose(want, got, 1e-4, 1e-5, fixture + " rewards via rme score");
+  }
+
+  @Test
+  void computeAndXlaOptionsScoreWithinTheirPrecision() throws Exception {
+    String fixture = "gpt2-seqcls";
+    float[] want = Fixtures.floats(Fixtures.expected(fixture).get("rewards"));
+    for (List<String> opts : List.of(List.of("--compute", "bfloat16"), List.of("--xla"))) {
+      Path out = tmp.resolve("out-" + opts.get(0).substring(2) + ".jsonl");
+      List<String> args = new java.util.ArrayList<>(List.of("score", "--model", Fixtures.dir(fixture).toString(),
+          "--data", unpaddedRows(fixture).toString(), "--out", out.toString()));
+      args.addAll(opts);
+      Cli.Run r = rme(args.toArray(String[]::new));
+      assertEquals(0, r.code(), r.err());
+      List<String> lines = Files.readAllLines(out);
+      float[] got = new float[want.length];
+      for (int i = 0; i < got.length; i++) {
+        got[i] = (float) JSON.readTree(lines.get(i)).get("reward").asDouble();
+      }
+      double tol = opts.contains("--xla") ? 1e-4 : 3e-2;
+      Fixtures.assertClose(want, got, tol, tol, fixture + " rewards via rme score " + opts);
+    }
+    Cli.Run bad = rme("score", "--model", Fixtures.dir(fixture).toString(), "--data", unpaddedRows(fixture).toString(),
+        "--compute", "fp8");
+    assertNotEquals(0, bad.code());
+    assertTrue(bad.err().contains("--compute") && bad.err().contains("fp8"), bad.err());
   }
 
   private Path copyFixture(String fixture) throws Exception {

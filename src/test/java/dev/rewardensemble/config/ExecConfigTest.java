@@ -83,6 +83,43 @@ class ExecConfigTest {
     }
   }
 
+  /**
+   * bfloat16 weight products: the fixture's rewards within bfloat16's precision (8-bit mantissa), for a plain
+   * model and a LoRA ensemble, and different from float32 (the products really are rounded).
+   */
+  @Test
+  void bfloat16ProductsGiveTheFixtureRewardsWithinItsPrecision() throws Exception {
+    ExecConfig bf16 = new ExecConfig(2, 1, false).withCompute(Precision.BFLOAT16);
+    var seqcls = Fixtures.expected("llama-seqcls");
+    float[] want = Fixtures.floats(seqcls.get("rewards"));
+    try (RewardModel rm = RewardModel.load(Fixtures.dir("llama-seqcls"), bf16)) {
+      float[][] got = runPadded(rm, seqcls);
+      float[] flat = new float[got.length];
+      for (int i = 0; i < got.length; i++) {
+        flat[i] = got[i][0];
+      }
+      Fixtures.assertClose(want, flat, 3e-2, 3e-2, "llama-seqcls in bfloat16");
+      boolean differs = false;
+      for (int i = 0; i < want.length; i++) {
+        differs |= Math.abs(want[i] - flat[i]) > 1e-5;
+      }
+      assertTrue(differs, "bfloat16 rewards equal float32's: the products were not rounded");
+    }
+    var lora = Fixtures.expected("llama-lora");
+    List<java.nio.file.Path> adapters =
+        List.of(0, 1, 2).stream().map(m -> Fixtures.dir("llama-lora").resolve("member" + m)).toList();
+    try (RewardModel rm = RewardModel.load(Fixtures.dir("llama-seqcls"), adapters, bf16)) {
+      float[][] got = runPadded(rm, lora);
+      for (int i = 0; i < got.length; i++) {
+        Fixtures.assertClose(
+            Fixtures.floats(lora.get("member_rewards").get(i)), got[i], 3e-2, 3e-2, "LoRA row " + i + " in bfloat16");
+      }
+    }
+    assertEquals(Precision.BFLOAT16, Precision.parse("bf16"));
+    var e = assertThrows(IllegalArgumentException.class, () -> Precision.parse("fp8"));
+    assertTrue(e.getMessage().contains("fp8"), e.getMessage());
+  }
+
   /** The fixture's padded batch ({@code input_ids}, {@code attention_mask} [B, T]) through {@link RewardModel#run}. */
   private static float[][] runPadded(RewardModel rm, com.fasterxml.jackson.databind.JsonNode e) {
     int[][] ids = Fixtures.ints2(e.get("input_ids"));

@@ -47,4 +47,28 @@ class BtStepFixtureTest {
       Fixtures.assertClose(Fixtures.flat(e.get("score_weight_after_one_step")), w, 1e-4, 1e-6, "score.weight after step");
     }
   }
+
+  /**
+   * bfloat16 weight products (mixed precision, float32 master weights): the same step within bfloat16's
+   * precision, and really in bfloat16 (not bit-identical to float32).
+   */
+  @Test
+  void oneStepInBfloat16StaysWithinItsPrecision() throws Exception {
+    JsonNode e = Fixtures.expected("llama-bt-step");
+    HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(Fixtures.dir("llama-seqcls"));
+    TrainConfig tc = new TrainConfig(1, 1, 4, 1, 1e-3, 0.1, Schedule.Kind.CONSTANT, 0, 0, 0, 42, 0, 0, 1, 0);
+    ExecConfig bf16 = ExecConfig.deterministic().withCompute(dev.rewardensemble.config.Precision.BFLOAT16);
+    try (RewardTrainer t = new RewardTrainer(ckpt.config(), 1, ckpt.weights(), tc, bf16, k -> true)) {
+      List<PreferencePair> pairs = pairs(e);
+      double loss = e.get("loss").asDouble();
+      double got = t.accumulate(pairs, 0).loss();
+      assertEquals(loss, got, 3e-2 * loss);
+      org.junit.jupiter.api.Assertions.assertNotEquals(loss, got, 1e-6 * loss, "bfloat16 products should round");
+      t.apply(1e-3, 1);
+      double after = e.get("loss_after_one_step").asDouble();
+      assertEquals(after, t.evaluate(pairs, 0).loss(), 5e-2 * after + 1e-3);
+      float[] w = t.weights().get("score.weight").data();
+      Fixtures.assertClose(Fixtures.flat(e.get("score_weight_after_one_step")), w, 1e-2, 1e-4, "score.weight after step");
+    }
+  }
 }
