@@ -6,6 +6,7 @@ import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.lora.PeftAdapters;
 import dev.rewardensemble.lora.StackedLora;
 import dev.rewardensemble.model.Attention;
+import dev.rewardensemble.model.Layers;
 import dev.rewardensemble.model.Members;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.RewardHeads;
@@ -21,7 +22,6 @@ import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
-import org.tensorflow.op.train.BatchMatMul;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
@@ -87,7 +87,7 @@ public record LoraEnsembleGraph(
         tf.identity(params.get(RewardHeads.KEY, k, h)); // [K, H], not float_ref (see StackedLora)
     Operand<TFloat32> w3 = tf.expandDims(w, tf.constant(1)); // [K, 1, H]
     Operand<TFloat32> perMember =
-        tf.train.batchMatMul(last3, w3, TFloat32.class, BatchMatMul.adjY(true)); // [K, B, 1]
+        Layers.batchMatMul(tf, last3, w3, true); // [K, B, 1]
     Operand<TFloat32> kb = tf.reshape(perMember, tf.constant(new int[] {k, -1})); // [K, B]
     Operand<TFloat32> rewards =
         tf.withName(REWARDS).linalg.transpose(kb, tf.constant(new int[] {1, 0})); // [B, K]

@@ -5,7 +5,6 @@ import org.tensorflow.ndarray.index.Indices;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Max;
 import org.tensorflow.op.math.Cumsum;
-import org.tensorflow.op.train.BatchMatMul;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
@@ -132,10 +131,10 @@ public final class Attention {
     Operand<TFloat32> k5 = tf.expandDims(kh, tf.constant(2)); // [B, Nkv, 1, Tk, D]
     Operand<TFloat32> v5 = tf.expandDims(vh, tf.constant(2)); // [B, Nkv, 1, Tk, D]
     Operand<TFloat32> scores =
-        tf.train.batchMatMul(q5, k5, TFloat32.class, BatchMatMul.adjY(true)); // [B, Nkv, G, S, Tk]
+        Layers.batchMatMul(tf, q5, k5, true); // [B, Nkv, G, S, Tk]
     scores = tf.math.add(tf.math.mul(scores, tf.constant((float) (1.0 / Math.sqrt(d)))), g.bias());
     Operand<TFloat32> probs = tf.nn.softmax(scores);
-    Operand<TFloat32> ctx = tf.train.batchMatMul(probs, v5, TFloat32.class); // [B, Nkv, G, S, D]
+    Operand<TFloat32> ctx = Layers.batchMatMul(tf, probs, v5, false); // [B, Nkv, G, S, D]
     ctx = tf.linalg.transpose(ctx, tf.constant(new int[] {0, 3, 1, 2, 4})); // [B, S, Nkv, G, D]
     return tf.reshape(ctx, tf.constant(new int[] {-1, n * d})); // [B*S, N*D]
   }

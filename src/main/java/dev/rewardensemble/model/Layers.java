@@ -26,6 +26,23 @@ public final class Layers {
     return tf.linalg.matMul(a, b, MatMul.transposeB(transposeB));
   }
 
+  /**
+   * Batched {@code a @ b} (or {@code a @ b^T} over the last two axes, broadcasting the batch axes), float32, as
+   * TensorFlow's {@code BatchMatMulV2}: on the CPU oneDNN's layout pass replaces it with its own kernel, which it
+   * does not for the {@code BatchMatMulV3} that TF Java's typed op builds (1.5x faster on the attention products
+   * measured here). Gradients are TensorFlow's C++ ones.
+   */
+  public static Operand<TFloat32> batchMatMul(Ops tf, Operand<TFloat32> a, Operand<TFloat32> b, boolean adjointB) {
+    return tf.scope()
+        .opBuilder("BatchMatMulV2", "BatchMatMulV2")
+        .addInput(a.asOutput())
+        .addInput(b.asOutput())
+        .setAttr("adj_x", false)
+        .setAttr("adj_y", adjointB)
+        .build()
+        .output(0);
+  }
+
   /** {@code x @ w (+ b)} for a Conv1D weight stored {@code [in, out]} (GPT-2). */
   public static Operand<TFloat32> conv1d(
       Ops tf, Operand<TFloat32> x, Operand<TFloat32> w, Operand<TFloat32> b) {
