@@ -160,8 +160,9 @@ public final class Workloads {
 
   /**
    * (e) Scoring with each ensemble kind at K members: sequences/s (ratios against single in {@link BenchRunner}).
-   * All kinds are loaded together, warmed up, then timed round-robin (one run of each kind per round), so that
-   * a slow spell of a shared machine hits every kind alike and the ratios stay comparable.
+   * All kinds are loaded together, warmed up, then timed round-robin (one run of each kind per round, in a
+   * shuffled order), so that a slow spell of a shared machine hits every kind alike and the ratios stay
+   * comparable.
    */
   public static List<WorkloadResult> ensembles(
       String preset, ModelConfig c, int[] ids, BenchOptions o, double peak, Consumer<String> log) throws Exception {
@@ -195,8 +196,16 @@ public final class Workloads {
         }
       }
       double[][] seconds = new double[kinds.size()][o.reps()];
+      // Each round runs every kind once, in a fresh seeded order: what ran just before (a large batch evicting
+      // the caches, say) must not always precede the same kind.
+      List<Integer> order = new ArrayList<>();
+      for (int j = 0; j < runs.size(); j++) {
+        order.add(j);
+      }
+      java.util.Random shuffle = new java.util.Random(o.seed());
       for (int rep = 0; rep < o.reps(); rep++) {
-        for (int j = 0; j < runs.size(); j++) {
+        java.util.Collections.shuffle(order, shuffle);
+        for (int j : order) {
           long t0 = System.nanoTime();
           runs.get(j).run();
           seconds[j][rep] = (System.nanoTime() - t0) / 1e9;
