@@ -49,7 +49,7 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = "--inter-threads", defaultValue = "1", description = "Inter-op threads (default: ${DEFAULT-VALUE}).")
   int inter;
 
-  @Option(names = "--xla", description = "Compile with XLA's global JIT (on CPU also set TF_XLA_FLAGS=--tf_xla_cpu_global_jit).")
+  @Option(names = "--xla", description = "Compile with XLA's global JIT (CPU auto-clustering is enabled in-process).")
   boolean xla;
 
   @Option(names = "--compute", defaultValue = "float32",

@@ -18,12 +18,13 @@ import org.tensorflow.proto.OptimizerOptions;
  * the GPU build falls back to the CPU entirely when no GPU or no CUDA is present).
  *
  * <p>Defaults ({@link #defaults()}): TensorFlow's thread pools (one intra-op thread per core), no
- * XLA (slower on the measured 2-core CPU), TensorFlow's placement, GPU memory growth on.
+ * XLA (faster for scoring and training at fixed shapes on the measured 2-core CPU, but it compiles once per batch
+ * shape and slows the generation loop), float32, TensorFlow's placement, GPU memory growth on.
  *
  * @param intraOpThreads threads inside one op (MatMul); 0 = all cores
  * @param interOpThreads ops run concurrently; 0 = TensorFlow's default
- * @param xla compile the graph with XLA's global JIT (on CPU TensorFlow also needs {@code
- *     TF_XLA_FLAGS=--tf_xla_cpu_global_jit} in the environment)
+ * @param xla compile the graph with XLA's global JIT (on the CPU too: {@link #toProto} sets TensorFlow's CPU
+ *     auto-clustering flag in-process)
  * @param device where ops are placed: {@code ""} (TensorFlow decides), {@code cpu}, {@code cpu:N},
  *     {@code gpu} or {@code gpu:N}
  * @param gpuMemoryGrowth allocate GPU memory as needed instead of all of it up front
