@@ -182,63 +182,79 @@ def run_preset(p, spec, out, log):
         ensembles_peer(p, name, sid, smask, b, k, warmup, reps, out, log)
 
 
-def score_peer(p, name, sid, smask, b, warmup, reps, out, log):
+def prepare(name, p, ids, mask, b):
+    """Workload `name` (score, bt-step, lora-step, generate) built on preset p: (run, keep-alive objects)."""
     import torch
 
-    m = load(p["heads1"]).eval()
-    out.setdefault("attn_implementation", getattr(m.config, "_attn_implementation", None))
-    with torch.inference_mode():
-        s = measure(lambda: m(input_ids=sid, attention_mask=smask).logits, warmup, reps)
+    if name == "score":
+        m = load(p["heads1"]).eval()
+        sid, smask = ids[:b], mask[:b]
+
+        def run():
+            with torch.inference_mode():
+                return m(input_ids=sid, attention_mask=smask).logits
+
+        return run, [m]
+    if name == "bt-step":
+        m = load(p["heads1"]).train()
+        params = [q for q in m.parameters() if q.requires_grad]
+        opt = torch.optim.AdamW(params, lr=1e-5, weight_decay=0.01)
+        return bt_step_fn(m, params, opt, ids, mask, b), [m, opt]
+    if name == "lora-step":
+        from peft import get_peft_model
+
+        base = load(p["heads1"])
+        pm = get_peft_model(base, lora_config(p["lora_targets"], is_gpt2(base)))
+        pm.train()
+        params = [q for q in pm.parameters() if q.requires_grad]
+        opt = torch.optim.AdamW(params, lr=5e-5, weight_decay=0.01)
+        return bt_step_fn(pm, params, opt, ids, mask, b), [pm, opt, params]
+    if name == "generate":
+        # greedy generation with transformers' KV cache: b prompts of prompt_tokens ids, seq new tokens each, EOS
+        # ignored (min_new_tokens = max_new_tokens), as the project's workload
+        from transformers import AutoModelForCausalLM
+
+        n_new = ids.shape[1]
+        prompts = ids[:b, : p["prompt_tokens"]].contiguous()
+        pmask = torch.ones_like(prompts)
+        m = AutoModelForCausalLM.from_pretrained(p["causal"]).eval()
+
+        def run():
+            with torch.inference_mode():
+                return m.generate(input_ids=prompts, attention_mask=pmask, max_new_tokens=n_new,
+                                  min_new_tokens=n_new, do_sample=False, use_cache=True, pad_token_id=0)
+
+        return run, [m]
+    raise ValueError(f"unknown workload {name}")
+
+
+def score_peer(p, name, sid, smask, b, warmup, reps, out, log):
+    run, keep = prepare("score", p, sid, smask, b)
+    out.setdefault("attn_implementation", getattr(keep[0].config, "_attn_implementation", None))
+    s = measure(run, warmup, reps)
     out["workloads"][f"{name}/score"] = {"seconds": s}
     log(f"{name}/score {b / s:.1f} sequences/s ({s:.3f} s)")
-    del m
 
 
 def bt_step_peer(p, name, ids, mask, b, warmup, reps, out, log):
-    import torch
-
-    m = load(p["heads1"]).train()
-    params = [q for q in m.parameters() if q.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-5, weight_decay=0.01)
-    s = measure(bt_step_fn(m, params, opt, ids, mask, b), warmup, reps)
+    run, keep = prepare("bt-step", p, ids, mask, b)
+    s = measure(run, warmup, reps)
     out["workloads"][f"{name}/bt-step"] = {"seconds": s}
     log(f"{name}/bt-step {2 * b * ids.shape[1] / s:.1f} tokens/s ({s:.3f} s)")
-    del m, opt, params
 
 
 def lora_step_peer(p, name, ids, mask, b, warmup, reps, out, log):
-    import torch
-    from peft import get_peft_model
-
-    base = load(p["heads1"])
-    pm = get_peft_model(base, lora_config(p["lora_targets"], is_gpt2(base)))
-    pm.train()
-    params = [q for q in pm.parameters() if q.requires_grad]
-    opt = torch.optim.AdamW(params, lr=5e-5, weight_decay=0.01)
-    s = measure(bt_step_fn(pm, params, opt, ids, mask, b), warmup, reps)
-    out["workloads"][f"{name}/lora-step"] = {"seconds": s, "trainable": sum(q.numel() for q in params)}
+    run, keep = prepare("lora-step", p, ids, mask, b)
+    s = measure(run, warmup, reps)
+    out["workloads"][f"{name}/lora-step"] = {"seconds": s, "trainable": sum(q.numel() for q in keep[2])}
     log(f"{name}/lora-step {2 * b * ids.shape[1] / s:.1f} tokens/s ({s:.3f} s)")
-    del pm, base, opt, params
 
 
 def generate_peer(p, name, ids, b, warmup, reps, out, log):
-    """(d) greedy generation with transformers' KV cache: b prompts of prompt_tokens ids, seq new tokens each,
-    EOS ignored (min_new_tokens = max_new_tokens), as the project's workload."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    n_new = ids.shape[1]
-    prompts = ids[:b, : p["prompt_tokens"]].contiguous()
-    pmask = torch.ones_like(prompts)
-    m = AutoModelForCausalLM.from_pretrained(p["causal"]).eval()
-    with torch.inference_mode():
-        def run():
-            return m.generate(input_ids=prompts, attention_mask=pmask, max_new_tokens=n_new, min_new_tokens=n_new,
-                              do_sample=False, use_cache=True, pad_token_id=0)
-        s = measure(run, min(warmup, 1), min(reps, 5))
+    run, keep = prepare("generate", p, ids, None, b)
+    s = measure(run, min(warmup, 1), min(reps, 5))
     out["workloads"][f"{name}/generate"] = {"seconds": s}
-    log(f"{name}/generate {b * n_new / s:.1f} tokens/s ({s:.3f} s)")
-    del m
+    log(f"{name}/generate {b * ids.shape[1] / s:.1f} tokens/s ({s:.3f} s)")
 
 
 def ensembles_peer(p, name, sid, smask, b, k, warmup, reps, out, log):
@@ -264,6 +280,12 @@ def memory_probe(spec_path, kind):
     transformers.utils.logging.disable_progress_bar()
     if kind == "baseline":
         (torch.ones(2) + 1).sum().item()
+    elif kind in ("score", "bt-step", "lora-step", "generate"):
+        p = spec["memory"]
+        ids = read_ids(p["ids"])
+        run, keep = prepare(kind, p, ids, torch.ones_like(ids), spec["batch"])
+        run()
+        run()
     else:
         p = spec["memory"]
         b = spec["batch"]
@@ -324,7 +346,7 @@ def main():
         base = probe(spec_path, "baseline")
         mem = {"baseline_mb": base, "kinds": {}}
         log(f"memory ({spec['memory']['name']}): baseline {base:.0f} MiB")
-        for kind in KINDS:
+        for kind in spec["memory"].get("probes", KINDS):
             v = probe(spec_path, kind) - base
             mem["kinds"][kind] = v
             log(f"  {kind:12s} +{v:.0f} MiB")

@@ -132,20 +132,21 @@ public final class BenchRunner {
       memory.put("config", mc.toString());
       memory.put("trunk_matmul_params", Flops.blockMatmulParams(mc) * mc.numLayers());
       memory.put("what", "peak RSS (VmHWM) of a fresh process that builds the ensemble, loads it and scores one batch of "
-          + o.batch() + " x " + o.seq() + ", minus the peak RSS of a baseline process that loaded the runtime and built nothing; MiB");
+          + o.batch() + " x " + o.seq() + " twice (a workload: builds it and runs it twice: two scoring batches, two"
+          + " training steps, two generations), minus the peak RSS of a baseline process that loaded the runtime and"
+          + " built nothing; MiB");
       double baseline = MemoryProbe.run(memPreset, "baseline", o);
       memory.put("baseline_mb", baseline);
       log.accept(String.format("memory (%s): baseline process %.0f MiB", memName, baseline));
       ObjectNode kinds = memory.putObject("project");
-      for (String kind : BenchModels.KINDS) {
+      for (String kind : memoryProbes(s)) {
         double p = MemoryProbe.run(memPreset, kind, o) - baseline;
         kinds.put(kind, p);
         log.accept(String.format("  %-12s +%.0f MiB", kind, p));
       }
       for (int i = 0; i < rows.size(); i++) {
         WorkloadResult r = rows.get(i);
-        String prefix = base + "/ensemble-";
-        String kind = r.name().startsWith(prefix) ? r.name().substring(prefix.length()) : null;
+        String kind = probeOf(r.name(), base);
         if (kind != null && kinds.has(kind)) {
           rows.set(i, r.withPeakRss(kinds.path(kind).asDouble(), r.note() + "; peak_rss_mb measured on " + memName));
         }
@@ -153,6 +154,8 @@ public final class BenchRunner {
       if (s.peer()) {
         ObjectNode mp = exportForPeer(work.resolve(memName), memName, mc,
             BenchModels.tokenIds(mc, 2 * o.batch(), o.seq(), o.seed()), o);
+        ArrayNode probes = mp.putArray("probes");
+        memoryProbes(s).forEach(probes::add);
         peerSpec.set("memory", mp);
       }
     }
@@ -181,13 +184,13 @@ public final class BenchRunner {
         memory.put("peer_baseline_mb", pm.path("baseline_mb").asDouble());
         ObjectNode peerKinds = memory.putObject("peer");
         String base = s.presets().get(0).getFileName().toString().replaceFirst("\\.json$", "");
-        for (String kind : BenchModels.KINDS) {
+        for (String kind : memoryProbes(s)) {
           if (pm.path("kinds").has(kind)) {
             double v = pm.path("kinds").get(kind).asDouble();
             peerKinds.put(kind, v);
             for (int i = 0; i < rows.size(); i++) {
               WorkloadResult r = rows.get(i);
-              if (r.name().equals(base + "/ensemble-" + kind)) {
+              if (kind.equals(probeOf(r.name(), base))) {
                 rows.set(i, r.withPeer(r.peer(), r.peerMfu(), v));
               }
             }
@@ -196,6 +199,29 @@ public final class BenchRunner {
       }
     }
     return new Report(machine, peak, peerPeak, rows, memory, peerInfo);
+  }
+
+  /** The memory probes of a run: the selected single-model workloads, then every ensemble kind. */
+  static List<String> memoryProbes(Spec s) {
+    List<String> out = new ArrayList<>();
+    Workloads.SINGLE_MODEL.stream().filter(s.workloads()::contains).forEach(out::add);
+    if (s.workloads().contains("ensembles")) {
+      out.addAll(BenchModels.KINDS);
+    }
+    return out;
+  }
+
+  /** The memory probe of a workload row of preset {@code base} ({@code base/score}, {@code base/ensemble-lora}), or null. */
+  static String probeOf(String row, String base) {
+    if (!row.startsWith(base + "/")) {
+      return null;
+    }
+    String rest = row.substring(base.length() + 1);
+    if (rest.startsWith("ensemble-")) {
+      String kind = rest.substring("ensemble-".length());
+      return BenchModels.KINDS.contains(kind) ? kind : null;
+    }
+    return Workloads.SINGLE_MODEL.contains(rest) ? rest : null;
   }
 
   private static WorkloadResult logged(WorkloadResult r, Consumer<String> log) {

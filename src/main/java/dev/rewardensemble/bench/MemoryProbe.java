@@ -18,10 +18,12 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 
 /**
- * Hidden entry point run in a FRESH JVM per ensemble kind, so that each peak RSS belongs to one
+ * Hidden entry point run in a FRESH JVM per ensemble kind or workload, so that each peak RSS belongs to one
  * model: builds the ensemble from seeded random weights, loads it into a session, scores one batch
- * twice, and prints {@code peak_rss_mb=<VmHWM in MiB>}. Kind {@code baseline} loads TensorFlow and
- * runs a trivial graph, building no model: the JVM + runtime floor that {@link BenchRunner} subtracts.
+ * twice, and prints {@code peak_rss_mb=<VmHWM in MiB>}; a workload of {@link Workloads#SINGLE_MODEL} is built
+ * and run twice (two scoring batches, two training steps, two generations). Kind {@code baseline} loads
+ * TensorFlow and runs a trivial graph, building no model: the JVM + runtime floor that {@link BenchRunner}
+ * subtracts.
  *
  * <p>Usage: {@code java -cp CP dev.rewardensemble.bench.MemoryProbe PRESET_JSON KIND K BATCH SEQ INTRA INTER SEED}
  */
@@ -43,6 +45,13 @@ public final class MemoryProbe {
         try (Session s = new Session(g, exec.toProto()); var r = s.runner().fetch(sum).run()) {
           ((TFloat32) r.get(0)).getFloat();
         }
+      }
+    } else if (Workloads.SINGLE_MODEL.contains(kind)) {
+      ModelConfig c = BenchModels.config(BenchModels.presetJson(preset), preset.toString());
+      BenchOptions o = new BenchOptions(batch, seq, k, 0, 1, exec, seed);
+      try (Workloads.Prepared p = Workloads.prepare(kind, c, BenchModels.tokenIds(c, 2 * batch, seq, seed), o)) {
+        p.run();
+        p.run();
       }
     } else {
       ModelConfig c = BenchModels.config(BenchModels.presetJson(preset), preset.toString());

@@ -51,23 +51,96 @@ public final class Workloads {
     }
   }
 
+  /** A workload built and loaded, ready to run: one batch, one step or one generation per {@link #run}. */
+  public interface Prepared extends AutoCloseable {
+    void run() throws Exception;
+
+    @Override
+    void close();
+  }
+
+  /** Workloads (a)-(d) by name, as {@code --workloads} names them. */
+  public static final List<String> SINGLE_MODEL = List.of("score", "bt-step", "lora-step", "generate");
+
+  /**
+   * Builds workload {@code name} ({@link #SINGLE_MODEL}) on seeded random weights of {@code c}; {@code ids} holds
+   * {@code 2 * batch} rows of {@code seq} tokens.
+   */
+  public static Prepared prepare(String name, ModelConfig c, int[] ids, BenchOptions o) {
+    return switch (name) {
+      case "score" -> {
+        int n = o.batch() * o.seq();
+        int[] batchIds = Arrays.copyOf(ids, n);
+        int[] mask = new int[n];
+        Arrays.fill(mask, 1);
+        RewardModel rm = RewardModel.of(BenchModels.ensemble("single", c, 1, o.seed()), o.exec());
+        yield prepared(() -> rm.run(batchIds, mask, o.batch(), o.seq()), rm::close);
+      }
+      case "bt-step" -> {
+        List<PreferencePair> batch = pairs(ids, o);
+        RewardTrainer tr = new RewardTrainer(c, 1, BenchModels.weights(c, 1, o.seed()), trainConfig(o), o.exec(), key -> true);
+        int[] step = {0};
+        yield prepared(() -> {
+          tr.accumulate(batch, c.padTokenId());
+          tr.apply(1e-5, ++step[0]);
+        }, tr::close);
+      }
+      case "lora-step" -> {
+        List<PreferencePair> batch = pairs(ids, o);
+        LoraConfig lora = BenchModels.lora(c, 0);
+        Map<String, FloatTensor> init = new LinkedHashMap<>(BenchModels.weights(c, 1, o.seed()));
+        init.putAll(BenchModels.loraInit(c, lora, 1, o.seed()));
+        long seed = o.seed();
+        RewardTrainer tr = new RewardTrainer(
+            tf -> {
+              ParameterStore p = new ParameterStore(tf);
+              LoraEnsembleGraph lg = LoraEnsembleGraph.training(tf, c, lora, 1, p, seed);
+              return new ForwardGraph(lg.inputIds(), lg.attentionMask(), lg.rewards(), p, 1);
+            },
+            init, trainConfig(o), o.exec(),
+            key -> key.endsWith(".lora_A") || key.endsWith(".lora_B") || key.equals(RewardHeads.KEY));
+        int[] step = {0};
+        yield prepared(() -> {
+          tr.accumulate(batch, c.padTokenId());
+          tr.apply(5e-5, ++step[0]);
+        }, tr::close);
+      }
+      case "generate" -> {
+        List<int[]> prompts = new ArrayList<>();
+        for (int i = 0; i < o.batch(); i++) {
+          prompts.add(Arrays.copyOfRange(ids, i * o.seq(), i * o.seq() + BenchModels.PROMPT_TOKENS));
+        }
+        SamplingConfig cfg = SamplingConfig.greedy(o.seq()).withStopAtEos(false);
+        Sampler s = Sampler.of(c, BenchModels.causalWeights(c, o.seed()), o.exec());
+        yield prepared(() -> s.generate(prompts, cfg, o.batch()), s::close);
+      }
+      default -> throw new IllegalArgumentException("unknown workload '" + name + "' (expected " + SINGLE_MODEL + ")");
+    };
+  }
+
+  private static Prepared prepared(Timing.Action run, Runnable close) {
+    return new Prepared() {
+      @Override
+      public void run() throws Exception {
+        run.run();
+      }
+
+      @Override
+      public void close() {
+        close.run();
+      }
+    };
+  }
+
   /** (a) Scoring one batch with a single reward model: sequences/s. */
   public static WorkloadResult score(String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
-    EnsembleModel m = BenchModels.ensemble("single", c, 1, o.seed());
-    Timing.Result r = scoreRuns(m, ids, o);
+    Timing.Result r;
+    try (Prepared p = prepare("score", c, ids, o)) {
+      r = Timing.measure(o.warmup(), o.reps(), p::run);
+    }
     double flops = Flops.forward(c, o.batch(), o.seq(), 1);
     return new WorkloadResult(preset + "/score", "sequences/s", o.batch() / r.median(), r.median(), flops,
         flops / r.median() / peak, null, null, null, null, "single model, batch " + o.batch() + " x " + o.seq() + " tokens");
-  }
-
-  static Timing.Result scoreRuns(EnsembleModel m, int[] ids, BenchOptions o) throws Exception {
-    int n = o.batch() * o.seq();
-    int[] batchIds = Arrays.copyOf(ids, n);
-    int[] mask = new int[n];
-    Arrays.fill(mask, 1);
-    try (RewardModel rm = RewardModel.of(m, o.exec())) {
-      return Timing.measure(o.warmup(), o.reps(), () -> rm.run(batchIds, mask, o.batch(), o.seq()));
-    }
   }
 
   /** The shared ids as {@code batch} pairs: rows {@code [0, batch)} chosen, {@code [batch, 2 batch)} rejected. */
@@ -89,48 +162,29 @@ public final class Workloads {
 
   /** (b) One Bradley-Terry step of full finetuning (forward + backward + AdamW): tokens/s. */
   public static WorkloadResult btStep(String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
-    List<PreferencePair> batch = pairs(ids, o);
-    int pad = c.padTokenId();
-    try (RewardTrainer tr = new RewardTrainer(c, 1, BenchModels.weights(c, 1, o.seed()), trainConfig(o), o.exec(), key -> true)) {
-      int[] step = {0};
-      Timing.Result r = Timing.measure(o.warmup(), o.reps(), () -> {
-        tr.accumulate(batch, pad);
-        tr.apply(1e-5, ++step[0]);
-      });
-      double tokens = 2.0 * o.batch() * o.seq();
-      double flops = Flops.btStep(c, o.batch(), o.seq());
-      return new WorkloadResult(preset + "/bt-step", "tokens/s", tokens / r.median(), r.median(), flops,
-          flops / r.median() / peak, null, null, null, null,
-          o.batch() + " pairs = " + 2 * o.batch() + " sequences x " + o.seq() + " tokens, forward+backward+AdamW, all weights trained");
+    Timing.Result r;
+    try (Prepared p = prepare("bt-step", c, ids, o)) {
+      r = Timing.measure(o.warmup(), o.reps(), p::run);
     }
+    double tokens = 2.0 * o.batch() * o.seq();
+    double flops = Flops.btStep(c, o.batch(), o.seq());
+    return new WorkloadResult(preset + "/bt-step", "tokens/s", tokens / r.median(), r.median(), flops,
+        flops / r.median() / peak, null, null, null, null,
+        o.batch() + " pairs = " + 2 * o.batch() + " sequences x " + o.seq() + " tokens, forward+backward+AdamW, all weights trained");
   }
 
   /** (c) One LoRA phase-2 step: K = 1 adapter (r 8, every projection) + head trained, trunk frozen: tokens/s. */
   public static WorkloadResult loraStep(String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
-    List<PreferencePair> batch = pairs(ids, o);
-    LoraConfig lora = BenchModels.lora(c, 0);
-    Map<String, FloatTensor> init = new LinkedHashMap<>(BenchModels.weights(c, 1, o.seed()));
-    init.putAll(BenchModels.loraInit(c, lora, 1, o.seed()));
-    long seed = o.seed();
-    try (RewardTrainer tr = new RewardTrainer(
-        tf -> {
-          ParameterStore p = new ParameterStore(tf);
-          LoraEnsembleGraph lg = LoraEnsembleGraph.training(tf, c, lora, 1, p, seed);
-          return new ForwardGraph(lg.inputIds(), lg.attentionMask(), lg.rewards(), p, 1);
-        },
-        init, trainConfig(o), o.exec(),
-        key -> key.endsWith(".lora_A") || key.endsWith(".lora_B") || key.equals(RewardHeads.KEY))) {
-      int[] step = {0};
-      Timing.Result r = Timing.measure(o.warmup(), o.reps(), () -> {
-        tr.accumulate(batch, c.padTokenId());
-        tr.apply(5e-5, ++step[0]);
-      });
-      double tokens = 2.0 * o.batch() * o.seq();
-      double flops = Flops.loraStep(c, lora, o.batch(), o.seq());
-      return new WorkloadResult(preset + "/lora-step", "tokens/s", tokens / r.median(), r.median(), flops,
-          flops / r.median() / peak, null, null, null, null,
-          o.batch() + " pairs, K=1 LoRA r=8 on " + String.join(",", lora.targetModules()) + ", trunk frozen");
+    Timing.Result r;
+    try (Prepared p = prepare("lora-step", c, ids, o)) {
+      r = Timing.measure(o.warmup(), o.reps(), p::run);
     }
+    LoraConfig lora = BenchModels.lora(c, 0);
+    double tokens = 2.0 * o.batch() * o.seq();
+    double flops = Flops.loraStep(c, lora, o.batch(), o.seq());
+    return new WorkloadResult(preset + "/lora-step", "tokens/s", tokens / r.median(), r.median(), flops,
+        flops / r.median() / peak, null, null, null, null,
+        o.batch() + " pairs, K=1 LoRA r=8 on " + String.join(",", lora.targetModules()) + ", trunk frozen");
   }
 
   /**
@@ -139,20 +193,16 @@ public final class Workloads {
    * repetitions than the other workloads (a run is a whole generation).
    */
   public static WorkloadResult generate(String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
-    List<int[]> prompts = new ArrayList<>();
-    for (int i = 0; i < o.batch(); i++) {
-      prompts.add(Arrays.copyOfRange(ids, i * o.seq(), i * o.seq() + BenchModels.PROMPT_TOKENS));
+    Timing.Result r;
+    try (Prepared p = prepare("generate", c, ids, o)) {
+      r = Timing.measure(Math.min(o.warmup(), 1), Math.min(o.reps(), 5), p::run);
     }
-    SamplingConfig cfg = SamplingConfig.greedy(o.seq()).withStopAtEos(false);
-    try (Sampler s = Sampler.of(c, BenchModels.causalWeights(c, o.seed()), o.exec())) {
-      Timing.Result r = Timing.measure(Math.min(o.warmup(), 1), Math.min(o.reps(), 5), () -> s.generate(prompts, cfg, o.batch()));
-      double tokens = (double) o.batch() * o.seq();
-      double flops = Flops.generate(c, o.batch(), BenchModels.PROMPT_TOKENS, o.seq());
-      return new WorkloadResult(preset + "/generate", "tokens/s", tokens / r.median(), r.median(), flops,
-          flops / r.median() / peak, null, null, null, null,
-          o.batch() + " prompts x " + BenchModels.PROMPT_TOKENS + " tokens, " + o.seq()
-              + " new tokens each, greedy, KV cache, EOS ignored");
-    }
+    double tokens = (double) o.batch() * o.seq();
+    double flops = Flops.generate(c, o.batch(), BenchModels.PROMPT_TOKENS, o.seq());
+    return new WorkloadResult(preset + "/generate", "tokens/s", tokens / r.median(), r.median(), flops,
+        flops / r.median() / peak, null, null, null, null,
+        o.batch() + " prompts x " + BenchModels.PROMPT_TOKENS + " tokens, " + o.seq()
+            + " new tokens each, greedy, KV cache, EOS ignored");
   }
 
   /** Row of {@link #ensembles} holding the single model on K copies of the batch. */
