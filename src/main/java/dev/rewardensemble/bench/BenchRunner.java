@@ -345,12 +345,15 @@ public final class BenchRunner {
   public static void print(Report r, PrintStream out) {
     out.printf("%nPeak float32 matmul: TF %.1f GFLOP/s%s%n", r.peakMatmulFlops() / 1e9,
         r.peerPeakMatmulFlops() == null ? "" : String.format(", torch %.1f GFLOP/s", r.peerPeakMatmulFlops() / 1e9));
-    out.printf("%n%-34s %-12s %10s %10s %7s %7s %7s%n", "workload", "unit", "project", "peer", "ratio", "MFU", "peerMFU");
+    out.printf("%n%-34s %-12s %10s %10s %7s %7s %7s %8s %8s%n", "workload", "unit", "project", "peer", "ratio", "MFU",
+        "peerMFU", "rss MiB", "peer rss");
     for (WorkloadResult w : r.workloads()) {
-      out.printf("%-34s %-12s %10.1f %10s %7s %6.1f%% %7s%n", w.name(), w.unit(), w.project(),
+      out.printf("%-34s %-12s %10.1f %10s %7s %6.1f%% %7s %8s %8s%n", w.name(), w.unit(), w.project(),
           w.peer() == null ? "-" : String.format("%.1f", w.peer()),
           w.ratio() == null ? "-" : String.format("%.2f", w.ratio()), 100 * w.mfu(),
-          w.peerMfu() == null ? "-" : String.format("%.1f%%", 100 * w.peerMfu()));
+          w.peerMfu() == null ? "-" : String.format("%.1f%%", 100 * w.peerMfu()),
+          w.peakRssMb() == null ? "-" : String.format("%.0f", w.peakRssMb()),
+          w.peerPeakRssMb() == null ? "-" : String.format("%.0f", w.peerPeakRssMb()));
     }
     // ensemble kinds relative to single, per preset
     Map<String, List<WorkloadResult>> byPreset = new LinkedHashMap<>();
