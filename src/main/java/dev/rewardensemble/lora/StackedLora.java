@@ -31,8 +31,9 @@ import org.tensorflow.types.TInt32;
  * mask that keeps only the row's own member's R columns (times {@code scaling}), then {@code @ B [K*R, out]}
  * (every member's B stacked), added to the frozen base output. {@code W + BA} is never materialised. Modules
  * of one block that read the same rows (q/k/v, gate/up) share the first product when there is no dropout.
- * (Measured on the 2-core CPU: faster than K-batched BatchMatMuls, and than folding the adapters into the base
- * product as {@code [x | xA] @ [W ; B]}, whose concatenations cost what they save.)
+ * For scoring with TensorFlow's own kernels, modules much wider than their input fold the adapters into the
+ * base product instead, {@code [x | xA] @ [W ; B]} (see {@link #inference(Ops, ModelConfig, LoraConfig, int,
+ * ParameterStore, boolean)}). Measured on the 2-core CPU, both beat K-batched BatchMatMuls.
  *
  * <p>Only modules of {@link LoraConfig#targetModules()} in blocks {@code >= forkLayer} get
  * adapters; the trunk must fork at {@link LoraConfig#forkLayer} into the same K members.
@@ -252,15 +253,22 @@ public final class StackedLora implements Projector {
     if (after > 0) {
       parts.add(zeros(tf, linear ? out : kr * after, linear ? kr * after : out));
     }
-    return layout.apply(tf, sp.extended(tf), tf.concat(parts, tf.constant(linear ? 1 : 0)));
+    // [W ; 0 ; B ; 0] depends only on weights, so the executor could build every module's copy at the start of a
+    // run and hold them all; tying it to the input rows builds each one just before its product.
+    Operand<TFloat32> xExt = sp.extended(tf);
+    Operand<TFloat32> wExt =
+        tf.withControlDependencyOps(List.of(xExt.op())).concat(parts, tf.constant(linear ? 1 : 0));
+    return layout.apply(tf, xExt, wExt);
   }
 
   /**
-   * Whether folding the adapters into the base product pays on a CPU: it saves writing and adding each
-   * module's {@code [rows, out]} delta and costs one copy of the {@code [rows, in]} input per group.
+   * Whether to fold a group's adapters into its base products: when every module's output is at least twice
+   * as wide as the shared input (Llama's gate/up, GPT-2's c_attn and c_fc). Folding saves writing and adding
+   * each {@code [rows, out]} delta and costs a copy of the {@code [rows, in]} input and of the weights; measured
+   * on the 2-core CPU, folding q/k/v as well bought no time and raised the ensemble's peak memory by ~5%.
    */
   private static boolean foldable(List<Entry> group) {
-    return group.stream().mapToInt(g -> g.module.out()).sum() >= group.get(0).module.in();
+    return group.stream().allMatch(g -> g.module.out() >= 2 * g.module.in());
   }
 
   private static Operand<TFloat32> zeros(Ops tf, int rows, int cols) {
