@@ -79,11 +79,7 @@ public final class Workloads {
       case "bt-step" -> {
         List<PreferencePair> batch = pairs(ids, o);
         RewardTrainer tr = new RewardTrainer(c, 1, BenchModels.weights(c, 1, o.seed()), trainConfig(o), o.exec(), key -> true);
-        int[] step = {0};
-        yield prepared(() -> {
-          tr.accumulate(batch, c.padTokenId());
-          tr.apply(1e-5, ++step[0]);
-        }, tr::close);
+        yield steps(tr, batch, c.padTokenId(), 1e-5);
       }
       case "lora-step" -> {
         List<PreferencePair> batch = pairs(ids, o);
@@ -99,11 +95,7 @@ public final class Workloads {
             },
             init, trainConfig(o), o.exec(),
             key -> key.endsWith(".lora_A") || key.endsWith(".lora_B") || key.equals(RewardHeads.KEY));
-        int[] step = {0};
-        yield prepared(() -> {
-          tr.accumulate(batch, c.padTokenId());
-          tr.apply(5e-5, ++step[0]);
-        }, tr::close);
+        yield steps(tr, batch, c.padTokenId(), 5e-5);
       }
       case "generate" -> {
         List<int[]> prompts = new ArrayList<>();
@@ -116,6 +108,15 @@ public final class Workloads {
       }
       default -> throw new IllegalArgumentException("unknown workload '" + name + "' (expected " + SINGLE_MODEL + ")");
     };
+  }
+
+  /** One training step per run: the batch's gradients, then AdamW at {@code lr}. */
+  private static Prepared steps(RewardTrainer tr, List<PreferencePair> batch, int pad, double lr) {
+    int[] step = {0};
+    return prepared(() -> {
+      tr.accumulate(batch, pad);
+      tr.apply(lr, ++step[0]);
+    }, tr::close);
   }
 
   private static Prepared prepared(Timing.Action run, Runnable close) {
