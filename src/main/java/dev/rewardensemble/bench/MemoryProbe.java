@@ -10,7 +10,6 @@ import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import org.tensorflow.Graph;
 import org.tensorflow.Session;
@@ -57,8 +56,7 @@ public final class MemoryProbe {
       ModelConfig c = BenchModels.config(BenchModels.presetJson(preset), preset.toString());
       EnsembleModel m = BenchModels.ensemble(kind, c, kind.equals("single") ? 1 : k, seed);
       int[] ids = BenchModels.tokenIds(c, batch, seq, seed);
-      int[] mask = new int[ids.length];
-      Arrays.fill(mask, 1);
+      int[] mask = Workloads.noPadding(ids.length);
       try (RewardModel rm = RewardModel.of(m, exec)) {
         m = null; // the weights now live in the session; the Java copies may be collected
         rm.run(ids, mask, batch, seq);

@@ -71,8 +71,7 @@ public final class Workloads {
       case "score" -> {
         int n = o.batch() * o.seq();
         int[] batchIds = Arrays.copyOf(ids, n);
-        int[] mask = new int[n];
-        Arrays.fill(mask, 1);
+        int[] mask = noPadding(n);
         RewardModel rm = RewardModel.of(BenchModels.ensemble("single", c, 1, o.seed()), o.exec());
         yield prepared(() -> rm.run(batchIds, mask, o.batch(), o.seq()), rm::close);
       }
@@ -206,6 +205,18 @@ public final class Workloads {
             + " new tokens each, greedy, KV cache, EOS ignored");
   }
 
+  /** An attention mask of {@code n} real tokens (the bench batches have no padding). */
+  static int[] noPadding(int n) {
+    int[] mask = new int[n];
+    Arrays.fill(mask, 1);
+    return mask;
+  }
+
+  /** Members of a kind of {@link #ensembles}: 1 for the single model (also on K copies of the batch), else K. */
+  private static int members(String kind, BenchOptions o) {
+    return kind.equals("single") || kind.equals(FLOOR) ? 1 : o.k();
+  }
+
   /** Row of {@link #ensembles} holding the single model on K copies of the batch. */
   public static final String FLOOR = "single-x-k";
 
@@ -219,8 +230,7 @@ public final class Workloads {
       String preset, ModelConfig c, int[] ids, BenchOptions o, double peak, Consumer<String> log) throws Exception {
     int n = o.batch() * o.seq();
     int[] batchIds = Arrays.copyOf(ids, n);
-    int[] mask = new int[n];
-    Arrays.fill(mask, 1);
+    int[] mask = noPadding(n);
     // The floor: the single model on K copies of the batch, the work of any ensemble that runs the whole trunk
     // once per member (independent, and LoRA with adapters in every block).
     int kb = o.k() * o.batch();
@@ -228,16 +238,15 @@ public final class Workloads {
     for (int j = 0; j < o.k(); j++) {
       System.arraycopy(batchIds, 0, kIds, j * n, n);
     }
-    int[] kMask = new int[kIds.length];
-    Arrays.fill(kMask, 1);
+    int[] kMask = noPadding(kIds.length);
     List<String> kinds = new ArrayList<>(BenchModels.KINDS);
     kinds.add(FLOOR);
     List<RewardModel> models = new ArrayList<>();
     List<Timing.Action> runs = new ArrayList<>();
     try {
       for (String kind : kinds) {
-        int k = kind.equals("single") || kind.equals(FLOOR) ? 1 : o.k();
-        RewardModel rm = RewardModel.of(BenchModels.ensemble(kind.equals(FLOOR) ? "single" : kind, c, k, o.seed()), o.exec());
+        RewardModel rm = RewardModel.of(
+            BenchModels.ensemble(kind.equals(FLOOR) ? "single" : kind, c, members(kind, o), o.seed()), o.exec());
         models.add(rm);
         runs.add(kind.equals(FLOOR) ? () -> rm.run(kIds, kMask, kb, o.seq()) : () -> rm.run(batchIds, mask, o.batch(), o.seq()));
       }
@@ -266,7 +275,7 @@ public final class Workloads {
       for (int j = 0; j < kinds.size(); j++) {
         String kind = kinds.get(j);
         boolean floor = kind.equals(FLOOR);
-        int k = kind.equals("single") || floor ? 1 : o.k();
+        int k = members(kind, o);
         double median = Timing.median(seconds[j]);
         double flops = floor ? Flops.forward(c, kb, o.seq(), 1) : Flops.ensemble(kind, c, k, o.batch(), o.seq());
         String note = floor

@@ -79,7 +79,7 @@ public final class StackedLora implements Projector {
   private final Map<String, List<Entry>> groups = new LinkedHashMap<>();
   private long dropoutOps;
   private final boolean fold;
-  private Operand<TFloat32> mask;
+  /** {@link #memberMask} by its number of copies. */
   private final Map<Integer, Operand<TFloat32>> masks = new java.util.HashMap<>();
   private SharedProduct shared;
 
@@ -225,20 +225,21 @@ public final class StackedLora implements Projector {
     int kr = k * lora.rank();
     List<Entry> group = groups.get(module);
     Operand<TFloat32> bCat = tf.reshape(e.readB, tf.constant(new int[] {kr, e.module.out()})); // [K*R, out]
-    if (dropout > 0 || group.size() == 1 && !(fold && foldable(group))) {
-      Operand<TFloat32> in = dropout > 0 ? dropout(tf, x) : x;
-      // Keep only the row's own member's R columns, times scaling; then one plain product against all members'
-      // stacked B's gives every row its own member's delta.
-      Operand<TFloat32> xa = tf.math.mul(Layers.matMul(tf, in, aCat(tf, e), false), memberMask(tf, x, 1)); // [rows, K*R]
-      return tf.math.add(layout.apply(tf, x, w), Layers.matMul(tf, xa, bCat, false));
+    int index = group.indexOf(e);
+    if (!(fold && foldable(group))) { // fold is only set for inference builds, which have no dropout
+      // Every row against every member's A, masked to the row's own member's R columns and scaled; then one plain
+      // product against all members' stacked B's gives every row its own member's delta.
+      Operand<TFloat32> xa; // [rows, K*R]
+      if (dropout == 0 && group.size() > 1) {
+        int[] begin = {0, kr * index};
+        xa = tf.slice(shared(tf, x, group).product, tf.constant(begin), tf.constant(new int[] {-1, kr}));
+      } else {
+        Operand<TFloat32> in = dropout > 0 ? dropout(tf, x) : x;
+        xa = tf.math.mul(Layers.matMul(tf, in, aCat(tf, e), false), memberMask(tf, x, 1));
+      }
+      return tf.math.add(layout.apply(tf, x, w), Layers.matMul(tf, xa, bCat, false)); // [rows, out]
     }
     SharedProduct sp = shared(tf, x, group);
-    int index = group.indexOf(e);
-    if (!(fold && foldable(group))) {
-      Operand<TFloat32> xa =
-          tf.slice(sp.product, tf.constant(new int[] {0, kr * index}), tf.constant(new int[] {-1, kr}));
-      return tf.math.add(layout.apply(tf, x, w), Layers.matMul(tf, xa, bCat, false));
-    }
     // [x | xA_1 | .. | xA_G] @ [W ; 0 ; B ; 0]: base and delta in one product, so the [rows, out] delta is never
     // written and added; the other modules' columns meet zeros.
     boolean linear = layout == Layout.LINEAR;
@@ -298,7 +299,13 @@ public final class StackedLora implements Projector {
    * copies} times side by side. Rows are member-major (rows / K per member); built once per graph and width.
    */
   private Operand<TFloat32> memberMask(Ops tf, Operand<TFloat32> x, int copies) {
-    if (mask == null) {
+    Operand<TFloat32> mask = masks.get(copies);
+    if (mask != null) {
+      return mask;
+    }
+    if (copies > 1) {
+      mask = tf.tile(memberMask(tf, x, 1), tf.constant(new int[] {1, copies}));
+    } else {
       Operand<TInt32> n =
           tf.reshape(
               tf.slice(tf.shape(x), tf.constant(new int[] {0}), tf.constant(new int[] {1})),
@@ -313,8 +320,8 @@ public final class StackedLora implements Projector {
               tf.ones(tf.constant(new int[] {1, 1, lora.rank()}), TFloat32.class)); // [rows, K, R]
       mask = tf.reshape(perColumn, tf.constant(new int[] {-1, k * lora.rank()}));
     }
-    return masks.computeIfAbsent(
-        copies, c -> c == 1 ? mask : tf.tile(mask, tf.constant(new int[] {1, c})));
+    masks.put(copies, mask);
+    return mask;
   }
 
   /** Inverted dropout: {@code x * (u >= rate) / (1 - rate)} with {@code u ~ U[0, 1)}. */
