@@ -1,0 +1,72 @@
+package dev.rewardensemble.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rewardensemble.testing.Cli;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code rme bench} end to end on a tiny preset (project side; the PyTorch peer needs scripts/bench-peer.sh). */
+class BenchCommandTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @TempDir Path tmp;
+
+  private static List<String> names(JsonNode report) {
+    List<String> out = new ArrayList<>();
+    report.get("workloads").forEach(w -> out.add(w.get("name").asText()));
+    return out;
+  }
+
+  @Test
+  void everyWorkloadIsMeasuredAndWrittenAsJson() throws Exception {
+    Path json = tmp.resolve("bench.json");
+    Cli.Run r = Cli.rme("bench", "--preset", "tf-graphs/tiny-llama.json", "--batch", "2", "--seq", "16", "--k", "2",
+        "--warmup", "0", "--reps", "1", "--no-memory", "--matmul-n", "64", "--json", json.toString(),
+        "--work-dir", tmp.resolve("work").toString());
+    assertEquals(0, r.code(), r.err());
+    JsonNode report = JSON.readTree(json.toFile());
+    assertTrue(report.get("machine").has("cores"), report.toString());
+    assertTrue(report.get("peak_matmul_flops").asDouble() > 0);
+    List<String> want = new ArrayList<>(List.of("score", "bt-step", "lora-step", "generate"));
+    for (String kind : List.of("single", "linear", "independent", "lora", "lora-top1", "single-x-k")) {
+      want.add("ensemble-" + kind);
+    }
+    List<String> got = names(report);
+    assertEquals(want.stream().map(w -> "tiny-llama/" + w).toList(), got);
+    for (JsonNode w : report.get("workloads")) {
+      assertTrue(w.get("project").asDouble() > 0, w.toString());
+      assertTrue(w.get("mfu").asDouble() > 0, w.toString());
+      assertTrue(w.get("peer").isNull() && w.get("ratio").isNull(), "no peer was run: " + w);
+    }
+  }
+
+  @Test
+  void memoryIsProbedPerWorkloadInFreshProcesses() throws Exception {
+    Path json = tmp.resolve("bench.json");
+    Cli.Run r = Cli.rme("bench", "--preset", "tf-graphs/tiny-llama.json", "--workloads", "score", "--batch", "2",
+        "--seq", "16", "--warmup", "0", "--reps", "1", "--matmul-n", "64", "--memory-hidden", "64",
+        "--memory-layers", "1", "--json", json.toString(), "--work-dir", tmp.resolve("work").toString());
+    assertEquals(0, r.code(), r.err());
+    JsonNode report = JSON.readTree(json.toFile());
+    assertEquals(List.of("tiny-llama/score"), names(report));
+    JsonNode memory = report.get("memory");
+    assertTrue(memory.get("baseline_mb").asDouble() > 0, memory.toString());
+    assertTrue(memory.get("project").has("score"), memory.toString());
+    assertEquals(memory.get("project").get("score").asDouble(), report.get("workloads").get(0).get("peak_rss_mb").asDouble());
+  }
+
+  @Test
+  void anUnknownWorkloadIsOneClearError() {
+    Cli.Run r = Cli.rme("bench", "--preset", "tf-graphs/tiny-llama.json", "--workloads", "score,traning");
+    assertNotEquals(0, r.code());
+    assertTrue(r.err().contains("traning"), r.err());
+  }
+}
