@@ -4,6 +4,7 @@ import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.model.Layers;
+import dev.rewardensemble.model.Members;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Projector;
 import dev.rewardensemble.model.Transformers;
@@ -19,21 +20,22 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.op.random.RandomUniform;
 import org.tensorflow.types.TFloat32;
-import org.tensorflow.types.TInt32;
 
 /**
  * K LoRA adapters per targeted projection, stacked: variables {@code <module>.lora_A [K, in, R]} and {@code
  * <module>.lora_B [K, R, out]} (e.g. {@code model.layers.1.self_attn.q_proj.lora_A}) in the {@link
  * ParameterStore}.
  *
- * <p>Applied to the member-major rows of a forked trunk ({@link dev.rewardensemble.model.Members}) with two
- * plain 2-D MatMuls per projection: {@code x [K*B*T, in] @ A [in, K*R]} (every member's A side by side), a
- * mask that keeps only the row's own member's R columns (times {@code scaling}), then {@code @ B [K*R, out]}
- * (every member's B stacked), added to the frozen base output. {@code W + BA} is never materialised. Modules
- * of one block that read the same rows (q/k/v, gate/up) share the first product when there is no dropout.
- * For scoring with TensorFlow's own kernels, modules much wider than their input fold the adapters into the
- * base product instead, {@code [x | xA] @ [W ; B]} (see {@link #inference(Ops, ModelConfig, LoraConfig, int,
- * ParameterStore, boolean)}). Measured on the 2-core CPU, both beat K-batched BatchMatMuls.
+ * <p>Applied to the member-major rows of a forked trunk ({@link dev.rewardensemble.model.Members}) as batched
+ * products over the members: {@code x [K, B*T, in] @ A [K, in, R] @ (scaling * B) [K, R, out]}, added to the
+ * frozen base output {@code x @ W}, which is computed once for all members. {@code W + BA} is never
+ * materialised. The batched products are {@code BatchMatMulV2}, which oneDNN runs (K-batched {@code
+ * BatchMatMulV3}, which it does not, was slower than the base product; a masked 2-D form that multiplies every
+ * row by all members' A wastes (K-1)/K of that product: 5% slower end to end). Modules of one block that read
+ * the same rows (q/k/v, gate/up) share the A product when there is no dropout. The fork block's first
+ * projections take the batch's rows once ({@link #projectShared}). For scoring with TensorFlow's own kernels,
+ * modules much wider than their input fold the adapters into the base product instead, {@code [x | xA] @ [W ;
+ * B]} (see {@link #inference(Ops, ModelConfig, LoraConfig, int, ParameterStore, boolean)}).
  *
  * <p>Only modules of {@link LoraConfig#targetModules()} in blocks {@code >= forkLayer} get
  * adapters; the trunk must fork at {@link LoraConfig#forkLayer} into the same K members.
@@ -79,25 +81,34 @@ public final class StackedLora implements Projector {
   private final Map<String, List<Entry>> groups = new LinkedHashMap<>();
   private long dropoutOps;
   private final boolean fold;
-  /** {@link #memberMask} by its number of copies. */
-  private final Map<Integer, Operand<TFloat32>> masks = new java.util.HashMap<>();
+  /** {@link #memberMask}, built once per graph. */
+  private Operand<TFloat32> mask;
   private SharedProduct shared;
 
-  /** The last group product: its input rows and {@code x @ [A_1 | .. | A_G]}, masked per member and scaled. */
-  private static final class SharedProduct {
+  /** The last group product: its input rows and {@code x @ [A_1 | .. | A_G]} per member, {@code [K, B*T, G*R]}. */
+  private final class SharedProduct {
     final Operand<TFloat32> x;
     final Operand<TFloat32> product;
+    final int size;
     private Operand<TFloat32> extended;
 
-    SharedProduct(Operand<TFloat32> x, Operand<TFloat32> product) {
+    SharedProduct(Operand<TFloat32> x, Operand<TFloat32> product, int size) {
       this.x = x;
       this.product = product;
+      this.size = size;
     }
 
-    /** {@code [x | product]}. */
+    /**
+     * {@code [x | xA_1 | .. | xA_G]}, {@code [rows, in + G*K*R]}: each {@code xA_g} is {@code [rows, K*R]} with the
+     * row's own member's R columns (times {@code scaling}) and zeros elsewhere.
+     */
     Operand<TFloat32> extended(Ops tf) {
       if (extended == null) {
-        extended = tf.concat(List.of(x, product), tf.constant(1));
+        int r = lora.rank();
+        Operand<TFloat32> spread =
+            tf.math.mul(tf.reshape(product, tf.constant(new int[] {k, -1, size, 1, r})), memberMask(tf)); // [K, B*T, G, K, R]
+        Operand<TFloat32> masked = tf.reshape(spread, tf.constant(new int[] {-1, size * k * r}));
+        extended = tf.concat(List.of(x, masked), tf.constant(1));
       }
       return extended;
     }
@@ -128,9 +139,8 @@ public final class StackedLora implements Projector {
     for (Module m : modules(c, lora)) {
       Variable<TFloat32> a = params.get(m.module() + A, k, m.in(), lora.rank());
       Variable<TFloat32> b = params.get(m.module() + B, k, lora.rank(), m.out());
-      // BatchMatMulV3's registered gradient copies its input dtype into Tout; a VariableV2 output
-      // is
-      // float_ref, which Tout rejects, so the products read the variables through an Identity.
+      // The products read the variables through an Identity: a VariableV2 output is float_ref, which some ops'
+      // registered gradients copy into attributes that reject it (BatchMatMulV3's Tout).
       entries.put(m.module(), new Entry(m, a, b, tf.identity(a), tf.identity(b)));
     }
     for (Entry e : entries.values()) {
@@ -222,28 +232,28 @@ public final class StackedLora implements Projector {
     if (e == null) {
       return layout.apply(tf, x, w);
     }
-    int kr = k * lora.rank();
     List<Entry> group = groups.get(module);
-    Operand<TFloat32> bCat = tf.reshape(e.readB, tf.constant(new int[] {kr, e.module.out()})); // [K*R, out]
     int index = group.indexOf(e);
+    int r = lora.rank();
+    int out = e.module.out();
     if (!(fold && foldable(group))) { // fold is only set for inference builds, which have no dropout
-      // Every row against every member's A, masked to the row's own member's R columns and scaled; then one plain
-      // product against all members' stacked B's gives every row its own member's delta.
-      Operand<TFloat32> xa; // [rows, K*R]
+      // Each member's rows against its own A and B: [K, B*T, in] @ [K, in, R] @ [K, R, out], batched over K.
+      Operand<TFloat32> xa; // [K, B*T, R]
       if (dropout == 0 && group.size() > 1) {
-        int[] begin = {0, kr * index};
-        xa = tf.slice(shared(tf, x, group).product, tf.constant(begin), tf.constant(new int[] {-1, kr}));
+        xa = tf.slice(shared(tf, x, group).product, tf.constant(new int[] {0, 0, r * index}), tf.constant(new int[] {-1, -1, r}));
       } else {
-        Operand<TFloat32> in = dropout > 0 ? dropout(tf, x) : x;
-        xa = tf.math.mul(Layers.matMul(tf, in, aCat(tf, e), false), memberMask(tf, x, 1));
+        xa = Layers.batchMatMul(tf, byMember(tf, dropout > 0 ? dropout(tf, x) : x, e.module.in()), e.readA, false);
       }
-      return tf.math.add(layout.apply(tf, x, w), Layers.matMul(tf, xa, bCat, false)); // [rows, out]
+      Operand<TFloat32> delta = tf.reshape(Layers.batchMatMul(tf, xa, scaledB(tf, e), false), tf.constant(new int[] {-1, out}));
+      return tf.math.add(layout.apply(tf, x, w), delta); // [rows, out]
     }
     SharedProduct sp = shared(tf, x, group);
-    // [x | xA_1 | .. | xA_G] @ [W ; 0 ; B ; 0]: base and delta in one product, so the [rows, out] delta is never
-    // written and added; the other modules' columns meet zeros.
+    // [x | xA_1 | .. | xA_G] @ [W ; 0 ; B ; 0], every xA_g masked to the row's own member's R columns: base and
+    // delta in one product, so the [rows, out] delta is never written and added; the other modules' columns meet
+    // zeros and the other members' rows of B meet the mask's zeros.
+    int kr = k * r;
     boolean linear = layout == Layout.LINEAR;
-    int out = e.module.out();
+    Operand<TFloat32> bCat = tf.reshape(e.readB, tf.constant(new int[] {kr, out})); // [K*R, out], member-major
     List<Operand<TFloat32>> parts = new ArrayList<>();
     parts.add(w);
     if (index > 0) {
@@ -263,6 +273,35 @@ public final class StackedLora implements Projector {
   }
 
   /**
+   * The fork block's first projections: the base product once on the batch's rows, every member's A on the same
+   * rows (a batched product broadcasting the rows), then each member's B, and the base added to every
+   * member's delta by broadcasting. With dropout (training) every member needs its own dropped rows, so the rows
+   * are copied first.
+   */
+  @Override
+  public Operand<TFloat32> projectShared(
+      Ops tf, String module, int layer, Operand<TFloat32> x, Operand<TFloat32> w, Layout layout, Members members) {
+    Entry e = entries.get(module);
+    if (e == null) {
+      return Projector.super.projectShared(tf, module, layer, x, w, layout, members);
+    }
+    if (dropout > 0) {
+      return project(tf, module, layer, members.expand(tf, x), w, layout);
+    }
+    int in = e.module.in();
+    int out = e.module.out();
+    // [1, rows, in] @ [K, in, R] broadcasts the rows over the members.
+    Operand<TFloat32> xa = Layers.batchMatMul(tf, tf.reshape(x, tf.constant(new int[] {1, -1, in})), e.readA, false);
+    Operand<TFloat32> delta = Layers.batchMatMul(tf, xa, scaledB(tf, e), false); // [K, rows, out]
+    return tf.reshape(tf.math.add(delta, layout.apply(tf, x, w)), tf.constant(new int[] {-1, out}));
+  }
+
+  /** {@code B * scaling}, {@code [K, R, out]} (small). */
+  private Operand<TFloat32> scaledB(Ops tf, Entry e) {
+    return tf.math.mul(e.readB, tf.constant((float) lora.scaling()));
+  }
+
+  /**
    * Whether to fold a group's adapters into its base products: when every module's output is at least twice
    * as wide as the shared input (Llama's gate/up, GPT-2's c_attn and c_fc). Folding saves writing and adding
    * each {@code [rows, out]} delta and costs a copy of the {@code [rows, in]} input and of the weights; measured
@@ -276,51 +315,35 @@ public final class StackedLora implements Projector {
     return tf.zeros(tf.constant(new int[] {rows, cols}), TFloat32.class);
   }
 
-  /** The group's masked product {@code x @ [A_1 | .. | A_G]}, built once per input. */
+  /** Member-major rows {@code [K*B*T, in]} as {@code [K, B*T, in]}. */
+  private Operand<TFloat32> byMember(Ops tf, Operand<TFloat32> x, int in) {
+    return tf.reshape(x, tf.constant(new int[] {k, -1, in}));
+  }
+
+  /** The group's product {@code x @ [A_1 | .. | A_G]} per member, {@code [K, B*T, G*R]}, built once per input. */
   private SharedProduct shared(Ops tf, Operand<TFloat32> x, List<Entry> group) {
     if (shared == null || shared.x != x) {
       List<Operand<TFloat32>> as = new ArrayList<>();
-      group.forEach(g -> as.add(aCat(tf, g)));
-      Operand<TFloat32> a = as.size() == 1 ? as.get(0) : tf.concat(as, tf.constant(1)); // [in, G*K*R]
-      shared = new SharedProduct(x, tf.math.mul(Layers.matMul(tf, x, a, false), memberMask(tf, x, group.size())));
+      group.forEach(g -> as.add(g.readA));
+      Operand<TFloat32> a = as.size() == 1 ? as.get(0) : tf.concat(as, tf.constant(2)); // [K, in, G*R]
+      shared = new SharedProduct(x, Layers.batchMatMul(tf, byMember(tf, x, group.get(0).module.in()), a, false), group.size());
     }
     return shared;
   }
 
-  /** Member-major columns of the stacked A: {@code [K, in, R] -> [in, K*R]}. */
-  private Operand<TFloat32> aCat(Ops tf, Entry e) {
-    return tf.reshape(
-        tf.linalg.transpose(e.readA, tf.constant(new int[] {1, 0, 2})),
-        tf.constant(new int[] {e.module.in(), k * lora.rank()}));
-  }
-
   /**
-   * {@code [K*B*T, copies*K*R]}: {@code scaling} where the row's member owns the column, else 0, repeated {@code
-   * copies} times side by side. Rows are member-major (rows / K per member); built once per graph and width.
+   * {@code [K, 1, 1, K, 1]}: {@code scaling} where the member (first axis) owns the column block (fourth axis),
+   * else 0. Times a product {@code [K, B*T, G, 1, R]} it spreads each member's R columns into its own block of
+   * {@code K*R}.
    */
-  private Operand<TFloat32> memberMask(Ops tf, Operand<TFloat32> x, int copies) {
-    Operand<TFloat32> mask = masks.get(copies);
-    if (mask != null) {
-      return mask;
+  private Operand<TFloat32> memberMask(Ops tf) {
+    if (mask == null) {
+      float[] m = new float[k * k];
+      for (int i = 0; i < k; i++) {
+        m[i * k + i] = (float) lora.scaling();
+      }
+      mask = tf.constant(org.tensorflow.ndarray.Shape.of(k, 1, 1, k, 1), org.tensorflow.ndarray.buffer.DataBuffers.of(m));
     }
-    if (copies > 1) {
-      mask = tf.tile(memberMask(tf, x, 1), tf.constant(new int[] {1, copies}));
-    } else {
-      Operand<TInt32> n =
-          tf.reshape(
-              tf.slice(tf.shape(x), tf.constant(new int[] {0}), tf.constant(new int[] {1})),
-              tf.constant(new int[0])); // rows
-      Operand<TInt32> member =
-          tf.math.floorDiv(tf.range(tf.constant(0), n, tf.constant(1)), tf.math.floorDiv(n, tf.constant(k)));
-      Operand<TFloat32> oneHot =
-          tf.oneHot(member, tf.constant(k), tf.constant((float) lora.scaling()), tf.constant(0f)); // [rows, K]
-      Operand<TFloat32> perColumn =
-          tf.math.mul(
-              tf.expandDims(oneHot, tf.constant(2)),
-              tf.ones(tf.constant(new int[] {1, 1, lora.rank()}), TFloat32.class)); // [rows, K, R]
-      mask = tf.reshape(perColumn, tf.constant(new int[] {-1, k * lora.rank()}));
-    }
-    masks.put(copies, mask);
     return mask;
   }
 

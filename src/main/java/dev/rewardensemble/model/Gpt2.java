@@ -82,19 +82,21 @@ public final class Gpt2 {
             tf.gather(w.apply("transformer.wpe.weight"), flatPos, tf.constant(0))); // [B*T, H]
 
     for (int i = 0; i < c.nLayer(); i++) {
-      if (members != null && i == members.fromLayer()) {
-        x = members.expand(tf, x); // [K*B*T, H]
-        g = members.geometry();
-      }
+      // The fork block's attention input is the same rows for every member: c_attn takes them once.
+      Members fork = members != null && i == members.fromLayer() ? members : null;
       String pre = "transformer.h." + i + ".";
       // Attention.
       Operand<TFloat32> a = Layers.layerNorm(tf, x, w.apply(pre + "ln_1.weight"), w.apply(pre + "ln_1.bias"), eps);
-      Operand<TFloat32> qkv = project(tf, proj, pre + "attn.c_attn", i, a, w); // [B*T, 3H]
+      Operand<TFloat32> qkv = project(tf, proj, pre + "attn.c_attn", i, a, w, fork); // [B*T, 3H]
+      if (fork != null) { // from here on B*T stands for K*B*T
+        g = members.geometry();
+      }
       Operand<TFloat32> q = Attention.splitHeads(tf, Layers.columns(tf, qkv, 0, h), g, n, d); // [B, T, N, D]
       Operand<TFloat32> k = Attention.splitHeads(tf, Layers.columns(tf, qkv, h, 2L * h), g, n, d); // [B, T, N, D]
       Operand<TFloat32> v = Attention.splitHeads(tf, Layers.columns(tf, qkv, 2L * h, 3L * h), g, n, d); // [B, T, N, D]
       Operand<TFloat32> ctx = Attention.attend(tf, q, k, v, g, n, n, d); // [B*T, H]
-      x = tf.math.add(x, project(tf, proj, pre + "attn.c_proj", i, ctx, w));
+      Operand<TFloat32> o = project(tf, proj, pre + "attn.c_proj", i, ctx, w, null);
+      x = fork != null ? fork.addToEach(tf, x, o, h) : tf.math.add(x, o);
       // MLP.
       Operand<TFloat32> m = Layers.layerNorm(tf, x, w.apply(pre + "ln_2.weight"), w.apply(pre + "ln_2.bias"), eps);
       Operand<TFloat32> fc = activation(tf, c.activation(), project(tf, proj, pre + "mlp.c_fc", i, m, w)); // [B*T, F]
@@ -110,9 +112,19 @@ public final class Gpt2 {
   private static Operand<TFloat32> project(
       Ops tf, Projector proj, String module, int layer, Operand<TFloat32> x,
       java.util.function.Function<String, Operand<TFloat32>> w) {
-    return tf.nn.biasAdd(
-        proj.project(tf, module, layer, x, w.apply(module + ".weight"), Projector.Layout.CONV1D),
-        w.apply(module + ".bias"));
+    return project(tf, proj, module, layer, x, w, null);
+  }
+
+  /** {@code fork}: not null when {@code x} is the batch's rows once, shared by {@code fork}'s members. */
+  private static Operand<TFloat32> project(
+      Ops tf, Projector proj, String module, int layer, Operand<TFloat32> x,
+      java.util.function.Function<String, Operand<TFloat32>> w, Members fork) {
+    Operand<TFloat32> weight = w.apply(module + ".weight");
+    Operand<TFloat32> y =
+        fork == null
+            ? proj.project(tf, module, layer, x, weight, Projector.Layout.CONV1D)
+            : proj.projectShared(tf, module, layer, x, weight, Projector.Layout.CONV1D, fork);
+    return tf.nn.biasAdd(y, w.apply(module + ".bias"));
   }
 
   private static Operand<TFloat32> activation(Ops tf, String name, Operand<TFloat32> x) {

@@ -77,22 +77,24 @@ public final class Llama {
     Operand<TFloat32> x = tf.gather(w.apply("model.embed_tokens.weight"), flatIds, tf.constant(0)); // [B*T, H]
 
     for (int i = 0; i < c.numLayers(); i++) {
-      if (members != null && i == members.fromLayer()) {
-        x = members.expand(tf, x); // [K*B*T, H]
-        g = members.geometry();
-        cosSin = Attention.ropeTables(tf, g, d, c.ropeTheta()); // [K*B, T, 1, D] each
-      }
+      // The fork block's attention inputs are the same rows for every member: its projections take them once.
+      Members fork = members != null && i == members.fromLayer() ? members : null;
       String pre = "model.layers." + i + ".";
       // Attention.
       Operand<TFloat32> a = Layers.rmsNorm(tf, x, w.apply(pre + "input_layernorm.weight"), eps);
-      Operand<TFloat32> q = project(tf, proj, pre + "self_attn.q_proj", i, a, w); // [B*T, N*D]
-      Operand<TFloat32> k = project(tf, proj, pre + "self_attn.k_proj", i, a, w); // [B*T, Nkv*D]
-      Operand<TFloat32> v = project(tf, proj, pre + "self_attn.v_proj", i, a, w); // [B*T, Nkv*D]
+      Operand<TFloat32> q = project(tf, proj, pre + "self_attn.q_proj", i, a, w, fork); // [B*T, N*D]
+      Operand<TFloat32> k = project(tf, proj, pre + "self_attn.k_proj", i, a, w, fork); // [B*T, Nkv*D]
+      Operand<TFloat32> v = project(tf, proj, pre + "self_attn.v_proj", i, a, w, fork); // [B*T, Nkv*D]
+      if (fork != null) { // from here on B*T stands for K*B*T
+        g = members.geometry();
+        cosSin = Attention.ropeTables(tf, g, d, c.ropeTheta()); // [K*B, T, 1, D] each
+      }
       Operand<TFloat32> q4 = Attention.rope(tf, Attention.splitHeads(tf, q, g, n, d), cosSin[0], cosSin[1], d); // [B, T, N, D]
       Operand<TFloat32> k4 = Attention.rope(tf, Attention.splitHeads(tf, k, g, nKv, d), cosSin[0], cosSin[1], d); // [B, T, Nkv, D]
       Operand<TFloat32> v4 = Attention.splitHeads(tf, v, g, nKv, d); // [B, T, Nkv, D]
       Operand<TFloat32> ctx = Attention.attend(tf, q4, k4, v4, g, n, nKv, d); // [B*T, N*D]
-      x = tf.math.add(x, project(tf, proj, pre + "self_attn.o_proj", i, ctx, w));
+      Operand<TFloat32> o = project(tf, proj, pre + "self_attn.o_proj", i, ctx, w);
+      x = fork != null ? fork.addToEach(tf, x, o, c.hiddenSize()) : tf.math.add(x, o);
       // SwiGLU MLP.
       Operand<TFloat32> m = Layers.rmsNorm(tf, x, w.apply(pre + "post_attention_layernorm.weight"), eps);
       Operand<TFloat32> gate = project(tf, proj, pre + "mlp.gate_proj", i, m, w); // [B*T, F]
@@ -109,6 +111,16 @@ public final class Llama {
   private static Operand<TFloat32> project(
       Ops tf, Projector proj, String module, int layer, Operand<TFloat32> x,
       java.util.function.Function<String, Operand<TFloat32>> w) {
-    return proj.project(tf, module, layer, x, w.apply(module + ".weight"), Projector.Layout.LINEAR);
+    return project(tf, proj, module, layer, x, w, null);
+  }
+
+  /** {@code fork}: not null when {@code x} is the batch's rows once, shared by {@code fork}'s members. */
+  private static Operand<TFloat32> project(
+      Ops tf, Projector proj, String module, int layer, Operand<TFloat32> x,
+      java.util.function.Function<String, Operand<TFloat32>> w, Members fork) {
+    Operand<TFloat32> weight = w.apply(module + ".weight");
+    return fork == null
+        ? proj.project(tf, module, layer, x, weight, Projector.Layout.LINEAR)
+        : proj.projectShared(tf, module, layer, x, weight, Projector.Layout.LINEAR, fork);
   }
 }

@@ -29,6 +29,16 @@ public record Members(int k, int fromLayer, Operand<TInt32> mask, Attention.Geom
     return new Members(k, fromLayer, tiled, Attention.geometry(tf, tiled));
   }
 
+  /**
+   * {@code shared + perMember} for every member: {@code shared [B*T, H]} the batch's rows once, {@code perMember
+   * [K*B*T, H]} member-major; the sum is {@code [K*B*T, H]}. Same as adding {@link #expand}{@code (shared)}, without
+   * writing the K copies.
+   */
+  public Operand<TFloat32> addToEach(Ops tf, Operand<TFloat32> shared, Operand<TFloat32> perMember, long width) {
+    Operand<TFloat32> sum = tf.math.add(tf.reshape(perMember, tf.constant(new long[] {k, -1, width})), shared);
+    return tf.reshape(sum, tf.constant(new long[] {-1, width}));
+  }
+
   /** {@code rows [B*T, H]} -> {@code [K*B*T, H]}, member-major. */
   public Operand<TFloat32> expand(Ops tf, Operand<TFloat32> rows) {
     return tf.tile(rows, tf.constant(new int[] {k, 1})); // [K*B*T, H]

@@ -35,6 +35,21 @@ public interface Projector {
   Operand<TFloat32> project(
       Ops tf, String module, int layer, Operand<TFloat32> x, Operand<TFloat32> weight, Layout layout);
 
+  /**
+   * The projection of rows that every ensemble member shares: the first projections of the block where the trunk
+   * forks into members ({@link Members#fromLayer()}), whose input no member-specific weight has touched yet.
+   * Returns what {@link #project} returns for {@code members.expand(x)}, but a projector may compute the shared
+   * part once: here the base product on the batch's rows, then each member's own part.
+   *
+   * @param x input rows {@code [rows, in]}, the batch once
+   * @return {@code [K*rows, out]}, member-major
+   */
+  default Operand<TFloat32> projectShared(
+      Ops tf, String module, int layer, Operand<TFloat32> x, Operand<TFloat32> weight, Layout layout,
+      Members members) {
+    return members.expand(tf, project(tf, module, layer, x, weight, layout));
+  }
+
   /** Plain projections. */
   Projector NONE = (tf, module, layer, x, weight, layout) -> layout.apply(tf, x, weight);
 }
