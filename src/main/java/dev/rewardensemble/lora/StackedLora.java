@@ -20,29 +20,31 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.op.random.RandomUniform;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
 
 /**
  * K LoRA adapters per targeted projection, stacked: variables {@code <module>.lora_A [K, in, R]} and {@code
  * <module>.lora_B [K, R, out]} (e.g. {@code model.layers.1.self_attn.q_proj.lora_A}) in the {@link
  * ParameterStore}.
  *
- * <p>Applied to the member-major rows of a forked trunk ({@link dev.rewardensemble.model.Members}) as batched
- * products over the members: {@code x [K, B*T, in] @ A [K, in, R] @ (scaling * B) [K, R, out]}, added to the
- * frozen base output {@code x @ W}, which is computed once for all members. {@code W + BA} is never
- * materialised. The batched products are {@code BatchMatMulV2}, which oneDNN runs (K-batched {@code
- * BatchMatMulV3}, which it does not, was slower than the base product; a masked 2-D form that multiplies every
- * row by all members' A wastes (K-1)/K of that product: 5% slower end to end). Modules of one block that read
- * the same rows (q/k/v, gate/up) share the A product when there is no dropout. The fork block's first
- * projections take the batch's rows once ({@link #projectShared}). For scoring with TensorFlow's own kernels,
- * modules much wider than their input fold the adapters into the base product instead, {@code [x | xA] @ [W ;
- * B]} (see {@link #inference(Ops, ModelConfig, LoraConfig, int, ParameterStore, boolean)}).
+ * <p>Applied to the member-major rows of a forked trunk ({@link dev.rewardensemble.model.Members}); {@code W + BA}
+ * is never materialised. Scoring builds ({@link #inference}) use batched products over the members, {@code x [K,
+ * B*T, in] @ A [K, in, R] @ (scaling * B) [K, R, out]}, added to the frozen base output {@code x @ W}, as {@code
+ * BatchMatMulV2}, which oneDNN runs (K-batched {@code BatchMatMulV3}, which it does not, was slower than the base
+ * product; the masked form below, 5% slower end to end). Modules of one block that read the same rows (q/k/v,
+ * gate/up) share the A product; the fork block's first projections take the batch's rows once ({@link
+ * #projectShared}); with TensorFlow's own kernels, modules much wider than their input fold the adapters into
+ * the base product, {@code [x | xA] @ [W ; B]} (see {@link #inference(Ops, ModelConfig, LoraConfig, int,
+ * ParameterStore, boolean)}). Training builds ({@link #training}) use plain 2-D products whose gradients run
+ * faster: every row against all members' A, masked to its own member's columns, then all members' B stacked
+ * ({@link #maskedDelta}).
  *
  * <p>Only modules of {@link LoraConfig#targetModules()} in blocks {@code >= forkLayer} get
  * adapters; the trunk must fork at {@link LoraConfig#forkLayer} into the same K members.
  *
- * <p>Two builds, no mode flag: {@link #inference} is deterministic; {@link #training} drops adapter
- * inputs with {@link LoraConfig#dropout()} (PEFT's {@code lora_dropout}, a mask per module). Both read the same
- * variables, so they can share one store.
+ * <p>Two builds: {@link #inference} is deterministic; {@link #training} drops adapter inputs with {@link
+ * LoraConfig#dropout()} (PEFT's {@code lora_dropout}, a mask per module). Both compute the same function without
+ * dropout and read the same variables, so they can share one store.
  */
 public final class StackedLora implements Projector {
 
@@ -81,8 +83,12 @@ public final class StackedLora implements Projector {
   private final Map<String, List<Entry>> groups = new LinkedHashMap<>();
   private long dropoutOps;
   private final boolean fold;
+  /** A training build: masked 2-D products, see {@link #maskedDelta}. */
+  private final boolean training;
   /** {@link #memberMask}, built once per graph. */
   private Operand<TFloat32> mask;
+  /** {@link #rowMask}, built once per graph. */
+  private Operand<TFloat32> rowMask;
   private SharedProduct shared;
 
   /** The last group product: its input rows and {@code x @ [A_1 | .. | A_G]} per member, {@code [K, B*T, G*R]}. */
@@ -126,7 +132,8 @@ public final class StackedLora implements Projector {
       ParameterStore params,
       float dropout,
       long seed,
-      boolean fold) {
+      boolean fold,
+      boolean training) {
     if (k < 1) {
       throw new IllegalArgumentException("ensemble members K must be >= 1, got " + k);
     }
@@ -136,6 +143,7 @@ public final class StackedLora implements Projector {
     this.dropout = dropout;
     this.seed = seed;
     this.fold = fold;
+    this.training = training;
     for (Module m : modules(c, lora)) {
       Variable<TFloat32> a = params.get(m.module() + A, k, m.in(), lora.rank());
       Variable<TFloat32> b = params.get(m.module() + B, k, lora.rank(), m.out());
@@ -171,7 +179,7 @@ public final class StackedLora implements Projector {
    */
   public static StackedLora inference(
       Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, boolean fold) {
-    return new StackedLora(tf, c, lora, k, params, 0f, 0L, fold);
+    return new StackedLora(tf, c, lora, k, params, 0f, 0L, fold, false);
   }
 
   /**
@@ -181,7 +189,7 @@ public final class StackedLora implements Projector {
    */
   public static StackedLora training(
       Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
-    return new StackedLora(tf, c, lora, k, params, (float) lora.dropout(), seed, false);
+    return new StackedLora(tf, c, lora, k, params, (float) lora.dropout(), seed, false, true);
   }
 
   /**
@@ -236,13 +244,16 @@ public final class StackedLora implements Projector {
     int index = group.indexOf(e);
     int r = lora.rank();
     int out = e.module.out();
-    if (!(fold && foldable(group))) { // fold is only set for inference builds, which have no dropout
+    if (training) {
+      return tf.math.add(layout.apply(tf, x, w), maskedDelta(tf, e, x));
+    }
+    if (!(fold && foldable(group))) {
       // Each member's rows against its own A and B: [K, B*T, in] @ [K, in, R] @ [K, R, out], batched over K.
       Operand<TFloat32> xa; // [K, B*T, R]
-      if (dropout == 0 && group.size() > 1) {
+      if (group.size() > 1) {
         xa = tf.slice(shared(tf, x, group).product, tf.constant(new int[] {0, 0, r * index}), tf.constant(new int[] {-1, -1, r}));
       } else {
-        xa = Layers.batchMatMul(tf, byMember(tf, dropout > 0 ? dropout(tf, x) : x, e.module.in()), e.readA, false);
+        xa = Layers.batchMatMul(tf, byMember(tf, x, e.module.in()), e.readA, false);
       }
       Operand<TFloat32> delta = tf.reshape(Layers.batchMatMul(tf, xa, scaledB(tf, e), false), tf.constant(new int[] {-1, out}));
       return tf.math.add(layout.apply(tf, x, w), delta); // [rows, out]
@@ -275,8 +286,7 @@ public final class StackedLora implements Projector {
   /**
    * The fork block's first projections: the base product once on the batch's rows, every member's A on the same
    * rows (a batched product broadcasting the rows), then each member's B, and the base added to every
-   * member's delta by broadcasting. With dropout (training) every member needs its own dropped rows, so the rows
-   * are copied first.
+   * member's delta by broadcasting. Training builds copy the rows first (every member drops its own inputs).
    */
   @Override
   public Operand<TFloat32> projectShared(
@@ -285,7 +295,7 @@ public final class StackedLora implements Projector {
     if (e == null) {
       return Projector.super.projectShared(tf, module, layer, x, w, layout, members);
     }
-    if (dropout > 0) {
+    if (training) {
       return project(tf, module, layer, members.expand(tf, x), w, layout);
     }
     int in = e.module.in();
@@ -294,6 +304,43 @@ public final class StackedLora implements Projector {
     Operand<TFloat32> xa = Layers.batchMatMul(tf, tf.reshape(x, tf.constant(new int[] {1, -1, in})), e.readA, false);
     Operand<TFloat32> delta = Layers.batchMatMul(tf, xa, scaledB(tf, e), false); // [K, rows, out]
     return tf.reshape(tf.math.add(delta, layout.apply(tf, x, w)), tf.constant(new int[] {-1, out}));
+  }
+
+  /**
+   * A training build's delta, {@code [rows, out]}: every row (dropped per module) against all members' A side by
+   * side, {@code [rows, in] @ [in, K*R]}, masked to the row's own member's R columns and scaled, then {@code @ B
+   * [K*R, out]} (all members' B stacked). It wastes (K-1)/K of the first product, but its gradients are plain 2-D
+   * products: measured on the 2-core CPU, LoRA steps run 4-6% faster than with the batched form's.
+   */
+  private Operand<TFloat32> maskedDelta(Ops tf, Entry e, Operand<TFloat32> x) {
+    int kr = k * lora.rank();
+    Operand<TFloat32> aCat = // [in, K*R], member-major columns
+        tf.reshape(tf.linalg.transpose(e.readA, tf.constant(new int[] {1, 0, 2})), tf.constant(new int[] {e.module.in(), kr}));
+    Operand<TFloat32> xa = tf.math.mul(Layers.matMul(tf, dropout > 0 ? dropout(tf, x) : x, aCat, false), rowMask(tf, x));
+    return Layers.matMul(tf, xa, tf.reshape(e.readB, tf.constant(new int[] {kr, e.module.out()})), false);
+  }
+
+  /**
+   * {@code [K*B*T, K*R]}: {@code scaling} where the row's member owns the column, else 0. Rows are member-major
+   * ({@code rows / K} per member).
+   */
+  private Operand<TFloat32> rowMask(Ops tf, Operand<TFloat32> x) {
+    if (rowMask == null) {
+      Operand<TInt32> n =
+          tf.reshape(
+              tf.slice(tf.shape(x), tf.constant(new int[] {0}), tf.constant(new int[] {1})),
+              tf.constant(new int[0])); // rows
+      Operand<TInt32> member =
+          tf.math.floorDiv(tf.range(tf.constant(0), n, tf.constant(1)), tf.math.floorDiv(n, tf.constant(k)));
+      Operand<TFloat32> oneHot =
+          tf.oneHot(member, tf.constant(k), tf.constant((float) lora.scaling()), tf.constant(0f)); // [rows, K]
+      Operand<TFloat32> perColumn =
+          tf.math.mul(
+              tf.expandDims(oneHot, tf.constant(2)),
+              tf.ones(tf.constant(new int[] {1, 1, lora.rank()}), TFloat32.class)); // [rows, K, R]
+      rowMask = tf.reshape(perColumn, tf.constant(new int[] {-1, k * lora.rank()}));
+    }
+    return rowMask;
   }
 
   /** {@code B * scaling}, {@code [K, R, out]} (small). */

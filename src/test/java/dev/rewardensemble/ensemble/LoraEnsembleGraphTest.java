@@ -280,51 +280,82 @@ class LoraEnsembleGraphTest {
   }
 
   @Test
-  void gpt2LoraEnsembleBuildsAndRuns() throws Exception {
+  void trainingBuildWithoutDropoutMatchesPeft() throws Exception {
+    // The training build computes its deltas with masked 2-D products and copies the rows before the fork block;
+    // the scoring build with batched products and a shared fork: the same function.
+    JsonNode e = Fixtures.expected(LORA);
+    int[][] ids = Fixtures.ints2(e.get("input_ids"));
+    int[][] mask = Fixtures.ints2(e.get("attention_mask"));
+    HfCheckpoint.Checkpoint base = HfCheckpoint.load(Fixtures.dir(BASE));
+    PeftAdapters.Stacked st = PeftAdapters.load(base.config(), memberDirs());
+    assertEquals(0.0, st.lora().dropout());
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      ParameterStore p = new ParameterStore(tf);
+      LoraEnsembleGraph eg = LoraEnsembleGraph.training(tf, base.config(), st.lora(), 3, p, 5);
+      try (Session s = new Session(g)) {
+        eg.loadBase(s, base.weights(), BASE);
+        eg.loadAdapters(s, st, LORA);
+        float[] got = Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
+        assertClose(Fixtures.flat(e.get("member_rewards")), got, 1e-4, 1e-5, "training build member_rewards");
+      }
+    }
+  }
+
+  @Test
+  void gpt2LoraEnsembleBuildsAgreeAtEveryFork() throws Exception {
     JsonNode e = Fixtures.expected("gpt2-seqcls");
     int[][] ids = Fixtures.ints2(e.get("input_ids"));
     int[][] mask = Fixtures.ints2(e.get("attention_mask"));
     HfCheckpoint.Checkpoint base = HfCheckpoint.load(Fixtures.dir("gpt2-seqcls"));
     ModelConfig c = base.config();
-    LoraConfig lora = LoraConfig.gpt2().withRank(4, 8);
     int k = 2;
-    float[][] byFold = new float[2][];
-    for (boolean fold : new boolean[] {true, false}) {
-      try (Graph g = new Graph()) {
-        Ops tf = Ops.create(g);
-        ParameterStore p = new ParameterStore(tf);
-        LoraEnsembleGraph eg = LoraEnsembleGraph.inference(tf, c, lora, k, p, fold);
-        List<StackedLora.Module> modules = eg.adapters().adaptedModules();
-        assertEquals(4 * c.numLayers(), modules.size()); // c_attn, attn.c_proj, c_fc, mlp.c_proj
-        StackedLora.Module cAttn = modules.get(0);
-        assertEquals("transformer.h.0.attn.c_attn", cAttn.module());
-        assertEquals(c.hiddenSize(), cAttn.in());
-        assertEquals(3 * c.hiddenSize(), cAttn.out());
-        Map<String, FloatTensor> init = eg.initialValues(3, 0.02);
-        Random rnd = new Random(3);
-        for (Map.Entry<String, FloatTensor> en : new ArrayList<>(init.entrySet())) {
-          if (en.getKey().endsWith(StackedLora.B)) {
-            float[] v = new float[en.getValue().data().length];
-            for (int i = 0; i < v.length; i++) {
-              v[i] = (float) (0.05 * rnd.nextGaussian());
+    // Adapters in every block (fork at the embeddings) and in the top block only (fork below it); each scored by
+    // the folded, the separate and the training build (masked products, no dropout).
+    for (int loraLayers : new int[] {0, 1}) {
+      LoraConfig lora = LoraConfig.gpt2().withRank(4, 8).withDropout(0).withLoraLayers(loraLayers);
+      int blocks = loraLayers == 0 ? c.numLayers() : loraLayers;
+      List<float[]> byBuild = new ArrayList<>();
+      for (String build : List.of("folded", "separate", "training")) {
+        try (Graph g = new Graph()) {
+          Ops tf = Ops.create(g);
+          ParameterStore p = new ParameterStore(tf);
+          LoraEnsembleGraph eg =
+              build.equals("training")
+                  ? LoraEnsembleGraph.training(tf, c, lora, k, p, 9)
+                  : LoraEnsembleGraph.inference(tf, c, lora, k, p, build.equals("folded"));
+          List<StackedLora.Module> modules = eg.adapters().adaptedModules();
+          assertEquals(4 * blocks, modules.size()); // c_attn, attn.c_proj, c_fc, mlp.c_proj
+          StackedLora.Module cAttn = modules.get(0);
+          assertEquals("transformer.h." + (c.numLayers() - blocks) + ".attn.c_attn", cAttn.module());
+          assertEquals(c.hiddenSize(), cAttn.in());
+          assertEquals(3 * c.hiddenSize(), cAttn.out());
+          Map<String, FloatTensor> init = eg.initialValues(3, 0.02);
+          Random rnd = new Random(3);
+          for (Map.Entry<String, FloatTensor> en : new ArrayList<>(init.entrySet())) {
+            if (en.getKey().endsWith(StackedLora.B)) {
+              float[] v = new float[en.getValue().data().length];
+              for (int i = 0; i < v.length; i++) {
+                v[i] = (float) (0.05 * rnd.nextGaussian());
+              }
+              init.put(en.getKey(), new FloatTensor(en.getValue().shape(), v));
             }
-            init.put(en.getKey(), new FloatTensor(en.getValue().shape(), v));
           }
-        }
-        try (Session s = new Session(g)) {
-          eg.loadBase(s, base.weights(), "gpt2-seqcls");
-          p.load(s, init, true, "init");
-          float[] r =
-              Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
-          assertEquals(ids.length * k, r.length);
-          for (float v : r) {
-            assertTrue(Float.isFinite(v));
+          try (Session s = new Session(g)) {
+            eg.loadBase(s, base.weights(), "gpt2-seqcls");
+            p.load(s, init, true, "init");
+            float[] r = Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
+            assertEquals(ids.length * k, r.length);
+            for (float v : r) {
+              assertTrue(Float.isFinite(v));
+            }
+            assertNotEquals(r[0], r[1], "members should differ");
+            byBuild.add(r);
           }
-          assertNotEquals(r[0], r[1], "members should differ");
-          byFold[fold ? 0 : 1] = r;
         }
       }
+      assertClose(byBuild.get(0), byBuild.get(1), 1e-5, 1e-6, "folded vs separate, lora layers " + loraLayers);
+      assertClose(byBuild.get(0), byBuild.get(2), 1e-5, 1e-6, "folded vs training, lora layers " + loraLayers);
     }
-    assertClose(byFold[0], byFold[1], 1e-5, 1e-6, "folded vs separate adapter products");
   }
 }
