@@ -30,14 +30,14 @@ import org.tensorflow.types.TInt32;
  * <p>Applied to the member-major rows of a forked trunk ({@link dev.rewardensemble.model.Members}); {@code W + BA}
  * is never materialised. Scoring builds ({@link #inference}) use batched products over the members, {@code x [K,
  * B*T, in] @ A [K, in, R] @ (scaling * B) [K, R, out]}, added to the frozen base output {@code x @ W}, as {@code
- * BatchMatMulV2}, which oneDNN runs (K-batched {@code BatchMatMulV3}, which it does not, was slower than the base
- * product; the masked form below, 5% slower end to end). Modules of one block that read the same rows (q/k/v,
+ * BatchMatMulV2}, which oneDNN runs (the {@code BatchMatMulV3} that TF Java's typed op builds stays on Eigen and was
+ * slower; the masked form below is 5% slower end to end). Modules of one block that read the same rows (q/k/v,
  * gate/up) share the A product; the fork block's first projections take the batch's rows once ({@link
  * #projectShared}); with TensorFlow's own kernels, modules much wider than their input fold the adapters into
  * the base product, {@code [x | xA] @ [W ; B]} (see {@link #inference(Ops, ModelConfig, LoraConfig, int,
  * ParameterStore, boolean)}). Training builds ({@link #training}) use plain 2-D products whose gradients run
  * faster: every row against all members' A, masked to its own member's columns, then all members' B stacked
- * ({@link #maskedDelta}).
+ * ({@code maskedDelta}).
  *
  * <p>Only modules of {@link LoraConfig#targetModules()} in blocks {@code >= forkLayer} get
  * adapters; the trunk must fork at {@link LoraConfig#forkLayer} into the same K members.
