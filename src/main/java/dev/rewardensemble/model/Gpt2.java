@@ -119,11 +119,7 @@ public final class Gpt2 {
   private static Operand<TFloat32> project(
       Ops tf, Projector proj, String module, int layer, Operand<TFloat32> x,
       java.util.function.Function<String, Operand<TFloat32>> w, Members fork) {
-    Operand<TFloat32> weight = w.apply(module + ".weight");
-    Operand<TFloat32> y =
-        fork == null
-            ? proj.project(tf, module, layer, x, weight, Projector.Layout.CONV1D)
-            : proj.projectShared(tf, module, layer, x, weight, Projector.Layout.CONV1D, fork);
+    Operand<TFloat32> y = proj.project(tf, module, layer, x, w.apply(module + ".weight"), Projector.Layout.CONV1D, fork);
     return tf.nn.biasAdd(y, w.apply(module + ".bias"));
   }
 

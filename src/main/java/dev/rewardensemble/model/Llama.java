@@ -118,9 +118,6 @@ public final class Llama {
   private static Operand<TFloat32> project(
       Ops tf, Projector proj, String module, int layer, Operand<TFloat32> x,
       java.util.function.Function<String, Operand<TFloat32>> w, Members fork) {
-    Operand<TFloat32> weight = w.apply(module + ".weight");
-    return fork == null
-        ? proj.project(tf, module, layer, x, weight, Projector.Layout.LINEAR)
-        : proj.projectShared(tf, module, layer, x, weight, Projector.Layout.LINEAR, fork);
+    return proj.project(tf, module, layer, x, w.apply(module + ".weight"), Projector.Layout.LINEAR, fork);
   }
 }

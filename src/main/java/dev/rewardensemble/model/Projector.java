@@ -50,6 +50,17 @@ public interface Projector {
     return members.expand(tf, project(tf, module, layer, x, weight, layout));
   }
 
+  /**
+   * The family's one call: {@link #projectShared} when {@code fork} is not null ({@code x} is the batch's rows once,
+   * shared by {@code fork}'s members), else {@link #project}.
+   */
+  default Operand<TFloat32> project(
+      Ops tf, String module, int layer, Operand<TFloat32> x, Operand<TFloat32> weight, Layout layout, Members fork) {
+    return fork == null
+        ? project(tf, module, layer, x, weight, layout)
+        : projectShared(tf, module, layer, x, weight, layout, fork);
+  }
+
   /** Plain projections. */
   Projector NONE = (tf, module, layer, x, weight, layout) -> layout.apply(tf, x, weight);
 }
