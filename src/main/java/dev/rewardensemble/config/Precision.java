@@ -8,12 +8,12 @@ import org.tensorflow.op.Ops;
 
 /**
  * The precision of a graph's weight products. Variables, activations, attention, norms, softmax and losses
- * stay float32 in both; with {@link #BFLOAT16} every product with a weight matrix (projections, LoRA adapters,
- * heads; {@code Layers.matMul}) casts its two inputs to bfloat16 and its result back to float32 (mixed
+ * stay float32 in both; with {@link #BFLOAT16} every product with a weight matrix (projections, LoRA adapters in
+ * training, heads; {@code Layers.matMul}) casts its two inputs to bfloat16 and its result back to float32 (mixed
  * precision: float32 master weights, gradients through the casts; no loss scaling is needed with bfloat16's
  * float32 exponent range). On CPUs with AMX or AVX512-BF16 oneDNN runs these products several times faster
- * (3.5x on the measured Sapphire Rapids); the attention products stay float32 because TensorFlow's batched
- * bfloat16 MatMul is slower there. Rewards then differ from float32 at about 1e-2 relative.
+ * (3.5x on the measured Sapphire Rapids). The batched products ({@code Layers.batchMatMul}: attention, and the
+ * LoRA adapters of scoring builds) stay float32: TensorFlow's batched bfloat16 MatMul measured slower for attention. Rewards then differ from float32 at about 1e-2 relative.
  *
  * <p>A graph's precision is registered when its {@link Ops} are created by {@link ExecConfig#ops}; graphs
  * built otherwise (tests, SavedModel export) compute in float32.
