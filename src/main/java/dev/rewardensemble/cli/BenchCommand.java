@@ -96,6 +96,7 @@ public final class BenchCommand implements Callable<Integer> {
     } else {
       ps.addAll(presets);
     }
+    Outputs.paths().inputFiles("--preset", ps).outputFile("--json", json).check();
     for (Path p : ps) {
       if (!Files.isRegularFile(p)) {
         throw new UserError("preset not found: " + p + " (run from the project root or pass --root/--preset)");
@@ -117,7 +118,9 @@ public final class BenchCommand implements Callable<Integer> {
         });
     BenchRunner.print(r, System.out);
     if (json != null) {
-      BenchRunner.writeJson(r, o, json);
+      Outputs.writeLines(json, List.of(
+          new com.fasterxml.jackson.databind.ObjectMapper().writerWithDefaultPrettyPrinter()
+              .writeValueAsString(BenchRunner.toJson(r, o))));
       System.out.println("\nwrote " + json);
     }
     return 0;

@@ -62,7 +62,7 @@ public final class BestOfNCommand implements Callable<Integer> {
   @Option(names = "--n", defaultValue = "16", description = "Samples per prompt (default: ${DEFAULT-VALUE}).")
   int n;
 
-  @Option(names = "--out", description = "Selected responses, JSONL (default: standard output).")
+  @Option(names = "--out", description = "Selected responses, JSONL, or - for standard output (the default).")
   Path out;
 
   @Option(names = "--candidates-out", description = "Every candidate with all members' rewards, JSONL.")
@@ -104,6 +104,9 @@ public final class BestOfNCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    Outputs.paths().input("--policy", policy).inputFile("--pool-in", poolIn).input("--reward-model", rewardModel)
+        .inputs("--lora", lora).inputFile("--prompts", prompts).inputFile("--tokenizer", tokenizer)
+        .outputFile("--out", out).outputFile("--candidates-out", candidatesOut).outputFile("--summary", summary).check();
     if (n < 1) {
       throw new UserError("--n must be >= 1, got " + n);
     }

@@ -54,6 +54,8 @@ public final class DiagnoseCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    Outputs.paths().input("--model", model).inputs("--lora", lora).inputFile("--data", data)
+        .outputFile("--json", json).check();
     ExecConfig exec = ExecConfig.defaults();
     try (RewardModel rm = RewardModel.load(model, lora, exec)) {
       Path tokPath = rm.tokenizer().orElse(null);

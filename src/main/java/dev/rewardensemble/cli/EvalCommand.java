@@ -77,6 +77,10 @@ public final class EvalCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    Outputs.paths().input("--policy", policy).inputFile("--prompts", prompts)
+        .input("--judge", judge).inputs("--judge-lora", judgeLora).inputFile("--reference", reference)
+        .outputFilesIn("--out", out, "alpaca_eval.json", "mt_bench_answers.jsonl", "judged.jsonl", "summary.json")
+        .check();
     ExecConfig exec = execOptions.config();
     SamplingConfig cfg = greedy ? SamplingConfig.greedy(maxNewTokens)
         : new SamplingConfig(maxNewTokens, false, temperature, topP, 0, seed, true);

@@ -3,6 +3,9 @@ package dev.rewardensemble.cli;
 import dev.rewardensemble.api.Provenance;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.EnsembleModel;
+import dev.rewardensemble.io.AtomicDirs;
+import dev.rewardensemble.io.OutputDirs;
+import dev.rewardensemble.io.TempPaths;
 import dev.rewardensemble.lora.PeftAdapters;
 import dev.rewardensemble.serving.SavedModels;
 import java.nio.file.Files;
@@ -50,7 +53,9 @@ public final class ExportCommand implements Callable<Integer> {
   @Option(names = "--out", description = "Output directory (hf and peft formats).")
   Path out;
 
-  @Option(names = "--overwrite", description = "Replace an existing export.")
+  @Option(
+      names = "--overwrite",
+      description = "Replace an existing SavedModel version; for hf and peft, write into a non-empty --out (only the files the export writes are replaced).")
   boolean overwrite;
 
   @CommandLine.Mixin AggregationOptions aggregation = new AggregationOptions();
@@ -66,15 +71,31 @@ public final class ExportCommand implements Callable<Integer> {
       if (!format.equals("savedmodel") || name == null) {
         throw new UserError("--policy exports a SavedModel: give --name (and no --format other than savedmodel)");
       }
-      Path dir = root.resolve(name).resolve(Integer.toString(version));
+      Path dir = savedModelDir();
+      checkPaths(dir);
       try (dev.rewardensemble.rl.Sampler s = dev.rewardensemble.rl.Sampler.load(model, dev.rewardensemble.config.ExecConfig.defaults())) {
-        if (overwrite) {
-          dev.rewardensemble.io.AtomicDirs.deleteRecursively(dir);
+        if (Files.exists(dir)) {
+          // --overwrite: the old version is replaced only once the new one is complete.
+          Path stage = TempPaths.newDirectory(dir);
+          try {
+            Path complete = stage.resolve(dir.getFileName().toString());
+            s.exportSavedModel(complete);
+            AtomicDirs.replace(complete, dir);
+          } finally {
+            AtomicDirs.deleteRecursively(stage);
+          }
+        } else {
+          s.exportSavedModel(dir);
         }
-        s.exportSavedModel(dir);
       }
       System.err.printf("exported policy %s with signature 'generate' -> %s%n", model, dir);
       return 0;
+    }
+    if (format.equals("savedmodel")) {
+      checkPaths(name == null || name.isBlank() || version < 1 ? null : savedModelDir());
+    } else if (format.equals("hf") || format.equals("peft")) {
+      requireOut();
+      checkPaths(out.toAbsolutePath().normalize());
     }
     EnsembleModel m = EnsembleModel.load(model, lora);
     m = new EnsembleModel(m.kind(), m.config(), m.members(), m.weights(), m.lora(), m.normalization(),
@@ -101,21 +122,28 @@ public final class ExportCommand implements Callable<Integer> {
         if (m.kind() == EnsembleKind.LORA) {
           throw new UserError("a LoRA ensemble has no plain Hugging Face layout: use --format peft (adapters) or savedmodel");
         }
-        if (m.kind() == EnsembleKind.INDEPENDENT) {
-          for (int k = 0; k < m.members(); k++) {
-            Map<String, dev.rewardensemble.io.FloatTensor> w = new LinkedHashMap<>();
-            String p = dev.rewardensemble.ensemble.IndependentGraph.prefix(k);
-            m.weights().forEach((key, v) -> {
-              if (key.startsWith(p)) {
-                w.put(key.substring(p.length()), v);
-              }
-            });
-            SavedModels.exportHf(out.resolve("member-" + k), m.config(), w, 1);
+        EnsembleModel em = m;
+        // Staged as a whole: a new --out appears complete or not at all; in an existing one only the
+        // files written here are replaced.
+        OutputDirs.write(out, stage -> {
+          if (em.kind() == EnsembleKind.INDEPENDENT) {
+            for (int k = 0; k < em.members(); k++) {
+              Map<String, dev.rewardensemble.io.FloatTensor> w = new LinkedHashMap<>();
+              String p = dev.rewardensemble.ensemble.IndependentGraph.prefix(k);
+              em.weights().forEach((key, v) -> {
+                if (key.startsWith(p)) {
+                  w.put(key.substring(p.length()), v);
+                }
+              });
+              SavedModels.exportHf(stage.resolve("member-" + k), em.config(), w, 1);
+            }
+          } else {
+            SavedModels.exportHf(stage, em.config(), em.weights(), em.members());
           }
-        } else {
-          SavedModels.exportHf(out, m.config(), m.weights(), m.members());
-        }
-        copyTokenizer(m);
+          if (em.tokenizer().isPresent()) {
+            Files.copy(em.tokenizer().get(), stage.resolve("tokenizer.json"));
+          }
+        });
         System.err.printf("exported %s (%s, K=%d) in the Hugging Face layout -> %s%n", model, m.kind().id(), m.members(), out);
       }
       case "peft" -> {
@@ -124,9 +152,13 @@ public final class ExportCommand implements Callable<Integer> {
           throw new UserError("--format peft needs a LoRA ensemble, " + model + " is " + m.kind().id());
         }
         PeftAdapters.Stacked stacked = new PeftAdapters.Stacked(m.config(), m.lora(), m.members(), loraWeights(m));
-        for (int k = 0; k < m.members(); k++) {
-          PeftAdapters.export(out.resolve("member-" + k), stacked, k, m.source().toAbsolutePath().toString());
-        }
+        int members = m.members();
+        String base = m.source().toAbsolutePath().toString();
+        OutputDirs.write(out, stage -> {
+          for (int k = 0; k < members; k++) {
+            PeftAdapters.export(stage.resolve("member-" + k), stacked, k, base);
+          }
+        });
         System.err.printf("exported %d PEFT adapters -> %s%n", m.members(), out);
       }
       default -> throw new UserError("--format must be savedmodel, hf or peft, got '" + format + "'");
@@ -150,10 +182,30 @@ public final class ExportCommand implements Callable<Integer> {
     }
   }
 
-  private void copyTokenizer(EnsembleModel m) throws java.io.IOException {
-    if (m.tokenizer().isPresent()) {
-      Files.createDirectories(out);
-      Files.copy(m.tokenizer().get(), out.resolve("tokenizer.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+  private Path savedModelDir() {
+    return root.resolve(name).resolve(Integer.toString(version)).toAbsolutePath().normalize();
+  }
+
+  /**
+   * Before any work: the export directory must not be or contain an input; an existing SavedModel
+   * version, or a non-empty --out of the hf and peft formats, is refused without --overwrite.
+   */
+  private void checkPaths(Path target) throws java.io.IOException {
+    boolean savedModel = policy || format.equals("savedmodel");
+    Outputs.paths().input("--model", model).inputs("--lora", lora)
+        .outputDir(savedModel ? "the export directory" : "--out", target).check();
+    if (target == null || overwrite || !Files.isDirectory(target)) {
+      return;
+    }
+    if (savedModel) {
+      throw new UserError("cannot export to " + target
+          + ": that version already exists (choose another --version, or give --overwrite to replace it)");
+    }
+    try (var entries = Files.list(target)) {
+      if (entries.findAny().isPresent()) {
+        throw new UserError("--out " + out + " is not empty: give --overwrite to replace the files the export"
+            + " writes there (other files stay), or choose another directory");
+      }
     }
   }
 

@@ -44,7 +44,7 @@ public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--prompts", required = true, description = "Input JSONL file of prompts.")
   Path prompts;
 
-  @Option(names = "--out", description = "Output JSONL file (default: standard output).")
+  @Option(names = "--out", description = "Output JSONL file, or - for standard output (the default).")
   Path out;
 
   @Option(names = "--max-new-tokens", required = true, description = "Most tokens generated per prompt.")
@@ -81,6 +81,8 @@ public final class GenerateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    Outputs.paths().input("--model", model).inputFile("--prompts", prompts).inputFile("--tokenizer", tokenizer)
+        .outputFile("--out", out).check();
     if (batchSize < 1) {
       throw new UserError("--batch-size must be >= 1, got " + batchSize);
     }
@@ -119,7 +121,7 @@ public final class GenerateCommand implements Callable<Integer> {
           lines.add(JSON.writeValueAsString(row(rows.get(i), g, tok)));
         }
         Outputs.writeLines(out, lines);
-        if (out != null) {
+        if (!Outputs.isStdout(out)) {
           System.err.printf(
               "generated %d responses (%d tokens, %d ended with EOS) -> %s%n", rows.size(), tokens, finished, out);
         }

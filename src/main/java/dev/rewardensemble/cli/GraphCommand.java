@@ -6,9 +6,8 @@ import dev.rewardensemble.config.ModelConfigs;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Projector;
 import dev.rewardensemble.model.RewardGraph;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.tensorflow.Graph;
 import org.tensorflow.op.Ops;
@@ -32,15 +31,14 @@ public final class GraphCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    Outputs.paths().inputFile("--spec", spec).outputFile("--out", out).check();
     ModelConfig c = ModelConfigs.read(spec);
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
       RewardGraph.build(tf, c, heads, p, Projector.NONE);
       String text = TextFormat.printer().printToString(g.toGraphDef());
-      Path tmp = out.resolveSibling(out.getFileName() + ".tmp");
-      Files.writeString(tmp, text, StandardCharsets.UTF_8);
-      Files.move(tmp, out, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      Outputs.writeLines(out, List.of(text.endsWith("\n") ? text.substring(0, text.length() - 1) : text));
       System.out.printf(
           "%s: %s, %d parameters, %d graph nodes -> %s%n",
           spec, c.modelType(), p.count(p.names()), g.toGraphDef().getNodeCount(), out);

@@ -94,6 +94,8 @@ public final class PpoCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    Outputs.paths().input("--policy", policy).input("--reward-model", rewardModel).inputs("--lora", lora)
+        .inputFile("--prompts", prompts).outputDir("--out", out).check();
     KlPenalty.Estimator est = switch (klEstimator) {
       case "k1" -> KlPenalty.Estimator.K1;
       case "k3" -> KlPenalty.Estimator.K3;

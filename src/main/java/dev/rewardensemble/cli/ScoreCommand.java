@@ -59,7 +59,7 @@ public final class ScoreCommand implements Callable<Integer> {
   @Option(names = "--data", required = true, description = "Input JSONL file.")
   Path data;
 
-  @Option(names = "--out", description = "Output JSONL file (default: standard output).")
+  @Option(names = "--out", description = "Output JSONL file, or - for standard output (the default).")
   Path out;
 
   @Option(names = "--batch-size", defaultValue = "16", description = "Sequences per Session.run (default: ${DEFAULT-VALUE}).")
@@ -84,6 +84,8 @@ public final class ScoreCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    Outputs.paths().input("--model", model).inputs("--lora", lora).inputFile("--data", data)
+        .inputFile("--tokenizer", tokenizer).outputFile("--out", out).check();
     if (batchSize < 1) {
       throw new UserError("--batch-size must be >= 1, got " + batchSize);
     }
@@ -115,7 +117,7 @@ public final class ScoreCommand implements Callable<Integer> {
           lines.add(JSON.writeValueAsString(Outputs.scoreRow(rows.get(i), s)));
         }
         Outputs.writeLines(out, lines);
-        if (out != null) {
+        if (!Outputs.isStdout(out)) {
           System.err.printf(
               "scored %d rows (%d truncated) -> %s%n", rows.size(), enc.truncatedCount(), out);
         }

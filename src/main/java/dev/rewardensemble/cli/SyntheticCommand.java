@@ -36,6 +36,7 @@ public final class SyntheticCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    Outputs.paths().outputFile("--out", out).check();
     if (pairs < 1) {
       throw new UserError("--pairs must be >= 1, got " + pairs);
     }

@@ -146,6 +146,8 @@ public final class TrainRmCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    Outputs.paths().input("--model", model).inputFile("--data", data).inputFile("--phase1-data", phase1Data)
+        .inputFile("--tokenizer", tokenizer).outputDir("--out", out).check();
     TrainConfig d = lora ? TrainConfig.loraDefaults() : TrainConfig.defaults();
     Schedule.Kind kind = d.schedule();
     if (schedule != null) {

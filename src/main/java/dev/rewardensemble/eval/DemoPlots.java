@@ -46,7 +46,7 @@ final class DemoPlots {
     }
     chart.setAntiAlias(true);
     Files.createDirectories(file.toAbsolutePath().getParent());
-    Path tmp = Files.createTempFile(file.toAbsolutePath().getParent(), "." + file.getFileName(), ".png.tmp");
+    Path tmp = dev.rewardensemble.io.TempPaths.newFile(file);
     try {
       ChartUtils.saveChartAsPNG(tmp.toFile(), chart, 900, 600);
       Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);

@@ -194,7 +194,7 @@ public final class PreferenceBuilder {
   public static void writeAlpacaFarm(List<Row> rows, Path file) throws IOException {
     Path dir = file.toAbsolutePath().getParent();
     java.nio.file.Files.createDirectories(dir);
-    Path tmp = java.nio.file.Files.createTempFile(dir, "." + file.getFileName(), ".tmp");
+    Path tmp = dev.rewardensemble.io.TempPaths.newFile(file);
     try {
       java.nio.file.Files.writeString(tmp, toAlpacaFarmJson(rows), StandardCharsets.UTF_8);
       java.nio.file.Files.move(

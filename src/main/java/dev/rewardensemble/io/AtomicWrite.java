@@ -7,7 +7,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Writes a file through a temporary file in the same directory that is renamed over the target only
@@ -39,17 +38,16 @@ final class AtomicWrite {
       throw new IllegalArgumentException("cannot write to " + target + ": it is a directory");
     }
     // Not Files.createTempFile: that creates mode 0600 files, and the final file should get the
-    // ordinary permissions of a newly created file.
-    Path tmp =
-        dir.resolve(
-            "."
-                + absolute.getFileName()
-                + "."
-                + Long.toHexString(ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE)
-                + ".tmp");
-    // Outside the cleanup below: if this fails, the file is not ours to delete.
-    FileChannel channel =
-        FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+    // ordinary permissions of a newly created file. The name carries this process's PID, so that
+    // the leftovers of an interrupted writer are removed by the next write of the same target.
+    Path tmp = TempPaths.newFile(absolute);
+    FileChannel channel;
+    try {
+      channel = FileChannel.open(tmp, StandardOpenOption.WRITE);
+    } catch (IOException | RuntimeException e) {
+      Files.deleteIfExists(tmp);
+      throw e;
+    }
     try {
       try (channel) {
         body.writeTo(channel);

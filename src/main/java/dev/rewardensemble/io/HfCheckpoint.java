@@ -182,20 +182,28 @@ public final class HfCheckpoint {
   public static void save(
       Path dir, ModelConfig config, String architecture, Map<String, FloatTensor> weights,
       Map<String, String> metadata) throws IOException {
-    int numLabels = weights.containsKey(RewardHeads.KEY) ? (int) weights.get(RewardHeads.KEY).shape()[0] : 0;
-    ObjectNode cfg = ModelConfigs.toHf(config, architecture, numLabels);
-    Path parent = dir.toAbsolutePath().getParent();
-    Files.createDirectories(parent);
-    Path tmp = Files.createTempDirectory(parent, "." + dir.getFileName() + ".tmp");
+    Path tmp = TempPaths.newDirectory(dir);
     try {
-      JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.resolve("config.json").toFile(), cfg);
-      Map<String, String> meta = new LinkedHashMap<>(metadata);
-      meta.putIfAbsent("format", "pt");
-      Safetensors.write(tmp.resolve("model.safetensors"), weights, meta);
+      writeFiles(tmp, config, architecture, weights, metadata);
       AtomicDirs.replace(tmp, dir);
     } catch (IOException | RuntimeException e) {
       AtomicDirs.deleteRecursively(tmp);
       throw e;
     }
+  }
+
+  /**
+   * Writes {@code config.json} and {@code model.safetensors} of a checkpoint into the existing
+   * directory {@code dir} (for a caller that stages and publishes the directory itself).
+   */
+  public static void writeFiles(
+      Path dir, ModelConfig config, String architecture, Map<String, FloatTensor> weights,
+      Map<String, String> metadata) throws IOException {
+    int numLabels = weights.containsKey(RewardHeads.KEY) ? (int) weights.get(RewardHeads.KEY).shape()[0] : 0;
+    ObjectNode cfg = ModelConfigs.toHf(config, architecture, numLabels);
+    JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve("config.json").toFile(), cfg);
+    Map<String, String> meta = new LinkedHashMap<>(metadata);
+    meta.putIfAbsent("format", "pt");
+    Safetensors.write(dir.resolve("model.safetensors"), weights, meta);
   }
 }

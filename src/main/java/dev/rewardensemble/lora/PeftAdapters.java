@@ -7,8 +7,8 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.ModelConfig;
-import dev.rewardensemble.io.AtomicDirs;
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.OutputDirs;
 import dev.rewardensemble.io.Safetensors;
 import dev.rewardensemble.model.RewardHeads;
 import dev.rewardensemble.model.Transformers;
@@ -456,8 +456,9 @@ public final class PeftAdapters {
    * Writes member {@code member} of a stacked ensemble as a PEFT adapter directory (rank R, alpha
    * and target modules of {@code stacked.lora()}, {@code layers_to_transform} when the adapters
    * cover only the top blocks, the {@code score} head as a module to save), with the key names PEFT
-   * writes, so that {@link #read} gives back exactly the same tensors. Written to a temporary
-   * directory and renamed when complete.
+   * writes, so that {@link #read} gives back exactly the same tensors. Staged in a temporary
+   * directory: a new {@code dir} appears complete or not at all; in an existing {@code dir} only
+   * the adapter's two files are replaced (each by a rename), other files stay.
    *
    * @param baseModel stored as {@code base_model_name_or_path}
    */
@@ -528,16 +529,9 @@ public final class PeftAdapters {
     }
     cfg.putNull("layers_pattern");
 
-    Path parent = dir.toAbsolutePath().getParent();
-    Files.createDirectories(parent);
-    Path tmp = Files.createTempDirectory(parent, "." + dir.getFileName() + ".tmp");
-    try {
-      JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.resolve(CONFIG_FILE).toFile(), cfg);
-      Safetensors.write(tmp.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
-      AtomicDirs.replace(tmp, dir);
-    } catch (IOException | RuntimeException e) {
-      AtomicDirs.deleteRecursively(tmp);
-      throw e;
-    }
+    OutputDirs.write(dir, stage -> {
+      JSON.writerWithDefaultPrettyPrinter().writeValue(stage.resolve(CONFIG_FILE).toFile(), cfg);
+      Safetensors.write(stage.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
+    });
   }
 }

@@ -180,8 +180,7 @@ public final class Sampler implements AutoCloseable {
     if (Files.exists(target)) {
       throw new IllegalArgumentException("cannot export to " + target + ": it already exists");
     }
-    Files.createDirectories(target.getParent());
-    Path tmp = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".tmp");
+    Path tmp = dev.rewardensemble.io.TempPaths.newDirectory(target); // default permissions, not 0700
     try {
       org.tensorflow.Signature sig =
           org.tensorflow.Signature.builder()

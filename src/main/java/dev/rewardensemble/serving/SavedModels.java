@@ -16,6 +16,8 @@ import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.io.AtomicDirs;
 
 import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.io.OutputDirs;
+import dev.rewardensemble.io.TempPaths;
 
 import dev.rewardensemble.io.FloatTensor;
 
@@ -148,9 +150,10 @@ public final class SavedModels {
     meta.put("kind", model.kind().id());
     model.normalization().ifPresent(n -> meta.set("normalization", JSON.valueToTree(Map.of(
         "mean", n.mean(), "std", n.std(), "reference_size", n.referenceSize(), "std_kind", "population"))));
-    Path parent = target.getParent();
-    Files.createDirectories(parent);
-    Path tmp = Files.createTempDirectory(parent, "." + target.getFileName() + ".tmp");
+    // Not Files.createTempDirectory (mode 0700): the export must be readable by TF Serving running
+    // as another user, so it gets the default permissions (umask). Stale leftovers of interrupted
+    // exports of this version are removed first.
+    Path tmp = TempPaths.newDirectory(target);
     try {
       exportGraph(tmp, model, target);
       Path asset = tmp.resolve(ASSET);
@@ -185,7 +188,9 @@ public final class SavedModels {
    * Writes a Hugging Face checkpoint ({@code config.json} + {@code model.safetensors}) of a reward
    * model with {@code heads} heads: {@code GPT2ForSequenceClassification} or {@code
    * LlamaForSequenceClassification} with {@code num_labels = heads}, loadable by transformers'
-   * {@code AutoModelForSequenceClassification}. Replaces an existing {@code dir} atomically.
+   * {@code AutoModelForSequenceClassification}. A new {@code dir} appears complete or not at all;
+   * in an existing {@code dir} only {@code config.json} and {@code model.safetensors} are replaced
+   * (each by a rename), other files stay.
    */
   public static void exportHf(
       Path dir, ModelConfig config, Map<String, FloatTensor> weights, int heads) throws IOException {
@@ -193,7 +198,7 @@ public final class SavedModels {
     Map<String, String> meta = new LinkedHashMap<>();
     meta.put("rme_heads", Integer.toString(heads));
     meta.put("rme_version", projectVersion());
-    HfCheckpoint.save(dir, config, sequenceClassification(config), w, meta);
+    OutputDirs.write(dir, stage -> HfCheckpoint.writeFiles(stage, config, sequenceClassification(config), w, meta));
   }
 
   /** {@code GPT2LMHeadModel} or {@code LlamaForCausalLM}. */
