@@ -135,10 +135,10 @@ public final class ExportCommand implements Callable<Integer> {
                   w.put(key.substring(p.length()), v);
                 }
               });
-              SavedModels.exportHf(stage.resolve("member-" + k), em.config(), w, 1);
+              SavedModels.writeHf(Files.createDirectory(stage.resolve("member-" + k)), em.config(), w, 1);
             }
           } else {
-            SavedModels.exportHf(stage, em.config(), em.weights(), em.members());
+            SavedModels.writeHf(stage, em.config(), em.weights(), em.members());
           }
           if (em.tokenizer().isPresent()) {
             Files.copy(em.tokenizer().get(), stage.resolve("tokenizer.json"));

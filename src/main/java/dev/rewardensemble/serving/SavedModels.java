@@ -195,10 +195,20 @@ public final class SavedModels {
   public static void exportHf(
       Path dir, ModelConfig config, Map<String, FloatTensor> weights, int heads) throws IOException {
     Map<String, FloatTensor> w = modelWeights(config, heads, weights, dir);
+    OutputDirs.write(dir, stage -> writeHf(stage, config, w, heads));
+  }
+
+  /**
+   * Writes the two files of {@link #exportHf} into the existing directory {@code dir} (for a caller
+   * that stages and publishes a larger export itself).
+   */
+  public static void writeHf(
+      Path dir, ModelConfig config, Map<String, FloatTensor> weights, int heads) throws IOException {
+    Map<String, FloatTensor> w = modelWeights(config, heads, weights, dir);
     Map<String, String> meta = new LinkedHashMap<>();
     meta.put("rme_heads", Integer.toString(heads));
     meta.put("rme_version", projectVersion());
-    OutputDirs.write(dir, stage -> HfCheckpoint.writeFiles(stage, config, sequenceClassification(config), w, meta));
+    HfCheckpoint.writeFiles(dir, config, sequenceClassification(config), w, meta);
   }
 
   /** {@code GPT2LMHeadModel} or {@code LlamaForCausalLM}. */

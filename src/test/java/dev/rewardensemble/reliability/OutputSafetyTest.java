@@ -133,6 +133,28 @@ class OutputSafetyTest {
   }
 
   @Test
+  void hfExportOfAnIndependentEnsembleKeepsOtherFilesOfTheMemberDirectories() throws Exception {
+    Path data = tmp.resolve("syn.jsonl");
+    assertEquals(0, rme("synthetic-prefs", "--pairs", "40", "--out", data.toString()).code());
+    Path run = tmp.resolve("run");
+    Cli.Run r = rme("train-rm", "--model", "tf-graphs/tiny-llama.json", "--data", data.toString(), "--out",
+        run.toString(), "--ensemble", "independent", "--k", "2", "--steps", "2", "--batch-size", "4", "--grad-accum", "1");
+    assertEquals(0, r.code(), r.err());
+    Path out = Files.createDirectories(tmp.resolve("hf").resolve("member-1"));
+    Path notes = Files.writeString(out.resolve("notes.txt"), "mine\n");
+    Path hf = out.getParent();
+    assertOneLineError(rme("export", "--model", run.toString(), "--format", "hf", "--out", hf.toString()), "not empty");
+    r = rme("export", "--model", run.toString(), "--format", "hf", "--out", hf.toString(), "--overwrite");
+    assertEquals(0, r.code(), r.err());
+    assertEquals("mine\n", Files.readString(notes));
+    for (int k = 0; k < 2; k++) {
+      assertTrue(Files.isRegularFile(hf.resolve("member-" + k).resolve("model.safetensors")));
+      assertTrue(Files.isRegularFile(hf.resolve("member-" + k).resolve("config.json")));
+    }
+    assertNoTempLeftovers(tmp);
+  }
+
+  @Test
   void peftExportRefusesANonEmptyOutAndWithOverwriteReplacesOnlyItsOwnFiles() throws Exception {
     Path out = tmp.resolve("peft");
     Files.createDirectories(out.resolve("member-0"));
@@ -183,7 +205,7 @@ class OutputSafetyTest {
   }
 
   @Test
-  void policySavedModelOverwriteReplacesTheVersionOnlyWhenTheNewOneIsComplete() throws Exception {
+  void policySavedModelExportRefusesAnExistingVersionAndOverwriteReplacesIt() throws Exception {
     Path root = tmp.resolve("savedmodels");
     String policy = Fixtures.dir("llama-causal").toString();
     assertEquals(0, rme("export", "--policy", "--model", policy, "--name", "pol", "--root", root.toString()).code());
@@ -473,6 +495,26 @@ class OutputSafetyTest {
     assertFalse(Files.exists(stale.getParent()), "the leftover of a dead exporter stayed");
     assertTrue(Files.isDirectory(live), "the directory of a live exporter was removed");
     assertTrue(Files.isRegularFile(name.resolve("1").resolve("saved_model.pb")));
+
+    // The staging directory of an interrupted hf export beside its --out.
+    Path hfStale = Files.createDirectory(tmp.resolve(".hf.tmp-" + dead + "-9c0d"));
+    Path hfLive = Files.createDirectory(tmp.resolve(".hf.tmp-" + self + "-1e2f"));
+    r = rme("export", "--model", Fixtures.dir("gpt2-seqcls").toString(), "--format", "hf", "--out",
+        tmp.resolve("hf").toString());
+    assertEquals(0, r.code(), r.err());
+    assertFalse(Files.exists(hfStale), "the staging directory of a dead exporter stayed");
+    assertTrue(Files.isDirectory(hfLive));
+  }
+
+  @Test
+  void anOutThatIsASymbolicLinkKeepsTheLinkAndReplacesItsFile() throws Exception {
+    Path real = Files.writeString(tmp.resolve("real.jsonl"), "old\n");
+    Path link = Files.createSymbolicLink(tmp.resolve("link.jsonl"), real);
+    Cli.Run r = rme("synthetic-prefs", "--pairs", "2", "--out", link.toString());
+    assertEquals(0, r.code(), r.err());
+    assertTrue(Files.isSymbolicLink(link), "the symbolic link was replaced by a file");
+    assertEquals(2, Files.readAllLines(real).size());
+    assertNoTempLeftovers(tmp);
   }
 
   /** No temporary file or directory of this process is left anywhere under {@code dir}. */
