@@ -36,6 +36,10 @@ public final class SavedModelScorer implements AutoCloseable {
   private final ModelConfig config;
   private final int heads;
   private final AggregationConfig aggregation;
+  // Calls hold the read lock, close() the write lock: close waits for in-flight calls.
+  private final java.util.concurrent.locks.ReentrantReadWriteLock lock =
+      new java.util.concurrent.locks.ReentrantReadWriteLock();
+  private boolean closed;
 
   private SavedModelScorer(
       Path dir, SavedModelBundle bundle, SessionFunction function, JsonNode metadata, ModelConfig config,
@@ -180,9 +184,10 @@ public final class SavedModelScorer implements AutoCloseable {
           "batch of " + b + " x " + t + " needs " + (long) b * t + " ids and mask values, got "
               + ids.length + " and " + mask.length);
     }
+    lock.readLock().lock();
     try (TInt32 idT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(ids, true, false));
         TInt32 maskT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(mask, true, false));
-        Result r = function.call(Map.of(SavedModels.INPUT_IDS, idT, SavedModels.ATTENTION_MASK, maskT))) {
+        Result r = callOpen(Map.of(SavedModels.INPUT_IDS, idT, SavedModels.ATTENTION_MASK, maskT))) {
       Map<String, float[]> out = new LinkedHashMap<>();
       for (Map.Entry<String, Tensor> e : r) {
         TFloat32 v = (TFloat32) e.getValue();
@@ -191,11 +196,29 @@ public final class SavedModelScorer implements AutoCloseable {
         out.put(e.getKey(), data);
       }
       return out;
+    } finally {
+      lock.readLock().unlock();
     }
   }
 
+  private Result callOpen(Map<String, Tensor> in) {
+    if (closed) {
+      throw new IllegalStateException("closed");
+    }
+    return function.call(in);
+  }
+
+  /** Waits for in-flight calls, then frees the session and graph; later calls throw "closed". */
   @Override
   public void close() {
-    bundle.close();
+    lock.writeLock().lock();
+    try {
+      if (!closed) {
+        closed = true;
+        bundle.close();
+      }
+    } finally {
+      lock.writeLock().unlock();
+    }
   }
 }
