@@ -91,6 +91,15 @@ public final class ModelConfigs {
     String type = node.path("model_type").asText("");
     Reader r = new Reader(node, source);
     try {
+      JsonNode archs = node.get("architectures");
+      if (archs != null && archs.isArray() && !archs.isEmpty() && (type.equals("gpt2") || type.equals("llama"))) {
+        String arch = archs.get(0).asText("");
+        String family = arch.startsWith("GPT2") ? "gpt2" : arch.startsWith("Llama") ? "llama" : null;
+        if (family != null && !family.equals(type)) {
+          throw new IllegalArgumentException(
+              "architectures [\"" + arch + "\"] contradicts model_type '" + type + "'");
+        }
+      }
       return switch (type) {
         case "gpt2" -> parseGpt2(r);
         case "llama" -> parseLlama(r);

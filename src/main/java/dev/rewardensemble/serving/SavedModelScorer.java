@@ -83,7 +83,8 @@ public final class SavedModelScorer implements AutoCloseable {
       throw new IllegalArgumentException(asset + ": key 'format' must be '" + SavedModels.FORMAT + "'");
     }
     ModelConfig config = ModelConfigs.parse(meta.get("config"), asset + " (config)");
-    int heads = meta.path("heads").asInt(0);
+    JsonNode h = meta.get("heads");
+    int heads = h != null && h.isIntegralNumber() && h.canConvertToInt() ? h.asInt() : 0;
     if (heads < 1) {
       throw new IllegalArgumentException(asset + ": key 'heads' must be an integer >= 1, got " + meta.get("heads"));
     }
@@ -92,8 +93,7 @@ public final class SavedModelScorer implements AutoCloseable {
     try {
       agg =
           new AggregationConfig(
-              dev.rewardensemble.ensemble.Aggregation.valueOf(
-                  a.path("rule").asText("mean").toUpperCase(java.util.Locale.ROOT)),
+              dev.rewardensemble.ensemble.EnsembleModel.rule(a.path("rule").asText("mean")),
               a.path("beta").asDouble(0),
               a.path("lambda").asDouble(0));
     } catch (IllegalArgumentException e) {
@@ -132,6 +132,16 @@ public final class SavedModelScorer implements AutoCloseable {
           d + ": signature '" + SavedModels.SIGNATURE + "' has inputs " + sig.inputNames() + " and outputs "
               + sig.outputNames() + ", expected inputs " + wantIn + " and outputs " + wantOut + " for "
               + heads + " heads");
+    }
+    if (heads > 1) {
+      // The metadata's K must be the graph's: members is [B, K].
+      Signature.TensorDescription members = sig.getOutputs().get(SavedModels.MEMBERS);
+      Shape s = members == null ? null : members.shape;
+      if (s != null && !s.isUnknown() && s.numDimensions() == 2 && s.size(1) >= 0 && s.size(1) != heads) {
+        throw new IllegalArgumentException(
+            d + ": " + SavedModels.ASSET + " says heads " + heads + " but the graph's '" + SavedModels.MEMBERS
+                + "' output has " + s.size(1) + " members");
+      }
     }
     return bundle.function(SavedModels.SIGNATURE);
   }
