@@ -10,6 +10,7 @@ import dev.rewardensemble.ensemble.MemberScores;
 import dev.rewardensemble.ensemble.Normalization;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.model.ForwardGraph;
+import dev.rewardensemble.model.GraphSession;
 import dev.rewardensemble.serving.SavedModelScorer;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -20,9 +21,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import org.tensorflow.Graph;
 import org.tensorflow.Result;
-import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.op.Ops;
@@ -54,8 +53,7 @@ public final class RewardModel implements AutoCloseable {
   private final Path source;
   private final EnsembleModel.ParameterCounts counts;
   // Exactly one of the two back ends is set.
-  private final Graph graph;
-  private final Session session;
+  private final GraphSession owner;
   private final ForwardGraph fg;
   private final SavedModelScorer saved;
 
@@ -69,26 +67,19 @@ public final class RewardModel implements AutoCloseable {
     source = m.source();
     counts = m.parameterCounts();
     saved = null;
-    graph = new Graph();
+    owner = new GraphSession();
     try {
-      fg = m.build(exec.ops(graph), exec.xla());
-      session = new Session(graph, exec.toProto());
-      try {
-        fg.params().load(session, m.weights(), false, String.valueOf(m.source()));
-      } catch (RuntimeException e) {
-        session.close();
-        throw e;
-      }
-    } catch (RuntimeException e) {
-      graph.close();
+      fg = m.build(exec.ops(owner.graph()), exec.xla());
+      fg.params().load(owner.open(exec), m.weights(), false, String.valueOf(m.source()));
+    } catch (RuntimeException | Error e) {
+      owner.close(); // the session first: Graph.close() waits for open sessions
       throw e;
     }
   }
 
   private RewardModel(SavedModelScorer s) {
     saved = s;
-    graph = null;
-    session = null;
+    owner = null;
     fg = null;
     JsonNode meta = s.metadata();
     kind = meta.has("kind") ? EnsembleKind.byName(meta.get("kind").asText()) : (s.heads() == 1 ? EnsembleKind.SINGLE : EnsembleKind.LINEAR);
@@ -264,18 +255,21 @@ public final class RewardModel implements AutoCloseable {
     if (saved != null) {
       return saved.run(ids, mask, b, t);
     }
-    try (TInt32 idT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(ids, true, false));
-        TInt32 maskT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(mask, true, false));
-        Result r = session.runner().feed(fg.inputIds(), idT).feed(fg.attentionMask(), maskT).fetch(fg.rewards()).run()) {
-      TFloat32 rew = (TFloat32) r.get(0);
-      float[] flat = new float[b * members];
-      rew.asRawTensor().data().asFloats().read(flat);
-      float[][] out = new float[b][members];
-      for (int i = 0; i < b; i++) {
-        System.arraycopy(flat, i * members, out[i], 0, members);
+    // close() waits for this run to finish; after close, IllegalStateException("closed").
+    return owner.run(session -> {
+      try (TInt32 idT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(ids, true, false));
+          TInt32 maskT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(mask, true, false));
+          Result r = session.runner().feed(fg.inputIds(), idT).feed(fg.attentionMask(), maskT).fetch(fg.rewards()).run()) {
+        TFloat32 rew = (TFloat32) r.get(0);
+        float[] flat = new float[b * members];
+        rew.asRawTensor().data().asFloats().read(flat);
+        float[][] out = new float[b][members];
+        for (int i = 0; i < b; i++) {
+          System.arraycopy(flat, i * members, out[i], 0, members);
+        }
+        return out;
       }
-      return out;
-    }
+    });
   }
 
   /** Current weights by store key (graph back end only). */
@@ -283,7 +277,7 @@ public final class RewardModel implements AutoCloseable {
     if (fg == null) {
       throw new IllegalStateException("a SavedModel's weights are not readable from Java");
     }
-    return fg.params().readAll(session);
+    return owner.run(session -> fg.params().readAll(session));
   }
 
   private static float[] floats(JsonNode n) {
@@ -299,8 +293,7 @@ public final class RewardModel implements AutoCloseable {
     if (saved != null) {
       saved.close();
     } else {
-      session.close();
-      graph.close();
+      owner.close();
     }
   }
 }

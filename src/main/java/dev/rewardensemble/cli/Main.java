@@ -66,8 +66,8 @@ public final class Main implements Runnable {
     cl.setParameterExceptionHandler(
         (ex, a) -> {
           PrintWriter err = ex.getCommandLine().getErr();
-          err.println("rme: error: " + ex.getMessage());
-          err.println("Try '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help'.");
+          err.println("rme: error: " + oneLine(ex.getMessage())
+              + " (see '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
           err.flush();
           return 2;
         });
@@ -81,12 +81,19 @@ public final class Main implements Runnable {
       t = u.getCause();
     }
     if (t instanceof dev.rewardensemble.train.TrainingDivergedException) {
-      err.println("rme: error: " + t.getMessage());
+      err.println("rme: error: " + oneLine(t.getMessage()));
       err.flush();
       return 3;
     }
-    if (t instanceof IllegalArgumentException || t instanceof UserError) {
-      err.println("rme: error: " + t.getMessage());
+    if (t instanceof com.fasterxml.jackson.core.JsonProcessingException j) {
+      // Jackson's own message spans lines and dumps the source; name the file, line and column.
+      err.println("rme: error: " + jsonProblem(j));
+      err.flush();
+      return 2;
+    }
+    // TensorFlow's own errors (and their IllegalArgumentException subclasses) are internal errors.
+    if ((t instanceof IllegalArgumentException && !isTensorFlow(t)) || t instanceof UserError) {
+      err.println("rme: error: " + oneLine(t.getMessage()));
       err.flush();
       return 2;
     }
@@ -96,11 +103,11 @@ public final class Main implements Runnable {
       return 2;
     }
     if (t instanceof IOException) {
-      err.println("rme: error: " + t);
+      err.println("rme: error: " + oneLine(String.valueOf(t)));
       err.flush();
       return 2;
     }
-    err.println("rme: internal error: " + t);
+    err.println("rme: internal error: " + oneLine(String.valueOf(t)));
     if (System.getenv("RME_DEBUG") != null) {
       t.printStackTrace(err);
     } else {
@@ -108,5 +115,33 @@ public final class Main implements Runnable {
     }
     err.flush();
     return 1;
+  }
+
+  private static boolean isTensorFlow(Throwable t) {
+    return t instanceof org.tensorflow.exceptions.TensorFlowException
+        || t.getClass().getName().startsWith("org.tensorflow.");
+  }
+
+  /** {@code FILE: invalid JSON at line L, column C: problem} without Jackson's source excerpt. */
+  static String jsonProblem(com.fasterxml.jackson.core.JsonProcessingException j) {
+    com.fasterxml.jackson.core.JsonLocation loc = j.getLocation();
+    String where = "";
+    if (loc != null) {
+      Object raw = loc.contentReference() == null ? null : loc.contentReference().getRawContent();
+      String file = raw instanceof java.io.File f ? f.getPath() + ": " : raw instanceof java.nio.file.Path p ? p + ": " : "";
+      where = file + "invalid JSON at line " + loc.getLineNr() + ", column " + loc.getColumnNr() + ": ";
+    } else {
+      where = "invalid JSON: ";
+    }
+    return where + oneLine(j.getOriginalMessage());
+  }
+
+  /** The first line of a message ("(no message)" for none), so that an error stays one line. */
+  static String oneLine(String message) {
+    if (message == null || message.isBlank()) {
+      return "(no message)";
+    }
+    int nl = message.indexOf('\n');
+    return nl < 0 ? message : message.substring(0, nl).strip();
   }
 }

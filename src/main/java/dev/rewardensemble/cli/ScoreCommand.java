@@ -80,6 +80,11 @@ public final class ScoreCommand implements Callable<Integer> {
       description = "Sequences longer than --max-length: 'error' (default), or 'left' to cut the prompt / oldest ids from the left.")
   String truncate;
 
+  @Option(
+      names = "--allow-nonfinite",
+      description = "Write a NaN/Inf reward as null and count it instead of stopping (default: an error naming the model and line).")
+  boolean allowNonfinite;
+
   @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
 
   @Override
@@ -112,9 +117,20 @@ public final class ScoreCommand implements Callable<Integer> {
         rows.forEach(r -> seqs.add(r.ids()));
         float[][] rewards = rm.score(seqs, batchSize);
         List<String> lines = new ArrayList<>(rows.size());
+        int nonfinite = 0;
         for (int i = 0; i < rows.size(); i++) {
+          if (!allFinite(rewards[i])) {
+            if (!allowNonfinite) {
+              throw new UserError(model + ": non-finite reward for line " + rows.get(i).line()
+                  + " (check the checkpoint for NaN/Inf weights; --allow-nonfinite writes null instead)");
+            }
+            nonfinite++;
+          }
           MemberScores s = noNormalize ? rm.aggregateRaw(rewards[i], agg) : rm.aggregate(rewards[i], agg);
-          lines.add(JSON.writeValueAsString(Outputs.scoreRow(rows.get(i), s)));
+          lines.add(JSON.writeValueAsString(nullNonfinite(Outputs.scoreRow(rows.get(i), s))));
+        }
+        if (nonfinite > 0) {
+          System.err.printf("rme score: %d of %d rows had non-finite rewards (written as null)%n", nonfinite, rows.size());
         }
         Outputs.writeLines(out, lines);
         if (!Outputs.isStdout(out)) {
@@ -124,5 +140,40 @@ public final class ScoreCommand implements Callable<Integer> {
       }
     }
     return 0;
+  }
+
+  private static boolean allFinite(float[] a) {
+    for (float v : a) {
+      if (!Float.isFinite(v)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Replaces NaN/Inf numbers (which Jackson writes as the strings "NaN", "Infinity") with null. */
+  private static com.fasterxml.jackson.databind.JsonNode nullNonfinite(com.fasterxml.jackson.databind.JsonNode n) {
+    if (n.isContainerNode()) {
+      for (int i = 0; n.isArray() && i < n.size(); i++) {
+        if (n.get(i).isNumber() && !Double.isFinite(n.get(i).asDouble())) {
+          ((com.fasterxml.jackson.databind.node.ArrayNode) n).set(i, com.fasterxml.jackson.databind.node.NullNode.instance);
+        } else {
+          nullNonfinite(n.get(i));
+        }
+      }
+      if (n.isObject()) {
+        var o = (com.fasterxml.jackson.databind.node.ObjectNode) n;
+        List<String> names = new ArrayList<>();
+        o.fieldNames().forEachRemaining(names::add);
+        for (String k : names) {
+          if (o.get(k).isNumber() && !Double.isFinite(o.get(k).asDouble())) {
+            o.putNull(k);
+          } else {
+            nullNonfinite(o.get(k));
+          }
+        }
+      }
+    }
+    return n;
   }
 }

@@ -24,6 +24,12 @@ public record Gpt2Config(
     implements ModelConfig {
 
   public Gpt2Config {
+    ModelConfig.checkSize("vocab_size", vocabSize, MAX_VOCAB);
+    ModelConfig.checkSize("n_embd", nEmbd, MAX_WIDTH);
+    ModelConfig.checkSize("n_inner", nInner, MAX_WIDTH);
+    ModelConfig.checkSize("n_layer", nLayer, MAX_LAYERS);
+    ModelConfig.checkSize("n_head", nHead, MAX_HEADS);
+    ModelConfig.checkSize("n_positions", nPositions, MAX_POSITIONS);
     check(vocabSize > 0, "vocab_size must be positive, got " + vocabSize);
     check(nPositions > 0, "n_positions must be positive, got " + nPositions);
     check(nEmbd > 0, "n_embd must be positive, got " + nEmbd);

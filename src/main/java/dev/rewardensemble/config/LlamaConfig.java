@@ -28,6 +28,15 @@ public record LlamaConfig(
     implements ModelConfig {
 
   public LlamaConfig {
+    ModelConfig.checkSize("vocab_size", vocabSize, MAX_VOCAB);
+    ModelConfig.checkSize("hidden_size", hiddenSize, MAX_WIDTH);
+    ModelConfig.checkSize("intermediate_size", intermediateSize, MAX_WIDTH);
+    ModelConfig.checkSize("num_hidden_layers", numLayers, MAX_LAYERS);
+    ModelConfig.checkSize("num_attention_heads", numHeads, MAX_HEADS);
+    ModelConfig.checkSize("num_key_value_heads", numKeyValueHeads, MAX_HEADS);
+    ModelConfig.checkSize("head_dim", headDim, MAX_WIDTH);
+    ModelConfig.checkSize("num_attention_heads x head_dim", (long) numHeads * headDim, MAX_WIDTH);
+    ModelConfig.checkSize("max_position_embeddings", maxPositionEmbeddings, MAX_POSITIONS);
     check(vocabSize > 0, "vocab_size must be positive, got " + vocabSize);
     check(hiddenSize > 0, "hidden_size must be positive, got " + hiddenSize);
     check(intermediateSize > 0, "intermediate_size must be positive, got " + intermediateSize);

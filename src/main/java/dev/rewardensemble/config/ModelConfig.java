@@ -38,6 +38,24 @@ public sealed interface ModelConfig permits Gpt2Config, LlamaConfig {
   /** Beginning-of-sequence id, or -1 when the checkpoint does not say. */
   int bosTokenId();
 
+  /**
+   * Upper bounds of the size keys: far above every published model (vocabularies of 256k, hidden
+   * 16k, 126 layers, 10M positions) and low enough that shapes and their products stay exact.
+   */
+  int MAX_VOCAB = 1 << 24;
+  int MAX_WIDTH = 1 << 20;
+  int MAX_LAYERS = 4096;
+  int MAX_HEADS = 1 << 14;
+  int MAX_POSITIONS = 1 << 26;
+
+  /** {@code value} must lie in [1, max]; the error names {@code key}. */
+  static void checkSize(String key, long value, long max) {
+    if (value < 1 || value > max) {
+      throw new IllegalArgumentException(
+          key + " must be in [1, " + max + "], got " + value);
+    }
+  }
+
   static void check(boolean ok, String message) {
     if (!ok) {
       throw new IllegalArgumentException(message);

@@ -17,6 +17,57 @@ public final class ModelConfigs {
 
   private ModelConfigs() {}
 
+  /** Java's largest array: a float32 tensor held on the heap has at most this many elements. */
+  public static final long MAX_TENSOR_ELEMENTS = Integer.MAX_VALUE - 8;
+
+  /**
+   * Refuses, before any weight is allocated, a model whose float32 weights ({@code shapes}, e.g. the
+   * trunk's, plus {@code extraParameters}) cannot exist in this JVM: a tensor over Java's array
+   * limit, or more parameter memory (4 bytes each, plus a quarter for activations) than the heap
+   * can still allocate. The error names the configuration's size keys and the estimate vs the
+   * memory available. Graph-only commands do not call this.
+   */
+  public static void requireMemory(ModelConfig c, java.util.Map<String, long[]> shapes, long extraParameters) {
+    long params = extraParameters;
+    for (java.util.Map.Entry<String, long[]> e : shapes.entrySet()) {
+      long n = 1;
+      for (long d : e.getValue()) {
+        n = Math.multiplyHigh(n, d) != 0 ? Long.MAX_VALUE : n * d;
+      }
+      if (n > MAX_TENSOR_ELEMENTS) {
+        throw new IllegalArgumentException(
+            sizeKeys(c) + ": tensor '" + e.getKey() + "' " + java.util.Arrays.toString(e.getValue()) + " has " + n
+                + " elements, more than a Java array holds (" + MAX_TENSOR_ELEMENTS + ")");
+      }
+      params = params + n < 0 ? Long.MAX_VALUE : params + n;
+    }
+    double need = params * 4.0 * 1.25;
+    Runtime rt = Runtime.getRuntime();
+    long available = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+    if (need > available) {
+      throw new IllegalArgumentException(
+          sizeKeys(c) + " give " + params + " parameters: about " + gib(need) + " GiB as float32, more than the "
+              + gib(available) + " GiB this JVM can still allocate (raise -Xmx, e.g. JAVA_TOOL_OPTIONS=-Xmx64g,"
+              + " or use a smaller configuration)");
+    }
+  }
+
+  private static String gib(double bytes) {
+    return String.format(java.util.Locale.ROOT, "%.1f", bytes / (1L << 30));
+  }
+
+  /** The size keys of {@code c} with their values, as the error messages name them. */
+  static String sizeKeys(ModelConfig c) {
+    if (c instanceof Gpt2Config g) {
+      return "vocab_size " + g.vocabSize() + ", n_embd " + g.nEmbd() + ", n_inner " + g.nInner() + ", n_layer "
+          + g.nLayer() + ", n_positions " + g.nPositions();
+    }
+    LlamaConfig l = (LlamaConfig) c;
+    return "vocab_size " + l.vocabSize() + ", hidden_size " + l.hiddenSize() + ", intermediate_size "
+        + l.intermediateSize() + ", num_hidden_layers " + l.numLayers() + ", num_attention_heads x head_dim "
+        + l.numHeads() + " x " + l.headDim();
+  }
+
   /** Reads a {@code config.json} (or a {@code tf-graphs/} preset). */
   public static ModelConfig read(Path file) throws IOException {
     if (!Files.isRegularFile(file)) {
@@ -40,6 +91,15 @@ public final class ModelConfigs {
     String type = node.path("model_type").asText("");
     Reader r = new Reader(node, source);
     try {
+      JsonNode archs = node.get("architectures");
+      if (archs != null && archs.isArray() && !archs.isEmpty() && (type.equals("gpt2") || type.equals("llama"))) {
+        String arch = archs.get(0).asText("");
+        String family = arch.startsWith("GPT2") ? "gpt2" : arch.startsWith("Llama") ? "llama" : null;
+        if (family != null && !family.equals(type)) {
+          throw new IllegalArgumentException(
+              "architectures [\"" + arch + "\"] contradicts model_type '" + type + "'");
+        }
+      }
       return switch (type) {
         case "gpt2" -> parseGpt2(r);
         case "llama" -> parseLlama(r);
@@ -104,6 +164,7 @@ public final class ModelConfigs {
     }
     int hidden = r.integer("hidden_size", null);
     int heads = r.integer("num_attention_heads", null);
+    ModelConfig.checkSize("num_attention_heads", heads, ModelConfig.MAX_HEADS);
     int vocab = r.integer("vocab_size", null);
     int eos = r.tokenId("eos_token_id", -1, vocab);
     if (hidden % heads != 0 && !r.node.hasNonNull("head_dim")) {
@@ -210,8 +271,16 @@ public final class ModelConfigs {
         }
         return dflt;
       }
-      if (!v.canConvertToInt() || !(v.isIntegralNumber() || v.isDouble() && v.asDouble() == v.asInt())) {
-        throw new IllegalArgumentException("key '" + key + "' must be an integer, got " + v);
+      return exactInt(key, v, "an integer");
+    }
+
+    /** An integral JSON number that fits an int (1e20 or 2^40 is an error, not a wrapped value). */
+    private static int exactInt(String key, JsonNode v, String what) {
+      if (!v.isNumber() || !v.canConvertToInt()
+          || !(v.isIntegralNumber() || v.isDouble() && v.asDouble() == Math.rint(v.asDouble()))) {
+        throw new IllegalArgumentException(
+            "key '" + key + "' must be " + what + " in [" + Integer.MIN_VALUE + ", " + Integer.MAX_VALUE + "], got "
+                + v);
       }
       return v.asInt();
     }
@@ -233,7 +302,7 @@ public final class ModelConfigs {
       if (!v.isIntegralNumber()) {
         throw new IllegalArgumentException("key '" + key + "' must be a token id, got " + v);
       }
-      return v.asInt();
+      return exactInt(key, v, "a token id");
     }
 
     double number(String key, double dflt) {

@@ -10,10 +10,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * maxLength} tokens.
  *
  * <p>Text: ids = {@code tokens(template.prompt(...)) + tokens(response) [+ eos]} (see {@link
- * PromptTemplate}). When too long, the response (with its EOS) is kept whole and the prompt is cut
- * from the <em>left</em>, so the tokens nearest the response survive. When the response plus EOS
- * alone is longer than {@code maxLength}, the prompt is dropped entirely and the first {@code
- * maxLength} ids of response+EOS are kept (the EOS is then lost).
+ * PromptTemplate}). When too long, {@link Truncation#ERROR} rejects it with both lengths; {@link
+ * Truncation#LEFT} keeps the response (with its EOS) whole and cuts the prompt from the
+ * <em>left</em>, so the tokens nearest the response survive. A response plus EOS that alone is
+ * longer than {@code maxLength} is always an error (it is never cut, so its EOS is never lost).
  *
  * <p>Pre-tokenized ids ({@link #encodeIds}) are used as given (no EOS is appended); a sequence
  * longer than {@code maxLength} is an error or is cut from the left, per {@link Truncation}.
@@ -22,11 +22,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * counter is thread-safe; the encoder is otherwise immutable.
  */
 public final class Encoder {
-  /** What {@link #encodeIds} does with a sequence longer than the maximum length. */
+  /** What the encoder does with a sequence longer than the maximum length. */
   public enum Truncation {
     /** Reject it with an {@link IllegalArgumentException}. */
     ERROR,
-    /** Keep its last {@code maxLength} ids. */
+    /** Keep its last {@code maxLength} ids (text: cut the prompt from the left, keep the response). */
     LEFT
   }
 
@@ -42,7 +42,7 @@ public final class Encoder {
    * @param template how prompts are formatted
    * @param maxLength maximum number of ids per sequence, at least 1
    * @param eosId id appended after the response of text input, if present
-   * @param truncation policy for over-long pre-tokenized input
+   * @param truncation policy for over-long input (text and pre-tokenized)
    */
   public Encoder(
       Tokenizer tokenizer,
@@ -110,6 +110,17 @@ public final class Encoder {
    */
   public EncodedSequence join(int[] promptIds, int[] responseIds) {
     int eosLen = eosId.isPresent() ? 1 : 0;
+    String eosNote = eosLen == 1 ? " (with its EOS)" : "";
+    if (responseIds.length + eosLen > maxLength) {
+      throw new IllegalArgumentException(
+          "the response alone has " + (responseIds.length + eosLen) + " tokens" + eosNote
+              + ", more than the maximum length " + maxLength + " (a response is never cut)");
+    }
+    if (promptIds.length + responseIds.length + eosLen > maxLength && truncation == Truncation.ERROR) {
+      throw new IllegalArgumentException(
+          promptIds.length + " prompt + " + (responseIds.length + eosLen) + " response tokens" + eosNote
+              + " exceed the maximum length " + maxLength + " (--truncate left cuts the prompt from the left)");
+    }
     int[] tail = Arrays.copyOf(responseIds, responseIds.length + eosLen);
     if (eosLen == 1) {
       tail[responseIds.length] = eosId.getAsInt();
@@ -120,9 +131,6 @@ public final class Encoder {
       return new EncodedSequence(ids, promptIds.length, false);
     }
     truncated.incrementAndGet();
-    if (tail.length >= maxLength) {
-      return new EncodedSequence(Arrays.copyOf(tail, maxLength), 0, true);
-    }
     int keep = maxLength - tail.length;
     int[] ids = new int[maxLength];
     System.arraycopy(promptIds, promptIds.length - keep, ids, 0, keep);

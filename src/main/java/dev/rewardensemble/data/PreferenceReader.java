@@ -249,8 +249,8 @@ public final class PreferenceReader {
     float margin = RowFields.margin(row);
     requireTokenizer(file, line, "instruction");
     int[] prompt = tokenizer.encode(enc.template().prompt(instruction, input));
-    int[] ids1 = enc.join(prompt, tokenizer.encode(out1)).ids();
-    int[] ids2 = enc.join(prompt, tokenizer.encode(out2)).ids();
+    int[] ids1 = BadRowException.encoded("output_1", () -> enc.join(prompt, tokenizer.encode(out1)));
+    int[] ids2 = BadRowException.encoded("output_2", () -> enc.join(prompt, tokenizer.encode(out2)));
     return pref == 1
         ? new PreferencePair(ids1, ids2, margin, line)
         : new PreferencePair(ids2, ids1, margin, line);
@@ -283,8 +283,8 @@ public final class PreferenceReader {
             ? new int[0]
             : tokenizer.encode(enc.template().prompt(prompt, ""));
     return new PreferencePair(
-        enc.join(p, tokenizer.encode(chosen)).ids(),
-        enc.join(p, tokenizer.encode(rejected)).ids(),
+        BadRowException.encoded("chosen", () -> enc.join(p, tokenizer.encode(chosen))),
+        BadRowException.encoded("rejected", () -> enc.join(p, tokenizer.encode(rejected))),
         margin,
         line);
   }

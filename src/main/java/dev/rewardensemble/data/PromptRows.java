@@ -68,7 +68,7 @@ public final class PromptRows {
     if (!encoder.hasTokenizer()) {
       throw new BadRowException("prompt", "no_tokenizer", "text rows need a tokenizer, and none was given");
     }
-    int[] ids = encoder.encode(prompt, input, "").ids();
+    int[] ids = BadRowException.encoded("prompt", () -> encoder.encode(prompt, input, ""));
     if (ids.length == 0) {
       throw new BadRowException("prompt", RowFields.EMPTY_TEXT, "encodes to no tokens");
     }

@@ -71,7 +71,7 @@ public final class ScoreRows {
       throw new BadRowException(
           "prompt", "no_tokenizer", "text rows need a tokenizer, and none was given");
     }
-    return new ScoreRow(line, encoder.encode(prompt, response).ids(), obj);
+    return new ScoreRow(line, BadRowException.encoded("response", () -> encoder.encode(prompt, response)), obj);
   }
 
   private static int[] encodeIds(Encoder encoder, int[] ids) {

@@ -154,7 +154,16 @@ public record EnsembleModel(
   }
 
   private static EnsembleModel fromManifest(Path dir, Path manifest) throws IOException {
-    JsonNode m = JSON.readTree(manifest.toFile());
+    JsonNode m;
+    try {
+      m = JSON.readTree(manifest.toFile());
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalArgumentException(manifest + ": invalid JSON at line " + e.getLocation().getLineNr()
+          + ", column " + e.getLocation().getColumnNr() + ": " + e.getOriginalMessage());
+    }
+    if (m == null || !m.isObject()) {
+      throw new IllegalArgumentException(manifest + ": expected a JSON object");
+    }
     EnsembleKind kind = EnsembleKind.byName(m.path("kind").asText(""));
     Optional<Normalization> norm = Optional.empty();
     JsonNode n = m.get("normalization");
@@ -213,11 +222,21 @@ public record EnsembleModel(
     }
     try {
       return new AggregationConfig(
-          Aggregation.valueOf(a.path("rule").asText("mean").toUpperCase(java.util.Locale.ROOT)),
-          a.path("beta").asDouble(0), a.path("lambda").asDouble(0));
+          rule(a.path("rule").asText("mean")), a.path("beta").asDouble(0), a.path("lambda").asDouble(0));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(source + ": aggregation: " + e.getMessage(), e);
     }
+  }
+
+  /** An aggregation rule by its lower-case name; the error lists the names (not "No enum constant"). */
+  public static Aggregation rule(String name) {
+    for (Aggregation a : Aggregation.values()) {
+      if (a.name().toLowerCase(java.util.Locale.ROOT).equals(name)) {
+        return a;
+      }
+    }
+    throw new IllegalArgumentException("rule '" + name + "' is not one of " + String.join(", ",
+        java.util.Arrays.stream(Aggregation.values()).map(x -> x.name().toLowerCase(java.util.Locale.ROOT)).toList()));
   }
 
   private static float[] floats(JsonNode n) {

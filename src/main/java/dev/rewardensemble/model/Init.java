@@ -20,10 +20,12 @@ public final class Init {
 
   /** Every trunk weight of {@code c}, seeded. */
   public static Map<String, FloatTensor> trunk(ModelConfig c, long seed) {
+    Map<String, long[]> shapes = Transformers.parameterShapes(c);
+    dev.rewardensemble.config.ModelConfigs.requireMemory(c, shapes, 0);
     Map<String, FloatTensor> out = new LinkedHashMap<>();
     SplittableRandom rng = new SplittableRandom(seed);
     double residual = c instanceof Gpt2Config g ? STD / Math.sqrt(2.0 * g.nLayer()) : STD;
-    for (Map.Entry<String, long[]> e : Transformers.parameterShapes(c).entrySet()) {
+    for (Map.Entry<String, long[]> e : shapes.entrySet()) {
       String k = e.getKey();
       long[] shape = e.getValue();
       if (k.contains("ln_") || k.contains("layernorm") || k.endsWith("norm.weight")) {

@@ -6,6 +6,7 @@ import dev.rewardensemble.ensemble.Aggregation;
 import dev.rewardensemble.ensemble.MemberScores;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.model.Attention;
+import dev.rewardensemble.model.GraphSession;
 import dev.rewardensemble.model.Init;
 import dev.rewardensemble.model.Layers;
 import dev.rewardensemble.model.LmHead;
@@ -62,7 +63,7 @@ public final class PpoTrainer implements AutoCloseable {
 
   private final PpoConfig cfg;
   private final ModelConfig policyConfig;
-  private final Graph graph;
+  private final GraphSession owner = new GraphSession();
   private final Session session;
   private final ParameterStore params;
   private final Sampler sampler;
@@ -125,8 +126,8 @@ public final class PpoTrainer implements AutoCloseable {
     this.policyConfig = policyConfig;
     this.scorer = scorer;
     this.kl = cfg.newKlController();
-    graph = new Graph();
     try {
+      Graph graph = owner.graph();
       Ops tf = exec.ops(graph);
       params = new ParameterStore(tf);
       ParameterStore pol = params.view(POLICY);
@@ -178,7 +179,7 @@ public final class PpoTrainer implements AutoCloseable {
       adamw = AdamW.build(tf, vars, acc.clipped(), new AdamWConfig(0.9, 0.999, 1e-8, 0.0));
       update = acc.resetAfter(tf, adamw.update());
 
-      session = new Session(graph, exec.toProto());
+      session = owner.open(exec);
       sampler.attach(session);
       Map<String, FloatTensor> init = new LinkedHashMap<>();
       for (Map.Entry<String, FloatTensor> e : policy.entrySet()) {
@@ -193,8 +194,8 @@ public final class PpoTrainer implements AutoCloseable {
           new SplittableRandom(cfg.seed())));
       init.put(VALUE + VALUE_BIAS, FloatTensor.zeros(1));
       params.load(session, init, false, "PPO initial weights");
-    } catch (RuntimeException e) {
-      graph.close();
+    } catch (RuntimeException | Error e) {
+      owner.close(); // the session first: Graph.close() waits for open sessions
       throw e;
     }
   }
@@ -497,7 +498,6 @@ public final class PpoTrainer implements AutoCloseable {
 
   @Override
   public void close() {
-    session.close();
-    graph.close();
+    owner.close();
   }
 }

@@ -7,6 +7,7 @@ import dev.rewardensemble.data.TokenBatch;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.model.Attention;
+import dev.rewardensemble.model.GraphSession;
 import dev.rewardensemble.model.LmHead;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Projector;
@@ -73,6 +74,8 @@ public final class Sampler implements AutoCloseable {
   private final ModelConfig config;
   private final Optional<Path> tokenizer;
   private final Graph graph;
+  /** The owner of the graph and session of a sampler that made its own; null for {@link #inGraph}. */
+  private final GraphSession owner;
   private final boolean owned;
   private final ParameterStore params;
   private Session session;
@@ -96,21 +99,16 @@ public final class Sampler implements AutoCloseable {
 
   private Sampler(ModelConfig config, Map<String, FloatTensor> weights, ExecConfig exec, Optional<Path> tokenizer,
       String source) {
-    this(config, tokenizer, new Graph(), exec::ops, null, true);
+    this(config, tokenizer, new GraphSession(), null, exec::ops, null);
     Map<String, FloatTensor> w = new LinkedHashMap<>(weights);
     if (config.tieWordEmbeddings()) {
       w.remove(LmHead.KEY); // the head is the embedding
     }
     try {
-      session = new Session(graph, exec.toProto());
-      try {
-        params.load(session, w, false, source);
-      } catch (RuntimeException e) {
-        session.close();
-        throw e;
-      }
-    } catch (RuntimeException e) {
-      graph.close();
+      session = owner.open(exec);
+      params.load(session, w, false, source);
+    } catch (RuntimeException | Error e) {
+      owner.close(); // the session first: Graph.close() waits for open sessions
       throw e;
     }
   }
@@ -121,12 +119,13 @@ public final class Sampler implements AutoCloseable {
    * graph and {@code params}.
    */
   private Sampler(
-      ModelConfig config, Optional<Path> tokenizer, Graph graph, Function<Graph, Ops> opsFor, ParameterStore external,
-      boolean owned) {
+      ModelConfig config, Optional<Path> tokenizer, GraphSession owner, Graph externalGraph, Function<Graph, Ops> opsFor,
+      ParameterStore external) {
     this.config = config;
     this.tokenizer = tokenizer;
-    this.graph = graph;
-    this.owned = owned;
+    this.owner = owner;
+    this.owned = owner != null;
+    this.graph = owned ? owner.graph() : externalGraph;
     try {
       Ops tf = opsFor.apply(graph);
       params = external != null ? external : new ParameterStore(tf);
@@ -145,9 +144,9 @@ public final class Sampler implements AutoCloseable {
       Operand<TFloat32> logits = uncachedLogits(tf, params);
       nextToken = Sampling.choose(tf, logits, uniform, temperature, topP, topK);
       nextLogprob = Sampling.logProb(tf, logits, nextToken);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
       if (owned) {
-        graph.close();
+        owner.close();
       }
       throw e;
     }
@@ -160,7 +159,7 @@ public final class Sampler implements AutoCloseable {
    * sampler does not own, and will not close, the graph or the session.
    */
   public static Sampler inGraph(Graph graph, Ops scoped, ModelConfig config, ParameterStore policyParams) {
-    return new Sampler(config, Optional.empty(), graph, g -> scoped, policyParams, false);
+    return new Sampler(config, Optional.empty(), null, graph, g -> scoped, policyParams);
   }
 
   /** Signature key of an exported policy. */
@@ -269,6 +268,11 @@ public final class Sampler implements AutoCloseable {
   }
 
   private List<Generation> run(List<int[]> prompts, SamplingConfig cfg, int batchSize, boolean cached) {
+    // An owned sampler's close() waits for in-flight generations; after it, generating is an error.
+    return owned ? owner.run(s -> decode(prompts, cfg, batchSize, cached)) : decode(prompts, cfg, batchSize, cached);
+  }
+
+  private List<Generation> decode(List<int[]> prompts, SamplingConfig cfg, int batchSize, boolean cached) {
     if (batchSize < 1) {
       throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
     }
@@ -628,8 +632,7 @@ public final class Sampler implements AutoCloseable {
   @Override
   public void close() {
     if (owned) {
-      session.close();
-      graph.close();
+      owner.close();
     }
   }
 }

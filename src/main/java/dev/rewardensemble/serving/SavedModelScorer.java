@@ -36,6 +36,10 @@ public final class SavedModelScorer implements AutoCloseable {
   private final ModelConfig config;
   private final int heads;
   private final AggregationConfig aggregation;
+  // Calls hold the read lock, close() the write lock: close waits for in-flight calls.
+  private final java.util.concurrent.locks.ReentrantReadWriteLock lock =
+      new java.util.concurrent.locks.ReentrantReadWriteLock();
+  private boolean closed;
 
   private SavedModelScorer(
       Path dir, SavedModelBundle bundle, SessionFunction function, JsonNode metadata, ModelConfig config,
@@ -79,7 +83,8 @@ public final class SavedModelScorer implements AutoCloseable {
       throw new IllegalArgumentException(asset + ": key 'format' must be '" + SavedModels.FORMAT + "'");
     }
     ModelConfig config = ModelConfigs.parse(meta.get("config"), asset + " (config)");
-    int heads = meta.path("heads").asInt(0);
+    JsonNode h = meta.get("heads");
+    int heads = h != null && h.isIntegralNumber() && h.canConvertToInt() ? h.asInt() : 0;
     if (heads < 1) {
       throw new IllegalArgumentException(asset + ": key 'heads' must be an integer >= 1, got " + meta.get("heads"));
     }
@@ -88,8 +93,7 @@ public final class SavedModelScorer implements AutoCloseable {
     try {
       agg =
           new AggregationConfig(
-              dev.rewardensemble.ensemble.Aggregation.valueOf(
-                  a.path("rule").asText("mean").toUpperCase(java.util.Locale.ROOT)),
+              dev.rewardensemble.ensemble.EnsembleModel.rule(a.path("rule").asText("mean")),
               a.path("beta").asDouble(0),
               a.path("lambda").asDouble(0));
     } catch (IllegalArgumentException e) {
@@ -128,6 +132,16 @@ public final class SavedModelScorer implements AutoCloseable {
           d + ": signature '" + SavedModels.SIGNATURE + "' has inputs " + sig.inputNames() + " and outputs "
               + sig.outputNames() + ", expected inputs " + wantIn + " and outputs " + wantOut + " for "
               + heads + " heads");
+    }
+    if (heads > 1) {
+      // The metadata's K must be the graph's: members is [B, K].
+      Signature.TensorDescription members = sig.getOutputs().get(SavedModels.MEMBERS);
+      Shape s = members == null ? null : members.shape;
+      if (s != null && !s.isUnknown() && s.numDimensions() == 2 && s.size(1) >= 0 && s.size(1) != heads) {
+        throw new IllegalArgumentException(
+            d + ": " + SavedModels.ASSET + " says heads " + heads + " but the graph's '" + SavedModels.MEMBERS
+                + "' output has " + s.size(1) + " members");
+      }
     }
     return bundle.function(SavedModels.SIGNATURE);
   }
@@ -180,9 +194,10 @@ public final class SavedModelScorer implements AutoCloseable {
           "batch of " + b + " x " + t + " needs " + (long) b * t + " ids and mask values, got "
               + ids.length + " and " + mask.length);
     }
+    lock.readLock().lock();
     try (TInt32 idT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(ids, true, false));
         TInt32 maskT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(mask, true, false));
-        Result r = function.call(Map.of(SavedModels.INPUT_IDS, idT, SavedModels.ATTENTION_MASK, maskT))) {
+        Result r = callOpen(Map.of(SavedModels.INPUT_IDS, idT, SavedModels.ATTENTION_MASK, maskT))) {
       Map<String, float[]> out = new LinkedHashMap<>();
       for (Map.Entry<String, Tensor> e : r) {
         TFloat32 v = (TFloat32) e.getValue();
@@ -191,11 +206,29 @@ public final class SavedModelScorer implements AutoCloseable {
         out.put(e.getKey(), data);
       }
       return out;
+    } finally {
+      lock.readLock().unlock();
     }
   }
 
+  private Result callOpen(Map<String, Tensor> in) {
+    if (closed) {
+      throw new IllegalStateException("closed");
+    }
+    return function.call(in);
+  }
+
+  /** Waits for in-flight calls, then frees the session and graph; later calls throw "closed". */
   @Override
   public void close() {
-    bundle.close();
+    lock.writeLock().lock();
+    try {
+      if (!closed) {
+        closed = true;
+        bundle.close();
+      }
+    } finally {
+      lock.writeLock().unlock();
+    }
   }
 }

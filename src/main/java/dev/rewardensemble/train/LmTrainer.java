@@ -4,6 +4,7 @@ import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.model.Attention;
+import dev.rewardensemble.model.GraphSession;
 import dev.rewardensemble.model.Init;
 import dev.rewardensemble.model.LmHead;
 import dev.rewardensemble.model.ParameterStore;
@@ -15,7 +16,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Predicate;
-import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
@@ -47,7 +47,7 @@ public final class LmTrainer implements AutoCloseable {
   private final ModelConfig config;
   private final LmTrainConfig tc;
   private final Schedule schedule;
-  private final Graph graph;
+  private final GraphSession owner = new GraphSession();
   private final Session session;
   private final ParameterStore params;
   private final List<String> trainable;
@@ -77,9 +77,8 @@ public final class LmTrainer implements AutoCloseable {
     this.config = config;
     this.tc = tc;
     this.schedule = tc.toSchedule();
-    graph = new Graph();
     try {
-      Ops tf = exec.ops(graph);
+      Ops tf = exec.ops(owner.graph());
       params = new ParameterStore(tf);
       ids = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       mask = tf.withName("attention_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
@@ -108,10 +107,10 @@ public final class LmTrainer implements AutoCloseable {
       acc = GradientAccumulator.build(tf, vars, gradList, 1, (float) tc.maxGradNorm());
       adamw = AdamW.build(tf, vars, acc.clipped(), new AdamWConfig(0.9, 0.999, 1e-8, tc.weightDecay()));
       step = acc.resetAfter(tf, adamw.update());
-      session = new Session(graph, exec.toProto());
+      session = owner.open(exec);
       params.load(session, init, false, "initial weights");
-    } catch (RuntimeException e) {
-      graph.close();
+    } catch (RuntimeException | Error e) {
+      owner.close(); // the session first: Graph.close() waits for open sessions
       throw e;
     }
   }
@@ -222,7 +221,6 @@ public final class LmTrainer implements AutoCloseable {
 
   @Override
   public void close() {
-    session.close();
-    graph.close();
+    owner.close();
   }
 }

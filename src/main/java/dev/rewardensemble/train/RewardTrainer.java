@@ -4,6 +4,7 @@ import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.data.PreferencePair;
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.model.GraphSession;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.Projector;
@@ -14,7 +15,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
-import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
@@ -41,7 +41,7 @@ import org.tensorflow.types.TInt32;
  * {@link #apply} run; no weight or gradient crosses to the host.
  */
 public final class RewardTrainer implements AutoCloseable {
-  private final Graph graph;
+  private final GraphSession owner = new GraphSession();
   private final Session session;
   private final ForwardGraph fg;
   private final org.tensorflow.op.core.PlaceholderWithDefault<TFloat32> pairWeights;
@@ -83,9 +83,8 @@ public final class RewardTrainer implements AutoCloseable {
   public RewardTrainer(
       java.util.function.Function<Ops, ForwardGraph> build, Map<String, FloatTensor> init, TrainConfig tc,
       ExecConfig exec, Predicate<String> isTrainable) {
-    graph = new Graph();
     try {
-      Ops tf = exec.ops(graph);
+      Ops tf = exec.ops(owner.graph());
       ForwardGraph fg = build.apply(tf);
       this.fg = fg;
       this.heads = fg.heads();
@@ -120,10 +119,10 @@ public final class RewardTrainer implements AutoCloseable {
       adamw =
           AdamW.build(tf, vars, acc.clipped(), new AdamWConfig(0.9, 0.999, 1e-8, tc.weightDecay()));
       step = acc.resetAfter(tf, adamw.update());
-      session = new Session(graph, exec.toProto());
+      session = owner.open(exec);
       params.load(session, init, false, "initial weights");
-    } catch (RuntimeException e) {
-      graph.close();
+    } catch (RuntimeException | Error e) {
+      owner.close(); // the session first: Graph.close() waits for open sessions
       throw e;
     }
   }
@@ -277,7 +276,6 @@ public final class RewardTrainer implements AutoCloseable {
 
   @Override
   public void close() {
-    session.close();
-    graph.close();
+    owner.close();
   }
 }

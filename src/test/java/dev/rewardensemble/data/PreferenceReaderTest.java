@@ -291,7 +291,7 @@ too long | {"chosen_ids": [3, 3, 3, 3, 3], "rejected_ids": [4]} | chosen_ids | m
     assertEquals(f, full.file());
 
     int[] resp = tok.encode(" go away");
-    PreferenceData cut = reader().maxLength(resp.length + 1 + 3).build().read(f);
+    PreferenceData cut = reader().maxLength(resp.length + 1 + 3).truncation(Encoder.Truncation.LEFT).build().read(f);
     PreferencePair p = cut.pairs().get(0);
     assertEquals(resp.length + 4, p.rejected().length);
     assertArrayEquals(
