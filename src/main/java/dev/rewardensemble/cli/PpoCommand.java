@@ -94,6 +94,13 @@ public final class PpoCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    // Locked before the models are loaded: a second process on the same --out is refused at once.
+    try (dev.rewardensemble.io.DirLock lock = dev.rewardensemble.io.DirLock.runDir(out)) {
+      return ppo();
+    }
+  }
+
+  private Integer ppo() throws Exception {
     KlPenalty.Estimator est = switch (klEstimator) {
       case "k1" -> KlPenalty.Estimator.K1;
       case "k3" -> KlPenalty.Estimator.K3;

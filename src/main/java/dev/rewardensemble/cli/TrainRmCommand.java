@@ -146,6 +146,13 @@ public final class TrainRmCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    // Locked before anything is loaded: a second process on the same --out is refused at once.
+    try (dev.rewardensemble.io.DirLock lock = dev.rewardensemble.io.DirLock.runDir(out)) {
+      return train();
+    }
+  }
+
+  private Integer train() throws Exception {
     TrainConfig d = lora ? TrainConfig.loraDefaults() : TrainConfig.defaults();
     Schedule.Kind kind = d.schedule();
     if (schedule != null) {

@@ -3,16 +3,19 @@ package dev.rewardensemble.train;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.io.AtomicDirs;
+import dev.rewardensemble.io.CrashPoints;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.Safetensors;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.stream.Stream;
 
 /**
@@ -20,7 +23,10 @@ import java.util.stream.Stream;
  * (every weight), {@code optimizer.safetensors} (AdamW slots) and {@code state.json} (step, data
  * position, seed, run fingerprint). Each is written into a temporary directory and renamed when
  * complete, so a run killed at any moment leaves only complete checkpoints; the newest {@code keep}
- * are kept.
+ * are kept. Old checkpoints are pruned by renaming them to {@code .prune-step-N} first and deleting
+ * them after, so a kill while pruning never leaves a half-deleted directory under a checkpoint's
+ * name; {@link #list} removes every kind of leftover (temporary, pruned, and half-deleted {@code
+ * step-N} directories without {@code state.json} from older versions).
  */
 public final class Checkpoints {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -43,7 +49,11 @@ public final class Checkpoints {
     Path root = root(runDir);
     Files.createDirectories(root);
     Path target = root.resolve(String.format("%s%08d", PREFIX, step));
-    Path tmp = Files.createTempDirectory(root, ".tmp-" + target.getFileName());
+    // Not Files.createTempDirectory: that makes the directory mode 0700; a checkpoint gets the
+    // ordinary permissions of a new directory (the umask applies).
+    Path tmp = root.resolve(
+        ".tmp-" + target.getFileName() + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE));
+    Files.createDirectory(tmp);
     try {
       Safetensors.write(tmp.resolve("model.safetensors"), weights);
       Safetensors.write(tmp.resolve("optimizer.safetensors"), optimizer);
@@ -55,12 +65,26 @@ public final class Checkpoints {
     }
     List<Path> all = list(runDir);
     for (int i = 0; i < all.size() - keep; i++) {
-      AtomicDirs.deleteRecursively(all.get(i));
+      prune(all.get(i));
     }
     return target;
   }
 
-  /** Complete checkpoints, oldest first. Leftover temporary directories are removed. */
+  /** Renames a checkpoint out of the way (one atomic step), then deletes it. */
+  private static void prune(Path checkpoint) throws IOException {
+    Path doomed = checkpoint.resolveSibling(".prune-" + checkpoint.getFileName());
+    AtomicDirs.deleteRecursively(doomed); // a leftover of an earlier prune of the same step
+    Files.move(checkpoint, doomed, StandardCopyOption.ATOMIC_MOVE);
+    CrashPoints.reached("checkpoint-prune");
+    AtomicDirs.deleteRecursively(doomed);
+  }
+
+  /**
+   * Complete checkpoints, oldest first. Leftovers of killed writes and prunes are removed: temporary
+   * and pruned directories, and {@code step-N} directories without {@code state.json} (written last
+   * into the temporary directory, so such a directory was never a complete checkpoint or is one
+   * half deleted).
+   */
   public static List<Path> list(Path runDir) throws IOException {
     Path root = root(runDir);
     if (!Files.isDirectory(root)) {
@@ -70,10 +94,14 @@ public final class Checkpoints {
     try (Stream<Path> s = Files.list(root)) {
       for (Path p : s.toList()) {
         String name = p.getFileName().toString();
-        if (name.startsWith(".tmp-") || name.startsWith(".step-")) {
-          AtomicDirs.deleteRecursively(p); // an interrupted write: never complete
-        } else if (name.startsWith(PREFIX) && Files.isRegularFile(p.resolve("state.json"))) {
-          out.add(p);
+        if (name.startsWith(".tmp-") || name.startsWith(".step-") || name.startsWith(".prune-")) {
+          AtomicDirs.deleteRecursively(p); // an interrupted write or prune: never complete
+        } else if (name.startsWith(PREFIX) && Files.isDirectory(p)) {
+          if (Files.isRegularFile(p.resolve("state.json"))) {
+            out.add(p);
+          } else {
+            AtomicDirs.deleteRecursively(p); // half deleted by an older version's prune
+          }
         }
       }
     }
