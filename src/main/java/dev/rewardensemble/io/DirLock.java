@@ -43,9 +43,12 @@ public final class DirLock implements AutoCloseable {
     final FileLock lock;
     final String holder;
     final boolean createdDir;
+    final boolean deleteFile;
     int depth = 1;
 
-    Held(Path lockFile, Path guarded, FileChannel channel, FileLock lock, String holder, boolean createdDir) {
+    Held(
+        Path lockFile, Path guarded, FileChannel channel, FileLock lock, String holder, boolean createdDir,
+        boolean deleteFile) {
       this.lockFile = lockFile;
       this.guarded = guarded;
       this.owner = Thread.currentThread();
@@ -53,6 +56,7 @@ public final class DirLock implements AutoCloseable {
       this.lock = lock;
       this.holder = holder;
       this.createdDir = createdDir;
+      this.deleteFile = deleteFile;
     }
   }
 
@@ -86,21 +90,23 @@ public final class DirLock implements AutoCloseable {
     Path abs = dir.toAbsolutePath().normalize();
     boolean created = !Files.exists(abs);
     Files.createDirectories(abs);
-    return acquire(abs.resolve(RUN_DIR_LOCK), dir, created);
+    return acquire(abs.resolve(RUN_DIR_LOCK), dir, created, false);
   }
 
   /**
    * Locks a directory that is about to be written beside its siblings, e.g. {@code
    * savedmodels/NAME/V} with the lock file {@code savedmodels/NAME/.V.lock}; the parent is created if
-   * needed.
+   * needed. The lock file is removed at release (while still locked), so {@code NAME/} holds only
+   * versions between writes.
    */
   public static DirLock sibling(Path dir) throws IOException {
     Path abs = dir.toAbsolutePath().normalize();
     Files.createDirectories(abs.getParent());
-    return acquire(abs.resolveSibling("." + abs.getFileName() + ".lock"), dir, false);
+    return acquire(abs.resolveSibling("." + abs.getFileName() + ".lock"), dir, false, true);
   }
 
-  private static synchronized DirLock acquire(Path lockFile, Path guarded, boolean createdDir) throws IOException {
+  private static synchronized DirLock acquire(Path lockFile, Path guarded, boolean createdDir, boolean deleteFile)
+      throws IOException {
     Path key = lockFile.toAbsolutePath().normalize();
     Held h = HELD.get(key);
     if (h != null) {
@@ -126,8 +132,9 @@ public final class DirLock implements AutoCloseable {
         throw inUse(key, guarded);
       }
       if (!Files.exists(key) && attempt < 3) {
-        // The previous holder removed the file (its directory) between our open and our lock: the
-        // lock is on a file nobody else will open. Start over on the path.
+        // The previous holder removed the file between our open and our lock: the lock is on a
+        // file nobody else will open. Start over on the path. (A third process creating and
+        // locking a new file in the same microseconds is not guarded against.)
         ch.close();
         continue;
       }
@@ -136,7 +143,7 @@ public final class DirLock implements AutoCloseable {
       ch.truncate(0);
       ch.write(ByteBuffer.wrap(text), 0);
       ch.force(false);
-      Held held = new Held(key, guarded, ch, lock, holder, createdDir);
+      Held held = new Held(key, guarded, ch, lock, holder, createdDir, deleteFile);
       HELD.put(key, held);
       return new DirLock(held);
     }
@@ -203,7 +210,9 @@ public final class DirLock implements AutoCloseable {
       HELD.remove(held.lockFile);
       try {
         held.channel.truncate(0);
-        if (held.createdDir) {
+        if (held.deleteFile) {
+          Files.deleteIfExists(held.lockFile);
+        } else if (held.createdDir) {
           Path dir = held.lockFile.getParent();
           try (var s = Files.list(dir)) {
             if (s.allMatch(p -> p.equals(held.lockFile))) {
