@@ -3,19 +3,16 @@ package dev.rewardensemble.train;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.io.AtomicDirs;
-import dev.rewardensemble.io.CrashPoints;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.Safetensors;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.stream.Stream;
 
 /**
@@ -51,9 +48,7 @@ public final class Checkpoints {
     Path target = root.resolve(String.format("%s%08d", PREFIX, step));
     // Not Files.createTempDirectory: that makes the directory mode 0700; a checkpoint gets the
     // ordinary permissions of a new directory (the umask applies).
-    Path tmp = root.resolve(
-        ".tmp-" + target.getFileName() + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE));
-    Files.createDirectory(tmp);
+    Path tmp = AtomicDirs.newTempDirectory(root, ".tmp-" + target.getFileName());
     try {
       Safetensors.write(tmp.resolve("model.safetensors"), weights);
       Safetensors.write(tmp.resolve("optimizer.safetensors"), optimizer);
@@ -65,18 +60,9 @@ public final class Checkpoints {
     }
     List<Path> all = list(runDir);
     for (int i = 0; i < all.size() - keep; i++) {
-      prune(all.get(i));
+      AtomicDirs.deleteByRenaming(all.get(i)); // .prune-step-N, then deleted
     }
     return target;
-  }
-
-  /** Renames a checkpoint out of the way (one atomic step), then deletes it. */
-  private static void prune(Path checkpoint) throws IOException {
-    Path doomed = checkpoint.resolveSibling(".prune-" + checkpoint.getFileName());
-    AtomicDirs.deleteRecursively(doomed); // a leftover of an earlier prune of the same step
-    Files.move(checkpoint, doomed, StandardCopyOption.ATOMIC_MOVE);
-    CrashPoints.reached("checkpoint-prune");
-    AtomicDirs.deleteRecursively(doomed);
   }
 
   /**

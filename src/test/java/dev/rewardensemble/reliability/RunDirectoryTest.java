@@ -224,7 +224,7 @@ class RunDirectoryTest {
         "--steps", "16", "--batch-size", "4", "--grad-accum", "1", "--lr", "1e-3", "--save-every", "4",
         "--keep-checkpoints", "1", "--eval-fraction", "0", "--threads", "1"};
     Path run = tmp.resolve("run");
-    crashed("checkpoint-prune", concat(common, "--out", run.toString()));
+    crashed("prune", concat(common, "--out", run.toString()));
     Path ck = Checkpoints.root(run);
     try (Stream<Path> s = Files.list(ck)) {
       List<String> names = s.map(p -> p.getFileName().toString()).sorted().toList();
