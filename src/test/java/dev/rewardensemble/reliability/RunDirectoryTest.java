@@ -161,6 +161,54 @@ class RunDirectoryTest {
   }
 
   /**
+   * A real SIGKILL of a linear K = 3 training process mid-run: the directory is refused until
+   * --resume finishes it, and then holds what an uninterrupted run holds (weights, normalisation,
+   * diagnostics, scores).
+   */
+  @Test
+  void linearEnsembleSigkilledMidTrainingResumesToTheUninterruptedResult() throws Exception {
+    String[] common = {"train-rm", "--model", "tf-graphs/tiny-llama.json", "--data", synthetic(tmp, 400, 12).toString(),
+        "--ensemble", "linear", "--k", "3", "--steps", "200", "--batch-size", "4", "--grad-accum", "1",
+        "--lr", "1e-3", "--save-every", "10", "--eval-fraction", "0.1", "--threads", "1"};
+    Path in = scoreInput();
+    Path full = tmp.resolve("full");
+    Cli.Run a = Cli.rme(concat(common, "--out", full.toString()));
+    assertEquals(0, a.code(), a.err());
+
+    Path killed = tmp.resolve("killed");
+    Path log = tmp.resolve("killed.log");
+    Process p = new ProcessBuilder(rmeProcess(null, concat(common, "--out", killed.toString())))
+        .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    Path marker = Checkpoints.root(killed).resolve("step-00000030");
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+    while (!Files.exists(marker) && p.isAlive() && System.nanoTime() < deadline) {
+      Thread.sleep(10);
+    }
+    assertTrue(p.isAlive(), "the run finished before it could be killed: " + Files.readString(log));
+    p.destroyForcibly(); // SIGKILL
+    p.waitFor();
+    assertIncomplete(killed);
+
+    Cli.Run b = Cli.rme(concat(common, "--out", killed.toString(), "--resume"));
+    assertEquals(0, b.code(), b.err());
+    assertTrue(RunDirs.isComplete(killed));
+    assertEquals(200, trainRows(killed));
+    JsonNode nf = manifest(full).get("normalization");
+    JsonNode nk = manifest(killed).get("normalization");
+    for (String key : List.of("mean", "std")) {
+      for (int i = 0; i < 3; i++) {
+        assertEquals(nf.get(key).get(i).asDouble(), nk.get(key).get(i).asDouble(), 1e-4, key + "[" + i + "]");
+      }
+    }
+    List<String> sf = score(full, in);
+    List<String> sk = score(killed, in);
+    for (int i = 0; i < sf.size(); i++) {
+      assertEquals(JSON.readTree(sf.get(i)).get("reward").asDouble(), JSON.readTree(sk.get(i)).get("reward").asDouble(),
+          1e-4, "row " + i);
+    }
+  }
+
+  /**
    * An independent ensemble (whose run directory has a run.json of its own above member-k/) killed
    * after ensemble.json, before the completion marker: refused, and --resume completes it.
    */
