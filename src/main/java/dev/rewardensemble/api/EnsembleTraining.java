@@ -12,7 +12,9 @@ import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.EnsembleModel;
 import dev.rewardensemble.ensemble.LoraEnsembleGraph;
 import dev.rewardensemble.ensemble.Normalization;
+import dev.rewardensemble.io.CrashPoints;
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.io.Safetensors;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.lora.PeftAdapters;
@@ -46,8 +48,11 @@ import org.tensorflow.op.Ops;
  *       PEFT layout.
  * </ul>
  *
- * Then the per-member normalisation is measured on the training responses, diagnostics on the
- * held-out pairs, and {@code ensemble.json} is written last.
+ * Then the per-member normalisation is measured on the training responses and diagnostics on the
+ * held-out pairs (on the ensemble assembled from its layout, {@link EnsembleModel#fromLayout}),
+ * {@code ensemble.json} is written with them, and last {@code run.json} says {@code "complete":
+ * true}: loaders refuse the run directory before that. {@code --resume} of a run killed after its
+ * weights were written skips the training and does the rest.
  */
 final class EnsembleTraining {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -65,11 +70,27 @@ final class EnsembleTraining {
     int k = ens.k();
     ModelConfig config = base.config();
     ObjectNode layout = JSON.createObjectNode();
+    RunDirs.cleanLeftovers(out);
+    RunDirs.cleanLeftovers(out.resolve("adapters"));
+    // single and linear share the run directory with their one training run, whose run.json is the
+    // directory's; independent and LoRA runs get a run.json of their own above their sub-runs.
+    boolean ownRunJson = ens.kind() == EnsembleKind.INDEPENDENT || ens.kind() == EnsembleKind.LORA;
+    if (ownRunJson) {
+      boolean held = Files.exists(out.resolve(RunDirs.RUN_JSON)) || Files.exists(out.resolve(EnsembleModel.MANIFEST));
+      if (!req.resume() && held) {
+        throw new IllegalArgumentException(
+            out + " already holds a run; pass --resume to continue it or choose another --out");
+      }
+      if (req.resume() && RunDirs.isComplete(out) && Files.exists(out.resolve(EnsembleModel.MANIFEST))) {
+        throw new IllegalArgumentException(out + " holds a completed run; nothing to resume");
+      }
+      RunDirs.writeRunJson(out, ensembleRunJson(ens, prov, false));
+    }
     TrainingRun.Outcome outcome;
     switch (ens.kind()) {
       case SINGLE, LINEAR -> {
-        outcome = run(TrainingRun.Spec.plain(config, base.rewardArchitecture(), k, base.withHeads(k, tc.seed()), tc,
-            req.exec(), out, req.resume(), prov, ens.bootstrap()), split.train(), split.eval(), listener);
+        outcome = TrainingRun.run(TrainingRun.Spec.plain(config, base.rewardArchitecture(), k, base.withHeads(k, tc.seed()), tc,
+            req.exec(), out, req.resume(), prov, ens.bootstrap()), split.train(), split.eval(), listener, false);
         layout.put("model", ".");
       }
       case INDEPENDENT -> {
@@ -78,7 +99,7 @@ final class EnsembleTraining {
         for (int m = 0; m < k; m++) {
           Path dir = out.resolve("member-" + m);
           members.add("member-" + m);
-          if (req.resume() && Files.exists(dir.resolve("model.safetensors"))) {
+          if (req.resume() && completed(dir)) {
             listener.onMessage("member " + m + " already trained: " + dir);
             continue;
           }
@@ -93,11 +114,11 @@ final class EnsembleTraining {
       default -> throw new IllegalStateException(ens.kind().toString());
     }
 
-    // Manifest first without normalisation, so the ensemble can be loaded and measured.
-    EnsembleModel.writeManifest(out, ens.kind(), k, layout, ens.aggregation(), null, prov);
+    // Measured on the ensemble as laid out, not through the manifest: the run is not complete yet.
     Normalization norm = null;
     Diagnostics diag = null;
-    try (RewardModel rm = RewardModel.load(out, req.exec())) {
+    try (RewardModel rm =
+        RewardModel.of(EnsembleModel.fromLayout(out, ens.kind(), layout, ens.aggregation()), req.exec())) {
       if (ens.normalize() && k > 1) {
         List<int[]> ref = new ArrayList<>();
         for (PreferencePair p : split.train()) {
@@ -125,6 +146,12 @@ final class EnsembleTraining {
       finalProv.set("diagnostics", JSON.valueToTree(diag));
     }
     EnsembleModel.writeManifest(out, ens.kind(), k, layout, ens.aggregation(), norm, finalProv);
+    CrashPoints.reached("ensemble-manifest-written");
+    if (ownRunJson) {
+      RunDirs.writeRunJson(out, ensembleRunJson(ens, finalProv, true));
+    } else {
+      RunDirs.markComplete(out);
+    }
     return new Trained(outcome, diag);
   }
 
@@ -132,6 +159,22 @@ final class EnsembleTraining {
       TrainingRun.Spec spec, List<PreferencePair> train, List<PreferencePair> eval, TrainListener listener)
       throws IOException {
     return TrainingRun.run(spec, train, eval, listener);
+  }
+
+  /** A sub-run (independent member, LoRA phase 1) that finished: marked complete, weights present. */
+  private static boolean completed(Path dir) throws IOException {
+    return RunDirs.isComplete(dir) && Files.isRegularFile(dir.resolve("model.safetensors"));
+  }
+
+  /** {@code run.json} of an independent or LoRA run directory (its sub-runs have their own). */
+  private static ObjectNode ensembleRunJson(EnsembleOptions ens, ObjectNode prov, boolean complete) {
+    ObjectNode r = JSON.createObjectNode();
+    r.put("format", "rme-run/1");
+    r.put("ensemble", ens.kind().id());
+    r.put("k", ens.k());
+    r.set("provenance", prov);
+    r.put("complete", complete);
+    return r;
   }
 
   private static TrainingRun.Outcome trainLora(
@@ -162,7 +205,7 @@ final class EnsembleTraining {
     // Phase 1: full finetune as a linear-layer ensemble.
     Path phase1Dir = out.resolve("phase1");
     Map<String, FloatTensor> phase1Weights;
-    if (req.resume() && Files.exists(phase1Dir.resolve("model.safetensors"))) {
+    if (req.resume() && completed(phase1Dir)) {
       listener.onMessage("phase 1 already trained: " + phase1Dir);
       try (Safetensors s = Safetensors.open(phase1Dir.resolve("model.safetensors"))) {
         phase1Weights = s.readAll();

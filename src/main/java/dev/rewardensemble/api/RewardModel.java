@@ -102,7 +102,8 @@ public final class RewardModel implements AutoCloseable {
   /**
    * Loads a SavedModel ({@code saved_model.pb}), an ensemble run directory ({@code ensemble.json})
    * or a Hugging Face checkpoint. A causal LM or bare trunk gets one zero head (rewards 0 until
-   * trained).
+   * trained). A run directory of {@code rme train-rm} whose training did not complete is refused
+   * ({@link dev.rewardensemble.io.RunDirs.IncompleteRunException}).
    */
   public static RewardModel load(Path dir, ExecConfig exec) throws IOException {
     if (Files.isRegularFile(dir.resolve("saved_model.pb"))) {

@@ -13,6 +13,7 @@ import dev.rewardensemble.data.Split;
 import dev.rewardensemble.data.Splits;
 import dev.rewardensemble.data.Tokenizer;
 import dev.rewardensemble.ensemble.EnsembleKind;
+import dev.rewardensemble.io.DirLock;
 import dev.rewardensemble.train.TrainConfig;
 import dev.rewardensemble.train.TrainListener;
 import dev.rewardensemble.train.TrainingRun;
@@ -80,8 +81,18 @@ public final class RewardTraining {
       Path runDir, TrainingRun.Outcome outcome, PreferenceData data, int trainPairs, int evalPairs,
       dev.rewardensemble.ensemble.Diagnostics diagnostics) {}
 
-  /** Reads the data, splits it, trains (or resumes) the requested kind and writes the run directory. */
+  /**
+   * Reads the data, splits it, trains (or resumes) the requested kind and writes the run directory,
+   * holding the run directory's lock ({@link DirLock}) throughout: a second process on the same
+   * directory is refused naming the holder.
+   */
   public static Result train(TrainRequest req, TrainListener listener) throws IOException {
+    try (DirLock lock = DirLock.runDir(req.out())) {
+      return trainLocked(req, listener);
+    }
+  }
+
+  private static Result trainLocked(TrainRequest req, TrainListener listener) throws IOException {
     TrainConfig tc = req.train();
     BaseModel base = BaseModel.load(req.model(), tc.seed());
     int positions = base.config().maxPositions();
@@ -117,7 +128,10 @@ public final class RewardTraining {
     Provenance.addVersions(prov);
     Files.createDirectories(req.out());
     if (tokPath != null) {
-      Files.copy(tokPath, req.out().resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
+      // Copied through a temporary file: a kill mid-copy never leaves a torn tokenizer.json.
+      Path tmp = req.out().resolve(".tokenizer.json.tmp");
+      Files.copy(tokPath, tmp, StandardCopyOption.REPLACE_EXISTING);
+      Files.move(tmp, req.out().resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
     EnsembleTraining.Trained t =
         EnsembleTraining.train(req, base, split, phase1 == null ? null : phase1.pairs(), prov, listener);

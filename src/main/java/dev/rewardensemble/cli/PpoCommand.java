@@ -96,6 +96,13 @@ public final class PpoCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     Outputs.paths().input("--policy", policy).input("--reward-model", rewardModel).inputs("--lora", lora)
         .inputFile("--prompts", prompts).outputDir("--out", out).check();
+    // Locked before the models are loaded: a second process on the same --out is refused at once.
+    try (dev.rewardensemble.io.DirLock lock = dev.rewardensemble.io.DirLock.runDir(out)) {
+      return ppo();
+    }
+  }
+
+  private Integer ppo() throws Exception {
     KlPenalty.Estimator est = switch (klEstimator) {
       case "k1" -> KlPenalty.Estimator.K1;
       case "k3" -> KlPenalty.Estimator.K3;

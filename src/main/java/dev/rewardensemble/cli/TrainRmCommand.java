@@ -148,6 +148,13 @@ public final class TrainRmCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     Outputs.paths().input("--model", model).inputFile("--data", data).inputFile("--phase1-data", phase1Data)
         .inputFile("--tokenizer", tokenizer).outputDir("--out", out).check();
+    // Locked before anything is loaded: a second process on the same --out is refused at once.
+    try (dev.rewardensemble.io.DirLock lock = dev.rewardensemble.io.DirLock.runDir(out)) {
+      return train();
+    }
+  }
+
+  private Integer train() throws Exception {
     TrainConfig d = lora ? TrainConfig.loraDefaults() : TrainConfig.defaults();
     Schedule.Kind kind = d.schedule();
     if (schedule != null) {

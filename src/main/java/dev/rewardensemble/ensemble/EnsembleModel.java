@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.lora.StackedLora;
 import dev.rewardensemble.lora.PeftAdapters;
@@ -112,8 +113,13 @@ public record EnsembleModel(
     return out;
   }
 
-  /** Loads any directory a reward model can be scored from (except SavedModels). */
+  /**
+   * Loads any directory a reward model can be scored from (except SavedModels). A run directory of
+   * {@code rme train-rm} must be complete ({@link RunDirs#requireComplete}: {@link
+   * RunDirs.IncompleteRunException} otherwise).
+   */
   public static EnsembleModel load(Path dir) throws IOException {
+    RunDirs.requireComplete(dir);
     Path manifest = dir.resolve(MANIFEST);
     if (Files.isRegularFile(manifest)) {
       return fromManifest(dir, manifest);
@@ -153,6 +159,17 @@ public record EnsembleModel(
         AggregationConfig.mean(), tokenizerIn(base), base);
   }
 
+  /**
+   * The ensemble a training run has just written, assembled from its {@code layout} (the manifest's
+   * {@code model} / {@code members} / {@code base} + {@code adapters} keys) without a manifest and
+   * without normalisation, and without requiring the run to be complete: what the run measures its
+   * normalisation and diagnostics on before it writes {@code ensemble.json} and completes.
+   */
+  public static EnsembleModel fromLayout(Path dir, EnsembleKind kind, JsonNode layout, AggregationConfig agg)
+      throws IOException {
+    return assemble(dir, layout, dir.resolve(MANIFEST), kind, Optional.empty(), agg);
+  }
+
   private static EnsembleModel fromManifest(Path dir, Path manifest) throws IOException {
     JsonNode m;
     try {
@@ -171,6 +188,12 @@ public record EnsembleModel(
       norm = Optional.of(new Normalization(floats(n.get("mean")), floats(n.get("std")), n.path("reference_size").asInt()));
     }
     AggregationConfig agg = aggregation(m.get("aggregation"), manifest);
+    return assemble(dir, m, manifest, kind, norm, agg);
+  }
+
+  private static EnsembleModel assemble(
+      Path dir, JsonNode m, Path manifest, EnsembleKind kind, Optional<Normalization> norm, AggregationConfig agg)
+      throws IOException {
     EnsembleModel base =
         switch (kind) {
           case SINGLE, LINEAR -> fromCheckpoint(dir.resolve(m.path("model").asText(".")));
@@ -252,7 +275,10 @@ public record EnsembleModel(
     return Files.isRegularFile(t) ? Optional.of(t) : Optional.empty();
   }
 
-  /** Writes {@code ensemble.json} (atomically) into {@code dir}. */
+  /**
+   * Writes {@code ensemble.json} (atomically) into {@code dir}. A run directory is complete only
+   * when its {@code run.json} says so afterwards ({@link RunDirs#markComplete}).
+   */
   public static void writeManifest(
       Path dir, EnsembleKind kind, int k, ObjectNode layout, AggregationConfig agg, Normalization norm, ObjectNode provenance)
       throws IOException {
@@ -279,9 +305,6 @@ public record EnsembleModel(
     if (provenance != null) {
       m.set("provenance", provenance);
     }
-    Path tmp = dir.resolve("." + MANIFEST + ".tmp");
-    JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), m);
-    Files.move(tmp, dir.resolve(MANIFEST), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    RunDirs.writeJson(dir.resolve(MANIFEST), m);
   }
 }

@@ -2,12 +2,14 @@ package dev.rewardensemble.io;
 
 import java.io.IOException;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Directories that appear complete or not at all: written under a temporary name beside the target,
@@ -27,6 +29,35 @@ public final class AtomicDirs {
     if (old != null) {
       deleteRecursively(old);
     }
+  }
+
+  /**
+   * Creates a new empty directory {@code parent/PREFIX-RANDOM} for a write that is renamed into
+   * place when complete. Unlike {@link Files#createTempDirectory} (mode 0700), it gets the ordinary
+   * permissions of a new directory (the umask applies), which the renamed result keeps.
+   */
+  public static Path newTempDirectory(Path parent, String prefix) throws IOException {
+    while (true) {
+      Path dir = parent.resolve(prefix + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE));
+      try {
+        return Files.createDirectory(dir);
+      } catch (FileAlreadyExistsException e) {
+        // drawn twice: draw again
+      }
+    }
+  }
+
+  /**
+   * Deletes a directory by first renaming it to {@code .prune-NAME} beside it (one atomic step) and
+   * then deleting that: a kill in between leaves nothing under {@code NAME}, only a {@code .prune-}
+   * leftover for the next run to remove.
+   */
+  public static void deleteByRenaming(Path dir) throws IOException {
+    Path doomed = dir.resolveSibling(".prune-" + dir.getFileName());
+    deleteRecursively(doomed); // a leftover of an earlier delete of the same name
+    move(dir, doomed);
+    CrashPoints.reached("prune");
+    deleteRecursively(doomed);
   }
 
   private static void move(Path from, Path to) throws IOException {

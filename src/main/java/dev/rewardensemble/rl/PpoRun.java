@@ -4,7 +4,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.io.AtomicDirs;
+import dev.rewardensemble.io.DirLock;
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.train.Checkpoints;
 import dev.rewardensemble.train.TrainListener;
@@ -51,12 +54,21 @@ public final class PpoRun {
     if (prompts.isEmpty()) {
       throw new IllegalArgumentException("no prompts");
     }
+    try (DirLock lock = DirLock.runDir(opt.runDir())) {
+      return runLocked(trainer, policyConfig, tokenizer, prompts, cfg, opt, provenance, onStats, listener);
+    }
+  }
+
+  private static Path runLocked(
+      PpoTrainer trainer, ModelConfig policyConfig, Optional<Path> tokenizer, List<int[]> prompts, PpoConfig cfg,
+      Options opt, ObjectNode provenance, Consumer<PpoTrainer.Stats> onStats, TrainListener listener) throws IOException {
     Path dir = opt.runDir();
     Files.createDirectories(dir);
+    RunDirs.cleanLeftovers(dir);
     Path policyDir = dir.resolve("policy");
     Optional<Checkpoints.Loaded> ck = Checkpoints.latest(dir);
     if (opt.resume()) {
-      if (Files.exists(policyDir.resolve("model.safetensors"))) {
+      if (Files.exists(policyDir)) { // written complete or not at all (see the end of the run)
         throw new IllegalArgumentException(dir + " holds a completed PPO run; nothing to resume");
       }
       if (ck.isPresent()) {
@@ -76,7 +88,8 @@ public final class PpoRun {
     run.set("ppo", JSON.valueToTree(cfg));
     run.put("iterations", opt.iterations());
     run.set("provenance", provenance);
-    Files.writeString(dir.resolve("run.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(run));
+    run.put("complete", false);
+    RunDirs.writeRunJson(dir, run);
 
     long t0 = System.nanoTime();
     int start = trainer.iteration();
@@ -106,10 +119,17 @@ public final class PpoRun {
     }
     Map<String, FloatTensor> policy = trainer.policyWeights();
     String arch = dev.rewardensemble.serving.SavedModels.causalLm(policyConfig);
-    HfCheckpoint.save(policyDir, policyConfig, arch, policy, Map.of("format", "pt"));
+    // The policy directory is assembled under a temporary name (weights, config, tokenizer) and
+    // renamed whole, so RUN_DIR/policy is complete or absent; run.json says "complete" after it.
+    Path staging = dir.resolve(".policy.staging");
+    AtomicDirs.deleteRecursively(staging);
+    HfCheckpoint.save(staging, policyConfig, arch, policy, Map.of("format", "pt"));
     if (tokenizer.isPresent()) {
-      Files.copy(tokenizer.get(), policyDir.resolve("tokenizer.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      Files.copy(tokenizer.get(), staging.resolve("tokenizer.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
+    AtomicDirs.replace(staging, policyDir);
+    run.put("complete", true);
+    RunDirs.writeRunJson(dir, run);
     return policyDir;
   }
 
@@ -140,6 +160,9 @@ public final class PpoRun {
         // the torn last line of a killed run: dropped
       }
     }
-    Files.write(metrics, keep);
+    // Through a temporary file: a kill while rewriting never loses the rows kept.
+    Path tmp = metrics.resolveSibling(".metrics.jsonl.tmp");
+    Files.write(tmp, keep);
+    Files.move(tmp, metrics, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
   }
 }

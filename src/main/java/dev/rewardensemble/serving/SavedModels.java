@@ -138,6 +138,13 @@ public final class SavedModels {
    */
   public static Path export(Path dir, EnsembleModel model, Map<String, Object> provenance, boolean overwrite)
       throws IOException {
+    try (var lock = dev.rewardensemble.io.DirLock.sibling(dir)) { // NAME/.V.lock: one writer per version
+      return exportLocked(dir, model, provenance, overwrite);
+    }
+  }
+
+  private static Path exportLocked(Path dir, EnsembleModel model, Map<String, Object> provenance, boolean overwrite)
+      throws IOException {
     Path target = dir.toAbsolutePath().normalize();
     if (Files.exists(target) && !overwrite) {
       throw new IllegalArgumentException(

@@ -20,7 +20,10 @@ import java.util.stream.Stream;
  * (every weight), {@code optimizer.safetensors} (AdamW slots) and {@code state.json} (step, data
  * position, seed, run fingerprint). Each is written into a temporary directory and renamed when
  * complete, so a run killed at any moment leaves only complete checkpoints; the newest {@code keep}
- * are kept.
+ * are kept. Old checkpoints are pruned by renaming them to {@code .prune-step-N} first and deleting
+ * them after, so a kill while pruning never leaves a half-deleted directory under a checkpoint's
+ * name; {@link #list} removes every kind of leftover (temporary, pruned, and half-deleted {@code
+ * step-N} directories without {@code state.json} from older versions).
  */
 public final class Checkpoints {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -43,7 +46,9 @@ public final class Checkpoints {
     Path root = root(runDir);
     Files.createDirectories(root);
     Path target = root.resolve(String.format("%s%08d", PREFIX, step));
-    Path tmp = Files.createTempDirectory(root, ".tmp-" + target.getFileName());
+    // Not Files.createTempDirectory: that makes the directory mode 0700; a checkpoint gets the
+    // ordinary permissions of a new directory (the umask applies).
+    Path tmp = AtomicDirs.newTempDirectory(root, ".tmp-" + target.getFileName());
     try {
       Safetensors.write(tmp.resolve("model.safetensors"), weights);
       Safetensors.write(tmp.resolve("optimizer.safetensors"), optimizer);
@@ -55,12 +60,17 @@ public final class Checkpoints {
     }
     List<Path> all = list(runDir);
     for (int i = 0; i < all.size() - keep; i++) {
-      AtomicDirs.deleteRecursively(all.get(i));
+      AtomicDirs.deleteByRenaming(all.get(i)); // .prune-step-N, then deleted
     }
     return target;
   }
 
-  /** Complete checkpoints, oldest first. Leftover temporary directories are removed. */
+  /**
+   * Complete checkpoints, oldest first. Leftovers of killed writes and prunes are removed: temporary
+   * and pruned directories, and {@code step-N} directories without {@code state.json} (written last
+   * into the temporary directory, so such a directory was never a complete checkpoint or is one
+   * half deleted).
+   */
   public static List<Path> list(Path runDir) throws IOException {
     Path root = root(runDir);
     if (!Files.isDirectory(root)) {
@@ -70,10 +80,14 @@ public final class Checkpoints {
     try (Stream<Path> s = Files.list(root)) {
       for (Path p : s.toList()) {
         String name = p.getFileName().toString();
-        if (name.startsWith(".tmp-") || name.startsWith(".step-")) {
-          AtomicDirs.deleteRecursively(p); // an interrupted write: never complete
-        } else if (name.startsWith(PREFIX) && Files.isRegularFile(p.resolve("state.json"))) {
-          out.add(p);
+        if (name.startsWith(".tmp-") || name.startsWith(".step-") || name.startsWith(".prune-")) {
+          AtomicDirs.deleteRecursively(p); // an interrupted write or prune: never complete
+        } else if (name.startsWith(PREFIX) && Files.isDirectory(p)) {
+          if (Files.isRegularFile(p.resolve("state.json"))) {
+            out.add(p);
+          } else {
+            AtomicDirs.deleteRecursively(p); // half deleted by an older version's prune
+          }
         }
       }
     }

@@ -8,7 +8,9 @@ import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
 import dev.rewardensemble.data.PreferencePair;
 import dev.rewardensemble.data.Splits;
+import dev.rewardensemble.io.CrashPoints;
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.io.Safetensors;
 import java.io.IOException;
 import java.io.Writer;
@@ -32,9 +34,13 @@ import java.util.function.Predicate;
  * and the optimizer state to continue exactly where an uninterrupted run would be.
  *
  * <p>Run directory: {@code config.json} + {@code model.safetensors} in the Hugging Face layout
- * (written last, so their presence means the run completed; {@code rme score --model RUN_DIR}
- * loads them), {@code run.json} (configuration, provenance, final metrics), {@code metrics.jsonl},
- * {@code checkpoints/}.
+ * ({@code rme score --model RUN_DIR} loads them), {@code run.json} (configuration, provenance,
+ * final metrics), {@code metrics.jsonl}, {@code checkpoints/}. {@code run.json} is written at the
+ * start ({@code "complete": false}), with the final evaluation before the weights, and once more
+ * after them with {@code "trained": true} and, unless the caller completes the directory itself
+ * (an ensemble's normalisation and manifest still to come), {@code "complete": true}: the marker
+ * every loader of a run directory requires ({@link RunDirs}). {@code --resume} of a run whose
+ * weights were written returns them without training again.
  */
 public final class TrainingRun {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -83,8 +89,20 @@ public final class TrainingRun {
   /** The outcome: steps run, final evaluation (empty without an eval split), final weights. */
   public record Outcome(int steps, Map<String, Object> finalEval, Map<String, FloatTensor> weights, Path runDir) {}
 
-  /** Runs (or resumes) training; returns when the final model is written. */
+  /** Runs (or resumes) training; returns when the final model is written and the run marked complete. */
   public static Outcome run(Spec spec, List<PreferencePair> train, List<PreferencePair> eval, TrainListener listener)
+      throws IOException {
+    return run(spec, train, eval, listener, true);
+  }
+
+  /**
+   * Runs (or resumes) training; returns when the final model is written.
+   *
+   * @param complete mark the run directory complete after the weights; false when the caller writes
+   *     more that loaders need (then it calls {@link RunDirs#markComplete} itself)
+   */
+  public static Outcome run(
+      Spec spec, List<PreferencePair> train, List<PreferencePair> eval, TrainListener listener, boolean complete)
       throws IOException {
     if (train.isEmpty()) {
       throw new IllegalArgumentException("no training pairs");
@@ -102,11 +120,20 @@ public final class TrainingRun {
             ? new RewardTrainer(spec.config(), spec.heads(), spec.init(), tc, spec.exec(), spec.trainable())
             : new RewardTrainer(spec.build(), spec.init(), tc, spec.exec(), spec.trainable())) {
       int start = 0;
+      RunDirs.cleanLeftovers(runDir);
+      ObjectNode previous = RunDirs.runJson(runDir);
+      if (spec.resume() && previous != null) {
+        checkSameRun(previous.get("fingerprint"), fingerprint, runDir);
+        if (trained(previous, spec, runDir)) {
+          if (previous.path("complete").asBoolean(false)) {
+            throw new IllegalArgumentException(runDir + " holds a completed run; nothing to resume");
+          }
+          listener.onMessage("training of " + runDir + " already finished: completing the run");
+          return finished(spec, runDir, previous, total, complete);
+        }
+      }
       Optional<Checkpoints.Loaded> ckpt = Checkpoints.latest(runDir);
       if (spec.resume()) {
-        if (Files.exists(runDir.resolve("model.safetensors"))) {
-          throw new IllegalArgumentException(runDir + " holds a completed run; nothing to resume");
-        }
         if (ckpt.isPresent()) {
           Checkpoints.Loaded c = ckpt.get();
           checkSameRun(c.state().get("fingerprint"), fingerprint, c.dir());
@@ -194,15 +221,55 @@ public final class TrainingRun {
         lastEval = evaluate(trainer, eval, tc.batchSize(), padId, total, metrics, listener);
       }
       Map<String, FloatTensor> weights = trainer.weights();
-      writeJson(runDir.resolve("run.json"), runJson(spec, fingerprint, total, lastEval));
+      ObjectNode done = runJson(spec, fingerprint, total, lastEval);
+      writeJson(runDir.resolve("run.json"), done);
       if (spec.finish() != null) {
         spec.finish().write(runDir, weights);
       } else {
         writeJson(runDir.resolve("config.json"), ModelConfigs.toHf(spec.config(), spec.architecture(), spec.heads()));
         Safetensors.write(runDir.resolve("model.safetensors"), weights, Map.of("format", "pt"));
       }
+      CrashPoints.reached("run-weights-written");
+      markTrained(runDir, done, complete);
       return new Outcome(total, lastEval, weights, runDir);
     }
+  }
+
+  /**
+   * Whether the run's final weights are on disk: {@code "trained": true}, or (a kill right after the
+   * weights, before that marker) the final evaluation recorded and the atomically written {@code
+   * model.safetensors} present.
+   */
+  private static boolean trained(ObjectNode runJson, Spec spec, Path runDir) {
+    if (runJson.path("trained").asBoolean(false)) {
+      return spec.finish() != null || Files.isRegularFile(runDir.resolve("model.safetensors"));
+    }
+    return spec.finish() == null && runJson.has("final_eval") && Files.isRegularFile(runDir.resolve("config.json"))
+        && Files.isRegularFile(runDir.resolve("model.safetensors"));
+  }
+
+  /** The outcome of a run whose weights were already written; marks it trained (and complete). */
+  private static Outcome finished(Spec spec, Path runDir, ObjectNode runJson, int total, boolean complete)
+      throws IOException {
+    Map<String, Object> finalEval = new LinkedHashMap<>();
+    JsonNode fe = runJson.get("final_eval");
+    if (fe != null && fe.isObject()) {
+      fe.fields().forEachRemaining(e -> finalEval.put(e.getKey(), JSON.convertValue(e.getValue(), Object.class)));
+    }
+    Map<String, FloatTensor> weights = Map.of();
+    if (spec.finish() == null) {
+      try (Safetensors s = Safetensors.open(runDir.resolve("model.safetensors"))) {
+        weights = s.readAll();
+      }
+    }
+    markTrained(runDir, runJson, complete);
+    return new Outcome(total, finalEval, weights, runDir);
+  }
+
+  private static void markTrained(Path runDir, ObjectNode runJson, boolean complete) throws IOException {
+    runJson.put("trained", true);
+    runJson.put("complete", complete);
+    RunDirs.writeRunJson(runDir, runJson);
   }
 
   /**
@@ -337,7 +404,7 @@ public final class TrainingRun {
     if (spec.provenance() != null) {
       r.set("provenance", spec.provenance());
     }
-    r.put("complete", finalEval != null);
+    r.put("complete", false);
     if (finalEval != null) {
       r.set("final_eval", JSON.valueToTree(finalEval));
     }
@@ -345,9 +412,7 @@ public final class TrainingRun {
   }
 
   private static void writeJson(Path file, JsonNode node) throws IOException {
-    Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
-    JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), node);
-    Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    RunDirs.writeJson(file, node);
   }
 
   private static void appendRow(Path metrics, JsonNode row) throws IOException {
