@@ -2,14 +2,12 @@ package dev.rewardensemble.io;
 
 import java.io.IOException;
 import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Directories that appear complete or not at all: written under a temporary name beside the target,
@@ -28,22 +26,6 @@ public final class AtomicDirs {
     move(tmp, target);
     if (old != null) {
       deleteRecursively(old);
-    }
-  }
-
-  /**
-   * Creates a new empty directory {@code parent/PREFIX-RANDOM} for a write that is renamed into
-   * place when complete. Unlike {@link Files#createTempDirectory} (mode 0700), it gets the ordinary
-   * permissions of a new directory (the umask applies), which the renamed result keeps.
-   */
-  public static Path newTempDirectory(Path parent, String prefix) throws IOException {
-    while (true) {
-      Path dir = parent.resolve(prefix + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE));
-      try {
-        return Files.createDirectory(dir);
-      } catch (FileAlreadyExistsException e) {
-        // drawn twice: draw again
-      }
     }
   }
 

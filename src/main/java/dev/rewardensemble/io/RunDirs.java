@@ -30,7 +30,8 @@ public final class RunDirs {
   /**
    * Temporary names of this project's atomic writes: {@code .NAME.tmp} (run.json, config.json,
    * ensemble.json, metrics.jsonl), {@code .NAME.HEX.tmp} (safetensors and other {@link AtomicWrite}s),
-   * {@code .NAME.tmpDIGITS} (directories written through {@code Files.createTempDirectory}), {@code
+   * {@code .NAME.PID-HEX.tmp} and {@code .NAME.tmp-PID-HEX} ({@link TempPaths}), {@code .NAME.tmpDIGITS}
+   * (directories written through {@code Files.createTempDirectory} by older builds), {@code
    * .NAME.old.DIGITS} (a directory being replaced) and {@code .NAME.staging} (a directory assembled
    * before its rename).
    */
@@ -38,7 +39,7 @@ public final class RunDirs {
       Pattern.compile(
           "\\.(run\\.json|config\\.json|model\\.safetensors|optimizer\\.safetensors|metrics\\.jsonl|ensemble\\.json"
               + "|tokenizer\\.json|COMPLETE|policy|\\.policy\\.staging|member-\\d+|phase[12]|adapters)"
-              + "\\.(tmp|tmp\\d+|[0-9a-f]+\\.tmp|old\\.\\d+|staging)");
+              + "\\.(tmp|tmp\\d+|[0-9a-f]+\\.tmp|\\d+-[0-9a-f]+\\.tmp|tmp-\\d+-[0-9a-f]+|old\\.\\d+|staging)");
 
   private RunDirs() {}
 

@@ -1,10 +1,13 @@
 package dev.rewardensemble.train;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.io.AtomicDirs;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.Safetensors;
+import dev.rewardensemble.io.TempPaths;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -48,7 +51,7 @@ public final class Checkpoints {
     Path target = root.resolve(String.format("%s%08d", PREFIX, step));
     // Not Files.createTempDirectory: that makes the directory mode 0700; a checkpoint gets the
     // ordinary permissions of a new directory (the umask applies).
-    Path tmp = AtomicDirs.newTempDirectory(root, ".tmp-" + target.getFileName());
+    Path tmp = TempPaths.newDirectory(target);
     try {
       Safetensors.write(tmp.resolve("model.safetensors"), weights);
       Safetensors.write(tmp.resolve("optimizer.safetensors"), optimizer);
@@ -102,7 +105,18 @@ public final class Checkpoints {
       return Optional.empty();
     }
     Path dir = all.get(all.size() - 1);
-    ObjectNode state = (ObjectNode) JSON.readTree(dir.resolve("state.json").toFile());
+    Path stateFile = dir.resolve("state.json");
+    JsonNode read;
+    try {
+      read = JSON.readTree(stateFile.toFile());
+    } catch (JsonProcessingException e) {
+      throw new IllegalArgumentException(stateFile + ": not valid JSON (line " + e.getLocation().getLineNr()
+          + ", column " + e.getLocation().getColumnNr() + "); delete this checkpoint to resume from the one before");
+    }
+    if (!(read instanceof ObjectNode state) || !state.path("step").canConvertToExactIntegral()
+        || state.path("step").asInt() < 1) {
+      throw new IllegalArgumentException(stateFile + ": expected an object with a positive integer \"step\"");
+    }
     Map<String, FloatTensor> w;
     Map<String, FloatTensor> o;
     try (Safetensors s = Safetensors.open(dir.resolve("model.safetensors"))) {
