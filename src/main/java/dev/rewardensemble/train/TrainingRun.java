@@ -139,6 +139,10 @@ public final class TrainingRun {
           cachedEpoch = epoch;
         }
         int offset = (s % stepsPerEpoch) * perStep;
+        // The pairs this step really has: fewer than batch x grad-accum in the last window of an epoch. Each
+        // micro-batch's gradient is weighted by its share of them, so the step follows the gradient of the mean
+        // loss over its real pairs (with full windows that share is exactly 1 / grad-accum).
+        int stepPairs = Math.min(n, offset + perStep) - offset;
         double lossSum = 0;
         double accSum = 0;
         int pairs = 0;
@@ -152,10 +156,13 @@ public final class TrainingRun {
           for (int i = from; i < to; i++) {
             batch.add(train.get(perm[i]));
           }
+          float scale = RewardTrainer.microBatchScale(batch.size(), stepPairs);
+          long randomKey = (long) s * tc.gradAccum() + a; // the run's micro-batch index: keys dropout masks
           RewardTrainer.BatchStats b =
-              spec.bootstrap()
-                  ? trainer.accumulate(batch, padId, bootstrapWeights(tc.seed(), s, a, batch.size(), spec.heads()))
-                  : trainer.accumulate(batch, padId);
+              trainer.accumulate(
+                  batch, padId,
+                  spec.bootstrap() ? bootstrapWeights(tc.seed(), s, a, batch.size(), spec.heads()) : null,
+                  scale, randomKey);
           lossSum += b.loss() * b.pairs();
           accSum += mean(b.accuracy()) * b.pairs();
           pairs += b.pairs();
@@ -274,7 +281,8 @@ public final class TrainingRun {
     state.put("epoch", epoch);
     state.put("data_position", position);
     state.put("seed", tc.seed());
-    state.put("rng", "the data order is Splits.permutation(n, seed, epoch): no other random state");
+    state.put("rng", "the data order is Splits.permutation(n, seed, epoch), bootstrap counts and LoRA dropout masks "
+        + "are keyed by (seed, step, micro-batch): no other random state");
     state.set("fingerprint", fingerprint);
     return Checkpoints.save(runDir, step, trainer.trainableWeights(), trainer.optimizerState(), state, tc.keepCheckpoints());
   }
