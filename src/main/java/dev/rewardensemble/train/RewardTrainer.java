@@ -277,6 +277,22 @@ public final class RewardTrainer implements AutoCloseable {
     }
   }
 
+  /** The divergence guard's weight statistics ops, built on first use. */
+  private DivergenceGuard.WeightOps weightOps;
+
+  /**
+   * {@code {max|w|, sum|w|}} over the trainable weights, for {@link DivergenceGuard#checkWeights}. The ops are
+   * added to the graph on the first call (the session picks them up), so trainers that never ask pay nothing.
+   */
+  public double[] weightStats() {
+    if (weightOps == null) {
+      List<Variable<TFloat32>> vars = new ArrayList<>();
+      trainable.forEach(n -> vars.add(params.variable(n)));
+      weightOps = DivergenceGuard.buildWeightOps(Ops.create(graph), vars);
+    }
+    return DivergenceGuard.weightStats(session, weightOps);
+  }
+
   /** Applies the accumulated gradients with AdamW at {@code lr}, as optimizer step {@code t} (1-based), and zeroes them. */
   public void apply(double lr, int t) {
     try (TFloat32 lrT = TFloat32.scalarOf((float) lr);

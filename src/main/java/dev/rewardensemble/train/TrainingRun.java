@@ -132,6 +132,7 @@ public final class TrainingRun {
       long t0 = System.nanoTime();
       Path lastGood = ckpt.map(Checkpoints.Loaded::dir).orElse(null);
       Map<String, Object> lastEval = Map.of();
+      DivergenceGuard guard = DivergenceGuard.forInitial(spec.init(), spec.trainable());
       for (int s = start; s < total; s++) {
         int epoch = s / stepsPerEpoch;
         if (epoch != cachedEpoch) {
@@ -169,18 +170,18 @@ public final class TrainingRun {
         }
         double loss = lossSum / pairs;
         double[] check = trainer.gradientCheck();
-        if (!Double.isFinite(loss) || check[1] == 0) {
+        String problem = guard.checkGradients(loss, check[0], check[1] != 0);
+        if (problem != null) {
           trainer.discardGradients();
-          throw new TrainingDivergedException(
-              String.format(
-                  "training diverged at step %d of %d: %s is not finite (learning rate %.3g). Try a lower --lr, "
-                      + "gradient clipping (--max-grad-norm 1.0), a longer warmup (--warmup-ratio), or check the "
-                      + "data. Last good checkpoint: %s",
-                  s + 1, total, Double.isFinite(loss) ? "the gradient" : "the loss", schedule.lr(s),
-                  lastGood == null ? "none (the run diverged before the first checkpoint)" : lastGood));
+          throw diverged(s, total, problem, schedule.lr(s), lastGood);
         }
         double lr = schedule.lr(s);
         trainer.apply(lr, s + 1);
+        // Checked before anything is saved: an exploded update never reaches a checkpoint or the final model.
+        problem = guard.checkWeights(trainer.weightStats());
+        if (problem != null) {
+          throw diverged(s, total, problem, lr, lastGood);
+        }
         double seconds = (System.nanoTime() - t0) / 1e9;
         ObjectNode row = JSON.createObjectNode();
         row.put("step", s + 1).put("split", "train").put("epoch", epoch).put("loss", loss)
@@ -210,6 +211,16 @@ public final class TrainingRun {
       }
       return new Outcome(total, lastEval, weights, runDir);
     }
+  }
+
+  private static TrainingDivergedException diverged(int s, int total, String problem, double lr, Path lastGood) {
+    return new TrainingDivergedException(
+        String.format(
+            "training diverged at step %d of %d: %s (learning rate %.3g). Try a lower --lr, gradient clipping "
+                + "(--max-grad-norm 1.0), a longer warmup (--warmup-ratio), or check the data. Last good "
+                + "checkpoint: %s",
+            s + 1, total, problem, lr,
+            lastGood == null ? "none (the run diverged before the first checkpoint)" : lastGood));
   }
 
   /**
