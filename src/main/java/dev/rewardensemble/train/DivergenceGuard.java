@@ -138,7 +138,8 @@ public final class DivergenceGuard {
       maxes.add(s.reshape(s.max(abs, s.constant(axes)), s.constant(new int[] {1}))); // [1]
       sums.add(s.sum(abs, s.constant(axes))); // []
     }
-    Operand<TFloat32> max = s.max(s.concat(maxes, s.constant(0)), s.constant(0)); // []
+    Operand<TFloat32> all = maxes.size() == 1 ? maxes.get(0) : s.concat(maxes, s.constant(0)); // [vars]
+    Operand<TFloat32> max = s.max(all, s.constant(0)); // []
     Operand<TFloat32> sum = sums.size() == 1 ? sums.get(0) : s.math.addN(sums); // []
     return new WeightOps(max, sum);
   }

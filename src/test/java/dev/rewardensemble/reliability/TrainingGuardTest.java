@@ -180,6 +180,38 @@ class TrainingGuardTest {
   }
 
   @Test
+  void causalLmTrainingStopsWhenItsWeightsExplode() {
+    // The SFT trainer shares the step shape: lr 1e6 without warmup throws its weights to ~1e6 in one step.
+    dev.rewardensemble.config.LlamaConfig c = new dev.rewardensemble.config.LlamaConfig(12, 16, 32, 2, 2, 2, 8, 32,
+        1e-6, 10000, 0, 1, 2, false);
+    List<int[]> seqs = List.of(new int[] {1, 4, 5, 6, 7, 2}, new int[] {1, 8, 9, 2});
+    List<Integer> prompts = List.of(2, 2);
+    dev.rewardensemble.train.LmTrainConfig tc =
+        new dev.rewardensemble.train.LmTrainConfig(2, 10, 1e6, 0.0, Schedule.Kind.CONSTANT, 0.0, 0.0, false, 1);
+    try (dev.rewardensemble.train.LmTrainer t = new dev.rewardensemble.train.LmTrainer(
+        c, dev.rewardensemble.train.LmTrainer.initialWeights(c, 3), tc, ExecConfig.deterministic())) {
+      dev.rewardensemble.train.TrainingDivergedException e = org.junit.jupiter.api.Assertions.assertThrows(
+          dev.rewardensemble.train.TrainingDivergedException.class,
+          () -> {
+            for (int i = 0; i < 10; i++) {
+              t.trainStep(seqs, prompts);
+            }
+          });
+      assertTrue(e.getMessage().contains("at step 1") && e.getMessage().contains("the weights exploded")
+          && e.getMessage().contains("lower the learning rate"), e.getMessage());
+    }
+    // and a sane learning rate trains through.
+    dev.rewardensemble.train.LmTrainConfig ok =
+        new dev.rewardensemble.train.LmTrainConfig(2, 10, 3e-3, 0.0, Schedule.Kind.CONSTANT, 0.0, 1.0, false, 1);
+    try (dev.rewardensemble.train.LmTrainer t = new dev.rewardensemble.train.LmTrainer(
+        c, dev.rewardensemble.train.LmTrainer.initialWeights(c, 3), ok, ExecConfig.deterministic())) {
+      for (int i = 0; i < 10; i++) {
+        t.trainStep(seqs, prompts);
+      }
+    }
+  }
+
+  @Test
   void guardRules() {
     DivergenceGuard g = new DivergenceGuard(0.5);
     assertEquals(1e4, g.weightLimit());
