@@ -297,12 +297,6 @@ public final class PpoTrainer implements AutoCloseable {
         updates++;
       }
     }
-    String problem = guard.checkWeights(weightStats());
-    if (problem != null) {
-      throw new dev.rewardensemble.train.TrainingDivergedException(
-          "PPO diverged at iteration " + (iteration + 1) + ": " + problem + ": try a lower --lr (now " + cfg.lr()
-              + "), a larger --kl-coef, or fewer epochs per rollout");
-    }
     long t4 = System.nanoTime();
     seconds.put("train", (t4 - t3) / 1e9);
     kl.update(seqKl, n);
@@ -430,6 +424,12 @@ public final class PpoTrainer implements AutoCloseable {
         try (TFloat32 lrT = TFloat32.scalarOf((float) lr); TFloat32 stT = TFloat32.scalarOf(optimizerSteps)) {
           session.runner().feed(adamw.lr(), lrT).feed(adamw.step(), stT).addTarget(update).run().close();
         }
+        String problem = guard.checkWeights(weightStats());
+        if (problem != null) {
+          throw new dev.rewardensemble.train.TrainingDivergedException(
+              "PPO diverged at iteration " + (iteration + 1) + ": " + problem + ": try a lower --lr (now " + cfg.lr()
+                  + "), a larger --kl-coef, or fewer epochs per rollout");
+        }
         return m;
       }
     } finally {
@@ -467,7 +467,7 @@ public final class PpoTrainer implements AutoCloseable {
     return p;
   }
 
-  /** Weight checks after each iteration's updates (created at this process's first iteration). */
+  /** Weight checks after every update (created at this process's first iteration). */
   private dev.rewardensemble.train.DivergenceGuard guard;
   private dev.rewardensemble.train.DivergenceGuard.WeightOps weightOps;
 

@@ -179,6 +179,10 @@ class ResumeExactnessTest {
   private static final int GOOD = 5;
 
   private Path ppo(Path dir, boolean resume, TrainListener listener) throws Exception {
+    return ppo(dir, resume, listener, 3e-3);
+  }
+
+  Path ppo(Path dir, boolean resume, TrainListener listener, double lr) throws Exception {
     LlamaConfig c = new LlamaConfig(16, 32, 64, 2, 4, 2, 8, 64, 1e-6, 10000, 0, 1, 2, false);
     Map<String, FloatTensor> w = new LinkedHashMap<>(Init.trunk(c, 3));
     w.put(LmHead.KEY, Init.normal(new long[] {c.vocabSize(), c.hiddenSize()}, 0.02, new SplittableRandom(4)));
@@ -192,7 +196,7 @@ class ResumeExactnessTest {
       return s - 0.1 * r.length;
     });
     // Adaptive KL (its coefficient is checkpointed state), sampling at temperature 1 with top-p.
-    PpoConfig cfg = new PpoConfig(8, 4, 2, 3e-3, 2, 0.1, KlPenalty.Estimator.K3, new PpoConfig.AdaptiveKl(2.0, 100),
+    PpoConfig cfg = new PpoConfig(8, 4, 2, lr, 2, 0.1, KlPenalty.Estimator.K3, new PpoConfig.AdaptiveKl(2.0, 100),
         1.0, 0.95, 0.2, 0.2, 0.1, true, 0.5, 1.0, 0.9, 6, 9);
     List<int[]> prompts = new ArrayList<>();
     for (int i = 0; i < 5; i++) {

@@ -212,6 +212,17 @@ class TrainingGuardTest {
   }
 
   @Test
+  void ppoStopsWhenItsWeightsExplode() throws Exception {
+    ResumeExactnessTest helper = new ResumeExactnessTest();
+    dev.rewardensemble.train.TrainingDivergedException e = org.junit.jupiter.api.Assertions.assertThrows(
+        dev.rewardensemble.train.TrainingDivergedException.class,
+        () -> helper.ppo(tmp.resolve("ppo"), false, TrainListener.NONE, 1e6));
+    assertTrue(e.getMessage().contains("PPO diverged at iteration 1") && e.getMessage().contains("exploded")
+        && e.getMessage().contains("lower --lr"), e.getMessage());
+    assertFalse(Files.exists(tmp.resolve("ppo").resolve("policy")));
+  }
+
+  @Test
   void guardRules() {
     DivergenceGuard g = new DivergenceGuard(0.5);
     assertEquals(1e4, g.weightLimit());
