@@ -63,7 +63,10 @@ public record LoraEnsembleGraph(
     return build(tf, c, lora, k, params, StackedLora.inference(tf, c, lora, k, params, fold));
   }
 
-  /** Graph for training: adapter inputs dropped with {@link LoraConfig#dropout()}, seeded. */
+  /**
+   * Graph for training: adapter inputs dropped with {@link LoraConfig#dropout()}, stateless masks keyed by
+   * {@code seed} and the fed {@link StackedLora#DROPOUT_KEY} (see {@link StackedLora}).
+   */
   public static LoraEnsembleGraph training(
       Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
     return build(tf, c, lora, k, params, StackedLora.training(tf, c, lora, k, params, seed));

@@ -16,11 +16,13 @@ import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import org.tensorflow.Operand;
+import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.PlaceholderWithDefault;
 import org.tensorflow.op.core.Variable;
-import org.tensorflow.op.random.RandomUniform;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.TInt64;
 
 /**
  * K LoRA adapters per targeted projection, stacked: variables {@code <module>.lora_A [K, in, R]} and {@code
@@ -45,6 +47,14 @@ import org.tensorflow.types.TInt32;
  * <p>Two builds: {@link #inference} is deterministic; {@link #training} drops adapter inputs with {@link
  * LoraConfig#dropout()} (PEFT's {@code lora_dropout}, a mask per module). Both compute the same function without
  * dropout and read the same variables, so they can share one store.
+ *
+ * <p>Training dropout is stateless: each module's mask is {@code StatelessRandomUniform} seeded by {@code
+ * (mix(seed, module index), key)}, where the key is the scalar placeholder {@link #DROPOUT_KEY} that the trainer
+ * feeds per micro-batch (the run's global micro-batch index). A mask is thus a pure function of (seed, step,
+ * micro-batch, module, row), and the rows are member-major, so each member draws its own mask. Nothing is
+ * carried from run to run, so a resumed run draws exactly the masks an uninterrupted one would (stateful {@code
+ * RandomUniform} restarts its stream in every new session). {@link #DROPOUT_RATE} defaults to the configured
+ * rate; evaluation feeds 0 (no dropout, as PEFT's {@code eval()}).
  */
 public final class StackedLora implements Projector {
 
@@ -53,6 +63,15 @@ public final class StackedLora implements Projector {
 
   /** Suffix of the stacked up-projection variable. */
   public static final String B = ".lora_B";
+
+  /**
+   * Op name of a training build's dropout key: int64 scalar placeholder (default 0); every distinct key draws
+   * fresh masks, the same key the same masks. Only present when the dropout rate is positive.
+   */
+  public static final String DROPOUT_KEY = "lora_dropout_key";
+
+  /** Op name of a training build's dropout rate: float scalar placeholder defaulting to the configured rate. */
+  public static final String DROPOUT_RATE = "lora_dropout_rate";
 
   /**
    * One adapted projection.
@@ -81,7 +100,9 @@ public final class StackedLora implements Projector {
   private final Map<String, Entry> entries = new LinkedHashMap<>();
   /** Per module: the adapted modules of its block that read the same input rows, itself included. */
   private final Map<String, List<Entry>> groups = new LinkedHashMap<>();
-  private long dropoutOps;
+  /** A training build's {@link #DROPOUT_KEY} and {@link #DROPOUT_RATE} (null without dropout). */
+  private final PlaceholderWithDefault<TInt64> dropoutKey;
+  private final PlaceholderWithDefault<TFloat32> dropoutRate;
   private final boolean fold;
   /** A training build: masked 2-D products, see {@link #maskedDelta}. */
   private final boolean training;
@@ -147,6 +168,13 @@ public final class StackedLora implements Projector {
     this.seed = seed;
     this.fold = fold;
     this.training = training;
+    if (training && dropout > 0) {
+      dropoutKey = tf.withName(DROPOUT_KEY).placeholderWithDefault(tf.constant(0L), Shape.scalar());
+      dropoutRate = tf.withName(DROPOUT_RATE).placeholderWithDefault(tf.constant(dropout), Shape.scalar());
+    } else {
+      dropoutKey = null;
+      dropoutRate = null;
+    }
     for (Module m : modules(c, lora)) {
       Variable<TFloat32> a = params.get(m.module() + A, k, m.in(), lora.rank());
       Variable<TFloat32> b = params.get(m.module() + B, k, lora.rank(), m.out());
@@ -186,9 +214,9 @@ public final class StackedLora implements Projector {
   }
 
   /**
-   * Adapters whose inputs are dropped with rate {@link LoraConfig#dropout()} (inverted dropout, a
-   * new mask every run, seeded by {@code seed}); identical to {@link #inference} when the rate is
-   * 0.
+   * Adapters whose inputs are dropped with rate {@link LoraConfig#dropout()} (inverted dropout, masks a pure
+   * function of {@code seed}, the fed {@link #DROPOUT_KEY}, the module and the row); identical to {@link
+   * #inference} when the rate is 0.
    */
   public static StackedLora training(
       Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
@@ -323,7 +351,8 @@ public final class StackedLora implements Projector {
     int kr = k * lora.rank();
     Operand<TFloat32> aCat = // [in, K*R], member-major columns
         tf.reshape(tf.linalg.transpose(e.readA, tf.constant(new int[] {1, 0, 2})), tf.constant(new int[] {e.module.in(), kr}));
-    Operand<TFloat32> xa = tf.math.mul(Layers.matMul(tf, dropout > 0 ? dropout(tf, x) : x, aCat, false), rowMask(tf, x));
+    Operand<TFloat32> dropped = dropoutKey != null ? dropout(tf, x, moduleIndex(e)) : x;
+    Operand<TFloat32> xa = tf.math.mul(Layers.matMul(tf, dropped, aCat, false), rowMask(tf, x));
     return Layers.matMul(tf, xa, tf.reshape(e.readB, tf.constant(new int[] {kr, e.module.out()})), false);
   }
 
@@ -401,17 +430,24 @@ public final class StackedLora implements Projector {
     return mask;
   }
 
-  /** Inverted dropout: {@code x * (u >= rate) / (1 - rate)} with {@code u ~ U[0, 1)}. */
-  private Operand<TFloat32> dropout(Ops tf, Operand<TFloat32> x) {
-    Operand<TFloat32> u =
-        tf.random.randomUniform(
-            tf.shape(x),
-            TFloat32.class,
-            RandomUniform.seed(seed),
-            RandomUniform.seed2(++dropoutOps));
+  /** Position of a module in checkpoint order: its dropout stream. */
+  private int moduleIndex(Entry e) {
+    return new ArrayList<>(entries.keySet()).indexOf(e.module.module());
+  }
+
+  /**
+   * Inverted dropout: {@code x * (u >= rate) / (1 - rate)} with {@code u ~ U[0, 1)} from {@code
+   * StatelessRandomUniform} seeded by {@code [seed * 1000003 + module, key]}: no state, the same masks for the
+   * same key.
+   */
+  private Operand<TFloat32> dropout(Ops tf, Operand<TFloat32> x, int module) {
+    Operand<TInt64> seeds =
+        tf.stack(List.of(tf.constant(seed * 1_000_003L + module), dropoutKey)); // [2]
+    Operand<TFloat32> u = tf.random.statelessRandomUniform(tf.shape(x), seeds, TFloat32.class); // [rows, in]
     Operand<TFloat32> keep =
-        tf.dtypes.cast(tf.math.greaterEqual(u, tf.constant(dropout)), TFloat32.class); // [rows, in]
-    return tf.math.mul(x, tf.math.mul(keep, tf.constant(1f / (1f - dropout))));
+        tf.dtypes.cast(tf.math.greaterEqual(u, dropoutRate), TFloat32.class); // [rows, in]
+    Operand<TFloat32> scale = tf.math.div(tf.constant(1f), tf.math.sub(tf.constant(1f), dropoutRate)); // []
+    return tf.math.mul(x, tf.math.mul(keep, scale));
   }
 
   public LoraConfig lora() {

@@ -226,6 +226,9 @@ public final class PpoTrainer implements AutoCloseable {
 
   /** One PPO iteration on {@code prompts} (a rollout batch). */
   public Stats step(List<int[]> prompts) {
+    if (guard == null) {
+      guard = new dev.rewardensemble.train.DivergenceGuard(weightStats()[0]); // before this process's first update
+    }
     Map<String, Double> seconds = new LinkedHashMap<>();
     long t0 = System.nanoTime();
     SamplingConfig sc = new SamplingConfig(cfg.maxNewTokens(), false, cfg.temperature(), cfg.topP(), 0,
@@ -422,6 +425,12 @@ public final class PpoTrainer implements AutoCloseable {
         try (TFloat32 lrT = TFloat32.scalarOf((float) lr); TFloat32 stT = TFloat32.scalarOf(optimizerSteps)) {
           session.runner().feed(adamw.lr(), lrT).feed(adamw.step(), stT).addTarget(update).run().close();
         }
+        String problem = guard.checkWeights(weightStats());
+        if (problem != null) {
+          throw new dev.rewardensemble.train.TrainingDivergedException(
+              "PPO diverged at iteration " + (iteration + 1) + ": " + problem + ": try a lower --lr (now " + cfg.lr()
+                  + "), a larger --kl-coef, or fewer epochs per rollout");
+        }
         return m;
       }
     } finally {
@@ -457,6 +466,19 @@ public final class PpoTrainer implements AutoCloseable {
       p[j] = tmp;
     }
     return p;
+  }
+
+  /** Weight checks after every update (created at this process's first iteration). */
+  private dev.rewardensemble.train.DivergenceGuard guard;
+  private dev.rewardensemble.train.DivergenceGuard.WeightOps weightOps;
+
+  private double[] weightStats() {
+    if (weightOps == null) {
+      List<Variable<TFloat32>> vars = new ArrayList<>();
+      trainable.forEach(k -> vars.add(params.variable(k)));
+      weightOps = dev.rewardensemble.train.DivergenceGuard.buildWeightOps(Ops.create(graph), vars);
+    }
+    return dev.rewardensemble.train.DivergenceGuard.weightStats(session, weightOps);
   }
 
   /** Trainable weights (policy and value model, prefixed keys): what a checkpoint holds. */

@@ -150,6 +150,9 @@ public final class LmTrainer implements AutoCloseable {
       throw new IllegalStateException(
           "the schedule has " + tc.steps() + " steps and all have been taken; build a trainer with more steps");
     }
+    if (guard == null) {
+      guard = new DivergenceGuard(weightStats()[0]); // the weights before the first update
+    }
     LmLoss.Batch b = LmLoss.batch(seqs, promptLengths, config.padTokenId(), tc.leftPad());
     double lossValue;
     try (TInt32 idT = ints(b.batch().ids(), b);
@@ -171,14 +174,33 @@ public final class LmTrainer implements AutoCloseable {
                 .feed(adamw.lr(), lrT).feed(adamw.step(), stepT)
                 .fetch(acc.globalNorm()).fetch(acc.finite()).addTarget(step).run()) {
       norm = ((TFloat32) r.get(0)).getFloat();
-      if (!Double.isFinite(lossValue) || !((TBool) r.get(1)).getBoolean()) {
+      // A batch without response tokens has loss 0 and no gradient: not a collapse (the guard needs loss > 0).
+      String problem = guard.checkGradients(lossValue, norm, ((TBool) r.get(1)).getBoolean());
+      if (problem == null) {
+        problem = guard.checkWeights(weightStats());
+      }
+      if (problem != null) {
         throw new TrainingDivergedException(
-            "causal-LM loss " + lossValue + ", gradient norm " + norm + " at step " + (stepsDone + 1)
-                + " (lr " + lr + "): lower the learning rate or set a max grad norm");
+            "causal-LM training diverged at step " + (stepsDone + 1) + ": " + problem + " (loss " + lossValue
+                + ", gradient norm " + norm + ", lr " + lr + "): lower the learning rate, set a max grad norm or "
+                + "warm up longer");
       }
     }
     stepsDone++;
     return new StepStats(lossValue, norm, lr, b.responseTokens());
+  }
+
+  /** Divergence checks of {@link #step} (created at the first step) and their weight ops (built then). */
+  private DivergenceGuard guard;
+  private DivergenceGuard.WeightOps weightOps;
+
+  private double[] weightStats() {
+    if (weightOps == null) {
+      List<Variable<TFloat32>> vars = new ArrayList<>();
+      trainable.forEach(n -> vars.add(params.variable(n)));
+      weightOps = DivergenceGuard.buildWeightOps(Ops.create(graph), vars);
+    }
+    return DivergenceGuard.weightStats(session, weightOps);
   }
 
   /** The loss of a batch without training on it. */

@@ -139,9 +139,12 @@ public final class RewardTrainer implements AutoCloseable {
     return params;
   }
 
-  /** Forward + backward of one micro-batch, adding its gradients to the accumulators. */
+  /**
+   * Forward + backward of one micro-batch, adding its gradients times {@code 1/gradAccum} to the accumulators
+   * (right when every micro-batch of the step is full), dropout key 0.
+   */
   public BatchStats accumulate(List<PreferencePair> batch, int padId) {
-    return run(batch, padId, true, null);
+    return run(batch, padId, true, null, Float.NaN, 0L);
   }
 
   /**
@@ -149,15 +152,61 @@ public final class RewardTrainer implements AutoCloseable {
    * bootstrap counts, so that each head sees its own resample of the batch).
    */
   public BatchStats accumulate(List<PreferencePair> batch, int padId, float[][] weights) {
-    return run(batch, padId, true, weights);
+    return run(batch, padId, true, weights, Float.NaN, 0L);
   }
 
-  /** Forward only: loss, accuracy and margin of a batch. */
+  /**
+   * One micro-batch of an optimizer step.
+   *
+   * @param weights per-pair, per-head weights {@code [B][K]}, or null
+   * @param scale the micro-batch gradient's weight in the step: its pairs over the step's real pairs ({@link
+   *     #microBatchScale}), so the accumulated gradient is that of the mean loss over the pairs the step really
+   *     has, also in a shorter last window of an epoch
+   * @param randomKey the key of every random draw of this micro-batch (LoRA dropout masks, {@link
+   *     dev.rewardensemble.lora.StackedLora#DROPOUT_KEY}): a pure function of the step and the micro-batch, so
+   *     that a resumed run draws what an uninterrupted one would
+   */
+  public BatchStats accumulate(List<PreferencePair> batch, int padId, float[][] weights, float scale, long randomKey) {
+    if (!(Float.isFinite(scale) && scale > 0)) {
+      throw new IllegalArgumentException("micro-batch scale must be finite and > 0, got " + scale);
+    }
+    return run(batch, padId, true, weights, scale, randomKey);
+  }
+
+  /**
+   * The weight of a micro-batch of {@code pairs} pairs in a step of {@code stepPairs} pairs: {@code pairs /
+   * stepPairs} in float, which is exactly {@code 1f / gradAccum} when every micro-batch is full.
+   */
+  public static float microBatchScale(int pairs, int stepPairs) {
+    if (pairs <= 0 || stepPairs < pairs) {
+      throw new IllegalArgumentException("micro-batch of " + pairs + " pairs in a step of " + stepPairs);
+    }
+    return (float) pairs / (float) stepPairs;
+  }
+
+  /** Forward only: loss, accuracy and margin of a batch (no dropout). */
   public BatchStats evaluate(List<PreferencePair> batch, int padId) {
-    return run(batch, padId, false, null);
+    return run(batch, padId, false, null, Float.NaN, 0L);
   }
 
-  private BatchStats run(List<PreferencePair> batch, int padId, boolean train, float[][] weights) {
+  /** The LoRA dropout placeholders of the forward graph, when it has them (looked up once). */
+  private boolean dropoutLooked;
+  private String dropoutKeyOp;
+  private String dropoutRateOp;
+
+  private void lookUpDropout() {
+    if (!dropoutLooked) {
+      String key = dev.rewardensemble.lora.StackedLora.DROPOUT_KEY;
+      String rate = dev.rewardensemble.lora.StackedLora.DROPOUT_RATE;
+      dropoutKeyOp = graph.operation(key) != null ? key : null;
+      dropoutRateOp = graph.operation(rate) != null ? rate : null;
+      dropoutLooked = true;
+    }
+  }
+
+  private BatchStats run(
+      List<PreferencePair> batch, int padId, boolean train, float[][] weights, float scale, long randomKey) {
+    lookUpDropout();
     int b = batch.size();
     int t = 1;
     for (PreferencePair p : batch) {
@@ -186,8 +235,17 @@ public final class RewardTrainer implements AutoCloseable {
               .fetch(loss.total())
               .fetch(loss.accuracy())
               .fetch(meanMargin);
+      List<Tensor> extra = new ArrayList<>();
       if (train) {
         r.addTarget(acc.accumulate());
+        if (!Float.isNaN(scale)) {
+          r.feed(acc.scale(), keep(extra, TFloat32.scalarOf(scale)));
+        }
+        if (dropoutKeyOp != null) {
+          r.feed(dropoutKeyOp, keep(extra, org.tensorflow.types.TInt64.scalarOf(randomKey)));
+        }
+      } else if (dropoutRateOp != null) {
+        r.feed(dropoutRateOp, keep(extra, TFloat32.scalarOf(0f)));
       }
       TFloat32 wT = null;
       if (weights != null) {
@@ -204,6 +262,7 @@ public final class RewardTrainer implements AutoCloseable {
         if (wT != null) {
           wT.close();
         }
+        extra.forEach(Tensor::close);
       }
     }
   }
@@ -215,6 +274,22 @@ public final class RewardTrainer implements AutoCloseable {
       boolean finite = ((TBool) res.get(1)).getBoolean();
       return new double[] {norm, finite ? 1 : 0};
     }
+  }
+
+  /** The divergence guard's weight statistics ops, built on first use. */
+  private DivergenceGuard.WeightOps weightOps;
+
+  /**
+   * {@code {max|w|, sum|w|}} over the trainable weights, for {@link DivergenceGuard#checkWeights}. The ops are
+   * added to the graph on the first call (the session picks them up), so trainers that never ask pay nothing.
+   */
+  public double[] weightStats() {
+    if (weightOps == null) {
+      List<Variable<TFloat32>> vars = new ArrayList<>();
+      trainable.forEach(n -> vars.add(params.variable(n)));
+      weightOps = DivergenceGuard.buildWeightOps(Ops.create(graph), vars);
+    }
+    return DivergenceGuard.weightStats(session, weightOps);
   }
 
   /** Applies the accumulated gradients with AdamW at {@code lr}, as optimizer step {@code t} (1-based), and zeroes them. */
@@ -253,6 +328,11 @@ public final class RewardTrainer implements AutoCloseable {
     }
     params.load(session, weights, true, source);
     adamw.loadSlots(session, slots, source);
+  }
+
+  private static <T extends Tensor> T keep(List<Tensor> feeds, T t) {
+    feeds.add(t);
+    return t;
   }
 
   private static double scalar(Tensor t) {

@@ -159,6 +159,7 @@ public final class TrainingRun {
       long t0 = System.nanoTime();
       Path lastGood = ckpt.map(Checkpoints.Loaded::dir).orElse(null);
       Map<String, Object> lastEval = Map.of();
+      DivergenceGuard guard = DivergenceGuard.forInitial(spec.init(), spec.trainable());
       for (int s = start; s < total; s++) {
         int epoch = s / stepsPerEpoch;
         if (epoch != cachedEpoch) {
@@ -166,6 +167,10 @@ public final class TrainingRun {
           cachedEpoch = epoch;
         }
         int offset = (s % stepsPerEpoch) * perStep;
+        // The pairs this step really has: fewer than batch x grad-accum in the last window of an epoch. Each
+        // micro-batch's gradient is weighted by its share of them, so the step follows the gradient of the mean
+        // loss over its real pairs (with full windows that share is exactly 1 / grad-accum).
+        int stepPairs = Math.min(n, offset + perStep) - offset;
         double lossSum = 0;
         double accSum = 0;
         int pairs = 0;
@@ -179,28 +184,31 @@ public final class TrainingRun {
           for (int i = from; i < to; i++) {
             batch.add(train.get(perm[i]));
           }
+          float scale = RewardTrainer.microBatchScale(batch.size(), stepPairs);
+          long randomKey = (long) s * tc.gradAccum() + a; // the run's micro-batch index: keys dropout masks
           RewardTrainer.BatchStats b =
-              spec.bootstrap()
-                  ? trainer.accumulate(batch, padId, bootstrapWeights(tc.seed(), s, a, batch.size(), spec.heads()))
-                  : trainer.accumulate(batch, padId);
+              trainer.accumulate(
+                  batch, padId,
+                  spec.bootstrap() ? bootstrapWeights(tc.seed(), s, a, batch.size(), spec.heads()) : null,
+                  scale, randomKey);
           lossSum += b.loss() * b.pairs();
           accSum += mean(b.accuracy()) * b.pairs();
           pairs += b.pairs();
         }
         double loss = lossSum / pairs;
         double[] check = trainer.gradientCheck();
-        if (!Double.isFinite(loss) || check[1] == 0) {
+        String problem = guard.checkGradients(loss, check[0], check[1] != 0);
+        if (problem != null) {
           trainer.discardGradients();
-          throw new TrainingDivergedException(
-              String.format(
-                  "training diverged at step %d of %d: %s is not finite (learning rate %.3g). Try a lower --lr, "
-                      + "gradient clipping (--max-grad-norm 1.0), a longer warmup (--warmup-ratio), or check the "
-                      + "data. Last good checkpoint: %s",
-                  s + 1, total, Double.isFinite(loss) ? "the gradient" : "the loss", schedule.lr(s),
-                  lastGood == null ? "none (the run diverged before the first checkpoint)" : lastGood));
+          throw diverged(s, total, problem, schedule.lr(s), lastGood);
         }
         double lr = schedule.lr(s);
         trainer.apply(lr, s + 1);
+        // Checked before anything is saved: an exploded update never reaches a checkpoint or the final model.
+        problem = guard.checkWeights(trainer.weightStats());
+        if (problem != null) {
+          throw diverged(s, total, problem, lr, lastGood);
+        }
         double seconds = (System.nanoTime() - t0) / 1e9;
         ObjectNode row = JSON.createObjectNode();
         row.put("step", s + 1).put("split", "train").put("epoch", epoch).put("loss", loss)
@@ -233,6 +241,16 @@ public final class TrainingRun {
       markTrained(runDir, done, complete);
       return new Outcome(total, lastEval, weights, runDir);
     }
+  }
+
+  private static TrainingDivergedException diverged(int s, int total, String problem, double lr, Path lastGood) {
+    return new TrainingDivergedException(
+        String.format(
+            "training diverged at step %d of %d: %s (learning rate %.3g). Try a lower --lr, gradient clipping "
+                + "(--max-grad-norm 1.0), a longer warmup (--warmup-ratio), or check the data. Last good "
+                + "checkpoint: %s",
+            s + 1, total, problem, lr,
+            lastGood == null ? "none (the run diverged before the first checkpoint)" : lastGood));
   }
 
   /**
@@ -341,7 +359,8 @@ public final class TrainingRun {
     state.put("epoch", epoch);
     state.put("data_position", position);
     state.put("seed", tc.seed());
-    state.put("rng", "the data order is Splits.permutation(n, seed, epoch): no other random state");
+    state.put("rng", "the data order is Splits.permutation(n, seed, epoch), bootstrap counts and LoRA dropout masks "
+        + "are keyed by (seed, step, micro-batch): no other random state");
     state.set("fingerprint", fingerprint);
     return Checkpoints.save(runDir, step, trainer.trainableWeights(), trainer.optimizerState(), state, tc.keepCheckpoints());
   }

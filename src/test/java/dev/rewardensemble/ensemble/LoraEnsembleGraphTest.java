@@ -269,13 +269,25 @@ class LoraEnsembleGraphTest {
       try (Session s = new Session(g)) {
         eg.loadBase(s, base.weights(), BASE);
         eg.loadAdapters(s, st, LORA); // dropout rate may differ
-        float[] a =
-            Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
-        float[] b =
-            Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
+        float[] a = rewardsWithKey(s, eg, ids, mask, 1);
+        float[] b = rewardsWithKey(s, eg, ids, mask, 2);
+        float[] again = rewardsWithKey(s, eg, ids, mask, 1);
         assertFalse(java.util.Arrays.equals(a, inference), "dropout had no effect");
-        assertFalse(java.util.Arrays.equals(a, b), "dropout mask did not change between runs");
+        assertFalse(java.util.Arrays.equals(a, b), "dropout mask did not change with the key");
+        // Stateless: the same key draws the same masks, in this run or any later one.
+        assertTrue(java.util.Arrays.equals(a, again), "the same key drew another mask");
       }
+    }
+  }
+
+  private static float[] rewardsWithKey(Session s, LoraEnsembleGraph eg, int[][] ids, int[][] mask, long key) {
+    try (org.tensorflow.types.TInt32 idT = Runs.tensor(ids);
+        org.tensorflow.types.TInt32 mT = Runs.tensor(mask);
+        org.tensorflow.types.TInt64 k = org.tensorflow.types.TInt64.scalarOf(key);
+        org.tensorflow.Result r =
+            s.runner().feed(eg.inputIds(), idT).feed(eg.attentionMask(), mT)
+                .feed(dev.rewardensemble.lora.StackedLora.DROPOUT_KEY, k).fetch(eg.rewards()).run()) {
+      return Runs.read((org.tensorflow.types.TFloat32) r.get(0));
     }
   }
 
