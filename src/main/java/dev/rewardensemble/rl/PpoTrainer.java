@@ -476,7 +476,7 @@ public final class PpoTrainer implements AutoCloseable {
     if (weightOps == null) {
       List<Variable<TFloat32>> vars = new ArrayList<>();
       trainable.forEach(k -> vars.add(params.variable(k)));
-      weightOps = dev.rewardensemble.train.DivergenceGuard.buildWeightOps(Ops.create(graph), vars);
+      weightOps = dev.rewardensemble.train.DivergenceGuard.buildWeightOps(Ops.create(owner.graph()), vars);
     }
     return dev.rewardensemble.train.DivergenceGuard.weightStats(session, weightOps);
   }

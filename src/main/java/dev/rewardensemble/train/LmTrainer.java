@@ -198,7 +198,7 @@ public final class LmTrainer implements AutoCloseable {
     if (weightOps == null) {
       List<Variable<TFloat32>> vars = new ArrayList<>();
       trainable.forEach(n -> vars.add(params.variable(n)));
-      weightOps = DivergenceGuard.buildWeightOps(Ops.create(graph), vars);
+      weightOps = DivergenceGuard.buildWeightOps(Ops.create(owner.graph()), vars);
     }
     return DivergenceGuard.weightStats(session, weightOps);
   }

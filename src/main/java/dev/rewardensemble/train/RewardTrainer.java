@@ -198,8 +198,8 @@ public final class RewardTrainer implements AutoCloseable {
     if (!dropoutLooked) {
       String key = dev.rewardensemble.lora.StackedLora.DROPOUT_KEY;
       String rate = dev.rewardensemble.lora.StackedLora.DROPOUT_RATE;
-      dropoutKeyOp = graph.operation(key) != null ? key : null;
-      dropoutRateOp = graph.operation(rate) != null ? rate : null;
+      dropoutKeyOp = owner.graph().operation(key) != null ? key : null;
+      dropoutRateOp = owner.graph().operation(rate) != null ? rate : null;
       dropoutLooked = true;
     }
   }
@@ -287,7 +287,7 @@ public final class RewardTrainer implements AutoCloseable {
     if (weightOps == null) {
       List<Variable<TFloat32>> vars = new ArrayList<>();
       trainable.forEach(n -> vars.add(params.variable(n)));
-      weightOps = DivergenceGuard.buildWeightOps(Ops.create(graph), vars);
+      weightOps = DivergenceGuard.buildWeightOps(Ops.create(owner.graph()), vars);
     }
     return DivergenceGuard.weightStats(session, weightOps);
   }
