@@ -1,4 +1,4 @@
-package dev.rewardensemble.lora;
+package dev.rewardensemble.io;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -7,9 +7,8 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.ModelConfig;
-import dev.rewardensemble.io.FloatTensor;
-import dev.rewardensemble.io.OutputDirs;
-import dev.rewardensemble.io.Safetensors;
+import dev.rewardensemble.lora.LoraConfig;
+import dev.rewardensemble.lora.StackedLora;
 import dev.rewardensemble.model.RewardHeads;
 import dev.rewardensemble.model.Transformers;
 import java.io.IOException;
@@ -46,7 +45,7 @@ import java.util.TreeSet;
  * its B as {@code B_k * s_k / s} where {@code s} is member 0's scaling (the factor is exactly 1,
  * and not applied, when the members agree).
  */
-public final class PeftAdapters {
+public final class PeftFiles {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /** File names of a PEFT adapter directory. */
@@ -57,7 +56,7 @@ public final class PeftAdapters {
   /** Prefix PEFT puts before the base model's keys. */
   public static final String PREFIX = "base_model.model.";
 
-  private PeftAdapters() {}
+  private PeftFiles() {}
 
   /**
    * One imported adapter, in PEFT's orientation.
