@@ -17,7 +17,7 @@ import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.io.Safetensors;
 import dev.rewardensemble.lora.LoraConfig;
-import dev.rewardensemble.io.PeftFiles;
+import dev.rewardensemble.lora.PeftAdapters;
 import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.RewardHeads;
@@ -253,9 +253,9 @@ final class EnsembleTraining {
                   w.put(key, v);
                 }
               });
-              PeftFiles.Stacked stacked = new PeftFiles.Stacked(config, lora, k, w);
+              PeftAdapters.Stacked stacked = new PeftAdapters.Stacked(config, lora, k, w);
               for (int m = 0; m < k; m++) {
-                PeftFiles.export(adaptersDir.resolve("member-" + m), stacked, m, "../../phase1");
+                PeftAdapters.export(adaptersDir.resolve("member-" + m), stacked, m, "../../phase1");
               }
               Files.writeString(runDir.resolve("COMPLETE"), "adapters written to " + adaptersDir + "\n");
             });

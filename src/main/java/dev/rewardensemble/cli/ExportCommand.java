@@ -6,7 +6,7 @@ import dev.rewardensemble.ensemble.EnsembleModel;
 import dev.rewardensemble.io.AtomicDirs;
 import dev.rewardensemble.io.OutputDirs;
 import dev.rewardensemble.io.TempPaths;
-import dev.rewardensemble.io.PeftFiles;
+import dev.rewardensemble.lora.PeftAdapters;
 import dev.rewardensemble.serving.SavedModels;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -151,12 +151,12 @@ public final class ExportCommand implements Callable<Integer> {
         if (m.kind() != EnsembleKind.LORA) {
           throw new UserError("--format peft needs a LoRA ensemble, " + model + " is " + m.kind().id());
         }
-        PeftFiles.Stacked stacked = new PeftFiles.Stacked(m.config(), m.lora(), m.members(), loraWeights(m));
+        PeftAdapters.Stacked stacked = new PeftAdapters.Stacked(m.config(), m.lora(), m.members(), loraWeights(m));
         int members = m.members();
         String base = m.source().toAbsolutePath().toString();
         OutputDirs.write(out, stage -> {
           for (int k = 0; k < members; k++) {
-            PeftFiles.export(stage.resolve("member-" + k), stacked, k, base);
+            PeftAdapters.export(stage.resolve("member-" + k), stacked, k, base);
           }
         });
         System.err.printf("exported %d PEFT adapters -> %s%n", m.members(), out);

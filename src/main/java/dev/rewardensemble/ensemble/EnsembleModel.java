@@ -10,7 +10,7 @@ import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.lora.StackedLora;
-import dev.rewardensemble.io.PeftFiles;
+import dev.rewardensemble.lora.PeftAdapters;
 import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.LmHead;
 import dev.rewardensemble.model.ParameterStore;
@@ -150,7 +150,7 @@ public record EnsembleModel(
   /** A LoRA ensemble of PEFT adapter directories over the base checkpoint {@code base}. */
   public static EnsembleModel fromPeft(Path base, List<Path> adapterDirs) throws IOException {
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(base);
-    PeftFiles.Stacked stacked = PeftFiles.load(ck.config(), adapterDirs);
+    PeftAdapters.Stacked stacked = PeftAdapters.load(ck.config(), adapterDirs);
     Map<String, FloatTensor> w = new LinkedHashMap<>();
     Transformers.parameterShapes(ck.config()).keySet().forEach(key -> w.put(key, ck.weights().get(key)));
     w.putAll(stacked.weights());

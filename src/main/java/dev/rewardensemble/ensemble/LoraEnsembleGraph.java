@@ -3,7 +3,7 @@ package dev.rewardensemble.ensemble;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.lora.LoraConfig;
-import dev.rewardensemble.io.PeftFiles;
+import dev.rewardensemble.lora.PeftAdapters;
 import dev.rewardensemble.lora.StackedLora;
 import dev.rewardensemble.model.Attention;
 import dev.rewardensemble.model.Layers;
@@ -135,11 +135,11 @@ public record LoraEnsembleGraph(
   }
 
   /**
-   * Loads stacked adapters and heads (e.g. from {@link PeftFiles#load}). Their {@link LoraConfig}
+   * Loads stacked adapters and heads (e.g. from {@link PeftAdapters#load}). Their {@link LoraConfig}
    * must equal the graph's except for the dropout rate (which only the training build uses), and
    * every trainable variable must be given.
    */
-  public void loadAdapters(Session s, PeftFiles.Stacked stacked, String source) {
+  public void loadAdapters(Session s, PeftAdapters.Stacked stacked, String source) {
     if (stacked.members() != members) {
       throw new IllegalArgumentException(
           source + ": " + stacked.members() + " adapters, the graph has " + members + " members");
@@ -156,9 +156,9 @@ public record LoraEnsembleGraph(
     params.load(s, stacked.weights(), true, source);
   }
 
-  /** Reads the current adapters and heads from the session, for {@link PeftFiles#export}. */
-  public PeftFiles.Stacked readAdapters(Session s) {
-    return new PeftFiles.Stacked(config, lora, members, params.read(s, trainableNames()));
+  /** Reads the current adapters and heads from the session, for {@link PeftAdapters#export}. */
+  public PeftAdapters.Stacked readAdapters(Session s) {
+    return new PeftAdapters.Stacked(config, lora, members, params.read(s, trainableNames()));
   }
 
   /**

@@ -7,10 +7,6 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.ModelConfig;
-import dev.rewardensemble.lora.LoraConfig;
-import dev.rewardensemble.lora.StackedLora;
-import dev.rewardensemble.model.RewardHeads;
-import dev.rewardensemble.model.Transformers;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,12 +34,9 @@ import java.util.TreeSet;
  * Llama; for GPT-2's Conv1D layers PEFT sets it to true, and either value is accepted (the adapter
  * tensors are {@code [r, in]} / {@code [out, r]} regardless).
  *
- * <p>Combining K adapters ({@link #stack}) into the {@link StackedLora} layout {@code lora_A [K,
- * in, R]}, {@code lora_B [K, R, out]}: R is the largest rank, smaller ranks are padded with zero
- * columns of A and zero rows of B (which adds nothing); a module a member does not target gets zero
- * A and B; and since the graph has one scaling, member k's own scaling {@code s_k} is folded into
- * its B as {@code B_k * s_k / s} where {@code s} is member 0's scaling (the factor is exactly 1,
- * and not applied, when the members agree).
+ * <p>This class is the file format only: one adapter in PEFT's orientation ({@link Adapter}). The
+ * ensemble layout, K adapters stacked into {@code [K, ...]} tensors for the graph, is {@code
+ * lora.PeftAdapters}.
  */
 public final class PeftFiles {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -77,60 +70,6 @@ public final class PeftFiles {
       Map<String, FloatTensor> loraB,
       FloatTensor score) {}
 
-  /**
-   * K adapters in the stacked layout of {@link StackedLora} plus the heads: {@code <module>.lora_A
-   * [K, in, R]}, {@code <module>.lora_B [K, R, out]} for every module of {@link
-   * StackedLora#modules(ModelConfig, LoraConfig)}, and {@code score.weight [K, H]}.
-   */
-  public record Stacked(
-      ModelConfig config, LoraConfig lora, int members, Map<String, FloatTensor> weights) {
-
-    /**
-     * The same ensemble with adapters only in the top {@code n} blocks (0 = all). Modules that
-     * appear get zero A and B; modules that disappear must have an all-zero B in every member.
-     */
-    public Stacked withLoraLayers(int n) {
-      LoraConfig to = lora.withLoraLayers(n).checkFor(config);
-      Map<String, FloatTensor> out = new LinkedHashMap<>();
-      Set<String> kept = new HashSet<>();
-      for (StackedLora.Module m : StackedLora.modules(config, to)) {
-        kept.add(m.module());
-        String a = m.module() + StackedLora.A;
-        String b = m.module() + StackedLora.B;
-        out.put(a, weights.getOrDefault(a, FloatTensor.zeros(members, m.in(), to.rank())));
-        out.put(b, weights.getOrDefault(b, FloatTensor.zeros(members, to.rank(), m.out())));
-      }
-      for (StackedLora.Module m : StackedLora.modules(config, lora)) {
-        if (!kept.contains(m.module())) {
-          FloatTensor b = weights.get(m.module() + StackedLora.B);
-          for (float v : b.data()) {
-            if (v != 0f) {
-              throw new IllegalArgumentException(
-                  "cannot keep adapters only in the top "
-                      + n
-                      + " blocks: "
-                      + m.module()
-                      + StackedLora.B
-                      + " (block "
-                      + m.layer()
-                      + ") is not zero");
-            }
-          }
-        }
-      }
-      out.put(RewardHeads.KEY, weights.get(RewardHeads.KEY));
-      return new Stacked(config, to, members, out);
-    }
-  }
-
-  /** Reads and checks the adapters in {@code dirs} and stacks them; see {@link #stack}. */
-  public static Stacked load(ModelConfig c, List<Path> dirs) throws IOException {
-    List<Adapter> adapters = new ArrayList<>();
-    for (Path d : dirs) {
-      adapters.add(read(d, c));
-    }
-    return stack(c, adapters);
-  }
 
   /** Reads one PEFT adapter directory for base model {@code c}, checking every tensor's shape. */
   public static Adapter read(Path dir, ModelConfig c) throws IOException {
@@ -208,11 +147,11 @@ public final class PeftFiles {
       throw new IllegalArgumentException(
           configFile + ": lora_dropout must be in [0, 1), got " + dropout);
     }
-    List<String> allowed = Transformers.loraTargets(c);
+    List<String> allowed = c.loraTargets();
     List<String> targets = targetModules(cfg.path("target_modules"), allowed, configFile);
     Set<Integer> layers = layersToTransform(cfg.path("layers_to_transform"), c, configFile);
 
-    Map<String, long[]> base = Transformers.parameterShapes(c);
+    Map<String, long[]> base = c.parameterShapes();
     boolean conv1d = c instanceof Gpt2Config;
     Map<String, FloatTensor> as = new LinkedHashMap<>();
     Map<String, FloatTensor> bs = new LinkedHashMap<>();
@@ -221,7 +160,7 @@ public final class PeftFiles {
       for (String key : src.keys()) {
         String k = key.startsWith(PREFIX) ? key.substring(PREFIX.length()) : key;
         long[] shape = src.info(key).shape();
-        if (k.equals(RewardHeads.KEY)) {
+        if (k.equals(HfCheckpoint.SCORE_KEY)) {
           long[] want = {1, c.hiddenSize()};
           checkShape(weightsFile, key, shape, want);
           score = src.read(key);
@@ -266,7 +205,7 @@ public final class PeftFiles {
                   + " of "
                   + configFile);
         }
-        int layer = StackedLora.layerOf(module);
+        int layer = layerOf(module);
         if (layers != null && !layers.contains(layer)) {
           throw new IllegalArgumentException(
               weightsFile
@@ -306,6 +245,19 @@ public final class PeftFiles {
           "adapter " + dir + " has no lora_A/lora_B tensors in " + weightsFile);
     }
     return new Adapter(dir, r, alpha, scaling, dropout, targets, as, bs, score);
+  }
+
+  /**
+   * Block index of a module key ({@code model.layers.3.mlp.up_proj} -> 3), or -1 when the key has
+   * no numeric part.
+   */
+  public static int layerOf(String module) {
+    for (String part : module.split("\\.")) {
+      if (!part.isEmpty() && part.chars().allMatch(Character::isDigit)) {
+        return Integer.parseInt(part);
+      }
+    }
+    return -1;
   }
 
   private static void checkShape(Path file, String key, long[] got, long[] want) {
@@ -383,130 +335,45 @@ public final class PeftFiles {
   }
 
   /**
-   * Stacks K adapters (member k = {@code adapters.get(k)}). The stacked {@link LoraConfig} has rank
-   * R = the largest rank, member 0's scaling ({@code alpha = s_0 * R}) and dropout, the union of
-   * targeted modules, and {@code loraLayers} covering the lowest adapted block.
-   */
-  public static Stacked stack(ModelConfig c, List<Adapter> adapters) {
-    if (adapters.isEmpty()) {
-      throw new IllegalArgumentException("no adapters to stack");
-    }
-    int k = adapters.size();
-    int rank = adapters.stream().mapToInt(Adapter::rank).max().orElseThrow();
-    double s = adapters.get(0).scaling();
-    Set<String> used = new HashSet<>();
-    int minLayer = Integer.MAX_VALUE;
-    for (Adapter a : adapters) {
-      for (String m : a.loraA().keySet()) {
-        used.add(m.substring(m.lastIndexOf('.') + 1));
-        minLayer = Math.min(minLayer, StackedLora.layerOf(m));
-      }
-    }
-    List<String> targets = new ArrayList<>();
-    for (String t : Transformers.loraTargets(c)) {
-      if (used.contains(t)) {
-        targets.add(t);
-      }
-    }
-    int loraLayers = minLayer <= 0 ? 0 : c.numLayers() - minLayer;
-    LoraConfig lora =
-        new LoraConfig(rank, s * rank, adapters.get(0).dropout(), targets, loraLayers).checkFor(c);
-
-    Map<String, FloatTensor> out = new LinkedHashMap<>();
-    for (StackedLora.Module m : StackedLora.modules(c, lora)) {
-      int in = m.in();
-      int o = m.out();
-      float[] a = new float[k * in * rank];
-      float[] b = new float[k * rank * o];
-      for (int member = 0; member < k; member++) {
-        Adapter ad = adapters.get(member);
-        FloatTensor pa = ad.loraA().get(m.module());
-        if (pa == null) {
-          continue;
-        }
-        FloatTensor pb = ad.loraB().get(m.module());
-        int r = ad.rank();
-        float f = (float) (ad.scaling() / s);
-        for (int i = 0; i < in; i++) {
-          for (int j = 0; j < r; j++) {
-            a[(member * in + i) * rank + j] = pa.data()[j * in + i]; // [r, in] -> [in, R]
-          }
-        }
-        for (int j = 0; j < r; j++) {
-          for (int x = 0; x < o; x++) {
-            float v = pb.data()[x * r + j]; // [out, r] -> [R, out]
-            b[(member * rank + j) * o + x] = f == 1f ? v : v * f;
-          }
-        }
-      }
-      out.put(m.module() + StackedLora.A, new FloatTensor(new long[] {k, in, rank}, a));
-      out.put(m.module() + StackedLora.B, new FloatTensor(new long[] {k, rank, o}, b));
-    }
-    int h = c.hiddenSize();
-    float[] heads = new float[k * h];
-    for (int member = 0; member < k; member++) {
-      System.arraycopy(adapters.get(member).score().data(), 0, heads, member * h, h);
-    }
-    out.put(RewardHeads.KEY, new FloatTensor(new long[] {k, h}, heads));
-    return new Stacked(c, lora, k, out);
-  }
-
-  /**
-   * Writes member {@code member} of a stacked ensemble as a PEFT adapter directory (rank R, alpha
-   * and target modules of {@code stacked.lora()}, {@code layers_to_transform} when the adapters
-   * cover only the top blocks, the {@code score} head as a module to save), with the key names PEFT
-   * writes, so that {@link #read} gives back exactly the same tensors. Staged in a temporary
-   * directory: a new {@code dir} appears complete or not at all; in an existing {@code dir} only
-   * the adapter's two files are replaced (each by a rename), other files stay.
+   * Writes one adapter as a PEFT adapter directory ({@code adapter_config.json} with its rank,
+   * alpha, dropout and target modules, {@code layers_to_transform}, the {@code score} head as a
+   * module to save; {@code adapter_model.safetensors} with the key names PEFT writes), so that
+   * {@link #read} gives back exactly the same tensors. Staged in a temporary directory: a new
+   * {@code dir} appears complete or not at all; in an existing {@code dir} only the adapter's two
+   * files are replaced (each by a rename), other files stay.
    *
+   * @param a {@code loraA}/{@code loraB} in module order, PEFT's orientation; plain LoRA scaling
+   * @param layersToTransform the blocks that carry adapters, or null for all
    * @param baseModel stored as {@code base_model_name_or_path}
    */
-  public static void export(Path dir, Stacked stacked, int member, String baseModel)
+  public static void write(
+      Path dir, ModelConfig c, Adapter a, List<Integer> layersToTransform, String baseModel)
       throws IOException {
-    if (member < 0 || member >= stacked.members()) {
+    if (a.scaling() != a.alpha() / a.rank()) {
       throw new IllegalArgumentException(
-          "member " + member + " out of range: the ensemble has " + stacked.members() + " members");
+          "cannot write adapter: scaling " + a.scaling() + " is not lora_alpha / r = "
+              + a.alpha() / a.rank() + " (rsLoRA adapters are read, not written)");
     }
-    ModelConfig c = stacked.config();
-    LoraConfig lora = stacked.lora();
-    int rank = lora.rank();
     Map<String, FloatTensor> tensors = new LinkedHashMap<>();
-    for (StackedLora.Module m : StackedLora.modules(c, lora)) {
-      int in = m.in();
-      int o = m.out();
-      float[] sa = stacked.weights().get(m.module() + StackedLora.A).data();
-      float[] sb = stacked.weights().get(m.module() + StackedLora.B).data();
-      float[] a = new float[rank * in];
-      float[] b = new float[o * rank];
-      for (int i = 0; i < in; i++) {
-        for (int j = 0; j < rank; j++) {
-          a[j * in + i] = sa[(member * in + i) * rank + j]; // [in, R] -> [r, in]
-        }
+    for (Map.Entry<String, FloatTensor> e : a.loraA().entrySet()) {
+      FloatTensor b = a.loraB().get(e.getKey());
+      if (b == null) {
+        throw new IllegalArgumentException("cannot write adapter: '" + e.getKey() + "' has no lora_B");
       }
-      for (int j = 0; j < rank; j++) {
-        for (int x = 0; x < o; x++) {
-          b[x * rank + j] = sb[(member * rank + j) * o + x]; // [R, out] -> [out, r]
-        }
-      }
-      tensors.put(
-          PREFIX + m.module() + ".lora_A.weight", new FloatTensor(new long[] {rank, in}, a));
-      tensors.put(PREFIX + m.module() + ".lora_B.weight", new FloatTensor(new long[] {o, rank}, b));
+      tensors.put(PREFIX + e.getKey() + ".lora_A.weight", e.getValue());
+      tensors.put(PREFIX + e.getKey() + ".lora_B.weight", b);
     }
-    int h = c.hiddenSize();
-    float[] head =
-        Arrays.copyOfRange(
-            stacked.weights().get(RewardHeads.KEY).data(), member * h, (member + 1) * h);
-    tensors.put(PREFIX + RewardHeads.KEY, new FloatTensor(new long[] {1, h}, head));
+    tensors.put(PREFIX + HfCheckpoint.SCORE_KEY, a.score());
 
     ObjectNode cfg = JSON.createObjectNode();
     cfg.put("peft_type", "LORA");
     cfg.put("task_type", "SEQ_CLS");
     cfg.put("base_model_name_or_path", baseModel);
-    cfg.put("r", rank);
-    cfg.put("lora_alpha", lora.alpha());
-    cfg.put("lora_dropout", lora.dropout());
+    cfg.put("r", a.rank());
+    cfg.put("lora_alpha", a.alpha());
+    cfg.put("lora_dropout", a.dropout());
     ArrayNode targets = cfg.putArray("target_modules");
-    lora.targetModules().forEach(targets::add);
+    a.targetModules().forEach(targets::add);
     cfg.put("fan_in_fan_out", c instanceof Gpt2Config);
     cfg.put("bias", "none");
     cfg.put("lora_bias", false);
@@ -517,12 +384,9 @@ public final class PeftFiles {
     cfg.putArray("modules_to_save").add("score");
     cfg.putObject("rank_pattern");
     cfg.putObject("alpha_pattern");
-    int fork = lora.forkLayer(c);
-    if (fork > 0) {
+    if (layersToTransform != null) {
       ArrayNode layers = cfg.putArray("layers_to_transform");
-      for (int l = fork; l < c.numLayers(); l++) {
-        layers.add(l);
-      }
+      layersToTransform.forEach(layers::add);
     } else {
       cfg.putNull("layers_to_transform");
     }

@@ -12,7 +12,7 @@ import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.lora.LoraConfig;
-import dev.rewardensemble.io.PeftFiles;
+import dev.rewardensemble.lora.PeftAdapters;
 import dev.rewardensemble.lora.StackedLora;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Projector;
@@ -50,13 +50,13 @@ class LoraEnsembleGraphTest {
 
   /** Rewards {@code [B, K]} (row-major) of stacked adapters over the base checkpoint. */
   static float[] rewards(
-      HfCheckpoint.Checkpoint base, PeftFiles.Stacked st, int[][] ids, int[][] mask) {
+      HfCheckpoint.Checkpoint base, PeftAdapters.Stacked st, int[][] ids, int[][] mask) {
     return rewards(base, st, ids, mask, true);
   }
 
   /** The same, with the adapters folded into the base products or added as separate products. */
   static float[] rewards(
-      HfCheckpoint.Checkpoint base, PeftFiles.Stacked st, int[][] ids, int[][] mask, boolean fold) {
+      HfCheckpoint.Checkpoint base, PeftAdapters.Stacked st, int[][] ids, int[][] mask, boolean fold) {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
@@ -76,7 +76,7 @@ class LoraEnsembleGraphTest {
     int[][] ids = Fixtures.ints2(e.get("input_ids"));
     int[][] mask = Fixtures.ints2(e.get("attention_mask"));
     HfCheckpoint.Checkpoint base = HfCheckpoint.load(Fixtures.dir(BASE));
-    PeftFiles.Stacked st = PeftFiles.load(base.config(), memberDirs());
+    PeftAdapters.Stacked st = PeftAdapters.load(base.config(), memberDirs());
     assertEquals(
         new LoraConfig(4, 8, 0.0, dev.rewardensemble.model.Llama.LORA_TARGETS, 0), st.lora());
     float[] got = rewards(base, st, ids, mask); // [B, 3]
@@ -121,7 +121,7 @@ class LoraEnsembleGraphTest {
     int[][] ids = Fixtures.ints2(e.get("input_ids"));
     int[][] mask = Fixtures.ints2(e.get("attention_mask"));
     HfCheckpoint.Checkpoint base = HfCheckpoint.load(Fixtures.dir(BASE));
-    PeftFiles.Stacked st = PeftFiles.load(base.config(), memberDirs());
+    PeftAdapters.Stacked st = PeftAdapters.load(base.config(), memberDirs());
     float[] folded = rewards(base, st, ids, mask, true);
     float[] separate = rewards(base, st, ids, mask, false);
     assertClose(Fixtures.flat(e.get("member_rewards")), separate, 1e-4, 1e-5, "member_rewards, separate products");
@@ -179,7 +179,7 @@ class LoraEnsembleGraphTest {
     int[][] ids = Fixtures.ints2(e.get("input_ids"));
     int[][] mask = Fixtures.ints2(e.get("attention_mask"));
     HfCheckpoint.Checkpoint base = HfCheckpoint.load(Fixtures.dir(BASE));
-    PeftFiles.Stacked st = PeftFiles.load(base.config(), memberDirs());
+    PeftAdapters.Stacked st = PeftAdapters.load(base.config(), memberDirs());
     Map<String, FloatTensor> w = new LinkedHashMap<>(st.weights());
     for (StackedLora.Module m : StackedLora.modules(base.config(), st.lora())) {
       if (m.layer() == 0) {
@@ -187,8 +187,8 @@ class LoraEnsembleGraphTest {
         w.put(key, FloatTensor.zeros(w.get(key).shape()));
       }
     }
-    PeftFiles.Stacked full = new PeftFiles.Stacked(st.config(), st.lora(), st.members(), w);
-    PeftFiles.Stacked top = full.withLoraLayers(1);
+    PeftAdapters.Stacked full = new PeftAdapters.Stacked(st.config(), st.lora(), st.members(), w);
+    PeftAdapters.Stacked top = full.withLoraLayers(1);
     assertEquals(1, top.lora().forkLayer(base.config()));
     assertTrue(top.weights().keySet().stream().noneMatch(k -> k.startsWith("model.layers.0.")));
     float[] want = rewards(base, full, ids, mask);
@@ -204,7 +204,7 @@ class LoraEnsembleGraphTest {
     int[][] ids = Fixtures.ints2(e.get("input_ids"));
     int[][] mask = Fixtures.ints2(e.get("attention_mask"));
     HfCheckpoint.Checkpoint base = HfCheckpoint.load(Fixtures.dir(BASE));
-    PeftFiles.Stacked st = PeftFiles.load(base.config(), memberDirs());
+    PeftAdapters.Stacked st = PeftAdapters.load(base.config(), memberDirs());
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
@@ -257,10 +257,10 @@ class LoraEnsembleGraphTest {
     int[][] ids = Fixtures.ints2(e.get("input_ids"));
     int[][] mask = Fixtures.ints2(e.get("attention_mask"));
     HfCheckpoint.Checkpoint base = HfCheckpoint.load(Fixtures.dir(BASE));
-    PeftFiles.Stacked st = PeftFiles.load(base.config(), memberDirs());
+    PeftAdapters.Stacked st = PeftAdapters.load(base.config(), memberDirs());
     LoraConfig withDropout = st.lora().withDropout(0.5);
-    PeftFiles.Stacked dropSt =
-        new PeftFiles.Stacked(st.config(), withDropout, 3, st.weights());
+    PeftAdapters.Stacked dropSt =
+        new PeftAdapters.Stacked(st.config(), withDropout, 3, st.weights());
     float[] inference = rewards(base, st, ids, mask);
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
@@ -299,7 +299,7 @@ class LoraEnsembleGraphTest {
     int[][] ids = Fixtures.ints2(e.get("input_ids"));
     int[][] mask = Fixtures.ints2(e.get("attention_mask"));
     HfCheckpoint.Checkpoint base = HfCheckpoint.load(Fixtures.dir(BASE));
-    PeftFiles.Stacked st = PeftFiles.load(base.config(), memberDirs());
+    PeftAdapters.Stacked st = PeftAdapters.load(base.config(), memberDirs());
     assertEquals(0.0, st.lora().dropout());
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);

@@ -103,7 +103,7 @@ public final class InteropExport {
         loraWeights.put(key, v);
       }
     });
-    var stacked = new dev.rewardensemble.io.PeftFiles.Stacked(em.config(), em.lora(), 3, loraWeights);
+    var stacked = new dev.rewardensemble.lora.PeftAdapters.Stacked(em.config(), em.lora(), 3, loraWeights);
     JsonNode le = JSON.readTree(loraFixture.resolve("expected.json").toFile());
     int[][] lids = ints2(le.get("input_ids"));
     int[][] lmask = ints2(le.get("attention_mask"));
@@ -114,7 +114,7 @@ public final class InteropExport {
     ArrayNode dirs = peft.putArray("members");
     for (int k = 0; k < 3; k++) {
       Path d = out.resolve("peft").resolve("member-" + k);
-      dev.rewardensemble.io.PeftFiles.export(d, stacked, k, base.toString());
+      dev.rewardensemble.lora.PeftAdapters.export(d, stacked, k, base.toString());
       dirs.add(d.toString());
     }
     try (dev.rewardensemble.api.RewardModel rm =

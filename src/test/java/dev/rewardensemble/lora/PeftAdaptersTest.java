@@ -50,7 +50,7 @@ class PeftAdaptersTest {
   }
 
   /** Rewards {@code [B, K]} of stacked adapters on the llama-lora batch. */
-  static float[] rewards(HfCheckpoint.Checkpoint base, PeftFiles.Stacked st) throws Exception {
+  static float[] rewards(HfCheckpoint.Checkpoint base, PeftAdapters.Stacked st) throws Exception {
     JsonNode e = Fixtures.expected("llama-lora");
     int[][] ids = Fixtures.ints2(e.get("input_ids"));
     int[][] mask = Fixtures.ints2(e.get("attention_mask"));
@@ -100,12 +100,12 @@ class PeftAdaptersTest {
   void exportThenImportRoundTripsExactly() throws Exception {
     HfCheckpoint.Checkpoint base = base();
     ModelConfig c = base.config();
-    PeftFiles.Stacked st = PeftFiles.load(c, members());
+    PeftAdapters.Stacked st = PeftAdapters.load(c, members());
     float[] all = rewards(base, st);
     for (int m = 0; m < 3; m++) {
       Path out = tmp.resolve("export" + m);
-      PeftFiles.export(out, st, m, "llama-seqcls");
-      PeftFiles.Stacked back = PeftFiles.stack(c, List.of(PeftFiles.read(out, c)));
+      PeftAdapters.export(out, st, m, "llama-seqcls");
+      PeftAdapters.Stacked back = PeftAdapters.stack(c, List.of(PeftFiles.read(out, c)));
       assertEquals(st.lora(), back.lora());
       for (Map.Entry<String, FloatTensor> e : back.weights().entrySet()) {
         FloatTensor orig = st.weights().get(e.getKey());
@@ -135,7 +135,7 @@ class PeftAdaptersTest {
     for (int m = 0; m < 3; m++) {
       again.add(PeftFiles.read(tmp.resolve("export" + m), c));
     }
-    PeftFiles.Stacked st2 = PeftFiles.stack(c, again);
+    PeftAdapters.Stacked st2 = PeftAdapters.stack(c, again);
     assertEquals(st.weights(), st2.weights());
     assertTrue(java.util.Arrays.equals(all, rewards(base, st2)), "rewards after export/import");
   }
@@ -143,7 +143,7 @@ class PeftAdaptersTest {
   @Test
   void topBlockAdaptersExportLayersToTransform() throws Exception {
     ModelConfig c = base().config();
-    PeftFiles.Stacked st = PeftFiles.load(c, members());
+    PeftAdapters.Stacked st = PeftAdapters.load(c, members());
     Map<String, FloatTensor> w = new LinkedHashMap<>(st.weights());
     w.replaceAll(
         (k, v) ->
@@ -153,12 +153,12 @@ class PeftAdaptersTest {
     String msg =
         assertThrows(IllegalArgumentException.class, () -> st.withLoraLayers(1)).getMessage();
     assertTrue(msg.contains("model.layers.0.self_attn.q_proj.lora_B (block 0) is not zero"), msg);
-    PeftFiles.Stacked top = new PeftFiles.Stacked(c, st.lora(), 3, w).withLoraLayers(1);
+    PeftAdapters.Stacked top = new PeftAdapters.Stacked(c, st.lora(), 3, w).withLoraLayers(1);
     Path out = tmp.resolve("top");
-    PeftFiles.export(out, top, 2, "llama-seqcls");
+    PeftAdapters.export(out, top, 2, "llama-seqcls");
     JsonNode cfg = JSON.readTree(out.resolve(PeftFiles.CONFIG_FILE).toFile());
     assertEquals("[1]", cfg.get("layers_to_transform").toString());
-    PeftFiles.Stacked back = PeftFiles.stack(c, List.of(PeftFiles.read(out, c)));
+    PeftAdapters.Stacked back = PeftAdapters.stack(c, List.of(PeftFiles.read(out, c)));
     assertEquals(top.lora(), back.lora());
     assertEquals(1, back.lora().forkLayer(c));
   }
@@ -209,12 +209,12 @@ class PeftAdaptersTest {
       ads.add(PeftFiles.read(p, c));
     }
     assertEquals(1.5, ads.get(1).scaling());
-    PeftFiles.Stacked mixed = PeftFiles.stack(c, ads);
+    PeftAdapters.Stacked mixed = PeftAdapters.stack(c, ads);
     assertEquals(4, mixed.lora().rank());
     assertEquals(2.0, mixed.lora().scaling());
     float[] all = rewards(base, mixed);
     for (int m = 0; m < 3; m++) {
-      float[] alone = rewards(base, PeftFiles.stack(c, List.of(ads.get(m))));
+      float[] alone = rewards(base, PeftAdapters.stack(c, List.of(ads.get(m))));
       assertClose(alone, column(all, 3, m), 1e-5, 1e-6, "member " + m + " alone vs stacked");
     }
   }
@@ -239,9 +239,9 @@ class PeftAdaptersTest {
           }
           return new FloatTensor(v.shape(), d);
         });
-    PeftFiles.Stacked st = new PeftFiles.Stacked(c, lora, 2, w);
+    PeftAdapters.Stacked st = new PeftAdapters.Stacked(c, lora, 2, w);
     Path out = tmp.resolve("gpt2");
-    PeftFiles.export(out, st, 1, "gpt2-seqcls");
+    PeftAdapters.export(out, st, 1, "gpt2-seqcls");
     JsonNode cfg = JSON.readTree(out.resolve(PeftFiles.CONFIG_FILE).toFile());
     assertTrue(cfg.get("fan_in_fan_out").asBoolean());
     try (TensorSource src = Safetensors.open(out.resolve(PeftFiles.WEIGHTS_FILE))) {
@@ -253,7 +253,7 @@ class PeftAdaptersTest {
           List.of(3L * h, 4L),
           toList(src.info("base_model.model.transformer.h.0.attn.c_attn.lora_B.weight").shape()));
     }
-    PeftFiles.Stacked back = PeftFiles.stack(c, List.of(PeftFiles.read(out, c)));
+    PeftAdapters.Stacked back = PeftAdapters.stack(c, List.of(PeftFiles.read(out, c)));
     assertEquals(lora.withDropout(0.05), back.lora());
     for (Map.Entry<String, FloatTensor> e : back.weights().entrySet()) {
       float[] d = st.weights().get(e.getKey()).data();
