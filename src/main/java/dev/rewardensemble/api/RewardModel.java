@@ -6,6 +6,7 @@ import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.EnsembleModel;
+import dev.rewardensemble.ensemble.EnsembleScorer;
 import dev.rewardensemble.ensemble.MemberScores;
 import dev.rewardensemble.ensemble.Normalization;
 import dev.rewardensemble.io.FloatTensor;
@@ -43,7 +44,7 @@ import org.tensorflow.types.TInt32;
  *
  * <p>Thread-safe for concurrent {@link #score} calls. Close it to free the native graph and session.
  */
-public final class RewardModel implements AutoCloseable {
+public final class RewardModel implements AutoCloseable, EnsembleScorer {
   private final EnsembleKind kind;
   private final ModelConfig config;
   private final int members;

@@ -1,7 +1,6 @@
 package dev.rewardensemble.model;
 
 import dev.rewardensemble.config.Gpt2Config;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
@@ -17,35 +16,13 @@ import org.tensorflow.types.TInt32;
 public final class Gpt2 {
   private Gpt2() {}
 
-  /** Checkpoint key to shape of every trunk parameter. */
+  /** Checkpoint key to shape of every trunk parameter ({@link Gpt2Config#parameterShapes}). */
   public static Map<String, long[]> parameterShapes(Gpt2Config c) {
-    Map<String, long[]> m = new LinkedHashMap<>();
-    long h = c.nEmbd();
-    long f = c.nInner();
-    m.put("transformer.wte.weight", new long[] {c.vocabSize(), h});
-    m.put("transformer.wpe.weight", new long[] {c.nPositions(), h});
-    for (int i = 0; i < c.nLayer(); i++) {
-      String p = "transformer.h." + i + ".";
-      m.put(p + "ln_1.weight", new long[] {h});
-      m.put(p + "ln_1.bias", new long[] {h});
-      m.put(p + "attn.c_attn.weight", new long[] {h, 3 * h});
-      m.put(p + "attn.c_attn.bias", new long[] {3 * h});
-      m.put(p + "attn.c_proj.weight", new long[] {h, h});
-      m.put(p + "attn.c_proj.bias", new long[] {h});
-      m.put(p + "ln_2.weight", new long[] {h});
-      m.put(p + "ln_2.bias", new long[] {h});
-      m.put(p + "mlp.c_fc.weight", new long[] {h, f});
-      m.put(p + "mlp.c_fc.bias", new long[] {f});
-      m.put(p + "mlp.c_proj.weight", new long[] {f, h});
-      m.put(p + "mlp.c_proj.bias", new long[] {h});
-    }
-    m.put("transformer.ln_f.weight", new long[] {h});
-    m.put("transformer.ln_f.bias", new long[] {h});
-    return m;
+    return c.parameterShapes();
   }
 
   /** Modules a LoRA adapter may target in GPT-2 (PEFT names). */
-  public static final java.util.List<String> LORA_TARGETS = java.util.List.of("c_attn", "c_proj", "c_fc");
+  public static final java.util.List<String> LORA_TARGETS = Gpt2Config.LORA_TARGETS;
 
   /**
    * The trunk's final hidden states.

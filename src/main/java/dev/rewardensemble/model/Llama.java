@@ -1,7 +1,6 @@
 package dev.rewardensemble.model;
 
 import dev.rewardensemble.config.LlamaConfig;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
@@ -18,31 +17,11 @@ public final class Llama {
   private Llama() {}
 
   /** Modules a LoRA adapter may target in Llama (PEFT names). */
-  public static final java.util.List<String> LORA_TARGETS =
-      java.util.List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+  public static final java.util.List<String> LORA_TARGETS = LlamaConfig.LORA_TARGETS;
 
-  /** Checkpoint key to shape of every trunk parameter. */
+  /** Checkpoint key to shape of every trunk parameter ({@link LlamaConfig#parameterShapes}). */
   public static Map<String, long[]> parameterShapes(LlamaConfig c) {
-    Map<String, long[]> m = new LinkedHashMap<>();
-    long h = c.hiddenSize();
-    long f = c.intermediateSize();
-    long qd = (long) c.numHeads() * c.headDim();
-    long kvd = (long) c.numKeyValueHeads() * c.headDim();
-    m.put("model.embed_tokens.weight", new long[] {c.vocabSize(), h});
-    for (int i = 0; i < c.numLayers(); i++) {
-      String p = "model.layers." + i + ".";
-      m.put(p + "input_layernorm.weight", new long[] {h});
-      m.put(p + "self_attn.q_proj.weight", new long[] {qd, h});
-      m.put(p + "self_attn.k_proj.weight", new long[] {kvd, h});
-      m.put(p + "self_attn.v_proj.weight", new long[] {kvd, h});
-      m.put(p + "self_attn.o_proj.weight", new long[] {h, qd});
-      m.put(p + "post_attention_layernorm.weight", new long[] {h});
-      m.put(p + "mlp.gate_proj.weight", new long[] {f, h});
-      m.put(p + "mlp.up_proj.weight", new long[] {f, h});
-      m.put(p + "mlp.down_proj.weight", new long[] {h, f});
-    }
-    m.put("model.norm.weight", new long[] {h});
-    return m;
+    return c.parameterShapes();
   }
 
   /**
