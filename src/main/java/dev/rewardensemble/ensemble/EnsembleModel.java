@@ -198,7 +198,7 @@ public record EnsembleModel(
   /**
    * Reads {@code ensemble.json}. Its {@code k} must match what it describes: the number of member or
    * adapter directories, the rows of {@code score.weight} and the length of the normalisation's
-   * {@code mean} and {@code std}; a manifest without {@code k} (none is written without it) takes K
+   * {@code mean} and {@code std}. A manifest without {@code k} (a hand-written or older one) takes K
    * from its directories.
    */
   private static EnsembleModel fromManifest(Path dir, Path manifest) throws IOException {
