@@ -157,7 +157,8 @@ public final class Workloads {
 
   /** Training settings of a benchmark step: one micro-batch, no accumulation, clipping at 1, weight decay 0.01. */
   static TrainConfig trainConfig(BenchOptions o) {
-    return new TrainConfig(1, 1, o.batch(), 1, 1e-5, 0.01, Schedule.Kind.CONSTANT, 0.0, 1.0, 0.0, o.seed(), 0, 0, 1, 0.0);
+    return TrainConfig.builder().steps(1).batchSize(o.batch()).gradAccum(1).lr(1e-5).weightDecay(0.01)
+        .schedule(Schedule.Kind.CONSTANT).warmupRatio(0.0).evalFraction(0.0).seed(o.seed()).keepCheckpoints(1).build();
   }
 
   /** (b) One Bradley-Terry step of full finetuning (forward + backward + AdamW): tokens/s. */

@@ -98,8 +98,7 @@ public final class ExportCommand implements Callable<Integer> {
       checkPaths(out.toAbsolutePath().normalize());
     }
     EnsembleModel m = EnsembleModel.load(model, lora);
-    m = new EnsembleModel(m.kind(), m.config(), m.members(), m.weights(), m.lora(), m.normalization(),
-        aggregation.resolve(m.aggregation()), m.tokenizer(), m.source());
+    m = m.withAggregation(aggregation.resolve(m.aggregation()));
     switch (format) {
       case "savedmodel" -> {
         if (name == null || name.isBlank()) {

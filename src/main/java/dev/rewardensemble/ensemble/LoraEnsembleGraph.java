@@ -6,6 +6,7 @@ import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.lora.PeftAdapters;
 import dev.rewardensemble.lora.StackedLora;
 import dev.rewardensemble.model.Attention;
+import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.Layers;
 import dev.rewardensemble.model.Members;
 import dev.rewardensemble.model.ParameterStore;
@@ -15,7 +16,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 import org.tensorflow.Operand;
 import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
@@ -97,6 +97,11 @@ public record LoraEnsembleGraph(
     return new LoraEnsembleGraph(c, lora, k, params, adapters, ids, mask, rewards);
   }
 
+  /** The forward graph ({@code rewards [B, K]}) that scoring, training and export work on. */
+  public ForwardGraph forward() {
+    return new ForwardGraph(inputIds, attentionMask, rewards, params, members);
+  }
+
   /** Names of the trainable variables: every adapter's A and B, then {@code score.weight}. */
   public List<String> trainableNames() {
     List<String> out = new ArrayList<>(adapters.variableNames());
@@ -162,27 +167,10 @@ public record LoraEnsembleGraph(
   }
 
   /**
-   * Fresh trainable values: PEFT's adapter initialisation ({@link StackedLora#initialValues}) and
-   * heads drawn from {@code N(0, headStd^2)} (Hugging Face initialises {@code score} with {@code
-   * initializer_range}, typically 0.02), independently per member, seeded.
+   * Fresh trainable values of this graph's configuration ({@link LoraInit#values}): PEFT's adapter
+   * initialisation and heads drawn from {@code N(0, headStd^2)}, seeded.
    */
   public Map<String, FloatTensor> initialValues(long seed, double headStd) {
-    Map<String, FloatTensor> out = new LinkedHashMap<>(adapters.initialValues(seed));
-    int h = config.hiddenSize();
-    float[] w = new float[members * h];
-    for (int member = 0; member < members; member++) {
-      SplittableRandom rnd = new SplittableRandom(seed * 31L + 1_000_000_007L * (member + 1));
-      for (int i = 0; i < h; i++) {
-        w[member * h + i] = (float) (gaussian(rnd) * headStd);
-      }
-    }
-    out.put(RewardHeads.KEY, new FloatTensor(new long[] {members, h}, w));
-    return out;
-  }
-
-  private static double gaussian(SplittableRandom rnd) {
-    double u1 = 1.0 - rnd.nextDouble(); // (0, 1]
-    double u2 = rnd.nextDouble();
-    return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    return LoraInit.values(config, lora, members, seed, headStd);
   }
 }

@@ -18,7 +18,6 @@ import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.rl.BestOfN;
 import dev.rewardensemble.rl.BestOfNRunner;
 import dev.rewardensemble.rl.Generation;
-import dev.rewardensemble.rl.KlPenalty;
 import dev.rewardensemble.rl.PpoConfig;
 import dev.rewardensemble.rl.PpoTrainer;
 import dev.rewardensemble.rl.Sampler;
@@ -427,8 +426,8 @@ public final class Demo {
   private static void trainRm(
       Settings s, ExecConfig exec, Path sftDir, Method mt, Path data, Path noisyFile, Path out, long seed)
       throws IOException {
-    TrainConfig tc = new TrainConfig(s.rmEpochs(), 0, s.rmBatch(), 1, s.rmLr(), 0.0, Schedule.Kind.COSINE, 0.03, 1.0,
-        0.1, seed, 0, 0, 1, 0.0);
+    TrainConfig tc = TrainConfig.builder().epochs(s.rmEpochs()).batchSize(s.rmBatch()).gradAccum(1).lr(s.rmLr())
+        .seed(seed).keepCheckpoints(1).build();
     EnsembleOptions ens = switch (mt.kind()) {
       case SINGLE -> EnsembleOptions.single();
       case INDEPENDENT -> EnsembleOptions.of(EnsembleKind.INDEPENDENT, mt.k());
@@ -572,8 +571,9 @@ public final class Demo {
       SequenceScorer scorer = (prompts, responses) -> inner.score(
           prompts.stream().map(p -> p.length > 1 && p[0] == CharVocabulary.BOS ? Arrays.copyOfRange(p, 1, p.length) : p).toList(),
           responses);
-      PpoConfig cfg = new PpoConfig(s.ppoRollout(), s.ppoRollout() / 2, 2, 3e-4, 2, 0.05, KlPenalty.Estimator.K1, null,
-          1.0, 0.95, 0.2, 0.2, 0.1, true, 1.0, 1.0, 0.9, s.maxNewTokens(), 42 + ppoSeed);
+      PpoConfig cfg = PpoConfig.builder().rolloutBatch(s.ppoRollout()).stepBatch(s.ppoRollout() / 2).lr(3e-4)
+          .warmupSteps(2).klCoef(0.05).missingEosPenalty(1.0).temperature(1.0).maxNewTokens(s.maxNewTokens())
+          .seed(42 + ppoSeed).build();
       List<Task> train = new ArrayList<>(world.tasks().train());
       java.util.Collections.shuffle(train, new java.util.Random(4242 + ppoSeed));
       List<int[]> evalIds = new ArrayList<>();

@@ -158,9 +158,7 @@ public final class StackedLora implements Projector {
       long seed,
       boolean fold,
       boolean training) {
-    if (k < 1) {
-      throw new IllegalArgumentException("ensemble members K must be >= 1, got " + k);
-    }
+    // K >= 1 is validated once, by ensemble.EnsembleSpec.
     this.config = c;
     this.lora = lora.checkFor(c);
     this.k = k;

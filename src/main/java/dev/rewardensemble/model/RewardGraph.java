@@ -24,11 +24,11 @@ public record RewardGraph(
     Operand<TFloat32> hidden,
     Operand<TFloat32> rewards) {
 
-  /** Builds the graph of a model with {@code k} heads into {@code tf}'s graph. */
+  /**
+   * Builds the graph of a model with {@code k} heads into {@code tf}'s graph; K as validated by {@code
+   * ensemble.EnsembleSpec}.
+   */
   public static RewardGraph build(Ops tf, ModelConfig c, int k, ParameterStore params, Projector proj) {
-    if (k < 1) {
-      throw new IllegalArgumentException("number of reward heads must be >= 1, got " + k);
-    }
     Placeholder<TInt32> ids =
         tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
     Placeholder<TInt32> mask =
