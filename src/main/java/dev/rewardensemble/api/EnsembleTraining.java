@@ -31,6 +31,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.Optional;
 import org.tensorflow.Graph;
 import org.tensorflow.op.Ops;
@@ -235,10 +236,11 @@ final class EnsembleTraining {
     }
     layout.put("base", "phase1");
     layout.set("lora", JSON.valueToTree(lora));
+    Set<String> trainable = Set.copyOf(LoraEnsembleGraph.trainableKeys(config, lora));
     TrainingRun.Spec spec =
         new TrainingRun.Spec(
             config, base.rewardArchitecture(), k, init,
-            key -> key.endsWith(".lora_A") || key.endsWith(".lora_B") || key.equals(RewardHeads.KEY),
+            trainable::contains,
             tc2, req.exec(), out.resolve("phase2"), req.resume(), prov,
             tf -> {
               ParameterStore p = new ParameterStore(tf);
@@ -249,7 +251,7 @@ final class EnsembleTraining {
             (runDir, weights) -> {
               Map<String, FloatTensor> w = new LinkedHashMap<>();
               weights.forEach((key, v) -> {
-                if (key.endsWith(".lora_A") || key.endsWith(".lora_B") || key.equals(RewardHeads.KEY)) {
+                if (trainable.contains(key)) {
                   w.put(key, v);
                 }
               });

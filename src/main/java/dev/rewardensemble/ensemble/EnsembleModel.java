@@ -9,8 +9,8 @@ import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.lora.LoraConfig;
-import dev.rewardensemble.lora.StackedLora;
 import dev.rewardensemble.lora.PeftAdapters;
+import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.LmHead;
 import dev.rewardensemble.model.ParameterStore;
@@ -54,23 +54,22 @@ public record EnsembleModel(
   /** The manifest file of an ensemble run directory. */
   public static final String MANIFEST = "ensemble.json";
 
-  /** Builds the forward graph ({@code rewards [B, K]}) into {@code tf}'s graph, for TensorFlow's own kernels. */
+  /** Builds the forward graph ({@code rewards [B, K]}) into {@code tf}'s graph, in float32, for TensorFlow's own kernels. */
   public ForwardGraph build(Ops tf) {
-    return build(tf, false);
+    return build(BuildContext.float32(tf));
   }
 
   /**
-   * Builds the forward graph ({@code rewards [B, K]}) into {@code tf}'s graph; {@code forXla}: the session will
-   * compile it with XLA, which prefers LoRA's delta as a separate product (see {@link
-   * StackedLora#inference(Ops, ModelConfig, LoraConfig, int, ParameterStore, boolean)}).
+   * Builds the forward graph ({@code rewards [B, K]}) into {@code cx}'s graph, in its precision; a LoRA ensemble's
+   * adapter products take the form that suits the context's XLA setting ({@link LoraEnsembleGraph#scoring}).
    */
-  public ForwardGraph build(Ops tf, boolean forXla) {
-    ParameterStore params = new ParameterStore(tf);
+  public ForwardGraph build(BuildContext cx) {
+    ParameterStore params = new ParameterStore(cx.tf());
     return switch (kind) {
-      case SINGLE, LINEAR -> RewardGraph.build(tf, config, members, params, Projector.NONE).forward();
-      case INDEPENDENT -> IndependentGraph.build(tf, config, members, params);
+      case SINGLE, LINEAR -> RewardGraph.build(cx, config, members, params, Projector.NONE).forward();
+      case INDEPENDENT -> IndependentGraph.build(cx, config, members, params);
       case LORA -> {
-        LoraEnsembleGraph g = LoraEnsembleGraph.inference(tf, config, lora, members, params, !forXla);
+        LoraEnsembleGraph g = LoraEnsembleGraph.scoring(cx, config, lora, members, params);
         yield new ForwardGraph(g.inputIds(), g.attentionMask(), g.rewards(), params, members);
       }
     };
