@@ -32,6 +32,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.Optional;
 
 /**
@@ -230,17 +231,18 @@ final class EnsembleTraining {
     }
     layout.put("base", "phase1");
     layout.set("lora", JSON.valueToTree(lora));
+    Set<String> trainable = Set.copyOf(LoraEnsembleGraph.trainableKeys(config, lora));
     TrainingRun.Spec phase2 =
         new TrainingRun.Spec(
             config, base.rewardArchitecture(), k, init,
-            key -> key.endsWith(".lora_A") || key.endsWith(".lora_B") || key.equals(RewardHeads.KEY),
+            trainable::contains,
             tc2, req.exec(), out.resolve("phase2"), req.resume(), prov,
             tf -> LoraEnsembleGraph.training(tf, config, lora, k, new ParameterStore(tf), seed).forward(),
             false,
             (runDir, weights) -> {
               Map<String, FloatTensor> w = new LinkedHashMap<>();
               weights.forEach((key, v) -> {
-                if (key.endsWith(".lora_A") || key.endsWith(".lora_B") || key.equals(RewardHeads.KEY)) {
+                if (trainable.contains(key)) {
                   w.put(key, v);
                 }
               });

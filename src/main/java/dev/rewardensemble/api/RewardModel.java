@@ -11,6 +11,7 @@ import dev.rewardensemble.ensemble.EnsembleSpec;
 import dev.rewardensemble.ensemble.MemberScores;
 import dev.rewardensemble.ensemble.Normalization;
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.GraphSession;
 import dev.rewardensemble.serving.SavedModelScorer;
@@ -65,7 +66,7 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
     saved = null;
     owner = new GraphSession();
     try {
-      fg = m.build(exec.ops(owner.graph()), exec.xla());
+      fg = m.build(BuildContext.of(owner.graph(), exec));
       fg.params().load(owner.open(exec), m.weights(), false, String.valueOf(m.source()));
     } catch (RuntimeException | Error e) {
       owner.close(); // the session first: Graph.close() waits for open sessions

@@ -167,8 +167,10 @@ public final class ExportCommand implements Callable<Integer> {
 
   private static Map<String, dev.rewardensemble.io.FloatTensor> loraWeights(EnsembleModel m) {
     Map<String, dev.rewardensemble.io.FloatTensor> w = new LinkedHashMap<>();
+    java.util.Set<String> trainable =
+        java.util.Set.copyOf(dev.rewardensemble.ensemble.LoraEnsembleGraph.trainableKeys(m.config(), m.lora()));
     m.weights().forEach((k, v) -> {
-      if (k.endsWith(".lora_A") || k.endsWith(".lora_B") || k.equals("score.weight")) {
+      if (trainable.contains(k)) {
         w.put(k, v);
       }
     });

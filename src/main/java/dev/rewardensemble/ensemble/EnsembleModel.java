@@ -9,8 +9,8 @@ import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.lora.LoraConfig;
-import dev.rewardensemble.lora.StackedLora;
 import dev.rewardensemble.lora.PeftAdapters;
+import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.LmHead;
 import dev.rewardensemble.model.ParameterStore;
@@ -80,23 +80,22 @@ public record EnsembleModel(
     return new EnsembleModel(spec.withAggregation(agg), config, weights, lora, tokenizer, source);
   }
 
-  /** Builds the forward graph ({@code rewards [B, K]}) into {@code tf}'s graph, for TensorFlow's own kernels. */
+  /** Builds the forward graph ({@code rewards [B, K]}) into {@code tf}'s graph, in float32, for TensorFlow's own kernels. */
   public ForwardGraph build(Ops tf) {
-    return build(tf, false);
+    return build(BuildContext.float32(tf));
   }
 
   /**
-   * Builds the forward graph ({@code rewards [B, K]}) into {@code tf}'s graph; {@code forXla}: the session will
-   * compile it with XLA, which prefers LoRA's delta as a separate product (see {@link
-   * StackedLora#inference(Ops, ModelConfig, LoraConfig, int, ParameterStore, boolean)}).
+   * Builds the forward graph ({@code rewards [B, K]}) into {@code cx}'s graph, in its precision; a LoRA ensemble's
+   * adapter products take the form that suits the context's XLA setting ({@link LoraEnsembleGraph#scoring}).
    */
-  public ForwardGraph build(Ops tf, boolean forXla) {
-    ParameterStore params = new ParameterStore(tf);
+  public ForwardGraph build(BuildContext cx) {
+    ParameterStore params = new ParameterStore(cx.tf());
     int k = spec.k();
     return switch (spec.kind()) {
-      case SINGLE, LINEAR -> RewardGraph.build(tf, config, k, params, Projector.NONE).forward();
-      case INDEPENDENT -> IndependentGraph.build(tf, config, k, params);
-      case LORA -> LoraEnsembleGraph.inference(tf, config, lora, k, params, !forXla).forward();
+      case SINGLE, LINEAR -> RewardGraph.build(cx, config, k, params, Projector.NONE).forward();
+      case INDEPENDENT -> IndependentGraph.build(cx, config, k, params);
+      case LORA -> LoraEnsembleGraph.scoring(cx, config, lora, k, params).forward();
     };
   }
 

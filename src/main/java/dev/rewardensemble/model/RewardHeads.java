@@ -40,7 +40,7 @@ public final class RewardHeads {
    * @param weight {@code [K, H]}
    * @return {@code [B, K]}
    */
-  public static Operand<TFloat32> rewards(Ops tf, Operand<TFloat32> last, Operand<TFloat32> weight) {
-    return Layers.linear(tf, last, weight); // [B, K]
+  public static Operand<TFloat32> rewards(BuildContext cx, Operand<TFloat32> last, Operand<TFloat32> weight) {
+    return Layers.linear(cx, last, weight); // [B, K]
   }
 }

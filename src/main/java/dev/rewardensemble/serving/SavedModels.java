@@ -284,7 +284,7 @@ public final class SavedModels {
             .output(STD, a.std)
             .output(LCB, a.lcb);
       }
-      try (Session s = new Session(g, ExecConfig.defaults().toProto())) {
+      try (Session s = ExecConfig.defaults().newSession(g)) {
         fg.params().load(s, model.weights(), false, target.toString());
         SavedModelBundle.exporter(tmp.toString()).withTags(TAG).withSession(s).withSignature(sig.build()).export();
       }

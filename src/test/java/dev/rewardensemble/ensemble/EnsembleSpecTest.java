@@ -93,7 +93,8 @@ class EnsembleSpecTest {
           Map<String, FloatTensor> graph;
           try (Graph g = new Graph()) {
             Ops tf = Ops.create(g);
-            graph = StackedLora.training(tf, c, lora, k, new ParameterStore(tf), 17).initialValues(17);
+            graph = StackedLora.training(dev.rewardensemble.model.BuildContext.float32(tf), c, lora, k, new ParameterStore(tf), 17)
+                .initialValues(17);
           }
           assertEquals(List.copyOf(graph.keySet()), List.copyOf(plain.keySet()), preset);
           for (String key : graph.keySet()) {
