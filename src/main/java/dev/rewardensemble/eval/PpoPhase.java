@@ -30,7 +30,7 @@ import java.util.function.Consumer;
  * LCB 0.5; not the LoRA control), seed j's reward models with PPO seed j, evaluated every few
  * iterations with the gold judge.
  */
-final class PpoPhase {
+public final class PpoPhase {
   private PpoPhase() {}
 
   /** Samples per held-out prompt in a PPO evaluation. */
