@@ -27,16 +27,29 @@ public record BaseModel(
     Path source, ModelConfig config, Map<String, FloatTensor> trunk, Optional<FloatTensor> head,
     Optional<Path> tokenizer) {
 
+  /**
+   * The architecture of {@code source} from its configuration alone ({@code config.json} or the
+   * preset), without reading or generating a weight: what a run is planned with before {@link #load}.
+   */
+  public static ModelConfig readConfig(Path source) throws IOException {
+    if (isPreset(source)) {
+      return ModelConfigs.read(source);
+    }
+    requireDirectory(source);
+    Path configFile = source.resolve("config.json");
+    if (!Files.isRegularFile(configFile)) {
+      throw new IllegalArgumentException("not a Hugging Face checkpoint: " + configFile + " not found");
+    }
+    return ModelConfigs.read(configFile);
+  }
+
   /** Loads {@code source}: a checkpoint directory or a preset {@code .json} file. */
   public static BaseModel load(Path source, long seed) throws IOException {
-    if (Files.isRegularFile(source) && source.toString().endsWith(".json")) {
+    if (isPreset(source)) {
       ModelConfig c = ModelConfigs.read(source);
       return new BaseModel(source, c, Init.trunk(c, seed), Optional.empty(), Optional.empty());
     }
-    if (!Files.isDirectory(source)) {
-      throw new IllegalArgumentException(
-          "model not found: " + source + " (expected a Hugging Face checkpoint directory or a tf-graphs/*.json preset)");
-    }
+    requireDirectory(source);
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(source);
     Map<String, FloatTensor> trunk = new LinkedHashMap<>(ck.weights());
     FloatTensor head = trunk.remove(RewardHeads.KEY);
@@ -44,6 +57,17 @@ public record BaseModel(
     Path tok = source.resolve("tokenizer.json");
     return new BaseModel(
         source, ck.config(), trunk, Optional.ofNullable(head), Files.isRegularFile(tok) ? Optional.of(tok) : Optional.empty());
+  }
+
+  private static boolean isPreset(Path source) {
+    return Files.isRegularFile(source) && source.toString().endsWith(".json");
+  }
+
+  private static void requireDirectory(Path source) {
+    if (!Files.isDirectory(source)) {
+      throw new IllegalArgumentException(
+          "model not found: " + source + " (expected a Hugging Face checkpoint directory or a tf-graphs/*.json preset)");
+    }
   }
 
   /** Hugging Face architecture name of a reward model of this family. */

@@ -2,12 +2,15 @@ package dev.rewardensemble.api;
 
 import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.ensemble.EnsembleKind;
+import dev.rewardensemble.ensemble.EnsembleSpec;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.train.Schedule;
 import java.nio.file.Path;
+import java.util.Optional;
 
 /**
- * Which ensemble {@code rme train-rm} builds, validated on construction.
+ * Which ensemble {@code rme train-rm} builds and how, validated on construction; kind and K by
+ * {@link EnsembleSpec} ({@link #spec()}).
  *
  * @param k members (1 for {@link EnsembleKind#SINGLE})
  * @param bootstrap linear and LoRA phase 1: each head trained on its own Poisson(1) resample of
@@ -38,15 +41,8 @@ public record EnsembleOptions(
     int referenceSize) {
 
   public EnsembleOptions {
-    if (kind == null) {
-      throw new IllegalArgumentException("ensemble kind must be single, independent, linear or lora");
-    }
-    if (k < 1) {
-      throw new IllegalArgumentException("--k must be >= 1, got " + k);
-    }
-    if (kind == EnsembleKind.SINGLE && k != 1) {
-      throw new IllegalArgumentException("--ensemble single has K = 1, got --k " + k);
-    }
+    // Kind and K are validated in one place, the spec.
+    aggregation = new EnsembleSpec(kind, k, aggregation, Optional.empty()).aggregation();
     if (!(phase1Fraction > 0 && phase1Fraction < 1)) {
       throw new IllegalArgumentException("--phase1-fraction must be in (0, 1), got " + phase1Fraction);
     }
@@ -56,9 +52,11 @@ public record EnsembleOptions(
     if (referenceSize < 2) {
       throw new IllegalArgumentException("normalisation reference size must be >= 2, got " + referenceSize);
     }
-    if (aggregation == null) {
-      aggregation = AggregationConfig.mean();
-    }
+  }
+
+  /** What the run trains: kind, K and default aggregation (normalisation is measured after training). */
+  public EnsembleSpec spec() {
+    return new EnsembleSpec(kind, k, aggregation, Optional.empty());
   }
 
   /** A single reward model. */

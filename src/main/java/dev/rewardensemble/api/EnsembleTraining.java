@@ -10,7 +10,9 @@ import dev.rewardensemble.data.Splits;
 import dev.rewardensemble.ensemble.Diagnostics;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.EnsembleModel;
+import dev.rewardensemble.ensemble.EnsembleSpec;
 import dev.rewardensemble.ensemble.LoraEnsembleGraph;
+import dev.rewardensemble.ensemble.LoraInit;
 import dev.rewardensemble.ensemble.Normalization;
 import dev.rewardensemble.io.CrashPoints;
 import dev.rewardensemble.io.FloatTensor;
@@ -18,7 +20,6 @@ import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.io.Safetensors;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.lora.PeftAdapters;
-import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.RewardHeads;
 import dev.rewardensemble.train.TrainConfig;
@@ -31,9 +32,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.Optional;
-import org.tensorflow.Graph;
-import org.tensorflow.op.Ops;
 
 /**
  * The paper's Algorithm 1 for each ensemble kind, over one train/eval split:
@@ -65,16 +65,17 @@ final class EnsembleTraining {
       RewardTraining.TrainRequest req, BaseModel base, Split<PreferencePair> split, List<PreferencePair> phase1Data,
       ObjectNode prov, TrainListener listener) throws IOException {
     EnsembleOptions ens = req.ensemble();
+    EnsembleSpec spec = ens.spec(); // kind, K and aggregation, validated once; K is read from it below
     TrainConfig tc = req.train();
     Path out = req.out();
-    int k = ens.k();
+    int k = spec.k();
     ModelConfig config = base.config();
     ObjectNode layout = JSON.createObjectNode();
     RunDirs.cleanLeftovers(out);
     RunDirs.cleanLeftovers(out.resolve("adapters"));
     // single and linear share the run directory with their one training run, whose run.json is the
     // directory's; independent and LoRA runs get a run.json of their own above their sub-runs.
-    boolean ownRunJson = ens.kind() == EnsembleKind.INDEPENDENT || ens.kind() == EnsembleKind.LORA;
+    boolean ownRunJson = spec.kind() == EnsembleKind.INDEPENDENT || spec.kind() == EnsembleKind.LORA;
     if (ownRunJson) {
       boolean held = Files.exists(out.resolve(RunDirs.RUN_JSON)) || Files.exists(out.resolve(EnsembleModel.MANIFEST));
       if (!req.resume() && held) {
@@ -84,10 +85,10 @@ final class EnsembleTraining {
       if (req.resume() && RunDirs.isComplete(out) && Files.exists(out.resolve(EnsembleModel.MANIFEST))) {
         throw new IllegalArgumentException(out + " holds a completed run; nothing to resume");
       }
-      RunDirs.writeRunJson(out, ensembleRunJson(ens, prov, false));
+      RunDirs.writeRunJson(out, ensembleRunJson(spec, prov, false));
     }
     TrainingRun.Outcome outcome;
-    switch (ens.kind()) {
+    switch (spec.kind()) {
       case SINGLE, LINEAR -> {
         outcome = TrainingRun.run(TrainingRun.Spec.plain(config, base.rewardArchitecture(), k, base.withHeads(k, tc.seed()), tc,
             req.exec(), out, req.resume(), prov, ens.bootstrap()), split.train(), split.eval(), listener, false);
@@ -110,15 +111,15 @@ final class EnsembleTraining {
               req.exec(), dir, req.resume(), pm, false), split.train(), split.eval(), listener);
         }
       }
-      case LORA -> outcome = trainLora(req, base, split, phase1Data, prov, layout, listener);
-      default -> throw new IllegalStateException(ens.kind().toString());
+      case LORA -> outcome = trainLora(req, spec, base, split, phase1Data, prov, layout, listener);
+      default -> throw new IllegalStateException(spec.kind().toString());
     }
 
     // Measured on the ensemble as laid out, not through the manifest: the run is not complete yet.
     Normalization norm = null;
     Diagnostics diag = null;
     try (RewardModel rm =
-        RewardModel.of(EnsembleModel.fromLayout(out, ens.kind(), layout, ens.aggregation()), req.exec())) {
+        RewardModel.of(EnsembleModel.fromLayout(out, spec, layout), req.exec())) {
       if (ens.normalize() && k > 1) {
         List<int[]> ref = new ArrayList<>();
         for (PreferencePair p : split.train()) {
@@ -145,10 +146,10 @@ final class EnsembleTraining {
     if (diag != null) {
       finalProv.set("diagnostics", JSON.valueToTree(diag));
     }
-    EnsembleModel.writeManifest(out, ens.kind(), k, layout, ens.aggregation(), norm, finalProv);
+    EnsembleModel.writeManifest(out, spec.withNormalization(norm), layout, finalProv);
     CrashPoints.reached("ensemble-manifest-written");
     if (ownRunJson) {
-      RunDirs.writeRunJson(out, ensembleRunJson(ens, finalProv, true));
+      RunDirs.writeRunJson(out, ensembleRunJson(spec, finalProv, true));
     } else {
       RunDirs.markComplete(out);
     }
@@ -167,23 +168,23 @@ final class EnsembleTraining {
   }
 
   /** {@code run.json} of an independent or LoRA run directory (its sub-runs have their own). */
-  private static ObjectNode ensembleRunJson(EnsembleOptions ens, ObjectNode prov, boolean complete) {
+  private static ObjectNode ensembleRunJson(EnsembleSpec spec, ObjectNode prov, boolean complete) {
     ObjectNode r = JSON.createObjectNode();
     r.put("format", "rme-run/1");
-    r.put("ensemble", ens.kind().id());
-    r.put("k", ens.k());
+    r.put("ensemble", spec.kind().id());
+    r.put("k", spec.k());
     r.set("provenance", prov);
     r.put("complete", complete);
     return r;
   }
 
   private static TrainingRun.Outcome trainLora(
-      RewardTraining.TrainRequest req, BaseModel base, Split<PreferencePair> split, List<PreferencePair> phase1Data,
-      ObjectNode prov, ObjectNode layout, TrainListener listener) throws IOException {
+      RewardTraining.TrainRequest req, EnsembleSpec spec, BaseModel base, Split<PreferencePair> split,
+      List<PreferencePair> phase1Data, ObjectNode prov, ObjectNode layout, TrainListener listener) throws IOException {
     EnsembleOptions ens = req.ensemble();
     TrainConfig tc = req.train();
     ModelConfig config = base.config();
-    int k = ens.k();
+    int k = spec.k();
     Path out = req.out();
     List<PreferencePair> p1;
     List<PreferencePair> p2;
@@ -217,15 +218,10 @@ final class EnsembleTraining {
           p1, split.eval(), listener).weights();
     }
 
-    // Phase 2: frozen trunk, K adapters + heads (continuing from phase 1's heads).
+    // Phase 2: frozen trunk, K fresh adapters, the heads continuing from phase 1's.
     LoraConfig lora = (ens.lora() == null ? LoraConfig.defaults(config) : ens.lora()).checkFor(config);
     Map<String, FloatTensor> init = new LinkedHashMap<>(phase1Weights);
-    try (Graph g = new Graph()) {
-      LoraEnsembleGraph lg = LoraEnsembleGraph.training(Ops.create(g), config, lora, k, new ParameterStore(Ops.create(g)), tc.seed());
-      Map<String, FloatTensor> fresh = lg.initialValues(tc.seed(), 0.02);
-      fresh.remove(RewardHeads.KEY);
-      init.putAll(fresh);
-    }
+    init.putAll(LoraInit.adapters(config, lora, k, tc.seed()));
     TrainConfig tc2 = tc.withLr(ens.loraLr(), ens.loraSchedule());
     long seed = tc.seed();
     Path adaptersDir = out.resolve("adapters");
@@ -235,21 +231,18 @@ final class EnsembleTraining {
     }
     layout.put("base", "phase1");
     layout.set("lora", JSON.valueToTree(lora));
-    TrainingRun.Spec spec =
+    Set<String> trainable = Set.copyOf(LoraEnsembleGraph.trainableKeys(config, lora));
+    TrainingRun.Spec phase2 =
         new TrainingRun.Spec(
             config, base.rewardArchitecture(), k, init,
-            key -> key.endsWith(".lora_A") || key.endsWith(".lora_B") || key.equals(RewardHeads.KEY),
+            trainable::contains,
             tc2, req.exec(), out.resolve("phase2"), req.resume(), prov,
-            tf -> {
-              ParameterStore p = new ParameterStore(tf);
-              LoraEnsembleGraph lg = LoraEnsembleGraph.training(tf, config, lora, k, p, seed);
-              return new ForwardGraph(lg.inputIds(), lg.attentionMask(), lg.rewards(), p, k);
-            },
+            tf -> LoraEnsembleGraph.training(tf, config, lora, k, new ParameterStore(tf), seed).forward(),
             false,
             (runDir, weights) -> {
               Map<String, FloatTensor> w = new LinkedHashMap<>();
               weights.forEach((key, v) -> {
-                if (key.endsWith(".lora_A") || key.endsWith(".lora_B") || key.equals(RewardHeads.KEY)) {
+                if (trainable.contains(key)) {
                   w.put(key, v);
                 }
               });
@@ -264,6 +257,6 @@ final class EnsembleTraining {
       return null;
     }
     listener.onMessage("LoRA phase 2: " + k + " adapters (r=" + lora.rank() + ") on " + p2.size() + " pairs, lr " + ens.loraLr());
-    return TrainingRun.run(spec, p2, split.eval(), listener);
+    return TrainingRun.run(phase2, p2, split.eval(), listener);
   }
 }

@@ -6,9 +6,12 @@ import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.EnsembleModel;
+import dev.rewardensemble.ensemble.EnsembleScorer;
+import dev.rewardensemble.ensemble.EnsembleSpec;
 import dev.rewardensemble.ensemble.MemberScores;
 import dev.rewardensemble.ensemble.Normalization;
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.GraphSession;
 import dev.rewardensemble.serving.SavedModelScorer;
@@ -43,12 +46,9 @@ import org.tensorflow.types.TInt32;
  *
  * <p>Thread-safe for concurrent {@link #score} calls. Close it to free the native graph and session.
  */
-public final class RewardModel implements AutoCloseable {
-  private final EnsembleKind kind;
+public final class RewardModel implements AutoCloseable, EnsembleScorer {
+  private final EnsembleSpec spec;
   private final ModelConfig config;
-  private final int members;
-  private final Optional<Normalization> normalization;
-  private final AggregationConfig aggregation;
   private final Optional<Path> tokenizer;
   private final Path source;
   private final EnsembleModel.ParameterCounts counts;
@@ -58,18 +58,15 @@ public final class RewardModel implements AutoCloseable {
   private final SavedModelScorer saved;
 
   private RewardModel(EnsembleModel m, ExecConfig exec) {
-    kind = m.kind();
+    spec = m.spec();
     config = m.config();
-    members = m.members();
-    normalization = m.normalization();
-    aggregation = m.aggregation();
     tokenizer = m.tokenizer();
     source = m.source();
     counts = m.parameterCounts();
     saved = null;
     owner = new GraphSession();
     try {
-      fg = m.build(exec.ops(owner.graph()), exec.xla());
+      fg = m.build(BuildContext.of(owner.graph(), exec));
       fg.params().load(owner.open(exec), m.weights(), false, String.valueOf(m.source()));
     } catch (RuntimeException | Error e) {
       owner.close(); // the session first: Graph.close() waits for open sessions
@@ -82,13 +79,12 @@ public final class RewardModel implements AutoCloseable {
     owner = null;
     fg = null;
     JsonNode meta = s.metadata();
-    kind = meta.has("kind") ? EnsembleKind.byName(meta.get("kind").asText()) : (s.heads() == 1 ? EnsembleKind.SINGLE : EnsembleKind.LINEAR);
+    EnsembleKind kind =
+        meta.has("kind") ? EnsembleKind.byName(meta.get("kind").asText()) : (s.heads() == 1 ? EnsembleKind.SINGLE : EnsembleKind.LINEAR);
     config = s.config();
-    members = s.heads();
-    aggregation = s.aggregation();
     JsonNode n = meta.get("normalization");
-    normalization = n == null || n.isNull() ? Optional.empty()
-        : Optional.of(new Normalization(floats(n.get("mean")), floats(n.get("std")), n.path("reference_size").asInt()));
+    spec = new EnsembleSpec(kind, s.heads(), s.aggregation(), n == null || n.isNull() ? Optional.empty()
+        : Optional.of(new Normalization(floats(n.get("mean")), floats(n.get("std")), n.path("reference_size").asInt())));
     tokenizer = Optional.empty();
     source = s.dir();
     counts = null;
@@ -136,13 +132,17 @@ public final class RewardModel implements AutoCloseable {
       ModelConfig config, int heads, Map<String, FloatTensor> weights, ExecConfig exec, Path source,
       Optional<Path> tokenizer) {
     return new RewardModel(
-        new EnsembleModel(heads == 1 ? EnsembleKind.SINGLE : EnsembleKind.LINEAR, config, heads, weights, null,
-            Optional.empty(), AggregationConfig.mean(), tokenizer, source),
+        new EnsembleModel(EnsembleSpec.heads(heads), config, weights, null, tokenizer, source),
         exec);
   }
 
   public EnsembleKind kind() {
-    return kind;
+    return spec.kind();
+  }
+
+  /** Kind, K, default aggregation and normalisation. */
+  public EnsembleSpec spec() {
+    return spec;
   }
 
   public ModelConfig config() {
@@ -151,16 +151,16 @@ public final class RewardModel implements AutoCloseable {
 
   /** Number of members (reward heads) K. */
   public int heads() {
-    return members;
+    return spec.k();
   }
 
   public Optional<Normalization> normalization() {
-    return normalization;
+    return spec.normalization();
   }
 
   /** The aggregation stored with the model (mean unless the ensemble says otherwise). */
   public AggregationConfig aggregation() {
-    return aggregation;
+    return spec.aggregation();
   }
 
   public Path source() {
@@ -179,7 +179,7 @@ public final class RewardModel implements AutoCloseable {
 
   /** Aggregates one sequence's raw member rewards with this model's normalisation. */
   public MemberScores aggregate(float[] raw, AggregationConfig agg) {
-    return MemberScores.of(raw, normalization, agg);
+    return MemberScores.of(raw, spec.normalization(), agg);
   }
 
   /** Aggregates without normalisation even when the model has it. */
@@ -262,6 +262,7 @@ public final class RewardModel implements AutoCloseable {
           TInt32 maskT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(mask, true, false));
           Result r = session.runner().feed(fg.inputIds(), idT).feed(fg.attentionMask(), maskT).fetch(fg.rewards()).run()) {
         TFloat32 rew = (TFloat32) r.get(0);
+        int members = spec.k();
         float[] flat = new float[b * members];
         rew.asRawTensor().data().asFloats().read(flat);
         float[][] out = new float[b][members];

@@ -6,15 +6,14 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
-import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.EnsembleModel;
+import dev.rewardensemble.ensemble.EnsembleSpec;
 import dev.rewardensemble.ensemble.IndependentGraph;
-import dev.rewardensemble.ensemble.LoraEnsembleGraph;
+import dev.rewardensemble.ensemble.LoraInit;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.model.Init;
-import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.RewardHeads;
 import dev.rewardensemble.model.Transformers;
 import java.io.IOException;
@@ -25,8 +24,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.SplittableRandom;
-import org.tensorflow.Graph;
-import org.tensorflow.op.Ops;
 
 /** The benchmark's models: presets, seeded random weights, and one ensemble of each kind. */
 public final class BenchModels {
@@ -103,11 +100,7 @@ public final class BenchModels {
 
   /** Fresh adapters (PEFT's init, B = 0) and {@code k} heads of a LoRA ensemble. */
   public static Map<String, FloatTensor> loraInit(ModelConfig c, LoraConfig lora, int k, long seed) {
-    try (Graph g = new Graph()) {
-      Ops tf = Ops.create(g);
-      LoraEnsembleGraph lg = LoraEnsembleGraph.inference(tf, c, lora, k, new ParameterStore(tf));
-      return lg.initialValues(seed, Init.STD);
-    }
+    return LoraInit.values(c, lora, k, seed, Init.STD);
   }
 
   /**
@@ -142,7 +135,7 @@ public final class BenchModels {
 
   private static EnsembleModel model(
       EnsembleKind kind, ModelConfig c, int k, Map<String, FloatTensor> w, LoraConfig lora) {
-    return new EnsembleModel(kind, c, k, w, lora, Optional.empty(), AggregationConfig.mean(), Optional.empty(), null);
+    return new EnsembleModel(EnsembleSpec.of(kind, k), c, w, lora, Optional.empty(), null);
   }
 
   /** Deterministic token ids in {@code [3, vocab)} (no pad, bos or eos), row-major {@code [rows, t]}. */

@@ -41,7 +41,7 @@ public final class MemoryProbe {
       try (Graph g = new Graph()) {
         Ops tf = Ops.create(g);
         var sum = tf.math.add(tf.constant(1f), tf.constant(2f));
-        try (Session s = new Session(g, exec.toProto()); var r = s.runner().fetch(sum).run()) {
+        try (Session s = exec.newSession(g); var r = s.runner().fetch(sum).run()) {
           ((TFloat32) r.get(0)).getFloat();
         }
       }

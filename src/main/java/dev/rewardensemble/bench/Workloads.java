@@ -44,7 +44,7 @@ public final class Workloads {
       Variable<TFloat32> a = tf.variable(tf.random.randomUniform(tf.constant(new long[] {n, n}), TFloat32.class));
       Variable<TFloat32> b = tf.variable(tf.random.randomUniform(tf.constant(new long[] {n, n}), TFloat32.class));
       MatMul<TFloat32> mm = tf.linalg.matMul(a, b);
-      try (Session s = new Session(g, exec.toProto())) {
+      try (Session s = exec.newSession(g)) {
         Timing.Result r = Timing.measure(2, reps, () -> s.runner().addTarget(mm).run().close());
         return 2.0 * n * n * n / r.median();
       }
@@ -86,14 +86,14 @@ public final class Workloads {
         Map<String, FloatTensor> init = new LinkedHashMap<>(BenchModels.weights(c, 1, o.seed()));
         init.putAll(BenchModels.loraInit(c, lora, 1, o.seed()));
         long seed = o.seed();
+        java.util.Set<String> trainable = java.util.Set.copyOf(LoraEnsembleGraph.trainableKeys(c, lora));
         RewardTrainer tr = new RewardTrainer(
-            tf -> {
-              ParameterStore p = new ParameterStore(tf);
-              LoraEnsembleGraph lg = LoraEnsembleGraph.training(tf, c, lora, 1, p, seed);
+            cx -> {
+              ParameterStore p = new ParameterStore(cx);
+              LoraEnsembleGraph lg = LoraEnsembleGraph.training(cx, c, lora, 1, p, seed);
               return new ForwardGraph(lg.inputIds(), lg.attentionMask(), lg.rewards(), p, 1);
             },
-            init, trainConfig(o), o.exec(),
-            key -> key.endsWith(".lora_A") || key.endsWith(".lora_B") || key.equals(RewardHeads.KEY));
+            init, trainConfig(o), o.exec(), trainable::contains);
         yield steps(tr, batch, c.padTokenId(), 5e-5);
       }
       case "generate" -> {
@@ -157,7 +157,8 @@ public final class Workloads {
 
   /** Training settings of a benchmark step: one micro-batch, no accumulation, clipping at 1, weight decay 0.01. */
   static TrainConfig trainConfig(BenchOptions o) {
-    return new TrainConfig(1, 1, o.batch(), 1, 1e-5, 0.01, Schedule.Kind.CONSTANT, 0.0, 1.0, 0.0, o.seed(), 0, 0, 1, 0.0);
+    return TrainConfig.builder().steps(1).batchSize(o.batch()).gradAccum(1).lr(1e-5).weightDecay(0.01)
+        .schedule(Schedule.Kind.CONSTANT).warmupRatio(0.0).evalFraction(0.0).seed(o.seed()).keepCheckpoints(1).build();
   }
 
   /** (b) One Bradley-Terry step of full finetuning (forward + backward + AdamW): tokens/s. */

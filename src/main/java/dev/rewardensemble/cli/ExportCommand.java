@@ -98,8 +98,7 @@ public final class ExportCommand implements Callable<Integer> {
       checkPaths(out.toAbsolutePath().normalize());
     }
     EnsembleModel m = EnsembleModel.load(model, lora);
-    m = new EnsembleModel(m.kind(), m.config(), m.members(), m.weights(), m.lora(), m.normalization(),
-        aggregation.resolve(m.aggregation()), m.tokenizer(), m.source());
+    m = m.withAggregation(aggregation.resolve(m.aggregation()));
     switch (format) {
       case "savedmodel" -> {
         if (name == null || name.isBlank()) {
@@ -168,8 +167,10 @@ public final class ExportCommand implements Callable<Integer> {
 
   private static Map<String, dev.rewardensemble.io.FloatTensor> loraWeights(EnsembleModel m) {
     Map<String, dev.rewardensemble.io.FloatTensor> w = new LinkedHashMap<>();
+    java.util.Set<String> trainable =
+        java.util.Set.copyOf(dev.rewardensemble.ensemble.LoraEnsembleGraph.trainableKeys(m.config(), m.lora()));
     m.weights().forEach((k, v) -> {
-      if (k.endsWith(".lora_A") || k.endsWith(".lora_B") || k.equals("score.weight")) {
+      if (trainable.contains(k)) {
         w.put(k, v);
       }
     });

@@ -108,9 +108,27 @@ public final class PpoCommand implements Callable<Integer> {
       case "k3" -> KlPenalty.Estimator.K3;
       default -> throw new UserError("--kl-estimator must be k1 or k3, got '" + klEstimator + "'");
     };
-    PpoConfig cfg = new PpoConfig(rolloutBatch, stepBatch, epochs, lr, warmup, klCoef, est,
-        klTarget == null ? null : new PpoConfig.AdaptiveKl(klTarget, klHorizon), gamma, lambdaGae, clip, valueClip,
-        valueCoef, !noWhiten, eosPenalty, temperature, topP, maxNewTokens, seed);
+    PpoConfig cfg = PpoConfig.builder()
+        .rolloutBatch(rolloutBatch)
+        .stepBatch(stepBatch)
+        .epochsPerRollout(epochs)
+        .lr(lr)
+        .warmupSteps(warmup)
+        .klCoef(klCoef)
+        .klEstimator(est)
+        .adaptiveKl(klTarget == null ? null : new PpoConfig.AdaptiveKl(klTarget, klHorizon))
+        .gamma(gamma)
+        .lambda(lambdaGae)
+        .clipRange(clip)
+        .valueClipRange(valueClip)
+        .valueCoef(valueCoef)
+        .whitenAdvantages(!noWhiten)
+        .missingEosPenalty(eosPenalty)
+        .temperature(temperature)
+        .topP(topP)
+        .maxNewTokens(maxNewTokens)
+        .seed(seed)
+        .build();
     ExecConfig exec = execOptions.config();
     HfCheckpoint.Checkpoint pol = HfCheckpoint.load(policy);
     if (pol.kind() != HfCheckpoint.Kind.CAUSAL_LM) {

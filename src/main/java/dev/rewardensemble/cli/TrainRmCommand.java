@@ -164,18 +164,29 @@ public final class TrainRmCommand implements Callable<Integer> {
         default -> throw new UserError("--schedule must be cosine or constant, got '" + schedule + "'");
       };
     }
-    TrainConfig tc =
-        new TrainConfig(
-            or(epochs, d.epochs()), or(steps, d.steps()), or(batchSize, d.batchSize()), or(gradAccum, d.gradAccum()),
-            or(lr, d.lr()), or(weightDecay, d.weightDecay()), kind, or(warmupRatio, d.warmupRatio()),
-            or(maxGradNorm, d.maxGradNorm()), or(evalFraction, d.evalFraction()), or(seed, d.seed()),
-            or(evalEvery, d.evalEvery()), or(saveEvery, d.saveEvery()), or(keepCheckpoints, d.keepCheckpoints()),
-            or(centering, d.centeringCoef()));
+    TrainConfig tc = d.toBuilder()
+        .epochs(or(epochs, d.epochs()))
+        .steps(or(steps, d.steps()))
+        .batchSize(or(batchSize, d.batchSize()))
+        .gradAccum(or(gradAccum, d.gradAccum()))
+        .lr(or(lr, d.lr()))
+        .weightDecay(or(weightDecay, d.weightDecay()))
+        .schedule(kind)
+        .warmupRatio(or(warmupRatio, d.warmupRatio()))
+        .maxGradNorm(or(maxGradNorm, d.maxGradNorm()))
+        .evalFraction(or(evalFraction, d.evalFraction()))
+        .seed(or(seed, d.seed()))
+        .evalEvery(or(evalEvery, d.evalEvery()))
+        .saveEvery(or(saveEvery, d.saveEvery()))
+        .keepCheckpoints(or(keepCheckpoints, d.keepCheckpoints()))
+        .centeringCoef(or(centering, d.centeringCoef()))
+        .build();
     EnsembleKind kindE = EnsembleKind.byName(ensemble);
     int members = k != null ? k : (kindE == EnsembleKind.SINGLE ? 1 : 3);
     LoraConfig loraCfg = null;
     if (kindE == EnsembleKind.LORA) {
-      dev.rewardensemble.config.ModelConfig mc = dev.rewardensemble.api.BaseModel.load(model, tc.seed()).config();
+      // Planned from the configuration alone: the weights are loaded once, by the training.
+      dev.rewardensemble.config.ModelConfig mc = dev.rewardensemble.api.BaseModel.readConfig(model);
       loraCfg = LoraConfig.defaults(mc).withRank(loraRank, loraAlpha).withDropout(loraDropout).withLoraLayers(loraLayers);
       if (loraTargets != null && !loraTargets.isEmpty()) {
         loraCfg = loraCfg.withTargets(loraTargets);

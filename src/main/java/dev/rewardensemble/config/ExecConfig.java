@@ -5,6 +5,7 @@ import static dev.rewardensemble.config.ModelConfig.check;
 import java.util.Locale;
 import org.tensorflow.DeviceSpec;
 import org.tensorflow.Graph;
+import org.tensorflow.Session;
 import org.tensorflow.op.Ops;
 import org.tensorflow.proto.ConfigProto;
 import org.tensorflow.proto.GPUOptions;
@@ -15,7 +16,15 @@ import org.tensorflow.proto.OptimizerOptions;
  * How sessions execute, validated on construction: thread pools, XLA, device placement and GPU
  * options. Every graph of the project is built through {@link #ops(Graph)}, so {@code device} pins
  * all of its ops; soft placement lets an op without a kernel on that device fall back to the CPU (and
- * the GPU build falls back to the CPU entirely when no GPU or no CUDA is present).
+ * the GPU build falls back to the CPU entirely when no GPU or no CUDA is present). The graph builders get
+ * {@link #compute} and {@link #xla} through their build context ({@code model.BuildContext.of(graph, exec)}), and
+ * sessions are opened by {@link #newSession}.
+ *
+ * <p>XLA's CPU JIT is the one process-wide setting: TensorFlow's auto-clustering flag {@code
+ * tf_xla_cpu_global_jit} belongs to the process, not to a session. {@link #newSession} of a configuration with
+ * {@link #xla} switches it on ({@link #enableXlaCpuJit}), and it then stays on for the process; it only permits CPU
+ * clustering, so sessions opened without XLA's JIT level (every configuration without {@link #xla}) stay
+ * unclustered.
  *
  * <p>Defaults ({@link #defaults()}): TensorFlow's thread pools (one intra-op thread per core), no
  * XLA (faster for scoring and training at fixed shapes on the measured 2-core CPU, but it compiles once per batch
@@ -23,8 +32,8 @@ import org.tensorflow.proto.OptimizerOptions;
  *
  * @param intraOpThreads threads inside one op (MatMul); 0 = all cores
  * @param interOpThreads ops run concurrently; 0 = TensorFlow's default
- * @param xla compile the graph with XLA's global JIT (on the CPU too: {@link #toProto} sets TensorFlow's CPU
- *     auto-clustering flag in-process)
+ * @param xla compile the graph with XLA's global JIT (on the CPU too: {@link #newSession} sets TensorFlow's
+ *     process-wide CPU auto-clustering flag)
  * @param device where ops are placed: {@code ""} (TensorFlow decides), {@code cpu}, {@code cpu:N},
  *     {@code gpu} or {@code gpu:N}
  * @param gpuMemoryGrowth allocate GPU memory as needed instead of all of it up front
@@ -83,10 +92,9 @@ public record ExecConfig(
     return new ExecConfig(1, 1, false);
   }
 
-  /** {@link Ops} for {@code graph}, placed on {@link #device} when one is set; registers {@link #compute}. */
+  /** {@link Ops} for {@code graph}, placed on {@link #device} when one is set. */
   public Ops ops(Graph graph) {
     Ops tf = Ops.create(graph);
-    Precision.register(graph, compute);
     if (device.isEmpty()) {
       return tf;
     }
@@ -98,6 +106,18 @@ public record ExecConfig(
     return tf.withDevice(b.build());
   }
 
+  /**
+   * A session of {@code graph} with these options: the one place sessions are opened from an {@code ExecConfig}.
+   * With {@link #xla} it first switches on XLA's process-wide CPU flag ({@link #enableXlaCpuJit}).
+   */
+  public Session newSession(Graph graph) {
+    if (xla) {
+      enableXlaCpuJit();
+    }
+    return new Session(graph, toProto());
+  }
+
+  /** The session options (no side effect: open sessions with {@link #newSession}). */
   public ConfigProto toProto() {
     ConfigProto.Builder b = ConfigProto.newBuilder();
     if (intraOpThreads > 0) {
@@ -114,7 +134,6 @@ public record ExecConfig(
     }
     b.setGpuOptions(gpu);
     if (xla) {
-      enableCpuJit();
       b.setGraphOptions(
           GraphOptions.newBuilder()
               .setOptimizerOptions(
@@ -124,12 +143,13 @@ public record ExecConfig(
   }
 
   /**
-   * XLA's auto-clustering skips CPU ops unless {@code tf_xla_cpu_global_jit} is set (normally through {@code
-   * TF_XLA_FLAGS=--tf_xla_cpu_global_jit}); set it in-process through TensorFlow's C API so that {@link #xla}
-   * alone is enough. The flag is process-wide but only permits CPU clustering: sessions without XLA's JIT level
-   * stay unclustered.
+   * Switches on XLA's auto-clustering of CPU ops for the whole process. XLA skips CPU ops unless {@code
+   * tf_xla_cpu_global_jit} is set (normally through {@code TF_XLA_FLAGS=--tf_xla_cpu_global_jit}); this sets it
+   * in-process through TensorFlow's C API, so that {@link #xla} alone is enough. The flag is TensorFlow's, global to
+   * the process and never switched off again; it only permits CPU clustering: a session clusters only with XLA's
+   * JIT level in its options ({@link #toProto} with {@link #xla}). Called by {@link #newSession}; idempotent.
    */
-  private static void enableCpuJit() {
+  public static void enableXlaCpuJit() {
     org.tensorflow.internal.c_api.global.tensorflow.TF_SetTfXlaCpuGlobalJit((byte) 1);
   }
 }

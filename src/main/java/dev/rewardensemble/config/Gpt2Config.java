@@ -2,6 +2,10 @@ package dev.rewardensemble.config;
 
 import static dev.rewardensemble.config.ModelConfig.check;
 
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
 /**
  * GPT-2: learned positions, pre-LayerNorm blocks, {@code gelu_new} MLP, fused {@code c_attn} and
  * Conv1D weights stored {@code [in, out]}. Field names follow Hugging Face's {@code GPT2Config}.
@@ -91,5 +95,42 @@ public record Gpt2Config(
 
   public int headDim() {
     return nEmbd / nHead;
+  }
+
+  /** Modules a LoRA adapter may target in GPT-2 (PEFT names). */
+  public static final List<String> LORA_TARGETS = List.of("c_attn", "c_proj", "c_fc");
+
+  @Override
+  public List<String> loraTargets() {
+    return LORA_TARGETS;
+  }
+
+  /** Checkpoint key to shape of every trunk parameter. */
+  @Override
+  public Map<String, long[]> parameterShapes() {
+    Gpt2Config c = this;
+    Map<String, long[]> m = new LinkedHashMap<>();
+    long h = c.nEmbd();
+    long f = c.nInner();
+    m.put("transformer.wte.weight", new long[] {c.vocabSize(), h});
+    m.put("transformer.wpe.weight", new long[] {c.nPositions(), h});
+    for (int i = 0; i < c.nLayer(); i++) {
+      String p = "transformer.h." + i + ".";
+      m.put(p + "ln_1.weight", new long[] {h});
+      m.put(p + "ln_1.bias", new long[] {h});
+      m.put(p + "attn.c_attn.weight", new long[] {h, 3 * h});
+      m.put(p + "attn.c_attn.bias", new long[] {3 * h});
+      m.put(p + "attn.c_proj.weight", new long[] {h, h});
+      m.put(p + "attn.c_proj.bias", new long[] {h});
+      m.put(p + "ln_2.weight", new long[] {h});
+      m.put(p + "ln_2.bias", new long[] {h});
+      m.put(p + "mlp.c_fc.weight", new long[] {h, f});
+      m.put(p + "mlp.c_fc.bias", new long[] {f});
+      m.put(p + "mlp.c_proj.weight", new long[] {f, h});
+      m.put(p + "mlp.c_proj.bias", new long[] {h});
+    }
+    m.put("transformer.ln_f.weight", new long[] {h});
+    m.put("transformer.ln_f.bias", new long[] {h});
+    return m;
   }
 }

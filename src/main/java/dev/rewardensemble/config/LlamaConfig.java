@@ -2,6 +2,10 @@ package dev.rewardensemble.config;
 
 import static dev.rewardensemble.config.ModelConfig.check;
 
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
 /**
  * Llama: RMSNorm, rotary position embeddings, SwiGLU MLP, grouped-query attention, no biases.
  * Field names follow Hugging Face's {@code LlamaConfig}.
@@ -82,5 +86,40 @@ public record LlamaConfig(
   /** Query heads per key/value head. */
   public int groupSize() {
     return numHeads / numKeyValueHeads;
+  }
+
+  /** Modules a LoRA adapter may target in Llama (PEFT names). */
+  public static final List<String> LORA_TARGETS =
+      List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+
+  @Override
+  public List<String> loraTargets() {
+    return LORA_TARGETS;
+  }
+
+  /** Checkpoint key to shape of every trunk parameter. */
+  @Override
+  public Map<String, long[]> parameterShapes() {
+    LlamaConfig c = this;
+    Map<String, long[]> m = new LinkedHashMap<>();
+    long h = c.hiddenSize();
+    long f = c.intermediateSize();
+    long qd = (long) c.numHeads() * c.headDim();
+    long kvd = (long) c.numKeyValueHeads() * c.headDim();
+    m.put("model.embed_tokens.weight", new long[] {c.vocabSize(), h});
+    for (int i = 0; i < c.numLayers(); i++) {
+      String p = "model.layers." + i + ".";
+      m.put(p + "input_layernorm.weight", new long[] {h});
+      m.put(p + "self_attn.q_proj.weight", new long[] {qd, h});
+      m.put(p + "self_attn.k_proj.weight", new long[] {kvd, h});
+      m.put(p + "self_attn.v_proj.weight", new long[] {kvd, h});
+      m.put(p + "self_attn.o_proj.weight", new long[] {h, qd});
+      m.put(p + "post_attention_layernorm.weight", new long[] {h});
+      m.put(p + "mlp.gate_proj.weight", new long[] {f, h});
+      m.put(p + "mlp.up_proj.weight", new long[] {f, h});
+      m.put(p + "mlp.down_proj.weight", new long[] {h, f});
+    }
+    m.put("model.norm.weight", new long[] {h});
+    return m;
   }
 }

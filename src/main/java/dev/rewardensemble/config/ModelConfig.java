@@ -1,5 +1,8 @@
 package dev.rewardensemble.config;
 
+import java.util.List;
+import java.util.Map;
+
 /**
  * The architecture of a transformer trunk: one record per model family. Every implementation is an
  * immutable record validated in its compact constructor, whose messages name the bad value.
@@ -37,6 +40,15 @@ public sealed interface ModelConfig permits Gpt2Config, LlamaConfig {
 
   /** Beginning-of-sequence id, or -1 when the checkpoint does not say. */
   int bosTokenId();
+
+  /**
+   * Checkpoint key to shape of every trunk parameter (no head), in the Hugging Face layout of the
+   * family: what a checkpoint must hold and what the graphs create.
+   */
+  Map<String, long[]> parameterShapes();
+
+  /** PEFT module names a LoRA adapter may target in this family. */
+  List<String> loraTargets();
 
   /**
    * Upper bounds of the size keys: far above every published model (vocabularies of 256k, hidden

@@ -1,10 +1,6 @@
 package dev.rewardensemble.config;
 
 import java.util.Locale;
-import java.util.Map;
-import java.util.WeakHashMap;
-import org.tensorflow.ExecutionEnvironment;
-import org.tensorflow.op.Ops;
 
 /**
  * The precision of a graph's weight products. Variables, activations, attention, norms, softmax and losses
@@ -15,14 +11,13 @@ import org.tensorflow.op.Ops;
  * (3.5x on the measured Sapphire Rapids). The batched products ({@code Layers.batchMatMul}: attention, and the
  * LoRA adapters of scoring builds) stay float32: TensorFlow's batched bfloat16 MatMul measured slower for attention. Rewards then differ from float32 at about 1e-2 relative.
  *
- * <p>A graph's precision is registered when its {@link Ops} are created by {@link ExecConfig#ops}; graphs
- * built otherwise (tests, SavedModel export) compute in float32.
+ * <p>A graph's precision is part of its build context ({@code model.BuildContext}), passed to every graph builder:
+ * {@code BuildContext.of(graph, exec)} takes {@link ExecConfig#compute}; graphs built with {@code
+ * BuildContext.float32} (tests, SavedModel export) compute in float32. Nothing is kept per graph here.
  */
 public enum Precision {
   FLOAT32,
   BFLOAT16;
-
-  private static final Map<ExecutionEnvironment, Precision> GRAPHS = new WeakHashMap<>();
 
   /** {@code float32} or {@code bfloat16} (also {@code fp32}, {@code bf16}). */
   public static Precision parse(String s) {
@@ -31,19 +26,6 @@ public enum Precision {
       case "bfloat16", "bf16" -> BFLOAT16;
       default -> throw new IllegalArgumentException("compute precision must be float32 or bfloat16, got '" + s + "'");
     };
-  }
-
-  /** The precision registered for {@code tf}'s graph (float32 if none). */
-  public static Precision of(Ops tf) {
-    synchronized (GRAPHS) {
-      return GRAPHS.getOrDefault(tf.scope().env(), FLOAT32);
-    }
-  }
-
-  static void register(ExecutionEnvironment env, Precision p) {
-    synchronized (GRAPHS) {
-      GRAPHS.put(env, p);
-    }
   }
 
   /** The name used on the command line and in JSON. */

@@ -9,8 +9,8 @@ import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.lora.LoraConfig;
-import dev.rewardensemble.lora.StackedLora;
 import dev.rewardensemble.lora.PeftAdapters;
+import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.LmHead;
 import dev.rewardensemble.model.ParameterStore;
@@ -33,19 +33,15 @@ import org.tensorflow.op.Ops;
  * #build}) and load it ({@link #weights}). Loaded from a Hugging Face checkpoint (single or K
  * heads), a run directory with {@code ensemble.json}, or a base plus PEFT adapter directories.
  *
+ * @param spec kind, K (validated there), default aggregation and normalisation
  * @param weights every variable of the forward graph by store key
  * @param lora the adapters' configuration (LoRA ensembles only)
- * @param normalization per-member standardisation applied before aggregation, if measured
- * @param aggregation the default aggregation of the members
  */
 public record EnsembleModel(
-    EnsembleKind kind,
+    EnsembleSpec spec,
     ModelConfig config,
-    int members,
     Map<String, FloatTensor> weights,
     LoraConfig lora,
-    Optional<Normalization> normalization,
-    AggregationConfig aggregation,
     Optional<Path> tokenizer,
     Path source) {
 
@@ -54,25 +50,52 @@ public record EnsembleModel(
   /** The manifest file of an ensemble run directory. */
   public static final String MANIFEST = "ensemble.json";
 
-  /** Builds the forward graph ({@code rewards [B, K]}) into {@code tf}'s graph, for TensorFlow's own kernels. */
+  public EnsembleModel {
+    if (spec == null) {
+      throw new IllegalArgumentException("an ensemble model needs its EnsembleSpec");
+    }
+  }
+
+  public EnsembleKind kind() {
+    return spec.kind();
+  }
+
+  /** K. */
+  public int members() {
+    return spec.k();
+  }
+
+  /** Per-member standardisation applied before aggregation, if measured. */
+  public Optional<Normalization> normalization() {
+    return spec.normalization();
+  }
+
+  /** The default aggregation of the members. */
+  public AggregationConfig aggregation() {
+    return spec.aggregation();
+  }
+
+  /** The same model with another default aggregation. */
+  public EnsembleModel withAggregation(AggregationConfig agg) {
+    return new EnsembleModel(spec.withAggregation(agg), config, weights, lora, tokenizer, source);
+  }
+
+  /** Builds the forward graph ({@code rewards [B, K]}) into {@code tf}'s graph, in float32, for TensorFlow's own kernels. */
   public ForwardGraph build(Ops tf) {
-    return build(tf, false);
+    return build(BuildContext.float32(tf));
   }
 
   /**
-   * Builds the forward graph ({@code rewards [B, K]}) into {@code tf}'s graph; {@code forXla}: the session will
-   * compile it with XLA, which prefers LoRA's delta as a separate product (see {@link
-   * StackedLora#inference(Ops, ModelConfig, LoraConfig, int, ParameterStore, boolean)}).
+   * Builds the forward graph ({@code rewards [B, K]}) into {@code cx}'s graph, in its precision; a LoRA ensemble's
+   * adapter products take the form that suits the context's XLA setting ({@link LoraEnsembleGraph#scoring}).
    */
-  public ForwardGraph build(Ops tf, boolean forXla) {
-    ParameterStore params = new ParameterStore(tf);
-    return switch (kind) {
-      case SINGLE, LINEAR -> RewardGraph.build(tf, config, members, params, Projector.NONE).forward();
-      case INDEPENDENT -> IndependentGraph.build(tf, config, members, params);
-      case LORA -> {
-        LoraEnsembleGraph g = LoraEnsembleGraph.inference(tf, config, lora, members, params, !forXla);
-        yield new ForwardGraph(g.inputIds(), g.attentionMask(), g.rewards(), params, members);
-      }
+  public ForwardGraph build(BuildContext cx) {
+    ParameterStore params = new ParameterStore(cx.tf());
+    int k = spec.k();
+    return switch (spec.kind()) {
+      case SINGLE, LINEAR -> RewardGraph.build(cx, config, k, params, Projector.NONE).forward();
+      case INDEPENDENT -> IndependentGraph.build(cx, config, k, params);
+      case LORA -> LoraEnsembleGraph.scoring(cx, config, lora, k, params).forward();
     };
   }
 
@@ -87,11 +110,11 @@ public record EnsembleModel(
     long l = config.hiddenSize();
     long total = weights.values().stream().mapToLong(FloatTensor::size).sum();
     long a = 0;
-    if (kind == EnsembleKind.LORA) {
+    if (kind() == EnsembleKind.LORA) {
       long adapters = weights.entrySet().stream()
           .filter(e -> e.getKey().endsWith(".lora_A") || e.getKey().endsWith(".lora_B"))
           .mapToLong(e -> e.getValue().size()).sum();
-      a = adapters / members;
+      a = adapters / members();
     }
     return new ParameterCounts(m, l, a, total);
   }
@@ -101,7 +124,7 @@ public record EnsembleModel(
    * AlpacaFarm initialises it from the reward model).
    */
   public Map<String, FloatTensor> trunkWeights() {
-    String prefix = kind == EnsembleKind.INDEPENDENT ? IndependentGraph.prefix(0) : "";
+    String prefix = kind() == EnsembleKind.INDEPENDENT ? IndependentGraph.prefix(0) : "";
     Map<String, FloatTensor> out = new LinkedHashMap<>();
     for (String key : Transformers.parameterShapes(config).keySet()) {
       FloatTensor t = weights.get(prefix + key);
@@ -137,9 +160,7 @@ public record EnsembleModel(
       k = 1;
       w.put(RewardHeads.KEY, FloatTensor.zeros(1, ck.config().hiddenSize()));
     }
-    return new EnsembleModel(
-        k == 1 ? EnsembleKind.SINGLE : EnsembleKind.LINEAR, ck.config(), k, w, null, Optional.empty(),
-        AggregationConfig.mean(), tokenizerIn(dir), dir);
+    return new EnsembleModel(EnsembleSpec.heads(k), ck.config(), w, null, tokenizerIn(dir), dir);
   }
 
   /** {@link #load(Path)}, or with PEFT {@code adapters} (null or empty: none) {@link #fromPeft}. */
@@ -155,21 +176,30 @@ public record EnsembleModel(
     Transformers.parameterShapes(ck.config()).keySet().forEach(key -> w.put(key, ck.weights().get(key)));
     w.putAll(stacked.weights());
     return new EnsembleModel(
-        EnsembleKind.LORA, ck.config(), stacked.members(), w, stacked.lora(), Optional.empty(),
-        AggregationConfig.mean(), tokenizerIn(base), base);
+        EnsembleSpec.of(EnsembleKind.LORA, stacked.members()), ck.config(), w, stacked.lora(), tokenizerIn(base), base);
   }
 
   /**
    * The ensemble a training run has just written, assembled from its {@code layout} (the manifest's
-   * {@code model} / {@code members} / {@code base} + {@code adapters} keys) without a manifest and
-   * without normalisation, and without requiring the run to be complete: what the run measures its
-   * normalisation and diagnostics on before it writes {@code ensemble.json} and completes.
+   * {@code model} / {@code members} / {@code base} + {@code adapters} keys) without a manifest, and
+   * without requiring the run to be complete: what the run measures its normalisation and
+   * diagnostics on before it writes {@code ensemble.json} and completes. The layout must hold
+   * {@code spec}'s K members.
    */
-  public static EnsembleModel fromLayout(Path dir, EnsembleKind kind, JsonNode layout, AggregationConfig agg)
-      throws IOException {
-    return assemble(dir, layout, dir.resolve(MANIFEST), kind, Optional.empty(), agg);
+  public static EnsembleModel fromLayout(Path dir, EnsembleSpec spec, JsonNode layout) throws IOException {
+    Path manifest = dir.resolve(MANIFEST);
+    checkLayout(layout, spec.k(), manifest);
+    EnsembleModel base = assemble(dir, layout, manifest, spec.kind());
+    checkHeads(base, spec.k(), manifest);
+    return new EnsembleModel(spec, base.config(), base.weights(), base.lora(), tokenizerIn(dir).or(base::tokenizer), dir);
   }
 
+  /**
+   * Reads {@code ensemble.json}. Its {@code k} must match what it describes: the number of member or
+   * adapter directories, the rows of {@code score.weight} and the length of the normalisation's
+   * {@code mean} and {@code std}. A manifest without {@code k} (a hand-written or older one) takes K
+   * from its directories.
+   */
   private static EnsembleModel fromManifest(Path dir, Path manifest) throws IOException {
     JsonNode m;
     try {
@@ -181,32 +211,94 @@ public record EnsembleModel(
     if (m == null || !m.isObject()) {
       throw new IllegalArgumentException(manifest + ": expected a JSON object");
     }
-    EnsembleKind kind = EnsembleKind.byName(m.path("kind").asText(""));
-    Optional<Normalization> norm = Optional.empty();
-    JsonNode n = m.get("normalization");
-    if (n != null && !n.isNull()) {
-      norm = Optional.of(new Normalization(floats(n.get("mean")), floats(n.get("std")), n.path("reference_size").asInt()));
+    EnsembleKind kind = inManifest(manifest, "kind", () -> EnsembleKind.byName(m.path("kind").asText("")));
+    JsonNode kNode = m.get("k");
+    Integer declared = null;
+    if (kNode != null && !kNode.isNull()) {
+      if (!kNode.isIntegralNumber() || !kNode.canConvertToInt()) {
+        throw new IllegalArgumentException(manifest + ": key 'k' must be an integer, got " + kNode);
+      }
+      int k = kNode.intValue();
+      inManifest(manifest, "k", () -> EnsembleSpec.of(kind, k));
+      checkLayout(m, k, manifest);
+      declared = k;
     }
+    Normalization norm = normalization(m.get("normalization"), declared, manifest);
     AggregationConfig agg = aggregation(m.get("aggregation"), manifest);
-    return assemble(dir, m, manifest, kind, norm, agg);
+    EnsembleModel base = assemble(dir, m, manifest, kind);
+    int k;
+    if (declared != null) {
+      k = declared;
+      checkHeads(base, k, manifest);
+    } else {
+      k = base.members();
+    }
+    EnsembleSpec plain = inManifest(manifest, declared != null ? "k" : "kind", () -> new EnsembleSpec(kind, k, agg, Optional.empty()));
+    EnsembleSpec spec = inManifest(manifest, "normalization", () -> plain.withNormalization(norm));
+    return new EnsembleModel(spec, base.config(), base.weights(), base.lora(), tokenizerIn(dir).or(base::tokenizer), dir);
   }
 
-  private static EnsembleModel assemble(
-      Path dir, JsonNode m, Path manifest, EnsembleKind kind, Optional<Normalization> norm, AggregationConfig agg)
-      throws IOException {
-    EnsembleModel base =
-        switch (kind) {
-          case SINGLE, LINEAR -> fromCheckpoint(dir.resolve(m.path("model").asText(".")));
-          case INDEPENDENT -> independent(dir, m, manifest);
-          case LORA -> fromPeft(dir.resolve(m.path("base").asText()), paths(dir, m.get("adapters"), manifest));
-        };
-    return new EnsembleModel(
-        kind, base.config(), base.members(), base.weights(), base.lora(), norm, agg,
-        tokenizerIn(dir).or(base::tokenizer), dir);
+  /** The members of {@code m}'s layout as loaded (K = what the directories hold). */
+  private static EnsembleModel assemble(Path dir, JsonNode m, Path manifest, EnsembleKind kind) throws IOException {
+    return switch (kind) {
+      case SINGLE, LINEAR -> fromCheckpoint(dir.resolve(m.path("model").asText(".")));
+      case INDEPENDENT -> independent(dir, m, manifest);
+      case LORA -> fromPeft(dir.resolve(m.path("base").asText()), paths(dir, m, "adapters", manifest));
+    };
+  }
+
+  /** The layout's member or adapter directories number K. */
+  private static void checkLayout(JsonNode layout, int k, Path manifest) {
+    for (String key : List.of("members", "adapters")) {
+      JsonNode a = layout.get(key);
+      if (a != null && a.isArray() && a.size() != k) {
+        throw new IllegalArgumentException(
+            manifest + ": key 'k' is " + k + ", but key '" + key + "' lists " + a.size() + " directories");
+      }
+    }
+  }
+
+  /** The loaded model has K reward heads ({@code score.weight [K, H]}; one per independent member). */
+  private static void checkHeads(EnsembleModel base, int k, Path manifest) {
+    FloatTensor score = base.weights().get(RewardHeads.KEY);
+    int rows = base.kind() == EnsembleKind.INDEPENDENT || score == null ? base.members() : (int) score.shape()[0];
+    if (rows != k) {
+      String holder = base.kind() == EnsembleKind.LORA ? "its adapters have" : base.source().normalize() + " has";
+      throw new IllegalArgumentException(
+          manifest + ": key 'k' is " + k + ", but " + holder + " " + rows + " reward heads (" + RewardHeads.KEY + " rows)");
+    }
+  }
+
+  /** The manifest's {@code normalization}: {@code mean} and {@code std} of K values each (null: none). */
+  private static Normalization normalization(JsonNode n, Integer k, Path manifest) {
+    if (n == null || n.isNull()) {
+      return null;
+    }
+    float[] mean = floats(n, "mean", manifest);
+    float[] std = floats(n, "std", manifest);
+    if (k != null) {
+      for (String key : List.of("mean", "std")) {
+        int len = n.get(key).size();
+        if (len != k) {
+          throw new IllegalArgumentException(
+              manifest + ": key 'normalization." + key + "' has " + len + " values, but key 'k' is " + k);
+        }
+      }
+    }
+    return inManifest(manifest, "normalization", () -> new Normalization(mean, std, n.path("reference_size").asInt()));
+  }
+
+  /** {@code read()}, its {@link IllegalArgumentException} prefixed with the manifest and the key. */
+  private static <T> T inManifest(Path manifest, String key, java.util.function.Supplier<T> read) {
+    try {
+      return read.get();
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(manifest + ": key '" + key + "': " + e.getMessage(), e);
+    }
   }
 
   private static EnsembleModel independent(Path dir, JsonNode m, Path manifest) throws IOException {
-    List<Path> memberDirs = paths(dir, m.get("members"), manifest);
+    List<Path> memberDirs = paths(dir, m, "members", manifest);
     Map<String, FloatTensor> w = new LinkedHashMap<>();
     ModelConfig config = null;
     for (int k = 0; k < memberDirs.size(); k++) {
@@ -226,16 +318,22 @@ public record EnsembleModel(
       }
     }
     return new EnsembleModel(
-        EnsembleKind.INDEPENDENT, config, memberDirs.size(), w, null, Optional.empty(), AggregationConfig.mean(),
-        tokenizerIn(memberDirs.get(0)), dir);
+        EnsembleSpec.of(EnsembleKind.INDEPENDENT, memberDirs.size()), config, w, null, tokenizerIn(memberDirs.get(0)), dir);
   }
 
-  private static List<Path> paths(Path dir, JsonNode arr, Path manifest) {
+  private static List<Path> paths(Path dir, JsonNode m, String key, Path manifest) {
+    JsonNode arr = m.get(key);
     if (arr == null || !arr.isArray() || arr.isEmpty()) {
-      throw new IllegalArgumentException(manifest + ": expected a non-empty array of member directories");
+      throw new IllegalArgumentException(manifest + ": key '" + key + "': expected a non-empty array of member directories");
     }
     List<Path> out = new ArrayList<>();
-    arr.forEach(p -> out.add(dir.resolve(p.asText())));
+    for (JsonNode p : arr) {
+      Path d = dir.resolve(p.asText());
+      if (!Files.isDirectory(d)) {
+        throw new IllegalArgumentException(manifest + ": key '" + key + "' lists " + d + ", which is not a directory");
+      }
+      out.add(d);
+    }
     return out;
   }
 
@@ -262,10 +360,14 @@ public record EnsembleModel(
         java.util.Arrays.stream(Aggregation.values()).map(x -> x.name().toLowerCase(java.util.Locale.ROOT)).toList()));
   }
 
-  private static float[] floats(JsonNode n) {
-    float[] out = new float[n.size()];
+  private static float[] floats(JsonNode n, String key, Path manifest) {
+    JsonNode a = n.get(key);
+    if (a == null || !a.isArray()) {
+      throw new IllegalArgumentException(manifest + ": key 'normalization." + key + "' must be an array of numbers");
+    }
+    float[] out = new float[a.size()];
     for (int i = 0; i < out.length; i++) {
-      out[i] = (float) n.get(i).asDouble();
+      out[i] = (float) a.get(i).asDouble();
     }
     return out;
   }
@@ -276,22 +378,25 @@ public record EnsembleModel(
   }
 
   /**
-   * Writes {@code ensemble.json} (atomically) into {@code dir}. A run directory is complete only
-   * when its {@code run.json} says so afterwards ({@link RunDirs#markComplete}).
+   * Writes {@code ensemble.json} (atomically) into {@code dir}: {@code spec} (kind, {@code k},
+   * aggregation, normalisation), the {@code layout} of the member directories and the provenance. A
+   * run directory is complete only when its {@code run.json} says so afterwards ({@link
+   * RunDirs#markComplete}).
    */
-  public static void writeManifest(
-      Path dir, EnsembleKind kind, int k, ObjectNode layout, AggregationConfig agg, Normalization norm, ObjectNode provenance)
+  public static void writeManifest(Path dir, EnsembleSpec spec, ObjectNode layout, ObjectNode provenance)
       throws IOException {
     ObjectNode m = JSON.createObjectNode();
     m.put("format", "rme-ensemble/1");
-    m.put("kind", kind.id());
-    m.put("k", k);
+    m.put("kind", spec.kind().id());
+    m.put("k", spec.k());
     m.setAll(layout);
+    AggregationConfig agg = spec.aggregation();
     ObjectNode a = m.putObject("aggregation");
     a.put("rule", agg.rule().name().toLowerCase(java.util.Locale.ROOT));
     a.put("beta", agg.beta());
     a.put("lambda", agg.lambda());
-    if (norm != null) {
+    if (spec.normalization().isPresent()) {
+      Normalization norm = spec.normalization().get();
       ObjectNode n = m.putObject("normalization");
       ArrayNode mean = n.putArray("mean");
       ArrayNode std = n.putArray("std");

@@ -1,6 +1,7 @@
 package dev.rewardensemble.ensemble;
 
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Projector;
@@ -26,14 +27,15 @@ public final class IndependentGraph {
     return "member" + k + ".";
   }
 
-  public static ForwardGraph build(Ops tf, ModelConfig c, int k, ParameterStore params) {
+  public static ForwardGraph build(BuildContext cx, ModelConfig c, int k, ParameterStore params) {
+    Ops tf = cx.tf();
     Placeholder<TInt32> ids =
         tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
     Placeholder<TInt32> mask =
         tf.withName("attention_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
     List<Operand<TFloat32>> members = new ArrayList<>();
     for (int m = 0; m < k; m++) {
-      members.add(RewardGraph.build(tf, c, 1, params.view(prefix(m)), Projector.NONE, ids, mask).rewards()); // [B, 1]
+      members.add(RewardGraph.build(cx, c, 1, params.view(prefix(m)), Projector.NONE, ids, mask).rewards()); // [B, 1]
     }
     Operand<TFloat32> rewards = tf.withName("rewards").concat(members, tf.constant(1)); // [B, K]
     return new ForwardGraph(ids, mask, rewards, params, k);

@@ -2,10 +2,15 @@ package dev.rewardensemble.ensemble;
 
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.lora.BatchedProduct;
+import dev.rewardensemble.lora.FoldedProduct;
 import dev.rewardensemble.lora.LoraConfig;
+import dev.rewardensemble.lora.LoraProduct;
 import dev.rewardensemble.lora.PeftAdapters;
 import dev.rewardensemble.lora.StackedLora;
 import dev.rewardensemble.model.Attention;
+import dev.rewardensemble.model.BuildContext;
+import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.Layers;
 import dev.rewardensemble.model.Members;
 import dev.rewardensemble.model.ParameterStore;
@@ -15,7 +20,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 import org.tensorflow.Operand;
 import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
@@ -51,16 +55,29 @@ public record LoraEnsembleGraph(
   /** Name of the rewards op. */
   public static final String REWARDS = "rewards";
 
-  /** Deterministic graph for scoring (no dropout), adapters folded into the base products. */
-  public static LoraEnsembleGraph inference(
-      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
-    return inference(tf, c, lora, k, params, true);
+  /**
+   * Deterministic graph for scoring (no dropout), for a session of {@code cx}: adapters folded into the base
+   * products, or batched under XLA ({@link LoraProduct#forScoring}).
+   */
+  public static LoraEnsembleGraph scoring(
+      BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
+    return build(cx, c, lora, k, params, StackedLora.scoring(cx, c, lora, k, params));
   }
 
-  /** Deterministic graph for scoring; {@code fold} as in {@link StackedLora#inference(Ops, ModelConfig, LoraConfig, int, ParameterStore, boolean)}. */
+  /** Deterministic graph for scoring in float32, adapters folded into the base products. */
+  public static LoraEnsembleGraph inference(
+      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
+    return scoring(BuildContext.float32(tf), c, lora, k, params);
+  }
+
+  /**
+   * Deterministic graph for scoring in float32; {@code fold}: adapters folded into the base products ({@link
+   * FoldedProduct}) or batched ({@link BatchedProduct}).
+   */
   public static LoraEnsembleGraph inference(
       Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, boolean fold) {
-    return build(tf, c, lora, k, params, StackedLora.inference(tf, c, lora, k, params, fold));
+    BuildContext cx = BuildContext.float32(tf);
+    return withProduct(cx, c, lora, k, params, fold ? LoraProduct.folded(cx, k, lora) : LoraProduct.batched(k, lora));
   }
 
   /**
@@ -68,12 +85,25 @@ public record LoraEnsembleGraph(
    * {@code seed} and the fed {@link StackedLora#DROPOUT_KEY} (see {@link StackedLora}).
    */
   public static LoraEnsembleGraph training(
+      BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
+    return build(cx, c, lora, k, params, StackedLora.training(cx, c, lora, k, params, seed));
+  }
+
+  /** {@link #training(BuildContext, ModelConfig, LoraConfig, int, ParameterStore, long)} in float32. */
+  public static LoraEnsembleGraph training(
       Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
-    return build(tf, c, lora, k, params, StackedLora.training(tf, c, lora, k, params, seed));
+    return training(BuildContext.float32(tf), c, lora, k, params, seed);
+  }
+
+  /** The graph with the adapters' deltas computed by {@code product} (made for {@code cx}'s graph, K and lora). */
+  public static LoraEnsembleGraph withProduct(
+      BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params, LoraProduct product) {
+    return build(cx, c, lora, k, params, StackedLora.withProduct(cx, c, lora, k, params, product));
   }
 
   private static LoraEnsembleGraph build(
-      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, StackedLora adapters) {
+      BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params, StackedLora adapters) {
+    Ops tf = cx.tf();
     Placeholder<TInt32> ids =
         tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
     Placeholder<TInt32> mask =
@@ -83,7 +113,7 @@ public record LoraEnsembleGraph(
     Members m = Members.of(tf, k, lora.forkLayer(c), mask);
     Operand<TFloat32> rows =
         Transformers.trunk(
-            tf, c, params, ids, Attention.geometry(tf, mask), adapters, m); // [K*B*T, H]
+            cx, c, params, ids, Attention.geometry(tf, mask), adapters, m); // [K*B*T, H]
     Operand<TFloat32> last = RewardHeads.lastToken(tf, rows, m.mask(), m.geometry()); // [K*B, H]
     Operand<TFloat32> last3 = tf.reshape(last, tf.constant(new int[] {k, -1, h})); // [K, B, H]
     Operand<TFloat32> w =
@@ -97,11 +127,30 @@ public record LoraEnsembleGraph(
     return new LoraEnsembleGraph(c, lora, k, params, adapters, ids, mask, rewards);
   }
 
-  /** Names of the trainable variables: every adapter's A and B, then {@code score.weight}. */
-  public List<String> trainableNames() {
-    List<String> out = new ArrayList<>(adapters.variableNames());
+  /** The forward graph ({@code rewards [B, K]}) that scoring, training and export work on. */
+  public ForwardGraph forward() {
+    return new ForwardGraph(inputIds, attentionMask, rewards, params, members);
+  }
+
+  /**
+   * Keys of the variables a LoRA ensemble of {@code c} and {@code lora} trains, in checkpoint order: every
+   * adapter's A and B ({@link StackedLora#modules}), then the heads {@code score.weight}. Every other variable of
+   * the graph (the base trunk) is frozen. Known before any graph is built, so that a run can name its trainable
+   * set up front.
+   */
+  public static List<String> trainableKeys(ModelConfig c, LoraConfig lora) {
+    List<String> out = new ArrayList<>();
+    for (StackedLora.Module m : StackedLora.modules(c, lora)) {
+      out.add(m.module() + StackedLora.A);
+      out.add(m.module() + StackedLora.B);
+    }
     out.add(RewardHeads.KEY);
     return out;
+  }
+
+  /** Names of the trainable variables: every adapter's A and B, then {@code score.weight}. */
+  public List<String> trainableNames() {
+    return trainableKeys(config, lora);
   }
 
   /** The trainable variables, in the order of {@link #trainableNames()}. */
@@ -162,27 +211,10 @@ public record LoraEnsembleGraph(
   }
 
   /**
-   * Fresh trainable values: PEFT's adapter initialisation ({@link StackedLora#initialValues}) and
-   * heads drawn from {@code N(0, headStd^2)} (Hugging Face initialises {@code score} with {@code
-   * initializer_range}, typically 0.02), independently per member, seeded.
+   * Fresh trainable values of this graph's configuration ({@link LoraInit#values}): PEFT's adapter
+   * initialisation and heads drawn from {@code N(0, headStd^2)}, seeded.
    */
   public Map<String, FloatTensor> initialValues(long seed, double headStd) {
-    Map<String, FloatTensor> out = new LinkedHashMap<>(adapters.initialValues(seed));
-    int h = config.hiddenSize();
-    float[] w = new float[members * h];
-    for (int member = 0; member < members; member++) {
-      SplittableRandom rnd = new SplittableRandom(seed * 31L + 1_000_000_007L * (member + 1));
-      for (int i = 0; i < h; i++) {
-        w[member * h + i] = (float) (gaussian(rnd) * headStd);
-      }
-    }
-    out.put(RewardHeads.KEY, new FloatTensor(new long[] {members, h}, w));
-    return out;
-  }
-
-  private static double gaussian(SplittableRandom rnd) {
-    double u1 = 1.0 - rnd.nextDouble(); // (0, 1]
-    double u2 = rnd.nextDouble();
-    return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    return LoraInit.values(config, lora, members, seed, headStd);
   }
 }

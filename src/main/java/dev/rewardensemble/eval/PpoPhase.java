@@ -9,7 +9,6 @@ import dev.rewardensemble.ensemble.MemberScores;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.rl.Generation;
-import dev.rewardensemble.rl.KlPenalty;
 import dev.rewardensemble.rl.PpoConfig;
 import dev.rewardensemble.rl.PpoTrainer;
 import dev.rewardensemble.rl.SamplingConfig;
@@ -125,8 +124,9 @@ public final class PpoPhase {
       SequenceScorer scorer = (prompts, responses) -> inner.score(
           prompts.stream().map(p -> p.length > 1 && p[0] == CharVocabulary.BOS ? Arrays.copyOfRange(p, 1, p.length) : p).toList(),
           responses);
-      PpoConfig cfg = new PpoConfig(s.ppoRollout(), s.ppoRollout() / 2, 2, 3e-4, 2, 0.05, KlPenalty.Estimator.K1, null,
-          1.0, 0.95, 0.2, 0.2, 0.1, true, 1.0, 1.0, 0.9, s.maxNewTokens(), 42 + ppoSeed);
+      PpoConfig cfg = PpoConfig.builder().rolloutBatch(s.ppoRollout()).stepBatch(s.ppoRollout() / 2).lr(3e-4)
+          .warmupSteps(2).klCoef(0.05).missingEosPenalty(1.0).temperature(1.0).maxNewTokens(s.maxNewTokens())
+          .seed(42 + ppoSeed).build();
       List<Task> train = new ArrayList<>(world.tasks().train());
       Collections.shuffle(train, new Random(4242 + ppoSeed));
       List<int[]> evalIds = new ArrayList<>();

@@ -74,8 +74,8 @@ final class RewardModelsPhase {
   private static void trainRm(
       DemoSettings s, ExecConfig exec, Path sftDir, DemoMethod mt, Path data, Path noisyFile, Path out, long seed)
       throws IOException {
-    TrainConfig tc = new TrainConfig(s.rmEpochs(), 0, s.rmBatch(), 1, s.rmLr(), 0.0, Schedule.Kind.COSINE, 0.03, 1.0,
-        0.1, seed, 0, 0, 1, 0.0);
+    TrainConfig tc = TrainConfig.builder().epochs(s.rmEpochs()).batchSize(s.rmBatch()).gradAccum(1).lr(s.rmLr())
+        .seed(seed).keepCheckpoints(1).build();
     EnsembleOptions ens = switch (mt.kind()) {
       case SINGLE -> EnsembleOptions.single();
       case INDEPENDENT -> EnsembleOptions.of(EnsembleKind.INDEPENDENT, mt.k());

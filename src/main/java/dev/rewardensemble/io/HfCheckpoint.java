@@ -6,9 +6,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
-import dev.rewardensemble.model.LmHead;
-import dev.rewardensemble.model.RewardHeads;
-import dev.rewardensemble.model.Transformers;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,6 +30,12 @@ public final class HfCheckpoint {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private HfCheckpoint() {}
+
+  /** Key of the reward heads, {@code score.weight [num_labels, H]} ({@code model.RewardHeads}). */
+  public static final String SCORE_KEY = "score.weight";
+
+  /** Key of an untied language-model head, {@code lm_head.weight [V, H]} ({@code model.LmHead}). */
+  public static final String LM_HEAD_KEY = "lm_head.weight";
 
   /** What the checkpoint's head is. */
   public enum Kind {
@@ -97,16 +100,16 @@ public final class HfCheckpoint {
     Kind kind = kindOf(arch, configFile);
     try (TensorSource src = TensorSources.openCheckpoint(dir)) {
       Map<String, String> keyMap = normalizeKeys(src, config);
-      Map<String, long[]> expected = new LinkedHashMap<>(Transformers.parameterShapes(config));
+      Map<String, long[]> expected = new LinkedHashMap<>(config.parameterShapes());
       int numLabels = 0;
       if (kind == Kind.SEQUENCE_CLASSIFICATION) {
-        TensorInfo score = keyMap.containsValue(RewardHeads.KEY) ? src.info(sourceKey(keyMap, RewardHeads.KEY)) : null;
+        TensorInfo score = keyMap.containsValue(SCORE_KEY) ? src.info(sourceKey(keyMap, SCORE_KEY)) : null;
         numLabels = score != null && score.rank() == 2 ? (int) score.shape()[0] : cfgNode.path("num_labels").asInt(1);
-        expected.put(RewardHeads.KEY, new long[] {numLabels, config.hiddenSize()});
+        expected.put(SCORE_KEY, new long[] {numLabels, config.hiddenSize()});
       }
-      boolean hasLmHead = keyMap.containsValue(LmHead.KEY);
+      boolean hasLmHead = keyMap.containsValue(LM_HEAD_KEY);
       if (kind == Kind.CAUSAL_LM && (hasLmHead || !config.tieWordEmbeddings())) {
-        expected.put(LmHead.KEY, new long[] {config.vocabSize(), config.hiddenSize()});
+        expected.put(LM_HEAD_KEY, new long[] {config.vocabSize(), config.hiddenSize()});
       }
       List<String> problems = new ArrayList<>();
       for (Map.Entry<String, String> e : keyMap.entrySet()) {
@@ -114,7 +117,7 @@ public final class HfCheckpoint {
         long[] want = expected.get(key);
         TensorInfo info = src.info(e.getKey());
         if (want == null) {
-          if (!(kind == Kind.CAUSAL_LM && key.equals(LmHead.KEY))) {
+          if (!(kind == Kind.CAUSAL_LM && key.equals(LM_HEAD_KEY))) {
             problems.add("unexpected tensor '" + e.getKey() + "' " + info.shapeString());
           }
         } else if (!Arrays.equals(want, info.shape())) {
@@ -166,7 +169,7 @@ public final class HfCheckpoint {
         continue;
       }
       String k = key;
-      if (!k.startsWith(prefix) && !k.equals(RewardHeads.KEY) && !k.equals(LmHead.KEY)) {
+      if (!k.startsWith(prefix) && !k.equals(SCORE_KEY) && !k.equals(LM_HEAD_KEY)) {
         k = prefix + k;
       }
       out.put(key, k);
@@ -199,7 +202,7 @@ public final class HfCheckpoint {
   public static void writeFiles(
       Path dir, ModelConfig config, String architecture, Map<String, FloatTensor> weights,
       Map<String, String> metadata) throws IOException {
-    int numLabels = weights.containsKey(RewardHeads.KEY) ? (int) weights.get(RewardHeads.KEY).shape()[0] : 0;
+    int numLabels = weights.containsKey(SCORE_KEY) ? (int) weights.get(SCORE_KEY).shape()[0] : 0;
     ObjectNode cfg = ModelConfigs.toHf(config, architecture, numLabels);
     JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve("config.json").toFile(), cfg);
     Map<String, String> meta = new LinkedHashMap<>(metadata);

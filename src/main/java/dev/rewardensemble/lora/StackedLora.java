@@ -3,7 +3,7 @@ package dev.rewardensemble.lora;
 import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.io.FloatTensor;
-import dev.rewardensemble.model.Layers;
+import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.Members;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Projector;
@@ -13,16 +13,12 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.SplittableRandom;
+import java.util.function.Function;
 import org.tensorflow.Operand;
-import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
-import org.tensorflow.op.core.PlaceholderWithDefault;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
-import org.tensorflow.types.TInt32;
-import org.tensorflow.types.TInt64;
 
 /**
  * K LoRA adapters per targeted projection, stacked: variables {@code <module>.lora_A [K, in, R]} and {@code
@@ -30,21 +26,16 @@ import org.tensorflow.types.TInt64;
  * ParameterStore}.
  *
  * <p>Applied to the member-major rows of a forked trunk ({@link dev.rewardensemble.model.Members}); {@code W + BA}
- * is never materialised. Scoring builds ({@link #inference}) use batched products over the members, {@code x [K,
- * B*T, in] @ A [K, in, R] @ (scaling * B) [K, R, out]}, added to the frozen base output {@code x @ W}, as {@code
- * BatchMatMulV2}, which oneDNN runs (the {@code BatchMatMulV3} that TF Java's typed op builds stays on Eigen and was
- * slower; the masked form below is 5% slower end to end). Modules of one block that read the same rows (q/k/v,
- * gate/up) share the A product; the fork block's first projections take the batch's rows once ({@link
- * #projectShared}); with TensorFlow's own kernels, modules much wider than their input fold the adapters into
- * the base product, {@code [x | xA] @ [W ; B]} (see {@link #inference(Ops, ModelConfig, LoraConfig, int,
- * ParameterStore, boolean)}). Training builds ({@link #training}) use plain 2-D products whose gradients run
- * faster: every row against all members' A, masked to its own member's columns, then all members' B stacked
- * ({@code maskedDelta}).
+ * is never materialised. How the deltas are computed is a {@link LoraProduct} chosen once when the graph is built:
+ * scoring builds ({@link #scoring}) use {@link BatchedProduct} under XLA and {@link FoldedProduct} otherwise,
+ * training builds ({@link #training}) {@link MaskedTrainingProduct}. Modules of one block that read the same rows
+ * (the family passes them together: q/k/v, gate/up) share the A product; the fork block's first projections take
+ * the batch's rows once ({@link Projector#project}'s {@code fork}).
  *
  * <p>Only modules of {@link LoraConfig#targetModules()} in blocks {@code >= forkLayer} get
  * adapters; the trunk must fork at {@link LoraConfig#forkLayer} into the same K members.
  *
- * <p>Two builds: {@link #inference} is deterministic; {@link #training} drops adapter inputs with {@link
+ * <p>Two builds: {@link #scoring} is deterministic; {@link #training} drops adapter inputs with {@link
  * LoraConfig#dropout()} (PEFT's {@code lora_dropout}, a mask per module). Both compute the same function without
  * dropout and read the same variables, so they can share one store.
  *
@@ -82,145 +73,70 @@ public final class StackedLora implements Projector {
   public record Module(String module, String target, int layer, int in, int out) {}
 
   /**
-   * {@code readA}/{@code readB}: the variables' values as plain float tensors (see the
-   * constructor).
+   * One module's adapters in a graph.
+   *
+   * @param index position of the module in checkpoint order (its dropout stream)
+   * @param readA {@code a}'s value as a plain float tensor: the products read the variables through an Identity,
+   *     since a VariableV2 output is float_ref, which some ops' registered gradients copy into attributes that
+   *     reject it (BatchMatMulV3's Tout)
+   * @param readB the same for {@code b}
    */
-  private record Entry(
-      Module module,
-      Variable<TFloat32> a,
-      Variable<TFloat32> b,
-      Operand<TFloat32> readA,
+  public record Adapter(
+      Module module, int index, Variable<TFloat32> a, Variable<TFloat32> b, Operand<TFloat32> readA,
       Operand<TFloat32> readB) {}
 
   private final ModelConfig config;
   private final LoraConfig lora;
   private final int k;
-  private final float dropout;
-  private final long seed;
-  private final Map<String, Entry> entries = new LinkedHashMap<>();
-  /** Per module: the adapted modules of its block that read the same input rows, itself included. */
-  private final Map<String, List<Entry>> groups = new LinkedHashMap<>();
-  /** A training build's {@link #DROPOUT_KEY} and {@link #DROPOUT_RATE} (null without dropout). */
-  private final PlaceholderWithDefault<TInt64> dropoutKey;
-  private final PlaceholderWithDefault<TFloat32> dropoutRate;
-  private final boolean fold;
-  /** A training build: masked 2-D products, see {@link #maskedDelta}. */
-  private final boolean training;
-  /** {@link #memberMask}, built once per graph. */
-  private Operand<TFloat32> mask;
-  /** {@link #rowMask}, built once per graph. */
-  private Operand<TFloat32> rowMask;
-  /** A training build's last fork input and its K copies, so that the fork block's projections copy it once. */
-  private Operand<TFloat32> forkRows;
-  private Operand<TFloat32> forkCopies;
-  private SharedProduct shared;
-
-  /** The last group product: its input rows and {@code x @ [A_1 | .. | A_G]} per member, {@code [K, B*T, G*R]}. */
-  private final class SharedProduct {
-    final Operand<TFloat32> x;
-    final Operand<TFloat32> product;
-    final int size;
-    private Operand<TFloat32> extended;
-
-    SharedProduct(Operand<TFloat32> x, Operand<TFloat32> product, int size) {
-      this.x = x;
-      this.product = product;
-      this.size = size;
-    }
-
-    /**
-     * {@code [x | xA_1 | .. | xA_G]}, {@code [rows, in + G*K*R]}: each {@code xA_g} is {@code [rows, K*R]} with the
-     * row's own member's R columns (times {@code scaling}) and zeros elsewhere.
-     */
-    Operand<TFloat32> extended(Ops tf) {
-      if (extended == null) {
-        int r = lora.rank();
-        Operand<TFloat32> spread =
-            tf.math.mul(tf.reshape(product, tf.constant(new int[] {k, -1, size, 1, r})), memberMask(tf)); // [K, B*T, G, K, R]
-        Operand<TFloat32> masked = tf.reshape(spread, tf.constant(new int[] {-1, size * k * r}));
-        extended = tf.concat(List.of(x, masked), tf.constant(1));
-      }
-      return extended;
-    }
-  }
-
-  /** Projections of one block that read the same rows: Llama's attention inputs and MLP inputs. */
-  private static final List<Set<String>> SHARED_INPUTS =
-      List.of(Set.of("q_proj", "k_proj", "v_proj"), Set.of("gate_proj", "up_proj"));
+  private final Map<String, Adapter> adapters = new LinkedHashMap<>();
+  private final LoraProduct product;
 
   private StackedLora(
-      Ops tf,
-      ModelConfig c,
-      LoraConfig lora,
-      int k,
-      ParameterStore params,
-      float dropout,
-      long seed,
-      boolean fold,
-      boolean training) {
-    if (k < 1) {
-      throw new IllegalArgumentException("ensemble members K must be >= 1, got " + k);
-    }
+      BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params,
+      Function<LoraConfig, LoraProduct> product) {
+    // K >= 1 is validated once, by ensemble.EnsembleSpec.
     this.config = c;
     this.lora = lora.checkFor(c);
     this.k = k;
-    this.dropout = dropout;
-    this.seed = seed;
-    this.fold = fold;
-    this.training = training;
-    if (training && dropout > 0) {
-      dropoutKey = tf.withName(DROPOUT_KEY).placeholderWithDefault(tf.constant(0L), Shape.scalar());
-      dropoutRate = tf.withName(DROPOUT_RATE).placeholderWithDefault(tf.constant(dropout), Shape.scalar());
-    } else {
-      dropoutKey = null;
-      dropoutRate = null;
-    }
+    this.product = product.apply(this.lora);
+    Ops tf = cx.tf();
     for (Module m : modules(c, lora)) {
       Variable<TFloat32> a = params.get(m.module() + A, k, m.in(), lora.rank());
       Variable<TFloat32> b = params.get(m.module() + B, k, lora.rank(), m.out());
-      // The products read the variables through an Identity: a VariableV2 output is float_ref, which some ops'
-      // registered gradients copy into attributes that reject it (BatchMatMulV3's Tout).
-      entries.put(m.module(), new Entry(m, a, b, tf.identity(a), tf.identity(b)));
-    }
-    for (Entry e : entries.values()) {
-      Set<String> shares = SHARED_INPUTS.stream().filter(g -> g.contains(e.module.target())).findFirst().orElse(Set.of());
-      List<Entry> group = new ArrayList<>();
-      for (Entry o : entries.values()) {
-        if (o == e || (o.module.layer() == e.module.layer() && shares.contains(o.module.target()))) {
-          group.add(o);
-        }
-      }
-      groups.put(e.module.module(), group);
+      adapters.put(m.module(), new Adapter(m, adapters.size(), a, b, tf.identity(a), tf.identity(b)));
     }
   }
 
   /**
-   * Deterministic adapters (no dropout), creating or reusing their variables in {@code params}, folded into the
-   * base products where that pays ({@code inference(.., true)}).
+   * Deterministic adapters (no dropout) for a graph built in {@code cx}, creating or reusing their variables in
+   * {@code params}: {@link LoraProduct#forScoring} (batched under XLA, folded otherwise).
    */
-  public static StackedLora inference(
-      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
-    return inference(tf, c, lora, k, params, true);
+  public static StackedLora scoring(BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
+    return new StackedLora(cx, c, lora, k, params, l -> LoraProduct.forScoring(cx, k, l));
   }
 
-  /**
-   * Deterministic adapters. {@code fold}: compute {@code [x | xA] @ [W ; B]} (one product per projection, the
-   * delta never written; fastest with TensorFlow's own kernels) instead of {@code x @ W + xA @ B} (fastest
-   * under XLA, which fuses the add into its consumer but copies the concatenation). Same function either way.
-   */
-  public static StackedLora inference(
-      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, boolean fold) {
-    return new StackedLora(tf, c, lora, k, params, 0f, 0L, fold, false);
+  /** {@link #scoring} in float32 without XLA: folded products. */
+  public static StackedLora inference(Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
+    return scoring(BuildContext.float32(tf), c, lora, k, params);
   }
 
   /**
    * Adapters whose inputs are dropped with rate {@link LoraConfig#dropout()} (inverted dropout, masks a pure
-   * function of {@code seed}, the fed {@link #DROPOUT_KEY}, the module and the row); identical to {@link
-   * #inference} when the rate is 0.
+   * function of {@code seed}, the fed {@link #DROPOUT_KEY}, the module and the row), as masked 2-D products;
+   * identical to {@link #scoring} when the rate is 0.
    */
   public static StackedLora training(
-      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
-    return new StackedLora(tf, c, lora, k, params, (float) lora.dropout(), seed, false, true);
+      BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
+    return new StackedLora(cx, c, lora, k, params, l -> LoraProduct.maskedTraining(cx, k, l, seed));
+  }
+
+  /**
+   * Adapters computed with {@code product}, which must have been made for {@code cx}'s graph, the same K and
+   * this {@code lora} (e.g. to compare formulations).
+   */
+  public static StackedLora withProduct(
+      BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params, LoraProduct product) {
+    return new StackedLora(cx, c, lora, k, params, l -> product);
   }
 
   /**
@@ -264,190 +180,44 @@ public final class StackedLora implements Projector {
     return -1;
   }
 
+  /** The formulation of this graph's deltas. */
+  public LoraProduct product() {
+    return product;
+  }
+
   @Override
-  public Operand<TFloat32> project(
-      Ops tf, String module, int layer, Operand<TFloat32> x, Operand<TFloat32> w, Layout layout) {
-    Entry e = entries.get(module);
-    if (e == null) {
-      return layout.apply(tf, x, w);
-    }
-    List<Entry> group = groups.get(module);
-    int index = group.indexOf(e);
-    int r = lora.rank();
-    int out = e.module.out();
-    if (training) {
-      return tf.math.add(layout.apply(tf, x, w), maskedDelta(tf, e, x));
-    }
-    if (!(fold && foldable(group))) {
-      // Each member's rows against its own A and B: [K, B*T, in] @ [K, in, R] @ [K, R, out], batched over K.
-      Operand<TFloat32> xa; // [K, B*T, R]
-      if (group.size() > 1) {
-        xa = tf.slice(shared(tf, x, group).product, tf.constant(new int[] {0, 0, r * index}), tf.constant(new int[] {-1, -1, r}));
-      } else {
-        xa = Layers.batchMatMul(tf, byMember(tf, x, e.module.in()), e.readA, false);
+  public List<Operand<TFloat32>> project(
+      BuildContext cx, int layer, List<String> modules, Operand<TFloat32> x, List<Operand<TFloat32>> weights,
+      Layout layout, Members fork) {
+    List<Adapter> group = new ArrayList<>();
+    List<Operand<TFloat32>> groupWeights = new ArrayList<>();
+    for (int i = 0; i < modules.size(); i++) {
+      Adapter e = adapters.get(modules.get(i));
+      if (e != null) {
+        group.add(e);
+        groupWeights.add(weights.get(i));
       }
-      Operand<TFloat32> delta = tf.reshape(Layers.batchMatMul(tf, xa, scaledB(tf, e), false), tf.constant(new int[] {-1, out}));
-      return tf.math.add(layout.apply(tf, x, w), delta); // [rows, out]
     }
-    SharedProduct sp = shared(tf, x, group);
-    // [x | xA_1 | .. | xA_G] @ [W ; 0 ; B ; 0], every xA_g masked to the row's own member's R columns: base and
-    // delta in one product, so the [rows, out] delta is never written and added; the other modules' columns meet
-    // zeros and the other members' rows of B meet the mask's zeros.
-    int kr = k * r;
-    boolean linear = layout == Layout.LINEAR;
-    Operand<TFloat32> bCat = tf.reshape(e.readB, tf.constant(new int[] {kr, out})); // [K*R, out], member-major
-    List<Operand<TFloat32>> parts = new ArrayList<>();
-    parts.add(w);
-    if (index > 0) {
-      parts.add(zeros(tf, linear ? out : kr * index, linear ? kr * index : out));
+    if (group.isEmpty()) {
+      return Projector.plain(cx, x, weights, layout, fork);
     }
-    parts.add(linear ? tf.linalg.transpose(bCat, tf.constant(new int[] {1, 0})) : bCat);
-    int after = group.size() - 1 - index;
-    if (after > 0) {
-      parts.add(zeros(tf, linear ? out : kr * after, linear ? kr * after : out));
+    List<Operand<TFloat32>> adapted =
+        fork == null
+            ? product.project(cx, group, x, groupWeights, layout)
+            : product.projectShared(cx, group, x, groupWeights, layout, fork);
+    if (group.size() == modules.size()) {
+      return adapted;
     }
-    // [W ; 0 ; B ; 0] depends only on weights, so the executor could build every module's copy at the start of a
-    // run and hold them all; tying it to the input rows builds each one just before its product.
-    Operand<TFloat32> xExt = sp.extended(tf);
-    Operand<TFloat32> wExt =
-        tf.withControlDependencyOps(List.of(xExt.op())).concat(parts, tf.constant(linear ? 1 : 0));
-    return layout.apply(tf, xExt, wExt);
-  }
-
-  /**
-   * The fork block's first projections: the base product once on the batch's rows, every member's A on the same
-   * rows (a batched product broadcasting the rows), then each member's B, and the base added to every
-   * member's delta by broadcasting. Training builds copy the rows first (every member drops its own inputs).
-   */
-  @Override
-  public Operand<TFloat32> projectShared(
-      Ops tf, String module, int layer, Operand<TFloat32> x, Operand<TFloat32> w, Layout layout, Members members) {
-    Entry e = entries.get(module);
-    if (e == null) {
-      return Projector.super.projectShared(tf, module, layer, x, w, layout, members);
+    // Modules without adapters: plain products, in the caller's order.
+    List<Operand<TFloat32>> out = new ArrayList<>(modules.size());
+    int next = 0;
+    for (int i = 0; i < modules.size(); i++) {
+      out.add(
+          adapters.containsKey(modules.get(i))
+              ? adapted.get(next++)
+              : Projector.plain(cx, x, List.of(weights.get(i)), layout, fork).get(0));
     }
-    if (training) {
-      if (forkRows != x) {
-        forkRows = x;
-        forkCopies = members.expand(tf, x);
-      }
-      return project(tf, module, layer, forkCopies, w, layout);
-    }
-    int in = e.module.in();
-    int out = e.module.out();
-    // [1, rows, in] @ [K, in, R] broadcasts the rows over the members.
-    Operand<TFloat32> xa = Layers.batchMatMul(tf, tf.reshape(x, tf.constant(new int[] {1, -1, in})), e.readA, false);
-    Operand<TFloat32> delta = Layers.batchMatMul(tf, xa, scaledB(tf, e), false); // [K, rows, out]
-    return tf.reshape(tf.math.add(delta, layout.apply(tf, x, w)), tf.constant(new int[] {-1, out}));
-  }
-
-  /**
-   * A training build's delta, {@code [rows, out]}: every row (dropped per module) against all members' A side by
-   * side, {@code [rows, in] @ [in, K*R]}, masked to the row's own member's R columns and scaled, then {@code @ B
-   * [K*R, out]} (all members' B stacked). It wastes (K-1)/K of the first product, but its gradients are plain 2-D
-   * products: measured on the 2-core CPU, LoRA steps ran 4-9% faster than with the batched form's.
-   */
-  private Operand<TFloat32> maskedDelta(Ops tf, Entry e, Operand<TFloat32> x) {
-    int kr = k * lora.rank();
-    Operand<TFloat32> aCat = // [in, K*R], member-major columns
-        tf.reshape(tf.linalg.transpose(e.readA, tf.constant(new int[] {1, 0, 2})), tf.constant(new int[] {e.module.in(), kr}));
-    Operand<TFloat32> dropped = dropoutKey != null ? dropout(tf, x, moduleIndex(e)) : x;
-    Operand<TFloat32> xa = tf.math.mul(Layers.matMul(tf, dropped, aCat, false), rowMask(tf, x));
-    return Layers.matMul(tf, xa, tf.reshape(e.readB, tf.constant(new int[] {kr, e.module.out()})), false);
-  }
-
-  /**
-   * {@code [K*B*T, K*R]}: {@code scaling} where the row's member owns the column, else 0. Rows are member-major
-   * ({@code rows / K} per member).
-   */
-  private Operand<TFloat32> rowMask(Ops tf, Operand<TFloat32> x) {
-    if (rowMask == null) {
-      Operand<TInt32> n =
-          tf.reshape(
-              tf.slice(tf.shape(x), tf.constant(new int[] {0}), tf.constant(new int[] {1})),
-              tf.constant(new int[0])); // rows
-      Operand<TInt32> member =
-          tf.math.floorDiv(tf.range(tf.constant(0), n, tf.constant(1)), tf.math.floorDiv(n, tf.constant(k)));
-      Operand<TFloat32> oneHot =
-          tf.oneHot(member, tf.constant(k), tf.constant((float) lora.scaling()), tf.constant(0f)); // [rows, K]
-      Operand<TFloat32> perColumn =
-          tf.math.mul(
-              tf.expandDims(oneHot, tf.constant(2)),
-              tf.ones(tf.constant(new int[] {1, 1, lora.rank()}), TFloat32.class)); // [rows, K, R]
-      rowMask = tf.reshape(perColumn, tf.constant(new int[] {-1, k * lora.rank()}));
-    }
-    return rowMask;
-  }
-
-  /** {@code B * scaling}, {@code [K, R, out]} (small). */
-  private Operand<TFloat32> scaledB(Ops tf, Entry e) {
-    return tf.math.mul(e.readB, tf.constant((float) lora.scaling()));
-  }
-
-  /**
-   * Whether to fold a group's adapters into its base products: when every module's output is at least twice
-   * as wide as the shared input (Llama's gate/up, GPT-2's c_attn and c_fc). Folding saves writing and adding
-   * each {@code [rows, out]} delta and costs a copy of the {@code [rows, in]} input and of the weights; measured
-   * on the 2-core CPU, folding q/k/v as well bought no time and raised the ensemble's peak memory by ~5%.
-   */
-  private static boolean foldable(List<Entry> group) {
-    return group.stream().allMatch(g -> g.module.out() >= 2 * g.module.in());
-  }
-
-  private static Operand<TFloat32> zeros(Ops tf, int rows, int cols) {
-    return tf.zeros(tf.constant(new int[] {rows, cols}), TFloat32.class);
-  }
-
-  /** Member-major rows {@code [K*B*T, in]} as {@code [K, B*T, in]}. */
-  private Operand<TFloat32> byMember(Ops tf, Operand<TFloat32> x, int in) {
-    return tf.reshape(x, tf.constant(new int[] {k, -1, in}));
-  }
-
-  /** The group's product {@code x @ [A_1 | .. | A_G]} per member, {@code [K, B*T, G*R]}, built once per input. */
-  private SharedProduct shared(Ops tf, Operand<TFloat32> x, List<Entry> group) {
-    if (shared == null || shared.x != x) {
-      List<Operand<TFloat32>> as = new ArrayList<>();
-      group.forEach(g -> as.add(g.readA));
-      Operand<TFloat32> a = as.size() == 1 ? as.get(0) : tf.concat(as, tf.constant(2)); // [K, in, G*R]
-      shared = new SharedProduct(x, Layers.batchMatMul(tf, byMember(tf, x, group.get(0).module.in()), a, false), group.size());
-    }
-    return shared;
-  }
-
-  /**
-   * {@code [K, 1, 1, K, 1]}: {@code scaling} where the member (first axis) owns the column block (fourth axis),
-   * else 0. Times a product {@code [K, B*T, G, 1, R]} it spreads each member's R columns into its own block of
-   * {@code K*R}.
-   */
-  private Operand<TFloat32> memberMask(Ops tf) {
-    if (mask == null) {
-      float[] m = new float[k * k];
-      for (int i = 0; i < k; i++) {
-        m[i * k + i] = (float) lora.scaling();
-      }
-      mask = tf.constant(org.tensorflow.ndarray.Shape.of(k, 1, 1, k, 1), org.tensorflow.ndarray.buffer.DataBuffers.of(m));
-    }
-    return mask;
-  }
-
-  /** Position of a module in checkpoint order: its dropout stream. */
-  private int moduleIndex(Entry e) {
-    return new ArrayList<>(entries.keySet()).indexOf(e.module.module());
-  }
-
-  /**
-   * Inverted dropout: {@code x * (u >= rate) / (1 - rate)} with {@code u ~ U[0, 1)} from {@code
-   * StatelessRandomUniform} seeded by {@code [seed * 1000003 + module, key]}: no state, the same masks for the
-   * same key.
-   */
-  private Operand<TFloat32> dropout(Ops tf, Operand<TFloat32> x, int module) {
-    Operand<TInt64> seeds =
-        tf.stack(List.of(tf.constant(seed * 1_000_003L + module), dropoutKey)); // [2]
-    Operand<TFloat32> u = tf.random.statelessRandomUniform(tf.shape(x), seeds, TFloat32.class); // [rows, in]
-    Operand<TFloat32> keep =
-        tf.dtypes.cast(tf.math.greaterEqual(u, dropoutRate), TFloat32.class); // [rows, in]
-    Operand<TFloat32> scale = tf.math.div(tf.constant(1f), tf.math.sub(tf.constant(1f), dropoutRate)); // []
-    return tf.math.mul(x, tf.math.mul(keep, scale));
+    return out;
   }
 
   public LoraConfig lora() {
@@ -466,14 +236,14 @@ public final class StackedLora implements Projector {
   /** The adapted projections, in checkpoint order. */
   public List<Module> adaptedModules() {
     List<Module> out = new ArrayList<>();
-    entries.values().forEach(e -> out.add(e.module));
+    adapters.values().forEach(e -> out.add(e.module()));
     return Collections.unmodifiableList(out);
   }
 
   /** Names of the adapter variables ({@code lora_A}, {@code lora_B} per module), in order. */
   public List<String> variableNames() {
     List<String> out = new ArrayList<>();
-    for (String m : entries.keySet()) {
+    for (String m : adapters.keySet()) {
       out.add(m + A);
       out.add(m + B);
     }
@@ -483,12 +253,12 @@ public final class StackedLora implements Projector {
   /** The adapter variables, in the order of {@link #variableNames()}. */
   public List<Variable<TFloat32>> variables() {
     List<Variable<TFloat32>> out = new ArrayList<>();
-    entries
+    adapters
         .values()
         .forEach(
             e -> {
-              out.add(e.a);
-              out.add(e.b);
+              out.add(e.a());
+              out.add(e.b());
             });
     return out;
   }
@@ -501,8 +271,8 @@ public final class StackedLora implements Projector {
   public Map<String, FloatTensor> initialValues(long seed) {
     Map<String, FloatTensor> out = new LinkedHashMap<>();
     int r = lora.rank();
-    for (Entry e : entries.values()) {
-      Module m = e.module;
+    for (Adapter e : adapters.values()) {
+      Module m = e.module();
       float[] a = new float[k * m.in() * r];
       float bound = (float) (1.0 / Math.sqrt(m.in()));
       for (int member = 0; member < k; member++) {

@@ -2,6 +2,7 @@ package dev.rewardensemble.model;
 
 import dev.rewardensemble.config.Gpt2Config;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
@@ -17,35 +18,13 @@ import org.tensorflow.types.TInt32;
 public final class Gpt2 {
   private Gpt2() {}
 
-  /** Checkpoint key to shape of every trunk parameter. */
+  /** Checkpoint key to shape of every trunk parameter ({@link Gpt2Config#parameterShapes}). */
   public static Map<String, long[]> parameterShapes(Gpt2Config c) {
-    Map<String, long[]> m = new LinkedHashMap<>();
-    long h = c.nEmbd();
-    long f = c.nInner();
-    m.put("transformer.wte.weight", new long[] {c.vocabSize(), h});
-    m.put("transformer.wpe.weight", new long[] {c.nPositions(), h});
-    for (int i = 0; i < c.nLayer(); i++) {
-      String p = "transformer.h." + i + ".";
-      m.put(p + "ln_1.weight", new long[] {h});
-      m.put(p + "ln_1.bias", new long[] {h});
-      m.put(p + "attn.c_attn.weight", new long[] {h, 3 * h});
-      m.put(p + "attn.c_attn.bias", new long[] {3 * h});
-      m.put(p + "attn.c_proj.weight", new long[] {h, h});
-      m.put(p + "attn.c_proj.bias", new long[] {h});
-      m.put(p + "ln_2.weight", new long[] {h});
-      m.put(p + "ln_2.bias", new long[] {h});
-      m.put(p + "mlp.c_fc.weight", new long[] {h, f});
-      m.put(p + "mlp.c_fc.bias", new long[] {f});
-      m.put(p + "mlp.c_proj.weight", new long[] {f, h});
-      m.put(p + "mlp.c_proj.bias", new long[] {h});
-    }
-    m.put("transformer.ln_f.weight", new long[] {h});
-    m.put("transformer.ln_f.bias", new long[] {h});
-    return m;
+    return c.parameterShapes();
   }
 
   /** Modules a LoRA adapter may target in GPT-2 (PEFT names). */
-  public static final java.util.List<String> LORA_TARGETS = java.util.List.of("c_attn", "c_proj", "c_fc");
+  public static final java.util.List<String> LORA_TARGETS = Gpt2Config.LORA_TARGETS;
 
   /**
    * The trunk's final hidden states.
@@ -54,8 +33,8 @@ public final class Gpt2 {
    * @return rows {@code [B*T, H]} after {@code ln_f}
    */
   public static Operand<TFloat32> trunk(
-      Ops tf, Gpt2Config c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj) {
-    return trunk(tf, c, p, ids, g, proj, null);
+      BuildContext cx, Gpt2Config c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj) {
+    return trunk(cx, c, p, ids, g, proj, null);
   }
 
   /**
@@ -65,8 +44,9 @@ public final class Gpt2 {
    * @return rows {@code [B*T, H]}, or {@code [K*B*T, H]} when forked
    */
   public static Operand<TFloat32> trunk(
-      Ops tf, Gpt2Config c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj,
+      BuildContext cx, Gpt2Config c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj,
       Members members) {
+    Ops tf = cx.tf();
     Map<String, long[]> shapes = parameterShapes(c);
     java.util.function.Function<String, Operand<TFloat32>> w = k -> p.get(k, shapes.get(k));
     int h = c.nEmbd();
@@ -87,7 +67,7 @@ public final class Gpt2 {
       String pre = "transformer.h." + i + ".";
       // Attention.
       Operand<TFloat32> a = Layers.layerNorm(tf, x, w.apply(pre + "ln_1.weight"), w.apply(pre + "ln_1.bias"), eps);
-      Operand<TFloat32> qkv = project(tf, proj, pre + "attn.c_attn", i, a, w, fork); // [B*T, 3H]
+      Operand<TFloat32> qkv = project(cx, proj, pre + "attn.c_attn", i, a, w, fork); // [B*T, 3H]
       if (fork != null) { // from here on B*T stands for K*B*T
         g = members.geometry();
       }
@@ -95,12 +75,12 @@ public final class Gpt2 {
       Operand<TFloat32> k = Attention.splitHeads(tf, Layers.columns(tf, qkv, h, 2L * h), g, n, d); // [B, T, N, D]
       Operand<TFloat32> v = Attention.splitHeads(tf, Layers.columns(tf, qkv, 2L * h, 3L * h), g, n, d); // [B, T, N, D]
       Operand<TFloat32> ctx = Attention.attend(tf, q, k, v, g, n, n, d); // [B*T, H]
-      Operand<TFloat32> o = project(tf, proj, pre + "attn.c_proj", i, ctx, w, null);
+      Operand<TFloat32> o = project(cx, proj, pre + "attn.c_proj", i, ctx, w, null);
       x = fork != null ? fork.addToEach(tf, x, o, h) : tf.math.add(x, o);
       // MLP.
       Operand<TFloat32> m = Layers.layerNorm(tf, x, w.apply(pre + "ln_2.weight"), w.apply(pre + "ln_2.bias"), eps);
-      Operand<TFloat32> fc = activation(tf, c.activation(), project(tf, proj, pre + "mlp.c_fc", i, m, w)); // [B*T, F]
-      x = tf.math.add(x, project(tf, proj, pre + "mlp.c_proj", i, fc, w));
+      Operand<TFloat32> fc = activation(tf, c.activation(), project(cx, proj, pre + "mlp.c_fc", i, m, w, null)); // [B*T, F]
+      x = tf.math.add(x, project(cx, proj, pre + "mlp.c_proj", i, fc, w, null));
     }
     if (members != null && members.fromLayer() >= c.nLayer()) {
       x = members.expand(tf, x); // [K*B*T, H]
@@ -108,19 +88,17 @@ public final class Gpt2 {
     return Layers.layerNorm(tf, x, w.apply("transformer.ln_f.weight"), w.apply("transformer.ln_f.bias"), eps);
   }
 
-  /** {@code x @ W + b} of the Conv1D module {@code module}, through the projector. */
+  /**
+   * {@code x @ W + b} of the Conv1D module {@code module}, through the projector; {@code fork}: not null when
+   * {@code x} is the batch's rows once, shared by {@code fork}'s members.
+   */
   private static Operand<TFloat32> project(
-      Ops tf, Projector proj, String module, int layer, Operand<TFloat32> x,
-      java.util.function.Function<String, Operand<TFloat32>> w) {
-    return project(tf, proj, module, layer, x, w, null);
-  }
-
-  /** {@code fork}: not null when {@code x} is the batch's rows once, shared by {@code fork}'s members. */
-  private static Operand<TFloat32> project(
-      Ops tf, Projector proj, String module, int layer, Operand<TFloat32> x,
+      BuildContext cx, Projector proj, String module, int layer, Operand<TFloat32> x,
       java.util.function.Function<String, Operand<TFloat32>> w, Members fork) {
-    Operand<TFloat32> y = proj.project(tf, module, layer, x, w.apply(module + ".weight"), Projector.Layout.CONV1D, fork);
-    return tf.nn.biasAdd(y, w.apply(module + ".bias"));
+    Operand<TFloat32> y =
+        proj.project(cx, layer, List.of(module), x, List.of(w.apply(module + ".weight")), Projector.Layout.CONV1D, fork)
+            .get(0);
+    return cx.tf().nn.biasAdd(y, w.apply(module + ".bias"));
   }
 
   private static Operand<TFloat32> activation(Ops tf, String name, Operand<TFloat32> x) {

@@ -38,7 +38,7 @@ public final class GraphSession implements AutoCloseable {
       if (session != null) {
         throw new IllegalStateException("session already open");
       }
-      session = new Session(graph, exec.toProto());
+      session = exec.newSession(graph);
       return session;
     } finally {
       lock.writeLock().unlock();

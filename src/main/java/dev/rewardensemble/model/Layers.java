@@ -13,11 +13,13 @@ public final class Layers {
   private Layers() {}
 
   /**
-   * {@code a @ b} (or {@code a @ b^T}) in the graph's {@link Precision}: with bfloat16 both inputs are cast down
+   * {@code a @ b} (or {@code a @ b^T}) in the context's {@link Precision}: with bfloat16 both inputs are cast down
    * and the product cast back to float32.
    */
-  public static Operand<TFloat32> matMul(Ops tf, Operand<TFloat32> a, Operand<TFloat32> b, boolean transposeB) {
-    if (Precision.of(tf) == Precision.BFLOAT16) {
+  public static Operand<TFloat32> matMul(
+      BuildContext cx, Operand<TFloat32> a, Operand<TFloat32> b, boolean transposeB) {
+    Ops tf = cx.tf();
+    if (cx.precision() == Precision.BFLOAT16) {
       return tf.dtypes.cast(
           tf.linalg.matMul(
               tf.dtypes.cast(a, TBfloat16.class), tf.dtypes.cast(b, TBfloat16.class), MatMul.transposeB(transposeB)),
@@ -45,14 +47,14 @@ public final class Layers {
 
   /** {@code x @ w (+ b)} for a Conv1D weight stored {@code [in, out]} (GPT-2). */
   public static Operand<TFloat32> conv1d(
-      Ops tf, Operand<TFloat32> x, Operand<TFloat32> w, Operand<TFloat32> b) {
-    Operand<TFloat32> y = matMul(tf, x, w, false); // [rows, out]
-    return b == null ? y : tf.nn.biasAdd(y, b);
+      BuildContext cx, Operand<TFloat32> x, Operand<TFloat32> w, Operand<TFloat32> b) {
+    Operand<TFloat32> y = matMul(cx, x, w, false); // [rows, out]
+    return b == null ? y : cx.tf().nn.biasAdd(y, b);
   }
 
   /** {@code x @ w^T} for a torch Linear weight stored {@code [out, in]} (Llama, heads). */
-  public static Operand<TFloat32> linear(Ops tf, Operand<TFloat32> x, Operand<TFloat32> w) {
-    return matMul(tf, x, w, true); // [rows, out]
+  public static Operand<TFloat32> linear(BuildContext cx, Operand<TFloat32> x, Operand<TFloat32> w) {
+    return matMul(cx, x, w, true); // [rows, out]
   }
 
   /** LayerNorm over the last axis with biased variance, as {@code torch.nn.LayerNorm}. */

@@ -2,6 +2,7 @@ package dev.rewardensemble.model;
 
 import dev.rewardensemble.config.LlamaConfig;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
@@ -18,31 +19,11 @@ public final class Llama {
   private Llama() {}
 
   /** Modules a LoRA adapter may target in Llama (PEFT names). */
-  public static final java.util.List<String> LORA_TARGETS =
-      java.util.List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+  public static final java.util.List<String> LORA_TARGETS = LlamaConfig.LORA_TARGETS;
 
-  /** Checkpoint key to shape of every trunk parameter. */
+  /** Checkpoint key to shape of every trunk parameter ({@link LlamaConfig#parameterShapes}). */
   public static Map<String, long[]> parameterShapes(LlamaConfig c) {
-    Map<String, long[]> m = new LinkedHashMap<>();
-    long h = c.hiddenSize();
-    long f = c.intermediateSize();
-    long qd = (long) c.numHeads() * c.headDim();
-    long kvd = (long) c.numKeyValueHeads() * c.headDim();
-    m.put("model.embed_tokens.weight", new long[] {c.vocabSize(), h});
-    for (int i = 0; i < c.numLayers(); i++) {
-      String p = "model.layers." + i + ".";
-      m.put(p + "input_layernorm.weight", new long[] {h});
-      m.put(p + "self_attn.q_proj.weight", new long[] {qd, h});
-      m.put(p + "self_attn.k_proj.weight", new long[] {kvd, h});
-      m.put(p + "self_attn.v_proj.weight", new long[] {kvd, h});
-      m.put(p + "self_attn.o_proj.weight", new long[] {h, qd});
-      m.put(p + "post_attention_layernorm.weight", new long[] {h});
-      m.put(p + "mlp.gate_proj.weight", new long[] {f, h});
-      m.put(p + "mlp.up_proj.weight", new long[] {f, h});
-      m.put(p + "mlp.down_proj.weight", new long[] {h, f});
-    }
-    m.put("model.norm.weight", new long[] {h});
-    return m;
+    return c.parameterShapes();
   }
 
   /**
@@ -52,8 +33,8 @@ public final class Llama {
    * @return rows {@code [B*T, H]} after the final norm
    */
   public static Operand<TFloat32> trunk(
-      Ops tf, LlamaConfig c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj) {
-    return trunk(tf, c, p, ids, g, proj, null);
+      BuildContext cx, LlamaConfig c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj) {
+    return trunk(cx, c, p, ids, g, proj, null);
   }
 
   /**
@@ -63,8 +44,9 @@ public final class Llama {
    * @return rows {@code [B*T, H]}, or {@code [K*B*T, H]} when forked
    */
   public static Operand<TFloat32> trunk(
-      Ops tf, LlamaConfig c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj,
+      BuildContext cx, LlamaConfig c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj,
       Members members) {
+    Ops tf = cx.tf();
     Map<String, long[]> shapes = parameterShapes(c);
     java.util.function.Function<String, Operand<TFloat32>> w = k -> p.get(k, shapes.get(k));
     int n = c.numHeads();
@@ -82,9 +64,11 @@ public final class Llama {
       String pre = "model.layers." + i + ".";
       // Attention.
       Operand<TFloat32> a = Layers.rmsNorm(tf, x, w.apply(pre + "input_layernorm.weight"), eps);
-      Operand<TFloat32> q = project(tf, proj, pre + "self_attn.q_proj", i, a, w, fork); // [B*T, N*D]
-      Operand<TFloat32> k = project(tf, proj, pre + "self_attn.k_proj", i, a, w, fork); // [B*T, Nkv*D]
-      Operand<TFloat32> v = project(tf, proj, pre + "self_attn.v_proj", i, a, w, fork); // [B*T, Nkv*D]
+      List<Operand<TFloat32>> qkv =
+          project(cx, proj, i, a, w, fork, pre + "self_attn.q_proj", pre + "self_attn.k_proj", pre + "self_attn.v_proj");
+      Operand<TFloat32> q = qkv.get(0); // [B*T, N*D]
+      Operand<TFloat32> k = qkv.get(1); // [B*T, Nkv*D]
+      Operand<TFloat32> v = qkv.get(2); // [B*T, Nkv*D]
       if (fork != null) { // from here on B*T stands for K*B*T
         g = members.geometry();
         cosSin = Attention.ropeTables(tf, g, d, c.ropeTheta()); // [K*B, T, 1, D] each
@@ -93,14 +77,15 @@ public final class Llama {
       Operand<TFloat32> k4 = Attention.rope(tf, Attention.splitHeads(tf, k, g, nKv, d), cosSin[0], cosSin[1], d); // [B, T, Nkv, D]
       Operand<TFloat32> v4 = Attention.splitHeads(tf, v, g, nKv, d); // [B, T, Nkv, D]
       Operand<TFloat32> ctx = Attention.attend(tf, q4, k4, v4, g, n, nKv, d); // [B*T, N*D]
-      Operand<TFloat32> o = project(tf, proj, pre + "self_attn.o_proj", i, ctx, w);
+      Operand<TFloat32> o = project(cx, proj, i, ctx, w, null, pre + "self_attn.o_proj").get(0);
       x = fork != null ? fork.addToEach(tf, x, o, c.hiddenSize()) : tf.math.add(x, o);
       // SwiGLU MLP.
       Operand<TFloat32> m = Layers.rmsNorm(tf, x, w.apply(pre + "post_attention_layernorm.weight"), eps);
-      Operand<TFloat32> gate = project(tf, proj, pre + "mlp.gate_proj", i, m, w); // [B*T, F]
-      Operand<TFloat32> up = project(tf, proj, pre + "mlp.up_proj", i, m, w); // [B*T, F]
+      List<Operand<TFloat32>> gateUp = project(cx, proj, i, m, w, null, pre + "mlp.gate_proj", pre + "mlp.up_proj");
+      Operand<TFloat32> gate = gateUp.get(0); // [B*T, F]
+      Operand<TFloat32> up = gateUp.get(1); // [B*T, F]
       Operand<TFloat32> act = tf.math.mul(Layers.silu(tf, gate), up);
-      x = tf.math.add(x, project(tf, proj, pre + "mlp.down_proj", i, act, w));
+      x = tf.math.add(x, project(cx, proj, i, act, w, null, pre + "mlp.down_proj").get(0));
     }
     if (members != null && members.fromLayer() >= c.numLayers()) {
       x = members.expand(tf, x); // [K*B*T, H]
@@ -108,16 +93,17 @@ public final class Llama {
     return Layers.rmsNorm(tf, x, w.apply("model.norm.weight"), eps);
   }
 
-  private static Operand<TFloat32> project(
-      Ops tf, Projector proj, String module, int layer, Operand<TFloat32> x,
-      java.util.function.Function<String, Operand<TFloat32>> w) {
-    return project(tf, proj, module, layer, x, w, null);
-  }
-
-  /** {@code fork}: not null when {@code x} is the batch's rows once, shared by {@code fork}'s members. */
-  private static Operand<TFloat32> project(
-      Ops tf, Projector proj, String module, int layer, Operand<TFloat32> x,
-      java.util.function.Function<String, Operand<TFloat32>> w, Members fork) {
-    return proj.project(tf, module, layer, x, w.apply(module + ".weight"), Projector.Layout.LINEAR, fork);
+  /**
+   * The projections {@code modules} of block {@code layer}, which all read {@code x}; {@code fork}: not null when
+   * {@code x} is the batch's rows once, shared by {@code fork}'s members.
+   */
+  private static List<Operand<TFloat32>> project(
+      BuildContext cx, Projector proj, int layer, Operand<TFloat32> x,
+      java.util.function.Function<String, Operand<TFloat32>> w, Members fork, String... modules) {
+    List<Operand<TFloat32>> weights = new java.util.ArrayList<>();
+    for (String module : modules) {
+      weights.add(w.apply(module + ".weight"));
+    }
+    return proj.project(cx, layer, List.of(modules), x, weights, Projector.Layout.LINEAR, fork);
   }
 }

@@ -1,6 +1,7 @@
 package dev.rewardensemble.model;
 
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.io.HfCheckpoint;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
@@ -9,7 +10,7 @@ import org.tensorflow.types.TFloat32;
 public final class LmHead {
   private LmHead() {}
 
-  public static final String KEY = "lm_head.weight";
+  public static final String KEY = HfCheckpoint.LM_HEAD_KEY;
 
   /** Key of the head's weight: {@code lm_head.weight}, or the input embedding's key when tied. */
   public static String key(ModelConfig c) {
@@ -26,7 +27,12 @@ public final class LmHead {
    * @param rows {@code [rows, H]}
    * @return logits {@code [rows, V]}
    */
+  public static Operand<TFloat32> logits(BuildContext cx, ModelConfig c, ParameterStore p, Operand<TFloat32> rows) {
+    return Layers.linear(cx, rows, weight(c, p));
+  }
+
+  /** {@link #logits(BuildContext, ModelConfig, ParameterStore, Operand)} in float32. */
   public static Operand<TFloat32> logits(Ops tf, ModelConfig c, ParameterStore p, Operand<TFloat32> rows) {
-    return Layers.linear(tf, rows, weight(c, p));
+    return logits(BuildContext.float32(tf), c, p, rows);
   }
 }

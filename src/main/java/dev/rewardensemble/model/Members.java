@@ -17,11 +17,8 @@ import org.tensorflow.types.TInt32;
  */
 public record Members(int k, int fromLayer, Operand<TInt32> mask, Attention.Geometry geometry) {
 
-  /** Builds the forked geometry for {@code mask [B, T]}. */
+  /** Builds the forked geometry for {@code mask [B, T]}; K as validated by {@code ensemble.EnsembleSpec}. */
   public static Members of(Ops tf, int k, int fromLayer, Operand<TInt32> mask) {
-    if (k < 1) {
-      throw new IllegalArgumentException("ensemble members K must be >= 1, got " + k);
-    }
     if (fromLayer < 0) {
       throw new IllegalArgumentException("fork layer must be >= 0, got " + fromLayer);
     }

@@ -39,6 +39,11 @@ public final class ParameterStore {
   public ParameterStore(Ops tf) {
     this(tf, "", new LinkedHashMap<>());
   }
+  /** A store whose variables are created in {@code cx}'s graph. */
+  public ParameterStore(BuildContext cx) {
+    this(cx.tf());
+  }
+
 
   private ParameterStore(Ops tf, String prefix, Map<String, Entry> entries) {
     this.tf = tf;

@@ -1,13 +1,15 @@
 package dev.rewardensemble.model;
 
+import java.util.ArrayList;
+import java.util.List;
 import org.tensorflow.Operand;
-import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 
 /**
  * A hook around every weight projection of a trunk, so that LoRA can adapt the frozen base projection without
  * the model families knowing about it (PEFT's wrapper pattern). The family passes the input rows and the base
- * weight; the projector computes the product (the family adds biases afterwards).
+ * weights of the projections of a block that read the same rows (Llama's q/k/v, its gate/up; one module
+ * otherwise); the projector computes the products (the family adds biases afterwards).
  */
 @FunctionalInterface
 public interface Projector {
@@ -19,48 +21,39 @@ public interface Projector {
     /** Hugging Face {@code Conv1D}: {@code [in, out]}, applied as {@code x @ w} (GPT-2). */
     CONV1D;
 
-    /** The plain product {@code [rows, in] x w -> [rows, out]}, in the graph's precision. */
-    public Operand<TFloat32> apply(Ops tf, Operand<TFloat32> x, Operand<TFloat32> w) {
-      return Layers.matMul(tf, x, w, this == LINEAR);
+    /** The plain product {@code [rows, in] x w -> [rows, out]}, in the context's precision. */
+    public Operand<TFloat32> apply(BuildContext cx, Operand<TFloat32> x, Operand<TFloat32> w) {
+      return Layers.matMul(cx, x, w, this == LINEAR);
     }
   }
 
   /**
-   * @param module Hugging Face module key, e.g. {@code model.layers.0.self_attn.q_proj}
-   * @param layer block index
-   * @param x input rows {@code [rows, in]}
-   * @param weight the base weight, stored as {@code layout} says
-   * @return the projection's output {@code [rows, out]}, without bias
-   */
-  Operand<TFloat32> project(
-      Ops tf, String module, int layer, Operand<TFloat32> x, Operand<TFloat32> weight, Layout layout);
-
-  /**
-   * The projection of rows that every ensemble member shares: the first projections of the block where the trunk
-   * forks into members ({@link Members#fromLayer()}), whose input no member-specific weight has touched yet.
-   * Returns what {@link #project} returns for {@code members.expand(x)}, but a projector may compute the shared
-   * part once: here the base product on the batch's rows, then each member's own part.
+   * The projections of block {@code layer} that read the same rows {@code x}.
    *
-   * @param x input rows {@code [rows, in]}, the batch once
-   * @return {@code [K*rows, out]}, member-major
+   * @param modules Hugging Face module keys, e.g. {@code model.layers.0.self_attn.q_proj}
+   * @param x input rows {@code [rows, in]}
+   * @param weights the modules' base weights, in the order of {@code modules}, stored as {@code layout} says
+   * @param fork null, or the members that share {@code x}: the first projections of the block where the trunk
+   *     forks into members ({@link Members#fromLayer()}), whose input no member-specific weight has touched yet;
+   *     {@code x} is then the batch's rows once and each output {@code [K*rows, out]}, member-major, what
+   *     {@code members.expand(x)} would give (a projector may compute the shared part once)
+   * @return one output {@code [rows, out]} per module, without bias
    */
-  default Operand<TFloat32> projectShared(
-      Ops tf, String module, int layer, Operand<TFloat32> x, Operand<TFloat32> weight, Layout layout,
-      Members members) {
-    return members.expand(tf, project(tf, module, layer, x, weight, layout));
-  }
+  List<Operand<TFloat32>> project(
+      BuildContext cx, int layer, List<String> modules, Operand<TFloat32> x, List<Operand<TFloat32>> weights,
+      Layout layout, Members fork);
 
-  /**
-   * The family's one call: {@link #projectShared} when {@code fork} is not null ({@code x} is the batch's rows once,
-   * shared by {@code fork}'s members), else {@link #project}.
-   */
-  default Operand<TFloat32> project(
-      Ops tf, String module, int layer, Operand<TFloat32> x, Operand<TFloat32> weight, Layout layout, Members fork) {
-    return fork == null
-        ? project(tf, module, layer, x, weight, layout)
-        : projectShared(tf, module, layer, x, weight, layout, fork);
+  /** Plain products of the base weights ({@code fork}: the batch's product, then copied for every member). */
+  static List<Operand<TFloat32>> plain(
+      BuildContext cx, Operand<TFloat32> x, List<Operand<TFloat32>> weights, Layout layout, Members fork) {
+    List<Operand<TFloat32>> out = new ArrayList<>(weights.size());
+    for (Operand<TFloat32> w : weights) {
+      Operand<TFloat32> y = layout.apply(cx, x, w);
+      out.add(fork == null ? y : fork.expand(cx.tf(), y));
+    }
+    return out;
   }
 
   /** Plain projections. */
-  Projector NONE = (tf, module, layer, x, weight, layout) -> layout.apply(tf, x, weight);
+  Projector NONE = (cx, layer, modules, x, weights, layout, fork) -> plain(cx, x, weights, layout, fork);
 }

@@ -1,5 +1,6 @@
 package dev.rewardensemble.model;
 
+import dev.rewardensemble.io.HfCheckpoint;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
@@ -14,7 +15,7 @@ public final class RewardHeads {
   private RewardHeads() {}
 
   /** Key of the stacked head matrix. */
-  public static final String KEY = "score.weight";
+  public static final String KEY = HfCheckpoint.SCORE_KEY;
 
   /**
    * Hidden state of the last real token of each sequence.
@@ -39,7 +40,7 @@ public final class RewardHeads {
    * @param weight {@code [K, H]}
    * @return {@code [B, K]}
    */
-  public static Operand<TFloat32> rewards(Ops tf, Operand<TFloat32> last, Operand<TFloat32> weight) {
-    return Layers.linear(tf, last, weight); // [B, K]
+  public static Operand<TFloat32> rewards(BuildContext cx, Operand<TFloat32> last, Operand<TFloat32> weight) {
+    return Layers.linear(cx, last, weight); // [B, K]
   }
 }

@@ -1,7 +1,7 @@
 package dev.rewardensemble.rl;
 
-import dev.rewardensemble.api.RewardModel;
 import dev.rewardensemble.ensemble.AggregationConfig;
+import dev.rewardensemble.ensemble.EnsembleScorer;
 import dev.rewardensemble.ensemble.MemberScores;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -68,7 +68,7 @@ public final class BestOfNRunner {
   }
 
   /** Raw member rewards {@code [prompt][candidate][K]} of a pool, scored in batches. */
-  public static float[][][] score(RewardModel rm, List<List<Generation>> pool, int eosId, int batchSize) {
+  public static float[][][] score(EnsembleScorer rm, List<List<Generation>> pool, int eosId, int batchSize) {
     List<int[]> seqs = new ArrayList<>();
     for (List<Generation> cands : pool) {
       for (Generation g : cands) {
@@ -89,7 +89,7 @@ public final class BestOfNRunner {
 
   /** Aggregates scored candidates and selects the best of each prompt. */
   public static List<Result> select(
-      RewardModel rm, List<List<Generation>> pool, float[][][] members, AggregationConfig agg, boolean normalize) {
+      EnsembleScorer rm, List<List<Generation>> pool, float[][][] members, AggregationConfig agg, boolean normalize) {
     List<Result> out = new ArrayList<>(pool.size());
     for (int i = 0; i < pool.size(); i++) {
       List<Candidate> cands = new ArrayList<>();

@@ -4,6 +4,7 @@ import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.LlamaConfig;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.model.Attention;
+import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.LmHead;
 import dev.rewardensemble.model.Transformers;
 import java.util.LinkedHashMap;
@@ -22,7 +23,8 @@ import org.tensorflow.types.TInt32;
  * implementation per model family ({@link LlamaDecoder}, {@link Gpt2Decoder}).
  *
  * <p>Weights come through a lookup by checkpoint key, so the same code builds the prefill (reading
- * variables) and the body of the in-graph decode loop (reading loop variables).
+ * variables) and the body of the in-graph decode loop (reading loop variables). The weight products take the
+ * build context's precision.
  */
 interface CausalDecoder {
 
@@ -37,13 +39,14 @@ interface CausalDecoder {
   /**
    * Runs the step.
    *
+   * @param cx the ops to build with and the precision of the weight products
    * @param ids {@code [B, S]} new tokens
    * @param g geometry of the new tokens: {@code time} S, {@code positions [B, S]} and {@code bias
    *     [B, 1, 1, S, Tk + S]} over the cached then the new positions
    * @param past the cache of the earlier positions (2 per layer), or null at prefill
    */
   Step step(
-      Ops tf, Function<String, Operand<TFloat32>> w, Operand<TInt32> ids, Attention.Geometry g,
+      BuildContext cx, Function<String, Operand<TFloat32>> w, Operand<TInt32> ids, Attention.Geometry g,
       List<Operand<TFloat32>> past);
 
   /** Number of cache tensors: keys and values of every layer. */

@@ -2,6 +2,7 @@ package dev.rewardensemble.rl;
 
 import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.model.Attention;
+import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.Layers;
 import dev.rewardensemble.model.LmHead;
 import java.util.ArrayList;
@@ -32,8 +33,9 @@ final class Gpt2Decoder implements CausalDecoder {
 
   @Override
   public Step step(
-      Ops tf, Function<String, Operand<TFloat32>> w, Operand<TInt32> ids, Attention.Geometry g,
+      BuildContext cx, Function<String, Operand<TFloat32>> w, Operand<TInt32> ids, Attention.Geometry g,
       List<Operand<TFloat32>> past) {
+    Ops tf = cx.tf();
     int h = c.nEmbd();
     int n = c.nHead();
     int d = c.headDim();
@@ -52,7 +54,7 @@ final class Gpt2Decoder implements CausalDecoder {
       // Attention over the cached and the new positions.
       Operand<TFloat32> a = Layers.layerNorm(tf, x, w.apply(pre + "ln_1.weight"), w.apply(pre + "ln_1.bias"), eps);
       Operand<TFloat32> qkv =
-          Layers.conv1d(tf, a, w.apply(pre + "attn.c_attn.weight"), w.apply(pre + "attn.c_attn.bias")); // [B*S, 3H]
+          Layers.conv1d(cx, a, w.apply(pre + "attn.c_attn.weight"), w.apply(pre + "attn.c_attn.bias")); // [B*S, 3H]
       Operand<TFloat32> q = Attention.splitHeads(tf, Layers.columns(tf, qkv, 0, h), g, n, d); // [B, S, N, D]
       Operand<TFloat32> k = Attention.splitHeads(tf, Layers.columns(tf, qkv, h, 2L * h), g, n, d); // [B, S, N, D]
       Operand<TFloat32> v = Attention.splitHeads(tf, Layers.columns(tf, qkv, 2L * h, 3L * h), g, n, d); // [B, S, N, D]
@@ -62,18 +64,18 @@ final class Gpt2Decoder implements CausalDecoder {
       cache.add(vh);
       Operand<TFloat32> ctx = Attention.attendHeadsFirst(tf, q, kh, vh, g, n, n, d); // [B*S, H]
       x = tf.math.add(
-          x, Layers.conv1d(tf, ctx, w.apply(pre + "attn.c_proj.weight"), w.apply(pre + "attn.c_proj.bias")));
+          x, Layers.conv1d(cx, ctx, w.apply(pre + "attn.c_proj.weight"), w.apply(pre + "attn.c_proj.bias")));
       // MLP.
       Operand<TFloat32> m = Layers.layerNorm(tf, x, w.apply(pre + "ln_2.weight"), w.apply(pre + "ln_2.bias"), eps);
       Operand<TFloat32> fc =
-          activation(tf, Layers.conv1d(tf, m, w.apply(pre + "mlp.c_fc.weight"), w.apply(pre + "mlp.c_fc.bias"))); // [B*S, F]
+          activation(tf, Layers.conv1d(cx, m, w.apply(pre + "mlp.c_fc.weight"), w.apply(pre + "mlp.c_fc.bias"))); // [B*S, F]
       x = tf.math.add(
-          x, Layers.conv1d(tf, fc, w.apply(pre + "mlp.c_proj.weight"), w.apply(pre + "mlp.c_proj.bias")));
+          x, Layers.conv1d(cx, fc, w.apply(pre + "mlp.c_proj.weight"), w.apply(pre + "mlp.c_proj.bias")));
     }
     Operand<TFloat32> rows =
         Layers.layerNorm(tf, x, w.apply("transformer.ln_f.weight"), w.apply("transformer.ln_f.bias"), eps);
     Operand<TFloat32> last = CausalDecoder.lastRow(tf, rows, g, h); // [B, H]
-    return new Step(Layers.linear(tf, last, w.apply(LmHead.key(c))), cache); // [B, V]
+    return new Step(Layers.linear(cx, last, w.apply(LmHead.key(c))), cache); // [B, V]
   }
 
   private Operand<TFloat32> activation(Ops tf, Operand<TFloat32> x) {

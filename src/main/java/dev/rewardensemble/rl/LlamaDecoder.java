@@ -2,6 +2,7 @@ package dev.rewardensemble.rl;
 
 import dev.rewardensemble.config.LlamaConfig;
 import dev.rewardensemble.model.Attention;
+import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.Layers;
 import dev.rewardensemble.model.LmHead;
 import java.util.ArrayList;
@@ -32,8 +33,9 @@ final class LlamaDecoder implements CausalDecoder {
 
   @Override
   public Step step(
-      Ops tf, Function<String, Operand<TFloat32>> w, Operand<TInt32> ids, Attention.Geometry g,
+      BuildContext cx, Function<String, Operand<TFloat32>> w, Operand<TInt32> ids, Attention.Geometry g,
       List<Operand<TFloat32>> past) {
+    Ops tf = cx.tf();
     int n = c.numHeads();
     int nKv = c.numKeyValueHeads();
     int d = c.headDim();
@@ -48,9 +50,9 @@ final class LlamaDecoder implements CausalDecoder {
       String pre = "model.layers." + i + ".";
       // Attention over the cached and the new positions.
       Operand<TFloat32> a = Layers.rmsNorm(tf, x, w.apply(pre + "input_layernorm.weight"), eps);
-      Operand<TFloat32> q = Layers.linear(tf, a, w.apply(pre + "self_attn.q_proj.weight")); // [B*S, N*D]
-      Operand<TFloat32> k = Layers.linear(tf, a, w.apply(pre + "self_attn.k_proj.weight")); // [B*S, Nkv*D]
-      Operand<TFloat32> v = Layers.linear(tf, a, w.apply(pre + "self_attn.v_proj.weight")); // [B*S, Nkv*D]
+      Operand<TFloat32> q = Layers.linear(cx, a, w.apply(pre + "self_attn.q_proj.weight")); // [B*S, N*D]
+      Operand<TFloat32> k = Layers.linear(cx, a, w.apply(pre + "self_attn.k_proj.weight")); // [B*S, Nkv*D]
+      Operand<TFloat32> v = Layers.linear(cx, a, w.apply(pre + "self_attn.v_proj.weight")); // [B*S, Nkv*D]
       Operand<TFloat32> q4 = Attention.rope(tf, Attention.splitHeads(tf, q, g, n, d), cosSin[0], cosSin[1], d); // [B, S, N, D]
       Operand<TFloat32> k4 = Attention.rope(tf, Attention.splitHeads(tf, k, g, nKv, d), cosSin[0], cosSin[1], d); // [B, S, Nkv, D]
       Operand<TFloat32> v4 = Attention.splitHeads(tf, v, g, nKv, d); // [B, S, Nkv, D]
@@ -59,16 +61,16 @@ final class LlamaDecoder implements CausalDecoder {
       cache.add(kh);
       cache.add(vh);
       Operand<TFloat32> ctx = Attention.attendHeadsFirst(tf, q4, kh, vh, g, n, nKv, d); // [B*S, N*D]
-      x = tf.math.add(x, Layers.linear(tf, ctx, w.apply(pre + "self_attn.o_proj.weight")));
+      x = tf.math.add(x, Layers.linear(cx, ctx, w.apply(pre + "self_attn.o_proj.weight")));
       // SwiGLU MLP.
       Operand<TFloat32> m = Layers.rmsNorm(tf, x, w.apply(pre + "post_attention_layernorm.weight"), eps);
-      Operand<TFloat32> gate = Layers.linear(tf, m, w.apply(pre + "mlp.gate_proj.weight")); // [B*S, F]
-      Operand<TFloat32> up = Layers.linear(tf, m, w.apply(pre + "mlp.up_proj.weight")); // [B*S, F]
+      Operand<TFloat32> gate = Layers.linear(cx, m, w.apply(pre + "mlp.gate_proj.weight")); // [B*S, F]
+      Operand<TFloat32> up = Layers.linear(cx, m, w.apply(pre + "mlp.up_proj.weight")); // [B*S, F]
       Operand<TFloat32> act = tf.math.mul(Layers.silu(tf, gate), up);
-      x = tf.math.add(x, Layers.linear(tf, act, w.apply(pre + "mlp.down_proj.weight")));
+      x = tf.math.add(x, Layers.linear(cx, act, w.apply(pre + "mlp.down_proj.weight")));
     }
     Operand<TFloat32> last =
         CausalDecoder.lastRow(tf, Layers.rmsNorm(tf, x, w.apply("model.norm.weight"), eps), g, c.hiddenSize()); // [B, H]
-    return new Step(Layers.linear(tf, last, w.apply(LmHead.key(c))), cache); // [B, V]
+    return new Step(Layers.linear(cx, last, w.apply(LmHead.key(c))), cache); // [B, V]
   }
 }

@@ -6,7 +6,7 @@ package dev.rewardensemble.rl;
  * AlpacaFarm's: rollout batch 64, step batch 32, 2 epochs per rollout, lr 1e-5 with 5 warmup steps,
  * KL coefficient 0.02 (k1 estimator, fixed), gamma 1, lambda 0.95, clip range 0.2 for policy and
  * value, value coefficient 0.1, whitened advantages, sampling at temperature 0.7 / top-p 0.9, 300
- * new tokens.
+ * new tokens. Built by name with {@link #builder()} (from the defaults) or {@link #toBuilder()}.
  *
  * @param rolloutBatch prompts sampled per rollout (one PPO "batch"), {@code >= 1}
  * @param stepBatch sequences per optimizer step, {@code >= 1}, divides {@code rolloutBatch}
@@ -125,31 +125,183 @@ public record PpoConfig(
     return epochsPerRollout * (rolloutBatch / stepBatch);
   }
 
+  /** A builder starting from {@link #defaults()}. */
+  public static Builder builder() {
+    return defaults().toBuilder();
+  }
+
+  /** A builder starting from these settings. */
+  public Builder toBuilder() {
+    return new Builder(this);
+  }
+
   /** The same settings with another seed. */
   public PpoConfig withSeed(long s) {
-    return new PpoConfig(rolloutBatch, stepBatch, epochsPerRollout, lr, warmupSteps, klCoef, klEstimator, adaptiveKl,
-        gamma, lambda, clipRange, valueClipRange, valueCoef, whitenAdvantages, missingEosPenalty, temperature, topP,
-        maxNewTokens, s);
+    return toBuilder().seed(s).build();
   }
 
   /** The same settings with another KL coefficient, estimator and controller ({@code null} = fixed). */
   public PpoConfig withKl(double coef, KlPenalty.Estimator estimator, AdaptiveKl adaptive) {
-    return new PpoConfig(rolloutBatch, stepBatch, epochsPerRollout, lr, warmupSteps, coef, estimator, adaptive,
-        gamma, lambda, clipRange, valueClipRange, valueCoef, whitenAdvantages, missingEosPenalty, temperature, topP,
-        maxNewTokens, seed);
+    return toBuilder().klCoef(coef).klEstimator(estimator).adaptiveKl(adaptive).build();
   }
 
   /** The same settings with other batch sizes and epochs per rollout. */
   public PpoConfig withBatches(int rollout, int step, int epochs) {
-    return new PpoConfig(rollout, step, epochs, lr, warmupSteps, klCoef, klEstimator, adaptiveKl,
-        gamma, lambda, clipRange, valueClipRange, valueCoef, whitenAdvantages, missingEosPenalty, temperature, topP,
-        maxNewTokens, seed);
+    return toBuilder().rolloutBatch(rollout).stepBatch(step).epochsPerRollout(epochs).build();
   }
 
   /** The same settings with another response length limit. */
   public PpoConfig withMaxNewTokens(int n) {
-    return new PpoConfig(rolloutBatch, stepBatch, epochsPerRollout, lr, warmupSteps, klCoef, klEstimator, adaptiveKl,
-        gamma, lambda, clipRange, valueClipRange, valueCoef, whitenAdvantages, missingEosPenalty, temperature, topP,
-        n, seed);
+    return toBuilder().maxNewTokens(n).build();
+  }
+
+  /**
+   * Named settings for a {@link PpoConfig}, each starting from the configuration the builder was made
+   * from; {@link #build()} validates them (as the constructor does).
+   */
+  public static final class Builder {
+    private int rolloutBatch;
+    private int stepBatch;
+    private int epochsPerRollout;
+    private double lr;
+    private int warmupSteps;
+    private double klCoef;
+    private KlPenalty.Estimator klEstimator;
+    private AdaptiveKl adaptiveKl;
+    private double gamma;
+    private double lambda;
+    private double clipRange;
+    private double valueClipRange;
+    private double valueCoef;
+    private boolean whitenAdvantages;
+    private double missingEosPenalty;
+    private double temperature;
+    private double topP;
+    private int maxNewTokens;
+    private long seed;
+
+    private Builder(PpoConfig c) {
+      rolloutBatch = c.rolloutBatch;
+      stepBatch = c.stepBatch;
+      epochsPerRollout = c.epochsPerRollout;
+      lr = c.lr;
+      warmupSteps = c.warmupSteps;
+      klCoef = c.klCoef;
+      klEstimator = c.klEstimator;
+      adaptiveKl = c.adaptiveKl;
+      gamma = c.gamma;
+      lambda = c.lambda;
+      clipRange = c.clipRange;
+      valueClipRange = c.valueClipRange;
+      valueCoef = c.valueCoef;
+      whitenAdvantages = c.whitenAdvantages;
+      missingEosPenalty = c.missingEosPenalty;
+      temperature = c.temperature;
+      topP = c.topP;
+      maxNewTokens = c.maxNewTokens;
+      seed = c.seed;
+    }
+
+    public Builder rolloutBatch(int v) {
+      rolloutBatch = v;
+      return this;
+    }
+
+    public Builder stepBatch(int v) {
+      stepBatch = v;
+      return this;
+    }
+
+    public Builder epochsPerRollout(int v) {
+      epochsPerRollout = v;
+      return this;
+    }
+
+    public Builder lr(double v) {
+      lr = v;
+      return this;
+    }
+
+    public Builder warmupSteps(int v) {
+      warmupSteps = v;
+      return this;
+    }
+
+    public Builder klCoef(double v) {
+      klCoef = v;
+      return this;
+    }
+
+    public Builder klEstimator(KlPenalty.Estimator v) {
+      klEstimator = v;
+      return this;
+    }
+
+    public Builder adaptiveKl(AdaptiveKl v) {
+      adaptiveKl = v;
+      return this;
+    }
+
+    public Builder gamma(double v) {
+      gamma = v;
+      return this;
+    }
+
+    public Builder lambda(double v) {
+      lambda = v;
+      return this;
+    }
+
+    public Builder clipRange(double v) {
+      clipRange = v;
+      return this;
+    }
+
+    public Builder valueClipRange(double v) {
+      valueClipRange = v;
+      return this;
+    }
+
+    public Builder valueCoef(double v) {
+      valueCoef = v;
+      return this;
+    }
+
+    public Builder whitenAdvantages(boolean v) {
+      whitenAdvantages = v;
+      return this;
+    }
+
+    public Builder missingEosPenalty(double v) {
+      missingEosPenalty = v;
+      return this;
+    }
+
+    public Builder temperature(double v) {
+      temperature = v;
+      return this;
+    }
+
+    public Builder topP(double v) {
+      topP = v;
+      return this;
+    }
+
+    public Builder maxNewTokens(int v) {
+      maxNewTokens = v;
+      return this;
+    }
+
+    public Builder seed(long v) {
+      seed = v;
+      return this;
+    }
+
+    /** The configuration, validated. */
+    public PpoConfig build() {
+      return new PpoConfig(rolloutBatch, stepBatch, epochsPerRollout, lr, warmupSteps, klCoef, klEstimator, adaptiveKl,
+          gamma, lambda, clipRange, valueClipRange, valueCoef, whitenAdvantages, missingEosPenalty, temperature, topP,
+          maxNewTokens, seed);
+    }
   }
 }

@@ -10,7 +10,7 @@ import org.tensorflow.types.TInt32;
 
 /**
  * PPO losses as graph functions (TRL's {@code PPOTrainer.loss}), each mirrored in plain Java by
- * {@link PpoReference}:
+ * the tests' {@code PpoReference}:
  *
  * <pre>
  *   logp[n,t]   = log_softmax(logits[n,t])[tokens[n,t]]                      (LogSoftmax + OneHot)

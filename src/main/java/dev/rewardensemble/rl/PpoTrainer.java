@@ -6,6 +6,7 @@ import dev.rewardensemble.ensemble.Aggregation;
 import dev.rewardensemble.ensemble.MemberScores;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.model.Attention;
+import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.GraphSession;
 import dev.rewardensemble.model.Init;
 import dev.rewardensemble.model.Layers;
@@ -128,27 +129,28 @@ public final class PpoTrainer implements AutoCloseable {
     this.kl = cfg.newKlController();
     try {
       Graph graph = owner.graph();
-      Ops tf = exec.ops(graph);
+      BuildContext cx = BuildContext.of(graph, exec);
+      Ops tf = cx.tf();
       params = new ParameterStore(tf);
       ParameterStore pol = params.view(POLICY);
       ParameterStore ref = params.view(REFERENCE);
       ParameterStore val = params.view(VALUE);
-      sampler = Sampler.inGraph(graph, tf.withSubScope("sampler"), policyConfig, pol);
+      sampler = Sampler.inGraph(graph, cx.with(tf.withSubScope("sampler")), policyConfig, pol);
 
       ids = tf.withName("ppo_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       mask = tf.withName("ppo_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       actionMask = tf.withName("ppo_action_mask").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
       Attention.Geometry g = Attention.geometry(tf, mask);
       Operand<TInt32> next = tf.stridedSlice(ids, Indices.all(), Indices.sliceFrom(1)); // [N, T-1]
-      Operand<TFloat32> polLogits = shiftedLogits(tf, policyConfig, pol, g); // [N, T-1, V]
+      Operand<TFloat32> polLogits = shiftedLogits(cx, policyConfig, pol, g); // [N, T-1, V]
       logp = PpoLosses.tokenLogProbs(tf, polLogits, next, actionMask); // [N, T-1]
       entropy = PpoLosses.entropy(tf, polLogits, actionMask); // [N, T-1]
       entropyMean = PpoLosses.maskedMean(tf, entropy, actionMask); // []
-      refLogp = PpoLosses.tokenLogProbs(tf, shiftedLogits(tf, policyConfig, ref, g), next, actionMask);
-      Operand<TFloat32> vRows = Transformers.trunk(tf, valueConfig, val, ids, g, Projector.NONE); // [N*T, Hv]
+      refLogp = PpoLosses.tokenLogProbs(tf, shiftedLogits(cx, policyConfig, ref, g), next, actionMask);
+      Operand<TFloat32> vRows = Transformers.trunk(cx, valueConfig, val, ids, g, Projector.NONE); // [N*T, Hv]
       Operand<TFloat32> v =
           tf.nn.biasAdd(
-              Layers.linear(tf, vRows, val.get(VALUE_HEAD, 1, valueConfig.hiddenSize())), val.get(VALUE_BIAS, 1)); // [N*T, 1]
+              Layers.linear(cx, vRows, val.get(VALUE_HEAD, 1, valueConfig.hiddenSize())), val.get(VALUE_BIAS, 1)); // [N*T, 1]
       values =
           tf.stridedSlice(
               tf.reshape(v, tf.stack(List.of(g.batch(), g.time()))), Indices.all(), Indices.sliceTo(-1)); // [N, T-1]
@@ -201,9 +203,10 @@ public final class PpoTrainer implements AutoCloseable {
   }
 
   /** {@code [N, T-1, V]} logits at positions 0..T-2 (predicting tokens 1..T-1), divided by the temperature. */
-  private Operand<TFloat32> shiftedLogits(Ops tf, ModelConfig c, ParameterStore p, Attention.Geometry g) {
-    Operand<TFloat32> rows = Transformers.trunk(tf, c, p, ids, g, Projector.NONE); // [N*T, H]
-    Operand<TFloat32> logits = LmHead.logits(tf, c, p, rows); // [N*T, V]
+  private Operand<TFloat32> shiftedLogits(BuildContext cx, ModelConfig c, ParameterStore p, Attention.Geometry g) {
+    Ops tf = cx.tf();
+    Operand<TFloat32> rows = Transformers.trunk(cx, c, p, ids, g, Projector.NONE); // [N*T, H]
+    Operand<TFloat32> logits = LmHead.logits(cx, c, p, rows); // [N*T, V]
     Operand<TFloat32> l3 =
         tf.reshape(logits, tf.stack(List.of(g.batch(), g.time(), tf.constant(c.vocabSize())))); // [N, T, V]
     Operand<TFloat32> shifted = tf.stridedSlice(l3, Indices.all(), Indices.sliceTo(-1), Indices.all()); // [N, T-1, V]

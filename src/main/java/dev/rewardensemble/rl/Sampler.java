@@ -7,6 +7,7 @@ import dev.rewardensemble.data.TokenBatch;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.model.Attention;
+import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.GraphSession;
 import dev.rewardensemble.model.LmHead;
 import dev.rewardensemble.model.ParameterStore;
@@ -99,7 +100,7 @@ public final class Sampler implements AutoCloseable {
 
   private Sampler(ModelConfig config, Map<String, FloatTensor> weights, ExecConfig exec, Optional<Path> tokenizer,
       String source) {
-    this(config, tokenizer, new GraphSession(), null, exec::ops, null);
+    this(config, tokenizer, new GraphSession(), null, g -> BuildContext.of(g, exec), null);
     Map<String, FloatTensor> w = new LinkedHashMap<>(weights);
     if (config.tieWordEmbeddings()) {
       w.remove(LmHead.KEY); // the head is the embedding
@@ -114,20 +115,21 @@ public final class Sampler implements AutoCloseable {
   }
 
   /**
-   * Builds the sampling ops into {@code graph} with {@code tf} (a sub-scope, so that its placeholder
-   * names do not collide), over the variables of {@code params}; an owned sampler creates its own
+   * Builds the sampling ops into {@code graph} in the context {@code contextFor} gives (a sub-scope, so that its
+   * placeholder names do not collide), over the variables of {@code params}; an owned sampler creates its own
    * graph and {@code params}.
    */
   private Sampler(
-      ModelConfig config, Optional<Path> tokenizer, GraphSession owner, Graph externalGraph, Function<Graph, Ops> opsFor,
-      ParameterStore external) {
+      ModelConfig config, Optional<Path> tokenizer, GraphSession owner, Graph externalGraph,
+      Function<Graph, BuildContext> contextFor, ParameterStore external) {
     this.config = config;
     this.tokenizer = tokenizer;
     this.owner = owner;
     this.owned = owner != null;
     this.graph = owned ? owner.graph() : externalGraph;
     try {
-      Ops tf = opsFor.apply(graph);
+      BuildContext cx = contextFor.apply(graph);
+      Ops tf = cx.tf();
       params = external != null ? external : new ParameterStore(tf);
       ids = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       mask = tf.withName("attention_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
@@ -137,11 +139,11 @@ public final class Sampler implements AutoCloseable {
       uniforms = tf.withName("uniforms").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
       maxNew = tf.withName("max_new_tokens").placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
       eos = tf.withName("eos_token_id").placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
-      Output<?>[] loop = buildCachedLoop(tf, params);
+      Output<?>[] loop = buildCachedLoop(cx, params);
       outTokens = loop[0];
       outLogprobs = loop[1];
       uniform = tf.withName("uniform").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
-      Operand<TFloat32> logits = uncachedLogits(tf, params);
+      Operand<TFloat32> logits = uncachedLogits(cx, params);
       nextToken = Sampling.choose(tf, logits, uniform, temperature, topP, topK);
       nextLogprob = Sampling.logProb(tf, logits, nextToken);
     } catch (RuntimeException | Error e) {
@@ -155,10 +157,10 @@ public final class Sampler implements AutoCloseable {
   /**
    * A sampler built into an existing graph over existing variables (e.g. a PPO policy's, so that
    * rollouts read the current weights without copying them): {@code scoped} should be a sub-scope of
-   * the graph's {@code Ops}. Call {@link #attach} with the graph's session before generating; the
+   * the graph's build context. Call {@link #attach} with the graph's session before generating; the
    * sampler does not own, and will not close, the graph or the session.
    */
-  public static Sampler inGraph(Graph graph, Ops scoped, ModelConfig config, ParameterStore policyParams) {
+  public static Sampler inGraph(Graph graph, BuildContext scoped, ModelConfig config, ParameterStore policyParams) {
     return new Sampler(config, Optional.empty(), null, graph, g -> scoped, policyParams);
   }
 
@@ -478,11 +480,12 @@ public final class Sampler implements AutoCloseable {
   // ---- graph construction ----
 
   /** Logits {@code [B, V]} after the last position of {@code ids}, recomputing the whole prefix. */
-  private Operand<TFloat32> uncachedLogits(Ops tf, ParameterStore params) {
+  private Operand<TFloat32> uncachedLogits(BuildContext cx, ParameterStore params) {
+    Ops tf = cx.tf();
     Attention.Geometry g = Attention.geometry(tf, mask);
-    Operand<TFloat32> rows = Transformers.trunk(tf, config, params, ids, g, Projector.NONE); // [B*T, H]
+    Operand<TFloat32> rows = Transformers.trunk(cx, config, params, ids, g, Projector.NONE); // [B*T, H]
     Operand<TFloat32> last = CausalDecoder.lastRow(tf, rows, g, config.hiddenSize()); // [B, H]
-    return LmHead.logits(tf, config, params, last); // [B, V]
+    return LmHead.logits(cx, config, params, last); // [B, V]
   }
 
   // Loop variables of the decode loop, in order; the cache and then the weights follow.
@@ -500,8 +503,13 @@ public final class Sampler implements AutoCloseable {
   private static final int EOS = 11;
   private static final int CACHE = 12;
 
-  /** Prefill plus the in-graph decode loop; returns the loop's tokens and log-probabilities. */
-  private Output<?>[] buildCachedLoop(Ops tf, ParameterStore params) {
+  /**
+   * Prefill plus the in-graph decode loop; returns the loop's tokens and log-probabilities. The prefill's weight
+   * products take {@code cx}'s precision; the loop's body and condition are graphs of their own, built in float32
+   * with TensorFlow's placement (as they always were).
+   */
+  private Output<?>[] buildCachedLoop(BuildContext cx, ParameterStore params) {
+    Ops tf = cx.tf();
     CausalDecoder decoder = CausalDecoder.of(config);
     Map<String, long[]> shapes = CausalDecoder.weightShapes(config);
     List<String> keys = new ArrayList<>(shapes.keySet());
@@ -510,7 +518,7 @@ public final class Sampler implements AutoCloseable {
     // Prefill: the whole prompt, no cache.
     Function<String, Operand<TFloat32>> fromVariables = k -> params.get(k, shapes.get(k));
     Attention.Geometry g0 = Attention.geometry(tf, mask);
-    CausalDecoder.Step s0 = decoder.step(tf, fromVariables, ids, g0, null);
+    CausalDecoder.Step s0 = decoder.step(cx, fromVariables, ids, g0, null);
     Operand<TFloat32> u0 = tf.gather(uniforms, tf.constant(0), tf.constant(1)); // [B]
     Operand<TInt32> tok0 = Sampling.choose(tf, s0.logits(), u0, temperature, topP, topK); // [B]
     Operand<TFloat32> lp0 = Sampling.logProb(tf, s0.logits(), tok0); // [B]
@@ -576,7 +584,7 @@ public final class Sampler implements AutoCloseable {
               for (int i = 0; i < keys.size(); i++) {
                 weights.put(keys.get(i), as(in[CACHE + cacheSize + i]));
               }
-              CausalDecoder.Step s = decoder.step(b, weights::get, newIds, g, past);
+              CausalDecoder.Step s = decoder.step(BuildContext.float32(b), weights::get, newIds, g, past);
               Operand<TFloat32> u = b.gather(as(in[UNIFORMS]), step, b.constant(1)); // [B]
               Operand<TInt32> tok =
                   Sampling.choose(b, s.logits(), u, as(in[TEMPERATURE]), as(in[TOP_P]), as(in[TOP_K])); // [B]

@@ -1,7 +1,7 @@
 package dev.rewardensemble.rl;
 
-import dev.rewardensemble.api.RewardModel;
 import dev.rewardensemble.ensemble.AggregationConfig;
+import dev.rewardensemble.ensemble.EnsembleScorer;
 import dev.rewardensemble.ensemble.MemberScores;
 import java.util.ArrayList;
 import java.util.List;
@@ -9,15 +9,15 @@ import java.util.function.BiFunction;
 
 /**
  * The reward a policy optimiser sees for a (prompt, response) pair: members' rewards and their
- * aggregation. Backed by a reward model or ensemble ({@link #of(RewardModel, AggregationConfig, int,
- * int)}), or by a plain function for toy tasks with a known reward ({@link #function}).
+ * aggregation. Backed by a reward model or ensemble ({@link #of(EnsembleScorer, AggregationConfig,
+ * int, int)}), or by a plain function for toy tasks with a known reward ({@link #function}).
  */
 public interface SequenceScorer {
   /** Scores of each pair, in order. {@code responses} exclude any trailing EOS. */
   List<MemberScores> score(List<int[]> prompts, List<int[]> responses);
 
   /** A reward model or ensemble, aggregated with {@code agg} (its stored normalisation applied). */
-  static SequenceScorer of(RewardModel rm, AggregationConfig agg, int eosId, int batchSize) {
+  static SequenceScorer of(EnsembleScorer rm, AggregationConfig agg, int eosId, int batchSize) {
     return (prompts, responses) -> {
       List<int[]> seqs = new ArrayList<>(prompts.size());
       for (int i = 0; i < prompts.size(); i++) {

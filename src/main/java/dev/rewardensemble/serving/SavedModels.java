@@ -7,8 +7,8 @@ import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.ensemble.Normalization;
 
 import dev.rewardensemble.ensemble.EnsembleModel;
+import dev.rewardensemble.ensemble.EnsembleSpec;
 
-import dev.rewardensemble.ensemble.EnsembleKind;
 
 import dev.rewardensemble.ensemble.Aggregation;
 import dev.rewardensemble.ensemble.AggregationConfig;
@@ -120,14 +120,9 @@ public final class SavedModels {
   public static Path export(
       Path dir, ModelConfig config, int heads, Map<String, FloatTensor> weights, AggregationConfig agg,
       Map<String, Object> provenance, boolean overwrite) throws IOException {
-    if (heads < 1) {
-      throw new IllegalArgumentException("number of reward heads must be >= 1, got " + heads);
-    }
+    EnsembleSpec spec = EnsembleSpec.heads(heads).withAggregation(agg); // validates K
     Map<String, FloatTensor> w = modelWeights(config, heads, weights, dir.toAbsolutePath().normalize());
-    EnsembleModel m =
-        new EnsembleModel(
-            heads == 1 ? EnsembleKind.SINGLE : EnsembleKind.LINEAR, config, heads, w, null, Optional.empty(), agg,
-            Optional.empty(), dir);
+    EnsembleModel m = new EnsembleModel(spec, config, w, null, Optional.empty(), dir);
     return export(dir, m, provenance, overwrite);
   }
 
@@ -289,7 +284,7 @@ public final class SavedModels {
             .output(STD, a.std)
             .output(LCB, a.lcb);
       }
-      try (Session s = new Session(g, ExecConfig.defaults().toProto())) {
+      try (Session s = ExecConfig.defaults().newSession(g)) {
         fg.params().load(s, model.weights(), false, target.toString());
         SavedModelBundle.exporter(tmp.toString()).withTags(TAG).withSession(s).withSignature(sig.build()).export();
       }

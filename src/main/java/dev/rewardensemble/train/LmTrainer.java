@@ -4,6 +4,7 @@ import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.model.Attention;
+import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.GraphSession;
 import dev.rewardensemble.model.Init;
 import dev.rewardensemble.model.LmHead;
@@ -78,15 +79,16 @@ public final class LmTrainer implements AutoCloseable {
     this.tc = tc;
     this.schedule = tc.toSchedule();
     try {
-      Ops tf = exec.ops(owner.graph());
+      BuildContext cx = BuildContext.of(owner.graph(), exec);
+      Ops tf = cx.tf();
       params = new ParameterStore(tf);
       ids = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       mask = tf.withName("attention_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       targets = tf.withName("targets").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       lossWeights = tf.withName("loss_mask").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
       Attention.Geometry g = Attention.geometry(tf, mask);
-      Operand<TFloat32> rows = Transformers.trunk(tf, config, params, ids, g, Projector.NONE); // [B*T, H]
-      Operand<TFloat32> logits = LmHead.logits(tf, config, params, rows); // [B*T, V]
+      Operand<TFloat32> rows = Transformers.trunk(cx, config, params, ids, g, Projector.NONE); // [B*T, H]
+      Operand<TFloat32> logits = LmHead.logits(cx, config, params, rows); // [B*T, V]
       Operand<TInt32> flatTargets = tf.reshape(targets, tf.constant(new int[] {-1})); // [B*T]
       Operand<TFloat32> flatWeights = tf.reshape(lossWeights, tf.constant(new int[] {-1})); // [B*T]
       loss = tf.withName("lm_loss").identity(

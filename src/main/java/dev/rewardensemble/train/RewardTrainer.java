@@ -6,6 +6,7 @@ import dev.rewardensemble.data.PreferencePair;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.model.GraphSession;
 import dev.rewardensemble.model.ParameterStore;
+import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.Projector;
 import dev.rewardensemble.model.RewardGraph;
@@ -66,26 +67,27 @@ public final class RewardTrainer implements AutoCloseable {
       ModelConfig config, int heads, Map<String, FloatTensor> init, TrainConfig tc, ExecConfig exec,
       Predicate<String> isTrainable) {
     this(
-        tf -> {
-          ParameterStore p = new ParameterStore(tf);
-          RewardGraph g = RewardGraph.build(tf, config, heads, p, Projector.NONE);
+        cx -> {
+          ParameterStore p = new ParameterStore(cx.tf());
+          RewardGraph g = RewardGraph.build(cx, config, heads, p, Projector.NONE);
           return new ForwardGraph(g.inputIds(), g.attentionMask(), g.rewards(), p, heads);
         },
         init, tc, exec, isTrainable);
   }
 
   /**
-   * @param build builds the forward graph into the trainer's graph
+   * @param build builds the forward graph into the trainer's graph, in the given context ({@code exec}'s precision)
    * @param init a value for every variable of the forward graph, by checkpoint key
    * @param isTrainable which variables are trained (by checkpoint key); every other variable is
    *     frozen and never touched by the update
    */
   public RewardTrainer(
-      java.util.function.Function<Ops, ForwardGraph> build, Map<String, FloatTensor> init, TrainConfig tc,
+      java.util.function.Function<BuildContext, ForwardGraph> build, Map<String, FloatTensor> init, TrainConfig tc,
       ExecConfig exec, Predicate<String> isTrainable) {
     try {
-      Ops tf = exec.ops(owner.graph());
-      ForwardGraph fg = build.apply(tf);
+      BuildContext cx = BuildContext.of(owner.graph(), exec);
+      Ops tf = cx.tf();
+      ForwardGraph fg = build.apply(cx);
       this.fg = fg;
       this.heads = fg.heads();
       params = fg.params();

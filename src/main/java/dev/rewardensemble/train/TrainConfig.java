@@ -4,7 +4,7 @@ package dev.rewardensemble.train;
  * Hyperparameters of Bradley-Terry reward-model training, validated on construction. Defaults are
  * the paper's reward-model settings (Table 2): lr 3e-6, 1 epoch, gradient accumulation 2, warmup
  * ratio 0.03, cosine, weight decay 0, AdamW; {@link #loraDefaults()} are Table 3's (lr 5e-5,
- * constant).
+ * constant). Built by name with {@link #builder()} (from the defaults) or {@link #toBuilder()}.
  *
  * @param epochs passes over the training split (used when {@code steps} is 0)
  * @param steps optimizer steps; 0 = {@code epochs * ceil(train pairs / (batchSize * gradAccum))}
@@ -64,19 +64,148 @@ public record TrainConfig(
 
   /** The paper's LoRA reward-model settings (Table 3). */
   public static TrainConfig loraDefaults() {
-    return new TrainConfig(1, 0, 8, 2, 5e-5, 0.0, Schedule.Kind.CONSTANT, 0.03, 1.0, 0.1, 42, 0, 0, 2, 0.0);
+    return defaults().toBuilder().lr(5e-5).schedule(Schedule.Kind.CONSTANT).build();
+  }
+
+  /** A builder starting from {@link #defaults()}. */
+  public static Builder builder() {
+    return defaults().toBuilder();
+  }
+
+  /** A builder starting from these settings. */
+  public Builder toBuilder() {
+    return new Builder(this);
   }
 
   /** The same settings with another seed (data order, head initialisation). */
   public TrainConfig withSeed(long s) {
-    return new TrainConfig(epochs, steps, batchSize, gradAccum, lr, weightDecay, schedule, warmupRatio, maxGradNorm,
-        evalFraction, s, evalEvery, saveEvery, keepCheckpoints, centeringCoef);
+    return toBuilder().seed(s).build();
   }
 
   /** The same settings with another learning rate and schedule. */
   public TrainConfig withLr(double newLr, Schedule.Kind newSchedule) {
-    return new TrainConfig(epochs, steps, batchSize, gradAccum, newLr, weightDecay, newSchedule, warmupRatio,
-        maxGradNorm, evalFraction, seed, evalEvery, saveEvery, keepCheckpoints, centeringCoef);
+    return toBuilder().lr(newLr).schedule(newSchedule).build();
+  }
+
+  /**
+   * Named settings for a {@link TrainConfig}, each starting from the configuration the builder was
+   * made from; {@link #build()} validates them (as the constructor does).
+   */
+  public static final class Builder {
+    private int epochs;
+    private int steps;
+    private int batchSize;
+    private int gradAccum;
+    private double lr;
+    private double weightDecay;
+    private Schedule.Kind schedule;
+    private double warmupRatio;
+    private double maxGradNorm;
+    private double evalFraction;
+    private long seed;
+    private int evalEvery;
+    private int saveEvery;
+    private int keepCheckpoints;
+    private double centeringCoef;
+
+    private Builder(TrainConfig c) {
+      epochs = c.epochs;
+      steps = c.steps;
+      batchSize = c.batchSize;
+      gradAccum = c.gradAccum;
+      lr = c.lr;
+      weightDecay = c.weightDecay;
+      schedule = c.schedule;
+      warmupRatio = c.warmupRatio;
+      maxGradNorm = c.maxGradNorm;
+      evalFraction = c.evalFraction;
+      seed = c.seed;
+      evalEvery = c.evalEvery;
+      saveEvery = c.saveEvery;
+      keepCheckpoints = c.keepCheckpoints;
+      centeringCoef = c.centeringCoef;
+    }
+
+    public Builder epochs(int v) {
+      epochs = v;
+      return this;
+    }
+
+    public Builder steps(int v) {
+      steps = v;
+      return this;
+    }
+
+    public Builder batchSize(int v) {
+      batchSize = v;
+      return this;
+    }
+
+    public Builder gradAccum(int v) {
+      gradAccum = v;
+      return this;
+    }
+
+    public Builder lr(double v) {
+      lr = v;
+      return this;
+    }
+
+    public Builder weightDecay(double v) {
+      weightDecay = v;
+      return this;
+    }
+
+    public Builder schedule(Schedule.Kind v) {
+      schedule = v;
+      return this;
+    }
+
+    public Builder warmupRatio(double v) {
+      warmupRatio = v;
+      return this;
+    }
+
+    public Builder maxGradNorm(double v) {
+      maxGradNorm = v;
+      return this;
+    }
+
+    public Builder evalFraction(double v) {
+      evalFraction = v;
+      return this;
+    }
+
+    public Builder seed(long v) {
+      seed = v;
+      return this;
+    }
+
+    public Builder evalEvery(int v) {
+      evalEvery = v;
+      return this;
+    }
+
+    public Builder saveEvery(int v) {
+      saveEvery = v;
+      return this;
+    }
+
+    public Builder keepCheckpoints(int v) {
+      keepCheckpoints = v;
+      return this;
+    }
+
+    public Builder centeringCoef(double v) {
+      centeringCoef = v;
+      return this;
+    }
+
+    /** The configuration, validated. */
+    public TrainConfig build() {
+      return new TrainConfig(epochs, steps, batchSize, gradAccum, lr, weightDecay, schedule, warmupRatio, maxGradNorm,
+          evalFraction, seed, evalEvery, saveEvery, keepCheckpoints, centeringCoef);
+    }
   }
 
   /** Pairs consumed by one optimizer step. */

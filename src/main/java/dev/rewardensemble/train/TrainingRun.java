@@ -67,7 +67,7 @@ public final class TrainingRun {
       Path runDir,
       boolean resume,
       ObjectNode provenance,
-      java.util.function.Function<org.tensorflow.op.Ops, dev.rewardensemble.model.ForwardGraph> build,
+      java.util.function.Function<dev.rewardensemble.model.BuildContext, dev.rewardensemble.model.ForwardGraph> build,
       boolean bootstrap,
       Finisher finish) {
 

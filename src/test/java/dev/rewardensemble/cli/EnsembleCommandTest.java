@@ -12,9 +12,9 @@ import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
 import dev.rewardensemble.data.PreferencePair;
 import dev.rewardensemble.data.SyntheticPreferences;
-import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.EnsembleModel;
+import dev.rewardensemble.ensemble.EnsembleSpec;
 import dev.rewardensemble.ensemble.LoraEnsembleGraph;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.Safetensors;
@@ -213,8 +213,8 @@ class EnsembleCommandTest {
     // B = 0: the LoRA ensemble equals the phase-1 linear ensemble.
     List<int[]> seqs = List.of(new int[] {5, 7, 9, 7, 11}, new int[] {4, 4, 8, 30});
     try (RewardModel base = RewardModel.load(phase1);
-        RewardModel zero = RewardModel.of(new EnsembleModel(EnsembleKind.LORA, c, 3, init, lora, Optional.empty(),
-            AggregationConfig.mean(), Optional.empty(), phase1), ExecConfig.deterministic())) {
+        RewardModel zero = RewardModel.of(new EnsembleModel(EnsembleSpec.of(EnsembleKind.LORA, 3), c, init, lora,
+            Optional.empty(), phase1), ExecConfig.deterministic())) {
       float[][] a = base.score(seqs, 2);
       float[][] b = zero.score(seqs, 2);
       for (int i = 0; i < a.length; i++) {
@@ -222,7 +222,8 @@ class EnsembleCommandTest {
       }
     }
     // Phase-2 steps change adapters and heads only.
-    TrainConfig tc = new TrainConfig(1, 3, 8, 1, 1e-2, 0.1, Schedule.Kind.CONSTANT, 0, 1.0, 0, 1, 0, 0, 1, 0);
+    TrainConfig tc = TrainConfig.builder().steps(3).gradAccum(1).lr(1e-2).weightDecay(0.1)
+        .schedule(Schedule.Kind.CONSTANT).warmupRatio(0).evalFraction(0).seed(1).keepCheckpoints(1).build();
     List<PreferencePair> pairs = SyntheticPreferences.counting(8, 64, 8, 16, 3, 5);
     try (RewardTrainer t = new RewardTrainer(
         tf -> {

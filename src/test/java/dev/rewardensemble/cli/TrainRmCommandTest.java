@@ -201,6 +201,31 @@ class TrainRmCommandTest {
     assertTrue(c.err().contains("--resume"), c.err());
   }
 
+  /**
+   * A LoRA ensemble is planned from the base's {@code config.json} alone: a bad adapter target is named before any
+   * weight is read (here there are none to read), and K is checked by the ensemble's spec first.
+   */
+  @Test
+  void loraIsPlannedFromTheConfigurationAlone() throws Exception {
+    Path base = tmp.resolve("config-only");
+    Files.createDirectories(base);
+    Files.copy(Path.of("tf-graphs/tiny-llama.json"), base.resolve("config.json"));
+    Path data = synthetic(20, 6);
+    var r = ScoreCommandTest.rme("train-rm", "--model", base.toString(), "--data", data.toString(), "--out",
+        tmp.resolve("run").toString(), "--ensemble", "lora", "--k", "2", "--lora-targets", "c_attn");
+    assertEquals(2, r.code(), r.err());
+    assertTrue(r.err().contains("target module 'c_attn' is not a LoRA target of llama"), r.err());
+    var k = ScoreCommandTest.rme("train-rm", "--model", base.toString(), "--data", data.toString(), "--out",
+        tmp.resolve("run").toString(), "--ensemble", "lora", "--k", "0");
+    assertEquals(2, k.code(), k.err());
+    assertTrue(k.err().contains("ensemble size K must be >= 1, got 0"), k.err());
+    // With the configuration alone the plan succeeds and the one load of the weights names what is missing.
+    var w = ScoreCommandTest.rme("train-rm", "--model", base.toString(), "--data", data.toString(), "--out",
+        tmp.resolve("run").toString(), "--ensemble", "lora", "--k", "2");
+    assertEquals(2, w.code(), w.err());
+    assertTrue(w.err().contains(base.toString()), w.err());
+  }
+
   private static String[] concat(String[] a, String... b) {
     String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
     System.arraycopy(b, 0, out, a.length, b.length);

@@ -12,6 +12,7 @@ import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.ensemble.LoraEnsembleGraph;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.io.PeftFiles;
 import dev.rewardensemble.io.Safetensors;
 import dev.rewardensemble.io.TensorSource;
 import dev.rewardensemble.model.ParameterStore;
@@ -83,15 +84,15 @@ class PeftAdaptersTest {
       java.util.function.Consumer<Map<String, FloatTensor>> tensors)
       throws Exception {
     Path to = Files.createDirectories(tmp.resolve(name));
-    ObjectNode cfg = (ObjectNode) JSON.readTree(from.resolve(PeftAdapters.CONFIG_FILE).toFile());
+    ObjectNode cfg = (ObjectNode) JSON.readTree(from.resolve(PeftFiles.CONFIG_FILE).toFile());
     config.accept(cfg);
-    JSON.writeValue(to.resolve(PeftAdapters.CONFIG_FILE).toFile(), cfg);
+    JSON.writeValue(to.resolve(PeftFiles.CONFIG_FILE).toFile(), cfg);
     Map<String, FloatTensor> t;
-    try (TensorSource src = Safetensors.open(from.resolve(PeftAdapters.WEIGHTS_FILE))) {
+    try (TensorSource src = Safetensors.open(from.resolve(PeftFiles.WEIGHTS_FILE))) {
       t = new LinkedHashMap<>(src.readAll());
     }
     tensors.accept(t);
-    Safetensors.write(to.resolve(PeftAdapters.WEIGHTS_FILE), t, Map.of("format", "pt"));
+    Safetensors.write(to.resolve(PeftFiles.WEIGHTS_FILE), t, Map.of("format", "pt"));
     return to;
   }
 
@@ -104,7 +105,7 @@ class PeftAdaptersTest {
     for (int m = 0; m < 3; m++) {
       Path out = tmp.resolve("export" + m);
       PeftAdapters.export(out, st, m, "llama-seqcls");
-      PeftAdapters.Stacked back = PeftAdapters.stack(c, List.of(PeftAdapters.read(out, c)));
+      PeftAdapters.Stacked back = PeftAdapters.stack(c, List.of(PeftFiles.read(out, c)));
       assertEquals(st.lora(), back.lora());
       for (Map.Entry<String, FloatTensor> e : back.weights().entrySet()) {
         FloatTensor orig = st.weights().get(e.getKey());
@@ -114,8 +115,8 @@ class PeftAdaptersTest {
             java.util.Arrays.equals(slice, e.getValue().data()), e.getKey() + " of member " + m);
       }
       // The exported files hold exactly the tensors of the PEFT original.
-      try (TensorSource a = Safetensors.open(member(m).resolve(PeftAdapters.WEIGHTS_FILE));
-          TensorSource b = Safetensors.open(out.resolve(PeftAdapters.WEIGHTS_FILE))) {
+      try (TensorSource a = Safetensors.open(member(m).resolve(PeftFiles.WEIGHTS_FILE));
+          TensorSource b = Safetensors.open(out.resolve(PeftFiles.WEIGHTS_FILE))) {
         assertEquals(a.keys(), b.keys());
         for (String key : a.keys()) {
           assertEquals(a.read(key), b.read(key), key);
@@ -130,9 +131,9 @@ class PeftAdaptersTest {
           "member " + m + " after export/import");
     }
     // The re-imported ensemble is the same ensemble: identical rewards.
-    List<PeftAdapters.Adapter> again = new ArrayList<>();
+    List<PeftFiles.Adapter> again = new ArrayList<>();
     for (int m = 0; m < 3; m++) {
-      again.add(PeftAdapters.read(tmp.resolve("export" + m), c));
+      again.add(PeftFiles.read(tmp.resolve("export" + m), c));
     }
     PeftAdapters.Stacked st2 = PeftAdapters.stack(c, again);
     assertEquals(st.weights(), st2.weights());
@@ -155,9 +156,9 @@ class PeftAdaptersTest {
     PeftAdapters.Stacked top = new PeftAdapters.Stacked(c, st.lora(), 3, w).withLoraLayers(1);
     Path out = tmp.resolve("top");
     PeftAdapters.export(out, top, 2, "llama-seqcls");
-    JsonNode cfg = JSON.readTree(out.resolve(PeftAdapters.CONFIG_FILE).toFile());
+    JsonNode cfg = JSON.readTree(out.resolve(PeftFiles.CONFIG_FILE).toFile());
     assertEquals("[1]", cfg.get("layers_to_transform").toString());
-    PeftAdapters.Stacked back = PeftAdapters.stack(c, List.of(PeftAdapters.read(out, c)));
+    PeftAdapters.Stacked back = PeftAdapters.stack(c, List.of(PeftFiles.read(out, c)));
     assertEquals(top.lora(), back.lora());
     assertEquals(1, back.lora().forkLayer(c));
   }
@@ -203,9 +204,9 @@ class PeftAdaptersTest {
                             k.contains("lora_")
                                 && !k.contains("q_proj")
                                 && !k.contains("down_proj")));
-    List<PeftAdapters.Adapter> ads = new ArrayList<>();
+    List<PeftFiles.Adapter> ads = new ArrayList<>();
     for (Path p : List.of(member(0), r2, few)) {
-      ads.add(PeftAdapters.read(p, c));
+      ads.add(PeftFiles.read(p, c));
     }
     assertEquals(1.5, ads.get(1).scaling());
     PeftAdapters.Stacked mixed = PeftAdapters.stack(c, ads);
@@ -241,9 +242,9 @@ class PeftAdaptersTest {
     PeftAdapters.Stacked st = new PeftAdapters.Stacked(c, lora, 2, w);
     Path out = tmp.resolve("gpt2");
     PeftAdapters.export(out, st, 1, "gpt2-seqcls");
-    JsonNode cfg = JSON.readTree(out.resolve(PeftAdapters.CONFIG_FILE).toFile());
+    JsonNode cfg = JSON.readTree(out.resolve(PeftFiles.CONFIG_FILE).toFile());
     assertTrue(cfg.get("fan_in_fan_out").asBoolean());
-    try (TensorSource src = Safetensors.open(out.resolve(PeftAdapters.WEIGHTS_FILE))) {
+    try (TensorSource src = Safetensors.open(out.resolve(PeftFiles.WEIGHTS_FILE))) {
       int h = c.hiddenSize();
       assertEquals(
           List.of(4L, (long) h),
@@ -252,7 +253,7 @@ class PeftAdaptersTest {
           List.of(3L * h, 4L),
           toList(src.info("base_model.model.transformer.h.0.attn.c_attn.lora_B.weight").shape()));
     }
-    PeftAdapters.Stacked back = PeftAdapters.stack(c, List.of(PeftAdapters.read(out, c)));
+    PeftAdapters.Stacked back = PeftAdapters.stack(c, List.of(PeftFiles.read(out, c)));
     assertEquals(lora.withDropout(0.05), back.lora());
     for (Map.Entry<String, FloatTensor> e : back.weights().entrySet()) {
       float[] d = st.weights().get(e.getKey()).data();
@@ -268,7 +269,7 @@ class PeftAdaptersTest {
   void doraIsRejected() throws Exception {
     Path d = copy(member(0), "dora", cfg -> cfg.put("use_dora", true), t -> {});
     String msg =
-        assertThrows(IllegalArgumentException.class, () -> PeftAdapters.read(d, base().config()))
+        assertThrows(IllegalArgumentException.class, () -> PeftFiles.read(d, base().config()))
             .getMessage();
     assertTrue(msg.contains("DoRA is not supported") && msg.contains(d.toString()), msg);
   }
@@ -277,18 +278,18 @@ class PeftAdaptersTest {
   void wrongShapedTensorIsNamedWithBothShapes() throws Exception {
     Path d = copy(member(0), "shape", cfg -> {}, t -> t.put(Q_A, FloatTensor.zeros(4, 63)));
     String msg =
-        assertThrows(IllegalArgumentException.class, () -> PeftAdapters.read(d, base().config()))
+        assertThrows(IllegalArgumentException.class, () -> PeftFiles.read(d, base().config()))
             .getMessage();
     assertTrue(
         msg.contains("'" + Q_A + "' has shape [4, 63], the base model implies [4, 64]"), msg);
-    assertTrue(msg.contains(PeftAdapters.WEIGHTS_FILE), msg);
+    assertTrue(msg.contains(PeftFiles.WEIGHTS_FILE), msg);
   }
 
   @Test
   void missingScoreHeadIsRejected() throws Exception {
     Path d = copy(member(0), "noscore", cfg -> {}, t -> t.remove("base_model.model.score.weight"));
     String msg =
-        assertThrows(IllegalArgumentException.class, () -> PeftAdapters.read(d, base().config()))
+        assertThrows(IllegalArgumentException.class, () -> PeftFiles.read(d, base().config()))
             .getMessage();
     assertEquals("adapter " + d + " has no score head (modules_to_save must include score)", msg);
   }
@@ -303,27 +304,27 @@ class PeftAdaptersTest {
             cfg -> cfg.putArray("target_modules").add("q_proj").add("c_attn"),
             t -> {});
     String msg =
-        assertThrows(IllegalArgumentException.class, () -> PeftAdapters.read(bad, c)).getMessage();
+        assertThrows(IllegalArgumentException.class, () -> PeftFiles.read(bad, c)).getMessage();
     assertTrue(msg.contains("'c_attn'") && msg.contains("allowed: q_proj"), msg);
     Path rank =
         copy(member(0), "rank", cfg -> cfg.putObject("rank_pattern").put("q_proj", 8), t -> {});
     msg =
-        assertThrows(IllegalArgumentException.class, () -> PeftAdapters.read(rank, c)).getMessage();
+        assertThrows(IllegalArgumentException.class, () -> PeftFiles.read(rank, c)).getMessage();
     assertTrue(msg.contains("rank_pattern"), msg);
     Path fan = copy(member(0), "fan", cfg -> cfg.put("fan_in_fan_out", true), t -> {});
     msg =
-        assertThrows(IllegalArgumentException.class, () -> PeftAdapters.read(fan, c)).getMessage();
+        assertThrows(IllegalArgumentException.class, () -> PeftFiles.read(fan, c)).getMessage();
     assertTrue(msg.contains("fan_in_fan_out"), msg);
     Path ia3 = copy(member(0), "ia3", cfg -> cfg.put("peft_type", "IA3"), t -> {});
     msg =
-        assertThrows(IllegalArgumentException.class, () -> PeftAdapters.read(ia3, c)).getMessage();
+        assertThrows(IllegalArgumentException.class, () -> PeftFiles.read(ia3, c)).getMessage();
     assertTrue(msg.contains("peft_type 'IA3'"), msg);
   }
 
   @Test
   void rsLoraScalesByTheSquareRootOfTheRank() throws Exception {
     Path d = copy(member(0), "rslora", cfg -> cfg.put("use_rslora", true), t -> {});
-    assertEquals(8 / Math.sqrt(4), PeftAdapters.read(d, base().config()).scaling());
+    assertEquals(8 / Math.sqrt(4), PeftFiles.read(d, base().config()).scaling());
   }
 
   private static List<Long> toList(long[] a) {

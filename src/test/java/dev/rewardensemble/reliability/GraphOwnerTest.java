@@ -98,7 +98,8 @@ class GraphOwnerTest {
   void trainersWithWrongShapeInitialValuesFailInsteadOfHanging() throws Exception {
     HfCheckpoint.Checkpoint rm = HfCheckpoint.load(Fixtures.dir("llama-seqcls"));
     Map<String, FloatTensor> badRm = wrongShape(rm.weights(), "model.norm.weight");
-    TrainConfig tc = new TrainConfig(1, 1, 4, 1, 1e-3, 0.1, Schedule.Kind.CONSTANT, 0, 0, 0, 42, 0, 0, 1, 0);
+    TrainConfig tc = TrainConfig.builder().steps(1).batchSize(4).gradAccum(1).lr(1e-3).weightDecay(0.1)
+        .schedule(Schedule.Kind.CONSTANT).warmupRatio(0).maxGradNorm(0).evalFraction(0).keepCheckpoints(1).build();
     var e1 = assertThrows(IllegalArgumentException.class,
         () -> new RewardTrainer(rm.config(), 1, badRm, tc, ExecConfig.deterministic(), k -> true));
     assertTrue(e1.getMessage().contains("model.norm.weight"), e1.getMessage());

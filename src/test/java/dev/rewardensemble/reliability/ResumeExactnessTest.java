@@ -83,7 +83,8 @@ class ResumeExactnessTest {
    * (a short window), checkpoints every 3 steps.
    */
   private static TrainConfig train(long seed) {
-    return new TrainConfig(2, 0, 2, 2, 2e-3, 0.01, Schedule.Kind.COSINE, 0.1, 1.0, 0.1, seed, 5, 3, 2, 0.0);
+    return TrainConfig.builder().epochs(2).batchSize(2).lr(2e-3).weightDecay(0.01).warmupRatio(0.1).seed(seed)
+        .evalEvery(5).saveEvery(3).build();
   }
 
   private RewardTraining.TrainRequest request(Path data, Path out, EnsembleOptions ens, boolean resume) {
@@ -196,8 +197,9 @@ class ResumeExactnessTest {
       return s - 0.1 * r.length;
     });
     // Adaptive KL (its coefficient is checkpointed state), sampling at temperature 1 with top-p.
-    PpoConfig cfg = new PpoConfig(8, 4, 2, lr, 2, 0.1, KlPenalty.Estimator.K3, new PpoConfig.AdaptiveKl(2.0, 100),
-        1.0, 0.95, 0.2, 0.2, 0.1, true, 0.5, 1.0, 0.9, 6, 9);
+    PpoConfig cfg = PpoConfig.builder().rolloutBatch(8).stepBatch(4).lr(lr).warmupSteps(2).klCoef(0.1)
+        .klEstimator(KlPenalty.Estimator.K3).adaptiveKl(new PpoConfig.AdaptiveKl(2.0, 100)).missingEosPenalty(0.5)
+        .temperature(1.0).maxNewTokens(6).seed(9).build();
     List<int[]> prompts = new ArrayList<>();
     for (int i = 0; i < 5; i++) {
       prompts.add(new int[] {1, 3 + i});

@@ -65,7 +65,8 @@ class TrainingGuardTest {
     Map<String, FloatTensor> init = new LinkedHashMap<>(Init.trunk(c, 5));
     init.put(RewardHeads.KEY, Init.heads(1, c.hiddenSize(), 5));
     // No clipping (so the norm is the raw gradient's), constant lr, checkpoint after step 1.
-    TrainConfig tc = new TrainConfig(1, 0, 2, 2, 1e-3, 0.0, Schedule.Kind.CONSTANT, 0.0, 0.0, 0.0, 9, 0, 1, 5, 0.0);
+    TrainConfig tc = TrainConfig.builder().batchSize(2).lr(1e-3).schedule(Schedule.Kind.CONSTANT).warmupRatio(0.0)
+        .maxGradNorm(0.0).evalFraction(0.0).seed(9).saveEvery(1).keepCheckpoints(5).build();
     List<Double> norms = new ArrayList<>();
     TrainListener listener = new TrainListener() {
       @Override
@@ -88,8 +89,9 @@ class TrainingGuardTest {
     }
     Checkpoints.Loaded step1 = Checkpoints.latest(runDir).orElseThrow();
     assertEquals(1, step1.step());
-    TrainConfig oneBatch = new TrainConfig(1, 0, last.size(), 1, 1e-3, 0.0, Schedule.Kind.CONSTANT, 0.0, 0.0, 0.0, 9, 0,
-        0, 5, 0.0);
+    TrainConfig oneBatch = TrainConfig.builder().batchSize(last.size()).gradAccum(1).lr(1e-3)
+        .schedule(Schedule.Kind.CONSTANT).warmupRatio(0.0).maxGradNorm(0.0).evalFraction(0.0).seed(9)
+        .keepCheckpoints(5).build();
     try (RewardTrainer ref = new RewardTrainer(c, 1, init, oneBatch, ExecConfig.defaults(), k -> true)) {
       ref.restore(step1.weights(), step1.optimizer(), "step 1");
       ref.accumulate(last, c.padTokenId());

@@ -31,8 +31,9 @@ class PpoRunTest {
     Map<String, FloatTensor> w = PpoTrainerTest.policy(c);
     Map<String, FloatTensor> trunk = new LinkedHashMap<>(w);
     trunk.remove(LmHead.KEY);
-    PpoConfig cfg = new PpoConfig(8, 4, 2, 3e-3, 2, 0.1, KlPenalty.Estimator.K3, new PpoConfig.AdaptiveKl(2.0, 100),
-        1.0, 0.95, 0.2, 0.2, 0.1, true, 0.5, 1.0, 1.0, 6, 9);
+    PpoConfig cfg = PpoConfig.builder().rolloutBatch(8).stepBatch(4).lr(3e-3).warmupSteps(2).klCoef(0.1)
+        .klEstimator(KlPenalty.Estimator.K3).adaptiveKl(new PpoConfig.AdaptiveKl(2.0, 100)).missingEosPenalty(0.5)
+        .temperature(1.0).topP(1.0).maxNewTokens(6).seed(9).build();
     List<int[]> prompts = new ArrayList<>();
     for (int i = 0; i < 5; i++) {
       prompts.add(new int[] {1, 3 + i});

@@ -49,8 +49,8 @@ class PpoTrainerTest {
     Map<String, FloatTensor> w = policy(c);
     Map<String, FloatTensor> trunk = new LinkedHashMap<>(w);
     trunk.remove(LmHead.KEY);
-    PpoConfig cfg = new PpoConfig(16, 8, 2, 3e-3, 2, klCoef, KlPenalty.Estimator.K1, null, 1.0, 0.95, 0.2, 0.2, 0.1,
-        true, 0.0, 1.0, 1.0, 8, 7);
+    PpoConfig cfg = PpoConfig.builder().rolloutBatch(16).stepBatch(8).lr(3e-3).warmupSteps(2).klCoef(klCoef)
+        .temperature(1.0).topP(1.0).maxNewTokens(8).seed(7).build();
     List<int[]> prompts = new ArrayList<>();
     for (int i = 0; i < 16; i++) {
       prompts.add(new int[] {1, 3 + i % 10, 4 + i % 7});

@@ -65,7 +65,7 @@ class BradleyTerryTest {
     Outputs out = run(column(rc), column(rr), null, 0f);
     assertEquals(torchLoss, out.total(), 1e-6 * torchLoss);
     assertEquals(torchLoss, out.perHead()[0], 1e-6 * torchLoss);
-    assertEquals(torchLoss, BradleyTerry.lossReference(rc, rr, null, 0), 1e-6 * torchLoss);
+    assertEquals(torchLoss, BradleyTerryReference.lossReference(rc, rr, null, 0), 1e-6 * torchLoss);
     assertArrayEquals(new float[] {0.25f}, out.accuracy()); // only the first pair is ordered correctly
   }
 
@@ -86,13 +86,13 @@ class BradleyTerryTest {
     }
     float coef = 0.01f;
     Outputs out = run(rc, rr, margin, coef);
-    double[] expected = BradleyTerry.lossReference(rc, rr, margin, coef);
+    double[] expected = BradleyTerryReference.lossReference(rc, rr, margin, coef);
     double mean = 0;
     for (int h = 0; h < k; h++) {
       assertEquals(expected[h], out.perHead()[h], 1e-6 * Math.abs(expected[h]), "head " + h);
       mean += expected[h] / k;
       // the per-head loss is the single-model loss of that column
-      assertEquals(expected[h], BradleyTerry.lossReference(col(rc, h), col(rr, h), margin, coef), 0.0);
+      assertEquals(expected[h], BradleyTerryReference.lossReference(col(rc, h), col(rr, h), margin, coef), 0.0);
       int correct = 0;
       for (int i = 0; i < b; i++) {
         correct += rc[i][h] > rr[i][h] ? 1 : 0;
@@ -100,8 +100,8 @@ class BradleyTerryTest {
       assertEquals((float) correct / b, out.accuracy()[h], 1e-7, "accuracy of head " + h);
     }
     assertEquals(mean, out.total(), 1e-6 * Math.abs(mean));
-    assertGrad(BradleyTerry.gradReference(rc, rr, margin, coef, true), out.gradChosen(), "d/d rChosen");
-    assertGrad(BradleyTerry.gradReference(rc, rr, margin, coef, false), out.gradRejected(), "d/d rRejected");
+    assertGrad(BradleyTerryReference.gradReference(rc, rr, margin, coef, true), out.gradChosen(), "d/d rChosen");
+    assertGrad(BradleyTerryReference.gradReference(rc, rr, margin, coef, false), out.gradRejected(), "d/d rRejected");
   }
 
   @Test
@@ -126,7 +126,7 @@ class BradleyTerryTest {
     Outputs out = run(rc, rr, new float[] {0f, 0f, -30f}, 0f);
     // softplus(-200) ~ 0, softplus(200) = 200, softplus(-150) ~ 0
     assertEquals(200.0 / 3, out.total(), 1e-4);
-    assertEquals(200.0 / 3, BradleyTerry.lossReference(col(rc, 0), col(rr, 0), new float[] {0f, 0f, -30f}, 0), 1e-9);
+    assertEquals(200.0 / 3, BradleyTerryReference.lossReference(col(rc, 0), col(rr, 0), new float[] {0f, 0f, -30f}, 0), 1e-9);
     assertEquals(0.0, out.gradChosen()[0], 1e-30);
     assertEquals(-1.0 / 3, out.gradChosen()[1], 1e-7);
     for (float x : out.gradChosen()) {
@@ -150,7 +150,7 @@ class BradleyTerryTest {
     }
     assertThrows(
         IllegalArgumentException.class,
-        () -> BradleyTerry.lossReference(new float[] {1f}, new float[] {1f, 2f}, null, 0));
+        () -> BradleyTerryReference.lossReference(new float[] {1f}, new float[] {1f, 2f}, null, 0));
   }
 
   private static void assertGrad(double[][] expected, float[] actual, String what) {

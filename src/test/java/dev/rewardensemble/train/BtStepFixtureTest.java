@@ -32,7 +32,8 @@ class BtStepFixtureTest {
   void oneStepMatchesTorchAdamW() throws Exception {
     JsonNode e = Fixtures.expected("llama-bt-step");
     HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(Fixtures.dir("llama-seqcls"));
-    TrainConfig tc = new TrainConfig(1, 1, 4, 1, 1e-3, 0.1, Schedule.Kind.CONSTANT, 0, 0, 0, 42, 0, 0, 1, 0);
+    TrainConfig tc = TrainConfig.builder().steps(1).batchSize(4).gradAccum(1).lr(1e-3).weightDecay(0.1)
+        .schedule(Schedule.Kind.CONSTANT).warmupRatio(0).maxGradNorm(0).evalFraction(0).keepCheckpoints(1).build();
     try (RewardTrainer t = new RewardTrainer(ckpt.config(), 1, ckpt.weights(), tc, ExecConfig.deterministic(), k -> true)) {
       List<PreferencePair> pairs = pairs(e);
       RewardTrainer.BatchStats s = t.accumulate(pairs, 0);
@@ -56,7 +57,8 @@ class BtStepFixtureTest {
   void oneStepInBfloat16StaysWithinItsPrecision() throws Exception {
     JsonNode e = Fixtures.expected("llama-bt-step");
     HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(Fixtures.dir("llama-seqcls"));
-    TrainConfig tc = new TrainConfig(1, 1, 4, 1, 1e-3, 0.1, Schedule.Kind.CONSTANT, 0, 0, 0, 42, 0, 0, 1, 0);
+    TrainConfig tc = TrainConfig.builder().steps(1).batchSize(4).gradAccum(1).lr(1e-3).weightDecay(0.1)
+        .schedule(Schedule.Kind.CONSTANT).warmupRatio(0).maxGradNorm(0).evalFraction(0).keepCheckpoints(1).build();
     ExecConfig bf16 = ExecConfig.deterministic().withCompute(dev.rewardensemble.config.Precision.BFLOAT16);
     try (RewardTrainer t = new RewardTrainer(ckpt.config(), 1, ckpt.weights(), tc, bf16, k -> true)) {
       List<PreferencePair> pairs = pairs(e);

@@ -1,8 +1,8 @@
 package dev.rewardensemble.rl;
 
 /**
- * Plain-Java, double-precision twins of {@link PpoLosses}, for tests and for checking a graph
- * against numbers one can follow by hand. Same shapes ({@code [N][T]}, logits {@code [N][T][V]}) and
+ * Plain-Java, double-precision twins of {@link PpoLosses}, for checking the graph against numbers
+ * one can follow by hand (test code only). Same shapes ({@code [N][T]}, logits {@code [N][T][V]}) and
  * the same masking rule: values at masked positions are ignored, outputs there are 0.
  */
 public final class PpoReference {
