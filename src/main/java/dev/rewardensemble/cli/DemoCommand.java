@@ -1,6 +1,7 @@
 package dev.rewardensemble.cli;
 
 import dev.rewardensemble.eval.Demo;
+import dev.rewardensemble.eval.DemoSettings;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -55,26 +56,45 @@ public final class DemoCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     System.setProperty("java.awt.headless", "true");
-    Demo.Settings s = full ? Demo.Settings.fullRun(out) : Demo.Settings.fast(out);
-    if (!(noise >= 0 && noise <= 0.5) || !(cleanNoise >= 0 && cleanNoise <= 0.5)) {
-      throw new UserError("--noise and --clean-noise must be in [0, 0.5]");
+    DemoSettings preset = full ? DemoSettings.fullRun(out) : DemoSettings.fast(out);
+    if (!(noise >= 0 && noise <= 0.5)) {
+      throw new UserError("--noise must be in [0, 0.5], got " + noise);
     }
-    int sd = seeds == null ? s.seeds() : seeds;
-    int pp = pairs == null ? s.preferencePairs() : pairs;
-    int pl = pool == null ? s.pool() : pool;
-    int it = noPpo ? 0 : ppoIterations == null ? s.ppoIterations() : ppoIterations;
-    if (sd < 1 || pp < 4 || pl < 2 || it < 0) {
-      throw new UserError("--seeds >= 1, --preference-pairs >= 4, --pool >= 2 and --ppo-iterations >= 0 are required");
+    if (!(cleanNoise >= 0 && cleanNoise <= 0.5)) {
+      throw new UserError("--clean-noise must be in [0, 0.5], got " + cleanNoise);
     }
-    s = s.with(sd, pp, noise, cleanNoise, pl, it);
-    int ep = evalPrompts == null ? s.evalPrompts() : evalPrompts;
-    s = new Demo.Settings(s.out(), s.full(), s.seeds(), s.k(), s.sftSteps(), s.preferencePairs(), s.cleanPairs(),
-        s.noise(), s.cleanNoise(), s.samplesPerPrompt(), s.rmEpochs(), s.rmBatch(), s.rmLr(), s.loraLr(), ep, s.pool(),
-        s.maxNewTokens(), s.ppoIterations(), s.ppoEvalEvery(), s.ppoRollout(), Math.min(s.ppoEvalPrompts(), ep),
-        threads, s.worldSeed());
+    int sd = seeds == null ? preset.seeds() : seeds;
+    int pp = pairs == null ? preset.preferencePairs() : pairs;
+    int pl = pool == null ? preset.pool() : pool;
+    int it = noPpo ? 0 : ppoIterations == null ? preset.ppoIterations() : ppoIterations;
+    int ep = evalPrompts == null ? preset.evalPrompts() : evalPrompts;
+    atLeast("--seeds", sd, 1);
+    atLeast("--preference-pairs", pp, 4);
+    atLeast("--pool", pl, 2);
+    atLeast("--ppo-iterations", it, 0);
+    atLeast("--eval-prompts", ep, 1);
+    atLeast("--threads", threads, 0);
+    DemoSettings s = preset.toBuilder()
+        .seeds(sd)
+        .preferencePairs(pp)
+        .cleanPairs(DemoSettings.cleanPairsFor(pp))
+        .noise(noise)
+        .cleanNoise(cleanNoise)
+        .pool(pl)
+        .ppoIterations(it)
+        .evalPrompts(ep)
+        .ppoEvalPrompts(Math.min(preset.ppoEvalPrompts(), ep))
+        .threads(threads)
+        .build();
     Demo.Result r = Demo.run(s, msg -> System.err.println(msg), new ProgressBar("[demo] SFT", "loss", "acc"));
     System.err.printf(Locale.ROOT, "rme demo finished in %.1f s (%.1f min)%n", r.seconds(), r.seconds() / 60);
     System.out.println(r.report().toAbsolutePath());
     return 0;
+  }
+
+  private static void atLeast(String option, int value, int min) {
+    if (value < min) {
+      throw new UserError(option + " must be >= " + min + ", got " + value);
+    }
   }
 }

@@ -7,7 +7,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
-import java.util.Map;
 import org.jfree.chart.ChartFactory;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
@@ -26,10 +25,11 @@ final class DemoPlots {
     System.setProperty("java.awt.headless", "true");
   }
 
-  private static double mean(double[][][] perSeed, int ni) {
+  /** The mean over seeds of {@code perSeed[seed][ni]}. */
+  private static double mean(double[][] perSeed, int ni) {
     double s = 0;
-    for (double[][] v : perSeed) {
-      s += v[0][ni];
+    for (double[] v : perSeed) {
+      s += v[ni];
     }
     return s / perSeed.length;
   }
@@ -60,17 +60,18 @@ final class DemoPlots {
   }
 
   /** Figure 2a: Best-of-n win rate vs n (log axis) per method, one aggregation. */
-  static void winVsN(Path file, List<Demo.Method> methods, int[] ns, Map<String, double[][][]> win, String agg)
-      throws IOException {
+  static void winVsN(Path file, BestOfNResults bon, AggregationConfig agg) throws IOException {
+    int[] ns = bon.ns();
     XYSeriesCollection data = new XYSeriesCollection();
-    for (Demo.Method m : methods) {
+    for (DemoMethod m : bon.methods()) {
       XYSeries s = new XYSeries(m.name());
       for (int i = 0; i < ns.length; i++) {
-        s.add(ns[i], mean(win.get(m.name() + "|" + agg), i));
+        s.add(ns[i], mean(bon.of(m, agg).win(), i));
       }
       data.addSeries(s);
     }
-    JFreeChart c = chart("Best-of-n: win rate vs SFT (gold judge), " + agg + " aggregation", "n", "win rate", data);
+    JFreeChart c = chart("Best-of-n: win rate vs SFT (gold judge), " + MethodAgg.label(agg) + " aggregation", "n",
+        "win rate", data);
     LogAxis axis = new LogAxis("n");
     axis.setBase(2);
     c.getXYPlot().setDomainAxis(axis);
@@ -78,15 +79,16 @@ final class DemoPlots {
   }
 
   /** Over-optimisation: gold and proxy (mean aggregation) vs the Best-of-n KL. */
-  static void goldProxyVsKl(Path file, List<Demo.Method> methods, int[] ns, Map<String, double[][][]> gold,
-      Map<String, double[][][]> proxy) throws IOException {
+  static void goldProxyVsKl(Path file, BestOfNResults bon) throws IOException {
+    int[] ns = bon.ns();
     XYSeriesCollection data = new XYSeriesCollection();
-    for (Demo.Method m : methods) {
+    for (DemoMethod m : bon.methods()) {
+      BestOfNResults.Curves c = bon.of(m, AggregationConfig.mean());
       XYSeries g = new XYSeries(m.name() + " gold");
       XYSeries p = new XYSeries(m.name() + " proxy (std.)");
       for (int i = 0; i < ns.length; i++) {
-        g.add(BestOfN.kl(ns[i]), mean(gold.get(m.name() + "|mean"), i));
-        p.add(BestOfN.kl(ns[i]), mean(proxy.get(m.name() + "|mean"), i));
+        g.add(BestOfN.kl(ns[i]), mean(c.gold(), i));
+        p.add(BestOfN.kl(ns[i]), mean(c.proxy(), i));
       }
       data.addSeries(g);
       data.addSeries(p);
@@ -95,18 +97,17 @@ final class DemoPlots {
   }
 
   /** Figures 3-4: LCB vs mean, win rate vs n for each ensemble and aggregation. */
-  static void lcbVsMean(Path file, List<Demo.Method> methods, int[] ns, Map<String, double[][][]> win)
-      throws IOException {
+  static void lcbVsMean(Path file, BestOfNResults bon) throws IOException {
+    int[] ns = bon.ns();
     XYSeriesCollection data = new XYSeriesCollection();
-    for (Demo.Method m : methods) {
-      if (m.k() < 2) {
+    for (DemoMethod m : bon.methods()) {
+      if (!m.ensemble()) {
         continue;
       }
-      for (AggregationConfig a : Demo.AGGREGATIONS) {
-        String key = m.name() + "|" + Demo.label(a);
-        XYSeries s = new XYSeries(m.name() + " " + Demo.label(a));
+      for (AggregationConfig a : DemoMethod.AGGREGATIONS) {
+        XYSeries s = new XYSeries(m.with(a).toString());
         for (int i = 0; i < ns.length; i++) {
-          s.add(ns[i], mean(win.get(key), i));
+          s.add(ns[i], mean(bon.of(m, a).win(), i));
         }
         data.addSeries(s);
       }
@@ -119,10 +120,10 @@ final class DemoPlots {
   }
 
   /** Figure 2b: PPO win rate vs iteration. */
-  static void ppoWin(Path file, List<Demo.PpoCurve> ppo) throws IOException {
+  static void ppoWin(Path file, List<PpoPhase.PpoCurve> ppo) throws IOException {
     XYSeriesCollection data = new XYSeriesCollection();
-    for (Demo.PpoCurve c : ppo) {
-      XYSeries s = new XYSeries(c.method() + " " + c.aggregation());
+    for (PpoPhase.PpoCurve c : ppo) {
+      XYSeries s = new XYSeries(c.reward().toString());
       c.points().forEach(p -> s.add(p.iteration(), p.winRate()));
       data.addSeries(s);
     }
@@ -131,11 +132,11 @@ final class DemoPlots {
   }
 
   /** PPO over-optimisation: gold and proxy vs KL. */
-  static void ppoVsKl(Path file, List<Demo.PpoCurve> ppo) throws IOException {
+  static void ppoVsKl(Path file, List<PpoPhase.PpoCurve> ppo) throws IOException {
     XYSeriesCollection data = new XYSeriesCollection();
-    for (Demo.PpoCurve c : ppo) {
-      XYSeries g = new XYSeries(c.method() + " " + c.aggregation() + " gold", false);
-      XYSeries p = new XYSeries(c.method() + " " + c.aggregation() + " proxy", false);
+    for (PpoPhase.PpoCurve c : ppo) {
+      XYSeries g = new XYSeries(c.reward() + " gold", false);
+      XYSeries p = new XYSeries(c.reward() + " proxy", false);
       c.points().forEach(pt -> {
         g.add(pt.kl(), pt.gold());
         p.add(pt.kl(), pt.proxy());

@@ -1,0 +1,180 @@
+package dev.rewardensemble.eval;
+
+import java.nio.file.Path;
+
+/**
+ * The demo's run settings, validated. Start from a preset ({@link #fast}, {@link #fullRun}, {@link
+ * #tiny}) and change fields with {@link #toBuilder()}.
+ *
+ * @param out run directory
+ * @param full full mode: PPO over several seeds ({@link #ppoSeeds()})
+ * @param seeds reward-model seeds (preference pairs, flips, init, data order)
+ * @param k ensemble size (>= 2; the LoRA K = 1 control is always added)
+ * @param sftSteps SFT optimizer steps (batch 32)
+ * @param preferencePairs noisy preference pairs per seed
+ * @param cleanPairs cleaner pairs (LoRA phase 2)
+ * @param noise flip rate of the noisy set
+ * @param cleanNoise flip rate of the cleaner set
+ * @param samplesPerPrompt SFT samples per training prompt for the preference data
+ * @param rmEpochs reward-model epochs
+ * @param rmBatch reward-model batch
+ * @param rmLr reward-model learning rate
+ * @param loraLr learning rate of the linear heads and LoRA adapters
+ * @param evalPrompts held-out prompts in the Best-of-n and PPO evaluation
+ * @param pool Best-of-n pool size per prompt
+ * @param maxNewTokens new tokens per sampled response
+ * @param ppoIterations PPO iterations per reward (0 = no PPO)
+ * @param ppoEvalEvery evaluate the PPO policy every N iterations
+ * @param ppoRollout PPO rollout batch
+ * @param ppoEvalPrompts held-out prompts in a PPO evaluation (at most {@code evalPrompts} are used)
+ * @param threads session threads (0 = all cores)
+ * @param worldSeed the world's seed
+ */
+public record DemoSettings(
+    Path out, boolean full, int seeds, int k, int sftSteps, int preferencePairs, int cleanPairs, double noise,
+    double cleanNoise, int samplesPerPrompt, int rmEpochs, int rmBatch, double rmLr, double loraLr,
+    int evalPrompts, int pool, int maxNewTokens, int ppoIterations, int ppoEvalEvery, int ppoRollout,
+    int ppoEvalPrompts, int threads, long worldSeed) {
+
+  public DemoSettings {
+    if (out == null) {
+      throw new IllegalArgumentException("demo: the run directory (out) must be set");
+    }
+    atLeast("seeds", seeds, 1);
+    atLeast("k (ensemble size)", k, 2);
+    atLeast("sft steps", sftSteps, 1);
+    atLeast("preference pairs", preferencePairs, 4);
+    atLeast("clean pairs", cleanPairs, 2);
+    rate("noise", noise);
+    rate("clean noise", cleanNoise);
+    atLeast("samples per prompt", samplesPerPrompt, 2);
+    atLeast("reward-model epochs", rmEpochs, 1);
+    atLeast("reward-model batch", rmBatch, 1);
+    positive("reward-model lr", rmLr);
+    positive("LoRA lr", loraLr);
+    atLeast("eval prompts", evalPrompts, 1);
+    atLeast("pool", pool, 2);
+    atLeast("max new tokens", maxNewTokens, 1);
+    atLeast("PPO iterations", ppoIterations, 0);
+    atLeast("PPO eval every", ppoEvalEvery, 1);
+    atLeast("PPO rollout", ppoRollout, 2);
+    atLeast("PPO eval prompts", ppoEvalPrompts, 1);
+    atLeast("threads", threads, 0);
+  }
+
+  private static void atLeast(String name, int value, int min) {
+    if (value < min) {
+      throw new IllegalArgumentException("demo: " + name + " must be >= " + min + ", got " + value);
+    }
+  }
+
+  private static void rate(String name, double value) {
+    if (!(value >= 0 && value <= 0.5)) {
+      throw new IllegalArgumentException("demo: " + name + " must be in [0, 0.5], got " + value);
+    }
+  }
+
+  private static void positive(String name, double value) {
+    if (!(Double.isFinite(value) && value > 0)) {
+      throw new IllegalArgumentException("demo: " + name + " must be finite and > 0, got " + value);
+    }
+  }
+
+  /** The default (fast) run. */
+  public static DemoSettings fast(Path out) {
+    return new DemoSettings(out, false, 6, 3, 2000, 1000, 330, PreferenceBuilder.NOISY_FLIP_RATE,
+        PreferenceBuilder.CLEAN_FLIP_RATE, 4, 2, 16, 1e-3, 1e-3, 60, 200, 40, 40, 10, 32, 60, 0, 1);
+  }
+
+  /** The --full run: more seeds, prompts and PPO. */
+  public static DemoSettings fullRun(Path out) {
+    return new DemoSettings(out, true, 10, 3, 2000, 1000, 330, PreferenceBuilder.NOISY_FLIP_RATE,
+        PreferenceBuilder.CLEAN_FLIP_RATE, 4, 2, 16, 1e-3, 1e-3, 200, 200, 40, 150, 15, 32, 200, 0, 1);
+  }
+
+  /** A tiny run for tests (about a minute). */
+  public static DemoSettings tiny(Path out) {
+    return new DemoSettings(out, false, 2, 2, 150, 48, 24, PreferenceBuilder.NOISY_FLIP_RATE,
+        PreferenceBuilder.CLEAN_FLIP_RATE, 4, 1, 16, 1e-3, 1e-3, 5, 8, 24, 2, 1, 8, 5, 0, 1);
+  }
+
+  /** PPO seeds: the paper's 5 in a full run (at most the reward-model seeds), 1 in fast mode. */
+  public int ppoSeeds() {
+    return full ? Math.min(5, seeds) : 1;
+  }
+
+  /** The cleaner set's default size for {@code pairs} noisy pairs: a third of it, at least 2. */
+  public static int cleanPairsFor(int pairs) {
+    return Math.max(2, pairs / 3);
+  }
+
+  public Builder toBuilder() {
+    return new Builder(this);
+  }
+
+  /** Changes fields of a preset; {@link #build()} validates them all. */
+  public static final class Builder {
+    private Path out;
+    private boolean full;
+    private int seeds, k, sftSteps, preferencePairs, cleanPairs, samplesPerPrompt, rmEpochs, rmBatch, evalPrompts,
+        pool, maxNewTokens, ppoIterations, ppoEvalEvery, ppoRollout, ppoEvalPrompts, threads;
+    private double noise, cleanNoise, rmLr, loraLr;
+    private long worldSeed;
+
+    private Builder(DemoSettings s) {
+      out = s.out;
+      full = s.full;
+      seeds = s.seeds;
+      k = s.k;
+      sftSteps = s.sftSteps;
+      preferencePairs = s.preferencePairs;
+      cleanPairs = s.cleanPairs;
+      noise = s.noise;
+      cleanNoise = s.cleanNoise;
+      samplesPerPrompt = s.samplesPerPrompt;
+      rmEpochs = s.rmEpochs;
+      rmBatch = s.rmBatch;
+      rmLr = s.rmLr;
+      loraLr = s.loraLr;
+      evalPrompts = s.evalPrompts;
+      pool = s.pool;
+      maxNewTokens = s.maxNewTokens;
+      ppoIterations = s.ppoIterations;
+      ppoEvalEvery = s.ppoEvalEvery;
+      ppoRollout = s.ppoRollout;
+      ppoEvalPrompts = s.ppoEvalPrompts;
+      threads = s.threads;
+      worldSeed = s.worldSeed;
+    }
+
+    public Builder out(Path v) { out = v; return this; }
+    public Builder full(boolean v) { full = v; return this; }
+    public Builder seeds(int v) { seeds = v; return this; }
+    public Builder k(int v) { k = v; return this; }
+    public Builder sftSteps(int v) { sftSteps = v; return this; }
+    public Builder preferencePairs(int v) { preferencePairs = v; return this; }
+    public Builder cleanPairs(int v) { cleanPairs = v; return this; }
+    public Builder noise(double v) { noise = v; return this; }
+    public Builder cleanNoise(double v) { cleanNoise = v; return this; }
+    public Builder samplesPerPrompt(int v) { samplesPerPrompt = v; return this; }
+    public Builder rmEpochs(int v) { rmEpochs = v; return this; }
+    public Builder rmBatch(int v) { rmBatch = v; return this; }
+    public Builder rmLr(double v) { rmLr = v; return this; }
+    public Builder loraLr(double v) { loraLr = v; return this; }
+    public Builder evalPrompts(int v) { evalPrompts = v; return this; }
+    public Builder pool(int v) { pool = v; return this; }
+    public Builder maxNewTokens(int v) { maxNewTokens = v; return this; }
+    public Builder ppoIterations(int v) { ppoIterations = v; return this; }
+    public Builder ppoEvalEvery(int v) { ppoEvalEvery = v; return this; }
+    public Builder ppoRollout(int v) { ppoRollout = v; return this; }
+    public Builder ppoEvalPrompts(int v) { ppoEvalPrompts = v; return this; }
+    public Builder threads(int v) { threads = v; return this; }
+    public Builder worldSeed(long v) { worldSeed = v; return this; }
+
+    public DemoSettings build() {
+      return new DemoSettings(out, full, seeds, k, sftSteps, preferencePairs, cleanPairs, noise, cleanNoise,
+          samplesPerPrompt, rmEpochs, rmBatch, rmLr, loraLr, evalPrompts, pool, maxNewTokens, ppoIterations,
+          ppoEvalEvery, ppoRollout, ppoEvalPrompts, threads, worldSeed);
+    }
+  }
+}

@@ -1,0 +1,39 @@
+package dev.rewardensemble.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+import dev.rewardensemble.testing.Cli;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code rme demo}'s option checks: one line naming the option and the value, exit 2, nothing run. */
+class DemoCommandTest {
+  @TempDir Path tmp;
+
+  private void rejects(String expected, String... options) throws Exception {
+    Path out = tmp.resolve("demo");
+    String[] args = new String[options.length + 3];
+    args[0] = "demo";
+    args[1] = "--out";
+    args[2] = out.toString();
+    System.arraycopy(options, 0, args, 3, options.length);
+    Cli.Run r = Cli.rme(args);
+    assertEquals(2, r.code(), r.err());
+    assertEquals("rme: error: " + expected, r.err().strip());
+    assertFalse(Files.exists(out), "nothing ran");
+  }
+
+  @Test
+  void badOptionsAreOneLineNamingTheOption() throws Exception {
+    rejects("--seeds must be >= 1, got 0", "--seeds", "0");
+    rejects("--preference-pairs must be >= 4, got 3", "--preference-pairs", "3");
+    rejects("--pool must be >= 2, got 1", "--pool", "1");
+    rejects("--eval-prompts must be >= 1, got 0", "--eval-prompts", "0");
+    rejects("--ppo-iterations must be >= 0, got -1", "--ppo-iterations", "-1");
+    rejects("--noise must be in [0, 0.5], got 0.6", "--noise", "0.6");
+    rejects("--clean-noise must be in [0, 0.5], got -0.1", "--clean-noise", "-0.1");
+  }
+}
