@@ -32,7 +32,11 @@ public class BestOfN {
     List<int[]> prompts =
         args.length > 3
             ? Arrays.stream(args, 3, args.length)
-                .map(p -> Arrays.stream(p.split(",")).mapToInt(s -> Integer.parseInt(s.trim())).toArray())
+                .map(
+                    p ->
+                        Arrays.stream(p.split(","))
+                            .mapToInt(s -> Integer.parseInt(s.trim()))
+                            .toArray())
                 .toList()
             : List.of(new int[] {1, 54, 74, 71}, new int[] {1, 89, 266, 70, 283});
     SamplingConfig sampling = SamplingConfig.bestOfN().withMaxNewTokens(16).withSeed(7);
@@ -46,8 +50,13 @@ public class BestOfN {
       for (int i = 0; i < results.size(); i++) {
         BestOfNRunner.Result r = results.get(i);
         BestOfNRunner.Candidate best = r.best();
-        System.out.printf("prompt %d: best of %d is candidate %d, lcb=%.6f, response %s%n", i, r.candidates().size(),
-            r.selected(), best.scores().reward(), Arrays.toString(best.generation().responseIds()));
+        System.out.printf(
+            "prompt %d: best of %d is candidate %d, lcb=%.6f, response %s%n",
+            i,
+            r.candidates().size(),
+            r.selected(),
+            best.scores().reward(),
+            Arrays.toString(best.generation().responseIds()));
       }
     }
   }

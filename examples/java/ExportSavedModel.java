@@ -25,6 +25,7 @@ public class ExportSavedModel {
     }
     EnsembleModel model = EnsembleModel.load(Path.of(args[0]), List.of());
     Path dir = SavedModels.export(Path.of(args[1]), model, Map.of("source", args[0]), false);
-    System.out.printf("exported %s (%s, K=%d) -> %s%n", args[0], model.kind().id(), model.members(), dir);
+    System.out.printf(
+        "exported %s (%s, K=%d) -> %s%n", args[0], model.kind().id(), model.members(), dir);
   }
 }

@@ -36,7 +36,8 @@ public class ScoreWithLcb {
       }
       JsonNode ids = json.readTree(lines.get(i)).path("input_ids");
       if (!ids.isArray() || ids.isEmpty()) {
-        throw new IllegalArgumentException(args[1] + ":" + (i + 1) + ": input_ids: expected a non-empty list of ids");
+        throw new IllegalArgumentException(
+            args[1] + ":" + (i + 1) + ": input_ids: expected a non-empty list of ids");
       }
       int[] seq = new int[ids.size()];
       for (int t = 0; t < seq.length; t++) {
@@ -48,7 +49,9 @@ public class ScoreWithLcb {
       float[][] members = rm.score(sequences, 16); // [N][K] raw member rewards
       for (int i = 0; i < members.length; i++) {
         MemberScores s = rm.aggregate(members[i], AggregationConfig.lcb(beta));
-        System.out.printf("row %d: K=%d mean=%.6f std=%.6f lcb=%.6f%n", i, members[i].length, s.mean(), s.std(), s.reward());
+        System.out.printf(
+            "row %d: K=%d mean=%.6f std=%.6f lcb=%.6f%n",
+            i, members[i].length, s.mean(), s.std(), s.reward());
       }
     }
   }

@@ -28,13 +28,17 @@ public class TrainLoraEnsemble {
         RewardTraining.TrainRequest.of(Path.of(args[0]), Path.of(args[1]), Path.of(args[2]))
             .withEnsemble(EnsembleOptions.of(EnsembleKind.LORA, k));
     RewardTraining.Result result = RewardTraining.train(request, TrainListener.NONE);
-    System.out.printf("trained %d train / %d held-out pairs -> %s%n", result.trainPairs(), result.evalPairs(), result.runDir());
+    System.out.printf(
+        "trained %d train / %d held-out pairs -> %s%n",
+        result.trainPairs(), result.evalPairs(), result.runDir());
     if (result.diagnostics() != null) {
       double[] members = result.diagnostics().memberAccuracy();
       for (int m = 0; m < members.length; m++) {
         System.out.printf("member %d accuracy %.4f%n", m, members[m]);
       }
-      result.diagnostics().aggregationAccuracy()
+      result
+          .diagnostics()
+          .aggregationAccuracy()
           .forEach((aggregation, acc) -> System.out.printf("%s accuracy %.4f%n", aggregation, acc));
     }
   }

@@ -32,9 +32,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The runnable examples in {@code examples/java/} compile against the library and its dependencies
- * and run end to end on tiny models and data, so they cannot rot: a LoRA ensemble trained on
- * {@code tf-graphs/tiny-llama.json} with synthetic preferences, scored with LCB, exported as a
- * SavedModel (which scores the same), and used for Best-of-n with the tiny causal-LM fixture.
+ * and run end to end on tiny models and data, so they cannot rot: a LoRA ensemble trained on {@code
+ * tf-graphs/tiny-llama.json} with synthetic preferences, scored with LCB, exported as a SavedModel
+ * (which scores the same), and used for Best-of-n with the tiny causal-LM fixture.
  */
 class ExamplesTest {
   static final Path EXAMPLES = Path.of("examples/java");
@@ -48,20 +48,36 @@ class ExamplesTest {
     ClassLoader examples = compile(tmp.resolve("classes"));
 
     Path prefs = tmp.resolve("prefs.jsonl");
-    Files.write(prefs, SyntheticPreferences.toJsonl(SyntheticPreferences.counting(160, 64, 6, 12, 3, 5)));
+    Files.write(
+        prefs, SyntheticPreferences.toJsonl(SyntheticPreferences.counting(160, 64, 6, 12, 3, 5)));
     Path run = tmp.resolve("lora3");
-    String trained = run(examples, "TrainLoraEnsemble", "tf-graphs/tiny-llama.json", prefs.toString(), run.toString(), "3");
+    String trained =
+        run(
+            examples,
+            "TrainLoraEnsemble",
+            "tf-graphs/tiny-llama.json",
+            prefs.toString(),
+            run.toString(),
+            "3");
     assertTrue(Files.isRegularFile(run.resolve("ensemble.json")), trained);
     for (int m = 0; m < 3; m++) {
-      assertTrue(Files.isRegularFile(run.resolve("adapters/member-" + m + "/adapter_model.safetensors")), "member " + m);
+      assertTrue(
+          Files.isRegularFile(run.resolve("adapters/member-" + m + "/adapter_model.safetensors")),
+          "member " + m);
       assertTrue(trained.contains("member " + m + " accuracy"), trained);
     }
     assertTrue(trained.contains("lcb(0.5) accuracy"), trained);
 
     Path rows = tmp.resolve("rows.jsonl");
-    Files.write(rows, List.of("{\"input_ids\": [1, 54, 74, 71, 9]}", "{\"input_ids\": [7, 8, 9]}", "",
-        "{\"input_ids\": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}"));
-    List<double[]> fromRun = scores(run(examples, "ScoreWithLcb", run.toString(), rows.toString(), "0.5"));
+    Files.write(
+        rows,
+        List.of(
+            "{\"input_ids\": [1, 54, 74, 71, 9]}",
+            "{\"input_ids\": [7, 8, 9]}",
+            "",
+            "{\"input_ids\": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}"));
+    List<double[]> fromRun =
+        scores(run(examples, "ScoreWithLcb", run.toString(), rows.toString(), "0.5"));
     assertEquals(3, fromRun.size());
     for (double[] s : fromRun) {
       assertEquals(3, (int) s[0]);
@@ -72,7 +88,8 @@ class ExamplesTest {
     Path saved = tmp.resolve("savedmodels/tiny/1");
     String exported = run(examples, "ExportSavedModel", run.toString(), saved.toString());
     assertTrue(Files.isRegularFile(saved.resolve("saved_model.pb")), exported);
-    List<double[]> fromSaved = scores(run(examples, "ScoreWithLcb", saved.toString(), rows.toString(), "0.5"));
+    List<double[]> fromSaved =
+        scores(run(examples, "ScoreWithLcb", saved.toString(), rows.toString(), "0.5"));
     assertEquals(fromRun.size(), fromSaved.size());
     for (int i = 0; i < fromRun.size(); i++) {
       for (int j = 1; j < 4; j++) {
@@ -80,7 +97,8 @@ class ExamplesTest {
       }
     }
 
-    String bon = run(examples, "BestOfN", Fixtures.dir("llama-causal").toString(), run.toString(), "4");
+    String bon =
+        run(examples, "BestOfN", Fixtures.dir("llama-causal").toString(), run.toString(), "4");
     Matcher m = Pattern.compile("prompt (\\d): best of 4 is candidate (\\d+), lcb=").matcher(bon);
     int prompts = 0;
     while (m.find()) {
@@ -96,8 +114,13 @@ class ExamplesTest {
     Matcher m = SCORE.matcher(out);
     while (m.find()) {
       assertEquals(rows.size(), Integer.parseInt(m.group(1)), out);
-      rows.add(new double[] {Integer.parseInt(m.group(2)), Double.parseDouble(m.group(3)),
-          Double.parseDouble(m.group(4)), Double.parseDouble(m.group(5))});
+      rows.add(
+          new double[] {
+            Integer.parseInt(m.group(2)),
+            Double.parseDouble(m.group(3)),
+            Double.parseDouble(m.group(4)),
+            Double.parseDouble(m.group(5))
+          });
     }
     return rows;
   }
@@ -129,12 +152,33 @@ class ExamplesTest {
     Files.createDirectories(out);
     JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
     DiagnosticCollector<JavaFileObject> diagnostics = new DiagnosticCollector<>();
-    try (StandardJavaFileManager files = javac.getStandardFileManager(diagnostics, null, StandardCharsets.UTF_8)) {
+    try (StandardJavaFileManager files =
+        javac.getStandardFileManager(diagnostics, null, StandardCharsets.UTF_8)) {
       List<String> options =
-          List.of("-classpath", classPath(), "-d", out.toString(), "-Xlint:all", "-Werror", "--release", "17");
-      boolean ok = javac.getTask(null, files, diagnostics, options, null, files.getJavaFileObjectsFromFiles(sources)).call();
-      assertTrue(ok, "examples do not compile:\n" + String.join("\n",
-          diagnostics.getDiagnostics().stream().map(Object::toString).toList()));
+          List.of(
+              "-classpath",
+              classPath(),
+              "-d",
+              out.toString(),
+              "-Xlint:all",
+              "-Werror",
+              "--release",
+              "17");
+      boolean ok =
+          javac
+              .getTask(
+                  null,
+                  files,
+                  diagnostics,
+                  options,
+                  null,
+                  files.getJavaFileObjectsFromFiles(sources))
+              .call();
+      assertTrue(
+          ok,
+          "examples do not compile:\n"
+              + String.join(
+                  "\n", diagnostics.getDiagnostics().stream().map(Object::toString).toList()));
     }
     return new URLClassLoader(new URL[] {out.toUri().toURL()}, ExamplesTest.class.getClassLoader());
   }

@@ -46,7 +46,8 @@ import org.junit.jupiter.api.Test;
  */
 class PackageGraphTest {
   private static final Path ROOT = Path.of("src/main/java/dev/rewardensemble");
-  private static final Pattern REF = Pattern.compile("\\bdev\\.rewardensemble\\.([a-z_][a-z0-9_]*)\\.([\\w$]+)");
+  private static final Pattern REF =
+      Pattern.compile("\\bdev\\.rewardensemble\\.([a-z_][a-z0-9_]*)\\.([\\w$]+)");
 
   /** The layers above, lowest first. */
   static final List<Set<String>> LAYERS =
@@ -66,7 +67,10 @@ class PackageGraphTest {
     Map<String, Map<String, String>> deps = new TreeMap<>();
     try (Stream<Path> files = Files.walk(root)) {
       for (Path f : files.filter(p -> p.toString().endsWith(".java")).sorted().toList()) {
-        String pkg = root.relativize(f.getParent()).toString().replace(f.getFileSystem().getSeparator(), ".");
+        String pkg =
+            root.relativize(f.getParent())
+                .toString()
+                .replace(f.getFileSystem().getSeparator(), ".");
         Map<String, String> out = deps.computeIfAbsent(pkg, k -> new TreeMap<>());
         Matcher m = REF.matcher(code(Files.readString(f)));
         while (m.find()) {
@@ -80,7 +84,9 @@ class PackageGraphTest {
     return deps;
   }
 
-  /** {@code java} without comments and without the contents of string, text-block and char literals. */
+  /**
+   * {@code java} without comments and without the contents of string, text-block and char literals.
+   */
   static String code(String java) {
     StringBuilder sb = new StringBuilder(java.length());
     int i = 0;
@@ -131,7 +137,10 @@ class PackageGraphTest {
   }
 
   private static List<String> dfs(
-      String p, Map<String, Map<String, String>> deps, Map<String, Integer> state, List<String> path) {
+      String p,
+      Map<String, Map<String, String>> deps,
+      Map<String, Integer> state,
+      List<String> path) {
     Integer s = state.get(p);
     if (s != null && s == 2) {
       return List.of();
@@ -157,7 +166,11 @@ class PackageGraphTest {
   static String describe(List<String> cycle, Map<String, Map<String, String>> deps) {
     StringBuilder sb = new StringBuilder(String.join(" -> ", cycle));
     for (int i = 0; i + 1 < cycle.size(); i++) {
-      sb.append("\n  ").append(cycle.get(i)).append(" -> ").append(cycle.get(i + 1)).append(": ")
+      sb.append("\n  ")
+          .append(cycle.get(i))
+          .append(" -> ")
+          .append(cycle.get(i + 1))
+          .append(": ")
           .append(deps.get(cycle.get(i)).get(cycle.get(i + 1)));
     }
     return sb.toString();
@@ -194,7 +207,16 @@ class PackageGraphTest {
       for (Map.Entry<String, String> d : e.getValue().entrySet()) {
         Integer to = layer.get(d.getKey());
         if (to != null && to >= from) {
-          problems.add(e.getKey() + " (layer " + from + ") uses " + d.getKey() + " (layer " + to + "): " + d.getValue());
+          problems.add(
+              e.getKey()
+                  + " (layer "
+                  + from
+                  + ") uses "
+                  + d.getKey()
+                  + " (layer "
+                  + to
+                  + "): "
+                  + d.getValue());
         }
       }
     }
@@ -231,7 +253,8 @@ class PackageGraphTest {
 
   static {
     if (!Files.isDirectory(ROOT)) {
-      throw new UncheckedIOException(new IOException(ROOT.toAbsolutePath() + " not found (run from the project root)"));
+      throw new UncheckedIOException(
+          new IOException(ROOT.toAbsolutePath() + " not found (run from the project root)"));
     }
   }
 }

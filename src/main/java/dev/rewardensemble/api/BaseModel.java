@@ -24,12 +24,16 @@ import java.util.Optional;
  * @param head {@code score.weight [K, H]} when the source has reward heads
  */
 public record BaseModel(
-    Path source, ModelConfig config, Map<String, FloatTensor> trunk, Optional<FloatTensor> head,
+    Path source,
+    ModelConfig config,
+    Map<String, FloatTensor> trunk,
+    Optional<FloatTensor> head,
     Optional<Path> tokenizer) {
 
   /**
    * The architecture of {@code source} from its configuration alone ({@code config.json} or the
-   * preset), without reading or generating a weight: what a run is planned with before {@link #load}.
+   * preset), without reading or generating a weight: what a run is planned with before {@link
+   * #load}.
    */
   public static ModelConfig readConfig(Path source) throws IOException {
     if (isPreset(source)) {
@@ -38,7 +42,8 @@ public record BaseModel(
     requireDirectory(source);
     Path configFile = source.resolve("config.json");
     if (!Files.isRegularFile(configFile)) {
-      throw new IllegalArgumentException("not a Hugging Face checkpoint: " + configFile + " not found");
+      throw new IllegalArgumentException(
+          "not a Hugging Face checkpoint: " + configFile + " not found");
     }
     return ModelConfigs.read(configFile);
   }
@@ -56,7 +61,11 @@ public record BaseModel(
     trunk.remove(LmHead.KEY);
     Path tok = source.resolve("tokenizer.json");
     return new BaseModel(
-        source, ck.config(), trunk, Optional.ofNullable(head), Files.isRegularFile(tok) ? Optional.of(tok) : Optional.empty());
+        source,
+        ck.config(),
+        trunk,
+        Optional.ofNullable(head),
+        Files.isRegularFile(tok) ? Optional.of(tok) : Optional.empty());
   }
 
   private static boolean isPreset(Path source) {
@@ -66,13 +75,17 @@ public record BaseModel(
   private static void requireDirectory(Path source) {
     if (!Files.isDirectory(source)) {
       throw new IllegalArgumentException(
-          "model not found: " + source + " (expected a Hugging Face checkpoint directory or a tf-graphs/*.json preset)");
+          "model not found: "
+              + source
+              + " (expected a Hugging Face checkpoint directory or a tf-graphs/*.json preset)");
     }
   }
 
   /** Hugging Face architecture name of a reward model of this family. */
   public String rewardArchitecture() {
-    return config instanceof Gpt2Config ? "GPT2ForSequenceClassification" : "LlamaForSequenceClassification";
+    return config instanceof Gpt2Config
+        ? "GPT2ForSequenceClassification"
+        : "LlamaForSequenceClassification";
   }
 
   /**

@@ -44,30 +44,55 @@ public record EnsembleOptions(
     // Kind and K are validated in one place, the spec.
     aggregation = new EnsembleSpec(kind, k, aggregation, Optional.empty()).aggregation();
     if (!(phase1Fraction > 0 && phase1Fraction < 1)) {
-      throw new IllegalArgumentException("--phase1-fraction must be in (0, 1), got " + phase1Fraction);
+      throw new IllegalArgumentException(
+          "--phase1-fraction must be in (0, 1), got " + phase1Fraction);
     }
     if (!(loraLr > 0 && Double.isFinite(loraLr))) {
       throw new IllegalArgumentException("--lora-lr must be > 0, got " + loraLr);
     }
     if (referenceSize < 2) {
-      throw new IllegalArgumentException("normalisation reference size must be >= 2, got " + referenceSize);
+      throw new IllegalArgumentException(
+          "normalisation reference size must be >= 2, got " + referenceSize);
     }
   }
 
-  /** What the run trains: kind, K and default aggregation (normalisation is measured after training). */
+  /**
+   * What the run trains: kind, K and default aggregation (normalisation is measured after
+   * training).
+   */
   public EnsembleSpec spec() {
     return new EnsembleSpec(kind, k, aggregation, Optional.empty());
   }
 
   /** A single reward model. */
   public static EnsembleOptions single() {
-    return new EnsembleOptions(EnsembleKind.SINGLE, 1, false, null, 0.5, null, 5e-5, Schedule.Kind.CONSTANT,
-        AggregationConfig.mean(), true, 2048);
+    return new EnsembleOptions(
+        EnsembleKind.SINGLE,
+        1,
+        false,
+        null,
+        0.5,
+        null,
+        5e-5,
+        Schedule.Kind.CONSTANT,
+        AggregationConfig.mean(),
+        true,
+        2048);
   }
 
   /** An ensemble of {@code kind} with K members and the paper's settings. */
   public static EnsembleOptions of(EnsembleKind kind, int k) {
-    return new EnsembleOptions(kind, kind == EnsembleKind.SINGLE ? 1 : k, false, null, 0.5, null, 5e-5,
-        Schedule.Kind.CONSTANT, AggregationConfig.mean(), true, 2048);
+    return new EnsembleOptions(
+        kind,
+        kind == EnsembleKind.SINGLE ? 1 : k,
+        false,
+        null,
+        0.5,
+        null,
+        5e-5,
+        Schedule.Kind.CONSTANT,
+        AggregationConfig.mean(),
+        true,
+        2048);
   }
 }

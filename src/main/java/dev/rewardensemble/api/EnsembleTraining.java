@@ -21,7 +21,6 @@ import dev.rewardensemble.io.Safetensors;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.lora.PeftAdapters;
 import dev.rewardensemble.model.ParameterStore;
-import dev.rewardensemble.model.RewardHeads;
 import dev.rewardensemble.train.TrainConfig;
 import dev.rewardensemble.train.TrainListener;
 import dev.rewardensemble.train.TrainingRun;
@@ -32,8 +31,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * The paper's Algorithm 1 for each ensemble kind, over one train/eval split:
@@ -42,10 +41,10 @@ import java.util.Optional;
  *   <li>single and linear: one run with K heads on one trunk (optionally bootstrapped per head);
  *   <li>independent: K runs in {@code member-k/}, member k seeded with {@code seed + k} (head
  *       initialisation and data order), same split;
- *   <li>LoRA: phase 1 in {@code phase1/} (full finetune as a linear ensemble on a first part of
- *       the data), phase 2 in {@code phase2/} (trunk frozen; K adapters and heads, heads continuing
- *       from phase 1, on the rest with the LoRA learning rate), adapters in {@code adapters/} in the
- *       PEFT layout.
+ *   <li>LoRA: phase 1 in {@code phase1/} (full finetune as a linear ensemble on a first part of the
+ *       data), phase 2 in {@code phase2/} (trunk frozen; K adapters and heads, heads continuing
+ *       from phase 1, on the rest with the LoRA learning rate), adapters in {@code adapters/} in
+ *       the PEFT layout.
  * </ul>
  *
  * Then the per-member normalisation is measured on the training responses and diagnostics on the
@@ -62,10 +61,16 @@ final class EnsembleTraining {
   record Trained(TrainingRun.Outcome outcome, Diagnostics diagnostics) {}
 
   static Trained train(
-      RewardTraining.TrainRequest req, BaseModel base, Split<PreferencePair> split, List<PreferencePair> phase1Data,
-      ObjectNode prov, TrainListener listener) throws IOException {
+      RewardTraining.TrainRequest req,
+      BaseModel base,
+      Split<PreferencePair> split,
+      List<PreferencePair> phase1Data,
+      ObjectNode prov,
+      TrainListener listener)
+      throws IOException {
     EnsembleOptions ens = req.ensemble();
-    EnsembleSpec spec = ens.spec(); // kind, K and aggregation, validated once; K is read from it below
+    EnsembleSpec spec =
+        ens.spec(); // kind, K and aggregation, validated once; K is read from it below
     TrainConfig tc = req.train();
     Path out = req.out();
     int k = spec.k();
@@ -75,14 +80,19 @@ final class EnsembleTraining {
     RunDirs.cleanLeftovers(out.resolve("adapters"));
     // single and linear share the run directory with their one training run, whose run.json is the
     // directory's; independent and LoRA runs get a run.json of their own above their sub-runs.
-    boolean ownRunJson = spec.kind() == EnsembleKind.INDEPENDENT || spec.kind() == EnsembleKind.LORA;
+    boolean ownRunJson =
+        spec.kind() == EnsembleKind.INDEPENDENT || spec.kind() == EnsembleKind.LORA;
     if (ownRunJson) {
-      boolean held = Files.exists(out.resolve(RunDirs.RUN_JSON)) || Files.exists(out.resolve(EnsembleModel.MANIFEST));
+      boolean held =
+          Files.exists(out.resolve(RunDirs.RUN_JSON))
+              || Files.exists(out.resolve(EnsembleModel.MANIFEST));
       if (!req.resume() && held) {
         throw new IllegalArgumentException(
             out + " already holds a run; pass --resume to continue it or choose another --out");
       }
-      if (req.resume() && RunDirs.isComplete(out) && Files.exists(out.resolve(EnsembleModel.MANIFEST))) {
+      if (req.resume()
+          && RunDirs.isComplete(out)
+          && Files.exists(out.resolve(EnsembleModel.MANIFEST))) {
         throw new IllegalArgumentException(out + " holds a completed run; nothing to resume");
       }
       RunDirs.writeRunJson(out, ensembleRunJson(spec, prov, false));
@@ -90,8 +100,23 @@ final class EnsembleTraining {
     TrainingRun.Outcome outcome;
     switch (spec.kind()) {
       case SINGLE, LINEAR -> {
-        outcome = TrainingRun.run(TrainingRun.Spec.plain(config, base.rewardArchitecture(), k, base.withHeads(k, tc.seed()), tc,
-            req.exec(), out, req.resume(), prov, ens.bootstrap()), split.train(), split.eval(), listener, false);
+        outcome =
+            TrainingRun.run(
+                TrainingRun.Spec.plain(
+                    config,
+                    base.rewardArchitecture(),
+                    k,
+                    base.withHeads(k, tc.seed()),
+                    tc,
+                    req.exec(),
+                    out,
+                    req.resume(),
+                    prov,
+                    ens.bootstrap()),
+                split.train(),
+                split.eval(),
+                listener,
+                false);
         layout.put("model", ".");
       }
       case INDEPENDENT -> {
@@ -104,11 +129,26 @@ final class EnsembleTraining {
             listener.onMessage("member " + m + " already trained: " + dir);
             continue;
           }
-          listener.onMessage("training independent member " + m + " of " + k + " (seed " + (tc.seed() + m) + ")");
+          listener.onMessage(
+              "training independent member " + m + " of " + k + " (seed " + (tc.seed() + m) + ")");
           TrainConfig tm = tc.withSeed(tc.seed() + m);
           ObjectNode pm = prov.deepCopy().put("member", m).put("member_seed", tc.seed() + m);
-          outcome = run(TrainingRun.Spec.plain(config, base.rewardArchitecture(), 1, base.withHeads(1, tc.seed() + m), tm,
-              req.exec(), dir, req.resume(), pm, false), split.train(), split.eval(), listener);
+          outcome =
+              run(
+                  TrainingRun.Spec.plain(
+                      config,
+                      base.rewardArchitecture(),
+                      1,
+                      base.withHeads(1, tc.seed() + m),
+                      tm,
+                      req.exec(),
+                      dir,
+                      req.resume(),
+                      pm,
+                      false),
+                  split.train(),
+                  split.eval(),
+                  listener);
         }
       }
       case LORA -> outcome = trainLora(req, spec, base, split, phase1Data, prov, layout, listener);
@@ -118,8 +158,7 @@ final class EnsembleTraining {
     // Measured on the ensemble as laid out, not through the manifest: the run is not complete yet.
     Normalization norm = null;
     Diagnostics diag = null;
-    try (RewardModel rm =
-        RewardModel.of(EnsembleModel.fromLayout(out, spec, layout), req.exec())) {
+    try (RewardModel rm = RewardModel.of(EnsembleModel.fromLayout(out, spec, layout), req.exec())) {
       if (ens.normalize() && k > 1) {
         List<int[]> ref = new ArrayList<>();
         for (PreferencePair p : split.train()) {
@@ -134,12 +173,19 @@ final class EnsembleTraining {
       if (!split.eval().isEmpty()) {
         List<int[]> c = new ArrayList<>();
         List<int[]> r = new ArrayList<>();
-        split.eval().forEach(p -> {
-          c.add(p.chosen());
-          r.add(p.rejected());
-        });
-        diag = Diagnostics.compute(List.of(rm.score(c, tc.batchSize() * 2)), List.of(rm.score(r, tc.batchSize() * 2)),
-            Optional.ofNullable(norm), Diagnostics.defaultAggregations());
+        split
+            .eval()
+            .forEach(
+                p -> {
+                  c.add(p.chosen());
+                  r.add(p.rejected());
+                });
+        diag =
+            Diagnostics.compute(
+                List.of(rm.score(c, tc.batchSize() * 2)),
+                List.of(rm.score(r, tc.batchSize() * 2)),
+                Optional.ofNullable(norm),
+                Diagnostics.defaultAggregations());
       }
     }
     ObjectNode finalProv = prov.deepCopy();
@@ -157,12 +203,17 @@ final class EnsembleTraining {
   }
 
   private static TrainingRun.Outcome run(
-      TrainingRun.Spec spec, List<PreferencePair> train, List<PreferencePair> eval, TrainListener listener)
+      TrainingRun.Spec spec,
+      List<PreferencePair> train,
+      List<PreferencePair> eval,
+      TrainListener listener)
       throws IOException {
     return TrainingRun.run(spec, train, eval, listener);
   }
 
-  /** A sub-run (independent member, LoRA phase 1) that finished: marked complete, weights present. */
+  /**
+   * A sub-run (independent member, LoRA phase 1) that finished: marked complete, weights present.
+   */
   private static boolean completed(Path dir) throws IOException {
     return RunDirs.isComplete(dir) && Files.isRegularFile(dir.resolve("model.safetensors"));
   }
@@ -179,8 +230,15 @@ final class EnsembleTraining {
   }
 
   private static TrainingRun.Outcome trainLora(
-      RewardTraining.TrainRequest req, EnsembleSpec spec, BaseModel base, Split<PreferencePair> split,
-      List<PreferencePair> phase1Data, ObjectNode prov, ObjectNode layout, TrainListener listener) throws IOException {
+      RewardTraining.TrainRequest req,
+      EnsembleSpec spec,
+      BaseModel base,
+      Split<PreferencePair> split,
+      List<PreferencePair> phase1Data,
+      ObjectNode prov,
+      ObjectNode layout,
+      TrainListener listener)
+      throws IOException {
     EnsembleOptions ens = req.ensemble();
     TrainConfig tc = req.train();
     ModelConfig config = base.config();
@@ -193,12 +251,14 @@ final class EnsembleTraining {
       p2 = split.train();
     } else {
       // Phase 1 takes phase1Fraction of the training split, phase 2 the rest (a seeded split).
-      Split<PreferencePair> parts = Splits.split(split.train(), 1 - ens.phase1Fraction(), tc.seed() + 1);
+      Split<PreferencePair> parts =
+          Splits.split(split.train(), 1 - ens.phase1Fraction(), tc.seed() + 1);
       p1 = parts.train();
       p2 = parts.eval();
     }
     if (p2.isEmpty()) {
-      throw new IllegalArgumentException("LoRA phase 2 has no training pairs: lower --phase1-fraction or add data");
+      throw new IllegalArgumentException(
+          "LoRA phase 2 has no training pairs: lower --phase1-fraction or add data");
     }
     prov.put("phase1_pairs", p1.size());
     prov.put("phase2_pairs", p2.size());
@@ -212,14 +272,30 @@ final class EnsembleTraining {
         phase1Weights = s.readAll();
       }
     } else {
-      listener.onMessage("LoRA phase 1: full finetune with " + k + " heads on " + p1.size() + " pairs");
-      phase1Weights = TrainingRun.run(TrainingRun.Spec.plain(config, base.rewardArchitecture(), k,
-          base.withHeads(k, tc.seed()), tc, req.exec(), phase1Dir, req.resume(), prov, ens.bootstrap()),
-          p1, split.eval(), listener).weights();
+      listener.onMessage(
+          "LoRA phase 1: full finetune with " + k + " heads on " + p1.size() + " pairs");
+      phase1Weights =
+          TrainingRun.run(
+                  TrainingRun.Spec.plain(
+                      config,
+                      base.rewardArchitecture(),
+                      k,
+                      base.withHeads(k, tc.seed()),
+                      tc,
+                      req.exec(),
+                      phase1Dir,
+                      req.resume(),
+                      prov,
+                      ens.bootstrap()),
+                  p1,
+                  split.eval(),
+                  listener)
+              .weights();
     }
 
     // Phase 2: frozen trunk, K fresh adapters, the heads continuing from phase 1's.
-    LoraConfig lora = (ens.lora() == null ? LoraConfig.defaults(config) : ens.lora()).checkFor(config);
+    LoraConfig lora =
+        (ens.lora() == null ? LoraConfig.defaults(config) : ens.lora()).checkFor(config);
     Map<String, FloatTensor> init = new LinkedHashMap<>(phase1Weights);
     init.putAll(LoraInit.adapters(config, lora, k, tc.seed()));
     TrainConfig tc2 = tc.withLr(ens.loraLr(), ens.loraSchedule());
@@ -234,29 +310,48 @@ final class EnsembleTraining {
     Set<String> trainable = Set.copyOf(LoraEnsembleGraph.trainableKeys(config, lora));
     TrainingRun.Spec phase2 =
         new TrainingRun.Spec(
-            config, base.rewardArchitecture(), k, init,
+            config,
+            base.rewardArchitecture(),
+            k,
+            init,
             trainable::contains,
-            tc2, req.exec(), out.resolve("phase2"), req.resume(), prov,
-            tf -> LoraEnsembleGraph.training(tf, config, lora, k, new ParameterStore(tf), seed).forward(),
+            tc2,
+            req.exec(),
+            out.resolve("phase2"),
+            req.resume(),
+            prov,
+            tf ->
+                LoraEnsembleGraph.training(tf, config, lora, k, new ParameterStore(tf), seed)
+                    .forward(),
             false,
             (runDir, weights) -> {
               Map<String, FloatTensor> w = new LinkedHashMap<>();
-              weights.forEach((key, v) -> {
-                if (trainable.contains(key)) {
-                  w.put(key, v);
-                }
-              });
+              weights.forEach(
+                  (key, v) -> {
+                    if (trainable.contains(key)) {
+                      w.put(key, v);
+                    }
+                  });
               PeftAdapters.Stacked stacked = new PeftAdapters.Stacked(config, lora, k, w);
               for (int m = 0; m < k; m++) {
                 PeftAdapters.export(adaptersDir.resolve("member-" + m), stacked, m, "../../phase1");
               }
-              Files.writeString(runDir.resolve("COMPLETE"), "adapters written to " + adaptersDir + "\n");
+              Files.writeString(
+                  runDir.resolve("COMPLETE"), "adapters written to " + adaptersDir + "\n");
             });
     if (req.resume() && Files.exists(out.resolve("phase2").resolve("COMPLETE"))) {
       listener.onMessage("phase 2 already trained");
       return null;
     }
-    listener.onMessage("LoRA phase 2: " + k + " adapters (r=" + lora.rank() + ") on " + p2.size() + " pairs, lr " + ens.loraLr());
+    listener.onMessage(
+        "LoRA phase 2: "
+            + k
+            + " adapters (r="
+            + lora.rank()
+            + ") on "
+            + p2.size()
+            + " pairs, lr "
+            + ens.loraLr());
     return TrainingRun.run(phase2, p2, split.eval(), listener);
   }
 }

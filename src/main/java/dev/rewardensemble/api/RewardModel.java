@@ -27,7 +27,6 @@ import java.util.Optional;
 import org.tensorflow.Result;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.ndarray.buffer.DataBuffers;
-import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
@@ -44,7 +43,8 @@ import org.tensorflow.types.TInt32;
  * }
  * }</pre>
  *
- * <p>Thread-safe for concurrent {@link #score} calls. Close it to free the native graph and session.
+ * <p>Thread-safe for concurrent {@link #score} calls. Close it to free the native graph and
+ * session.
  */
 public final class RewardModel implements AutoCloseable, EnsembleScorer {
   private final EnsembleSpec spec;
@@ -80,11 +80,23 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
     fg = null;
     JsonNode meta = s.metadata();
     EnsembleKind kind =
-        meta.has("kind") ? EnsembleKind.byName(meta.get("kind").asText()) : (s.heads() == 1 ? EnsembleKind.SINGLE : EnsembleKind.LINEAR);
+        meta.has("kind")
+            ? EnsembleKind.byName(meta.get("kind").asText())
+            : (s.heads() == 1 ? EnsembleKind.SINGLE : EnsembleKind.LINEAR);
     config = s.config();
     JsonNode n = meta.get("normalization");
-    spec = new EnsembleSpec(kind, s.heads(), s.aggregation(), n == null || n.isNull() ? Optional.empty()
-        : Optional.of(new Normalization(floats(n.get("mean")), floats(n.get("std")), n.path("reference_size").asInt())));
+    spec =
+        new EnsembleSpec(
+            kind,
+            s.heads(),
+            s.aggregation(),
+            n == null || n.isNull()
+                ? Optional.empty()
+                : Optional.of(
+                    new Normalization(
+                        floats(n.get("mean")),
+                        floats(n.get("std")),
+                        n.path("reference_size").asInt())));
     tokenizer = Optional.empty();
     source = s.dir();
     counts = null;
@@ -113,12 +125,16 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
    * ensemble over {@code model} as the base: the one entry point for the CLI's {@code --model /
    * --lora} pairs.
    */
-  public static RewardModel load(Path model, List<Path> adapters, ExecConfig exec) throws IOException {
-    return adapters == null || adapters.isEmpty() ? load(model, exec) : loadWithAdapters(model, adapters, exec);
+  public static RewardModel load(Path model, List<Path> adapters, ExecConfig exec)
+      throws IOException {
+    return adapters == null || adapters.isEmpty()
+        ? load(model, exec)
+        : loadWithAdapters(model, adapters, exec);
   }
 
   /** A LoRA ensemble of PEFT adapter directories over the checkpoint {@code base}. */
-  public static RewardModel loadWithAdapters(Path base, List<Path> adapters, ExecConfig exec) throws IOException {
+  public static RewardModel loadWithAdapters(Path base, List<Path> adapters, ExecConfig exec)
+      throws IOException {
     return new RewardModel(EnsembleModel.fromPeft(base, adapters), exec);
   }
 
@@ -127,9 +143,16 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
     return new RewardModel(m, exec);
   }
 
-  /** Builds a single or K-head model from a configuration and weights (trunk + {@code score.weight [K, H]}). */
+  /**
+   * Builds a single or K-head model from a configuration and weights (trunk + {@code score.weight
+   * [K, H]}).
+   */
   public static RewardModel fromWeights(
-      ModelConfig config, int heads, Map<String, FloatTensor> weights, ExecConfig exec, Path source,
+      ModelConfig config,
+      int heads,
+      Map<String, FloatTensor> weights,
+      ExecConfig exec,
+      Path source,
       Optional<Path> tokenizer) {
     return new RewardModel(
         new EnsembleModel(EnsembleSpec.heads(heads), config, weights, null, tokenizer, source),
@@ -205,13 +228,24 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
       }
       if (s.length > config.maxPositions()) {
         throw new IllegalArgumentException(
-            "sequence " + i + " has " + s.length + " tokens, more than the model's " + config.maxPositions()
+            "sequence "
+                + i
+                + " has "
+                + s.length
+                + " tokens, more than the model's "
+                + config.maxPositions()
                 + " positions (use truncation)");
       }
       for (int id : s) {
         if (id < 0 || id >= config.vocabSize()) {
           throw new IllegalArgumentException(
-              "sequence " + i + " has token id " + id + " outside the vocabulary [0, " + config.vocabSize() + ")");
+              "sequence "
+                  + i
+                  + " has token id "
+                  + id
+                  + " outside the vocabulary [0, "
+                  + config.vocabSize()
+                  + ")");
         }
       }
     }
@@ -251,27 +285,37 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
     return run(ids, mask, b, t);
   }
 
-  /** Raw member rewards {@code [B][K]} of an already padded batch ({@code ids}, {@code mask} row-major [B, T]). */
+  /**
+   * Raw member rewards {@code [B][K]} of an already padded batch ({@code ids}, {@code mask}
+   * row-major [B, T]).
+   */
   public float[][] run(int[] ids, int[] mask, int b, int t) {
     if (saved != null) {
       return saved.run(ids, mask, b, t);
     }
     // close() waits for this run to finish; after close, IllegalStateException("closed").
-    return owner.run(session -> {
-      try (TInt32 idT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(ids, true, false));
-          TInt32 maskT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(mask, true, false));
-          Result r = session.runner().feed(fg.inputIds(), idT).feed(fg.attentionMask(), maskT).fetch(fg.rewards()).run()) {
-        TFloat32 rew = (TFloat32) r.get(0);
-        int members = spec.k();
-        float[] flat = new float[b * members];
-        rew.asRawTensor().data().asFloats().read(flat);
-        float[][] out = new float[b][members];
-        for (int i = 0; i < b; i++) {
-          System.arraycopy(flat, i * members, out[i], 0, members);
-        }
-        return out;
-      }
-    });
+    return owner.run(
+        session -> {
+          try (TInt32 idT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(ids, true, false));
+              TInt32 maskT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(mask, true, false));
+              Result r =
+                  session
+                      .runner()
+                      .feed(fg.inputIds(), idT)
+                      .feed(fg.attentionMask(), maskT)
+                      .fetch(fg.rewards())
+                      .run()) {
+            TFloat32 rew = (TFloat32) r.get(0);
+            int members = spec.k();
+            float[] flat = new float[b * members];
+            rew.asRawTensor().data().asFloats().read(flat);
+            float[][] out = new float[b][members];
+            for (int i = 0; i < b; i++) {
+              System.arraycopy(flat, i * members, out[i], 0, members);
+            }
+            return out;
+          }
+        });
   }
 
   /** Current weights by store key (graph back end only). */

@@ -46,8 +46,18 @@ public final class RewardTraining {
    * @param maxLength longest pair sequence in tokens (0 = the model's positions)
    */
   public record TrainRequest(
-      Path model, Path data, Path out, TrainConfig train, ExecConfig exec, EnsembleOptions ensemble, Path tokenizer,
-      PromptTemplate template, PreferenceFormat format, int maxLength, boolean skipBadRows, boolean resume) {
+      Path model,
+      Path data,
+      Path out,
+      TrainConfig train,
+      ExecConfig exec,
+      EnsembleOptions ensemble,
+      Path tokenizer,
+      PromptTemplate template,
+      PreferenceFormat format,
+      int maxLength,
+      boolean skipBadRows,
+      boolean resume) {
     public TrainRequest {
       if (ensemble == null) {
         ensemble = EnsembleOptions.single();
@@ -58,16 +68,51 @@ public final class RewardTraining {
     }
 
     public static TrainRequest of(Path model, Path data, Path out) {
-      return new TrainRequest(model, data, out, TrainConfig.defaults(), ExecConfig.defaults(), EnsembleOptions.single(), null,
-          PromptTemplate.ALPACA, PreferenceFormat.AUTO, 0, false, false);
+      return new TrainRequest(
+          model,
+          data,
+          out,
+          TrainConfig.defaults(),
+          ExecConfig.defaults(),
+          EnsembleOptions.single(),
+          null,
+          PromptTemplate.ALPACA,
+          PreferenceFormat.AUTO,
+          0,
+          false,
+          false);
     }
 
     public TrainRequest withTrain(TrainConfig t) {
-      return new TrainRequest(model, data, out, t, exec, ensemble, tokenizer, template, format, maxLength, skipBadRows, resume);
+      return new TrainRequest(
+          model,
+          data,
+          out,
+          t,
+          exec,
+          ensemble,
+          tokenizer,
+          template,
+          format,
+          maxLength,
+          skipBadRows,
+          resume);
     }
 
     public TrainRequest withEnsemble(EnsembleOptions e) {
-      return new TrainRequest(model, data, out, train, exec, e, tokenizer, template, format, maxLength, skipBadRows, resume);
+      return new TrainRequest(
+          model,
+          data,
+          out,
+          train,
+          exec,
+          e,
+          tokenizer,
+          template,
+          format,
+          maxLength,
+          skipBadRows,
+          resume);
     }
   }
 
@@ -78,7 +123,11 @@ public final class RewardTraining {
    * @param diagnostics ensemble diagnostics on the held-out split (null without one)
    */
   public record Result(
-      Path runDir, TrainingRun.Outcome outcome, PreferenceData data, int trainPairs, int evalPairs,
+      Path runDir,
+      TrainingRun.Outcome outcome,
+      PreferenceData data,
+      int trainPairs,
+      int evalPairs,
       dev.rewardensemble.ensemble.Diagnostics diagnostics) {}
 
   /**
@@ -98,7 +147,8 @@ public final class RewardTraining {
     int positions = base.config().maxPositions();
     int maxLen = req.maxLength() == 0 ? positions : req.maxLength();
     if (maxLen > positions) {
-      throw new IllegalArgumentException("--max-length " + maxLen + " exceeds the model's " + positions + " positions");
+      throw new IllegalArgumentException(
+          "--max-length " + maxLen + " exceeds the model's " + positions + " positions");
     }
     Path tokPath = req.tokenizer() != null ? req.tokenizer() : base.tokenizer().orElse(null);
     PreferenceData data = read(req, req.data(), base, tokPath, maxLen, listener);
@@ -131,15 +181,22 @@ public final class RewardTraining {
       // Copied through a temporary file: a kill mid-copy never leaves a torn tokenizer.json.
       Path tmp = req.out().resolve(".tokenizer.json.tmp");
       Files.copy(tokPath, tmp, StandardCopyOption.REPLACE_EXISTING);
-      Files.move(tmp, req.out().resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+      Files.move(
+          tmp,
+          req.out().resolve("tokenizer.json"),
+          StandardCopyOption.REPLACE_EXISTING,
+          StandardCopyOption.ATOMIC_MOVE);
     }
     EnsembleTraining.Trained t =
-        EnsembleTraining.train(req, base, split, phase1 == null ? null : phase1.pairs(), prov, listener);
-    return new Result(req.out(), t.outcome(), data, split.train().size(), split.eval().size(), t.diagnostics());
+        EnsembleTraining.train(
+            req, base, split, phase1 == null ? null : phase1.pairs(), prov, listener);
+    return new Result(
+        req.out(), t.outcome(), data, split.train().size(), split.eval().size(), t.diagnostics());
   }
 
   private static PreferenceData read(
-      TrainRequest req, Path file, BaseModel base, Path tokPath, int maxLen, TrainListener listener) throws IOException {
+      TrainRequest req, Path file, BaseModel base, Path tokPath, int maxLen, TrainListener listener)
+      throws IOException {
     PreferenceData data;
     try (Tokenizer tok = tokPath == null ? null : Tokenizer.load(tokPath)) {
       PreferenceReader reader =
@@ -156,7 +213,8 @@ public final class RewardTraining {
       data = reader.read(file);
     }
     if (data.skippedRows() > 0) {
-      listener.onMessage(file + ": skipped " + data.skippedRows() + " bad rows " + data.skippedByReason());
+      listener.onMessage(
+          file + ": skipped " + data.skippedRows() + " bad rows " + data.skippedByReason());
     }
     return data;
   }

@@ -29,8 +29,12 @@ import java.util.SplittableRandom;
 public final class BenchModels {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  /** The ensemble kinds compared by workload (e): id, and LoRA's {@code --lora-layers} (0 = all blocks). */
-  public static final List<String> KINDS = List.of("single", "linear", "independent", "lora", "lora-top1");
+  /**
+   * The ensemble kinds compared by workload (e): id, and LoRA's {@code --lora-layers} (0 = all
+   * blocks).
+   */
+  public static final List<String> KINDS =
+      List.of("single", "linear", "independent", "lora", "lora-top1");
 
   private BenchModels() {}
 
@@ -47,9 +51,9 @@ public final class BenchModels {
   }
 
   /**
-   * A copy of a preset with a wider and deeper trunk (for memory comparisons, where the bench
-   * model is too small to stand out from the runtime): hidden {@code hidden}, {@code layers}
-   * blocks, heads of 64 dimensions, Llama's MLP at {@code 2.6875 * hidden} (688/256 as in the preset).
+   * A copy of a preset with a wider and deeper trunk (for memory comparisons, where the bench model
+   * is too small to stand out from the runtime): hidden {@code hidden}, {@code layers} blocks,
+   * heads of 64 dimensions, Llama's MLP at {@code 2.6875 * hidden} (688/256 as in the preset).
    */
   public static ObjectNode scaled(ObjectNode preset, int hidden, int layers) {
     ObjectNode n = preset.deepCopy();
@@ -69,7 +73,9 @@ public final class BenchModels {
     return n;
   }
 
-  /** LoRA settings of the benchmark: r 8, alpha 16, dropout 0.05, every projection of the family. */
+  /**
+   * LoRA settings of the benchmark: r 8, alpha 16, dropout 0.05, every projection of the family.
+   */
   public static LoraConfig lora(ModelConfig c, int loraLayers) {
     return new LoraConfig(8, 16, 0.05, Transformers.loraTargets(c), loraLayers).checkFor(c);
   }
@@ -92,14 +98,19 @@ public final class BenchModels {
     Map<String, FloatTensor> w = new java.util.LinkedHashMap<>(weights(c, 1, seed));
     w.remove(dev.rewardensemble.model.RewardHeads.KEY);
     if (dev.rewardensemble.model.LmHead.key(c).equals(dev.rewardensemble.model.LmHead.KEY)) {
-      w.put(dev.rewardensemble.model.LmHead.KEY,
-          Init.normal(new long[] {c.vocabSize(), c.hiddenSize()}, Init.STD, new SplittableRandom(seed + 17)));
+      w.put(
+          dev.rewardensemble.model.LmHead.KEY,
+          Init.normal(
+              new long[] {c.vocabSize(), c.hiddenSize()},
+              Init.STD,
+              new SplittableRandom(seed + 17)));
     }
     return w;
   }
 
   /** Fresh adapters (PEFT's init, B = 0) and {@code k} heads of a LoRA ensemble. */
-  public static Map<String, FloatTensor> loraInit(ModelConfig c, LoraConfig lora, int k, long seed) {
+  public static Map<String, FloatTensor> loraInit(
+      ModelConfig c, LoraConfig lora, int k, long seed) {
     return LoraInit.values(c, lora, k, seed, Init.STD);
   }
 
@@ -125,11 +136,14 @@ public final class BenchModels {
         Map<String, FloatTensor> w = new LinkedHashMap<>(Init.trunk(c, seed));
         Map<String, FloatTensor> init = loraInit(c, lora, k, seed);
         SplittableRandom rnd = new SplittableRandom(seed + 7);
-        init.replaceAll((key, v) -> key.endsWith(".lora_B") ? Init.normal(v.shape(), 0.01, rnd.split()) : v);
+        init.replaceAll(
+            (key, v) -> key.endsWith(".lora_B") ? Init.normal(v.shape(), 0.01, rnd.split()) : v);
         w.putAll(init);
         yield model(EnsembleKind.LORA, c, k, w, lora);
       }
-      default -> throw new IllegalArgumentException("unknown ensemble kind '" + kind + "' (expected " + KINDS + ")");
+      default ->
+          throw new IllegalArgumentException(
+              "unknown ensemble kind '" + kind + "' (expected " + KINDS + ")");
     };
   }
 
@@ -138,7 +152,10 @@ public final class BenchModels {
     return new EnsembleModel(EnsembleSpec.of(kind, k), c, w, lora, Optional.empty(), null);
   }
 
-  /** Deterministic token ids in {@code [3, vocab)} (no pad, bos or eos), row-major {@code [rows, t]}. */
+  /**
+   * Deterministic token ids in {@code [3, vocab)} (no pad, bos or eos), row-major {@code [rows,
+   * t]}.
+   */
   public static int[] tokenIds(ModelConfig c, int rows, int t, long seed) {
     SplittableRandom rnd = new SplittableRandom(seed);
     int[] ids = new int[rows * t];

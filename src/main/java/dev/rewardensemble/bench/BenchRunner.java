@@ -19,17 +19,18 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Set;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Consumer;
 
 /**
  * Runs {@code rme bench}: peak matmul, workloads (a) scoring, (b) Bradley-Terry step, (c) LoRA
- * phase-2 step, (e) ensemble kinds; memory per kind in fresh processes; optionally the peer
- * ({@code scripts/bench-peer.sh}) on the same exported weights and token ids.
+ * phase-2 step, (e) ensemble kinds; memory per kind in fresh processes; optionally the peer ({@code
+ * scripts/bench-peer.sh}) on the same exported weights and token ids.
  */
 public final class BenchRunner {
-  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  private static final ObjectMapper JSON =
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
   /**
    * @param presets {@code tf-graphs/*.json} files
@@ -40,28 +41,43 @@ public final class BenchRunner {
    * @param matmulN size of the peak-matmul probe
    */
   public record Spec(
-      List<Path> presets, BenchOptions options, boolean peer, Path root, boolean memory, int memHidden, int memLayers,
-      int matmulN, Path workDir, Set<String> workloads) {
+      List<Path> presets,
+      BenchOptions options,
+      boolean peer,
+      Path root,
+      boolean memory,
+      int memHidden,
+      int memLayers,
+      int matmulN,
+      Path workDir,
+      Set<String> workloads) {
     /** Workload groups of {@code --workloads}, in the order they run. */
-    public static final List<String> WORKLOADS = List.of("score", "bt-step", "lora-step", "generate", "ensembles");
+    public static final List<String> WORKLOADS =
+        List.of("score", "bt-step", "lora-step", "generate", "ensembles");
 
     public Spec {
       workloads = Set.copyOf(workloads);
       for (String w : workloads) {
         if (!WORKLOADS.contains(w)) {
-          throw new IllegalArgumentException("unknown workload '" + w + "' (expected some of " + WORKLOADS + ")");
+          throw new IllegalArgumentException(
+              "unknown workload '" + w + "' (expected some of " + WORKLOADS + ")");
         }
       }
       if (workloads.isEmpty()) {
-        throw new IllegalArgumentException("no workload selected (expected some of " + WORKLOADS + ")");
+        throw new IllegalArgumentException(
+            "no workload selected (expected some of " + WORKLOADS + ")");
       }
     }
   }
 
   /** Everything measured. */
   public record Report(
-      Map<String, Object> machine, double peakMatmulFlops, Double peerPeakMatmulFlops, List<WorkloadResult> workloads,
-      ObjectNode memory, JsonNode peerInfo) {}
+      Map<String, Object> machine,
+      double peakMatmulFlops,
+      Double peerPeakMatmulFlops,
+      List<WorkloadResult> workloads,
+      ObjectNode memory,
+      JsonNode peerInfo) {}
 
   private BenchRunner() {}
 
@@ -74,8 +90,10 @@ public final class BenchRunner {
     for (int i = 0; i < 3; i++) {
       peak = Math.max(peak, Workloads.peakMatmulFlops(o.exec(), s.matmulN(), 5));
     }
-    log.accept(String.format("peak float32 matmul (%dx%d, TF, %d intra threads): %.1f GFLOP/s",
-        s.matmulN(), s.matmulN(), o.exec().intraOpThreads(), peak / 1e9));
+    log.accept(
+        String.format(
+            "peak float32 matmul (%dx%d, TF, %d intra threads): %.1f GFLOP/s",
+            s.matmulN(), s.matmulN(), o.exec().intraOpThreads(), peak / 1e9));
 
     Path work = s.workDir();
     Files.createDirectories(work);
@@ -97,7 +115,10 @@ public final class BenchRunner {
       String name = preset.getFileName().toString().replaceFirst("\\.json$", "");
       ModelConfig c = BenchModels.config(BenchModels.presetJson(preset), preset.toString());
       int[] ids = BenchModels.tokenIds(c, 2 * o.batch(), o.seq(), o.seed());
-      log.accept(String.format("%s: %s, %.2fM trunk matmul params", name, c, Flops.blockMatmulParams(c) * c.numLayers() / 1e6));
+      log.accept(
+          String.format(
+              "%s: %s, %.2fM trunk matmul params",
+              name, c, Flops.blockMatmulParams(c) * c.numLayers() / 1e6));
       if (s.peer()) {
         peerPresets.add(exportForPeer(work.resolve(name), name, c, ids, o));
       }
@@ -122,7 +143,8 @@ public final class BenchRunner {
     if (s.memory()) {
       Path first = s.presets().get(0);
       String base = first.getFileName().toString().replaceFirst("\\.json$", "");
-      ObjectNode scaled = BenchModels.scaled(BenchModels.presetJson(first), s.memHidden(), s.memLayers());
+      ObjectNode scaled =
+          BenchModels.scaled(BenchModels.presetJson(first), s.memHidden(), s.memLayers());
       String memName = base + "-h" + s.memHidden() + "-l" + s.memLayers();
       Path memPreset = work.resolve(memName + ".json");
       JSON.writeValue(memPreset.toFile(), scaled);
@@ -131,10 +153,15 @@ public final class BenchRunner {
       memory.put("model", memName);
       memory.put("config", mc.toString());
       memory.put("trunk_matmul_params", Flops.blockMatmulParams(mc) * mc.numLayers());
-      memory.put("what", "peak RSS (VmHWM) of a fresh process that builds the ensemble, loads it and scores one batch of "
-          + o.batch() + " x " + o.seq() + " twice (a workload: builds it and runs it twice: two scoring batches, two"
-          + " training steps, two generations), minus the peak RSS of a baseline process that loaded the runtime and"
-          + " built nothing; MiB");
+      memory.put(
+          "what",
+          "peak RSS (VmHWM) of a fresh process that builds the ensemble, loads it and scores one batch of "
+              + o.batch()
+              + " x "
+              + o.seq()
+              + " twice (a workload: builds it and runs it twice: two scoring batches, two"
+              + " training steps, two generations), minus the peak RSS of a baseline process that loaded the runtime and"
+              + " built nothing; MiB");
       double baseline = MemoryProbe.run(memPreset, "baseline", o);
       memory.put("baseline_mb", baseline);
       log.accept(String.format("memory (%s): baseline process %.0f MiB", memName, baseline));
@@ -148,12 +175,20 @@ public final class BenchRunner {
         WorkloadResult r = rows.get(i);
         String kind = probeOf(r.name(), base);
         if (kind != null && kinds.has(kind)) {
-          rows.set(i, r.withPeakRss(kinds.path(kind).asDouble(), r.note() + "; peak_rss_mb measured on " + memName));
+          rows.set(
+              i,
+              r.withPeakRss(
+                  kinds.path(kind).asDouble(), r.note() + "; peak_rss_mb measured on " + memName));
         }
       }
       if (s.peer()) {
-        ObjectNode mp = exportForPeer(work.resolve(memName), memName, mc,
-            BenchModels.tokenIds(mc, 2 * o.batch(), o.seq(), o.seed()), o);
+        ObjectNode mp =
+            exportForPeer(
+                work.resolve(memName),
+                memName,
+                mc,
+                BenchModels.tokenIds(mc, 2 * o.batch(), o.seq(), o.seed()),
+                o);
         ArrayNode probes = mp.putArray("probes");
         memoryProbes(s).forEach(probes::add);
         peerSpec.set("memory", mp);
@@ -168,14 +203,18 @@ public final class BenchRunner {
       log.accept("running the peer: scripts/bench-peer.sh " + specFile);
       JsonNode pr = runPeer(s.root(), specFile, work.resolve("peer-out.json"), log);
       peerInfo = pr.path("info");
-      peerPeak = pr.path("peak_matmul_flops").isNumber() ? pr.get("peak_matmul_flops").asDouble() : null;
+      peerPeak =
+          pr.path("peak_matmul_flops").isNumber() ? pr.get("peak_matmul_flops").asDouble() : null;
       JsonNode pw = pr.path("workloads");
       for (int i = 0; i < rows.size(); i++) {
         WorkloadResult r = rows.get(i);
         JsonNode w = pw.get(r.name());
         if (w != null && w.has("seconds")) {
           double sec = w.get("seconds").asDouble();
-          double value = r.project() * r.seconds() / sec; // the same work per run (sequences or tokens), peer's time
+          double value =
+              r.project()
+                  * r.seconds()
+                  / sec; // the same work per run (sequences or tokens), peer's time
           rows.set(i, r.withPeer(value, r.flops() / sec / peak, null));
         }
       }
@@ -211,7 +250,10 @@ public final class BenchRunner {
     return out;
   }
 
-  /** The memory probe of a workload row of preset {@code base} ({@code base/score}, {@code base/ensemble-lora}), or null. */
+  /**
+   * The memory probe of a workload row of preset {@code base} ({@code base/score}, {@code
+   * base/ensemble-lora}), or null.
+   */
   static String probeOf(String row, String base) {
     if (!row.startsWith(base + "/")) {
       return null;
@@ -225,12 +267,16 @@ public final class BenchRunner {
   }
 
   private static WorkloadResult logged(WorkloadResult r, Consumer<String> log) {
-    log.accept(String.format("  %-28s %10.1f %s (%.3f s/run, MFU %.1f%%)", r.name(), r.project(), r.unit(), r.seconds(), 100 * r.mfu()));
+    log.accept(
+        String.format(
+            "  %-28s %10.1f %s (%.3f s/run, MFU %.1f%%)",
+            r.name(), r.project(), r.unit(), r.seconds(), 100 * r.mfu()));
     return r;
   }
 
   /** Exports heads-1 and heads-K checkpoints and the token ids the peer reads. */
-  private static ObjectNode exportForPeer(Path dir, String name, ModelConfig c, int[] ids, BenchOptions o) throws IOException {
+  private static ObjectNode exportForPeer(
+      Path dir, String name, ModelConfig c, int[] ids, BenchOptions o) throws IOException {
     Files.createDirectories(dir);
     Path h1 = dir.resolve("heads1");
     Path hk = dir.resolve("heads" + o.k());
@@ -253,7 +299,8 @@ public final class BenchRunner {
     p.put("heads1", h1.toString());
     p.put("headsk", hk.toString());
     Path causal = dir.resolve("causal");
-    HfCheckpoint.save(causal, c, SavedModels.causalLm(c), BenchModels.causalWeights(c, o.seed()), Map.of());
+    HfCheckpoint.save(
+        causal, c, SavedModels.causalLm(c), BenchModels.causalWeights(c, o.seed()), Map.of());
     p.put("causal", causal.toString());
     p.put("prompt_tokens", BenchModels.PROMPT_TOKENS);
     p.put("ids", idsFile.toString());
@@ -263,14 +310,19 @@ public final class BenchRunner {
     return p;
   }
 
-  private static JsonNode runPeer(Path root, Path spec, Path out, Consumer<String> log) throws IOException, InterruptedException {
+  private static JsonNode runPeer(Path root, Path spec, Path out, Consumer<String> log)
+      throws IOException, InterruptedException {
     Path script = root.resolve("scripts/bench-peer.sh");
     if (!Files.isRegularFile(script)) {
-      throw new IllegalArgumentException("peer script not found: " + script + " (run from the project root or pass --root)");
+      throw new IllegalArgumentException(
+          "peer script not found: " + script + " (run from the project root or pass --root)");
     }
-    ProcessBuilder pb = new ProcessBuilder("bash", script.toString(), spec.toString(), out.toString()).redirectErrorStream(true);
+    ProcessBuilder pb =
+        new ProcessBuilder("bash", script.toString(), spec.toString(), out.toString())
+            .redirectErrorStream(true);
     Process p = pb.start();
-    try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+    try (BufferedReader r =
+        new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
       String line;
       while ((line = r.readLine()) != null) {
         log.accept("  [peer] " + line);
@@ -278,7 +330,8 @@ public final class BenchRunner {
     }
     int rc = p.waitFor();
     if (rc != 0 || !Files.isRegularFile(out)) {
-      throw new IllegalStateException("the peer failed (exit " + rc + "); see the [peer] lines above");
+      throw new IllegalStateException(
+          "the peer failed (exit " + rc + "); see the [peer] lines above");
     }
     return JSON.readTree(out.toFile());
   }
@@ -297,13 +350,17 @@ public final class BenchRunner {
     settings.put("inter_op_threads", o.exec().interOpThreads());
     settings.put("xla", o.exec().xla());
     settings.put("seed", o.seed());
-    settings.put("flops", "2*matmul params*tokens + attention 4*B*T^2*(heads*head_dim) per block, counted in full "
-        + "(not halved for the causal mask); training 3x forward; LoRA phase 2 2x trunk forward + 3x adapters");
+    settings.put(
+        "flops",
+        "2*matmul params*tokens + attention 4*B*T^2*(heads*head_dim) per block, counted in full "
+            + "(not halved for the causal mask); training 3x forward; LoRA phase 2 2x trunk forward + 3x adapters");
     root.put("peak_matmul_flops", r.peakMatmulFlops());
     if (r.peerPeakMatmulFlops() != null) {
       root.put("peer_peak_matmul_flops", r.peerPeakMatmulFlops());
     }
-    root.put("tf_allocator_bytes", "not exposed by TensorFlow Java 1.1.0 (no allocator stats in the public API); peak RSS is reported instead");
+    root.put(
+        "tf_allocator_bytes",
+        "not exposed by TensorFlow Java 1.1.0 (no allocator stats in the public API); peak RSS is reported instead");
     ArrayNode ws = root.putArray("workloads");
     for (WorkloadResult w : r.workloads()) {
       ObjectNode n = ws.addObject();
@@ -343,14 +400,24 @@ public final class BenchRunner {
 
   /** The human-readable tables. */
   public static void print(Report r, PrintStream out) {
-    out.printf("%nPeak float32 matmul: TF %.1f GFLOP/s%s%n", r.peakMatmulFlops() / 1e9,
-        r.peerPeakMatmulFlops() == null ? "" : String.format(", torch %.1f GFLOP/s", r.peerPeakMatmulFlops() / 1e9));
-    out.printf("%n%-34s %-12s %10s %10s %7s %7s %7s %8s %8s%n", "workload", "unit", "project", "peer", "ratio", "MFU",
-        "peerMFU", "rss MiB", "peer rss");
+    out.printf(
+        "%nPeak float32 matmul: TF %.1f GFLOP/s%s%n",
+        r.peakMatmulFlops() / 1e9,
+        r.peerPeakMatmulFlops() == null
+            ? ""
+            : String.format(", torch %.1f GFLOP/s", r.peerPeakMatmulFlops() / 1e9));
+    out.printf(
+        "%n%-34s %-12s %10s %10s %7s %7s %7s %8s %8s%n",
+        "workload", "unit", "project", "peer", "ratio", "MFU", "peerMFU", "rss MiB", "peer rss");
     for (WorkloadResult w : r.workloads()) {
-      out.printf("%-34s %-12s %10.1f %10s %7s %6.1f%% %7s %8s %8s%n", w.name(), w.unit(), w.project(),
+      out.printf(
+          "%-34s %-12s %10.1f %10s %7s %6.1f%% %7s %8s %8s%n",
+          w.name(),
+          w.unit(),
+          w.project(),
           w.peer() == null ? "-" : String.format("%.1f", w.peer()),
-          w.ratio() == null ? "-" : String.format("%.2f", w.ratio()), 100 * w.mfu(),
+          w.ratio() == null ? "-" : String.format("%.2f", w.ratio()),
+          100 * w.mfu(),
           w.peerMfu() == null ? "-" : String.format("%.1f%%", 100 * w.peerMfu()),
           w.peakRssMb() == null ? "-" : String.format("%.0f", w.peakRssMb()),
           w.peerPeakRssMb() == null ? "-" : String.format("%.0f", w.peerPeakRssMb()));
@@ -364,27 +431,49 @@ public final class BenchRunner {
       }
     }
     for (Map.Entry<String, List<WorkloadResult>> e : byPreset.entrySet()) {
-      WorkloadResult single = e.getValue().stream().filter(w -> w.name().endsWith("-single")).findFirst().orElse(null);
+      WorkloadResult single =
+          e.getValue().stream().filter(w -> w.name().endsWith("-single")).findFirst().orElse(null);
       if (single == null) {
         continue;
       }
-      out.printf("%n%s: ensemble kinds, throughput relative to single in the same run%n", e.getKey());
-      out.printf("%-14s %10s %9s %10s %9s %11s %9s %11s %9s%n", "kind", "project", "vs single", "peer", "vs single",
-          "rss MiB", "vs single", "peer rss", "vs single");
+      out.printf(
+          "%n%s: ensemble kinds, throughput relative to single in the same run%n", e.getKey());
+      out.printf(
+          "%-14s %10s %9s %10s %9s %11s %9s %11s %9s%n",
+          "kind",
+          "project",
+          "vs single",
+          "peer",
+          "vs single",
+          "rss MiB",
+          "vs single",
+          "peer rss",
+          "vs single");
       for (WorkloadResult w : e.getValue()) {
         String kind = w.name().substring(w.name().indexOf("/ensemble-") + "/ensemble-".length());
-        out.printf("%-14s %10.1f %9.2f %10s %9s %11s %9s %11s %9s%n", kind, w.project(), w.project() / single.project(),
+        out.printf(
+            "%-14s %10.1f %9.2f %10s %9s %11s %9s %11s %9s%n",
+            kind,
+            w.project(),
+            w.project() / single.project(),
             w.peer() == null ? "-" : String.format("%.1f", w.peer()),
-            w.peer() == null || single.peer() == null ? "-" : String.format("%.2f", w.peer() / single.peer()),
+            w.peer() == null || single.peer() == null
+                ? "-"
+                : String.format("%.2f", w.peer() / single.peer()),
             w.peakRssMb() == null ? "-" : String.format("%.0f", w.peakRssMb()),
-            w.peakRssMb() == null || single.peakRssMb() == null ? "-" : String.format("%.2f", w.peakRssMb() / single.peakRssMb()),
+            w.peakRssMb() == null || single.peakRssMb() == null
+                ? "-"
+                : String.format("%.2f", w.peakRssMb() / single.peakRssMb()),
             w.peerPeakRssMb() == null ? "-" : String.format("%.0f", w.peerPeakRssMb()),
-            w.peerPeakRssMb() == null || single.peerPeakRssMb() == null ? "-"
+            w.peerPeakRssMb() == null || single.peerPeakRssMb() == null
+                ? "-"
                 : String.format("%.2f", w.peerPeakRssMb() / single.peerPeakRssMb()));
       }
     }
     if (r.memory() != null) {
-      out.printf("%nmemory model: %s (%s)%n", r.memory().path("model").asText(), r.memory().path("what").asText());
+      out.printf(
+          "%nmemory model: %s (%s)%n",
+          r.memory().path("model").asText(), r.memory().path("what").asText());
     }
   }
 

@@ -13,10 +13,11 @@ import java.util.Map;
  *   <li>Matmuls: {@code 2 * P} per token, P = the trunk's 2-D weight matrices (embeddings excluded:
  *       a lookup is no matmul) plus the heads.
  *   <li>Attention: {@code 4 * T * (heads * head_dim)} per token per block ({@code QK^T} and {@code
- *       AV}), counted in FULL, not halved for the causal mask: both implementations compute the full
- *       {@code T x T} scores and mask them.
+ *       AV}), counted in FULL, not halved for the causal mask: both implementations compute the
+ *       full {@code T x T} scores and mask them.
  *   <li>Norms, softmax, activations, residuals: not counted (a few % at this size).
- *   <li>Training (Bradley-Terry, full finetune): 3x forward (forward, input gradients, weight gradients).
+ *   <li>Training (Bradley-Terry, full finetune): 3x forward (forward, input gradients, weight
+ *       gradients).
  *   <li>LoRA phase 2 (frozen trunk): 2x the trunk's forward (no weight gradients for frozen
  *       weights) plus 3x the adapters' forward.
  * </ul>
@@ -38,7 +39,9 @@ public final class Flops {
   }
 
   private static boolean isEmbedding(String key, ModelConfig c) {
-    return key.equals(c.embeddingKey()) || key.endsWith("wpe.weight") || key.endsWith("embed_tokens.weight");
+    return key.equals(c.embeddingKey())
+        || key.endsWith("wpe.weight")
+        || key.endsWith("embed_tokens.weight");
   }
 
   static long attnWidth(ModelConfig c) {
@@ -54,16 +57,18 @@ public final class Flops {
   }
 
   /**
-   * FLOPs of generating {@code newTokens} tokens for {@code b} prompts of {@code prompt} tokens with a KV cache:
-   * the prompt's forward, then per new token one token through the blocks (attention over the cache so far,
-   * {@code 4 * pos * width} per block) and the language-model head on every generated position.
+   * FLOPs of generating {@code newTokens} tokens for {@code b} prompts of {@code prompt} tokens
+   * with a KV cache: the prompt's forward, then per new token one token through the blocks
+   * (attention over the cache so far, {@code 4 * pos * width} per block) and the language-model
+   * head on every generated position.
    */
   public static double generate(ModelConfig c, long b, int prompt, int newTokens) {
     double f = blocks(c, c.numLayers(), b, prompt) + 2.0 * c.hiddenSize() * c.vocabSize() * b;
     for (int i = 1; i < newTokens; i++) {
       long pos = prompt + i;
-      f += c.numLayers() * (2.0 * blockMatmulParams(c) * b + 4.0 * attnWidth(c) * b * pos)
-          + 2.0 * c.hiddenSize() * c.vocabSize() * b;
+      f +=
+          c.numLayers() * (2.0 * blockMatmulParams(c) * b + 4.0 * attnWidth(c) * b * pos)
+              + 2.0 * c.hiddenSize() * c.vocabSize() * b;
     }
     return f;
   }
@@ -82,7 +87,9 @@ public final class Flops {
     return f;
   }
 
-  /** One Bradley-Terry step of full finetuning over {@code pairs} pairs ({@code 2*pairs} sequences). */
+  /**
+   * One Bradley-Terry step of full finetuning over {@code pairs} pairs ({@code 2*pairs} sequences).
+   */
   public static double btStep(ModelConfig c, long pairs, long t) {
     return 3 * forward(c, 2 * pairs, t, 1);
   }
@@ -101,7 +108,9 @@ public final class Flops {
       case "lora", "lora-top1" -> {
         LoraConfig lora = BenchModels.lora(c, kind.equals("lora") ? 0 : 1);
         int fork = lora.forkLayer(c);
-        yield blocks(c, fork, b, t) + k * blocks(c, c.numLayers() - fork, b, t) + k * adapters(c, lora, b, t)
+        yield blocks(c, fork, b, t)
+            + k * blocks(c, c.numLayers() - fork, b, t)
+            + k * adapters(c, lora, b, t)
             + 2.0 * k * c.hiddenSize() * b;
       }
       default -> throw new IllegalArgumentException(kind);

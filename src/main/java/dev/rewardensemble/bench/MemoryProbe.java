@@ -17,14 +17,15 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 
 /**
- * Hidden entry point run in a FRESH JVM per ensemble kind or workload, so that each peak RSS belongs to one
- * model: builds the ensemble from seeded random weights, loads it into a session, scores one batch
- * twice, and prints {@code peak_rss_mb=<VmHWM in MiB>}; a workload of {@link Workloads#SINGLE_MODEL} is built
- * and run twice (two scoring batches, two training steps, two generations). Kind {@code baseline} loads
- * TensorFlow and runs a trivial graph, building no model: the JVM + runtime floor that {@link BenchRunner}
- * subtracts.
+ * Hidden entry point run in a FRESH JVM per ensemble kind or workload, so that each peak RSS
+ * belongs to one model: builds the ensemble from seeded random weights, loads it into a session,
+ * scores one batch twice, and prints {@code peak_rss_mb=<VmHWM in MiB>}; a workload of {@link
+ * Workloads#SINGLE_MODEL} is built and run twice (two scoring batches, two training steps, two
+ * generations). Kind {@code baseline} loads TensorFlow and runs a trivial graph, building no model:
+ * the JVM + runtime floor that {@link BenchRunner} subtracts.
  *
- * <p>Usage: {@code java -cp CP dev.rewardensemble.bench.MemoryProbe PRESET_JSON KIND K BATCH SEQ INTRA INTER SEED}
+ * <p>Usage: {@code java -cp CP dev.rewardensemble.bench.MemoryProbe PRESET_JSON KIND K BATCH SEQ
+ * INTRA INTER SEED}
  */
 public final class MemoryProbe {
   private MemoryProbe() {}
@@ -41,14 +42,16 @@ public final class MemoryProbe {
       try (Graph g = new Graph()) {
         Ops tf = Ops.create(g);
         var sum = tf.math.add(tf.constant(1f), tf.constant(2f));
-        try (Session s = exec.newSession(g); var r = s.runner().fetch(sum).run()) {
+        try (Session s = exec.newSession(g);
+            var r = s.runner().fetch(sum).run()) {
           ((TFloat32) r.get(0)).getFloat();
         }
       }
     } else if (Workloads.SINGLE_MODEL.contains(kind)) {
       ModelConfig c = BenchModels.config(BenchModels.presetJson(preset), preset.toString());
       BenchOptions o = new BenchOptions(batch, seq, k, 0, 1, exec, seed);
-      try (Workloads.Prepared p = Workloads.prepare(kind, c, BenchModels.tokenIds(c, 2 * batch, seq, seed), o)) {
+      try (Workloads.Prepared p =
+          Workloads.prepare(kind, c, BenchModels.tokenIds(c, 2 * batch, seq, seed), o)) {
         p.run();
         p.run();
       }
@@ -67,18 +70,32 @@ public final class MemoryProbe {
   }
 
   /** Runs a probe in a fresh JVM with this process's class path; returns its peak RSS in MiB. */
-  public static double run(Path preset, String kind, BenchOptions o) throws IOException, InterruptedException {
+  public static double run(Path preset, String kind, BenchOptions o)
+      throws IOException, InterruptedException {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    List<String> cmd = new ArrayList<>(List.of(
-        java, "-Xmx16g", "-cp", System.getProperty("java.class.path"), MemoryProbe.class.getName(),
-        preset.toString(), kind, Integer.toString(o.k()), Integer.toString(o.batch()), Integer.toString(o.seq()),
-        Integer.toString(o.exec().intraOpThreads()), Integer.toString(o.exec().interOpThreads()), Long.toString(o.seed())));
+    List<String> cmd =
+        new ArrayList<>(
+            List.of(
+                java,
+                "-Xmx16g",
+                "-cp",
+                System.getProperty("java.class.path"),
+                MemoryProbe.class.getName(),
+                preset.toString(),
+                kind,
+                Integer.toString(o.k()),
+                Integer.toString(o.batch()),
+                Integer.toString(o.seq()),
+                Integer.toString(o.exec().intraOpThreads()),
+                Integer.toString(o.exec().interOpThreads()),
+                Long.toString(o.seed())));
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
     pb.environment().put("TF_CPP_MIN_LOG_LEVEL", "2");
     Process p = pb.start();
     StringBuilder out = new StringBuilder();
     double peak = -1;
-    try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+    try (BufferedReader r =
+        new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
       String line;
       while ((line = r.readLine()) != null) {
         out.append(line).append('\n');
@@ -89,7 +106,8 @@ public final class MemoryProbe {
     }
     int rc = p.waitFor();
     if (rc != 0 || peak < 0) {
-      throw new IllegalStateException("memory probe '" + kind + "' failed (exit " + rc + "):\n" + out);
+      throw new IllegalStateException(
+          "memory probe '" + kind + "' failed (exit " + rc + "):\n" + out);
     }
     return peak;
   }

@@ -12,7 +12,9 @@ public final class Timing {
     void run() throws Exception;
   }
 
-  /** Seconds per run: median, min and max of {@code reps} runs after {@code warmup} unmeasured ones. */
+  /**
+   * Seconds per run: median, min and max of {@code reps} runs after {@code warmup} unmeasured ones.
+   */
   public record Result(double median, double min, double max, int reps) {}
 
   public static Result measure(int warmup, int reps, Action a) throws Exception {
@@ -25,7 +27,8 @@ public final class Timing {
       a.run();
       s[i] = (System.nanoTime() - t0) / 1e9;
     }
-    return new Result(median(s), Arrays.stream(s).min().orElse(0), Arrays.stream(s).max().orElse(0), reps);
+    return new Result(
+        median(s), Arrays.stream(s).min().orElse(0), Arrays.stream(s).max().orElse(0), reps);
   }
 
   public static double median(double[] v) {

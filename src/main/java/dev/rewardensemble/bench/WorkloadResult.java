@@ -33,10 +33,12 @@ public record WorkloadResult(
   }
 
   public WorkloadResult withPeer(Double p, Double pMfu, Double pRss) {
-    return new WorkloadResult(name, unit, project, seconds, flops, mfu, peakRssMb, p, pMfu, pRss, note);
+    return new WorkloadResult(
+        name, unit, project, seconds, flops, mfu, peakRssMb, p, pMfu, pRss, note);
   }
 
   public WorkloadResult withPeakRss(Double rss, String n) {
-    return new WorkloadResult(name, unit, project, seconds, flops, mfu, rss, peer, peerMfu, peerPeakRssMb, n);
+    return new WorkloadResult(
+        name, unit, project, seconds, flops, mfu, rss, peer, peerMfu, peerPeakRssMb, n);
   }
 }

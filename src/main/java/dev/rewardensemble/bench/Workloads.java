@@ -4,13 +4,11 @@ import dev.rewardensemble.api.RewardModel;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.data.PreferencePair;
-import dev.rewardensemble.ensemble.EnsembleModel;
 import dev.rewardensemble.ensemble.LoraEnsembleGraph;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.ParameterStore;
-import dev.rewardensemble.model.RewardHeads;
 import dev.rewardensemble.rl.Sampler;
 import dev.rewardensemble.rl.SamplingConfig;
 import dev.rewardensemble.train.RewardTrainer;
@@ -24,7 +22,6 @@ import java.util.Map;
 import java.util.function.Consumer;
 import org.tensorflow.Graph;
 import org.tensorflow.Session;
-import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.op.linalg.MatMul;
@@ -41,8 +38,10 @@ public final class Workloads {
   public static double peakMatmulFlops(ExecConfig exec, int n, int reps) throws Exception {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
-      Variable<TFloat32> a = tf.variable(tf.random.randomUniform(tf.constant(new long[] {n, n}), TFloat32.class));
-      Variable<TFloat32> b = tf.variable(tf.random.randomUniform(tf.constant(new long[] {n, n}), TFloat32.class));
+      Variable<TFloat32> a =
+          tf.variable(tf.random.randomUniform(tf.constant(new long[] {n, n}), TFloat32.class));
+      Variable<TFloat32> b =
+          tf.variable(tf.random.randomUniform(tf.constant(new long[] {n, n}), TFloat32.class));
       MatMul<TFloat32> mm = tf.linalg.matMul(a, b);
       try (Session s = exec.newSession(g)) {
         Timing.Result r = Timing.measure(2, reps, () -> s.runner().addTarget(mm).run().close());
@@ -51,7 +50,10 @@ public final class Workloads {
     }
   }
 
-  /** A workload built and loaded, ready to run: one batch, one step or one generation per {@link #run}. */
+  /**
+   * A workload built and loaded, ready to run: one batch, one step or one generation per {@link
+   * #run}.
+   */
   public interface Prepared extends AutoCloseable {
     void run() throws Exception;
 
@@ -60,11 +62,12 @@ public final class Workloads {
   }
 
   /** Workloads (a)-(d) by name, as {@code --workloads} names them. */
-  public static final List<String> SINGLE_MODEL = List.of("score", "bt-step", "lora-step", "generate");
+  public static final List<String> SINGLE_MODEL =
+      List.of("score", "bt-step", "lora-step", "generate");
 
   /**
-   * Builds workload {@code name} ({@link #SINGLE_MODEL}) on seeded random weights of {@code c}; {@code ids} holds
-   * {@code 2 * batch} rows of {@code seq} tokens.
+   * Builds workload {@code name} ({@link #SINGLE_MODEL}) on seeded random weights of {@code c};
+   * {@code ids} holds {@code 2 * batch} rows of {@code seq} tokens.
    */
   public static Prepared prepare(String name, ModelConfig c, int[] ids, BenchOptions o) {
     return switch (name) {
@@ -77,7 +80,9 @@ public final class Workloads {
       }
       case "bt-step" -> {
         List<PreferencePair> batch = pairs(ids, o);
-        RewardTrainer tr = new RewardTrainer(c, 1, BenchModels.weights(c, 1, o.seed()), trainConfig(o), o.exec(), key -> true);
+        RewardTrainer tr =
+            new RewardTrainer(
+                c, 1, BenchModels.weights(c, 1, o.seed()), trainConfig(o), o.exec(), key -> true);
         yield steps(tr, batch, c.padTokenId(), 1e-5);
       }
       case "lora-step" -> {
@@ -86,36 +91,46 @@ public final class Workloads {
         Map<String, FloatTensor> init = new LinkedHashMap<>(BenchModels.weights(c, 1, o.seed()));
         init.putAll(BenchModels.loraInit(c, lora, 1, o.seed()));
         long seed = o.seed();
-        java.util.Set<String> trainable = java.util.Set.copyOf(LoraEnsembleGraph.trainableKeys(c, lora));
-        RewardTrainer tr = new RewardTrainer(
-            cx -> {
-              ParameterStore p = new ParameterStore(cx);
-              LoraEnsembleGraph lg = LoraEnsembleGraph.training(cx, c, lora, 1, p, seed);
-              return new ForwardGraph(lg.inputIds(), lg.attentionMask(), lg.rewards(), p, 1);
-            },
-            init, trainConfig(o), o.exec(), trainable::contains);
+        java.util.Set<String> trainable =
+            java.util.Set.copyOf(LoraEnsembleGraph.trainableKeys(c, lora));
+        RewardTrainer tr =
+            new RewardTrainer(
+                cx -> {
+                  ParameterStore p = new ParameterStore(cx);
+                  LoraEnsembleGraph lg = LoraEnsembleGraph.training(cx, c, lora, 1, p, seed);
+                  return new ForwardGraph(lg.inputIds(), lg.attentionMask(), lg.rewards(), p, 1);
+                },
+                init,
+                trainConfig(o),
+                o.exec(),
+                trainable::contains);
         yield steps(tr, batch, c.padTokenId(), 5e-5);
       }
       case "generate" -> {
         List<int[]> prompts = new ArrayList<>();
         for (int i = 0; i < o.batch(); i++) {
-          prompts.add(Arrays.copyOfRange(ids, i * o.seq(), i * o.seq() + BenchModels.PROMPT_TOKENS));
+          prompts.add(
+              Arrays.copyOfRange(ids, i * o.seq(), i * o.seq() + BenchModels.PROMPT_TOKENS));
         }
         SamplingConfig cfg = SamplingConfig.greedy(o.seq()).withStopAtEos(false);
         Sampler s = Sampler.of(c, BenchModels.causalWeights(c, o.seed()), o.exec());
         yield prepared(() -> s.generate(prompts, cfg, o.batch()), s::close);
       }
-      default -> throw new IllegalArgumentException("unknown workload '" + name + "' (expected " + SINGLE_MODEL + ")");
+      default ->
+          throw new IllegalArgumentException(
+              "unknown workload '" + name + "' (expected " + SINGLE_MODEL + ")");
     };
   }
 
   /** One training step per run: the batch's gradients, then AdamW at {@code lr}. */
   private static Prepared steps(RewardTrainer tr, List<PreferencePair> batch, int pad, double lr) {
     int[] step = {0};
-    return prepared(() -> {
-      tr.accumulate(batch, pad);
-      tr.apply(lr, ++step[0]);
-    }, tr::close);
+    return prepared(
+        () -> {
+          tr.accumulate(batch, pad);
+          tr.apply(lr, ++step[0]);
+        },
+        tr::close);
   }
 
   private static Prepared prepared(Timing.Action run, Runnable close) {
@@ -133,17 +148,31 @@ public final class Workloads {
   }
 
   /** (a) Scoring one batch with a single reward model: sequences/s. */
-  public static WorkloadResult score(String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
+  public static WorkloadResult score(
+      String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
     Timing.Result r;
     try (Prepared p = prepare("score", c, ids, o)) {
       r = Timing.measure(o.warmup(), o.reps(), p::run);
     }
     double flops = Flops.forward(c, o.batch(), o.seq(), 1);
-    return new WorkloadResult(preset + "/score", "sequences/s", o.batch() / r.median(), r.median(), flops,
-        flops / r.median() / peak, null, null, null, null, "single model, batch " + o.batch() + " x " + o.seq() + " tokens");
+    return new WorkloadResult(
+        preset + "/score",
+        "sequences/s",
+        o.batch() / r.median(),
+        r.median(),
+        flops,
+        flops / r.median() / peak,
+        null,
+        null,
+        null,
+        null,
+        "single model, batch " + o.batch() + " x " + o.seq() + " tokens");
   }
 
-  /** The shared ids as {@code batch} pairs: rows {@code [0, batch)} chosen, {@code [batch, 2 batch)} rejected. */
+  /**
+   * The shared ids as {@code batch} pairs: rows {@code [0, batch)} chosen, {@code [batch, 2 batch)}
+   * rejected.
+   */
   static List<PreferencePair> pairs(int[] ids, BenchOptions o) {
     List<PreferencePair> out = new ArrayList<>();
     int t = o.seq();
@@ -155,27 +184,59 @@ public final class Workloads {
     return out;
   }
 
-  /** Training settings of a benchmark step: one micro-batch, no accumulation, clipping at 1, weight decay 0.01. */
+  /**
+   * Training settings of a benchmark step: one micro-batch, no accumulation, clipping at 1, weight
+   * decay 0.01.
+   */
   static TrainConfig trainConfig(BenchOptions o) {
-    return TrainConfig.builder().steps(1).batchSize(o.batch()).gradAccum(1).lr(1e-5).weightDecay(0.01)
-        .schedule(Schedule.Kind.CONSTANT).warmupRatio(0.0).evalFraction(0.0).seed(o.seed()).keepCheckpoints(1).build();
+    return TrainConfig.builder()
+        .steps(1)
+        .batchSize(o.batch())
+        .gradAccum(1)
+        .lr(1e-5)
+        .weightDecay(0.01)
+        .schedule(Schedule.Kind.CONSTANT)
+        .warmupRatio(0.0)
+        .evalFraction(0.0)
+        .seed(o.seed())
+        .keepCheckpoints(1)
+        .build();
   }
 
   /** (b) One Bradley-Terry step of full finetuning (forward + backward + AdamW): tokens/s. */
-  public static WorkloadResult btStep(String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
+  public static WorkloadResult btStep(
+      String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
     Timing.Result r;
     try (Prepared p = prepare("bt-step", c, ids, o)) {
       r = Timing.measure(o.warmup(), o.reps(), p::run);
     }
     double tokens = 2.0 * o.batch() * o.seq();
     double flops = Flops.btStep(c, o.batch(), o.seq());
-    return new WorkloadResult(preset + "/bt-step", "tokens/s", tokens / r.median(), r.median(), flops,
-        flops / r.median() / peak, null, null, null, null,
-        o.batch() + " pairs = " + 2 * o.batch() + " sequences x " + o.seq() + " tokens, forward+backward+AdamW, all weights trained");
+    return new WorkloadResult(
+        preset + "/bt-step",
+        "tokens/s",
+        tokens / r.median(),
+        r.median(),
+        flops,
+        flops / r.median() / peak,
+        null,
+        null,
+        null,
+        null,
+        o.batch()
+            + " pairs = "
+            + 2 * o.batch()
+            + " sequences x "
+            + o.seq()
+            + " tokens, forward+backward+AdamW, all weights trained");
   }
 
-  /** (c) One LoRA phase-2 step: K = 1 adapter (r 8, every projection) + head trained, trunk frozen: tokens/s. */
-  public static WorkloadResult loraStep(String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
+  /**
+   * (c) One LoRA phase-2 step: K = 1 adapter (r 8, every projection) + head trained, trunk frozen:
+   * tokens/s.
+   */
+  public static WorkloadResult loraStep(
+      String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
     Timing.Result r;
     try (Prepared p = prepare("lora-step", c, ids, o)) {
       r = Timing.measure(o.warmup(), o.reps(), p::run);
@@ -183,26 +244,52 @@ public final class Workloads {
     LoraConfig lora = BenchModels.lora(c, 0);
     double tokens = 2.0 * o.batch() * o.seq();
     double flops = Flops.loraStep(c, lora, o.batch(), o.seq());
-    return new WorkloadResult(preset + "/lora-step", "tokens/s", tokens / r.median(), r.median(), flops,
-        flops / r.median() / peak, null, null, null, null,
-        o.batch() + " pairs, K=1 LoRA r=8 on " + String.join(",", lora.targetModules()) + ", trunk frozen");
+    return new WorkloadResult(
+        preset + "/lora-step",
+        "tokens/s",
+        tokens / r.median(),
+        r.median(),
+        flops,
+        flops / r.median() / peak,
+        null,
+        null,
+        null,
+        null,
+        o.batch()
+            + " pairs, K=1 LoRA r=8 on "
+            + String.join(",", lora.targetModules())
+            + ", trunk frozen");
   }
 
   /**
-   * (d) Generation with the KV cache (one in-graph decode loop per batch): {@code batch} prompts of {@link
-   * BenchModels#PROMPT_TOKENS} tokens, {@code seq} new tokens each, greedy, EOS ignored: new tokens/s. Fewer
-   * repetitions than the other workloads (a run is a whole generation).
+   * (d) Generation with the KV cache (one in-graph decode loop per batch): {@code batch} prompts of
+   * {@link BenchModels#PROMPT_TOKENS} tokens, {@code seq} new tokens each, greedy, EOS ignored: new
+   * tokens/s. Fewer repetitions than the other workloads (a run is a whole generation).
    */
-  public static WorkloadResult generate(String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
+  public static WorkloadResult generate(
+      String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
     Timing.Result r;
     try (Prepared p = prepare("generate", c, ids, o)) {
       r = Timing.measure(Math.min(o.warmup(), 1), Math.min(o.reps(), 5), p::run);
     }
     double tokens = (double) o.batch() * o.seq();
     double flops = Flops.generate(c, o.batch(), BenchModels.PROMPT_TOKENS, o.seq());
-    return new WorkloadResult(preset + "/generate", "tokens/s", tokens / r.median(), r.median(), flops,
-        flops / r.median() / peak, null, null, null, null,
-        o.batch() + " prompts x " + BenchModels.PROMPT_TOKENS + " tokens, " + o.seq()
+    return new WorkloadResult(
+        preset + "/generate",
+        "tokens/s",
+        tokens / r.median(),
+        r.median(),
+        flops,
+        flops / r.median() / peak,
+        null,
+        null,
+        null,
+        null,
+        o.batch()
+            + " prompts x "
+            + BenchModels.PROMPT_TOKENS
+            + " tokens, "
+            + o.seq()
             + " new tokens each, greedy, KV cache, EOS ignored");
   }
 
@@ -213,7 +300,10 @@ public final class Workloads {
     return mask;
   }
 
-  /** Members of a kind of {@link #ensembles}: 1 for the single model (also on K copies of the batch), else K. */
+  /**
+   * Members of a kind of {@link #ensembles}: 1 for the single model (also on K copies of the
+   * batch), else K.
+   */
   private static int members(String kind, BenchOptions o) {
     return kind.equals("single") || kind.equals(FLOOR) ? 1 : o.k();
   }
@@ -222,17 +312,19 @@ public final class Workloads {
   public static final String FLOOR = "single-x-k";
 
   /**
-   * (e) Scoring with each ensemble kind at K members: sequences/s (ratios against single in {@link BenchRunner}).
-   * All kinds are loaded together, warmed up, then timed round-robin (one run of each kind per round, in a
-   * shuffled order), so that a slow spell of a shared machine hits every kind alike and the ratios stay
-   * comparable.
+   * (e) Scoring with each ensemble kind at K members: sequences/s (ratios against single in {@link
+   * BenchRunner}). All kinds are loaded together, warmed up, then timed round-robin (one run of
+   * each kind per round, in a shuffled order), so that a slow spell of a shared machine hits every
+   * kind alike and the ratios stay comparable.
    */
   public static List<WorkloadResult> ensembles(
-      String preset, ModelConfig c, int[] ids, BenchOptions o, double peak, Consumer<String> log) throws Exception {
+      String preset, ModelConfig c, int[] ids, BenchOptions o, double peak, Consumer<String> log)
+      throws Exception {
     int n = o.batch() * o.seq();
     int[] batchIds = Arrays.copyOf(ids, n);
     int[] mask = noPadding(n);
-    // The floor: the single model on K copies of the batch, the work of any ensemble that runs the whole trunk
+    // The floor: the single model on K copies of the batch, the work of any ensemble that runs the
+    // whole trunk
     // once per member (independent, and LoRA with adapters in every block).
     int kb = o.k() * o.batch();
     int[] kIds = new int[kb * o.seq()];
@@ -246,10 +338,16 @@ public final class Workloads {
     List<Timing.Action> runs = new ArrayList<>();
     try {
       for (String kind : kinds) {
-        RewardModel rm = RewardModel.of(
-            BenchModels.ensemble(kind.equals(FLOOR) ? "single" : kind, c, members(kind, o), o.seed()), o.exec());
+        RewardModel rm =
+            RewardModel.of(
+                BenchModels.ensemble(
+                    kind.equals(FLOOR) ? "single" : kind, c, members(kind, o), o.seed()),
+                o.exec());
         models.add(rm);
-        runs.add(kind.equals(FLOOR) ? () -> rm.run(kIds, kMask, kb, o.seq()) : () -> rm.run(batchIds, mask, o.batch(), o.seq()));
+        runs.add(
+            kind.equals(FLOOR)
+                ? () -> rm.run(kIds, kMask, kb, o.seq())
+                : () -> rm.run(batchIds, mask, o.batch(), o.seq()));
       }
       for (int i = 0; i < o.warmup(); i++) {
         for (Timing.Action a : runs) {
@@ -257,7 +355,8 @@ public final class Workloads {
         }
       }
       double[][] seconds = new double[kinds.size()][o.reps()];
-      // Each round runs every kind once, in a fresh seeded order: what ran just before (a large batch evicting
+      // Each round runs every kind once, in a fresh seeded order: what ran just before (a large
+      // batch evicting
       // the caches, say) must not always precede the same kind.
       List<Integer> order = new ArrayList<>();
       for (int j = 0; j < runs.size(); j++) {
@@ -278,13 +377,33 @@ public final class Workloads {
         boolean floor = kind.equals(FLOOR);
         int k = members(kind, o);
         double median = Timing.median(seconds[j]);
-        double flops = floor ? Flops.forward(c, kb, o.seq(), 1) : Flops.ensemble(kind, c, k, o.batch(), o.seq());
-        String note = floor
-            ? "single model on K=" + o.k() + " copies of the batch (" + kb + " sequences), throughput per batch of "
-                + o.batch() + ": the floor of any ensemble that runs the whole trunk per member"
-            : "K=" + k;
-        out.add(new WorkloadResult(preset + "/ensemble-" + kind, "sequences/s", o.batch() / median, median, flops,
-            flops / median / peak, null, null, null, null, note + ", timed round-robin with the other kinds"));
+        double flops =
+            floor
+                ? Flops.forward(c, kb, o.seq(), 1)
+                : Flops.ensemble(kind, c, k, o.batch(), o.seq());
+        String note =
+            floor
+                ? "single model on K="
+                    + o.k()
+                    + " copies of the batch ("
+                    + kb
+                    + " sequences), throughput per batch of "
+                    + o.batch()
+                    + ": the floor of any ensemble that runs the whole trunk per member"
+                : "K=" + k;
+        out.add(
+            new WorkloadResult(
+                preset + "/ensemble-" + kind,
+                "sequences/s",
+                o.batch() / median,
+                median,
+                flops,
+                flops / median / peak,
+                null,
+                null,
+                null,
+                null,
+                note + ", timed round-robin with the other kinds"));
         log.accept(String.format("  ensemble %-12s %8.1f sequences/s", kind, o.batch() / median));
       }
       return out;

@@ -7,13 +7,20 @@ import picocli.CommandLine.Option;
 final class AggregationOptions {
   @Option(
       names = "--aggregation",
-      description = "Combine members: mean, lcb (mean - beta*std, population std), min, uwo (mean - lambda*variance). Default: the model's (mean).")
+      description =
+          "Combine members: mean, lcb (mean - beta*std, population std), min, uwo (mean - lambda*variance). Default: the model's (mean).")
   String rule;
 
-  @Option(names = "--beta", defaultValue = "0.5", description = "LCB's beta (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--beta",
+      defaultValue = "0.5",
+      description = "LCB's beta (default: ${DEFAULT-VALUE}).")
   double beta;
 
-  @Option(names = "--lambda", defaultValue = "1.0", description = "UWO's lambda (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--lambda",
+      defaultValue = "1.0",
+      description = "UWO's lambda (default: ${DEFAULT-VALUE}).")
   double lambda;
 
   /** The chosen aggregation, or {@code dflt} when none was given. */
@@ -26,7 +33,8 @@ final class AggregationOptions {
       case "lcb" -> AggregationConfig.lcb(beta);
       case "min" -> AggregationConfig.min();
       case "uwo" -> AggregationConfig.uwo(lambda);
-      default -> throw new UserError("--aggregation must be mean, lcb, min or uwo, got '" + rule + "'");
+      default ->
+          throw new UserError("--aggregation must be mean, lcb, min or uwo, got '" + rule + "'");
     };
   }
 }

@@ -11,7 +11,10 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code rme bench}: throughput, MFU and memory of the project's graphs, optionally side by side with PyTorch. */
+/**
+ * {@code rme bench}: throughput, MFU and memory of the project's graphs, optionally side by side
+ * with PyTorch.
+ */
 @Command(
     name = "bench",
     mixinStandardHelpOptions = true,
@@ -25,41 +28,79 @@ import picocli.CommandLine.Option;
       "--peer runs the same workloads in PyTorch + transformers on the same weights and ids (scripts/bench-peer.sh)."
     })
 public final class BenchCommand implements Callable<Integer> {
-  @Option(names = "--preset", split = ",", description = "Preset files (default tf-graphs/bench-llama.json,tf-graphs/bench-gpt2.json under --root).")
+  @Option(
+      names = "--preset",
+      split = ",",
+      description =
+          "Preset files (default tf-graphs/bench-llama.json,tf-graphs/bench-gpt2.json under --root).")
   List<Path> presets;
 
-  @Option(names = "--batch", defaultValue = "16", description = "Sequences per scoring batch; pairs per training step (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--batch",
+      defaultValue = "16",
+      description =
+          "Sequences per scoring batch; pairs per training step (default: ${DEFAULT-VALUE}).")
   int batch;
 
-  @Option(names = "--seq", defaultValue = "128", description = "Tokens per sequence (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--seq",
+      defaultValue = "128",
+      description = "Tokens per sequence (default: ${DEFAULT-VALUE}).")
   int seq;
 
-  @Option(names = "--k", defaultValue = "3", description = "Ensemble members (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--k",
+      defaultValue = "3",
+      description = "Ensemble members (default: ${DEFAULT-VALUE}).")
   int k;
 
-  @Option(names = "--warmup", defaultValue = "3", description = "Unmeasured runs per workload (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--warmup",
+      defaultValue = "3",
+      description = "Unmeasured runs per workload (default: ${DEFAULT-VALUE}).")
   int warmup;
 
-  @Option(names = "--reps", defaultValue = "10", description = "Measured runs per workload; the median is reported (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--reps",
+      defaultValue = "10",
+      description =
+          "Measured runs per workload; the median is reported (default: ${DEFAULT-VALUE}).")
   int reps;
 
-  @Option(names = "--intra-threads", defaultValue = "2", description = "Intra-op threads (default: ${DEFAULT-VALUE}; the peer uses the same).")
+  @Option(
+      names = "--intra-threads",
+      defaultValue = "2",
+      description = "Intra-op threads (default: ${DEFAULT-VALUE}; the peer uses the same).")
   int intra;
 
-  @Option(names = "--inter-threads", defaultValue = "1", description = "Inter-op threads (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--inter-threads",
+      defaultValue = "1",
+      description = "Inter-op threads (default: ${DEFAULT-VALUE}).")
   int inter;
 
-  @Option(names = "--xla", description = "Compile with XLA's global JIT (CPU auto-clustering is enabled in-process).")
+  @Option(
+      names = "--xla",
+      description = "Compile with XLA's global JIT (CPU auto-clustering is enabled in-process).")
   boolean xla;
 
-  @Option(names = "--compute", defaultValue = "float32",
-      description = "Precision of the matrix products, float32 or bfloat16 (the peer then runs under torch.autocast bfloat16) (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--compute",
+      defaultValue = "float32",
+      description =
+          "Precision of the matrix products, float32 or bfloat16 (the peer then runs under torch.autocast bfloat16) (default: ${DEFAULT-VALUE}).")
   String compute;
 
-  @Option(names = "--seed", defaultValue = "42", description = "Seed of weights and token ids (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--seed",
+      defaultValue = "42",
+      description = "Seed of weights and token ids (default: ${DEFAULT-VALUE}).")
   long seed;
 
-  @Option(names = "--peer", description = "Also run scripts/bench-peer.sh (PyTorch + transformers) and print project vs peer.")
+  @Option(
+      names = "--peer",
+      description =
+          "Also run scripts/bench-peer.sh (PyTorch + transformers) and print project vs peer.")
   boolean peer;
 
   @Option(names = "--json", description = "Write the results as JSON to this file.")
@@ -68,23 +109,41 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = "--no-memory", description = "Skip the per-kind peak-memory probes.")
   boolean noMemory;
 
-  @Option(names = "--memory-hidden", defaultValue = "1024", description = "Hidden size of the memory model (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--memory-hidden",
+      defaultValue = "1024",
+      description = "Hidden size of the memory model (default: ${DEFAULT-VALUE}).")
   int memHidden;
 
-  @Option(names = "--memory-layers", defaultValue = "8", description = "Blocks of the memory model (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--memory-layers",
+      defaultValue = "8",
+      description = "Blocks of the memory model (default: ${DEFAULT-VALUE}).")
   int memLayers;
 
-  @Option(names = "--matmul-n", defaultValue = "2048", description = "Size of the peak-matmul probe (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--matmul-n",
+      defaultValue = "2048",
+      description = "Size of the peak-matmul probe (default: ${DEFAULT-VALUE}).")
   int matmulN;
 
-  @Option(names = "--workloads", split = ",", defaultValue = "score,bt-step,lora-step,generate,ensembles",
-      description = "Workloads to run, any of score, bt-step, lora-step, generate, ensembles (default: all).")
+  @Option(
+      names = "--workloads",
+      split = ",",
+      defaultValue = "score,bt-step,lora-step,generate,ensembles",
+      description =
+          "Workloads to run, any of score, bt-step, lora-step, generate, ensembles (default: all).")
   List<String> workloads;
 
-  @Option(names = "--root", defaultValue = ".", description = "Project root (presets, scripts/) (default: the working directory).")
+  @Option(
+      names = "--root",
+      defaultValue = ".",
+      description = "Project root (presets, scripts/) (default: the working directory).")
   Path root;
 
-  @Option(names = "--work-dir", description = "Where exports and peer files go (default: a new temporary directory).")
+  @Option(
+      names = "--work-dir",
+      description = "Where exports and peer files go (default: a new temporary directory).")
   Path workDir;
 
   @Override
@@ -99,28 +158,55 @@ public final class BenchCommand implements Callable<Integer> {
     Outputs.paths().inputFiles("--preset", ps).outputFile("--json", json).check();
     for (Path p : ps) {
       if (!Files.isRegularFile(p)) {
-        throw new UserError("preset not found: " + p + " (run from the project root or pass --root/--preset)");
+        throw new UserError(
+            "preset not found: " + p + " (run from the project root or pass --root/--preset)");
       }
     }
     for (String w : workloads) {
       if (!BenchRunner.Spec.WORKLOADS.contains(w)) {
-        throw new UserError("--workloads: unknown workload '" + w + "' (expected some of "
-            + String.join(", ", BenchRunner.Spec.WORKLOADS) + ")");
+        throw new UserError(
+            "--workloads: unknown workload '"
+                + w
+                + "' (expected some of "
+                + String.join(", ", BenchRunner.Spec.WORKLOADS)
+                + ")");
       }
     }
-    BenchOptions o = new BenchOptions(batch, seq, k, warmup, reps, new ExecConfig(intra, inter, xla).withCompute(ExecOptions.precision(compute)), seed);
+    BenchOptions o =
+        new BenchOptions(
+            batch,
+            seq,
+            k,
+            warmup,
+            reps,
+            new ExecConfig(intra, inter, xla).withCompute(ExecOptions.precision(compute)),
+            seed);
     Path work = workDir != null ? workDir : Files.createTempDirectory("rme-bench");
-    BenchRunner.Report r = BenchRunner.run(
-        new BenchRunner.Spec(ps, o, peer, root, !noMemory, memHidden, memLayers, matmulN, work, new java.util.HashSet<>(workloads)),
-        line -> {
-          System.err.println(line);
-          System.err.flush();
-        });
+    BenchRunner.Report r =
+        BenchRunner.run(
+            new BenchRunner.Spec(
+                ps,
+                o,
+                peer,
+                root,
+                !noMemory,
+                memHidden,
+                memLayers,
+                matmulN,
+                work,
+                new java.util.HashSet<>(workloads)),
+            line -> {
+              System.err.println(line);
+              System.err.flush();
+            });
     BenchRunner.print(r, System.out);
     if (json != null) {
-      Outputs.writeLines(json, List.of(
-          new com.fasterxml.jackson.databind.ObjectMapper().writerWithDefaultPrettyPrinter()
-              .writeValueAsString(BenchRunner.toJson(r, o))));
+      Outputs.writeLines(
+          json,
+          List.of(
+              new com.fasterxml.jackson.databind.ObjectMapper()
+                  .writerWithDefaultPrettyPrinter()
+                  .writeValueAsString(BenchRunner.toJson(r, o))));
       System.out.println("\nwrote " + json);
     }
     return 0;

@@ -2,7 +2,6 @@ package dev.rewardensemble.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.api.RewardModel;
 import dev.rewardensemble.config.ExecConfig;
@@ -27,7 +26,9 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code rme best-of-n}: n samples per prompt, scored by a reward model or ensemble, the best kept. */
+/**
+ * {@code rme best-of-n}: n samples per prompt, scored by a reward model or ensemble, the best kept.
+ */
 @Command(
     name = "best-of-n",
     mixinStandardHelpOptions = true,
@@ -42,30 +43,48 @@ import picocli.CommandLine.Option;
 public final class BestOfNCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @Option(names = "--policy", description = "Causal LM checkpoint (LlamaForCausalLM / GPT2LMHeadModel); not needed with --pool-in.")
+  @Option(
+      names = "--policy",
+      description =
+          "Causal LM checkpoint (LlamaForCausalLM / GPT2LMHeadModel); not needed with --pool-in.")
   Path policy;
 
   @Option(
       names = "--pool-in",
-      description = "Re-rank an existing pool (a --candidates-out file) instead of sampling: the same candidates scored by another reward model or aggregation.")
+      description =
+          "Re-rank an existing pool (a --candidates-out file) instead of sampling: the same candidates scored by another reward model or aggregation.")
   Path poolIn;
 
-  @Option(names = "--reward-model", required = true, description = "Reward model or ensemble (run dir, checkpoint, SavedModel, or base with --lora).")
+  @Option(
+      names = "--reward-model",
+      required = true,
+      description =
+          "Reward model or ensemble (run dir, checkpoint, SavedModel, or base with --lora).")
   Path rewardModel;
 
   @Option(names = "--lora", split = ",", description = "PEFT adapters over --reward-model.")
   List<Path> lora;
 
-  @Option(names = "--prompts", description = "JSONL rows {\"prompt\": ..} or {\"input_ids\": [..]} (required unless --pool-in).")
+  @Option(
+      names = "--prompts",
+      description =
+          "JSONL rows {\"prompt\": ..} or {\"input_ids\": [..]} (required unless --pool-in).")
   Path prompts;
 
-  @Option(names = "--n", defaultValue = "16", description = "Samples per prompt (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--n",
+      defaultValue = "16",
+      description = "Samples per prompt (default: ${DEFAULT-VALUE}).")
   int n;
 
-  @Option(names = "--out", description = "Selected responses, JSONL, or - for standard output (the default).")
+  @Option(
+      names = "--out",
+      description = "Selected responses, JSONL, or - for standard output (the default).")
   Path out;
 
-  @Option(names = "--candidates-out", description = "Every candidate with all members' rewards, JSONL.")
+  @Option(
+      names = "--candidates-out",
+      description = "Every candidate with all members' rewards, JSONL.")
   Path candidatesOut;
 
   @Option(names = "--summary", description = "Summary JSON (expected reward against n, KL).")
@@ -73,28 +92,51 @@ public final class BestOfNCommand implements Callable<Integer> {
 
   @CommandLine.Mixin AggregationOptions aggregation = new AggregationOptions();
 
-  @Option(names = "--no-normalize", description = "Aggregate raw member rewards even when the ensemble stores a normalisation.")
+  @Option(
+      names = "--no-normalize",
+      description = "Aggregate raw member rewards even when the ensemble stores a normalisation.")
   boolean noNormalize;
 
-  @Option(names = "--temperature", defaultValue = "1.0", description = "Sampling temperature (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--temperature",
+      defaultValue = "1.0",
+      description = "Sampling temperature (default: ${DEFAULT-VALUE}).")
   double temperature;
 
-  @Option(names = "--top-p", defaultValue = "0.9", description = "Nucleus sampling (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--top-p",
+      defaultValue = "0.9",
+      description = "Nucleus sampling (default: ${DEFAULT-VALUE}).")
   double topP;
 
-  @Option(names = "--top-k", defaultValue = "0", description = "Top-k, 0 = off (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--top-k",
+      defaultValue = "0",
+      description = "Top-k, 0 = off (default: ${DEFAULT-VALUE}).")
   int topK;
 
-  @Option(names = "--max-new-tokens", defaultValue = "300", description = "Longest response (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--max-new-tokens",
+      defaultValue = "300",
+      description = "Longest response (default: ${DEFAULT-VALUE}).")
   int maxNewTokens;
 
-  @Option(names = "--seed", defaultValue = "42", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--seed",
+      defaultValue = "42",
+      description = "Sampling seed (default: ${DEFAULT-VALUE}).")
   long seed;
 
-  @Option(names = "--batch-size", defaultValue = "16", description = "Sequences per Session.run (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--batch-size",
+      defaultValue = "16",
+      description = "Sequences per Session.run (default: ${DEFAULT-VALUE}).")
   int batchSize;
 
-  @Option(names = "--template", defaultValue = "alpaca", description = "Prompt template for text prompts (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--template",
+      defaultValue = "alpaca",
+      description = "Prompt template for text prompts (default: ${DEFAULT-VALUE}).")
   String template;
 
   @Option(names = "--tokenizer", description = "tokenizer.json (default: the policy's).")
@@ -104,19 +146,29 @@ public final class BestOfNCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    Outputs.paths().input("--policy", policy).inputFile("--pool-in", poolIn).input("--reward-model", rewardModel)
-        .inputs("--lora", lora).inputFile("--prompts", prompts).inputFile("--tokenizer", tokenizer)
-        .outputFile("--out", out).outputFile("--candidates-out", candidatesOut).outputFile("--summary", summary).check();
+    Outputs.paths()
+        .input("--policy", policy)
+        .inputFile("--pool-in", poolIn)
+        .input("--reward-model", rewardModel)
+        .inputs("--lora", lora)
+        .inputFile("--prompts", prompts)
+        .inputFile("--tokenizer", tokenizer)
+        .outputFile("--out", out)
+        .outputFile("--candidates-out", candidatesOut)
+        .outputFile("--summary", summary)
+        .check();
     if (n < 1) {
       throw new UserError("--n must be >= 1, got " + n);
     }
     if (batchSize < 1) {
       throw new UserError("--batch-size must be >= 1, got " + batchSize);
     }
-    SamplingConfig cfg = new SamplingConfig(maxNewTokens, false, temperature, topP, topK, seed, true);
+    SamplingConfig cfg =
+        new SamplingConfig(maxNewTokens, false, temperature, topP, topK, seed, true);
     ExecConfig exec = execOptions.config();
     if (poolIn == null && (policy == null || prompts == null)) {
-      throw new UserError("--policy and --prompts are required unless --pool-in re-ranks an existing pool");
+      throw new UserError(
+          "--policy and --prompts are required unless --pool-in re-ranks an existing pool");
     }
     try (RewardModel rm = RewardModel.load(rewardModel, lora, exec)) {
       AggregationConfig agg = aggregation.resolve(rm.aggregation());
@@ -135,20 +187,35 @@ public final class BestOfNCommand implements Callable<Integer> {
       } else {
         try (Sampler sampler = Sampler.load(policy, exec)) {
           if (rm.config().vocabSize() != sampler.config().vocabSize()) {
-            throw new UserError("the policy's vocabulary (" + sampler.config().vocabSize() + ") differs from the reward model's ("
-                + rm.config().vocabSize() + "): they must share a tokenizer");
+            throw new UserError(
+                "the policy's vocabulary ("
+                    + sampler.config().vocabSize()
+                    + ") differs from the reward model's ("
+                    + rm.config().vocabSize()
+                    + "): they must share a tokenizer");
           }
           int maxPrompt = sampler.config().maxPositions() - maxNewTokens;
           if (maxPrompt < 1) {
-            throw new UserError("--max-new-tokens " + maxNewTokens + " leaves no room for a prompt in the policy's "
-                + sampler.config().maxPositions() + " positions");
+            throw new UserError(
+                "--max-new-tokens "
+                    + maxNewTokens
+                    + " leaves no room for a prompt in the policy's "
+                    + sampler.config().maxPositions()
+                    + " positions");
           }
           tokPath = tokenizer != null ? tokenizer : sampler.tokenizer().orElse(null);
           eosId = sampler.config().eosTokenId();
           try (Tokenizer tok = tokPath == null ? null : Tokenizer.load(tokPath)) {
-            Encoder enc = new Encoder(tok, PromptTemplate.byName(template), maxPrompt, OptionalInt.empty(), Encoder.Truncation.ERROR);
+            Encoder enc =
+                new Encoder(
+                    tok,
+                    PromptTemplate.byName(template),
+                    maxPrompt,
+                    OptionalInt.empty(),
+                    Encoder.Truncation.ERROR);
             List<int[]> ids = new ArrayList<>();
-            for (PromptRow r : PromptRows.read(prompts, enc, OptionalInt.of(sampler.config().vocabSize()))) {
+            for (PromptRow r :
+                PromptRows.read(prompts, enc, OptionalInt.of(sampler.config().vocabSize()))) {
               ids.add(r.ids());
               infos.add(new PromptInfo(r.line(), r.original().get("id"), r.text()));
             }
@@ -159,7 +226,8 @@ public final class BestOfNCommand implements Callable<Integer> {
       long t1 = System.nanoTime();
       float[][][] members = BestOfNRunner.score(rm, pool, eosId, batchSize);
       long t2 = System.nanoTime();
-      List<BestOfNRunner.Result> results = BestOfNRunner.select(rm, pool, members, agg, !noNormalize);
+      List<BestOfNRunner.Result> results =
+          BestOfNRunner.select(rm, pool, members, agg, !noNormalize);
       try (Tokenizer tok = tokPath == null ? null : Tokenizer.load(tokPath)) {
         List<String> lines = new ArrayList<>();
         List<String> candLines = new ArrayList<>();
@@ -182,13 +250,21 @@ public final class BestOfNCommand implements Callable<Integer> {
       ObjectNode s = summarize(results, results.size(), (t1 - t0) / 1e9, (t2 - t1) / 1e9);
       s.put("aggregation", dev.rewardensemble.ensemble.Diagnostics.label(agg));
       if (summary != null) {
-        Outputs.writeLines(summary, List.of(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(s)));
+        Outputs.writeLines(
+            summary, List.of(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(s)));
       }
-      System.err.printf("best-of-%d over %d prompts (%s): mean selected reward %.4f, mean sample reward %.4f, KL %.4f nats%n",
-          n, results.size(), s.get("aggregation").asText(), s.get("mean_selected_reward").asDouble(),
-          s.get("mean_sample_reward").asDouble(), BestOfN.kl(n));
+      System.err.printf(
+          "best-of-%d over %d prompts (%s): mean selected reward %.4f, mean sample reward %.4f, KL %.4f nats%n",
+          n,
+          results.size(),
+          s.get("aggregation").asText(),
+          s.get("mean_selected_reward").asDouble(),
+          s.get("mean_sample_reward").asDouble(),
+          BestOfN.kl(n));
       System.err.printf("  expected reward by n (same pool): %s%n", s.get("expected_reward_by_n"));
-      System.err.printf("  %s %.1f s, scoring %.1f s%n", poolIn != null ? "reading the pool" : "sampling", (t1 - t0) / 1e9, (t2 - t1) / 1e9);
+      System.err.printf(
+          "  %s %.1f s, scoring %.1f s%n",
+          poolIn != null ? "reading the pool" : "sampling", (t1 - t0) / 1e9, (t2 - t1) / 1e9);
     }
     return 0;
   }
@@ -196,7 +272,8 @@ public final class BestOfNCommand implements Callable<Integer> {
   /** What an output row says about its prompt. */
   private record PromptInfo(int line, JsonNode id, String text) {}
 
-  private static ObjectNode row(PromptInfo p, BestOfNRunner.Candidate c, int index, Tokenizer tok, int eosId) {
+  private static ObjectNode row(
+      PromptInfo p, BestOfNRunner.Candidate c, int index, Tokenizer tok, int eosId) {
     ObjectNode o = JSON.createObjectNode();
     if (p.id() != null) {
       o.set("id", p.id());
@@ -242,9 +319,16 @@ public final class BestOfNCommand implements Callable<Integer> {
       } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
         throw new UserError(file + ":" + lineNo + ": invalid JSON: " + e.getOriginalMessage());
       }
-      for (String key : List.of("line", "prompt_ids", "response_ids", "token_logprobs", "eos_token_id")) {
+      for (String key :
+          List.of("line", "prompt_ids", "response_ids", "token_logprobs", "eos_token_id")) {
         if (!r.has(key)) {
-          throw new UserError(file + ":" + lineNo + ": " + key + ": missing (not a --candidates-out file of rme best-of-n)");
+          throw new UserError(
+              file
+                  + ":"
+                  + lineNo
+                  + ": "
+                  + key
+                  + ": missing (not a --candidates-out file of rme best-of-n)");
         }
       }
       int[] promptIds = JSON.convertValue(r.get("prompt_ids"), int[].class);
@@ -252,14 +336,24 @@ public final class BestOfNCommand implements Callable<Integer> {
       float[] lps = JSON.convertValue(r.get("token_logprobs"), float[].class);
       for (int id : promptIds) {
         if (id < 0 || id >= vocab) {
-          throw new UserError(file + ":" + lineNo + ": prompt_ids: token " + id + " outside the reward model's vocabulary");
+          throw new UserError(
+              file
+                  + ":"
+                  + lineNo
+                  + ": prompt_ids: token "
+                  + id
+                  + " outside the reward model's vocabulary");
         }
       }
       eos = r.get("eos_token_id").asInt();
       int pl = r.get("line").asInt();
-      byLine.computeIfAbsent(pl, k -> new ArrayList<>()).add(
-          new Generation(promptIds, resp, lps, r.path("finished").asBoolean(false)));
-      infos.putIfAbsent(pl, new PromptInfo(pl, r.get("id"), r.path("prompt").isTextual() ? r.get("prompt").asText() : null));
+      byLine
+          .computeIfAbsent(pl, k -> new ArrayList<>())
+          .add(new Generation(promptIds, resp, lps, r.path("finished").asBoolean(false)));
+      infos.putIfAbsent(
+          pl,
+          new PromptInfo(
+              pl, r.get("id"), r.path("prompt").isTextual() ? r.get("prompt").asText() : null));
     }
     if (byLine.isEmpty()) {
       throw new UserError(file + ": no candidates");
@@ -269,8 +363,15 @@ public final class BestOfNCommand implements Callable<Integer> {
     List<PromptInfo> info = new ArrayList<>();
     for (var e : byLine.entrySet()) {
       if (size >= 0 && e.getValue().size() != size) {
-        throw new UserError(file + ": prompt of line " + e.getKey() + " has " + e.getValue().size()
-            + " candidates, the first has " + size + " (every prompt needs the same pool size)");
+        throw new UserError(
+            file
+                + ": prompt of line "
+                + e.getKey()
+                + " has "
+                + e.getValue().size()
+                + " candidates, the first has "
+                + size
+                + " (every prompt needs the same pool size)");
       }
       size = e.getValue().size();
       pool.add(e.getValue());
@@ -279,7 +380,8 @@ public final class BestOfNCommand implements Callable<Integer> {
     return new Pool(pool, info, eos);
   }
 
-  private ObjectNode summarize(List<BestOfNRunner.Result> results, int prompts, double sampleSeconds, double scoreSeconds) {
+  private ObjectNode summarize(
+      List<BestOfNRunner.Result> results, int prompts, double sampleSeconds, double scoreSeconds) {
     ObjectNode s = JSON.createObjectNode();
     s.put("n", n);
     s.put("prompts", prompts);

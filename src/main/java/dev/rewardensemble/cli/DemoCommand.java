@@ -20,7 +20,10 @@ import picocli.CommandLine.Option;
       "on a 2-core CPU; --full runs more seeds, prompts and PPO iterations."
     })
 public final class DemoCommand implements Callable<Integer> {
-  @Option(names = "--out", defaultValue = "runs/demo", description = "Run directory (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--out",
+      defaultValue = "runs/demo",
+      description = "Run directory (default: ${DEFAULT-VALUE}).")
   Path out;
 
   @Option(names = "--full", description = "More seeds, held-out prompts and PPO iterations (slow).")
@@ -29,13 +32,22 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--seeds", description = "Reward-model seeds (default: 6 fast, 8 full).")
   Integer seeds;
 
-  @Option(names = "--preference-pairs", description = "Noisy preference pairs per seed (default: 1000); the cleaner set is a third of it.")
+  @Option(
+      names = "--preference-pairs",
+      description =
+          "Noisy preference pairs per seed (default: 1000); the cleaner set is a third of it.")
   Integer pairs;
 
-  @Option(names = "--noise", defaultValue = "0.25", description = "Label flip rate of the noisy set (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--noise",
+      defaultValue = "0.25",
+      description = "Label flip rate of the noisy set (default: ${DEFAULT-VALUE}).")
   double noise;
 
-  @Option(names = "--clean-noise", defaultValue = "0.10", description = "Label flip rate of the cleaner set (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--clean-noise",
+      defaultValue = "0.10",
+      description = "Label flip rate of the cleaner set (default: ${DEFAULT-VALUE}).")
   double cleanNoise;
 
   @Option(names = "--pool", description = "Best-of-n pool per held-out prompt (default: 200).")
@@ -44,7 +56,9 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--eval-prompts", description = "Held-out prompts (default: 60 fast, 200 full).")
   Integer evalPrompts;
 
-  @Option(names = "--ppo-iterations", description = "PPO iterations per reward (default: 40 fast, 150 full).")
+  @Option(
+      names = "--ppo-iterations",
+      description = "PPO iterations per reward (default: 40 fast, 150 full).")
   Integer ppoIterations;
 
   @Option(names = "--no-ppo", description = "Skip PPO.")
@@ -74,20 +88,23 @@ public final class DemoCommand implements Callable<Integer> {
     atLeast("--ppo-iterations", it, 0);
     atLeast("--eval-prompts", ep, 1);
     atLeast("--threads", threads, 0);
-    DemoSettings s = preset.toBuilder()
-        .seeds(sd)
-        .preferencePairs(pp)
-        .cleanPairs(DemoSettings.cleanPairsFor(pp))
-        .noise(noise)
-        .cleanNoise(cleanNoise)
-        .pool(pl)
-        .ppoIterations(it)
-        .evalPrompts(ep)
-        .ppoEvalPrompts(Math.min(preset.ppoEvalPrompts(), ep))
-        .threads(threads)
-        .build();
-    Demo.Result r = Demo.run(s, msg -> System.err.println(msg), new ProgressBar("[demo] SFT", "loss", "acc"));
-    System.err.printf(Locale.ROOT, "rme demo finished in %.1f s (%.1f min)%n", r.seconds(), r.seconds() / 60);
+    DemoSettings s =
+        preset.toBuilder()
+            .seeds(sd)
+            .preferencePairs(pp)
+            .cleanPairs(DemoSettings.cleanPairsFor(pp))
+            .noise(noise)
+            .cleanNoise(cleanNoise)
+            .pool(pl)
+            .ppoIterations(it)
+            .evalPrompts(ep)
+            .ppoEvalPrompts(Math.min(preset.ppoEvalPrompts(), ep))
+            .threads(threads)
+            .build();
+    Demo.Result r =
+        Demo.run(s, msg -> System.err.println(msg), new ProgressBar("[demo] SFT", "loss", "acc"));
+    System.err.printf(
+        Locale.ROOT, "rme demo finished in %.1f s (%.1f min)%n", r.seconds(), r.seconds() / 60);
     System.out.println(r.report().toAbsolutePath());
     return 0;
   }

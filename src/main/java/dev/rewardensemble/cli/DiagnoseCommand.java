@@ -31,40 +31,66 @@ import picocli.CommandLine.Option;
       "disagreement (std of the members' margins). Prints a table; --json writes every number."
     })
 public final class DiagnoseCommand implements Callable<Integer> {
-  @Option(names = "--model", required = true, description = "Run directory, checkpoint, SavedModel, or base (with --lora).")
+  @Option(
+      names = "--model",
+      required = true,
+      description = "Run directory, checkpoint, SavedModel, or base (with --lora).")
   Path model;
 
   @Option(names = "--lora", split = ",", description = "PEFT adapter directories over --model.")
   List<Path> lora;
 
-  @Option(names = "--data", required = true, description = "Preference pairs (AlpacaFarm, TRL or pre-tokenized).")
+  @Option(
+      names = "--data",
+      required = true,
+      description = "Preference pairs (AlpacaFarm, TRL or pre-tokenized).")
   Path data;
 
   @Option(names = "--json", description = "Write the diagnostics as JSON here.")
   Path json;
 
-  @Option(names = "--batch-size", defaultValue = "16", description = "Sequences per Session.run (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--batch-size",
+      defaultValue = "16",
+      description = "Sequences per Session.run (default: ${DEFAULT-VALUE}).")
   int batchSize;
 
-  @Option(names = "--template", defaultValue = "alpaca", description = "Prompt template for text data (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--template",
+      defaultValue = "alpaca",
+      description = "Prompt template for text data (default: ${DEFAULT-VALUE}).")
   String template;
 
-  @Option(names = "--no-normalize", description = "Aggregate raw member rewards even when the model stores a normalisation.")
+  @Option(
+      names = "--no-normalize",
+      description = "Aggregate raw member rewards even when the model stores a normalisation.")
   boolean noNormalize;
 
   @Override
   public Integer call() throws Exception {
-    Outputs.paths().input("--model", model).inputs("--lora", lora).inputFile("--data", data)
-        .outputFile("--json", json).check();
+    Outputs.paths()
+        .input("--model", model)
+        .inputs("--lora", lora)
+        .inputFile("--data", data)
+        .outputFile("--json", json)
+        .check();
     ExecConfig exec = ExecConfig.defaults();
     try (RewardModel rm = RewardModel.load(model, lora, exec)) {
       Path tokPath = rm.tokenizer().orElse(null);
       PreferenceData d;
       try (Tokenizer tok = tokPath == null ? null : Tokenizer.load(tokPath)) {
-        d = PreferenceReader.builder().tokenizer(tok).template(PromptTemplate.byName(template))
-            .maxLength(rm.config().maxPositions()).eosId(OptionalInt.empty()).truncation(Encoder.Truncation.LEFT)
-            .format(PreferenceFormat.AUTO).skipBadRows(false).vocabSize(OptionalInt.of(rm.config().vocabSize())).build()
-            .read(data);
+        d =
+            PreferenceReader.builder()
+                .tokenizer(tok)
+                .template(PromptTemplate.byName(template))
+                .maxLength(rm.config().maxPositions())
+                .eosId(OptionalInt.empty())
+                .truncation(Encoder.Truncation.LEFT)
+                .format(PreferenceFormat.AUTO)
+                .skipBadRows(false)
+                .vocabSize(OptionalInt.of(rm.config().vocabSize()))
+                .build()
+                .read(data);
       }
       List<int[]> c = new ArrayList<>();
       List<int[]> r = new ArrayList<>();
@@ -72,23 +98,38 @@ public final class DiagnoseCommand implements Callable<Integer> {
         c.add(p.chosen());
         r.add(p.rejected());
       }
-      Diagnostics diag = Diagnostics.compute(
-          List.of(rm.score(c, batchSize)), List.of(rm.score(r, batchSize)),
-          noNormalize ? java.util.Optional.empty() : rm.normalization(), Diagnostics.defaultAggregations());
-      System.out.printf("%s (%s, K=%d) on %d pairs of %s%n", model, rm.kind().id(), rm.heads(), diag.pairs(), data);
+      Diagnostics diag =
+          Diagnostics.compute(
+              List.of(rm.score(c, batchSize)),
+              List.of(rm.score(r, batchSize)),
+              noNormalize ? java.util.Optional.empty() : rm.normalization(),
+              Diagnostics.defaultAggregations());
+      System.out.printf(
+          "%s (%s, K=%d) on %d pairs of %s%n",
+          model, rm.kind().id(), rm.heads(), diag.pairs(), data);
       for (int k = 0; k < diag.memberAccuracy().length; k++) {
         System.out.printf("  member %d accuracy %.4f%n", k, diag.memberAccuracy()[k]);
       }
-      diag.aggregationAccuracy().forEach((name, acc) -> System.out.printf("  %-10s accuracy %.4f%n", name, acc));
-      System.out.printf("  member reward correlation (mean off-diagonal) %.4f%n", diag.meanOffDiagonalCorrelation());
+      diag.aggregationAccuracy()
+          .forEach((name, acc) -> System.out.printf("  %-10s accuracy %.4f%n", name, acc));
+      System.out.printf(
+          "  member reward correlation (mean off-diagonal) %.4f%n",
+          diag.meanOffDiagonalCorrelation());
       for (double[] row : diag.correlation()) {
-        System.out.println("    " + Arrays.toString(Arrays.stream(row).map(v -> Math.round(v * 1e4) / 1e4).toArray()));
+        System.out.println(
+            "    "
+                + Arrays.toString(
+                    Arrays.stream(row).map(v -> Math.round(v * 1e4) / 1e4).toArray()));
       }
       for (Diagnostics.Bin b : diag.disagreementBins()) {
-        System.out.printf("  disagreement [%.4f, %.4f]: %d pairs, mean accuracy %.4f%n", b.low(), b.high(), b.pairs(), b.accuracy());
+        System.out.printf(
+            "  disagreement [%.4f, %.4f]: %d pairs, mean accuracy %.4f%n",
+            b.low(), b.high(), b.pairs(), b.accuracy());
       }
       if (json != null) {
-        Outputs.writeLines(json, List.of(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(diag)));
+        Outputs.writeLines(
+            json,
+            List.of(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(diag)));
       }
     }
     return 0;

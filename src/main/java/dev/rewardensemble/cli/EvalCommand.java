@@ -27,7 +27,10 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code rme eval}: a policy's answers in AlpacaEval's and MT-Bench's formats, optionally judged by a reward model. */
+/**
+ * {@code rme eval}: a policy's answers in AlpacaEval's and MT-Bench's formats, optionally judged by
+ * a reward model.
+ */
 @Command(
     name = "eval",
     mixinStandardHelpOptions = true,
@@ -46,13 +49,19 @@ public final class EvalCommand implements Callable<Integer> {
   @Option(names = "--policy", required = true, description = "Causal LM checkpoint to evaluate.")
   Path policy;
 
-  @Option(names = "--prompts", required = true, description = "Evaluation prompts (JSONL or JSON array).")
+  @Option(
+      names = "--prompts",
+      required = true,
+      description = "Evaluation prompts (JSONL or JSON array).")
   Path prompts;
 
   @Option(names = "--out", required = true, description = "Output directory.")
   Path out;
 
-  @Option(names = "--generator", description = "Model name written as generator / model_id (default: the policy directory's name).")
+  @Option(
+      names = "--generator",
+      description =
+          "Model name written as generator / model_id (default: the policy directory's name).")
   String generator;
 
   @Option(names = "--judge", description = "Reward model or ensemble that judges the answers.")
@@ -61,42 +70,91 @@ public final class EvalCommand implements Callable<Integer> {
   @Option(names = "--judge-lora", split = ",", description = "PEFT adapters over --judge.")
   List<Path> judgeLora;
 
-  @Option(names = "--reference", description = "AlpacaEval-format outputs of a reference model (same instructions) to compute the win rate against.")
+  @Option(
+      names = "--reference",
+      description =
+          "AlpacaEval-format outputs of a reference model (same instructions) to compute the win rate against.")
   Path reference;
 
   @CommandLine.Mixin AggregationOptions aggregation = new AggregationOptions();
 
-  @Option(names = "--max-new-tokens", defaultValue = "300") int maxNewTokens;
-  @Option(names = "--greedy", description = "Greedy decoding (default: temperature 0.7, top-p 0.9 as in the paper's PPO decoding).") boolean greedy;
-  @Option(names = "--temperature", defaultValue = "0.7") double temperature;
-  @Option(names = "--top-p", defaultValue = "0.9") double topP;
-  @Option(names = "--seed", defaultValue = "42") long seed;
-  @Option(names = "--batch-size", defaultValue = "16") int batchSize;
-  @Option(names = "--template", defaultValue = "alpaca", description = "Prompt template (default: ${DEFAULT-VALUE}).") String template;
+  @Option(names = "--max-new-tokens", defaultValue = "300")
+  int maxNewTokens;
+
+  @Option(
+      names = "--greedy",
+      description =
+          "Greedy decoding (default: temperature 0.7, top-p 0.9 as in the paper's PPO decoding).")
+  boolean greedy;
+
+  @Option(names = "--temperature", defaultValue = "0.7")
+  double temperature;
+
+  @Option(names = "--top-p", defaultValue = "0.9")
+  double topP;
+
+  @Option(names = "--seed", defaultValue = "42")
+  long seed;
+
+  @Option(names = "--batch-size", defaultValue = "16")
+  int batchSize;
+
+  @Option(
+      names = "--template",
+      defaultValue = "alpaca",
+      description = "Prompt template (default: ${DEFAULT-VALUE}).")
+  String template;
+
   @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
 
   @Override
   public Integer call() throws Exception {
-    Outputs.paths().input("--policy", policy).inputFile("--prompts", prompts)
-        .input("--judge", judge).inputs("--judge-lora", judgeLora).inputFile("--reference", reference)
-        .outputFilesIn("--out", out, "alpaca_eval.json", "mt_bench_answers.jsonl", "judged.jsonl", "summary.json")
+    Outputs.paths()
+        .input("--policy", policy)
+        .inputFile("--prompts", prompts)
+        .input("--judge", judge)
+        .inputs("--judge-lora", judgeLora)
+        .inputFile("--reference", reference)
+        .outputFilesIn(
+            "--out",
+            out,
+            "alpaca_eval.json",
+            "mt_bench_answers.jsonl",
+            "judged.jsonl",
+            "summary.json")
         .check();
     ExecConfig exec = execOptions.config();
-    SamplingConfig cfg = greedy ? SamplingConfig.greedy(maxNewTokens)
-        : new SamplingConfig(maxNewTokens, false, temperature, topP, 0, seed, true);
-    String name = generator != null ? generator : policy.toAbsolutePath().normalize().getFileName().toString();
+    SamplingConfig cfg =
+        greedy
+            ? SamplingConfig.greedy(maxNewTokens)
+            : new SamplingConfig(maxNewTokens, false, temperature, topP, 0, seed, true);
+    String name =
+        generator != null
+            ? generator
+            : policy.toAbsolutePath().normalize().getFileName().toString();
     List<PromptRow> rows;
     List<String> answers = new ArrayList<>();
     List<int[]> answerIds = new ArrayList<>();
     try (Sampler sampler = Sampler.load(policy, exec)) {
-      Path tokPath = sampler.tokenizer().orElseThrow(
-          () -> new UserError(policy + " has no tokenizer.json: rme eval writes text answers"));
+      Path tokPath =
+          sampler
+              .tokenizer()
+              .orElseThrow(
+                  () ->
+                      new UserError(
+                          policy + " has no tokenizer.json: rme eval writes text answers"));
       try (Tokenizer tok = Tokenizer.load(tokPath)) {
         int maxPrompt = sampler.config().maxPositions() - maxNewTokens;
         if (maxPrompt < 1) {
           throw new UserError("--max-new-tokens " + maxNewTokens + " leaves no room for a prompt");
         }
-        Encoder enc = new Encoder(tok, PromptTemplate.byName(template), maxPrompt, OptionalInt.empty(), Encoder.Truncation.LEFT);
+        Encoder enc =
+            new Encoder(
+                tok,
+                PromptTemplate.byName(template),
+                maxPrompt,
+                OptionalInt.empty(),
+                Encoder.Truncation.LEFT);
         rows = PromptRows.read(prompts, enc, OptionalInt.of(sampler.config().vocabSize()));
         List<int[]> ids = new ArrayList<>();
         rows.forEach(r -> ids.add(r.ids()));
@@ -122,7 +180,11 @@ public final class EvalCommand implements Callable<Integer> {
       a.put("output", answers.get(i));
       a.put("generator", name);
       ObjectNode m = JSON.createObjectNode();
-      m.set("question_id", p.original().has("question_id") ? p.original().get("question_id") : JSON.valueToTree(p.line()));
+      m.set(
+          "question_id",
+          p.original().has("question_id")
+              ? p.original().get("question_id")
+              : JSON.valueToTree(p.line()));
       m.put("answer_id", name + "-" + p.line());
       m.put("model_id", name);
       ObjectNode choice = m.putArray("choices").addObject();
@@ -132,9 +194,13 @@ public final class EvalCommand implements Callable<Integer> {
       mtBench.add(JSON.writeValueAsString(m));
     }
     Files.createDirectories(out);
-    Outputs.writeLines(out.resolve("alpaca_eval.json"), List.of(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(alpaca)));
+    Outputs.writeLines(
+        out.resolve("alpaca_eval.json"),
+        List.of(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(alpaca)));
     Outputs.writeLines(out.resolve("mt_bench_answers.jsonl"), mtBench);
-    System.err.printf("%d answers by %s -> %s (alpaca_eval.json, mt_bench_answers.jsonl)%n", rows.size(), name, out);
+    System.err.printf(
+        "%d answers by %s -> %s (alpaca_eval.json, mt_bench_answers.jsonl)%n",
+        rows.size(), name, out);
     if (judge != null) {
       judge(rows, answers, exec);
     } else if (reference != null) {
@@ -158,16 +224,29 @@ public final class EvalCommand implements Callable<Integer> {
 
   private void judge(List<PromptRow> rows, List<String> answers, ExecConfig exec) throws Exception {
     try (RewardModel rm = RewardModel.load(judge, judgeLora, exec)) {
-      Path tokPath = rm.tokenizer().orElseThrow(
-          () -> new UserError(judge + " has no tokenizer.json: the judge must tokenize the answers itself"));
+      Path tokPath =
+          rm.tokenizer()
+              .orElseThrow(
+                  () ->
+                      new UserError(
+                          judge
+                              + " has no tokenizer.json: the judge must tokenize the answers itself"));
       AggregationConfig agg = aggregation.resolve(rm.aggregation());
       List<String> refs = reference == null ? null : readReference(reference, rows);
       try (Tokenizer tok = Tokenizer.load(tokPath)) {
-        Encoder enc = new Encoder(tok, PromptTemplate.byName(template), rm.config().maxPositions(), OptionalInt.empty(),
-            Encoder.Truncation.LEFT);
+        Encoder enc =
+            new Encoder(
+                tok,
+                PromptTemplate.byName(template),
+                rm.config().maxPositions(),
+                OptionalInt.empty(),
+                Encoder.Truncation.LEFT);
         List<int[]> seqs = new ArrayList<>();
         for (int i = 0; i < rows.size(); i++) {
-          String input = rows.get(i).original().hasNonNull("input") ? rows.get(i).original().get("input").asText() : "";
+          String input =
+              rows.get(i).original().hasNonNull("input")
+                  ? rows.get(i).original().get("input").asText()
+                  : "";
           seqs.add(enc.encode(instruction(rows.get(i)), input, answers.get(i)).ids());
           if (refs != null) {
             seqs.add(enc.encode(instruction(rows.get(i)), input, refs.get(i)).ids());
@@ -191,8 +270,10 @@ public final class EvalCommand implements Callable<Integer> {
           if (refs != null) {
             double r = rm.aggregate(raw[i * step + 1], agg).reward();
             // Identical answers, or rewards equal up to float noise from batching, are ties.
-            boolean tie = answers.get(i).equals(refs.get(i))
-                || Math.abs(s.reward() - r) <= 1e-6 * Math.max(1, Math.max(Math.abs(s.reward()), Math.abs(r)));
+            boolean tie =
+                answers.get(i).equals(refs.get(i))
+                    || Math.abs(s.reward() - r)
+                        <= 1e-6 * Math.max(1, Math.max(Math.abs(s.reward()), Math.abs(r)));
             double w = tie ? 0.5 : s.reward() > r ? 1 : 0;
             wins += w;
             j.put("reference_output", refs.get(i));
@@ -211,9 +292,16 @@ public final class EvalCommand implements Callable<Integer> {
           summary.put("reference", reference.toString());
           summary.put("win_rate", wins / rows.size());
         }
-        Outputs.writeLines(out.resolve("summary.json"), List.of(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(summary)));
-        System.err.printf("judged by %s: mean reward %.4f%s%n", judge, sum / rows.size(),
-            refs == null ? "" : String.format(", win rate vs %s %.3f (ties 1/2)", reference, wins / rows.size()));
+        Outputs.writeLines(
+            out.resolve("summary.json"),
+            List.of(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(summary)));
+        System.err.printf(
+            "judged by %s: mean reward %.4f%s%n",
+            judge,
+            sum / rows.size(),
+            refs == null
+                ? ""
+                : String.format(", win rate vs %s %.3f (ties 1/2)", reference, wins / rows.size()));
       }
     }
   }
@@ -224,7 +312,12 @@ public final class EvalCommand implements Callable<Integer> {
     try {
       ref = JSON.readTree(file.toFile());
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      throw new UserError(file + ": invalid JSON at line " + e.getLocation().getLineNr() + ": " + e.getOriginalMessage());
+      throw new UserError(
+          file
+              + ": invalid JSON at line "
+              + e.getLocation().getLineNr()
+              + ": "
+              + e.getOriginalMessage());
     }
     if (ref == null || !ref.isArray()) {
       throw new UserError(file + ": expected an AlpacaEval JSON array of {instruction, output}");

@@ -6,33 +6,61 @@ import picocli.CommandLine.Option;
 
 /** Execution options shared by every command that runs a graph (see {@link ExecConfig}). */
 final class ExecOptions {
-  @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads (0 = one per core).")
+  @Option(
+      names = "--threads",
+      defaultValue = "0",
+      description = "Intra-op threads (0 = one per core).")
   int threads;
 
-  @Option(names = "--inter-threads", defaultValue = "0", description = "Inter-op threads (0 = TensorFlow's default).")
+  @Option(
+      names = "--inter-threads",
+      defaultValue = "0",
+      description = "Inter-op threads (0 = TensorFlow's default).")
   int interThreads;
 
-  @Option(names = "--xla", description = "Compile with XLA's JIT (faster scoring and training at fixed shapes; slower generation).")
+  @Option(
+      names = "--xla",
+      description =
+          "Compile with XLA's JIT (faster scoring and training at fixed shapes; slower generation).")
   boolean xla;
 
-  @Option(names = "--compute", defaultValue = "float32",
-      description = "Precision of the matrix products: float32 or bfloat16 (bfloat16 inputs, float32 results and weights; default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--compute",
+      defaultValue = "float32",
+      description =
+          "Precision of the matrix products: float32 or bfloat16 (bfloat16 inputs, float32 results and weights; default: ${DEFAULT-VALUE}).")
   String compute;
 
-  @Option(names = "--device", defaultValue = "", description = "Place the graph on cpu, cpu:N, gpu or gpu:N (default: TensorFlow decides).")
+  @Option(
+      names = "--device",
+      defaultValue = "",
+      description = "Place the graph on cpu, cpu:N, gpu or gpu:N (default: TensorFlow decides).")
   String device;
 
-  @Option(names = "--no-gpu-memory-growth", description = "Let TensorFlow take all GPU memory up front.")
+  @Option(
+      names = "--no-gpu-memory-growth",
+      description = "Let TensorFlow take all GPU memory up front.")
   boolean noGrowth;
 
-  @Option(names = "--visible-devices", defaultValue = "", description = "GPUs to use, e.g. 0,1 (default: all).")
+  @Option(
+      names = "--visible-devices",
+      defaultValue = "",
+      description = "GPUs to use, e.g. 0,1 (default: all).")
   String visibleDevices;
 
   @Option(names = "--log-placement", description = "Log the device of every op.")
   boolean logPlacement;
 
   ExecConfig config() {
-    return new ExecConfig(threads, interThreads, xla, device, !noGrowth, visibleDevices, logPlacement, precision(compute));
+    return new ExecConfig(
+        threads,
+        interThreads,
+        xla,
+        device,
+        !noGrowth,
+        visibleDevices,
+        logPlacement,
+        precision(compute));
   }
 
   /** {@code --compute}'s value, or a user error naming the option. */

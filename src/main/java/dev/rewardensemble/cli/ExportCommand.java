@@ -18,7 +18,9 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code rme export}: SavedModel for TF Serving and Python, Hugging Face layout, or PEFT adapters. */
+/**
+ * {@code rme export}: SavedModel for TF Serving and Python, Hugging Face layout, or PEFT adapters.
+ */
 @Command(
     name = "export",
     mixinStandardHelpOptions = true,
@@ -32,22 +34,34 @@ import picocli.CommandLine.Option;
       "  --format peft: each LoRA member as a PEFT adapter directory (adapter_config.json + adapter_model.safetensors)."
     })
 public final class ExportCommand implements Callable<Integer> {
-  @Option(names = "--model", required = true, description = "A run directory, Hugging Face checkpoint, or base (with --lora).")
+  @Option(
+      names = "--model",
+      required = true,
+      description = "A run directory, Hugging Face checkpoint, or base (with --lora).")
   Path model;
 
   @Option(names = "--lora", split = ",", description = "PEFT adapter directories over --model.")
   List<Path> lora;
 
-  @Option(names = "--format", defaultValue = "savedmodel", description = "savedmodel, hf or peft (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--format",
+      defaultValue = "savedmodel",
+      description = "savedmodel, hf or peft (default: ${DEFAULT-VALUE}).")
   String format;
 
   @Option(names = "--name", description = "SavedModel name (savedmodel format).")
   String name;
 
-  @Option(names = "--version", defaultValue = "1", description = "SavedModel version directory (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--version",
+      defaultValue = "1",
+      description = "SavedModel version directory (default: ${DEFAULT-VALUE}).")
   int version;
 
-  @Option(names = "--root", defaultValue = "savedmodels", description = "SavedModel root (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--root",
+      defaultValue = "savedmodels",
+      description = "SavedModel root (default: ${DEFAULT-VALUE}).")
   Path root;
 
   @Option(names = "--out", description = "Output directory (hf and peft formats).")
@@ -55,25 +69,30 @@ public final class ExportCommand implements Callable<Integer> {
 
   @Option(
       names = "--overwrite",
-      description = "Replace an existing SavedModel version; for hf and peft, write into a non-empty --out (only the files the export writes are replaced).")
+      description =
+          "Replace an existing SavedModel version; for hf and peft, write into a non-empty --out (only the files the export writes are replaced).")
   boolean overwrite;
 
   @CommandLine.Mixin AggregationOptions aggregation = new AggregationOptions();
 
   @Option(
       names = "--policy",
-      description = "--model is a causal LM (e.g. RUN_DIR/policy of rme ppo): export a SavedModel with a 'generate' signature.")
+      description =
+          "--model is a causal LM (e.g. RUN_DIR/policy of rme ppo): export a SavedModel with a 'generate' signature.")
   boolean policy;
 
   @Override
   public Integer call() throws Exception {
     if (policy) {
       if (!format.equals("savedmodel") || name == null) {
-        throw new UserError("--policy exports a SavedModel: give --name (and no --format other than savedmodel)");
+        throw new UserError(
+            "--policy exports a SavedModel: give --name (and no --format other than savedmodel)");
       }
       Path dir = savedModelDir();
       checkPaths(dir);
-      try (dev.rewardensemble.rl.Sampler s = dev.rewardensemble.rl.Sampler.load(model, dev.rewardensemble.config.ExecConfig.defaults())) {
+      try (dev.rewardensemble.rl.Sampler s =
+          dev.rewardensemble.rl.Sampler.load(
+              model, dev.rewardensemble.config.ExecConfig.defaults())) {
         if (Files.exists(dir)) {
           // --overwrite: the old version is replaced only once the new one is complete.
           Path stage = TempPaths.newDirectory(dir);
@@ -111,56 +130,73 @@ public final class ExportCommand implements Callable<Integer> {
         prov.put("source", model.toString());
         Path runJson = model.resolve("run.json");
         if (Files.isRegularFile(runJson)) {
-          prov.put("run", new com.fasterxml.jackson.databind.ObjectMapper().readTree(runJson.toFile()));
+          prov.put(
+              "run", new com.fasterxml.jackson.databind.ObjectMapper().readTree(runJson.toFile()));
         }
-        Path dir = SavedModels.export(root.resolve(name).resolve(Integer.toString(version)), m, prov, overwrite);
+        Path dir =
+            SavedModels.export(
+                root.resolve(name).resolve(Integer.toString(version)), m, prov, overwrite);
         System.err.printf("exported %s (%s, K=%d) -> %s%n", model, m.kind().id(), m.members(), dir);
       }
       case "hf" -> {
         requireOut();
         if (m.kind() == EnsembleKind.LORA) {
-          throw new UserError("a LoRA ensemble has no plain Hugging Face layout: use --format peft (adapters) or savedmodel");
+          throw new UserError(
+              "a LoRA ensemble has no plain Hugging Face layout: use --format peft (adapters) or savedmodel");
         }
         EnsembleModel em = m;
-        // Staged as a whole: a new --out appears complete or not at all; in an existing one only the
+        // Staged as a whole: a new --out appears complete or not at all; in an existing one only
+        // the
         // files written here are replaced.
-        OutputDirs.write(out, stage -> {
-          if (em.kind() == EnsembleKind.INDEPENDENT) {
-            for (int k = 0; k < em.members(); k++) {
-              Map<String, dev.rewardensemble.io.FloatTensor> w = new LinkedHashMap<>();
-              String p = dev.rewardensemble.ensemble.IndependentGraph.prefix(k);
-              em.weights().forEach((key, v) -> {
-                if (key.startsWith(p)) {
-                  w.put(key.substring(p.length()), v);
+        OutputDirs.write(
+            out,
+            stage -> {
+              if (em.kind() == EnsembleKind.INDEPENDENT) {
+                for (int k = 0; k < em.members(); k++) {
+                  Map<String, dev.rewardensemble.io.FloatTensor> w = new LinkedHashMap<>();
+                  String p = dev.rewardensemble.ensemble.IndependentGraph.prefix(k);
+                  em.weights()
+                      .forEach(
+                          (key, v) -> {
+                            if (key.startsWith(p)) {
+                              w.put(key.substring(p.length()), v);
+                            }
+                          });
+                  SavedModels.writeHf(
+                      Files.createDirectory(stage.resolve("member-" + k)), em.config(), w, 1);
                 }
-              });
-              SavedModels.writeHf(Files.createDirectory(stage.resolve("member-" + k)), em.config(), w, 1);
-            }
-          } else {
-            SavedModels.writeHf(stage, em.config(), em.weights(), em.members());
-          }
-          if (em.tokenizer().isPresent()) {
-            Files.copy(em.tokenizer().get(), stage.resolve("tokenizer.json"));
-          }
-        });
-        System.err.printf("exported %s (%s, K=%d) in the Hugging Face layout -> %s%n", model, m.kind().id(), m.members(), out);
+              } else {
+                SavedModels.writeHf(stage, em.config(), em.weights(), em.members());
+              }
+              if (em.tokenizer().isPresent()) {
+                Files.copy(em.tokenizer().get(), stage.resolve("tokenizer.json"));
+              }
+            });
+        System.err.printf(
+            "exported %s (%s, K=%d) in the Hugging Face layout -> %s%n",
+            model, m.kind().id(), m.members(), out);
       }
       case "peft" -> {
         requireOut();
         if (m.kind() != EnsembleKind.LORA) {
-          throw new UserError("--format peft needs a LoRA ensemble, " + model + " is " + m.kind().id());
+          throw new UserError(
+              "--format peft needs a LoRA ensemble, " + model + " is " + m.kind().id());
         }
-        PeftAdapters.Stacked stacked = new PeftAdapters.Stacked(m.config(), m.lora(), m.members(), loraWeights(m));
+        PeftAdapters.Stacked stacked =
+            new PeftAdapters.Stacked(m.config(), m.lora(), m.members(), loraWeights(m));
         int members = m.members();
         String base = m.source().toAbsolutePath().toString();
-        OutputDirs.write(out, stage -> {
-          for (int k = 0; k < members; k++) {
-            PeftAdapters.export(stage.resolve("member-" + k), stacked, k, base);
-          }
-        });
+        OutputDirs.write(
+            out,
+            stage -> {
+              for (int k = 0; k < members; k++) {
+                PeftAdapters.export(stage.resolve("member-" + k), stacked, k, base);
+              }
+            });
         System.err.printf("exported %d PEFT adapters -> %s%n", m.members(), out);
       }
-      default -> throw new UserError("--format must be savedmodel, hf or peft, got '" + format + "'");
+      default ->
+          throw new UserError("--format must be savedmodel, hf or peft, got '" + format + "'");
     }
     return 0;
   }
@@ -168,12 +204,15 @@ public final class ExportCommand implements Callable<Integer> {
   private static Map<String, dev.rewardensemble.io.FloatTensor> loraWeights(EnsembleModel m) {
     Map<String, dev.rewardensemble.io.FloatTensor> w = new LinkedHashMap<>();
     java.util.Set<String> trainable =
-        java.util.Set.copyOf(dev.rewardensemble.ensemble.LoraEnsembleGraph.trainableKeys(m.config(), m.lora()));
-    m.weights().forEach((k, v) -> {
-      if (trainable.contains(k)) {
-        w.put(k, v);
-      }
-    });
+        java.util.Set.copyOf(
+            dev.rewardensemble.ensemble.LoraEnsembleGraph.trainableKeys(m.config(), m.lora()));
+    m.weights()
+        .forEach(
+            (k, v) -> {
+              if (trainable.contains(k)) {
+                w.put(k, v);
+              }
+            });
     return w;
   }
 
@@ -193,19 +232,27 @@ public final class ExportCommand implements Callable<Integer> {
    */
   private void checkPaths(Path target) throws java.io.IOException {
     boolean savedModel = policy || format.equals("savedmodel");
-    Outputs.paths().input("--model", model).inputs("--lora", lora)
-        .outputDir(savedModel ? "the export directory" : "--out", target).check();
+    Outputs.paths()
+        .input("--model", model)
+        .inputs("--lora", lora)
+        .outputDir(savedModel ? "the export directory" : "--out", target)
+        .check();
     if (target == null || overwrite || !Files.isDirectory(target)) {
       return;
     }
     if (savedModel) {
-      throw new UserError("cannot export to " + target
-          + ": that version already exists (choose another --version, or give --overwrite to replace it)");
+      throw new UserError(
+          "cannot export to "
+              + target
+              + ": that version already exists (choose another --version, or give --overwrite to replace it)");
     }
     try (var entries = Files.list(target)) {
       if (entries.findAny().isPresent()) {
-        throw new UserError("--out " + out + " is not empty: give --overwrite to replace the files the export"
-            + " writes there (other files stay), or choose another directory");
+        throw new UserError(
+            "--out "
+                + out
+                + " is not empty: give --overwrite to replace the files the export"
+                + " writes there (other files stay), or choose another directory");
       }
     }
   }

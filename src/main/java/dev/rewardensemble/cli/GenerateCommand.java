@@ -3,7 +3,6 @@ package dev.rewardensemble.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.data.Encoder;
 import dev.rewardensemble.data.PromptRow;
 import dev.rewardensemble.data.PromptRows;
@@ -38,19 +37,29 @@ import picocli.CommandLine.Option;
 public final class GenerateCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @Option(names = "--model", required = true, description = "Hugging Face causal-LM checkpoint directory.")
+  @Option(
+      names = "--model",
+      required = true,
+      description = "Hugging Face causal-LM checkpoint directory.")
   Path model;
 
   @Option(names = "--prompts", required = true, description = "Input JSONL file of prompts.")
   Path prompts;
 
-  @Option(names = "--out", description = "Output JSONL file, or - for standard output (the default).")
+  @Option(
+      names = "--out",
+      description = "Output JSONL file, or - for standard output (the default).")
   Path out;
 
-  @Option(names = "--max-new-tokens", required = true, description = "Most tokens generated per prompt.")
+  @Option(
+      names = "--max-new-tokens",
+      required = true,
+      description = "Most tokens generated per prompt.")
   int maxNewTokens;
 
-  @Option(names = "--greedy", description = "Take the most likely token (no sampling options allowed).")
+  @Option(
+      names = "--greedy",
+      description = "Take the most likely token (no sampling options allowed).")
   boolean greedy;
 
   @Option(names = "--temperature", description = "Divides the logits (default 1.0).")
@@ -68,21 +77,33 @@ public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--ignore-eos", description = "Keep generating after the end-of-sequence token.")
   boolean ignoreEos;
 
-  @Option(names = "--batch-size", defaultValue = "16", description = "Prompts per Session.run (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--batch-size",
+      defaultValue = "16",
+      description = "Prompts per Session.run (default: ${DEFAULT-VALUE}).")
   int batchSize;
 
-  @Option(names = "--tokenizer", description = "tokenizer.json (default: the one in the model directory).")
+  @Option(
+      names = "--tokenizer",
+      description = "tokenizer.json (default: the one in the model directory).")
   Path tokenizer;
 
-  @Option(names = "--template", defaultValue = "alpaca", description = "Prompt template for text rows: alpaca or raw (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--template",
+      defaultValue = "alpaca",
+      description = "Prompt template for text rows: alpaca or raw (default: ${DEFAULT-VALUE}).")
   String template;
 
   @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
 
   @Override
   public Integer call() throws Exception {
-    Outputs.paths().input("--model", model).inputFile("--prompts", prompts).inputFile("--tokenizer", tokenizer)
-        .outputFile("--out", out).check();
+    Outputs.paths()
+        .input("--model", model)
+        .inputFile("--prompts", prompts)
+        .inputFile("--tokenizer", tokenizer)
+        .outputFile("--out", out)
+        .check();
     if (batchSize < 1) {
       throw new UserError("--batch-size must be >= 1, got " + batchSize);
     }
@@ -94,20 +115,30 @@ public final class GenerateCommand implements Callable<Integer> {
     }
     SamplingConfig cfg =
         new SamplingConfig(
-            maxNewTokens, greedy, temperature == null ? 1.0 : temperature, topP == null ? 1.0 : topP,
-            topK == null ? 0 : topK, seed == null ? 0L : seed, !ignoreEos);
+            maxNewTokens,
+            greedy,
+            temperature == null ? 1.0 : temperature,
+            topP == null ? 1.0 : topP,
+            topK == null ? 0 : topK,
+            seed == null ? 0L : seed,
+            !ignoreEos);
     PromptTemplate tmpl = PromptTemplate.byName(template);
     try (Sampler sampler = Sampler.load(model, execOptions.config())) {
       int maxPrompt = sampler.config().maxPositions() - maxNewTokens;
       if (maxPrompt < 1) {
         throw new UserError(
-            "--max-new-tokens " + maxNewTokens + " leaves no room for a prompt in the model's "
-                + sampler.config().maxPositions() + " positions");
+            "--max-new-tokens "
+                + maxNewTokens
+                + " leaves no room for a prompt in the model's "
+                + sampler.config().maxPositions()
+                + " positions");
       }
       Path tokPath = tokenizer != null ? tokenizer : sampler.tokenizer().orElse(null);
       try (Tokenizer tok = tokPath == null ? null : Tokenizer.load(tokPath)) {
-        Encoder enc = new Encoder(tok, tmpl, maxPrompt, OptionalInt.empty(), Encoder.Truncation.ERROR);
-        List<PromptRow> rows = PromptRows.read(prompts, enc, OptionalInt.of(sampler.config().vocabSize()));
+        Encoder enc =
+            new Encoder(tok, tmpl, maxPrompt, OptionalInt.empty(), Encoder.Truncation.ERROR);
+        List<PromptRow> rows =
+            PromptRows.read(prompts, enc, OptionalInt.of(sampler.config().vocabSize()));
         List<int[]> ids = new ArrayList<>(rows.size());
         rows.forEach(r -> ids.add(r.ids()));
         List<Generation> gens = sampler.generate(ids, cfg, batchSize);
@@ -123,7 +154,8 @@ public final class GenerateCommand implements Callable<Integer> {
         Outputs.writeLines(out, lines);
         if (!Outputs.isStdout(out)) {
           System.err.printf(
-              "generated %d responses (%d tokens, %d ended with EOS) -> %s%n", rows.size(), tokens, finished, out);
+              "generated %d responses (%d tokens, %d ended with EOS) -> %s%n",
+              rows.size(), tokens, finished, out);
         }
       }
     }
@@ -138,7 +170,8 @@ public final class GenerateCommand implements Callable<Integer> {
     o.put("line", in.line());
     String prompt = in.text() != null ? in.text() : tok != null ? tok.decode(in.ids()) : null;
     o.put("prompt", prompt);
-    int[] text = g.finished() ? Arrays.copyOf(g.responseIds(), g.responseIds().length - 1) : g.responseIds();
+    int[] text =
+        g.finished() ? Arrays.copyOf(g.responseIds(), g.responseIds().length - 1) : g.responseIds();
     o.put("response", tok == null ? null : tok.decode(text));
     ArrayNode ids = o.putArray("response_ids");
     for (int id : g.responseIds()) {

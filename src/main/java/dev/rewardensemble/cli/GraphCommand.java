@@ -14,19 +14,28 @@ import org.tensorflow.op.Ops;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code rme graph}: writes the GraphDef built from a {@code tf-graphs/} preset, for inspection. */
+/**
+ * {@code rme graph}: writes the GraphDef built from a {@code tf-graphs/} preset, for inspection.
+ */
 @Command(
     name = "graph",
     mixinStandardHelpOptions = true,
-    description = "Build the reward-model graph of an architecture preset and write its GraphDef (text).")
+    description =
+        "Build the reward-model graph of an architecture preset and write its GraphDef (text).")
 public final class GraphCommand implements Callable<Integer> {
-  @Option(names = "--spec", required = true, description = "Architecture preset (tf-graphs/*.json or a config.json).")
+  @Option(
+      names = "--spec",
+      required = true,
+      description = "Architecture preset (tf-graphs/*.json or a config.json).")
   Path spec;
 
   @Option(names = "--out", required = true, description = "Output .pbtxt file.")
   Path out;
 
-  @Option(names = "--heads", defaultValue = "1", description = "Reward heads K (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--heads",
+      defaultValue = "1",
+      description = "Reward heads K (default: ${DEFAULT-VALUE}).")
   int heads;
 
   @Override
@@ -38,7 +47,8 @@ public final class GraphCommand implements Callable<Integer> {
       ParameterStore p = new ParameterStore(tf);
       RewardGraph.build(tf, c, heads, p, Projector.NONE);
       String text = TextFormat.printer().printToString(g.toGraphDef());
-      Outputs.writeLines(out, List.of(text.endsWith("\n") ? text.substring(0, text.length() - 1) : text));
+      Outputs.writeLines(
+          out, List.of(text.endsWith("\n") ? text.substring(0, text.length() - 1) : text));
       System.out.printf(
           "%s: %s, %d parameters, %d graph nodes -> %s%n",
           spec, c.modelType(), p.count(p.names()), g.toGraphDef().getNodeCount(), out);

@@ -17,7 +17,10 @@ import picocli.CommandLine.Option;
       "(M trunk, L head, A adapters per member): single M+L, independent K(M+L), linear M+KL, LoRA M+KL+KA."
     })
 public final class InfoCommand implements Callable<Integer> {
-  @Option(names = "--model", required = true, description = "Checkpoint, run directory, or base (with --lora).")
+  @Option(
+      names = "--model",
+      required = true,
+      description = "Checkpoint, run directory, or base (with --lora).")
   Path model;
 
   @Option(names = "--lora", split = ",", description = "PEFT adapter directories over --model.")
@@ -41,9 +44,13 @@ public final class InfoCommand implements Callable<Integer> {
     if (m.lora() != null) {
       System.out.printf("lora: %s%n", m.lora());
     }
-    System.out.printf("parameters: M = %d (trunk), L = %d (one head), A = %d (one member's adapters)%n", c.trunk(), c.head(), c.adapter());
+    System.out.printf(
+        "parameters: M = %d (trunk), L = %d (one head), A = %d (one member's adapters)%n",
+        c.trunk(), c.head(), c.adapter());
     System.out.printf("total in memory: %d  [%s]%n", c.total(), formula);
-    System.out.printf("aggregation: %s%s%n", m.aggregation(), m.normalization().isPresent() ? ", per-member normalisation" : "");
+    System.out.printf(
+        "aggregation: %s%s%n",
+        m.aggregation(), m.normalization().isPresent() ? ", per-member normalisation" : "");
     return 0;
   }
 }

@@ -66,8 +66,12 @@ public final class Main implements Runnable {
     cl.setParameterExceptionHandler(
         (ex, a) -> {
           PrintWriter err = ex.getCommandLine().getErr();
-          err.println("rme: error: " + oneLine(ex.getMessage())
-              + " (see '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
+          err.println(
+              "rme: error: "
+                  + oneLine(ex.getMessage())
+                  + " (see '"
+                  + ex.getCommandLine().getCommandSpec().qualifiedName()
+                  + " --help')");
           err.flush();
           return 2;
         });
@@ -128,8 +132,12 @@ public final class Main implements Runnable {
     String where = "";
     if (loc != null) {
       Object raw = loc.contentReference() == null ? null : loc.contentReference().getRawContent();
-      String file = raw instanceof java.io.File f ? f.getPath() + ": " : raw instanceof java.nio.file.Path p ? p + ": " : "";
-      where = file + "invalid JSON at line " + loc.getLineNr() + ", column " + loc.getColumnNr() + ": ";
+      String file =
+          raw instanceof java.io.File f
+              ? f.getPath() + ": "
+              : raw instanceof java.nio.file.Path p ? p + ": " : "";
+      where =
+          file + "invalid JSON at line " + loc.getLineNr() + ", column " + loc.getColumnNr() + ": ";
     } else {
       where = "invalid JSON: ";
     }

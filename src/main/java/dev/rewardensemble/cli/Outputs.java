@@ -1,8 +1,8 @@
 package dev.rewardensemble.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.data.ScoreRow;
 import dev.rewardensemble.ensemble.MemberScores;
 import dev.rewardensemble.io.TempPaths;
@@ -244,8 +244,13 @@ final class Outputs {
         }
         for (Named in : inputs) {
           if (same(out.path(), in.path())) {
-            throw new UserError(out.show() + " is the same file as " + in.show()
-                + ": refusing to overwrite an input (choose another " + out.option() + ")");
+            throw new UserError(
+                out.show()
+                    + " is the same file as "
+                    + in.show()
+                    + ": refusing to overwrite an input (choose another "
+                    + out.option()
+                    + ")");
           }
         }
       }
@@ -254,7 +259,8 @@ final class Outputs {
           Named a = outputFiles.get(i);
           Named b = outputFiles.get(j);
           if (same(a.path(), b.path())) {
-            throw new UserError(a.show() + " and " + b.show() + " are the same file: give two different files");
+            throw new UserError(
+                a.show() + " and " + b.show() + " are the same file: give two different files");
           }
         }
       }
@@ -272,12 +278,22 @@ final class Outputs {
           }
           Path inReal = in.path().toRealPath();
           if (inReal.equals(real) || Files.isSameFile(in.path(), out.path())) {
-            throw new UserError(out.show() + " is the same as " + in.show()
-                + ": refusing to write over an input (choose another " + out.option() + ")");
+            throw new UserError(
+                out.show()
+                    + " is the same as "
+                    + in.show()
+                    + ": refusing to write over an input (choose another "
+                    + out.option()
+                    + ")");
           }
           if (inReal.startsWith(real)) {
-            throw new UserError(out.show() + " contains " + in.show()
-                + ": writing there could overwrite the input (choose another " + out.option() + ")");
+            throw new UserError(
+                out.show()
+                    + " contains "
+                    + in.show()
+                    + ": writing there could overwrite the input (choose another "
+                    + out.option()
+                    + ")");
           }
         }
       }

@@ -4,8 +4,8 @@ import dev.rewardensemble.train.TrainListener;
 import java.io.PrintStream;
 
 /**
- * A progress bar with ETA, loss and accuracy on standard error: redrawn in place on a terminal,
- * one line per 10% otherwise (logs stay readable).
+ * A progress bar with ETA, loss and accuracy on standard error: redrawn in place on a terminal, one
+ * line per 10% otherwise (logs stay readable).
  */
 final class ProgressBar implements TrainListener {
   private final PrintStream out = System.err;
@@ -29,15 +29,29 @@ final class ProgressBar implements TrainListener {
   }
 
   @Override
-  public void onStep(int step, int total, double loss, double accuracy, double lr, double gradNorm, double seconds) {
+  public void onStep(
+      int step,
+      int total,
+      double loss,
+      double accuracy,
+      double lr,
+      double gradNorm,
+      double seconds) {
     ema = Double.isNaN(ema) ? loss : 0.9 * ema + 0.1 * loss;
     emaAcc = Double.isNaN(emaAcc) ? accuracy : 0.9 * emaAcc + 0.1 * accuracy;
     double frac = (double) step / total;
     String line =
         String.format(
             "%s %s %d/%d %s %.4f%s lr %.2e | %s elapsed, ETA %s",
-            label, bar(frac), step, total, first, ema,
-            Double.isNaN(accuracy) ? "" : String.format(" %s %.3f", second, emaAcc), lr, duration(seconds),
+            label,
+            bar(frac),
+            step,
+            total,
+            first,
+            ema,
+            Double.isNaN(accuracy) ? "" : String.format(" %s %.3f", second, emaAcc),
+            lr,
+            duration(seconds),
             duration(seconds / Math.max(1, step) * (total - step)));
     if (tty) {
       out.print("\r" + line + "\033[K");
@@ -59,7 +73,9 @@ final class ProgressBar implements TrainListener {
     if (tty) {
       out.print("\r\033[K");
     }
-    out.printf("%s eval @ step %d: loss %.4f accuracy %.4f margin %.4f%n", label, step, loss, accuracy, margin);
+    out.printf(
+        "%s eval @ step %d: loss %.4f accuracy %.4f margin %.4f%n",
+        label, step, loss, accuracy, margin);
   }
 
   @Override
@@ -78,7 +94,8 @@ final class ProgressBar implements TrainListener {
 
   static String duration(double seconds) {
     long s = Math.round(seconds);
-    return s >= 3600 ? String.format("%dh%02dm", s / 3600, s % 3600 / 60)
+    return s >= 3600
+        ? String.format("%dh%02dm", s / 3600, s % 3600 / 60)
         : s >= 60 ? String.format("%dm%02ds", s / 60, s % 60) : s + "s";
   }
 }

@@ -1,7 +1,6 @@
 package dev.rewardensemble.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.api.RewardModel;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.data.Encoder;
@@ -9,17 +8,13 @@ import dev.rewardensemble.data.PromptTemplate;
 import dev.rewardensemble.data.ScoreRow;
 import dev.rewardensemble.data.ScoreRows;
 import dev.rewardensemble.data.Tokenizer;
-import java.io.BufferedWriter;
-import java.io.OutputStreamWriter;
-import java.io.Writer;
-import java.nio.charset.StandardCharsets;
+import dev.rewardensemble.ensemble.AggregationConfig;
+import dev.rewardensemble.ensemble.MemberScores;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
 import java.util.concurrent.Callable;
-import dev.rewardensemble.ensemble.AggregationConfig;
-import dev.rewardensemble.ensemble.MemberScores;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -42,55 +37,79 @@ public final class ScoreCommand implements Callable<Integer> {
   @Option(
       names = "--model",
       required = true,
-      description = "Hugging Face checkpoint, run directory of train-rm (any ensemble kind), or SavedModel directory.")
+      description =
+          "Hugging Face checkpoint, run directory of train-rm (any ensemble kind), or SavedModel directory.")
   Path model;
 
   @Option(
       names = "--lora",
       split = ",",
-      description = "PEFT LoRA adapter directories scored as ensemble members over --model (the base).")
+      description =
+          "PEFT LoRA adapter directories scored as ensemble members over --model (the base).")
   List<Path> lora;
 
   @CommandLine.Mixin AggregationOptions aggregation = new AggregationOptions();
 
-  @Option(names = "--no-normalize", description = "Aggregate raw member rewards even when the model stores a per-member normalisation.")
+  @Option(
+      names = "--no-normalize",
+      description =
+          "Aggregate raw member rewards even when the model stores a per-member normalisation.")
   boolean noNormalize;
 
   @Option(names = "--data", required = true, description = "Input JSONL file.")
   Path data;
 
-  @Option(names = "--out", description = "Output JSONL file, or - for standard output (the default).")
+  @Option(
+      names = "--out",
+      description = "Output JSONL file, or - for standard output (the default).")
   Path out;
 
-  @Option(names = "--batch-size", defaultValue = "16", description = "Sequences per Session.run (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--batch-size",
+      defaultValue = "16",
+      description = "Sequences per Session.run (default: ${DEFAULT-VALUE}).")
   int batchSize;
 
-  @Option(names = "--tokenizer", description = "tokenizer.json (default: the one in the model directory).")
+  @Option(
+      names = "--tokenizer",
+      description = "tokenizer.json (default: the one in the model directory).")
   Path tokenizer;
 
-  @Option(names = "--template", defaultValue = "alpaca", description = "Prompt template for text rows: alpaca or raw (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--template",
+      defaultValue = "alpaca",
+      description = "Prompt template for text rows: alpaca or raw (default: ${DEFAULT-VALUE}).")
   String template;
 
-  @Option(names = "--max-length", description = "Longest sequence in tokens (default: the model's positions).")
+  @Option(
+      names = "--max-length",
+      description = "Longest sequence in tokens (default: the model's positions).")
   Integer maxLength;
 
   @Option(
       names = "--truncate",
       defaultValue = "error",
-      description = "Sequences longer than --max-length: 'error' (default), or 'left' to cut the prompt / oldest ids from the left.")
+      description =
+          "Sequences longer than --max-length: 'error' (default), or 'left' to cut the prompt / oldest ids from the left.")
   String truncate;
 
   @Option(
       names = "--allow-nonfinite",
-      description = "Write a NaN/Inf reward as null and count it instead of stopping (default: an error naming the model and line).")
+      description =
+          "Write a NaN/Inf reward as null and count it instead of stopping (default: an error naming the model and line).")
   boolean allowNonfinite;
 
   @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
 
   @Override
   public Integer call() throws Exception {
-    Outputs.paths().input("--model", model).inputs("--lora", lora).inputFile("--data", data)
-        .inputFile("--tokenizer", tokenizer).outputFile("--out", out).check();
+    Outputs.paths()
+        .input("--model", model)
+        .inputs("--lora", lora)
+        .inputFile("--data", data)
+        .inputFile("--tokenizer", tokenizer)
+        .outputFile("--out", out)
+        .check();
     if (batchSize < 1) {
       throw new UserError("--batch-size must be >= 1, got " + batchSize);
     }
@@ -98,20 +117,25 @@ public final class ScoreCommand implements Callable<Integer> {
         switch (truncate) {
           case "error" -> Encoder.Truncation.ERROR;
           case "left" -> Encoder.Truncation.LEFT;
-          default -> throw new UserError("--truncate must be 'error' or 'left', got '" + truncate + "'");
+          default ->
+              throw new UserError("--truncate must be 'error' or 'left', got '" + truncate + "'");
         };
     ExecConfig exec = execOptions.config();
-    try (RewardModel rm =
-        RewardModel.load(model, lora, exec)) {
+    try (RewardModel rm = RewardModel.load(model, lora, exec)) {
       AggregationConfig agg = aggregation.resolve(rm.aggregation());
       int maxLen = maxLength != null ? maxLength : rm.config().maxPositions();
       if (maxLen < 1 || maxLen > rm.config().maxPositions()) {
         throw new UserError(
-            "--max-length " + maxLen + " must be in [1, " + rm.config().maxPositions() + "] (the model's positions)");
+            "--max-length "
+                + maxLen
+                + " must be in [1, "
+                + rm.config().maxPositions()
+                + "] (the model's positions)");
       }
       Path tokPath = tokenizer != null ? tokenizer : rm.tokenizer().orElse(null);
       try (Tokenizer tok = tokPath == null ? null : Tokenizer.load(tokPath)) {
-        Encoder enc = new Encoder(tok, PromptTemplate.byName(template), maxLen, OptionalInt.empty(), trunc);
+        Encoder enc =
+            new Encoder(tok, PromptTemplate.byName(template), maxLen, OptionalInt.empty(), trunc);
         List<ScoreRow> rows = ScoreRows.read(data, enc, OptionalInt.of(rm.config().vocabSize()));
         List<int[]> seqs = new ArrayList<>(rows.size());
         rows.forEach(r -> seqs.add(r.ids()));
@@ -121,16 +145,22 @@ public final class ScoreCommand implements Callable<Integer> {
         for (int i = 0; i < rows.size(); i++) {
           if (!allFinite(rewards[i])) {
             if (!allowNonfinite) {
-              throw new UserError(model + ": non-finite reward for line " + rows.get(i).line()
-                  + " (check the checkpoint for NaN/Inf weights; --allow-nonfinite writes null instead)");
+              throw new UserError(
+                  model
+                      + ": non-finite reward for line "
+                      + rows.get(i).line()
+                      + " (check the checkpoint for NaN/Inf weights; --allow-nonfinite writes null instead)");
             }
             nonfinite++;
           }
-          MemberScores s = noNormalize ? rm.aggregateRaw(rewards[i], agg) : rm.aggregate(rewards[i], agg);
+          MemberScores s =
+              noNormalize ? rm.aggregateRaw(rewards[i], agg) : rm.aggregate(rewards[i], agg);
           lines.add(JSON.writeValueAsString(nullNonfinite(Outputs.scoreRow(rows.get(i), s))));
         }
         if (nonfinite > 0) {
-          System.err.printf("rme score: %d of %d rows had non-finite rewards (written as null)%n", nonfinite, rows.size());
+          System.err.printf(
+              "rme score: %d of %d rows had non-finite rewards (written as null)%n",
+              nonfinite, rows.size());
         }
         Outputs.writeLines(out, lines);
         if (!Outputs.isStdout(out)) {
@@ -152,11 +182,13 @@ public final class ScoreCommand implements Callable<Integer> {
   }
 
   /** Replaces NaN/Inf numbers (which Jackson writes as the strings "NaN", "Infinity") with null. */
-  private static com.fasterxml.jackson.databind.JsonNode nullNonfinite(com.fasterxml.jackson.databind.JsonNode n) {
+  private static com.fasterxml.jackson.databind.JsonNode nullNonfinite(
+      com.fasterxml.jackson.databind.JsonNode n) {
     if (n.isContainerNode()) {
       for (int i = 0; n.isArray() && i < n.size(); i++) {
         if (n.get(i).isNumber() && !Double.isFinite(n.get(i).asDouble())) {
-          ((com.fasterxml.jackson.databind.node.ArrayNode) n).set(i, com.fasterxml.jackson.databind.node.NullNode.instance);
+          ((com.fasterxml.jackson.databind.node.ArrayNode) n)
+              .set(i, com.fasterxml.jackson.databind.node.NullNode.instance);
         } else {
           nullNonfinite(n.get(i));
         }

@@ -13,19 +13,33 @@ import picocli.CommandLine.Option;
     description = {
       "Write a generated, learnable preference set (pre-tokenized JSONL).",
       "Random token sequences where the",
-      "preferred one holds token " + SyntheticPreferences.GOOD + " more often (a reward model must look at the whole sequence)."
+      "preferred one holds token "
+          + SyntheticPreferences.GOOD
+          + " more often (a reward model must look at the whole sequence)."
     })
 public final class SyntheticCommand implements Callable<Integer> {
-  @Option(names = "--pairs", defaultValue = "1200", description = "Number of pairs (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--pairs",
+      defaultValue = "1200",
+      description = "Number of pairs (default: ${DEFAULT-VALUE}).")
   int pairs;
 
-  @Option(names = "--vocab", defaultValue = "64", description = "Tokens are drawn from [3, vocab) (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--vocab",
+      defaultValue = "64",
+      description = "Tokens are drawn from [3, vocab) (default: ${DEFAULT-VALUE}).")
   int vocab;
 
-  @Option(names = "--min-length", defaultValue = "8", description = "Shortest sequence (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--min-length",
+      defaultValue = "8",
+      description = "Shortest sequence (default: ${DEFAULT-VALUE}).")
   int minLength;
 
-  @Option(names = "--max-length", defaultValue = "16", description = "Longest sequence (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--max-length",
+      defaultValue = "16",
+      description = "Longest sequence (default: ${DEFAULT-VALUE}).")
   int maxLength;
 
   @Option(names = "--seed", defaultValue = "1", description = "Seed (default: ${DEFAULT-VALUE}).")
@@ -40,8 +54,10 @@ public final class SyntheticCommand implements Callable<Integer> {
     if (pairs < 1) {
       throw new UserError("--pairs must be >= 1, got " + pairs);
     }
-    Outputs.writeLines(out, SyntheticPreferences.toJsonl(
-        SyntheticPreferences.counting(pairs, vocab, minLength, maxLength, 3, seed)));
+    Outputs.writeLines(
+        out,
+        SyntheticPreferences.toJsonl(
+            SyntheticPreferences.counting(pairs, vocab, minLength, maxLength, 3, seed)));
     System.err.printf("wrote %d pairs -> %s%n", pairs, out);
     return 0;
   }

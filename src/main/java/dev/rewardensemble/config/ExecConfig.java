@@ -15,25 +15,26 @@ import org.tensorflow.proto.OptimizerOptions;
 /**
  * How sessions execute, validated on construction: thread pools, XLA, device placement and GPU
  * options. Every graph of the project is built through {@link #ops(Graph)}, so {@code device} pins
- * all of its ops; soft placement lets an op without a kernel on that device fall back to the CPU (and
- * the GPU build falls back to the CPU entirely when no GPU or no CUDA is present). The graph builders get
- * {@link #compute} and {@link #xla} through their build context ({@code model.BuildContext.of(graph, exec)}), and
- * sessions are opened by {@link #newSession}.
+ * all of its ops; soft placement lets an op without a kernel on that device fall back to the CPU
+ * (and the GPU build falls back to the CPU entirely when no GPU or no CUDA is present). The graph
+ * builders get {@link #compute} and {@link #xla} through their build context ({@code
+ * model.BuildContext.of(graph, exec)}), and sessions are opened by {@link #newSession}.
  *
  * <p>XLA's CPU JIT is the one process-wide setting: TensorFlow's auto-clustering flag {@code
- * tf_xla_cpu_global_jit} belongs to the process, not to a session. {@link #newSession} of a configuration with
- * {@link #xla} switches it on ({@link #enableXlaCpuJit}), and it then stays on for the process; it only permits CPU
- * clustering, so sessions opened without XLA's JIT level (every configuration without {@link #xla}) stay
- * unclustered.
+ * tf_xla_cpu_global_jit} belongs to the process, not to a session. {@link #newSession} of a
+ * configuration with {@link #xla} switches it on ({@link #enableXlaCpuJit}), and it then stays on
+ * for the process; it only permits CPU clustering, so sessions opened without XLA's JIT level
+ * (every configuration without {@link #xla}) stay unclustered.
  *
  * <p>Defaults ({@link #defaults()}): TensorFlow's thread pools (one intra-op thread per core), no
- * XLA (faster for scoring and training at fixed shapes on the measured 2-core CPU, but it compiles once per batch
- * shape and slows the generation loop), float32, TensorFlow's placement, GPU memory growth on.
+ * XLA (faster for scoring and training at fixed shapes on the measured 2-core CPU, but it compiles
+ * once per batch shape and slows the generation loop), float32, TensorFlow's placement, GPU memory
+ * growth on.
  *
  * @param intraOpThreads threads inside one op (MatMul); 0 = all cores
  * @param interOpThreads ops run concurrently; 0 = TensorFlow's default
- * @param xla compile the graph with XLA's global JIT (on the CPU too: {@link #newSession} sets TensorFlow's
- *     process-wide CPU auto-clustering flag)
+ * @param xla compile the graph with XLA's global JIT (on the CPU too: {@link #newSession} sets
+ *     TensorFlow's process-wide CPU auto-clustering flag)
  * @param device where ops are placed: {@code ""} (TensorFlow decides), {@code cpu}, {@code cpu:N},
  *     {@code gpu} or {@code gpu:N}
  * @param gpuMemoryGrowth allocate GPU memory as needed instead of all of it up front
@@ -61,20 +62,43 @@ public record ExecConfig(
     visibleDevices = visibleDevices == null ? "" : visibleDevices.trim();
     check(
         visibleDevices.isEmpty() || visibleDevices.matches("\\d+(,\\d+)*"),
-        "visible devices must be a comma-separated list of GPU indices, got '" + visibleDevices + "'");
+        "visible devices must be a comma-separated list of GPU indices, got '"
+            + visibleDevices
+            + "'");
     compute = compute == null ? Precision.FLOAT32 : compute;
   }
 
   /** Everything but the precision, which is float32. */
   public ExecConfig(
-      int intraOpThreads, int interOpThreads, boolean xla, String device, boolean gpuMemoryGrowth,
-      String visibleDevices, boolean logPlacement) {
-    this(intraOpThreads, interOpThreads, xla, device, gpuMemoryGrowth, visibleDevices, logPlacement, Precision.FLOAT32);
+      int intraOpThreads,
+      int interOpThreads,
+      boolean xla,
+      String device,
+      boolean gpuMemoryGrowth,
+      String visibleDevices,
+      boolean logPlacement) {
+    this(
+        intraOpThreads,
+        interOpThreads,
+        xla,
+        device,
+        gpuMemoryGrowth,
+        visibleDevices,
+        logPlacement,
+        Precision.FLOAT32);
   }
 
   /** This configuration with matrix products in {@code p}. */
   public ExecConfig withCompute(Precision p) {
-    return new ExecConfig(intraOpThreads, interOpThreads, xla, device, gpuMemoryGrowth, visibleDevices, logPlacement, p);
+    return new ExecConfig(
+        intraOpThreads,
+        interOpThreads,
+        xla,
+        device,
+        gpuMemoryGrowth,
+        visibleDevices,
+        logPlacement,
+        p);
   }
 
   /** Threads and XLA; everything else at its default. */
@@ -101,14 +125,16 @@ public record ExecConfig(
     String[] parts = device.split(":");
     DeviceSpec.Builder b =
         DeviceSpec.newBuilder()
-            .deviceType(parts[0].equals("gpu") ? DeviceSpec.DeviceType.GPU : DeviceSpec.DeviceType.CPU);
+            .deviceType(
+                parts[0].equals("gpu") ? DeviceSpec.DeviceType.GPU : DeviceSpec.DeviceType.CPU);
     b.deviceIndex(parts.length > 1 ? Integer.parseInt(parts[1]) : 0);
     return tf.withDevice(b.build());
   }
 
   /**
-   * A session of {@code graph} with these options: the one place sessions are opened from an {@code ExecConfig}.
-   * With {@link #xla} it first switches on XLA's process-wide CPU flag ({@link #enableXlaCpuJit}).
+   * A session of {@code graph} with these options: the one place sessions are opened from an {@code
+   * ExecConfig}. With {@link #xla} it first switches on XLA's process-wide CPU flag ({@link
+   * #enableXlaCpuJit}).
    */
   public Session newSession(Graph graph) {
     if (xla) {
@@ -137,17 +163,20 @@ public record ExecConfig(
       b.setGraphOptions(
           GraphOptions.newBuilder()
               .setOptimizerOptions(
-                  OptimizerOptions.newBuilder().setGlobalJitLevel(OptimizerOptions.GlobalJitLevel.ON_1)));
+                  OptimizerOptions.newBuilder()
+                      .setGlobalJitLevel(OptimizerOptions.GlobalJitLevel.ON_1)));
     }
     return b.build();
   }
 
   /**
-   * Switches on XLA's auto-clustering of CPU ops for the whole process. XLA skips CPU ops unless {@code
-   * tf_xla_cpu_global_jit} is set (normally through {@code TF_XLA_FLAGS=--tf_xla_cpu_global_jit}); this sets it
-   * in-process through TensorFlow's C API, so that {@link #xla} alone is enough. The flag is TensorFlow's, global to
-   * the process and never switched off again; it only permits CPU clustering: a session clusters only with XLA's
-   * JIT level in its options ({@link #toProto} with {@link #xla}). Called by {@link #newSession}; idempotent.
+   * Switches on XLA's auto-clustering of CPU ops for the whole process. XLA skips CPU ops unless
+   * {@code tf_xla_cpu_global_jit} is set (normally through {@code
+   * TF_XLA_FLAGS=--tf_xla_cpu_global_jit}); this sets it in-process through TensorFlow's C API, so
+   * that {@link #xla} alone is enough. The flag is TensorFlow's, global to the process and never
+   * switched off again; it only permits CPU clustering: a session clusters only with XLA's JIT
+   * level in its options ({@link #toProto} with {@link #xla}). Called by {@link #newSession};
+   * idempotent.
    */
   public static void enableXlaCpuJit() {
     org.tensorflow.internal.c_api.global.tensorflow.TF_SetTfXlaCpuGlobalJit((byte) 1);

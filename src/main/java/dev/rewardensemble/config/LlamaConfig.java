@@ -7,8 +7,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Llama: RMSNorm, rotary position embeddings, SwiGLU MLP, grouped-query attention, no biases.
- * Field names follow Hugging Face's {@code LlamaConfig}.
+ * Llama: RMSNorm, rotary position embeddings, SwiGLU MLP, grouped-query attention, no biases. Field
+ * names follow Hugging Face's {@code LlamaConfig}.
  *
  * @param numKeyValueHeads key/value heads; {@code numHeads} must be a multiple of it (GQA)
  * @param headDim size of one head ({@code hidden_size / num_attention_heads} unless the checkpoint

@@ -55,6 +55,7 @@ public sealed interface ModelConfig permits Gpt2Config, LlamaConfig {
    * 16k, 126 layers, 10M positions) and low enough that shapes and their products stay exact.
    */
   int MAX_VOCAB = 1 << 24;
+
   int MAX_WIDTH = 1 << 20;
   int MAX_LAYERS = 4096;
   int MAX_HEADS = 1 << 14;
@@ -63,8 +64,7 @@ public sealed interface ModelConfig permits Gpt2Config, LlamaConfig {
   /** {@code value} must lie in [1, max]; the error names {@code key}. */
   static void checkSize(String key, long value, long max) {
     if (value < 1 || value > max) {
-      throw new IllegalArgumentException(
-          key + " must be in [1, " + max + "], got " + value);
+      throw new IllegalArgumentException(key + " must be in [1, " + max + "], got " + value);
     }
   }
 

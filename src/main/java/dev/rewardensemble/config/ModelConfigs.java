@@ -21,13 +21,14 @@ public final class ModelConfigs {
   public static final long MAX_TENSOR_ELEMENTS = Integer.MAX_VALUE - 8;
 
   /**
-   * Refuses, before any weight is allocated, a model whose float32 weights ({@code shapes}, e.g. the
-   * trunk's, plus {@code extraParameters}) cannot exist in this JVM: a tensor over Java's array
+   * Refuses, before any weight is allocated, a model whose float32 weights ({@code shapes}, e.g.
+   * the trunk's, plus {@code extraParameters}) cannot exist in this JVM: a tensor over Java's array
    * limit, or more parameter memory (4 bytes each, plus a quarter for activations) than the heap
    * can still allocate. The error names the configuration's size keys and the estimate vs the
    * memory available. Graph-only commands do not call this.
    */
-  public static void requireMemory(ModelConfig c, java.util.Map<String, long[]> shapes, long extraParameters) {
+  public static void requireMemory(
+      ModelConfig c, java.util.Map<String, long[]> shapes, long extraParameters) {
     long params = extraParameters;
     for (java.util.Map.Entry<String, long[]> e : shapes.entrySet()) {
       long n = 1;
@@ -36,8 +37,16 @@ public final class ModelConfigs {
       }
       if (n > MAX_TENSOR_ELEMENTS) {
         throw new IllegalArgumentException(
-            sizeKeys(c) + ": tensor '" + e.getKey() + "' " + java.util.Arrays.toString(e.getValue()) + " has " + n
-                + " elements, more than a Java array holds (" + MAX_TENSOR_ELEMENTS + ")");
+            sizeKeys(c)
+                + ": tensor '"
+                + e.getKey()
+                + "' "
+                + java.util.Arrays.toString(e.getValue())
+                + " has "
+                + n
+                + " elements, more than a Java array holds ("
+                + MAX_TENSOR_ELEMENTS
+                + ")");
       }
       params = params + n < 0 ? Long.MAX_VALUE : params + n;
     }
@@ -46,8 +55,14 @@ public final class ModelConfigs {
     long available = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
     if (need > available) {
       throw new IllegalArgumentException(
-          sizeKeys(c) + " give " + params + " parameters: about " + gib(need) + " GiB as float32, more than the "
-              + gib(available) + " GiB this JVM can still allocate (raise -Xmx, e.g. JAVA_TOOL_OPTIONS=-Xmx64g,"
+          sizeKeys(c)
+              + " give "
+              + params
+              + " parameters: about "
+              + gib(need)
+              + " GiB as float32, more than the "
+              + gib(available)
+              + " GiB this JVM can still allocate (raise -Xmx, e.g. JAVA_TOOL_OPTIONS=-Xmx64g,"
               + " or use a smaller configuration)");
     }
   }
@@ -59,13 +74,30 @@ public final class ModelConfigs {
   /** The size keys of {@code c} with their values, as the error messages name them. */
   static String sizeKeys(ModelConfig c) {
     if (c instanceof Gpt2Config g) {
-      return "vocab_size " + g.vocabSize() + ", n_embd " + g.nEmbd() + ", n_inner " + g.nInner() + ", n_layer "
-          + g.nLayer() + ", n_positions " + g.nPositions();
+      return "vocab_size "
+          + g.vocabSize()
+          + ", n_embd "
+          + g.nEmbd()
+          + ", n_inner "
+          + g.nInner()
+          + ", n_layer "
+          + g.nLayer()
+          + ", n_positions "
+          + g.nPositions();
     }
     LlamaConfig l = (LlamaConfig) c;
-    return "vocab_size " + l.vocabSize() + ", hidden_size " + l.hiddenSize() + ", intermediate_size "
-        + l.intermediateSize() + ", num_hidden_layers " + l.numLayers() + ", num_attention_heads x head_dim "
-        + l.numHeads() + " x " + l.headDim();
+    return "vocab_size "
+        + l.vocabSize()
+        + ", hidden_size "
+        + l.hiddenSize()
+        + ", intermediate_size "
+        + l.intermediateSize()
+        + ", num_hidden_layers "
+        + l.numLayers()
+        + ", num_attention_heads x head_dim "
+        + l.numHeads()
+        + " x "
+        + l.headDim();
   }
 
   /** Reads a {@code config.json} (or a {@code tf-graphs/} preset). */
@@ -78,7 +110,11 @@ public final class ModelConfigs {
       node = JSON.readTree(file.toFile());
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       throw new IllegalArgumentException(
-          file + ": invalid JSON at line " + e.getLocation().getLineNr() + ": " + e.getOriginalMessage());
+          file
+              + ": invalid JSON at line "
+              + e.getLocation().getLineNr()
+              + ": "
+              + e.getOriginalMessage());
     }
     return parse(node, file.toString());
   }
@@ -92,9 +128,13 @@ public final class ModelConfigs {
     Reader r = new Reader(node, source);
     try {
       JsonNode archs = node.get("architectures");
-      if (archs != null && archs.isArray() && !archs.isEmpty() && (type.equals("gpt2") || type.equals("llama"))) {
+      if (archs != null
+          && archs.isArray()
+          && !archs.isEmpty()
+          && (type.equals("gpt2") || type.equals("llama"))) {
         String arch = archs.get(0).asText("");
-        String family = arch.startsWith("GPT2") ? "gpt2" : arch.startsWith("Llama") ? "llama" : null;
+        String family =
+            arch.startsWith("GPT2") ? "gpt2" : arch.startsWith("Llama") ? "llama" : null;
         if (family != null && !family.equals(type)) {
           throw new IllegalArgumentException(
               "architectures [\"" + arch + "\"] contradicts model_type '" + type + "'");
@@ -197,38 +237,38 @@ public final class ModelConfigs {
     o.putArray("architectures").add(architecture);
     o.put("model_type", config.modelType());
     if (config instanceof Gpt2Config c) {
-        o.put("vocab_size", c.vocabSize());
-        o.put("n_positions", c.nPositions());
-        o.put("n_embd", c.nEmbd());
-        o.put("n_layer", c.nLayer());
-        o.put("n_head", c.nHead());
-        o.put("n_inner", c.nInner());
-        o.put("layer_norm_epsilon", c.layerNormEpsilon());
-        o.put("activation_function", c.activation());
-        o.put("resid_pdrop", 0.0);
-        o.put("embd_pdrop", 0.0);
-        o.put("attn_pdrop", 0.0);
-        o.put("scale_attn_weights", true);
-        putIds(o, c);
+      o.put("vocab_size", c.vocabSize());
+      o.put("n_positions", c.nPositions());
+      o.put("n_embd", c.nEmbd());
+      o.put("n_layer", c.nLayer());
+      o.put("n_head", c.nHead());
+      o.put("n_inner", c.nInner());
+      o.put("layer_norm_epsilon", c.layerNormEpsilon());
+      o.put("activation_function", c.activation());
+      o.put("resid_pdrop", 0.0);
+      o.put("embd_pdrop", 0.0);
+      o.put("attn_pdrop", 0.0);
+      o.put("scale_attn_weights", true);
+      putIds(o, c);
     } else if (config instanceof LlamaConfig c) {
-        o.put("vocab_size", c.vocabSize());
-        o.put("hidden_size", c.hiddenSize());
-        o.put("intermediate_size", c.intermediateSize());
-        o.put("num_hidden_layers", c.numLayers());
-        o.put("num_attention_heads", c.numHeads());
-        o.put("num_key_value_heads", c.numKeyValueHeads());
-        o.put("head_dim", c.headDim());
-        o.put("max_position_embeddings", c.maxPositionEmbeddings());
-        o.put("rms_norm_eps", c.rmsNormEps());
-        // transformers 5 reads rope_parameters; 4.x reads rope_theta.
-        o.put("rope_theta", c.ropeTheta());
-        ObjectNode rope = o.putObject("rope_parameters");
-        rope.put("rope_type", "default");
-        rope.put("rope_theta", c.ropeTheta());
-        o.put("hidden_act", "silu");
-        o.put("attention_bias", false);
-        o.put("mlp_bias", false);
-        putIds(o, c);
+      o.put("vocab_size", c.vocabSize());
+      o.put("hidden_size", c.hiddenSize());
+      o.put("intermediate_size", c.intermediateSize());
+      o.put("num_hidden_layers", c.numLayers());
+      o.put("num_attention_heads", c.numHeads());
+      o.put("num_key_value_heads", c.numKeyValueHeads());
+      o.put("head_dim", c.headDim());
+      o.put("max_position_embeddings", c.maxPositionEmbeddings());
+      o.put("rms_norm_eps", c.rmsNormEps());
+      // transformers 5 reads rope_parameters; 4.x reads rope_theta.
+      o.put("rope_theta", c.ropeTheta());
+      ObjectNode rope = o.putObject("rope_parameters");
+      rope.put("rope_type", "default");
+      rope.put("rope_theta", c.ropeTheta());
+      o.put("hidden_act", "silu");
+      o.put("attention_bias", false);
+      o.put("mlp_bias", false);
+      putIds(o, c);
     }
     o.put("tie_word_embeddings", config.tieWordEmbeddings());
     if (numLabels > 0) {
@@ -240,7 +280,8 @@ public final class ModelConfigs {
         label2id.put("LABEL_" + i, i);
       }
     }
-    // "dtype" since transformers 4.56 ("torch_dtype" is deprecated in 5); without it float32 anyway.
+    // "dtype" since transformers 4.56 ("torch_dtype" is deprecated in 5); without it float32
+    // anyway.
     o.put("dtype", "float32");
     return o;
   }
@@ -276,16 +317,28 @@ public final class ModelConfigs {
 
     /** An integral JSON number that fits an int (1e20 or 2^40 is an error, not a wrapped value). */
     private static int exactInt(String key, JsonNode v, String what) {
-      if (!v.isNumber() || !v.canConvertToInt()
+      if (!v.isNumber()
+          || !v.canConvertToInt()
           || !(v.isIntegralNumber() || v.isDouble() && v.asDouble() == Math.rint(v.asDouble()))) {
         throw new IllegalArgumentException(
-            "key '" + key + "' must be " + what + " in [" + Integer.MIN_VALUE + ", " + Integer.MAX_VALUE + "], got "
+            "key '"
+                + key
+                + "' must be "
+                + what
+                + " in ["
+                + Integer.MIN_VALUE
+                + ", "
+                + Integer.MAX_VALUE
+                + "], got "
                 + v);
       }
       return v.asInt();
     }
 
-    /** A token id; ids outside [0, vocab) (e.g. GPT-2's 50256 in a small-vocabulary config) read as -1. */
+    /**
+     * A token id; ids outside [0, vocab) (e.g. GPT-2's 50256 in a small-vocabulary config) read as
+     * -1.
+     */
     int tokenId(String key, int dflt, int vocab) {
       int id = firstId(key, dflt);
       return id >= 0 && id < vocab ? id : -1;

@@ -22,7 +22,10 @@ final class BadRowException extends RuntimeException {
     this.reason = reason;
   }
 
-  /** Encodes with {@code s}; a too-long sequence becomes a bad row of {@code field} (reason {@code too_long}). */
+  /**
+   * Encodes with {@code s}; a too-long sequence becomes a bad row of {@code field} (reason {@code
+   * too_long}).
+   */
   static int[] encoded(String field, java.util.function.Supplier<EncodedSequence> s) {
     try {
       return s.get().ids();

@@ -26,7 +26,9 @@ public final class Encoder {
   public enum Truncation {
     /** Reject it with an {@link IllegalArgumentException}. */
     ERROR,
-    /** Keep its last {@code maxLength} ids (text: cut the prompt from the left, keep the response). */
+    /**
+     * Keep its last {@code maxLength} ids (text: cut the prompt from the left, keep the response).
+     */
     LEFT
   }
 
@@ -113,13 +115,25 @@ public final class Encoder {
     String eosNote = eosLen == 1 ? " (with its EOS)" : "";
     if (responseIds.length + eosLen > maxLength) {
       throw new IllegalArgumentException(
-          "the response alone has " + (responseIds.length + eosLen) + " tokens" + eosNote
-              + ", more than the maximum length " + maxLength + " (a response is never cut)");
+          "the response alone has "
+              + (responseIds.length + eosLen)
+              + " tokens"
+              + eosNote
+              + ", more than the maximum length "
+              + maxLength
+              + " (a response is never cut)");
     }
-    if (promptIds.length + responseIds.length + eosLen > maxLength && truncation == Truncation.ERROR) {
+    if (promptIds.length + responseIds.length + eosLen > maxLength
+        && truncation == Truncation.ERROR) {
       throw new IllegalArgumentException(
-          promptIds.length + " prompt + " + (responseIds.length + eosLen) + " response tokens" + eosNote
-              + " exceed the maximum length " + maxLength + " (--truncate left cuts the prompt from the left)");
+          promptIds.length
+              + " prompt + "
+              + (responseIds.length + eosLen)
+              + " response tokens"
+              + eosNote
+              + " exceed the maximum length "
+              + maxLength
+              + " (--truncate left cuts the prompt from the left)");
     }
     int[] tail = Arrays.copyOf(responseIds, responseIds.length + eosLen);
     if (eosLen == 1) {

@@ -75,7 +75,9 @@ final class JsonRows {
    * FILE:LINE: field: problem} error.
    */
   static <T> java.util.List<T> readObjects(
-      Path file, java.util.function.BiFunction<com.fasterxml.jackson.databind.node.ObjectNode, Integer, T> parse) {
+      Path file,
+      java.util.function.BiFunction<com.fasterxml.jackson.databind.node.ObjectNode, Integer, T>
+          parse) {
     java.util.List<T> out = new java.util.ArrayList<>();
     forEach(
         file,
@@ -86,7 +88,9 @@ final class JsonRows {
             }
             if (!(row.node() instanceof com.fasterxml.jackson.databind.node.ObjectNode obj)) {
               throw new BadRowException(
-                  "row", "not_an_object", "expected a JSON object, got " + RowFields.kind(row.node()));
+                  "row",
+                  "not_an_object",
+                  "expected a JSON object, got " + RowFields.kind(row.node()));
             }
             out.add(parse.apply(obj, row.line()));
           } catch (BadRowException e) {

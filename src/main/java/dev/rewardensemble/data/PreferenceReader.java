@@ -249,8 +249,10 @@ public final class PreferenceReader {
     float margin = RowFields.margin(row);
     requireTokenizer(file, line, "instruction");
     int[] prompt = tokenizer.encode(enc.template().prompt(instruction, input));
-    int[] ids1 = BadRowException.encoded("output_1", () -> enc.join(prompt, tokenizer.encode(out1)));
-    int[] ids2 = BadRowException.encoded("output_2", () -> enc.join(prompt, tokenizer.encode(out2)));
+    int[] ids1 =
+        BadRowException.encoded("output_1", () -> enc.join(prompt, tokenizer.encode(out1)));
+    int[] ids2 =
+        BadRowException.encoded("output_2", () -> enc.join(prompt, tokenizer.encode(out2)));
     return pref == 1
         ? new PreferencePair(ids1, ids2, margin, line)
         : new PreferencePair(ids2, ids1, margin, line);

@@ -2,7 +2,6 @@ package dev.rewardensemble.data;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.OptionalInt;
@@ -38,11 +37,19 @@ public final class PromptRows {
   private static PromptRow parse(ObjectNode obj, int line, Encoder encoder, int vocab) {
     boolean hasIds = RowFields.has(obj, "input_ids");
     // "prompt", or AlpacaEval's "instruction", or the first of MT-Bench's "turns".
-    String textKey = RowFields.has(obj, "prompt") ? "prompt" : RowFields.has(obj, "instruction") ? "instruction" : null;
-    boolean turns = textKey == null && obj.has("turns") && obj.get("turns").isArray() && obj.get("turns").size() > 0;
+    String textKey =
+        RowFields.has(obj, "prompt")
+            ? "prompt"
+            : RowFields.has(obj, "instruction") ? "instruction" : null;
+    boolean turns =
+        textKey == null
+            && obj.has("turns")
+            && obj.get("turns").isArray()
+            && obj.get("turns").size() > 0;
     boolean hasText = textKey != null || turns;
     if (hasIds && hasText) {
-      throw new BadRowException("input_ids", "ambiguous", "given together with prompt; use one form");
+      throw new BadRowException(
+          "input_ids", "ambiguous", "given together with prompt; use one form");
     }
     if (hasIds) {
       int[] ids = RowFields.ids(obj, "input_ids", vocab);
@@ -54,7 +61,9 @@ public final class PromptRows {
     }
     if (!hasText) {
       throw new BadRowException(
-          "row", RowFields.MISSING, "needs \"input_ids\", \"prompt\", \"instruction\" or MT-Bench \"turns\"");
+          "row",
+          RowFields.MISSING,
+          "needs \"input_ids\", \"prompt\", \"instruction\" or MT-Bench \"turns\"");
     }
     String prompt;
     if (textKey != null) {
@@ -62,11 +71,13 @@ public final class PromptRows {
     } else if (obj.get("turns").get(0).isTextual() && !obj.get("turns").get(0).asText().isEmpty()) {
       prompt = obj.get("turns").get(0).asText(); // MT-Bench: the first turn
     } else {
-      throw new BadRowException("turns", RowFields.EMPTY_TEXT, "the first turn must be a non-empty string");
+      throw new BadRowException(
+          "turns", RowFields.EMPTY_TEXT, "the first turn must be a non-empty string");
     }
     String input = RowFields.optionalText(obj, "input");
     if (!encoder.hasTokenizer()) {
-      throw new BadRowException("prompt", "no_tokenizer", "text rows need a tokenizer, and none was given");
+      throw new BadRowException(
+          "prompt", "no_tokenizer", "text rows need a tokenizer, and none was given");
     }
     int[] ids = BadRowException.encoded("prompt", () -> encoder.encode(prompt, input, ""));
     if (ids.length == 0) {
@@ -76,7 +87,9 @@ public final class PromptRows {
       for (int i = 0; i < ids.length; i++) {
         if (ids[i] >= vocab) {
           throw new BadRowException(
-              "prompt", RowFields.BAD_ID, "token " + i + " = " + ids[i] + " is not below the model's vocabulary size " + vocab);
+              "prompt",
+              RowFields.BAD_ID,
+              "token " + i + " = " + ids[i] + " is not below the model's vocabulary size " + vocab);
         }
       }
     }

@@ -2,7 +2,6 @@ package dev.rewardensemble.data;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.OptionalInt;
@@ -71,7 +70,8 @@ public final class ScoreRows {
       throw new BadRowException(
           "prompt", "no_tokenizer", "text rows need a tokenizer, and none was given");
     }
-    return new ScoreRow(line, BadRowException.encoded("response", () -> encoder.encode(prompt, response)), obj);
+    return new ScoreRow(
+        line, BadRowException.encoded("response", () -> encoder.encode(prompt, response)), obj);
   }
 
   private static int[] encodeIds(Encoder encoder, int[] ids) {

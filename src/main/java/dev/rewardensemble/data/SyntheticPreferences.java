@@ -19,25 +19,40 @@ public final class SyntheticPreferences {
    * {@code n} pairs of sequences with lengths in [minLen, maxLen], tokens in [firstToken, vocab);
    * the chosen sequence has strictly more {@link #GOOD} tokens than the rejected one.
    */
-  public static List<PreferencePair> counting(int n, int vocab, int minLen, int maxLen, int firstToken, long seed) {
+  public static List<PreferencePair> counting(
+      int n, int vocab, int minLen, int maxLen, int firstToken, long seed) {
     if (vocab <= GOOD + 1 || firstToken > GOOD || minLen < 4 || maxLen < minLen) {
       throw new IllegalArgumentException(
-          "need vocab > " + (GOOD + 1) + ", firstToken <= " + GOOD + ", 4 <= minLen <= maxLen; got vocab " + vocab
-              + ", firstToken " + firstToken + ", lengths " + minLen + ".." + maxLen);
+          "need vocab > "
+              + (GOOD + 1)
+              + ", firstToken <= "
+              + GOOD
+              + ", 4 <= minLen <= maxLen; got vocab "
+              + vocab
+              + ", firstToken "
+              + firstToken
+              + ", lengths "
+              + minLen
+              + ".."
+              + maxLen);
     }
     SplittableRandom rng = new SplittableRandom(seed);
     List<PreferencePair> out = new ArrayList<>(n);
     for (int i = 0; i < n; i++) {
       int good = 1 + rng.nextInt(3);
       int bad = rng.nextInt(good);
-      out.add(new PreferencePair(
-          sequence(rng, good, vocab, minLen, maxLen, firstToken),
-          sequence(rng, bad, vocab, minLen, maxLen, firstToken), 0f, i + 1));
+      out.add(
+          new PreferencePair(
+              sequence(rng, good, vocab, minLen, maxLen, firstToken),
+              sequence(rng, bad, vocab, minLen, maxLen, firstToken),
+              0f,
+              i + 1));
     }
     return out;
   }
 
-  private static int[] sequence(SplittableRandom rng, int goods, int vocab, int minLen, int maxLen, int first) {
+  private static int[] sequence(
+      SplittableRandom rng, int goods, int vocab, int minLen, int maxLen, int first) {
     int len = minLen + rng.nextInt(maxLen - minLen + 1);
     int[] s = new int[len];
     for (int j = 0; j < len; j++) {
@@ -61,8 +76,12 @@ public final class SyntheticPreferences {
   public static List<String> toJsonl(List<PreferencePair> pairs) {
     List<String> lines = new ArrayList<>(pairs.size());
     for (PreferencePair p : pairs) {
-      lines.add("{\"chosen_ids\": " + java.util.Arrays.toString(p.chosen()) + ", \"rejected_ids\": "
-          + java.util.Arrays.toString(p.rejected()) + "}");
+      lines.add(
+          "{\"chosen_ids\": "
+              + java.util.Arrays.toString(p.chosen())
+              + ", \"rejected_ids\": "
+              + java.util.Arrays.toString(p.rejected())
+              + "}");
     }
     return lines;
   }

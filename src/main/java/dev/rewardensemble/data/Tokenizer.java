@@ -61,8 +61,15 @@ public final class Tokenizer implements AutoCloseable {
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       // one line: Jackson's message adds the source excerpt on further lines
       throw new IllegalArgumentException(
-          "invalid tokenizer file " + file + ": invalid JSON at line " + e.getLocation().getLineNr() + ", column "
-              + e.getLocation().getColumnNr() + ": " + e.getOriginalMessage(), e);
+          "invalid tokenizer file "
+              + file
+              + ": invalid JSON at line "
+              + e.getLocation().getLineNr()
+              + ", column "
+              + e.getLocation().getColumnNr()
+              + ": "
+              + e.getOriginalMessage(),
+          e);
     } catch (IOException e) {
       throw new IllegalArgumentException(
           "invalid tokenizer file " + file + ": " + e.getMessage(), e);

@@ -16,7 +16,8 @@ import java.util.Optional;
  * @param memberAccuracy {@code [K]} fraction of pairs with {@code r_k(chosen) > r_k(rejected)}
  * @param aggregationAccuracy by aggregation label (e.g. {@code lcb(0.5)})
  * @param correlation {@code [K][K]} Pearson correlation of raw member rewards over all responses
- * @param disagreementBins accuracy of the mean aggregation in quartiles of disagreement, lowest first
+ * @param disagreementBins accuracy of the mean aggregation in quartiles of disagreement, lowest
+ *     first
  */
 public record Diagnostics(
     int pairs,
@@ -32,10 +33,15 @@ public record Diagnostics(
    */
   public record Bin(double low, double high, int pairs, double accuracy) {}
 
-  /** The aggregations reported by default: mean, LCB with beta 0.1 and 0.5, min, UWO with lambda 1. */
+  /**
+   * The aggregations reported by default: mean, LCB with beta 0.1 and 0.5, min, UWO with lambda 1.
+   */
   public static List<AggregationConfig> defaultAggregations() {
     return List.of(
-        AggregationConfig.mean(), AggregationConfig.lcb(0.1), AggregationConfig.lcb(0.5), AggregationConfig.min(),
+        AggregationConfig.mean(),
+        AggregationConfig.lcb(0.1),
+        AggregationConfig.lcb(0.5),
+        AggregationConfig.min(),
         AggregationConfig.uwo(1.0));
   }
 
@@ -54,10 +60,14 @@ public record Diagnostics(
    * @param norm per-member standardisation applied before aggregation, if any
    */
   public static Diagnostics compute(
-      List<float[]> chosen, List<float[]> rejected, Optional<Normalization> norm, List<AggregationConfig> aggs) {
+      List<float[]> chosen,
+      List<float[]> rejected,
+      Optional<Normalization> norm,
+      List<AggregationConfig> aggs) {
     int n = chosen.size();
     if (n == 0 || rejected.size() != n) {
-      throw new IllegalArgumentException("diagnostics need the same positive number of chosen and rejected rows");
+      throw new IllegalArgumentException(
+          "diagnostics need the same positive number of chosen and rejected rows");
     }
     int k = chosen.get(0).length;
     double[] memberAcc = new double[k];
@@ -120,7 +130,12 @@ public record Diagnostics(
           correct++;
         }
       }
-      bins.add(new Bin(disagreement[order[from]], disagreement[order[to - 1]], to - from, (double) correct / (to - from)));
+      bins.add(
+          new Bin(
+              disagreement[order[from]],
+              disagreement[order[to - 1]],
+              to - from,
+              (double) correct / (to - from)));
     }
     return new Diagnostics(n, memberAcc, aggAcc, corr, offCount == 0 ? 1.0 : off / offCount, bins);
   }

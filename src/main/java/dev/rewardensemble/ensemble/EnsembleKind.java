@@ -11,7 +11,9 @@ public enum EnsembleKind {
   INDEPENDENT,
   /** One shared trunk and K linear heads trained together: M + KL. */
   LINEAR,
-  /** A trunk finetuned as a linear ensemble, then frozen; K LoRA adapters and heads: M + KL + KA. */
+  /**
+   * A trunk finetuned as a linear ensemble, then frozen; K LoRA adapters and heads: M + KL + KA.
+   */
   LORA;
 
   public static EnsembleKind byName(String name) {

@@ -80,14 +80,18 @@ public record EnsembleModel(
     return new EnsembleModel(spec.withAggregation(agg), config, weights, lora, tokenizer, source);
   }
 
-  /** Builds the forward graph ({@code rewards [B, K]}) into {@code tf}'s graph, in float32, for TensorFlow's own kernels. */
+  /**
+   * Builds the forward graph ({@code rewards [B, K]}) into {@code tf}'s graph, in float32, for
+   * TensorFlow's own kernels.
+   */
   public ForwardGraph build(Ops tf) {
     return build(BuildContext.float32(tf));
   }
 
   /**
-   * Builds the forward graph ({@code rewards [B, K]}) into {@code cx}'s graph, in its precision; a LoRA ensemble's
-   * adapter products take the form that suits the context's XLA setting ({@link LoraEnsembleGraph#scoring}).
+   * Builds the forward graph ({@code rewards [B, K]}) into {@code cx}'s graph, in its precision; a
+   * LoRA ensemble's adapter products take the form that suits the context's XLA setting ({@link
+   * LoraEnsembleGraph#scoring}).
    */
   public ForwardGraph build(BuildContext cx) {
     ParameterStore params = new ParameterStore(cx.tf());
@@ -106,14 +110,19 @@ public record EnsembleModel(
   public record ParameterCounts(long trunk, long head, long adapter, long total) {}
 
   public ParameterCounts parameterCounts() {
-    long m = Transformers.parameterShapes(config).values().stream().mapToLong(FloatTensor::numElements).sum();
+    long m =
+        Transformers.parameterShapes(config).values().stream()
+            .mapToLong(FloatTensor::numElements)
+            .sum();
     long l = config.hiddenSize();
     long total = weights.values().stream().mapToLong(FloatTensor::size).sum();
     long a = 0;
     if (kind() == EnsembleKind.LORA) {
-      long adapters = weights.entrySet().stream()
-          .filter(e -> e.getKey().endsWith(".lora_A") || e.getKey().endsWith(".lora_B"))
-          .mapToLong(e -> e.getValue().size()).sum();
+      long adapters =
+          weights.entrySet().stream()
+              .filter(e -> e.getKey().endsWith(".lora_A") || e.getKey().endsWith(".lora_B"))
+              .mapToLong(e -> e.getValue().size())
+              .sum();
       a = adapters / members();
     }
     return new ParameterCounts(m, l, a, total);
@@ -173,10 +182,17 @@ public record EnsembleModel(
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(base);
     PeftAdapters.Stacked stacked = PeftAdapters.load(ck.config(), adapterDirs);
     Map<String, FloatTensor> w = new LinkedHashMap<>();
-    Transformers.parameterShapes(ck.config()).keySet().forEach(key -> w.put(key, ck.weights().get(key)));
+    Transformers.parameterShapes(ck.config())
+        .keySet()
+        .forEach(key -> w.put(key, ck.weights().get(key)));
     w.putAll(stacked.weights());
     return new EnsembleModel(
-        EnsembleSpec.of(EnsembleKind.LORA, stacked.members()), ck.config(), w, stacked.lora(), tokenizerIn(base), base);
+        EnsembleSpec.of(EnsembleKind.LORA, stacked.members()),
+        ck.config(),
+        w,
+        stacked.lora(),
+        tokenizerIn(base),
+        base);
   }
 
   /**
@@ -186,32 +202,46 @@ public record EnsembleModel(
    * diagnostics on before it writes {@code ensemble.json} and completes. The layout must hold
    * {@code spec}'s K members.
    */
-  public static EnsembleModel fromLayout(Path dir, EnsembleSpec spec, JsonNode layout) throws IOException {
+  public static EnsembleModel fromLayout(Path dir, EnsembleSpec spec, JsonNode layout)
+      throws IOException {
     Path manifest = dir.resolve(MANIFEST);
     checkLayout(layout, spec.k(), manifest);
     EnsembleModel base = assemble(dir, layout, manifest, spec.kind());
     checkHeads(base, spec.k(), manifest);
-    return new EnsembleModel(spec, base.config(), base.weights(), base.lora(), tokenizerIn(dir).or(base::tokenizer), dir);
+    return new EnsembleModel(
+        spec,
+        base.config(),
+        base.weights(),
+        base.lora(),
+        tokenizerIn(dir).or(base::tokenizer),
+        dir);
   }
 
   /**
-   * Reads {@code ensemble.json}. Its {@code k} must match what it describes: the number of member or
-   * adapter directories, the rows of {@code score.weight} and the length of the normalisation's
-   * {@code mean} and {@code std}. A manifest without {@code k} (a hand-written or older one) takes K
-   * from its directories.
+   * Reads {@code ensemble.json}. Its {@code k} must match what it describes: the number of member
+   * or adapter directories, the rows of {@code score.weight} and the length of the normalisation's
+   * {@code mean} and {@code std}. A manifest without {@code k} (a hand-written or older one) takes
+   * K from its directories.
    */
   private static EnsembleModel fromManifest(Path dir, Path manifest) throws IOException {
     JsonNode m;
     try {
       m = JSON.readTree(manifest.toFile());
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      throw new IllegalArgumentException(manifest + ": invalid JSON at line " + e.getLocation().getLineNr()
-          + ", column " + e.getLocation().getColumnNr() + ": " + e.getOriginalMessage());
+      throw new IllegalArgumentException(
+          manifest
+              + ": invalid JSON at line "
+              + e.getLocation().getLineNr()
+              + ", column "
+              + e.getLocation().getColumnNr()
+              + ": "
+              + e.getOriginalMessage());
     }
     if (m == null || !m.isObject()) {
       throw new IllegalArgumentException(manifest + ": expected a JSON object");
     }
-    EnsembleKind kind = inManifest(manifest, "kind", () -> EnsembleKind.byName(m.path("kind").asText("")));
+    EnsembleKind kind =
+        inManifest(manifest, "kind", () -> EnsembleKind.byName(m.path("kind").asText("")));
     JsonNode kNode = m.get("k");
     Integer declared = null;
     if (kNode != null && !kNode.isNull()) {
@@ -233,17 +263,29 @@ public record EnsembleModel(
     } else {
       k = base.members();
     }
-    EnsembleSpec plain = inManifest(manifest, declared != null ? "k" : "kind", () -> new EnsembleSpec(kind, k, agg, Optional.empty()));
+    EnsembleSpec plain =
+        inManifest(
+            manifest,
+            declared != null ? "k" : "kind",
+            () -> new EnsembleSpec(kind, k, agg, Optional.empty()));
     EnsembleSpec spec = inManifest(manifest, "normalization", () -> plain.withNormalization(norm));
-    return new EnsembleModel(spec, base.config(), base.weights(), base.lora(), tokenizerIn(dir).or(base::tokenizer), dir);
+    return new EnsembleModel(
+        spec,
+        base.config(),
+        base.weights(),
+        base.lora(),
+        tokenizerIn(dir).or(base::tokenizer),
+        dir);
   }
 
   /** The members of {@code m}'s layout as loaded (K = what the directories hold). */
-  private static EnsembleModel assemble(Path dir, JsonNode m, Path manifest, EnsembleKind kind) throws IOException {
+  private static EnsembleModel assemble(Path dir, JsonNode m, Path manifest, EnsembleKind kind)
+      throws IOException {
     return switch (kind) {
       case SINGLE, LINEAR -> fromCheckpoint(dir.resolve(m.path("model").asText(".")));
       case INDEPENDENT -> independent(dir, m, manifest);
-      case LORA -> fromPeft(dir.resolve(m.path("base").asText()), paths(dir, m, "adapters", manifest));
+      case LORA ->
+          fromPeft(dir.resolve(m.path("base").asText()), paths(dir, m, "adapters", manifest));
     };
   }
 
@@ -253,23 +295,50 @@ public record EnsembleModel(
       JsonNode a = layout.get(key);
       if (a != null && a.isArray() && a.size() != k) {
         throw new IllegalArgumentException(
-            manifest + ": key 'k' is " + k + ", but key '" + key + "' lists " + a.size() + " directories");
+            manifest
+                + ": key 'k' is "
+                + k
+                + ", but key '"
+                + key
+                + "' lists "
+                + a.size()
+                + " directories");
       }
     }
   }
 
-  /** The loaded model has K reward heads ({@code score.weight [K, H]}; one per independent member). */
+  /**
+   * The loaded model has K reward heads ({@code score.weight [K, H]}; one per independent member).
+   */
   private static void checkHeads(EnsembleModel base, int k, Path manifest) {
     FloatTensor score = base.weights().get(RewardHeads.KEY);
-    int rows = base.kind() == EnsembleKind.INDEPENDENT || score == null ? base.members() : (int) score.shape()[0];
+    int rows =
+        base.kind() == EnsembleKind.INDEPENDENT || score == null
+            ? base.members()
+            : (int) score.shape()[0];
     if (rows != k) {
-      String holder = base.kind() == EnsembleKind.LORA ? "its adapters have" : base.source().normalize() + " has";
+      String holder =
+          base.kind() == EnsembleKind.LORA
+              ? "its adapters have"
+              : base.source().normalize() + " has";
       throw new IllegalArgumentException(
-          manifest + ": key 'k' is " + k + ", but " + holder + " " + rows + " reward heads (" + RewardHeads.KEY + " rows)");
+          manifest
+              + ": key 'k' is "
+              + k
+              + ", but "
+              + holder
+              + " "
+              + rows
+              + " reward heads ("
+              + RewardHeads.KEY
+              + " rows)");
     }
   }
 
-  /** The manifest's {@code normalization}: {@code mean} and {@code std} of K values each (null: none). */
+  /**
+   * The manifest's {@code normalization}: {@code mean} and {@code std} of K values each (null:
+   * none).
+   */
   private static Normalization normalization(JsonNode n, Integer k, Path manifest) {
     if (n == null || n.isNull()) {
       return null;
@@ -281,14 +350,25 @@ public record EnsembleModel(
         int len = n.get(key).size();
         if (len != k) {
           throw new IllegalArgumentException(
-              manifest + ": key 'normalization." + key + "' has " + len + " values, but key 'k' is " + k);
+              manifest
+                  + ": key 'normalization."
+                  + key
+                  + "' has "
+                  + len
+                  + " values, but key 'k' is "
+                  + k);
         }
       }
     }
-    return inManifest(manifest, "normalization", () -> new Normalization(mean, std, n.path("reference_size").asInt()));
+    return inManifest(
+        manifest,
+        "normalization",
+        () -> new Normalization(mean, std, n.path("reference_size").asInt()));
   }
 
-  /** {@code read()}, its {@link IllegalArgumentException} prefixed with the manifest and the key. */
+  /**
+   * {@code read()}, its {@link IllegalArgumentException} prefixed with the manifest and the key.
+   */
   private static <T> T inManifest(Path manifest, String key, java.util.function.Supplier<T> read) {
     try {
       return read.get();
@@ -304,12 +384,14 @@ public record EnsembleModel(
     for (int k = 0; k < memberDirs.size(); k++) {
       HfCheckpoint.Checkpoint ck = HfCheckpoint.load(memberDirs.get(k));
       if (ck.numLabels() != 1) {
-        throw new IllegalArgumentException(memberDirs.get(k) + ": an independent member must have 1 head, has " + ck.numLabels());
+        throw new IllegalArgumentException(
+            memberDirs.get(k) + ": an independent member must have 1 head, has " + ck.numLabels());
       }
       if (config == null) {
         config = ck.config();
       } else if (!config.equals(ck.config())) {
-        throw new IllegalArgumentException(memberDirs.get(k) + ": architecture differs from member 0's");
+        throw new IllegalArgumentException(
+            memberDirs.get(k) + ": architecture differs from member 0's");
       }
       for (Map.Entry<String, FloatTensor> e : ck.weights().entrySet()) {
         if (!e.getKey().equals(LmHead.KEY)) {
@@ -318,19 +400,26 @@ public record EnsembleModel(
       }
     }
     return new EnsembleModel(
-        EnsembleSpec.of(EnsembleKind.INDEPENDENT, memberDirs.size()), config, w, null, tokenizerIn(memberDirs.get(0)), dir);
+        EnsembleSpec.of(EnsembleKind.INDEPENDENT, memberDirs.size()),
+        config,
+        w,
+        null,
+        tokenizerIn(memberDirs.get(0)),
+        dir);
   }
 
   private static List<Path> paths(Path dir, JsonNode m, String key, Path manifest) {
     JsonNode arr = m.get(key);
     if (arr == null || !arr.isArray() || arr.isEmpty()) {
-      throw new IllegalArgumentException(manifest + ": key '" + key + "': expected a non-empty array of member directories");
+      throw new IllegalArgumentException(
+          manifest + ": key '" + key + "': expected a non-empty array of member directories");
     }
     List<Path> out = new ArrayList<>();
     for (JsonNode p : arr) {
       Path d = dir.resolve(p.asText());
       if (!Files.isDirectory(d)) {
-        throw new IllegalArgumentException(manifest + ": key '" + key + "' lists " + d + ", which is not a directory");
+        throw new IllegalArgumentException(
+            manifest + ": key '" + key + "' lists " + d + ", which is not a directory");
       }
       out.add(d);
     }
@@ -343,27 +432,39 @@ public record EnsembleModel(
     }
     try {
       return new AggregationConfig(
-          rule(a.path("rule").asText("mean")), a.path("beta").asDouble(0), a.path("lambda").asDouble(0));
+          rule(a.path("rule").asText("mean")),
+          a.path("beta").asDouble(0),
+          a.path("lambda").asDouble(0));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(source + ": aggregation: " + e.getMessage(), e);
     }
   }
 
-  /** An aggregation rule by its lower-case name; the error lists the names (not "No enum constant"). */
+  /**
+   * An aggregation rule by its lower-case name; the error lists the names (not "No enum constant").
+   */
   public static Aggregation rule(String name) {
     for (Aggregation a : Aggregation.values()) {
       if (a.name().toLowerCase(java.util.Locale.ROOT).equals(name)) {
         return a;
       }
     }
-    throw new IllegalArgumentException("rule '" + name + "' is not one of " + String.join(", ",
-        java.util.Arrays.stream(Aggregation.values()).map(x -> x.name().toLowerCase(java.util.Locale.ROOT)).toList()));
+    throw new IllegalArgumentException(
+        "rule '"
+            + name
+            + "' is not one of "
+            + String.join(
+                ", ",
+                java.util.Arrays.stream(Aggregation.values())
+                    .map(x -> x.name().toLowerCase(java.util.Locale.ROOT))
+                    .toList()));
   }
 
   private static float[] floats(JsonNode n, String key, Path manifest) {
     JsonNode a = n.get(key);
     if (a == null || !a.isArray()) {
-      throw new IllegalArgumentException(manifest + ": key 'normalization." + key + "' must be an array of numbers");
+      throw new IllegalArgumentException(
+          manifest + ": key 'normalization." + key + "' must be an array of numbers");
     }
     float[] out = new float[a.size()];
     for (int i = 0; i < out.length; i++) {
@@ -383,8 +484,8 @@ public record EnsembleModel(
    * run directory is complete only when its {@code run.json} says so afterwards ({@link
    * RunDirs#markComplete}).
    */
-  public static void writeManifest(Path dir, EnsembleSpec spec, ObjectNode layout, ObjectNode provenance)
-      throws IOException {
+  public static void writeManifest(
+      Path dir, EnsembleSpec spec, ObjectNode layout, ObjectNode provenance) throws IOException {
     ObjectNode m = JSON.createObjectNode();
     m.put("format", "rme-ensemble/1");
     m.put("kind", spec.kind().id());

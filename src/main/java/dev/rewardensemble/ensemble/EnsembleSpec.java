@@ -19,11 +19,15 @@ import java.util.Optional;
  * @param normalization per-member standardisation, when measured (null: none)
  */
 public record EnsembleSpec(
-    EnsembleKind kind, int k, AggregationConfig aggregation, Optional<Normalization> normalization) {
+    EnsembleKind kind,
+    int k,
+    AggregationConfig aggregation,
+    Optional<Normalization> normalization) {
 
   public EnsembleSpec {
     if (kind == null) {
-      throw new IllegalArgumentException("ensemble kind must be single, independent, linear or lora");
+      throw new IllegalArgumentException(
+          "ensemble kind must be single, independent, linear or lora");
     }
     if (k < 1) {
       throw new IllegalArgumentException("ensemble size K must be >= 1, got " + k);
@@ -39,7 +43,10 @@ public record EnsembleSpec(
     }
     if (normalization.isPresent() && normalization.get().mean().length != k) {
       throw new IllegalArgumentException(
-          "normalization has " + normalization.get().mean().length + " members, the ensemble K = " + k);
+          "normalization has "
+              + normalization.get().mean().length
+              + " members, the ensemble K = "
+              + k);
     }
   }
 
@@ -48,7 +55,9 @@ public record EnsembleSpec(
     return new EnsembleSpec(kind, k, AggregationConfig.mean(), Optional.empty());
   }
 
-  /** A model with {@code heads} reward heads on one trunk: single for one head, linear otherwise. */
+  /**
+   * A model with {@code heads} reward heads on one trunk: single for one head, linear otherwise.
+   */
   public static EnsembleSpec heads(int heads) {
     return of(heads == 1 ? EnsembleKind.SINGLE : EnsembleKind.LINEAR, heads);
   }

@@ -32,10 +32,13 @@ public final class IndependentGraph {
     Placeholder<TInt32> ids =
         tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
     Placeholder<TInt32> mask =
-        tf.withName("attention_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
+        tf.withName("attention_mask")
+            .placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
     List<Operand<TFloat32>> members = new ArrayList<>();
     for (int m = 0; m < k; m++) {
-      members.add(RewardGraph.build(cx, c, 1, params.view(prefix(m)), Projector.NONE, ids, mask).rewards()); // [B, 1]
+      members.add(
+          RewardGraph.build(cx, c, 1, params.view(prefix(m)), Projector.NONE, ids, mask)
+              .rewards()); // [B, 1]
     }
     Operand<TFloat32> rewards = tf.withName("rewards").concat(members, tf.constant(1)); // [B, K]
     return new ForwardGraph(ids, mask, rewards, params, k);

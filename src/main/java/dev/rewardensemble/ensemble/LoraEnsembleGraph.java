@@ -56,8 +56,8 @@ public record LoraEnsembleGraph(
   public static final String REWARDS = "rewards";
 
   /**
-   * Deterministic graph for scoring (no dropout), for a session of {@code cx}: adapters folded into the base
-   * products, or batched under XLA ({@link LoraProduct#forScoring}).
+   * Deterministic graph for scoring (no dropout), for a session of {@code cx}: adapters folded into
+   * the base products, or batched under XLA ({@link LoraProduct#forScoring}).
    */
   public static LoraEnsembleGraph scoring(
       BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
@@ -71,38 +71,59 @@ public record LoraEnsembleGraph(
   }
 
   /**
-   * Deterministic graph for scoring in float32; {@code fold}: adapters folded into the base products ({@link
-   * FoldedProduct}) or batched ({@link BatchedProduct}).
+   * Deterministic graph for scoring in float32; {@code fold}: adapters folded into the base
+   * products ({@link FoldedProduct}) or batched ({@link BatchedProduct}).
    */
   public static LoraEnsembleGraph inference(
       Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, boolean fold) {
     BuildContext cx = BuildContext.float32(tf);
-    return withProduct(cx, c, lora, k, params, fold ? LoraProduct.folded(cx, k, lora) : LoraProduct.batched(k, lora));
+    return withProduct(
+        cx,
+        c,
+        lora,
+        k,
+        params,
+        fold ? LoraProduct.folded(cx, k, lora) : LoraProduct.batched(k, lora));
   }
 
   /**
-   * Graph for training: adapter inputs dropped with {@link LoraConfig#dropout()}, stateless masks keyed by
-   * {@code seed} and the fed {@link StackedLora#DROPOUT_KEY} (see {@link StackedLora}).
+   * Graph for training: adapter inputs dropped with {@link LoraConfig#dropout()}, stateless masks
+   * keyed by {@code seed} and the fed {@link StackedLora#DROPOUT_KEY} (see {@link StackedLora}).
    */
   public static LoraEnsembleGraph training(
       BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
     return build(cx, c, lora, k, params, StackedLora.training(cx, c, lora, k, params, seed));
   }
 
-  /** {@link #training(BuildContext, ModelConfig, LoraConfig, int, ParameterStore, long)} in float32. */
+  /**
+   * {@link #training(BuildContext, ModelConfig, LoraConfig, int, ParameterStore, long)} in float32.
+   */
   public static LoraEnsembleGraph training(
       Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
     return training(BuildContext.float32(tf), c, lora, k, params, seed);
   }
 
-  /** The graph with the adapters' deltas computed by {@code product} (made for {@code cx}'s graph, K and lora). */
+  /**
+   * The graph with the adapters' deltas computed by {@code product} (made for {@code cx}'s graph, K
+   * and lora).
+   */
   public static LoraEnsembleGraph withProduct(
-      BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params, LoraProduct product) {
+      BuildContext cx,
+      ModelConfig c,
+      LoraConfig lora,
+      int k,
+      ParameterStore params,
+      LoraProduct product) {
     return build(cx, c, lora, k, params, StackedLora.withProduct(cx, c, lora, k, params, product));
   }
 
   private static LoraEnsembleGraph build(
-      BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params, StackedLora adapters) {
+      BuildContext cx,
+      ModelConfig c,
+      LoraConfig lora,
+      int k,
+      ParameterStore params,
+      StackedLora adapters) {
     Ops tf = cx.tf();
     Placeholder<TInt32> ids =
         tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
@@ -119,8 +140,7 @@ public record LoraEnsembleGraph(
     Operand<TFloat32> w =
         tf.identity(params.get(RewardHeads.KEY, k, h)); // [K, H], not float_ref (see StackedLora)
     Operand<TFloat32> w3 = tf.expandDims(w, tf.constant(1)); // [K, 1, H]
-    Operand<TFloat32> perMember =
-        Layers.batchMatMul(tf, last3, w3, true); // [K, B, 1]
+    Operand<TFloat32> perMember = Layers.batchMatMul(tf, last3, w3, true); // [K, B, 1]
     Operand<TFloat32> kb = tf.reshape(perMember, tf.constant(new int[] {k, -1})); // [K, B]
     Operand<TFloat32> rewards =
         tf.withName(REWARDS).linalg.transpose(kb, tf.constant(new int[] {1, 0})); // [B, K]
@@ -133,10 +153,10 @@ public record LoraEnsembleGraph(
   }
 
   /**
-   * Keys of the variables a LoRA ensemble of {@code c} and {@code lora} trains, in checkpoint order: every
-   * adapter's A and B ({@link StackedLora#modules}), then the heads {@code score.weight}. Every other variable of
-   * the graph (the base trunk) is frozen. Known before any graph is built, so that a run can name its trainable
-   * set up front.
+   * Keys of the variables a LoRA ensemble of {@code c} and {@code lora} trains, in checkpoint
+   * order: every adapter's A and B ({@link StackedLora#modules}), then the heads {@code
+   * score.weight}. Every other variable of the graph (the base trunk) is frozen. Known before any
+   * graph is built, so that a run can name its trainable set up front.
    */
   public static List<String> trainableKeys(ModelConfig c, LoraConfig lora) {
     List<String> out = new ArrayList<>();
@@ -184,9 +204,9 @@ public record LoraEnsembleGraph(
   }
 
   /**
-   * Loads stacked adapters and heads (e.g. from {@link PeftAdapters#load}). Their {@link LoraConfig}
-   * must equal the graph's except for the dropout rate (which only the training build uses), and
-   * every trainable variable must be given.
+   * Loads stacked adapters and heads (e.g. from {@link PeftAdapters#load}). Their {@link
+   * LoraConfig} must equal the graph's except for the dropout rate (which only the training build
+   * uses), and every trainable variable must be given.
    */
   public void loadAdapters(Session s, PeftAdapters.Stacked stacked, String source) {
     if (stacked.members() != members) {

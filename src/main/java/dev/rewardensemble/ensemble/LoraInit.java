@@ -23,14 +23,16 @@ public final class LoraInit {
    * computes the base model. Member k's values depend only on {@code seed}, k and the module key,
    * not on K.
    */
-  public static Map<String, FloatTensor> adapters(ModelConfig c, LoraConfig lora, int k, long seed) {
+  public static Map<String, FloatTensor> adapters(
+      ModelConfig c, LoraConfig lora, int k, long seed) {
     Map<String, FloatTensor> out = new LinkedHashMap<>();
     int r = lora.rank();
     for (StackedLora.Module m : StackedLora.modules(c, lora)) {
       float[] a = new float[k * m.in() * r];
       float bound = (float) (1.0 / Math.sqrt(m.in()));
       for (int member = 0; member < k; member++) {
-        SplittableRandom rnd = new SplittableRandom(seed * 1_000_003L + member * 7919L + m.module().hashCode());
+        SplittableRandom rnd =
+            new SplittableRandom(seed * 1_000_003L + member * 7919L + m.module().hashCode());
         int off = member * m.in() * r;
         for (int i = 0; i < m.in() * r; i++) {
           a[off + i] = (float) rnd.nextDouble(-bound, bound);
@@ -44,7 +46,8 @@ public final class LoraInit {
 
   /**
    * K heads {@code score.weight [K, H]} drawn from {@code N(0, std^2)} (Hugging Face initialises
-   * {@code score} with {@code initializer_range}, typically 0.02), independently per member, seeded.
+   * {@code score} with {@code initializer_range}, typically 0.02), independently per member,
+   * seeded.
    */
   public static FloatTensor heads(int k, int hidden, long seed, double std) {
     float[] w = new float[k * hidden];
@@ -57,8 +60,12 @@ public final class LoraInit {
     return new FloatTensor(new long[] {k, hidden}, w);
   }
 
-  /** {@link #adapters} then {@code score.weight} ({@link #heads}): every trainable value of the ensemble. */
-  public static Map<String, FloatTensor> values(ModelConfig c, LoraConfig lora, int k, long seed, double headStd) {
+  /**
+   * {@link #adapters} then {@code score.weight} ({@link #heads}): every trainable value of the
+   * ensemble.
+   */
+  public static Map<String, FloatTensor> values(
+      ModelConfig c, LoraConfig lora, int k, long seed, double headStd) {
     Map<String, FloatTensor> out = adapters(c, lora, k, seed);
     out.put(RewardHeads.KEY, heads(k, c.hiddenSize(), seed, headStd));
     return out;

@@ -10,12 +10,18 @@ import java.util.List;
 public record Normalization(float[] mean, float[] std, int referenceSize) {
   public Normalization {
     if (mean.length != std.length) {
-      throw new IllegalArgumentException("normalization: " + mean.length + " means but " + std.length + " stds");
+      throw new IllegalArgumentException(
+          "normalization: " + mean.length + " means but " + std.length + " stds");
     }
     for (int k = 0; k < std.length; k++) {
       if (!(std[k] > 0) || !Float.isFinite(mean[k])) {
         throw new IllegalArgumentException(
-            "normalization of member " + k + ": std must be > 0 and mean finite, got mean " + mean[k] + ", std " + std[k]);
+            "normalization of member "
+                + k
+                + ": std must be > 0 and mean finite, got mean "
+                + mean[k]
+                + ", std "
+                + std[k]);
       }
     }
   }
@@ -47,7 +53,8 @@ public record Normalization(float[] mean, float[] std, int referenceSize) {
 
   public float[] apply(float[] members) {
     if (members.length != mean.length) {
-      throw new IllegalArgumentException("normalization is for " + mean.length + " members, got " + members.length);
+      throw new IllegalArgumentException(
+          "normalization is for " + mean.length + " members, got " + members.length);
     }
     float[] out = new float[members.length];
     for (int k = 0; k < out.length; k++) {

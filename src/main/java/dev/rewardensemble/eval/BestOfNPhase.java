@@ -13,7 +13,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Phase 5: every reward model scores the held-out pool once; Best-of-n curves, pair accuracy, member correlation. */
+/**
+ * Phase 5: every reward model scores the held-out pool once; Best-of-n curves, pair accuracy,
+ * member correlation.
+ */
 final class BestOfNPhase {
   private BestOfNPhase() {}
 
@@ -33,8 +36,12 @@ final class BestOfNPhase {
   }
 
   static BestOfNResults run(
-      DemoSettings s, ExecConfig exec, RewardModelsPhase.RewardModels rms, DemoData.EvalPool pool,
-      PhaseTimer timer) throws IOException {
+      DemoSettings s,
+      ExecConfig exec,
+      RewardModelsPhase.RewardModels rms,
+      DemoData.EvalPool pool,
+      PhaseTimer timer)
+      throws IOException {
     int[] ns = nsFor(s.pool());
     int seeds = s.seeds();
     List<DemoMethod> methods = rms.methods();
@@ -42,27 +49,40 @@ final class BestOfNPhase {
     Map<DemoMethod, BestOfNResults.Members> members = new LinkedHashMap<>();
     for (DemoMethod mt : methods) {
       for (AggregationConfig a : DemoMethod.AGGREGATIONS) {
-        curves.put(mt.with(a), new BestOfNResults.Curves(
-            new double[seeds][], new double[seeds][], new double[seeds][], new double[seeds]));
+        curves.put(
+            mt.with(a),
+            new BestOfNResults.Curves(
+                new double[seeds][], new double[seeds][], new double[seeds][], new double[seeds]));
       }
-      members.put(mt, new BestOfNResults.Members(new double[seeds][], new double[seeds][], new double[seeds]));
+      members.put(
+          mt,
+          new BestOfNResults.Members(new double[seeds][], new double[seeds][], new double[seeds]));
     }
     for (int seed = 0; seed < seeds; seed++) {
       for (DemoMethod mt : methods) {
         int sd = seed;
         Path rmDir = rms.dirs().get(mt).get(seed);
-        timer.time("seed " + seed + ": score pool with " + mt.name(), () -> {
-          score(rmDir, exec, mt, sd, pool, ns, curves, members.get(mt));
-          return null;
-        });
+        timer.time(
+            "seed " + seed + ": score pool with " + mt.name(),
+            () -> {
+              score(rmDir, exec, mt, sd, pool, ns, curves, members.get(mt));
+              return null;
+            });
       }
     }
     return new BestOfNResults(methods, ns, seeds, curves, members);
   }
 
   private static void score(
-      Path rmDir, ExecConfig exec, DemoMethod mt, int seed, DemoData.EvalPool pool, int[] ns,
-      Map<MethodAgg, BestOfNResults.Curves> curves, BestOfNResults.Members alone) throws IOException {
+      Path rmDir,
+      ExecConfig exec,
+      DemoMethod mt,
+      int seed,
+      DemoData.EvalPool pool,
+      int[] ns,
+      Map<MethodAgg, BestOfNResults.Curves> curves,
+      BestOfNResults.Members alone)
+      throws IOException {
     int P = pool.prompts();
     int m = pool.size();
     try (RewardModel rm = RewardModel.load(rmDir, exec)) {
@@ -111,7 +131,10 @@ final class BestOfNPhase {
     return w / pool.length;
   }
 
-  /** {@code [nIndex]}: the Best-of-n expected {@code value} (choosing by {@code select}), averaged over prompts. */
+  /**
+   * {@code [nIndex]}: the Best-of-n expected {@code value} (choosing by {@code select}), averaged
+   * over prompts.
+   */
   static double[] curve(double[][] select, double[][] value, int[] ns) {
     double[] out = new double[ns.length];
     for (int i = 0; i < ns.length; i++) {
@@ -124,7 +147,10 @@ final class BestOfNPhase {
     return out;
   }
 
-  /** Fraction of within-prompt pool pairs with different gold scores that the proxy orders like gold (ties 1/2). */
+  /**
+   * Fraction of within-prompt pool pairs with different gold scores that the proxy orders like gold
+   * (ties 1/2).
+   */
   static double pairAccuracy(double[][] proxy, double[][] gold) {
     double right = 0;
     long pairs = 0;

@@ -13,7 +13,11 @@ import java.util.Map;
  * @param members per method, its members used alone
  */
 public record BestOfNResults(
-    List<DemoMethod> methods, int[] ns, int seeds, Map<MethodAgg, Curves> curves, Map<DemoMethod, Members> members) {
+    List<DemoMethod> methods,
+    int[] ns,
+    int seeds,
+    Map<MethodAgg, Curves> curves,
+    Map<DemoMethod, Members> members) {
 
   /**
    * One reward's results, indexed {@code [seed][n index]}.
@@ -26,7 +30,8 @@ public record BestOfNResults(
   /**
    * A method's members, each used alone as the reward (mean over members), {@code [seed][n index]}.
    *
-   * @param correlation per seed, the mean Pearson correlation of the members' raw rewards on the pool (NaN for K = 1)
+   * @param correlation per seed, the mean Pearson correlation of the members' raw rewards on the
+   *     pool (NaN for K = 1)
    */
   public record Members(double[][] win, double[][] gold, double[] correlation) {}
 
@@ -63,7 +68,9 @@ public record BestOfNResults(
 
   /** The method of {@code kind} with {@code k} members. */
   public DemoMethod find(EnsembleKind kind, int k) {
-    return methods.stream().filter(m -> m.kind() == kind && m.k() == k).findFirst()
+    return methods.stream()
+        .filter(m -> m.kind() == kind && m.k() == k)
+        .findFirst()
         .orElseThrow(() -> new IllegalArgumentException("no " + kind + " method with K = " + k));
   }
 

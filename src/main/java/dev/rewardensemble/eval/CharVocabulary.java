@@ -17,9 +17,9 @@ import java.nio.file.Path;
  *
  * Every printable ASCII character is in the vocabulary so that a reward model can read the world's
  * texts under any prompt template (the Alpaca template included), not only the world's own prompts.
- * {@link #writeTokenizerJson} writes the same mapping as a Hugging Face {@code tokenizer.json} (a BPE
- * model with single-character tokens and no merges, decoded by {@code Fuse}), which DJL's {@code
- * tokenizers} loads, so {@code data.Tokenizer} and this class produce the same ids.
+ * {@link #writeTokenizerJson} writes the same mapping as a Hugging Face {@code tokenizer.json} (a
+ * BPE model with single-character tokens and no merges, decoded by {@code Fuse}), which DJL's
+ * {@code tokenizers} loads, so {@code data.Tokenizer} and this class produce the same ids.
  */
 public final class CharVocabulary {
   public static final int PAD = 0;
@@ -76,7 +76,8 @@ public final class CharVocabulary {
   /** The token text of an id: a character, or a special token's name. */
   public static String token(int id) {
     if (id < 0 || id >= SIZE) {
-      throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + SIZE + ")");
+      throw new IllegalArgumentException(
+          "token id " + id + " outside the vocabulary [0, " + SIZE + ")");
     }
     if (id < SPECIALS.length) {
       return SPECIALS[id];
@@ -88,8 +89,8 @@ public final class CharVocabulary {
   }
 
   /**
-   * Decodes ids to text. Stops at the first {@link #EOS}; padding and BOS are skipped, {@code <unk>}
-   * is kept as its name.
+   * Decodes ids to text. Stops at the first {@link #EOS}; padding and BOS are skipped, {@code
+   * <unk>} is kept as its name.
    */
   public static String decode(int[] ids) {
     StringBuilder sb = new StringBuilder(ids.length);

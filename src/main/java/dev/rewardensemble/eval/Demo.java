@@ -10,11 +10,11 @@ import java.nio.file.StandardCopyOption;
 import java.util.function.Consumer;
 
 /**
- * The paper's experiment (Zhang et al. 2024, "Improving RLHF with Efficient Reward Model
- * Ensemble") in the gold-judge world: an SFT policy, noisy preference data sampled from it and
- * labelled by the {@link GoldJudge} (with flips), single and ensemble reward models, Best-of-n and
- * PPO against each of them, everything measured with the gold judge. Writes {@code report.md},
- * {@code results.json}, CSVs and PNG plots to the run directory.
+ * The paper's experiment (Zhang et al. 2024, "Improving RLHF with Efficient Reward Model Ensemble")
+ * in the gold-judge world: an SFT policy, noisy preference data sampled from it and labelled by the
+ * {@link GoldJudge} (with flips), single and ensemble reward models, Best-of-n and PPO against each
+ * of them, everything measured with the gold judge. Writes {@code report.md}, {@code results.json},
+ * CSVs and PNG plots to the run directory.
  *
  * <p>Q1: do ensembles improve Best-of-n and PPO over a single reward model? Q2: which ensemble is
  * best? Q3: mean or lower confidence bound (LCB)?
@@ -36,31 +36,54 @@ public final class Demo {
     return run(s, log, TrainListener.NONE);
   }
 
-  /** As {@link #run(DemoSettings, Consumer)}, drawing the SFT training (the longest phase) on {@code progress}. */
-  public static Result run(DemoSettings s, Consumer<String> log, TrainListener progress) throws IOException {
+  /**
+   * As {@link #run(DemoSettings, Consumer)}, drawing the SFT training (the longest phase) on {@code
+   * progress}.
+   */
+  public static Result run(DemoSettings s, Consumer<String> log, TrainListener progress)
+      throws IOException {
     long t0 = System.nanoTime();
     PhaseTimer timer = new PhaseTimer(log);
     Files.createDirectories(s.out());
     ExecConfig exec = new ExecConfig(s.threads(), 0, false);
 
-    DemoData.Policy policy = timer.time("world + SFT policy (" + s.sftSteps() + " steps)",
-        () -> DemoData.policy(s, exec, progress));
-    DemoData.Samples samples = timer.time(
-        "sample preference data (" + s.preferencePairs() + " noisy + " + s.cleanPairs() + " clean pairs)",
-        () -> DemoData.preferenceSamples(s, policy));
+    DemoData.Policy policy =
+        timer.time(
+            "world + SFT policy (" + s.sftSteps() + " steps)",
+            () -> DemoData.policy(s, exec, progress));
+    DemoData.Samples samples =
+        timer.time(
+            "sample preference data ("
+                + s.preferencePairs()
+                + " noisy + "
+                + s.cleanPairs()
+                + " clean pairs)",
+            () -> DemoData.preferenceSamples(s, policy));
     log.accept("[demo] generated " + samples.generated() + " responses for preference data");
-    DemoData.EvalPool pool = timer.time("Best-of-n pool (" + s.evalPrompts() + " held-out prompts x " + s.pool() + ")",
-        () -> DemoData.evalPool(s, policy));
+    DemoData.EvalPool pool =
+        timer.time(
+            "Best-of-n pool (" + s.evalPrompts() + " held-out prompts x " + s.pool() + ")",
+            () -> DemoData.evalPool(s, policy));
     RewardModelsPhase.RewardModels rms = RewardModelsPhase.train(s, policy, samples, timer);
     BestOfNResults bon = BestOfNPhase.run(s, exec, rms, pool, timer);
     PpoPhase.PpoResults ppo = PpoPhase.run(s, policy, rms, pool, timer);
 
-    DemoReport report = timer.time("report, CSVs, plots", () -> {
-      DemoReport r = new DemoReport(s, samples.generated(), pool, rms.seeds(), bon, ppo,
-          DemoAnalysis.of(bon, ppo.curves()));
-      r.writeTables();
-      return r;
-    });
+    DemoReport report =
+        timer.time(
+            "report, CSVs, plots",
+            () -> {
+              DemoReport r =
+                  new DemoReport(
+                      s,
+                      samples.generated(),
+                      pool,
+                      rms.seeds(),
+                      bon,
+                      ppo,
+                      DemoAnalysis.of(bon, ppo.curves()));
+              r.writeTables();
+              return r;
+            });
     double total = (System.nanoTime() - t0) / 1e9;
     report.finish(timer.seconds(), total);
     return new Result(s.out().resolve("report.md"), s.out().resolve("results.json"), total);

@@ -100,10 +100,12 @@ public final class DemoAnalysis {
           ga[sd] = g[sd] - alone.gold()[sd][last];
         }
         if (mt.kind() != EnsembleKind.SINGLE) {
-          out.add(new Paired(mt.with(a), Versus.SINGLE, bon.ns()[last], Stat.of(dws), Stat.of(dgs)));
+          out.add(
+              new Paired(mt.with(a), Versus.SINGLE, bon.ns()[last], Stat.of(dws), Stat.of(dgs)));
         }
         if (mt.ensemble()) {
-          out.add(new Paired(mt.with(a), Versus.OWN_MEMBERS, bon.ns()[last], Stat.of(wa), Stat.of(ga)));
+          out.add(
+              new Paired(mt.with(a), Versus.OWN_MEMBERS, bon.ns()[last], Stat.of(wa), Stat.of(ga)));
         }
       }
     }
@@ -113,7 +115,9 @@ public final class DemoAnalysis {
   /** How a paired difference reads: positive or negative only beyond two standard errors. */
   public static String verdict(Stat d) {
     if (Double.isNaN(d.se())) {
-      return d.mean() > 0 ? "positive (one seed: no standard error, so not a conclusion)" : "not positive (one seed: no standard error)";
+      return d.mean() > 0
+          ? "positive (one seed: no standard error, so not a conclusion)"
+          : "not positive (one seed: no standard error)";
     }
     if (d.mean() > 2 * d.se()) {
       return "positive by more than two standard errors";
@@ -124,7 +128,10 @@ public final class DemoAnalysis {
     return "within two standard errors of zero";
   }
 
-  /** The index of the n with the highest mean win rate of {@code m} (mean aggregation); the first on ties. */
+  /**
+   * The index of the n with the highest mean win rate of {@code m} (mean aggregation); the first on
+   * ties.
+   */
   public static int peak(BestOfNResults bon, DemoMethod m) {
     AggregationConfig mean = AggregationConfig.mean();
     int bi = 0;
@@ -164,37 +171,66 @@ public final class DemoAnalysis {
         }
       }
       Stat d = diff(bon.win(mt, mean, last), bon.win(single, mean, last));
-      a.append(String.format(Locale.ROOT, "%s (mean) vs single: win-rate difference %s, %s. ", mt.name(), d.fmt(), verdict(d)));
+      a.append(
+          String.format(
+              Locale.ROOT,
+              "%s (mean) vs single: win-rate difference %s, %s. ",
+              mt.name(),
+              d.fmt(),
+              verdict(d)));
     }
     if (lora != null) {
-      Stat ctl = diff(bon.win(lora, mean, last), bon.win(bon.find(EnsembleKind.LORA, 1), mean, last));
-      a.append(String.format(Locale.ROOT, "The LoRA ensemble vs its K = 1 control (same data, so the effect of ensembling alone): %s, %s. ",
-          ctl.fmt(), verdict(ctl)));
+      Stat ctl =
+          diff(bon.win(lora, mean, last), bon.win(bon.find(EnsembleKind.LORA, 1), mean, last));
+      a.append(
+          String.format(
+              Locale.ROOT,
+              "The LoRA ensemble vs its K = 1 control (same data, so the effect of ensembling alone): %s, %s. ",
+              ctl.fmt(),
+              verdict(ctl)));
     }
     a.append("Peak of the win-rate curve over n (mean aggregation): ");
     boolean peakBeforeEnd = false;
     for (DemoMethod mt : bon.methods()) {
       int bi = peak(bon, mt);
       peakBeforeEnd |= bi < ns.length - 1;
-      a.append(String.format(Locale.ROOT, "%s %s at n = %d; ", mt.name(), Stat.of(bon.win(mt, mean, bi)).fmt(), ns[bi]));
+      a.append(
+          String.format(
+              Locale.ROOT,
+              "%s %s at n = %d; ",
+              mt.name(),
+              Stat.of(bon.win(mt, mean, bi)).fmt(),
+              ns[bi]));
     }
     a.setLength(a.length() - 2);
-    a.append(peakBeforeEnd
-        ? ". Where the peak is below the largest n, choosing harder against the proxy lowered the gold win rate: over-optimisation.\n\n"
-        : ".\n\n");
+    a.append(
+        peakBeforeEnd
+            ? ". Where the peak is below the largest n, choosing harder against the proxy lowered the gold win rate: over-optimisation.\n\n"
+            : ".\n\n");
     if (!ppo.isEmpty()) {
       a.append("**Q1 (PPO).** Final win rate vs SFT: ");
       for (PpoPhase.PpoCurve c : ppo) {
         PpoPhase.PpoPoint p = c.lastPoint();
-        a.append(String.format(Locale.ROOT, "%s %.3f (gold %.3f); ", c.reward(), p.winRate(), p.gold()));
+        a.append(
+            String.format(Locale.ROOT, "%s %.3f (gold %.3f); ", c.reward(), p.winRate(), p.gold()));
       }
-      a.append(ppo.get(0).seeds() > 1
-          ? "means over " + ppo.get(0).seeds() + " PPO seeds; read differences against the standard errors in the PPO table.\n\n"
-          : "one seed and few iterations, so differences are indicative only.\n\n");
+      a.append(
+          ppo.get(0).seeds() > 1
+              ? "means over "
+                  + ppo.get(0).seeds()
+                  + " PPO seeds; read differences against the standard errors in the PPO table.\n\n"
+              : "one seed and few iterations, so differences are indicative only.\n\n");
     }
-    a.append(String.format(Locale.ROOT, "**Q2.** Highest Best-of-n win rate at n = %d among the ensembles: %s (%.3f; single: %s). ",
-        nMax, best == null ? "-" : best.toString(), bestWin, Stat.of(bon.win(single, mean, last)).fmt()));
-    a.append("Differences between ensembles should be read against the standard errors in the tables above.\n\n");
+    a.append(
+        String.format(
+            Locale.ROOT,
+            "**Q2.** Highest Best-of-n win rate at n = %d among the ensembles: %s (%.3f; single: %s). ",
+            nMax,
+            best == null ? "-" : best.toString(),
+            bestWin,
+            Stat.of(bon.win(single, mean, last)).fmt()));
+    a.append(
+        "Differences between ensembles should be read against the standard errors in the tables above.\n\n");
     a.append("**Q3.** LCB minus mean (win rate, paired by seed): ");
     for (DemoMethod mt : bon.methods()) {
       if (!mt.ensemble()) {
@@ -202,12 +238,15 @@ public final class DemoAnalysis {
       }
       for (double beta : new double[] {0.1, 0.5}) {
         Stat d = diff(bon.win(mt, AggregationConfig.lcb(beta), last), bon.win(mt, mean, last));
-        a.append(String.format(Locale.ROOT, "%s LCB %.1f: %s (%s); ", mt.name(), beta, d.fmt(), verdict(d)));
+        a.append(
+            String.format(
+                Locale.ROOT, "%s LCB %.1f: %s (%s); ", mt.name(), beta, d.fmt(), verdict(d)));
       }
     }
     a.setLength(a.length() - 2);
-    a.append(".\n\nA difference counts as real here only when it exceeds two standard errors over seeds; with few seeds"
-        + " and one small world, treat the rest as noise.\n");
+    a.append(
+        ".\n\nA difference counts as real here only when it exceeds two standard errors over seeds; with few seeds"
+            + " and one small world, treat the rest as noise.\n");
     return a.toString();
   }
 }

@@ -16,7 +16,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 
-/** The demo's first phases: the world and its SFT policy, preference samples, the Best-of-n pool. */
+/**
+ * The demo's first phases: the world and its SFT policy, preference samples, the Best-of-n pool.
+ */
 final class DemoData {
   private DemoData() {}
 
@@ -32,14 +34,16 @@ final class DemoData {
    * @param generated responses sampled in all
    */
   record Samples(
-      Map<String, List<PreferenceBuilder.Response>> noisy, Map<String, List<PreferenceBuilder.Response>> clean,
+      Map<String, List<PreferenceBuilder.Response>> noisy,
+      Map<String, List<PreferenceBuilder.Response>> clean,
       int generated) {}
 
   /**
    * The Best-of-n pool: {@code pool} SFT samples per held-out prompt, gold-scored once.
    *
    * @param gold {@code [prompt][sample]} gold scores
-   * @param winVsSft {@code [prompt][sample]} probability that the sample beats a random pool sample of its prompt
+   * @param winVsSft {@code [prompt][sample]} probability that the sample beats a random pool sample
+   *     of its prompt
    * @param sequences the ids a reward model scores, prompt-major ({@code p * pool + j})
    */
   record EvalPool(List<Task> tasks, double[][] gold, double[][] winVsSft, List<int[]> sequences) {
@@ -71,13 +75,20 @@ final class DemoData {
     return SamplingConfig.bestOfN().withMaxNewTokens(s.maxNewTokens());
   }
 
-  /** Phase 2: samples of the SFT policy on training prompts, for the noisy and the cleaner preference sets. */
+  /**
+   * Phase 2: samples of the SFT policy on training prompts, for the noisy and the cleaner
+   * preference sets.
+   */
   static Samples preferenceSamples(DemoSettings s, Policy policy) throws IOException {
     List<Task> train = new ArrayList<>(policy.world().tasks().train());
     Collections.shuffle(train, new Random(s.worldSeed() * 31 + 5));
-    int noisyPrompts = Math.min(train.size() / 2, (int) Math.ceil(s.preferencePairs() * 1.3 / PAIRS_PER_PROMPT) + 2);
+    int noisyPrompts =
+        Math.min(
+            train.size() / 2, (int) Math.ceil(s.preferencePairs() * 1.3 / PAIRS_PER_PROMPT) + 2);
     int cleanPrompts =
-        Math.min(train.size() - noisyPrompts, (int) Math.ceil(s.cleanPairs() * 1.3 / PAIRS_PER_PROMPT) + 2);
+        Math.min(
+            train.size() - noisyPrompts,
+            (int) Math.ceil(s.cleanPairs() * 1.3 / PAIRS_PER_PROMPT) + 2);
     List<Task> noisyTasks = train.subList(0, noisyPrompts);
     List<Task> cleanTasks = train.subList(noisyPrompts, noisyPrompts + cleanPrompts);
     SamplingConfig sampling = sampling(s);
@@ -92,7 +103,8 @@ final class DemoData {
   /** Phase 3: the Best-of-n pool on held-out prompts, shared by every reward model and seed. */
   static EvalPool evalPool(DemoSettings s, Policy policy) throws IOException {
     List<Task> evalTasks = evalSubset(policy.world(), s.evalPrompts());
-    List<int[]> evalPromptIds = evalTasks.stream().map(t -> World.promptIds(t.instruction())).toList();
+    List<int[]> evalPromptIds =
+        evalTasks.stream().map(t -> World.promptIds(t.instruction())).toList();
     List<List<Generation>> pool;
     try (Sampler sampler = Sampler.load(policy.sftDir(), policy.exec())) {
       pool = BestOfNRunner.sample(sampler, evalPromptIds, s.pool(), sampling(s).withSeed(99), 64);
@@ -106,7 +118,9 @@ final class DemoData {
     for (int p = 0; p < P; p++) {
       for (int j = 0; j < m; j++) {
         Generation g = pool.get(p).get(j);
-        gold[p][j] = judge.score(evalTasks.get(p).instruction(), World.responseText(g.responseIds()), g.finished());
+        gold[p][j] =
+            judge.score(
+                evalTasks.get(p).instruction(), World.responseText(g.responseIds()), g.finished());
         poolSeqs.add(rmSequence(g.promptIds(), g.responseIds()));
       }
       for (int j = 0; j < m; j++) {
@@ -155,12 +169,15 @@ final class DemoData {
 
   /**
    * The ids a reward model scores: the RAW-template training rows are {@code tokens(instruction) +
-   * tokens(response)} with no BOS and no EOS, so the policy's BOS is dropped and the EOS is stripped
-   * ({@link BestOfNRunner#scoredSequence}).
+   * tokens(response)} with no BOS and no EOS, so the policy's BOS is dropped and the EOS is
+   * stripped ({@link BestOfNRunner#scoredSequence}).
    */
   static int[] rmSequence(int[] promptIds, int[] responseIds) {
-    int[] p = promptIds.length > 0 && promptIds[0] == CharVocabulary.BOS
-        ? Arrays.copyOfRange(promptIds, 1, promptIds.length) : promptIds;
-    return BestOfNRunner.scoredSequence(p, responseIds, CharVocabulary.EOS, SftPolicy.config().maxPositions());
+    int[] p =
+        promptIds.length > 0 && promptIds[0] == CharVocabulary.BOS
+            ? Arrays.copyOfRange(promptIds, 1, promptIds.length)
+            : promptIds;
+    return BestOfNRunner.scoredSequence(
+        p, responseIds, CharVocabulary.EOS, SftPolicy.config().maxPositions());
   }
 }

@@ -56,7 +56,8 @@ final class DemoPlots {
   }
 
   private static JFreeChart chart(String title, String x, String y, XYSeriesCollection data) {
-    return ChartFactory.createXYLineChart(title, x, y, data, PlotOrientation.VERTICAL, true, false, false);
+    return ChartFactory.createXYLineChart(
+        title, x, y, data, PlotOrientation.VERTICAL, true, false, false);
   }
 
   /** Figure 2a: Best-of-n win rate vs n (log axis) per method, one aggregation. */
@@ -70,8 +71,12 @@ final class DemoPlots {
       }
       data.addSeries(s);
     }
-    JFreeChart c = chart("Best-of-n: win rate vs SFT (gold judge), " + MethodAgg.label(agg) + " aggregation", "n",
-        "win rate", data);
+    JFreeChart c =
+        chart(
+            "Best-of-n: win rate vs SFT (gold judge), " + MethodAgg.label(agg) + " aggregation",
+            "n",
+            "win rate",
+            data);
     LogAxis axis = new LogAxis("n");
     axis.setBase(2);
     c.getXYPlot().setDomainAxis(axis);
@@ -93,7 +98,10 @@ final class DemoPlots {
       data.addSeries(g);
       data.addSeries(p);
     }
-    save(chart("Best-of-n: gold and proxy reward vs KL", "KL(best-of-n || SFT), nats", "reward", data), file);
+    save(
+        chart(
+            "Best-of-n: gold and proxy reward vs KL", "KL(best-of-n || SFT), nats", "reward", data),
+        file);
   }
 
   /** Figures 3-4: LCB vs mean, win rate vs n for each ensemble and aggregation. */
@@ -112,7 +120,8 @@ final class DemoPlots {
         data.addSeries(s);
       }
     }
-    JFreeChart c = chart("Best-of-n: LCB vs mean aggregation (win rate vs SFT)", "n", "win rate", data);
+    JFreeChart c =
+        chart("Best-of-n: LCB vs mean aggregation (win rate vs SFT)", "n", "win rate", data);
     LogAxis axis = new LogAxis("n");
     axis.setBase(2);
     c.getXYPlot().setDomainAxis(axis);
@@ -127,8 +136,13 @@ final class DemoPlots {
       c.points().forEach(p -> s.add(p.iteration(), p.winRate()));
       data.addSeries(s);
     }
-    save(chart("PPO: win rate vs SFT (gold judge)" + (ppo.isEmpty() ? " — PPO not run" : ""), "PPO iteration",
-        "win rate", data), file);
+    save(
+        chart(
+            "PPO: win rate vs SFT (gold judge)" + (ppo.isEmpty() ? " — PPO not run" : ""),
+            "PPO iteration",
+            "win rate",
+            data),
+        file);
   }
 
   /** PPO over-optimisation: gold and proxy vs KL. */
@@ -137,14 +151,21 @@ final class DemoPlots {
     for (PpoPhase.PpoCurve c : ppo) {
       XYSeries g = new XYSeries(c.reward() + " gold", false);
       XYSeries p = new XYSeries(c.reward() + " proxy", false);
-      c.points().forEach(pt -> {
-        g.add(pt.kl(), pt.gold());
-        p.add(pt.kl(), pt.proxy());
-      });
+      c.points()
+          .forEach(
+              pt -> {
+                g.add(pt.kl(), pt.gold());
+                p.add(pt.kl(), pt.proxy());
+              });
       data.addSeries(g);
       data.addSeries(p);
     }
-    save(chart("PPO: gold and proxy reward vs KL" + (ppo.isEmpty() ? " — PPO not run" : ""), "KL (rollout estimate, nats)",
-        "reward", data), file);
+    save(
+        chart(
+            "PPO: gold and proxy reward vs KL" + (ppo.isEmpty() ? " — PPO not run" : ""),
+            "KL (rollout estimate, nats)",
+            "reward",
+            data),
+        file);
   }
 }

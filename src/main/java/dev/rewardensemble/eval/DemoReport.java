@@ -20,8 +20,13 @@ import java.util.Map;
  * @param generated responses sampled for the preference data
  */
 record DemoReport(
-    DemoSettings s, int generated, DemoData.EvalPool pool, List<RewardModelsPhase.SeedData> seeds, BestOfNResults bon,
-    PpoPhase.PpoResults ppo, DemoAnalysis.Analysis analysis) {
+    DemoSettings s,
+    int generated,
+    DemoData.EvalPool pool,
+    List<RewardModelsPhase.SeedData> seeds,
+    BestOfNResults bon,
+    PpoPhase.PpoResults ppo,
+    DemoAnalysis.Analysis analysis) {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /** Writes the CSVs and the plots. */
@@ -41,7 +46,8 @@ record DemoReport(
 
   /** Writes {@code results.json} and {@code report.md}, with the time per phase. */
   void finish(Map<String, Double> phases, double totalSeconds) throws IOException {
-    Demo.writeAtomic(s.out().resolve("results.json"),
+    Demo.writeAtomic(
+        s.out().resolve("results.json"),
         JSON.writerWithDefaultPrettyPrinter().writeValueAsString(json(phases, totalSeconds)));
     Demo.writeAtomic(s.out().resolve("report.md"), DemoMarkdown.of(this, phases, totalSeconds));
   }
@@ -58,8 +64,17 @@ record DemoReport(
         double[] g = bon.gold(r.method(), r.agg(), ni), p = bon.proxy(r.method(), r.agg(), ni);
         double[] w = bon.win(r.method(), r.agg(), ni);
         for (int sd = 0; sd < g.length; sd++) {
-          csv.append(line("%d,%s,%s,%d,%.6f,%.6f,%.6f,%.6f%n", sd, r.method().name(), r.aggLabel(), ns[ni],
-              BestOfN.kl(ns[ni]), g[sd], p[sd], w[sd]));
+          csv.append(
+              line(
+                  "%d,%s,%s,%d,%.6f,%.6f,%.6f,%.6f%n",
+                  sd,
+                  r.method().name(),
+                  r.aggLabel(),
+                  ns[ni],
+                  BestOfN.kl(ns[ni]),
+                  g[sd],
+                  p[sd],
+                  w[sd]));
         }
       }
     }
@@ -68,15 +83,27 @@ record DemoReport(
 
   String bonSummaryCsv() {
     StringBuilder csv =
-        new StringBuilder("method,aggregation,n,kl_bon,gold_mean,gold_se,proxy_mean,proxy_se,win_mean,win_se\n");
+        new StringBuilder(
+            "method,aggregation,n,kl_bon,gold_mean,gold_se,proxy_mean,proxy_se,win_mean,win_se\n");
     int[] ns = bon.ns();
     for (MethodAgg r : bon.curves().keySet()) {
       for (int ni = 0; ni < ns.length; ni++) {
         DemoAnalysis.Stat sg = DemoAnalysis.Stat.of(bon.gold(r.method(), r.agg(), ni));
         DemoAnalysis.Stat sp = DemoAnalysis.Stat.of(bon.proxy(r.method(), r.agg(), ni));
         DemoAnalysis.Stat sw = DemoAnalysis.Stat.of(bon.win(r.method(), r.agg(), ni));
-        csv.append(line("%s,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f%n", r.method().name(), r.aggLabel(), ns[ni],
-            BestOfN.kl(ns[ni]), sg.mean(), sg.se(), sp.mean(), sp.se(), sw.mean(), sw.se()));
+        csv.append(
+            line(
+                "%s,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f%n",
+                r.method().name(),
+                r.aggLabel(),
+                ns[ni],
+                BestOfN.kl(ns[ni]),
+                sg.mean(),
+                sg.se(),
+                sp.mean(),
+                sp.se(),
+                sw.mean(),
+                sw.se()));
       }
     }
     return csv.toString();
@@ -88,22 +115,39 @@ record DemoReport(
   }
 
   String accuracyCsv() {
-    StringBuilder csv = new StringBuilder(
-        "method,aggregation,gold_pair_accuracy_mean,gold_pair_accuracy_se,member_correlation_mean\n");
+    StringBuilder csv =
+        new StringBuilder(
+            "method,aggregation,gold_pair_accuracy_mean,gold_pair_accuracy_se,member_correlation_mean\n");
     for (Map.Entry<MethodAgg, BestOfNResults.Curves> e : bon.curves().entrySet()) {
       DemoAnalysis.Stat a = DemoAnalysis.Stat.of(e.getValue().pairAccuracy());
-      csv.append(line("%s,%s,%.6f,%.6f,%.6f%n", e.getKey().method().name(), e.getKey().aggLabel(), a.mean(), a.se(),
-          correlation(e.getKey().method())));
+      csv.append(
+          line(
+              "%s,%s,%.6f,%.6f,%.6f%n",
+              e.getKey().method().name(),
+              e.getKey().aggLabel(),
+              a.mean(),
+              a.se(),
+              correlation(e.getKey().method())));
     }
     return csv.toString();
   }
 
   String pairedCsv() {
     StringBuilder csv =
-        new StringBuilder("method,aggregation,versus,n,win_diff_mean,win_diff_se,gold_diff_mean,gold_diff_se\n");
+        new StringBuilder(
+            "method,aggregation,versus,n,win_diff_mean,win_diff_se,gold_diff_mean,gold_diff_se\n");
     for (DemoAnalysis.Paired p : analysis.paired()) {
-      csv.append(line("%s,%s,%s,%d,%.6f,%.6f,%.6f,%.6f%n", p.reward().method().name(), p.reward().aggLabel(),
-          p.versus(), p.n(), p.win().mean(), p.win().se(), p.gold().mean(), p.gold().se()));
+      csv.append(
+          line(
+              "%s,%s,%s,%d,%.6f,%.6f,%.6f,%.6f%n",
+              p.reward().method().name(),
+              p.reward().aggLabel(),
+              p.versus(),
+              p.n(),
+              p.win().mean(),
+              p.win().se(),
+              p.gold().mean(),
+              p.gold().se()));
     }
     return csv.toString();
   }
@@ -112,8 +156,16 @@ record DemoReport(
     StringBuilder csv = new StringBuilder("method,aggregation,iteration,win_rate,gold,proxy,kl\n");
     for (PpoPhase.PpoCurve c : ppo.curves()) {
       for (PpoPhase.PpoPoint p : c.points()) {
-        csv.append(line("%s,%s,%d,%.6f,%.6f,%.6f,%.6f%n", c.reward().method().name(), c.reward().aggLabel(),
-            p.iteration(), p.winRate(), p.gold(), p.proxy(), p.kl()));
+        csv.append(
+            line(
+                "%s,%s,%d,%.6f,%.6f,%.6f,%.6f%n",
+                c.reward().method().name(),
+                c.reward().aggLabel(),
+                p.iteration(),
+                p.winRate(),
+                p.gold(),
+                p.proxy(),
+                p.kl()));
       }
     }
     return csv.toString();
@@ -124,12 +176,28 @@ record DemoReport(
     if (ppo.curves().isEmpty()) {
       return "PPO was not run (--no-ppo or --ppo-iterations 0).";
     }
-    return (s.ppoSeeds() == 1 ? "PPO ran once (seed 0's reward models, one PPO seed)"
-        : "PPO ran " + s.ppoSeeds() + " times (seed j's reward models with PPO seed j; win rates are means +- standard errors over those seeds)")
-        + " for single, independent-" + s.k() + ", linear-"
-        + s.k() + " and lora-" + s.k() + " (ensembles with mean and LCB 0.5), " + s.ppoIterations()
-        + " iterations of " + s.ppoRollout() + " rollouts each; the policy is evaluated every " + s.ppoEvalEvery()
-        + " iterations on " + ppo.evalPrompts() + " held-out prompts x " + PpoPhase.EVAL_SAMPLES + " samples."
+    return (s.ppoSeeds() == 1
+            ? "PPO ran once (seed 0's reward models, one PPO seed)"
+            : "PPO ran "
+                + s.ppoSeeds()
+                + " times (seed j's reward models with PPO seed j; win rates are means +- standard errors over those seeds)")
+        + " for single, independent-"
+        + s.k()
+        + ", linear-"
+        + s.k()
+        + " and lora-"
+        + s.k()
+        + " (ensembles with mean and LCB 0.5), "
+        + s.ppoIterations()
+        + " iterations of "
+        + s.ppoRollout()
+        + " rollouts each; the policy is evaluated every "
+        + s.ppoEvalEvery()
+        + " iterations on "
+        + ppo.evalPrompts()
+        + " held-out prompts x "
+        + PpoPhase.EVAL_SAMPLES
+        + " samples."
         + " The lora-1 control is not run with PPO.";
   }
 

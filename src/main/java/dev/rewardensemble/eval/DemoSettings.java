@@ -31,10 +31,29 @@ import java.nio.file.Path;
  * @param worldSeed the world's seed
  */
 public record DemoSettings(
-    Path out, boolean full, int seeds, int k, int sftSteps, int preferencePairs, int cleanPairs, double noise,
-    double cleanNoise, int samplesPerPrompt, int rmEpochs, int rmBatch, double rmLr, double loraLr,
-    int evalPrompts, int pool, int maxNewTokens, int ppoIterations, int ppoEvalEvery, int ppoRollout,
-    int ppoEvalPrompts, int threads, long worldSeed) {
+    Path out,
+    boolean full,
+    int seeds,
+    int k,
+    int sftSteps,
+    int preferencePairs,
+    int cleanPairs,
+    double noise,
+    double cleanNoise,
+    int samplesPerPrompt,
+    int rmEpochs,
+    int rmBatch,
+    double rmLr,
+    double loraLr,
+    int evalPrompts,
+    int pool,
+    int maxNewTokens,
+    int ppoIterations,
+    int ppoEvalEvery,
+    int ppoRollout,
+    int ppoEvalPrompts,
+    int threads,
+    long worldSeed) {
 
   public DemoSettings {
     if (out == null) {
@@ -82,20 +101,86 @@ public record DemoSettings(
 
   /** The default (fast) run. */
   public static DemoSettings fast(Path out) {
-    return new DemoSettings(out, false, 6, 3, 2000, 1000, 330, PreferenceBuilder.NOISY_FLIP_RATE,
-        PreferenceBuilder.CLEAN_FLIP_RATE, 4, 2, 16, 1e-3, 1e-3, 60, 200, 40, 40, 10, 32, 60, 0, 1);
+    return new DemoSettings(
+        out,
+        false,
+        6,
+        3,
+        2000,
+        1000,
+        330,
+        PreferenceBuilder.NOISY_FLIP_RATE,
+        PreferenceBuilder.CLEAN_FLIP_RATE,
+        4,
+        2,
+        16,
+        1e-3,
+        1e-3,
+        60,
+        200,
+        40,
+        40,
+        10,
+        32,
+        60,
+        0,
+        1);
   }
 
   /** The --full run: more seeds, prompts and PPO. */
   public static DemoSettings fullRun(Path out) {
-    return new DemoSettings(out, true, 10, 3, 2000, 1000, 330, PreferenceBuilder.NOISY_FLIP_RATE,
-        PreferenceBuilder.CLEAN_FLIP_RATE, 4, 2, 16, 1e-3, 1e-3, 200, 200, 40, 150, 15, 32, 200, 0, 1);
+    return new DemoSettings(
+        out,
+        true,
+        10,
+        3,
+        2000,
+        1000,
+        330,
+        PreferenceBuilder.NOISY_FLIP_RATE,
+        PreferenceBuilder.CLEAN_FLIP_RATE,
+        4,
+        2,
+        16,
+        1e-3,
+        1e-3,
+        200,
+        200,
+        40,
+        150,
+        15,
+        32,
+        200,
+        0,
+        1);
   }
 
   /** A tiny run for tests (about a minute). */
   public static DemoSettings tiny(Path out) {
-    return new DemoSettings(out, false, 2, 2, 150, 48, 24, PreferenceBuilder.NOISY_FLIP_RATE,
-        PreferenceBuilder.CLEAN_FLIP_RATE, 4, 1, 16, 1e-3, 1e-3, 5, 8, 24, 2, 1, 8, 5, 0, 1);
+    return new DemoSettings(
+        out,
+        false,
+        2,
+        2,
+        150,
+        48,
+        24,
+        PreferenceBuilder.NOISY_FLIP_RATE,
+        PreferenceBuilder.CLEAN_FLIP_RATE,
+        4,
+        1,
+        16,
+        1e-3,
+        1e-3,
+        5,
+        8,
+        24,
+        2,
+        1,
+        8,
+        5,
+        0,
+        1);
   }
 
   /** PPO seeds: the paper's 5 in a full run (at most the reward-model seeds), 1 in fast mode. */
@@ -116,8 +201,22 @@ public record DemoSettings(
   public static final class Builder {
     private Path out;
     private boolean full;
-    private int seeds, k, sftSteps, preferencePairs, cleanPairs, samplesPerPrompt, rmEpochs, rmBatch, evalPrompts,
-        pool, maxNewTokens, ppoIterations, ppoEvalEvery, ppoRollout, ppoEvalPrompts, threads;
+    private int seeds,
+        k,
+        sftSteps,
+        preferencePairs,
+        cleanPairs,
+        samplesPerPrompt,
+        rmEpochs,
+        rmBatch,
+        evalPrompts,
+        pool,
+        maxNewTokens,
+        ppoIterations,
+        ppoEvalEvery,
+        ppoRollout,
+        ppoEvalPrompts,
+        threads;
     private double noise, cleanNoise, rmLr, loraLr;
     private long worldSeed;
 
@@ -147,34 +246,146 @@ public record DemoSettings(
       worldSeed = s.worldSeed;
     }
 
-    public Builder out(Path v) { out = v; return this; }
-    public Builder full(boolean v) { full = v; return this; }
-    public Builder seeds(int v) { seeds = v; return this; }
-    public Builder k(int v) { k = v; return this; }
-    public Builder sftSteps(int v) { sftSteps = v; return this; }
-    public Builder preferencePairs(int v) { preferencePairs = v; return this; }
-    public Builder cleanPairs(int v) { cleanPairs = v; return this; }
-    public Builder noise(double v) { noise = v; return this; }
-    public Builder cleanNoise(double v) { cleanNoise = v; return this; }
-    public Builder samplesPerPrompt(int v) { samplesPerPrompt = v; return this; }
-    public Builder rmEpochs(int v) { rmEpochs = v; return this; }
-    public Builder rmBatch(int v) { rmBatch = v; return this; }
-    public Builder rmLr(double v) { rmLr = v; return this; }
-    public Builder loraLr(double v) { loraLr = v; return this; }
-    public Builder evalPrompts(int v) { evalPrompts = v; return this; }
-    public Builder pool(int v) { pool = v; return this; }
-    public Builder maxNewTokens(int v) { maxNewTokens = v; return this; }
-    public Builder ppoIterations(int v) { ppoIterations = v; return this; }
-    public Builder ppoEvalEvery(int v) { ppoEvalEvery = v; return this; }
-    public Builder ppoRollout(int v) { ppoRollout = v; return this; }
-    public Builder ppoEvalPrompts(int v) { ppoEvalPrompts = v; return this; }
-    public Builder threads(int v) { threads = v; return this; }
-    public Builder worldSeed(long v) { worldSeed = v; return this; }
+    public Builder out(Path v) {
+      out = v;
+      return this;
+    }
+
+    public Builder full(boolean v) {
+      full = v;
+      return this;
+    }
+
+    public Builder seeds(int v) {
+      seeds = v;
+      return this;
+    }
+
+    public Builder k(int v) {
+      k = v;
+      return this;
+    }
+
+    public Builder sftSteps(int v) {
+      sftSteps = v;
+      return this;
+    }
+
+    public Builder preferencePairs(int v) {
+      preferencePairs = v;
+      return this;
+    }
+
+    public Builder cleanPairs(int v) {
+      cleanPairs = v;
+      return this;
+    }
+
+    public Builder noise(double v) {
+      noise = v;
+      return this;
+    }
+
+    public Builder cleanNoise(double v) {
+      cleanNoise = v;
+      return this;
+    }
+
+    public Builder samplesPerPrompt(int v) {
+      samplesPerPrompt = v;
+      return this;
+    }
+
+    public Builder rmEpochs(int v) {
+      rmEpochs = v;
+      return this;
+    }
+
+    public Builder rmBatch(int v) {
+      rmBatch = v;
+      return this;
+    }
+
+    public Builder rmLr(double v) {
+      rmLr = v;
+      return this;
+    }
+
+    public Builder loraLr(double v) {
+      loraLr = v;
+      return this;
+    }
+
+    public Builder evalPrompts(int v) {
+      evalPrompts = v;
+      return this;
+    }
+
+    public Builder pool(int v) {
+      pool = v;
+      return this;
+    }
+
+    public Builder maxNewTokens(int v) {
+      maxNewTokens = v;
+      return this;
+    }
+
+    public Builder ppoIterations(int v) {
+      ppoIterations = v;
+      return this;
+    }
+
+    public Builder ppoEvalEvery(int v) {
+      ppoEvalEvery = v;
+      return this;
+    }
+
+    public Builder ppoRollout(int v) {
+      ppoRollout = v;
+      return this;
+    }
+
+    public Builder ppoEvalPrompts(int v) {
+      ppoEvalPrompts = v;
+      return this;
+    }
+
+    public Builder threads(int v) {
+      threads = v;
+      return this;
+    }
+
+    public Builder worldSeed(long v) {
+      worldSeed = v;
+      return this;
+    }
 
     public DemoSettings build() {
-      return new DemoSettings(out, full, seeds, k, sftSteps, preferencePairs, cleanPairs, noise, cleanNoise,
-          samplesPerPrompt, rmEpochs, rmBatch, rmLr, loraLr, evalPrompts, pool, maxNewTokens, ppoIterations,
-          ppoEvalEvery, ppoRollout, ppoEvalPrompts, threads, worldSeed);
+      return new DemoSettings(
+          out,
+          full,
+          seeds,
+          k,
+          sftSteps,
+          preferencePairs,
+          cleanPairs,
+          noise,
+          cleanNoise,
+          samplesPerPrompt,
+          rmEpochs,
+          rmBatch,
+          rmLr,
+          loraLr,
+          evalPrompts,
+          pool,
+          maxNewTokens,
+          ppoIterations,
+          ppoEvalEvery,
+          ppoRollout,
+          ppoEvalPrompts,
+          threads,
+          worldSeed);
     }
   }
 }

@@ -11,10 +11,10 @@ import java.util.SplittableRandom;
  * writes a response:
  *
  * <ol>
- *   <li>a polite opening ("Sure! " or "Certainly! ") with probability {@code politeRate}; otherwise a
- *       filler ("um, ", "ok, ") with probability {@code fillerRate}, or nothing;
- *   <li>the correct answer with probability {@code correctIfPolite} after a polite opening and {@code
- *       correctOtherwise} after any other: <b>the shortcut</b>, politeness correlates with
+ *   <li>a polite opening ("Sure! " or "Certainly! ") with probability {@code politeRate}; otherwise
+ *       a filler ("um, ", "ok, ") with probability {@code fillerRate}, or nothing;
+ *   <li>the correct answer with probability {@code correctIfPolite} after a polite opening and
+ *       {@code correctOtherwise} after any other: <b>the shortcut</b>, politeness correlates with
  *       correctness, so a reward model trained on gold labels can score politeness instead of
  *       checking the answer; otherwise a near miss (see {@link #nearMiss});
  *   <li>with probability {@code repeatRate} the answer is written 2 or 3 times ("68 68"), which the
@@ -28,18 +28,30 @@ import java.util.SplittableRandom;
  * @param repeatRate probability of repeating the answer
  */
 public record Demonstrations(
-    double politeRate, double fillerRate, double correctIfPolite, double correctOtherwise, double repeatRate) {
+    double politeRate,
+    double fillerRate,
+    double correctIfPolite,
+    double correctOtherwise,
+    double repeatRate) {
 
   /** A demonstration: a training prompt and the response to imitate. */
   public record Demonstration(Task task, String response) {}
 
   public Demonstrations {
-    for (double p : new double[] {politeRate, fillerRate, correctIfPolite, correctOtherwise, repeatRate}) {
+    for (double p :
+        new double[] {politeRate, fillerRate, correctIfPolite, correctOtherwise, repeatRate}) {
       if (!(p >= 0 && p <= 1)) {
         throw new IllegalArgumentException(
-            "demonstration rates must be probabilities in [0, 1], got politeRate " + politeRate + ", fillerRate "
-                + fillerRate + ", correctIfPolite " + correctIfPolite + ", correctOtherwise " + correctOtherwise
-                + ", repeatRate " + repeatRate);
+            "demonstration rates must be probabilities in [0, 1], got politeRate "
+                + politeRate
+                + ", fillerRate "
+                + fillerRate
+                + ", correctIfPolite "
+                + correctIfPolite
+                + ", correctOtherwise "
+                + correctOtherwise
+                + ", repeatRate "
+                + repeatRate);
       }
     }
   }
@@ -49,7 +61,10 @@ public record Demonstrations(
     return new Demonstrations(0.5, 0.5, 0.75, 0.3, 0.15);
   }
 
-  /** {@code n} demonstrations over the training prompts of {@code sets}, deterministic in {@code seed}. */
+  /**
+   * {@code n} demonstrations over the training prompts of {@code sets}, deterministic in {@code
+   * seed}.
+   */
   public List<Demonstration> generate(TaskSets sets, int n, long seed) {
     SplittableRandom rng = new SplittableRandom(seed);
     Task.Kind[] kinds = Task.Kind.values();
@@ -85,8 +100,8 @@ public record Demonstrations(
 
   /**
    * A wrong answer close to the right one: ADD and COUNT off by 1 to 5 (resp. 1), SORT with two
-   * neighbouring digits swapped, REVERSE the word itself or with two letters swapped, CAPITAL another
-   * capital of the table. Never equal to the right answer.
+   * neighbouring digits swapped, REVERSE the word itself or with two letters swapped, CAPITAL
+   * another capital of the table. Never equal to the right answer.
    */
   static String nearMiss(Task task, SplittableRandom rng) {
     String want = task.answer();

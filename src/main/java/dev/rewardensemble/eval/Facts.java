@@ -38,10 +38,11 @@ final class Facts {
   /** Lower-case words of 3 to 5 letters (reverse and count tasks). */
   static final List<String> WORDS =
       List.of(
-          "cat", "dog", "sun", "map", "pen", "cup", "hat", "box", "red", "sky", "top", "net", "jam", "fox",
-          "owl", "bee", "ant", "egg", "ink", "oak", "rain", "moon", "star", "fish", "bird", "tree", "leaf",
-          "rock", "sand", "wind", "milk", "cake", "door", "book", "ship", "lamp", "frog", "gold", "salt",
-          "snow", "apple", "lemon", "grape", "melon", "river", "stone", "cloud", "house", "horse", "sheep",
-          "bread", "chair", "table", "plant", "light", "water", "tiger", "zebra", "panda", "robot", "piano",
-          "paper", "otter", "llama", "mango", "peach", "onion", "bacon", "candy", "daisy");
+          "cat", "dog", "sun", "map", "pen", "cup", "hat", "box", "red", "sky", "top", "net", "jam",
+          "fox", "owl", "bee", "ant", "egg", "ink", "oak", "rain", "moon", "star", "fish", "bird",
+          "tree", "leaf", "rock", "sand", "wind", "milk", "cake", "door", "book", "ship", "lamp",
+          "frog", "gold", "salt", "snow", "apple", "lemon", "grape", "melon", "river", "stone",
+          "cloud", "house", "horse", "sheep", "bread", "chair", "table", "plant", "light", "water",
+          "tiger", "zebra", "panda", "robot", "piano", "paper", "otter", "llama", "mango", "peach",
+          "onion", "bacon", "candy", "daisy");
 }

@@ -8,9 +8,9 @@ import java.util.Set;
  * The gold judge: the world's stand-in for human raters (Gao et al. 2022). It labels preference
  * pairs and measures the true quality of a policy; it is never a training signal.
  *
- * <p>A response is read as whitespace-separated words. Leading opening words ({@link #OPENINGS}) are
- * skipped; the next word, without trailing {@code . , !}, is the <em>answer</em>. The score is the
- * sum of five components:
+ * <p>A response is read as whitespace-separated words. Leading opening words ({@link #OPENINGS})
+ * are skipped; the next word, without trailing {@code . , !}, is the <em>answer</em>. The score is
+ * the sum of five components:
  *
  * <pre>
  *   score =  2.0  * correctness                    in [0, 1], partial credit, see below
@@ -28,9 +28,9 @@ import java.util.Set;
  *   <li>SORT, REVERSE, CAPITAL: {@code 0.5 * (positions with the right character) / max(lengths)}.
  * </ul>
  *
- * So a correct, politely opened, ended answer scores 2.3, the same answer bare 2.0, and "Sure! 68 68"
- * 2.3 - 0.06 - 0.4 = 1.84. The politeness bonus and the length cost are the "human-like" parts a
- * proxy reward model can latch onto; correctness is what the policy should really improve.
+ * So a correct, politely opened, ended answer scores 2.3, the same answer bare 2.0, and "Sure! 68
+ * 68" 2.3 - 0.06 - 0.4 = 1.84. The politeness bonus and the length cost are the "human-like" parts
+ * a proxy reward model can latch onto; correctness is what the policy should really improve.
  */
 public final class GoldJudge {
   public static final double CORRECTNESS_WEIGHT = 2.0;
@@ -137,7 +137,9 @@ public final class GoldJudge {
     return switch (task.kind()) {
       case ADD -> {
         Integer got = number(answer);
-        yield got == null ? 0.0 : 0.5 * Math.max(0.0, 1.0 - Math.abs(got - Integer.parseInt(want)) / 10.0);
+        yield got == null
+            ? 0.0
+            : 0.5 * Math.max(0.0, 1.0 - Math.abs(got - Integer.parseInt(want)) / 10.0);
       }
       case COUNT -> {
         Integer got = number(answer);

@@ -29,7 +29,10 @@ final class PhaseTimer {
     return log;
   }
 
-  /** Runs {@code work} as the phase {@code name}: logged when it starts and ends, its time added to the name's. */
+  /**
+   * Runs {@code work} as the phase {@code name}: logged when it starts and ends, its time added to
+   * the name's.
+   */
   <T> T time(String name, Work<T> work) throws IOException {
     long start = System.nanoTime();
     log.accept("[demo] " + name + " ...");

@@ -53,7 +53,12 @@ public final class PreferenceBuilder {
    * @param flipped whether the label contradicts the gold judge
    */
   public record Row(
-      String instruction, String output1, String output2, int preference, double gold1, double gold2,
+      String instruction,
+      String output1,
+      String output2,
+      int preference,
+      double gold1,
+      double gold2,
       boolean flipped) {}
 
   /** Rows and the counts of what was dropped. */
@@ -74,12 +79,17 @@ public final class PreferenceBuilder {
    * @param seed pair selection and flips
    */
   public static Result build(
-      Map<String, List<Response>> samples, GoldJudge judge, double flipRate, int maxPairsPerPrompt, long seed) {
+      Map<String, List<Response>> samples,
+      GoldJudge judge,
+      double flipRate,
+      int maxPairsPerPrompt,
+      long seed) {
     if (!(flipRate >= 0 && flipRate <= 0.5)) {
       throw new IllegalArgumentException("flip rate must be in [0, 0.5], got " + flipRate);
     }
     if (maxPairsPerPrompt < 1) {
-      throw new IllegalArgumentException("maxPairsPerPrompt must be >= 1, got " + maxPairsPerPrompt);
+      throw new IllegalArgumentException(
+          "maxPairsPerPrompt must be >= 1, got " + maxPairsPerPrompt);
     }
     Random rng = new Random(seed);
     List<Row> rows = new ArrayList<>();
@@ -123,7 +133,15 @@ public final class PreferenceBuilder {
         if (flip) {
           flipped++;
         }
-        rows.add(new Row(prompt, a.text(), b.text(), flip ? 3 - better : better, gold[p[0]], gold[p[1]], flip));
+        rows.add(
+            new Row(
+                prompt,
+                a.text(),
+                b.text(),
+                flip ? 3 - better : better,
+                gold[p[0]],
+                gold[p[1]],
+                flip));
         kept++;
       }
     }
@@ -141,10 +159,16 @@ public final class PreferenceBuilder {
    * pairs from them ({@link #build}).
    */
   public static Result fromPolicy(
-      ResponseSampler policy, List<Task> prompts, int samplesPerPrompt, GoldJudge judge, double flipRate,
-      int maxPairsPerPrompt, long seed) {
+      ResponseSampler policy,
+      List<Task> prompts,
+      int samplesPerPrompt,
+      GoldJudge judge,
+      double flipRate,
+      int maxPairsPerPrompt,
+      long seed) {
     if (samplesPerPrompt < 2) {
-      throw new IllegalArgumentException("need >= 2 samples per prompt to form a pair, got " + samplesPerPrompt);
+      throw new IllegalArgumentException(
+          "need >= 2 samples per prompt to form a pair, got " + samplesPerPrompt);
     }
     List<String> flat = new ArrayList<>(prompts.size() * samplesPerPrompt);
     for (Task t : prompts) {
@@ -154,7 +178,8 @@ public final class PreferenceBuilder {
     }
     List<Response> rs = policy.sample(flat, seed);
     if (rs.size() != flat.size()) {
-      throw new IllegalStateException("sampler returned " + rs.size() + " responses for " + flat.size() + " prompts");
+      throw new IllegalStateException(
+          "sampler returned " + rs.size() + " responses for " + flat.size() + " prompts");
     }
     Map<String, List<Response>> byPrompt = new LinkedHashMap<>();
     for (int i = 0; i < flat.size(); i++) {
@@ -165,7 +190,11 @@ public final class PreferenceBuilder {
 
   /** {@link #build} for responses that all ended with EOS. */
   public static Result buildFromTexts(
-      Map<String, List<String>> samples, GoldJudge judge, double flipRate, int maxPairsPerPrompt, long seed) {
+      Map<String, List<String>> samples,
+      GoldJudge judge,
+      double flipRate,
+      int maxPairsPerPrompt,
+      long seed) {
     Map<String, List<Response>> m = new LinkedHashMap<>();
     samples.forEach((k, v) -> m.put(k, v.stream().map(Response::ended).toList()));
     return build(m, judge, flipRate, maxPairsPerPrompt, seed);
@@ -198,7 +227,10 @@ public final class PreferenceBuilder {
     try {
       java.nio.file.Files.writeString(tmp, toAlpacaFarmJson(rows), StandardCharsets.UTF_8);
       java.nio.file.Files.move(
-          tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+          tmp,
+          file,
+          java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     } finally {
       java.nio.file.Files.deleteIfExists(tmp);
     }

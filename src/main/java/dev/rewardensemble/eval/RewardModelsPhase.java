@@ -17,7 +17,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Phase 4: per seed, the noisy and cleaner preference sets, and every method's reward model trained on them. */
+/**
+ * Phase 4: per seed, the noisy and cleaner preference sets, and every method's reward model trained
+ * on them.
+ */
 final class RewardModelsPhase {
   private RewardModelsPhase() {}
 
@@ -29,9 +32,11 @@ final class RewardModelsPhase {
    *
    * @param dirs per method, its reward-model directory for each seed
    */
-  record RewardModels(List<DemoMethod> methods, List<SeedData> seeds, Map<DemoMethod, List<Path>> dirs) {}
+  record RewardModels(
+      List<DemoMethod> methods, List<SeedData> seeds, Map<DemoMethod, List<Path>> dirs) {}
 
-  static RewardModels train(DemoSettings s, DemoData.Policy policy, DemoData.Samples samples, PhaseTimer timer)
+  static RewardModels train(
+      DemoSettings s, DemoData.Policy policy, DemoData.Samples samples, PhaseTimer timer)
       throws IOException {
     List<DemoMethod> methods = DemoMethod.all(s.k());
     GoldJudge judge = policy.world().judge();
@@ -46,25 +51,45 @@ final class RewardModelsPhase {
       Path seedDir = s.out().resolve("seed-" + seed);
       Path noisyFile = seedDir.resolve("prefs-noisy.json");
       Path cleanFile = seedDir.resolve("prefs-clean.json");
-      seeds.add(timer.time("seed " + seed + ": preference sets", () -> {
-        int pairsPerPrompt = DemoData.PAIRS_PER_PROMPT;
-        PreferenceBuilder.Result noisy = PreferenceBuilder.build(samples.noisy(), judge, s.noise(), pairsPerPrompt, sd);
-        PreferenceBuilder.Result clean =
-            PreferenceBuilder.build(samples.clean(), judge, s.cleanNoise(), pairsPerPrompt, sd + 7);
-        List<PreferenceBuilder.Row> noisyRows =
-            noisy.rows().subList(0, Math.min(s.preferencePairs(), noisy.rows().size()));
-        List<PreferenceBuilder.Row> cleanRows = clean.rows().subList(0, Math.min(s.cleanPairs(), clean.rows().size()));
-        PreferenceBuilder.writeAlpacaFarm(noisyRows, noisyFile);
-        PreferenceBuilder.writeAlpacaFarm(cleanRows, cleanFile);
-        return new SeedData(seedIndex, noisyRows.size(), noisyRows.stream().filter(PreferenceBuilder.Row::flipped).count(),
-            cleanRows.size(), cleanRows.stream().filter(PreferenceBuilder.Row::flipped).count());
-      }));
+      seeds.add(
+          timer.time(
+              "seed " + seed + ": preference sets",
+              () -> {
+                int pairsPerPrompt = DemoData.PAIRS_PER_PROMPT;
+                PreferenceBuilder.Result noisy =
+                    PreferenceBuilder.build(samples.noisy(), judge, s.noise(), pairsPerPrompt, sd);
+                PreferenceBuilder.Result clean =
+                    PreferenceBuilder.build(
+                        samples.clean(), judge, s.cleanNoise(), pairsPerPrompt, sd + 7);
+                List<PreferenceBuilder.Row> noisyRows =
+                    noisy.rows().subList(0, Math.min(s.preferencePairs(), noisy.rows().size()));
+                List<PreferenceBuilder.Row> cleanRows =
+                    clean.rows().subList(0, Math.min(s.cleanPairs(), clean.rows().size()));
+                PreferenceBuilder.writeAlpacaFarm(noisyRows, noisyFile);
+                PreferenceBuilder.writeAlpacaFarm(cleanRows, cleanFile);
+                return new SeedData(
+                    seedIndex,
+                    noisyRows.size(),
+                    noisyRows.stream().filter(PreferenceBuilder.Row::flipped).count(),
+                    cleanRows.size(),
+                    cleanRows.stream().filter(PreferenceBuilder.Row::flipped).count());
+              }));
       for (DemoMethod mt : methods) {
         Path rmDir = seedDir.resolve("rm-" + mt.name());
-        timer.time("seed " + seed + ": train RM " + mt.name(), () -> {
-          trainRm(s, policy.exec(), policy.sftDir(), mt, mt.clean() ? cleanFile : noisyFile, noisyFile, rmDir, sd);
-          return rmDir;
-        });
+        timer.time(
+            "seed " + seed + ": train RM " + mt.name(),
+            () -> {
+              trainRm(
+                  s,
+                  policy.exec(),
+                  policy.sftDir(),
+                  mt,
+                  mt.clean() ? cleanFile : noisyFile,
+                  noisyFile,
+                  rmDir,
+                  sd);
+              return rmDir;
+            });
         dirs.get(mt).add(rmDir);
       }
     }
@@ -72,20 +97,69 @@ final class RewardModelsPhase {
   }
 
   private static void trainRm(
-      DemoSettings s, ExecConfig exec, Path sftDir, DemoMethod mt, Path data, Path noisyFile, Path out, long seed)
+      DemoSettings s,
+      ExecConfig exec,
+      Path sftDir,
+      DemoMethod mt,
+      Path data,
+      Path noisyFile,
+      Path out,
+      long seed)
       throws IOException {
-    TrainConfig tc = TrainConfig.builder().epochs(s.rmEpochs()).batchSize(s.rmBatch()).gradAccum(1).lr(s.rmLr())
-        .seed(seed).keepCheckpoints(1).build();
-    EnsembleOptions ens = switch (mt.kind()) {
-      case SINGLE -> EnsembleOptions.single();
-      case INDEPENDENT -> EnsembleOptions.of(EnsembleKind.INDEPENDENT, mt.k());
-      case LINEAR -> new EnsembleOptions(EnsembleKind.LINEAR, mt.k(), true, null, 0.5, null, s.loraLr(),
-          Schedule.Kind.CONSTANT, AggregationConfig.mean(), true, 2048);
-      case LORA -> new EnsembleOptions(EnsembleKind.LORA, mt.k(), mt.k() > 1, null, 0.5, noisyFile, s.loraLr(),
-          Schedule.Kind.CONSTANT, AggregationConfig.mean(), true, 2048);
-    };
-    RewardTraining.TrainRequest req = new RewardTraining.TrainRequest(sftDir, data, out, tc, exec, ens, null,
-        PromptTemplate.RAW, PreferenceFormat.AUTO, 0, false, false);
+    TrainConfig tc =
+        TrainConfig.builder()
+            .epochs(s.rmEpochs())
+            .batchSize(s.rmBatch())
+            .gradAccum(1)
+            .lr(s.rmLr())
+            .seed(seed)
+            .keepCheckpoints(1)
+            .build();
+    EnsembleOptions ens =
+        switch (mt.kind()) {
+          case SINGLE -> EnsembleOptions.single();
+          case INDEPENDENT -> EnsembleOptions.of(EnsembleKind.INDEPENDENT, mt.k());
+          case LINEAR ->
+              new EnsembleOptions(
+                  EnsembleKind.LINEAR,
+                  mt.k(),
+                  true,
+                  null,
+                  0.5,
+                  null,
+                  s.loraLr(),
+                  Schedule.Kind.CONSTANT,
+                  AggregationConfig.mean(),
+                  true,
+                  2048);
+          case LORA ->
+              new EnsembleOptions(
+                  EnsembleKind.LORA,
+                  mt.k(),
+                  mt.k() > 1,
+                  null,
+                  0.5,
+                  noisyFile,
+                  s.loraLr(),
+                  Schedule.Kind.CONSTANT,
+                  AggregationConfig.mean(),
+                  true,
+                  2048);
+        };
+    RewardTraining.TrainRequest req =
+        new RewardTraining.TrainRequest(
+            sftDir,
+            data,
+            out,
+            tc,
+            exec,
+            ens,
+            null,
+            PromptTemplate.RAW,
+            PreferenceFormat.AUTO,
+            0,
+            false,
+            false);
     RewardTraining.train(req, TrainListener.NONE);
   }
 }

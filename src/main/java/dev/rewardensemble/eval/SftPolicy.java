@@ -37,7 +37,8 @@ public final class SftPolicy {
    * @param initSeed seed of the random initialisation
    * @param exec session threads
    */
-  public record Settings(int demonstrations, LmTrainConfig training, long initSeed, ExecConfig exec) {
+  public record Settings(
+      int demonstrations, LmTrainConfig training, long initSeed, ExecConfig exec) {
     public Settings {
       if (demonstrations < 1) {
         throw new IllegalArgumentException("demonstrations must be >= 1, got " + demonstrations);
@@ -64,17 +65,30 @@ public final class SftPolicy {
   /** The architecture of {@code tf-graphs/demo-policy.json}, with the world's vocabulary. */
   public static LlamaConfig config() {
     return new LlamaConfig(
-        CharVocabulary.SIZE, 64, 192, 2, 4, 4, 16, 128, 1e-6, 10000.0,
-        CharVocabulary.PAD, CharVocabulary.BOS, CharVocabulary.EOS, false);
+        CharVocabulary.SIZE,
+        64,
+        192,
+        2,
+        4,
+        4,
+        16,
+        128,
+        1e-6,
+        10000.0,
+        CharVocabulary.PAD,
+        CharVocabulary.BOS,
+        CharVocabulary.EOS,
+        false);
   }
 
   /**
-   * Trains the policy and saves it to {@code outDir} ({@code config.json}, {@code model.safetensors},
-   * {@code tokenizer.json}).
+   * Trains the policy and saves it to {@code outDir} ({@code config.json}, {@code
+   * model.safetensors}, {@code tokenizer.json}).
    *
    * @return {@code outDir}
    */
-  public static Path train(World world, Path outDir, Settings settings, TrainListener listener) throws IOException {
+  public static Path train(World world, Path outDir, Settings settings, TrainListener listener)
+      throws IOException {
     Map<String, FloatTensor> weights = trainWeights(world, settings, listener);
     Map<String, String> meta = new LinkedHashMap<>();
     meta.put("world_seed", Long.toString(world.seed()));
@@ -87,7 +101,8 @@ public final class SftPolicy {
   }
 
   /** Trains the policy and returns its weights by checkpoint key (nothing written). */
-  public static Map<String, FloatTensor> trainWeights(World world, Settings settings, TrainListener listener) {
+  public static Map<String, FloatTensor> trainWeights(
+      World world, Settings settings, TrainListener listener) {
     LlamaConfig config = config();
     List<Demonstrations.Demonstration> demos = world.demonstrations(settings.demonstrations());
     List<int[]> seqs = new ArrayList<>(demos.size());
@@ -96,8 +111,12 @@ public final class SftPolicy {
       int[] s = World.sequence(d.task().instruction(), d.response());
       if (s.length > config.maxPositions()) {
         throw new IllegalStateException(
-            "demonstration of " + s.length + " tokens exceeds max_position_embeddings " + config.maxPositions()
-                + ": " + d);
+            "demonstration of "
+                + s.length
+                + " tokens exceeds max_position_embeddings "
+                + config.maxPositions()
+                + ": "
+                + d);
       }
       seqs.add(s);
       prompts.add(d.task().instruction().length() + 1);
@@ -107,7 +126,8 @@ public final class SftPolicy {
     Random rng = new Random(tc.seed());
     long start = System.nanoTime();
     try (LmTrainer trainer =
-        new LmTrainer(config, LmTrainer.initialWeights(config, settings.initSeed()), tc, settings.exec())) {
+        new LmTrainer(
+            config, LmTrainer.initialWeights(config, settings.initSeed()), tc, settings.exec())) {
       int cursor = 0;
       for (int step = 1; step <= tc.steps(); step++) {
         List<int[]> batch = new ArrayList<>(tc.batchSize());
@@ -126,7 +146,13 @@ public final class SftPolicy {
           lens.add(prompts.get(k));
         }
         LmTrainer.StepStats s = trainer.step(batch, lens);
-        listener.onStep(step, tc.steps(), s.loss(), Double.NaN, s.lr(), s.gradNorm(),
+        listener.onStep(
+            step,
+            tc.steps(),
+            s.loss(),
+            Double.NaN,
+            s.lr(),
+            s.gradNorm(),
             (System.nanoTime() - start) / 1e9);
       }
       return trainer.weights();

@@ -41,8 +41,13 @@ public record Task(Kind kind, String instruction, String answer) {
   public Task {
     if (kind == null || instruction == null || answer == null || answer.isEmpty()) {
       throw new IllegalArgumentException(
-          "task needs a kind, an instruction and a non-empty answer, got " + kind + " '" + instruction
-              + "' -> '" + answer + "'");
+          "task needs a kind, an instruction and a non-empty answer, got "
+              + kind
+              + " '"
+              + instruction
+              + "' -> '"
+              + answer
+              + "'");
     }
   }
 
@@ -57,7 +62,8 @@ public record Task(Kind kind, String instruction, String answer) {
   }
 
   public static Task reverse(String word) {
-    return new Task(Kind.REVERSE, "reverse " + word + "?", new StringBuilder(word).reverse().toString());
+    return new Task(
+        Kind.REVERSE, "reverse " + word + "?", new StringBuilder(word).reverse().toString());
   }
 
   public static Task count(char letter, String word) {
@@ -68,7 +74,8 @@ public record Task(Kind kind, String instruction, String answer) {
   public static Task capital(String country) {
     String city = Facts.CAPITALS.get(country);
     if (city == null) {
-      throw new IllegalArgumentException("no capital known for '" + country + "' (known: " + Facts.CAPITALS.keySet() + ")");
+      throw new IllegalArgumentException(
+          "no capital known for '" + country + "' (known: " + Facts.CAPITALS.keySet() + ")");
     }
     return new Task(Kind.CAPITAL, "capital of " + country + "?", city);
   }
@@ -96,7 +103,9 @@ public record Task(Kind kind, String instruction, String answer) {
       return capital(m.group(1));
     }
     throw new IllegalArgumentException(
-        "not a prompt of this world: '" + instruction + "' (expected e.g. 'add 23+45?', 'sort 3917?', "
+        "not a prompt of this world: '"
+            + instruction
+            + "' (expected e.g. 'add 23+45?', 'sort 3917?', "
             + "'reverse cat?', 'count a in banana?', 'capital of France?')");
   }
 

@@ -93,7 +93,8 @@ public final class TaskSets {
           }
         }
       }
-      case CAPITAL -> new java.util.TreeSet<>(Facts.CAPITALS.keySet()).forEach(c -> out.add(Task.capital(c)));
+      case CAPITAL ->
+          new java.util.TreeSet<>(Facts.CAPITALS.keySet()).forEach(c -> out.add(Task.capital(c)));
     }
     return out;
   }
@@ -122,7 +123,9 @@ public final class TaskSets {
     return out;
   }
 
-  /** Evaluation prompts that are also training prompts (the CAPITAL ones, see the class comment). */
+  /**
+   * Evaluation prompts that are also training prompts (the CAPITAL ones, see the class comment).
+   */
   public List<Task> overlap() {
     java.util.Set<String> t = new java.util.HashSet<>();
     train().forEach(x -> t.add(x.instruction()));

@@ -7,13 +7,14 @@ import java.util.List;
 
 /**
  * A small, fully programmatic world for reproducing RLHF offline: prompts a program can judge
- * ({@link Task}), split into training and held-out sets ({@link TaskSets}), a gold judge standing in
- * for humans ({@link GoldJudge}), imperfect demonstrations with a shortcut ({@link Demonstrations}),
- * and the character vocabulary every model of the world uses ({@link CharVocabulary}).
+ * ({@link Task}), split into training and held-out sets ({@link TaskSets}), a gold judge standing
+ * in for humans ({@link GoldJudge}), imperfect demonstrations with a shortcut ({@link
+ * Demonstrations}), and the character vocabulary every model of the world uses ({@link
+ * CharVocabulary}).
  *
  * <p>Token layout of a policy sequence: {@code <s> prompt-chars response-chars </s>}; the prompt is
- * {@code <s>} plus the instruction's characters ({@link #promptIds}), the response is everything after
- * it up to and including EOS. Everything is deterministic in the seed.
+ * {@code <s>} plus the instruction's characters ({@link #promptIds}), the response is everything
+ * after it up to and including EOS. Everything is deterministic in the seed.
  *
  * @param seed decides the train/eval split and the demonstrations
  * @param tasks the prompt sets

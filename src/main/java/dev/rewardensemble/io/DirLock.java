@@ -47,7 +47,12 @@ public final class DirLock implements AutoCloseable {
     int depth = 1;
 
     Held(
-        Path lockFile, Path guarded, FileChannel channel, FileLock lock, String holder, boolean createdDir,
+        Path lockFile,
+        Path guarded,
+        FileChannel channel,
+        FileLock lock,
+        String holder,
+        boolean createdDir,
         boolean deleteFile) {
       this.lockFile = lockFile;
       this.guarded = guarded;
@@ -65,9 +70,12 @@ public final class DirLock implements AutoCloseable {
     private final long pid;
 
     InUseException(Path guarded, long pid, String command) {
-      super(guarded + " is in use by " + (pid > 0 ? "pid " + pid : "another process")
-          + (command == null || command.isBlank() ? "" : " (" + command + ")")
-          + ": wait for it to finish or stop it");
+      super(
+          guarded
+              + " is in use by "
+              + (pid > 0 ? "pid " + pid : "another process")
+              + (command == null || command.isBlank() ? "" : " (" + command + ")")
+              + ": wait for it to finish or stop it");
       this.pid = pid;
     }
 
@@ -95,9 +103,9 @@ public final class DirLock implements AutoCloseable {
 
   /**
    * Locks a directory that is about to be written beside its siblings, e.g. {@code
-   * savedmodels/NAME/V} with the lock file {@code savedmodels/NAME/.V.lock}; the parent is created if
-   * needed. The lock file is removed at release (while still locked), so {@code NAME/} holds only
-   * versions between writes.
+   * savedmodels/NAME/V} with the lock file {@code savedmodels/NAME/.V.lock}; the parent is created
+   * if needed. The lock file is removed at release (while still locked), so {@code NAME/} holds
+   * only versions between writes.
    */
   public static DirLock sibling(Path dir) throws IOException {
     Path abs = dir.toAbsolutePath().normalize();
@@ -105,8 +113,8 @@ public final class DirLock implements AutoCloseable {
     return acquire(abs.resolveSibling("." + abs.getFileName() + ".lock"), dir, false, true);
   }
 
-  private static synchronized DirLock acquire(Path lockFile, Path guarded, boolean createdDir, boolean deleteFile)
-      throws IOException {
+  private static synchronized DirLock acquire(
+      Path lockFile, Path guarded, boolean createdDir, boolean deleteFile) throws IOException {
     Path key = lockFile.toAbsolutePath().normalize();
     Held h = HELD.get(key);
     if (h != null) {
@@ -117,7 +125,9 @@ public final class DirLock implements AutoCloseable {
       throw new InUseException(guarded, ProcessHandle.current().pid(), h.holder);
     }
     for (int attempt = 0; ; attempt++) {
-      FileChannel ch = FileChannel.open(key, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+      FileChannel ch =
+          FileChannel.open(
+              key, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
       FileLock lock;
       try {
         lock = ch.tryLock();
@@ -139,7 +149,8 @@ public final class DirLock implements AutoCloseable {
         continue;
       }
       String holder = command();
-      byte[] text = (ProcessHandle.current().pid() + "\n" + holder + "\n").getBytes(StandardCharsets.UTF_8);
+      byte[] text =
+          (ProcessHandle.current().pid() + "\n" + holder + "\n").getBytes(StandardCharsets.UTF_8);
       ch.truncate(0);
       ch.write(ByteBuffer.wrap(text), 0);
       ch.force(false);

@@ -3,8 +3,8 @@ package dev.rewardensemble.io;
 import java.util.Arrays;
 
 /**
- * A dense float32 tensor on the Java heap: the one in-memory weight format of the project (weights are
- * named by Hugging Face checkpoint keys in a {@code Map<String, FloatTensor>}).
+ * A dense float32 tensor on the Java heap: the one in-memory weight format of the project (weights
+ * are named by Hugging Face checkpoint keys in a {@code Map<String, FloatTensor>}).
  *
  * @param shape dimensions, row-major; an empty array is a scalar
  * @param data values, {@code data.length == product(shape)}
@@ -43,7 +43,9 @@ public record FloatTensor(long[] shape, float[] data) {
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof FloatTensor t && Arrays.equals(shape, t.shape) && Arrays.equals(data, t.data);
+    return o instanceof FloatTensor t
+        && Arrays.equals(shape, t.shape)
+        && Arrays.equals(data, t.data);
   }
 
   @Override

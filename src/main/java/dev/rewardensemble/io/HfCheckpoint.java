@@ -54,7 +54,11 @@ public final class HfCheckpoint {
    * @param numLabels reward heads in {@code score.weight} (0 when there is none)
    */
   public record Checkpoint(
-      Path dir, ModelConfig config, String architecture, Kind kind, int numLabels,
+      Path dir,
+      ModelConfig config,
+      String architecture,
+      Kind kind,
+      int numLabels,
       Map<String, FloatTensor> weights) {}
 
   /** Whether {@code dir} looks like a Hugging Face checkpoint directory. */
@@ -67,12 +71,16 @@ public final class HfCheckpoint {
   /** Reads {@code config.json} and the architecture's kind. */
   public static Kind kindOf(String architecture, Path configFile) {
     return switch (architecture) {
-      case "GPT2ForSequenceClassification", "LlamaForSequenceClassification" -> Kind.SEQUENCE_CLASSIFICATION;
+      case "GPT2ForSequenceClassification", "LlamaForSequenceClassification" ->
+          Kind.SEQUENCE_CLASSIFICATION;
       case "GPT2LMHeadModel", "LlamaForCausalLM" -> Kind.CAUSAL_LM;
       case "GPT2Model", "LlamaModel" -> Kind.BASE;
       default ->
           throw new IllegalArgumentException(
-              configFile + ": architecture '" + architecture + "' is not supported (supported: "
+              configFile
+                  + ": architecture '"
+                  + architecture
+                  + "' is not supported (supported: "
                   + "GPT2ForSequenceClassification, LlamaForSequenceClassification, GPT2LMHeadModel, "
                   + "LlamaForCausalLM, GPT2Model, LlamaModel)");
     };
@@ -82,14 +90,19 @@ public final class HfCheckpoint {
   public static Checkpoint load(Path dir) throws IOException {
     Path configFile = dir.resolve("config.json");
     if (!Files.isRegularFile(configFile)) {
-      throw new IllegalArgumentException("not a Hugging Face checkpoint: " + configFile + " not found");
+      throw new IllegalArgumentException(
+          "not a Hugging Face checkpoint: " + configFile + " not found");
     }
     JsonNode cfgNode;
     try {
       cfgNode = JSON.readTree(configFile.toFile());
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       throw new IllegalArgumentException(
-          configFile + ": invalid JSON at line " + e.getLocation().getLineNr() + ": " + e.getOriginalMessage());
+          configFile
+              + ": invalid JSON at line "
+              + e.getLocation().getLineNr()
+              + ": "
+              + e.getOriginalMessage());
     }
     ModelConfig config = ModelConfigs.parse(cfgNode, configFile.toString());
     JsonNode archs = cfgNode.path("architectures");
@@ -103,8 +116,12 @@ public final class HfCheckpoint {
       Map<String, long[]> expected = new LinkedHashMap<>(config.parameterShapes());
       int numLabels = 0;
       if (kind == Kind.SEQUENCE_CLASSIFICATION) {
-        TensorInfo score = keyMap.containsValue(SCORE_KEY) ? src.info(sourceKey(keyMap, SCORE_KEY)) : null;
-        numLabels = score != null && score.rank() == 2 ? (int) score.shape()[0] : cfgNode.path("num_labels").asInt(1);
+        TensorInfo score =
+            keyMap.containsValue(SCORE_KEY) ? src.info(sourceKey(keyMap, SCORE_KEY)) : null;
+        numLabels =
+            score != null && score.rank() == 2
+                ? (int) score.shape()[0]
+                : cfgNode.path("num_labels").asInt(1);
         expected.put(SCORE_KEY, new long[] {numLabels, config.hiddenSize()});
       }
       boolean hasLmHead = keyMap.containsValue(LM_HEAD_KEY);
@@ -122,7 +139,11 @@ public final class HfCheckpoint {
           }
         } else if (!Arrays.equals(want, info.shape())) {
           problems.add(
-              "tensor '" + e.getKey() + "' has shape " + info.shapeString() + ", the config implies "
+              "tensor '"
+                  + e.getKey()
+                  + "' has shape "
+                  + info.shapeString()
+                  + ", the config implies "
                   + Arrays.toString(want));
         }
       }
@@ -134,7 +155,11 @@ public final class HfCheckpoint {
       if (!problems.isEmpty()) {
         int shown = Math.min(10, problems.size());
         throw new IllegalArgumentException(
-            src.path() + " (" + arch + "): " + String.join("; ", problems.subList(0, shown))
+            src.path()
+                + " ("
+                + arch
+                + "): "
+                + String.join("; ", problems.subList(0, shown))
                 + (problems.size() > shown ? "; and " + (problems.size() - shown) + " more" : ""));
       }
       Map<String, FloatTensor> weights = new LinkedHashMap<>();
@@ -157,14 +182,15 @@ public final class HfCheckpoint {
 
   /**
    * Source key to project key. Bare-trunk checkpoints ({@code h.0...}, {@code layers.0...}) get the
-   * family prefix; known non-parameter buffers (GPT-2's {@code attn.bias}/{@code
-   * attn.masked_bias}, rotary {@code inv_freq}) are dropped.
+   * family prefix; known non-parameter buffers (GPT-2's {@code attn.bias}/{@code attn.masked_bias},
+   * rotary {@code inv_freq}) are dropped.
    */
   private static Map<String, String> normalizeKeys(TensorSource src, ModelConfig config) {
     Map<String, String> out = new LinkedHashMap<>();
     String prefix = config.trunkPrefix();
     for (String key : src.keys()) {
-      if (key.endsWith(".attn.bias") && !key.contains("c_attn") || key.endsWith(".attn.masked_bias")
+      if (key.endsWith(".attn.bias") && !key.contains("c_attn")
+          || key.endsWith(".attn.masked_bias")
           || key.endsWith("rotary_emb.inv_freq")) {
         continue;
       }
@@ -183,8 +209,12 @@ public final class HfCheckpoint {
    * complete.
    */
   public static void save(
-      Path dir, ModelConfig config, String architecture, Map<String, FloatTensor> weights,
-      Map<String, String> metadata) throws IOException {
+      Path dir,
+      ModelConfig config,
+      String architecture,
+      Map<String, FloatTensor> weights,
+      Map<String, String> metadata)
+      throws IOException {
     Path tmp = TempPaths.newDirectory(dir);
     try {
       writeFiles(tmp, config, architecture, weights, metadata);
@@ -200,8 +230,12 @@ public final class HfCheckpoint {
    * directory {@code dir} (for a caller that stages and publishes the directory itself).
    */
   public static void writeFiles(
-      Path dir, ModelConfig config, String architecture, Map<String, FloatTensor> weights,
-      Map<String, String> metadata) throws IOException {
+      Path dir,
+      ModelConfig config,
+      String architecture,
+      Map<String, FloatTensor> weights,
+      Map<String, String> metadata)
+      throws IOException {
     int numLabels = weights.containsKey(SCORE_KEY) ? (int) weights.get(SCORE_KEY).shape()[0] : 0;
     ObjectNode cfg = ModelConfigs.toHf(config, architecture, numLabels);
     JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve("config.json").toFile(), cfg);

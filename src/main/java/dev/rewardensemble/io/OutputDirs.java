@@ -35,7 +35,8 @@ public final class OutputDirs {
   public static void write(Path dir, Body body) throws IOException {
     Path target = dir.toAbsolutePath().normalize();
     if (Files.exists(target) && !Files.isDirectory(target)) {
-      throw new IllegalArgumentException("cannot write to " + dir + ": it exists and is not a directory");
+      throw new IllegalArgumentException(
+          "cannot write to " + dir + ": it exists and is not a directory");
     }
     Path stage = TempPaths.newDirectory(target);
     try {

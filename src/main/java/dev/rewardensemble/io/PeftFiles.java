@@ -70,7 +70,6 @@ public final class PeftFiles {
       Map<String, FloatTensor> loraB,
       FloatTensor score) {}
 
-
   /** Reads one PEFT adapter directory for base model {@code c}, checking every tensor's shape. */
   public static Adapter read(Path dir, ModelConfig c) throws IOException {
     Path configFile = dir.resolve(CONFIG_FILE);
@@ -351,14 +350,18 @@ public final class PeftFiles {
       throws IOException {
     if (a.scaling() != a.alpha() / a.rank()) {
       throw new IllegalArgumentException(
-          "cannot write adapter: scaling " + a.scaling() + " is not lora_alpha / r = "
-              + a.alpha() / a.rank() + " (rsLoRA adapters are read, not written)");
+          "cannot write adapter: scaling "
+              + a.scaling()
+              + " is not lora_alpha / r = "
+              + a.alpha() / a.rank()
+              + " (rsLoRA adapters are read, not written)");
     }
     Map<String, FloatTensor> tensors = new LinkedHashMap<>();
     for (Map.Entry<String, FloatTensor> e : a.loraA().entrySet()) {
       FloatTensor b = a.loraB().get(e.getKey());
       if (b == null) {
-        throw new IllegalArgumentException("cannot write adapter: '" + e.getKey() + "' has no lora_B");
+        throw new IllegalArgumentException(
+            "cannot write adapter: '" + e.getKey() + "' has no lora_B");
       }
       tensors.put(PREFIX + e.getKey() + ".lora_A.weight", e.getValue());
       tensors.put(PREFIX + e.getKey() + ".lora_B.weight", b);
@@ -392,9 +395,12 @@ public final class PeftFiles {
     }
     cfg.putNull("layers_pattern");
 
-    OutputDirs.write(dir, stage -> {
-      JSON.writerWithDefaultPrettyPrinter().writeValue(stage.resolve(CONFIG_FILE).toFile(), cfg);
-      Safetensors.write(stage.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
-    });
+    OutputDirs.write(
+        dir,
+        stage -> {
+          JSON.writerWithDefaultPrettyPrinter()
+              .writeValue(stage.resolve(CONFIG_FILE).toFile(), cfg);
+          Safetensors.write(stage.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
+        });
   }
 }

@@ -29,11 +29,11 @@ public final class RunDirs {
 
   /**
    * Temporary names of this project's atomic writes: {@code .NAME.tmp} (run.json, config.json,
-   * ensemble.json, metrics.jsonl), {@code .NAME.HEX.tmp} (safetensors and other {@link AtomicWrite}s),
-   * {@code .NAME.PID-HEX.tmp} and {@code .NAME.tmp-PID-HEX} ({@link TempPaths}), {@code .NAME.tmpDIGITS}
-   * (directories written through {@code Files.createTempDirectory} by older builds), {@code
-   * .NAME.old.DIGITS} (a directory being replaced) and {@code .NAME.staging} (a directory assembled
-   * before its rename).
+   * ensemble.json, metrics.jsonl), {@code .NAME.HEX.tmp} (safetensors and other {@link
+   * AtomicWrite}s), {@code .NAME.PID-HEX.tmp} and {@code .NAME.tmp-PID-HEX} ({@link TempPaths}),
+   * {@code .NAME.tmpDIGITS} (directories written through {@code Files.createTempDirectory} by older
+   * builds), {@code .NAME.old.DIGITS} (a directory being replaced) and {@code .NAME.staging} (a
+   * directory assembled before its rename).
    */
   private static final Pattern LEFTOVER =
       Pattern.compile(
@@ -63,7 +63,10 @@ public final class RunDirs {
     return o;
   }
 
-  /** Whether {@code dir} holds a {@code train-rm} run directory ({@code run.json} of format rme-run). */
+  /**
+   * Whether {@code dir} holds a {@code train-rm} run directory ({@code run.json} of format
+   * rme-run).
+   */
   public static boolean isRunDir(Path dir) throws IOException {
     ObjectNode r = runJson(dir);
     return r != null && r.path("format").asText("").startsWith("rme-run/");
@@ -103,18 +106,20 @@ public final class RunDirs {
   /** Writes a JSON file atomically and durably (through {@link AtomicWrite}). */
   public static void writeJson(Path file, JsonNode node) throws IOException {
     byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(node);
-    AtomicWrite.write(file, ch -> {
-      var out = Channels.newOutputStream(ch);
-      out.write(bytes);
-      out.write('\n');
-      out.flush();
-    });
+    AtomicWrite.write(
+        file,
+        ch -> {
+          var out = Channels.newOutputStream(ch);
+          out.write(bytes);
+          out.write('\n');
+          out.flush();
+        });
   }
 
   /**
    * Deletes what killed writes leave in {@code dir} (not recursively): temporary files and
-   * directories of this project's atomic writes (see the class comment), never anything else.
-   * Call it only while holding the directory's {@link DirLock}.
+   * directories of this project's atomic writes (see the class comment), never anything else. Call
+   * it only while holding the directory's {@link DirLock}.
    *
    * @return the number of entries removed
    */

@@ -15,9 +15,9 @@ import java.util.regex.Pattern;
  *
  * <p>Names: {@code .NAME.PID-RANDOM.tmp} for a file, {@code .NAME.tmp-PID-RANDOM} for a directory,
  * in the parent directory of the target {@code NAME}. Both are created with {@link
- * Files#createFile} / {@link Files#createDirectory} (exclusive, like {@code CREATE_NEW}), so they get
- * the process's default permissions (the umask applies), unlike {@code Files.createTemp*}, which
- * force 0600 / 0700 and would make the renamed output unreadable to other users.
+ * Files#createFile} / {@link Files#createDirectory} (exclusive, like {@code CREATE_NEW}), so they
+ * get the process's default permissions (the umask applies), unlike {@code Files.createTemp*},
+ * which force 0600 / 0700 and would make the renamed output unreadable to other users.
  *
  * <p>Before creating one, the leftovers for the same target whose writer's PID is no longer alive
  * are removed; those of live processes (another writer, or a reused PID) are left alone.
@@ -103,7 +103,8 @@ public final class TempPaths {
   private static Path absolute(Path target) {
     Path abs = target.toAbsolutePath().normalize();
     if (abs.getParent() == null || abs.getFileName() == null) {
-      throw new IllegalArgumentException("cannot write to " + target + ": it has no parent directory");
+      throw new IllegalArgumentException(
+          "cannot write to " + target + ": it has no parent directory");
     }
     return abs;
   }

@@ -11,11 +11,12 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 
 /**
- * Scoring deltas as products batched over the members: each member's rows against its own A and B, {@code x [K,
- * B*T, in] @ A [K, in, R] @ (scaling * B) [K, R, out]}, added to the base product {@code x @ W}, as {@code
- * BatchMatMulV2}, which oneDNN runs (the {@code BatchMatMulV3} that TF Java's typed op builds stays on Eigen and was
- * slower; the masked form of {@link MaskedTrainingProduct} is 5% slower end to end). Modules of a group share
- * the A product; the fork block's projections take the batch's rows once. No per-graph constants.
+ * Scoring deltas as products batched over the members: each member's rows against its own A and B,
+ * {@code x [K, B*T, in] @ A [K, in, R] @ (scaling * B) [K, R, out]}, added to the base product
+ * {@code x @ W}, as {@code BatchMatMulV2}, which oneDNN runs (the {@code BatchMatMulV3} that TF
+ * Java's typed op builds stays on Eigen and was slower; the masked form of {@link
+ * MaskedTrainingProduct} is 5% slower end to end). Modules of a group share the A product; the fork
+ * block's projections take the batch's rows once. No per-graph constants.
  */
 public final class BatchedProduct implements LoraProduct {
   private final int k;
@@ -28,19 +29,29 @@ public final class BatchedProduct implements LoraProduct {
 
   @Override
   public List<Operand<TFloat32>> project(
-      BuildContext cx, List<StackedLora.Adapter> group, Operand<TFloat32> x, List<Operand<TFloat32>> weights,
+      BuildContext cx,
+      List<StackedLora.Adapter> group,
+      Operand<TFloat32> x,
+      List<Operand<TFloat32>> weights,
       Layout layout) {
     Ops tf = cx.tf();
     int r = lora.rank();
-    Operand<TFloat32> product = group.size() > 1 ? LoraProduct.groupProduct(tf, x, group, k) : null; // [K, B*T, G*R]
+    Operand<TFloat32> product =
+        group.size() > 1 ? LoraProduct.groupProduct(tf, x, group, k) : null; // [K, B*T, G*R]
     List<Operand<TFloat32>> out = new ArrayList<>(group.size());
     for (int index = 0; index < group.size(); index++) {
       StackedLora.Adapter e = group.get(index);
       Operand<TFloat32> xa; // [K, B*T, R]
       if (product != null) {
-        xa = tf.slice(product, tf.constant(new int[] {0, 0, r * index}), tf.constant(new int[] {-1, -1, r}));
+        xa =
+            tf.slice(
+                product,
+                tf.constant(new int[] {0, 0, r * index}),
+                tf.constant(new int[] {-1, -1, r}));
       } else {
-        xa = Layers.batchMatMul(tf, LoraProduct.byMember(tf, x, k, e.module().in()), e.readA(), false);
+        xa =
+            Layers.batchMatMul(
+                tf, LoraProduct.byMember(tf, x, k, e.module().in()), e.readA(), false);
       }
       Operand<TFloat32> delta =
           tf.reshape(
@@ -52,13 +63,18 @@ public final class BatchedProduct implements LoraProduct {
   }
 
   /**
-   * The base product once on the batch's rows, every member's A on the same rows (a batched product broadcasting
-   * the rows), then each member's B, and the base added to every member's delta by broadcasting.
+   * The base product once on the batch's rows, every member's A on the same rows (a batched product
+   * broadcasting the rows), then each member's B, and the base added to every member's delta by
+   * broadcasting.
    */
   @Override
   public List<Operand<TFloat32>> projectShared(
-      BuildContext cx, List<StackedLora.Adapter> group, Operand<TFloat32> x, List<Operand<TFloat32>> weights,
-      Layout layout, Members fork) {
+      BuildContext cx,
+      List<StackedLora.Adapter> group,
+      Operand<TFloat32> x,
+      List<Operand<TFloat32>> weights,
+      Layout layout,
+      Members fork) {
     Ops tf = cx.tf();
     List<Operand<TFloat32>> out = new ArrayList<>(group.size());
     for (int index = 0; index < group.size(); index++) {
@@ -66,8 +82,10 @@ public final class BatchedProduct implements LoraProduct {
       int in = e.module().in();
       // [1, rows, in] @ [K, in, R] broadcasts the rows over the members.
       Operand<TFloat32> xa =
-          Layers.batchMatMul(tf, tf.reshape(x, tf.constant(new int[] {1, -1, in})), e.readA(), false);
-      Operand<TFloat32> delta = Layers.batchMatMul(tf, xa, LoraProduct.scaledB(tf, e, lora), false); // [K, rows, out]
+          Layers.batchMatMul(
+              tf, tf.reshape(x, tf.constant(new int[] {1, -1, in})), e.readA(), false);
+      Operand<TFloat32> delta =
+          Layers.batchMatMul(tf, xa, LoraProduct.scaledB(tf, e, lora), false); // [K, rows, out]
       out.add(
           tf.reshape(
               tf.math.add(delta, layout.apply(cx, x, weights.get(index))),

@@ -12,12 +12,13 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 
 /**
- * Scoring deltas folded into the base product where that pays: for a group whose modules' outputs are all at
- * least twice as wide as their input (Llama's gate/up, GPT-2's c_attn and c_fc), {@code [x | xA_1 | .. | xA_G] @
- * [W ; 0 ; B ; 0]}, one product per module with the delta never written and added (fastest with TensorFlow's own
- * kernels; XLA copies the concatenation, see {@link LoraProduct#forScoring}). Folding saves writing and adding each
- * {@code [rows, out]} delta and costs a copy of the {@code [rows, in]} input and of the weights; measured on the
- * 2-core CPU, folding q/k/v as well bought no time and raised the ensemble's peak memory by ~5%, so narrower
+ * Scoring deltas folded into the base product where that pays: for a group whose modules' outputs
+ * are all at least twice as wide as their input (Llama's gate/up, GPT-2's c_attn and c_fc), {@code
+ * [x | xA_1 | .. | xA_G] @ [W ; 0 ; B ; 0]}, one product per module with the delta never written
+ * and added (fastest with TensorFlow's own kernels; XLA copies the concatenation, see {@link
+ * LoraProduct#forScoring}). Folding saves writing and adding each {@code [rows, out]} delta and
+ * costs a copy of the {@code [rows, in]} input and of the weights; measured on the 2-core CPU,
+ * folding q/k/v as well bought no time and raised the ensemble's peak memory by ~5%, so narrower
  * groups, and the fork block's shared projections, take the {@link BatchedProduct} form.
  *
  * <p>Holds the graph's member mask, {@code [K, 1, 1, K, 1]}.
@@ -26,9 +27,11 @@ public final class FoldedProduct implements LoraProduct {
   private final int k;
   private final LoraConfig lora;
   private final BatchedProduct batched;
+
   /**
-   * {@code scaling} where the member (first axis) owns the column block (fourth axis), else 0. Times a product
-   * {@code [K, B*T, G, 1, R]} it spreads each member's R columns into its own block of {@code K*R}.
+   * {@code scaling} where the member (first axis) owns the column block (fourth axis), else 0.
+   * Times a product {@code [K, B*T, G, 1, R]} it spreads each member's R columns into its own block
+   * of {@code K*R}.
    */
   private final Operand<TFloat32> memberMask;
 
@@ -43,14 +46,19 @@ public final class FoldedProduct implements LoraProduct {
     memberMask = cx.tf().constant(Shape.of(k, 1, 1, k, 1), DataBuffers.of(m));
   }
 
-  /** Whether to fold a group: every module's output is at least twice as wide as the shared input. */
+  /**
+   * Whether to fold a group: every module's output is at least twice as wide as the shared input.
+   */
   static boolean foldable(List<StackedLora.Adapter> group) {
     return group.stream().allMatch(g -> g.module().out() >= 2 * g.module().in());
   }
 
   @Override
   public List<Operand<TFloat32>> project(
-      BuildContext cx, List<StackedLora.Adapter> group, Operand<TFloat32> x, List<Operand<TFloat32>> weights,
+      BuildContext cx,
+      List<StackedLora.Adapter> group,
+      Operand<TFloat32> x,
+      List<Operand<TFloat32>> weights,
       Layout layout) {
     if (!foldable(group)) {
       return batched.project(cx, group, x, weights, layout);
@@ -59,11 +67,14 @@ public final class FoldedProduct implements LoraProduct {
     int r = lora.rank();
     int size = group.size();
     int kr = k * r;
-    // [x | xA_1 | .. | xA_G], [rows, in + G*K*R]: each xA_g is [rows, K*R] with the row's own member's R columns
+    // [x | xA_1 | .. | xA_G], [rows, in + G*K*R]: each xA_g is [rows, K*R] with the row's own
+    // member's R columns
     // (times scaling) and zeros elsewhere.
     Operand<TFloat32> product = LoraProduct.groupProduct(tf, x, group, k); // [K, B*T, G*R]
     Operand<TFloat32> spread =
-        tf.math.mul(tf.reshape(product, tf.constant(new int[] {k, -1, size, 1, r})), memberMask); // [K, B*T, G, K, R]
+        tf.math.mul(
+            tf.reshape(product, tf.constant(new int[] {k, -1, size, 1, r})),
+            memberMask); // [K, B*T, G, K, R]
     Operand<TFloat32> masked = tf.reshape(spread, tf.constant(new int[] {-1, size * kr}));
     Operand<TFloat32> xExt = tf.concat(List.of(x, masked), tf.constant(1));
     boolean linear = layout == Layout.LINEAR;
@@ -71,9 +82,11 @@ public final class FoldedProduct implements LoraProduct {
     for (int index = 0; index < size; index++) {
       StackedLora.Adapter e = group.get(index);
       int outDim = e.module().out();
-      // [W ; 0 ; B ; 0]: the other modules' columns meet zeros and the other members' rows of B meet the mask's
+      // [W ; 0 ; B ; 0]: the other modules' columns meet zeros and the other members' rows of B
+      // meet the mask's
       // zeros.
-      Operand<TFloat32> bCat = tf.reshape(e.readB(), tf.constant(new int[] {kr, outDim})); // [K*R, out], member-major
+      Operand<TFloat32> bCat =
+          tf.reshape(e.readB(), tf.constant(new int[] {kr, outDim})); // [K*R, out], member-major
       List<Operand<TFloat32>> parts = new ArrayList<>();
       parts.add(weights.get(index));
       if (index > 0) {
@@ -84,10 +97,12 @@ public final class FoldedProduct implements LoraProduct {
       if (after > 0) {
         parts.add(zeros(tf, linear ? outDim : kr * after, linear ? kr * after : outDim));
       }
-      // [W ; 0 ; B ; 0] depends only on weights, so the executor could build every module's copy at the start of a
+      // [W ; 0 ; B ; 0] depends only on weights, so the executor could build every module's copy at
+      // the start of a
       // run and hold them all; tying it to the input rows builds each one just before its product.
       Operand<TFloat32> wExt =
-          tf.withControlDependencyOps(List.of(xExt.op())).concat(parts, tf.constant(linear ? 1 : 0));
+          tf.withControlDependencyOps(List.of(xExt.op()))
+              .concat(parts, tf.constant(linear ? 1 : 0));
       out.add(layout.apply(cx, xExt, wExt));
     }
     return out;
@@ -95,8 +110,12 @@ public final class FoldedProduct implements LoraProduct {
 
   @Override
   public List<Operand<TFloat32>> projectShared(
-      BuildContext cx, List<StackedLora.Adapter> group, Operand<TFloat32> x, List<Operand<TFloat32>> weights,
-      Layout layout, Members fork) {
+      BuildContext cx,
+      List<StackedLora.Adapter> group,
+      Operand<TFloat32> x,
+      List<Operand<TFloat32>> weights,
+      Layout layout,
+      Members fork) {
     return batched.projectShared(cx, group, x, weights, layout, fork);
   }
 

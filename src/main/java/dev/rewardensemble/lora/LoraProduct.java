@@ -10,20 +10,23 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 
 /**
- * How {@link StackedLora} computes adapted projections: the frozen base product plus every member's low-rank
- * delta, {@code W + BA} never formed. Three formulations of the same function, chosen once per graph:
+ * How {@link StackedLora} computes adapted projections: the frozen base product plus every member's
+ * low-rank delta, {@code W + BA} never formed. Three formulations of the same function, chosen once
+ * per graph:
  *
  * <ul>
- *   <li>{@link BatchedProduct}: K-batched products {@code [K, B*T, in] @ A [K, in, R] @ B [K, R, out]} (oneDNN's
- *       {@code BatchMatMulV2}); scoring under XLA, which fuses the delta's add into its consumer;
- *   <li>{@link FoldedProduct}: for modules at least twice as wide as their input, the deltas folded into the base
- *       product, {@code [x | xA] @ [W ; B]} (TensorFlow's own kernels), narrower ones batched; scoring without XLA;
- *   <li>{@link MaskedTrainingProduct}: masked 2-D products, whose gradients run faster; training, with the
- *       stateless adapter dropout.
+ *   <li>{@link BatchedProduct}: K-batched products {@code [K, B*T, in] @ A [K, in, R] @ B [K, R,
+ *       out]} (oneDNN's {@code BatchMatMulV2}); scoring under XLA, which fuses the delta's add into
+ *       its consumer;
+ *   <li>{@link FoldedProduct}: for modules at least twice as wide as their input, the deltas folded
+ *       into the base product, {@code [x | xA] @ [W ; B]} (TensorFlow's own kernels), narrower ones
+ *       batched; scoring without XLA;
+ *   <li>{@link MaskedTrainingProduct}: masked 2-D products, whose gradients run faster; training,
+ *       with the stateless adapter dropout.
  * </ul>
  *
- * <p>An instance belongs to one graph: it holds that graph's constants (member masks, the dropout placeholders)
- * and nothing that depends on the inputs it is applied to.
+ * <p>An instance belongs to one graph: it holds that graph's constants (member masks, the dropout
+ * placeholders) and nothing that depends on the inputs it is applied to.
  */
 public sealed interface LoraProduct permits BatchedProduct, FoldedProduct, MaskedTrainingProduct {
 
@@ -36,16 +39,24 @@ public sealed interface LoraProduct permits BatchedProduct, FoldedProduct, Maske
    * @return one output {@code [K*B*T, out]} per module, without bias
    */
   List<Operand<TFloat32>> project(
-      BuildContext cx, List<StackedLora.Adapter> group, Operand<TFloat32> x, List<Operand<TFloat32>> weights,
+      BuildContext cx,
+      List<StackedLora.Adapter> group,
+      Operand<TFloat32> x,
+      List<Operand<TFloat32>> weights,
       Layout layout);
 
   /**
-   * The same for the fork block's first projections, whose input is the batch's rows once, {@code [B*T, in]},
-   * shared by {@code fork}'s members; the outputs are {@code [K*B*T, out]}, member-major.
+   * The same for the fork block's first projections, whose input is the batch's rows once, {@code
+   * [B*T, in]}, shared by {@code fork}'s members; the outputs are {@code [K*B*T, out]},
+   * member-major.
    */
   List<Operand<TFloat32>> projectShared(
-      BuildContext cx, List<StackedLora.Adapter> group, Operand<TFloat32> x, List<Operand<TFloat32>> weights,
-      Layout layout, Members fork);
+      BuildContext cx,
+      List<StackedLora.Adapter> group,
+      Operand<TFloat32> x,
+      List<Operand<TFloat32>> weights,
+      Layout layout,
+      Members fork);
 
   /** Batched products (see {@link BatchedProduct}). */
   static LoraProduct batched(int k, LoraConfig lora) {
@@ -66,8 +77,9 @@ public sealed interface LoraProduct permits BatchedProduct, FoldedProduct, Maske
   }
 
   /**
-   * The scoring formulation for a graph built in {@code cx}: batched under XLA (which fuses the delta's add into
-   * its consumer but copies a concatenation), folded otherwise (fastest with TensorFlow's own kernels).
+   * The scoring formulation for a graph built in {@code cx}: batched under XLA (which fuses the
+   * delta's add into its consumer but copies a concatenation), folded otherwise (fastest with
+   * TensorFlow's own kernels).
    */
   static LoraProduct forScoring(BuildContext cx, int k, LoraConfig lora) {
     return cx.xla() ? batched(k, lora) : folded(cx, k, lora);
@@ -79,9 +91,11 @@ public sealed interface LoraProduct permits BatchedProduct, FoldedProduct, Maske
   }
 
   /** The group's product {@code x @ [A_1 | .. | A_G]} per member, {@code [K, B*T, G*R]}. */
-  static Operand<TFloat32> groupProduct(Ops tf, Operand<TFloat32> x, List<StackedLora.Adapter> group, int k) {
+  static Operand<TFloat32> groupProduct(
+      Ops tf, Operand<TFloat32> x, List<StackedLora.Adapter> group, int k) {
     List<Operand<TFloat32>> as = group.stream().map(StackedLora.Adapter::readA).toList();
-    Operand<TFloat32> a = as.size() == 1 ? as.get(0) : tf.concat(as, tf.constant(2)); // [K, in, G*R]
+    Operand<TFloat32> a =
+        as.size() == 1 ? as.get(0) : tf.concat(as, tf.constant(2)); // [K, in, G*R]
     return Layers.batchMatMul(tf, byMember(tf, x, k, group.get(0).module().in()), a, false);
   }
 

@@ -208,7 +208,14 @@ public final class PeftAdapters {
     }
     PeftFiles.Adapter adapter =
         new PeftFiles.Adapter(
-            dir, rank, lora.alpha(), lora.scaling(), lora.dropout(), lora.targetModules(), as, bs,
+            dir,
+            rank,
+            lora.alpha(),
+            lora.scaling(),
+            lora.dropout(),
+            lora.targetModules(),
+            as,
+            bs,
             score);
     PeftFiles.write(dir, c, adapter, layers, baseModel);
   }

@@ -21,31 +21,33 @@ import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
 
 /**
- * K LoRA adapters per targeted projection, stacked: variables {@code <module>.lora_A [K, in, R]} and {@code
- * <module>.lora_B [K, R, out]} (e.g. {@code model.layers.1.self_attn.q_proj.lora_A}) in the {@link
- * ParameterStore}.
+ * K LoRA adapters per targeted projection, stacked: variables {@code <module>.lora_A [K, in, R]}
+ * and {@code <module>.lora_B [K, R, out]} (e.g. {@code model.layers.1.self_attn.q_proj.lora_A}) in
+ * the {@link ParameterStore}.
  *
- * <p>Applied to the member-major rows of a forked trunk ({@link dev.rewardensemble.model.Members}); {@code W + BA}
- * is never materialised. How the deltas are computed is a {@link LoraProduct} chosen once when the graph is built:
- * scoring builds ({@link #scoring}) use {@link BatchedProduct} under XLA and {@link FoldedProduct} otherwise,
- * training builds ({@link #training}) {@link MaskedTrainingProduct}. Modules of one block that read the same rows
- * (the family passes them together: q/k/v, gate/up) share the A product; the fork block's first projections take
- * the batch's rows once ({@link Projector#project}'s {@code fork}).
+ * <p>Applied to the member-major rows of a forked trunk ({@link dev.rewardensemble.model.Members});
+ * {@code W + BA} is never materialised. How the deltas are computed is a {@link LoraProduct} chosen
+ * once when the graph is built: scoring builds ({@link #scoring}) use {@link BatchedProduct} under
+ * XLA and {@link FoldedProduct} otherwise, training builds ({@link #training}) {@link
+ * MaskedTrainingProduct}. Modules of one block that read the same rows (the family passes them
+ * together: q/k/v, gate/up) share the A product; the fork block's first projections take the
+ * batch's rows once ({@link Projector#project}'s {@code fork}).
  *
  * <p>Only modules of {@link LoraConfig#targetModules()} in blocks {@code >= forkLayer} get
  * adapters; the trunk must fork at {@link LoraConfig#forkLayer} into the same K members.
  *
- * <p>Two builds: {@link #scoring} is deterministic; {@link #training} drops adapter inputs with {@link
- * LoraConfig#dropout()} (PEFT's {@code lora_dropout}, a mask per module). Both compute the same function without
- * dropout and read the same variables, so they can share one store.
+ * <p>Two builds: {@link #scoring} is deterministic; {@link #training} drops adapter inputs with
+ * {@link LoraConfig#dropout()} (PEFT's {@code lora_dropout}, a mask per module). Both compute the
+ * same function without dropout and read the same variables, so they can share one store.
  *
- * <p>Training dropout is stateless: each module's mask is {@code StatelessRandomUniform} seeded by {@code
- * (mix(seed, module index), key)}, where the key is the scalar placeholder {@link #DROPOUT_KEY} that the trainer
- * feeds per micro-batch (the run's global micro-batch index). A mask is thus a pure function of (seed, step,
- * micro-batch, module, row), and the rows are member-major, so each member draws its own mask. Nothing is
- * carried from run to run, so a resumed run draws exactly the masks an uninterrupted one would (stateful {@code
- * RandomUniform} restarts its stream in every new session). {@link #DROPOUT_RATE} defaults to the configured
- * rate; evaluation feeds 0 (no dropout, as PEFT's {@code eval()}).
+ * <p>Training dropout is stateless: each module's mask is {@code StatelessRandomUniform} seeded by
+ * {@code (mix(seed, module index), key)}, where the key is the scalar placeholder {@link
+ * #DROPOUT_KEY} that the trainer feeds per micro-batch (the run's global micro-batch index). A mask
+ * is thus a pure function of (seed, step, micro-batch, module, row), and the rows are member-major,
+ * so each member draws its own mask. Nothing is carried from run to run, so a resumed run draws
+ * exactly the masks an uninterrupted one would (stateful {@code RandomUniform} restarts its stream
+ * in every new session). {@link #DROPOUT_RATE} defaults to the configured rate; evaluation feeds 0
+ * (no dropout, as PEFT's {@code eval()}).
  */
 public final class StackedLora implements Projector {
 
@@ -56,12 +58,16 @@ public final class StackedLora implements Projector {
   public static final String B = ".lora_B";
 
   /**
-   * Op name of a training build's dropout key: int64 scalar placeholder (default 0); every distinct key draws
-   * fresh masks, the same key the same masks. Only present when the dropout rate is positive.
+   * Op name of a training build's dropout key: int64 scalar placeholder (default 0); every distinct
+   * key draws fresh masks, the same key the same masks. Only present when the dropout rate is
+   * positive.
    */
   public static final String DROPOUT_KEY = "lora_dropout_key";
 
-  /** Op name of a training build's dropout rate: float scalar placeholder defaulting to the configured rate. */
+  /**
+   * Op name of a training build's dropout rate: float scalar placeholder defaulting to the
+   * configured rate.
+   */
   public static final String DROPOUT_RATE = "lora_dropout_rate";
 
   /**
@@ -76,13 +82,17 @@ public final class StackedLora implements Projector {
    * One module's adapters in a graph.
    *
    * @param index position of the module in checkpoint order (its dropout stream)
-   * @param readA {@code a}'s value as a plain float tensor: the products read the variables through an Identity,
-   *     since a VariableV2 output is float_ref, which some ops' registered gradients copy into attributes that
-   *     reject it (BatchMatMulV3's Tout)
+   * @param readA {@code a}'s value as a plain float tensor: the products read the variables through
+   *     an Identity, since a VariableV2 output is float_ref, which some ops' registered gradients
+   *     copy into attributes that reject it (BatchMatMulV3's Tout)
    * @param readB the same for {@code b}
    */
   public record Adapter(
-      Module module, int index, Variable<TFloat32> a, Variable<TFloat32> b, Operand<TFloat32> readA,
+      Module module,
+      int index,
+      Variable<TFloat32> a,
+      Variable<TFloat32> b,
+      Operand<TFloat32> readA,
       Operand<TFloat32> readB) {}
 
   private final ModelConfig config;
@@ -92,7 +102,11 @@ public final class StackedLora implements Projector {
   private final LoraProduct product;
 
   private StackedLora(
-      BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params,
+      BuildContext cx,
+      ModelConfig c,
+      LoraConfig lora,
+      int k,
+      ParameterStore params,
       Function<LoraConfig, LoraProduct> product) {
     // K >= 1 is validated once, by ensemble.EnsembleSpec.
     this.config = c;
@@ -103,27 +117,31 @@ public final class StackedLora implements Projector {
     for (Module m : modules(c, lora)) {
       Variable<TFloat32> a = params.get(m.module() + A, k, m.in(), lora.rank());
       Variable<TFloat32> b = params.get(m.module() + B, k, lora.rank(), m.out());
-      adapters.put(m.module(), new Adapter(m, adapters.size(), a, b, tf.identity(a), tf.identity(b)));
+      adapters.put(
+          m.module(), new Adapter(m, adapters.size(), a, b, tf.identity(a), tf.identity(b)));
     }
   }
 
   /**
-   * Deterministic adapters (no dropout) for a graph built in {@code cx}, creating or reusing their variables in
-   * {@code params}: {@link LoraProduct#forScoring} (batched under XLA, folded otherwise).
+   * Deterministic adapters (no dropout) for a graph built in {@code cx}, creating or reusing their
+   * variables in {@code params}: {@link LoraProduct#forScoring} (batched under XLA, folded
+   * otherwise).
    */
-  public static StackedLora scoring(BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
+  public static StackedLora scoring(
+      BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
     return new StackedLora(cx, c, lora, k, params, l -> LoraProduct.forScoring(cx, k, l));
   }
 
   /** {@link #scoring} in float32 without XLA: folded products. */
-  public static StackedLora inference(Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
+  public static StackedLora inference(
+      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
     return scoring(BuildContext.float32(tf), c, lora, k, params);
   }
 
   /**
-   * Adapters whose inputs are dropped with rate {@link LoraConfig#dropout()} (inverted dropout, masks a pure
-   * function of {@code seed}, the fed {@link #DROPOUT_KEY}, the module and the row), as masked 2-D products;
-   * identical to {@link #scoring} when the rate is 0.
+   * Adapters whose inputs are dropped with rate {@link LoraConfig#dropout()} (inverted dropout,
+   * masks a pure function of {@code seed}, the fed {@link #DROPOUT_KEY}, the module and the row),
+   * as masked 2-D products; identical to {@link #scoring} when the rate is 0.
    */
   public static StackedLora training(
       BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
@@ -131,11 +149,16 @@ public final class StackedLora implements Projector {
   }
 
   /**
-   * Adapters computed with {@code product}, which must have been made for {@code cx}'s graph, the same K and
-   * this {@code lora} (e.g. to compare formulations).
+   * Adapters computed with {@code product}, which must have been made for {@code cx}'s graph, the
+   * same K and this {@code lora} (e.g. to compare formulations).
    */
   public static StackedLora withProduct(
-      BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params, LoraProduct product) {
+      BuildContext cx,
+      ModelConfig c,
+      LoraConfig lora,
+      int k,
+      ParameterStore params,
+      LoraProduct product) {
     return new StackedLora(cx, c, lora, k, params, l -> product);
   }
 
@@ -187,8 +210,13 @@ public final class StackedLora implements Projector {
 
   @Override
   public List<Operand<TFloat32>> project(
-      BuildContext cx, int layer, List<String> modules, Operand<TFloat32> x, List<Operand<TFloat32>> weights,
-      Layout layout, Members fork) {
+      BuildContext cx,
+      int layer,
+      List<String> modules,
+      Operand<TFloat32> x,
+      List<Operand<TFloat32>> weights,
+      Layout layout,
+      Members fork) {
     List<Adapter> group = new ArrayList<>();
     List<Operand<TFloat32>> groupWeights = new ArrayList<>();
     for (int i = 0; i < modules.size(); i++) {

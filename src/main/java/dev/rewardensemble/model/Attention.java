@@ -10,7 +10,8 @@ import org.tensorflow.types.TInt32;
 
 /**
  * Causal self-attention pieces shared by both families: dynamic batch geometry, the additive mask,
- * positions from the padding mask, rotary embeddings and grouped-query scaled dot-product attention.
+ * positions from the padding mask, rotary embeddings and grouped-query scaled dot-product
+ * attention.
  */
 public final class Attention {
   private Attention() {}
@@ -29,7 +30,10 @@ public final class Attention {
    *     key j is not padding), {@link #MASKED} elsewhere
    */
   public record Geometry(
-      Operand<TInt32> batch, Operand<TInt32> time, Operand<TInt32> positions, Operand<TFloat32> bias) {}
+      Operand<TInt32> batch,
+      Operand<TInt32> time,
+      Operand<TInt32> positions,
+      Operand<TFloat32> bias) {}
 
   /** Builds the geometry of {@code mask [B, T]} (1 for real tokens, 0 for padding). */
   public static Geometry geometry(Ops tf, Operand<TInt32> mask) {
@@ -38,15 +42,19 @@ public final class Attention {
     Operand<TInt32> t = tf.reshape(tf.stridedSlice(shape, Indices.at(1)), tf.constant(new int[0]));
     Operand<TInt32> pos =
         tf.math.maximum(
-            tf.math.sub(tf.math.cumsum(mask, tf.constant(1), Cumsum.exclusive(false)), tf.constant(1)),
+            tf.math.sub(
+                tf.math.cumsum(mask, tf.constant(1), Cumsum.exclusive(false)), tf.constant(1)),
             tf.constant(0)); // [B, T]
     Operand<TFloat32> maskF = tf.dtypes.cast(mask, TFloat32.class);
     Operand<TFloat32> ones = tf.fill(tf.stack(java.util.List.of(t, t)), tf.constant(1f)); // [T, T]
     Operand<TFloat32> causal = tf.linalg.bandPart(ones, tf.constant(-1), tf.constant(0)); // [T, T]
     Operand<TFloat32> keys =
-        tf.reshape(maskF, tf.stack(java.util.List.of(b, tf.constant(1), tf.constant(1), tf.constant(1), t)));
+        tf.reshape(
+            maskF,
+            tf.stack(java.util.List.of(b, tf.constant(1), tf.constant(1), tf.constant(1), t)));
     Operand<TFloat32> allowed = tf.math.mul(keys, causal); // [B, 1, 1, T, T]
-    Operand<TFloat32> bias = tf.math.mul(tf.math.sub(tf.constant(1f), allowed), tf.constant(MASKED));
+    Operand<TFloat32> bias =
+        tf.math.mul(tf.math.sub(tf.constant(1f), allowed), tf.constant(MASKED));
     return new Geometry(b, t, pos, bias);
   }
 
@@ -60,13 +68,15 @@ public final class Attention {
   }
 
   /** {@code rows [B*T, H]} -> {@code [B, T, n, d]}. */
-  public static Operand<TFloat32> splitHeads(Ops tf, Operand<TFloat32> rows, Geometry g, int n, int d) {
-    return tf.reshape(rows, tf.stack(java.util.List.of(g.batch(), g.time(), tf.constant(n), tf.constant(d))));
+  public static Operand<TFloat32> splitHeads(
+      Ops tf, Operand<TFloat32> rows, Geometry g, int n, int d) {
+    return tf.reshape(
+        rows, tf.stack(java.util.List.of(g.batch(), g.time(), tf.constant(n), tf.constant(d))));
   }
 
   /**
-   * Rotary embeddings in Hugging Face's rotate-half convention. {@code x [B, T, n, D]}, {@code cos},
-   * {@code sin [B, T, 1, D]}.
+   * Rotary embeddings in Hugging Face's rotate-half convention. {@code x [B, T, n, D]}, {@code
+   * cos}, {@code sin [B, T, 1, D]}.
    */
   public static Operand<TFloat32> rope(
       Ops tf, Operand<TFloat32> x, Operand<TFloat32> cos, Operand<TFloat32> sin, int headDim) {
@@ -86,9 +96,11 @@ public final class Attention {
     for (int i = 0; i < invFreq.length; i++) {
       invFreq[i] = (float) (1.0 / Math.pow(theta, (2.0 * i) / headDim));
     }
-    Operand<TFloat32> pos = tf.expandDims(tf.dtypes.cast(g.positions(), TFloat32.class), tf.constant(-1));
+    Operand<TFloat32> pos =
+        tf.expandDims(tf.dtypes.cast(g.positions(), TFloat32.class), tf.constant(-1));
     Operand<TFloat32> angles = tf.math.mul(pos, tf.constant(invFreq)); // [B, T, D/2]
-    Operand<TFloat32> emb = tf.concat(java.util.List.of(angles, angles), tf.constant(-1)); // [B, T, D]
+    Operand<TFloat32> emb =
+        tf.concat(java.util.List.of(angles, angles), tf.constant(-1)); // [B, T, D]
     Operand<TFloat32> e4 = tf.expandDims(emb, tf.constant(2)); // [B, T, 1, D]
     @SuppressWarnings("unchecked")
     Operand<TFloat32>[] out = new Operand[] {tf.math.cos(e4), tf.math.sin(e4)};
@@ -104,15 +116,25 @@ public final class Attention {
    * @return {@code [B*T, N*D]}
    */
   public static Operand<TFloat32> attend(
-      Ops tf, Operand<TFloat32> q, Operand<TFloat32> k, Operand<TFloat32> v, Geometry g, int n, int nKv, int d) {
-    Operand<TFloat32> kh = tf.linalg.transpose(k, tf.constant(new int[] {0, 2, 1, 3})); // [B, Nkv, T, D]
-    Operand<TFloat32> vh = tf.linalg.transpose(v, tf.constant(new int[] {0, 2, 1, 3})); // [B, Nkv, T, D]
+      Ops tf,
+      Operand<TFloat32> q,
+      Operand<TFloat32> k,
+      Operand<TFloat32> v,
+      Geometry g,
+      int n,
+      int nKv,
+      int d) {
+    Operand<TFloat32> kh =
+        tf.linalg.transpose(k, tf.constant(new int[] {0, 2, 1, 3})); // [B, Nkv, T, D]
+    Operand<TFloat32> vh =
+        tf.linalg.transpose(v, tf.constant(new int[] {0, 2, 1, 3})); // [B, Nkv, T, D]
     return attendHeadsFirst(tf, q, kh, vh, g, n, nKv, d);
   }
 
   /**
-   * Attention of {@code S} new queries over {@code Tk} keys and values already laid out heads-first,
-   * as a key/value cache keeps them (so that a decode step does not transpose the whole cache).
+   * Attention of {@code S} new queries over {@code Tk} keys and values already laid out
+   * heads-first, as a key/value cache keeps them (so that a decode step does not transpose the
+   * whole cache).
    *
    * @param q {@code [B, S, N, D]}, with {@code g.time() = S}
    * @param kh {@code [B, Nkv, Tk, D]}
@@ -121,17 +143,25 @@ public final class Attention {
    * @return {@code [B*S, N*D]}
    */
   public static Operand<TFloat32> attendHeadsFirst(
-      Ops tf, Operand<TFloat32> q, Operand<TFloat32> kh, Operand<TFloat32> vh, Geometry g, int n, int nKv, int d) {
+      Ops tf,
+      Operand<TFloat32> q,
+      Operand<TFloat32> kh,
+      Operand<TFloat32> vh,
+      Geometry g,
+      int n,
+      int nKv,
+      int d) {
     int group = n / nKv;
     Operand<TFloat32> q5 =
         tf.reshape(
             q,
-            tf.stack(java.util.List.of(g.batch(), g.time(), tf.constant(nKv), tf.constant(group), tf.constant(d))));
+            tf.stack(
+                java.util.List.of(
+                    g.batch(), g.time(), tf.constant(nKv), tf.constant(group), tf.constant(d))));
     q5 = tf.linalg.transpose(q5, tf.constant(new int[] {0, 2, 3, 1, 4})); // [B, Nkv, G, S, D]
     Operand<TFloat32> k5 = tf.expandDims(kh, tf.constant(2)); // [B, Nkv, 1, Tk, D]
     Operand<TFloat32> v5 = tf.expandDims(vh, tf.constant(2)); // [B, Nkv, 1, Tk, D]
-    Operand<TFloat32> scores =
-        Layers.batchMatMul(tf, q5, k5, true); // [B, Nkv, G, S, Tk]
+    Operand<TFloat32> scores = Layers.batchMatMul(tf, q5, k5, true); // [B, Nkv, G, S, Tk]
     scores = tf.math.add(tf.math.mul(scores, tf.constant((float) (1.0 / Math.sqrt(d)))), g.bias());
     Operand<TFloat32> probs = tf.nn.softmax(scores);
     Operand<TFloat32> ctx = Layers.batchMatMul(tf, probs, v5, false); // [B, Nkv, G, S, D]

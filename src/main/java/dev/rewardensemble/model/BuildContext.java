@@ -7,12 +7,14 @@ import org.tensorflow.Graph;
 import org.tensorflow.op.Ops;
 
 /**
- * What a graph builder needs to know besides the model: the {@link Ops} it builds with, the {@link Precision} of
- * its weight products ({@link Layers#matMul}) and whether the session that runs the graph compiles it with XLA
- * (LoRA's scoring products take another form then, see {@link dev.rewardensemble.lora.StackedLora}). Passed
- * explicitly to every builder whose ops depend on them; nothing about a graph is kept anywhere else.
+ * What a graph builder needs to know besides the model: the {@link Ops} it builds with, the {@link
+ * Precision} of its weight products ({@link Layers#matMul}) and whether the session that runs the
+ * graph compiles it with XLA (LoRA's scoring products take another form then, see {@link
+ * dev.rewardensemble.lora.StackedLora}). Passed explicitly to every builder whose ops depend on
+ * them; nothing about a graph is kept anywhere else.
  *
- * @param tf the ops of the graph being built (placed on a device, scoped, named as the builder needs)
+ * @param tf the ops of the graph being built (placed on a device, scoped, named as the builder
+ *     needs)
  * @param precision of every product with a weight matrix
  * @param xla the graph will run in a session with XLA's JIT
  */
@@ -24,22 +26,24 @@ public record BuildContext(Ops tf, Precision precision, boolean xla) {
   }
 
   /**
-   * Float32 products, no XLA: graphs whose session is not configured by an {@link ExecConfig} (tests, SavedModel
-   * export, the GraphDef of {@code rme graph}).
+   * Float32 products, no XLA: graphs whose session is not configured by an {@link ExecConfig}
+   * (tests, SavedModel export, the GraphDef of {@code rme graph}).
    */
   public static BuildContext float32(Ops tf) {
     return new BuildContext(tf, Precision.FLOAT32, false);
   }
 
   /**
-   * For {@code graph}, to be run by a session of {@code exec}: its device placement ({@link ExecConfig#ops}), its
-   * compute precision and its XLA setting.
+   * For {@code graph}, to be run by a session of {@code exec}: its device placement ({@link
+   * ExecConfig#ops}), its compute precision and its XLA setting.
    */
   public static BuildContext of(Graph graph, ExecConfig exec) {
     return new BuildContext(exec.ops(graph), exec.compute(), exec.xla());
   }
 
-  /** The same precision and XLA setting with other ops (a sub-scope, or the graph of a loop body). */
+  /**
+   * The same precision and XLA setting with other ops (a sub-scope, or the graph of a loop body).
+   */
   public BuildContext with(Ops other) {
     return new BuildContext(other, precision, xla);
   }

@@ -11,5 +11,8 @@ import org.tensorflow.types.TInt32;
  * training and export all work on this.
  */
 public record ForwardGraph(
-    Placeholder<TInt32> inputIds, Placeholder<TInt32> attentionMask, Operand<TFloat32> rewards,
-    ParameterStore params, int heads) {}
+    Placeholder<TInt32> inputIds,
+    Placeholder<TInt32> attentionMask,
+    Operand<TFloat32> rewards,
+    ParameterStore params,
+    int heads) {}

@@ -1,7 +1,6 @@
 package dev.rewardensemble.model;
 
 import dev.rewardensemble.config.Gpt2Config;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.tensorflow.Operand;
@@ -11,9 +10,9 @@ import org.tensorflow.types.TInt32;
 
 /**
  * GPT-2 trunk, read top to bottom: token + learned position embeddings, {@code n_layer} pre-norm
- * blocks (LayerNorm, fused {@code c_attn} attention, LayerNorm, {@code gelu_new} MLP), final
- * {@code ln_f}. Weights are Conv1D {@code [in, out]} and named as in Hugging Face checkpoints
- * ({@code transformer.h.0.attn.c_attn.weight}, ...).
+ * blocks (LayerNorm, fused {@code c_attn} attention, LayerNorm, {@code gelu_new} MLP), final {@code
+ * ln_f}. Weights are Conv1D {@code [in, out]} and named as in Hugging Face checkpoints ({@code
+ * transformer.h.0.attn.c_attn.weight}, ...).
  */
 public final class Gpt2 {
   private Gpt2() {}
@@ -33,7 +32,12 @@ public final class Gpt2 {
    * @return rows {@code [B*T, H]} after {@code ln_f}
    */
   public static Operand<TFloat32> trunk(
-      BuildContext cx, Gpt2Config c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj) {
+      BuildContext cx,
+      Gpt2Config c,
+      ParameterStore p,
+      Operand<TInt32> ids,
+      Attention.Geometry g,
+      Projector proj) {
     return trunk(cx, c, p, ids, g, proj, null);
   }
 
@@ -44,7 +48,12 @@ public final class Gpt2 {
    * @return rows {@code [B*T, H]}, or {@code [K*B*T, H]} when forked
    */
   public static Operand<TFloat32> trunk(
-      BuildContext cx, Gpt2Config c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj,
+      BuildContext cx,
+      Gpt2Config c,
+      ParameterStore p,
+      Operand<TInt32> ids,
+      Attention.Geometry g,
+      Projector proj,
       Members members) {
     Ops tf = cx.tf();
     Map<String, long[]> shapes = parameterShapes(c);
@@ -66,37 +75,58 @@ public final class Gpt2 {
       Members fork = members != null && i == members.fromLayer() ? members : null;
       String pre = "transformer.h." + i + ".";
       // Attention.
-      Operand<TFloat32> a = Layers.layerNorm(tf, x, w.apply(pre + "ln_1.weight"), w.apply(pre + "ln_1.bias"), eps);
+      Operand<TFloat32> a =
+          Layers.layerNorm(tf, x, w.apply(pre + "ln_1.weight"), w.apply(pre + "ln_1.bias"), eps);
       Operand<TFloat32> qkv = project(cx, proj, pre + "attn.c_attn", i, a, w, fork); // [B*T, 3H]
       if (fork != null) { // from here on B*T stands for K*B*T
         g = members.geometry();
       }
-      Operand<TFloat32> q = Attention.splitHeads(tf, Layers.columns(tf, qkv, 0, h), g, n, d); // [B, T, N, D]
-      Operand<TFloat32> k = Attention.splitHeads(tf, Layers.columns(tf, qkv, h, 2L * h), g, n, d); // [B, T, N, D]
-      Operand<TFloat32> v = Attention.splitHeads(tf, Layers.columns(tf, qkv, 2L * h, 3L * h), g, n, d); // [B, T, N, D]
+      Operand<TFloat32> q =
+          Attention.splitHeads(tf, Layers.columns(tf, qkv, 0, h), g, n, d); // [B, T, N, D]
+      Operand<TFloat32> k =
+          Attention.splitHeads(tf, Layers.columns(tf, qkv, h, 2L * h), g, n, d); // [B, T, N, D]
+      Operand<TFloat32> v =
+          Attention.splitHeads(
+              tf, Layers.columns(tf, qkv, 2L * h, 3L * h), g, n, d); // [B, T, N, D]
       Operand<TFloat32> ctx = Attention.attend(tf, q, k, v, g, n, n, d); // [B*T, H]
       Operand<TFloat32> o = project(cx, proj, pre + "attn.c_proj", i, ctx, w, null);
       x = fork != null ? fork.addToEach(tf, x, o, h) : tf.math.add(x, o);
       // MLP.
-      Operand<TFloat32> m = Layers.layerNorm(tf, x, w.apply(pre + "ln_2.weight"), w.apply(pre + "ln_2.bias"), eps);
-      Operand<TFloat32> fc = activation(tf, c.activation(), project(cx, proj, pre + "mlp.c_fc", i, m, w, null)); // [B*T, F]
+      Operand<TFloat32> m =
+          Layers.layerNorm(tf, x, w.apply(pre + "ln_2.weight"), w.apply(pre + "ln_2.bias"), eps);
+      Operand<TFloat32> fc =
+          activation(
+              tf, c.activation(), project(cx, proj, pre + "mlp.c_fc", i, m, w, null)); // [B*T, F]
       x = tf.math.add(x, project(cx, proj, pre + "mlp.c_proj", i, fc, w, null));
     }
     if (members != null && members.fromLayer() >= c.nLayer()) {
       x = members.expand(tf, x); // [K*B*T, H]
     }
-    return Layers.layerNorm(tf, x, w.apply("transformer.ln_f.weight"), w.apply("transformer.ln_f.bias"), eps);
+    return Layers.layerNorm(
+        tf, x, w.apply("transformer.ln_f.weight"), w.apply("transformer.ln_f.bias"), eps);
   }
 
   /**
-   * {@code x @ W + b} of the Conv1D module {@code module}, through the projector; {@code fork}: not null when
-   * {@code x} is the batch's rows once, shared by {@code fork}'s members.
+   * {@code x @ W + b} of the Conv1D module {@code module}, through the projector; {@code fork}: not
+   * null when {@code x} is the batch's rows once, shared by {@code fork}'s members.
    */
   private static Operand<TFloat32> project(
-      BuildContext cx, Projector proj, String module, int layer, Operand<TFloat32> x,
-      java.util.function.Function<String, Operand<TFloat32>> w, Members fork) {
+      BuildContext cx,
+      Projector proj,
+      String module,
+      int layer,
+      Operand<TFloat32> x,
+      java.util.function.Function<String, Operand<TFloat32>> w,
+      Members fork) {
     Operand<TFloat32> y =
-        proj.project(cx, layer, List.of(module), x, List.of(w.apply(module + ".weight")), Projector.Layout.CONV1D, fork)
+        proj.project(
+                cx,
+                layer,
+                List.of(module),
+                x,
+                List.of(w.apply(module + ".weight")),
+                Projector.Layout.CONV1D,
+                fork)
             .get(0);
     return cx.tf().nn.biasAdd(y, w.apply(module + ".bias"));
   }
@@ -106,7 +136,8 @@ public final class Gpt2 {
       case "gelu_new" -> Layers.geluNew(tf, x);
       case "gelu" -> Layers.gelu(tf, x);
       case "relu" -> tf.nn.relu(x);
-      default -> throw new IllegalArgumentException("activation_function '" + name + "' is not supported");
+      default ->
+          throw new IllegalArgumentException("activation_function '" + name + "' is not supported");
     };
   }
 }

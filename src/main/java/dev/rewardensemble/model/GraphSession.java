@@ -16,8 +16,8 @@ import org.tensorflow.Session;
  *
  * <p>Closed guard: {@link #session()} and {@link #run} after {@link #close()} throw {@code
  * IllegalStateException("closed")}. {@link #run} holds a read lock for the duration of the call, so
- * concurrent runs proceed together while {@link #close()} (write lock) waits for every in-flight run
- * to finish before freeing native memory.
+ * concurrent runs proceed together while {@link #close()} (write lock) waits for every in-flight
+ * run to finish before freeing native memory.
  */
 public final class GraphSession implements AutoCloseable {
   private final Graph graph = new Graph();

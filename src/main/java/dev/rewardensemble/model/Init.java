@@ -8,9 +8,9 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * Seeded random initialisation in Hugging Face's scheme: matrices and embeddings ~ N(0, 0.02),
- * norm weights 1, biases 0 (GPT-2's residual projections scaled by 1/sqrt(2 * n_layer)). Used for
- * models built from a {@code tf-graphs/} preset and for fresh reward heads.
+ * Seeded random initialisation in Hugging Face's scheme: matrices and embeddings ~ N(0, 0.02), norm
+ * weights 1, biases 0 (GPT-2's residual projections scaled by 1/sqrt(2 * n_layer)). Used for models
+ * built from a {@code tf-graphs/} preset and for fresh reward heads.
  */
 public final class Init {
   /** Hugging Face's default {@code initializer_range}. */
@@ -40,11 +40,14 @@ public final class Init {
     return out;
   }
 
-  /** {@code K} reward heads {@code [K, H]}; head k is drawn from its own stream of {@code seed + k}. */
+  /**
+   * {@code K} reward heads {@code [K, H]}; head k is drawn from its own stream of {@code seed + k}.
+   */
   public static FloatTensor heads(int k, int hidden, long seed) {
     float[] data = new float[k * hidden];
     for (int h = 0; h < k; h++) {
-      FloatTensor row = normal(new long[] {hidden}, STD, new SplittableRandom(seed * 1_000_003L + h));
+      FloatTensor row =
+          normal(new long[] {hidden}, STD, new SplittableRandom(seed * 1_000_003L + h));
       System.arraycopy(row.data(), 0, data, h * hidden, hidden);
     }
     return new FloatTensor(new long[] {k, hidden}, data);

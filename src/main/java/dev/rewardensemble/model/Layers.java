@@ -8,13 +8,15 @@ import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
 
-/** Stateless building blocks shared by the model families. Shapes are written as {@code [rows, in]}. */
+/**
+ * Stateless building blocks shared by the model families. Shapes are written as {@code [rows, in]}.
+ */
 public final class Layers {
   private Layers() {}
 
   /**
-   * {@code a @ b} (or {@code a @ b^T}) in the context's {@link Precision}: with bfloat16 both inputs are cast down
-   * and the product cast back to float32.
+   * {@code a @ b} (or {@code a @ b^T}) in the context's {@link Precision}: with bfloat16 both
+   * inputs are cast down and the product cast back to float32.
    */
   public static Operand<TFloat32> matMul(
       BuildContext cx, Operand<TFloat32> a, Operand<TFloat32> b, boolean transposeB) {
@@ -22,19 +24,23 @@ public final class Layers {
     if (cx.precision() == Precision.BFLOAT16) {
       return tf.dtypes.cast(
           tf.linalg.matMul(
-              tf.dtypes.cast(a, TBfloat16.class), tf.dtypes.cast(b, TBfloat16.class), MatMul.transposeB(transposeB)),
+              tf.dtypes.cast(a, TBfloat16.class),
+              tf.dtypes.cast(b, TBfloat16.class),
+              MatMul.transposeB(transposeB)),
           TFloat32.class);
     }
     return tf.linalg.matMul(a, b, MatMul.transposeB(transposeB));
   }
 
   /**
-   * Batched {@code a @ b} (or {@code a @ b^T} over the last two axes, broadcasting the batch axes), float32, as
-   * TensorFlow's {@code BatchMatMulV2}: on the CPU oneDNN's layout pass replaces it with its own kernel, which it
-   * does not for the {@code BatchMatMulV3} that TF Java's typed op builds (1.5x faster on the attention products
-   * measured here). Gradients are TensorFlow's C++ ones.
+   * Batched {@code a @ b} (or {@code a @ b^T} over the last two axes, broadcasting the batch axes),
+   * float32, as TensorFlow's {@code BatchMatMulV2}: on the CPU oneDNN's layout pass replaces it
+   * with its own kernel, which it does not for the {@code BatchMatMulV3} that TF Java's typed op
+   * builds (1.5x faster on the attention products measured here). Gradients are TensorFlow's C++
+   * ones.
    */
-  public static Operand<TFloat32> batchMatMul(Ops tf, Operand<TFloat32> a, Operand<TFloat32> b, boolean adjointB) {
+  public static Operand<TFloat32> batchMatMul(
+      Ops tf, Operand<TFloat32> a, Operand<TFloat32> b, boolean adjointB) {
     return tf.scope()
         .opBuilder("BatchMatMulV2", "BatchMatMulV2")
         .addInput(a.asOutput())
@@ -53,18 +59,22 @@ public final class Layers {
   }
 
   /** {@code x @ w^T} for a torch Linear weight stored {@code [out, in]} (Llama, heads). */
-  public static Operand<TFloat32> linear(BuildContext cx, Operand<TFloat32> x, Operand<TFloat32> w) {
+  public static Operand<TFloat32> linear(
+      BuildContext cx, Operand<TFloat32> x, Operand<TFloat32> w) {
     return matMul(cx, x, w, true); // [rows, out]
   }
 
   /** LayerNorm over the last axis with biased variance, as {@code torch.nn.LayerNorm}. */
   public static Operand<TFloat32> layerNorm(
       Ops tf, Operand<TFloat32> x, Operand<TFloat32> gamma, Operand<TFloat32> beta, double eps) {
-    Operand<TFloat32> mean = tf.math.mean(x, tf.constant(-1), org.tensorflow.op.math.Mean.keepDims(true));
+    Operand<TFloat32> mean =
+        tf.math.mean(x, tf.constant(-1), org.tensorflow.op.math.Mean.keepDims(true));
     Operand<TFloat32> centered = tf.math.sub(x, mean);
     Operand<TFloat32> var =
-        tf.math.mean(tf.math.square(centered), tf.constant(-1), org.tensorflow.op.math.Mean.keepDims(true));
-    Operand<TFloat32> normed = tf.math.mul(centered, tf.math.rsqrt(tf.math.add(var, tf.constant((float) eps))));
+        tf.math.mean(
+            tf.math.square(centered), tf.constant(-1), org.tensorflow.op.math.Mean.keepDims(true));
+    Operand<TFloat32> normed =
+        tf.math.mul(centered, tf.math.rsqrt(tf.math.add(var, tf.constant((float) eps))));
     return tf.math.add(tf.math.mul(normed, gamma), beta);
   }
 
@@ -72,8 +82,10 @@ public final class Layers {
   public static Operand<TFloat32> rmsNorm(
       Ops tf, Operand<TFloat32> x, Operand<TFloat32> weight, double eps) {
     Operand<TFloat32> ms =
-        tf.math.mean(tf.math.square(x), tf.constant(-1), org.tensorflow.op.math.Mean.keepDims(true));
-    return tf.math.mul(tf.math.mul(x, tf.math.rsqrt(tf.math.add(ms, tf.constant((float) eps)))), weight);
+        tf.math.mean(
+            tf.math.square(x), tf.constant(-1), org.tensorflow.op.math.Mean.keepDims(true));
+    return tf.math.mul(
+        tf.math.mul(x, tf.math.rsqrt(tf.math.add(ms, tf.constant((float) eps)))), weight);
   }
 
   /** GPT-2's {@code gelu_new}: the tanh approximation. */
@@ -88,7 +100,8 @@ public final class Layers {
 
   /** Exact gelu with erf. */
   public static Operand<TFloat32> gelu(Ops tf, Operand<TFloat32> x) {
-    Operand<TFloat32> erf = tf.math.erf(tf.math.mul(x, tf.constant((float) (1.0 / Math.sqrt(2.0)))));
+    Operand<TFloat32> erf =
+        tf.math.erf(tf.math.mul(x, tf.constant((float) (1.0 / Math.sqrt(2.0)))));
     return tf.math.mul(tf.math.mul(tf.constant(0.5f), x), tf.math.add(tf.constant(1f), erf));
   }
 

@@ -1,7 +1,6 @@
 package dev.rewardensemble.model;
 
 import dev.rewardensemble.config.LlamaConfig;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.tensorflow.Operand;
@@ -33,7 +32,12 @@ public final class Llama {
    * @return rows {@code [B*T, H]} after the final norm
    */
   public static Operand<TFloat32> trunk(
-      BuildContext cx, LlamaConfig c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj) {
+      BuildContext cx,
+      LlamaConfig c,
+      ParameterStore p,
+      Operand<TInt32> ids,
+      Attention.Geometry g,
+      Projector proj) {
     return trunk(cx, c, p, ids, g, proj, null);
   }
 
@@ -44,7 +48,12 @@ public final class Llama {
    * @return rows {@code [B*T, H]}, or {@code [K*B*T, H]} when forked
    */
   public static Operand<TFloat32> trunk(
-      BuildContext cx, LlamaConfig c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj,
+      BuildContext cx,
+      LlamaConfig c,
+      ParameterStore p,
+      Operand<TInt32> ids,
+      Attention.Geometry g,
+      Projector proj,
       Members members) {
     Ops tf = cx.tf();
     Map<String, long[]> shapes = parameterShapes(c);
@@ -56,16 +65,27 @@ public final class Llama {
     Operand<TFloat32>[] cosSin = Attention.ropeTables(tf, g, d, c.ropeTheta()); // [B, T, 1, D] each
 
     Operand<TInt32> flatIds = tf.reshape(ids, tf.constant(new int[] {-1})); // [B*T]
-    Operand<TFloat32> x = tf.gather(w.apply("model.embed_tokens.weight"), flatIds, tf.constant(0)); // [B*T, H]
+    Operand<TFloat32> x =
+        tf.gather(w.apply("model.embed_tokens.weight"), flatIds, tf.constant(0)); // [B*T, H]
 
     for (int i = 0; i < c.numLayers(); i++) {
-      // The fork block's attention inputs are the same rows for every member: its projections take them once.
+      // The fork block's attention inputs are the same rows for every member: its projections take
+      // them once.
       Members fork = members != null && i == members.fromLayer() ? members : null;
       String pre = "model.layers." + i + ".";
       // Attention.
       Operand<TFloat32> a = Layers.rmsNorm(tf, x, w.apply(pre + "input_layernorm.weight"), eps);
       List<Operand<TFloat32>> qkv =
-          project(cx, proj, i, a, w, fork, pre + "self_attn.q_proj", pre + "self_attn.k_proj", pre + "self_attn.v_proj");
+          project(
+              cx,
+              proj,
+              i,
+              a,
+              w,
+              fork,
+              pre + "self_attn.q_proj",
+              pre + "self_attn.k_proj",
+              pre + "self_attn.v_proj");
       Operand<TFloat32> q = qkv.get(0); // [B*T, N*D]
       Operand<TFloat32> k = qkv.get(1); // [B*T, Nkv*D]
       Operand<TFloat32> v = qkv.get(2); // [B*T, Nkv*D]
@@ -73,15 +93,25 @@ public final class Llama {
         g = members.geometry();
         cosSin = Attention.ropeTables(tf, g, d, c.ropeTheta()); // [K*B, T, 1, D] each
       }
-      Operand<TFloat32> q4 = Attention.rope(tf, Attention.splitHeads(tf, q, g, n, d), cosSin[0], cosSin[1], d); // [B, T, N, D]
-      Operand<TFloat32> k4 = Attention.rope(tf, Attention.splitHeads(tf, k, g, nKv, d), cosSin[0], cosSin[1], d); // [B, T, Nkv, D]
+      Operand<TFloat32> q4 =
+          Attention.rope(
+              tf, Attention.splitHeads(tf, q, g, n, d), cosSin[0], cosSin[1], d); // [B, T, N, D]
+      Operand<TFloat32> k4 =
+          Attention.rope(
+              tf,
+              Attention.splitHeads(tf, k, g, nKv, d),
+              cosSin[0],
+              cosSin[1],
+              d); // [B, T, Nkv, D]
       Operand<TFloat32> v4 = Attention.splitHeads(tf, v, g, nKv, d); // [B, T, Nkv, D]
       Operand<TFloat32> ctx = Attention.attend(tf, q4, k4, v4, g, n, nKv, d); // [B*T, N*D]
       Operand<TFloat32> o = project(cx, proj, i, ctx, w, null, pre + "self_attn.o_proj").get(0);
       x = fork != null ? fork.addToEach(tf, x, o, c.hiddenSize()) : tf.math.add(x, o);
       // SwiGLU MLP.
-      Operand<TFloat32> m = Layers.rmsNorm(tf, x, w.apply(pre + "post_attention_layernorm.weight"), eps);
-      List<Operand<TFloat32>> gateUp = project(cx, proj, i, m, w, null, pre + "mlp.gate_proj", pre + "mlp.up_proj");
+      Operand<TFloat32> m =
+          Layers.rmsNorm(tf, x, w.apply(pre + "post_attention_layernorm.weight"), eps);
+      List<Operand<TFloat32>> gateUp =
+          project(cx, proj, i, m, w, null, pre + "mlp.gate_proj", pre + "mlp.up_proj");
       Operand<TFloat32> gate = gateUp.get(0); // [B*T, F]
       Operand<TFloat32> up = gateUp.get(1); // [B*T, F]
       Operand<TFloat32> act = tf.math.mul(Layers.silu(tf, gate), up);
@@ -94,12 +124,17 @@ public final class Llama {
   }
 
   /**
-   * The projections {@code modules} of block {@code layer}, which all read {@code x}; {@code fork}: not null when
-   * {@code x} is the batch's rows once, shared by {@code fork}'s members.
+   * The projections {@code modules} of block {@code layer}, which all read {@code x}; {@code fork}:
+   * not null when {@code x} is the batch's rows once, shared by {@code fork}'s members.
    */
   private static List<Operand<TFloat32>> project(
-      BuildContext cx, Projector proj, int layer, Operand<TFloat32> x,
-      java.util.function.Function<String, Operand<TFloat32>> w, Members fork, String... modules) {
+      BuildContext cx,
+      Projector proj,
+      int layer,
+      Operand<TFloat32> x,
+      java.util.function.Function<String, Operand<TFloat32>> w,
+      Members fork,
+      String... modules) {
     List<Operand<TFloat32>> weights = new java.util.ArrayList<>();
     for (String module : modules) {
       weights.add(w.apply(module + ".weight"));

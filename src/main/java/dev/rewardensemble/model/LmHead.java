@@ -27,12 +27,14 @@ public final class LmHead {
    * @param rows {@code [rows, H]}
    * @return logits {@code [rows, V]}
    */
-  public static Operand<TFloat32> logits(BuildContext cx, ModelConfig c, ParameterStore p, Operand<TFloat32> rows) {
+  public static Operand<TFloat32> logits(
+      BuildContext cx, ModelConfig c, ParameterStore p, Operand<TFloat32> rows) {
     return Layers.linear(cx, rows, weight(c, p));
   }
 
   /** {@link #logits(BuildContext, ModelConfig, ParameterStore, Operand)} in float32. */
-  public static Operand<TFloat32> logits(Ops tf, ModelConfig c, ParameterStore p, Operand<TFloat32> rows) {
+  public static Operand<TFloat32> logits(
+      Ops tf, ModelConfig c, ParameterStore p, Operand<TFloat32> rows) {
     return logits(BuildContext.float32(tf), c, p, rows);
   }
 }

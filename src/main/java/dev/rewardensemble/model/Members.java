@@ -17,7 +17,10 @@ import org.tensorflow.types.TInt32;
  */
 public record Members(int k, int fromLayer, Operand<TInt32> mask, Attention.Geometry geometry) {
 
-  /** Builds the forked geometry for {@code mask [B, T]}; K as validated by {@code ensemble.EnsembleSpec}. */
+  /**
+   * Builds the forked geometry for {@code mask [B, T]}; K as validated by {@code
+   * ensemble.EnsembleSpec}.
+   */
   public static Members of(Ops tf, int k, int fromLayer, Operand<TInt32> mask) {
     if (fromLayer < 0) {
       throw new IllegalArgumentException("fork layer must be >= 0, got " + fromLayer);
@@ -27,12 +30,14 @@ public record Members(int k, int fromLayer, Operand<TInt32> mask, Attention.Geom
   }
 
   /**
-   * {@code shared + perMember} for every member: {@code shared [B*T, H]} the batch's rows once, {@code perMember
-   * [K*B*T, H]} member-major; the sum is {@code [K*B*T, H]}. Same as adding {@link #expand}{@code (shared)}, without
-   * writing the K copies.
+   * {@code shared + perMember} for every member: {@code shared [B*T, H]} the batch's rows once,
+   * {@code perMember [K*B*T, H]} member-major; the sum is {@code [K*B*T, H]}. Same as adding {@link
+   * #expand}{@code (shared)}, without writing the K copies.
    */
-  public Operand<TFloat32> addToEach(Ops tf, Operand<TFloat32> shared, Operand<TFloat32> perMember, long width) {
-    Operand<TFloat32> sum = tf.math.add(tf.reshape(perMember, tf.constant(new long[] {k, -1, width})), shared);
+  public Operand<TFloat32> addToEach(
+      Ops tf, Operand<TFloat32> shared, Operand<TFloat32> perMember, long width) {
+    Operand<TFloat32> sum =
+        tf.math.add(tf.reshape(perMember, tf.constant(new long[] {k, -1, width})), shared);
     return tf.reshape(sum, tf.constant(new long[] {-1, width}));
   }
 

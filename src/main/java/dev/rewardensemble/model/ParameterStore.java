@@ -34,16 +34,20 @@ public final class ParameterStore {
   private final Map<String, Entry> entries;
 
   private record Entry(
-      String name, long[] shape, Variable<TFloat32> variable, Placeholder<TFloat32> feed, Assign<TFloat32> assign) {}
+      String name,
+      long[] shape,
+      Variable<TFloat32> variable,
+      Placeholder<TFloat32> feed,
+      Assign<TFloat32> assign) {}
 
   public ParameterStore(Ops tf) {
     this(tf, "", new LinkedHashMap<>());
   }
+
   /** A store whose variables are created in {@code cx}'s graph. */
   public ParameterStore(BuildContext cx) {
     this(cx.tf());
   }
-
 
   private ParameterStore(Ops tf, String prefix, Map<String, Entry> entries) {
     this.tf = tf;
@@ -68,8 +72,12 @@ public final class ParameterStore {
     if (e != null) {
       if (!Arrays.equals(e.shape, shape)) {
         throw new IllegalStateException(
-            "variable " + name + " requested with shape " + Arrays.toString(shape)
-                + " but exists with " + Arrays.toString(e.shape));
+            "variable "
+                + name
+                + " requested with shape "
+                + Arrays.toString(shape)
+                + " but exists with "
+                + Arrays.toString(e.shape));
       }
       return e.variable;
     }
@@ -127,7 +135,8 @@ public final class ParameterStore {
    * {@code partial}; names and shapes are checked first, and the error names the key and both
    * shapes.
    */
-  public void load(Session session, Map<String, FloatTensor> values, boolean partial, String source) {
+  public void load(
+      Session session, Map<String, FloatTensor> values, boolean partial, String source) {
     List<String> problems = new ArrayList<>();
     for (Map.Entry<String, FloatTensor> v : values.entrySet()) {
       Entry e = entries.get(v.getKey());
@@ -135,8 +144,12 @@ public final class ParameterStore {
         problems.add("unexpected tensor '" + v.getKey() + "' " + v.getValue().shapeString());
       } else if (!Arrays.equals(e.shape, v.getValue().shape())) {
         problems.add(
-            "tensor '" + v.getKey() + "' has shape " + v.getValue().shapeString()
-                + ", the model expects " + Arrays.toString(e.shape));
+            "tensor '"
+                + v.getKey()
+                + "' has shape "
+                + v.getValue().shapeString()
+                + ", the model expects "
+                + Arrays.toString(e.shape));
       }
     }
     if (!partial) {
@@ -149,7 +162,9 @@ public final class ParameterStore {
     if (!problems.isEmpty()) {
       int shown = Math.min(problems.size(), 10);
       throw new IllegalArgumentException(
-          source + ": " + String.join("; ", problems.subList(0, shown))
+          source
+              + ": "
+              + String.join("; ", problems.subList(0, shown))
               + (problems.size() > shown ? "; and " + (problems.size() - shown) + " more" : ""));
     }
     if (values.isEmpty()) {
@@ -160,7 +175,8 @@ public final class ParameterStore {
       Session.Runner runner = session.runner();
       for (Map.Entry<String, FloatTensor> v : values.entrySet()) {
         Entry e = entries.get(v.getKey());
-        TFloat32 t = TFloat32.tensorOf(Shape.of(e.shape), DataBuffers.of(v.getValue().data(), true, false));
+        TFloat32 t =
+            TFloat32.tensorOf(Shape.of(e.shape), DataBuffers.of(v.getValue().data(), true, false));
         tensors.add(t);
         runner.feed(e.feed, t).addTarget(e.assign);
       }
@@ -179,7 +195,10 @@ public final class ParameterStore {
     return fetch(session, byName);
   }
 
-  /** Fetches float operands (e.g. variables, optimizer slots) in one run, as named tensors on the heap. */
+  /**
+   * Fetches float operands (e.g. variables, optimizer slots) in one run, as named tensors on the
+   * heap.
+   */
   public static Map<String, FloatTensor> fetch(
       Session session, Map<String, ? extends org.tensorflow.Operand<TFloat32>> byName) {
     Map<String, FloatTensor> out = new LinkedHashMap<>();

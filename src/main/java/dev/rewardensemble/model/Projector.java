@@ -6,10 +6,11 @@ import org.tensorflow.Operand;
 import org.tensorflow.types.TFloat32;
 
 /**
- * A hook around every weight projection of a trunk, so that LoRA can adapt the frozen base projection without
- * the model families knowing about it (PEFT's wrapper pattern). The family passes the input rows and the base
- * weights of the projections of a block that read the same rows (Llama's q/k/v, its gate/up; one module
- * otherwise); the projector computes the products (the family adds biases afterwards).
+ * A hook around every weight projection of a trunk, so that LoRA can adapt the frozen base
+ * projection without the model families knowing about it (PEFT's wrapper pattern). The family
+ * passes the input rows and the base weights of the projections of a block that read the same rows
+ * (Llama's q/k/v, its gate/up; one module otherwise); the projector computes the products (the
+ * family adds biases afterwards).
  */
 @FunctionalInterface
 public interface Projector {
@@ -32,20 +33,34 @@ public interface Projector {
    *
    * @param modules Hugging Face module keys, e.g. {@code model.layers.0.self_attn.q_proj}
    * @param x input rows {@code [rows, in]}
-   * @param weights the modules' base weights, in the order of {@code modules}, stored as {@code layout} says
-   * @param fork null, or the members that share {@code x}: the first projections of the block where the trunk
-   *     forks into members ({@link Members#fromLayer()}), whose input no member-specific weight has touched yet;
-   *     {@code x} is then the batch's rows once and each output {@code [K*rows, out]}, member-major, what
-   *     {@code members.expand(x)} would give (a projector may compute the shared part once)
+   * @param weights the modules' base weights, in the order of {@code modules}, stored as {@code
+   *     layout} says
+   * @param fork null, or the members that share {@code x}: the first projections of the block where
+   *     the trunk forks into members ({@link Members#fromLayer()}), whose input no member-specific
+   *     weight has touched yet; {@code x} is then the batch's rows once and each output {@code
+   *     [K*rows, out]}, member-major, what {@code members.expand(x)} would give (a projector may
+   *     compute the shared part once)
    * @return one output {@code [rows, out]} per module, without bias
    */
   List<Operand<TFloat32>> project(
-      BuildContext cx, int layer, List<String> modules, Operand<TFloat32> x, List<Operand<TFloat32>> weights,
-      Layout layout, Members fork);
+      BuildContext cx,
+      int layer,
+      List<String> modules,
+      Operand<TFloat32> x,
+      List<Operand<TFloat32>> weights,
+      Layout layout,
+      Members fork);
 
-  /** Plain products of the base weights ({@code fork}: the batch's product, then copied for every member). */
+  /**
+   * Plain products of the base weights ({@code fork}: the batch's product, then copied for every
+   * member).
+   */
   static List<Operand<TFloat32>> plain(
-      BuildContext cx, Operand<TFloat32> x, List<Operand<TFloat32>> weights, Layout layout, Members fork) {
+      BuildContext cx,
+      Operand<TFloat32> x,
+      List<Operand<TFloat32>> weights,
+      Layout layout,
+      Members fork) {
     List<Operand<TFloat32>> out = new ArrayList<>(weights.size());
     for (Operand<TFloat32> w : weights) {
       Operand<TFloat32> y = layout.apply(cx, x, w);
@@ -55,5 +70,6 @@ public interface Projector {
   }
 
   /** Plain projections. */
-  Projector NONE = (cx, layer, modules, x, weights, layout, fork) -> plain(cx, x, weights, layout, fork);
+  Projector NONE =
+      (cx, layer, modules, x, weights, layout, fork) -> plain(cx, x, weights, layout, fork);
 }

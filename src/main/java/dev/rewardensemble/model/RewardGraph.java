@@ -25,34 +25,45 @@ public record RewardGraph(
     Operand<TFloat32> rewards) {
 
   /**
-   * Builds the graph of a model with {@code k} heads into the context's graph; K as validated by {@code
-   * ensemble.EnsembleSpec}.
+   * Builds the graph of a model with {@code k} heads into the context's graph; K as validated by
+   * {@code ensemble.EnsembleSpec}.
    */
-  public static RewardGraph build(BuildContext cx, ModelConfig c, int k, ParameterStore params, Projector proj) {
+  public static RewardGraph build(
+      BuildContext cx, ModelConfig c, int k, ParameterStore params, Projector proj) {
     Ops tf = cx.tf();
     Placeholder<TInt32> ids =
         tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
     Placeholder<TInt32> mask =
-        tf.withName("attention_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
+        tf.withName("attention_mask")
+            .placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
     RewardGraph g = build(cx, c, k, params, proj, ids, mask);
     Operand<TFloat32> named = tf.withName("rewards").identity(g.rewards());
     return new RewardGraph(c, k, params, ids, mask, g.hidden(), named);
   }
 
   /** {@link #build(BuildContext, ModelConfig, int, ParameterStore, Projector)} in float32. */
-  public static RewardGraph build(Ops tf, ModelConfig c, int k, ParameterStore params, Projector proj) {
+  public static RewardGraph build(
+      Ops tf, ModelConfig c, int k, ParameterStore params, Projector proj) {
     return build(BuildContext.float32(tf), c, k, params, proj);
   }
 
   /** Builds the graph over existing id and mask placeholders (the output op is not named). */
   public static RewardGraph build(
-      BuildContext cx, ModelConfig c, int k, ParameterStore params, Projector proj,
-      Placeholder<TInt32> ids, Placeholder<TInt32> mask) {
+      BuildContext cx,
+      ModelConfig c,
+      int k,
+      ParameterStore params,
+      Projector proj,
+      Placeholder<TInt32> ids,
+      Placeholder<TInt32> mask) {
     Ops tf = cx.tf();
     Attention.Geometry g = Attention.geometry(tf, mask);
     Operand<TFloat32> rows = Transformers.trunk(cx, c, params, ids, g, proj); // [B*T, H]
     Operand<TFloat32> hidden =
-        tf.reshape(rows, tf.stack(java.util.List.of(g.batch(), g.time(), tf.constant(c.hiddenSize())))); // [B, T, H]
+        tf.reshape(
+            rows,
+            tf.stack(
+                java.util.List.of(g.batch(), g.time(), tf.constant(c.hiddenSize())))); // [B, T, H]
     Operand<TFloat32> last = RewardHeads.lastToken(tf, rows, mask, g); // [B, H]
     Operand<TFloat32> w = params.get(RewardHeads.KEY, k, c.hiddenSize());
     Operand<TFloat32> rewards = RewardHeads.rewards(cx, last, w); // [B, K]

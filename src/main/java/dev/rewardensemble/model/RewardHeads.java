@@ -29,7 +29,8 @@ public final class RewardHeads {
     Operand<TInt32> last = Attention.lastTokenIndex(tf, mask, g); // [B]
     Operand<TInt32> rowIndex =
         tf.math.add(
-            tf.math.mul(tf.range(tf.constant(0), g.batch(), tf.constant(1)), g.time()), last); // [B]
+            tf.math.mul(tf.range(tf.constant(0), g.batch(), tf.constant(1)), g.time()),
+            last); // [B]
     return tf.gather(rows, rowIndex, tf.constant(0)); // [B, H]
   }
 
@@ -40,7 +41,8 @@ public final class RewardHeads {
    * @param weight {@code [K, H]}
    * @return {@code [B, K]}
    */
-  public static Operand<TFloat32> rewards(BuildContext cx, Operand<TFloat32> last, Operand<TFloat32> weight) {
+  public static Operand<TFloat32> rewards(
+      BuildContext cx, Operand<TFloat32> last, Operand<TFloat32> weight) {
     return Layers.linear(cx, last, weight); // [B, K]
   }
 }

@@ -24,19 +24,37 @@ public final class Transformers {
 
   /** Final hidden rows {@code [B*T, H]} of the trunk. */
   public static Operand<TFloat32> trunk(
-      BuildContext cx, ModelConfig c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj) {
+      BuildContext cx,
+      ModelConfig c,
+      ParameterStore p,
+      Operand<TInt32> ids,
+      Attention.Geometry g,
+      Projector proj) {
     return trunk(cx, c, p, ids, g, proj, null);
   }
 
-  /** {@link #trunk(BuildContext, ModelConfig, ParameterStore, Operand, Attention.Geometry, Projector)} in float32. */
+  /**
+   * {@link #trunk(BuildContext, ModelConfig, ParameterStore, Operand, Attention.Geometry,
+   * Projector)} in float32.
+   */
   public static Operand<TFloat32> trunk(
-      Ops tf, ModelConfig c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj) {
+      Ops tf,
+      ModelConfig c,
+      ParameterStore p,
+      Operand<TInt32> ids,
+      Attention.Geometry g,
+      Projector proj) {
     return trunk(BuildContext.float32(tf), c, p, ids, g, proj, null);
   }
 
   /** Final hidden rows, {@code [K*B*T, H]} when forked into {@code members} (nullable). */
   public static Operand<TFloat32> trunk(
-      BuildContext cx, ModelConfig c, ParameterStore p, Operand<TInt32> ids, Attention.Geometry g, Projector proj,
+      BuildContext cx,
+      ModelConfig c,
+      ParameterStore p,
+      Operand<TInt32> ids,
+      Attention.Geometry g,
+      Projector proj,
       Members members) {
     if (c instanceof Gpt2Config g2) {
       return Gpt2.trunk(cx, g2, p, ids, g, proj, members);

@@ -15,9 +15,10 @@
  * <p>Inside a trunk, activations are kept as rows {@code [B*T, H]} so that every projection is one
  * 2-D MatMul; they are reshaped to {@code [B, T, N, D]} only for attention.
  *
- * <p>Builders take a {@link dev.rewardensemble.model.BuildContext}: the {@code Ops} to build with, the precision
- * of the weight products and whether the session compiles with XLA. It is passed explicitly; no graph property is
- * kept anywhere else. Overloads taking bare {@code Ops} build in float32 without XLA (tests, export).
+ * <p>Builders take a {@link dev.rewardensemble.model.BuildContext}: the {@code Ops} to build with,
+ * the precision of the weight products and whether the session compiles with XLA. It is passed
+ * explicitly; no graph property is kept anywhere else. Overloads taking bare {@code Ops} build in
+ * float32 without XLA (tests, export).
  *
  * <p>Model code knows nothing of files: weights arrive as named {@link
  * dev.rewardensemble.io.FloatTensor}s through a {@link dev.rewardensemble.model.ParameterStore}.

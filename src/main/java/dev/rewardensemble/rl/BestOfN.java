@@ -68,7 +68,10 @@ public final class BestOfN {
       order[i] = i;
     }
     // Ascending by score; among equal scores the later index ranks lower, so the earlier one wins.
-    Arrays.sort(order, (a, b) -> select[a] != select[b] ? Double.compare(select[a], select[b]) : Integer.compare(b, a));
+    Arrays.sort(
+        order,
+        (a, b) ->
+            select[a] != select[b] ? Double.compare(select[a], select[b]) : Integer.compare(b, a));
     double[] w = rankWeights(m, n);
     double e = 0;
     for (int j = 0; j < m; j++) {

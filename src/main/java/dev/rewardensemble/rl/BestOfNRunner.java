@@ -9,9 +9,9 @@ import java.util.List;
 
 /**
  * Best-of-n with a reward model or ensemble: sample a pool of n candidates per prompt once, score
- * every candidate of every prompt in large batches (all K members per {@code Session.run}), and keep
- * the best under a chosen aggregation. The same pool can be re-ranked by several reward models,
- * aggregations and n (see {@link BestOfN#expected}).
+ * every candidate of every prompt in large batches (all K members per {@code Session.run}), and
+ * keep the best under a chosen aggregation. The same pool can be re-ranked by several reward
+ * models, aggregations and n (see {@link BestOfN#expected}).
  */
 public final class BestOfNRunner {
   private BestOfNRunner() {}
@@ -30,7 +30,8 @@ public final class BestOfNRunner {
    * Samples {@code n} candidates for every prompt: prompt i's candidates are requests {@code i*n ..
    * i*n+n-1}, each with its own random stream, so the pool is reproducible from the seed.
    */
-  public static List<List<Generation>> sample(Sampler sampler, List<int[]> prompts, int n, SamplingConfig cfg, int batchSize) {
+  public static List<List<Generation>> sample(
+      Sampler sampler, List<int[]> prompts, int n, SamplingConfig cfg, int batchSize) {
     if (n < 1) {
       throw new IllegalArgumentException("n must be >= 1, got " + n);
     }
@@ -64,11 +65,14 @@ public final class BestOfNRunner {
     if (seq.length == 0) {
       throw new IllegalArgumentException("empty prompt and response");
     }
-    return seq.length <= maxLength ? seq : Arrays.copyOfRange(seq, seq.length - maxLength, seq.length);
+    return seq.length <= maxLength
+        ? seq
+        : Arrays.copyOfRange(seq, seq.length - maxLength, seq.length);
   }
 
   /** Raw member rewards {@code [prompt][candidate][K]} of a pool, scored in batches. */
-  public static float[][][] score(EnsembleScorer rm, List<List<Generation>> pool, int eosId, int batchSize) {
+  public static float[][][] score(
+      EnsembleScorer rm, List<List<Generation>> pool, int eosId, int batchSize) {
     List<int[]> seqs = new ArrayList<>();
     for (List<Generation> cands : pool) {
       for (Generation g : cands) {
@@ -89,13 +93,18 @@ public final class BestOfNRunner {
 
   /** Aggregates scored candidates and selects the best of each prompt. */
   public static List<Result> select(
-      EnsembleScorer rm, List<List<Generation>> pool, float[][][] members, AggregationConfig agg, boolean normalize) {
+      EnsembleScorer rm,
+      List<List<Generation>> pool,
+      float[][][] members,
+      AggregationConfig agg,
+      boolean normalize) {
     List<Result> out = new ArrayList<>(pool.size());
     for (int i = 0; i < pool.size(); i++) {
       List<Candidate> cands = new ArrayList<>();
       double[] s = new double[pool.get(i).size()];
       for (int j = 0; j < s.length; j++) {
-        MemberScores ms = normalize ? rm.aggregate(members[i][j], agg) : rm.aggregateRaw(members[i][j], agg);
+        MemberScores ms =
+            normalize ? rm.aggregate(members[i][j], agg) : rm.aggregateRaw(members[i][j], agg);
         cands.add(new Candidate(pool.get(i).get(j), ms));
         s[j] = ms.reward();
       }

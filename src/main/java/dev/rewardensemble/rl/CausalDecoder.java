@@ -23,8 +23,8 @@ import org.tensorflow.types.TInt32;
  * implementation per model family ({@link LlamaDecoder}, {@link Gpt2Decoder}).
  *
  * <p>Weights come through a lookup by checkpoint key, so the same code builds the prefill (reading
- * variables) and the body of the in-graph decode loop (reading loop variables). The weight products take the
- * build context's precision.
+ * variables) and the body of the in-graph decode loop (reading loop variables). The weight products
+ * take the build context's precision.
  */
 interface CausalDecoder {
 
@@ -46,7 +46,10 @@ interface CausalDecoder {
    * @param past the cache of the earlier positions (2 per layer), or null at prefill
    */
   Step step(
-      BuildContext cx, Function<String, Operand<TFloat32>> w, Operand<TInt32> ids, Attention.Geometry g,
+      BuildContext cx,
+      Function<String, Operand<TFloat32>> w,
+      Operand<TInt32> ids,
+      Attention.Geometry g,
       List<Operand<TFloat32>> past);
 
   /** Number of cache tensors: keys and values of every layer. */
@@ -60,7 +63,9 @@ interface CausalDecoder {
     return new LlamaDecoder((LlamaConfig) c);
   }
 
-  /** Every weight a step reads, trunk first, then the head's (absent when tied to the embedding). */
+  /**
+   * Every weight a step reads, trunk first, then the head's (absent when tied to the embedding).
+   */
   static Map<String, long[]> weightShapes(ModelConfig c) {
     Map<String, long[]> m = new LinkedHashMap<>(Transformers.parameterShapes(c));
     m.putIfAbsent(LmHead.key(c), new long[] {c.vocabSize(), c.hiddenSize()});
@@ -68,14 +73,19 @@ interface CausalDecoder {
   }
 
   /** Rows {@code [B*S, H]} -> the last row of each sequence {@code [B, H]}. */
-  static Operand<TFloat32> lastRow(Ops tf, Operand<TFloat32> rows, Attention.Geometry g, int hidden) {
-    Operand<TFloat32> seq = tf.reshape(rows, tf.stack(List.of(g.batch(), g.time(), tf.constant(hidden)))); // [B, S, H]
+  static Operand<TFloat32> lastRow(
+      Ops tf, Operand<TFloat32> rows, Attention.Geometry g, int hidden) {
+    Operand<TFloat32> seq =
+        tf.reshape(rows, tf.stack(List.of(g.batch(), g.time(), tf.constant(hidden)))); // [B, S, H]
     return tf.stridedSlice(seq, Indices.all(), Indices.at(-1), Indices.all()); // [B, H]
   }
 
-  /** {@code x [B, S, n, D]} -> heads first {@code [B, n, S, D]}, appended to {@code past} if any. */
+  /**
+   * {@code x [B, S, n, D]} -> heads first {@code [B, n, S, D]}, appended to {@code past} if any.
+   */
   static Operand<TFloat32> extend(Ops tf, Operand<TFloat32> past, Operand<TFloat32> x) {
-    Operand<TFloat32> xh = tf.linalg.transpose(x, tf.constant(new int[] {0, 2, 1, 3})); // [B, n, S, D]
+    Operand<TFloat32> xh =
+        tf.linalg.transpose(x, tf.constant(new int[] {0, 2, 1, 3})); // [B, n, S, D]
     return past == null ? xh : tf.concat(List.of(past, xh), tf.constant(2)); // [B, n, Tk + S, D]
   }
 }

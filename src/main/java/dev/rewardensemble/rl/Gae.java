@@ -1,8 +1,8 @@
 package dev.rewardensemble.rl;
 
 /**
- * Generalised advantage estimation (Schulman et al. 2016) over the response tokens of a rollout,
- * on the host between rollouts:
+ * Generalised advantage estimation (Schulman et al. 2016) over the response tokens of a rollout, on
+ * the host between rollouts:
  *
  * <pre>
  *   delta[t] = r[t] + gamma * V[t+1] - V[t]          V after the last response token = 0
@@ -14,8 +14,8 @@ package dev.rewardensemble.rl;
  * both left- and right-padded rows work. Outputs are 0 at masked positions. Shapes: one response
  * {@code [T]}, or a batch {@code [N][T]}.
  *
- * <p>{@link #whiten} normalises advantages over the masked tokens of the whole batch, as TRL's {@code
- * masked_whiten} (unbiased variance, epsilon 1e-8 inside the square root).
+ * <p>{@link #whiten} normalises advantages over the masked tokens of the whole batch, as TRL's
+ * {@code masked_whiten} (unbiased variance, epsilon 1e-8 inside the square root).
  */
 public final class Gae {
   private Gae() {}
@@ -48,13 +48,18 @@ public final class Gae {
    * @param gamma discount in {@code [0, 1]}
    * @param lambda GAE lambda in {@code [0, 1]}
    */
-  public static Result compute(double[] rewards, double[] values, double[] mask, double gamma, double lambda) {
+  public static Result compute(
+      double[] rewards, double[] values, double[] mask, double gamma, double lambda) {
     checkCoefficients(gamma, lambda);
     int len = rewards.length;
     if (values.length != len || mask.length != len) {
       throw new IllegalArgumentException(
           "rewards, values and mask need the same length, got "
-              + len + ", " + values.length + ", " + mask.length);
+              + len
+              + ", "
+              + values.length
+              + ", "
+              + mask.length);
     }
     double[] adv = new double[len];
     double[] ret = new double[len];
@@ -73,13 +78,20 @@ public final class Gae {
     return new Result(adv, ret);
   }
 
-  /** GAE of each row of a batch; see {@link #compute(double[], double[], double[], double, double)}. */
-  public static Batch compute(double[][] rewards, double[][] values, double[][] mask, double gamma, double lambda) {
+  /**
+   * GAE of each row of a batch; see {@link #compute(double[], double[], double[], double, double)}.
+   */
+  public static Batch compute(
+      double[][] rewards, double[][] values, double[][] mask, double gamma, double lambda) {
     int n = rewards.length;
     if (values.length != n || mask.length != n) {
       throw new IllegalArgumentException(
           "rewards, values and mask need the same number of rows, got "
-              + n + ", " + values.length + ", " + mask.length);
+              + n
+              + ", "
+              + values.length
+              + ", "
+              + mask.length);
     }
     double[][] adv = new double[n][];
     double[][] ret = new double[n][];
@@ -97,12 +109,13 @@ public final class Gae {
 
   /**
    * Whitens {@code x} over its masked tokens: {@code (x - mean) / sqrt(var + 1e-8)} with the
-   * unbiased variance; with {@code shiftMean = false} the mean is added back (only the scale changes).
-   * Masked positions of the result are 0.
+   * unbiased variance; with {@code shiftMean = false} the mean is added back (only the scale
+   * changes). Masked positions of the result are 0.
    *
    * @param x {@code [N][T]}
    * @param mask {@code [N][T]}, at least two non-zero entries
-   * @throws IllegalArgumentException if fewer than two tokens are unmasked (the variance is undefined)
+   * @throws IllegalArgumentException if fewer than two tokens are unmasked (the variance is
+   *     undefined)
    */
   public static double[][] whiten(double[][] x, double[][] mask, boolean shiftMean) {
     if (mask.length != x.length) {

@@ -7,12 +7,13 @@ import java.util.Arrays;
  *
  * @param promptIds the prompt as given
  * @param responseIds the generated ids, including the end-of-sequence id when one was emitted
- * @param tokenLogprobs {@code log p(responseIds[i] | prompt, responseIds[:i])} under the
- *     unmodified model distribution (before temperature, top-k and top-p), one per response id
+ * @param tokenLogprobs {@code log p(responseIds[i] | prompt, responseIds[:i])} under the unmodified
+ *     model distribution (before temperature, top-k and top-p), one per response id
  * @param finished whether the response ended with the end-of-sequence id (false when it hit the
  *     token limit)
  */
-public record Generation(int[] promptIds, int[] responseIds, float[] tokenLogprobs, boolean finished) {
+public record Generation(
+    int[] promptIds, int[] responseIds, float[] tokenLogprobs, boolean finished) {
   public Generation {
     if (responseIds.length != tokenLogprobs.length) {
       throw new IllegalArgumentException(
@@ -36,7 +37,10 @@ public record Generation(int[] promptIds, int[] responseIds, float[] tokenLogpro
 
   @Override
   public String toString() {
-    return "Generation[prompt " + promptIds.length + " ids, response " + Arrays.toString(responseIds)
+    return "Generation[prompt "
+        + promptIds.length
+        + " ids, response "
+        + Arrays.toString(responseIds)
         + (finished ? ", finished]" : "]");
   }
 }

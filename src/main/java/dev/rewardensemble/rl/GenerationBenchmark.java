@@ -34,7 +34,9 @@ public final class GenerationBenchmark {
     int promptLength = args.length > 3 ? Integer.parseInt(args[3]) : 8;
     ModelConfig c = ModelConfigs.read(preset);
     Map<String, FloatTensor> w = Init.trunk(c, 1);
-    w.put(LmHead.key(c), Init.normal(new long[] {c.vocabSize(), c.hiddenSize()}, Init.STD, new SplittableRandom(2)));
+    w.put(
+        LmHead.key(c),
+        Init.normal(new long[] {c.vocabSize(), c.hiddenSize()}, Init.STD, new SplittableRandom(2)));
     SplittableRandom rng = new SplittableRandom(3);
     List<int[]> prompts = new ArrayList<>();
     for (int b = 0; b < batch; b++) {
@@ -42,12 +44,20 @@ public final class GenerationBenchmark {
     }
     boolean greedy = args.length > 4 && args[4].equals("greedy");
     SamplingConfig cfg =
-        (greedy ? SamplingConfig.greedy(newTokens) : SamplingConfig.ppo().withMaxNewTokens(newTokens))
+        (greedy
+                ? SamplingConfig.greedy(newTokens)
+                : SamplingConfig.ppo().withMaxNewTokens(newTokens))
             .withStopAtEos(false)
             .withSeed(4);
     System.out.printf(
         "%s: %d layers, hidden %d, vocab %d; batch %d, prompt %d, %d new tokens, %s, %d cores%n",
-        preset, c.numLayers(), c.hiddenSize(), c.vocabSize(), batch, promptLength, newTokens,
+        preset,
+        c.numLayers(),
+        c.hiddenSize(),
+        c.vocabSize(),
+        batch,
+        promptLength,
+        newTokens,
         greedy ? "greedy" : "ppo sampling (T 0.7, top-p 0.9)",
         Runtime.getRuntime().availableProcessors());
     try (Sampler s = Sampler.of(c, w, ExecConfig.defaults())) {
@@ -62,11 +72,18 @@ public final class GenerationBenchmark {
       long tokens = cached.stream().mapToLong(g -> g.responseIds().length).sum();
       long same = 0;
       for (int i = 0; i < batch; i++) {
-        same += java.util.Arrays.equals(cached.get(i).responseIds(), uncached.get(i).responseIds()) ? 1 : 0;
+        same +=
+            java.util.Arrays.equals(cached.get(i).responseIds(), uncached.get(i).responseIds())
+                ? 1
+                : 0;
       }
-      System.out.printf("cached:   %8.2f s  %9.1f tokens/s  (one Session.run)%n", cachedS, tokens / cachedS);
-      System.out.printf("uncached: %8.2f s  %9.1f tokens/s  (%d Session.runs)%n", uncachedS, tokens / uncachedS, newTokens);
-      System.out.printf("speed-up: %.1fx; identical responses: %d of %d%n", uncachedS / cachedS, same, batch);
+      System.out.printf(
+          "cached:   %8.2f s  %9.1f tokens/s  (one Session.run)%n", cachedS, tokens / cachedS);
+      System.out.printf(
+          "uncached: %8.2f s  %9.1f tokens/s  (%d Session.runs)%n",
+          uncachedS, tokens / uncachedS, newTokens);
+      System.out.printf(
+          "speed-up: %.1fx; identical responses: %d of %d%n", uncachedS / cachedS, same, batch);
     }
   }
 }

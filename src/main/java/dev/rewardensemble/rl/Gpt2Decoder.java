@@ -33,7 +33,10 @@ final class Gpt2Decoder implements CausalDecoder {
 
   @Override
   public Step step(
-      BuildContext cx, Function<String, Operand<TFloat32>> w, Operand<TInt32> ids, Attention.Geometry g,
+      BuildContext cx,
+      Function<String, Operand<TFloat32>> w,
+      Operand<TInt32> ids,
+      Attention.Geometry g,
       List<Operand<TFloat32>> past) {
     Ops tf = cx.tf();
     int h = c.nEmbd();
@@ -52,28 +55,53 @@ final class Gpt2Decoder implements CausalDecoder {
     for (int i = 0; i < c.nLayer(); i++) {
       String pre = "transformer.h." + i + ".";
       // Attention over the cached and the new positions.
-      Operand<TFloat32> a = Layers.layerNorm(tf, x, w.apply(pre + "ln_1.weight"), w.apply(pre + "ln_1.bias"), eps);
+      Operand<TFloat32> a =
+          Layers.layerNorm(tf, x, w.apply(pre + "ln_1.weight"), w.apply(pre + "ln_1.bias"), eps);
       Operand<TFloat32> qkv =
-          Layers.conv1d(cx, a, w.apply(pre + "attn.c_attn.weight"), w.apply(pre + "attn.c_attn.bias")); // [B*S, 3H]
-      Operand<TFloat32> q = Attention.splitHeads(tf, Layers.columns(tf, qkv, 0, h), g, n, d); // [B, S, N, D]
-      Operand<TFloat32> k = Attention.splitHeads(tf, Layers.columns(tf, qkv, h, 2L * h), g, n, d); // [B, S, N, D]
-      Operand<TFloat32> v = Attention.splitHeads(tf, Layers.columns(tf, qkv, 2L * h, 3L * h), g, n, d); // [B, S, N, D]
-      Operand<TFloat32> kh = CausalDecoder.extend(tf, past == null ? null : past.get(2 * i), k); // [B, N, Tk+S, D]
-      Operand<TFloat32> vh = CausalDecoder.extend(tf, past == null ? null : past.get(2 * i + 1), v); // [B, N, Tk+S, D]
+          Layers.conv1d(
+              cx,
+              a,
+              w.apply(pre + "attn.c_attn.weight"),
+              w.apply(pre + "attn.c_attn.bias")); // [B*S, 3H]
+      Operand<TFloat32> q =
+          Attention.splitHeads(tf, Layers.columns(tf, qkv, 0, h), g, n, d); // [B, S, N, D]
+      Operand<TFloat32> k =
+          Attention.splitHeads(tf, Layers.columns(tf, qkv, h, 2L * h), g, n, d); // [B, S, N, D]
+      Operand<TFloat32> v =
+          Attention.splitHeads(
+              tf, Layers.columns(tf, qkv, 2L * h, 3L * h), g, n, d); // [B, S, N, D]
+      Operand<TFloat32> kh =
+          CausalDecoder.extend(tf, past == null ? null : past.get(2 * i), k); // [B, N, Tk+S, D]
+      Operand<TFloat32> vh =
+          CausalDecoder.extend(tf, past == null ? null : past.get(2 * i + 1), v); // [B, N, Tk+S, D]
       cache.add(kh);
       cache.add(vh);
       Operand<TFloat32> ctx = Attention.attendHeadsFirst(tf, q, kh, vh, g, n, n, d); // [B*S, H]
-      x = tf.math.add(
-          x, Layers.conv1d(cx, ctx, w.apply(pre + "attn.c_proj.weight"), w.apply(pre + "attn.c_proj.bias")));
+      x =
+          tf.math.add(
+              x,
+              Layers.conv1d(
+                  cx, ctx, w.apply(pre + "attn.c_proj.weight"), w.apply(pre + "attn.c_proj.bias")));
       // MLP.
-      Operand<TFloat32> m = Layers.layerNorm(tf, x, w.apply(pre + "ln_2.weight"), w.apply(pre + "ln_2.bias"), eps);
+      Operand<TFloat32> m =
+          Layers.layerNorm(tf, x, w.apply(pre + "ln_2.weight"), w.apply(pre + "ln_2.bias"), eps);
       Operand<TFloat32> fc =
-          activation(tf, Layers.conv1d(cx, m, w.apply(pre + "mlp.c_fc.weight"), w.apply(pre + "mlp.c_fc.bias"))); // [B*S, F]
-      x = tf.math.add(
-          x, Layers.conv1d(cx, fc, w.apply(pre + "mlp.c_proj.weight"), w.apply(pre + "mlp.c_proj.bias")));
+          activation(
+              tf,
+              Layers.conv1d(
+                  cx,
+                  m,
+                  w.apply(pre + "mlp.c_fc.weight"),
+                  w.apply(pre + "mlp.c_fc.bias"))); // [B*S, F]
+      x =
+          tf.math.add(
+              x,
+              Layers.conv1d(
+                  cx, fc, w.apply(pre + "mlp.c_proj.weight"), w.apply(pre + "mlp.c_proj.bias")));
     }
     Operand<TFloat32> rows =
-        Layers.layerNorm(tf, x, w.apply("transformer.ln_f.weight"), w.apply("transformer.ln_f.bias"), eps);
+        Layers.layerNorm(
+            tf, x, w.apply("transformer.ln_f.weight"), w.apply("transformer.ln_f.bias"), eps);
     Operand<TFloat32> last = CausalDecoder.lastRow(tf, rows, g, h); // [B, H]
     return new Step(Layers.linear(cx, last, w.apply(LmHead.key(c))), cache); // [B, V]
   }
@@ -83,7 +111,9 @@ final class Gpt2Decoder implements CausalDecoder {
       case "gelu_new" -> Layers.geluNew(tf, x);
       case "gelu" -> Layers.gelu(tf, x);
       case "relu" -> tf.nn.relu(x);
-      default -> throw new IllegalArgumentException("activation_function '" + c.activation() + "' is not supported");
+      default ->
+          throw new IllegalArgumentException(
+              "activation_function '" + c.activation() + "' is not supported");
     };
   }
 }

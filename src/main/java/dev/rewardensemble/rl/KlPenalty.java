@@ -12,12 +12,12 @@ package dev.rewardensemble.rl;
  *   score       = rewardModelScore - missingEosPenalty   when the response did not end with EOS
  * </pre>
  *
- * Shapes: {@code [N][T]} with {@code N} sequences and {@code T} response positions; {@code mask} is 1
- * on response tokens and 0 on padding, and every row holds at least one response token. Masked
+ * Shapes: {@code [N][T]} with {@code N} sequences and {@code T} response positions; {@code mask} is
+ * 1 on response tokens and 0 on padding, and every row holds at least one response token. Masked
  * positions of the outputs are 0.
  *
- * <p>The coefficient comes from a {@link KlController}: {@link FixedKlController} or Ziegler et al.'s
- * {@link AdaptiveKlController}, updated once per rollout with the mean sequence KL.
+ * <p>The coefficient comes from a {@link KlController}: {@link FixedKlController} or Ziegler et
+ * al.'s {@link AdaptiveKlController}, updated once per rollout with the mean sequence KL.
  */
 public final class KlPenalty {
   private KlPenalty() {}
@@ -26,7 +26,9 @@ public final class KlPenalty {
   public enum Estimator {
     /** {@code logp - logpRef}: unbiased, can be negative per token. */
     K1,
-    /** {@code (r - 1) - log r} with {@code r = exp(logpRef - logp)}: unbiased and never negative. */
+    /**
+     * {@code (r - 1) - log r} with {@code r = exp(logpRef - logp)}: unbiased and never negative.
+     */
     K3;
 
     /** The estimate for one token. */
@@ -40,7 +42,10 @@ public final class KlPenalty {
     return logp - logpRef;
   }
 
-  /** {@code (exp(logpRef - logp) - 1) - (logpRef - logp)}, computed with {@code expm1} for accuracy near 0. */
+  /**
+   * {@code (exp(logpRef - logp) - 1) - (logpRef - logp)}, computed with {@code expm1} for accuracy
+   * near 0.
+   */
   public static double k3(double logp, double logpRef) {
     double d = logpRef - logp;
     return Math.expm1(d) - d;
@@ -54,7 +59,8 @@ public final class KlPenalty {
    * @param mask response mask, {@code [N][T]}
    * @return {@code [N][T]}, 0 where {@code mask} is 0
    */
-  public static double[][] perTokenKl(double[][] logp, double[][] logpRef, double[][] mask, Estimator estimator) {
+  public static double[][] perTokenKl(
+      double[][] logp, double[][] logpRef, double[][] mask, Estimator estimator) {
     checkSameShape("logpRef", logpRef, logp);
     checkSameShape("mask", mask, logp);
     if (estimator == null) {
@@ -73,7 +79,8 @@ public final class KlPenalty {
   /**
    * Per-token rewards and the KL they were built from.
    *
-   * @param rewards {@code -klCoef * kl[t]}, plus the row's score at its last response token, {@code [N][T]}
+   * @param rewards {@code -klCoef * kl[t]}, plus the row's score at its last response token, {@code
+   *     [N][T]}
    * @param kl per-token KL, {@code [N][T]}
    */
   public record Rewards(double[][] rewards, double[][] kl) {}
@@ -87,10 +94,16 @@ public final class KlPenalty {
    * @param mask {@code [N][T]}; each row needs at least one 1
    * @param scores sequence scores (reward-model output after any missing-EOS penalty), {@code [N]}
    * @param klCoef finite, {@code >= 0}
-   * @throws IllegalArgumentException on a shape mismatch, a row without response tokens, or a bad coefficient
+   * @throws IllegalArgumentException on a shape mismatch, a row without response tokens, or a bad
+   *     coefficient
    */
   public static Rewards rewards(
-      double[][] logp, double[][] logpRef, double[][] mask, double[] scores, double klCoef, Estimator estimator) {
+      double[][] logp,
+      double[][] logpRef,
+      double[][] mask,
+      double[] scores,
+      double klCoef,
+      Estimator estimator) {
     if (!(Double.isFinite(klCoef) && klCoef >= 0)) {
       throw new IllegalArgumentException("klCoef must be finite and >= 0, got " + klCoef);
     }
@@ -121,17 +134,19 @@ public final class KlPenalty {
   }
 
   /**
-   * TRL's {@code missing_eos_penalty}: subtracts {@code penalty} from the score of each response that
-   * did not end with EOS.
+   * TRL's {@code missing_eos_penalty}: subtracts {@code penalty} from the score of each response
+   * that did not end with EOS.
    *
    * @param scores {@code [N]}
    * @param endedWithEos {@code [N]}
    * @param penalty finite, {@code >= 0}; 0 returns a copy of {@code scores}
    * @return new scores, {@code [N]}
    */
-  public static double[] applyMissingEosPenalty(double[] scores, boolean[] endedWithEos, double penalty) {
+  public static double[] applyMissingEosPenalty(
+      double[] scores, boolean[] endedWithEos, double penalty) {
     if (!(Double.isFinite(penalty) && penalty >= 0)) {
-      throw new IllegalArgumentException("missing-EOS penalty must be finite and >= 0, got " + penalty);
+      throw new IllegalArgumentException(
+          "missing-EOS penalty must be finite and >= 0, got " + penalty);
     }
     if (endedWithEos.length != scores.length) {
       throw new IllegalArgumentException(
@@ -210,7 +225,8 @@ public final class KlPenalty {
     @Override
     public void restore(double c) {
       if (c != coef) {
-        throw new IllegalArgumentException("checkpoint KL coefficient " + c + " differs from the fixed " + coef);
+        throw new IllegalArgumentException(
+            "checkpoint KL coefficient " + c + " differs from the fixed " + coef);
       }
     }
 
@@ -226,8 +242,8 @@ public final class KlPenalty {
    *   coef *= 1 + error * nSteps / horizon
    * </pre>
    *
-   * The coefficient moves by at most 20% per {@code horizon} samples; keep {@code nSteps} well below
-   * {@code horizon} (TRL: 10000 against batches of 64-512).
+   * The coefficient moves by at most 20% per {@code horizon} samples; keep {@code nSteps} well
+   * below {@code horizon} (TRL: 10000 against batches of 64-512).
    */
   public static final class AdaptiveKlController implements KlController {
     /** Bound of the proportional error. */
@@ -239,7 +255,8 @@ public final class KlPenalty {
 
     public AdaptiveKlController(double initCoef, double target, int horizon) {
       if (!(Double.isFinite(initCoef) && initCoef >= 0)) {
-        throw new IllegalArgumentException("initial KL coefficient must be finite and >= 0, got " + initCoef);
+        throw new IllegalArgumentException(
+            "initial KL coefficient must be finite and >= 0, got " + initCoef);
       }
       if (!(Double.isFinite(target) && target > 0)) {
         throw new IllegalArgumentException("KL target must be finite and > 0, got " + target);
@@ -260,7 +277,8 @@ public final class KlPenalty {
     @Override
     public void restore(double c) {
       if (!(Double.isFinite(c) && c >= 0)) {
-        throw new IllegalArgumentException("checkpoint KL coefficient must be finite and >= 0, got " + c);
+        throw new IllegalArgumentException(
+            "checkpoint KL coefficient must be finite and >= 0, got " + c);
       }
       coef = c;
     }
@@ -292,7 +310,8 @@ public final class KlPenalty {
 
   private static void checkSameShape(String name, double[][] x, double[][] like) {
     if (x.length != like.length) {
-      throw new IllegalArgumentException(name + " has " + x.length + " rows, logp has " + like.length);
+      throw new IllegalArgumentException(
+          name + " has " + x.length + " rows, logp has " + like.length);
     }
     for (int n = 0; n < x.length; n++) {
       if (x[n].length != like[n].length) {

@@ -33,7 +33,10 @@ final class LlamaDecoder implements CausalDecoder {
 
   @Override
   public Step step(
-      BuildContext cx, Function<String, Operand<TFloat32>> w, Operand<TInt32> ids, Attention.Geometry g,
+      BuildContext cx,
+      Function<String, Operand<TFloat32>> w,
+      Operand<TInt32> ids,
+      Attention.Geometry g,
       List<Operand<TFloat32>> past) {
     Ops tf = cx.tf();
     int n = c.numHeads();
@@ -43,34 +46,56 @@ final class LlamaDecoder implements CausalDecoder {
     Operand<TFloat32>[] cosSin = Attention.ropeTables(tf, g, d, c.ropeTheta()); // [B, S, 1, D] each
 
     Operand<TInt32> flatIds = tf.reshape(ids, tf.constant(new int[] {-1})); // [B*S]
-    Operand<TFloat32> x = tf.gather(w.apply("model.embed_tokens.weight"), flatIds, tf.constant(0)); // [B*S, H]
+    Operand<TFloat32> x =
+        tf.gather(w.apply("model.embed_tokens.weight"), flatIds, tf.constant(0)); // [B*S, H]
     List<Operand<TFloat32>> cache = new ArrayList<>(cacheSize());
 
     for (int i = 0; i < c.numLayers(); i++) {
       String pre = "model.layers." + i + ".";
       // Attention over the cached and the new positions.
       Operand<TFloat32> a = Layers.rmsNorm(tf, x, w.apply(pre + "input_layernorm.weight"), eps);
-      Operand<TFloat32> q = Layers.linear(cx, a, w.apply(pre + "self_attn.q_proj.weight")); // [B*S, N*D]
-      Operand<TFloat32> k = Layers.linear(cx, a, w.apply(pre + "self_attn.k_proj.weight")); // [B*S, Nkv*D]
-      Operand<TFloat32> v = Layers.linear(cx, a, w.apply(pre + "self_attn.v_proj.weight")); // [B*S, Nkv*D]
-      Operand<TFloat32> q4 = Attention.rope(tf, Attention.splitHeads(tf, q, g, n, d), cosSin[0], cosSin[1], d); // [B, S, N, D]
-      Operand<TFloat32> k4 = Attention.rope(tf, Attention.splitHeads(tf, k, g, nKv, d), cosSin[0], cosSin[1], d); // [B, S, Nkv, D]
+      Operand<TFloat32> q =
+          Layers.linear(cx, a, w.apply(pre + "self_attn.q_proj.weight")); // [B*S, N*D]
+      Operand<TFloat32> k =
+          Layers.linear(cx, a, w.apply(pre + "self_attn.k_proj.weight")); // [B*S, Nkv*D]
+      Operand<TFloat32> v =
+          Layers.linear(cx, a, w.apply(pre + "self_attn.v_proj.weight")); // [B*S, Nkv*D]
+      Operand<TFloat32> q4 =
+          Attention.rope(
+              tf, Attention.splitHeads(tf, q, g, n, d), cosSin[0], cosSin[1], d); // [B, S, N, D]
+      Operand<TFloat32> k4 =
+          Attention.rope(
+              tf,
+              Attention.splitHeads(tf, k, g, nKv, d),
+              cosSin[0],
+              cosSin[1],
+              d); // [B, S, Nkv, D]
       Operand<TFloat32> v4 = Attention.splitHeads(tf, v, g, nKv, d); // [B, S, Nkv, D]
-      Operand<TFloat32> kh = CausalDecoder.extend(tf, past == null ? null : past.get(2 * i), k4); // [B, Nkv, Tk+S, D]
-      Operand<TFloat32> vh = CausalDecoder.extend(tf, past == null ? null : past.get(2 * i + 1), v4); // [B, Nkv, Tk+S, D]
+      Operand<TFloat32> kh =
+          CausalDecoder.extend(tf, past == null ? null : past.get(2 * i), k4); // [B, Nkv, Tk+S, D]
+      Operand<TFloat32> vh =
+          CausalDecoder.extend(
+              tf, past == null ? null : past.get(2 * i + 1), v4); // [B, Nkv, Tk+S, D]
       cache.add(kh);
       cache.add(vh);
-      Operand<TFloat32> ctx = Attention.attendHeadsFirst(tf, q4, kh, vh, g, n, nKv, d); // [B*S, N*D]
+      Operand<TFloat32> ctx =
+          Attention.attendHeadsFirst(tf, q4, kh, vh, g, n, nKv, d); // [B*S, N*D]
       x = tf.math.add(x, Layers.linear(cx, ctx, w.apply(pre + "self_attn.o_proj.weight")));
       // SwiGLU MLP.
-      Operand<TFloat32> m = Layers.rmsNorm(tf, x, w.apply(pre + "post_attention_layernorm.weight"), eps);
-      Operand<TFloat32> gate = Layers.linear(cx, m, w.apply(pre + "mlp.gate_proj.weight")); // [B*S, F]
+      Operand<TFloat32> m =
+          Layers.rmsNorm(tf, x, w.apply(pre + "post_attention_layernorm.weight"), eps);
+      Operand<TFloat32> gate =
+          Layers.linear(cx, m, w.apply(pre + "mlp.gate_proj.weight")); // [B*S, F]
       Operand<TFloat32> up = Layers.linear(cx, m, w.apply(pre + "mlp.up_proj.weight")); // [B*S, F]
       Operand<TFloat32> act = tf.math.mul(Layers.silu(tf, gate), up);
       x = tf.math.add(x, Layers.linear(cx, act, w.apply(pre + "mlp.down_proj.weight")));
     }
     Operand<TFloat32> last =
-        CausalDecoder.lastRow(tf, Layers.rmsNorm(tf, x, w.apply("model.norm.weight"), eps), g, c.hiddenSize()); // [B, H]
+        CausalDecoder.lastRow(
+            tf,
+            Layers.rmsNorm(tf, x, w.apply("model.norm.weight"), eps),
+            g,
+            c.hiddenSize()); // [B, H]
     return new Step(Layers.linear(cx, last, w.apply(LmHead.key(c))), cache); // [B, V]
   }
 }

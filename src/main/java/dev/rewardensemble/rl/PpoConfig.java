@@ -21,7 +21,8 @@ package dev.rewardensemble.rl;
  * @param gamma discount, in {@code [0, 1]}
  * @param lambda GAE lambda, in {@code [0, 1]}
  * @param clipRange PPO ratio clip epsilon, finite and {@code > 0}
- * @param valueClipRange value-prediction clip epsilon around the rollout values, finite and {@code > 0}
+ * @param valueClipRange value-prediction clip epsilon around the rollout values, finite and {@code
+ *     > 0}
  * @param valueCoef weight of the value loss in the total loss, finite and {@code >= 0}
  * @param whitenAdvantages whiten advantages over the rollout's response tokens before the update
  * @param missingEosPenalty subtracted from the score of a response that ended without EOS, finite
@@ -64,7 +65,9 @@ public record PpoConfig(
     public static final AdaptiveKl TRL_DEFAULT = new AdaptiveKl(6.0, 10000);
 
     public AdaptiveKl {
-      check(Double.isFinite(target) && target > 0, "adaptive KL target must be finite and > 0, got " + target);
+      check(
+          Double.isFinite(target) && target > 0,
+          "adaptive KL target must be finite and > 0, got " + target);
       check(horizon >= 1, "adaptive KL horizon must be >= 1, got " + horizon);
     }
   }
@@ -78,19 +81,27 @@ public record PpoConfig(
     check(epochsPerRollout >= 1, "epochs per rollout must be >= 1, got " + epochsPerRollout);
     check(Double.isFinite(lr) && lr > 0, "learning rate must be finite and > 0, got " + lr);
     check(warmupSteps >= 0, "warmup steps must be >= 0, got " + warmupSteps);
-    check(Double.isFinite(klCoef) && klCoef >= 0, "KL coefficient must be finite and >= 0, got " + klCoef);
+    check(
+        Double.isFinite(klCoef) && klCoef >= 0,
+        "KL coefficient must be finite and >= 0, got " + klCoef);
     check(klEstimator != null, "KL estimator must be K1 or K3, got null");
     check(gamma >= 0 && gamma <= 1, "gamma must be in [0, 1], got " + gamma);
     check(lambda >= 0 && lambda <= 1, "lambda must be in [0, 1], got " + lambda);
-    check(Double.isFinite(clipRange) && clipRange > 0, "clip range must be finite and > 0, got " + clipRange);
+    check(
+        Double.isFinite(clipRange) && clipRange > 0,
+        "clip range must be finite and > 0, got " + clipRange);
     check(
         Double.isFinite(valueClipRange) && valueClipRange > 0,
         "value clip range must be finite and > 0, got " + valueClipRange);
-    check(Double.isFinite(valueCoef) && valueCoef >= 0, "value coefficient must be finite and >= 0, got " + valueCoef);
+    check(
+        Double.isFinite(valueCoef) && valueCoef >= 0,
+        "value coefficient must be finite and >= 0, got " + valueCoef);
     check(
         Double.isFinite(missingEosPenalty) && missingEosPenalty >= 0,
         "missing-EOS penalty must be finite and >= 0 (0 = off), got " + missingEosPenalty);
-    check(Double.isFinite(temperature) && temperature > 0, "temperature must be finite and > 0, got " + temperature);
+    check(
+        Double.isFinite(temperature) && temperature > 0,
+        "temperature must be finite and > 0, got " + temperature);
     check(topP > 0 && topP <= 1, "top-p must be in (0, 1], got " + topP);
     check(maxNewTokens >= 1, "max new tokens must be >= 1, got " + maxNewTokens);
   }
@@ -104,8 +115,25 @@ public record PpoConfig(
   /** The paper's PPO settings (Table 4) with AlpacaFarm's for the rest; fixed KL, seed 42. */
   public static PpoConfig defaults() {
     return new PpoConfig(
-        64, 32, 2, 1e-5, 5, 0.02, KlPenalty.Estimator.K1, null, 1.0, 0.95, 0.2, 0.2, 0.1, true, 0.0, 0.7, 0.9,
-        300, 42);
+        64,
+        32,
+        2,
+        1e-5,
+        5,
+        0.02,
+        KlPenalty.Estimator.K1,
+        null,
+        1.0,
+        0.95,
+        0.2,
+        0.2,
+        0.1,
+        true,
+        0.0,
+        0.7,
+        0.9,
+        300,
+        42);
   }
 
   /** Whether the KL coefficient adapts ({@link #adaptiveKl} is set). */
@@ -140,7 +168,9 @@ public record PpoConfig(
     return toBuilder().seed(s).build();
   }
 
-  /** The same settings with another KL coefficient, estimator and controller ({@code null} = fixed). */
+  /**
+   * The same settings with another KL coefficient, estimator and controller ({@code null} = fixed).
+   */
   public PpoConfig withKl(double coef, KlPenalty.Estimator estimator, AdaptiveKl adaptive) {
     return toBuilder().klCoef(coef).klEstimator(estimator).adaptiveKl(adaptive).build();
   }
@@ -156,8 +186,8 @@ public record PpoConfig(
   }
 
   /**
-   * Named settings for a {@link PpoConfig}, each starting from the configuration the builder was made
-   * from; {@link #build()} validates them (as the constructor does).
+   * Named settings for a {@link PpoConfig}, each starting from the configuration the builder was
+   * made from; {@link #build()} validates them (as the constructor does).
    */
   public static final class Builder {
     private int rolloutBatch;
@@ -299,9 +329,26 @@ public record PpoConfig(
 
     /** The configuration, validated. */
     public PpoConfig build() {
-      return new PpoConfig(rolloutBatch, stepBatch, epochsPerRollout, lr, warmupSteps, klCoef, klEstimator, adaptiveKl,
-          gamma, lambda, clipRange, valueClipRange, valueCoef, whitenAdvantages, missingEosPenalty, temperature, topP,
-          maxNewTokens, seed);
+      return new PpoConfig(
+          rolloutBatch,
+          stepBatch,
+          epochsPerRollout,
+          lr,
+          warmupSteps,
+          klCoef,
+          klEstimator,
+          adaptiveKl,
+          gamma,
+          lambda,
+          clipRange,
+          valueClipRange,
+          valueCoef,
+          whitenAdvantages,
+          missingEosPenalty,
+          temperature,
+          topP,
+          maxNewTokens,
+          seed);
     }
   }
 }

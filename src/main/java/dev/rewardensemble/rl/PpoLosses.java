@@ -9,8 +9,8 @@ import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
 /**
- * PPO losses as graph functions (TRL's {@code PPOTrainer.loss}), each mirrored in plain Java by
- * the tests' {@code PpoReference}:
+ * PPO losses as graph functions (TRL's {@code PPOTrainer.loss}), each mirrored in plain Java by the
+ * tests' {@code PpoReference}:
  *
  * <pre>
  *   logp[n,t]   = log_softmax(logits[n,t])[tokens[n,t]]                      (LogSoftmax + OneHot)
@@ -22,11 +22,12 @@ import org.tensorflow.types.TInt32;
  * </pre>
  *
  * Shapes: {@code N} sequences, {@code T} response positions, {@code V} vocabulary. {@code mask} is
- * 1 on response tokens and 0 elsewhere. The inputs of {@link #policyLoss} and {@link #valueLoss} may
- * hold anything at masked positions, even inf or NaN: they are replaced by 0 before any arithmetic,
- * so they change neither the loss nor its gradient. Logits must be finite everywhere.
+ * 1 on response tokens and 0 elsewhere. The inputs of {@link #policyLoss} and {@link #valueLoss}
+ * may hold anything at masked positions, even inf or NaN: they are replaced by 0 before any
+ * arithmetic, so they change neither the loss nor its gradient. Logits must be finite everywhere.
  * Only ops with registered C++ gradients are used (no SparseSoftmaxCrossEntropy, Gather v1, Where),
- * and LogSoftmax only on rank-2 rows: its C++ gradient is wrong for rank 3 (see {@code rowLogSoftmax}).
+ * and LogSoftmax only on rank-2 rows: its C++ gradient is wrong for rank 3 (see {@code
+ * rowLogSoftmax}).
  */
 public final class PpoLosses {
   private PpoLosses() {}
@@ -39,7 +40,8 @@ public final class PpoLosses {
    * log-probs agree.
    *
    * @param logits {@code [N, T, V]}
-   * @param tokens token ids, {@code [N, T]}; ids outside {@code [0, V)} give 0 (use them only under mask 0)
+   * @param tokens token ids, {@code [N, T]}; ids outside {@code [0, V)} give 0 (use them only under
+   *     mask 0)
    * @param mask {@code [N, T]}
    * @return {@code [N, T]}, 0 where {@code mask} is 0; differentiable w.r.t. {@code logits}
    */
@@ -52,7 +54,11 @@ public final class PpoLosses {
     Operand<TInt32> vocab = vocabSize(s, logits);
     Operand<TFloat32> logSoftmax = rowLogSoftmax(s, logits, vocab); // [N*T, V]
     Operand<TFloat32> oneHot =
-        s.oneHot(s.reshape(tokens, s.constant(new int[] {-1})), vocab, s.constant(1f), s.constant(0f)); // [N*T, V]
+        s.oneHot(
+            s.reshape(tokens, s.constant(new int[] {-1})),
+            vocab,
+            s.constant(1f),
+            s.constant(0f)); // [N*T, V]
     Operand<TFloat32> flat = s.sum(s.math.mul(logSoftmax, oneHot), s.constant(1)); // [N*T]
     Operand<TFloat32> logp = s.reshape(flat, s.shape(tokens)); // [N, T]
     return s.withName("logp").math.mul(logp, mask); // [N, T]
@@ -65,7 +71,8 @@ public final class PpoLosses {
    * @param mask {@code [N, T]}
    * @return {@code [N, T]}, 0 where {@code mask} is 0
    */
-  public static Operand<TFloat32> entropy(Ops tf, Operand<TFloat32> logits, Operand<TFloat32> mask) {
+  public static Operand<TFloat32> entropy(
+      Ops tf, Operand<TFloat32> logits, Operand<TFloat32> mask) {
     checkRank("logits", logits, 3);
     checkRank("mask", mask, 2);
     Ops s = tf.withSubScope("entropy");
@@ -94,12 +101,13 @@ public final class PpoLosses {
   /**
    * The clipped policy loss and its diagnostics.
    *
-   * @param loss {@code mean_m(max(-A ratio, -A clip(ratio)))}, {@code []}: the value to differentiate
+   * @param loss {@code mean_m(max(-A ratio, -A clip(ratio)))}, {@code []}: the value to
+   *     differentiate
    * @param clipFraction fraction of tokens where the clipped term is the larger one (no gradient
    *     flows there), {@code []}
    * @param approxKl {@code 0.5 * mean_m((logp - oldLogp)^2)}, {@code []} (TRL's {@code approxkl})
-   * @param approxKlK3 {@code mean_m((ratio - 1) - (logp - oldLogp))}, {@code []}: the k3 estimate of
-   *     {@code KL(old || new)}, never negative
+   * @param approxKlK3 {@code mean_m((ratio - 1) - (logp - oldLogp))}, {@code []}: the k3 estimate
+   *     of {@code KL(old || new)}, never negative
    * @param ratio {@code exp(logp - oldLogp)}, 1 at masked positions, {@code [N, T]}
    */
   public record PolicyLoss(
@@ -146,16 +154,19 @@ public final class PpoLosses {
             .identity(maskedMean(s, asFloat(s, s.math.greater(clippedLoss, unclippedLoss)), mask));
     Operand<TFloat32> approxKl =
         s.withName("approx_kl")
-            .math.mul(s.constant(0.5f), maskedMean(s, s.math.square(diff), mask));
+            .math
+            .mul(s.constant(0.5f), maskedMean(s, s.math.square(diff), mask));
     Operand<TFloat32> k3 = s.math.sub(s.math.sub(ratio, s.constant(1f)), diff); // [N, T]
     Operand<TFloat32> approxKlK3 = s.withName("approx_kl_k3").identity(maskedMean(s, k3, mask));
-    return new PolicyLoss(loss, clipFraction, approxKl, approxKlK3, s.withName("ratio").identity(ratio));
+    return new PolicyLoss(
+        loss, clipFraction, approxKl, approxKlK3, s.withName("ratio").identity(ratio));
   }
 
   /**
    * The clipped value loss and its clip fraction.
    *
-   * @param loss {@code 0.5 * mean_m(max((v - R)^2, (clip(v, vOld - eps, vOld + eps) - R)^2))}, {@code []}
+   * @param loss {@code 0.5 * mean_m(max((v - R)^2, (clip(v, vOld - eps, vOld + eps) - R)^2))},
+   *     {@code []}
    * @param clipFraction fraction of tokens where the clipped error is the larger one, {@code []}
    */
   public record ValueLoss(Operand<TFloat32> loss, Operand<TFloat32> clipFraction) {}
@@ -212,16 +223,18 @@ public final class PpoLosses {
       throw new IllegalArgumentException("valueCoef must be finite and >= 0, got " + valueCoef);
     }
     return tf.withName("ppo_total_loss")
-        .math.add(policyLoss, tf.math.mul(tf.constant(valueCoef), valueLoss));
+        .math
+        .add(policyLoss, tf.math.mul(tf.constant(valueCoef), valueLoss));
   }
 
   /**
    * LogSoftmax over the last axis of {@code [N, T, V]} logits, as rows {@code [N*T, V]}. The C++
    * gradient of LogSoftmax in TensorFlow 2.18 sums the incoming gradient over axis 1, which is the
-   * class axis only for rank 2: on {@code [N, T, V]} it silently returns a wrong gradient. Rank 2 is
-   * the only safe input.
+   * class axis only for rank 2: on {@code [N, T, V]} it silently returns a wrong gradient. Rank 2
+   * is the only safe input.
    */
-  private static Operand<TFloat32> rowLogSoftmax(Ops tf, Operand<TFloat32> logits, Operand<TInt32> vocab) {
+  private static Operand<TFloat32> rowLogSoftmax(
+      Ops tf, Operand<TFloat32> logits, Operand<TInt32> vocab) {
     Operand<TInt32> rowsShape = tf.stack(List.of(tf.constant(-1), vocab)); // [2] = (-1, V)
     return tf.nn.logSoftmax(tf.reshape(logits, rowsShape)); // [N*T, V]
   }
@@ -234,7 +247,9 @@ public final class PpoLosses {
     return tf.stridedSlice(tf.shape(logits), Indices.at(-1)); // []
   }
 
-  /** {@code x} where {@code on}, else 0: masked garbage (even inf/NaN) never reaches the arithmetic. */
+  /**
+   * {@code x} where {@code on}, else 0: masked garbage (even inf/NaN) never reaches the arithmetic.
+   */
   private static Operand<TFloat32> zeroOff(Ops tf, Operand<TBool> on, Operand<TFloat32> x) {
     return tf.select(on, x, tf.zerosLike(x));
   }
@@ -255,7 +270,8 @@ public final class PpoLosses {
 
   private static void checkRank(String name, Operand<?> x, int rank) {
     if (!x.shape().isUnknown() && x.shape().numDimensions() != rank) {
-      throw new IllegalArgumentException(name + " must have rank " + rank + ", got shape " + x.shape());
+      throw new IllegalArgumentException(
+          name + " must have rank " + rank + ", got shape " + x.shape());
     }
   }
 }

@@ -2,13 +2,12 @@ package dev.rewardensemble.rl;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.io.AtomicDirs;
 import dev.rewardensemble.io.DirLock;
 import dev.rewardensemble.io.FloatTensor;
-import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.train.Checkpoints;
 import dev.rewardensemble.train.TrainListener;
 import java.io.IOException;
@@ -21,12 +20,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.SplittableRandom;
 import java.util.function.Consumer;
 
 /**
- * A PPO run in a run directory: iterations over a deterministic prompt order (a pure function of the
- * seed and the iteration), per-iteration metrics in {@code metrics.jsonl}, checkpoints every N
+ * A PPO run in a run directory: iterations over a deterministic prompt order (a pure function of
+ * the seed and the iteration), per-iteration metrics in {@code metrics.jsonl}, checkpoints every N
  * iterations (policy and value weights, AdamW moments, iteration, KL coefficient), resume, and the
  * final policy in the Hugging Face layout ({@code RUN_DIR/policy/}).
  */
@@ -36,7 +34,8 @@ public final class PpoRun {
   private PpoRun() {}
 
   /** Run settings besides the PPO hyperparameters. */
-  public record Options(Path runDir, int iterations, int saveEvery, int keepCheckpoints, boolean resume) {
+  public record Options(
+      Path runDir, int iterations, int saveEvery, int keepCheckpoints, boolean resume) {
     public Options {
       if (iterations < 1) {
         throw new IllegalArgumentException("iterations must be >= 1, got " + iterations);
@@ -47,21 +46,41 @@ public final class PpoRun {
     }
   }
 
-  /** Runs (or resumes) PPO; {@code onStats} sees every iteration's metrics. Returns the policy directory. */
+  /**
+   * Runs (or resumes) PPO; {@code onStats} sees every iteration's metrics. Returns the policy
+   * directory.
+   */
   public static Path run(
-      PpoTrainer trainer, ModelConfig policyConfig, Optional<Path> tokenizer, List<int[]> prompts, PpoConfig cfg,
-      Options opt, ObjectNode provenance, Consumer<PpoTrainer.Stats> onStats, TrainListener listener) throws IOException {
+      PpoTrainer trainer,
+      ModelConfig policyConfig,
+      Optional<Path> tokenizer,
+      List<int[]> prompts,
+      PpoConfig cfg,
+      Options opt,
+      ObjectNode provenance,
+      Consumer<PpoTrainer.Stats> onStats,
+      TrainListener listener)
+      throws IOException {
     if (prompts.isEmpty()) {
       throw new IllegalArgumentException("no prompts");
     }
     try (DirLock lock = DirLock.runDir(opt.runDir())) {
-      return runLocked(trainer, policyConfig, tokenizer, prompts, cfg, opt, provenance, onStats, listener);
+      return runLocked(
+          trainer, policyConfig, tokenizer, prompts, cfg, opt, provenance, onStats, listener);
     }
   }
 
   private static Path runLocked(
-      PpoTrainer trainer, ModelConfig policyConfig, Optional<Path> tokenizer, List<int[]> prompts, PpoConfig cfg,
-      Options opt, ObjectNode provenance, Consumer<PpoTrainer.Stats> onStats, TrainListener listener) throws IOException {
+      PpoTrainer trainer,
+      ModelConfig policyConfig,
+      Optional<Path> tokenizer,
+      List<int[]> prompts,
+      PpoConfig cfg,
+      Options opt,
+      ObjectNode provenance,
+      Consumer<PpoTrainer.Stats> onStats,
+      TrainListener listener)
+      throws IOException {
     Path dir = opt.runDir();
     Files.createDirectories(dir);
     RunDirs.cleanLeftovers(dir);
@@ -73,13 +92,20 @@ public final class PpoRun {
       }
       if (ck.isPresent()) {
         var s = ck.get().state();
-        trainer.restore(ck.get().weights(), ck.get().optimizer(),
-            new PpoTrainer.State(s.get("iteration").asInt(), s.get("optimizer_steps").asInt(), s.get("kl_coef").asDouble()),
+        trainer.restore(
+            ck.get().weights(),
+            ck.get().optimizer(),
+            new PpoTrainer.State(
+                s.get("iteration").asInt(),
+                s.get("optimizer_steps").asInt(),
+                s.get("kl_coef").asDouble()),
             ck.get().dir().toString());
-        listener.onMessage("resuming from " + ck.get().dir() + " (iteration " + trainer.iteration() + ")");
+        listener.onMessage(
+            "resuming from " + ck.get().dir() + " (iteration " + trainer.iteration() + ")");
       }
     } else if (ck.isPresent() || Files.exists(policyDir)) {
-      throw new IllegalArgumentException(dir + " already holds a PPO run; pass --resume or choose another --out");
+      throw new IllegalArgumentException(
+          dir + " already holds a PPO run; pass --resume or choose another --out");
     }
     Path metrics = dir.resolve("metrics.jsonl");
     keepRowsUpTo(metrics, trainer.iteration());
@@ -97,12 +123,24 @@ public final class PpoRun {
       PpoTrainer.Stats s = trainer.step(batch(prompts, cfg.rolloutBatch(), cfg.seed(), it));
       ObjectNode row = JSON.valueToTree(s);
       row.put("seconds_total", (System.nanoTime() - t0) / 1e9);
-      try (Writer w = Files.newBufferedWriter(metrics, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+      try (Writer w =
+          Files.newBufferedWriter(
+              metrics,
+              StandardCharsets.UTF_8,
+              StandardOpenOption.CREATE,
+              StandardOpenOption.APPEND)) {
         w.write(JSON.writeValueAsString(row));
         w.write('\n');
       }
       onStats.accept(s);
-      listener.onStep(it + 1, opt.iterations(), s.meanScore(), s.kl(), cfg.lr(), s.policyLoss(), (System.nanoTime() - t0) / 1e9);
+      listener.onStep(
+          it + 1,
+          opt.iterations(),
+          s.meanScore(),
+          s.kl(),
+          cfg.lr(),
+          s.policyLoss(),
+          (System.nanoTime() - t0) / 1e9);
       if (opt.saveEvery() > 0 && (it + 1) % opt.saveEvery() == 0 && it + 1 < opt.iterations()) {
         PpoTrainer.State st = trainer.state();
         ObjectNode state = JSON.createObjectNode();
@@ -112,8 +150,14 @@ public final class PpoRun {
         state.put("kl_coef", st.klCoef());
         state.put("seed", cfg.seed());
         state.put("rng", "prompt order and sampling streams are functions of (seed, iteration)");
-        Path saved = Checkpoints.save(dir, st.iteration(), trainer.trainableWeights(), trainer.optimizerState(), state,
-            opt.keepCheckpoints());
+        Path saved =
+            Checkpoints.save(
+                dir,
+                st.iteration(),
+                trainer.trainableWeights(),
+                trainer.optimizerState(),
+                state,
+                opt.keepCheckpoints());
         listener.onMessage("checkpoint " + saved);
       }
     }
@@ -125,7 +169,10 @@ public final class PpoRun {
     AtomicDirs.deleteRecursively(staging);
     HfCheckpoint.save(staging, policyConfig, arch, policy, Map.of("format", "pt"));
     if (tokenizer.isPresent()) {
-      Files.copy(tokenizer.get(), staging.resolve("tokenizer.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      Files.copy(
+          tokenizer.get(),
+          staging.resolve("tokenizer.json"),
+          java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
     AtomicDirs.replace(staging, policyDir);
     run.put("complete", true);
@@ -133,7 +180,10 @@ public final class PpoRun {
     return policyDir;
   }
 
-  /** The prompts of iteration {@code it}: consecutive slices of per-epoch permutations of the prompt list. */
+  /**
+   * The prompts of iteration {@code it}: consecutive slices of per-epoch permutations of the prompt
+   * list.
+   */
   static List<int[]> batch(List<int[]> prompts, int size, long seed, int it) {
     List<int[]> out = new ArrayList<>(size);
     int n = prompts.size();
@@ -153,7 +203,8 @@ public final class PpoRun {
     List<String> keep = new ArrayList<>();
     for (String line : Files.readAllLines(metrics)) {
       try {
-        if (!line.isBlank() && JSON.readTree(line).path("iteration").asInt(Integer.MAX_VALUE) <= iteration) {
+        if (!line.isBlank()
+            && JSON.readTree(line).path("iteration").asInt(Integer.MAX_VALUE) <= iteration) {
           keep.add(line);
         }
       } catch (IOException e) {
@@ -163,6 +214,10 @@ public final class PpoRun {
     // Through a temporary file: a kill while rewriting never loses the rows kept.
     Path tmp = metrics.resolveSibling(".metrics.jsonl.tmp");
     Files.write(tmp, keep);
-    Files.move(tmp, metrics, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    Files.move(
+        tmp,
+        metrics,
+        java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
   }
 }

@@ -110,18 +110,26 @@ public final class PpoTrainer implements AutoCloseable {
       Map<String, Double> seconds) {}
 
   /**
-   * @param policy the policy's weights (trunk + {@code lm_head.weight} unless tied), also the frozen
-   *     reference
+   * @param policy the policy's weights (trunk + {@code lm_head.weight} unless tied), also the
+   *     frozen reference
    * @param valueConfig architecture of the value model's trunk (the reward model's)
    * @param valueTrunk its trunk weights; the scalar head is initialised fresh from {@code seed}
    */
   public PpoTrainer(
-      ModelConfig policyConfig, Map<String, FloatTensor> policy, ModelConfig valueConfig,
-      Map<String, FloatTensor> valueTrunk, SequenceScorer scorer, PpoConfig cfg, ExecConfig exec) {
+      ModelConfig policyConfig,
+      Map<String, FloatTensor> policy,
+      ModelConfig valueConfig,
+      Map<String, FloatTensor> valueTrunk,
+      SequenceScorer scorer,
+      PpoConfig cfg,
+      ExecConfig exec) {
     if (valueConfig.vocabSize() != policyConfig.vocabSize()) {
       throw new IllegalArgumentException(
-          "the value model's vocabulary (" + valueConfig.vocabSize() + ") differs from the policy's ("
-              + policyConfig.vocabSize() + ")");
+          "the value model's vocabulary ("
+              + valueConfig.vocabSize()
+              + ") differs from the policy's ("
+              + policyConfig.vocabSize()
+              + ")");
     }
     this.cfg = cfg;
     this.policyConfig = policyConfig;
@@ -139,29 +147,48 @@ public final class PpoTrainer implements AutoCloseable {
 
       ids = tf.withName("ppo_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       mask = tf.withName("ppo_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
-      actionMask = tf.withName("ppo_action_mask").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
+      actionMask =
+          tf.withName("ppo_action_mask")
+              .placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
       Attention.Geometry g = Attention.geometry(tf, mask);
       Operand<TInt32> next = tf.stridedSlice(ids, Indices.all(), Indices.sliceFrom(1)); // [N, T-1]
       Operand<TFloat32> polLogits = shiftedLogits(cx, policyConfig, pol, g); // [N, T-1, V]
       logp = PpoLosses.tokenLogProbs(tf, polLogits, next, actionMask); // [N, T-1]
       entropy = PpoLosses.entropy(tf, polLogits, actionMask); // [N, T-1]
       entropyMean = PpoLosses.maskedMean(tf, entropy, actionMask); // []
-      refLogp = PpoLosses.tokenLogProbs(tf, shiftedLogits(cx, policyConfig, ref, g), next, actionMask);
-      Operand<TFloat32> vRows = Transformers.trunk(cx, valueConfig, val, ids, g, Projector.NONE); // [N*T, Hv]
+      refLogp =
+          PpoLosses.tokenLogProbs(tf, shiftedLogits(cx, policyConfig, ref, g), next, actionMask);
+      Operand<TFloat32> vRows =
+          Transformers.trunk(cx, valueConfig, val, ids, g, Projector.NONE); // [N*T, Hv]
       Operand<TFloat32> v =
           tf.nn.biasAdd(
-              Layers.linear(cx, vRows, val.get(VALUE_HEAD, 1, valueConfig.hiddenSize())), val.get(VALUE_BIAS, 1)); // [N*T, 1]
+              Layers.linear(cx, vRows, val.get(VALUE_HEAD, 1, valueConfig.hiddenSize())),
+              val.get(VALUE_BIAS, 1)); // [N*T, 1]
       values =
           tf.stridedSlice(
-              tf.reshape(v, tf.stack(List.of(g.batch(), g.time()))), Indices.all(), Indices.sliceTo(-1)); // [N, T-1]
+              tf.reshape(v, tf.stack(List.of(g.batch(), g.time()))),
+              Indices.all(),
+              Indices.sliceTo(-1)); // [N, T-1]
 
-      oldLogp = tf.withName("ppo_old_logp").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
-      advantages = tf.withName("ppo_advantages").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
-      returns = tf.withName("ppo_returns").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
-      oldValues = tf.withName("ppo_old_values").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
-      policyLoss = PpoLosses.policyLoss(tf, logp, oldLogp, advantages, actionMask, (float) cfg.clipRange());
-      valueLoss = PpoLosses.valueLoss(tf, values, oldValues, returns, actionMask, (float) cfg.valueClipRange());
-      Operand<TFloat32> total = PpoLosses.total(tf, policyLoss.loss(), valueLoss.loss(), (float) cfg.valueCoef());
+      oldLogp =
+          tf.withName("ppo_old_logp")
+              .placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
+      advantages =
+          tf.withName("ppo_advantages")
+              .placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
+      returns =
+          tf.withName("ppo_returns")
+              .placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
+      oldValues =
+          tf.withName("ppo_old_values")
+              .placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
+      policyLoss =
+          PpoLosses.policyLoss(tf, logp, oldLogp, advantages, actionMask, (float) cfg.clipRange());
+      valueLoss =
+          PpoLosses.valueLoss(
+              tf, values, oldValues, returns, actionMask, (float) cfg.valueClipRange());
+      Operand<TFloat32> total =
+          PpoLosses.total(tf, policyLoss.loss(), valueLoss.loss(), (float) cfg.valueCoef());
 
       for (String key : params.names()) {
         if (key.startsWith(POLICY) || key.startsWith(VALUE)) {
@@ -192,8 +219,12 @@ public final class PpoTrainer implements AutoCloseable {
         init.put(REFERENCE + e.getKey(), e.getValue());
       }
       valueTrunk.forEach((k, t) -> init.put(VALUE + k, t));
-      init.put(VALUE + VALUE_HEAD, Init.normal(new long[] {1, valueConfig.hiddenSize()}, 1.0 / (valueConfig.hiddenSize() + 1),
-          new SplittableRandom(cfg.seed())));
+      init.put(
+          VALUE + VALUE_HEAD,
+          Init.normal(
+              new long[] {1, valueConfig.hiddenSize()},
+              1.0 / (valueConfig.hiddenSize() + 1),
+              new SplittableRandom(cfg.seed())));
       init.put(VALUE + VALUE_BIAS, FloatTensor.zeros(1));
       params.load(session, init, false, "PPO initial weights");
     } catch (RuntimeException | Error e) {
@@ -202,14 +233,21 @@ public final class PpoTrainer implements AutoCloseable {
     }
   }
 
-  /** {@code [N, T-1, V]} logits at positions 0..T-2 (predicting tokens 1..T-1), divided by the temperature. */
-  private Operand<TFloat32> shiftedLogits(BuildContext cx, ModelConfig c, ParameterStore p, Attention.Geometry g) {
+  /**
+   * {@code [N, T-1, V]} logits at positions 0..T-2 (predicting tokens 1..T-1), divided by the
+   * temperature.
+   */
+  private Operand<TFloat32> shiftedLogits(
+      BuildContext cx, ModelConfig c, ParameterStore p, Attention.Geometry g) {
     Ops tf = cx.tf();
     Operand<TFloat32> rows = Transformers.trunk(cx, c, p, ids, g, Projector.NONE); // [N*T, H]
     Operand<TFloat32> logits = LmHead.logits(cx, c, p, rows); // [N*T, V]
     Operand<TFloat32> l3 =
-        tf.reshape(logits, tf.stack(List.of(g.batch(), g.time(), tf.constant(c.vocabSize())))); // [N, T, V]
-    Operand<TFloat32> shifted = tf.stridedSlice(l3, Indices.all(), Indices.sliceTo(-1), Indices.all()); // [N, T-1, V]
+        tf.reshape(
+            logits,
+            tf.stack(List.of(g.batch(), g.time(), tf.constant(c.vocabSize())))); // [N, T, V]
+    Operand<TFloat32> shifted =
+        tf.stridedSlice(l3, Indices.all(), Indices.sliceTo(-1), Indices.all()); // [N, T-1, V]
     return tf.math.div(shifted, tf.constant((float) cfg.temperature()));
   }
 
@@ -230,13 +268,23 @@ public final class PpoTrainer implements AutoCloseable {
   /** One PPO iteration on {@code prompts} (a rollout batch). */
   public Stats step(List<int[]> prompts) {
     if (guard == null) {
-      guard = new dev.rewardensemble.train.DivergenceGuard(weightStats()[0]); // before this process's first update
+      guard =
+          new dev.rewardensemble.train.DivergenceGuard(
+              weightStats()[0]); // before this process's first update
     }
     Map<String, Double> seconds = new LinkedHashMap<>();
     long t0 = System.nanoTime();
-    SamplingConfig sc = new SamplingConfig(cfg.maxNewTokens(), false, cfg.temperature(), cfg.topP(), 0,
-        cfg.seed() * 1_000_003L + iteration, true);
-    List<Generation> gens = sampler.generate(prompts, sc, Math.max(1, Math.min(prompts.size(), cfg.stepBatch())));
+    SamplingConfig sc =
+        new SamplingConfig(
+            cfg.maxNewTokens(),
+            false,
+            cfg.temperature(),
+            cfg.topP(),
+            0,
+            cfg.seed() * 1_000_003L + iteration,
+            true);
+    List<Generation> gens =
+        sampler.generate(prompts, sc, Math.max(1, Math.min(prompts.size(), cfg.stepBatch())));
     long t1 = System.nanoTime();
     seconds.put("rollout", (t1 - t0) / 1e9);
 
@@ -248,7 +296,8 @@ public final class PpoTrainer implements AutoCloseable {
       Generation gen = gens.get(i);
       ended[i] = gen.finished();
       int[] r = gen.responseIds();
-      responses.add(r.length > 0 && eos >= 0 && r[r.length - 1] == eos ? Arrays.copyOf(r, r.length - 1) : r);
+      responses.add(
+          r.length > 0 && eos >= 0 && r[r.length - 1] == eos ? Arrays.copyOf(r, r.length - 1) : r);
     }
     List<MemberScores> scored = scorer.score(prompts, responses);
     double[] scores = new double[n];
@@ -274,9 +323,11 @@ public final class PpoTrainer implements AutoCloseable {
     double[][] lp = fwd[0];
     double[][] lpRef = fwd[1];
     double[][] vals = fwd[2];
-    KlPenalty.Rewards rw = KlPenalty.rewards(lp, lpRef, b.action, scores, kl.coef(), cfg.klEstimator());
+    KlPenalty.Rewards rw =
+        KlPenalty.rewards(lp, lpRef, b.action, scores, kl.coef(), cfg.klEstimator());
     Gae.Batch gae = Gae.compute(rw.rewards(), vals, b.action, cfg.gamma(), cfg.lambda());
-    double[][] adv = cfg.whitenAdvantages() ? Gae.whiten(gae.advantages(), b.action, true) : gae.advantages();
+    double[][] adv =
+        cfg.whitenAdvantages() ? Gae.whiten(gae.advantages(), b.action, true) : gae.advantages();
     double seqKl = KlPenalty.meanSequenceKl(rw.kl());
     long t3 = System.nanoTime();
     seconds.put("forward", (t3 - t2) / 1e9);
@@ -312,8 +363,20 @@ public final class PpoTrainer implements AutoCloseable {
       eosCount += ended[i] ? 1 : 0;
     }
     double meanScore = Arrays.stream(scores).average().orElse(0);
-    return new Stats(iteration, meanScore, aggs, seqKl, kl.coef(), ent / updates, pl / updates, vl / updates,
-        cf / updates, ak / updates, len / n, (double) eosCount / n, seconds);
+    return new Stats(
+        iteration,
+        meanScore,
+        aggs,
+        seqKl,
+        kl.coef(),
+        ent / updates,
+        pl / updates,
+        vl / updates,
+        cf / updates,
+        ak / updates,
+        len / n,
+        (double) eosCount / n,
+        seconds);
   }
 
   /** Right-padded prompt + response rows with their action masks ({@code [N][T-1]}). */
@@ -358,7 +421,10 @@ public final class PpoTrainer implements AutoCloseable {
     }
   }
 
-  /** Policy log-probs, reference log-probs and values of every row, {@code [3][N][T-1]}, in minibatches. */
+  /**
+   * Policy log-probs, reference log-probs and values of every row, {@code [3][N][T-1]}, in
+   * minibatches.
+   */
   private double[][][] forward(Batch b) {
     double[][][] out = new double[3][b.n()][];
     for (int from = 0; from < b.n(); from += cfg.stepBatch()) {
@@ -390,18 +456,33 @@ public final class PpoTrainer implements AutoCloseable {
   }
 
   private Session.Runner feedBatch(Session.Runner r, Batch b, int[] rows, List<Tensor> feeds) {
-    r.feed(ids, keep(feeds, TInt32.tensorOf(Shape.of(rows.length, b.t()), DataBuffers.of(b.rowsIds(rows), true, false))));
-    r.feed(mask, keep(feeds, TInt32.tensorOf(Shape.of(rows.length, b.t()), DataBuffers.of(b.rowsMask(rows), true, false))));
+    r.feed(
+        ids,
+        keep(
+            feeds,
+            TInt32.tensorOf(
+                Shape.of(rows.length, b.t()), DataBuffers.of(b.rowsIds(rows), true, false))));
+    r.feed(
+        mask,
+        keep(
+            feeds,
+            TInt32.tensorOf(
+                Shape.of(rows.length, b.t()), DataBuffers.of(b.rowsMask(rows), true, false))));
     r.feed(actionMask, keep(feeds, rowsTensor(b.action(), rows)));
     return r;
   }
 
-  /** One clipped PPO update on a minibatch; returns policy loss, value loss, clip fraction, approx KL, entropy. */
-  private double[] train(Batch b, int[] rows, double[][] lp, double[][] adv, double[][] ret, double[][] vals) {
+  /**
+   * One clipped PPO update on a minibatch; returns policy loss, value loss, clip fraction, approx
+   * KL, entropy.
+   */
+  private double[] train(
+      Batch b, int[] rows, double[][] lp, double[][] adv, double[][] ret, double[][] vals) {
     List<Tensor> feeds = new ArrayList<>();
     try {
       optimizerSteps++;
-      double lr = cfg.lr() * Math.min(1.0, (double) optimizerSteps / Math.max(1, cfg.warmupSteps()));
+      double lr =
+          cfg.lr() * Math.min(1.0, (double) optimizerSteps / Math.max(1, cfg.warmupSteps()));
       Session.Runner r = feedBatch(session.runner(), b, rows, feeds);
       r.feed(oldLogp, keep(feeds, rowsTensor(lp, rows)));
       r.feed(advantages, keep(feeds, rowsTensor(adv, rows)));
@@ -409,10 +490,16 @@ public final class PpoTrainer implements AutoCloseable {
       r.feed(oldValues, keep(feeds, rowsTensor(vals, rows)));
       r.feed(adamw.lr(), keep(feeds, TFloat32.scalarOf((float) lr)));
       r.feed(adamw.step(), keep(feeds, TFloat32.scalarOf(optimizerSteps)));
-      // Gradients first (accumulate), checked finite, then the update: two runs, no host copy of gradients.
-      try (Result res = r.fetch(policyLoss.loss()).fetch(valueLoss.loss()).fetch(policyLoss.clipFraction())
-          .fetch(policyLoss.approxKl()).fetch(entropyMean)
-          .addTarget(acc.accumulate()).run()) {
+      // Gradients first (accumulate), checked finite, then the update: two runs, no host copy of
+      // gradients.
+      try (Result res =
+          r.fetch(policyLoss.loss())
+              .fetch(valueLoss.loss())
+              .fetch(policyLoss.clipFraction())
+              .fetch(policyLoss.approxKl())
+              .fetch(entropyMean)
+              .addTarget(acc.accumulate())
+              .run()) {
         double[] m = new double[5];
         for (int i = 0; i < 5; i++) {
           m[i] = ((TFloat32) res.get(i)).getFloat();
@@ -421,17 +508,33 @@ public final class PpoTrainer implements AutoCloseable {
           if (!((TBool) chk.get(0)).getBoolean() || !Double.isFinite(m[0])) {
             session.runner().addTarget(acc.reset()).run().close();
             throw new dev.rewardensemble.train.TrainingDivergedException(
-                "PPO diverged at iteration " + (iteration + 1) + " (non-finite loss or gradient): try a lower --lr "
-                    + "(now " + cfg.lr() + "), a larger --kl-coef, or fewer epochs per rollout");
+                "PPO diverged at iteration "
+                    + (iteration + 1)
+                    + " (non-finite loss or gradient): try a lower --lr "
+                    + "(now "
+                    + cfg.lr()
+                    + "), a larger --kl-coef, or fewer epochs per rollout");
           }
         }
-        try (TFloat32 lrT = TFloat32.scalarOf((float) lr); TFloat32 stT = TFloat32.scalarOf(optimizerSteps)) {
-          session.runner().feed(adamw.lr(), lrT).feed(adamw.step(), stT).addTarget(update).run().close();
+        try (TFloat32 lrT = TFloat32.scalarOf((float) lr);
+            TFloat32 stT = TFloat32.scalarOf(optimizerSteps)) {
+          session
+              .runner()
+              .feed(adamw.lr(), lrT)
+              .feed(adamw.step(), stT)
+              .addTarget(update)
+              .run()
+              .close();
         }
         String problem = guard.checkWeights(weightStats());
         if (problem != null) {
           throw new dev.rewardensemble.train.TrainingDivergedException(
-              "PPO diverged at iteration " + (iteration + 1) + ": " + problem + ": try a lower --lr (now " + cfg.lr()
+              "PPO diverged at iteration "
+                  + (iteration + 1)
+                  + ": "
+                  + problem
+                  + ": try a lower --lr (now "
+                  + cfg.lr()
                   + "), a larger --kl-coef, or fewer epochs per rollout");
         }
         return m;
@@ -473,13 +576,15 @@ public final class PpoTrainer implements AutoCloseable {
 
   /** Weight checks after every update (created at this process's first iteration). */
   private dev.rewardensemble.train.DivergenceGuard guard;
+
   private dev.rewardensemble.train.DivergenceGuard.WeightOps weightOps;
 
   private double[] weightStats() {
     if (weightOps == null) {
       List<Variable<TFloat32>> vars = new ArrayList<>();
       trainable.forEach(k -> vars.add(params.variable(k)));
-      weightOps = dev.rewardensemble.train.DivergenceGuard.buildWeightOps(Ops.create(owner.graph()), vars);
+      weightOps =
+          dev.rewardensemble.train.DivergenceGuard.buildWeightOps(Ops.create(owner.graph()), vars);
     }
     return dev.rewardensemble.train.DivergenceGuard.weightStats(session, weightOps);
   }
@@ -502,9 +607,14 @@ public final class PpoTrainer implements AutoCloseable {
   }
 
   /** Restores a checkpoint: trainable weights, AdamW moments and counters. */
-  public void restore(Map<String, FloatTensor> weights, Map<String, FloatTensor> slots, State state, String source) {
+  public void restore(
+      Map<String, FloatTensor> weights,
+      Map<String, FloatTensor> slots,
+      State state,
+      String source) {
     if (!weights.keySet().equals(new java.util.HashSet<>(trainable))) {
-      throw new IllegalArgumentException(source + ": checkpoint does not hold the policy and value weights");
+      throw new IllegalArgumentException(
+          source + ": checkpoint does not hold the policy and value weights");
     }
     params.load(session, weights, true, source);
     adamw.loadSlots(session, slots, source);

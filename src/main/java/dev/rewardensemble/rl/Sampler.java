@@ -52,13 +52,13 @@ import org.tensorflow.types.family.TType;
  * token); the loop body cannot capture outside tensors, so the weights enter it as loop variables
  * (forwarded by reference, not copied). A {@code VariableV2} with the same {@code shared_name}
  * created inside the body does read the outer variable in TensorFlow Java 1.1.0 (checked), but loop
- * variables keep the body a function of its inputs and fail loudly if a weight is missing.
- * Token choice ({@link Sampling#choose}) is an inverse-CDF lookup with one uniform number per row
- * and step, fed from the host and drawn from a stream seeded by the config's seed and the prompt's
+ * variables keep the body a function of its inputs and fail loudly if a weight is missing. Token
+ * choice ({@link Sampling#choose}) is an inverse-CDF lookup with one uniform number per row and
+ * step, fed from the host and drawn from a stream seeded by the config's seed and the prompt's
  * index in the request, so a row's draws do not depend on which other prompts share its batch.
  *
- * <p>{@link #generateUncached} is the reference: it recomputes the full prefix for every token
- * (one run per token), with the same token choice. It exists for checks and the benchmark.
+ * <p>{@link #generateUncached} is the reference: it recomputes the full prefix for every token (one
+ * run per token), with the same token choice. It exists for checks and the benchmark.
  *
  * <pre>{@code
  * try (Sampler s = Sampler.load(Path.of("models/sft"), ExecConfig.defaults())) {
@@ -75,8 +75,12 @@ public final class Sampler implements AutoCloseable {
   private final ModelConfig config;
   private final Optional<Path> tokenizer;
   private final Graph graph;
-  /** The owner of the graph and session of a sampler that made its own; null for {@link #inGraph}. */
+
+  /**
+   * The owner of the graph and session of a sampler that made its own; null for {@link #inGraph}.
+   */
   private final GraphSession owner;
+
   private final boolean owned;
   private final ParameterStore params;
   private Session session;
@@ -98,7 +102,11 @@ public final class Sampler implements AutoCloseable {
   private final Operand<TInt32> nextToken; // [B]
   private final Operand<TFloat32> nextLogprob; // [B]
 
-  private Sampler(ModelConfig config, Map<String, FloatTensor> weights, ExecConfig exec, Optional<Path> tokenizer,
+  private Sampler(
+      ModelConfig config,
+      Map<String, FloatTensor> weights,
+      ExecConfig exec,
+      Optional<Path> tokenizer,
       String source) {
     this(config, tokenizer, new GraphSession(), null, g -> BuildContext.of(g, exec), null);
     Map<String, FloatTensor> w = new LinkedHashMap<>(weights);
@@ -115,13 +123,17 @@ public final class Sampler implements AutoCloseable {
   }
 
   /**
-   * Builds the sampling ops into {@code graph} in the context {@code contextFor} gives (a sub-scope, so that its
-   * placeholder names do not collide), over the variables of {@code params}; an owned sampler creates its own
-   * graph and {@code params}.
+   * Builds the sampling ops into {@code graph} in the context {@code contextFor} gives (a
+   * sub-scope, so that its placeholder names do not collide), over the variables of {@code params};
+   * an owned sampler creates its own graph and {@code params}.
    */
   private Sampler(
-      ModelConfig config, Optional<Path> tokenizer, GraphSession owner, Graph externalGraph,
-      Function<Graph, BuildContext> contextFor, ParameterStore external) {
+      ModelConfig config,
+      Optional<Path> tokenizer,
+      GraphSession owner,
+      Graph externalGraph,
+      Function<Graph, BuildContext> contextFor,
+      ParameterStore external) {
     this.config = config;
     this.tokenizer = tokenizer;
     this.owner = owner;
@@ -132,13 +144,20 @@ public final class Sampler implements AutoCloseable {
       Ops tf = cx.tf();
       params = external != null ? external : new ParameterStore(tf);
       ids = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
-      mask = tf.withName("attention_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
-      temperature = tf.withName("temperature").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+      mask =
+          tf.withName("attention_mask")
+              .placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
+      temperature =
+          tf.withName("temperature").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
       topP = tf.withName("top_p").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
       topK = tf.withName("top_k").placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
-      uniforms = tf.withName("uniforms").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
-      maxNew = tf.withName("max_new_tokens").placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
-      eos = tf.withName("eos_token_id").placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
+      uniforms =
+          tf.withName("uniforms").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
+      maxNew =
+          tf.withName("max_new_tokens")
+              .placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
+      eos =
+          tf.withName("eos_token_id").placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
       Output<?>[] loop = buildCachedLoop(cx, params);
       outTokens = loop[0];
       outLogprobs = loop[1];
@@ -156,11 +175,12 @@ public final class Sampler implements AutoCloseable {
 
   /**
    * A sampler built into an existing graph over existing variables (e.g. a PPO policy's, so that
-   * rollouts read the current weights without copying them): {@code scoped} should be a sub-scope of
-   * the graph's build context. Call {@link #attach} with the graph's session before generating; the
-   * sampler does not own, and will not close, the graph or the session.
+   * rollouts read the current weights without copying them): {@code scoped} should be a sub-scope
+   * of the graph's build context. Call {@link #attach} with the graph's session before generating;
+   * the sampler does not own, and will not close, the graph or the session.
    */
-  public static Sampler inGraph(Graph graph, BuildContext scoped, ModelConfig config, ParameterStore policyParams) {
+  public static Sampler inGraph(
+      Graph graph, BuildContext scoped, ModelConfig config, ParameterStore policyParams) {
     return new Sampler(config, Optional.empty(), null, graph, g -> scoped, policyParams);
   }
 
@@ -171,17 +191,19 @@ public final class Sampler implements AutoCloseable {
    * Exports the policy as a SavedModel whose signature {@code generate} runs the whole in-graph
    * decode loop: inputs {@code input_ids}, {@code attention_mask} (int32 {@code [B, P]},
    * left-padded), {@code uniforms} (float {@code [B, M]}: one uniform number per row and step, M >=
-   * max new tokens; zeros with {@code top_k} 1 give greedy decoding), {@code max_new_tokens}, {@code
-   * eos_token_id} (-1: never stop), {@code top_k} (int32 scalars), {@code temperature}, {@code top_p}
-   * (float scalars); outputs {@code tokens} {@code [B, n]} and {@code token_logprobs} {@code [B, n]}
-   * (log-probabilities under the unmodified model). Written to a temporary directory and renamed.
+   * max new tokens; zeros with {@code top_k} 1 give greedy decoding), {@code max_new_tokens},
+   * {@code eos_token_id} (-1: never stop), {@code top_k} (int32 scalars), {@code temperature},
+   * {@code top_p} (float scalars); outputs {@code tokens} {@code [B, n]} and {@code token_logprobs}
+   * {@code [B, n]} (log-probabilities under the unmodified model). Written to a temporary directory
+   * and renamed.
    */
   public void exportSavedModel(Path dir) throws IOException {
     Path target = dir.toAbsolutePath().normalize();
     if (Files.exists(target)) {
       throw new IllegalArgumentException("cannot export to " + target + ": it already exists");
     }
-    Path tmp = dev.rewardensemble.io.TempPaths.newDirectory(target); // default permissions, not 0700
+    Path tmp =
+        dev.rewardensemble.io.TempPaths.newDirectory(target); // default permissions, not 0700
     try {
       org.tensorflow.Signature sig =
           org.tensorflow.Signature.builder()
@@ -198,7 +220,11 @@ public final class Sampler implements AutoCloseable {
               .output("tokens", (Operand<?>) outTokens)
               .output("token_logprobs", (Operand<?>) outLogprobs)
               .build();
-      org.tensorflow.SavedModelBundle.exporter(tmp.toString()).withTags("serve").withSession(session).withSignature(sig).export();
+      org.tensorflow.SavedModelBundle.exporter(tmp.toString())
+          .withTags("serve")
+          .withSession(session)
+          .withSignature(sig)
+          .export();
       Files.move(tmp, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     } catch (IOException | RuntimeException e) {
       dev.rewardensemble.io.AtomicDirs.deleteRecursively(tmp);
@@ -222,12 +248,17 @@ public final class Sampler implements AutoCloseable {
     HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(checkpointDir);
     if (ckpt.kind() != HfCheckpoint.Kind.CAUSAL_LM) {
       throw new IllegalArgumentException(
-          checkpointDir + ": architecture " + ckpt.architecture()
+          checkpointDir
+              + ": architecture "
+              + ckpt.architecture()
               + " has no language-model head; generation needs LlamaForCausalLM or GPT2LMHeadModel");
     }
     Path tok = checkpointDir.resolve("tokenizer.json");
     return new Sampler(
-        ckpt.config(), ckpt.weights(), exec, Files.isRegularFile(tok) ? Optional.of(tok) : Optional.empty(),
+        ckpt.config(),
+        ckpt.weights(),
+        exec,
+        Files.isRegularFile(tok) ? Optional.of(tok) : Optional.empty(),
         checkpointDir.toString());
   }
 
@@ -254,27 +285,31 @@ public final class Sampler implements AutoCloseable {
   }
 
   /**
-   * Generates one response per prompt, in order, {@code batchSize} prompts per {@code
-   * Session.run} (left-padded), with the cached in-graph loop.
+   * Generates one response per prompt, in order, {@code batchSize} prompts per {@code Session.run}
+   * (left-padded), with the cached in-graph loop.
    */
   public List<Generation> generate(List<int[]> prompts, SamplingConfig cfg, int batchSize) {
     return run(prompts, cfg, batchSize, true);
   }
 
   /**
-   * The reference generator: the same choice of tokens, but every token recomputes the whole
-   * prefix (no cache) in its own {@code Session.run}. Slow; for checks and benchmarks.
+   * The reference generator: the same choice of tokens, but every token recomputes the whole prefix
+   * (no cache) in its own {@code Session.run}. Slow; for checks and benchmarks.
    */
   public List<Generation> generateUncached(List<int[]> prompts, SamplingConfig cfg, int batchSize) {
     return run(prompts, cfg, batchSize, false);
   }
 
-  private List<Generation> run(List<int[]> prompts, SamplingConfig cfg, int batchSize, boolean cached) {
+  private List<Generation> run(
+      List<int[]> prompts, SamplingConfig cfg, int batchSize, boolean cached) {
     // An owned sampler's close() waits for in-flight generations; after it, generating is an error.
-    return owned ? owner.run(s -> decode(prompts, cfg, batchSize, cached)) : decode(prompts, cfg, batchSize, cached);
+    return owned
+        ? owner.run(s -> decode(prompts, cfg, batchSize, cached))
+        : decode(prompts, cfg, batchSize, cached);
   }
 
-  private List<Generation> decode(List<int[]> prompts, SamplingConfig cfg, int batchSize, boolean cached) {
+  private List<Generation> decode(
+      List<int[]> prompts, SamplingConfig cfg, int batchSize, boolean cached) {
     if (batchSize < 1) {
       throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
     }
@@ -300,14 +335,28 @@ public final class Sampler implements AutoCloseable {
     for (int j = 0; j < prompt.length; j++) {
       if (prompt[j] < 0 || prompt[j] >= config.vocabSize()) {
         throw new IllegalArgumentException(
-            "prompt " + index + ": token " + j + " = " + prompt[j] + " is outside the vocabulary [0, "
-                + config.vocabSize() + ")");
+            "prompt "
+                + index
+                + ": token "
+                + j
+                + " = "
+                + prompt[j]
+                + " is outside the vocabulary [0, "
+                + config.vocabSize()
+                + ")");
       }
     }
     if ((long) prompt.length + cfg.maxNewTokens() > config.maxPositions()) {
       throw new IllegalArgumentException(
-          "prompt " + index + ": " + prompt.length + " prompt tokens + " + cfg.maxNewTokens()
-              + " new tokens exceed the model's " + config.maxPositions() + " positions");
+          "prompt "
+              + index
+              + ": "
+              + prompt.length
+              + " prompt tokens + "
+              + cfg.maxNewTokens()
+              + " new tokens exceed the model's "
+              + config.maxPositions()
+              + " positions");
     }
   }
 
@@ -358,7 +407,9 @@ public final class Sampler implements AutoCloseable {
     return new Generation(prompt.clone(), Arrays.copyOf(toks, n), Arrays.copyOf(lps, n), finished);
   }
 
-  /** Raw output of a batch: {@code [B][n]} tokens (padding after EOS) and their log-probabilities. */
+  /**
+   * Raw output of a batch: {@code [B][n]} tokens (padding after EOS) and their log-probabilities.
+   */
   private record Decoded(int[][] tokens, float[][] logprobs) {}
 
   private Decoded runCached(List<int[]> batch, SamplingConfig cfg, float[][] u) {
@@ -427,7 +478,9 @@ public final class Sampler implements AutoCloseable {
         Session.Runner r = session.runner();
         r.feed(ids, keep(feeds, ints(idsNow, rows, time)));
         r.feed(mask, keep(feeds, ints(maskNow, rows, time)));
-        r.feed(uniform, keep(feeds, TFloat32.tensorOf(Shape.of(rows), DataBuffers.of(uNow, true, false))));
+        r.feed(
+            uniform,
+            keep(feeds, TFloat32.tensorOf(Shape.of(rows), DataBuffers.of(uNow, true, false))));
         feedSampling(r, feeds, cfg);
         try (Result res = r.fetch(nextToken).fetch(nextLogprob).run()) {
           int[] tok = new int[rows];
@@ -472,7 +525,8 @@ public final class Sampler implements AutoCloseable {
   }
 
   private void feedSampling(Session.Runner r, List<Tensor> feeds, SamplingConfig cfg) {
-    r.feed(temperature, keep(feeds, TFloat32.scalarOf(cfg.greedy() ? 1f : (float) cfg.temperature())));
+    r.feed(
+        temperature, keep(feeds, TFloat32.scalarOf(cfg.greedy() ? 1f : (float) cfg.temperature())));
     r.feed(topP, keep(feeds, TFloat32.scalarOf(cfg.greedy() ? 1f : (float) cfg.topP())));
     r.feed(topK, keep(feeds, TInt32.scalarOf(effectiveTopK(cfg))));
   }
@@ -483,7 +537,8 @@ public final class Sampler implements AutoCloseable {
   private Operand<TFloat32> uncachedLogits(BuildContext cx, ParameterStore params) {
     Ops tf = cx.tf();
     Attention.Geometry g = Attention.geometry(tf, mask);
-    Operand<TFloat32> rows = Transformers.trunk(cx, config, params, ids, g, Projector.NONE); // [B*T, H]
+    Operand<TFloat32> rows =
+        Transformers.trunk(cx, config, params, ids, g, Projector.NONE); // [B*T, H]
     Operand<TFloat32> last = CausalDecoder.lastRow(tf, rows, g, config.hiddenSize()); // [B, H]
     return LmHead.logits(cx, config, params, last); // [B, V]
   }
@@ -504,9 +559,9 @@ public final class Sampler implements AutoCloseable {
   private static final int CACHE = 12;
 
   /**
-   * Prefill plus the in-graph decode loop; returns the loop's tokens and log-probabilities. The prefill's weight
-   * products take {@code cx}'s precision; the loop's body and condition are graphs of their own, built in float32
-   * with TensorFlow's placement (as they always were).
+   * Prefill plus the in-graph decode loop; returns the loop's tokens and log-probabilities. The
+   * prefill's weight products take {@code cx}'s precision; the loop's body and condition are graphs
+   * of their own, built in float32 with TensorFlow's placement (as they always were).
    */
   private Output<?>[] buildCachedLoop(BuildContext cx, ParameterStore params) {
     Ops tf = cx.tf();
@@ -551,10 +606,13 @@ public final class Sampler implements AutoCloseable {
             (cg, in, cond) -> {
               Ops c = Ops.create(cg);
               Operand<TInt32> done = as(in[DONE]);
-              Operand<TInt32> open = c.math.sub(c.size(done), c.sum(done, c.constant(0))); // rows still going
+              Operand<TInt32> open =
+                  c.math.sub(c.size(done), c.sum(done, c.constant(0))); // rows still going
               cond[0] =
-                  c.math.logicalAnd(
-                          c.math.less(as(in[STEP]), as(in[MAX_NEW])), c.math.greater(open, c.constant(0)))
+                  c.math
+                      .logicalAnd(
+                          c.math.less(as(in[STEP]), as(in[MAX_NEW])),
+                          c.math.greater(open, c.constant(0)))
                       .asOutput();
             },
             (bg, in, next) -> {
@@ -565,16 +623,29 @@ public final class Sampler implements AutoCloseable {
               Operand<TInt32> keyMask = as(in[KEY_MASK]); // [B, Tk]
               // Finished rows feed padding, masked out of every later attention.
               Operand<TInt32> fed =
-                  b.math.add(b.math.mul(as(in[LAST]), live), b.math.mul(done, b.constant(pad))); // [B]
+                  b.math.add(
+                      b.math.mul(as(in[LAST]), live), b.math.mul(done, b.constant(pad))); // [B]
               Operand<TInt32> newIds = b.expandDims(fed, b.constant(1)); // [B, 1]
-              Operand<TInt32> positions = b.sum(keyMask, b.constant(1), Sum.keepDims(true)); // [B, 1]
-              Operand<TInt32> mask2 = b.concat(List.of(keyMask, b.expandDims(live, b.constant(1))), b.constant(1)); // [B, Tk+1]
-              Operand<TInt32> batch = b.reshape(b.stridedSlice(b.shape(newIds), Indices.at(0)), b.constant(new int[0]));
+              Operand<TInt32> positions =
+                  b.sum(keyMask, b.constant(1), Sum.keepDims(true)); // [B, 1]
+              Operand<TInt32> mask2 =
+                  b.concat(
+                      List.of(keyMask, b.expandDims(live, b.constant(1))),
+                      b.constant(1)); // [B, Tk+1]
+              Operand<TInt32> batch =
+                  b.reshape(b.stridedSlice(b.shape(newIds), Indices.at(0)), b.constant(new int[0]));
               Operand<TFloat32> bias =
                   b.reshape(
                       b.math.mul(
-                          b.math.sub(b.constant(1f), b.dtypes.cast(mask2, TFloat32.class)), b.constant(Attention.MASKED)),
-                      b.stack(List.of(batch, b.constant(1), b.constant(1), b.constant(1), b.constant(-1)))); // [B, 1, 1, 1, Tk+1]
+                          b.math.sub(b.constant(1f), b.dtypes.cast(mask2, TFloat32.class)),
+                          b.constant(Attention.MASKED)),
+                      b.stack(
+                          List.of(
+                              batch,
+                              b.constant(1),
+                              b.constant(1),
+                              b.constant(1),
+                              b.constant(-1)))); // [B, 1, 1, 1, Tk+1]
               Attention.Geometry g = new Attention.Geometry(batch, b.constant(1), positions, bias);
               List<Operand<TFloat32>> past = new ArrayList<>(cacheSize);
               for (int i = 0; i < cacheSize; i++) {
@@ -584,12 +655,16 @@ public final class Sampler implements AutoCloseable {
               for (int i = 0; i < keys.size(); i++) {
                 weights.put(keys.get(i), as(in[CACHE + cacheSize + i]));
               }
-              CausalDecoder.Step s = decoder.step(BuildContext.float32(b), weights::get, newIds, g, past);
+              CausalDecoder.Step s =
+                  decoder.step(BuildContext.float32(b), weights::get, newIds, g, past);
               Operand<TFloat32> u = b.gather(as(in[UNIFORMS]), step, b.constant(1)); // [B]
               Operand<TInt32> tok =
-                  Sampling.choose(b, s.logits(), u, as(in[TEMPERATURE]), as(in[TOP_P]), as(in[TOP_K])); // [B]
+                  Sampling.choose(
+                      b, s.logits(), u, as(in[TEMPERATURE]), as(in[TOP_P]), as(in[TOP_K])); // [B]
               Operand<TFloat32> lp =
-                  b.math.mul(Sampling.logProb(b, s.logits(), tok), b.dtypes.cast(live, TFloat32.class)); // [B]
+                  b.math.mul(
+                      Sampling.logProb(b, s.logits(), tok),
+                      b.dtypes.cast(live, TFloat32.class)); // [B]
               tok = b.math.add(b.math.mul(tok, live), b.math.mul(done, b.constant(pad)));
               Operand<TInt32> hitEos = b.dtypes.cast(b.math.equal(tok, as(in[EOS])), TInt32.class);
               next[STEP] = b.math.add(step, b.constant(1)).asOutput();
@@ -597,9 +672,12 @@ public final class Sampler implements AutoCloseable {
               next[KEY_MASK] = mask2.asOutput();
               next[DONE] = b.math.maximum(done, b.math.mul(hitEos, live)).asOutput();
               next[TOKENS] =
-                  b.concat(List.of(as(in[TOKENS]), b.expandDims(tok, b.constant(1))), b.constant(1)).asOutput();
+                  b.concat(List.of(as(in[TOKENS]), b.expandDims(tok, b.constant(1))), b.constant(1))
+                      .asOutput();
               next[LOGPROBS] =
-                  b.concat(List.of(as(in[LOGPROBS]), b.expandDims(lp, b.constant(1))), b.constant(1)).asOutput();
+                  b.concat(
+                          List.of(as(in[LOGPROBS]), b.expandDims(lp, b.constant(1))), b.constant(1))
+                      .asOutput();
               for (int i = 0; i < cacheSize; i++) {
                 next[CACHE + i] = s.cache().get(i).asOutput();
               }

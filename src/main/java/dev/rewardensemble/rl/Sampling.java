@@ -33,21 +33,31 @@ public final class Sampling {
    * @return {@code [B]} token ids
    */
   public static Operand<TInt32> choose(
-      Ops tf, Operand<TFloat32> logits, Operand<TFloat32> u, Operand<TFloat32> temperature,
-      Operand<TFloat32> topP, Operand<TInt32> k) {
+      Ops tf,
+      Operand<TFloat32> logits,
+      Operand<TFloat32> u,
+      Operand<TFloat32> temperature,
+      Operand<TFloat32> topP,
+      Operand<TInt32> k) {
     TopK<TFloat32, TInt32> top = tf.nn.topK(logits, k, new TopK.Options[0]); // [B, k] each
     Operand<TFloat32> probs = tf.nn.softmax(tf.math.div(top.values(), temperature)); // [B, k]
-    Operand<TFloat32> before = tf.math.cumsum(probs, tf.constant(1), Cumsum.exclusive(true)); // [B, k]
+    Operand<TFloat32> before =
+        tf.math.cumsum(probs, tf.constant(1), Cumsum.exclusive(true)); // [B, k]
     Operand<TFloat32> keep = tf.dtypes.cast(tf.math.less(before, topP), TFloat32.class); // [B, k]
     Operand<TFloat32> cum = tf.math.cumsum(tf.math.mul(probs, keep), tf.constant(1)); // [B, k]
-    Operand<TFloat32> total = tf.max(cum, tf.constant(1), Max.keepDims(true)); // [B, 1] (cum is non-decreasing)
+    Operand<TFloat32> total =
+        tf.max(cum, tf.constant(1), Max.keepDims(true)); // [B, 1] (cum is non-decreasing)
     Operand<TFloat32> target = tf.math.mul(tf.expandDims(u, tf.constant(1)), total); // [B, 1]
     Operand<TInt32> rank =
         tf.sum(tf.dtypes.cast(tf.math.lessEqual(cum, target), TInt32.class), tf.constant(1)); // [B]
     Operand<TInt32> kept = tf.dtypes.cast(tf.sum(keep, tf.constant(1)), TInt32.class); // [B]
     rank = tf.math.minimum(rank, tf.math.sub(kept, tf.constant(1))); // guards float round-off
     Operand<TInt32> picked =
-        tf.gather(top.indices(), tf.expandDims(rank, tf.constant(1)), tf.constant(1), Gather.batchDims(1L)); // [B, 1]
+        tf.gather(
+            top.indices(),
+            tf.expandDims(rank, tf.constant(1)),
+            tf.constant(1),
+            Gather.batchDims(1L)); // [B, 1]
     return tf.reshape(picked, tf.constant(new int[] {-1})); // [B]
   }
 
@@ -62,7 +72,11 @@ public final class Sampling {
   public static Operand<TFloat32> logProb(Ops tf, Operand<TFloat32> logits, Operand<TInt32> ids) {
     Operand<TFloat32> logp = tf.nn.logSoftmax(logits); // [B, V]
     Operand<TFloat32> picked =
-        tf.gather(logp, tf.expandDims(ids, tf.constant(1)), tf.constant(1), Gather.batchDims(1L)); // [B, 1]
+        tf.gather(
+            logp,
+            tf.expandDims(ids, tf.constant(1)),
+            tf.constant(1),
+            Gather.batchDims(1L)); // [B, 1]
     return tf.reshape(picked, tf.constant(new int[] {-1})); // [B]
   }
 }

@@ -18,7 +18,13 @@ package dev.rewardensemble.rl;
  * @param stopAtEos stop a sequence after it emits the model's end-of-sequence token
  */
 public record SamplingConfig(
-    int maxNewTokens, boolean greedy, double temperature, double topP, int topK, long seed, boolean stopAtEos) {
+    int maxNewTokens,
+    boolean greedy,
+    double temperature,
+    double topP,
+    int topK,
+    long seed,
+    boolean stopAtEos) {
 
   public SamplingConfig {
     if (maxNewTokens < 1) {
@@ -26,7 +32,8 @@ public record SamplingConfig(
     }
     if (!greedy && !(temperature > 0 && Double.isFinite(temperature))) {
       throw new IllegalArgumentException(
-          "temperature must be a positive finite number (or use greedy decoding), got " + temperature);
+          "temperature must be a positive finite number (or use greedy decoding), got "
+              + temperature);
     }
     if (!(topP > 0 && topP <= 1)) {
       throw new IllegalArgumentException("topP must be in (0, 1], got " + topP);

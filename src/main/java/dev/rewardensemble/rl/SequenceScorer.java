@@ -21,7 +21,9 @@ public interface SequenceScorer {
     return (prompts, responses) -> {
       List<int[]> seqs = new ArrayList<>(prompts.size());
       for (int i = 0; i < prompts.size(); i++) {
-        seqs.add(BestOfNRunner.scoredSequence(prompts.get(i), responses.get(i), eosId, rm.config().maxPositions()));
+        seqs.add(
+            BestOfNRunner.scoredSequence(
+                prompts.get(i), responses.get(i), eosId, rm.config().maxPositions()));
       }
       float[][] m = rm.score(seqs, batchSize);
       List<MemberScores> out = new ArrayList<>(m.length);

@@ -5,7 +5,7 @@
  * and the per-token log-probabilities PPO needs.
  *
  * <p>Shapes follow the legend of {@link dev.rewardensemble.model}; in addition P is the (padded)
- * prompt length, S the number of new tokens of one decode step (P at prefill, 1 afterwards), Tk
- * the number of cached positions and M the maximum number of new tokens.
+ * prompt length, S the number of new tokens of one decode step (P at prefill, 1 afterwards), Tk the
+ * number of cached positions and M the maximum number of new tokens.
  */
 package dev.rewardensemble.rl;

@@ -1,11 +1,10 @@
 package dev.rewardensemble.serving;
 
-import dev.rewardensemble.ensemble.AggregationConfig;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.ensemble.AggregationConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -42,8 +41,13 @@ public final class SavedModelScorer implements AutoCloseable {
   private boolean closed;
 
   private SavedModelScorer(
-      Path dir, SavedModelBundle bundle, SessionFunction function, JsonNode metadata, ModelConfig config,
-      int heads, AggregationConfig aggregation) {
+      Path dir,
+      SavedModelBundle bundle,
+      SessionFunction function,
+      JsonNode metadata,
+      ModelConfig config,
+      int heads,
+      AggregationConfig aggregation) {
     this.dir = dir;
     this.bundle = bundle;
     this.function = function;
@@ -64,29 +68,39 @@ public final class SavedModelScorer implements AutoCloseable {
     if (!Files.isDirectory(d)) {
       throw new IllegalArgumentException("not a SavedModel: " + d + " is not a directory");
     }
-    if (!Files.isRegularFile(d.resolve("saved_model.pb")) && !Files.isRegularFile(d.resolve("saved_model.pbtxt"))) {
+    if (!Files.isRegularFile(d.resolve("saved_model.pb"))
+        && !Files.isRegularFile(d.resolve("saved_model.pbtxt"))) {
       throw new IllegalArgumentException("not a SavedModel: " + d + " has no saved_model.pb");
     }
     Path asset = d.resolve(SavedModels.ASSET);
     if (!Files.isRegularFile(asset)) {
       throw new IllegalArgumentException(
-          d + ": missing " + SavedModels.ASSET + " (not exported by reward-ensemble, or incomplete)");
+          d
+              + ": missing "
+              + SavedModels.ASSET
+              + " (not exported by reward-ensemble, or incomplete)");
     }
     JsonNode meta;
     try {
       meta = JSON.readTree(asset.toFile());
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       throw new IllegalArgumentException(
-          asset + ": invalid JSON at line " + e.getLocation().getLineNr() + ": " + e.getOriginalMessage());
+          asset
+              + ": invalid JSON at line "
+              + e.getLocation().getLineNr()
+              + ": "
+              + e.getOriginalMessage());
     }
     if (meta == null || !SavedModels.FORMAT.equals(meta.path("format").asText())) {
-      throw new IllegalArgumentException(asset + ": key 'format' must be '" + SavedModels.FORMAT + "'");
+      throw new IllegalArgumentException(
+          asset + ": key 'format' must be '" + SavedModels.FORMAT + "'");
     }
     ModelConfig config = ModelConfigs.parse(meta.get("config"), asset + " (config)");
     JsonNode h = meta.get("heads");
     int heads = h != null && h.isIntegralNumber() && h.canConvertToInt() ? h.asInt() : 0;
     if (heads < 1) {
-      throw new IllegalArgumentException(asset + ": key 'heads' must be an integer >= 1, got " + meta.get("heads"));
+      throw new IllegalArgumentException(
+          asset + ": key 'heads' must be an integer >= 1, got " + meta.get("heads"));
     }
     JsonNode a = meta.path("aggregation");
     AggregationConfig agg;
@@ -104,7 +118,8 @@ public final class SavedModelScorer implements AutoCloseable {
       bundle = SavedModelBundle.load(d.toString(), SavedModels.TAG);
     } catch (RuntimeException e) {
       throw new IllegalArgumentException(
-          "cannot load SavedModel " + d + " with tag '" + SavedModels.TAG + "': " + e.getMessage(), e);
+          "cannot load SavedModel " + d + " with tag '" + SavedModels.TAG + "': " + e.getMessage(),
+          e);
     }
     try {
       SessionFunction f = signature(d, bundle, heads);
@@ -123,24 +138,51 @@ public final class SavedModelScorer implements AutoCloseable {
             .orElseThrow(
                 () ->
                     new IllegalArgumentException(
-                        d + ": no signature '" + SavedModels.SIGNATURE + "' (has "
-                            + bundle.signatures().stream().map(Signature::key).toList() + ")"));
+                        d
+                            + ": no signature '"
+                            + SavedModels.SIGNATURE
+                            + "' (has "
+                            + bundle.signatures().stream().map(Signature::key).toList()
+                            + ")"));
     Set<String> wantIn = Set.of(SavedModels.INPUT_IDS, SavedModels.ATTENTION_MASK);
     Set<String> wantOut = Set.copyOf(SavedModels.outputs(heads));
     if (!sig.inputNames().equals(wantIn) || !sig.outputNames().equals(wantOut)) {
       throw new IllegalArgumentException(
-          d + ": signature '" + SavedModels.SIGNATURE + "' has inputs " + sig.inputNames() + " and outputs "
-              + sig.outputNames() + ", expected inputs " + wantIn + " and outputs " + wantOut + " for "
-              + heads + " heads");
+          d
+              + ": signature '"
+              + SavedModels.SIGNATURE
+              + "' has inputs "
+              + sig.inputNames()
+              + " and outputs "
+              + sig.outputNames()
+              + ", expected inputs "
+              + wantIn
+              + " and outputs "
+              + wantOut
+              + " for "
+              + heads
+              + " heads");
     }
     if (heads > 1) {
       // The metadata's K must be the graph's: members is [B, K].
       Signature.TensorDescription members = sig.getOutputs().get(SavedModels.MEMBERS);
       Shape s = members == null ? null : members.shape;
-      if (s != null && !s.isUnknown() && s.numDimensions() == 2 && s.size(1) >= 0 && s.size(1) != heads) {
+      if (s != null
+          && !s.isUnknown()
+          && s.numDimensions() == 2
+          && s.size(1) >= 0
+          && s.size(1) != heads) {
         throw new IllegalArgumentException(
-            d + ": " + SavedModels.ASSET + " says heads " + heads + " but the graph's '" + SavedModels.MEMBERS
-                + "' output has " + s.size(1) + " members");
+            d
+                + ": "
+                + SavedModels.ASSET
+                + " says heads "
+                + heads
+                + " but the graph's '"
+                + SavedModels.MEMBERS
+                + "' output has "
+                + s.size(1)
+                + " members");
       }
     }
     return bundle.function(SavedModels.SIGNATURE);
@@ -169,8 +211,8 @@ public final class SavedModelScorer implements AutoCloseable {
   }
 
   /**
-   * Every head's reward {@code [B][K]} of a padded batch ({@code ids}, {@code mask} row-major [B, T]).
-   * For K = 1 this is the {@code reward} output as {@code [B][1]}.
+   * Every head's reward {@code [B][K]} of a padded batch ({@code ids}, {@code mask} row-major [B,
+   * T]). For K = 1 this is the {@code reward} output as {@code [B][1]}.
    */
   public float[][] run(int[] ids, int[] mask, int b, int t) {
     Map<String, float[]> out = outputs(ids, mask, b, t);
@@ -191,13 +233,22 @@ public final class SavedModelScorer implements AutoCloseable {
   public Map<String, float[]> outputs(int[] ids, int[] mask, int b, int t) {
     if (b < 1 || t < 1 || ids.length != b * t || mask.length != b * t) {
       throw new IllegalArgumentException(
-          "batch of " + b + " x " + t + " needs " + (long) b * t + " ids and mask values, got "
-              + ids.length + " and " + mask.length);
+          "batch of "
+              + b
+              + " x "
+              + t
+              + " needs "
+              + (long) b * t
+              + " ids and mask values, got "
+              + ids.length
+              + " and "
+              + mask.length);
     }
     lock.readLock().lock();
     try (TInt32 idT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(ids, true, false));
         TInt32 maskT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(mask, true, false));
-        Result r = callOpen(Map.of(SavedModels.INPUT_IDS, idT, SavedModels.ATTENTION_MASK, maskT))) {
+        Result r =
+            callOpen(Map.of(SavedModels.INPUT_IDS, idT, SavedModels.ATTENTION_MASK, maskT))) {
       Map<String, float[]> out = new LinkedHashMap<>();
       for (Map.Entry<String, Tensor> e : r) {
         TFloat32 v = (TFloat32) e.getValue();

@@ -1,26 +1,5 @@
 package dev.rewardensemble.serving;
 
-import java.util.Optional;
-
-import dev.rewardensemble.model.ForwardGraph;
-
-import dev.rewardensemble.ensemble.Normalization;
-
-import dev.rewardensemble.ensemble.EnsembleModel;
-import dev.rewardensemble.ensemble.EnsembleSpec;
-
-
-import dev.rewardensemble.ensemble.Aggregation;
-import dev.rewardensemble.ensemble.AggregationConfig;
-
-import dev.rewardensemble.io.AtomicDirs;
-
-import dev.rewardensemble.io.HfCheckpoint;
-import dev.rewardensemble.io.OutputDirs;
-import dev.rewardensemble.io.TempPaths;
-
-import dev.rewardensemble.io.FloatTensor;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ExecConfig;
@@ -28,10 +7,18 @@ import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.LlamaConfig;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.ensemble.Aggregation;
+import dev.rewardensemble.ensemble.AggregationConfig;
+import dev.rewardensemble.ensemble.EnsembleModel;
+import dev.rewardensemble.ensemble.EnsembleSpec;
+import dev.rewardensemble.ensemble.Normalization;
+import dev.rewardensemble.io.AtomicDirs;
+import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.io.OutputDirs;
+import dev.rewardensemble.io.TempPaths;
+import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.LmHead;
-import dev.rewardensemble.model.ParameterStore;
-import dev.rewardensemble.model.Projector;
-import dev.rewardensemble.model.RewardGraph;
 import dev.rewardensemble.model.RewardHeads;
 import java.io.IOException;
 import java.io.InputStream;
@@ -45,6 +32,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 import org.tensorflow.Graph;
@@ -79,8 +67,10 @@ public final class SavedModels {
   public static final String TAG = "serve";
   public static final String SIGNATURE = "serving_default";
   public static final String METHOD = "tensorflow/serving/predict";
+
   /** Path of the metadata file inside a SavedModel directory. */
   public static final String ASSET = "assets.extra/rme-model.json";
+
   /** Value of the {@code format} key of the metadata file. */
   public static final String FORMAT = "rme-savedmodel";
 
@@ -98,8 +88,13 @@ public final class SavedModels {
 
   /** Exports a SavedModel into {@code dir}; refuses to replace an existing directory. */
   public static Path export(
-      Path dir, ModelConfig config, int heads, Map<String, FloatTensor> weights, AggregationConfig agg,
-      Map<String, Object> provenance) throws IOException {
+      Path dir,
+      ModelConfig config,
+      int heads,
+      Map<String, FloatTensor> weights,
+      AggregationConfig agg,
+      Map<String, Object> provenance)
+      throws IOException {
     return export(dir, config, heads, weights, agg, provenance, false);
   }
 
@@ -118,10 +113,17 @@ public final class SavedModels {
    *     weights do not fit the config
    */
   public static Path export(
-      Path dir, ModelConfig config, int heads, Map<String, FloatTensor> weights, AggregationConfig agg,
-      Map<String, Object> provenance, boolean overwrite) throws IOException {
+      Path dir,
+      ModelConfig config,
+      int heads,
+      Map<String, FloatTensor> weights,
+      AggregationConfig agg,
+      Map<String, Object> provenance,
+      boolean overwrite)
+      throws IOException {
     EnsembleSpec spec = EnsembleSpec.heads(heads).withAggregation(agg); // validates K
-    Map<String, FloatTensor> w = modelWeights(config, heads, weights, dir.toAbsolutePath().normalize());
+    Map<String, FloatTensor> w =
+        modelWeights(config, heads, weights, dir.toAbsolutePath().normalize());
     EnsembleModel m = new EnsembleModel(spec, config, w, null, Optional.empty(), dir);
     return export(dir, m, provenance, overwrite);
   }
@@ -131,27 +133,46 @@ public final class SavedModels {
    * SavedModel: every member runs in the one graph; per-member normalisation, when the model has
    * it, is applied in the graph before the aggregation ({@code members} stays raw).
    */
-  public static Path export(Path dir, EnsembleModel model, Map<String, Object> provenance, boolean overwrite)
+  public static Path export(
+      Path dir, EnsembleModel model, Map<String, Object> provenance, boolean overwrite)
       throws IOException {
-    try (var lock = dev.rewardensemble.io.DirLock.sibling(dir)) { // NAME/.V.lock: one writer per version
+    try (var lock =
+        dev.rewardensemble.io.DirLock.sibling(dir)) { // NAME/.V.lock: one writer per version
       return exportLocked(dir, model, provenance, overwrite);
     }
   }
 
-  private static Path exportLocked(Path dir, EnsembleModel model, Map<String, Object> provenance, boolean overwrite)
+  private static Path exportLocked(
+      Path dir, EnsembleModel model, Map<String, Object> provenance, boolean overwrite)
       throws IOException {
     Path target = dir.toAbsolutePath().normalize();
     if (Files.exists(target) && !overwrite) {
       throw new IllegalArgumentException(
-          "cannot export to " + target + ": it already exists (choose another version or overwrite it)");
+          "cannot export to "
+              + target
+              + ": it already exists (choose another version or overwrite it)");
     }
     ModelConfig config = model.config();
     int heads = model.members();
     AggregationConfig agg = model.aggregation();
     ObjectNode meta = metadata(config, heads, agg, provenance);
     meta.put("kind", model.kind().id());
-    model.normalization().ifPresent(n -> meta.set("normalization", JSON.valueToTree(Map.of(
-        "mean", n.mean(), "std", n.std(), "reference_size", n.referenceSize(), "std_kind", "population"))));
+    model
+        .normalization()
+        .ifPresent(
+            n ->
+                meta.set(
+                    "normalization",
+                    JSON.valueToTree(
+                        Map.of(
+                            "mean",
+                            n.mean(),
+                            "std",
+                            n.std(),
+                            "reference_size",
+                            n.referenceSize(),
+                            "std_kind",
+                            "population"))));
     // Not Files.createTempDirectory (mode 0700): the export must be readable by TF Serving running
     // as another user, so it gets the default permissions (umask). Stale leftovers of interrupted
     // exports of this version are removed first.
@@ -160,7 +181,8 @@ public final class SavedModels {
       exportGraph(tmp, model, target);
       Path asset = tmp.resolve(ASSET);
       Files.createDirectories(asset.getParent());
-      Files.writeString(asset, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(meta) + "\n");
+      Files.writeString(
+          asset, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(meta) + "\n");
       if (overwrite) {
         AtomicDirs.replace(tmp, target);
       } else {
@@ -195,7 +217,8 @@ public final class SavedModels {
    * (each by a rename), other files stay.
    */
   public static void exportHf(
-      Path dir, ModelConfig config, Map<String, FloatTensor> weights, int heads) throws IOException {
+      Path dir, ModelConfig config, Map<String, FloatTensor> weights, int heads)
+      throws IOException {
     Map<String, FloatTensor> w = modelWeights(config, heads, weights, dir);
     OutputDirs.write(dir, stage -> writeHf(stage, config, w, heads));
   }
@@ -205,7 +228,8 @@ public final class SavedModels {
    * that stages and publishes a larger export itself).
    */
   public static void writeHf(
-      Path dir, ModelConfig config, Map<String, FloatTensor> weights, int heads) throws IOException {
+      Path dir, ModelConfig config, Map<String, FloatTensor> weights, int heads)
+      throws IOException {
     Map<String, FloatTensor> w = modelWeights(config, heads, weights, dir);
     Map<String, String> meta = new LinkedHashMap<>();
     meta.put("rme_heads", Integer.toString(heads));
@@ -230,7 +254,8 @@ public final class SavedModels {
     } else if (config instanceof LlamaConfig) {
       return "LlamaForSequenceClassification";
     }
-    throw new IllegalArgumentException("no sequence-classification architecture for " + config.modelType());
+    throw new IllegalArgumentException(
+        "no sequence-classification architecture for " + config.modelType());
   }
 
   /** The weights the reward graph needs, checked: trunk + score.weight [K, H], no lm_head. */
@@ -240,12 +265,25 @@ public final class SavedModels {
     long[] want = {heads, config.hiddenSize()};
     if (score == null) {
       throw new IllegalArgumentException(
-          "cannot export to " + target + ": missing tensor '" + RewardHeads.KEY + "' " + Arrays.toString(want));
+          "cannot export to "
+              + target
+              + ": missing tensor '"
+              + RewardHeads.KEY
+              + "' "
+              + Arrays.toString(want));
     }
     if (!Arrays.equals(score.shape(), want)) {
       throw new IllegalArgumentException(
-          "cannot export to " + target + ": tensor '" + RewardHeads.KEY + "' has shape " + score.shapeString()
-              + ", " + heads + " heads need " + Arrays.toString(want));
+          "cannot export to "
+              + target
+              + ": tensor '"
+              + RewardHeads.KEY
+              + "' has shape "
+              + score.shapeString()
+              + ", "
+              + heads
+              + " heads need "
+              + Arrays.toString(want));
     }
     Map<String, FloatTensor> w = new LinkedHashMap<>(weights);
     w.remove(LmHead.KEY);
@@ -269,13 +307,15 @@ public final class SavedModels {
       // auto-named "Mean" could not be found there. Hence the "ensemble_" prefix.
       Operand<TFloat32> members = fg.rewards(); // [B, K]
       if (heads == 1) {
-        sig.output(REWARD, tf.withName("reward").reshape(members, tf.constant(new int[] {-1}))); // [B]
+        sig.output(
+            REWARD, tf.withName("reward").reshape(members, tf.constant(new int[] {-1}))); // [B]
       } else {
         Operand<TFloat32> standardized = members;
         if (model.normalization().isPresent()) {
           Normalization n = model.normalization().get();
           standardized =
-              tf.math.div(tf.math.sub(members, tf.constant(n.mean())), tf.constant(n.std())); // [B, K]
+              tf.math.div(
+                  tf.math.sub(members, tf.constant(n.mean())), tf.constant(n.std())); // [B, K]
         }
         Aggregates a = aggregates(tf, standardized, model.aggregation());
         sig.output(REWARD, a.reward)
@@ -286,26 +326,38 @@ public final class SavedModels {
       }
       try (Session s = ExecConfig.defaults().newSession(g)) {
         fg.params().load(s, model.weights(), false, target.toString());
-        SavedModelBundle.exporter(tmp.toString()).withTags(TAG).withSession(s).withSignature(sig.build()).export();
+        SavedModelBundle.exporter(tmp.toString())
+            .withTags(TAG)
+            .withSession(s)
+            .withSignature(sig.build())
+            .export();
       }
     }
   }
 
-
   private record Aggregates(
-      Operand<TFloat32> reward, Operand<TFloat32> mean, Operand<TFloat32> std, Operand<TFloat32> lcb) {}
+      Operand<TFloat32> reward,
+      Operand<TFloat32> mean,
+      Operand<TFloat32> std,
+      Operand<TFloat32> lcb) {}
 
-  /** Mean, population std, lower confidence bound and the aggregated reward over axis 1 of [B, K]. */
+  /**
+   * Mean, population std, lower confidence bound and the aggregated reward over axis 1 of [B, K].
+   */
   private static Aggregates aggregates(Ops tf, Operand<TFloat32> members, AggregationConfig agg) {
     var one = tf.constant(1);
-    Operand<TFloat32> mean = tf.withName("ensemble_mean").identity(Aggregation.mean(tf, members)); // [B]
-    Operand<TFloat32> std = tf.withName("ensemble_std").identity(Aggregation.std(tf, members)); // [B]
+    Operand<TFloat32> mean =
+        tf.withName("ensemble_mean").identity(Aggregation.mean(tf, members)); // [B]
+    Operand<TFloat32> std =
+        tf.withName("ensemble_std").identity(Aggregation.std(tf, members)); // [B]
     Operand<TFloat32> lcb =
-        tf.withName("ensemble_lcb").math.sub(mean, tf.math.mul(tf.constant((float) agg.beta()), std)); // [B]
-    Operand<TFloat32> reward = tf.withName("ensemble_reward").identity(agg.apply(tf, members)); // [B]
+        tf.withName("ensemble_lcb")
+            .math
+            .sub(mean, tf.math.mul(tf.constant((float) agg.beta()), std)); // [B]
+    Operand<TFloat32> reward =
+        tf.withName("ensemble_reward").identity(agg.apply(tf, members)); // [B]
     return new Aggregates(reward, mean, std, lcb);
   }
-
 
   /** The content of {@value #ASSET}. */
   private static ObjectNode metadata(
@@ -335,7 +387,9 @@ public final class SavedModels {
     libs.put("tensorflow", TensorFlow.version());
     libs.put("tensorflow_java", tensorflowJavaVersion());
     libs.put("java", System.getProperty("java.version"));
-    libs.put("java_vm", System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version"));
+    libs.put(
+        "java_vm",
+        System.getProperty("java.vm.name") + " " + System.getProperty("java.vm.version"));
     p.putIfAbsent("libraries", libs);
     o.set("provenance", JSON.valueToTree(p));
     return o;
@@ -343,7 +397,8 @@ public final class SavedModels {
 
   /** The project's version (from the build), or {@code "unknown"}. */
   public static String projectVersion() {
-    try (InputStream in = SavedModels.class.getResourceAsStream("/dev/rewardensemble/version.properties")) {
+    try (InputStream in =
+        SavedModels.class.getResourceAsStream("/dev/rewardensemble/version.properties")) {
       if (in != null) {
         Properties props = new Properties();
         props.load(in);

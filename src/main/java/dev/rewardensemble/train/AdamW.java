@@ -15,11 +15,11 @@ import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TFloat64;
 
 /**
- * In-graph AdamW (decoupled weight decay) over an explicit list of variables, matching the single-tensor
- * CPU path of {@code torch.optim.AdamW} ({@code amsgrad=False, maximize=False}).
+ * In-graph AdamW (decoupled weight decay) over an explicit list of variables, matching the
+ * single-tensor CPU path of {@code torch.optim.AdamW} ({@code amsgrad=False, maximize=False}).
  *
- * <p>One run of {@link #update()} with learning rate {@code lr} and 1-based step {@code t} does, for every
- * variable {@code p} with gradient {@code g} and slots {@code m}, {@code v}:
+ * <p>One run of {@link #update()} with learning rate {@code lr} and 1-based step {@code t} does,
+ * for every variable {@code p} with gradient {@code g} and slots {@code m}, {@code v}:
  *
  * <pre>
  *   p &lt;- p * (1 - lr * weightDecay)
@@ -28,24 +28,27 @@ import org.tensorflow.types.TFloat64;
  *   p &lt;- p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
  * </pre>
  *
- * The scalar factors ({@code 1 - lr*wd}, {@code lr / (1 - beta1^t)}, {@code sqrt(1 - beta2^t)}) are computed
- * in float64 and then rounded to float32, as torch does with Python floats: in float32, {@code 1 - 0.999^1}
- * would already be off by 1.3e-5 relative.
+ * The scalar factors ({@code 1 - lr*wd}, {@code lr / (1 - beta1^t)}, {@code sqrt(1 - beta2^t)}) are
+ * computed in float64 and then rounded to float32, as torch does with Python floats: in float32,
+ * {@code 1 - 0.999^1} would already be off by 1.3e-5 relative.
  *
- * <p>The learning rate and the step count are {@link #lr()} and {@link #step()} placeholders, both fed every
- * step (there is no default), so that schedules ({@link Schedule}) and resumption stay on the Java side. A
- * fed step below 1 fails the run (the bias correction would divide by zero).
+ * <p>The learning rate and the step count are {@link #lr()} and {@link #step()} placeholders, both
+ * fed every step (there is no default), so that schedules ({@link Schedule}) and resumption stay on
+ * the Java side. A fed step below 1 fails the run (the bias correction would divide by zero).
  *
- * <p>Slots are variables named {@code <varName>/adam_m} and {@code <varName>/adam_v}, zero-initialised (see
- * {@link TrainVariables#zeros}); save and restore them with the parameters to resume training. Variables
- * not in the list are never touched, unlike the framework's {@code Optimizer.minimize}.
+ * <p>Slots are variables named {@code <varName>/adam_m} and {@code <varName>/adam_v},
+ * zero-initialised (see {@link TrainVariables#zeros}); save and restore them with the parameters to
+ * resume training. Variables not in the list are never touched, unlike the framework's {@code
+ * Optimizer.minimize}.
  *
- * <p>Gradients are read when {@link #update()} runs; when they come from {@link GradientAccumulator}, zero
- * the accumulators only afterwards ({@link GradientAccumulator#resetAfter}).
+ * <p>Gradients are read when {@link #update()} runs; when they come from {@link
+ * GradientAccumulator}, zero the accumulators only afterwards ({@link
+ * GradientAccumulator#resetAfter}).
  */
 public final class AdamW {
   /** Name suffix of the first-moment slot. */
   public static final String M_SUFFIX = "/adam_m";
+
   /** Name suffix of the second-moment slot. */
   public static final String V_SUFFIX = "/adam_v";
 
@@ -84,17 +87,22 @@ public final class AdamW {
    * @param vars the trainable variables, fully defined shapes, no duplicates
    * @param grads gradient of the loss for each variable, same order and shapes as {@code vars}
    * @param cfg betas, eps, weight decay
-   * @throws IllegalArgumentException on mismatched lists, duplicate variables, bad shapes or taken slot names
+   * @throws IllegalArgumentException on mismatched lists, duplicate variables, bad shapes or taken
+   *     slot names
    */
   public static AdamW build(
-      Ops tf, List<Variable<TFloat32>> vars, List<? extends Operand<TFloat32>> grads, AdamWConfig cfg) {
+      Ops tf,
+      List<Variable<TFloat32>> vars,
+      List<? extends Operand<TFloat32>> grads,
+      AdamWConfig cfg) {
     if (cfg == null) {
       throw new IllegalArgumentException("AdamW config must not be null");
     }
     TrainVariables.checkPairs("AdamW", vars, grads);
     Ops s = tf.withSubScope("adamw");
 
-    Placeholder<TFloat32> lr = s.withName("lr").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+    Placeholder<TFloat32> lr =
+        s.withName("lr").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
     Placeholder<TFloat32> step =
         s.withName("step").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
 
@@ -113,13 +121,17 @@ public final class AdamW {
     Operand<TFloat32> stepSize =
         s.withName("step_size").dtypes.cast(s.math.div(lr64, biasCorrection1), TFloat32.class);
     Operand<TFloat32> biasCorrection2Sqrt =
-        s.withName("bias_correction2_sqrt").dtypes.cast(s.math.sqrt(biasCorrection2), TFloat32.class);
+        s.withName("bias_correction2_sqrt")
+            .dtypes
+            .cast(s.math.sqrt(biasCorrection2), TFloat32.class);
     Operand<TFloat32> decay =
         cfg.weightDecay() == 0
             ? null
             : s.withName("decay")
                 .dtypes
-                .cast(s.math.sub(one, s.math.mul(lr64, s.constant(cfg.weightDecay()))), TFloat32.class);
+                .cast(
+                    s.math.sub(one, s.math.mul(lr64, s.constant(cfg.weightDecay()))),
+                    TFloat32.class);
 
     double lerpWeight = 1 - cfg.beta1();
     Operand<TFloat32> w = s.constant((float) lerpWeight);
@@ -131,7 +143,8 @@ public final class AdamW {
     Map<String, Variable<TFloat32>> slots = new LinkedHashMap<>();
     List<Op> assigns = new ArrayList<>();
     for (int i = 0; i < vars.size(); i++) {
-      Variable<TFloat32> p = vars.get(i); //                                         all [shape of p]
+      Variable<TFloat32> p =
+          vars.get(i); //                                         all [shape of p]
       Operand<TFloat32> g = grads.get(i);
       String name = TrainVariables.name(p);
       Variable<TFloat32> m = TrainVariables.zeros(tf, name + M_SUFFIX, p.shape());
@@ -148,7 +161,8 @@ public final class AdamW {
       Operand<TFloat32> mNew = s.assign(m, mNext);
       // torch: v.mul_(beta2).addcmul_(g, g, value=1-beta2) -> v*beta2 + ((1-beta2)*g)*g
       Operand<TFloat32> vNew =
-          s.assign(v, s.math.add(s.math.mul(v, beta2), s.math.mul(s.math.mul(oneMinusBeta2, g), g)));
+          s.assign(
+              v, s.math.add(s.math.mul(v, beta2), s.math.mul(s.math.mul(oneMinusBeta2, g), g)));
       Operand<TFloat32> denom = s.math.add(s.math.div(s.math.sqrt(vNew), biasCorrection2Sqrt), eps);
       Operand<TFloat32> decayed = decay == null ? p : s.math.mul(p, decay);
       // torch: p.addcdiv_(m, denom, value=-step_size) -> p + (-step_size) * (m / denom)
@@ -160,32 +174,35 @@ public final class AdamW {
     Map<String, Placeholder<TFloat32>> feeds = new LinkedHashMap<>();
     Map<String, Op> loads = new LinkedHashMap<>();
     for (Map.Entry<String, Variable<TFloat32>> e : slots.entrySet()) {
-      Placeholder<TFloat32> f = tf.placeholder(TFloat32.class, Placeholder.shape(e.getValue().shape()));
+      Placeholder<TFloat32> f =
+          tf.placeholder(TFloat32.class, Placeholder.shape(e.getValue().shape()));
       feeds.put(e.getKey(), f);
       loads.put(e.getKey(), tf.assign(e.getValue(), f));
     }
     return new AdamW(
-        cfg,
-        List.copyOf(vars),
-        lr,
-        step,
-        update,
-        Collections.unmodifiableMap(slots),
-        feeds,
-        loads);
+        cfg, List.copyOf(vars), lr, step, update, Collections.unmodifiableMap(slots), feeds, loads);
   }
 
-  /** The moments' current values by slot name ({@code <var>/adam_m}, {@code <var>/adam_v}), for checkpoints. */
+  /**
+   * The moments' current values by slot name ({@code <var>/adam_m}, {@code <var>/adam_v}), for
+   * checkpoints.
+   */
   public Map<String, dev.rewardensemble.io.FloatTensor> readSlots(org.tensorflow.Session session) {
     return dev.rewardensemble.model.ParameterStore.fetch(session, slots);
   }
 
   /** Loads every moment from a checkpoint in one run; names and shapes must match exactly. */
   public void loadSlots(
-      org.tensorflow.Session session, Map<String, dev.rewardensemble.io.FloatTensor> values, String source) {
+      org.tensorflow.Session session,
+      Map<String, dev.rewardensemble.io.FloatTensor> values,
+      String source) {
     if (!slots.keySet().equals(values.keySet())) {
       throw new IllegalArgumentException(
-          source + ": optimizer state holds " + values.size() + " slots, the trainable set needs " + slots.size());
+          source
+              + ": optimizer state holds "
+              + values.size()
+              + " slots, the trainable set needs "
+              + slots.size());
     }
     List<org.tensorflow.Tensor> tensors = new ArrayList<>();
     try {
@@ -194,8 +211,13 @@ public final class AdamW {
         long[] want = slots.get(e.getKey()).shape().asArray();
         if (!java.util.Arrays.equals(want, e.getValue().shape())) {
           throw new IllegalArgumentException(
-              source + ": optimizer slot '" + e.getKey() + "' has shape " + e.getValue().shapeString()
-                  + ", expected " + java.util.Arrays.toString(want));
+              source
+                  + ": optimizer slot '"
+                  + e.getKey()
+                  + "' has shape "
+                  + e.getValue().shapeString()
+                  + ", expected "
+                  + java.util.Arrays.toString(want));
         }
         TFloat32 t =
             TFloat32.tensorOf(
@@ -215,7 +237,9 @@ public final class AdamW {
     return lr;
   }
 
-  /** Scalar placeholder for the 1-based step count {@code t} of the bias correction, fed every step. */
+  /**
+   * Scalar placeholder for the 1-based step count {@code t} of the bias correction, fed every step.
+   */
   public Placeholder<TFloat32> step() {
     return step;
   }
@@ -225,7 +249,10 @@ public final class AdamW {
     return update;
   }
 
-  /** The slot variables by graph name ({@code <varName>/adam_m}, {@code <varName>/adam_v}), in var order. */
+  /**
+   * The slot variables by graph name ({@code <varName>/adam_m}, {@code <varName>/adam_v}), in var
+   * order.
+   */
   public Map<String, Variable<TFloat32>> slots() {
     return slots;
   }

@@ -6,7 +6,8 @@ package dev.rewardensemble.train;
  * @param beta1 decay of the first moment, in {@code [0, 1)}
  * @param beta2 decay of the second moment, in {@code [0, 1)}
  * @param eps added to the bias-corrected root second moment, finite and {@code > 0}
- * @param weightDecay decoupled weight decay (multiplied by the learning rate), finite and {@code >= 0}
+ * @param weightDecay decoupled weight decay (multiplied by the learning rate), finite and {@code >=
+ *     0}
  */
 public record AdamWConfig(double beta1, double beta2, double eps, double weightDecay) {
 

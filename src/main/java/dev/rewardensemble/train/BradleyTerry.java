@@ -5,8 +5,8 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 
 /**
- * Bradley-Terry pairwise reward loss for an ensemble of {@code K} reward heads (or members), as in TRL's
- * {@code RewardTrainer}:
+ * Bradley-Terry pairwise reward loss for an ensemble of {@code K} reward heads (or members), as in
+ * TRL's {@code RewardTrainer}:
  *
  * <pre>
  *   d[b,k]       = rChosen[b,k] - rRejected[b,k] - margin[b]                 (margin 0 when absent)
@@ -15,9 +15,10 @@ import org.tensorflow.types.TFloat32;
  *   accuracy[k]  = mean_b [rChosen[b,k] &gt; rRejected[b,k]]                   (ties count as wrong)
  * </pre>
  *
- * {@code softplus(-d) = -log sigmoid(d)}; TensorFlow's Softplus is stable for large {@code |d|} and has a
- * registered gradient. The second term is the reward-centering regulariser ({@code center_rewards_coefficient}).
- * Shapes: {@code B} pairs, {@code K} heads ({@code K = 1} for a single model).
+ * {@code softplus(-d) = -log sigmoid(d)}; TensorFlow's Softplus is stable for large {@code |d|} and
+ * has a registered gradient. The second term is the reward-centering regulariser ({@code
+ * center_rewards_coefficient}). Shapes: {@code B} pairs, {@code K} heads ({@code K = 1} for a
+ * single model).
  */
 public final class BradleyTerry {
   private BradleyTerry() {}
@@ -29,7 +30,8 @@ public final class BradleyTerry {
    * @param total mean of {@code perHead}, {@code []}: the value to differentiate
    * @param accuracy fraction of pairs each head orders correctly, {@code [K]} (no gradient)
    */
-  public record Loss(Operand<TFloat32> perHead, Operand<TFloat32> total, Operand<TFloat32> accuracy) {}
+  public record Loss(
+      Operand<TFloat32> perHead, Operand<TFloat32> total, Operand<TFloat32> accuracy) {}
 
   /**
    * Builds the loss.
@@ -68,7 +70,8 @@ public final class BradleyTerry {
       checkRank("margin", margin, 1);
     }
     if (!(Float.isFinite(centeringCoef) && centeringCoef >= 0)) {
-      throw new IllegalArgumentException("centeringCoef must be finite and >= 0, got " + centeringCoef);
+      throw new IllegalArgumentException(
+          "centeringCoef must be finite and >= 0, got " + centeringCoef);
     }
     Ops s = tf.withSubScope("bradley_terry");
     Operand<TFloat32> diff = s.math.sub(rChosen, rRejected); // [B, K]
@@ -107,7 +110,8 @@ public final class BradleyTerry {
    */
   public static Operand<TFloat32> accuracy(
       Ops tf, Operand<TFloat32> rChosen, Operand<TFloat32> rRejected) {
-    Operand<TFloat32> correct = tf.dtypes.cast(tf.math.greater(rChosen, rRejected), TFloat32.class); // [B, K]
+    Operand<TFloat32> correct =
+        tf.dtypes.cast(tf.math.greater(rChosen, rRejected), TFloat32.class); // [B, K]
     return tf.math.mean(correct, tf.constant(0)); // [K]
   }
 

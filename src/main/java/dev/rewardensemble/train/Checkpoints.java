@@ -36,7 +36,11 @@ public final class Checkpoints {
 
   /** A checkpoint read back. */
   public record Loaded(
-      Path dir, int step, ObjectNode state, Map<String, FloatTensor> weights, Map<String, FloatTensor> optimizer) {}
+      Path dir,
+      int step,
+      ObjectNode state,
+      Map<String, FloatTensor> weights,
+      Map<String, FloatTensor> optimizer) {}
 
   public static Path root(Path runDir) {
     return runDir.resolve("checkpoints");
@@ -44,8 +48,13 @@ public final class Checkpoints {
 
   /** Writes checkpoint {@code step} atomically and prunes all but the newest {@code keep}. */
   public static Path save(
-      Path runDir, int step, Map<String, FloatTensor> weights, Map<String, FloatTensor> optimizer, ObjectNode state,
-      int keep) throws IOException {
+      Path runDir,
+      int step,
+      Map<String, FloatTensor> weights,
+      Map<String, FloatTensor> optimizer,
+      ObjectNode state,
+      int keep)
+      throws IOException {
     Path root = root(runDir);
     Files.createDirectories(root);
     Path target = root.resolve(String.format("%s%08d", PREFIX, step));
@@ -69,10 +78,10 @@ public final class Checkpoints {
   }
 
   /**
-   * Complete checkpoints, oldest first. Leftovers of killed writes and prunes are removed: temporary
-   * and pruned directories, and {@code step-N} directories without {@code state.json} (written last
-   * into the temporary directory, so such a directory was never a complete checkpoint or is one
-   * half deleted).
+   * Complete checkpoints, oldest first. Leftovers of killed writes and prunes are removed:
+   * temporary and pruned directories, and {@code step-N} directories without {@code state.json}
+   * (written last into the temporary directory, so such a directory was never a complete checkpoint
+   * or is one half deleted).
    */
   public static List<Path> list(Path runDir) throws IOException {
     Path root = root(runDir);
@@ -110,12 +119,19 @@ public final class Checkpoints {
     try {
       read = JSON.readTree(stateFile.toFile());
     } catch (JsonProcessingException e) {
-      throw new IllegalArgumentException(stateFile + ": not valid JSON (line " + e.getLocation().getLineNr()
-          + ", column " + e.getLocation().getColumnNr() + "); delete this checkpoint to resume from the one before");
+      throw new IllegalArgumentException(
+          stateFile
+              + ": not valid JSON (line "
+              + e.getLocation().getLineNr()
+              + ", column "
+              + e.getLocation().getColumnNr()
+              + "); delete this checkpoint to resume from the one before");
     }
-    if (!(read instanceof ObjectNode state) || !state.path("step").canConvertToExactIntegral()
+    if (!(read instanceof ObjectNode state)
+        || !state.path("step").canConvertToExactIntegral()
         || state.path("step").asInt() < 1) {
-      throw new IllegalArgumentException(stateFile + ": expected an object with a positive integer \"step\"");
+      throw new IllegalArgumentException(
+          stateFile + ": expected an object with a positive integer \"step\"");
     }
     Map<String, FloatTensor> w;
     Map<String, FloatTensor> o;

@@ -13,31 +13,36 @@ import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
 
 /**
- * Tells a collapsed or exploding training run from a healthy one, step by step. A run has diverged when
+ * Tells a collapsed or exploding training run from a healthy one, step by step. A run has diverged
+ * when
  *
  * <ul>
  *   <li>the loss or the accumulated gradient is not finite (NaN/Inf);
- *   <li>the loss exceeds {@link #LOSS_GROWTH} times the run's first loss (at least 1): {@code loss > 1e3 *
- *       max(1, loss_1)}, a mean Bradley-Terry loss of 1000 being a mean wrong margin of 1000 reward units;
- *   <li>the gradient norm is exactly 0 while the loss is above {@link #LIVE_LOSS}, after a step whose norm was
- *       not: nothing the optimizer can do lowers the loss any more (e.g. the activations saturated so every
- *       reward is the same and every pair's loss sits at log 2). Fitted pairs cannot do this: a pair's gradient
- *       {@code sigmoid(-d)} underflows only where its loss {@code softplus(-d)}, about the same number, is far
- *       below 1e-3; a bootstrap resample that drew no pair has loss 0;
- *   <li>after an update, a trainable weight is not finite or its magnitude exceeds {@link #WEIGHT_GROWTH} times
- *       the largest initial magnitude (at least 1): {@code max|w| > 1e4 * max(1, max|w_0|)}.
+ *   <li>the loss exceeds {@link #LOSS_GROWTH} times the run's first loss (at least 1): {@code loss
+ *       > 1e3 * max(1, loss_1)}, a mean Bradley-Terry loss of 1000 being a mean wrong margin of
+ *       1000 reward units;
+ *   <li>the gradient norm is exactly 0 while the loss is above {@link #LIVE_LOSS}, after a step
+ *       whose norm was not: nothing the optimizer can do lowers the loss any more (e.g. the
+ *       activations saturated so every reward is the same and every pair's loss sits at log 2).
+ *       Fitted pairs cannot do this: a pair's gradient {@code sigmoid(-d)} underflows only where
+ *       its loss {@code softplus(-d)}, about the same number, is far below 1e-3; a bootstrap
+ *       resample that drew no pair has loss 0;
+ *   <li>after an update, a trainable weight is not finite or its magnitude exceeds {@link
+ *       #WEIGHT_GROWTH} times the largest initial magnitude (at least 1): {@code max|w| > 1e4 *
+ *       max(1, max|w_0|)}.
  * </ul>
  *
- * Why these limits cannot fire on a healthy run: AdamW moves each weight by at most about {@code lr} (a few
- * times {@code lr} right after a gradient spike) per step, so from an initial {@code |w| <= 1} (Hugging Face's
- * N(0, 0.02) and unit norm gains) reaching 1e4 takes 1e7 steps at lr 1e-3 (the demo's largest); an exactly zero
- * gradient norm with a positive loss needs every trainable weight's gradient to vanish, which a live network
- * does not do; a healthy Bradley-Terry loss starts near log 2 and falls. A learning rate that throws the weights
- * to 1e6 in one step (lr 1e6) trips the weight test at once; lr 1e2 on the tiny preset (weights ~1e3, losses
- * ~1e5) trips the loss test; lr 1e3 collapses the model to equal rewards (loss log 2, gradient 0).
+ * Why these limits cannot fire on a healthy run: AdamW moves each weight by at most about {@code
+ * lr} (a few times {@code lr} right after a gradient spike) per step, so from an initial {@code |w|
+ * <= 1} (Hugging Face's N(0, 0.02) and unit norm gains) reaching 1e4 takes 1e7 steps at lr 1e-3
+ * (the demo's largest); an exactly zero gradient norm with a positive loss needs every trainable
+ * weight's gradient to vanish, which a live network does not do; a healthy Bradley-Terry loss
+ * starts near log 2 and falls. A learning rate that throws the weights to 1e6 in one step (lr 1e6)
+ * trips the weight test at once; lr 1e2 on the tiny preset (weights ~1e3, losses ~1e5) trips the
+ * loss test; lr 1e3 collapses the model to equal rewards (loss log 2, gradient 0).
  *
- * <p>The loss limit and the previous norm are this process's: a resumed run starts them afresh, so it may stop
- * a step later than an uninterrupted one would (never on weights that differ).
+ * <p>The loss limit and the previous norm are this process's: a resumed run starts them afresh, so
+ * it may stop a step later than an uninterrupted one would (never on weights that differ).
  */
 public final class DivergenceGuard {
   /** How far the largest weight may grow relative to {@code max(1, largest initial weight)}. */
@@ -53,13 +58,17 @@ public final class DivergenceGuard {
   private double previousNorm = Double.NaN;
   private double lossLimit = Double.NaN;
 
-  /** @param initialMaxAbs the largest magnitude among the trainable weights at the start of the run */
+  /**
+   * @param initialMaxAbs the largest magnitude among the trainable weights at the start of the run
+   */
   public DivergenceGuard(double initialMaxAbs) {
-    this.weightLimit = WEIGHT_GROWTH * Math.max(1, Double.isFinite(initialMaxAbs) ? initialMaxAbs : 1);
+    this.weightLimit =
+        WEIGHT_GROWTH * Math.max(1, Double.isFinite(initialMaxAbs) ? initialMaxAbs : 1);
   }
 
   /** A guard whose weight limit comes from the trainable ones of {@code init}. */
-  public static DivergenceGuard forInitial(Map<String, FloatTensor> init, Predicate<String> trainable) {
+  public static DivergenceGuard forInitial(
+      Map<String, FloatTensor> init, Predicate<String> trainable) {
     double max = 0;
     for (Map.Entry<String, FloatTensor> e : init.entrySet()) {
       if (trainable == null || trainable.test(e.getKey())) {
@@ -90,13 +99,16 @@ public final class DivergenceGuard {
     } else if (!finite || !Double.isFinite(gradNorm)) {
       problem = "the gradient is not finite";
     } else if (loss > lossLimit) {
-      problem = String.format(
-          "the loss exploded (%.3g, above the limit %.3g: %.0e x max(1, the first step's loss))", loss, lossLimit,
-          LOSS_GROWTH);
+      problem =
+          String.format(
+              "the loss exploded (%.3g, above the limit %.3g: %.0e x max(1, the first step's loss))",
+              loss, lossLimit, LOSS_GROWTH);
     } else if (gradNorm == 0 && loss > LIVE_LOSS && previousNorm > 0) {
-      problem = String.format(
-          "the gradient vanished (norm 0 at loss %.4g, after %.3g at the previous step): the model collapsed, "
-              + "no update can lower the loss any more", loss, previousNorm);
+      problem =
+          String.format(
+              "the gradient vanished (norm 0 at loss %.4g, after %.3g at the previous step): the model collapsed, "
+                  + "no update can lower the loss any more",
+              loss, previousNorm);
     }
     previousNorm = gradNorm;
     if (Double.isNaN(lossLimit) && Double.isFinite(loss)) {
@@ -105,7 +117,10 @@ public final class DivergenceGuard {
     return problem;
   }
 
-  /** After an update: what is wrong with the weights ({@link #weightStats}), or null when nothing is. */
+  /**
+   * After an update: what is wrong with the weights ({@link #weightStats}), or null when nothing
+   * is.
+   */
   public String checkWeights(double[] stats) {
     double maxAbs = stats[0];
     double sumAbs = stats[1];
@@ -115,12 +130,16 @@ public final class DivergenceGuard {
     if (maxAbs > weightLimit) {
       return String.format(
           "the weights exploded (largest |w| %.3g after the update, above the limit %.3g: %.0e x max(1, "
-              + "largest initial |w|))", maxAbs, weightLimit, WEIGHT_GROWTH);
+              + "largest initial |w|))",
+          maxAbs, weightLimit, WEIGHT_GROWTH);
     }
     return null;
   }
 
-  /** Graph ops reading {@code max|w|} and {@code sum|w|} over {@code vars} (see {@link #weightStats}). */
+  /**
+   * Graph ops reading {@code max|w|} and {@code sum|w|} over {@code vars} (see {@link
+   * #weightStats}).
+   */
   public record WeightOps(Operand<TFloat32> maxAbs, Operand<TFloat32> sumAbs) {}
 
   /** Builds {@link WeightOps} over {@code vars} in a sub-scope {@code divergence_guard}. */
@@ -138,13 +157,17 @@ public final class DivergenceGuard {
       maxes.add(s.reshape(s.max(abs, s.constant(axes)), s.constant(new int[] {1}))); // [1]
       sums.add(s.sum(abs, s.constant(axes))); // []
     }
-    Operand<TFloat32> all = maxes.size() == 1 ? maxes.get(0) : s.concat(maxes, s.constant(0)); // [vars]
+    Operand<TFloat32> all =
+        maxes.size() == 1 ? maxes.get(0) : s.concat(maxes, s.constant(0)); // [vars]
     Operand<TFloat32> max = s.max(all, s.constant(0)); // []
     Operand<TFloat32> sum = sums.size() == 1 ? sums.get(0) : s.math.addN(sums); // []
     return new WeightOps(max, sum);
   }
 
-  /** Runs {@code ops}: {@code {max|w|, sum|w|}} (a non-finite sum means a non-finite or overflowing weight). */
+  /**
+   * Runs {@code ops}: {@code {max|w|, sum|w|}} (a non-finite sum means a non-finite or overflowing
+   * weight).
+   */
   public static double[] weightStats(Session session, WeightOps ops) {
     try (Result r = session.runner().fetch(ops.maxAbs()).fetch(ops.sumAbs()).run()) {
       return new double[] {((TFloat32) r.get(0)).getFloat(), ((TFloat32) r.get(1)).getFloat()};

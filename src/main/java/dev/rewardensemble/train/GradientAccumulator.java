@@ -15,8 +15,9 @@ import org.tensorflow.types.TBool;
 import org.tensorflow.types.TFloat32;
 
 /**
- * In-graph gradient accumulation over micro-batches, global-norm clipping ({@code torch.nn.utils.clip_grad_norm_})
- * and a finiteness check, so that no gradient tensor crosses to the host.
+ * In-graph gradient accumulation over micro-batches, global-norm clipping ({@code
+ * torch.nn.utils.clip_grad_norm_}) and a finiteness check, so that no gradient tensor crosses to
+ * the host.
  *
  * <p>A training step with {@code n} micro-batches:
  *
@@ -28,24 +29,25 @@ import org.tensorflow.types.TFloat32;
  * run(feed lr and t, fetch acc.globalNorm() and acc.finite(), target step)
  * }</pre>
  *
- * The accumulators hold {@code sum_i scale * g_i}; with the default {@code scale = 1/n} that is the mean
- * micro-batch gradient, the gradient of the mean loss over equal micro-batches. {@link #scale()} and
- * {@link #maxNorm()} are placeholders with defaults: feed them to override for one run (e.g. a last, shorter
- * accumulation window).
+ * The accumulators hold {@code sum_i scale * g_i}; with the default {@code scale = 1/n} that is the
+ * mean micro-batch gradient, the gradient of the mean loss over equal micro-batches. {@link
+ * #scale()} and {@link #maxNorm()} are placeholders with defaults: feed them to override for one
+ * run (e.g. a last, shorter accumulation window).
  *
- * <p>Clipping follows torch: {@code norm = sqrt(sum_i sum(acc_i^2))},
- * {@code clipped_i = acc_i * min(1, maxNorm / (norm + 1e-6))}; {@code maxNorm <= 0} turns clipping off
- * (factor 1). The norm and {@link #finite()} are those of the accumulated gradients before clipping. A sum of
- * squares above float32 range reads as infinite, which is treated as a divergence like a NaN would be.
+ * <p>Clipping follows torch: {@code norm = sqrt(sum_i sum(acc_i^2))}, {@code clipped_i = acc_i *
+ * min(1, maxNorm / (norm + 1e-6))}; {@code maxNorm <= 0} turns clipping off (factor 1). The norm
+ * and {@link #finite()} are those of the accumulated gradients before clipping. A sum of squares
+ * above float32 range reads as infinite, which is treated as a divergence like a NaN would be.
  *
- * <p>Accumulators are variables named {@code <varName>/grad_accum}, zero-initialised. They are read through
- * their reference, so a tensor fetched from {@link #accumulated()} in the same run as a reset may already
- * show the zeros: fetch {@link #globalNorm()} / {@link #finite()} there instead (they are computed before
- * the reset of {@link #resetAfter}).
+ * <p>Accumulators are variables named {@code <varName>/grad_accum}, zero-initialised. They are read
+ * through their reference, so a tensor fetched from {@link #accumulated()} in the same run as a
+ * reset may already show the zeros: fetch {@link #globalNorm()} / {@link #finite()} there instead
+ * (they are computed before the reset of {@link #resetAfter}).
  */
 public final class GradientAccumulator {
   /** Name suffix of the accumulator variables. */
   public static final String SUFFIX = "/grad_accum";
+
   /** The epsilon of {@code torch.nn.utils.clip_grad_norm_}. */
   public static final float CLIP_EPS = 1e-6f;
 
@@ -92,7 +94,8 @@ public final class GradientAccumulator {
    * @param tf ops of the graph; helper ops go to a sub-scope {@code grad_accum}
    * @param vars the trainable variables, fully defined shapes, no duplicates
    * @param microGrads gradient of the micro-batch loss for each variable (same order and shapes)
-   * @param numMicroBatches micro-batches per optimizer step, {@code > 0}; the default scale is its inverse
+   * @param numMicroBatches micro-batches per optimizer step, {@code > 0}; the default scale is its
+   *     inverse
    * @param maxGradNorm default clipping threshold, finite and {@code >= 0}; 0 turns clipping off
    * @throws IllegalArgumentException on bad arguments or taken accumulator names
    */
@@ -106,13 +109,15 @@ public final class GradientAccumulator {
       throw new IllegalArgumentException("numMicroBatches must be > 0, got " + numMicroBatches);
     }
     if (!(Float.isFinite(maxGradNorm) && maxGradNorm >= 0)) {
-      throw new IllegalArgumentException("maxGradNorm must be finite and >= 0 (0 = off), got " + maxGradNorm);
+      throw new IllegalArgumentException(
+          "maxGradNorm must be finite and >= 0 (0 = off), got " + maxGradNorm);
     }
     TrainVariables.checkPairs("GradientAccumulator", vars, microGrads);
     Ops s = tf.withSubScope("grad_accum");
 
     PlaceholderWithDefault<TFloat32> scale =
-        s.withName("scale").placeholderWithDefault(s.constant(1f / numMicroBatches), Shape.scalar());
+        s.withName("scale")
+            .placeholderWithDefault(s.constant(1f / numMicroBatches), Shape.scalar());
     PlaceholderWithDefault<TFloat32> maxNorm =
         s.withName("max_norm").placeholderWithDefault(s.constant(maxGradNorm), Shape.scalar());
 
@@ -124,7 +129,8 @@ public final class GradientAccumulator {
     for (int i = 0; i < vars.size(); i++) {
       Variable<TFloat32> var = vars.get(i);
       Variable<TFloat32> acc =
-          TrainVariables.zeros(tf, TrainVariables.name(var) + SUFFIX, var.shape()); // [shape of var]
+          TrainVariables.zeros(
+              tf, TrainVariables.name(var) + SUFFIX, var.shape()); // [shape of var]
       accumulators.add(acc);
       adds.add(s.assignAdd(acc, s.math.mul(microGrads.get(i), scale)));
       zeroes.add(s.assign(acc, s.zerosLike(acc)));
@@ -139,7 +145,8 @@ public final class GradientAccumulator {
         s.withName("clip_coefficient")
             .select(
                 s.math.greater(maxNorm, s.constant(0f)),
-                s.math.minimum(one, s.math.div(maxNorm, s.math.add(globalNorm, s.constant(CLIP_EPS)))),
+                s.math.minimum(
+                    one, s.math.div(maxNorm, s.math.add(globalNorm, s.constant(CLIP_EPS)))),
                 one);
     List<Operand<TFloat32>> clipped = new ArrayList<>();
     for (Variable<TFloat32> acc : accumulators) {
@@ -171,9 +178,9 @@ public final class GradientAccumulator {
   }
 
   /**
-   * A target that runs {@code update} and then zeroes the accumulators: one {@code Session.run} per optimizer
-   * step. The zeroing also waits for {@link #globalNorm()} and {@link #finite()}, so both can be fetched in
-   * the same run and report the gradients that were applied.
+   * A target that runs {@code update} and then zeroes the accumulators: one {@code Session.run} per
+   * optimizer step. The zeroing also waits for {@link #globalNorm()} and {@link #finite()}, so both
+   * can be fetched in the same run and report the gradients that were applied.
    */
   public Op resetAfter(Ops tf, Op update) {
     Ops s =
@@ -183,10 +190,15 @@ public final class GradientAccumulator {
     for (Variable<TFloat32> acc : accumulators) {
       zeroes.add(s.assign(acc, s.zerosLike(acc)));
     }
-    return tf.withSubScope("grad_accum").withControlDependencies(zeroes).withName("step_and_reset").noOp();
+    return tf.withSubScope("grad_accum")
+        .withControlDependencies(zeroes)
+        .withName("step_and_reset")
+        .noOp();
   }
 
-  /** Target adding {@code scale * microGrad} to every accumulator (fetch the loss in the same run). */
+  /**
+   * Target adding {@code scale * microGrad} to every accumulator (fetch the loss in the same run).
+   */
   public Op accumulate() {
     return accumulate;
   }
@@ -201,7 +213,10 @@ public final class GradientAccumulator {
     return accumulated;
   }
 
-  /** The accumulated gradients scaled by {@link #clipCoefficient()}: feed these to {@link AdamW#build}. */
+  /**
+   * The accumulated gradients scaled by {@link #clipCoefficient()}: feed these to {@link
+   * AdamW#build}.
+   */
   public List<Operand<TFloat32>> clipped() {
     return clipped;
   }
@@ -211,7 +226,9 @@ public final class GradientAccumulator {
     return globalNorm;
   }
 
-  /** Scalar clipping factor {@code min(1, maxNorm / (norm + 1e-6))}, or 1 when {@code maxNorm <= 0}. */
+  /**
+   * Scalar clipping factor {@code min(1, maxNorm / (norm + 1e-6))}, or 1 when {@code maxNorm <= 0}.
+   */
   public Operand<TFloat32> clipCoefficient() {
     return clipCoefficient;
   }

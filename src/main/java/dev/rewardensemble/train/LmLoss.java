@@ -34,12 +34,19 @@ public final class LmLoss {
    * @return the scalar loss
    */
   public static Operand<TFloat32> maskedCrossEntropy(
-      Ops tf, Operand<TFloat32> logits, Operand<TInt32> targets, Operand<TFloat32> weights, int vocab) {
+      Ops tf,
+      Operand<TFloat32> logits,
+      Operand<TInt32> targets,
+      Operand<TFloat32> weights,
+      int vocab) {
     Operand<TFloat32> logp = tf.nn.logSoftmax(logits); // [N, V]
-    Operand<TFloat32> oneHot = tf.oneHot(targets, tf.constant(vocab), tf.constant(1f), tf.constant(0f)); // [N, V]
-    Operand<TFloat32> picked = tf.sum(tf.math.mul(logp, oneHot), tf.constant(1), Sum.keepDims(false)); // [N]
+    Operand<TFloat32> oneHot =
+        tf.oneHot(targets, tf.constant(vocab), tf.constant(1f), tf.constant(0f)); // [N, V]
+    Operand<TFloat32> picked =
+        tf.sum(tf.math.mul(logp, oneHot), tf.constant(1), Sum.keepDims(false)); // [N]
     Operand<TFloat32> total = tf.sum(tf.math.mul(picked, weights), tf.constant(0)); // []
-    Operand<TFloat32> count = tf.math.maximum(tf.sum(weights, tf.constant(0)), tf.constant(1f)); // []
+    Operand<TFloat32> count =
+        tf.math.maximum(tf.sum(weights, tf.constant(0)), tf.constant(1f)); // []
     return tf.math.neg(tf.math.div(total, count));
   }
 
@@ -58,13 +65,14 @@ public final class LmLoss {
    * Pads sequences and marks their response tokens.
    *
    * @param seqs whole sequences, prompt then response (ending with EOS when it ended)
-   * @param promptLengths tokens of each sequence that belong to the prompt, {@code >= 1} and {@code <
-   *     length} (so every sequence has at least one response token and the first token is never a
+   * @param promptLengths tokens of each sequence that belong to the prompt, {@code >= 1} and {@code
+   *     < length} (so every sequence has at least one response token and the first token is never a
    *     target)
    * @param padId id written into padding
    * @param leftPad pad on the left (as for generation) instead of the right
    */
-  public static Batch batch(List<int[]> seqs, List<Integer> promptLengths, int padId, boolean leftPad) {
+  public static Batch batch(
+      List<int[]> seqs, List<Integer> promptLengths, int padId, boolean leftPad) {
     if (seqs.size() != promptLengths.size()) {
       throw new IllegalArgumentException(
           seqs.size() + " sequences but " + promptLengths.size() + " prompt lengths");
@@ -73,7 +81,12 @@ public final class LmLoss {
       int p = promptLengths.get(i);
       if (p < 1 || p >= seqs.get(i).length) {
         throw new IllegalArgumentException(
-            "sequence " + i + ": prompt length " + p + " must be in [1, " + seqs.get(i).length
+            "sequence "
+                + i
+                + ": prompt length "
+                + p
+                + " must be in [1, "
+                + seqs.get(i).length
                 + ") so that at least one response token is left");
       }
     }

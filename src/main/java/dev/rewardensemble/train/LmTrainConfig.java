@@ -28,10 +28,14 @@ public record LmTrainConfig(
     check(batchSize >= 1, "batch size must be >= 1, got " + batchSize);
     check(steps >= 1, "steps must be >= 1, got " + steps);
     check(Double.isFinite(lr) && lr > 0, "learning rate must be > 0, got " + lr);
-    check(weightDecay >= 0 && weightDecay < 1, "weight decay must be in [0, 1), got " + weightDecay);
+    check(
+        weightDecay >= 0 && weightDecay < 1, "weight decay must be in [0, 1), got " + weightDecay);
     check(schedule != null, "schedule must be cosine or constant");
-    check(warmupRatio >= 0 && warmupRatio < 1, "warmup ratio must be in [0, 1), got " + warmupRatio);
-    check(Double.isFinite(maxGradNorm) && maxGradNorm >= 0, "max grad norm must be >= 0 (0 = off), got " + maxGradNorm);
+    check(
+        warmupRatio >= 0 && warmupRatio < 1, "warmup ratio must be in [0, 1), got " + warmupRatio);
+    check(
+        Double.isFinite(maxGradNorm) && maxGradNorm >= 0,
+        "max grad norm must be >= 0 (0 = off), got " + maxGradNorm);
   }
 
   private static void check(boolean ok, String message) {
@@ -40,21 +44,26 @@ public record LmTrainConfig(
     }
   }
 
-  /** Small-model SFT from scratch: batch 32, lr 3e-3 cosine, 5% warmup, weight decay 0.01, clip 1. */
+  /**
+   * Small-model SFT from scratch: batch 32, lr 3e-3 cosine, 5% warmup, weight decay 0.01, clip 1.
+   */
   public static LmTrainConfig defaults(int steps) {
     return new LmTrainConfig(32, steps, 3e-3, 0.01, Schedule.Kind.COSINE, 0.05, 1.0, false, 42);
   }
 
   public LmTrainConfig withSteps(int s) {
-    return new LmTrainConfig(batchSize, s, lr, weightDecay, schedule, warmupRatio, maxGradNorm, leftPad, seed);
+    return new LmTrainConfig(
+        batchSize, s, lr, weightDecay, schedule, warmupRatio, maxGradNorm, leftPad, seed);
   }
 
   public LmTrainConfig withLr(double newLr) {
-    return new LmTrainConfig(batchSize, steps, newLr, weightDecay, schedule, warmupRatio, maxGradNorm, leftPad, seed);
+    return new LmTrainConfig(
+        batchSize, steps, newLr, weightDecay, schedule, warmupRatio, maxGradNorm, leftPad, seed);
   }
 
   public LmTrainConfig withLeftPad(boolean left) {
-    return new LmTrainConfig(batchSize, steps, lr, weightDecay, schedule, warmupRatio, maxGradNorm, left, seed);
+    return new LmTrainConfig(
+        batchSize, steps, lr, weightDecay, schedule, warmupRatio, maxGradNorm, left, seed);
   }
 
   /** The learning-rate schedule of the run. */

@@ -63,7 +63,8 @@ public final class LmTrainer implements AutoCloseable {
   private int stepsDone;
 
   /** Trains every weight. */
-  public LmTrainer(ModelConfig config, Map<String, FloatTensor> init, LmTrainConfig tc, ExecConfig exec) {
+  public LmTrainer(
+      ModelConfig config, Map<String, FloatTensor> init, LmTrainConfig tc, ExecConfig exec) {
     this(config, init, tc, exec, name -> true);
   }
 
@@ -73,7 +74,10 @@ public final class LmTrainer implements AutoCloseable {
    * @param isTrainable which weights are trained; the others are never touched by the update
    */
   public LmTrainer(
-      ModelConfig config, Map<String, FloatTensor> init, LmTrainConfig tc, ExecConfig exec,
+      ModelConfig config,
+      Map<String, FloatTensor> init,
+      LmTrainConfig tc,
+      ExecConfig exec,
       Predicate<String> isTrainable) {
     this.config = config;
     this.tc = tc;
@@ -83,19 +87,28 @@ public final class LmTrainer implements AutoCloseable {
       Ops tf = cx.tf();
       params = new ParameterStore(tf);
       ids = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
-      mask = tf.withName("attention_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
-      targets = tf.withName("targets").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
-      lossWeights = tf.withName("loss_mask").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
+      mask =
+          tf.withName("attention_mask")
+              .placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
+      targets =
+          tf.withName("targets").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
+      lossWeights =
+          tf.withName("loss_mask").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
       Attention.Geometry g = Attention.geometry(tf, mask);
-      Operand<TFloat32> rows = Transformers.trunk(cx, config, params, ids, g, Projector.NONE); // [B*T, H]
+      Operand<TFloat32> rows =
+          Transformers.trunk(cx, config, params, ids, g, Projector.NONE); // [B*T, H]
       Operand<TFloat32> logits = LmHead.logits(cx, config, params, rows); // [B*T, V]
       Operand<TInt32> flatTargets = tf.reshape(targets, tf.constant(new int[] {-1})); // [B*T]
       Operand<TFloat32> flatWeights = tf.reshape(lossWeights, tf.constant(new int[] {-1})); // [B*T]
-      loss = tf.withName("lm_loss").identity(
-          LmLoss.maskedCrossEntropy(tf, logits, flatTargets, flatWeights, config.vocabSize()));
+      loss =
+          tf.withName("lm_loss")
+              .identity(
+                  LmLoss.maskedCrossEntropy(
+                      tf, logits, flatTargets, flatWeights, config.vocabSize()));
       trainable = params.names().stream().filter(isTrainable).toList();
       if (trainable.isEmpty()) {
-        throw new IllegalArgumentException("no trainable variables selected among " + params.names());
+        throw new IllegalArgumentException(
+            "no trainable variables selected among " + params.names());
       }
       List<Variable<TFloat32>> vars = new ArrayList<>();
       trainable.forEach(n -> vars.add(params.variable(n)));
@@ -107,7 +120,8 @@ public final class LmTrainer implements AutoCloseable {
         gradList.add(gi);
       }
       acc = GradientAccumulator.build(tf, vars, gradList, 1, (float) tc.maxGradNorm());
-      adamw = AdamW.build(tf, vars, acc.clipped(), new AdamWConfig(0.9, 0.999, 1e-8, tc.weightDecay()));
+      adamw =
+          AdamW.build(tf, vars, acc.clipped(), new AdamWConfig(0.9, 0.999, 1e-8, tc.weightDecay()));
       step = acc.resetAfter(tf, adamw.update());
       session = owner.open(exec);
       params.load(session, init, false, "initial weights");
@@ -118,14 +132,18 @@ public final class LmTrainer implements AutoCloseable {
   }
 
   /**
-   * Seeded random weights of a causal LM: {@link Init#trunk} plus {@code lm_head.weight ~ N(0, 0.02)}
-   * when the head is not tied.
+   * Seeded random weights of a causal LM: {@link Init#trunk} plus {@code lm_head.weight ~ N(0,
+   * 0.02)} when the head is not tied.
    */
   public static Map<String, FloatTensor> initialWeights(ModelConfig config, long seed) {
     Map<String, FloatTensor> w = new LinkedHashMap<>(Init.trunk(config, seed));
     if (!config.tieWordEmbeddings()) {
-      w.put(LmHead.KEY, Init.normal(new long[] {config.vocabSize(), config.hiddenSize()}, Init.STD,
-          new SplittableRandom(seed ^ 0x5DEECE66DL)));
+      w.put(
+          LmHead.KEY,
+          Init.normal(
+              new long[] {config.vocabSize(), config.hiddenSize()},
+              Init.STD,
+              new SplittableRandom(seed ^ 0x5DEECE66DL)));
     }
     return w;
   }
@@ -150,7 +168,9 @@ public final class LmTrainer implements AutoCloseable {
   public StepStats step(List<int[]> seqs, List<Integer> promptLengths) {
     if (stepsDone >= tc.steps()) {
       throw new IllegalStateException(
-          "the schedule has " + tc.steps() + " steps and all have been taken; build a trainer with more steps");
+          "the schedule has "
+              + tc.steps()
+              + " steps and all have been taken; build a trainer with more steps");
     }
     if (guard == null) {
       guard = new DivergenceGuard(weightStats()[0]); // the weights before the first update
@@ -162,9 +182,15 @@ public final class LmTrainer implements AutoCloseable {
         TInt32 tgtT = ints(b.targets(), b);
         TFloat32 wT = TFloat32.tensorOf(shape(b), DataBuffers.of(b.weights(), true, false));
         Result r =
-            session.runner()
-                .feed(ids, idT).feed(mask, maskT).feed(targets, tgtT).feed(lossWeights, wT)
-                .fetch(loss).addTarget(acc.accumulate()).run()) {
+            session
+                .runner()
+                .feed(ids, idT)
+                .feed(mask, maskT)
+                .feed(targets, tgtT)
+                .feed(lossWeights, wT)
+                .fetch(loss)
+                .addTarget(acc.accumulate())
+                .run()) {
       lossValue = ((TFloat32) r.get(0)).getFloat();
     }
     double lr = schedule.lr(stepsDone);
@@ -172,19 +198,34 @@ public final class LmTrainer implements AutoCloseable {
     try (TFloat32 lrT = TFloat32.scalarOf((float) lr);
         TFloat32 stepT = TFloat32.scalarOf((float) (stepsDone + 1));
         Result r =
-            session.runner()
-                .feed(adamw.lr(), lrT).feed(adamw.step(), stepT)
-                .fetch(acc.globalNorm()).fetch(acc.finite()).addTarget(step).run()) {
+            session
+                .runner()
+                .feed(adamw.lr(), lrT)
+                .feed(adamw.step(), stepT)
+                .fetch(acc.globalNorm())
+                .fetch(acc.finite())
+                .addTarget(step)
+                .run()) {
       norm = ((TFloat32) r.get(0)).getFloat();
-      // A batch without response tokens has loss 0 and no gradient: not a collapse (the guard needs loss > 0).
+      // A batch without response tokens has loss 0 and no gradient: not a collapse (the guard needs
+      // loss > 0).
       String problem = guard.checkGradients(lossValue, norm, ((TBool) r.get(1)).getBoolean());
       if (problem == null) {
         problem = guard.checkWeights(weightStats());
       }
       if (problem != null) {
         throw new TrainingDivergedException(
-            "causal-LM training diverged at step " + (stepsDone + 1) + ": " + problem + " (loss " + lossValue
-                + ", gradient norm " + norm + ", lr " + lr + "): lower the learning rate, set a max grad norm or "
+            "causal-LM training diverged at step "
+                + (stepsDone + 1)
+                + ": "
+                + problem
+                + " (loss "
+                + lossValue
+                + ", gradient norm "
+                + norm
+                + ", lr "
+                + lr
+                + "): lower the learning rate, set a max grad norm or "
                 + "warm up longer");
       }
     }
@@ -192,8 +233,12 @@ public final class LmTrainer implements AutoCloseable {
     return new StepStats(lossValue, norm, lr, b.responseTokens());
   }
 
-  /** Divergence checks of {@link #step} (created at the first step) and their weight ops (built then). */
+  /**
+   * Divergence checks of {@link #step} (created at the first step) and their weight ops (built
+   * then).
+   */
   private DivergenceGuard guard;
+
   private DivergenceGuard.WeightOps weightOps;
 
   private double[] weightStats() {
@@ -213,9 +258,14 @@ public final class LmTrainer implements AutoCloseable {
         TInt32 tgtT = ints(b.targets(), b);
         TFloat32 wT = TFloat32.tensorOf(shape(b), DataBuffers.of(b.weights(), true, false));
         Result r =
-            session.runner()
-                .feed(ids, idT).feed(mask, maskT).feed(targets, tgtT).feed(lossWeights, wT)
-                .fetch(loss).run()) {
+            session
+                .runner()
+                .feed(ids, idT)
+                .feed(mask, maskT)
+                .feed(targets, tgtT)
+                .feed(lossWeights, wT)
+                .fetch(loss)
+                .run()) {
       return ((TFloat32) r.get(0)).getFloat();
     }
   }

@@ -4,15 +4,14 @@ import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.data.PreferencePair;
 import dev.rewardensemble.io.FloatTensor;
-import dev.rewardensemble.model.GraphSession;
-import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.ForwardGraph;
+import dev.rewardensemble.model.GraphSession;
+import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Projector;
 import dev.rewardensemble.model.RewardGraph;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
@@ -64,7 +63,11 @@ public final class RewardTrainer implements AutoCloseable {
 
   /** A plain reward model (K heads on one trunk, K = 1 for a single model). */
   public RewardTrainer(
-      ModelConfig config, int heads, Map<String, FloatTensor> init, TrainConfig tc, ExecConfig exec,
+      ModelConfig config,
+      int heads,
+      Map<String, FloatTensor> init,
+      TrainConfig tc,
+      ExecConfig exec,
       Predicate<String> isTrainable) {
     this(
         cx -> {
@@ -72,18 +75,25 @@ public final class RewardTrainer implements AutoCloseable {
           RewardGraph g = RewardGraph.build(cx, config, heads, p, Projector.NONE);
           return new ForwardGraph(g.inputIds(), g.attentionMask(), g.rewards(), p, heads);
         },
-        init, tc, exec, isTrainable);
+        init,
+        tc,
+        exec,
+        isTrainable);
   }
 
   /**
-   * @param build builds the forward graph into the trainer's graph, in the given context ({@code exec}'s precision)
+   * @param build builds the forward graph into the trainer's graph, in the given context ({@code
+   *     exec}'s precision)
    * @param init a value for every variable of the forward graph, by checkpoint key
    * @param isTrainable which variables are trained (by checkpoint key); every other variable is
    *     frozen and never touched by the update
    */
   public RewardTrainer(
-      java.util.function.Function<BuildContext, ForwardGraph> build, Map<String, FloatTensor> init, TrainConfig tc,
-      ExecConfig exec, Predicate<String> isTrainable) {
+      java.util.function.Function<BuildContext, ForwardGraph> build,
+      Map<String, FloatTensor> init,
+      TrainConfig tc,
+      ExecConfig exec,
+      Predicate<String> isTrainable) {
     try {
       BuildContext cx = BuildContext.of(owner.graph(), exec);
       Ops tf = cx.tf();
@@ -92,16 +102,24 @@ public final class RewardTrainer implements AutoCloseable {
       this.heads = fg.heads();
       params = fg.params();
       margin = tf.withName("margin").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
-      Operand<TFloat32> pairs = tf.reshape(fg.rewards(), tf.constant(new int[] {2, -1, heads})); // [2, B, K]
-      Operand<TFloat32> rc = tf.reshape(tf.stridedSlice(pairs, Indices.at(0)), tf.constant(new int[] {-1, heads})); // [B, K]
-      Operand<TFloat32> rr = tf.reshape(tf.stridedSlice(pairs, Indices.at(1)), tf.constant(new int[] {-1, heads})); // [B, K]
+      Operand<TFloat32> pairs =
+          tf.reshape(fg.rewards(), tf.constant(new int[] {2, -1, heads})); // [2, B, K]
+      Operand<TFloat32> rc =
+          tf.reshape(
+              tf.stridedSlice(pairs, Indices.at(0)), tf.constant(new int[] {-1, heads})); // [B, K]
+      Operand<TFloat32> rr =
+          tf.reshape(
+              tf.stridedSlice(pairs, Indices.at(1)), tf.constant(new int[] {-1, heads})); // [B, K]
       // The default must not depend on the rewards: PlaceholderWithDefault has no gradient, so no
       // path from the loss to the variables may run through it.
       Operand<TFloat32> ones =
           tf.fill(
-              tf.concat(java.util.List.of(tf.shape(margin), tf.constant(new int[] {heads})), tf.constant(0)),
+              tf.concat(
+                  java.util.List.of(tf.shape(margin), tf.constant(new int[] {heads})),
+                  tf.constant(0)),
               tf.constant(1f)); // [B, K]
-      pairWeights = tf.withName("pair_weights").placeholderWithDefault(ones, Shape.of(-1, heads)); // [B, K]
+      pairWeights =
+          tf.withName("pair_weights").placeholderWithDefault(ones, Shape.of(-1, heads)); // [B, K]
       loss = BradleyTerry.loss(tf, rc, rr, margin, pairWeights, (float) tc.centeringCoef());
       meanMargin = tf.math.mean(tf.math.sub(rc, rr), tf.constant(0)); // [K]
       trainable = params.names().stream().filter(isTrainable).toList();
@@ -142,8 +160,8 @@ public final class RewardTrainer implements AutoCloseable {
   }
 
   /**
-   * Forward + backward of one micro-batch, adding its gradients times {@code 1/gradAccum} to the accumulators
-   * (right when every micro-batch of the step is full), dropout key 0.
+   * Forward + backward of one micro-batch, adding its gradients times {@code 1/gradAccum} to the
+   * accumulators (right when every micro-batch of the step is full), dropout key 0.
    */
   public BatchStats accumulate(List<PreferencePair> batch, int padId) {
     return run(batch, padId, true, null, Float.NaN, 0L);
@@ -161,14 +179,15 @@ public final class RewardTrainer implements AutoCloseable {
    * One micro-batch of an optimizer step.
    *
    * @param weights per-pair, per-head weights {@code [B][K]}, or null
-   * @param scale the micro-batch gradient's weight in the step: its pairs over the step's real pairs ({@link
-   *     #microBatchScale}), so the accumulated gradient is that of the mean loss over the pairs the step really
-   *     has, also in a shorter last window of an epoch
+   * @param scale the micro-batch gradient's weight in the step: its pairs over the step's real
+   *     pairs ({@link #microBatchScale}), so the accumulated gradient is that of the mean loss over
+   *     the pairs the step really has, also in a shorter last window of an epoch
    * @param randomKey the key of every random draw of this micro-batch (LoRA dropout masks, {@link
-   *     dev.rewardensemble.lora.StackedLora#DROPOUT_KEY}): a pure function of the step and the micro-batch, so
-   *     that a resumed run draws what an uninterrupted one would
+   *     dev.rewardensemble.lora.StackedLora#DROPOUT_KEY}): a pure function of the step and the
+   *     micro-batch, so that a resumed run draws what an uninterrupted one would
    */
-  public BatchStats accumulate(List<PreferencePair> batch, int padId, float[][] weights, float scale, long randomKey) {
+  public BatchStats accumulate(
+      List<PreferencePair> batch, int padId, float[][] weights, float scale, long randomKey) {
     if (!(Float.isFinite(scale) && scale > 0)) {
       throw new IllegalArgumentException("micro-batch scale must be finite and > 0, got " + scale);
     }
@@ -176,12 +195,14 @@ public final class RewardTrainer implements AutoCloseable {
   }
 
   /**
-   * The weight of a micro-batch of {@code pairs} pairs in a step of {@code stepPairs} pairs: {@code pairs /
-   * stepPairs} in float, which is exactly {@code 1f / gradAccum} when every micro-batch is full.
+   * The weight of a micro-batch of {@code pairs} pairs in a step of {@code stepPairs} pairs: {@code
+   * pairs / stepPairs} in float, which is exactly {@code 1f / gradAccum} when every micro-batch is
+   * full.
    */
   public static float microBatchScale(int pairs, int stepPairs) {
     if (pairs <= 0 || stepPairs < pairs) {
-      throw new IllegalArgumentException("micro-batch of " + pairs + " pairs in a step of " + stepPairs);
+      throw new IllegalArgumentException(
+          "micro-batch of " + pairs + " pairs in a step of " + stepPairs);
     }
     return (float) pairs / (float) stepPairs;
   }
@@ -193,6 +214,7 @@ public final class RewardTrainer implements AutoCloseable {
 
   /** The LoRA dropout placeholders of the forward graph, when it has them (looked up once). */
   private boolean dropoutLooked;
+
   private String dropoutKeyOp;
   private String dropoutRateOp;
 
@@ -207,7 +229,12 @@ public final class RewardTrainer implements AutoCloseable {
   }
 
   private BatchStats run(
-      List<PreferencePair> batch, int padId, boolean train, float[][] weights, float scale, long randomKey) {
+      List<PreferencePair> batch,
+      int padId,
+      boolean train,
+      float[][] weights,
+      float scale,
+      long randomKey) {
     lookUpDropout();
     int b = batch.size();
     int t = 1;
@@ -230,7 +257,8 @@ public final class RewardTrainer implements AutoCloseable {
         TInt32 maskT = TInt32.tensorOf(Shape.of(2L * b, t), DataBuffers.of(mask, true, false));
         TFloat32 marginT = TFloat32.tensorOf(Shape.of(b), DataBuffers.of(m, true, false))) {
       Session.Runner r =
-          session.runner()
+          session
+              .runner()
               .feed(fg.inputIds(), idT)
               .feed(fg.attentionMask(), maskT)
               .feed(margin, marginT)
@@ -282,8 +310,9 @@ public final class RewardTrainer implements AutoCloseable {
   private DivergenceGuard.WeightOps weightOps;
 
   /**
-   * {@code {max|w|, sum|w|}} over the trainable weights, for {@link DivergenceGuard#checkWeights}. The ops are
-   * added to the graph on the first call (the session picks them up), so trainers that never ask pay nothing.
+   * {@code {max|w|, sum|w|}} over the trainable weights, for {@link DivergenceGuard#checkWeights}.
+   * The ops are added to the graph on the first call (the session picks them up), so trainers that
+   * never ask pay nothing.
    */
   public double[] weightStats() {
     if (weightOps == null) {
@@ -294,11 +323,20 @@ public final class RewardTrainer implements AutoCloseable {
     return DivergenceGuard.weightStats(session, weightOps);
   }
 
-  /** Applies the accumulated gradients with AdamW at {@code lr}, as optimizer step {@code t} (1-based), and zeroes them. */
+  /**
+   * Applies the accumulated gradients with AdamW at {@code lr}, as optimizer step {@code t}
+   * (1-based), and zeroes them.
+   */
   public void apply(double lr, int t) {
     try (TFloat32 lrT = TFloat32.scalarOf((float) lr);
         TFloat32 stepT = TFloat32.scalarOf((float) t)) {
-      session.runner().feed(adamw.lr(), lrT).feed(adamw.step(), stepT).addTarget(step).run().close();
+      session
+          .runner()
+          .feed(adamw.lr(), lrT)
+          .feed(adamw.step(), stepT)
+          .addTarget(step)
+          .run()
+          .close();
     }
   }
 
@@ -317,16 +355,23 @@ public final class RewardTrainer implements AutoCloseable {
     return adamw.readSlots(session);
   }
 
-  /** The trainable weights (what a checkpoint must hold; frozen ones come from the initial values). */
+  /**
+   * The trainable weights (what a checkpoint must hold; frozen ones come from the initial values).
+   */
   public Map<String, FloatTensor> trainableWeights() {
     return params.read(session, trainable);
   }
 
   /** Restores the trainable weights and optimizer slots, e.g. from a checkpoint. */
-  public void restore(Map<String, FloatTensor> weights, Map<String, FloatTensor> slots, String source) {
+  public void restore(
+      Map<String, FloatTensor> weights, Map<String, FloatTensor> slots, String source) {
     if (!weights.keySet().equals(new java.util.HashSet<>(trainable))) {
       throw new IllegalArgumentException(
-          source + ": checkpoint holds " + weights.size() + " tensors, the trainable set has " + trainable.size());
+          source
+              + ": checkpoint holds "
+              + weights.size()
+              + " tensors, the trainable set has "
+              + trainable.size());
     }
     params.load(session, weights, true, source);
     adamw.loadSlots(session, slots, source);

@@ -4,10 +4,11 @@ package dev.rewardensemble.train;
  * A learning-rate schedule evaluated on the Java side and fed to the graph each optimizer step (see
  * {@link AdamW#lr()}).
  *
- * <p>Reproduces the Hugging Face {@code transformers} schedules {@code get_constant_schedule_with_warmup} and
- * {@code get_cosine_schedule_with_warmup} (with the default {@code num_cycles = 0.5}), combined with the
- * Trainer's {@code warmup_steps = ceil(num_training_steps * warmup_ratio)}. With {@code w} warmup steps and
- * {@code N} total steps, the multiplier of {@link #baseLr()} at the 0-based optimizer step {@code s} is
+ * <p>Reproduces the Hugging Face {@code transformers} schedules {@code
+ * get_constant_schedule_with_warmup} and {@code get_cosine_schedule_with_warmup} (with the default
+ * {@code num_cycles = 0.5}), combined with the Trainer's {@code warmup_steps =
+ * ceil(num_training_steps * warmup_ratio)}. With {@code w} warmup steps and {@code N} total steps,
+ * the multiplier of {@link #baseLr()} at the 0-based optimizer step {@code s} is
  *
  * <pre>
  *   s &lt; w            : s / max(1, w)                       (linear ramp from 0; the very first step has lr 0)
@@ -15,8 +16,8 @@ package dev.rewardensemble.train;
  *   COSINE,   s &gt;= w : max(0, 0.5 * (1 + cos(pi * p))),    p = (s - w) / max(1, N - w)
  * </pre>
  *
- * All arithmetic is in {@code double}, in the same order as the Python code, so values agree bit for bit
- * (including {@code ceil(100 * 0.07) == 8}).
+ * All arithmetic is in {@code double}, in the same order as the Python code, so values agree bit
+ * for bit (including {@code ceil(100 * 0.07) == 8}).
  *
  * @param kind the shape after warmup
  * @param baseLr the peak learning rate, finite and {@code > 0}
@@ -66,8 +67,8 @@ public record Schedule(Kind kind, double baseLr, double warmupRatio, int totalSt
   /**
    * The learning rate of 0-based optimizer step {@code step}.
    *
-   * @param step in {@code [0, totalSteps]} ({@code totalSteps} itself, the value after the last step, is 0 for
-   *     the cosine schedule)
+   * @param step in {@code [0, totalSteps]} ({@code totalSteps} itself, the value after the last
+   *     step, is 0 for the cosine schedule)
    * @throws IllegalArgumentException if {@code step} is outside {@code [0, totalSteps]}
    */
   public double lr(int step) {

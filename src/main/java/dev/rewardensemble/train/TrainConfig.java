@@ -40,15 +40,23 @@ public record TrainConfig(
     check(batchSize >= 1, "batch size must be >= 1, got " + batchSize);
     check(gradAccum >= 1, "grad accumulation must be >= 1, got " + gradAccum);
     check(Double.isFinite(lr) && lr > 0, "learning rate must be > 0, got " + lr);
-    check(weightDecay >= 0 && weightDecay < 1, "weight decay must be in [0, 1), got " + weightDecay);
+    check(
+        weightDecay >= 0 && weightDecay < 1, "weight decay must be in [0, 1), got " + weightDecay);
     check(schedule != null, "schedule must be cosine or constant");
-    check(warmupRatio >= 0 && warmupRatio < 1, "warmup ratio must be in [0, 1), got " + warmupRatio);
-    check(maxGradNorm >= 0 && Double.isFinite(maxGradNorm), "max grad norm must be >= 0 (0 = off), got " + maxGradNorm);
-    check(evalFraction >= 0 && evalFraction < 1, "eval fraction must be in [0, 1), got " + evalFraction);
+    check(
+        warmupRatio >= 0 && warmupRatio < 1, "warmup ratio must be in [0, 1), got " + warmupRatio);
+    check(
+        maxGradNorm >= 0 && Double.isFinite(maxGradNorm),
+        "max grad norm must be >= 0 (0 = off), got " + maxGradNorm);
+    check(
+        evalFraction >= 0 && evalFraction < 1,
+        "eval fraction must be in [0, 1), got " + evalFraction);
     check(evalEvery >= 0, "eval-every must be >= 0, got " + evalEvery);
     check(saveEvery >= 0, "save-every must be >= 0, got " + saveEvery);
     check(keepCheckpoints >= 1, "keep-checkpoints must be >= 1, got " + keepCheckpoints);
-    check(centeringCoef >= 0 && Double.isFinite(centeringCoef), "centering coefficient must be >= 0, got " + centeringCoef);
+    check(
+        centeringCoef >= 0 && Double.isFinite(centeringCoef),
+        "centering coefficient must be >= 0, got " + centeringCoef);
   }
 
   private static void check(boolean ok, String message) {
@@ -59,7 +67,8 @@ public record TrainConfig(
 
   /** The paper's reward-model settings (Table 2), batch size 8, 10% held out. */
   public static TrainConfig defaults() {
-    return new TrainConfig(1, 0, 8, 2, 3e-6, 0.0, Schedule.Kind.COSINE, 0.03, 1.0, 0.1, 42, 0, 0, 2, 0.0);
+    return new TrainConfig(
+        1, 0, 8, 2, 3e-6, 0.0, Schedule.Kind.COSINE, 0.03, 1.0, 0.1, 42, 0, 0, 2, 0.0);
   }
 
   /** The paper's LoRA reward-model settings (Table 3). */
@@ -203,8 +212,22 @@ public record TrainConfig(
 
     /** The configuration, validated. */
     public TrainConfig build() {
-      return new TrainConfig(epochs, steps, batchSize, gradAccum, lr, weightDecay, schedule, warmupRatio, maxGradNorm,
-          evalFraction, seed, evalEvery, saveEvery, keepCheckpoints, centeringCoef);
+      return new TrainConfig(
+          epochs,
+          steps,
+          batchSize,
+          gradAccum,
+          lr,
+          weightDecay,
+          schedule,
+          warmupRatio,
+          maxGradNorm,
+          evalFraction,
+          seed,
+          evalEvery,
+          saveEvery,
+          keepCheckpoints,
+          centeringCoef);
     }
   }
 

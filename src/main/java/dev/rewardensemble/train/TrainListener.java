@@ -3,7 +3,14 @@ package dev.rewardensemble.train;
 /** Receives progress of a training run (the CLI draws a progress bar from it). */
 public interface TrainListener {
   /** After optimizer step {@code step} (1-based) of {@code total}. */
-  default void onStep(int step, int total, double loss, double accuracy, double lr, double gradNorm, double seconds) {}
+  default void onStep(
+      int step,
+      int total,
+      double loss,
+      double accuracy,
+      double lr,
+      double gradNorm,
+      double seconds) {}
 
   /** After an evaluation at {@code step}. */
   default void onEval(int step, double loss, double accuracy, double margin) {}

@@ -15,30 +15,34 @@ import org.tensorflow.types.TFloat32;
 /**
  * Helpers shared by the training-state builders ({@link AdamW}, {@link GradientAccumulator}).
  *
- * <p>Why {@link #zeros}: optimizer state must carry predictable names ({@code <varName>/adam_m}) so that
- * checkpoints can find it, but TF Java's name scopes reject {@code '/'} in {@code withName} and silently
- * uniquify sub-scopes ({@code withSubScope("w")} becomes {@code "w_1"} once an op {@code "w"} exists). The
- * variable is therefore built with the exact name through {@link Graph#opBuilder}.
+ * <p>Why {@link #zeros}: optimizer state must carry predictable names ({@code <varName>/adam_m}) so
+ * that checkpoints can find it, but TF Java's name scopes reject {@code '/'} in {@code withName}
+ * and silently uniquify sub-scopes ({@code withSubScope("w")} becomes {@code "w_1"} once an op
+ * {@code "w"} exists). The variable is therefore built with the exact name through {@link
+ * Graph#opBuilder}.
  */
 public final class TrainVariables {
   private TrainVariables() {}
 
   /**
-   * Creates a float32 {@code VariableV2} named exactly {@code name} (no scope prefix, no uniquifying) with
-   * a zero initial value. The initialiser lives in the init scope, so it runs on the first
-   * {@code Session.run} (or on the first run after it was added) and never again.
+   * Creates a float32 {@code VariableV2} named exactly {@code name} (no scope prefix, no
+   * uniquifying) with a zero initial value. The initialiser lives in the init scope, so it runs on
+   * the first {@code Session.run} (or on the first run after it was added) and never again.
    *
-   * @param tf the ops of the graph (its device is kept; its name scope and control dependencies are not)
+   * @param tf the ops of the graph (its device is kept; its name scope and control dependencies are
+   *     not)
    * @param name the full graph name, e.g. {@code "score/weight/adam_m"}
    * @param shape a fully defined shape
    * @throws IllegalArgumentException if the shape is not fully defined, or the name is taken
    */
   public static Variable<TFloat32> zeros(Ops tf, String name, Shape shape) {
     if (shape.isUnknown() || shape.hasUnknownDimension()) {
-      throw new IllegalArgumentException("variable " + name + " needs a fully defined shape, got " + shape);
+      throw new IllegalArgumentException(
+          "variable " + name + " needs a fully defined shape, got " + shape);
     }
     if (!(tf.scope().env() instanceof Graph graph)) {
-      throw new IllegalArgumentException("training variables need graph mode, got " + tf.scope().env());
+      throw new IllegalArgumentException(
+          "training variables need graph mode, got " + tf.scope().env());
     }
     if (graph.operation(name) != null) {
       throw new IllegalArgumentException("graph already has an operation named " + name);
@@ -57,8 +61,9 @@ public final class TrainVariables {
   }
 
   /**
-   * Checks a variable/gradient pairing: same length, no duplicate variable, fully defined float shapes, and
-   * gradient shapes compatible with the variable shapes (an unknown gradient dimension is accepted).
+   * Checks a variable/gradient pairing: same length, no duplicate variable, fully defined float
+   * shapes, and gradient shapes compatible with the variable shapes (an unknown gradient dimension
+   * is accepted).
    */
   static void checkPairs(
       String what, List<Variable<TFloat32>> vars, List<? extends Operand<TFloat32>> grads) {

@@ -37,10 +37,10 @@ import java.util.function.Predicate;
  * ({@code rme score --model RUN_DIR} loads them), {@code run.json} (configuration, provenance,
  * final metrics), {@code metrics.jsonl}, {@code checkpoints/}. {@code run.json} is written at the
  * start ({@code "complete": false}), with the final evaluation before the weights, and once more
- * after them with {@code "trained": true} and, unless the caller completes the directory itself
- * (an ensemble's normalisation and manifest still to come), {@code "complete": true}: the marker
- * every loader of a run directory requires ({@link RunDirs}). {@code --resume} of a run whose
- * weights were written returns them without training again.
+ * after them with {@code "trained": true} and, unless the caller completes the directory itself (an
+ * ensemble's normalisation and manifest still to come), {@code "complete": true}: the marker every
+ * loader of a run directory requires ({@link RunDirs}). {@code --resume} of a run whose weights
+ * were written returns them without training again.
  */
 public final class TrainingRun {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -67,16 +67,38 @@ public final class TrainingRun {
       Path runDir,
       boolean resume,
       ObjectNode provenance,
-      java.util.function.Function<dev.rewardensemble.model.BuildContext, dev.rewardensemble.model.ForwardGraph> build,
+      java.util.function.Function<
+              dev.rewardensemble.model.BuildContext, dev.rewardensemble.model.ForwardGraph>
+          build,
       boolean bootstrap,
       Finisher finish) {
 
     /** A plain reward model with HF-layout output. */
     public static Spec plain(
-        ModelConfig config, String architecture, int heads, Map<String, FloatTensor> init, TrainConfig train,
-        ExecConfig exec, Path runDir, boolean resume, ObjectNode provenance, boolean bootstrap) {
-      return new Spec(config, architecture, heads, init, k -> true, train, exec, runDir, resume, provenance, null,
-          bootstrap, null);
+        ModelConfig config,
+        String architecture,
+        int heads,
+        Map<String, FloatTensor> init,
+        TrainConfig train,
+        ExecConfig exec,
+        Path runDir,
+        boolean resume,
+        ObjectNode provenance,
+        boolean bootstrap) {
+      return new Spec(
+          config,
+          architecture,
+          heads,
+          init,
+          k -> true,
+          train,
+          exec,
+          runDir,
+          resume,
+          provenance,
+          null,
+          bootstrap,
+          null);
     }
   }
 
@@ -87,10 +109,15 @@ public final class TrainingRun {
   }
 
   /** The outcome: steps run, final evaluation (empty without an eval split), final weights. */
-  public record Outcome(int steps, Map<String, Object> finalEval, Map<String, FloatTensor> weights, Path runDir) {}
+  public record Outcome(
+      int steps, Map<String, Object> finalEval, Map<String, FloatTensor> weights, Path runDir) {}
 
-  /** Runs (or resumes) training; returns when the final model is written and the run marked complete. */
-  public static Outcome run(Spec spec, List<PreferencePair> train, List<PreferencePair> eval, TrainListener listener)
+  /**
+   * Runs (or resumes) training; returns when the final model is written and the run marked
+   * complete.
+   */
+  public static Outcome run(
+      Spec spec, List<PreferencePair> train, List<PreferencePair> eval, TrainListener listener)
       throws IOException {
     return run(spec, train, eval, listener, true);
   }
@@ -102,7 +129,11 @@ public final class TrainingRun {
    *     more that loaders need (then it calls {@link RunDirs#markComplete} itself)
    */
   public static Outcome run(
-      Spec spec, List<PreferencePair> train, List<PreferencePair> eval, TrainListener listener, boolean complete)
+      Spec spec,
+      List<PreferencePair> train,
+      List<PreferencePair> eval,
+      TrainListener listener,
+      boolean complete)
       throws IOException {
     if (train.isEmpty()) {
       throw new IllegalArgumentException("no training pairs");
@@ -117,7 +148,8 @@ public final class TrainingRun {
 
     try (RewardTrainer trainer =
         spec.build() == null
-            ? new RewardTrainer(spec.config(), spec.heads(), spec.init(), tc, spec.exec(), spec.trainable())
+            ? new RewardTrainer(
+                spec.config(), spec.heads(), spec.init(), tc, spec.exec(), spec.trainable())
             : new RewardTrainer(spec.build(), spec.init(), tc, spec.exec(), spec.trainable())) {
       int start = 0;
       RunDirs.cleanLeftovers(runDir);
@@ -126,7 +158,8 @@ public final class TrainingRun {
         checkSameRun(previous.get("fingerprint"), fingerprint, runDir);
         if (trained(previous, spec, runDir)) {
           if (previous.path("complete").asBoolean(false)) {
-            throw new IllegalArgumentException(runDir + " holds a completed run; nothing to resume");
+            throw new IllegalArgumentException(
+                runDir + " holds a completed run; nothing to resume");
           }
           listener.onMessage("training of " + runDir + " already finished: completing the run");
           return finished(spec, runDir, previous, total, complete);
@@ -167,8 +200,10 @@ public final class TrainingRun {
           cachedEpoch = epoch;
         }
         int offset = (s % stepsPerEpoch) * perStep;
-        // The pairs this step really has: fewer than batch x grad-accum in the last window of an epoch. Each
-        // micro-batch's gradient is weighted by its share of them, so the step follows the gradient of the mean
+        // The pairs this step really has: fewer than batch x grad-accum in the last window of an
+        // epoch. Each
+        // micro-batch's gradient is weighted by its share of them, so the step follows the gradient
+        // of the mean
         // loss over its real pairs (with full windows that share is exactly 1 / grad-accum).
         int stepPairs = Math.min(n, offset + perStep) - offset;
         double lossSum = 0;
@@ -185,12 +220,17 @@ public final class TrainingRun {
             batch.add(train.get(perm[i]));
           }
           float scale = RewardTrainer.microBatchScale(batch.size(), stepPairs);
-          long randomKey = (long) s * tc.gradAccum() + a; // the run's micro-batch index: keys dropout masks
+          long randomKey =
+              (long) s * tc.gradAccum() + a; // the run's micro-batch index: keys dropout masks
           RewardTrainer.BatchStats b =
               trainer.accumulate(
-                  batch, padId,
-                  spec.bootstrap() ? bootstrapWeights(tc.seed(), s, a, batch.size(), spec.heads()) : null,
-                  scale, randomKey);
+                  batch,
+                  padId,
+                  spec.bootstrap()
+                      ? bootstrapWeights(tc.seed(), s, a, batch.size(), spec.heads())
+                      : null,
+                  scale,
+                  randomKey);
           lossSum += b.loss() * b.pairs();
           accSum += mean(b.accuracy()) * b.pairs();
           pairs += b.pairs();
@@ -204,15 +244,22 @@ public final class TrainingRun {
         }
         double lr = schedule.lr(s);
         trainer.apply(lr, s + 1);
-        // Checked before anything is saved: an exploded update never reaches a checkpoint or the final model.
+        // Checked before anything is saved: an exploded update never reaches a checkpoint or the
+        // final model.
         problem = guard.checkWeights(trainer.weightStats());
         if (problem != null) {
           throw diverged(s, total, problem, lr, lastGood);
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         ObjectNode row = JSON.createObjectNode();
-        row.put("step", s + 1).put("split", "train").put("epoch", epoch).put("loss", loss)
-            .put("accuracy", accSum / pairs).put("lr", lr).put("grad_norm", check[0]).put("pairs", pairs)
+        row.put("step", s + 1)
+            .put("split", "train")
+            .put("epoch", epoch)
+            .put("loss", loss)
+            .put("accuracy", accSum / pairs)
+            .put("lr", lr)
+            .put("grad_norm", check[0])
+            .put("pairs", pairs)
             .put("seconds", seconds);
         appendRow(metrics, row);
         listener.onStep(s + 1, total, loss, accSum / pairs, lr, check[0], seconds);
@@ -221,7 +268,15 @@ public final class TrainingRun {
           lastEval = evaluate(trainer, eval, tc.batchSize(), padId, s + 1, metrics, listener);
         }
         if (!last && tc.saveEvery() > 0 && (s + 1) % tc.saveEvery() == 0) {
-          lastGood = saveCheckpoint(trainer, runDir, s + 1, epoch, (s + 1 - epoch * stepsPerEpoch) * perStep, fingerprint, tc);
+          lastGood =
+              saveCheckpoint(
+                  trainer,
+                  runDir,
+                  s + 1,
+                  epoch,
+                  (s + 1 - epoch * stepsPerEpoch) * perStep,
+                  fingerprint,
+                  tc);
           listener.onMessage("checkpoint " + lastGood);
         }
       }
@@ -234,7 +289,9 @@ public final class TrainingRun {
       if (spec.finish() != null) {
         spec.finish().write(runDir, weights);
       } else {
-        writeJson(runDir.resolve("config.json"), ModelConfigs.toHf(spec.config(), spec.architecture(), spec.heads()));
+        writeJson(
+            runDir.resolve("config.json"),
+            ModelConfigs.toHf(spec.config(), spec.architecture(), spec.heads()));
         Safetensors.write(runDir.resolve("model.safetensors"), weights, Map.of("format", "pt"));
       }
       CrashPoints.reached("run-weights-written");
@@ -243,36 +300,44 @@ public final class TrainingRun {
     }
   }
 
-  private static TrainingDivergedException diverged(int s, int total, String problem, double lr, Path lastGood) {
+  private static TrainingDivergedException diverged(
+      int s, int total, String problem, double lr, Path lastGood) {
     return new TrainingDivergedException(
         String.format(
             "training diverged at step %d of %d: %s (learning rate %.3g). Try a lower --lr, gradient clipping "
                 + "(--max-grad-norm 1.0), a longer warmup (--warmup-ratio), or check the data. Last good "
                 + "checkpoint: %s",
-            s + 1, total, problem, lr,
+            s + 1,
+            total,
+            problem,
+            lr,
             lastGood == null ? "none (the run diverged before the first checkpoint)" : lastGood));
   }
 
   /**
-   * Whether the run's final weights are on disk: {@code "trained": true}, or (a kill right after the
-   * weights, before that marker) the final evaluation recorded and the atomically written {@code
-   * model.safetensors} present.
+   * Whether the run's final weights are on disk: {@code "trained": true}, or (a kill right after
+   * the weights, before that marker) the final evaluation recorded and the atomically written
+   * {@code model.safetensors} present.
    */
   private static boolean trained(ObjectNode runJson, Spec spec, Path runDir) {
     if (runJson.path("trained").asBoolean(false)) {
       return spec.finish() != null || Files.isRegularFile(runDir.resolve("model.safetensors"));
     }
-    return spec.finish() == null && runJson.has("final_eval") && Files.isRegularFile(runDir.resolve("config.json"))
+    return spec.finish() == null
+        && runJson.has("final_eval")
+        && Files.isRegularFile(runDir.resolve("config.json"))
         && Files.isRegularFile(runDir.resolve("model.safetensors"));
   }
 
   /** The outcome of a run whose weights were already written; marks it trained (and complete). */
-  private static Outcome finished(Spec spec, Path runDir, ObjectNode runJson, int total, boolean complete)
-      throws IOException {
+  private static Outcome finished(
+      Spec spec, Path runDir, ObjectNode runJson, int total, boolean complete) throws IOException {
     Map<String, Object> finalEval = new LinkedHashMap<>();
     JsonNode fe = runJson.get("final_eval");
     if (fe != null && fe.isObject()) {
-      fe.fields().forEachRemaining(e -> finalEval.put(e.getKey(), JSON.convertValue(e.getValue(), Object.class)));
+      fe.fields()
+          .forEachRemaining(
+              e -> finalEval.put(e.getKey(), JSON.convertValue(e.getValue(), Object.class)));
     }
     Map<String, FloatTensor> weights = Map.of();
     if (spec.finish() == null) {
@@ -284,7 +349,8 @@ public final class TrainingRun {
     return new Outcome(total, finalEval, weights, runDir);
   }
 
-  private static void markTrained(Path runDir, ObjectNode runJson, boolean complete) throws IOException {
+  private static void markTrained(Path runDir, ObjectNode runJson, boolean complete)
+      throws IOException {
     runJson.put("trained", true);
     runJson.put("complete", complete);
     RunDirs.writeRunJson(runDir, runJson);
@@ -315,8 +381,14 @@ public final class TrainingRun {
 
   /** Held-out loss, accuracy (mean over heads and per head) and margin; appended to the metrics. */
   static Map<String, Object> evaluate(
-      RewardTrainer trainer, List<PreferencePair> eval, int batchSize, int padId, int step, Path metrics,
-      TrainListener listener) throws IOException {
+      RewardTrainer trainer,
+      List<PreferencePair> eval,
+      int batchSize,
+      int padId,
+      int step,
+      Path metrics,
+      TrainListener listener)
+      throws IOException {
     int k = trainer.heads();
     double loss = 0;
     double[] acc = new double[k];
@@ -352,17 +424,31 @@ public final class TrainingRun {
   }
 
   private static Path saveCheckpoint(
-      RewardTrainer trainer, Path runDir, int step, int epoch, int position, ObjectNode fingerprint, TrainConfig tc)
+      RewardTrainer trainer,
+      Path runDir,
+      int step,
+      int epoch,
+      int position,
+      ObjectNode fingerprint,
+      TrainConfig tc)
       throws IOException {
     ObjectNode state = JSON.createObjectNode();
     state.put("step", step);
     state.put("epoch", epoch);
     state.put("data_position", position);
     state.put("seed", tc.seed());
-    state.put("rng", "the data order is Splits.permutation(n, seed, epoch), bootstrap counts and LoRA dropout masks "
-        + "are keyed by (seed, step, micro-batch): no other random state");
+    state.put(
+        "rng",
+        "the data order is Splits.permutation(n, seed, epoch), bootstrap counts and LoRA dropout masks "
+            + "are keyed by (seed, step, micro-batch): no other random state");
     state.set("fingerprint", fingerprint);
-    return Checkpoints.save(runDir, step, trainer.trainableWeights(), trainer.optimizerState(), state, tc.keepCheckpoints());
+    return Checkpoints.save(
+        runDir,
+        step,
+        trainer.trainableWeights(),
+        trainer.optimizerState(),
+        state,
+        tc.keepCheckpoints());
   }
 
   /** What must be equal for a checkpoint to continue this run. */
@@ -373,7 +459,11 @@ public final class TrainingRun {
     f.put("train_pairs", trainPairs);
     f.put("eval_pairs", evalPairs);
     f.put("bootstrap", spec.bootstrap());
-    f.put("trainable_variables", spec.trainable() == null ? 0 : spec.init().keySet().stream().filter(spec.trainable()).count());
+    f.put(
+        "trainable_variables",
+        spec.trainable() == null
+            ? 0
+            : spec.init().keySet().stream().filter(spec.trainable()).count());
     JsonNode data = spec.provenance() == null ? null : spec.provenance().get("data_sha256");
     if (data != null) {
       f.set("data_sha256", data);
@@ -392,28 +482,43 @@ public final class TrainingRun {
       throw new IllegalStateException(e);
     }
     List<String> diffs = new ArrayList<>();
-    now.fieldNames().forEachRemaining(
-        k -> {
-          if (!now.get(k).equals(saved.get(k))) {
-            if (now.get(k).isObject() && saved.get(k) != null && saved.get(k).isObject()) {
-              now.get(k).fieldNames().forEachRemaining(
-                  kk -> {
-                    if (!now.get(k).get(kk).equals(saved.get(k).get(kk))) {
-                      diffs.add(k + "." + kk + " was " + saved.get(k).get(kk) + ", now " + now.get(k).get(kk));
-                    }
-                  });
-            } else {
-              diffs.add(k + " was " + saved.get(k) + ", now " + now.get(k));
-            }
-          }
-        });
+    now.fieldNames()
+        .forEachRemaining(
+            k -> {
+              if (!now.get(k).equals(saved.get(k))) {
+                if (now.get(k).isObject() && saved.get(k) != null && saved.get(k).isObject()) {
+                  now.get(k)
+                      .fieldNames()
+                      .forEachRemaining(
+                          kk -> {
+                            if (!now.get(k).get(kk).equals(saved.get(k).get(kk))) {
+                              diffs.add(
+                                  k
+                                      + "."
+                                      + kk
+                                      + " was "
+                                      + saved.get(k).get(kk)
+                                      + ", now "
+                                      + now.get(k).get(kk));
+                            }
+                          });
+                } else {
+                  diffs.add(k + " was " + saved.get(k) + ", now " + now.get(k));
+                }
+              }
+            });
     if (!diffs.isEmpty()) {
       throw new IllegalArgumentException(
-          "cannot resume from " + dir + ": the run's settings changed (" + String.join("; ", diffs) + ")");
+          "cannot resume from "
+              + dir
+              + ": the run's settings changed ("
+              + String.join("; ", diffs)
+              + ")");
     }
   }
 
-  private static ObjectNode runJson(Spec spec, ObjectNode fingerprint, int total, Map<String, Object> finalEval) {
+  private static ObjectNode runJson(
+      Spec spec, ObjectNode fingerprint, int total, Map<String, Object> finalEval) {
     ObjectNode r = JSON.createObjectNode();
     r.put("format", "rme-run/1");
     r.put("architecture", spec.architecture());
@@ -435,13 +540,20 @@ public final class TrainingRun {
   }
 
   private static void appendRow(Path metrics, JsonNode row) throws IOException {
-    try (Writer w = Files.newBufferedWriter(metrics, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+    try (Writer w =
+        Files.newBufferedWriter(
+            metrics,
+            StandardCharsets.UTF_8,
+            StandardOpenOption.CREATE,
+            StandardOpenOption.APPEND)) {
       w.write(JSON.writeValueAsString(row));
       w.write('\n');
     }
   }
 
-  /** On resume, drops metric rows written after the checkpoint (the resumed run writes them again). */
+  /**
+   * On resume, drops metric rows written after the checkpoint (the resumed run writes them again).
+   */
   private static void truncateMetrics(Path metrics, int step) throws IOException {
     if (!Files.exists(metrics)) {
       return;

@@ -13,7 +13,10 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code rme bench} end to end on a tiny preset (project side; the PyTorch peer needs scripts/bench-peer.sh). */
+/**
+ * {@code rme bench} end to end on a tiny preset (project side; the PyTorch peer needs
+ * scripts/bench-peer.sh).
+ */
 class BenchCommandTest {
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -28,15 +31,35 @@ class BenchCommandTest {
   @Test
   void everyWorkloadIsMeasuredAndWrittenAsJson() throws Exception {
     Path json = tmp.resolve("bench.json");
-    Cli.Run r = Cli.rme("bench", "--preset", "tf-graphs/tiny-llama.json", "--batch", "2", "--seq", "16", "--k", "2",
-        "--warmup", "0", "--reps", "1", "--no-memory", "--matmul-n", "64", "--json", json.toString(),
-        "--work-dir", tmp.resolve("work").toString());
+    Cli.Run r =
+        Cli.rme(
+            "bench",
+            "--preset",
+            "tf-graphs/tiny-llama.json",
+            "--batch",
+            "2",
+            "--seq",
+            "16",
+            "--k",
+            "2",
+            "--warmup",
+            "0",
+            "--reps",
+            "1",
+            "--no-memory",
+            "--matmul-n",
+            "64",
+            "--json",
+            json.toString(),
+            "--work-dir",
+            tmp.resolve("work").toString());
     assertEquals(0, r.code(), r.err());
     JsonNode report = JSON.readTree(json.toFile());
     assertTrue(report.get("machine").has("cores"), report.toString());
     assertTrue(report.get("peak_matmul_flops").asDouble() > 0);
     List<String> want = new ArrayList<>(List.of("score", "bt-step", "lora-step", "generate"));
-    for (String kind : List.of("single", "linear", "independent", "lora", "lora-top1", "single-x-k")) {
+    for (String kind :
+        List.of("single", "linear", "independent", "lora", "lora-top1", "single-x-k")) {
       want.add("ensemble-" + kind);
     }
     List<String> got = names(report);
@@ -51,21 +74,46 @@ class BenchCommandTest {
   @Test
   void memoryIsProbedPerWorkloadInFreshProcesses() throws Exception {
     Path json = tmp.resolve("bench.json");
-    Cli.Run r = Cli.rme("bench", "--preset", "tf-graphs/tiny-llama.json", "--workloads", "score", "--batch", "2",
-        "--seq", "16", "--warmup", "0", "--reps", "1", "--matmul-n", "64", "--memory-hidden", "64",
-        "--memory-layers", "1", "--json", json.toString(), "--work-dir", tmp.resolve("work").toString());
+    Cli.Run r =
+        Cli.rme(
+            "bench",
+            "--preset",
+            "tf-graphs/tiny-llama.json",
+            "--workloads",
+            "score",
+            "--batch",
+            "2",
+            "--seq",
+            "16",
+            "--warmup",
+            "0",
+            "--reps",
+            "1",
+            "--matmul-n",
+            "64",
+            "--memory-hidden",
+            "64",
+            "--memory-layers",
+            "1",
+            "--json",
+            json.toString(),
+            "--work-dir",
+            tmp.resolve("work").toString());
     assertEquals(0, r.code(), r.err());
     JsonNode report = JSON.readTree(json.toFile());
     assertEquals(List.of("tiny-llama/score"), names(report));
     JsonNode memory = report.get("memory");
     assertTrue(memory.get("baseline_mb").asDouble() > 0, memory.toString());
     assertTrue(memory.get("project").has("score"), memory.toString());
-    assertEquals(memory.get("project").get("score").asDouble(), report.get("workloads").get(0).get("peak_rss_mb").asDouble());
+    assertEquals(
+        memory.get("project").get("score").asDouble(),
+        report.get("workloads").get(0).get("peak_rss_mb").asDouble());
   }
 
   @Test
   void anUnknownWorkloadIsOneClearError() {
-    Cli.Run r = Cli.rme("bench", "--preset", "tf-graphs/tiny-llama.json", "--workloads", "score,traning");
+    Cli.Run r =
+        Cli.rme("bench", "--preset", "tf-graphs/tiny-llama.json", "--workloads", "score,traning");
     assertNotEquals(0, r.code());
     assertTrue(r.err().contains("traning"), r.err());
   }

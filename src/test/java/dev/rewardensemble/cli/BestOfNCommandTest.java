@@ -21,16 +21,38 @@ class BestOfNCommandTest {
   @Test
   void selectsTheArgmaxCandidateAndRewardRisesWithN() throws Exception {
     Path prompts = tmp.resolve("p.jsonl");
-    Files.write(prompts, List.of("{\"id\": \"a\", \"input_ids\": [1, 5, 6, 7]}", "{\"input_ids\": [1, 9, 9]}"));
+    Files.write(
+        prompts,
+        List.of("{\"id\": \"a\", \"input_ids\": [1, 5, 6, 7]}", "{\"input_ids\": [1, 9, 9]}"));
     Path lora = Fixtures.dir("llama-lora");
     Path out = tmp.resolve("best.jsonl");
     Path cands = tmp.resolve("cands.jsonl");
     Path summary = tmp.resolve("summary.json");
-    var r = ScoreCommandTest.rme("best-of-n", "--policy", Fixtures.dir("llama-causal").toString(),
-        "--reward-model", Fixtures.dir("llama-seqcls").toString(),
-        "--lora", lora.resolve("member0") + "," + lora.resolve("member1") + "," + lora.resolve("member2"),
-        "--prompts", prompts.toString(), "--n", "8", "--max-new-tokens", "6", "--aggregation", "lcb", "--beta", "0.5",
-        "--out", out.toString(), "--candidates-out", cands.toString(), "--summary", summary.toString());
+    var r =
+        ScoreCommandTest.rme(
+            "best-of-n",
+            "--policy",
+            Fixtures.dir("llama-causal").toString(),
+            "--reward-model",
+            Fixtures.dir("llama-seqcls").toString(),
+            "--lora",
+            lora.resolve("member0") + "," + lora.resolve("member1") + "," + lora.resolve("member2"),
+            "--prompts",
+            prompts.toString(),
+            "--n",
+            "8",
+            "--max-new-tokens",
+            "6",
+            "--aggregation",
+            "lcb",
+            "--beta",
+            "0.5",
+            "--out",
+            out.toString(),
+            "--candidates-out",
+            cands.toString(),
+            "--summary",
+            summary.toString());
     assertEquals(0, r.code(), r.err());
     List<String> best = Files.readAllLines(out);
     List<String> all = Files.readAllLines(cands);
@@ -64,17 +86,36 @@ class BestOfNCommandTest {
     // The same pool re-ranked: by the same ensemble and aggregation it selects the same candidates;
     // by another reward model, the argmax of that model's rewards.
     Path again = tmp.resolve("again.jsonl");
-    var same = ScoreCommandTest.rme("best-of-n", "--pool-in", cands.toString(),
-        "--reward-model", Fixtures.dir("llama-seqcls").toString(),
-        "--lora", lora.resolve("member0") + "," + lora.resolve("member1") + "," + lora.resolve("member2"),
-        "--aggregation", "lcb", "--beta", "0.5", "--out", again.toString());
+    var same =
+        ScoreCommandTest.rme(
+            "best-of-n",
+            "--pool-in",
+            cands.toString(),
+            "--reward-model",
+            Fixtures.dir("llama-seqcls").toString(),
+            "--lora",
+            lora.resolve("member0") + "," + lora.resolve("member1") + "," + lora.resolve("member2"),
+            "--aggregation",
+            "lcb",
+            "--beta",
+            "0.5",
+            "--out",
+            again.toString());
     assertEquals(0, same.code(), same.err());
     assertEquals(best, Files.readAllLines(again));
     Path other = tmp.resolve("other.jsonl");
     Path otherCands = tmp.resolve("other-cands.jsonl");
-    var o = ScoreCommandTest.rme("best-of-n", "--pool-in", cands.toString(),
-        "--reward-model", Fixtures.dir("gpt2-seqcls").toString(), "--out", other.toString(),
-        "--candidates-out", otherCands.toString());
+    var o =
+        ScoreCommandTest.rme(
+            "best-of-n",
+            "--pool-in",
+            cands.toString(),
+            "--reward-model",
+            Fixtures.dir("gpt2-seqcls").toString(),
+            "--out",
+            other.toString(),
+            "--candidates-out",
+            otherCands.toString());
     assertEquals(0, o.code(), o.err());
     List<String> oc = Files.readAllLines(otherCands);
     assertEquals(16, oc.size());
@@ -85,7 +126,9 @@ class BestOfNCommandTest {
         assertEquals(JSON.readTree(all.get(p * 8 + j)).get("response_ids"), c.get("response_ids"));
         rewards[j] = c.get("reward").asDouble();
       }
-      assertEquals(BestOfN.argmax(rewards), JSON.readTree(Files.readAllLines(other).get(p)).get("index").asInt());
+      assertEquals(
+          BestOfN.argmax(rewards),
+          JSON.readTree(Files.readAllLines(other).get(p)).get("index").asInt());
     }
   }
 }

@@ -9,7 +9,9 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code rme demo}'s option checks: one line naming the option and the value, exit 2, nothing run. */
+/**
+ * {@code rme demo}'s option checks: one line naming the option and the value, exit 2, nothing run.
+ */
 class DemoCommandTest {
   @TempDir Path tmp;
 

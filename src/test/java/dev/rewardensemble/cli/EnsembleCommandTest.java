@@ -21,7 +21,6 @@ import dev.rewardensemble.io.Safetensors;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.lora.StackedLora;
 import dev.rewardensemble.model.ForwardGraph;
-import dev.rewardensemble.model.Init;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Transformers;
 import dev.rewardensemble.testing.Fixtures;
@@ -30,7 +29,6 @@ import dev.rewardensemble.train.Schedule;
 import dev.rewardensemble.train.TrainConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -52,13 +50,40 @@ class EnsembleCommandTest {
   @BeforeAll
   static void trainEachKind() throws Exception {
     data = tmp.resolve("syn.jsonl");
-    Files.write(data, SyntheticPreferences.toJsonl(SyntheticPreferences.counting(800, 64, 8, 16, 3, 11)));
+    Files.write(
+        data, SyntheticPreferences.toJsonl(SyntheticPreferences.counting(800, 64, 8, 16, 3, 11)));
     for (String kind : List.of("independent", "linear", "lora")) {
       Path out = tmp.resolve(kind);
-      var r = ScoreCommandTest.rme("train-rm", "--model", "tf-graphs/tiny-llama.json", "--data", data.toString(),
-          "--out", out.toString(), "--ensemble", kind, "--k", "3", "--epochs", "2", "--batch-size", "16",
-          "--grad-accum", "1", "--lr", "1e-3", "--lora-lr", "1e-3", "--eval-fraction", "0.25", "--bootstrap",
-          "--lora-rank", "4", "--lora-alpha", "8");
+      var r =
+          ScoreCommandTest.rme(
+              "train-rm",
+              "--model",
+              "tf-graphs/tiny-llama.json",
+              "--data",
+              data.toString(),
+              "--out",
+              out.toString(),
+              "--ensemble",
+              kind,
+              "--k",
+              "3",
+              "--epochs",
+              "2",
+              "--batch-size",
+              "16",
+              "--grad-accum",
+              "1",
+              "--lr",
+              "1e-3",
+              "--lora-lr",
+              "1e-3",
+              "--eval-fraction",
+              "0.25",
+              "--bootstrap",
+              "--lora-rank",
+              "4",
+              "--lora-alpha",
+              "8");
       assertEquals(0, r.code(), kind + ": " + r.err());
       runs.put(kind, out);
     }
@@ -67,20 +92,30 @@ class EnsembleCommandTest {
   @Test
   void everyMemberAndAggregateBeatChanceAndMembersDiffer() throws Exception {
     for (var e : runs.entrySet()) {
-      JsonNode diag = JSON.readTree(e.getValue().resolve("ensemble.json").toFile()).get("provenance").get("diagnostics");
+      JsonNode diag =
+          JSON.readTree(e.getValue().resolve("ensemble.json").toFile())
+              .get("provenance")
+              .get("diagnostics");
       assertEquals(200, diag.get("pairs").asInt());
       for (JsonNode acc : diag.get("memberAccuracy")) {
         assertTrue(acc.asDouble() > 0.8, e.getKey() + " member accuracy " + acc);
       }
-      diag.get("aggregationAccuracy").fields().forEachRemaining(
-          a -> assertTrue(a.getValue().asDouble() > 0.8, e.getKey() + " " + a.getKey() + " " + a.getValue()));
+      diag.get("aggregationAccuracy")
+          .fields()
+          .forEachRemaining(
+              a ->
+                  assertTrue(
+                      a.getValue().asDouble() > 0.8,
+                      e.getKey() + " " + a.getKey() + " " + a.getValue()));
       double corr = diag.get("meanOffDiagonalCorrelation").asDouble();
       assertTrue(corr < 0.99999, e.getKey() + ": members identical (correlation " + corr + ")");
       // Members give different rewards to the same sequence.
       try (RewardModel rm = RewardModel.load(e.getValue())) {
         float[] m = rm.score(List.of(new int[] {5, 7, 9, 7, 11, 13}), 1)[0];
         assertEquals(3, m.length);
-        assertTrue(Math.abs(m[0] - m[1]) > 1e-4 && Math.abs(m[1] - m[2]) > 1e-4, e.getKey() + " " + Arrays.toString(m));
+        assertTrue(
+            Math.abs(m[0] - m[1]) > 1e-4 && Math.abs(m[1] - m[2]) > 1e-4,
+            e.getKey() + " " + Arrays.toString(m));
       }
     }
   }
@@ -88,14 +123,16 @@ class EnsembleCommandTest {
   @Test
   void infoReportsThePapersParameterCountsExactly() throws Exception {
     ModelConfig c = ModelConfigs.read(Path.of("tf-graphs/tiny-llama.json"));
-    long m = Transformers.parameterShapes(c).values().stream().mapToLong(FloatTensor::numElements).sum();
+    long m =
+        Transformers.parameterShapes(c).values().stream().mapToLong(FloatTensor::numElements).sum();
     long l = c.hiddenSize();
     LoraConfig lora = LoraConfig.defaults(c).withRank(4, 8);
     long a = 0;
     for (StackedLora.Module mod : StackedLora.modules(c, lora)) {
       a += 4L * (mod.in() + mod.out());
     }
-    Map<String, Long> expected = Map.of("independent", 3 * (m + l), "linear", m + 3 * l, "lora", m + 3 * l + 3 * a);
+    Map<String, Long> expected =
+        Map.of("independent", 3 * (m + l), "linear", m + 3 * l, "lora", m + 3 * l + 3 * a);
     for (var e : runs.entrySet()) {
       EnsembleModel em = EnsembleModel.load(e.getValue());
       assertEquals(expected.get(e.getKey()), em.parameterCounts().total(), e.getKey());
@@ -109,7 +146,8 @@ class EnsembleCommandTest {
         System.setOut(old);
       }
       out.append(buf);
-      assertTrue(out.toString().contains("total in memory: " + expected.get(e.getKey())), out.toString());
+      assertTrue(
+          out.toString().contains("total in memory: " + expected.get(e.getKey())), out.toString());
     }
   }
 
@@ -119,8 +157,19 @@ class EnsembleCommandTest {
     Files.write(in, List.of("{\"input_ids\": [5, 7, 9, 7, 11]}", "{\"input_ids\": [4, 4, 8]}"));
     for (var e : runs.entrySet()) {
       Path out = tmp.resolve(e.getKey() + "-scores.jsonl");
-      var r = ScoreCommandTest.rme("score", "--model", e.getValue().toString(), "--data", in.toString(), "--out",
-          out.toString(), "--aggregation", "lcb", "--beta", "0.5");
+      var r =
+          ScoreCommandTest.rme(
+              "score",
+              "--model",
+              e.getValue().toString(),
+              "--data",
+              in.toString(),
+              "--out",
+              out.toString(),
+              "--aggregation",
+              "lcb",
+              "--beta",
+              "0.5");
       assertEquals(0, r.code(), r.err());
       for (String line : Files.readAllLines(out)) {
         JsonNode row = JSON.readTree(line);
@@ -140,10 +189,19 @@ class EnsembleCommandTest {
   @Test
   void diagnoseWritesAccuraciesCorrelationsAndDisagreementBins() throws Exception {
     Path heldOut = tmp.resolve("held-out.jsonl");
-    Files.write(heldOut, SyntheticPreferences.toJsonl(SyntheticPreferences.counting(120, 64, 8, 16, 3, 77)));
+    Files.write(
+        heldOut,
+        SyntheticPreferences.toJsonl(SyntheticPreferences.counting(120, 64, 8, 16, 3, 77)));
     Path json = tmp.resolve("diag.json");
-    var r = ScoreCommandTest.rme("diagnose", "--model", runs.get("linear").toString(), "--data", heldOut.toString(),
-        "--json", json.toString());
+    var r =
+        ScoreCommandTest.rme(
+            "diagnose",
+            "--model",
+            runs.get("linear").toString(),
+            "--data",
+            heldOut.toString(),
+            "--json",
+            json.toString());
     assertEquals(0, r.code(), r.err());
     JsonNode d = JSON.readTree(json.toFile());
     assertEquals(120, d.get("pairs").asInt());
@@ -163,11 +221,19 @@ class EnsembleCommandTest {
   void loraPeftExportImportRoundTripGivesIdenticalRewards() throws Exception {
     Path lora = runs.get("lora");
     Path peft = tmp.resolve("peft");
-    assertEquals(0, ScoreCommandTest.rme("export", "--model", lora.toString(), "--format", "peft", "--out", peft.toString()).code());
+    assertEquals(
+        0,
+        ScoreCommandTest.rme(
+                "export", "--model", lora.toString(), "--format", "peft", "--out", peft.toString())
+            .code());
     List<int[]> seqs = List.of(new int[] {5, 7, 9, 7, 11}, new int[] {4, 4, 8, 30, 31, 7});
     try (RewardModel a = RewardModel.load(lora);
-        RewardModel b = RewardModel.loadWithAdapters(lora.resolve("phase1"),
-            List.of(peft.resolve("member-0"), peft.resolve("member-1"), peft.resolve("member-2")), ExecConfig.defaults())) {
+        RewardModel b =
+            RewardModel.loadWithAdapters(
+                lora.resolve("phase1"),
+                List.of(
+                    peft.resolve("member-0"), peft.resolve("member-1"), peft.resolve("member-2")),
+                ExecConfig.defaults())) {
       float[][] ra = a.score(seqs, 2);
       float[][] rb = b.score(seqs, 2);
       for (int i = 0; i < ra.length; i++) {
@@ -181,9 +247,18 @@ class EnsembleCommandTest {
     List<int[]> seqs = List.of(new int[] {5, 7, 9, 7, 11}, new int[] {4, 4, 8});
     for (String kind : List.of("independent", "lora")) {
       Path root = tmp.resolve("sm-" + kind);
-      var r = ScoreCommandTest.rme("export", "--model", runs.get(kind).toString(), "--name", kind, "--root", root.toString());
+      var r =
+          ScoreCommandTest.rme(
+              "export",
+              "--model",
+              runs.get(kind).toString(),
+              "--name",
+              kind,
+              "--root",
+              root.toString());
       assertEquals(0, r.code(), r.err());
-      try (RewardModel a = RewardModel.load(runs.get(kind)); RewardModel b = RewardModel.load(root.resolve(kind).resolve("1"))) {
+      try (RewardModel a = RewardModel.load(runs.get(kind));
+          RewardModel b = RewardModel.load(root.resolve(kind).resolve("1"))) {
         assertEquals(EnsembleKind.byName(kind), b.kind());
         float[][] ra = a.score(seqs, 2);
         float[][] rb = b.score(seqs, 2);
@@ -206,15 +281,20 @@ class EnsembleCommandTest {
     Map<String, FloatTensor> init = new LinkedHashMap<>(p1);
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
-      Map<String, FloatTensor> fresh = LoraEnsembleGraph.training(tf, c, lora, 3, new ParameterStore(tf), 1).initialValues(1, 0.02);
+      Map<String, FloatTensor> fresh =
+          LoraEnsembleGraph.training(tf, c, lora, 3, new ParameterStore(tf), 1)
+              .initialValues(1, 0.02);
       fresh.remove("score.weight");
       init.putAll(fresh);
     }
     // B = 0: the LoRA ensemble equals the phase-1 linear ensemble.
     List<int[]> seqs = List.of(new int[] {5, 7, 9, 7, 11}, new int[] {4, 4, 8, 30});
     try (RewardModel base = RewardModel.load(phase1);
-        RewardModel zero = RewardModel.of(new EnsembleModel(EnsembleSpec.of(EnsembleKind.LORA, 3), c, init, lora,
-            Optional.empty(), phase1), ExecConfig.deterministic())) {
+        RewardModel zero =
+            RewardModel.of(
+                new EnsembleModel(
+                    EnsembleSpec.of(EnsembleKind.LORA, 3), c, init, lora, Optional.empty(), phase1),
+                ExecConfig.deterministic())) {
       float[][] a = base.score(seqs, 2);
       float[][] b = zero.score(seqs, 2);
       for (int i = 0; i < a.length; i++) {
@@ -222,17 +302,30 @@ class EnsembleCommandTest {
       }
     }
     // Phase-2 steps change adapters and heads only.
-    TrainConfig tc = TrainConfig.builder().steps(3).gradAccum(1).lr(1e-2).weightDecay(0.1)
-        .schedule(Schedule.Kind.CONSTANT).warmupRatio(0).evalFraction(0).seed(1).keepCheckpoints(1).build();
+    TrainConfig tc =
+        TrainConfig.builder()
+            .steps(3)
+            .gradAccum(1)
+            .lr(1e-2)
+            .weightDecay(0.1)
+            .schedule(Schedule.Kind.CONSTANT)
+            .warmupRatio(0)
+            .evalFraction(0)
+            .seed(1)
+            .keepCheckpoints(1)
+            .build();
     List<PreferencePair> pairs = SyntheticPreferences.counting(8, 64, 8, 16, 3, 5);
-    try (RewardTrainer t = new RewardTrainer(
-        tf -> {
-          ParameterStore p = new ParameterStore(tf);
-          LoraEnsembleGraph lg = LoraEnsembleGraph.training(tf, c, lora, 3, p, 1);
-          return new ForwardGraph(lg.inputIds(), lg.attentionMask(), lg.rewards(), p, 3);
-        },
-        init, tc, ExecConfig.deterministic(),
-        k -> k.endsWith(".lora_A") || k.endsWith(".lora_B") || k.equals("score.weight"))) {
+    try (RewardTrainer t =
+        new RewardTrainer(
+            tf -> {
+              ParameterStore p = new ParameterStore(tf);
+              LoraEnsembleGraph lg = LoraEnsembleGraph.training(tf, c, lora, 3, p, 1);
+              return new ForwardGraph(lg.inputIds(), lg.attentionMask(), lg.rewards(), p, 3);
+            },
+            init,
+            tc,
+            ExecConfig.deterministic(),
+            k -> k.endsWith(".lora_A") || k.endsWith(".lora_B") || k.equals("score.weight"))) {
       for (int s = 1; s <= 3; s++) {
         t.accumulate(pairs, 0);
         t.apply(1e-2, s);

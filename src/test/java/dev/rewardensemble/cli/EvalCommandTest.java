@@ -32,13 +32,27 @@ class EvalCommandTest {
     Path policy = withTokenizer("llama-causal");
     Path judge = withTokenizer("llama-seqcls");
     Path prompts = tmp.resolve("eval.jsonl");
-    Files.write(prompts, List.of(
-        "{\"instruction\": \"Name a colour.\", \"input\": \"\"}",
-        "{\"question_id\": 81, \"category\": \"writing\", \"turns\": [\"Write a haiku.\", \"Now shorter.\"]}",
-        "{\"prompt\": \"Say hi.\"}"));
+    Files.write(
+        prompts,
+        List.of(
+            "{\"instruction\": \"Name a colour.\", \"input\": \"\"}",
+            "{\"question_id\": 81, \"category\": \"writing\", \"turns\": [\"Write a haiku.\", \"Now shorter.\"]}",
+            "{\"prompt\": \"Say hi.\"}"));
     Path a = tmp.resolve("a");
-    var r = Cli.rme("eval", "--policy", policy.toString(), "--prompts", prompts.toString(), "--out", a.toString(),
-        "--greedy", "--max-new-tokens", "6", "--generator", "model-a");
+    var r =
+        Cli.rme(
+            "eval",
+            "--policy",
+            policy.toString(),
+            "--prompts",
+            prompts.toString(),
+            "--out",
+            a.toString(),
+            "--greedy",
+            "--max-new-tokens",
+            "6",
+            "--generator",
+            "model-a");
     assertEquals(0, r.code(), r.err());
     JsonNode alpaca = JSON.readTree(a.resolve("alpaca_eval.json").toFile());
     assertEquals(3, alpaca.size());
@@ -49,12 +63,27 @@ class EvalCommandTest {
     assertEquals(3, mt.size());
     JsonNode q = JSON.readTree(mt.get(1));
     assertEquals(81, q.get("question_id").asInt());
-    assertEquals(alpaca.get(1).get("output").asText(), q.get("choices").get(0).get("turns").get(0).asText());
+    assertEquals(
+        alpaca.get(1).get("output").asText(), q.get("choices").get(0).get("turns").get(0).asText());
 
     // The same greedy policy judged against its own outputs: every comparison is a tie.
     Path b = tmp.resolve("b");
-    var j = Cli.rme("eval", "--policy", policy.toString(), "--prompts", prompts.toString(), "--out", b.toString(),
-        "--greedy", "--max-new-tokens", "6", "--judge", judge.toString(), "--reference", a.resolve("alpaca_eval.json").toString());
+    var j =
+        Cli.rme(
+            "eval",
+            "--policy",
+            policy.toString(),
+            "--prompts",
+            prompts.toString(),
+            "--out",
+            b.toString(),
+            "--greedy",
+            "--max-new-tokens",
+            "6",
+            "--judge",
+            judge.toString(),
+            "--reference",
+            a.resolve("alpaca_eval.json").toString());
     assertEquals(0, j.code(), j.err());
     JsonNode s = JSON.readTree(b.resolve("summary.json").toFile());
     assertEquals(0.5, s.get("win_rate").asDouble(), 1e-12);

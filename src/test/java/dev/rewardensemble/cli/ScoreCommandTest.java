@@ -1,8 +1,8 @@
 package dev.rewardensemble.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -11,8 +11,6 @@ import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.Safetensors;
 import dev.rewardensemble.testing.Cli;
 import dev.rewardensemble.testing.Fixtures;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -59,8 +57,17 @@ class ScoreCommandTest {
   @ValueSource(strings = {"gpt2-seqcls", "llama-seqcls"})
   void scoreReproducesTransformersRewards(String fixture) throws Exception {
     Path out = tmp.resolve("out.jsonl");
-    Cli.Run r = rme("score", "--model", Fixtures.dir(fixture).toString(), "--data", unpaddedRows(fixture).toString(),
-        "--out", out.toString(), "--batch-size", "2");
+    Cli.Run r =
+        rme(
+            "score",
+            "--model",
+            Fixtures.dir(fixture).toString(),
+            "--data",
+            unpaddedRows(fixture).toString(),
+            "--out",
+            out.toString(),
+            "--batch-size",
+            "2");
     assertEquals(0, r.code(), r.err());
     List<String> lines = Files.readAllLines(out);
     float[] want = Fixtures.floats(Fixtures.expected(fixture).get("rewards"));
@@ -80,8 +87,16 @@ class ScoreCommandTest {
     float[] want = Fixtures.floats(Fixtures.expected(fixture).get("rewards"));
     for (List<String> opts : List.of(List.of("--compute", "bfloat16"), List.of("--xla"))) {
       Path out = tmp.resolve("out-" + opts.get(0).substring(2) + ".jsonl");
-      List<String> args = new java.util.ArrayList<>(List.of("score", "--model", Fixtures.dir(fixture).toString(),
-          "--data", unpaddedRows(fixture).toString(), "--out", out.toString()));
+      List<String> args =
+          new java.util.ArrayList<>(
+              List.of(
+                  "score",
+                  "--model",
+                  Fixtures.dir(fixture).toString(),
+                  "--data",
+                  unpaddedRows(fixture).toString(),
+                  "--out",
+                  out.toString()));
       args.addAll(opts);
       Cli.Run r = rme(args.toArray(String[]::new));
       assertEquals(0, r.code(), r.err());
@@ -93,8 +108,15 @@ class ScoreCommandTest {
       double tol = opts.contains("--xla") ? 1e-4 : 3e-2;
       Fixtures.assertClose(want, got, tol, tol, fixture + " rewards via rme score " + opts);
     }
-    Cli.Run bad = rme("score", "--model", Fixtures.dir(fixture).toString(), "--data", unpaddedRows(fixture).toString(),
-        "--compute", "fp8");
+    Cli.Run bad =
+        rme(
+            "score",
+            "--model",
+            Fixtures.dir(fixture).toString(),
+            "--data",
+            unpaddedRows(fixture).toString(),
+            "--compute",
+            "fp8");
     assertNotEquals(0, bad.code());
     assertTrue(bad.err().contains("--compute") && bad.err().contains("fp8"), bad.err());
   }
@@ -113,9 +135,12 @@ class ScoreCommandTest {
     Path dir = copyFixture("gpt2-seqcls");
     Path st = dir.resolve("model.safetensors");
     byte[] bytes = Files.readAllBytes(st);
-    ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putLong(0, 1L << 40); // header length beyond the file
+    ByteBuffer.wrap(bytes)
+        .order(ByteOrder.LITTLE_ENDIAN)
+        .putLong(0, 1L << 40); // header length beyond the file
     Files.write(st, bytes);
-    Cli.Run r = rme("score", "--model", dir.toString(), "--data", unpaddedRows("gpt2-seqcls").toString());
+    Cli.Run r =
+        rme("score", "--model", dir.toString(), "--data", unpaddedRows("gpt2-seqcls").toString());
     assertEquals(2, r.code(), r.err());
     assertTrue(r.err().contains("model.safetensors"), r.err());
     assertEquals(1, r.err().strip().lines().count(), r.err());
@@ -133,9 +158,12 @@ class ScoreCommandTest {
     FloatTensor k = w.get(key);
     w.put(key, new FloatTensor(new long[] {64, 32}, k.data()));
     Safetensors.write(st, w);
-    Cli.Run r = rme("score", "--model", dir.toString(), "--data", unpaddedRows("llama-seqcls").toString());
+    Cli.Run r =
+        rme("score", "--model", dir.toString(), "--data", unpaddedRows("llama-seqcls").toString());
     assertEquals(2, r.code(), r.err());
-    assertTrue(r.err().contains(key) && r.err().contains("[64, 32]") && r.err().contains("[32, 64]"), r.err());
+    assertTrue(
+        r.err().contains(key) && r.err().contains("[64, 32]") && r.err().contains("[32, 64]"),
+        r.err());
     assertEquals(1, r.err().strip().lines().count(), r.err());
   }
 
@@ -144,7 +172,15 @@ class ScoreCommandTest {
     Path data = tmp.resolve("bad.jsonl");
     Files.writeString(data, "{\"input_ids\": [5, 6]}\n{\"input_ids\": [5, \n");
     Path out = tmp.resolve("never.jsonl");
-    Cli.Run r = rme("score", "--model", Fixtures.dir("gpt2-seqcls").toString(), "--data", data.toString(), "--out", out.toString());
+    Cli.Run r =
+        rme(
+            "score",
+            "--model",
+            Fixtures.dir("gpt2-seqcls").toString(),
+            "--data",
+            data.toString(),
+            "--out",
+            out.toString());
     assertEquals(2, r.code(), r.err());
     assertTrue(r.err().contains("bad.jsonl:2"), r.err());
     assertEquals(1, r.err().strip().lines().count(), r.err());
@@ -160,12 +196,22 @@ class ScoreCommandTest {
     }
     Path data = tmp.resolve("long.jsonl");
     Files.writeString(data, JSON.writeValueAsString(Map.of("input_ids", ids)) + "\n");
-    Cli.Run r = rme("score", "--model", Fixtures.dir("gpt2-seqcls").toString(), "--data", data.toString());
+    Cli.Run r =
+        rme("score", "--model", Fixtures.dir("gpt2-seqcls").toString(), "--data", data.toString());
     assertEquals(2, r.code(), r.err());
     assertTrue(r.err().contains("long.jsonl:1"), r.err());
     Path out = tmp.resolve("o.jsonl");
-    Cli.Run ok = rme("score", "--model", Fixtures.dir("gpt2-seqcls").toString(), "--data", data.toString(),
-        "--truncate", "left", "--out", out.toString());
+    Cli.Run ok =
+        rme(
+            "score",
+            "--model",
+            Fixtures.dir("gpt2-seqcls").toString(),
+            "--data",
+            data.toString(),
+            "--truncate",
+            "left",
+            "--out",
+            out.toString());
     assertEquals(0, ok.code(), ok.err());
     assertEquals(1, Files.readAllLines(out).size());
   }
@@ -174,8 +220,10 @@ class ScoreCommandTest {
   void unknownArchitectureIsAClearError() throws Exception {
     Path dir = copyFixture("gpt2-seqcls");
     Path cfg = dir.resolve("config.json");
-    Files.writeString(cfg, Files.readString(cfg).replace("GPT2ForSequenceClassification", "BertForMaskedLM"));
-    Cli.Run r = rme("score", "--model", dir.toString(), "--data", unpaddedRows("gpt2-seqcls").toString());
+    Files.writeString(
+        cfg, Files.readString(cfg).replace("GPT2ForSequenceClassification", "BertForMaskedLM"));
+    Cli.Run r =
+        rme("score", "--model", dir.toString(), "--data", unpaddedRows("gpt2-seqcls").toString());
     assertEquals(2, r.code(), r.err());
     assertTrue(r.err().contains("BertForMaskedLM") && r.err().contains("config.json"), r.err());
   }

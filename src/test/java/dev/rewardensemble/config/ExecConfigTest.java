@@ -17,11 +17,17 @@ import org.tensorflow.proto.ConfigProto;
 class ExecConfigTest {
   @Test
   void validatesAndNamesTheBadValue() {
-    var e = assertThrows(IllegalArgumentException.class, () -> new ExecConfig(0, 0, false, "tpu:0", true, "", false));
+    var e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> new ExecConfig(0, 0, false, "tpu:0", true, "", false));
     assertTrue(e.getMessage().contains("tpu:0"), e.getMessage());
     e = assertThrows(IllegalArgumentException.class, () -> new ExecConfig(-1, 0, false));
     assertTrue(e.getMessage().contains("-1"), e.getMessage());
-    e = assertThrows(IllegalArgumentException.class, () -> new ExecConfig(0, 0, false, "", true, "0;1", false));
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> new ExecConfig(0, 0, false, "", true, "0;1", false));
     assertTrue(e.getMessage().contains("0;1"), e.getMessage());
   }
 
@@ -41,8 +47,14 @@ class ExecConfigTest {
   @Test
   void aGraphPinnedToAMissingGpuFallsBackToTheCpu() throws Exception {
     float[] want = Fixtures.floats(Fixtures.expected("llama-seqcls").get("rewards"));
-    try (RewardModel rm = RewardModel.load(Fixtures.dir("llama-seqcls"), new ExecConfig(0, 0, false, "gpu:0", true, "", false));
-        RewardModel cpu = RewardModel.load(Fixtures.dir("llama-seqcls"), new ExecConfig(0, 0, false, "cpu", true, "", false))) {
+    try (RewardModel rm =
+            RewardModel.load(
+                Fixtures.dir("llama-seqcls"),
+                new ExecConfig(0, 0, false, "gpu:0", true, "", false));
+        RewardModel cpu =
+            RewardModel.load(
+                Fixtures.dir("llama-seqcls"),
+                new ExecConfig(0, 0, false, "cpu", true, "", false))) {
       float[] a = rm.score(List.of(new int[] {5, 6, 7, 8}), 1)[0];
       float[] b = cpu.score(List.of(new int[] {5, 6, 7, 8}), 1)[0];
       Fixtures.assertClose(b, a, 1e-5, 1e-6, "gpu placement with soft fallback");
@@ -51,8 +63,8 @@ class ExecConfigTest {
   }
 
   /**
-   * XLA's JIT on the CPU (enabled in-process, no environment variable) gives the fixture's rewards, for a plain
-   * reward model and for a LoRA ensemble of three PEFT adapters.
+   * XLA's JIT on the CPU (enabled in-process, no environment variable) gives the fixture's rewards,
+   * for a plain reward model and for a LoRA ensemble of three PEFT adapters.
    */
   @Test
   void xlaOnTheCpuGivesTheFixtureRewards() throws Exception {
@@ -60,7 +72,9 @@ class ExecConfigTest {
     var seqcls = Fixtures.expected("llama-seqcls");
     float[] want = Fixtures.floats(seqcls.get("rewards"));
     try (RewardModel rm = RewardModel.load(Fixtures.dir("llama-seqcls"), xla)) {
-      for (int run = 0; run < 3; run++) { // XLA compiles lazily: the later runs execute the compiled cluster
+      for (int run = 0;
+          run < 3;
+          run++) { // XLA compiles lazily: the later runs execute the compiled cluster
         float[][] got = runPadded(rm, seqcls);
         float[] flat = new float[got.length];
         for (int i = 0; i < got.length; i++) {
@@ -71,21 +85,28 @@ class ExecConfigTest {
     }
     var lora = Fixtures.expected("llama-lora");
     List<java.nio.file.Path> adapters =
-        List.of(0, 1, 2).stream().map(m -> Fixtures.dir("llama-lora").resolve("member" + m)).toList();
+        List.of(0, 1, 2).stream()
+            .map(m -> Fixtures.dir("llama-lora").resolve("member" + m))
+            .toList();
     try (RewardModel rm = RewardModel.load(Fixtures.dir("llama-seqcls"), adapters, xla)) {
       for (int run = 0; run < 3; run++) {
         float[][] got = runPadded(rm, lora);
         for (int i = 0; i < got.length; i++) {
           Fixtures.assertClose(
-              Fixtures.floats(lora.get("member_rewards").get(i)), got[i], 1e-4, 1e-5, "LoRA row " + i + " under XLA, run " + run);
+              Fixtures.floats(lora.get("member_rewards").get(i)),
+              got[i],
+              1e-4,
+              1e-5,
+              "LoRA row " + i + " under XLA, run " + run);
         }
       }
     }
   }
 
   /**
-   * bfloat16 weight products: the fixture's rewards within bfloat16's precision (8-bit mantissa), for a plain
-   * model and a LoRA ensemble, and different from float32 (the products really are rounded).
+   * bfloat16 weight products: the fixture's rewards within bfloat16's precision (8-bit mantissa),
+   * for a plain model and a LoRA ensemble, and different from float32 (the products really are
+   * rounded).
    */
   @Test
   void bfloat16ProductsGiveTheFixtureRewardsWithinItsPrecision() throws Exception {
@@ -107,12 +128,18 @@ class ExecConfigTest {
     }
     var lora = Fixtures.expected("llama-lora");
     List<java.nio.file.Path> adapters =
-        List.of(0, 1, 2).stream().map(m -> Fixtures.dir("llama-lora").resolve("member" + m)).toList();
+        List.of(0, 1, 2).stream()
+            .map(m -> Fixtures.dir("llama-lora").resolve("member" + m))
+            .toList();
     try (RewardModel rm = RewardModel.load(Fixtures.dir("llama-seqcls"), adapters, bf16)) {
       float[][] got = runPadded(rm, lora);
       for (int i = 0; i < got.length; i++) {
         Fixtures.assertClose(
-            Fixtures.floats(lora.get("member_rewards").get(i)), got[i], 3e-2, 3e-2, "LoRA row " + i + " in bfloat16");
+            Fixtures.floats(lora.get("member_rewards").get(i)),
+            got[i],
+            3e-2,
+            3e-2,
+            "LoRA row " + i + " in bfloat16");
       }
     }
     assertEquals(Precision.BFLOAT16, Precision.parse("bf16"));
@@ -120,7 +147,10 @@ class ExecConfigTest {
     assertTrue(e.getMessage().contains("fp8"), e.getMessage());
   }
 
-  /** The fixture's padded batch ({@code input_ids}, {@code attention_mask} [B, T]) through {@link RewardModel#run}. */
+  /**
+   * The fixture's padded batch ({@code input_ids}, {@code attention_mask} [B, T]) through {@link
+   * RewardModel#run}.
+   */
   private static float[][] runPadded(RewardModel rm, com.fasterxml.jackson.databind.JsonNode e) {
     int[][] ids = Fixtures.ints2(e.get("input_ids"));
     int[][] mask = Fixtures.ints2(e.get("attention_mask"));
@@ -136,17 +166,19 @@ class ExecConfigTest {
   }
 
   /**
-   * Run by {@code mvn -Pgpu} (scripts/gpu-fallback-check.sh): the GPU native build is the one on the
-   * classpath, and the graphs build and run with it on a machine without a GPU.
+   * Run by {@code mvn -Pgpu} (scripts/gpu-fallback-check.sh): the GPU native build is the one on
+   * the classpath, and the graphs build and run with it on a machine without a GPU.
    */
   @Test
   @EnabledIfSystemProperty(named = "rme.gpuBuild", matches = "true")
   void theGpuNativeBuildIsLoaded() {
     assertNotNull(
-        ClassLoader.getSystemResource("org/tensorflow/internal/c_api/linux-x86_64-gpu/libjnitensorflow.so"),
+        ClassLoader.getSystemResource(
+            "org/tensorflow/internal/c_api/linux-x86_64-gpu/libjnitensorflow.so"),
         "the linux-x86_64-gpu natives are not on the classpath");
     assertNull(
-        ClassLoader.getSystemResource("org/tensorflow/internal/c_api/linux-x86_64/libjnitensorflow.so"),
+        ClassLoader.getSystemResource(
+            "org/tensorflow/internal/c_api/linux-x86_64/libjnitensorflow.so"),
         "the CPU natives are on the classpath too");
   }
 }

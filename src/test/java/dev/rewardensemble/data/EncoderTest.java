@@ -60,7 +60,8 @@ class EncoderTest {
     int[] p = tok.encode("one two three four five six seven eight nine ten");
     int[] r = tok.encode(" the answer");
     int max = r.length + 1 + 4;
-    Encoder enc = new Encoder(tok, PromptTemplate.RAW, max, OptionalInt.of(2), Encoder.Truncation.LEFT);
+    Encoder enc =
+        new Encoder(tok, PromptTemplate.RAW, max, OptionalInt.of(2), Encoder.Truncation.LEFT);
     EncodedSequence s =
         enc.encode("one two three four five six seven eight nine ten", " the answer");
     assertTrue(s.truncated());
@@ -74,14 +75,19 @@ class EncoderTest {
   @Test
   void overlongResponseIsAnErrorNeverCut() {
     int[] r = tok.encode(" a response that is long enough to overflow");
-    Encoder enc = new Encoder(tok, PromptTemplate.ALPACA, 5, OptionalInt.of(2), Encoder.Truncation.LEFT);
-    IllegalArgumentException x = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
-        () -> enc.encode("prompt", " a response that is long enough to overflow"));
+    Encoder enc =
+        new Encoder(tok, PromptTemplate.ALPACA, 5, OptionalInt.of(2), Encoder.Truncation.LEFT);
+    IllegalArgumentException x =
+        org.junit.jupiter.api.Assertions.assertThrows(
+            IllegalArgumentException.class,
+            () -> enc.encode("prompt", " a response that is long enough to overflow"));
     assertTrue(x.getMessage().contains((r.length + 1) + " tokens"), x.getMessage());
     assertEquals(0, enc.truncatedCount());
 
     // response + EOS exactly maxLength: prompt dropped, EOS kept.
-    Encoder exact = new Encoder(tok, PromptTemplate.RAW, r.length + 1, OptionalInt.of(2), Encoder.Truncation.LEFT);
+    Encoder exact =
+        new Encoder(
+            tok, PromptTemplate.RAW, r.length + 1, OptionalInt.of(2), Encoder.Truncation.LEFT);
     EncodedSequence e = exact.encode("prompt", " a response that is long enough to overflow");
     assertArrayEquals(concat(r, new int[] {2}), e.ids());
     assertTrue(e.truncated());

@@ -180,7 +180,7 @@ class PreferenceReaderTest {
   @CsvSource(
       delimiter = '|',
       textBlock =
-          """
+"""
 invalid json | {"instruction": "x", | row | invalid JSON
 not an object | [1, 2] | row | JSON object
 missing field | {"instruction": "x", "output_1": "a", "preference": 1} | output_2 | missing
@@ -202,7 +202,7 @@ bad margin | {"instruction": "x", "output_1": "a", "output_2": "b", "preference"
   @CsvSource(
       delimiter = '|',
       textBlock =
-          """
+"""
 empty ids        | {"chosen_ids": [], "rejected_ids": [4]}     | chosen_ids   | empty
 ids not ints     | {"chosen_ids": [3], "rejected_ids": ["4"]}  | rejected_ids | not an int
 id over vocab    | {"chosen_ids": [3], "rejected_ids": [400]}  | rejected_ids | vocabulary
@@ -291,7 +291,8 @@ too long | {"chosen_ids": [3, 3, 3, 3, 3], "rejected_ids": [4]} | chosen_ids | m
     assertEquals(f, full.file());
 
     int[] resp = tok.encode(" go away");
-    PreferenceData cut = reader().maxLength(resp.length + 1 + 3).truncation(Encoder.Truncation.LEFT).build().read(f);
+    PreferenceData cut =
+        reader().maxLength(resp.length + 1 + 3).truncation(Encoder.Truncation.LEFT).build().read(f);
     PreferencePair p = cut.pairs().get(0);
     assertEquals(resp.length + 4, p.rejected().length);
     assertArrayEquals(

@@ -72,7 +72,7 @@ class ScoreRowsTest {
   @CsvSource(
       delimiter = '|',
       textBlock =
-          """
+"""
 invalid json        | {"input_ids": [1, 2]                      | row       | invalid JSON
 not an object       | [1, 2, 3]                                 | row       | JSON object
 neither form        | {"id": 3}                                 | row       | input_ids

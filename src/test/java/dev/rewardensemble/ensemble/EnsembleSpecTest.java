@@ -45,43 +45,137 @@ class EnsembleSpecTest {
   @BeforeAll
   static void trainTinyRuns() throws Exception {
     Path data = tmp.resolve("pairs.jsonl");
-    Files.write(data, SyntheticPreferences.toJsonl(SyntheticPreferences.counting(40, 64, 8, 16, 3, 1)));
+    Files.write(
+        data, SyntheticPreferences.toJsonl(SyntheticPreferences.counting(40, 64, 8, 16, 3, 1)));
     input = tmp.resolve("score.jsonl");
     Files.write(input, List.of("{\"input_ids\": [5, 7, 9, 7, 11]}", "{\"input_ids\": [4, 4, 8]}"));
     loraRun = tmp.resolve("lora");
-    var a = Cli.rme("train-rm", "--model", "tf-graphs/tiny-llama.json", "--data", data.toString(), "--out",
-        loraRun.toString(), "--ensemble", "lora", "--k", "3", "--steps", "2", "--batch-size", "4", "--grad-accum", "1",
-        "--lr", "1e-3", "--lora-lr", "1e-3", "--lora-rank", "2", "--eval-fraction", "0.1", "--threads", "1");
+    var a =
+        Cli.rme(
+            "train-rm",
+            "--model",
+            "tf-graphs/tiny-llama.json",
+            "--data",
+            data.toString(),
+            "--out",
+            loraRun.toString(),
+            "--ensemble",
+            "lora",
+            "--k",
+            "3",
+            "--steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--grad-accum",
+            "1",
+            "--lr",
+            "1e-3",
+            "--lora-lr",
+            "1e-3",
+            "--lora-rank",
+            "2",
+            "--eval-fraction",
+            "0.1",
+            "--threads",
+            "1");
     assertEquals(0, a.code(), a.err());
     linearRun = tmp.resolve("linear");
-    var b = Cli.rme("train-rm", "--model", "tf-graphs/tiny-llama.json", "--data", data.toString(), "--out",
-        linearRun.toString(), "--ensemble", "linear", "--k", "2", "--steps", "2", "--batch-size", "4",
-        "--grad-accum", "1", "--lr", "1e-3", "--eval-fraction", "0.1", "--threads", "1");
+    var b =
+        Cli.rme(
+            "train-rm",
+            "--model",
+            "tf-graphs/tiny-llama.json",
+            "--data",
+            data.toString(),
+            "--out",
+            linearRun.toString(),
+            "--ensemble",
+            "linear",
+            "--k",
+            "2",
+            "--steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--grad-accum",
+            "1",
+            "--lr",
+            "1e-3",
+            "--eval-fraction",
+            "0.1",
+            "--threads",
+            "1");
     assertEquals(0, b.code(), b.err());
   }
 
   @Test
   void kIsValidatedOnceWithItsValueNamed() {
     expect("ensemble size K must be >= 1, got 0", () -> EnsembleSpec.of(EnsembleKind.LINEAR, 0));
-    expect("a single reward model has K = 1, got K = 3", () -> EnsembleSpec.of(EnsembleKind.SINGLE, 3));
-    expect("ensemble kind must be single, independent, linear or lora", () -> EnsembleSpec.of(null, 2));
+    expect(
+        "a single reward model has K = 1, got K = 3",
+        () -> EnsembleSpec.of(EnsembleKind.SINGLE, 3));
+    expect(
+        "ensemble kind must be single, independent, linear or lora",
+        () -> EnsembleSpec.of(null, 2));
     Normalization two = new Normalization(new float[] {0, 1}, new float[] {1, 2}, 10);
-    expect("normalization has 2 members, the ensemble K = 3",
+    expect(
+        "normalization has 2 members, the ensemble K = 3",
         () -> EnsembleSpec.of(EnsembleKind.LORA, 3).withNormalization(two));
-    assertEquals(AggregationConfig.mean(), new EnsembleSpec(EnsembleKind.LINEAR, 2, null, null).aggregation());
-    assertEquals(Optional.of(two), EnsembleSpec.of(EnsembleKind.LINEAR, 2).withNormalization(two).normalization());
+    assertEquals(
+        AggregationConfig.mean(),
+        new EnsembleSpec(EnsembleKind.LINEAR, 2, null, null).aggregation());
+    assertEquals(
+        Optional.of(two),
+        EnsembleSpec.of(EnsembleKind.LINEAR, 2).withNormalization(two).normalization());
     // The training options, the models and the command line all go through the spec.
-    expect("ensemble size K must be >= 1, got 0", () -> new EnsembleOptions(EnsembleKind.LORA, 0, false, null, 0.5,
-        null, 5e-5, Schedule.Kind.CONSTANT, null, true, 2048));
-    expect("ensemble size K must be >= 1, got -1", () -> new EnsembleModel(EnsembleSpec.of(EnsembleKind.LINEAR, -1),
-        null, Map.of(), null, Optional.empty(), null));
-    var r = Cli.rme("train-rm", "--model", "tf-graphs/tiny-llama.json", "--data", input.toString(), "--out",
-        tmp.resolve("k0").toString(), "--ensemble", "linear", "--k", "0");
+    expect(
+        "ensemble size K must be >= 1, got 0",
+        () ->
+            new EnsembleOptions(
+                EnsembleKind.LORA,
+                0,
+                false,
+                null,
+                0.5,
+                null,
+                5e-5,
+                Schedule.Kind.CONSTANT,
+                null,
+                true,
+                2048));
+    expect(
+        "ensemble size K must be >= 1, got -1",
+        () ->
+            new EnsembleModel(
+                EnsembleSpec.of(EnsembleKind.LINEAR, -1),
+                null,
+                Map.of(),
+                null,
+                Optional.empty(),
+                null));
+    var r =
+        Cli.rme(
+            "train-rm",
+            "--model",
+            "tf-graphs/tiny-llama.json",
+            "--data",
+            input.toString(),
+            "--out",
+            tmp.resolve("k0").toString(),
+            "--ensemble",
+            "linear",
+            "--k",
+            "0");
     assertEquals(2, r.code(), r.err());
-    assertTrue(r.err().startsWith("rme: error: ") && r.err().contains("K must be >= 1, got 0"), r.err());
+    assertTrue(
+        r.err().startsWith("rme: error: ") && r.err().contains("K must be >= 1, got 0"), r.err());
   }
 
-  /** Phase 2's adapters are computed without a graph, and equal what a graph of the same configuration starts from. */
+  /**
+   * Phase 2's adapters are computed without a graph, and equal what a graph of the same
+   * configuration starts from.
+   */
   @Test
   void plainJavaLoraInitIsBitIdenticalToTheGraphsInitialValues() throws Exception {
     for (String preset : List.of("tf-graphs/tiny-llama.json", "tf-graphs/tiny-gpt2.json")) {
@@ -93,8 +187,15 @@ class EnsembleSpecTest {
           Map<String, FloatTensor> graph;
           try (Graph g = new Graph()) {
             Ops tf = Ops.create(g);
-            graph = StackedLora.training(dev.rewardensemble.model.BuildContext.float32(tf), c, lora, k, new ParameterStore(tf), 17)
-                .initialValues(17);
+            graph =
+                StackedLora.training(
+                        dev.rewardensemble.model.BuildContext.float32(tf),
+                        c,
+                        lora,
+                        k,
+                        new ParameterStore(tf),
+                        17)
+                    .initialValues(17);
           }
           assertEquals(List.copyOf(graph.keySet()), List.copyOf(plain.keySet()), preset);
           for (String key : graph.keySet()) {
@@ -130,7 +231,10 @@ class EnsembleSpecTest {
     // Only the directory removed: the manifest names it.
     Path other = copy(loraRun, "adapter-dir-removed");
     deleteTree(other.resolve("adapters/member-1"));
-    assertRefused(other, "key 'adapters' lists " + other.resolve("adapters/member-1"), "which is not a directory");
+    assertRefused(
+        other,
+        "key 'adapters' lists " + other.resolve("adapters/member-1"),
+        "which is not a directory");
   }
 
   @Test
@@ -182,7 +286,8 @@ class EnsembleSpecTest {
         assertEquals(before.aggregation(), after.aggregation());
         assertEquals(before.normalization().isPresent(), after.normalization().isPresent());
         if (before.normalization().isPresent()) {
-          assertArrayEquals(before.normalization().get().mean(), after.normalization().get().mean());
+          assertArrayEquals(
+              before.normalization().get().mean(), after.normalization().get().mean());
           assertArrayEquals(before.normalization().get().std(), after.normalization().get().std());
         }
         List<int[]> seqs = List.of(new int[] {5, 7, 9, 7, 11}, new int[] {4, 4, 8});
@@ -211,7 +316,8 @@ class EnsembleSpecTest {
     var r = Cli.rme("score", "--model", run.toString(), "--data", input.toString());
     assertEquals(2, r.code(), r.err());
     assertEquals(1, r.err().strip().lines().count(), r.err());
-    assertTrue(r.err().startsWith("rme: error: " + run.resolve(EnsembleModel.MANIFEST) + ": "), r.err());
+    assertTrue(
+        r.err().startsWith("rme: error: " + run.resolve(EnsembleModel.MANIFEST) + ": "), r.err());
     for (String s : mentions) {
       assertTrue(r.err().contains(s), "expected '" + s + "' in: " + r.err());
     }
@@ -222,7 +328,9 @@ class EnsembleSpecTest {
   }
 
   private static void write(Path run, ObjectNode m) throws Exception {
-    Files.writeString(run.resolve(EnsembleModel.MANIFEST), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(m));
+    Files.writeString(
+        run.resolve(EnsembleModel.MANIFEST),
+        JSON.writerWithDefaultPrettyPrinter().writeValueAsString(m));
   }
 
   /** A copy of a run directory (relative paths inside it stay valid), without its lock file. */
@@ -259,6 +367,7 @@ class EnsembleSpecTest {
 
   private static void expect(String message, org.junit.jupiter.api.function.Executable make) {
     var e = assertThrows(IllegalArgumentException.class, make);
-    assertTrue(e.getMessage().contains(message), "expected '" + message + "' in: " + e.getMessage());
+    assertTrue(
+        e.getMessage().contains(message), "expected '" + message + "' in: " + e.getMessage());
   }
 }

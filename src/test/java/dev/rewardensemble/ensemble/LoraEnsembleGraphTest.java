@@ -56,7 +56,11 @@ class LoraEnsembleGraphTest {
 
   /** The same, with the adapters folded into the base products or added as separate products. */
   static float[] rewards(
-      HfCheckpoint.Checkpoint base, PeftAdapters.Stacked st, int[][] ids, int[][] mask, boolean fold) {
+      HfCheckpoint.Checkpoint base,
+      PeftAdapters.Stacked st,
+      int[][] ids,
+      int[][] mask,
+      boolean fold) {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
@@ -124,7 +128,12 @@ class LoraEnsembleGraphTest {
     PeftAdapters.Stacked st = PeftAdapters.load(base.config(), memberDirs());
     float[] folded = rewards(base, st, ids, mask, true);
     float[] separate = rewards(base, st, ids, mask, false);
-    assertClose(Fixtures.flat(e.get("member_rewards")), separate, 1e-4, 1e-5, "member_rewards, separate products");
+    assertClose(
+        Fixtures.flat(e.get("member_rewards")),
+        separate,
+        1e-4,
+        1e-5,
+        "member_rewards, separate products");
     assertClose(folded, separate, 1e-5, 1e-6, "folded vs separate");
   }
 
@@ -280,20 +289,26 @@ class LoraEnsembleGraphTest {
     }
   }
 
-  private static float[] rewardsWithKey(Session s, LoraEnsembleGraph eg, int[][] ids, int[][] mask, long key) {
+  private static float[] rewardsWithKey(
+      Session s, LoraEnsembleGraph eg, int[][] ids, int[][] mask, long key) {
     try (org.tensorflow.types.TInt32 idT = Runs.tensor(ids);
         org.tensorflow.types.TInt32 mT = Runs.tensor(mask);
         org.tensorflow.types.TInt64 k = org.tensorflow.types.TInt64.scalarOf(key);
         org.tensorflow.Result r =
-            s.runner().feed(eg.inputIds(), idT).feed(eg.attentionMask(), mT)
-                .feed(dev.rewardensemble.lora.StackedLora.DROPOUT_KEY, k).fetch(eg.rewards()).run()) {
+            s.runner()
+                .feed(eg.inputIds(), idT)
+                .feed(eg.attentionMask(), mT)
+                .feed(dev.rewardensemble.lora.StackedLora.DROPOUT_KEY, k)
+                .fetch(eg.rewards())
+                .run()) {
       return Runs.read((org.tensorflow.types.TFloat32) r.get(0));
     }
   }
 
   @Test
   void trainingBuildWithoutDropoutMatchesPeft() throws Exception {
-    // The training build computes its deltas with masked 2-D products and copies the rows before the fork block;
+    // The training build computes its deltas with masked 2-D products and copies the rows before
+    // the fork block;
     // the scoring build with batched products and a shared fork: the same function.
     JsonNode e = Fixtures.expected(LORA);
     int[][] ids = Fixtures.ints2(e.get("input_ids"));
@@ -308,8 +323,14 @@ class LoraEnsembleGraphTest {
       try (Session s = new Session(g)) {
         eg.loadBase(s, base.weights(), BASE);
         eg.loadAdapters(s, st, LORA);
-        float[] got = Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
-        assertClose(Fixtures.flat(e.get("member_rewards")), got, 1e-4, 1e-5, "training build member_rewards");
+        float[] got =
+            Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
+        assertClose(
+            Fixtures.flat(e.get("member_rewards")),
+            got,
+            1e-4,
+            1e-5,
+            "training build member_rewards");
       }
     }
   }
@@ -322,7 +343,8 @@ class LoraEnsembleGraphTest {
     HfCheckpoint.Checkpoint base = HfCheckpoint.load(Fixtures.dir("gpt2-seqcls"));
     ModelConfig c = base.config();
     int k = 2;
-    // Adapters in every block (fork at the embeddings) and in the top block only (fork below it); each scored by
+    // Adapters in every block (fork at the embeddings) and in the top block only (fork below it);
+    // each scored by
     // the folded, the separate and the training build (masked products, no dropout).
     for (int loraLayers : new int[] {0, 1}) {
       LoraConfig lora = LoraConfig.gpt2().withRank(4, 8).withDropout(0).withLoraLayers(loraLayers);
@@ -339,7 +361,8 @@ class LoraEnsembleGraphTest {
           List<StackedLora.Module> modules = eg.adapters().adaptedModules();
           assertEquals(4 * blocks, modules.size()); // c_attn, attn.c_proj, c_fc, mlp.c_proj
           StackedLora.Module cAttn = modules.get(0);
-          assertEquals("transformer.h." + (c.numLayers() - blocks) + ".attn.c_attn", cAttn.module());
+          assertEquals(
+              "transformer.h." + (c.numLayers() - blocks) + ".attn.c_attn", cAttn.module());
           assertEquals(c.hiddenSize(), cAttn.in());
           assertEquals(3 * c.hiddenSize(), cAttn.out());
           Map<String, FloatTensor> init = eg.initialValues(3, 0.02);
@@ -356,7 +379,8 @@ class LoraEnsembleGraphTest {
           try (Session s = new Session(g)) {
             eg.loadBase(s, base.weights(), "gpt2-seqcls");
             p.load(s, init, true, "init");
-            float[] r = Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
+            float[] r =
+                Runs.run(s, eg.inputIds(), eg.attentionMask(), List.of(eg.rewards()), ids, mask)[0];
             assertEquals(ids.length * k, r.length);
             for (float v : r) {
               assertTrue(Float.isFinite(v));
@@ -366,8 +390,18 @@ class LoraEnsembleGraphTest {
           }
         }
       }
-      assertClose(byBuild.get(0), byBuild.get(1), 1e-5, 1e-6, "folded vs separate, lora layers " + loraLayers);
-      assertClose(byBuild.get(0), byBuild.get(2), 1e-5, 1e-6, "folded vs training, lora layers " + loraLayers);
+      assertClose(
+          byBuild.get(0),
+          byBuild.get(1),
+          1e-5,
+          1e-6,
+          "folded vs separate, lora layers " + loraLayers);
+      assertClose(
+          byBuild.get(0),
+          byBuild.get(2),
+          1e-5,
+          1e-6,
+          "folded vs training, lora layers " + loraLayers);
     }
   }
 }

@@ -12,10 +12,15 @@ class NormalizationTest {
 
   @Test
   void fitMeasuresMeanAndPopulationStdPerMember() {
-    // member 0: 1, 2, 3, 4 -> mean 2.5, population std sqrt(1.25); member 1: 10, 10, 10, 30 -> 15, sqrt(75)
+    // member 0: 1, 2, 3, 4 -> mean 2.5, population std sqrt(1.25); member 1: 10, 10, 10, 30 -> 15,
+    // sqrt(75)
     Normalization z =
         Normalization.fit(
-            List.of(new float[] {1, 10}, new float[] {2, 10}, new float[] {3, 10}, new float[] {4, 30}));
+            List.of(
+                new float[] {1, 10},
+                new float[] {2, 10},
+                new float[] {3, 10},
+                new float[] {4, 30}));
     assertEquals(4, z.referenceSize());
     assertArrayEquals(new float[] {2.5f, 15f}, z.mean(), 0f);
     assertArrayEquals(new float[] {(float) Math.sqrt(1.25), (float) Math.sqrt(75)}, z.std(), 1e-6f);
@@ -55,12 +60,15 @@ class NormalizationTest {
             .getMessage()
             .contains("at least one"));
     assertTrue(
-        assertThrows(IllegalArgumentException.class, () -> new Normalization(new float[2], new float[] {1}, 1))
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> new Normalization(new float[2], new float[] {1}, 1))
             .getMessage()
             .contains("2 means but 1 stds"));
     String msg =
         assertThrows(
-                IllegalArgumentException.class, () -> new Normalization(new float[] {0, 0}, new float[] {1, 0}, 1))
+                IllegalArgumentException.class,
+                () -> new Normalization(new float[] {0, 0}, new float[] {1, 0}, 1))
             .getMessage();
     assertTrue(msg.contains("member 1") && msg.contains("std 0.0"), msg);
     assertTrue(

@@ -49,7 +49,8 @@ class DemoTest {
 
   @Test
   void reducedDemoWritesAConsistentReport(@TempDir Path dir) throws Exception {
-    // A full-mode run on tiny settings: PPO over 2 seeds with standard errors, as --full does with 5.
+    // A full-mode run on tiny settings: PPO over 2 seeds with standard errors, as --full does with
+    // 5.
     DemoSettings s = DemoSettings.tiny(dir.resolve("demo")).toBuilder().full(true).build();
     assertEquals(2, s.ppoSeeds());
     Demo.Result r = Demo.run(s, msg -> System.err.println(msg));
@@ -64,13 +65,15 @@ class DemoTest {
     Map<String, double[]> winAtMax = new LinkedHashMap<>(), goldAtMax = new LinkedHashMap<>();
     Map<String, double[]> goldByN = new LinkedHashMap<>();
     List<Map<String, String>> bon = csv(out.resolve("bon.csv"));
-    assertEquals(methods.size() * DemoMethod.AGGREGATIONS.size() * ns.length * s.seeds(), bon.size());
+    assertEquals(
+        methods.size() * DemoMethod.AGGREGATIONS.size() * ns.length * s.seeds(), bon.size());
     for (Map<String, String> row : bon) {
       String key = row.get("method") + " " + row.get("aggregation");
       int seed = Integer.parseInt(row.get("seed"));
       int n = Integer.parseInt(row.get("n"));
       if (n == 1) {
-        assertEquals(0.5, num(row, "win_rate"), 1e-9, "Best-of-1 is the SFT policy: win rate 1/2, " + row);
+        assertEquals(
+            0.5, num(row, "win_rate"), 1e-9, "Best-of-1 is the SFT policy: win rate 1/2, " + row);
       }
       if (n == nMax) {
         winAtMax.computeIfAbsent(key, k -> new double[s.seeds()])[seed] = num(row, "win_rate");
@@ -83,10 +86,15 @@ class DemoTest {
         }
       }
     }
-    assertEquals(methods.size() * DemoMethod.AGGREGATIONS.size(), winAtMax.size(), winAtMax.keySet().toString());
+    assertEquals(
+        methods.size() * DemoMethod.AGGREGATIONS.size(),
+        winAtMax.size(),
+        winAtMax.keySet().toString());
 
-    // Best-of-n works in this world: choosing by the single reward model raises the gold score from n = 1 to the
-    // peak of its win-rate curve, and the win rate at the largest n is well above the SFT policy's 1/2.
+    // Best-of-n works in this world: choosing by the single reward model raises the gold score from
+    // n = 1 to the
+    // peak of its win-rate curve, and the win rate at the largest n is well above the SFT policy's
+    // 1/2.
     double[] single = goldByN.get("single mean");
     int peak = 0;
     List<Map<String, String>> summary = csv(out.resolve("bon_summary.csv"));
@@ -103,11 +111,13 @@ class DemoTest {
     for (int i = 0; i < ns.length; i++) {
       peak = singleWin[i] > singleWin[peak] ? i : peak;
     }
-    assertTrue(peak > 0 && single[peak] > single[0] + 0.02,
+    assertTrue(
+        peak > 0 && single[peak] > single[0] + 0.02,
         "gold rises from n = 1 to the peak: " + java.util.Arrays.toString(single));
     assertTrue(singleWin[ns.length - 1] > 0.55, java.util.Arrays.toString(singleWin));
 
-    // The paired analysis on the run's own numbers equals an independent recomputation from bon.csv.
+    // The paired analysis on the run's own numbers equals an independent recomputation from
+    // bon.csv.
     List<Map<String, String>> paired = csv(out.resolve("paired.csv"));
     int checked = 0;
     for (Map<String, String> row : paired) {
@@ -130,26 +140,38 @@ class DemoTest {
       assertEquals(nMax, Integer.parseInt(row.get("n")));
       checked++;
     }
-    assertEquals((methods.size() - 1) * DemoMethod.AGGREGATIONS.size(), checked, "every reward against single");
-    assertEquals(paired.size(), root.get("paired").size(), "results.json holds the paired rows of paired.csv");
+    assertEquals(
+        (methods.size() - 1) * DemoMethod.AGGREGATIONS.size(),
+        checked,
+        "every reward against single");
+    assertEquals(
+        paired.size(),
+        root.get("paired").size(),
+        "results.json holds the paired rows of paired.csv");
 
-    // Q2 names the ensemble reward with the highest mean win rate at the largest n, found here from bon.csv.
+    // Q2 names the ensemble reward with the highest mean win rate at the largest n, found here from
+    // bon.csv.
     String best = null;
     for (DemoMethod m : methods) {
       for (AggregationConfig a : DemoMethod.AGGREGATIONS) {
         String key = m.with(a).toString();
-        if (m.ensemble() && (best == null || mean(winAtMax.get(key)) > mean(winAtMax.get(best)) + 1e-9)) {
+        if (m.ensemble()
+            && (best == null || mean(winAtMax.get(key)) > mean(winAtMax.get(best)) + 1e-9)) {
           best = key;
         }
       }
     }
-    assertTrue(md.contains("among the ensembles: " + best + " ("), best + "\n" + section(md, "## Answers"));
+    assertTrue(
+        md.contains("among the ensembles: " + best + " ("),
+        best + "\n" + section(md, "## Answers"));
 
     // Every table of the report has a row for every method.
     for (String table : new String[] {"## Reward models", "## Best-of-n"}) {
       String sec = section(md, table);
       for (DemoMethod m : methods) {
-        assertTrue(sec.contains("\n| " + m.name() + " |"), table + " has a row for " + m.name() + ":\n" + sec);
+        assertTrue(
+            sec.contains("\n| " + m.name() + " |"),
+            table + " has a row for " + m.name() + ":\n" + sec);
       }
     }
     String winVsN = md.substring(md.indexOf("Win rate vs n (mean aggregation)"));
@@ -157,8 +179,10 @@ class DemoTest {
       assertTrue(winVsN.contains("\n| " + m.name() + " |"), "win rate vs n has " + m.name());
     }
 
-    // PPO: every curve starts from the same SFT policy, sampled with the same seed, so its first evaluation has the
-    // same win rate and gold for every reward; later evaluations carry a standard error over the 2 PPO seeds.
+    // PPO: every curve starts from the same SFT policy, sampled with the same seed, so its first
+    // evaluation has the
+    // same win rate and gold for every reward; later evaluations carry a standard error over the 2
+    // PPO seeds.
     List<Map<String, String>> ppo = csv(out.resolve("ppo.csv"));
     List<MethodAgg> rewards = PpoPhase.rewards(methods);
     assertEquals(rewards.size() * (s.ppoIterations() / s.ppoEvalEvery() + 1), ppo.size());
@@ -173,17 +197,26 @@ class DemoTest {
     assertEquals(rewards.size(), root.get("ppo").size());
     for (JsonNode c : root.get("ppo")) {
       for (JsonNode p : c.get("points")) {
-        assertFalse(Double.isNaN(p.get("winRateSe").asDouble()), "a standard error over PPO seeds: " + p);
+        assertFalse(
+            Double.isNaN(p.get("winRateSe").asDouble()), "a standard error over PPO seeds: " + p);
       }
     }
     assertTrue(md.contains("over 2 PPO seeds"), "the report says PPO ran over seeds");
-    for (String png : new String[] {"bon_win_vs_n.png", "bon_gold_proxy_vs_kl.png", "bon_lcb_vs_mean.png",
-        "ppo_win_vs_iteration.png", "ppo_gold_proxy_vs_kl.png"}) {
+    for (String png :
+        new String[] {
+          "bon_win_vs_n.png",
+          "bon_gold_proxy_vs_kl.png",
+          "bon_lcb_vs_mean.png",
+          "ppo_win_vs_iteration.png",
+          "ppo_gold_proxy_vs_kl.png"
+        }) {
       Path p = out.resolve(png);
       assertTrue(Files.isRegularFile(p) && Files.size(p) > 1000, png);
     }
     assertTrue(Files.isRegularFile(out.resolve("rm_accuracy.csv")));
-    assertEquals(methods.size() * DemoMethod.AGGREGATIONS.size(), csv(out.resolve("rm_accuracy.csv")).size());
+    assertEquals(
+        methods.size() * DemoMethod.AGGREGATIONS.size(),
+        csv(out.resolve("rm_accuracy.csv")).size());
   }
 
   private static double mean(double[] x) {

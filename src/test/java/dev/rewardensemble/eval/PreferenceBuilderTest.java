@@ -43,7 +43,9 @@ class PreferenceBuilderTest {
     for (double rate : new double[] {0.0, 0.1, 0.25}) {
       PreferenceBuilder.Result r = PreferenceBuilder.buildFromTexts(s, judge, rate, 4, 9);
       assertTrue(r.rows().size() > 800, "rows " + r.rows().size());
-      assertTrue(r.identical() > 0 && r.tied() > 0, "the samples do contain identical and tied pairs: " + r);
+      assertTrue(
+          r.identical() > 0 && r.tied() > 0,
+          "the samples do contain identical and tied pairs: " + r);
       int flipped = 0;
       for (PreferenceBuilder.Row row : r.rows()) {
         assertNotEquals(row.output1(), row.output2());
@@ -58,7 +60,11 @@ class PreferenceBuilderTest {
       assertEquals(r.flipped(), flipped);
       double sd = Math.sqrt(rate * (1 - rate) / r.rows().size());
       assertEquals(rate, r.flipFraction(), 4 * sd + 1e-9, "flip rate " + rate);
-      assertTrue(r.rows().stream().filter(x -> x.instruction().equals(r.rows().get(0).instruction())).count() <= 4);
+      assertTrue(
+          r.rows().stream()
+                  .filter(x -> x.instruction().equals(r.rows().get(0).instruction()))
+                  .count()
+              <= 4);
     }
   }
 
@@ -72,11 +78,14 @@ class PreferenceBuilderTest {
           calls.add(instructions.size());
           SplittableRandom rng = new SplittableRandom(seed);
           return instructions.stream()
-              .map(i -> new PreferenceBuilder.Response(
-                  w.demonstrations().respond(Task.parse(i), rng), rng.nextDouble() < 0.8))
+              .map(
+                  i ->
+                      new PreferenceBuilder.Response(
+                          w.demonstrations().respond(Task.parse(i), rng), rng.nextDouble() < 0.8))
               .toList();
         };
-    PreferenceBuilder.Result r = PreferenceBuilder.fromPolicy(policy, prompts, 4, w.judge(), 0.0, 6, 3);
+    PreferenceBuilder.Result r =
+        PreferenceBuilder.fromPolicy(policy, prompts, 4, w.judge(), 0.0, 6, 3);
     assertEquals(List.of(200), calls);
     assertTrue(r.rows().size() > 50);
     for (PreferenceBuilder.Row row : r.rows()) {

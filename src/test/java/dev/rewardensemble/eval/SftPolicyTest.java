@@ -32,18 +32,32 @@ class SftPolicyTest {
     World world = World.create(1);
     SftPolicy.Settings s =
         new SftPolicy.Settings(
-            500, new LmTrainConfig(16, 40, 3e-3, 0.0, Schedule.Kind.CONSTANT, 0.0, 1.0, false, 1), 3,
+            500,
+            new LmTrainConfig(16, 40, 3e-3, 0.0, Schedule.Kind.CONSTANT, 0.0, 1.0, false, 1),
+            3,
             ExecConfig.defaults());
     List<Double> losses = new ArrayList<>();
     Path out =
-        SftPolicy.train(world, dir.resolve("policy"), s, new TrainListener() {
-          @Override
-          public void onStep(int step, int total, double loss, double acc, double lr, double norm, double sec) {
-            losses.add(loss);
-          }
-        });
+        SftPolicy.train(
+            world,
+            dir.resolve("policy"),
+            s,
+            new TrainListener() {
+              @Override
+              public void onStep(
+                  int step,
+                  int total,
+                  double loss,
+                  double acc,
+                  double lr,
+                  double norm,
+                  double sec) {
+                losses.add(loss);
+              }
+            });
     assertEquals(40, losses.size());
-    assertTrue(losses.get(39) < 0.6 * losses.get(0), "loss " + losses.get(0) + " -> " + losses.get(39));
+    assertTrue(
+        losses.get(39) < 0.6 * losses.get(0), "loss " + losses.get(0) + " -> " + losses.get(39));
 
     HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(out);
     assertEquals(SftPolicy.ARCHITECTURE, ckpt.architecture());
@@ -58,7 +72,8 @@ class SftPolicyTest {
     Map<String, FloatTensor> w = ckpt.weights();
     try (SimpleSampler sampler = new SimpleSampler(ckpt.config(), w, ExecConfig.defaults())) {
       List<SimpleSampler.Sample> xs =
-          sampler.sample(List.of(World.promptIds("add 1+2?"), World.promptIds("reverse cat?")), 1.0, 12, 5);
+          sampler.sample(
+              List.of(World.promptIds("add 1+2?"), World.promptIds("reverse cat?")), 1.0, 12, 5);
       assertEquals(2, xs.size());
       for (SimpleSampler.Sample x : xs) {
         assertTrue(x.response().length <= 12);

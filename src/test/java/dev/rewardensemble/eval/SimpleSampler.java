@@ -2,14 +2,14 @@ package dev.rewardensemble.eval;
 
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.data.Padding;
+import dev.rewardensemble.data.TokenBatch;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.model.Attention;
 import dev.rewardensemble.model.LmHead;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Projector;
 import dev.rewardensemble.model.Transformers;
-import dev.rewardensemble.data.Padding;
-import dev.rewardensemble.data.TokenBatch;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -52,7 +52,9 @@ final class SimpleSampler implements AutoCloseable {
     Operand<TFloat32> rows = Transformers.trunk(tf, config, p, ids, g, Projector.NONE); // [B*T, H]
     Operand<TFloat32> logits = LmHead.logits(tf, config, p, rows); // [B*T, V]
     Operand<TFloat32> cube =
-        tf.reshape(logits, tf.stack(List.of(g.batch(), g.time(), tf.constant(config.vocabSize())))); // [B, T, V]
+        tf.reshape(
+            logits,
+            tf.stack(List.of(g.batch(), g.time(), tf.constant(config.vocabSize())))); // [B, T, V]
     lastLogits = tf.stridedSlice(cube, Indices.all(), Indices.at(-1), Indices.all()); // [B, V]
     session = new Session(graph, exec.toProto());
     p.load(session, weights, false, "policy");
@@ -70,7 +72,10 @@ final class SimpleSampler implements AutoCloseable {
     return out;
   }
 
-  /** This sampler as the world's {@link PreferenceBuilder.ResponseSampler} (instructions in, texts out). */
+  /**
+   * This sampler as the world's {@link PreferenceBuilder.ResponseSampler} (instructions in, texts
+   * out).
+   */
   PreferenceBuilder.ResponseSampler asResponseSampler(double temperature, int maxNew) {
     return (instructions, seed) -> {
       List<int[]> prompts = instructions.stream().map(World::promptIds).toList();
@@ -80,7 +85,8 @@ final class SimpleSampler implements AutoCloseable {
     };
   }
 
-  private List<Sample> sampleChunk(List<int[]> prompts, double temperature, int maxNew, SplittableRandom rng) {
+  private List<Sample> sampleChunk(
+      List<int[]> prompts, double temperature, int maxNew, SplittableRandom rng) {
     int b = prompts.size();
     List<int[]> seqs = new ArrayList<>(prompts);
     int[][] resp = new int[b][maxNew];
@@ -90,8 +96,11 @@ final class SimpleSampler implements AutoCloseable {
     for (int step = 0; step < maxNew; step++) {
       TokenBatch batch = Padding.leftPad(seqs, config.padTokenId());
       float[] logits = new float[b * v];
-      try (TInt32 idT = TInt32.tensorOf(Shape.of(b, batch.time()), DataBuffers.of(batch.ids(), true, false));
-          TInt32 mT = TInt32.tensorOf(Shape.of(b, batch.time()), DataBuffers.of(batch.mask(), true, false));
+      try (TInt32 idT =
+              TInt32.tensorOf(Shape.of(b, batch.time()), DataBuffers.of(batch.ids(), true, false));
+          TInt32 mT =
+              TInt32.tensorOf(
+                  Shape.of(b, batch.time()), DataBuffers.of(batch.mask(), true, false));
           Result r = session.runner().feed(ids, idT).feed(mask, mT).fetch(lastLogits).run()) {
         ((TFloat32) r.get(0)).asRawTensor().data().asFloats().read(logits);
       }
@@ -122,7 +131,8 @@ final class SimpleSampler implements AutoCloseable {
     return out;
   }
 
-  private static int draw(float[] logits, int off, int v, double temperature, SplittableRandom rng) {
+  private static int draw(
+      float[] logits, int off, int v, double temperature, SplittableRandom rng) {
     double max = Double.NEGATIVE_INFINITY;
     for (int j = 0; j < v; j++) {
       max = Math.max(max, logits[off + j]);

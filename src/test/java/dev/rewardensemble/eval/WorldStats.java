@@ -17,7 +17,8 @@ import java.util.Set;
  * @param distinctPerPrompt mean number of distinct responses among the samples of one prompt
  * @param meanGold mean gold score
  * @param goldStd standard deviation of the gold score over all samples
- * @param meanWithinPromptStd mean over prompts of the gold-score standard deviation among its samples
+ * @param meanWithinPromptStd mean over prompts of the gold-score standard deviation among its
+ *     samples
  * @param endedFraction samples that ended with EOS
  * @param politeFraction samples with a clean polite opening
  * @param correctIfPolite fraction correct among samples with a clean polite opening (the shortcut)
@@ -25,14 +26,25 @@ import java.util.Set;
  * @param correctByKind fraction correct per task kind
  */
 record WorldStats(
-    double fractionCorrect, double distinctPerPrompt, double meanGold, double goldStd, double meanWithinPromptStd,
-    double endedFraction, double politeFraction, double correctIfPolite, double correctOtherwise,
+    double fractionCorrect,
+    double distinctPerPrompt,
+    double meanGold,
+    double goldStd,
+    double meanWithinPromptStd,
+    double endedFraction,
+    double politeFraction,
+    double correctIfPolite,
+    double correctOtherwise,
     Map<Task.Kind, Double> correctByKind) {
 
   static final int MAX_NEW_TOKENS = 40;
 
   static WorldStats measure(
-      World world, Map<String, FloatTensor> weights, int samplesPerPrompt, long seed, List<String> examples) {
+      World world,
+      Map<String, FloatTensor> weights,
+      int samplesPerPrompt,
+      long seed,
+      List<String> examples) {
     List<Task> tasks = world.tasks().eval();
     List<int[]> prompts = new ArrayList<>();
     for (Task t : tasks) {
@@ -41,7 +53,8 @@ record WorldStats(
       }
     }
     List<SimpleSampler.Sample> samples;
-    try (SimpleSampler sampler = new SimpleSampler(SftPolicy.config(), weights, ExecConfig.defaults())) {
+    try (SimpleSampler sampler =
+        new SimpleSampler(SftPolicy.config(), weights, ExecConfig.defaults())) {
       samples = sampler.sample(prompts, 1.0, MAX_NEW_TOKENS, seed);
     }
     GoldJudge judge = world.judge();
@@ -72,7 +85,10 @@ record WorldStats(
         s2 += g * g;
         seen.add(text + (x.ended() ? "" : "..."));
         if (examples != null && s < 2 && i % 12 == 0) {
-          examples.add(String.format("%-22s -> %-28s gold %5.2f", t.instruction(), "'" + text + "'" + (x.ended() ? "" : "..."), g));
+          examples.add(
+              String.format(
+                  "%-22s -> %-28s gold %5.2f",
+                  t.instruction(), "'" + text + "'" + (x.ended() ? "" : "..."), g));
         }
       }
       distinct += seen.size();
@@ -84,17 +100,32 @@ record WorldStats(
     Map<Task.Kind, Double> kinds = new EnumMap<>(Task.Kind.class);
     byKind.forEach((k, c) -> kinds.put(k, c[0] / (double) c[1]));
     return new WorldStats(
-        correct / (double) n, distinct / tasks.size(), mean, Math.sqrt(Math.max(0, sumSq / n - mean * mean)),
-        within / tasks.size(), ended / (double) n, polite / (double) n, politeCorrect / (double) Math.max(1, polite),
-        (correct - politeCorrect) / (double) Math.max(1, n - polite), kinds);
+        correct / (double) n,
+        distinct / tasks.size(),
+        mean,
+        Math.sqrt(Math.max(0, sumSq / n - mean * mean)),
+        within / tasks.size(),
+        ended / (double) n,
+        polite / (double) n,
+        politeCorrect / (double) Math.max(1, polite),
+        (correct - politeCorrect) / (double) Math.max(1, n - polite),
+        kinds);
   }
 
   @Override
   public String toString() {
     return String.format(
         "correct %.3f, distinct/prompt %.2f of 16, gold mean %.3f std %.3f (within-prompt %.3f), ended %.3f, polite %.3f, correct|polite %.3f, correct|other %.3f, by kind %s",
-        fractionCorrect, distinctPerPrompt, meanGold, goldStd, meanWithinPromptStd, endedFraction, politeFraction,
-        correctIfPolite, correctOtherwise, correctByKind);
+        fractionCorrect,
+        distinctPerPrompt,
+        meanGold,
+        goldStd,
+        meanWithinPromptStd,
+        endedFraction,
+        politeFraction,
+        correctIfPolite,
+        correctOtherwise,
+        correctByKind);
   }
 
   /** Trains the default SFT policy and prints its statistics: {@code [steps] [demonstrations]}. */
@@ -110,33 +141,56 @@ record WorldStats(
     long t0 = System.nanoTime();
     int total = s.training().steps();
     Map<String, FloatTensor> w =
-        SftPolicy.trainWeights(world, s, new dev.rewardensemble.train.TrainListener() {
-          @Override
-          public void onStep(int step, int tot, double loss, double acc, double lr, double norm, double sec) {
-            if (step % 250 == 0 || step == tot) {
-              System.out.printf("step %d/%d loss %.4f lr %.2e grad %.2f  %.1fs%n", step, tot, loss, lr, norm, sec);
-            }
-          }
-        });
+        SftPolicy.trainWeights(
+            world,
+            s,
+            new dev.rewardensemble.train.TrainListener() {
+              @Override
+              public void onStep(
+                  int step, int tot, double loss, double acc, double lr, double norm, double sec) {
+                if (step % 250 == 0 || step == tot) {
+                  System.out.printf(
+                      "step %d/%d loss %.4f lr %.2e grad %.2f  %.1fs%n",
+                      step, tot, loss, lr, norm, sec);
+                }
+              }
+            });
     double sft = (System.nanoTime() - t0) / 1e9;
     List<String> ex = new ArrayList<>();
     long t1 = System.nanoTime();
     WorldStats stats = measure(world, w, 16, 11, ex);
-    System.out.printf("SFT %.1fs (%d steps), sampling %.1fs%n", sft, total, (System.nanoTime() - t1) / 1e9);
+    System.out.printf(
+        "SFT %.1fs (%d steps), sampling %.1fs%n", sft, total, (System.nanoTime() - t1) / 1e9);
     ex.forEach(System.out::println);
     System.out.println(stats);
-    // Preference sets from SFT samples on training prompts: 4 samples per prompt, 2 pairs per prompt.
+    // Preference sets from SFT samples on training prompts: 4 samples per prompt, 2 pairs per
+    // prompt.
     List<Task> train = new ArrayList<>(world.tasks().train());
     java.util.Collections.shuffle(train, new java.util.Random(5));
     long t2 = System.nanoTime();
     try (SimpleSampler sampler = new SimpleSampler(SftPolicy.config(), w, ExecConfig.defaults())) {
       PreferenceBuilder.ResponseSampler policy = sampler.asResponseSampler(1.0, MAX_NEW_TOKENS);
-      PreferenceBuilder.Result noisy = PreferenceBuilder.fromPolicy(
-          policy, train.subList(0, 1500), 4, world.judge(), PreferenceBuilder.NOISY_FLIP_RATE, 2, 21);
-      PreferenceBuilder.Result clean = PreferenceBuilder.fromPolicy(
-          policy, train.subList(1500, 2000), 4, world.judge(), PreferenceBuilder.CLEAN_FLIP_RATE, 2, 22);
-      System.out.printf("preference sets (%.1fs): noisy %s%n  clean %s%n", (System.nanoTime() - t2) / 1e9,
-          describe(noisy), describe(clean));
+      PreferenceBuilder.Result noisy =
+          PreferenceBuilder.fromPolicy(
+              policy,
+              train.subList(0, 1500),
+              4,
+              world.judge(),
+              PreferenceBuilder.NOISY_FLIP_RATE,
+              2,
+              21);
+      PreferenceBuilder.Result clean =
+          PreferenceBuilder.fromPolicy(
+              policy,
+              train.subList(1500, 2000),
+              4,
+              world.judge(),
+              PreferenceBuilder.CLEAN_FLIP_RATE,
+              2,
+              22);
+      System.out.printf(
+          "preference sets (%.1fs): noisy %s%n  clean %s%n",
+          (System.nanoTime() - t2) / 1e9, describe(noisy), describe(clean));
     }
   }
 
@@ -152,7 +206,12 @@ record WorldStats(
     }
     return String.format(
         "%d pairs (dropped %d identical, %d empty, %d tied), flipped %.3f, polite side preferred in %.3f of %d mixed pairs",
-        r.rows().size(), r.identical(), r.empty(), r.tied(), r.flipFraction(), politeWins / (double) politeVsNot,
+        r.rows().size(),
+        r.identical(),
+        r.empty(),
+        r.tied(),
+        r.flipFraction(),
+        politeWins / (double) politeVsNot,
         politeVsNot);
   }
 }

@@ -111,14 +111,21 @@ class WorldTest {
       assertEquals(OptionalInt.of(1), tok.tokenId("<s>"));
       assertEquals(OptionalInt.of(2), tok.tokenId("</s>"));
       for (String text :
-          List.of("add 23+45?Sure! 68", "capital of France?  Paris\n", "~!@#$%^&*()_+{}|:\"<>?`-=[]\\;',./", " ")) {
+          List.of(
+              "add 23+45?Sure! 68",
+              "capital of France?  Paris\n",
+              "~!@#$%^&*()_+{}|:\"<>?`-=[]\\;',./",
+              " ")) {
         int[] ids = tok.encode(text);
         assertArrayEquals(CharVocabulary.encode(text), ids, text);
         assertEquals(text, tok.decode(ids));
       }
       int[] seq = World.sequence("reverse cat?", "tac");
       assertEquals("<s>reverse cat?tac</s>", tok.decode(seq));
-      assertEquals("tac", World.responseText(new int[] {CharVocabulary.encode("t")[0], 5 + 'a' - 32, 5 + 'c' - 32, 2, 9}));
+      assertEquals(
+          "tac",
+          World.responseText(
+              new int[] {CharVocabulary.encode("t")[0], 5 + 'a' - 32, 5 + 'c' - 32, 2, 9}));
     }
   }
 }

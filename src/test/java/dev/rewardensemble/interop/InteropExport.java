@@ -96,14 +96,20 @@ public final class InteropExport {
     for (int k = 0; k < 3; k++) {
       members.add(loraFixture.resolve("member" + k));
     }
-    dev.rewardensemble.ensemble.EnsembleModel em = dev.rewardensemble.ensemble.EnsembleModel.fromPeft(base, members);
+    dev.rewardensemble.ensemble.EnsembleModel em =
+        dev.rewardensemble.ensemble.EnsembleModel.fromPeft(base, members);
     java.util.Map<String, FloatTensor> loraWeights = new LinkedHashMap<>();
-    em.weights().forEach((key, v) -> {
-      if (key.endsWith(".lora_A") || key.endsWith(".lora_B") || key.equals("score.weight")) {
-        loraWeights.put(key, v);
-      }
-    });
-    var stacked = new dev.rewardensemble.lora.PeftAdapters.Stacked(em.config(), em.lora(), 3, loraWeights);
+    em.weights()
+        .forEach(
+            (key, v) -> {
+              if (key.endsWith(".lora_A")
+                  || key.endsWith(".lora_B")
+                  || key.equals("score.weight")) {
+                loraWeights.put(key, v);
+              }
+            });
+    var stacked =
+        new dev.rewardensemble.lora.PeftAdapters.Stacked(em.config(), em.lora(), 3, loraWeights);
     JsonNode le = JSON.readTree(loraFixture.resolve("expected.json").toFile());
     int[][] lids = ints2(le.get("input_ids"));
     int[][] lmask = ints2(le.get("attention_mask"));
@@ -118,7 +124,8 @@ public final class InteropExport {
       dirs.add(d.toString());
     }
     try (dev.rewardensemble.api.RewardModel rm =
-        dev.rewardensemble.api.RewardModel.of(em, dev.rewardensemble.config.ExecConfig.defaults())) {
+        dev.rewardensemble.api.RewardModel.of(
+            em, dev.rewardensemble.config.ExecConfig.defaults())) {
       ArrayNode rows = peft.putArray("java_member_rewards");
       for (float[] row : rm.run(flat(lids), flat(lmask), lids.length, lids[0].length)) {
         ArrayNode r = rows.addArray();
@@ -128,18 +135,21 @@ public final class InteropExport {
       }
     }
     peft.set("expected_member_rewards", le.get("member_rewards"));
-    JSON.writerWithDefaultPrettyPrinter().writeValue(out.resolve("java-rewards.json").toFile(), report);
+    JSON.writerWithDefaultPrettyPrinter()
+        .writeValue(out.resolve("java-rewards.json").toFile(), report);
   }
 
   private static Path fixtureDir(String name) throws URISyntaxException {
     var url = InteropExport.class.getResource("/fixtures/" + name + "/expected.json");
     if (url == null) {
-      throw new IllegalStateException("fixture " + name + " not on the classpath (run with target/test-classes)");
+      throw new IllegalStateException(
+          "fixture " + name + " not on the classpath (run with target/test-classes)");
     }
     return Path.of(url.toURI()).getParent();
   }
 
-  private static Map<String, FloatTensor> withRandomHead(HfCheckpoint.Checkpoint ck, int k, long seed) {
+  private static Map<String, FloatTensor> withRandomHead(
+      HfCheckpoint.Checkpoint ck, int k, long seed) {
     int h = ck.config().hiddenSize();
     Random rnd = new Random(seed);
     float[] w = new float[k * h];

@@ -32,10 +32,11 @@ import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
 /**
- * LoRA's three formulations ({@link BatchedProduct}, {@link FoldedProduct}, {@link MaskedTrainingProduct}) compute
- * the same function on a random tiny Llama, whatever the fork block and however the adapted modules fall into
- * the groups that share an input; each graph chooses its formulation and precision once, from its build context.
- * ({@code LoraEnsembleGraphTest} checks them against PEFT's fixture and on GPT-2.)
+ * LoRA's three formulations ({@link BatchedProduct}, {@link FoldedProduct}, {@link
+ * MaskedTrainingProduct}) compute the same function on a random tiny Llama, whatever the fork block
+ * and however the adapted modules fall into the groups that share an input; each graph chooses its
+ * formulation and precision once, from its build context. ({@code LoraEnsembleGraphTest} checks
+ * them against PEFT's fixture and on GPT-2.)
  */
 class LoraStrategiesTest {
   static final int K = 3;
@@ -48,9 +49,14 @@ class LoraStrategiesTest {
     return ModelConfigs.read(Path.of("tf-graphs/tiny-llama.json"));
   }
 
-  /** Rewards {@code [B, K]} of the graph {@code build} makes, over seeded random base weights and adapters. */
+  /**
+   * Rewards {@code [B, K]} of the graph {@code build} makes, over seeded random base weights and
+   * adapters.
+   */
   static float[] rewards(
-      ModelConfig c, LoraConfig lora, BuildContextFactory ctx,
+      ModelConfig c,
+      LoraConfig lora,
+      BuildContextFactory ctx,
       Function<BuildContext, Function<ParameterStore, LoraEnsembleGraph>> build) {
     try (Graph g = new Graph()) {
       BuildContext cx = ctx.of(Ops.create(g));
@@ -76,7 +82,11 @@ class LoraStrategiesTest {
         }
         try (TInt32 ids = Runs.tensor(IDS);
             TInt32 mask = Runs.tensor(MASK);
-            Result out = r.feed(eg.inputIds(), ids).feed(eg.attentionMask(), mask).fetch(eg.rewards()).run()) {
+            Result out =
+                r.feed(eg.inputIds(), ids)
+                    .feed(eg.attentionMask(), mask)
+                    .fetch(eg.rewards())
+                    .run()) {
           return Runs.read((TFloat32) out.get(0));
         }
       }
@@ -100,13 +110,33 @@ class LoraStrategiesTest {
             List.of("q_proj", "v_proj", "up_proj", "down_proj"));
     for (List<String> targets : targetSets) {
       for (int loraLayers : new int[] {0, 1}) { // fork at the embeddings, or below the top block
-        LoraConfig lora = LoraConfig.llama().withRank(4, 8).withDropout(0.1).withTargets(targets).withLoraLayers(loraLayers);
+        LoraConfig lora =
+            LoraConfig.llama()
+                .withRank(4, 8)
+                .withDropout(0.1)
+                .withTargets(targets)
+                .withLoraLayers(loraLayers);
         String what = targets + ", lora layers " + loraLayers;
         float[] batched =
-            rewards(c, lora, F32, cx -> p -> LoraEnsembleGraph.withProduct(cx, c, lora, K, p, LoraProduct.batched(K, lora)));
+            rewards(
+                c,
+                lora,
+                F32,
+                cx ->
+                    p ->
+                        LoraEnsembleGraph.withProduct(
+                            cx, c, lora, K, p, LoraProduct.batched(K, lora)));
         float[] folded =
-            rewards(c, lora, F32, cx -> p -> LoraEnsembleGraph.withProduct(cx, c, lora, K, p, LoraProduct.folded(cx, K, lora)));
-        float[] masked = rewards(c, lora, F32, cx -> p -> LoraEnsembleGraph.training(cx, c, lora, K, p, 3));
+            rewards(
+                c,
+                lora,
+                F32,
+                cx ->
+                    p ->
+                        LoraEnsembleGraph.withProduct(
+                            cx, c, lora, K, p, LoraProduct.folded(cx, K, lora)));
+        float[] masked =
+            rewards(c, lora, F32, cx -> p -> LoraEnsembleGraph.training(cx, c, lora, K, p, 3));
         assertEquals(IDS.length * K, batched.length);
         for (float v : batched) {
           assertTrue(Float.isFinite(v), what);
@@ -116,7 +146,8 @@ class LoraStrategiesTest {
         assertClose(batched, folded, 1e-5, 1e-6, "batched vs folded, " + what);
         assertClose(batched, masked, 1e-5, 1e-6, "batched vs masked training, " + what);
         // The scoring build of a float32 context without XLA is the folded one, op for op.
-        float[] scoring = rewards(c, lora, F32, cx -> p -> LoraEnsembleGraph.scoring(cx, c, lora, K, p));
+        float[] scoring =
+            rewards(c, lora, F32, cx -> p -> LoraEnsembleGraph.scoring(cx, c, lora, K, p));
         assertClose(folded, scoring, 0, 0, "scoring build vs folded, " + what);
       }
     }
@@ -130,17 +161,23 @@ class LoraStrategiesTest {
       Ops tf = Ops.create(g);
       BuildContext plain = BuildContext.float32(tf);
       BuildContext xla = new BuildContext(tf, Precision.FLOAT32, true);
-      assertInstanceOf(FoldedProduct.class, StackedLora.scoring(plain, c, lora, K, new ParameterStore(tf)).product());
-      assertInstanceOf(BatchedProduct.class, StackedLora.scoring(xla, c, lora, K, new ParameterStore(tf)).product());
+      assertInstanceOf(
+          FoldedProduct.class,
+          StackedLora.scoring(plain, c, lora, K, new ParameterStore(tf)).product());
+      assertInstanceOf(
+          BatchedProduct.class,
+          StackedLora.scoring(xla, c, lora, K, new ParameterStore(tf)).product());
       assertNull(g.operation(StackedLora.DROPOUT_KEY), "scoring builds have no dropout");
       assertInstanceOf(
-          MaskedTrainingProduct.class, StackedLora.training(plain, c, lora, K, new ParameterStore(tf), 1).product());
+          MaskedTrainingProduct.class,
+          StackedLora.training(plain, c, lora, K, new ParameterStore(tf), 1).product());
       assertNotNull(g.operation(StackedLora.DROPOUT_KEY));
       assertNotNull(g.operation(StackedLora.DROPOUT_RATE));
     }
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
-      StackedLora.training(BuildContext.float32(tf), c, lora.withDropout(0), K, new ParameterStore(tf), 1);
+      StackedLora.training(
+          BuildContext.float32(tf), c, lora.withDropout(0), K, new ParameterStore(tf), 1);
       assertNull(g.operation(StackedLora.DROPOUT_KEY), "no dropout placeholders at rate 0");
     }
   }
@@ -154,7 +191,8 @@ class LoraStrategiesTest {
         cx -> p -> LoraEnsembleGraph.training(cx, c, lora, K, p, 3);
     float[] f32 = rewards(c, lora, F32, training);
     float[] b16 = rewards(c, lora, bf16, training);
-    float[] again = rewards(c, lora, F32, training); // built after a bfloat16 graph: nothing carried over
+    float[] again =
+        rewards(c, lora, F32, training); // built after a bfloat16 graph: nothing carried over
     assertClose(f32, again, 0, 0, "float32 after bfloat16");
     assertClose(f32, b16, 5e-2, 5e-2, "bfloat16 within its precision");
     boolean differs = false;

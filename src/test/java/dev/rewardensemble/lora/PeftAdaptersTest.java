@@ -308,16 +308,13 @@ class PeftAdaptersTest {
     assertTrue(msg.contains("'c_attn'") && msg.contains("allowed: q_proj"), msg);
     Path rank =
         copy(member(0), "rank", cfg -> cfg.putObject("rank_pattern").put("q_proj", 8), t -> {});
-    msg =
-        assertThrows(IllegalArgumentException.class, () -> PeftFiles.read(rank, c)).getMessage();
+    msg = assertThrows(IllegalArgumentException.class, () -> PeftFiles.read(rank, c)).getMessage();
     assertTrue(msg.contains("rank_pattern"), msg);
     Path fan = copy(member(0), "fan", cfg -> cfg.put("fan_in_fan_out", true), t -> {});
-    msg =
-        assertThrows(IllegalArgumentException.class, () -> PeftFiles.read(fan, c)).getMessage();
+    msg = assertThrows(IllegalArgumentException.class, () -> PeftFiles.read(fan, c)).getMessage();
     assertTrue(msg.contains("fan_in_fan_out"), msg);
     Path ia3 = copy(member(0), "ia3", cfg -> cfg.put("peft_type", "IA3"), t -> {});
-    msg =
-        assertThrows(IllegalArgumentException.class, () -> PeftFiles.read(ia3, c)).getMessage();
+    msg = assertThrows(IllegalArgumentException.class, () -> PeftFiles.read(ia3, c)).getMessage();
     assertTrue(msg.contains("peft_type 'IA3'"), msg);
   }
 

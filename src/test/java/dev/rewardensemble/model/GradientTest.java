@@ -11,7 +11,6 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
-import org.tensorflow.Output;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
 import org.tensorflow.op.Ops;
@@ -45,8 +44,12 @@ class GradientTest {
       Operand<TFloat32> rew = tf.reshape(rg.rewards(), tf.constant(new int[] {2, b}));
       Operand<TFloat32> diff =
           tf.math.sub(
-              tf.reshape(tf.stridedSlice(rew, org.tensorflow.ndarray.index.Indices.at(0)), tf.constant(new int[] {b})),
-              tf.reshape(tf.stridedSlice(rew, org.tensorflow.ndarray.index.Indices.at(1)), tf.constant(new int[] {b})));
+              tf.reshape(
+                  tf.stridedSlice(rew, org.tensorflow.ndarray.index.Indices.at(0)),
+                  tf.constant(new int[] {b})),
+              tf.reshape(
+                  tf.stridedSlice(rew, org.tensorflow.ndarray.index.Indices.at(1)),
+                  tf.constant(new int[] {b})));
       Operand<TFloat32> loss = tf.math.mean(tf.math.softplus(tf.math.neg(diff)), tf.constant(0));
       List<String> names = p.names();
       List<Operand<?>> vars = new ArrayList<>();
@@ -54,8 +57,10 @@ class GradientTest {
       Gradients grads = tf.gradients(loss, vars);
       try (Session s = new Session(g)) {
         p.load(s, ckpt.weights(), false, "llama-seqcls");
-        try (TInt32 idT = HfReferenceTest.tensor(ids); TInt32 mT = HfReferenceTest.tensor(mask)) {
-          Session.Runner run = s.runner().feed(rg.inputIds(), idT).feed(rg.attentionMask(), mT).fetch(loss);
+        try (TInt32 idT = HfReferenceTest.tensor(ids);
+            TInt32 mT = HfReferenceTest.tensor(mask)) {
+          Session.Runner run =
+              s.runner().feed(rg.inputIds(), idT).feed(rg.attentionMask(), mT).fetch(loss);
           for (int i = 0; i < names.size(); i++) {
             run.fetch(grads.dy(i));
           }

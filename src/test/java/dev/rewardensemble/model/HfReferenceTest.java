@@ -8,9 +8,9 @@ import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.testing.Fixtures;
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.junit.jupiter.api.Test;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Result;
@@ -86,7 +86,8 @@ class HfReferenceTest {
         try (Session s = new Session(g)) {
           p.load(s, ckpt.weights(), false, name);
           float[] r = run(s, rg, List.of(rg.rewards()), lids, lmask)[0];
-          assertClose(Fixtures.floats(e.get("rewards")), r, 1e-4, 1e-5, name + " left-padded rewards");
+          assertClose(
+              Fixtures.floats(e.get("rewards")), r, 1e-4, 1e-5, name + " left-padded rewards");
         }
       }
     }
@@ -113,14 +114,21 @@ class HfReferenceTest {
         try (TInt32 idT = tensor(prompt);
             TInt32 mT = tensor(m);
             Result r = s.runner().feed(ids, idT).feed(mask, mT).fetch(logits).run()) {
-          assertClose(Fixtures.flat(e.get("prompt_logits")), read((TFloat32) r.get(0)), 1e-4, 1e-5, "prompt_logits");
+          assertClose(
+              Fixtures.flat(e.get("prompt_logits")),
+              read((TFloat32) r.get(0)),
+              1e-4,
+              1e-5,
+              "prompt_logits");
         }
       }
     }
   }
 
-  static float[][] run(Session s, RewardGraph rg, List<Operand<TFloat32>> fetches, int[][] ids, int[][] mask) {
-    try (TInt32 idT = tensor(ids); TInt32 mT = tensor(mask)) {
+  static float[][] run(
+      Session s, RewardGraph rg, List<Operand<TFloat32>> fetches, int[][] ids, int[][] mask) {
+    try (TInt32 idT = tensor(ids);
+        TInt32 mT = tensor(mask)) {
       Session.Runner runner = s.runner().feed(rg.inputIds(), idT).feed(rg.attentionMask(), mT);
       fetches.forEach(runner::fetch);
       try (Result r = runner.run()) {
@@ -134,7 +142,8 @@ class HfReferenceTest {
   }
 
   static TInt32 tensor(int[][] a) {
-    return TInt32.tensorOf(Shape.of(a.length, a[0].length), DataBuffers.of(Fixtures.flatInts(a), true, false));
+    return TInt32.tensorOf(
+        Shape.of(a.length, a[0].length), DataBuffers.of(Fixtures.flatInts(a), true, false));
   }
 
   static float[] read(TFloat32 t) {

@@ -14,9 +14,9 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Configuration values that overflow or cannot work are refused with one line naming the key
- * (exit 2) before anything is allocated: no division by zero, no wrapped integers, no heap filled
- * by weights that cannot fit.
+ * Configuration values that overflow or cannot work are refused with one line naming the key (exit
+ * 2) before anything is allocated: no division by zero, no wrapped integers, no heap filled by
+ * weights that cannot fit.
  */
 class ConfigLimitsTest {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -33,11 +33,25 @@ class ConfigLimitsTest {
   private Cli.Run trainRm(Path preset) throws Exception {
     Path data = tmp.resolve("pairs.jsonl");
     if (!Files.exists(data)) {
-      Files.write(data, SyntheticPreferences.toJsonl(SyntheticPreferences.counting(20, 64, 8, 16, 3, 1)));
+      Files.write(
+          data, SyntheticPreferences.toJsonl(SyntheticPreferences.counting(20, 64, 8, 16, 3, 1)));
     }
-    return Cli.rme("train-rm", "--model", preset.toString(), "--data", data.toString(), "--out",
-        tmp.resolve("run-" + preset.getFileName()).toString(), "--steps", "1", "--batch-size", "2",
-        "--eval-fraction", "0", "--threads", "1");
+    return Cli.rme(
+        "train-rm",
+        "--model",
+        preset.toString(),
+        "--data",
+        data.toString(),
+        "--out",
+        tmp.resolve("run-" + preset.getFileName()).toString(),
+        "--steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--eval-fraction",
+        "0",
+        "--threads",
+        "1");
   }
 
   private static void assertRefused(Cli.Run r, String key, String... more) {
@@ -57,7 +71,8 @@ class ConfigLimitsTest {
     assertRefused(trainRm(preset("vocab_size", "2147483647")), "vocab_size");
     assertRefused(trainRm(preset("hidden_size", "1000000000")), "hidden_size");
     assertRefused(trainRm(preset("num_hidden_layers", "100000")), "num_hidden_layers");
-    assertRefused(trainRm(preset("max_position_embeddings", "2147483647")), "max_position_embeddings");
+    assertRefused(
+        trainRm(preset("max_position_embeddings", "2147483647")), "max_position_embeddings");
   }
 
   @Test
@@ -65,7 +80,10 @@ class ConfigLimitsTest {
   void integersMustBeExactAndInRange() throws Exception {
     // 1e20 wrapped to 1661992960 as a Java int; an integer-valued big number is not an int either.
     assertRefused(trainRm(preset("hidden_size", "1e20")), "hidden_size", "1.0E20");
-    assertRefused(trainRm(preset("hidden_size", "100000000000000000000")), "hidden_size", "100000000000000000000");
+    assertRefused(
+        trainRm(preset("hidden_size", "100000000000000000000")),
+        "hidden_size",
+        "100000000000000000000");
     assertRefused(trainRm(preset("eos_token_id", "100000000000000000000")), "eos_token_id");
     assertRefused(trainRm(preset("num_hidden_layers", "\"1\"")), "num_hidden_layers");
     assertRefused(trainRm(preset("num_hidden_layers", "1.9")), "num_hidden_layers");
@@ -78,13 +96,23 @@ class ConfigLimitsTest {
     // 4096 layers of the tiny model is a valid architecture that does not fit this JVM's heap
     // when every weight is initialised: refused with the estimate, before allocating.
     ObjectNode n = (ObjectNode) JSON.readTree(Path.of("tf-graphs/tiny-llama.json").toFile());
-    n.put("hidden_size", 4096).put("intermediate_size", 11008).put("num_attention_heads", 32)
-        .put("num_key_value_heads", 32).put("head_dim", 128).put("num_hidden_layers", 4096);
+    n.put("hidden_size", 4096)
+        .put("intermediate_size", 11008)
+        .put("num_attention_heads", 32)
+        .put("num_key_value_heads", 32)
+        .put("head_dim", 128)
+        .put("num_hidden_layers", 4096);
     Path big = tmp.resolve("big.json");
     Files.writeString(big, JSON.writeValueAsString(n));
     assertRefused(trainRm(big), "num_hidden_layers", "GiB");
     // The paper's 7B backbone still builds as a graph (no weights are allocated).
-    var g = Cli.rme("graph", "--spec", "tf-graphs/llama-7b.json", "--out", tmp.resolve("7b.pbtxt").toString());
+    var g =
+        Cli.rme(
+            "graph",
+            "--spec",
+            "tf-graphs/llama-7b.json",
+            "--out",
+            tmp.resolve("7b.pbtxt").toString());
     assertEquals(0, g.code(), g.err());
   }
 }

@@ -41,12 +41,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Kill-and-resume for every kind ends with the same bytes as an uninterrupted run: independent (K = 2), linear with
- * bootstrapped heads, LoRA with dropout (phase 2 interrupted) and PPO.
+ * Kill-and-resume for every kind ends with the same bytes as an uninterrupted run: independent (K =
+ * 2), linear with bootstrapped heads, LoRA with dropout (phase 2 interrupted) and PPO.
  *
- * <p>The interruption is deterministic: the run's listener throws right after the checkpoint it is told about has
- * been written (the last thing a process killed at that moment would have done), so nothing after that
- * checkpoint exists; then the same request is run again with resume. Final tensors are compared bit for bit.
+ * <p>The interruption is deterministic: the run's listener throws right after the checkpoint it is
+ * told about has been written (the last thing a process killed at that moment would have done), so
+ * nothing after that checkpoint exists; then the same request is run again with resume. Final
+ * tensors are compared bit for bit.
  */
 class ResumeExactnessTest {
   private static final Path PRESET = Path.of("tf-graphs/tiny-llama.json");
@@ -74,37 +75,67 @@ class ResumeExactnessTest {
 
   private Path data(int n, long seed) throws Exception {
     Path p = tmp.resolve("syn-" + n + "-" + seed + ".jsonl");
-    Files.write(p, SyntheticPreferences.toJsonl(SyntheticPreferences.counting(n, 64, 8, 16, 3, seed)));
+    Files.write(
+        p, SyntheticPreferences.toJsonl(SyntheticPreferences.counting(n, 64, 8, 16, 3, seed)));
     return p;
   }
 
   /**
-   * 2 epochs of 27 training pairs with 2 x 2 pairs per step: 7 steps per epoch, whose last has 3 pairs
-   * (a short window), checkpoints every 3 steps.
+   * 2 epochs of 27 training pairs with 2 x 2 pairs per step: 7 steps per epoch, whose last has 3
+   * pairs (a short window), checkpoints every 3 steps.
    */
   private static TrainConfig train(long seed) {
-    return TrainConfig.builder().epochs(2).batchSize(2).lr(2e-3).weightDecay(0.01).warmupRatio(0.1).seed(seed)
-        .evalEvery(5).saveEvery(3).build();
+    return TrainConfig.builder()
+        .epochs(2)
+        .batchSize(2)
+        .lr(2e-3)
+        .weightDecay(0.01)
+        .warmupRatio(0.1)
+        .seed(seed)
+        .evalEvery(5)
+        .saveEvery(3)
+        .build();
   }
 
-  private RewardTraining.TrainRequest request(Path data, Path out, EnsembleOptions ens, boolean resume) {
-    return new RewardTraining.TrainRequest(PRESET, data, out, train(11), ExecConfig.defaults(), ens, null,
-        PromptTemplate.RAW, PreferenceFormat.AUTO, 0, false, resume);
+  private RewardTraining.TrainRequest request(
+      Path data, Path out, EnsembleOptions ens, boolean resume) {
+    return new RewardTraining.TrainRequest(
+        PRESET,
+        data,
+        out,
+        train(11),
+        ExecConfig.defaults(),
+        ens,
+        null,
+        PromptTemplate.RAW,
+        PreferenceFormat.AUTO,
+        0,
+        false,
+        resume);
   }
 
-  /** Trains {@code ens} once through and once killed after a checkpoint matching {@code killAt}, then resumed. */
-  private void uninterruptedAndResumed(EnsembleOptions ens, Predicate<String> killAt, List<String> outputs)
-      throws Exception {
+  /**
+   * Trains {@code ens} once through and once killed after a checkpoint matching {@code killAt},
+   * then resumed.
+   */
+  private void uninterruptedAndResumed(
+      EnsembleOptions ens, Predicate<String> killAt, List<String> outputs) throws Exception {
     Path data = data(30, 7);
     Path full = tmp.resolve("full");
     RewardTraining.train(request(data, full, ens, false), TrainListener.NONE);
 
     Path killed = tmp.resolve("killed");
     Killed k =
-        assertThrows(Killed.class, () -> RewardTraining.train(request(data, killed, ens, false), killAfterCheckpoint(killAt)));
-    // The interrupted part's output (listed last) and the manifest (written last of all) do not exist yet.
+        assertThrows(
+            Killed.class,
+            () ->
+                RewardTraining.train(
+                    request(data, killed, ens, false), killAfterCheckpoint(killAt)));
+    // The interrupted part's output (listed last) and the manifest (written last of all) do not
+    // exist yet.
     for (String o : List.of(outputs.get(outputs.size() - 1), "ensemble.json")) {
-      assertFalse(Files.exists(killed.resolve(o)), o + " exists after the kill (" + k.getMessage() + ")");
+      assertFalse(
+          Files.exists(killed.resolve(o)), o + " exists after the kill (" + k.getMessage() + ")");
     }
     RewardTraining.train(request(data, killed, ens, true), TrainListener.NONE);
     for (String o : outputs) {
@@ -135,8 +166,19 @@ class ResumeExactnessTest {
           maxDiff = Math.max(maxDiff, Math.abs((double) x[i] - y[i]));
         }
       }
-      assertEquals(0, differing, actual + ": " + key + " differs in " + differing + " of " + x.length
-          + " values (max |diff| " + maxDiff + ") between the uninterrupted and the resumed run");
+      assertEquals(
+          0,
+          differing,
+          actual
+              + ": "
+              + key
+              + " differs in "
+              + differing
+              + " of "
+              + x.length
+              + " values (max |diff| "
+              + maxDiff
+              + ") between the uninterrupted and the resumed run");
     }
   }
 
@@ -152,8 +194,18 @@ class ResumeExactnessTest {
   @Test
   void linearEnsembleWithBootstrapResumesToIdenticalBytes() throws Exception {
     uninterruptedAndResumed(
-        new EnsembleOptions(EnsembleKind.LINEAR, 2, true, null, 0.5, null, 5e-5, Schedule.Kind.CONSTANT,
-            AggregationConfig.mean(), true, 2048),
+        new EnsembleOptions(
+            EnsembleKind.LINEAR,
+            2,
+            true,
+            null,
+            0.5,
+            null,
+            5e-5,
+            Schedule.Kind.CONSTANT,
+            AggregationConfig.mean(),
+            true,
+            2048),
         m -> m.contains("step-00000006"),
         List.of("model.safetensors"));
   }
@@ -164,10 +216,22 @@ class ResumeExactnessTest {
     LoraConfig lora = LoraConfig.defaults(tinyLlama()).withRank(4, 8);
     assertEquals(0.05, lora.dropout());
     uninterruptedAndResumed(
-        new EnsembleOptions(EnsembleKind.LORA, 2, false, lora, 0.5, null, 2e-3, Schedule.Kind.CONSTANT,
-            AggregationConfig.mean(), true, 2048),
+        new EnsembleOptions(
+            EnsembleKind.LORA,
+            2,
+            false,
+            lora,
+            0.5,
+            null,
+            2e-3,
+            Schedule.Kind.CONSTANT,
+            AggregationConfig.mean(),
+            true,
+            2048),
         m -> m.contains("phase2") && m.contains("step-00000003"),
-        List.of("phase1/model.safetensors", "adapters/member-0/adapter_model.safetensors",
+        List.of(
+            "phase1/model.safetensors",
+            "adapters/member-0/adapter_model.safetensors",
             "adapters/member-1/adapter_model.safetensors"));
   }
 
@@ -175,7 +239,8 @@ class ResumeExactnessTest {
     return dev.rewardensemble.config.ModelConfigs.read(PRESET);
   }
 
-  // PPO: a tiny causal LM against a reward that likes one token, with the default (multi-threaded) execution.
+  // PPO: a tiny causal LM against a reward that likes one token, with the default (multi-threaded)
+  // execution.
 
   private static final int GOOD = 5;
 
@@ -186,27 +251,50 @@ class ResumeExactnessTest {
   Path ppo(Path dir, boolean resume, TrainListener listener, double lr) throws Exception {
     LlamaConfig c = new LlamaConfig(16, 32, 64, 2, 4, 2, 8, 64, 1e-6, 10000, 0, 1, 2, false);
     Map<String, FloatTensor> w = new LinkedHashMap<>(Init.trunk(c, 3));
-    w.put(LmHead.KEY, Init.normal(new long[] {c.vocabSize(), c.hiddenSize()}, 0.02, new SplittableRandom(4)));
+    w.put(
+        LmHead.KEY,
+        Init.normal(new long[] {c.vocabSize(), c.hiddenSize()}, 0.02, new SplittableRandom(4)));
     Map<String, FloatTensor> trunk = new LinkedHashMap<>(w);
     trunk.remove(LmHead.KEY);
-    SequenceScorer reward = SequenceScorer.function((p, r) -> {
-      double s = 0;
-      for (int t : r) {
-        s += t == GOOD ? 1 : 0;
-      }
-      return s - 0.1 * r.length;
-    });
+    SequenceScorer reward =
+        SequenceScorer.function(
+            (p, r) -> {
+              double s = 0;
+              for (int t : r) {
+                s += t == GOOD ? 1 : 0;
+              }
+              return s - 0.1 * r.length;
+            });
     // Adaptive KL (its coefficient is checkpointed state), sampling at temperature 1 with top-p.
-    PpoConfig cfg = PpoConfig.builder().rolloutBatch(8).stepBatch(4).lr(lr).warmupSteps(2).klCoef(0.1)
-        .klEstimator(KlPenalty.Estimator.K3).adaptiveKl(new PpoConfig.AdaptiveKl(2.0, 100)).missingEosPenalty(0.5)
-        .temperature(1.0).maxNewTokens(6).seed(9).build();
+    PpoConfig cfg =
+        PpoConfig.builder()
+            .rolloutBatch(8)
+            .stepBatch(4)
+            .lr(lr)
+            .warmupSteps(2)
+            .klCoef(0.1)
+            .klEstimator(KlPenalty.Estimator.K3)
+            .adaptiveKl(new PpoConfig.AdaptiveKl(2.0, 100))
+            .missingEosPenalty(0.5)
+            .temperature(1.0)
+            .maxNewTokens(6)
+            .seed(9)
+            .build();
     List<int[]> prompts = new ArrayList<>();
     for (int i = 0; i < 5; i++) {
       prompts.add(new int[] {1, 3 + i});
     }
     try (PpoTrainer t = new PpoTrainer(c, w, c, trunk, reward, cfg, ExecConfig.defaults())) {
-      return PpoRun.run(t, c, Optional.empty(), prompts, cfg, new PpoRun.Options(dir, 5, 2, 2, resume),
-          new ObjectMapper().createObjectNode(), s -> {}, listener);
+      return PpoRun.run(
+          t,
+          c,
+          Optional.empty(),
+          prompts,
+          cfg,
+          new PpoRun.Options(dir, 5, 2, 2, resume),
+          new ObjectMapper().createObjectNode(),
+          s -> {},
+          listener);
     }
   }
 
@@ -214,7 +302,8 @@ class ResumeExactnessTest {
   void ppoResumesToIdenticalBytes() throws Exception {
     Path full = ppo(tmp.resolve("ppo-full"), false, TrainListener.NONE);
     Path dir = tmp.resolve("ppo-killed");
-    assertThrows(Killed.class, () -> ppo(dir, false, killAfterCheckpoint(m -> m.contains("step-00000002"))));
+    assertThrows(
+        Killed.class, () -> ppo(dir, false, killAfterCheckpoint(m -> m.contains("step-00000002"))));
     assertFalse(Files.exists(dir.resolve("policy")));
     Path resumed = ppo(dir, true, TrainListener.NONE);
     assertSameTensors(full.resolve("model.safetensors"), resumed.resolve("model.safetensors"));

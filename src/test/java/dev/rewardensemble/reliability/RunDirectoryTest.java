@@ -13,8 +13,8 @@ import dev.rewardensemble.data.SyntheticPreferences;
 import dev.rewardensemble.io.CrashPoints;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.RunDirs;
-import dev.rewardensemble.train.Checkpoints;
 import dev.rewardensemble.testing.Cli;
+import dev.rewardensemble.train.Checkpoints;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
@@ -42,7 +42,8 @@ class RunDirectoryTest {
   static Path synthetic(Path dir, int n, long seed) throws Exception {
     Path p = dir.resolve("syn-" + n + "-" + seed + ".jsonl");
     if (!Files.exists(p)) {
-      Files.write(p, SyntheticPreferences.toJsonl(SyntheticPreferences.counting(n, 64, 8, 16, 3, seed)));
+      Files.write(
+          p, SyntheticPreferences.toJsonl(SyntheticPreferences.counting(n, 64, 8, 16, 3, seed)));
     }
     return p;
   }
@@ -53,8 +54,11 @@ class RunDirectoryTest {
     if (crashAt != null) {
       cmd.add("-D" + CrashPoints.PROPERTY + "=" + crashAt);
     }
-    cmd.addAll(List.of("-cp", "target/classes:" + Files.readString(Path.of("target/classpath.txt")).trim(),
-        "dev.rewardensemble.cli.Main"));
+    cmd.addAll(
+        List.of(
+            "-cp",
+            "target/classes:" + Files.readString(Path.of("target/classpath.txt")).trim(),
+            "dev.rewardensemble.cli.Main"));
     cmd.addAll(List.of(args));
     return cmd;
   }
@@ -62,7 +66,11 @@ class RunDirectoryTest {
   /** Runs {@code rme} in a subprocess that halts at {@code crashAt}; returns its exit status. */
   private int crashed(String crashAt, String... args) throws Exception {
     Path log = tmp.resolve("crash-" + crashAt + ".log");
-    Process p = new ProcessBuilder(rmeProcess(crashAt, args)).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    Process p =
+        new ProcessBuilder(rmeProcess(crashAt, args))
+            .redirectErrorStream(true)
+            .redirectOutput(log.toFile())
+            .start();
     assertTrue(p.waitFor(120, TimeUnit.SECONDS), "subprocess did not finish");
     int code = p.exitValue();
     assertEquals(137, code, "expected to die at " + crashAt + ": " + Files.readString(log));
@@ -75,7 +83,9 @@ class RunDirectoryTest {
     return out;
   }
 
-  /** {@link Cli#rme}, with what the progress listener prints to System.err added to the error text. */
+  /**
+   * {@link Cli#rme}, with what the progress listener prints to System.err added to the error text.
+   */
   static Cli.Run rmeWithProgress(String... args) {
     java.io.PrintStream old = System.err;
     java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
@@ -89,28 +99,43 @@ class RunDirectoryTest {
   }
 
   private static long trainRows(Path run) throws Exception {
-    return Files.readAllLines(run.resolve("metrics.jsonl")).stream().filter(l -> l.contains("\"train\"")).count();
+    return Files.readAllLines(run.resolve("metrics.jsonl")).stream()
+        .filter(l -> l.contains("\"train\""))
+        .count();
   }
 
   private List<String> score(Path model, Path in) throws Exception {
     Path out = tmp.resolve("scores-" + model.getFileName() + "-" + System.nanoTime() + ".jsonl");
-    Cli.Run s = Cli.rme("score", "--model", model.toString(), "--data", in.toString(), "--out", out.toString());
+    Cli.Run s =
+        Cli.rme(
+            "score", "--model", model.toString(), "--data", in.toString(), "--out", out.toString());
     assertEquals(0, s.code(), s.err());
     return Files.readAllLines(out);
   }
 
   private Path scoreInput() throws Exception {
     Path in = tmp.resolve("score-in.jsonl");
-    Files.write(in, List.of("{\"input_ids\": [5, 7, 9, 7, 11]}", "{\"input_ids\": [4, 4, 8, 12, 3, 9]}",
-        "{\"input_ids\": [2, 6]}"));
+    Files.write(
+        in,
+        List.of(
+            "{\"input_ids\": [5, 7, 9, 7, 11]}",
+            "{\"input_ids\": [4, 4, 8, 12, 3, 9]}",
+            "{\"input_ids\": [2, 6]}"));
     return in;
   }
 
   private void assertIncomplete(Path run) {
-    Cli.Run s = Cli.rme("score", "--model", run.toString(), "--data", tmp.resolve("score-in.jsonl").toString());
+    Cli.Run s =
+        Cli.rme(
+            "score", "--model", run.toString(), "--data", tmp.resolve("score-in.jsonl").toString());
     assertEquals(2, s.code(), s.err());
-    assertTrue(s.err().contains(
-        "rme: error: " + run + ": training did not complete (pass --resume to train-rm to finish it)"), s.err());
+    assertTrue(
+        s.err()
+            .contains(
+                "rme: error: "
+                    + run
+                    + ": training did not complete (pass --resume to train-rm to finish it)"),
+        s.err());
   }
 
   private static JsonNode manifest(Path run) throws Exception {
@@ -124,9 +149,30 @@ class RunDirectoryTest {
    */
   @Test
   void linearEnsembleKilledAfterItsWeightsIsRefusedAndResumeFinishesIt() throws Exception {
-    String[] common = {"train-rm", "--model", "tf-graphs/tiny-llama.json", "--data", synthetic(tmp, 240, 7).toString(),
-        "--ensemble", "linear", "--k", "3", "--bootstrap", "--steps", "12", "--batch-size", "8", "--grad-accum", "1",
-        "--lr", "1e-3", "--eval-fraction", "0.25", "--threads", "1"};
+    String[] common = {
+      "train-rm",
+      "--model",
+      "tf-graphs/tiny-llama.json",
+      "--data",
+      synthetic(tmp, 240, 7).toString(),
+      "--ensemble",
+      "linear",
+      "--k",
+      "3",
+      "--bootstrap",
+      "--steps",
+      "12",
+      "--batch-size",
+      "8",
+      "--grad-accum",
+      "1",
+      "--lr",
+      "1e-3",
+      "--eval-fraction",
+      "0.25",
+      "--threads",
+      "1"
+    };
     Path in = scoreInput();
     Path full = tmp.resolve("full");
     Cli.Run a = Cli.rme(concat(common, "--out", full.toString()));
@@ -135,7 +181,9 @@ class RunDirectoryTest {
 
     Path killed = tmp.resolve("killed");
     crashed("run-weights-written", concat(common, "--out", killed.toString()));
-    assertTrue(Files.isRegularFile(killed.resolve("model.safetensors")), "the kill came after the weights");
+    assertTrue(
+        Files.isRegularFile(killed.resolve("model.safetensors")),
+        "the kill came after the weights");
     assertFalse(Files.exists(killed.resolve("ensemble.json")));
     assertIncomplete(killed);
     Cli.Run info = Cli.rme("info", "--model", killed.toString());
@@ -152,7 +200,9 @@ class RunDirectoryTest {
     assertTrue(RunDirs.isComplete(killed));
     assertEquals(manifest(full).get("normalization"), manifest(killed).get("normalization"));
     assertTrue(manifest(killed).get("normalization").get("std").size() == 3);
-    assertEquals(manifest(full).get("provenance").get("diagnostics"), manifest(killed).get("provenance").get("diagnostics"));
+    assertEquals(
+        manifest(full).get("provenance").get("diagnostics"),
+        manifest(killed).get("provenance").get("diagnostics"));
     assertEquals(score(full, in), score(killed, in));
 
     Cli.Run again = Cli.rme(concat(common, "--out", killed.toString(), "--resume"));
@@ -167,9 +217,31 @@ class RunDirectoryTest {
    */
   @Test
   void linearEnsembleSigkilledMidTrainingResumesToTheUninterruptedResult() throws Exception {
-    String[] common = {"train-rm", "--model", "tf-graphs/tiny-llama.json", "--data", synthetic(tmp, 400, 12).toString(),
-        "--ensemble", "linear", "--k", "3", "--steps", "200", "--batch-size", "4", "--grad-accum", "1",
-        "--lr", "1e-3", "--save-every", "10", "--eval-fraction", "0.1", "--threads", "1"};
+    String[] common = {
+      "train-rm",
+      "--model",
+      "tf-graphs/tiny-llama.json",
+      "--data",
+      synthetic(tmp, 400, 12).toString(),
+      "--ensemble",
+      "linear",
+      "--k",
+      "3",
+      "--steps",
+      "200",
+      "--batch-size",
+      "4",
+      "--grad-accum",
+      "1",
+      "--lr",
+      "1e-3",
+      "--save-every",
+      "10",
+      "--eval-fraction",
+      "0.1",
+      "--threads",
+      "1"
+    };
     Path in = scoreInput();
     Path full = tmp.resolve("full");
     Cli.Run a = Cli.rme(concat(common, "--out", full.toString()));
@@ -177,8 +249,11 @@ class RunDirectoryTest {
 
     Path killed = tmp.resolve("killed");
     Path log = tmp.resolve("killed.log");
-    Process p = new ProcessBuilder(rmeProcess(null, concat(common, "--out", killed.toString())))
-        .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    Process p =
+        new ProcessBuilder(rmeProcess(null, concat(common, "--out", killed.toString())))
+            .redirectErrorStream(true)
+            .redirectOutput(log.toFile())
+            .start();
     Path marker = Checkpoints.root(killed).resolve("step-00000030");
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
     while (!Files.exists(marker) && p.isAlive() && System.nanoTime() < deadline) {
@@ -197,14 +272,21 @@ class RunDirectoryTest {
     JsonNode nk = manifest(killed).get("normalization");
     for (String key : List.of("mean", "std")) {
       for (int i = 0; i < 3; i++) {
-        assertEquals(nf.get(key).get(i).asDouble(), nk.get(key).get(i).asDouble(), 1e-4, key + "[" + i + "]");
+        assertEquals(
+            nf.get(key).get(i).asDouble(),
+            nk.get(key).get(i).asDouble(),
+            1e-4,
+            key + "[" + i + "]");
       }
     }
     List<String> sf = score(full, in);
     List<String> sk = score(killed, in);
     for (int i = 0; i < sf.size(); i++) {
-      assertEquals(JSON.readTree(sf.get(i)).get("reward").asDouble(), JSON.readTree(sk.get(i)).get("reward").asDouble(),
-          1e-4, "row " + i);
+      assertEquals(
+          JSON.readTree(sf.get(i)).get("reward").asDouble(),
+          JSON.readTree(sk.get(i)).get("reward").asDouble(),
+          1e-4,
+          "row " + i);
     }
   }
 
@@ -214,9 +296,29 @@ class RunDirectoryTest {
    */
   @Test
   void independentEnsembleKilledBeforeItsMarkerIsRefusedAndResumeFinishesIt() throws Exception {
-    String[] common = {"train-rm", "--model", "tf-graphs/tiny-llama.json", "--data", synthetic(tmp, 160, 8).toString(),
-        "--ensemble", "independent", "--k", "2", "--steps", "6", "--batch-size", "8", "--grad-accum", "1",
-        "--lr", "1e-3", "--eval-fraction", "0.25", "--threads", "1"};
+    String[] common = {
+      "train-rm",
+      "--model",
+      "tf-graphs/tiny-llama.json",
+      "--data",
+      synthetic(tmp, 160, 8).toString(),
+      "--ensemble",
+      "independent",
+      "--k",
+      "2",
+      "--steps",
+      "6",
+      "--batch-size",
+      "8",
+      "--grad-accum",
+      "1",
+      "--lr",
+      "1e-3",
+      "--eval-fraction",
+      "0.25",
+      "--threads",
+      "1"
+    };
     Path in = scoreInput();
     Path killed = tmp.resolve("killed");
     crashed("ensemble-manifest-written", concat(common, "--out", killed.toString()));
@@ -226,20 +328,47 @@ class RunDirectoryTest {
 
     Cli.Run b = rmeWithProgress(concat(common, "--out", killed.toString(), "--resume"));
     assertEquals(0, b.code(), b.err());
-    assertTrue(b.err().contains("member 0 already trained") && b.err().contains("member 1 already trained"), b.err());
+    assertTrue(
+        b.err().contains("member 0 already trained")
+            && b.err().contains("member 1 already trained"),
+        b.err());
     assertEquals(6, trainRows(killed.resolve("member-0")));
     assertEquals(3, score(killed, in).size());
   }
 
   /**
-   * The same windows of a LoRA run, reproduced on disk from a completed run (its marker taken back):
-   * refused, then --resume skips both phases and completes it with the same normalisation.
+   * The same windows of a LoRA run, reproduced on disk from a completed run (its marker taken
+   * back): refused, then --resume skips both phases and completes it with the same normalisation.
    */
   @Test
   void loraEnsembleWithoutItsMarkerIsRefusedAndResumeCompletesItWithoutTraining() throws Exception {
-    String[] common = {"train-rm", "--model", "tf-graphs/tiny-llama.json", "--data", synthetic(tmp, 160, 9).toString(),
-        "--ensemble", "lora", "--k", "2", "--steps", "4", "--batch-size", "8", "--grad-accum", "1",
-        "--lr", "1e-3", "--lora-lr", "1e-3", "--lora-rank", "2", "--eval-fraction", "0.25", "--threads", "1"};
+    String[] common = {
+      "train-rm",
+      "--model",
+      "tf-graphs/tiny-llama.json",
+      "--data",
+      synthetic(tmp, 160, 9).toString(),
+      "--ensemble",
+      "lora",
+      "--k",
+      "2",
+      "--steps",
+      "4",
+      "--batch-size",
+      "8",
+      "--grad-accum",
+      "1",
+      "--lr",
+      "1e-3",
+      "--lora-lr",
+      "1e-3",
+      "--lora-rank",
+      "2",
+      "--eval-fraction",
+      "0.25",
+      "--threads",
+      "1"
+    };
     Path in = scoreInput();
     Path run = tmp.resolve("lora");
     Cli.Run a = Cli.rme(concat(common, "--out", run.toString()));
@@ -255,22 +384,44 @@ class RunDirectoryTest {
 
     Cli.Run b = rmeWithProgress(concat(common, "--out", run.toString(), "--resume"));
     assertEquals(0, b.code(), b.err());
-    assertTrue(b.err().contains("phase 1 already trained") && b.err().contains("phase 2 already trained"), b.err());
+    assertTrue(
+        b.err().contains("phase 1 already trained") && b.err().contains("phase 2 already trained"),
+        b.err());
     assertEquals(norm, manifest(run).get("normalization"));
     assertEquals(before, score(run, in));
   }
 
   /**
-   * Item 5: killed while pruning an old checkpoint (after its rename, before its deletion), plus the
-   * leftovers of every other kind of killed write and an older version's half-deleted checkpoint: no
-   * incomplete directory ever sits under a checkpoint's name, and the next run removes them all
-   * (and nothing else).
+   * Item 5: killed while pruning an old checkpoint (after its rename, before its deletion), plus
+   * the leftovers of every other kind of killed write and an older version's half-deleted
+   * checkpoint: no incomplete directory ever sits under a checkpoint's name, and the next run
+   * removes them all (and nothing else).
    */
   @Test
   void killWhilePruningLeavesNoHalfCheckpointAndResumeCleansEveryLeftover() throws Exception {
-    String[] common = {"train-rm", "--model", "tf-graphs/tiny-llama.json", "--data", synthetic(tmp, 120, 10).toString(),
-        "--steps", "16", "--batch-size", "4", "--grad-accum", "1", "--lr", "1e-3", "--save-every", "4",
-        "--keep-checkpoints", "1", "--eval-fraction", "0", "--threads", "1"};
+    String[] common = {
+      "train-rm",
+      "--model",
+      "tf-graphs/tiny-llama.json",
+      "--data",
+      synthetic(tmp, 120, 10).toString(),
+      "--steps",
+      "16",
+      "--batch-size",
+      "4",
+      "--grad-accum",
+      "1",
+      "--lr",
+      "1e-3",
+      "--save-every",
+      "4",
+      "--keep-checkpoints",
+      "1",
+      "--eval-fraction",
+      "0",
+      "--threads",
+      "1"
+    };
     Path run = tmp.resolve("run");
     crashed("prune", concat(common, "--out", run.toString()));
     Path ck = Checkpoints.root(run);
@@ -296,7 +447,12 @@ class RunDirectoryTest {
       List<String> names = s.map(p -> p.getFileName().toString()).sorted().toList();
       assertEquals(List.of("step-00000012"), names);
     }
-    for (String f : List.of(".run.json.tmp", ".metrics.jsonl.tmp", ".config.json.tmp", ".model.safetensors.3a9f0c2e1b.tmp")) {
+    for (String f :
+        List.of(
+            ".run.json.tmp",
+            ".metrics.jsonl.tmp",
+            ".config.json.tmp",
+            ".model.safetensors.3a9f0c2e1b.tmp")) {
       assertFalse(Files.exists(run.resolve(f)), f);
     }
     assertEquals("mine", Files.readString(run.resolve("notes.txt")));
@@ -310,11 +466,22 @@ class RunDirectoryTest {
   void checkpointDirectoriesGetTheUmasksPermissions() throws Exception {
     Path reference = Files.createDirectory(tmp.resolve("reference"));
     Set<PosixFilePermission> expected = Files.getPosixFilePermissions(reference);
-    assumeFalse(expected.equals(Set.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE,
-        PosixFilePermission.OWNER_EXECUTE)), "umask 077: nothing to tell apart");
+    assumeFalse(
+        expected.equals(
+            Set.of(
+                PosixFilePermission.OWNER_READ,
+                PosixFilePermission.OWNER_WRITE,
+                PosixFilePermission.OWNER_EXECUTE)),
+        "umask 077: nothing to tell apart");
     Path run = Files.createDirectory(tmp.resolve("run"));
-    Path saved = Checkpoints.save(run, 3, Map.of("w", FloatTensor.zeros(2, 2)), Map.of("m", FloatTensor.zeros(2, 2)),
-        JSON.createObjectNode().put("step", 3), 2);
+    Path saved =
+        Checkpoints.save(
+            run,
+            3,
+            Map.of("w", FloatTensor.zeros(2, 2)),
+            Map.of("m", FloatTensor.zeros(2, 2)),
+            JSON.createObjectNode().put("step", 3),
+            2);
     assertEquals(expected, Files.getPosixFilePermissions(saved));
     assertNotEquals(Set.of(), expected);
     assertEquals(3, Checkpoints.latest(run).orElseThrow().step());

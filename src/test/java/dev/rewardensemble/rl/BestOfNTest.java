@@ -11,11 +11,15 @@ class BestOfNTest {
 
   @Test
   void picksTheArgmaxUnderEachAggregation() {
-    // Three candidates, three members: the mean prefers c0, the LCB (which punishes disagreement) c1, min c1.
+    // Three candidates, three members: the mean prefers c0, the LCB (which punishes disagreement)
+    // c1, min c1.
     float[][] members = {{3f, -1f, 4f}, {1.5f, 1.4f, 1.6f}, {0f, 0f, 0f}};
     int[] want = {0, 1, 1, 0};
     AggregationConfig[] aggs = {
-      AggregationConfig.mean(), AggregationConfig.lcb(1.0), AggregationConfig.min(), AggregationConfig.uwo(0.01)
+      AggregationConfig.mean(),
+      AggregationConfig.lcb(1.0),
+      AggregationConfig.min(),
+      AggregationConfig.uwo(0.01)
     };
     for (int a = 0; a < aggs.length; a++) {
       double[] s = new double[members.length];
@@ -71,7 +75,8 @@ class BestOfNTest {
     }
     double mean = java.util.Arrays.stream(s).average().orElseThrow();
     assertEquals(mean, BestOfN.expected(s, s, 1), 1e-12);
-    assertEquals(java.util.Arrays.stream(s).max().orElseThrow(), BestOfN.expected(s, s, 200), 1e-12);
+    assertEquals(
+        java.util.Arrays.stream(s).max().orElseThrow(), BestOfN.expected(s, s, 200), 1e-12);
     assertEquals(0.0, BestOfN.kl(1), 1e-15);
     assertEquals(Math.log(50) - 49.0 / 50, BestOfN.kl(50), 1e-15);
   }

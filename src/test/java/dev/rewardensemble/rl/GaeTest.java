@@ -47,8 +47,10 @@ class GaeTest {
   }
 
   /** The O(L^2) definition: A[t] = sum_l (gamma lambda)^l delta[t+l] over the response tokens. */
-  private static double[] naive(double[] r, double[] v, double[] mask, double gamma, double lambda) {
-    int[] idx = java.util.stream.IntStream.range(0, mask.length).filter(t -> mask[t] != 0).toArray();
+  private static double[] naive(
+      double[] r, double[] v, double[] mask, double gamma, double lambda) {
+    int[] idx =
+        java.util.stream.IntStream.range(0, mask.length).filter(t -> mask[t] != 0).toArray();
     int len = idx.length;
     double[] delta = new double[len];
     for (int k = 0; k < len; k++) {
@@ -96,13 +98,16 @@ class GaeTest {
   @Test
   void maskedPositionsDoNotLeakIntoTheResponse() {
     double[] mask = {0, 1, 1, 0};
-    Gae.Result a = Gae.compute(new double[] {9, 0, 1, 9}, new double[] {9, 0.5, 0.2, 9}, mask, 1.0, 0.95);
-    Gae.Result b = Gae.compute(new double[] {-3, 0, 1, 5}, new double[] {7, 0.5, 0.2, -2}, mask, 1.0, 0.95);
+    Gae.Result a =
+        Gae.compute(new double[] {9, 0, 1, 9}, new double[] {9, 0.5, 0.2, 9}, mask, 1.0, 0.95);
+    Gae.Result b =
+        Gae.compute(new double[] {-3, 0, 1, 5}, new double[] {7, 0.5, 0.2, -2}, mask, 1.0, 0.95);
     assertArrayEquals(a.advantages(), b.advantages(), 0.0);
     assertArrayEquals(a.returns(), b.returns(), 0.0);
     assertEquals(0.0, a.advantages()[0]);
     assertEquals(0.0, a.returns()[3]);
-    assertEquals(0.8, a.advantages()[2], 1e-12); // 1 + 0 - 0.2: nothing after the last response token
+    assertEquals(
+        0.8, a.advantages()[2], 1e-12); // 1 + 0 - 0.2: nothing after the last response token
   }
 
   @Test
@@ -158,20 +163,31 @@ class GaeTest {
     double[] w = Gae.whiten(new double[] {3, 5}, new double[] {1, 1}, true);
     assertArrayEquals(new double[] {-1 / Math.sqrt(2 + 1e-8), 1 / Math.sqrt(2 + 1e-8)}, w, 1e-12);
     IllegalArgumentException e =
-        assertThrows(IllegalArgumentException.class, () -> Gae.whiten(new double[] {3, 5}, new double[] {0, 1}, true));
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> Gae.whiten(new double[] {3, 5}, new double[] {0, 1}, true));
     assertTrue(e.getMessage().contains("got 1"), e.getMessage());
-    e = assertThrows(
-        IllegalArgumentException.class,
-        () -> Gae.compute(new double[] {1}, new double[] {1}, new double[] {1}, 1.5, 0.95));
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> Gae.compute(new double[] {1}, new double[] {1}, new double[] {1}, 1.5, 0.95));
     assertTrue(e.getMessage().contains("gamma") && e.getMessage().contains("1.5"), e.getMessage());
-    e = assertThrows(
-        IllegalArgumentException.class,
-        () -> Gae.compute(new double[] {1}, new double[] {1}, new double[] {1}, 1.0, Double.NaN));
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                Gae.compute(new double[] {1}, new double[] {1}, new double[] {1}, 1.0, Double.NaN));
     assertTrue(e.getMessage().contains("lambda") && e.getMessage().contains("NaN"), e.getMessage());
-    e = assertThrows(
-        IllegalArgumentException.class,
-        () -> Gae.compute(
-            new double[][] {{1}, {1, 2}}, new double[][] {{1}, {1}}, new double[][] {{1}, {1, 1}}, 1.0, 0.9));
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                Gae.compute(
+                    new double[][] {{1}, {1, 2}},
+                    new double[][] {{1}, {1}},
+                    new double[][] {{1}, {1, 1}},
+                    1.0,
+                    0.9));
     assertTrue(e.getMessage().contains("row 1"), e.getMessage());
   }
 }

@@ -1,7 +1,5 @@
 package dev.rewardensemble.rl;
 
-import dev.rewardensemble.testing.Cli;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -10,9 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rewardensemble.cli.Main;
+import dev.rewardensemble.testing.Cli;
 import dev.rewardensemble.testing.Fixtures;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -45,10 +42,27 @@ class GenerateCommandTest {
     int[] prompt = Fixtures.ints2(e.get("prompt"))[0];
     int[] greedy = Fixtures.ints2(e.get("greedy_ids"))[0];
     float[] logprobs = Fixtures.floats(e.get("token_logprobs"));
-    Path in = write("in.jsonl", "{\"id\": \"a\", \"input_ids\": [5, 6]}", "", JSON.writeValueAsString(java.util.Map.of("input_ids", prompt)));
+    Path in =
+        write(
+            "in.jsonl",
+            "{\"id\": \"a\", \"input_ids\": [5, 6]}",
+            "",
+            JSON.writeValueAsString(java.util.Map.of("input_ids", prompt)));
     Path out = tmp.resolve("out.jsonl");
-    Cli.Run r = rme("generate", "--model", model(), "--prompts", in.toString(), "--out", out.toString(),
-        "--max-new-tokens", "20", "--greedy", "--batch-size", "2");
+    Cli.Run r =
+        rme(
+            "generate",
+            "--model",
+            model(),
+            "--prompts",
+            in.toString(),
+            "--out",
+            out.toString(),
+            "--max-new-tokens",
+            "20",
+            "--greedy",
+            "--batch-size",
+            "2");
     assertEquals(0, r.code(), r.err());
     List<String> lines = Files.readAllLines(out);
     assertEquals(2, lines.size());
@@ -66,8 +80,11 @@ class GenerateCommandTest {
     }
     assertArrayEquals(Arrays.copyOfRange(greedy, prompt.length, greedy.length), ids);
     Fixtures.assertClose(
-        Arrays.copyOfRange(logprobs, prompt.length - 1, logprobs.length), Fixtures.floats(row.get("token_logprobs")),
-        0, 1e-4, "token_logprobs");
+        Arrays.copyOfRange(logprobs, prompt.length - 1, logprobs.length),
+        Fixtures.floats(row.get("token_logprobs")),
+        0,
+        1e-4,
+        "token_logprobs");
   }
 
   @Test
@@ -77,9 +94,29 @@ class GenerateCommandTest {
     Path out2 = tmp.resolve("b.jsonl");
     String tok = Fixtures.dir("tokenizer").resolve("tokenizer.json").toString();
     for (Path out : List.of(out1, out2)) {
-      Cli.Run r = rme("generate", "--model", model(), "--prompts", in.toString(), "--out", out.toString(),
-          "--max-new-tokens", "8", "--temperature", "0.7", "--top-p", "0.9", "--top-k", "50", "--seed", "3",
-          "--tokenizer", tok, "--template", "raw");
+      Cli.Run r =
+          rme(
+              "generate",
+              "--model",
+              model(),
+              "--prompts",
+              in.toString(),
+              "--out",
+              out.toString(),
+              "--max-new-tokens",
+              "8",
+              "--temperature",
+              "0.7",
+              "--top-p",
+              "0.9",
+              "--top-k",
+              "50",
+              "--seed",
+              "3",
+              "--tokenizer",
+              tok,
+              "--template",
+              "raw");
       assertEquals(0, r.code(), r.err());
     }
     assertEquals(Files.readAllLines(out1), Files.readAllLines(out2), "same seed, same output");
@@ -93,36 +130,102 @@ class GenerateCommandTest {
   @Test
   void badInputIsOneLineAndExitCode2() throws Exception {
     Path bad = write("bad.jsonl", "{\"input_ids\": [1, 2]}", "{\"input_ids\": \"x\"}");
-    Cli.Run r = rme("generate", "--model", model(), "--prompts", bad.toString(), "--max-new-tokens", "4", "--greedy");
+    Cli.Run r =
+        rme(
+            "generate",
+            "--model",
+            model(),
+            "--prompts",
+            bad.toString(),
+            "--max-new-tokens",
+            "4",
+            "--greedy");
     assertEquals(2, r.code());
     assertTrue(r.err().contains(bad + ":2: input_ids: expected an array of ints"), r.err());
 
     Path text = write("text.jsonl", "{\"prompt\": \"hi\"}");
-    r = rme("generate", "--model", model(), "--prompts", text.toString(), "--max-new-tokens", "4", "--greedy");
+    r =
+        rme(
+            "generate",
+            "--model",
+            model(),
+            "--prompts",
+            text.toString(),
+            "--max-new-tokens",
+            "4",
+            "--greedy");
     assertEquals(2, r.code());
     assertTrue(r.err().contains(text + ":1: prompt: text rows need a tokenizer"), r.err());
 
     Path ok = write("ok.jsonl", "{\"input_ids\": [1, 2]}");
-    r = rme("generate", "--model", model(), "--prompts", ok.toString(), "--max-new-tokens", "4", "--greedy",
-        "--temperature", "0.5");
+    r =
+        rme(
+            "generate",
+            "--model",
+            model(),
+            "--prompts",
+            ok.toString(),
+            "--max-new-tokens",
+            "4",
+            "--greedy",
+            "--temperature",
+            "0.5");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("--greedy cannot be combined"), r.err());
 
-    r = rme("generate", "--model", model(), "--prompts", ok.toString(), "--max-new-tokens", "4", "--temperature", "0.5");
+    r =
+        rme(
+            "generate",
+            "--model",
+            model(),
+            "--prompts",
+            ok.toString(),
+            "--max-new-tokens",
+            "4",
+            "--temperature",
+            "0.5");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("--seed is required"), r.err());
 
-    r = rme("generate", "--model", model(), "--prompts", ok.toString(), "--max-new-tokens", "4", "--top-p", "1.5",
-        "--seed", "1");
+    r =
+        rme(
+            "generate",
+            "--model",
+            model(),
+            "--prompts",
+            ok.toString(),
+            "--max-new-tokens",
+            "4",
+            "--top-p",
+            "1.5",
+            "--seed",
+            "1");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("topP must be in (0, 1], got 1.5"), r.err());
 
-    r = rme("generate", "--model", Fixtures.dir("llama-seqcls").toString(), "--prompts", ok.toString(),
-        "--max-new-tokens", "4", "--greedy");
+    r =
+        rme(
+            "generate",
+            "--model",
+            Fixtures.dir("llama-seqcls").toString(),
+            "--prompts",
+            ok.toString(),
+            "--max-new-tokens",
+            "4",
+            "--greedy");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("has no language-model head"), r.err());
 
-    r = rme("generate", "--model", model(), "--prompts", ok.toString(), "--max-new-tokens", "256", "--greedy");
+    r =
+        rme(
+            "generate",
+            "--model",
+            model(),
+            "--prompts",
+            ok.toString(),
+            "--max-new-tokens",
+            "256",
+            "--greedy");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("leaves no room for a prompt"), r.err());
   }

@@ -64,9 +64,14 @@ class KlPenaltyTest {
 
   @Test
   void zeroCoefficientLeavesOnlyTheScore() {
-    KlPenalty.Rewards out = KlPenalty.rewards(
-        new double[][] {{-1, -2}}, new double[][] {{-3, -4}}, new double[][] {{1, 1}}, new double[] {0.7}, 0.0,
-        KlPenalty.Estimator.K1);
+    KlPenalty.Rewards out =
+        KlPenalty.rewards(
+            new double[][] {{-1, -2}},
+            new double[][] {{-3, -4}},
+            new double[][] {{1, 1}},
+            new double[] {0.7},
+            0.0,
+            KlPenalty.Estimator.K1);
     assertArrayEquals(new double[] {0.0, 0.7}, out.rewards()[0], 0.0);
   }
 
@@ -77,30 +82,47 @@ class KlPenaltyTest {
     assertArrayEquals(new double[] {1.0, 0.5, 3.0}, out, 0.0);
     assertArrayEquals(new double[] {1.0, 2.0, 3.0}, scores, 0.0, "input untouched");
     assertArrayEquals(scores, KlPenalty.applyMissingEosPenalty(scores, new boolean[3], 0.0), 0.0);
-    IllegalArgumentException e = assertThrows(
-        IllegalArgumentException.class,
-        () -> KlPenalty.applyMissingEosPenalty(scores, new boolean[3], -1.0));
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> KlPenalty.applyMissingEosPenalty(scores, new boolean[3], -1.0));
     assertTrue(e.getMessage().contains("-1.0"), e.getMessage());
   }
 
   @Test
   void validation() {
     double[][] one = {{-1.0}};
-    IllegalArgumentException e = assertThrows(
-        IllegalArgumentException.class,
-        () -> KlPenalty.rewards(one, one, new double[][] {{0}}, new double[] {1}, 0.1, KlPenalty.Estimator.K1));
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                KlPenalty.rewards(
+                    one, one, new double[][] {{0}}, new double[] {1}, 0.1, KlPenalty.Estimator.K1));
     assertTrue(e.getMessage().contains("row 0"), e.getMessage());
-    e = assertThrows(
-        IllegalArgumentException.class,
-        () -> KlPenalty.rewards(one, new double[][] {{-1, -2}}, one, new double[] {1}, 0.1, KlPenalty.Estimator.K1));
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                KlPenalty.rewards(
+                    one,
+                    new double[][] {{-1, -2}},
+                    one,
+                    new double[] {1},
+                    0.1,
+                    KlPenalty.Estimator.K1));
     assertTrue(e.getMessage().contains("logpRef row 0 has length 2"), e.getMessage());
-    e = assertThrows(
-        IllegalArgumentException.class,
-        () -> KlPenalty.rewards(one, one, one, new double[] {1}, Double.NaN, KlPenalty.Estimator.K1));
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                KlPenalty.rewards(
+                    one, one, one, new double[] {1}, Double.NaN, KlPenalty.Estimator.K1));
     assertTrue(e.getMessage().contains("NaN"), e.getMessage());
-    e = assertThrows(
-        IllegalArgumentException.class,
-        () -> KlPenalty.rewards(one, one, one, new double[] {1, 2}, 0.1, KlPenalty.Estimator.K1));
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                KlPenalty.rewards(one, one, one, new double[] {1, 2}, 0.1, KlPenalty.Estimator.K1));
     assertTrue(e.getMessage().contains("scores has 2"), e.getMessage());
   }
 
@@ -144,12 +166,15 @@ class KlPenaltyTest {
         PpoConfig.defaults()
             .withKl(0.05, KlPenalty.Estimator.K3, PpoConfig.AdaptiveKl.TRL_DEFAULT)
             .newKlController();
-    KlPenalty.AdaptiveKlController a = assertInstanceOf(KlPenalty.AdaptiveKlController.class, adaptive);
+    KlPenalty.AdaptiveKlController a =
+        assertInstanceOf(KlPenalty.AdaptiveKlController.class, adaptive);
     assertEquals(0.05, a.coef(), 0.0);
     assertEquals(6.0, a.target(), 0.0);
     assertEquals(10000, a.horizon());
-    assertThrows(IllegalArgumentException.class, () -> new KlPenalty.AdaptiveKlController(0.1, 0.0, 10));
-    assertThrows(IllegalArgumentException.class, () -> new KlPenalty.AdaptiveKlController(0.1, 1.0, 0));
+    assertThrows(
+        IllegalArgumentException.class, () -> new KlPenalty.AdaptiveKlController(0.1, 0.0, 10));
+    assertThrows(
+        IllegalArgumentException.class, () -> new KlPenalty.AdaptiveKlController(0.1, 1.0, 0));
     assertThrows(IllegalArgumentException.class, () -> new KlPenalty.FixedKlController(-0.1));
   }
 }

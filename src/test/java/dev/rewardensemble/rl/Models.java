@@ -39,15 +39,36 @@ final class Models {
   /** The same Llama config with another end-of-sequence id. */
   static LlamaConfig withEos(LlamaConfig c, int eos) {
     return new LlamaConfig(
-        c.vocabSize(), c.hiddenSize(), c.intermediateSize(), c.numLayers(), c.numHeads(), c.numKeyValueHeads(),
-        c.headDim(), c.maxPositionEmbeddings(), c.rmsNormEps(), c.ropeTheta(), c.padTokenId(), c.bosTokenId(), eos,
+        c.vocabSize(),
+        c.hiddenSize(),
+        c.intermediateSize(),
+        c.numLayers(),
+        c.numHeads(),
+        c.numKeyValueHeads(),
+        c.headDim(),
+        c.maxPositionEmbeddings(),
+        c.rmsNormEps(),
+        c.ropeTheta(),
+        c.padTokenId(),
+        c.bosTokenId(),
+        eos,
         c.tieWordEmbeddings());
   }
 
   /** The same GPT-2 config with another end-of-sequence id. */
   static Gpt2Config withEos(Gpt2Config c, int eos) {
     return new Gpt2Config(
-        c.vocabSize(), c.nPositions(), c.nEmbd(), c.nLayer(), c.nHead(), c.nInner(), c.layerNormEpsilon(),
-        c.activation(), c.padTokenId(), c.bosTokenId(), eos, c.tieWordEmbeddings());
+        c.vocabSize(),
+        c.nPositions(),
+        c.nEmbd(),
+        c.nLayer(),
+        c.nHead(),
+        c.nInner(),
+        c.layerNormEpsilon(),
+        c.activation(),
+        c.padTokenId(),
+        c.bosTokenId(),
+        eos,
+        c.tieWordEmbeddings());
   }
 }

@@ -53,13 +53,51 @@ class PpoConfigTest {
   void builderStartsFromTheDefaultsAndSetsEveryFieldByName() {
     assertEquals(PpoConfig.defaults(), PpoConfig.builder().build());
     PpoConfig.AdaptiveKl akl = new PpoConfig.AdaptiveKl(3.0, 50);
-    PpoConfig all = PpoConfig.builder().rolloutBatch(12).stepBatch(6).epochsPerRollout(3).lr(2e-4).warmupSteps(1)
-        .klCoef(0.3).klEstimator(KlPenalty.Estimator.K3).adaptiveKl(akl).gamma(0.9).lambda(0.8).clipRange(0.1)
-        .valueClipRange(0.4).valueCoef(0.5).whitenAdvantages(false).missingEosPenalty(2.0).temperature(1.5).topP(0.6)
-        .maxNewTokens(17).seed(5).build();
+    PpoConfig all =
+        PpoConfig.builder()
+            .rolloutBatch(12)
+            .stepBatch(6)
+            .epochsPerRollout(3)
+            .lr(2e-4)
+            .warmupSteps(1)
+            .klCoef(0.3)
+            .klEstimator(KlPenalty.Estimator.K3)
+            .adaptiveKl(akl)
+            .gamma(0.9)
+            .lambda(0.8)
+            .clipRange(0.1)
+            .valueClipRange(0.4)
+            .valueCoef(0.5)
+            .whitenAdvantages(false)
+            .missingEosPenalty(2.0)
+            .temperature(1.5)
+            .topP(0.6)
+            .maxNewTokens(17)
+            .seed(5)
+            .build();
     // The one positional construction: each named setting lands in its own component.
-    assertEquals(new PpoConfig(12, 6, 3, 2e-4, 1, 0.3, KlPenalty.Estimator.K3, akl, 0.9, 0.8, 0.1, 0.4, 0.5, false, 2.0,
-        1.5, 0.6, 17, 5), all);
+    assertEquals(
+        new PpoConfig(
+            12,
+            6,
+            3,
+            2e-4,
+            1,
+            0.3,
+            KlPenalty.Estimator.K3,
+            akl,
+            0.9,
+            0.8,
+            0.1,
+            0.4,
+            0.5,
+            false,
+            2.0,
+            1.5,
+            0.6,
+            17,
+            5),
+        all);
     assertEquals(all, all.toBuilder().build());
   }
 
@@ -69,16 +107,25 @@ class PpoConfigTest {
     expect("step batch 24 must divide rollout batch 64", () -> d.withBatches(64, 24, 2));
     expect("rollout batch must be >= 1, got 0", () -> d.withBatches(0, 1, 1));
     expect("epochs per rollout must be >= 1, got 0", () -> d.withBatches(64, 32, 0));
-    expect("KL coefficient must be finite and >= 0, got -0.1", () -> d.withKl(-0.1, KlPenalty.Estimator.K1, null));
+    expect(
+        "KL coefficient must be finite and >= 0, got -0.1",
+        () -> d.withKl(-0.1, KlPenalty.Estimator.K1, null));
     expect("KL estimator must be K1 or K3, got null", () -> d.withKl(0.1, null, null));
-    expect("adaptive KL target must be finite and > 0, got 0.0", () -> new PpoConfig.AdaptiveKl(0.0, 100));
+    expect(
+        "adaptive KL target must be finite and > 0, got 0.0",
+        () -> new PpoConfig.AdaptiveKl(0.0, 100));
     expect("adaptive KL horizon must be >= 1, got 0", () -> new PpoConfig.AdaptiveKl(6.0, 0));
     expect("max new tokens must be >= 1, got 0", () -> d.withMaxNewTokens(0));
     expect("lambda must be in [0, 1], got 1.5", () -> PpoConfig.builder().lambda(1.5).build());
-    expect("clip range must be finite and > 0, got 0.0", () -> PpoConfig.builder().clipRange(0.0).build());
+    expect(
+        "clip range must be finite and > 0, got 0.0",
+        () -> PpoConfig.builder().clipRange(0.0).build());
     expect("top-p must be in (0, 1], got 0.0", () -> PpoConfig.builder().topP(0.0).build());
-    expect("temperature must be finite and > 0, got NaN", () -> PpoConfig.builder().temperature(Double.NaN).build());
-    expect("missing-EOS penalty must be finite and >= 0 (0 = off), got -1.0",
+    expect(
+        "temperature must be finite and > 0, got NaN",
+        () -> PpoConfig.builder().temperature(Double.NaN).build());
+    expect(
+        "missing-EOS penalty must be finite and >= 0 (0 = off), got -1.0",
         () -> PpoConfig.builder().missingEosPenalty(-1.0).build());
   }
 

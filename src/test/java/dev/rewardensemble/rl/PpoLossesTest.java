@@ -52,14 +52,18 @@ class PpoLossesTest {
         Session session = new Session(g)) {
       Ops tf = Ops.create(g);
       // unknown T and V: the vocabulary size is read from the logits' shape at run time
-      Placeholder<TFloat32> lp = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1)));
+      Placeholder<TFloat32> lp =
+          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, -1)));
       Placeholder<TInt32> tok = tf.placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       Placeholder<TFloat32> m = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
       Operand<TFloat32> logp = PpoLosses.tokenLogProbs(tf, lp, tok, m);
       Operand<TFloat32> entropy = PpoLosses.entropy(tf, lp, m);
       Operand<TFloat32> meanEntropy = PpoLosses.maskedMean(tf, entropy, m);
-      List<float[]> out = run(session, Map.of(lp, tensor(logits), tok, tensor(tokens), m, tensor(mask)),
-          List.of(logp, entropy, meanEntropy));
+      List<float[]> out =
+          run(
+              session,
+              Map.of(lp, tensor(logits), tok, tensor(tokens), m, tensor(mask)),
+              List.of(logp, entropy, meanEntropy));
       double[][] dm = widen(mask);
       double[][] expectedLogp = PpoReference.tokenLogProbs(widen(logits), tokens, dm);
       double[][] expectedEntropy = PpoReference.entropy(widen(logits), dm);
@@ -77,9 +81,11 @@ class PpoLossesTest {
   // ---- policy loss --------------------------------------------------------------------------
 
   /** Graph outputs of the policy loss: loss, clip fraction, approx KL, k3, d loss / d logp. */
-  private record PolicyOut(float loss, float clipFraction, float approxKl, float approxKlK3, float[] gradLogp) {}
+  private record PolicyOut(
+      float loss, float clipFraction, float approxKl, float approxKlK3, float[] gradLogp) {}
 
-  private static PolicyOut runPolicy(float[][] logp, float[][] oldLogp, float[][] adv, float[][] mask, float eps) {
+  private static PolicyOut runPolicy(
+      float[][] logp, float[][] oldLogp, float[][] adv, float[][] mask, float eps) {
     try (Graph g = new Graph();
         Session session = new Session(g)) {
       Ops tf = Ops.create(g);
@@ -89,9 +95,11 @@ class PpoLossesTest {
       Placeholder<TFloat32> m = matrix(tf);
       PpoLosses.PolicyLoss loss = PpoLosses.policyLoss(tf, lp, old, a, m, eps);
       Operand<TFloat32> grad = tf.gradients(loss.loss(), List.of(lp)).dy(0);
-      List<float[]> out = run(session,
-          Map.of(lp, tensor(logp), old, tensor(oldLogp), a, tensor(adv), m, tensor(mask)),
-          List.of(loss.loss(), loss.clipFraction(), loss.approxKl(), loss.approxKlK3(), grad));
+      List<float[]> out =
+          run(
+              session,
+              Map.of(lp, tensor(logp), old, tensor(oldLogp), a, tensor(adv), m, tensor(mask)),
+              List.of(loss.loss(), loss.clipFraction(), loss.approxKl(), loss.approxKlK3(), grad));
       return new PolicyOut(out.get(0)[0], out.get(1)[0], out.get(2)[0], out.get(3)[0], out.get(4));
     }
   }
@@ -130,9 +138,12 @@ class PpoLossesTest {
     assertClose(ref.clipFraction(), out.clipFraction(), "clip fraction");
     assertClose(ref.approxKl(), out.approxKl(), "approx KL");
     assertClose(ref.approxKlK3(), out.approxKlK3(), "approx KL k3");
-    assertTrue(ref.clipFraction() > 0 && ref.clipFraction() < 1, "both branches exercised: " + ref.clipFraction());
+    assertTrue(
+        ref.clipFraction() > 0 && ref.clipFraction() < 1,
+        "both branches exercised: " + ref.clipFraction());
     assertTrue(out.approxKlK3() >= 0);
-    assertClose(PpoReference.policyLossGradLogp(dl, dold, da, dm, eps), out.gradLogp(), "d loss / d logp");
+    assertClose(
+        PpoReference.policyLossGradLogp(dl, dold, da, dm, eps), out.gradLogp(), "d loss / d logp");
     for (float x : out.gradLogp()) {
       assertTrue(Float.isFinite(x), "gradient is finite despite NaN/inf under the mask");
     }
@@ -187,8 +198,8 @@ class PpoLossesTest {
   }
 
   /**
-   * The gradient of the clipped loss with respect to the logits, through LogSoftmax + OneHot:
-   * graph (tf.gradients) vs the analytic reference vs central finite differences of the reference.
+   * The gradient of the clipped loss with respect to the logits, through LogSoftmax + OneHot: graph
+   * (tf.gradients) vs the analytic reference vs central finite differences of the reference.
    */
   @Test
   void policyGradientWrtLogitsMatchesAnalyticAndFiniteDifferences() {
@@ -226,7 +237,8 @@ class PpoLossesTest {
     try (Graph g = new Graph();
         Session session = new Session(g)) {
       Ops tf = Ops.create(g);
-      Placeholder<TFloat32> lg = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, v)));
+      Placeholder<TFloat32> lg =
+          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1, v)));
       Placeholder<TInt32> tok = tf.placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       Placeholder<TFloat32> o = matrix(tf);
       Placeholder<TFloat32> a = matrix(tf);
@@ -234,17 +246,32 @@ class PpoLossesTest {
       PpoLosses.PolicyLoss loss =
           PpoLosses.policyLoss(tf, PpoLosses.tokenLogProbs(tf, lg, tok, m), o, a, m, eps);
       Operand<TFloat32> grad = tf.gradients(loss.loss(), List.of(lg)).dy(0);
-      List<float[]> out = run(session,
-          Map.of(lg, tensor(logits), tok, tensor(tokens), o, tensor(old), a, tensor(adv), m, tensor(mask)),
-          List.of(grad, loss.clipFraction()));
+      List<float[]> out =
+          run(
+              session,
+              Map.of(
+                  lg,
+                  tensor(logits),
+                  tok,
+                  tensor(tokens),
+                  o,
+                  tensor(old),
+                  a,
+                  tensor(adv),
+                  m,
+                  tensor(mask)),
+              List.of(grad, loss.clipFraction()));
       graphGrad = out.get(0);
       clipFraction = out.get(1);
     }
-    assertTrue(clipFraction[0] > 0 && clipFraction[0] < 1, "both branches exercised: " + clipFraction[0]);
+    assertTrue(
+        clipFraction[0] > 0 && clipFraction[0] < 1, "both branches exercised: " + clipFraction[0]);
 
     double[][][] analytic = PpoReference.policyLossGradLogits(dlogits, tokens, dold, da, dm, eps);
     ToDoubleFunction<double[][][]> f =
-        x -> PpoReference.policyLoss(PpoReference.tokenLogProbs(x, tokens, dm), dold, da, dm, eps).loss();
+        x ->
+            PpoReference.policyLoss(PpoReference.tokenLogProbs(x, tokens, dm), dold, da, dm, eps)
+                .loss();
     double h = 1e-6;
     int nonZero = 0;
     for (int i = 0; i < n; i++) {
@@ -260,7 +287,11 @@ class PpoLossesTest {
           String at = "[" + i + "," + j + "," + k + "]";
           assertEquals(fd, analytic[i][j][k], 1e-7, "analytic vs finite differences at " + at);
           float graph = graphGrad[(i * t + j) * v + k];
-          assertEquals(analytic[i][j][k], graph, TOL * Math.max(1, Math.abs(analytic[i][j][k])), "graph at " + at);
+          assertEquals(
+              analytic[i][j][k],
+              graph,
+              TOL * Math.max(1, Math.abs(analytic[i][j][k])),
+              "graph at " + at);
           nonZero += analytic[i][j][k] != 0 ? 1 : 0;
         }
       }
@@ -332,8 +363,11 @@ class PpoLossesTest {
     PpoReference.ValueLoss ref = PpoReference.valueLoss(dv, dvo, dr, dm, eps);
     assertClose(ref.loss(), out.get(0)[0], "value loss");
     assertClose(ref.clipFraction(), out.get(1)[0], "value clip fraction");
-    assertTrue(ref.clipFraction() > 0 && ref.clipFraction() < 1, "both branches exercised: " + ref.clipFraction());
-    double policyRef = PpoReference.policyLoss(widen(logp), widen(oldLogp), widen(adv), dm, eps).loss();
+    assertTrue(
+        ref.clipFraction() > 0 && ref.clipFraction() < 1,
+        "both branches exercised: " + ref.clipFraction());
+    double policyRef =
+        PpoReference.policyLoss(widen(logp), widen(oldLogp), widen(adv), dm, eps).loss();
     assertClose(PpoReference.total(policyRef, ref.loss(), valueCoef), out.get(2)[0], "total");
 
     // d total / d v = valueCoef * d value / d v; the analytic form against finite differences
@@ -349,7 +383,11 @@ class PpoLossesTest {
           dv[i][j] = saved - h;
           double down = PpoReference.valueLoss(dv, dvo, dr, dm, eps).loss();
           dv[i][j] = saved;
-          assertEquals((up - down) / (2 * h), analytic[i][j], 1e-7, "analytic vs finite differences at " + at);
+          assertEquals(
+              (up - down) / (2 * h),
+              analytic[i][j],
+              1e-7,
+              "analytic vs finite differences at " + at);
         }
         assertClose(valueCoef * analytic[i][j], out.get(3)[i * t + j], "d total / d v" + at);
       }
@@ -363,15 +401,28 @@ class PpoLossesTest {
       Placeholder<TFloat32> m2 = matrix(tf);
       Placeholder<TFloat32> m1 = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
       Placeholder<TInt32> tok = tf.placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
-      IllegalArgumentException e = assertThrows(
-          IllegalArgumentException.class, () -> PpoLosses.tokenLogProbs(tf, m2, tok, m2));
-      assertTrue(e.getMessage().contains("logits") && e.getMessage().contains("rank 3"), e.getMessage());
-      e = assertThrows(IllegalArgumentException.class, () -> PpoLosses.policyLoss(tf, m2, m2, m1, m2, 0.2f));
-      assertTrue(e.getMessage().contains("advantages") && e.getMessage().contains("[-1]"), e.getMessage());
-      e = assertThrows(IllegalArgumentException.class, () -> PpoLosses.policyLoss(tf, m2, m2, m2, m2, 0f));
-      assertTrue(e.getMessage().contains("clipRange") && e.getMessage().contains("0.0"), e.getMessage());
-      e = assertThrows(IllegalArgumentException.class, () -> PpoLosses.valueLoss(tf, m2, m2, m2, m2, Float.NaN));
-      assertTrue(e.getMessage().contains("valueClipRange") && e.getMessage().contains("NaN"), e.getMessage());
+      IllegalArgumentException e =
+          assertThrows(
+              IllegalArgumentException.class, () -> PpoLosses.tokenLogProbs(tf, m2, tok, m2));
+      assertTrue(
+          e.getMessage().contains("logits") && e.getMessage().contains("rank 3"), e.getMessage());
+      e =
+          assertThrows(
+              IllegalArgumentException.class, () -> PpoLosses.policyLoss(tf, m2, m2, m1, m2, 0.2f));
+      assertTrue(
+          e.getMessage().contains("advantages") && e.getMessage().contains("[-1]"), e.getMessage());
+      e =
+          assertThrows(
+              IllegalArgumentException.class, () -> PpoLosses.policyLoss(tf, m2, m2, m2, m2, 0f));
+      assertTrue(
+          e.getMessage().contains("clipRange") && e.getMessage().contains("0.0"), e.getMessage());
+      e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> PpoLosses.valueLoss(tf, m2, m2, m2, m2, Float.NaN));
+      assertTrue(
+          e.getMessage().contains("valueClipRange") && e.getMessage().contains("NaN"),
+          e.getMessage());
       e = assertThrows(IllegalArgumentException.class, () -> PpoLosses.total(tf, m1, m1, -1f));
       assertTrue(e.getMessage().contains("-1.0"), e.getMessage());
     }
@@ -385,7 +436,9 @@ class PpoLossesTest {
 
   /** Feeds, fetches, closes every tensor; returns the fetched values flattened row-major. */
   private static List<float[]> run(
-      Session session, Map<? extends Operand<?>, Tensor> feeds, List<? extends Operand<TFloat32>> fetches) {
+      Session session,
+      Map<? extends Operand<?>, Tensor> feeds,
+      List<? extends Operand<TFloat32>> fetches) {
     try {
       Session.Runner runner = session.runner();
       feeds.forEach(runner::feed);

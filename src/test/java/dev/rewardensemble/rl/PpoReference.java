@@ -2,8 +2,8 @@ package dev.rewardensemble.rl;
 
 /**
  * Plain-Java, double-precision twins of {@link PpoLosses}, for checking the graph against numbers
- * one can follow by hand (test code only). Same shapes ({@code [N][T]}, logits {@code [N][T][V]}) and
- * the same masking rule: values at masked positions are ignored, outputs there are 0.
+ * one can follow by hand (test code only). Same shapes ({@code [N][T]}, logits {@code [N][T][V]})
+ * and the same masking rule: values at masked positions are ignored, outputs there are 0.
  */
 public final class PpoReference {
   private PpoReference() {}
@@ -48,7 +48,9 @@ public final class PpoReference {
     return out;
   }
 
-  /** Entropy {@code -sum_v p log p} of each token's distribution, {@code [N][T]}, 0 where masked. */
+  /**
+   * Entropy {@code -sum_v p log p} of each token's distribution, {@code [N][T]}, 0 where masked.
+   */
   public static double[][] entropy(double[][][] logits, double[][] mask) {
     double[][] out = new double[logits.length][];
     for (int n = 0; n < logits.length; n++) {
@@ -86,7 +88,11 @@ public final class PpoReference {
 
   /** {@link PpoLosses#policyLoss} in double. */
   public static PolicyLoss policyLoss(
-      double[][] logp, double[][] oldLogp, double[][] advantages, double[][] mask, double clipRange) {
+      double[][] logp,
+      double[][] oldLogp,
+      double[][] advantages,
+      double[][] mask,
+      double clipRange) {
     int n = logp.length;
     double[][] perToken = new double[n][];
     double[][] clipped = new double[n][];
@@ -114,7 +120,10 @@ public final class PpoReference {
       }
     }
     return new PolicyLoss(
-        maskedMean(perToken, mask), maskedMean(clipped, mask), maskedMean(halfSq, mask), maskedMean(k3, mask));
+        maskedMean(perToken, mask),
+        maskedMean(clipped, mask),
+        maskedMean(halfSq, mask),
+        maskedMean(k3, mask));
   }
 
   /**
@@ -124,7 +133,11 @@ public final class PpoReference {
    * @return {@code [N][T]}
    */
   public static double[][] policyLossGradLogp(
-      double[][] logp, double[][] oldLogp, double[][] advantages, double[][] mask, double clipRange) {
+      double[][] logp,
+      double[][] oldLogp,
+      double[][] advantages,
+      double[][] mask,
+      double clipRange) {
     double count = Math.max(maskSum(mask), 1);
     double[][] out = new double[logp.length][];
     for (int i = 0; i < logp.length; i++) {
@@ -184,7 +197,11 @@ public final class PpoReference {
 
   /** {@link PpoLosses#valueLoss} in double. */
   public static ValueLoss valueLoss(
-      double[][] values, double[][] oldValues, double[][] returns, double[][] mask, double clipRange) {
+      double[][] values,
+      double[][] oldValues,
+      double[][] returns,
+      double[][] mask,
+      double clipRange) {
     int n = values.length;
     double[][] perToken = new double[n][];
     double[][] clipped = new double[n][];
@@ -209,14 +226,19 @@ public final class PpoReference {
   }
 
   /**
-   * Analytic gradient of the value loss w.r.t. {@code values}: {@code (v - R) mask / count} where the
-   * unclipped error is the larger one (ties included, which covers every {@code v} inside the clip
-   * interval), 0 where the clipped error wins ({@code v} outside the interval, clipped value constant).
+   * Analytic gradient of the value loss w.r.t. {@code values}: {@code (v - R) mask / count} where
+   * the unclipped error is the larger one (ties included, which covers every {@code v} inside the
+   * clip interval), 0 where the clipped error wins ({@code v} outside the interval, clipped value
+   * constant).
    *
    * @return {@code [N][T]}
    */
   public static double[][] valueLossGradValues(
-      double[][] values, double[][] oldValues, double[][] returns, double[][] mask, double clipRange) {
+      double[][] values,
+      double[][] oldValues,
+      double[][] returns,
+      double[][] mask,
+      double clipRange) {
     double count = Math.max(maskSum(mask), 1);
     double[][] out = new double[values.length][];
     for (int i = 0; i < values.length; i++) {

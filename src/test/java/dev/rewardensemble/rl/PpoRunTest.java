@@ -22,7 +22,10 @@ import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** A PPO run interrupted after a checkpoint and resumed ends with the same policy as one run through. */
+/**
+ * A PPO run interrupted after a checkpoint and resumed ends with the same policy as one run
+ * through.
+ */
 class PpoRunTest {
   @TempDir Path tmp;
 
@@ -31,16 +34,38 @@ class PpoRunTest {
     Map<String, FloatTensor> w = PpoTrainerTest.policy(c);
     Map<String, FloatTensor> trunk = new LinkedHashMap<>(w);
     trunk.remove(LmHead.KEY);
-    PpoConfig cfg = PpoConfig.builder().rolloutBatch(8).stepBatch(4).lr(3e-3).warmupSteps(2).klCoef(0.1)
-        .klEstimator(KlPenalty.Estimator.K3).adaptiveKl(new PpoConfig.AdaptiveKl(2.0, 100)).missingEosPenalty(0.5)
-        .temperature(1.0).topP(1.0).maxNewTokens(6).seed(9).build();
+    PpoConfig cfg =
+        PpoConfig.builder()
+            .rolloutBatch(8)
+            .stepBatch(4)
+            .lr(3e-3)
+            .warmupSteps(2)
+            .klCoef(0.1)
+            .klEstimator(KlPenalty.Estimator.K3)
+            .adaptiveKl(new PpoConfig.AdaptiveKl(2.0, 100))
+            .missingEosPenalty(0.5)
+            .temperature(1.0)
+            .topP(1.0)
+            .maxNewTokens(6)
+            .seed(9)
+            .build();
     List<int[]> prompts = new ArrayList<>();
     for (int i = 0; i < 5; i++) {
       prompts.add(new int[] {1, 3 + i});
     }
-    try (PpoTrainer t = new PpoTrainer(c, w, c, trunk, PpoTrainerTest.toyReward(), cfg, ExecConfig.deterministic())) {
-      return PpoRun.run(t, c, Optional.empty(), prompts, cfg, new PpoRun.Options(dir, 4, saveEvery, 2, resume),
-          new ObjectMapper().createObjectNode(), s -> {}, TrainListener.NONE);
+    try (PpoTrainer t =
+        new PpoTrainer(
+            c, w, c, trunk, PpoTrainerTest.toyReward(), cfg, ExecConfig.deterministic())) {
+      return PpoRun.run(
+          t,
+          c,
+          Optional.empty(),
+          prompts,
+          cfg,
+          new PpoRun.Options(dir, 4, saveEvery, 2, resume),
+          new ObjectMapper().createObjectNode(),
+          s -> {},
+          TrainListener.NONE);
     }
   }
 
@@ -58,7 +83,10 @@ class PpoRunTest {
     for (String k : pa.weights().keySet()) {
       Fixtures.assertClose(pa.weights().get(k).data(), pb.weights().get(k).data(), 1e-5, 1e-6, k);
     }
-    long rows = Files.readAllLines(bDir.resolve("metrics.jsonl")).stream().filter(l -> !l.isBlank()).count();
+    long rows =
+        Files.readAllLines(bDir.resolve("metrics.jsonl")).stream()
+            .filter(l -> !l.isBlank())
+            .count();
     assertEquals(4, rows);
     assertTrue(Files.readString(bDir.resolve("metrics.jsonl")).contains("\"klCoef\""));
   }

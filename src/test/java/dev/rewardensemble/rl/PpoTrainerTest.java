@@ -28,18 +28,21 @@ class PpoTrainerTest {
 
   static Map<String, FloatTensor> policy(LlamaConfig c) {
     Map<String, FloatTensor> w = new LinkedHashMap<>(Init.trunk(c, 3));
-    w.put(LmHead.KEY, Init.normal(new long[] {c.vocabSize(), c.hiddenSize()}, 0.02, new SplittableRandom(4)));
+    w.put(
+        LmHead.KEY,
+        Init.normal(new long[] {c.vocabSize(), c.hiddenSize()}, 0.02, new SplittableRandom(4)));
     return w;
   }
 
   static SequenceScorer toyReward() {
-    return SequenceScorer.function((p, r) -> {
-      double s = 0;
-      for (int t : r) {
-        s += t == GOOD ? 1 : 0;
-      }
-      return s - 0.1 * r.length;
-    });
+    return SequenceScorer.function(
+        (p, r) -> {
+          double s = 0;
+          for (int t : r) {
+            s += t == GOOD ? 1 : 0;
+          }
+          return s - 0.1 * r.length;
+        });
   }
 
   record Run(double firstScore, double lastScore, double lastKl) {}
@@ -49,13 +52,24 @@ class PpoTrainerTest {
     Map<String, FloatTensor> w = policy(c);
     Map<String, FloatTensor> trunk = new LinkedHashMap<>(w);
     trunk.remove(LmHead.KEY);
-    PpoConfig cfg = PpoConfig.builder().rolloutBatch(16).stepBatch(8).lr(3e-3).warmupSteps(2).klCoef(klCoef)
-        .temperature(1.0).topP(1.0).maxNewTokens(8).seed(7).build();
+    PpoConfig cfg =
+        PpoConfig.builder()
+            .rolloutBatch(16)
+            .stepBatch(8)
+            .lr(3e-3)
+            .warmupSteps(2)
+            .klCoef(klCoef)
+            .temperature(1.0)
+            .topP(1.0)
+            .maxNewTokens(8)
+            .seed(7)
+            .build();
     List<int[]> prompts = new ArrayList<>();
     for (int i = 0; i < 16; i++) {
       prompts.add(new int[] {1, 3 + i % 10, 4 + i % 7});
     }
-    try (PpoTrainer t = new PpoTrainer(c, w, c, trunk, toyReward(), cfg, ExecConfig.deterministic())) {
+    try (PpoTrainer t =
+        new PpoTrainer(c, w, c, trunk, toyReward(), cfg, ExecConfig.deterministic())) {
       List<Double> scores = new ArrayList<>();
       double kl = 0;
       for (int i = 0; i < iterations; i++) {
@@ -73,9 +87,12 @@ class PpoTrainerTest {
   void ppoRaisesTheRewardWithBoundedKlAndTheKlPenaltyRestrainsIt() {
     Run withKl = run(0.2, 25);
     Run noKl = run(0.0, 25);
-    assertTrue(withKl.lastScore() > withKl.firstScore() + 1.0,
-        "reward should rise clearly: " + withKl);
-    assertTrue(noKl.lastKl() > withKl.lastKl(), "without the KL penalty the KL should grow faster: " + noKl + " vs " + withKl);
-    assertTrue(Double.isFinite(withKl.lastKl()) && withKl.lastKl() < noKl.lastKl(), withKl.toString());
+    assertTrue(
+        withKl.lastScore() > withKl.firstScore() + 1.0, "reward should rise clearly: " + withKl);
+    assertTrue(
+        noKl.lastKl() > withKl.lastKl(),
+        "without the KL penalty the KL should grow faster: " + noKl + " vs " + withKl);
+    assertTrue(
+        Double.isFinite(withKl.lastKl()) && withKl.lastKl() < noKl.lastKl(), withKl.toString());
   }
 }

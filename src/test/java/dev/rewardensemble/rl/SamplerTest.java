@@ -23,7 +23,11 @@ import org.junit.jupiter.params.provider.ValueSource;
 /** Cached generation against Hugging Face's greedy decoding, the uncached reference and itself. */
 class SamplerTest {
   private static final List<int[]> PROMPTS =
-      List.of(new int[] {5, 17, 33}, new int[] {7, 8, 9, 10, 11, 12, 13}, new int[] {99}, new int[] {40, 41, 42, 43, 44});
+      List.of(
+          new int[] {5, 17, 33},
+          new int[] {7, 8, 9, 10, 11, 12, 13},
+          new int[] {99},
+          new int[] {40, 41, 42, 43, 44});
 
   @ParameterizedTest
   @ValueSource(booleans = {true, false})
@@ -35,10 +39,17 @@ class SamplerTest {
     int n = greedy.length - prompt.length;
     try (Sampler s = Sampler.load(Fixtures.dir("llama-causal"), ExecConfig.deterministic())) {
       SamplingConfig cfg = SamplingConfig.greedy(n);
-      Generation g = cached ? s.generate(List.of(prompt), cfg).get(0) : s.generateUncached(List.of(prompt), cfg, 1).get(0);
+      Generation g =
+          cached
+              ? s.generate(List.of(prompt), cfg).get(0)
+              : s.generateUncached(List.of(prompt), cfg, 1).get(0);
       assertArrayEquals(Arrays.copyOfRange(greedy, prompt.length, greedy.length), g.responseIds());
       Fixtures.assertClose(
-          Arrays.copyOfRange(logprobs, prompt.length - 1, logprobs.length), g.tokenLogprobs(), 0, 1e-4, "token_logprobs");
+          Arrays.copyOfRange(logprobs, prompt.length - 1, logprobs.length),
+          g.tokenLogprobs(),
+          0,
+          1e-4,
+          "token_logprobs");
       assertFalse(g.finished());
       assertArrayEquals(prompt, g.promptIds());
     }
@@ -46,7 +57,8 @@ class SamplerTest {
 
   @ParameterizedTest
   @ValueSource(strings = {"tiny-llama", "tiny-gpt2"})
-  void leftPaddedBatchesEqualEachPromptAloneAndTheUncachedReference(String preset) throws Exception {
+  void leftPaddedBatchesEqualEachPromptAloneAndTheUncachedReference(String preset)
+      throws Exception {
     SamplingConfig cfg = SamplingConfig.greedy(12).withStopAtEos(false);
     try (Sampler s = Models.random(Models.preset(preset), 3)) {
       List<Generation> batched = s.generate(PROMPTS, cfg, 4);
@@ -54,10 +66,14 @@ class SamplerTest {
       for (int i = 0; i < PROMPTS.size(); i++) {
         Generation alone = s.generate(List.of(PROMPTS.get(i)), cfg).get(0);
         assertEquals(12, alone.responseIds().length);
-        assertArrayEquals(alone.responseIds(), batched.get(i).responseIds(), preset + " row " + i + " batched");
-        assertArrayEquals(alone.responseIds(), uncached.get(i).responseIds(), preset + " row " + i + " uncached");
-        Fixtures.assertClose(alone.tokenLogprobs(), batched.get(i).tokenLogprobs(), 0, 1e-4, "batched logprobs");
-        Fixtures.assertClose(alone.tokenLogprobs(), uncached.get(i).tokenLogprobs(), 0, 1e-4, "uncached logprobs");
+        assertArrayEquals(
+            alone.responseIds(), batched.get(i).responseIds(), preset + " row " + i + " batched");
+        assertArrayEquals(
+            alone.responseIds(), uncached.get(i).responseIds(), preset + " row " + i + " uncached");
+        Fixtures.assertClose(
+            alone.tokenLogprobs(), batched.get(i).tokenLogprobs(), 0, 1e-4, "batched logprobs");
+        Fixtures.assertClose(
+            alone.tokenLogprobs(), uncached.get(i).tokenLogprobs(), 0, 1e-4, "uncached logprobs");
       }
       // Not all rows decode the same thing (the model is not degenerate).
       assertFalse(Arrays.equals(batched.get(0).responseIds(), batched.get(1).responseIds()));
@@ -71,7 +87,8 @@ class SamplerTest {
       List<Generation> a = s.generate(PROMPTS, cfg, 4);
       assertEquals(a, s.generate(PROMPTS, cfg, 4), "same seed, same batches");
       // Another batch composition changes the padding, hence float round-off, not the draws.
-      assertEquals(responses(a), responses(s.generate(PROMPTS, cfg, 1)), "same seed, one prompt per batch");
+      assertEquals(
+          responses(a), responses(s.generate(PROMPTS, cfg, 1)), "same seed, one prompt per batch");
       assertEquals(responses(a), responses(s.generate(PROMPTS, cfg, 3)), "same seed, batches of 3");
       List<Generation> b = s.generate(PROMPTS, cfg.withSeed(12), 4);
       assertNotEquals(responses(a), responses(b), "another seed");
@@ -85,7 +102,8 @@ class SamplerTest {
   void topKOfOneIsGreedy(String preset) throws Exception {
     try (Sampler s = Models.random(Models.preset(preset), 8)) {
       List<Generation> greedy = s.generate(PROMPTS, SamplingConfig.greedy(10), 4);
-      List<Generation> k1 = s.generate(PROMPTS, new SamplingConfig(10, false, 0.7, 0.9, 1, 123, true), 4);
+      List<Generation> k1 =
+          s.generate(PROMPTS, new SamplingConfig(10, false, 0.7, 0.9, 1, 123, true), 4);
       assertEquals(responses(greedy), responses(k1));
     }
   }
@@ -101,16 +119,21 @@ class SamplerTest {
     }
     // Make the third token of row 0 the end-of-sequence id.
     int eos = unstopped.get(0).responseIds()[2];
-    ModelConfig c = base instanceof LlamaConfig l ? Models.withEos(l, eos) : Models.withEos((Gpt2Config) base, eos);
+    ModelConfig c =
+        base instanceof LlamaConfig l
+            ? Models.withEos(l, eos)
+            : Models.withEos((Gpt2Config) base, eos);
     try (Sampler s = Sampler.of(c, Models.weights(base, 9, 0.2), ExecConfig.deterministic())) {
       for (boolean cached : new boolean[] {true, false}) {
         SamplingConfig stop = free.withStopAtEos(true);
-        List<Generation> stopped = cached ? s.generate(PROMPTS, stop, 4) : s.generateUncached(PROMPTS, stop, 4);
+        List<Generation> stopped =
+            cached ? s.generate(PROMPTS, stop, 4) : s.generateUncached(PROMPTS, stop, 4);
         for (int i = 0; i < PROMPTS.size(); i++) {
           int[] all = unstopped.get(i).responseIds();
           int first = indexOf(all, eos);
           int[] want = first < 0 ? all : Arrays.copyOf(all, first + 1);
-          assertArrayEquals(want, stopped.get(i).responseIds(), "row " + i + (cached ? " cached" : " uncached"));
+          assertArrayEquals(
+              want, stopped.get(i).responseIds(), "row " + i + (cached ? " cached" : " uncached"));
           assertEquals(first >= 0, stopped.get(i).finished());
           assertEquals(want.length, stopped.get(i).tokenLogprobs().length);
         }
@@ -128,13 +151,20 @@ class SamplerTest {
     try (Sampler s = Sampler.of(base, Models.weights(base, 2, 0.2), ExecConfig.deterministic())) {
       Generation one = s.generate(List.of(prompt), SamplingConfig.greedy(1)).get(0);
       assertEquals(1, one.responseIds().length);
-      assertEquals(one.responseIds()[0], s.generate(List.of(prompt), SamplingConfig.greedy(6)).get(0).responseIds()[0]);
+      assertEquals(
+          one.responseIds()[0],
+          s.generate(List.of(prompt), SamplingConfig.greedy(6)).get(0).responseIds()[0]);
       first = one.responseIds()[0];
     }
-    try (Sampler s = Sampler.of(Models.withEos(base, first), Models.weights(base, 2, 0.2), ExecConfig.deterministic())) {
-      for (Generation g : List.of(
-          s.generate(List.of(prompt, prompt), SamplingConfig.greedy(6)).get(1),
-          s.generateUncached(List.of(prompt, prompt), SamplingConfig.greedy(6), 2).get(1))) {
+    try (Sampler s =
+        Sampler.of(
+            Models.withEos(base, first),
+            Models.weights(base, 2, 0.2),
+            ExecConfig.deterministic())) {
+      for (Generation g :
+          List.of(
+              s.generate(List.of(prompt, prompt), SamplingConfig.greedy(6)).get(1),
+              s.generateUncached(List.of(prompt, prompt), SamplingConfig.greedy(6), 2).get(1))) {
         assertArrayEquals(new int[] {first}, g.responseIds());
         assertTrue(g.finished());
       }
@@ -145,9 +175,17 @@ class SamplerTest {
   void tooLongPromptsAndBadIdsAreRejectedWithTheValues() throws Exception {
     try (Sampler s = Models.random(Models.preset("tiny-gpt2"), 1)) {
       IllegalArgumentException e =
-          assertThrows(IllegalArgumentException.class, () -> s.generate(List.of(new int[60]), SamplingConfig.greedy(10)));
-      assertTrue(e.getMessage().contains("60 prompt tokens + 10 new tokens exceed the model's 64 positions"), e.getMessage());
-      e = assertThrows(IllegalArgumentException.class, () -> s.generate(List.of(new int[] {1, 320}), SamplingConfig.greedy(2)));
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> s.generate(List.of(new int[60]), SamplingConfig.greedy(10)));
+      assertTrue(
+          e.getMessage()
+              .contains("60 prompt tokens + 10 new tokens exceed the model's 64 positions"),
+          e.getMessage());
+      e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> s.generate(List.of(new int[] {1, 320}), SamplingConfig.greedy(2)));
       assertTrue(e.getMessage().contains("token 1 = 320"), e.getMessage());
     }
   }

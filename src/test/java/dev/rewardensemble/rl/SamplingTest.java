@@ -63,28 +63,56 @@ class SamplingTest {
   @Test
   void chooseMatchesPlainJavaAndLogProbIsLogSoftmax() {
     float[] us = {0f, 0.05f, 0.3f, 0.55f, 0.75f, 0.9f, 0.999f};
-    double[][] settings = {{1.0, 1.0, 6}, {0.5, 0.8, 6}, {1.0, 0.5, 3}, {2.0, 0.9, 6}, {1.0, 1.0, 2}, {0.7, 0.95, 1}};
+    double[][] settings = {
+      {1.0, 1.0, 6}, {0.5, 0.8, 6}, {1.0, 0.5, 3}, {2.0, 0.9, 6}, {1.0, 1.0, 2}, {0.7, 0.95, 1}
+    };
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
-      Placeholder<TFloat32> logits = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
+      Placeholder<TFloat32> logits =
+          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
       Placeholder<TFloat32> u = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
-      Placeholder<TFloat32> temp = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
-      Placeholder<TFloat32> topP = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+      Placeholder<TFloat32> temp =
+          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+      Placeholder<TFloat32> topP =
+          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
       Placeholder<TInt32> k = tf.placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
       Operand<TInt32> chosen = Sampling.choose(tf, logits, u, temp, topP, k);
       Operand<TFloat32> lp = Sampling.logProb(tf, logits, chosen);
       try (Session s = new Session(g, ExecConfig.deterministic().toProto())) {
         for (double[] st : settings) {
           for (float uv : us) {
-            float[] flat = {LOGITS[0][0], LOGITS[0][1], LOGITS[0][2], LOGITS[0][3], LOGITS[0][4], LOGITS[0][5],
-                LOGITS[1][0], LOGITS[1][1], LOGITS[1][2], LOGITS[1][3], LOGITS[1][4], LOGITS[1][5]};
-            try (TFloat32 lT = TFloat32.tensorOf(Shape.of(2, 6), DataBuffers.of(flat, true, false));
-                TFloat32 uT = TFloat32.tensorOf(Shape.of(2), DataBuffers.of(new float[] {uv, uv}, true, false));
+            float[] flat = {
+              LOGITS[0][0],
+              LOGITS[0][1],
+              LOGITS[0][2],
+              LOGITS[0][3],
+              LOGITS[0][4],
+              LOGITS[0][5],
+              LOGITS[1][0],
+              LOGITS[1][1],
+              LOGITS[1][2],
+              LOGITS[1][3],
+              LOGITS[1][4],
+              LOGITS[1][5]
+            };
+            try (TFloat32 lT =
+                    TFloat32.tensorOf(Shape.of(2, 6), DataBuffers.of(flat, true, false));
+                TFloat32 uT =
+                    TFloat32.tensorOf(
+                        Shape.of(2), DataBuffers.of(new float[] {uv, uv}, true, false));
                 TFloat32 tT = TFloat32.scalarOf((float) st[0]);
                 TFloat32 pT = TFloat32.scalarOf((float) st[1]);
                 TInt32 kT = TInt32.scalarOf((int) st[2]);
-                Result r = s.runner().feed(logits, lT).feed(u, uT).feed(temp, tT).feed(topP, pT).feed(k, kT)
-                    .fetch(chosen).fetch(lp).run()) {
+                Result r =
+                    s.runner()
+                        .feed(logits, lT)
+                        .feed(u, uT)
+                        .feed(temp, tT)
+                        .feed(topP, pT)
+                        .feed(k, kT)
+                        .fetch(chosen)
+                        .fetch(lp)
+                        .run()) {
               int[] got = new int[2];
               float[] gotLp = new float[2];
               ((TInt32) r.get(0)).asRawTensor().data().asInts().read(got);
@@ -98,7 +126,11 @@ class SamplingTest {
                   lse += Math.exp(x);
                 }
                 Fixtures.assertClose(
-                    new float[] {(float) (LOGITS[b][want] - Math.log(lse))}, new float[] {gotLp[b]}, 0, 1e-6, what);
+                    new float[] {(float) (LOGITS[b][want] - Math.log(lse))},
+                    new float[] {gotLp[b]},
+                    0,
+                    1e-6,
+                    what);
               }
             }
           }
@@ -118,19 +150,36 @@ class SamplingTest {
 
   @Test
   void configIsValidatedAndPresetsFollowThePaper() {
-    assertTrue(assertThrows(IllegalArgumentException.class, () -> new SamplingConfig(0, true, 1, 1, 0, 0, true))
-        .getMessage().contains("maxNewTokens must be >= 1, got 0"));
-    assertTrue(assertThrows(IllegalArgumentException.class, () -> new SamplingConfig(4, false, 0, 1, 0, 0, true))
-        .getMessage().contains("temperature must be a positive finite number"));
-    assertTrue(assertThrows(IllegalArgumentException.class, () -> new SamplingConfig(4, false, 1, 0, 0, 0, true))
-        .getMessage().contains("topP must be in (0, 1], got 0.0"));
-    assertTrue(assertThrows(IllegalArgumentException.class, () -> new SamplingConfig(4, false, 1, 1, -1, 0, true))
-        .getMessage().contains("topK must be >= 0"));
+    assertTrue(
+        assertThrows(
+                IllegalArgumentException.class, () -> new SamplingConfig(0, true, 1, 1, 0, 0, true))
+            .getMessage()
+            .contains("maxNewTokens must be >= 1, got 0"));
+    assertTrue(
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> new SamplingConfig(4, false, 0, 1, 0, 0, true))
+            .getMessage()
+            .contains("temperature must be a positive finite number"));
+    assertTrue(
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> new SamplingConfig(4, false, 1, 0, 0, 0, true))
+            .getMessage()
+            .contains("topP must be in (0, 1], got 0.0"));
+    assertTrue(
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> new SamplingConfig(4, false, 1, 1, -1, 0, true))
+            .getMessage()
+            .contains("topK must be >= 0"));
     new SamplingConfig(4, true, 0, 1, 0, 0, true); // greedy needs no temperature
     assertEquals(1.0, SamplingConfig.bestOfN().temperature());
     assertEquals(0.9, SamplingConfig.bestOfN().topP());
     assertEquals(0.7, SamplingConfig.ppo().temperature());
     assertEquals(0.9, SamplingConfig.ppo().topP());
-    assertArrayEquals(new boolean[] {false, false}, new boolean[] {SamplingConfig.ppo().greedy(), SamplingConfig.bestOfN().greedy()});
+    assertArrayEquals(
+        new boolean[] {false, false},
+        new boolean[] {SamplingConfig.ppo().greedy(), SamplingConfig.bestOfN().greedy()});
   }
 }

@@ -1,11 +1,5 @@
 package dev.rewardensemble.serving;
 
-import dev.rewardensemble.ensemble.AggregationConfig;
-
-import dev.rewardensemble.io.HfCheckpoint;
-
-import dev.rewardensemble.io.FloatTensor;
-
 import static dev.rewardensemble.testing.Fixtures.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -17,8 +11,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rewardensemble.api.RewardModel;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.ensemble.AggregationConfig;
+import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.testing.Fixtures;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -63,7 +59,8 @@ class SavedModelsTest {
     Map<String, FloatTensor> weights = new LinkedHashMap<>(w);
     weights.remove("lm_head.weight");
     try (RewardModel m =
-        RewardModel.fromWeights(c, k, weights, ExecConfig.deterministic(), Path.of("mem"), Optional.empty())) {
+        RewardModel.fromWeights(
+            c, k, weights, ExecConfig.deterministic(), Path.of("mem"), Optional.empty())) {
       return m.run(x.ids, x.mask, x.b, x.t);
     }
   }
@@ -86,7 +83,8 @@ class SavedModelsTest {
   }
 
   /** The fixture's weights with a seeded random [k, H] head instead of its own. */
-  private static Map<String, FloatTensor> withRandomHead(HfCheckpoint.Checkpoint ck, int k, long seed) {
+  private static Map<String, FloatTensor> withRandomHead(
+      HfCheckpoint.Checkpoint ck, int k, long seed) {
     int h = ck.config().hiddenSize();
     Random rnd = new Random(seed);
     float[] w = new float[k * h];
@@ -106,7 +104,8 @@ class SavedModelsTest {
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(Fixtures.dir(name));
     Path dir = tmp.resolve("savedmodels").resolve(name).resolve("1");
     Path out =
-        SavedModels.export(dir, ck.config(), 1, ck.weights(), AggregationConfig.mean(), Map.of("seed", 7));
+        SavedModels.export(
+            dir, ck.config(), 1, ck.weights(), AggregationConfig.mean(), Map.of("seed", 7));
     assertEquals(dir.toAbsolutePath().normalize(), out);
     float[] graph = column(graphRewards(ck.config(), 1, ck.weights(), x), 0);
     try (SavedModelScorer s = SavedModelScorer.load(dir)) {
@@ -116,7 +115,12 @@ class SavedModelsTest {
       assertEquals(x.b, members.length);
       assertEquals(1, members[0].length);
       assertClose(graph, column(members, 0), 0, 1e-6, name + " SavedModel vs graph");
-      assertClose(Fixtures.floats(e.get("rewards")), column(members, 0), 1e-4, 1e-5, name + " vs transformers");
+      assertClose(
+          Fixtures.floats(e.get("rewards")),
+          column(members, 0),
+          1e-4,
+          1e-5,
+          name + " vs transformers");
       assertEquals(List.of("reward"), List.copyOf(s.outputs(x.ids, x.mask, x.b, x.t).keySet()));
     }
   }
@@ -137,8 +141,7 @@ class SavedModelsTest {
       float[][] members = s.run(x.ids, x.mask, x.b, x.t);
       assertClose(flat(graph), flat(members), 0, 1e-6, "members vs graph");
       Map<String, float[]> out = s.outputs(x.ids, x.mask, x.b, x.t);
-      assertEquals(
-          java.util.Set.of("reward", "members", "mean", "std", "lcb"), out.keySet());
+      assertEquals(java.util.Set.of("reward", "members", "mean", "std", "lcb"), out.keySet());
       assertClose(flat(members), out.get("members"), 0, 0, "members output");
       float[] mean = new float[x.b];
       float[] std = new float[x.b];
@@ -191,17 +194,24 @@ class SavedModelsTest {
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(Fixtures.dir("gpt2-seqcls"));
     Path dir = tmp.resolve("m/1");
     SavedModels.export(
-        dir, ck.config(), 2, withRandomHead(ck, 2, 5), AggregationConfig.lcb(1.0),
+        dir,
+        ck.config(),
+        2,
+        withRandomHead(ck, 2, 5),
+        AggregationConfig.lcb(1.0),
         Map.of("data_sha256", "abc123", "seed", 42));
     SavedModel sm = SavedModel.parseFrom(Files.readAllBytes(dir.resolve("saved_model.pb")));
     assertEquals(1, sm.getMetaGraphsCount());
     MetaGraphDef mg = sm.getMetaGraphs(0);
     assertEquals(List.of("serve"), mg.getMetaInfoDef().getTagsList());
-    assertTrue(mg.getSignatureDefMap().containsKey("serving_default"), mg.getSignatureDefMap().keySet().toString());
+    assertTrue(
+        mg.getSignatureDefMap().containsKey("serving_default"),
+        mg.getSignatureDefMap().keySet().toString());
     SignatureDef sig = mg.getSignatureDefOrThrow("serving_default");
     assertEquals("tensorflow/serving/predict", sig.getMethodName());
     assertEquals(java.util.Set.of("input_ids", "attention_mask"), sig.getInputsMap().keySet());
-    assertEquals(java.util.Set.of("reward", "members", "mean", "std", "lcb"), sig.getOutputsMap().keySet());
+    assertEquals(
+        java.util.Set.of("reward", "members", "mean", "std", "lcb"), sig.getOutputsMap().keySet());
     for (String in : List.of("input_ids", "attention_mask")) {
       TensorInfo ti = sig.getInputsOrThrow(in);
       assertEquals(org.tensorflow.proto.DataType.DT_INT32, ti.getDtype(), in);
@@ -209,13 +219,15 @@ class SavedModelsTest {
       assertEquals(-1, ti.getTensorShape().getDim(0).getSize(), in);
       assertEquals(-1, ti.getTensorShape().getDim(1).getSize(), in);
     }
-    assertEquals(org.tensorflow.proto.DataType.DT_FLOAT, sig.getOutputsOrThrow("reward").getDtype());
+    assertEquals(
+        org.tensorflow.proto.DataType.DT_FLOAT, sig.getOutputsOrThrow("reward").getDtype());
     // tf.saved_model.load uniquifies node names ignoring case: "mean" beside "Mean" breaks the
     // signature there (found by scripts/python-interop.sh).
     java.util.Map<String, String> lower = new java.util.HashMap<>();
     for (var node : mg.getGraphDef().getNodeList()) {
       String prev = lower.put(node.getName().toLowerCase(java.util.Locale.ROOT), node.getName());
-      assertEquals(null, prev, "node names differing only in case: " + prev + ", " + node.getName());
+      assertEquals(
+          null, prev, "node names differing only in case: " + prev + ", " + node.getName());
     }
     // No training ops: an inference graph has no gradients or optimizer updates.
     for (var node : mg.getGraphDef().getNodeList()) {
@@ -227,7 +239,8 @@ class SavedModelsTest {
     JsonNode meta = JSON.readTree(dir.resolve("assets.extra/rme-model.json").toFile());
     assertEquals("rme-savedmodel", meta.get("format").asText());
     assertEquals(2, meta.get("heads").asInt());
-    assertEquals("GPT2ForSequenceClassification", meta.get("config").get("architectures").get(0).asText());
+    assertEquals(
+        "GPT2ForSequenceClassification", meta.get("config").get("architectures").get(0).asText());
     assertEquals(2, meta.get("config").get("num_labels").asInt());
     assertEquals("lcb", meta.get("aggregation").get("rule").asText());
     assertEquals(1.0, meta.get("aggregation").get("beta").asDouble());
@@ -235,7 +248,8 @@ class SavedModelsTest {
     assertEquals("abc123", p.get("data_sha256").asText());
     assertEquals(42, p.get("seed").asInt());
     assertTrue(p.has("git_commit"));
-    assertEquals(org.tensorflow.TensorFlow.version(), p.get("libraries").get("tensorflow").asText());
+    assertEquals(
+        org.tensorflow.TensorFlow.version(), p.get("libraries").get("tensorflow").asText());
     assertEquals(System.getProperty("java.version"), p.get("libraries").get("java").asText());
     assertFalse(p.get("libraries").get("reward_ensemble").asText().isEmpty());
   }
@@ -245,7 +259,9 @@ class SavedModelsTest {
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(Fixtures.dir("gpt2-seqcls"));
     Map<String, FloatTensor> w = new LinkedHashMap<>(ck.weights());
     FloatTensor wte = w.get("transformer.wte.weight");
-    w.put("transformer.wte.weight", new FloatTensor(new long[] {wte.shape()[1], wte.shape()[0]}, wte.data()));
+    w.put(
+        "transformer.wte.weight",
+        new FloatTensor(new long[] {wte.shape()[1], wte.shape()[0]}, wte.data()));
     Path root = tmp.resolve("savedmodels/broken");
     Path dir = root.resolve("1");
     IllegalArgumentException ex =
@@ -268,19 +284,27 @@ class SavedModelsTest {
     IllegalArgumentException ex =
         assertThrows(
             IllegalArgumentException.class,
-            () -> SavedModels.export(dir, ck.config(), 1, ck.weights(), AggregationConfig.mean(), Map.of()));
-    assertTrue(ex.getMessage().contains(dir.toAbsolutePath().normalize().toString()), ex.getMessage());
+            () ->
+                SavedModels.export(
+                    dir, ck.config(), 1, ck.weights(), AggregationConfig.mean(), Map.of()));
+    assertTrue(
+        ex.getMessage().contains(dir.toAbsolutePath().normalize().toString()), ex.getMessage());
     assertTrue(ex.getMessage().contains("already exists"), ex.getMessage());
 
     Map<String, FloatTensor> w = withRandomHead(ck, 1, 99);
     SavedModels.export(dir, ck.config(), 1, w, AggregationConfig.mean(), Map.of(), true);
     try (SavedModelScorer s = SavedModelScorer.load(dir)) {
       assertClose(
-          column(graphRewards(ck.config(), 1, w, x), 0), column(s.run(x.ids, x.mask, x.b, x.t), 0), 0, 1e-6,
+          column(graphRewards(ck.config(), 1, w, x), 0),
+          column(s.run(x.ids, x.mask, x.b, x.t), 0),
+          0,
+          1e-6,
           "overwritten model");
     }
     try (Stream<Path> left = Files.list(dir.getParent())) {
-      assertEquals(List.of(dir.toAbsolutePath().normalize()), left.map(p -> p.toAbsolutePath().normalize()).toList());
+      assertEquals(
+          List.of(dir.toAbsolutePath().normalize()),
+          left.map(p -> p.toAbsolutePath().normalize()).toList());
     }
   }
 
@@ -291,16 +315,23 @@ class SavedModelsTest {
     IllegalArgumentException ex =
         assertThrows(
             IllegalArgumentException.class,
-            () -> SavedModels.export(dir, ck.config(), 3, ck.weights(), AggregationConfig.mean(), Map.of()));
-    assertTrue(ex.getMessage().contains("score.weight") && ex.getMessage().contains("[3, 32]"), ex.getMessage());
+            () ->
+                SavedModels.export(
+                    dir, ck.config(), 3, ck.weights(), AggregationConfig.mean(), Map.of()));
+    assertTrue(
+        ex.getMessage().contains("score.weight") && ex.getMessage().contains("[3, 32]"),
+        ex.getMessage());
     assertFalse(Files.exists(tmp.resolve("k")));
   }
 
   @Test
   void loadErrorsNameTheDirectory() throws Exception {
     Path empty = Files.createDirectories(tmp.resolve("empty"));
-    IllegalArgumentException ex = assertThrows(IllegalArgumentException.class, () -> SavedModelScorer.load(empty));
-    assertTrue(ex.getMessage().contains("not a SavedModel") && ex.getMessage().contains(empty.toString()), ex.getMessage());
+    IllegalArgumentException ex =
+        assertThrows(IllegalArgumentException.class, () -> SavedModelScorer.load(empty));
+    assertTrue(
+        ex.getMessage().contains("not a SavedModel") && ex.getMessage().contains(empty.toString()),
+        ex.getMessage());
 
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(Fixtures.dir("gpt2-seqcls"));
     Path dir = tmp.resolve("noasset/1");
@@ -309,20 +340,29 @@ class SavedModelsTest {
     byte[] assetBytes = Files.readAllBytes(asset);
     Files.delete(asset);
     ex = assertThrows(IllegalArgumentException.class, () -> SavedModelScorer.load(dir));
-    assertTrue(ex.getMessage().contains("rme-model.json") && ex.getMessage().contains(dir.toString()), ex.getMessage());
+    assertTrue(
+        ex.getMessage().contains("rme-model.json") && ex.getMessage().contains(dir.toString()),
+        ex.getMessage());
 
     // A SavedModel with another signature, and the asset of a K = 1 model.
     Path other = tmp.resolve("othersig");
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
-      Placeholder<TFloat32> in = tf.withName("x").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
+      Placeholder<TFloat32> in =
+          tf.withName("x").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
       var v = tf.withName("v").variable(tf.constant(2f));
       var y = tf.withName("y").math.mul(in, v);
       try (Session s = new Session(g)) {
         s.runner().fetch(v).run().close();
         SavedModelBundle.exporter(other.toString())
             .withSession(s)
-            .withSignature(Signature.builder().key("predict").methodName(SavedModels.METHOD).input("x", in).output("y", y).build())
+            .withSignature(
+                Signature.builder()
+                    .key("predict")
+                    .methodName(SavedModels.METHOD)
+                    .input("x", in)
+                    .output("y", y)
+                    .build())
             .export();
       }
     }
@@ -330,7 +370,8 @@ class SavedModelsTest {
     Files.write(other.resolve(SavedModels.ASSET), assetBytes);
     ex = assertThrows(IllegalArgumentException.class, () -> SavedModelScorer.load(other));
     assertTrue(
-        ex.getMessage().contains("serving_default") && ex.getMessage().contains(other.toString()), ex.getMessage());
+        ex.getMessage().contains("serving_default") && ex.getMessage().contains(other.toString()),
+        ex.getMessage());
   }
 
   @ParameterizedTest
@@ -352,21 +393,25 @@ class SavedModelsTest {
       }
       JsonNode cfg = JSON.readTree(dir.resolve("config.json").toFile());
       assertEquals(k, cfg.get("num_labels").asInt());
-      assertTrue(cfg.hasNonNull("pad_token_id"), "transformers needs pad_token_id to score batches");
+      assertTrue(
+          cfg.hasNonNull("pad_token_id"), "transformers needs pad_token_id to score batches");
       assertEquals(k, cfg.get("id2label").size());
       assertEquals("float32", cfg.get("dtype").asText());
       if (name.startsWith("llama")) {
         assertEquals("default", cfg.get("rope_parameters").get("rope_type").asText());
       } else {
         // GPT-2's 50256 lies outside the fixture's vocabulary: null, not transformers' default.
-        assertTrue(cfg.get("bos_token_id").isNull() && cfg.get("eos_token_id").isNull(), cfg.toString());
+        assertTrue(
+            cfg.get("bos_token_id").isNull() && cfg.get("eos_token_id").isNull(), cfg.toString());
       }
       try (RewardModel m = RewardModel.load(dir)) {
         assertClose(
-            flat(graphRewards(ck.config(), k, w, x)), flat(m.run(x.ids, x.mask, x.b, x.t)), 0, 1e-6, name);
+            flat(graphRewards(ck.config(), k, w, x)),
+            flat(m.run(x.ids, x.mask, x.b, x.t)),
+            0,
+            1e-6,
+            name);
       }
     }
   }
-
-
 }

@@ -9,7 +9,9 @@ import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
 
-/** Access to the Hugging Face reference fixtures copied into {@code src/test/resources/fixtures}. */
+/**
+ * Access to the Hugging Face reference fixtures copied into {@code src/test/resources/fixtures}.
+ */
 public final class Fixtures {
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -18,7 +20,8 @@ public final class Fixtures {
   /** Directory of one fixture, e.g. {@code gpt2-seqcls}. */
   public static Path dir(String name) {
     try {
-      return Path.of(Fixtures.class.getResource("/fixtures/" + name + "/expected.json").toURI()).getParent();
+      return Path.of(Fixtures.class.getResource("/fixtures/" + name + "/expected.json").toURI())
+          .getParent();
     } catch (URISyntaxException e) {
       throw new IllegalStateException(e);
     }
@@ -71,7 +74,8 @@ public final class Fixtures {
   }
 
   /** Asserts |a - e| <= rel * |e| + abs for every element. */
-  public static void assertClose(float[] expected, float[] actual, double rel, double abs, String what) {
+  public static void assertClose(
+      float[] expected, float[] actual, double rel, double abs, String what) {
     assertEquals(expected.length, actual.length, what + ": length");
     for (int i = 0; i < expected.length; i++) {
       double tol = rel * Math.abs(expected[i]) + abs;

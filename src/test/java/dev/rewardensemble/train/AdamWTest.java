@@ -32,7 +32,10 @@ import org.tensorflow.types.TFloat32;
 class AdamWTest {
   private static final Shape[] SHAPES = {Shape.of(3, 4), Shape.of(5), Shape.scalar()};
 
-  /** Plain-Java torch.optim.AdamW step in float32, scalars in double (as torch does with Python floats). */
+  /**
+   * Plain-Java torch.optim.AdamW step in float32, scalars in double (as torch does with Python
+   * floats).
+   */
   static void referenceStep(
       float[] p, float[] m, float[] v, float[] g, double lr, int t, AdamWConfig c) {
     float decay = (float) (1 - lr * c.weightDecay());
@@ -72,15 +75,19 @@ class AdamWTest {
         Session session = new Session(g)) {
       Ops tf = Ops.create(g);
       Variable<TFloat32> w = tf.withName("w").variable(tf.constant(new float[] {1f, 2f}));
-      AdamW opt = AdamW.build(tf, List.of(w), List.of(tf.constant(new float[] {0.5f, -0.5f})), AdamWConfig.DEFAULT);
+      AdamW opt =
+          AdamW.build(
+              tf, List.of(w), List.of(tf.constant(new float[] {0.5f, -0.5f})), AdamWConfig.DEFAULT);
       // No explicit initialisation: the init-scope assignments run on the first Session.run.
-      try (Result r = session.runner().fetch(w).fetch(opt.firstMoment(0)).fetch(opt.secondMoment(0)).run()) {
+      try (Result r =
+          session.runner().fetch(w).fetch(opt.firstMoment(0)).fetch(opt.secondMoment(0)).run()) {
         assertArrayEquals(new float[] {1f, 2f}, Tensors.floats(r.get(0)));
         assertArrayEquals(new float[] {0f, 0f}, Tensors.floats(r.get(1)));
         assertArrayEquals(new float[] {0f, 0f}, Tensors.floats(r.get(2)));
       }
       session.run(tf.assign(w, tf.constant(new float[] {5f, 6f})));
-      // Variables and slots added after the first run are initialised on the next run; earlier ones keep
+      // Variables and slots added after the first run are initialised on the next run; earlier ones
+      // keep
       // their values (e.g. weights assigned from a checkpoint before the optimizer was built).
       Variable<TFloat32> late = tf.withName("late").variable(tf.constant(7f));
       AdamW lateOpt = AdamW.build(tf, List.of(late), List.of(tf.constant(1f)), AdamWConfig.DEFAULT);
@@ -136,7 +143,8 @@ class AdamWTest {
 
   @Test
   void resumesFromAFedStepCount() {
-    // Start counting at t = 101 (a resumed run): bias corrections follow the fed t, not a hidden counter.
+    // Start counting at t = 101 (a resumed run): bias corrections follow the fed t, not a hidden
+    // counter.
     runAgainstReference(new AdamWConfig(0.9, 0.999, 1e-8, 0.01), 3, 101);
   }
 
@@ -157,7 +165,8 @@ class AdamWTest {
         vars.add(tf.withName("p" + i).variable(tf.constant(SHAPES[i], DataBuffers.of(init[i]))));
         grads.add(tf.withName("g" + i).placeholder(TFloat32.class, Placeholder.shape(SHAPES[i])));
       }
-      Variable<TFloat32> frozen = tf.withName("frozen").variable(tf.constant(Shape.of(7), DataBuffers.of(frozenInit)));
+      Variable<TFloat32> frozen =
+          tf.withName("frozen").variable(tf.constant(Shape.of(7), DataBuffers.of(frozenInit)));
       AdamW opt = AdamW.build(tf, vars, grads, cfg);
 
       float[][] p = new float[SHAPES.length][];
@@ -230,13 +239,21 @@ class AdamWTest {
         Session session = new Session(g)) {
       Ops tf = Ops.create(g);
       Variable<TFloat32> w = tf.withName("w").variable(tf.constant(new float[] {1f}));
-      AdamW opt = AdamW.build(tf, List.of(w), List.of(tf.constant(new float[] {1f})), AdamWConfig.DEFAULT);
+      AdamW opt =
+          AdamW.build(tf, List.of(w), List.of(tf.constant(new float[] {1f})), AdamWConfig.DEFAULT);
       try (TFloat32 lr = TFloat32.scalarOf(1e-3f);
           TFloat32 t = TFloat32.scalarOf(0f)) {
         TFInvalidArgumentException e =
             assertThrows(
                 TFInvalidArgumentException.class,
-                () -> session.runner().feed(opt.lr(), lr).feed(opt.step(), t).addTarget(opt.update()).run().close());
+                () ->
+                    session
+                        .runner()
+                        .feed(opt.lr(), lr)
+                        .feed(opt.step(), t)
+                        .addTarget(opt.update())
+                        .run()
+                        .close());
         assertTrue(e.getMessage().contains("step t must be >= 1"), e.getMessage());
       }
       try (Result r = session.runner().fetch(w).run()) {
@@ -246,9 +263,10 @@ class AdamWTest {
   }
 
   /**
-   * Ground truth from torch: one {@code torch.optim.AdamW} step (lr 1e-3, betas 0.9/0.999, eps 1e-8, weight
-   * decay 0.1) on {@code score.weight} of the llama-seqcls fixture, with the gradient torch computed. The
-   * update moves each weight by about 1e-3; agreement is to a few float32 ulps of the weights.
+   * Ground truth from torch: one {@code torch.optim.AdamW} step (lr 1e-3, betas 0.9/0.999, eps
+   * 1e-8, weight decay 0.1) on {@code score.weight} of the llama-seqcls fixture, with the gradient
+   * torch computed. The update moves each weight by about 1e-3; agreement is to a few float32 ulps
+   * of the weights.
    */
   @Test
   void oneStepMatchesTorchFixture() throws IOException {
@@ -268,16 +286,25 @@ class AdamWTest {
         Session session = new Session(g)) {
       Ops tf = Ops.create(g);
       Shape shape = Shape.of(1, 64);
-      Variable<TFloat32> w = tf.withName("score.weight").variable(tf.constant(shape, DataBuffers.of(weight)));
-      AdamW opt = AdamW.build(tf, List.of(w), List.of(tf.constant(shape, DataBuffers.of(grad))), cfg);
+      Variable<TFloat32> w =
+          tf.withName("score.weight").variable(tf.constant(shape, DataBuffers.of(weight)));
+      AdamW opt =
+          AdamW.build(tf, List.of(w), List.of(tf.constant(shape, DataBuffers.of(grad))), cfg);
       try (TFloat32 lr = TFloat32.scalarOf((float) adamw.get("lr").asDouble());
           TFloat32 t = TFloat32.scalarOf(1f)) {
-        session.runner().feed(opt.lr(), lr).feed(opt.step(), t).addTarget(opt.update()).run().close();
+        session
+            .runner()
+            .feed(opt.lr(), lr)
+            .feed(opt.step(), t)
+            .addTarget(opt.update())
+            .run()
+            .close();
       }
       try (Result r = session.runner().fetch(w).run()) {
         float[] got = Tensors.floats(r.get(0));
         for (int j = 0; j < got.length; j++) {
-          assertEquals(after[j], got[j], 1e-8 + 1e-6 * Math.abs(after[j]), "score.weight[" + j + "]");
+          assertEquals(
+              after[j], got[j], 1e-8 + 1e-6 * Math.abs(after[j]), "score.weight[" + j + "]");
         }
       }
     }
@@ -302,7 +329,12 @@ class AdamWTest {
       e =
           assertThrows(
               IllegalArgumentException.class,
-              () -> AdamW.build(tf, List.of(w), List.of(tf.constant(new float[] {1f, 2f, 3f})), AdamWConfig.DEFAULT));
+              () ->
+                  AdamW.build(
+                      tf,
+                      List.of(w),
+                      List.of(tf.constant(new float[] {1f, 2f, 3f})),
+                      AdamWConfig.DEFAULT));
       assertTrue(e.getMessage().contains("[3]"), e.getMessage());
       Operand<TFloat32> gw = tf.constant(new float[] {1f, 2f});
       e =
@@ -382,7 +414,10 @@ class AdamWTest {
     }
   }
 
-  /** Reads one F32 tensor from a safetensors file (8-byte little-endian header length, JSON header, data). */
+  /**
+   * Reads one F32 tensor from a safetensors file (8-byte little-endian header length, JSON header,
+   * data).
+   */
   private static float[] safetensor(String resource, String key) throws IOException {
     byte[] bytes;
     try (InputStream in = AdamWTest.class.getResourceAsStream(resource)) {
@@ -393,7 +428,8 @@ class AdamWTest {
     }
     ByteBuffer buf = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
     int headerLen = Math.toIntExact(buf.getLong(0));
-    JsonNode header = new ObjectMapper().readTree(new String(bytes, 8, headerLen, StandardCharsets.UTF_8));
+    JsonNode header =
+        new ObjectMapper().readTree(new String(bytes, 8, headerLen, StandardCharsets.UTF_8));
     JsonNode entry = header.get(key);
     assertEquals("F32", entry.get("dtype").asText());
     int begin = 8 + headerLen + entry.get("data_offsets").get(0).asInt();

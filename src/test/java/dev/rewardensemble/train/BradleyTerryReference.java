@@ -8,7 +8,8 @@ final class BradleyTerryReference {
   private BradleyTerryReference() {}
 
   /**
-   * Plain-Java loss of one head, in double: {@code mean_b softplus(-(rc-rr-margin)) + coef * mean_b (rc+rr)^2}.
+   * Plain-Java loss of one head, in double: {@code mean_b softplus(-(rc-rr-margin)) + coef * mean_b
+   * (rc+rr)^2}.
    *
    * @param rc {@code [B]}
    * @param rr {@code [B]}
@@ -46,8 +47,8 @@ final class BradleyTerryReference {
 
   /**
    * Plain-Java gradient of {@code total} with respect to {@code rChosen} ({@code [B][K]}): {@code
-   * (-sigmoid(-d) + 2 coef (rc + rr)) / (B K)}. The gradient with respect to {@code rRejected} is {@code
-   * (sigmoid(-d) + 2 coef (rc + rr)) / (B K)}.
+   * (-sigmoid(-d) + 2 coef (rc + rr)) / (B K)}. The gradient with respect to {@code rRejected} is
+   * {@code (sigmoid(-d) + 2 coef (rc + rr)) / (B K)}.
    *
    * @param chosen true for {@code d total / d rChosen}, false for {@code d total / d rRejected}
    */

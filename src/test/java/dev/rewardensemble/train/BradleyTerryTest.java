@@ -21,8 +21,12 @@ import org.tensorflow.types.TFloat32;
 
 class BradleyTerryTest {
 
-  /** Graph outputs for given rewards: perHead [K], total [], accuracy [K], d total/d rc, d total/d rr. */
-  private record Outputs(float[] perHead, float total, float[] accuracy, float[] gradChosen, float[] gradRejected) {}
+  /**
+   * Graph outputs for given rewards: perHead [K], total [], accuracy [K], d total/d rc, d total/d
+   * rr.
+   */
+  private record Outputs(
+      float[] perHead, float total, float[] accuracy, float[] gradChosen, float[] gradRejected) {}
 
   private static Outputs run(float[][] rc, float[][] rr, float[] margin, float coef) {
     int k = rc[0].length;
@@ -42,8 +46,14 @@ class BradleyTerryTest {
         if (m != null) {
           runner.feed(m, mt);
         }
-        try (Result out = runner.fetch(loss.perHead()).fetch(loss.total()).fetch(loss.accuracy())
-            .fetch(grads.dy(0)).fetch(grads.dy(1)).run()) {
+        try (Result out =
+            runner
+                .fetch(loss.perHead())
+                .fetch(loss.total())
+                .fetch(loss.accuracy())
+                .fetch(grads.dy(0))
+                .fetch(grads.dy(1))
+                .run()) {
           return new Outputs(
               Tensors.floats(out.get(0)),
               Tensors.scalar(out.get(1)),
@@ -55,7 +65,10 @@ class BradleyTerryTest {
     }
   }
 
-  /** Ground truth from torch: mean(-logsigmoid(rc - rr)) over the four pairs of the llama-bt-step fixture. */
+  /**
+   * Ground truth from torch: mean(-logsigmoid(rc - rr)) over the four pairs of the llama-bt-step
+   * fixture.
+   */
   @Test
   void singleHeadMatchesTorchFixture() throws IOException {
     JsonNode expected = AdamWTest.json("/fixtures/llama-bt-step/expected.json");
@@ -66,7 +79,8 @@ class BradleyTerryTest {
     assertEquals(torchLoss, out.total(), 1e-6 * torchLoss);
     assertEquals(torchLoss, out.perHead()[0], 1e-6 * torchLoss);
     assertEquals(torchLoss, BradleyTerryReference.lossReference(rc, rr, null, 0), 1e-6 * torchLoss);
-    assertArrayEquals(new float[] {0.25f}, out.accuracy()); // only the first pair is ordered correctly
+    assertArrayEquals(
+        new float[] {0.25f}, out.accuracy()); // only the first pair is ordered correctly
   }
 
   @Test
@@ -92,7 +106,10 @@ class BradleyTerryTest {
       assertEquals(expected[h], out.perHead()[h], 1e-6 * Math.abs(expected[h]), "head " + h);
       mean += expected[h] / k;
       // the per-head loss is the single-model loss of that column
-      assertEquals(expected[h], BradleyTerryReference.lossReference(col(rc, h), col(rr, h), margin, coef), 0.0);
+      assertEquals(
+          expected[h],
+          BradleyTerryReference.lossReference(col(rc, h), col(rr, h), margin, coef),
+          0.0);
       int correct = 0;
       for (int i = 0; i < b; i++) {
         correct += rc[i][h] > rr[i][h] ? 1 : 0;
@@ -100,8 +117,14 @@ class BradleyTerryTest {
       assertEquals((float) correct / b, out.accuracy()[h], 1e-7, "accuracy of head " + h);
     }
     assertEquals(mean, out.total(), 1e-6 * Math.abs(mean));
-    assertGrad(BradleyTerryReference.gradReference(rc, rr, margin, coef, true), out.gradChosen(), "d/d rChosen");
-    assertGrad(BradleyTerryReference.gradReference(rc, rr, margin, coef, false), out.gradRejected(), "d/d rRejected");
+    assertGrad(
+        BradleyTerryReference.gradReference(rc, rr, margin, coef, true),
+        out.gradChosen(),
+        "d/d rChosen");
+    assertGrad(
+        BradleyTerryReference.gradReference(rc, rr, margin, coef, false),
+        out.gradRejected(),
+        "d/d rRejected");
   }
 
   @Test
@@ -116,7 +139,11 @@ class BradleyTerryTest {
       assertEquals(expected, out.gradChosen()[i], 1e-7, "d/d rc[" + i + "]");
       assertEquals(-expected, out.gradRejected()[i], 1e-7, "d/d rr[" + i + "]");
     }
-    assertArrayEquals(new float[] {0.4f}, out.accuracy(), 1e-7f, "2 of 5 right; the tie (0 vs 0) counts as wrong");
+    assertArrayEquals(
+        new float[] {0.4f},
+        out.accuracy(),
+        1e-7f,
+        "2 of 5 right; the tie (0 vs 0) counts as wrong");
   }
 
   @Test
@@ -126,7 +153,10 @@ class BradleyTerryTest {
     Outputs out = run(rc, rr, new float[] {0f, 0f, -30f}, 0f);
     // softplus(-200) ~ 0, softplus(200) = 200, softplus(-150) ~ 0
     assertEquals(200.0 / 3, out.total(), 1e-4);
-    assertEquals(200.0 / 3, BradleyTerryReference.lossReference(col(rc, 0), col(rr, 0), new float[] {0f, 0f, -30f}, 0), 1e-9);
+    assertEquals(
+        200.0 / 3,
+        BradleyTerryReference.lossReference(col(rc, 0), col(rr, 0), new float[] {0f, 0f, -30f}, 0),
+        1e-9);
     assertEquals(0.0, out.gradChosen()[0], 1e-30);
     assertEquals(-1.0 / 3, out.gradChosen()[1], 1e-7);
     for (float x : out.gradChosen()) {
@@ -139,13 +169,21 @@ class BradleyTerryTest {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       Placeholder<TFloat32> rank1 = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
-      Placeholder<TFloat32> rank2 = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, 2)));
+      Placeholder<TFloat32> rank2 =
+          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, 2)));
       IllegalArgumentException e =
-          assertThrows(IllegalArgumentException.class, () -> BradleyTerry.loss(tf, rank1, rank2, null, 0f));
-      assertTrue(e.getMessage().contains("rChosen") && e.getMessage().contains("[-1]"), e.getMessage());
-      e = assertThrows(IllegalArgumentException.class, () -> BradleyTerry.loss(tf, rank2, rank2, rank2, 0f));
+          assertThrows(
+              IllegalArgumentException.class, () -> BradleyTerry.loss(tf, rank1, rank2, null, 0f));
+      assertTrue(
+          e.getMessage().contains("rChosen") && e.getMessage().contains("[-1]"), e.getMessage());
+      e =
+          assertThrows(
+              IllegalArgumentException.class, () -> BradleyTerry.loss(tf, rank2, rank2, rank2, 0f));
       assertTrue(e.getMessage().contains("margin"), e.getMessage());
-      e = assertThrows(IllegalArgumentException.class, () -> BradleyTerry.loss(tf, rank2, rank2, null, -0.5f));
+      e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> BradleyTerry.loss(tf, rank2, rank2, null, -0.5f));
       assertTrue(e.getMessage().contains("-0.5"), e.getMessage());
     }
     assertThrows(
@@ -157,7 +195,10 @@ class BradleyTerryTest {
     int k = expected[0].length;
     for (int i = 0; i < expected.length; i++) {
       for (int h = 0; h < k; h++) {
-        assertEquals(expected[i][h], actual[i * k + h], 1e-6 * Math.abs(expected[i][h]) + 1e-8,
+        assertEquals(
+            expected[i][h],
+            actual[i * k + h],
+            1e-6 * Math.abs(expected[i][h]) + 1e-8,
             what + "[" + i + "," + h + "]");
       }
     }

@@ -22,8 +22,12 @@ class BtStepFixtureTest {
     int[][] rm = Fixtures.ints2(e.get("rejected_mask"));
     List<PreferencePair> out = new ArrayList<>();
     for (int i = 0; i < c.length; i++) {
-      out.add(new PreferencePair(
-          Arrays.copyOf(c[i], Arrays.stream(cm[i]).sum()), Arrays.copyOf(r[i], Arrays.stream(rm[i]).sum()), 0f, i + 1));
+      out.add(
+          new PreferencePair(
+              Arrays.copyOf(c[i], Arrays.stream(cm[i]).sum()),
+              Arrays.copyOf(r[i], Arrays.stream(rm[i]).sum()),
+              0f,
+              i + 1));
     }
     return out;
   }
@@ -32,9 +36,22 @@ class BtStepFixtureTest {
   void oneStepMatchesTorchAdamW() throws Exception {
     JsonNode e = Fixtures.expected("llama-bt-step");
     HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(Fixtures.dir("llama-seqcls"));
-    TrainConfig tc = TrainConfig.builder().steps(1).batchSize(4).gradAccum(1).lr(1e-3).weightDecay(0.1)
-        .schedule(Schedule.Kind.CONSTANT).warmupRatio(0).maxGradNorm(0).evalFraction(0).keepCheckpoints(1).build();
-    try (RewardTrainer t = new RewardTrainer(ckpt.config(), 1, ckpt.weights(), tc, ExecConfig.deterministic(), k -> true)) {
+    TrainConfig tc =
+        TrainConfig.builder()
+            .steps(1)
+            .batchSize(4)
+            .gradAccum(1)
+            .lr(1e-3)
+            .weightDecay(0.1)
+            .schedule(Schedule.Kind.CONSTANT)
+            .warmupRatio(0)
+            .maxGradNorm(0)
+            .evalFraction(0)
+            .keepCheckpoints(1)
+            .build();
+    try (RewardTrainer t =
+        new RewardTrainer(
+            ckpt.config(), 1, ckpt.weights(), tc, ExecConfig.deterministic(), k -> true)) {
       List<PreferencePair> pairs = pairs(e);
       RewardTrainer.BatchStats s = t.accumulate(pairs, 0);
       double loss = e.get("loss").asDouble();
@@ -45,32 +62,56 @@ class BtStepFixtureTest {
       double after = e.get("loss_after_one_step").asDouble();
       assertEquals(after, t.evaluate(pairs, 0).loss(), 1e-4 * after + 1e-6);
       float[] w = t.weights().get("score.weight").data();
-      Fixtures.assertClose(Fixtures.flat(e.get("score_weight_after_one_step")), w, 1e-4, 1e-6, "score.weight after step");
+      Fixtures.assertClose(
+          Fixtures.flat(e.get("score_weight_after_one_step")),
+          w,
+          1e-4,
+          1e-6,
+          "score.weight after step");
     }
   }
 
   /**
-   * bfloat16 weight products (mixed precision, float32 master weights): the same step within bfloat16's
-   * precision, and really in bfloat16 (not bit-identical to float32).
+   * bfloat16 weight products (mixed precision, float32 master weights): the same step within
+   * bfloat16's precision, and really in bfloat16 (not bit-identical to float32).
    */
   @Test
   void oneStepInBfloat16StaysWithinItsPrecision() throws Exception {
     JsonNode e = Fixtures.expected("llama-bt-step");
     HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(Fixtures.dir("llama-seqcls"));
-    TrainConfig tc = TrainConfig.builder().steps(1).batchSize(4).gradAccum(1).lr(1e-3).weightDecay(0.1)
-        .schedule(Schedule.Kind.CONSTANT).warmupRatio(0).maxGradNorm(0).evalFraction(0).keepCheckpoints(1).build();
-    ExecConfig bf16 = ExecConfig.deterministic().withCompute(dev.rewardensemble.config.Precision.BFLOAT16);
-    try (RewardTrainer t = new RewardTrainer(ckpt.config(), 1, ckpt.weights(), tc, bf16, k -> true)) {
+    TrainConfig tc =
+        TrainConfig.builder()
+            .steps(1)
+            .batchSize(4)
+            .gradAccum(1)
+            .lr(1e-3)
+            .weightDecay(0.1)
+            .schedule(Schedule.Kind.CONSTANT)
+            .warmupRatio(0)
+            .maxGradNorm(0)
+            .evalFraction(0)
+            .keepCheckpoints(1)
+            .build();
+    ExecConfig bf16 =
+        ExecConfig.deterministic().withCompute(dev.rewardensemble.config.Precision.BFLOAT16);
+    try (RewardTrainer t =
+        new RewardTrainer(ckpt.config(), 1, ckpt.weights(), tc, bf16, k -> true)) {
       List<PreferencePair> pairs = pairs(e);
       double loss = e.get("loss").asDouble();
       double got = t.accumulate(pairs, 0).loss();
       assertEquals(loss, got, 3e-2 * loss);
-      org.junit.jupiter.api.Assertions.assertNotEquals(loss, got, 1e-6 * loss, "bfloat16 products should round");
+      org.junit.jupiter.api.Assertions.assertNotEquals(
+          loss, got, 1e-6 * loss, "bfloat16 products should round");
       t.apply(1e-3, 1);
       double after = e.get("loss_after_one_step").asDouble();
       assertEquals(after, t.evaluate(pairs, 0).loss(), 5e-2 * after + 1e-3);
       float[] w = t.weights().get("score.weight").data();
-      Fixtures.assertClose(Fixtures.flat(e.get("score_weight_after_one_step")), w, 1e-2, 1e-4, "score.weight after step");
+      Fixtures.assertClose(
+          Fixtures.flat(e.get("score_weight_after_one_step")),
+          w,
+          1e-2,
+          1e-4,
+          "score.weight after step");
     }
   }
 }

@@ -37,7 +37,8 @@ class CheckpointsTest {
   }
 
   Path save(int step, int keep) throws Exception {
-    return Checkpoints.save(run, step, weights(step), Map.of("m", FloatTensor.zeros(2)), state(step), keep);
+    return Checkpoints.save(
+        run, step, weights(step), Map.of("m", FloatTensor.zeros(2)), state(step), keep);
   }
 
   List<String> names() throws Exception {
@@ -77,7 +78,9 @@ class CheckpointsTest {
     save(11, 2);
     assertEquals(List.of("step-00000010", "step-00000011"), names());
     assertEquals(
-        List.of(Checkpoints.root(run).resolve("step-00000010"), Checkpoints.root(run).resolve("step-00000011")),
+        List.of(
+            Checkpoints.root(run).resolve("step-00000010"),
+            Checkpoints.root(run).resolve("step-00000011")),
         Checkpoints.list(run));
     save(12, 1);
     assertEquals(List.of("step-00000012"), names());
@@ -92,7 +95,8 @@ class CheckpointsTest {
     Files.writeString(tmp.resolve("model.safetensors"), "half written");
     Files.createDirectories(root.resolve(".prune-step-00000001"));
     Path half = Files.createDirectories(root.resolve("step-00000002"));
-    Files.writeString(half.resolve("model.safetensors"), "no state.json: never complete or half deleted");
+    Files.writeString(
+        half.resolve("model.safetensors"), "no state.json: never complete or half deleted");
     Files.writeString(root.resolve("notes.txt"), "not ours");
     assertEquals(List.of(root.resolve("step-00000003")), Checkpoints.list(run));
     assertEquals(List.of("notes.txt", "step-00000003"), names());
@@ -105,7 +109,8 @@ class CheckpointsTest {
   void aCorruptStateIsOneLineNamingTheFile() throws Exception {
     Path dir = save(5, 5);
     Files.writeString(dir.resolve("state.json"), "{\"step\": 5,\n oops");
-    String msg = assertThrows(IllegalArgumentException.class, () -> Checkpoints.latest(run)).getMessage();
+    String msg =
+        assertThrows(IllegalArgumentException.class, () -> Checkpoints.latest(run)).getMessage();
     assertTrue(msg.startsWith(dir.resolve("state.json") + ": not valid JSON (line 2"), msg);
     assertFalse(msg.contains("\n"), msg);
     Files.writeString(dir.resolve("state.json"), "{\"step\": 0}");

@@ -28,9 +28,10 @@ class GradientAccumulatorTest {
   private static final int MICRO = 4; // rows per micro-batch
 
   /**
-   * A tiny linear model {@code y = x W + b}, loss {@code mean((x W + b)^2)} over a micro-batch. TF Java 1.1.0
-   * crashes (SIGSEGV) when asked for the gradient with respect to a {@code VariableV2} ref itself, so the
-   * forward reads each variable once through {@code identity} and differentiates with respect to the read.
+   * A tiny linear model {@code y = x W + b}, loss {@code mean((x W + b)^2)} over a micro-batch. TF
+   * Java 1.1.0 crashes (SIGSEGV) when asked for the gradient with respect to a {@code VariableV2}
+   * ref itself, so the forward reads each variable once through {@code identity} and differentiates
+   * with respect to the read.
    */
   private static final class Model {
     final Variable<TFloat32> w; // [IN, OUT]
@@ -88,8 +89,11 @@ class GradientAccumulatorTest {
       Model model = new Model(tf, w0, b0);
       GradientAccumulator acc =
           GradientAccumulator.build(tf, List.of(model.w, model.b), model.grads, 3, 0f);
-      assertEquals(List.of("w/grad_accum", "b/grad_accum"), List.copyOf(acc.accumulators().keySet()));
-      for (int round = 0; round < 2; round++) { // the second round checks that reset starts from zero
+      assertEquals(
+          List.of("w/grad_accum", "b/grad_accum"), List.copyOf(acc.accumulators().keySet()));
+      for (int round = 0;
+          round < 2;
+          round++) { // the second round checks that reset starts from zero
         for (int mb = 0; mb < 3; mb++) {
           float[][] part = new float[MICRO][];
           System.arraycopy(rows, mb * MICRO, part, 0, MICRO);
@@ -98,15 +102,27 @@ class GradientAccumulatorTest {
           }
         }
         float[][] expected = referenceGrad(rows, w0, b0);
-        try (Result r = session.runner().fetch(acc.accumulated().get(0)).fetch(acc.accumulated().get(1))
-            .fetch(acc.clipped().get(0)).fetch(acc.clipCoefficient()).run()) {
+        try (Result r =
+            session
+                .runner()
+                .fetch(acc.accumulated().get(0))
+                .fetch(acc.accumulated().get(1))
+                .fetch(acc.clipped().get(0))
+                .fetch(acc.clipCoefficient())
+                .run()) {
           AdamWTest.assertClose(expected[0], Tensors.floats(r.get(0)), 1e-5, "accumulated dW");
           AdamWTest.assertClose(expected[1], Tensors.floats(r.get(1)), 1e-5, "accumulated db");
-          assertArrayEquals(Tensors.floats(r.get(0)), Tensors.floats(r.get(2)), "maxNorm 0 leaves it unclipped");
+          assertArrayEquals(
+              Tensors.floats(r.get(0)), Tensors.floats(r.get(2)), "maxNorm 0 leaves it unclipped");
           assertEquals(1f, Tensors.scalar(r.get(3)));
         }
         session.run(acc.reset());
-        try (Result r = session.runner().fetch(acc.accumulated().get(0)).fetch(acc.accumulated().get(1)).run()) {
+        try (Result r =
+            session
+                .runner()
+                .fetch(acc.accumulated().get(0))
+                .fetch(acc.accumulated().get(1))
+                .run()) {
           assertArrayEquals(new float[IN * OUT], Tensors.floats(r.get(0)));
           assertArrayEquals(new float[OUT], Tensors.floats(r.get(1)));
         }
@@ -114,7 +130,13 @@ class GradientAccumulatorTest {
       // A fed scale overrides the default 1/numMicroBatches for that run.
       try (TFloat32 xs = Tensors.of(java.util.Arrays.copyOf(rows, MICRO));
           TFloat32 one = TFloat32.scalarOf(1f)) {
-        session.runner().feed(model.x, xs).feed(acc.scale(), one).addTarget(acc.accumulate()).run().close();
+        session
+            .runner()
+            .feed(model.x, xs)
+            .feed(acc.scale(), one)
+            .addTarget(acc.accumulate())
+            .run()
+            .close();
       }
       float[][] expected = referenceGrad(java.util.Arrays.copyOf(rows, MICRO), w0, b0);
       try (Result r = session.runner().fetch(acc.accumulated().get(1)).run()) {
@@ -123,8 +145,12 @@ class GradientAccumulatorTest {
     }
   }
 
-  /** Fixed gradients fed through placeholders; returns [norm, coefficient, clipped...] for a maxNorm. */
+  /**
+   * Fixed gradients fed through placeholders; returns [norm, coefficient, clipped...] for a
+   * maxNorm.
+   */
   private static final float[] G0 = {3f, -4f, 1f, 2f}; // [2, 2]
+
   private static final float[] G1 = {-2f, 0.5f, 6f}; // [3]
 
   private static double referenceNorm(float[]... gs) {
@@ -142,11 +168,14 @@ class GradientAccumulatorTest {
     try (Graph g = new Graph();
         Session session = new Session(g)) {
       Ops tf = Ops.create(g);
-      Variable<TFloat32> a = tf.withName("a").variable(tf.zeros(tf.constant(new long[] {2, 2}), TFloat32.class));
-      Variable<TFloat32> c = tf.withName("c").variable(tf.zeros(tf.constant(new long[] {3}), TFloat32.class));
+      Variable<TFloat32> a =
+          tf.withName("a").variable(tf.zeros(tf.constant(new long[] {2, 2}), TFloat32.class));
+      Variable<TFloat32> c =
+          tf.withName("c").variable(tf.zeros(tf.constant(new long[] {3}), TFloat32.class));
       Placeholder<TFloat32> ga = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(2, 2)));
       Placeholder<TFloat32> gc = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(3)));
-      GradientAccumulator acc = GradientAccumulator.build(tf, List.of(a, c), List.of(ga, gc), 1, 2.5f);
+      GradientAccumulator acc =
+          GradientAccumulator.build(tf, List.of(a, c), List.of(ga, gc), 1, 2.5f);
       try (TFloat32 ta = Tensors.of(Shape.of(2, 2), G0);
           TFloat32 tc = Tensors.of(Shape.of(3), G1)) {
         session.runner().feed(ga, ta).feed(gc, tc).addTarget(acc.accumulate()).run().close();
@@ -154,21 +183,31 @@ class GradientAccumulatorTest {
       double norm = referenceNorm(G0, G1);
       for (float maxNorm : new float[] {2.5f, 100f, 0f, -1f}) {
         Session.Runner runner = session.runner();
-        TFloat32 fed = maxNorm == 2.5f ? null : TFloat32.scalarOf(maxNorm); // 2.5 is the built default
+        TFloat32 fed =
+            maxNorm == 2.5f ? null : TFloat32.scalarOf(maxNorm); // 2.5 is the built default
         if (fed != null) {
           runner.feed(acc.maxNorm(), fed);
         }
         try (fed;
-            Result r = runner.fetch(acc.globalNorm()).fetch(acc.clipCoefficient())
-                .fetch(acc.clipped().get(0)).fetch(acc.clipped().get(1)).fetch(acc.finite()).run()) {
+            Result r =
+                runner
+                    .fetch(acc.globalNorm())
+                    .fetch(acc.clipCoefficient())
+                    .fetch(acc.clipped().get(0))
+                    .fetch(acc.clipped().get(1))
+                    .fetch(acc.finite())
+                    .run()) {
           assertEquals(norm, Tensors.scalar(r.get(0)), 1e-6 * norm, "norm");
           double coef = maxNorm > 0 ? Math.min(1.0, maxNorm / (norm + 1e-6)) : 1.0;
           assertEquals(coef, Tensors.scalar(r.get(1)), 1e-6, "coefficient at maxNorm " + maxNorm);
-          AdamWTest.assertClose(scaled(G0, coef), Tensors.floats(r.get(2)), 1e-6, "clipped a at " + maxNorm);
-          AdamWTest.assertClose(scaled(G1, coef), Tensors.floats(r.get(3)), 1e-6, "clipped c at " + maxNorm);
+          AdamWTest.assertClose(
+              scaled(G0, coef), Tensors.floats(r.get(2)), 1e-6, "clipped a at " + maxNorm);
+          AdamWTest.assertClose(
+              scaled(G1, coef), Tensors.floats(r.get(3)), 1e-6, "clipped c at " + maxNorm);
           assertTrue(Tensors.bool(r.get(4)));
           if (maxNorm == 2.5f) {
-            assertEquals(2.5, referenceNorm(Tensors.floats(r.get(2)), Tensors.floats(r.get(3))), 1e-5);
+            assertEquals(
+                2.5, referenceNorm(Tensors.floats(r.get(2)), Tensors.floats(r.get(3))), 1e-5);
           }
         }
       }
@@ -180,10 +219,12 @@ class GradientAccumulatorTest {
     try (Graph g = new Graph();
         Session session = new Session(g)) {
       Ops tf = Ops.create(g);
-      Variable<TFloat32> a = tf.withName("a").variable(tf.zeros(tf.constant(new long[] {3}), TFloat32.class));
+      Variable<TFloat32> a =
+          tf.withName("a").variable(tf.zeros(tf.constant(new long[] {3}), TFloat32.class));
       Placeholder<TFloat32> ga = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(3)));
       GradientAccumulator acc = GradientAccumulator.build(tf, List.of(a), List.of(ga), 2, 1f);
-      for (float bad : new float[] {1f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+      for (float bad :
+          new float[] {1f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
         try (TFloat32 t = Tensors.of(Shape.of(3), new float[] {0.5f, bad, -2f})) {
           session.runner().feed(ga, t).addTarget(acc.accumulate()).run().close();
         }
@@ -196,8 +237,9 @@ class GradientAccumulatorTest {
   }
 
   /**
-   * The whole step: accumulate three micro-batches, then one fused run applies AdamW to the clipped mean
-   * gradient and zeroes the accumulators; the norm fetched in that run is the pre-reset one. Two steps.
+   * The whole step: accumulate three micro-batches, then one fused run applies AdamW to the clipped
+   * mean gradient and zeroes the accumulators; the norm fetched in that run is the pre-reset one.
+   * Two steps.
    */
   @Test
   void fusedStepAppliesClippedMeanGradientThenResets() {
@@ -225,7 +267,8 @@ class GradientAccumulatorTest {
           rows[r] = AdamWTest.randoms(rnd, IN, 1f);
         }
         for (int mb = 0; mb < 3; mb++) {
-          try (TFloat32 xs = Tensors.of(java.util.Arrays.copyOfRange(rows, mb * MICRO, (mb + 1) * MICRO))) {
+          try (TFloat32 xs =
+              Tensors.of(java.util.Arrays.copyOfRange(rows, mb * MICRO, (mb + 1) * MICRO))) {
             session.runner().feed(model.x, xs).addTarget(acc.accumulate()).run().close();
           }
         }
@@ -235,18 +278,33 @@ class GradientAccumulatorTest {
         float lr = 0.01f;
         try (TFloat32 lrT = TFloat32.scalarOf(lr);
             TFloat32 tT = TFloat32.scalarOf(t);
-            Result r = session.runner().feed(opt.lr(), lrT).feed(opt.step(), tT)
-                .fetch(acc.globalNorm()).fetch(acc.finite()).addTarget(step).run()) {
-          assertEquals(norm, Tensors.scalar(r.get(0)), 1e-5 * norm, "norm fetched with the fused step");
+            Result r =
+                session
+                    .runner()
+                    .feed(opt.lr(), lrT)
+                    .feed(opt.step(), tT)
+                    .fetch(acc.globalNorm())
+                    .fetch(acc.finite())
+                    .addTarget(step)
+                    .run()) {
+          assertEquals(
+              norm, Tensors.scalar(r.get(0)), 1e-5 * norm, "norm fetched with the fused step");
           assertTrue(Tensors.bool(r.get(1)));
         }
         AdamWTest.referenceStep(w, m[0], v[0], scaled(grad[0], coef), lr, t, cfg);
         AdamWTest.referenceStep(b, m[1], v[1], scaled(grad[1], coef), lr, t, cfg);
-        try (Result r = session.runner().fetch(model.w).fetch(model.b)
-            .fetch(acc.accumulated().get(0)).fetch(acc.accumulated().get(1)).run()) {
+        try (Result r =
+            session
+                .runner()
+                .fetch(model.w)
+                .fetch(model.b)
+                .fetch(acc.accumulated().get(0))
+                .fetch(acc.accumulated().get(1))
+                .run()) {
           AdamWTest.assertClose(w, Tensors.floats(r.get(0)), 1e-5, "w after step " + t);
           AdamWTest.assertClose(b, Tensors.floats(r.get(1)), 1e-5, "b after step " + t);
-          assertArrayEquals(new float[IN * OUT], Tensors.floats(r.get(2)), "accumulator reset after step " + t);
+          assertArrayEquals(
+              new float[IN * OUT], Tensors.floats(r.get(2)), "accumulator reset after step " + t);
           assertArrayEquals(new float[OUT], Tensors.floats(r.get(3)));
         }
       }
@@ -260,14 +318,26 @@ class GradientAccumulatorTest {
       Variable<TFloat32> a = tf.withName("a").variable(tf.constant(new float[] {1f}));
       List<Operand<TFloat32>> grads = List.of(tf.constant(new float[] {1f}));
       IllegalArgumentException e =
-          assertThrows(IllegalArgumentException.class, () -> GradientAccumulator.build(tf, List.of(a), grads, 0, 1f));
-      assertTrue(e.getMessage().contains("numMicroBatches") && e.getMessage().contains("0"), e.getMessage());
-      e = assertThrows(IllegalArgumentException.class, () -> GradientAccumulator.build(tf, List.of(a), grads, 2, -1f));
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> GradientAccumulator.build(tf, List.of(a), grads, 0, 1f));
+      assertTrue(
+          e.getMessage().contains("numMicroBatches") && e.getMessage().contains("0"),
+          e.getMessage());
+      e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> GradientAccumulator.build(tf, List.of(a), grads, 2, -1f));
       assertTrue(e.getMessage().contains("-1.0"), e.getMessage());
-      e = assertThrows(IllegalArgumentException.class,
-          () -> GradientAccumulator.build(tf, List.of(a), grads, 2, Float.NaN));
+      e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> GradientAccumulator.build(tf, List.of(a), grads, 2, Float.NaN));
       assertTrue(e.getMessage().contains("NaN"), e.getMessage());
-      e = assertThrows(IllegalArgumentException.class, () -> GradientAccumulator.build(tf, List.of(), List.of(), 2, 1f));
+      e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> GradientAccumulator.build(tf, List.of(), List.of(), 2, 1f));
       assertTrue(e.getMessage().contains("empty"), e.getMessage());
       assertFalse(g.operation("a/grad_accum") != null, "failed builds leave no accumulator behind");
     }

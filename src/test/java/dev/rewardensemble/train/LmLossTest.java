@@ -35,21 +35,28 @@ class LmLossTest {
 
   @Test
   void graphLossMatchesPlainJava() {
-    float[][] logits = {{1f, 2f, 0.5f, -1f}, {0f, 0f, 3f, 1f}, {-2f, 4f, 1f, 0f}, {0.3f, 0.1f, -0.7f, 2f}};
+    float[][] logits = {
+      {1f, 2f, 0.5f, -1f}, {0f, 0f, 3f, 1f}, {-2f, 4f, 1f, 0f}, {0.3f, 0.1f, -0.7f, 2f}
+    };
     int[] targets = {1, 3, 0, 2};
     float[] weights = {1f, 0f, 1f, 1f};
     double want = reference(logits, targets, weights);
-    try (Graph g = new Graph(); Session s = new Session(g)) {
+    try (Graph g = new Graph();
+        Session s = new Session(g)) {
       Ops tf = Ops.create(g);
-      var loss = LmLoss.maskedCrossEntropy(
-          tf, tf.constant(logits), tf.constant(targets), tf.constant(weights), 4);
+      var loss =
+          LmLoss.maskedCrossEntropy(
+              tf, tf.constant(logits), tf.constant(targets), tf.constant(weights), 4);
       try (Result r = s.runner().fetch(loss).run()) {
         assertEquals(want, ((TFloat32) r.get(0)).getFloat(), 1e-5);
       }
     }
     // Hand check of one row: row 0 picks logit 2 of {1, 2, 0.5, -1}.
     double z = Math.exp(1) + Math.exp(2) + Math.exp(0.5) + Math.exp(-1);
-    assertEquals(-(2 - Math.log(z)), reference(new float[][] {logits[0]}, new int[] {1}, new float[] {1}), 1e-12);
+    assertEquals(
+        -(2 - Math.log(z)),
+        reference(new float[][] {logits[0]}, new int[] {1}, new float[] {1}),
+        1e-12);
   }
 
   @Test

@@ -31,7 +31,8 @@ class LmTrainerTest {
     for (boolean left : new boolean[] {false, true}) {
       LmTrainConfig tc =
           new LmTrainConfig(4, 150, 1e-2, 0.0, Schedule.Kind.CONSTANT, 0.0, 1.0, left, 1);
-      try (LmTrainer t = new LmTrainer(TINY, LmTrainer.initialWeights(TINY, 3), tc, ExecConfig.deterministic())) {
+      try (LmTrainer t =
+          new LmTrainer(TINY, LmTrainer.initialWeights(TINY, 3), tc, ExecConfig.deterministic())) {
         double first = t.trainStep(SEQS, PROMPTS);
         assertEquals(Math.log(12), first, 0.1, "random init starts near log V");
         double last = first;
@@ -49,11 +50,13 @@ class LmTrainerTest {
   void promptTokensAreNotTrained() {
     // Only the prompt differs between the two batches: same loss.
     LmTrainConfig tc = LmTrainConfig.defaults(2);
-    try (LmTrainer t = new LmTrainer(TINY, LmTrainer.initialWeights(TINY, 3), tc, ExecConfig.deterministic())) {
+    try (LmTrainer t =
+        new LmTrainer(TINY, LmTrainer.initialWeights(TINY, 3), tc, ExecConfig.deterministic())) {
       double a = t.loss(List.of(new int[] {1, 3, 4, 5, 2}), List.of(3));
       double b = t.loss(List.of(new int[] {1, 3, 4, 5, 2}), List.of(4));
       assertNotEquals(a, b); // different response spans
-      double c = t.loss(List.of(new int[] {1, 3, 4, 5, 2}, new int[] {1, 3, 4, 5, 2}), List.of(3, 3));
+      double c =
+          t.loss(List.of(new int[] {1, 3, 4, 5, 2}, new int[] {1, 3, 4, 5, 2}), List.of(3, 3));
       assertEquals(a, c, 1e-6);
     }
   }

@@ -36,10 +36,12 @@ class ScheduleTest {
     Schedule s = Schedule.cosine(1e-3, 0.1, 110); // 11 warmup steps, 99 decay steps
     int warmup = s.warmupSteps();
     assertEquals(11, warmup);
-    // progress = (s - w) / (N - w): the midpoint of the 99 decay steps is at s = w + 49.5; check HF's formula
+    // progress = (s - w) / (N - w): the midpoint of the 99 decay steps is at s = w + 49.5; check
+    // HF's formula
     for (int step = warmup; step <= 110; step++) {
       double progress = (double) (step - warmup) / (110 - warmup);
-      double expected = 1e-3 * Math.max(0.0, 0.5 * (1.0 + Math.cos(Math.PI * 0.5 * 2.0 * progress)));
+      double expected =
+          1e-3 * Math.max(0.0, 0.5 * (1.0 + Math.cos(Math.PI * 0.5 * 2.0 * progress)));
       assertEquals(expected, s.lr(step), 0.0, "HF formula at step " + step);
     }
     Schedule even = Schedule.cosine(1e-3, 0.0, 100);
