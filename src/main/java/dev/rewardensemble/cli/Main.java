@@ -78,7 +78,27 @@ public final class Main implements Runnable {
     return cl;
   }
 
-  private static int handle(Exception ex, CommandLine cl, CommandLine.ParseResult parsed) {
+  /**
+   * Bad input (exit 2): a {@link UserError}, an {@link IllegalArgumentException} thrown by this
+   * project's own validation (its throw site is in {@code dev.rewardensemble}), or a user's value
+   * that does not parse as a path or number. An IllegalArgumentException raised inside a library
+   * (TensorFlow's graph errors, the JDK's precondition checks) is a bug or an internal failure, not
+   * the user's input: exit 1 with the trace hint.
+   */
+  static boolean isBadInput(Throwable t) {
+    if (t instanceof UserError
+        || t instanceof java.nio.file.InvalidPathException
+        || t instanceof NumberFormatException) {
+      return true;
+    }
+    if (!(t instanceof IllegalArgumentException) || isTensorFlow(t)) {
+      return false;
+    }
+    StackTraceElement[] trace = t.getStackTrace();
+    return trace.length == 0 || trace[0].getClassName().startsWith("dev.rewardensemble.");
+  }
+
+  static int handle(Exception ex, CommandLine cl, CommandLine.ParseResult parsed) {
     PrintWriter err = cl.getErr();
     Throwable t = ex;
     if (t instanceof UncheckedIOException u) {
@@ -95,8 +115,7 @@ public final class Main implements Runnable {
       err.flush();
       return 2;
     }
-    // TensorFlow's own errors (and their IllegalArgumentException subclasses) are internal errors.
-    if ((t instanceof IllegalArgumentException && !isTensorFlow(t)) || t instanceof UserError) {
+    if (isBadInput(t)) {
       err.println("rme: error: " + oneLine(t.getMessage()));
       err.flush();
       return 2;

@@ -162,6 +162,8 @@ public final class HfCheckpoint {
                 + String.join("; ", problems.subList(0, shown))
                 + (problems.size() > shown ? "; and " + (problems.size() - shown) + " more" : ""));
       }
+      // Refused before any tensor is read when the float32 weights cannot fit in this JVM's heap.
+      ModelConfigs.requireMemory(config, expected, 0);
       Map<String, FloatTensor> weights = new LinkedHashMap<>();
       for (Map.Entry<String, String> e : keyMap.entrySet()) {
         if (expected.containsKey(e.getValue())) {
