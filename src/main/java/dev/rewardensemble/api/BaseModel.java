@@ -5,6 +5,7 @@ import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.model.Init;
 import dev.rewardensemble.model.LmHead;
 import dev.rewardensemble.model.RewardHeads;
@@ -55,6 +56,7 @@ public record BaseModel(
       return new BaseModel(source, c, Init.trunk(c, seed), Optional.empty(), Optional.empty());
     }
     requireDirectory(source);
+    RunDirs.requireComplete(source); // a killed run is no base to train from
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(source);
     Map<String, FloatTensor> trunk = new LinkedHashMap<>(ck.weights());
     FloatTensor head = trunk.remove(RewardHeads.KEY);

@@ -118,9 +118,12 @@ public record EnsembleModel(
     long total = weights.values().stream().mapToLong(FloatTensor::size).sum();
     long a = 0;
     if (kind() == EnsembleKind.LORA) {
+      java.util.Set<String> adapterKeys =
+          new java.util.HashSet<>(LoraEnsembleGraph.trainableKeys(config, lora));
+      adapterKeys.remove(RewardHeads.KEY);
       long adapters =
           weights.entrySet().stream()
-              .filter(e -> e.getKey().endsWith(".lora_A") || e.getKey().endsWith(".lora_B"))
+              .filter(e -> adapterKeys.contains(e.getKey()))
               .mapToLong(e -> e.getValue().size())
               .sum();
       a = adapters / members();

@@ -195,12 +195,7 @@ public final class StackedLora implements Projector {
    * Block index of a module key ({@code model.layers.3.mlp.up_proj} -> 3), or -1 outside blocks.
    */
   public static int layerOf(String module) {
-    for (String part : module.split("\\.")) {
-      if (!part.isEmpty() && part.chars().allMatch(Character::isDigit)) {
-        return Integer.parseInt(part);
-      }
-    }
-    return -1;
+    return dev.rewardensemble.io.PeftFiles.layerOf(module);
   }
 
   /** The formulation of this graph's deltas. */

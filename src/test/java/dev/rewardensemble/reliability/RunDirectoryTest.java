@@ -124,7 +124,7 @@ class RunDirectoryTest {
     return in;
   }
 
-  private void assertIncomplete(Path run) {
+  private void assertIncomplete(Path run) throws Exception {
     Cli.Run s =
         Cli.rme(
             "score", "--model", run.toString(), "--data", tmp.resolve("score-in.jsonl").toString());
@@ -136,6 +136,22 @@ class RunDirectoryTest {
                     + run
                     + ": training did not complete (pass --resume to train-rm to finish it)"),
         s.err());
+    // Nor does it serve as the base of another training run.
+    Cli.Run t =
+        Cli.rme(
+            "train-rm",
+            "--model",
+            run.toString(),
+            "--data",
+            synthetic(tmp, 40, 3).toString(),
+            "--out",
+            tmp.resolve("on-" + run.getFileName()).toString(),
+            "--steps",
+            "1");
+    assertEquals(2, t.code(), t.err());
+    assertTrue(t.err().contains(run + ": training did not complete"), t.err());
+    assertFalse(
+        Files.exists(tmp.resolve("on-" + run.getFileName())), "no run directory left behind");
   }
 
   private static JsonNode manifest(Path run) throws Exception {
