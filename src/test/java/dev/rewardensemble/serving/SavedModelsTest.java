@@ -324,6 +324,32 @@ class SavedModelsTest {
     assertFalse(Files.exists(tmp.resolve("k")));
   }
 
+  /** The metadata's heads must be an exact integer and agree with the graph's members output. */
+  @Test
+  void metadataThatContradictsTheGraphIsRefusedNamingTheKey() throws Exception {
+    HfCheckpoint.Checkpoint ck = HfCheckpoint.load(Fixtures.dir("llama-seqcls"));
+    Path dir = tmp.resolve("meta-k3/1");
+    SavedModels.export(
+        dir, ck.config(), 3, withRandomHead(ck, 3, 5), AggregationConfig.mean(), Map.of());
+    Path asset = dir.resolve(SavedModels.ASSET);
+    String good = Files.readString(asset);
+    assertTrue(good.matches("(?s).*\"heads\"\\s*:\\s*3.*"), good);
+    for (String bad : new String[] {"\"3\"", "2.5", "2"}) {
+      Files.writeString(asset, good.replaceFirst("\"heads\"\\s*:\\s*3", "\"heads\": " + bad));
+      IllegalArgumentException ex =
+          assertThrows(IllegalArgumentException.class, () -> SavedModelScorer.load(dir), bad);
+      assertTrue(ex.getMessage().contains("heads"), bad + ": " + ex.getMessage());
+      assertTrue(
+          ex.getMessage().contains(dir.toString()) || ex.getMessage().contains(asset.toString()),
+          bad + ": " + ex.getMessage());
+      assertFalse(ex.getMessage().contains("\n"), ex.getMessage());
+    }
+    Files.writeString(asset, good);
+    try (SavedModelScorer ok = SavedModelScorer.load(dir)) {
+      assertEquals(3, ok.heads());
+    }
+  }
+
   @Test
   void loadErrorsNameTheDirectory() throws Exception {
     Path empty = Files.createDirectories(tmp.resolve("empty"));
