@@ -577,16 +577,14 @@ public final class PpoTrainer implements AutoCloseable {
   /** Weight checks after every update (created at this process's first iteration). */
   private dev.rewardensemble.train.DivergenceGuard guard;
 
-  private dev.rewardensemble.train.DivergenceGuard.WeightOps weightOps;
+  private dev.rewardensemble.train.DivergenceGuard.WeightProbe weightProbe;
 
   private double[] weightStats() {
-    if (weightOps == null) {
-      List<Variable<TFloat32>> vars = new ArrayList<>();
-      trainable.forEach(k -> vars.add(params.variable(k)));
-      weightOps =
-          dev.rewardensemble.train.DivergenceGuard.buildWeightOps(Ops.create(owner.graph()), vars);
+    if (weightProbe == null) {
+      weightProbe =
+          new dev.rewardensemble.train.DivergenceGuard.WeightProbe(owner, params, trainable);
     }
-    return dev.rewardensemble.train.DivergenceGuard.weightStats(session, weightOps);
+    return weightProbe.stats();
   }
 
   /** Trainable weights (policy and value model, prefixed keys): what a checkpoint holds. */

@@ -1,13 +1,14 @@
 package dev.rewardensemble.train;
 
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.model.GraphSession;
+import dev.rewardensemble.model.ParameterStore;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
 import org.tensorflow.Operand;
 import org.tensorflow.Result;
-import org.tensorflow.Session;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
@@ -137,40 +138,52 @@ public final class DivergenceGuard {
   }
 
   /**
-   * Graph ops reading {@code max|w|} and {@code sum|w|} over {@code vars} (see {@link
-   * #weightStats}).
+   * {@code {max|w|, sum|w|}} over a trainer's trainable weights (a non-finite sum means a
+   * non-finite or overflowing weight), for {@link #checkWeights}. The reading ops are added to the
+   * graph, in a sub-scope {@code divergence_guard}, on the first call (the open session picks them
+   * up), so trainers that never ask pay nothing.
    */
-  public record WeightOps(Operand<TFloat32> maxAbs, Operand<TFloat32> sumAbs) {}
+  public static final class WeightProbe {
+    private final GraphSession owner;
+    private final ParameterStore params;
+    private final List<String> names;
+    private Operand<TFloat32> maxAbs;
+    private Operand<TFloat32> sumAbs;
 
-  /** Builds {@link WeightOps} over {@code vars} in a sub-scope {@code divergence_guard}. */
-  public static WeightOps buildWeightOps(Ops tf, List<Variable<TFloat32>> vars) {
-    Ops s = tf.withSubScope("divergence_guard");
-    List<Operand<TFloat32>> maxes = new ArrayList<>();
-    List<Operand<TFloat32>> sums = new ArrayList<>();
-    for (Variable<TFloat32> v : vars) {
-      int rank = v.shape().numDimensions();
-      int[] axes = new int[rank];
-      for (int d = 0; d < rank; d++) {
-        axes[d] = d;
-      }
-      Operand<TFloat32> abs = s.math.abs(v);
-      maxes.add(s.reshape(s.max(abs, s.constant(axes)), s.constant(new int[] {1}))); // [1]
-      sums.add(s.sum(abs, s.constant(axes))); // []
+    public WeightProbe(GraphSession owner, ParameterStore params, List<String> names) {
+      this.owner = owner;
+      this.params = params;
+      this.names = names;
     }
-    Operand<TFloat32> all =
-        maxes.size() == 1 ? maxes.get(0) : s.concat(maxes, s.constant(0)); // [vars]
-    Operand<TFloat32> max = s.max(all, s.constant(0)); // []
-    Operand<TFloat32> sum = sums.size() == 1 ? sums.get(0) : s.math.addN(sums); // []
-    return new WeightOps(max, sum);
-  }
 
-  /**
-   * Runs {@code ops}: {@code {max|w|, sum|w|}} (a non-finite sum means a non-finite or overflowing
-   * weight).
-   */
-  public static double[] weightStats(Session session, WeightOps ops) {
-    try (Result r = session.runner().fetch(ops.maxAbs()).fetch(ops.sumAbs()).run()) {
-      return new double[] {((TFloat32) r.get(0)).getFloat(), ((TFloat32) r.get(1)).getFloat()};
+    public double[] stats() {
+      if (maxAbs == null) {
+        build();
+      }
+      try (Result r = owner.session().runner().fetch(maxAbs).fetch(sumAbs).run()) {
+        return new double[] {((TFloat32) r.get(0)).getFloat(), ((TFloat32) r.get(1)).getFloat()};
+      }
+    }
+
+    private void build() {
+      Ops s = Ops.create(owner.graph()).withSubScope("divergence_guard");
+      List<Operand<TFloat32>> maxes = new ArrayList<>();
+      List<Operand<TFloat32>> sums = new ArrayList<>();
+      for (String name : names) {
+        Variable<TFloat32> v = params.variable(name);
+        int rank = v.shape().numDimensions();
+        int[] axes = new int[rank];
+        for (int d = 0; d < rank; d++) {
+          axes[d] = d;
+        }
+        Operand<TFloat32> abs = s.math.abs(v);
+        maxes.add(s.reshape(s.max(abs, s.constant(axes)), s.constant(new int[] {1}))); // [1]
+        sums.add(s.sum(abs, s.constant(axes))); // []
+      }
+      Operand<TFloat32> all =
+          maxes.size() == 1 ? maxes.get(0) : s.concat(maxes, s.constant(0)); // [vars]
+      maxAbs = s.max(all, s.constant(0)); // []
+      sumAbs = sums.size() == 1 ? sums.get(0) : s.math.addN(sums); // []
     }
   }
 }

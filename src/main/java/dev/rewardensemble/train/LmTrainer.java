@@ -239,15 +239,13 @@ public final class LmTrainer implements AutoCloseable {
    */
   private DivergenceGuard guard;
 
-  private DivergenceGuard.WeightOps weightOps;
+  private DivergenceGuard.WeightProbe weightProbe;
 
   private double[] weightStats() {
-    if (weightOps == null) {
-      List<Variable<TFloat32>> vars = new ArrayList<>();
-      trainable.forEach(n -> vars.add(params.variable(n)));
-      weightOps = DivergenceGuard.buildWeightOps(Ops.create(owner.graph()), vars);
+    if (weightProbe == null) {
+      weightProbe = new DivergenceGuard.WeightProbe(owner, params, trainable);
     }
-    return DivergenceGuard.weightStats(session, weightOps);
+    return weightProbe.stats();
   }
 
   /** The loss of a batch without training on it. */

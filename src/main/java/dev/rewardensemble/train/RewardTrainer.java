@@ -307,7 +307,7 @@ public final class RewardTrainer implements AutoCloseable {
   }
 
   /** The divergence guard's weight statistics ops, built on first use. */
-  private DivergenceGuard.WeightOps weightOps;
+  private DivergenceGuard.WeightProbe weightProbe;
 
   /**
    * {@code {max|w|, sum|w|}} over the trainable weights, for {@link DivergenceGuard#checkWeights}.
@@ -315,12 +315,10 @@ public final class RewardTrainer implements AutoCloseable {
    * never ask pay nothing.
    */
   public double[] weightStats() {
-    if (weightOps == null) {
-      List<Variable<TFloat32>> vars = new ArrayList<>();
-      trainable.forEach(n -> vars.add(params.variable(n)));
-      weightOps = DivergenceGuard.buildWeightOps(Ops.create(owner.graph()), vars);
+    if (weightProbe == null) {
+      weightProbe = new DivergenceGuard.WeightProbe(owner, params, trainable);
     }
-    return DivergenceGuard.weightStats(session, weightOps);
+    return weightProbe.stats();
   }
 
   /**
