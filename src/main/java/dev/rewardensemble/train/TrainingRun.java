@@ -182,7 +182,7 @@ public final class TrainingRun {
       }
       Path metrics = runDir.resolve("metrics.jsonl");
       truncateMetrics(metrics, start);
-      writeJson(runDir.resolve("run.json"), runJson(spec, fingerprint, total, null));
+      RunDirs.writeRunJson(runDir, runJson(spec, fingerprint, total, null));
 
       int n = train.size();
       int perStep = tc.pairsPerStep();
@@ -285,11 +285,11 @@ public final class TrainingRun {
       }
       Map<String, FloatTensor> weights = trainer.weights();
       ObjectNode done = runJson(spec, fingerprint, total, lastEval);
-      writeJson(runDir.resolve("run.json"), done);
+      RunDirs.writeRunJson(runDir, done);
       if (spec.finish() != null) {
         spec.finish().write(runDir, weights);
       } else {
-        writeJson(
+        RunDirs.writeJson(
             runDir.resolve("config.json"),
             ModelConfigs.toHf(spec.config(), spec.architecture(), spec.heads()));
         Safetensors.write(runDir.resolve("model.safetensors"), weights, Map.of("format", "pt"));
@@ -533,10 +533,6 @@ public final class TrainingRun {
       r.set("final_eval", JSON.valueToTree(finalEval));
     }
     return r;
-  }
-
-  private static void writeJson(Path file, JsonNode node) throws IOException {
-    RunDirs.writeJson(file, node);
   }
 
   private static void appendRow(Path metrics, JsonNode row) throws IOException {
