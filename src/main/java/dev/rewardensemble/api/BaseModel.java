@@ -1,6 +1,5 @@
 package dev.rewardensemble.api;
 
-import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
 import dev.rewardensemble.io.FloatTensor;
@@ -85,9 +84,7 @@ public record BaseModel(
 
   /** Hugging Face architecture name of a reward model of this family. */
   public String rewardArchitecture() {
-    return config instanceof Gpt2Config
-        ? "GPT2ForSequenceClassification"
-        : "LlamaForSequenceClassification";
+    return config.sequenceClassificationArchitecture();
   }
 
   /**

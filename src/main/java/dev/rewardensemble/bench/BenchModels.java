@@ -3,7 +3,6 @@ package dev.rewardensemble.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
 import dev.rewardensemble.ensemble.EnsembleKind;
@@ -167,7 +166,7 @@ public final class BenchModels {
 
   /** Whether a config is a GPT-2 (for printing). */
   public static String family(ModelConfig c) {
-    return c instanceof Gpt2Config ? "gpt2" : "llama";
+    return c.modelType();
   }
 
   static JsonNode tree(Object o) {

@@ -45,10 +45,7 @@ public final class Flops {
   }
 
   static long attnWidth(ModelConfig c) {
-    if (c instanceof dev.rewardensemble.config.LlamaConfig l) {
-      return (long) l.numHeads() * l.headDim();
-    }
-    return c.hiddenSize();
+    return (long) c.numHeads() * c.headDim();
   }
 
   /** Forward FLOPs of {@code layers} blocks over {@code b} sequences of {@code t} tokens. */

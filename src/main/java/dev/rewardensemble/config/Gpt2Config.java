@@ -58,6 +58,74 @@ public record Gpt2Config(
         vocab, positions, hidden, layers, heads, 4 * hidden, 1e-5, "gelu_new", 0, -1, -1, true);
   }
 
+  static Gpt2Config parse(HfKeys r) {
+    int nEmbd = r.integer("n_embd", null);
+    int vocab = r.integer("vocab_size", null);
+    int eos = r.tokenId("eos_token_id", -1, vocab);
+    int pad = r.firstId("pad_token_id", eos >= 0 && eos < vocab ? eos : 0);
+    return new Gpt2Config(
+        vocab,
+        r.integer("n_positions", null),
+        nEmbd,
+        r.integer("n_layer", null),
+        r.integer("n_head", null),
+        r.integer("n_inner", 4 * nEmbd),
+        r.number("layer_norm_epsilon", 1e-5),
+        r.text("activation_function", "gelu_new"),
+        pad,
+        r.tokenId("bos_token_id", -1, vocab),
+        eos,
+        r.bool("tie_word_embeddings", true));
+  }
+
+  @Override
+  public void writeHf(com.fasterxml.jackson.databind.node.ObjectNode o) {
+    o.put("vocab_size", vocabSize);
+    o.put("n_positions", nPositions);
+    o.put("n_embd", nEmbd);
+    o.put("n_layer", nLayer);
+    o.put("n_head", nHead);
+    o.put("n_inner", nInner);
+    o.put("layer_norm_epsilon", layerNormEpsilon);
+    o.put("activation_function", activation);
+    o.put("resid_pdrop", 0.0);
+    o.put("embd_pdrop", 0.0);
+    o.put("attn_pdrop", 0.0);
+    o.put("scale_attn_weights", true);
+    o.put("pad_token_id", padTokenId);
+    DecoderKeys.putId(o, "bos_token_id", bosTokenId);
+    DecoderKeys.putId(o, "eos_token_id", eosTokenId);
+  }
+
+  @Override
+  public String sizeKeys() {
+    return "vocab_size "
+        + vocabSize
+        + ", n_embd "
+        + nEmbd
+        + ", n_inner "
+        + nInner
+        + ", n_layer "
+        + nLayer
+        + ", n_positions "
+        + nPositions;
+  }
+
+  @Override
+  public String hfClassPrefix() {
+    return "GPT2";
+  }
+
+  @Override
+  public String causalLmArchitecture() {
+    return "GPT2LMHeadModel";
+  }
+
+  @Override
+  public boolean conv1dWeights() {
+    return true;
+  }
+
   @Override
   public String modelType() {
     return "gpt2";
@@ -93,6 +161,7 @@ public record Gpt2Config(
     return "transformer.wte.weight";
   }
 
+  @Override
   public int headDim() {
     return nEmbd / nHead;
   }

@@ -7,9 +7,10 @@ import java.util.Map;
  * The architecture of a transformer trunk: one record per model family. Every implementation is an
  * immutable record validated in its compact constructor, whose messages name the bad value.
  */
-public sealed interface ModelConfig permits Gpt2Config, LlamaConfig {
+public sealed interface ModelConfig
+    permits Gpt2Config, LlamaConfig, Qwen2Config, Qwen3Config, MistralConfig, Gemma2Config {
 
-  /** {@code "gpt2"} or {@code "llama"}: Hugging Face's {@code model_type}. */
+  /** Hugging Face's {@code model_type}: {@code "gpt2"}, {@code "llama"}, {@code "qwen2"}, ... */
   String modelType();
 
   int vocabSize();
@@ -49,6 +50,76 @@ public sealed interface ModelConfig permits Gpt2Config, LlamaConfig {
 
   /** PEFT module names a LoRA adapter may target in this family. */
   List<String> loraTargets();
+
+  /** Size of one attention head. */
+  int headDim();
+
+  /** Key/value heads (grouped-query attention); {@link #numHeads()} when every head has its own. */
+  default int numKeyValueHeads() {
+    return numHeads();
+  }
+
+  /**
+   * Prefix of the family's Hugging Face class names: {@code GPT2}, {@code Llama}, {@code Qwen2},
+   * ...
+   */
+  String hfClassPrefix();
+
+  /** Hugging Face class of a reward model: {@code LlamaForSequenceClassification}, ... */
+  default String sequenceClassificationArchitecture() {
+    return hfClassPrefix() + "ForSequenceClassification";
+  }
+
+  /** Hugging Face class of a causal language model: {@code LlamaForCausalLM}, ... */
+  default String causalLmArchitecture() {
+    return hfClassPrefix() + "ForCausalLM";
+  }
+
+  /** Hugging Face class of the bare trunk: {@code LlamaModel}, ... */
+  default String baseArchitecture() {
+    return hfClassPrefix() + "Model";
+  }
+
+  /**
+   * Whether projection weights are stored {@code [in, out]} (GPT-2's {@code Conv1D}) rather than
+   * torch {@code Linear}'s {@code [out, in]}.
+   */
+  default boolean conv1dWeights() {
+    return false;
+  }
+
+  /**
+   * Sliding attention window of block {@code layer}: a query at index i sees keys j with {@code i -
+   * window < j <= i}; 0 for full causal attention.
+   */
+  default int attentionWindow(int layer) {
+    return 0;
+  }
+
+  /** Soft-capping of the language-model logits ({@code cap * tanh(logits / cap)}); 0 for none. */
+  default double finalLogitSoftcapping() {
+    return 0;
+  }
+
+  /**
+   * The value every norm weight of a fresh model starts at: 1, or 0 for families whose norms scale
+   * by {@code (1 + weight)} (Gemma).
+   */
+  default float initialNormWeight() {
+    return 1f;
+  }
+
+  /**
+   * The size keys with their values, as error messages name them (e.g. {@code vocab_size 300,
+   * hidden_size 64, ...}).
+   */
+  String sizeKeys();
+
+  /**
+   * Writes the family's keys of a Hugging Face {@code config.json} into {@code o} (everything but
+   * {@code architectures}, labels and {@code dtype}).
+   */
+  void writeHf(com.fasterxml.jackson.databind.node.ObjectNode o);
 
   /**
    * Upper bounds of the size keys: far above every published model (vocabularies of 256k, hidden

@@ -73,31 +73,26 @@ public final class ModelConfigs {
 
   /** The size keys of {@code c} with their values, as the error messages name them. */
   static String sizeKeys(ModelConfig c) {
-    if (c instanceof Gpt2Config g) {
-      return "vocab_size "
-          + g.vocabSize()
-          + ", n_embd "
-          + g.nEmbd()
-          + ", n_inner "
-          + g.nInner()
-          + ", n_layer "
-          + g.nLayer()
-          + ", n_positions "
-          + g.nPositions();
-    }
-    LlamaConfig l = (LlamaConfig) c;
-    return "vocab_size "
-        + l.vocabSize()
-        + ", hidden_size "
-        + l.hiddenSize()
-        + ", intermediate_size "
-        + l.intermediateSize()
-        + ", num_hidden_layers "
-        + l.numLayers()
-        + ", num_attention_heads x head_dim "
-        + l.numHeads()
-        + " x "
-        + l.headDim();
+    return c.sizeKeys();
+  }
+
+  /**
+   * The families, by Hugging Face {@code model_type}: adding a family means adding its record (with
+   * a {@code parse}) and one line here, plus its forward in {@code model/}.
+   */
+  private static final java.util.Map<String, java.util.function.Function<HfKeys, ModelConfig>>
+      FAMILIES =
+          java.util.Map.of(
+              "gpt2", Gpt2Config::parse,
+              "llama", LlamaConfig::parse,
+              "qwen2", Qwen2Config::parse,
+              "qwen3", Qwen3Config::parse,
+              "mistral", MistralConfig::parse,
+              "gemma2", Gemma2Config::parse);
+
+  /** The supported {@code model_type}s, sorted, for messages. */
+  public static java.util.List<String> supportedTypes() {
+    return FAMILIES.keySet().stream().sorted().toList();
   }
 
   /** Reads a {@code config.json} (or a {@code tf-graphs/} preset). */
@@ -125,29 +120,36 @@ public final class ModelConfigs {
       throw new IllegalArgumentException(source + ": expected a JSON object");
     }
     String type = node.path("model_type").asText("");
-    Reader r = new Reader(node, source);
+    HfKeys r = new HfKeys(node, source);
     try {
+      if (type.isEmpty()) {
+        throw new IllegalArgumentException(
+            "missing key 'model_type' (" + String.join(", ", supportedTypes()) + ")");
+      }
+      java.util.function.Function<HfKeys, ModelConfig> family = FAMILIES.get(type);
+      if (family == null) {
+        throw new IllegalArgumentException(
+            "model_type '"
+                + type
+                + "' is not supported (supported: "
+                + String.join(", ", supportedTypes())
+                + ")");
+      }
+      ModelConfig config = family.apply(r);
       JsonNode archs = node.get("architectures");
-      if (archs != null
-          && archs.isArray()
-          && !archs.isEmpty()
-          && (type.equals("gpt2") || type.equals("llama"))) {
+      if (archs != null && archs.isArray() && !archs.isEmpty()) {
         String arch = archs.get(0).asText("");
-        String family =
-            arch.startsWith("GPT2") ? "gpt2" : arch.startsWith("Llama") ? "llama" : null;
-        if (family != null && !family.equals(type)) {
-          throw new IllegalArgumentException(
-              "architectures [\"" + arch + "\"] contradicts model_type '" + type + "'");
+        // An architecture of another supported family contradicts model_type.
+        for (String other : supportedTypes()) {
+          if (!other.equals(type)
+              && arch.startsWith(prefixOf(other))
+              && !arch.startsWith(config.hfClassPrefix())) {
+            throw new IllegalArgumentException(
+                "architectures [\"" + arch + "\"] contradicts model_type '" + type + "'");
+          }
         }
       }
-      return switch (type) {
-        case "gpt2" -> parseGpt2(r);
-        case "llama" -> parseLlama(r);
-        case "" -> throw new IllegalArgumentException("missing key 'model_type' (gpt2 or llama)");
-        default ->
-            throw new IllegalArgumentException(
-                "model_type '" + type + "' is not supported (supported: gpt2, llama)");
-      };
+      return config;
     } catch (IllegalArgumentException e) {
       if (e.getMessage() != null && e.getMessage().startsWith(source)) {
         throw e;
@@ -156,76 +158,17 @@ public final class ModelConfigs {
     }
   }
 
-  private static Gpt2Config parseGpt2(Reader r) {
-    int nEmbd = r.integer("n_embd", null);
-    int vocab = r.integer("vocab_size", null);
-    int eos = r.tokenId("eos_token_id", -1, vocab);
-    int pad = r.firstId("pad_token_id", eos >= 0 && eos < vocab ? eos : 0);
-    return new Gpt2Config(
-        vocab,
-        r.integer("n_positions", null),
-        nEmbd,
-        r.integer("n_layer", null),
-        r.integer("n_head", null),
-        r.integer("n_inner", 4 * nEmbd),
-        r.number("layer_norm_epsilon", 1e-5),
-        r.text("activation_function", "gelu_new"),
-        pad,
-        r.tokenId("bos_token_id", -1, vocab),
-        eos,
-        r.bool("tie_word_embeddings", true));
-  }
-
-  private static LlamaConfig parseLlama(Reader r) {
-    String act = r.text("hidden_act", "silu");
-    if (!act.equals("silu")) {
-      throw new IllegalArgumentException("hidden_act '" + act + "' is not supported (silu)");
-    }
-    if (r.bool("attention_bias", false)) {
-      throw new IllegalArgumentException("attention_bias true is not supported");
-    }
-    if (r.bool("mlp_bias", false)) {
-      throw new IllegalArgumentException("mlp_bias true is not supported");
-    }
-    double theta = r.number("rope_theta", 10000.0);
-    JsonNode rope = r.node.get("rope_parameters");
-    if (rope == null || rope.isNull()) {
-      rope = r.node.get("rope_scaling");
-    }
-    if (rope != null && !rope.isNull()) {
-      String ropeType = rope.path("rope_type").asText(rope.path("type").asText("default"));
-      if (!ropeType.equals("default")) {
-        throw new IllegalArgumentException(
-            "rope_type '" + ropeType + "' is not supported (only default rotary embeddings)");
-      }
-      if (rope.has("rope_theta")) {
-        theta = rope.get("rope_theta").asDouble();
-      }
-    }
-    int hidden = r.integer("hidden_size", null);
-    int heads = r.integer("num_attention_heads", null);
-    ModelConfig.checkSize("num_attention_heads", heads, ModelConfig.MAX_HEADS);
-    int vocab = r.integer("vocab_size", null);
-    int eos = r.tokenId("eos_token_id", -1, vocab);
-    if (hidden % heads != 0 && !r.node.hasNonNull("head_dim")) {
-      throw new IllegalArgumentException(
-          "hidden_size " + hidden + " is not divisible by num_attention_heads " + heads);
-    }
-    return new LlamaConfig(
-        vocab,
-        hidden,
-        r.integer("intermediate_size", null),
-        r.integer("num_hidden_layers", null),
-        heads,
-        r.integer("num_key_value_heads", heads),
-        r.integer("head_dim", hidden / heads),
-        r.integer("max_position_embeddings", null),
-        r.number("rms_norm_eps", 1e-6),
-        theta,
-        r.firstId("pad_token_id", eos >= 0 && eos < vocab ? eos : 0),
-        r.tokenId("bos_token_id", -1, vocab),
-        eos,
-        r.bool("tie_word_embeddings", false));
+  /** The class-name prefix of a supported {@code model_type}. */
+  private static String prefixOf(String type) {
+    return switch (type) {
+      case "gpt2" -> "GPT2";
+      case "llama" -> "Llama";
+      case "qwen2" -> "Qwen2";
+      case "qwen3" -> "Qwen3";
+      case "mistral" -> "Mistral";
+      case "gemma2" -> "Gemma2";
+      default -> type;
+    };
   }
 
   /**
@@ -236,40 +179,7 @@ public final class ModelConfigs {
     ObjectNode o = JSON.createObjectNode();
     o.putArray("architectures").add(architecture);
     o.put("model_type", config.modelType());
-    if (config instanceof Gpt2Config c) {
-      o.put("vocab_size", c.vocabSize());
-      o.put("n_positions", c.nPositions());
-      o.put("n_embd", c.nEmbd());
-      o.put("n_layer", c.nLayer());
-      o.put("n_head", c.nHead());
-      o.put("n_inner", c.nInner());
-      o.put("layer_norm_epsilon", c.layerNormEpsilon());
-      o.put("activation_function", c.activation());
-      o.put("resid_pdrop", 0.0);
-      o.put("embd_pdrop", 0.0);
-      o.put("attn_pdrop", 0.0);
-      o.put("scale_attn_weights", true);
-      putIds(o, c);
-    } else if (config instanceof LlamaConfig c) {
-      o.put("vocab_size", c.vocabSize());
-      o.put("hidden_size", c.hiddenSize());
-      o.put("intermediate_size", c.intermediateSize());
-      o.put("num_hidden_layers", c.numLayers());
-      o.put("num_attention_heads", c.numHeads());
-      o.put("num_key_value_heads", c.numKeyValueHeads());
-      o.put("head_dim", c.headDim());
-      o.put("max_position_embeddings", c.maxPositionEmbeddings());
-      o.put("rms_norm_eps", c.rmsNormEps());
-      // transformers 5 reads rope_parameters; 4.x reads rope_theta.
-      o.put("rope_theta", c.ropeTheta());
-      ObjectNode rope = o.putObject("rope_parameters");
-      rope.put("rope_type", "default");
-      rope.put("rope_theta", c.ropeTheta());
-      o.put("hidden_act", "silu");
-      o.put("attention_bias", false);
-      o.put("mlp_bias", false);
-      putIds(o, c);
-    }
+    config.writeHf(o);
     o.put("tie_word_embeddings", config.tieWordEmbeddings());
     if (numLabels > 0) {
       o.put("num_labels", numLabels);
@@ -284,111 +194,5 @@ public final class ModelConfigs {
     // anyway.
     o.put("dtype", "float32");
     return o;
-  }
-
-  private static void putIds(ObjectNode o, ModelConfig c) {
-    o.put("pad_token_id", c.padTokenId());
-    // An unknown id (-1, e.g. GPT-2's 50256 in a small vocabulary) is written as null: left out,
-    // transformers would fill in its family default, which may lie outside the vocabulary.
-    putId(o, "bos_token_id", c.bosTokenId());
-    putId(o, "eos_token_id", c.eosTokenId());
-  }
-
-  private static void putId(ObjectNode o, String key, int id) {
-    if (id >= 0) {
-      o.put(key, id);
-    } else {
-      o.putNull(key);
-    }
-  }
-
-  /** Typed access to keys with messages that name the key and the bad value. */
-  private record Reader(JsonNode node, String source) {
-    int integer(String key, Integer dflt) {
-      JsonNode v = node.get(key);
-      if (v == null || v.isNull()) {
-        if (dflt == null) {
-          throw new IllegalArgumentException("missing key '" + key + "'");
-        }
-        return dflt;
-      }
-      return exactInt(key, v, "an integer");
-    }
-
-    /** An integral JSON number that fits an int (1e20 or 2^40 is an error, not a wrapped value). */
-    private static int exactInt(String key, JsonNode v, String what) {
-      if (!v.isNumber()
-          || !v.canConvertToInt()
-          || !(v.isIntegralNumber() || v.isDouble() && v.asDouble() == Math.rint(v.asDouble()))) {
-        throw new IllegalArgumentException(
-            "key '"
-                + key
-                + "' must be "
-                + what
-                + " in ["
-                + Integer.MIN_VALUE
-                + ", "
-                + Integer.MAX_VALUE
-                + "], got "
-                + v);
-      }
-      return v.asInt();
-    }
-
-    /**
-     * A token id; ids outside [0, vocab) (e.g. GPT-2's 50256 in a small-vocabulary config) read as
-     * -1.
-     */
-    int tokenId(String key, int dflt, int vocab) {
-      int id = firstId(key, dflt);
-      return id >= 0 && id < vocab ? id : -1;
-    }
-
-    int firstId(String key, int dflt) {
-      JsonNode v = node.get(key);
-      if (v != null && v.isArray()) {
-        v = v.size() > 0 ? v.get(0) : null;
-      }
-      if (v == null || v.isNull()) {
-        return dflt;
-      }
-      if (!v.isIntegralNumber()) {
-        throw new IllegalArgumentException("key '" + key + "' must be a token id, got " + v);
-      }
-      return exactInt(key, v, "a token id");
-    }
-
-    double number(String key, double dflt) {
-      JsonNode v = node.get(key);
-      if (v == null || v.isNull()) {
-        return dflt;
-      }
-      if (!v.isNumber()) {
-        throw new IllegalArgumentException("key '" + key + "' must be a number, got " + v);
-      }
-      return v.asDouble();
-    }
-
-    String text(String key, String dflt) {
-      JsonNode v = node.get(key);
-      if (v == null || v.isNull()) {
-        return dflt;
-      }
-      if (!v.isTextual()) {
-        throw new IllegalArgumentException("key '" + key + "' must be a string, got " + v);
-      }
-      return v.asText();
-    }
-
-    boolean bool(String key, boolean dflt) {
-      JsonNode v = node.get(key);
-      if (v == null || v.isNull()) {
-        return dflt;
-      }
-      if (!v.isBoolean()) {
-        throw new IllegalArgumentException("key '" + key + "' must be true or false, got " + v);
-      }
-      return v.asBoolean();
-    }
   }
 }

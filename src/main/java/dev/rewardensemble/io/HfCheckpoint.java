@@ -3,7 +3,6 @@ package dev.rewardensemble.io;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
 import java.io.IOException;
@@ -68,22 +67,30 @@ public final class HfCheckpoint {
             || Files.isRegularFile(dir.resolve("model.safetensors.index.json")));
   }
 
-  /** Reads {@code config.json} and the architecture's kind. */
-  public static Kind kindOf(String architecture, Path configFile) {
-    return switch (architecture) {
-      case "GPT2ForSequenceClassification", "LlamaForSequenceClassification" ->
-          Kind.SEQUENCE_CLASSIFICATION;
-      case "GPT2LMHeadModel", "LlamaForCausalLM" -> Kind.CAUSAL_LM;
-      case "GPT2Model", "LlamaModel" -> Kind.BASE;
-      default ->
-          throw new IllegalArgumentException(
-              configFile
-                  + ": architecture '"
-                  + architecture
-                  + "' is not supported (supported: "
-                  + "GPT2ForSequenceClassification, LlamaForSequenceClassification, GPT2LMHeadModel, "
-                  + "LlamaForCausalLM, GPT2Model, LlamaModel)");
-    };
+  /** The kind of {@code architecture}, which must be one of {@code config}'s family's classes. */
+  public static Kind kindOf(String architecture, ModelConfig config, Path configFile) {
+    if (architecture.equals(config.sequenceClassificationArchitecture())) {
+      return Kind.SEQUENCE_CLASSIFICATION;
+    }
+    if (architecture.equals(config.causalLmArchitecture())) {
+      return Kind.CAUSAL_LM;
+    }
+    if (architecture.equals(config.baseArchitecture())) {
+      return Kind.BASE;
+    }
+    throw new IllegalArgumentException(
+        configFile
+            + ": architecture '"
+            + architecture
+            + "' is not supported for model_type '"
+            + config.modelType()
+            + "' (supported: "
+            + config.sequenceClassificationArchitecture()
+            + ", "
+            + config.causalLmArchitecture()
+            + ", "
+            + config.baseArchitecture()
+            + ")");
   }
 
   /** Imports a checkpoint directory, checking every tensor. */
@@ -107,10 +114,8 @@ public final class HfCheckpoint {
     ModelConfig config = ModelConfigs.parse(cfgNode, configFile.toString());
     JsonNode archs = cfgNode.path("architectures");
     String arch =
-        archs.isArray() && archs.size() > 0
-            ? archs.get(0).asText()
-            : (config instanceof Gpt2Config ? "GPT2Model" : "LlamaModel");
-    Kind kind = kindOf(arch, configFile);
+        archs.isArray() && archs.size() > 0 ? archs.get(0).asText() : config.baseArchitecture();
+    Kind kind = kindOf(arch, config, configFile);
     try (TensorSource src = TensorSources.openCheckpoint(dir)) {
       Map<String, String> keyMap = normalizeKeys(src, config);
       Map<String, long[]> expected = new LinkedHashMap<>(config.parameterShapes());

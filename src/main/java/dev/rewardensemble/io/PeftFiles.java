@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.ModelConfig;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -108,7 +107,7 @@ public final class PeftFiles {
           configFile + ": bias '" + bias + "' is not supported (only \"none\")");
     }
     boolean fanInFanOut = cfg.path("fan_in_fan_out").asBoolean(false);
-    if (fanInFanOut && !(c instanceof Gpt2Config)) {
+    if (fanInFanOut && !c.conv1dWeights()) {
       throw new IllegalArgumentException(
           configFile
               + ": fan_in_fan_out is true, but "
@@ -151,7 +150,7 @@ public final class PeftFiles {
     Set<Integer> layers = layersToTransform(cfg.path("layers_to_transform"), c, configFile);
 
     Map<String, long[]> base = c.parameterShapes();
-    boolean conv1d = c instanceof Gpt2Config;
+    boolean conv1d = c.conv1dWeights();
     Map<String, FloatTensor> as = new LinkedHashMap<>();
     Map<String, FloatTensor> bs = new LinkedHashMap<>();
     FloatTensor score = null;
@@ -377,7 +376,7 @@ public final class PeftFiles {
     cfg.put("lora_dropout", a.dropout());
     ArrayNode targets = cfg.putArray("target_modules");
     a.targetModules().forEach(targets::add);
-    cfg.put("fan_in_fan_out", c instanceof Gpt2Config);
+    cfg.put("fan_in_fan_out", c.conv1dWeights());
     cfg.put("bias", "none");
     cfg.put("lora_bias", false);
     cfg.put("use_dora", false);

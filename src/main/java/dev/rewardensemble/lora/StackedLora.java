@@ -1,6 +1,5 @@
 package dev.rewardensemble.lora;
 
-import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.model.BuildContext;
@@ -171,7 +170,7 @@ public final class StackedLora implements Projector {
     lora.checkFor(c);
     int fork = lora.forkLayer(c);
     List<Module> out = new ArrayList<>();
-    boolean conv1d = c instanceof Gpt2Config;
+    boolean conv1d = c.conv1dWeights();
     for (Map.Entry<String, long[]> e : Transformers.parameterShapes(c).entrySet()) {
       String key = e.getKey();
       if (!key.endsWith(".weight")) {

@@ -29,7 +29,7 @@ public final class Init {
       String k = e.getKey();
       long[] shape = e.getValue();
       if (k.contains("ln_") || k.contains("layernorm") || k.endsWith("norm.weight")) {
-        out.put(k, filled(shape, k.endsWith(".bias") ? 0f : 1f));
+        out.put(k, filled(shape, k.endsWith(".bias") ? 0f : c.initialNormWeight()));
       } else if (k.endsWith(".bias")) {
         out.put(k, filled(shape, 0f));
       } else {

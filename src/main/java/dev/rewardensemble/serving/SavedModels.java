@@ -3,8 +3,6 @@ package dev.rewardensemble.serving;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ExecConfig;
-import dev.rewardensemble.config.Gpt2Config;
-import dev.rewardensemble.config.LlamaConfig;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
 import dev.rewardensemble.ensemble.Aggregation;
@@ -237,25 +235,14 @@ public final class SavedModels {
     HfCheckpoint.writeFiles(dir, config, sequenceClassification(config), w, meta);
   }
 
-  /** {@code GPT2LMHeadModel} or {@code LlamaForCausalLM}. */
+  /** The family's causal-LM class ({@code GPT2LMHeadModel}, {@code LlamaForCausalLM}, ...). */
   public static String causalLm(ModelConfig config) {
-    if (config instanceof Gpt2Config) {
-      return "GPT2LMHeadModel";
-    } else if (config instanceof LlamaConfig) {
-      return "LlamaForCausalLM";
-    }
-    throw new IllegalArgumentException("no causal-LM architecture for " + config.modelType());
+    return config.causalLmArchitecture();
   }
 
-  /** {@code GPT2ForSequenceClassification} or {@code LlamaForSequenceClassification}. */
+  /** The family's reward-model class ({@code LlamaForSequenceClassification}, ...). */
   public static String sequenceClassification(ModelConfig config) {
-    if (config instanceof Gpt2Config) {
-      return "GPT2ForSequenceClassification";
-    } else if (config instanceof LlamaConfig) {
-      return "LlamaForSequenceClassification";
-    }
-    throw new IllegalArgumentException(
-        "no sequence-classification architecture for " + config.modelType());
+    return config.sequenceClassificationArchitecture();
   }
 
   /** The weights the reward graph needs, checked: trunk + score.weight [K, H], no lm_head. */

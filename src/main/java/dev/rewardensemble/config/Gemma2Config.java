@@ -1,0 +1,200 @@
+package dev.rewardensemble.config;
+
+import static dev.rewardensemble.config.ModelConfig.check;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Gemma 2: embeddings scaled by sqrt(hidden), RMSNorm scaling by {@code (1 + weight)}, GeGLU with
+ * the tanh-approximated GELU, four norms per block (sandwich), attention logits soft-capped ({@code
+ * attn_logit_softcapping}) and scaled by {@code query_pre_attn_scalar^-0.5}, LM logits soft-capped
+ * ({@code final_logit_softcapping}), sliding-window attention on alternate layers ({@code
+ * layer_types}, by default layers 0, 2, 4, ...), tied embeddings. Field names follow Hugging Face's
+ * {@code Gemma2Config}.
+ *
+ * @param queryPreAttnScalar attention scores are scaled by {@code queryPreAttnScalar^-0.5}
+ * @param attnLogitSoftcapping cap of the attention logits (0: none)
+ * @param finalLogitSoftcapping cap of the LM logits (0: none; never applied to reward heads)
+ * @param windows per layer, the sliding attention window (0: full causal attention)
+ */
+public record Gemma2Config(
+    int vocabSize,
+    int hiddenSize,
+    int intermediateSize,
+    int numLayers,
+    int numHeads,
+    int numKeyValueHeads,
+    int headDim,
+    int maxPositionEmbeddings,
+    double rmsNormEps,
+    double ropeTheta,
+    int padTokenId,
+    int bosTokenId,
+    int eosTokenId,
+    boolean tieWordEmbeddings,
+    RopeScaling ropeScaling,
+    double queryPreAttnScalar,
+    double attnLogitSoftcapping,
+    double finalLogitSoftcapping,
+    List<Integer> windows)
+    implements ModelConfig {
+
+  public Gemma2Config {
+    DecoderKeys.check(
+        vocabSize,
+        hiddenSize,
+        intermediateSize,
+        numLayers,
+        numHeads,
+        numKeyValueHeads,
+        headDim,
+        maxPositionEmbeddings,
+        rmsNormEps,
+        ropeTheta,
+        padTokenId);
+    check(ropeScaling != null, "rope scaling must not be null");
+    windows = List.copyOf(windows);
+    check(
+        windows.size() == numLayers,
+        windows.size() + " attention windows for " + numLayers + " layers");
+    for (int w : windows) {
+      check(
+          w >= 0 && w <= MAX_POSITIONS,
+          "sliding_window must be in [1, " + MAX_POSITIONS + "], got " + w);
+    }
+    check(
+        queryPreAttnScalar > 0,
+        "query_pre_attn_scalar must be positive, got " + queryPreAttnScalar);
+    check(
+        attnLogitSoftcapping >= 0,
+        "attn_logit_softcapping must be positive or null, got " + attnLogitSoftcapping);
+    check(
+        finalLogitSoftcapping >= 0,
+        "final_logit_softcapping must be positive or null, got " + finalLogitSoftcapping);
+  }
+
+  static Gemma2Config parse(HfKeys r) {
+    int hidden = r.integer("hidden_size", null);
+    int heads = r.integer("num_attention_heads", null);
+    int vocab = r.integer("vocab_size", null);
+    int eos = r.tokenId("eos_token_id", -1, vocab);
+    int layers = r.integer("num_hidden_layers", null);
+    ModelConfig.checkSize("num_hidden_layers", layers, MAX_LAYERS);
+    String act = r.node().hasNonNull("hidden_activation") ? "hidden_activation" : "hidden_act";
+    DecoderKeys.requireActivation(r, act, "gelu_pytorch_tanh");
+    DecoderKeys.refuse(r, "attention_bias");
+    int window = r.integer("sliding_window", 4096, 0);
+    List<Boolean> dflt = new java.util.ArrayList<>();
+    for (int i = 0; i < layers; i++) {
+      dflt.add(window > 0 && (i + 1) % 2 == 1);
+    }
+    List<Boolean> sliding = r.slidingLayers(layers, dflt);
+    return new Gemma2Config(
+        vocab,
+        hidden,
+        r.integer("intermediate_size", null),
+        layers,
+        heads,
+        r.integer("num_key_value_heads", heads),
+        r.integer("head_dim", 256),
+        r.integer("max_position_embeddings", null),
+        r.number("rms_norm_eps", 1e-6),
+        r.ropeTheta(10000.0),
+        r.firstId("pad_token_id", eos >= 0 && eos < vocab ? eos : 0),
+        r.tokenId("bos_token_id", -1, vocab),
+        eos,
+        r.bool("tie_word_embeddings", true),
+        r.ropeScaling(),
+        r.number("query_pre_attn_scalar", 256),
+        r.number("attn_logit_softcapping", 50.0, 0),
+        r.number("final_logit_softcapping", 30.0, 0),
+        DecoderKeys.windows("layer_types", layers, sliding, window));
+  }
+
+  @Override
+  public String modelType() {
+    return "gemma2";
+  }
+
+  @Override
+  public String hfClassPrefix() {
+    return "Gemma2";
+  }
+
+  @Override
+  public int maxPositions() {
+    return maxPositionEmbeddings;
+  }
+
+  @Override
+  public String trunkPrefix() {
+    return "model.";
+  }
+
+  @Override
+  public String embeddingKey() {
+    return "model.embed_tokens.weight";
+  }
+
+  @Override
+  public List<String> loraTargets() {
+    return DecoderKeys.LORA_TARGETS;
+  }
+
+  @Override
+  public String sizeKeys() {
+    return DecoderKeys.sizeKeys(this, intermediateSize);
+  }
+
+  @Override
+  public int attentionWindow(int layer) {
+    return windows.get(layer);
+  }
+
+  /** Inverse rotary frequencies {@code [head_dim / 2]}, scaled as {@link #ropeScaling} says. */
+  public float[] inverseFrequencies() {
+    return ropeScaling.inverseFrequencies(headDim, ropeTheta);
+  }
+
+  @Override
+  public Map<String, long[]> parameterShapes() {
+    return DecoderKeys.shapes(this, intermediateSize, false, false, true);
+  }
+
+  @Override
+  public void writeHf(com.fasterxml.jackson.databind.node.ObjectNode o) {
+    DecoderKeys.write(o, this, intermediateSize, rmsNormEps, ropeTheta, ropeScaling);
+    o.put("hidden_activation", "gelu_pytorch_tanh");
+    o.put("attention_bias", false);
+    o.put("query_pre_attn_scalar", queryPreAttnScalar);
+    putCap(o, "attn_logit_softcapping", attnLogitSoftcapping);
+    putCap(o, "final_logit_softcapping", finalLogitSoftcapping);
+    int window = windows.stream().mapToInt(Integer::intValue).max().orElse(0);
+    if (window > 0) {
+      o.put("sliding_window", window);
+    } else {
+      o.putNull("sliding_window");
+    }
+    DecoderKeys.writeLayerTypes(o, windows);
+  }
+
+  private static void putCap(
+      com.fasterxml.jackson.databind.node.ObjectNode o, String key, double v) {
+    if (v > 0) {
+      o.put(key, v);
+    } else {
+      o.putNull(key);
+    }
+  }
+
+  @Override
+  public double finalLogitSoftcapping() {
+    return finalLogitSoftcapping;
+  }
+
+  @Override
+  public float initialNormWeight() {
+    return 0f;
+  }
+}
