@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.EnsembleModel;
 import dev.rewardensemble.ensemble.EnsembleSpec;
@@ -149,7 +150,8 @@ public final class BenchModels {
 
   private static EnsembleModel model(
       EnsembleKind kind, ModelConfig c, int k, Map<String, FloatTensor> w, LoraConfig lora) {
-    return new EnsembleModel(EnsembleSpec.of(kind, k), c, w, lora, Optional.empty(), null);
+    return new EnsembleModel(
+        EnsembleSpec.of(kind, k), c, RewardToken.LAST_NON_PAD, w, lora, Optional.empty(), null);
   }
 
   /**
