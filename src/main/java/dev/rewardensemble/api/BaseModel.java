@@ -2,6 +2,7 @@ package dev.rewardensemble.api;
 
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.io.RunDirs;
@@ -22,13 +23,17 @@ import java.util.Optional;
  *
  * @param trunk trunk weights by checkpoint key
  * @param head {@code score.weight [K, H]} when the source has reward heads
+ * @param rewardToken the token the source reads its reward at: a previous run's stored rule, or as
+ *     transformers reads a checkpoint or preset ({@link RewardToken#ofHfConfig}); what a run trains
+ *     with unless told otherwise
  */
 public record BaseModel(
     Path source,
     ModelConfig config,
     Map<String, FloatTensor> trunk,
     Optional<FloatTensor> head,
-    Optional<Path> tokenizer) {
+    Optional<Path> tokenizer,
+    RewardToken rewardToken) {
 
   /**
    * The architecture of {@code source} from its configuration alone ({@code config.json} or the
@@ -52,7 +57,13 @@ public record BaseModel(
   public static BaseModel load(Path source, long seed) throws IOException {
     if (isPreset(source)) {
       ModelConfig c = ModelConfigs.read(source);
-      return new BaseModel(source, c, Init.trunk(c, seed), Optional.empty(), Optional.empty());
+      return new BaseModel(
+          source,
+          c,
+          Init.trunk(c, seed),
+          Optional.empty(),
+          Optional.empty(),
+          RewardToken.ofHfConfig(source));
     }
     requireDirectory(source);
     RunDirs.requireComplete(source); // a killed run is no base to train from
@@ -66,7 +77,18 @@ public record BaseModel(
         ck.config(),
         trunk,
         Optional.ofNullable(head),
-        Files.isRegularFile(tok) ? Optional.of(tok) : Optional.empty());
+        Files.isRegularFile(tok) ? Optional.of(tok) : Optional.empty(),
+        rewardTokenOf(source));
+  }
+
+  /** A run directory's stored rule ({@code ensemble.json}), else the checkpoint's. */
+  private static RewardToken rewardTokenOf(Path dir) throws IOException {
+    Path manifest = dir.resolve("ensemble.json");
+    if (Files.isRegularFile(manifest)) {
+      return RewardToken.stored(
+          new com.fasterxml.jackson.databind.ObjectMapper().readTree(manifest.toFile()), manifest);
+    }
+    return RewardToken.ofHfConfig(dir.resolve("config.json"));
   }
 
   private static boolean isPreset(Path source) {

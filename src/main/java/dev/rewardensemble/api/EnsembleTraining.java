@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.data.PreferencePair;
 import dev.rewardensemble.data.Split;
 import dev.rewardensemble.data.Splits;
@@ -63,6 +64,7 @@ final class EnsembleTraining {
   static Trained train(
       RewardTraining.TrainRequest req,
       BaseModel base,
+      RewardToken rule,
       Split<PreferencePair> split,
       List<PreferencePair> phase1Data,
       ObjectNode prov,
@@ -106,6 +108,7 @@ final class EnsembleTraining {
                     config,
                     base.rewardArchitecture(),
                     k,
+                    rule,
                     base.withHeads(k, tc.seed()),
                     tc,
                     req.exec(),
@@ -139,6 +142,7 @@ final class EnsembleTraining {
                       config,
                       base.rewardArchitecture(),
                       1,
+                      rule,
                       base.withHeads(1, tc.seed() + m),
                       tm,
                       req.exec(),
@@ -151,14 +155,16 @@ final class EnsembleTraining {
                   listener);
         }
       }
-      case LORA -> outcome = trainLora(req, spec, base, split, phase1Data, prov, layout, listener);
+      case LORA ->
+          outcome = trainLora(req, spec, base, rule, split, phase1Data, prov, layout, listener);
       default -> throw new IllegalStateException(spec.kind().toString());
     }
 
     // Measured on the ensemble as laid out, not through the manifest: the run is not complete yet.
     Normalization norm = null;
     Diagnostics diag = null;
-    try (RewardModel rm = RewardModel.of(EnsembleModel.fromLayout(out, spec, layout), req.exec())) {
+    try (RewardModel rm =
+        RewardModel.of(EnsembleModel.fromLayout(out, spec, layout, rule), req.exec())) {
       if (ens.normalize() && k > 1) {
         List<int[]> ref = new ArrayList<>();
         for (PreferencePair p : split.train()) {
@@ -192,7 +198,7 @@ final class EnsembleTraining {
     if (diag != null) {
       finalProv.set("diagnostics", JSON.valueToTree(diag));
     }
-    EnsembleModel.writeManifest(out, spec.withNormalization(norm), layout, finalProv);
+    EnsembleModel.writeManifest(out, spec.withNormalization(norm), rule, layout, finalProv);
     CrashPoints.reached("ensemble-manifest-written");
     if (ownRunJson) {
       RunDirs.writeRunJson(out, ensembleRunJson(spec, finalProv, true));
@@ -233,6 +239,7 @@ final class EnsembleTraining {
       RewardTraining.TrainRequest req,
       EnsembleSpec spec,
       BaseModel base,
+      RewardToken rule,
       Split<PreferencePair> split,
       List<PreferencePair> phase1Data,
       ObjectNode prov,
@@ -280,6 +287,7 @@ final class EnsembleTraining {
                       config,
                       base.rewardArchitecture(),
                       k,
+                      rule,
                       base.withHeads(k, tc.seed()),
                       tc,
                       req.exec(),
@@ -313,6 +321,7 @@ final class EnsembleTraining {
             config,
             base.rewardArchitecture(),
             k,
+            rule,
             init,
             trainable::contains,
             tc2,
@@ -321,7 +330,7 @@ final class EnsembleTraining {
             req.resume(),
             prov,
             tf ->
-                LoraEnsembleGraph.training(tf, config, lora, k, new ParameterStore(tf), seed)
+                LoraEnsembleGraph.training(tf, config, lora, k, new ParameterStore(tf), seed, rule)
                     .forward(),
             false,
             (runDir, weights) -> {

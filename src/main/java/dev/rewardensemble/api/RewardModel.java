@@ -3,6 +3,7 @@ package dev.rewardensemble.api;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.EnsembleModel;
@@ -49,6 +50,7 @@ import org.tensorflow.types.TInt32;
 public final class RewardModel implements AutoCloseable, EnsembleScorer {
   private final EnsembleSpec spec;
   private final ModelConfig config;
+  private final RewardToken rewardToken;
   private final Optional<Path> tokenizer;
   private final Path source;
   private final EnsembleModel.ParameterCounts counts;
@@ -60,6 +62,7 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
   private RewardModel(EnsembleModel m, ExecConfig exec) {
     spec = m.spec();
     config = m.config();
+    rewardToken = m.rewardToken();
     tokenizer = m.tokenizer();
     source = m.source();
     counts = m.parameterCounts();
@@ -84,6 +87,7 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
             ? EnsembleKind.byName(meta.get("kind").asText())
             : (s.heads() == 1 ? EnsembleKind.SINGLE : EnsembleKind.LINEAR);
     config = s.config();
+    rewardToken = s.rewardToken();
     JsonNode n = meta.get("normalization");
     spec =
         new EnsembleSpec(
@@ -127,9 +131,39 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
    */
   public static RewardModel load(Path model, List<Path> adapters, ExecConfig exec)
       throws IOException {
-    return adapters == null || adapters.isEmpty()
-        ? load(model, exec)
-        : loadWithAdapters(model, adapters, exec);
+    return load(model, adapters, exec, Optional.empty());
+  }
+
+  /**
+   * {@link #load(Path, List, ExecConfig)} reading the reward at {@code rewardToken} when given (the
+   * CLI's {@code --reward-token}); empty: the model's own rule. A run directory or SavedModel keeps
+   * the rule it was trained or exported with: a different one is refused naming the file.
+   */
+  public static RewardModel load(
+      Path model, List<Path> adapters, ExecConfig exec, Optional<RewardToken> rewardToken)
+      throws IOException {
+    if ((adapters == null || adapters.isEmpty())
+        && Files.isRegularFile(model.resolve("saved_model.pb"))) {
+      SavedModelScorer s = SavedModelScorer.load(model);
+      if (rewardToken.isPresent() && rewardToken.get() != s.rewardToken()) {
+        RewardToken baked = s.rewardToken();
+        s.close();
+        throw new IllegalArgumentException(
+            "--reward-token "
+                + rewardToken.get().id()
+                + " contradicts the SavedModel "
+                + s.dir()
+                + ", whose graph reads the reward at "
+                + baked.id()
+                + " (key '"
+                + RewardToken.KEY
+                + "' of "
+                + dev.rewardensemble.serving.SavedModels.ASSET
+                + ")");
+      }
+      return new RewardModel(s);
+    }
+    return new RewardModel(EnsembleModel.load(model, adapters, rewardToken), exec);
   }
 
   /** A LoRA ensemble of PEFT adapter directories over the checkpoint {@code base}. */
@@ -151,11 +185,13 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
       ModelConfig config,
       int heads,
       Map<String, FloatTensor> weights,
+      RewardToken rewardToken,
       ExecConfig exec,
       Path source,
       Optional<Path> tokenizer) {
     return new RewardModel(
-        new EnsembleModel(EnsembleSpec.heads(heads), config, weights, null, tokenizer, source),
+        new EnsembleModel(
+            EnsembleSpec.heads(heads), config, rewardToken, weights, null, tokenizer, source),
         exec);
   }
 
@@ -170,6 +206,11 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
 
   public ModelConfig config() {
     return config;
+  }
+
+  /** The token the rewards are read at. */
+  public RewardToken rewardToken() {
+    return rewardToken;
   }
 
   /** Number of members (reward heads) K. */

@@ -3,6 +3,7 @@ package dev.rewardensemble.api;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.data.Encoder;
 import dev.rewardensemble.data.PreferenceData;
 import dev.rewardensemble.data.PreferenceFormat;
@@ -14,6 +15,7 @@ import dev.rewardensemble.data.Splits;
 import dev.rewardensemble.data.Tokenizer;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.io.DirLock;
+import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.train.TrainConfig;
 import dev.rewardensemble.train.TrainListener;
 import dev.rewardensemble.train.TrainingRun;
@@ -44,6 +46,9 @@ public final class RewardTraining {
    * @param model checkpoint directory, run directory or {@code tf-graphs/} preset
    * @param heads reward heads K trained together on one trunk (1 = a single reward model)
    * @param maxLength longest pair sequence in tokens (0 = the model's positions)
+   * @param rewardToken the token the rewards are read at in training and stored with the model
+   *     (null: the base model's rule, {@link BaseModel#rewardToken}, or on {@code resume} the rule
+   *     the run was started with)
    */
   public record TrainRequest(
       Path model,
@@ -57,7 +62,8 @@ public final class RewardTraining {
       PreferenceFormat format,
       int maxLength,
       boolean skipBadRows,
-      boolean resume) {
+      boolean resume,
+      RewardToken rewardToken) {
     public TrainRequest {
       if (ensemble == null) {
         ensemble = EnsembleOptions.single();
@@ -80,7 +86,8 @@ public final class RewardTraining {
           PreferenceFormat.AUTO,
           0,
           false,
-          false);
+          false,
+          null);
     }
 
     public TrainRequest withTrain(TrainConfig t) {
@@ -96,7 +103,8 @@ public final class RewardTraining {
           format,
           maxLength,
           skipBadRows,
-          resume);
+          resume,
+          rewardToken);
     }
 
     public TrainRequest withEnsemble(EnsembleOptions e) {
@@ -112,7 +120,26 @@ public final class RewardTraining {
           format,
           maxLength,
           skipBadRows,
-          resume);
+          resume,
+          rewardToken);
+    }
+
+    /** The same job reading the rewards at {@code rule} (null: the default, see above). */
+    public TrainRequest withRewardToken(RewardToken rule) {
+      return new TrainRequest(
+          model,
+          data,
+          out,
+          train,
+          exec,
+          ensemble,
+          tokenizer,
+          template,
+          format,
+          maxLength,
+          skipBadRows,
+          resume,
+          rule);
     }
   }
 
@@ -151,6 +178,7 @@ public final class RewardTraining {
           "--max-length " + maxLen + " exceeds the model's " + positions + " positions");
     }
     Path tokPath = req.tokenizer() != null ? req.tokenizer() : base.tokenizer().orElse(null);
+    RewardToken rule = rewardToken(req, base);
     PreferenceData data = read(req, req.data(), base, tokPath, maxLen, listener);
     EnsembleOptions ens = req.ensemble();
     PreferenceData phase1 =
@@ -175,6 +203,7 @@ public final class RewardTraining {
     prov.put("seed", tc.seed());
     prov.put("ensemble", ens.kind().id());
     prov.put("k", ens.k());
+    prov.put(RewardToken.KEY, rule.id());
     Provenance.addVersions(prov);
     Files.createDirectories(req.out());
     if (tokPath != null) {
@@ -189,9 +218,33 @@ public final class RewardTraining {
     }
     EnsembleTraining.Trained t =
         EnsembleTraining.train(
-            req, base, split, phase1 == null ? null : phase1.pairs(), prov, listener);
+            req, base, rule, split, phase1 == null ? null : phase1.pairs(), prov, listener);
     return new Result(
         req.out(), t.outcome(), data, split.train().size(), split.eval().size(), t.diagnostics());
+  }
+
+  /**
+   * The rule a run reads rewards at: the request's, else on resume the one the run was started with
+   * ({@code run.json}'s provenance; absent there: a run from before the choice, {@link
+   * RewardToken#LAST_ATTENDED}), else the base model's. Resuming with another rule is refused.
+   */
+  private static RewardToken rewardToken(TrainRequest req, BaseModel base) throws IOException {
+    ObjectNode started = req.resume() ? RunDirs.runJson(req.out()) : null;
+    if (started == null) {
+      return req.rewardToken() != null ? req.rewardToken() : base.rewardToken();
+    }
+    Path runJson = req.out().resolve(RunDirs.RUN_JSON);
+    RewardToken stored = RewardToken.stored(started.path("provenance"), runJson);
+    if (req.rewardToken() != null && req.rewardToken() != stored) {
+      throw new IllegalArgumentException(
+          "--reward-token "
+              + req.rewardToken().id()
+              + " contradicts "
+              + runJson
+              + ": the run was started reading its reward at "
+              + stored.id());
+    }
+    return stored;
   }
 
   private static PreferenceData read(

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.EnsembleModel;
 import dev.rewardensemble.ensemble.EnsembleSpec;
@@ -148,7 +149,8 @@ public final class BenchModels {
 
   private static EnsembleModel model(
       EnsembleKind kind, ModelConfig c, int k, Map<String, FloatTensor> w, LoraConfig lora) {
-    return new EnsembleModel(EnsembleSpec.of(kind, k), c, w, lora, Optional.empty(), null);
+    return new EnsembleModel(
+        EnsembleSpec.of(kind, k), c, RewardToken.LAST_NON_PAD, w, lora, Optional.empty(), null);
   }
 
   /**

@@ -3,6 +3,7 @@ package dev.rewardensemble.bench;
 import dev.rewardensemble.api.RewardModel;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.data.PreferencePair;
 import dev.rewardensemble.ensemble.LoraEnsembleGraph;
 import dev.rewardensemble.io.FloatTensor;
@@ -82,7 +83,13 @@ public final class Workloads {
         List<PreferencePair> batch = pairs(ids, o);
         RewardTrainer tr =
             new RewardTrainer(
-                c, 1, BenchModels.weights(c, 1, o.seed()), trainConfig(o), o.exec(), key -> true);
+                c,
+                1,
+                RewardToken.LAST_NON_PAD,
+                BenchModels.weights(c, 1, o.seed()),
+                trainConfig(o),
+                o.exec(),
+                key -> true);
         yield steps(tr, batch, c.padTokenId(), 1e-5);
       }
       case "lora-step" -> {
@@ -97,7 +104,8 @@ public final class Workloads {
             new RewardTrainer(
                 cx -> {
                   ParameterStore p = new ParameterStore(cx);
-                  LoraEnsembleGraph lg = LoraEnsembleGraph.training(cx, c, lora, 1, p, seed);
+                  LoraEnsembleGraph lg =
+                      LoraEnsembleGraph.training(cx, c, lora, 1, p, seed, RewardToken.LAST_NON_PAD);
                   return new ForwardGraph(lg.inputIds(), lg.attentionMask(), lg.rewards(), p, 1);
                 },
                 init,

@@ -142,6 +142,8 @@ public final class BestOfNCommand implements Callable<Integer> {
   @Option(names = "--tokenizer", description = "tokenizer.json (default: the policy's).")
   Path tokenizer;
 
+  @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();
+
   @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
 
   @Override
@@ -170,7 +172,7 @@ public final class BestOfNCommand implements Callable<Integer> {
       throw new UserError(
           "--policy and --prompts are required unless --pool-in re-ranks an existing pool");
     }
-    try (RewardModel rm = RewardModel.load(rewardModel, lora, exec)) {
+    try (RewardModel rm = RewardModel.load(rewardModel, lora, exec, rewardToken.rule())) {
       AggregationConfig agg = aggregation.resolve(rm.aggregation());
       List<PromptInfo> infos = new ArrayList<>();
       List<List<Generation>> pool;

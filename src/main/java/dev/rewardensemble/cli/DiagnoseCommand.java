@@ -46,6 +46,8 @@ public final class DiagnoseCommand implements Callable<Integer> {
       description = "Preference pairs (AlpacaFarm, TRL or pre-tokenized).")
   Path data;
 
+  @picocli.CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();
+
   @Option(names = "--json", description = "Write the diagnostics as JSON here.")
   Path json;
 
@@ -75,7 +77,7 @@ public final class DiagnoseCommand implements Callable<Integer> {
         .outputFile("--json", json)
         .check();
     ExecConfig exec = ExecConfig.defaults();
-    try (RewardModel rm = RewardModel.load(model, lora, exec)) {
+    try (RewardModel rm = RewardModel.load(model, lora, exec, rewardToken.rule())) {
       Path tokPath = rm.tokenizer().orElse(null);
       PreferenceData d;
       try (Tokenizer tok = tokPath == null ? null : Tokenizer.load(tokPath)) {

@@ -105,6 +105,8 @@ public final class EvalCommand implements Callable<Integer> {
       description = "Prompt template (default: ${DEFAULT-VALUE}).")
   String template;
 
+  @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();
+
   @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
 
   @Override
@@ -223,7 +225,7 @@ public final class EvalCommand implements Callable<Integer> {
   }
 
   private void judge(List<PromptRow> rows, List<String> answers, ExecConfig exec) throws Exception {
-    try (RewardModel rm = RewardModel.load(judge, judgeLora, exec)) {
+    try (RewardModel rm = RewardModel.load(judge, judgeLora, exec, rewardToken.rule())) {
       Path tokPath =
           rm.tokenizer()
               .orElseThrow(

@@ -75,6 +75,8 @@ public final class ExportCommand implements Callable<Integer> {
 
   @CommandLine.Mixin AggregationOptions aggregation = new AggregationOptions();
 
+  @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();
+
   @Option(
       names = "--policy",
       description =
@@ -116,7 +118,7 @@ public final class ExportCommand implements Callable<Integer> {
       requireOut();
       checkPaths(out.toAbsolutePath().normalize());
     }
-    EnsembleModel m = EnsembleModel.load(model, lora);
+    EnsembleModel m = EnsembleModel.load(model, lora, rewardToken.rule());
     m = m.withAggregation(aggregation.resolve(m.aggregation()));
     switch (format) {
       case "savedmodel" -> {
@@ -140,6 +142,7 @@ public final class ExportCommand implements Callable<Integer> {
       }
       case "hf" -> {
         requireOut();
+        warnRewardToken(m);
         if (m.kind() == EnsembleKind.LORA) {
           throw new UserError(
               "a LoRA ensemble has no plain Hugging Face layout: use --format peft (adapters) or savedmodel");
@@ -178,6 +181,7 @@ public final class ExportCommand implements Callable<Integer> {
       }
       case "peft" -> {
         requireOut();
+        warnRewardToken(m);
         if (m.kind() != EnsembleKind.LORA) {
           throw new UserError(
               "--format peft needs a LoRA ensemble, " + model + " is " + m.kind().id());
@@ -259,5 +263,19 @@ public final class ExportCommand implements Callable<Integer> {
 
   static String provenanceCommit() {
     return Provenance.gitCommit();
+  }
+
+  /**
+   * transformers reads an exported {@code ...ForSequenceClassification} at the last non-pad token
+   * ({@code pad_token_id} is written): say so when the model was trained reading elsewhere.
+   */
+  private static void warnRewardToken(EnsembleModel m) {
+    if (m.rewardToken() != dev.rewardensemble.config.RewardToken.LAST_NON_PAD) {
+      System.err.printf(
+          "rme export: note: the model reads its reward at %s, transformers will read it at the"
+              + " last token that is not pad_token_id %d (the same unless a sequence ends with"
+              + " that id)%n",
+          m.rewardToken().id(), m.config().padTokenId());
+    }
   }
 }

@@ -3,6 +3,7 @@ package dev.rewardensemble.cli;
 import com.google.protobuf.TextFormat;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Projector;
 import dev.rewardensemble.model.RewardGraph;
@@ -45,7 +46,7 @@ public final class GraphCommand implements Callable<Integer> {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
-      RewardGraph.build(tf, c, heads, p, Projector.NONE);
+      RewardGraph.build(tf, c, heads, p, Projector.NONE, RewardToken.ofHfConfig(spec));
       String text = TextFormat.printer().printToString(g.toGraphDef());
       Outputs.writeLines(
           out, List.of(text.endsWith("\n") ? text.substring(0, text.length() - 1) : text));

@@ -161,6 +161,8 @@ public final class PpoCommand implements Callable<Integer> {
   @Option(names = "--template", defaultValue = "alpaca")
   String template;
 
+  @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();
+
   @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
 
   @Override
@@ -218,9 +220,13 @@ public final class PpoCommand implements Callable<Integer> {
               + " has no language-model head; PPO needs a causal LM");
     }
     EnsembleModel em =
-        lora == null || lora.isEmpty() ? null : EnsembleModel.fromPeft(rewardModel, lora);
+        lora == null || lora.isEmpty()
+            ? null
+            : EnsembleModel.load(rewardModel, lora, rewardToken.rule());
     try (RewardModel rm =
-        em != null ? RewardModel.of(em, exec) : RewardModel.load(rewardModel, exec)) {
+        em != null
+            ? RewardModel.of(em, exec)
+            : RewardModel.load(rewardModel, null, exec, rewardToken.rule())) {
       if (rm.config().vocabSize() != pol.config().vocabSize()) {
         throw new UserError(
             "the policy's vocabulary ("

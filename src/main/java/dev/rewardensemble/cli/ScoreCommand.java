@@ -99,6 +99,8 @@ public final class ScoreCommand implements Callable<Integer> {
           "Write a NaN/Inf reward as null and count it instead of stopping (default: an error naming the model and line).")
   boolean allowNonfinite;
 
+  @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();
+
   @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
 
   @Override
@@ -121,7 +123,7 @@ public final class ScoreCommand implements Callable<Integer> {
               throw new UserError("--truncate must be 'error' or 'left', got '" + truncate + "'");
         };
     ExecConfig exec = execOptions.config();
-    try (RewardModel rm = RewardModel.load(model, lora, exec)) {
+    try (RewardModel rm = RewardModel.load(model, lora, exec, rewardToken.rule())) {
       AggregationConfig agg = aggregation.resolve(rm.aggregation());
       int maxLen = maxLength != null ? maxLength : rm.config().maxPositions();
       if (maxLen < 1 || maxLen > rm.config().maxPositions()) {

@@ -218,6 +218,8 @@ public final class TrainRmCommand implements Callable<Integer> {
   @Option(names = "--resume", description = "Continue the run in --out from its newest checkpoint.")
   boolean resume;
 
+  @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();
+
   @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
 
   @Override
@@ -316,7 +318,8 @@ public final class TrainRmCommand implements Callable<Integer> {
             PreferenceFormat.byName(format),
             maxLength,
             skipBadRows,
-            resume);
+            resume,
+            rewardToken.rule().orElse(null));
     RewardTraining.Result r = RewardTraining.train(req, new ProgressBar("train-rm"));
     System.err.printf(
         "trained %d steps on %d pairs (%d held out, %d bad rows skipped) -> %s%n",

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.io.RunDirs;
@@ -34,12 +35,16 @@ import org.tensorflow.op.Ops;
  * heads), a run directory with {@code ensemble.json}, or a base plus PEFT adapter directories.
  *
  * @param spec kind, K (validated there), default aggregation and normalisation
+ * @param rewardToken the token the rewards are read at: stored in a run's {@code ensemble.json}
+ *     (absent: {@link RewardToken#LAST_ATTENDED}, the rule older runs were trained with), or for a
+ *     Hugging Face checkpoint as transformers reads it ({@link RewardToken#ofHfConfig})
  * @param weights every variable of the forward graph by store key
  * @param lora the adapters' configuration (LoRA ensembles only)
  */
 public record EnsembleModel(
     EnsembleSpec spec,
     ModelConfig config,
+    RewardToken rewardToken,
     Map<String, FloatTensor> weights,
     LoraConfig lora,
     Optional<Path> tokenizer,
@@ -54,6 +59,7 @@ public record EnsembleModel(
     if (spec == null) {
       throw new IllegalArgumentException("an ensemble model needs its EnsembleSpec");
     }
+    java.util.Objects.requireNonNull(rewardToken, "rewardToken");
   }
 
   public EnsembleKind kind() {
@@ -77,7 +83,13 @@ public record EnsembleModel(
 
   /** The same model with another default aggregation. */
   public EnsembleModel withAggregation(AggregationConfig agg) {
-    return new EnsembleModel(spec.withAggregation(agg), config, weights, lora, tokenizer, source);
+    return new EnsembleModel(
+        spec.withAggregation(agg), config, rewardToken, weights, lora, tokenizer, source);
+  }
+
+  /** The same model read at another token. */
+  public EnsembleModel withRewardToken(RewardToken rule) {
+    return new EnsembleModel(spec, config, rule, weights, lora, tokenizer, source);
   }
 
   /**
@@ -97,9 +109,10 @@ public record EnsembleModel(
     ParameterStore params = new ParameterStore(cx.tf());
     int k = spec.k();
     return switch (spec.kind()) {
-      case SINGLE, LINEAR -> RewardGraph.build(cx, config, k, params, Projector.NONE).forward();
-      case INDEPENDENT -> IndependentGraph.build(cx, config, k, params);
-      case LORA -> LoraEnsembleGraph.scoring(cx, config, lora, k, params).forward();
+      case SINGLE, LINEAR ->
+          RewardGraph.build(cx, config, k, params, Projector.NONE, rewardToken).forward();
+      case INDEPENDENT -> IndependentGraph.build(cx, config, k, params, rewardToken);
+      case LORA -> LoraEnsembleGraph.scoring(cx, config, lora, k, params, rewardToken).forward();
     };
   }
 
@@ -154,6 +167,39 @@ public record EnsembleModel(
    * RunDirs.IncompleteRunException} otherwise).
    */
   public static EnsembleModel load(Path dir) throws IOException {
+    return load(dir, List.of(), Optional.empty());
+  }
+
+  /**
+   * {@link #load(Path, List)} read at {@code requested} when given. A run directory keeps the rule
+   * stored in its {@code ensemble.json}: a different {@code requested} rule is refused naming it,
+   * so a model is never scored at another token than it was trained at; a Hugging Face checkpoint
+   * (or base + PEFT adapters) without it is read as transformers reads it.
+   */
+  public static EnsembleModel load(Path model, List<Path> adapters, Optional<RewardToken> requested)
+      throws IOException {
+    EnsembleModel m =
+        adapters == null || adapters.isEmpty() ? loadDir(model) : fromPeft(model, adapters);
+    if (requested.isEmpty() || requested.get() == m.rewardToken()) {
+      return m;
+    }
+    Path manifest = model.resolve(MANIFEST);
+    if ((adapters == null || adapters.isEmpty()) && Files.isRegularFile(manifest)) {
+      throw new IllegalArgumentException(
+          "--reward-token "
+              + requested.get().id()
+              + " contradicts "
+              + manifest
+              + ": the model was trained reading its reward at "
+              + m.rewardToken().id()
+              + " (key '"
+              + RewardToken.KEY
+              + "')");
+    }
+    return m.withRewardToken(requested.get());
+  }
+
+  private static EnsembleModel loadDir(Path dir) throws IOException {
     RunDirs.requireComplete(dir);
     Path manifest = dir.resolve(MANIFEST);
     if (Files.isRegularFile(manifest)) {
@@ -172,12 +218,19 @@ public record EnsembleModel(
       k = 1;
       w.put(RewardHeads.KEY, FloatTensor.zeros(1, ck.config().hiddenSize()));
     }
-    return new EnsembleModel(EnsembleSpec.heads(k), ck.config(), w, null, tokenizerIn(dir), dir);
+    return new EnsembleModel(
+        EnsembleSpec.heads(k),
+        ck.config(),
+        RewardToken.ofHfConfig(dir.resolve("config.json")),
+        w,
+        null,
+        tokenizerIn(dir),
+        dir);
   }
 
   /** {@link #load(Path)}, or with PEFT {@code adapters} (null or empty: none) {@link #fromPeft}. */
   public static EnsembleModel load(Path model, List<Path> adapters) throws IOException {
-    return adapters == null || adapters.isEmpty() ? load(model) : fromPeft(model, adapters);
+    return load(model, adapters, Optional.empty());
   }
 
   /** A LoRA ensemble of PEFT adapter directories over the base checkpoint {@code base}. */
@@ -192,6 +245,7 @@ public record EnsembleModel(
     return new EnsembleModel(
         EnsembleSpec.of(EnsembleKind.LORA, stacked.members()),
         ck.config(),
+        RewardToken.ofHfConfig(base.resolve("config.json")),
         w,
         stacked.lora(),
         tokenizerIn(base),
@@ -203,10 +257,10 @@ public record EnsembleModel(
    * {@code model} / {@code members} / {@code base} + {@code adapters} keys) without a manifest, and
    * without requiring the run to be complete: what the run measures its normalisation and
    * diagnostics on before it writes {@code ensemble.json} and completes. The layout must hold
-   * {@code spec}'s K members.
+   * {@code spec}'s K members, read at {@code rewardToken} (the rule it was trained with).
    */
-  public static EnsembleModel fromLayout(Path dir, EnsembleSpec spec, JsonNode layout)
-      throws IOException {
+  public static EnsembleModel fromLayout(
+      Path dir, EnsembleSpec spec, JsonNode layout, RewardToken rewardToken) throws IOException {
     Path manifest = dir.resolve(MANIFEST);
     checkLayout(layout, spec.k(), manifest);
     EnsembleModel base = assemble(dir, layout, manifest, spec.kind());
@@ -214,6 +268,7 @@ public record EnsembleModel(
     return new EnsembleModel(
         spec,
         base.config(),
+        rewardToken,
         base.weights(),
         base.lora(),
         tokenizerIn(dir).or(base::tokenizer),
@@ -275,6 +330,7 @@ public record EnsembleModel(
     return new EnsembleModel(
         spec,
         base.config(),
+        RewardToken.stored(m, manifest),
         base.weights(),
         base.lora(),
         tokenizerIn(dir).or(base::tokenizer),
@@ -405,6 +461,7 @@ public record EnsembleModel(
     return new EnsembleModel(
         EnsembleSpec.of(EnsembleKind.INDEPENDENT, memberDirs.size()),
         config,
+        RewardToken.ofHfConfig(memberDirs.get(0).resolve("config.json")),
         w,
         null,
         tokenizerIn(memberDirs.get(0)),
@@ -483,16 +540,22 @@ public record EnsembleModel(
 
   /**
    * Writes {@code ensemble.json} (atomically) into {@code dir}: {@code spec} (kind, {@code k},
-   * aggregation, normalisation), the {@code layout} of the member directories and the provenance. A
-   * run directory is complete only when its {@code run.json} says so afterwards ({@link
-   * RunDirs#markComplete}).
+   * aggregation, normalisation), the token the rewards are read at, the {@code layout} of the
+   * member directories and the provenance. A run directory is complete only when its {@code
+   * run.json} says so afterwards ({@link RunDirs#markComplete}).
    */
   public static void writeManifest(
-      Path dir, EnsembleSpec spec, ObjectNode layout, ObjectNode provenance) throws IOException {
+      Path dir,
+      EnsembleSpec spec,
+      RewardToken rewardToken,
+      ObjectNode layout,
+      ObjectNode provenance)
+      throws IOException {
     ObjectNode m = JSON.createObjectNode();
     m.put("format", "rme-ensemble/1");
     m.put("kind", spec.kind().id());
     m.put("k", spec.k());
+    m.put(RewardToken.KEY, rewardToken.id());
     m.setAll(layout);
     AggregationConfig agg = spec.aggregation();
     ObjectNode a = m.putObject("aggregation");

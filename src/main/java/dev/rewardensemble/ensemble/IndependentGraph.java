@@ -1,6 +1,7 @@
 package dev.rewardensemble.ensemble;
 
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.ParameterStore;
@@ -27,7 +28,8 @@ public final class IndependentGraph {
     return "member" + k + ".";
   }
 
-  public static ForwardGraph build(BuildContext cx, ModelConfig c, int k, ParameterStore params) {
+  public static ForwardGraph build(
+      BuildContext cx, ModelConfig c, int k, ParameterStore params, RewardToken rewardToken) {
     Ops tf = cx.tf();
     Placeholder<TInt32> ids =
         tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
@@ -37,7 +39,8 @@ public final class IndependentGraph {
     List<Operand<TFloat32>> members = new ArrayList<>();
     for (int m = 0; m < k; m++) {
       members.add(
-          RewardGraph.build(cx, c, 1, params.view(prefix(m)), Projector.NONE, ids, mask)
+          RewardGraph.build(
+                  cx, c, 1, params.view(prefix(m)), Projector.NONE, rewardToken, ids, mask)
               .rewards()); // [B, 1]
     }
     Operand<TFloat32> rewards = tf.withName("rewards").concat(members, tf.constant(1)); // [B, K]

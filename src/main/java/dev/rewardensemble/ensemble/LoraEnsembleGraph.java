@@ -1,6 +1,7 @@
 package dev.rewardensemble.ensemble;
 
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.lora.BatchedProduct;
 import dev.rewardensemble.lora.FoldedProduct;
@@ -60,14 +61,24 @@ public record LoraEnsembleGraph(
    * the base products, or batched under XLA ({@link LoraProduct#forScoring}).
    */
   public static LoraEnsembleGraph scoring(
-      BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
-    return build(cx, c, lora, k, params, StackedLora.scoring(cx, c, lora, k, params));
+      BuildContext cx,
+      ModelConfig c,
+      LoraConfig lora,
+      int k,
+      ParameterStore params,
+      RewardToken rewardToken) {
+    return build(cx, c, lora, k, params, StackedLora.scoring(cx, c, lora, k, params), rewardToken);
   }
 
   /** Deterministic graph for scoring in float32, adapters folded into the base products. */
   public static LoraEnsembleGraph inference(
-      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params) {
-    return scoring(BuildContext.float32(tf), c, lora, k, params);
+      Ops tf,
+      ModelConfig c,
+      LoraConfig lora,
+      int k,
+      ParameterStore params,
+      RewardToken rewardToken) {
+    return scoring(BuildContext.float32(tf), c, lora, k, params, rewardToken);
   }
 
   /**
@@ -75,7 +86,13 @@ public record LoraEnsembleGraph(
    * products ({@link FoldedProduct}) or batched ({@link BatchedProduct}).
    */
   public static LoraEnsembleGraph inference(
-      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, boolean fold) {
+      Ops tf,
+      ModelConfig c,
+      LoraConfig lora,
+      int k,
+      ParameterStore params,
+      boolean fold,
+      RewardToken rewardToken) {
     BuildContext cx = BuildContext.float32(tf);
     return withProduct(
         cx,
@@ -83,7 +100,8 @@ public record LoraEnsembleGraph(
         lora,
         k,
         params,
-        fold ? LoraProduct.folded(cx, k, lora) : LoraProduct.batched(k, lora));
+        fold ? LoraProduct.folded(cx, k, lora) : LoraProduct.batched(k, lora),
+        rewardToken);
   }
 
   /**
@@ -91,16 +109,30 @@ public record LoraEnsembleGraph(
    * keyed by {@code seed} and the fed {@link StackedLora#DROPOUT_KEY} (see {@link StackedLora}).
    */
   public static LoraEnsembleGraph training(
-      BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
-    return build(cx, c, lora, k, params, StackedLora.training(cx, c, lora, k, params, seed));
+      BuildContext cx,
+      ModelConfig c,
+      LoraConfig lora,
+      int k,
+      ParameterStore params,
+      long seed,
+      RewardToken rewardToken) {
+    return build(
+        cx, c, lora, k, params, StackedLora.training(cx, c, lora, k, params, seed), rewardToken);
   }
 
   /**
-   * {@link #training(BuildContext, ModelConfig, LoraConfig, int, ParameterStore, long)} in float32.
+   * {@link #training(BuildContext, ModelConfig, LoraConfig, int, ParameterStore, long,
+   * RewardToken)} in float32.
    */
   public static LoraEnsembleGraph training(
-      Ops tf, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
-    return training(BuildContext.float32(tf), c, lora, k, params, seed);
+      Ops tf,
+      ModelConfig c,
+      LoraConfig lora,
+      int k,
+      ParameterStore params,
+      long seed,
+      RewardToken rewardToken) {
+    return training(BuildContext.float32(tf), c, lora, k, params, seed, rewardToken);
   }
 
   /**
@@ -113,8 +145,16 @@ public record LoraEnsembleGraph(
       LoraConfig lora,
       int k,
       ParameterStore params,
-      LoraProduct product) {
-    return build(cx, c, lora, k, params, StackedLora.withProduct(cx, c, lora, k, params, product));
+      LoraProduct product,
+      RewardToken rewardToken) {
+    return build(
+        cx,
+        c,
+        lora,
+        k,
+        params,
+        StackedLora.withProduct(cx, c, lora, k, params, product),
+        rewardToken);
   }
 
   private static LoraEnsembleGraph build(
@@ -123,7 +163,8 @@ public record LoraEnsembleGraph(
       LoraConfig lora,
       int k,
       ParameterStore params,
-      StackedLora adapters) {
+      StackedLora adapters,
+      RewardToken rewardToken) {
     Ops tf = cx.tf();
     Placeholder<TInt32> ids =
         tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
@@ -135,7 +176,11 @@ public record LoraEnsembleGraph(
     Operand<TFloat32> rows =
         Transformers.trunk(
             cx, c, params, ids, Attention.geometry(tf, mask), adapters, m); // [K*B*T, H]
-    Operand<TFloat32> last = RewardHeads.lastToken(tf, rows, m.mask(), m.geometry()); // [K*B, H]
+    Operand<TInt32> read =
+        tf.tile(
+            RewardHeads.readMask(tf, ids, mask, rewardToken, c.padTokenId()),
+            tf.constant(new int[] {k, 1})); // [K*B, T], member-major as the rows
+    Operand<TFloat32> last = RewardHeads.lastToken(tf, rows, read, m.geometry()); // [K*B, H]
     Operand<TFloat32> last3 = tf.reshape(last, tf.constant(new int[] {k, -1, h})); // [K, B, H]
     Operand<TFloat32> w =
         tf.identity(params.get(RewardHeads.KEY, k, h)); // [K, H], not float_ref (see StackedLora)

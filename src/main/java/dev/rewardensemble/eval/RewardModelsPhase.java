@@ -159,7 +159,8 @@ final class RewardModelsPhase {
             PreferenceFormat.AUTO,
             0,
             false,
-            false);
+            false,
+            null);
     RewardTraining.train(req, TrainListener.NONE);
   }
 }

@@ -1,6 +1,7 @@
 package dev.rewardensemble.model;
 
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.RewardToken;
 import org.tensorflow.Operand;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
@@ -10,7 +11,8 @@ import org.tensorflow.types.TInt32;
 
 /**
  * A reward model's forward graph: placeholders {@code input_ids} and {@code attention_mask} (int32
- * {@code [B, T]}, both dynamic), the trunk, and K stacked heads.
+ * {@code [B, T]}, both dynamic), the trunk, and K stacked heads reading the token chosen by a
+ * {@link RewardToken} rule ({@link RewardHeads#readMask}).
  *
  * @param rewards {@code [B, K]}
  * @param hidden {@code [B, T, H]} final hidden states (after the final norm)
@@ -29,22 +31,35 @@ public record RewardGraph(
    * {@code ensemble.EnsembleSpec}.
    */
   public static RewardGraph build(
-      BuildContext cx, ModelConfig c, int k, ParameterStore params, Projector proj) {
+      BuildContext cx,
+      ModelConfig c,
+      int k,
+      ParameterStore params,
+      Projector proj,
+      RewardToken rewardToken) {
     Ops tf = cx.tf();
     Placeholder<TInt32> ids =
         tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
     Placeholder<TInt32> mask =
         tf.withName("attention_mask")
             .placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
-    RewardGraph g = build(cx, c, k, params, proj, ids, mask);
+    RewardGraph g = build(cx, c, k, params, proj, rewardToken, ids, mask);
     Operand<TFloat32> named = tf.withName("rewards").identity(g.rewards());
     return new RewardGraph(c, k, params, ids, mask, g.hidden(), named);
   }
 
-  /** {@link #build(BuildContext, ModelConfig, int, ParameterStore, Projector)} in float32. */
+  /**
+   * {@link #build(BuildContext, ModelConfig, int, ParameterStore, Projector, RewardToken)} in
+   * float32.
+   */
   public static RewardGraph build(
-      Ops tf, ModelConfig c, int k, ParameterStore params, Projector proj) {
-    return build(BuildContext.float32(tf), c, k, params, proj);
+      Ops tf,
+      ModelConfig c,
+      int k,
+      ParameterStore params,
+      Projector proj,
+      RewardToken rewardToken) {
+    return build(BuildContext.float32(tf), c, k, params, proj, rewardToken);
   }
 
   /** Builds the graph over existing id and mask placeholders (the output op is not named). */
@@ -54,6 +69,7 @@ public record RewardGraph(
       int k,
       ParameterStore params,
       Projector proj,
+      RewardToken rewardToken,
       Placeholder<TInt32> ids,
       Placeholder<TInt32> mask) {
     Ops tf = cx.tf();
@@ -64,7 +80,8 @@ public record RewardGraph(
             rows,
             tf.stack(
                 java.util.List.of(g.batch(), g.time(), tf.constant(c.hiddenSize())))); // [B, T, H]
-    Operand<TFloat32> last = RewardHeads.lastToken(tf, rows, mask, g); // [B, H]
+    Operand<TInt32> read = RewardHeads.readMask(tf, ids, mask, rewardToken, c.padTokenId());
+    Operand<TFloat32> last = RewardHeads.lastToken(tf, rows, read, g); // [B, H]
     Operand<TFloat32> w = params.get(RewardHeads.KEY, k, c.hiddenSize());
     Operand<TFloat32> rewards = RewardHeads.rewards(cx, last, w); // [B, K]
     return new RewardGraph(c, k, params, ids, mask, hidden, rewards);

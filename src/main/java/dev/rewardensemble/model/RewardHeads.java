@@ -1,5 +1,6 @@
 package dev.rewardensemble.model;
 
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.io.HfCheckpoint;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
@@ -18,7 +19,29 @@ public final class RewardHeads {
   public static final String KEY = HfCheckpoint.SCORE_KEY;
 
   /**
-   * Hidden state of the last real token of each sequence.
+   * The tokens a reward may be read at, {@code [B, T]} (1 or 0): the attended tokens ({@code mask})
+   * and, for {@link RewardToken#LAST_NON_PAD}, only those whose id is not {@code padId} (as
+   * transformers' {@code ...ForSequenceClassification} reads with {@code pad_token_id}). {@link
+   * #lastToken} over it gives the reading position; a row with no such token reads position 0, as
+   * transformers does.
+   *
+   * @param ids {@code [B, T]}
+   * @param mask {@code [B, T]}
+   */
+  public static Operand<TInt32> readMask(
+      Ops tf, Operand<TInt32> ids, Operand<TInt32> mask, RewardToken rule, int padId) {
+    return switch (rule) {
+      case LAST_ATTENDED -> mask;
+      case LAST_NON_PAD ->
+          tf.math.mul(
+              mask,
+              tf.dtypes.cast(tf.math.notEqual(ids, tf.constant(padId)), TInt32.class)); // [B, T]
+    };
+  }
+
+  /**
+   * Hidden state of the last token of each sequence whose {@code mask} is 1 (the attention mask, or
+   * a {@link #readMask}).
    *
    * @param rows {@code [B*T, H]}
    * @param mask {@code [B, T]}

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.ensemble.AggregationConfig;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -113,6 +114,7 @@ public final class SavedModelScorer implements AutoCloseable {
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(asset + ": " + e.getMessage(), e);
     }
+    RewardToken.stored(meta, asset); // a bad value is refused before the graph is loaded
     SavedModelBundle bundle;
     try {
       bundle = SavedModelBundle.load(d.toString(), SavedModels.TAG);
@@ -203,6 +205,14 @@ public final class SavedModelScorer implements AutoCloseable {
 
   public AggregationConfig aggregation() {
     return aggregation;
+  }
+
+  /**
+   * The token the exported graph reads the reward at (metadata key {@value RewardToken#KEY}; absent
+   * in exports made before the key existed, which read at the last attended token).
+   */
+  public RewardToken rewardToken() {
+    return RewardToken.stored(metadata, dir.resolve(SavedModels.ASSET));
   }
 
   /** The content of {@value SavedModels#ASSET}. */

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.ensemble.Aggregation;
 import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.ensemble.EnsembleModel;
@@ -59,7 +60,8 @@ import org.tensorflow.types.TFloat32;
  * </pre>
  *
  * <p>{@value #ASSET} (TF Serving's place for extra files, ignored by the loaders) holds the Hugging
- * Face model config, K, the aggregation and the provenance.
+ * Face model config, K, the aggregation, the token the reward is read at ({@value RewardToken#KEY},
+ * baked into the graph) and the provenance.
  */
 public final class SavedModels {
   public static final String TAG = "serve";
@@ -90,10 +92,11 @@ public final class SavedModels {
       ModelConfig config,
       int heads,
       Map<String, FloatTensor> weights,
+      RewardToken rewardToken,
       AggregationConfig agg,
       Map<String, Object> provenance)
       throws IOException {
-    return export(dir, config, heads, weights, agg, provenance, false);
+    return export(dir, config, heads, weights, rewardToken, agg, provenance, false);
   }
 
   /**
@@ -103,6 +106,7 @@ public final class SavedModels {
    *
    * @param weights trunk weights and {@code score.weight [heads, H]} by Hugging Face key ({@code
    *     lm_head.weight}, if present, is ignored)
+   * @param rewardToken the token the reward is read at (baked into the graph)
    * @param provenance caller's facts (data hash, seed, ...), stored with the library versions and
    *     the git commit
    * @param overwrite replace an existing {@code dir}
@@ -115,6 +119,7 @@ public final class SavedModels {
       ModelConfig config,
       int heads,
       Map<String, FloatTensor> weights,
+      RewardToken rewardToken,
       AggregationConfig agg,
       Map<String, Object> provenance,
       boolean overwrite)
@@ -122,7 +127,7 @@ public final class SavedModels {
     EnsembleSpec spec = EnsembleSpec.heads(heads).withAggregation(agg); // validates K
     Map<String, FloatTensor> w =
         modelWeights(config, heads, weights, dir.toAbsolutePath().normalize());
-    EnsembleModel m = new EnsembleModel(spec, config, w, null, Optional.empty(), dir);
+    EnsembleModel m = new EnsembleModel(spec, config, rewardToken, w, null, Optional.empty(), dir);
     return export(dir, m, provenance, overwrite);
   }
 
@@ -155,6 +160,7 @@ public final class SavedModels {
     AggregationConfig agg = model.aggregation();
     ObjectNode meta = metadata(config, heads, agg, provenance);
     meta.put("kind", model.kind().id());
+    meta.put(RewardToken.KEY, model.rewardToken().id());
     model
         .normalization()
         .ifPresent(

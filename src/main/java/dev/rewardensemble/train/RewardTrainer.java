@@ -2,6 +2,7 @@ package dev.rewardensemble.train;
 
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.data.PreferencePair;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.model.BuildContext;
@@ -61,10 +62,14 @@ public final class RewardTrainer implements AutoCloseable {
   /** Result of one optimizer step. */
   public record StepStats(double loss, double accuracy, double gradNorm, boolean finite) {}
 
-  /** A plain reward model (K heads on one trunk, K = 1 for a single model). */
+  /**
+   * A plain reward model (K heads on one trunk, K = 1 for a single model) reading its rewards at
+   * {@code rewardToken}.
+   */
   public RewardTrainer(
       ModelConfig config,
       int heads,
+      RewardToken rewardToken,
       Map<String, FloatTensor> init,
       TrainConfig tc,
       ExecConfig exec,
@@ -72,7 +77,7 @@ public final class RewardTrainer implements AutoCloseable {
     this(
         cx -> {
           ParameterStore p = new ParameterStore(cx.tf());
-          RewardGraph g = RewardGraph.build(cx, config, heads, p, Projector.NONE);
+          RewardGraph g = RewardGraph.build(cx, config, heads, p, Projector.NONE, rewardToken);
           return new ForwardGraph(g.inputIds(), g.attentionMask(), g.rewards(), p, heads);
         },
         init,

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.data.PreferencePair;
 import dev.rewardensemble.data.Splits;
 import dev.rewardensemble.io.CrashPoints;
@@ -50,6 +51,8 @@ public final class TrainingRun {
   /**
    * What a run needs besides its data.
    *
+   * @param rewardToken the token the rewards are read at (by the plain graph; a {@code build} reads
+   *     at the same rule); recorded in the run's fingerprint
    * @param build the forward graph (null: a plain reward model of {@code config} with {@code heads}
    *     heads)
    * @param bootstrap train each head on its own Poisson(1) bootstrap resample of every batch
@@ -60,6 +63,7 @@ public final class TrainingRun {
       ModelConfig config,
       String architecture,
       int heads,
+      RewardToken rewardToken,
       Map<String, FloatTensor> init,
       Predicate<String> trainable,
       TrainConfig train,
@@ -78,6 +82,7 @@ public final class TrainingRun {
         ModelConfig config,
         String architecture,
         int heads,
+        RewardToken rewardToken,
         Map<String, FloatTensor> init,
         TrainConfig train,
         ExecConfig exec,
@@ -89,6 +94,7 @@ public final class TrainingRun {
           config,
           architecture,
           heads,
+          rewardToken,
           init,
           k -> true,
           train,
@@ -149,7 +155,13 @@ public final class TrainingRun {
     try (RewardTrainer trainer =
         spec.build() == null
             ? new RewardTrainer(
-                spec.config(), spec.heads(), spec.init(), tc, spec.exec(), spec.trainable())
+                spec.config(),
+                spec.heads(),
+                spec.rewardToken(),
+                spec.init(),
+                tc,
+                spec.exec(),
+                spec.trainable())
             : new RewardTrainer(spec.build(), spec.init(), tc, spec.exec(), spec.trainable())) {
       int start = 0;
       RunDirs.cleanLeftovers(runDir);
@@ -459,6 +471,11 @@ public final class TrainingRun {
     f.put("train_pairs", trainPairs);
     f.put("eval_pairs", evalPairs);
     f.put("bootstrap", spec.bootstrap());
+    if (spec.rewardToken() != RewardToken.LAST_ATTENDED) {
+      // Absent in the checkpoints of runs made before the rule was a choice (all last-attended),
+      // so that those resume.
+      f.put(RewardToken.KEY, spec.rewardToken().id());
+    }
     f.put(
         "trainable_variables",
         spec.trainable() == null

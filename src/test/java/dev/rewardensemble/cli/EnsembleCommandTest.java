@@ -282,7 +282,14 @@ class EnsembleCommandTest {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       Map<String, FloatTensor> fresh =
-          LoraEnsembleGraph.training(tf, c, lora, 3, new ParameterStore(tf), 1)
+          LoraEnsembleGraph.training(
+                  tf,
+                  c,
+                  lora,
+                  3,
+                  new ParameterStore(tf),
+                  1,
+                  dev.rewardensemble.config.RewardToken.LAST_NON_PAD)
               .initialValues(1, 0.02);
       fresh.remove("score.weight");
       init.putAll(fresh);
@@ -293,7 +300,13 @@ class EnsembleCommandTest {
         RewardModel zero =
             RewardModel.of(
                 new EnsembleModel(
-                    EnsembleSpec.of(EnsembleKind.LORA, 3), c, init, lora, Optional.empty(), phase1),
+                    EnsembleSpec.of(EnsembleKind.LORA, 3),
+                    c,
+                    dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+                    init,
+                    lora,
+                    Optional.empty(),
+                    phase1),
                 ExecConfig.deterministic())) {
       float[][] a = base.score(seqs, 2);
       float[][] b = zero.score(seqs, 2);
@@ -319,7 +332,9 @@ class EnsembleCommandTest {
         new RewardTrainer(
             tf -> {
               ParameterStore p = new ParameterStore(tf);
-              LoraEnsembleGraph lg = LoraEnsembleGraph.training(tf, c, lora, 3, p, 1);
+              LoraEnsembleGraph lg =
+                  LoraEnsembleGraph.training(
+                      tf, c, lora, 3, p, 1, dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
               return new ForwardGraph(lg.inputIds(), lg.attentionMask(), lg.rewards(), p, 3);
             },
             init,

@@ -150,6 +150,7 @@ class EnsembleSpecTest {
             new EnsembleModel(
                 EnsembleSpec.of(EnsembleKind.LINEAR, -1),
                 null,
+                dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
                 Map.of(),
                 null,
                 Optional.empty(),

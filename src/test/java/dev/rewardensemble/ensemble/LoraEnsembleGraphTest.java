@@ -65,7 +65,14 @@ class LoraEnsembleGraphTest {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
       LoraEnsembleGraph eg =
-          LoraEnsembleGraph.inference(tf, base.config(), st.lora(), st.members(), p, fold);
+          LoraEnsembleGraph.inference(
+              tf,
+              base.config(),
+              st.lora(),
+              st.members(),
+              p,
+              fold,
+              dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
       try (Session s = new Session(g)) {
         eg.loadBase(s, base.weights(), BASE);
         eg.loadAdapters(s, st, LORA);
@@ -101,7 +108,14 @@ class LoraEnsembleGraphTest {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
-      LoraEnsembleGraph eg = LoraEnsembleGraph.inference(tf, base.config(), st.lora(), 3, p);
+      LoraEnsembleGraph eg =
+          LoraEnsembleGraph.inference(
+              tf,
+              base.config(),
+              st.lora(),
+              3,
+              p,
+              dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
       assertNotNull(g.operation(LoraEnsembleGraph.REWARDS), "op named rewards");
       Operand<TFloat32> gm = Aggregation.mean(tf, eg.rewards());
       Operand<TFloat32> gs = Aggregation.std(tf, eg.rewards());
@@ -147,7 +161,14 @@ class LoraEnsembleGraphTest {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
-      RewardGraph rg = RewardGraph.build(tf, base.config(), 1, p, Projector.NONE);
+      RewardGraph rg =
+          RewardGraph.build(
+              tf,
+              base.config(),
+              1,
+              p,
+              Projector.NONE,
+              dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
       try (Session s = new Session(g)) {
         p.load(s, base.weights(), false, BASE);
         want = Runs.run(s, rg.inputIds(), rg.attentionMask(), List.of(rg.rewards()), ids, mask)[0];
@@ -158,7 +179,13 @@ class LoraEnsembleGraphTest {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
       LoraEnsembleGraph eg =
-          LoraEnsembleGraph.inference(tf, base.config(), LoraConfig.llama(), k, p);
+          LoraEnsembleGraph.inference(
+              tf,
+              base.config(),
+              LoraConfig.llama(),
+              k,
+              p,
+              dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
       Map<String, FloatTensor> init = eg.initialValues(11, 0.02);
       float[] head = base.weights().get(RewardHeads.KEY).data();
       float[] heads = new float[k * head.length];
@@ -217,7 +244,15 @@ class LoraEnsembleGraphTest {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
-      LoraEnsembleGraph eg = LoraEnsembleGraph.training(tf, base.config(), st.lora(), 3, p, 5);
+      LoraEnsembleGraph eg =
+          LoraEnsembleGraph.training(
+              tf,
+              base.config(),
+              st.lora(),
+              3,
+              p,
+              5,
+              dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
       List<String> trainable = eg.trainableNames();
       // The trainable set is the adapters and heads; every base weight is frozen and not requested.
       assertEquals(
@@ -274,7 +309,15 @@ class LoraEnsembleGraphTest {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
-      LoraEnsembleGraph eg = LoraEnsembleGraph.training(tf, base.config(), withDropout, 3, p, 123);
+      LoraEnsembleGraph eg =
+          LoraEnsembleGraph.training(
+              tf,
+              base.config(),
+              withDropout,
+              3,
+              p,
+              123,
+              dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
       try (Session s = new Session(g)) {
         eg.loadBase(s, base.weights(), BASE);
         eg.loadAdapters(s, st, LORA); // dropout rate may differ
@@ -319,7 +362,15 @@ class LoraEnsembleGraphTest {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
-      LoraEnsembleGraph eg = LoraEnsembleGraph.training(tf, base.config(), st.lora(), 3, p, 5);
+      LoraEnsembleGraph eg =
+          LoraEnsembleGraph.training(
+              tf,
+              base.config(),
+              st.lora(),
+              3,
+              p,
+              5,
+              dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
       try (Session s = new Session(g)) {
         eg.loadBase(s, base.weights(), BASE);
         eg.loadAdapters(s, st, LORA);
@@ -356,8 +407,16 @@ class LoraEnsembleGraphTest {
           ParameterStore p = new ParameterStore(tf);
           LoraEnsembleGraph eg =
               build.equals("training")
-                  ? LoraEnsembleGraph.training(tf, c, lora, k, p, 9)
-                  : LoraEnsembleGraph.inference(tf, c, lora, k, p, build.equals("folded"));
+                  ? LoraEnsembleGraph.training(
+                      tf, c, lora, k, p, 9, dev.rewardensemble.config.RewardToken.LAST_NON_PAD)
+                  : LoraEnsembleGraph.inference(
+                      tf,
+                      c,
+                      lora,
+                      k,
+                      p,
+                      build.equals("folded"),
+                      dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
           List<StackedLora.Module> modules = eg.adapters().adaptedModules();
           assertEquals(4 * blocks, modules.size()); // c_attn, attn.c_proj, c_fc, mlp.c_proj
           StackedLora.Module cAttn = modules.get(0);

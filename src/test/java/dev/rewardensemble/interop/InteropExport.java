@@ -49,7 +49,14 @@ public final class InteropExport {
         Path sm = out.resolve("savedmodels").resolve(name).resolve("1");
         Path hf = out.resolve("hf").resolve(name);
         SavedModels.export(
-            sm, ck.config(), k, w, agg, Map.of("fixture", fixture, "seed", 1234 + k), true);
+            sm,
+            ck.config(),
+            k,
+            w,
+            dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+            agg,
+            Map.of("fixture", fixture, "seed", 1234 + k),
+            true);
         SavedModels.exportHf(hf, ck.config(), w, k);
 
         int[][] ids = ints2(expected.get("input_ids"));

@@ -125,7 +125,13 @@ class LoraStrategiesTest {
                 cx ->
                     p ->
                         LoraEnsembleGraph.withProduct(
-                            cx, c, lora, K, p, LoraProduct.batched(K, lora)));
+                            cx,
+                            c,
+                            lora,
+                            K,
+                            p,
+                            LoraProduct.batched(K, lora),
+                            dev.rewardensemble.config.RewardToken.LAST_NON_PAD));
         float[] folded =
             rewards(
                 c,
@@ -134,9 +140,28 @@ class LoraStrategiesTest {
                 cx ->
                     p ->
                         LoraEnsembleGraph.withProduct(
-                            cx, c, lora, K, p, LoraProduct.folded(cx, K, lora)));
+                            cx,
+                            c,
+                            lora,
+                            K,
+                            p,
+                            LoraProduct.folded(cx, K, lora),
+                            dev.rewardensemble.config.RewardToken.LAST_NON_PAD));
         float[] masked =
-            rewards(c, lora, F32, cx -> p -> LoraEnsembleGraph.training(cx, c, lora, K, p, 3));
+            rewards(
+                c,
+                lora,
+                F32,
+                cx ->
+                    p ->
+                        LoraEnsembleGraph.training(
+                            cx,
+                            c,
+                            lora,
+                            K,
+                            p,
+                            3,
+                            dev.rewardensemble.config.RewardToken.LAST_NON_PAD));
         assertEquals(IDS.length * K, batched.length);
         for (float v : batched) {
           assertTrue(Float.isFinite(v), what);
@@ -147,7 +172,14 @@ class LoraStrategiesTest {
         assertClose(batched, masked, 1e-5, 1e-6, "batched vs masked training, " + what);
         // The scoring build of a float32 context without XLA is the folded one, op for op.
         float[] scoring =
-            rewards(c, lora, F32, cx -> p -> LoraEnsembleGraph.scoring(cx, c, lora, K, p));
+            rewards(
+                c,
+                lora,
+                F32,
+                cx ->
+                    p ->
+                        LoraEnsembleGraph.scoring(
+                            cx, c, lora, K, p, dev.rewardensemble.config.RewardToken.LAST_NON_PAD));
         assertClose(folded, scoring, 0, 0, "scoring build vs folded, " + what);
       }
     }
@@ -188,7 +220,10 @@ class LoraStrategiesTest {
     LoraConfig lora = LoraConfig.llama().withRank(4, 8).withDropout(0);
     BuildContextFactory bf16 = tf -> new BuildContext(tf, Precision.BFLOAT16, false);
     Function<BuildContext, Function<ParameterStore, LoraEnsembleGraph>> training =
-        cx -> p -> LoraEnsembleGraph.training(cx, c, lora, K, p, 3);
+        cx ->
+            p ->
+                LoraEnsembleGraph.training(
+                    cx, c, lora, K, p, 3, dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
     float[] f32 = rewards(c, lora, F32, training);
     float[] b16 = rewards(c, lora, bf16, training);
     float[] again =

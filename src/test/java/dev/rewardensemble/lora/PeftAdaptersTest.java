@@ -58,7 +58,13 @@ class PeftAdaptersTest {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
       LoraEnsembleGraph eg =
-          LoraEnsembleGraph.inference(tf, base.config(), st.lora(), st.members(), p);
+          LoraEnsembleGraph.inference(
+              tf,
+              base.config(),
+              st.lora(),
+              st.members(),
+              p,
+              dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
       try (Session s = new Session(g)) {
         eg.loadBase(s, base.weights(), "base");
         eg.loadAdapters(s, st, "adapters");
@@ -227,7 +233,14 @@ class PeftAdaptersTest {
     Map<String, FloatTensor> w;
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
-      LoraEnsembleGraph eg = LoraEnsembleGraph.inference(tf, c, lora, 2, new ParameterStore(tf));
+      LoraEnsembleGraph eg =
+          LoraEnsembleGraph.inference(
+              tf,
+              c,
+              lora,
+              2,
+              new ParameterStore(tf),
+              dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
       w = eg.initialValues(9, 0.02);
     }
     Random rnd = new Random(1);

@@ -40,7 +40,14 @@ class GradientTest {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
-      RewardGraph rg = RewardGraph.build(tf, ckpt.config(), 1, p, Projector.NONE);
+      RewardGraph rg =
+          RewardGraph.build(
+              tf,
+              ckpt.config(),
+              1,
+              p,
+              Projector.NONE,
+              dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
       Operand<TFloat32> rew = tf.reshape(rg.rewards(), tf.constant(new int[] {2, b}));
       Operand<TFloat32> diff =
           tf.math.sub(

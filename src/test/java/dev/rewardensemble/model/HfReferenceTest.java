@@ -38,7 +38,14 @@ class HfReferenceTest {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
       ParameterStore p = new ParameterStore(tf);
-      RewardGraph rg = RewardGraph.build(tf, ckpt.config(), 1, p, Projector.NONE);
+      RewardGraph rg =
+          RewardGraph.build(
+              tf,
+              ckpt.config(),
+              1,
+              p,
+              Projector.NONE,
+              dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
       try (Session s = new Session(g)) {
         p.load(s, ckpt.weights(), false, name);
         float[][] out = run(s, rg, List.of(rg.hidden(), rg.rewards()), ids, mask);
@@ -82,7 +89,14 @@ class HfReferenceTest {
       try (Graph g = new Graph()) {
         Ops tf = Ops.create(g);
         ParameterStore p = new ParameterStore(tf);
-        RewardGraph rg = RewardGraph.build(tf, ckpt.config(), 1, p, Projector.NONE);
+        RewardGraph rg =
+            RewardGraph.build(
+                tf,
+                ckpt.config(),
+                1,
+                p,
+                Projector.NONE,
+                dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
         try (Session s = new Session(g)) {
           p.load(s, ckpt.weights(), false, name);
           float[] r = run(s, rg, List.of(rg.rewards()), lids, lmask)[0];

@@ -136,7 +136,13 @@ class GraphOwnerTest {
             IllegalArgumentException.class,
             () ->
                 new RewardTrainer(
-                    rm.config(), 1, badRm, tc, ExecConfig.deterministic(), k -> true));
+                    rm.config(),
+                    1,
+                    dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+                    badRm,
+                    tc,
+                    ExecConfig.deterministic(),
+                    k -> true));
     assertTrue(e1.getMessage().contains("model.norm.weight"), e1.getMessage());
 
     HfCheckpoint.Checkpoint pol = HfCheckpoint.load(Fixtures.dir("llama-causal"));
@@ -170,7 +176,13 @@ class GraphOwnerTest {
             IllegalArgumentException.class,
             () ->
                 RewardModel.fromWeights(
-                    rm.config(), 1, badRm, ExecConfig.deterministic(), null, Optional.empty()));
+                    rm.config(),
+                    1,
+                    badRm,
+                    dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+                    ExecConfig.deterministic(),
+                    null,
+                    Optional.empty()));
     assertTrue(e4.getMessage().contains("model.norm.weight"), e4.getMessage());
   }
 

@@ -111,7 +111,8 @@ class ResumeExactnessTest {
         PreferenceFormat.AUTO,
         0,
         false,
-        resume);
+        resume,
+        dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
   }
 
   /**

@@ -101,6 +101,7 @@ class TrainingGuardTest {
                 c,
                 "LlamaForSequenceClassification",
                 1,
+                dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
                 init,
                 tc,
                 ExecConfig.defaults(),
@@ -133,7 +134,14 @@ class TrainingGuardTest {
             .keepCheckpoints(5)
             .build();
     try (RewardTrainer ref =
-        new RewardTrainer(c, 1, init, oneBatch, ExecConfig.defaults(), k -> true)) {
+        new RewardTrainer(
+            c,
+            1,
+            dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+            init,
+            oneBatch,
+            ExecConfig.defaults(),
+            k -> true)) {
       ref.restore(step1.weights(), step1.optimizer(), "step 1");
       ref.accumulate(last, c.padTokenId());
       double want = ref.gradientCheck()[0];

@@ -60,7 +60,13 @@ class SavedModelsTest {
     weights.remove("lm_head.weight");
     try (RewardModel m =
         RewardModel.fromWeights(
-            c, k, weights, ExecConfig.deterministic(), Path.of("mem"), Optional.empty())) {
+            c,
+            k,
+            weights,
+            dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+            ExecConfig.deterministic(),
+            Path.of("mem"),
+            Optional.empty())) {
       return m.run(x.ids, x.mask, x.b, x.t);
     }
   }
@@ -105,7 +111,13 @@ class SavedModelsTest {
     Path dir = tmp.resolve("savedmodels").resolve(name).resolve("1");
     Path out =
         SavedModels.export(
-            dir, ck.config(), 1, ck.weights(), AggregationConfig.mean(), Map.of("seed", 7));
+            dir,
+            ck.config(),
+            1,
+            ck.weights(),
+            dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+            AggregationConfig.mean(),
+            Map.of("seed", 7));
     assertEquals(dir.toAbsolutePath().normalize(), out);
     float[] graph = column(graphRewards(ck.config(), 1, ck.weights(), x), 0);
     try (SavedModelScorer s = SavedModelScorer.load(dir)) {
@@ -133,7 +145,14 @@ class SavedModelsTest {
     Map<String, FloatTensor> w = withRandomHead(ck, 3, 11);
     double beta = 1.5;
     Path dir = tmp.resolve("llama-k3/1");
-    SavedModels.export(dir, ck.config(), 3, w, AggregationConfig.lcb(beta), Map.of());
+    SavedModels.export(
+        dir,
+        ck.config(),
+        3,
+        w,
+        dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+        AggregationConfig.lcb(beta),
+        Map.of());
     float[][] graph = graphRewards(ck.config(), 3, w, x);
     try (SavedModelScorer s = SavedModelScorer.load(dir)) {
       assertEquals(3, s.heads());
@@ -178,7 +197,8 @@ class SavedModelsTest {
           default -> AggregationConfig.uwo(2.0);
         };
     Path dir = tmp.resolve("gpt2-" + kind + "/3");
-    SavedModels.export(dir, ck.config(), 4, w, agg, Map.of());
+    SavedModels.export(
+        dir, ck.config(), 4, w, dev.rewardensemble.config.RewardToken.LAST_NON_PAD, agg, Map.of());
     try (SavedModelScorer s = SavedModelScorer.load(dir)) {
       float[][] members = s.run(x.ids, x.mask, x.b, x.t);
       float[] want = new float[x.b];
@@ -198,6 +218,7 @@ class SavedModelsTest {
         ck.config(),
         2,
         withRandomHead(ck, 2, 5),
+        dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
         AggregationConfig.lcb(1.0),
         Map.of("data_sha256", "abc123", "seed", 42));
     SavedModel sm = SavedModel.parseFrom(Files.readAllBytes(dir.resolve("saved_model.pb")));
@@ -267,7 +288,15 @@ class SavedModelsTest {
     IllegalArgumentException ex =
         assertThrows(
             IllegalArgumentException.class,
-            () -> SavedModels.export(dir, ck.config(), 1, w, AggregationConfig.mean(), Map.of()));
+            () ->
+                SavedModels.export(
+                    dir,
+                    ck.config(),
+                    1,
+                    w,
+                    dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+                    AggregationConfig.mean(),
+                    Map.of()));
     assertTrue(ex.getMessage().contains("transformer.wte.weight"), ex.getMessage());
     assertFalse(Files.exists(dir));
     try (Stream<Path> left = Files.list(root)) {
@@ -280,19 +309,40 @@ class SavedModelsTest {
     Batch x = Batch.of(Fixtures.expected("gpt2-seqcls"));
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(Fixtures.dir("gpt2-seqcls"));
     Path dir = tmp.resolve("savedmodels/rm/1");
-    SavedModels.export(dir, ck.config(), 1, ck.weights(), AggregationConfig.mean(), Map.of());
+    SavedModels.export(
+        dir,
+        ck.config(),
+        1,
+        ck.weights(),
+        dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+        AggregationConfig.mean(),
+        Map.of());
     IllegalArgumentException ex =
         assertThrows(
             IllegalArgumentException.class,
             () ->
                 SavedModels.export(
-                    dir, ck.config(), 1, ck.weights(), AggregationConfig.mean(), Map.of()));
+                    dir,
+                    ck.config(),
+                    1,
+                    ck.weights(),
+                    dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+                    AggregationConfig.mean(),
+                    Map.of()));
     assertTrue(
         ex.getMessage().contains(dir.toAbsolutePath().normalize().toString()), ex.getMessage());
     assertTrue(ex.getMessage().contains("already exists"), ex.getMessage());
 
     Map<String, FloatTensor> w = withRandomHead(ck, 1, 99);
-    SavedModels.export(dir, ck.config(), 1, w, AggregationConfig.mean(), Map.of(), true);
+    SavedModels.export(
+        dir,
+        ck.config(),
+        1,
+        w,
+        dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+        AggregationConfig.mean(),
+        Map.of(),
+        true);
     try (SavedModelScorer s = SavedModelScorer.load(dir)) {
       assertClose(
           column(graphRewards(ck.config(), 1, w, x), 0),
@@ -317,7 +367,13 @@ class SavedModelsTest {
             IllegalArgumentException.class,
             () ->
                 SavedModels.export(
-                    dir, ck.config(), 3, ck.weights(), AggregationConfig.mean(), Map.of()));
+                    dir,
+                    ck.config(),
+                    3,
+                    ck.weights(),
+                    dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+                    AggregationConfig.mean(),
+                    Map.of()));
     assertTrue(
         ex.getMessage().contains("score.weight") && ex.getMessage().contains("[3, 32]"),
         ex.getMessage());
@@ -330,7 +386,13 @@ class SavedModelsTest {
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(Fixtures.dir("llama-seqcls"));
     Path dir = tmp.resolve("meta-k3/1");
     SavedModels.export(
-        dir, ck.config(), 3, withRandomHead(ck, 3, 5), AggregationConfig.mean(), Map.of());
+        dir,
+        ck.config(),
+        3,
+        withRandomHead(ck, 3, 5),
+        dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+        AggregationConfig.mean(),
+        Map.of());
     Path asset = dir.resolve(SavedModels.ASSET);
     String good = Files.readString(asset);
     assertTrue(good.matches("(?s).*\"heads\"\\s*:\\s*3.*"), good);
@@ -361,7 +423,14 @@ class SavedModelsTest {
 
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(Fixtures.dir("gpt2-seqcls"));
     Path dir = tmp.resolve("noasset/1");
-    SavedModels.export(dir, ck.config(), 1, ck.weights(), AggregationConfig.mean(), Map.of());
+    SavedModels.export(
+        dir,
+        ck.config(),
+        1,
+        ck.weights(),
+        dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+        AggregationConfig.mean(),
+        Map.of());
     Path asset = dir.resolve(SavedModels.ASSET);
     byte[] assetBytes = Files.readAllBytes(asset);
     Files.delete(asset);

@@ -51,7 +51,13 @@ class BtStepFixtureTest {
             .build();
     try (RewardTrainer t =
         new RewardTrainer(
-            ckpt.config(), 1, ckpt.weights(), tc, ExecConfig.deterministic(), k -> true)) {
+            ckpt.config(),
+            1,
+            dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+            ckpt.weights(),
+            tc,
+            ExecConfig.deterministic(),
+            k -> true)) {
       List<PreferencePair> pairs = pairs(e);
       RewardTrainer.BatchStats s = t.accumulate(pairs, 0);
       double loss = e.get("loss").asDouble();
@@ -95,7 +101,14 @@ class BtStepFixtureTest {
     ExecConfig bf16 =
         ExecConfig.deterministic().withCompute(dev.rewardensemble.config.Precision.BFLOAT16);
     try (RewardTrainer t =
-        new RewardTrainer(ckpt.config(), 1, ckpt.weights(), tc, bf16, k -> true)) {
+        new RewardTrainer(
+            ckpt.config(),
+            1,
+            dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+            ckpt.weights(),
+            tc,
+            bf16,
+            k -> true)) {
       List<PreferencePair> pairs = pairs(e);
       double loss = e.get("loss").asDouble();
       double got = t.accumulate(pairs, 0).loss();
