@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Checks that the project's exports load in the Python stack:
 #   - SavedModels: tf.saved_model.load(...).signatures["serving_default"] and saved_model_cli;
-#   - --format hf checkpoints: transformers' AutoModelForSequenceClassification.from_pretrained.
+#   - --format hf checkpoints: transformers' AutoModelForSequenceClassification.from_pretrained;
+#   - every model family (Llama 3, Qwen2, Qwen3, Mistral, Gemma 2) through the command line: hf export,
+#     a trained LoRA ensemble's peft adapters (peft) and SavedModel (scripts/interop_families.*).
 # Creates (or reuses) a virtual environment in .venv-interop/, builds the project, exports the
 # gpt2 and llama fixtures from Java, and compares Python's rewards with Java's.
 #
@@ -64,6 +66,27 @@ TF_CPP_MIN_LOG_LEVEL=2 TRANSFORMERS_VERBOSITY=error HF_HUB_OFFLINE=1 TRANSFORMER
 rc=$?
 set -e
 log "Python checks took $(( $(date +%s) - t0 )) s"
+
+# Every model family end to end through the command line: hf export, LoRA training, peft and
+# SavedModel exports, checked in transformers, peft and TensorFlow.
+if [[ $rc -eq 0 ]]; then
+  log "model families: exporting and training from the command line"
+  t0=$(date +%s)
+  FAMILIES=(llama3 qwen2 qwen3 mistral gemma2)
+  if ! TF_CPP_MIN_LOG_LEVEL=2 timeout "$CHECK_TIMEOUT" bash "$ROOT/scripts/interop_families.sh" "$WORK/families" \
+      "$VENV/bin/python" "${FAMILIES[@]}"; then
+    for f in "$WORK"/families/*/log; do echo "--- $f"; tail -5 "$f"; done >&2
+    log "FAIL model-family exports"
+    rc=1
+  else
+    set +e
+    TF_CPP_MIN_LOG_LEVEL=2 TRANSFORMERS_VERBOSITY=error HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
+      timeout "$CHECK_TIMEOUT" "$VENV/bin/python" "$ROOT/scripts/interop_families.py" "$WORK/families" "${FAMILIES[@]}"
+    rc=$?
+    set -e
+  fi
+  log "model families took $(( $(date +%s) - t0 )) s"
+fi
 log "total $(( $(date +%s) - START )) s"
 if [[ $rc -ne 0 ]]; then
   log "FAIL (exit $rc)"

@@ -189,15 +189,35 @@ public final class ExportCommand implements Callable<Integer> {
         PeftAdapters.Stacked stacked =
             new PeftAdapters.Stacked(m.config(), m.lora(), m.members(), loraWeights(m));
         int members = m.members();
-        String base = m.source().toAbsolutePath().toString();
+        // The adapters' base is written beside them: the frozen trunk as a
+        // ...ForSequenceClassification with one zero head (each adapter saves its own `score`), so
+        // PeftModel.from_pretrained(base, member-k) and AutoPeftModel load it as transformers reads
+        // any checkpoint. A run directory itself is not a Hugging Face checkpoint.
+        String base = out.toAbsolutePath().normalize().resolve("base").toString();
+        Map<String, dev.rewardensemble.io.FloatTensor> trunk = new LinkedHashMap<>();
+        for (String key : m.config().parameterShapes().keySet()) {
+          trunk.put(key, m.weights().get(key));
+        }
+        trunk.put(
+            dev.rewardensemble.model.RewardHeads.KEY,
+            new dev.rewardensemble.io.FloatTensor(
+                new long[] {1, m.config().hiddenSize()}, new float[m.config().hiddenSize()]));
+        EnsembleModel lora = m;
         OutputDirs.write(
             out,
             stage -> {
+              Path baseDir = Files.createDirectory(stage.resolve("base"));
+              SavedModels.writeHf(baseDir, lora.config(), trunk, 1);
+              if (lora.tokenizer().isPresent()) {
+                Files.copy(lora.tokenizer().get(), baseDir.resolve("tokenizer.json"));
+              }
               for (int k = 0; k < members; k++) {
                 PeftAdapters.export(stage.resolve("member-" + k), stacked, k, base);
               }
             });
-        System.err.printf("exported %d PEFT adapters -> %s%n", m.members(), out);
+        System.err.printf(
+            "exported %d PEFT adapters and their base (the frozen trunk) -> %s%n",
+            m.members(), out);
       }
       default ->
           throw new UserError("--format must be savedmodel, hf or peft, got '" + format + "'");

@@ -226,11 +226,22 @@ class EnsembleCommandTest {
         ScoreCommandTest.rme(
                 "export", "--model", lora.toString(), "--format", "peft", "--out", peft.toString())
             .code());
+    // The adapters name their base, written beside them as a one-head checkpoint of the trunk.
+    var adapterConfig =
+        new com.fasterxml.jackson.databind.ObjectMapper()
+            .readTree(peft.resolve("member-0").resolve("adapter_config.json").toFile());
+    assertEquals(
+        peft.resolve("base").toAbsolutePath().normalize().toString(),
+        adapterConfig.get("base_model_name_or_path").asText());
+    var baseConfig =
+        new com.fasterxml.jackson.databind.ObjectMapper()
+            .readTree(peft.resolve("base").resolve("config.json").toFile());
+    assertEquals(1, baseConfig.get("num_labels").asInt());
     List<int[]> seqs = List.of(new int[] {5, 7, 9, 7, 11}, new int[] {4, 4, 8, 30, 31, 7});
     try (RewardModel a = RewardModel.load(lora);
         RewardModel b =
             RewardModel.loadWithAdapters(
-                lora.resolve("phase1"),
+                peft.resolve("base"),
                 List.of(
                     peft.resolve("member-0"), peft.resolve("member-1"), peft.resolve("member-2")),
                 ExecConfig.defaults())) {
