@@ -45,18 +45,20 @@ import org.tensorflow.types.family.TType;
  * Generates responses from a causal language model (Llama or GPT-2) with a key/value cache.
  *
  * <p>Design: the whole decode loop runs inside the graph, so one {@code Session.run} generates a
- * whole batch. A prefill step encodes the left-padded prompts and returns the first token and the
- * per-layer keys and values {@code [B, Nkv, P, D]}; a {@code While} loop then feeds each new token
- * through one step over that position only, appending its keys and values to the cache (a loop
- * variable that grows by one position per step), until every row has emitted EOS or {@code
- * maxNewTokens} tokens exist. The cache never leaves the graph (nothing crosses host and device per
- * token); the loop body cannot capture outside tensors, so the weights enter it as loop variables
- * (forwarded by reference, not copied). A {@code VariableV2} with the same {@code shared_name}
- * created inside the body does read the outer variable in TensorFlow Java 1.1.0 (checked), but loop
- * variables keep the body a function of its inputs and fail loudly if a weight is missing. Token
- * choice ({@link Sampling#choose}) is an inverse-CDF lookup with one uniform number per row and
- * step, fed from the host and drawn from a stream seeded by the config's seed and the prompt's
- * index in the request, so a row's draws do not depend on which other prompts share its batch.
+ * whole batch. Prefill and decode steps both run the family's one forward ({@link
+ * Transformers#forward}) over a {@link KvCache} of prompt length + {@code maxNewTokens} slots,
+ * allocated once and written in place: the prefill writes the left-padded prompts' keys and values
+ * and chooses the first token; a {@code While} loop then feeds each new token through one step over
+ * that position only, until every row has emitted EOS or {@code maxNewTokens} tokens exist. A
+ * step's attention reads every slot of the cache, with unwritten and padding slots masked. The
+ * cache never leaves the graph (nothing crosses host and device per token); the loop body cannot
+ * capture outside tensors, so the weights enter it as loop variables (forwarded by reference, not
+ * copied). A {@code VariableV2} with the same {@code shared_name} created inside the body does read
+ * the outer variable in TensorFlow Java 1.1.0 (checked), but loop variables keep the body a
+ * function of its inputs and fail loudly if a weight is missing. Token choice ({@link
+ * Sampling#choose}) is an inverse-CDF lookup with one uniform number per row and step, fed from the
+ * host and drawn from a stream seeded by the config's seed and the prompt's index in the request,
+ * so a row's draws do not depend on which other prompts share its batch.
  *
  * <p>{@link #generateUncached} is the reference: it recomputes the full prefix for every token (one
  * run per token), with the same token choice. It exists for checks and the benchmark.
