@@ -5,6 +5,7 @@ import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.model.Init;
+import dev.rewardensemble.model.KvCache;
 import dev.rewardensemble.model.LmHead;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -14,10 +15,12 @@ import java.util.SplittableRandom;
 
 /**
  * Tokens per second of cached (in-graph loop) and uncached (full prefix per token) generation on a
- * randomly initialised preset. Not a test: run it by hand.
+ * randomly initialised preset, and per-token decode time of the preallocated, in-place key/value
+ * cache against the concatenating one (the loop before it), side by side in one run. Not a test:
+ * run it by hand. {@code uncached} {@code no} skips the (slow) uncached reference, for long runs.
  *
  * <pre>
- * java -cp ... dev.rewardensemble.rl.GenerationBenchmark [preset.json] [newTokens] [batch] [promptLength] [ppo|greedy]
+ * java -cp ... dev.rewardensemble.rl.GenerationBenchmark [preset.json] [newTokens] [batch] [promptLength] [ppo|greedy] [uncached|no]
  * </pre>
  *
  * Defaults: {@code tf-graphs/bench-llama.json}, 256 new tokens, batch 16, 8 prompt tokens; PPO
@@ -60,30 +63,56 @@ public final class GenerationBenchmark {
         newTokens,
         greedy ? "greedy" : "ppo sampling (T 0.7, top-p 0.9)",
         Runtime.getRuntime().availableProcessors());
-    try (Sampler s = Sampler.of(c, w, ExecConfig.defaults())) {
-      s.generate(prompts, cfg.withMaxNewTokens(4), batch); // warm-up
-      s.generateUncached(prompts, cfg.withMaxNewTokens(4), batch);
-      long t0 = System.nanoTime();
-      List<Generation> cached = s.generate(prompts, cfg, batch);
-      double cachedS = (System.nanoTime() - t0) / 1e9;
-      long t1 = System.nanoTime();
-      List<Generation> uncached = s.generateUncached(prompts, cfg, batch);
-      double uncachedS = (System.nanoTime() - t1) / 1e9;
-      long tokens = cached.stream().mapToLong(g -> g.responseIds().length).sum();
-      long same = 0;
-      for (int i = 0; i < batch; i++) {
-        same +=
-            java.util.Arrays.equals(cached.get(i).responseIds(), uncached.get(i).responseIds())
-                ? 1
-                : 0;
+    boolean uncachedToo = !(args.length > 5 && args[5].equals("no"));
+    double[] perToken = new double[2];
+    List<Generation> first = null;
+    for (KvCache.Layout layout : KvCache.Layout.values()) {
+      try (Sampler s = Sampler.of(c, w, ExecConfig.defaults(), layout)) {
+        s.generate(prompts, cfg.withMaxNewTokens(4), batch); // warm-up
+        long t0 = System.nanoTime();
+        List<Generation> cached = s.generate(prompts, cfg, batch);
+        double cachedS = (System.nanoTime() - t0) / 1e9;
+        long tokens = cached.stream().mapToLong(g -> g.responseIds().length).sum();
+        perToken[layout.ordinal()] = 1e3 * cachedS / newTokens;
+        System.out.printf(
+            "cached, %-12s cache: %8.2f s  %9.1f tokens/s  %7.2f ms per decode step%n",
+            layout.name().toLowerCase(java.util.Locale.ROOT),
+            cachedS,
+            tokens / cachedS,
+            perToken[layout.ordinal()]);
+        if (first == null) {
+          first = cached;
+        } else {
+          System.out.printf(
+              "identical responses (preallocated vs concatenated): %d of %d%n",
+              same(first, cached), batch);
+        }
+        if (uncachedToo && layout == KvCache.Layout.PREALLOCATED) {
+          s.generateUncached(prompts, cfg.withMaxNewTokens(4), batch);
+          long t1 = System.nanoTime();
+          List<Generation> uncached = s.generateUncached(prompts, cfg, batch);
+          double uncachedS = (System.nanoTime() - t1) / 1e9;
+          System.out.printf(
+              "uncached:                   %8.2f s  %9.1f tokens/s  (%d Session.runs); "
+                  + "speed-up of the cache %.1fx, identical responses: %d of %d%n",
+              uncachedS,
+              tokens / uncachedS,
+              newTokens,
+              uncachedS / cachedS,
+              same(cached, uncached),
+              batch);
+        }
       }
-      System.out.printf(
-          "cached:   %8.2f s  %9.1f tokens/s  (one Session.run)%n", cachedS, tokens / cachedS);
-      System.out.printf(
-          "uncached: %8.2f s  %9.1f tokens/s  (%d Session.runs)%n",
-          uncachedS, tokens / uncachedS, newTokens);
-      System.out.printf(
-          "speed-up: %.1fx; identical responses: %d of %d%n", uncachedS / cachedS, same, batch);
     }
+    System.out.printf(
+        "per-token decode time, concatenated / preallocated: %.2f%n", perToken[1] / perToken[0]);
+  }
+
+  private static long same(List<Generation> a, List<Generation> b) {
+    long n = 0;
+    for (int i = 0; i < a.size(); i++) {
+      n += java.util.Arrays.equals(a.get(i).responseIds(), b.get(i).responseIds()) ? 1 : 0;
+    }
+    return n;
   }
 }
