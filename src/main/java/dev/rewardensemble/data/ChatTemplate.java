@@ -48,7 +48,8 @@ import java.util.TreeMap;
  * tojson} writes what Python's {@code json.dumps(x, ensure_ascii=False)} writes (transformers'
  * override: {@code ", "} and {@code ": "} separators, {@code indent}, {@code sort_keys}); {@code
  * raise_exception} stops the rendering with the template's message instead of being logged and
- * skipped; message content is never rendered as a template itself.
+ * skipped; {@code raise_exception} and {@code strftime_now} are {@code defined}; message content is
+ * never rendered as a template itself.
  *
  * <p>{@link #encode} tokenizes the rendered text as {@code apply_chat_template(tokenize=True)}
  * does: the whole text at once, with no special tokens added (the template writes its own BOS);
@@ -248,6 +249,10 @@ public final class ChatTemplate {
   public String render(
       List<ChatMessage> messages, boolean addGenerationPrompt, Map<String, ?> variables) {
     Map<String, Object> vars = new LinkedHashMap<>(specialTokens);
+    // Jinjava's functions are not variables: these make "strftime_now is defined" true, as in
+    // Jinja2 (Llama 3.2 tests it), while calls still reach the functions
+    vars.put("raise_exception", "<function raise_exception>");
+    vars.put("strftime_now", "<function strftime_now>");
     vars.putAll(variables);
     List<Map<String, Object>> msgs = new ArrayList<>(messages.size());
     for (ChatMessage m : messages) {

@@ -126,6 +126,26 @@ class ChatTemplateTest {
   }
 
   @Test
+  void strftimeNowIsDefinedAndFormatsTodayAsLlama32Uses() {
+    ChatTemplate t =
+        ChatTemplate.of(
+            "{% if strftime_now is defined %}{{ strftime_now('%d %b %Y') }}{% else %}none{% endif %}",
+            Map.of(), "inline");
+    String today =
+        java.time.LocalDate.now()
+            .format(
+                java.time.format.DateTimeFormatter.ofPattern(
+                    "dd MMM yyyy", java.util.Locale.ENGLISH));
+    assertEquals(today, t.render(List.of(ChatMessage.of("user", "u")), false));
+    // a date_string variable given by the caller is what the template sees
+    ChatTemplate d = ChatTemplate.of("{{ date_string }}", Map.of(), "inline");
+    assertEquals(
+        "26 Jul 2024",
+        d.render(
+            List.of(ChatMessage.of("user", "u")), false, Map.of("date_string", "26 Jul 2024")));
+  }
+
+  @Test
   void messageContentIsNeverRenderedAsATemplate() {
     ChatTemplate t = ChatTemplate.of("{{ messages[0].content }}", Map.of(), "inline");
     assertEquals(
