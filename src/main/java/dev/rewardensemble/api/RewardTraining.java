@@ -215,6 +215,23 @@ public final class RewardTraining {
           req.out().resolve("tokenizer.json"),
           StandardCopyOption.REPLACE_EXISTING,
           StandardCopyOption.ATOMIC_MOVE);
+      // the chat template and special tokens beside it go along, so the run scores chat rows
+      Path tokDir = tokPath.toAbsolutePath().getParent();
+      for (String name :
+          new String[] {
+            "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"
+          }) {
+        Path src = tokDir == null ? null : tokDir.resolve(name);
+        if (src != null && Files.isRegularFile(src)) {
+          Path t = req.out().resolve("." + name + ".tmp");
+          Files.copy(src, t, StandardCopyOption.REPLACE_EXISTING);
+          Files.move(
+              t,
+              req.out().resolve(name),
+              StandardCopyOption.REPLACE_EXISTING,
+              StandardCopyOption.ATOMIC_MOVE);
+        }
+      }
     }
     EnsembleTraining.Trained t =
         EnsembleTraining.train(

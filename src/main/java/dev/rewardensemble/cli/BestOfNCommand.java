@@ -136,7 +136,9 @@ public final class BestOfNCommand implements Callable<Integer> {
   @Option(
       names = "--template",
       defaultValue = "alpaca",
-      description = "Prompt template for text prompts (default: ${DEFAULT-VALUE}).")
+      description =
+          "Prompt template for text prompts: alpaca, raw or chat; conversational prompts"
+              + " (\"messages\") always use the chat template (default: ${DEFAULT-VALUE}).")
   String template;
 
   @Option(names = "--tokenizer", description = "tokenizer.json (default: the policy's).")

@@ -60,7 +60,9 @@ public final class DiagnoseCommand implements Callable<Integer> {
   @Option(
       names = "--template",
       defaultValue = "alpaca",
-      description = "Prompt template for text data (default: ${DEFAULT-VALUE}).")
+      description =
+          "Prompt template for text data: alpaca, raw or chat; conversational rows always use"
+              + " the chat template (default: ${DEFAULT-VALUE}).")
   String template;
 
   @Option(

@@ -102,7 +102,9 @@ public final class EvalCommand implements Callable<Integer> {
   @Option(
       names = "--template",
       defaultValue = "alpaca",
-      description = "Prompt template (default: ${DEFAULT-VALUE}).")
+      description =
+          "Prompt template: alpaca, raw or chat; conversational prompts (\"messages\") always"
+              + " use the chat template (default: ${DEFAULT-VALUE}).")
   String template;
 
   @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();

@@ -158,7 +158,12 @@ public final class PpoCommand implements Callable<Integer> {
   @Option(names = "--resume", description = "Continue the run in --out from its newest checkpoint.")
   boolean resume;
 
-  @Option(names = "--template", defaultValue = "alpaca")
+  @Option(
+      names = "--template",
+      defaultValue = "alpaca",
+      description =
+          "Prompt template for text prompts: alpaca, raw or chat; conversational prompts"
+              + " (\"messages\") always use the chat template (default: ${DEFAULT-VALUE}).")
   String template;
 
   @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();

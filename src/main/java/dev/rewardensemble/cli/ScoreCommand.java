@@ -78,7 +78,10 @@ public final class ScoreCommand implements Callable<Integer> {
   @Option(
       names = "--template",
       defaultValue = "alpaca",
-      description = "Prompt template for text rows: alpaca or raw (default: ${DEFAULT-VALUE}).")
+      description =
+          "Prompt template for text rows: alpaca, raw or chat (the tokenizer's chat template, as a"
+              + " user/assistant conversation); conversational rows (\"messages\") always use the"
+              + " chat template (default: ${DEFAULT-VALUE}).")
   String template;
 
   @Option(

@@ -207,7 +207,10 @@ public final class TrainRmCommand implements Callable<Integer> {
   @Option(
       names = "--template",
       defaultValue = "alpaca",
-      description = "Prompt template: alpaca or raw (default: ${DEFAULT-VALUE}).")
+      description =
+          "Prompt template for text rows: alpaca, raw or chat (the tokenizer's chat template, as a"
+              + " user/assistant conversation); conversational rows (chosen/rejected message lists)"
+              + " always use the chat template (default: ${DEFAULT-VALUE}).")
   String template;
 
   @Option(

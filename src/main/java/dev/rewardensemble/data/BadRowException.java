@@ -24,11 +24,13 @@ final class BadRowException extends RuntimeException {
 
   /**
    * Encodes with {@code s}; a too-long sequence becomes a bad row of {@code field} (reason {@code
-   * too_long}).
+   * too_long}), a conversation the chat template refuses one with reason {@code template_error}.
    */
   static int[] encoded(String field, java.util.function.Supplier<EncodedSequence> s) {
     try {
       return s.get().ids();
+    } catch (ChatTemplateException e) {
+      throw new BadRowException(field, "template_error", e.getMessage());
     } catch (IllegalArgumentException e) {
       throw new BadRowException(field, "too_long", e.getMessage());
     }

@@ -1,6 +1,8 @@
 package dev.rewardensemble.data;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Objects;
 import java.util.OptionalInt;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -85,12 +87,103 @@ public final class Encoder {
    * @throws IllegalStateException if this encoder has no tokenizer
    */
   public EncodedSequence encode(String prompt, String response) {
-    return encodeFormatted(template.prompt(prompt, ""), response);
+    return encode(prompt, "", response);
   }
 
-  /** Encodes an instruction with optional input (formatted by the template) and a response. */
+  /**
+   * Encodes an instruction with optional input (formatted by the template) and a response. With
+   * {@link PromptTemplate#CHAT} they become a user and an assistant message rendered by the chat
+   * template (an empty response: the user message alone, with the generation prompt).
+   */
   public EncodedSequence encode(String instruction, String input, String response) {
+    if (template == PromptTemplate.CHAT) {
+      String user = template.prompt(instruction, input);
+      return response.isEmpty()
+          ? encodeChat(List.of(ChatMessage.of("user", user)), true)
+          : encodeChat(
+              List.of(ChatMessage.of("user", user), ChatMessage.of("assistant", response)), false);
+    }
     return encodeFormatted(template.prompt(instruction, input), response);
+  }
+
+  /**
+   * The chat template of this encoder's tokenizer.
+   *
+   * @throws IllegalArgumentException naming the tokenizer's file when it has none
+   */
+  public ChatTemplate chatTemplate() {
+    if (tokenizer == null) {
+      throw new IllegalArgumentException(
+          "conversational rows need a tokenizer with a chat template, and none was given");
+    }
+    return tokenizer
+        .chatTemplate()
+        .orElseThrow(
+            () ->
+                new IllegalArgumentException(
+                    "conversational rows need a chat template, and the tokenizer "
+                        + tokenizer.file()
+                        + " has none (no chat_template in the tokenizer_config.json beside it,"
+                        + " no chat_template.jinja)"));
+  }
+
+  /**
+   * Encodes a conversation with the tokenizer's chat template, as transformers' {@code
+   * apply_chat_template(messages, add_generation_prompt=..., tokenize=True)} does: the rendered
+   * text tokenized whole, no special tokens added and no EOS appended (the template writes its own
+   * BOS and end-of-turn tokens).
+   *
+   * <p>Longer than the maximum length: {@link Truncation#ERROR} rejects it with its length; {@link
+   * Truncation#LEFT} drops the oldest turns — whole messages, starting each candidate at a {@code
+   * user} message and keeping a leading {@code system} message — and renders again, until it fits.
+   * The last user turn and what follows it are never cut: when they alone are too long, it is an
+   * error. Token ids are never cut out of a rendered conversation, so the template's structure
+   * (BOS, system header, turn markers) stays intact.
+   *
+   * @return the ids; {@code promptLength} is the whole length for a generation prompt, else 0
+   * @throws ChatTemplateException if the template refuses the conversation
+   * @throws IllegalArgumentException if there is no chat template, or it is too long
+   */
+  public EncodedSequence encodeChat(List<ChatMessage> messages, boolean addGenerationPrompt) {
+    ChatTemplate chat = chatTemplate();
+    if (messages.isEmpty()) {
+      throw new IllegalArgumentException("empty conversation");
+    }
+    int[] ids = chat.encode(tokenizer, messages, addGenerationPrompt);
+    if (ids.length <= maxLength) {
+      return new EncodedSequence(ids, addGenerationPrompt ? ids.length : 0, false);
+    }
+    if (truncation == Truncation.ERROR) {
+      throw new IllegalArgumentException(
+          "the conversation has "
+              + ids.length
+              + " tokens, more than the maximum length "
+              + maxLength
+              + " (--truncate left drops its oldest turns)");
+    }
+    int system = messages.get(0).role().equals("system") ? 1 : 0;
+    int lastStart = -1;
+    for (int start = system + 1; start < messages.size(); start++) {
+      if (!messages.get(start).role().equals("user")) {
+        continue;
+      }
+      lastStart = start;
+      List<ChatMessage> kept = new ArrayList<>(messages.subList(0, system));
+      kept.addAll(messages.subList(start, messages.size()));
+      int[] cut = chat.encode(tokenizer, kept, addGenerationPrompt);
+      if (cut.length <= maxLength) {
+        truncated.incrementAndGet();
+        return new EncodedSequence(cut, addGenerationPrompt ? cut.length : 0, true);
+      }
+      ids = cut;
+    }
+    throw new IllegalArgumentException(
+        (lastStart < 0 ? "the conversation" : "its last turn (from message " + lastStart + ")")
+            + " has "
+            + ids.length
+            + " tokens, more than the maximum length "
+            + maxLength
+            + " (a conversation is cut only at whole turns, and never in its last one)");
   }
 
   /**

@@ -24,8 +24,11 @@ import java.util.TreeMap;
  * input)} (template {@link PromptTemplate#ALPACA} unless one is set) followed by the output; TRL
  * rows as {@code template.prompt(prompt, "")} (template {@link PromptTemplate#RAW} unless one is
  * set) followed by chosen / rejected, or, without a prompt, chosen / rejected alone as full texts.
- * Pre-tokenized rows are used as given (too long: error or left truncation per {@link
- * Encoder.Truncation}). An optional numeric {@code margin} column is read in every format.
+ * TRL's conversational rows ({@code chosen} / {@code rejected} message lists, optional {@code
+ * prompt} message list before both) are rendered whole by the tokenizer's chat template ({@link
+ * Encoder#encodeChat}); so are all text rows with {@link PromptTemplate#CHAT}. Pre-tokenized rows
+ * are used as given (too long: error or left truncation per {@link Encoder.Truncation}). An
+ * optional numeric {@code margin} column is read in every format.
  *
  * <p>A bad row (invalid JSON, not an object, missing field, wrong type, preference not 1 or 2,
  * empty text, empty ids, id out of range, too long) throws an {@link IllegalArgumentException}
@@ -248,6 +251,13 @@ public final class PreferenceReader {
     int pref = preference(row);
     float margin = RowFields.margin(row);
     requireTokenizer(file, line, "instruction");
+    if (enc.template() == PromptTemplate.CHAT) {
+      int[] c1 = BadRowException.encoded("output_1", () -> enc.encode(instruction, input, out1));
+      int[] c2 = BadRowException.encoded("output_2", () -> enc.encode(instruction, input, out2));
+      return pref == 1
+          ? new PreferencePair(c1, c2, margin, line)
+          : new PreferencePair(c2, c1, margin, line);
+    }
     int[] prompt = tokenizer.encode(enc.template().prompt(instruction, input));
     int[] ids1 =
         BadRowException.encoded("output_1", () -> enc.join(prompt, tokenizer.encode(out1)));
@@ -275,11 +285,31 @@ public final class PreferenceReader {
   }
 
   private PreferencePair trl(ObjectNode row, int line, Encoder enc, Path file) {
+    if (ChatMessage.isConversation(row.get("chosen"))
+        || ChatMessage.isConversation(row.get("rejected"))
+        || ChatMessage.isConversation(row.get("prompt"))) {
+      return trlConversation(row, line, enc, file);
+    }
     String prompt = RowFields.optionalText(row, "prompt");
     String chosen = RowFields.text(row, "chosen");
     String rejected = RowFields.text(row, "rejected");
     float margin = RowFields.margin(row);
     requireTokenizer(file, line, "chosen");
+    if (enc.template() == PromptTemplate.CHAT) {
+      // text rows as conversations: [user: prompt, assistant: chosen|rejected]; without a prompt,
+      // chosen and rejected are single assistant messages
+      List<ChatMessage> head =
+          prompt == null || prompt.isEmpty() ? List.of() : List.of(ChatMessage.of("user", prompt));
+      List<ChatMessage> c = new ArrayList<>(head);
+      c.add(ChatMessage.of("assistant", chosen));
+      List<ChatMessage> r = new ArrayList<>(head);
+      r.add(ChatMessage.of("assistant", rejected));
+      return new PreferencePair(
+          BadRowException.encoded("chosen", () -> enc.encodeChat(c, false)),
+          BadRowException.encoded("rejected", () -> enc.encodeChat(r, false)),
+          margin,
+          line);
+    }
     int[] p =
         prompt == null || prompt.isEmpty()
             ? new int[0]
@@ -287,6 +317,35 @@ public final class PreferenceReader {
     return new PreferencePair(
         BadRowException.encoded("chosen", () -> enc.join(p, tokenizer.encode(chosen))),
         BadRowException.encoded("rejected", () -> enc.join(p, tokenizer.encode(rejected))),
+        margin,
+        line);
+  }
+
+  /**
+   * TRL's conversational rows: {@code chosen} and {@code rejected} are message lists, and an
+   * optional {@code prompt} message list is put before both; each conversation is rendered whole by
+   * the chat template.
+   */
+  private PreferencePair trlConversation(ObjectNode row, int line, Encoder enc, Path file) {
+    List<ChatMessage> prompt =
+        RowFields.has(row, "prompt") ? ChatMessage.list(row.get("prompt"), "prompt") : List.of();
+    List<ChatMessage> chosen = ChatMessage.list(row.get("chosen"), "chosen");
+    List<ChatMessage> rejected = ChatMessage.list(row.get("rejected"), "rejected");
+    float margin = RowFields.margin(row);
+    requireTokenizer(file, line, "chosen");
+    try {
+      enc.chatTemplate();
+    } catch (IllegalArgumentException e) {
+      // a configuration error, not a bad row: never skipped
+      throw new IllegalArgumentException(file + ":" + line + ": chosen: " + e.getMessage(), e);
+    }
+    List<ChatMessage> c = new ArrayList<>(prompt);
+    c.addAll(chosen);
+    List<ChatMessage> r = new ArrayList<>(prompt);
+    r.addAll(rejected);
+    return new PreferencePair(
+        BadRowException.encoded("chosen", () -> enc.encodeChat(c, false)),
+        BadRowException.encoded("rejected", () -> enc.encodeChat(r, false)),
         margin,
         line);
   }

@@ -8,8 +8,10 @@ import java.util.OptionalInt;
 
 /**
  * Reader of {@code rme generate} input: JSONL (or a JSON array) of objects, either pre-tokenized
- * {@code {"input_ids": [ints]}} or text {@code {"prompt": "...", "input": "..."}} ({@code input}
- * optional). Other fields are kept in {@link PromptRow#original()}; blank lines are skipped.
+ * {@code {"input_ids": [ints]}}, text {@code {"prompt": "...", "input": "..."}} ({@code input}
+ * optional), or a conversation {@code {"messages": [{"role", "content"}, ...]}} rendered by the
+ * tokenizer's chat template with the generation prompt ({@link Encoder#encodeChat}). Other fields
+ * are kept in {@link PromptRow#original()}; blank lines are skipped.
  *
  * <p>Text prompts are formatted by the encoder's template and tokenized, without EOS; when too long
  * they are cut from the left. Id rows go through {@link Encoder#encodeIds} (error or left
@@ -36,6 +38,19 @@ public final class PromptRows {
 
   private static PromptRow parse(ObjectNode obj, int line, Encoder encoder, int vocab) {
     boolean hasIds = RowFields.has(obj, "input_ids");
+    if (RowFields.has(obj, "messages")) {
+      if (hasIds || RowFields.has(obj, "prompt") || RowFields.has(obj, "instruction")) {
+        throw new BadRowException(
+            "messages", "ambiguous", "given together with input_ids or prompt; use one form");
+      }
+      List<ChatMessage> messages = ChatMessage.list(obj.get("messages"), "messages");
+      ScoreRows.requireChat(encoder);
+      int[] ids = BadRowException.encoded("messages", () -> encoder.encodeChat(messages, true));
+      checkVocab(ids, vocab, "messages");
+      // the text of a conversational prompt is its last message's content (its ids are the whole
+      // rendered conversation)
+      return new PromptRow(line, ids, messages.get(messages.size() - 1).content(), obj);
+    }
     // "prompt", or AlpacaEval's "instruction", or the first of MT-Bench's "turns".
     String textKey =
         RowFields.has(obj, "prompt")
@@ -83,16 +98,20 @@ public final class PromptRows {
     if (ids.length == 0) {
       throw new BadRowException("prompt", RowFields.EMPTY_TEXT, "encodes to no tokens");
     }
+    checkVocab(ids, vocab, "prompt");
+    return new PromptRow(line, ids, prompt, obj);
+  }
+
+  private static void checkVocab(int[] ids, int vocab, String field) {
     if (vocab > 0) {
       for (int i = 0; i < ids.length; i++) {
         if (ids[i] >= vocab) {
           throw new BadRowException(
-              "prompt",
+              field,
               RowFields.BAD_ID,
               "token " + i + " = " + ids[i] + " is not below the model's vocabulary size " + vocab);
         }
       }
     }
-    return new PromptRow(line, ids, prompt, obj);
   }
 }

@@ -57,6 +57,21 @@ public enum PromptTemplate {
       String in = input == null ? "" : input;
       return in.isEmpty() ? instruction : instruction + "\n\n" + in;
     }
+  },
+
+  /**
+   * The tokenizer's chat template ({@link ChatTemplate}): a prompt and response become the
+   * conversation {@code [{"role": "user", "content": prompt}, {"role": "assistant", "content":
+   * response}]}, rendered and tokenized whole (no EOS appended: the template ends its turns
+   * itself); a prompt alone is rendered with the generation prompt. {@link #prompt} gives the user
+   * message's content, formatted as {@link #RAW}. Conversational rows (message lists) always use
+   * the chat template, whatever the template setting.
+   */
+  CHAT {
+    @Override
+    public String prompt(String instruction, String input) {
+      return RAW.prompt(instruction, input);
+    }
   };
 
   /** The default template. */
@@ -71,7 +86,7 @@ public enum PromptTemplate {
   public abstract String prompt(String instruction, String input);
 
   /**
-   * The template of a name, case-insensitive ({@code "alpaca"}, {@code "raw"}).
+   * The template of a name, case-insensitive ({@code "alpaca"}, {@code "raw"}, {@code "chat"}).
    *
    * @throws IllegalArgumentException for an unknown name, listing the known ones
    */
@@ -84,7 +99,7 @@ public enum PromptTemplate {
       }
     }
     throw new IllegalArgumentException(
-        "unknown prompt template '" + name + "' (known: alpaca, raw)");
+        "unknown prompt template '" + name + "' (known: alpaca, raw, chat)");
   }
 
   /** The lower-case name accepted by {@link #byName}. */

@@ -38,7 +38,10 @@ final class RowFields {
       return null;
     }
     if (!n.isTextual()) {
-      String hint = n.isArray() ? " (message lists / conversational rows are not supported)" : "";
+      String hint =
+          n.isArray()
+              ? " (a conversation goes in \"messages\", or in chosen/rejected as message lists)"
+              : "";
       throw new BadRowException(field, WRONG_TYPE, "expected a string, got " + kind(n) + hint);
     }
     return n.textValue();

@@ -8,9 +8,10 @@ import java.util.OptionalInt;
 
 /**
  * Reader of {@code rme score} input: JSONL with one object per line, either pre-tokenized {@code
- * {"input_ids": [ints]}} or text {@code {"prompt": "...", "response": "..."}}. Other fields are
- * kept in {@link ScoreRow#original()}. Blank lines are skipped. A JSON array of such objects is
- * accepted too.
+ * {"input_ids": [ints]}}, text {@code {"prompt": "...", "response": "..."}}, or a conversation
+ * {@code {"messages": [{"role": "...", "content": "..."}, ...]}} (rendered whole by the tokenizer's
+ * chat template, see {@link Encoder#encodeChat}). Other fields are kept in {@link
+ * ScoreRow#original()}. Blank lines are skipped. A JSON array of such objects is accepted too.
  *
  * <p>Text rows are encoded with {@link Encoder#encode(String, String)} (prompt template applied,
  * prompt cut from the left when too long). Id rows go through {@link Encoder#encodeIds} (error or
@@ -52,6 +53,20 @@ public final class ScoreRows {
   private static ScoreRow parse(ObjectNode obj, int line, Encoder encoder, int vocab) {
     boolean hasIds = RowFields.has(obj, "input_ids");
     boolean hasText = RowFields.has(obj, "prompt") || RowFields.has(obj, "response");
+    if (RowFields.has(obj, "messages")) {
+      if (hasIds || hasText) {
+        throw new BadRowException(
+            "messages",
+            "ambiguous",
+            "given together with " + (hasIds ? "input_ids" : "prompt/response") + "; use one form");
+      }
+      List<ChatMessage> messages = ChatMessage.list(obj.get("messages"), "messages");
+      requireChat(encoder);
+      return new ScoreRow(
+          line,
+          BadRowException.encoded("messages", () -> encoder.encodeChat(messages, false)),
+          obj);
+    }
     if (hasIds && hasText) {
       throw new BadRowException(
           "input_ids", "ambiguous", "given together with prompt/response; use one form");
@@ -72,6 +87,15 @@ public final class ScoreRows {
     }
     return new ScoreRow(
         line, BadRowException.encoded("response", () -> encoder.encode(prompt, response)), obj);
+  }
+
+  /** A missing chat template is the same for every row: one error, never skipped. */
+  static void requireChat(Encoder encoder) {
+    try {
+      encoder.chatTemplate();
+    } catch (IllegalArgumentException e) {
+      throw new BadRowException("messages", "no_chat_template", e.getMessage());
+    }
   }
 
   private static int[] encodeIds(Encoder encoder, int[] ids) {

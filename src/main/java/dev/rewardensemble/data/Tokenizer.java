@@ -11,6 +11,7 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
@@ -32,6 +33,7 @@ public final class Tokenizer implements AutoCloseable {
   private final HuggingFaceTokenizer hf;
   private final Map<String, Integer> vocab;
   private final int vocabSize;
+  private volatile Optional<ChatTemplate> chatTemplate;
 
   private Tokenizer(Path file, HuggingFaceTokenizer hf, Map<String, Integer> vocab, int size) {
     this.file = file;
@@ -180,6 +182,21 @@ public final class Tokenizer implements AutoCloseable {
   public OptionalInt tokenId(String token) {
     Integer id = vocab.get(token);
     return id == null ? OptionalInt.empty() : OptionalInt.of(id);
+  }
+
+  /**
+   * The chat template stored beside this tokenizer ({@code chat_template.jinja} or the {@code
+   * chat_template} of {@code tokenizer_config.json}), read on first use.
+   *
+   * @throws IllegalArgumentException if those files are malformed
+   */
+  public Optional<ChatTemplate> chatTemplate() {
+    Optional<ChatTemplate> t = chatTemplate;
+    if (t == null) {
+      t = ChatTemplate.find(file);
+      chatTemplate = t;
+    }
+    return t;
   }
 
   /** Number of ids: one more than the largest id in the vocabulary and added tokens. */

@@ -219,13 +219,15 @@ too long | {"chosen_ids": [3, 3, 3, 3, 3], "rejected_ids": [4]} | chosen_ids | m
   }
 
   @Test
-  void trlConversationalRowsAreAWrongType() throws IOException {
+  void trlConversationalRowsMixedWithTextAreAWrongType() throws IOException {
     Path f =
         write(
             "conv.jsonl",
             "{\"chosen\": [{\"role\": \"user\", \"content\": \"hi\"}], \"rejected\": \"x\"}\n");
     var e = assertThrows(IllegalArgumentException.class, () -> reader().build().read(f));
-    assertTrue(e.getMessage().startsWith(f + ":1: chosen: expected a string"), e.getMessage());
+    assertTrue(
+        e.getMessage().startsWith(f + ":1: rejected: expected a list of messages, got a string"),
+        e.getMessage());
   }
 
   @Test
