@@ -9,9 +9,10 @@ import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
 /**
- * Causal self-attention pieces shared by both families: dynamic batch geometry, the additive mask,
- * positions from the padding mask, rotary embeddings and grouped-query scaled dot-product
- * attention.
+ * Causal self-attention pieces shared by the families: dynamic batch geometry, the additive mask
+ * (optionally a sliding window), positions from the padding mask, rotary embeddings (from any
+ * inverse frequencies) and grouped-query scaled dot-product attention with the per-layer {@link
+ * Options} (scale, logit soft-capping, window), over the new tokens or a {@link KvCache}.
  */
 public final class Attention {
   private Attention() {}
@@ -20,20 +21,85 @@ public final class Attention {
   public static final float MASKED = -1e9f;
 
   /**
-   * Dynamic geometry of a batch plus the tensors every block needs, computed once per graph.
+   * Dynamic geometry of a batch plus the tensors every block needs, computed once per graph: by
+   * {@link #geometry} for a whole sequence, by {@link KvCache#extend} for new tokens over a cache.
    *
    * @param batch B as a scalar
-   * @param time T as a scalar
+   * @param time T (the new tokens, S, over a cache) as a scalar
    * @param positions {@code [B, T]} position of each token: {@code cumsum(mask) - 1} clamped at 0,
    *     so left- and right-padded sequences get the same positions for their real tokens
-   * @param bias {@code [B, 1, 1, T, T]} additive mask: 0 where query i may see key j (j <= i and
-   *     key j is not padding), {@link #MASKED} elsewhere
+   * @param bias {@code [B, 1, 1, T, Tk]} additive mask: 0 where query i may see key j (j <= i and
+   *     key j is not padding), {@link #MASKED} elsewhere; {@code Tk = T} without a cache
+   * @param offsets {@code [T, Tk]} index of query i minus index of key j within the (padded)
+   *     sequence, as transformers' sliding-window mask counts them ({@link #bias(Ops, int)})
    */
   public record Geometry(
       Operand<TInt32> batch,
       Operand<TInt32> time,
       Operand<TInt32> positions,
-      Operand<TFloat32> bias) {}
+      Operand<TFloat32> bias,
+      Operand<TInt32> offsets) {
+
+    /**
+     * The additive mask of a layer with a sliding window of {@code window} keys (0: none): query i
+     * sees key j when {@code i - window < j <= i} and j is not padding, as transformers' sliding
+     * mask does (indices within the padded sequence, the query itself included).
+     */
+    public Operand<TFloat32> bias(Ops tf, int window) {
+      if (window == 0) {
+        return bias;
+      }
+      Operand<TFloat32> outside =
+          tf.math.mul(
+              tf.dtypes.cast(tf.math.greaterEqual(offsets, tf.constant(window)), TFloat32.class),
+              tf.constant(MASKED)); // [T, Tk]: MASKED where key j is window or more back
+      return tf.math.minimum(bias, outside); // [B, 1, 1, T, Tk]
+    }
+  }
+
+  /**
+   * How a layer attends, as a family's config says: {@code scores = q k^T * scale}, then (when
+   * {@code softcap > 0}) {@code softcap * tanh(scores / softcap)}, then the mask, restricted to a
+   * sliding window of {@code window} keys when {@code window > 0}. A family passes one per layer.
+   *
+   * @param scale factor of the scores: {@code head_dim^-0.5} ({@link #standard}), Gemma 2's {@code
+   *     query_pre_attn_scalar^-0.5}
+   * @param softcap attention logit soft-capping (Gemma 2's {@code attn_logit_softcapping}); 0 for
+   *     none
+   * @param window sliding-window size in keys (Mistral's, Qwen2's {@code sliding_window}, Gemma 2's
+   *     sliding layers); 0 for full causal attention
+   */
+  public record Options(double scale, double softcap, int window) {
+    public Options {
+      if (!(scale > 0) || Double.isInfinite(scale)) {
+        throw new IllegalArgumentException("attention scale must be finite and > 0, got " + scale);
+      }
+      if (!(softcap >= 0) || Double.isInfinite(softcap)) {
+        throw new IllegalArgumentException(
+            "attention logit softcap must be finite and >= 0 (0: none), got " + softcap);
+      }
+      if (window < 0) {
+        throw new IllegalArgumentException("sliding window must be >= 0 (0: none), got " + window);
+      }
+    }
+
+    /** Scores scaled by {@code headDim^-0.5}, no soft-capping, full causal attention. */
+    public static Options standard(int headDim) {
+      return new Options(1.0 / Math.sqrt(headDim), 0, 0);
+    }
+
+    public Options withScale(double s) {
+      return new Options(s, softcap, window);
+    }
+
+    public Options withSoftcap(double cap) {
+      return new Options(scale, cap, window);
+    }
+
+    public Options withWindow(int w) {
+      return new Options(scale, softcap, w);
+    }
+  }
 
   /** Builds the geometry of {@code mask [B, T]} (1 for real tokens, 0 for padding). */
   public static Geometry geometry(Ops tf, Operand<TInt32> mask) {
@@ -55,7 +121,14 @@ public final class Attention {
     Operand<TFloat32> allowed = tf.math.mul(keys, causal); // [B, 1, 1, T, T]
     Operand<TFloat32> bias =
         tf.math.mul(tf.math.sub(tf.constant(1f), allowed), tf.constant(MASKED));
-    return new Geometry(b, t, pos, bias);
+    Operand<TInt32> steps = tf.range(tf.constant(0), t, tf.constant(1)); // [T]
+    return new Geometry(b, t, pos, bias, offsets(tf, steps, steps));
+  }
+
+  /** {@code [S, Tk]}: {@code querySlots[i] - keySlots[j]}. */
+  static Operand<TInt32> offsets(Ops tf, Operand<TInt32> querySlots, Operand<TInt32> keySlots) {
+    return tf.math.sub(
+        tf.expandDims(querySlots, tf.constant(1)), tf.expandDims(keySlots, tf.constant(0)));
   }
 
   /**
@@ -88,13 +161,40 @@ public final class Attention {
   }
 
   /**
-   * {@code cos} and {@code sin [B, T, 1, D]} of the rotary angles {@code position * inv_freq}, with
-   * {@code inv_freq[i] = theta^(-2i/D)} computed as Hugging Face does (float32).
+   * Hugging Face's default rotary inverse frequencies, {@code inv_freq[i] = theta^(-2i/D)} for i in
+   * [0, D/2), computed in double and rounded to float32. Rope scaling ({@code llama3}, {@code
+   * linear}, ...) rewrites these and passes the result to {@link #ropeTables(Ops, Geometry,
+   * float[])}.
    */
-  public static Operand<TFloat32>[] ropeTables(Ops tf, Geometry g, int headDim, double theta) {
+  public static float[] inverseFrequencies(int headDim, double theta) {
     float[] invFreq = new float[headDim / 2];
     for (int i = 0; i < invFreq.length; i++) {
       invFreq[i] = (float) (1.0 / Math.pow(theta, (2.0 * i) / headDim));
+    }
+    return invFreq;
+  }
+
+  /**
+   * {@code cos} and {@code sin [B, T, 1, D]} of the rotary angles {@code position * inv_freq}, with
+   * the default {@link #inverseFrequencies}.
+   */
+  public static Operand<TFloat32>[] ropeTables(Ops tf, Geometry g, int headDim, double theta) {
+    return ropeTables(tf, g, inverseFrequencies(headDim, theta));
+  }
+
+  /**
+   * {@code cos} and {@code sin [B, T, 1, D]} of the rotary angles {@code position * invFreq[i]},
+   * each angle twice ({@code D = 2 * invFreq.length}, rotate-half convention), in float32 as
+   * Hugging Face computes them.
+   */
+  public static Operand<TFloat32>[] ropeTables(Ops tf, Geometry g, float[] invFreq) {
+    if (invFreq.length == 0) {
+      throw new IllegalArgumentException("rotary embeddings need at least one inverse frequency");
+    }
+    for (float f : invFreq) {
+      if (!Float.isFinite(f)) {
+        throw new IllegalArgumentException("rotary inverse frequency is not finite: " + f);
+      }
     }
     Operand<TFloat32> pos =
         tf.expandDims(tf.dtypes.cast(g.positions(), TFloat32.class), tf.constant(-1));
@@ -108,11 +208,16 @@ public final class Attention {
   }
 
   /**
-   * Scaled dot-product attention with grouped key/value heads.
+   * Scaled dot-product attention with grouped key/value heads, over the new tokens' own keys or,
+   * with a cache, over every cached key: the new keys and values are written into {@code cache}'s
+   * layer {@code layer} first ({@link KvCache#update}).
    *
    * @param q {@code [B, T, N, D]}
    * @param k {@code [B, T, Nkv, D]}
    * @param v {@code [B, T, Nkv, D]}
+   * @param g the geometry: of the whole sequence without a cache, {@link KvCache#extend}'s with one
+   * @param o scale, soft-capping and sliding window of this layer
+   * @param cache null, or the cache to write and read
    * @return {@code [B*T, N*D]}
    */
   public static Operand<TFloat32> attend(
@@ -123,12 +228,21 @@ public final class Attention {
       Geometry g,
       int n,
       int nKv,
-      int d) {
+      int d,
+      Options o,
+      KvCache cache,
+      int layer) {
     Operand<TFloat32> kh =
         tf.linalg.transpose(k, tf.constant(new int[] {0, 2, 1, 3})); // [B, Nkv, T, D]
     Operand<TFloat32> vh =
         tf.linalg.transpose(v, tf.constant(new int[] {0, 2, 1, 3})); // [B, Nkv, T, D]
-    return attendHeadsFirst(tf, q, kh, vh, g, n, nKv, d);
+    if (cache == null) {
+      return attendHeadsFirst(tf, q, kh, vh, g, n, nKv, d, o);
+    }
+    KvCache.Layer all = cache.update(tf, layer, kh, vh); // [B, Nkv, Tk, D] each
+    Operand<TFloat32> ctx = attendHeadsFirst(tf, q, all.keys(), all.values(), g, n, nKv, d, o);
+    cache.readBy(layer, ctx);
+    return ctx;
   }
 
   /**
@@ -150,7 +264,8 @@ public final class Attention {
       Geometry g,
       int n,
       int nKv,
-      int d) {
+      int d,
+      Options o) {
     int group = n / nKv;
     Operand<TFloat32> q5 =
         tf.reshape(
@@ -162,7 +277,12 @@ public final class Attention {
     Operand<TFloat32> k5 = tf.expandDims(kh, tf.constant(2)); // [B, Nkv, 1, Tk, D]
     Operand<TFloat32> v5 = tf.expandDims(vh, tf.constant(2)); // [B, Nkv, 1, Tk, D]
     Operand<TFloat32> scores = Layers.batchMatMul(tf, q5, k5, true); // [B, Nkv, G, S, Tk]
-    scores = tf.math.add(tf.math.mul(scores, tf.constant((float) (1.0 / Math.sqrt(d)))), g.bias());
+    scores = tf.math.mul(scores, tf.constant((float) o.scale()));
+    if (o.softcap() > 0) { // before the mask, as transformers' eager attention
+      Operand<TFloat32> cap = tf.constant((float) o.softcap());
+      scores = tf.math.mul(tf.math.tanh(tf.math.div(scores, cap)), cap);
+    }
+    scores = tf.math.add(scores, g.bias(tf, o.window()));
     Operand<TFloat32> probs = tf.nn.softmax(scores);
     Operand<TFloat32> ctx = Layers.batchMatMul(tf, probs, v5, false); // [B, Nkv, G, S, D]
     ctx = tf.linalg.transpose(ctx, tf.constant(new int[] {0, 3, 1, 2, 4})); // [B, S, Nkv, G, D]

@@ -13,6 +13,8 @@ import org.tensorflow.types.TInt32;
  * blocks (LayerNorm, fused {@code c_attn} attention, LayerNorm, {@code gelu_new} MLP), final {@code
  * ln_f}. Weights are Conv1D {@code [in, out]} and named as in Hugging Face checkpoints ({@code
  * transformer.h.0.attn.c_attn.weight}, ...).
+ *
+ * <p>One {@link #forward} serves scoring, training and generation, as {@link Llama#forward} does.
  */
 public final class Gpt2 {
   private Gpt2() {}
@@ -26,49 +28,35 @@ public final class Gpt2 {
   public static final java.util.List<String> LORA_TARGETS = Gpt2Config.LORA_TARGETS;
 
   /**
-   * The trunk's final hidden states.
+   * The forward ({@link Family#forward}): the trunk's final hidden rows, after {@code ln_f}.
    *
-   * @param ids {@code [B, T]} token ids
-   * @return rows {@code [B*T, H]} after {@code ln_f}
-   */
-  public static Operand<TFloat32> trunk(
-      BuildContext cx,
-      Gpt2Config c,
-      ParameterStore p,
-      Operand<TInt32> ids,
-      Attention.Geometry g,
-      Projector proj) {
-    return trunk(cx, c, p, ids, g, proj, null);
-  }
-
-  /**
-   * The trunk's final hidden states, forking into ensemble members at {@code members.fromLayer()}
-   * when {@code members} is not null.
-   *
+   * @param ids {@code [B, T]} token ids (the new tokens only, with a cache)
+   * @param members null, or where the trunk forks into ensemble members
+   * @param cache null, or the key/value cache the attention layers write and read
    * @return rows {@code [B*T, H]}, or {@code [K*B*T, H]} when forked
    */
-  public static Operand<TFloat32> trunk(
+  public static Operand<TFloat32> forward(
       BuildContext cx,
       Gpt2Config c,
-      ParameterStore p,
+      Weights w,
       Operand<TInt32> ids,
       Attention.Geometry g,
       Projector proj,
-      Members members) {
+      Members members,
+      KvCache cache) {
     Ops tf = cx.tf();
-    Map<String, long[]> shapes = parameterShapes(c);
-    java.util.function.Function<String, Operand<TFloat32>> w = k -> p.get(k, shapes.get(k));
     int h = c.nEmbd();
     int n = c.nHead();
     int d = c.headDim();
     double eps = c.layerNormEpsilon();
+    Attention.Options attention = Attention.Options.standard(d); // every layer alike
 
     Operand<TInt32> flatIds = tf.reshape(ids, tf.constant(new int[] {-1})); // [B*T]
     Operand<TInt32> flatPos = tf.reshape(g.positions(), tf.constant(new int[] {-1})); // [B*T]
     Operand<TFloat32> x =
         tf.math.add(
-            tf.gather(w.apply("transformer.wte.weight"), flatIds, tf.constant(0)),
-            tf.gather(w.apply("transformer.wpe.weight"), flatPos, tf.constant(0))); // [B*T, H]
+            tf.gather(w.get("transformer.wte.weight"), flatIds, tf.constant(0)),
+            tf.gather(w.get("transformer.wpe.weight"), flatPos, tf.constant(0))); // [B*T, H]
 
     for (int i = 0; i < c.nLayer(); i++) {
       // The fork block's attention input is the same rows for every member: c_attn takes them once.
@@ -76,7 +64,7 @@ public final class Gpt2 {
       String pre = "transformer.h." + i + ".";
       // Attention.
       Operand<TFloat32> a =
-          Layers.layerNorm(tf, x, w.apply(pre + "ln_1.weight"), w.apply(pre + "ln_1.bias"), eps);
+          Layers.layerNorm(tf, x, w.get(pre + "ln_1.weight"), w.get(pre + "ln_1.bias"), eps);
       Operand<TFloat32> qkv = project(cx, proj, pre + "attn.c_attn", i, a, w, fork); // [B*T, 3H]
       if (fork != null) { // from here on B*T stands for K*B*T
         g = members.geometry();
@@ -88,12 +76,13 @@ public final class Gpt2 {
       Operand<TFloat32> v =
           Attention.splitHeads(
               tf, Layers.columns(tf, qkv, 2L * h, 3L * h), g, n, d); // [B, T, N, D]
-      Operand<TFloat32> ctx = Attention.attend(tf, q, k, v, g, n, n, d); // [B*T, H]
+      Operand<TFloat32> ctx =
+          Attention.attend(tf, q, k, v, g, n, n, d, attention, cache, i); // [B*T, H]
       Operand<TFloat32> o = project(cx, proj, pre + "attn.c_proj", i, ctx, w, null);
       x = fork != null ? fork.addToEach(tf, x, o, h) : tf.math.add(x, o);
       // MLP.
       Operand<TFloat32> m =
-          Layers.layerNorm(tf, x, w.apply(pre + "ln_2.weight"), w.apply(pre + "ln_2.bias"), eps);
+          Layers.layerNorm(tf, x, w.get(pre + "ln_2.weight"), w.get(pre + "ln_2.bias"), eps);
       Operand<TFloat32> fc =
           activation(
               tf, c.activation(), project(cx, proj, pre + "mlp.c_fc", i, m, w, null)); // [B*T, F]
@@ -103,7 +92,7 @@ public final class Gpt2 {
       x = members.expand(tf, x); // [K*B*T, H]
     }
     return Layers.layerNorm(
-        tf, x, w.apply("transformer.ln_f.weight"), w.apply("transformer.ln_f.bias"), eps);
+        tf, x, w.get("transformer.ln_f.weight"), w.get("transformer.ln_f.bias"), eps);
   }
 
   /**
@@ -116,7 +105,7 @@ public final class Gpt2 {
       String module,
       int layer,
       Operand<TFloat32> x,
-      java.util.function.Function<String, Operand<TFloat32>> w,
+      Weights w,
       Members fork) {
     Operand<TFloat32> y =
         proj.project(
@@ -124,11 +113,11 @@ public final class Gpt2 {
                 layer,
                 List.of(module),
                 x,
-                List.of(w.apply(module + ".weight")),
+                List.of(w.get(module + ".weight")),
                 Projector.Layout.CONV1D,
                 fork)
             .get(0);
-    return cx.tf().nn.biasAdd(y, w.apply(module + ".bias"));
+    return cx.tf().nn.biasAdd(y, w.get(module + ".bias"));
   }
 
   private static Operand<TFloat32> activation(Ops tf, String name, Operand<TFloat32> x) {

@@ -2,6 +2,8 @@ package dev.rewardensemble.model;
 
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.io.HfCheckpoint;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
@@ -17,6 +19,16 @@ public final class LmHead {
     return c.tieWordEmbeddings() ? c.embeddingKey() : KEY;
   }
 
+  /**
+   * Every weight a causal LM reads, checkpoint key to shape: the trunk's, then the head's (absent
+   * when tied to the embedding).
+   */
+  public static Map<String, long[]> weightShapes(ModelConfig c) {
+    Map<String, long[]> m = new LinkedHashMap<>(c.parameterShapes());
+    m.putIfAbsent(key(c), new long[] {c.vocabSize(), c.hiddenSize()});
+    return m;
+  }
+
   /** The head's weight variable: {@code lm_head.weight}, or the input embedding when tied. */
   public static Operand<TFloat32> weight(ModelConfig c, ParameterStore p) {
     long[] shape = {c.vocabSize(), c.hiddenSize()};
@@ -30,6 +42,17 @@ public final class LmHead {
   public static Operand<TFloat32> logits(
       BuildContext cx, ModelConfig c, ParameterStore p, Operand<TFloat32> rows) {
     return Layers.linear(cx, rows, weight(c, p));
+  }
+
+  /**
+   * Logits with the head's weight from {@code w} (e.g. loop variables).
+   *
+   * @param rows {@code [rows, H]}
+   * @return logits {@code [rows, V]}
+   */
+  public static Operand<TFloat32> logits(
+      BuildContext cx, ModelConfig c, Weights w, Operand<TFloat32> rows) {
+    return Layers.linear(cx, rows, w.get(key(c)));
   }
 
   /** {@link #logits(BuildContext, ModelConfig, ParameterStore, Operand)} in float32. */

@@ -9,10 +9,12 @@ import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.model.Attention;
 import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.GraphSession;
+import dev.rewardensemble.model.KvCache;
 import dev.rewardensemble.model.LmHead;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Projector;
 import dev.rewardensemble.model.Transformers;
+import dev.rewardensemble.model.Weights;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,7 +37,6 @@ import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.ndarray.index.Indices;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
-import org.tensorflow.op.core.Sum;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.family.TType;
@@ -107,8 +108,9 @@ public final class Sampler implements AutoCloseable {
       Map<String, FloatTensor> weights,
       ExecConfig exec,
       Optional<Path> tokenizer,
-      String source) {
-    this(config, tokenizer, new GraphSession(), null, g -> BuildContext.of(g, exec), null);
+      String source,
+      KvCache.Layout layout) {
+    this(config, tokenizer, new GraphSession(), null, g -> BuildContext.of(g, exec), null, layout);
     Map<String, FloatTensor> w = new LinkedHashMap<>(weights);
     if (config.tieWordEmbeddings()) {
       w.remove(LmHead.KEY); // the head is the embedding
@@ -133,7 +135,8 @@ public final class Sampler implements AutoCloseable {
       GraphSession owner,
       Graph externalGraph,
       Function<Graph, BuildContext> contextFor,
-      ParameterStore external) {
+      ParameterStore external,
+      KvCache.Layout layout) {
     this.config = config;
     this.tokenizer = tokenizer;
     this.owner = owner;
@@ -158,7 +161,7 @@ public final class Sampler implements AutoCloseable {
               .placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
       eos =
           tf.withName("eos_token_id").placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
-      Output<?>[] loop = buildCachedLoop(cx, params);
+      Output<?>[] loop = buildCachedLoop(cx, params, layout);
       outTokens = loop[0];
       outLogprobs = loop[1];
       uniform = tf.withName("uniform").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
@@ -181,7 +184,14 @@ public final class Sampler implements AutoCloseable {
    */
   public static Sampler inGraph(
       Graph graph, BuildContext scoped, ModelConfig config, ParameterStore policyParams) {
-    return new Sampler(config, Optional.empty(), null, graph, g -> scoped, policyParams);
+    return new Sampler(
+        config,
+        Optional.empty(),
+        null,
+        graph,
+        g -> scoped,
+        policyParams,
+        KvCache.Layout.PREALLOCATED);
   }
 
   /** Signature key of an exported policy. */
@@ -259,7 +269,8 @@ public final class Sampler implements AutoCloseable {
         ckpt.weights(),
         exec,
         Files.isRegularFile(tok) ? Optional.of(tok) : Optional.empty(),
-        checkpointDir.toString());
+        checkpointDir.toString(),
+        KvCache.Layout.PREALLOCATED);
   }
 
   /**
@@ -267,7 +278,19 @@ public final class Sampler implements AutoCloseable {
    * (unless the config ties it to the embedding).
    */
   public static Sampler of(ModelConfig config, Map<String, FloatTensor> weights, ExecConfig exec) {
-    return new Sampler(config, weights, exec, Optional.empty(), "weights");
+    return of(config, weights, exec, KvCache.Layout.PREALLOCATED);
+  }
+
+  /**
+   * A sampler whose decode loop keeps its key/value cache in {@code layout} ({@link
+   * KvCache.Layout#CONCATENATED}: the old growing cache, for the benchmark's comparison).
+   */
+  static Sampler of(
+      ModelConfig config,
+      Map<String, FloatTensor> weights,
+      ExecConfig exec,
+      KvCache.Layout layout) {
+    return new Sampler(config, weights, exec, Optional.empty(), "weights", layout);
   }
 
   public ModelConfig config() {
@@ -539,65 +562,85 @@ public final class Sampler implements AutoCloseable {
     Attention.Geometry g = Attention.geometry(tf, mask);
     Operand<TFloat32> rows =
         Transformers.trunk(cx, config, params, ids, g, Projector.NONE); // [B*T, H]
-    Operand<TFloat32> last = CausalDecoder.lastRow(tf, rows, g, config.hiddenSize()); // [B, H]
+    Operand<TFloat32> last = lastRow(tf, rows, g, config.hiddenSize()); // [B, H]
     return LmHead.logits(cx, config, params, last); // [B, V]
   }
 
+  /** Rows {@code [B*S, H]} -> the last row of each sequence {@code [B, H]}. */
+  private static Operand<TFloat32> lastRow(
+      Ops tf, Operand<TFloat32> rows, Attention.Geometry g, int hidden) {
+    Operand<TFloat32> seq =
+        tf.reshape(rows, tf.stack(List.of(g.batch(), g.time(), tf.constant(hidden)))); // [B, S, H]
+    return tf.stridedSlice(seq, Indices.all(), Indices.at(-1), Indices.all()); // [B, H]
+  }
+
   // Loop variables of the decode loop, in order; the cache and then the weights follow.
-  private static final int STEP = 0;
+  private static final int STEP = 0; // tokens chosen so far
   private static final int MAX_NEW = 1;
   private static final int LAST = 2; // [B] token chosen at the previous step
-  private static final int KEY_MASK = 3; // [B, Tk] 1 for every real cached position
-  private static final int DONE = 4; // [B] 1 once the row emitted EOS
-  private static final int TOKENS = 5; // [B, n]
-  private static final int LOGPROBS = 6; // [B, n]
-  private static final int UNIFORMS = 7; // [B, M]
-  private static final int TEMPERATURE = 8;
-  private static final int TOP_P = 9;
-  private static final int TOP_K = 10;
-  private static final int EOS = 11;
-  private static final int CACHE = 12;
+  private static final int DONE = 3; // [B] 1 once the row emitted EOS
+  private static final int TOKENS = 4; // [B, M] chosen tokens, the first STEP columns written
+  private static final int LOGPROBS = 5; // [B, M]
+  private static final int UNIFORMS = 6; // [B, M]
+  private static final int TEMPERATURE = 7;
+  private static final int TOP_P = 8;
+  private static final int TOP_K = 9;
+  private static final int EOS = 10;
+  private static final int CACHE = 11; // KvCache.state(): length, key mask, keys and values
 
   /**
-   * Prefill plus the in-graph decode loop; returns the loop's tokens and log-probabilities. The
-   * prefill's weight products take {@code cx}'s precision; the loop's body and condition are graphs
-   * of their own, built in float32 with TensorFlow's placement (as they always were).
+   * Prefill plus the in-graph decode loop; returns the loop's tokens and log-probabilities. Both
+   * run the family's one forward ({@link Transformers#forward}) over a {@link KvCache} of the
+   * prompt length plus {@code max_new_tokens} slots: the prefill writes the prompt's keys and
+   * values, each step its token's. The prefill's weight products take {@code cx}'s precision; the
+   * loop's body and condition are graphs of their own, built in float32 with TensorFlow's placement
+   * (as they always were).
    */
-  private Output<?>[] buildCachedLoop(BuildContext cx, ParameterStore params) {
+  private Output<?>[] buildCachedLoop(
+      BuildContext cx, ParameterStore params, KvCache.Layout layout) {
     Ops tf = cx.tf();
-    CausalDecoder decoder = CausalDecoder.of(config);
-    Map<String, long[]> shapes = CausalDecoder.weightShapes(config);
+    Map<String, long[]> shapes = LmHead.weightShapes(config);
     List<String> keys = new ArrayList<>(shapes.keySet());
     int pad = config.padTokenId();
 
-    // Prefill: the whole prompt, no cache.
-    Function<String, Operand<TFloat32>> fromVariables = k -> params.get(k, shapes.get(k));
-    Attention.Geometry g0 = Attention.geometry(tf, mask);
-    CausalDecoder.Step s0 = decoder.step(cx, fromVariables, ids, g0, null);
+    // Prefill: the whole prompt into an empty cache.
+    Weights fromVariables = Weights.of(params, shapes);
+    Operand<TInt32> promptLength =
+        tf.reshape(tf.stridedSlice(tf.shape(ids), Indices.at(1)), tf.constant(new int[0]));
+    KvCache cache0 =
+        layout == KvCache.Layout.PREALLOCATED
+            ? KvCache.preallocated(tf, tf.math.add(promptLength, maxNew))
+            : KvCache.concatenated(tf);
+    Attention.Geometry g0 = cache0.extend(tf, mask);
+    Operand<TFloat32> rows0 =
+        Transformers.forward(cx, config, fromVariables, ids, g0, Projector.NONE, null, cache0);
+    Operand<TFloat32> logits0 =
+        LmHead.logits(cx, config, fromVariables, lastRow(tf, rows0, g0, config.hiddenSize()));
     Operand<TFloat32> u0 = tf.gather(uniforms, tf.constant(0), tf.constant(1)); // [B]
-    Operand<TInt32> tok0 = Sampling.choose(tf, s0.logits(), u0, temperature, topP, topK); // [B]
-    Operand<TFloat32> lp0 = Sampling.logProb(tf, s0.logits(), tok0); // [B]
+    Operand<TInt32> tok0 = Sampling.choose(tf, logits0, u0, temperature, topP, topK); // [B]
+    Operand<TFloat32> lp0 = Sampling.logProb(tf, logits0, tok0); // [B]
     Operand<TInt32> done0 = tf.dtypes.cast(tf.math.equal(tok0, eos), TInt32.class); // [B]
+    Operand<TInt32> outShape = tf.stack(List.of(g0.batch(), maxNew)); // [2]: B, M
 
-    int cacheSize = decoder.cacheSize();
+    List<Operand<?>> state0 = cache0.state();
+    int cacheSize = state0.size();
     Output<?>[] init = new Output<?>[CACHE + cacheSize + keys.size()];
     init[STEP] = tf.constant(1).asOutput();
     init[MAX_NEW] = maxNew.asOutput();
     init[LAST] = tok0.asOutput();
-    init[KEY_MASK] = mask.asOutput();
     init[DONE] = done0.asOutput();
-    init[TOKENS] = tf.expandDims(tok0, tf.constant(1)).asOutput(); // [B, 1]
-    init[LOGPROBS] = tf.expandDims(lp0, tf.constant(1)).asOutput(); // [B, 1]
+    init[TOKENS] = column(tf, tf.fill(outShape, tf.constant(pad)), tf.constant(0), tok0).asOutput();
+    init[LOGPROBS] = column(tf, tf.fill(outShape, tf.constant(0f)), tf.constant(0), lp0).asOutput();
     init[UNIFORMS] = uniforms.asOutput();
     init[TEMPERATURE] = temperature.asOutput();
     init[TOP_P] = topP.asOutput();
     init[TOP_K] = topK.asOutput();
     init[EOS] = eos.asOutput();
     for (int i = 0; i < cacheSize; i++) {
-      init[CACHE + i] = s0.cache().get(i).asOutput();
+      init[CACHE + i] = state0.get(i).asOutput();
     }
     for (int i = 0; i < keys.size(); i++) {
-      init[CACHE + cacheSize + i] = tf.identity(fromVariables.apply(keys.get(i))).asOutput();
+      init[CACHE + cacheSize + i] = tf.identity(fromVariables.get(keys.get(i))).asOutput();
     }
 
     Output<?>[] out =
@@ -620,66 +663,40 @@ public final class Sampler implements AutoCloseable {
               Operand<TInt32> step = as(in[STEP]);
               Operand<TInt32> done = as(in[DONE]); // [B]
               Operand<TInt32> live = b.math.sub(b.constant(1), done); // [B]
-              Operand<TInt32> keyMask = as(in[KEY_MASK]); // [B, Tk]
               // Finished rows feed padding, masked out of every later attention.
               Operand<TInt32> fed =
                   b.math.add(
                       b.math.mul(as(in[LAST]), live), b.math.mul(done, b.constant(pad))); // [B]
               Operand<TInt32> newIds = b.expandDims(fed, b.constant(1)); // [B, 1]
-              Operand<TInt32> positions =
-                  b.sum(keyMask, b.constant(1), Sum.keepDims(true)); // [B, 1]
-              Operand<TInt32> mask2 =
-                  b.concat(
-                      List.of(keyMask, b.expandDims(live, b.constant(1))),
-                      b.constant(1)); // [B, Tk+1]
-              Operand<TInt32> batch =
-                  b.reshape(b.stridedSlice(b.shape(newIds), Indices.at(0)), b.constant(new int[0]));
-              Operand<TFloat32> bias =
-                  b.reshape(
-                      b.math.mul(
-                          b.math.sub(b.constant(1f), b.dtypes.cast(mask2, TFloat32.class)),
-                          b.constant(Attention.MASKED)),
-                      b.stack(
-                          List.of(
-                              batch,
-                              b.constant(1),
-                              b.constant(1),
-                              b.constant(1),
-                              b.constant(-1)))); // [B, 1, 1, 1, Tk+1]
-              Attention.Geometry g = new Attention.Geometry(batch, b.constant(1), positions, bias);
-              List<Operand<TFloat32>> past = new ArrayList<>(cacheSize);
-              for (int i = 0; i < cacheSize; i++) {
-                past.add(as(in[CACHE + i]));
-              }
+              KvCache cache = cache0.withState(Arrays.asList(in).subList(CACHE, CACHE + cacheSize));
+              Attention.Geometry g = cache.extend(b, b.expandDims(live, b.constant(1)));
               Map<String, Operand<TFloat32>> weights = new LinkedHashMap<>();
               for (int i = 0; i < keys.size(); i++) {
                 weights.put(keys.get(i), as(in[CACHE + cacheSize + i]));
               }
-              CausalDecoder.Step s =
-                  decoder.step(BuildContext.float32(b), weights::get, newIds, g, past);
+              BuildContext bcx = BuildContext.float32(b);
+              Weights w = Weights.of(weights);
+              Operand<TFloat32> rows =
+                  Transformers.forward(bcx, config, w, newIds, g, Projector.NONE, null, cache);
+              Operand<TFloat32> logits =
+                  LmHead.logits(bcx, config, w, lastRow(b, rows, g, config.hiddenSize())); // [B, V]
               Operand<TFloat32> u = b.gather(as(in[UNIFORMS]), step, b.constant(1)); // [B]
               Operand<TInt32> tok =
                   Sampling.choose(
-                      b, s.logits(), u, as(in[TEMPERATURE]), as(in[TOP_P]), as(in[TOP_K])); // [B]
+                      b, logits, u, as(in[TEMPERATURE]), as(in[TOP_P]), as(in[TOP_K])); // [B]
               Operand<TFloat32> lp =
                   b.math.mul(
-                      Sampling.logProb(b, s.logits(), tok),
-                      b.dtypes.cast(live, TFloat32.class)); // [B]
+                      Sampling.logProb(b, logits, tok), b.dtypes.cast(live, TFloat32.class)); // [B]
               tok = b.math.add(b.math.mul(tok, live), b.math.mul(done, b.constant(pad)));
               Operand<TInt32> hitEos = b.dtypes.cast(b.math.equal(tok, as(in[EOS])), TInt32.class);
               next[STEP] = b.math.add(step, b.constant(1)).asOutput();
               next[LAST] = tok.asOutput();
-              next[KEY_MASK] = mask2.asOutput();
               next[DONE] = b.math.maximum(done, b.math.mul(hitEos, live)).asOutput();
-              next[TOKENS] =
-                  b.concat(List.of(as(in[TOKENS]), b.expandDims(tok, b.constant(1))), b.constant(1))
-                      .asOutput();
-              next[LOGPROBS] =
-                  b.concat(
-                          List.of(as(in[LOGPROBS]), b.expandDims(lp, b.constant(1))), b.constant(1))
-                      .asOutput();
+              next[TOKENS] = column(b, as(in[TOKENS]), step, tok).asOutput();
+              next[LOGPROBS] = column(b, as(in[LOGPROBS]), step, lp).asOutput();
+              List<Operand<?>> state = cache.state();
               for (int i = 0; i < cacheSize; i++) {
-                next[CACHE + i] = s.cache().get(i).asOutput();
+                next[CACHE + i] = state.get(i).asOutput();
               }
               for (int i : new int[] {MAX_NEW, UNIFORMS, TEMPERATURE, TOP_P, TOP_K, EOS}) {
                 next[i] = in[i];
@@ -689,7 +706,26 @@ public final class Sampler implements AutoCloseable {
               }
             },
             "decode");
-    return new Output<?>[] {out[TOKENS], out[LOGPROBS]};
+    // The columns written: one per step taken.
+    Operand<TInt32> taken = tf.stack(List.of(tf.constant(-1), as(out[STEP]))); // [2]
+    Operand<TInt32> origin = tf.constant(new int[] {0, 0});
+    return new Output<?>[] {
+      tf.slice(as(out[TOKENS]), origin, taken).asOutput(),
+      tf.slice(as(out[LOGPROBS]), origin, taken).asOutput()
+    };
+  }
+
+  /** {@code x [B, M]} with column {@code at} (a scalar) set to {@code values [B]}, in place. */
+  private static <T extends TType> Operand<T> column(
+      Ops tf, Operand<T> x, Operand<TInt32> at, Operand<T> values) {
+    Operand<TInt32> rows = tf.size(values);
+    Operand<TInt32> index =
+        tf.stack(
+            List.of(
+                tf.range(tf.constant(0), rows, tf.constant(1)),
+                tf.fill(tf.expandDims(rows, tf.constant(0)), at)),
+            org.tensorflow.op.core.Stack.axis(1L)); // [B, 2]: (row, at)
+    return tf.tensorScatterNdUpdate(x, index, values);
   }
 
   @SuppressWarnings("unchecked")

@@ -1,0 +1,348 @@
+package dev.rewardensemble.model;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.tensorflow.Operand;
+import org.tensorflow.ndarray.index.Indices;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Sum;
+import org.tensorflow.op.math.Cumsum;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+
+/**
+ * The keys and values of every attention layer for the positions seen so far, so that a decode step
+ * runs the forward over its new tokens only (what Hugging Face's {@code past_key_values} is to its
+ * modeling files). A graph-building object: each step builds ops that read the cache's tensors and
+ * leaves the cache holding the ops' outputs; {@link #state()} and {@link #withState} carry them
+ * through the loop variables of an in-graph decode loop.
+ *
+ * <p>{@link Layout#PREALLOCATED} (what generation uses): per layer keys and values {@code [B, Nkv,
+ * C, D]}, heads first, allocated once at the capacity C (prompt length + new tokens) and written in
+ * place with {@code TensorScatterUpdate} at the slots of the new tokens (TensorFlow forwards the
+ * input buffer to the output when nothing else holds it, which is the case for a loop variable
+ * consumed only by the write); a step's attention reads all C slots, with unwritten and padding
+ * slots masked out. Nothing is concatenated, so a step costs O(C), not a copy of the whole cache.
+ * {@link Layout#CONCATENATED} appends each step's keys to the previous ones (a copy of the whole
+ * cache per step, O(length^2) in all): the reference and the benchmark's baseline.
+ *
+ * <p>A forward uses it in two calls: the caller's {@link #extend} appends the new tokens' slots
+ * (its attention mask) and returns their {@link Attention.Geometry}; each attention layer's {@link
+ * #update} (through {@link Attention#attend}) writes its keys and values there and returns the
+ * whole cache to attend over.
+ *
+ * <pre>{@code
+ * KvCache cache = KvCache.preallocated(tf, capacity);
+ * Attention.Geometry g = cache.extend(tf, promptMask);                   // [B, P] prefill
+ * Operand<TFloat32> rows = Transformers.forward(cx, c, w, promptIds, g, Projector.NONE, null, cache);
+ * // in the loop body, from the loop variables:
+ * KvCache step = cache.withState(stateVariables);
+ * Attention.Geometry g1 = step.extend(tf, liveMask);                     // [B, 1]
+ * rows = Transformers.forward(cx, c, w, lastToken, g1, Projector.NONE, null, step);
+ * next = step.state();
+ * }</pre>
+ */
+public final class KvCache {
+
+  /** How the cache grows. */
+  public enum Layout {
+    /** Allocated at the capacity once, written in place. */
+    PREALLOCATED,
+    /** Concatenated per step: the old way, kept as the reference and benchmark baseline. */
+    CONCATENATED
+  }
+
+  /** The whole cache of one layer after a write, heads first: {@code [B, Nkv, Tk, D]} each. */
+  public record Layer(Operand<TFloat32> keys, Operand<TFloat32> values) {}
+
+  private final Layout layout;
+
+  /** Scalar number of slots (PREALLOCATED, until the first {@link #extend}); null otherwise. */
+  private final Operand<TInt32> capacity;
+
+  /** Scalar: slots written so far (before the current step's tokens once extended). */
+  private Operand<TInt32> length;
+
+  /** {@code [B, C]} 1 at written slots that hold a real token, 0 at padding and unwritten ones. */
+  private Operand<TInt32> keyMask;
+
+  /** Per layer, keys and values {@code [B, Nkv, C, D]}; filled by the prefill's writes. */
+  private final List<Layer> layers;
+
+  /** Per layer, the ops that read its current tensors ({@link #readBy}): a write waits for them. */
+  private final List<List<Operand<?>>> readers = new ArrayList<>();
+
+  /** First slot of the current step's tokens, set by {@link #extend}; null before. */
+  private Operand<TInt32> start;
+
+  /** Scatter indices of the current step's slots, for heads of the size of the key (memo). */
+  private long indexHeads = -2;
+
+  private Operand<TInt32> index;
+
+  private KvCache(
+      Layout layout,
+      Operand<TInt32> capacity,
+      Operand<TInt32> length,
+      Operand<TInt32> keyMask,
+      List<Layer> layers) {
+    this.layout = layout;
+    this.capacity = capacity;
+    this.length = length;
+    this.keyMask = keyMask;
+    this.layers = layers;
+  }
+
+  /**
+   * An empty cache of {@code capacity} slots (a scalar: the prompt length plus the new tokens); its
+   * tensors are allocated by the first {@link #extend} and {@link #update}s, whose inputs give the
+   * batch and head sizes.
+   */
+  public static KvCache preallocated(Ops tf, Operand<TInt32> capacity) {
+    return new KvCache(Layout.PREALLOCATED, capacity, tf.constant(0), null, new ArrayList<>());
+  }
+
+  /** An empty cache that grows by concatenation (the reference). */
+  public static KvCache concatenated(Ops tf) {
+    return new KvCache(Layout.CONCATENATED, null, tf.constant(0), null, new ArrayList<>());
+  }
+
+  public Layout layout() {
+    return layout;
+  }
+
+  /** Number of layers written. */
+  public int numLayers() {
+    return layers.size();
+  }
+
+  /**
+   * The tensors that carry the cache to the next step, in order: the length (scalar int32), the key
+   * mask ({@code [B, C]} int32), then every layer's keys and values ({@code [B, Nkv, C, D]}
+   * float32).
+   */
+  public List<Operand<?>> state() {
+    if (keyMask == null) {
+      throw new IllegalStateException("the cache holds nothing yet: extend it first");
+    }
+    List<Operand<?>> out = new ArrayList<>(2 + 2 * layers.size());
+    out.add(length);
+    out.add(keyMask);
+    for (Layer l : layers) {
+      out.add(l.keys());
+      out.add(l.values());
+    }
+    return out;
+  }
+
+  /**
+   * A cache of this layout and number of layers holding {@code state} (tensors in the order of
+   * {@link #state()}, e.g. the loop variables of a decode loop's body).
+   */
+  @SuppressWarnings("unchecked")
+  public KvCache withState(List<? extends Operand<?>> state) {
+    if (state.size() != 2 + 2 * layers.size()) {
+      throw new IllegalArgumentException(
+          "a cache of "
+              + layers.size()
+              + " layers has "
+              + (2 + 2 * layers.size())
+              + " state tensors, got "
+              + state.size());
+    }
+    List<Layer> ls = new ArrayList<>(layers.size());
+    for (int i = 0; i < layers.size(); i++) {
+      ls.add(
+          new Layer(
+              (Operand<TFloat32>) state.get(2 + 2 * i), (Operand<TFloat32>) state.get(3 + 2 * i)));
+    }
+    return new KvCache(
+        layout, null, (Operand<TInt32>) state.get(0), (Operand<TInt32>) state.get(1), ls);
+  }
+
+  /**
+   * Appends the slots of S new tokens (after the last step's) and returns their geometry over the
+   * whole cache: positions continue from the real tokens already cached, and query i of the new
+   * tokens sees the real tokens cached before it and the new ones up to itself.
+   *
+   * @param mask {@code [B, S]} 1 for a real token, 0 for padding
+   * @return geometry with {@code time} S, {@code positions [B, S]}, {@code bias [B, 1, 1, S, C]}
+   *     and {@code offsets [S, C]} (C the capacity, or every slot so far when concatenated)
+   */
+  public Attention.Geometry extend(Ops tf, Operand<TInt32> mask) {
+    Operand<TInt32> shape = tf.shape(mask);
+    Operand<TInt32> b = scalar(tf, tf.stridedSlice(shape, Indices.at(0)));
+    Operand<TInt32> s = scalar(tf, tf.stridedSlice(shape, Indices.at(1)));
+    Operand<TInt32> past; // [B, 1] real tokens already cached
+    if (keyMask == null) {
+      past = tf.constant(0);
+      keyMask =
+          layout == Layout.PREALLOCATED
+              ? tf.fill(tf.stack(List.of(b, capacity)), tf.constant(0)) // [B, C]
+              : null;
+    } else {
+      past = tf.sum(keyMask, tf.constant(1), Sum.keepDims(true)); // [B, 1]
+    }
+    start = length;
+    index = null;
+    indexHeads = -2;
+    Operand<TInt32> querySlots =
+        tf.math.add(tf.range(tf.constant(0), s, tf.constant(1)), start); // [S]
+    if (layout == Layout.PREALLOCATED) {
+      Operand<TInt32> at =
+          tf.stack(
+              List.of(
+                  tf.broadcastTo(
+                      tf.expandDims(tf.range(tf.constant(0), b, tf.constant(1)), tf.constant(1)),
+                      tf.stack(List.of(b, s))),
+                  tf.broadcastTo(querySlots, tf.stack(List.of(b, s)))),
+              org.tensorflow.op.core.Stack.axis(-1L)); // [B, S, 2]: (row, slot)
+      keyMask = tf.tensorScatterNdUpdate(keyMask, at, mask); // [B, C]
+    } else {
+      keyMask = keyMask == null ? mask : tf.concat(List.of(keyMask, mask), tf.constant(1));
+    }
+    length = tf.math.add(start, s);
+    Operand<TInt32> positions =
+        tf.math.maximum(
+            tf.math.sub(
+                tf.math.add(tf.math.cumsum(mask, tf.constant(1), Cumsum.exclusive(false)), past),
+                tf.constant(1)),
+            tf.constant(0)); // [B, S]
+    Operand<TInt32> c = scalar(tf, tf.stridedSlice(tf.shape(keyMask), Indices.at(1)));
+    Operand<TInt32> offsets =
+        Attention.offsets(tf, querySlots, tf.range(tf.constant(0), c, tf.constant(1))); // [S, C]
+    Operand<TFloat32> causal =
+        tf.dtypes.cast(tf.math.greaterEqual(offsets, tf.constant(0)), TFloat32.class); // [S, C]
+    Operand<TFloat32> keys =
+        tf.reshape(
+            tf.dtypes.cast(keyMask, TFloat32.class),
+            tf.stack(
+                List.of(b, tf.constant(1), tf.constant(1), tf.constant(1), c))); // [B, 1, 1, 1, C]
+    Operand<TFloat32> allowed = tf.math.mul(keys, causal); // [B, 1, 1, S, C]
+    Operand<TFloat32> bias =
+        tf.math.mul(tf.math.sub(tf.constant(1f), allowed), tf.constant(Attention.MASKED));
+    return new Attention.Geometry(b, s, positions, bias, offsets);
+  }
+
+  /**
+   * Writes the new tokens' keys and values of attention layer {@code layer} at the slots of the
+   * last {@link #extend} and returns the layer's whole cache. The prefill's writes create the
+   * layers, in order.
+   *
+   * @param keys {@code [B, Nkv, S, D]}
+   * @param values {@code [B, Nkv, S, D]}
+   * @return keys and values {@code [B, Nkv, C, D]}
+   */
+  public Layer update(Ops tf, int layer, Operand<TFloat32> keys, Operand<TFloat32> values) {
+    if (start == null) {
+      throw new IllegalStateException("extend the cache by the new tokens before writing a layer");
+    }
+    if (layer < 0 || layer > layers.size()) {
+      throw new IllegalArgumentException(
+          "cache layer " + layer + " written before layer " + layers.size());
+    }
+    Layer old = layer < layers.size() ? layers.get(layer) : null;
+    if (old != null && layer < readers.size() && !readers.get(layer).isEmpty()) {
+      // In place: the old tensors' readers in this graph must have run first.
+      tf = tf.withControlDependencyOps(readers.get(layer).stream().map(Operand::op).toList());
+    }
+    Layer now;
+    if (layout == Layout.CONCATENATED) {
+      now =
+          old == null
+              ? new Layer(keys, values)
+              : new Layer(
+                  tf.concat(List.of(old.keys(), keys), tf.constant(2)),
+                  tf.concat(List.of(old.values(), values), tf.constant(2)));
+    } else {
+      Operand<TInt32> at = slotRows(tf, keys); // [B*Nkv*S]
+      now =
+          new Layer(
+              write(tf, old == null ? null : old.keys(), at, keys),
+              write(tf, old == null ? null : old.values(), at, values));
+    }
+    if (old == null) {
+      layers.add(now);
+    } else {
+      layers.set(layer, now);
+    }
+    while (readers.size() <= layer) {
+      readers.add(new ArrayList<>());
+    }
+    readers.get(layer).clear();
+    return now;
+  }
+
+  /**
+   * Notes that {@code reader} read layer {@code layer}'s current tensors, so that a later write to
+   * the layer in the same graph runs after it ({@link Attention#attend} calls this). Across the
+   * steps of a decode loop the next write depends on the step's token anyway.
+   */
+  public void readBy(int layer, Operand<?> reader) {
+    while (readers.size() <= layer) {
+      readers.add(new ArrayList<>());
+    }
+    readers.get(layer).add(reader);
+  }
+
+  /**
+   * {@code cache [B, Nkv, C, D]} (null: a new one of zeros) with {@code x [B, Nkv, S, D]} written
+   * at rows {@code at} of its {@code [B*Nkv*C, D]} view, in place: {@code InplaceUpdate} writes
+   * into its input's buffer (reshapes share it). That is safe here because the buffer is this
+   * cache's own (a {@code Fill} per layer, which Grappler does not merge as it feeds an in-place
+   * op) and the old tensor has no other reader: a step's attention reads the written tensor, and
+   * the next step writes only after its token, hence every layer of this step, is computed.
+   */
+  private Operand<TFloat32> write(
+      Ops tf, Operand<TFloat32> cache, Operand<TInt32> at, Operand<TFloat32> x) {
+    Operand<TInt32> shape = tf.shape(x); // [4]: B, Nkv, S, D
+    Operand<TInt32> d = dim(tf, shape, 3);
+    Operand<TInt32> c = dim(tf, tf.shape(keyMask), 1);
+    Operand<TFloat32> rows =
+        cache == null
+            ? tf.fill(
+                tf.stack(
+                    List.of(tf.math.mul(tf.math.mul(dim(tf, shape, 0), dim(tf, shape, 1)), c), d)),
+                tf.constant(0f)) // [B*Nkv*C, D]
+            : tf.reshape(cache, tf.stack(List.of(tf.constant(-1), d))); // [B*Nkv*C, D]
+    Operand<TFloat32> written =
+        tf.inplaceUpdate(rows, at, tf.reshape(x, tf.stack(List.of(tf.constant(-1), d))));
+    return tf.reshape(
+        written, tf.stack(List.of(dim(tf, shape, 0), dim(tf, shape, 1), c, d))); // [B, Nkv, C, D]
+  }
+
+  /**
+   * Rows {@code [B*Nkv*S]} of the current step's slots in a layer's {@code [B*Nkv*C, D]} view, for
+   * keys {@code x [B, Nkv, S, D]}: {@code (b * Nkv + h) * C + start + s}, in the order of {@code
+   * x}'s rows; built once per step for layers with the same (static) head count.
+   */
+  private Operand<TInt32> slotRows(Ops tf, Operand<TFloat32> x) {
+    long heads = x.shape().numDimensions() == 4 ? x.shape().get(1) : -1;
+    if (index != null && heads >= 0 && heads == indexHeads) {
+      return index;
+    }
+    Operand<TInt32> shape = tf.shape(x);
+    Operand<TInt32> bn = tf.math.mul(dim(tf, shape, 0), dim(tf, shape, 1)); // B*Nkv
+    Operand<TInt32> c = dim(tf, tf.shape(keyMask), 1);
+    Operand<TInt32> firsts =
+        tf.math.mul(tf.range(tf.constant(0), bn, tf.constant(1)), c); // [B*Nkv]
+    Operand<TInt32> slots =
+        tf.math.add(tf.range(tf.constant(0), dim(tf, shape, 2), tf.constant(1)), start); // [S]
+    Operand<TInt32> at =
+        tf.reshape(
+            tf.math.add(
+                tf.expandDims(firsts, tf.constant(1)), tf.expandDims(slots, tf.constant(0))),
+            tf.constant(new int[] {-1})); // [B*Nkv*S]
+    index = at;
+    indexHeads = heads;
+    return at;
+  }
+
+  private static Operand<TInt32> dim(Ops tf, Operand<TInt32> shape, int i) {
+    return scalar(tf, tf.stridedSlice(shape, Indices.at(i)));
+  }
+
+  private static Operand<TInt32> scalar(Ops tf, Operand<TInt32> x) {
+    return tf.reshape(x, tf.constant(new int[0]));
+  }
+}

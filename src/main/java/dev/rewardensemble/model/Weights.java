@@ -1,0 +1,44 @@
+package dev.rewardensemble.model;
+
+import java.util.Map;
+import org.tensorflow.Operand;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * Where a forward reads its weights: by Hugging Face checkpoint key ({@code
+ * model.layers.0.self_attn.q_proj.weight}). Graphs over variables read a {@link ParameterStore}
+ * ({@link #of(ParameterStore, Map)}); the body of the in-graph decode loop reads its loop variables
+ * ({@link #of(Map)}), because a loop body cannot capture outside tensors.
+ */
+@FunctionalInterface
+public interface Weights {
+
+  /** The weight stored under {@code key}; an unknown key is an error naming it. */
+  Operand<TFloat32> get(String key);
+
+  /**
+   * The variables of {@code p}, created on first use with their shape from {@code shapes}
+   * (checkpoint key to shape, e.g. {@link
+   * dev.rewardensemble.config.ModelConfig#parameterShapes()}).
+   */
+  static Weights of(ParameterStore p, Map<String, long[]> shapes) {
+    return key -> {
+      long[] shape = shapes.get(key);
+      if (shape == null) {
+        throw new IllegalArgumentException("the model has no weight '" + key + "'");
+      }
+      return p.get(key, shape);
+    };
+  }
+
+  /** Given tensors by key (e.g. loop variables). */
+  static Weights of(Map<String, ? extends Operand<TFloat32>> tensors) {
+    return key -> {
+      Operand<TFloat32> t = tensors.get(key);
+      if (t == null) {
+        throw new IllegalArgumentException("the model has no weight '" + key + "'");
+      }
+      return t;
+    };
+  }
+}
