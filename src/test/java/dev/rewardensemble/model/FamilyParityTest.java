@@ -11,7 +11,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.MistralConfig;
+import dev.rewardensemble.config.Qwen2Config;
 import dev.rewardensemble.config.RewardToken;
+import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.rl.Generation;
 import dev.rewardensemble.rl.Sampler;
@@ -20,7 +22,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -211,6 +215,98 @@ class FamilyParityTest {
         b.add(Arrays.stream(unwindowed.get(i).responseIds()).boxed().toList());
       }
       assertNotEquals(b, a, "the sliding window changes the generations");
+    }
+  }
+
+  /**
+   * Qwen2's sliding layers ({@code use_sliding_window}, {@code max_window_layers}) attend exactly
+   * as Mistral's window does (which matches transformers above): with the q/k/v biases at zero and
+   * only the upper layer sliding, both forwards give the same rows, and the window changes them.
+   */
+  @Test
+  void qwen2SlidingLayersAttendAsMistralsWindow() throws Exception {
+    HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(dir("qwen2-seqcls"));
+    Qwen2Config q = (Qwen2Config) ckpt.config();
+    assertTrue(q.numLayers() >= 2);
+    List<Integer> windows = new ArrayList<>(Collections.nCopies(q.numLayers(), 0));
+    windows.set(q.numLayers() - 1, 3); // as max_window_layers = numLayers - 1 would say
+    Map<String, FloatTensor> noBias = new LinkedHashMap<>();
+    ckpt.weights().entrySet().stream()
+        .filter(en -> !en.getKey().equals("score.weight") && !en.getKey().endsWith("_proj.bias"))
+        .forEach(en -> noBias.put(en.getKey(), en.getValue()));
+    Map<String, FloatTensor> zeroBias = new LinkedHashMap<>(noBias);
+    q.parameterShapes().forEach((k, shape) -> zeroBias.putIfAbsent(k, FloatTensor.zeros(shape)));
+    Qwen2Config sliding =
+        new Qwen2Config(
+            q.vocabSize(),
+            q.hiddenSize(),
+            q.intermediateSize(),
+            q.numLayers(),
+            q.numHeads(),
+            q.numKeyValueHeads(),
+            q.headDim(),
+            q.maxPositionEmbeddings(),
+            q.rmsNormEps(),
+            q.ropeTheta(),
+            q.padTokenId(),
+            q.bosTokenId(),
+            q.eosTokenId(),
+            q.tieWordEmbeddings(),
+            q.ropeScaling(),
+            windows);
+    MistralConfig mistral =
+        new MistralConfig(
+            q.vocabSize(),
+            q.hiddenSize(),
+            q.intermediateSize(),
+            q.numLayers(),
+            q.numHeads(),
+            q.numKeyValueHeads(),
+            q.headDim(),
+            q.maxPositionEmbeddings(),
+            q.rmsNormEps(),
+            q.ropeTheta(),
+            q.padTokenId(),
+            q.bosTokenId(),
+            q.eosTokenId(),
+            q.tieWordEmbeddings(),
+            q.ropeScaling(),
+            windows);
+    JsonNode e = expected("qwen2-seqcls");
+    int[][] ids = dev.rewardensemble.testing.Fixtures.ints2(e.get("input_ids"));
+    int[][] mask = dev.rewardensemble.testing.Fixtures.ints2(e.get("attention_mask"));
+    float[] qwen = trunkRows(sliding, zeroBias, ids, mask);
+    float[] mis = trunkRows(mistral, noBias, ids, mask);
+    assertClose(mis, qwen, 0, 1e-6, "qwen2 sliding layer = mistral window");
+    float[] full = trunkRows(q, zeroBias, ids, mask);
+    double diff = 0;
+    for (int i = 0; i < full.length; i++) {
+      diff = Math.max(diff, Math.abs(full[i] - qwen[i]));
+    }
+    assertTrue(diff > 1e-3, "the sliding layer changes the rows: " + diff);
+  }
+
+  /** The trunk's final rows {@code [B*T, H]} of {@code c} over {@code weights}. */
+  private static float[] trunkRows(
+      dev.rewardensemble.config.ModelConfig c,
+      Map<String, FloatTensor> weights,
+      int[][] ids,
+      int[][] mask) {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      ParameterStore p = new ParameterStore(tf);
+      var idP = tf.placeholder(TInt32.class);
+      var maskP = tf.placeholder(TInt32.class);
+      Operand<TFloat32> rows =
+          Transformers.trunk(tf, c, p, idP, Attention.geometry(tf, maskP), Projector.NONE);
+      try (Session s = new Session(g)) {
+        p.load(s, weights, false, c.modelType());
+        try (TInt32 idT = HfReferenceTest.tensor(ids);
+            TInt32 mT = HfReferenceTest.tensor(mask);
+            Result r = s.runner().feed(idP, idT).feed(maskP, mT).fetch(rows).run()) {
+          return HfReferenceTest.read((TFloat32) r.get(0));
+        }
+      }
     }
   }
 
