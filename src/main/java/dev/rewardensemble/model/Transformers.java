@@ -2,7 +2,10 @@ package dev.rewardensemble.model;
 
 import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.LlamaConfig;
+import dev.rewardensemble.config.MistralConfig;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.Qwen2Config;
+import dev.rewardensemble.config.Qwen3Config;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -22,6 +25,9 @@ public final class Transformers {
   static {
     register(Gpt2Config.class, Gpt2::forward);
     register(LlamaConfig.class, Llama::forward);
+    register(Qwen2Config.class, Qwen2::forward);
+    register(Qwen3Config.class, Qwen3::forward);
+    register(MistralConfig.class, Mistral::forward);
   }
 
   private static <C extends ModelConfig> void register(Class<C> config, Family<C> family) {

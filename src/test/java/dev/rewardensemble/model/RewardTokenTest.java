@@ -10,7 +10,6 @@ import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.testing.Fixtures;
 import java.nio.file.Path;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.tensorflow.Graph;
 import org.tensorflow.Result;
@@ -61,7 +60,6 @@ class RewardTokenTest {
     assertEquals(RewardToken.LAST_ATTENDED, RewardToken.ofHfConfig(nullPad));
   }
 
-  @Disabled("needs rope_type llama3 — enabled when the Llama 3 family lands")
   @Test
   void llama3PadEqualsEosMatchesTransformers() throws Exception {
     Path dir =

@@ -1,0 +1,100 @@
+package dev.rewardensemble.model;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+
+/**
+ * The pieces the Llama-style families ({@link Llama}, {@link Qwen2}, {@link Qwen3}, {@link
+ * Mistral}) share, so that each family's forward reads top to bottom in its own file without
+ * repeating them: token embedding, the weight products through the {@link Projector}, rotary
+ * attention over split heads, and the SwiGLU MLP. Weights are torch Linear {@code [out, in]} named
+ * as in Hugging Face checkpoints ({@code model.layers.0.self_attn.q_proj.weight}, ...).
+ */
+final class DecoderBlocks {
+  private DecoderBlocks() {}
+
+  /** {@code model.embed_tokens} rows of {@code ids [B, T]}: {@code [B*T, H]}. */
+  static Operand<TFloat32> embed(Ops tf, Weights w, Operand<TInt32> ids) {
+    Operand<TInt32> flatIds = tf.reshape(ids, tf.constant(new int[] {-1})); // [B*T]
+    return tf.gather(w.get("model.embed_tokens.weight"), flatIds, tf.constant(0)); // [B*T, H]
+  }
+
+  /**
+   * The Linear projections {@code modules} of block {@code layer}, which all read {@code x},
+   * through {@code proj} (no bias); {@code fork}: not null when {@code x} is the batch's rows once,
+   * shared by {@code fork}'s members.
+   */
+  static List<Operand<TFloat32>> project(
+      BuildContext cx,
+      Projector proj,
+      int layer,
+      Operand<TFloat32> x,
+      Weights w,
+      Members fork,
+      String... modules) {
+    List<Operand<TFloat32>> weights = new ArrayList<>();
+    for (String module : modules) {
+      weights.add(w.get(module + ".weight"));
+    }
+    return proj.project(cx, layer, List.of(modules), x, weights, Projector.Layout.LINEAR, fork);
+  }
+
+  /** {@code rows + bias} of the Linear module {@code module} ({@code module.bias [out]}). */
+  static Operand<TFloat32> withBias(Ops tf, Operand<TFloat32> rows, Weights w, String module) {
+    return tf.nn.biasAdd(rows, w.get(module + ".bias"));
+  }
+
+  /**
+   * Grouped-query attention with rotary embeddings: rotates {@code q4} and {@code k4} by {@code
+   * cosSin} ({@link Attention#ropeTables}) and attends ({@link Attention#attend}), writing and
+   * reading {@code cache} when given.
+   *
+   * @param q4 {@code [B, T, N, D]} queries (after any per-head norm)
+   * @param k4 {@code [B, T, Nkv, D]} keys (after any per-head norm)
+   * @param v4 {@code [B, T, Nkv, D]} values
+   * @return {@code [B*T, N*D]}
+   */
+  static Operand<TFloat32> rotaryAttention(
+      Ops tf,
+      Operand<TFloat32> q4,
+      Operand<TFloat32> k4,
+      Operand<TFloat32> v4,
+      Attention.Geometry g,
+      Operand<TFloat32>[] cosSin,
+      int n,
+      int nKv,
+      int d,
+      Attention.Options options,
+      KvCache cache,
+      int layer) {
+    Operand<TFloat32> q = Attention.rope(tf, q4, cosSin[0], cosSin[1], d); // [B, T, N, D]
+    Operand<TFloat32> k = Attention.rope(tf, k4, cosSin[0], cosSin[1], d); // [B, T, Nkv, D]
+    return Attention.attend(tf, q, k, v4, g, n, nKv, d, options, cache, layer); // [B*T, N*D]
+  }
+
+  /**
+   * The SwiGLU MLP of block {@code layer} over its normed input {@code m [B*T, H]}: {@code
+   * down_proj(silu(gate_proj(m)) * up_proj(m))}, every product through {@code proj}.
+   */
+  static Operand<TFloat32> swiGlu(
+      BuildContext cx, Projector proj, int layer, Operand<TFloat32> m, Weights w, String pre) {
+    Ops tf = cx.tf();
+    List<Operand<TFloat32>> gateUp =
+        project(cx, proj, layer, m, w, null, pre + "mlp.gate_proj", pre + "mlp.up_proj");
+    Operand<TFloat32> act = tf.math.mul(Layers.silu(tf, gateUp.get(0)), gateUp.get(1)); // [B*T, F]
+    return project(cx, proj, layer, act, w, null, pre + "mlp.down_proj").get(0); // [B*T, H]
+  }
+
+  /**
+   * The residual stream after the attention output {@code o}: {@code x + o}, or, in the fork block,
+   * {@code x} (the batch's rows once) added to every member's {@code o}.
+   */
+  static Operand<TFloat32> residual(
+      Ops tf, Operand<TFloat32> x, Operand<TFloat32> o, Members fork, int width) {
+    return fork != null ? fork.addToEach(tf, x, o, width) : tf.math.add(x, o);
+  }
+}
