@@ -1,5 +1,6 @@
 package dev.rewardensemble.model;
 
+import dev.rewardensemble.config.Gemma2Config;
 import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.LlamaConfig;
 import dev.rewardensemble.config.ModelConfig;
@@ -22,6 +23,7 @@ public final class Transformers {
   static {
     register(Gpt2Config.class, Gpt2::forward);
     register(LlamaConfig.class, Llama::forward);
+    register(Gemma2Config.class, Gemma2::forward);
   }
 
   private static <C extends ModelConfig> void register(Class<C> config, Family<C> family) {
