@@ -225,6 +225,47 @@ class Gemma2ParityTest {
     }
   }
 
+  /**
+   * A fresh Gemma 2 ({@link Init#trunk}): its norm weights start at 0 ((1 + weight) = 1), and the
+   * reward and LM forwards are finite, the LM logits within the final soft-cap.
+   */
+  @Test
+  void aFreshlyInitialisedGemma2GivesFiniteRewardsAndCappedLogits() throws Exception {
+    Gemma2Config c = (Gemma2Config) HfCheckpoint.load(dir("gemma2-seqcls")).config();
+    java.util.Map<String, dev.rewardensemble.io.FloatTensor> w =
+        new java.util.LinkedHashMap<>(Init.trunk(c, 7));
+    for (var e : w.entrySet()) {
+      if (e.getKey().contains("norm")) {
+        for (float v : e.getValue().data()) {
+          assertEquals(0f, v, e.getKey());
+        }
+      }
+    }
+    assertEquals(2 * 4 + 1, w.keySet().stream().filter(k -> k.contains("norm")).count());
+    w.put(RewardHeads.KEY, Init.heads(1, c.hiddenSize(), 7));
+    int[][] ids = {{5, 9, 33, 7, 12, 140, 299, 3}, {4, 4, 8, 0, 0, 0, 0, 0}};
+    int[][] mask = {{1, 1, 1, 1, 1, 1, 1, 1}, {1, 1, 1, 0, 0, 0, 0, 0}};
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      ParameterStore p = new ParameterStore(tf);
+      RewardGraph rg = RewardGraph.build(tf, c, 1, p, Projector.NONE, RewardToken.LAST_NON_PAD);
+      Operand<TFloat32> logits =
+          LmHead.logits(
+              tf, c, p, tf.reshape(rg.hidden(), tf.constant(new int[] {-1, c.hiddenSize()})));
+      try (Session s = new Session(g)) {
+        p.load(s, w, false, "fresh gemma2");
+        float[][] out = HfReferenceTest.run(s, rg, List.of(rg.rewards(), logits), ids, mask);
+        assertEquals(2, out[0].length);
+        assertTrue(out[0][0] != out[0][1], "two sequences, two rewards");
+        for (float[] a : out) {
+          for (float v : a) {
+            assertTrue(Float.isFinite(v) && Math.abs(v) < 3f + 1e-6f, "finite, capped: " + v);
+          }
+        }
+      }
+    }
+  }
+
   private static float[] run(
       Session s,
       Operand<TInt32> ids,
