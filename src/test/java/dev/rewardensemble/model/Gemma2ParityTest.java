@@ -226,6 +226,33 @@ class Gemma2ParityTest {
   }
 
   /**
+   * LM training reads the soft-capped logits too: the loss of the greedy continuation is the mean
+   * of transformers' negative log-probabilities of its tokens.
+   */
+  @Test
+  void lmTrainingLossIsTransformersNegativeLogLikelihood() throws Exception {
+    JsonNode e = expected("gemma2-causal");
+    int prompt = e.get("prompt").get(0).size();
+    int[] greedy = Fixtures.ints2(e.get("greedy_ids"))[0];
+    float[] logprobs = Fixtures.floats(e.get("token_logprobs"));
+    double want = 0;
+    for (int i = prompt - 1; i < logprobs.length; i++) {
+      want -= logprobs[i];
+    }
+    want /= logprobs.length - (prompt - 1);
+    HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(dir("gemma2-causal"));
+    try (dev.rewardensemble.train.LmTrainer t =
+        new dev.rewardensemble.train.LmTrainer(
+            ckpt.config(),
+            ckpt.weights(),
+            dev.rewardensemble.train.LmTrainConfig.defaults(1),
+            ExecConfig.deterministic())) {
+      double got = t.loss(List.of(greedy), List.of(prompt));
+      assertEquals(want, got, 1e-4 * Math.abs(want), "LM loss");
+    }
+  }
+
+  /**
    * A fresh Gemma 2 ({@link Init#trunk}): its norm weights start at 0 ((1 + weight) = 1), and the
    * reward and LM forwards are finite, the LM logits within the final soft-cap.
    */
