@@ -17,6 +17,11 @@ import java.util.Map;
  * @param attnLogitSoftcapping cap of the attention logits (0: none)
  * @param finalLogitSoftcapping cap of the LM logits (0: none; never applied to reward heads)
  * @param windows per layer, the sliding attention window (0: full causal attention)
+ * @param attnImplementation transformers' attention implementation, from the {@code
+ *     attn_implementation} key ({@code sdpa} when absent, transformers' default): {@code sdpa} does
+ *     not apply {@code attn_logit_softcapping} (transformers' scaled-dot-product path drops it),
+ *     {@code eager}, {@code flash_attention_2} and {@code flex_attention} do ({@link
+ *     #attentionSoftcap})
  */
 public record Gemma2Config(
     int vocabSize,
@@ -37,8 +42,16 @@ public record Gemma2Config(
     double queryPreAttnScalar,
     double attnLogitSoftcapping,
     double finalLogitSoftcapping,
-    List<Integer> windows)
+    List<Integer> windows,
+    String attnImplementation)
     implements ModelConfig {
+
+  /** The {@code attn_implementation}s whose attention applies {@code attn_logit_softcapping}. */
+  public static final List<String> SOFTCAPPING_ATTENTION =
+      List.of("eager", "flash_attention_2", "flex_attention");
+
+  /** transformers' default attention implementation, which drops the attention soft-capping. */
+  public static final String SDPA = "sdpa";
 
   public Gemma2Config {
     DecoderKeys.check(
@@ -72,6 +85,25 @@ public record Gemma2Config(
     check(
         finalLogitSoftcapping >= 0,
         "final_logit_softcapping must be positive or null, got " + finalLogitSoftcapping);
+    check(
+        attnImplementation != null
+            && (attnImplementation.equals(SDPA)
+                || SOFTCAPPING_ATTENTION.contains(attnImplementation)),
+        "attn_implementation '"
+            + attnImplementation
+            + "' is not supported (sdpa, "
+            + String.join(", ", SOFTCAPPING_ATTENTION)
+            + ")");
+  }
+
+  /**
+   * The cap the attention scores get, {@code cap * tanh(scores / cap)} before the mask: {@code
+   * attn_logit_softcapping} under the implementations that apply it ({@link
+   * #SOFTCAPPING_ATTENTION}); 0 under {@code sdpa}, transformers' default, whose attention drops it
+   * (so a checkpoint scores here as {@code from_pretrained} scores it).
+   */
+  public double attentionSoftcap() {
+    return SOFTCAPPING_ATTENTION.contains(attnImplementation) ? attnLogitSoftcapping : 0;
   }
 
   static Gemma2Config parse(HfKeys r) {
@@ -84,6 +116,7 @@ public record Gemma2Config(
     String act = r.node().hasNonNull("hidden_activation") ? "hidden_activation" : "hidden_act";
     DecoderKeys.requireActivation(r, act, "gelu_pytorch_tanh");
     DecoderKeys.refuse(r, "attention_bias");
+    DecoderKeys.refuse(r, "use_bidirectional_attention");
     int window = r.integer("sliding_window", 4096, 0);
     List<Boolean> dflt = new java.util.ArrayList<>();
     for (int i = 0; i < layers; i++) {
@@ -109,7 +142,8 @@ public record Gemma2Config(
         r.number("query_pre_attn_scalar", 256),
         r.number("attn_logit_softcapping", 50.0, 0),
         r.number("final_logit_softcapping", 30.0, 0),
-        DecoderKeys.windows("layer_types", layers, sliding, window));
+        DecoderKeys.windows("layer_types", layers, sliding, window),
+        r.text("attn_implementation", SDPA));
   }
 
   @Override
@@ -177,6 +211,9 @@ public record Gemma2Config(
       o.putNull("sliding_window");
     }
     DecoderKeys.writeLayerTypes(o, windows);
+    if (!attnImplementation.equals(SDPA)) {
+      o.put("attn_implementation", attnImplementation);
+    }
   }
 
   private static void putCap(

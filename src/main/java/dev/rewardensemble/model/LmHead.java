@@ -36,12 +36,16 @@ public final class LmHead {
   }
 
   /**
+   * The LM logits, soft-capped when the family says so ({@link ModelConfig#finalLogitSoftcapping}:
+   * Gemma 2's {@code cap * tanh(logits / cap)}). Every maker of LM logits (scoring, LM and PPO
+   * training, prefill and decode loop) calls this.
+   *
    * @param rows {@code [rows, H]}
    * @return logits {@code [rows, V]}
    */
   public static Operand<TFloat32> logits(
       BuildContext cx, ModelConfig c, ParameterStore p, Operand<TFloat32> rows) {
-    return Layers.linear(cx, rows, weight(c, p));
+    return softcap(cx.tf(), c, Layers.linear(cx, rows, weight(c, p)));
   }
 
   /**
@@ -52,7 +56,19 @@ public final class LmHead {
    */
   public static Operand<TFloat32> logits(
       BuildContext cx, ModelConfig c, Weights w, Operand<TFloat32> rows) {
-    return Layers.linear(cx, rows, w.get(key(c)));
+    return softcap(cx.tf(), c, Layers.linear(cx, rows, w.get(key(c))));
+  }
+
+  /**
+   * {@code cap * tanh(logits / cap)} with {@code cap = c.finalLogitSoftcapping()}; 0: unchanged.
+   */
+  static Operand<TFloat32> softcap(Ops tf, ModelConfig c, Operand<TFloat32> logits) {
+    double cap = c.finalLogitSoftcapping();
+    if (!(cap > 0)) {
+      return logits;
+    }
+    Operand<TFloat32> k = tf.constant((float) cap);
+    return tf.math.mul(tf.math.tanh(tf.math.div(logits, k)), k);
   }
 
   /** {@link #logits(BuildContext, ModelConfig, ParameterStore, Operand)} in float32. */

@@ -1,5 +1,6 @@
 package dev.rewardensemble.model;
 
+import dev.rewardensemble.config.Gemma2Config;
 import dev.rewardensemble.config.Gpt2Config;
 import dev.rewardensemble.config.LlamaConfig;
 import dev.rewardensemble.config.MistralConfig;
@@ -28,6 +29,7 @@ public final class Transformers {
     register(Qwen2Config.class, Qwen2::forward);
     register(Qwen3Config.class, Qwen3::forward);
     register(MistralConfig.class, Mistral::forward);
+    register(Gemma2Config.class, Gemma2::forward);
   }
 
   private static <C extends ModelConfig> void register(Class<C> config, Family<C> family) {

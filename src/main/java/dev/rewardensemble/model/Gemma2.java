@@ -1,0 +1,142 @@
+package dev.rewardensemble.model;
+
+import dev.rewardensemble.config.Gemma2Config;
+import java.util.List;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+
+/**
+ * Gemma 2 trunk, read top to bottom as transformers' {@code modeling_gemma2}: token embeddings
+ * multiplied by {@code sqrt(hidden_size)} (rounded to float32), {@code num_hidden_layers} sandwich
+ * blocks, final norm. Every norm is Gemma's RMSNorm, {@code x * rsqrt(mean(x^2) + eps) * (1 +
+ * weight)}. A block is
+ *
+ * <pre>
+ *   x = x + post_attention_layernorm(attn(input_layernorm(x)))
+ *   x = x + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(x)))
+ * </pre>
+ *
+ * with grouped-query attention whose scores are scaled by {@code query_pre_attn_scalar^-0.5},
+ * soft-capped before the mask as the checkpoint's attention implementation does ({@link
+ * Gemma2Config#attentionSoftcap}: {@code attn_logit_softcapping} under {@code eager} and flash
+ * attention, none under transformers' default {@code sdpa}) and restricted to a sliding window on
+ * the layers {@link Gemma2Config#attentionWindow} says, and the GeGLU MLP {@code
+ * down(gelu_tanh(gate(x)) * up(x))}. No biases. The LM head is the tied embedding, its logits
+ * soft-capped by {@link LmHead} ({@code final_logit_softcapping}); reward heads read the rows
+ * unchanged.
+ *
+ * <p>Same contract as {@link Llama#forward}: one forward for scoring, training (LoRA {@link
+ * Projector} with PEFT's module names {@code q_proj} ... {@code down_proj}, ensemble {@link
+ * Members}) and generation over a {@link KvCache}.
+ */
+public final class Gemma2 {
+  private Gemma2() {}
+
+  /**
+   * The forward ({@link Family#forward}): the trunk's final hidden rows, after the final norm.
+   *
+   * @param ids {@code [B, T]} token ids (the new tokens only, with a cache)
+   * @param members null, or where the trunk forks into ensemble members
+   * @param cache null, or the key/value cache the attention layers write and read
+   * @return rows {@code [B*T, H]}, or {@code [K*B*T, H]} when forked
+   */
+  public static Operand<TFloat32> forward(
+      BuildContext cx,
+      Gemma2Config c,
+      Weights w,
+      Operand<TInt32> ids,
+      Attention.Geometry g,
+      Projector proj,
+      Members members,
+      KvCache cache) {
+    Ops tf = cx.tf();
+    int n = c.numHeads();
+    int nKv = c.numKeyValueHeads();
+    int d = c.headDim();
+    double eps = c.rmsNormEps();
+    float[] invFreq = c.inverseFrequencies();
+    Attention.Options full =
+        new Attention.Options(Math.pow(c.queryPreAttnScalar(), -0.5), c.attentionSoftcap(), 0);
+    Operand<TFloat32>[] cosSin = Attention.ropeTables(tf, g, invFreq); // [B, T, 1, D] each
+
+    Operand<TInt32> flatIds = tf.reshape(ids, tf.constant(new int[] {-1})); // [B*T]
+    Operand<TFloat32> x =
+        tf.math.mul(
+            tf.gather(w.get("model.embed_tokens.weight"), flatIds, tf.constant(0)),
+            tf.constant((float) Math.sqrt(c.hiddenSize()))); // [B*T, H]
+
+    for (int i = 0; i < c.numLayers(); i++) {
+      // The fork block's attention inputs are the same rows for every member: its projections take
+      // them once.
+      Members fork = members != null && i == members.fromLayer() ? members : null;
+      String pre = "model.layers." + i + ".";
+      // Attention, normed before and after.
+      Operand<TFloat32> a = norm(tf, x, w.get(pre + "input_layernorm.weight"), eps);
+      List<Operand<TFloat32>> qkv =
+          project(
+              cx,
+              proj,
+              i,
+              a,
+              w,
+              fork,
+              pre + "self_attn.q_proj",
+              pre + "self_attn.k_proj",
+              pre + "self_attn.v_proj");
+      if (fork != null) { // from here on B*T stands for K*B*T
+        g = members.geometry();
+        cosSin = Attention.ropeTables(tf, g, invFreq); // [K*B, T, 1, D] each
+      }
+      Operand<TFloat32> q4 =
+          Attention.rope(
+              tf, Attention.splitHeads(tf, qkv.get(0), g, n, d), cosSin[0], cosSin[1], d);
+      Operand<TFloat32> k4 =
+          Attention.rope(
+              tf, Attention.splitHeads(tf, qkv.get(1), g, nKv, d), cosSin[0], cosSin[1], d);
+      Operand<TFloat32> v4 = Attention.splitHeads(tf, qkv.get(2), g, nKv, d); // [B, T, Nkv, D]
+      Attention.Options options = full.withWindow(c.attentionWindow(i));
+      Operand<TFloat32> ctx =
+          Attention.attend(tf, q4, k4, v4, g, n, nKv, d, options, cache, i); // [B*T, N*D]
+      Operand<TFloat32> o = project(cx, proj, i, ctx, w, null, pre + "self_attn.o_proj").get(0);
+      o = norm(tf, o, w.get(pre + "post_attention_layernorm.weight"), eps);
+      x = fork != null ? fork.addToEach(tf, x, o, c.hiddenSize()) : tf.math.add(x, o);
+      // GeGLU MLP, normed before and after.
+      Operand<TFloat32> m = norm(tf, x, w.get(pre + "pre_feedforward_layernorm.weight"), eps);
+      List<Operand<TFloat32>> gateUp =
+          project(cx, proj, i, m, w, null, pre + "mlp.gate_proj", pre + "mlp.up_proj");
+      Operand<TFloat32> act = tf.math.mul(Layers.geluNew(tf, gateUp.get(0)), gateUp.get(1));
+      Operand<TFloat32> down = project(cx, proj, i, act, w, null, pre + "mlp.down_proj").get(0);
+      x = tf.math.add(x, norm(tf, down, w.get(pre + "post_feedforward_layernorm.weight"), eps));
+    }
+    if (members != null && members.fromLayer() >= c.numLayers()) {
+      x = members.expand(tf, x); // [K*B*T, H]
+    }
+    return norm(tf, x, w.get("model.norm.weight"), eps);
+  }
+
+  /** Gemma's RMSNorm: in float32, {@code x * rsqrt(mean(x^2) + eps) * (1 + weight)}. */
+  static Operand<TFloat32> norm(Ops tf, Operand<TFloat32> x, Operand<TFloat32> weight, double eps) {
+    return Layers.rmsNorm(tf, x, tf.math.add(tf.constant(1f), weight), eps);
+  }
+
+  /**
+   * The projections {@code modules} of block {@code layer}, which all read {@code x}; {@code fork}:
+   * not null when {@code x} is the batch's rows once, shared by {@code fork}'s members.
+   */
+  private static List<Operand<TFloat32>> project(
+      BuildContext cx,
+      Projector proj,
+      int layer,
+      Operand<TFloat32> x,
+      Weights w,
+      Members fork,
+      String... modules) {
+    List<Operand<TFloat32>> weights = new java.util.ArrayList<>();
+    for (String module : modules) {
+      weights.add(w.get(module + ".weight"));
+    }
+    return proj.project(cx, layer, List.of(modules), x, weights, Projector.Layout.LINEAR, fork);
+  }
+}
