@@ -61,10 +61,9 @@ public final class Gemma2 {
         new Attention.Options(Math.pow(c.queryPreAttnScalar(), -0.5), c.attentionSoftcap(), 0);
     Operand<TFloat32>[] cosSin = Attention.ropeTables(tf, g, invFreq); // [B, T, 1, D] each
 
-    Operand<TInt32> flatIds = tf.reshape(ids, tf.constant(new int[] {-1})); // [B*T]
     Operand<TFloat32> x =
         tf.math.mul(
-            tf.gather(w.get("model.embed_tokens.weight"), flatIds, tf.constant(0)),
+            DecoderBlocks.embed(tf, w, ids),
             tf.constant((float) Math.sqrt(c.hiddenSize()))); // [B*T, H]
 
     for (int i = 0; i < c.numLayers(); i++) {
@@ -75,7 +74,7 @@ public final class Gemma2 {
       // Attention, normed before and after.
       Operand<TFloat32> a = norm(tf, x, w.get(pre + "input_layernorm.weight"), eps);
       List<Operand<TFloat32>> qkv =
-          project(
+          DecoderBlocks.project(
               cx,
               proj,
               i,
@@ -89,25 +88,32 @@ public final class Gemma2 {
         g = members.geometry();
         cosSin = Attention.ropeTables(tf, g, invFreq); // [K*B, T, 1, D] each
       }
-      Operand<TFloat32> q4 =
-          Attention.rope(
-              tf, Attention.splitHeads(tf, qkv.get(0), g, n, d), cosSin[0], cosSin[1], d);
-      Operand<TFloat32> k4 =
-          Attention.rope(
-              tf, Attention.splitHeads(tf, qkv.get(1), g, nKv, d), cosSin[0], cosSin[1], d);
-      Operand<TFloat32> v4 = Attention.splitHeads(tf, qkv.get(2), g, nKv, d); // [B, T, Nkv, D]
-      Attention.Options options = full.withWindow(c.attentionWindow(i));
       Operand<TFloat32> ctx =
-          Attention.attend(tf, q4, k4, v4, g, n, nKv, d, options, cache, i); // [B*T, N*D]
-      Operand<TFloat32> o = project(cx, proj, i, ctx, w, null, pre + "self_attn.o_proj").get(0);
+          DecoderBlocks.rotaryAttention(
+              tf,
+              Attention.splitHeads(tf, qkv.get(0), g, n, d),
+              Attention.splitHeads(tf, qkv.get(1), g, nKv, d),
+              Attention.splitHeads(tf, qkv.get(2), g, nKv, d),
+              g,
+              cosSin,
+              n,
+              nKv,
+              d,
+              full.withWindow(c.attentionWindow(i)),
+              cache,
+              i); // [B*T, N*D]
+      Operand<TFloat32> o =
+          DecoderBlocks.project(cx, proj, i, ctx, w, null, pre + "self_attn.o_proj").get(0);
       o = norm(tf, o, w.get(pre + "post_attention_layernorm.weight"), eps);
-      x = fork != null ? fork.addToEach(tf, x, o, c.hiddenSize()) : tf.math.add(x, o);
+      x = DecoderBlocks.residual(tf, x, o, fork, c.hiddenSize());
       // GeGLU MLP, normed before and after.
       Operand<TFloat32> m = norm(tf, x, w.get(pre + "pre_feedforward_layernorm.weight"), eps);
       List<Operand<TFloat32>> gateUp =
-          project(cx, proj, i, m, w, null, pre + "mlp.gate_proj", pre + "mlp.up_proj");
+          DecoderBlocks.project(
+              cx, proj, i, m, w, null, pre + "mlp.gate_proj", pre + "mlp.up_proj");
       Operand<TFloat32> act = tf.math.mul(Layers.geluNew(tf, gateUp.get(0)), gateUp.get(1));
-      Operand<TFloat32> down = project(cx, proj, i, act, w, null, pre + "mlp.down_proj").get(0);
+      Operand<TFloat32> down =
+          DecoderBlocks.project(cx, proj, i, act, w, null, pre + "mlp.down_proj").get(0);
       x = tf.math.add(x, norm(tf, down, w.get(pre + "post_feedforward_layernorm.weight"), eps));
     }
     if (members != null && members.fromLayer() >= c.numLayers()) {
@@ -119,24 +125,5 @@ public final class Gemma2 {
   /** Gemma's RMSNorm: in float32, {@code x * rsqrt(mean(x^2) + eps) * (1 + weight)}. */
   static Operand<TFloat32> norm(Ops tf, Operand<TFloat32> x, Operand<TFloat32> weight, double eps) {
     return Layers.rmsNorm(tf, x, tf.math.add(tf.constant(1f), weight), eps);
-  }
-
-  /**
-   * The projections {@code modules} of block {@code layer}, which all read {@code x}; {@code fork}:
-   * not null when {@code x} is the batch's rows once, shared by {@code fork}'s members.
-   */
-  private static List<Operand<TFloat32>> project(
-      BuildContext cx,
-      Projector proj,
-      int layer,
-      Operand<TFloat32> x,
-      Weights w,
-      Members fork,
-      String... modules) {
-    List<Operand<TFloat32>> weights = new java.util.ArrayList<>();
-    for (String module : modules) {
-      weights.add(w.get(module + ".weight"));
-    }
-    return proj.project(cx, layer, List.of(modules), x, weights, Projector.Layout.LINEAR, fork);
   }
 }
