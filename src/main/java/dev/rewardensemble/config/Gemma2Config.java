@@ -201,7 +201,12 @@ public record Gemma2Config(
     DecoderKeys.write(o, this, intermediateSize, rmsNormEps, ropeTheta, ropeScaling);
     o.put("hidden_activation", "gelu_pytorch_tanh");
     o.put("attention_bias", false);
-    o.put("query_pre_attn_scalar", queryPreAttnScalar);
+    // transformers 5 validates it as an int: write 256, not 256.0, when it is whole.
+    if (queryPreAttnScalar == Math.rint(queryPreAttnScalar) && queryPreAttnScalar < 1e9) {
+      o.put("query_pre_attn_scalar", (long) queryPreAttnScalar);
+    } else {
+      o.put("query_pre_attn_scalar", queryPreAttnScalar);
+    }
     putCap(o, "attn_logit_softcapping", attnLogitSoftcapping);
     putCap(o, "final_logit_softcapping", finalLogitSoftcapping);
     int window = windows.stream().mapToInt(Integer::intValue).max().orElse(0);
