@@ -26,7 +26,8 @@ import picocli.CommandLine.Option;
     name = "generate",
     mixinStandardHelpOptions = true,
     description = {
-      "Generate responses with a causal LM (LlamaForCausalLM or GPT2LMHeadModel checkpoint).",
+      "Generate responses with a causal LM checkpoint (LlamaForCausalLM, Qwen2ForCausalLM,"
+          + " Qwen3ForCausalLM, MistralForCausalLM, Gemma2ForCausalLM or GPT2LMHeadModel).",
       "Input rows: {\"input_ids\": [..]} or {\"prompt\": \"..\"[, \"input\": \"..\"]} (text is formatted with",
       "the prompt template and tokenized with the model's tokenizer.json).",
       "Output rows, in input order: {\"line\", \"prompt\", \"response\", \"response_ids\", \"token_logprobs\",",

@@ -253,8 +253,9 @@ public final class Sampler implements AutoCloseable {
   }
 
   /**
-   * Loads a {@code LlamaForCausalLM} or {@code GPT2LMHeadModel} checkpoint directory (and notes the
-   * {@code tokenizer.json} beside it, if any).
+   * Loads a causal LM checkpoint directory of any supported family ({@code LlamaForCausalLM},
+   * {@code Qwen2ForCausalLM}, {@code Gemma2ForCausalLM}, {@code GPT2LMHeadModel}, ...) and notes
+   * the {@code tokenizer.json} beside it, if any.
    */
   public static Sampler load(Path checkpointDir, ExecConfig exec) throws IOException {
     HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(checkpointDir);
@@ -263,7 +264,8 @@ public final class Sampler implements AutoCloseable {
           checkpointDir
               + ": architecture "
               + ckpt.architecture()
-              + " has no language-model head; generation needs LlamaForCausalLM or GPT2LMHeadModel");
+              + " has no language-model head; generation needs "
+              + ckpt.config().causalLmArchitecture());
     }
     Path tok = checkpointDir.resolve("tokenizer.json");
     return new Sampler(
