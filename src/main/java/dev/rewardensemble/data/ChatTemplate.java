@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
@@ -26,6 +27,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.TreeMap;
+import jinjava.javax.el.CompositeELResolver;
 
 /**
  * A checkpoint's chat template, rendered as transformers' {@code apply_chat_template} renders it.
@@ -83,7 +85,7 @@ public final class ChatTemplate {
     this.source = Objects.requireNonNull(source, "source");
     this.origin = Objects.requireNonNull(origin, "origin");
     this.specialTokens = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(specialTokens));
-    this.prepared = jinja2Source(source);
+    this.prepared = JinjaPython.rewriteSlices(jinja2Source(source));
     this.jinjava = newJinjava();
   }
 
@@ -306,6 +308,14 @@ public final class ChatTemplate {
     return t.endsWith("\n") ? t.substring(0, t.length() - 1) : t;
   }
 
+  /** Python's str methods, string indexing and slices first, then Jinjava's resolvers. */
+  private static final CompositeELResolver PY_RESOLVER = new CompositeELResolver();
+
+  static {
+    PY_RESOLVER.add(new JinjaPython.Resolver());
+    PY_RESOLVER.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
+  }
+
   private static Jinjava newJinjava() {
     JinjavaConfig config =
         JinjavaConfig.newBuilder()
@@ -313,6 +323,7 @@ public final class ChatTemplate {
             .withLstripBlocks(true)
             .withNestedInterpretationEnabled(false)
             .withFailOnUnknownTokens(false)
+            .withElResolver(PY_RESOLVER)
             .withLegacyOverrides(
                 LegacyOverrides.newBuilder()
                     .withUseNaturalOperatorPrecedence(true)
@@ -331,6 +342,15 @@ public final class ChatTemplate {
     ctx.registerFunction(
         new ELFunctionDefinition(
             "", "strftime_now", ChatTemplate.class, "strftimeNow", String.class));
+    ctx.registerFunction(
+        new ELFunctionDefinition(
+            "",
+            JinjaPython.SLICE_FUNCTION,
+            JinjaPython.class,
+            "slice",
+            Object.class,
+            Object.class,
+            Object.class));
     ctx.registerFilter(new PyTojson());
     ctx.registerFilter(new PyTrim());
     return j;
