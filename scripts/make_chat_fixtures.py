@@ -131,7 +131,38 @@ def make(name, template_file, tokenizer_from, store, cases, raises):
     print(name, len(expected_cases), "cases")
 
 
+# Python's str methods and slices as transformers' Jinja2 environment renders them (JinjaPythonTest)
+PY_EXPRESSIONS = [
+ "{{ s.startswith('  He') }}|{{ s.startswith(('x', ' ')) }}|{{ s.endswith('\\n') }}|{{ s.startswith('He', 2) }}",
+ "[{{ s.strip() }}][{{ s.lstrip() }}][{{ s.rstrip() }}][{{ s.strip(' \\n') }}][{{ s.lstrip(' H') }}][{{ s.rstrip('\\nd') }}]",
+ "{{ s.split() | join('|') }};{{ s.split(' ') | join('|') }};{{ s.split('l', 1) | join('|') }};{{ 'a,,b'.split(',') | join('|') }}",
+ "{{ s.rsplit('l', 1) | join('|') }};{{ s.rsplit(None, 1) | join('|') }};{{ 'a\\nb\\r\\nc'.splitlines() | join('|') }}",
+ "{{ s.upper() }}{{ s.lower() }}{{ 'hello wORLD x2y'.title() }}{{ 'hELLO'.capitalize() }}",
+ "{{ s.replace('l', 'L') }}{{ s.replace('l', 'L', 2) }}{{ 'ab'.replace('', '-') }}",
+ "{{ s.find('o') }} {{ s.rfind('o') }} {{ s.find('zz') }} {{ s.count('l') }} {{ '-'.join(['a', 'b', 'c']) }}",
+ "{{ s[2:7] }}|{{ s[::-1] }}|{{ s[-3:] }}|{{ s[::2] }}|{{ s[-1] }}|{{ s[100:] }}|{{ s[5:1:-1] }}",
+ "{{ xs[1:] | join(',') }}|{{ xs[::-1] | join(',') }}|{{ xs[:-1] | join(',') }}|{{ xs[-2:] | join(',') }}|{{ xs[1::2] | join(',') }}|{{ xs[-100:2] | join(',') }}",
+ "{{ w.split() | join('|') }}|{{ '12'.isdigit() }}{{ 'ab'.isalpha() }}{{ ' '.isspace() }}{{ 'AB'.isupper() }}{{ 'ab'.islower() }}",
+ "{% set ns = namespace(n=xs|length - 1, t=true) %}{{ ns.n }}{% for x in xs[::-1] %}{{ loop.index0 }}{{ x }}{% endfor %}",
+ "{{ not u is defined }}{{ not s is string }}{{ not xs[0] is number }}",
+ "{{ 'prefix-x'.removeprefix('prefix-') }}{{ 'x.txt'.removesuffix('.txt') }}",
+]
+PY_CONTEXT = {"s": "  Hello world\n", "xs": [1, 2, 3, 4, 5], "w": "x\u00a0y\u2007z\u3000"}
+
+
+def make_python_methods():
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    cases = [{"template": e, "output": env.from_string(e).render(**PY_CONTEXT)}
+             for e in PY_EXPRESSIONS]
+    with open(os.path.join(ROOT, "python-methods.json"), "w", encoding="utf-8") as f:
+        json.dump({"context": PY_CONTEXT, "cases": cases}, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+
 if __name__ == "__main__":
     make("qwen3", "qwen3.jinja", "qwen2.5", "config", QWEN3_CASES, None)
     make("mistral-v0.3", "mistral-v0.3.jinja", "mistral", "file", MISTRAL_CASES, MISTRAL_RAISES)
+    make_python_methods()
     sys.exit(0)

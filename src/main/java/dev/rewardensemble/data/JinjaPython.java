@@ -441,7 +441,7 @@ final class JinjaPython {
           return out;
         }
         if (maxsplit >= 0 && out.size() == maxsplit) {
-          out.add(strip(s.substring(i), null, false, true));
+          out.add(s.substring(i));
           return out;
         }
         int j = i;
@@ -481,7 +481,7 @@ final class JinjaPython {
           break;
         }
         if (out.size() == maxsplit) {
-          out.add(strip(s.substring(0, j), null, true, false));
+          out.add(s.substring(0, j));
           break;
         }
         int i = j;
