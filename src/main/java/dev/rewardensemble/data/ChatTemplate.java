@@ -142,6 +142,39 @@ public final class ChatTemplate {
     return Optional.of(new ChatTemplate(source, origin, special));
   }
 
+  /**
+   * The files beside a {@code tokenizer.json} that carry its chat template and special tokens;
+   * whatever copies a tokenizer copies them too ({@link #copyTokenizerFiles}).
+   */
+  public static final List<String> TOKENIZER_FILES =
+      List.of("tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja");
+
+  /**
+   * Copies a {@code tokenizer.json} into {@code dir} with the {@link #TOKENIZER_FILES} that exist
+   * beside it, each through a temporary file renamed in place, so a kill mid-copy never leaves a
+   * torn file; existing files of those names in {@code dir} are replaced.
+   */
+  public static void copyTokenizerFiles(Path tokenizerJson, Path dir) throws IOException {
+    copyAtomically(tokenizerJson, dir.resolve("tokenizer.json"));
+    Path from = tokenizerJson.toAbsolutePath().getParent();
+    for (String name : TOKENIZER_FILES) {
+      Path src = from == null ? null : from.resolve(name);
+      if (src != null && Files.isRegularFile(src)) {
+        copyAtomically(src, dir.resolve(name));
+      }
+    }
+  }
+
+  private static void copyAtomically(Path src, Path dest) throws IOException {
+    Path tmp = dest.resolveSibling("." + dest.getFileName() + ".tmp");
+    Files.copy(src, tmp, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    Files.move(
+        tmp,
+        dest,
+        java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+  }
+
   private static String fromConfig(JsonNode t, Path file) {
     if (t.isTextual()) {
       return t.textValue();
