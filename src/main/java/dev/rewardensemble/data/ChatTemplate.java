@@ -51,7 +51,10 @@ import jinjava.javax.el.CompositeELResolver;
  * override: {@code ", "} and {@code ": "} separators, {@code indent}, {@code sort_keys}); {@code
  * raise_exception} stops the rendering with the template's message instead of being logged and
  * skipped; {@code raise_exception} and {@code strftime_now} are {@code defined}; message content is
- * never rendered as a template itself.
+ * never rendered as a template itself. Python's {@code str} methods ({@code startswith}, {@code
+ * split}, {@code lstrip(chars)}, ...), string indexing, slices with a step ({@code messages[::-1]})
+ * and Jinja2's precedences of {@code not x is test} and {@code f(k=a - 1)} come from {@link
+ * JinjaPython}.
  *
  * <p>{@link #encode} tokenizes the rendered text as {@code apply_chat_template(tokenize=True)}
  * does: the whole text at once, with no special tokens added (the template writes its own BOS);
