@@ -22,7 +22,6 @@ import dev.rewardensemble.train.TrainingRun;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.OptionalInt;
 
 /**
@@ -207,31 +206,8 @@ public final class RewardTraining {
     Provenance.addVersions(prov);
     Files.createDirectories(req.out());
     if (tokPath != null) {
-      // Copied through a temporary file: a kill mid-copy never leaves a torn tokenizer.json.
-      Path tmp = req.out().resolve(".tokenizer.json.tmp");
-      Files.copy(tokPath, tmp, StandardCopyOption.REPLACE_EXISTING);
-      Files.move(
-          tmp,
-          req.out().resolve("tokenizer.json"),
-          StandardCopyOption.REPLACE_EXISTING,
-          StandardCopyOption.ATOMIC_MOVE);
       // the chat template and special tokens beside it go along, so the run scores chat rows
-      Path tokDir = tokPath.toAbsolutePath().getParent();
-      for (String name :
-          new String[] {
-            "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"
-          }) {
-        Path src = tokDir == null ? null : tokDir.resolve(name);
-        if (src != null && Files.isRegularFile(src)) {
-          Path t = req.out().resolve("." + name + ".tmp");
-          Files.copy(src, t, StandardCopyOption.REPLACE_EXISTING);
-          Files.move(
-              t,
-              req.out().resolve(name),
-              StandardCopyOption.REPLACE_EXISTING,
-              StandardCopyOption.ATOMIC_MOVE);
-        }
-      }
+      dev.rewardensemble.data.ChatTemplate.copyTokenizerFiles(tokPath, req.out());
     }
     EnsembleTraining.Trained t =
         EnsembleTraining.train(

@@ -172,7 +172,8 @@ public final class ExportCommand implements Callable<Integer> {
                 SavedModels.writeHf(stage, em.config(), em.weights(), em.members());
               }
               if (em.tokenizer().isPresent()) {
-                Files.copy(em.tokenizer().get(), stage.resolve("tokenizer.json"));
+                dev.rewardensemble.data.ChatTemplate.copyTokenizerFiles(
+                    em.tokenizer().get(), stage);
               }
             });
         System.err.printf(
@@ -209,7 +210,8 @@ public final class ExportCommand implements Callable<Integer> {
               Path baseDir = Files.createDirectory(stage.resolve("base"));
               SavedModels.writeHf(baseDir, lora.config(), trunk, 1);
               if (lora.tokenizer().isPresent()) {
-                Files.copy(lora.tokenizer().get(), baseDir.resolve("tokenizer.json"));
+                dev.rewardensemble.data.ChatTemplate.copyTokenizerFiles(
+                    lora.tokenizer().get(), baseDir);
               }
               for (int k = 0; k < members; k++) {
                 PeftAdapters.export(stage.resolve("member-" + k), stacked, k, base);

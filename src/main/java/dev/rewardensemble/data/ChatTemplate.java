@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
@@ -26,6 +27,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.TreeMap;
+import jinjava.javax.el.CompositeELResolver;
 
 /**
  * A checkpoint's chat template, rendered as transformers' {@code apply_chat_template} renders it.
@@ -49,7 +51,10 @@ import java.util.TreeMap;
  * override: {@code ", "} and {@code ": "} separators, {@code indent}, {@code sort_keys}); {@code
  * raise_exception} stops the rendering with the template's message instead of being logged and
  * skipped; {@code raise_exception} and {@code strftime_now} are {@code defined}; message content is
- * never rendered as a template itself.
+ * never rendered as a template itself. Python's {@code str} methods ({@code startswith}, {@code
+ * split}, {@code lstrip(chars)}, ...), string indexing, slices with a step ({@code messages[::-1]})
+ * and Jinja2's precedences of {@code not x is test} and {@code f(k=a - 1)} come from {@link
+ * JinjaPython}.
  *
  * <p>{@link #encode} tokenizes the rendered text as {@code apply_chat_template(tokenize=True)}
  * does: the whole text at once, with no special tokens added (the template writes its own BOS);
@@ -83,7 +88,7 @@ public final class ChatTemplate {
     this.source = Objects.requireNonNull(source, "source");
     this.origin = Objects.requireNonNull(origin, "origin");
     this.specialTokens = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(specialTokens));
-    this.prepared = jinja2Source(source);
+    this.prepared = JinjaPython.rewriteSlices(jinja2Source(source));
     this.jinjava = newJinjava();
   }
 
@@ -138,6 +143,39 @@ public final class ChatTemplate {
       readSpecialTokens(config, configFile, special); // tokenizer_config.json wins
     }
     return Optional.of(new ChatTemplate(source, origin, special));
+  }
+
+  /**
+   * The files beside a {@code tokenizer.json} that carry its chat template and special tokens;
+   * whatever copies a tokenizer copies them too ({@link #copyTokenizerFiles}).
+   */
+  public static final List<String> TOKENIZER_FILES =
+      List.of("tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja");
+
+  /**
+   * Copies a {@code tokenizer.json} into {@code dir} with the {@link #TOKENIZER_FILES} that exist
+   * beside it, each through a temporary file renamed in place, so a kill mid-copy never leaves a
+   * torn file; existing files of those names in {@code dir} are replaced.
+   */
+  public static void copyTokenizerFiles(Path tokenizerJson, Path dir) throws IOException {
+    copyAtomically(tokenizerJson, dir.resolve("tokenizer.json"));
+    Path from = tokenizerJson.toAbsolutePath().getParent();
+    for (String name : TOKENIZER_FILES) {
+      Path src = from == null ? null : from.resolve(name);
+      if (src != null && Files.isRegularFile(src)) {
+        copyAtomically(src, dir.resolve(name));
+      }
+    }
+  }
+
+  private static void copyAtomically(Path src, Path dest) throws IOException {
+    Path tmp = dest.resolveSibling("." + dest.getFileName() + ".tmp");
+    Files.copy(src, tmp, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    Files.move(
+        tmp,
+        dest,
+        java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
   }
 
   private static String fromConfig(JsonNode t, Path file) {
@@ -306,6 +344,14 @@ public final class ChatTemplate {
     return t.endsWith("\n") ? t.substring(0, t.length() - 1) : t;
   }
 
+  /** Python's str methods, string indexing and slices first, then Jinjava's resolvers. */
+  private static final CompositeELResolver PY_RESOLVER = new CompositeELResolver();
+
+  static {
+    PY_RESOLVER.add(new JinjaPython.Resolver());
+    PY_RESOLVER.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
+  }
+
   private static Jinjava newJinjava() {
     JinjavaConfig config =
         JinjavaConfig.newBuilder()
@@ -313,6 +359,7 @@ public final class ChatTemplate {
             .withLstripBlocks(true)
             .withNestedInterpretationEnabled(false)
             .withFailOnUnknownTokens(false)
+            .withElResolver(PY_RESOLVER)
             .withLegacyOverrides(
                 LegacyOverrides.newBuilder()
                     .withUseNaturalOperatorPrecedence(true)
@@ -331,6 +378,15 @@ public final class ChatTemplate {
     ctx.registerFunction(
         new ELFunctionDefinition(
             "", "strftime_now", ChatTemplate.class, "strftimeNow", String.class));
+    ctx.registerFunction(
+        new ELFunctionDefinition(
+            "",
+            JinjaPython.SLICE_FUNCTION,
+            JinjaPython.class,
+            "slice",
+            Object.class,
+            Object.class,
+            Object.class));
     ctx.registerFilter(new PyTojson());
     ctx.registerFilter(new PyTrim());
     return j;

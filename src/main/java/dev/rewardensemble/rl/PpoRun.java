@@ -169,10 +169,8 @@ public final class PpoRun {
     AtomicDirs.deleteRecursively(staging);
     HfCheckpoint.save(staging, policyConfig, arch, policy, Map.of("format", "pt"));
     if (tokenizer.isPresent()) {
-      Files.copy(
-          tokenizer.get(),
-          staging.resolve("tokenizer.json"),
-          java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      // with its chat template, so the policy generates from chat prompts as the original did
+      dev.rewardensemble.data.ChatTemplate.copyTokenizerFiles(tokenizer.get(), staging);
     }
     AtomicDirs.replace(staging, policyDir);
     run.put("complete", true);

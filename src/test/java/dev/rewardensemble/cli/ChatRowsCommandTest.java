@@ -194,8 +194,42 @@ class ChatRowsCommandTest {
     assertTrue(Files.isRegularFile(run.resolve("tokenizer_config.json")), "template kept");
     Path in = tmp.resolve("in.jsonl");
     Files.write(in, List.of("{\"messages\": " + CONVERSATION + "}"));
-    Cli.Run s = Cli.rme("score", "--model", run.toString(), "--data", in.toString());
+    Path runScores = tmp.resolve("run-scores.jsonl");
+    Cli.Run s =
+        Cli.rme(
+            "score",
+            "--model",
+            run.toString(),
+            "--data",
+            in.toString(),
+            "--out",
+            runScores.toString());
     assertEquals(0, s.code(), s.err());
+    // exported, the model still carries its chat template and scores chat rows the same
+    Path hf = tmp.resolve("export-hf");
+    Cli.Run x =
+        Cli.rme("export", "--model", run.toString(), "--format", "hf", "--out", hf.toString());
+    assertEquals(0, x.code(), x.err());
+    assertTrue(Files.isRegularFile(hf.resolve("tokenizer_config.json")), "template exported");
+    for (String f : ChatTemplate.TOKENIZER_FILES) {
+      assertEquals(
+          Files.exists(model.resolve(f)), Files.exists(hf.resolve(f)), f + " carried along");
+    }
+    Path hfScores = tmp.resolve("hf-scores.jsonl");
+    Cli.Run hs =
+        Cli.rme(
+            "score",
+            "--model",
+            hf.toString(),
+            "--data",
+            in.toString(),
+            "--out",
+            hfScores.toString());
+    assertEquals(0, hs.code(), hs.err());
+    assertEquals(
+        JSON.readTree(Files.readAllLines(runScores).get(0)).get("reward").asDouble(),
+        JSON.readTree(Files.readAllLines(hfScores).get(0)).get("reward").asDouble(),
+        1e-5);
   }
 
   @Test

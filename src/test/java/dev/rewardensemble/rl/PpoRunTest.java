@@ -30,6 +30,11 @@ class PpoRunTest {
   @TempDir Path tmp;
 
   private Path run(Path dir, int saveEvery, boolean resume) throws Exception {
+    return run(dir, saveEvery, resume, Optional.empty());
+  }
+
+  private Path run(Path dir, int saveEvery, boolean resume, Optional<Path> tokenizer)
+      throws Exception {
     LlamaConfig c = PpoTrainerTest.config();
     Map<String, FloatTensor> w = PpoTrainerTest.policy(c);
     Map<String, FloatTensor> trunk = new LinkedHashMap<>(w);
@@ -59,7 +64,7 @@ class PpoRunTest {
       return PpoRun.run(
           t,
           c,
-          Optional.empty(),
+          tokenizer,
           prompts,
           cfg,
           new PpoRun.Options(dir, 4, saveEvery, 2, resume),
@@ -89,5 +94,18 @@ class PpoRunTest {
             .count();
     assertEquals(4, rows);
     assertTrue(Files.readString(bDir.resolve("metrics.jsonl")).contains("\"klCoef\""));
+  }
+
+  @Test
+  void thePolicyKeepsTheTokenizersChatTemplate() throws Exception {
+    Path tok = Path.of(getClass().getResource("/chat-templates/qwen3/tokenizer.json").toURI());
+    Path policy = run(tmp.resolve("chat"), 0, false, Optional.of(tok));
+    for (String f : List.of("tokenizer.json", "tokenizer_config.json")) {
+      assertEquals(Files.readString(tok.resolveSibling(f)), Files.readString(policy.resolve(f)), f);
+    }
+    dev.rewardensemble.data.ChatTemplate t =
+        dev.rewardensemble.data.ChatTemplate.find(policy).orElseThrow();
+    assertEquals(dev.rewardensemble.data.ChatTemplate.find(tok).orElseThrow().source(), t.source());
+    assertEquals("<|im_end|>", t.specialTokens().get("eos_token"));
   }
 }
