@@ -44,7 +44,7 @@ public record Gemma2Config(
     double finalLogitSoftcapping,
     List<Integer> windows,
     String attnImplementation)
-    implements ModelConfig {
+    implements DecoderConfig {
 
   /** The {@code attn_implementation}s whose attention applies {@code attn_logit_softcapping}. */
   public static final List<String> SOFTCAPPING_ATTENTION =
@@ -154,41 +154,6 @@ public record Gemma2Config(
   @Override
   public String hfClassPrefix() {
     return "Gemma2";
-  }
-
-  @Override
-  public int maxPositions() {
-    return maxPositionEmbeddings;
-  }
-
-  @Override
-  public String trunkPrefix() {
-    return "model.";
-  }
-
-  @Override
-  public String embeddingKey() {
-    return "model.embed_tokens.weight";
-  }
-
-  @Override
-  public List<String> loraTargets() {
-    return DecoderKeys.LORA_TARGETS;
-  }
-
-  @Override
-  public String sizeKeys() {
-    return DecoderKeys.sizeKeys(this, intermediateSize);
-  }
-
-  @Override
-  public int attentionWindow(int layer) {
-    return windows.get(layer);
-  }
-
-  /** Inverse rotary frequencies {@code [head_dim / 2]}, scaled as {@link #ropeScaling} says. */
-  public float[] inverseFrequencies() {
-    return ropeScaling.inverseFrequencies(headDim, ropeTheta);
   }
 
   @Override

@@ -30,7 +30,7 @@ public record LlamaConfig(
     int eosTokenId,
     boolean tieWordEmbeddings,
     RopeScaling ropeScaling)
-    implements ModelConfig {
+    implements DecoderConfig {
 
   public LlamaConfig {
     DecoderKeys.check(
@@ -117,38 +117,13 @@ public record LlamaConfig(
   }
 
   @Override
-  public String sizeKeys() {
-    return DecoderKeys.sizeKeys(this, intermediateSize);
-  }
-
-  @Override
   public String hfClassPrefix() {
     return "Llama";
-  }
-
-  /** Inverse rotary frequencies {@code [head_dim / 2]}, scaled as {@link #ropeScaling} says. */
-  public float[] inverseFrequencies() {
-    return ropeScaling.inverseFrequencies(headDim, ropeTheta);
   }
 
   @Override
   public String modelType() {
     return "llama";
-  }
-
-  @Override
-  public int maxPositions() {
-    return maxPositionEmbeddings;
-  }
-
-  @Override
-  public String trunkPrefix() {
-    return "model.";
-  }
-
-  @Override
-  public String embeddingKey() {
-    return "model.embed_tokens.weight";
   }
 
   /** Query heads per key/value head. */
@@ -158,11 +133,6 @@ public record LlamaConfig(
 
   /** Modules a LoRA adapter may target in Llama (PEFT names). */
   public static final List<String> LORA_TARGETS = DecoderKeys.LORA_TARGETS;
-
-  @Override
-  public List<String> loraTargets() {
-    return LORA_TARGETS;
-  }
 
   /** Checkpoint key to shape of every trunk parameter. */
   @Override

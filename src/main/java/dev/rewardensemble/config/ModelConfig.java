@@ -7,8 +7,7 @@ import java.util.Map;
  * The architecture of a transformer trunk: one record per model family. Every implementation is an
  * immutable record validated in its compact constructor, whose messages name the bad value.
  */
-public sealed interface ModelConfig
-    permits Gpt2Config, LlamaConfig, Qwen2Config, Qwen3Config, MistralConfig, Gemma2Config {
+public sealed interface ModelConfig permits Gpt2Config, DecoderConfig {
 
   /** Hugging Face's {@code model_type}: {@code "gpt2"}, {@code "llama"}, {@code "qwen2"}, ... */
   String modelType();

@@ -30,7 +30,7 @@ public record Qwen3Config(
     boolean tieWordEmbeddings,
     RopeScaling ropeScaling,
     List<Integer> windows)
-    implements ModelConfig {
+    implements DecoderConfig {
 
   public Qwen3Config {
     DecoderKeys.check(
@@ -103,41 +103,6 @@ public record Qwen3Config(
   @Override
   public String hfClassPrefix() {
     return "Qwen3";
-  }
-
-  @Override
-  public int maxPositions() {
-    return maxPositionEmbeddings;
-  }
-
-  @Override
-  public String trunkPrefix() {
-    return "model.";
-  }
-
-  @Override
-  public String embeddingKey() {
-    return "model.embed_tokens.weight";
-  }
-
-  @Override
-  public List<String> loraTargets() {
-    return DecoderKeys.LORA_TARGETS;
-  }
-
-  @Override
-  public String sizeKeys() {
-    return DecoderKeys.sizeKeys(this, intermediateSize);
-  }
-
-  @Override
-  public int attentionWindow(int layer) {
-    return windows.get(layer);
-  }
-
-  /** Inverse rotary frequencies {@code [head_dim / 2]}, scaled as {@link #ropeScaling} says. */
-  public float[] inverseFrequencies() {
-    return ropeScaling.inverseFrequencies(headDim, ropeTheta);
   }
 
   @Override
