@@ -1,0 +1,638 @@
+package dev.rewardensemble.ensemble;
+
+import dev.rewardensemble.config.AvailableMemory;
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.lora.LoraConfig;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * How much memory a piece of work needs, part by part, computed from the configuration alone
+ * (before any tensor exists): the weights by storage dtype, optimizer state, gradients, the KV
+ * cache, the activations of one step and the runtime's fixed cost.
+ *
+ * <p>Parameter counts and the bytes of weights, AdamW moments, gradients and the KV cache are exact
+ * (they are the tensors' sizes); activations are an estimate (what the backward pass keeps per
+ * block, or the forward's working set of one block, times a constant calibrated on this machine,
+ * see {@link #ACTIVATION_CALIBRATION}); the runtime cost is a measurement ({@link #RUNTIME_BYTES}).
+ * Each {@link Part} says which it is.
+ *
+ * @param request what was planned
+ * @param parts the parts, in the order they are printed
+ */
+public record MemoryPlan(Request request, List<Part> parts) {
+
+  /** What the work does with the model. */
+  public enum Mode {
+    /** Forward only (rme score, eval's judge, export's graph). */
+    SCORE,
+    /** One Bradley-Terry training step (LoRA: phase 2; independent: one member at a time). */
+    TRAIN,
+    /** Sampling from the model as a causal LM with the preallocated KV cache. */
+    GENERATE,
+    /**
+     * PPO: trained policy and value model (the reward model's shape), frozen reference and reward
+     * model, a rollout's KV cache and one training step of policy and value.
+     */
+    PPO;
+
+    public String id() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+
+    public static Mode byName(String s) {
+      for (Mode m : values()) {
+        if (m.id().equalsIgnoreCase(s)) {
+          return m;
+        }
+      }
+      throw new IllegalArgumentException(
+          "--mode must be score, train, generate or ppo, got '" + s + "'");
+    }
+  }
+
+  /** How a number was found. */
+  public enum Basis {
+    /** The tensors' sizes. */
+    EXACT,
+    /** Shapes times a calibrated constant. */
+    ESTIMATE,
+    /** A measured constant of this build. */
+    MEASURED
+  }
+
+  /**
+   * One part of a plan.
+   *
+   * @param name e.g. {@code frozen weights}
+   * @param parameters the parameters (or, for caches and activations, float elements) it holds
+   * @param bytes its bytes
+   * @param basis exact, estimate or measured
+   * @param detail how it was computed, e.g. {@code M x 2 bytes (bfloat16)}
+   */
+  public record Part(String name, long parameters, long bytes, Basis basis, String detail) {
+    public Part {
+      Objects.requireNonNull(name, "name");
+      Objects.requireNonNull(basis, "basis");
+      if (parameters < 0 || bytes < 0) {
+        throw new IllegalArgumentException(name + ": negative size");
+      }
+    }
+  }
+
+  /**
+   * What to plan.
+   *
+   * @param config architecture of the reward model (and, for generate and PPO, of the policy)
+   * @param kind ensemble kind
+   * @param k members (1 for single)
+   * @param lora the adapters (LoRA ensembles only, else null)
+   * @param mode the work
+   * @param weightBytes bytes per frozen parameter: 4 (float32) or 2 (bfloat16); trained weights are
+   *     always float32
+   * @param batchSize sequences per batch (score, generate, PPO rollouts) or preference pairs per
+   *     micro-batch (train: two sequences each)
+   * @param length tokens per sequence (prompt tokens for generate and PPO); 0 = unknown: the
+   *     length-dependent parts (KV cache prompt, activations) are left out and the plan says so
+   * @param maxNewTokens tokens generated after the prompt (generate, PPO)
+   * @param javaCopy whether loading holds every weight as a float32 Java array (the loading of this
+   *     build; false with streaming loads)
+   */
+  public record Request(
+      ModelConfig config,
+      EnsembleKind kind,
+      int k,
+      LoraConfig lora,
+      Mode mode,
+      int weightBytes,
+      int batchSize,
+      int length,
+      int maxNewTokens,
+      boolean javaCopy) {
+    public Request {
+      Objects.requireNonNull(config, "config");
+      Objects.requireNonNull(kind, "kind");
+      Objects.requireNonNull(mode, "mode");
+      EnsembleSpec.of(kind, k); // validates K for the kind
+      if ((kind == EnsembleKind.LORA) != (lora != null)) {
+        throw new IllegalArgumentException(
+            "a LoRA plan needs the adapters' configuration, and only a LoRA plan has one");
+      }
+      if (lora != null) {
+        lora.checkFor(config);
+      }
+      if (weightBytes != 2 && weightBytes != 4) {
+        throw new IllegalArgumentException(
+            "weight storage must be 4 (float32) or 2 (bfloat16) bytes, got " + weightBytes);
+      }
+      if (batchSize < 1) {
+        throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
+      }
+      if (length < 0 || length > config.maxPositions()) {
+        throw new IllegalArgumentException(
+            "--max-length must be in [1, "
+                + config.maxPositions()
+                + "] (the model's positions), got "
+                + length);
+      }
+      if (maxNewTokens < 0) {
+        throw new IllegalArgumentException("--max-new-tokens must be >= 0, got " + maxNewTokens);
+      }
+    }
+
+    /** Scoring with float32 weights, loaded through Java arrays: this build's default. */
+    public static Request score(
+        ModelConfig c, EnsembleKind kind, int k, LoraConfig lora, int batchSize, int length) {
+      return new Request(c, kind, k, lora, Mode.SCORE, 4, batchSize, length, 0, true);
+    }
+
+    public Request withMode(Mode m) {
+      return new Request(
+          config, kind, k, lora, m, weightBytes, batchSize, length, maxNewTokens, javaCopy);
+    }
+
+    public Request withKind(EnsembleKind kd, int members, LoraConfig l) {
+      return new Request(
+          config, kd, members, l, mode, weightBytes, batchSize, length, maxNewTokens, javaCopy);
+    }
+
+    public Request withWeightBytes(int b) {
+      return new Request(config, kind, k, lora, mode, b, batchSize, length, maxNewTokens, javaCopy);
+    }
+
+    public Request withJavaCopy(boolean copy) {
+      return new Request(
+          config, kind, k, lora, mode, weightBytes, batchSize, length, maxNewTokens, copy);
+    }
+  }
+
+  /**
+   * Resident memory of the JVM plus TensorFlow's runtime with a tiny model loaded and scored:
+   * {@code rme score} of examples/tiny-llama-rm, peak RSS 372,780 KiB under {@code /usr/bin/time
+   * -v} (2-core AMD EPYC, TensorFlow Java 1.1.0, -Xmx8g). Used for score and generate.
+   */
+  public static final long RUNTIME_BYTES = 372_780L << 10;
+
+  /**
+   * The same for training: {@code rme train-rm} of one step of tf-graphs/tiny-llama.json, batch 1,
+   * peak RSS 507,064 KiB (the gradient graph, AdamW and the run's bookkeeping). Used for train and
+   * PPO.
+   */
+  public static final long TRAIN_RUNTIME_BYTES = 507_064L << 10;
+
+  /**
+   * Measured activation bytes over {@link #rawActivationFloats} x 4 of a training step: the slope
+   * of peak RSS against batch size of one-step {@code rme train-rm} runs of bench-llama (128-token
+   * pairs; batch 2, 8, 32: 897,756, 1,104,164, 1,900,176 KiB, i.e. 35.2 and 34.0 MB per pair) over
+   * the formula's 41.2 MB per pair.
+   */
+  public static final double ACTIVATION_CALIBRATION = 0.84;
+
+  /** Stored floats per token and block, in units of the forward's shapes (see below). */
+  static final int KEEP_HIDDEN = 9; // x, norm, q, rotated q, context (2 layouts), o, residual, norm
+
+  static final int KEEP_KV = 3; // k, rotated k, v (each [B*T, Nkv*hd])
+  static final int KEEP_MLP = 5; // gate, up, act(gate) and its sigmoid, gate*up
+  static final int KEEP_SCORES = 3; // scores, masked scores, softmax (each [B, N, T, T])
+
+  /** Trunk parameters M (exact: the family's checkpoint shapes). */
+  public static long trunkParameters(ModelConfig c) {
+    long m = 0;
+    for (long[] s : c.parameterShapes().values()) {
+      m += elements(s);
+    }
+    return m;
+  }
+
+  /** One member's adapter parameters A: {@code r (in + out)} per targeted projection. */
+  public static long adapterParameters(ModelConfig c, LoraConfig lora) {
+    if (lora == null) {
+      return 0;
+    }
+    int fork = lora.forkLayer(c);
+    long a = 0;
+    for (Map.Entry<String, long[]> e : c.parameterShapes().entrySet()) {
+      String key = e.getKey();
+      if (!key.endsWith(".weight") || e.getValue().length != 2) {
+        continue;
+      }
+      String module = key.substring(0, key.length() - ".weight".length());
+      String target = module.substring(module.lastIndexOf('.') + 1);
+      if (layerOf(module) < fork || !lora.targetModules().contains(target)) {
+        continue;
+      }
+      a += (long) lora.rank() * (e.getValue()[0] + e.getValue()[1]);
+    }
+    return a;
+  }
+
+  /** The language-model head's own parameters (0 when tied to the embedding). */
+  public static long lmHeadParameters(ModelConfig c) {
+    return c.tieWordEmbeddings() ? 0 : (long) c.vocabSize() * c.hiddenSize();
+  }
+
+  /** Block index of a module key (the first all-digit segment), -1 outside blocks. */
+  private static int layerOf(String module) {
+    for (String seg : module.split("\\.")) {
+      if (!seg.isEmpty() && seg.chars().allMatch(Character::isDigit)) {
+        return Integer.parseInt(seg);
+      }
+    }
+    return -1;
+  }
+
+  private static long elements(long[] shape) {
+    long n = 1;
+    for (long d : shape) {
+      n = Math.multiplyExact(n, d);
+    }
+    return n;
+  }
+
+  /**
+   * Floats one block keeps for the backward pass (or holds at once in a forward) for {@code seqs}
+   * sequences of {@code t} tokens: {@value #KEEP_HIDDEN} x [B*T, H] + {@value #KEEP_KV} x [B*T,
+   * Nkv*hd] + {@value #KEEP_MLP} x [B*T, F] + {@value #KEEP_SCORES} x [B, N, T, T].
+   */
+  public static long rawActivationFloats(ModelConfig c, long seqs, long t) {
+    long tokens = seqs * t;
+    long kv = (long) c.numKeyValueHeads() * c.headDim();
+    long perToken = KEEP_HIDDEN * (long) c.hiddenSize() + KEEP_KV * kv + KEEP_MLP * mlpWidth(c);
+    return tokens * perToken + KEEP_SCORES * seqs * c.numHeads() * t * t;
+  }
+
+  /** The MLP's inner width F. */
+  public static long mlpWidth(ModelConfig c) {
+    if (c instanceof dev.rewardensemble.config.DecoderConfig d) {
+      return d.intermediateSize();
+    }
+    if (c instanceof dev.rewardensemble.config.Gpt2Config g) {
+      return g.nInner();
+    }
+    throw new IllegalArgumentException("unknown family " + c.modelType());
+  }
+
+  /** Computes the plan. */
+  public static MemoryPlan of(Request r) {
+    ModelConfig c = r.config();
+    long m = trunkParameters(c);
+    long l = c.hiddenSize();
+    long a = adapterParameters(c, r.lora());
+    int k = r.k();
+    String wb = r.weightBytes() == 2 ? "2 bytes (bfloat16)" : "4 bytes (float32)";
+    List<Part> parts = new ArrayList<>();
+    long trained = 0;
+    long javaParams = 0;
+    boolean lengthKnown = r.length() > 0;
+    long t = r.length();
+    switch (r.mode()) {
+      case SCORE, TRAIN -> {
+        boolean train = r.mode() == Mode.TRAIN;
+        long trunks = r.kind() == EnsembleKind.INDEPENDENT ? (train ? 1 : k) : 1;
+        long heads = r.kind() == EnsembleKind.INDEPENDENT && train ? 1 : k;
+        boolean trunkTrained = train && r.kind() != EnsembleKind.LORA;
+        long frozenTrunk = trunkTrained ? 0 : trunks * m;
+        if (frozenTrunk > 0) {
+          parts.add(
+              new Part(
+                  "trunk weights (frozen)",
+                  frozenTrunk,
+                  frozenTrunk * r.weightBytes(),
+                  Basis.EXACT,
+                  (trunks > 1 ? trunks + " x " : "") + "M x " + wb));
+        }
+        long frozenSmall = train ? 0 : heads * l + k * a;
+        if (!train) {
+          parts.add(
+              new Part("reward heads", heads * l, heads * l * 4, Basis.EXACT, heads + " x L x 4"));
+          if (a > 0) {
+            parts.add(
+                new Part("LoRA adapters", k * a, k * a * 4, Basis.EXACT, k + " x A x 4 bytes"));
+          }
+        }
+        if (train) {
+          trained =
+              switch (r.kind()) {
+                case SINGLE, LINEAR -> m + k * l;
+                case INDEPENDENT -> m + l; // members are trained one after another
+                case LORA -> k * (a + l);
+              };
+          addTrained(parts, trained, trunkTrained ? "trunk + heads" : "adapters + heads");
+        }
+        javaParams = frozenTrunk + frozenSmall + trained;
+        if (lengthKnown) {
+          long seqs = train ? 2L * r.batchSize() : r.batchSize();
+          long floats;
+          String how;
+          if (train) {
+            // What the backward pass keeps: every block that has a trained weight above it.
+            long blocks = c.numLayers();
+            long copies = 1;
+            long loraFloats = 0;
+            if (r.kind() == EnsembleKind.LORA) {
+              int fork = r.lora().forkLayer(c);
+              blocks = c.numLayers() - fork;
+              copies = k; // the members run batched above the fork
+              // each member's dropout copy of every targeted projection's input
+              loraFloats = k * seqs * t * adapterInputs(c, r.lora());
+            }
+            floats =
+                copies * blocks * rawActivationFloats(c, seqs, t)
+                    + rawActivationFloats(c, seqs, t) // the block being computed
+                    + loraFloats;
+            how =
+                (copies > 1 ? copies + " members x " : "")
+                    + blocks
+                    + " blocks x "
+                    + seqs
+                    + " sequences x "
+                    + t
+                    + " tokens";
+          } else {
+            long parallel =
+                r.kind() == EnsembleKind.INDEPENDENT || r.kind() == EnsembleKind.LORA ? k : 1;
+            floats = parallel * rawActivationFloats(c, seqs, t);
+            how = parallel + " block(s) at once x " + seqs + " sequences x " + t + " tokens";
+          }
+          parts.add(activations(floats, how + (train ? " (one training step)" : " (forward)")));
+        }
+      }
+      case GENERATE -> {
+        long lm = lmHeadParameters(c);
+        parts.add(
+            new Part(
+                "trunk + LM head weights (frozen)",
+                m + lm,
+                (m + lm) * r.weightBytes(),
+                Basis.EXACT,
+                "(M + V x H) x " + wb));
+        javaParams = m + lm;
+        parts.add(kvCache(c, r.batchSize(), t + r.maxNewTokens(), lengthKnown));
+        if (lengthKnown) {
+          parts.add(
+              activations(
+                  rawActivationFloats(c, r.batchSize(), t) + (long) r.batchSize() * c.vocabSize(),
+                  "prefill of one block x " + r.batchSize() + " prompts x " + t + " tokens"));
+        }
+      }
+      case PPO -> {
+        long lm = lmHeadParameters(c);
+        long rmTrunks = r.kind() == EnsembleKind.INDEPENDENT ? k : 1;
+        long frozen = (m + lm) + rmTrunks * m;
+        parts.add(
+            new Part(
+                "frozen weights (reference policy + reward model trunk)",
+                frozen,
+                frozen * r.weightBytes(),
+                Basis.EXACT,
+                "(M + V x H) + " + (rmTrunks > 1 ? rmTrunks + " x " : "") + "M, x " + wb));
+        long rmSmall = k * (l + a);
+        parts.add(
+            new Part(
+                "reward heads + adapters",
+                rmSmall,
+                rmSmall * 4,
+                Basis.EXACT,
+                k + " x (L + A) x 4 bytes"));
+        trained = (m + lm) + (m + l);
+        addTrained(parts, trained, "policy (M + V x H) + value model (M + L)");
+        javaParams = frozen + rmSmall + trained;
+        long total = t + r.maxNewTokens();
+        parts.add(kvCache(c, r.batchSize(), total, lengthKnown));
+        if (lengthKnown) {
+          parts.add(
+              activations(
+                  2L * c.numLayers() * rawActivationFloats(c, r.batchSize(), total)
+                      + 2L * r.batchSize() * total * c.vocabSize(),
+                  "policy and value: 2 x "
+                      + c.numLayers()
+                      + " blocks x "
+                      + r.batchSize()
+                      + " sequences x "
+                      + total
+                      + " tokens (one training step) + logits"));
+        }
+      }
+    }
+    if (r.javaCopy()) {
+      parts.add(
+          new Part(
+              "loading copy (float32 Java arrays)",
+              javaParams,
+              javaParams * 4,
+              Basis.EXACT,
+              "every weight passes through the Java heap as float32 while loading"));
+    }
+    boolean training = r.mode() == Mode.TRAIN || r.mode() == Mode.PPO;
+    parts.add(
+        new Part(
+            "runtime (JVM + TensorFlow)",
+            0,
+            training ? TRAIN_RUNTIME_BYTES : RUNTIME_BYTES,
+            Basis.MEASURED,
+            "fixed cost of this build, measured "
+                + (training ? "training" : "scoring")
+                + " a tiny model"));
+    return new MemoryPlan(r, List.copyOf(parts));
+  }
+
+  /** Input floats per token of every targeted projection of one member (LoRA dropout copies). */
+  private static long adapterInputs(ModelConfig c, LoraConfig lora) {
+    if (lora.dropout() == 0) {
+      return 0;
+    }
+    int fork = lora.forkLayer(c);
+    long n = 0;
+    for (Map.Entry<String, long[]> e : c.parameterShapes().entrySet()) {
+      String key = e.getKey();
+      if (!key.endsWith(".weight") || e.getValue().length != 2) {
+        continue;
+      }
+      String module = key.substring(0, key.length() - ".weight".length());
+      String target = module.substring(module.lastIndexOf('.') + 1);
+      if (layerOf(module) < fork || !lora.targetModules().contains(target)) {
+        continue;
+      }
+      n += c.conv1dWeights() ? e.getValue()[0] : e.getValue()[1];
+    }
+    return n;
+  }
+
+  private static void addTrained(List<Part> parts, long trained, String what) {
+    parts.add(
+        new Part(
+            "trained weights (float32)", trained, trained * 4, Basis.EXACT, what + " x 4 bytes"));
+    parts.add(
+        new Part(
+            "AdamW moments", 2 * trained, trained * 8, Basis.EXACT, "2 x float32 per trained"));
+    parts.add(
+        new Part(
+            "gradients",
+            2 * trained,
+            trained * 8,
+            Basis.EXACT,
+            "accumulator + one micro-batch's, float32"));
+  }
+
+  private static Part kvCache(ModelConfig c, int batch, long positions, boolean lengthKnown) {
+    long floats =
+        2L * c.numLayers() * batch * c.numKeyValueHeads() * positions * (long) c.headDim();
+    return new Part(
+        "KV cache",
+        floats,
+        floats * 4,
+        Basis.EXACT,
+        "2 x "
+            + c.numLayers()
+            + " layers x "
+            + batch
+            + " x "
+            + c.numKeyValueHeads()
+            + " heads x "
+            + positions
+            + " positions"
+            + (lengthKnown ? "" : " (new tokens only: prompt length unknown)")
+            + " x "
+            + c.headDim()
+            + " x 4 bytes");
+  }
+
+  private static Part activations(long floats, String how) {
+    return new Part(
+        "activations",
+        floats,
+        (long) (floats * 4.0 * ACTIVATION_CALIBRATION),
+        Basis.ESTIMATE,
+        how + ", float32, calibrated x" + ACTIVATION_CALIBRATION);
+  }
+
+  /**
+   * This plan and {@code other} in one process (e.g. a policy sampling and a reward model scoring):
+   * {@code other}'s parts named with {@code prefix}, its runtime cost left out (one process has
+   * one).
+   */
+  public MemoryPlan with(String prefix, MemoryPlan other) {
+    List<Part> all = new ArrayList<>(parts);
+    for (Part p : other.parts()) {
+      if (p.basis() != Basis.MEASURED) {
+        all.add(
+            new Part(prefix + ": " + p.name(), p.parameters(), p.bytes(), p.basis(), p.detail()));
+      }
+    }
+    return new MemoryPlan(request, List.copyOf(all));
+  }
+
+  /** Bytes of every part. */
+  public long total() {
+    return parts.stream().mapToLong(Part::bytes).sum();
+  }
+
+  /** The part named {@code name}, 0 if absent. */
+  public long bytes(String name) {
+    return parts.stream().filter(p -> p.name().equals(name)).mapToLong(Part::bytes).sum();
+  }
+
+  /** Whether the length-dependent parts are included. */
+  public boolean lengthKnown() {
+    return request.length() > 0;
+  }
+
+  /** The plan as an aligned table, one part a line, then the total. */
+  public String table() {
+    StringBuilder sb = new StringBuilder();
+    for (Part p : parts) {
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "  %-40s %16s  %10s  %-8s %s%n",
+              p.name(),
+              p.parameters() == 0 ? "" : String.format(Locale.ROOT, "%,d", p.parameters()),
+              AvailableMemory.size(p.bytes()),
+              p.basis().name().toLowerCase(Locale.ROOT),
+              p.detail()));
+    }
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "  %-40s %16s  %10s%s%n",
+            "total",
+            "",
+            AvailableMemory.size(total()),
+            lengthKnown() ? "" : "  (no length given: activations not included)"));
+    return sb.toString();
+  }
+
+  /**
+   * Refuses a plan larger than {@code available}: one line with the numbers and what to change.
+   *
+   * @param what the work, e.g. {@code rme score of DIR}
+   */
+  public void require(AvailableMemory available, String what) {
+    long need = total();
+    if (need <= available.bytes()) {
+      return;
+    }
+    List<String> advice = new ArrayList<>();
+    long frozen = 0;
+    for (Part p : parts) {
+      if (p.name().contains("(frozen)") || p.name().contains("frozen weights")) {
+        frozen += p.bytes();
+      }
+    }
+    if (request.weightBytes() == 4 && frozen > 0) {
+      advice.add("--weights bfloat16 (saves " + AvailableMemory.size(frozen / 2.0) + ")");
+    }
+    long act =
+        parts.stream()
+            .filter(p -> p.name().endsWith("activations") || p.name().endsWith("KV cache"))
+            .mapToLong(Part::bytes)
+            .sum();
+    if (act > 0) {
+      advice.add(
+          "a smaller --batch-size or --max-length (activations and caches " + gib(act) + ")");
+    }
+    if (request.kind() == EnsembleKind.LORA
+        && request.mode() == Mode.TRAIN
+        && request.lora().loraLayers() == 0) {
+      advice.add("--lora-layers N (adapters in the top N blocks only)");
+    }
+    if (request.mode() == Mode.TRAIN && request.kind() != EnsembleKind.LORA) {
+      advice.add("a LoRA ensemble (--ensemble lora) to train adapters instead of the trunk");
+    }
+    if (advice.isEmpty()) {
+      advice.add("a smaller model");
+    }
+    StringBuilder top = new StringBuilder();
+    parts.stream()
+        .sorted((x, y) -> Long.compare(y.bytes(), x.bytes()))
+        .limit(4)
+        .forEach(
+            p ->
+                top.append(top.length() == 0 ? "" : ", ")
+                    .append(p.name())
+                    .append(' ')
+                    .append(gib(p.bytes())));
+    throw new IllegalArgumentException(
+        what
+            + " needs about "
+            + gib(need)
+            + " ("
+            + top
+            + ") but "
+            + gib(available.bytes())
+            + " is available ("
+            + available.source()
+            + "); try "
+            + String.join(", ", advice)
+            + " (rme info --model .. --mode "
+            + request.mode().id()
+            + " prints the plan)");
+  }
+
+  private static String gib(long b) {
+    return AvailableMemory.size(b);
+  }
+}
