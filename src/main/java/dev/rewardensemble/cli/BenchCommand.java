@@ -181,6 +181,10 @@ public final class BenchCommand implements Callable<Integer> {
             reps,
             new ExecConfig(intra, inter, xla).withCompute(ExecOptions.precision(compute)),
             seed);
+    for (Path p : ps) {
+      MemoryCheck.bench(p, workloads, batch, seq, k)
+          .ifPresent(plan -> MemoryCheck.require(plan, "rme bench on " + p));
+    }
     Path work = workDir != null ? workDir : Files.createTempDirectory("rme-bench");
     BenchRunner.Report r =
         BenchRunner.run(

@@ -174,6 +174,14 @@ public final class BestOfNCommand implements Callable<Integer> {
       throw new UserError(
           "--policy and --prompts are required unless --pool-in re-ranks an existing pool");
     }
+    MemoryCheck.requireAll(
+        "rme best-of-n",
+        List.of(
+            MemoryCheck.score(rewardModel, lora, batchSize, null),
+            poolIn != null
+                ? java.util.Optional.empty()
+                : MemoryCheck.generate(policy, batchSize, maxNewTokens)),
+        List.of("reward model", "policy"));
     try (RewardModel rm = RewardModel.load(rewardModel, lora, exec, rewardToken.rule())) {
       AggregationConfig agg = aggregation.resolve(rm.aggregation());
       List<PromptInfo> infos = new ArrayList<>();

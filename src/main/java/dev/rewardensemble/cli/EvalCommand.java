@@ -139,6 +139,8 @@ public final class EvalCommand implements Callable<Integer> {
     List<PromptRow> rows;
     List<String> answers = new ArrayList<>();
     List<int[]> answerIds = new ArrayList<>();
+    MemoryCheck.generate(policy, batchSize, maxNewTokens)
+        .ifPresent(p -> MemoryCheck.require(p, "rme eval with " + policy));
     try (Sampler sampler = Sampler.load(policy, exec)) {
       Path tokPath =
           sampler
@@ -227,6 +229,8 @@ public final class EvalCommand implements Callable<Integer> {
   }
 
   private void judge(List<PromptRow> rows, List<String> answers, ExecConfig exec) throws Exception {
+    MemoryCheck.score(judge, judgeLora, batchSize, null)
+        .ifPresent(p -> MemoryCheck.require(p, "rme eval's judge " + judge));
     try (RewardModel rm = RewardModel.load(judge, judgeLora, exec, rewardToken.rule())) {
       Path tokPath =
           rm.tokenizer()

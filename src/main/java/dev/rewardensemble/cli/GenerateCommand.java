@@ -127,6 +127,8 @@ public final class GenerateCommand implements Callable<Integer> {
             seed == null ? 0L : seed,
             !ignoreEos);
     PromptTemplate tmpl = PromptTemplate.byName(template);
+    MemoryCheck.generate(model, batchSize, maxNewTokens)
+        .ifPresent(p -> MemoryCheck.require(p, "rme generate with " + model));
     try (Sampler sampler = Sampler.load(model, execOptions.config())) {
       int maxPrompt = sampler.config().maxPositions() - maxNewTokens;
       if (maxPrompt < 1) {

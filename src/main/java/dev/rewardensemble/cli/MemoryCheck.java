@@ -1,13 +1,21 @@
 package dev.rewardensemble.cli;
 
 import dev.rewardensemble.config.AvailableMemory;
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.MemoryPlan;
+import dev.rewardensemble.ensemble.ModelShape;
+import dev.rewardensemble.lora.LoraConfig;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
 
 /**
- * The memory pre-check of every command that allocates a model: the plan of the work against the
- * physical memory this process can still use ({@link AvailableMemory}), before any tensor exists. A
- * plan that does not fit is refused with exit code 2 and one line naming the numbers and what to
- * change.
+ * The memory pre-check of every command that allocates a model: the plan of the work, computed from
+ * the models' JSON files ({@link ModelShape}), against the physical memory this process can still
+ * use ({@link AvailableMemory}), before any tensor exists. A plan that does not fit is refused with
+ * exit code 2 and one line naming the numbers and what to change. A model whose shape cannot be
+ * read from its JSON (a SavedModel, a malformed directory) is not planned: its loader reports it.
  */
 final class MemoryCheck {
   private MemoryCheck() {}
@@ -24,5 +32,219 @@ final class MemoryCheck {
   /** Refuses {@code plan} when it needs more than is available; {@code what} names the work. */
   static void require(MemoryPlan plan, String what) {
     plan.require(AvailableMemory.measure(), what);
+  }
+
+  /**
+   * The training pre-check: a LoRA ensemble whose phase 1 (the whole trunk finetuned as a linear
+   * ensemble) is the larger part says so.
+   */
+  static void requireTraining(MemoryPlan plan, EnsembleKind requested, String what) {
+    if (requested == EnsembleKind.LORA && plan.request().kind() == EnsembleKind.LINEAR) {
+      plan.require(
+          AvailableMemory.measure(),
+          what + " (LoRA phase 1: the whole trunk finetuned as a linear ensemble)",
+          "a machine with room for phase 1 (phase 2 alone: rme info --ensemble lora --mode train)");
+      return;
+    }
+    require(plan, what);
+  }
+
+  /** {@code maxLength} when given and within the model's positions, else 0 (not planned). */
+  static int length(Integer maxLength, ModelConfig c) {
+    return maxLength != null && maxLength > 0 && maxLength <= c.maxPositions() ? maxLength : 0;
+  }
+
+  /** The plan of scoring {@code model} (with {@code lora}) in batches of {@code batch}. */
+  static Optional<MemoryPlan> score(Path model, List<Path> lora, int batch, Integer maxLength) {
+    return ModelShape.read(model, lora)
+        .map(
+            s ->
+                MemoryPlan.of(
+                    new MemoryPlan.Request(
+                        s.config(),
+                        s.kind(),
+                        s.k(),
+                        s.lora(),
+                        MemoryPlan.Mode.SCORE,
+                        WEIGHT_BYTES,
+                        batch,
+                        length(maxLength, s.config()),
+                        0,
+                        JAVA_COPY)));
+  }
+
+  /** The plan of sampling {@code maxNewTokens} from the causal LM {@code policy}. */
+  static Optional<MemoryPlan> generate(Path policy, int batch, int maxNewTokens) {
+    return ModelShape.read(policy, List.of())
+        .map(
+            s ->
+                MemoryPlan.of(
+                    new MemoryPlan.Request(
+                        s.config(),
+                        EnsembleKind.SINGLE,
+                        1,
+                        null,
+                        MemoryPlan.Mode.GENERATE,
+                        WEIGHT_BYTES,
+                        batch,
+                        0,
+                        Math.max(0, Math.min(maxNewTokens, s.config().maxPositions())),
+                        JAVA_COPY)));
+  }
+
+  /**
+   * The plan of training a reward model of {@code kind} from {@code model}: for LoRA the larger of
+   * phase 1 (a linear ensemble's full finetune) and phase 2 (adapters and heads over the frozen
+   * trunk).
+   */
+  static Optional<MemoryPlan> train(
+      Path model, EnsembleKind kind, int k, LoraConfig lora, int batch, int maxLength) {
+    return ModelShape.read(model, List.of())
+        .map(
+            s -> {
+              MemoryPlan.Request r =
+                  new MemoryPlan.Request(
+                      s.config(),
+                      kind,
+                      k,
+                      lora,
+                      MemoryPlan.Mode.TRAIN,
+                      WEIGHT_BYTES,
+                      batch,
+                      length(maxLength, s.config()),
+                      0,
+                      JAVA_COPY);
+              MemoryPlan p = MemoryPlan.of(r);
+              if (kind == EnsembleKind.LORA) {
+                MemoryPlan phase1 = MemoryPlan.of(r.withKind(EnsembleKind.LINEAR, k, null));
+                if (phase1.total() > p.total()) {
+                  return phase1;
+                }
+              }
+              return p;
+            });
+  }
+
+  /**
+   * The plan of PPO with {@code policy} and the reward model: one PPO plan when both share an
+   * architecture (as in the paper), else the policy's PPO plan (its value model and reward trunk
+   * planned at the policy's shape) plus the reward model's weights.
+   */
+  static Optional<MemoryPlan> ppo(
+      Path policy, Path rewardModel, List<Path> lora, int rolloutBatch, int maxNewTokens) {
+    Optional<ModelShape> pol = ModelShape.read(policy, List.of());
+    Optional<ModelShape> rm = ModelShape.read(rewardModel, lora == null ? List.of() : lora);
+    if (pol.isEmpty()) {
+      return Optional.empty();
+    }
+    ModelConfig c = pol.get().config();
+    int fresh = Math.max(0, Math.min(maxNewTokens, c.maxPositions()));
+    if (rm.isPresent() && rm.get().config().equals(c)) {
+      ModelShape s = rm.get();
+      return Optional.of(
+          MemoryPlan.of(
+              new MemoryPlan.Request(
+                  c,
+                  s.kind(),
+                  s.k(),
+                  s.lora(),
+                  MemoryPlan.Mode.PPO,
+                  WEIGHT_BYTES,
+                  rolloutBatch,
+                  0,
+                  fresh,
+                  JAVA_COPY)));
+    }
+    MemoryPlan p =
+        MemoryPlan.of(
+            new MemoryPlan.Request(
+                c,
+                EnsembleKind.SINGLE,
+                1,
+                null,
+                MemoryPlan.Mode.PPO,
+                WEIGHT_BYTES,
+                rolloutBatch,
+                0,
+                fresh,
+                JAVA_COPY));
+    Optional<MemoryPlan> score = score(rewardModel, lora, rolloutBatch, null);
+    return Optional.of(score.isPresent() ? p.with("reward model", score.get()) : p);
+  }
+
+  /**
+   * The largest plan of {@code rme bench}'s {@code workloads} on {@code preset}: scoring a batch
+   * (single, and K independent members for {@code ensembles}), a Bradley-Terry step, a LoRA phase-2
+   * step of K members, greedy generation of {@code seq} tokens after 8.
+   */
+  static Optional<MemoryPlan> bench(
+      Path preset, java.util.Collection<String> workloads, int batch, int seq, int k) {
+    Optional<ModelShape> s = ModelShape.read(preset, List.of());
+    if (s.isEmpty() || batch < 1 || k < 1) {
+      return Optional.empty();
+    }
+    ModelConfig c = s.get().config();
+    int t = length(seq, c);
+    MemoryPlan.Request score =
+        new MemoryPlan.Request(
+            c,
+            EnsembleKind.SINGLE,
+            1,
+            null,
+            MemoryPlan.Mode.SCORE,
+            WEIGHT_BYTES,
+            2 * batch,
+            t,
+            0,
+            JAVA_COPY);
+    List<MemoryPlan> plans = new java.util.ArrayList<>();
+    for (String w : workloads) {
+      switch (w) {
+        case "score" -> plans.add(MemoryPlan.of(score));
+        case "ensembles" ->
+            plans.add(
+                MemoryPlan.of(k == 1 ? score : score.withKind(EnsembleKind.INDEPENDENT, k, null)));
+        case "bt-step" ->
+            plans.add(
+                MemoryPlan.of(
+                    score.withMode(MemoryPlan.Mode.TRAIN).withKind(EnsembleKind.SINGLE, 1, null)));
+        case "lora-step" ->
+            plans.add(
+                MemoryPlan.of(
+                    score
+                        .withMode(MemoryPlan.Mode.TRAIN)
+                        .withKind(EnsembleKind.LORA, k, LoraConfig.defaults(c))));
+        case "generate" ->
+            plans.add(
+                MemoryPlan.of(
+                    new MemoryPlan.Request(
+                        c,
+                        EnsembleKind.SINGLE,
+                        1,
+                        null,
+                        MemoryPlan.Mode.GENERATE,
+                        WEIGHT_BYTES,
+                        batch,
+                        Math.min(8, c.maxPositions()),
+                        Math.max(0, Math.min(seq, c.maxPositions() - 8)),
+                        JAVA_COPY)));
+        default -> {}
+      }
+    }
+    return plans.stream().max(java.util.Comparator.comparingLong(MemoryPlan::total));
+  }
+
+  /** Checks each present plan, then all of them together (they live in one process). */
+  static void requireAll(String what, List<Optional<MemoryPlan>> plans, List<String> names) {
+    MemoryPlan all = null;
+    for (int i = 0; i < plans.size(); i++) {
+      if (plans.get(i).isEmpty()) {
+        continue;
+      }
+      all = all == null ? plans.get(i).get() : all.with(names.get(i), plans.get(i).get());
+    }
+    if (all != null) {
+      require(all, what);
+    }
   }
 }

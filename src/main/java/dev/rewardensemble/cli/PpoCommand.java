@@ -216,6 +216,8 @@ public final class PpoCommand implements Callable<Integer> {
             .seed(seed)
             .build();
     ExecConfig exec = execOptions.config();
+    MemoryCheck.ppo(policy, rewardModel, lora, rolloutBatch, maxNewTokens)
+        .ifPresent(p -> MemoryCheck.require(p, "rme ppo with " + policy));
     HfCheckpoint.Checkpoint pol = HfCheckpoint.load(policy);
     if (pol.kind() != HfCheckpoint.Kind.CAUSAL_LM) {
       throw new UserError(

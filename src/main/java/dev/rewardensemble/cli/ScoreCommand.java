@@ -126,6 +126,8 @@ public final class ScoreCommand implements Callable<Integer> {
               throw new UserError("--truncate must be 'error' or 'left', got '" + truncate + "'");
         };
     ExecConfig exec = execOptions.config();
+    MemoryCheck.score(model, lora, batchSize, maxLength)
+        .ifPresent(p -> MemoryCheck.require(p, "rme score of " + model));
     try (RewardModel rm = RewardModel.load(model, lora, exec, rewardToken.rule())) {
       AggregationConfig agg = aggregation.resolve(rm.aggregation());
       int maxLen = maxLength != null ? maxLength : rm.config().maxPositions();

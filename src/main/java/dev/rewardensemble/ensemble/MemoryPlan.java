@@ -402,7 +402,7 @@ public record MemoryPlan(Request request, List<Part> parts) {
         javaParams = frozen + rmSmall + trained;
         long total = t + r.maxNewTokens();
         parts.add(kvCache(c, r.batchSize(), total, lengthKnown));
-        if (lengthKnown) {
+        if (total > 0) { // without a prompt length: over the new tokens only (a lower bound)
           parts.add(
               activations(
                   2L * c.numLayers() * rawActivationFloats(c, r.batchSize(), total)
@@ -571,11 +571,23 @@ public record MemoryPlan(Request request, List<Part> parts) {
    * @param what the work, e.g. {@code rme score of DIR}
    */
   public void require(AvailableMemory available, String what) {
+    require(available, what, null);
+  }
+
+  /**
+   * {@link #require(AvailableMemory, String)} with {@code advice} (null: none) given first, before
+   * what the plan itself suggests; a training plan of a whole trunk suggests a LoRA ensemble only
+   * without it.
+   */
+  public void require(AvailableMemory available, String what, String advice0) {
     long need = total();
     if (need <= available.bytes()) {
       return;
     }
     List<String> advice = new ArrayList<>();
+    if (advice0 != null) {
+      advice.add(advice0);
+    }
     long frozen = 0;
     for (Part p : parts) {
       if (p.name().contains("(frozen)") || p.name().contains("frozen weights")) {
@@ -599,7 +611,7 @@ public record MemoryPlan(Request request, List<Part> parts) {
         && request.lora().loraLayers() == 0) {
       advice.add("--lora-layers N (adapters in the top N blocks only)");
     }
-    if (request.mode() == Mode.TRAIN && request.kind() != EnsembleKind.LORA) {
+    if (request.mode() == Mode.TRAIN && request.kind() != EnsembleKind.LORA && advice0 == null) {
       advice.add("a LoRA ensemble (--ensemble lora) to train adapters instead of the trunk");
     }
     if (advice.isEmpty()) {
