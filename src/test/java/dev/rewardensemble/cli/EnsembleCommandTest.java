@@ -121,6 +121,34 @@ class EnsembleCommandTest {
   }
 
   @Test
+  void theMemoryPlanReadFromJsonAloneMatchesTheLoadedModel() throws Exception {
+    for (var e : runs.entrySet()) {
+      var shape =
+          dev.rewardensemble.ensemble.ModelShape.read(e.getValue(), List.of()).orElseThrow();
+      var loaded = dev.rewardensemble.ensemble.EnsembleModel.load(e.getValue());
+      assertEquals(loaded.kind(), shape.kind(), e.getKey());
+      assertEquals(loaded.members(), shape.k(), e.getKey());
+      assertEquals(loaded.config(), shape.config(), e.getKey());
+      var counts = loaded.parameterCounts();
+      assertEquals(
+          counts.adapter(),
+          dev.rewardensemble.ensemble.MemoryPlan.adapterParameters(shape.config(), shape.lora()),
+          e.getKey());
+      // The plan's weights in float32 are exactly the loaded tensors' bytes.
+      var plan =
+          dev.rewardensemble.ensemble.MemoryPlan.of(
+              dev.rewardensemble.ensemble.MemoryPlan.Request.score(
+                  shape.config(), shape.kind(), shape.k(), shape.lora(), 1, 0));
+      long weights =
+          plan.bytes("trunk weights (frozen)")
+              + plan.bytes("reward heads")
+              + plan.bytes("LoRA adapters");
+      assertEquals(4 * counts.total(), weights, e.getKey());
+      assertEquals(4 * counts.total(), plan.bytes("loading copy (float32 Java arrays)"));
+    }
+  }
+
+  @Test
   void infoReportsThePapersParameterCountsExactly() throws Exception {
     ModelConfig c = ModelConfigs.read(Path.of("tf-graphs/tiny-llama.json"));
     long m =
