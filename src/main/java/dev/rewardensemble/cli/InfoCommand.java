@@ -285,9 +285,6 @@ public final class InfoCommand implements Callable<Integer> {
 
   /** The plan's bytes on the device: everything but the host runtime's measured cost. */
   static long device(MemoryPlan p) {
-    return p.parts().stream()
-        .filter(x -> x.basis() != MemoryPlan.Basis.MEASURED)
-        .mapToLong(MemoryPlan.Part::bytes)
-        .sum();
+    return p.deviceTotal();
   }
 }

@@ -72,14 +72,22 @@ public record MemoryPlan(Request request, List<Part> parts) {
    * @param bytes its bytes
    * @param basis exact, estimate or measured
    * @param detail how it was computed, e.g. {@code M x 2 bytes (bfloat16)}
+   * @param host whether it lives in host memory whatever the device (the JVM and runtime, Java
+   *     copies): a GPU's plan leaves it out
    */
-  public record Part(String name, long parameters, long bytes, Basis basis, String detail) {
+  public record Part(
+      String name, long parameters, long bytes, Basis basis, String detail, boolean host) {
     public Part {
       Objects.requireNonNull(name, "name");
       Objects.requireNonNull(basis, "basis");
       if (parameters < 0 || bytes < 0) {
         throw new IllegalArgumentException(name + ": negative size");
       }
+    }
+
+    /** A part that lives on the device that runs the graph. */
+    public Part(String name, long parameters, long bytes, Basis basis, String detail) {
+      this(name, parameters, bytes, basis, detail, false);
     }
   }
 
@@ -190,6 +198,15 @@ public record MemoryPlan(Request request, List<Part> parts) {
    * the formula's 41.2 MB per pair.
    */
   public static final double ACTIVATION_CALIBRATION = 0.84;
+
+  /**
+   * Bytes per trained parameter that a training process holds beyond its weights, moments and
+   * gradients (Java-side copies of initial values and of what checkpoints and the final save read
+   * back, the allocator's arenas): the gap between the plan and the measured peak RSS of a one-step
+   * {@code rme train-rm} of bench-llama-wide (59.0M parameters, batch 2 x 128 tokens: 2,734,968 KiB
+   * measured), about 10 bytes per parameter.
+   */
+  public static final int TRAINING_COPY_BYTES = 10;
 
   /** Stored floats per token and block, in units of the forward's shapes (see below). */
   static final int KEEP_HIDDEN = 9; // x, norm, q, rotated q, context (2 layouts), o, residual, norm
@@ -424,7 +441,8 @@ public record MemoryPlan(Request request, List<Part> parts) {
               javaParams,
               javaParams * 4,
               Basis.EXACT,
-              "every weight passes through the Java heap as float32 while loading"));
+              "every weight passes through the Java heap as float32 while loading",
+              true));
     }
     boolean training = r.mode() == Mode.TRAIN || r.mode() == Mode.PPO;
     parts.add(
@@ -435,7 +453,8 @@ public record MemoryPlan(Request request, List<Part> parts) {
             Basis.MEASURED,
             "fixed cost of this build, measured "
                 + (training ? "training" : "scoring")
-                + " a tiny model"));
+                + " a tiny model",
+            true));
     return new MemoryPlan(r, List.copyOf(parts));
   }
 
@@ -475,6 +494,14 @@ public record MemoryPlan(Request request, List<Part> parts) {
             trained * 8,
             Basis.EXACT,
             "accumulator + one micro-batch's, float32"));
+    parts.add(
+        new Part(
+            "training copies (Java side, allocator)",
+            0,
+            trained * TRAINING_COPY_BYTES,
+            Basis.ESTIMATE,
+            TRAINING_COPY_BYTES + " bytes per trained parameter, measured",
+            true));
   }
 
   private static Part kvCache(ModelConfig c, int batch, long positions, boolean lengthKnown) {
@@ -519,10 +546,21 @@ public record MemoryPlan(Request request, List<Part> parts) {
     for (Part p : other.parts()) {
       if (p.basis() != Basis.MEASURED) {
         all.add(
-            new Part(prefix + ": " + p.name(), p.parameters(), p.bytes(), p.basis(), p.detail()));
+            new Part(
+                prefix + ": " + p.name(),
+                p.parameters(),
+                p.bytes(),
+                p.basis(),
+                p.detail(),
+                p.host()));
       }
     }
     return new MemoryPlan(request, List.copyOf(all));
+  }
+
+  /** Bytes of the parts on the device that runs the graph (a GPU's share of the plan). */
+  public long deviceTotal() {
+    return parts.stream().filter(p -> !p.host()).mapToLong(Part::bytes).sum();
   }
 
   /** Bytes of every part. */

@@ -124,8 +124,8 @@ class MemoryCheckCommandTest {
     assertTrue(
         r.err()
             .startsWith(
-                "rme: error: rme train-rm of tf-graphs/llama-7b.json (LoRA phase 1: the whole"
-                    + " trunk finetuned as a linear ensemble) needs about 172.8 GiB"),
+                "rme: error: rme train-rm of tf-graphs/llama-7b.json (LoRA phases 1 and 2;"
+                    + " phase 1 finetunes the whole trunk as a linear ensemble) needs about "),
         r.err());
     assertTrue(r.err().contains("is available (-Drme.memory.available=24GiB)"), r.err());
     assertTrue(r.err().contains("--batch-size"), r.err());

@@ -92,7 +92,14 @@ class MemoryPlanTest {
     long floats = 7 * block + 3L * 16 * 2 * (6 * 64 + 160);
     assertEquals((long) (floats * 4 * MemoryPlan.ACTIVATION_CALIBRATION), p.bytes("activations"));
     assertEquals(0, p.bytes("loading copy (float32 Java arrays)"));
+    assertEquals(
+        trained * MemoryPlan.TRAINING_COPY_BYTES,
+        p.bytes("training copies (Java side, allocator)"));
     assertEquals(MemoryPlan.TRAIN_RUNTIME_BYTES, p.bytes("runtime (JVM + TensorFlow)"));
+    // A GPU holds all but the host's parts: runtime and Java-side copies.
+    assertEquals(
+        p.total() - MemoryPlan.TRAIN_RUNTIME_BYTES - trained * MemoryPlan.TRAINING_COPY_BYTES,
+        p.deviceTotal());
   }
 
   @Test
