@@ -63,7 +63,8 @@ final class MemoryCheck {
   }
 
   /** The plan of scoring {@code model} (with {@code lora}) in batches of {@code batch}. */
-  static Optional<MemoryPlan> score(Path model, List<Path> lora, int batch, Integer maxLength) {
+  private static Optional<MemoryPlan> scorePlan(
+      Path model, List<Path> lora, int batch, Integer maxLength) {
     return ModelShape.read(model, lora)
         .map(
             s ->
@@ -82,7 +83,7 @@ final class MemoryCheck {
   }
 
   /** The plan of sampling {@code maxNewTokens} from the causal LM {@code policy}. */
-  static Optional<MemoryPlan> generate(Path policy, int batch, int maxNewTokens) {
+  private static Optional<MemoryPlan> generatePlan(Path policy, int batch, int maxNewTokens) {
     return ModelShape.read(policy, List.of())
         .map(
             s ->
@@ -105,7 +106,7 @@ final class MemoryCheck {
    * phase 1 (a linear ensemble's full finetune) and phase 2 (adapters and heads over the frozen
    * trunk).
    */
-  static Optional<MemoryPlan> train(
+  private static Optional<MemoryPlan> trainPlan(
       Path model, EnsembleKind kind, int k, LoraConfig lora, int batch, int maxLength) {
     return ModelShape.read(model, List.of())
         .map(
@@ -137,7 +138,7 @@ final class MemoryCheck {
    * architecture (as in the paper), else the policy's PPO plan (its value model and reward trunk
    * planned at the policy's shape) plus the reward model's weights.
    */
-  static Optional<MemoryPlan> ppo(
+  private static Optional<MemoryPlan> ppoPlan(
       Path policy, Path rewardModel, List<Path> lora, int rolloutBatch, int maxNewTokens) {
     Optional<ModelShape> pol = ModelShape.read(policy, List.of());
     Optional<ModelShape> rm = ModelShape.read(rewardModel, lora == null ? List.of() : lora);
@@ -175,7 +176,7 @@ final class MemoryCheck {
                 0,
                 fresh,
                 JAVA_COPY));
-    Optional<MemoryPlan> score = score(rewardModel, lora, rolloutBatch, null);
+    Optional<MemoryPlan> score = scorePlan(rewardModel, lora, rolloutBatch, null);
     return Optional.of(score.isPresent() ? p.with("reward model", score.get()) : p);
   }
 
@@ -184,7 +185,7 @@ final class MemoryCheck {
    * (single, and K independent members for {@code ensembles}), a Bradley-Terry step, a LoRA phase-2
    * step of K members, greedy generation of {@code seq} tokens after 8.
    */
-  static Optional<MemoryPlan> bench(
+  private static Optional<MemoryPlan> benchPlan(
       Path preset, java.util.Collection<String> workloads, int batch, int seq, int k) {
     Optional<ModelShape> s = ModelShape.read(preset, List.of());
     if (s.isEmpty() || batch < 1 || k < 1) {
@@ -252,6 +253,46 @@ final class MemoryCheck {
     }
     if (all != null) {
       require(all, what);
+    }
+  }
+
+  /** {@link #scorePlan}, or empty when the shape is not one the loader would accept. */
+  static Optional<MemoryPlan> score(Path model, List<Path> lora, int batch, Integer maxLength) {
+    return safely(() -> scorePlan(model, lora, batch, maxLength));
+  }
+
+  /** {@link #generatePlan}, or empty when the shape is not one the loader would accept. */
+  static Optional<MemoryPlan> generate(Path policy, int batch, int maxNewTokens) {
+    return safely(() -> generatePlan(policy, batch, maxNewTokens));
+  }
+
+  /** {@link #trainPlan}, or empty when the shape is not one the loader would accept. */
+  static Optional<MemoryPlan> train(
+      Path model, EnsembleKind kind, int k, LoraConfig lora, int batch, int maxLength) {
+    return safely(() -> trainPlan(model, kind, k, lora, batch, maxLength));
+  }
+
+  /** {@link #ppoPlan}, or empty when the shape is not one the loader would accept. */
+  static Optional<MemoryPlan> ppo(
+      Path policy, Path rewardModel, List<Path> lora, int rolloutBatch, int maxNewTokens) {
+    return safely(() -> ppoPlan(policy, rewardModel, lora, rolloutBatch, maxNewTokens));
+  }
+
+  /** {@link #benchPlan}, or empty when the shape is not one the loader would accept. */
+  static Optional<MemoryPlan> bench(
+      Path preset, java.util.Collection<String> workloads, int batch, int seq, int k) {
+    return safely(() -> benchPlan(preset, workloads, batch, seq, k));
+  }
+
+  /**
+   * A plan, or empty when building it is refused (e.g. a manifest whose K is 0): the loader then
+   * reports the problem with its own message, naming the file and key.
+   */
+  private static Optional<MemoryPlan> safely(java.util.function.Supplier<Optional<MemoryPlan>> s) {
+    try {
+      return s.get();
+    } catch (IllegalArgumentException e) {
+      return Optional.empty();
     }
   }
 }

@@ -679,7 +679,9 @@ public record MemoryPlan(Request request, List<Part> parts) {
             + String.join(", ", advice)
             + " (rme info --model .. --mode "
             + request.mode().id()
-            + " prints the plan)");
+            + " prints the plan; the model: "
+            + request.config().sizeKeys()
+            + ")");
   }
 
   private static String gib(long b) {
