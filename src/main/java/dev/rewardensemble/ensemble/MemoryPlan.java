@@ -416,7 +416,9 @@ public record MemoryPlan(Request request, List<Part> parts) {
                 k + " x (L + A) x 4 bytes"));
         trained = (m + lm) + (m + l);
         addTrained(parts, trained, "policy (M + V x H) + value model (M + L)");
-        javaParams = frozen + rmSmall + trained;
+        // Loaded once each: the policy (reference and policy start from its arrays) and the reward
+        // model (the value model starts from its trunk).
+        javaParams = frozen + rmSmall;
         long total = t + r.maxNewTokens();
         parts.add(kvCache(c, r.batchSize(), total, lengthKnown));
         if (total > 0) { // without a prompt length: over the new tokens only (a lower bound)

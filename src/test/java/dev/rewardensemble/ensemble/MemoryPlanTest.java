@@ -128,6 +128,24 @@ class MemoryPlanTest {
   }
 
   @Test
+  void ppoHoldsTrainedPolicyAndValueAndFrozenReferenceAndRewardModel() throws Exception {
+    ModelConfig c = tiny();
+    MemoryPlan p =
+        MemoryPlan.of(
+            new MemoryPlan.Request(
+                c, EnsembleKind.LINEAR, 3, null, MemoryPlan.Mode.PPO, 2, 2, 4, 6, true));
+    long lm = 320 * 64;
+    long trained = (M + lm) + (M + 64); // policy with its LM head, value model with its head
+    assertEquals(trained * 4, p.bytes("trained weights (float32)"));
+    assertEquals(
+        ((M + lm) + M) * 2, p.bytes("frozen weights (reference policy + reward model trunk)"));
+    assertEquals(3 * 64 * 4, p.bytes("reward heads + adapters"));
+    assertEquals(2L * 2 * 2 * 2 * 10 * 16 * 4, p.bytes("KV cache"));
+    // Java arrays: the policy and the reward model, each loaded once.
+    assertEquals(((M + lm) + M + 3 * 64) * 4, p.bytes("loading copy (float32 Java arrays)"));
+  }
+
+  @Test
   void aPlanThatDoesNotFitIsRefusedWithTheNumbersAndWhatToChange() throws Exception {
     MemoryPlan p =
         MemoryPlan.of(MemoryPlan.Request.score(tiny(), EnsembleKind.SINGLE, 1, null, 4, 10));
