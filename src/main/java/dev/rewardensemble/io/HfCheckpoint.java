@@ -93,8 +93,27 @@ public final class HfCheckpoint {
             + ")");
   }
 
-  /** Imports a checkpoint directory, checking every tensor. */
+  /**
+   * Imports a checkpoint directory, checking every tensor, with every weight read into the heap as
+   * float32 (refused first when that cannot fit). {@link #open} reads none.
+   */
   public static Checkpoint load(Path dir) throws IOException {
+    Checkpoint ck = open(dir);
+    LazyWeights lazy = (LazyWeights) ck.weights();
+    Map<String, long[]> shapes = new LinkedHashMap<>();
+    lazy.keySet().forEach(k -> shapes.put(k, lazy.shape(k)));
+    // Refused before any tensor is read when the float32 weights cannot fit in this JVM's heap.
+    ModelConfigs.requireMemory(ck.config(), shapes, 0);
+    return new Checkpoint(
+        ck.dir(), ck.config(), ck.architecture(), ck.kind(), ck.numLabels(), lazy.materializeAll());
+  }
+
+  /**
+   * Opens a checkpoint directory, checking every tensor's name and shape from the safetensors
+   * headers alone: its {@link Checkpoint#weights} are a {@link LazyWeights} whose tensors stay on
+   * disk until read or streamed into a graph's variables.
+   */
+  public static Checkpoint open(Path dir) throws IOException {
     Path configFile = dir.resolve("config.json");
     if (!Files.isRegularFile(configFile)) {
       throw new IllegalArgumentException(
@@ -167,12 +186,10 @@ public final class HfCheckpoint {
                 + String.join("; ", problems.subList(0, shown))
                 + (problems.size() > shown ? "; and " + (problems.size() - shown) + " more" : ""));
       }
-      // Refused before any tensor is read when the float32 weights cannot fit in this JVM's heap.
-      ModelConfigs.requireMemory(config, expected, 0);
-      Map<String, FloatTensor> weights = new LinkedHashMap<>();
+      LazyWeights weights = new LazyWeights();
       for (Map.Entry<String, String> e : keyMap.entrySet()) {
         if (expected.containsKey(e.getValue())) {
-          weights.put(e.getValue(), src.read(e.getKey()));
+          weights.putLazy(e.getValue(), dir, e.getKey(), src.info(e.getKey()));
         }
       }
       return new Checkpoint(dir, config, arch, kind, numLabels, weights);

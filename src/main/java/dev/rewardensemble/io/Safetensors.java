@@ -12,12 +12,14 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.common.collect.ImmutableMap;
 import com.google.common.collect.ImmutableSortedMap;
+import dev.rewardensemble.config.Precision;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.CharBuffer;
+import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CharsetDecoder;
@@ -187,6 +189,90 @@ public final class Safetensors implements TensorSource {
           "reading tensor '" + key + "' from " + path + " failed: " + e.getMessage(), e);
     }
     return new FloatTensor(info.shape(), out);
+  }
+
+  /**
+   * Streams the tensor from a read-only memory map of its byte range (mapped in windows of at most
+   * 1 GiB, each unmapped right after use): the mapped bytes themselves when {@code target} is the
+   * stored dtype, else converted through a small buffer.
+   */
+  @Override
+  public void stream(String key, Precision target, TensorBytes.Sink sink) {
+    TensorInfo info = info(key);
+    DType dtype = DType.byName(info.dtype());
+    if (!dtype.readableAsFloat) {
+      read(key); // throws the error naming the dtype
+    }
+    ensureOpen();
+    int inBytes = dtype.bits / 8;
+    int outBytes = TensorBytes.bytes(target);
+    boolean same =
+        dtype == DType.F32 && target == Precision.FLOAT32
+            || dtype == DType.BF16 && target == Precision.BFLOAT16;
+    long size = info.byteSize();
+    long window = MAP_WINDOW_BYTES / inBytes * inBytes;
+    ByteBuffer out =
+        same
+            ? null
+            : ByteBuffer.allocateDirect(
+                    (int) Math.min(TensorBytes.CHUNK_BYTES, Math.max(1, size / inBytes) * outBytes))
+                .order(ByteOrder.LITTLE_ENDIAN);
+    try {
+      for (long done = 0; done < size; ) {
+        long n = Math.min(window, size - done);
+        MappedByteBuffer m =
+            channel.map(FileChannel.MapMode.READ_ONLY, dataStart + info.begin() + done, n);
+        try {
+          m.order(ByteOrder.LITTLE_ENDIAN);
+          if (same) {
+            sink.accept(m, done);
+          } else {
+            convert(dtype, m, target, out, done / inBytes * outBytes, sink);
+          }
+        } finally {
+          TensorBytes.unmap(m);
+        }
+        done += n;
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(
+          "reading tensor '" + key + "' from " + path + " failed: " + e.getMessage(), e);
+    }
+  }
+
+  /** Largest byte range mapped at a time. */
+  private static final long MAP_WINDOW_BYTES = 1L << 30;
+
+  private static void convert(
+      DType dtype,
+      ByteBuffer in,
+      Precision target,
+      ByteBuffer out,
+      long offset,
+      TensorBytes.Sink sink) {
+    int outBytes = TensorBytes.bytes(target);
+    while (in.hasRemaining()) {
+      out.clear();
+      long start = offset;
+      while (in.hasRemaining() && out.remaining() >= outBytes) {
+        float f =
+            switch (dtype) {
+              case F32 -> in.getFloat();
+              case F16 -> halfToFloat(in.getShort());
+              case BF16 -> bfloat16ToFloat(in.getShort());
+              case F64 -> (float) in.getDouble();
+              default -> throw new AssertionError("not a float dtype: " + dtype);
+            };
+        if (target == Precision.BFLOAT16) {
+          out.putShort(TensorBytes.toBfloat16(f));
+        } else {
+          out.putFloat(f);
+        }
+        offset += outBytes;
+      }
+      out.flip();
+      sink.accept(out, start);
+    }
   }
 
   @Override
