@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.config.Precision;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -239,9 +240,24 @@ public final class HfCheckpoint {
       Map<String, FloatTensor> weights,
       Map<String, String> metadata)
       throws IOException {
+    save(dir, config, architecture, weights, metadata, Precision.FLOAT32);
+  }
+
+  /**
+   * {@link #save(Path, ModelConfig, String, Map, Map)} with the tensors stored as {@code dtype}
+   * (bfloat16: rounded to nearest even, as transformers saves a bfloat16 model).
+   */
+  public static void save(
+      Path dir,
+      ModelConfig config,
+      String architecture,
+      Map<String, FloatTensor> weights,
+      Map<String, String> metadata,
+      Precision dtype)
+      throws IOException {
     Path tmp = TempPaths.newDirectory(dir);
     try {
-      writeFiles(tmp, config, architecture, weights, metadata);
+      writeFiles(tmp, config, architecture, weights, metadata, dtype);
       AtomicDirs.replace(tmp, dir);
     } catch (IOException | RuntimeException e) {
       AtomicDirs.deleteRecursively(tmp);
@@ -260,11 +276,23 @@ public final class HfCheckpoint {
       Map<String, FloatTensor> weights,
       Map<String, String> metadata)
       throws IOException {
+    writeFiles(dir, config, architecture, weights, metadata, Precision.FLOAT32);
+  }
+
+  /** {@link #writeFiles(Path, ModelConfig, String, Map, Map)} with the tensors as {@code dtype}. */
+  public static void writeFiles(
+      Path dir,
+      ModelConfig config,
+      String architecture,
+      Map<String, FloatTensor> weights,
+      Map<String, String> metadata,
+      Precision dtype)
+      throws IOException {
     int numLabels = weights.containsKey(SCORE_KEY) ? (int) weights.get(SCORE_KEY).shape()[0] : 0;
     ObjectNode cfg = ModelConfigs.toHf(config, architecture, numLabels);
     JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve("config.json").toFile(), cfg);
     Map<String, String> meta = new LinkedHashMap<>(metadata);
     meta.putIfAbsent("format", "pt");
-    Safetensors.write(dir.resolve("model.safetensors"), weights, meta);
+    Safetensors.write(dir.resolve("model.safetensors"), weights, meta, dtype);
   }
 }

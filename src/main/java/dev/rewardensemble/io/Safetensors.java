@@ -214,7 +214,7 @@ public final class Safetensors implements TensorSource {
     ByteBuffer out =
         same
             ? null
-            : ByteBuffer.allocateDirect(
+            : ByteBuffer.allocate(
                     (int) Math.min(TensorBytes.CHUNK_BYTES, Math.max(1, size / inBytes) * outBytes))
                 .order(ByteOrder.LITTLE_ENDIAN);
     try {
@@ -716,6 +716,18 @@ public final class Safetensors implements TensorSource {
   public static void write(
       Path file, Map<String, FloatTensor> tensors, Map<String, String> metadata)
       throws IOException {
+    write(file, tensors, metadata, Precision.FLOAT32);
+  }
+
+  /**
+   * {@link #write(Path, Map, Map)} storing the values as {@code dtype}: {@code F32}, or {@code
+   * BF16} rounded to nearest even as PyTorch's {@code .to(torch.bfloat16)} (how transformers saves
+   * a bfloat16 model).
+   */
+  public static void write(
+      Path file, Map<String, FloatTensor> tensors, Map<String, String> metadata, Precision dtype)
+      throws IOException {
+    Objects.requireNonNull(dtype, "dtype");
     Objects.requireNonNull(file, "file");
     Objects.requireNonNull(tensors, "tensors");
     Objects.requireNonNull(metadata, "metadata");
@@ -769,13 +781,13 @@ public final class Safetensors implements TensorSource {
       }
       meta.put(e.getKey(), e.getValue());
     }
-    byte[] header = headerBytes(sorted, meta);
-    AtomicWrite.write(file, channel -> writeBody(channel, header, sorted));
+    byte[] header = headerBytes(sorted, meta, dtype);
+    AtomicWrite.write(file, channel -> writeBody(channel, header, sorted, dtype));
   }
 
   /** The JSON header, padded with spaces to a multiple of 8 bytes. */
   private static byte[] headerBytes(
-      SortedMap<String, FloatTensor> tensors, Map<String, String> meta)
+      SortedMap<String, FloatTensor> tensors, Map<String, String> meta, Precision dtype)
       throws JsonProcessingException {
     ObjectNode root = JSON.createObjectNode();
     if (!meta.isEmpty()) {
@@ -785,12 +797,12 @@ public final class Safetensors implements TensorSource {
     long offset = 0;
     for (Map.Entry<String, FloatTensor> e : tensors.entrySet()) {
       ObjectNode entry = root.putObject(e.getKey());
-      entry.put("dtype", DType.F32.name());
+      entry.put("dtype", (dtype == Precision.BFLOAT16 ? DType.BF16 : DType.F32).name());
       ArrayNode shape = entry.putArray("shape");
       for (long d : e.getValue().shape()) {
         shape.add(d);
       }
-      long end = offset + 4L * e.getValue().data().length;
+      long end = offset + (long) TensorBytes.bytes(dtype) * e.getValue().data().length;
       entry.putArray("data_offsets").add(offset).add(end);
       offset = end;
     }
@@ -802,7 +814,7 @@ public final class Safetensors implements TensorSource {
   }
 
   private static void writeBody(
-      FileChannel channel, byte[] header, SortedMap<String, FloatTensor> tensors)
+      FileChannel channel, byte[] header, SortedMap<String, FloatTensor> tensors, Precision dtype)
       throws IOException {
     ByteBuffer buffer = ByteBuffer.allocateDirect(CHUNK_BYTES).order(ByteOrder.LITTLE_ENDIAN);
     buffer.putLong(header.length);
@@ -810,23 +822,24 @@ public final class Safetensors implements TensorSource {
     buffer.flip();
     writeFully(channel, buffer);
     writeFully(channel, ByteBuffer.wrap(header));
-    buffer.clear();
     for (FloatTensor t : tensors.values()) {
-      float[] data = t.data();
-      for (int done = 0; done < data.length; ) {
-        if (buffer.remaining() < Float.BYTES) {
-          buffer.flip();
-          writeFully(channel, buffer);
-          buffer.clear();
-        }
-        int n = Math.min(buffer.remaining() / Float.BYTES, data.length - done);
-        buffer.asFloatBuffer().put(data, done, n);
-        buffer.position(buffer.position() + n * Float.BYTES);
-        done += n;
+      IOException[] failure = {null};
+      TensorBytes.encode(
+          t.data(),
+          dtype,
+          (chunk, offset) -> {
+            if (failure[0] == null) {
+              try {
+                writeFully(channel, chunk);
+              } catch (IOException e) {
+                failure[0] = e;
+              }
+            }
+          });
+      if (failure[0] != null) {
+        throw failure[0];
       }
     }
-    buffer.flip();
-    writeFully(channel, buffer);
   }
 
   private static void writeFully(FileChannel channel, ByteBuffer buffer) throws IOException {

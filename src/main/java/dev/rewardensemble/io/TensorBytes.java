@@ -57,7 +57,7 @@ public final class TensorBytes {
   public static void encode(float[] values, Precision target, Sink sink) {
     int per = bytes(target);
     ByteBuffer buf =
-        ByteBuffer.allocateDirect(Math.min(CHUNK_BYTES, Math.max(per, values.length * per)))
+        ByteBuffer.allocate((int) Math.min(CHUNK_BYTES, Math.max(per, (long) values.length * per)))
             .order(ByteOrder.LITTLE_ENDIAN);
     int chunk = buf.capacity() / per;
     for (int done = 0; done < values.length; done += chunk) {
