@@ -59,6 +59,7 @@ public final class Gpt2 {
             w.rows(tf, "transformer.wpe.weight", flatPos)); // [B*T, H]
 
     for (int i = 0; i < c.nLayer(); i++) {
+      w = w.after(x); // bfloat16 weights widen block by block
       // The fork block's attention input is the same rows for every member: c_attn takes them once.
       Members fork = members != null && i == members.fromLayer() ? members : null;
       String pre = "transformer.h." + i + ".";

@@ -59,6 +59,7 @@ public final class ParameterStore {
   /** The storage rule, shared by a store and its views. */
   private static final class Storage {
     Function<String, Precision> rule = name -> Precision.FLOAT32;
+    final Map<String, Operand<TFloat32>> widened = new java.util.HashMap<>();
   }
 
   public ParameterStore(Ops tf) {
@@ -115,7 +116,31 @@ public final class ParameterStore {
    * that reads it has run).
    */
   public Operand<TFloat32> value(String key, long... shape) {
-    return entry(key, shape).value;
+    return value(entry(key, shape));
+  }
+
+  private Operand<TFloat32> value(Entry e) {
+    if (e.value != null) {
+      return e.value;
+    }
+    return storage.widened.computeIfAbsent(
+        e.name, n -> tf.withName(n + "_f32").dtypes.cast(e.variable, TFloat32.class));
+  }
+
+  /**
+   * {@link #value}, for a variable stored in bfloat16 widened only once {@code after} has been
+   * computed (a control dependency): a forward passes its block's input, so that TensorFlow, which
+   * runs every op as soon as its inputs are ready, widens one block's weights at a time instead of
+   * all of them at the start of the run. A float32 variable is returned as it is.
+   */
+  public Operand<TFloat32> value(String key, long[] shape, Operand<?> after) {
+    Entry e = entry(key, shape);
+    if (e.storage == Precision.FLOAT32 || after == null) {
+      return value(e);
+    }
+    return tf.withControlDependencies(List.<org.tensorflow.op.Op>of(after))
+        .dtypes
+        .cast(e.variable, TFloat32.class);
   }
 
   /**
@@ -125,7 +150,7 @@ public final class ParameterStore {
   public Operand<TFloat32> rows(String key, long[] shape, Operand<TInt32> ids) {
     Entry e = entry(key, shape);
     if (e.storage == Precision.FLOAT32) {
-      return tf.gather(e.value, ids, tf.constant(0));
+      return tf.gather(value(e), ids, tf.constant(0));
     }
     return tf.dtypes.cast(tf.gather(e.variable, ids, tf.constant(0)), TFloat32.class);
   }
@@ -167,7 +192,7 @@ public final class ParameterStore {
               shape.clone(),
               p,
               v,
-              tf.withName(name + "_f32").dtypes.cast(v, TFloat32.class),
+              null, // widened on first use: value()
               feed,
               assign);
     } else {
@@ -351,7 +376,7 @@ public final class ParameterStore {
       if (e == null) {
         throw new IllegalArgumentException("no variable named " + name);
       }
-      byName.put(name, e.value);
+      byName.put(name, value(e));
     }
     return fetch(session, byName);
   }

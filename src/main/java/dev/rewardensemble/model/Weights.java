@@ -19,6 +19,16 @@ public interface Weights {
   Operand<TFloat32> get(String key);
 
   /**
+   * These weights, read only once {@code x} (a block's input) has been computed: forwards call it
+   * at the top of each block ({@code w = w.after(x)}) so that weights stored in bfloat16 are
+   * widened block by block ({@link ParameterStore#value(String, long[], Operand)}). Weights that
+   * need no widening return themselves.
+   */
+  default Weights after(Operand<?> x) {
+    return this;
+  }
+
+  /**
    * Rows {@code ids} of the weight {@code key} (an embedding lookup), as float32. Weights over a
    * {@link ParameterStore} gather in the variable's storage dtype and widen only the rows.
    */
@@ -32,10 +42,19 @@ public interface Weights {
    * dev.rewardensemble.config.ModelConfig#parameterShapes()}).
    */
   static Weights of(ParameterStore p, Map<String, long[]> shapes) {
+    return gated(p, shapes, null);
+  }
+
+  private static Weights gated(ParameterStore p, Map<String, long[]> shapes, Operand<?> gate) {
     return new Weights() {
       @Override
       public Operand<TFloat32> get(String key) {
-        return p.value(key, shape(key));
+        return p.value(key, shape(key), gate);
+      }
+
+      @Override
+      public Weights after(Operand<?> x) {
+        return gated(p, shapes, x);
       }
 
       @Override

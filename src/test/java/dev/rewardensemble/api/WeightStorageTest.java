@@ -106,6 +106,7 @@ class WeightStorageTest {
     assertTrue(
         variableTypes(m, Precision.FLOAT32).values().stream()
             .allMatch(t -> t == DataType.DT_FLOAT));
+    assertEquals(0, ungatedBlockCasts(m), "every block widens its weights only once it starts");
 
     float[][] f32 = score(dir, List.of(), WeightStorage.FLOAT32);
     float[][] auto = score(dir, List.of(), WeightStorage.AUTO);
@@ -119,6 +120,33 @@ class WeightStorageTest {
     for (int i = 0; i < f32.length; i++) {
       assertArrayEquals(eager[i], f32[i], 0f, "row " + i);
     }
+  }
+
+  /**
+   * Casts of a block's bfloat16 weight without a control input: TensorFlow would run them all at
+   * the start of the run (their only input, the variable, is ready), holding a float32 copy of
+   * every block at once.
+   */
+  static int ungatedBlockCasts(EnsembleModel m) {
+    int[] ungated = {0};
+    int[] casts = {0};
+    try (Graph g = new Graph()) {
+      m.build(BuildContext.float32(Ops.create(g)), Precision.BFLOAT16);
+      g.operations()
+          .forEachRemaining(
+              op -> {
+                GraphOperation o = (GraphOperation) op;
+                if (o.type().equals("Cast")
+                    && o.numInputs() == 1
+                    && o.input(0).op().name().startsWith("model.layers.")
+                    && o.input(0).op().type().startsWith("Variable")) {
+                  casts[0]++;
+                  ungated[0] += o.numControlInputs() == 0 ? 1 : 0;
+                }
+              });
+    }
+    assertTrue(casts[0] > 0, "no widening casts of block weights");
+    return ungated[0];
   }
 
   /** Rewards through {@link HfCheckpoint#load}'s Java arrays, the path before streaming. */

@@ -87,4 +87,17 @@ public final class RandomCheckpoints {
         .writeValue(dir.resolve(TensorSources.INDEX_FILE).toFile(), index);
     return params;
   }
+
+  /** Writes a random bf16 reward model for measurements: {@code DIR HIDDEN LAYERS VOCAB SHARDS}. */
+  public static void main(String[] args) throws IOException {
+    long params =
+        write(
+            Path.of(args[0]),
+            llamaConfig(
+                Integer.parseInt(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3])),
+            Precision.BFLOAT16,
+            Integer.parseInt(args[4]),
+            1);
+    System.out.println(params + " parameters -> " + args[0]);
+  }
 }
