@@ -167,6 +167,13 @@ public final class LazyWeights extends AbstractMap<String, FloatTensor> {
     return t.shape().clone();
   }
 
+  /** Whether {@code m} is a {@link LazyWeights} of which every tensor is stored as BF16. */
+  public static boolean allBf16(Map<String, FloatTensor> m) {
+    return m instanceof LazyWeights l
+        && !l.isEmpty()
+        && l.keySet().stream().allMatch(k -> l.storedDtype(k).equals("BF16"));
+  }
+
   /** A copy with every value in memory, for callers that need arrays. */
   public Map<String, FloatTensor> materializeAll() {
     Map<String, FloatTensor> out = new LinkedHashMap<>();
