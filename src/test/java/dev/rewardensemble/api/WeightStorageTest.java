@@ -264,4 +264,97 @@ class WeightStorageTest {
     assertTrue(differs, "bfloat16 storage rounds the float32 weights");
     assertFalse(scale == 0);
   }
+
+  /**
+   * Gradients of the adapters and heads of a LoRA training graph whose trunk is stored as {@code
+   * storage}.
+   */
+  static List<float[]> loraGradients(HfCheckpoint.Checkpoint base, Precision storage)
+      throws Exception {
+    LoraConfig lora = LoraConfig.defaults(base.config()).withRank(4, 8);
+    int k = 2;
+    List<float[]> out = new ArrayList<>();
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      java.util.Set<String> trainable =
+          java.util.Set.copyOf(LoraEnsembleGraph.trainableKeys(base.config(), lora));
+      ParameterStore p =
+          new ParameterStore(tf)
+              .storeAs(key -> trainable.contains(key) ? Precision.FLOAT32 : storage);
+      LoraEnsembleGraph eg =
+          LoraEnsembleGraph.training(
+              tf, base.config(), lora, k, p, 5, dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
+      for (String name : eg.frozenNames()) {
+        assertEquals(storage, p.storage(name), name);
+      }
+      for (String name : eg.trainableNames()) {
+        assertEquals(Precision.FLOAT32, p.storage(name), name);
+      }
+      org.tensorflow.Operand<org.tensorflow.types.TFloat32> loss =
+          tf.sum(eg.rewards(), tf.constant(new int[] {0, 1}));
+      org.tensorflow.op.core.Gradients grads = tf.gradients(loss, eg.trainable());
+      try (org.tensorflow.Session s = new org.tensorflow.Session(g)) {
+        eg.loadBase(s, base.weights(), "base");
+        Map<String, FloatTensor> init =
+            dev.rewardensemble.ensemble.LoraInit.adapters(base.config(), lora, k, 9);
+        // nonzero B so that every adapter has a gradient path
+        Map<String, FloatTensor> adapters = new LinkedHashMap<>();
+        SplittableRandom r = new SplittableRandom(2);
+        init.forEach(
+            (key, t) -> {
+              float[] v = t.data().clone();
+              for (int i = 0; i < v.length; i++) {
+                v[i] += (float) (0.01 * r.nextGaussian());
+              }
+              adapters.put(key, new FloatTensor(t.shape(), v));
+            });
+        float[] head = new float[k * base.config().hiddenSize()];
+        for (int i = 0; i < head.length; i++) {
+          head[i] = (float) (0.1 * r.nextGaussian());
+        }
+        adapters.put(
+            "score.weight", new FloatTensor(new long[] {k, base.config().hiddenSize()}, head));
+        eg.loadAdapters(s, new PeftAdapters.Stacked(base.config(), lora, k, adapters), "adapters");
+        int[][] ids = {{1, 5, 9, 11, 3}, {1, 7, 2, 0, 0}};
+        int[][] mask = {{1, 1, 1, 1, 1}, {1, 1, 1, 0, 0}};
+        try (org.tensorflow.types.TInt32 idT =
+                org.tensorflow.types.TInt32.tensorOf(
+                    org.tensorflow.ndarray.StdArrays.ndCopyOf(ids));
+            org.tensorflow.types.TInt32 mT =
+                org.tensorflow.types.TInt32.tensorOf(
+                    org.tensorflow.ndarray.StdArrays.ndCopyOf(mask))) {
+          org.tensorflow.Session.Runner run =
+              s.runner().feed(eg.inputIds(), idT).feed(eg.attentionMask(), mT);
+          for (int i = 0; i < eg.trainableNames().size(); i++) {
+            run.fetch(grads.dy(i));
+          }
+          try (org.tensorflow.Result res = run.run()) {
+            for (int i = 0; i < eg.trainableNames().size(); i++) {
+              org.tensorflow.types.TFloat32 t = (org.tensorflow.types.TFloat32) res.get(i);
+              float[] v = new float[Math.toIntExact(t.size())];
+              t.asRawTensor().data().asFloats().read(v);
+              out.add(v);
+            }
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void loraTrainingGraphWithABfloat16TrunkHasTheFloat32Gradients() throws Exception {
+    HfCheckpoint.Checkpoint base = HfCheckpoint.load(fixture("llama3-seqcls"));
+    List<float[]> f32 = loraGradients(base, Precision.FLOAT32);
+    List<float[]> bf16 = loraGradients(base, Precision.BFLOAT16);
+    assertEquals(f32.size(), bf16.size());
+    double norm = 0;
+    for (int i = 0; i < f32.size(); i++) {
+      assertArrayEquals(f32.get(i), bf16.get(i), 0f, "gradient " + i);
+      for (float x : f32.get(i)) {
+        norm += x * x;
+      }
+    }
+    assertTrue(norm > 0, "the adapters have gradients");
+  }
 }
