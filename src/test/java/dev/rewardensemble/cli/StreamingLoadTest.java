@@ -67,6 +67,25 @@ class StreamingLoadTest {
     assertNotEquals(-1, rewards.get(0).indexOf("reward"), rewards.get(0));
   }
 
+  @Test
+  void aBadWeightsValueIsOneLineNamingTheOption() throws Exception {
+    var r =
+        Cli.rme(
+            "score",
+            "--model",
+            tmp.toString(),
+            "--data",
+            tmp.resolve("rows.jsonl").toString(),
+            "--out",
+            tmp.resolve("out.jsonl").toString(),
+            "--weights",
+            "fp8");
+    assertEquals(2, r.code(), r.err());
+    assertEquals(
+        "rme: error: --weights: weight storage must be float32, bfloat16 or auto, got 'fp8'",
+        r.err().strip());
+  }
+
   /** Runs {@code rme score} in a JVM with a heap of {@link #HEAP}; its output on failure. */
   private String child(Path model, Path data, Path out, String weights) throws Exception {
     List<String> cmd =
