@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.data.PreferencePair;
 import dev.rewardensemble.data.Split;
@@ -17,6 +18,7 @@ import dev.rewardensemble.ensemble.LoraInit;
 import dev.rewardensemble.ensemble.Normalization;
 import dev.rewardensemble.io.CrashPoints;
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.io.Safetensors;
 import dev.rewardensemble.lora.LoraConfig;
@@ -316,6 +318,8 @@ final class EnsembleTraining {
     layout.put("base", "phase1");
     layout.set("lora", JSON.valueToTree(lora));
     Set<String> trainable = Set.copyOf(LoraEnsembleGraph.trainableKeys(config, lora));
+    // The frozen trunk in the storage --weights asks for: auto keeps phase 1's float32 values.
+    Precision frozen = req.exec().weights().resolve(LazyWeights.allBf16(phase1Weights));
     TrainingRun.Spec phase2 =
         new TrainingRun.Spec(
             config,
@@ -329,8 +333,16 @@ final class EnsembleTraining {
             out.resolve("phase2"),
             req.resume(),
             prov,
-            tf ->
-                LoraEnsembleGraph.training(tf, config, lora, k, new ParameterStore(tf), seed, rule)
+            cx ->
+                LoraEnsembleGraph.training(
+                        cx,
+                        config,
+                        lora,
+                        k,
+                        new ParameterStore(cx.tf())
+                            .storeAs(key -> trainable.contains(key) ? Precision.FLOAT32 : frozen),
+                        seed,
+                        rule)
                     .forward(),
             false,
             (runDir, weights) -> {

@@ -69,7 +69,7 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
     saved = null;
     owner = new GraphSession();
     try {
-      fg = m.build(BuildContext.of(owner.graph(), exec));
+      fg = m.build(BuildContext.of(owner.graph(), exec), m.frozenStorage(exec.weights()));
       fg.params().load(owner.open(exec), m.weights(), false, String.valueOf(m.source()));
     } catch (RuntimeException | Error e) {
       owner.close(); // the session first: Graph.close() waits for open sessions

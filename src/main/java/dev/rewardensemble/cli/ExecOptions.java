@@ -2,6 +2,7 @@ package dev.rewardensemble.cli;
 
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.Precision;
+import dev.rewardensemble.config.WeightStorage;
 import picocli.CommandLine.Option;
 
 /** Execution options shared by every command that runs a graph (see {@link ExecConfig}). */
@@ -32,6 +33,13 @@ final class ExecOptions {
   String compute;
 
   @Option(
+      names = "--weights",
+      defaultValue = "auto",
+      description =
+          "Storage of frozen weights (the trunk when scoring, of a LoRA ensemble): float32, bfloat16 or auto (bfloat16 when the checkpoint is bf16, which is lossless; else float32; default: ${DEFAULT-VALUE}).")
+  String weights;
+
+  @Option(
       names = "--device",
       defaultValue = "",
       description = "Place the graph on cpu, cpu:N, gpu or gpu:N (default: TensorFlow decides).")
@@ -60,7 +68,17 @@ final class ExecOptions {
         !noGrowth,
         visibleDevices,
         logPlacement,
-        precision(compute));
+        precision(compute),
+        storage(weights));
+  }
+
+  /** {@code --weights}'s value, or a user error naming the option. */
+  static WeightStorage storage(String weights) {
+    try {
+      return WeightStorage.parse(weights);
+    } catch (IllegalArgumentException e) {
+      throw new UserError("--weights: " + e.getMessage());
+    }
   }
 
   /** {@code --compute}'s value, or a user error naming the option. */

@@ -41,6 +41,8 @@ import org.tensorflow.proto.OptimizerOptions;
  * @param visibleDevices GPUs the process may use, e.g. {@code "0,1"} ({@code ""} = all)
  * @param logPlacement log the device of every op (TensorFlow's log_device_placement)
  * @param compute precision of the matrix products ({@link Precision}); float32 by default
+ * @param weights storage dtype of frozen weights ({@link WeightStorage}); {@code auto} by default:
+ *     bfloat16 when the checkpoint is bf16, else float32
  */
 public record ExecConfig(
     int intraOpThreads,
@@ -50,7 +52,8 @@ public record ExecConfig(
     boolean gpuMemoryGrowth,
     String visibleDevices,
     boolean logPlacement,
-    Precision compute) {
+    Precision compute,
+    WeightStorage weights) {
 
   public ExecConfig {
     check(intraOpThreads >= 0, "intra-op threads must be >= 0, got " + intraOpThreads);
@@ -66,6 +69,29 @@ public record ExecConfig(
             + visibleDevices
             + "'");
     compute = compute == null ? Precision.FLOAT32 : compute;
+    weights = weights == null ? WeightStorage.AUTO : weights;
+  }
+
+  /** Everything but the weight storage, which is {@link WeightStorage#AUTO}. */
+  public ExecConfig(
+      int intraOpThreads,
+      int interOpThreads,
+      boolean xla,
+      String device,
+      boolean gpuMemoryGrowth,
+      String visibleDevices,
+      boolean logPlacement,
+      Precision compute) {
+    this(
+        intraOpThreads,
+        interOpThreads,
+        xla,
+        device,
+        gpuMemoryGrowth,
+        visibleDevices,
+        logPlacement,
+        compute,
+        WeightStorage.AUTO);
   }
 
   /** Everything but the precision, which is float32. */
@@ -98,7 +124,22 @@ public record ExecConfig(
         gpuMemoryGrowth,
         visibleDevices,
         logPlacement,
-        p);
+        p,
+        weights);
+  }
+
+  /** This configuration with frozen weights stored as {@code w}. */
+  public ExecConfig withWeights(WeightStorage w) {
+    return new ExecConfig(
+        intraOpThreads,
+        interOpThreads,
+        xla,
+        device,
+        gpuMemoryGrowth,
+        visibleDevices,
+        logPlacement,
+        compute,
+        w);
   }
 
   /** Threads and XLA; everything else at its default. */

@@ -4,10 +4,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.config.RewardToken;
+import dev.rewardensemble.config.WeightStorage;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.lora.PeftAdapters;
@@ -106,7 +110,17 @@ public record EnsembleModel(
    * LoraEnsembleGraph#scoring}).
    */
   public ForwardGraph build(BuildContext cx) {
-    ParameterStore params = new ParameterStore(cx.tf());
+    return build(cx, Precision.FLOAT32);
+  }
+
+  /**
+   * {@link #build(BuildContext)} with the frozen trunk ({@link #isFrozen}) stored in {@code frozen}
+   * (e.g. {@link #frozenStorage}): bfloat16 variables widened to float32 where they are used. Heads
+   * and adapters stay float32.
+   */
+  public ForwardGraph build(BuildContext cx, Precision frozen) {
+    ParameterStore params =
+        new ParameterStore(cx.tf()).storeAs(key -> isFrozen(key) ? frozen : Precision.FLOAT32);
     int k = spec.k();
     return switch (spec.kind()) {
       case SINGLE, LINEAR ->
@@ -114,6 +128,32 @@ public record EnsembleModel(
       case INDEPENDENT -> IndependentGraph.build(cx, config, k, params, rewardToken);
       case LORA -> LoraEnsembleGraph.scoring(cx, config, lora, k, params, rewardToken).forward();
     };
+  }
+
+  /**
+   * Whether {@code key} (a store key) is a trunk weight: what scoring never trains and {@link
+   * ExecConfig#weights} may store in bfloat16.
+   */
+  public boolean isFrozen(String key) {
+    String plain = key;
+    if (kind() == EnsembleKind.INDEPENDENT && key.startsWith("member")) {
+      int dot = key.indexOf('.');
+      plain = dot < 0 ? key : key.substring(dot + 1);
+    }
+    return Transformers.parameterShapes(config).containsKey(plain);
+  }
+
+  /**
+   * The storage of the frozen trunk under {@code w}: {@link WeightStorage#AUTO} is bfloat16 when
+   * every trunk tensor is stored as BF16 in its checkpoint (lossless), else float32.
+   */
+  public Precision frozenStorage(WeightStorage w) {
+    boolean bf16 =
+        weights instanceof LazyWeights lazy
+            && weights.keySet().stream()
+                .filter(this::isFrozen)
+                .allMatch(key -> lazy.storedDtype(key).equals("BF16"));
+    return w.resolve(bf16);
   }
 
   /**
@@ -128,16 +168,19 @@ public record EnsembleModel(
             .mapToLong(FloatTensor::numElements)
             .sum();
     long l = config.hiddenSize();
-    long total = weights.values().stream().mapToLong(FloatTensor::size).sum();
+    long total =
+        weights.keySet().stream()
+            .mapToLong(key -> FloatTensor.numElements(LazyWeights.shapeOf(weights, key)))
+            .sum();
     long a = 0;
     if (kind() == EnsembleKind.LORA) {
       java.util.Set<String> adapterKeys =
           new java.util.HashSet<>(LoraEnsembleGraph.trainableKeys(config, lora));
       adapterKeys.remove(RewardHeads.KEY);
       long adapters =
-          weights.entrySet().stream()
-              .filter(e -> adapterKeys.contains(e.getKey()))
-              .mapToLong(e -> e.getValue().size())
+          weights.keySet().stream()
+              .filter(adapterKeys::contains)
+              .mapToLong(key -> FloatTensor.numElements(LazyWeights.shapeOf(weights, key)))
               .sum();
       a = adapters / members();
     }
@@ -210,8 +253,8 @@ public record EnsembleModel(
 
   /** A Hugging Face checkpoint: SINGLE with one head, LINEAR with K heads. */
   public static EnsembleModel fromCheckpoint(Path dir) throws IOException {
-    HfCheckpoint.Checkpoint ck = HfCheckpoint.load(dir);
-    Map<String, FloatTensor> w = new LinkedHashMap<>(ck.weights());
+    HfCheckpoint.Checkpoint ck = HfCheckpoint.open(dir);
+    LazyWeights w = new LazyWeights(ck.weights());
     w.remove(LmHead.KEY);
     int k = ck.numLabels();
     if (k == 0) {
@@ -235,12 +278,12 @@ public record EnsembleModel(
 
   /** A LoRA ensemble of PEFT adapter directories over the base checkpoint {@code base}. */
   public static EnsembleModel fromPeft(Path base, List<Path> adapterDirs) throws IOException {
-    HfCheckpoint.Checkpoint ck = HfCheckpoint.load(base);
+    HfCheckpoint.Checkpoint ck = HfCheckpoint.open(base);
     PeftAdapters.Stacked stacked = PeftAdapters.load(ck.config(), adapterDirs);
-    Map<String, FloatTensor> w = new LinkedHashMap<>();
+    LazyWeights w = new LazyWeights();
     Transformers.parameterShapes(ck.config())
         .keySet()
-        .forEach(key -> w.put(key, ck.weights().get(key)));
+        .forEach(key -> w.putFrom(key, ck.weights(), key));
     w.putAll(stacked.weights());
     return new EnsembleModel(
         EnsembleSpec.of(EnsembleKind.LORA, stacked.members()),
@@ -438,10 +481,10 @@ public record EnsembleModel(
 
   private static EnsembleModel independent(Path dir, JsonNode m, Path manifest) throws IOException {
     List<Path> memberDirs = paths(dir, m, "members", manifest);
-    Map<String, FloatTensor> w = new LinkedHashMap<>();
+    LazyWeights w = new LazyWeights();
     ModelConfig config = null;
     for (int k = 0; k < memberDirs.size(); k++) {
-      HfCheckpoint.Checkpoint ck = HfCheckpoint.load(memberDirs.get(k));
+      HfCheckpoint.Checkpoint ck = HfCheckpoint.open(memberDirs.get(k));
       if (ck.numLabels() != 1) {
         throw new IllegalArgumentException(
             memberDirs.get(k) + ": an independent member must have 1 head, has " + ck.numLabels());
@@ -452,9 +495,9 @@ public record EnsembleModel(
         throw new IllegalArgumentException(
             memberDirs.get(k) + ": architecture differs from member 0's");
       }
-      for (Map.Entry<String, FloatTensor> e : ck.weights().entrySet()) {
-        if (!e.getKey().equals(LmHead.KEY)) {
-          w.put(IndependentGraph.prefix(k) + e.getKey(), e.getValue());
+      for (String key : ck.weights().keySet()) {
+        if (!key.equals(LmHead.KEY)) {
+          w.putFrom(IndependentGraph.prefix(k) + key, ck.weights(), key);
         }
       }
     }

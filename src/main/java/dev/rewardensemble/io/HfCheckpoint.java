@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.config.Precision;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -93,8 +94,27 @@ public final class HfCheckpoint {
             + ")");
   }
 
-  /** Imports a checkpoint directory, checking every tensor. */
+  /**
+   * Imports a checkpoint directory, checking every tensor, with every weight read into the heap as
+   * float32 (refused first when that cannot fit). {@link #open} reads none.
+   */
   public static Checkpoint load(Path dir) throws IOException {
+    Checkpoint ck = open(dir);
+    LazyWeights lazy = (LazyWeights) ck.weights();
+    Map<String, long[]> shapes = new LinkedHashMap<>();
+    lazy.keySet().forEach(k -> shapes.put(k, lazy.shape(k)));
+    // Refused before any tensor is read when the float32 weights cannot fit in this JVM's heap.
+    ModelConfigs.requireMemory(ck.config(), shapes, 0);
+    return new Checkpoint(
+        ck.dir(), ck.config(), ck.architecture(), ck.kind(), ck.numLabels(), lazy.materializeAll());
+  }
+
+  /**
+   * Opens a checkpoint directory, checking every tensor's name and shape from the safetensors
+   * headers alone: its {@link Checkpoint#weights} are a {@link LazyWeights} whose tensors stay on
+   * disk until read or streamed into a graph's variables.
+   */
+  public static Checkpoint open(Path dir) throws IOException {
     Path configFile = dir.resolve("config.json");
     if (!Files.isRegularFile(configFile)) {
       throw new IllegalArgumentException(
@@ -167,12 +187,10 @@ public final class HfCheckpoint {
                 + String.join("; ", problems.subList(0, shown))
                 + (problems.size() > shown ? "; and " + (problems.size() - shown) + " more" : ""));
       }
-      // Refused before any tensor is read when the float32 weights cannot fit in this JVM's heap.
-      ModelConfigs.requireMemory(config, expected, 0);
-      Map<String, FloatTensor> weights = new LinkedHashMap<>();
+      LazyWeights weights = new LazyWeights();
       for (Map.Entry<String, String> e : keyMap.entrySet()) {
         if (expected.containsKey(e.getValue())) {
-          weights.put(e.getValue(), src.read(e.getKey()));
+          weights.putLazy(e.getValue(), dir, e.getKey(), src.info(e.getKey()));
         }
       }
       return new Checkpoint(dir, config, arch, kind, numLabels, weights);
@@ -222,9 +240,24 @@ public final class HfCheckpoint {
       Map<String, FloatTensor> weights,
       Map<String, String> metadata)
       throws IOException {
+    save(dir, config, architecture, weights, metadata, Precision.FLOAT32);
+  }
+
+  /**
+   * {@link #save(Path, ModelConfig, String, Map, Map)} with the tensors stored as {@code dtype}
+   * (bfloat16: rounded to nearest even, as transformers saves a bfloat16 model).
+   */
+  public static void save(
+      Path dir,
+      ModelConfig config,
+      String architecture,
+      Map<String, FloatTensor> weights,
+      Map<String, String> metadata,
+      Precision dtype)
+      throws IOException {
     Path tmp = TempPaths.newDirectory(dir);
     try {
-      writeFiles(tmp, config, architecture, weights, metadata);
+      writeFiles(tmp, config, architecture, weights, metadata, dtype);
       AtomicDirs.replace(tmp, dir);
     } catch (IOException | RuntimeException e) {
       AtomicDirs.deleteRecursively(tmp);
@@ -243,11 +276,23 @@ public final class HfCheckpoint {
       Map<String, FloatTensor> weights,
       Map<String, String> metadata)
       throws IOException {
+    writeFiles(dir, config, architecture, weights, metadata, Precision.FLOAT32);
+  }
+
+  /** {@link #writeFiles(Path, ModelConfig, String, Map, Map)} with the tensors as {@code dtype}. */
+  public static void writeFiles(
+      Path dir,
+      ModelConfig config,
+      String architecture,
+      Map<String, FloatTensor> weights,
+      Map<String, String> metadata,
+      Precision dtype)
+      throws IOException {
     int numLabels = weights.containsKey(SCORE_KEY) ? (int) weights.get(SCORE_KEY).shape()[0] : 0;
     ObjectNode cfg = ModelConfigs.toHf(config, architecture, numLabels);
     JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve("config.json").toFile(), cfg);
     Map<String, String> meta = new LinkedHashMap<>(metadata);
     meta.putIfAbsent("format", "pt");
-    Safetensors.write(dir.resolve("model.safetensors"), weights, meta);
+    Safetensors.write(dir.resolve("model.safetensors"), weights, meta, dtype);
   }
 }

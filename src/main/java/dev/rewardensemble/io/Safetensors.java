@@ -12,12 +12,14 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.common.collect.ImmutableMap;
 import com.google.common.collect.ImmutableSortedMap;
+import dev.rewardensemble.config.Precision;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.CharBuffer;
+import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CharsetDecoder;
@@ -187,6 +189,90 @@ public final class Safetensors implements TensorSource {
           "reading tensor '" + key + "' from " + path + " failed: " + e.getMessage(), e);
     }
     return new FloatTensor(info.shape(), out);
+  }
+
+  /**
+   * Streams the tensor from a read-only memory map of its byte range (mapped in windows of at most
+   * 1 GiB, each unmapped right after use): the mapped bytes themselves when {@code target} is the
+   * stored dtype, else converted through a small buffer.
+   */
+  @Override
+  public void stream(String key, Precision target, TensorBytes.Sink sink) {
+    TensorInfo info = info(key);
+    DType dtype = DType.byName(info.dtype());
+    if (!dtype.readableAsFloat) {
+      read(key); // throws the error naming the dtype
+    }
+    ensureOpen();
+    int inBytes = dtype.bits / 8;
+    int outBytes = TensorBytes.bytes(target);
+    boolean same =
+        dtype == DType.F32 && target == Precision.FLOAT32
+            || dtype == DType.BF16 && target == Precision.BFLOAT16;
+    long size = info.byteSize();
+    long window = MAP_WINDOW_BYTES / inBytes * inBytes;
+    ByteBuffer out =
+        same
+            ? null
+            : ByteBuffer.allocate(
+                    (int) Math.min(TensorBytes.CHUNK_BYTES, Math.max(1, size / inBytes) * outBytes))
+                .order(ByteOrder.LITTLE_ENDIAN);
+    try {
+      for (long done = 0; done < size; ) {
+        long n = Math.min(window, size - done);
+        MappedByteBuffer m =
+            channel.map(FileChannel.MapMode.READ_ONLY, dataStart + info.begin() + done, n);
+        try {
+          m.order(ByteOrder.LITTLE_ENDIAN);
+          if (same) {
+            sink.accept(m, done);
+          } else {
+            convert(dtype, m, target, out, done / inBytes * outBytes, sink);
+          }
+        } finally {
+          TensorBytes.unmap(m);
+        }
+        done += n;
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(
+          "reading tensor '" + key + "' from " + path + " failed: " + e.getMessage(), e);
+    }
+  }
+
+  /** Largest byte range mapped at a time. */
+  private static final long MAP_WINDOW_BYTES = 1L << 30;
+
+  private static void convert(
+      DType dtype,
+      ByteBuffer in,
+      Precision target,
+      ByteBuffer out,
+      long offset,
+      TensorBytes.Sink sink) {
+    int outBytes = TensorBytes.bytes(target);
+    while (in.hasRemaining()) {
+      out.clear();
+      long start = offset;
+      while (in.hasRemaining() && out.remaining() >= outBytes) {
+        float f =
+            switch (dtype) {
+              case F32 -> in.getFloat();
+              case F16 -> halfToFloat(in.getShort());
+              case BF16 -> bfloat16ToFloat(in.getShort());
+              case F64 -> (float) in.getDouble();
+              default -> throw new AssertionError("not a float dtype: " + dtype);
+            };
+        if (target == Precision.BFLOAT16) {
+          out.putShort(TensorBytes.toBfloat16(f));
+        } else {
+          out.putFloat(f);
+        }
+        offset += outBytes;
+      }
+      out.flip();
+      sink.accept(out, start);
+    }
   }
 
   @Override
@@ -630,6 +716,18 @@ public final class Safetensors implements TensorSource {
   public static void write(
       Path file, Map<String, FloatTensor> tensors, Map<String, String> metadata)
       throws IOException {
+    write(file, tensors, metadata, Precision.FLOAT32);
+  }
+
+  /**
+   * {@link #write(Path, Map, Map)} storing the values as {@code dtype}: {@code F32}, or {@code
+   * BF16} rounded to nearest even as PyTorch's {@code .to(torch.bfloat16)} (how transformers saves
+   * a bfloat16 model).
+   */
+  public static void write(
+      Path file, Map<String, FloatTensor> tensors, Map<String, String> metadata, Precision dtype)
+      throws IOException {
+    Objects.requireNonNull(dtype, "dtype");
     Objects.requireNonNull(file, "file");
     Objects.requireNonNull(tensors, "tensors");
     Objects.requireNonNull(metadata, "metadata");
@@ -683,13 +781,13 @@ public final class Safetensors implements TensorSource {
       }
       meta.put(e.getKey(), e.getValue());
     }
-    byte[] header = headerBytes(sorted, meta);
-    AtomicWrite.write(file, channel -> writeBody(channel, header, sorted));
+    byte[] header = headerBytes(sorted, meta, dtype);
+    AtomicWrite.write(file, channel -> writeBody(channel, header, sorted, dtype));
   }
 
   /** The JSON header, padded with spaces to a multiple of 8 bytes. */
   private static byte[] headerBytes(
-      SortedMap<String, FloatTensor> tensors, Map<String, String> meta)
+      SortedMap<String, FloatTensor> tensors, Map<String, String> meta, Precision dtype)
       throws JsonProcessingException {
     ObjectNode root = JSON.createObjectNode();
     if (!meta.isEmpty()) {
@@ -699,12 +797,12 @@ public final class Safetensors implements TensorSource {
     long offset = 0;
     for (Map.Entry<String, FloatTensor> e : tensors.entrySet()) {
       ObjectNode entry = root.putObject(e.getKey());
-      entry.put("dtype", DType.F32.name());
+      entry.put("dtype", (dtype == Precision.BFLOAT16 ? DType.BF16 : DType.F32).name());
       ArrayNode shape = entry.putArray("shape");
       for (long d : e.getValue().shape()) {
         shape.add(d);
       }
-      long end = offset + 4L * e.getValue().data().length;
+      long end = offset + (long) TensorBytes.bytes(dtype) * e.getValue().data().length;
       entry.putArray("data_offsets").add(offset).add(end);
       offset = end;
     }
@@ -716,7 +814,7 @@ public final class Safetensors implements TensorSource {
   }
 
   private static void writeBody(
-      FileChannel channel, byte[] header, SortedMap<String, FloatTensor> tensors)
+      FileChannel channel, byte[] header, SortedMap<String, FloatTensor> tensors, Precision dtype)
       throws IOException {
     ByteBuffer buffer = ByteBuffer.allocateDirect(CHUNK_BYTES).order(ByteOrder.LITTLE_ENDIAN);
     buffer.putLong(header.length);
@@ -724,23 +822,24 @@ public final class Safetensors implements TensorSource {
     buffer.flip();
     writeFully(channel, buffer);
     writeFully(channel, ByteBuffer.wrap(header));
-    buffer.clear();
     for (FloatTensor t : tensors.values()) {
-      float[] data = t.data();
-      for (int done = 0; done < data.length; ) {
-        if (buffer.remaining() < Float.BYTES) {
-          buffer.flip();
-          writeFully(channel, buffer);
-          buffer.clear();
-        }
-        int n = Math.min(buffer.remaining() / Float.BYTES, data.length - done);
-        buffer.asFloatBuffer().put(data, done, n);
-        buffer.position(buffer.position() + n * Float.BYTES);
-        done += n;
+      IOException[] failure = {null};
+      TensorBytes.encode(
+          t.data(),
+          dtype,
+          (chunk, offset) -> {
+            if (failure[0] == null) {
+              try {
+                writeFully(channel, chunk);
+              } catch (IOException e) {
+                failure[0] = e;
+              }
+            }
+          });
+      if (failure[0] != null) {
+        throw failure[0];
       }
     }
-    buffer.flip();
-    writeFully(channel, buffer);
   }
 
   private static void writeFully(FileChannel channel, ByteBuffer buffer) throws IOException {

@@ -164,6 +164,12 @@ public final class SafetensorsIndex implements TensorSource {
     return shard(shardName(key)).read(key);
   }
 
+  @Override
+  public void stream(
+      String key, dev.rewardensemble.config.Precision target, TensorBytes.Sink sink) {
+    shard(shardName(key)).stream(key, target, sink);
+  }
+
   /** The {@code metadata} object of the index, values as strings (numbers in their JSON form). */
   @Override
   public Map<String, String> metadata() {

@@ -43,6 +43,18 @@ public interface TensorSource extends AutoCloseable {
   FloatTensor read(String key);
 
   /**
+   * Streams a tensor as little-endian bytes of {@code target} (float32 or bfloat16) to {@code
+   * sink}, chunk by chunk: the bytes as stored when the dtypes agree, else converted (exactly when
+   * widening; to the nearest bfloat16, ties to even, when narrowing). At most one chunk is in the
+   * heap at a time. This default reads the tensor as float32 first; {@link Safetensors} streams
+   * from a memory map of the file.
+   */
+  default void stream(
+      String key, dev.rewardensemble.config.Precision target, TensorBytes.Sink sink) {
+    TensorBytes.encode(read(key).data(), target, sink);
+  }
+
+  /**
    * Reads every tensor, in key order. Only sensible for small models: it holds all weights on the
    * heap at once.
    */

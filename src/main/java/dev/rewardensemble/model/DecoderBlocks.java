@@ -20,7 +20,7 @@ final class DecoderBlocks {
   /** {@code model.embed_tokens} rows of {@code ids [B, T]}: {@code [B*T, H]}. */
   static Operand<TFloat32> embed(Ops tf, Weights w, Operand<TInt32> ids) {
     Operand<TInt32> flatIds = tf.reshape(ids, tf.constant(new int[] {-1})); // [B*T]
-    return tf.gather(w.get("model.embed_tokens.weight"), flatIds, tf.constant(0)); // [B*T, H]
+    return w.rows(tf, "model.embed_tokens.weight", flatIds); // [B*T, H]
   }
 
   /**

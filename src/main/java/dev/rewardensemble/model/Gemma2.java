@@ -67,6 +67,7 @@ public final class Gemma2 {
             tf.constant((float) Math.sqrt(c.hiddenSize()))); // [B*T, H]
 
     for (int i = 0; i < c.numLayers(); i++) {
+      w = w.after(x); // bfloat16 weights widen block by block
       // The fork block's attention inputs are the same rows for every member: its projections take
       // them once.
       Members fork = members != null && i == members.fromLayer() ? members : null;

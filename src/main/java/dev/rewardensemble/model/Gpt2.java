@@ -55,10 +55,11 @@ public final class Gpt2 {
     Operand<TInt32> flatPos = tf.reshape(g.positions(), tf.constant(new int[] {-1})); // [B*T]
     Operand<TFloat32> x =
         tf.math.add(
-            tf.gather(w.get("transformer.wte.weight"), flatIds, tf.constant(0)),
-            tf.gather(w.get("transformer.wpe.weight"), flatPos, tf.constant(0))); // [B*T, H]
+            w.rows(tf, "transformer.wte.weight", flatIds),
+            w.rows(tf, "transformer.wpe.weight", flatPos)); // [B*T, H]
 
     for (int i = 0; i < c.nLayer(); i++) {
+      w = w.after(x); // bfloat16 weights widen block by block
       // The fork block's attention input is the same rows for every member: c_attn takes them once.
       Members fork = members != null && i == members.fromLayer() ? members : null;
       String pre = "transformer.h." + i + ".";

@@ -32,7 +32,7 @@ public final class LmHead {
   /** The head's weight variable: {@code lm_head.weight}, or the input embedding when tied. */
   public static Operand<TFloat32> weight(ModelConfig c, ParameterStore p) {
     long[] shape = {c.vocabSize(), c.hiddenSize()};
-    return c.tieWordEmbeddings() ? p.get(c.embeddingKey(), shape) : p.get(KEY, shape);
+    return c.tieWordEmbeddings() ? p.value(c.embeddingKey(), shape) : p.value(KEY, shape);
   }
 
   /**

@@ -1,6 +1,9 @@
 package dev.rewardensemble.model;
 
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.LazyWeights;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -9,17 +12,23 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
+import java.util.function.Function;
+import org.tensorflow.Operand;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
 import org.tensorflow.Tensor;
 import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.ByteDataBuffer;
 import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Assign;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
+import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TType;
 
 /**
  * The float variables of one graph, each named after its Hugging Face checkpoint key, with a
@@ -32,16 +41,29 @@ public final class ParameterStore {
   private final Ops tf;
   private final String prefix;
   private final Map<String, Entry> entries;
+  private final Storage storage;
 
+  /**
+   * One variable: {@code variable} in its storage dtype, {@code value} what forwards read (the
+   * variable itself in float32, else its widening {@code Cast}).
+   */
   private record Entry(
       String name,
       long[] shape,
-      Variable<TFloat32> variable,
-      Placeholder<TFloat32> feed,
-      Assign<TFloat32> assign) {}
+      Precision storage,
+      Variable<? extends TType> variable,
+      Operand<TFloat32> value,
+      Placeholder<? extends TType> feed,
+      Assign<? extends TType> assign) {}
+
+  /** The storage rule, shared by a store and its views. */
+  private static final class Storage {
+    Function<String, Precision> rule = name -> Precision.FLOAT32;
+    final Map<String, Operand<TFloat32>> widened = new java.util.HashMap<>();
+  }
 
   public ParameterStore(Ops tf) {
-    this(tf, "", new LinkedHashMap<>());
+    this(tf, "", new LinkedHashMap<>(), new Storage());
   }
 
   /** A store whose variables are created in {@code cx}'s graph. */
@@ -49,10 +71,24 @@ public final class ParameterStore {
     this(cx.tf());
   }
 
-  private ParameterStore(Ops tf, String prefix, Map<String, Entry> entries) {
+  private ParameterStore(Ops tf, String prefix, Map<String, Entry> entries, Storage storage) {
     this.tf = tf;
     this.prefix = prefix;
     this.entries = entries;
+    this.storage = storage;
+  }
+
+  /**
+   * Sets the dtype variables created from now on are stored in, by full key (e.g. bfloat16 for a
+   * frozen trunk, {@link ExecConfig#weights}); float32 for every key until set. A bfloat16 variable
+   * is read through {@link #value} (widened to float32 at the point of use) and loads from float32
+   * or bfloat16 data; it cannot be trained ({@link #get} and {@link #variable} refuse it).
+   *
+   * @return this store
+   */
+  public ParameterStore storeAs(Function<String, Precision> rule) {
+    storage.rule = java.util.Objects.requireNonNull(rule, "rule");
+    return this;
   }
 
   /**
@@ -62,11 +98,73 @@ public final class ParameterStore {
    * view, like {@link #load} and {@link #names}, sees the whole store with full keys.
    */
   public ParameterStore view(String prefix) {
-    return new ParameterStore(tf, this.prefix + prefix, entries);
+    return new ParameterStore(tf, this.prefix + prefix, entries, storage);
   }
 
-  /** Creates (or returns the existing) variable {@code name} of the given shape. */
+  /**
+   * Creates (or returns the existing) float32 variable {@code name} of the given shape: a variable
+   * to train. A key stored in bfloat16 ({@link #storeAs}) is refused: read it through {@link
+   * #value}.
+   */
   public Variable<TFloat32> get(String key, long... shape) {
+    return float32(entry(key, shape));
+  }
+
+  /**
+   * The float32 value of variable {@code key} (created on first use): the variable itself, or for
+   * one stored in bfloat16 its widening {@code Cast} (TensorFlow frees the float32 copy once the op
+   * that reads it has run).
+   */
+  public Operand<TFloat32> value(String key, long... shape) {
+    return value(entry(key, shape));
+  }
+
+  private Operand<TFloat32> value(Entry e) {
+    if (e.value != null) {
+      return e.value;
+    }
+    return storage.widened.computeIfAbsent(
+        e.name, n -> tf.withName(n + "_f32").dtypes.cast(e.variable, TFloat32.class));
+  }
+
+  /**
+   * {@link #value}, for a variable stored in bfloat16 widened only once {@code after} has been
+   * computed (a control dependency): a forward passes its block's input, so that TensorFlow, which
+   * runs every op as soon as its inputs are ready, widens one block's weights at a time instead of
+   * all of them at the start of the run. A float32 variable is returned as it is.
+   */
+  public Operand<TFloat32> value(String key, long[] shape, Operand<?> after) {
+    Entry e = entry(key, shape);
+    if (e.storage == Precision.FLOAT32 || after == null) {
+      return value(e);
+    }
+    return tf.withControlDependencies(List.<org.tensorflow.op.Op>of(after))
+        .dtypes
+        .cast(e.variable, TFloat32.class);
+  }
+
+  /**
+   * Rows {@code ids} (along axis 0) of variable {@code key} as float32: gathered in the storage
+   * dtype and then widened, so that a bfloat16 embedding table is never widened as a whole.
+   */
+  public Operand<TFloat32> rows(String key, long[] shape, Operand<TInt32> ids) {
+    Entry e = entry(key, shape);
+    if (e.storage == Precision.FLOAT32) {
+      return tf.gather(value(e), ids, tf.constant(0));
+    }
+    return tf.dtypes.cast(tf.gather(e.variable, ids, tf.constant(0)), TFloat32.class);
+  }
+
+  /** The dtype variable {@code name} is stored in. */
+  public Precision storage(String name) {
+    Entry e = entries.get(name);
+    if (e == null) {
+      throw new IllegalArgumentException("no variable named " + name);
+    }
+    return e.storage;
+  }
+
+  private Entry entry(String key, long[] shape) {
     String name = prefix + key;
     Entry e = entries.get(name);
     if (e != null) {
@@ -79,14 +177,47 @@ public final class ParameterStore {
                 + " but exists with "
                 + Arrays.toString(e.shape));
       }
-      return e.variable;
+      return e;
     }
-    Variable<TFloat32> v = tf.withName(name).variable(Shape.of(shape), TFloat32.class);
-    Placeholder<TFloat32> feed =
-        tf.withName(name + "_feed").placeholder(TFloat32.class, Placeholder.shape(Shape.of(shape)));
-    Assign<TFloat32> assign = tf.withName(name + "_load").assign(v, feed);
-    entries.put(name, new Entry(name, shape.clone(), v, feed, assign));
-    return v;
+    Precision p = storage.rule.apply(name);
+    if (p == Precision.BFLOAT16) {
+      Variable<TBfloat16> v = tf.withName(name).variable(Shape.of(shape), TBfloat16.class);
+      Placeholder<TBfloat16> feed =
+          tf.withName(name + "_feed")
+              .placeholder(TBfloat16.class, Placeholder.shape(Shape.of(shape)));
+      Assign<TBfloat16> assign = tf.withName(name + "_load").assign(v, feed);
+      e =
+          new Entry(
+              name,
+              shape.clone(),
+              p,
+              v,
+              null, // widened on first use: value()
+              feed,
+              assign);
+    } else {
+      Variable<TFloat32> v = tf.withName(name).variable(Shape.of(shape), TFloat32.class);
+      Placeholder<TFloat32> feed =
+          tf.withName(name + "_feed")
+              .placeholder(TFloat32.class, Placeholder.shape(Shape.of(shape)));
+      Assign<TFloat32> assign = tf.withName(name + "_load").assign(v, feed);
+      e = new Entry(name, shape.clone(), Precision.FLOAT32, v, v, feed, assign);
+    }
+    entries.put(name, e);
+    return e;
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Variable<TFloat32> float32(Entry e) {
+    if (e.storage != Precision.FLOAT32) {
+      throw new IllegalStateException(
+          "variable "
+              + e.name
+              + " is stored in "
+              + e.storage.id()
+              + " (frozen): it has no float32 variable");
+    }
+    return (Variable<TFloat32>) e.variable;
   }
 
   public boolean contains(String name) {
@@ -98,7 +229,7 @@ public final class ParameterStore {
     if (e == null) {
       throw new IllegalArgumentException("no variable named " + name);
     }
-    return e.variable;
+    return float32(e);
   }
 
   public long[] shape(String name) {
@@ -131,23 +262,29 @@ public final class ParameterStore {
   }
 
   /**
-   * Loads values into the session in one run. Every variable must be given exactly once unless
-   * {@code partial}; names and shapes are checked first, and the error names the key and both
-   * shapes.
+   * Loads values into the session. Every variable must be given exactly once unless {@code
+   * partial}; names and shapes are checked first (from the headers for a {@link LazyWeights}, whose
+   * tensors are not read for it), and the error names the key and both shapes.
+   *
+   * <p>Values in memory for float32 variables load in one run. A {@link LazyWeights} or a variable
+   * stored in bfloat16 loads tensor by tensor: a tensor of the variable's dtype is filled from the
+   * checkpoint's memory map (converted only if the dtypes differ), assigned and freed before the
+   * next, so that at most one tensor is in flight and no whole-model copy exists.
    */
   public void load(
       Session session, Map<String, FloatTensor> values, boolean partial, String source) {
     List<String> problems = new ArrayList<>();
-    for (Map.Entry<String, FloatTensor> v : values.entrySet()) {
-      Entry e = entries.get(v.getKey());
+    for (String key : values.keySet()) {
+      Entry e = entries.get(key);
+      long[] shape = LazyWeights.shapeOf(values, key);
       if (e == null) {
-        problems.add("unexpected tensor '" + v.getKey() + "' " + v.getValue().shapeString());
-      } else if (!Arrays.equals(e.shape, v.getValue().shape())) {
+        problems.add("unexpected tensor '" + key + "' " + Arrays.toString(shape));
+      } else if (!Arrays.equals(e.shape, shape)) {
         problems.add(
             "tensor '"
-                + v.getKey()
+                + key
                 + "' has shape "
-                + v.getValue().shapeString()
+                + Arrays.toString(shape)
                 + ", the model expects "
                 + Arrays.toString(e.shape));
       }
@@ -170,6 +307,18 @@ public final class ParameterStore {
     if (values.isEmpty()) {
       return;
     }
+    boolean stream =
+        values instanceof LazyWeights
+            || values.keySet().stream().anyMatch(k -> entries.get(k).storage != Precision.FLOAT32);
+    if (stream) {
+      LazyWeights lazy = values instanceof LazyWeights l ? l : new LazyWeights(values);
+      try (LazyWeights.Reader reader = lazy.open()) {
+        for (String key : values.keySet()) {
+          loadOne(session, entries.get(key), reader);
+        }
+      }
+      return;
+    }
     List<Tensor> tensors = new ArrayList<>();
     try {
       Session.Runner runner = session.runner();
@@ -186,11 +335,48 @@ public final class ParameterStore {
     }
   }
 
+  /** Fills one tensor of {@code e}'s dtype from {@code reader}, assigns it and frees it. */
+  private static void loadOne(Session session, Entry e, LazyWeights.Reader reader) {
+    Shape shape = Shape.of(e.shape);
+    try (Tensor t =
+        e.storage == Precision.BFLOAT16 ? TBfloat16.tensorOf(shape) : TFloat32.tensorOf(shape)) {
+      ByteDataBuffer data = t.asRawTensor().data();
+      long expected = data.size();
+      long[] filled = {0};
+      reader.stream(
+          e.name,
+          e.storage,
+          (chunk, offset) -> {
+            int n = chunk.remaining();
+            if (offset + n > expected) {
+              throw new IllegalStateException(
+                  e.name
+                      + ": "
+                      + (offset + n)
+                      + " bytes streamed into a "
+                      + expected
+                      + "-byte tensor");
+            }
+            DataBuffers.of(chunk.slice()).copyTo(data.offset(offset), n);
+            filled[0] += n;
+          });
+      if (filled[0] != expected) {
+        throw new IllegalStateException(
+            e.name + ": " + filled[0] + " bytes streamed into a " + expected + "-byte tensor");
+      }
+      session.runner().feed(e.feed, t).addTarget(e.assign).run().close();
+    }
+  }
+
   /** Reads the current values of the given variables in one run. */
   public Map<String, FloatTensor> read(Session session, Collection<String> names) {
     Map<String, org.tensorflow.Operand<TFloat32>> byName = new LinkedHashMap<>();
     for (String name : names) {
-      byName.put(name, variable(name));
+      Entry e = entries.get(name);
+      if (e == null) {
+        throw new IllegalArgumentException("no variable named " + name);
+      }
+      byName.put(name, value(e));
     }
     return fetch(session, byName);
   }

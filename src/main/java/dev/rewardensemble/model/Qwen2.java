@@ -47,6 +47,7 @@ public final class Qwen2 {
     Operand<TFloat32> x = DecoderBlocks.embed(tf, w, ids); // [B*T, H]
 
     for (int i = 0; i < c.numLayers(); i++) {
+      w = w.after(x); // bfloat16 weights widen block by block
       Members fork = members != null && i == members.fromLayer() ? members : null;
       String pre = "model.layers." + i + ".";
       // Attention: biases added after the projector's products (LoRA adapts the products only).

@@ -48,6 +48,7 @@ public final class Qwen3 {
     Operand<TFloat32> x = DecoderBlocks.embed(tf, w, ids); // [B*T, H]
 
     for (int i = 0; i < c.numLayers(); i++) {
+      w = w.after(x); // bfloat16 weights widen block by block
       Members fork = members != null && i == members.fromLayer() ? members : null;
       String pre = "model.layers." + i + ".";
       // Attention.

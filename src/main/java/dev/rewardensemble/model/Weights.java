@@ -2,7 +2,9 @@ package dev.rewardensemble.model;
 
 import java.util.Map;
 import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
 
 /**
  * Where a forward reads its weights: by Hugging Face checkpoint key ({@code
@@ -17,17 +19,56 @@ public interface Weights {
   Operand<TFloat32> get(String key);
 
   /**
+   * These weights, read only once {@code x} (a block's input) has been computed: forwards call it
+   * at the top of each block ({@code w = w.after(x)}) so that weights stored in bfloat16 are
+   * widened block by block ({@link ParameterStore#value(String, long[], Operand)}). Weights that
+   * need no widening return themselves.
+   */
+  default Weights after(Operand<?> x) {
+    return this;
+  }
+
+  /**
+   * Rows {@code ids} of the weight {@code key} (an embedding lookup), as float32. Weights over a
+   * {@link ParameterStore} gather in the variable's storage dtype and widen only the rows.
+   */
+  default Operand<TFloat32> rows(Ops tf, String key, Operand<TInt32> ids) {
+    return tf.gather(get(key), ids, tf.constant(0));
+  }
+
+  /**
    * The variables of {@code p}, created on first use with their shape from {@code shapes}
    * (checkpoint key to shape, e.g. {@link
    * dev.rewardensemble.config.ModelConfig#parameterShapes()}).
    */
   static Weights of(ParameterStore p, Map<String, long[]> shapes) {
-    return key -> {
-      long[] shape = shapes.get(key);
-      if (shape == null) {
-        throw new IllegalArgumentException("the model has no weight '" + key + "'");
+    return gated(p, shapes, null);
+  }
+
+  private static Weights gated(ParameterStore p, Map<String, long[]> shapes, Operand<?> gate) {
+    return new Weights() {
+      @Override
+      public Operand<TFloat32> get(String key) {
+        return p.value(key, shape(key), gate);
       }
-      return p.get(key, shape);
+
+      @Override
+      public Weights after(Operand<?> x) {
+        return gated(p, shapes, x);
+      }
+
+      @Override
+      public Operand<TFloat32> rows(Ops tf, String key, Operand<TInt32> ids) {
+        return p.rows(key, shape(key), ids);
+      }
+
+      private long[] shape(String key) {
+        long[] shape = shapes.get(key);
+        if (shape == null) {
+          throw new IllegalArgumentException("the model has no weight '" + key + "'");
+        }
+        return shape;
+      }
     };
   }
 

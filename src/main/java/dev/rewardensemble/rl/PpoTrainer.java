@@ -2,9 +2,11 @@ package dev.rewardensemble.rl;
 
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.ensemble.Aggregation;
 import dev.rewardensemble.ensemble.MemberScores;
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.model.Attention;
 import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.GraphSession;
@@ -140,6 +142,10 @@ public final class PpoTrainer implements AutoCloseable {
       BuildContext cx = BuildContext.of(graph, exec);
       Ops tf = cx.tf();
       params = new ParameterStore(tf);
+      // The frozen reference in the storage exec.weights() asks for (auto: bfloat16 when the
+      // policy's checkpoint is bf16 and still on disk); policy and value model train in float32.
+      Precision refStorage = exec.weights().resolve(LazyWeights.allBf16(policy));
+      params.storeAs(k -> k.startsWith(REFERENCE) ? refStorage : Precision.FLOAT32);
       ParameterStore pol = params.view(POLICY);
       ParameterStore ref = params.view(REFERENCE);
       ParameterStore val = params.view(VALUE);
@@ -266,6 +272,11 @@ public final class PpoTrainer implements AutoCloseable {
   }
 
   /** One PPO iteration on {@code prompts} (a rollout batch). */
+  /** The variables of the trainer's graph (policy, reference and value model), for tests. */
+  ParameterStore params() {
+    return params;
+  }
+
   public Stats step(List<int[]> prompts) {
     if (guard == null) {
       guard =

@@ -6,6 +6,7 @@ import dev.rewardensemble.data.Padding;
 import dev.rewardensemble.data.TokenBatch;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.model.Attention;
 import dev.rewardensemble.model.BuildContext;
 import dev.rewardensemble.model.GraphSession;
@@ -113,7 +114,9 @@ public final class Sampler implements AutoCloseable {
       String source,
       KvCache.Layout layout) {
     this(config, tokenizer, new GraphSession(), null, g -> BuildContext.of(g, exec), null, layout);
-    Map<String, FloatTensor> w = new LinkedHashMap<>(weights);
+    // A checkpoint opened lazily stays on disk until streamed into the variables.
+    Map<String, FloatTensor> w =
+        weights instanceof LazyWeights lazy ? new LazyWeights(lazy) : new LinkedHashMap<>(weights);
     if (config.tieWordEmbeddings()) {
       w.remove(LmHead.KEY); // the head is the embedding
     }
@@ -258,7 +261,7 @@ public final class Sampler implements AutoCloseable {
    * the {@code tokenizer.json} beside it, if any.
    */
   public static Sampler load(Path checkpointDir, ExecConfig exec) throws IOException {
-    HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(checkpointDir);
+    HfCheckpoint.Checkpoint ckpt = HfCheckpoint.open(checkpointDir);
     if (ckpt.kind() != HfCheckpoint.Kind.CAUSAL_LM) {
       throw new IllegalArgumentException(
           checkpointDir
