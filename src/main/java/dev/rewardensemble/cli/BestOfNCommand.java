@@ -177,7 +177,7 @@ public final class BestOfNCommand implements Callable<Integer> {
     MemoryCheck.requireAll(
         "rme best-of-n",
         List.of(
-            MemoryCheck.score(rewardModel, lora, batchSize, null),
+            MemoryCheck.score(rewardModel, lora, batchSize, null, exec.weights()),
             poolIn != null
                 ? java.util.Optional.empty()
                 : MemoryCheck.generate(policy, batchSize, maxNewTokens)),

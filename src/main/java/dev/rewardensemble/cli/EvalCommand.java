@@ -229,7 +229,7 @@ public final class EvalCommand implements Callable<Integer> {
   }
 
   private void judge(List<PromptRow> rows, List<String> answers, ExecConfig exec) throws Exception {
-    MemoryCheck.score(judge, judgeLora, batchSize, null)
+    MemoryCheck.score(judge, judgeLora, batchSize, null, exec.weights())
         .ifPresent(p -> MemoryCheck.require(p, "rme eval's judge " + judge));
     try (RewardModel rm = RewardModel.load(judge, judgeLora, exec, rewardToken.rule())) {
       Path tokPath =

@@ -118,7 +118,7 @@ public final class ExportCommand implements Callable<Integer> {
       requireOut();
       checkPaths(out.toAbsolutePath().normalize());
     }
-    MemoryCheck.score(model, lora, 1, null)
+    MemoryCheck.export(model, lora)
         .ifPresent(p -> MemoryCheck.require(p, "rme export of " + model));
     EnsembleModel m = EnsembleModel.load(model, lora, rewardToken.rule());
     m = m.withAggregation(aggregation.resolve(m.aggregation()));

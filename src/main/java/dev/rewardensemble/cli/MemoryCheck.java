@@ -21,13 +21,39 @@ final class MemoryCheck {
   private MemoryCheck() {}
 
   /**
-   * Bytes per frozen parameter the commands plan with: float32, how this build stores weights. (The
-   * {@code --weights} execution option sets it once it exists.)
+   * Bytes per frozen parameter of the paths that load into float32 variables (training, PPO's
+   * policy, generation) and of what {@code rme info} plans unless told {@code --weights}.
    */
   static final int WEIGHT_BYTES = 4;
 
-  /** Whether loading passes every weight through float32 Java arrays (this build's loaders do). */
+  /**
+   * Whether a path passes every weight through float32 Java arrays: training, PPO and export still
+   * do; scoring and generation stream (see README, Checkpoints).
+   */
   static final boolean JAVA_COPY = true;
+
+  /**
+   * Bytes per frozen trunk parameter when scoring {@code model} with {@code storage}: 2 for
+   * bfloat16, and for {@code auto} when every tensor of the checkpoint is stored as BF16 (read from
+   * the safetensors headers only), else 4.
+   */
+  static int scoringWeightBytes(dev.rewardensemble.config.WeightStorage storage, Path model) {
+    if (storage == dev.rewardensemble.config.WeightStorage.BFLOAT16) {
+      return 2;
+    }
+    if (storage == dev.rewardensemble.config.WeightStorage.FLOAT32
+        || !dev.rewardensemble.io.HfCheckpoint.isCheckpoint(model)) {
+      return 4;
+    }
+    try {
+      return dev.rewardensemble.io.LazyWeights.allBf16(
+              dev.rewardensemble.io.HfCheckpoint.open(model).weights())
+          ? 2
+          : 4;
+    } catch (java.io.IOException | RuntimeException e) {
+      return 4; // the loader reports a bad checkpoint with its own message
+    }
+  }
 
   /** Refuses {@code plan} when it needs more than is available; {@code what} names the work. */
   static void require(MemoryPlan plan, String what) {
@@ -64,7 +90,12 @@ final class MemoryCheck {
 
   /** The plan of scoring {@code model} (with {@code lora}) in batches of {@code batch}. */
   private static Optional<MemoryPlan> scorePlan(
-      Path model, List<Path> lora, int batch, Integer maxLength) {
+      Path model,
+      List<Path> lora,
+      int batch,
+      Integer maxLength,
+      int weightBytes,
+      boolean javaCopy) {
     return ModelShape.read(model, lora)
         .map(
             s ->
@@ -75,11 +106,11 @@ final class MemoryCheck {
                         s.k(),
                         s.lora(),
                         MemoryPlan.Mode.SCORE,
-                        WEIGHT_BYTES,
+                        weightBytes,
                         batch,
                         length(maxLength, s.config()),
                         0,
-                        JAVA_COPY)));
+                        javaCopy)));
   }
 
   /** The plan of sampling {@code maxNewTokens} from the causal LM {@code policy}. */
@@ -98,7 +129,7 @@ final class MemoryCheck {
                         batch,
                         0,
                         Math.max(0, Math.min(maxNewTokens, s.config().maxPositions())),
-                        JAVA_COPY)));
+                        false))); // Sampler.load streams (float32 variables)
   }
 
   /**
@@ -176,7 +207,15 @@ final class MemoryCheck {
                 0,
                 fresh,
                 JAVA_COPY));
-    Optional<MemoryPlan> score = scorePlan(rewardModel, lora, rolloutBatch, null);
+    // PPO's reward model streams like any scorer; float32 unless the checkpoint is all BF16.
+    Optional<MemoryPlan> score =
+        scorePlan(
+            rewardModel,
+            lora,
+            rolloutBatch,
+            null,
+            scoringWeightBytes(dev.rewardensemble.config.WeightStorage.AUTO, rewardModel),
+            false);
     return Optional.of(score.isPresent() ? p.with("reward model", score.get()) : p);
   }
 
@@ -256,9 +295,24 @@ final class MemoryCheck {
     }
   }
 
-  /** {@link #scorePlan}, or empty when the shape is not one the loader would accept. */
-  static Optional<MemoryPlan> score(Path model, List<Path> lora, int batch, Integer maxLength) {
-    return safely(() -> scorePlan(model, lora, batch, maxLength));
+  /**
+   * {@link #scorePlan} of the streaming scorers ({@code score}, {@code eval}'s judge, {@code
+   * best-of-n}'s reward model), weights stored as {@code storage} resolves; empty when the shape is
+   * not one the loader would accept.
+   */
+  static Optional<MemoryPlan> score(
+      Path model,
+      List<Path> lora,
+      int batch,
+      Integer maxLength,
+      dev.rewardensemble.config.WeightStorage storage) {
+    return safely(
+        () -> scorePlan(model, lora, batch, maxLength, scoringWeightBytes(storage, model), false));
+  }
+
+  /** The plan of {@code rme export}, which still reads every weight into float32 Java arrays. */
+  static Optional<MemoryPlan> export(Path model, List<Path> lora) {
+    return safely(() -> scorePlan(model, lora, 1, null, WEIGHT_BYTES, JAVA_COPY));
   }
 
   /** {@link #generatePlan}, or empty when the shape is not one the loader would accept. */

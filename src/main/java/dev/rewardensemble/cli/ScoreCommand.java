@@ -126,7 +126,7 @@ public final class ScoreCommand implements Callable<Integer> {
               throw new UserError("--truncate must be 'error' or 'left', got '" + truncate + "'");
         };
     ExecConfig exec = execOptions.config();
-    MemoryCheck.score(model, lora, batchSize, maxLength)
+    MemoryCheck.score(model, lora, batchSize, maxLength, exec.weights())
         .ifPresent(p -> MemoryCheck.require(p, "rme score of " + model));
     try (RewardModel rm = RewardModel.load(model, lora, exec, rewardToken.rule())) {
       AggregationConfig agg = aggregation.resolve(rm.aggregation());
