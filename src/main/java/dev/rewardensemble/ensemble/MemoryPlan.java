@@ -3,10 +3,10 @@ package dev.rewardensemble.ensemble;
 import dev.rewardensemble.config.AvailableMemory;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.lora.LoraConfig;
+import dev.rewardensemble.lora.StackedLora;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -229,19 +229,9 @@ public record MemoryPlan(Request request, List<Part> parts) {
     if (lora == null) {
       return 0;
     }
-    int fork = lora.forkLayer(c);
     long a = 0;
-    for (Map.Entry<String, long[]> e : c.parameterShapes().entrySet()) {
-      String key = e.getKey();
-      if (!key.endsWith(".weight") || e.getValue().length != 2) {
-        continue;
-      }
-      String module = key.substring(0, key.length() - ".weight".length());
-      String target = module.substring(module.lastIndexOf('.') + 1);
-      if (layerOf(module) < fork || !lora.targetModules().contains(target)) {
-        continue;
-      }
-      a += (long) lora.rank() * (e.getValue()[0] + e.getValue()[1]);
+    for (StackedLora.Module m : StackedLora.modules(c, lora)) {
+      a += (long) lora.rank() * (m.in() + m.out());
     }
     return a;
   }
@@ -249,16 +239,6 @@ public record MemoryPlan(Request request, List<Part> parts) {
   /** The language-model head's own parameters (0 when tied to the embedding). */
   public static long lmHeadParameters(ModelConfig c) {
     return c.tieWordEmbeddings() ? 0 : (long) c.vocabSize() * c.hiddenSize();
-  }
-
-  /** Block index of a module key (the first all-digit segment), -1 outside blocks. */
-  private static int layerOf(String module) {
-    for (String seg : module.split("\\.")) {
-      if (!seg.isEmpty() && seg.chars().allMatch(Character::isDigit)) {
-        return Integer.parseInt(seg);
-      }
-    }
-    return -1;
   }
 
   private static long elements(long[] shape) {
@@ -465,19 +445,9 @@ public record MemoryPlan(Request request, List<Part> parts) {
     if (lora.dropout() == 0) {
       return 0;
     }
-    int fork = lora.forkLayer(c);
     long n = 0;
-    for (Map.Entry<String, long[]> e : c.parameterShapes().entrySet()) {
-      String key = e.getKey();
-      if (!key.endsWith(".weight") || e.getValue().length != 2) {
-        continue;
-      }
-      String module = key.substring(0, key.length() - ".weight".length());
-      String target = module.substring(module.lastIndexOf('.') + 1);
-      if (layerOf(module) < fork || !lora.targetModules().contains(target)) {
-        continue;
-      }
-      n += c.conv1dWeights() ? e.getValue()[0] : e.getValue()[1];
+    for (StackedLora.Module m : StackedLora.modules(c, lora)) {
+      n += m.in();
     }
     return n;
   }
