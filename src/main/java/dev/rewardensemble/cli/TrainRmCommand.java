@@ -170,7 +170,7 @@ public final class TrainRmCommand implements Callable<Integer> {
       names = "--lora-targets",
       split = ",",
       description =
-          "Modules: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj (Llama) or c_attn,c_proj,c_fc (GPT-2); default all.")
+          "Modules: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj (Llama, Qwen2, Qwen3, Mistral, Gemma 2) or c_attn,c_proj,c_fc (GPT-2); default all.")
   List<String> loraTargets;
 
   @Option(

@@ -8,9 +8,11 @@ import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
 /**
- * K linear reward heads over the last hidden state of the last real token, stored as one matrix
- * {@code score.weight [K, H]} (Hugging Face's {@code score} layer with {@code num_labels = K}), so
- * that K heads cost one MatMul. K = 1 is a single reward model.
+ * K linear reward heads over the hidden state of the token the reward is read at ({@link
+ * dev.rewardensemble.config.RewardToken}: by default the rightmost attended token that is not the
+ * pad id, as transformers reads it), stored as one matrix {@code score.weight [K, H]} (Hugging
+ * Face's {@code score} layer with {@code num_labels = K}), so that K heads cost one MatMul. K = 1
+ * is a single reward model.
  */
 public final class RewardHeads {
   private RewardHeads() {}
