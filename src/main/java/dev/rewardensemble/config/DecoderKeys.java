@@ -83,6 +83,65 @@ final class DecoderKeys {
     return Collections.unmodifiableList(out);
   }
 
+  /**
+   * The per-layer windows of a record, checked (one per layer, each 0 or a valid window) and made
+   * unmodifiable.
+   */
+  static List<Integer> checkWindows(List<Integer> windows, int numLayers) {
+    List<Integer> out = List.copyOf(windows);
+    ModelConfig.check(
+        out.size() == numLayers, out.size() + " attention windows for " + numLayers + " layers");
+    for (int w : out) {
+      ModelConfig.check(
+          w >= 0 && w <= ModelConfig.MAX_POSITIONS,
+          "sliding_window must be in [1, " + ModelConfig.MAX_POSITIONS + "], got " + w);
+    }
+    return out;
+  }
+
+  /**
+   * Qwen2's and Qwen3's windows: {@code sliding_window} only with {@code use_sliding_window}, on
+   * the layers from {@code max_window_layers} on (4.x), or where {@code layer_types} says so (5.x).
+   */
+  static List<Integer> qwenWindows(HfKeys r, int layers) {
+    boolean use = r.bool("use_sliding_window", false);
+    int window = use ? r.integer("sliding_window", 4096, 0) : 0;
+    int from = r.integer("max_window_layers", 28);
+    List<Boolean> dflt = new ArrayList<>();
+    for (int i = 0; i < layers; i++) {
+      dflt.add(use && i >= from);
+    }
+    return windows("layer_types", layers, r.slidingLayers(layers, dflt), window);
+  }
+
+  /**
+   * Writes Qwen's window keys: {@code use_sliding_window}, {@code sliding_window}, {@code
+   * max_window_layers}, {@code layer_types}.
+   */
+  static void writeQwenWindows(ObjectNode o, List<Integer> windows) {
+    o.put("use_sliding_window", windows.stream().anyMatch(w -> w > 0));
+    putWindow(o, windows);
+    int first = 0;
+    while (first < windows.size() && windows.get(first) == 0) {
+      first++;
+    }
+    o.put("max_window_layers", first);
+    writeLayerTypes(o, windows);
+  }
+
+  /**
+   * Writes {@code sliding_window}: the largest window, or null when no layer slides (left out,
+   * transformers would fill in its default of 4096).
+   */
+  static void putWindow(ObjectNode o, List<Integer> windows) {
+    int window = windows.stream().mapToInt(Integer::intValue).max().orElse(0);
+    if (window > 0) {
+      o.put("sliding_window", window);
+    } else {
+      o.putNull("sliding_window");
+    }
+  }
+
   /** {@code count} copies of {@code value}. */
   static List<Boolean> all(int count, boolean value) {
     return Collections.nCopies(count, value);

@@ -67,15 +67,7 @@ public record Gemma2Config(
         ropeTheta,
         padTokenId);
     check(ropeScaling != null, "rope scaling must not be null");
-    windows = List.copyOf(windows);
-    check(
-        windows.size() == numLayers,
-        windows.size() + " attention windows for " + numLayers + " layers");
-    for (int w : windows) {
-      check(
-          w >= 0 && w <= MAX_POSITIONS,
-          "sliding_window must be in [1, " + MAX_POSITIONS + "], got " + w);
-    }
+    windows = DecoderKeys.checkWindows(windows, numLayers);
     check(
         queryPreAttnScalar > 0,
         "query_pre_attn_scalar must be positive, got " + queryPreAttnScalar);
@@ -134,7 +126,7 @@ public record Gemma2Config(
         r.integer("max_position_embeddings", null),
         r.number("rms_norm_eps", 1e-6),
         r.ropeTheta(10000.0),
-        r.firstId("pad_token_id", eos >= 0 && eos < vocab ? eos : 0),
+        r.padTokenId(eos, vocab),
         r.tokenId("bos_token_id", -1, vocab),
         eos,
         r.bool("tie_word_embeddings", true),
@@ -174,12 +166,7 @@ public record Gemma2Config(
     }
     putCap(o, "attn_logit_softcapping", attnLogitSoftcapping);
     putCap(o, "final_logit_softcapping", finalLogitSoftcapping);
-    int window = windows.stream().mapToInt(Integer::intValue).max().orElse(0);
-    if (window > 0) {
-      o.put("sliding_window", window);
-    } else {
-      o.putNull("sliding_window");
-    }
+    DecoderKeys.putWindow(o, windows);
     DecoderKeys.writeLayerTypes(o, windows);
     if (!attnImplementation.equals(SDPA)) {
       o.put("attn_implementation", attnImplementation);

@@ -62,7 +62,7 @@ public record Gpt2Config(
     int nEmbd = r.integer("n_embd", null);
     int vocab = r.integer("vocab_size", null);
     int eos = r.tokenId("eos_token_id", -1, vocab);
-    int pad = r.firstId("pad_token_id", eos >= 0 && eos < vocab ? eos : 0);
+    int pad = r.padTokenId(eos, vocab);
     return new Gpt2Config(
         vocab,
         r.integer("n_positions", null),

@@ -98,6 +98,14 @@ record HfKeys(JsonNode node, String source) {
     return v.asBoolean();
   }
 
+  /**
+   * {@code pad_token_id}, defaulting to the EOS id when that lies in the vocabulary, else 0 (the
+   * project's rule for checkpoints that declare no pad token).
+   */
+  int padTokenId(int eos, int vocab) {
+    return firstId("pad_token_id", eos >= 0 && eos < vocab ? eos : 0);
+  }
+
   /** An integer key that distinguishes absent (the family default) from null. */
   int integer(String key, int whenAbsent, int whenNull) {
     if (!node.has(key)) {

@@ -101,7 +101,7 @@ public record LlamaConfig(
         r.integer("max_position_embeddings", null),
         r.number("rms_norm_eps", 1e-6),
         r.ropeTheta(10000.0),
-        r.firstId("pad_token_id", eos >= 0 && eos < vocab ? eos : 0),
+        r.padTokenId(eos, vocab),
         r.tokenId("bos_token_id", -1, vocab),
         eos,
         r.bool("tie_word_embeddings", false),

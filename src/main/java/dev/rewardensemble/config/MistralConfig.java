@@ -46,15 +46,7 @@ public record MistralConfig(
         ropeTheta,
         padTokenId);
     check(ropeScaling != null, "rope scaling must not be null");
-    windows = List.copyOf(windows);
-    check(
-        windows.size() == numLayers,
-        windows.size() + " attention windows for " + numLayers + " layers");
-    for (int w : windows) {
-      check(
-          w >= 0 && w <= MAX_POSITIONS,
-          "sliding_window must be in [1, " + MAX_POSITIONS + "], got " + w);
-    }
+    windows = DecoderKeys.checkWindows(windows, numLayers);
   }
 
   static MistralConfig parse(HfKeys r) {
@@ -78,7 +70,7 @@ public record MistralConfig(
         r.integer("max_position_embeddings", null),
         r.number("rms_norm_eps", 1e-6),
         r.ropeTheta(10000.0),
-        r.firstId("pad_token_id", eos >= 0 && eos < vocab ? eos : 0),
+        r.padTokenId(eos, vocab),
         r.tokenId("bos_token_id", -1, vocab),
         eos,
         r.bool("tie_word_embeddings", false),
@@ -105,11 +97,6 @@ public record MistralConfig(
   public void writeHf(com.fasterxml.jackson.databind.node.ObjectNode o) {
     DecoderKeys.write(o, this, intermediateSize, rmsNormEps, ropeTheta, ropeScaling);
     o.put("hidden_act", "silu");
-    int window = windows.isEmpty() ? 0 : windows.get(0);
-    if (window > 0) {
-      o.put("sliding_window", window);
-    } else {
-      o.putNull("sliding_window");
-    }
+    DecoderKeys.putWindow(o, windows); // one window for every layer
   }
 }

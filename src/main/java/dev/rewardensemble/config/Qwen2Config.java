@@ -46,15 +46,7 @@ public record Qwen2Config(
         ropeTheta,
         padTokenId);
     check(ropeScaling != null, "rope scaling must not be null");
-    windows = List.copyOf(windows);
-    check(
-        windows.size() == numLayers,
-        windows.size() + " attention windows for " + numLayers + " layers");
-    for (int w : windows) {
-      check(
-          w >= 0 && w <= MAX_POSITIONS,
-          "sliding_window must be in [1, " + MAX_POSITIONS + "], got " + w);
-    }
+    windows = DecoderKeys.checkWindows(windows, numLayers);
   }
 
   static Qwen2Config parse(HfKeys r) {
@@ -65,16 +57,6 @@ public record Qwen2Config(
     int layers = r.integer("num_hidden_layers", null);
     ModelConfig.checkSize("num_hidden_layers", layers, MAX_LAYERS);
     DecoderKeys.requireActivation(r, "hidden_act", "silu");
-    // transformers: sliding_window only with use_sliding_window, on the layers from
-    // max_window_layers on (4.x), or where layer_types says so (5.x).
-    boolean use = r.bool("use_sliding_window", false);
-    int window = use ? r.integer("sliding_window", 4096, 0) : 0;
-    int from = r.integer("max_window_layers", 28);
-    List<Boolean> dflt = new java.util.ArrayList<>();
-    for (int i = 0; i < layers; i++) {
-      dflt.add(use && i >= from);
-    }
-    List<Boolean> sliding = r.slidingLayers(layers, dflt);
     return new Qwen2Config(
         vocab,
         hidden,
@@ -86,12 +68,12 @@ public record Qwen2Config(
         r.integer("max_position_embeddings", null),
         r.number("rms_norm_eps", 1e-6),
         r.ropeTheta(10000.0),
-        r.firstId("pad_token_id", eos >= 0 && eos < vocab ? eos : 0),
+        r.padTokenId(eos, vocab),
         r.tokenId("bos_token_id", -1, vocab),
         eos,
         r.bool("tie_word_embeddings", false),
         r.ropeScaling(),
-        DecoderKeys.windows("layer_types", layers, sliding, window));
+        DecoderKeys.qwenWindows(r, layers));
   }
 
   @Override
@@ -113,23 +95,6 @@ public record Qwen2Config(
   public void writeHf(com.fasterxml.jackson.databind.node.ObjectNode o) {
     DecoderKeys.write(o, this, intermediateSize, rmsNormEps, ropeTheta, ropeScaling);
     o.put("hidden_act", "silu");
-    o.put("use_sliding_window", windows.stream().anyMatch(w -> w > 0));
-    int window = windows.stream().mapToInt(Integer::intValue).max().orElse(0);
-    if (window > 0) {
-      o.put("sliding_window", window);
-    } else {
-      o.putNull("sliding_window");
-    }
-    o.put("max_window_layers", firstSliding());
-    DecoderKeys.writeLayerTypes(o, windows);
-  }
-
-  private int firstSliding() {
-    for (int i = 0; i < windows.size(); i++) {
-      if (windows.get(i) > 0) {
-        return i;
-      }
-    }
-    return windows.size();
+    DecoderKeys.writeQwenWindows(o, windows);
   }
 }

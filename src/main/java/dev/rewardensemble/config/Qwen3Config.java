@@ -46,15 +46,7 @@ public record Qwen3Config(
         ropeTheta,
         padTokenId);
     check(ropeScaling != null, "rope scaling must not be null");
-    windows = List.copyOf(windows);
-    check(
-        windows.size() == numLayers,
-        windows.size() + " attention windows for " + numLayers + " layers");
-    for (int w : windows) {
-      check(
-          w >= 0 && w <= MAX_POSITIONS,
-          "sliding_window must be in [1, " + MAX_POSITIONS + "], got " + w);
-    }
+    windows = DecoderKeys.checkWindows(windows, numLayers);
   }
 
   static Qwen3Config parse(HfKeys r) {
@@ -66,16 +58,6 @@ public record Qwen3Config(
     ModelConfig.checkSize("num_hidden_layers", layers, MAX_LAYERS);
     DecoderKeys.requireActivation(r, "hidden_act", "silu");
     DecoderKeys.refuse(r, "attention_bias");
-    // transformers: sliding_window only with use_sliding_window, on the layers from
-    // max_window_layers on (4.x), or where layer_types says so (5.x).
-    boolean use = r.bool("use_sliding_window", false);
-    int window = use ? r.integer("sliding_window", 4096, 0) : 0;
-    int from = r.integer("max_window_layers", 28);
-    List<Boolean> dflt = new java.util.ArrayList<>();
-    for (int i = 0; i < layers; i++) {
-      dflt.add(use && i >= from);
-    }
-    List<Boolean> sliding = r.slidingLayers(layers, dflt);
     return new Qwen3Config(
         vocab,
         hidden,
@@ -87,12 +69,12 @@ public record Qwen3Config(
         r.integer("max_position_embeddings", null),
         r.number("rms_norm_eps", 1e-6),
         r.ropeTheta(10000.0),
-        r.firstId("pad_token_id", eos >= 0 && eos < vocab ? eos : 0),
+        r.padTokenId(eos, vocab),
         r.tokenId("bos_token_id", -1, vocab),
         eos,
         r.bool("tie_word_embeddings", false),
         r.ropeScaling(),
-        DecoderKeys.windows("layer_types", layers, sliding, window));
+        DecoderKeys.qwenWindows(r, layers));
   }
 
   @Override
@@ -115,18 +97,6 @@ public record Qwen3Config(
     DecoderKeys.write(o, this, intermediateSize, rmsNormEps, ropeTheta, ropeScaling);
     o.put("hidden_act", "silu");
     o.put("attention_bias", false);
-    o.put("use_sliding_window", windows.stream().anyMatch(w -> w > 0));
-    int window = windows.stream().mapToInt(Integer::intValue).max().orElse(0);
-    if (window > 0) {
-      o.put("sliding_window", window);
-    } else {
-      o.putNull("sliding_window");
-    }
-    int first = 0;
-    while (first < windows.size() && windows.get(first) == 0) {
-      first++;
-    }
-    o.put("max_window_layers", first);
-    DecoderKeys.writeLayerTypes(o, windows);
+    DecoderKeys.writeQwenWindows(o, windows);
   }
 }
