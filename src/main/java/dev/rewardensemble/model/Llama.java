@@ -1,5 +1,6 @@
 package dev.rewardensemble.model;
 
+import dev.rewardensemble.config.DecoderConfig;
 import dev.rewardensemble.config.LlamaConfig;
 import java.util.List;
 import java.util.Map;
@@ -14,6 +15,12 @@ import org.tensorflow.types.TInt32;
  * biases. Rotary frequencies as {@code rope_scaling} says (Llama 3's {@code llama3}, {@code
  * linear}). Weights are torch Linear {@code [out, in]} and named as in Hugging Face checkpoints
  * ({@code model.layers.0.self_attn.q_proj.weight}, ...).
+ *
+ * <p>Mistral is this architecture with a sliding window: its config's per-layer {@link
+ * DecoderConfig#attentionWindow} (0 for Llama), a query seeing itself and the previous {@code
+ * window - 1} positions as transformers' mask does; with a {@link KvCache} the window counts cache
+ * slots, so decoding past the window attends to the same keys as the whole sequence at once. So
+ * both register this forward.
  *
  * <p>One {@link #forward} serves scoring, training (through a LoRA {@link Projector} and ensemble
  * {@link Members}) and generation (prefill and decode steps over a {@link KvCache}); the LM head
@@ -41,7 +48,7 @@ public final class Llama {
    */
   public static Operand<TFloat32> forward(
       BuildContext cx,
-      LlamaConfig c,
+      DecoderConfig c,
       Weights w,
       Operand<TInt32> ids,
       Attention.Geometry g,
@@ -54,7 +61,6 @@ public final class Llama {
     int d = c.headDim();
     double eps = c.rmsNormEps();
     float[] invFreq = c.inverseFrequencies(); // rope_scaling (llama3, linear) applied
-    Attention.Options attention = Attention.Options.standard(d); // every layer alike
     Operand<TFloat32>[] cosSin = Attention.ropeTables(tf, g, invFreq); // [B, T, 1, D] each
 
     Operand<TFloat32> x = DecoderBlocks.embed(tf, w, ids); // [B*T, H]
@@ -93,7 +99,7 @@ public final class Llama {
               n,
               nKv,
               d,
-              attention,
+              Attention.Options.standard(d).withWindow(c.attentionWindow(i)),
               cache,
               i); // [B*T, N*D]
       Operand<TFloat32> o =

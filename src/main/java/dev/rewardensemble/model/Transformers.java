@@ -28,7 +28,7 @@ public final class Transformers {
     register(LlamaConfig.class, Llama::forward);
     register(Qwen2Config.class, Qwen2::forward);
     register(Qwen3Config.class, Qwen3::forward);
-    register(MistralConfig.class, Mistral::forward);
+    register(MistralConfig.class, Llama::forward); // Llama with a sliding window
     register(Gemma2Config.class, Gemma2::forward);
   }
 
