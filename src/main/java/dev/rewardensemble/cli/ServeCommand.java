@@ -111,7 +111,7 @@ public final class ServeCommand implements Callable<Integer> {
       names = "--http-threads",
       defaultValue = "64",
       description =
-          "Most threads serving HTTP requests; each waiting request holds one (default: ${DEFAULT-VALUE}).")
+          "Most threads reading and answering HTTP requests; a request waiting for the batcher holds none (default: ${DEFAULT-VALUE}).")
   int httpThreads;
 
   @Option(

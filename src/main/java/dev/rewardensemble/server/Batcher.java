@@ -30,9 +30,15 @@ public final class Batcher implements AutoCloseable {
    */
   public record Row(int[] ids, int[] mask) {}
 
+  /** Raw member rewards {@code [B][K]} of a padded batch (row-major ids and mask, [B, T]). */
+  @FunctionalInterface
+  interface Scorer {
+    float[][] run(int[] ids, int[] mask, int b, int t);
+  }
+
   private record Job(List<Row> rows, CompletableFuture<float[][]> result, long enqueued) {}
 
-  private final RewardModel model;
+  private final Scorer model;
   private final int maxBatch;
   private final long maxWaitNanos;
   private final int maxQueue;
@@ -47,12 +53,26 @@ public final class Batcher implements AutoCloseable {
 
   Batcher(
       RewardModel model, int maxBatch, long maxWaitMillis, int maxQueue, ServerMetrics metrics) {
+    this(model::run, model.config().padTokenId(), maxBatch, maxWaitMillis, maxQueue, metrics);
+  }
+
+  /**
+   * @param model scores one padded batch (a test may stand in for the model)
+   * @param pad the id padding fills with
+   */
+  Batcher(
+      Scorer model,
+      int pad,
+      int maxBatch,
+      long maxWaitMillis,
+      int maxQueue,
+      ServerMetrics metrics) {
     this.model = model;
     this.maxBatch = maxBatch;
     this.maxWaitNanos = TimeUnit.MILLISECONDS.toNanos(maxWaitMillis);
     this.maxQueue = maxQueue;
     this.metrics = metrics;
-    this.pad = model.config().padTokenId();
+    this.pad = pad;
     thread = new Thread(this::loop, "rme-batcher");
     thread.setDaemon(true);
     thread.start();

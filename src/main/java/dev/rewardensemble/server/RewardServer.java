@@ -21,7 +21,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.eclipse.jetty.http.HttpHeader;
@@ -189,34 +188,54 @@ public final class RewardServer implements AutoCloseable {
     }
   }
 
+  /**
+   * Routes a request. A scoring request's thread returns once the body is parsed and queued: the
+   * answer is written when the batcher completes it, so waiting requests hold no thread.
+   */
   private final class Routes extends Handler.Abstract {
     @Override
     public boolean handle(Request req, Response resp, Callback cb) {
       long t0 = System.nanoTime();
       String path = Request.getPathInContext(req);
       String method = req.getMethod();
-      String route = "other";
-      Answer a;
+      Matcher m = MODEL_PATH.matcher(path);
+      String route = route(path, m);
+      CompletableFuture<Answer> a;
       try {
-        Matcher m = MODEL_PATH.matcher(path);
-        route = route(path, m);
         if (!authorized(req)) {
           resp.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer");
-          a = Answer.error(401, "missing or wrong bearer token (Authorization: Bearer <token>)");
-        } else {
-          a = dispatch(req, method, path, route, m);
+          throw new RequestError(
+              401, "missing or wrong bearer token (Authorization: Bearer <token>)");
         }
-      } catch (RequestError e) {
-        a = Answer.error(e.status(), e.getMessage());
+        a = dispatch(req, method, path, route, m);
       } catch (RuntimeException | Error e) {
-        a = Answer.error(500, "internal error: " + e);
+        a = CompletableFuture.failedFuture(e);
       }
-      resp.setStatus(a.status);
-      resp.getHeaders().put(HttpHeader.CONTENT_TYPE, a.type + "; charset=utf-8");
-      metrics.request(route, a.status, System.nanoTime() - t0);
-      Content.Sink.write(resp, true, a.body, cb);
+      a.handle((ok, e) -> ok != null ? ok : failure(e))
+          .thenAccept(
+              ans -> {
+                resp.setStatus(ans.status);
+                resp.getHeaders().put(HttpHeader.CONTENT_TYPE, ans.type + "; charset=utf-8");
+                metrics.request(route, ans.status, System.nanoTime() - t0);
+                Content.Sink.write(resp, true, ans.body, cb);
+              });
       return true;
     }
+  }
+
+  /** The answer to a request that failed: its own status, 503 after close, else 500. */
+  private static Answer failure(Throwable e) {
+    Throwable c =
+        e instanceof java.util.concurrent.CompletionException && e.getCause() != null
+            ? e.getCause()
+            : e;
+    if (c instanceof RequestError r) {
+      return Answer.error(r.status(), r.getMessage());
+    }
+    if (c instanceof IllegalStateException && "closed".equals(c.getMessage())) {
+      return Answer.error(503, "the model is closed (the server is shutting down)");
+    }
+    return Answer.error(500, "the model failed on this request: " + c);
   }
 
   private static String route(String path, Matcher m) {
@@ -232,8 +251,8 @@ public final class RewardServer implements AutoCloseable {
     };
   }
 
-  private Answer dispatch(Request req, String method, String path, String route, Matcher m)
-      throws RequestError {
+  private CompletableFuture<Answer> dispatch(
+      Request req, String method, String path, String route, Matcher m) {
     boolean post = route.equals("predict") || route.equals("get_reward") || route.equals("score");
     if (route.equals("other")) {
       throw new RequestError(404, "no such endpoint: " + method + " " + path);
@@ -247,23 +266,25 @@ public final class RewardServer implements AutoCloseable {
         ObjectNode o = F.objectNode();
         o.put("status", "ok");
         o.put("queue_depth", batcher.depth());
-        return Answer.json(200, o);
+        return done(Answer.json(200, o));
       }
       case "metrics" -> {
-        return new Answer(200, metrics.contentType().split(";")[0], metrics.text());
+        return done(new Answer(200, metrics.contentType().split(";")[0], metrics.text()));
       }
       case "status", "metadata", "predict" -> {
         checkModel(m.group(1), m.group(2));
         if (route.equals("status")) {
-          return Answer.json(200, TfServing.status(options.version()));
+          return done(Answer.json(200, TfServing.status(options.version())));
         }
         if (route.equals("metadata")) {
-          return Answer.json(
-              200, TfServing.metadata(options.name(), options.version(), model.heads()));
+          return done(
+              Answer.json(
+                  200, TfServing.metadata(options.name(), options.version(), model.heads())));
         }
         TfServing.Predict p = TfServing.parse(json(body(req)), vocab, maxPositions);
-        float[][] raw = await(batcher.submit(p.rows()));
-        return Answer.json(200, TfServing.answer(p.columnar(), raw, norm, agg));
+        return batcher
+            .submit(p.rows())
+            .thenApply(raw -> Answer.json(200, TfServing.answer(p.columnar(), raw, norm, agg)));
       }
       case "get_reward" -> {
         List<int[]> q = TextProtocols.queries(json(body(req)), encoder);
@@ -271,7 +292,9 @@ public final class RewardServer implements AutoCloseable {
         for (int i = 0; i < q.size(); i++) {
           rows.add(Inputs.row(q.get(i), null, "query[" + i + "]", vocab, maxPositions));
         }
-        return Answer.json(200, TextProtocols.rewards(await(batcher.submit(rows)), norm, agg));
+        return batcher
+            .submit(rows)
+            .thenApply(raw -> Answer.json(200, TextProtocols.rewards(raw, norm, agg)));
       }
       case "score" -> {
         TextProtocols.ScoreRequest s = TextProtocols.scoreRows(body(req), encoder, vocab);
@@ -279,16 +302,20 @@ public final class RewardServer implements AutoCloseable {
         for (ScoreRow r : s.rows()) {
           rows.add(Inputs.row(r.ids(), null, "line " + r.line(), vocab, maxPositions));
         }
-        List<JsonNode> out =
-            TextProtocols.scoreAnswer(s.rows(), await(batcher.submit(rows)), norm, agg);
-        if (!s.jsonl()) {
-          return Answer.json(200, F.arrayNode().addAll(out));
-        }
-        StringBuilder sb = new StringBuilder();
-        for (JsonNode n : out) {
-          sb.append(n.toString()).append('\n');
-        }
-        return new Answer(200, "application/x-ndjson", sb.toString());
+        return batcher
+            .submit(rows)
+            .thenApply(
+                raw -> {
+                  List<JsonNode> out = TextProtocols.scoreAnswer(s.rows(), raw, norm, agg);
+                  if (!s.jsonl()) {
+                    return Answer.json(200, F.arrayNode().addAll(out));
+                  }
+                  StringBuilder sb = new StringBuilder();
+                  for (JsonNode n : out) {
+                    sb.append(n.toString()).append('\n');
+                  }
+                  return new Answer(200, "application/x-ndjson", sb.toString());
+                });
       }
       default -> throw new IllegalStateException(route);
     }
@@ -361,22 +388,7 @@ public final class RewardServer implements AutoCloseable {
             + options.maxRequestBytes());
   }
 
-  /** The batcher's answer; a failure inside the model is a 500 for this request only. */
-  private static float[][] await(CompletableFuture<float[][]> f) {
-    try {
-      return f.get();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new RequestError(503, "interrupted while waiting for the model");
-    } catch (ExecutionException e) {
-      Throwable c = e.getCause();
-      if (c instanceof RequestError r) {
-        throw r;
-      }
-      if (c instanceof IllegalStateException && "closed".equals(c.getMessage())) {
-        throw new RequestError(503, "the model is closed (the server is shutting down)");
-      }
-      throw new RequestError(500, "the model failed on this request: " + c);
-    }
+  private static CompletableFuture<Answer> done(Answer a) {
+    return CompletableFuture.completedFuture(a);
   }
 }

@@ -18,7 +18,8 @@ import java.util.Optional;
  * @param token when present, every request needs {@code Authorization: Bearer <token>}
  * @param aggregation how members are combined into {@code reward}
  * @param normalize standardise members with the ensemble's stored normalisation first
- * @param httpThreads most threads serving HTTP requests (each waiting request holds one)
+ * @param httpThreads most threads serving HTTP requests (a request waiting for the batcher holds
+ *     none)
  * @param stopTimeoutMillis how long a graceful stop waits for requests in flight
  */
 public record ServeOptions(
