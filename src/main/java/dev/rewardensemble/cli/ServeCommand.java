@@ -25,13 +25,14 @@ import picocli.CommandLine.Option;
     name = "serve",
     mixinStandardHelpOptions = true,
     description = {
-      "Serve a reward model or ensemble over HTTP, with dynamic batching:",
-      "  POST /v1/models/NAME[/versions/V]:predict   TF Serving's REST API (instances or inputs)",
-      "  GET  /v1/models/NAME[/versions/V][/metadata] TF Serving's status and signature",
-      "  POST /get_reward                             OpenRLHF's remote reward model",
-      "  POST /v1/score                               rme score's rows, answered with its rows",
-      "  GET  /metrics, /health",
-      "Prints one line with the bound address; SIGTERM finishes the requests in flight, exit 0."
+      "Serve a reward model or ensemble over HTTP, with dynamic batching.",
+      "  POST /v1/models/NAME[/versions/V]:predict  TF Serving's REST API",
+      "  GET  /v1/models/NAME[/versions/V][/metadata]  its status and signature",
+      "  POST /get_reward  OpenRLHF's remote reward model",
+      "  POST /v1/score    rme score's rows, answered with its output rows",
+      "  GET  /metrics (Prometheus), /health",
+      "Prints one line with the bound address. SIGTERM or SIGINT: stop accepting,",
+      "answer the requests in flight, exit 0."
     })
 public final class ServeCommand implements Callable<Integer> {
   @Option(

@@ -60,6 +60,7 @@ public final class RewardServer implements AutoCloseable {
   private final ServerMetrics metrics;
   private final Batcher batcher;
   private final Server server;
+  private final QueuedThreadPool pool;
   private final ServerConnector connector;
   private final byte[] tokenDigest;
   private boolean closed;
@@ -79,7 +80,7 @@ public final class RewardServer implements AutoCloseable {
         b[0] =
             new Batcher(
                 model, options.maxBatch(), options.maxWaitMillis(), options.maxQueue(), metrics);
-    QueuedThreadPool pool = new QueuedThreadPool(options.httpThreads());
+    pool = new QueuedThreadPool(options.httpThreads());
     pool.setName("rme-http");
     pool.setDaemon(true);
     server = new Server(pool);
@@ -284,7 +285,8 @@ public final class RewardServer implements AutoCloseable {
         TfServing.Predict p = TfServing.parse(json(body(req)), vocab, maxPositions);
         return batcher
             .submit(p.rows())
-            .thenApply(raw -> Answer.json(200, TfServing.answer(p.columnar(), raw, norm, agg)));
+            .thenApplyAsync(
+                raw -> Answer.json(200, TfServing.answer(p.columnar(), raw, norm, agg)), pool);
       }
       case "get_reward" -> {
         List<int[]> q = TextProtocols.queries(json(body(req)), encoder);
@@ -294,7 +296,7 @@ public final class RewardServer implements AutoCloseable {
         }
         return batcher
             .submit(rows)
-            .thenApply(raw -> Answer.json(200, TextProtocols.rewards(raw, norm, agg)));
+            .thenApplyAsync(raw -> Answer.json(200, TextProtocols.rewards(raw, norm, agg)), pool);
       }
       case "score" -> {
         TextProtocols.ScoreRequest s = TextProtocols.scoreRows(body(req), encoder, vocab);
@@ -304,7 +306,7 @@ public final class RewardServer implements AutoCloseable {
         }
         return batcher
             .submit(rows)
-            .thenApply(
+            .thenApplyAsync(
                 raw -> {
                   List<JsonNode> out = TextProtocols.scoreAnswer(s.rows(), raw, norm, agg);
                   if (!s.jsonl()) {
@@ -315,7 +317,8 @@ public final class RewardServer implements AutoCloseable {
                     sb.append(n.toString()).append('\n');
                   }
                   return new Answer(200, "application/x-ndjson", sb.toString());
-                });
+                },
+                pool);
       }
       default -> throw new IllegalStateException(route);
     }
