@@ -193,21 +193,7 @@ public final class ServeCommand implements Callable<Integer> {
     MemoryCheck.score(model, lora, maxBatch, maxLength, exec.weights())
         .ifPresent(p -> MemoryCheck.require(p, "rme serve of " + model));
     try (RewardModel rm = RewardModel.load(model, lora, exec, rewardToken.rule())) {
-      ServeOptions opts =
-          new ServeOptions(
-              probe.name(),
-              probe.version(),
-              probe.host(),
-              probe.port(),
-              probe.maxBatch(),
-              probe.maxWaitMillis(),
-              probe.maxQueue(),
-              probe.maxRequestBytes(),
-              probe.token(),
-              aggregation.resolve(rm.aggregation()),
-              probe.normalize(),
-              probe.httpThreads(),
-              probe.stopTimeoutMillis());
+      ServeOptions opts = probe.withAggregation(aggregation.resolve(rm.aggregation()));
       int maxLen = maxLength != null ? maxLength : rm.config().maxPositions();
       if (maxLen < 1 || maxLen > rm.config().maxPositions()) {
         throw new UserError(

@@ -151,6 +151,23 @@ public record ServeOptions(
         stopTimeoutMillis);
   }
 
+  public ServeOptions withAggregation(AggregationConfig agg) {
+    return new ServeOptions(
+        name,
+        version,
+        host,
+        port,
+        maxBatch,
+        maxWaitMillis,
+        maxQueue,
+        maxRequestBytes,
+        token,
+        agg,
+        normalize,
+        httpThreads,
+        stopTimeoutMillis);
+  }
+
   public ServeOptions withToken(String t) {
     return new ServeOptions(
         name,
