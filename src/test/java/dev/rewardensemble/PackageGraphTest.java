@@ -36,6 +36,7 @@ import org.junit.jupiter.api.Test;
  *   <li>{@code serving}: SavedModel export and reload
  *   <li>{@code rl} (sampling, Best-of-n, PPO; scores through {@code ensemble.EnsembleScorer}),
  *       {@code api} (the public entry points: {@code RewardModel}, {@code RewardTraining}, ...)
+ *   <li>{@code server}: {@code rme serve}'s HTTP server over {@code api.RewardModel}
  *   <li>{@code eval} (the gold-judge world and the demo), {@code bench}
  *   <li>{@code cli}: one class per command, the top
  * </ol>
@@ -59,6 +60,7 @@ class PackageGraphTest {
           Set.of("train", "ensemble"),
           Set.of("serving"),
           Set.of("rl", "api"),
+          Set.of("server"),
           Set.of("eval", "bench"),
           Set.of("cli"));
 

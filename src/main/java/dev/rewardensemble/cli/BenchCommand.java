@@ -2,6 +2,7 @@ package dev.rewardensemble.cli;
 
 import dev.rewardensemble.bench.BenchOptions;
 import dev.rewardensemble.bench.BenchRunner;
+import dev.rewardensemble.bench.ServeBench;
 import dev.rewardensemble.config.ExecConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -132,8 +133,17 @@ public final class BenchCommand implements Callable<Integer> {
       split = ",",
       defaultValue = "score,bt-step,lora-step,generate,ensembles",
       description =
-          "Workloads to run, any of score, bt-step, lora-step, generate, ensembles (default: all).")
+          "Workloads to run, any of score, bt-step, lora-step, generate, ensembles (default: all"
+              + " of these), and serve (rme serve over loopback HTTP against in-process scoring;"
+              + " only when named).")
   List<String> workloads;
+
+  @Option(
+      names = "--serve-requests",
+      defaultValue = "192",
+      description =
+          "Single-row requests per setting of the serve workload (default: ${DEFAULT-VALUE}).")
+  int serveRequests;
 
   @Option(
       names = "--root",
@@ -162,14 +172,19 @@ public final class BenchCommand implements Callable<Integer> {
             "preset not found: " + p + " (run from the project root or pass --root/--preset)");
       }
     }
-    for (String w : workloads) {
+    boolean serve = workloads.contains("serve");
+    List<String> runner = workloads.stream().filter(w -> !w.equals("serve")).toList();
+    if (serve && serveRequests < 1) {
+      throw new UserError("--serve-requests must be >= 1, got " + serveRequests);
+    }
+    for (String w : runner) {
       if (!BenchRunner.Spec.WORKLOADS.contains(w)) {
         throw new UserError(
             "--workloads: unknown workload '"
                 + w
                 + "' (expected some of "
                 + String.join(", ", BenchRunner.Spec.WORKLOADS)
-                + ")");
+                + ", serve)");
       }
     }
     BenchOptions o =
@@ -182,35 +197,52 @@ public final class BenchCommand implements Callable<Integer> {
             new ExecConfig(intra, inter, xla).withCompute(ExecOptions.precision(compute)),
             seed);
     for (Path p : ps) {
-      MemoryCheck.bench(p, workloads, batch, seq, k)
+      MemoryCheck.bench(p, runner.isEmpty() ? List.of("score") : runner, batch, seq, k)
           .ifPresent(plan -> MemoryCheck.require(plan, "rme bench on " + p));
     }
-    Path work = workDir != null ? workDir : Files.createTempDirectory("rme-bench");
-    BenchRunner.Report r =
-        BenchRunner.run(
-            new BenchRunner.Spec(
-                ps,
-                o,
-                peer,
-                root,
-                !noMemory,
-                memHidden,
-                memLayers,
-                matmulN,
-                work,
-                new java.util.HashSet<>(workloads)),
-            line -> {
-              System.err.println(line);
-              System.err.flush();
-            });
-    BenchRunner.print(r, System.out);
+    java.util.function.Consumer<String> log =
+        line -> {
+          System.err.println(line);
+          System.err.flush();
+        };
+    com.fasterxml.jackson.databind.node.ObjectNode out = null;
+    if (!runner.isEmpty()) {
+      Path work = workDir != null ? workDir : Files.createTempDirectory("rme-bench");
+      BenchRunner.Report r =
+          BenchRunner.run(
+              new BenchRunner.Spec(
+                  ps,
+                  o,
+                  peer,
+                  root,
+                  !noMemory,
+                  memHidden,
+                  memLayers,
+                  matmulN,
+                  work,
+                  new java.util.HashSet<>(runner)),
+              log);
+      BenchRunner.print(r, System.out);
+      out = BenchRunner.toJson(r, o);
+    }
+    if (serve) {
+      List<ServeBench.Result> results = new ArrayList<>();
+      for (Path p : ps) {
+        results.addAll(ServeBench.run(p, o, serveRequests, log));
+      }
+      ServeBench.print(results, System.out);
+      if (out == null) {
+        out = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();
+      }
+      out.set("serve", ServeBench.toJson(results));
+    }
     if (json != null) {
       Outputs.writeLines(
           json,
           List.of(
               new com.fasterxml.jackson.databind.ObjectMapper()
                   .writerWithDefaultPrettyPrinter()
-                  .writeValueAsString(BenchRunner.toJson(r, o))));
+                  .writeValueAsString(out)));
       System.out.println("\nwrote " + json);
     }
     return 0;

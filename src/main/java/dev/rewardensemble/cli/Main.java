@@ -30,6 +30,7 @@ import picocli.CommandLine.Command;
       InfoCommand.class,
       DiagnoseCommand.class,
       BenchCommand.class,
+      ServeCommand.class,
       GraphCommand.class,
       SyntheticCommand.class,
       DemoCommand.class

@@ -1,7 +1,6 @@
 package dev.rewardensemble.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.data.ScoreRow;
 import dev.rewardensemble.ensemble.MemberScores;
@@ -34,29 +33,7 @@ final class Outputs {
    * {@code members}, {@code members_standardized} (when normalised), {@code mean}, {@code std}.
    */
   static ObjectNode scoreRow(ScoreRow row, MemberScores s) {
-    ObjectNode o = JSON.createObjectNode();
-    if (row.original().has("id")) {
-      o.set("id", row.original().get("id"));
-    }
-    o.put("line", row.line());
-    if (s.members().length == 1) {
-      o.put("reward", s.members()[0]);
-      return o;
-    }
-    o.put("reward", (float) s.reward());
-    ArrayNode m = o.putArray("members");
-    for (float v : s.members()) {
-      m.add(v);
-    }
-    if (s.standardized() != null) {
-      ArrayNode z = o.putArray("members_standardized");
-      for (float v : s.standardized()) {
-        z.add(v);
-      }
-    }
-    o.put("mean", (float) s.mean());
-    o.put("std", (float) s.std());
-    return o;
+    return dev.rewardensemble.server.ScoreOutput.row(row, s); // one definition, /v1/score's too
   }
 
   /** True when an output option means standard output: absent, or {@code -}. */

@@ -10,6 +10,7 @@ import dev.rewardensemble.data.ScoreRows;
 import dev.rewardensemble.data.Tokenizer;
 import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.ensemble.MemberScores;
+import dev.rewardensemble.server.ScoreOutput;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -162,7 +163,8 @@ public final class ScoreCommand implements Callable<Integer> {
           }
           MemberScores s =
               noNormalize ? rm.aggregateRaw(rewards[i], agg) : rm.aggregate(rewards[i], agg);
-          lines.add(JSON.writeValueAsString(nullNonfinite(Outputs.scoreRow(rows.get(i), s))));
+          lines.add(
+              JSON.writeValueAsString(ScoreOutput.nullNonfinite(Outputs.scoreRow(rows.get(i), s))));
         }
         if (nonfinite > 0) {
           System.err.printf(
@@ -186,33 +188,5 @@ public final class ScoreCommand implements Callable<Integer> {
       }
     }
     return true;
-  }
-
-  /** Replaces NaN/Inf numbers (which Jackson writes as the strings "NaN", "Infinity") with null. */
-  private static com.fasterxml.jackson.databind.JsonNode nullNonfinite(
-      com.fasterxml.jackson.databind.JsonNode n) {
-    if (n.isContainerNode()) {
-      for (int i = 0; n.isArray() && i < n.size(); i++) {
-        if (n.get(i).isNumber() && !Double.isFinite(n.get(i).asDouble())) {
-          ((com.fasterxml.jackson.databind.node.ArrayNode) n)
-              .set(i, com.fasterxml.jackson.databind.node.NullNode.instance);
-        } else {
-          nullNonfinite(n.get(i));
-        }
-      }
-      if (n.isObject()) {
-        var o = (com.fasterxml.jackson.databind.node.ObjectNode) n;
-        List<String> names = new ArrayList<>();
-        o.fieldNames().forEachRemaining(names::add);
-        for (String k : names) {
-          if (o.get(k).isNumber() && !Double.isFinite(o.get(k).asDouble())) {
-            o.putNull(k);
-          } else {
-            nullNonfinite(o.get(k));
-          }
-        }
-      }
-    }
-    return n;
   }
 }

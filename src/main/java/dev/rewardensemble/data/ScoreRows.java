@@ -50,6 +50,27 @@ public final class ScoreRows {
     return JsonRows.readObjects(file, (obj, line) -> parse(obj, line, encoder, vocab));
   }
 
+  /**
+   * One row given as a JSON value (not read from a file), e.g. by {@code rme serve}'s {@code
+   * /v1/score}: the same forms and checks as {@link #read(Path, Encoder, OptionalInt)}.
+   *
+   * @param line the row's number, kept in {@link ScoreRow#line()}
+   * @throws IllegalArgumentException {@code field: problem}, naming the field at fault
+   */
+  public static ScoreRow parse(
+      com.fasterxml.jackson.databind.JsonNode row, int line, Encoder encoder, OptionalInt vocab) {
+    Objects.requireNonNull(encoder, "encoder");
+    try {
+      if (!(row instanceof ObjectNode obj)) {
+        throw new BadRowException(
+            "row", "not_an_object", "expected a JSON object, got " + RowFields.kind(row));
+      }
+      return parse(obj, line, encoder, vocab.orElse(0));
+    } catch (BadRowException e) {
+      throw new IllegalArgumentException(e.field() + ": " + e.getMessage(), e);
+    }
+  }
+
   private static ScoreRow parse(ObjectNode obj, int line, Encoder encoder, int vocab) {
     boolean hasIds = RowFields.has(obj, "input_ids");
     boolean hasText = RowFields.has(obj, "prompt") || RowFields.has(obj, "response");

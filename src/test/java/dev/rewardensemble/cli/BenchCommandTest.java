@@ -117,4 +117,53 @@ class BenchCommandTest {
     assertNotEquals(0, r.code());
     assertTrue(r.err().contains("traning"), r.err());
   }
+
+  @Test
+  void serveWorkloadMeasuresClientsAgainstInProcessScoring() throws Exception {
+    Path json = tmp.resolve("serve.json");
+    java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
+    java.io.PrintStream old = System.out;
+    Cli.Run r;
+    System.setOut(new java.io.PrintStream(buf, true, java.nio.charset.StandardCharsets.UTF_8));
+    try {
+      r =
+          Cli.rme(
+              "bench",
+              "--workloads",
+              "serve",
+              "--preset",
+              "tf-graphs/tiny-llama.json",
+              "--batch",
+              "4",
+              "--seq",
+              "12",
+              "--warmup",
+              "0",
+              "--reps",
+              "1",
+              "--serve-requests",
+              "24",
+              "--json",
+              json.toString());
+    } finally {
+      System.setOut(old);
+    }
+    assertEquals(0, r.code(), r.err());
+    String out = buf.toString(java.nio.charset.StandardCharsets.UTF_8);
+    assertTrue(out.contains("dynamic batching over --max-batch 1 at 16 clients:"), out);
+    JsonNode rows = JSON.readTree(json.toFile()).get("serve");
+    assertEquals(6, rows.size(), rows.toString()); // 2 in-process, 4 server settings
+    List<String> settings = new ArrayList<>();
+    for (JsonNode row : rows) {
+      assertTrue(row.get("seq_per_sec").asDouble() > 0, row.toString());
+      assertEquals(24, row.get("requests").asInt());
+      settings.add(row.get("clients").asInt() + "x" + row.get("max_batch").asInt());
+      if (row.get("clients").asInt() > 0) {
+        assertTrue(row.get("p99_ms").asDouble() >= row.get("p50_ms").asDouble(), row.toString());
+      }
+    }
+    assertEquals(List.of("0x4", "0x1", "1x4", "4x4", "16x4", "16x1"), settings);
+    // 16 clients with --max-batch 4 are batched: more than one sequence per Session.run
+    assertTrue(rows.get(4).get("mean_batch").asDouble() > 1, rows.get(4).toString());
+  }
 }
