@@ -6,7 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rewardensemble.config.AvailableMemory;
 import dev.rewardensemble.data.SyntheticPreferences;
+import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.testing.Cli;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -107,6 +109,55 @@ class RecomputeCommandTest {
       JsonNode fp = JSON.readTree(plain.resolve(k).toFile()).get("fingerprint");
       JsonNode fr = JSON.readTree(rec.resolve(k).toFile()).get("fingerprint");
       assertEquals(fp, fr, k.toString());
+    }
+  }
+
+  /**
+   * A deep model whose activations do not fit unless recomputed: without {@code --recompute} the
+   * pre-check refuses it and suggests the flag first; with it the pre-check passes (the weights are
+   * then missing: a configuration alone).
+   */
+  @Test
+  void thePreCheckSuggestsRecomputeAndCountsIt() throws Exception {
+    Path base = tmp.resolve("deep");
+    Files.createDirectories(base);
+    Files.writeString(
+        base.resolve("config.json"),
+        "{\"model_type\": \"llama\", \"architectures\": [\"LlamaForSequenceClassification\"],"
+            + " \"vocab_size\": 320, \"hidden_size\": 64, \"intermediate_size\": 160,"
+            + " \"num_hidden_layers\": 32, \"num_attention_heads\": 4, \"num_key_value_heads\": 2,"
+            + " \"max_position_embeddings\": 512, \"num_labels\": 1}");
+    long plain =
+        MemoryCheck.train(base, EnsembleKind.SINGLE, 1, null, 8, 256, false).orElseThrow().total();
+    long rec =
+        MemoryCheck.train(base, EnsembleKind.SINGLE, 1, null, 8, 256, true).orElseThrow().total();
+    assertTrue(rec * 2 < plain, rec + " vs " + plain);
+    System.setProperty(AvailableMemory.PROPERTY, Long.toString(rec));
+    try {
+      Path data = data();
+      List<String> args =
+          List.of(
+              "train-rm",
+              "--model",
+              base.toString(),
+              "--data",
+              data.toString(),
+              "--out",
+              tmp.resolve("run").toString(),
+              "--batch-size",
+              "8",
+              "--max-length",
+              "256");
+      Cli.Run r = Cli.rme(args.toArray(new String[0]));
+      assertEquals(2, r.code(), r.err());
+      assertTrue(r.err().contains(" needs about "), r.err());
+      assertTrue(r.err().contains("; try --recompute (activations "), r.err());
+      List<String> with = new ArrayList<>(args);
+      with.add("--recompute");
+      Cli.Run w = Cli.rme(with.toArray(new String[0]));
+      assertFalse(w.err().contains(" needs about "), w.err());
+    } finally {
+      System.clearProperty(AvailableMemory.PROPERTY);
     }
   }
 
