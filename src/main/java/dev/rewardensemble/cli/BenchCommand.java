@@ -92,6 +92,12 @@ public final class BenchCommand implements Callable<Integer> {
   String compute;
 
   @Option(
+      names = "--recompute",
+      description =
+          "Training workloads recompute their blocks in the backward pass (train-rm --recompute).")
+  boolean recompute;
+
+  @Option(
       names = "--seed",
       defaultValue = "42",
       description = "Seed of weights and token ids (default: ${DEFAULT-VALUE}).")
@@ -179,7 +185,9 @@ public final class BenchCommand implements Callable<Integer> {
             k,
             warmup,
             reps,
-            new ExecConfig(intra, inter, xla).withCompute(ExecOptions.precision(compute)),
+            new ExecConfig(intra, inter, xla)
+                .withCompute(ExecOptions.precision(compute))
+                .withRecompute(recompute),
             seed);
     for (Path p : ps) {
       MemoryCheck.bench(p, workloads, batch, seq, k)
