@@ -179,9 +179,8 @@ public final class Recompute implements BlockRunner {
       Map<String, List<Operand<TFloat32>>> boundaryGrads,
       List<List<Operand<TFloat32>>> varGrads) {
     // The variables the block reads (the copy reads the same ones).
-    Reached r = reach(b.output(), Set.of(key(b.input())), varIndex);
     boolean wantInput = needsGradient.contains(b.input().op().name());
-    if (r.vars().isEmpty() && !wantInput) {
+    if (!reach(b.output(), Set.of(key(b.input())), varIndex).readsVariables() && !wantInput) {
       return; // nothing trained in or below this block: not rebuilt
     }
     Ops gated =
@@ -192,12 +191,14 @@ public final class Recompute implements BlockRunner {
             .withControlDependencies(List.<Op>of(dy));
     Operand<TFloat32> x = gated.identity(b.input());
     Operand<TFloat32> y = b.body().build(b.cx().with(gated), x);
+    Reached r = reach(y.asOutput(), Set.of(key(x.asOutput())), varIndex);
     List<Output<?>> xs = new ArrayList<>();
     if (wantInput) {
       xs.add(x.asOutput());
+      checkCut(xs, r.reads());
     }
-    for (int v : r.vars()) {
-      xs.add(vars.get(v).asOutput());
+    for (Read read : r.reads()) {
+      xs.add(read.x());
     }
     Output<?>[] grads =
         graph.addGradients(
@@ -211,8 +212,8 @@ public final class Recompute implements BlockRunner {
           .computeIfAbsent(key(b.input()), k -> new ArrayList<>())
           .add(cast(grads[next++]));
     }
-    for (int v : r.vars()) {
-      varGrads.get(v).add(cast(grads[next++]));
+    for (Read read : r.reads()) {
+      varGrads.get(read.var()).add(cast(grads[next++]));
     }
   }
 
@@ -239,8 +240,9 @@ public final class Recompute implements BlockRunner {
     for (String k : r.boundaries()) {
       xs.add(boundaryOutputs.get(k));
     }
-    for (int v : r.vars()) {
-      xs.add(vars.get(v).asOutput());
+    checkCut(new ArrayList<>(xs), r.reads());
+    for (Read read : r.reads()) {
+      xs.add(read.x());
     }
     if (xs.isEmpty()) {
       return;
@@ -259,24 +261,33 @@ public final class Recompute implements BlockRunner {
         boundaryGrads.computeIfAbsent(k, kk -> new ArrayList<>()).add(cast(g));
       }
     }
-    for (int v : r.vars()) {
+    for (Read read : r.reads()) {
       Output<?> g = grads[next++];
       if (g != null) {
-        varGrads.get(v).add(cast(g));
+        varGrads.get(read.var()).add(cast(g));
       }
     }
   }
 
-  private record Reached(List<String> boundaries, List<Integer> vars) {}
+  /** A read of variable {@code var} in a segment: the tensor to differentiate with respect to. */
+  private record Read(int var, Output<?> x) {}
+
+  private record Reached(List<String> boundaries, List<Read> reads) {
+    boolean readsVariables() {
+      return !reads.isEmpty();
+    }
+  }
 
   /**
    * The boundaries (keys in {@code stop}) and variables that {@code from} reads through float
    * tensors, not looking past a boundary: where a gradient from {@code from} can flow (integer
-   * tensors such as shapes, positions and masks carry none).
+   * tensors such as shapes, positions and masks carry none). A variable read through an {@code
+   * Identity} (LoRA's adapters, a tied LM head) is differentiated at that read, so that its other
+   * uses (in other segments) stay out of this segment's gradient.
    */
   private static Reached reach(Output<?> from, Set<String> stop, Map<String, Integer> varIndex) {
     Set<String> foundBoundaries = new LinkedHashSet<>();
-    Set<Integer> foundVars = new java.util.TreeSet<>();
+    Map<String, Read> reads = new java.util.LinkedHashMap<>();
     Set<String> seen = new HashSet<>();
     Deque<GraphOperation> todo = new ArrayDeque<>();
     todo.push((GraphOperation) from.op());
@@ -288,7 +299,8 @@ public final class Recompute implements BlockRunner {
         String k = key(o);
         Integer v = varIndex.get(k);
         if (v != null) {
-          foundVars.add(v);
+          Output<?> x = op.type().equals("Identity") && op.numInputs() == 1 ? op.output(0) : o;
+          reads.putIfAbsent(key(x), new Read(v, x));
           continue;
         }
         if (!isFloat(o.dataType())) {
@@ -303,7 +315,41 @@ public final class Recompute implements BlockRunner {
         }
       }
     }
-    return new Reached(new ArrayList<>(foundBoundaries), new ArrayList<>(foundVars));
+    return new Reached(new ArrayList<>(foundBoundaries), new ArrayList<>(reads.values()));
+  }
+
+  /**
+   * Refuses a segment whose variable read lies below one of its boundaries too (a variable read
+   * directly on both sides of a block): TensorFlow would differentiate it through the original
+   * blocks, reading their activations and counting the lower part twice.
+   */
+  private static void checkCut(List<Output<?>> boundaries, List<Read> reads) {
+    if (boundaries.isEmpty() || reads.isEmpty()) {
+      return;
+    }
+    Set<String> below = new HashSet<>();
+    Deque<GraphOperation> todo = new ArrayDeque<>();
+    for (Output<?> b : boundaries) {
+      if (below.add(b.op().name())) {
+        todo.push((GraphOperation) b.op());
+      }
+    }
+    while (!todo.isEmpty()) {
+      for (Operand<?> in : todo.pop().inputs()) {
+        if (below.add(in.op().name())) {
+          todo.push((GraphOperation) in.op());
+        }
+      }
+    }
+    for (Read r : reads) {
+      if (below.contains(r.x().op().name())) {
+        throw new IllegalStateException(
+            "cannot recompute: "
+                + r.x().op().name()
+                + " is read directly both above and below a recomputed block; read it through an"
+                + " Identity per use");
+      }
+    }
   }
 
   /** Names of the ops that read one of {@code vars}, directly or through other ops. */

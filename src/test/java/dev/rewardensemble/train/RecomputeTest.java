@@ -227,6 +227,67 @@ class RecomputeTest {
     }
   }
 
+  /**
+   * A causal LM whose head is the tied embedding (Gemma 2, soft-capped logits): the embedding's
+   * gradient has a part from above the blocks and one from below them.
+   */
+  @Test
+  void tiedEmbeddingsOfACausalLm() throws Exception {
+    HfCheckpoint.Checkpoint ck = HfCheckpoint.load(family("gemma2-causal"));
+    ModelConfig c = ck.config();
+    assertTrue(c.tieWordEmbeddings());
+    try (Graph g = new Graph()) {
+      Built b =
+          build(
+              g,
+              cx -> {
+                Ops tf = cx.tf();
+                ParameterStore p = new ParameterStore(cx);
+                var ids = tf.placeholder(TInt32.class);
+                var mask = tf.placeholder(TInt32.class);
+                var geo = dev.rewardensemble.model.Attention.geometry(tf, mask);
+                Operand<TFloat32> rows =
+                    dev.rewardensemble.model.Transformers.trunk(cx, c, p, ids, geo, Projector.NONE);
+                Operand<TFloat32> logits = dev.rewardensemble.model.LmHead.logits(cx, c, p, rows);
+                Operand<TFloat32> lse =
+                    tf.math.log(tf.reduceSum(tf.math.exp(logits), tf.constant(1))); // [B*T]
+                Operand<TFloat32> perSeq =
+                    tf.math.mean(
+                        tf.reshape(lse, tf.stack(List.of(geo.batch(), geo.time()))),
+                        tf.constant(1),
+                        org.tensorflow.op.math.Mean.keepDims(true)); // [B, 1]
+                return new ForwardGraph(ids, mask, perSeq, p, 1);
+              },
+              n -> true);
+      assertSameGradients(b, ck.weights(), false);
+      assertOnlyBlockInputsRead(b);
+    }
+  }
+
+  @Test
+  void independentMembersInOneGraph() throws Exception {
+    HfCheckpoint.Checkpoint ck = HfCheckpoint.load(fixture("llama-seqcls"));
+    Map<String, FloatTensor> weights = new LinkedHashMap<>();
+    for (int m = 0; m < 2; m++) {
+      for (Map.Entry<String, FloatTensor> e : ck.weights().entrySet()) {
+        weights.put(
+            dev.rewardensemble.ensemble.IndependentGraph.prefix(m) + e.getKey(), e.getValue());
+      }
+    }
+    try (Graph g = new Graph()) {
+      Built b =
+          build(
+              g,
+              cx ->
+                  dev.rewardensemble.ensemble.IndependentGraph.build(
+                      cx, ck.config(), 2, new ParameterStore(cx), RewardToken.LAST_NON_PAD),
+              n -> true);
+      assertEquals(2 * ck.config().numLayers(), b.rec().size());
+      assertSameGradients(b, weights, false);
+      assertOnlyBlockInputsRead(b);
+    }
+  }
+
   @Test
   void frozenTrunkIsNeitherRebuiltNorDifferentiated() throws Exception {
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(fixture("llama-seqcls"));
