@@ -191,6 +191,18 @@ class RecomputeTest {
 
   @Test
   void loraEnsembleOfThreeMembersPhaseTwo() throws Exception {
+    loraPhaseTwo(false);
+  }
+
+  /**
+   * The same over a frozen trunk stored in bfloat16 (widened block by block, in the copies too).
+   */
+  @Test
+  void loraEnsembleOverABfloat16Trunk() throws Exception {
+    loraPhaseTwo(true);
+  }
+
+  private static void loraPhaseTwo(boolean bf16) throws Exception {
     HfCheckpoint.Checkpoint ck = HfCheckpoint.load(fixture("llama-seqcls"));
     ModelConfig c = ck.config();
     // Adapters in the top blocks only (fork above block 0), dropout on: the copies must draw the
@@ -203,6 +215,14 @@ class RecomputeTest {
               g,
               cx -> {
                 ParameterStore p = new ParameterStore(cx);
+                java.util.List<String> adapted = LoraEnsembleGraph.trainableKeys(c, lora);
+                if (bf16) {
+                  p.storeAs(
+                      k ->
+                          adapted.contains(k)
+                              ? dev.rewardensemble.config.Precision.FLOAT32
+                              : dev.rewardensemble.config.Precision.BFLOAT16);
+                }
                 LoraEnsembleGraph eg =
                     LoraEnsembleGraph.training(cx, c, lora, 3, p, 11, RewardToken.LAST_NON_PAD);
                 trainable.addAll(eg.trainableNames());
