@@ -44,6 +44,9 @@ public final class RewardTraining {
    *
    * @param model checkpoint directory, run directory or {@code tf-graphs/} preset
    * @param heads reward heads K trained together on one trunk (1 = a single reward model)
+   * @param exec how the sessions run; {@link ExecConfig#recompute} (see {@link #withRecompute})
+   *     recomputes the trained blocks in the backward pass of every phase (a single model, each
+   *     member of an independent ensemble, a linear ensemble, both phases of a LoRA ensemble)
    * @param maxLength longest pair sequence in tokens (0 = the model's positions)
    * @param rewardToken the token the rewards are read at in training and stored with the model
    *     (null: the base model's rule, {@link BaseModel#rewardToken}, or on {@code resume} the rule
@@ -121,6 +124,36 @@ public final class RewardTraining {
           skipBadRows,
           resume,
           rewardToken);
+    }
+
+    /** The same job with sessions run as {@code e} says. */
+    public TrainRequest withExec(ExecConfig e) {
+      return new TrainRequest(
+          model,
+          data,
+          out,
+          train,
+          e,
+          ensemble,
+          tokenizer,
+          template,
+          format,
+          maxLength,
+          skipBadRows,
+          resume,
+          rewardToken);
+    }
+
+    /**
+     * The same job with (or without) activation recomputation: every training step keeps only the
+     * trained blocks' inputs for the backward pass and recomputes each block there ({@code rme
+     * train-rm --recompute}). The gradients are the same (up to float32 rounding), the activation
+     * memory about one block's instead of every trained block's, the cost a second forward of the
+     * trained blocks. An execution choice: nothing the run stores depends on it, and a run resumes
+     * with or without it.
+     */
+    public TrainRequest withRecompute(boolean recompute) {
+      return withExec(exec.withRecompute(recompute));
     }
 
     /** The same job reading the rewards at {@code rule} (null: the default, see above). */

@@ -93,6 +93,12 @@ public final class BenchCommand implements Callable<Integer> {
   String compute;
 
   @Option(
+      names = "--recompute",
+      description =
+          "Training workloads recompute their blocks in the backward pass (train-rm --recompute).")
+  boolean recompute;
+
+  @Option(
       names = "--seed",
       defaultValue = "42",
       description = "Seed of weights and token ids (default: ${DEFAULT-VALUE}).")
@@ -194,7 +200,9 @@ public final class BenchCommand implements Callable<Integer> {
             k,
             warmup,
             reps,
-            new ExecConfig(intra, inter, xla).withCompute(ExecOptions.precision(compute)),
+            new ExecConfig(intra, inter, xla)
+                .withCompute(ExecOptions.precision(compute))
+                .withRecompute(recompute),
             seed);
     for (Path p : ps) {
       MemoryCheck.bench(p, runner.isEmpty() ? List.of("score") : runner, batch, seq, k)

@@ -92,6 +92,13 @@ public final class InfoCommand implements Callable<Integer> {
   int maxNewTokens;
 
   @Option(
+      names = "--recompute",
+      description =
+          "Plan training with blocks recomputed in the backward pass (train-rm --recompute): every"
+              + " trained block's input plus one block's activations.")
+  boolean recompute;
+
+  @Option(
       names = "--gpu-memory",
       defaultValue = "80GiB",
       description =
@@ -152,7 +159,8 @@ public final class InfoCommand implements Callable<Integer> {
             batchSize,
             length,
             maxNewTokens,
-            MemoryCheck.JAVA_COPY);
+            MemoryCheck.JAVA_COPY,
+            recompute);
     MemoryPlan plan = MemoryPlan.of(req);
 
     long mm = MemoryPlan.trunkParameters(c);
@@ -187,15 +195,24 @@ public final class InfoCommand implements Callable<Integer> {
       describeAggregation(adapters);
     }
     System.out.printf(
-        "%nmemory plan: %s, %s weights, batch %d, %d tokens%s%n",
+        "%nmemory plan: %s, %s weights, batch %d, %d tokens%s%s%n",
         m.id(),
         weights,
         batchSize,
         length,
         m == MemoryPlan.Mode.GENERATE || m == MemoryPlan.Mode.PPO
             ? " + " + maxNewTokens + " new"
-            : "");
+            : "",
+        m == MemoryPlan.Mode.TRAIN && recompute ? ", blocks recomputed" : "");
     System.out.print(plan.table());
+    if (m == MemoryPlan.Mode.TRAIN && !recompute && length > 0) {
+      MemoryPlan with = MemoryPlan.of(req.withRecompute(true));
+      System.out.printf(
+          "with --recompute: activations %s instead of %s, total %s%n",
+          AvailableMemory.gib(with.bytes("activations")),
+          AvailableMemory.gib(plan.bytes("activations")),
+          AvailableMemory.gib(with.total()));
+    }
     AvailableMemory avail = AvailableMemory.measure();
     System.out.printf(
         "available here: %s (%s): %s%n",

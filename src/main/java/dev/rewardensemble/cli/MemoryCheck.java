@@ -135,10 +135,16 @@ final class MemoryCheck {
   /**
    * The plan of training a reward model of {@code kind} from {@code model}: for LoRA the larger of
    * phase 1 (a linear ensemble's full finetune) and phase 2 (adapters and heads over the frozen
-   * trunk).
+   * trunk); {@code recompute}: blocks recomputed in the backward pass ({@code --recompute}).
    */
   private static Optional<MemoryPlan> trainPlan(
-      Path model, EnsembleKind kind, int k, LoraConfig lora, int batch, int maxLength) {
+      Path model,
+      EnsembleKind kind,
+      int k,
+      LoraConfig lora,
+      int batch,
+      int maxLength,
+      boolean recompute) {
     return ModelShape.read(model, List.of())
         .map(
             s -> {
@@ -153,7 +159,8 @@ final class MemoryCheck {
                       batch,
                       length(maxLength, s.config()),
                       0,
-                      JAVA_COPY);
+                      JAVA_COPY,
+                      recompute);
               MemoryPlan p = MemoryPlan.of(r);
               if (kind == EnsembleKind.LORA) {
                 // Phase 1's memory is not returned to the system before phase 2 runs in the same
@@ -322,8 +329,14 @@ final class MemoryCheck {
 
   /** {@link #trainPlan}, or empty when the shape is not one the loader would accept. */
   static Optional<MemoryPlan> train(
-      Path model, EnsembleKind kind, int k, LoraConfig lora, int batch, int maxLength) {
-    return safely(() -> trainPlan(model, kind, k, lora, batch, maxLength));
+      Path model,
+      EnsembleKind kind,
+      int k,
+      LoraConfig lora,
+      int batch,
+      int maxLength,
+      boolean recompute) {
+    return safely(() -> trainPlan(model, kind, k, lora, batch, maxLength, recompute));
   }
 
   /** {@link #ppoPlan}, or empty when the shape is not one the loader would accept. */

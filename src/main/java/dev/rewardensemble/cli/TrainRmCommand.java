@@ -221,6 +221,15 @@ public final class TrainRmCommand implements Callable<Integer> {
   @Option(names = "--resume", description = "Continue the run in --out from its newest checkpoint.")
   boolean resume;
 
+  @Option(
+      names = "--recompute",
+      description =
+          "Keep only each block's input for the backward pass and recompute the block there: the"
+              + " same gradients with one block's activations instead of every trained block's, for"
+              + " a second forward of the trained blocks. An execution choice: a run resumes with"
+              + " or without it.")
+  boolean recompute;
+
   @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();
 
   @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
@@ -314,7 +323,7 @@ public final class TrainRmCommand implements Callable<Integer> {
             data,
             out,
             tc,
-            execOptions.config(),
+            execOptions.config().withRecompute(recompute),
             ens,
             tokenizer,
             PromptTemplate.byName(template),
@@ -323,7 +332,7 @@ public final class TrainRmCommand implements Callable<Integer> {
             skipBadRows,
             resume,
             rewardToken.rule().orElse(null));
-    MemoryCheck.train(model, kindE, members, loraCfg, tc.batchSize(), maxLength)
+    MemoryCheck.train(model, kindE, members, loraCfg, tc.batchSize(), maxLength, recompute)
         .ifPresent(p -> MemoryCheck.requireTraining(p, kindE, "rme train-rm of " + model));
     RewardTraining.Result r = RewardTraining.train(req, new ProgressBar("train-rm"));
     System.err.printf(

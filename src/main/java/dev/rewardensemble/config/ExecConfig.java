@@ -43,6 +43,10 @@ import org.tensorflow.proto.OptimizerOptions;
  * @param compute precision of the matrix products ({@link Precision}); float32 by default
  * @param weights storage dtype of frozen weights ({@link WeightStorage}); {@code auto} by default:
  *     bfloat16 when the checkpoint is bf16, else float32
+ * @param recompute training graphs keep only the blocks' inputs for the backward pass and rebuild
+ *     each block there ({@code model.Recompute}): the same gradients for about one block's
+ *     activations instead of every block's, at the cost of a second forward of the trained blocks.
+ *     Graphs without a backward pass ignore it; nothing a run stores depends on it
  */
 public record ExecConfig(
     int intraOpThreads,
@@ -53,7 +57,8 @@ public record ExecConfig(
     String visibleDevices,
     boolean logPlacement,
     Precision compute,
-    WeightStorage weights) {
+    WeightStorage weights,
+    boolean recompute) {
 
   public ExecConfig {
     check(intraOpThreads >= 0, "intra-op threads must be >= 0, got " + intraOpThreads);
@@ -70,6 +75,30 @@ public record ExecConfig(
             + "'");
     compute = compute == null ? Precision.FLOAT32 : compute;
     weights = weights == null ? WeightStorage.AUTO : weights;
+  }
+
+  /** Everything but recomputation, which is off. */
+  public ExecConfig(
+      int intraOpThreads,
+      int interOpThreads,
+      boolean xla,
+      String device,
+      boolean gpuMemoryGrowth,
+      String visibleDevices,
+      boolean logPlacement,
+      Precision compute,
+      WeightStorage weights) {
+    this(
+        intraOpThreads,
+        interOpThreads,
+        xla,
+        device,
+        gpuMemoryGrowth,
+        visibleDevices,
+        logPlacement,
+        compute,
+        weights,
+        false);
   }
 
   /** Everything but the weight storage, which is {@link WeightStorage#AUTO}. */
@@ -125,7 +154,8 @@ public record ExecConfig(
         visibleDevices,
         logPlacement,
         p,
-        weights);
+        weights,
+        recompute);
   }
 
   /** This configuration with frozen weights stored as {@code w}. */
@@ -139,7 +169,23 @@ public record ExecConfig(
         visibleDevices,
         logPlacement,
         compute,
-        w);
+        w,
+        recompute);
+  }
+
+  /** This configuration with training graphs recomputing their blocks in the backward pass. */
+  public ExecConfig withRecompute(boolean r) {
+    return new ExecConfig(
+        intraOpThreads,
+        interOpThreads,
+        xla,
+        device,
+        gpuMemoryGrowth,
+        visibleDevices,
+        logPlacement,
+        compute,
+        weights,
+        r);
   }
 
   /** Threads and XLA; everything else at its default. */

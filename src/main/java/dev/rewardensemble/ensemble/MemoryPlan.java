@@ -108,6 +108,8 @@ public record MemoryPlan(Request request, List<Part> parts) {
    * @param maxNewTokens tokens generated after the prompt (generate, PPO)
    * @param javaCopy whether loading holds every weight as a float32 Java array (the loading of this
    *     build; false with streaming loads)
+   * @param recompute training recomputes its blocks in the backward pass ({@code --recompute}): the
+   *     activations of a step are every trained block's input plus one block's activations
    */
   public record Request(
       ModelConfig config,
@@ -119,7 +121,8 @@ public record MemoryPlan(Request request, List<Part> parts) {
       int batchSize,
       int length,
       int maxNewTokens,
-      boolean javaCopy) {
+      boolean javaCopy,
+      boolean recompute) {
     public Request {
       Objects.requireNonNull(config, "config");
       Objects.requireNonNull(kind, "kind");
@@ -151,6 +154,32 @@ public record MemoryPlan(Request request, List<Part> parts) {
       }
     }
 
+    /** Without recomputation. */
+    public Request(
+        ModelConfig config,
+        EnsembleKind kind,
+        int k,
+        LoraConfig lora,
+        Mode mode,
+        int weightBytes,
+        int batchSize,
+        int length,
+        int maxNewTokens,
+        boolean javaCopy) {
+      this(
+          config,
+          kind,
+          k,
+          lora,
+          mode,
+          weightBytes,
+          batchSize,
+          length,
+          maxNewTokens,
+          javaCopy,
+          false);
+    }
+
     /** Scoring with float32 weights, loaded through Java arrays: this build's default. */
     public static Request score(
         ModelConfig c, EnsembleKind kind, int k, LoraConfig lora, int batchSize, int length) {
@@ -159,21 +188,58 @@ public record MemoryPlan(Request request, List<Part> parts) {
 
     public Request withMode(Mode m) {
       return new Request(
-          config, kind, k, lora, m, weightBytes, batchSize, length, maxNewTokens, javaCopy);
+          config,
+          kind,
+          k,
+          lora,
+          m,
+          weightBytes,
+          batchSize,
+          length,
+          maxNewTokens,
+          javaCopy,
+          recompute);
     }
 
     public Request withKind(EnsembleKind kd, int members, LoraConfig l) {
       return new Request(
-          config, kd, members, l, mode, weightBytes, batchSize, length, maxNewTokens, javaCopy);
+          config,
+          kd,
+          members,
+          l,
+          mode,
+          weightBytes,
+          batchSize,
+          length,
+          maxNewTokens,
+          javaCopy,
+          recompute);
     }
 
     public Request withWeightBytes(int b) {
-      return new Request(config, kind, k, lora, mode, b, batchSize, length, maxNewTokens, javaCopy);
+      return new Request(
+          config, kind, k, lora, mode, b, batchSize, length, maxNewTokens, javaCopy, recompute);
     }
 
     public Request withJavaCopy(boolean copy) {
       return new Request(
-          config, kind, k, lora, mode, weightBytes, batchSize, length, maxNewTokens, copy);
+          config,
+          kind,
+          k,
+          lora,
+          mode,
+          weightBytes,
+          batchSize,
+          length,
+          maxNewTokens,
+          copy,
+          recompute);
+    }
+
+    /** The same request with (or without) recomputation in training. */
+    public Request withRecompute(boolean r) {
+      return new Request(
+          config, kind, k, lora, mode, weightBytes, batchSize, length, maxNewTokens, javaCopy, r);
     }
   }
 
@@ -336,18 +402,31 @@ public record MemoryPlan(Request request, List<Part> parts) {
               // each member's dropout copy of every targeted projection's input
               loraFloats = k * seqs * t * adapterInputs(c, r.lora());
             }
-            floats =
-                copies * blocks * rawActivationFloats(c, seqs, t)
-                    + rawActivationFloats(c, seqs, t) // the block being computed
-                    + loraFloats;
-            how =
-                (copies > 1 ? copies + " members x " : "")
-                    + blocks
-                    + " blocks x "
-                    + seqs
-                    + " sequences x "
-                    + t
-                    + " tokens";
+            if (r.recompute()) {
+              floats = recomputedActivationFloats(c, copies, blocks, seqs, t, loraFloats);
+              how =
+                  "inputs of "
+                      + (copies > 1 ? copies + " members x " : "")
+                      + blocks
+                      + " blocks + one block recomputed x "
+                      + seqs
+                      + " sequences x "
+                      + t
+                      + " tokens";
+            } else {
+              floats =
+                  copies * blocks * rawActivationFloats(c, seqs, t)
+                      + rawActivationFloats(c, seqs, t) // the block being computed
+                      + loraFloats;
+              how =
+                  (copies > 1 ? copies + " members x " : "")
+                      + blocks
+                      + " blocks x "
+                      + seqs
+                      + " sequences x "
+                      + t
+                      + " tokens";
+            }
           } else {
             long parallel =
                 r.kind() == EnsembleKind.INDEPENDENT || r.kind() == EnsembleKind.LORA ? k : 1;
@@ -438,6 +517,26 @@ public record MemoryPlan(Request request, List<Part> parts) {
                 + " a tiny model",
             true));
     return new MemoryPlan(r, List.copyOf(parts));
+  }
+
+  /**
+   * Activation floats of a training step that recomputes its blocks ({@code model.Recompute}): the
+   * input rows {@code [seqs*t, H]} of each of the {@code blocks} trained blocks (of each of {@code
+   * copies} members above a LoRA fork; the fork block's input once), plus one block's activations
+   * while its copy is differentiated ({@code copies} x {@link #rawActivationFloats}), plus one
+   * block's being computed (the forward's, or the copy's temporaries), plus that block's share of
+   * the LoRA dropout copies {@code loraFloats} (of all blocks).
+   */
+  public static long recomputedActivationFloats(
+      ModelConfig c, long copies, long blocks, long seqs, long t, long loraFloats) {
+    if (blocks == 0) {
+      return rawActivationFloats(c, seqs, t);
+    }
+    long inputs = (copies == 1 ? blocks : 1 + copies * (blocks - 1)) * seqs * t * c.hiddenSize();
+    return inputs
+        + copies * rawActivationFloats(c, seqs, t)
+        + rawActivationFloats(c, seqs, t)
+        + loraFloats / blocks;
   }
 
   /** Input floats per token of every targeted projection of one member (LoRA dropout copies). */
@@ -612,6 +711,20 @@ public record MemoryPlan(Request request, List<Part> parts) {
             .filter(p -> p.name().endsWith("activations") || p.name().endsWith("KV cache"))
             .mapToLong(Part::bytes)
             .sum();
+    if (request.mode() == Mode.TRAIN && !request.recompute() && request.length() > 0) {
+      // Recomputation keeps one block's activations instead of every trained block's.
+      long with = MemoryPlan.of(request.withRecompute(true)).bytes("activations");
+      long without = bytes("activations");
+      if (with < without) {
+        String r =
+            "--recompute (activations " + gib(without) + " -> " + gib(with) + ", same gradients)";
+        if (need - (without - with) <= available.bytes()) {
+          advice.add(0, r); // enough on its own: the first thing to try
+        } else {
+          advice.add(r);
+        }
+      }
+    }
     if (act > 0) {
       advice.add(
           "a smaller --batch-size or --max-length (activations and caches " + gib(act) + ")");

@@ -8,21 +8,30 @@ import org.tensorflow.op.Ops;
 
 /**
  * What a graph builder needs to know besides the model: the {@link Ops} it builds with, the {@link
- * Precision} of its weight products ({@link Layers#matMul}) and whether the session that runs the
+ * Precision} of its weight products ({@link Layers#matMul}), whether the session that runs the
  * graph compiles it with XLA (LoRA's scoring products take another form then, see {@link
- * dev.rewardensemble.lora.StackedLora}). Passed explicitly to every builder whose ops depend on
- * them; nothing about a graph is kept anywhere else.
+ * dev.rewardensemble.lora.StackedLora}) and how forwards run their blocks ({@link BlockRunner}:
+ * plainly, or recorded for recomputation in the backward pass by {@link Recompute}). Passed
+ * explicitly to every builder whose ops depend on them; nothing about a graph is kept anywhere
+ * else.
  *
  * @param tf the ops of the graph being built (placed on a device, scoped, named as the builder
  *     needs)
  * @param precision of every product with a weight matrix
  * @param xla the graph will run in a session with XLA's JIT
+ * @param blocks how forwards run their blocks ({@link BlockRunner#PLAIN} when null)
  */
-public record BuildContext(Ops tf, Precision precision, boolean xla) {
+public record BuildContext(Ops tf, Precision precision, boolean xla, BlockRunner blocks) {
 
   public BuildContext {
     Objects.requireNonNull(tf, "tf");
     Objects.requireNonNull(precision, "precision");
+    blocks = blocks == null ? BlockRunner.PLAIN : blocks;
+  }
+
+  /** Blocks built plainly. */
+  public BuildContext(Ops tf, Precision precision, boolean xla) {
+    this(tf, precision, xla, BlockRunner.PLAIN);
   }
 
   /**
@@ -42,9 +51,15 @@ public record BuildContext(Ops tf, Precision precision, boolean xla) {
   }
 
   /**
-   * The same precision and XLA setting with other ops (a sub-scope, or the graph of a loop body).
+   * The same precision, XLA setting and block runner with other ops (a sub-scope, or the graph of a
+   * loop body).
    */
   public BuildContext with(Ops other) {
-    return new BuildContext(other, precision, xla);
+    return new BuildContext(other, precision, xla, blocks);
+  }
+
+  /** The same context with forwards running their blocks through {@code runner}. */
+  public BuildContext withBlocks(BlockRunner runner) {
+    return new BuildContext(tf, precision, xla, runner);
   }
 }

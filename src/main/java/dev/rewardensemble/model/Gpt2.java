@@ -45,11 +45,7 @@ public final class Gpt2 {
       Members members,
       KvCache cache) {
     Ops tf = cx.tf();
-    int h = c.nEmbd();
-    int n = c.nHead();
-    int d = c.headDim();
     double eps = c.layerNormEpsilon();
-    Attention.Options attention = Attention.Options.standard(d); // every layer alike
 
     Operand<TInt32> flatIds = tf.reshape(ids, tf.constant(new int[] {-1})); // [B*T]
     Operand<TInt32> flatPos = tf.reshape(g.positions(), tf.constant(new int[] {-1})); // [B*T]
@@ -58,42 +54,73 @@ public final class Gpt2 {
             w.rows(tf, "transformer.wte.weight", flatIds),
             w.rows(tf, "transformer.wpe.weight", flatPos)); // [B*T, H]
 
+    // From the fork block's attention on, B*T stands for K*B*T.
+    Attention.Geometry gk = members != null ? members.geometry() : null;
     for (int i = 0; i < c.nLayer(); i++) {
-      w = w.after(x); // bfloat16 weights widen block by block
+      int layer = i;
       // The fork block's attention input is the same rows for every member: c_attn takes them once.
       Members fork = members != null && i == members.fromLayer() ? members : null;
-      String pre = "transformer.h." + i + ".";
-      // Attention.
-      Operand<TFloat32> a =
-          Layers.layerNorm(tf, x, w.get(pre + "ln_1.weight"), w.get(pre + "ln_1.bias"), eps);
-      Operand<TFloat32> qkv = project(cx, proj, pre + "attn.c_attn", i, a, w, fork); // [B*T, 3H]
-      if (fork != null) { // from here on B*T stands for K*B*T
-        g = members.geometry();
-      }
-      Operand<TFloat32> q =
-          Attention.splitHeads(tf, Layers.columns(tf, qkv, 0, h), g, n, d); // [B, T, N, D]
-      Operand<TFloat32> k =
-          Attention.splitHeads(tf, Layers.columns(tf, qkv, h, 2L * h), g, n, d); // [B, T, N, D]
-      Operand<TFloat32> v =
-          Attention.splitHeads(
-              tf, Layers.columns(tf, qkv, 2L * h, 3L * h), g, n, d); // [B, T, N, D]
-      Operand<TFloat32> ctx =
-          Attention.attend(tf, q, k, v, g, n, n, d, attention, cache, i); // [B*T, H]
-      Operand<TFloat32> o = project(cx, proj, pre + "attn.c_proj", i, ctx, w, null);
-      x = fork != null ? fork.addToEach(tf, x, o, h) : tf.math.add(x, o);
-      // MLP.
-      Operand<TFloat32> m =
-          Layers.layerNorm(tf, x, w.get(pre + "ln_2.weight"), w.get(pre + "ln_2.bias"), eps);
-      Operand<TFloat32> fc =
-          activation(
-              tf, c.activation(), project(cx, proj, pre + "mlp.c_fc", i, m, w, null)); // [B*T, F]
-      x = tf.math.add(x, project(cx, proj, pre + "mlp.c_proj", i, fc, w, null));
+      Attention.Geometry gi = members != null && i >= members.fromLayer() ? gk : g;
+      x =
+          cx.blocks()
+              .run(
+                  cx,
+                  i,
+                  x,
+                  (bcx, xi) ->
+                      // bfloat16 weights widen block by block
+                      block(bcx, c, w.after(xi), xi, layer, gi, proj, fork, cache));
     }
     if (members != null && members.fromLayer() >= c.nLayer()) {
       x = members.expand(tf, x); // [K*B*T, H]
     }
+    Weights wf = w.after(x);
     return Layers.layerNorm(
-        tf, x, w.get("transformer.ln_f.weight"), w.get("transformer.ln_f.bias"), eps);
+        tf, x, wf.get("transformer.ln_f.weight"), wf.get("transformer.ln_f.bias"), eps);
+  }
+
+  /**
+   * Block {@code i} over its input rows {@code x [B*T, H]} ({@code [K*B*T, H]} out of the fork
+   * block {@code fork}); {@code g} is the geometry of its attention.
+   */
+  private static Operand<TFloat32> block(
+      BuildContext cx,
+      Gpt2Config c,
+      Weights w,
+      Operand<TFloat32> x,
+      int i,
+      Attention.Geometry g,
+      Projector proj,
+      Members fork,
+      KvCache cache) {
+    Ops tf = cx.tf();
+    int h = c.nEmbd();
+    int n = c.nHead();
+    int d = c.headDim();
+    double eps = c.layerNormEpsilon();
+    Attention.Options attention = Attention.Options.standard(d); // every layer alike
+    String pre = "transformer.h." + i + ".";
+    // Attention.
+    Operand<TFloat32> a =
+        Layers.layerNorm(tf, x, w.get(pre + "ln_1.weight"), w.get(pre + "ln_1.bias"), eps);
+    Operand<TFloat32> qkv = project(cx, proj, pre + "attn.c_attn", i, a, w, fork); // [B*T, 3H]
+    Operand<TFloat32> q =
+        Attention.splitHeads(tf, Layers.columns(tf, qkv, 0, h), g, n, d); // [B, T, N, D]
+    Operand<TFloat32> k =
+        Attention.splitHeads(tf, Layers.columns(tf, qkv, h, 2L * h), g, n, d); // [B, T, N, D]
+    Operand<TFloat32> v =
+        Attention.splitHeads(tf, Layers.columns(tf, qkv, 2L * h, 3L * h), g, n, d); // [B, T, N, D]
+    Operand<TFloat32> ctx =
+        Attention.attend(tf, q, k, v, g, n, n, d, attention, cache, i); // [B*T, H]
+    Operand<TFloat32> o = project(cx, proj, pre + "attn.c_proj", i, ctx, w, null);
+    x = fork != null ? fork.addToEach(tf, x, o, h) : tf.math.add(x, o);
+    // MLP.
+    Operand<TFloat32> m =
+        Layers.layerNorm(tf, x, w.get(pre + "ln_2.weight"), w.get(pre + "ln_2.bias"), eps);
+    Operand<TFloat32> fc =
+        activation(
+            tf, c.activation(), project(cx, proj, pre + "mlp.c_fc", i, m, w, null)); // [B*T, F]
+    return tf.math.add(x, project(cx, proj, pre + "mlp.c_proj", i, fc, w, null));
   }
 
   /**

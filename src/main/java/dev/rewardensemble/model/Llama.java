@@ -56,63 +56,96 @@ public final class Llama {
       Members members,
       KvCache cache) {
     Ops tf = cx.tf();
-    int n = c.numHeads();
-    int nKv = c.numKeyValueHeads();
-    int d = c.headDim();
-    double eps = c.rmsNormEps();
     float[] invFreq = c.inverseFrequencies(); // rope_scaling (llama3, linear) applied
     Operand<TFloat32>[] cosSin = Attention.ropeTables(tf, g, invFreq); // [B, T, 1, D] each
+    // From the fork block's attention on, B*T stands for K*B*T.
+    Attention.Geometry gk = members != null ? members.geometry() : null;
+    Operand<TFloat32>[] cosSinK =
+        members != null && members.fromLayer() < c.numLayers()
+            ? Attention.ropeTables(tf, gk, invFreq) // [K*B, T, 1, D] each
+            : null;
 
     Operand<TFloat32> x = DecoderBlocks.embed(tf, w, ids); // [B*T, H]
 
     for (int i = 0; i < c.numLayers(); i++) {
-      w = w.after(x); // bfloat16 weights widen block by block
+      int layer = i;
+      boolean forked = members != null && i >= members.fromLayer();
       // The fork block's attention inputs are the same rows for every member: its projections take
       // them once.
       Members fork = members != null && i == members.fromLayer() ? members : null;
-      String pre = "model.layers." + i + ".";
-      // Attention.
-      Operand<TFloat32> a = Layers.rmsNorm(tf, x, w.get(pre + "input_layernorm.weight"), eps);
-      List<Operand<TFloat32>> qkv =
-          DecoderBlocks.project(
-              cx,
-              proj,
-              i,
-              a,
-              w,
-              fork,
-              pre + "self_attn.q_proj",
-              pre + "self_attn.k_proj",
-              pre + "self_attn.v_proj"); // [B*T, N*D], [B*T, Nkv*D], [B*T, Nkv*D]
-      if (fork != null) { // from here on B*T stands for K*B*T
-        g = members.geometry();
-        cosSin = Attention.ropeTables(tf, g, invFreq); // [K*B, T, 1, D] each
-      }
-      Operand<TFloat32> ctx =
-          DecoderBlocks.rotaryAttention(
-              tf,
-              Attention.splitHeads(tf, qkv.get(0), g, n, d),
-              Attention.splitHeads(tf, qkv.get(1), g, nKv, d),
-              Attention.splitHeads(tf, qkv.get(2), g, nKv, d),
-              g,
-              cosSin,
-              n,
-              nKv,
-              d,
-              Attention.Options.standard(d).withWindow(c.attentionWindow(i)),
-              cache,
-              i); // [B*T, N*D]
-      Operand<TFloat32> o =
-          DecoderBlocks.project(cx, proj, i, ctx, w, null, pre + "self_attn.o_proj").get(0);
-      x = DecoderBlocks.residual(tf, x, o, fork, c.hiddenSize());
-      // SwiGLU MLP.
-      Operand<TFloat32> m =
-          Layers.rmsNorm(tf, x, w.get(pre + "post_attention_layernorm.weight"), eps);
-      x = tf.math.add(x, DecoderBlocks.swiGlu(cx, proj, i, m, w, pre));
+      Attention.Geometry gi = forked ? gk : g;
+      Operand<TFloat32>[] cs = forked ? cosSinK : cosSin;
+      x =
+          cx.blocks()
+              .run(
+                  cx,
+                  i,
+                  x,
+                  (bcx, xi) ->
+                      // bfloat16 weights widen block by block
+                      block(bcx, c, w.after(xi), xi, layer, gi, cs, proj, fork, cache));
     }
     if (members != null && members.fromLayer() >= c.numLayers()) {
       x = members.expand(tf, x); // [K*B*T, H]
     }
-    return Layers.rmsNorm(tf, x, w.get("model.norm.weight"), eps);
+    return Layers.rmsNorm(tf, x, w.after(x).get("model.norm.weight"), c.rmsNormEps());
+  }
+
+  /**
+   * Block {@code i} over its input rows {@code x [B*T, H]} ({@code [K*B*T, H]} out of the fork
+   * block {@code fork}); {@code g} and {@code cosSin} are the geometry and rotary tables of its
+   * attention.
+   */
+  private static Operand<TFloat32> block(
+      BuildContext cx,
+      DecoderConfig c,
+      Weights w,
+      Operand<TFloat32> x,
+      int i,
+      Attention.Geometry g,
+      Operand<TFloat32>[] cosSin,
+      Projector proj,
+      Members fork,
+      KvCache cache) {
+    Ops tf = cx.tf();
+    int n = c.numHeads();
+    int nKv = c.numKeyValueHeads();
+    int d = c.headDim();
+    double eps = c.rmsNormEps();
+    String pre = "model.layers." + i + ".";
+    // Attention.
+    Operand<TFloat32> a = Layers.rmsNorm(tf, x, w.get(pre + "input_layernorm.weight"), eps);
+    List<Operand<TFloat32>> qkv =
+        DecoderBlocks.project(
+            cx,
+            proj,
+            i,
+            a,
+            w,
+            fork,
+            pre + "self_attn.q_proj",
+            pre + "self_attn.k_proj",
+            pre + "self_attn.v_proj"); // [B*T, N*D], [B*T, Nkv*D], [B*T, Nkv*D]
+    Operand<TFloat32> ctx =
+        DecoderBlocks.rotaryAttention(
+            tf,
+            Attention.splitHeads(tf, qkv.get(0), g, n, d),
+            Attention.splitHeads(tf, qkv.get(1), g, nKv, d),
+            Attention.splitHeads(tf, qkv.get(2), g, nKv, d),
+            g,
+            cosSin,
+            n,
+            nKv,
+            d,
+            Attention.Options.standard(d).withWindow(c.attentionWindow(i)),
+            cache,
+            i); // [B*T, N*D]
+    Operand<TFloat32> o =
+        DecoderBlocks.project(cx, proj, i, ctx, w, null, pre + "self_attn.o_proj").get(0);
+    x = DecoderBlocks.residual(tf, x, o, fork, c.hiddenSize());
+    // SwiGLU MLP.
+    Operand<TFloat32> m =
+        Layers.rmsNorm(tf, x, w.get(pre + "post_attention_layernorm.weight"), eps);
+    return tf.math.add(x, DecoderBlocks.swiGlu(cx, proj, i, m, w, pre));
   }
 }

@@ -45,7 +45,9 @@ public final class LmHead {
    */
   public static Operand<TFloat32> logits(
       BuildContext cx, ModelConfig c, ParameterStore p, Operand<TFloat32> rows) {
-    return softcap(cx.tf(), c, Layers.linear(cx, rows, weight(c, p)));
+    // Read through its own Identity: a tied head is the embedding, read below the blocks too, and
+    // a training graph that recomputes its blocks differentiates each use apart (model.Recompute).
+    return softcap(cx.tf(), c, Layers.linear(cx, rows, cx.tf().identity(weight(c, p))));
   }
 
   /**

@@ -10,6 +10,7 @@ import dev.rewardensemble.model.Init;
 import dev.rewardensemble.model.LmHead;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Projector;
+import dev.rewardensemble.model.Recompute;
 import dev.rewardensemble.model.Transformers;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -24,7 +25,6 @@ import org.tensorflow.ndarray.Shape;
 import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
-import org.tensorflow.op.core.Gradients;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TBool;
@@ -95,8 +95,16 @@ public final class LmTrainer implements AutoCloseable {
       lossWeights =
           tf.withName("loss_mask").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
       Attention.Geometry g = Attention.geometry(tf, mask);
+      // With recomputation the forward records its blocks, and the backward pass rebuilds them.
+      Recompute recompute = exec.recompute() ? new Recompute() : null;
       Operand<TFloat32> rows =
-          Transformers.trunk(cx, config, params, ids, g, Projector.NONE); // [B*T, H]
+          Transformers.trunk(
+              recompute == null ? cx : cx.withBlocks(recompute),
+              config,
+              params,
+              ids,
+              g,
+              Projector.NONE); // [B*T, H]
       Operand<TFloat32> logits = LmHead.logits(cx, config, params, rows); // [B*T, V]
       Operand<TInt32> flatTargets = tf.reshape(targets, tf.constant(new int[] {-1})); // [B*T]
       Operand<TFloat32> flatWeights = tf.reshape(lossWeights, tf.constant(new int[] {-1})); // [B*T]
@@ -112,13 +120,7 @@ public final class LmTrainer implements AutoCloseable {
       }
       List<Variable<TFloat32>> vars = new ArrayList<>();
       trainable.forEach(n -> vars.add(params.variable(n)));
-      Gradients grads = tf.gradients(loss, vars);
-      List<Operand<TFloat32>> gradList = new ArrayList<>();
-      for (int i = 0; i < vars.size(); i++) {
-        @SuppressWarnings("unchecked")
-        Operand<TFloat32> gi = (Operand<TFloat32>) (Operand<?>) grads.dy(i);
-        gradList.add(gi);
-      }
+      List<Operand<TFloat32>> gradList = RewardTrainer.gradients(tf, loss, vars, recompute);
       acc = GradientAccumulator.build(tf, vars, gradList, 1, (float) tc.maxGradNorm());
       adamw =
           AdamW.build(tf, vars, acc.clipped(), new AdamWConfig(0.9, 0.999, 1e-8, tc.weightDecay()));

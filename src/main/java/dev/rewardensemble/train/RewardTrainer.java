@@ -10,6 +10,7 @@ import dev.rewardensemble.model.ForwardGraph;
 import dev.rewardensemble.model.GraphSession;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Projector;
+import dev.rewardensemble.model.Recompute;
 import dev.rewardensemble.model.RewardGraph;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -102,7 +103,9 @@ public final class RewardTrainer implements AutoCloseable {
     try {
       BuildContext cx = BuildContext.of(owner.graph(), exec);
       Ops tf = cx.tf();
-      ForwardGraph fg = build.apply(cx);
+      // With recomputation the forward records its blocks, and the backward pass rebuilds them.
+      Recompute recompute = exec.recompute() ? new Recompute() : null;
+      ForwardGraph fg = build.apply(recompute == null ? cx : cx.withBlocks(recompute));
       this.fg = fg;
       this.heads = fg.heads();
       params = fg.params();
@@ -133,13 +136,7 @@ public final class RewardTrainer implements AutoCloseable {
       }
       List<Variable<TFloat32>> vars = new ArrayList<>();
       this.trainable.forEach(n -> vars.add(params.variable(n)));
-      Gradients grads = tf.gradients(loss.total(), vars);
-      List<Operand<TFloat32>> gradList = new ArrayList<>();
-      for (int i = 0; i < vars.size(); i++) {
-        @SuppressWarnings("unchecked")
-        Operand<TFloat32> gi = (Operand<TFloat32>) (Operand<?>) grads.dy(i);
-        gradList.add(gi);
-      }
+      List<Operand<TFloat32>> gradList = gradients(tf, loss.total(), vars, recompute);
       acc = GradientAccumulator.build(tf, vars, gradList, tc.gradAccum(), (float) tc.maxGradNorm());
       adamw =
           AdamW.build(tf, vars, acc.clipped(), new AdamWConfig(0.9, 0.999, 1e-8, tc.weightDecay()));
@@ -150,6 +147,26 @@ public final class RewardTrainer implements AutoCloseable {
       owner.close(); // the session first: Graph.close() waits for open sessions
       throw e;
     }
+  }
+
+  /**
+   * The gradients of {@code loss} with respect to {@code vars}: {@code tf.gradients} of the whole
+   * graph, or block by block with the blocks {@code recompute} recorded rebuilt in the backward
+   * pass (null: none).
+   */
+  static List<Operand<TFloat32>> gradients(
+      Ops tf, Operand<TFloat32> loss, List<Variable<TFloat32>> vars, Recompute recompute) {
+    if (recompute != null) {
+      return recompute.gradients(tf, loss, vars);
+    }
+    Gradients grads = tf.gradients(loss, vars);
+    List<Operand<TFloat32>> out = new ArrayList<>();
+    for (int i = 0; i < vars.size(); i++) {
+      @SuppressWarnings("unchecked")
+      Operand<TFloat32> gi = (Operand<TFloat32>) (Operand<?>) grads.dy(i);
+      out.add(gi);
+    }
+    return out;
   }
 
   public List<String> trainableNames() {

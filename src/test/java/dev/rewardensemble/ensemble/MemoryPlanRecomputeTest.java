@@ -1,0 +1,100 @@
+package dev.rewardensemble.ensemble;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rewardensemble.config.AvailableMemory;
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.lora.LoraConfig;
+import org.junit.jupiter.api.Test;
+
+/** The activations of a training step with {@code --recompute}, against hand-computed ones. */
+class MemoryPlanRecomputeTest {
+  /** Per block of tiny-llama for 2 sequences x 8 tokens (see MemoryPlanTest). */
+  static final long BLOCK = 16L * 1472 + 3L * 2 * 4 * 64;
+
+  static long bytes(long floats) {
+    return (long) (floats * 4 * MemoryPlan.ACTIVATION_CALIBRATION);
+  }
+
+  static ModelConfig llama(int layers) throws Exception {
+    String json =
+        "{\"model_type\": \"llama\", \"vocab_size\": 320, \"hidden_size\": 64,"
+            + " \"intermediate_size\": 160, \"num_hidden_layers\": "
+            + layers
+            + ", \"num_attention_heads\": 4,"
+            + " \"num_key_value_heads\": 2, \"head_dim\": 16, \"max_position_embeddings\": 512,"
+            + " \"tie_word_embeddings\": false}";
+    return ModelConfigs.parse(new ObjectMapper().readTree(json), "tiny");
+  }
+
+  @Test
+  void singleModelKeepsEveryBlockInputAndOneBlock() throws Exception {
+    MemoryPlan.Request r =
+        new MemoryPlan.Request(
+            llama(2), EnsembleKind.SINGLE, 1, null, MemoryPlan.Mode.TRAIN, 4, 1, 8, 0, false);
+    // Without: 2 blocks kept + the block being computed.
+    assertEquals(bytes(3 * BLOCK), MemoryPlan.of(r).bytes("activations"));
+    // With: 2 block inputs [16, 64] + one block recomputed + the block being computed.
+    MemoryPlan p = MemoryPlan.of(r.withRecompute(true));
+    assertEquals(bytes(2 * 16 * 64 + 2 * BLOCK), p.bytes("activations"));
+    assertTrue(p.table().contains("one block recomputed"), p.table());
+    // Everything else is the same.
+    assertEquals(
+        MemoryPlan.of(r).total() - MemoryPlan.of(r).bytes("activations"),
+        p.total() - p.bytes("activations"));
+  }
+
+  @Test
+  void loraEnsembleKeepsEachMembersBlockInputsAboveTheFork() throws Exception {
+    ModelConfig c = llama(2);
+    LoraConfig lora = LoraConfig.defaults(c); // fork at 0, dropout 0.05
+    MemoryPlan.Request r =
+        new MemoryPlan.Request(
+            c, EnsembleKind.LORA, 3, lora, MemoryPlan.Mode.TRAIN, 2, 1, 8, 0, false, true);
+    // Inputs: the fork block's once, block 1's for 3 members: 4 x [16, 64]; one block for 3
+    // members + the block being computed; one block's share of the dropout copies.
+    long dropout = 3L * 16 * 2 * (6 * 64 + 160);
+    long floats = 4L * 16 * 64 + 3 * BLOCK + BLOCK + dropout / 2;
+    assertEquals(bytes(floats), MemoryPlan.of(r).bytes("activations"));
+    // Without: 3 members x 2 blocks + 1, and all the dropout copies (MemoryPlanTest).
+    assertEquals(
+        bytes(7 * BLOCK + dropout), MemoryPlan.of(r.withRecompute(false)).bytes("activations"));
+  }
+
+  @Test
+  void deepModelsSaveMostOfTheirActivations() throws Exception {
+    MemoryPlan.Request r =
+        new MemoryPlan.Request(
+            llama(32), EnsembleKind.SINGLE, 1, null, MemoryPlan.Mode.TRAIN, 4, 4, 256, 0, false);
+    long without = MemoryPlan.of(r).bytes("activations");
+    long with = MemoryPlan.of(r.withRecompute(true)).bytes("activations");
+    assertTrue(with * 8 < without, with + " vs " + without);
+  }
+
+  @Test
+  void thePreCheckSuggestsRecomputeWhenActivationsDoNotFit() throws Exception {
+    MemoryPlan.Request r =
+        new MemoryPlan.Request(
+            llama(32), EnsembleKind.SINGLE, 1, null, MemoryPlan.Mode.TRAIN, 4, 4, 256, 0, false);
+    MemoryPlan plain = MemoryPlan.of(r);
+    MemoryPlan recomputed = MemoryPlan.of(r.withRecompute(true));
+    AvailableMemory enough = new AvailableMemory(recomputed.total(), "test");
+    recomputed.require(enough, "rme train-rm --recompute"); // fits
+    IllegalArgumentException e =
+        assertThrows(IllegalArgumentException.class, () -> plain.require(enough, "rme train-rm"));
+    String msg = e.getMessage();
+    assertTrue(msg.contains("; try --recompute (activations "), msg);
+    assertFalse(msg.contains("\n"), msg);
+    // Already recomputing: not suggested again.
+    IllegalArgumentException again =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> recomputed.require(new AvailableMemory(1 << 20, "test"), "rme train-rm"));
+    assertFalse(again.getMessage().contains("--recompute"), again.getMessage());
+  }
+}
