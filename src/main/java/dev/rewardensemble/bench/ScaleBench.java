@@ -395,6 +395,11 @@ public final class ScaleBench {
       tail.forEach(l -> log.accept("    | " + l));
       return Side.failed(status);
     }
+    if (!result.path("status").asText("ok").equals("ok")) {
+      String status = result.get("status").asText();
+      log.accept(String.format(Locale.ROOT, "  %-40s %s", label, status));
+      return Side.failed(status);
+    }
     double[] steps = new double[result.path("step_seconds").size()];
     for (int i = 0; i < steps.length; i++) {
       steps[i] = result.get("step_seconds").get(i).asDouble();

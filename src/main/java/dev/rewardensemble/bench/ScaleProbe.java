@@ -5,14 +5,17 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.api.LoraPhase2;
 import dev.rewardensemble.api.RewardModel;
+import dev.rewardensemble.config.AvailableMemory;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.config.WeightStorage;
 import dev.rewardensemble.data.PreferencePair;
+import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.LoraEnsembleGraph;
 import dev.rewardensemble.ensemble.LoraInit;
+import dev.rewardensemble.ensemble.MemoryPlan;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.lora.LoraConfig;
@@ -62,6 +65,36 @@ public final class ScaleProbe {
     }
   }
 
+  /**
+   * The memory pre-check every command runs ({@link MemoryPlan}, streamed bf16 loading, no Java
+   * copy), before anything is allocated: its total is recorded ({@code planned_bytes}); a plan that
+   * does not fit is refused (an exception naming the numbers) instead of being killed by the kernel
+   * on a machine shared with the peer. With {@code recompute} the plan, which does not model
+   * recomputation yet, is recorded but not enforced.
+   */
+  private static void preCheck(
+      ObjectNode out, String workload, Path ckpt, int rows, int seq, int k, boolean recompute)
+      throws java.io.IOException {
+    ModelConfig c = HfCheckpoint.open(ckpt).config();
+    LoraConfig lora = BenchModels.lora(c, 0);
+    MemoryPlan.Request score =
+        new MemoryPlan.Request(
+            c, EnsembleKind.SINGLE, 1, null, MemoryPlan.Mode.SCORE, 2, rows, seq, 0, false);
+    MemoryPlan plan =
+        MemoryPlan.of(
+            switch (workload) {
+              case "score" -> score;
+              case "lora-score" -> score.withKind(EnsembleKind.LORA, k, lora);
+              default ->
+                  new MemoryPlan.Request(
+                      c, EnsembleKind.LORA, k, lora, MemoryPlan.Mode.TRAIN, 2, 1, seq, 0, false);
+            });
+    out.put("planned_bytes", plan.total());
+    if (!recompute) {
+      plan.require(AvailableMemory.measure(), "the scale workload '" + workload + "'");
+    }
+  }
+
   /** Records the load's seconds and the peak RSS so far (the load's own peak). */
   private static void loaded(ObjectNode out, long t0) {
     out.put("load_seconds", (System.nanoTime() - t0) / 1e9);
@@ -90,6 +123,15 @@ public final class ScaleProbe {
     out.put("weights", args[7]);
     double[] steps = new double[STEPS];
     float[][] rewards = null;
+    if (!workload.equals(CHECK)) {
+      try {
+        preCheck(out, workload, ckpt, rows, seq, k, recompute);
+      } catch (IllegalArgumentException e) {
+        out.put("status", "refused by the memory pre-check: " + e.getMessage());
+        System.out.println("scale_result=" + JSON.writeValueAsString(out));
+        return;
+      }
+    }
     long t0 = System.nanoTime();
     switch (workload) {
       case "score", "lora-score" -> {
@@ -182,6 +224,7 @@ public final class ScaleProbe {
       putRewards(out, "rewards", rewards);
     }
     out.put("peak_rss_bytes", Math.round(Machine.peakRssMb() * 1024 * 1024));
+    out.put("status", "ok");
     System.out.println("scale_result=" + JSON.writeValueAsString(out));
   }
 }
