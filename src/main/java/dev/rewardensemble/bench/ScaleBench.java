@@ -415,12 +415,12 @@ public final class ScaleBench {
     log.accept(
         String.format(
             Locale.ROOT,
-            "  %-40s peak %.2f GiB (load %.2f GiB), load %.1f s, step %.2f s (wall %.0f s)",
+            "  %-40s peak %.2f GiB (load %.2f GiB), load %.1f s, step %s s (wall %.0f s)",
             label,
             side.peakRssBytes() / GIB,
             side.loadPeakRssBytes() / GIB,
             side.loadSeconds(),
-            side.stepSeconds() == null ? Double.NaN : side.stepSeconds(),
+            sec(side.stepSeconds()),
             wall));
     return side;
   }
@@ -678,6 +678,9 @@ public final class ScaleBench {
         n.put("seconds_per_step", s.stepSeconds());
       }
       n.set("step_seconds", s.raw().path("step_seconds"));
+      if (s.raw().has("planned_bytes")) {
+        n.put("planned_bytes", s.raw().get("planned_bytes").asLong());
+      }
     }
     return n;
   }

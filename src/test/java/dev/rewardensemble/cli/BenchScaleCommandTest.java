@@ -93,6 +93,7 @@ class BenchScaleCommandTest {
           p.get("load_peak_rss_bytes").asDouble() <= p.get("peak_rss_bytes").asDouble(),
           w.toString());
       assertEquals(2, p.get("step_seconds").size(), w.toString());
+      assertTrue(p.get("planned_bytes").asLong() > 0, "the memory pre-check ran: " + w);
       assertTrue(p.get("seconds_per_step").asDouble() > 0, w.toString());
       assertEquals(peer, w.get("peer") != null && !w.get("peer").isNull(), w.toString());
     }
