@@ -429,4 +429,22 @@ public final class ScaleCheckpoint {
         + (exp < 0 ? "-" : "+")
         + String.format("%02d", Math.abs(exp));
   }
+
+  /**
+   * Writes (or finds complete) the checkpoint of a preset: {@code PRESET.json DIR SEED
+   * MAX_SHARD_BYTES}.
+   */
+  public static void main(String[] args) throws IOException {
+    ObjectNode preset = BenchModels.presetJson(Path.of(args[0]));
+    Plan p = plan(preset, Long.parseLong(args[3]));
+    boolean wrote = ensure(Path.of(args[1]), p, Long.parseLong(args[2]));
+    System.out.println(
+        (wrote ? "wrote " : "already complete: ")
+            + args[1]
+            + " ("
+            + p.totalParameters()
+            + " parameters, "
+            + p.shards().size()
+            + " file(s))");
+  }
 }

@@ -215,4 +215,65 @@ class ScaleCheckpointTest {
     assertEquals("1e+16", ScaleCheckpoint.pythonFloat(1e16));
     assertEquals("1.5e-07", ScaleCheckpoint.pythonFloat(1.5e-7));
   }
+
+  @Test
+  void aKilledWriterLeavesNoCheckpointAndTheNextWriteCompletesIt() throws Exception {
+    // ~21M parameters (42 MB): long enough to kill the writer while it writes
+    ObjectNode big = preset();
+    big.put("hidden_size", 512);
+    big.put("intermediate_size", 1376);
+    big.put("num_attention_heads", 8);
+    big.put("num_key_value_heads", 8);
+    big.put("head_dim", 64);
+    big.put("num_hidden_layers", 4);
+    big.put("vocab_size", 16000);
+    Path presetFile = tmp.resolve("big.json");
+    JSON.writeValue(presetFile.toFile(), big);
+    Path dir = tmp.resolve("ck");
+    long shard = 10_000_000;
+    ScaleCheckpoint.Plan plan = ScaleCheckpoint.plan(big, shard);
+    assertTrue(plan.shards().size() >= 3, "sharded: " + plan.shards().size());
+    String first = plan.shards().get(0).file();
+    Process p =
+        new ProcessBuilder(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx256m",
+                "-cp",
+                System.getProperty("java.class.path"),
+                ScaleCheckpoint.class.getName(),
+                presetFile.toString(),
+                dir.toString(),
+                "5",
+                Long.toString(shard))
+            .redirectErrorStream(true)
+            .start();
+    try {
+      // kill it once its first shard is complete in the staging directory (the rest is not)
+      long deadline = System.nanoTime() + 60_000_000_000L;
+      boolean seen = false;
+      while (!seen && p.isAlive() && System.nanoTime() < deadline) {
+        try (Stream<Path> s = Files.list(tmp)) {
+          for (Path staging :
+              s.filter(x -> x.getFileName().toString().startsWith(".ck.tmp-")).toList()) {
+            seen |= Files.exists(staging.resolve(first));
+          }
+        } catch (IOException raced) {
+          // the staging directory changed under us; look again
+        }
+        Thread.sleep(5);
+      }
+      assertTrue(seen, "the writer was caught while writing");
+    } finally {
+      p.destroyForcibly().waitFor();
+    }
+    assertFalse(Files.exists(dir), "a killed write leaves nothing under the checkpoint's name");
+    assertTrue(ScaleCheckpoint.ensure(dir, plan, 5), "written again from the start");
+    assertTrue(ScaleCheckpoint.holds(dir, plan));
+    try (Stream<Path> s = Files.list(tmp)) {
+      assertEquals(
+          Set.of("big.json", "ck"),
+          s.map(x -> x.getFileName().toString()).collect(Collectors.toSet()),
+          "the dead writer's staging directory is removed");
+    }
+  }
 }
