@@ -23,7 +23,6 @@ import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.io.Safetensors;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.lora.PeftAdapters;
-import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.train.TrainConfig;
 import dev.rewardensemble.train.TrainListener;
 import dev.rewardensemble.train.TrainingRun;
@@ -333,17 +332,7 @@ final class EnsembleTraining {
             out.resolve("phase2"),
             req.resume(),
             prov,
-            cx ->
-                LoraEnsembleGraph.training(
-                        cx,
-                        config,
-                        lora,
-                        k,
-                        new ParameterStore(cx.tf())
-                            .storeAs(key -> trainable.contains(key) ? Precision.FLOAT32 : frozen),
-                        seed,
-                        rule)
-                    .forward(),
+            LoraPhase2.forward(config, lora, k, trainable, frozen, seed, rule),
             false,
             (runDir, weights) -> {
               Map<String, FloatTensor> w = new LinkedHashMap<>();

@@ -26,7 +26,13 @@ import picocli.CommandLine.Option;
       "phase-2 step (K=1, r=8, trunk frozen), tokens/s; (e) scoring with each ensemble kind at K members,",
       "sequences/s, and its peak memory (fresh process per kind, on a scaled copy of the first preset).",
       "MFU is against the peak float32 matmul FLOP/s measured in the same process.",
-      "--peer runs the same workloads in PyTorch + transformers on the same weights and ids (scripts/bench-peer.sh)."
+      "--peer runs the same workloads in PyTorch + transformers on the same weights and ids (scripts/bench-peer.sh).",
+      "--workloads scale (on its own): the paper's scale on this machine. A random bf16 checkpoint of",
+      "--preset (default llama-7b) written as transformers' save_pretrained writes it, then, each in a",
+      "fresh JVM: load + score --rows x --seq with the single model and with a --k LoRA ensemble (r 8,",
+      "every projection), two LoRA phase-2 steps on one pair, and the rewards of its first",
+      "--check-layers blocks against float32; --peer: the same in PyTorch + transformers + peft in",
+      "bfloat16 (scripts/bench-scale-peer.sh). Prints peak RSS, seconds and the issue #15 targets."
     })
 public final class BenchCommand implements Callable<Integer> {
   @Option(
@@ -141,7 +147,7 @@ public final class BenchCommand implements Callable<Integer> {
       description =
           "Workloads to run, any of score, bt-step, lora-step, generate, ensembles (default: all"
               + " of these), and serve (rme serve over loopback HTTP against in-process scoring;"
-              + " only when named).")
+              + " only when named); or scale on its own.")
   List<String> workloads;
 
   @Option(
@@ -150,6 +156,44 @@ public final class BenchCommand implements Callable<Integer> {
       description =
           "Single-row requests per setting of the serve workload (default: ${DEFAULT-VALUE}).")
   int serveRequests;
+
+  @Option(
+      names = "--scale-dir",
+      description =
+          "scale: where the checkpoints are written and reused from on later runs (default: a"
+              + " temporary directory, deleted at the end). llama-7b needs ~14 GB of disk.")
+  Path scaleDir;
+
+  @Option(
+      names = "--rows",
+      defaultValue = "2",
+      description = "scale: sequences of the scoring batch (default: ${DEFAULT-VALUE}).")
+  int rows;
+
+  @Option(
+      names = "--max-shard-size",
+      defaultValue = "5GB",
+      description =
+          "scale: save_pretrained's max_shard_size for the checkpoint, e.g. 5GB (transformers 4's"
+              + " default, how published 7B checkpoints are sharded) or 50GB (transformers 5's)"
+              + " (default: ${DEFAULT-VALUE}).")
+  String maxShardSize;
+
+  @Option(
+      names = "--check-layers",
+      defaultValue = "2",
+      description =
+          "scale: blocks of the truncated checkpoint whose rewards are checked against float32"
+              + " (default: ${DEFAULT-VALUE}).")
+  int checkLayers;
+
+  @Option(
+      names = "--child-heap",
+      defaultValue = "3g",
+      description =
+          "scale: -Xmx of the workloads' JVMs; the weights live outside the heap (default:"
+              + " ${DEFAULT-VALUE}).")
+  String childHeap;
 
   @Option(
       names = "--root",
@@ -164,12 +208,15 @@ public final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    if (workloads.contains(SCALE)) {
+      return scale();
+    }
     List<Path> ps = new ArrayList<>();
     if (presets == null || presets.isEmpty()) {
       ps.add(root.resolve("tf-graphs/bench-llama.json"));
       ps.add(root.resolve("tf-graphs/bench-gpt2.json"));
     } else {
-      ps.addAll(presets);
+      presets.forEach(p -> ps.add(resolvePreset(p)));
     }
     Outputs.paths().inputFiles("--preset", ps).outputFile("--json", json).check();
     for (Path p : ps) {
@@ -252,6 +299,147 @@ public final class BenchCommand implements Callable<Integer> {
                   .writerWithDefaultPrettyPrinter()
                   .writeValueAsString(out)));
       System.out.println("\nwrote " + json);
+    }
+    return 0;
+  }
+
+  /** The workload of issue #15's measurement, run on its own. */
+  static final String SCALE = "scale";
+
+  /** A preset file, or a name of one in {@code tf-graphs/} ({@code llama-7b}). */
+  private Path resolvePreset(Path p) {
+    if (!Files.exists(p) && p.getNameCount() == 1 && !p.toString().endsWith(".json")) {
+      Path named = root.resolve("tf-graphs").resolve(p + ".json");
+      if (Files.isRegularFile(named)) {
+        return named;
+      }
+    }
+    return p;
+  }
+
+  /** {@code "5GB"} as huggingface_hub's {@code parse_size_to_int} reads it (decimal units). */
+  static long parseSize(String s) {
+    String t = s.strip();
+    String unit =
+        t.length() < 2 ? "" : t.substring(t.length() - 2).toUpperCase(java.util.Locale.ROOT);
+    long mult =
+        switch (unit) {
+          case "TB" -> 1_000_000_000_000L;
+          case "GB" -> 1_000_000_000L;
+          case "MB" -> 1_000_000L;
+          case "KB" -> 1_000L;
+          default ->
+              throw new UserError(
+                  "--max-shard-size: '" + s + "' needs a unit of TB, GB, MB or KB (e.g. 5GB)");
+        };
+    double v;
+    try {
+      v = Double.parseDouble(t.substring(0, t.length() - 2).strip());
+    } catch (NumberFormatException e) {
+      throw new UserError("--max-shard-size: '" + s + "' is not a size (e.g. 5GB)");
+    }
+    if (!(v > 0) || Double.isInfinite(v)) {
+      throw new UserError("--max-shard-size: '" + s + "' must be positive");
+    }
+    return (long) (v * mult);
+  }
+
+  private Integer scale() throws Exception {
+    if (workloads.size() != 1) {
+      throw new UserError(
+          "--workloads: scale runs on its own (got " + String.join(",", workloads) + ")");
+    }
+    if (presets != null && presets.size() > 1) {
+      throw new UserError("--preset: scale takes one preset, got " + presets.size());
+    }
+    Path preset =
+        resolvePreset(presets == null || presets.isEmpty() ? Path.of("llama-7b") : presets.get(0));
+    if (!Files.isRegularFile(preset)) {
+      throw new UserError(
+          "preset not found: "
+              + preset
+              + " (a file, or a name in "
+              + root.resolve("tf-graphs")
+              + ")");
+    }
+    long maxShard = parseSize(maxShardSize);
+    if (rows < 2) {
+      throw new UserError("--rows: scale needs at least 2 rows (one training pair), got " + rows);
+    }
+    if (k < 1 || seq < 1 || intra < 1 || checkLayers < 1) {
+      throw new UserError("--k, --seq, --intra-threads and --check-layers must be >= 1 for scale");
+    }
+    if (!childHeap.matches("[0-9]+[kKmMgG]?")) {
+      throw new UserError("--child-heap: '" + childHeap + "' is not a heap size such as 3g");
+    }
+    Path md =
+        json == null || json.toString().equals("-")
+            ? null
+            : json.resolveSibling(
+                json.getFileName().toString().replaceFirst("\\.json$", "") + ".md");
+    Outputs.paths()
+        .inputFiles("--preset", List.of(preset))
+        .outputFile("--json", json)
+        .outputFile("--json (markdown beside it)", md)
+        .check();
+    com.fasterxml.jackson.databind.node.ObjectNode pj =
+        dev.rewardensemble.bench.BenchModels.presetJson(preset);
+    dev.rewardensemble.bench.ScaleCheckpoint.Plan plan =
+        dev.rewardensemble.bench.ScaleCheckpoint.plan(pj, maxShard);
+    if (checkLayers > plan.config().path("num_hidden_layers").asInt()) {
+      throw new UserError(
+          "--check-layers "
+              + checkLayers
+              + " exceeds the preset's "
+              + plan.config().path("num_hidden_layers").asInt()
+              + " blocks");
+    }
+    Path work = workDir != null ? workDir : Files.createTempDirectory("rme-bench");
+    Path target = scaleDir != null ? scaleDir : work;
+    Files.createDirectories(target);
+    long need = plan.totalBytes() * 11 / 10 + (1L << 30);
+    long free = Files.getFileStore(target).getUsableSpace();
+    if (free < need) {
+      System.err.printf(
+          "rme: warning: %s has %.1f GiB free; writing the checkpoint needs up to %.1f GiB"
+              + " (less if it is already there)%n",
+          target, free / 1073741824.0, need / 1073741824.0);
+    }
+    dev.rewardensemble.bench.ScaleBench.Spec spec =
+        new dev.rewardensemble.bench.ScaleBench.Spec(
+            preset,
+            scaleDir,
+            rows,
+            seq,
+            k,
+            intra,
+            seed,
+            maxShard,
+            checkLayers,
+            peer,
+            root,
+            work,
+            recompute,
+            childHeap);
+    dev.rewardensemble.bench.ScaleBench.Report r =
+        dev.rewardensemble.bench.ScaleBench.run(
+            spec,
+            line -> {
+              System.err.println(line);
+              System.err.flush();
+            });
+    dev.rewardensemble.bench.ScaleBench.print(r, System.out);
+    if (json != null) {
+      Outputs.writeLines(
+          json,
+          List.of(
+              new com.fasterxml.jackson.databind.ObjectMapper()
+                  .writerWithDefaultPrettyPrinter()
+                  .writeValueAsString(dev.rewardensemble.bench.ScaleBench.toJson(r, spec))));
+      if (md != null) {
+        Outputs.writeLines(md, List.of(dev.rewardensemble.bench.ScaleBench.markdown(r)));
+        System.out.println("\nwrote " + json + " and " + md);
+      }
     }
     return 0;
   }
