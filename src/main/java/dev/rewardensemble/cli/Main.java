@@ -32,7 +32,8 @@ import picocli.CommandLine.Command;
       BenchCommand.class,
       GraphCommand.class,
       SyntheticCommand.class,
-      DemoCommand.class
+      DemoCommand.class,
+      SparkScoreCommand.class
     })
 public final class Main implements Runnable {
 
