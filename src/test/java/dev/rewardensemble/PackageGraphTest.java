@@ -36,7 +36,8 @@ import org.junit.jupiter.api.Test;
  *   <li>{@code serving}: SavedModel export and reload
  *   <li>{@code rl} (sampling, Best-of-n, PPO; scores through {@code ensemble.EnsembleScorer}),
  *       {@code api} (the public entry points: {@code RewardModel}, {@code RewardTraining}, ...)
- *   <li>{@code eval} (the gold-judge world and the demo), {@code bench}
+ *   <li>{@code eval} (the gold-judge world and the demo), {@code bench}, {@code spark} (scoring and
+ *       selection as Spark jobs; compiled against Spark's provided jars)
  *   <li>{@code cli}: one class per command, the top
  * </ol>
  *
@@ -59,7 +60,7 @@ class PackageGraphTest {
           Set.of("train", "ensemble"),
           Set.of("serving"),
           Set.of("rl", "api"),
-          Set.of("eval", "bench"),
+          Set.of("eval", "bench", "spark"),
           Set.of("cli"));
 
   /** Package to package it uses, to one file (with the reference) that uses it. */

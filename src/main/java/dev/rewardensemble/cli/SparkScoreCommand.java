@@ -35,6 +35,7 @@ import picocli.CommandLine.Option;
       "keeps rows whose reward is >= X (rejection sampling)."
     })
 public final class SparkScoreCommand implements Callable<Integer> {
+  @CommandLine.Spec CommandLine.Model.CommandSpec commandSpec;
 
   @Option(
       names = "--model",
@@ -243,7 +244,7 @@ public final class SparkScoreCommand implements Callable<Integer> {
     if (conf != null) {
       conf.forEach(b::conf);
     }
-    SparkScoreJob.run(b.build(), System.err);
+    SparkScoreJob.run(b.build(), commandSpec.commandLine().getErr());
     return 0;
   }
 

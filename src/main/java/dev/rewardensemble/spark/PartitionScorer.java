@@ -104,7 +104,8 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
   private String where(Row row, int partition, long index) {
     String file = cols.fileIndex >= 0 ? row.getString(cols.fileIndex) : null;
     StringBuilder sb = new StringBuilder();
-    sb.append(file == null || file.isEmpty() ? spec.data() : file);
+    String f = file == null || file.isEmpty() ? spec.data() : file;
+    sb.append(f.startsWith("file://") ? f.substring("file://".length()) : f);
     sb.append(" (partition ").append(partition).append(", row ").append(index + 1);
     int id = fieldIndex("id");
     if (id >= 0 && !row.isNullAt(id)) {

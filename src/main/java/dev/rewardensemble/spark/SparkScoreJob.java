@@ -5,7 +5,7 @@ import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.ensemble.EnsembleModel;
 import dev.rewardensemble.ensemble.EnsembleSpec;
 import java.io.IOException;
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -76,7 +76,7 @@ public final class SparkScoreJob {
       double seconds) {}
 
   /** Runs the job; progress and the summary go to {@code err}. */
-  public static Summary run(SparkScoreSpec spec, PrintStream err) throws IOException {
+  public static Summary run(SparkScoreSpec spec, PrintWriter err) throws IOException {
     long t0 = System.nanoTime();
     ModelInfo info = modelInfo(spec);
     boolean hadSession = SparkSession.getDefaultSession().isDefined();
@@ -113,7 +113,7 @@ public final class SparkScoreJob {
   }
 
   private static Summary run(
-      SparkSession spark, SparkScoreSpec spec, ModelInfo info, PrintStream err, long t0)
+      SparkSession spark, SparkScoreSpec spec, ModelInfo info, PrintWriter err, long t0)
       throws IOException {
     var hconf = spark.sparkContext().hadoopConfiguration();
     Path in = new Path(spec.data());
@@ -143,6 +143,8 @@ public final class SparkScoreJob {
                 .option("columnNameOfCorruptRecord", ScoreColumns.CORRUPT)
                 .json(spec.data())
             : spark.read().parquet(spec.data());
+    List<String> columns = new ArrayList<>(Arrays.asList(input.schema().fieldNames()));
+    columns.remove(ScoreColumns.CORRUPT);
     input = input.withColumn(ScoreColumns.FILE, functions.input_file_name());
     ScoreColumns cols = new ScoreColumns(input.schema(), info.k(), info.standardized());
     if (!cols.replaced.isEmpty()) {
@@ -151,14 +153,14 @@ public final class SparkScoreJob {
           cols.replaced);
     }
     if (spec.promptKey() != null
-        && !Arrays.asList(input.schema().fieldNames()).contains(spec.promptKey())) {
+        && !columns.contains(spec.promptKey())) {
       throw new IllegalArgumentException(
           "--prompt-key "
               + spec.promptKey()
               + " is not a column of "
               + spec.data()
               + " (columns: "
-              + String.join(", ", input.schema().fieldNames())
+              + String.join(", ", columns)
               + ")");
     }
     if (spec.promptKey() != null && cols.replaced.contains(spec.promptKey())) {
@@ -216,14 +218,15 @@ public final class SparkScoreJob {
                   r -> {
                     boolean keep =
                         threshold == null
-                            || (!r.isNullAt(reward) && r.getFloat(reward) >= threshold);
+                            || (!r.isNullAt(reward)
+                                && r.getFloat(reward) >= threshold.floatValue());
                     if (keep) {
                       written.add(1);
                     }
                     return keep;
                   });
       write(result.drop(ScoreColumns.POS), spec.out(), spec.outputFormat());
-    } catch (RuntimeException e) {
+    } catch (Exception e) { // Spark's Java API throws its checked SparkException unannounced
       for (Path o : outputs) {
         FileSystem fs = o.getFileSystem(hconf);
         if (fs.exists(o)) {
@@ -261,6 +264,7 @@ public final class SparkScoreJob {
     for (String ex : s.badExamples()) {
       err.println("  skipped " + ex);
     }
+    err.flush();
     return s;
   }
 
@@ -273,7 +277,7 @@ public final class SparkScoreJob {
    * own (task failure, write failure, job abort); the original travels as the cause when it
    * deserializes on the driver, and always in the message text.
    */
-  static RuntimeException failure(RuntimeException e) {
+  static RuntimeException failure(Exception e) throws IOException {
     for (Throwable t = e; t != null; t = t.getCause()) {
       if (t instanceof BadRowError b) {
         return new BadRowError(b.getMessage());
@@ -283,7 +287,10 @@ public final class SparkScoreJob {
     if (m.find()) {
       return new BadRowError(m.group(1).strip());
     }
-    return e;
+    if (e instanceof IOException io) {
+      throw io;
+    }
+    return e instanceof RuntimeException r ? r : new IllegalStateException(e.getMessage(), e);
   }
 
   private static final Pattern BAD_ROW =
