@@ -152,8 +152,7 @@ public final class SparkScoreJob {
           "rme spark-score: input columns %s are replaced by this job's output fields%n",
           cols.replaced);
     }
-    if (spec.promptKey() != null
-        && !columns.contains(spec.promptKey())) {
+    if (spec.promptKey() != null && !columns.contains(spec.promptKey())) {
       throw new IllegalArgumentException(
           "--prompt-key "
               + spec.promptKey()
@@ -189,6 +188,7 @@ public final class SparkScoreJob {
                 nonfinite),
             Encoders.row(cols.schema));
 
+    Dataset<Row> persisted = null;
     try {
       Dataset<Row> result = rows;
       if (spec.promptKey() != null) {
@@ -209,6 +209,7 @@ public final class SparkScoreJob {
               spec.outputFormat());
         }
         result = ranked.filter(functions.col(ScoreColumns.RANK).equalTo(1)).drop(ScoreColumns.RANK);
+        persisted = ranked;
       }
       int reward = Arrays.asList(result.schema().fieldNames()).indexOf("reward");
       Double threshold = spec.threshold();
@@ -234,6 +235,10 @@ public final class SparkScoreJob {
         }
       }
       throw failure(e);
+    } finally {
+      if (persisted != null) {
+        persisted.unpersist();
+      }
     }
     Summary s =
         new Summary(
