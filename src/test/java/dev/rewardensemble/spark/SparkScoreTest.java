@@ -262,10 +262,32 @@ class SparkScoreTest {
   }
 
   @Test
-  void textRowsUseTheModelsTokenizerAndTemplate() throws Exception {
+  void textAndConversationRowsUseTheModelsTokenizerAndTemplates() throws Exception {
+    // the example model with Mistral's chat template beside its tokenizer
+    Path model = tmp.resolve("chat-rm");
+    Files.createDirectories(model);
+    try (Stream<Path> files = Files.list(Path.of("examples/tiny-llama-rm"))) {
+      for (Path f : files.toList()) {
+        Files.copy(f, model.resolve(f.getFileName()));
+      }
+    }
+    String template =
+        Files.readString(Path.of("src/test/resources/chat-templates/templates/mistral.jinja"));
+    Files.writeString(
+        model.resolve("tokenizer_config.json"),
+        JSON.writeValueAsString(
+            Map.of("bos_token", "<s>", "eos_token", "</s>", "chat_template", template)));
+    List<String> lines = new ArrayList<>(Files.readAllLines(Path.of("examples/score.jsonl")));
+    lines.add(
+        "{\"id\": \"chat1\", \"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"},"
+            + " {\"role\": \"user\", \"content\": \"hi there\"}, {\"role\": \"assistant\","
+            + " \"content\": \"hello!\"}]}");
+    lines.add(
+        "{\"id\": \"chat2\", \"messages\": [{\"role\": \"user\", \"content\": \"2+2?\"},"
+            + " {\"role\": \"assistant\", \"content\": \"4\"}]}");
+    Path data = tmp.resolve("text-and-chat.jsonl");
+    Files.write(data, lines);
     Path want = tmp.resolve("text-want.jsonl");
-    Path model = Path.of("examples/tiny-llama-rm");
-    Path data = Path.of("examples/score.jsonl");
     Cli.Run r =
         Cli.rme(
             "score",
@@ -288,8 +310,10 @@ class SparkScoreTest {
             out.toString());
     assertEquals(0, r.code(), r.err());
     Map<String, JsonNode> got = readDir(out);
-    assertSameScores(byId(want), got, "text rows");
+    assertEquals(6, got.size());
+    assertSameScores(byId(want), got, "text and conversation rows");
     assertEquals("Add 17 and 25.", got.get("a").get("prompt").asText());
+    assertEquals("hello!", got.get("chat1").get("messages").get(2).get("content").asText());
   }
 
   /** A pool as rme best-of-n --candidates-out writes it: 3 prompts x 5 candidates. */
