@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -28,7 +29,11 @@ import java.util.stream.Stream;
 import org.apache.spark.TaskFailedReason;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -555,6 +560,67 @@ class SparkScoreTest {
     }
     assertEquals(Set.of(0), loaded);
     assertSameScores(results.get("SHARED"), results.get("PER_SLOT"), "per-slot vs shared");
+  }
+
+  @Test
+  void aPartitionIsScoredAsAStreamOfChunks() {
+    StructType in =
+        new StructType()
+            .add("id", DataTypes.StringType)
+            .add("input_ids", DataTypes.createArrayType(DataTypes.LongType))
+            .add(ScoreColumns.FILE, DataTypes.StringType);
+    ScoreColumns cols = new ScoreColumns(in, 1, false);
+    SparkScoreSpec spec =
+        SparkScoreSpec.builder(Fixtures.dir("llama-seqcls").toString(), "mem", "unused")
+            .chunkRows(4)
+            .batchSize(2)
+            .build();
+    AtomicInteger consumed = new AtomicInteger();
+    int n = 50;
+    Iterator<Row> rows =
+        new Iterator<>() {
+          int i;
+
+          @Override
+          public boolean hasNext() {
+            return i < n;
+          }
+
+          @Override
+          public Row next() {
+            consumed.incrementAndGet();
+            i++;
+            return RowFactory.create("r" + i, List.of(5L, 6L + i % 7, 7L), "mem");
+          }
+        };
+    var sc = spark.sparkContext();
+    PartitionScorer scorer =
+        new PartitionScorer(
+            spec,
+            in,
+            cols,
+            2,
+            2,
+            sc.longAccumulator(),
+            sc.longAccumulator(),
+            sc.collectionAccumulator(),
+            sc.longAccumulator());
+    try {
+      Iterator<Row> out = scorer.call(rows);
+      Row first = out.next();
+      assertEquals("r1", first.getString(0));
+      assertEquals(4, consumed.get(), "one chunk read before the first row is handed on");
+      int count = 1;
+      while (out.hasNext()) {
+        Row r = out.next();
+        count++;
+        assertEquals("r" + count, r.getString(0), "input order");
+        assertTrue(consumed.get() <= count + 3, "never more than a chunk ahead");
+      }
+      assertEquals(n, count);
+    } finally {
+      ExecutorModels.closeAll();
+    }
   }
 
   @Test
