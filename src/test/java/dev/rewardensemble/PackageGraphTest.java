@@ -37,7 +37,8 @@ import org.junit.jupiter.api.Test;
  *   <li>{@code rl} (sampling, Best-of-n, PPO; scores through {@code ensemble.EnsembleScorer}),
  *       {@code api} (the public entry points: {@code RewardModel}, {@code RewardTraining}, ...)
  *   <li>{@code server}: {@code rme serve}'s HTTP server over {@code api.RewardModel}
- *   <li>{@code eval} (the gold-judge world and the demo), {@code bench}
+ *   <li>{@code eval} (the gold-judge world and the demo), {@code bench}, {@code spark} (scoring and
+ *       selection as Spark jobs; compiled against Spark's provided jars)
  *   <li>{@code cli}: one class per command, the top
  * </ol>
  *
@@ -61,7 +62,7 @@ class PackageGraphTest {
           Set.of("serving"),
           Set.of("rl", "api"),
           Set.of("server"),
-          Set.of("eval", "bench"),
+          Set.of("eval", "bench", "spark"),
           Set.of("cli"));
 
   /** Package to package it uses, to one file (with the reference) that uses it. */

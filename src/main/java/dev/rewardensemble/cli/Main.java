@@ -33,7 +33,8 @@ import picocli.CommandLine.Command;
       ServeCommand.class,
       GraphCommand.class,
       SyntheticCommand.class,
-      DemoCommand.class
+      DemoCommand.class,
+      SparkScoreCommand.class
     })
 public final class Main implements Runnable {
 

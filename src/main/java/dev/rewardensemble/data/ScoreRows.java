@@ -71,6 +71,42 @@ public final class ScoreRows {
     }
   }
 
+  /**
+   * Encodes one row of any shape {@link #read} accepts, for readers that do not read JSONL files
+   * (e.g. rows of a Spark {@code Dataset}): the same checks and the same ids as {@link #read}.
+   *
+   * @param vocabSize every id must be below it ({@code <= 0}: no bound)
+   * @throws IllegalArgumentException {@code field: problem} for a bad row; {@link
+   *     #badRowReason(IllegalArgumentException)} gives its counting key
+   */
+  public static int[] encodeRow(ObjectNode row, Encoder encoder, int vocabSize) {
+    Objects.requireNonNull(encoder, "encoder");
+    try {
+      return parse(row, 0, encoder, vocabSize).ids();
+    } catch (BadRowException e) {
+      throw new BadRow(e.field() + ": " + e.getMessage(), e.reason());
+    }
+  }
+
+  /**
+   * The short counting key of a bad row thrown by {@link #encodeRow} ({@code missing_field}, {@code
+   * too_long}, ...), or {@code "bad_row"} for any other exception.
+   */
+  public static String badRowReason(IllegalArgumentException e) {
+    return e instanceof BadRow b ? b.reason : "bad_row";
+  }
+
+  /** A bad row of {@link #encodeRow}: an {@link IllegalArgumentException} with its counting key. */
+  private static final class BadRow extends IllegalArgumentException {
+    private static final long serialVersionUID = 1L;
+    private final String reason;
+
+    BadRow(String message, String reason) {
+      super(message);
+      this.reason = reason;
+    }
+  }
+
   private static ScoreRow parse(ObjectNode obj, int line, Encoder encoder, int vocab) {
     boolean hasIds = RowFields.has(obj, "input_ids");
     boolean hasText = RowFields.has(obj, "prompt") || RowFields.has(obj, "response");
