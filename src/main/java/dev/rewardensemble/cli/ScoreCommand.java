@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rewardensemble.api.RewardModel;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.data.Encoder;
-import dev.rewardensemble.data.PromptTemplate;
 import dev.rewardensemble.data.ScoreRow;
 import dev.rewardensemble.data.ScoreRows;
 import dev.rewardensemble.data.Tokenizer;
@@ -72,36 +71,12 @@ public final class ScoreCommand implements Callable<Integer> {
   int batchSize;
 
   @Option(
-      names = "--tokenizer",
-      description = "tokenizer.json (default: the one in the model directory).")
-  Path tokenizer;
-
-  @Option(
-      names = "--template",
-      defaultValue = "alpaca",
-      description =
-          "Prompt template for text rows: alpaca, raw or chat (the tokenizer's chat template, as a"
-              + " user/assistant conversation); conversational rows (\"messages\") always use the"
-              + " chat template (default: ${DEFAULT-VALUE}).")
-  String template;
-
-  @Option(
-      names = "--max-length",
-      description = "Longest sequence in tokens (default: the model's positions).")
-  Integer maxLength;
-
-  @Option(
-      names = "--truncate",
-      defaultValue = "error",
-      description =
-          "Sequences longer than --max-length: 'error' (default), or 'left' to cut the prompt / oldest ids from the left.")
-  String truncate;
-
-  @Option(
       names = "--allow-nonfinite",
       description =
           "Write a NaN/Inf reward as null and count it instead of stopping (default: an error naming the model and line).")
   boolean allowNonfinite;
+
+  @CommandLine.Mixin TextOptions text = new TextOptions();
 
   @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();
 
@@ -113,37 +88,20 @@ public final class ScoreCommand implements Callable<Integer> {
         .input("--model", model)
         .inputs("--lora", lora)
         .inputFile("--data", data)
-        .inputFile("--tokenizer", tokenizer)
+        .inputFile("--tokenizer", text.tokenizer)
         .outputFile("--out", out)
         .check();
     if (batchSize < 1) {
       throw new UserError("--batch-size must be >= 1, got " + batchSize);
     }
-    Encoder.Truncation trunc =
-        switch (truncate) {
-          case "error" -> Encoder.Truncation.ERROR;
-          case "left" -> Encoder.Truncation.LEFT;
-          default ->
-              throw new UserError("--truncate must be 'error' or 'left', got '" + truncate + "'");
-        };
+    text.check();
     ExecConfig exec = execOptions.config();
-    MemoryCheck.score(model, lora, batchSize, maxLength, exec.weights())
+    MemoryCheck.score(model, lora, batchSize, text.maxLength, exec.weights())
         .ifPresent(p -> MemoryCheck.require(p, "rme score of " + model));
     try (RewardModel rm = RewardModel.load(model, lora, exec, rewardToken.rule())) {
       AggregationConfig agg = aggregation.resolve(rm.aggregation());
-      int maxLen = maxLength != null ? maxLength : rm.config().maxPositions();
-      if (maxLen < 1 || maxLen > rm.config().maxPositions()) {
-        throw new UserError(
-            "--max-length "
-                + maxLen
-                + " must be in [1, "
-                + rm.config().maxPositions()
-                + "] (the model's positions)");
-      }
-      Path tokPath = tokenizer != null ? tokenizer : rm.tokenizer().orElse(null);
-      try (Tokenizer tok = tokPath == null ? null : Tokenizer.load(tokPath)) {
-        Encoder enc =
-            new Encoder(tok, PromptTemplate.byName(template), maxLen, OptionalInt.empty(), trunc);
+      try (Tokenizer tok = text.openTokenizer(rm.tokenizer())) {
+        Encoder enc = text.encoder(tok, rm.config().maxPositions());
         List<ScoreRow> rows = ScoreRows.read(data, enc, OptionalInt.of(rm.config().vocabSize()));
         List<int[]> seqs = new ArrayList<>(rows.size());
         rows.forEach(r -> seqs.add(r.ids()));

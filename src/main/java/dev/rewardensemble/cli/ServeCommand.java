@@ -3,7 +3,6 @@ package dev.rewardensemble.cli;
 import dev.rewardensemble.api.RewardModel;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.data.Encoder;
-import dev.rewardensemble.data.PromptTemplate;
 import dev.rewardensemble.data.Tokenizer;
 import dev.rewardensemble.server.RewardServer;
 import dev.rewardensemble.server.ServeOptions;
@@ -13,7 +12,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
-import java.util.OptionalInt;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
@@ -115,29 +113,7 @@ public final class ServeCommand implements Callable<Integer> {
           "Most threads reading and answering HTTP requests; a request waiting for the batcher holds none (default: ${DEFAULT-VALUE}).")
   int httpThreads;
 
-  @Option(
-      names = "--tokenizer",
-      description = "tokenizer.json (default: the one in the model directory).")
-  Path tokenizer;
-
-  @Option(
-      names = "--template",
-      defaultValue = "alpaca",
-      description =
-          "Prompt template of /v1/score's text rows: alpaca, raw or chat (default: ${DEFAULT-VALUE}).")
-  String template;
-
-  @Option(
-      names = "--max-length",
-      description = "Longest text sequence in tokens (default: the model's positions).")
-  Integer maxLength;
-
-  @Option(
-      names = "--truncate",
-      defaultValue = "error",
-      description =
-          "Text longer than --max-length: 'error' (a 400; default), or 'left' to cut the prompt / oldest ids.")
-  String truncate;
+  @CommandLine.Mixin TextOptions text = new TextOptions();
 
   @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();
 
@@ -148,17 +124,10 @@ public final class ServeCommand implements Callable<Integer> {
     Outputs.paths()
         .input("--model", model)
         .inputs("--lora", lora)
-        .inputFile("--tokenizer", tokenizer)
+        .inputFile("--tokenizer", text.tokenizer)
         .inputFile("--token-file", tokenFile)
         .check();
-    Encoder.Truncation trunc =
-        switch (truncate) {
-          case "error" -> Encoder.Truncation.ERROR;
-          case "left" -> Encoder.Truncation.LEFT;
-          default ->
-              throw new UserError("--truncate must be 'error' or 'left', got '" + truncate + "'");
-        };
-    PromptTemplate tmpl = PromptTemplate.byName(template);
+    text.check();
     Optional<String> token = tokenFile == null ? Optional.empty() : Optional.of(token(tokenFile));
     boolean saved =
         (lora == null || lora.isEmpty()) && Files.isRegularFile(model.resolve("saved_model.pb"));
@@ -190,22 +159,12 @@ public final class ServeCommand implements Callable<Integer> {
             httpThreads,
             30_000);
     ExecConfig exec = execOptions.config();
-    MemoryCheck.score(model, lora, maxBatch, maxLength, exec.weights())
+    MemoryCheck.score(model, lora, maxBatch, text.maxLength, exec.weights())
         .ifPresent(p -> MemoryCheck.require(p, "rme serve of " + model));
     try (RewardModel rm = RewardModel.load(model, lora, exec, rewardToken.rule())) {
       ServeOptions opts = probe.withAggregation(aggregation.resolve(rm.aggregation()));
-      int maxLen = maxLength != null ? maxLength : rm.config().maxPositions();
-      if (maxLen < 1 || maxLen > rm.config().maxPositions()) {
-        throw new UserError(
-            "--max-length "
-                + maxLen
-                + " must be in [1, "
-                + rm.config().maxPositions()
-                + "] (the model's positions)");
-      }
-      Path tokPath = tokenizer != null ? tokenizer : rm.tokenizer().orElse(null);
-      try (Tokenizer tok = tokPath == null ? null : Tokenizer.load(tokPath)) {
-        Encoder enc = new Encoder(tok, tmpl, maxLen, OptionalInt.empty(), trunc);
+      try (Tokenizer tok = text.openTokenizer(rm.tokenizer())) {
+        Encoder enc = text.encoder(tok, rm.config().maxPositions());
         RewardServer server = RewardServer.start(rm, enc, opts);
         CountDownLatch stopped = new CountDownLatch(1);
         Runnable stop =

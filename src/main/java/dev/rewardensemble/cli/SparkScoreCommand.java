@@ -1,7 +1,5 @@
 package dev.rewardensemble.cli;
 
-import dev.rewardensemble.data.Encoder;
-import dev.rewardensemble.data.PromptTemplate;
 import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.spark.SparkScoreJob;
 import dev.rewardensemble.spark.SparkScoreSpec;
@@ -142,26 +140,7 @@ public final class SparkScoreCommand implements Callable<Integer> {
               + " (default: ${DEFAULT-VALUE}).")
   String sessions;
 
-  @Option(names = "--tokenizer", description = "tokenizer.json (default: the model's).")
-  Path tokenizer;
-
-  @Option(
-      names = "--template",
-      defaultValue = "alpaca",
-      description =
-          "Prompt template for text rows: alpaca, raw or chat (default: ${DEFAULT-VALUE}).")
-  String template;
-
-  @Option(
-      names = "--max-length",
-      description = "Longest sequence in tokens (default: the model's positions).")
-  Integer maxLength;
-
-  @Option(
-      names = "--truncate",
-      defaultValue = "error",
-      description = "Sequences longer than --max-length: error (a bad row) or left.")
-  String truncate;
+  @CommandLine.Mixin TextOptions text = new TextOptions();
 
   @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();
 
@@ -197,21 +176,12 @@ public final class SparkScoreCommand implements Callable<Integer> {
     Outputs.paths()
         .input("--model", model)
         .inputs("--lora", lora)
-        .inputFile("--tokenizer", tokenizer)
+        .inputFile("--tokenizer", text.tokenizer)
         .check();
     if (bestOfN != (promptKey != null)) {
       throw new UserError("--best-of-n and --prompt-key KEY go together");
     }
-    Encoder.Truncation trunc =
-        switch (truncate) {
-          case "error" -> Encoder.Truncation.ERROR;
-          case "left" -> Encoder.Truncation.LEFT;
-          default ->
-              throw new UserError("--truncate must be 'error' or 'left', got '" + truncate + "'");
-        };
-    if (maxLength != null && maxLength < 1) {
-      throw new UserError("--max-length must be >= 1, got " + maxLength);
-    }
+    text.check();
     AggregationConfig agg = aggregation.resolve(null);
     List<String> adapters = new ArrayList<>();
     if (lora != null) {
@@ -225,10 +195,10 @@ public final class SparkScoreCommand implements Callable<Integer> {
             .candidatesOut(candidatesOut)
             .master(master)
             .normalize(!noNormalize)
-            .tokenizer(tokenizer == null ? null : tokenizer.toString())
-            .template(PromptTemplate.byName(template))
-            .maxLength(maxLength == null ? 0 : maxLength)
-            .truncation(trunc)
+            .tokenizer(text.tokenizer == null ? null : text.tokenizer.toString())
+            .template(text.promptTemplate())
+            .maxLength(text.maxLength == null ? 0 : text.maxLength)
+            .truncation(text.truncation())
             .rewardToken(rewardToken.rule().orElse(null))
             .batchSize(batchSize)
             .chunkRows(chunkRows)
