@@ -8,14 +8,76 @@ import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
 /**
- * The pieces the Llama-style families ({@link Llama}, {@link Qwen2}, {@link Qwen3}, {@link
- * Mistral}) share, so that each family's forward reads top to bottom in its own file without
- * repeating them: token embedding, the weight products through the {@link Projector}, rotary
+ * The pieces the rotary decoder families ({@link Llama}, also Mistral's, {@link Qwen2}, {@link
+ * Qwen3}, {@link Gemma2}) share, so that each family's forward reads top to bottom in its own file
+ * without repeating them: token embedding, the loop over the blocks (rotary tables, the ensemble
+ * fork, the {@link BlockRunner}), the weight products through the {@link Projector}, rotary
  * attention over split heads, and the SwiGLU MLP. Weights are torch Linear {@code [out, in]} named
  * as in Hugging Face checkpoints ({@code model.layers.0.self_attn.q_proj.weight}, ...).
  */
 final class DecoderBlocks {
   private DecoderBlocks() {}
+
+  /**
+   * One block of a rotary decoder, built by its family: block {@code layer} over rows {@code x}
+   * with its weights {@code w} (widened after {@code x}), the geometry {@code g} and rotary tables
+   * {@code cosSin} of its attention, and {@code fork} (not null at the fork block only).
+   */
+  @FunctionalInterface
+  interface RotaryBlock {
+    Operand<TFloat32> build(
+        BuildContext cx,
+        Weights w,
+        Operand<TFloat32> x,
+        int layer,
+        Attention.Geometry g,
+        Operand<TFloat32>[] cosSin,
+        Members fork);
+  }
+
+  /**
+   * The blocks of a rotary decoder over its embedded rows {@code x [B*T, H]}: rotary tables for the
+   * batch and, from the fork block on, for the members ({@code [K*B, T]}); each block run through
+   * the context's {@link BlockRunner} (so training may recompute it) with its bfloat16 weights
+   * widened block by block; rows expanded to the members when they fork above the last block.
+   *
+   * @return the last block's rows (before the final norm): {@code [B*T, H]}, or {@code [K*B*T, H]}
+   *     when forked
+   */
+  static Operand<TFloat32> blocks(
+      BuildContext cx,
+      int numLayers,
+      float[] invFreq,
+      Weights w,
+      Operand<TFloat32> x,
+      Attention.Geometry g,
+      Members members,
+      RotaryBlock block) {
+    Ops tf = cx.tf();
+    Operand<TFloat32>[] cosSin = Attention.ropeTables(tf, g, invFreq); // [B, T, 1, D] each
+    // From the fork block's attention on, B*T stands for K*B*T.
+    Attention.Geometry gk = members != null ? members.geometry() : null;
+    Operand<TFloat32>[] cosSinK =
+        members != null && members.fromLayer() < numLayers
+            ? Attention.ropeTables(tf, gk, invFreq) // [K*B, T, 1, D] each
+            : null;
+    for (int i = 0; i < numLayers; i++) {
+      int layer = i;
+      boolean forked = members != null && i >= members.fromLayer();
+      // The fork block's attention inputs are the same rows for every member: its projections take
+      // them once.
+      Members fork = members != null && i == members.fromLayer() ? members : null;
+      Attention.Geometry gi = forked ? gk : g;
+      Operand<TFloat32>[] cs = forked ? cosSinK : cosSin;
+      x =
+          cx.blocks()
+              .run(cx, i, x, (bcx, xi) -> block.build(bcx, w.after(xi), xi, layer, gi, cs, fork));
+    }
+    if (members != null && members.fromLayer() >= numLayers) {
+      x = members.expand(tf, x); // [K*B*T, H]
+    }
+    return x;
+  }
 
   /** {@code model.embed_tokens} rows of {@code ids [B, T]}: {@code [B*T, H]}. */
   static Operand<TFloat32> embed(Ops tf, Weights w, Operand<TInt32> ids) {

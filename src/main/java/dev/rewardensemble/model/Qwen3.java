@@ -38,38 +38,18 @@ public final class Qwen3 {
       Members members,
       KvCache cache) {
     Ops tf = cx.tf();
-    float[] invFreq = c.inverseFrequencies();
-    Operand<TFloat32>[] cosSin = Attention.ropeTables(tf, g, invFreq); // [B, T, 1, D] each
-    // From the fork block's attention on, B*T stands for K*B*T.
-    Attention.Geometry gk = members != null ? members.geometry() : null;
-    Operand<TFloat32>[] cosSinK =
-        members != null && members.fromLayer() < c.numLayers()
-            ? Attention.ropeTables(tf, gk, invFreq) // [K*B, T, 1, D] each
-            : null;
-
     Operand<TFloat32> x = DecoderBlocks.embed(tf, w, ids); // [B*T, H]
-
-    for (int i = 0; i < c.numLayers(); i++) {
-      int layer = i;
-      boolean forked = members != null && i >= members.fromLayer();
-      // The fork block's attention inputs are the same rows for every member: its projections take
-      // them once.
-      Members fork = members != null && i == members.fromLayer() ? members : null;
-      Attention.Geometry gi = forked ? gk : g;
-      Operand<TFloat32>[] cs = forked ? cosSinK : cosSin;
-      x =
-          cx.blocks()
-              .run(
-                  cx,
-                  i,
-                  x,
-                  (bcx, xi) ->
-                      // bfloat16 weights widen block by block
-                      block(bcx, c, w.after(xi), xi, layer, gi, cs, proj, fork, cache));
-    }
-    if (members != null && members.fromLayer() >= c.numLayers()) {
-      x = members.expand(tf, x); // [K*B*T, H]
-    }
+    x =
+        DecoderBlocks.blocks(
+            cx,
+            c.numLayers(),
+            c.inverseFrequencies(),
+            w,
+            x,
+            g,
+            members,
+            (bcx, wi, xi, layer, gi, cs, fork) ->
+                block(bcx, c, wi, xi, layer, gi, cs, proj, fork, cache));
     return Layers.rmsNorm(tf, x, w.after(x).get("model.norm.weight"), c.rmsNormEps());
   }
 
