@@ -327,6 +327,9 @@ public final class ScaleBench {
         List.of(
             java,
             "-Xmx" + s.childHeap(),
+            // Weights live outside the heap: JavaCPP's default cap on the process's RSS (4 x -Xmx)
+            // would stop a 7B model; the probe's memory pre-check guards physical memory instead.
+            "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
             "-cp",
             System.getProperty("java.class.path"),
             ScaleProbe.class.getName(),
