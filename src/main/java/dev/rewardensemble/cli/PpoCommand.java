@@ -215,7 +215,7 @@ public final class PpoCommand implements Callable<Integer> {
             .seed(seed)
             .build();
     ExecConfig exec = execOptions.config();
-    MemoryCheck.ppo(policy, rewardModel, lora, rolloutBatch, maxNewTokens)
+    MemoryCheck.ppo(policy, rewardModel, lora, rolloutBatch, maxNewTokens, exec.weights())
         .ifPresent(p -> MemoryCheck.require(p, "rme ppo with " + policy));
     // Validated from the headers; the weights stay on disk until streamed into the variables.
     HfCheckpoint.Checkpoint pol = HfCheckpoint.open(policy);

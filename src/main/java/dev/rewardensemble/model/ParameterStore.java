@@ -379,7 +379,16 @@ public final class ParameterStore {
                       + expected
                       + "-byte tensor");
             }
-            DataBuffers.of(chunk.slice()).copyTo(data.offset(offset), n);
+            // Through a small heap buffer: a raw buffer's array writes are block copies, while
+            // copying a NIO buffer into it goes byte by byte.
+            ByteBuffer in = chunk.slice();
+            byte[] staging = new byte[Math.min(n, 1 << 22)];
+            for (int done = 0; done < n; ) {
+              int m = Math.min(staging.length, n - done);
+              in.get(staging, 0, m);
+              data.offset(offset + done).write(staging, 0, m);
+              done += m;
+            }
             filled[0] += n;
           });
       if (filled[0] != expected) {

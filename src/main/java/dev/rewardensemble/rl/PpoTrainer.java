@@ -280,6 +280,11 @@ public final class PpoTrainer implements AutoCloseable {
     return params;
   }
 
+  /** The trainer's graph, for tests that inspect its ops. */
+  Graph graph() {
+    return owner.graph();
+  }
+
   public Stats step(List<int[]> prompts) {
     if (guard == null) {
       guard =

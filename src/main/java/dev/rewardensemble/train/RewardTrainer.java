@@ -164,6 +164,11 @@ public final class RewardTrainer implements AutoCloseable {
     return params;
   }
 
+  /** The training graph (for inspection; owned by this trainer). */
+  public org.tensorflow.Graph graph() {
+    return owner.graph();
+  }
+
   /**
    * Forward + backward of one micro-batch, adding its gradients times {@code 1/gradAccum} to the
    * accumulators (right when every micro-batch of the step is full), dropout key 0.

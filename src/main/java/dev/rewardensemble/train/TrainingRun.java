@@ -167,6 +167,7 @@ public final class TrainingRun {
       // The weight limit from the trainable weights as loaded (before any checkpoint is restored),
       // measured in the graph: the initial values may be a checkpoint still on disk.
       DivergenceGuard guard = new DivergenceGuard(trainer.weightStats()[0]);
+      listener.onTrainingGraph(trainer.graph());
       int start = 0;
       RunDirs.cleanLeftovers(runDir);
       ObjectNode previous = RunDirs.runJson(runDir);
