@@ -317,6 +317,11 @@ public final class Sampler implements AutoCloseable {
     return config;
   }
 
+  /** The graph the sampler's ops live in, for tests that inspect them. */
+  Graph graph() {
+    return graph;
+  }
+
   /** The {@code tokenizer.json} found beside the checkpoint, if any. */
   public Optional<Path> tokenizer() {
     return tokenizer;
