@@ -323,9 +323,10 @@ public final class ParameterStore {
             || values.keySet().stream().anyMatch(k -> entries.get(k).storage != Precision.FLOAT32);
     if (stream) {
       LazyWeights lazy = values instanceof LazyWeights l ? l : new LazyWeights(values);
+      byte[] staging = new byte[STAGING_BYTES]; // one for the whole load: no garbage per tensor
       try (LazyWeights.Reader reader = lazy.open()) {
         for (String key : values.keySet()) {
-          loadOne(session, entries.get(key), reader);
+          loadOne(session, entries.get(key), reader, staging);
         }
       }
       return;
@@ -347,8 +348,8 @@ public final class ParameterStore {
   }
 
   /** Fills one tensor of {@code e}'s dtype from {@code reader}, assigns it and frees it. */
-  private static void loadOne(Session session, Entry e, LazyWeights.Reader reader) {
-    try (Tensor t = tensorOf(reader, e.name, e.shape, e.storage)) {
+  private static void loadOne(Session session, Entry e, LazyWeights.Reader reader, byte[] staging) {
+    try (Tensor t = tensorOf(reader, e.name, e.shape, e.storage, staging)) {
       session.runner().feed(e.feed, t).addTarget(e.assign).run().close();
     }
   }
@@ -359,6 +360,14 @@ public final class ParameterStore {
    */
   public static Tensor tensorOf(
       LazyWeights.Reader reader, String key, long[] shape, Precision storage) {
+    return tensorOf(reader, key, shape, storage, new byte[STAGING_BYTES]);
+  }
+
+  /** Bytes copied at a time from a streamed chunk into a tensor. */
+  private static final int STAGING_BYTES = 1 << 22;
+
+  private static Tensor tensorOf(
+      LazyWeights.Reader reader, String key, long[] shape, Precision storage, byte[] staging) {
     Shape sh = Shape.of(shape);
     Tensor t = storage == Precision.BFLOAT16 ? TBfloat16.tensorOf(sh) : TFloat32.tensorOf(sh);
     try {
@@ -382,7 +391,6 @@ public final class ParameterStore {
             // Through a small heap buffer: a raw buffer's array writes are block copies, while
             // copying a NIO buffer into it goes byte by byte.
             ByteBuffer in = chunk.slice();
-            byte[] staging = new byte[Math.min(n, 1 << 22)];
             for (int done = 0; done < n; ) {
               int m = Math.min(staging.length, n - done);
               in.get(staging, 0, m);
