@@ -5,6 +5,7 @@ import dev.rewardensemble.config.ModelConfigs;
 import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.model.Init;
 import dev.rewardensemble.model.LmHead;
@@ -12,7 +13,6 @@ import dev.rewardensemble.model.RewardHeads;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 
@@ -67,9 +67,11 @@ public record BaseModel(
     }
     requireDirectory(source);
     RunDirs.requireComplete(source); // a killed run is no base to train from
-    HfCheckpoint.Checkpoint ck = HfCheckpoint.load(source);
-    Map<String, FloatTensor> trunk = new LinkedHashMap<>(ck.weights());
-    FloatTensor head = trunk.remove(RewardHeads.KEY);
+    // Validated from the headers; the trunk stays on disk until streamed into a graph's variables.
+    HfCheckpoint.Checkpoint ck = HfCheckpoint.open(source);
+    LazyWeights trunk = new LazyWeights(ck.weights());
+    FloatTensor head = trunk.containsKey(RewardHeads.KEY) ? trunk.get(RewardHeads.KEY) : null;
+    trunk.remove(RewardHeads.KEY);
     trunk.remove(LmHead.KEY);
     Path tok = source.resolve("tokenizer.json");
     return new BaseModel(
@@ -114,7 +116,7 @@ public record BaseModel(
    * seeded from {@code seed} (head k from its own stream).
    */
   public Map<String, FloatTensor> withHeads(int k, long seed) {
-    Map<String, FloatTensor> w = new LinkedHashMap<>(trunk);
+    Map<String, FloatTensor> w = new LazyWeights(trunk); // lazy entries stay lazy
     if (head.isPresent() && head.get().shape()[0] == k) {
       w.put(RewardHeads.KEY, head.get());
     } else {

@@ -20,7 +20,6 @@ import dev.rewardensemble.io.CrashPoints;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.io.RunDirs;
-import dev.rewardensemble.io.Safetensors;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.lora.PeftAdapters;
 import dev.rewardensemble.train.TrainConfig;
@@ -276,9 +275,7 @@ final class EnsembleTraining {
     Map<String, FloatTensor> phase1Weights;
     if (req.resume() && completed(phase1Dir)) {
       listener.onMessage("phase 1 already trained: " + phase1Dir);
-      try (Safetensors s = Safetensors.open(phase1Dir.resolve("model.safetensors"))) {
-        phase1Weights = s.readAll();
-      }
+      phase1Weights = LazyWeights.ofFile(phase1Dir.resolve("model.safetensors"));
     } else {
       listener.onMessage(
           "LoRA phase 1: full finetune with " + k + " heads on " + p1.size() + " pairs");
@@ -305,7 +302,8 @@ final class EnsembleTraining {
     // Phase 2: frozen trunk, K fresh adapters, the heads continuing from phase 1's.
     LoraConfig lora =
         (ens.lora() == null ? LoraConfig.defaults(config) : ens.lora()).checkFor(config);
-    Map<String, FloatTensor> init = new LinkedHashMap<>(phase1Weights);
+    // Phase 1's weights stay in its model.safetensors until streamed into phase 2's variables.
+    LazyWeights init = new LazyWeights(phase1Weights);
     init.putAll(LoraInit.adapters(config, lora, k, tc.seed()));
     TrainConfig tc2 = tc.withLr(ens.loraLr(), ens.loraSchedule());
     long seed = tc.seed();
@@ -336,12 +334,11 @@ final class EnsembleTraining {
             false,
             (runDir, weights) -> {
               Map<String, FloatTensor> w = new LinkedHashMap<>();
-              weights.forEach(
-                  (key, v) -> {
-                    if (trainable.contains(key)) {
-                      w.put(key, v);
-                    }
-                  });
+              for (String key : weights.keySet()) {
+                if (trainable.contains(key)) {
+                  w.put(key, weights.get(key)); // adapters and heads only: the trunk stays put
+                }
+              }
               PeftAdapters.Stacked stacked = new PeftAdapters.Stacked(config, lora, k, w);
               for (int m = 0; m < k; m++) {
                 PeftAdapters.export(adaptersDir.resolve("member-" + m), stacked, m, "../../phase1");

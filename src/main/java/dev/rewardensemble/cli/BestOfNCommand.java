@@ -180,7 +180,7 @@ public final class BestOfNCommand implements Callable<Integer> {
             MemoryCheck.score(rewardModel, lora, batchSize, null, exec.weights()),
             poolIn != null
                 ? java.util.Optional.empty()
-                : MemoryCheck.generate(policy, batchSize, maxNewTokens)),
+                : MemoryCheck.generate(policy, batchSize, maxNewTokens, exec.weights())),
         List.of("reward model", "policy"));
     try (RewardModel rm = RewardModel.load(rewardModel, lora, exec, rewardToken.rule())) {
       AggregationConfig agg = aggregation.resolve(rm.aggregation());

@@ -139,7 +139,7 @@ public final class EvalCommand implements Callable<Integer> {
     List<PromptRow> rows;
     List<String> answers = new ArrayList<>();
     List<int[]> answerIds = new ArrayList<>();
-    MemoryCheck.generate(policy, batchSize, maxNewTokens)
+    MemoryCheck.generate(policy, batchSize, maxNewTokens, exec.weights())
         .ifPresent(p -> MemoryCheck.require(p, "rme eval with " + policy));
     try (Sampler sampler = Sampler.load(policy, exec)) {
       Path tokPath =

@@ -94,7 +94,10 @@ public final class ExportCommand implements Callable<Integer> {
       checkPaths(dir);
       try (dev.rewardensemble.rl.Sampler s =
           dev.rewardensemble.rl.Sampler.load(
-              model, dev.rewardensemble.config.ExecConfig.defaults())) {
+              model,
+              // streamed from the checkpoint; the SavedModel keeps float32 variables as before
+              dev.rewardensemble.config.ExecConfig.defaults()
+                  .withWeights(dev.rewardensemble.config.WeightStorage.FLOAT32))) {
         if (Files.exists(dir)) {
           // --overwrite: the old version is replaced only once the new one is complete.
           Path stage = TempPaths.newDirectory(dir);
@@ -158,15 +161,14 @@ public final class ExportCommand implements Callable<Integer> {
             stage -> {
               if (em.kind() == EnsembleKind.INDEPENDENT) {
                 for (int k = 0; k < em.members(); k++) {
-                  Map<String, dev.rewardensemble.io.FloatTensor> w = new LinkedHashMap<>();
+                  // Lazy entries stay on disk until streamed into the member's file.
+                  dev.rewardensemble.io.LazyWeights w = new dev.rewardensemble.io.LazyWeights();
                   String p = dev.rewardensemble.ensemble.IndependentGraph.prefix(k);
-                  em.weights()
-                      .forEach(
-                          (key, v) -> {
-                            if (key.startsWith(p)) {
-                              w.put(key.substring(p.length()), v);
-                            }
-                          });
+                  for (String key : em.weights().keySet()) {
+                    if (key.startsWith(p)) {
+                      w.putFrom(key.substring(p.length()), em.weights(), key);
+                    }
+                  }
                   SavedModels.writeHf(
                       Files.createDirectory(stage.resolve("member-" + k)), em.config(), w, 1);
                 }
@@ -197,9 +199,9 @@ public final class ExportCommand implements Callable<Integer> {
         // PeftModel.from_pretrained(base, member-k) and AutoPeftModel load it as transformers reads
         // any checkpoint. A run directory itself is not a Hugging Face checkpoint.
         String base = out.toAbsolutePath().normalize().resolve("base").toString();
-        Map<String, dev.rewardensemble.io.FloatTensor> trunk = new LinkedHashMap<>();
+        dev.rewardensemble.io.LazyWeights trunk = new dev.rewardensemble.io.LazyWeights();
         for (String key : m.config().parameterShapes().keySet()) {
-          trunk.put(key, m.weights().get(key));
+          trunk.putFrom(key, m.weights(), key); // streamed into base/ when written
         }
         trunk.put(
             dev.rewardensemble.model.RewardHeads.KEY,
@@ -234,13 +236,11 @@ public final class ExportCommand implements Callable<Integer> {
     java.util.Set<String> trainable =
         java.util.Set.copyOf(
             dev.rewardensemble.ensemble.LoraEnsembleGraph.trainableKeys(m.config(), m.lora()));
-    m.weights()
-        .forEach(
-            (k, v) -> {
-              if (trainable.contains(k)) {
-                w.put(k, v);
-              }
-            });
+    for (String k : m.weights().keySet()) {
+      if (trainable.contains(k)) {
+        w.put(k, m.weights().get(k)); // adapters and heads only
+      }
+    }
     return w;
   }
 

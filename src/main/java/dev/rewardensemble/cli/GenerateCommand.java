@@ -127,7 +127,7 @@ public final class GenerateCommand implements Callable<Integer> {
             seed == null ? 0L : seed,
             !ignoreEos);
     PromptTemplate tmpl = PromptTemplate.byName(template);
-    MemoryCheck.generate(model, batchSize, maxNewTokens)
+    MemoryCheck.generate(model, batchSize, maxNewTokens, execOptions.config().weights())
         .ifPresent(p -> MemoryCheck.require(p, "rme generate with " + model));
     try (Sampler sampler = Sampler.load(model, execOptions.config())) {
       int maxPrompt = sampler.config().maxPositions() - maxNewTokens;

@@ -159,7 +159,8 @@ public final class InfoCommand implements Callable<Integer> {
             batchSize,
             length,
             maxNewTokens,
-            MemoryCheck.JAVA_COPY,
+            // only a preset trained from scratch is initialised in Java arrays
+            m == MemoryPlan.Mode.TRAIN && MemoryCheck.javaCopy(model),
             recompute);
     MemoryPlan plan = MemoryPlan.of(req);
 

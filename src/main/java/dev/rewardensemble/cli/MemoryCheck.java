@@ -21,16 +21,19 @@ final class MemoryCheck {
   private MemoryCheck() {}
 
   /**
-   * Bytes per frozen parameter of the paths that load into float32 variables (training, PPO's
-   * policy, generation) and of what {@code rme info} plans unless told {@code --weights}.
+   * Bytes per frozen parameter of the paths that load into float32 variables (a SavedModel export,
+   * the bench's presets) and of what {@code rme info} plans unless told {@code --weights}.
    */
   static final int WEIGHT_BYTES = 4;
 
   /**
-   * Whether a path passes every weight through float32 Java arrays: training, PPO and export still
-   * do; scoring and generation stream (see README, Checkpoints).
+   * Whether starting from {@code model} passes every weight through float32 Java arrays: only a
+   * {@code tf-graphs/*.json} preset, whose weights are initialised in Java; checkpoints and run
+   * directories stream into the variables on every path (see README, Checkpoints).
    */
-  static final boolean JAVA_COPY = true;
+  static boolean javaCopy(Path model) {
+    return java.nio.file.Files.isRegularFile(model) && model.toString().endsWith(".json");
+  }
 
   /**
    * Bytes per frozen trunk parameter when scoring {@code model} with {@code storage}: 2 for
@@ -114,7 +117,8 @@ final class MemoryCheck {
   }
 
   /** The plan of sampling {@code maxNewTokens} from the causal LM {@code policy}. */
-  private static Optional<MemoryPlan> generatePlan(Path policy, int batch, int maxNewTokens) {
+  private static Optional<MemoryPlan> generatePlan(
+      Path policy, int batch, int maxNewTokens, dev.rewardensemble.config.WeightStorage storage) {
     return ModelShape.read(policy, List.of())
         .map(
             s ->
@@ -125,11 +129,11 @@ final class MemoryCheck {
                         1,
                         null,
                         MemoryPlan.Mode.GENERATE,
-                        WEIGHT_BYTES,
+                        scoringWeightBytes(storage, policy), // every sampler weight is frozen
                         batch,
                         0,
                         Math.max(0, Math.min(maxNewTokens, s.config().maxPositions())),
-                        false))); // Sampler.load streams (float32 variables)
+                        false))); // Sampler.load streams
   }
 
   /**
@@ -144,6 +148,7 @@ final class MemoryCheck {
       LoraConfig lora,
       int batch,
       int maxLength,
+      dev.rewardensemble.config.WeightStorage storage,
       boolean recompute) {
     return ModelShape.read(model, List.of())
         .map(
@@ -155,11 +160,13 @@ final class MemoryCheck {
                       k,
                       lora,
                       MemoryPlan.Mode.TRAIN,
-                      WEIGHT_BYTES,
+                      // The only frozen weights of training are LoRA phase 2's trunk: phase 1's
+                      // float32 values, so auto keeps float32 and only bfloat16 halves them.
+                      storage == dev.rewardensemble.config.WeightStorage.BFLOAT16 ? 2 : 4,
                       batch,
                       length(maxLength, s.config()),
                       0,
-                      JAVA_COPY,
+                      javaCopy(model),
                       recompute);
               MemoryPlan p = MemoryPlan.of(r);
               if (kind == EnsembleKind.LORA) {
@@ -177,7 +184,12 @@ final class MemoryCheck {
    * planned at the policy's shape) plus the reward model's weights.
    */
   private static Optional<MemoryPlan> ppoPlan(
-      Path policy, Path rewardModel, List<Path> lora, int rolloutBatch, int maxNewTokens) {
+      Path policy,
+      Path rewardModel,
+      List<Path> lora,
+      int rolloutBatch,
+      int maxNewTokens,
+      dev.rewardensemble.config.WeightStorage storage) {
     Optional<ModelShape> pol = ModelShape.read(policy, List.of());
     Optional<ModelShape> rm = ModelShape.read(rewardModel, lora == null ? List.of() : lora);
     if (pol.isEmpty()) {
@@ -185,6 +197,9 @@ final class MemoryCheck {
     }
     ModelConfig c = pol.get().config();
     int fresh = Math.max(0, Math.min(maxNewTokens, c.maxPositions()));
+    // The frozen reference as --weights resolves on the policy's checkpoint (trained weights are
+    // float32); everything streams from the checkpoints, no Java copy.
+    int referenceBytes = scoringWeightBytes(storage, policy);
     if (rm.isPresent() && rm.get().config().equals(c)) {
       ModelShape s = rm.get();
       return Optional.of(
@@ -195,11 +210,12 @@ final class MemoryCheck {
                   s.k(),
                   s.lora(),
                   MemoryPlan.Mode.PPO,
-                  WEIGHT_BYTES,
+                  // one dtype for the reference and the reward trunk: the wider of the two
+                  Math.max(referenceBytes, scoringWeightBytes(storage, rewardModel)),
                   rolloutBatch,
                   0,
                   fresh,
-                  JAVA_COPY)));
+                  false)));
     }
     MemoryPlan p =
         MemoryPlan.of(
@@ -209,20 +225,15 @@ final class MemoryCheck {
                 1,
                 null,
                 MemoryPlan.Mode.PPO,
-                WEIGHT_BYTES,
+                referenceBytes,
                 rolloutBatch,
                 0,
                 fresh,
-                JAVA_COPY));
+                false));
     // PPO's reward model streams like any scorer; float32 unless the checkpoint is all BF16.
     Optional<MemoryPlan> score =
         scorePlan(
-            rewardModel,
-            lora,
-            rolloutBatch,
-            null,
-            scoringWeightBytes(dev.rewardensemble.config.WeightStorage.AUTO, rewardModel),
-            false);
+            rewardModel, lora, rolloutBatch, null, scoringWeightBytes(storage, rewardModel), false);
     return Optional.of(score.isPresent() ? p.with("reward model", score.get()) : p);
   }
 
@@ -250,7 +261,7 @@ final class MemoryCheck {
             2 * batch,
             t,
             0,
-            JAVA_COPY);
+            true); // a preset's weights are initialised as float32 Java arrays
     List<MemoryPlan> plans = new java.util.ArrayList<>();
     for (String w : workloads) {
       switch (w) {
@@ -281,7 +292,7 @@ final class MemoryCheck {
                         batch,
                         Math.min(8, c.maxPositions()),
                         Math.max(0, Math.min(seq, c.maxPositions() - 8)),
-                        JAVA_COPY)));
+                        true)));
         default -> {}
       }
     }
@@ -317,14 +328,18 @@ final class MemoryCheck {
         () -> scorePlan(model, lora, batch, maxLength, scoringWeightBytes(storage, model), false));
   }
 
-  /** The plan of {@code rme export}, which still reads every weight into float32 Java arrays. */
+  /**
+   * The plan of {@code rme export}: the weights stream from the checkpoint into the files (hf,
+   * peft) or into the float32 variables of the SavedModel's graph.
+   */
   static Optional<MemoryPlan> export(Path model, List<Path> lora) {
-    return safely(() -> scorePlan(model, lora, 1, null, WEIGHT_BYTES, JAVA_COPY));
+    return safely(() -> scorePlan(model, lora, 1, null, WEIGHT_BYTES, false));
   }
 
   /** {@link #generatePlan}, or empty when the shape is not one the loader would accept. */
-  static Optional<MemoryPlan> generate(Path policy, int batch, int maxNewTokens) {
-    return safely(() -> generatePlan(policy, batch, maxNewTokens));
+  static Optional<MemoryPlan> generate(
+      Path policy, int batch, int maxNewTokens, dev.rewardensemble.config.WeightStorage storage) {
+    return safely(() -> generatePlan(policy, batch, maxNewTokens, storage));
   }
 
   /** {@link #trainPlan}, or empty when the shape is not one the loader would accept. */
@@ -335,14 +350,20 @@ final class MemoryCheck {
       LoraConfig lora,
       int batch,
       int maxLength,
+      dev.rewardensemble.config.WeightStorage storage,
       boolean recompute) {
-    return safely(() -> trainPlan(model, kind, k, lora, batch, maxLength, recompute));
+    return safely(() -> trainPlan(model, kind, k, lora, batch, maxLength, storage, recompute));
   }
 
   /** {@link #ppoPlan}, or empty when the shape is not one the loader would accept. */
   static Optional<MemoryPlan> ppo(
-      Path policy, Path rewardModel, List<Path> lora, int rolloutBatch, int maxNewTokens) {
-    return safely(() -> ppoPlan(policy, rewardModel, lora, rolloutBatch, maxNewTokens));
+      Path policy,
+      Path rewardModel,
+      List<Path> lora,
+      int rolloutBatch,
+      int maxNewTokens,
+      dev.rewardensemble.config.WeightStorage storage) {
+    return safely(() -> ppoPlan(policy, rewardModel, lora, rolloutBatch, maxNewTokens, storage));
   }
 
   /** {@link #benchPlan}, or empty when the shape is not one the loader would accept. */

@@ -22,7 +22,6 @@ import dev.rewardensemble.rl.SequenceScorer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -216,9 +215,10 @@ public final class PpoCommand implements Callable<Integer> {
             .seed(seed)
             .build();
     ExecConfig exec = execOptions.config();
-    MemoryCheck.ppo(policy, rewardModel, lora, rolloutBatch, maxNewTokens)
+    MemoryCheck.ppo(policy, rewardModel, lora, rolloutBatch, maxNewTokens, exec.weights())
         .ifPresent(p -> MemoryCheck.require(p, "rme ppo with " + policy));
-    HfCheckpoint.Checkpoint pol = HfCheckpoint.load(policy);
+    // Validated from the headers; the weights stay on disk until streamed into the variables.
+    HfCheckpoint.Checkpoint pol = HfCheckpoint.open(policy);
     if (pol.kind() != HfCheckpoint.Kind.CAUSAL_LM) {
       throw new UserError(
           policy
@@ -250,10 +250,11 @@ public final class PpoCommand implements Callable<Integer> {
         System.err.println(
             "rme ppo: the reward model is a SavedModel; the value model starts from the policy's trunk");
         valueConfig = pol.config();
-        valueTrunk = new LinkedHashMap<>();
+        dev.rewardensemble.io.LazyWeights trunk = new dev.rewardensemble.io.LazyWeights();
         Transformers.parameterShapes(pol.config())
             .keySet()
-            .forEach(k -> valueTrunk.put(k, pol.weights().get(k)));
+            .forEach(k -> trunk.putFrom(k, pol.weights(), k));
+        valueTrunk = trunk;
       } else {
         EnsembleModel m = em != null ? em : EnsembleModel.load(rewardModel);
         valueConfig = m.config();

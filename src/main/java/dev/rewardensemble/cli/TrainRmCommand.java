@@ -332,7 +332,15 @@ public final class TrainRmCommand implements Callable<Integer> {
             skipBadRows,
             resume,
             rewardToken.rule().orElse(null));
-    MemoryCheck.train(model, kindE, members, loraCfg, tc.batchSize(), maxLength, recompute)
+    MemoryCheck.train(
+            model,
+            kindE,
+            members,
+            loraCfg,
+            tc.batchSize(),
+            maxLength,
+            req.exec().weights(),
+            recompute)
         .ifPresent(p -> MemoryCheck.requireTraining(p, kindE, "rme train-rm of " + model));
     RewardTraining.Result r = RewardTraining.train(req, new ProgressBar("train-rm"));
     System.err.printf(

@@ -27,7 +27,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -193,13 +192,12 @@ public record EnsembleModel(
    */
   public Map<String, FloatTensor> trunkWeights() {
     String prefix = kind() == EnsembleKind.INDEPENDENT ? IndependentGraph.prefix(0) : "";
-    Map<String, FloatTensor> out = new LinkedHashMap<>();
+    LazyWeights out = new LazyWeights(); // tensors still on disk stay there
     for (String key : Transformers.parameterShapes(config).keySet()) {
-      FloatTensor t = weights.get(prefix + key);
-      if (t == null) {
+      if (!weights.containsKey(prefix + key)) {
         throw new IllegalStateException(source + ": no trunk tensor " + prefix + key);
       }
-      out.put(key, t);
+      out.putFrom(key, weights, prefix + key);
     }
     return out;
   }

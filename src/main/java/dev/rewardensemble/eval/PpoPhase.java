@@ -143,7 +143,7 @@ public final class PpoPhase {
     ExecConfig exec = policy.exec();
     World world = policy.world();
     AggregationConfig agg = reward.agg();
-    HfCheckpoint.Checkpoint pol = HfCheckpoint.load(policy.sftDir());
+    HfCheckpoint.Checkpoint pol = HfCheckpoint.open(policy.sftDir());
     EnsembleModel em = EnsembleModel.load(rmDir);
     Map<String, FloatTensor> valueTrunk = em.trunkWeights();
     GoldJudge judge = world.judge();

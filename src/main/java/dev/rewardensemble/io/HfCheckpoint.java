@@ -288,7 +288,8 @@ public final class HfCheckpoint {
       Map<String, String> metadata,
       Precision dtype)
       throws IOException {
-    int numLabels = weights.containsKey(SCORE_KEY) ? (int) weights.get(SCORE_KEY).shape()[0] : 0;
+    int numLabels =
+        weights.containsKey(SCORE_KEY) ? (int) LazyWeights.shapeOf(weights, SCORE_KEY)[0] : 0;
     ObjectNode cfg = ModelConfigs.toHf(config, architecture, numLabels);
     JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve("config.json").toFile(), cfg);
     Map<String, String> meta = new LinkedHashMap<>(metadata);

@@ -3,6 +3,8 @@ package dev.rewardensemble.io;
 import dev.rewardensemble.config.Precision;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.AbstractMap;
 import java.util.AbstractSet;
@@ -26,6 +28,41 @@ public final class LazyWeights extends AbstractMap<String, FloatTensor> {
 
   /** A tensor on disk: the checkpoint (directory or file) and its key there. */
   private record Ref(Path checkpoint, String sourceKey, TensorInfo info) {}
+
+  /**
+   * A tensor held outside the Java heap (e.g. a graph variable in a session), whose bytes are
+   * streamed on demand: what {@link #putDeferred} adds.
+   */
+  public interface Deferred {
+    /** Its shape. */
+    long[] shape();
+
+    /** The dtype it is held in. */
+    Precision dtype();
+
+    /** Streams its values as {@code target}'s little-endian bytes, chunk by chunk. */
+    void stream(Precision target, TensorBytes.Sink sink);
+  }
+
+  /**
+   * The tensors of a safetensors file (or checkpoint directory, or sharded index) by their keys in
+   * the file, validated from the headers and left on disk: a checkpoint of {@code
+   * dev.rewardensemble.train.Checkpoints}, a run's {@code model.safetensors}.
+   */
+  public static LazyWeights ofFile(Path file) throws IOException {
+    LazyWeights w = new LazyWeights();
+    try (TensorSource src = TensorSources.openCheckpoint(file)) {
+      for (String key : src.keys()) {
+        w.putLazy(key, file, key, src.info(key));
+      }
+    }
+    return w;
+  }
+
+  /** Adds {@code value}, streamed from where it is held whenever it is read or written. */
+  public void putDeferred(String key, Deferred value) {
+    entries.put(key, java.util.Objects.requireNonNull(value, key));
+  }
 
   private final Map<String, Object> entries = new LinkedHashMap<>();
 
@@ -87,7 +124,7 @@ public final class LazyWeights extends AbstractMap<String, FloatTensor> {
   @Override
   public FloatTensor remove(Object key) {
     Object v = entries.remove(key);
-    return v == null || v instanceof Ref ? null : (FloatTensor) v;
+    return v instanceof FloatTensor t ? t : null;
   }
 
   @Override
@@ -132,9 +169,10 @@ public final class LazyWeights extends AbstractMap<String, FloatTensor> {
     };
   }
 
-  /** Whether {@code key}'s value is still on disk. */
+  /** Whether {@code key}'s value is still on disk (or held outside the heap). */
   public boolean isLazy(String key) {
-    return entries.get(key) instanceof Ref;
+    Object v = entries.get(key);
+    return v instanceof Ref || v instanceof Deferred;
   }
 
   /** The shape of {@code key}, from the header when it is on disk. */
@@ -142,6 +180,9 @@ public final class LazyWeights extends AbstractMap<String, FloatTensor> {
     Object v = entries.get(key);
     if (v == null) {
       throw new IllegalArgumentException("no tensor '" + key + "'");
+    }
+    if (v instanceof Deferred d) {
+      return d.shape().clone();
     }
     return v instanceof Ref r ? r.info().shape() : ((FloatTensor) v).shape().clone();
   }
@@ -151,6 +192,9 @@ public final class LazyWeights extends AbstractMap<String, FloatTensor> {
     Object v = entries.get(key);
     if (v == null) {
       throw new IllegalArgumentException("no tensor '" + key + "'");
+    }
+    if (v instanceof Deferred d) {
+      return d.dtype() == Precision.BFLOAT16 ? "BF16" : "F32";
     }
     return v instanceof Ref r ? r.info().dtype() : "F32";
   }
@@ -178,7 +222,13 @@ public final class LazyWeights extends AbstractMap<String, FloatTensor> {
   public Map<String, FloatTensor> materializeAll() {
     Map<String, FloatTensor> out = new LinkedHashMap<>();
     try (Reader r = open()) {
-      entries.forEach((k, v) -> out.put(k, v instanceof Ref ref ? r.read(ref) : (FloatTensor) v));
+      entries.forEach(
+          (k, v) ->
+              out.put(
+                  k,
+                  v instanceof Ref ref
+                      ? r.read(ref)
+                      : v instanceof Deferred d ? read(d) : (FloatTensor) v));
     }
     return out;
   }
@@ -192,12 +242,28 @@ public final class LazyWeights extends AbstractMap<String, FloatTensor> {
     if (v instanceof FloatTensor t) {
       return t;
     }
+    if (v instanceof Deferred d) {
+      return read(d);
+    }
     Ref r = (Ref) v;
     try (TensorSource src = TensorSources.openCheckpoint(r.checkpoint())) {
       return src.read(r.sourceKey());
     } catch (IOException e) {
       throw new UncheckedIOException("reading " + r.checkpoint() + " failed: " + e.getMessage(), e);
     }
+  }
+
+  /** Reads a deferred tensor into the heap as float32. */
+  private static FloatTensor read(Deferred d) {
+    long[] shape = d.shape().clone();
+    float[] out = new float[Math.toIntExact(FloatTensor.numElements(shape))];
+    d.stream(
+        Precision.FLOAT32,
+        (chunk, offset) -> {
+          ByteBuffer b = chunk.slice().order(ByteOrder.LITTLE_ENDIAN);
+          b.asFloatBuffer().get(out, Math.toIntExact(offset / 4), b.remaining() / 4);
+        });
+    return new FloatTensor(shape, out);
   }
 
   /** Streams the entries of a {@link LazyWeights}, keeping each checkpoint open once. */
@@ -233,6 +299,8 @@ public final class LazyWeights extends AbstractMap<String, FloatTensor> {
       }
       if (v instanceof Ref r) {
         source(r.checkpoint()).stream(r.sourceKey(), target, sink);
+      } else if (v instanceof Deferred d) {
+        d.stream(target, sink);
       } else {
         TensorBytes.encode(((FloatTensor) v).data(), target, sink);
       }

@@ -731,9 +731,11 @@ public final class Safetensors implements TensorSource {
     Objects.requireNonNull(file, "file");
     Objects.requireNonNull(tensors, "tensors");
     Objects.requireNonNull(metadata, "metadata");
-    SortedMap<String, FloatTensor> sorted = new TreeMap<>();
-    for (Map.Entry<String, FloatTensor> e : tensors.entrySet()) {
-      String key = e.getKey();
+    // Values are streamed from where they are: a LazyWeights' tensors stay on disk (or in the
+    // session) until their turn, one tensor in flight.
+    LazyWeights lazy = tensors instanceof LazyWeights l ? l : new LazyWeights(tensors);
+    SortedMap<String, long[]> sorted = new TreeMap<>();
+    for (String key : tensors.keySet()) {
       if (key == null) {
         throw new IllegalArgumentException("null tensor name writing " + file);
       }
@@ -741,7 +743,11 @@ public final class Safetensors implements TensorSource {
         throw new IllegalArgumentException(
             "tensor name '" + METADATA_KEY + "' is reserved, writing " + file);
       }
-      FloatTensor t = e.getValue();
+      if (lazy.isLazy(key)) {
+        sorted.put(key, lazy.shape(key));
+        continue;
+      }
+      FloatTensor t = tensors.get(key);
       if (t == null) {
         throw new IllegalArgumentException("tensor '" + key + "' is null, writing " + file);
       }
@@ -771,7 +777,7 @@ public final class Safetensors implements TensorSource {
                 + " values, writing "
                 + file);
       }
-      sorted.put(key, t);
+      sorted.put(key, shape.clone());
     }
     Map<String, String> meta = new LinkedHashMap<>();
     for (Map.Entry<String, String> e : new TreeMap<>(metadata).entrySet()) {
@@ -782,12 +788,14 @@ public final class Safetensors implements TensorSource {
       meta.put(e.getKey(), e.getValue());
     }
     byte[] header = headerBytes(sorted, meta, dtype);
-    AtomicWrite.write(file, channel -> writeBody(channel, header, sorted, dtype));
+    try (LazyWeights.Reader reader = lazy.open()) {
+      AtomicWrite.write(file, channel -> writeBody(channel, header, sorted, reader, dtype));
+    }
   }
 
   /** The JSON header, padded with spaces to a multiple of 8 bytes. */
   private static byte[] headerBytes(
-      SortedMap<String, FloatTensor> tensors, Map<String, String> meta, Precision dtype)
+      SortedMap<String, long[]> tensors, Map<String, String> meta, Precision dtype)
       throws JsonProcessingException {
     ObjectNode root = JSON.createObjectNode();
     if (!meta.isEmpty()) {
@@ -795,14 +803,14 @@ public final class Safetensors implements TensorSource {
       meta.forEach(m::put);
     }
     long offset = 0;
-    for (Map.Entry<String, FloatTensor> e : tensors.entrySet()) {
+    for (Map.Entry<String, long[]> e : tensors.entrySet()) {
       ObjectNode entry = root.putObject(e.getKey());
       entry.put("dtype", (dtype == Precision.BFLOAT16 ? DType.BF16 : DType.F32).name());
       ArrayNode shape = entry.putArray("shape");
-      for (long d : e.getValue().shape()) {
+      for (long d : e.getValue()) {
         shape.add(d);
       }
-      long end = offset + (long) TensorBytes.bytes(dtype) * e.getValue().data().length;
+      long end = offset + (long) TensorBytes.bytes(dtype) * FloatTensor.numElements(e.getValue());
       entry.putArray("data_offsets").add(offset).add(end);
       offset = end;
     }
@@ -814,7 +822,11 @@ public final class Safetensors implements TensorSource {
   }
 
   private static void writeBody(
-      FileChannel channel, byte[] header, SortedMap<String, FloatTensor> tensors, Precision dtype)
+      FileChannel channel,
+      byte[] header,
+      SortedMap<String, long[]> tensors,
+      LazyWeights.Reader reader,
+      Precision dtype)
       throws IOException {
     ByteBuffer buffer = ByteBuffer.allocateDirect(CHUNK_BYTES).order(ByteOrder.LITTLE_ENDIAN);
     buffer.putLong(header.length);
@@ -822,13 +834,22 @@ public final class Safetensors implements TensorSource {
     buffer.flip();
     writeFully(channel, buffer);
     writeFully(channel, ByteBuffer.wrap(header));
-    for (FloatTensor t : tensors.values()) {
+    for (Map.Entry<String, long[]> t : tensors.entrySet()) {
       IOException[] failure = {null};
-      TensorBytes.encode(
-          t.data(),
+      long expected = TensorBytes.bytes(dtype) * FloatTensor.numElements(t.getValue());
+      long[] written = {0};
+      reader.stream(
+          t.getKey(),
           dtype,
           (chunk, offset) -> {
             if (failure[0] == null) {
+              if (offset != written[0]) {
+                failure[0] =
+                    new IOException(
+                        "tensor '" + t.getKey() + "' streamed out of order at byte " + offset);
+                return;
+              }
+              written[0] += chunk.remaining();
               try {
                 writeFully(channel, chunk);
               } catch (IOException e) {
@@ -838,6 +859,16 @@ public final class Safetensors implements TensorSource {
           });
       if (failure[0] != null) {
         throw failure[0];
+      }
+      if (written[0] != expected) {
+        throw new IOException(
+            "tensor '"
+                + t.getKey()
+                + "': "
+                + written[0]
+                + " bytes streamed, "
+                + expected
+                + " expected");
       }
     }
   }

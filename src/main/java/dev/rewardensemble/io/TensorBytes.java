@@ -77,6 +77,41 @@ public final class TensorBytes {
   }
 
   /**
+   * Streams the little-endian values of {@code in} (its remaining bytes, of dtype {@code from}) to
+   * {@code sink} as {@code to}'s bytes, starting at byte {@code offset} of the output: the buffer
+   * itself when the dtypes agree, else converted (exactly when widening, to nearest even when
+   * narrowing) through chunks of at most {@link #CHUNK_BYTES}.
+   */
+  public static void convert(ByteBuffer in, Precision from, Precision to, long offset, Sink sink) {
+    in.order(ByteOrder.LITTLE_ENDIAN);
+    if (from == to) {
+      sink.accept(in, offset);
+      return;
+    }
+    int inBytes = bytes(from);
+    int outBytes = bytes(to);
+    ByteBuffer out =
+        ByteBuffer.allocate(
+                (int) Math.min(CHUNK_BYTES, Math.max(1, in.remaining() / inBytes) * outBytes))
+            .order(ByteOrder.LITTLE_ENDIAN);
+    while (in.remaining() >= inBytes) {
+      out.clear();
+      long start = offset;
+      while (in.remaining() >= inBytes && out.remaining() >= outBytes) {
+        float f = from == Precision.BFLOAT16 ? fromBfloat16(in.getShort()) : in.getFloat();
+        if (to == Precision.BFLOAT16) {
+          out.putShort(toBfloat16(f));
+        } else {
+          out.putFloat(f);
+        }
+        offset += outBytes;
+      }
+      out.flip();
+      sink.accept(out, start);
+    }
+  }
+
+  /**
    * Unmaps a mapped buffer now instead of when it is garbage-collected, so that its pages stop
    * counting in the process's resident memory; a no-op where the JDK does not allow it.
    */

@@ -4,6 +4,9 @@ import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.LazyWeights;
+import dev.rewardensemble.io.TensorBytes;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -141,6 +144,14 @@ public final class ParameterStore {
     return tf.withControlDependencies(List.<org.tensorflow.op.Op>of(after))
         .dtypes
         .cast(e.variable, TFloat32.class);
+  }
+
+  /**
+   * Variable {@code key} (created on first use) in its storage dtype, unwidened: what a loop passes
+   * into its body as a loop variable, to be widened there ({@link Weights#widening}).
+   */
+  public Operand<? extends TType> stored(String key, long... shape) {
+    return entry(key, shape).variable;
   }
 
   /**
@@ -312,9 +323,10 @@ public final class ParameterStore {
             || values.keySet().stream().anyMatch(k -> entries.get(k).storage != Precision.FLOAT32);
     if (stream) {
       LazyWeights lazy = values instanceof LazyWeights l ? l : new LazyWeights(values);
+      byte[] staging = new byte[STAGING_BYTES]; // one for the whole load: no garbage per tensor
       try (LazyWeights.Reader reader = lazy.open()) {
         for (String key : values.keySet()) {
-          loadOne(session, entries.get(key), reader);
+          loadOne(session, entries.get(key), reader, staging);
         }
       }
       return;
@@ -336,35 +348,65 @@ public final class ParameterStore {
   }
 
   /** Fills one tensor of {@code e}'s dtype from {@code reader}, assigns it and frees it. */
-  private static void loadOne(Session session, Entry e, LazyWeights.Reader reader) {
-    Shape shape = Shape.of(e.shape);
-    try (Tensor t =
-        e.storage == Precision.BFLOAT16 ? TBfloat16.tensorOf(shape) : TFloat32.tensorOf(shape)) {
+  private static void loadOne(Session session, Entry e, LazyWeights.Reader reader, byte[] staging) {
+    try (Tensor t = tensorOf(reader, e.name, e.shape, e.storage, staging)) {
+      session.runner().feed(e.feed, t).addTarget(e.assign).run().close();
+    }
+  }
+
+  /**
+   * A new tensor of {@code storage}'s dtype and {@code shape} filled with {@code key}'s values
+   * streamed from {@code reader} (converted only if the dtypes differ); the caller closes it.
+   */
+  public static Tensor tensorOf(
+      LazyWeights.Reader reader, String key, long[] shape, Precision storage) {
+    return tensorOf(reader, key, shape, storage, new byte[STAGING_BYTES]);
+  }
+
+  /** Bytes copied at a time from a streamed chunk into a tensor. */
+  private static final int STAGING_BYTES = 1 << 22;
+
+  private static Tensor tensorOf(
+      LazyWeights.Reader reader, String key, long[] shape, Precision storage, byte[] staging) {
+    Shape sh = Shape.of(shape);
+    Tensor t = storage == Precision.BFLOAT16 ? TBfloat16.tensorOf(sh) : TFloat32.tensorOf(sh);
+    try {
       ByteDataBuffer data = t.asRawTensor().data();
       long expected = data.size();
       long[] filled = {0};
       reader.stream(
-          e.name,
-          e.storage,
+          key,
+          storage,
           (chunk, offset) -> {
             int n = chunk.remaining();
             if (offset + n > expected) {
               throw new IllegalStateException(
-                  e.name
+                  key
                       + ": "
                       + (offset + n)
                       + " bytes streamed into a "
                       + expected
                       + "-byte tensor");
             }
-            DataBuffers.of(chunk.slice()).copyTo(data.offset(offset), n);
+            // Through a small heap buffer: a raw buffer's array writes are block copies, while
+            // copying a NIO buffer into it goes byte by byte.
+            ByteBuffer in = chunk.slice();
+            for (int done = 0; done < n; ) {
+              int m = Math.min(staging.length, n - done);
+              in.get(staging, 0, m);
+              data.offset(offset + done).write(staging, 0, m);
+              done += m;
+            }
             filled[0] += n;
           });
       if (filled[0] != expected) {
         throw new IllegalStateException(
-            e.name + ": " + filled[0] + " bytes streamed into a " + expected + "-byte tensor");
+            key + ": " + filled[0] + " bytes streamed into a " + expected + "-byte tensor");
       }
-      session.runner().feed(e.feed, t).addTarget(e.assign).run().close();
+      return t;
+    } catch (RuntimeException | Error ex) {
+      t.close();
+      throw ex;
     }
   }
 
@@ -379,6 +421,62 @@ public final class ParameterStore {
       byName.put(name, value(e));
     }
     return fetch(session, byName);
+  }
+
+  /**
+   * The current values of the variables {@code names} as a {@link LazyWeights} whose tensors stay
+   * in the session: each is fetched in its storage dtype only when it is read or written (e.g. by
+   * {@code Safetensors.write}), streamed out in chunks and freed before the next, so that no
+   * whole-model copy is made. Valid while the session is open.
+   */
+  public LazyWeights deferred(Session session, Collection<String> names) {
+    LazyWeights out = new LazyWeights();
+    for (String name : names) {
+      Entry e = entries.get(name);
+      if (e == null) {
+        throw new IllegalArgumentException("no variable named " + name);
+      }
+      out.putDeferred(name, deferred(session, e.variable, e.shape, e.storage));
+    }
+    return out;
+  }
+
+  /**
+   * {@code operand} (float32 or bfloat16, of {@code shape}) read from {@code session} each time it
+   * is streamed: one fetched tensor in flight.
+   */
+  public static LazyWeights.Deferred deferred(
+      Session session, Operand<?> operand, long[] shape, Precision dtype) {
+    long[] sh = shape.clone();
+    return new LazyWeights.Deferred() {
+      @Override
+      public long[] shape() {
+        return sh.clone();
+      }
+
+      @Override
+      public Precision dtype() {
+        return dtype;
+      }
+
+      @Override
+      public void stream(Precision target, TensorBytes.Sink sink) {
+        try (Result r = session.runner().fetch(operand).run()) {
+          ByteDataBuffer data = r.get(0).asRawTensor().data();
+          int from = TensorBytes.bytes(dtype);
+          int to = TensorBytes.bytes(target);
+          long size = data.size();
+          int chunk = (int) Math.min(size, (1 << 22) / from * from);
+          byte[] buf = new byte[Math.max(chunk, 1)];
+          for (long done = 0; done < size; done += chunk) {
+            int n = (int) Math.min(chunk, size - done);
+            data.slice(done, n).read(buf, 0, n);
+            ByteBuffer in = ByteBuffer.wrap(buf, 0, n).order(ByteOrder.LITTLE_ENDIAN);
+            TensorBytes.convert(in, dtype, target, done / from * to, sink);
+          }
+        }
+      }
+    };
   }
 
   /**

@@ -72,6 +72,58 @@ public interface Weights {
     };
   }
 
+  /**
+   * Given tensors by key in float32 or bfloat16 (e.g. the loop variables of the decode loop, which
+   * carry the variables in their storage dtype): a bfloat16 tensor is widened with {@code tf} where
+   * it is used, block by block ({@link #after}), and an embedding lookup gathers its rows before
+   * widening, as over a {@link ParameterStore}.
+   */
+  static Weights widening(Ops tf, Map<String, ? extends Operand<?>> tensors) {
+    return widening(tf, tensors, null);
+  }
+
+  private static Weights widening(
+      Ops tf, Map<String, ? extends Operand<?>> tensors, Operand<?> gate) {
+    return new Weights() {
+      @Override
+      public Operand<TFloat32> get(String key) {
+        Operand<?> t = find(key);
+        if (t.type() == TFloat32.class) {
+          @SuppressWarnings("unchecked")
+          Operand<TFloat32> f = (Operand<TFloat32>) t;
+          return f;
+        }
+        Ops o =
+            gate == null
+                ? tf
+                : tf.withControlDependencies(java.util.List.<org.tensorflow.op.Op>of(gate));
+        return o.dtypes.cast(t, TFloat32.class);
+      }
+
+      @Override
+      public Weights after(Operand<?> x) {
+        return widening(tf, tensors, x);
+      }
+
+      @Override
+      public Operand<TFloat32> rows(Ops ops, String key, Operand<TInt32> ids) {
+        Operand<?> t = find(key);
+        if (t.type() == TFloat32.class) {
+          return ops.gather(get(key), ids, ops.constant(0));
+        }
+        return ops.dtypes.cast(ops.gather(t, ids, ops.constant(0)), TFloat32.class);
+      }
+
+      private Operand<?> find(String key) {
+        Operand<?> t = tensors.get(key);
+        if (t == null) {
+          throw new IllegalArgumentException("the model has no weight '" + key + "'");
+        }
+        return t;
+      }
+    };
+  }
+
   /** Given tensors by key (e.g. loop variables). */
   static Weights of(Map<String, ? extends Operand<TFloat32>> tensors) {
     return key -> {

@@ -154,14 +154,14 @@ public final class PpoRun {
             Checkpoints.save(
                 dir,
                 st.iteration(),
-                trainer.trainableWeights(),
-                trainer.optimizerState(),
+                trainer.trainableWeightsDeferred(), // streamed variable by variable
+                trainer.optimizerStateDeferred(),
                 state,
                 opt.keepCheckpoints());
         listener.onMessage("checkpoint " + saved);
       }
     }
-    Map<String, FloatTensor> policy = trainer.policyWeights();
+    Map<String, FloatTensor> policy = trainer.policyWeightsDeferred(); // streamed when written
     String arch = dev.rewardensemble.serving.SavedModels.causalLm(policyConfig);
     // The policy directory is assembled under a temporary name (weights, config, tokenizer) and
     // renamed whole, so RUN_DIR/policy is complete or absent; run.json says "complete" after it.

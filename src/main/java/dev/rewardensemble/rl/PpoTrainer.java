@@ -216,15 +216,18 @@ public final class PpoTrainer implements AutoCloseable {
 
       session = owner.open(exec);
       sampler.attach(session);
-      Map<String, FloatTensor> init = new LinkedHashMap<>();
-      for (Map.Entry<String, FloatTensor> e : policy.entrySet()) {
-        if (policyConfig.tieWordEmbeddings() && e.getKey().equals(LmHead.KEY)) {
+      // Tensors still on disk stay there until streamed into their variables, one at a time.
+      LazyWeights init = new LazyWeights();
+      for (String key : policy.keySet()) {
+        if (policyConfig.tieWordEmbeddings() && key.equals(LmHead.KEY)) {
           continue;
         }
-        init.put(POLICY + e.getKey(), e.getValue());
-        init.put(REFERENCE + e.getKey(), e.getValue());
+        init.putFrom(POLICY + key, policy, key);
+        init.putFrom(REFERENCE + key, policy, key);
       }
-      valueTrunk.forEach((k, t) -> init.put(VALUE + k, t));
+      for (String key : valueTrunk.keySet()) {
+        init.putFrom(VALUE + key, valueTrunk, key);
+      }
       init.put(
           VALUE + VALUE_HEAD,
           Init.normal(
@@ -275,6 +278,11 @@ public final class PpoTrainer implements AutoCloseable {
   /** The variables of the trainer's graph (policy, reference and value model), for tests. */
   ParameterStore params() {
     return params;
+  }
+
+  /** The trainer's graph, for tests that inspect its ops. */
+  Graph graph() {
+    return owner.graph();
   }
 
   public Stats step(List<int[]> prompts) {
@@ -601,6 +609,31 @@ public final class PpoTrainer implements AutoCloseable {
   /** Trainable weights (policy and value model, prefixed keys): what a checkpoint holds. */
   public Map<String, FloatTensor> trainableWeights() {
     return params.read(session, trainable);
+  }
+
+  /**
+   * {@link #trainableWeights}, read from the session one variable at a time when written (valid
+   * while the trainer is open).
+   */
+  public LazyWeights trainableWeightsDeferred() {
+    return params.deferred(session, trainable);
+  }
+
+  /** {@link #optimizerState}, read one slot at a time when written. */
+  public LazyWeights optimizerStateDeferred() {
+    return adamw.deferredSlots(session);
+  }
+
+  /**
+   * {@link #policyWeights}, read from the session one variable at a time when written (valid while
+   * the trainer is open).
+   */
+  public LazyWeights policyWeightsDeferred() {
+    List<String> keys = params.names().stream().filter(k -> k.startsWith(POLICY)).toList();
+    LazyWeights live = params.deferred(session, keys);
+    LazyWeights out = new LazyWeights();
+    keys.forEach(k -> out.putFrom(k.substring(POLICY.length()), live, k));
+    return out;
   }
 
   /** AdamW's moments by slot name. */

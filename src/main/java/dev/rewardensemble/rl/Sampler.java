@@ -2,6 +2,7 @@ package dev.rewardensemble.rl;
 
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.data.Padding;
 import dev.rewardensemble.data.TokenBatch;
 import dev.rewardensemble.io.FloatTensor;
@@ -113,7 +114,17 @@ public final class Sampler implements AutoCloseable {
       Optional<Path> tokenizer,
       String source,
       KvCache.Layout layout) {
-    this(config, tokenizer, new GraphSession(), null, g -> BuildContext.of(g, exec), null, layout);
+    this(
+        config,
+        tokenizer,
+        new GraphSession(),
+        null,
+        g -> BuildContext.of(g, exec),
+        null,
+        layout,
+        // Every weight of a sampler is frozen: stored as --weights says (auto: bfloat16 for a
+        // checkpoint stored in bf16, where widening is exact).
+        exec.weights().resolve(LazyWeights.allBf16(weights)));
     // A checkpoint opened lazily stays on disk until streamed into the variables.
     Map<String, FloatTensor> w =
         weights instanceof LazyWeights lazy ? new LazyWeights(lazy) : new LinkedHashMap<>(weights);
@@ -141,7 +152,8 @@ public final class Sampler implements AutoCloseable {
       Graph externalGraph,
       Function<Graph, BuildContext> contextFor,
       ParameterStore external,
-      KvCache.Layout layout) {
+      KvCache.Layout layout,
+      Precision frozen) {
     this.config = config;
     this.tokenizer = tokenizer;
     this.owner = owner;
@@ -150,7 +162,7 @@ public final class Sampler implements AutoCloseable {
     try {
       BuildContext cx = contextFor.apply(graph);
       Ops tf = cx.tf();
-      params = external != null ? external : new ParameterStore(tf);
+      params = external != null ? external : new ParameterStore(tf).storeAs(key -> frozen);
       ids = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       mask =
           tf.withName("attention_mask")
@@ -196,7 +208,8 @@ public final class Sampler implements AutoCloseable {
         graph,
         g -> scoped,
         policyParams,
-        KvCache.Layout.PREALLOCATED);
+        KvCache.Layout.PREALLOCATED,
+        Precision.FLOAT32);
   }
 
   /** Signature key of an exported policy. */
@@ -302,6 +315,11 @@ public final class Sampler implements AutoCloseable {
 
   public ModelConfig config() {
     return config;
+  }
+
+  /** The graph the sampler's ops live in, for tests that inspect them. */
+  Graph graph() {
+    return graph;
   }
 
   /** The {@code tokenizer.json} found beside the checkpoint, if any. */
@@ -646,8 +664,11 @@ public final class Sampler implements AutoCloseable {
     for (int i = 0; i < cacheSize; i++) {
       init[CACHE + i] = state0.get(i).asOutput();
     }
+    // The weights enter the loop in their storage dtype and are widened inside the body, block by
+    // block, as scoring does: bfloat16 storage holds no float32 copy of the model across the loop.
     for (int i = 0; i < keys.size(); i++) {
-      init[CACHE + cacheSize + i] = tf.identity(fromVariables.get(keys.get(i))).asOutput();
+      String key = keys.get(i);
+      init[CACHE + cacheSize + i] = tf.identity(params.stored(key, shapes.get(key))).asOutput();
     }
 
     Output<?>[] out =
@@ -677,12 +698,12 @@ public final class Sampler implements AutoCloseable {
               Operand<TInt32> newIds = b.expandDims(fed, b.constant(1)); // [B, 1]
               KvCache cache = cache0.withState(Arrays.asList(in).subList(CACHE, CACHE + cacheSize));
               Attention.Geometry g = cache.extend(b, b.expandDims(live, b.constant(1)));
-              Map<String, Operand<TFloat32>> weights = new LinkedHashMap<>();
+              Map<String, Operand<?>> weights = new LinkedHashMap<>();
               for (int i = 0; i < keys.size(); i++) {
-                weights.put(keys.get(i), as(in[CACHE + cacheSize + i]));
+                weights.put(keys.get(i), in[CACHE + cacheSize + i]);
               }
               BuildContext bcx = BuildContext.float32(b);
-              Weights w = Weights.of(weights);
+              Weights w = Weights.widening(b, weights);
               Operand<TFloat32> rows =
                   Transformers.forward(bcx, config, w, newIds, g, Projector.NONE, null, cache);
               Operand<TFloat32> logits =

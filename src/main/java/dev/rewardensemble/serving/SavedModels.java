@@ -14,6 +14,7 @@ import dev.rewardensemble.ensemble.Normalization;
 import dev.rewardensemble.io.AtomicDirs;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.io.OutputDirs;
 import dev.rewardensemble.io.TempPaths;
 import dev.rewardensemble.model.ForwardGraph;
@@ -254,9 +255,8 @@ public final class SavedModels {
   /** The weights the reward graph needs, checked: trunk + score.weight [K, H], no lm_head. */
   private static Map<String, FloatTensor> modelWeights(
       ModelConfig config, int heads, Map<String, FloatTensor> weights, Path target) {
-    FloatTensor score = weights.get(RewardHeads.KEY);
     long[] want = {heads, config.hiddenSize()};
-    if (score == null) {
+    if (!weights.containsKey(RewardHeads.KEY)) {
       throw new IllegalArgumentException(
           "cannot export to "
               + target
@@ -265,20 +265,21 @@ public final class SavedModels {
               + "' "
               + Arrays.toString(want));
     }
-    if (!Arrays.equals(score.shape(), want)) {
+    long[] score = LazyWeights.shapeOf(weights, RewardHeads.KEY);
+    if (!Arrays.equals(score, want)) {
       throw new IllegalArgumentException(
           "cannot export to "
               + target
               + ": tensor '"
               + RewardHeads.KEY
               + "' has shape "
-              + score.shapeString()
+              + Arrays.toString(score)
               + ", "
               + heads
               + " heads need "
               + Arrays.toString(want));
     }
-    Map<String, FloatTensor> w = new LinkedHashMap<>(weights);
+    LazyWeights w = new LazyWeights(weights); // tensors on disk stay there until written
     w.remove(LmHead.KEY);
     return w;
   }

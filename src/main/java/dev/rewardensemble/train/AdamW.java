@@ -191,7 +191,27 @@ public final class AdamW {
     return dev.rewardensemble.model.ParameterStore.fetch(session, slots);
   }
 
-  /** Loads every moment from a checkpoint in one run; names and shapes must match exactly. */
+  /**
+   * The moments as a {@link dev.rewardensemble.io.LazyWeights} that reads each slot from the
+   * session only when it is read or written (one slot in flight): what a checkpoint writes. Valid
+   * while the session is open.
+   */
+  public dev.rewardensemble.io.LazyWeights deferredSlots(org.tensorflow.Session session) {
+    dev.rewardensemble.io.LazyWeights out = new dev.rewardensemble.io.LazyWeights();
+    slots.forEach(
+        (name, v) ->
+            out.putDeferred(
+                name,
+                dev.rewardensemble.model.ParameterStore.deferred(
+                    session, v, v.shape().asArray(), dev.rewardensemble.config.Precision.FLOAT32)));
+    return out;
+  }
+
+  /**
+   * Loads every moment from a checkpoint, one slot per run (a {@link
+   * dev.rewardensemble.io.LazyWeights} is streamed from its file, one slot in flight); names and
+   * shapes must match exactly and are checked before anything is loaded.
+   */
   public void loadSlots(
       org.tensorflow.Session session,
       Map<String, dev.rewardensemble.io.FloatTensor> values,
@@ -204,31 +224,35 @@ public final class AdamW {
               + " slots, the trainable set needs "
               + slots.size());
     }
-    List<org.tensorflow.Tensor> tensors = new ArrayList<>();
-    try {
-      org.tensorflow.Session.Runner r = session.runner();
-      for (Map.Entry<String, dev.rewardensemble.io.FloatTensor> e : values.entrySet()) {
-        long[] want = slots.get(e.getKey()).shape().asArray();
-        if (!java.util.Arrays.equals(want, e.getValue().shape())) {
-          throw new IllegalArgumentException(
-              source
-                  + ": optimizer slot '"
-                  + e.getKey()
-                  + "' has shape "
-                  + e.getValue().shapeString()
-                  + ", expected "
-                  + java.util.Arrays.toString(want));
-        }
-        TFloat32 t =
-            TFloat32.tensorOf(
-                org.tensorflow.ndarray.Shape.of(e.getValue().shape()),
-                org.tensorflow.ndarray.buffer.DataBuffers.of(e.getValue().data(), true, false));
-        tensors.add(t);
-        r.feed(slotFeeds.get(e.getKey()), t).addTarget(slotLoads.get(e.getKey()));
+    for (String key : values.keySet()) {
+      long[] want = slots.get(key).shape().asArray();
+      long[] got = dev.rewardensemble.io.LazyWeights.shapeOf(values, key);
+      if (!java.util.Arrays.equals(want, got)) {
+        throw new IllegalArgumentException(
+            source
+                + ": optimizer slot '"
+                + key
+                + "' has shape "
+                + java.util.Arrays.toString(got)
+                + ", expected "
+                + java.util.Arrays.toString(want));
       }
-      r.run().close();
-    } finally {
-      tensors.forEach(org.tensorflow.Tensor::close);
+    }
+    dev.rewardensemble.io.LazyWeights lazy =
+        values instanceof dev.rewardensemble.io.LazyWeights l
+            ? l
+            : new dev.rewardensemble.io.LazyWeights(values);
+    try (dev.rewardensemble.io.LazyWeights.Reader reader = lazy.open()) {
+      for (String key : values.keySet()) {
+        try (org.tensorflow.Tensor t =
+            dev.rewardensemble.model.ParameterStore.tensorOf(
+                reader,
+                key,
+                slots.get(key).shape().asArray(),
+                dev.rewardensemble.config.Precision.FLOAT32)) {
+          session.runner().feed(slotFeeds.get(key), t).addTarget(slotLoads.get(key)).run().close();
+        }
+      }
     }
   }
 

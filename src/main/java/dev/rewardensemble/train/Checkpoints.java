@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.io.AtomicDirs;
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.io.Safetensors;
 import dev.rewardensemble.io.TempPaths;
 import java.io.IOException;
@@ -46,7 +47,11 @@ public final class Checkpoints {
     return runDir.resolve("checkpoints");
   }
 
-  /** Writes checkpoint {@code step} atomically and prunes all but the newest {@code keep}. */
+  /**
+   * Writes checkpoint {@code step} atomically and prunes all but the newest {@code keep}. The maps
+   * may be {@link LazyWeights} (e.g. variables still in a session): each tensor is streamed into
+   * its file in turn.
+   */
   public static Path save(
       Path runDir,
       int step,
@@ -133,14 +138,9 @@ public final class Checkpoints {
       throw new IllegalArgumentException(
           stateFile + ": expected an object with a positive integer \"step\"");
     }
-    Map<String, FloatTensor> w;
-    Map<String, FloatTensor> o;
-    try (Safetensors s = Safetensors.open(dir.resolve("model.safetensors"))) {
-      w = s.readAll();
-    }
-    try (Safetensors s = Safetensors.open(dir.resolve("optimizer.safetensors"))) {
-      o = s.readAll();
-    }
+    // Validated from the headers and left on disk: restoring streams them tensor by tensor.
+    Map<String, FloatTensor> w = LazyWeights.ofFile(dir.resolve("model.safetensors"));
+    Map<String, FloatTensor> o = LazyWeights.ofFile(dir.resolve("optimizer.safetensors"));
     return Optional.of(new Loaded(dir, state.get("step").asInt(), state, w, o));
   }
 }

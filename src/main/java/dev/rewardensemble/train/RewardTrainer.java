@@ -181,6 +181,11 @@ public final class RewardTrainer implements AutoCloseable {
     return params;
   }
 
+  /** The training graph (for inspection; owned by this trainer). */
+  public org.tensorflow.Graph graph() {
+    return owner.graph();
+  }
+
   /**
    * Forward + backward of one micro-batch, adding its gradients times {@code 1/gradAccum} to the
    * accumulators (right when every micro-batch of the step is full), dropout key 0.
@@ -380,6 +385,24 @@ public final class RewardTrainer implements AutoCloseable {
    */
   public Map<String, FloatTensor> trainableWeights() {
     return params.read(session, trainable);
+  }
+
+  /**
+   * Every model weight by checkpoint key, read from the session one variable at a time when it is
+   * read or written (no whole-model copy); valid while this trainer is open.
+   */
+  public dev.rewardensemble.io.LazyWeights weightsDeferred() {
+    return params.deferred(session, params.names());
+  }
+
+  /** {@link #trainableWeights}, read one variable at a time ({@link #weightsDeferred}). */
+  public dev.rewardensemble.io.LazyWeights trainableWeightsDeferred() {
+    return params.deferred(session, trainable);
+  }
+
+  /** {@link #optimizerState}, read one slot at a time ({@link #weightsDeferred}). */
+  public dev.rewardensemble.io.LazyWeights optimizerStateDeferred() {
+    return adamw.deferredSlots(session);
   }
 
   /** Restores the trainable weights and optimizer slots, e.g. from a checkpoint. */

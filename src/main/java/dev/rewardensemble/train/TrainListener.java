@@ -18,5 +18,11 @@ public interface TrainListener {
   /** A message worth showing (resume point, checkpoint written). */
   default void onMessage(String message) {}
 
+  /**
+   * The training graph of a run, built and its weights loaded, before the first step: for
+   * inspection (e.g. the dtypes of its variables); it must not be changed.
+   */
+  default void onTrainingGraph(org.tensorflow.Graph graph) {}
+
   TrainListener NONE = new TrainListener() {};
 }

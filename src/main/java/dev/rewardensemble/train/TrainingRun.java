@@ -11,6 +11,7 @@ import dev.rewardensemble.data.PreferencePair;
 import dev.rewardensemble.data.Splits;
 import dev.rewardensemble.io.CrashPoints;
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.io.Safetensors;
 import java.io.IOException;
@@ -163,6 +164,10 @@ public final class TrainingRun {
                 spec.exec(),
                 spec.trainable())
             : new RewardTrainer(spec.build(), spec.init(), tc, spec.exec(), spec.trainable())) {
+      // The weight limit from the trainable weights as loaded (before any checkpoint is restored),
+      // measured in the graph: the initial values may be a checkpoint still on disk.
+      DivergenceGuard guard = new DivergenceGuard(trainer.weightStats()[0]);
+      listener.onTrainingGraph(trainer.graph());
       int start = 0;
       RunDirs.cleanLeftovers(runDir);
       ObjectNode previous = RunDirs.runJson(runDir);
@@ -204,7 +209,6 @@ public final class TrainingRun {
       long t0 = System.nanoTime();
       Path lastGood = ckpt.map(Checkpoints.Loaded::dir).orElse(null);
       Map<String, Object> lastEval = Map.of();
-      DivergenceGuard guard = DivergenceGuard.forInitial(spec.init(), spec.trainable());
       for (int s = start; s < total; s++) {
         int epoch = s / stepsPerEpoch;
         if (epoch != cachedEpoch) {
@@ -295,21 +299,43 @@ public final class TrainingRun {
       if (start == total && !eval.isEmpty()) {
         lastEval = evaluate(trainer, eval, tc.batchSize(), padId, total, metrics, listener);
       }
-      Map<String, FloatTensor> weights = trainer.weights();
+      // Read from the session one variable at a time as they are written: no whole-model copy.
+      LazyWeights live = trainer.weightsDeferred();
       ObjectNode done = runJson(spec, fingerprint, total, lastEval);
       RunDirs.writeRunJson(runDir, done);
+      Map<String, FloatTensor> weights;
       if (spec.finish() != null) {
-        spec.finish().write(runDir, weights);
+        spec.finish().write(runDir, live);
+        weights = finalWeights(spec, live);
       } else {
         RunDirs.writeJson(
             runDir.resolve("config.json"),
             ModelConfigs.toHf(spec.config(), spec.architecture(), spec.heads()));
-        Safetensors.write(runDir.resolve("model.safetensors"), weights, Map.of("format", "pt"));
+        Path file = runDir.resolve("model.safetensors");
+        Safetensors.write(file, live, Map.of("format", "pt"));
+        weights = LazyWeights.ofFile(file);
       }
       CrashPoints.reached("run-weights-written");
       markTrained(runDir, done, complete);
       return new Outcome(total, lastEval, weights, runDir);
     }
+  }
+
+  /**
+   * The outcome's weights of a run with its own finisher: the trained ones copied out of the
+   * session (a LoRA run's adapters and heads), the frozen ones as given (still on disk when they
+   * were).
+   */
+  private static Map<String, FloatTensor> finalWeights(Spec spec, LazyWeights live) {
+    LazyWeights out = new LazyWeights();
+    for (String key : live.keySet()) {
+      if (spec.trainable().test(key) || !spec.init().containsKey(key)) {
+        out.put(key, live.get(key));
+      } else {
+        out.putFrom(key, spec.init(), key);
+      }
+    }
+    return out;
   }
 
   private static TrainingDivergedException diverged(
@@ -353,9 +379,7 @@ public final class TrainingRun {
     }
     Map<String, FloatTensor> weights = Map.of();
     if (spec.finish() == null) {
-      try (Safetensors s = Safetensors.open(runDir.resolve("model.safetensors"))) {
-        weights = s.readAll();
-      }
+      weights = LazyWeights.ofFile(runDir.resolve("model.safetensors"));
     }
     markTrained(runDir, runJson, complete);
     return new Outcome(total, finalEval, weights, runDir);
@@ -457,8 +481,8 @@ public final class TrainingRun {
     return Checkpoints.save(
         runDir,
         step,
-        trainer.trainableWeights(),
-        trainer.optimizerState(),
+        trainer.trainableWeightsDeferred(), // one variable at a time, streamed into the files
+        trainer.optimizerStateDeferred(),
         state,
         tc.keepCheckpoints());
   }

@@ -342,6 +342,91 @@ class WeightStorageTest {
     return out;
   }
 
+  /** Variable op name to the dtype it holds, walked over the graph's ops. */
+  static Map<String, DataType> variableTypes(Graph g) {
+    Map<String, DataType> out = new LinkedHashMap<>();
+    g.operations()
+        .forEachRemaining(
+            op -> {
+              if (op.type().startsWith("Variable")) {
+                String t = ((GraphOperation) op).output(0).dataType().name();
+                out.put(op.name(), DataType.valueOf(t.replace("_REF", "")));
+              }
+            });
+    return out;
+  }
+
+  @Test
+  void loraPhaseTwoOfATrainingRunHoldsItsFrozenTrunkInBfloat16Variables() throws Exception {
+    Path data = tmp.resolve("prefs.jsonl");
+    StringBuilder rows = new StringBuilder();
+    for (int i = 0; i < 10; i++) {
+      rows.append(
+          String.format(
+              "{\"chosen_ids\": [1, %d, %d], \"rejected_ids\": [1, %d]}%n", 10 + i, 40, 90 + i));
+    }
+    java.nio.file.Files.writeString(data, rows);
+    Path base = fixture("llama3-seqcls");
+    List<Map<String, DataType>> graphs = new ArrayList<>();
+    var req =
+        new RewardTraining.TrainRequest(
+            base,
+            data,
+            tmp.resolve("run"),
+            dev.rewardensemble.train.TrainConfig.builder()
+                .steps(1)
+                .batchSize(2)
+                .gradAccum(1)
+                .evalFraction(0.2)
+                .build(),
+            EXEC.withWeights(WeightStorage.BFLOAT16),
+            new EnsembleOptions(
+                dev.rewardensemble.ensemble.EnsembleKind.LORA,
+                2,
+                false,
+                null,
+                0.5,
+                null,
+                5e-5,
+                dev.rewardensemble.train.Schedule.Kind.CONSTANT,
+                dev.rewardensemble.ensemble.AggregationConfig.mean(),
+                true,
+                2048),
+            null,
+            dev.rewardensemble.data.PromptTemplate.RAW,
+            dev.rewardensemble.data.PreferenceFormat.AUTO,
+            0,
+            false,
+            false,
+            dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
+    RewardTraining.train(
+        req,
+        new dev.rewardensemble.train.TrainListener() {
+          @Override
+          public void onTrainingGraph(Graph g) {
+            graphs.add(variableTypes(g));
+          }
+        });
+    assertEquals(2, graphs.size(), "phase 1 and phase 2");
+    Map<String, DataType> phase1 = graphs.get(0);
+    Map<String, DataType> phase2 = graphs.get(1);
+    Map<String, long[]> trunk =
+        dev.rewardensemble.config.ModelConfigs.read(base.resolve("config.json")).parameterShapes();
+    // Phase 1 trains the whole model: float32 master copies throughout.
+    for (String key : trunk.keySet()) {
+      assertEquals(DataType.DT_FLOAT, phase1.get(key), "phase 1 " + key);
+      assertEquals(DataType.DT_BFLOAT16, phase2.get(key), "phase 2 frozen " + key);
+    }
+    int trained = 0;
+    for (Map.Entry<String, DataType> e : phase2.entrySet()) {
+      if (e.getKey().contains("lora_") || e.getKey().equals("score.weight")) {
+        assertEquals(DataType.DT_FLOAT, e.getValue(), "phase 2 trained " + e.getKey());
+        trained++;
+      }
+    }
+    assertTrue(trained > 2, phase2.toString());
+  }
+
   @Test
   void loraTrainingGraphWithABfloat16TrunkHasTheFloat32Gradients() throws Exception {
     HfCheckpoint.Checkpoint base = HfCheckpoint.load(fixture("llama3-seqcls"));

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rewardensemble.config.AvailableMemory;
+import dev.rewardensemble.config.WeightStorage;
 import dev.rewardensemble.data.SyntheticPreferences;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.testing.Cli;
@@ -128,9 +129,13 @@ class RecomputeCommandTest {
             + " \"num_hidden_layers\": 32, \"num_attention_heads\": 4, \"num_key_value_heads\": 2,"
             + " \"max_position_embeddings\": 512, \"num_labels\": 1}");
     long plain =
-        MemoryCheck.train(base, EnsembleKind.SINGLE, 1, null, 8, 256, false).orElseThrow().total();
+        MemoryCheck.train(base, EnsembleKind.SINGLE, 1, null, 8, 256, WeightStorage.AUTO, false)
+            .orElseThrow()
+            .total();
     long rec =
-        MemoryCheck.train(base, EnsembleKind.SINGLE, 1, null, 8, 256, true).orElseThrow().total();
+        MemoryCheck.train(base, EnsembleKind.SINGLE, 1, null, 8, 256, WeightStorage.AUTO, true)
+            .orElseThrow()
+            .total();
     assertTrue(rec * 2 < plain, rec + " vs " + plain);
     System.setProperty(AvailableMemory.PROPERTY, Long.toString(rec));
     try {

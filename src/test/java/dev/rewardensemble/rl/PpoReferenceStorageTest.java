@@ -66,6 +66,20 @@ class PpoReferenceStorageTest {
         reference += ref ? 1 : 0;
       }
       assertNotEquals(0, reference);
+      // The graph itself: every reference variable op holds bfloat16 (with --weights bfloat16),
+      // every policy and value variable float32.
+      int walked = 0;
+      for (var it = t.graph().operations(); it.hasNext(); ) {
+        var op = (org.tensorflow.GraphOperation) it.next();
+        if (op.type().startsWith("Variable") && t.params().contains(op.name())) {
+          String dtype = op.output(0).dataType().name().replace("_REF", "");
+          boolean ref = op.name().startsWith(PpoTrainer.REFERENCE);
+          String expected = ref && want == Precision.BFLOAT16 ? "DT_BFLOAT16" : "DT_FLOAT";
+          assertEquals(expected, dtype, op.name());
+          walked++;
+        }
+      }
+      assertEquals(t.params().names().size(), walked, "every variable is an op of the graph");
       List<PpoTrainer.Stats> out = new ArrayList<>();
       for (int i = 0; i < n; i++) {
         out.add(t.step(prompts));

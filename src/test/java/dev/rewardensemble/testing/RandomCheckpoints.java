@@ -88,6 +88,28 @@ public final class RandomCheckpoints {
     return params;
   }
 
+  /**
+   * Writes a random causal language model ({@code LlamaForCausalLM}: trunk + untied {@code
+   * lm_head.weight [V, H]}) with the sizes of {@code config} into {@code dir} as {@code dtype}, one
+   * file.
+   *
+   * @return the number of parameters
+   */
+  public static long writeCausal(Path dir, ObjectNode config, Precision dtype, long seed)
+      throws IOException {
+    ObjectNode n = config.deepCopy();
+    n.putArray("architectures").add("LlamaForCausalLM");
+    n.remove("id2label");
+    n.remove("label2id");
+    n.put("tie_word_embeddings", false);
+    Files.createDirectories(dir);
+    JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve("config.json").toFile(), n);
+    ModelConfig c = ModelConfigs.parse(n, dir.resolve("config.json").toString());
+    Map<String, FloatTensor> w = new TreeMap<>(BenchModels.causalWeights(c, seed));
+    Safetensors.write(dir.resolve(TensorSources.SINGLE_FILE), w, Map.of("format", "pt"), dtype);
+    return w.values().stream().mapToLong(FloatTensor::size).sum();
+  }
+
   /** Writes a random bf16 reward model for measurements: {@code DIR HIDDEN LAYERS VOCAB SHARDS}. */
   public static void main(String[] args) throws IOException {
     long params =

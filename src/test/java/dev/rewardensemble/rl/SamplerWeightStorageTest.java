@@ -1,0 +1,72 @@
+package dev.rewardensemble.rl;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.config.WeightStorage;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.tensorflow.GraphOperation;
+
+/**
+ * Generation with the weights stored in bfloat16: the variables are {@code DT_BFLOAT16}, they enter
+ * the in-graph decode loop as loop inputs in bfloat16 (widened inside the body, block by block),
+ * and on a bf16 checkpoint the greedy tokens and their log-probabilities equal float32 storage's
+ * exactly (widening is exact).
+ */
+class SamplerWeightStorageTest {
+
+  static Path fixture(String name) throws Exception {
+    return Path.of(
+            SamplerWeightStorageTest.class
+                .getResource("/hf-families/" + name + "/config.json")
+                .toURI())
+        .getParent();
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"llama3-causal", "qwen2-causal", "gemma2-causal"})
+  void bfloat16StorageDecodesTheSameTokensThroughBfloat16LoopInputs(String name) throws Exception {
+    Path dir = fixture(name);
+    List<int[]> prompts = List.of(new int[] {1, 5, 9, 11}, new int[] {1, 7});
+    SamplingConfig greedy = SamplingConfig.greedy(6).withStopAtEos(false);
+    List<List<Generation>> out = new ArrayList<>();
+    for (WeightStorage w : List.of(WeightStorage.FLOAT32, WeightStorage.BFLOAT16)) {
+      try (Sampler s = Sampler.load(dir, ExecConfig.deterministic().withWeights(w))) {
+        int variables = 0;
+        int bf16 = 0;
+        int loopBf16 = 0;
+        for (var it = s.graph().operations(); it.hasNext(); ) {
+          GraphOperation op = (GraphOperation) it.next();
+          if (op.type().startsWith("Variable")) {
+            variables++;
+            bf16 += op.output(0).dataType().name().startsWith("DT_BFLOAT16") ? 1 : 0;
+          }
+          // Graph.whileLoop builds TensorFlow's v1 control flow: each loop variable enters the
+          // loop's frame through an Enter op.
+          if (op.type().equals("Enter") && op.output(0).dataType().name().equals("DT_BFLOAT16")) {
+            loopBf16++;
+          }
+        }
+        assertTrue(variables > 5, name);
+        if (w == WeightStorage.BFLOAT16) {
+          assertEquals(variables, bf16, "every weight of a sampler is frozen: " + name);
+          assertEquals(variables, loopBf16, "every weight enters the loop in bfloat16: " + name);
+        } else {
+          assertEquals(0, bf16 + loopBf16, name);
+        }
+        out.add(s.generate(prompts, greedy));
+      }
+    }
+    for (int i = 0; i < prompts.size(); i++) {
+      assertArrayEquals(out.get(0).get(i).responseIds(), out.get(1).get(i).responseIds(), name);
+      assertArrayEquals(
+          out.get(0).get(i).tokenLogprobs(), out.get(1).get(i).tokenLogprobs(), 0f, name);
+    }
+  }
+}
