@@ -324,10 +324,29 @@ public final class ParameterStore {
     if (stream) {
       LazyWeights lazy = values instanceof LazyWeights l ? l : new LazyWeights(values);
       byte[] staging = new byte[STAGING_BYTES]; // one for the whole load: no garbage per tensor
+      List<Tensor> group = new ArrayList<>();
       try (LazyWeights.Reader reader = lazy.open()) {
+        Session.Runner runner = session.runner();
+        long bytes = 0;
         for (String key : values.keySet()) {
-          loadOne(session, entries.get(key), reader, staging);
+          Entry e = entries.get(key);
+          Tensor t = tensorOf(reader, e.name, e.shape, e.storage, staging);
+          group.add(t);
+          runner.feed(e.feed, t).addTarget(e.assign);
+          bytes += t.numBytes();
+          if (bytes >= GROUP_BYTES) {
+            runner.run().close();
+            group.forEach(Tensor::close);
+            group.clear();
+            runner = session.runner();
+            bytes = 0;
+          }
         }
+        if (!group.isEmpty()) {
+          runner.run().close();
+        }
+      } finally {
+        group.forEach(Tensor::close);
       }
       return;
     }
@@ -347,12 +366,14 @@ public final class ParameterStore {
     }
   }
 
-  /** Fills one tensor of {@code e}'s dtype from {@code reader}, assigns it and frees it. */
-  private static void loadOne(Session session, Entry e, LazyWeights.Reader reader, byte[] staging) {
-    try (Tensor t = tensorOf(reader, e.name, e.shape, e.storage, staging)) {
-      session.runner().feed(e.feed, t).addTarget(e.assign).run().close();
-    }
-  }
+  /**
+   * Bytes of streamed tensors assigned by one {@code Session.run}. Every run with a new set of
+   * feeds and targets makes TensorFlow prune and place the whole graph for it (an executor per
+   * signature), which costs about a second per run in a 7B LoRA training graph on two cores; runs
+   * of ~256 MiB make that a few dozen runs instead of one per tensor, at the price of holding up to
+   * that many bytes (plus one tensor) in flight.
+   */
+  static final long GROUP_BYTES = 256L << 20;
 
   /**
    * A new tensor of {@code storage}'s dtype and {@code shape} filled with {@code key}'s values
