@@ -174,10 +174,16 @@ final class MemoryCheck {
   /**
    * The plan of PPO with {@code policy} and the reward model: one PPO plan when both share an
    * architecture (as in the paper), else the policy's PPO plan (its value model and reward trunk
-   * planned at the policy's shape) plus the reward model's weights.
+   * planned at the policy's shape) plus the reward model's weights; {@code recompute}: the policy's
+   * and value model's blocks recomputed in the backward pass ({@code --recompute}).
    */
   private static Optional<MemoryPlan> ppoPlan(
-      Path policy, Path rewardModel, List<Path> lora, int rolloutBatch, int maxNewTokens) {
+      Path policy,
+      Path rewardModel,
+      List<Path> lora,
+      int rolloutBatch,
+      int maxNewTokens,
+      boolean recompute) {
     Optional<ModelShape> pol = ModelShape.read(policy, List.of());
     Optional<ModelShape> rm = ModelShape.read(rewardModel, lora == null ? List.of() : lora);
     if (pol.isEmpty()) {
@@ -199,7 +205,8 @@ final class MemoryCheck {
                   rolloutBatch,
                   0,
                   fresh,
-                  JAVA_COPY)));
+                  JAVA_COPY,
+                  recompute)));
     }
     MemoryPlan p =
         MemoryPlan.of(
@@ -213,7 +220,8 @@ final class MemoryCheck {
                 rolloutBatch,
                 0,
                 fresh,
-                JAVA_COPY));
+                JAVA_COPY,
+                recompute));
     // PPO's reward model streams like any scorer; float32 unless the checkpoint is all BF16.
     Optional<MemoryPlan> score =
         scorePlan(
@@ -341,8 +349,13 @@ final class MemoryCheck {
 
   /** {@link #ppoPlan}, or empty when the shape is not one the loader would accept. */
   static Optional<MemoryPlan> ppo(
-      Path policy, Path rewardModel, List<Path> lora, int rolloutBatch, int maxNewTokens) {
-    return safely(() -> ppoPlan(policy, rewardModel, lora, rolloutBatch, maxNewTokens));
+      Path policy,
+      Path rewardModel,
+      List<Path> lora,
+      int rolloutBatch,
+      int maxNewTokens,
+      boolean recompute) {
+    return safely(() -> ppoPlan(policy, rewardModel, lora, rolloutBatch, maxNewTokens, recompute));
   }
 
   /** {@link #benchPlan}, or empty when the shape is not one the loader would accept. */

@@ -166,6 +166,15 @@ public final class PpoCommand implements Callable<Integer> {
               + " (\"messages\") always use the chat template (default: ${DEFAULT-VALUE}).")
   String template;
 
+  @Option(
+      names = "--recompute",
+      description =
+          "Keep only each block's input of the policy and the value model for the backward pass"
+              + " and recompute the block there: the same gradients with one block's activations"
+              + " instead of every block's, for a second forward of both models in each update. An"
+              + " execution choice: a run resumes with or without it.")
+  boolean recompute;
+
   @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();
 
   @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
@@ -215,8 +224,8 @@ public final class PpoCommand implements Callable<Integer> {
             .maxNewTokens(maxNewTokens)
             .seed(seed)
             .build();
-    ExecConfig exec = execOptions.config();
-    MemoryCheck.ppo(policy, rewardModel, lora, rolloutBatch, maxNewTokens)
+    ExecConfig exec = execOptions.config().withRecompute(recompute);
+    MemoryCheck.ppo(policy, rewardModel, lora, rolloutBatch, maxNewTokens, recompute)
         .ifPresent(p -> MemoryCheck.require(p, "rme ppo with " + policy));
     HfCheckpoint.Checkpoint pol = HfCheckpoint.load(policy);
     if (pol.kind() != HfCheckpoint.Kind.CAUSAL_LM) {
