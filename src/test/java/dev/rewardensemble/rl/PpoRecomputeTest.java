@@ -14,7 +14,8 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.tensorflow.GraphOperation;
 
 /**
@@ -27,11 +28,17 @@ class PpoRecomputeTest {
 
   record Run(List<Map<String, FloatTensor>> grads, boolean rebuiltBlocks) {}
 
-  static Run run(boolean recompute) {
-    LlamaConfig c = PpoTrainerTest.config();
+  static Run run(boolean recompute, boolean tied) {
+    LlamaConfig c =
+        tied
+            ? new LlamaConfig(16, 32, 64, 2, 4, 2, 8, 64, 1e-6, 10000, 0, 1, 2, true)
+            : PpoTrainerTest.config();
     Map<String, FloatTensor> w = PpoTrainerTest.policy(c);
     Map<String, FloatTensor> trunk = new LinkedHashMap<>(w);
     trunk.remove(LmHead.KEY);
+    if (tied) {
+      w.remove(LmHead.KEY); // the LM head reads the embeddings
+    }
     PpoConfig cfg =
         PpoConfig.builder()
             .rolloutBatch(8)
@@ -70,10 +77,11 @@ class PpoRecomputeTest {
     }
   }
 
-  @Test
-  void recomputedPpoGradientsEqualThePlainOnes() {
-    Run plain = run(false);
-    Run rec = run(true);
+  @ParameterizedTest
+  @ValueSource(booleans = {false, true})
+  void recomputedPpoGradientsEqualThePlainOnes(boolean tiedEmbeddings) {
+    Run plain = run(false, tiedEmbeddings);
+    Run rec = run(true, tiedEmbeddings);
     assertFalse(plain.rebuiltBlocks(), "without --recompute no block is rebuilt");
     assertTrue(rec.rebuiltBlocks(), "with --recompute the blocks are rebuilt in the backward pass");
     // The first update: both runs sampled the same rollout with the same weights.
