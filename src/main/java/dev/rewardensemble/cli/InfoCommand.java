@@ -94,8 +94,8 @@ public final class InfoCommand implements Callable<Integer> {
   @Option(
       names = "--recompute",
       description =
-          "Plan training with blocks recomputed in the backward pass (train-rm --recompute): every"
-              + " trained block's input plus one block's activations.")
+          "Plan training with blocks recomputed in the backward pass (train-rm and ppo"
+              + " --recompute): every trained block's input plus one block's activations.")
   boolean recompute;
 
   @Option(
@@ -204,9 +204,11 @@ public final class InfoCommand implements Callable<Integer> {
         m == MemoryPlan.Mode.GENERATE || m == MemoryPlan.Mode.PPO
             ? " + " + maxNewTokens + " new"
             : "",
-        m == MemoryPlan.Mode.TRAIN && recompute ? ", blocks recomputed" : "");
+        (m == MemoryPlan.Mode.TRAIN || m == MemoryPlan.Mode.PPO) && recompute
+            ? ", blocks recomputed"
+            : "");
     System.out.print(plan.table());
-    if (m == MemoryPlan.Mode.TRAIN && !recompute && length > 0) {
+    if ((m == MemoryPlan.Mode.TRAIN && length > 0 || m == MemoryPlan.Mode.PPO) && !recompute) {
       MemoryPlan with = MemoryPlan.of(req.withRecompute(true));
       System.out.printf(
           "with --recompute: activations %s instead of %s, total %s%n",

@@ -181,7 +181,8 @@ final class MemoryCheck {
   /**
    * The plan of PPO with {@code policy} and the reward model: one PPO plan when both share an
    * architecture (as in the paper), else the policy's PPO plan (its value model and reward trunk
-   * planned at the policy's shape) plus the reward model's weights.
+   * planned at the policy's shape) plus the reward model's weights; {@code recompute}: the policy's
+   * and value model's blocks recomputed in the backward pass ({@code --recompute}).
    */
   private static Optional<MemoryPlan> ppoPlan(
       Path policy,
@@ -189,7 +190,8 @@ final class MemoryCheck {
       List<Path> lora,
       int rolloutBatch,
       int maxNewTokens,
-      dev.rewardensemble.config.WeightStorage storage) {
+      dev.rewardensemble.config.WeightStorage storage,
+      boolean recompute) {
     Optional<ModelShape> pol = ModelShape.read(policy, List.of());
     Optional<ModelShape> rm = ModelShape.read(rewardModel, lora == null ? List.of() : lora);
     if (pol.isEmpty()) {
@@ -215,7 +217,8 @@ final class MemoryCheck {
                   rolloutBatch,
                   0,
                   fresh,
-                  false)));
+                  false,
+                  recompute)));
     }
     MemoryPlan p =
         MemoryPlan.of(
@@ -229,7 +232,8 @@ final class MemoryCheck {
                 rolloutBatch,
                 0,
                 fresh,
-                false));
+                false,
+                recompute));
     // PPO's reward model streams like any scorer; float32 unless the checkpoint is all BF16.
     Optional<MemoryPlan> score =
         scorePlan(
@@ -362,8 +366,10 @@ final class MemoryCheck {
       List<Path> lora,
       int rolloutBatch,
       int maxNewTokens,
-      dev.rewardensemble.config.WeightStorage storage) {
-    return safely(() -> ppoPlan(policy, rewardModel, lora, rolloutBatch, maxNewTokens, storage));
+      dev.rewardensemble.config.WeightStorage storage,
+      boolean recompute) {
+    return safely(
+        () -> ppoPlan(policy, rewardModel, lora, rolloutBatch, maxNewTokens, storage, recompute));
   }
 
   /** {@link #benchPlan}, or empty when the shape is not one the loader would accept. */

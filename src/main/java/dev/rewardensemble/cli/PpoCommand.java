@@ -165,6 +165,15 @@ public final class PpoCommand implements Callable<Integer> {
               + " (\"messages\") always use the chat template (default: ${DEFAULT-VALUE}).")
   String template;
 
+  @Option(
+      names = "--recompute",
+      description =
+          "Keep only each block's input of the policy and the value model for the backward pass"
+              + " and recompute the block there: the same gradients with one block's activations"
+              + " instead of every block's, for a second forward of both models in each update. An"
+              + " execution choice: a run resumes with or without it.")
+  boolean recompute;
+
   @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();
 
   @CommandLine.Mixin ExecOptions execOptions = new ExecOptions();
@@ -214,8 +223,9 @@ public final class PpoCommand implements Callable<Integer> {
             .maxNewTokens(maxNewTokens)
             .seed(seed)
             .build();
-    ExecConfig exec = execOptions.config();
-    MemoryCheck.ppo(policy, rewardModel, lora, rolloutBatch, maxNewTokens, exec.weights())
+    ExecConfig exec = execOptions.config().withRecompute(recompute);
+    MemoryCheck.ppo(
+            policy, rewardModel, lora, rolloutBatch, maxNewTokens, exec.weights(), recompute)
         .ifPresent(p -> MemoryCheck.require(p, "rme ppo with " + policy));
     // Validated from the headers; the weights stay on disk until streamed into the variables.
     HfCheckpoint.Checkpoint pol = HfCheckpoint.open(policy);

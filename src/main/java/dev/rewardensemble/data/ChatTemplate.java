@@ -134,15 +134,39 @@ public final class ChatTemplate {
     } else {
       return Optional.empty();
     }
+    return Optional.of(new ChatTemplate(source, origin, specialTokens(dir, config)));
+  }
+
+  /**
+   * The special tokens stored with a tokenizer as strings ({@code bos_token}, {@code eos_token},
+   * {@code pad_token}, ...; AddedToken objects by their {@code content}): {@code
+   * special_tokens_map.json} overridden by {@code tokenizer_config.json}, as transformers reads
+   * them; empty when neither file exists.
+   *
+   * @param tokenizer a {@code tokenizer.json} file or the directory holding it
+   * @throws IllegalArgumentException if those files exist but are unreadable or malformed
+   */
+  public static Map<String, Object> specialTokens(Path tokenizer) {
+    Path dir = Files.isDirectory(tokenizer) ? tokenizer : tokenizer.toAbsolutePath().getParent();
+    if (dir == null) {
+      return Map.of();
+    }
+    Path configFile = dir.resolve("tokenizer_config.json");
+    JsonNode config = Files.isRegularFile(configFile) ? readJson(configFile) : null;
+    return java.util.Collections.unmodifiableMap(specialTokens(dir, config));
+  }
+
+  private static Map<String, Object> specialTokens(Path dir, JsonNode config) {
     Map<String, Object> special = new LinkedHashMap<>();
     Path mapFile = dir.resolve("special_tokens_map.json");
     if (Files.isRegularFile(mapFile)) {
       readSpecialTokens(readJson(mapFile), mapFile, special);
     }
     if (config != null) {
-      readSpecialTokens(config, configFile, special); // tokenizer_config.json wins
+      // tokenizer_config.json wins
+      readSpecialTokens(config, dir.resolve("tokenizer_config.json"), special);
     }
-    return Optional.of(new ChatTemplate(source, origin, special));
+    return special;
   }
 
   /**

@@ -108,8 +108,9 @@ public record MemoryPlan(Request request, List<Part> parts) {
    * @param maxNewTokens tokens generated after the prompt (generate, PPO)
    * @param javaCopy whether loading holds every weight as a float32 Java array (the loading of this
    *     build; false with streaming loads)
-   * @param recompute training recomputes its blocks in the backward pass ({@code --recompute}): the
-   *     activations of a step are every trained block's input plus one block's activations
+   * @param recompute training (train and PPO: the policy's and value model's blocks) recomputes its
+   *     blocks in the backward pass ({@code --recompute}): the activations of a step are every
+   *     trained block's input plus one block's activations
    */
   public record Request(
       ModelConfig config,
@@ -480,7 +481,20 @@ public record MemoryPlan(Request request, List<Part> parts) {
         javaParams = frozen + rmSmall;
         long total = t + r.maxNewTokens();
         parts.add(kvCache(c, r.batchSize(), total, lengthKnown));
-        if (total > 0) { // without a prompt length: over the new tokens only (a lower bound)
+        if (total > 0 && r.recompute()) {
+          // The inputs of both models' blocks, one block recomputed at a time.
+          parts.add(
+              activations(
+                  recomputedActivationFloats(c, 1, 2L * c.numLayers(), r.batchSize(), total, 0)
+                      + 2L * r.batchSize() * total * c.vocabSize(),
+                  "policy and value: inputs of 2 x "
+                      + c.numLayers()
+                      + " blocks + one block recomputed x "
+                      + r.batchSize()
+                      + " sequences x "
+                      + total
+                      + " tokens (one training step) + logits"));
+        } else if (total > 0) { // without a prompt length: over the new tokens only (lower bound)
           parts.add(
               activations(
                   2L * c.numLayers() * rawActivationFloats(c, r.batchSize(), total)
@@ -711,7 +725,9 @@ public record MemoryPlan(Request request, List<Part> parts) {
             .filter(p -> p.name().endsWith("activations") || p.name().endsWith("KV cache"))
             .mapToLong(Part::bytes)
             .sum();
-    if (request.mode() == Mode.TRAIN && !request.recompute() && request.length() > 0) {
+    if (!request.recompute()
+        && ((request.mode() == Mode.TRAIN && request.length() > 0)
+            || (request.mode() == Mode.PPO && request.length() + request.maxNewTokens() > 0))) {
       // Recomputation keeps one block's activations instead of every trained block's.
       long with = MemoryPlan.of(request.withRecompute(true)).bytes("activations");
       long without = bytes("activations");

@@ -15,6 +15,7 @@ import dev.rewardensemble.model.Layers;
 import dev.rewardensemble.model.LmHead;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Projector;
+import dev.rewardensemble.model.Recompute;
 import dev.rewardensemble.model.Transformers;
 import dev.rewardensemble.train.AdamW;
 import dev.rewardensemble.train.AdamWConfig;
@@ -54,6 +55,9 @@ import org.tensorflow.types.TInt32;
  * estimate + the score at the last response token, GAE and whitened advantages on the host, then
  * {@code epochsPerRollout} passes of clipped policy + clipped value loss over minibatches of {@code
  * stepBatch} with AdamW.
+ *
+ * <p>With {@link ExecConfig#recompute()} the policy's and the value model's blocks are recomputed
+ * in the backward pass ({@link Recompute}): the same gradients, keeping only each block's input.
  */
 public final class PpoTrainer implements AutoCloseable {
   /** Checkpoint key prefixes of the three models in the graph. */
@@ -157,18 +161,22 @@ public final class PpoTrainer implements AutoCloseable {
           tf.withName("ppo_action_mask")
               .placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
       Attention.Geometry g = Attention.geometry(tf, mask);
+      // With recomputation the trained models' forwards (policy, value model) record their blocks
+      // and the backward pass rebuilds them; the frozen reference and the sampler build plainly.
+      Recompute recompute = exec.recompute() ? new Recompute() : null;
+      BuildContext trained = recompute == null ? cx : cx.withBlocks(recompute);
       Operand<TInt32> next = tf.stridedSlice(ids, Indices.all(), Indices.sliceFrom(1)); // [N, T-1]
-      Operand<TFloat32> polLogits = shiftedLogits(cx, policyConfig, pol, g); // [N, T-1, V]
+      Operand<TFloat32> polLogits = shiftedLogits(trained, policyConfig, pol, g); // [N, T-1, V]
       logp = PpoLosses.tokenLogProbs(tf, polLogits, next, actionMask); // [N, T-1]
       entropy = PpoLosses.entropy(tf, polLogits, actionMask); // [N, T-1]
       entropyMean = PpoLosses.maskedMean(tf, entropy, actionMask); // []
       refLogp =
           PpoLosses.tokenLogProbs(tf, shiftedLogits(cx, policyConfig, ref, g), next, actionMask);
       Operand<TFloat32> vRows =
-          Transformers.trunk(cx, valueConfig, val, ids, g, Projector.NONE); // [N*T, Hv]
+          Transformers.trunk(trained, valueConfig, val, ids, g, Projector.NONE); // [N*T, Hv]
       Operand<TFloat32> v =
           tf.nn.biasAdd(
-              Layers.linear(cx, vRows, val.get(VALUE_HEAD, 1, valueConfig.hiddenSize())),
+              Layers.linear(trained, vRows, val.get(VALUE_HEAD, 1, valueConfig.hiddenSize())),
               val.get(VALUE_BIAS, 1)); // [N*T, 1]
       values =
           tf.stridedSlice(
@@ -203,12 +211,17 @@ public final class PpoTrainer implements AutoCloseable {
       }
       List<Variable<TFloat32>> vars = new ArrayList<>();
       trainable.forEach(k -> vars.add(params.variable(k)));
-      Gradients grads = tf.gradients(total, vars);
-      List<Operand<TFloat32>> gl = new ArrayList<>();
-      for (int i = 0; i < vars.size(); i++) {
-        @SuppressWarnings("unchecked")
-        Operand<TFloat32> gi = (Operand<TFloat32>) (Operand<?>) grads.dy(i);
-        gl.add(gi);
+      List<Operand<TFloat32>> gl;
+      if (recompute != null) {
+        gl = recompute.gradients(tf, total, vars);
+      } else {
+        Gradients grads = tf.gradients(total, vars);
+        gl = new ArrayList<>();
+        for (int i = 0; i < vars.size(); i++) {
+          @SuppressWarnings("unchecked")
+          Operand<TFloat32> gi = (Operand<TFloat32>) (Operand<?>) grads.dy(i);
+          gl.add(gi);
+        }
       }
       acc = GradientAccumulator.build(tf, vars, gl, 1, 1.0f);
       adamw = AdamW.build(tf, vars, acc.clipped(), new AdamWConfig(0.9, 0.999, 1e-8, 0.0));
@@ -523,6 +536,9 @@ public final class PpoTrainer implements AutoCloseable {
         for (int i = 0; i < 5; i++) {
           m[i] = ((TFloat32) res.get(i)).getFloat();
         }
+        if (gradientSink != null) {
+          gradientSink.add(accumulatedGradients());
+        }
         try (Result chk = session.runner().fetch(acc.finite()).run()) {
           if (!((TBool) chk.get(0)).getBoolean() || !Double.isFinite(m[0])) {
             session.runner().addTarget(acc.reset()).run().close();
@@ -604,6 +620,31 @@ public final class PpoTrainer implements AutoCloseable {
           new dev.rewardensemble.train.DivergenceGuard.WeightProbe(owner, params, trainable);
     }
     return weightProbe.stats();
+  }
+
+  /** Where {@link #train} puts each update's gradients (tests only; null: nowhere). */
+  private List<Map<String, FloatTensor>> gradientSink;
+
+  /** Tests: every later update adds its gradients (by trainable key) to {@code sink}. */
+  void captureGradients(List<Map<String, FloatTensor>> sink) {
+    gradientSink = sink;
+  }
+
+  /** The accumulated (not yet applied) gradients by trainable key. */
+  private Map<String, FloatTensor> accumulatedGradients() {
+    List<Operand<TFloat32>> acc = this.acc.accumulated();
+    Session.Runner r = session.runner();
+    acc.forEach(r::fetch);
+    Map<String, FloatTensor> out = new LinkedHashMap<>();
+    try (Result res = r.run()) {
+      for (int i = 0; i < trainable.size(); i++) {
+        TFloat32 t = (TFloat32) res.get(i);
+        float[] d = new float[Math.toIntExact(t.shape().size())];
+        t.asRawTensor().data().asFloats().read(d);
+        out.put(trainable.get(i), new FloatTensor(t.shape().asArray(), d));
+      }
+    }
+    return out;
   }
 
   /** Trainable weights (policy and value model, prefixed keys): what a checkpoint holds. */

@@ -52,6 +52,7 @@ public final class RewardServer implements AutoCloseable {
 
   private final RewardModel model;
   private final Encoder encoder;
+  private final TextProtocols.QueryText queryText; // null: no tokenizer
   private final ServeOptions options;
   private final Optional<Normalization> norm;
   private final AggregationConfig agg;
@@ -68,6 +69,8 @@ public final class RewardServer implements AutoCloseable {
   private RewardServer(RewardModel model, Encoder encoder, ServeOptions options) {
     this.model = model;
     this.encoder = encoder;
+    this.queryText =
+        encoder.hasTokenizer() ? TextProtocols.QueryText.of(encoder.tokenizer()) : null;
     this.options = options;
     this.norm = options.normalize() ? model.normalization() : Optional.empty();
     this.agg = options.aggregation();
@@ -289,7 +292,7 @@ public final class RewardServer implements AutoCloseable {
                 raw -> Answer.json(200, TfServing.answer(p.columnar(), raw, norm, agg)), pool);
       }
       case "get_reward" -> {
-        List<int[]> q = TextProtocols.queries(json(body(req)), encoder);
+        List<int[]> q = TextProtocols.queries(json(body(req)), encoder, queryText);
         List<Batcher.Row> rows = new ArrayList<>(q.size());
         for (int i = 0; i < q.size(); i++) {
           rows.add(Inputs.row(q.get(i), null, "query[" + i + "]", vocab, maxPositions));

@@ -7,16 +7,20 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rewardensemble.data.ChatTemplate;
 import dev.rewardensemble.data.Encoder;
 import dev.rewardensemble.data.ScoreRow;
 import dev.rewardensemble.data.ScoreRows;
+import dev.rewardensemble.data.Tokenizer;
 import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.ensemble.MemberScores;
 import dev.rewardensemble.ensemble.Normalization;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.regex.Pattern;
 
 /**
  * The two text protocols: OpenRLHF's remote reward model ({@code POST /get_reward}) and {@code rme
@@ -33,12 +37,69 @@ final class TextProtocols {
   record ScoreRequest(List<ScoreRow> rows, boolean jsonl) {}
 
   /**
-   * {@code /get_reward}'s {@code query}: each a text (the whole sequence, e.g. the policy's prompt
-   * and response as OpenRLHF decodes them), tokenized verbatim with the model's tokenizer, or a
-   * conversation ({@code [{"role": .., "content": ..}, ..]}) rendered with the checkpoint's chat
-   * template. {@code prompts} and {@code labels} are accepted and not used.
+   * What OpenRLHF's own reward server ({@code openrlhf/cli/serve_rm.py}, {@code
+   * RewardModelProxy.get_reward}) does to a text query before tokenizing it: {@code
+   * strip_sequence(query, pad_token, eos_token) + eos_token}, where {@code strip_sequence} removes
+   * every run of EOS and pad tokens (as text) from the start ({@code re.sub("^(eos|pad)+", "",
+   * text)}) and then from the end ({@code re.sub("(eos|pad)+$", "", text)}). The policy's decoded
+   * sequences carry its padding and EOS in any number; after this every query ends in exactly one
+   * EOS, which the reward model reads.
+   *
+   * <p>The tokens are the tokenizer's own ({@code eos_token} and {@code pad_token} of {@code
+   * tokenizer_config.json}, else {@code special_tokens_map.json}, beside {@code tokenizer.json}),
+   * not the model config's ids. Without a pad token the EOS is used for it (OpenRLHF's {@code
+   * get_tokenizer} sets {@code pad_token = eos_token}). Without an EOS token (OpenRLHF fails there:
+   * {@code re.escape(None)} raises) the pad token alone is stripped and nothing is appended; with
+   * neither the query is tokenized as given. Like Python's {@code $}, the end pattern also matches
+   * before one final {@code \n}.
+   *
+   * <p>Two deliberate differences, both about the tokenizer call: rme's tokenizer adds no special
+   * tokens of the post-processor (transformers' default {@code add_special_tokens=True} puts e.g.
+   * Llama's BOS in front, a second one when the decoded query starts with its own), and a query
+   * longer than {@code --max-length} follows {@code --truncate} (a 400 by default; {@code left}
+   * keeps the last tokens, so the appended EOS survives) where OpenRLHF's tokenizer cuts from the
+   * right ({@code truncation=True, max_length=max_len}), dropping the EOS.
+   *
+   * @param pad the pad token's text, or null
+   * @param eos the EOS token's text, or null
    */
-  static List<int[]> queries(JsonNode body, Encoder enc) {
+  record QueryText(String pad, String eos) {
+    /** The tokens of {@code tok}'s files; the pad token defaults to the EOS. */
+    static QueryText of(Tokenizer tok) {
+      Map<String, Object> special = ChatTemplate.specialTokens(tok.file());
+      String eos = special.get("eos_token") instanceof String e && !e.isEmpty() ? e : null;
+      String pad = special.get("pad_token") instanceof String p && !p.isEmpty() ? p : eos;
+      return new QueryText(pad, eos);
+    }
+
+    /** {@code strip_sequence(query, pad, eos) + eos}. */
+    String prepare(String query) {
+      List<String> tokens = new ArrayList<>();
+      if (eos != null) {
+        tokens.add(Pattern.quote(eos));
+      }
+      if (pad != null) {
+        tokens.add(Pattern.quote(pad));
+      }
+      if (tokens.isEmpty()) {
+        return query;
+      }
+      String any = "(?:" + String.join("|", tokens) + ")+";
+      String t = Pattern.compile("^" + any, Pattern.UNIX_LINES).matcher(query).replaceAll("");
+      t = Pattern.compile(any + "$", Pattern.UNIX_LINES).matcher(t).replaceAll("");
+      return eos == null ? t : t + eos;
+    }
+  }
+
+  /**
+   * {@code /get_reward}'s {@code query}: each a text (the whole sequence, e.g. the policy's prompt
+   * and response as OpenRLHF decodes them), prepared as OpenRLHF's reward server does ({@link
+   * QueryText}: pad and EOS tokens stripped from both ends, one EOS appended) and tokenized with
+   * the model's tokenizer, or a conversation ({@code [{"role": .., "content": ..}, ..]}) rendered
+   * with the checkpoint's chat template. {@code prompts} and {@code labels} are accepted and not
+   * used.
+   */
+  static List<int[]> queries(JsonNode body, Encoder enc, QueryText qt) {
     if (body == null || !body.isObject()) {
       throw RequestError.bad("body: expected a JSON object, got " + Inputs.kind(body));
     }
@@ -62,7 +123,7 @@ final class TextProtocols {
           throw RequestError.bad(f + ": empty text");
         }
         try {
-          out.add(enc.encodeIds(enc.tokenizer().encode(e.textValue())).ids());
+          out.add(enc.encodeIds(enc.tokenizer().encode(qt.prepare(e.textValue()))).ids());
         } catch (IllegalArgumentException x) {
           throw RequestError.bad(f + ": " + x.getMessage());
         }

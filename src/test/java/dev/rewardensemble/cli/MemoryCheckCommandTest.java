@@ -198,4 +198,32 @@ class MemoryCheckCommandTest {
     assertTrue(r.err().contains("rme bench on tf-graphs/tiny-llama.json needs about "), r.err());
     assertTrue(r.err().contains("--lora-layers"), r.err());
   }
+
+  @Test
+  void infoPlansPpoWithRecompute() {
+    String[] args = {
+      "info",
+      "--model",
+      "tf-graphs/llama-7b.json",
+      "--mode",
+      "ppo",
+      "--batch-size",
+      "8",
+      "--max-length",
+      "256",
+      "--max-new-tokens",
+      "256"
+    };
+    int[] code = new int[2];
+    String plain = stdout(() -> code[0] = Cli.rme(args).code());
+    List<String> withArgs = new java.util.ArrayList<>(List.of(args));
+    withArgs.add("--recompute");
+    String rec = stdout(() -> code[1] = Cli.rme(withArgs.toArray(new String[0])).code());
+    assertEquals(0, code[0], plain);
+    assertEquals(0, code[1], rec);
+    assertTrue(plain.contains("with --recompute: activations "), plain);
+    assertTrue(rec.contains(", blocks recomputed"), rec);
+    assertTrue(rec.contains("one block recomputed"), rec);
+    assertTrue(!rec.contains("with --recompute: activations "), rec);
+  }
 }

@@ -97,4 +97,29 @@ class MemoryPlanRecomputeTest {
             () -> recomputed.require(new AvailableMemory(1 << 20, "test"), "rme train-rm"));
     assertFalse(again.getMessage().contains("--recompute"), again.getMessage());
   }
+
+  @Test
+  void ppoKeepsBothModelsBlockInputsAndOneBlock() throws Exception {
+    // 2 rollouts of 3 prompt + 5 new tokens: 2 sequences x 8 tokens, as BLOCK.
+    MemoryPlan.Request r =
+        new MemoryPlan.Request(
+            llama(2), EnsembleKind.SINGLE, 1, null, MemoryPlan.Mode.PPO, 4, 2, 3, 5, false);
+    long logits = 2L * 2 * 8 * 320;
+    // Without: policy and value model, 2 x 2 blocks, and both models' logits-sized rows.
+    assertEquals(bytes(4 * BLOCK + logits), MemoryPlan.of(r).bytes("activations"));
+    // With: the inputs [16, 64] of 4 blocks + one block recomputed + the block being computed.
+    MemoryPlan p = MemoryPlan.of(r.withRecompute(true));
+    assertEquals(bytes(4 * 16 * 64 + 2 * BLOCK + logits), p.bytes("activations"));
+    assertTrue(p.table().contains("one block recomputed"), p.table());
+    assertEquals(
+        MemoryPlan.of(r).total() - MemoryPlan.of(r).bytes("activations"),
+        p.total() - p.bytes("activations"));
+    // The pre-check suggests it for PPO too, and not again when already recomputing.
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> MemoryPlan.of(r).require(new AvailableMemory(p.total(), "test"), "rme ppo"));
+    assertTrue(e.getMessage().contains("--recompute (activations "), e.getMessage());
+    p.require(new AvailableMemory(p.total(), "test"), "rme ppo --recompute"); // fits
+  }
 }

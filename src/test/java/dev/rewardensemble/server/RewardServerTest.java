@@ -196,7 +196,8 @@ class RewardServerTest {
             1e-6);
       }
 
-      // OpenRLHF: query texts tokenized verbatim; conversations with the chat template
+      // OpenRLHF: query texts as serve_rm.py prepares them (stripped of pad/EOS runs at both
+      // ends, one EOS appended: QueryText); conversations with the chat template
       String text = "Human: What is 2+2? Assistant: 4";
       String conv =
           "[{\"role\": \"user\", \"content\": \"What is 2+2?\"},"
@@ -205,7 +206,7 @@ class RewardServerTest {
           rmeScore(
               models.savedModel,
               List.of(
-                  "{\"input_ids\": " + Arrays.toString(tok.encode(text)) + "}",
+                  "{\"input_ids\": " + Arrays.toString(tok.encode(text + "</s>")) + "}",
                   "{\"messages\": " + conv + "}"));
       JsonNode g =
           post(
