@@ -220,6 +220,16 @@ public final class RewardServer implements AutoCloseable {
               ans -> {
                 resp.setStatus(ans.status);
                 resp.getHeaders().put(HttpHeader.CONTENT_TYPE, ans.type + "; charset=utf-8");
+                if (ans.status == 401
+                    || ans.status == 404
+                    || ans.status == 405
+                    || ans.status == 413) {
+                  // Answered without reading the whole body: Jetty then closes the connection, and
+                  // a
+                  // client that pooled it could send its next request into the closing socket. Say
+                  // so, so that clients open a new connection instead.
+                  resp.getHeaders().put(HttpHeader.CONNECTION, "close");
+                }
                 metrics.request(route, ans.status, System.nanoTime() - t0);
                 Content.Sink.write(resp, true, ans.body, cb);
               });
