@@ -67,6 +67,8 @@ public final class ScaleBench {
    * @param checkLayers blocks of the truncated checkpoint of workload (d)
    * @param peer run the PyTorch peer ({@code scripts/bench-scale-peer.sh} under {@code root})
    * @param recompute activation recomputation in the training workload (issue #15 item 4)
+   * @param compute precision of the project's weight products ({@code --compute}); float32 widens
+   *     the bf16 weights (exact), bfloat16 multiplies them as stored, as the peer does
    * @param childHeap {@code -Xmx} of the child JVMs (the weights live outside the heap)
    */
   public record Spec(
@@ -83,7 +85,8 @@ public final class ScaleBench {
       Path root,
       Path workDir,
       boolean recompute,
-      String childHeap) {
+      String childHeap,
+      dev.rewardensemble.config.Precision compute) {
     public Spec {
       if (rows < 2 || seq < 1 || k < 1 || threads < 1 || checkLayers < 1) {
         throw new IllegalArgumentException(
@@ -344,7 +347,8 @@ public final class ScaleBench {
             Integer.toString(s.threads()),
             weights,
             Long.toString(s.seed()),
-            Boolean.toString(s.recompute()));
+            Boolean.toString(s.recompute()),
+            s.compute().id());
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
     pb.environment().put("TF_CPP_MIN_LOG_LEVEL", "2");
     return collect(pb, "java " + workload + " (" + weights + ", " + ckpt.getFileName() + ")", log);
@@ -634,6 +638,7 @@ public final class ScaleBench {
     set.put("max_shard_bytes", s.maxShardBytes());
     set.put("check_layers", s.checkLayers());
     set.put("recompute", s.recompute());
+    set.put("compute", s.compute().id());
     set.put("steps", ScaleProbe.STEPS);
     set.put(
         "method",

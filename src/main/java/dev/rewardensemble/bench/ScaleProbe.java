@@ -117,7 +117,13 @@ public final class ScaleProbe {
     long seed = Long.parseLong(args[8]);
     boolean recompute = Boolean.parseBoolean(args[9]);
     ExecConfig exec =
-        new ExecConfig(threads, 1, false).withWeights(weights).withRecompute(recompute);
+        new ExecConfig(threads, 1, false)
+            .withWeights(weights)
+            .withRecompute(recompute)
+            .withCompute(
+                args.length > 10
+                    ? dev.rewardensemble.config.Precision.parse(args[10])
+                    : dev.rewardensemble.config.Precision.FLOAT32);
     ObjectNode out = JSON.createObjectNode();
     out.put("workload", workload);
     out.put("weights", args[7]);

@@ -420,7 +420,8 @@ public final class BenchCommand implements Callable<Integer> {
             root,
             work,
             recompute,
-            childHeap);
+            childHeap,
+            ExecOptions.precision(compute));
     dev.rewardensemble.bench.ScaleBench.Report r =
         dev.rewardensemble.bench.ScaleBench.run(
             spec,

@@ -1,10 +1,12 @@
 package dev.rewardensemble.model;
 
 import dev.rewardensemble.config.Precision;
+import org.tensorflow.GraphOperation;
 import org.tensorflow.Operand;
 import org.tensorflow.ndarray.index.Indices;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.linalg.MatMul;
+import org.tensorflow.proto.DataType;
 import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
 
@@ -24,12 +26,27 @@ public final class Layers {
     if (cx.precision() == Precision.BFLOAT16) {
       return tf.dtypes.cast(
           tf.linalg.matMul(
-              tf.dtypes.cast(a, TBfloat16.class),
-              tf.dtypes.cast(b, TBfloat16.class),
-              MatMul.transposeB(transposeB)),
+              tf.dtypes.cast(a, TBfloat16.class), asBfloat16(tf, b), MatMul.transposeB(transposeB)),
           TFloat32.class);
     }
     return tf.linalg.matMul(a, b, MatMul.transposeB(transposeB));
+  }
+
+  /**
+   * {@code b} in bfloat16 for a bfloat16 product: a weight stored in bfloat16 and widened for the
+   * float32 graph ({@code Cast} of a bfloat16 tensor) is multiplied as stored, so that no float32
+   * copy of it is made and read back; anything else is rounded to bfloat16.
+   */
+  @SuppressWarnings("unchecked")
+  private static Operand<TBfloat16> asBfloat16(Ops tf, Operand<TFloat32> b) {
+    if (b.op() instanceof GraphOperation g
+        && g.type().equals("Cast")
+        && g.numInputs() == 1
+        && (g.input(0).dataType() == DataType.DT_BFLOAT16
+            || g.input(0).dataType() == DataType.DT_BFLOAT16_REF)) {
+      return (Operand<TBfloat16>) (Operand<?>) g.input(0);
+    }
+    return tf.dtypes.cast(b, TBfloat16.class);
   }
 
   /**

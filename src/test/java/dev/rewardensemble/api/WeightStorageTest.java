@@ -123,6 +123,54 @@ class WeightStorageTest {
   }
 
   /**
+   * With {@code --compute bfloat16} a bfloat16 weight is multiplied as stored: every weight product
+   * of the trunk reads its variable (no float32 copy made and rounded back), and the rewards equal
+   * float32 storage's under the same precision bit for bit (rounding bf16-exact values is exact).
+   */
+  @Test
+  void bfloat16ProductsReadBfloat16WeightsAsStored() throws Exception {
+    Path dir = fixture("llama3-seqcls");
+    EnsembleModel m = EnsembleModel.load(dir);
+    int direct = 0;
+    int widenedThenRounded = 0;
+    try (Graph g = new Graph()) {
+      m.build(
+          BuildContext.of(g, EXEC.withCompute(Precision.BFLOAT16)),
+          m.frozenStorage(WeightStorage.AUTO));
+      java.util.Iterator<GraphOperation> it = g.operations();
+      while (it.hasNext()) {
+        GraphOperation o = it.next();
+        if (!o.type().equals("MatMul")) {
+          continue;
+        }
+        GraphOperation b = (GraphOperation) o.input(1).op();
+        if (b.type().startsWith("Variable")) {
+          direct++;
+        } else if (b.type().equals("Cast")
+            && ((GraphOperation) b.input(0).op()).type().equals("Cast")) {
+          widenedThenRounded++;
+        }
+      }
+    }
+    assertTrue(direct >= 7 * m.config().numLayers(), "products reading bf16 variables: " + direct);
+    assertEquals(0, widenedThenRounded, "weights widened to float32 and rounded back");
+
+    ExecConfig bf16 = EXEC.withCompute(Precision.BFLOAT16);
+    float[][] stored;
+    float[][] f32;
+    try (RewardModel rm = RewardModel.load(dir, List.of(), bf16.withWeights(WeightStorage.AUTO))) {
+      stored = rm.score(rows(rm.config().vocabSize(), 7), 2);
+    }
+    try (RewardModel rm =
+        RewardModel.load(dir, List.of(), bf16.withWeights(WeightStorage.FLOAT32))) {
+      f32 = rm.score(rows(rm.config().vocabSize(), 7), 2);
+    }
+    for (int i = 0; i < f32.length; i++) {
+      assertArrayEquals(f32[i], stored[i], 0f, "row " + i);
+    }
+  }
+
+  /**
    * Casts of a block's bfloat16 weight without a control input: TensorFlow would run them all at
    * the start of the run (their only input, the variable, is ready), holding a float32 copy of
    * every block at once.
