@@ -182,9 +182,16 @@ public final class DirLock implements AutoCloseable {
    * class, otherwise the Java command line, at most 200 characters.
    */
   static String command() {
+    String main = "dev.rewardensemble.cli.Main";
+    // The launcher's own record of the main class and its arguments: the OS's copy of the command
+    // line (ProcessHandle) is cut at a page (4 KiB) on Linux, which ./rme's class path alone
+    // exceeds.
+    String launched = System.getProperty("sun.java.command", "");
+    if (launched.equals(main) || launched.startsWith(main + " ")) {
+      return clip("rme" + launched.substring(main.length()));
+    }
     ProcessHandle.Info info = ProcessHandle.current().info();
     String[] args = info.arguments().orElse(new String[0]);
-    String main = "dev.rewardensemble.cli.Main";
     for (int i = 0; i < args.length; i++) {
       if (args[i].equals(main)) {
         StringBuilder sb = new StringBuilder("rme");
