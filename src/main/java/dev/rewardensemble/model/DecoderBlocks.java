@@ -1,5 +1,6 @@
 package dev.rewardensemble.model;
 
+import dev.rewardensemble.config.DecoderConfig;
 import java.util.ArrayList;
 import java.util.List;
 import org.tensorflow.Operand;
@@ -77,6 +78,27 @@ final class DecoderBlocks {
       x = members.expand(tf, x); // [K*B*T, H]
     }
     return x;
+  }
+
+  /**
+   * The forward of a Llama-style decoder (Llama, Mistral, Qwen2, Qwen3): token embedding, the
+   * blocks ({@link #blocks}) and the final RMSNorm ({@code model.norm}). A family passes its own
+   * {@code block}.
+   *
+   * @return rows {@code [B*T, H]}, or {@code [K*B*T, H]} when forked
+   */
+  static Operand<TFloat32> rmsNormDecoder(
+      BuildContext cx,
+      DecoderConfig c,
+      Weights w,
+      Operand<TInt32> ids,
+      Attention.Geometry g,
+      Members members,
+      RotaryBlock block) {
+    Operand<TFloat32> x = embed(cx.tf(), w, ids); // [B*T, H]
+    // inverseFrequencies: rope_scaling (llama3, linear) applied
+    x = blocks(cx, c.numLayers(), c.inverseFrequencies(), w, x, g, members, block);
+    return Layers.rmsNorm(cx.tf(), x, w.after(x).get("model.norm.weight"), c.rmsNormEps());
   }
 
   /** {@code model.embed_tokens} rows of {@code ids [B, T]}: {@code [B*T, H]}. */

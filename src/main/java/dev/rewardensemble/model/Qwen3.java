@@ -37,20 +37,15 @@ public final class Qwen3 {
       Projector proj,
       Members members,
       KvCache cache) {
-    Ops tf = cx.tf();
-    Operand<TFloat32> x = DecoderBlocks.embed(tf, w, ids); // [B*T, H]
-    x =
-        DecoderBlocks.blocks(
-            cx,
-            c.numLayers(),
-            c.inverseFrequencies(),
-            w,
-            x,
-            g,
-            members,
-            (bcx, wi, xi, layer, gi, cs, fork) ->
-                block(bcx, c, wi, xi, layer, gi, cs, proj, fork, cache));
-    return Layers.rmsNorm(tf, x, w.after(x).get("model.norm.weight"), c.rmsNormEps());
+    return DecoderBlocks.rmsNormDecoder(
+        cx,
+        c,
+        w,
+        ids,
+        g,
+        members,
+        (bcx, wi, xi, layer, gi, cs, fork) ->
+            block(bcx, c, wi, xi, layer, gi, cs, proj, fork, cache));
   }
 
   /**
