@@ -34,12 +34,12 @@ import java.util.Set;
  * step, and the rewards.
  *
  * <p>Usage: {@code java -cp CP dev.rewardensemble.bench.ScaleProbe WORKLOAD CHECKPOINT ADAPTERS
- * ROWS SEQ K THREADS WEIGHTS SEED RECOMPUTE} with WORKLOAD one of {@code score} (single model),
- * {@code lora-score} (K PEFT adapters over the checkpoint, ADAPTERS a comma-separated list), {@code
- * lora-train} (two LoRA phase-2 steps of K fresh adapters on one pair: rows 0 and 1), {@code check}
- * (rewards of the single model and of the LoRA ensemble with bf16 and with float32 storage: {@code
- * rewards_bfloat16}, {@code rewards_float32}, {@code rewards_lora_...}), and WEIGHTS {@code
- * float32|bfloat16} (the frozen weights' storage).
+ * ROWS SEQ K THREADS WEIGHTS SEED RECOMPUTE COMPUTE} with WORKLOAD one of {@code score} (single
+ * model), {@code lora-score} (K PEFT adapters over the checkpoint, ADAPTERS a comma-separated
+ * list), {@code lora-train} (two LoRA phase-2 steps of K fresh adapters on one pair: rows 0 and 1),
+ * {@code check} (rewards of the single model and of the LoRA ensemble with bf16 and with float32
+ * storage: {@code rewards_bfloat16}, {@code rewards_float32}, {@code rewards_lora_...}), and
+ * WEIGHTS {@code float32|bfloat16} (the frozen weights' storage).
  */
 public final class ScaleProbe {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -120,10 +120,7 @@ public final class ScaleProbe {
         new ExecConfig(threads, 1, false)
             .withWeights(weights)
             .withRecompute(recompute)
-            .withCompute(
-                args.length > 10
-                    ? dev.rewardensemble.config.Precision.parse(args[10])
-                    : dev.rewardensemble.config.Precision.FLOAT32);
+            .withCompute(dev.rewardensemble.config.Precision.parse(args[10]));
     ObjectNode out = JSON.createObjectNode();
     out.put("workload", workload);
     out.put("weights", args[7]);
