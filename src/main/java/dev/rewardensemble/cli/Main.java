@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
       ScoreCommand.class,
       TrainRmCommand.class,
       ExportCommand.class,
+      MergeCommand.class,
       GenerateCommand.class,
       BestOfNCommand.class,
       PpoCommand.class,
