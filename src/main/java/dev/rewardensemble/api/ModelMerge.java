@@ -209,7 +209,12 @@ public final class ModelMerge {
       case LINEAR:
         return "one trunk: the heads of a linear-layer ensemble";
       case LORA:
-        return "one base: " + m.source();
+        Path manifest0 = m.source().resolve(EnsembleModel.MANIFEST);
+        JsonNode b0 =
+            Files.isRegularFile(manifest0) ? JSON.readTree(manifest0.toFile()).get("base") : null;
+        return "one base: "
+            + (b0 != null && b0.isTextual() ? m.source().resolve(b0.asText()) : m.source())
+            + " (each adapter's delta starts at zero)";
       case SINGLE:
         throw new IllegalStateException("a single model has no members to average");
       default:

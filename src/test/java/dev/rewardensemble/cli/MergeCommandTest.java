@@ -7,11 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rewardensemble.api.ModelMerge;
 import dev.rewardensemble.api.RewardModel;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
 import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.data.SyntheticPreferences;
+import dev.rewardensemble.ensemble.EnsembleModel;
+import dev.rewardensemble.ensemble.WeightAveraging;
 import dev.rewardensemble.io.CrashPoints;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
@@ -337,6 +340,14 @@ class MergeCommandTest {
     }
     assertTrue(spread > 1e-3, "the heads are alike: " + spread);
     assertClose(mean, col(score(out, List.of()), 0), 1e-5, "linear");
+    // The Java API's in-memory average scores the same, without a directory.
+    try (RewardModel rm =
+        RewardModel.of(
+            ModelMerge.average(
+                EnsembleModel.load(run), List.of(), WeightAveraging.Into.BASE, false),
+            dev.rewardensemble.config.ExecConfig.defaults())) {
+      assertClose(mean, col(rm.score(seqs, 4), 0), 1e-5, "ModelMerge.average");
+    }
     assertEquals(
         "single", JSON.readTree(out.resolve("ensemble.json").toFile()).get("kind").asText());
   }
