@@ -189,6 +189,31 @@ public final class DemoAnalysis {
               ctl.fmt(),
               verdict(ctl)));
     }
+    for (DemoMethod mt : bon.methods()) {
+      if (!mt.warm()) {
+        continue;
+      }
+      DemoMethod src =
+          bon.methods().stream()
+              .filter(m -> m.name().equals(mt.warmSource()))
+              .findFirst()
+              .orElse(null);
+      Stat vs = diff(bon.win(mt, mean, last), bon.win(single, mean, last));
+      a.append(
+          String.format(
+              Locale.ROOT,
+              "%s (weight average, one model's inference cost) vs single: %s, %s",
+              mt.name(),
+              vs.fmt(),
+              verdict(vs)));
+      if (src != null) {
+        Stat own = diff(bon.win(mt, mean, last), bon.win(src, mean, last));
+        a.append(
+            String.format(
+                Locale.ROOT, "; vs %s (mean): %s, %s", src.name(), own.fmt(), verdict(own)));
+      }
+      a.append(". ");
+    }
     a.append("Peak of the win-rate curve over n (mean aggregation): ");
     boolean peakBeforeEnd = false;
     for (DemoMethod mt : bon.methods()) {

@@ -58,7 +58,10 @@ final class DemoMarkdown {
     md.append(
         "- methods: `single`; `independent-K` (K full reward models); `linear-K` (one trunk, K bootstrap heads);"
             + " `lora-K` (phase 1: linear ensemble on the noisy set; phase 2: K LoRA adapters on the cleaner set);"
-            + " `lora-1-control` (the same two phases with K = 1, so the cleaner data is not credited to ensembling)\n");
+            + " `lora-1-control` (the same two phases with K = 1, so the cleaner data is not credited to ensembling);"
+            + " `warm-independent-K`, `warm-lora-K` (WARM: that ensemble's members averaged weight by weight into one"
+            + " model by `rme merge`, LoRA adapters folded into the trunk: one model's inference cost; its merge and"
+            + " scoring times are under Time)\n");
     md.append(
         String.format(
             Locale.ROOT,

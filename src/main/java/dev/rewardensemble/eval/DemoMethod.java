@@ -17,14 +17,37 @@ public record DemoMethod(String name, EnsembleKind kind, int k, boolean clean) {
   public static final List<AggregationConfig> AGGREGATIONS =
       List.of(AggregationConfig.mean(), AggregationConfig.lcb(0.1), AggregationConfig.lcb(0.5));
 
-  /** The methods: single, independent, linear, LoRA ensembles and a LoRA K=1 control. */
+  /**
+   * The methods: single, independent, linear, LoRA ensembles, a LoRA K=1 control, and the WARM
+   * weight averages of the independent and LoRA ensembles (the linear one's would equal its mean
+   * aggregation).
+   */
   public static List<DemoMethod> all(int k) {
     return List.of(
         new DemoMethod("single", EnsembleKind.SINGLE, 1, false),
         new DemoMethod("independent-" + k, EnsembleKind.INDEPENDENT, k, false),
         new DemoMethod("linear-" + k, EnsembleKind.LINEAR, k, false),
         new DemoMethod("lora-" + k, EnsembleKind.LORA, k, true),
-        new DemoMethod("lora-1-control", EnsembleKind.LORA, 1, true));
+        new DemoMethod("lora-1-control", EnsembleKind.LORA, 1, true),
+        new DemoMethod(WARM + "independent-" + k, EnsembleKind.INDEPENDENT, 1, false),
+        new DemoMethod(WARM + "lora-" + k, EnsembleKind.LORA, 1, true));
+  }
+
+  /** The name prefix of a WARM method: the weight average of the method it names. */
+  static final String WARM = "warm-";
+
+  /**
+   * A WARM method (Rame et al. 2024): the members of the method {@link #warmSource} names averaged
+   * into one model ({@code api.ModelMerge}; LoRA adapters into the trunk), one model's inference
+   * cost. Its kind is its source's, K = 1.
+   */
+  public boolean warm() {
+    return name.startsWith(WARM);
+  }
+
+  /** The name of the ensemble a WARM method averages. */
+  public String warmSource() {
+    return name.substring(WARM.length());
   }
 
   /** An ensemble of at least two members (the single model and the LoRA control are not). */

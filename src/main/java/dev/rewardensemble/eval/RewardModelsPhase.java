@@ -1,6 +1,7 @@
 package dev.rewardensemble.eval;
 
 import dev.rewardensemble.api.EnsembleOptions;
+import dev.rewardensemble.api.ModelMerge;
 import dev.rewardensemble.api.RewardTraining;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.data.PreferenceFormat;
@@ -76,6 +77,10 @@ final class RewardModelsPhase {
               }));
       for (DemoMethod mt : methods) {
         Path rmDir = seedDir.resolve("rm-" + mt.name());
+        if (mt.warm()) {
+          dirs.get(mt).add(warm(methods, dirs, mt, seed, rmDir, timer));
+          continue;
+        }
         timer.time(
             "seed " + seed + ": train RM " + mt.name(),
             () -> {
@@ -94,6 +99,29 @@ final class RewardModelsPhase {
       }
     }
     return new RewardModels(methods, List.copyOf(seeds), dirs);
+  }
+
+  /**
+   * A WARM method's model: its source ensemble of this seed (trained before it) averaged into one
+   * model, LoRA adapters folded into the trunk.
+   */
+  private static Path warm(
+      List<DemoMethod> methods,
+      Map<DemoMethod, List<Path>> dirs,
+      DemoMethod mt,
+      int seed,
+      Path rmDir,
+      PhaseTimer timer)
+      throws IOException {
+    DemoMethod source =
+        methods.stream()
+            .filter(m -> m.name().equals(mt.warmSource()))
+            .findFirst()
+            .orElseThrow(() -> new IllegalStateException("no method " + mt.warmSource()));
+    Path from = dirs.get(source).get(seed);
+    return timer.time(
+        "seed " + seed + ": merge RM " + mt.name() + " (WARM of " + source.name() + ")",
+        () -> ModelMerge.merge(ModelMerge.Request.of(from, rmDir)).out());
   }
 
   private static void trainRm(

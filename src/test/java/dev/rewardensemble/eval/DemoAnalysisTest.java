@@ -100,8 +100,29 @@ class DemoAnalysisTest {
         rows.keySet().stream().anyMatch(k -> k.startsWith("single ")), rows.keySet().toString());
     assertFalse(rows.containsKey("lora-1-control mean|own members alone"));
     assertTrue(rows.containsKey("lora-1-control mean|single"));
-    // 4 methods x 3 aggregations against single, 3 ensembles x 3 aggregations against their members
-    assertEquals(4 * 3 + 3 * 3, rows.size());
+    // 6 methods (4 + the two WARM averages) x 3 aggregations against single, 3 ensembles x 3
+    // aggregations against their members
+    assertTrue(rows.containsKey("warm-lora-2 mean|single"));
+    assertFalse(rows.containsKey("warm-lora-2 mean|own members alone"));
+    assertEquals(6 * 3 + 3 * 3, rows.size());
+  }
+
+  @Test
+  void aWarmAverageIsComparedWithTheSingleModelAndWithItsOwnEnsemble() {
+    BestOfNResults bon = flat();
+    win(bon, "single", MEAN, 1, 0.50, 0.60, 0.70);
+    win(bon, "lora-2", MEAN, 1, 0.60, 0.80, 0.75);
+    win(bon, "warm-lora-2", MEAN, 1, 0.60, 0.70, 0.80);
+    String a = DemoAnalysis.answers(bon, List.of());
+    // vs single: 0.10, 0.10, 0.10 (no spread); vs lora-2: 0.00, -0.10, 0.05, mean -0.0167, squared
+    // deviations 0.0117, se = sqrt(0.0117 / 6) = 0.044
+    assertTrue(
+        a.contains(
+            "warm-lora-2 (weight average, one model's inference cost) vs single: 0.100 ± 0.000,"
+                + " positive by more than two standard errors; vs lora-2 (mean): -0.017 ± 0.044,"
+                + " within two standard errors of zero."),
+        a);
+    assertTrue(a.contains("warm-independent-2 (weight average"), a);
   }
 
   @Test

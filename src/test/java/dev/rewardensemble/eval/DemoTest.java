@@ -213,6 +213,25 @@ class DemoTest {
       Path p = out.resolve(png);
       assertTrue(Files.isRegularFile(p) && Files.size(p) > 1000, png);
     }
+    // WARM rows: each seed's ensemble averaged into one model (kind single, K = 1) by rme merge,
+    // the merge recorded, its time under Time, compared with single and with its own ensemble.
+    for (String src : List.of("independent-" + s.k(), "lora-" + s.k())) {
+      for (int seed = 0; seed < s.seeds(); seed++) {
+        Path seedDir = out.resolve("seed-" + seed);
+        JsonNode manifest =
+            new ObjectMapper()
+                .readTree(seedDir.resolve("rm-warm-" + src).resolve("ensemble.json").toFile());
+        assertEquals("single", manifest.get("kind").asText());
+        assertEquals(1, manifest.get("k").asInt());
+        JsonNode merge = manifest.get("provenance").get("merge");
+        assertEquals(seedDir.resolve("rm-" + src).toString(), merge.get("source").asText());
+        assertEquals(s.k(), merge.get("members").size());
+      }
+      assertTrue(md.contains("merge RM warm-" + src), "the Time section has the merge");
+      assertTrue(
+          section(md, "## Answers").contains("warm-" + src + " (weight average"),
+          section(md, "## Answers"));
+    }
     assertTrue(Files.isRegularFile(out.resolve("rm_accuracy.csv")));
     assertEquals(
         methods.size() * DemoMethod.AGGREGATIONS.size(),
