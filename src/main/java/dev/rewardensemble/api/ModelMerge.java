@@ -138,7 +138,7 @@ public final class ModelMerge {
     EnsembleModel m = EnsembleModel.load(req.model(), req.lora(), Optional.empty());
     List<Integer> sel = WeightAveraging.members(m, req.members());
     String shared = sharedInit(m, sel, req.assumeSharedInit());
-    EnsembleModel merged = WeightAveraging.averageChecked(m, sel, req.into());
+    EnsembleModel merged = WeightAveraging.average(m, sel, req.into());
 
     ObjectNode prov = JSON.createObjectNode();
     ObjectNode mg = prov.putObject("merge");
@@ -187,7 +187,7 @@ public final class ModelMerge {
       throws IOException {
     List<Integer> sel = WeightAveraging.members(m, members);
     sharedInit(m, sel, assumeSharedInit);
-    return WeightAveraging.averageChecked(m, sel, into);
+    return WeightAveraging.average(m, sel, into);
   }
 
   private static void requireNew(Path out) {

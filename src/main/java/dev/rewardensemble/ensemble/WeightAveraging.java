@@ -105,35 +105,22 @@ public final class WeightAveraging {
   }
 
   /**
-   * The weight average of {@code members} of {@code m} ({@link #members} validated them); {@code
-   * into} applies to LoRA ensembles only (null: {@link Into#BASE}).
+   * The weight average of {@code members} of {@code m} (validated by {@link #members}); {@code
+   * into} places a LoRA ensemble's adapters (null: {@link Into#BASE}) and is refused as {@link
+   * Into#ADAPTER} for kinds without adapters.
    */
   public static EnsembleModel average(EnsembleModel m, List<Integer> members, Into into) {
+    if (into == Into.ADAPTER && m.kind() != EnsembleKind.LORA) {
+      throw new IllegalArgumentException(
+          "--into adapter needs a LoRA ensemble, " + m.source() + " is " + m.kind().id());
+    }
     List<Integer> sel = members(m, members);
     return switch (m.kind()) {
       case SINGLE -> throw new IllegalStateException("members() refuses K = 1");
       case LINEAR -> single(m, linear(m, sel));
       case INDEPENDENT -> single(m, independent(m, sel));
-      case LORA -> {
-        if (into == Into.ADAPTER) {
-          yield loraAdapter(m, sel);
-        }
-        yield single(m, loraBase(m, sel));
-      }
+      case LORA -> into == Into.ADAPTER ? loraAdapter(m, sel) : single(m, loraBase(m, sel));
     };
-  }
-
-  private static void requireBase(EnsembleModel m, Into into) {
-    if (into == Into.ADAPTER && m.kind() != EnsembleKind.LORA) {
-      throw new IllegalArgumentException(
-          "--into adapter needs a LoRA ensemble, " + m.source() + " is " + m.kind().id());
-    }
-  }
-
-  /** {@link #average}, refusing {@code into = ADAPTER} for kinds without adapters. */
-  public static EnsembleModel averageChecked(EnsembleModel m, List<Integer> members, Into into) {
-    requireBase(m, into);
-    return average(m, members, into);
   }
 
   private static EnsembleModel single(EnsembleModel m, LazyWeights w) {
