@@ -3,6 +3,7 @@ package dev.rewardensemble.bench;
 import dev.rewardensemble.api.RewardModel;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.ensemble.EnsembleModel;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -25,7 +26,7 @@ import org.tensorflow.types.TFloat32;
  * the JVM + runtime floor that {@link BenchRunner} subtracts.
  *
  * <p>Usage: {@code java -cp CP dev.rewardensemble.bench.MemoryProbe PRESET_JSON KIND K BATCH SEQ
- * INTRA INTER SEED}
+ * INTRA INTER SEED [COMPUTE]} (COMPUTE: float32, the default, or bfloat16)
  */
 public final class MemoryProbe {
   private MemoryProbe() {}
@@ -36,7 +37,9 @@ public final class MemoryProbe {
     int k = Integer.parseInt(args[2]);
     int batch = Integer.parseInt(args[3]);
     int seq = Integer.parseInt(args[4]);
-    ExecConfig exec = new ExecConfig(Integer.parseInt(args[5]), Integer.parseInt(args[6]), false);
+    ExecConfig exec =
+        new ExecConfig(Integer.parseInt(args[5]), Integer.parseInt(args[6]), false)
+            .withCompute(args.length > 8 ? Precision.parse(args[8]) : Precision.FLOAT32);
     long seed = Long.parseLong(args[7]);
     if (kind.equals("baseline")) {
       try (Graph g = new Graph()) {
@@ -88,7 +91,8 @@ public final class MemoryProbe {
                 Integer.toString(o.seq()),
                 Integer.toString(o.exec().intraOpThreads()),
                 Integer.toString(o.exec().interOpThreads()),
-                Long.toString(o.seed())));
+                Long.toString(o.seed()),
+                o.exec().compute().id()));
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
     pb.environment().put("TF_CPP_MIN_LOG_LEVEL", "2");
     Process p = pb.start();

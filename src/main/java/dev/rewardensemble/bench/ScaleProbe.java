@@ -73,7 +73,14 @@ public final class ScaleProbe {
    * recomputation, as it runs.
    */
   private static void preCheck(
-      ObjectNode out, String workload, Path ckpt, int rows, int seq, int k, boolean recompute)
+      ObjectNode out,
+      String workload,
+      Path ckpt,
+      int rows,
+      int seq,
+      int k,
+      boolean recompute,
+      Precision compute)
       throws java.io.IOException {
     ModelConfig c = HfCheckpoint.open(ckpt).config();
     LoraConfig lora = BenchModels.lora(c, 0);
@@ -88,7 +95,8 @@ public final class ScaleProbe {
               default ->
                   new MemoryPlan.Request(
                           c, EnsembleKind.LORA, k, lora, MemoryPlan.Mode.TRAIN, 2, 1, seq, 0, false)
-                      .withRecompute(recompute);
+                      .withRecompute(recompute)
+                      .withCompute(compute);
             });
     out.put("planned_bytes", plan.total());
     plan.require(AvailableMemory.measure(), "the scale workload '" + workload + "'");
@@ -128,7 +136,7 @@ public final class ScaleProbe {
     float[][] rewards = null;
     if (!workload.equals(CHECK)) {
       try {
-        preCheck(out, workload, ckpt, rows, seq, k, recompute);
+        preCheck(out, workload, ckpt, rows, seq, k, recompute, exec.compute());
       } catch (IllegalArgumentException e) {
         out.put("status", "refused by the memory pre-check: " + e.getMessage());
         System.out.println("scale_result=" + JSON.writeValueAsString(out));

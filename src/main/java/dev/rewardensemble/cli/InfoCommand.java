@@ -99,6 +99,14 @@ public final class InfoCommand implements Callable<Integer> {
   boolean recompute;
 
   @Option(
+      names = "--compute",
+      defaultValue = "float32",
+      description =
+          "Compute precision of the planned work (train-rm --compute): bfloat16 plans training"
+              + " activations in bfloat16 inside the blocks (default: ${DEFAULT-VALUE}).")
+  String compute;
+
+  @Option(
       names = "--gpu-memory",
       defaultValue = "80GiB",
       description =
@@ -119,6 +127,12 @@ public final class InfoCommand implements Callable<Integer> {
               throw new UserError("--weights must be float32 or bfloat16, got '" + weights + "'");
         };
     MemoryPlan.Mode m = MemoryPlan.Mode.byName(mode);
+    dev.rewardensemble.config.Precision precision;
+    try {
+      precision = dev.rewardensemble.config.Precision.parse(compute);
+    } catch (IllegalArgumentException e) {
+      throw new UserError("--compute: " + e.getMessage());
+    }
     long gpu = AvailableMemory.parseBytes(gpuMemory, "--gpu-memory");
     Optional<ModelShape> found = ModelShape.read(model, adapters);
     boolean planned = ensemble != null;
@@ -161,7 +175,8 @@ public final class InfoCommand implements Callable<Integer> {
             maxNewTokens,
             // only a preset trained from scratch is initialised in Java arrays
             m == MemoryPlan.Mode.TRAIN && MemoryCheck.javaCopy(model),
-            recompute);
+            recompute,
+            precision);
     MemoryPlan plan = MemoryPlan.of(req);
 
     long mm = MemoryPlan.trunkParameters(c);
@@ -196,9 +211,10 @@ public final class InfoCommand implements Callable<Integer> {
       describeAggregation(adapters);
     }
     System.out.printf(
-        "%nmemory plan: %s, %s weights, batch %d, %d tokens%s%s%n",
+        "%nmemory plan: %s, %s weights, %s compute, batch %d, %d tokens%s%s%n",
         m.id(),
         weights,
+        precision.id(),
         batchSize,
         length,
         m == MemoryPlan.Mode.GENERATE || m == MemoryPlan.Mode.PPO

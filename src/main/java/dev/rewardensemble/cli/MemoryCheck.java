@@ -149,7 +149,8 @@ final class MemoryCheck {
       int batch,
       int maxLength,
       dev.rewardensemble.config.WeightStorage storage,
-      boolean recompute) {
+      boolean recompute,
+      dev.rewardensemble.config.Precision compute) {
     return ModelShape.read(model, List.of())
         .map(
             s -> {
@@ -167,7 +168,8 @@ final class MemoryCheck {
                       length(maxLength, s.config()),
                       0,
                       javaCopy(model),
-                      recompute);
+                      recompute,
+                      compute);
               MemoryPlan p = MemoryPlan.of(r);
               if (kind == EnsembleKind.LORA) {
                 // Phase 1's memory is not returned to the system before phase 2 runs in the same
@@ -346,7 +348,7 @@ final class MemoryCheck {
     return safely(() -> generatePlan(policy, batch, maxNewTokens, storage));
   }
 
-  /** {@link #trainPlan}, or empty when the shape is not one the loader would accept. */
+  /** {@link #train} in float32 compute. */
   static Optional<MemoryPlan> train(
       Path model,
       EnsembleKind kind,
@@ -356,7 +358,34 @@ final class MemoryCheck {
       int maxLength,
       dev.rewardensemble.config.WeightStorage storage,
       boolean recompute) {
-    return safely(() -> trainPlan(model, kind, k, lora, batch, maxLength, storage, recompute));
+    return train(
+        model,
+        kind,
+        k,
+        lora,
+        batch,
+        maxLength,
+        storage,
+        recompute,
+        dev.rewardensemble.config.Precision.FLOAT32);
+  }
+
+  /**
+   * {@link #trainPlan}, or empty when the shape is not one the loader would accept; {@code
+   * compute}: the run's {@code --compute} (bfloat16 activations in the blocks).
+   */
+  static Optional<MemoryPlan> train(
+      Path model,
+      EnsembleKind kind,
+      int k,
+      LoraConfig lora,
+      int batch,
+      int maxLength,
+      dev.rewardensemble.config.WeightStorage storage,
+      boolean recompute,
+      dev.rewardensemble.config.Precision compute) {
+    return safely(
+        () -> trainPlan(model, kind, k, lora, batch, maxLength, storage, recompute, compute));
   }
 
   /** {@link #ppoPlan}, or empty when the shape is not one the loader would accept. */

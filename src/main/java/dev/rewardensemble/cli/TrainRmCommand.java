@@ -340,7 +340,8 @@ public final class TrainRmCommand implements Callable<Integer> {
             tc.batchSize(),
             maxLength,
             req.exec().weights(),
-            recompute)
+            recompute,
+            req.exec().compute())
         .ifPresent(p -> MemoryCheck.requireTraining(p, kindE, "rme train-rm of " + model));
     RewardTraining.Result r = RewardTraining.train(req, new ProgressBar("train-rm"));
     System.err.printf(

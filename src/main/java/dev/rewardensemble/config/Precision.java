@@ -3,15 +3,20 @@ package dev.rewardensemble.config;
 import java.util.Locale;
 
 /**
- * The precision of a graph's weight products. Variables, activations, attention, norms, softmax and
- * losses stay float32 in both; with {@link #BFLOAT16} every product with a weight matrix
- * (projections, LoRA adapters in training, heads; {@code Layers.matMul}) casts its two inputs to
- * bfloat16 and its result back to float32 (mixed precision: float32 master weights, gradients
- * through the casts; no loss scaling is needed with bfloat16's float32 exponent range). On CPUs
- * with AMX or AVX512-BF16 oneDNN runs these products several times faster (3.5x on the measured
- * Sapphire Rapids). The batched products ({@code Layers.batchMatMul}: attention, and the LoRA
- * adapters of scoring builds) stay float32: TensorFlow's batched bfloat16 MatMul measured slower
- * for attention. Rewards then differ from float32 at about 1e-2 relative.
+ * The compute precision of a graph. {@link #FLOAT32} computes everything in float32. With {@link
+ * #BFLOAT16} the inside of every block runs in bfloat16, as PyTorch runs a bfloat16 model: a block
+ * casts its normed input to bfloat16 once ({@code model.Layers#activations}), and its projections
+ * (bfloat16 weights multiplied as stored, float32 ones rounded), q/k/v and rotary embeddings, the
+ * attention products {@code q k^T} and {@code p v}, the MLP's intermediate and activation and the
+ * LoRA deltas are bfloat16, so the activations the backward pass keeps are too. Float32 where
+ * accuracy needs it: the residual stream between blocks (as under {@code torch.autocast}; the block
+ * inputs {@code --recompute} keeps), norms (statistics and output, cast down after), the attention
+ * scores' scaling, soft-capping, mask and softmax (cast down for {@code p v}), the heads (a float32
+ * product of bfloat16 inputs), losses, the KV cache of generation (attention over it is float32)
+ * and every variable: trained weights keep float32 master copies and gradients reach them through
+ * the casts (no loss scaling is needed with bfloat16's float32 exponent range). On CPUs with AMX or
+ * AVX512-BF16 oneDNN runs these products several times faster. Rewards differ from float32 at about
+ * 1e-2 (measured on every family's fixture: closer to float32 than PyTorch's own bfloat16).
  *
  * <p>A graph's precision is part of its build context ({@code model.BuildContext}), passed to every
  * graph builder: {@code BuildContext.of(graph, exec)} takes {@link ExecConfig#compute}; graphs

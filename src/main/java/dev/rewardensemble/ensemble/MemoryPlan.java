@@ -2,6 +2,7 @@ package dev.rewardensemble.ensemble;
 
 import dev.rewardensemble.config.AvailableMemory;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.lora.StackedLora;
 import java.util.ArrayList;
@@ -111,6 +112,10 @@ public record MemoryPlan(Request request, List<Part> parts) {
    * @param recompute training (train and PPO: the policy's and value model's blocks) recomputes its
    *     blocks in the backward pass ({@code --recompute}): the activations of a step are every
    *     trained block's input plus one block's activations
+   * @param compute the graphs' compute precision ({@code --compute}): with bfloat16 the activations
+   *     inside the blocks of scoring and training are bfloat16 ({@link
+   *     #BFLOAT16_ACTIVATION_FACTOR}); the residual stream (the block inputs that recomputation
+   *     keeps) stays float32
    */
   public record Request(
       ModelConfig config,
@@ -123,8 +128,10 @@ public record MemoryPlan(Request request, List<Part> parts) {
       int length,
       int maxNewTokens,
       boolean javaCopy,
-      boolean recompute) {
+      boolean recompute,
+      Precision compute) {
     public Request {
+      Objects.requireNonNull(compute, "compute");
       Objects.requireNonNull(config, "config");
       Objects.requireNonNull(kind, "kind");
       Objects.requireNonNull(mode, "mode");
@@ -153,6 +160,34 @@ public record MemoryPlan(Request request, List<Part> parts) {
       if (maxNewTokens < 0) {
         throw new IllegalArgumentException("--max-new-tokens must be >= 0, got " + maxNewTokens);
       }
+    }
+
+    /** The same in float32 compute. */
+    public Request(
+        ModelConfig config,
+        EnsembleKind kind,
+        int k,
+        LoraConfig lora,
+        Mode mode,
+        int weightBytes,
+        int batchSize,
+        int length,
+        int maxNewTokens,
+        boolean javaCopy,
+        boolean recompute) {
+      this(
+          config,
+          kind,
+          k,
+          lora,
+          mode,
+          weightBytes,
+          batchSize,
+          length,
+          maxNewTokens,
+          javaCopy,
+          recompute,
+          Precision.FLOAT32);
     }
 
     /** Without recomputation. */
@@ -199,7 +234,8 @@ public record MemoryPlan(Request request, List<Part> parts) {
           length,
           maxNewTokens,
           javaCopy,
-          recompute);
+          recompute,
+          compute);
     }
 
     public Request withKind(EnsembleKind kd, int members, LoraConfig l) {
@@ -214,12 +250,24 @@ public record MemoryPlan(Request request, List<Part> parts) {
           length,
           maxNewTokens,
           javaCopy,
-          recompute);
+          recompute,
+          compute);
     }
 
     public Request withWeightBytes(int b) {
       return new Request(
-          config, kind, k, lora, mode, b, batchSize, length, maxNewTokens, javaCopy, recompute);
+          config,
+          kind,
+          k,
+          lora,
+          mode,
+          b,
+          batchSize,
+          length,
+          maxNewTokens,
+          javaCopy,
+          recompute,
+          compute);
     }
 
     public Request withJavaCopy(boolean copy) {
@@ -234,13 +282,42 @@ public record MemoryPlan(Request request, List<Part> parts) {
           length,
           maxNewTokens,
           copy,
-          recompute);
+          recompute,
+          compute);
     }
 
     /** The same request with (or without) recomputation in training. */
     public Request withRecompute(boolean r) {
       return new Request(
-          config, kind, k, lora, mode, weightBytes, batchSize, length, maxNewTokens, javaCopy, r);
+          config,
+          kind,
+          k,
+          lora,
+          mode,
+          weightBytes,
+          batchSize,
+          length,
+          maxNewTokens,
+          javaCopy,
+          r,
+          compute);
+    }
+
+    /** The same request in compute precision {@code p} ({@code --compute}). */
+    public Request withCompute(Precision p) {
+      return new Request(
+          config,
+          kind,
+          k,
+          lora,
+          mode,
+          weightBytes,
+          batchSize,
+          length,
+          maxNewTokens,
+          javaCopy,
+          recompute,
+          p);
     }
   }
 
@@ -265,6 +342,16 @@ public record MemoryPlan(Request request, List<Part> parts) {
    * the formula's 41.2 MB per pair.
    */
   public static final double ACTIVATION_CALIBRATION = 0.84;
+
+  /**
+   * Bytes of the activations inside the blocks under bfloat16 compute over float32's, measured: the
+   * slope of peak RSS against batch size of LoRA phase-2 steps ({@code bench.MemoryProbe
+   * lora-step}, tf-graphs/bench-llama-wide.json, K = 1, 128-token pairs, batch 2 and 8) is 91.9 MiB
+   * per pair with {@code --compute bfloat16} and 153.7 with float32. Not 0.5: softmax keeps its
+   * float32 output for its gradient (as PyTorch's does) beside the bfloat16 probabilities, and the
+   * norms read the float32 residual stream.
+   */
+  public static final double BFLOAT16_ACTIVATION_FACTOR = 0.60;
 
   /**
    * Bytes per trained parameter that a training process holds beyond its weights, moments and
@@ -390,6 +477,7 @@ public record MemoryPlan(Request request, List<Part> parts) {
         if (lengthKnown) {
           long seqs = train ? 2L * r.batchSize() : r.batchSize();
           long floats;
+          long residual = 0; // of floats: the float32 residual stream (recomputation's inputs)
           String how;
           if (train) {
             // What the backward pass keeps: every block that has a trained weight above it.
@@ -405,6 +493,7 @@ public record MemoryPlan(Request request, List<Part> parts) {
             }
             if (r.recompute()) {
               floats = recomputedActivationFloats(c, copies, blocks, seqs, t, loraFloats);
+              residual = blockInputFloats(c, copies, blocks, seqs, t);
               how =
                   "inputs of "
                       + (copies > 1 ? copies + " members x " : "")
@@ -434,7 +523,12 @@ public record MemoryPlan(Request request, List<Part> parts) {
             floats = parallel * rawActivationFloats(c, seqs, t);
             how = parallel + " block(s) at once x " + seqs + " sequences x " + t + " tokens";
           }
-          parts.add(activations(floats, how + (train ? " (one training step)" : " (forward)")));
+          parts.add(
+              activations(
+                  floats,
+                  residual,
+                  train ? r.compute() : Precision.FLOAT32, // scoring: float32 (not measured)
+                  how + (train ? " (one training step)" : " (forward)")));
         }
       }
       case GENERATE -> {
@@ -546,11 +640,22 @@ public record MemoryPlan(Request request, List<Part> parts) {
     if (blocks == 0) {
       return rawActivationFloats(c, seqs, t);
     }
-    long inputs = (copies == 1 ? blocks : 1 + copies * (blocks - 1)) * seqs * t * c.hiddenSize();
-    return inputs
+    return blockInputFloats(c, copies, blocks, seqs, t)
         + copies * rawActivationFloats(c, seqs, t)
         + rawActivationFloats(c, seqs, t)
         + loraFloats / blocks;
+  }
+
+  /**
+   * The block inputs a recomputing step keeps ({@link #recomputedActivationFloats}): {@code
+   * [seqs*t, H]} per trained block (per member above a LoRA fork, the fork block's once); float32
+   * in every compute precision.
+   */
+  static long blockInputFloats(ModelConfig c, long copies, long blocks, long seqs, long t) {
+    if (blocks == 0) {
+      return 0;
+    }
+    return (copies == 1 ? blocks : 1 + copies * (blocks - 1)) * seqs * t * c.hiddenSize();
   }
 
   /** Input floats per token of every targeted projection of one member (LoRA dropout copies). */
@@ -613,12 +718,35 @@ public record MemoryPlan(Request request, List<Part> parts) {
   }
 
   private static Part activations(long floats, String how) {
+    return activations(floats, floats, Precision.FLOAT32, how);
+  }
+
+  /**
+   * Activations of {@code floats} elements, of which {@code float32} are float32 in every precision
+   * (the residual stream) and the rest are the blocks' insides, bfloat16 under bfloat16 compute
+   * ({@link #BFLOAT16_ACTIVATION_FACTOR}).
+   */
+  private static Part activations(long floats, long float32, Precision compute, String how) {
+    if (compute == Precision.FLOAT32) {
+      return new Part(
+          "activations",
+          floats,
+          (long) (floats * 4.0 * ACTIVATION_CALIBRATION),
+          Basis.ESTIMATE,
+          how + ", float32, calibrated x" + ACTIVATION_CALIBRATION);
+    }
+    double inside = (floats - float32) * BFLOAT16_ACTIVATION_FACTOR;
     return new Part(
         "activations",
         floats,
-        (long) (floats * 4.0 * ACTIVATION_CALIBRATION),
+        (long) ((float32 + inside) * 4.0 * ACTIVATION_CALIBRATION),
         Basis.ESTIMATE,
-        how + ", float32, calibrated x" + ACTIVATION_CALIBRATION);
+        how
+            + ", bfloat16 compute: blocks' insides x"
+            + BFLOAT16_ACTIVATION_FACTOR
+            + (float32 > 0 ? ", block inputs float32" : "")
+            + ", calibrated x"
+            + ACTIVATION_CALIBRATION);
   }
 
   /**

@@ -9,6 +9,7 @@ import java.util.List;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.family.TFloating;
 
 /**
  * Scoring deltas as products batched over the members: each member's rows against its own A and B,
@@ -28,20 +29,20 @@ public final class BatchedProduct implements LoraProduct {
   }
 
   @Override
-  public List<Operand<TFloat32>> project(
+  public <T extends TFloating> List<Operand<T>> project(
       BuildContext cx,
       List<StackedLora.Adapter> group,
-      Operand<TFloat32> x,
+      Operand<T> x,
       List<Operand<TFloat32>> weights,
       Layout layout) {
     Ops tf = cx.tf();
     int r = lora.rank();
-    Operand<TFloat32> product =
+    Operand<T> product =
         group.size() > 1 ? LoraProduct.groupProduct(tf, x, group, k) : null; // [K, B*T, G*R]
-    List<Operand<TFloat32>> out = new ArrayList<>(group.size());
+    List<Operand<T>> out = new ArrayList<>(group.size());
     for (int index = 0; index < group.size(); index++) {
       StackedLora.Adapter e = group.get(index);
-      Operand<TFloat32> xa; // [K, B*T, R]
+      Operand<T> xa; // [K, B*T, R]
       if (product != null) {
         xa =
             tf.slice(
@@ -51,11 +52,14 @@ public final class BatchedProduct implements LoraProduct {
       } else {
         xa =
             Layers.batchMatMul(
-                tf, LoraProduct.byMember(tf, x, k, e.module().in()), e.readA(), false);
+                tf,
+                LoraProduct.byMember(tf, x, k, e.module().in()),
+                LoraProduct.a(tf, e, x.type()),
+                false);
       }
-      Operand<TFloat32> delta =
+      Operand<T> delta =
           tf.reshape(
-              Layers.batchMatMul(tf, xa, LoraProduct.scaledB(tf, e, lora), false),
+              Layers.batchMatMul(tf, xa, LoraProduct.scaledB(tf, e, lora, x.type()), false),
               tf.constant(new int[] {-1, e.module().out()}));
       out.add(tf.math.add(layout.apply(cx, x, weights.get(index)), delta)); // [rows, out]
     }
@@ -68,24 +72,28 @@ public final class BatchedProduct implements LoraProduct {
    * broadcasting.
    */
   @Override
-  public List<Operand<TFloat32>> projectShared(
+  public <T extends TFloating> List<Operand<T>> projectShared(
       BuildContext cx,
       List<StackedLora.Adapter> group,
-      Operand<TFloat32> x,
+      Operand<T> x,
       List<Operand<TFloat32>> weights,
       Layout layout,
       Members fork) {
     Ops tf = cx.tf();
-    List<Operand<TFloat32>> out = new ArrayList<>(group.size());
+    List<Operand<T>> out = new ArrayList<>(group.size());
     for (int index = 0; index < group.size(); index++) {
       StackedLora.Adapter e = group.get(index);
       int in = e.module().in();
       // [1, rows, in] @ [K, in, R] broadcasts the rows over the members.
-      Operand<TFloat32> xa =
+      Operand<T> xa =
           Layers.batchMatMul(
-              tf, tf.reshape(x, tf.constant(new int[] {1, -1, in})), e.readA(), false);
-      Operand<TFloat32> delta =
-          Layers.batchMatMul(tf, xa, LoraProduct.scaledB(tf, e, lora), false); // [K, rows, out]
+              tf,
+              tf.reshape(x, tf.constant(new int[] {1, -1, in})),
+              LoraProduct.a(tf, e, x.type()),
+              false);
+      Operand<T> delta =
+          Layers.batchMatMul(
+              tf, xa, LoraProduct.scaledB(tf, e, lora, x.type()), false); // [K, rows, out]
       out.add(
           tf.reshape(
               tf.math.add(delta, layout.apply(cx, x, weights.get(index))),

@@ -1,6 +1,7 @@
 package dev.rewardensemble.lora;
 
 import dev.rewardensemble.model.BuildContext;
+import dev.rewardensemble.model.Layers;
 import dev.rewardensemble.model.Members;
 import dev.rewardensemble.model.Projector.Layout;
 import java.util.ArrayList;
@@ -10,6 +11,7 @@ import org.tensorflow.ndarray.Shape;
 import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.family.TFloating;
 
 /**
  * Scoring deltas folded into the base product where that pays: for a group whose modules' outputs
@@ -54,10 +56,10 @@ public final class FoldedProduct implements LoraProduct {
   }
 
   @Override
-  public List<Operand<TFloat32>> project(
+  public <T extends TFloating> List<Operand<T>> project(
       BuildContext cx,
       List<StackedLora.Adapter> group,
-      Operand<TFloat32> x,
+      Operand<T> x,
       List<Operand<TFloat32>> weights,
       Layout layout) {
     if (!foldable(group)) {
@@ -70,56 +72,73 @@ public final class FoldedProduct implements LoraProduct {
     // [x | xA_1 | .. | xA_G], [rows, in + G*K*R]: each xA_g is [rows, K*R] with the row's own
     // member's R columns
     // (times scaling) and zeros elsewhere.
-    Operand<TFloat32> product = LoraProduct.groupProduct(tf, x, group, k); // [K, B*T, G*R]
-    Operand<TFloat32> spread =
+    Class<T> type = x.type();
+    Operand<T> product = LoraProduct.groupProduct(tf, x, group, k); // [K, B*T, G*R]
+    Operand<T> spread =
         tf.math.mul(
             tf.reshape(product, tf.constant(new int[] {k, -1, size, 1, r})),
-            memberMask); // [K, B*T, G, K, R]
-    Operand<TFloat32> masked = tf.reshape(spread, tf.constant(new int[] {-1, size * kr}));
-    Operand<TFloat32> xExt = tf.concat(List.of(x, masked), tf.constant(1));
+            Layers.cast(tf, memberMask, type)); // [K, B*T, G, K, R]
+    Operand<T> masked = tf.reshape(spread, tf.constant(new int[] {-1, size * kr}));
+    Operand<T> xExt = tf.concat(List.of(x, masked), tf.constant(1));
     boolean linear = layout == Layout.LINEAR;
-    List<Operand<TFloat32>> out = new ArrayList<>(size);
+    List<Operand<T>> out = new ArrayList<>(size);
     for (int index = 0; index < size; index++) {
       StackedLora.Adapter e = group.get(index);
       int outDim = e.module().out();
       // [W ; 0 ; B ; 0]: the other modules' columns meet zeros and the other members' rows of B
       // meet the mask's
       // zeros.
-      Operand<TFloat32> bCat =
-          tf.reshape(e.readB(), tf.constant(new int[] {kr, outDim})); // [K*R, out], member-major
-      List<Operand<TFloat32>> parts = new ArrayList<>();
-      parts.add(weights.get(index));
+      Operand<T> bCat =
+          Layers.cast(
+              tf,
+              tf.reshape(e.readB(), tf.constant(new int[] {kr, outDim})),
+              type); // [K*R, out], member-major
+      List<Operand<T>> parts = new ArrayList<>();
+      parts.add(Layers.weightAs(tf, weights.get(index), type));
       if (index > 0) {
-        parts.add(zeros(tf, linear ? outDim : kr * index, linear ? kr * index : outDim));
+        parts.add(zeros(tf, linear ? outDim : kr * index, linear ? kr * index : outDim, type));
       }
       parts.add(linear ? tf.linalg.transpose(bCat, tf.constant(new int[] {1, 0})) : bCat);
       int after = size - 1 - index;
       if (after > 0) {
-        parts.add(zeros(tf, linear ? outDim : kr * after, linear ? kr * after : outDim));
+        parts.add(zeros(tf, linear ? outDim : kr * after, linear ? kr * after : outDim, type));
       }
       // [W ; 0 ; B ; 0] depends only on weights, so the executor could build every module's copy at
       // the start of a
       // run and hold them all; tying it to the input rows builds each one just before its product.
-      Operand<TFloat32> wExt =
+      Operand<T> wExt =
           tf.withControlDependencyOps(List.of(xExt.op()))
               .concat(parts, tf.constant(linear ? 1 : 0));
-      out.add(layout.apply(cx, xExt, wExt));
+      out.add(product(cx, xExt, wExt, linear));
     }
     return out;
   }
 
   @Override
-  public List<Operand<TFloat32>> projectShared(
+  public <T extends TFloating> List<Operand<T>> projectShared(
       BuildContext cx,
       List<StackedLora.Adapter> group,
-      Operand<TFloat32> x,
+      Operand<T> x,
       List<Operand<TFloat32>> weights,
       Layout layout,
       Members fork) {
     return batched.projectShared(cx, group, x, weights, layout, fork);
   }
 
-  private static Operand<TFloat32> zeros(Ops tf, int rows, int cols) {
-    return tf.zeros(tf.constant(new int[] {rows, cols}), TFloat32.class);
+  private static <T extends TFloating> Operand<T> zeros(Ops tf, int rows, int cols, Class<T> type) {
+    return tf.zeros(tf.constant(new int[] {rows, cols}), type);
+  }
+
+  /**
+   * {@code xExt @ wExt} (or {@code @ wExt^T}): a float32 pair as every weight product ({@link
+   * Layers#matMul}, in the context's precision), a pair of another dtype as it is.
+   */
+  @SuppressWarnings("unchecked")
+  private static <T extends TFloating> Operand<T> product(
+      BuildContext cx, Operand<T> xExt, Operand<T> wExt, boolean transposeB) {
+    if (wExt.type() == TFloat32.class) {
+      return Layers.matMul(cx, xExt, (Operand<TFloat32>) wExt, transposeB);
+    }
+    return Layers.product(cx.tf(), xExt, wExt, transposeB);
   }
 }

@@ -8,6 +8,7 @@ import java.util.List;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.family.TFloating;
 
 /**
  * How {@link StackedLora} computes adapted projections: the frozen base product plus every member's
@@ -36,12 +37,13 @@ public sealed interface LoraProduct permits BatchedProduct, FoldedProduct, Maske
    * @param group the adapted modules, in checkpoint order
    * @param x rows {@code [K*B*T, in]}, member-major
    * @param weights the modules' base weights, in the order of {@code group}
-   * @return one output {@code [K*B*T, out]} per module, without bias
+   * @return one output {@code [K*B*T, out]} per module, without bias, in {@code x}'s dtype (the
+   *     adapters, float32 variables, are cast to it)
    */
-  List<Operand<TFloat32>> project(
+  <T extends TFloating> List<Operand<T>> project(
       BuildContext cx,
       List<StackedLora.Adapter> group,
-      Operand<TFloat32> x,
+      Operand<T> x,
       List<Operand<TFloat32>> weights,
       Layout layout);
 
@@ -50,10 +52,10 @@ public sealed interface LoraProduct permits BatchedProduct, FoldedProduct, Maske
    * [B*T, in]}, shared by {@code fork}'s members; the outputs are {@code [K*B*T, out]},
    * member-major.
    */
-  List<Operand<TFloat32>> projectShared(
+  <T extends TFloating> List<Operand<T>> projectShared(
       BuildContext cx,
       List<StackedLora.Adapter> group,
-      Operand<TFloat32> x,
+      Operand<T> x,
       List<Operand<TFloat32>> weights,
       Layout layout,
       Members fork);
@@ -86,21 +88,31 @@ public sealed interface LoraProduct permits BatchedProduct, FoldedProduct, Maske
   }
 
   /** Member-major rows {@code [K*B*T, in]} as {@code [K, B*T, in]}. */
-  static Operand<TFloat32> byMember(Ops tf, Operand<TFloat32> x, int k, int in) {
+  static <T extends TFloating> Operand<T> byMember(Ops tf, Operand<T> x, int k, int in) {
     return tf.reshape(x, tf.constant(new int[] {k, -1, in}));
   }
 
-  /** The group's product {@code x @ [A_1 | .. | A_G]} per member, {@code [K, B*T, G*R]}. */
-  static Operand<TFloat32> groupProduct(
-      Ops tf, Operand<TFloat32> x, List<StackedLora.Adapter> group, int k) {
+  /**
+   * The group's product {@code x @ [A_1 | .. | A_G]} per member, {@code [K, B*T, G*R]}, in {@code
+   * x}'s dtype.
+   */
+  static <T extends TFloating> Operand<T> groupProduct(
+      Ops tf, Operand<T> x, List<StackedLora.Adapter> group, int k) {
     List<Operand<TFloat32>> as = group.stream().map(StackedLora.Adapter::readA).toList();
     Operand<TFloat32> a =
         as.size() == 1 ? as.get(0) : tf.concat(as, tf.constant(2)); // [K, in, G*R]
-    return Layers.batchMatMul(tf, byMember(tf, x, k, group.get(0).module().in()), a, false);
+    return Layers.batchMatMul(
+        tf, byMember(tf, x, k, group.get(0).module().in()), Layers.cast(tf, a, x.type()), false);
   }
 
-  /** {@code B * scaling}, {@code [K, R, out]} (small). */
-  static Operand<TFloat32> scaledB(Ops tf, StackedLora.Adapter e, LoraConfig lora) {
-    return tf.math.mul(e.readB(), tf.constant((float) lora.scaling()));
+  /** {@code A} of {@code e} as {@code type}, {@code [K, in, R]} (small). */
+  static <T extends TFloating> Operand<T> a(Ops tf, StackedLora.Adapter e, Class<T> type) {
+    return Layers.cast(tf, e.readA(), type);
+  }
+
+  /** {@code B * scaling} as {@code type}, {@code [K, R, out]} (small). */
+  static <T extends TFloating> Operand<T> scaledB(
+      Ops tf, StackedLora.Adapter e, LoraConfig lora, Class<T> type) {
+    return Layers.cast(tf, tf.math.mul(e.readB(), tf.constant((float) lora.scaling())), type);
   }
 }

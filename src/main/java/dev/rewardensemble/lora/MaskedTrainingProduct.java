@@ -13,6 +13,7 @@ import org.tensorflow.op.core.PlaceholderWithDefault;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.TInt64;
+import org.tensorflow.types.family.TFloating;
 
 /**
  * Training deltas as plain 2-D products, whose gradients run faster: every row (dropped per module)
@@ -62,13 +63,13 @@ public final class MaskedTrainingProduct implements LoraProduct {
   }
 
   @Override
-  public List<Operand<TFloat32>> project(
+  public <T extends TFloating> List<Operand<T>> project(
       BuildContext cx,
       List<StackedLora.Adapter> group,
-      Operand<TFloat32> x,
+      Operand<T> x,
       List<Operand<TFloat32>> weights,
       Layout layout) {
-    List<Operand<TFloat32>> out = new ArrayList<>(group.size());
+    List<Operand<T>> out = new ArrayList<>(group.size());
     for (int index = 0; index < group.size(); index++) {
       out.add(
           cx.tf()
@@ -80,27 +81,32 @@ public final class MaskedTrainingProduct implements LoraProduct {
 
   /** The rows copied once for every member, then {@link #project}. */
   @Override
-  public List<Operand<TFloat32>> projectShared(
+  public <T extends TFloating> List<Operand<T>> projectShared(
       BuildContext cx,
       List<StackedLora.Adapter> group,
-      Operand<TFloat32> x,
+      Operand<T> x,
       List<Operand<TFloat32>> weights,
       Layout layout,
       Members fork) {
     return project(cx, group, fork.expand(cx.tf(), x), weights, layout);
   }
 
-  /** The delta {@code [rows, out]} of module {@code e} for member-major rows {@code x}. */
-  private Operand<TFloat32> maskedDelta(
-      BuildContext cx, StackedLora.Adapter e, Operand<TFloat32> x) {
+  /**
+   * The delta {@code [rows, out]} of module {@code e} for member-major rows {@code x}, in {@code
+   * x}'s dtype.
+   */
+  private <T extends TFloating> Operand<T> maskedDelta(
+      BuildContext cx, StackedLora.Adapter e, Operand<T> x) {
     Ops tf = cx.tf();
     int kr = k * lora.rank();
     Operand<TFloat32> aCat = // [in, K*R], member-major columns
         tf.reshape(
             tf.linalg.transpose(e.readA(), tf.constant(new int[] {1, 0, 2})),
             tf.constant(new int[] {e.module().in(), kr}));
-    Operand<TFloat32> dropped = dropoutKey != null ? dropout(tf, x, e.index()) : x;
-    Operand<TFloat32> xa = tf.math.mul(Layers.matMul(cx, dropped, aCat, false), rowMask(tf, x));
+    Operand<T> dropped = dropoutKey != null ? dropout(tf, x, e.index()) : x;
+    Operand<T> xa =
+        tf.math.mul(
+            Layers.matMul(cx, dropped, aCat, false), Layers.cast(tf, rowMask(tf, x), x.type()));
     return Layers.matMul(
         cx, xa, tf.reshape(e.readB(), tf.constant(new int[] {kr, e.module().out()})), false);
   }
@@ -109,7 +115,7 @@ public final class MaskedTrainingProduct implements LoraProduct {
    * {@code [K*B*T, K*R]}: {@code scaling} where the row's member owns the column, else 0. Rows are
    * member-major ({@code rows / K} per member).
    */
-  private Operand<TFloat32> rowMask(Ops tf, Operand<TFloat32> x) {
+  private Operand<TFloat32> rowMask(Ops tf, Operand<?> x) {
     if (rowMask == null) {
       Operand<TInt32> n =
           tf.reshape(
@@ -138,7 +144,7 @@ public final class MaskedTrainingProduct implements LoraProduct {
    * StatelessRandomUniform} seeded by {@code [seed * 1000003 + module, key]}: no state, the same
    * masks for the same key.
    */
-  private Operand<TFloat32> dropout(Ops tf, Operand<TFloat32> x, int module) {
+  private <T extends TFloating> Operand<T> dropout(Ops tf, Operand<T> x, int module) {
     Operand<TInt64> seeds =
         tf.stack(List.of(tf.constant(seed * 1_000_003L + module), dropoutKey)); // [2]
     Operand<TFloat32> u =
@@ -147,6 +153,6 @@ public final class MaskedTrainingProduct implements LoraProduct {
         tf.dtypes.cast(tf.math.greaterEqual(u, dropoutRate), TFloat32.class); // [rows, in]
     Operand<TFloat32> scale =
         tf.math.div(tf.constant(1f), tf.math.sub(tf.constant(1f), dropoutRate)); // []
-    return tf.math.mul(x, tf.math.mul(keep, scale));
+    return tf.math.mul(x, Layers.cast(tf, tf.math.mul(keep, scale), x.type()));
   }
 }

@@ -18,6 +18,7 @@ import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.family.TFloating;
 
 /**
  * K LoRA adapters per targeted projection, stacked: variables {@code <module>.lora_A [K, in, R]}
@@ -203,11 +204,11 @@ public final class StackedLora implements Projector {
   }
 
   @Override
-  public List<Operand<TFloat32>> project(
+  public <T extends TFloating> List<Operand<T>> project(
       BuildContext cx,
       int layer,
       List<String> modules,
-      Operand<TFloat32> x,
+      Operand<T> x,
       List<Operand<TFloat32>> weights,
       Layout layout,
       Members fork) {
@@ -223,7 +224,7 @@ public final class StackedLora implements Projector {
     if (group.isEmpty()) {
       return Projector.plain(cx, x, weights, layout, fork);
     }
-    List<Operand<TFloat32>> adapted =
+    List<Operand<T>> adapted =
         fork == null
             ? product.project(cx, group, x, groupWeights, layout)
             : product.projectShared(cx, group, x, groupWeights, layout, fork);
@@ -231,7 +232,7 @@ public final class StackedLora implements Projector {
       return adapted;
     }
     // Modules without adapters: plain products, in the caller's order.
-    List<Operand<TFloat32>> out = new ArrayList<>(modules.size());
+    List<Operand<T>> out = new ArrayList<>(modules.size());
     int next = 0;
     for (int i = 0; i < modules.size(); i++) {
       out.add(

@@ -7,6 +7,8 @@ import org.tensorflow.op.core.Max;
 import org.tensorflow.op.math.Cumsum;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TFloating;
+import org.tensorflow.types.family.TType;
 
 /**
  * Causal self-attention pieces shared by the families: dynamic batch geometry, the additive mask
@@ -141,23 +143,26 @@ public final class Attention {
   }
 
   /** {@code rows [B*T, H]} -> {@code [B, T, n, d]}. */
-  public static Operand<TFloat32> splitHeads(
-      Ops tf, Operand<TFloat32> rows, Geometry g, int n, int d) {
+  public static <T extends TType> Operand<T> splitHeads(
+      Ops tf, Operand<T> rows, Geometry g, int n, int d) {
     return tf.reshape(
         rows, tf.stack(java.util.List.of(g.batch(), g.time(), tf.constant(n), tf.constant(d))));
   }
 
   /**
    * Rotary embeddings in Hugging Face's rotate-half convention. {@code x [B, T, n, D]}, {@code
-   * cos}, {@code sin [B, T, 1, D]}.
+   * cos}, {@code sin [B, T, 1, D]}; in {@code x}'s dtype (the tables are cast to it, as
+   * transformers casts them to the queries' dtype).
    */
-  public static Operand<TFloat32> rope(
-      Ops tf, Operand<TFloat32> x, Operand<TFloat32> cos, Operand<TFloat32> sin, int headDim) {
+  public static <T extends TFloating> Operand<T> rope(
+      Ops tf, Operand<T> x, Operand<TFloat32> cos, Operand<TFloat32> sin, int headDim) {
     int half = headDim / 2;
-    Operand<TFloat32> x1 = Layers.columns(tf, x, 0, half);
-    Operand<TFloat32> x2 = Layers.columns(tf, x, half, headDim);
-    Operand<TFloat32> rotated = tf.concat(java.util.List.of(tf.math.neg(x2), x1), tf.constant(-1));
-    return tf.math.add(tf.math.mul(x, cos), tf.math.mul(rotated, sin));
+    Operand<T> x1 = Layers.columns(tf, x, 0, half);
+    Operand<T> x2 = Layers.columns(tf, x, half, headDim);
+    Operand<T> rotated = tf.concat(java.util.List.of(tf.math.neg(x2), x1), tf.constant(-1));
+    return tf.math.add(
+        tf.math.mul(x, Layers.cast(tf, cos, x.type())),
+        tf.math.mul(rotated, Layers.cast(tf, sin, x.type())));
   }
 
   /**
@@ -220,11 +225,11 @@ public final class Attention {
    * @param cache null, or the cache to write and read
    * @return {@code [B*T, N*D]}
    */
-  public static Operand<TFloat32> attend(
+  public static <T extends TFloating> Operand<T> attend(
       Ops tf,
-      Operand<TFloat32> q,
-      Operand<TFloat32> k,
-      Operand<TFloat32> v,
+      Operand<T> q,
+      Operand<T> k,
+      Operand<T> v,
       Geometry g,
       int n,
       int nKv,
@@ -232,17 +237,24 @@ public final class Attention {
       Options o,
       KvCache cache,
       int layer) {
-    Operand<TFloat32> kh =
-        tf.linalg.transpose(k, tf.constant(new int[] {0, 2, 1, 3})); // [B, Nkv, T, D]
-    Operand<TFloat32> vh =
-        tf.linalg.transpose(v, tf.constant(new int[] {0, 2, 1, 3})); // [B, Nkv, T, D]
+    Operand<T> kh = tf.linalg.transpose(k, tf.constant(new int[] {0, 2, 1, 3})); // [B, Nkv, T, D]
+    Operand<T> vh = tf.linalg.transpose(v, tf.constant(new int[] {0, 2, 1, 3})); // [B, Nkv, T, D]
     if (cache == null) {
       return attendHeadsFirst(tf, q, kh, vh, g, n, nKv, d, o);
     }
-    KvCache.Layer all = cache.update(tf, layer, kh, vh); // [B, Nkv, Tk, D] each
-    Operand<TFloat32> ctx = attendHeadsFirst(tf, q, all.keys(), all.values(), g, n, nKv, d, o);
+    // The cache holds float32 keys and values (also under bfloat16 compute): attention over it
+    // runs in float32.
+    KvCache.Layer all =
+        cache.update(
+            tf,
+            layer,
+            Layers.cast(tf, kh, TFloat32.class),
+            Layers.cast(tf, vh, TFloat32.class)); // [B, Nkv, Tk, D] each
+    Operand<TFloat32> ctx =
+        attendHeadsFirst(
+            tf, Layers.cast(tf, q, TFloat32.class), all.keys(), all.values(), g, n, nKv, d, o);
     cache.readBy(layer, ctx);
-    return ctx;
+    return Layers.cast(tf, ctx, q.type());
   }
 
   /**
@@ -254,29 +266,32 @@ public final class Attention {
    * @param kh {@code [B, Nkv, Tk, D]}
    * @param vh {@code [B, Nkv, Tk, D]}
    * @param g geometry of the new tokens; {@code g.bias()} is {@code [B, 1, 1, S, Tk]}
-   * @return {@code [B*S, N*D]}
+   * @return {@code [B*S, N*D]}, in the inputs' dtype: the products {@code q k^T} and {@code p v}
+   *     run in it, scaling, soft-capping, the mask and softmax in float32 (as transformers' eager
+   *     attention runs softmax), the probabilities cast back for the second product
    */
-  public static Operand<TFloat32> attendHeadsFirst(
+  public static <T extends TFloating> Operand<T> attendHeadsFirst(
       Ops tf,
-      Operand<TFloat32> q,
-      Operand<TFloat32> kh,
-      Operand<TFloat32> vh,
+      Operand<T> q,
+      Operand<T> kh,
+      Operand<T> vh,
       Geometry g,
       int n,
       int nKv,
       int d,
       Options o) {
     int group = n / nKv;
-    Operand<TFloat32> q5 =
+    Operand<T> q5 =
         tf.reshape(
             q,
             tf.stack(
                 java.util.List.of(
                     g.batch(), g.time(), tf.constant(nKv), tf.constant(group), tf.constant(d))));
     q5 = tf.linalg.transpose(q5, tf.constant(new int[] {0, 2, 3, 1, 4})); // [B, Nkv, G, S, D]
-    Operand<TFloat32> k5 = tf.expandDims(kh, tf.constant(2)); // [B, Nkv, 1, Tk, D]
-    Operand<TFloat32> v5 = tf.expandDims(vh, tf.constant(2)); // [B, Nkv, 1, Tk, D]
-    Operand<TFloat32> scores = Layers.batchMatMul(tf, q5, k5, true); // [B, Nkv, G, S, Tk]
+    Operand<T> k5 = tf.expandDims(kh, tf.constant(2)); // [B, Nkv, 1, Tk, D]
+    Operand<T> v5 = tf.expandDims(vh, tf.constant(2)); // [B, Nkv, 1, Tk, D]
+    Operand<TFloat32> scores =
+        Layers.cast(tf, Layers.batchMatMul(tf, q5, k5, true), TFloat32.class); // [B, Nkv, G, S, Tk]
     scores = tf.math.mul(scores, tf.constant((float) o.scale()));
     if (o.softcap() > 0) { // before the mask, as transformers' eager attention
       Operand<TFloat32> cap = tf.constant((float) o.softcap());
@@ -284,7 +299,8 @@ public final class Attention {
     }
     scores = tf.math.add(scores, g.bias(tf, o.window()));
     Operand<TFloat32> probs = tf.nn.softmax(scores);
-    Operand<TFloat32> ctx = Layers.batchMatMul(tf, probs, v5, false); // [B, Nkv, G, S, D]
+    Operand<T> ctx =
+        Layers.batchMatMul(tf, Layers.cast(tf, probs, q.type()), v5, false); // [B, Nkv, G, S, D]
     ctx = tf.linalg.transpose(ctx, tf.constant(new int[] {0, 3, 1, 2, 4})); // [B, S, Nkv, G, D]
     return tf.reshape(ctx, tf.constant(new int[] {-1, n * d})); // [B*S, N*D]
   }

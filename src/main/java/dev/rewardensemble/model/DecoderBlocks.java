@@ -7,6 +7,7 @@ import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TFloating;
 
 /**
  * The pieces the rotary decoder families ({@link Llama}, also Mistral's, {@link Qwen2}, {@link
@@ -112,11 +113,11 @@ final class DecoderBlocks {
    * through {@code proj} (no bias); {@code fork}: not null when {@code x} is the batch's rows once,
    * shared by {@code fork}'s members.
    */
-  static List<Operand<TFloat32>> project(
+  static <T extends TFloating> List<Operand<T>> project(
       BuildContext cx,
       Projector proj,
       int layer,
-      Operand<TFloat32> x,
+      Operand<T> x,
       Weights w,
       Members fork,
       String... modules) {
@@ -127,9 +128,13 @@ final class DecoderBlocks {
     return proj.project(cx, layer, List.of(modules), x, weights, Projector.Layout.LINEAR, fork);
   }
 
-  /** {@code rows + bias} of the Linear module {@code module} ({@code module.bias [out]}). */
-  static Operand<TFloat32> withBias(Ops tf, Operand<TFloat32> rows, Weights w, String module) {
-    return tf.nn.biasAdd(rows, w.get(module + ".bias"));
+  /**
+   * {@code rows + bias} of the Linear module {@code module} ({@code module.bias [out]}), in the
+   * rows' dtype.
+   */
+  static <T extends TFloating> Operand<T> withBias(
+      Ops tf, Operand<T> rows, Weights w, String module) {
+    return tf.nn.biasAdd(rows, Layers.cast(tf, w.get(module + ".bias"), rows.type()));
   }
 
   /**
@@ -140,13 +145,13 @@ final class DecoderBlocks {
    * @param q4 {@code [B, T, N, D]} queries (after any per-head norm)
    * @param k4 {@code [B, T, Nkv, D]} keys (after any per-head norm)
    * @param v4 {@code [B, T, Nkv, D]} values
-   * @return {@code [B*T, N*D]}
+   * @return {@code [B*T, N*D]}, in the inputs' dtype
    */
-  static Operand<TFloat32> rotaryAttention(
+  static <T extends TFloating> Operand<T> rotaryAttention(
       Ops tf,
-      Operand<TFloat32> q4,
-      Operand<TFloat32> k4,
-      Operand<TFloat32> v4,
+      Operand<T> q4,
+      Operand<T> k4,
+      Operand<T> v4,
       Attention.Geometry g,
       Operand<TFloat32>[] cosSin,
       int n,
@@ -155,30 +160,33 @@ final class DecoderBlocks {
       Attention.Options options,
       KvCache cache,
       int layer) {
-    Operand<TFloat32> q = Attention.rope(tf, q4, cosSin[0], cosSin[1], d); // [B, T, N, D]
-    Operand<TFloat32> k = Attention.rope(tf, k4, cosSin[0], cosSin[1], d); // [B, T, Nkv, D]
+    Operand<T> q = Attention.rope(tf, q4, cosSin[0], cosSin[1], d); // [B, T, N, D]
+    Operand<T> k = Attention.rope(tf, k4, cosSin[0], cosSin[1], d); // [B, T, Nkv, D]
     return Attention.attend(tf, q, k, v4, g, n, nKv, d, options, cache, layer); // [B*T, N*D]
   }
 
   /**
    * The SwiGLU MLP of block {@code layer} over its normed input {@code m [B*T, H]}: {@code
-   * down_proj(silu(gate_proj(m)) * up_proj(m))}, every product through {@code proj}.
+   * down_proj(silu(gate_proj(m)) * up_proj(m))}, every product through {@code proj}, in {@code m}'s
+   * dtype.
    */
-  static Operand<TFloat32> swiGlu(
-      BuildContext cx, Projector proj, int layer, Operand<TFloat32> m, Weights w, String pre) {
+  static <T extends TFloating> Operand<T> swiGlu(
+      BuildContext cx, Projector proj, int layer, Operand<T> m, Weights w, String pre) {
     Ops tf = cx.tf();
-    List<Operand<TFloat32>> gateUp =
+    List<Operand<T>> gateUp =
         project(cx, proj, layer, m, w, null, pre + "mlp.gate_proj", pre + "mlp.up_proj");
-    Operand<TFloat32> act = tf.math.mul(Layers.silu(tf, gateUp.get(0)), gateUp.get(1)); // [B*T, F]
+    Operand<T> act = tf.math.mul(Layers.silu(tf, gateUp.get(0)), gateUp.get(1)); // [B*T, F]
     return project(cx, proj, layer, act, w, null, pre + "mlp.down_proj").get(0); // [B*T, H]
   }
 
   /**
    * The residual stream after the attention output {@code o}: {@code x + o}, or, in the fork block,
-   * {@code x} (the batch's rows once) added to every member's {@code o}.
+   * {@code x} (the batch's rows once) added to every member's {@code o}. The stream is float32 in
+   * every precision ({@code o} is widened to it).
    */
   static Operand<TFloat32> residual(
-      Ops tf, Operand<TFloat32> x, Operand<TFloat32> o, Members fork, int width) {
-    return fork != null ? fork.addToEach(tf, x, o, width) : tf.math.add(x, o);
+      Ops tf, Operand<TFloat32> x, Operand<? extends TFloating> o, Members fork, int width) {
+    Operand<TFloat32> o32 = Layers.cast(tf, o, TFloat32.class);
+    return fork != null ? fork.addToEach(tf, x, o32, width) : tf.math.add(x, o32);
   }
 }

@@ -6,6 +6,7 @@ import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TFloating;
 
 /**
  * Gemma 2 trunk, read top to bottom as transformers' {@code modeling_gemma2}: token embeddings
@@ -66,16 +67,16 @@ public final class Gemma2 {
             g,
             members,
             (bcx, wi, xi, layer, gi, cs, fork) ->
-                block(bcx, c, wi, xi, layer, gi, cs, proj, fork, cache));
+                block(bcx, c, wi, xi, layer, gi, cs, proj, fork, cache, Layers.activations(bcx)));
     return norm(tf, x, w.after(x).get("model.norm.weight"), c.rmsNormEps());
   }
 
   /**
    * Block {@code i} over its input rows {@code x [B*T, H]} ({@code [K*B*T, H]} out of the fork
    * block {@code fork}); {@code g} and {@code cosSin} are the geometry and rotary tables of its
-   * attention.
+   * attention; {@code act} the dtype of its activations ({@link Layers#activations}).
    */
-  private static Operand<TFloat32> block(
+  private static <T extends TFloating> Operand<TFloat32> block(
       BuildContext cx,
       Gemma2Config c,
       Weights w,
@@ -85,7 +86,8 @@ public final class Gemma2 {
       Operand<TFloat32>[] cosSin,
       Projector proj,
       Members fork,
-      KvCache cache) {
+      KvCache cache,
+      Class<T> act) {
     Ops tf = cx.tf();
     int n = c.numHeads();
     int nKv = c.numKeyValueHeads();
@@ -95,8 +97,8 @@ public final class Gemma2 {
         new Attention.Options(Math.pow(c.queryPreAttnScalar(), -0.5), c.attentionSoftcap(), 0);
     String pre = "model.layers." + i + ".";
     // Attention, normed before and after.
-    Operand<TFloat32> a = norm(tf, x, w.get(pre + "input_layernorm.weight"), eps);
-    List<Operand<TFloat32>> qkv =
+    Operand<T> a = Layers.cast(tf, norm(tf, x, w.get(pre + "input_layernorm.weight"), eps), act);
+    List<Operand<T>> qkv =
         DecoderBlocks.project(
             cx,
             proj,
@@ -107,7 +109,7 @@ public final class Gemma2 {
             pre + "self_attn.q_proj",
             pre + "self_attn.k_proj",
             pre + "self_attn.v_proj");
-    Operand<TFloat32> ctx =
+    Operand<T> ctx =
         DecoderBlocks.rotaryAttention(
             tf,
             Attention.splitHeads(tf, qkv.get(0), g, n, d),
@@ -121,18 +123,30 @@ public final class Gemma2 {
             full.withWindow(c.attentionWindow(i)),
             cache,
             i); // [B*T, N*D]
-    Operand<TFloat32> o =
+    Operand<T> o =
         DecoderBlocks.project(cx, proj, i, ctx, w, null, pre + "self_attn.o_proj").get(0);
-    o = norm(tf, o, w.get(pre + "post_attention_layernorm.weight"), eps);
-    x = DecoderBlocks.residual(tf, x, o, fork, c.hiddenSize());
+    Operand<TFloat32> normed =
+        norm(
+            tf,
+            Layers.cast(tf, o, TFloat32.class),
+            w.get(pre + "post_attention_layernorm.weight"),
+            eps);
+    x = DecoderBlocks.residual(tf, x, normed, fork, c.hiddenSize());
     // GeGLU MLP, normed before and after.
-    Operand<TFloat32> m = norm(tf, x, w.get(pre + "pre_feedforward_layernorm.weight"), eps);
-    List<Operand<TFloat32>> gateUp =
+    Operand<T> m =
+        Layers.cast(tf, norm(tf, x, w.get(pre + "pre_feedforward_layernorm.weight"), eps), act);
+    List<Operand<T>> gateUp =
         DecoderBlocks.project(cx, proj, i, m, w, null, pre + "mlp.gate_proj", pre + "mlp.up_proj");
-    Operand<TFloat32> act = tf.math.mul(Layers.geluNew(tf, gateUp.get(0)), gateUp.get(1));
-    Operand<TFloat32> down =
-        DecoderBlocks.project(cx, proj, i, act, w, null, pre + "mlp.down_proj").get(0);
-    return tf.math.add(x, norm(tf, down, w.get(pre + "post_feedforward_layernorm.weight"), eps));
+    Operand<T> gelu = tf.math.mul(Layers.geluNew(tf, gateUp.get(0)), gateUp.get(1));
+    Operand<T> down =
+        DecoderBlocks.project(cx, proj, i, gelu, w, null, pre + "mlp.down_proj").get(0);
+    return tf.math.add(
+        x,
+        norm(
+            tf,
+            Layers.cast(tf, down, TFloat32.class),
+            w.get(pre + "post_feedforward_layernorm.weight"),
+            eps));
   }
 
   /** Gemma's RMSNorm: in float32, {@code x * rsqrt(mean(x^2) + eps) * (1 + weight)}. */

@@ -7,6 +7,7 @@ import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TFloating;
 
 /**
  * GPT-2 trunk, read top to bottom: token + learned position embeddings, {@code n_layer} pre-norm
@@ -69,7 +70,17 @@ public final class Gpt2 {
                   x,
                   (bcx, xi) ->
                       // bfloat16 weights widen block by block
-                      block(bcx, c, w.after(xi), xi, layer, gi, proj, fork, cache));
+                      block(
+                          bcx,
+                          c,
+                          w.after(xi),
+                          xi,
+                          layer,
+                          gi,
+                          proj,
+                          fork,
+                          cache,
+                          Layers.activations(bcx)));
     }
     if (members != null && members.fromLayer() >= c.nLayer()) {
       x = members.expand(tf, x); // [K*B*T, H]
@@ -81,9 +92,10 @@ public final class Gpt2 {
 
   /**
    * Block {@code i} over its input rows {@code x [B*T, H]} ({@code [K*B*T, H]} out of the fork
-   * block {@code fork}); {@code g} is the geometry of its attention.
+   * block {@code fork}); {@code g} is the geometry of its attention; {@code act} the dtype of its
+   * activations ({@link Layers#activations}).
    */
-  private static Operand<TFloat32> block(
+  private static <T extends TFloating> Operand<TFloat32> block(
       BuildContext cx,
       Gpt2Config c,
       Weights w,
@@ -92,7 +104,8 @@ public final class Gpt2 {
       Attention.Geometry g,
       Projector proj,
       Members fork,
-      KvCache cache) {
+      KvCache cache,
+      Class<T> act) {
     Ops tf = cx.tf();
     int h = c.nEmbd();
     int n = c.nHead();
@@ -101,41 +114,47 @@ public final class Gpt2 {
     Attention.Options attention = Attention.Options.standard(d); // every layer alike
     String pre = "transformer.h." + i + ".";
     // Attention.
-    Operand<TFloat32> a =
-        Layers.layerNorm(tf, x, w.get(pre + "ln_1.weight"), w.get(pre + "ln_1.bias"), eps);
-    Operand<TFloat32> qkv = project(cx, proj, pre + "attn.c_attn", i, a, w, fork); // [B*T, 3H]
-    Operand<TFloat32> q =
-        Attention.splitHeads(tf, Layers.columns(tf, qkv, 0, h), g, n, d); // [B, T, N, D]
-    Operand<TFloat32> k =
+    Operand<T> a =
+        Layers.cast(
+            tf,
+            Layers.layerNorm(tf, x, w.get(pre + "ln_1.weight"), w.get(pre + "ln_1.bias"), eps),
+            act);
+    Operand<T> qkv = project(cx, proj, pre + "attn.c_attn", i, a, w, fork); // [B*T, 3H]
+    Operand<T> q = Attention.splitHeads(tf, Layers.columns(tf, qkv, 0, h), g, n, d); // [B, T, N, D]
+    Operand<T> k =
         Attention.splitHeads(tf, Layers.columns(tf, qkv, h, 2L * h), g, n, d); // [B, T, N, D]
-    Operand<TFloat32> v =
+    Operand<T> v =
         Attention.splitHeads(tf, Layers.columns(tf, qkv, 2L * h, 3L * h), g, n, d); // [B, T, N, D]
-    Operand<TFloat32> ctx =
-        Attention.attend(tf, q, k, v, g, n, n, d, attention, cache, i); // [B*T, H]
-    Operand<TFloat32> o = project(cx, proj, pre + "attn.c_proj", i, ctx, w, null);
-    x = fork != null ? fork.addToEach(tf, x, o, h) : tf.math.add(x, o);
+    Operand<T> ctx = Attention.attend(tf, q, k, v, g, n, n, d, attention, cache, i); // [B*T, H]
+    Operand<T> o = project(cx, proj, pre + "attn.c_proj", i, ctx, w, null);
+    x = DecoderBlocks.residual(tf, x, o, fork, h);
     // MLP.
-    Operand<TFloat32> m =
-        Layers.layerNorm(tf, x, w.get(pre + "ln_2.weight"), w.get(pre + "ln_2.bias"), eps);
-    Operand<TFloat32> fc =
+    Operand<T> m =
+        Layers.cast(
+            tf,
+            Layers.layerNorm(tf, x, w.get(pre + "ln_2.weight"), w.get(pre + "ln_2.bias"), eps),
+            act);
+    Operand<T> fc =
         activation(
             tf, c.activation(), project(cx, proj, pre + "mlp.c_fc", i, m, w, null)); // [B*T, F]
-    return tf.math.add(x, project(cx, proj, pre + "mlp.c_proj", i, fc, w, null));
+    return tf.math.add(
+        x, Layers.cast(tf, project(cx, proj, pre + "mlp.c_proj", i, fc, w, null), TFloat32.class));
   }
 
   /**
-   * {@code x @ W + b} of the Conv1D module {@code module}, through the projector; {@code fork}: not
-   * null when {@code x} is the batch's rows once, shared by {@code fork}'s members.
+   * {@code x @ W + b} of the Conv1D module {@code module}, through the projector, in {@code x}'s
+   * dtype; {@code fork}: not null when {@code x} is the batch's rows once, shared by {@code fork}'s
+   * members.
    */
-  private static Operand<TFloat32> project(
+  private static <T extends TFloating> Operand<T> project(
       BuildContext cx,
       Projector proj,
       String module,
       int layer,
-      Operand<TFloat32> x,
+      Operand<T> x,
       Weights w,
       Members fork) {
-    Operand<TFloat32> y =
+    Operand<T> y =
         proj.project(
                 cx,
                 layer,
@@ -145,10 +164,10 @@ public final class Gpt2 {
                 Projector.Layout.CONV1D,
                 fork)
             .get(0);
-    return cx.tf().nn.biasAdd(y, w.get(module + ".bias"));
+    return cx.tf().nn.biasAdd(y, Layers.cast(cx.tf(), w.get(module + ".bias"), y.type()));
   }
 
-  private static Operand<TFloat32> activation(Ops tf, String name, Operand<TFloat32> x) {
+  private static <T extends TFloating> Operand<T> activation(Ops tf, String name, Operand<T> x) {
     return switch (name) {
       case "gelu_new" -> Layers.geluNew(tf, x);
       case "gelu" -> Layers.gelu(tf, x);

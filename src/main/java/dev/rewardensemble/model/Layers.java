@@ -9,6 +9,8 @@ import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.proto.DataType;
 import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.family.TFloating;
+import org.tensorflow.types.family.TType;
 
 /**
  * Stateless building blocks shared by the model families. Shapes are written as {@code [rows, in]}.
@@ -17,19 +19,71 @@ public final class Layers {
   private Layers() {}
 
   /**
-   * {@code a @ b} (or {@code a @ b^T}) in the context's {@link Precision}: with bfloat16 both
-   * inputs are cast down and the product cast back to float32.
+   * The dtype of the activations inside a block in {@code cx}: {@link TFloat32}, or {@link
+   * TBfloat16} under {@link Precision#BFLOAT16} compute. The residual stream between blocks, the
+   * norms' statistics, softmax, heads and losses are float32 in both; a block casts its normed
+   * input to this dtype once, and its projections, attention products, MLP intermediates and LoRA
+   * deltas then stay in it ({@link #matMul} returns it for such inputs).
    */
-  public static Operand<TFloat32> matMul(
-      BuildContext cx, Operand<TFloat32> a, Operand<TFloat32> b, boolean transposeB) {
-    Ops tf = cx.tf();
-    if (cx.precision() == Precision.BFLOAT16) {
-      return tf.dtypes.cast(
-          tf.linalg.matMul(
-              tf.dtypes.cast(a, TBfloat16.class), asBfloat16(tf, b), MatMul.transposeB(transposeB)),
-          TFloat32.class);
+  public static Class<? extends TFloating> activations(BuildContext cx) {
+    return cx.precision() == Precision.BFLOAT16 ? TBfloat16.class : TFloat32.class;
+  }
+
+  /** {@code x} as {@code type}: {@code x} itself when it already is (no op is added). */
+  @SuppressWarnings("unchecked")
+  public static <T extends TType, U extends TType> Operand<U> cast(
+      Ops tf, Operand<T> x, Class<U> type) {
+    if (x.type() == type) {
+      return (Operand<U>) x;
     }
-    return tf.linalg.matMul(a, b, MatMul.transposeB(transposeB));
+    return tf.dtypes.cast(x, type);
+  }
+
+  /** The scalar {@code v} as {@code type} (a float32 constant, cast when another type). */
+  public static <T extends TType> Operand<T> constant(Ops tf, float v, Class<T> type) {
+    return cast(tf, tf.constant(v), type);
+  }
+
+  /**
+   * {@code a @ b} (or {@code a @ b^T}) with a weight {@code b}, in {@code a}'s dtype and the
+   * context's {@link Precision}: a bfloat16 {@code a} (an activation under bfloat16 compute) is
+   * multiplied by {@code b} in bfloat16 ({@link #weightAs}) with a bfloat16 result; a float32
+   * {@code a} with bfloat16 compute (heads) has both inputs cast down and the product cast back to
+   * float32; float32 otherwise.
+   */
+  @SuppressWarnings("unchecked")
+  public static <T extends TFloating> Operand<T> matMul(
+      BuildContext cx, Operand<T> a, Operand<TFloat32> b, boolean transposeB) {
+    Ops tf = cx.tf();
+    if (a.type() == TBfloat16.class) {
+      return (Operand<T>)
+          tf.linalg.matMul(
+              (Operand<TBfloat16>) a, asBfloat16(tf, b), MatMul.transposeB(transposeB));
+    }
+    if (cx.precision() == Precision.BFLOAT16) {
+      return (Operand<T>)
+          tf.dtypes.cast(
+              tf.linalg.matMul(
+                  tf.dtypes.cast(a, TBfloat16.class),
+                  asBfloat16(tf, b),
+                  MatMul.transposeB(transposeB)),
+              TFloat32.class);
+    }
+    return tf.linalg.matMul(a, (Operand<T>) b, MatMul.transposeB(transposeB));
+  }
+
+  /**
+   * A float32 weight as {@code type} for a product in that dtype: itself for float32; for bfloat16,
+   * a weight stored in bfloat16 and widened for the float32 graph is taken as stored ({@link
+   * #asBfloat16}), anything else rounded.
+   */
+  @SuppressWarnings("unchecked")
+  public static <T extends TFloating> Operand<T> weightAs(
+      Ops tf, Operand<TFloat32> w, Class<T> type) {
+    if (type == TBfloat16.class) {
+      return (Operand<T>) asBfloat16(tf, w);
+    }
+    return cast(tf, w, type);
   }
 
   /**
@@ -49,15 +103,21 @@ public final class Layers {
     return tf.dtypes.cast(b, TBfloat16.class);
   }
 
+  /** {@code a @ b} (or {@code a @ b^T}) of two tensors of one dtype, as TensorFlow's MatMul. */
+  public static <T extends TType> Operand<T> product(
+      Ops tf, Operand<T> a, Operand<T> b, boolean transposeB) {
+    return tf.linalg.matMul(a, b, MatMul.transposeB(transposeB));
+  }
+
   /**
    * Batched {@code a @ b} (or {@code a @ b^T} over the last two axes, broadcasting the batch axes),
-   * float32, as TensorFlow's {@code BatchMatMulV2}: on the CPU oneDNN's layout pass replaces it
-   * with its own kernel, which it does not for the {@code BatchMatMulV3} that TF Java's typed op
-   * builds (1.5x faster on the attention products measured here). Gradients are TensorFlow's C++
-   * ones.
+   * in the inputs' dtype, as TensorFlow's {@code BatchMatMulV2}: on the CPU oneDNN's layout pass
+   * replaces it with its own kernel, which it does not for the {@code BatchMatMulV3} that TF Java's
+   * typed op builds (1.5x faster on the attention products measured here). Gradients are
+   * TensorFlow's C++ ones.
    */
-  public static Operand<TFloat32> batchMatMul(
-      Ops tf, Operand<TFloat32> a, Operand<TFloat32> b, boolean adjointB) {
+  public static <T extends TType> Operand<T> batchMatMul(
+      Ops tf, Operand<T> a, Operand<T> b, boolean adjointB) {
     return tf.scope()
         .opBuilder("BatchMatMulV2", "BatchMatMulV2")
         .addInput(a.asOutput())
@@ -69,15 +129,15 @@ public final class Layers {
   }
 
   /** {@code x @ w (+ b)} for a Conv1D weight stored {@code [in, out]} (GPT-2). */
-  public static Operand<TFloat32> conv1d(
-      BuildContext cx, Operand<TFloat32> x, Operand<TFloat32> w, Operand<TFloat32> b) {
-    Operand<TFloat32> y = matMul(cx, x, w, false); // [rows, out]
-    return b == null ? y : cx.tf().nn.biasAdd(y, b);
+  public static <T extends TFloating> Operand<T> conv1d(
+      BuildContext cx, Operand<T> x, Operand<TFloat32> w, Operand<TFloat32> b) {
+    Operand<T> y = matMul(cx, x, w, false); // [rows, out]
+    return b == null ? y : cx.tf().nn.biasAdd(y, cast(cx.tf(), b, y.type()));
   }
 
   /** {@code x @ w^T} for a torch Linear weight stored {@code [out, in]} (Llama, heads). */
-  public static Operand<TFloat32> linear(
-      BuildContext cx, Operand<TFloat32> x, Operand<TFloat32> w) {
+  public static <T extends TFloating> Operand<T> linear(
+      BuildContext cx, Operand<T> x, Operand<TFloat32> w) {
     return matMul(cx, x, w, true); // [rows, out]
   }
 
@@ -105,30 +165,46 @@ public final class Layers {
         tf.math.mul(x, tf.math.rsqrt(tf.math.add(ms, tf.constant((float) eps)))), weight);
   }
 
-  /** GPT-2's {@code gelu_new}: the tanh approximation. */
-  public static Operand<TFloat32> geluNew(Ops tf, Operand<TFloat32> x) {
-    float c = (float) Math.sqrt(2.0 / Math.PI);
-    Operand<TFloat32> cube = tf.math.mul(tf.math.square(x), x);
-    Operand<TFloat32> inner =
-        tf.math.mul(tf.constant(c), tf.math.add(x, tf.math.mul(tf.constant(0.044715f), cube)));
-    return tf.math.mul(
-        tf.math.mul(tf.constant(0.5f), x), tf.math.add(tf.constant(1f), tf.math.tanh(inner)));
+  /**
+   * {@link #rmsNorm} of rows of another dtype (Qwen 3's per-head norms under bfloat16 compute):
+   * computed in float32, as transformers' RMSNorms do, and returned in {@code x}'s dtype.
+   */
+  public static <T extends TFloating> Operand<T> rmsNormOf(
+      Ops tf, Operand<T> x, Operand<TFloat32> weight, double eps) {
+    return cast(tf, rmsNorm(tf, cast(tf, x, TFloat32.class), weight, eps), x.type());
   }
 
-  /** Exact gelu with erf. */
-  public static Operand<TFloat32> gelu(Ops tf, Operand<TFloat32> x) {
+  /** GPT-2's {@code gelu_new}: the tanh approximation, in {@code x}'s dtype. */
+  public static <T extends TFloating> Operand<T> geluNew(Ops tf, Operand<T> x) {
+    Class<T> t = x.type();
+    float c = (float) Math.sqrt(2.0 / Math.PI);
+    Operand<T> cube = tf.math.mul(tf.math.square(x), x);
+    Operand<T> inner =
+        tf.math.mul(
+            constant(tf, c, t), tf.math.add(x, tf.math.mul(constant(tf, 0.044715f, t), cube)));
+    return tf.math.mul(
+        tf.math.mul(constant(tf, 0.5f, t), x),
+        tf.math.add(constant(tf, 1f, t), tf.math.tanh(inner)));
+  }
+
+  /** Exact gelu with erf (in float32: rows of another dtype are widened and cast back). */
+  public static <T extends TFloating> Operand<T> gelu(Ops tf, Operand<T> x) {
+    Operand<TFloat32> x32 = cast(tf, x, TFloat32.class);
     Operand<TFloat32> erf =
-        tf.math.erf(tf.math.mul(x, tf.constant((float) (1.0 / Math.sqrt(2.0)))));
-    return tf.math.mul(tf.math.mul(tf.constant(0.5f), x), tf.math.add(tf.constant(1f), erf));
+        tf.math.erf(tf.math.mul(x32, tf.constant((float) (1.0 / Math.sqrt(2.0)))));
+    return cast(
+        tf,
+        tf.math.mul(tf.math.mul(tf.constant(0.5f), x32), tf.math.add(tf.constant(1f), erf)),
+        x.type());
   }
 
   /** {@code x * sigmoid(x)}. */
-  public static Operand<TFloat32> silu(Ops tf, Operand<TFloat32> x) {
+  public static <T extends TFloating> Operand<T> silu(Ops tf, Operand<T> x) {
     return tf.math.mul(x, tf.math.sigmoid(x));
   }
 
   /** Columns {@code [from, to)} of the last axis. */
-  public static Operand<TFloat32> columns(Ops tf, Operand<TFloat32> x, long from, long to) {
+  public static <T extends TType> Operand<T> columns(Ops tf, Operand<T> x, long from, long to) {
     return tf.stridedSlice(x, Indices.ellipsis(), Indices.slice(from, to));
   }
 }

@@ -8,6 +8,7 @@ import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TFloating;
 
 /**
  * Llama trunk, read top to bottom: token embeddings, {@code num_hidden_layers} pre-norm blocks
@@ -63,15 +64,15 @@ public final class Llama {
         g,
         members,
         (bcx, wi, xi, layer, gi, cs, fork) ->
-            block(bcx, c, wi, xi, layer, gi, cs, proj, fork, cache));
+            block(bcx, c, wi, xi, layer, gi, cs, proj, fork, cache, Layers.activations(bcx)));
   }
 
   /**
    * Block {@code i} over its input rows {@code x [B*T, H]} ({@code [K*B*T, H]} out of the fork
    * block {@code fork}); {@code g} and {@code cosSin} are the geometry and rotary tables of its
-   * attention.
+   * attention; {@code act} the dtype of its activations ({@link Layers#activations}).
    */
-  private static Operand<TFloat32> block(
+  private static <T extends TFloating> Operand<TFloat32> block(
       BuildContext cx,
       DecoderConfig c,
       Weights w,
@@ -81,7 +82,8 @@ public final class Llama {
       Operand<TFloat32>[] cosSin,
       Projector proj,
       Members fork,
-      KvCache cache) {
+      KvCache cache,
+      Class<T> act) {
     Ops tf = cx.tf();
     int n = c.numHeads();
     int nKv = c.numKeyValueHeads();
@@ -89,8 +91,9 @@ public final class Llama {
     double eps = c.rmsNormEps();
     String pre = "model.layers." + i + ".";
     // Attention.
-    Operand<TFloat32> a = Layers.rmsNorm(tf, x, w.get(pre + "input_layernorm.weight"), eps);
-    List<Operand<TFloat32>> qkv =
+    Operand<T> a =
+        Layers.cast(tf, Layers.rmsNorm(tf, x, w.get(pre + "input_layernorm.weight"), eps), act);
+    List<Operand<T>> qkv =
         DecoderBlocks.project(
             cx,
             proj,
@@ -101,7 +104,7 @@ public final class Llama {
             pre + "self_attn.q_proj",
             pre + "self_attn.k_proj",
             pre + "self_attn.v_proj"); // [B*T, N*D], [B*T, Nkv*D], [B*T, Nkv*D]
-    Operand<TFloat32> ctx =
+    Operand<T> ctx =
         DecoderBlocks.rotaryAttention(
             tf,
             Attention.splitHeads(tf, qkv.get(0), g, n, d),
@@ -115,12 +118,14 @@ public final class Llama {
             Attention.Options.standard(d).withWindow(c.attentionWindow(i)),
             cache,
             i); // [B*T, N*D]
-    Operand<TFloat32> o =
+    Operand<T> o =
         DecoderBlocks.project(cx, proj, i, ctx, w, null, pre + "self_attn.o_proj").get(0);
     x = DecoderBlocks.residual(tf, x, o, fork, c.hiddenSize());
     // SwiGLU MLP.
-    Operand<TFloat32> m =
-        Layers.rmsNorm(tf, x, w.get(pre + "post_attention_layernorm.weight"), eps);
-    return tf.math.add(x, DecoderBlocks.swiGlu(cx, proj, i, m, w, pre));
+    Operand<T> m =
+        Layers.cast(
+            tf, Layers.rmsNorm(tf, x, w.get(pre + "post_attention_layernorm.weight"), eps), act);
+    return tf.math.add(
+        x, Layers.cast(tf, DecoderBlocks.swiGlu(cx, proj, i, m, w, pre), TFloat32.class));
   }
 }

@@ -4,6 +4,7 @@ import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TType;
 
 /**
  * Where a trunk forks into K ensemble members that share its lower blocks (LoRA ensembles): blocks
@@ -42,7 +43,7 @@ public record Members(int k, int fromLayer, Operand<TInt32> mask, Attention.Geom
   }
 
   /** {@code rows [B*T, H]} -> {@code [K*B*T, H]}, member-major. */
-  public Operand<TFloat32> expand(Ops tf, Operand<TFloat32> rows) {
+  public <T extends TType> Operand<T> expand(Ops tf, Operand<T> rows) {
     return tf.tile(rows, tf.constant(new int[] {k, 1})); // [K*B*T, H]
   }
 }

@@ -4,15 +4,16 @@ import java.util.ArrayList;
 import java.util.List;
 import org.tensorflow.Operand;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.family.TFloating;
 
 /**
  * A hook around every weight projection of a trunk, so that LoRA can adapt the frozen base
  * projection without the model families knowing about it (PEFT's wrapper pattern). The family
  * passes the input rows and the base weights of the projections of a block that read the same rows
  * (Llama's q/k/v, its gate/up; one module otherwise); the projector computes the products (the
- * family adds biases afterwards).
+ * family adds biases afterwards). Products are in the input rows' dtype ({@link
+ * Layers#activations}).
  */
-@FunctionalInterface
 public interface Projector {
 
   /** How a checkpoint stores a projection weight. */
@@ -22,8 +23,12 @@ public interface Projector {
     /** Hugging Face {@code Conv1D}: {@code [in, out]}, applied as {@code x @ w} (GPT-2). */
     CONV1D;
 
-    /** The plain product {@code [rows, in] x w -> [rows, out]}, in the context's precision. */
-    public Operand<TFloat32> apply(BuildContext cx, Operand<TFloat32> x, Operand<TFloat32> w) {
+    /**
+     * The plain product {@code [rows, in] x w -> [rows, out]}, in {@code x}'s dtype and the
+     * context's precision ({@link Layers#matMul}).
+     */
+    public <T extends TFloating> Operand<T> apply(
+        BuildContext cx, Operand<T> x, Operand<TFloat32> w) {
       return Layers.matMul(cx, x, w, this == LINEAR);
     }
   }
@@ -40,13 +45,13 @@ public interface Projector {
    *     weight has touched yet; {@code x} is then the batch's rows once and each output {@code
    *     [K*rows, out]}, member-major, what {@code members.expand(x)} would give (a projector may
    *     compute the shared part once)
-   * @return one output {@code [rows, out]} per module, without bias
+   * @return one output {@code [rows, out]} per module, without bias, in {@code x}'s dtype
    */
-  List<Operand<TFloat32>> project(
+  <T extends TFloating> List<Operand<T>> project(
       BuildContext cx,
       int layer,
       List<String> modules,
-      Operand<TFloat32> x,
+      Operand<T> x,
       List<Operand<TFloat32>> weights,
       Layout layout,
       Members fork);
@@ -55,15 +60,11 @@ public interface Projector {
    * Plain products of the base weights ({@code fork}: the batch's product, then copied for every
    * member).
    */
-  static List<Operand<TFloat32>> plain(
-      BuildContext cx,
-      Operand<TFloat32> x,
-      List<Operand<TFloat32>> weights,
-      Layout layout,
-      Members fork) {
-    List<Operand<TFloat32>> out = new ArrayList<>(weights.size());
+  static <T extends TFloating> List<Operand<T>> plain(
+      BuildContext cx, Operand<T> x, List<Operand<TFloat32>> weights, Layout layout, Members fork) {
+    List<Operand<T>> out = new ArrayList<>(weights.size());
     for (Operand<TFloat32> w : weights) {
-      Operand<TFloat32> y = layout.apply(cx, x, w);
+      Operand<T> y = layout.apply(cx, x, w);
       out.add(fork == null ? y : fork.expand(cx.tf(), y));
     }
     return out;
@@ -71,5 +72,17 @@ public interface Projector {
 
   /** Plain projections. */
   Projector NONE =
-      (cx, layer, modules, x, weights, layout, fork) -> plain(cx, x, weights, layout, fork);
+      new Projector() {
+        @Override
+        public <T extends TFloating> List<Operand<T>> project(
+            BuildContext cx,
+            int layer,
+            List<String> modules,
+            Operand<T> x,
+            List<Operand<TFloat32>> weights,
+            Layout layout,
+            Members fork) {
+          return plain(cx, x, weights, layout, fork);
+        }
+      };
 }

@@ -6,6 +6,7 @@ import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TFloating;
 
 /**
  * Qwen2 / Qwen2.5 trunk, read top to bottom: token embeddings, {@code num_hidden_layers} pre-norm
@@ -44,15 +45,15 @@ public final class Qwen2 {
         g,
         members,
         (bcx, wi, xi, layer, gi, cs, fork) ->
-            block(bcx, c, wi, xi, layer, gi, cs, proj, fork, cache));
+            block(bcx, c, wi, xi, layer, gi, cs, proj, fork, cache, Layers.activations(bcx)));
   }
 
   /**
    * Block {@code i} over its input rows {@code x [B*T, H]} ({@code [K*B*T, H]} out of the fork
    * block {@code fork}); {@code g} and {@code cosSin} are the geometry and rotary tables of its
-   * attention.
+   * attention; {@code act} the dtype of its activations ({@link Layers#activations}).
    */
-  private static Operand<TFloat32> block(
+  private static <T extends TFloating> Operand<TFloat32> block(
       BuildContext cx,
       Qwen2Config c,
       Weights w,
@@ -62,7 +63,8 @@ public final class Qwen2 {
       Operand<TFloat32>[] cosSin,
       Projector proj,
       Members fork,
-      KvCache cache) {
+      KvCache cache,
+      Class<T> act) {
     Ops tf = cx.tf();
     int n = c.numHeads();
     int nKv = c.numKeyValueHeads();
@@ -70,17 +72,18 @@ public final class Qwen2 {
     double eps = c.rmsNormEps();
     String pre = "model.layers." + i + ".";
     // Attention: biases added after the projector's products (LoRA adapts the products only).
-    Operand<TFloat32> a = Layers.rmsNorm(tf, x, w.get(pre + "input_layernorm.weight"), eps);
+    Operand<T> a =
+        Layers.cast(tf, Layers.rmsNorm(tf, x, w.get(pre + "input_layernorm.weight"), eps), act);
     String qp = pre + "self_attn.q_proj";
     String kp = pre + "self_attn.k_proj";
     String vp = pre + "self_attn.v_proj";
-    List<Operand<TFloat32>> qkv = DecoderBlocks.project(cx, proj, i, a, w, fork, qp, kp, vp);
-    Operand<TFloat32> q = DecoderBlocks.withBias(tf, qkv.get(0), w, qp); // [B*T, N*D]
-    Operand<TFloat32> k = DecoderBlocks.withBias(tf, qkv.get(1), w, kp); // [B*T, Nkv*D]
-    Operand<TFloat32> v = DecoderBlocks.withBias(tf, qkv.get(2), w, vp); // [B*T, Nkv*D]
+    List<Operand<T>> qkv = DecoderBlocks.project(cx, proj, i, a, w, fork, qp, kp, vp);
+    Operand<T> q = DecoderBlocks.withBias(tf, qkv.get(0), w, qp); // [B*T, N*D]
+    Operand<T> k = DecoderBlocks.withBias(tf, qkv.get(1), w, kp); // [B*T, Nkv*D]
+    Operand<T> v = DecoderBlocks.withBias(tf, qkv.get(2), w, vp); // [B*T, Nkv*D]
     Attention.Options attention =
         Attention.Options.standard(d).withWindow(c.attentionWindow(i)); // use_sliding_window
-    Operand<TFloat32> ctx =
+    Operand<T> ctx =
         DecoderBlocks.rotaryAttention(
             tf,
             Attention.splitHeads(tf, q, g, n, d),
@@ -94,12 +97,14 @@ public final class Qwen2 {
             attention,
             cache,
             i); // [B*T, N*D]
-    Operand<TFloat32> o =
+    Operand<T> o =
         DecoderBlocks.project(cx, proj, i, ctx, w, null, pre + "self_attn.o_proj").get(0);
     x = DecoderBlocks.residual(tf, x, o, fork, c.hiddenSize());
     // SwiGLU MLP.
-    Operand<TFloat32> m =
-        Layers.rmsNorm(tf, x, w.get(pre + "post_attention_layernorm.weight"), eps);
-    return tf.math.add(x, DecoderBlocks.swiGlu(cx, proj, i, m, w, pre));
+    Operand<T> m =
+        Layers.cast(
+            tf, Layers.rmsNorm(tf, x, w.get(pre + "post_attention_layernorm.weight"), eps), act);
+    return tf.math.add(
+        x, Layers.cast(tf, DecoderBlocks.swiGlu(cx, proj, i, m, w, pre), TFloat32.class));
   }
 }

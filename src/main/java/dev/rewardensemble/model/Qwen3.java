@@ -6,6 +6,7 @@ import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TFloating;
 
 /**
  * Qwen3 trunk, read top to bottom: token embeddings, {@code num_hidden_layers} pre-norm blocks
@@ -45,15 +46,15 @@ public final class Qwen3 {
         g,
         members,
         (bcx, wi, xi, layer, gi, cs, fork) ->
-            block(bcx, c, wi, xi, layer, gi, cs, proj, fork, cache));
+            block(bcx, c, wi, xi, layer, gi, cs, proj, fork, cache, Layers.activations(bcx)));
   }
 
   /**
    * Block {@code i} over its input rows {@code x [B*T, H]} ({@code [K*B*T, H]} out of the fork
    * block {@code fork}); {@code g} and {@code cosSin} are the geometry and rotary tables of its
-   * attention.
+   * attention; {@code act} the dtype of its activations ({@link Layers#activations}).
    */
-  private static Operand<TFloat32> block(
+  private static <T extends TFloating> Operand<TFloat32> block(
       BuildContext cx,
       Qwen3Config c,
       Weights w,
@@ -63,7 +64,8 @@ public final class Qwen3 {
       Operand<TFloat32>[] cosSin,
       Projector proj,
       Members fork,
-      KvCache cache) {
+      KvCache cache,
+      Class<T> act) {
     Ops tf = cx.tf();
     int n = c.numHeads();
     int nKv = c.numKeyValueHeads();
@@ -71,8 +73,9 @@ public final class Qwen3 {
     double eps = c.rmsNormEps();
     String pre = "model.layers." + i + ".";
     // Attention.
-    Operand<TFloat32> a = Layers.rmsNorm(tf, x, w.get(pre + "input_layernorm.weight"), eps);
-    List<Operand<TFloat32>> qkv =
+    Operand<T> a =
+        Layers.cast(tf, Layers.rmsNorm(tf, x, w.get(pre + "input_layernorm.weight"), eps), act);
+    List<Operand<T>> qkv =
         DecoderBlocks.project(
             cx,
             proj,
@@ -84,21 +87,21 @@ public final class Qwen3 {
             pre + "self_attn.k_proj",
             pre + "self_attn.v_proj"); // [B*T, N*D], [B*T, Nkv*D], [B*T, Nkv*D]
     // q_norm / k_norm: RMSNorm over head_dim, one weight [D] shared by every head, before rope.
-    Operand<TFloat32> q4 =
-        Layers.rmsNorm(
+    Operand<T> q4 =
+        Layers.rmsNormOf(
             tf,
             Attention.splitHeads(tf, qkv.get(0), g, n, d),
             w.get(pre + "self_attn.q_norm.weight"),
             eps); // [B, T, N, D]
-    Operand<TFloat32> k4 =
-        Layers.rmsNorm(
+    Operand<T> k4 =
+        Layers.rmsNormOf(
             tf,
             Attention.splitHeads(tf, qkv.get(1), g, nKv, d),
             w.get(pre + "self_attn.k_norm.weight"),
             eps); // [B, T, Nkv, D]
     Attention.Options attention =
         Attention.Options.standard(d).withWindow(c.attentionWindow(i)); // use_sliding_window
-    Operand<TFloat32> ctx =
+    Operand<T> ctx =
         DecoderBlocks.rotaryAttention(
             tf,
             q4,
@@ -112,12 +115,14 @@ public final class Qwen3 {
             attention,
             cache,
             i); // [B*T, N*D]
-    Operand<TFloat32> o =
+    Operand<T> o =
         DecoderBlocks.project(cx, proj, i, ctx, w, null, pre + "self_attn.o_proj").get(0);
     x = DecoderBlocks.residual(tf, x, o, fork, c.hiddenSize());
     // SwiGLU MLP.
-    Operand<TFloat32> m =
-        Layers.rmsNorm(tf, x, w.get(pre + "post_attention_layernorm.weight"), eps);
-    return tf.math.add(x, DecoderBlocks.swiGlu(cx, proj, i, m, w, pre));
+    Operand<T> m =
+        Layers.cast(
+            tf, Layers.rmsNorm(tf, x, w.get(pre + "post_attention_layernorm.weight"), eps), act);
+    return tf.math.add(
+        x, Layers.cast(tf, DecoderBlocks.swiGlu(cx, proj, i, m, w, pre), TFloat32.class));
   }
 }

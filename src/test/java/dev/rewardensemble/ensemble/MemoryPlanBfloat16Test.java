@@ -1,0 +1,74 @@
+package dev.rewardensemble.ensemble;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.config.Precision;
+import dev.rewardensemble.lora.LoraConfig;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+
+/** Training activations under {@code --compute bfloat16}, against hand-computed ones. */
+class MemoryPlanBfloat16Test {
+  static final long BLOCK = MemoryPlanRecomputeTest.BLOCK;
+  static final double F = MemoryPlan.BFLOAT16_ACTIVATION_FACTOR;
+
+  static long bytes(double floats) {
+    return (long) (floats * 4 * MemoryPlan.ACTIVATION_CALIBRATION);
+  }
+
+  @Test
+  void blockInsidesShrinkAndBlockInputsStayFloat32() throws Exception {
+    MemoryPlan.Request r =
+        new MemoryPlan.Request(
+            MemoryPlanRecomputeTest.llama(2),
+            EnsembleKind.SINGLE,
+            1,
+            null,
+            MemoryPlan.Mode.TRAIN,
+            4,
+            1,
+            8,
+            0,
+            false);
+    assertEquals(Precision.FLOAT32, r.compute()); // the default
+    MemoryPlan.Request b = r.withCompute(Precision.BFLOAT16);
+    // Without recomputation: 2 blocks kept + the block being computed, all inside the blocks.
+    assertEquals(bytes(3 * BLOCK), MemoryPlan.of(r).bytes("activations"));
+    assertEquals(bytes(3 * BLOCK * F), MemoryPlan.of(b).bytes("activations"));
+    // With: the 2 block inputs [16, 64] stay float32, the recomputed block shrinks.
+    MemoryPlan p = MemoryPlan.of(b.withRecompute(true));
+    assertEquals(bytes(2 * 16 * 64 + 2 * BLOCK * F), p.bytes("activations"));
+    assertTrue(p.table().contains("bfloat16 compute"), p.table());
+    // Everything else is the same; scoring is planned as before.
+    assertEquals(
+        MemoryPlan.of(r).total() - MemoryPlan.of(r).bytes("activations"),
+        MemoryPlan.of(b).total() - MemoryPlan.of(b).bytes("activations"));
+    MemoryPlan.Request score = r.withMode(MemoryPlan.Mode.SCORE);
+    assertEquals(
+        MemoryPlan.of(score).total(), MemoryPlan.of(score.withCompute(Precision.BFLOAT16)).total());
+  }
+
+  /**
+   * The paper-scale step of README "Paper scale": a 7B K = 3 LoRA phase 2 (r 8, every projection)
+   * on 1 pair of 128 tokens over a bf16 checkpoint (streamed, no Java copy). Float32 activations
+   * plan 26.3 GiB, more than the machine's 24; bfloat16 activations plan under issue #15's 22 GiB
+   * without recomputation.
+   */
+  @Test
+  void theSevenBillionLoraStepFitsWithoutRecomputeInBfloat16() throws Exception {
+    ModelConfig c = ModelConfigs.read(Path.of("tf-graphs/llama-7b.json"));
+    LoraConfig lora = dev.rewardensemble.bench.BenchModels.lora(c, 0); // as ScaleBench trains
+    MemoryPlan.Request r =
+        new MemoryPlan.Request(
+            c, EnsembleKind.LORA, 3, lora, MemoryPlan.Mode.TRAIN, 2, 1, 128, 0, false);
+    double gib = 1L << 30;
+    double f32 = MemoryPlan.of(r).total() / gib;
+    double b16 = MemoryPlan.of(r.withCompute(Precision.BFLOAT16)).total() / gib;
+    System.out.printf("7B LoRA K=3 phase 2 plan: float32 %.2f GiB, bfloat16 %.2f GiB%n", f32, b16);
+    assertTrue(f32 > 24, "float32 " + f32);
+    assertTrue(b16 < 22, "bfloat16 " + b16);
+  }
+}
