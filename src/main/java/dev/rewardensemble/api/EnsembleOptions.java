@@ -4,6 +4,7 @@ import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.EnsembleSpec;
 import dev.rewardensemble.lora.LoraConfig;
+import dev.rewardensemble.train.MemberData;
 import dev.rewardensemble.train.Schedule;
 import java.nio.file.Path;
 import java.util.Optional;
@@ -26,6 +27,15 @@ import java.util.Optional;
  * @param normalize measure per-member mean and std on the training responses and standardise
  *     members before aggregation
  * @param referenceSize most training responses used to measure the normalisation
+ * @param memberData which pairs each member learns from where the members train apart: the linear
+ *     ensemble's run, the LoRA ensemble's phase 2 ({@link MemberData}; {@code --member-data}). For
+ *     a linear ensemble {@code bootstrap} is {@link MemberData#POISSON}
+ * @param priorScale beta of a randomized prior (Osband et al. 2018): each member's reward is its
+ *     trained head plus beta times a fixed random head on the same final hidden state, in every
+ *     phase; the saved heads hold the sum, so scoring, export and serving are unchanged; 0: none
+ * @param diversityWeight lambda of the LoRA phase 2 diversity regulariser ({@code
+ *     train.LoraDiversity}: the nuclear norm of the members' normalised, stacked {@code lora_A}
+ *     maximised); 0: none
  */
 public record EnsembleOptions(
     EnsembleKind kind,
@@ -38,7 +48,40 @@ public record EnsembleOptions(
     Schedule.Kind loraSchedule,
     AggregationConfig aggregation,
     boolean normalize,
-    int referenceSize) {
+    int referenceSize,
+    MemberData memberData,
+    double priorScale,
+    double diversityWeight) {
+
+  /** Options without the diversity levers (every member on every phase-2 pair, no prior). */
+  public EnsembleOptions(
+      EnsembleKind kind,
+      int k,
+      boolean bootstrap,
+      LoraConfig lora,
+      double phase1Fraction,
+      Path phase1Data,
+      double loraLr,
+      Schedule.Kind loraSchedule,
+      AggregationConfig aggregation,
+      boolean normalize,
+      int referenceSize) {
+    this(
+        kind,
+        k,
+        bootstrap,
+        lora,
+        phase1Fraction,
+        phase1Data,
+        loraLr,
+        loraSchedule,
+        aggregation,
+        normalize,
+        referenceSize,
+        MemberData.SHARED,
+        0,
+        0);
+  }
 
   public EnsembleOptions {
     // Kind and K are validated in one place, the spec.
@@ -54,6 +97,71 @@ public record EnsembleOptions(
       throw new IllegalArgumentException(
           "normalisation reference size must be >= 2, got " + referenceSize);
     }
+    if (memberData == null) {
+      memberData = MemberData.SHARED;
+    }
+    if (memberData != MemberData.SHARED
+        && kind != EnsembleKind.LINEAR
+        && kind != EnsembleKind.LORA) {
+      throw new IllegalArgumentException(
+          "--member-data "
+              + memberData.id()
+              + " applies to the shared-trunk ensembles (--ensemble linear or lora), not "
+              + kind.id());
+    }
+    if (kind == EnsembleKind.LINEAR
+        && bootstrap
+        && memberData != MemberData.SHARED
+        && memberData != MemberData.POISSON) {
+      throw new IllegalArgumentException(
+          "--bootstrap is --member-data poisson for a linear ensemble: it cannot be combined with"
+              + " --member-data "
+              + memberData.id());
+    }
+    if (!(Double.isFinite(priorScale) && priorScale >= 0)) {
+      throw new IllegalArgumentException(
+          "--prior-scale must be finite and >= 0, got " + priorScale);
+    }
+    if (!(Double.isFinite(diversityWeight) && diversityWeight >= 0)) {
+      throw new IllegalArgumentException(
+          "--diversity-weight must be finite and >= 0, got " + diversityWeight);
+    }
+    if (diversityWeight != 0 && (kind != EnsembleKind.LORA || k < 2)) {
+      throw new IllegalArgumentException(
+          "--diversity-weight acts on the members' LoRA adapters: it needs --ensemble lora with"
+              + " --k >= 2, got "
+              + kind.id()
+              + " with k = "
+              + k);
+    }
+  }
+
+  /**
+   * The data of the linear ensemble's heads (its one run) or of the LoRA ensemble's phase 2: {@link
+   * #memberData}, or {@link MemberData#POISSON} for a linear ensemble with {@code bootstrap}.
+   */
+  public MemberData membersData() {
+    return kind == EnsembleKind.LINEAR && bootstrap ? MemberData.POISSON : memberData;
+  }
+
+  /** These options with the diversity levers set. */
+  public EnsembleOptions withLevers(
+      MemberData memberData, double priorScale, double diversityWeight) {
+    return new EnsembleOptions(
+        kind,
+        k,
+        bootstrap,
+        lora,
+        phase1Fraction,
+        phase1Data,
+        loraLr,
+        loraSchedule,
+        aggregation,
+        normalize,
+        referenceSize,
+        memberData,
+        priorScale,
+        diversityWeight);
   }
 
   /**

@@ -1,0 +1,236 @@
+package dev.rewardensemble.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rewardensemble.api.RewardModel;
+import dev.rewardensemble.data.PreferencePair;
+import dev.rewardensemble.data.Split;
+import dev.rewardensemble.data.Splits;
+import dev.rewardensemble.data.SyntheticPreferences;
+import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.model.RewardHeads;
+import dev.rewardensemble.testing.Cli;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** rme train-rm's diversity levers: --member-data, --prior-scale, more members. */
+class DiversityLeversCommandTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  @TempDir static Path tmp;
+  static Path data;
+  static List<PreferencePair> pairs;
+
+  @BeforeAll
+  static void data() throws Exception {
+    data = tmp.resolve("syn.jsonl");
+    pairs = SyntheticPreferences.counting(240, 64, 8, 16, 3, 11);
+    Files.write(data, SyntheticPreferences.toJsonl(pairs));
+  }
+
+  static Cli.Run train(Path out, String... extra) {
+    List<String> a =
+        new ArrayList<>(
+            List.of(
+                "train-rm",
+                "--model",
+                "tf-graphs/tiny-llama.json",
+                "--data",
+                data.toString(),
+                "--out",
+                out.toString(),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--grad-accum",
+                "1",
+                "--lr",
+                "1e-3",
+                "--lora-lr",
+                "1e-3",
+                "--eval-fraction",
+                "0.25",
+                "--lora-rank",
+                "4",
+                "--lora-alpha",
+                "8"));
+    a.addAll(List.of(extra));
+    return Cli.rme(a.toArray(String[]::new));
+  }
+
+  /** Mean chosen-minus-rejected reward of each member over the run's held-out pairs. */
+  static double[] heldOutMargins(Path run, int k) throws Exception {
+    Split<PreferencePair> split = Splits.split(pairs, 0.25, 42);
+    List<int[]> c = new ArrayList<>();
+    List<int[]> r = new ArrayList<>();
+    split
+        .eval()
+        .forEach(
+            p -> {
+              c.add(p.chosen());
+              r.add(p.rejected());
+            });
+    try (RewardModel rm = RewardModel.load(run)) {
+      float[][] sc = rm.score(c, 16);
+      float[][] sr = rm.score(r, 16);
+      double[] m = new double[k];
+      for (int i = 0; i < sc.length; i++) {
+        for (int h = 0; h < k; h++) {
+          m[h] += (sc[i][h] - sr[i][h]) / sc.length;
+        }
+      }
+      return m;
+    }
+  }
+
+  static double[] doubles(JsonNode a) {
+    double[] d = new double[a.size()];
+    for (int i = 0; i < d.length; i++) {
+      d[i] = a.get(i).asDouble();
+    }
+    return d;
+  }
+
+  static void assertClose(double[] want, double[] got, double tol, String what) {
+    assertEquals(want.length, got.length, what);
+    for (int i = 0; i < want.length; i++) {
+      assertEquals(
+          want[i],
+          got[i],
+          tol,
+          what + ": " + Arrays.toString(want) + " vs " + Arrays.toString(got));
+    }
+  }
+
+  /**
+   * A linear ensemble trained with a prior: the saved model (prior folded into its heads) scores
+   * the held-out pairs with the margins the training graph (trained head + beta * prior) measured,
+   * and its heads are the trained heads' values plus beta times the seeded prior, not the trained
+   * part alone.
+   */
+  @Test
+  void linearPriorIsFoldedIntoTheSavedHeads() throws Exception {
+    Path out = tmp.resolve("linear-prior");
+    var r =
+        train(out, "--ensemble", "linear", "--k", "3", "--prior-scale", "3", "--save-every", "5");
+    assertEquals(0, r.code(), r.err());
+    JsonNode run = JSON.readTree(out.resolve("run.json").toFile());
+    double[] trained = doubles(run.get("final_eval").get("margin_per_head"));
+    assertClose(trained, heldOutMargins(out, 3), 2e-5, "held-out margins");
+    assertEquals(3.0, run.get("provenance").get("prior_scale").asDouble());
+    assertEquals(3.0, run.get("fingerprint").get("prior_scale").asDouble());
+    // The checkpoint holds the trained part W; the saved head is W + 3 P (bit for bit at step 5,
+    // compared here through the prior's size: the saved head moved away from W by the prior).
+    FloatTensor saved =
+        dev.rewardensemble.io.LazyWeights.ofFile(out.resolve("model.safetensors"))
+            .get(RewardHeads.KEY);
+    FloatTensor prior = RewardHeads.prior(3, 64, 42, 3.0);
+    FloatTensor w = RewardHeads.unfold(saved, prior);
+    double moved = 0;
+    for (int i = 0; i < w.data().length; i++) {
+      moved = Math.max(moved, Math.abs(saved.data()[i] - w.data()[i]));
+    }
+    assertTrue(moved > 0.05, "the prior is in the saved heads: " + moved);
+  }
+
+  /**
+   * A LoRA ensemble of K = 5 with disjoint phase-2 data and a prior: trains, records its levers,
+   * and its saved adapters' heads (prior folded) reproduce phase 2's held-out margins.
+   */
+  @Test
+  void loraFiveMembersDisjointWithPrior() throws Exception {
+    Path out = tmp.resolve("lora5");
+    var r =
+        train(
+            out,
+            "--ensemble",
+            "lora",
+            "--k",
+            "5",
+            "--member-data",
+            "disjoint",
+            "--prior-scale",
+            "2");
+    assertEquals(0, r.code(), r.err());
+    JsonNode prov = JSON.readTree(out.resolve("ensemble.json").toFile()).get("provenance");
+    assertEquals("disjoint", prov.get("member_data").asText());
+    assertEquals(2.0, prov.get("prior_scale").asDouble());
+    JsonNode phase2 = JSON.readTree(out.resolve("phase2").resolve("run.json").toFile());
+    assertEquals("disjoint", phase2.get("fingerprint").get("member_data").asText());
+    double[] trained = doubles(phase2.get("final_eval").get("margin_per_head"));
+    assertClose(trained, heldOutMargins(out, 5), 2e-5, "held-out margins");
+    // Phase 1 trained its heads without per-member data: no member_data in its fingerprint.
+    JsonNode phase1 = JSON.readTree(out.resolve("phase1").resolve("run.json").toFile());
+    assertTrue(!phase1.get("fingerprint").has("member_data"));
+    assertEquals(2.0, phase1.get("fingerprint").get("prior_scale").asDouble());
+    // Five adapters in the PEFT layout.
+    for (int m = 0; m < 5; m++) {
+      assertTrue(
+          Files.isRegularFile(out.resolve("adapters/member-" + m + "/adapter_config.json")),
+          "member " + m);
+    }
+  }
+
+  /** Disjoint parts change what the heads learn: the same run with shared data differs. */
+  @Test
+  void disjointLinearHeadsDifferFromShared() throws Exception {
+    Path shared = tmp.resolve("linear-shared");
+    Path disjoint = tmp.resolve("linear-disjoint");
+    assertEquals(0, train(shared, "--ensemble", "linear", "--k", "3").code());
+    var r = train(disjoint, "--ensemble", "linear", "--k", "3", "--member-data", "disjoint");
+    assertEquals(0, r.code(), r.err());
+    Map<String, FloatTensor> a =
+        dev.rewardensemble.io.LazyWeights.ofFile(shared.resolve("model.safetensors"));
+    Map<String, FloatTensor> b =
+        dev.rewardensemble.io.LazyWeights.ofFile(disjoint.resolve("model.safetensors"));
+    assertTrue(!Arrays.equals(a.get(RewardHeads.KEY).data(), b.get(RewardHeads.KEY).data()));
+    // Resuming with other member data is refused, naming the setting.
+    var again =
+        train(
+            disjoint, "--ensemble", "linear", "--k", "3", "--member-data", "bootstrap", "--resume");
+    assertEquals(2, again.code(), again.err());
+  }
+
+  @Test
+  void badLeverValuesAreOneLineErrors() {
+    String[][] bad = {
+      {"--ensemble", "linear", "--member-data", "bagging"},
+      {"--ensemble", "independent", "--member-data", "disjoint"},
+      {"--ensemble", "linear", "--bootstrap", "--member-data", "disjoint"},
+      {"--ensemble", "linear", "--prior-scale", "-1"},
+      {"--ensemble", "linear", "--diversity-weight", "0.1"},
+      {"--ensemble", "lora", "--k", "1", "--diversity-weight", "0.1"},
+      {"--ensemble", "lora", "--diversity-weight", "nan"},
+    };
+    String[] names = {
+      "--member-data",
+      "--member-data",
+      "--bootstrap",
+      "--prior-scale",
+      "--diversity-weight",
+      "--diversity-weight",
+      "--diversity-weight"
+    };
+    for (int i = 0; i < bad.length; i++) {
+      Path out = tmp.resolve("bad-" + i);
+      var r = train(out, bad[i]);
+      assertEquals(2, r.code(), Arrays.toString(bad[i]) + ": " + r.err());
+      String[] lines = r.err().strip().split("\n");
+      assertEquals(1, lines.length, r.err());
+      assertTrue(
+          lines[0].startsWith("rme: error: ") && lines[0].contains(names[i]),
+          Arrays.toString(bad[i]) + ": " + r.err());
+      assertTrue(!Files.exists(out.resolve("run.json")), "nothing written for " + out);
+    }
+  }
+}
