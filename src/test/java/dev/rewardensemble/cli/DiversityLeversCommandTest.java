@@ -179,6 +179,28 @@ class DiversityLeversCommandTest {
           Files.isRegularFile(out.resolve("adapters/member-" + m + "/adapter_config.json")),
           "member " + m);
     }
+    // K = 8 stacks: the five adapters and three of them again score, member by member, what each
+    // adapter scores alone.
+    List<Path> eight = new ArrayList<>();
+    for (int m : new int[] {0, 1, 2, 3, 4, 0, 1, 2}) {
+      eight.add(out.resolve("adapters/member-" + m));
+    }
+    List<int[]> seqs =
+        List.of(pairs.get(0).chosen(), pairs.get(1).rejected(), pairs.get(2).chosen());
+    var exec = dev.rewardensemble.config.ExecConfig.defaults();
+    try (RewardModel all = RewardModel.load(out.resolve("phase1"), eight, exec)) {
+      float[][] s8 = all.score(seqs, 4);
+      for (int j = 0; j < 8; j++) {
+        try (RewardModel one =
+            RewardModel.load(out.resolve("phase1"), List.of(eight.get(j)), exec)) {
+          float[][] s1 = one.score(seqs, 4);
+          for (int i = 0; i < seqs.size(); i++) {
+            assertEquals(s1[i][0], s8[i][j], 1e-5, "member " + j + " sequence " + i);
+          }
+        }
+      }
+      assertTrue(Math.abs(s8[0][0] - s8[0][1]) > 1e-4, "members differ");
+    }
   }
 
   /** Disjoint parts change what the heads learn: the same run with shared data differs. */
