@@ -36,6 +36,9 @@ import java.util.Optional;
  * @param diversityWeight lambda of the LoRA phase 2 diversity regulariser ({@code
  *     train.LoraDiversity}: the nuclear norm of the members' normalised, stacked {@code lora_A}
  *     maximised); 0: none
+ * @param loraRanks LoRA: one adapter rank per member (null: every member {@code lora.rank()}); the
+ *     adapters are stacked at the largest rank, which {@code lora.rank()} must be, and each member
+ *     is saved as a PEFT adapter of its own rank
  */
 public record EnsembleOptions(
     EnsembleKind kind,
@@ -51,7 +54,8 @@ public record EnsembleOptions(
     int referenceSize,
     MemberData memberData,
     double priorScale,
-    double diversityWeight) {
+    double diversityWeight,
+    java.util.List<Integer> loraRanks) {
 
   /** Options without the diversity levers (every member on every phase-2 pair, no prior). */
   public EnsembleOptions(
@@ -80,7 +84,8 @@ public record EnsembleOptions(
         referenceSize,
         MemberData.SHARED,
         0,
-        0);
+        0,
+        null);
   }
 
   public EnsembleOptions {
@@ -126,6 +131,41 @@ public record EnsembleOptions(
       throw new IllegalArgumentException(
           "--diversity-weight must be finite and >= 0, got " + diversityWeight);
     }
+    if (loraRanks != null) {
+      loraRanks = java.util.List.copyOf(loraRanks);
+      if (kind != EnsembleKind.LORA) {
+        throw new IllegalArgumentException(
+            "--lora-rank with one rank per member needs --ensemble lora, got " + kind.id());
+      }
+      if (loraRanks.size() != k) {
+        throw new IllegalArgumentException(
+            "--lora-rank gives "
+                + loraRanks.size()
+                + " ranks for "
+                + k
+                + " members (--k): give one rank, or one per member");
+      }
+      for (int r : loraRanks) {
+        if (r < 1) {
+          throw new IllegalArgumentException("--lora-rank values must be >= 1, got " + r);
+        }
+      }
+      int max = loraRanks.stream().mapToInt(Integer::intValue).max().orElseThrow();
+      if (lora != null && lora.rank() != max) {
+        throw new IllegalArgumentException(
+            "per-member LoRA ranks "
+                + loraRanks
+                + " are stacked at the largest, "
+                + max
+                + ", but the LoRA configuration has rank "
+                + lora.rank());
+      }
+    }
+    if (diversityWeight != 0 && loraRanks != null && loraRanks.stream().distinct().count() > 1) {
+      throw new IllegalArgumentException(
+          "--diversity-weight cannot be combined with per-member --lora-rank values yet: the"
+              + " regulariser would also move the columns a member of lower rank does not use");
+    }
     if (diversityWeight != 0 && (kind != EnsembleKind.LORA || k < 2)) {
       throw new IllegalArgumentException(
           "--diversity-weight acts on the members' LoRA adapters: it needs --ensemble lora with"
@@ -161,7 +201,36 @@ public record EnsembleOptions(
         referenceSize,
         memberData,
         priorScale,
-        diversityWeight);
+        diversityWeight,
+        loraRanks);
+  }
+
+  /** These options with a LoRA rank per member (null: all {@code lora.rank()}). */
+  public EnsembleOptions withLoraRanks(java.util.List<Integer> ranks) {
+    return new EnsembleOptions(
+        kind,
+        k,
+        bootstrap,
+        lora,
+        phase1Fraction,
+        phase1Data,
+        loraLr,
+        loraSchedule,
+        aggregation,
+        normalize,
+        referenceSize,
+        memberData,
+        priorScale,
+        diversityWeight,
+        ranks);
+  }
+
+  /** The members' ranks when they differ, else null (every member {@code lora.rank()}). */
+  public int[] memberRanks() {
+    if (loraRanks == null || loraRanks.stream().distinct().count() <= 1) {
+      return null;
+    }
+    return loraRanks.stream().mapToInt(Integer::intValue).toArray();
   }
 
   /**

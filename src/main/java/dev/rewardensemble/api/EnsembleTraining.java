@@ -309,10 +309,19 @@ final class EnsembleTraining {
     // Phase 1's weights stay in its model.safetensors until streamed into phase 2's variables.
     LazyWeights init = new LazyWeights(phase1Weights);
     init.putAll(LoraInit.adapters(config, lora, k, tc.seed()));
+    int[] ranks = ens.memberRanks();
+    if (ranks != null && lora.rank() != java.util.Arrays.stream(ranks).max().getAsInt()) {
+      throw new IllegalArgumentException(
+          "per-member LoRA ranks "
+              + java.util.Arrays.toString(ranks)
+              + " are stacked at the largest, but the LoRA configuration has rank "
+              + lora.rank());
+    }
     MemberLevers levers =
         MemberLevers.of(ens.membersData())
             .withPrior(ens.priorScale(), tc.seed())
-            .withDiversityWeight(ens.diversityWeight());
+            .withDiversityWeight(ens.diversityWeight())
+            .withLoraRanks(ranks);
     FloatTensor prior = levers.prior(k, config.hiddenSize());
     if (prior != null) {
       // Phase 1 saved its heads with the prior folded in; phase 2 trains the heads' own part, with
@@ -344,7 +353,7 @@ final class EnsembleTraining {
             out.resolve("phase2"),
             req.resume(),
             prov,
-            LoraPhase2.forward(config, lora, k, trainable, frozen, seed, rule, prior),
+            LoraPhase2.forward(config, lora, k, trainable, frozen, seed, rule, prior, ranks),
             levers,
             (runDir, weights) -> {
               Map<String, FloatTensor> w = new LinkedHashMap<>();
@@ -358,7 +367,12 @@ final class EnsembleTraining {
               }
               PeftAdapters.Stacked stacked = new PeftAdapters.Stacked(config, lora, k, w);
               for (int m = 0; m < k; m++) {
-                PeftAdapters.export(adaptersDir.resolve("member-" + m), stacked, m, "../../phase1");
+                PeftAdapters.export(
+                    adaptersDir.resolve("member-" + m),
+                    stacked,
+                    m,
+                    "../../phase1",
+                    ranks == null ? lora.rank() : ranks[m]);
               }
               Files.writeString(
                   runDir.resolve("COMPLETE"), "adapters written to " + adaptersDir + "\n");
@@ -371,7 +385,7 @@ final class EnsembleTraining {
         "LoRA phase 2: "
             + k
             + " adapters (r="
-            + lora.rank()
+            + (ranks == null ? String.valueOf(lora.rank()) : java.util.Arrays.toString(ranks))
             + ") on "
             + p2.size()
             + " pairs, lr "
@@ -387,5 +401,8 @@ final class EnsembleTraining {
     prov.put("member_data", ens.membersData().id());
     prov.put("prior_scale", ens.priorScale());
     prov.put("diversity_weight", ens.diversityWeight());
+    if (ens.memberRanks() != null) {
+      prov.set("lora_ranks", JSON.valueToTree(ens.loraRanks()));
+    }
   }
 }

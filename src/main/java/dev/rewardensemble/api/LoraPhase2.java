@@ -36,12 +36,13 @@ public final class LoraPhase2 {
       Precision frozen,
       long seed,
       RewardToken rule) {
-    return forward(config, lora, k, trainable, frozen, seed, rule, null);
+    return forward(config, lora, k, trainable, frozen, seed, rule, null, null);
   }
 
   /**
    * {@link #forward(ModelConfig, LoraConfig, int, Set, Precision, long, RewardToken)} with a fixed
-   * prior on the heads ({@link dev.rewardensemble.model.RewardHeads#prior}; null: none).
+   * prior on the heads ({@link dev.rewardensemble.model.RewardHeads#prior}; null: none) and a LoRA
+   * rank per member (null: every member {@code lora.rank()}).
    */
   public static Function<BuildContext, ForwardGraph> forward(
       ModelConfig config,
@@ -51,7 +52,8 @@ public final class LoraPhase2 {
       Precision frozen,
       long seed,
       RewardToken rule,
-      dev.rewardensemble.io.FloatTensor prior) {
+      dev.rewardensemble.io.FloatTensor prior,
+      int[] memberRanks) {
     return cx ->
         LoraEnsembleGraph.training(
                 cx,
@@ -62,7 +64,8 @@ public final class LoraPhase2 {
                     .storeAs(key -> trainable.contains(key) ? Precision.FLOAT32 : frozen),
                 seed,
                 rule,
-                prior)
+                prior,
+                memberRanks)
             .forward();
   }
 }

@@ -180,8 +180,11 @@ public final class TrainRmCommand implements Callable<Integer> {
   @Option(
       names = "--lora-rank",
       defaultValue = "8",
-      description = "LoRA rank r (default: ${DEFAULT-VALUE}).")
-  int loraRank;
+      split = ",",
+      description =
+          "LoRA rank r, or one per member (e.g. 4,8,16 for --k 3: each member its own rank, saved"
+              + " as a PEFT adapter of that rank) (default: ${DEFAULT-VALUE}).")
+  List<Integer> loraRank;
 
   @Option(
       names = "--lora-alpha",
@@ -317,7 +320,8 @@ public final class TrainRmCommand implements Callable<Integer> {
       dev.rewardensemble.config.ModelConfig mc = dev.rewardensemble.api.BaseModel.readConfig(model);
       loraCfg =
           LoraConfig.defaults(mc)
-              .withRank(loraRank, loraAlpha)
+              .withRank(
+                  loraRank.stream().mapToInt(Integer::intValue).max().orElseThrow(), loraAlpha)
               .withDropout(loraDropout)
               .withLoraLayers(loraLayers);
       if (loraTargets != null && !loraTargets.isEmpty()) {
@@ -348,7 +352,8 @@ public final class TrainRmCommand implements Callable<Integer> {
             2048,
             dev.rewardensemble.train.MemberData.byName(memberData),
             priorScale,
-            diversityWeight);
+            diversityWeight,
+            loraRank.size() > 1 ? loraRank : null);
     RewardTraining.TrainRequest req =
         new RewardTraining.TrainRequest(
             model,

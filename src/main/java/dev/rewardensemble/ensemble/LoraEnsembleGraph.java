@@ -116,12 +116,14 @@ public record LoraEnsembleGraph(
       ParameterStore params,
       long seed,
       RewardToken rewardToken) {
-    return training(cx, c, lora, k, params, seed, rewardToken, null);
+    return training(cx, c, lora, k, params, seed, rewardToken, null, null);
   }
 
   /**
    * The training graph with a fixed prior added to the heads ({@link RewardHeads#withPrior}, a
-   * randomized prior on each member's final hidden state; null: none).
+   * randomized prior on each member's final hidden state; null: none) and a LoRA rank per member
+   * ({@link StackedLora#training(BuildContext, ModelConfig, LoraConfig, int, ParameterStore, long,
+   * int[])}; null: every member {@code lora.rank()}).
    */
   public static LoraEnsembleGraph training(
       BuildContext cx,
@@ -131,14 +133,15 @@ public record LoraEnsembleGraph(
       ParameterStore params,
       long seed,
       RewardToken rewardToken,
-      FloatTensor prior) {
+      FloatTensor prior,
+      int[] memberRanks) {
     return build(
         cx,
         c,
         lora,
         k,
         params,
-        StackedLora.training(cx, c, lora, k, params, seed),
+        StackedLora.training(cx, c, lora, k, params, seed, memberRanks),
         rewardToken,
         prior);
   }

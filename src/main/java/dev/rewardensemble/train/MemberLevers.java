@@ -14,11 +14,22 @@ import dev.rewardensemble.model.RewardHeads;
  * @param priorSeed the prior heads' seed (the same in every phase of a run, so that LoRA phase 2
  *     continues phase 1's prior)
  * @param diversityWeight lambda of the LoRA diversity regulariser (0: none)
+ * @param loraRanks LoRA: each member's adapter rank when they differ (null: all the same); the
+ *     graph applies them, the run records them in its fingerprint
  */
 public record MemberLevers(
-    MemberData data, double priorScale, long priorSeed, double diversityWeight) {
+    MemberData data,
+    double priorScale,
+    long priorSeed,
+    double diversityWeight,
+    java.util.List<Integer> loraRanks) {
+
+  public MemberLevers(MemberData data, double priorScale, long priorSeed, double diversityWeight) {
+    this(data, priorScale, priorSeed, diversityWeight, null);
+  }
 
   public MemberLevers {
+    loraRanks = loraRanks == null ? null : java.util.List.copyOf(loraRanks);
     if (data == null) {
       throw new IllegalArgumentException("member data must be given");
     }
@@ -48,15 +59,25 @@ public record MemberLevers(
   }
 
   public MemberLevers withData(MemberData d) {
-    return new MemberLevers(d, priorScale, priorSeed, diversityWeight);
+    return new MemberLevers(d, priorScale, priorSeed, diversityWeight, loraRanks);
   }
 
   public MemberLevers withPrior(double scale, long seed) {
-    return new MemberLevers(data, scale, seed, diversityWeight);
+    return new MemberLevers(data, scale, seed, diversityWeight, loraRanks);
   }
 
   public MemberLevers withDiversityWeight(double lambda) {
-    return new MemberLevers(data, priorScale, priorSeed, lambda);
+    return new MemberLevers(data, priorScale, priorSeed, lambda, loraRanks);
+  }
+
+  /** With each member's LoRA rank ({@code null} or equal ranks: none recorded). */
+  public MemberLevers withLoraRanks(int[] ranks) {
+    return new MemberLevers(
+        data,
+        priorScale,
+        priorSeed,
+        diversityWeight,
+        ranks == null ? null : java.util.Arrays.stream(ranks).boxed().toList());
   }
 
   /** The prior {@code beta * P} of {@code k} heads of width {@code hidden}, or null for none. */

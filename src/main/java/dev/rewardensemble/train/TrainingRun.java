@@ -547,6 +547,9 @@ public final class TrainingRun {
     if (lv.diversityWeight() != 0) {
       f.put("diversity_weight", lv.diversityWeight());
     }
+    if (lv.loraRanks() != null) {
+      f.set("lora_ranks", JSON.valueToTree(lv.loraRanks()));
+    }
     if (spec.rewardToken() != RewardToken.LAST_ATTENDED) {
       // Absent in the checkpoints of runs made before the rule was a choice (all last-attended),
       // so that those resume.

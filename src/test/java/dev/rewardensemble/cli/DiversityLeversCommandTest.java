@@ -64,6 +64,11 @@ class DiversityLeversCommandTest {
                 "4",
                 "--lora-alpha",
                 "8"));
+    if (List.of(extra).contains("--lora-rank")) {
+      int at = a.indexOf("--lora-rank");
+      a.remove(at + 1);
+      a.remove(at);
+    }
     a.addAll(List.of(extra));
     return Cli.rme(a.toArray(String[]::new));
   }
@@ -329,5 +334,49 @@ class DiversityLeversCommandTest {
     assertTrue(cos1 < 0.8 * cos0, "lambda 1: " + cos1 + ", lambda 0: " + cos0);
     JsonNode phase2 = JSON.readTree(div.resolve("phase2").resolve("run.json").toFile());
     assertEquals(1.0, phase2.get("fingerprint").get("diversity_weight").asDouble());
+  }
+
+  /**
+   * --lora-rank 2,4,8: each member is saved as a PEFT adapter of its own rank (adapter_config.json
+   * r, lora_A [r, in], lora_B [out, r]) with the common alpha, and the saved ensemble, restacked at
+   * rank 8, scores the held-out pairs with the margins phase 2 measured in its padded, masked
+   * graph.
+   */
+  @Test
+  void perMemberLoraRanksAreSavedAsThemselves() throws Exception {
+    Path out = tmp.resolve("lora-ranks");
+    var r = train(out, "--ensemble", "lora", "--k", "3", "--lora-rank", "2,4,8", "--steps", "10");
+    assertEquals(0, r.code(), r.err());
+    int[] ranks = {2, 4, 8};
+    for (int m = 0; m < 3; m++) {
+      Path dir = out.resolve("adapters/member-" + m);
+      JsonNode cfg = JSON.readTree(dir.resolve("adapter_config.json").toFile());
+      assertEquals(ranks[m], cfg.get("r").asInt(), "member " + m);
+      assertEquals(8.0, cfg.get("lora_alpha").asDouble(), "member " + m);
+      Map<String, FloatTensor> w =
+          dev.rewardensemble.io.LazyWeights.ofFile(dir.resolve("adapter_model.safetensors"));
+      int seen = 0;
+      for (String key : w.keySet()) {
+        long[] shape = w.get(key).shape();
+        if (key.contains("lora_A")) {
+          assertEquals(ranks[m], shape[0], key);
+          seen++;
+        } else if (key.contains("lora_B")) {
+          assertEquals(ranks[m], shape[1], key);
+        }
+      }
+      assertTrue(seen > 0);
+    }
+    JsonNode phase2 = JSON.readTree(out.resolve("phase2").resolve("run.json").toFile());
+    assertEquals("[2,4,8]", phase2.get("fingerprint").get("lora_ranks").toString());
+    double[] trained = doubles(phase2.get("final_eval").get("margin_per_head"));
+    assertClose(trained, heldOutMargins(out, 3), 2e-5, "held-out margins");
+    // A count that is not K is one clear error.
+    var bad =
+        train(tmp.resolve("ranks-bad"), "--ensemble", "lora", "--k", "3", "--lora-rank", "4,8");
+    assertEquals(2, bad.code(), bad.err());
+    assertEquals(
+        "rme: error: --lora-rank gives 2 ranks for 3 members (--k): give one rank, or one per member",
+        bad.err().strip());
   }
 }
