@@ -181,7 +181,10 @@ public record EnsembleOptions(
    * #memberData}, or {@link MemberData#POISSON} for a linear ensemble with {@code bootstrap}.
    */
   public MemberData membersData() {
-    return kind == EnsembleKind.LINEAR && bootstrap ? MemberData.POISSON : memberData;
+    // --bootstrap has always resampled the one run of a single model or a linear ensemble.
+    return bootstrap && (kind == EnsembleKind.LINEAR || kind == EnsembleKind.SINGLE)
+        ? MemberData.POISSON
+        : memberData;
   }
 
   /** These options with the diversity levers set. */
