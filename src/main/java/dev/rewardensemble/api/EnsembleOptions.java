@@ -4,6 +4,7 @@ import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.EnsembleSpec;
 import dev.rewardensemble.lora.LoraConfig;
+import dev.rewardensemble.train.MemberData;
 import dev.rewardensemble.train.Schedule;
 import java.nio.file.Path;
 import java.util.Optional;
@@ -26,6 +27,18 @@ import java.util.Optional;
  * @param normalize measure per-member mean and std on the training responses and standardise
  *     members before aggregation
  * @param referenceSize most training responses used to measure the normalisation
+ * @param memberData which pairs each member learns from where the members train apart: the linear
+ *     ensemble's run, the LoRA ensemble's phase 2 ({@link MemberData}; {@code --member-data}). For
+ *     a linear ensemble {@code bootstrap} is {@link MemberData#POISSON}
+ * @param priorScale beta of a randomized prior (Osband et al. 2018): each member's reward is its
+ *     trained head plus beta times a fixed random head on the same final hidden state, in every
+ *     phase; the saved heads hold the sum, so scoring, export and serving are unchanged; 0: none
+ * @param diversityWeight lambda of the LoRA phase 2 diversity regulariser ({@code
+ *     train.LoraDiversity}: the nuclear norm of the members' normalised, stacked {@code lora_A}
+ *     maximised); 0: none
+ * @param loraRanks LoRA: one adapter rank per member (null: every member {@code lora.rank()}); the
+ *     adapters are stacked at the largest rank, which {@code lora.rank()} must be, and each member
+ *     is saved as a PEFT adapter of its own rank
  */
 public record EnsembleOptions(
     EnsembleKind kind,
@@ -38,7 +51,42 @@ public record EnsembleOptions(
     Schedule.Kind loraSchedule,
     AggregationConfig aggregation,
     boolean normalize,
-    int referenceSize) {
+    int referenceSize,
+    MemberData memberData,
+    double priorScale,
+    double diversityWeight,
+    java.util.List<Integer> loraRanks) {
+
+  /** Options without the diversity levers (every member on every phase-2 pair, no prior). */
+  public EnsembleOptions(
+      EnsembleKind kind,
+      int k,
+      boolean bootstrap,
+      LoraConfig lora,
+      double phase1Fraction,
+      Path phase1Data,
+      double loraLr,
+      Schedule.Kind loraSchedule,
+      AggregationConfig aggregation,
+      boolean normalize,
+      int referenceSize) {
+    this(
+        kind,
+        k,
+        bootstrap,
+        lora,
+        phase1Fraction,
+        phase1Data,
+        loraLr,
+        loraSchedule,
+        aggregation,
+        normalize,
+        referenceSize,
+        MemberData.SHARED,
+        0,
+        0,
+        null);
+  }
 
   public EnsembleOptions {
     // Kind and K are validated in one place, the spec.
@@ -54,6 +102,138 @@ public record EnsembleOptions(
       throw new IllegalArgumentException(
           "normalisation reference size must be >= 2, got " + referenceSize);
     }
+    if (memberData == null) {
+      memberData = MemberData.SHARED;
+    }
+    if (memberData != MemberData.SHARED
+        && kind != EnsembleKind.LINEAR
+        && kind != EnsembleKind.LORA) {
+      throw new IllegalArgumentException(
+          "--member-data "
+              + memberData.id()
+              + " applies to the shared-trunk ensembles (--ensemble linear or lora), not "
+              + kind.id());
+    }
+    if (kind == EnsembleKind.LINEAR
+        && bootstrap
+        && memberData != MemberData.SHARED
+        && memberData != MemberData.POISSON) {
+      throw new IllegalArgumentException(
+          "--bootstrap is --member-data poisson for a linear ensemble: it cannot be combined with"
+              + " --member-data "
+              + memberData.id());
+    }
+    if (!(Double.isFinite(priorScale) && priorScale >= 0)) {
+      throw new IllegalArgumentException(
+          "--prior-scale must be finite and >= 0, got " + priorScale);
+    }
+    if (!(Double.isFinite(diversityWeight) && diversityWeight >= 0)) {
+      throw new IllegalArgumentException(
+          "--diversity-weight must be finite and >= 0, got " + diversityWeight);
+    }
+    if (loraRanks != null) {
+      loraRanks = java.util.List.copyOf(loraRanks);
+      if (kind != EnsembleKind.LORA) {
+        throw new IllegalArgumentException(
+            "--lora-rank with one rank per member needs --ensemble lora, got " + kind.id());
+      }
+      if (loraRanks.size() != k) {
+        throw new IllegalArgumentException(
+            "--lora-rank gives "
+                + loraRanks.size()
+                + " ranks for "
+                + k
+                + " members (--k): give one rank, or one per member");
+      }
+      for (int r : loraRanks) {
+        if (r < 1) {
+          throw new IllegalArgumentException("--lora-rank values must be >= 1, got " + r);
+        }
+      }
+      int max = loraRanks.stream().mapToInt(Integer::intValue).max().orElseThrow();
+      if (lora != null && lora.rank() != max) {
+        throw new IllegalArgumentException(
+            "per-member LoRA ranks "
+                + loraRanks
+                + " are stacked at the largest, "
+                + max
+                + ", but the LoRA configuration has rank "
+                + lora.rank());
+      }
+    }
+    if (diversityWeight != 0 && loraRanks != null && loraRanks.stream().distinct().count() > 1) {
+      throw new IllegalArgumentException(
+          "--diversity-weight cannot be combined with per-member --lora-rank values yet: the"
+              + " regulariser would also move the columns a member of lower rank does not use");
+    }
+    if (diversityWeight != 0 && (kind != EnsembleKind.LORA || k < 2)) {
+      throw new IllegalArgumentException(
+          "--diversity-weight acts on the members' LoRA adapters: it needs --ensemble lora with"
+              + " --k >= 2, got "
+              + kind.id()
+              + " with k = "
+              + k);
+    }
+  }
+
+  /**
+   * The data of the linear ensemble's heads (its one run) or of the LoRA ensemble's phase 2: {@link
+   * #memberData}, or {@link MemberData#POISSON} for a linear ensemble with {@code bootstrap}.
+   */
+  public MemberData membersData() {
+    // --bootstrap has always resampled the one run of a single model or a linear ensemble.
+    return bootstrap && (kind == EnsembleKind.LINEAR || kind == EnsembleKind.SINGLE)
+        ? MemberData.POISSON
+        : memberData;
+  }
+
+  /** These options with the diversity levers set. */
+  public EnsembleOptions withLevers(
+      MemberData memberData, double priorScale, double diversityWeight) {
+    return new EnsembleOptions(
+        kind,
+        k,
+        bootstrap,
+        lora,
+        phase1Fraction,
+        phase1Data,
+        loraLr,
+        loraSchedule,
+        aggregation,
+        normalize,
+        referenceSize,
+        memberData,
+        priorScale,
+        diversityWeight,
+        loraRanks);
+  }
+
+  /** These options with a LoRA rank per member (null: all {@code lora.rank()}). */
+  public EnsembleOptions withLoraRanks(java.util.List<Integer> ranks) {
+    return new EnsembleOptions(
+        kind,
+        k,
+        bootstrap,
+        lora,
+        phase1Fraction,
+        phase1Data,
+        loraLr,
+        loraSchedule,
+        aggregation,
+        normalize,
+        referenceSize,
+        memberData,
+        priorScale,
+        diversityWeight,
+        ranks);
+  }
+
+  /** The members' ranks when they differ, else null (every member {@code lora.rank()}). */
+  public int[] memberRanks() {
+    if (loraRanks == null || loraRanks.stream().distinct().count() <= 1) {
+      return null;
+    }
+    return loraRanks.stream().mapToInt(Integer::intValue).toArray();
   }
 
   /**

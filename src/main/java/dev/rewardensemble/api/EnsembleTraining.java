@@ -22,6 +22,8 @@ import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.io.RunDirs;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.lora.PeftAdapters;
+import dev.rewardensemble.model.RewardHeads;
+import dev.rewardensemble.train.MemberLevers;
 import dev.rewardensemble.train.TrainConfig;
 import dev.rewardensemble.train.TrainListener;
 import dev.rewardensemble.train.TrainingRun;
@@ -80,6 +82,7 @@ final class EnsembleTraining {
     ObjectNode layout = JSON.createObjectNode();
     RunDirs.cleanLeftovers(out);
     RunDirs.cleanLeftovers(out.resolve("adapters"));
+    putLevers(prov, ens);
     // single and linear share the run directory with their one training run, whose run.json is the
     // directory's; independent and LoRA runs get a run.json of their own above their sub-runs.
     boolean ownRunJson =
@@ -115,7 +118,7 @@ final class EnsembleTraining {
                     out,
                     req.resume(),
                     prov,
-                    ens.bootstrap()),
+                    MemberLevers.of(ens.membersData()).withPrior(ens.priorScale(), tc.seed())),
                 split.train(),
                 split.eval(),
                 listener,
@@ -149,7 +152,7 @@ final class EnsembleTraining {
                       dir,
                       req.resume(),
                       pm,
-                      false),
+                      MemberLevers.none().withPrior(ens.priorScale(), tc.seed() + m)),
                   split.train(),
                   split.eval(),
                   listener);
@@ -292,7 +295,8 @@ final class EnsembleTraining {
                       phase1Dir,
                       req.resume(),
                       prov,
-                      ens.bootstrap()),
+                      MemberLevers.bootstrap(ens.bootstrap())
+                          .withPrior(ens.priorScale(), tc.seed())),
                   p1,
                   split.eval(),
                   listener)
@@ -305,6 +309,25 @@ final class EnsembleTraining {
     // Phase 1's weights stay in its model.safetensors until streamed into phase 2's variables.
     LazyWeights init = new LazyWeights(phase1Weights);
     init.putAll(LoraInit.adapters(config, lora, k, tc.seed()));
+    int[] ranks = ens.memberRanks();
+    if (ranks != null && lora.rank() != java.util.Arrays.stream(ranks).max().getAsInt()) {
+      throw new IllegalArgumentException(
+          "per-member LoRA ranks "
+              + java.util.Arrays.toString(ranks)
+              + " are stacked at the largest, but the LoRA configuration has rank "
+              + lora.rank());
+    }
+    MemberLevers levers =
+        MemberLevers.of(ens.membersData())
+            .withPrior(ens.priorScale(), tc.seed())
+            .withDiversityWeight(ens.diversityWeight())
+            .withLoraRanks(ranks);
+    FloatTensor prior = levers.prior(k, config.hiddenSize());
+    if (prior != null) {
+      // Phase 1 saved its heads with the prior folded in; phase 2 trains the heads' own part, with
+      // the same prior added in its graph and folded into the adapters' heads at the end.
+      init.put(RewardHeads.KEY, RewardHeads.unfold(phase1Weights.get(RewardHeads.KEY), prior));
+    }
     TrainConfig tc2 = tc.withLr(ens.loraLr(), ens.loraSchedule());
     long seed = tc.seed();
     Path adaptersDir = out.resolve("adapters");
@@ -330,8 +353,8 @@ final class EnsembleTraining {
             out.resolve("phase2"),
             req.resume(),
             prov,
-            LoraPhase2.forward(config, lora, k, trainable, frozen, seed, rule),
-            false,
+            LoraPhase2.forward(config, lora, k, trainable, frozen, seed, rule, prior, ranks),
+            levers,
             (runDir, weights) -> {
               Map<String, FloatTensor> w = new LinkedHashMap<>();
               for (String key : weights.keySet()) {
@@ -339,9 +362,17 @@ final class EnsembleTraining {
                   w.put(key, weights.get(key)); // adapters and heads only: the trunk stays put
                 }
               }
+              if (prior != null) {
+                w.put(RewardHeads.KEY, RewardHeads.fold(w.get(RewardHeads.KEY), prior));
+              }
               PeftAdapters.Stacked stacked = new PeftAdapters.Stacked(config, lora, k, w);
               for (int m = 0; m < k; m++) {
-                PeftAdapters.export(adaptersDir.resolve("member-" + m), stacked, m, "../../phase1");
+                PeftAdapters.export(
+                    adaptersDir.resolve("member-" + m),
+                    stacked,
+                    m,
+                    "../../phase1",
+                    ranks == null ? lora.rank() : ranks[m]);
               }
               Files.writeString(
                   runDir.resolve("COMPLETE"), "adapters written to " + adaptersDir + "\n");
@@ -354,11 +385,24 @@ final class EnsembleTraining {
         "LoRA phase 2: "
             + k
             + " adapters (r="
-            + lora.rank()
+            + (ranks == null ? String.valueOf(lora.rank()) : java.util.Arrays.toString(ranks))
             + ") on "
             + p2.size()
             + " pairs, lr "
             + ens.loraLr());
     return TrainingRun.run(phase2, p2, split.eval(), listener);
+  }
+
+  /**
+   * The diversity levers of a run, in its provenance (the sub-runs' fingerprints hold them too).
+   */
+  private static void putLevers(ObjectNode prov, EnsembleOptions ens) {
+    prov.put("bootstrap", ens.bootstrap());
+    prov.put("member_data", ens.membersData().id());
+    prov.put("prior_scale", ens.priorScale());
+    prov.put("diversity_weight", ens.diversityWeight());
+    if (ens.memberRanks() != null) {
+      prov.set("lora_ranks", JSON.valueToTree(ens.loraRanks()));
+    }
   }
 }

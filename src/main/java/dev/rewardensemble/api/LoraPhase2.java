@@ -36,6 +36,24 @@ public final class LoraPhase2 {
       Precision frozen,
       long seed,
       RewardToken rule) {
+    return forward(config, lora, k, trainable, frozen, seed, rule, null, null);
+  }
+
+  /**
+   * {@link #forward(ModelConfig, LoraConfig, int, Set, Precision, long, RewardToken)} with a fixed
+   * prior on the heads ({@link dev.rewardensemble.model.RewardHeads#prior}; null: none) and a LoRA
+   * rank per member (null: every member {@code lora.rank()}).
+   */
+  public static Function<BuildContext, ForwardGraph> forward(
+      ModelConfig config,
+      LoraConfig lora,
+      int k,
+      Set<String> trainable,
+      Precision frozen,
+      long seed,
+      RewardToken rule,
+      dev.rewardensemble.io.FloatTensor prior,
+      int[] memberRanks) {
     return cx ->
         LoraEnsembleGraph.training(
                 cx,
@@ -45,7 +63,9 @@ public final class LoraPhase2 {
                 new ParameterStore(cx.tf())
                     .storeAs(key -> trainable.contains(key) ? Precision.FLOAT32 : frozen),
                 seed,
-                rule)
+                rule,
+                prior,
+                memberRanks)
             .forward();
   }
 }

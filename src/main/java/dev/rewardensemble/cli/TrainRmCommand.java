@@ -134,8 +134,37 @@ public final class TrainRmCommand implements Callable<Integer> {
   @Option(
       names = "--bootstrap",
       description =
-          "linear / LoRA phase 1: each head trains on its own Poisson(1) bootstrap resample of every batch.")
+          "linear / LoRA phase 1: each head trains on its own Poisson(1) bootstrap resample of every"
+              + " batch (for linear the same as --member-data poisson).")
   boolean bootstrap;
+
+  @Option(
+      names = "--member-data",
+      defaultValue = "shared",
+      description =
+          "Which pairs each member learns from, in the linear ensemble's run and the LoRA"
+              + " ensemble's phase 2: shared (all), poisson (fresh Poisson(1) counts every batch),"
+              + " bootstrap (its own resample of the split, fixed for the run) or disjoint (its own"
+              + " 1/K part of the split) (default: ${DEFAULT-VALUE}).")
+  String memberData;
+
+  @Option(
+      names = "--prior-scale",
+      defaultValue = "0",
+      description =
+          "Randomized prior: each member's reward is its trained head plus this times a fixed,"
+              + " seeded random head on the same hidden state, folded into the saved head"
+              + " (default: ${DEFAULT-VALUE}, none).")
+  double priorScale;
+
+  @Option(
+      names = "--diversity-weight",
+      defaultValue = "0",
+      description =
+          "LoRA: weight of a regulariser that maximises the nuclear norm of the members' stacked,"
+              + " normalised lora_A matrices, pushing the adapters apart (default: ${DEFAULT-VALUE},"
+              + " none).")
+  double diversityWeight;
 
   @Option(
       names = "--phase1-fraction",
@@ -151,8 +180,11 @@ public final class TrainRmCommand implements Callable<Integer> {
   @Option(
       names = "--lora-rank",
       defaultValue = "8",
-      description = "LoRA rank r (default: ${DEFAULT-VALUE}).")
-  int loraRank;
+      split = ",",
+      description =
+          "LoRA rank r, or one per member (e.g. 4,8,16 for --k 3: each member its own rank, saved"
+              + " as a PEFT adapter of that rank) (default: ${DEFAULT-VALUE}).")
+  List<Integer> loraRank;
 
   @Option(
       names = "--lora-alpha",
@@ -288,7 +320,8 @@ public final class TrainRmCommand implements Callable<Integer> {
       dev.rewardensemble.config.ModelConfig mc = dev.rewardensemble.api.BaseModel.readConfig(model);
       loraCfg =
           LoraConfig.defaults(mc)
-              .withRank(loraRank, loraAlpha)
+              .withRank(
+                  loraRank.stream().mapToInt(Integer::intValue).max().orElseThrow(), loraAlpha)
               .withDropout(loraDropout)
               .withLoraLayers(loraLayers);
       if (loraTargets != null && !loraTargets.isEmpty()) {
@@ -316,7 +349,11 @@ public final class TrainRmCommand implements Callable<Integer> {
             loraKind,
             aggregation.resolve(dev.rewardensemble.ensemble.AggregationConfig.mean()),
             !noNormalize,
-            2048);
+            2048,
+            dev.rewardensemble.train.MemberData.byName(memberData),
+            priorScale,
+            diversityWeight,
+            loraRank.size() > 1 ? loraRank : null);
     RewardTraining.TrainRequest req =
         new RewardTraining.TrainRequest(
             model,

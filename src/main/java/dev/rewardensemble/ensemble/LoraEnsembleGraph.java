@@ -116,8 +116,34 @@ public record LoraEnsembleGraph(
       ParameterStore params,
       long seed,
       RewardToken rewardToken) {
+    return training(cx, c, lora, k, params, seed, rewardToken, null, null);
+  }
+
+  /**
+   * The training graph with a fixed prior added to the heads ({@link RewardHeads#withPrior}, a
+   * randomized prior on each member's final hidden state; null: none) and a LoRA rank per member
+   * ({@link StackedLora#training(BuildContext, ModelConfig, LoraConfig, int, ParameterStore, long,
+   * int[])}; null: every member {@code lora.rank()}).
+   */
+  public static LoraEnsembleGraph training(
+      BuildContext cx,
+      ModelConfig c,
+      LoraConfig lora,
+      int k,
+      ParameterStore params,
+      long seed,
+      RewardToken rewardToken,
+      FloatTensor prior,
+      int[] memberRanks) {
     return build(
-        cx, c, lora, k, params, StackedLora.training(cx, c, lora, k, params, seed), rewardToken);
+        cx,
+        c,
+        lora,
+        k,
+        params,
+        StackedLora.training(cx, c, lora, k, params, seed, memberRanks),
+        rewardToken,
+        prior);
   }
 
   /**
@@ -165,6 +191,18 @@ public record LoraEnsembleGraph(
       ParameterStore params,
       StackedLora adapters,
       RewardToken rewardToken) {
+    return build(cx, c, lora, k, params, adapters, rewardToken, null);
+  }
+
+  private static LoraEnsembleGraph build(
+      BuildContext cx,
+      ModelConfig c,
+      LoraConfig lora,
+      int k,
+      ParameterStore params,
+      StackedLora adapters,
+      RewardToken rewardToken,
+      FloatTensor prior) {
     Ops tf = cx.tf();
     Placeholder<TInt32> ids =
         tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
@@ -183,7 +221,10 @@ public record LoraEnsembleGraph(
     Operand<TFloat32> last = RewardHeads.lastToken(tf, rows, read, m.geometry()); // [K*B, H]
     Operand<TFloat32> last3 = tf.reshape(last, tf.constant(new int[] {k, -1, h})); // [K, B, H]
     Operand<TFloat32> w =
-        tf.identity(params.get(RewardHeads.KEY, k, h)); // [K, H], not float_ref (see StackedLora)
+        RewardHeads.withPrior(
+            tf,
+            tf.identity(params.get(RewardHeads.KEY, k, h)),
+            prior); // [K, H], not float_ref (see StackedLora)
     Operand<TFloat32> w3 = tf.expandDims(w, tf.constant(1)); // [K, 1, H]
     Operand<TFloat32> perMember = Layers.batchMatMul(tf, last3, w3, true); // [K, B, 1]
     Operand<TFloat32> kb = tf.reshape(perMember, tf.constant(new int[] {k, -1})); // [K, B]

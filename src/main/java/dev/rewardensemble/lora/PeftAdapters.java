@@ -164,13 +164,30 @@ public final class PeftAdapters {
    */
   public static void export(Path dir, Stacked stacked, int member, String baseModel)
       throws IOException {
+    export(dir, stacked, member, baseModel, stacked.lora().rank());
+  }
+
+  /**
+   * {@link #export(Path, Stacked, int, String)} of a member trained with its own rank {@code rank
+   * <= R} ({@link StackedLora#training(dev.rewardensemble.model.BuildContext, ModelConfig,
+   * LoraConfig, int, dev.rewardensemble.model.ParameterStore, long, int[])}): its first {@code
+   * rank} columns of A and rows of B, written as a PEFT adapter of rank {@code rank} and the
+   * stacked alpha (PEFT's scaling {@code alpha / rank}), which computes exactly what the member
+   * did. The dropped rows of B must be zero.
+   */
+  public static void export(Path dir, Stacked stacked, int member, String baseModel, int rank)
+      throws IOException {
     if (member < 0 || member >= stacked.members()) {
       throw new IllegalArgumentException(
           "member " + member + " out of range: the ensemble has " + stacked.members() + " members");
     }
     ModelConfig c = stacked.config();
     LoraConfig lora = stacked.lora();
-    int rank = lora.rank();
+    int full = lora.rank();
+    if (rank < 1 || rank > full) {
+      throw new IllegalArgumentException(
+          "member " + member + "'s rank " + rank + " is outside 1.." + full);
+    }
     Map<String, FloatTensor> as = new LinkedHashMap<>();
     Map<String, FloatTensor> bs = new LinkedHashMap<>();
     for (StackedLora.Module m : StackedLora.modules(c, lora)) {
@@ -182,12 +199,23 @@ public final class PeftAdapters {
       float[] b = new float[o * rank];
       for (int i = 0; i < in; i++) {
         for (int j = 0; j < rank; j++) {
-          a[j * in + i] = sa[(member * in + i) * rank + j]; // [in, R] -> [r, in]
+          a[j * in + i] = sa[(member * in + i) * full + j]; // [in, R] -> [r, in]
         }
       }
-      for (int j = 0; j < rank; j++) {
+      for (int j = 0; j < full; j++) {
         for (int x = 0; x < o; x++) {
-          b[x * rank + j] = sb[(member * rank + j) * o + x]; // [R, out] -> [out, r]
+          float v = sb[(member * full + j) * o + x];
+          if (j < rank) {
+            b[x * rank + j] = v; // [R, out] -> [out, r]
+          } else if (v != 0f) {
+            throw new IllegalArgumentException(
+                m.module()
+                    + StackedLora.B
+                    + " of member "
+                    + member
+                    + " is not zero beyond its rank "
+                    + rank);
+          }
         }
       }
       as.put(m.module(), new FloatTensor(new long[] {rank, in}, a));
@@ -211,7 +239,7 @@ public final class PeftAdapters {
             dir,
             rank,
             lora.alpha(),
-            lora.scaling(),
+            lora.alpha() / rank,
             lora.dropout(),
             lora.targetModules(),
             as,

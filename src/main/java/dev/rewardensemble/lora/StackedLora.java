@@ -108,18 +108,58 @@ public final class StackedLora implements Projector {
       int k,
       ParameterStore params,
       Function<LoraConfig, LoraProduct> product) {
+    this(cx, c, lora, k, params, product, null);
+  }
+
+  private StackedLora(
+      BuildContext cx,
+      ModelConfig c,
+      LoraConfig lora,
+      int k,
+      ParameterStore params,
+      Function<LoraConfig, LoraProduct> product,
+      int[] memberRanks) {
     // K >= 1 is validated once, by ensemble.EnsembleSpec.
     this.config = c;
     this.lora = lora.checkFor(c);
     this.k = k;
     this.product = product.apply(this.lora);
     Ops tf = cx.tf();
+    Operand<TFloat32> rankMask = memberRanks == null ? null : rankMask(tf, memberRanks, this.lora);
     for (Module m : modules(c, lora)) {
       Variable<TFloat32> a = params.get(m.module() + A, k, m.in(), lora.rank());
       Variable<TFloat32> b = params.get(m.module() + B, k, lora.rank(), m.out());
-      adapters.put(
-          m.module(), new Adapter(m, adapters.size(), a, b, tf.identity(a), tf.identity(b)));
+      Operand<TFloat32> readA =
+          rankMask == null ? tf.identity(a) : tf.math.mul(tf.identity(a), rankMask);
+      adapters.put(m.module(), new Adapter(m, adapters.size(), a, b, readA, tf.identity(b)));
     }
+  }
+
+  /**
+   * Per-member ranks in the stacked layout: member k uses the first {@code r_k} of the R = {@link
+   * LoraConfig#rank()} columns of its A, each scaled by {@code R / r_k}, the rest multiplied by 0:
+   * with the graph's one scaling {@code alpha / R} member k computes {@code alpha / r_k * B_k A_k}
+   * over its own r_k columns, exactly a PEFT adapter of rank r_k and the same alpha. The masked
+   * columns of A get no gradient and B's matching rows get none either (their input is 0), so B
+   * keeps them at their initial 0.
+   *
+   * @return {@code [K, 1, R]}
+   */
+  private static Operand<TFloat32> rankMask(Ops tf, int[] ranks, LoraConfig lora) {
+    int r = lora.rank();
+    float[] mask = new float[ranks.length * r];
+    for (int m = 0; m < ranks.length; m++) {
+      if (ranks[m] < 1 || ranks[m] > r) {
+        throw new IllegalArgumentException(
+            "member " + m + "'s LoRA rank " + ranks[m] + " is outside 1.." + r);
+      }
+      for (int j = 0; j < ranks[m]; j++) {
+        mask[m * r + j] = (float) r / ranks[m];
+      }
+    }
+    return tf.constant(
+        org.tensorflow.ndarray.Shape.of(ranks.length, 1, r),
+        org.tensorflow.ndarray.buffer.DataBuffers.of(mask, true, false));
   }
 
   /**
@@ -146,6 +186,28 @@ public final class StackedLora implements Projector {
   public static StackedLora training(
       BuildContext cx, ModelConfig c, LoraConfig lora, int k, ParameterStore params, long seed) {
     return new StackedLora(cx, c, lora, k, params, l -> LoraProduct.maskedTraining(cx, k, l, seed));
+  }
+
+  /**
+   * {@link #training} with a rank per member ({@code rme train-rm --lora-rank 4,8,16}): the
+   * variables have R = {@code lora.rank()} = the largest rank, member k uses its first {@code
+   * memberRanks[k]} with PEFT's scaling {@code alpha / r_k} (see {@link #rankMask}); null: every
+   * member rank R.
+   */
+  public static StackedLora training(
+      BuildContext cx,
+      ModelConfig c,
+      LoraConfig lora,
+      int k,
+      ParameterStore params,
+      long seed,
+      int[] memberRanks) {
+    if (memberRanks != null && memberRanks.length != k) {
+      throw new IllegalArgumentException(
+          memberRanks.length + " member ranks for " + k + " members");
+    }
+    return new StackedLora(
+        cx, c, lora, k, params, l -> LoraProduct.maskedTraining(cx, k, l, seed), memberRanks);
   }
 
   /**

@@ -37,13 +37,28 @@ public record RewardGraph(
       ParameterStore params,
       Projector proj,
       RewardToken rewardToken) {
+    return build(cx, c, k, params, proj, rewardToken, (dev.rewardensemble.io.FloatTensor) null);
+  }
+
+  /**
+   * {@link #build(BuildContext, ModelConfig, int, ParameterStore, Projector, RewardToken)} with a
+   * fixed prior added to the heads ({@link RewardHeads#withPrior}; null: none).
+   */
+  public static RewardGraph build(
+      BuildContext cx,
+      ModelConfig c,
+      int k,
+      ParameterStore params,
+      Projector proj,
+      RewardToken rewardToken,
+      dev.rewardensemble.io.FloatTensor prior) {
     Ops tf = cx.tf();
     Placeholder<TInt32> ids =
         tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
     Placeholder<TInt32> mask =
         tf.withName("attention_mask")
             .placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
-    RewardGraph g = build(cx, c, k, params, proj, rewardToken, ids, mask);
+    RewardGraph g = build(cx, c, k, params, proj, rewardToken, ids, mask, prior);
     Operand<TFloat32> named = tf.withName("rewards").identity(g.rewards());
     return new RewardGraph(c, k, params, ids, mask, g.hidden(), named);
   }
@@ -72,6 +87,20 @@ public record RewardGraph(
       RewardToken rewardToken,
       Placeholder<TInt32> ids,
       Placeholder<TInt32> mask) {
+    return build(cx, c, k, params, proj, rewardToken, ids, mask, null);
+  }
+
+  /** The graph over existing placeholders with a fixed prior on the heads (null: none). */
+  public static RewardGraph build(
+      BuildContext cx,
+      ModelConfig c,
+      int k,
+      ParameterStore params,
+      Projector proj,
+      RewardToken rewardToken,
+      Placeholder<TInt32> ids,
+      Placeholder<TInt32> mask,
+      dev.rewardensemble.io.FloatTensor prior) {
     Ops tf = cx.tf();
     Attention.Geometry g = Attention.geometry(tf, mask);
     Operand<TFloat32> rows = Transformers.trunk(cx, c, params, ids, g, proj); // [B*T, H]
@@ -82,7 +111,8 @@ public record RewardGraph(
                 java.util.List.of(g.batch(), g.time(), tf.constant(c.hiddenSize())))); // [B, T, H]
     Operand<TInt32> read = RewardHeads.readMask(tf, ids, mask, rewardToken, c.padTokenId());
     Operand<TFloat32> last = RewardHeads.lastToken(tf, rows, read, g); // [B, H]
-    Operand<TFloat32> w = params.get(RewardHeads.KEY, k, c.hiddenSize());
+    Operand<TFloat32> w =
+        RewardHeads.withPrior(tf, params.get(RewardHeads.KEY, k, c.hiddenSize()), prior);
     Operand<TFloat32> rewards = RewardHeads.rewards(cx, last, w); // [B, K]
     return new RewardGraph(c, k, params, ids, mask, hidden, rewards);
   }

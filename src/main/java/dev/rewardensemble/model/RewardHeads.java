@@ -1,7 +1,9 @@
 package dev.rewardensemble.model;
 
 import dev.rewardensemble.config.RewardToken;
+import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
+import java.util.SplittableRandom;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
@@ -69,5 +71,77 @@ public final class RewardHeads {
   public static Operand<TFloat32> rewards(
       BuildContext cx, Operand<TFloat32> last, Operand<TFloat32> weight) {
     return Layers.linear(cx, last, weight); // [B, K]
+  }
+
+  /** Salt of the prior heads' streams (apart from the trained heads' {@link Init#heads}). */
+  private static final long PRIOR_SALT = 0x6A09E667F3BCC909L;
+
+  /**
+   * A randomized prior (Osband et al. 2018) for K heads: {@code scale * P}, {@code [K, H]}, where
+   * row k of P is drawn from {@code N(0, Init.STD^2)} (the trained heads' initialisation) from its
+   * own stream of (seed, k), so that member k's prior does not depend on K. Fixed and untrained:
+   * member k's reward is {@code (W_k + scale * P_k) . h}, its trained head plus the prior head on
+   * the same hidden state.
+   */
+  public static FloatTensor prior(int k, int hidden, long seed, double scale) {
+    if (!(Double.isFinite(scale) && scale >= 0)) {
+      throw new IllegalArgumentException("--prior-scale must be finite and >= 0, got " + scale);
+    }
+    float[] data = new float[k * hidden];
+    for (int m = 0; m < k; m++) {
+      FloatTensor row =
+          Init.normal(
+              new long[] {hidden},
+              Init.STD,
+              new SplittableRandom((seed ^ PRIOR_SALT) * 1_000_003L + 104_729L * m + 1));
+      for (int i = 0; i < hidden; i++) {
+        data[m * hidden + i] = (float) (scale * row.data()[i]);
+      }
+    }
+    return new FloatTensor(new long[] {k, hidden}, data);
+  }
+
+  /**
+   * The head matrix the rewards are read with: {@code weight + prior} (a constant of the graph), or
+   * {@code weight} for a null prior. The gradient reaches {@code weight} unchanged.
+   *
+   * @param weight {@code [K, H]}
+   * @param prior {@code [K, H]} ({@link #prior}), or null
+   */
+  public static Operand<TFloat32> withPrior(Ops tf, Operand<TFloat32> weight, FloatTensor prior) {
+    if (prior == null) {
+      return weight;
+    }
+    Operand<TFloat32> c =
+        tf.constant(
+            org.tensorflow.ndarray.Shape.of(prior.shape()),
+            org.tensorflow.ndarray.buffer.DataBuffers.of(prior.data(), true, false));
+    return tf.math.add(weight, c);
+  }
+
+  /**
+   * The saved head of a head trained with a prior: {@code weight + prior} in float32, element by
+   * element the sum {@link #withPrior} computes in the graph, so that the saved model scores
+   * exactly what the trained one did.
+   */
+  public static FloatTensor fold(FloatTensor weight, FloatTensor prior) {
+    if (!java.util.Arrays.equals(weight.shape(), prior.shape())) {
+      throw new IllegalArgumentException(
+          "head " + weight.shapeString() + " and prior " + prior.shapeString() + " differ");
+    }
+    float[] out = new float[weight.data().length];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = weight.data()[i] + prior.data()[i];
+    }
+    return new FloatTensor(weight.shape(), out);
+  }
+
+  /** {@code folded - prior}: the trained part of a folded head (to continue training it). */
+  public static FloatTensor unfold(FloatTensor folded, FloatTensor prior) {
+    float[] neg = new float[prior.data().length];
+    for (int i = 0; i < neg.length; i++) {
+      neg[i] = -prior.data()[i];
+    }
+    return fold(folded, new FloatTensor(prior.shape(), neg));
   }
 }

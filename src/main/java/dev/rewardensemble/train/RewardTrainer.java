@@ -75,16 +75,20 @@ public final class RewardTrainer implements AutoCloseable {
       TrainConfig tc,
       ExecConfig exec,
       Predicate<String> isTrainable) {
-    this(
-        cx -> {
-          ParameterStore p = new ParameterStore(cx.tf());
-          RewardGraph g = RewardGraph.build(cx, config, heads, p, Projector.NONE, rewardToken);
-          return new ForwardGraph(g.inputIds(), g.attentionMask(), g.rewards(), p, heads);
-        },
-        init,
-        tc,
-        exec,
-        isTrainable);
+    this(plainForward(config, heads, rewardToken, null), init, tc, exec, isTrainable);
+  }
+
+  /**
+   * The forward graph of a plain reward model with {@code heads} heads, a fixed prior added to the
+   * heads ({@link dev.rewardensemble.model.RewardHeads#withPrior}; null: none).
+   */
+  public static java.util.function.Function<BuildContext, ForwardGraph> plainForward(
+      ModelConfig config, int heads, RewardToken rewardToken, FloatTensor prior) {
+    return cx -> {
+      ParameterStore p = new ParameterStore(cx.tf());
+      RewardGraph g = RewardGraph.build(cx, config, heads, p, Projector.NONE, rewardToken, prior);
+      return new ForwardGraph(g.inputIds(), g.attentionMask(), g.rewards(), p, heads);
+    };
   }
 
   /**
@@ -100,6 +104,20 @@ public final class RewardTrainer implements AutoCloseable {
       TrainConfig tc,
       ExecConfig exec,
       Predicate<String> isTrainable) {
+    this(build, init, tc, exec, isTrainable, 0);
+  }
+
+  /**
+   * @param diversityWeight lambda of the LoRA members' diversity regulariser ({@link
+   *     LoraDiversity}; 0: none, the graph exactly as without it)
+   */
+  public RewardTrainer(
+      java.util.function.Function<BuildContext, ForwardGraph> build,
+      Map<String, FloatTensor> init,
+      TrainConfig tc,
+      ExecConfig exec,
+      Predicate<String> isTrainable,
+      double diversityWeight) {
     try {
       BuildContext cx = BuildContext.of(owner.graph(), exec);
       Ops tf = cx.tf();
@@ -137,6 +155,9 @@ public final class RewardTrainer implements AutoCloseable {
       List<Variable<TFloat32>> vars = new ArrayList<>();
       this.trainable.forEach(n -> vars.add(params.variable(n)));
       List<Operand<TFloat32>> gradList = gradients(tf, loss.total(), vars, recompute);
+      if (diversityWeight != 0) {
+        gradList = LoraDiversity.addGradients(tf, vars, trainable, gradList, diversityWeight);
+      }
       acc = GradientAccumulator.build(tf, vars, gradList, tc.gradAccum(), (float) tc.maxGradNorm());
       adamw =
           AdamW.build(tf, vars, acc.clipped(), new AdamWConfig(0.9, 0.999, 1e-8, tc.weightDecay()));

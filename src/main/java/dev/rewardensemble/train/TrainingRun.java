@@ -56,7 +56,10 @@ public final class TrainingRun {
    *     at the same rule); recorded in the run's fingerprint
    * @param build the forward graph (null: a plain reward model of {@code config} with {@code heads}
    *     heads)
-   * @param bootstrap train each head on its own Poisson(1) bootstrap resample of every batch
+   * @param levers what makes the heads differ: per-member data ({@link MemberData}; {@link
+   *     MemberData#POISSON} is {@code --bootstrap}), a randomized prior (added to the heads in the
+   *     graph of a plain run and folded into the saved heads; a {@code build} applies it itself), a
+   *     diversity regulariser
    * @param finish writes the final model into the run directory (null: the Hugging Face layout,
    *     {@code config.json} + {@code model.safetensors})
    */
@@ -75,8 +78,13 @@ public final class TrainingRun {
       java.util.function.Function<
               dev.rewardensemble.model.BuildContext, dev.rewardensemble.model.ForwardGraph>
           build,
-      boolean bootstrap,
+      MemberLevers levers,
       Finisher finish) {
+
+    /** Whether the heads train on Poisson(1) resamples of every batch ({@code --bootstrap}). */
+    public boolean bootstrap() {
+      return levers.data() == MemberData.POISSON;
+    }
 
     /** A plain reward model with HF-layout output. */
     public static Spec plain(
@@ -91,6 +99,33 @@ public final class TrainingRun {
         boolean resume,
         ObjectNode provenance,
         boolean bootstrap) {
+      return plain(
+          config,
+          architecture,
+          heads,
+          rewardToken,
+          init,
+          train,
+          exec,
+          runDir,
+          resume,
+          provenance,
+          MemberLevers.bootstrap(bootstrap));
+    }
+
+    /** A plain reward model with HF-layout output and the given member levers. */
+    public static Spec plain(
+        ModelConfig config,
+        String architecture,
+        int heads,
+        RewardToken rewardToken,
+        Map<String, FloatTensor> init,
+        TrainConfig train,
+        ExecConfig exec,
+        Path runDir,
+        boolean resume,
+        ObjectNode provenance,
+        MemberLevers levers) {
       return new Spec(
           config,
           architecture,
@@ -104,7 +139,7 @@ public final class TrainingRun {
           resume,
           provenance,
           null,
-          bootstrap,
+          levers,
           null);
     }
   }
@@ -153,17 +188,20 @@ public final class TrainingRun {
     ObjectNode fingerprint = fingerprint(spec, train.size(), eval.size());
     int padId = spec.config().padTokenId();
 
+    // The plain graph carries the prior itself; a given build was made with it.
+    FloatTensor prior = spec.levers().prior(spec.heads(), spec.config().hiddenSize());
+    MemberData.Weights memberWeights =
+        spec.levers().data().weights(train.size(), spec.heads(), tc.seed());
     try (RewardTrainer trainer =
-        spec.build() == null
-            ? new RewardTrainer(
-                spec.config(),
-                spec.heads(),
-                spec.rewardToken(),
-                spec.init(),
-                tc,
-                spec.exec(),
-                spec.trainable())
-            : new RewardTrainer(spec.build(), spec.init(), tc, spec.exec(), spec.trainable())) {
+        new RewardTrainer(
+            spec.build() == null
+                ? RewardTrainer.plainForward(spec.config(), spec.heads(), spec.rewardToken(), prior)
+                : spec.build(),
+            spec.init(),
+            tc,
+            spec.exec(),
+            spec.trainable(),
+            spec.levers().diversityWeight())) {
       // The weight limit from the trainable weights as loaded (before any checkpoint is restored),
       // measured in the graph: the initial values may be a checkpoint still on disk.
       DivergenceGuard guard = new DivergenceGuard(trainer.weightStats()[0]);
@@ -232,21 +270,16 @@ public final class TrainingRun {
             break;
           }
           List<PreferencePair> batch = new ArrayList<>(to - from);
+          int[] indices = new int[to - from];
           for (int i = from; i < to; i++) {
             batch.add(train.get(perm[i]));
+            indices[i - from] = perm[i];
           }
           float scale = RewardTrainer.microBatchScale(batch.size(), stepPairs);
           long randomKey =
               (long) s * tc.gradAccum() + a; // the run's micro-batch index: keys dropout masks
           RewardTrainer.BatchStats b =
-              trainer.accumulate(
-                  batch,
-                  padId,
-                  spec.bootstrap()
-                      ? bootstrapWeights(tc.seed(), s, a, batch.size(), spec.heads())
-                      : null,
-                  scale,
-                  randomKey);
+              trainer.accumulate(batch, padId, memberWeights.of(s, a, indices), scale, randomKey);
           lossSum += b.loss() * b.pairs();
           accSum += mean(b.accuracy()) * b.pairs();
           pairs += b.pairs();
@@ -308,6 +341,13 @@ public final class TrainingRun {
         spec.finish().write(runDir, live);
         weights = finalWeights(spec, live);
       } else {
+        if (prior != null) {
+          // The saved head is trained head + prior: the model scores what training saw.
+          live.put(
+              dev.rewardensemble.model.RewardHeads.KEY,
+              dev.rewardensemble.model.RewardHeads.fold(
+                  live.get(dev.rewardensemble.model.RewardHeads.KEY), prior));
+        }
         RunDirs.writeJson(
             runDir.resolve("config.json"),
             ModelConfigs.toHf(spec.config(), spec.architecture(), spec.heads()));
@@ -495,6 +535,21 @@ public final class TrainingRun {
     f.put("train_pairs", trainPairs);
     f.put("eval_pairs", evalPairs);
     f.put("bootstrap", spec.bootstrap());
+    // Absent when unused, so that the checkpoints of runs made before these levers resume.
+    MemberLevers lv = spec.levers();
+    if (lv.data() == MemberData.BOOTSTRAP || lv.data() == MemberData.DISJOINT) {
+      f.put("member_data", lv.data().id());
+    }
+    if (lv.priorScale() != 0) {
+      f.put("prior_scale", lv.priorScale());
+      f.put("prior_seed", lv.priorSeed());
+    }
+    if (lv.diversityWeight() != 0) {
+      f.put("diversity_weight", lv.diversityWeight());
+    }
+    if (lv.loraRanks() != null) {
+      f.set("lora_ranks", JSON.valueToTree(lv.loraRanks()));
+    }
     if (spec.rewardToken() != RewardToken.LAST_ATTENDED) {
       // Absent in the checkpoints of runs made before the rule was a choice (all last-attended),
       // so that those resume.
