@@ -51,7 +51,7 @@ import org.tensorflow.proto.OptimizerOptions;
 public record ExecConfig(
     int intraOpThreads,
     int interOpThreads,
-    boolean xla,
+    XlaMode xlaMode,
     String device,
     boolean gpuMemoryGrowth,
     String visibleDevices,
@@ -60,7 +60,45 @@ public record ExecConfig(
     WeightStorage weights,
     boolean recompute) {
 
+  /**
+   * Which graphs XLA's JIT compiles ({@code --xla off|auto|on}).
+   *
+   * <ul>
+   *   <li>{@link #OFF}: none;
+   *   <li>{@link #AUTO}: the fixed-shape graphs only (scoring, and the forward + backward of reward
+   *       training), whose callers pad the sequence length to a few buckets ({@link
+   *       dev.rewardensemble.data.Padding#bucket}) so that compilations stay few; the generation
+   *       loop, PPO and everything else run on TensorFlow's kernels;
+   *   <li>{@link #ON}: every graph a session of this configuration runs (the old {@code --xla}),
+   *       the decode loop included.
+   * </ul>
+   */
+  public enum XlaMode {
+    OFF,
+    AUTO,
+    ON;
+
+    /** {@code off}, {@code auto} or {@code on} (any case); the error names the value. */
+    public static XlaMode parse(String s) {
+      String v = s == null ? "" : s.trim().toLowerCase(Locale.ROOT);
+      return switch (v) {
+        case "off", "false" -> OFF;
+        case "auto" -> AUTO;
+        case "on", "true" -> ON;
+        default ->
+            throw new IllegalArgumentException(
+                "XLA mode must be off, auto or on, got '" + (s == null ? "" : s.trim()) + "'");
+      };
+    }
+
+    /** The name on the command line. */
+    public String id() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+  }
+
   public ExecConfig {
+    xlaMode = xlaMode == null ? XlaMode.OFF : xlaMode;
     check(intraOpThreads >= 0, "intra-op threads must be >= 0, got " + intraOpThreads);
     check(interOpThreads >= 0, "inter-op threads must be >= 0, got " + interOpThreads);
     device = device == null ? "" : device.trim().toLowerCase(Locale.ROOT);
@@ -77,7 +115,56 @@ public record ExecConfig(
     weights = weights == null ? WeightStorage.AUTO : weights;
   }
 
+  /** {@code xla} true: {@link XlaMode#ON} (every graph), false: {@link XlaMode#OFF}. */
+  public ExecConfig(
+      int intraOpThreads,
+      int interOpThreads,
+      boolean xla,
+      String device,
+      boolean gpuMemoryGrowth,
+      String visibleDevices,
+      boolean logPlacement,
+      Precision compute,
+      WeightStorage weights,
+      boolean recompute) {
+    this(
+        intraOpThreads,
+        interOpThreads,
+        xla ? XlaMode.ON : XlaMode.OFF,
+        device,
+        gpuMemoryGrowth,
+        visibleDevices,
+        logPlacement,
+        compute,
+        weights,
+        recompute);
+  }
+
   /** Everything but recomputation, which is off. */
+  public ExecConfig(
+      int intraOpThreads,
+      int interOpThreads,
+      XlaMode xla,
+      String device,
+      boolean gpuMemoryGrowth,
+      String visibleDevices,
+      boolean logPlacement,
+      Precision compute,
+      WeightStorage weights) {
+    this(
+        intraOpThreads,
+        interOpThreads,
+        xla,
+        device,
+        gpuMemoryGrowth,
+        visibleDevices,
+        logPlacement,
+        compute,
+        weights,
+        false);
+  }
+
+  /** Everything but recomputation (off); {@code xla} as in the boolean canonical form. */
   public ExecConfig(
       int intraOpThreads,
       int interOpThreads,
@@ -91,7 +178,7 @@ public record ExecConfig(
     this(
         intraOpThreads,
         interOpThreads,
-        xla,
+        xla ? XlaMode.ON : XlaMode.OFF,
         device,
         gpuMemoryGrowth,
         visibleDevices,
@@ -148,7 +235,7 @@ public record ExecConfig(
     return new ExecConfig(
         intraOpThreads,
         interOpThreads,
-        xla,
+        xlaMode,
         device,
         gpuMemoryGrowth,
         visibleDevices,
@@ -163,7 +250,7 @@ public record ExecConfig(
     return new ExecConfig(
         intraOpThreads,
         interOpThreads,
-        xla,
+        xlaMode,
         device,
         gpuMemoryGrowth,
         visibleDevices,
@@ -178,7 +265,7 @@ public record ExecConfig(
     return new ExecConfig(
         intraOpThreads,
         interOpThreads,
-        xla,
+        xlaMode,
         device,
         gpuMemoryGrowth,
         visibleDevices,
@@ -191,6 +278,55 @@ public record ExecConfig(
   /** Threads and XLA; everything else at its default. */
   public ExecConfig(int intraOpThreads, int interOpThreads, boolean xla) {
     this(intraOpThreads, interOpThreads, xla, "", true, "", false);
+  }
+
+  /** Threads and an XLA mode; everything else at its default. */
+  public ExecConfig(int intraOpThreads, int interOpThreads, XlaMode xla) {
+    this(
+        intraOpThreads,
+        interOpThreads,
+        xla,
+        "",
+        true,
+        "",
+        false,
+        Precision.FLOAT32,
+        WeightStorage.AUTO,
+        false);
+  }
+
+  /**
+   * Whether a session of this configuration compiles its graph with XLA's JIT: {@link XlaMode#ON}.
+   * Under {@link XlaMode#AUTO} the fixed-shape graphs resolve to {@code ON} through {@link
+   * #forFixedShapes} and everything else stays uncompiled, so this is false until resolved.
+   */
+  public boolean xla() {
+    return xlaMode == XlaMode.ON;
+  }
+
+  /** This configuration with XLA mode {@code m}. */
+  public ExecConfig withXla(XlaMode m) {
+    return new ExecConfig(
+        intraOpThreads,
+        interOpThreads,
+        m,
+        device,
+        gpuMemoryGrowth,
+        visibleDevices,
+        logPlacement,
+        compute,
+        weights,
+        recompute);
+  }
+
+  /**
+   * The configuration of a fixed-shape graph (scoring; the forward + backward of reward training),
+   * whose caller pads the sequence length to {@link dev.rewardensemble.data.Padding#bucket}s: under
+   * {@link XlaMode#AUTO} it compiles ({@link XlaMode#ON}); {@code ON} and {@code OFF} stay as they
+   * are. Graphs that do not call this (the decode loop, PPO) stay uncompiled under {@code AUTO}.
+   */
+  public ExecConfig forFixedShapes() {
+    return xlaMode == XlaMode.AUTO ? withXla(XlaMode.ON) : this;
   }
 
   /** TensorFlow's defaults, no XLA. */
@@ -224,7 +360,7 @@ public record ExecConfig(
    * #enableXlaCpuJit}).
    */
   public Session newSession(Graph graph) {
-    if (xla) {
+    if (xla()) {
       enableXlaCpuJit();
     }
     return new Session(graph, toProto());
@@ -246,7 +382,7 @@ public record ExecConfig(
       gpu.setVisibleDeviceList(visibleDevices);
     }
     b.setGpuOptions(gpu);
-    if (xla) {
+    if (xla()) {
       b.setGraphOptions(
           GraphOptions.newBuilder()
               .setOptimizerOptions(
@@ -267,5 +403,11 @@ public record ExecConfig(
    */
   public static void enableXlaCpuJit() {
     org.tensorflow.internal.c_api.global.tensorflow.TF_SetTfXlaCpuGlobalJit((byte) 1);
+    // Strict, not lazy, compilation: by default TensorFlow runs a cluster's second and later input
+    // shapes on its own kernels until it has seen them twice, and gives up compiling a cluster
+    // that sees many shapes; both would mix XLA's and TensorFlow's arithmetic within one run (and
+    // make a resumed run differ from an uninterrupted one in the last bits). Compiled graphs pad
+    // to a few shape buckets instead, so compiling every shape at its first use stays bounded.
+    org.tensorflow.internal.c_api.global.tensorflow.TF_SetXlaEnableLazyCompilation((byte) 0);
   }
 }
