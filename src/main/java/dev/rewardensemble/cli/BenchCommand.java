@@ -89,7 +89,7 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(
       names = "--xla",
       arity = "0..1",
-      defaultValue = "auto",
+      defaultValue = "${sys:rme.xla:-auto}",
       fallbackValue = "on",
       paramLabel = "off|auto|on",
       description =

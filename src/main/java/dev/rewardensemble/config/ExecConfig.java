@@ -322,11 +322,16 @@ public record ExecConfig(
   /**
    * The configuration of a fixed-shape graph (scoring; the forward + backward of reward training),
    * whose caller pads the sequence length to {@link dev.rewardensemble.data.Padding#bucket}s: under
-   * {@link XlaMode#AUTO} it compiles ({@link XlaMode#ON}); {@code ON} and {@code OFF} stay as they
-   * are. Graphs that do not call this (the decode loop, PPO) stay uncompiled under {@code AUTO}.
+   * {@link XlaMode#AUTO} it compiles ({@link XlaMode#ON}) in float32 without recomputation; {@code
+   * ON} and {@code OFF} stay as they are. Graphs that do not call this (the decode loop, PPO) stay
+   * uncompiled under {@code AUTO}, and so do graphs with {@link #recompute} (XLA's common
+   * subexpression elimination may merge the rebuilt blocks with the forward's and keep the
+   * activations recomputation exists to drop) or {@code --compute bfloat16} (not measured under
+   * XLA): {@code --xla on} still compiles those.
    */
   public ExecConfig forFixedShapes() {
-    return xlaMode == XlaMode.AUTO ? withXla(XlaMode.ON) : this;
+    boolean pays = compute == Precision.FLOAT32 && !recompute;
+    return xlaMode == XlaMode.AUTO ? withXla(pays ? XlaMode.ON : XlaMode.OFF) : this;
   }
 
   /** TensorFlow's defaults, no XLA. */

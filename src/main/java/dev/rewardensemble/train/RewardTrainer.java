@@ -159,6 +159,15 @@ public final class RewardTrainer implements AutoCloseable {
   }
 
   /**
+   * The length a micro-batch whose longest sequence has {@code t} tokens runs at: its shape bucket
+   * ({@link dev.rewardensemble.data.Padding#bucket}) when the session compiles with XLA, else
+   * {@code t}.
+   */
+  public int runLength(int t) {
+    return compiled ? dev.rewardensemble.data.Padding.bucket(t, positionLimit) : t;
+  }
+
+  /**
    * The longest sequence the forward accepts: the rows of a learned position table (GPT-2's {@code
    * wpe}), else unbounded (rotary positions hold at any length; sequences themselves are checked
    * against the model's positions when encoded).
@@ -291,11 +300,9 @@ public final class RewardTrainer implements AutoCloseable {
     for (PreferencePair p : batch) {
       t = Math.max(t, Math.max(p.chosen().length, p.rejected().length));
     }
-    if (compiled) {
-      // Right padding with mask 0 changes no reward (causal attention; the reward token is an
-      // attended one) and bounds XLA's compilations to a few lengths.
-      t = dev.rewardensemble.data.Padding.bucket(t, positionLimit);
-    }
+    // Right padding with mask 0 changes no reward (causal attention; the reward token is an
+    // attended one) and bounds XLA's compilations to a few lengths.
+    t = runLength(t);
     int[] ids = new int[2 * b * t];
     int[] mask = new int[2 * b * t];
     Arrays.fill(ids, padId);

@@ -120,10 +120,15 @@ class ExecConfigTest {
     assertTrue(auto.forFixedShapes().toProto().getGraphOptions().hasOptimizerOptions());
     assertFalse(new ExecConfig(2, 1, false).forFixedShapes().xla());
     assertTrue(new ExecConfig(2, 1, true).xla());
-    // the other settings survive the resolution
+    // not where it is not known to pay: recomputation (XLA could merge the rebuilt blocks with
+    // the forward's) and bfloat16 products stay uncompiled unless --xla on
     ExecConfig bf = auto.withCompute(Precision.BFLOAT16).withRecompute(true).forFixedShapes();
     assertEquals(Precision.BFLOAT16, bf.compute());
     assertTrue(bf.recompute());
+    assertFalse(bf.xla());
+    assertFalse(auto.withRecompute(true).forFixedShapes().xla());
+    assertFalse(auto.withCompute(Precision.BFLOAT16).forFixedShapes().xla());
+    assertTrue(auto.withXla(ExecConfig.XlaMode.ON).withRecompute(true).forFixedShapes().xla());
   }
 
   /**
