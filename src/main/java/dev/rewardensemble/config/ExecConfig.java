@@ -26,15 +26,19 @@ import org.tensorflow.proto.OptimizerOptions;
  * for the process; it only permits CPU clustering, so sessions opened without XLA's JIT level
  * (every configuration without {@link #xla}) stay unclustered.
  *
+ * <p>Which graphs compile is {@link #xlaMode} ({@link XlaMode}): under {@code AUTO} (the command
+ * line's default) the fixed-shape graphs resolve to {@code ON} through {@link #forFixedShapes} and
+ * pad their batches to shape buckets; {@link #xla()} says whether a session compiles.
+ *
  * <p>Defaults ({@link #defaults()}): TensorFlow's thread pools (one intra-op thread per core), no
- * XLA (faster for scoring and training at fixed shapes on the measured 2-core CPU, but it compiles
- * once per batch shape and slows the generation loop), float32, TensorFlow's placement, GPU memory
+ * XLA (the Java API compiles nothing unless asked: no compile latency in library use and tests; the
+ * command line defaults to {@link XlaMode#AUTO}), float32, TensorFlow's placement, GPU memory
  * growth on.
  *
  * @param intraOpThreads threads inside one op (MatMul); 0 = all cores
  * @param interOpThreads ops run concurrently; 0 = TensorFlow's default
- * @param xla compile the graph with XLA's global JIT (on the CPU too: {@link #newSession} sets
- *     TensorFlow's process-wide CPU auto-clustering flag)
+ * @param xlaMode which graphs XLA's JIT compiles (on the CPU too: {@link #newSession} sets
+ *     TensorFlow's process-wide CPU auto-clustering flag); {@link XlaMode#OFF} when null
  * @param device where ops are placed: {@code ""} (TensorFlow decides), {@code cpu}, {@code cpu:N},
  *     {@code gpu} or {@code gpu:N}
  * @param gpuMemoryGrowth allocate GPU memory as needed instead of all of it up front
