@@ -21,10 +21,11 @@ import org.tensorflow.proto.OptimizerOptions;
  * model.BuildContext.of(graph, exec)}), and sessions are opened by {@link #newSession}.
  *
  * <p>XLA's CPU JIT is the one process-wide setting: TensorFlow's auto-clustering flag {@code
- * tf_xla_cpu_global_jit} belongs to the process, not to a session. {@link #newSession} of a
- * configuration with {@link #xla} switches it on ({@link #enableXlaCpuJit}), and it then stays on
- * for the process; it only permits CPU clustering, so sessions opened without XLA's JIT level
- * (every configuration without {@link #xla}) stay unclustered.
+ * tf_xla_cpu_global_jit} belongs to the process, not to a session, and TensorFlow honours it only
+ * when it is set before the process's first session. {@link #newSession} of every configuration
+ * switches it on ({@link #enableXlaCpuJit}), and it then stays on for the process; it only permits
+ * CPU clustering, so sessions opened without XLA's JIT level (every configuration without {@link
+ * #xla}) stay unclustered.
  *
  * <p>Which graphs compile is {@link #xlaMode} ({@link XlaMode}): under {@code AUTO} (the command
  * line's default) the fixed-shape graphs resolve to {@code ON} through {@link #forFixedShapes} and
@@ -365,13 +366,15 @@ public record ExecConfig(
 
   /**
    * A session of {@code graph} with these options: the one place sessions are opened from an {@code
-   * ExecConfig}. With {@link #xla} it first switches on XLA's process-wide CPU flag ({@link
-   * #enableXlaCpuJit}).
+   * ExecConfig}. It first switches on XLA's process-wide CPU flag ({@link #enableXlaCpuJit}), which
+   * TensorFlow only honours when it is set before the process's first session.
    */
   public Session newSession(Graph graph) {
-    if (xla()) {
-      enableXlaCpuJit();
-    }
+    // TensorFlow reads the CPU JIT flag once, when the process's first session is set up: set
+    // after that, a later XLA session silently runs uncompiled (measured: no executable at all
+    // after an earlier session without XLA). So every session sets it, whatever its mode; it only
+    // permits clustering, sessions without XLA's JIT level stay unclustered.
+    enableXlaCpuJit();
     return new Session(graph, toProto());
   }
 
