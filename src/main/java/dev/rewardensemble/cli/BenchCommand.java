@@ -89,12 +89,12 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(
       names = "--xla",
       arity = "0..1",
-      defaultValue = "${sys:rme.xla:-auto}",
+      defaultValue = "${sys:rme.xla:-off}",
       fallbackValue = "on",
       paramLabel = "off|auto|on",
       description =
-          "XLA's JIT as for every command: auto (scoring and training compiled, generation not),"
-              + " on (--xla alone: every graph) or off (default: ${DEFAULT-VALUE}).")
+          "XLA's JIT as for every command: off, auto (scoring and training compiled, generation"
+              + " not) or on (--xla alone: every graph) (default: ${DEFAULT-VALUE}).")
   String xla;
 
   @Option(

@@ -22,15 +22,15 @@ final class ExecOptions {
   @Option(
       names = "--xla",
       arity = "0..1",
-      defaultValue = "${sys:rme.xla:-auto}",
+      defaultValue = "${sys:rme.xla:-off}",
       fallbackValue = "on",
       paramLabel = "off|auto|on",
       description =
-          "XLA's JIT: auto compiles scoring and reward training (sequence lengths padded to a few"
-              + " buckets, so compilations stay few) and leaves generation and PPO on TensorFlow's"
-              + " kernels; on (or --xla alone) compiles every graph, the decode loop included; off"
-              + " compiles nothing (default: ${DEFAULT-VALUE}; the Java property rme.xla changes"
-              + " it).")
+          "XLA's JIT: off compiles nothing; auto compiles scoring and reward training in float32"
+              + " (sequence lengths padded to a few buckets, so compilations stay few) and leaves"
+              + " generation and PPO on TensorFlow's kernels; on (or --xla alone) compiles every"
+              + " graph, the decode loop included (default: ${DEFAULT-VALUE}; the Java property"
+              + " rme.xla changes it).")
   String xla;
 
   @Option(

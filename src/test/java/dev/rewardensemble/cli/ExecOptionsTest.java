@@ -8,7 +8,7 @@ import dev.rewardensemble.config.ExecConfig.XlaMode;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
-/** {@code --xla off|auto|on}: auto without the option, on for the bare flag (as before). */
+/** {@code --xla off|auto|on}: off without the option, on for the bare flag (as before). */
 class ExecOptionsTest {
   @CommandLine.Command(name = "probe")
   static final class Probe {
@@ -25,8 +25,8 @@ class ExecOptionsTest {
   }
 
   @Test
-  void xlaIsAutoByDefaultOnAloneAndNamedOtherwise() {
-    assertEquals(XlaMode.AUTO, parse().exec.config().xlaMode());
+  void xlaIsOffByDefaultOnAloneAndNamedOtherwise() {
+    assertEquals(XlaMode.OFF, parse().exec.config().xlaMode());
     Probe bare = parse("--xla", "--model", "m");
     assertEquals(XlaMode.ON, bare.exec.config().xlaMode());
     assertEquals("m", bare.model);
