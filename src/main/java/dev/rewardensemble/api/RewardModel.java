@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.RewardToken;
+import dev.rewardensemble.data.Padding;
 import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.EnsembleModel;
@@ -58,6 +59,8 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
   private final GraphSession owner;
   private final ForwardGraph fg;
   private final SavedModelScorer saved;
+  // The session compiles with XLA: batches are padded to shape buckets (Padding.bucket).
+  private final boolean compiled;
 
   private RewardModel(EnsembleModel m, ExecConfig exec) {
     spec = m.spec();
@@ -67,10 +70,13 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
     source = m.source();
     counts = m.parameterCounts();
     saved = null;
+    // A scoring graph has fixed shapes per batch: under --xla auto it compiles, with buckets.
+    ExecConfig fixed = exec.forFixedShapes();
+    compiled = fixed.xla();
     owner = new GraphSession();
     try {
-      fg = m.build(BuildContext.of(owner.graph(), exec), m.frozenStorage(exec.weights()));
-      fg.params().load(owner.open(exec), m.weights(), false, String.valueOf(m.source()));
+      fg = m.build(BuildContext.of(owner.graph(), fixed), m.frozenStorage(fixed.weights()));
+      fg.params().load(owner.open(fixed), m.weights(), false, String.valueOf(m.source()));
     } catch (RuntimeException | Error e) {
       owner.close(); // the session first: Graph.close() waits for open sessions
       throw e;
@@ -81,6 +87,7 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
     saved = s;
     owner = null;
     fg = null;
+    compiled = false;
     JsonNode meta = s.metadata();
     EnsembleKind kind =
         meta.has("kind")
@@ -328,12 +335,36 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
 
   /**
    * Raw member rewards {@code [B][K]} of an already padded batch ({@code ids}, {@code mask}
-   * row-major [B, T]).
+   * row-major [B, T]). When the session compiles with XLA, the batch runs padded to a shape bucket
+   * ({@link Padding#bucket}, {@link Padding#bucketRows}: pad columns with mask 0 on the right,
+   * copies of the first row below), so that XLA compiles a few shapes instead of one per batch; the
+   * rewards are those of the batch as given.
    */
   public float[][] run(int[] ids, int[] mask, int b, int t) {
     if (saved != null) {
       return saved.run(ids, mask, b, t);
     }
+    int[] shape = runShape(b, t);
+    if (shape[0] != b || shape[1] != t) {
+      int[][] padded = Padding.toBucket(ids, mask, b, t, shape[0], shape[1], config.padTokenId());
+      return Arrays.copyOf(runExact(padded[0], padded[1], shape[0], shape[1]), b);
+    }
+    return runExact(ids, mask, b, t);
+  }
+
+  /**
+   * The shape {@code [rows, length]} a batch of {@code b} sequences padded to {@code t} runs at:
+   * the shape bucket ({@link Padding#bucketRows}, {@link Padding#bucket}) when the session compiles
+   * with XLA, else {@code [b, t]} itself.
+   */
+  public int[] runShape(int b, int t) {
+    if (!compiled) {
+      return new int[] {b, t};
+    }
+    return new int[] {Padding.bucketRows(b), Padding.bucket(t, config.maxPositions())};
+  }
+
+  private float[][] runExact(int[] ids, int[] mask, int b, int t) {
     // close() waits for this run to finish; after close, IllegalStateException("closed").
     return owner.run(
         session -> {

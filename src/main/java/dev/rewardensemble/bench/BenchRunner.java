@@ -111,7 +111,17 @@ public final class BenchRunner {
     ArrayNode peerPresets = peerSpec.putArray("presets");
 
     List<WorkloadResult> rows = new ArrayList<>();
+    java.util.Optional<XlaCompilations> compilations = XlaCompilations.start();
+    log.accept(
+        "XLA: "
+            + o.exec().xlaMode().id()
+            + compilations
+                .map(x -> "; compilations counted as executables written to " + x.directory())
+                .orElse(
+                    "; compilations not counted (TF_XLA_FLAGS names no"
+                        + " --tf_xla_persistent_cache_directory; ./rme sets one)"));
     for (Path preset : s.presets()) {
+      int compiledBefore = compilations.map(XlaCompilations::count).orElse(0);
       String name = preset.getFileName().toString().replaceFirst("\\.json$", "");
       ModelConfig c = BenchModels.config(BenchModels.presetJson(preset), preset.toString());
       int[] ids = BenchModels.tokenIds(c, 2 * o.batch(), o.seq(), o.seed());
@@ -137,6 +147,12 @@ public final class BenchRunner {
       if (s.workloads().contains("ensembles")) {
         rows.addAll(Workloads.ensembles(name, c, ids, o, peak, log));
       }
+      compilations.ifPresent(
+          x ->
+              log.accept(
+                  String.format(
+                      "%s: XLA compilations %d (compiled clusters x input shapes)",
+                      name, x.count() - compiledBefore)));
     }
 
     ObjectNode memory = null;
@@ -348,7 +364,7 @@ public final class BenchRunner {
     settings.put("reps", o.reps());
     settings.put("intra_op_threads", o.exec().intraOpThreads());
     settings.put("inter_op_threads", o.exec().interOpThreads());
-    settings.put("xla", o.exec().xla());
+    settings.put("xla", o.exec().xlaMode().id());
     settings.put("seed", o.seed());
     settings.put(
         "flops",

@@ -88,8 +88,14 @@ public final class BenchCommand implements Callable<Integer> {
 
   @Option(
       names = "--xla",
-      description = "Compile with XLA's global JIT (CPU auto-clustering is enabled in-process).")
-  boolean xla;
+      arity = "0..1",
+      defaultValue = "${sys:rme.xla:-off}",
+      fallbackValue = "on",
+      paramLabel = "off|auto|on",
+      description =
+          "XLA's JIT as for every command: off, auto (scoring and training compiled, generation"
+              + " not) or on (--xla alone: every graph) (default: ${DEFAULT-VALUE}).")
+  String xla;
 
   @Option(
       names = "--compute",
@@ -247,7 +253,7 @@ public final class BenchCommand implements Callable<Integer> {
             k,
             warmup,
             reps,
-            new ExecConfig(intra, inter, xla)
+            new ExecConfig(intra, inter, ExecOptions.xlaMode(xla))
                 .withCompute(ExecOptions.precision(compute))
                 .withRecompute(recompute),
             seed);

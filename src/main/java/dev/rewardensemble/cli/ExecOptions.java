@@ -21,9 +21,17 @@ final class ExecOptions {
 
   @Option(
       names = "--xla",
+      arity = "0..1",
+      defaultValue = "${sys:rme.xla:-off}",
+      fallbackValue = "on",
+      paramLabel = "off|auto|on",
       description =
-          "Compile with XLA's JIT (faster scoring and training at fixed shapes; slower generation).")
-  boolean xla;
+          "XLA's JIT: off compiles nothing; auto compiles scoring and reward training in float32"
+              + " (sequence lengths padded to a few buckets, so compilations stay few) and leaves"
+              + " generation and PPO on TensorFlow's kernels; on (or --xla alone) compiles every"
+              + " graph, the decode loop included (default: ${DEFAULT-VALUE}; the Java property"
+              + " rme.xla changes it).")
+  String xla;
 
   @Option(
       names = "--compute",
@@ -63,13 +71,23 @@ final class ExecOptions {
     return new ExecConfig(
         threads,
         interThreads,
-        xla,
+        xlaMode(xla),
         device,
         !noGrowth,
         visibleDevices,
         logPlacement,
         precision(compute),
-        storage(weights));
+        storage(weights),
+        false);
+  }
+
+  /** {@code --xla}'s value, or a user error naming the option. */
+  static ExecConfig.XlaMode xlaMode(String xla) {
+    try {
+      return ExecConfig.XlaMode.parse(xla);
+    } catch (IllegalArgumentException e) {
+      throw new UserError("--xla: " + e.getMessage());
+    }
   }
 
   /** {@code --weights}'s value, or a user error naming the option. */

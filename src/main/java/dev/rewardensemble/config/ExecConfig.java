@@ -21,20 +21,25 @@ import org.tensorflow.proto.OptimizerOptions;
  * model.BuildContext.of(graph, exec)}), and sessions are opened by {@link #newSession}.
  *
  * <p>XLA's CPU JIT is the one process-wide setting: TensorFlow's auto-clustering flag {@code
- * tf_xla_cpu_global_jit} belongs to the process, not to a session. {@link #newSession} of a
- * configuration with {@link #xla} switches it on ({@link #enableXlaCpuJit}), and it then stays on
- * for the process; it only permits CPU clustering, so sessions opened without XLA's JIT level
- * (every configuration without {@link #xla}) stay unclustered.
+ * tf_xla_cpu_global_jit} belongs to the process, not to a session, and TensorFlow honours it only
+ * when it is set before the process's first session. {@link #newSession} of every configuration
+ * switches it on ({@link #enableXlaCpuJit}), and it then stays on for the process; it only permits
+ * CPU clustering, so sessions opened without XLA's JIT level (every configuration without {@link
+ * #xla}) stay unclustered.
+ *
+ * <p>Which graphs compile is {@link #xlaMode} ({@link XlaMode}): under {@code AUTO} the fixed-shape
+ * graphs resolve to {@code ON} through {@link #forFixedShapes} and pad their batches to shape
+ * buckets; {@link #xla()} says whether a session compiles.
  *
  * <p>Defaults ({@link #defaults()}): TensorFlow's thread pools (one intra-op thread per core), no
- * XLA (faster for scoring and training at fixed shapes on the measured 2-core CPU, but it compiles
- * once per batch shape and slows the generation loop), float32, TensorFlow's placement, GPU memory
- * growth on.
+ * XLA, as on the command line ({@code --xla off}: on the 2-core AMD EPYC this was measured on,
+ * {@link XlaMode#AUTO}'s compiled scoring and training ran at 0.6-0.9x of TensorFlow's own kernels,
+ * interleaved in one process), float32, TensorFlow's placement, GPU memory growth on.
  *
  * @param intraOpThreads threads inside one op (MatMul); 0 = all cores
  * @param interOpThreads ops run concurrently; 0 = TensorFlow's default
- * @param xla compile the graph with XLA's global JIT (on the CPU too: {@link #newSession} sets
- *     TensorFlow's process-wide CPU auto-clustering flag)
+ * @param xlaMode which graphs XLA's JIT compiles (on the CPU too: {@link #newSession} sets
+ *     TensorFlow's process-wide CPU auto-clustering flag); {@link XlaMode#OFF} when null
  * @param device where ops are placed: {@code ""} (TensorFlow decides), {@code cpu}, {@code cpu:N},
  *     {@code gpu} or {@code gpu:N}
  * @param gpuMemoryGrowth allocate GPU memory as needed instead of all of it up front
@@ -51,7 +56,7 @@ import org.tensorflow.proto.OptimizerOptions;
 public record ExecConfig(
     int intraOpThreads,
     int interOpThreads,
-    boolean xla,
+    XlaMode xlaMode,
     String device,
     boolean gpuMemoryGrowth,
     String visibleDevices,
@@ -60,7 +65,45 @@ public record ExecConfig(
     WeightStorage weights,
     boolean recompute) {
 
+  /**
+   * Which graphs XLA's JIT compiles ({@code --xla off|auto|on}).
+   *
+   * <ul>
+   *   <li>{@link #OFF}: none;
+   *   <li>{@link #AUTO}: the fixed-shape graphs only (scoring, and the forward + backward of reward
+   *       training), whose callers pad the sequence length to a few buckets ({@link
+   *       dev.rewardensemble.data.Padding#bucket}) so that compilations stay few; the generation
+   *       loop, PPO and everything else run on TensorFlow's kernels;
+   *   <li>{@link #ON}: every graph a session of this configuration runs (the old {@code --xla}),
+   *       the decode loop included.
+   * </ul>
+   */
+  public enum XlaMode {
+    OFF,
+    AUTO,
+    ON;
+
+    /** {@code off}, {@code auto} or {@code on} (any case); the error names the value. */
+    public static XlaMode parse(String s) {
+      String v = s == null ? "" : s.trim().toLowerCase(Locale.ROOT);
+      return switch (v) {
+        case "off", "false" -> OFF;
+        case "auto" -> AUTO;
+        case "on", "true" -> ON;
+        default ->
+            throw new IllegalArgumentException(
+                "XLA mode must be off, auto or on, got '" + (s == null ? "" : s.trim()) + "'");
+      };
+    }
+
+    /** The name on the command line. */
+    public String id() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+  }
+
   public ExecConfig {
+    xlaMode = xlaMode == null ? XlaMode.OFF : xlaMode;
     check(intraOpThreads >= 0, "intra-op threads must be >= 0, got " + intraOpThreads);
     check(interOpThreads >= 0, "inter-op threads must be >= 0, got " + interOpThreads);
     device = device == null ? "" : device.trim().toLowerCase(Locale.ROOT);
@@ -77,7 +120,56 @@ public record ExecConfig(
     weights = weights == null ? WeightStorage.AUTO : weights;
   }
 
+  /** {@code xla} true: {@link XlaMode#ON} (every graph), false: {@link XlaMode#OFF}. */
+  public ExecConfig(
+      int intraOpThreads,
+      int interOpThreads,
+      boolean xla,
+      String device,
+      boolean gpuMemoryGrowth,
+      String visibleDevices,
+      boolean logPlacement,
+      Precision compute,
+      WeightStorage weights,
+      boolean recompute) {
+    this(
+        intraOpThreads,
+        interOpThreads,
+        xla ? XlaMode.ON : XlaMode.OFF,
+        device,
+        gpuMemoryGrowth,
+        visibleDevices,
+        logPlacement,
+        compute,
+        weights,
+        recompute);
+  }
+
   /** Everything but recomputation, which is off. */
+  public ExecConfig(
+      int intraOpThreads,
+      int interOpThreads,
+      XlaMode xla,
+      String device,
+      boolean gpuMemoryGrowth,
+      String visibleDevices,
+      boolean logPlacement,
+      Precision compute,
+      WeightStorage weights) {
+    this(
+        intraOpThreads,
+        interOpThreads,
+        xla,
+        device,
+        gpuMemoryGrowth,
+        visibleDevices,
+        logPlacement,
+        compute,
+        weights,
+        false);
+  }
+
+  /** Everything but recomputation (off); {@code xla} as in the boolean canonical form. */
   public ExecConfig(
       int intraOpThreads,
       int interOpThreads,
@@ -91,7 +183,7 @@ public record ExecConfig(
     this(
         intraOpThreads,
         interOpThreads,
-        xla,
+        xla ? XlaMode.ON : XlaMode.OFF,
         device,
         gpuMemoryGrowth,
         visibleDevices,
@@ -148,7 +240,7 @@ public record ExecConfig(
     return new ExecConfig(
         intraOpThreads,
         interOpThreads,
-        xla,
+        xlaMode,
         device,
         gpuMemoryGrowth,
         visibleDevices,
@@ -163,7 +255,7 @@ public record ExecConfig(
     return new ExecConfig(
         intraOpThreads,
         interOpThreads,
-        xla,
+        xlaMode,
         device,
         gpuMemoryGrowth,
         visibleDevices,
@@ -178,7 +270,7 @@ public record ExecConfig(
     return new ExecConfig(
         intraOpThreads,
         interOpThreads,
-        xla,
+        xlaMode,
         device,
         gpuMemoryGrowth,
         visibleDevices,
@@ -191,6 +283,60 @@ public record ExecConfig(
   /** Threads and XLA; everything else at its default. */
   public ExecConfig(int intraOpThreads, int interOpThreads, boolean xla) {
     this(intraOpThreads, interOpThreads, xla, "", true, "", false);
+  }
+
+  /** Threads and an XLA mode; everything else at its default. */
+  public ExecConfig(int intraOpThreads, int interOpThreads, XlaMode xla) {
+    this(
+        intraOpThreads,
+        interOpThreads,
+        xla,
+        "",
+        true,
+        "",
+        false,
+        Precision.FLOAT32,
+        WeightStorage.AUTO,
+        false);
+  }
+
+  /**
+   * Whether a session of this configuration compiles its graph with XLA's JIT: {@link XlaMode#ON}.
+   * Under {@link XlaMode#AUTO} the fixed-shape graphs resolve to {@code ON} through {@link
+   * #forFixedShapes} and everything else stays uncompiled, so this is false until resolved.
+   */
+  public boolean xla() {
+    return xlaMode == XlaMode.ON;
+  }
+
+  /** This configuration with XLA mode {@code m}. */
+  public ExecConfig withXla(XlaMode m) {
+    return new ExecConfig(
+        intraOpThreads,
+        interOpThreads,
+        m,
+        device,
+        gpuMemoryGrowth,
+        visibleDevices,
+        logPlacement,
+        compute,
+        weights,
+        recompute);
+  }
+
+  /**
+   * The configuration of a fixed-shape graph (scoring; the forward + backward of reward training),
+   * whose caller pads the sequence length to {@link dev.rewardensemble.data.Padding#bucket}s: under
+   * {@link XlaMode#AUTO} it compiles ({@link XlaMode#ON}) in float32 without recomputation; {@code
+   * ON} and {@code OFF} stay as they are. Graphs that do not call this (the decode loop, PPO) stay
+   * uncompiled under {@code AUTO}, and so do graphs with {@link #recompute} (XLA's common
+   * subexpression elimination may merge the rebuilt blocks with the forward's and keep the
+   * activations recomputation exists to drop) or {@code --compute bfloat16} (not measured under
+   * XLA): {@code --xla on} still compiles those.
+   */
+  public ExecConfig forFixedShapes() {
+    boolean pays = compute == Precision.FLOAT32 && !recompute;
+    return xlaMode == XlaMode.AUTO ? withXla(pays ? XlaMode.ON : XlaMode.OFF) : this;
   }
 
   /** TensorFlow's defaults, no XLA. */
@@ -220,13 +366,15 @@ public record ExecConfig(
 
   /**
    * A session of {@code graph} with these options: the one place sessions are opened from an {@code
-   * ExecConfig}. With {@link #xla} it first switches on XLA's process-wide CPU flag ({@link
-   * #enableXlaCpuJit}).
+   * ExecConfig}. It first switches on XLA's process-wide CPU flag ({@link #enableXlaCpuJit}), which
+   * TensorFlow only honours when it is set before the process's first session.
    */
   public Session newSession(Graph graph) {
-    if (xla) {
-      enableXlaCpuJit();
-    }
+    // TensorFlow reads the CPU JIT flag once, when the process's first session is set up: set
+    // after that, a later XLA session silently runs uncompiled (measured: no executable at all
+    // after an earlier session without XLA). So every session sets it, whatever its mode; it only
+    // permits clustering, sessions without XLA's JIT level stay unclustered.
+    enableXlaCpuJit();
     return new Session(graph, toProto());
   }
 
@@ -246,7 +394,7 @@ public record ExecConfig(
       gpu.setVisibleDeviceList(visibleDevices);
     }
     b.setGpuOptions(gpu);
-    if (xla) {
+    if (xla()) {
       b.setGraphOptions(
           GraphOptions.newBuilder()
               .setOptimizerOptions(
@@ -267,5 +415,11 @@ public record ExecConfig(
    */
   public static void enableXlaCpuJit() {
     org.tensorflow.internal.c_api.global.tensorflow.TF_SetTfXlaCpuGlobalJit((byte) 1);
+    // Strict, not lazy, compilation: by default TensorFlow runs a cluster's second and later input
+    // shapes on its own kernels until it has seen them twice, and gives up compiling a cluster
+    // that sees many shapes; both would mix XLA's and TensorFlow's arithmetic within one run (and
+    // make a resumed run differ from an uninterrupted one in the last bits). Compiled graphs pad
+    // to a few shape buckets instead, so compiling every shape at its first use stays bounded.
+    org.tensorflow.internal.c_api.global.tensorflow.TF_SetXlaEnableLazyCompilation((byte) 0);
   }
 }

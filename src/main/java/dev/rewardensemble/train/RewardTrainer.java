@@ -56,6 +56,10 @@ public final class RewardTrainer implements AutoCloseable {
   private final AdamW adamw;
   private final Op step;
   private final int heads;
+  // The session compiles with XLA (micro-batches are padded to Padding.bucket lengths), and the
+  // longest sequence the graph takes.
+  private final boolean compiled;
+  private final int positionLimit;
 
   /** Result of one micro-batch or one evaluation batch; arrays are per head. */
   public record BatchStats(int pairs, double loss, double[] accuracy, double[] margin) {}
@@ -119,6 +123,10 @@ public final class RewardTrainer implements AutoCloseable {
       Predicate<String> isTrainable,
       double diversityWeight) {
     try {
+      // The forward + backward has fixed shapes per micro-batch: under --xla auto it compiles,
+      // with the sequence length padded to buckets (run).
+      exec = exec.forFixedShapes();
+      compiled = exec.xla();
       BuildContext cx = BuildContext.of(owner.graph(), exec);
       Ops tf = cx.tf();
       // With recomputation the forward records its blocks, and the backward pass rebuilds them.
@@ -162,12 +170,36 @@ public final class RewardTrainer implements AutoCloseable {
       adamw =
           AdamW.build(tf, vars, acc.clipped(), new AdamWConfig(0.9, 0.999, 1e-8, tc.weightDecay()));
       step = acc.resetAfter(tf, adamw.update());
+      positionLimit = positionLimit(params);
       session = owner.open(exec);
       params.load(session, init, false, "initial weights");
     } catch (RuntimeException | Error e) {
       owner.close(); // the session first: Graph.close() waits for open sessions
       throw e;
     }
+  }
+
+  /**
+   * The length a micro-batch whose longest sequence has {@code t} tokens runs at: its shape bucket
+   * ({@link dev.rewardensemble.data.Padding#bucket}) when the session compiles with XLA, else
+   * {@code t}.
+   */
+  public int runLength(int t) {
+    return compiled ? dev.rewardensemble.data.Padding.bucket(t, positionLimit) : t;
+  }
+
+  /**
+   * The longest sequence the forward accepts: the rows of a learned position table (GPT-2's {@code
+   * wpe}), else unbounded (rotary positions hold at any length; sequences themselves are checked
+   * against the model's positions when encoded).
+   */
+  private static int positionLimit(ParameterStore params) {
+    for (String n : params.names()) {
+      if (n.endsWith("wpe.weight")) {
+        return (int) params.shape(n)[0];
+      }
+    }
+    return Integer.MAX_VALUE;
   }
 
   /**
@@ -289,6 +321,9 @@ public final class RewardTrainer implements AutoCloseable {
     for (PreferencePair p : batch) {
       t = Math.max(t, Math.max(p.chosen().length, p.rejected().length));
     }
+    // Right padding with mask 0 changes no reward (causal attention; the reward token is an
+    // attended one) and bounds XLA's compilations to a few lengths.
+    t = runLength(t);
     int[] ids = new int[2 * b * t];
     int[] mask = new int[2 * b * t];
     Arrays.fill(ids, padId);

@@ -103,6 +103,71 @@ class ExecConfigTest {
     }
   }
 
+  /** {@code --xla off|auto|on}: parsed by name; auto compiles the fixed-shape graphs only. */
+  @Test
+  void xlaModesResolvePerGraph() {
+    assertEquals(ExecConfig.XlaMode.AUTO, ExecConfig.XlaMode.parse(" Auto "));
+    assertEquals(ExecConfig.XlaMode.ON, ExecConfig.XlaMode.parse("on"));
+    assertEquals(ExecConfig.XlaMode.OFF, ExecConfig.XlaMode.parse("off"));
+    var e = assertThrows(IllegalArgumentException.class, () -> ExecConfig.XlaMode.parse("fast"));
+    assertTrue(e.getMessage().contains("'fast'"), e.getMessage());
+    ExecConfig auto = new ExecConfig(2, 1, ExecConfig.XlaMode.AUTO);
+    // a graph that does not ask (the decode loop, PPO) is not compiled
+    assertFalse(auto.xla());
+    assertFalse(auto.toProto().getGraphOptions().hasOptimizerOptions());
+    // the fixed-shape graphs are
+    assertTrue(auto.forFixedShapes().xla());
+    assertTrue(auto.forFixedShapes().toProto().getGraphOptions().hasOptimizerOptions());
+    assertFalse(new ExecConfig(2, 1, false).forFixedShapes().xla());
+    assertTrue(new ExecConfig(2, 1, true).xla());
+    // not where it is not known to pay: recomputation (XLA could merge the rebuilt blocks with
+    // the forward's) and bfloat16 products stay uncompiled unless --xla on
+    ExecConfig bf = auto.withCompute(Precision.BFLOAT16).withRecompute(true).forFixedShapes();
+    assertEquals(Precision.BFLOAT16, bf.compute());
+    assertTrue(bf.recompute());
+    assertFalse(bf.xla());
+    assertFalse(auto.withRecompute(true).forFixedShapes().xla());
+    assertFalse(auto.withCompute(Precision.BFLOAT16).forFixedShapes().xla());
+    assertTrue(auto.withXla(ExecConfig.XlaMode.ON).withRecompute(true).forFixedShapes().xla());
+  }
+
+  /**
+   * Under {@code --xla auto} a reward model compiles its scoring graph and runs each batch padded
+   * to a shape bucket; the padding changes no reward: the fixtures' transformers rewards at 1e-4,
+   * for a rotary model (Llama) and one with a learned position table (GPT-2, whose bucket is capped
+   * at its positions), run after run (XLA compiles on the second).
+   */
+  @Test
+  void autoXlaBucketsScoringBatchesWithTheFixtureRewards() throws Exception {
+    ExecConfig auto = new ExecConfig(2, 1, ExecConfig.XlaMode.AUTO);
+    for (String name : List.of("llama-seqcls", "gpt2-seqcls")) {
+      var fx = Fixtures.expected(name);
+      float[] want = Fixtures.floats(fx.get("rewards"));
+      int b = fx.get("input_ids").size();
+      int t = fx.get("input_ids").get(0).size();
+      try (RewardModel rm = RewardModel.load(Fixtures.dir(name), auto);
+          RewardModel plain = RewardModel.load(Fixtures.dir(name), new ExecConfig(2, 1, false))) {
+        int[] shape = rm.runShape(b, t);
+        assertTrue(
+            shape[0] > b || shape[1] > t,
+            name + ": " + b + " x " + t + " runs unpadded under auto XLA");
+        assertEquals(dev.rewardensemble.data.Padding.bucketRows(b), shape[0]);
+        assertEquals(
+            dev.rewardensemble.data.Padding.bucket(t, rm.config().maxPositions()), shape[1]);
+        assertEquals(List.of(b, t), List.of(plain.runShape(b, t)[0], plain.runShape(b, t)[1]));
+        for (int run = 0; run < 3; run++) {
+          float[][] got = runPadded(rm, fx);
+          assertEquals(b, got.length);
+          float[] flat = new float[got.length];
+          for (int i = 0; i < got.length; i++) {
+            flat[i] = got[i][0];
+          }
+          Fixtures.assertClose(want, flat, 1e-4, 1e-5, name + " under auto XLA, run " + run);
+        }
+      }
+    }
+  }
+
   /**
    * bfloat16 weight products: the fixture's rewards within bfloat16's precision (8-bit mantissa),
    * for a plain model and a LoRA ensemble, and different from float32 (the products really are

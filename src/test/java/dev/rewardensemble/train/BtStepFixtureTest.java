@@ -1,6 +1,7 @@
 package dev.rewardensemble.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.rewardensemble.config.ExecConfig;
@@ -125,6 +126,68 @@ class BtStepFixtureTest {
           1e-2,
           1e-4,
           "score.weight after step");
+    }
+  }
+
+  /**
+   * Under {@code --xla auto} the step is compiled and its micro-batch padded to a length bucket;
+   * the padding changes nothing: torch's loss, loss after the step and head at 1e-4.
+   */
+  @Test
+  void oneStepUnderAutoXlaWithBucketedLengthsMatchesTorch() throws Exception {
+    JsonNode e = Fixtures.expected("llama-bt-step");
+    HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(Fixtures.dir("llama-seqcls"));
+    TrainConfig tc =
+        TrainConfig.builder()
+            .steps(1)
+            .batchSize(4)
+            .gradAccum(1)
+            .lr(1e-3)
+            .weightDecay(0.1)
+            .schedule(Schedule.Kind.CONSTANT)
+            .warmupRatio(0)
+            .maxGradNorm(0)
+            .evalFraction(0)
+            .keepCheckpoints(1)
+            .build();
+    try (RewardTrainer t =
+        new RewardTrainer(
+            ckpt.config(),
+            1,
+            dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+            ckpt.weights(),
+            tc,
+            new ExecConfig(1, 1, ExecConfig.XlaMode.AUTO),
+            k -> true)) {
+      List<PreferencePair> pairs = pairs(e);
+      int longest =
+          pairs.stream()
+              .mapToInt(p -> Math.max(p.chosen().length, p.rejected().length))
+              .max()
+              .orElseThrow();
+      assertTrue(t.runLength(longest) > longest, "not padded: " + longest);
+      double loss = e.get("loss").asDouble();
+      assertEquals(loss, t.accumulate(pairs, 0).loss(), 1e-4 * loss);
+      t.apply(1e-3, 1);
+      double after = e.get("loss_after_one_step").asDouble();
+      assertEquals(after, t.evaluate(pairs, 0).loss(), 1e-4 * after + 1e-6);
+      Fixtures.assertClose(
+          Fixtures.flat(e.get("score_weight_after_one_step")),
+          t.weights().get("score.weight").data(),
+          1e-4,
+          1e-6,
+          "score.weight after a bucketed, compiled step");
+    }
+    try (RewardTrainer plain =
+        new RewardTrainer(
+            ckpt.config(),
+            1,
+            dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+            ckpt.weights(),
+            tc,
+            ExecConfig.deterministic(),
+            k -> true)) {
+      assertEquals(7, plain.runLength(7));
     }
   }
 }
