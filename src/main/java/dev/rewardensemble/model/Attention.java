@@ -240,7 +240,7 @@ public final class Attention {
       return attendHeadsFirst(tf, q, kh, vh, g, n, nKv, d, o);
     }
     KvCache.Layer all = cache.update(tf, layer, kh, vh); // [B, Nkv, Tk, D] each
-    Operand<TFloat32> ctx = attendHeadsFirst(tf, q, all.keys(), all.values(), g, n, nKv, d, o);
+    Operand<TFloat32> ctx = KvCache.attend(tf, q, all, g, n, nKv, d, o);
     cache.readBy(layer, ctx);
     return ctx;
   }
