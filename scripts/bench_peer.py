@@ -10,6 +10,8 @@ Workloads (medians of `reps` runs after `warmup` unmeasured ones, torch.set_num_
   score        AutoModelForSequenceClassification forward on B x T ids (inference_mode)
   bt-step      B pairs = 2B sequences: forward, Bradley-Terry loss -logsigmoid(r_c - r_r), backward,
                clip_grad_norm_(1.0), torch.optim.AdamW(lr 1e-5, weight_decay 0.01) step, zero_grad
+  generate     AutoModelForCausalLM.generate with its KV cache, greedy; generate-sampled: do_sample=True,
+               temperature 1, top_k 50, top_p 0.9; b prompts, seq new tokens each, EOS ignored
   lora-step    the same with peft LoraConfig(r=8, alpha=16, dropout=0.05, the same target modules,
                task SEQ_CLS so the score head is trained too), base frozen
   ensemble-*   single (1 model), linear (1 model, num_labels=K), independent (K models, run one
@@ -168,7 +170,8 @@ def run_preset(p, spec, out, log):
     mask = torch.ones_like(ids)
     sid, smask = ids[:b], mask[:b]
     name = p["name"]
-    wanted = set(spec.get("workloads", ["score", "bt-step", "lora-step", "generate", "ensembles"]))
+    wanted = set(spec.get("workloads", ["score", "bt-step", "lora-step", "generate", "generate-sampled",
+                                        "ensembles"]))
 
     if "score" in wanted:
         score_peer(p, name, sid, smask, b, warmup, reps, out, log)
@@ -176,8 +179,9 @@ def run_preset(p, spec, out, log):
         bt_step_peer(p, name, ids, mask, b, warmup, reps, out, log)
     if "lora-step" in wanted:
         lora_step_peer(p, name, ids, mask, b, warmup, reps, out, log)
-    if "generate" in wanted:
-        generate_peer(p, name, ids, b, warmup, reps, out, log)
+    for g in ("generate", "generate-sampled"):
+        if g in wanted:
+            generate_peer(g, p, name, ids, b, warmup, reps, out, log)
     if "ensembles" in wanted:
         ensembles_peer(p, name, sid, smask, b, k, warmup, reps, out, log)
 
@@ -209,20 +213,24 @@ def prepare(name, p, ids, mask, b):
         params = [q for q in pm.parameters() if q.requires_grad]
         opt = torch.optim.AdamW(params, lr=5e-5, weight_decay=0.01)
         return bt_step_fn(pm, params, opt, ids, mask, b), [pm, opt, params]
-    if name == "generate":
-        # greedy generation with transformers' KV cache: b prompts of prompt_tokens ids, seq new tokens each, EOS
-        # ignored (min_new_tokens = max_new_tokens), as the project's workload
+    if name in ("generate", "generate-sampled"):
+        # generation with transformers' KV cache: b prompts of prompt_tokens ids, seq new tokens each, EOS ignored
+        # (min_new_tokens = max_new_tokens), as the project's workload: greedy, or sampled with temperature 1,
+        # top-k 50, top-p 0.9 (the project's generate-sampled)
         from transformers import AutoModelForCausalLM
 
         n_new = ids.shape[1]
         prompts = ids[:b, : p["prompt_tokens"]].contiguous()
         pmask = torch.ones_like(prompts)
         m = AutoModelForCausalLM.from_pretrained(p["causal"]).eval()
+        sampling = (dict(do_sample=True, temperature=1.0, top_k=50, top_p=0.9) if name == "generate-sampled"
+                    else dict(do_sample=False))
+        torch.manual_seed(0)
 
         def run():
             with torch.inference_mode():
                 return m.generate(input_ids=prompts, attention_mask=pmask, max_new_tokens=n_new,
-                                  min_new_tokens=n_new, do_sample=False, use_cache=True, pad_token_id=0)
+                                  min_new_tokens=n_new, use_cache=True, pad_token_id=0, **sampling)
 
         return run, [m]
     raise ValueError(f"unknown workload {name}")
@@ -250,11 +258,11 @@ def lora_step_peer(p, name, ids, mask, b, warmup, reps, out, log):
     log(f"{name}/lora-step {2 * b * ids.shape[1] / s:.1f} tokens/s ({s:.3f} s)")
 
 
-def generate_peer(p, name, ids, b, warmup, reps, out, log):
-    run, keep = prepare("generate", p, ids, None, b)
+def generate_peer(workload, p, name, ids, b, warmup, reps, out, log):
+    run, keep = prepare(workload, p, ids, None, b)
     s = measure(run, min(warmup, 1), min(reps, 5))
-    out["workloads"][f"{name}/generate"] = {"seconds": s}
-    log(f"{name}/generate {b * ids.shape[1] / s:.1f} tokens/s ({s:.3f} s)")
+    out["workloads"][f"{name}/{workload}"] = {"seconds": s}
+    log(f"{name}/{workload} {b * ids.shape[1] / s:.1f} tokens/s ({s:.3f} s)")
 
 
 def ensembles_peer(p, name, sid, smask, b, k, warmup, reps, out, log):
@@ -280,7 +288,7 @@ def memory_probe(spec_path, kind):
     transformers.utils.logging.disable_progress_bar()
     if kind == "baseline":
         (torch.ones(2) + 1).sum().item()
-    elif kind in ("score", "bt-step", "lora-step", "generate"):
+    elif kind in ("score", "bt-step", "lora-step", "generate", "generate-sampled"):
         p = spec["memory"]
         ids = read_ids(p["ids"])
         run, keep = prepare(kind, p, ids, torch.ones_like(ids), spec["batch"])

@@ -53,7 +53,8 @@ public final class BenchRunner {
       Set<String> workloads) {
     /** Workload groups of {@code --workloads}, in the order they run. */
     public static final List<String> WORKLOADS =
-        List.of("score", "bt-step", "lora-step", "generate", "ensembles");
+        List.of(
+            "score", "bt-step", "lora-step", "generate", Workloads.GENERATE_SAMPLED, "ensembles");
 
     public Spec {
       workloads = Set.copyOf(workloads);
@@ -144,6 +145,10 @@ public final class BenchRunner {
       if (s.workloads().contains("generate")) {
         rows.add(logged(Workloads.generate(name, c, ids, o, peak), log));
       }
+      if (s.workloads().contains(Workloads.GENERATE_SAMPLED)) {
+        rows.add(
+            logged(Workloads.generate(Workloads.GENERATE_SAMPLED, name, c, ids, o, peak), log));
+      }
       if (s.workloads().contains("ensembles")) {
         rows.addAll(Workloads.ensembles(name, c, ids, o, peak, log));
       }
@@ -182,8 +187,20 @@ public final class BenchRunner {
       memory.put("baseline_mb", baseline);
       log.accept(String.format("memory (%s): baseline process %.0f MiB", memName, baseline));
       ObjectNode kinds = memory.putObject("project");
+      Path memCausal = null; // generation loads its checkpoint from disk, as the peer does
       for (String kind : memoryProbes(s)) {
-        double p = MemoryProbe.run(memPreset, kind, o) - baseline;
+        if (kind.startsWith("generate") && memCausal == null) {
+          memCausal = work.resolve(memName + "-causal");
+          HfCheckpoint.save(
+              memCausal,
+              mc,
+              SavedModels.causalLm(mc),
+              BenchModels.causalWeights(mc, o.seed()),
+              Map.of());
+        }
+        double p =
+            MemoryProbe.run(memPreset, kind, o, kind.startsWith("generate") ? memCausal : null)
+                - baseline;
         kinds.put(kind, p);
         log.accept(String.format("  %-12s +%.0f MiB", kind, p));
       }

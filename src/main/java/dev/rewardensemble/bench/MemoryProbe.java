@@ -26,7 +26,8 @@ import org.tensorflow.types.TFloat32;
  * the JVM + runtime floor that {@link BenchRunner} subtracts.
  *
  * <p>Usage: {@code java -cp CP dev.rewardensemble.bench.MemoryProbe PRESET_JSON KIND K BATCH SEQ
- * INTRA INTER SEED [COMPUTE]} (COMPUTE: float32, the default, or bfloat16)
+ * INTRA INTER SEED [COMPUTE [CHECKPOINT]]} (COMPUTE: float32, the default, or bfloat16; CHECKPOINT:
+ * a generation workload loads its causal LM from there).
  */
 public final class MemoryProbe {
   private MemoryProbe() {}
@@ -49,6 +50,15 @@ public final class MemoryProbe {
             var r = s.runner().fetch(sum).run()) {
           ((TFloat32) r.get(0)).getFloat();
         }
+      }
+    } else if (args.length > 9) { // a generation workload over a checkpoint on disk
+      ModelConfig c = BenchModels.config(BenchModels.presetJson(preset), preset.toString());
+      BenchOptions o = new BenchOptions(batch, seq, k, 0, 1, exec, seed);
+      try (Workloads.Prepared p =
+          Workloads.prepareGeneration(
+              kind, c, BenchModels.tokenIds(c, 2 * batch, seq, seed), o, Path.of(args[9]))) {
+        p.run();
+        p.run();
       }
     } else if (Workloads.SINGLE_MODEL.contains(kind)) {
       ModelConfig c = BenchModels.config(BenchModels.presetJson(preset), preset.toString());
@@ -75,6 +85,15 @@ public final class MemoryProbe {
   /** Runs a probe in a fresh JVM with this process's class path; returns its peak RSS in MiB. */
   public static double run(Path preset, String kind, BenchOptions o)
       throws IOException, InterruptedException {
+    return run(preset, kind, o, null);
+  }
+
+  /**
+   * {@link #run(Path, String, BenchOptions)}; a generation workload with a {@code checkpoint} (a
+   * causal LM of the preset's config) loads its weights from there, as {@code rme generate} does.
+   */
+  public static double run(Path preset, String kind, BenchOptions o, Path checkpoint)
+      throws IOException, InterruptedException {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     List<String> cmd =
         new ArrayList<>(
@@ -93,6 +112,9 @@ public final class MemoryProbe {
                 Integer.toString(o.exec().interOpThreads()),
                 Long.toString(o.seed()),
                 o.exec().compute().id()));
+    if (checkpoint != null) {
+      cmd.add(checkpoint.toString());
+    }
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
     pb.environment().put("TF_CPP_MIN_LOG_LEVEL", "2");
     Process p = pb.start();

@@ -62,9 +62,21 @@ public final class Workloads {
     void close();
   }
 
-  /** Workloads (a)-(d) by name, as {@code --workloads} names them. */
+  /** Workload (d'): generation with sampling ({@link #sampled}). */
+  public static final String GENERATE_SAMPLED = "generate-sampled";
+
+  /**
+   * The sampling of workload {@link #GENERATE_SAMPLED}: temperature 1, top-k 50, top-p 0.9, EOS
+   * ignored (the peer: transformers' {@code generate(do_sample=True, temperature=1.0, top_k=50,
+   * top_p=0.9)}).
+   */
+  static SamplingConfig sampled(int newTokens, long seed) {
+    return new SamplingConfig(newTokens, false, 1.0, 0.9, 50, seed, false);
+  }
+
+  /** Workloads (a)-(d') by name, as {@code --workloads} names them. */
   public static final List<String> SINGLE_MODEL =
-      List.of("score", "bt-step", "lora-step", "generate");
+      List.of("score", "bt-step", "lora-step", "generate", GENERATE_SAMPLED);
 
   /**
    * Builds workload {@code name} ({@link #SINGLE_MODEL}) on seeded random weights of {@code c};
@@ -114,20 +126,40 @@ public final class Workloads {
                 trainable::contains);
         yield steps(tr, batch, c.padTokenId(), 5e-5);
       }
-      case "generate" -> {
-        List<int[]> prompts = new ArrayList<>();
-        for (int i = 0; i < o.batch(); i++) {
-          prompts.add(
-              Arrays.copyOfRange(ids, i * o.seq(), i * o.seq() + BenchModels.PROMPT_TOKENS));
-        }
-        SamplingConfig cfg = SamplingConfig.greedy(o.seq()).withStopAtEos(false);
-        Sampler s = Sampler.of(c, BenchModels.causalWeights(c, o.seed()), o.exec());
-        yield prepared(() -> s.generate(prompts, cfg, o.batch()), s::close);
-      }
+      case "generate", GENERATE_SAMPLED ->
+          generation(name, Sampler.of(c, BenchModels.causalWeights(c, o.seed()), o.exec()), ids, o);
       default ->
           throw new IllegalArgumentException(
               "unknown workload '" + name + "' (expected " + SINGLE_MODEL + ")");
     };
+  }
+
+  /**
+   * Generation workload {@code name} ({@code generate} or {@link #GENERATE_SAMPLED}) as {@link
+   * #prepare} builds it, but with the weights loaded from the causal-LM checkpoint {@code
+   * checkpoint} as {@code rme generate} loads them (streamed from disk), not from arrays built in
+   * this process: what {@link MemoryProbe} measures, like the peer's {@code from_pretrained}.
+   */
+  public static Prepared prepareGeneration(
+      String name, ModelConfig c, int[] ids, BenchOptions o, java.nio.file.Path checkpoint)
+      throws java.io.IOException {
+    if (!name.equals("generate") && !name.equals(GENERATE_SAMPLED)) {
+      throw new IllegalArgumentException("not a generation workload: '" + name + "'");
+    }
+    Sampler s = Sampler.load(checkpoint, o.exec());
+    return generation(name, s, ids, o);
+  }
+
+  private static Prepared generation(String name, Sampler s, int[] ids, BenchOptions o) {
+    List<int[]> prompts = new ArrayList<>();
+    for (int i = 0; i < o.batch(); i++) {
+      prompts.add(Arrays.copyOfRange(ids, i * o.seq(), i * o.seq() + BenchModels.PROMPT_TOKENS));
+    }
+    SamplingConfig cfg =
+        name.equals("generate")
+            ? SamplingConfig.greedy(o.seq()).withStopAtEos(false)
+            : sampled(o.seq(), o.seed());
+    return prepared(() -> s.generate(prompts, cfg, o.batch()), s::close);
   }
 
   /** One training step per run: the batch's gradients, then AdamW at {@code lr}. */
@@ -276,14 +308,24 @@ public final class Workloads {
    */
   public static WorkloadResult generate(
       String preset, ModelConfig c, int[] ids, BenchOptions o, double peak) throws Exception {
+    return generate("generate", preset, c, ids, o, peak);
+  }
+
+  /**
+   * (d) with {@code workload} {@code generate} (greedy) or {@link #GENERATE_SAMPLED} (temperature
+   * 1, top-k 50, top-p 0.9: {@link #sampled}).
+   */
+  public static WorkloadResult generate(
+      String workload, String preset, ModelConfig c, int[] ids, BenchOptions o, double peak)
+      throws Exception {
     Timing.Result r;
-    try (Prepared p = prepare("generate", c, ids, o)) {
+    try (Prepared p = prepare(workload, c, ids, o)) {
       r = Timing.measure(Math.min(o.warmup(), 1), Math.min(o.reps(), 5), p::run);
     }
     double tokens = (double) o.batch() * o.seq();
     double flops = Flops.generate(c, o.batch(), BenchModels.PROMPT_TOKENS, o.seq());
     return new WorkloadResult(
-        preset + "/generate",
+        preset + "/" + workload,
         "tokens/s",
         tokens / r.median(),
         r.median(),
@@ -298,7 +340,9 @@ public final class Workloads {
             + BenchModels.PROMPT_TOKENS
             + " tokens, "
             + o.seq()
-            + " new tokens each, greedy, KV cache, EOS ignored");
+            + " new tokens each, "
+            + (workload.equals("generate") ? "greedy" : "sampled (T 1, top-k 50, top-p 0.9)")
+            + ", KV cache, EOS ignored");
   }
 
   /** An attention mask of {@code n} real tokens (the bench batches have no padding). */

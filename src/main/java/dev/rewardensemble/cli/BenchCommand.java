@@ -149,9 +149,10 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(
       names = "--workloads",
       split = ",",
-      defaultValue = "score,bt-step,lora-step,generate,ensembles",
+      defaultValue = "score,bt-step,lora-step,generate,generate-sampled,ensembles",
       description =
-          "Workloads to run, any of score, bt-step, lora-step, generate, ensembles (default: all"
+          "Workloads to run, any of score, bt-step, lora-step, generate (greedy),"
+              + " generate-sampled (temperature 1, top-k 50, top-p 0.9), ensembles (default: all"
               + " of these), and serve (rme serve over loopback HTTP against in-process scoring;"
               + " only when named); or scale on its own.")
   List<String> workloads;

@@ -3,6 +3,7 @@ package dev.rewardensemble.model;
 import java.util.ArrayList;
 import java.util.List;
 import org.tensorflow.Operand;
+import org.tensorflow.ndarray.Shape;
 import org.tensorflow.ndarray.index.Indices;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Sum;
@@ -79,6 +80,12 @@ public final class KvCache {
   private long indexHeads = -2;
 
   private Operand<TInt32> index;
+
+  /**
+   * Shapes of the current step's writes for heads of the size of the key ({@link #shapes}, memo):
+   * {@code [B*Nkv*C, D]}, {@code [B, Nkv, C, D]} and {@code [-1, D]}.
+   */
+  private Operand<TInt32>[] shapes;
 
   private KvCache(
       Layout layout,
@@ -186,6 +193,7 @@ public final class KvCache {
     start = length;
     index = null;
     indexHeads = -2;
+    shapes = null;
     Operand<TInt32> querySlots =
         tf.math.add(tf.range(tf.constant(0), s, tf.constant(1)), start); // [S]
     if (layout == Layout.PREALLOCATED) {
@@ -295,21 +303,59 @@ public final class KvCache {
    */
   private Operand<TFloat32> write(
       Ops tf, Operand<TFloat32> cache, Operand<TInt32> at, Operand<TFloat32> x) {
-    Operand<TInt32> shape = tf.shape(x); // [4]: B, Nkv, S, D
-    Operand<TInt32> d = dim(tf, shape, 3);
-    Operand<TInt32> c = dim(tf, tf.shape(keyMask), 1);
-    Operand<TFloat32> rows =
-        cache == null
-            ? tf.fill(
-                tf.stack(
-                    List.of(tf.math.mul(tf.math.mul(dim(tf, shape, 0), dim(tf, shape, 1)), c), d)),
-                tf.constant(0f)) // [B*Nkv*C, D]
-            : tf.reshape(cache, tf.stack(List.of(tf.constant(-1), d))); // [B*Nkv*C, D]
-    Operand<TFloat32> written =
-        tf.inplaceUpdate(rows, at, tf.reshape(x, tf.stack(List.of(tf.constant(-1), d))));
-    return tf.reshape(
-        written, tf.stack(List.of(dim(tf, shape, 0), dim(tf, shape, 1), c, d))); // [B, Nkv, C, D]
+    Operand<TInt32>[] sh = shapes(tf, x); // built once per step: a step writes 2 x layers times
+    Operand<TFloat32> rows;
+    if (cache == null) {
+      // A new buffer per layer, keys and values: its shape is computed from this write's own x, so
+      // that Grappler cannot merge the Fills (identical inputs) into one shared, overwritten
+      // buffer.
+      Operand<TInt32> shape = tf.shape(x); // [4]: B, Nkv, S, D
+      Operand<TInt32> c = dim(tf, tf.shape(keyMask), 1);
+      rows =
+          tf.fill(
+              tf.stack(
+                  List.of(
+                      tf.math.mul(tf.math.mul(dim(tf, shape, 0), dim(tf, shape, 1)), c),
+                      dim(tf, shape, 3))),
+              tf.constant(0f)); // [B*Nkv*C, D]
+    } else {
+      rows = tf.reshape(cache, sh[0]); // [B*Nkv*C, D]
+    }
+    Operand<TFloat32> written = tf.inplaceUpdate(rows, at, tf.reshape(x, sh[2]));
+    return tf.reshape(written, sh[1]); // [B, Nkv, C, D]
   }
+
+  /**
+   * {@code [B*Nkv*C, D]}, {@code [B, Nkv, C, D]} and {@code [-1, D]} for keys {@code x [B, Nkv, S,
+   * D]}: built once per step for layers with the same (static) head count, and from the static head
+   * count and size when known, so that a decode step does not rebuild them per write.
+   */
+  @SuppressWarnings("unchecked")
+  private Operand<TInt32>[] shapes(Ops tf, Operand<TFloat32> x) {
+    Shape st = x.shape();
+    boolean known = st.numDimensions() == 4 && st.get(1) >= 0 && st.get(3) >= 0;
+    if (shapes != null && known && shapesKey == st.get(1) * 1_000_003L + st.get(3)) {
+      return shapes;
+    }
+    Operand<TInt32> shape = known ? null : tf.shape(x);
+    Operand<TInt32> b = dim(tf, tf.shape(keyMask), 0);
+    Operand<TInt32> nKv = known ? tf.constant((int) st.get(1)) : dim(tf, shape, 1);
+    Operand<TInt32> d = known ? tf.constant((int) st.get(3)) : dim(tf, shape, 3);
+    Operand<TInt32> c = dim(tf, tf.shape(keyMask), 1);
+    Operand<TInt32>[] out =
+        new Operand[] {
+          tf.stack(List.of(tf.math.mul(tf.math.mul(b, nKv), c), d)),
+          tf.stack(List.of(b, nKv, c, d)),
+          tf.stack(List.of(tf.constant(-1), d))
+        };
+    if (known) {
+      shapes = out;
+      shapesKey = st.get(1) * 1_000_003L + st.get(3);
+    }
+    return out;
+  }
+
+  private long shapesKey = -1;
 
   /**
    * Rows {@code [B*Nkv*S]} of the current step's slots in a layer's {@code [B*Nkv*C, D]} view, for
@@ -336,6 +382,67 @@ public final class KvCache {
     index = at;
     indexHeads = heads;
     return at;
+  }
+
+  /**
+   * Attention of {@code S} new queries over this layer's whole cache, what {@link
+   * Attention#attendHeadsFirst} computes, with the two products as plain 3-D batch products {@code
+   * [B*Nkv, G*S, D] x [B*Nkv, C, D]^T} and {@code [B*Nkv, G*S, C] x [B*Nkv, C, D]}: the 5-D
+   * broadcasting product (keys {@code [B, Nkv, 1, C, D]} against queries {@code [B, Nkv, G, S, D]})
+   * takes oneDNN's slow path, which made the two products of a decode step's attention the
+   * costliest ops of the step after the weight products (profiled: ~25% of a bench-llama step).
+   *
+   * @param q {@code [B, S, N, D]}, with {@code g.time() = S}
+   * @param all the layer's keys and values after {@link #update}, {@code [B, Nkv, C, D]} each
+   * @param g the geometry of the last {@link #extend}
+   * @return {@code [B*S, N*D]}
+   */
+  static Operand<TFloat32> attend(
+      Ops tf,
+      Operand<TFloat32> q,
+      Layer all,
+      Attention.Geometry g,
+      int n,
+      int nKv,
+      int d,
+      Attention.Options o) {
+    int group = n / nKv;
+    Operand<TInt32> b = g.batch();
+    Operand<TInt32> s = g.time();
+    Operand<TInt32> bn = tf.math.mul(b, tf.constant(nKv)); // B*Nkv
+    Operand<TFloat32> q5 =
+        tf.reshape(
+            q, tf.stack(List.of(b, s, tf.constant(nKv), tf.constant(group), tf.constant(d))));
+    q5 = tf.linalg.transpose(q5, tf.constant(new int[] {0, 2, 3, 1, 4})); // [B, Nkv, G, S, D]
+    Operand<TFloat32> q3 =
+        tf.reshape(q5, tf.stack(List.of(bn, tf.constant(-1), tf.constant(d)))); // [B*Nkv, G*S, D]
+    Operand<TInt32> rows3 = tf.stack(List.of(bn, tf.constant(-1), tf.constant(d)));
+    Operand<TFloat32> k3 = tf.reshape(all.keys(), rows3); // [B*Nkv, C, D]
+    Operand<TFloat32> v3 = tf.reshape(all.values(), rows3); // [B*Nkv, C, D]
+    Operand<TFloat32> scores = Layers.batchMatMul(tf, q3, k3, true); // [B*Nkv, G*S, C]
+    Operand<TInt32> c = dim(tf, tf.shape(k3), 1);
+    scores =
+        tf.reshape(
+            scores,
+            tf.stack(List.of(b, tf.constant(nKv), tf.constant(group), s, c))); // [B, Nkv, G, S, C]
+    scores = tf.math.mul(scores, tf.constant((float) o.scale()));
+    if (o.softcap() > 0) { // before the mask, as transformers' eager attention
+      Operand<TFloat32> cap = tf.constant((float) o.softcap());
+      scores = tf.math.mul(tf.math.tanh(tf.math.div(scores, cap)), cap);
+    }
+    scores = tf.math.add(scores, g.bias(tf, o.window()));
+    Operand<TFloat32> probs =
+        tf.reshape(
+            tf.nn.softmax(scores), tf.stack(List.of(bn, tf.constant(-1), c))); // [B*Nkv, G*S, C]
+    Operand<TFloat32> ctx = Layers.batchMatMul(tf, probs, v3, false); // [B*Nkv, G*S, D]
+    ctx =
+        tf.reshape(
+            ctx,
+            tf.stack(
+                List.of(
+                    b, tf.constant(nKv), tf.constant(group), s, tf.constant(d)))); // [B,Nkv,G,S,D]
+    ctx = tf.linalg.transpose(ctx, tf.constant(new int[] {0, 3, 1, 2, 4})); // [B, S, Nkv, G, D]
+    return tf.reshape(ctx, tf.constant(new int[] {-1, n * d})); // [B*S, N*D]
   }
 
   private static Operand<TInt32> dim(Ops tf, Operand<TInt32> shape, int i) {

@@ -62,6 +62,24 @@ public final class LmHead {
   }
 
   /**
+   * {@link #logits(BuildContext, ModelConfig, Weights, Operand)} for a few rows (a decode step's
+   * batch), computed weight-first: {@code (W rows^T)^T}, float32. The head's {@code [V, H]} weight
+   * is then the untransposed left operand and only the small {@code rows} is transposed: oneDNN's
+   * product {@code rows W^T} reorders the whole transposed weight per call, which made the head the
+   * costliest op of a decode step. Each logit is the same dot product.
+   *
+   * @param rows {@code [rows, H]}
+   * @return logits {@code [rows, V]}
+   */
+  public static Operand<TFloat32> fewRowLogits(
+      Ops tf, ModelConfig c, Weights w, Operand<TFloat32> rows) {
+    Operand<TFloat32> t =
+        tf.linalg.matMul(
+            w.get(key(c)), rows, org.tensorflow.op.linalg.MatMul.transposeB(true)); // [V, rows]
+    return softcap(tf, c, tf.linalg.transpose(t, tf.constant(new int[] {1, 0})));
+  }
+
+  /**
    * {@code cap * tanh(logits / cap)} with {@code cap = c.finalLogitSoftcapping()}; 0: unchanged.
    */
   static Operand<TFloat32> softcap(Ops tf, ModelConfig c, Operand<TFloat32> logits) {

@@ -707,7 +707,8 @@ public final class Sampler implements AutoCloseable {
               Operand<TFloat32> rows =
                   Transformers.forward(bcx, config, w, newIds, g, Projector.NONE, null, cache);
               Operand<TFloat32> logits =
-                  LmHead.logits(bcx, config, w, lastRow(b, rows, g, config.hiddenSize())); // [B, V]
+                  LmHead.fewRowLogits(
+                      b, config, w, lastRow(b, rows, g, config.hiddenSize())); // [B, V]
               Operand<TFloat32> u = b.gather(as(in[UNIFORMS]), step, b.constant(1)); // [B]
               Operand<TInt32> tok =
                   Sampling.choose(

@@ -57,7 +57,8 @@ class BenchCommandTest {
     JsonNode report = JSON.readTree(json.toFile());
     assertTrue(report.get("machine").has("cores"), report.toString());
     assertTrue(report.get("peak_matmul_flops").asDouble() > 0);
-    List<String> want = new ArrayList<>(List.of("score", "bt-step", "lora-step", "generate"));
+    List<String> want =
+        new ArrayList<>(List.of("score", "bt-step", "lora-step", "generate", "generate-sampled"));
     for (String kind :
         List.of("single", "linear", "independent", "lora", "lora-top1", "single-x-k")) {
       want.add("ensemble-" + kind);
