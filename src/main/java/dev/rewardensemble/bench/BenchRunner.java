@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.serving.SavedModels;
 import java.io.BufferedReader;
@@ -39,6 +40,10 @@ public final class BenchRunner {
    * @param memHidden hidden size of that copy
    * @param memLayers blocks of that copy
    * @param matmulN size of the peak-matmul probe
+   * @param kinds the ensemble kinds of workload {@code ensembles} ({@link BenchModels#KINDS} and
+   *     {@link Workloads#FLOOR}), in the order they are listed
+   * @param skipped workloads left out, as {@code <preset name>/<workload>}, with the reason (e.g. a
+   *     memory plan larger than the budget): printed and written to the JSON, never silent
    */
   public record Spec(
       List<Path> presets,
@@ -50,7 +55,9 @@ public final class BenchRunner {
       int memLayers,
       int matmulN,
       Path workDir,
-      Set<String> workloads) {
+      Set<String> workloads,
+      List<String> kinds,
+      Map<String, String> skipped) {
     /** Workload groups of {@code --workloads}, in the order they run. */
     public static final List<String> WORKLOADS =
         List.of("score", "bt-step", "lora-step", "generate", "ensembles");
@@ -67,6 +74,50 @@ public final class BenchRunner {
         throw new IllegalArgumentException(
             "no workload selected (expected some of " + WORKLOADS + ")");
       }
+      kinds = List.copyOf(kinds);
+      for (String k : kinds) {
+        if (!Workloads.ALL_KINDS.contains(k)) {
+          throw new IllegalArgumentException(
+              "unknown ensemble kind '" + k + "' (expected some of " + Workloads.ALL_KINDS + ")");
+        }
+      }
+      if (kinds.isEmpty()) {
+        throw new IllegalArgumentException(
+            "no ensemble kind selected (expected some of " + Workloads.ALL_KINDS + ")");
+      }
+      skipped = Map.copyOf(skipped);
+    }
+
+    /** A shorter form: every ensemble kind, nothing skipped. */
+    public Spec(
+        List<Path> presets,
+        BenchOptions options,
+        boolean peer,
+        Path root,
+        boolean memory,
+        int memHidden,
+        int memLayers,
+        int matmulN,
+        Path workDir,
+        Set<String> workloads) {
+      this(
+          presets,
+          options,
+          peer,
+          root,
+          memory,
+          memHidden,
+          memLayers,
+          matmulN,
+          workDir,
+          workloads,
+          Workloads.ALL_KINDS,
+          Map.of());
+    }
+
+    /** Whether {@code workload} runs on the preset named {@code preset}. */
+    public boolean runs(String preset, String workload) {
+      return workloads.contains(workload) && !skipped.containsKey(preset + "/" + workload);
     }
   }
 
@@ -77,7 +128,9 @@ public final class BenchRunner {
       Double peerPeakMatmulFlops,
       List<WorkloadResult> workloads,
       ObjectNode memory,
-      JsonNode peerInfo) {}
+      JsonNode peerInfo,
+      Map<String, String> skipped,
+      List<String> loadAverages) {}
 
   private BenchRunner() {}
 
@@ -108,7 +161,13 @@ public final class BenchRunner {
     peerSpec.put("compute", o.exec().compute().id());
     ArrayNode peerWorkloads = peerSpec.putArray("workloads");
     Spec.WORKLOADS.stream().filter(s.workloads()::contains).forEach(peerWorkloads::add);
+    ArrayNode kindsOfPeer = peerSpec.putArray("kinds");
+    s.kinds().stream().filter(BenchModels.KINDS::contains).forEach(kindsOfPeer::add);
+    peerSpec.put("weights", BenchModels.stored(o.exec()).id());
     ArrayNode peerPresets = peerSpec.putArray("presets");
+    List<String> loads = new ArrayList<>();
+    loads.add("project start: " + loadAverage());
+    s.skipped().forEach((w, why) -> log.accept("skipped " + w + ": " + why));
 
     List<WorkloadResult> rows = new ArrayList<>();
     for (Path preset : s.presets()) {
@@ -120,24 +179,38 @@ public final class BenchRunner {
               "%s: %s, %.2fM trunk matmul params",
               name, c, Flops.blockMatmulParams(c) * c.numLayers() / 1e6));
       if (s.peer()) {
-        peerPresets.add(exportForPeer(work.resolve(name), name, c, ids, o));
+        List<String> runs = Spec.WORKLOADS.stream().filter(w -> s.runs(name, w)).toList();
+        ObjectNode pp =
+            exportForPeer(
+                work.resolve(name),
+                name,
+                c,
+                ids,
+                o,
+                !runs.stream().allMatch("generate"::equals),
+                runs.contains("ensembles") && s.kinds().contains("linear"),
+                runs.contains("generate"));
+        ArrayNode ra = pp.putArray("workloads");
+        runs.forEach(ra::add);
+        peerPresets.add(pp);
       }
-      if (s.workloads().contains("score")) {
+      if (s.runs(name, "score")) {
         rows.add(logged(Workloads.score(name, c, ids, o, peak), log));
       }
-      if (s.workloads().contains("bt-step")) {
+      if (s.runs(name, "bt-step")) {
         rows.add(logged(Workloads.btStep(name, c, ids, o, peak), log));
       }
-      if (s.workloads().contains("lora-step")) {
+      if (s.runs(name, "lora-step")) {
         rows.add(logged(Workloads.loraStep(name, c, ids, o, peak), log));
       }
-      if (s.workloads().contains("generate")) {
+      if (s.runs(name, "generate")) {
         rows.add(logged(Workloads.generate(name, c, ids, o, peak), log));
       }
-      if (s.workloads().contains("ensembles")) {
-        rows.addAll(Workloads.ensembles(name, c, ids, o, peak, log));
+      if (s.runs(name, "ensembles")) {
+        rows.addAll(Workloads.ensembles(name, c, ids, o, peak, s.kinds(), log));
       }
     }
+    loads.add("project end: " + loadAverage());
 
     ObjectNode memory = null;
     if (s.memory()) {
@@ -188,7 +261,10 @@ public final class BenchRunner {
                 memName,
                 mc,
                 BenchModels.tokenIds(mc, 2 * o.batch(), o.seq(), o.seed()),
-                o);
+                o,
+                true,
+                true,
+                true);
         ArrayNode probes = mp.putArray("probes");
         memoryProbes(s).forEach(probes::add);
         peerSpec.set("memory", mp);
@@ -201,7 +277,9 @@ public final class BenchRunner {
       Path specFile = work.resolve("peer-spec.json");
       JSON.writeValue(specFile.toFile(), peerSpec);
       log.accept("running the peer: scripts/bench-peer.sh " + specFile);
+      loads.add("peer start: " + loadAverage());
       JsonNode pr = runPeer(s.root(), specFile, work.resolve("peer-out.json"), log);
+      loads.add("peer end: " + loadAverage());
       peerInfo = pr.path("info");
       peerPeak =
           pr.path("peak_matmul_flops").isNumber() ? pr.get("peak_matmul_flops").asDouble() : null;
@@ -237,7 +315,17 @@ public final class BenchRunner {
         }
       }
     }
-    return new Report(machine, peak, peerPeak, rows, memory, peerInfo);
+    return new Report(machine, peak, peerPeak, rows, memory, peerInfo, s.skipped(), loads);
+  }
+
+  /** {@code /proc/loadavg}'s first three fields (1, 5, 15 minutes), or "unknown". */
+  static String loadAverage() {
+    try {
+      String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+      return f[0] + " " + f[1] + " " + f[2];
+    } catch (IOException | RuntimeException e) {
+      return "unknown";
+    }
   }
 
   /** The memory probes of a run: the selected single-model workloads, then every ensemble kind. */
@@ -274,14 +362,35 @@ public final class BenchRunner {
     return r;
   }
 
-  /** Exports heads-1 and heads-K checkpoints and the token ids the peer reads. */
+  /**
+   * Exports the heads-1, heads-K and causal-LM checkpoints the peer's workloads need (each only
+   * when asked: at 1B parameters each is 5 GB of float32), streamed tensor by tensor from the
+   * seeded generator, in the bench's storage dtype ({@code BF16} tensors for {@code --weights
+   * bfloat16}), and the token ids the peer reads.
+   */
   private static ObjectNode exportForPeer(
-      Path dir, String name, ModelConfig c, int[] ids, BenchOptions o) throws IOException {
+      Path dir,
+      String name,
+      ModelConfig c,
+      int[] ids,
+      BenchOptions o,
+      boolean heads1,
+      boolean headsK,
+      boolean causalLm)
+      throws IOException {
     Files.createDirectories(dir);
     Path h1 = dir.resolve("heads1");
     Path hk = dir.resolve("heads" + o.k());
-    SavedModels.exportHf(h1, c, BenchModels.weights(c, 1, o.seed()), 1);
-    SavedModels.exportHf(hk, c, BenchModels.weights(c, o.k(), o.seed()), o.k());
+    Precision stored = BenchModels.stored(o.exec());
+    String seqCls = SavedModels.sequenceClassification(c);
+    if (heads1) {
+      HfCheckpoint.save(
+          h1, c, seqCls, BenchModels.weights(c, 1, o.seed(), stored), Map.of(), stored);
+    }
+    if (headsK) {
+      HfCheckpoint.save(
+          hk, c, seqCls, BenchModels.weights(c, o.k(), o.seed(), stored), Map.of(), stored);
+    }
     ObjectNode idsJson = JSON.createObjectNode();
     idsJson.put("rows", 2 * o.batch());
     idsJson.put("seq", o.seq());
@@ -299,8 +408,15 @@ public final class BenchRunner {
     p.put("heads1", h1.toString());
     p.put("headsk", hk.toString());
     Path causal = dir.resolve("causal");
-    HfCheckpoint.save(
-        causal, c, SavedModels.causalLm(c), BenchModels.causalWeights(c, o.seed()), Map.of());
+    if (causalLm) {
+      HfCheckpoint.save(
+          causal,
+          c,
+          SavedModels.causalLm(c),
+          BenchModels.causalWeights(c, o.seed(), stored),
+          Map.of(),
+          stored);
+    }
     p.put("causal", causal.toString());
     p.put("prompt_tokens", BenchModels.PROMPT_TOKENS);
     p.put("ids", idsFile.toString());
@@ -349,6 +465,8 @@ public final class BenchRunner {
     settings.put("intra_op_threads", o.exec().intraOpThreads());
     settings.put("inter_op_threads", o.exec().interOpThreads());
     settings.put("xla", o.exec().xla());
+    settings.put("compute", o.exec().compute().id());
+    settings.put("weights", BenchModels.stored(o.exec()).id());
     settings.put("seed", o.seed());
     settings.put(
         "flops",
@@ -358,6 +476,10 @@ public final class BenchRunner {
     if (r.peerPeakMatmulFlops() != null) {
       root.put("peer_peak_matmul_flops", r.peerPeakMatmulFlops());
     }
+    ArrayNode loads = root.putArray("load_average");
+    r.loadAverages().forEach(loads::add);
+    ObjectNode skipped = root.putObject("skipped");
+    r.skipped().forEach(skipped::put);
     root.put(
         "tf_allocator_bytes",
         "not exposed by TensorFlow Java 1.1.0 (no allocator stats in the public API); peak RSS is reported instead");
@@ -371,6 +493,12 @@ public final class BenchRunner {
       putOrNull(n, "ratio", w.ratio());
       n.put("mfu", w.mfu());
       putOrNull(n, "peer_mfu", w.peerMfu());
+      putOrNull(
+          n,
+          "peer_mfu_own_peak",
+          w.peerMfu() == null || r.peerPeakMatmulFlops() == null
+              ? null
+              : w.peerMfu() * r.peakMatmulFlops() / r.peerPeakMatmulFlops());
       putOrNull(n, "peak_rss_mb", w.peakRssMb());
       putOrNull(n, "peer_peak_rss_mb", w.peerPeakRssMb());
       n.put("seconds_median", w.seconds());
@@ -407,11 +535,20 @@ public final class BenchRunner {
             ? ""
             : String.format(", torch %.1f GFLOP/s", r.peerPeakMatmulFlops() / 1e9));
     out.printf(
-        "%n%-34s %-12s %10s %10s %7s %7s %7s %8s %8s%n",
-        "workload", "unit", "project", "peer", "ratio", "MFU", "peerMFU", "rss MiB", "peer rss");
+        "%n%-34s %-12s %10s %10s %7s %7s %7s %7s %8s %8s%n",
+        "workload",
+        "unit",
+        "project",
+        "peer",
+        "ratio",
+        "MFU",
+        "peerMFU",
+        "peerOwn",
+        "rss MiB",
+        "peer rss");
     for (WorkloadResult w : r.workloads()) {
       out.printf(
-          "%-34s %-12s %10.1f %10s %7s %6.1f%% %7s %8s %8s%n",
+          "%-34s %-12s %10.1f %10s %7s %6.1f%% %7s %7s %8s %8s%n",
           w.name(),
           w.unit(),
           w.project(),
@@ -419,6 +556,10 @@ public final class BenchRunner {
           w.ratio() == null ? "-" : String.format("%.2f", w.ratio()),
           100 * w.mfu(),
           w.peerMfu() == null ? "-" : String.format("%.1f%%", 100 * w.peerMfu()),
+          w.peerMfu() == null || r.peerPeakMatmulFlops() == null
+              ? "-"
+              : String.format(
+                  "%.1f%%", 100 * w.peerMfu() * r.peakMatmulFlops() / r.peerPeakMatmulFlops()),
           w.peakRssMb() == null ? "-" : String.format("%.0f", w.peakRssMb()),
           w.peerPeakRssMb() == null ? "-" : String.format("%.0f", w.peerPeakRssMb()));
     }
@@ -469,6 +610,13 @@ public final class BenchRunner {
                 ? "-"
                 : String.format("%.2f", w.peerPeakRssMb() / single.peerPeakRssMb()));
       }
+    }
+    if (!r.skipped().isEmpty()) {
+      out.printf("%nskipped (not measured):%n");
+      r.skipped().forEach((w, why) -> out.printf("  %s: %s%n", w, why));
+    }
+    if (!r.loadAverages().isEmpty()) {
+      out.printf("%nload average (1/5/15 min): %s%n", String.join("; ", r.loadAverages()));
     }
     if (r.memory() != null) {
       out.printf(
