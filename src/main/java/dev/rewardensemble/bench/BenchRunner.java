@@ -211,6 +211,21 @@ public final class BenchRunner {
       }
     }
     loads.add("project end: " + loadAverage());
+    // the peak again after the workloads, the best of both (a busy spell of the shared machine at
+    // the start must not inflate every MFU)
+    double peakEnd = 0;
+    for (int i = 0; i < 3; i++) {
+      peakEnd = Math.max(peakEnd, Workloads.peakMatmulFlops(o.exec(), s.matmulN(), 5));
+    }
+    log.accept(
+        String.format(
+            "peak float32 matmul after the workloads: %.1f GFLOP/s (before: %.1f)",
+            peakEnd / 1e9, peak / 1e9));
+    if (peakEnd > peak) {
+      double best = peakEnd;
+      rows.replaceAll(r -> r.withMfu(r.flops() / r.seconds() / best));
+      peak = best;
+    }
 
     ObjectNode memory = null;
     if (s.memory()) {
