@@ -166,6 +166,8 @@ public final class BenchRunner {
     peerSpec.put("weights", BenchModels.stored(o.exec()).id());
     ArrayNode peerPresets = peerSpec.putArray("presets");
     List<String> loads = new ArrayList<>();
+    ObjectNode peerAll = JSON.createObjectNode();
+    int turn = 0;
     loads.add("project start: " + loadAverage());
     s.skipped().forEach((w, why) -> log.accept("skipped " + w + ": " + why));
 
@@ -194,20 +196,23 @@ public final class BenchRunner {
         runs.forEach(ra::add);
         peerPresets.add(pp);
       }
-      if (s.runs(name, "score")) {
-        rows.add(logged(Workloads.score(name, c, ids, o, peak), log));
-      }
-      if (s.runs(name, "bt-step")) {
-        rows.add(logged(Workloads.btStep(name, c, ids, o, peak), log));
-      }
-      if (s.runs(name, "lora-step")) {
-        rows.add(logged(Workloads.loraStep(name, c, ids, o, peak), log));
-      }
-      if (s.runs(name, "generate")) {
-        rows.add(logged(Workloads.generate(name, c, ids, o, peak), log));
-      }
-      if (s.runs(name, "ensembles")) {
-        rows.addAll(Workloads.ensembles(name, c, ids, o, peak, s.kinds(), log));
+      // Each workload is measured on both sides back to back, the side that goes first
+      // alternating, so that a busy spell of the shared machine does not fall on one side's whole
+      // run (the peer is a fresh process per workload; its load time is not measured).
+      for (String w : Spec.WORKLOADS) {
+        if (!s.runs(name, w)) {
+          continue;
+        }
+        boolean peerFirst = s.peer() && turn++ % 2 == 1;
+        if (peerFirst) {
+          peerAll.setAll(
+              peerWorkload(s, peerSpec, peerPresets.get(peerPresets.size() - 1), w, log));
+        }
+        rows.addAll(measure(name, w, c, ids, o, peak, s.kinds(), log));
+        if (s.peer() && !peerFirst) {
+          peerAll.setAll(
+              peerWorkload(s, peerSpec, peerPresets.get(peerPresets.size() - 1), w, log));
+        }
       }
     }
     loads.add("project end: " + loadAverage());
@@ -289,12 +294,16 @@ public final class BenchRunner {
     Double peerPeak = null;
     JsonNode peerInfo = null;
     if (s.peer()) {
+      // the peer's peak (and memory probes): its workloads ran beside the project's above
       Path specFile = work.resolve("peer-spec.json");
-      JSON.writeValue(specFile.toFile(), peerSpec);
+      ObjectNode last = peerSpec.deepCopy();
+      last.putArray("presets");
+      JSON.writeValue(specFile.toFile(), last);
       log.accept("running the peer: scripts/bench-peer.sh " + specFile);
-      loads.add("peer start: " + loadAverage());
-      JsonNode pr = runPeer(s.root(), specFile, work.resolve("peer-out.json"), log);
-      loads.add("peer end: " + loadAverage());
+      loads.add("peer peak/memory start: " + loadAverage());
+      ObjectNode pr = (ObjectNode) runPeer(s.root(), specFile, work.resolve("peer-out.json"), log);
+      loads.add("peer peak/memory end: " + loadAverage());
+      pr.set("workloads", peerAll);
       peerInfo = pr.path("info");
       peerPeak =
           pr.path("peak_matmul_flops").isNumber() ? pr.get("peak_matmul_flops").asDouble() : null;
@@ -331,6 +340,47 @@ public final class BenchRunner {
       }
     }
     return new Report(machine, peak, peerPeak, rows, memory, peerInfo, s.skipped(), loads);
+  }
+
+  /** The project's rows of workload {@code w} on a preset. */
+  private static List<WorkloadResult> measure(
+      String name,
+      String w,
+      ModelConfig c,
+      int[] ids,
+      BenchOptions o,
+      double peak,
+      List<String> kinds,
+      Consumer<String> log)
+      throws Exception {
+    return switch (w) {
+      case "score" -> List.of(logged(Workloads.score(name, c, ids, o, peak), log));
+      case "bt-step" -> List.of(logged(Workloads.btStep(name, c, ids, o, peak), log));
+      case "lora-step" -> List.of(logged(Workloads.loraStep(name, c, ids, o, peak), log));
+      case "generate" -> List.of(logged(Workloads.generate(name, c, ids, o, peak), log));
+      case "ensembles" -> Workloads.ensembles(name, c, ids, o, peak, kinds, log);
+      default -> throw new IllegalArgumentException(w);
+    };
+  }
+
+  /** Runs the peer on workload {@code w} of one preset alone; its {@code workloads} object. */
+  private static ObjectNode peerWorkload(
+      Spec s, ObjectNode peerSpec, JsonNode preset, String w, Consumer<String> log)
+      throws IOException, InterruptedException {
+    ObjectNode one = peerSpec.deepCopy();
+    one.put("peak", false);
+    ObjectNode p = ((ObjectNode) preset).deepCopy();
+    p.putArray("workloads").add(w);
+    one.putArray("presets").add(p);
+    String tag = p.path("name").asText() + "-" + w;
+    Path spec = s.workDir().resolve("peer-spec-" + tag + ".json");
+    JSON.writeValue(spec.toFile(), one);
+    log.accept(
+        "peer: " + p.path("name").asText() + "/" + w + " (load average " + loadAverage() + ")");
+    JsonNode out = runPeer(s.root(), spec, s.workDir().resolve("peer-out-" + tag + ".json"), log);
+    return out.path("workloads").isObject()
+        ? (ObjectNode) out.get("workloads")
+        : JSON.createObjectNode();
   }
 
   /** {@code /proc/loadavg}'s first three fields (1, 5, 15 minutes), or "unknown". */
