@@ -18,6 +18,10 @@ Workloads (medians of `reps` runs after `warmup` unmeasured ones, torch.set_num_
                after the other), lora / lora-top1 (one peft model with K adapters, switched with
                set_adapter as in the paper: K full forwards; lora-top1 adapts only the top block
                via layers_to_transform, but still runs the whole trunk K times)
+Weights: float32 checkpoints, or BF16 ones with `rme bench --weights bfloat16`; those load as bfloat16 only under
+--compute bfloat16 and only where they are frozen (never for bt-step, which trains float32 weights as the project
+does), else as float32 (exact). A preset's spec may list its own "workloads" (rme bench leaves out those whose memory
+plan does not fit), and spec["kinds"] the ensemble kinds.
 Dropout of the trunk is set to 0 (GPT-2's resid/embd/attn_pdrop) as in the project's graphs; the
 LoRA dropout of 0.05 is kept on both sides.
 
@@ -53,7 +57,18 @@ def setup_threads(n):
         pass
 
 
-def load(path, num_labels=None):
+def frozen_dtype():
+    """The dtype frozen weights are loaded in: bfloat16 when the checkpoint is bf16 (--weights bfloat16) AND the
+    products run in bfloat16 (--compute bfloat16), as a PyTorch user loads a bf16 model for bf16 inference; else
+    float32 (bf16 -> float32 is exact, so the values are the project's either way)."""
+    import torch
+
+    return torch.bfloat16 if WEIGHTS == "bfloat16" and COMPUTE == "bfloat16" else torch.float32
+
+
+def load(path, num_labels=None, trained=False):
+    """The reward model at `path`: float32 when all of it is trained (the project trains float32 variables), else in
+    frozen_dtype()."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
     import torch
 
@@ -61,11 +76,13 @@ def load(path, num_labels=None):
     for key in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "attention_dropout"):
         if hasattr(cfg, key):
             setattr(cfg, key, 0.0)
-    model = AutoModelForSequenceClassification.from_pretrained(path, config=cfg, dtype=torch.float32)
+    dtype = torch.float32 if trained else frozen_dtype()
+    model = AutoModelForSequenceClassification.from_pretrained(path, config=cfg, dtype=dtype)
     return model
 
 
 COMPUTE = "float32"  # or "bfloat16": the workloads run under torch.autocast("cpu", bfloat16), as --compute
+WEIGHTS = "float32"  # or "bfloat16": the exported checkpoints hold BF16 tensors (--weights bfloat16)
 
 
 def measure(fn, warmup, reps):
@@ -160,6 +177,7 @@ def ensemble(kind, p, k, targets, num_layers):
 
 
 KINDS = ["single", "linear", "independent", "lora", "lora-top1"]
+SPEC_KINDS = KINDS  # the kinds rme bench asked for (spec["kinds"], --kinds)
 
 
 def run_preset(p, spec, out, log):
@@ -170,8 +188,8 @@ def run_preset(p, spec, out, log):
     mask = torch.ones_like(ids)
     sid, smask = ids[:b], mask[:b]
     name = p["name"]
-    wanted = set(spec.get("workloads", ["score", "bt-step", "lora-step", "generate", "generate-sampled",
-                                        "ensembles"]))
+    wanted = set(p.get("workloads", spec.get("workloads", ["score", "bt-step", "lora-step", "generate",
+                                                        "generate-sampled", "ensembles"])))
 
     if "score" in wanted:
         score_peer(p, name, sid, smask, b, warmup, reps, out, log)
@@ -200,7 +218,7 @@ def prepare(name, p, ids, mask, b):
 
         return run, [m]
     if name == "bt-step":
-        m = load(p["heads1"]).train()
+        m = load(p["heads1"], trained=True).train()
         params = [q for q in m.parameters() if q.requires_grad]
         opt = torch.optim.AdamW(params, lr=1e-5, weight_decay=0.01)
         return bt_step_fn(m, params, opt, ids, mask, b), [m, opt]
@@ -222,7 +240,7 @@ def prepare(name, p, ids, mask, b):
         n_new = ids.shape[1]
         prompts = ids[:b, : p["prompt_tokens"]].contiguous()
         pmask = torch.ones_like(prompts)
-        m = AutoModelForCausalLM.from_pretrained(p["causal"]).eval()
+        m = AutoModelForCausalLM.from_pretrained(p["causal"], dtype=frozen_dtype()).eval()
         sampling = (dict(do_sample=True, temperature=1.0, top_k=50, top_p=0.9) if name == "generate-sampled"
                     else dict(do_sample=False))
         torch.manual_seed(0)
@@ -268,7 +286,7 @@ def generate_peer(workload, p, name, ids, b, warmup, reps, out, log):
 def ensembles_peer(p, name, sid, smask, b, k, warmup, reps, out, log):
     import torch
 
-    for kind in KINDS:
+    for kind in [x for x in KINDS if x in SPEC_KINDS]:
         fn, keep = ensemble(kind, p, 1 if kind == "single" else k, p["lora_targets"], p["num_layers"])
         with torch.inference_mode():
             s = measure(lambda: fn(sid, smask), warmup, reps)
@@ -281,6 +299,9 @@ def memory_probe(spec_path, kind):
     with open(spec_path) as f:
         spec = json.load(f)
     setup_threads(spec["threads"])
+    global COMPUTE, WEIGHTS
+    COMPUTE = spec.get("compute", "float32")
+    WEIGHTS = spec.get("weights", "float32")
     import torch
     import transformers  # noqa: F401
     import peft  # noqa: F401
@@ -323,8 +344,10 @@ def main():
     with open(spec_path) as f:
         spec = json.load(f)
     setup_threads(spec["threads"])
-    global COMPUTE
+    global COMPUTE, WEIGHTS, SPEC_KINDS
     COMPUTE = spec.get("compute", "float32")
+    WEIGHTS = spec.get("weights", "float32")
+    SPEC_KINDS = spec.get("kinds", KINDS)
     import torch
     import transformers
     import peft
@@ -339,16 +362,36 @@ def main():
                     "mkldnn": torch.backends.mkldnn.is_available(), "mkl": torch.backends.mkl.is_available()},
            "workloads": {}}
     n = spec.get("matmul_n", 2048)
+    if not spec.get("peak", True):  # rme bench runs one workload per process and the peak once, on its own
+        out["info"]["compute"] = COMPUTE
+        out["info"]["weights"] = WEIGHTS
+        out["info"]["frozen_dtype"] = str(frozen_dtype())
+        for p in spec["presets"]:
+            run_preset(p, spec, out, log)
+        out["info"]["attn_implementation"] = out.pop("attn_implementation", None)
+        with open(out_path, "w") as f:
+            json.dump(out, f, indent=2)
+        return
     a, bm = torch.rand(n, n), torch.rand(n, n)
     compute, COMPUTE = COMPUTE, "float32"  # the peak is float32's, as the project's
     s = min(measure(lambda: torch.mm(a, bm), 2, 5) for _ in range(3))  # best median of 3 rounds, as rme bench
     COMPUTE = compute
     out["info"]["compute"] = COMPUTE
+    out["info"]["weights"] = WEIGHTS
+    out["info"]["frozen_dtype"] = str(frozen_dtype())
     out["peak_matmul_flops"] = 2.0 * n ** 3 / s
     log(f"peak float32 matmul ({n}x{n}, torch): {out['peak_matmul_flops'] / 1e9:.1f} GFLOP/s")
     del a, bm
     for p in spec["presets"]:
         run_preset(p, spec, out, log)
+    # the peak again after the workloads, the best of both, as rme bench does
+    compute, COMPUTE = COMPUTE, "float32"
+    a, bm = torch.rand(n, n), torch.rand(n, n)
+    s = min(measure(lambda: torch.mm(a, bm), 2, 5) for _ in range(3))
+    COMPUTE = compute
+    del a, bm
+    log(f"peak float32 matmul after the workloads: {2.0 * n ** 3 / s / 1e9:.1f} GFLOP/s")
+    out["peak_matmul_flops"] = max(out["peak_matmul_flops"], 2.0 * n ** 3 / s)
     out["info"]["attn_implementation"] = out.pop("attn_implementation", None)
     if "memory" in spec:
         base = probe(spec_path, "baseline")

@@ -3,15 +3,20 @@ package dev.rewardensemble.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.ModelConfigs;
+import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.config.RewardToken;
+import dev.rewardensemble.config.WeightStorage;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.EnsembleModel;
 import dev.rewardensemble.ensemble.EnsembleSpec;
 import dev.rewardensemble.ensemble.IndependentGraph;
 import dev.rewardensemble.ensemble.LoraInit;
 import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.LazyWeights;
+import dev.rewardensemble.io.TensorBytes;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.model.Init;
 import dev.rewardensemble.model.RewardHeads;
@@ -19,7 +24,6 @@ import dev.rewardensemble.model.Transformers;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -80,30 +84,61 @@ public final class BenchModels {
     return new LoraConfig(8, 16, 0.05, Transformers.loraTargets(c), loraLayers).checkFor(c);
   }
 
-  /** Trunk plus {@code k} heads, seeded. */
+  /** Trunk plus {@code k} heads, seeded, float32. */
   public static Map<String, FloatTensor> weights(ModelConfig c, int k, long seed) {
-    Map<String, FloatTensor> w = new LinkedHashMap<>(Init.trunk(c, seed));
-    w.put(RewardHeads.KEY, Init.heads(k, c.hiddenSize(), seed + 1));
+    return weights(c, k, seed, Precision.FLOAT32);
+  }
+
+  /**
+   * Trunk plus {@code k} heads, seeded: the trunk generated tensor by tensor when it is read or
+   * streamed ({@link SeededWeights}, nothing model-sized in the heap), stored as {@code stored}
+   * (bfloat16: as a bf16 checkpoint); the heads float32 in memory.
+   */
+  public static LazyWeights weights(ModelConfig c, int k, long seed, Precision stored) {
+    LazyWeights w = SeededWeights.trunk(c, seed, stored);
+    FloatTensor heads = Init.heads(k, c.hiddenSize(), seed + 1);
+    if (stored == Precision.BFLOAT16) {
+      // as in a bf16 checkpoint (the export writes them as BF16): the same values on both sides
+      float[] d = heads.data();
+      for (int i = 0; i < d.length; i++) {
+        d[i] = TensorBytes.fromBfloat16(TensorBytes.toBfloat16(d[i]));
+      }
+    }
+    w.put(RewardHeads.KEY, heads);
     return w;
+  }
+
+  /**
+   * How the benchmark stores its random weights under {@code exec}: bfloat16 (a bf16 checkpoint)
+   * for {@code --weights bfloat16}, else float32.
+   */
+  public static Precision stored(ExecConfig exec) {
+    return exec.weights() == WeightStorage.BFLOAT16 ? Precision.BFLOAT16 : Precision.FLOAT32;
   }
 
   /** Prompt tokens of workload (d), generation. */
   public static final int PROMPT_TOKENS = 8;
 
+  /** {@link #causalWeights(ModelConfig, long, Precision)} in float32. */
+  public static Map<String, FloatTensor> causalWeights(ModelConfig c, long seed) {
+    return causalWeights(c, seed, Precision.FLOAT32);
+  }
+
   /**
    * A causal language model for workload (d): the bench trunk of {@link #weights} (seeded) and a
    * language-model head ({@code lm_head.weight}, or the tied embedding when the preset ties them).
    */
-  public static Map<String, FloatTensor> causalWeights(ModelConfig c, long seed) {
-    Map<String, FloatTensor> w = new java.util.LinkedHashMap<>(weights(c, 1, seed));
-    w.remove(dev.rewardensemble.model.RewardHeads.KEY);
+  public static LazyWeights causalWeights(ModelConfig c, long seed, Precision stored) {
+    LazyWeights w = SeededWeights.trunk(c, seed, stored);
     if (dev.rewardensemble.model.LmHead.key(c).equals(dev.rewardensemble.model.LmHead.KEY)) {
-      w.put(
+      w.putDeferred(
           dev.rewardensemble.model.LmHead.KEY,
-          Init.normal(
+          SeededWeights.normal(
               new long[] {c.vocabSize(), c.hiddenSize()},
               Init.STD,
-              new SplittableRandom(seed + 17)));
+              seed + 17,
+              dev.rewardensemble.model.LmHead.KEY,
+              stored));
     }
     return w;
   }
@@ -120,20 +155,27 @@ public final class BenchModels {
    * random B (so that members differ; the cost is the same as B = 0).
    */
   public static EnsembleModel ensemble(String kind, ModelConfig c, int k, long seed) {
+    return ensemble(kind, c, k, seed, Precision.FLOAT32);
+  }
+
+  /** {@link #ensemble(String, ModelConfig, int, long)} with the trunks stored as {@code stored}. */
+  public static EnsembleModel ensemble(
+      String kind, ModelConfig c, int k, long seed, Precision stored) {
     return switch (kind) {
-      case "single" -> model(EnsembleKind.SINGLE, c, 1, weights(c, 1, seed), null);
-      case "linear" -> model(EnsembleKind.LINEAR, c, k, weights(c, k, seed), null);
+      case "single" -> model(EnsembleKind.SINGLE, c, 1, weights(c, 1, seed, stored), null);
+      case "linear" -> model(EnsembleKind.LINEAR, c, k, weights(c, k, seed, stored), null);
       case "independent" -> {
-        Map<String, FloatTensor> w = new LinkedHashMap<>();
+        LazyWeights w = new LazyWeights();
         for (int m = 0; m < k; m++) {
           String p = IndependentGraph.prefix(m);
-          weights(c, 1, seed + 101L * m).forEach((key, v) -> w.put(p + key, v));
+          LazyWeights member = weights(c, 1, seed + 101L * m, stored);
+          member.keySet().forEach(key -> w.putFrom(p + key, member, key));
         }
         yield model(EnsembleKind.INDEPENDENT, c, k, w, null);
       }
       case "lora", "lora-top1" -> {
         LoraConfig lora = lora(c, kind.equals("lora") ? 0 : 1);
-        Map<String, FloatTensor> w = new LinkedHashMap<>(Init.trunk(c, seed));
+        LazyWeights w = SeededWeights.trunk(c, seed, stored);
         Map<String, FloatTensor> init = loraInit(c, lora, k, seed);
         SplittableRandom rnd = new SplittableRandom(seed + 7);
         init.replaceAll(

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.serving.SavedModels;
 import java.io.BufferedReader;
@@ -39,6 +40,10 @@ public final class BenchRunner {
    * @param memHidden hidden size of that copy
    * @param memLayers blocks of that copy
    * @param matmulN size of the peak-matmul probe
+   * @param kinds the ensemble kinds of workload {@code ensembles} ({@link BenchModels#KINDS} and
+   *     {@link Workloads#FLOOR}), in the order they are listed
+   * @param skipped workloads left out, as {@code <preset name>/<workload>}, with the reason (e.g. a
+   *     memory plan larger than the budget): printed and written to the JSON, never silent
    */
   public record Spec(
       List<Path> presets,
@@ -50,7 +55,9 @@ public final class BenchRunner {
       int memLayers,
       int matmulN,
       Path workDir,
-      Set<String> workloads) {
+      Set<String> workloads,
+      List<String> kinds,
+      Map<String, String> skipped) {
     /** Workload groups of {@code --workloads}, in the order they run. */
     public static final List<String> WORKLOADS =
         List.of(
@@ -68,6 +75,50 @@ public final class BenchRunner {
         throw new IllegalArgumentException(
             "no workload selected (expected some of " + WORKLOADS + ")");
       }
+      kinds = List.copyOf(kinds);
+      for (String k : kinds) {
+        if (!Workloads.ALL_KINDS.contains(k)) {
+          throw new IllegalArgumentException(
+              "unknown ensemble kind '" + k + "' (expected some of " + Workloads.ALL_KINDS + ")");
+        }
+      }
+      if (kinds.isEmpty()) {
+        throw new IllegalArgumentException(
+            "no ensemble kind selected (expected some of " + Workloads.ALL_KINDS + ")");
+      }
+      skipped = Map.copyOf(skipped);
+    }
+
+    /** A shorter form: every ensemble kind, nothing skipped. */
+    public Spec(
+        List<Path> presets,
+        BenchOptions options,
+        boolean peer,
+        Path root,
+        boolean memory,
+        int memHidden,
+        int memLayers,
+        int matmulN,
+        Path workDir,
+        Set<String> workloads) {
+      this(
+          presets,
+          options,
+          peer,
+          root,
+          memory,
+          memHidden,
+          memLayers,
+          matmulN,
+          workDir,
+          workloads,
+          Workloads.ALL_KINDS,
+          Map.of());
+    }
+
+    /** Whether {@code workload} runs on the preset named {@code preset}. */
+    public boolean runs(String preset, String workload) {
+      return workloads.contains(workload) && !skipped.containsKey(preset + "/" + workload);
     }
   }
 
@@ -78,7 +129,9 @@ public final class BenchRunner {
       Double peerPeakMatmulFlops,
       List<WorkloadResult> workloads,
       ObjectNode memory,
-      JsonNode peerInfo) {}
+      JsonNode peerInfo,
+      Map<String, String> skipped,
+      List<String> loadAverages) {}
 
   private BenchRunner() {}
 
@@ -109,7 +162,15 @@ public final class BenchRunner {
     peerSpec.put("compute", o.exec().compute().id());
     ArrayNode peerWorkloads = peerSpec.putArray("workloads");
     Spec.WORKLOADS.stream().filter(s.workloads()::contains).forEach(peerWorkloads::add);
+    ArrayNode kindsOfPeer = peerSpec.putArray("kinds");
+    s.kinds().stream().filter(BenchModels.KINDS::contains).forEach(kindsOfPeer::add);
+    peerSpec.put("weights", BenchModels.stored(o.exec()).id());
     ArrayNode peerPresets = peerSpec.putArray("presets");
+    List<String> loads = new ArrayList<>();
+    ObjectNode peerAll = JSON.createObjectNode();
+    int turn = 0;
+    loads.add("project start: " + loadAverage());
+    s.skipped().forEach((w, why) -> log.accept("skipped " + w + ": " + why));
 
     List<WorkloadResult> rows = new ArrayList<>();
     java.util.Optional<XlaCompilations> compilations = XlaCompilations.start();
@@ -131,26 +192,38 @@ public final class BenchRunner {
               "%s: %s, %.2fM trunk matmul params",
               name, c, Flops.blockMatmulParams(c) * c.numLayers() / 1e6));
       if (s.peer()) {
-        peerPresets.add(exportForPeer(work.resolve(name), name, c, ids, o));
+        List<String> runs = Spec.WORKLOADS.stream().filter(w -> s.runs(name, w)).toList();
+        ObjectNode pp =
+            exportForPeer(
+                work.resolve(name),
+                name,
+                c,
+                ids,
+                o,
+                !runs.stream().allMatch(w -> w.startsWith("generate")),
+                runs.contains("ensembles") && s.kinds().contains("linear"),
+                runs.stream().anyMatch(w -> w.startsWith("generate")));
+        ArrayNode ra = pp.putArray("workloads");
+        runs.forEach(ra::add);
+        peerPresets.add(pp);
       }
-      if (s.workloads().contains("score")) {
-        rows.add(logged(Workloads.score(name, c, ids, o, peak), log));
-      }
-      if (s.workloads().contains("bt-step")) {
-        rows.add(logged(Workloads.btStep(name, c, ids, o, peak), log));
-      }
-      if (s.workloads().contains("lora-step")) {
-        rows.add(logged(Workloads.loraStep(name, c, ids, o, peak), log));
-      }
-      if (s.workloads().contains("generate")) {
-        rows.add(logged(Workloads.generate(name, c, ids, o, peak), log));
-      }
-      if (s.workloads().contains(Workloads.GENERATE_SAMPLED)) {
-        rows.add(
-            logged(Workloads.generate(Workloads.GENERATE_SAMPLED, name, c, ids, o, peak), log));
-      }
-      if (s.workloads().contains("ensembles")) {
-        rows.addAll(Workloads.ensembles(name, c, ids, o, peak, log));
+      // Each workload is measured on both sides back to back, the side that goes first
+      // alternating, so that a busy spell of the shared machine does not fall on one side's whole
+      // run (the peer is a fresh process per workload; its load time is not measured).
+      for (String w : Spec.WORKLOADS) {
+        if (!s.runs(name, w)) {
+          continue;
+        }
+        boolean peerFirst = s.peer() && turn++ % 2 == 1;
+        if (peerFirst) {
+          peerAll.setAll(
+              peerWorkload(s, peerSpec, peerPresets.get(peerPresets.size() - 1), w, log));
+        }
+        rows.addAll(measure(name, w, c, ids, o, peak, s.kinds(), log));
+        if (s.peer() && !peerFirst) {
+          peerAll.setAll(
+              peerWorkload(s, peerSpec, peerPresets.get(peerPresets.size() - 1), w, log));
+        }
       }
       compilations.ifPresent(
           x ->
@@ -158,6 +231,22 @@ public final class BenchRunner {
                   String.format(
                       "%s: XLA compilations %d (compiled clusters x input shapes)",
                       name, x.count() - compiledBefore)));
+    }
+    loads.add("project end: " + loadAverage());
+    // the peak again after the workloads, the best of both (a busy spell of the shared machine at
+    // the start must not inflate every MFU)
+    double peakEnd = 0;
+    for (int i = 0; i < 3; i++) {
+      peakEnd = Math.max(peakEnd, Workloads.peakMatmulFlops(o.exec(), s.matmulN(), 5));
+    }
+    log.accept(
+        String.format(
+            "peak float32 matmul after the workloads: %.1f GFLOP/s (before: %.1f)",
+            peakEnd / 1e9, peak / 1e9));
+    if (peakEnd > peak) {
+      double best = peakEnd;
+      rows.replaceAll(r -> r.withMfu(r.flops() / r.seconds() / best));
+      peak = best;
     }
 
     ObjectNode memory = null;
@@ -221,7 +310,10 @@ public final class BenchRunner {
                 memName,
                 mc,
                 BenchModels.tokenIds(mc, 2 * o.batch(), o.seq(), o.seed()),
-                o);
+                o,
+                true,
+                true,
+                true);
         ArrayNode probes = mp.putArray("probes");
         memoryProbes(s).forEach(probes::add);
         peerSpec.set("memory", mp);
@@ -231,10 +323,16 @@ public final class BenchRunner {
     Double peerPeak = null;
     JsonNode peerInfo = null;
     if (s.peer()) {
+      // the peer's peak (and memory probes): its workloads ran beside the project's above
       Path specFile = work.resolve("peer-spec.json");
-      JSON.writeValue(specFile.toFile(), peerSpec);
+      ObjectNode last = peerSpec.deepCopy();
+      last.putArray("presets");
+      JSON.writeValue(specFile.toFile(), last);
       log.accept("running the peer: scripts/bench-peer.sh " + specFile);
-      JsonNode pr = runPeer(s.root(), specFile, work.resolve("peer-out.json"), log);
+      loads.add("peer peak/memory start: " + loadAverage());
+      ObjectNode pr = (ObjectNode) runPeer(s.root(), specFile, work.resolve("peer-out.json"), log);
+      loads.add("peer peak/memory end: " + loadAverage());
+      pr.set("workloads", peerAll);
       peerInfo = pr.path("info");
       peerPeak =
           pr.path("peak_matmul_flops").isNumber() ? pr.get("peak_matmul_flops").asDouble() : null;
@@ -270,7 +368,61 @@ public final class BenchRunner {
         }
       }
     }
-    return new Report(machine, peak, peerPeak, rows, memory, peerInfo);
+    return new Report(machine, peak, peerPeak, rows, memory, peerInfo, s.skipped(), loads);
+  }
+
+  /** The project's rows of workload {@code w} on a preset. */
+  private static List<WorkloadResult> measure(
+      String name,
+      String w,
+      ModelConfig c,
+      int[] ids,
+      BenchOptions o,
+      double peak,
+      List<String> kinds,
+      Consumer<String> log)
+      throws Exception {
+    return switch (w) {
+      case "score" -> List.of(logged(Workloads.score(name, c, ids, o, peak), log));
+      case "bt-step" -> List.of(logged(Workloads.btStep(name, c, ids, o, peak), log));
+      case "lora-step" -> List.of(logged(Workloads.loraStep(name, c, ids, o, peak), log));
+      case "generate" -> List.of(logged(Workloads.generate(name, c, ids, o, peak), log));
+      case Workloads.GENERATE_SAMPLED ->
+          List.of(
+              logged(Workloads.generate(Workloads.GENERATE_SAMPLED, name, c, ids, o, peak), log));
+      case "ensembles" -> Workloads.ensembles(name, c, ids, o, peak, kinds, log);
+      default -> throw new IllegalArgumentException(w);
+    };
+  }
+
+  /** Runs the peer on workload {@code w} of one preset alone; its {@code workloads} object. */
+  private static ObjectNode peerWorkload(
+      Spec s, ObjectNode peerSpec, JsonNode preset, String w, Consumer<String> log)
+      throws IOException, InterruptedException {
+    ObjectNode one = peerSpec.deepCopy();
+    one.put("peak", false);
+    ObjectNode p = ((ObjectNode) preset).deepCopy();
+    p.putArray("workloads").add(w);
+    one.putArray("presets").add(p);
+    String tag = p.path("name").asText() + "-" + w;
+    Path spec = s.workDir().resolve("peer-spec-" + tag + ".json");
+    JSON.writeValue(spec.toFile(), one);
+    log.accept(
+        "peer: " + p.path("name").asText() + "/" + w + " (load average " + loadAverage() + ")");
+    JsonNode out = runPeer(s.root(), spec, s.workDir().resolve("peer-out-" + tag + ".json"), log);
+    return out.path("workloads").isObject()
+        ? (ObjectNode) out.get("workloads")
+        : JSON.createObjectNode();
+  }
+
+  /** {@code /proc/loadavg}'s first three fields (1, 5, 15 minutes), or "unknown". */
+  static String loadAverage() {
+    try {
+      String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+      return f[0] + " " + f[1] + " " + f[2];
+    } catch (IOException | RuntimeException e) {
+      return "unknown";
+    }
   }
 
   /** The memory probes of a run: the selected single-model workloads, then every ensemble kind. */
@@ -307,14 +459,35 @@ public final class BenchRunner {
     return r;
   }
 
-  /** Exports heads-1 and heads-K checkpoints and the token ids the peer reads. */
+  /**
+   * Exports the heads-1, heads-K and causal-LM checkpoints the peer's workloads need (each only
+   * when asked: at 1B parameters each is 5 GB of float32), streamed tensor by tensor from the
+   * seeded generator, in the bench's storage dtype ({@code BF16} tensors for {@code --weights
+   * bfloat16}), and the token ids the peer reads.
+   */
   private static ObjectNode exportForPeer(
-      Path dir, String name, ModelConfig c, int[] ids, BenchOptions o) throws IOException {
+      Path dir,
+      String name,
+      ModelConfig c,
+      int[] ids,
+      BenchOptions o,
+      boolean heads1,
+      boolean headsK,
+      boolean causalLm)
+      throws IOException {
     Files.createDirectories(dir);
     Path h1 = dir.resolve("heads1");
     Path hk = dir.resolve("heads" + o.k());
-    SavedModels.exportHf(h1, c, BenchModels.weights(c, 1, o.seed()), 1);
-    SavedModels.exportHf(hk, c, BenchModels.weights(c, o.k(), o.seed()), o.k());
+    Precision stored = BenchModels.stored(o.exec());
+    String seqCls = SavedModels.sequenceClassification(c);
+    if (heads1) {
+      HfCheckpoint.save(
+          h1, c, seqCls, BenchModels.weights(c, 1, o.seed(), stored), Map.of(), stored);
+    }
+    if (headsK) {
+      HfCheckpoint.save(
+          hk, c, seqCls, BenchModels.weights(c, o.k(), o.seed(), stored), Map.of(), stored);
+    }
     ObjectNode idsJson = JSON.createObjectNode();
     idsJson.put("rows", 2 * o.batch());
     idsJson.put("seq", o.seq());
@@ -332,8 +505,15 @@ public final class BenchRunner {
     p.put("heads1", h1.toString());
     p.put("headsk", hk.toString());
     Path causal = dir.resolve("causal");
-    HfCheckpoint.save(
-        causal, c, SavedModels.causalLm(c), BenchModels.causalWeights(c, o.seed()), Map.of());
+    if (causalLm) {
+      HfCheckpoint.save(
+          causal,
+          c,
+          SavedModels.causalLm(c),
+          BenchModels.causalWeights(c, o.seed(), stored),
+          Map.of(),
+          stored);
+    }
     p.put("causal", causal.toString());
     p.put("prompt_tokens", BenchModels.PROMPT_TOKENS);
     p.put("ids", idsFile.toString());
@@ -382,6 +562,8 @@ public final class BenchRunner {
     settings.put("intra_op_threads", o.exec().intraOpThreads());
     settings.put("inter_op_threads", o.exec().interOpThreads());
     settings.put("xla", o.exec().xlaMode().id());
+    settings.put("compute", o.exec().compute().id());
+    settings.put("weights", BenchModels.stored(o.exec()).id());
     settings.put("seed", o.seed());
     settings.put(
         "flops",
@@ -391,6 +573,10 @@ public final class BenchRunner {
     if (r.peerPeakMatmulFlops() != null) {
       root.put("peer_peak_matmul_flops", r.peerPeakMatmulFlops());
     }
+    ArrayNode loads = root.putArray("load_average");
+    r.loadAverages().forEach(loads::add);
+    ObjectNode skipped = root.putObject("skipped");
+    r.skipped().forEach(skipped::put);
     root.put(
         "tf_allocator_bytes",
         "not exposed by TensorFlow Java 1.1.0 (no allocator stats in the public API); peak RSS is reported instead");
@@ -404,6 +590,12 @@ public final class BenchRunner {
       putOrNull(n, "ratio", w.ratio());
       n.put("mfu", w.mfu());
       putOrNull(n, "peer_mfu", w.peerMfu());
+      putOrNull(
+          n,
+          "peer_mfu_own_peak",
+          w.peerMfu() == null || r.peerPeakMatmulFlops() == null
+              ? null
+              : w.peerMfu() * r.peakMatmulFlops() / r.peerPeakMatmulFlops());
       putOrNull(n, "peak_rss_mb", w.peakRssMb());
       putOrNull(n, "peer_peak_rss_mb", w.peerPeakRssMb());
       n.put("seconds_median", w.seconds());
@@ -440,11 +632,20 @@ public final class BenchRunner {
             ? ""
             : String.format(", torch %.1f GFLOP/s", r.peerPeakMatmulFlops() / 1e9));
     out.printf(
-        "%n%-34s %-12s %10s %10s %7s %7s %7s %8s %8s%n",
-        "workload", "unit", "project", "peer", "ratio", "MFU", "peerMFU", "rss MiB", "peer rss");
+        "%n%-34s %-12s %10s %10s %7s %7s %7s %7s %8s %8s%n",
+        "workload",
+        "unit",
+        "project",
+        "peer",
+        "ratio",
+        "MFU",
+        "peerMFU",
+        "peerOwn",
+        "rss MiB",
+        "peer rss");
     for (WorkloadResult w : r.workloads()) {
       out.printf(
-          "%-34s %-12s %10.1f %10s %7s %6.1f%% %7s %8s %8s%n",
+          "%-34s %-12s %10.1f %10s %7s %6.1f%% %7s %7s %8s %8s%n",
           w.name(),
           w.unit(),
           w.project(),
@@ -452,6 +653,10 @@ public final class BenchRunner {
           w.ratio() == null ? "-" : String.format("%.2f", w.ratio()),
           100 * w.mfu(),
           w.peerMfu() == null ? "-" : String.format("%.1f%%", 100 * w.peerMfu()),
+          w.peerMfu() == null || r.peerPeakMatmulFlops() == null
+              ? "-"
+              : String.format(
+                  "%.1f%%", 100 * w.peerMfu() * r.peakMatmulFlops() / r.peerPeakMatmulFlops()),
           w.peakRssMb() == null ? "-" : String.format("%.0f", w.peakRssMb()),
           w.peerPeakRssMb() == null ? "-" : String.format("%.0f", w.peerPeakRssMb()));
     }
@@ -502,6 +707,13 @@ public final class BenchRunner {
                 ? "-"
                 : String.format("%.2f", w.peerPeakRssMb() / single.peerPeakRssMb()));
       }
+    }
+    if (!r.skipped().isEmpty()) {
+      out.printf("%nskipped (not measured):%n");
+      r.skipped().forEach((w, why) -> out.printf("  %s: %s%n", w, why));
+    }
+    if (!r.loadAverages().isEmpty()) {
+      out.printf("%nload average (1/5/15 min): %s%n", String.join("; ", r.loadAverages()));
     }
     if (r.memory() != null) {
       out.printf(

@@ -37,6 +37,11 @@ public record WorkloadResult(
         name, unit, project, seconds, flops, mfu, peakRssMb, p, pMfu, pRss, note);
   }
 
+  public WorkloadResult withMfu(double m) {
+    return new WorkloadResult(
+        name, unit, project, seconds, flops, m, peakRssMb, peer, peerMfu, peerPeakRssMb, note);
+  }
+
   public WorkloadResult withPeakRss(Double rss, String n) {
     return new WorkloadResult(
         name, unit, project, seconds, flops, mfu, rss, peer, peerMfu, peerPeakRssMb, n);

@@ -1,15 +1,15 @@
 package dev.rewardensemble.bench;
 
+import dev.rewardensemble.api.LoraPhase2;
 import dev.rewardensemble.api.RewardModel;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.data.PreferencePair;
 import dev.rewardensemble.ensemble.LoraEnsembleGraph;
-import dev.rewardensemble.io.FloatTensor;
+import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.lora.LoraConfig;
-import dev.rewardensemble.model.ForwardGraph;
-import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.rl.Sampler;
 import dev.rewardensemble.rl.SamplingConfig;
 import dev.rewardensemble.train.RewardTrainer;
@@ -17,9 +17,7 @@ import dev.rewardensemble.train.Schedule;
 import dev.rewardensemble.train.TrainConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.function.Consumer;
 import org.tensorflow.Graph;
 import org.tensorflow.Session;
@@ -88,7 +86,10 @@ public final class Workloads {
         int n = o.batch() * o.seq();
         int[] batchIds = Arrays.copyOf(ids, n);
         int[] mask = noPadding(n);
-        RewardModel rm = RewardModel.of(BenchModels.ensemble("single", c, 1, o.seed()), o.exec());
+        RewardModel rm =
+            RewardModel.of(
+                BenchModels.ensemble("single", c, 1, o.seed(), BenchModels.stored(o.exec())),
+                o.exec());
         yield prepared(() -> rm.run(batchIds, mask, o.batch(), o.seq()), rm::close);
       }
       case "bt-step" -> {
@@ -98,7 +99,7 @@ public final class Workloads {
                 c,
                 1,
                 RewardToken.LAST_NON_PAD,
-                BenchModels.weights(c, 1, o.seed()),
+                BenchModels.weights(c, 1, o.seed(), BenchModels.stored(o.exec())),
                 trainConfig(o),
                 o.exec(),
                 key -> true);
@@ -107,19 +108,18 @@ public final class Workloads {
       case "lora-step" -> {
         List<PreferencePair> batch = pairs(ids, o);
         LoraConfig lora = BenchModels.lora(c, 0);
-        Map<String, FloatTensor> init = new LinkedHashMap<>(BenchModels.weights(c, 1, o.seed()));
+        Precision stored = BenchModels.stored(o.exec());
+        LazyWeights init = BenchModels.weights(c, 1, o.seed(), stored);
         init.putAll(BenchModels.loraInit(c, lora, 1, o.seed()));
-        long seed = o.seed();
         java.util.Set<String> trainable =
             java.util.Set.copyOf(LoraEnsembleGraph.trainableKeys(c, lora));
+        // the frozen trunk stored as train-rm's phase 2 stores it (--weights; auto: bfloat16 for
+        // bf16 weights)
+        Precision frozen = o.exec().weights().resolve(stored == Precision.BFLOAT16);
         RewardTrainer tr =
             new RewardTrainer(
-                cx -> {
-                  ParameterStore p = new ParameterStore(cx);
-                  LoraEnsembleGraph lg =
-                      LoraEnsembleGraph.training(cx, c, lora, 1, p, seed, RewardToken.LAST_NON_PAD);
-                  return new ForwardGraph(lg.inputIds(), lg.attentionMask(), lg.rewards(), p, 1);
-                },
+                LoraPhase2.forward(
+                    c, lora, 1, trainable, frozen, o.seed(), RewardToken.LAST_NON_PAD),
                 init,
                 trainConfig(o),
                 o.exec(),
@@ -127,7 +127,14 @@ public final class Workloads {
         yield steps(tr, batch, c.padTokenId(), 5e-5);
       }
       case "generate", GENERATE_SAMPLED ->
-          generation(name, Sampler.of(c, BenchModels.causalWeights(c, o.seed()), o.exec()), ids, o);
+          generation(
+              name,
+              Sampler.of(
+                  c,
+                  BenchModels.causalWeights(c, o.seed(), BenchModels.stored(o.exec())),
+                  o.exec()),
+              ids,
+              o);
       default ->
           throw new IllegalArgumentException(
               "unknown workload '" + name + "' (expected " + SINGLE_MODEL + ")");
@@ -363,6 +370,25 @@ public final class Workloads {
   /** Row of {@link #ensembles} holding the single model on K copies of the batch. */
   public static final String FLOOR = "single-x-k";
 
+  /** Every row of {@link #ensembles}: {@link BenchModels#KINDS}, then {@link #FLOOR}. */
+  public static final List<String> ALL_KINDS = allKinds();
+
+  private static List<String> allKinds() {
+    List<String> l = new ArrayList<>(BenchModels.KINDS);
+    l.add(FLOOR);
+    return List.copyOf(l);
+  }
+
+  /**
+   * {@link #ensembles(String, ModelConfig, int[], BenchOptions, double, List, Consumer)} of every
+   * kind.
+   */
+  public static List<WorkloadResult> ensembles(
+      String preset, ModelConfig c, int[] ids, BenchOptions o, double peak, Consumer<String> log)
+      throws Exception {
+    return ensembles(preset, c, ids, o, peak, ALL_KINDS, log);
+  }
+
   /**
    * (e) Scoring with each ensemble kind at K members: sequences/s (ratios against single in {@link
    * BenchRunner}). All kinds are loaded together, warmed up, then timed round-robin (one run of
@@ -370,7 +396,13 @@ public final class Workloads {
    * kind alike and the ratios stay comparable.
    */
   public static List<WorkloadResult> ensembles(
-      String preset, ModelConfig c, int[] ids, BenchOptions o, double peak, Consumer<String> log)
+      String preset,
+      ModelConfig c,
+      int[] ids,
+      BenchOptions o,
+      double peak,
+      List<String> only,
+      Consumer<String> log)
       throws Exception {
     int n = o.batch() * o.seq();
     int[] batchIds = Arrays.copyOf(ids, n);
@@ -384,8 +416,7 @@ public final class Workloads {
       System.arraycopy(batchIds, 0, kIds, j * n, n);
     }
     int[] kMask = noPadding(kIds.length);
-    List<String> kinds = new ArrayList<>(BenchModels.KINDS);
-    kinds.add(FLOOR);
+    List<String> kinds = ALL_KINDS.stream().filter(only::contains).toList();
     List<RewardModel> models = new ArrayList<>();
     List<Timing.Action> runs = new ArrayList<>();
     try {
@@ -393,7 +424,11 @@ public final class Workloads {
         RewardModel rm =
             RewardModel.of(
                 BenchModels.ensemble(
-                    kind.equals(FLOOR) ? "single" : kind, c, members(kind, o), o.seed()),
+                    kind.equals(FLOOR) ? "single" : kind,
+                    c,
+                    members(kind, o),
+                    o.seed(),
+                    BenchModels.stored(o.exec())),
                 o.exec());
         models.add(rm);
         runs.add(

@@ -105,6 +105,32 @@ public final class BenchCommand implements Callable<Integer> {
   String compute;
 
   @Option(
+      names = "--weights",
+      defaultValue = "float32",
+      description =
+          "How the random weights are stored: float32, or bfloat16 (as a bf16 checkpoint: values"
+              + " rounded to bfloat16, the frozen weights held in bfloat16; the peer loads them as"
+              + " bfloat16 under --compute bfloat16, else as float32) (default: ${DEFAULT-VALUE}).")
+  String weights;
+
+  @Option(
+      names = "--kinds",
+      split = ",",
+      defaultValue = "single,linear,independent,lora,lora-top1,single-x-k",
+      description =
+          "Ensemble kinds of the ensembles workload (loaded together), any of single, linear,"
+              + " independent, lora, lora-top1, single-x-k (default: all).")
+  List<String> kinds;
+
+  @Option(
+      names = "--memory-budget",
+      description =
+          "Most memory a workload may plan for, e.g. 6GiB (default: what is available). A workload"
+              + " whose plan (rme info's) exceeds it or the available memory is skipped, with the"
+              + " reason printed and written to the JSON.")
+  String memoryBudget;
+
+  @Option(
       names = "--recompute",
       description =
           "Training workloads recompute their blocks in the backward pass (train-rm --recompute).")
@@ -247,6 +273,20 @@ public final class BenchCommand implements Callable<Integer> {
                 + ", serve)");
       }
     }
+    dev.rewardensemble.config.WeightStorage storage = ExecOptions.storage(weights);
+    if (storage == dev.rewardensemble.config.WeightStorage.AUTO) {
+      throw new UserError("--weights: the bench's weights are float32 or bfloat16, got auto");
+    }
+    for (String kind : kinds) {
+      if (!dev.rewardensemble.bench.Workloads.ALL_KINDS.contains(kind)) {
+        throw new UserError(
+            "--kinds: unknown ensemble kind '"
+                + kind
+                + "' (expected some of "
+                + String.join(", ", dev.rewardensemble.bench.Workloads.ALL_KINDS)
+                + ")");
+      }
+    }
     BenchOptions o =
         new BenchOptions(
             batch,
@@ -256,11 +296,17 @@ public final class BenchCommand implements Callable<Integer> {
             reps,
             new ExecConfig(intra, inter, ExecOptions.xlaMode(xla))
                 .withCompute(ExecOptions.precision(compute))
+                .withWeights(storage)
                 .withRecompute(recompute),
             seed);
-    for (Path p : ps) {
-      MemoryCheck.bench(p, runner.isEmpty() ? List.of("score") : runner, batch, seq, k)
-          .ifPresent(plan -> MemoryCheck.require(plan, "rme bench on " + p));
+    java.util.Map<String, String> skipped = new java.util.LinkedHashMap<>();
+    if (!runner.isEmpty()) {
+      skipped = skipUnfit(ps, runner, storage);
+    } else {
+      for (Path p : ps) {
+        MemoryCheck.bench(p, List.of("score"), batch, seq, k)
+            .ifPresent(plan -> MemoryCheck.require(plan, "rme bench on " + p));
+      }
     }
     java.util.function.Consumer<String> log =
         line -> {
@@ -282,7 +328,9 @@ public final class BenchCommand implements Callable<Integer> {
                   memLayers,
                   matmulN,
                   work,
-                  new java.util.HashSet<>(runner)),
+                  new java.util.HashSet<>(runner),
+                  kinds,
+                  skipped),
               log);
       BenchRunner.print(r, System.out);
       out = BenchRunner.toJson(r, o);
@@ -308,6 +356,48 @@ public final class BenchCommand implements Callable<Integer> {
       System.out.println("\nwrote " + json);
     }
     return 0;
+  }
+
+  /**
+   * The workloads of {@code runner} whose memory plan does not fit the budget ({@code
+   * --memory-budget}, and at most what is available), by {@code <preset name>/<workload>}, each
+   * with the plan's one-line reason, printed as it is decided; when nothing would be left to run,
+   * the first reason is the error.
+   */
+  private java.util.Map<String, String> skipUnfit(
+      List<Path> ps, List<String> runner, dev.rewardensemble.config.WeightStorage storage) {
+    dev.rewardensemble.config.AvailableMemory avail =
+        dev.rewardensemble.config.AvailableMemory.measure();
+    if (memoryBudget != null) {
+      long b =
+          dev.rewardensemble.config.AvailableMemory.parseBytes(memoryBudget, "--memory-budget");
+      if (b < avail.bytes()) {
+        avail = new dev.rewardensemble.config.AvailableMemory(b, "--memory-budget " + memoryBudget);
+      }
+    }
+    int weightBytes = storage == dev.rewardensemble.config.WeightStorage.BFLOAT16 ? 2 : 4;
+    java.util.Map<String, String> skipped = new java.util.LinkedHashMap<>();
+    String first = null;
+    for (Path p : ps) {
+      String name = p.getFileName().toString().replaceFirst("\\.json$", "");
+      for (String w : runner) {
+        var plan = MemoryCheck.benchWorkload(p, w, batch, seq, k, kinds, weightBytes);
+        if (plan.isEmpty()) {
+          continue;
+        }
+        try {
+          plan.get().require(avail, "rme bench on " + p);
+        } catch (IllegalArgumentException e) {
+          skipped.put(name + "/" + w, e.getMessage());
+          first = first == null ? e.getMessage() : first;
+          System.err.println("rme: bench: skipping " + name + "/" + w + ": " + e.getMessage());
+        }
+      }
+    }
+    if (skipped.size() == ps.size() * runner.size()) {
+      throw new UserError(first);
+    }
+    return skipped;
   }
 
   /** The workload of issue #15's measurement, run on its own. */

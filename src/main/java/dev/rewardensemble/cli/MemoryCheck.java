@@ -250,59 +250,102 @@ final class MemoryCheck {
    */
   private static Optional<MemoryPlan> benchPlan(
       Path preset, java.util.Collection<String> workloads, int batch, int seq, int k) {
-    Optional<ModelShape> s = ModelShape.read(preset, List.of());
-    if (s.isEmpty() || batch < 1 || k < 1) {
-      return Optional.empty();
-    }
-    ModelConfig c = s.get().config();
-    int t = length(seq, c);
-    MemoryPlan.Request score =
-        new MemoryPlan.Request(
-            c,
-            EnsembleKind.SINGLE,
-            1,
-            null,
-            MemoryPlan.Mode.SCORE,
-            WEIGHT_BYTES,
-            2 * batch,
-            t,
-            0,
-            true); // a preset's weights are initialised as float32 Java arrays
     List<MemoryPlan> plans = new java.util.ArrayList<>();
     for (String w : workloads) {
-      switch (w) {
-        case "score" -> plans.add(MemoryPlan.of(score));
-        case "ensembles" ->
-            plans.add(
-                MemoryPlan.of(k == 1 ? score : score.withKind(EnsembleKind.INDEPENDENT, k, null)));
-        case "bt-step" ->
-            plans.add(
-                MemoryPlan.of(
-                    score.withMode(MemoryPlan.Mode.TRAIN).withKind(EnsembleKind.SINGLE, 1, null)));
-        case "lora-step" ->
-            plans.add(
-                MemoryPlan.of(
-                    score
-                        .withMode(MemoryPlan.Mode.TRAIN)
-                        .withKind(EnsembleKind.LORA, k, LoraConfig.defaults(c))));
-        case "generate" ->
-            plans.add(
-                MemoryPlan.of(
-                    new MemoryPlan.Request(
-                        c,
-                        EnsembleKind.SINGLE,
-                        1,
-                        null,
-                        MemoryPlan.Mode.GENERATE,
-                        WEIGHT_BYTES,
-                        batch,
-                        Math.min(8, c.maxPositions()),
-                        Math.max(0, Math.min(seq, c.maxPositions() - 8)),
-                        true)));
-        default -> {}
-      }
+      benchWorkload(preset, w, batch, seq, k, List.of("independent"), WEIGHT_BYTES)
+          .ifPresent(plans::add);
     }
     return plans.stream().max(java.util.Comparator.comparingLong(MemoryPlan::total));
+  }
+
+  /**
+   * The plan of one of {@code rme bench}'s workloads on {@code preset} (empty when the shape is not
+   * one the loader would accept, or the workload is not planned): {@code ensembles} holds every
+   * kind of {@code kinds} at once (they are loaded together and timed round-robin). The bench's
+   * seeded weights are generated into the variables tensor by tensor (no Java copy); frozen weights
+   * take {@code weightBytes} per parameter.
+   */
+  static Optional<MemoryPlan> benchWorkload(
+      Path preset,
+      String workload,
+      int batch,
+      int seq,
+      int k,
+      List<String> kinds,
+      int weightBytes) {
+    return safely(
+        () -> {
+          Optional<ModelShape> s = ModelShape.read(preset, List.of());
+          if (s.isEmpty() || batch < 1 || k < 1) {
+            return Optional.empty();
+          }
+          ModelConfig c = s.get().config();
+          int t = length(seq, c);
+          MemoryPlan.Request score =
+              new MemoryPlan.Request(
+                  c,
+                  EnsembleKind.SINGLE,
+                  1,
+                  null,
+                  MemoryPlan.Mode.SCORE,
+                  weightBytes,
+                  2 * batch,
+                  t,
+                  0,
+                  false);
+          return switch (workload) {
+            case "score" -> Optional.of(MemoryPlan.of(score));
+            case "bt-step" ->
+                Optional.of(
+                    MemoryPlan.of(
+                        score
+                            .withMode(MemoryPlan.Mode.TRAIN)
+                            .withKind(EnsembleKind.SINGLE, 1, null)
+                            .withWeightBytes(WEIGHT_BYTES)));
+            case "lora-step" ->
+                Optional.of(
+                    MemoryPlan.of(
+                        score
+                            .withMode(MemoryPlan.Mode.TRAIN)
+                            .withKind(EnsembleKind.LORA, 1, LoraConfig.defaults(c))));
+            case "generate" ->
+                Optional.of(
+                    MemoryPlan.of(
+                        new MemoryPlan.Request(
+                            c,
+                            EnsembleKind.SINGLE,
+                            1,
+                            null,
+                            MemoryPlan.Mode.GENERATE,
+                            weightBytes,
+                            batch,
+                            Math.min(8, c.maxPositions()),
+                            Math.max(0, Math.min(seq, c.maxPositions() - 8)),
+                            false)));
+            case "ensembles" -> {
+              MemoryPlan all = null;
+              for (String kind : kinds) {
+                MemoryPlan.Request r =
+                    switch (kind) {
+                      case "independent" -> score.withKind(EnsembleKind.INDEPENDENT, k, null);
+                      case "lora" -> score.withKind(EnsembleKind.LORA, k, LoraConfig.defaults(c));
+                      case "lora-top1" ->
+                          score.withKind(
+                              EnsembleKind.LORA,
+                              k,
+                              new LoraConfig(8, 16, 0.05, LoraConfig.defaults(c).targetModules(), 1)
+                                  .checkFor(c));
+                      case "linear" -> score.withKind(EnsembleKind.LINEAR, k, null);
+                      default -> score; // single, single-x-k (batch K times larger: activations)
+                    };
+                MemoryPlan p = MemoryPlan.of(r);
+                all = all == null ? p : all.with(kind, p);
+              }
+              yield Optional.ofNullable(all);
+            }
+            default -> Optional.empty();
+          };
+        });
   }
 
   /** Checks each present plan, then all of them together (they live in one process). */

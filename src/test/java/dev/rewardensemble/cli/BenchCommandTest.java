@@ -73,6 +73,66 @@ class BenchCommandTest {
   }
 
   @Test
+  void aWorkloadOverTheMemoryBudgetIsSkippedWithItsReason() throws Exception {
+    Path preset = Path.of("tf-graphs/tiny-llama.json");
+    List<String> kinds = List.of("single", "lora");
+    long score =
+        MemoryCheck.benchWorkload(preset, "score", 2, 16, 2, kinds, 4).orElseThrow().total();
+    long ensembles =
+        MemoryCheck.benchWorkload(preset, "ensembles", 2, 16, 2, kinds, 4).orElseThrow().total();
+    long bt =
+        MemoryCheck.benchWorkload(preset, "bt-step", 2, 16, 2, kinds, 4).orElseThrow().total();
+    long fits = Math.max(score, ensembles);
+    assertTrue(bt > fits, bt + " vs " + fits);
+    Path json = tmp.resolve("bench.json");
+    Cli.Run r =
+        Cli.rme(
+            "bench",
+            "--preset",
+            preset.toString(),
+            "--workloads",
+            "score,bt-step,ensembles",
+            "--kinds",
+            "single,lora",
+            "--memory-budget",
+            Long.toString((fits + bt) / 2),
+            "--batch",
+            "2",
+            "--seq",
+            "16",
+            "--k",
+            "2",
+            "--warmup",
+            "0",
+            "--reps",
+            "1",
+            "--no-memory",
+            "--matmul-n",
+            "64",
+            "--json",
+            json.toString(),
+            "--work-dir",
+            tmp.resolve("work").toString());
+    assertEquals(0, r.code(), r.err());
+    JsonNode report = JSON.readTree(json.toFile());
+    assertEquals(
+        List.of("tiny-llama/score", "tiny-llama/ensemble-single", "tiny-llama/ensemble-lora"),
+        names(report));
+    String why = report.get("skipped").get("tiny-llama/bt-step").asText();
+    assertTrue(why.contains("--memory-budget"), why);
+    assertEquals(1, report.get("skipped").size());
+    assertEquals(2, report.get("load_average").size(), "project start and end (no peer)");
+  }
+
+  @Test
+  void anUnknownEnsembleKindIsOneClearError() {
+    Cli.Run r =
+        Cli.rme("bench", "--preset", "tf-graphs/tiny-llama.json", "--kinds", "single,lora2");
+    assertEquals(2, r.code(), r.err());
+    assertTrue(r.err().contains("rme: error: --kinds: unknown ensemble kind 'lora2'"), r.err());
+  }
+
+  @Test
   void memoryIsProbedPerWorkloadInFreshProcesses() throws Exception {
     Path json = tmp.resolve("bench.json");
     Cli.Run r =
