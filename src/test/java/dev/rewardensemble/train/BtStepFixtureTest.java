@@ -33,10 +33,8 @@ class BtStepFixtureTest {
     return out;
   }
 
-  @Test
-  void oneStepMatchesTorchAdamW() throws Exception {
-    JsonNode e = Fixtures.expected("llama-bt-step");
-    HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(Fixtures.dir("llama-seqcls"));
+  /** The fixture's step: batch 4, lr 1e-3, weight decay 0.1, constant schedule, no clipping. */
+  private static RewardTrainer oneStepTrainer(HfCheckpoint.Checkpoint ckpt, ExecConfig exec) {
     TrainConfig tc =
         TrainConfig.builder()
             .steps(1)
@@ -50,15 +48,21 @@ class BtStepFixtureTest {
             .evalFraction(0)
             .keepCheckpoints(1)
             .build();
-    try (RewardTrainer t =
-        new RewardTrainer(
-            ckpt.config(),
-            1,
-            dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
-            ckpt.weights(),
-            tc,
-            ExecConfig.deterministic(),
-            k -> true)) {
+    return new RewardTrainer(
+        ckpt.config(),
+        1,
+        dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
+        ckpt.weights(),
+        tc,
+        exec,
+        k -> true);
+  }
+
+  @Test
+  void oneStepMatchesTorchAdamW() throws Exception {
+    JsonNode e = Fixtures.expected("llama-bt-step");
+    HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(Fixtures.dir("llama-seqcls"));
+    try (RewardTrainer t = oneStepTrainer(ckpt, ExecConfig.deterministic())) {
       List<PreferencePair> pairs = pairs(e);
       RewardTrainer.BatchStats s = t.accumulate(pairs, 0);
       double loss = e.get("loss").asDouble();
@@ -86,30 +90,9 @@ class BtStepFixtureTest {
   void oneStepInBfloat16StaysWithinItsPrecision() throws Exception {
     JsonNode e = Fixtures.expected("llama-bt-step");
     HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(Fixtures.dir("llama-seqcls"));
-    TrainConfig tc =
-        TrainConfig.builder()
-            .steps(1)
-            .batchSize(4)
-            .gradAccum(1)
-            .lr(1e-3)
-            .weightDecay(0.1)
-            .schedule(Schedule.Kind.CONSTANT)
-            .warmupRatio(0)
-            .maxGradNorm(0)
-            .evalFraction(0)
-            .keepCheckpoints(1)
-            .build();
     ExecConfig bf16 =
         ExecConfig.deterministic().withCompute(dev.rewardensemble.config.Precision.BFLOAT16);
-    try (RewardTrainer t =
-        new RewardTrainer(
-            ckpt.config(),
-            1,
-            dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
-            ckpt.weights(),
-            tc,
-            bf16,
-            k -> true)) {
+    try (RewardTrainer t = oneStepTrainer(ckpt, bf16)) {
       List<PreferencePair> pairs = pairs(e);
       double loss = e.get("loss").asDouble();
       double got = t.accumulate(pairs, 0).loss();
@@ -137,28 +120,7 @@ class BtStepFixtureTest {
   void oneStepUnderAutoXlaWithBucketedLengthsMatchesTorch() throws Exception {
     JsonNode e = Fixtures.expected("llama-bt-step");
     HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(Fixtures.dir("llama-seqcls"));
-    TrainConfig tc =
-        TrainConfig.builder()
-            .steps(1)
-            .batchSize(4)
-            .gradAccum(1)
-            .lr(1e-3)
-            .weightDecay(0.1)
-            .schedule(Schedule.Kind.CONSTANT)
-            .warmupRatio(0)
-            .maxGradNorm(0)
-            .evalFraction(0)
-            .keepCheckpoints(1)
-            .build();
-    try (RewardTrainer t =
-        new RewardTrainer(
-            ckpt.config(),
-            1,
-            dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
-            ckpt.weights(),
-            tc,
-            new ExecConfig(1, 1, ExecConfig.XlaMode.AUTO),
-            k -> true)) {
+    try (RewardTrainer t = oneStepTrainer(ckpt, new ExecConfig(1, 1, ExecConfig.XlaMode.AUTO))) {
       List<PreferencePair> pairs = pairs(e);
       int longest =
           pairs.stream()
@@ -178,15 +140,7 @@ class BtStepFixtureTest {
           1e-6,
           "score.weight after a bucketed, compiled step");
     }
-    try (RewardTrainer plain =
-        new RewardTrainer(
-            ckpt.config(),
-            1,
-            dev.rewardensemble.config.RewardToken.LAST_NON_PAD,
-            ckpt.weights(),
-            tc,
-            ExecConfig.deterministic(),
-            k -> true)) {
+    try (RewardTrainer plain = oneStepTrainer(ckpt, ExecConfig.deterministic())) {
       assertEquals(7, plain.runLength(7));
     }
   }
