@@ -391,28 +391,6 @@ final class MemoryCheck {
     return safely(() -> generatePlan(policy, batch, maxNewTokens, storage));
   }
 
-  /** {@link #train} in float32 compute. */
-  static Optional<MemoryPlan> train(
-      Path model,
-      EnsembleKind kind,
-      int k,
-      LoraConfig lora,
-      int batch,
-      int maxLength,
-      dev.rewardensemble.config.WeightStorage storage,
-      boolean recompute) {
-    return train(
-        model,
-        kind,
-        k,
-        lora,
-        batch,
-        maxLength,
-        storage,
-        recompute,
-        dev.rewardensemble.config.Precision.FLOAT32);
-  }
-
   /**
    * {@link #trainPlan}, or empty when the shape is not one the loader would accept; {@code
    * compute}: the run's {@code --compute} (bfloat16 activations in the blocks).

@@ -120,56 +120,10 @@ public record ExecConfig(
     weights = weights == null ? WeightStorage.AUTO : weights;
   }
 
-  /** {@code xla} true: {@link XlaMode#ON} (every graph), false: {@link XlaMode#OFF}. */
-  public ExecConfig(
-      int intraOpThreads,
-      int interOpThreads,
-      boolean xla,
-      String device,
-      boolean gpuMemoryGrowth,
-      String visibleDevices,
-      boolean logPlacement,
-      Precision compute,
-      WeightStorage weights,
-      boolean recompute) {
-    this(
-        intraOpThreads,
-        interOpThreads,
-        xla ? XlaMode.ON : XlaMode.OFF,
-        device,
-        gpuMemoryGrowth,
-        visibleDevices,
-        logPlacement,
-        compute,
-        weights,
-        recompute);
-  }
-
-  /** Everything but recomputation, which is off. */
-  public ExecConfig(
-      int intraOpThreads,
-      int interOpThreads,
-      XlaMode xla,
-      String device,
-      boolean gpuMemoryGrowth,
-      String visibleDevices,
-      boolean logPlacement,
-      Precision compute,
-      WeightStorage weights) {
-    this(
-        intraOpThreads,
-        interOpThreads,
-        xla,
-        device,
-        gpuMemoryGrowth,
-        visibleDevices,
-        logPlacement,
-        compute,
-        weights,
-        false);
-  }
-
-  /** Everything but recomputation (off); {@code xla} as in the boolean canonical form. */
+  /**
+   * Everything but recomputation (off); {@code xla} true: {@link XlaMode#ON} (every graph), false:
+   * {@link XlaMode#OFF}.
+   */
   public ExecConfig(
       int intraOpThreads,
       int interOpThreads,

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rewardensemble.config.AvailableMemory;
+import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.config.WeightStorage;
 import dev.rewardensemble.data.SyntheticPreferences;
 import dev.rewardensemble.ensemble.EnsembleKind;
@@ -129,11 +130,29 @@ class RecomputeCommandTest {
             + " \"num_hidden_layers\": 32, \"num_attention_heads\": 4, \"num_key_value_heads\": 2,"
             + " \"max_position_embeddings\": 512, \"num_labels\": 1}");
     long plain =
-        MemoryCheck.train(base, EnsembleKind.SINGLE, 1, null, 8, 256, WeightStorage.AUTO, false)
+        MemoryCheck.train(
+                base,
+                EnsembleKind.SINGLE,
+                1,
+                null,
+                8,
+                256,
+                WeightStorage.AUTO,
+                false,
+                Precision.FLOAT32)
             .orElseThrow()
             .total();
     long rec =
-        MemoryCheck.train(base, EnsembleKind.SINGLE, 1, null, 8, 256, WeightStorage.AUTO, true)
+        MemoryCheck.train(
+                base,
+                EnsembleKind.SINGLE,
+                1,
+                null,
+                8,
+                256,
+                WeightStorage.AUTO,
+                true,
+                Precision.FLOAT32)
             .orElseThrow()
             .total();
     assertTrue(rec * 2 < plain, rec + " vs " + plain);
