@@ -86,33 +86,6 @@ public final class TrainingRun {
       return levers.data() == MemberData.POISSON;
     }
 
-    /** A plain reward model with HF-layout output. */
-    public static Spec plain(
-        ModelConfig config,
-        String architecture,
-        int heads,
-        RewardToken rewardToken,
-        Map<String, FloatTensor> init,
-        TrainConfig train,
-        ExecConfig exec,
-        Path runDir,
-        boolean resume,
-        ObjectNode provenance,
-        boolean bootstrap) {
-      return plain(
-          config,
-          architecture,
-          heads,
-          rewardToken,
-          init,
-          train,
-          exec,
-          runDir,
-          resume,
-          provenance,
-          MemberLevers.bootstrap(bootstrap));
-    }
-
     /** A plain reward model with HF-layout output and the given member levers. */
     public static Spec plain(
         ModelConfig config,

@@ -108,7 +108,7 @@ class TrainingGuardTest {
                 runDir,
                 false,
                 JSON.createObjectNode(),
-                false),
+                dev.rewardensemble.train.MemberLevers.none()),
             pairs,
             List.of(),
             listener);
