@@ -66,7 +66,9 @@ public final class ScaleBench {
    * @param maxShardBytes {@code save_pretrained}'s {@code max_shard_size} in bytes
    * @param checkLayers blocks of the truncated checkpoint of workload (d)
    * @param peer run the PyTorch peer ({@code scripts/bench-scale-peer.sh} under {@code root})
-   * @param recompute activation recomputation in the training workload (issue #15 item 4)
+   * @param recompute activation recomputation in the training workload (issue #15 item 4): {@code
+   *     none}, {@code all}, a number of lowest blocks or {@code auto} (each probe resolves it from
+   *     the memory plan and the memory available to it)
    * @param compute precision of the project's weight products ({@code --compute}); float32 widens
    *     the bf16 weights (exact), bfloat16 multiplies them as stored, as the peer does
    * @param childHeap {@code -Xmx} of the child JVMs (the weights live outside the heap)
@@ -84,7 +86,7 @@ public final class ScaleBench {
       boolean peer,
       Path root,
       Path workDir,
-      boolean recompute,
+      String recompute,
       String childHeap,
       dev.rewardensemble.config.Precision compute) {
     public Spec {
@@ -347,7 +349,7 @@ public final class ScaleBench {
             Integer.toString(s.threads()),
             weights,
             Long.toString(s.seed()),
-            Boolean.toString(s.recompute()),
+            s.recompute(),
             s.compute().id());
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
     pb.environment().put("TF_CPP_MIN_LOG_LEVEL", "2");

@@ -72,17 +72,40 @@ public final class ScaleProbe {
    * on a machine shared with the peer. The training workload is planned with or without
    * recomputation, as it runs.
    */
-  private static void preCheck(
+  private static dev.rewardensemble.config.Recomputation preCheck(
       ObjectNode out,
       String workload,
       Path ckpt,
       int rows,
       int seq,
       int k,
-      boolean recompute,
+      String recompute,
       Precision compute)
       throws java.io.IOException {
     ModelConfig c = HfCheckpoint.open(ckpt).config();
+    MemoryPlan.Request train =
+        new MemoryPlan.Request(
+                c,
+                EnsembleKind.LORA,
+                k,
+                BenchModels.lora(c, 0),
+                MemoryPlan.Mode.TRAIN,
+                2,
+                1,
+                seq,
+                0,
+                false)
+            .withCompute(compute);
+    AvailableMemory available = AvailableMemory.measure();
+    dev.rewardensemble.config.Recomputation rc;
+    if (recompute.equalsIgnoreCase("auto")) {
+      // as train-rm --recompute auto: the fewest lowest blocks that make the plan fit here
+      rc = MemoryPlan.fewestRecomputed(train, available.bytes());
+      rc = rc == null ? dev.rewardensemble.config.Recomputation.ALL : rc;
+    } else {
+      rc = dev.rewardensemble.config.Recomputation.parse(recompute);
+    }
+    out.put("recompute", rc.id());
     LoraConfig lora = BenchModels.lora(c, 0);
     MemoryPlan.Request score =
         new MemoryPlan.Request(
@@ -92,14 +115,11 @@ public final class ScaleProbe {
             switch (workload) {
               case "score" -> score;
               case "lora-score" -> score.withKind(EnsembleKind.LORA, k, lora);
-              default ->
-                  new MemoryPlan.Request(
-                          c, EnsembleKind.LORA, k, lora, MemoryPlan.Mode.TRAIN, 2, 1, seq, 0, false)
-                      .withRecompute(recompute)
-                      .withCompute(compute);
+              default -> train.withRecompute(rc);
             });
     out.put("planned_bytes", plan.total());
-    plan.require(AvailableMemory.measure(), "the scale workload '" + workload + "'");
+    plan.require(available, "the scale workload '" + workload + "'");
+    return rc;
   }
 
   /** Records the load's seconds and the peak RSS so far (the load's own peak). */
@@ -123,11 +143,10 @@ public final class ScaleProbe {
     int threads = Integer.parseInt(args[6]);
     WeightStorage weights = WeightStorage.parse(args[7]);
     long seed = Long.parseLong(args[8]);
-    boolean recompute = Boolean.parseBoolean(args[9]);
+    String recompute = args[9];
     ExecConfig exec =
         new ExecConfig(threads, 1, false)
             .withWeights(weights)
-            .withRecompute(recompute)
             .withCompute(dev.rewardensemble.config.Precision.parse(args[10]));
     ObjectNode out = JSON.createObjectNode();
     out.put("workload", workload);
@@ -136,7 +155,9 @@ public final class ScaleProbe {
     float[][] rewards = null;
     if (!workload.equals(CHECK)) {
       try {
-        preCheck(out, workload, ckpt, rows, seq, k, recompute, exec.compute());
+        exec =
+            exec.withRecompute(
+                preCheck(out, workload, ckpt, rows, seq, k, recompute, exec.compute()));
       } catch (IllegalArgumentException e) {
         out.put("status", "refused by the memory pre-check: " + e.getMessage());
         System.out.println("scale_result=" + JSON.writeValueAsString(out));

@@ -132,9 +132,15 @@ public final class BenchCommand implements Callable<Integer> {
 
   @Option(
       names = "--recompute",
+      arity = "0..1",
+      fallbackValue = "all",
+      defaultValue = "none",
+      paramLabel = "all|auto|N|none",
       description =
-          "Training workloads recompute their blocks in the backward pass (train-rm --recompute).")
-  boolean recompute;
+          "Training workloads recompute their blocks in the backward pass (train-rm --recompute):"
+              + " alone or 'all' every block, N the lowest N; 'auto' (scale workload only) the"
+              + " fewest that make the memory plan fit. Default: ${DEFAULT-VALUE}.")
+  String recompute;
 
   @Option(
       names = "--seed",
@@ -239,6 +245,17 @@ public final class BenchCommand implements Callable<Integer> {
       description = "Where exports and peer files go (default: a new temporary directory).")
   Path workDir;
 
+  /** {@code --recompute} as a number of blocks; {@code auto} only for the scale workload. */
+  private dev.rewardensemble.config.Recomputation recomputation() {
+    if (recompute.trim().equalsIgnoreCase("auto")) {
+      if (!workloads.contains("scale")) {
+        throw new UserError("--recompute auto: only for --workloads scale (give all or N)");
+      }
+      return dev.rewardensemble.config.Recomputation.NONE; // resolved by each scale probe
+    }
+    return dev.rewardensemble.config.Recomputation.parse(recompute);
+  }
+
   @Override
   public Integer call() throws Exception {
     if (workloads.contains(SCALE)) {
@@ -297,7 +314,7 @@ public final class BenchCommand implements Callable<Integer> {
             new ExecConfig(intra, inter, ExecOptions.xlaMode(xla))
                 .withCompute(ExecOptions.precision(compute))
                 .withWeights(storage)
-                .withRecompute(recompute),
+                .withRecompute(recomputation()),
             seed);
     java.util.Map<String, String> skipped = new java.util.LinkedHashMap<>();
     if (!runner.isEmpty()) {
@@ -516,7 +533,7 @@ public final class BenchCommand implements Callable<Integer> {
             peer,
             root,
             work,
-            recompute,
+            recompute.trim().equalsIgnoreCase("auto") ? "auto" : recomputation().id(),
             childHeap,
             ExecOptions.precision(compute));
     dev.rewardensemble.bench.ScaleBench.Report r =

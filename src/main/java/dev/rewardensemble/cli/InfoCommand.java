@@ -93,10 +93,15 @@ public final class InfoCommand implements Callable<Integer> {
 
   @Option(
       names = "--recompute",
+      arity = "0..1",
+      fallbackValue = "all",
+      defaultValue = "none",
+      paramLabel = "all|auto|N|none",
       description =
-          "Plan training with blocks recomputed in the backward pass (train-rm and ppo"
-              + " --recompute): every trained block's input plus one block's activations.")
-  boolean recompute;
+          "Plan training with blocks recomputed in the backward pass (train-rm --recompute):"
+              + " alone or 'all' every block, N the lowest N, 'auto' the fewest that make the plan"
+              + " fit in the memory available here. Default: ${DEFAULT-VALUE}.")
+  String recomputeOption;
 
   @Option(
       names = "--compute",
@@ -162,6 +167,11 @@ public final class InfoCommand implements Callable<Integer> {
       lc.checkFor(c);
     }
     int length = maxLength != null ? maxLength : Math.min(512, c.maxPositions());
+    boolean auto = recomputeOption.trim().equalsIgnoreCase("auto");
+    dev.rewardensemble.config.Recomputation recompute =
+        auto
+            ? dev.rewardensemble.config.Recomputation.NONE
+            : dev.rewardensemble.config.Recomputation.parse(recomputeOption);
     MemoryPlan.Request req =
         new MemoryPlan.Request(
             c,
@@ -177,6 +187,13 @@ public final class InfoCommand implements Callable<Integer> {
             m == MemoryPlan.Mode.TRAIN && MemoryCheck.javaCopy(model),
             recompute,
             precision);
+    if (auto) {
+      recompute = MemoryPlan.fewestRecomputed(req, AvailableMemory.measure().bytes());
+      if (recompute == null) {
+        recompute = dev.rewardensemble.config.Recomputation.ALL; // nothing fits: the plan says so
+      }
+      req = req.withRecompute(recompute);
+    }
     MemoryPlan plan = MemoryPlan.of(req);
 
     long mm = MemoryPlan.trunkParameters(c);
@@ -220,11 +237,14 @@ public final class InfoCommand implements Callable<Integer> {
         m == MemoryPlan.Mode.GENERATE || m == MemoryPlan.Mode.PPO
             ? " + " + maxNewTokens + " new"
             : "",
-        (m == MemoryPlan.Mode.TRAIN || m == MemoryPlan.Mode.PPO) && recompute
-            ? ", blocks recomputed"
-            : "");
+        (m == MemoryPlan.Mode.TRAIN || m == MemoryPlan.Mode.PPO) && recompute.any()
+            ? recompute.all()
+                ? ", blocks recomputed" + (auto ? " (auto)" : "")
+                : ", lowest " + recompute.blocks() + " blocks recomputed" + (auto ? " (auto)" : "")
+            : auto ? ", nothing recomputed (auto: fits)" : "");
     System.out.print(plan.table());
-    if ((m == MemoryPlan.Mode.TRAIN && length > 0 || m == MemoryPlan.Mode.PPO) && !recompute) {
+    if ((m == MemoryPlan.Mode.TRAIN && length > 0 || m == MemoryPlan.Mode.PPO)
+        && !recompute.all()) {
       MemoryPlan with = MemoryPlan.of(req.withRecompute(true));
       System.out.printf(
           "with --recompute: activations %s instead of %s, total %s%n",

@@ -2,6 +2,8 @@ package dev.rewardensemble.cli;
 
 import dev.rewardensemble.api.EnsembleOptions;
 import dev.rewardensemble.api.RewardTraining;
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.config.Recomputation;
 import dev.rewardensemble.data.PreferenceFormat;
 import dev.rewardensemble.data.PromptTemplate;
 import dev.rewardensemble.ensemble.EnsembleKind;
@@ -255,12 +257,18 @@ public final class TrainRmCommand implements Callable<Integer> {
 
   @Option(
       names = "--recompute",
+      arity = "0..1",
+      fallbackValue = "all",
+      defaultValue = "none",
+      paramLabel = "all|auto|N|none",
       description =
-          "Keep only each block's input for the backward pass and recompute the block there: the"
-              + " same gradients with one block's activations instead of every trained block's, for"
-              + " a second forward of the trained blocks. An execution choice: a run resumes with"
-              + " or without it.")
-  boolean recompute;
+          "Keep only the input of the lowest blocks for the backward pass and recompute them"
+              + " there: the same gradients with one block's activations instead of each"
+              + " recomputed block's, for a second forward of those blocks. Alone or 'all': every"
+              + " block; N: the lowest N; 'auto': the fewest that make the memory plan fit here"
+              + " (none if it fits as it is). An execution choice: a run resumes with or without"
+              + " it. Default: ${DEFAULT-VALUE}.")
+  String recompute;
 
   @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();
 
@@ -354,13 +362,30 @@ public final class TrainRmCommand implements Callable<Integer> {
             priorScale,
             diversityWeight,
             loraRank.size() > 1 ? loraRank : null);
+    // --recompute auto: the fewest blocks that make the plan fit (resolved before anything loads).
+    ExecConfig base = execOptions.config();
+    Recomputation rc =
+        recompute.trim().equalsIgnoreCase("auto")
+            ? MemoryCheck.autoRecompute(
+                model,
+                kindE,
+                members,
+                loraCfg,
+                tc.batchSize(),
+                maxLength,
+                base.weights(),
+                base.compute())
+            : Recomputation.parse(recompute);
+    if (recompute.trim().equalsIgnoreCase("auto")) {
+      System.err.println("--recompute auto: " + rc.id() + " (memory plan)");
+    }
     RewardTraining.TrainRequest req =
         new RewardTraining.TrainRequest(
             model,
             data,
             out,
             tc,
-            execOptions.config().withRecompute(recompute),
+            base.withRecompute(rc),
             ens,
             tokenizer,
             PromptTemplate.byName(template),
@@ -377,7 +402,7 @@ public final class TrainRmCommand implements Callable<Integer> {
             tc.batchSize(),
             maxLength,
             req.exec().weights(),
-            recompute,
+            rc,
             req.exec().compute())
         .ifPresent(p -> MemoryCheck.requireTraining(p, kindE, "rme train-rm of " + model));
     RewardTraining.Result r = RewardTraining.train(req, new ProgressBar("train-rm"));

@@ -48,10 +48,11 @@ import org.tensorflow.proto.OptimizerOptions;
  * @param compute precision of the matrix products ({@link Precision}); float32 by default
  * @param weights storage dtype of frozen weights ({@link WeightStorage}); {@code auto} by default:
  *     bfloat16 when the checkpoint is bf16, else float32
- * @param recompute training graphs keep only the blocks' inputs for the backward pass and rebuild
- *     each block there ({@code model.Recompute}): the same gradients for about one block's
- *     activations instead of every block's, at the cost of a second forward of the trained blocks.
- *     Graphs without a backward pass ignore it; nothing a run stores depends on it
+ * @param recompute which blocks training graphs recompute ({@link Recomputation}): those keep only
+ *     their inputs for the backward pass and are rebuilt there ({@code model.Recompute}): the same
+ *     gradients for one block's activations instead of each recomputed block's, at the cost of a
+ *     second forward of those blocks. Graphs without a backward pass ignore it; nothing a run
+ *     stores depends on it
  */
 public record ExecConfig(
     int intraOpThreads,
@@ -63,7 +64,7 @@ public record ExecConfig(
     boolean logPlacement,
     Precision compute,
     WeightStorage weights,
-    boolean recompute) {
+    Recomputation recompute) {
 
   /**
    * Which graphs XLA's JIT compiles ({@code --xla off|auto|on}).
@@ -118,6 +119,32 @@ public record ExecConfig(
             + "'");
     compute = compute == null ? Precision.FLOAT32 : compute;
     weights = weights == null ? WeightStorage.AUTO : weights;
+    recompute = recompute == null ? Recomputation.NONE : recompute;
+  }
+
+  /** As the canonical constructor, with every block recomputed ({@code recompute}) or none. */
+  public ExecConfig(
+      int intraOpThreads,
+      int interOpThreads,
+      XlaMode xlaMode,
+      String device,
+      boolean gpuMemoryGrowth,
+      String visibleDevices,
+      boolean logPlacement,
+      Precision compute,
+      WeightStorage weights,
+      boolean recompute) {
+    this(
+        intraOpThreads,
+        interOpThreads,
+        xlaMode,
+        device,
+        gpuMemoryGrowth,
+        visibleDevices,
+        logPlacement,
+        compute,
+        weights,
+        Recomputation.of(recompute));
   }
 
   /**
@@ -144,7 +171,7 @@ public record ExecConfig(
         logPlacement,
         compute,
         weights,
-        false);
+        Recomputation.NONE);
   }
 
   /** Everything but the weight storage, which is {@link WeightStorage#AUTO}. */
@@ -219,8 +246,16 @@ public record ExecConfig(
         recompute);
   }
 
-  /** This configuration with training graphs recomputing their blocks in the backward pass. */
+  /**
+   * This configuration with training graphs recomputing every block in the backward pass ({@code
+   * r}) or none.
+   */
   public ExecConfig withRecompute(boolean r) {
+    return withRecompute(Recomputation.of(r));
+  }
+
+  /** This configuration with training graphs recomputing the blocks {@code r} covers. */
+  public ExecConfig withRecompute(Recomputation r) {
     return new ExecConfig(
         intraOpThreads,
         interOpThreads,
@@ -251,7 +286,7 @@ public record ExecConfig(
         false,
         Precision.FLOAT32,
         WeightStorage.AUTO,
-        false);
+        Recomputation.NONE);
   }
 
   /**
@@ -289,7 +324,7 @@ public record ExecConfig(
    * XLA): {@code --xla on} still compiles those.
    */
   public ExecConfig forFixedShapes() {
-    boolean pays = compute == Precision.FLOAT32 && !recompute;
+    boolean pays = compute == Precision.FLOAT32 && !recompute.any();
     return xlaMode == XlaMode.AUTO ? withXla(pays ? XlaMode.ON : XlaMode.OFF) : this;
   }
 

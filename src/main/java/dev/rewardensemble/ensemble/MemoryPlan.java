@@ -3,6 +3,7 @@ package dev.rewardensemble.ensemble;
 import dev.rewardensemble.config.AvailableMemory;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.Precision;
+import dev.rewardensemble.config.Recomputation;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.lora.StackedLora;
 import java.util.ArrayList;
@@ -128,10 +129,11 @@ public record MemoryPlan(Request request, List<Part> parts) {
       int length,
       int maxNewTokens,
       boolean javaCopy,
-      boolean recompute,
+      Recomputation recompute,
       Precision compute) {
     public Request {
       Objects.requireNonNull(compute, "compute");
+      recompute = recompute == null ? Recomputation.NONE : recompute;
       Objects.requireNonNull(config, "config");
       Objects.requireNonNull(kind, "kind");
       Objects.requireNonNull(mode, "mode");
@@ -160,6 +162,35 @@ public record MemoryPlan(Request request, List<Part> parts) {
       if (maxNewTokens < 0) {
         throw new IllegalArgumentException("--max-new-tokens must be >= 0, got " + maxNewTokens);
       }
+    }
+
+    /** As the canonical constructor, every block recomputed ({@code recompute}) or none. */
+    public Request(
+        ModelConfig config,
+        EnsembleKind kind,
+        int k,
+        LoraConfig lora,
+        Mode mode,
+        int weightBytes,
+        int batchSize,
+        int length,
+        int maxNewTokens,
+        boolean javaCopy,
+        boolean recompute,
+        Precision compute) {
+      this(
+          config,
+          kind,
+          k,
+          lora,
+          mode,
+          weightBytes,
+          batchSize,
+          length,
+          maxNewTokens,
+          javaCopy,
+          Recomputation.of(recompute),
+          compute);
     }
 
     /** The same in float32 compute. */
@@ -286,8 +317,13 @@ public record MemoryPlan(Request request, List<Part> parts) {
           compute);
     }
 
-    /** The same request with (or without) recomputation in training. */
+    /** The same request with every block (or no block) recomputed in training. */
     public Request withRecompute(boolean r) {
+      return withRecompute(Recomputation.of(r));
+    }
+
+    /** The same request with the blocks {@code r} covers recomputed in training. */
+    public Request withRecompute(Recomputation r) {
       return new Request(
           config,
           kind,
@@ -334,6 +370,16 @@ public record MemoryPlan(Request request, List<Part> parts) {
    * PPO.
    */
   public static final long TRAIN_RUNTIME_BYTES = 507_064L << 10;
+
+  /**
+   * What a training process over a frozen trunk (LoRA phase 2) holds beyond the plan's other parts,
+   * as a fraction of the frozen trunk's bytes: {@code rme bench --workloads scale} of llama-7b
+   * (bf16 trunk of 13.21 GB, K = 3, r = 8, every block recomputed, 1 pair x 128 tokens, {@code
+   * --compute bfloat16}) peaked at 18.70 GB against the other parts' 16.16 GB: 2.54 GB, 0.19 of the
+   * trunk. It is there right after loading (the load peak was 17.81 GB, 2.94 GiB above scoring's
+   * load of the same checkpoint), not in the step.
+   */
+  public static final double FROZEN_TRAIN_OVERHEAD = 0.19;
 
   /**
    * Measured activation bytes over {@link #rawActivationFloats} x 4 of a training step: the slope
@@ -454,6 +500,17 @@ public record MemoryPlan(Request request, List<Part> parts) {
                   frozenTrunk * r.weightBytes(),
                   Basis.EXACT,
                   (trunks > 1 ? trunks + " x " : "") + "M x " + wb));
+          if (train) {
+            long over = (long) (frozenTrunk * r.weightBytes() * FROZEN_TRAIN_OVERHEAD);
+            parts.add(
+                new Part(
+                    "training over a frozen trunk",
+                    0,
+                    over,
+                    Basis.MEASURED,
+                    "x" + FROZEN_TRAIN_OVERHEAD + " of the frozen trunk's bytes, measured at 7B",
+                    true));
+          }
         }
         long frozenSmall = train ? 0 : heads * l + k * a;
         if (!train) {
@@ -485,25 +542,15 @@ public record MemoryPlan(Request request, List<Part> parts) {
             long copies = 1;
             long loraFloats = 0;
             if (r.kind() == EnsembleKind.LORA) {
-              int fork = r.lora().forkLayer(c);
-              blocks = c.numLayers() - fork;
+              blocks = c.numLayers() - fork(r, c);
               copies = k; // the members run batched above the fork
               // each member's dropout copy of every targeted projection's input
               loraFloats = k * seqs * t * adapterInputs(c, r.lora());
             }
-            if (r.recompute()) {
-              floats = recomputedActivationFloats(c, copies, blocks, seqs, t, loraFloats);
-              residual = blockInputFloats(c, copies, blocks, seqs, t);
-              how =
-                  "inputs of "
-                      + (copies > 1 ? copies + " members x " : "")
-                      + blocks
-                      + " blocks + one block recomputed x "
-                      + seqs
-                      + " sequences x "
-                      + t
-                      + " tokens";
-            } else {
+            // --recompute N: the lowest N blocks (of the whole stack) keep only their inputs.
+            long rb = Math.max(0, Math.min(blocks, r.recompute().of(c.numLayers()) - fork(r, c)));
+            long kept = blocks - rb;
+            if (rb == 0) {
               floats =
                   copies * blocks * rawActivationFloats(c, seqs, t)
                       + rawActivationFloats(c, seqs, t) // the block being computed
@@ -512,6 +559,32 @@ public record MemoryPlan(Request request, List<Part> parts) {
                   (copies > 1 ? copies + " members x " : "")
                       + blocks
                       + " blocks x "
+                      + seqs
+                      + " sequences x "
+                      + t
+                      + " tokens";
+            } else {
+              // The kept blocks' activations at the end of the forward, or one recomputed
+              // block's while its copy is differentiated (the kept ones are freed by then),
+              // beside the recomputed blocks' inputs and one block being computed.
+              floats =
+                  blockInputFloats(c, copies, rb, seqs, t)
+                      + copies * Math.max(kept, 1) * rawActivationFloats(c, seqs, t)
+                      + rawActivationFloats(c, seqs, t)
+                      + loraFloats * Math.max(kept, 1) / blocks;
+              residual = blockInputFloats(c, copies, rb, seqs, t);
+              how =
+                  "inputs of "
+                      + (copies > 1 ? copies + " members x " : "")
+                      + rb
+                      + " blocks + one block recomputed"
+                      + (kept > 0
+                          ? " + "
+                              + (copies > 1 ? copies + " members x " : "")
+                              + kept
+                              + " blocks kept"
+                          : "")
+                      + " x "
                       + seqs
                       + " sequences x "
                       + t
@@ -575,7 +648,7 @@ public record MemoryPlan(Request request, List<Part> parts) {
         javaParams = frozen + rmSmall;
         long total = t + r.maxNewTokens();
         parts.add(kvCache(c, r.batchSize(), total, lengthKnown));
-        if (total > 0 && r.recompute()) {
+        if (total > 0 && r.recompute().any()) {
           // The inputs of both models' blocks, one block recomputed at a time.
           parts.add(
               activations(
@@ -625,6 +698,58 @@ public record MemoryPlan(Request request, List<Part> parts) {
                 + " a tiny model",
             true));
     return new MemoryPlan(r, List.copyOf(parts));
+  }
+
+  /**
+   * The fewest lowest blocks a training step of {@code r} must recompute ({@code --recompute auto})
+   * for its plan to fit in {@code budget} bytes: {@link Recomputation#NONE} if it fits as it is,
+   * {@link Recomputation#ALL} if only recomputing every block does, null if not even that fits.
+   * Each recomputed block trades its activations for its input and a second forward, so the fewest
+   * that fit is the fastest plan that fits. Graphs without a backward pass: NONE.
+   */
+  public static Recomputation fewestRecomputed(Request r, long budget) {
+    if (r.mode() != Mode.TRAIN && r.mode() != Mode.PPO) {
+      return Recomputation.NONE;
+    }
+    if (r.mode() == Mode.PPO) { // PPO recomputes all of its blocks or none
+      return MemoryPlan.of(r.withRecompute(Recomputation.NONE)).total() <= budget
+          ? Recomputation.NONE
+          : MemoryPlan.of(r.withRecompute(Recomputation.ALL)).total() <= budget
+              ? Recomputation.ALL
+              : null;
+    }
+    return fewestRecomputed(
+        r.config().numLayers(), x -> MemoryPlan.of(r.withRecompute(x)).total(), budget);
+  }
+
+  /**
+   * {@link #fewestRecomputed(Request, long)} over any plan's {@code total} as a function of the
+   * recomputed blocks (e.g. a LoRA run's phases 1 and 2 together), for a stack of {@code layers}.
+   */
+  public static Recomputation fewestRecomputed(
+      int layers, java.util.function.Function<Recomputation, Long> total, long budget) {
+    if (total.apply(Recomputation.NONE) <= budget) {
+      return Recomputation.NONE;
+    }
+    if (total.apply(Recomputation.ALL) > budget) {
+      return null;
+    }
+    int lo = 1; // the plan falls as blocks are recomputed: binary search for the fewest that fit
+    int hi = layers;
+    while (lo < hi) {
+      int mid = (lo + hi) >>> 1;
+      if (total.apply(Recomputation.lowest(mid)) <= budget) {
+        hi = mid;
+      } else {
+        lo = mid + 1;
+      }
+    }
+    return lo >= layers ? Recomputation.ALL : Recomputation.lowest(lo);
+  }
+
+  /** The lowest trained block of a LoRA plan (0 for the other kinds). */
+  private static int fork(Request r, ModelConfig c) {
+    return r.kind() == EnsembleKind.LORA ? r.lora().forkLayer(c) : 0;
   }
 
   /**
@@ -853,17 +978,30 @@ public record MemoryPlan(Request request, List<Part> parts) {
             .filter(p -> p.name().endsWith("activations") || p.name().endsWith("KV cache"))
             .mapToLong(Part::bytes)
             .sum();
-    if (!request.recompute()
+    if (!request.recompute().equals(Recomputation.ALL)
         && ((request.mode() == Mode.TRAIN && request.length() > 0)
             || (request.mode() == Mode.PPO && request.length() + request.maxNewTokens() > 0))) {
-      // Recomputation keeps one block's activations instead of every trained block's.
+      // Recomputation keeps one block's activations instead of every recomputed block's.
       long with = MemoryPlan.of(request.withRecompute(true)).bytes("activations");
       long without = bytes("activations");
       if (with < without) {
         String r =
             "--recompute (activations " + gib(without) + " -> " + gib(with) + ", same gradients)";
+        Recomputation fewest = fewestRecomputed(request, available.bytes());
+        if (request.mode() == Mode.TRAIN && fewest != null && fewest.any() && !fewest.all()) {
+          long part = MemoryPlan.of(request.withRecompute(fewest)).bytes("activations");
+          advice.add(
+              0,
+              "--recompute auto (recomputes the lowest "
+                  + fewest.blocks()
+                  + " blocks: activations "
+                  + gib(without)
+                  + " -> "
+                  + gib(part)
+                  + ", same gradients, less time than --recompute)");
+        }
         if (need - (without - with) <= available.bytes()) {
-          advice.add(0, r); // enough on its own: the first thing to try
+          advice.add(advice.isEmpty() || fewest == null ? 0 : 1, r); // enough on its own
         } else {
           advice.add(r);
         }

@@ -40,6 +40,10 @@ import org.tensorflow.types.TFloat32;
  *       below them.
  * </ol>
  *
+ * <p>Blocks at or above the depth given to {@link #Recompute(int)} are not recorded: they belong to
+ * the part of the graph above the recorded blocks and are differentiated with it, through their
+ * original ops (their activations are kept, as without recomputation).
+ *
  * <p>Every gradient is the same function as {@code tf.gradients} of the whole graph, summed in
  * another order. A block body must be rebuildable: it builds every op that depends on its input
  * with the context it is given ({@link BlockRunner.Block}); stateless random ops (LoRA dropout)
@@ -54,15 +58,35 @@ public final class Recompute implements BlockRunner {
       BlockRunner.Block body) {}
 
   private final List<Block> blocks = new ArrayList<>();
+  private final int depth;
 
   /** Op name prefix of the rebuilt blocks ({@code recompute/...}). */
   public static final String SCOPE = "recompute";
+
+  /** Every block recomputed. */
+  public Recompute() {
+    this(Integer.MAX_VALUE);
+  }
+
+  /**
+   * The blocks below layer {@code depth} recomputed; the blocks from {@code depth} up are built
+   * plainly and keep their activations for the backward pass, which differentiates them with the
+   * part of the graph above the blocks (selective recomputation: less time, more memory).
+   */
+  public Recompute(int depth) {
+    if (depth < 0) {
+      throw new IllegalArgumentException("recompute depth must be >= 0, got " + depth);
+    }
+    this.depth = depth;
+  }
 
   @Override
   public Operand<TFloat32> run(
       BuildContext cx, int layer, Operand<TFloat32> x, BlockRunner.Block body) {
     Operand<TFloat32> y = body.build(cx, x);
-    blocks.add(new Block(layer, x.asOutput(), y.asOutput(), cx.withBlocks(PLAIN), body));
+    if (layer < depth) {
+      blocks.add(new Block(layer, x.asOutput(), y.asOutput(), cx.withBlocks(PLAIN), body));
+    }
     return y;
   }
 

@@ -163,7 +163,8 @@ public final class PpoTrainer implements AutoCloseable {
       Attention.Geometry g = Attention.geometry(tf, mask);
       // With recomputation the trained models' forwards (policy, value model) record their blocks
       // and the backward pass rebuilds them; the frozen reference and the sampler build plainly.
-      Recompute recompute = exec.recompute() ? new Recompute() : null;
+      Recompute recompute =
+          exec.recompute().any() ? new Recompute(exec.recompute().blocks()) : null;
       BuildContext trained = recompute == null ? cx : cx.withBlocks(recompute);
       Operand<TInt32> next = tf.stridedSlice(ids, Indices.all(), Indices.sliceFrom(1)); // [N, T-1]
       Operand<TFloat32> polLogits = shiftedLogits(trained, policyConfig, pol, g); // [N, T-1, V]

@@ -96,7 +96,8 @@ public final class LmTrainer implements AutoCloseable {
           tf.withName("loss_mask").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
       Attention.Geometry g = Attention.geometry(tf, mask);
       // With recomputation the forward records its blocks, and the backward pass rebuilds them.
-      Recompute recompute = exec.recompute() ? new Recompute() : null;
+      Recompute recompute =
+          exec.recompute().any() ? new Recompute(exec.recompute().blocks()) : null;
       Operand<TFloat32> rows =
           Transformers.trunk(
               recompute == null ? cx : cx.withBlocks(recompute),

@@ -130,7 +130,8 @@ public final class RewardTrainer implements AutoCloseable {
       BuildContext cx = BuildContext.of(owner.graph(), exec);
       Ops tf = cx.tf();
       // With recomputation the forward records its blocks, and the backward pass rebuilds them.
-      Recompute recompute = exec.recompute() ? new Recompute() : null;
+      Recompute recompute =
+          exec.recompute().any() ? new Recompute(exec.recompute().blocks()) : null;
       ForwardGraph fg = build.apply(recompute == null ? cx : cx.withBlocks(recompute));
       this.fg = fg;
       this.heads = fg.heads();

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rewardensemble.config.AvailableMemory;
 import dev.rewardensemble.config.Precision;
+import dev.rewardensemble.config.Recomputation;
 import dev.rewardensemble.config.WeightStorage;
 import dev.rewardensemble.data.SyntheticPreferences;
 import dev.rewardensemble.ensemble.EnsembleKind;
@@ -138,7 +139,7 @@ class RecomputeCommandTest {
                 8,
                 256,
                 WeightStorage.AUTO,
-                false,
+                Recomputation.NONE,
                 Precision.FLOAT32)
             .orElseThrow()
             .total();
@@ -151,7 +152,7 @@ class RecomputeCommandTest {
                 8,
                 256,
                 WeightStorage.AUTO,
-                true,
+                Recomputation.ALL,
                 Precision.FLOAT32)
             .orElseThrow()
             .total();
@@ -175,11 +176,34 @@ class RecomputeCommandTest {
       Cli.Run r = Cli.rme(args.toArray(new String[0]));
       assertEquals(2, r.code(), r.err());
       assertTrue(r.err().contains(" needs about "), r.err());
-      assertTrue(r.err().contains("; try --recompute (activations "), r.err());
+      // the fewest blocks that fit first, then every block
+      assertTrue(r.err().contains("; try --recompute auto (recomputes the lowest "), r.err());
+      assertTrue(r.err().contains(", --recompute (activations "), r.err());
       List<String> with = new ArrayList<>(args);
       with.add("--recompute");
       Cli.Run w = Cli.rme(with.toArray(new String[0]));
       assertFalse(w.err().contains(" needs about "), w.err());
+      // auto resolves to a number of blocks below 32 that passes the same pre-check
+      List<String> auto = new ArrayList<>(args);
+      auto.addAll(List.of("--recompute", "auto"));
+      Cli.Run a = Cli.rme(auto.toArray(new String[0]));
+      assertFalse(a.err().contains(" needs about "), a.err());
+      Recomputation resolved =
+          MemoryCheck.autoRecompute(
+              base, EnsembleKind.SINGLE, 1, null, 8, 256, WeightStorage.AUTO, Precision.FLOAT32);
+      int n = resolved.blocks();
+      assertTrue(n > 0 && n < 32, resolved.id());
+      // N blocks explicitly: the same; one fewer is refused; a bad value is one line, exit 2
+      List<String> fewer = new ArrayList<>(args);
+      fewer.addAll(List.of("--recompute", Integer.toString(n - 1)));
+      Cli.Run f = Cli.rme(fewer.toArray(new String[0]));
+      assertEquals(2, f.code(), f.err());
+      assertTrue(f.err().contains(" needs about "), f.err());
+      List<String> bad = new ArrayList<>(args);
+      bad.addAll(List.of("--recompute", "some"));
+      Cli.Run b = Cli.rme(bad.toArray(new String[0]));
+      assertEquals(2, b.code(), b.err());
+      assertTrue(b.err().contains("--recompute must be all, none, auto or a number"), b.err());
     } finally {
       System.clearProperty(AvailableMemory.PROPERTY);
     }

@@ -96,9 +96,14 @@ class MemoryPlanTest {
         trained * MemoryPlan.TRAINING_COPY_BYTES,
         p.bytes("training copies (Java side, allocator)"));
     assertEquals(MemoryPlan.TRAIN_RUNTIME_BYTES, p.bytes("runtime (JVM + TensorFlow)"));
-    // A GPU holds all but the host's parts: runtime and Java-side copies.
     assertEquals(
-        p.total() - MemoryPlan.TRAIN_RUNTIME_BYTES - trained * MemoryPlan.TRAINING_COPY_BYTES,
+        (long) (M * 2 * MemoryPlan.FROZEN_TRAIN_OVERHEAD), p.bytes("training over a frozen trunk"));
+    // A GPU holds all but the host's parts: runtime, Java-side copies, the measured overhead.
+    assertEquals(
+        p.total()
+            - MemoryPlan.TRAIN_RUNTIME_BYTES
+            - trained * MemoryPlan.TRAINING_COPY_BYTES
+            - p.bytes("training over a frozen trunk"),
         p.deviceTotal());
   }
 

@@ -88,8 +88,15 @@ class RecomputeTest {
 
   static Built build(
       Graph g, Function<BuildContext, ForwardGraph> forward, Predicate<String> trainable) {
+    return build(g, forward, trainable, new Recompute());
+  }
+
+  static Built build(
+      Graph g,
+      Function<BuildContext, ForwardGraph> forward,
+      Predicate<String> trainable,
+      Recompute rec) {
     Ops tf = Ops.create(g);
-    Recompute rec = new Recompute();
     ForwardGraph fg = forward.apply(BuildContext.float32(tf).withBlocks(rec));
     int k = fg.heads();
     Operand<TFloat32> pairs = tf.reshape(fg.rewards(), tf.constant(new int[] {2, -1, k}));
@@ -187,6 +194,67 @@ class RecomputeTest {
       assertSameGradients(b, ck.weights(), false);
       assertOnlyBlockInputsRead(b);
     }
+  }
+
+  /**
+   * Selective recomputation ({@code --recompute N}): only the lowest N blocks are recorded and
+   * rebuilt, the blocks above are differentiated through their own ops with the part above the
+   * blocks; the gradients are the same for every depth.
+   */
+  @Test
+  void onlyTheLowestBlocksAreRecomputed() throws Exception {
+    HfCheckpoint.Checkpoint ck = HfCheckpoint.load(family("qwen2-seqcls"));
+    int layers = ck.config().numLayers();
+    assertTrue(layers >= 2, "the fixture needs two blocks");
+    for (int depth = 0; depth < layers; depth++) {
+      try (Graph g = new Graph()) {
+        Built b = build(g, cx -> plainModel(cx, ck.config(), 2), n -> true, new Recompute(depth));
+        assertEquals(depth, b.rec().size());
+        assertSameGradients(b, ck.weights(), false);
+        if (depth > 0) {
+          assertOnlyBlockInputsRead(b);
+        }
+        assertEquals(depth, rebuiltBlocks(g).size(), rebuiltBlocks(g).toString());
+      }
+    }
+  }
+
+  /** The same for a LoRA ensemble's phase 2 (three members, dropout on), one block recomputed. */
+  @Test
+  void loraEnsembleWithItsLowestBlockRecomputed() throws Exception {
+    HfCheckpoint.Checkpoint ck = HfCheckpoint.load(fixture("llama-seqcls"));
+    ModelConfig c = ck.config();
+    LoraConfig lora = LoraConfig.defaults(c).withDropout(0.1);
+    try (Graph g = new Graph()) {
+      Set<String> trainable = new HashSet<>();
+      Built b =
+          build(
+              g,
+              cx -> {
+                ParameterStore p = new ParameterStore(cx);
+                LoraEnsembleGraph eg =
+                    LoraEnsembleGraph.training(cx, c, lora, 3, p, 11, RewardToken.LAST_NON_PAD);
+                trainable.addAll(eg.trainableNames());
+                return new ForwardGraph(eg.inputIds(), eg.attentionMask(), eg.rewards(), p, 3);
+              },
+              trainable::contains,
+              new Recompute(1));
+      assertSameGradients(b, ck.weights(), true);
+      assertOnlyBlockInputsRead(b);
+      assertEquals(1, rebuiltBlocks(g).size(), rebuiltBlocks(g).toString());
+    }
+  }
+
+  /** The distinct rebuilt block scopes ({@code recompute/.../blockN}) of a graph. */
+  private static Set<String> rebuiltBlocks(Graph g) {
+    Set<String> copies = new HashSet<>();
+    for (Iterator<GraphOperation> it = g.operations(); it.hasNext(); ) {
+      String name = it.next().name();
+      if (name.startsWith(Recompute.SCOPE) && name.contains("/block")) {
+        copies.add(name.substring(0, name.indexOf('/', name.indexOf("/block") + 1)));
+      }
+    }
+    return copies;
   }
 
   @Test
