@@ -156,6 +156,15 @@ public final class RewardTraining {
       return withExec(exec.withRecompute(recompute));
     }
 
+    /**
+     * The same job recomputing only the blocks {@code r} covers (the lowest N; {@code rme train-rm
+     * --recompute N}): the blocks above keep their activations. {@code MemoryPlan.fewestRecomputed}
+     * gives the fewest that fit a memory budget ({@code --recompute auto}).
+     */
+    public TrainRequest withRecompute(dev.rewardensemble.config.Recomputation r) {
+      return withExec(exec.withRecompute(r));
+    }
+
     /** The same job reading the rewards at {@code rule} (null: the default, see above). */
     public TrainRequest withRewardToken(RewardToken rule) {
       return new TrainRequest(
