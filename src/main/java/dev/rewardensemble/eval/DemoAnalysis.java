@@ -56,9 +56,12 @@ public final class DemoAnalysis {
       return worlds >= 2;
     }
 
-    /** The mean and the standard error. */
+    /**
+     * The mean and the standard error, with {@code worlds - 1} degrees of freedom (over one world:
+     * {@code units - 1}).
+     */
     public Stat stat() {
-      return new Stat(mean, se);
+      return new Stat(mean, se, worlds >= 2 ? worlds - 1 : units - 1);
     }
   }
 
@@ -137,18 +140,34 @@ public final class DemoAnalysis {
     return hierarchy(minus(x, y), world);
   }
 
-  /** Mean and standard error (sample std / sqrt(n); NaN for n < 2). */
-  public record Stat(double mean, double se) {
+  /**
+   * Mean and standard error (sample std / sqrt(n); NaN for n < 2), with the standard error's
+   * degrees of freedom ({@code 0}: unknown, then a difference counts beyond two standard errors).
+   */
+  public record Stat(double mean, double se, int df) {
+    public Stat(double mean, double se) {
+      this(mean, se, 0);
+    }
+
     public static Stat of(double[] xs) {
       double m = Arrays.stream(xs).average().orElse(Double.NaN);
       if (xs.length < 2) {
-        return new Stat(m, Double.NaN);
+        return new Stat(m, Double.NaN, 0);
       }
       double v = 0;
       for (double x : xs) {
         v += (x - m) * (x - m);
       }
-      return new Stat(m, Math.sqrt(v / (xs.length - 1) / xs.length));
+      return new Stat(m, Math.sqrt(v / (xs.length - 1) / xs.length), xs.length - 1);
+    }
+
+    /**
+     * How many standard errors a difference must exceed to count: the two-sided 95% Student t
+     * quantile for {@link #df} (4.30 with 2 degrees of freedom, 2.78 with 4), never below 2; 2 when
+     * df is unknown.
+     */
+    public double threshold() {
+      return df <= 0 ? 2 : Math.max(2, tQuantile975(df));
     }
 
     /** {@code "0.512 ± 0.013"}, or just the mean when there is no standard error. */
@@ -222,7 +241,9 @@ public final class DemoAnalysis {
       Hierarchy winDrop,
       Hierarchy goldDrop,
       Hierarchy proxyRise) {
-    /** The win rate fell and the proxy rose, each by more than two standard errors. */
+    /**
+     * The win rate fell and the proxy rose, each beyond its t threshold ({@link Stat#threshold}).
+     */
     public boolean shown() {
       return beyond(winDrop) && beyond(proxyRise);
     }
@@ -241,7 +262,30 @@ public final class DemoAnalysis {
 
   /** Positive by more than two (real) standard errors. */
   static boolean beyond(Hierarchy h) {
-    return !Double.isNaN(h.se()) && h.mean() > 2 * h.se();
+    Stat st = h.stat();
+    return !Double.isNaN(st.se()) && st.mean() > st.threshold() * st.se();
+  }
+
+  /** Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom. */
+  private static final double[] T975 = {
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+    2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+    2.052, 2.048, 2.045, 2.042
+  };
+
+  /** The 97.5% quantile of Student's t with {@code df >= 1} degrees of freedom (2.0 beyond 60). */
+  static double tQuantile975(int df) {
+    if (df <= T975.length) {
+      return T975[df - 1];
+    }
+    return df < 60 ? 2.042 : 2.0;
+  }
+
+  /** {@code "two standard errors"} or {@code "4.30 standard errors (t, 2 df)"}. */
+  static String thresholdText(Stat d) {
+    return d.df() <= 0
+        ? "two standard errors"
+        : String.format(Locale.ROOT, "%.2f standard errors (t, %d df)", d.threshold(), d.df());
   }
 
   /** The evaluation index where the mean win rate over runs peaks (the first on ties). */
@@ -362,20 +406,24 @@ public final class DemoAnalysis {
     return out;
   }
 
-  /** How a paired difference reads: positive or negative only beyond two standard errors. */
+  /**
+   * How a paired difference reads: positive or negative only beyond {@link Stat#threshold} standard
+   * errors (the 95% t quantile for its degrees of freedom, at least two).
+   */
   public static String verdict(Stat d) {
     if (Double.isNaN(d.se())) {
       return d.mean() > 0
           ? "positive (one seed: no standard error, so not a conclusion)"
           : "not positive (one seed: no standard error)";
     }
-    if (d.mean() > 2 * d.se()) {
-      return "positive by more than two standard errors";
+    double c = d.threshold();
+    if (d.mean() > c * d.se()) {
+      return "positive by more than " + thresholdText(d);
     }
-    if (d.mean() < -2 * d.se()) {
-      return "negative by more than two standard errors";
+    if (d.mean() < -c * d.se()) {
+      return "negative by more than " + thresholdText(d);
     }
-    return "within two standard errors of zero";
+    return "within " + thresholdText(d) + " of zero";
   }
 
   /**
@@ -482,8 +530,8 @@ public final class DemoAnalysis {
     a.setLength(a.length() - 2);
     a.append(
         overOptimised
-            ? ". Where the win rate at the peak exceeds the one at the largest n by more than two standard"
-                + " errors, choosing harder against the proxy lowered the gold win rate: over-optimisation.\n\n"
+            ? ". Where the win rate at the peak exceeds the one at the largest n by more than the t threshold,"
+                + " choosing harder against the proxy lowered the gold win rate: over-optimisation.\n\n"
             : ".\n\n");
     if (!ppo.isEmpty()) {
       a.append(ppoAnswer(ppo));
@@ -523,7 +571,7 @@ public final class DemoAnalysis {
               second,
               d.fmt(),
               verdict(d),
-              d.mean() > 2 * d.se() ? "" : ", so no ensemble is shown best"));
+              d.mean() > d.threshold() * d.se() ? "" : ", so no ensemble is shown best"));
     } else {
       a.append("\n\n");
     }
@@ -547,11 +595,16 @@ public final class DemoAnalysis {
         bon.worlds() >= 2
             ? String.format(
                 Locale.ROOT,
-                "A difference counts as real here only when it exceeds two standard errors over the %d worlds"
-                    + " (two-stage: each world's mean over its reward-model seeds, then the spread of those means),"
-                    + " so a conclusion printed here holds across draws of the world and of the SFT policy, which is"
-                    + " what a different CPU's float rounding changes; with few worlds the standard error is itself"
-                    + " uncertain, so read conclusions near two standard errors with care.%n",
+                "A difference counts as real here only when it exceeds the two-sided 95%% Student t quantile"
+                    + " for %d degrees of freedom (%.2f) times its standard error over the %d worlds (two-stage: each"
+                    + " world's mean over its reward-model seeds, then the spread of those means; never fewer than"
+                    + " two standard errors), so a conclusion printed here allows for draws of the world and of the"
+                    + " SFT policy, which is what a different CPU's float rounding changes. Two standard errors"
+                    + " over 3 worlds were not enough: two small runs on disjoint world seeds disagreed on most"
+                    + " such conclusions. The report makes dozens of comparisons, so at 95%% each a few can still"
+                    + " pass by chance: trust a conclusion that a run on other world seeds (--world-seed) repeats.%n",
+                bon.worlds() - 1,
+                tQuantile975(bon.worlds() - 1),
                 bon.worlds())
             : "One world: the standard errors cover reward-model seeds only and understate the uncertainty of"
                 + " a new world or SFT policy (a different CPU trains a different one); run more worlds for"

@@ -120,45 +120,50 @@ class DemoAnalysisTest {
     assertTrue(
         a.contains(
             "warm-lora-2 (weight average, one model's inference cost) vs single: 0.100 ± 0.000,"
-                + " positive by more than two standard errors; vs lora-2 (mean): -0.017 ± 0.044,"
-                + " within two standard errors of zero."),
+                + " positive by more than 4.30 standard errors (t, 2 df); vs lora-2 (mean): -0.017 ±"
+                + " 0.044, within 4.30 standard errors (t, 2 df) of zero."),
         a);
     assertTrue(a.contains("warm-independent-2 (weight average"), a);
   }
 
   @Test
   void conclusionFlipsWhenTheNumbersFlip() {
+    // differences 0.11, 0.10, 0.11: mean 0.107, squared deviations 2/30000 over 2, se = 0.0033;
+    // with 3 seeds (2 degrees of freedom) a difference counts beyond 4.30 standard errors
     BestOfNResults up = flat();
     win(up, "single", MEAN, 1, 0.50, 0.60, 0.70);
-    win(up, "linear-2", MEAN, 1, 0.60, 0.80, 0.75);
+    win(up, "linear-2", MEAN, 1, 0.61, 0.70, 0.81);
     String a = DemoAnalysis.answers(up, List.of());
     assertTrue(
         a.contains(
-            "linear-2 (mean) vs single: win-rate difference 0.117 ± 0.044, positive by more than two"
-                + " standard errors."),
+            "linear-2 (mean) vs single: win-rate difference 0.107 ± 0.003, positive by more than 4.30"
+                + " standard errors (t, 2 df)."),
         a);
 
     BestOfNResults down = flat();
-    win(down, "single", MEAN, 1, 0.60, 0.80, 0.75);
+    win(down, "single", MEAN, 1, 0.61, 0.70, 0.81);
     win(down, "linear-2", MEAN, 1, 0.50, 0.60, 0.70);
     String b = DemoAnalysis.answers(down, List.of());
     assertTrue(
         b.contains(
-            "linear-2 (mean) vs single: win-rate difference -0.117 ± 0.044, negative by more than two"
-                + " standard errors."),
+            "linear-2 (mean) vs single: win-rate difference -0.107 ± 0.003, negative by more than 4.30"
+                + " standard errors (t, 2 df)."),
         b);
 
-    BestOfNResults noisy = flat();
-    win(noisy, "single", MEAN, 1, 0.50, 0.60, 0.70);
-    // differences 0.20, -0.10, -0.05: mean 0.017, squared deviations 0.0517, se = sqrt(0.0517 / 6)
-    // = 0.093
-    win(noisy, "linear-2", MEAN, 1, 0.70, 0.50, 0.65);
-    String c = DemoAnalysis.answers(noisy, List.of());
+    // 0.117 ± 0.044 is beyond two standard errors but not beyond t(2 df) = 4.30 of them
+    BestOfNResults two = flat();
+    win(two, "single", MEAN, 1, 0.50, 0.60, 0.70);
+    win(two, "linear-2", MEAN, 1, 0.60, 0.80, 0.75);
+    String c = DemoAnalysis.answers(two, List.of());
     assertTrue(
         c.contains(
-            "linear-2 (mean) vs single: win-rate difference 0.017 ± 0.093, within two standard errors"
-                + " of zero."),
+            "linear-2 (mean) vs single: win-rate difference 0.117 ± 0.044, within 4.30 standard errors"
+                + " (t, 2 df) of zero."),
         c);
+    assertEquals(4.303, DemoAnalysis.Stat.of(new double[] {1, 2, 3}).threshold(), 0);
+    assertEquals(2.776, DemoAnalysis.Stat.of(new double[] {1, 2, 3, 4, 5}).threshold(), 0);
+    assertEquals(2, new DemoAnalysis.Stat(0.1, 0.01).threshold(), 0, "unknown df: two");
+    assertEquals(2, DemoAnalysis.Stat.of(new double[100]).threshold(), 0, "never below two");
   }
 
   @Test
@@ -173,7 +178,8 @@ class DemoAnalysisTest {
     // LCB 0.5 minus mean: 0.30, 0.32, 0.34: mean 0.32, se = sqrt(0.0008 / 6)
     assertTrue(
         a.contains(
-            "independent-2 LCB 0.5: 0.320 ± 0.012 (positive by more than two standard errors)"),
+            "independent-2 LCB 0.5: 0.320 ± 0.012 (positive by more than 4.30 standard errors (t, 2"
+                + " df))"),
         a);
 
     win(bon, "lora-2", lcb05, 1, 0.90, 0.91, 0.92);
@@ -300,10 +306,14 @@ class DemoAnalysisTest {
     String a = DemoAnalysis.answers(bon, List.of());
     assertTrue(
         a.contains(
-            "linear-2 (mean) vs single: win-rate difference 0.070 ± 0.050, within two standard errors of"
-                + " zero."),
+            "linear-2 (mean) vs single: win-rate difference 0.070 ± 0.050, within 12.71 standard errors"
+                + " (t, 1 df) of zero."),
         a);
-    assertTrue(a.contains("exceeds two standard errors over the 2 worlds"), a);
+    assertTrue(
+        a.contains(
+            "exceeds the two-sided 95% Student t quantile for 1 degrees of freedom (12.71) times its"
+                + " standard error over the 2 worlds"),
+        a);
   }
 
   private static PpoPhase.PpoCurve run(MethodAgg r, double[] win, double[] proxy) {
@@ -372,13 +382,13 @@ class DemoAnalysisTest {
     assertTrue(
         text.contains(
             "single mean: win rate from its peak at iteration 10 to iteration 20 falls by 0.130 ± 0.010"
-                + " (positive by more than two standard errors)"),
+                + " (positive by more than 4.30 standard errors (t, 2 df))"),
         text);
     assertTrue(text.contains(": over-optimisation."), text);
     assertTrue(
         text.contains(
             "linear-2 mean at final (iteration 20 vs 20): win rate 0.130 ± 0.015, positive by more than"
-                + " two standard errors"),
+                + " 4.30 standard errors (t, 2 df)"),
         text);
     assertTrue(text.contains("linear-2 mean: the win rate peaks at the last evaluation."), text);
 
