@@ -16,8 +16,9 @@ import picocli.CommandLine.Option;
       "The paper's experiment (Zhang et al. 2024) offline in a world with a gold judge: trains an SFT policy,",
       "samples noisy preference data from it, trains a single reward model and independent, linear and LoRA",
       "ensembles (plus a LoRA K=1 control), then Best-of-n and PPO against each, all measured with the gold judge.",
-      "Writes report.md, results.json, CSVs and PNG plots to --out. The default (fast) mode takes ~8 minutes",
-      "on a 2-core CPU; --full runs more seeds, prompts and PPO iterations."
+      "Every number has a standard error over several worlds (each its own SFT policy) and reward-model seeds.",
+      "Writes report.md, results.json, CSVs and PNG plots to --out. The default (fast) mode takes ~15 minutes",
+      "on a 2-core CPU; --full runs more worlds, seeds, prompts and PPO iterations."
     })
 public final class DemoCommand implements Callable<Integer> {
   @Option(
@@ -29,7 +30,20 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--full", description = "More seeds, held-out prompts and PPO iterations (slow).")
   boolean full;
 
-  @Option(names = "--seeds", description = "Reward-model seeds (default: 6 fast, 8 full).")
+  @Option(
+      names = "--worlds",
+      description =
+          "Worlds, each with its own prompt split, demonstrations and SFT policy (default: 3 fast, 5 full).")
+  Integer worlds;
+
+  @Option(
+      names = "--world-seed",
+      description = "Seed of the first world; world w has seed + w (default: 1).")
+  Long worldSeed;
+
+  @Option(
+      names = "--seeds",
+      description = "Reward-model seeds per world (default: 2 fast, 3 full).")
   Integer seeds;
 
   @Option(
@@ -58,8 +72,21 @@ public final class DemoCommand implements Callable<Integer> {
 
   @Option(
       names = "--ppo-iterations",
-      description = "PPO iterations per reward (default: 40 fast, 150 full).")
+      description = "PPO iterations per reward (default: 40 fast, 80 full).")
   Integer ppoIterations;
+
+  @Option(
+      names = "--ppo-seeds",
+      description = "PPO runs per reward, at most worlds x seeds (default: 3 fast, 5 full).")
+  Integer ppoSeeds;
+
+  @Option(names = "--ppo-lr", description = "PPO learning rate (default: the preset's).")
+  Double ppoLr;
+
+  @Option(
+      names = "--ppo-kl",
+      description = "PPO's fixed KL coefficient, 0 = none (default: the preset's).")
+  Double ppoKl;
 
   @Option(names = "--no-ppo", description = "Skip PPO.")
   boolean noPpo;
@@ -78,11 +105,26 @@ public final class DemoCommand implements Callable<Integer> {
       throw new UserError("--clean-noise must be in [0, 0.5], got " + cleanNoise);
     }
     int sd = seeds == null ? preset.seeds() : seeds;
+    int wd = worlds == null ? preset.worlds() : worlds;
+    int ps = ppoSeeds == null ? Math.min(preset.ppoSeeds(), wd * sd) : ppoSeeds;
+    double plr = ppoLr == null ? preset.ppoLr() : ppoLr;
+    double pkl = ppoKl == null ? preset.ppoKlCoef() : ppoKl;
     int pp = pairs == null ? preset.preferencePairs() : pairs;
     int pl = pool == null ? preset.pool() : pool;
     int it = noPpo ? 0 : ppoIterations == null ? preset.ppoIterations() : ppoIterations;
     int ep = evalPrompts == null ? preset.evalPrompts() : evalPrompts;
     atLeast("--seeds", sd, 1);
+    atLeast("--worlds", wd, 1);
+    atLeast("--ppo-seeds", ps, 1);
+    if (it > 0 && ps > wd * sd) {
+      throw new UserError("--ppo-seeds must be <= worlds x seeds = " + wd * sd + ", got " + ps);
+    }
+    if (!(Double.isFinite(plr) && plr > 0)) {
+      throw new UserError("--ppo-lr must be finite and > 0, got " + plr);
+    }
+    if (!(Double.isFinite(pkl) && pkl >= 0)) {
+      throw new UserError("--ppo-kl must be finite and >= 0, got " + pkl);
+    }
     atLeast("--preference-pairs", pp, 4);
     atLeast("--pool", pl, 2);
     atLeast("--ppo-iterations", it, 0);
@@ -91,6 +133,11 @@ public final class DemoCommand implements Callable<Integer> {
     DemoSettings s =
         preset.toBuilder()
             .seeds(sd)
+            .worlds(wd)
+            .worldSeed(worldSeed == null ? preset.worldSeed() : worldSeed)
+            .ppoSeeds(ps)
+            .ppoLr(plr)
+            .ppoKlCoef(pkl)
             .preferencePairs(pp)
             .cleanPairs(DemoSettings.cleanPairsFor(pp))
             .noise(noise)

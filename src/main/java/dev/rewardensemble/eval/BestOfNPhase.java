@@ -14,8 +14,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Phase 5: every reward model scores the held-out pool once; Best-of-n curves, pair accuracy,
- * member correlation.
+ * Phase 5: in one world, every reward model scores the world's held-out pool once; Best-of-n
+ * curves, pair accuracy, member correlation ({@link BestOfNResults#concat} joins the worlds).
  */
 final class BestOfNPhase {
   private BestOfNPhase() {}
@@ -40,7 +40,8 @@ final class BestOfNPhase {
       ExecConfig exec,
       RewardModelsPhase.RewardModels rms,
       DemoData.EvalPool pool,
-      PhaseTimer timer)
+      PhaseTimer timer,
+      String tag)
       throws IOException {
     int[] ns = nsFor(s.pool());
     int seeds = s.seeds();
@@ -63,7 +64,7 @@ final class BestOfNPhase {
         int sd = seed;
         Path rmDir = rms.dirs().get(mt).get(seed);
         timer.time(
-            "seed " + seed + ": score pool with " + mt.name(),
+            tag + "seed " + seed + ": score pool with " + mt.name(),
             () -> {
               score(rmDir, exec, mt, sd, pool, ns, curves, members.get(mt));
               return null;

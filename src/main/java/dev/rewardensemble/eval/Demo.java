@@ -7,6 +7,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.function.Consumer;
 
 /**
@@ -20,10 +22,11 @@ import java.util.function.Consumer;
  * best? Q3: mean or lower confidence bound (LCB)?
  *
  * <p>The run is a pipeline of phases, each returning a typed result the next ones take: {@link
- * DemoSettings} -> world and SFT policy, preference samples, Best-of-n pool ({@link DemoData}) ->
- * reward models ({@link RewardModelsPhase}) -> Best-of-n ({@link BestOfNPhase}, {@link
- * BestOfNResults}) -> PPO ({@link PpoPhase}) -> analysis ({@link DemoAnalysis}, pure) -> report
- * ({@link DemoReport}, {@link DemoMarkdown}, {@link DemoPlots}).
+ * DemoSettings} -> per world: world and SFT policy, preference samples, Best-of-n pool ({@link
+ * DemoData}) -> reward models per seed ({@link RewardModelsPhase}) -> Best-of-n ({@link
+ * BestOfNPhase}); then all worlds' Best-of-n joined ({@link BestOfNResults#concat}) -> PPO over
+ * several runs ({@link PpoPhase}) -> analysis over the world/seed hierarchy ({@link DemoAnalysis},
+ * pure) -> report ({@link DemoReport}, {@link DemoMarkdown}, {@link DemoPlots}).
  */
 public final class Demo {
   private Demo() {}
@@ -47,40 +50,42 @@ public final class Demo {
     Files.createDirectories(s.out());
     ExecConfig exec = new ExecConfig(s.threads(), 0, false);
 
-    DemoData.Policy policy =
-        timer.time(
-            "world + SFT policy (" + s.sftSteps() + " steps)",
-            () -> DemoData.policy(s, exec, progress));
-    DemoData.Samples samples =
-        timer.time(
-            "sample preference data ("
-                + s.preferencePairs()
-                + " noisy + "
-                + s.cleanPairs()
-                + " clean pairs)",
-            () -> DemoData.preferenceSamples(s, policy));
-    log.accept("[demo] generated " + samples.generated() + " responses for preference data");
-    DemoData.EvalPool pool =
-        timer.time(
-            "Best-of-n pool (" + s.evalPrompts() + " held-out prompts x " + s.pool() + ")",
-            () -> DemoData.evalPool(s, policy));
-    RewardModelsPhase.RewardModels rms = RewardModelsPhase.train(s, policy, samples, timer);
-    BestOfNResults bon = BestOfNPhase.run(s, exec, rms, pool, timer);
-    PpoPhase.PpoResults ppo = PpoPhase.run(s, policy, rms, pool, timer);
+    List<DemoData.WorldRun> worlds = new ArrayList<>();
+    List<BestOfNResults> perWorld = new ArrayList<>();
+    for (int w = 0; w < s.worlds(); w++) {
+      int wi = w;
+      String tag = "world " + s.worldSeed(w) + " ";
+      DemoData.Policy policy =
+          timer.time(
+              tag + "SFT policy (" + s.sftSteps() + " steps)",
+              () -> DemoData.policy(s, wi, exec, progress));
+      DemoData.Samples samples =
+          timer.time(
+              tag
+                  + "sample preference data ("
+                  + s.preferencePairs()
+                  + " noisy + "
+                  + s.cleanPairs()
+                  + " clean pairs)",
+              () -> DemoData.preferenceSamples(s, policy));
+      log.accept("[demo] generated " + samples.generated() + " responses for preference data");
+      DemoData.EvalPool pool =
+          timer.time(
+              tag + "Best-of-n pool (" + s.evalPrompts() + " held-out prompts x " + s.pool() + ")",
+              () -> DemoData.evalPool(s, policy));
+      RewardModelsPhase.RewardModels rms = RewardModelsPhase.train(s, policy, samples, timer);
+      perWorld.add(BestOfNPhase.run(s, exec, rms, pool, timer, policy.tag()));
+      worlds.add(new DemoData.WorldRun(w, policy, samples, pool, rms));
+    }
+    BestOfNResults bon = BestOfNResults.concat(perWorld);
+    PpoPhase.PpoResults ppo = PpoPhase.run(s, worlds, timer);
 
     DemoReport report =
         timer.time(
             "report, CSVs, plots",
             () -> {
               DemoReport r =
-                  new DemoReport(
-                      s,
-                      samples.generated(),
-                      pool,
-                      rms.seeds(),
-                      bon,
-                      ppo,
-                      DemoAnalysis.of(bon, ppo.curves()));
+                  new DemoReport(s, worlds, bon, ppo, DemoAnalysis.of(bon, ppo.rewards()));
               r.writeTables();
               return r;
             });

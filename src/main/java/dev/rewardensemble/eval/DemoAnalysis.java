@@ -8,24 +8,166 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * The demo's statistics over seeds, computed from the per-seed results only (no I/O, no models):
- * means and standard errors, differences paired by seed, and the answers to Q1-Q3 in words.
+ * The demo's statistics over its seed hierarchy, computed from the per-unit results only (no I/O,
+ * no models): means and standard errors, differences paired by unit, and the answers to Q1-Q3 in
+ * words.
+ *
+ * <p>A unit is one reward-model seed of one world (world = prompt split, demonstrations and SFT
+ * policy). Every standard error is {@link #hierarchy}'s: two-stage, over worlds.
  */
 public final class DemoAnalysis {
   private DemoAnalysis() {}
 
-  /** Mean and standard error (sample std / sqrt(n); NaN for n < 2). */
-  public record Stat(double mean, double se) {
+  /**
+   * A mean over a two-level design: units (reward-model seeds, or PPO runs) nested in worlds.
+   *
+   * <p>Two-stage estimate: each world's mean over its units, then the mean and the standard error
+   * (sample standard deviation / sqrt(worlds)) of those world means. The world mean's variance is
+   * {@code between + within / units per world}, so the spread of the world means estimates exactly
+   * the variance of the grand mean, whatever the two parts are, with no model of them; a difference
+   * paired within units (two methods on the same world and seed) is summarised the same way. The
+   * parts are reported beside it (method of moments, one-way ANOVA): {@code withinSd}, the pooled
+   * standard deviation of units around their world mean; {@code betweenSd}, the standard deviation
+   * of the world effect, {@code sqrt(max(0, var(world means) - within^2 * mean(1 / units)))}.
+   *
+   * @param mean the mean of the world means (the grand mean when every world has the same units)
+   * @param se the standard error over worlds; with one world, the standard error over its units
+   *     (which ignores the world's own draw: {@link #hierarchical()} is then false); NaN with one
+   *     unit
+   * @param worlds worlds
+   * @param units units in all
+   * @param betweenSd the between-world standard deviation (NaN with one world or no within-world
+   *     replication)
+   * @param withinSd the pooled within-world standard deviation (NaN when no world has 2 units)
+   * @param seUnits the standard error treating every unit as independent (what the single-world
+   *     demo reported)
+   */
+  public record Hierarchy(
+      double mean,
+      double se,
+      int worlds,
+      int units,
+      double betweenSd,
+      double withinSd,
+      double seUnits) {
+
+    /** Over worlds (at least two). */
+    public boolean hierarchical() {
+      return worlds >= 2;
+    }
+
+    /**
+     * The mean and the standard error, with {@code worlds - 1} degrees of freedom (over one world:
+     * {@code units - 1}).
+     */
+    public Stat stat() {
+      return new Stat(mean, se, worlds >= 2 ? worlds - 1 : units - 1);
+    }
+  }
+
+  /**
+   * The demo's one statistic: the {@link Hierarchy} of per-unit {@code values}, unit {@code i}
+   * being in world {@code world[i]} (any labels; units of a world need not be adjacent).
+   */
+  public static Hierarchy hierarchy(double[] values, int[] world) {
+    if (values.length != world.length || values.length == 0) {
+      throw new IllegalArgumentException(
+          "hierarchy: " + values.length + " values for " + world.length + " world labels");
+    }
+    java.util.Map<Integer, List<Double>> byWorld = new java.util.LinkedHashMap<>();
+    for (int i = 0; i < values.length; i++) {
+      byWorld.computeIfAbsent(world[i], k -> new ArrayList<>()).add(values[i]);
+    }
+    int W = byWorld.size();
+    double[] means = new double[W];
+    double ssWithin = 0, invUnits = 0;
+    int dfWithin = 0, w = 0;
+    for (List<Double> xs : byWorld.values()) {
+      double m = xs.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+      means[w++] = m;
+      for (double x : xs) {
+        ssWithin += (x - m) * (x - m);
+      }
+      dfWithin += xs.size() - 1;
+      invUnits += 1.0 / xs.size() / W;
+    }
+    Stat overWorlds = Stat.of(means);
+    Stat overUnits = Stat.of(values);
+    double withinVar = dfWithin > 0 ? ssWithin / dfWithin : Double.NaN;
+    double betweenSd = Double.NaN;
+    if (W >= 2 && dfWithin > 0) {
+      double varMeans = overWorlds.se() * overWorlds.se() * W;
+      betweenSd = Math.sqrt(Math.max(0, varMeans - withinVar * invUnits));
+    }
+    return new Hierarchy(
+        overWorlds.mean(),
+        W >= 2 ? overWorlds.se() : overUnits.se(),
+        W,
+        values.length,
+        betweenSd,
+        Math.sqrt(withinVar),
+        overUnits.se());
+  }
+
+  /**
+   * Worlds of {@code seeds} reward-model seeds each that would bring the standard error of {@code
+   * h}'s mean to {@code targetSe}, from its estimated parts: {@code ceil((between^2 + within^2 /
+   * seeds) / targetSe^2)}, at least 2; -1 when the parts are not estimated (one world, or one seed
+   * per world).
+   */
+  public static int worldsFor(Hierarchy h, int seeds, double targetSe) {
+    if (Double.isNaN(h.betweenSd()) || Double.isNaN(h.withinSd())) {
+      return -1;
+    }
+    double perWorld = h.betweenSd() * h.betweenSd() + h.withinSd() * h.withinSd() / seeds;
+    return Math.max(2, (int) Math.ceil(perWorld / (targetSe * targetSe) - 1e-9));
+  }
+
+  /** {@code x[i] - y[i]}. */
+  public static double[] minus(double[] x, double[] y) {
+    if (x.length != y.length) {
+      throw new IllegalArgumentException("paired: " + x.length + " vs " + y.length + " values");
+    }
+    double[] d = new double[x.length];
+    for (int i = 0; i < d.length; i++) {
+      d[i] = x[i] - y[i];
+    }
+    return d;
+  }
+
+  /** {@code x - y} paired by unit, as a {@link #hierarchy}. */
+  public static Hierarchy paired(double[] x, double[] y, int[] world) {
+    return hierarchy(minus(x, y), world);
+  }
+
+  /**
+   * Mean and standard error (sample std / sqrt(n); NaN for n < 2), with the standard error's
+   * degrees of freedom ({@code 0}: unknown, then a difference counts beyond two standard errors).
+   */
+  public record Stat(double mean, double se, int df) {
+    public Stat(double mean, double se) {
+      this(mean, se, 0);
+    }
+
     public static Stat of(double[] xs) {
       double m = Arrays.stream(xs).average().orElse(Double.NaN);
       if (xs.length < 2) {
-        return new Stat(m, Double.NaN);
+        return new Stat(m, Double.NaN, 0);
       }
       double v = 0;
       for (double x : xs) {
         v += (x - m) * (x - m);
       }
-      return new Stat(m, Math.sqrt(v / (xs.length - 1) / xs.length));
+      return new Stat(m, Math.sqrt(v / (xs.length - 1) / xs.length), xs.length - 1);
+    }
+
+    /**
+     * How many standard errors a difference must exceed to count: the two-sided 95% Student t
+     * quantile for {@link #df} (4.30 with 2 degrees of freedom, 2.78 with 4), never below 2; 2 when
+     * df is unknown.
+     */
+    public double threshold() {
+      return df <= 0 ? 2 : Math.max(2, tQuantile975(df));
     }
 
     /** {@code "0.512 ± 0.013"}, or just the mean when there is no standard error. */
@@ -54,21 +196,173 @@ public final class DemoAnalysis {
   }
 
   /**
-   * A difference paired by seed at n = {@code n}: {@code reward} minus what it is compared with.
+   * A difference paired by unit at n = {@code n}: {@code reward} minus what it is compared with.
    *
-   * @param win the win-rate difference over seeds
-   * @param gold the gold-score difference over seeds
+   * @param win the win-rate difference (hierarchical mean and standard error)
+   * @param gold the gold-score difference
+   * @param winParts the win-rate difference's {@link Hierarchy}: between- and within-world parts
    */
-  public record Paired(MethodAgg reward, Versus versus, int n, Stat win, Stat gold) {}
-
-  /** The analysis the report prints. */
-  public record Analysis(List<Paired> paired, String answers) {}
-
-  public static Analysis of(BestOfNResults bon, List<PpoPhase.PpoCurve> ppo) {
-    return new Analysis(paired(bon), answers(bon, ppo));
+  public record Paired(
+      MethodAgg reward, Versus versus, int n, Stat win, Stat gold, Hierarchy winParts) {
+    public Paired(MethodAgg reward, Versus versus, int n, Hierarchy win, Hierarchy gold) {
+      this(reward, versus, n, win.stat(), gold.stat(), win);
+    }
   }
 
-  /** {@code x[i] - y[i]} over seeds, as mean and standard error. */
+  /**
+   * A PPO reward against the single model, paired by PPO run (same world, reward-model seed and PPO
+   * seed).
+   *
+   * @param at {@code "final"} (both at the last evaluation) or {@code "best"} (each at the
+   *     evaluation where its mean win rate over runs peaks)
+   * @param iteration the reward's evaluation
+   * @param singleIteration the single model's evaluation
+   */
+  public record PpoPaired(
+      MethodAgg reward,
+      String at,
+      int iteration,
+      int singleIteration,
+      Hierarchy win,
+      Hierarchy gold) {}
+
+  /**
+   * Over-optimisation of one PPO reward: from the evaluation where its mean win rate peaks to the
+   * last one, paired by run.
+   *
+   * @param winDrop peak minus final win rate
+   * @param goldDrop peak minus final gold score
+   * @param proxyRise final minus peak proxy reward
+   */
+  public record OverOptimisation(
+      MethodAgg reward,
+      int peakIteration,
+      int finalIteration,
+      Hierarchy winDrop,
+      Hierarchy goldDrop,
+      Hierarchy proxyRise) {
+    /**
+     * The win rate fell and the proxy rose, each beyond its t threshold ({@link Stat#threshold}).
+     */
+    public boolean shown() {
+      return beyond(winDrop) && beyond(proxyRise);
+    }
+  }
+
+  /** The analysis the report prints. */
+  public record Analysis(
+      List<Paired> paired,
+      List<PpoPaired> ppoPaired,
+      List<OverOptimisation> overOptimisation,
+      String answers) {}
+
+  public static Analysis of(BestOfNResults bon, List<PpoPhase.PpoRuns> ppo) {
+    return new Analysis(paired(bon), ppoPaired(ppo), overOptimisation(ppo), answers(bon, ppo));
+  }
+
+  /** Positive by more than two (real) standard errors. */
+  static boolean beyond(Hierarchy h) {
+    Stat st = h.stat();
+    return !Double.isNaN(st.se()) && st.mean() > st.threshold() * st.se();
+  }
+
+  /** Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom. */
+  private static final double[] T975 = {
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+    2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+    2.052, 2.048, 2.045, 2.042
+  };
+
+  /** The 97.5% quantile of Student's t with {@code df >= 1} degrees of freedom (2.0 beyond 60). */
+  static double tQuantile975(int df) {
+    if (df <= T975.length) {
+      return T975[df - 1];
+    }
+    return df < 60 ? 2.042 : 2.0;
+  }
+
+  /** {@code "two standard errors"} or {@code "4.30 standard errors (t, 2 df)"}. */
+  static String thresholdText(Stat d) {
+    return d.df() <= 0
+        ? "two standard errors"
+        : String.format(Locale.ROOT, "%.2f standard errors (t, %d df)", d.threshold(), d.df());
+  }
+
+  /** The evaluation index where the mean win rate over runs peaks (the first on ties). */
+  public static int bestPoint(PpoPhase.PpoRuns r) {
+    int bi = 0;
+    for (int i = 0; i < r.points(); i++) {
+      if (mean(r.win(i)) > mean(r.win(bi))) {
+        bi = i;
+      }
+    }
+    return bi;
+  }
+
+  private static double mean(double[] x) {
+    return Arrays.stream(x).average().orElse(Double.NaN);
+  }
+
+  /** Every PPO reward but the single model against it, at the final and at the best evaluation. */
+  public static List<PpoPaired> ppoPaired(List<PpoPhase.PpoRuns> ppo) {
+    List<PpoPaired> out = new ArrayList<>();
+    PpoPhase.PpoRuns single =
+        ppo.stream()
+            .filter(r -> r.reward().method().kind() == EnsembleKind.SINGLE)
+            .findFirst()
+            .orElse(null);
+    if (single == null) {
+      return out;
+    }
+    int last = single.points() - 1;
+    int sBest = bestPoint(single);
+    for (PpoPhase.PpoRuns r : ppo) {
+      if (r == single) {
+        continue;
+      }
+      int rBest = bestPoint(r);
+      out.add(
+          new PpoPaired(
+              r.reward(),
+              "final",
+              r.iteration(last),
+              single.iteration(last),
+              paired(r.win(last), single.win(last), r.world()),
+              paired(r.gold(last), single.gold(last), r.world())));
+      out.add(
+          new PpoPaired(
+              r.reward(),
+              "best",
+              r.iteration(rBest),
+              single.iteration(sBest),
+              paired(r.win(rBest), single.win(sBest), r.world()),
+              paired(r.gold(rBest), single.gold(sBest), r.world())));
+    }
+    return out;
+  }
+
+  /** For every PPO reward: the drop from its win-rate peak to the end, paired by run. */
+  public static List<OverOptimisation> overOptimisation(List<PpoPhase.PpoRuns> ppo) {
+    List<OverOptimisation> out = new ArrayList<>();
+    for (PpoPhase.PpoRuns r : ppo) {
+      int last = r.points() - 1;
+      int b = bestPoint(r);
+      out.add(
+          new OverOptimisation(
+              r.reward(),
+              r.iteration(b),
+              r.iteration(last),
+              paired(r.win(b), r.win(last), r.world()),
+              paired(r.gold(b), r.gold(last), r.world()),
+              paired(r.proxy(last), r.proxy(b), r.world())));
+    }
+    return out;
+  }
+
+  /**
+   * {@code x[i] - y[i]} over units treated as independent, as mean and standard error (ignores the
+   * worlds: the analysis uses {@link BestOfNResults#diff} / {@link #paired}).
+   */
   public static Stat diff(double[] x, double[] y) {
     double[] d = new double[x.length];
     for (int i = 0; i < d.length; i++) {
@@ -79,7 +373,7 @@ public final class DemoAnalysis {
 
   /**
    * At the largest n, every reward against the single model (mean aggregation) and every ensemble
-   * against its own members used alone, paired by seed.
+   * against its own members used alone, paired by unit (same world and reward-model seed).
    */
   public static List<Paired> paired(BestOfNResults bon) {
     int last = bon.last();
@@ -91,41 +385,45 @@ public final class DemoAnalysis {
       for (AggregationConfig a : DemoMethod.AGGREGATIONS) {
         double[] w = bon.win(mt, a, last), g = bon.gold(mt, a, last);
         double[] ws = bon.win(single, mean, last), gs = bon.gold(single, mean, last);
-        double[] wa = new double[w.length], ga = new double[w.length];
-        double[] dws = new double[w.length], dgs = new double[w.length];
-        for (int sd = 0; sd < w.length; sd++) {
-          dws[sd] = w[sd] - ws[sd];
-          dgs[sd] = g[sd] - gs[sd];
-          wa[sd] = w[sd] - alone.win()[sd][last];
-          ga[sd] = g[sd] - alone.gold()[sd][last];
-        }
+        double[] wa = BestOfNResults.column(alone.win(), last);
+        double[] ga = BestOfNResults.column(alone.gold(), last);
         if (mt.kind() != EnsembleKind.SINGLE) {
           out.add(
-              new Paired(mt.with(a), Versus.SINGLE, bon.ns()[last], Stat.of(dws), Stat.of(dgs)));
+              new Paired(
+                  mt.with(a), Versus.SINGLE, bon.ns()[last], bon.diff(w, ws), bon.diff(g, gs)));
         }
         if (mt.ensemble()) {
           out.add(
-              new Paired(mt.with(a), Versus.OWN_MEMBERS, bon.ns()[last], Stat.of(wa), Stat.of(ga)));
+              new Paired(
+                  mt.with(a),
+                  Versus.OWN_MEMBERS,
+                  bon.ns()[last],
+                  bon.diff(w, wa),
+                  bon.diff(g, ga)));
         }
       }
     }
     return out;
   }
 
-  /** How a paired difference reads: positive or negative only beyond two standard errors. */
+  /**
+   * How a paired difference reads: positive or negative only beyond {@link Stat#threshold} standard
+   * errors (the 95% t quantile for its degrees of freedom, at least two).
+   */
   public static String verdict(Stat d) {
     if (Double.isNaN(d.se())) {
       return d.mean() > 0
           ? "positive (one seed: no standard error, so not a conclusion)"
           : "not positive (one seed: no standard error)";
     }
-    if (d.mean() > 2 * d.se()) {
-      return "positive by more than two standard errors";
+    double c = d.threshold();
+    if (d.mean() > c * d.se()) {
+      return "positive by more than " + thresholdText(d);
     }
-    if (d.mean() < -2 * d.se()) {
-      return "negative by more than two standard errors";
+    if (d.mean() < -c * d.se()) {
+      return "negative by more than " + thresholdText(d);
     }
-    return "within two standard errors of zero";
+    return "within " + thresholdText(d) + " of zero";
   }
 
   /**
@@ -136,7 +434,7 @@ public final class DemoAnalysis {
     AggregationConfig mean = AggregationConfig.mean();
     int bi = 0;
     for (int ni = 0; ni < bon.ns().length; ni++) {
-      if (Stat.of(bon.win(m, mean, ni)).mean() > Stat.of(bon.win(m, mean, bi)).mean()) {
+      if (bon.stat(bon.win(m, mean, ni)).mean() > bon.stat(bon.win(m, mean, bi)).mean()) {
         bi = ni;
       }
     }
@@ -144,7 +442,7 @@ public final class DemoAnalysis {
   }
 
   /** The answers to Q1-Q3 in words (markdown). */
-  public static String answers(BestOfNResults bon, List<PpoPhase.PpoCurve> ppo) {
+  public static String answers(BestOfNResults bon, List<PpoPhase.PpoRuns> ppo) {
     StringBuilder a = new StringBuilder();
     int last = bon.last();
     int[] ns = bon.ns();
@@ -164,13 +462,13 @@ public final class DemoAnalysis {
         lora = mt;
       }
       for (AggregationConfig ag : DemoMethod.AGGREGATIONS) {
-        double w = Stat.of(bon.win(mt, ag, last)).mean();
+        double w = bon.stat(bon.win(mt, ag, last)).mean();
         if (w > bestWin) {
           bestWin = w;
           best = mt.with(ag);
         }
       }
-      Stat d = diff(bon.win(mt, mean, last), bon.win(single, mean, last));
+      Stat d = bon.diff(bon.win(mt, mean, last), bon.win(single, mean, last)).stat();
       a.append(
           String.format(
               Locale.ROOT,
@@ -181,7 +479,8 @@ public final class DemoAnalysis {
     }
     if (lora != null) {
       Stat ctl =
-          diff(bon.win(lora, mean, last), bon.win(bon.find(EnsembleKind.LORA, 1), mean, last));
+          bon.diff(bon.win(lora, mean, last), bon.win(bon.find(EnsembleKind.LORA, 1), mean, last))
+              .stat();
       a.append(
           String.format(
               Locale.ROOT,
@@ -198,7 +497,7 @@ public final class DemoAnalysis {
               .filter(m -> m.name().equals(mt.warmSource()))
               .findFirst()
               .orElse(null);
-      Stat vs = diff(bon.win(mt, mean, last), bon.win(single, mean, last));
+      Stat vs = bon.diff(bon.win(mt, mean, last), bon.win(single, mean, last)).stat();
       a.append(
           String.format(
               Locale.ROOT,
@@ -207,7 +506,7 @@ public final class DemoAnalysis {
               vs.fmt(),
               verdict(vs)));
       if (src != null) {
-        Stat own = diff(bon.win(mt, mean, last), bon.win(src, mean, last));
+        Stat own = bon.diff(bon.win(mt, mean, last), bon.win(src, mean, last)).stat();
         a.append(
             String.format(
                 Locale.ROOT, "; vs %s (mean): %s, %s", src.name(), own.fmt(), verdict(own)));
@@ -215,36 +514,27 @@ public final class DemoAnalysis {
       a.append(". ");
     }
     a.append("Peak of the win-rate curve over n (mean aggregation): ");
-    boolean peakBeforeEnd = false;
+    boolean overOptimised = false;
     for (DemoMethod mt : bon.methods()) {
       int bi = peak(bon, mt);
-      peakBeforeEnd |= bi < ns.length - 1;
       a.append(
           String.format(
               Locale.ROOT,
               "%s %s at n = %d; ",
               mt.name(),
-              Stat.of(bon.win(mt, mean, bi)).fmt(),
+              bon.stat(bon.win(mt, mean, bi)).fmt(),
               ns[bi]));
+      overOptimised |=
+          bi < last && beyond(bon.diff(bon.win(mt, mean, bi), bon.win(mt, mean, last)));
     }
     a.setLength(a.length() - 2);
     a.append(
-        peakBeforeEnd
-            ? ". Where the peak is below the largest n, choosing harder against the proxy lowered the gold win rate: over-optimisation.\n\n"
+        overOptimised
+            ? ". Where the win rate at the peak exceeds the one at the largest n by more than the t threshold,"
+                + " choosing harder against the proxy lowered the gold win rate: over-optimisation.\n\n"
             : ".\n\n");
     if (!ppo.isEmpty()) {
-      a.append("**Q1 (PPO).** Final win rate vs SFT: ");
-      for (PpoPhase.PpoCurve c : ppo) {
-        PpoPhase.PpoPoint p = c.lastPoint();
-        a.append(
-            String.format(Locale.ROOT, "%s %.3f (gold %.3f); ", c.reward(), p.winRate(), p.gold()));
-      }
-      a.append(
-          ppo.get(0).seeds() > 1
-              ? "means over "
-                  + ppo.get(0).seeds()
-                  + " PPO seeds; read differences against the standard errors in the PPO table.\n\n"
-              : "one seed and few iterations, so differences are indicative only.\n\n");
+      a.append(ppoAnswer(ppo));
     }
     a.append(
         String.format(
@@ -253,25 +543,139 @@ public final class DemoAnalysis {
             nMax,
             best == null ? "-" : best.toString(),
             bestWin,
-            Stat.of(bon.win(single, mean, last)).fmt()));
-    a.append(
-        "Differences between ensembles should be read against the standard errors in the tables above.\n\n");
-    a.append("**Q3.** LCB minus mean (win rate, paired by seed): ");
+            bon.stat(bon.win(single, mean, last)).fmt()));
+    MethodAgg second = null;
+    double secondWin = Double.NEGATIVE_INFINITY;
+    for (DemoMethod mt : bon.methods()) {
+      if (!mt.ensemble() || best == null || mt.equals(best.method())) {
+        continue;
+      }
+      for (AggregationConfig ag : DemoMethod.AGGREGATIONS) {
+        double w = bon.stat(bon.win(mt, ag, last)).mean();
+        if (w > secondWin) {
+          secondWin = w;
+          second = mt.with(ag);
+        }
+      }
+    }
+    if (second != null) {
+      Stat d =
+          bon.diff(
+                  bon.win(best.method(), best.agg(), last),
+                  bon.win(second.method(), second.agg(), last))
+              .stat();
+      a.append(
+          String.format(
+              Locale.ROOT,
+              "Against the best of another ensemble, %s: %s, %s%s.\n\n",
+              second,
+              d.fmt(),
+              verdict(d),
+              d.mean() > d.threshold() * d.se() ? "" : ", so no ensemble is shown best"));
+    } else {
+      a.append("\n\n");
+    }
+    a.append("**Q3.** LCB minus mean (win rate, paired by unit): ");
     for (DemoMethod mt : bon.methods()) {
       if (!mt.ensemble()) {
         continue;
       }
       for (double beta : new double[] {0.1, 0.5}) {
-        Stat d = diff(bon.win(mt, AggregationConfig.lcb(beta), last), bon.win(mt, mean, last));
+        Stat d =
+            bon.diff(bon.win(mt, AggregationConfig.lcb(beta), last), bon.win(mt, mean, last))
+                .stat();
         a.append(
             String.format(
                 Locale.ROOT, "%s LCB %.1f: %s (%s); ", mt.name(), beta, d.fmt(), verdict(d)));
       }
     }
     a.setLength(a.length() - 2);
+    a.append(".\n\n");
     a.append(
-        ".\n\nA difference counts as real here only when it exceeds two standard errors over seeds; with few seeds"
-            + " and one small world, treat the rest as noise.\n");
+        bon.worlds() >= 2
+            ? String.format(
+                Locale.ROOT,
+                "A difference counts as real here only when it exceeds the two-sided 95%% Student t quantile"
+                    + " for %d degrees of freedom (%.2f) times its standard error over the %d worlds (two-stage: each"
+                    + " world's mean over its reward-model seeds, then the spread of those means; never fewer than"
+                    + " two standard errors), so a conclusion printed here allows for draws of the world and of the"
+                    + " SFT policy, which is what a different CPU's float rounding changes. Two standard errors"
+                    + " over 3 worlds were not enough: two small runs on disjoint world seeds disagreed on most"
+                    + " such conclusions. The report makes dozens of comparisons, so at 95%% each a few can still"
+                    + " pass by chance: trust a conclusion that a run on other world seeds (--world-seed) repeats.%n",
+                bon.worlds() - 1,
+                tQuantile975(bon.worlds() - 1),
+                bon.worlds())
+            : "One world: the standard errors cover reward-model seeds only and understate the uncertainty of"
+                + " a new world or SFT policy (a different CPU trains a different one); run more worlds for"
+                + " conclusions.\n");
+    return a.toString();
+  }
+
+  /** Q1 for PPO: over-optimisation of each reward, and each ensemble against the single model. */
+  static String ppoAnswer(List<PpoPhase.PpoRuns> ppo) {
+    StringBuilder a = new StringBuilder("**Q1 (PPO).** ");
+    int runs = ppo.get(0).runs().size();
+    if (runs < 2) {
+      a.append(
+          "One PPO run per reward, so no standard errors and no conclusions; final win rate vs SFT: ");
+      for (PpoPhase.PpoRuns r : ppo) {
+        int last = r.points() - 1;
+        a.append(
+            String.format(
+                Locale.ROOT,
+                "%s %.3f (gold %.3f); ",
+                r.reward(),
+                mean(r.win(last)),
+                mean(r.gold(last))));
+      }
+      a.setLength(a.length() - 2);
+      return a.append(".\n\n").toString();
+    }
+    a.append(
+        String.format(
+            Locale.ROOT,
+            "%d PPO runs per reward (run j: its world's SFT policy, that unit's reward models, PPO seed j). ",
+            runs));
+    for (OverOptimisation o : overOptimisation(ppo)) {
+      if (o.peakIteration() == o.finalIteration()) {
+        a.append(
+            String.format(
+                Locale.ROOT, "%s: the win rate peaks at the last evaluation. ", o.reward()));
+        continue;
+      }
+      a.append(
+          String.format(
+              Locale.ROOT,
+              "%s: win rate from its peak at iteration %d to iteration %d falls by %s (%s), gold by %s,"
+                  + " while the proxy rises by %s (%s)%s. ",
+              o.reward(),
+              o.peakIteration(),
+              o.finalIteration(),
+              o.winDrop().stat().fmt(),
+              verdict(o.winDrop().stat()),
+              o.goldDrop().stat().fmt(),
+              o.proxyRise().stat().fmt(),
+              verdict(o.proxyRise().stat()),
+              o.shown() ? ": over-optimisation" : ""));
+    }
+    a.append("Against the single model, paired by run: ");
+    for (PpoPaired p : ppoPaired(ppo)) {
+      a.append(
+          String.format(
+              Locale.ROOT,
+              "%s at %s (iteration %d vs %d): win rate %s, %s; ",
+              p.reward(),
+              p.at(),
+              p.iteration(),
+              p.singleIteration(),
+              p.win().stat().fmt(),
+              verdict(p.win().stat())));
+    }
+    a.setLength(a.length() - 2);
+    a.append(
+        ". The best evaluation is chosen from the same runs (the peak of the mean curve), so the"
+            + " differences at the best point lean towards the noisier reward.\n\n");
     return a.toString();
   }
 }

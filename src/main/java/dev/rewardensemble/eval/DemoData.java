@@ -5,6 +5,7 @@ import dev.rewardensemble.rl.BestOfNRunner;
 import dev.rewardensemble.rl.Generation;
 import dev.rewardensemble.rl.Sampler;
 import dev.rewardensemble.rl.SamplingConfig;
+import dev.rewardensemble.train.LmTrainConfig;
 import dev.rewardensemble.train.TrainListener;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -25,8 +26,36 @@ final class DemoData {
   /** Preference pairs built per prompt from its samples. */
   static final int PAIRS_PER_PROMPT = 2;
 
-  /** The world and the SFT policy trained in it (saved in {@code sftDir}). */
-  record Policy(World world, Path sftDir, ExecConfig exec) {}
+  /**
+   * The world and the SFT policy trained in it (saved in {@code sftDir}, whose parent is the
+   * world's run directory).
+   */
+  record Policy(World world, Path sftDir, ExecConfig exec) {
+    /**
+     * The world's run directory ({@code out/world-<seed>}): its SFT policy and seed directories.
+     */
+    Path dir() {
+      return sftDir.getParent();
+    }
+
+    /** {@code "world 3 "}: the prefix of this world's phase names. */
+    String tag() {
+      return "world " + world.seed() + " ";
+    }
+  }
+
+  /**
+   * One world of the seed hierarchy, with everything trained and sampled in it.
+   *
+   * @param index the world's index {@code w} (seed {@code worldSeed + w})
+   * @param rms the reward models of its {@code seeds} reward-model seeds
+   */
+  record WorldRun(
+      int index,
+      Policy policy,
+      Samples samples,
+      EvalPool pool,
+      RewardModelsPhase.RewardModels rms) {}
 
   /**
    * SFT samples on disjoint training prompts, from which each seed draws its preference pairs.
@@ -61,12 +90,31 @@ final class DemoData {
     }
   }
 
-  /** Phase 1: the world and the SFT policy. */
-  static Policy policy(DemoSettings s, ExecConfig exec, TrainListener progress) throws IOException {
-    World world = World.create(s.worldSeed());
-    Path sftDir = s.out().resolve("sft");
+  /**
+   * Phase 1: world {@code w} (seed {@code s.worldSeed(w)}) and its SFT policy, in {@code
+   * out/world-<seed>/sft}. World {@code w}'s SFT policy also has its own initialisation and data
+   * order (the defaults' seeds + w), so worlds differ the way a different CPU's float rounding
+   * makes one SFT run differ.
+   */
+  static Policy policy(DemoSettings s, int w, ExecConfig exec, TrainListener progress)
+      throws IOException {
+    long seed = s.worldSeed(w);
+    World world = World.create(seed);
+    Path sftDir = s.out().resolve("world-" + seed).resolve("sft");
     SftPolicy.Settings sft = SftPolicy.Settings.defaults().withSteps(s.sftSteps());
-    sft = new SftPolicy.Settings(sft.demonstrations(), sft.training(), sft.initSeed(), exec);
+    LmTrainConfig t = sft.training();
+    t =
+        new LmTrainConfig(
+            t.batchSize(),
+            t.steps(),
+            t.lr(),
+            t.weightDecay(),
+            t.schedule(),
+            t.warmupRatio(),
+            t.maxGradNorm(),
+            t.leftPad(),
+            t.seed() + w);
+    sft = new SftPolicy.Settings(sft.demonstrations(), t, sft.initSeed() + w, exec);
     SftPolicy.train(world, sftDir, sft, progress);
     return new Policy(world, sftDir, exec);
   }
@@ -81,7 +129,7 @@ final class DemoData {
    */
   static Samples preferenceSamples(DemoSettings s, Policy policy) throws IOException {
     List<Task> train = new ArrayList<>(policy.world().tasks().train());
-    Collections.shuffle(train, new Random(s.worldSeed() * 31 + 5));
+    Collections.shuffle(train, new Random(policy.world().seed() * 31 + 5));
     int noisyPrompts =
         Math.min(
             train.size() / 2, (int) Math.ceil(s.preferencePairs() * 1.3 / PAIRS_PER_PROMPT) + 2);

@@ -12,6 +12,30 @@ import java.util.Map;
 final class DemoMarkdown {
   private DemoMarkdown() {}
 
+  /**
+   * Phase times grouped over worlds, seeds and PPO runs: the name without its {@code "world N "},
+   * {@code "seed N: "} and {@code "run N "} parts, to {total seconds, runs}.
+   */
+  static Map<String, double[]> timeTable(Map<String, Double> phases) {
+    Map<String, double[]> out = new java.util.LinkedHashMap<>();
+    phases.forEach(
+        (k, v) -> {
+          String g = k.replaceAll("^world \\d+ ", "").replaceAll("(seed|run) \\d+:? ", "");
+          double[] t = out.computeIfAbsent(g, x -> new double[2]);
+          t[0] += v;
+          t[1] += 1;
+        });
+    return out;
+  }
+
+  private static String num(double x) {
+    return Double.isNaN(x) ? "—" : String.format(Locale.ROOT, "%.3f", x);
+  }
+
+  private static String worlds(int w) {
+    return w < 0 ? "—" : Integer.toString(w);
+  }
+
   static String of(DemoReport r, Map<String, Double> phases, double totalSeconds) {
     DemoSettings s = r.s();
     BestOfNResults bon = r.bon();
@@ -33,13 +57,17 @@ final class DemoMarkdown {
     md.append(
         String.format(
             Locale.ROOT,
-            "- mode: %s; seeds: %d (reward-model seeds: preference pairs, flips, init, data order)%n",
+            "- mode: %s; %d world(s) (seeds %d..%d: each its own prompt split, demonstrations and SFT policy) x %d reward-model seeds per world (preference pairs, flips, init, data order) = %d units%n",
             s.full() ? "full" : "fast",
-            s.seeds()));
+            s.worlds(),
+            s.worldSeed(),
+            s.worldSeed(s.worlds() - 1),
+            s.seeds(),
+            s.units()));
     md.append(
         String.format(
             Locale.ROOT,
-            "- SFT policy: %d steps; preference data: %d noisy pairs (%.0f%% flipped) and %d cleaner pairs (%.0f%% flipped) per seed, from %d sampled responses%n",
+            "- SFT policy: %d steps; preference data: %d noisy pairs (%.0f%% flipped) and %d cleaner pairs (%.0f%% flipped) per seed, from %d sampled responses per world%n",
             s.sftSteps(),
             s.preferencePairs(),
             100 * s.noise(),
@@ -72,15 +100,22 @@ final class DemoMarkdown {
             Arrays.toString(ns)));
     md.append(
         "- win rate vs SFT: probability that the chosen response beats a random SFT sample of the same prompt under the gold judge (ties count 1/2); 0.5 = no better than SFT\n");
+    md.append("- SFT policy's mean gold score on its world's pool:");
+    for (DemoData.WorldRun w : r.worlds()) {
+      md.append(
+          String.format(
+              Locale.ROOT, " world %d: %.3f;", w.policy().world().seed(), w.pool().sftMeanGold()));
+    }
+    md.setLength(md.length() - 1);
+    md.append("\n");
     md.append(
-        String.format(
-            Locale.ROOT,
-            "- SFT policy's mean gold score on the pool: %.3f%n",
-            r.pool().sftMeanGold()));
-    md.append(
-        "- ± values are standard errors over seeds"
-            + (s.seeds() < 2 ? " (not available with one seed)" : "")
-            + "\n\n");
+        s.worlds() >= 2
+            ? "- ± values are hierarchical standard errors: each world's mean over its reward-model seeds, then the"
+                + " standard error of those means over the worlds (differences are paired within a world and seed"
+                + " first); they cover the draw of the world and its SFT policy as well as the reward-model seeds\n\n"
+            : "- ± values are standard errors over reward-model seeds of one world"
+                + (s.seeds() < 2 ? " (not available with one seed)" : "")
+                + "; they do not cover the draw of the world and its SFT policy\n\n");
 
     md.append("## Reward models: accuracy against gold\n\n");
     md.append(
@@ -90,7 +125,7 @@ final class DemoMarkdown {
     for (DemoMethod mt : bon.methods()) {
       md.append("| ").append(mt.name());
       for (AggregationConfig a : DemoMethod.AGGREGATIONS) {
-        md.append(" | ").append(DemoAnalysis.Stat.of(bon.of(mt, a).pairAccuracy()).fmt());
+        md.append(" | ").append(bon.stat(bon.of(mt, a).pairAccuracy()).fmt());
       }
       double corr = r.correlation(mt);
       md.append(" | ")
@@ -110,10 +145,10 @@ final class DemoMarkdown {
     for (DemoMethod mt : bon.methods()) {
       md.append("| ").append(mt.name());
       for (AggregationConfig a : DemoMethod.AGGREGATIONS) {
-        md.append(" | ").append(DemoAnalysis.Stat.of(bon.win(mt, a, last)).fmt());
+        md.append(" | ").append(bon.stat(bon.win(mt, a, last)).fmt());
       }
-      md.append(" | ").append(DemoAnalysis.Stat.of(bon.gold(mt, mean, last)).fmt());
-      md.append(" | ").append(DemoAnalysis.Stat.of(bon.proxy(mt, mean, last)).fmt()).append(" |\n");
+      md.append(" | ").append(bon.stat(bon.gold(mt, mean, last)).fmt());
+      md.append(" | ").append(bon.stat(bon.proxy(mt, mean, last)).fmt()).append(" |\n");
     }
     md.append("\nWin rate vs n (mean aggregation):\n\n| method |");
     for (int n : ns) {
@@ -127,14 +162,14 @@ final class DemoMarkdown {
     for (DemoMethod mt : bon.methods()) {
       md.append("| ").append(mt.name()).append(" |");
       for (int ni = 0; ni < ns.length; ni++) {
-        md.append(" ").append(DemoAnalysis.Stat.of(bon.win(mt, mean, ni)).fmt()).append(" |");
+        md.append(" ").append(bon.stat(bon.win(mt, mean, ni)).fmt()).append(" |");
       }
       md.append("\n");
     }
     md.append(
         String.format(
             Locale.ROOT,
-            "%nPaired by seed, at n = %d (difference in win rate, and in gold score):%n%n",
+            "%nPaired within world and seed, at n = %d (difference in win rate, and in gold score):%n%n",
             nMax));
     md.append(
         "| method | aggregation | versus | win-rate difference | gold difference |\n|---|---|---|---|---|\n");
@@ -151,31 +186,98 @@ final class DemoMarkdown {
           .append(" |\n");
     }
 
-    md.append("\n## PPO (Figure 2b analogue)\n\n").append(r.ppoNote()).append("\n\n");
-    var ppo = r.ppo().curves();
-    if (!ppo.isEmpty()) {
+    md.append(
+        String.format(
+            Locale.ROOT,
+            "%nWhere the uncertainty of the headline differences (win rate at n = %d, mean aggregation, paired"
+                + " within world and seed) comes from: the hierarchical standard error, the one that treats all %d"
+                + " units as independent (what a single-world demo reports), and the estimated standard deviations"
+                + " of the world effect (between worlds) and of reward-model seeds within a world (one-way ANOVA,"
+                + " method of moments):%n%n",
+            nMax,
+            s.units()));
+    md.append(
+        String.format(
+            Locale.ROOT,
+            "| method | versus | win-rate difference | SE over units as if independent | between-world SD | within-world SD | worlds of %d seeds for SE 0.02 / 0.01 |%n|---|---|---|---|---|---|---|%n",
+            s.seeds()));
+    for (DemoAnalysis.Paired p : r.analysis().paired()) {
+      if (!p.reward().agg().equals(mean)) {
+        continue;
+      }
+      DemoAnalysis.Hierarchy h = p.winParts();
       md.append(
-          "Win rate vs SFT and gold score of the PPO policy on held-out prompts (sampled at temperature 1, top-p 0.9); KL = the PPO trainer's estimate (k1, summed over the response, mean over a rollout of training prompts) for the evaluated policy; "
-              + (ppo.get(0).seeds() > 1
-                  ? "mean +- standard error over " + ppo.get(0).seeds() + " PPO seeds.\n\n"
-                  : "one seed, so no standard errors.\n\n"));
+          String.format(
+              Locale.ROOT,
+              "| %s | %s | %s | %s | %s | %s | %s / %s |%n",
+              p.reward().method().name(),
+              p.versus(),
+              p.win().fmt(),
+              num(h.seUnits()),
+              num(h.betweenSd()),
+              num(h.withinSd()),
+              worlds(DemoAnalysis.worldsFor(h, s.seeds(), 0.02)),
+              worlds(DemoAnalysis.worldsFor(h, s.seeds(), 0.01))));
+    }
+
+    md.append("\n## PPO (Figure 2b analogue)\n\n").append(r.ppoNote()).append("\n\n");
+    var ppo = r.ppo().rewards();
+    if (!ppo.isEmpty()) {
+      int runs = ppo.get(0).runs().size();
+      md.append(
+          "Win rate vs SFT, gold score and proxy reward of the PPO policy on held-out prompts (sampled at temperature 1, top-p 0.9); KL = the PPO trainer's estimate (k1, summed over the response, mean over a rollout of training prompts) for the evaluated policy; "
+              + (runs > 1
+                  ? "mean ± standard error over "
+                      + runs
+                      + " PPO runs (hierarchical over their worlds).\n\n"
+                  : "one run, so no standard errors.\n\n"));
       md.append(
           "| reward | iteration | win rate | gold | proxy (mean of members) | KL |\n|---|---|---|---|---|---|\n");
-      for (PpoPhase.PpoCurve c : ppo) {
-        for (PpoPhase.PpoPoint p : c.points()) {
+      for (PpoPhase.PpoRuns c : ppo) {
+        for (PpoPhase.PpoStats p : c.stats()) {
           md.append(
               String.format(
                   Locale.ROOT,
-                  "| %s | %d | %s | %.3f | %.3f | %.3f |%n",
+                  "| %s | %d | %s | %s | %s | %s |%n",
                   c.reward(),
                   p.iteration(),
-                  Double.isNaN(p.winRateSe())
-                      ? String.format(Locale.ROOT, "%.3f", p.winRate())
-                      : String.format(Locale.ROOT, "%.3f ± %.3f", p.winRate(), p.winRateSe()),
-                  p.gold(),
-                  p.proxy(),
-                  p.kl()));
+                  p.win().fmt(),
+                  p.gold().fmt(),
+                  p.proxy().fmt(),
+                  p.kl().fmt()));
         }
+      }
+      if (!r.analysis().ppoPaired().isEmpty()) {
+        md.append(
+            "\nPaired by run against the single model, at the final evaluation and at each reward's best (the"
+                + " evaluation where its mean win rate peaks):\n\n"
+                + "| reward | at | iteration (vs single's) | win-rate difference | gold difference |\n|---|---|---|---|---|\n");
+        for (DemoAnalysis.PpoPaired p : r.analysis().ppoPaired()) {
+          md.append(
+              String.format(
+                  Locale.ROOT,
+                  "| %s | %s | %d (%d) | %s | %s |%n",
+                  p.reward(),
+                  p.at(),
+                  p.iteration(),
+                  p.singleIteration(),
+                  p.win().stat().fmt(),
+                  p.gold().stat().fmt()));
+        }
+      }
+      md.append(
+          "\nOver-optimisation: from each reward's win-rate peak to the last evaluation, paired by run:\n\n"
+              + "| reward | peak iteration | win-rate drop | gold drop | proxy rise |\n|---|---|---|---|---|\n");
+      for (DemoAnalysis.OverOptimisation o : r.analysis().overOptimisation()) {
+        md.append(
+            String.format(
+                Locale.ROOT,
+                "| %s | %d | %s | %s | %s |%n",
+                o.reward(),
+                o.peakIteration(),
+                o.winDrop().stat().fmt(),
+                o.goldDrop().stat().fmt(),
+                o.proxyRise().stat().fmt()));
       }
     }
 
@@ -183,14 +285,30 @@ final class DemoMarkdown {
     md.append(r.analysis().answers());
 
     md.append(
-        "\n## Files\n\n- `results.json`: every number below and above; `bon.csv` (per seed), `bon_summary.csv`,"
-            + " `rm_accuracy.csv`, `paired.csv`, `ppo.csv`\n- plots: `bon_win_vs_n.png` (2a), `ppo_win_vs_iteration.png` (2b),"
+        "\n## Files\n\n- `results.json`: every number below and above; `bon.csv` (per unit: world and seed),"
+            + " `bon_summary.csv`, `rm_accuracy.csv`, `paired.csv`, `ppo.csv` (per run), `ppo_summary.csv`,"
+            + " `ppo_paired.csv`\n- plots: `bon_win_vs_n.png` (2a), `ppo_win_vs_iteration.png` (2b),"
             + " `bon_gold_proxy_vs_kl.png` and `ppo_gold_proxy_vs_kl.png` (over-optimisation), `bon_lcb_vs_mean.png` (3-4)\n");
-    md.append("\n## Time\n\n| phase | seconds |\n|---|---|\n");
-    phases.forEach((k, v) -> md.append(String.format(Locale.ROOT, "| %s | %.1f |%n", k, v)));
+    md.append(
+        "\n## Time\n\nPhases summed over worlds, seeds and PPO runs (each run's time is in `results.json`,"
+            + " `phase_seconds`):\n\n| phase | runs | seconds | seconds per run |\n|---|---|---|---|\n");
+    timeTable(phases)
+        .forEach(
+            (k, v) ->
+                md.append(
+                    String.format(
+                        Locale.ROOT,
+                        "| %s | %d | %.1f | %.1f |%n",
+                        k,
+                        (int) v[1],
+                        v[0],
+                        v[0] / v[1])));
     md.append(
         String.format(
-            Locale.ROOT, "| **total** | **%.1f** (%.1f min) |%n", totalSeconds, totalSeconds / 60));
+            Locale.ROOT,
+            "| **total** | | **%.1f** (%.1f min) | |%n",
+            totalSeconds,
+            totalSeconds / 60));
     return md.toString();
   }
 }

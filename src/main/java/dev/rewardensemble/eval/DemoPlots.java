@@ -13,9 +13,13 @@ import org.jfree.chart.JFreeChart;
 import org.jfree.chart.axis.LogAxis;
 import org.jfree.chart.plot.PlotOrientation;
 import org.jfree.chart.plot.XYPlot;
+import org.jfree.chart.renderer.xy.XYErrorRenderer;
 import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.data.xy.XYDataset;
 import org.jfree.data.xy.XYSeries;
 import org.jfree.data.xy.XYSeriesCollection;
+import org.jfree.data.xy.YIntervalSeries;
+import org.jfree.data.xy.YIntervalSeriesCollection;
 
 /** The demo's PNG plots (JFreeChart, headless). */
 final class DemoPlots {
@@ -35,8 +39,26 @@ final class DemoPlots {
   }
 
   private static void save(JFreeChart chart, Path file) throws IOException {
+    save(chart, file, new XYLineAndShapeRenderer(true, true));
+  }
+
+  /** Lines with error bars (the data is a {@link YIntervalSeriesCollection}). */
+  private static void saveWithErrorBars(JFreeChart chart, Path file) throws IOException {
+    XYErrorRenderer r = new XYErrorRenderer();
+    r.setDefaultLinesVisible(true);
+    r.setDrawXError(false);
+    save(chart, file, r);
+  }
+
+  /** An interval series point: mean ± standard error (no bar when the error is NaN). */
+  private static void add(YIntervalSeries s, double x, double mean, double se) {
+    double e = Double.isNaN(se) ? 0 : se;
+    s.add(x, mean, mean - e, mean + e);
+  }
+
+  private static void save(JFreeChart chart, Path file, XYLineAndShapeRenderer r)
+      throws IOException {
     XYPlot plot = chart.getXYPlot();
-    XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, true);
     plot.setRenderer(r);
     plot.setBackgroundPaint(java.awt.Color.WHITE);
     plot.setDomainGridlinePaint(java.awt.Color.LIGHT_GRAY);
@@ -55,19 +77,23 @@ final class DemoPlots {
     }
   }
 
-  private static JFreeChart chart(String title, String x, String y, XYSeriesCollection data) {
+  private static JFreeChart chart(String title, String x, String y, XYDataset data) {
     return ChartFactory.createXYLineChart(
         title, x, y, data, PlotOrientation.VERTICAL, true, false, false);
   }
 
-  /** Figure 2a: Best-of-n win rate vs n (log axis) per method, one aggregation. */
+  /**
+   * Figure 2a: Best-of-n win rate vs n (log axis) per method, one aggregation, with bars of ± one
+   * hierarchical standard error.
+   */
   static void winVsN(Path file, BestOfNResults bon, AggregationConfig agg) throws IOException {
     int[] ns = bon.ns();
-    XYSeriesCollection data = new XYSeriesCollection();
+    YIntervalSeriesCollection data = new YIntervalSeriesCollection();
     for (DemoMethod m : bon.methods()) {
-      XYSeries s = new XYSeries(m.name());
+      YIntervalSeries s = new YIntervalSeries(m.name());
       for (int i = 0; i < ns.length; i++) {
-        s.add(ns[i], mean(bon.of(m, agg).win(), i));
+        DemoAnalysis.Stat st = bon.stat(bon.win(m, agg, i));
+        add(s, ns[i], st.mean(), st.se());
       }
       data.addSeries(s);
     }
@@ -80,7 +106,7 @@ final class DemoPlots {
     LogAxis axis = new LogAxis("n");
     axis.setBase(2);
     c.getXYPlot().setDomainAxis(axis);
-    save(c, file);
+    saveWithErrorBars(c, file);
   }
 
   /** Over-optimisation: gold and proxy (mean aggregation) vs the Best-of-n KL. */
@@ -128,15 +154,15 @@ final class DemoPlots {
     save(c, file);
   }
 
-  /** Figure 2b: PPO win rate vs iteration. */
+  /** Figure 2b: PPO win rate vs iteration, with bars of ± one standard error over runs. */
   static void ppoWin(Path file, List<PpoPhase.PpoCurve> ppo) throws IOException {
-    XYSeriesCollection data = new XYSeriesCollection();
+    YIntervalSeriesCollection data = new YIntervalSeriesCollection();
     for (PpoPhase.PpoCurve c : ppo) {
-      XYSeries s = new XYSeries(c.reward().toString());
-      c.points().forEach(p -> s.add(p.iteration(), p.winRate()));
+      YIntervalSeries s = new YIntervalSeries(c.reward().toString());
+      c.points().forEach(p -> add(s, p.iteration(), p.winRate(), p.winRateSe()));
       data.addSeries(s);
     }
-    save(
+    saveWithErrorBars(
         chart(
             "PPO: win rate vs SFT (gold judge)" + (ppo.isEmpty() ? " — PPO not run" : ""),
             "PPO iteration",

@@ -14,20 +14,38 @@ import java.util.Map;
 
 /**
  * The demo's outputs from its typed results: {@code bon.csv}, {@code bon_summary.csv}, {@code
- * rm_accuracy.csv}, {@code paired.csv}, {@code ppo.csv}, the plots, {@code results.json} and {@code
- * report.md}.
+ * rm_accuracy.csv}, {@code paired.csv}, {@code ppo.csv}, {@code ppo_summary.csv}, {@code
+ * ppo_paired.csv}, the plots, {@code results.json} and {@code report.md}.
  *
- * @param generated responses sampled for the preference data
+ * @param worlds the worlds of the seed hierarchy, in unit order
  */
 record DemoReport(
     DemoSettings s,
-    int generated,
-    DemoData.EvalPool pool,
-    List<RewardModelsPhase.SeedData> seeds,
+    List<DemoData.WorldRun> worlds,
     BestOfNResults bon,
     PpoPhase.PpoResults ppo,
     DemoAnalysis.Analysis analysis) {
   private static final ObjectMapper JSON = new ObjectMapper();
+
+  /** Responses sampled for the preference data, per world. */
+  int generated() {
+    return worlds.get(0).samples().generated();
+  }
+
+  /** The first world's pool (every world's has the same prompts count and size). */
+  DemoData.EvalPool pool() {
+    return worlds.get(0).pool();
+  }
+
+  /** Unit {@code u}'s world seed. */
+  long worldSeedOf(int u) {
+    return worlds.get(bon.world()[u]).policy().world().seed();
+  }
+
+  /** Unit {@code u}'s reward-model seed within its world. */
+  int seedOf(int u) {
+    return u % s.seeds();
+  }
 
   /** Writes the CSVs and the plots. */
   void writeTables() throws IOException {
@@ -37,6 +55,8 @@ record DemoReport(
     Demo.writeAtomic(out.resolve("rm_accuracy.csv"), accuracyCsv());
     Demo.writeAtomic(out.resolve("paired.csv"), pairedCsv());
     Demo.writeAtomic(out.resolve("ppo.csv"), ppoCsv());
+    Demo.writeAtomic(out.resolve("ppo_summary.csv"), ppoSummaryCsv());
+    Demo.writeAtomic(out.resolve("ppo_paired.csv"), ppoPairedCsv());
     DemoPlots.winVsN(out.resolve("bon_win_vs_n.png"), bon, AggregationConfig.mean());
     DemoPlots.goldProxyVsKl(out.resolve("bon_gold_proxy_vs_kl.png"), bon);
     DemoPlots.lcbVsMean(out.resolve("bon_lcb_vs_mean.png"), bon);
@@ -57,7 +77,8 @@ record DemoReport(
   }
 
   String bonCsv() {
-    StringBuilder csv = new StringBuilder("seed,method,aggregation,n,kl_bon,gold,proxy,win_rate\n");
+    StringBuilder csv =
+        new StringBuilder("unit,world,seed,method,aggregation,n,kl_bon,gold,proxy,win_rate\n");
     int[] ns = bon.ns();
     for (MethodAgg r : bon.curves().keySet()) {
       for (int ni = 0; ni < ns.length; ni++) {
@@ -66,8 +87,10 @@ record DemoReport(
         for (int sd = 0; sd < g.length; sd++) {
           csv.append(
               line(
-                  "%d,%s,%s,%d,%.6f,%.6f,%.6f,%.6f%n",
+                  "%d,%d,%d,%s,%s,%d,%.6f,%.6f,%.6f,%.6f%n",
                   sd,
+                  worldSeedOf(sd),
+                  seedOf(sd),
                   r.method().name(),
                   r.aggLabel(),
                   ns[ni],
@@ -88,9 +111,9 @@ record DemoReport(
     int[] ns = bon.ns();
     for (MethodAgg r : bon.curves().keySet()) {
       for (int ni = 0; ni < ns.length; ni++) {
-        DemoAnalysis.Stat sg = DemoAnalysis.Stat.of(bon.gold(r.method(), r.agg(), ni));
-        DemoAnalysis.Stat sp = DemoAnalysis.Stat.of(bon.proxy(r.method(), r.agg(), ni));
-        DemoAnalysis.Stat sw = DemoAnalysis.Stat.of(bon.win(r.method(), r.agg(), ni));
+        DemoAnalysis.Stat sg = bon.stat(bon.gold(r.method(), r.agg(), ni));
+        DemoAnalysis.Stat sp = bon.stat(bon.proxy(r.method(), r.agg(), ni));
+        DemoAnalysis.Stat sw = bon.stat(bon.win(r.method(), r.agg(), ni));
         csv.append(
             line(
                 "%s,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f%n",
@@ -119,7 +142,7 @@ record DemoReport(
         new StringBuilder(
             "method,aggregation,gold_pair_accuracy_mean,gold_pair_accuracy_se,member_correlation_mean\n");
     for (Map.Entry<MethodAgg, BestOfNResults.Curves> e : bon.curves().entrySet()) {
-      DemoAnalysis.Stat a = DemoAnalysis.Stat.of(e.getValue().pairAccuracy());
+      DemoAnalysis.Stat a = bon.stat(e.getValue().pairAccuracy());
       csv.append(
           line(
               "%s,%s,%.6f,%.6f,%.6f%n",
@@ -135,11 +158,13 @@ record DemoReport(
   String pairedCsv() {
     StringBuilder csv =
         new StringBuilder(
-            "method,aggregation,versus,n,win_diff_mean,win_diff_se,gold_diff_mean,gold_diff_se\n");
+            "method,aggregation,versus,n,win_diff_mean,win_diff_se,gold_diff_mean,gold_diff_se,"
+                + "win_diff_se_units,win_between_sd,win_within_sd,worlds,units\n");
     for (DemoAnalysis.Paired p : analysis.paired()) {
+      DemoAnalysis.Hierarchy h = p.winParts();
       csv.append(
           line(
-              "%s,%s,%s,%d,%.6f,%.6f,%.6f,%.6f%n",
+              "%s,%s,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%d,%d%n",
               p.reward().method().name(),
               p.reward().aggLabel(),
               p.versus(),
@@ -147,26 +172,88 @@ record DemoReport(
               p.win().mean(),
               p.win().se(),
               p.gold().mean(),
-              p.gold().se()));
+              p.gold().se(),
+              h.seUnits(),
+              h.betweenSd(),
+              h.withinSd(),
+              h.worlds(),
+              h.units()));
     }
     return csv.toString();
   }
 
+  /** Per PPO run and evaluation. */
   String ppoCsv() {
-    StringBuilder csv = new StringBuilder("method,aggregation,iteration,win_rate,gold,proxy,kl\n");
-    for (PpoPhase.PpoCurve c : ppo.curves()) {
-      for (PpoPhase.PpoPoint p : c.points()) {
+    StringBuilder csv =
+        new StringBuilder("method,aggregation,run,world,seed,iteration,win_rate,gold,proxy,kl\n");
+    for (PpoPhase.PpoRuns r : ppo.rewards()) {
+      for (int j = 0; j < r.runs().size(); j++) {
+        int unit = s.ppoUnit(j);
+        for (PpoPhase.PpoPoint p : r.runs().get(j).points()) {
+          csv.append(
+              line(
+                  "%s,%s,%d,%d,%d,%d,%.6f,%.6f,%.6f,%.6f%n",
+                  r.reward().method().name(),
+                  r.reward().aggLabel(),
+                  j,
+                  worldSeedOf(unit),
+                  seedOf(unit),
+                  p.iteration(),
+                  p.winRate(),
+                  p.gold(),
+                  p.proxy(),
+                  p.kl()));
+        }
+      }
+    }
+    return csv.toString();
+  }
+
+  /** Per PPO reward and evaluation: means and standard errors over runs. */
+  String ppoSummaryCsv() {
+    StringBuilder csv =
+        new StringBuilder(
+            "method,aggregation,iteration,runs,win_mean,win_se,gold_mean,gold_se,proxy_mean,proxy_se,kl_mean,kl_se\n");
+    for (PpoPhase.PpoRuns r : ppo.rewards()) {
+      for (PpoPhase.PpoStats p : r.stats()) {
         csv.append(
             line(
-                "%s,%s,%d,%.6f,%.6f,%.6f,%.6f%n",
-                c.reward().method().name(),
-                c.reward().aggLabel(),
+                "%s,%s,%d,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f%n",
+                r.reward().method().name(),
+                r.reward().aggLabel(),
                 p.iteration(),
-                p.winRate(),
-                p.gold(),
-                p.proxy(),
-                p.kl()));
+                r.runs().size(),
+                p.win().mean(),
+                p.win().se(),
+                p.gold().mean(),
+                p.gold().se(),
+                p.proxy().mean(),
+                p.proxy().se(),
+                p.kl().mean(),
+                p.kl().se()));
       }
+    }
+    return csv.toString();
+  }
+
+  /** PPO rewards against the single model, paired by run, at the final and the best evaluation. */
+  String ppoPairedCsv() {
+    StringBuilder csv =
+        new StringBuilder(
+            "method,aggregation,at,iteration,single_iteration,win_diff_mean,win_diff_se,gold_diff_mean,gold_diff_se\n");
+    for (DemoAnalysis.PpoPaired p : analysis.ppoPaired()) {
+      csv.append(
+          line(
+              "%s,%s,%s,%d,%d,%.6f,%.6f,%.6f,%.6f%n",
+              p.reward().method().name(),
+              p.reward().aggLabel(),
+              p.at(),
+              p.iteration(),
+              p.singleIteration(),
+              p.win().mean(),
+              p.win().se(),
+              p.gold().mean(),
+              p.gold().se()));
     }
     return csv.toString();
   }
@@ -177,10 +264,20 @@ record DemoReport(
       return "PPO was not run (--no-ppo or --ppo-iterations 0).";
     }
     return (s.ppoSeeds() == 1
-            ? "PPO ran once (seed 0's reward models, one PPO seed)"
+            ? "PPO ran once (the first world's seed-0 reward models, one PPO seed)"
             : "PPO ran "
                 + s.ppoSeeds()
-                + " times (seed j's reward models with PPO seed j; win rates are means +- standard errors over those seeds)")
+                + " times per reward (run j: the SFT policy of world j mod "
+                + s.worlds()
+                + ", that world's reward models of seed j div "
+                + s.worlds()
+                + ", PPO seed j; runs of different rewards with the same j are paired)")
+        + String.format(
+            Locale.ROOT,
+            " with learning rate %.0e, KL coefficient %s, %d new tokens per response,",
+            s.ppoLr(),
+            s.ppoKlCoef() == 0 ? "0 (no KL penalty)" : String.valueOf(s.ppoKlCoef()),
+            s.ppoMaxNewTokens())
         + " for single, independent-"
         + s.k()
         + ", linear-"
@@ -205,6 +302,8 @@ record DemoReport(
     ObjectNode root = JSON.createObjectNode();
     ObjectNode settings = root.putObject("settings");
     settings.put("full", s.full());
+    settings.put("worlds", s.worlds());
+    settings.put("world_seed", s.worldSeed());
     settings.put("seeds", s.seeds());
     settings.put("k", s.k());
     settings.put("sft_steps", s.sftSteps());
@@ -216,30 +315,39 @@ record DemoReport(
     settings.put("rm_batch", s.rmBatch());
     settings.put("rm_lr", s.rmLr());
     settings.put("lora_lr", s.loraLr());
-    settings.put("eval_prompts", pool.prompts());
-    settings.put("pool", pool.size());
+    settings.put("eval_prompts", pool().prompts());
+    settings.put("pool", pool().size());
     settings.put("max_new_tokens", s.maxNewTokens());
     settings.put("ppo_iterations", s.ppoIterations());
     settings.put("ppo_rollout", s.ppoRollout());
-    ArrayNode seedsJson = root.putArray("seeds");
-    for (RewardModelsPhase.SeedData d : seeds) {
-      ObjectNode sj = seedsJson.addObject();
-      sj.put("seed", d.seed());
-      sj.put("noisy_pairs", d.noisyPairs());
-      sj.put("noisy_flipped", d.noisyFlipped());
-      sj.put("clean_pairs", d.cleanPairs());
-      sj.put("clean_flipped", d.cleanFlipped());
+    settings.put("ppo_seeds", s.ppoSeeds());
+    settings.put("ppo_lr", s.ppoLr());
+    settings.put("ppo_kl_coef", s.ppoKlCoef());
+    settings.put("ppo_max_new_tokens", s.ppoMaxNewTokens());
+    ArrayNode worldsJson = root.putArray("worlds");
+    for (DemoData.WorldRun w : worlds) {
+      ObjectNode wj = worldsJson.addObject();
+      wj.put("world_seed", w.policy().world().seed());
+      wj.put("sft_mean_gold", w.pool().sftMeanGold());
+      wj.put("generated_preference_responses", w.samples().generated());
+      ArrayNode seedsJson = wj.putArray("seeds");
+      for (RewardModelsPhase.SeedData d : w.rms().seeds()) {
+        ObjectNode sj = seedsJson.addObject();
+        sj.put("seed", d.seed());
+        sj.put("noisy_pairs", d.noisyPairs());
+        sj.put("noisy_flipped", d.noisyFlipped());
+        sj.put("clean_pairs", d.cleanPairs());
+        sj.put("clean_flipped", d.cleanFlipped());
+      }
     }
-    root.put("generated_preference_responses", generated);
-    root.put("sft_mean_gold", pool.sftMeanGold());
     ArrayNode bonJson = root.putArray("best_of_n");
     int[] ns = bon.ns();
     for (MethodAgg r : bon.curves().keySet()) {
       for (int ni = 0; ni < ns.length; ni++) {
-        DemoAnalysis.Stat sg = DemoAnalysis.Stat.of(bon.gold(r.method(), r.agg(), ni));
-        DemoAnalysis.Stat sp = DemoAnalysis.Stat.of(bon.proxy(r.method(), r.agg(), ni));
+        DemoAnalysis.Stat sg = bon.stat(bon.gold(r.method(), r.agg(), ni));
+        DemoAnalysis.Stat sp = bon.stat(bon.proxy(r.method(), r.agg(), ni));
         double[] w = bon.win(r.method(), r.agg(), ni);
-        DemoAnalysis.Stat sw = DemoAnalysis.Stat.of(w);
+        DemoAnalysis.Stat sw = bon.stat(w);
         ObjectNode o = bonJson.addObject();
         o.put("method", r.method().name());
         o.put("aggregation", r.aggLabel());
@@ -251,12 +359,12 @@ record DemoReport(
         o.put("proxy_se", sp.se());
         o.put("win_mean", sw.mean());
         o.put("win_se", sw.se());
-        o.set("win_per_seed", JSON.valueToTree(w));
+        o.set("win_per_unit", JSON.valueToTree(w));
       }
     }
     ArrayNode accJson = root.putArray("reward_models");
     for (Map.Entry<MethodAgg, BestOfNResults.Curves> e : bon.curves().entrySet()) {
-      DemoAnalysis.Stat a = DemoAnalysis.Stat.of(e.getValue().pairAccuracy());
+      DemoAnalysis.Stat a = bon.stat(e.getValue().pairAccuracy());
       ObjectNode o = accJson.addObject();
       o.put("method", e.getKey().method().name());
       o.put("aggregation", e.getKey().aggLabel());
@@ -275,13 +383,34 @@ record DemoReport(
       o.put("win_diff_se", p.win().se());
       o.put("gold_diff_mean", p.gold().mean());
       o.put("gold_diff_se", p.gold().se());
+      o.put("win_diff_se_units", p.winParts().seUnits());
+      o.put("win_between_sd", p.winParts().betweenSd());
+      o.put("win_within_sd", p.winParts().withinSd());
     }
     ArrayNode ppj = root.putArray("ppo");
-    for (PpoPhase.PpoCurve c : ppo.curves()) {
+    for (PpoPhase.PpoRuns r : ppo.rewards()) {
       ObjectNode o = ppj.addObject();
-      o.put("method", c.reward().method().name());
-      o.put("aggregation", c.reward().aggLabel());
-      o.set("points", JSON.valueToTree(c.points()));
+      o.put("method", r.reward().method().name());
+      o.put("aggregation", r.reward().aggLabel());
+      o.set("points", JSON.valueToTree(r.mean().points()));
+      o.set("stats", JSON.valueToTree(r.stats()));
+      ArrayNode runs = o.putArray("runs");
+      for (PpoPhase.PpoCurve c : r.runs()) {
+        runs.add(JSON.valueToTree(c.points()));
+      }
+    }
+    ArrayNode ppp = root.putArray("ppo_paired");
+    for (DemoAnalysis.PpoPaired p : analysis.ppoPaired()) {
+      ObjectNode o = ppp.addObject();
+      o.put("method", p.reward().method().name());
+      o.put("aggregation", p.reward().aggLabel());
+      o.put("at", p.at());
+      o.put("iteration", p.iteration());
+      o.put("single_iteration", p.singleIteration());
+      o.put("win_diff_mean", p.win().mean());
+      o.put("win_diff_se", p.win().se());
+      o.put("gold_diff_mean", p.gold().mean());
+      o.put("gold_diff_se", p.gold().se());
     }
     root.set("phase_seconds", JSON.valueToTree(phases));
     root.put("ppo_note", ppoNote());

@@ -7,8 +7,8 @@ import java.nio.file.Path;
  * #tiny}) and change fields with {@link #toBuilder()}.
  *
  * @param out run directory
- * @param full full mode: PPO over several seeds ({@link #ppoSeeds()})
- * @param seeds reward-model seeds (preference pairs, flips, init, data order)
+ * @param full full mode (more worlds, prompts and PPO)
+ * @param seeds reward-model seeds per world (preference pairs, flips, init, data order)
  * @param k ensemble size (>= 2; the LoRA K = 1 control is always added)
  * @param sftSteps SFT optimizer steps (batch 32)
  * @param preferencePairs noisy preference pairs per seed
@@ -28,7 +28,14 @@ import java.nio.file.Path;
  * @param ppoRollout PPO rollout batch
  * @param ppoEvalPrompts held-out prompts in a PPO evaluation (at most {@code evalPrompts} are used)
  * @param threads session threads (0 = all cores)
- * @param worldSeed the world's seed
+ * @param worldSeed the first world's seed; world {@code w} has seed {@code worldSeed + w}
+ * @param worlds worlds (each its own prompt split, demonstrations and SFT policy): the top level of
+ *     the seed hierarchy, {@code seeds} reward-model seeds in each
+ * @param ppoSeeds PPO runs per reward; run {@code j} uses the reward models of unit {@link
+ *     #ppoUnit(int)} and PPO seed {@code j}
+ * @param ppoLr PPO learning rate
+ * @param ppoKlCoef PPO's fixed KL coefficient (0 = no KL penalty)
+ * @param ppoMaxNewTokens new tokens per PPO response (rollouts and evaluations)
  */
 public record DemoSettings(
     Path out,
@@ -53,7 +60,12 @@ public record DemoSettings(
     int ppoRollout,
     int ppoEvalPrompts,
     int threads,
-    long worldSeed) {
+    long worldSeed,
+    int worlds,
+    int ppoSeeds,
+    double ppoLr,
+    double ppoKlCoef,
+    int ppoMaxNewTokens) {
 
   public DemoSettings {
     if (out == null) {
@@ -79,6 +91,40 @@ public record DemoSettings(
     atLeast("PPO rollout", ppoRollout, 2);
     atLeast("PPO eval prompts", ppoEvalPrompts, 1);
     atLeast("threads", threads, 0);
+    atLeast("worlds", worlds, 1);
+    atLeast("PPO seeds", ppoSeeds, 1);
+    if (ppoIterations > 0 && ppoSeeds > worlds * seeds) {
+      throw new IllegalArgumentException(
+          "demo: PPO seeds must be <= worlds x seeds = "
+              + worlds * seeds
+              + " (each PPO run uses its own reward models), got "
+              + ppoSeeds);
+    }
+    positive("PPO lr", ppoLr);
+    if (!(Double.isFinite(ppoKlCoef) && ppoKlCoef >= 0)) {
+      throw new IllegalArgumentException(
+          "demo: PPO KL coefficient must be finite and >= 0, got " + ppoKlCoef);
+    }
+    atLeast("PPO max new tokens", ppoMaxNewTokens, 1);
+  }
+
+  /** Reward-model units: every (world, seed) pair, world-major ({@code w * seeds + seed}). */
+  public int units() {
+    return worlds * seeds;
+  }
+
+  /** The seed of world {@code w}. */
+  public long worldSeed(int w) {
+    return worldSeed + w;
+  }
+
+  /**
+   * The unit whose reward models PPO run {@code j} uses: runs go round-robin over worlds first (run
+   * j in world {@code j % worlds}, seed {@code j / worlds}), so 3 runs in 3 worlds are 3 world
+   * draws.
+   */
+  public int ppoUnit(int j) {
+    return (j % worlds) * seeds + j / worlds;
   }
 
   private static void atLeast(String name, int value, int min) {
@@ -104,7 +150,7 @@ public record DemoSettings(
     return new DemoSettings(
         out,
         false,
-        6,
+        2,
         3,
         2000,
         1000,
@@ -124,15 +170,20 @@ public record DemoSettings(
         32,
         60,
         0,
-        1);
+        1,
+        3,
+        3,
+        PPO_LR,
+        PPO_KL,
+        PPO_MAX_NEW_TOKENS);
   }
 
-  /** The --full run: more seeds, prompts and PPO. */
+  /** The --full run: more worlds, seeds, prompts and PPO. */
   public static DemoSettings fullRun(Path out) {
     return new DemoSettings(
         out,
         true,
-        10,
+        3,
         3,
         2000,
         1000,
@@ -147,12 +198,17 @@ public record DemoSettings(
         200,
         200,
         40,
-        150,
-        15,
+        80,
+        10,
         32,
         200,
         0,
-        1);
+        1,
+        5,
+        5,
+        PPO_LR,
+        PPO_KL,
+        PPO_MAX_NEW_TOKENS);
   }
 
   /** A tiny run for tests (about a minute). */
@@ -160,7 +216,7 @@ public record DemoSettings(
     return new DemoSettings(
         out,
         false,
-        2,
+        1,
         2,
         150,
         48,
@@ -180,13 +236,25 @@ public record DemoSettings(
         8,
         5,
         0,
-        1);
+        1,
+        2,
+        2,
+        PPO_LR,
+        PPO_KL,
+        24);
   }
 
-  /** PPO seeds: the paper's 5 in a full run (at most the reward-model seeds), 1 in fast mode. */
-  public int ppoSeeds() {
-    return full ? Math.min(5, seeds) : 1;
-  }
+  /** PPO's learning rate in the presets. */
+  static final double PPO_LR = 3e-4;
+
+  /**
+   * PPO's KL coefficient in the presets: none, so that PPO against a single reward model
+   * over-optimises within the fast mode's 40 iterations (with 0.05 its gold win rate stays flat).
+   */
+  static final double PPO_KL = 0;
+
+  /** PPO's response length in the presets. */
+  static final int PPO_MAX_NEW_TOKENS = 40;
 
   /** The cleaner set's default size for {@code pairs} noisy pairs: a third of it, at least 2. */
   public static int cleanPairsFor(int pairs) {
@@ -216,8 +284,11 @@ public record DemoSettings(
         ppoEvalEvery,
         ppoRollout,
         ppoEvalPrompts,
-        threads;
-    private double noise, cleanNoise, rmLr, loraLr;
+        threads,
+        worlds,
+        ppoSeeds,
+        ppoMaxNewTokens;
+    private double noise, cleanNoise, rmLr, loraLr, ppoLr, ppoKlCoef;
     private long worldSeed;
 
     private Builder(DemoSettings s) {
@@ -244,6 +315,11 @@ public record DemoSettings(
       ppoEvalPrompts = s.ppoEvalPrompts;
       threads = s.threads;
       worldSeed = s.worldSeed;
+      worlds = s.worlds;
+      ppoSeeds = s.ppoSeeds;
+      ppoLr = s.ppoLr;
+      ppoKlCoef = s.ppoKlCoef;
+      ppoMaxNewTokens = s.ppoMaxNewTokens;
     }
 
     public Builder out(Path v) {
@@ -361,6 +437,31 @@ public record DemoSettings(
       return this;
     }
 
+    public Builder worlds(int v) {
+      worlds = v;
+      return this;
+    }
+
+    public Builder ppoSeeds(int v) {
+      ppoSeeds = v;
+      return this;
+    }
+
+    public Builder ppoLr(double v) {
+      ppoLr = v;
+      return this;
+    }
+
+    public Builder ppoKlCoef(double v) {
+      ppoKlCoef = v;
+      return this;
+    }
+
+    public Builder ppoMaxNewTokens(int v) {
+      ppoMaxNewTokens = v;
+      return this;
+    }
+
     public DemoSettings build() {
       return new DemoSettings(
           out,
@@ -385,7 +486,12 @@ public record DemoSettings(
           ppoRollout,
           ppoEvalPrompts,
           threads,
-          worldSeed);
+          worldSeed,
+          worlds,
+          ppoSeeds,
+          ppoLr,
+          ppoKlCoef,
+          ppoMaxNewTokens);
     }
   }
 }

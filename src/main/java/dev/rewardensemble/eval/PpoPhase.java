@@ -26,8 +26,8 @@ import java.util.function.Consumer;
 
 /**
  * Phase 6: PPO against single, independent, linear and LoRA rewards (the ensembles with mean and
- * LCB 0.5; not the LoRA control), seed j's reward models with PPO seed j, evaluated every few
- * iterations with the gold judge.
+ * LCB 0.5; not the LoRA control), several runs each (run j: the reward models of one unit of the
+ * seed hierarchy, PPO seed j), evaluated every few iterations with the gold judge.
  */
 public final class PpoPhase {
   private PpoPhase() {}
@@ -39,33 +39,15 @@ public final class PpoPhase {
   public record PpoPoint(
       int iteration, double winRate, double gold, double proxy, double kl, double winRateSe) {}
 
-  /** A PPO curve, the mean over {@code seeds} runs (standard error of the win rate across them). */
+  /** A PPO curve: one run, or the mean over {@code seeds} runs (standard error of the win rate). */
   public record PpoCurve(MethodAgg reward, List<PpoPoint> points, int seeds) {
+    /** The plain mean of runs (the standard error over runs as if independent). */
     static PpoCurve mean(List<PpoCurve> runs) {
-      PpoCurve first = runs.get(0);
-      int n = runs.size();
-      List<PpoPoint> pts = new ArrayList<>();
-      for (int i = 0; i < first.points().size(); i++) {
-        double[] win = new double[n];
-        double gold = 0, proxy = 0, kl = 0;
-        for (int r = 0; r < n; r++) {
-          PpoPoint q = runs.get(r).points().get(i);
-          win[r] = q.winRate();
-          gold += q.gold() / n;
-          proxy += q.proxy() / n;
-          kl += q.kl() / n;
-        }
-        DemoAnalysis.Stat st = DemoAnalysis.Stat.of(win);
-        pts.add(
-            new PpoPoint(
-                first.points().get(i).iteration(),
-                st.mean(),
-                gold,
-                proxy,
-                kl,
-                n > 1 ? st.se() : Double.NaN));
+      int[] world = new int[runs.size()];
+      for (int i = 0; i < world.length; i++) {
+        world[i] = i;
       }
-      return new PpoCurve(first.reward(), pts, n);
+      return new PpoRuns(runs.get(0).reward(), runs, world).mean();
     }
 
     PpoPoint lastPoint() {
@@ -73,12 +55,100 @@ public final class PpoPhase {
     }
   }
 
+  /** One evaluation over runs: hierarchical means and standard errors ({@link DemoAnalysis}). */
+  public record PpoStats(
+      int iteration,
+      DemoAnalysis.Stat win,
+      DemoAnalysis.Stat gold,
+      DemoAnalysis.Stat proxy,
+      DemoAnalysis.Stat kl) {}
+
   /**
-   * The PPO curves (empty when PPO was not run).
+   * A reward's PPO runs; run {@code j} used the reward models of a unit of world {@code world[j]}
+   * and PPO seed {@code j}, and runs of different rewards with the same {@code j} are paired.
+   */
+  public record PpoRuns(MethodAgg reward, List<PpoCurve> runs, int[] world) {
+    public PpoRuns {
+      if (runs.isEmpty() || runs.size() != world.length) {
+        throw new IllegalArgumentException(
+            "PPO runs: " + runs.size() + " runs for " + world.length + " world labels");
+      }
+    }
+
+    /** Evaluations per run. */
+    public int points() {
+      return runs.get(0).points().size();
+    }
+
+    public int iteration(int point) {
+      return runs.get(0).points().get(point).iteration();
+    }
+
+    private double[] column(int point, java.util.function.ToDoubleFunction<PpoPoint> f) {
+      return runs.stream().mapToDouble(c -> f.applyAsDouble(c.points().get(point))).toArray();
+    }
+
+    /** Per run, the win rate at evaluation {@code point}. */
+    public double[] win(int point) {
+      return column(point, PpoPoint::winRate);
+    }
+
+    public double[] gold(int point) {
+      return column(point, PpoPoint::gold);
+    }
+
+    public double[] proxy(int point) {
+      return column(point, PpoPoint::proxy);
+    }
+
+    public double[] kl(int point) {
+      return column(point, PpoPoint::kl);
+    }
+
+    /** Every evaluation's means and standard errors over runs. */
+    public List<PpoStats> stats() {
+      List<PpoStats> out = new ArrayList<>();
+      for (int i = 0; i < points(); i++) {
+        out.add(
+            new PpoStats(
+                iteration(i),
+                DemoAnalysis.hierarchy(win(i), world).stat(),
+                DemoAnalysis.hierarchy(gold(i), world).stat(),
+                DemoAnalysis.hierarchy(proxy(i), world).stat(),
+                DemoAnalysis.hierarchy(kl(i), world).stat()));
+      }
+      return out;
+    }
+
+    /** The mean curve (the win rate's standard error in {@link PpoPoint#winRateSe}). */
+    public PpoCurve mean() {
+      List<PpoPoint> pts = new ArrayList<>();
+      for (PpoStats st : stats()) {
+        pts.add(
+            new PpoPoint(
+                st.iteration(),
+                st.win().mean(),
+                st.gold().mean(),
+                st.proxy().mean(),
+                st.kl().mean(),
+                runs.size() > 1 ? st.win().se() : Double.NaN));
+      }
+      return new PpoCurve(reward, pts, runs.size());
+    }
+  }
+
+  /**
+   * The PPO runs (empty when PPO was not run).
    *
+   * @param rewards per reward, its runs
    * @param evalPrompts held-out prompts of an evaluation
    */
-  record PpoResults(List<PpoCurve> curves, int evalPrompts) {}
+  record PpoResults(List<PpoRuns> rewards, int evalPrompts) {
+    /** Per reward, the mean curve. */
+    List<PpoCurve> curves() {
+      return rewards.stream().map(PpoRuns::mean).toList();
+    }
+  }
 
   /** The rewards PPO runs against. */
   static List<MethodAgg> rewards(List<DemoMethod> methods) {
@@ -94,43 +164,49 @@ public final class PpoPhase {
     return out;
   }
 
-  static PpoResults run(
-      DemoSettings s,
-      DemoData.Policy policy,
-      RewardModelsPhase.RewardModels rms,
-      DemoData.EvalPool pool,
-      PhaseTimer timer)
+  /**
+   * PPO against every reward, {@code s.ppoSeeds()} runs each: run {@code j} starts from the SFT
+   * policy of unit {@link DemoSettings#ppoUnit}'s world, uses that unit's reward models and PPO
+   * seed {@code j}.
+   */
+  static PpoResults run(DemoSettings s, List<DemoData.WorldRun> worlds, PhaseTimer timer)
       throws IOException {
     if (s.ppoIterations() == 0) {
       return new PpoResults(List.of(), 0);
     }
-    List<Task> ppoEval = pool.tasks().subList(0, Math.min(s.ppoEvalPrompts(), pool.tasks().size()));
-    List<PpoCurve> curves = new ArrayList<>();
-    for (MethodAgg reward : rewards(rms.methods())) {
-      curves.add(
-          timer.time(
-              "PPO with " + reward + " (" + s.ppoIterations() + " iterations)",
-              () -> {
-                List<PpoCurve> runs = new ArrayList<>();
-                for (int j = 0; j < s.ppoSeeds(); j++) {
-                  runs.add(
-                      runPpo(
-                          s,
-                          policy,
-                          rms.dirs().get(reward.method()).get(j),
-                          reward,
-                          ppoEval,
-                          pool.gold(),
-                          timer.log(),
-                          j));
-                }
-                return PpoCurve.mean(runs);
-              }));
+    int evalPrompts = 0;
+    List<PpoRuns> out = new ArrayList<>();
+    for (MethodAgg reward : rewards(worlds.get(0).rms().methods())) {
+      List<PpoCurve> runs = new ArrayList<>();
+      int[] world = new int[s.ppoSeeds()];
+      for (int j = 0; j < s.ppoSeeds(); j++) {
+        int unit = s.ppoUnit(j);
+        DemoData.WorldRun wr = worlds.get(unit / s.seeds());
+        world[j] = wr.index();
+        List<Task> ppoEval =
+            wr.pool().tasks().subList(0, Math.min(s.ppoEvalPrompts(), wr.pool().tasks().size()));
+        evalPrompts = ppoEval.size();
+        int jj = j;
+        runs.add(
+            timer.time(
+                "PPO run " + j + " with " + reward + " (" + s.ppoIterations() + " iterations)",
+                () ->
+                    runPpo(
+                        s,
+                        wr.policy(),
+                        wr.rms().dirs().get(reward.method()).get(unit % s.seeds()),
+                        reward,
+                        ppoEval,
+                        wr.pool().gold(),
+                        timer.log(),
+                        jj)));
+      }
+      out.add(new PpoRuns(reward, List.copyOf(runs), world));
     }
-    return new PpoResults(List.copyOf(curves), ppoEval.size());
+    return new PpoResults(List.copyOf(out), evalPrompts);
   }
 
-  private static PpoCurve runPpo(
+  static PpoCurve runPpo(
       DemoSettings s,
       DemoData.Policy policy,
       Path rmDir,
@@ -167,12 +243,12 @@ public final class PpoPhase {
           PpoConfig.builder()
               .rolloutBatch(s.ppoRollout())
               .stepBatch(s.ppoRollout() / 2)
-              .lr(3e-4)
+              .lr(s.ppoLr())
               .warmupSteps(2)
-              .klCoef(0.05)
+              .klCoef(s.ppoKlCoef())
               .missingEosPenalty(1.0)
               .temperature(1.0)
-              .maxNewTokens(s.maxNewTokens())
+              .maxNewTokens(s.ppoMaxNewTokens())
               .seed(42 + ppoSeed)
               .build();
       List<Task> train = new ArrayList<>(world.tasks().train());
@@ -195,7 +271,7 @@ public final class PpoPhase {
                     .generate(
                         evalIds,
                         SamplingConfig.bestOfN()
-                            .withMaxNewTokens(s.maxNewTokens())
+                            .withMaxNewTokens(s.ppoMaxNewTokens())
                             .withSeed(777 + it + 100_003L * ppoSeed),
                         64);
             double win = 0, g = 0;
@@ -243,9 +319,10 @@ public final class PpoPhase {
             log.accept(
                 String.format(
                     Locale.ROOT,
-                    "[demo]   PPO %s %s iteration %d: win %.3f gold %.3f proxy %.3f kl %.3f",
+                    "[demo]   PPO %s %s run %d iteration %d: win %.3f gold %.3f proxy %.3f kl %.3f",
                     reward.method().name(),
                     reward.aggLabel(),
+                    ppoSeed,
                     pt.iteration(),
                     pt.winRate(),
                     pt.gold(),

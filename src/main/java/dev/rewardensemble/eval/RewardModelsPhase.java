@@ -19,8 +19,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Phase 4: per seed, the noisy and cleaner preference sets, and every method's reward model trained
- * on them.
+ * Phase 4: in one world, per reward-model seed, the noisy and cleaner preference sets, and every
+ * method's reward model trained on them ({@code out/world-<seed>/seed-<s>}).
  */
 final class RewardModelsPhase {
   private RewardModelsPhase() {}
@@ -47,14 +47,16 @@ final class RewardModelsPhase {
       dirs.put(mt, new ArrayList<>());
     }
     for (int seed = 0; seed < s.seeds(); seed++) {
-      long sd = 1000L + seed;
+      // A fresh draw per (world, seed); world 1's seeds are the single-world demo's 1000 + seed.
+      long sd = 1000L * policy.world().seed() + seed;
       int seedIndex = seed;
-      Path seedDir = s.out().resolve("seed-" + seed);
+      Path seedDir = policy.dir().resolve("seed-" + seed);
+      String tag = policy.tag() + "seed " + seed + ": ";
       Path noisyFile = seedDir.resolve("prefs-noisy.json");
       Path cleanFile = seedDir.resolve("prefs-clean.json");
       seeds.add(
           timer.time(
-              "seed " + seed + ": preference sets",
+              tag + "preference sets",
               () -> {
                 int pairsPerPrompt = DemoData.PAIRS_PER_PROMPT;
                 PreferenceBuilder.Result noisy =
@@ -78,11 +80,11 @@ final class RewardModelsPhase {
       for (DemoMethod mt : methods) {
         Path rmDir = seedDir.resolve("rm-" + mt.name());
         if (mt.warm()) {
-          dirs.get(mt).add(warm(methods, dirs, mt, seed, rmDir, timer));
+          dirs.get(mt).add(warm(methods, dirs, mt, seed, tag, rmDir, timer));
           continue;
         }
         timer.time(
-            "seed " + seed + ": train RM " + mt.name(),
+            tag + "train RM " + mt.name(),
             () -> {
               trainRm(
                   s,
@@ -110,6 +112,7 @@ final class RewardModelsPhase {
       Map<DemoMethod, List<Path>> dirs,
       DemoMethod mt,
       int seed,
+      String tag,
       Path rmDir,
       PhaseTimer timer)
       throws IOException {
@@ -120,7 +123,7 @@ final class RewardModelsPhase {
             .orElseThrow(() -> new IllegalStateException("no method " + mt.warmSource()));
     Path from = dirs.get(source).get(seed);
     return timer.time(
-        "seed " + seed + ": merge RM " + mt.name() + " (WARM of " + source.name() + ")",
+        tag + "merge RM " + mt.name() + " (WARM of " + source.name() + ")",
         () -> ModelMerge.merge(ModelMerge.Request.of(from, rmDir)).out());
   }
 

@@ -37,5 +37,17 @@ class DemoCommandTest {
     rejects("--ppo-iterations must be >= 0, got -1", "--ppo-iterations", "-1");
     rejects("--noise must be in [0, 0.5], got 0.6", "--noise", "0.6");
     rejects("--clean-noise must be in [0, 0.5], got -0.1", "--clean-noise", "-0.1");
+    rejects("--worlds must be >= 1, got 0", "--worlds", "0");
+    rejects("--ppo-seeds must be >= 1, got 0", "--ppo-seeds", "0");
+    rejects(
+        "--ppo-seeds must be <= worlds x seeds = 4, got 5",
+        "--worlds",
+        "2",
+        "--seeds",
+        "2",
+        "--ppo-seeds",
+        "5");
+    rejects("--ppo-kl must be finite and >= 0, got -0.5", "--ppo-kl", "-0.5");
+    rejects("--ppo-lr must be finite and > 0, got 0.0", "--ppo-lr", "0");
   }
 }

@@ -1,5 +1,6 @@
 package dev.rewardensemble.eval;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -119,45 +120,50 @@ class DemoAnalysisTest {
     assertTrue(
         a.contains(
             "warm-lora-2 (weight average, one model's inference cost) vs single: 0.100 ± 0.000,"
-                + " positive by more than two standard errors; vs lora-2 (mean): -0.017 ± 0.044,"
-                + " within two standard errors of zero."),
+                + " positive by more than 4.30 standard errors (t, 2 df); vs lora-2 (mean): -0.017 ±"
+                + " 0.044, within 4.30 standard errors (t, 2 df) of zero."),
         a);
     assertTrue(a.contains("warm-independent-2 (weight average"), a);
   }
 
   @Test
   void conclusionFlipsWhenTheNumbersFlip() {
+    // differences 0.11, 0.10, 0.11: mean 0.107, squared deviations 2/30000 over 2, se = 0.0033;
+    // with 3 seeds (2 degrees of freedom) a difference counts beyond 4.30 standard errors
     BestOfNResults up = flat();
     win(up, "single", MEAN, 1, 0.50, 0.60, 0.70);
-    win(up, "linear-2", MEAN, 1, 0.60, 0.80, 0.75);
+    win(up, "linear-2", MEAN, 1, 0.61, 0.70, 0.81);
     String a = DemoAnalysis.answers(up, List.of());
     assertTrue(
         a.contains(
-            "linear-2 (mean) vs single: win-rate difference 0.117 ± 0.044, positive by more than two"
-                + " standard errors."),
+            "linear-2 (mean) vs single: win-rate difference 0.107 ± 0.003, positive by more than 4.30"
+                + " standard errors (t, 2 df)."),
         a);
 
     BestOfNResults down = flat();
-    win(down, "single", MEAN, 1, 0.60, 0.80, 0.75);
+    win(down, "single", MEAN, 1, 0.61, 0.70, 0.81);
     win(down, "linear-2", MEAN, 1, 0.50, 0.60, 0.70);
     String b = DemoAnalysis.answers(down, List.of());
     assertTrue(
         b.contains(
-            "linear-2 (mean) vs single: win-rate difference -0.117 ± 0.044, negative by more than two"
-                + " standard errors."),
+            "linear-2 (mean) vs single: win-rate difference -0.107 ± 0.003, negative by more than 4.30"
+                + " standard errors (t, 2 df)."),
         b);
 
-    BestOfNResults noisy = flat();
-    win(noisy, "single", MEAN, 1, 0.50, 0.60, 0.70);
-    // differences 0.20, -0.10, -0.05: mean 0.017, squared deviations 0.0517, se = sqrt(0.0517 / 6)
-    // = 0.093
-    win(noisy, "linear-2", MEAN, 1, 0.70, 0.50, 0.65);
-    String c = DemoAnalysis.answers(noisy, List.of());
+    // 0.117 ± 0.044 is beyond two standard errors but not beyond t(2 df) = 4.30 of them
+    BestOfNResults two = flat();
+    win(two, "single", MEAN, 1, 0.50, 0.60, 0.70);
+    win(two, "linear-2", MEAN, 1, 0.60, 0.80, 0.75);
+    String c = DemoAnalysis.answers(two, List.of());
     assertTrue(
         c.contains(
-            "linear-2 (mean) vs single: win-rate difference 0.017 ± 0.093, within two standard errors"
-                + " of zero."),
+            "linear-2 (mean) vs single: win-rate difference 0.117 ± 0.044, within 4.30 standard errors"
+                + " (t, 2 df) of zero."),
         c);
+    assertEquals(4.303, DemoAnalysis.Stat.of(new double[] {1, 2, 3}).threshold(), 0);
+    assertEquals(2.776, DemoAnalysis.Stat.of(new double[] {1, 2, 3, 4, 5}).threshold(), 0);
+    assertEquals(2, new DemoAnalysis.Stat(0.1, 0.01).threshold(), 0, "unknown df: two");
+    assertEquals(2, DemoAnalysis.Stat.of(new double[100]).threshold(), 0, "never below two");
   }
 
   @Test
@@ -172,7 +178,8 @@ class DemoAnalysisTest {
     // LCB 0.5 minus mean: 0.30, 0.32, 0.34: mean 0.32, se = sqrt(0.0008 / 6)
     assertTrue(
         a.contains(
-            "independent-2 LCB 0.5: 0.320 ± 0.012 (positive by more than two standard errors)"),
+            "independent-2 LCB 0.5: 0.320 ± 0.012 (positive by more than 4.30 standard errors (t, 2"
+                + " df))"),
         a);
 
     win(bon, "lora-2", lcb05, 1, 0.90, 0.91, 0.92);
@@ -207,33 +214,195 @@ class DemoAnalysisTest {
   }
 
   @Test
-  void ppoAnswerNamesEachRewardsFinalPoint() {
+  void hierarchyIsTwoStageOverWorldsWithBetweenAndWithinPartsByHand() {
+    // worlds 7: {1, 3}, 8: {4, 6}, 9: {8, 10}, units interleaved to show that labels, not
+    // positions,
+    // group them
+    double[] x = {1, 4, 8, 3, 6, 10};
+    int[] world = {7, 8, 9, 7, 8, 9};
+    DemoAnalysis.Hierarchy h = DemoAnalysis.hierarchy(x, world);
+    // world means 2, 5, 9: mean 16/3; their sample variance (121/9 + 1/9 + 121/9) / 2 = 37/3,
+    // divided by 3 worlds: se = sqrt(37/9)
+    assertEquals(16.0 / 3, h.mean(), 1e-12);
+    assertEquals(Math.sqrt(37.0 / 9), h.se(), 1e-12);
+    assertEquals(3, h.worlds());
+    assertEquals(6, h.units());
+    assertTrue(h.hierarchical());
+    // within: squared deviations 1 + 1 in each world = 6 over 3 degrees of freedom: variance 2;
+    // between: 37/3 - 2 / 2 (two units per world) = 34/3
+    assertEquals(Math.sqrt(2), h.withinSd(), 1e-12);
+    assertEquals(Math.sqrt(34.0 / 3), h.betweenSd(), 1e-12);
+    // the same six values as if independent: mean 16/3, squared deviations 166/3, sample variance
+    // 166/15, over 6 units
+    assertEquals(Math.sqrt(166.0 / 15 / 6), h.seUnits(), 1e-12);
+    assertTrue(h.se() > h.seUnits(), "a world effect makes the independent-units error too small");
+    // worlds of 2 seeds for a target standard error: (34/3 + 2/2) / target^2 = 37/3 / target^2
+    assertEquals(13, DemoAnalysis.worldsFor(h, 2, 1.0));
+    assertEquals(4, DemoAnalysis.worldsFor(h, 2, 2.0));
+    // more seeds per world only shrink the within part: (34/3 + 2/8) / 1 = 11.58
+    assertEquals(12, DemoAnalysis.worldsFor(h, 8, 1.0));
+
+    // the between part is clamped at 0 when the world means vary less than their seeds predict
+    DemoAnalysis.Hierarchy flatWorlds =
+        DemoAnalysis.hierarchy(new double[] {0, 2, 2, 0}, new int[] {0, 0, 1, 1});
+    assertEquals(0, flatWorlds.betweenSd(), 0);
+    assertEquals(0, flatWorlds.se(), 0);
+    assertEquals(Math.sqrt(2), flatWorlds.withinSd(), 1e-12);
+
+    // one world: the standard error over its seeds, flagged as not hierarchical
+    DemoAnalysis.Hierarchy one = DemoAnalysis.hierarchy(new double[] {1, 2, 3, 4}, new int[4]);
+    assertFalse(one.hierarchical());
+    assertEquals(-1, DemoAnalysis.worldsFor(one, 2, 0.01), "no between part: no estimate");
+    assertEquals(Math.sqrt(5.0 / 12.0), one.se(), 1e-15);
+    assertTrue(Double.isNaN(one.betweenSd()));
+    // one unit per world: no within part, the world means are the units
+    DemoAnalysis.Hierarchy single =
+        DemoAnalysis.hierarchy(new double[] {1, 2, 3, 4}, new int[] {0, 1, 2, 3});
+    assertEquals(Math.sqrt(5.0 / 12.0), single.se(), 1e-15);
+    assertTrue(Double.isNaN(single.withinSd()));
+
+    // paired: differences first, then the hierarchy
+    DemoAnalysis.Hierarchy d = DemoAnalysis.paired(new double[] {2, 5, 9, 4, 7, 11}, x, world);
+    assertEquals(1, d.mean(), 1e-12);
+    assertEquals(0, d.se(), 1e-12);
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> DemoAnalysis.hierarchy(new double[] {1, 2}, new int[] {0}));
+    assertTrue(e.getMessage().contains("2 values for 1 world labels"), e.getMessage());
+  }
+
+  @Test
+  void worldsJoinIntoUnitsAndTheAnalysisUsesTheHierarchy() {
+    BestOfNResults w0 = flat(), w1 = flat();
+    win(w0, "single", MEAN, 1, 0.50, 0.50, 0.50);
+    win(w0, "linear-2", MEAN, 1, 0.60, 0.62, 0.64);
+    win(w1, "single", MEAN, 1, 0.50, 0.50, 0.50);
+    win(w1, "linear-2", MEAN, 1, 0.50, 0.52, 0.54);
+    BestOfNResults bon = BestOfNResults.concat(List.of(w0, w1));
+    assertEquals(6, bon.seeds());
+    assertEquals(2, bon.worlds());
+    assertArrayEquals(new int[] {0, 0, 0, 1, 1, 1}, bon.world());
+    assertArrayEquals(
+        new double[] {0.60, 0.62, 0.64, 0.50, 0.52, 0.54},
+        bon.win(method(bon, "linear-2"), MEAN, 1),
+        0);
+    DemoAnalysis.Paired p =
+        DemoAnalysis.paired(bon).stream()
+            .filter(
+                x ->
+                    x.reward().toString().equals("linear-2 mean")
+                        && x.versus() == DemoAnalysis.Versus.SINGLE)
+            .findFirst()
+            .orElseThrow();
+    // world means of the difference 0.12 and 0.02: mean 0.07, se = 0.05 (sd 0.0707 / sqrt 2)
+    assertEquals(0.07, p.win().mean(), 1e-12);
+    assertEquals(0.05, p.win().se(), 1e-12);
+    // within each world the seeds spread by 0.02 (sd), and as if independent the six units give
+    // sd 0.0559 / sqrt 6
+    assertEquals(0.02, p.winParts().withinSd(), 1e-12);
+    assertEquals(Math.sqrt(0.0166 / 5 / 6), p.winParts().seUnits(), 1e-12);
+    // positive over the 6 units as if independent (0.07 vs 2 x 0.023), but not over 2 worlds
+    String a = DemoAnalysis.answers(bon, List.of());
+    assertTrue(
+        a.contains(
+            "linear-2 (mean) vs single: win-rate difference 0.070 ± 0.050, within 12.71 standard errors"
+                + " (t, 1 df) of zero."),
+        a);
+    assertTrue(
+        a.contains(
+            "exceeds the two-sided 95% Student t quantile for 1 degrees of freedom (12.71) times its"
+                + " standard error over the 2 worlds"),
+        a);
+  }
+
+  private static PpoPhase.PpoCurve run(MethodAgg r, double[] win, double[] proxy) {
+    List<PpoPhase.PpoPoint> pts = new java.util.ArrayList<>();
+    for (int i = 0; i < win.length; i++) {
+      pts.add(new PpoPhase.PpoPoint(10 * i, win[i], 2 * win[i], proxy[i], i, Double.NaN));
+    }
+    return new PpoPhase.PpoCurve(r, pts, 1);
+  }
+
+  @Test
+  void ppoRunsArePairedAtTheFinalAndTheBestEvaluationAndOverOptimisationIsTested() {
     BestOfNResults bon = flat();
-    DemoMethod single = method(bon, "single");
-    PpoPhase.PpoCurve a =
-        new PpoPhase.PpoCurve(
-            single.with(MEAN),
+    MethodAgg single = method(bon, "single").with(MEAN);
+    MethodAgg lin = method(bon, "linear-2").with(MEAN);
+    // single: rises to iteration 10 and falls, proxy keeps rising; 3 runs in 3 worlds
+    PpoPhase.PpoRuns s =
+        new PpoPhase.PpoRuns(
+            single,
             List.of(
-                new PpoPhase.PpoPoint(0, 0.4, 0.2, 0, 0, Double.NaN),
-                new PpoPhase.PpoPoint(5, 0.3, 0.1, 0, 1, Double.NaN)),
-            1);
-    PpoPhase.PpoCurve b =
-        new PpoPhase.PpoCurve(
-            single.with(MEAN),
+                run(single, new double[] {0.5, 0.70, 0.55}, new double[] {0, 1, 2}),
+                run(single, new double[] {0.5, 0.72, 0.60}, new double[] {0, 1, 2.2}),
+                run(single, new double[] {0.5, 0.68, 0.56}, new double[] {0, 1.1, 2.1})),
+            new int[] {0, 1, 2});
+    // linear: rises to the end
+    PpoPhase.PpoRuns l =
+        new PpoPhase.PpoRuns(
+            lin,
             List.of(
-                new PpoPhase.PpoPoint(0, 0.4, 0.2, 0, 0, Double.NaN),
-                new PpoPhase.PpoPoint(5, 0.5, 0.3, 0, 2, Double.NaN)),
-            1);
-    PpoPhase.PpoCurve m = PpoPhase.PpoCurve.mean(List.of(a, b));
-    assertEquals(2, m.seeds());
-    assertEquals(0.4, m.lastPoint().winRate(), 1e-12);
-    assertEquals(0.1, m.lastPoint().winRateSe(), 1e-12);
-    assertEquals(1.5, m.lastPoint().kl(), 1e-12);
-    String text = DemoAnalysis.answers(bon, List.of(m));
+                run(lin, new double[] {0.5, 0.60, 0.70}, new double[] {0, 1, 2}),
+                run(lin, new double[] {0.5, 0.62, 0.74}, new double[] {0, 1, 2}),
+                run(lin, new double[] {0.5, 0.61, 0.66}, new double[] {0, 1, 2})),
+            new int[] {0, 1, 2});
+    List<PpoPhase.PpoStats> st = s.stats();
+    assertEquals(0.70, st.get(1).win().mean(), 1e-12);
+    // 0.70, 0.72, 0.68: sd 0.02, se 0.02 / sqrt 3
+    assertEquals(0.02 / Math.sqrt(3), st.get(1).win().se(), 1e-12);
+    assertEquals(1.4, st.get(1).gold().mean(), 1e-12);
+    assertEquals(1, st.get(1).kl().mean(), 1e-12);
+    assertEquals(1, DemoAnalysis.bestPoint(s));
+    assertEquals(2, DemoAnalysis.bestPoint(l));
+
+    List<DemoAnalysis.PpoPaired> pp = DemoAnalysis.ppoPaired(List.of(s, l));
+    assertEquals(2, pp.size());
+    // final: 0.70 - 0.55, 0.74 - 0.60, 0.66 - 0.56 = 0.15, 0.14, 0.10: mean 0.13, sd sqrt(0.0007)
+    DemoAnalysis.PpoPaired fin = pp.get(0);
+    assertEquals("final", fin.at());
+    assertEquals(20, fin.iteration());
+    assertEquals(0.13, fin.win().mean(), 1e-12);
+    assertEquals(Math.sqrt(0.0007 / 3), fin.win().se(), 1e-12);
+    // best: linear at 20 vs single at 10: 0.00, 0.02, -0.02
+    DemoAnalysis.PpoPaired best = pp.get(1);
+    assertEquals("best", best.at());
+    assertEquals(20, best.iteration());
+    assertEquals(10, best.singleIteration());
+    assertEquals(0, best.win().mean(), 1e-12);
+    assertEquals(0.02 / Math.sqrt(3), best.win().se(), 1e-12);
+
+    DemoAnalysis.OverOptimisation o = DemoAnalysis.overOptimisation(List.of(s, l)).get(0);
+    // win drop 0.15, 0.12, 0.12; proxy rise 1, 1.2, 1.0
+    assertEquals(0.13, o.winDrop().mean(), 1e-12);
+    assertEquals(16.0 / 15, o.proxyRise().mean(), 1e-12);
+    assertTrue(o.shown());
+    assertFalse(DemoAnalysis.overOptimisation(List.of(s, l)).get(1).shown());
+    String text = DemoAnalysis.answers(bon, List.of(s, l));
     assertTrue(
         text.contains(
-            "**Q1 (PPO).** Final win rate vs SFT: single mean 0.400 (gold 0.200); means over 2 PPO seeds"),
+            "single mean: win rate from its peak at iteration 10 to iteration 20 falls by 0.130 ± 0.010"
+                + " (positive by more than 4.30 standard errors (t, 2 df))"),
         text);
+    assertTrue(text.contains(": over-optimisation."), text);
+    assertTrue(
+        text.contains(
+            "linear-2 mean at final (iteration 20 vs 20): win rate 0.130 ± 0.015, positive by more than"
+                + " 4.30 standard errors (t, 2 df)"),
+        text);
+    assertTrue(text.contains("linear-2 mean: the win rate peaks at the last evaluation."), text);
+
+    // the mean curve carries the win rate's standard error; one run has none
+    PpoPhase.PpoCurve m = s.mean();
+    assertEquals(3, m.seeds());
+    assertEquals(0.02 / Math.sqrt(3), m.points().get(1).winRateSe(), 1e-12);
+    PpoPhase.PpoRuns one = new PpoPhase.PpoRuns(single, List.of(s.runs().get(0)), new int[1]);
+    assertTrue(Double.isNaN(one.mean().points().get(1).winRateSe()));
+    assertTrue(
+        DemoAnalysis.answers(bon, List.of(one))
+            .contains("One PPO run per reward, so no standard errors"));
+    assertThrows(
+        IllegalArgumentException.class, () -> new PpoPhase.PpoRuns(single, s.runs(), new int[2]));
   }
 
   @Test
@@ -241,7 +410,13 @@ class DemoAnalysisTest {
     DemoSettings s =
         DemoSettings.tiny(java.nio.file.Path.of("x")).toBuilder().seeds(3).full(true).build();
     assertEquals(3, s.seeds());
-    assertEquals(3, s.ppoSeeds());
+    assertEquals(6, s.units());
+    // PPO run j: world j mod 2, seed j div 2
+    assertEquals(0, s.ppoUnit(0));
+    assertEquals(3, s.ppoUnit(1));
+    assertEquals(1, s.ppoUnit(2));
+    assertEquals(5, s.ppoUnit(5));
+    assertEquals(8, s.worldSeed(7));
     assertEquals(DemoSettings.tiny(java.nio.file.Path.of("x")).pool(), s.pool());
     IllegalArgumentException e =
         assertThrows(
@@ -251,5 +426,32 @@ class DemoAnalysisTest {
     assertThrows(
         IllegalArgumentException.class,
         () -> DemoSettings.fast(java.nio.file.Path.of("x")).toBuilder().pool(1).build());
+    DemoSettings.Builder fast = DemoSettings.fast(java.nio.file.Path.of("x")).toBuilder();
+    assertBad("demo: worlds must be >= 1, got 0", fast.worlds(0));
+    fast = DemoSettings.fast(java.nio.file.Path.of("x")).toBuilder();
+    assertBad(
+        "demo: PPO seeds must be <= worlds x seeds = 6 (each PPO run uses its own reward models), got 7",
+        fast.ppoSeeds(7));
+    // without PPO the PPO seeds do not matter
+    assertEquals(7, fast.ppoIterations(0).build().ppoSeeds());
+    fast = DemoSettings.fast(java.nio.file.Path.of("x")).toBuilder();
+    assertBad("demo: PPO seeds must be >= 1, got 0", fast.ppoSeeds(0));
+    fast = DemoSettings.fast(java.nio.file.Path.of("x")).toBuilder();
+    assertBad("demo: PPO KL coefficient must be finite and >= 0, got -0.1", fast.ppoKlCoef(-0.1));
+    assertEquals(0, fast.ppoKlCoef(0).build().ppoKlCoef(), 0, "KL 0 is allowed");
+    fast = DemoSettings.fast(java.nio.file.Path.of("x")).toBuilder();
+    assertBad("demo: PPO lr must be finite and > 0, got 0.0", fast.ppoLr(0));
+    fast = DemoSettings.fast(java.nio.file.Path.of("x")).toBuilder();
+    assertBad("demo: PPO max new tokens must be >= 1, got 0", fast.ppoMaxNewTokens(0));
+    // the presets: at least 3 worlds and 3 PPO runs per reward in fast mode, more in full
+    DemoSettings f = DemoSettings.fast(java.nio.file.Path.of("x"));
+    DemoSettings full = DemoSettings.fullRun(java.nio.file.Path.of("x"));
+    assertTrue(f.worlds() >= 3 && f.ppoSeeds() >= 3, f.toString());
+    assertTrue(full.units() > f.units() && full.ppoSeeds() >= f.ppoSeeds(), full.toString());
+  }
+
+  private static void assertBad(String message, DemoSettings.Builder b) {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, b::build);
+    assertEquals(message, e.getMessage());
   }
 }

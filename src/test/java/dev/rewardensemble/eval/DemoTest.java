@@ -49,10 +49,12 @@ class DemoTest {
 
   @Test
   void reducedDemoWritesAConsistentReport(@TempDir Path dir) throws Exception {
-    // A full-mode run on tiny settings: PPO over 2 seeds with standard errors, as --full does with
-    // 5.
+    // A full-mode run on tiny settings: 2 worlds (each its own SFT policy) x 1 reward-model seed,
+    // PPO over 2 runs (one per world) with standard errors, as --full does with 5.
     DemoSettings s = DemoSettings.tiny(dir.resolve("demo")).toBuilder().full(true).build();
     assertEquals(2, s.ppoSeeds());
+    assertEquals(2, s.worlds());
+    int units = s.units();
     Demo.Result r = Demo.run(s, msg -> System.err.println(msg));
     Path out = r.report().getParent();
     String md = Files.readString(r.report());
@@ -65,24 +67,26 @@ class DemoTest {
     Map<String, double[]> winAtMax = new LinkedHashMap<>(), goldAtMax = new LinkedHashMap<>();
     Map<String, double[]> goldByN = new LinkedHashMap<>();
     List<Map<String, String>> bon = csv(out.resolve("bon.csv"));
-    assertEquals(
-        methods.size() * DemoMethod.AGGREGATIONS.size() * ns.length * s.seeds(), bon.size());
+    assertEquals(methods.size() * DemoMethod.AGGREGATIONS.size() * ns.length * units, bon.size());
+    int[] worldOf = new int[units];
     for (Map<String, String> row : bon) {
       String key = row.get("method") + " " + row.get("aggregation");
-      int seed = Integer.parseInt(row.get("seed"));
+      int seed = Integer.parseInt(row.get("unit"));
+      worldOf[seed] = Integer.parseInt(row.get("world"));
+      assertEquals(seed % s.seeds(), Integer.parseInt(row.get("seed")), row.toString());
       int n = Integer.parseInt(row.get("n"));
       if (n == 1) {
         assertEquals(
             0.5, num(row, "win_rate"), 1e-9, "Best-of-1 is the SFT policy: win rate 1/2, " + row);
       }
       if (n == nMax) {
-        winAtMax.computeIfAbsent(key, k -> new double[s.seeds()])[seed] = num(row, "win_rate");
-        goldAtMax.computeIfAbsent(key, k -> new double[s.seeds()])[seed] = num(row, "gold");
+        winAtMax.computeIfAbsent(key, k -> new double[units])[seed] = num(row, "win_rate");
+        goldAtMax.computeIfAbsent(key, k -> new double[units])[seed] = num(row, "gold");
       }
       double[] g = goldByN.computeIfAbsent(key, k -> new double[ns.length]);
       for (int i = 0; i < ns.length; i++) {
         if (ns[i] == n) {
-          g[i] += num(row, "gold") / s.seeds();
+          g[i] += num(row, "gold") / units;
         }
       }
     }
@@ -132,11 +136,17 @@ class DemoTest {
         dw[i] = w[i] - ws[i];
         dg[i] = g[i] - gs[i];
       }
-      // bon.csv has 6 decimals: the recomputation agrees to rounding
-      assertEquals(mean(dw), num(row, "win_diff_mean"), 3e-6, row.toString());
-      assertEquals(se(dw), num(row, "win_diff_se"), 3e-6, row.toString());
-      assertEquals(mean(dg), num(row, "gold_diff_mean"), 3e-6, row.toString());
-      assertEquals(se(dg), num(row, "gold_diff_se"), 3e-6, row.toString());
+      // bon.csv has 6 decimals: the recomputation agrees to rounding. The standard error is over
+      // the worlds' means (here one seed per world, so over the units' differences).
+      double[] wmw = worldMeans(dw, worldOf), wmg = worldMeans(dg, worldOf);
+      assertEquals(s.worlds(), wmw.length);
+      assertEquals(mean(wmw), num(row, "win_diff_mean"), 3e-6, row.toString());
+      assertEquals(se(wmw), num(row, "win_diff_se"), 3e-6, row.toString());
+      assertEquals(mean(wmg), num(row, "gold_diff_mean"), 3e-6, row.toString());
+      assertEquals(se(wmg), num(row, "gold_diff_se"), 3e-6, row.toString());
+      assertEquals(se(dw), num(row, "win_diff_se_units"), 3e-6, row.toString());
+      assertEquals(s.worlds(), Integer.parseInt(row.get("worlds")));
+      assertEquals(units, Integer.parseInt(row.get("units")));
       assertEquals(nMax, Integer.parseInt(row.get("n")));
       checked++;
     }
@@ -179,29 +189,83 @@ class DemoTest {
       assertTrue(winVsN.contains("\n| " + m.name() + " |"), "win rate vs n has " + m.name());
     }
 
-    // PPO: every curve starts from the same SFT policy, sampled with the same seed, so its first
-    // evaluation has the
-    // same win rate and gold for every reward; later evaluations carry a standard error over the 2
-    // PPO seeds.
+    // PPO: run j of every reward starts from the same SFT policy (its world's), sampled with the
+    // same seed, so its first evaluation has the same win rate and gold for every reward; run j is
+    // in world j mod worlds, so the 2 runs are in the 2 worlds.
     List<Map<String, String>> ppo = csv(out.resolve("ppo.csv"));
     List<MethodAgg> rewards = PpoPhase.rewards(methods);
-    assertEquals(rewards.size() * (s.ppoIterations() / s.ppoEvalEvery() + 1), ppo.size());
-    Map<String, String> first = ppo.get(0);
+    int points = s.ppoIterations() / s.ppoEvalEvery() + 1;
+    assertEquals(rewards.size() * s.ppoSeeds() * points, ppo.size());
+    Map<String, Map<String, String>> firstOfRun = new LinkedHashMap<>();
+    // per reward and iteration, the runs' win rates; per run, the single model's
+    Map<String, double[]> runWin = new LinkedHashMap<>();
+    int[] runWorld = new int[s.ppoSeeds()];
     for (Map<String, String> row : ppo) {
+      int j = Integer.parseInt(row.get("run"));
+      runWorld[j] = Integer.parseInt(row.get("world"));
+      runWin
+              .computeIfAbsent(
+                  row.get("method") + " " + row.get("aggregation") + " @" + row.get("iteration"),
+                  k -> new double[s.ppoSeeds()])[j] =
+          num(row, "win_rate");
       if (row.get("iteration").equals("0")) {
+        Map<String, String> first = firstOfRun.computeIfAbsent(row.get("run"), k -> row);
         assertEquals(first.get("win_rate"), row.get("win_rate"), row.toString());
         assertEquals(first.get("gold"), row.get("gold"), row.toString());
         assertEquals("0.000000", row.get("kl"), "the SFT policy's KL to itself: " + row);
       }
     }
+    assertEquals(s.worlds(), java.util.Arrays.stream(runWorld).distinct().count());
+    // ppo_summary.csv: the mean and standard error over runs, recomputed from ppo.csv
+    List<Map<String, String>> ppoSummary = csv(out.resolve("ppo_summary.csv"));
+    assertEquals(rewards.size() * points, ppoSummary.size());
+    for (Map<String, String> row : ppoSummary) {
+      double[] w =
+          runWin.get(
+              row.get("method") + " " + row.get("aggregation") + " @" + row.get("iteration"));
+      assertEquals(mean(w), num(row, "win_mean"), 3e-6, row.toString());
+      assertEquals(se(w), num(row, "win_se"), 3e-6, row.toString());
+    }
+    // ppo_paired.csv: each reward minus the single model, paired by run, at the final evaluation
+    List<Map<String, String>> ppoPaired = csv(out.resolve("ppo_paired.csv"));
+    assertEquals((rewards.size() - 1) * 2, ppoPaired.size());
+    for (Map<String, String> row : ppoPaired) {
+      if (!row.get("at").equals("final")) {
+        continue;
+      }
+      double[] d = new double[s.ppoSeeds()];
+      double[] w =
+          runWin.get(row.get("method") + " " + row.get("aggregation") + " @" + s.ppoIterations());
+      double[] w0 = runWin.get("single mean @" + s.ppoIterations());
+      for (int j = 0; j < d.length; j++) {
+        d[j] = w[j] - w0[j];
+      }
+      assertEquals(mean(d), num(row, "win_diff_mean"), 3e-6, row.toString());
+      assertEquals(se(d), num(row, "win_diff_se"), 3e-6, row.toString());
+    }
     assertEquals(rewards.size(), root.get("ppo").size());
     for (JsonNode c : root.get("ppo")) {
       for (JsonNode p : c.get("points")) {
         assertFalse(
-            Double.isNaN(p.get("winRateSe").asDouble()), "a standard error over PPO seeds: " + p);
+            Double.isNaN(p.get("winRateSe").asDouble()), "a standard error over PPO runs: " + p);
       }
+      assertEquals(s.ppoSeeds(), c.get("runs").size());
     }
-    assertTrue(md.contains("over 2 PPO seeds"), "the report says PPO ran over seeds");
+    assertTrue(md.contains("over 2 PPO runs"), "the report says PPO ran over runs");
+    assertTrue(md.contains("Over-optimisation: from each reward's win-rate peak"), md);
+    assertTrue(md.contains("| between-world SD | within-world SD |"), md);
+    // the worlds are different draws: their SFT policies differ
+    JsonNode worldsJson = root.get("worlds");
+    assertEquals(s.worlds(), worldsJson.size());
+    assertTrue(
+        worldsJson.get(0).get("sft_mean_gold").asDouble()
+            != worldsJson.get(1).get("sft_mean_gold").asDouble(),
+        worldsJson.toString());
+    // the Time table groups the phases over worlds, seeds and runs
+    assertTrue(
+        md.contains("| PPO with single mean (" + s.ppoIterations() + " iterations) | 2 |"),
+        section(md, "## Time"));
+    assertTrue(md.contains("| train RM single | 2 |"), section(md, "## Time"));
     for (String png :
         new String[] {
           "bon_win_vs_n.png",
@@ -216,8 +280,8 @@ class DemoTest {
     // WARM rows: each seed's ensemble averaged into one model (kind single, K = 1) by rme merge,
     // the merge recorded, its time under Time, compared with single and with its own ensemble.
     for (String src : List.of("independent-" + s.k(), "lora-" + s.k())) {
-      for (int seed = 0; seed < s.seeds(); seed++) {
-        Path seedDir = out.resolve("seed-" + seed);
+      for (int u = 0; u < units; u++) {
+        Path seedDir = out.resolve("world-" + worldOf[u]).resolve("seed-" + u % s.seeds());
         JsonNode manifest =
             new ObjectMapper()
                 .readTree(seedDir.resolve("rm-warm-" + src).resolve("ensemble.json").toFile());
@@ -236,6 +300,17 @@ class DemoTest {
     assertEquals(
         methods.size() * DemoMethod.AGGREGATIONS.size(),
         csv(out.resolve("rm_accuracy.csv")).size());
+  }
+
+  /** Per world label (in first-seen order), the mean of its units' values. */
+  private static double[] worldMeans(double[] x, int[] world) {
+    Map<Integer, List<Double>> by = new LinkedHashMap<>();
+    for (int i = 0; i < x.length; i++) {
+      by.computeIfAbsent(world[i], k -> new ArrayList<>()).add(x[i]);
+    }
+    return by.values().stream()
+        .mapToDouble(l -> l.stream().mapToDouble(Double::doubleValue).average().orElseThrow())
+        .toArray();
   }
 
   private static double mean(double[] x) {
