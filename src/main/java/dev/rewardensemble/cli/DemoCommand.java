@@ -16,8 +16,10 @@ import picocli.CommandLine.Option;
       "The paper's experiment (Zhang et al. 2024) offline in a world with a gold judge: trains an SFT policy,",
       "samples noisy preference data from it, trains a single reward model and independent, linear and LoRA",
       "ensembles (plus a LoRA K=1 control), then Best-of-n and PPO against each, all measured with the gold judge.",
-      "Writes report.md, results.json, CSVs and PNG plots to --out. The default (fast) mode takes ~8 minutes",
-      "on a 2-core CPU; --full runs more seeds, prompts and PPO iterations."
+      "Diversity levers of the shared-trunk ensembles run as extra Best-of-n rows (--levers), and the report",
+      "states each method's measured training time, scoring time and inference memory.",
+      "Writes report.md, results.json, CSVs and PNG plots to --out. The default (fast) mode takes ~10 minutes",
+      "on a 2-core CPU; --full runs more seeds, prompts and PPO iterations and every lever."
     })
 public final class DemoCommand implements Callable<Integer> {
   @Option(
@@ -67,6 +69,17 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--threads", defaultValue = "0", description = "Session threads (0 = all cores).")
   int threads;
 
+  @Option(
+      names = "--levers",
+      paramLabel = "LEVER[,LEVER...]",
+      description =
+          "Diversity levers run as extra Best-of-n rows (issue #19): a comma-separated list of"
+              + " lora-bootstrap, lora-disjoint, lora-ranks, lora-diversity, lora-prior, lora-5,"
+              + " lora-8, linear-bootstrap, linear-disjoint, linear-prior, linear-5, linear-8; or"
+              + " all, fast, none (default: fast = linear-disjoint,linear-prior,linear-5,"
+              + "lora-disjoint,lora-ranks; --full: all).")
+  String levers;
+
   @Override
   public Integer call() throws Exception {
     System.setProperty("java.awt.headless", "true");
@@ -88,6 +101,12 @@ public final class DemoCommand implements Callable<Integer> {
     atLeast("--ppo-iterations", it, 0);
     atLeast("--eval-prompts", ep, 1);
     atLeast("--threads", threads, 0);
+    java.util.List<dev.rewardensemble.eval.DemoLever> lv;
+    try {
+      lv = levers == null ? preset.levers() : dev.rewardensemble.eval.DemoLever.parse(levers);
+    } catch (IllegalArgumentException e) {
+      throw new UserError(e.getMessage());
+    }
     DemoSettings s =
         preset.toBuilder()
             .seeds(sd)
@@ -100,6 +119,7 @@ public final class DemoCommand implements Callable<Integer> {
             .evalPrompts(ep)
             .ppoEvalPrompts(Math.min(preset.ppoEvalPrompts(), ep))
             .threads(threads)
+            .levers(lv)
             .build();
     Demo.Result r =
         Demo.run(s, msg -> System.err.println(msg), new ProgressBar("[demo] SFT", "loss", "acc"));

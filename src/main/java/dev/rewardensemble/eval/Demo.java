@@ -80,7 +80,8 @@ public final class Demo {
                       rms.seeds(),
                       bon,
                       ppo,
-                      DemoAnalysis.of(bon, ppo.curves()));
+                      DemoAnalysis.of(bon, ppo.curves()),
+                      timer.cost());
               r.writeTables();
               return r;
             });

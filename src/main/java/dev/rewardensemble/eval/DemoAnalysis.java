@@ -157,7 +157,7 @@ public final class DemoAnalysis {
     double bestWin = Double.NEGATIVE_INFINITY;
     DemoMethod lora = null;
     for (DemoMethod mt : bon.methods()) {
-      if (!mt.ensemble()) {
+      if (!mt.ensemble() || mt.leverRow()) { // lever rows: their own section
         continue;
       }
       if (mt.kind() == EnsembleKind.LORA) {
@@ -217,6 +217,9 @@ public final class DemoAnalysis {
     a.append("Peak of the win-rate curve over n (mean aggregation): ");
     boolean peakBeforeEnd = false;
     for (DemoMethod mt : bon.methods()) {
+      if (mt.leverRow()) {
+        continue;
+      }
       int bi = peak(bon, mt);
       peakBeforeEnd |= bi < ns.length - 1;
       a.append(
@@ -258,7 +261,7 @@ public final class DemoAnalysis {
         "Differences between ensembles should be read against the standard errors in the tables above.\n\n");
     a.append("**Q3.** LCB minus mean (win rate, paired by seed): ");
     for (DemoMethod mt : bon.methods()) {
-      if (!mt.ensemble()) {
+      if (!mt.ensemble() || mt.leverRow()) {
         continue;
       }
       for (double beta : new double[] {0.1, 0.5}) {

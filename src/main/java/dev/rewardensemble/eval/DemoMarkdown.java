@@ -62,6 +62,7 @@ final class DemoMarkdown {
             + " `warm-independent-K`, `warm-lora-K` (WARM: that ensemble's members averaged weight by weight into one"
             + " model by `rme merge`, LoRA adapters folded into the trunk: one model's inference cost; its merge and"
             + " scoring times are under Time)\n");
+    md.append(LeverReport.methodsNote(s));
     md.append(
         String.format(
             Locale.ROOT,
@@ -151,6 +152,7 @@ final class DemoMarkdown {
           .append(" |\n");
     }
 
+    md.append(LeverReport.levers(r));
     md.append("\n## PPO (Figure 2b analogue)\n\n").append(r.ppoNote()).append("\n\n");
     var ppo = r.ppo().curves();
     if (!ppo.isEmpty()) {
@@ -181,10 +183,13 @@ final class DemoMarkdown {
 
     md.append("\n## Answers\n\n");
     md.append(r.analysis().answers());
+    md.append(LeverReport.cost(r));
 
     md.append(
         "\n## Files\n\n- `results.json`: every number below and above; `bon.csv` (per seed), `bon_summary.csv`,"
-            + " `rm_accuracy.csv`, `paired.csv`, `ppo.csv`\n- plots: `bon_win_vs_n.png` (2a), `ppo_win_vs_iteration.png` (2b),"
+            + " `rm_accuracy.csv`, `paired.csv`, `ppo.csv`, `cost.csv`"
+            + (s.levers().isEmpty() ? "" : ", `levers.csv`")
+            + "\n- plots: `bon_win_vs_n.png` (2a), `ppo_win_vs_iteration.png` (2b),"
             + " `bon_gold_proxy_vs_kl.png` and `ppo_gold_proxy_vs_kl.png` (over-optimisation), `bon_lcb_vs_mean.png` (3-4)\n");
     md.append("\n## Time\n\n| phase | seconds |\n|---|---|\n");
     phases.forEach((k, v) -> md.append(String.format(Locale.ROOT, "| %s | %.1f |%n", k, v)));

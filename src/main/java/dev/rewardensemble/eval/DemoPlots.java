@@ -65,6 +65,9 @@ final class DemoPlots {
     int[] ns = bon.ns();
     XYSeriesCollection data = new XYSeriesCollection();
     for (DemoMethod m : bon.methods()) {
+      if (m.leverRow()) {
+        continue; // the levers have their own table
+      }
       XYSeries s = new XYSeries(m.name());
       for (int i = 0; i < ns.length; i++) {
         s.add(ns[i], mean(bon.of(m, agg).win(), i));
@@ -88,6 +91,9 @@ final class DemoPlots {
     int[] ns = bon.ns();
     XYSeriesCollection data = new XYSeriesCollection();
     for (DemoMethod m : bon.methods()) {
+      if (m.leverRow()) {
+        continue; // the levers have their own table
+      }
       BestOfNResults.Curves c = bon.of(m, AggregationConfig.mean());
       XYSeries g = new XYSeries(m.name() + " gold");
       XYSeries p = new XYSeries(m.name() + " proxy (std.)");
@@ -109,7 +115,7 @@ final class DemoPlots {
     int[] ns = bon.ns();
     XYSeriesCollection data = new XYSeriesCollection();
     for (DemoMethod m : bon.methods()) {
-      if (!m.ensemble()) {
+      if (!m.ensemble() || m.leverRow()) {
         continue;
       }
       for (AggregationConfig a : DemoMethod.AGGREGATIONS) {

@@ -18,6 +18,7 @@ import java.util.Map;
  * report.md}.
  *
  * @param generated responses sampled for the preference data
+ * @param cost each method's measured training, scoring and memory cost ({@link LeverReport})
  */
 record DemoReport(
     DemoSettings s,
@@ -26,7 +27,8 @@ record DemoReport(
     List<RewardModelsPhase.SeedData> seeds,
     BestOfNResults bon,
     PpoPhase.PpoResults ppo,
-    DemoAnalysis.Analysis analysis) {
+    DemoAnalysis.Analysis analysis,
+    DemoCost cost) {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /** Writes the CSVs and the plots. */
@@ -37,6 +39,10 @@ record DemoReport(
     Demo.writeAtomic(out.resolve("rm_accuracy.csv"), accuracyCsv());
     Demo.writeAtomic(out.resolve("paired.csv"), pairedCsv());
     Demo.writeAtomic(out.resolve("ppo.csv"), ppoCsv());
+    if (!s.levers().isEmpty()) {
+      Demo.writeAtomic(out.resolve("levers.csv"), LeverReport.leversCsv(this));
+    }
+    Demo.writeAtomic(out.resolve("cost.csv"), LeverReport.costCsv(this));
     DemoPlots.winVsN(out.resolve("bon_win_vs_n.png"), bon, AggregationConfig.mean());
     DemoPlots.goldProxyVsKl(out.resolve("bon_gold_proxy_vs_kl.png"), bon);
     DemoPlots.lcbVsMean(out.resolve("bon_lcb_vs_mean.png"), bon);
@@ -283,6 +289,7 @@ record DemoReport(
       o.put("aggregation", c.reward().aggLabel());
       o.set("points", JSON.valueToTree(c.points()));
     }
+    LeverReport.json(root, this);
     root.set("phase_seconds", JSON.valueToTree(phases));
     root.put("ppo_note", ppoNote());
     root.put("total_seconds", totalSeconds);

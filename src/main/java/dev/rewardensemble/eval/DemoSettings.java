@@ -29,6 +29,8 @@ import java.nio.file.Path;
  * @param ppoEvalPrompts held-out prompts in a PPO evaluation (at most {@code evalPrompts} are used)
  * @param threads session threads (0 = all cores)
  * @param worldSeed the world's seed
+ * @param levers the diversity levers run as extra rows ({@link DemoLever}; fast: {@link
+ *     DemoLever#FAST}, full: all)
  */
 public record DemoSettings(
     Path out,
@@ -53,7 +55,8 @@ public record DemoSettings(
     int ppoRollout,
     int ppoEvalPrompts,
     int threads,
-    long worldSeed) {
+    long worldSeed,
+    java.util.List<DemoLever> levers) {
 
   public DemoSettings {
     if (out == null) {
@@ -79,6 +82,16 @@ public record DemoSettings(
     atLeast("PPO rollout", ppoRollout, 2);
     atLeast("PPO eval prompts", ppoEvalPrompts, 1);
     atLeast("threads", threads, 0);
+    levers = levers == null ? java.util.List.of() : java.util.List.copyOf(levers);
+    for (DemoLever l : levers) {
+      if (l.rowName(k).equals(l.baseName(k))) {
+        throw new IllegalArgumentException(
+            "demo: lever " + l.id() + " is the demo's own " + l.baseName(k) + " (k = " + k + ")");
+      }
+    }
+    if (levers.stream().distinct().count() != levers.size()) {
+      throw new IllegalArgumentException("demo: levers must not repeat, got " + levers);
+    }
   }
 
   private static void atLeast(String name, int value, int min) {
@@ -99,7 +112,7 @@ public record DemoSettings(
     }
   }
 
-  /** The default (fast) run. */
+  /** The default (fast) run, with the lever rows of {@link DemoLever#FAST}. */
   public static DemoSettings fast(Path out) {
     return new DemoSettings(
         out,
@@ -124,10 +137,11 @@ public record DemoSettings(
         32,
         60,
         0,
-        1);
+        1,
+        DemoLever.FAST);
   }
 
-  /** The --full run: more seeds, prompts and PPO. */
+  /** The --full run: more seeds, prompts and PPO, and every lever row. */
   public static DemoSettings fullRun(Path out) {
     return new DemoSettings(
         out,
@@ -152,10 +166,11 @@ public record DemoSettings(
         32,
         200,
         0,
-        1);
+        1,
+        java.util.List.of(DemoLever.values()));
   }
 
-  /** A tiny run for tests (about a minute). */
+  /** A tiny run for tests (about a minute; no lever rows). */
   public static DemoSettings tiny(Path out) {
     return new DemoSettings(
         out,
@@ -180,7 +195,8 @@ public record DemoSettings(
         8,
         5,
         0,
-        1);
+        1,
+        java.util.List.of());
   }
 
   /** PPO seeds: the paper's 5 in a full run (at most the reward-model seeds), 1 in fast mode. */
@@ -219,6 +235,7 @@ public record DemoSettings(
         threads;
     private double noise, cleanNoise, rmLr, loraLr;
     private long worldSeed;
+    private java.util.List<DemoLever> levers;
 
     private Builder(DemoSettings s) {
       out = s.out;
@@ -244,6 +261,7 @@ public record DemoSettings(
       ppoEvalPrompts = s.ppoEvalPrompts;
       threads = s.threads;
       worldSeed = s.worldSeed;
+      levers = s.levers;
     }
 
     public Builder out(Path v) {
@@ -361,6 +379,11 @@ public record DemoSettings(
       return this;
     }
 
+    public Builder levers(java.util.List<DemoLever> v) {
+      levers = v;
+      return this;
+    }
+
     public DemoSettings build() {
       return new DemoSettings(
           out,
@@ -385,7 +408,8 @@ public record DemoSettings(
           ppoRollout,
           ppoEvalPrompts,
           threads,
-          worldSeed);
+          worldSeed,
+          levers);
     }
   }
 }

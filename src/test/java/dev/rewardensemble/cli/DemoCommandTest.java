@@ -37,5 +37,11 @@ class DemoCommandTest {
     rejects("--ppo-iterations must be >= 0, got -1", "--ppo-iterations", "-1");
     rejects("--noise must be in [0, 0.5], got 0.6", "--noise", "0.6");
     rejects("--clean-noise must be in [0, 0.5], got -0.1", "--clean-noise", "-0.1");
+    rejects(
+        "--levers: unknown lever 'lora-9' (choose from "
+            + dev.rewardensemble.eval.DemoLever.names()
+            + ", or all, fast, none)",
+        "--levers",
+        "lora-disjoint,lora-9");
   }
 }
