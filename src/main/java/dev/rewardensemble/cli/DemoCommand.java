@@ -76,8 +76,8 @@ public final class DemoCommand implements Callable<Integer> {
           "Diversity levers run as extra Best-of-n rows (issue #19): a comma-separated list of"
               + " lora-bootstrap, lora-disjoint, lora-ranks, lora-diversity, lora-prior, lora-5,"
               + " lora-8, linear-bootstrap, linear-disjoint, linear-prior, linear-5, linear-8; or"
-              + " all, fast, none (default: fast = linear-disjoint,linear-prior,linear-5,"
-              + "lora-disjoint,lora-ranks; --full: all).")
+              + " all, fast, none (default: fast = lora-bootstrap,linear-disjoint,linear-prior,"
+              + "linear-8; --full: all).")
   String levers;
 
   @Override

@@ -138,5 +138,35 @@ class LeverReportTest {
         md.contains(
             "not met in this run: 1 shared-trunk row(s) are within both cost bounds, 1 reach the gain, none both."),
         md);
+    assertFalse(md.contains("Near it"), "5% over a third is not near it: " + md);
+  }
+
+  @Test
+  void oneTrunkWithItsExtraHeadsIsReportedNearTheMemoryBoundNotWithinIt() {
+    Map<String, double[]> win =
+        Map.of(
+            "independent-2", new double[] {0.55, 0.56, 0.57},
+            "linear-2-disjoint", new double[] {0.57, 0.56, 0.58});
+    // 670 bytes: 0.335 of 2000, 4 bytes over a third.
+    DemoReport r = report(win, costs(670));
+    LeverReport.CostLine d =
+        LeverReport.costLines(r).stream()
+            .filter(l -> l.method().name().equals("linear-2-disjoint"))
+            .findFirst()
+            .orElseThrow();
+    assertFalse(d.memoryOk());
+    assertTrue(d.memoryNear());
+    assertFalse(d.meetsGoal());
+    assertEquals(4, d.bytesOverBound());
+    String md = LeverReport.cost(r);
+    assertTrue(md.contains("memory ≈ (0.335)"), md);
+    assertTrue(
+        md.contains(
+            "Near it: linear-2-disjoint reaches the gain (0.070 ± 0.006; 0.010 ± 0.006 vs"
+                + " independent-2 paired) at 0.30 of the training time with 0.335 of the inference"
+                + " memory, 4 bytes over a third (its 2 heads against one trunk), where its base"
+                + " linear-2 does not (0.000 ± 0.000): the lever (the noisy set dealt into 2"
+                + " disjoint parts (no Poisson)) made that difference."),
+        md);
   }
 }
