@@ -390,6 +390,24 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
         });
   }
 
+  /**
+   * Bytes of the variables of the loaded scoring graph (each at its stored dtype: 4 bytes a float32
+   * value, 2 a bfloat16 one): what the model holds in memory for its weights, the trunk once for a
+   * shared-trunk ensemble, K times for an independent one. Graph back end only.
+   */
+  public long variableBytes() {
+    if (fg == null) {
+      throw new IllegalStateException("a SavedModel's variables are not measured from Java");
+    }
+    dev.rewardensemble.model.ParameterStore p = fg.params();
+    long bytes = 0;
+    for (String name : p.names()) {
+      int width = p.storage(name) == dev.rewardensemble.config.Precision.BFLOAT16 ? 2 : 4;
+      bytes += FloatTensor.numElements(p.shape(name)) * width;
+    }
+    return bytes;
+  }
+
   /** Current weights by store key (graph back end only). */
   public Map<String, FloatTensor> weights() {
     if (fg == null) {

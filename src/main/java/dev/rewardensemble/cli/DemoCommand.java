@@ -17,8 +17,10 @@ import picocli.CommandLine.Option;
       "samples noisy preference data from it, trains a single reward model and independent, linear and LoRA",
       "ensembles (plus a LoRA K=1 control), then Best-of-n and PPO against each, all measured with the gold judge.",
       "Every number has a standard error over several worlds (each its own SFT policy) and reward-model seeds.",
+      "Diversity levers of the shared-trunk ensembles run as extra Best-of-n rows (--levers), and the report",
+      "states each method's measured training time, scoring time and inference memory.",
       "Writes report.md, results.json, CSVs and PNG plots to --out. The default (fast) mode takes ~15 minutes",
-      "on a 2-core CPU; --full runs more worlds, seeds, prompts and PPO iterations."
+      "on a 2-core CPU; --full runs more worlds, seeds, prompts and PPO iterations and every lever."
     })
 public final class DemoCommand implements Callable<Integer> {
   @Option(
@@ -94,6 +96,17 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--threads", defaultValue = "0", description = "Session threads (0 = all cores).")
   int threads;
 
+  @Option(
+      names = "--levers",
+      paramLabel = "LEVER[,LEVER...]",
+      description =
+          "Diversity levers run as extra Best-of-n rows (issue #19): a comma-separated list of"
+              + " lora-bootstrap, lora-disjoint, lora-ranks, lora-diversity, lora-prior, lora-5,"
+              + " lora-8, linear-bootstrap, linear-disjoint, linear-prior, linear-5, linear-8; or"
+              + " all, fast, none (default: fast = lora-bootstrap,linear-disjoint,linear-prior,"
+              + "linear-8; --full: all).")
+  String levers;
+
   @Override
   public Integer call() throws Exception {
     System.setProperty("java.awt.headless", "true");
@@ -130,6 +143,12 @@ public final class DemoCommand implements Callable<Integer> {
     atLeast("--ppo-iterations", it, 0);
     atLeast("--eval-prompts", ep, 1);
     atLeast("--threads", threads, 0);
+    java.util.List<dev.rewardensemble.eval.DemoLever> lv;
+    try {
+      lv = levers == null ? preset.levers() : dev.rewardensemble.eval.DemoLever.parse(levers);
+    } catch (IllegalArgumentException e) {
+      throw new UserError(e.getMessage());
+    }
     DemoSettings s =
         preset.toBuilder()
             .seeds(sd)
@@ -147,6 +166,7 @@ public final class DemoCommand implements Callable<Integer> {
             .evalPrompts(ep)
             .ppoEvalPrompts(Math.min(preset.ppoEvalPrompts(), ep))
             .threads(threads)
+            .levers(lv)
             .build();
     Demo.Result r =
         Demo.run(s, msg -> System.err.println(msg), new ProgressBar("[demo] SFT", "loss", "acc"));

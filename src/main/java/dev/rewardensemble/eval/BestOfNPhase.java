@@ -66,7 +66,7 @@ final class BestOfNPhase {
         timer.time(
             tag + "seed " + seed + ": score pool with " + mt.name(),
             () -> {
-              score(rmDir, exec, mt, sd, pool, ns, curves, members.get(mt));
+              score(rmDir, exec, mt, sd, pool, ns, curves, members.get(mt), timer.cost());
               return null;
             });
       }
@@ -82,12 +82,16 @@ final class BestOfNPhase {
       DemoData.EvalPool pool,
       int[] ns,
       Map<MethodAgg, BestOfNResults.Curves> curves,
-      BestOfNResults.Members alone)
+      BestOfNResults.Members alone,
+      DemoCost cost)
       throws IOException {
     int P = pool.prompts();
     int m = pool.size();
+    long t0 = System.nanoTime();
     try (RewardModel rm = RewardModel.load(rmDir, exec)) {
+      long t1 = System.nanoTime();
       float[][] raw = rm.score(pool.sequences(), 128);
+      cost.scored(mt, (t1 - t0) / 1e9, (System.nanoTime() - t1) / 1e9, rm.variableBytes());
       for (AggregationConfig a : DemoMethod.AGGREGATIONS) {
         BestOfNResults.Curves c = curves.get(mt.with(a));
         double[][] agg = new double[P][m];

@@ -85,7 +85,8 @@ public final class Demo {
             "report, CSVs, plots",
             () -> {
               DemoReport r =
-                  new DemoReport(s, worlds, bon, ppo, DemoAnalysis.of(bon, ppo.rewards()));
+                  new DemoReport(
+                      s, worlds, bon, ppo, DemoAnalysis.of(bon, ppo.rewards()), timer.cost());
               r.writeTables();
               return r;
             });

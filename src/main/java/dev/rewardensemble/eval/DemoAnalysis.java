@@ -455,7 +455,7 @@ public final class DemoAnalysis {
     double bestWin = Double.NEGATIVE_INFINITY;
     DemoMethod lora = null;
     for (DemoMethod mt : bon.methods()) {
-      if (!mt.ensemble()) {
+      if (!mt.ensemble() || mt.leverRow()) { // lever rows: their own section
         continue;
       }
       if (mt.kind() == EnsembleKind.LORA) {
@@ -516,6 +516,9 @@ public final class DemoAnalysis {
     a.append("Peak of the win-rate curve over n (mean aggregation): ");
     boolean overOptimised = false;
     for (DemoMethod mt : bon.methods()) {
+      if (mt.leverRow()) {
+        continue;
+      }
       int bi = peak(bon, mt);
       a.append(
           String.format(
@@ -577,7 +580,7 @@ public final class DemoAnalysis {
     }
     a.append("**Q3.** LCB minus mean (win rate, paired by unit): ");
     for (DemoMethod mt : bon.methods()) {
-      if (!mt.ensemble()) {
+      if (!mt.ensemble() || mt.leverRow()) {
         continue;
       }
       for (double beta : new double[] {0.1, 0.5}) {

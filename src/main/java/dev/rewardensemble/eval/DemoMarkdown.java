@@ -90,6 +90,7 @@ final class DemoMarkdown {
             + " `warm-independent-K`, `warm-lora-K` (WARM: that ensemble's members averaged weight by weight into one"
             + " model by `rme merge`, LoRA adapters folded into the trunk: one model's inference cost; its merge and"
             + " scoring times are under Time)\n");
+    md.append(LeverReport.methodsNote(s));
     md.append(
         String.format(
             Locale.ROOT,
@@ -220,6 +221,7 @@ final class DemoMarkdown {
               worlds(DemoAnalysis.worldsFor(h, s.seeds(), 0.01))));
     }
 
+    md.append(LeverReport.levers(r));
     md.append("\n## PPO (Figure 2b analogue)\n\n").append(r.ppoNote()).append("\n\n");
     var ppo = r.ppo().rewards();
     if (!ppo.isEmpty()) {
@@ -283,11 +285,14 @@ final class DemoMarkdown {
 
     md.append("\n## Answers\n\n");
     md.append(r.analysis().answers());
+    md.append(LeverReport.cost(r));
 
     md.append(
         "\n## Files\n\n- `results.json`: every number below and above; `bon.csv` (per unit: world and seed),"
             + " `bon_summary.csv`, `rm_accuracy.csv`, `paired.csv`, `ppo.csv` (per run), `ppo_summary.csv`,"
-            + " `ppo_paired.csv`\n- plots: `bon_win_vs_n.png` (2a), `ppo_win_vs_iteration.png` (2b),"
+            + " `ppo_paired.csv`, `cost.csv`"
+            + (s.levers().isEmpty() ? "" : ", `levers.csv`")
+            + "\n- plots: `bon_win_vs_n.png` (2a), `ppo_win_vs_iteration.png` (2b),"
             + " `bon_gold_proxy_vs_kl.png` and `ppo_gold_proxy_vs_kl.png` (over-optimisation), `bon_lcb_vs_mean.png` (3-4)\n");
     md.append(
         "\n## Time\n\nPhases summed over worlds, seeds and PPO runs (each run's time is in `results.json`,"

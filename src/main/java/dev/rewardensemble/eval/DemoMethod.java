@@ -10,8 +10,14 @@ import java.util.List;
  * @param name the name in tables and files ({@code single}, {@code linear-3}, ...)
  * @param k members
  * @param clean trained in two phases, the second on the cleaner preference set (LoRA)
+ * @param lever the diversity lever of a lever row ({@link DemoLever}), null for the demo's own rows
  */
-public record DemoMethod(String name, EnsembleKind kind, int k, boolean clean) {
+public record DemoMethod(String name, EnsembleKind kind, int k, boolean clean, DemoLever lever) {
+
+  /** One of the demo's own rows (no lever). */
+  public DemoMethod(String name, EnsembleKind kind, int k, boolean clean) {
+    this(name, kind, k, clean, null);
+  }
 
   /** The aggregations compared. */
   public static final List<AggregationConfig> AGGREGATIONS =
@@ -31,6 +37,20 @@ public record DemoMethod(String name, EnsembleKind kind, int k, boolean clean) {
         new DemoMethod("lora-1-control", EnsembleKind.LORA, 1, true),
         new DemoMethod(WARM + "independent-" + k, EnsembleKind.INDEPENDENT, 1, false),
         new DemoMethod(WARM + "lora-" + k, EnsembleKind.LORA, 1, true));
+  }
+
+  /** The methods of a run: {@link #all(int)} and then a row per lever of {@code s}. */
+  public static List<DemoMethod> all(DemoSettings s) {
+    List<DemoMethod> out = new java.util.ArrayList<>(all(s.k()));
+    for (DemoLever l : s.levers()) {
+      out.add(l.method(s.k()));
+    }
+    return List.copyOf(out);
+  }
+
+  /** A lever row ({@link #lever} set). */
+  public boolean leverRow() {
+    return lever != null;
   }
 
   /** The name prefix of a WARM method: the weight average of the method it names. */

@@ -90,6 +90,9 @@ final class DemoPlots {
     int[] ns = bon.ns();
     YIntervalSeriesCollection data = new YIntervalSeriesCollection();
     for (DemoMethod m : bon.methods()) {
+      if (m.leverRow()) {
+        continue; // the levers have their own table
+      }
       YIntervalSeries s = new YIntervalSeries(m.name());
       for (int i = 0; i < ns.length; i++) {
         DemoAnalysis.Stat st = bon.stat(bon.win(m, agg, i));
@@ -114,6 +117,9 @@ final class DemoPlots {
     int[] ns = bon.ns();
     XYSeriesCollection data = new XYSeriesCollection();
     for (DemoMethod m : bon.methods()) {
+      if (m.leverRow()) {
+        continue; // the levers have their own table
+      }
       BestOfNResults.Curves c = bon.of(m, AggregationConfig.mean());
       XYSeries g = new XYSeries(m.name() + " gold");
       XYSeries p = new XYSeries(m.name() + " proxy (std.)");
@@ -135,7 +141,7 @@ final class DemoPlots {
     int[] ns = bon.ns();
     XYSeriesCollection data = new XYSeriesCollection();
     for (DemoMethod m : bon.methods()) {
-      if (!m.ensemble()) {
+      if (!m.ensemble() || m.leverRow()) {
         continue;
       }
       for (AggregationConfig a : DemoMethod.AGGREGATIONS) {

@@ -18,13 +18,15 @@ import java.util.Map;
  * ppo_paired.csv}, the plots, {@code results.json} and {@code report.md}.
  *
  * @param worlds the worlds of the seed hierarchy, in unit order
+ * @param cost each method's measured training, scoring and memory cost ({@link LeverReport})
  */
 record DemoReport(
     DemoSettings s,
     List<DemoData.WorldRun> worlds,
     BestOfNResults bon,
     PpoPhase.PpoResults ppo,
-    DemoAnalysis.Analysis analysis) {
+    DemoAnalysis.Analysis analysis,
+    DemoCost cost) {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /** Responses sampled for the preference data, per world. */
@@ -57,6 +59,10 @@ record DemoReport(
     Demo.writeAtomic(out.resolve("ppo.csv"), ppoCsv());
     Demo.writeAtomic(out.resolve("ppo_summary.csv"), ppoSummaryCsv());
     Demo.writeAtomic(out.resolve("ppo_paired.csv"), ppoPairedCsv());
+    if (!s.levers().isEmpty()) {
+      Demo.writeAtomic(out.resolve("levers.csv"), LeverReport.leversCsv(this));
+    }
+    Demo.writeAtomic(out.resolve("cost.csv"), LeverReport.costCsv(this));
     DemoPlots.winVsN(out.resolve("bon_win_vs_n.png"), bon, AggregationConfig.mean());
     DemoPlots.goldProxyVsKl(out.resolve("bon_gold_proxy_vs_kl.png"), bon);
     DemoPlots.lcbVsMean(out.resolve("bon_lcb_vs_mean.png"), bon);
@@ -412,6 +418,7 @@ record DemoReport(
       o.put("gold_diff_mean", p.gold().mean());
       o.put("gold_diff_se", p.gold().se());
     }
+    LeverReport.json(root, this);
     root.set("phase_seconds", JSON.valueToTree(phases));
     root.put("ppo_note", ppoNote());
     root.put("total_seconds", totalSeconds);

@@ -36,6 +36,8 @@ import java.nio.file.Path;
  * @param ppoLr PPO learning rate
  * @param ppoKlCoef PPO's fixed KL coefficient (0 = no KL penalty)
  * @param ppoMaxNewTokens new tokens per PPO response (rollouts and evaluations)
+ * @param levers the diversity levers run as extra rows ({@link DemoLever}; fast: {@link
+ *     DemoLever#FAST}, full: all)
  */
 public record DemoSettings(
     Path out,
@@ -65,7 +67,8 @@ public record DemoSettings(
     int ppoSeeds,
     double ppoLr,
     double ppoKlCoef,
-    int ppoMaxNewTokens) {
+    int ppoMaxNewTokens,
+    java.util.List<DemoLever> levers) {
 
   public DemoSettings {
     if (out == null) {
@@ -106,6 +109,16 @@ public record DemoSettings(
           "demo: PPO KL coefficient must be finite and >= 0, got " + ppoKlCoef);
     }
     atLeast("PPO max new tokens", ppoMaxNewTokens, 1);
+    levers = levers == null ? java.util.List.of() : java.util.List.copyOf(levers);
+    for (DemoLever l : levers) {
+      if (l.rowName(k).equals(l.baseName(k))) {
+        throw new IllegalArgumentException(
+            "demo: lever " + l.id() + " is the demo's own " + l.baseName(k) + " (k = " + k + ")");
+      }
+    }
+    if (levers.stream().distinct().count() != levers.size()) {
+      throw new IllegalArgumentException("demo: levers must not repeat, got " + levers);
+    }
   }
 
   /** Reward-model units: every (world, seed) pair, world-major ({@code w * seeds + seed}). */
@@ -145,7 +158,7 @@ public record DemoSettings(
     }
   }
 
-  /** The default (fast) run. */
+  /** The default (fast) run, with the lever rows of {@link DemoLever#FAST}. */
   public static DemoSettings fast(Path out) {
     return new DemoSettings(
         out,
@@ -175,10 +188,11 @@ public record DemoSettings(
         3,
         PPO_LR,
         PPO_KL,
-        PPO_MAX_NEW_TOKENS);
+        PPO_MAX_NEW_TOKENS,
+        DemoLever.FAST);
   }
 
-  /** The --full run: more worlds, seeds, prompts and PPO. */
+  /** The --full run: more worlds, seeds, prompts and PPO, and every lever row. */
   public static DemoSettings fullRun(Path out) {
     return new DemoSettings(
         out,
@@ -208,10 +222,11 @@ public record DemoSettings(
         5,
         PPO_LR,
         PPO_KL,
-        PPO_MAX_NEW_TOKENS);
+        PPO_MAX_NEW_TOKENS,
+        java.util.List.of(DemoLever.values()));
   }
 
-  /** A tiny run for tests (about a minute). */
+  /** A tiny run for tests (about a minute; no lever rows). */
   public static DemoSettings tiny(Path out) {
     return new DemoSettings(
         out,
@@ -241,7 +256,8 @@ public record DemoSettings(
         2,
         PPO_LR,
         PPO_KL,
-        24);
+        24,
+        java.util.List.of());
   }
 
   /** PPO's learning rate in the presets. */
@@ -290,6 +306,7 @@ public record DemoSettings(
         ppoMaxNewTokens;
     private double noise, cleanNoise, rmLr, loraLr, ppoLr, ppoKlCoef;
     private long worldSeed;
+    private java.util.List<DemoLever> levers;
 
     private Builder(DemoSettings s) {
       out = s.out;
@@ -320,6 +337,7 @@ public record DemoSettings(
       ppoLr = s.ppoLr;
       ppoKlCoef = s.ppoKlCoef;
       ppoMaxNewTokens = s.ppoMaxNewTokens;
+      levers = s.levers;
     }
 
     public Builder out(Path v) {
@@ -462,6 +480,11 @@ public record DemoSettings(
       return this;
     }
 
+    public Builder levers(java.util.List<DemoLever> v) {
+      levers = v;
+      return this;
+    }
+
     public DemoSettings build() {
       return new DemoSettings(
           out,
@@ -491,7 +514,8 @@ public record DemoSettings(
           ppoSeeds,
           ppoLr,
           ppoKlCoef,
-          ppoMaxNewTokens);
+          ppoMaxNewTokens,
+          levers);
     }
   }
 }

@@ -16,9 +16,15 @@ final class PhaseTimer {
 
   private final Map<String, Double> seconds = new LinkedHashMap<>();
   private final Consumer<String> log;
+  private final DemoCost cost = new DemoCost();
 
   PhaseTimer(Consumer<String> log) {
     this.log = log;
+  }
+
+  /** The methods' measured costs (training, scoring, inference memory), filled by the phases. */
+  DemoCost cost() {
+    return cost;
   }
 
   void log(String message) {

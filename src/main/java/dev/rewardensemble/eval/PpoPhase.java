@@ -154,6 +154,9 @@ public final class PpoPhase {
   static List<MethodAgg> rewards(List<DemoMethod> methods) {
     List<MethodAgg> out = new ArrayList<>();
     for (DemoMethod m : methods) {
+      if (m.leverRow()) {
+        continue; // Best-of-n only
+      }
       if (m.kind() == EnsembleKind.SINGLE) {
         out.add(m.with(AggregationConfig.mean()));
       } else if (m.ensemble()) {

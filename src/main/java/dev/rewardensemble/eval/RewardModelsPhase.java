@@ -39,7 +39,8 @@ final class RewardModelsPhase {
   static RewardModels train(
       DemoSettings s, DemoData.Policy policy, DemoData.Samples samples, PhaseTimer timer)
       throws IOException {
-    List<DemoMethod> methods = DemoMethod.all(s.k());
+    List<DemoMethod> methods = DemoMethod.all(s);
+    DemoCost cost = timer.cost();
     GoldJudge judge = policy.world().judge();
     List<SeedData> seeds = new ArrayList<>();
     Map<DemoMethod, List<Path>> dirs = new LinkedHashMap<>();
@@ -83,9 +84,17 @@ final class RewardModelsPhase {
           dirs.get(mt).add(warm(methods, dirs, mt, seed, tag, rmDir, timer));
           continue;
         }
+        // A lever row that changes LoRA phase 2 only starts from its base's phase 1 of this seed.
+        DemoMethod base = LeverRows.phase1Source(methods, mt);
         timer.time(
             tag + "train RM " + mt.name(),
             () -> {
+              long t0 = System.nanoTime();
+              boolean reuse = base != null;
+              if (reuse) {
+                LeverRows.copyPhase1(dirs.get(base).get(seedIndex), rmDir);
+              }
+              long[] phase2At = {0};
               trainRm(
                   s,
                   policy.exec(),
@@ -94,7 +103,17 @@ final class RewardModelsPhase {
                   mt.clean() ? cleanFile : noisyFile,
                   noisyFile,
                   rmDir,
-                  sd);
+                  sd,
+                  reuse,
+                  LeverRows.phase2Clock(phase2At));
+              double secs = (System.nanoTime() - t0) / 1e9;
+              cost.trained(mt, secs);
+              if (mt.kind() == EnsembleKind.LORA && !reuse && phase2At[0] != 0) {
+                cost.phase1(mt, (phase2At[0] - t0) / 1e9);
+              }
+              if (reuse) {
+                cost.reused(mt, cost.lastPhase1Seconds(base)); // this seed's: trained just before
+              }
               return rmDir;
             });
         dirs.get(mt).add(rmDir);
@@ -124,7 +143,14 @@ final class RewardModelsPhase {
     Path from = dirs.get(source).get(seed);
     return timer.time(
         tag + "merge RM " + mt.name() + " (WARM of " + source.name() + ")",
-        () -> ModelMerge.merge(ModelMerge.Request.of(from, rmDir)).out());
+        () -> {
+          long t0 = System.nanoTime();
+          Path out = ModelMerge.merge(ModelMerge.Request.of(from, rmDir)).out();
+          timer.cost().trained(mt, (System.nanoTime() - t0) / 1e9);
+          // A weight average costs its source ensemble's training too (this seed's, just before).
+          timer.cost().reused(mt, timer.cost().lastOwnSeconds(source));
+          return out;
+        });
   }
 
   private static void trainRm(
@@ -135,7 +161,9 @@ final class RewardModelsPhase {
       Path data,
       Path noisyFile,
       Path out,
-      long seed)
+      long seed,
+      boolean resume,
+      TrainListener listener)
       throws IOException {
     TrainConfig tc =
         TrainConfig.builder()
@@ -177,6 +205,12 @@ final class RewardModelsPhase {
                   true,
                   2048);
         };
+    if (mt.lever() != null) {
+      ens =
+          mt.lever()
+              .apply(
+                  ens, dev.rewardensemble.config.ModelConfigs.read(sftDir.resolve("config.json")));
+    }
     RewardTraining.TrainRequest req =
         new RewardTraining.TrainRequest(
             sftDir,
@@ -190,8 +224,8 @@ final class RewardModelsPhase {
             PreferenceFormat.AUTO,
             0,
             false,
-            false,
+            resume,
             null);
-    RewardTraining.train(req, TrainListener.NONE);
+    RewardTraining.train(req, listener);
   }
 }

@@ -49,5 +49,11 @@ class DemoCommandTest {
         "5");
     rejects("--ppo-kl must be finite and >= 0, got -0.5", "--ppo-kl", "-0.5");
     rejects("--ppo-lr must be finite and > 0, got 0.0", "--ppo-lr", "0");
+    rejects(
+        "--levers: unknown lever 'lora-9' (choose from "
+            + dev.rewardensemble.eval.DemoLever.names()
+            + ", or all, fast, none)",
+        "--levers",
+        "lora-disjoint,lora-9");
   }
 }

@@ -1,0 +1,637 @@
+package dev.rewardensemble.eval;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rewardensemble.ensemble.AggregationConfig;
+import dev.rewardensemble.ensemble.EnsembleKind;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The report's sections on the diversity levers (issue #19 item 2: each lever row's member
+ * correlation, pair accuracy and paired Best-of-n gains) and on cost (item 4: which cheap ensemble
+ * reaches the independent ensemble's gain at what measured fraction of its training time, scoring
+ * time and inference memory). Pure: reads the run's results and {@link DemoCost}.
+ *
+ * <p>Every paired gain comes from the analysis's paired rows ({@link DemoAnalysis#paired}) or from
+ * {@link DemoAnalysis#diff}, so a change of the paired statistic changes these tables too.
+ */
+final class LeverReport {
+  private LeverReport() {}
+
+  /** The goal's bounds: at most this share of the independent ensemble's training time ... */
+  static final double GOAL_TRAIN = 0.5;
+
+  /** ... and of its inference memory. */
+  static final double GOAL_MEMORY = 1.0 / 3;
+
+  /**
+   * A shared-trunk ensemble of K members holds one trunk and K heads against the independent
+   * ensemble's K trunks and K heads, so it can never be at exactly a third: a row within 1% above
+   * the bound is reported as near it, with the bytes over, and does not meet the goal.
+   */
+  static final double NEAR = 1.01;
+
+  /** One method's line of the levers table. */
+  record LeverLine(
+      DemoMethod method,
+      DemoMethod base,
+      double correlation,
+      DemoAnalysis.Stat pairAccuracy,
+      DemoAnalysis.Stat win,
+      DemoAnalysis.Stat vsSingle,
+      DemoAnalysis.Stat vsOwnMembers,
+      DemoAnalysis.Stat vsBase) {}
+
+  /**
+   * One method's line of the cost table; fractions are of the independent ensemble's (NaN without
+   * one).
+   *
+   * @param vsSingle paired Best-of-n win-rate gain over the single model at the largest n (mean)
+   * @param vsIndependent paired difference to the independent ensemble at the largest n (mean)
+   * @param ppoVsSingle final PPO win rate minus the single model's (mean aggregation; NaN: not run)
+   */
+  record CostLine(
+      DemoMethod method,
+      DemoCost.Cost cost,
+      double trainFraction,
+      double scoreFraction,
+      double memoryFraction,
+      DemoAnalysis.Stat vsSingle,
+      DemoAnalysis.Stat vsIndependent,
+      double ppoVsSingle,
+      boolean candidate,
+      boolean gainReached,
+      boolean trainOk,
+      boolean memoryOk,
+      long bytesOverBound) {
+    boolean meetsGoal() {
+      return candidate && gainReached && trainOk && memoryOk;
+    }
+
+    /** Within 1% above the memory bound (see {@link #NEAR}). */
+    boolean memoryNear() {
+      return candidate && !memoryOk && memoryFraction <= GOAL_MEMORY * NEAR;
+    }
+  }
+
+  private static DemoAnalysis.Stat paired(DemoReport r, DemoMethod m, DemoAnalysis.Versus versus) {
+    for (DemoAnalysis.Paired p : r.analysis().paired()) {
+      if (p.reward().method().equals(m)
+          && p.versus() == versus
+          && p.reward().agg().equals(AggregationConfig.mean())) {
+        return p.win();
+      }
+    }
+    return null;
+  }
+
+  private static DemoMethod byName(BestOfNResults bon, String name) {
+    return bon.methods().stream()
+        .filter(m -> m.name().equals(name) && m.lever() == null)
+        .findFirst()
+        .orElse(null);
+  }
+
+  /** The independent ensemble of the run (K = the settings' k), or null. */
+  static DemoMethod independent(DemoReport r) {
+    return byName(r.bon(), "independent-" + r.s().k());
+  }
+
+  /** The levers table: the independent, linear and LoRA rows, then every lever row. */
+  static List<LeverLine> leverLines(DemoReport r) {
+    BestOfNResults bon = r.bon();
+    int last = bon.last();
+    AggregationConfig mean = AggregationConfig.mean();
+    List<LeverLine> out = new ArrayList<>();
+    for (DemoMethod m : bon.methods()) {
+      boolean reference =
+          m.lever() == null
+              && m.ensemble()
+              && (m.kind() == EnsembleKind.INDEPENDENT
+                  || m.kind() == EnsembleKind.LINEAR
+                  || m.kind() == EnsembleKind.LORA);
+      if (!reference && m.lever() == null) {
+        continue;
+      }
+      DemoMethod base = m.lever() == null ? null : byName(bon, m.lever().baseName(r.s().k()));
+      out.add(
+          new LeverLine(
+              m,
+              base,
+              r.correlation(m),
+              DemoAnalysis.Stat.of(bon.of(m, mean).pairAccuracy()),
+              DemoAnalysis.Stat.of(bon.win(m, mean, last)),
+              paired(r, m, DemoAnalysis.Versus.SINGLE),
+              paired(r, m, DemoAnalysis.Versus.OWN_MEMBERS),
+              base == null
+                  ? null
+                  : DemoAnalysis.diff(bon.win(m, mean, last), bon.win(base, mean, last))));
+    }
+    return out;
+  }
+
+  /**
+   * A method that can meet the goal: a shared-trunk ensemble (linear or LoRA, K >= 2) or the WARM
+   * average of one.
+   */
+  static boolean candidate(DemoMethod m) {
+    boolean shared = m.kind() == EnsembleKind.LINEAR || m.kind() == EnsembleKind.LORA;
+    return shared && (m.ensemble() || m.warm());
+  }
+
+  /** The cost table: every method with a measured cost. */
+  static List<CostLine> costLines(DemoReport r) {
+    BestOfNResults bon = r.bon();
+    int last = bon.last();
+    AggregationConfig mean = AggregationConfig.mean();
+    DemoMethod ind = independent(r);
+    DemoCost.Cost ic = ind == null ? null : r.cost().of(ind);
+    DemoAnalysis.Stat indGain = ind == null ? null : paired(r, ind, DemoAnalysis.Versus.SINGLE);
+    List<CostLine> out = new ArrayList<>();
+    for (DemoMethod m : bon.methods()) {
+      DemoCost.Cost c = r.cost().of(m);
+      if (c == null) {
+        continue;
+      }
+      DemoAnalysis.Stat vsSingle = paired(r, m, DemoAnalysis.Versus.SINGLE);
+      DemoAnalysis.Stat vsInd =
+          ind == null || m.equals(ind)
+              ? null
+              : DemoAnalysis.diff(bon.win(m, mean, last), bon.win(ind, mean, last));
+      double tf = ic == null ? Double.NaN : c.trainSeconds() / ic.trainSeconds();
+      double sf = ic == null ? Double.NaN : c.scoreSeconds() / ic.scoreSeconds();
+      double mf = ic == null ? Double.NaN : (double) c.variableBytes() / ic.variableBytes();
+      boolean cand = ind != null && candidate(m);
+      boolean gain = cand && vsSingle != null && vsSingle.mean() >= indGain.mean();
+      out.add(
+          new CostLine(
+              m,
+              c,
+              tf,
+              sf,
+              mf,
+              vsSingle,
+              vsInd,
+              ppoVsSingle(r, m),
+              cand,
+              gain,
+              cand && tf <= GOAL_TRAIN,
+              cand && mf <= GOAL_MEMORY,
+              ic == null
+                  ? 0
+                  : (long) Math.ceil(c.variableBytes() - ic.variableBytes() * GOAL_MEMORY)));
+    }
+    return out;
+  }
+
+  /** Final PPO win rate (mean aggregation, mean over PPO seeds) minus the single model's. */
+  private static double ppoVsSingle(DemoReport r, DemoMethod m) {
+    double mine = Double.NaN, single = Double.NaN;
+    for (PpoPhase.PpoCurve c : r.ppo().curves()) {
+      if (!c.reward().agg().equals(AggregationConfig.mean())) {
+        continue;
+      }
+      if (c.reward().method().equals(m)) {
+        mine = c.lastPoint().winRate();
+      }
+      if (c.reward().method().kind() == EnsembleKind.SINGLE) {
+        single = c.lastPoint().winRate();
+      }
+    }
+    return m.kind() == EnsembleKind.SINGLE ? Double.NaN : mine - single;
+  }
+
+  private static String f3(double x) {
+    return Double.isNaN(x) ? "—" : String.format(Locale.ROOT, "%.3f", x);
+  }
+
+  private static String f2(double x) {
+    return Double.isNaN(x) ? "—" : String.format(Locale.ROOT, "%.2f", x);
+  }
+
+  private static String fmt(DemoAnalysis.Stat s) {
+    return s == null ? "—" : s.fmt();
+  }
+
+  private static String mib(long bytes) {
+    return String.format(Locale.ROOT, "%.2f", bytes / (1024.0 * 1024.0));
+  }
+
+  /** The settings' bullet on the lever rows. */
+  static String methodsNote(DemoSettings s) {
+    if (s.levers().isEmpty()) {
+      return "- lever rows: none (`--levers none`)\n";
+    }
+    StringBuilder b = new StringBuilder("- lever rows (issue #19's diversity levers, `--levers ");
+    b.append(String.join(",", s.levers().stream().map(DemoLever::id).toList()));
+    b.append(
+        "`): each is its base row (`linear-K` or `lora-K`, same seed, data and settings) with one"
+            + " change; the rows that change LoRA phase 2 only start from their base's phase 1 of"
+            + " the same seed (copied, then trained with resume), so they differ from `lora-K` in"
+            + " phase 2 alone, and their training time is charged that phase 1's measured"
+            + " seconds:");
+    for (DemoLever l : s.levers()) {
+      b.append(" `")
+          .append(l.rowName(s.k()))
+          .append("` (")
+          .append(l.describe(s.k()))
+          .append(l.reusesPhase1() ? "; phase 1 of " + l.baseName(s.k()) : "")
+          .append(");");
+    }
+    b.setLength(b.length() - 1);
+    b.append(". Lever rows are not run in PPO\n");
+    return b.toString();
+  }
+
+  /** The markdown section on the lever rows (empty without lever rows). */
+  static String levers(DemoReport r) {
+    if (r.s().levers().isEmpty()) {
+      return "";
+    }
+    int nMax = r.bon().ns()[r.bon().last()];
+    StringBuilder md = new StringBuilder("\n## Diversity levers (issue #19)\n\n");
+    md.append(
+        String.format(
+            Locale.ROOT,
+            "Each lever row is its base row with one change (see Settings). Mean aggregation; win"
+                + " rate vs SFT at n = %d; gains are win-rate differences paired by seed (the"
+                + " paired table above), against the single model, against the row's own members"
+                + " used alone, and against its base row.%n%n",
+            nMax));
+    md.append(
+        "| method | lever | K | phase 1 | member correlation | pair accuracy | win rate | vs single"
+            + " | vs own members alone | vs base |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    for (LeverLine l : leverLines(r)) {
+      DemoMethod m = l.method();
+      String phase1 =
+          m.kind() != EnsembleKind.LORA
+              ? "—"
+              : m.lever() != null && m.lever().reusesPhase1()
+                  ? "reused (" + m.lever().baseName(r.s().k()) + ")"
+                  : "own";
+      md.append(
+          String.format(
+              Locale.ROOT,
+              "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |%n",
+              m.name(),
+              m.lever() == null ? "— (reference)" : m.lever().describe(r.s().k()),
+              m.k(),
+              phase1,
+              f3(l.correlation()),
+              l.pairAccuracy().fmt(),
+              l.win().fmt(),
+              fmt(l.vsSingle()),
+              fmt(l.vsOwnMembers()),
+              l.base() == null ? "—" : fmt(l.vsBase()) + " (" + l.base().name() + ")"));
+    }
+    return md.toString();
+  }
+
+  /** The markdown section on cost and the goal (empty when nothing was measured). */
+  static String cost(DemoReport r) {
+    List<CostLine> lines = costLines(r);
+    if (lines.isEmpty()) {
+      return "";
+    }
+    DemoMethod ind = independent(r);
+    int nMax = r.bon().ns()[r.bon().last()];
+    StringBuilder md = new StringBuilder("\n## Cost (measured)\n\n");
+    md.append(
+        "Measured in this run, summed over seeds: training = wall time of the method's own"
+            + " `RewardTraining.train` calls (data reading, normalisation and diagnostics included)"
+            + " plus the measured seconds of work it reuses (a lever row's borrowed LoRA phase 1;"
+            + " a WARM model's source ensemble, its own part being the merge); scoring = wall time"
+            + " of `RewardModel.score` on the whole Best-of-n pool (loading apart); inference"
+            + " memory = bytes of the variables of the scoring model actually loaded"
+            + " (`RewardModel.variableBytes`, float32 = 4 bytes). Fractions are of "
+            + (ind == null ? "the independent ensemble's (not run)" : ind.name() + "'s")
+            + ". Timings are wall times on a shared machine: read the fractions, which were"
+            + " measured side by side, seed by seed, in one process.\n\n");
+    md.append(
+        String.format(
+            Locale.ROOT,
+            "| method | training s | × ind. | scoring s | × ind. | inference MiB | × ind. |"
+                + " Best-of-n gain vs single (n = %d) | vs %s | PPO final win − single's | goal"
+                + " |%n|---|---|---|---|---|---|---|---|---|---|---|%n",
+            nMax,
+            ind == null ? "independent" : ind.name()));
+    for (CostLine l : lines) {
+      DemoCost.Cost c = l.cost();
+      md.append(
+          String.format(
+              Locale.ROOT,
+              "| %s | %.1f | %s | %.1f | %s | %s | %s | %s | %s | %s | %s |%n",
+              l.method().name(),
+              c.trainSeconds(),
+              f2(l.trainFraction()),
+              c.scoreSeconds(),
+              f2(l.scoreFraction()),
+              mib(c.variableBytes()),
+              f2(l.memoryFraction()),
+              fmt(l.vsSingle()),
+              fmt(l.vsIndependent()),
+              f3(l.ppoVsSingle()),
+              goal(l)));
+    }
+    md.append("\n").append(statement(r, lines)).append("\n");
+    return md.toString();
+  }
+
+  private static String goal(CostLine l) {
+    if (!l.candidate()) {
+      return "—";
+    }
+    return (l.gainReached() ? "gain ✓" : "gain ✗")
+        + ", "
+        + (l.trainOk() ? "train ✓" : "train ✗")
+        + ", "
+        + (l.memoryOk()
+            ? "memory ✓"
+            : l.memoryNear()
+                ? String.format(Locale.ROOT, "memory ≈ (%.3f)", l.memoryFraction())
+                : "memory ✗");
+  }
+
+  /** The cost statement in words: who reaches the independent ensemble's gain, at what cost. */
+  static String statement(DemoReport r, List<CostLine> lines) {
+    DemoMethod ind = independent(r);
+    if (ind == null) {
+      return "**Cost statement.** No independent ensemble ran, so there is nothing to compare with.\n";
+    }
+    CostLine il = lines.stream().filter(l -> l.method().equals(ind)).findFirst().orElse(null);
+    DemoAnalysis.Stat ig = il == null ? null : il.vsSingle();
+    if (il == null || ig == null) {
+      return "**Cost statement.** The independent ensemble's cost or gain was not measured.\n";
+    }
+    int nMax = r.bon().ns()[r.bon().last()];
+    StringBuilder a = new StringBuilder("**Cost statement.** ");
+    a.append(
+        String.format(
+            Locale.ROOT,
+            "%s gains %s win rate over the single model at n = %d (Best-of-n, mean aggregation,"
+                + " paired by seed) for %.1f s of training, %.1f s of scoring and %s MiB of"
+                + " inference memory. ",
+            ind.name(),
+            ig.fmt(),
+            nMax,
+            il.cost().trainSeconds(),
+            il.cost().scoreSeconds(),
+            mib(il.cost().variableBytes())));
+    List<CostLine> reach = lines.stream().filter(l -> l.candidate() && l.gainReached()).toList();
+    if (reach.isEmpty()) {
+      CostLine best = null;
+      for (CostLine l : lines) {
+        if (l.candidate()
+            && l.vsSingle() != null
+            && (best == null || l.vsSingle().mean() > best.vsSingle().mean())) {
+          best = l;
+        }
+      }
+      a.append("No shared-trunk ensemble reaches that gain");
+      if (best != null) {
+        a.append(
+            String.format(
+                Locale.ROOT,
+                "; the closest is %s at %s (%s vs %s paired), for %s of the training time, %s of"
+                    + " the scoring time and %s of the inference memory",
+                best.method().name(),
+                best.vsSingle().fmt(),
+                fmt(best.vsIndependent()),
+                ind.name(),
+                f2(best.trainFraction()),
+                f2(best.scoreFraction()),
+                f2(best.memoryFraction())));
+      }
+      a.append(". ");
+    } else {
+      a.append("Shared-trunk ensembles whose mean gain is at least that: ");
+      for (CostLine l : reach) {
+        a.append(
+            String.format(
+                Locale.ROOT,
+                "%s %s (%s vs %s paired) at %s of the training time, %s of the scoring time and"
+                    + " %s of the inference memory; ",
+                l.method().name(),
+                l.vsSingle().fmt(),
+                fmt(l.vsIndependent()),
+                ind.name(),
+                f2(l.trainFraction()),
+                f2(l.scoreFraction()),
+                f2(l.memoryFraction())));
+      }
+      a.setLength(a.length() - 2);
+      a.append(
+          ". A mean at least as high is not a resolved difference: read the paired difference to "
+              + ind.name()
+              + " against its standard error. ");
+    }
+    List<CostLine> goal = lines.stream().filter(CostLine::meetsGoal).toList();
+    a.append(
+        String.format(
+            Locale.ROOT,
+            "**Goal** (issue #19: a shared-trunk ensemble with a paired gain over the single model"
+                + " at n = %d at least %s's, at no more than %.0f%% of its training time and %.0f%%"
+                + " of its inference memory): ",
+            nMax,
+            ind.name(),
+            100 * GOAL_TRAIN,
+            100 * GOAL_MEMORY));
+    if (goal.isEmpty()) {
+      long cheap = lines.stream().filter(l -> l.candidate() && l.trainOk() && l.memoryOk()).count();
+      a.append(
+          String.format(
+              Locale.ROOT,
+              "not met in this run: %d shared-trunk row(s) are within both cost bounds, %d reach"
+                  + " the gain, none both.",
+              cheap,
+              reach.size()));
+      List<CostLine> near =
+          lines.stream().filter(l -> l.gainReached() && l.trainOk() && l.memoryNear()).toList();
+      if (!near.isEmpty()) {
+        a.append(" Near it: ");
+        for (CostLine l : near) {
+          a.append(
+              String.format(
+                  Locale.ROOT,
+                  "%s reaches the gain (%s; %s vs %s paired) at %s of the training time with"
+                      + " %.3f of the inference memory, %d bytes over a third (its %d heads"
+                      + " against one trunk); ",
+                  l.method().name(),
+                  l.vsSingle().fmt(),
+                  fmt(l.vsIndependent()),
+                  ind.name(),
+                  f2(l.trainFraction()),
+                  l.memoryFraction(),
+                  l.bytesOverBound(),
+                  l.method().k()));
+          DemoLever lever = l.method().lever();
+          DemoMethod base = lever == null ? null : byName(r.bon(), lever.baseName(r.s().k()));
+          CostLine bl =
+              base == null
+                  ? null
+                  : lines.stream().filter(x -> x.method().equals(base)).findFirst().orElse(null);
+          if (bl != null && !bl.gainReached()) {
+            a.setLength(a.length() - 2);
+            a.append(
+                String.format(
+                    Locale.ROOT,
+                    ", where its base %s does not (%s): the lever (%s) made that difference; ",
+                    base.name(),
+                    fmt(bl.vsSingle()),
+                    lever.describe(r.s().k())));
+          }
+        }
+        a.setLength(a.length() - 2);
+        a.append(".");
+      }
+    } else {
+      a.append("met by ");
+      for (CostLine l : goal) {
+        a.append(l.method().name());
+        DemoLever lever = l.method().lever();
+        if (lever != null) {
+          DemoMethod base = byName(r.bon(), lever.baseName(r.s().k()));
+          CostLine bl =
+              base == null
+                  ? null
+                  : lines.stream().filter(x -> x.method().equals(base)).findFirst().orElse(null);
+          if (bl != null && !bl.gainReached()) {
+            a.append(
+                String.format(
+                    Locale.ROOT,
+                    " (the lever made the difference: %s, whose base %s gains %s)",
+                    lever.describe(r.s().k()),
+                    base.name(),
+                    fmt(bl.vsSingle())));
+          } else if (bl != null) {
+            a.append(" (its base " + base.name() + " meets the gain bound too)");
+          }
+        }
+        a.append("; ");
+      }
+      a.setLength(a.length() - 2);
+      a.append(".");
+    }
+    if (r.ppo().curves().isEmpty()) {
+      a.append(" PPO was not run, so the statement covers Best-of-n only.");
+    } else {
+      a.append(
+          " PPO: the table's last-but-one column is the final PPO win rate minus the single"
+              + " model's (mean aggregation, unpaired means over PPO seeds); lever rows are not run"
+              + " in PPO.");
+    }
+    return a.append("\n").toString();
+  }
+
+  static String leversCsv(DemoReport r) {
+    StringBuilder csv =
+        new StringBuilder(
+            "method,lever,k,base,member_correlation,pair_accuracy_mean,pair_accuracy_se,win_mean,"
+                + "win_se,vs_single_mean,vs_single_se,vs_own_members_mean,vs_own_members_se,"
+                + "vs_base_mean,vs_base_se\n");
+    for (LeverLine l : leverLines(r)) {
+      csv.append(
+          String.format(
+              Locale.ROOT,
+              "%s,%s,%d,%s,%.6f,%.6f,%.6f,%.6f,%.6f,%s,%s,%s%n",
+              l.method().name(),
+              l.method().lever() == null ? "" : l.method().lever().id(),
+              l.method().k(),
+              l.base() == null ? "" : l.base().name(),
+              l.correlation(),
+              l.pairAccuracy().mean(),
+              l.pairAccuracy().se(),
+              l.win().mean(),
+              l.win().se(),
+              pair(l.vsSingle()),
+              pair(l.vsOwnMembers()),
+              pair(l.vsBase())));
+    }
+    return csv.toString();
+  }
+
+  private static String pair(DemoAnalysis.Stat s) {
+    return s == null ? "NaN,NaN" : String.format(Locale.ROOT, "%.6f,%.6f", s.mean(), s.se());
+  }
+
+  static String costCsv(DemoReport r) {
+    StringBuilder csv =
+        new StringBuilder(
+            "method,seeds,train_seconds,own_train_seconds,reused_train_seconds,phase1_seconds,"
+                + "load_seconds,score_seconds,variable_bytes,train_fraction,score_fraction,"
+                + "memory_fraction,vs_single_mean,vs_single_se,vs_independent_mean,"
+                + "vs_independent_se,ppo_vs_single,meets_goal\n");
+    for (CostLine l : costLines(r)) {
+      DemoCost.Cost c = l.cost();
+      csv.append(
+          String.format(
+              Locale.ROOT,
+              "%s,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%d,%.6f,%.6f,%.6f,%s,%s,%.6f,%b%n",
+              l.method().name(),
+              c.seeds(),
+              c.trainSeconds(),
+              c.ownTrainSeconds(),
+              c.reusedTrainSeconds(),
+              c.phase1Seconds(),
+              c.loadSeconds(),
+              c.scoreSeconds(),
+              c.variableBytes(),
+              l.trainFraction(),
+              l.scoreFraction(),
+              l.memoryFraction(),
+              pair(l.vsSingle()),
+              pair(l.vsIndependent()),
+              l.ppoVsSingle(),
+              l.meetsGoal()));
+    }
+    return csv.toString();
+  }
+
+  /** {@code results.json}'s {@code levers} and {@code cost}. */
+  static void json(ObjectNode root, DemoReport r) {
+    ArrayNode lv = root.putArray("levers");
+    for (LeverLine l : leverLines(r)) {
+      ObjectNode o = lv.addObject();
+      o.put("method", l.method().name());
+      o.put("lever", l.method().lever() == null ? null : l.method().lever().id());
+      o.put("k", l.method().k());
+      o.put("base", l.base() == null ? null : l.base().name());
+      o.put("member_correlation", l.correlation());
+      o.put("pair_accuracy_mean", l.pairAccuracy().mean());
+      o.put("win_mean", l.win().mean());
+      stat(o, "vs_single", l.vsSingle());
+      stat(o, "vs_own_members", l.vsOwnMembers());
+      stat(o, "vs_base", l.vsBase());
+    }
+    ArrayNode cj = root.putArray("cost");
+    List<CostLine> lines = costLines(r);
+    for (CostLine l : lines) {
+      DemoCost.Cost c = l.cost();
+      ObjectNode o = cj.addObject();
+      o.put("method", l.method().name());
+      o.put("seeds", c.seeds());
+      o.put("train_seconds", c.trainSeconds());
+      o.put("own_train_seconds", c.ownTrainSeconds());
+      o.put("reused_train_seconds", c.reusedTrainSeconds());
+      o.put("phase1_seconds", c.phase1Seconds());
+      o.put("load_seconds", c.loadSeconds());
+      o.put("score_seconds", c.scoreSeconds());
+      o.put("variable_bytes", c.variableBytes());
+      o.put("train_fraction", l.trainFraction());
+      o.put("score_fraction", l.scoreFraction());
+      o.put("memory_fraction", l.memoryFraction());
+      stat(o, "vs_single", l.vsSingle());
+      stat(o, "vs_independent", l.vsIndependent());
+      o.put("ppo_vs_single", l.ppoVsSingle());
+      o.put("meets_goal", l.meetsGoal());
+    }
+    root.put("cost_statement", lines.isEmpty() ? "" : statement(r, lines));
+  }
+
+  private static void stat(ObjectNode o, String key, DemoAnalysis.Stat s) {
+    o.put(key + "_mean", s == null ? Double.NaN : s.mean());
+    o.put(key + "_se", s == null ? Double.NaN : s.se());
+  }
+}
