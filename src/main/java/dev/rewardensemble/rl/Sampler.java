@@ -642,8 +642,14 @@ public final class Sampler implements AutoCloseable {
     Attention.Geometry g0 = cache0.extend(tf, mask);
     Operand<TFloat32> rows0 =
         Transformers.forward(cx, config, fromVariables, ids, g0, Projector.NONE, null, cache0);
+    Operand<TFloat32> last0 = lastRow(tf, rows0, g0, config.hiddenSize());
+    // Weight-first in float32, as each step computes it: the rows-first product repacks the whole
+    // [V, H] head for oneDNN (memory that TensorFlow's allocator then keeps: 147 MiB at GPT-2
+    // 124M).
     Operand<TFloat32> logits0 =
-        LmHead.logits(cx, config, fromVariables, lastRow(tf, rows0, g0, config.hiddenSize()));
+        cx.precision() == Precision.FLOAT32
+            ? LmHead.fewRowLogits(tf, config, fromVariables, last0)
+            : LmHead.logits(cx, config, fromVariables, last0);
     Operand<TFloat32> u0 = tf.gather(uniforms, tf.constant(0), tf.constant(1)); // [B]
     Operand<TInt32> tok0 = Sampling.choose(tf, logits0, u0, temperature, topP, topK); // [B]
     Operand<TFloat32> lp0 = Sampling.logProb(tf, logits0, tok0); // [B]
