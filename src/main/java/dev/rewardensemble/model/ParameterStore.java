@@ -382,15 +382,15 @@ public final class ParameterStore {
   static final long GROUP_BYTES = 256L << 20;
 
   /**
-   * Bytes per run when loading {@code total} bytes: a sixteenth of the load, between 16 MiB and
-   * {@link #GROUP_BYTES}. The tensors in flight are a second copy of that much of the model, and
+   * Bytes per run when loading {@code total} bytes: a 32nd of the load, between 8 MiB and {@link
+   * #GROUP_BYTES}. The tensors in flight are a second copy of that much of the model, and
    * TensorFlow's CPU allocator keeps the memory they free for later tensors, so a group of 256 MiB
    * put that much above the model into a small model's peak RSS (measured: generation's peak on the
-   * 109M copy of bench-llama); at least 16 runs keep it to a sixteenth, while a large model keeps
-   * the fewest runs.
+   * 109M copy of bench-llama); at least 32 runs keep it to a 32nd, while a large model keeps the
+   * fewest runs.
    */
   static long groupBytes(long total) {
-    return Math.min(GROUP_BYTES, Math.max(16L << 20, total / 16));
+    return Math.min(GROUP_BYTES, Math.max(8L << 20, total / 32));
   }
 
   /**

@@ -14,24 +14,24 @@ import org.tensorflow.Session;
 import org.tensorflow.op.Ops;
 
 /**
- * A streamed load holds at most a sixteenth of the model in flight (between 16 MiB and 256 MiB):
+ * A streamed load holds at most a 32nd of the model in flight (between 8 MiB and 256 MiB):
  * TensorFlow's CPU allocator keeps what the fed tensors free, so the group size went straight into
  * a small model's peak RSS.
  */
 class ParameterStoreLoadTest {
 
   @Test
-  void groupsAreASixteenthOfTheLoadBetween16And256MiB() {
+  void groupsAreA32ndOfTheLoadBetween8And256MiB() {
     long mib = 1L << 20;
-    assertEquals(16 * mib, ParameterStore.groupBytes(20 * mib), "small loads: the floor");
-    assertEquals(450 * mib / 16, ParameterStore.groupBytes(450 * mib), "a 109M-parameter model");
+    assertEquals(8 * mib, ParameterStore.groupBytes(20 * mib), "small loads: the floor");
+    assertEquals(450 * mib / 32, ParameterStore.groupBytes(450 * mib), "a 109M-parameter model");
     assertEquals(256 * mib, ParameterStore.groupBytes(14_000 * mib), "a 7B bf16 model: the cap");
   }
 
   @Test
   void aLoadInSeveralGroupsLoadsEveryValue() {
     Map<String, FloatTensor> values = new LinkedHashMap<>();
-    for (int i = 0; i < 17; i++) { // 17 x 1 MiB: two groups of at least 16 MiB
+    for (int i = 0; i < 9; i++) { // 9 x 1 MiB: two groups of at least 8 MiB
       float[] data = new float[512 * 512];
       for (int j = 0; j < data.length; j += 997) {
         data[j] = i + j * 1e-3f;
