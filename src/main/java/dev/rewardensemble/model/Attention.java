@@ -251,7 +251,7 @@ public final class Attention {
             Layers.cast(tf, kh, TFloat32.class),
             Layers.cast(tf, vh, TFloat32.class)); // [B, Nkv, Tk, D] each
     Operand<TFloat32> ctx =
-        KvCache.attend(tf, Layers.cast(tf, q, TFloat32.class), all, g, n, nKv, d, o);
+        cache.attend(tf, Layers.cast(tf, q, TFloat32.class), all, g, n, nKv, d, o);
     cache.readBy(layer, ctx);
     return Layers.cast(tf, ctx, q.type());
   }

@@ -76,6 +76,22 @@ public final class KvCache {
   /** First slot of the current step's tokens, set by {@link #extend}; null before. */
   private Operand<TInt32> start;
 
+  /** The current step's tokens are one per row ({@link #extendByOne}). */
+  private boolean oneToken;
+
+  /** The geometry of the last {@link #extend}. */
+  private Attention.Geometry geometry;
+
+  /**
+   * Per-step memos of a one-token step's attention ({@link #attend}): {@code [B*Nkv, C, D]} for the
+   * cache's keys, keyed by head count and size, and the additive mask laid out as the scores {@code
+   * [B*Nkv, G, C]}, keyed by head count, group and window.
+   */
+  private final java.util.Map<Long, Operand<TInt32>> stepRows = new java.util.HashMap<>();
+
+  private final java.util.Map<java.util.List<Integer>, Operand<TFloat32>> stepBias =
+      new java.util.HashMap<>();
+
   /** Scatter indices of the current step's slots, for heads of the size of the key (memo). */
   private long indexHeads = -2;
 
@@ -177,6 +193,27 @@ public final class KvCache {
    *     and {@code offsets [S, C]} (C the capacity, or every slot so far when concatenated)
    */
   public Attention.Geometry extend(Ops tf, Operand<TInt32> mask) {
+    oneToken = false;
+    stepRows.clear();
+    stepBias.clear();
+    geometry = extendBy(tf, mask);
+    return geometry;
+  }
+
+  /**
+   * {@link #extend} by one token per row (a decode step): the same geometry, and the step's
+   * attention then takes a shorter form ({@link #attend}: one query per row needs no transposes,
+   * and the mask and shapes are built once per step, not per layer).
+   *
+   * @param mask {@code [B, 1]} 1 for a real token, 0 for padding
+   */
+  public Attention.Geometry extendByOne(Ops tf, Operand<TInt32> mask) {
+    Attention.Geometry g = extend(tf, mask);
+    oneToken = true;
+    return g;
+  }
+
+  private Attention.Geometry extendBy(Ops tf, Operand<TInt32> mask) {
     Operand<TInt32> shape = tf.shape(mask);
     Operand<TInt32> b = scalar(tf, tf.stridedSlice(shape, Indices.at(0)));
     Operand<TInt32> s = scalar(tf, tf.stridedSlice(shape, Indices.at(1)));
@@ -397,7 +434,7 @@ public final class KvCache {
    * @param g the geometry of the last {@link #extend}
    * @return {@code [B*S, N*D]}
    */
-  static Operand<TFloat32> attend(
+  Operand<TFloat32> attend(
       Ops tf,
       Operand<TFloat32> q,
       Layer all,
@@ -406,6 +443,9 @@ public final class KvCache {
       int nKv,
       int d,
       Attention.Options o) {
+    if (oneToken && g == geometry) {
+      return attendOne(tf, q, all, n, nKv, d, o);
+    }
     int group = n / nKv;
     Operand<TInt32> b = g.batch();
     Operand<TInt32> s = g.time();
@@ -443,6 +483,66 @@ public final class KvCache {
                     b, tf.constant(nKv), tf.constant(group), s, tf.constant(d)))); // [B,Nkv,G,S,D]
     ctx = tf.linalg.transpose(ctx, tf.constant(new int[] {0, 3, 1, 2, 4})); // [B, S, Nkv, G, D]
     return tf.reshape(ctx, tf.constant(new int[] {-1, n * d})); // [B*S, N*D]
+  }
+
+  /**
+   * {@link #attend} for one query per row (S = 1): the queries {@code [B, 1, N, D]} are already in
+   * the order of {@code [B*Nkv, G, D]} and the context {@code [B*Nkv, G, D]} in that of {@code [B,
+   * N*D]}, so both are reshapes (the general path's transposes move nothing when S = 1), and the
+   * cache's shape and the mask in the scores' layout come from per-step memos. The same products,
+   * scaling, soft-capping, mask and softmax, element for element.
+   */
+  private Operand<TFloat32> attendOne(
+      Ops tf, Operand<TFloat32> q, Layer all, int n, int nKv, int d, Attention.Options o) {
+    int group = n / nKv;
+    Operand<TFloat32> q3 = tf.reshape(q, tf.constant(new int[] {-1, group, d})); // [B*Nkv, G, D]
+    Operand<TInt32> rows3 =
+        stepRows.computeIfAbsent(
+            (long) nKv * 1_000_003L + d,
+            key -> {
+              Operand<TInt32> b = dim(tf, tf.shape(keyMask), 0);
+              Operand<TInt32> c = dim(tf, tf.shape(keyMask), 1);
+              return tf.stack(
+                  List.of(tf.math.mul(b, tf.constant(nKv)), c, tf.constant(d))); // B*Nkv, C, D
+            });
+    Operand<TFloat32> k3 = tf.reshape(all.keys(), rows3); // [B*Nkv, C, D]
+    Operand<TFloat32> v3 = tf.reshape(all.values(), rows3); // [B*Nkv, C, D]
+    Operand<TFloat32> scores = Layers.batchMatMul(tf, q3, k3, true); // [B*Nkv, G, C]
+    scores = tf.math.mul(scores, tf.constant((float) o.scale()));
+    if (o.softcap() > 0) { // before the mask, as transformers' eager attention
+      Operand<TFloat32> cap = tf.constant((float) o.softcap());
+      scores = tf.math.mul(tf.math.tanh(tf.math.div(scores, cap)), cap);
+    }
+    scores = tf.math.add(scores, stepBias(tf, nKv, group, o.window()));
+    Operand<TFloat32> probs = tf.nn.softmax(scores); // [B*Nkv, G, C]
+    Operand<TFloat32> ctx = Layers.batchMatMul(tf, probs, v3, false); // [B*Nkv, G, D]
+    return tf.reshape(ctx, tf.constant(new int[] {-1, n * d})); // [B, N*D]
+  }
+
+  /**
+   * The current one-token step's additive mask for a layer of {@code nKv} key/value heads, {@code
+   * group} queries per head and sliding window {@code window}, as {@code [B*Nkv, G, C]}: the
+   * geometry's {@code [B, 1, 1, 1, C]} broadcast over the heads (built once per step).
+   */
+  private Operand<TFloat32> stepBias(Ops tf, int nKv, int group, int window) {
+    return stepBias.computeIfAbsent(
+        List.of(nKv, group, window),
+        key -> {
+          Operand<TInt32> b = dim(tf, tf.shape(keyMask), 0);
+          Operand<TInt32> c = dim(tf, tf.shape(keyMask), 1);
+          Operand<TFloat32> bias =
+              tf.broadcastTo(
+                  geometry.bias(tf, window),
+                  tf.stack(
+                      List.of(
+                          b,
+                          tf.constant(nKv),
+                          tf.constant(group),
+                          tf.constant(1),
+                          c))); // [B, Nkv, G, 1, C]
+          return tf.reshape(
+              bias, tf.stack(List.of(tf.math.mul(b, tf.constant(nKv)), tf.constant(group), c)));
+        });
   }
 
   private static Operand<TInt32> dim(Ops tf, Operand<TInt32> shape, int i) {

@@ -54,13 +54,13 @@ import org.tensorflow.types.family.TType;
  * that position only, until every row has emitted EOS or {@code maxNewTokens} tokens exist. A
  * step's attention reads every slot of the cache, with unwritten and padding slots masked. The
  * cache never leaves the graph (nothing crosses host and device per token); the loop body cannot
- * capture outside tensors, so the weights enter it as loop variables (forwarded by reference, not
- * copied). A {@code VariableV2} with the same {@code shared_name} created inside the body does read
- * the outer variable in TensorFlow Java 1.1.0 (checked), but loop variables keep the body a
- * function of its inputs and fail loudly if a weight is missing. Token choice ({@link
- * Sampling#choose}) is an inverse-CDF lookup with one uniform number per row and step, fed from the
- * host and drawn from a stream seeded by the config's seed and the prompt's index in the request,
- * so a row's draws do not depend on which other prompts share its batch.
+ * capture outside tensors, so it reads the weights and sampling settings from stand-ins that are
+ * re-pointed, once the loop is built, to the outside tensors entered into the loop's frame once
+ * ({@link LoopInvariants}; as loop variables they cost four control-flow ops per weight and step).
+ * A decode step's attention takes the one-token form ({@link KvCache#extendByOne}). Token choice
+ * ({@link Sampling#choose}) is an inverse-CDF lookup with one uniform number per row and step, fed
+ * from the host and drawn from a stream seeded by the config's seed and the prompt's index in the
+ * request, so a row's draws do not depend on which other prompts share its batch.
  *
  * <p>{@link #generateUncached} is the reference: it recomputes the full prefix for every token (one
  * run per token), with the same token choice. It exists for checks and the benchmark.
@@ -599,19 +599,22 @@ public final class Sampler implements AutoCloseable {
     return tf.stridedSlice(seq, Indices.all(), Indices.at(-1), Indices.all()); // [B, H]
   }
 
-  // Loop variables of the decode loop, in order; the cache and then the weights follow.
+  // Loop variables of the decode loop, in order; the cache follows.
   private static final int STEP = 0; // tokens chosen so far
   private static final int MAX_NEW = 1;
   private static final int LAST = 2; // [B] token chosen at the previous step
   private static final int DONE = 3; // [B] 1 once the row emitted EOS
   private static final int TOKENS = 4; // [B, M] chosen tokens, the first STEP columns written
   private static final int LOGPROBS = 5; // [B, M]
-  private static final int UNIFORMS = 6; // [B, M]
-  private static final int TEMPERATURE = 7;
-  private static final int TOP_P = 8;
-  private static final int TOP_K = 9;
-  private static final int EOS = 10;
-  private static final int CACHE = 11; // KvCache.state(): length, key mask, keys and values
+  private static final int CACHE = 6; // KvCache.state(): length, key mask, keys and values
+
+  // What the body reads but never changes (LoopInvariants), in order; the weights follow.
+  private static final int UNIFORMS = 0; // [B, M]
+  private static final int TEMPERATURE = 1;
+  private static final int TOP_P = 2;
+  private static final int TOP_K = 3;
+  private static final int EOS = 4;
+  private static final int WEIGHTS = 5;
 
   /**
    * Prefill plus the in-graph decode loop; returns the loop's tokens and log-probabilities. Both
@@ -639,8 +642,14 @@ public final class Sampler implements AutoCloseable {
     Attention.Geometry g0 = cache0.extend(tf, mask);
     Operand<TFloat32> rows0 =
         Transformers.forward(cx, config, fromVariables, ids, g0, Projector.NONE, null, cache0);
+    Operand<TFloat32> last0 = lastRow(tf, rows0, g0, config.hiddenSize());
+    // Weight-first in float32, as each step computes it: the rows-first product repacks the whole
+    // [V, H] head for oneDNN (memory that TensorFlow's allocator then keeps: 147 MiB at GPT-2
+    // 124M).
     Operand<TFloat32> logits0 =
-        LmHead.logits(cx, config, fromVariables, lastRow(tf, rows0, g0, config.hiddenSize()));
+        cx.precision() == Precision.FLOAT32
+            ? LmHead.fewRowLogits(tf, config, fromVariables, last0)
+            : LmHead.logits(cx, config, fromVariables, last0);
     Operand<TFloat32> u0 = tf.gather(uniforms, tf.constant(0), tf.constant(1)); // [B]
     Operand<TInt32> tok0 = Sampling.choose(tf, logits0, u0, temperature, topP, topK); // [B]
     Operand<TFloat32> lp0 = Sampling.logProb(tf, logits0, tok0); // [B]
@@ -649,26 +658,24 @@ public final class Sampler implements AutoCloseable {
 
     List<Operand<?>> state0 = cache0.state();
     int cacheSize = state0.size();
-    Output<?>[] init = new Output<?>[CACHE + cacheSize + keys.size()];
+    Output<?>[] init = new Output<?>[CACHE + cacheSize];
     init[STEP] = tf.constant(1).asOutput();
     init[MAX_NEW] = maxNew.asOutput();
     init[LAST] = tok0.asOutput();
     init[DONE] = done0.asOutput();
     init[TOKENS] = column(tf, tf.fill(outShape, tf.constant(pad)), tf.constant(0), tok0).asOutput();
     init[LOGPROBS] = column(tf, tf.fill(outShape, tf.constant(0f)), tf.constant(0), lp0).asOutput();
-    init[UNIFORMS] = uniforms.asOutput();
-    init[TEMPERATURE] = temperature.asOutput();
-    init[TOP_P] = topP.asOutput();
-    init[TOP_K] = topK.asOutput();
-    init[EOS] = eos.asOutput();
     for (int i = 0; i < cacheSize; i++) {
       init[CACHE + i] = state0.get(i).asOutput();
     }
-    // The weights enter the loop in their storage dtype and are widened inside the body, block by
+    // The weights enter the loop's frame once, in their storage dtype (LoopInvariants: not as loop
+    // variables, which cost four ops per weight and step), and are widened inside the body, block
+    // by
     // block, as scoring does: bfloat16 storage holds no float32 copy of the model across the loop.
-    for (int i = 0; i < keys.size(); i++) {
-      String key = keys.get(i);
-      init[CACHE + cacheSize + i] = tf.identity(params.stored(key, shapes.get(key))).asOutput();
+    List<Operand<?>> invariants =
+        new ArrayList<>(List.of(uniforms, temperature, topP, topK, eos)); // by the indices above
+    for (String key : keys) {
+      invariants.add(tf.identity(params.stored(key, shapes.get(key))));
     }
 
     Output<?>[] out =
@@ -697,10 +704,11 @@ public final class Sampler implements AutoCloseable {
                       b.math.mul(as(in[LAST]), live), b.math.mul(done, b.constant(pad))); // [B]
               Operand<TInt32> newIds = b.expandDims(fed, b.constant(1)); // [B, 1]
               KvCache cache = cache0.withState(Arrays.asList(in).subList(CACHE, CACHE + cacheSize));
-              Attention.Geometry g = cache.extend(b, b.expandDims(live, b.constant(1)));
+              Attention.Geometry g = cache.extendByOne(b, b.expandDims(live, b.constant(1)));
+              List<Operand<?>> fixed = LoopInvariants.standIns(b, invariants);
               Map<String, Operand<?>> weights = new LinkedHashMap<>();
               for (int i = 0; i < keys.size(); i++) {
-                weights.put(keys.get(i), in[CACHE + cacheSize + i]);
+                weights.put(keys.get(i), fixed.get(WEIGHTS + i));
               }
               BuildContext bcx = BuildContext.float32(b);
               Weights w = Weights.widening(b, weights);
@@ -709,15 +717,22 @@ public final class Sampler implements AutoCloseable {
               Operand<TFloat32> logits =
                   LmHead.fewRowLogits(
                       b, config, w, lastRow(b, rows, g, config.hiddenSize())); // [B, V]
-              Operand<TFloat32> u = b.gather(as(in[UNIFORMS]), step, b.constant(1)); // [B]
+              Operand<TFloat32> u =
+                  b.gather(as(fixed.get(UNIFORMS).asOutput()), step, b.constant(1)); // [B]
               Operand<TInt32> tok =
                   Sampling.choose(
-                      b, logits, u, as(in[TEMPERATURE]), as(in[TOP_P]), as(in[TOP_K])); // [B]
+                      b,
+                      logits,
+                      u,
+                      as(fixed.get(TEMPERATURE).asOutput()),
+                      as(fixed.get(TOP_P).asOutput()),
+                      as(fixed.get(TOP_K).asOutput())); // [B]
               Operand<TFloat32> lp =
                   b.math.mul(
                       Sampling.logProb(b, logits, tok), b.dtypes.cast(live, TFloat32.class)); // [B]
               tok = b.math.add(b.math.mul(tok, live), b.math.mul(done, b.constant(pad)));
-              Operand<TInt32> hitEos = b.dtypes.cast(b.math.equal(tok, as(in[EOS])), TInt32.class);
+              Operand<TInt32> hitEos =
+                  b.dtypes.cast(b.math.equal(tok, as(fixed.get(EOS).asOutput())), TInt32.class);
               next[STEP] = b.math.add(step, b.constant(1)).asOutput();
               next[LAST] = tok.asOutput();
               next[DONE] = b.math.maximum(done, b.math.mul(hitEos, live)).asOutput();
@@ -727,14 +742,10 @@ public final class Sampler implements AutoCloseable {
               for (int i = 0; i < cacheSize; i++) {
                 next[CACHE + i] = state.get(i).asOutput();
               }
-              for (int i : new int[] {MAX_NEW, UNIFORMS, TEMPERATURE, TOP_P, TOP_K, EOS}) {
-                next[i] = in[i];
-              }
-              for (int i = 0; i < keys.size(); i++) {
-                next[CACHE + cacheSize + i] = in[CACHE + cacheSize + i];
-              }
+              next[MAX_NEW] = in[MAX_NEW];
             },
             "decode");
+    LoopInvariants.bind(graph, tf, out, invariants);
     // The columns written: one per step taken.
     Operand<TInt32> taken = tf.stack(List.of(tf.constant(-1), as(out[STEP]))); // [2]
     Operand<TInt32> origin = tf.constant(new int[] {0, 0});

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.model.LmHead;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
@@ -71,6 +72,49 @@ class DecodeGraphTest {
       assertEquals(0, rowsFirst, "no rows-first head product");
       int heads = weightFirst;
       assertTrue(heads >= 1, "a weight-first head product in the decode body");
+    }
+  }
+
+  /**
+   * The weights and sampling settings enter the decode loop's frame once ({@code Enter} with {@code
+   * is_constant}), not as loop variables: a loop variable costs four ops per step (Merge, Switch,
+   * Identity, NextIteration), which were a quarter of a small model's decode step.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"tiny-llama", "tiny-gpt2"})
+  void weightsEnterTheLoopOnceNotAsLoopVariables(String preset) throws Exception {
+    ModelConfig c = Models.preset(preset);
+    int weights = LmHead.weightShapes(c).size();
+    try (Sampler s = Models.random(c, 3)) {
+      int constantEnters = 0;
+      int loopVariables = 0;
+      for (Iterator<GraphOperation> it = s.graph().operations(); it.hasNext(); ) {
+        GraphOperation op = it.next();
+        if (op.type().equals("Enter") && op.attributes().getAttrBool("is_constant")) {
+          constantEnters++;
+        }
+        if (op.type().equals("NextIteration") && op.name().startsWith("decode/")) {
+          loopVariables++;
+        }
+      }
+      assertTrue(constantEnters >= weights + 5, constantEnters + " constant Enter ops");
+      // step, max new, last token, done, tokens, log-probs; the cache's length, key mask, and
+      // keys and values per layer
+      assertEquals(6 + 2 + 2 * c.numLayers(), loopVariables, "loop variables");
+    }
+  }
+
+  /**
+   * A decode step attends with one query per row: its queries and context are reshaped, not
+   * transposed; the transposes left are the keys' and values' (2 per layer) and the head's.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"tiny-llama", "tiny-gpt2"})
+  void oneTokenAttentionTransposesOnlyTheNewKeysAndValues(String preset) throws Exception {
+    ModelConfig c = Models.preset(preset);
+    try (Sampler s = Models.random(c, 3)) {
+      long transposes = body(s).stream().filter(op -> op.type().equals("Transpose")).count();
+      assertEquals(2L * c.numLayers() + 1, transposes);
     }
   }
 }
