@@ -135,10 +135,13 @@ public final class GradientAccumulator {
       adds.add(s.assignAdd(acc, s.math.mul(microGrads.get(i), scale)));
       zeroes.add(s.assign(acc, s.zerosLike(acc)));
       accumulated.add(acc);
-      squares.add(sumOfSquares(s, acc)); // []
+      squares.add(s.nn.l2Loss(acc)); // []: sum(acc^2) / 2 in one pass
     }
     Operand<TFloat32> globalNorm = // []
-        s.withName("global_norm").math.sqrt(s.math.addN(squares));
+        s.withName("global_norm")
+            .math
+            .sqrt(
+                s.math.mul(s.math.addN(squares), s.constant(2f))); // halves summed, doubled: exact
     Operand<TBool> finite = s.withName("finite").math.isFinite(globalNorm); // []
     Operand<TFloat32> one = s.constant(1f);
     Operand<TFloat32> clipCoefficient = // []
@@ -166,15 +169,6 @@ public final class GradientAccumulator {
         finite,
         accumulate,
         reset);
-  }
-
-  private static Operand<TFloat32> sumOfSquares(Ops s, Operand<TFloat32> x) {
-    int rank = x.shape().numDimensions();
-    int[] axes = new int[rank];
-    for (int d = 0; d < rank; d++) {
-      axes[d] = d;
-    }
-    return s.sum(s.math.square(x), s.constant(axes)); // []
   }
 
   /**

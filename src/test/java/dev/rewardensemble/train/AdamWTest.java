@@ -221,9 +221,13 @@ class AdamWTest {
           float[] gotP = Tensors.floats(r.get(1 + 3 * i));
           float[] gotM = Tensors.floats(r.get(2 + 3 * i));
           float[] gotV = Tensors.floats(r.get(3 + 3 * i));
-          assertClose(p[i], gotP, 1e-6, "param " + i);
-          assertClose(m[i], gotM, 1e-6, "adam_m " + i);
-          assertClose(v[i], gotV, 1e-6, "adam_v " + i);
+          // TensorFlow's fused kernel rounds 1 - beta1 and orders the update differently (AdamW's
+          // class comment): up to 1.1e-6 relative measured here, against 0 for a bit-exact copy
+          assertClose(p[i], gotP, 2e-6, "param " + i);
+          assertClose(m[i], gotM, 2e-6, "adam_m " + i);
+          // the kernel's v is torch's times the documented factor (AdamW#secondMomentScale)
+          assertClose(
+              scaled(v[i], AdamW.secondMomentScale(cfg.beta2())), gotV, 1e-6, "adam_v " + i);
           assertClose(toFloat(pd[i]), gotP, 1e-5, "param " + i + " vs double textbook");
           for (int j = 0; j < gotP.length; j++) {
             assertTrue(gotP[j] != init[i][j], "param " + i + "[" + j + "] did not move");
@@ -351,6 +355,15 @@ class AdamWTest {
     float[] out = new float[n];
     for (int i = 0; i < n; i++) {
       out[i] = (float) (rnd.nextGaussian() * scale);
+    }
+    return out;
+  }
+
+  /** {@code x * factor} element by element, in double, rounded to float32. */
+  static float[] scaled(float[] x, double factor) {
+    float[] out = new float[x.length];
+    for (int i = 0; i < x.length; i++) {
+      out[i] = (float) (x[i] * factor);
     }
     return out;
   }
