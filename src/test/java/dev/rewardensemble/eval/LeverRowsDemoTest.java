@@ -52,6 +52,11 @@ class LeverRowsDemoTest {
     return Double.parseDouble(row.get(key));
   }
 
+  /** Unit {@code u}'s directory: {@code world-<seed>/seed-<s>} (world-major units). */
+  private static Path unitDir(DemoSettings s, Path out, int u) {
+    return out.resolve("world-" + s.worldSeed(u / s.seeds())).resolve("seed-" + (u % s.seeds()));
+  }
+
   private static JsonNode json(Path file) throws Exception {
     return JSON.readTree(file.toFile());
   }
@@ -79,8 +84,8 @@ class LeverRowsDemoTest {
     String md = Files.readString(r.report());
 
     // Each row trained with its lever: its run's provenance says so, its base's does not.
-    for (int seed = 0; seed < s.seeds(); seed++) {
-      Path sd = out.resolve("seed-" + seed);
+    for (int unit = 0; unit < s.units(); unit++) {
+      Path sd = unitDir(s, out, unit);
       JsonNode lora = json(sd.resolve("rm-lora-2/run.json")).get("provenance");
       assertEquals("shared", lora.get("member_data").asText());
       assertEquals(0.0, lora.get("prior_scale").asDouble());
@@ -123,7 +128,7 @@ class LeverRowsDemoTest {
     for (Map<String, String> c : cost) {
       assertTrue(num(c, "train_seconds") > 0, c.toString());
       assertTrue(num(c, "score_seconds") > 0, c.toString());
-      assertEquals(s.seeds(), Integer.parseInt(c.get("seeds")), c.toString());
+      assertEquals(s.units(), Integer.parseInt(c.get("seeds")), c.toString());
     }
     Map<String, String> lora = row(cost, "lora-2");
     assertTrue(num(lora, "phase1_seconds") > 0);
@@ -143,13 +148,17 @@ class LeverRowsDemoTest {
     // Inference memory is the loaded scoring model's variable bytes: re-measured here, and for
     // models without adapters equal to 4 bytes per parameter the model holds.
     try (RewardModel single =
-            RewardModel.load(out.resolve("seed-1/rm-single"), ExecConfig.defaults());
+            RewardModel.load(
+                unitDir(s, out, s.units() - 1).resolve("rm-single"), ExecConfig.defaults());
         RewardModel ind2 =
-            RewardModel.load(out.resolve("seed-1/rm-independent-2"), ExecConfig.defaults());
+            RewardModel.load(
+                unitDir(s, out, s.units() - 1).resolve("rm-independent-2"), ExecConfig.defaults());
         RewardModel lin5 =
-            RewardModel.load(out.resolve("seed-1/rm-linear-5"), ExecConfig.defaults());
+            RewardModel.load(
+                unitDir(s, out, s.units() - 1).resolve("rm-linear-5"), ExecConfig.defaults());
         RewardModel ranks =
-            RewardModel.load(out.resolve("seed-1/rm-lora-2-ranks"), ExecConfig.defaults())) {
+            RewardModel.load(
+                unitDir(s, out, s.units() - 1).resolve("rm-lora-2-ranks"), ExecConfig.defaults())) {
       long sb = single.variableBytes();
       assertEquals(sb, Long.parseLong(row(cost, "single").get("variable_bytes")));
       assertEquals(4 * single.parameterCounts().orElseThrow().total(), sb);
