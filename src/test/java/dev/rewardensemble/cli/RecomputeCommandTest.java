@@ -176,34 +176,27 @@ class RecomputeCommandTest {
       Cli.Run r = Cli.rme(args.toArray(new String[0]));
       assertEquals(2, r.code(), r.err());
       assertTrue(r.err().contains(" needs about "), r.err());
-      // the fewest blocks that fit first, then every block
-      assertTrue(r.err().contains("; try --recompute auto (recomputes the lowest "), r.err());
-      assertTrue(r.err().contains(", --recompute (activations "), r.err());
+      assertTrue(r.err().contains("; try --recompute (activations "), r.err());
       List<String> with = new ArrayList<>(args);
       with.add("--recompute");
       Cli.Run w = Cli.rme(with.toArray(new String[0]));
       assertFalse(w.err().contains(" needs about "), w.err());
-      // auto resolves to a number of blocks below 32 that passes the same pre-check
-      List<String> auto = new ArrayList<>(args);
-      auto.addAll(List.of("--recompute", "auto"));
-      Cli.Run a = Cli.rme(auto.toArray(new String[0]));
-      assertFalse(a.err().contains(" needs about "), a.err());
-      Recomputation resolved =
-          MemoryCheck.autoRecompute(
-              base, EnsembleKind.SINGLE, 1, null, 8, 256, WeightStorage.AUTO, Precision.FLOAT32);
-      int n = resolved.blocks();
-      assertTrue(n > 0 && n < 32, resolved.id());
-      // N blocks explicitly: the same; one fewer is refused; a bad value is one line, exit 2
-      List<String> fewer = new ArrayList<>(args);
-      fewer.addAll(List.of("--recompute", Integer.toString(n - 1)));
-      Cli.Run f = Cli.rme(fewer.toArray(new String[0]));
-      assertEquals(2, f.code(), f.err());
-      assertTrue(f.err().contains(" needs about "), f.err());
+      // the lowest 31 of 32 blocks: fits too; none of them (0): refused as without the option
+      List<String> most = new ArrayList<>(args);
+      most.addAll(List.of("--recompute", "31"));
+      Cli.Run m = Cli.rme(most.toArray(new String[0]));
+      assertFalse(m.err().contains(" needs about "), m.err());
+      List<String> zero = new ArrayList<>(args);
+      zero.addAll(List.of("--recompute", "0"));
+      Cli.Run z = Cli.rme(zero.toArray(new String[0]));
+      assertEquals(2, z.code(), z.err());
+      assertTrue(z.err().contains(" needs about "), z.err());
+      // a bad value is one line, exit 2
       List<String> bad = new ArrayList<>(args);
       bad.addAll(List.of("--recompute", "some"));
       Cli.Run b = Cli.rme(bad.toArray(new String[0]));
       assertEquals(2, b.code(), b.err());
-      assertTrue(b.err().contains("--recompute must be all, none, auto or a number"), b.err());
+      assertTrue(b.err().contains("--recompute must be all, none or a number"), b.err());
     } finally {
       System.clearProperty(AvailableMemory.PROPERTY);
     }

@@ -1,7 +1,6 @@
 package dev.rewardensemble.ensemble;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.rewardensemble.config.ModelConfig;
@@ -57,12 +56,11 @@ class MemoryPlanBfloat16Test {
    * The paper-scale step of README "Paper scale": a 7B K = 3 LoRA phase 2 (r 8, every projection)
    * on 1 pair of 128 tokens over a bf16 checkpoint (streamed, no Java copy), bfloat16 compute.
    * Without recomputation the step was killed by the kernel on the 24 GiB machine (measured), so
-   * its plan must not fit in 22 GiB; with every block recomputed it peaked at 17.4 GiB, so that
-   * plan fits; {@code --recompute auto} picks the fewest lowest blocks that fit, and one block
-   * fewer does not.
+   * its plan must not fit in 22 GiB; with every block recomputed it peaked at 17.4 GiB, and the
+   * plan says so.
    */
   @Test
-  void theSevenBillionLoraStepRecomputesOnlyWhatItMust() throws Exception {
+  void theSevenBillionLoraStepNeedsRecomputation() throws Exception {
     ModelConfig c = ModelConfigs.read(Path.of("tf-graphs/llama-7b.json"));
     LoraConfig lora = dev.rewardensemble.bench.BenchModels.lora(c, 0); // as ScaleBench trains
     MemoryPlan.Request r =
@@ -70,22 +68,11 @@ class MemoryPlanBfloat16Test {
                 c, EnsembleKind.LORA, 3, lora, MemoryPlan.Mode.TRAIN, 2, 1, 128, 0, false)
             .withCompute(Precision.BFLOAT16);
     double gib = 1L << 30;
-    long budget = 22L << 30;
     double none = MemoryPlan.of(r).total() / gib;
     double all = MemoryPlan.of(r.withRecompute(true)).total() / gib;
-    Recomputation auto = MemoryPlan.fewestRecomputed(r, budget);
-    System.out.printf(
-        "7B LoRA K=3 phase 2 plan (bf16): none %.2f GiB, all %.2f GiB, auto %s%n",
-        none, all, auto.id());
+    System.out.printf("7B LoRA K=3 phase 2 plan (bf16): none %.2f GiB, all %.2f GiB%n", none, all);
     assertTrue(none > 22, "no recomputation " + none);
-    assertTrue(all < 19, "every block recomputed " + all);
-    assertTrue(auto.any() && !auto.all() && auto.blocks() < c.numLayers(), auto.id());
-    assertTrue(MemoryPlan.of(r.withRecompute(auto)).total() <= budget);
-    assertTrue(
-        MemoryPlan.of(r.withRecompute(Recomputation.lowest(auto.blocks() - 1))).total() > budget);
-    // fits as it is: nothing recomputed; nothing fits: null
-    assertEquals(Recomputation.NONE, MemoryPlan.fewestRecomputed(r, 64L << 30));
-    assertNull(MemoryPlan.fewestRecomputed(r, 8L << 30));
+    assertTrue(all > 16.5 && all < 18.5, "every block recomputed " + all + " (measured 17.4)");
   }
 
   /**
