@@ -40,7 +40,7 @@ class DemoTest {
   }
 
   /** The markdown section that starts with {@code heading}, up to the next heading of its level. */
-  private static String section(String md, String heading) {
+  static String section(String md, String heading) {
     int a = md.indexOf(heading);
     assertTrue(a >= 0, "report has " + heading);
     int b = md.indexOf("\n## ", a + heading.length());

@@ -61,13 +61,6 @@ class LeverRowsDemoTest {
     return JSON.readTree(file.toFile());
   }
 
-  private static String section(String md, String heading) {
-    int a = md.indexOf(heading);
-    assertTrue(a >= 0, "report has " + heading);
-    int b = md.indexOf("\n## ", a + heading.length());
-    return md.substring(a, b < 0 ? md.length() : b);
-  }
-
   @Test
   void leverRowsAreTrainedWithTheirLeverAndCostsAreMeasured(@TempDir Path dir) throws Exception {
     List<DemoLever> levers =
@@ -199,13 +192,13 @@ class LeverRowsDemoTest {
     }
 
     // The report's sections.
-    String lv = section(md, "## Diversity levers (issue #19)");
+    String lv = DemoTest.section(md, "## Diversity levers (issue #19)");
     for (DemoLever l : levers) {
       assertTrue(lv.contains("\n| " + l.rowName(s.k()) + " |"), lv);
     }
     assertTrue(lv.contains("\n| independent-2 |"), lv);
     assertTrue(lv.contains("reused (lora-2)"), lv);
-    String cs = section(md, "## Cost (measured)");
+    String cs = DemoTest.section(md, "## Cost (measured)");
     for (DemoMethod m : methods) {
       assertTrue(cs.contains("\n| " + m.name() + " |"), m.name() + "\n" + cs);
     }
