@@ -130,32 +130,22 @@ class RecomputeCommandTest {
             + " \"vocab_size\": 320, \"hidden_size\": 64, \"intermediate_size\": 160,"
             + " \"num_hidden_layers\": 32, \"num_attention_heads\": 4, \"num_key_value_heads\": 2,"
             + " \"max_position_embeddings\": 512, \"num_labels\": 1}");
-    long plain =
-        MemoryCheck.train(
-                base,
-                EnsembleKind.SINGLE,
-                1,
-                null,
-                8,
-                256,
-                WeightStorage.AUTO,
-                Recomputation.NONE,
-                Precision.FLOAT32)
-            .orElseThrow()
-            .total();
-    long rec =
-        MemoryCheck.train(
-                base,
-                EnsembleKind.SINGLE,
-                1,
-                null,
-                8,
-                256,
-                WeightStorage.AUTO,
-                Recomputation.ALL,
-                Precision.FLOAT32)
-            .orElseThrow()
-            .total();
+    java.util.function.ToLongFunction<Recomputation> planned =
+        rc ->
+            MemoryCheck.train(
+                    base,
+                    EnsembleKind.SINGLE,
+                    1,
+                    null,
+                    8,
+                    256,
+                    WeightStorage.AUTO,
+                    rc,
+                    Precision.FLOAT32)
+                .orElseThrow()
+                .total();
+    long plain = planned.applyAsLong(Recomputation.NONE);
+    long rec = planned.applyAsLong(Recomputation.ALL);
     assertTrue(rec * 2 < plain, rec + " vs " + plain);
     System.setProperty(AvailableMemory.PROPERTY, Long.toString(rec));
     try {
