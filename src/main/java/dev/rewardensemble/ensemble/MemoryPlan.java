@@ -373,13 +373,15 @@ public record MemoryPlan(Request request, List<Part> parts) {
 
   /**
    * What a training process over a frozen trunk (LoRA phase 2) holds beyond the plan's other parts,
-   * as a fraction of the frozen trunk's bytes: {@code rme bench --workloads scale} of llama-7b
+   * as a fraction of the frozen trunk's bytes: {@code bench.ScaleProbe lora-train} of llama-7b
    * (bf16 trunk of 13.21 GB, K = 3, r = 8, every block recomputed, 1 pair x 128 tokens, {@code
-   * --compute bfloat16}) peaked at 18.70 GB against the other parts' 16.16 GB: 2.54 GB, 0.19 of the
-   * trunk. It is there right after loading (the load peak was 17.81 GB, 2.94 GiB above scoring's
-   * load of the same checkpoint), not in the step.
+   * --compute bfloat16}) peaked at 17.35 GB against the other parts' 16.16 GB: 1.19 GB, 0.09 of the
+   * trunk (with the lowest 16 blocks recomputed: 21.07 GB against 19.52 GB + this term). Part of it
+   * is the training graph's own native size (52,880 nodes and their executors); it was 0.19 before
+   * loads collected the graph construction's Java garbage ({@code
+   * ParameterStore.releaseBuildGarbage}), which was most of it.
    */
-  public static final double FROZEN_TRAIN_OVERHEAD = 0.19;
+  public static final double FROZEN_TRAIN_OVERHEAD = 0.09;
 
   /**
    * Measured activation bytes over {@link #rawActivationFloats} x 4 of a training step: the slope
