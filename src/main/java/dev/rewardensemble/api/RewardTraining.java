@@ -158,8 +158,8 @@ public final class RewardTraining {
 
     /**
      * The same job recomputing only the blocks {@code r} covers (the lowest N; {@code rme train-rm
-     * --recompute N}): the blocks above keep their activations (same gradients, less time, more
-     * memory than recomputing every block).
+     * --recompute N}): the blocks above keep their activations. {@code MemoryPlan.fewestRecomputed}
+     * gives the fewest that fit a memory budget ({@code --recompute auto}).
      */
     public TrainRequest withRecompute(dev.rewardensemble.config.Recomputation r) {
       return withExec(exec.withRecompute(r));

@@ -67,7 +67,8 @@ public final class ScaleBench {
    * @param checkLayers blocks of the truncated checkpoint of workload (d)
    * @param peer run the PyTorch peer ({@code scripts/bench-scale-peer.sh} under {@code root})
    * @param recompute activation recomputation in the training workload (issue #15 item 4): {@code
-   *     none}, {@code all} or a number of lowest blocks
+   *     none}, {@code all}, a number of lowest blocks or {@code auto} (each probe resolves it from
+   *     the memory plan and the memory available to it)
    * @param compute precision of the project's weight products ({@code --compute}); float32 widens
    *     the bf16 weights (exact), bfloat16 multiplies them as stored, as the peer does
    * @param childHeap {@code -Xmx} of the child JVMs (the weights live outside the heap)

@@ -97,8 +97,14 @@ public final class ScaleProbe {
                 false)
             .withCompute(compute);
     AvailableMemory available = AvailableMemory.measure();
-    dev.rewardensemble.config.Recomputation rc =
-        dev.rewardensemble.config.Recomputation.parse(recompute);
+    dev.rewardensemble.config.Recomputation rc;
+    if (recompute.equalsIgnoreCase("auto")) {
+      // as train-rm --recompute auto: the fewest lowest blocks that make the plan fit here
+      rc = MemoryPlan.fewestRecomputed(train, available.bytes());
+      rc = rc == null ? dev.rewardensemble.config.Recomputation.ALL : rc;
+    } else {
+      rc = dev.rewardensemble.config.Recomputation.parse(recompute);
+    }
     out.put("recompute", rc.id());
     LoraConfig lora = BenchModels.lora(c, 0);
     MemoryPlan.Request score =

@@ -135,10 +135,11 @@ public final class BenchCommand implements Callable<Integer> {
       arity = "0..1",
       fallbackValue = "all",
       defaultValue = "none",
-      paramLabel = "all|N|none",
+      paramLabel = "all|auto|N|none",
       description =
           "Training workloads recompute their blocks in the backward pass (train-rm --recompute):"
-              + " alone or 'all' every block, N the lowest N. Default: ${DEFAULT-VALUE}.")
+              + " alone or 'all' every block, N the lowest N; 'auto' (scale workload only) the"
+              + " fewest that make the memory plan fit. Default: ${DEFAULT-VALUE}.")
   String recompute;
 
   @Option(
@@ -244,8 +245,14 @@ public final class BenchCommand implements Callable<Integer> {
       description = "Where exports and peer files go (default: a new temporary directory).")
   Path workDir;
 
-  /** {@code --recompute} as a number of blocks. */
+  /** {@code --recompute} as a number of blocks; {@code auto} only for the scale workload. */
   private dev.rewardensemble.config.Recomputation recomputation() {
+    if (recompute.trim().equalsIgnoreCase("auto")) {
+      if (!workloads.contains("scale")) {
+        throw new UserError("--recompute auto: only for --workloads scale (give all or N)");
+      }
+      return dev.rewardensemble.config.Recomputation.NONE; // resolved by each scale probe
+    }
     return dev.rewardensemble.config.Recomputation.parse(recompute);
   }
 
@@ -526,7 +533,7 @@ public final class BenchCommand implements Callable<Integer> {
             peer,
             root,
             work,
-            recomputation().id(),
+            recompute.trim().equalsIgnoreCase("auto") ? "auto" : recomputation().id(),
             childHeap,
             ExecOptions.precision(compute));
     dev.rewardensemble.bench.ScaleBench.Report r =

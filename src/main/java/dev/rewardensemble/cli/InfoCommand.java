@@ -96,10 +96,11 @@ public final class InfoCommand implements Callable<Integer> {
       arity = "0..1",
       fallbackValue = "all",
       defaultValue = "none",
-      paramLabel = "all|N|none",
+      paramLabel = "all|auto|N|none",
       description =
           "Plan training with blocks recomputed in the backward pass (train-rm --recompute):"
-              + " alone or 'all' every block, N the lowest N. Default: ${DEFAULT-VALUE}.")
+              + " alone or 'all' every block, N the lowest N, 'auto' the fewest that make the plan"
+              + " fit in the memory available here. Default: ${DEFAULT-VALUE}.")
   String recomputeOption;
 
   @Option(
@@ -166,8 +167,11 @@ public final class InfoCommand implements Callable<Integer> {
       lc.checkFor(c);
     }
     int length = maxLength != null ? maxLength : Math.min(512, c.maxPositions());
+    boolean auto = recomputeOption.trim().equalsIgnoreCase("auto");
     dev.rewardensemble.config.Recomputation recompute =
-        dev.rewardensemble.config.Recomputation.parse(recomputeOption);
+        auto
+            ? dev.rewardensemble.config.Recomputation.NONE
+            : dev.rewardensemble.config.Recomputation.parse(recomputeOption);
     MemoryPlan.Request req =
         new MemoryPlan.Request(
             c,
@@ -183,6 +187,13 @@ public final class InfoCommand implements Callable<Integer> {
             m == MemoryPlan.Mode.TRAIN && MemoryCheck.javaCopy(model),
             recompute,
             precision);
+    if (auto) {
+      recompute = MemoryPlan.fewestRecomputed(req, AvailableMemory.measure().bytes());
+      if (recompute == null) {
+        recompute = dev.rewardensemble.config.Recomputation.ALL; // nothing fits: the plan says so
+      }
+      req = req.withRecompute(recompute);
+    }
     MemoryPlan plan = MemoryPlan.of(req);
 
     long mm = MemoryPlan.trunkParameters(c);
@@ -228,9 +239,9 @@ public final class InfoCommand implements Callable<Integer> {
             : "",
         (m == MemoryPlan.Mode.TRAIN || m == MemoryPlan.Mode.PPO) && recompute.any()
             ? recompute.all()
-                ? ", blocks recomputed"
-                : ", lowest " + recompute.blocks() + " blocks recomputed"
-            : "");
+                ? ", blocks recomputed" + (auto ? " (auto)" : "")
+                : ", lowest " + recompute.blocks() + " blocks recomputed" + (auto ? " (auto)" : "")
+            : auto ? ", nothing recomputed (auto: fits)" : "");
     System.out.print(plan.table());
     if ((m == MemoryPlan.Mode.TRAIN && length > 0 || m == MemoryPlan.Mode.PPO)
         && !recompute.all()) {

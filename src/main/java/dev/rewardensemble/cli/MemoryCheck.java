@@ -409,6 +409,40 @@ final class MemoryCheck {
         () -> trainPlan(model, kind, k, lora, batch, maxLength, storage, recompute, compute));
   }
 
+  /**
+   * {@code --recompute auto} of a training run: the fewest lowest blocks whose recomputation makes
+   * the training plan fit in the memory available now ({@link MemoryPlan#fewestRecomputed}); none
+   * when it fits as it is or when no plan can be made (an unknown shape or no --max-length), every
+   * block when even that does not fit (the pre-check then refuses the run with the numbers).
+   */
+  static dev.rewardensemble.config.Recomputation autoRecompute(
+      Path model,
+      EnsembleKind kind,
+      int k,
+      LoraConfig lora,
+      int batch,
+      int maxLength,
+      dev.rewardensemble.config.WeightStorage storage,
+      dev.rewardensemble.config.Precision compute) {
+    long budget = AvailableMemory.measure().bytes();
+    java.util.function.Function<dev.rewardensemble.config.Recomputation, Long> total =
+        r ->
+            train(model, kind, k, lora, batch, maxLength, storage, r, compute)
+                .map(MemoryPlan::total)
+                .orElse(0L);
+    int layers;
+    try {
+      layers = ModelShape.read(model, List.of()).map(s -> s.config().numLayers()).orElse(0);
+    } catch (IllegalArgumentException e) {
+      layers = 0; // the loader reports it
+    }
+    if (layers == 0) {
+      return dev.rewardensemble.config.Recomputation.NONE;
+    }
+    dev.rewardensemble.config.Recomputation r = MemoryPlan.fewestRecomputed(layers, total, budget);
+    return r == null ? dev.rewardensemble.config.Recomputation.ALL : r;
+  }
+
   /** {@link #ppoPlan}, or empty when the shape is not one the loader would accept. */
   static Optional<MemoryPlan> ppo(
       Path policy,

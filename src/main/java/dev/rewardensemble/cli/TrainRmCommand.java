@@ -260,13 +260,14 @@ public final class TrainRmCommand implements Callable<Integer> {
       arity = "0..1",
       fallbackValue = "all",
       defaultValue = "none",
-      paramLabel = "all|N|none",
+      paramLabel = "all|auto|N|none",
       description =
           "Keep only the input of the lowest blocks for the backward pass and recompute them"
               + " there: the same gradients with one block's activations instead of each"
               + " recomputed block's, for a second forward of those blocks. Alone or 'all': every"
-              + " block; N: the lowest N (the blocks above keep their activations). An execution"
-              + " choice: a run resumes with or without it. Default: ${DEFAULT-VALUE}.")
+              + " block; N: the lowest N; 'auto': the fewest that make the memory plan fit here"
+              + " (none if it fits as it is). An execution choice: a run resumes with or without"
+              + " it. Default: ${DEFAULT-VALUE}.")
   String recompute;
 
   @CommandLine.Mixin RewardTokenOption rewardToken = new RewardTokenOption();
@@ -361,8 +362,23 @@ public final class TrainRmCommand implements Callable<Integer> {
             priorScale,
             diversityWeight,
             loraRank.size() > 1 ? loraRank : null);
+    // --recompute auto: the fewest blocks that make the plan fit (resolved before anything loads).
     ExecConfig base = execOptions.config();
-    Recomputation rc = Recomputation.parse(recompute);
+    Recomputation rc =
+        recompute.trim().equalsIgnoreCase("auto")
+            ? MemoryCheck.autoRecompute(
+                model,
+                kindE,
+                members,
+                loraCfg,
+                tc.batchSize(),
+                maxLength,
+                base.weights(),
+                base.compute())
+            : Recomputation.parse(recompute);
+    if (recompute.trim().equalsIgnoreCase("auto")) {
+      System.err.println("--recompute auto: " + rc.id() + " (memory plan)");
+    }
     RewardTraining.TrainRequest req =
         new RewardTraining.TrainRequest(
             model,

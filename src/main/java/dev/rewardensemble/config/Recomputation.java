@@ -58,7 +58,8 @@ public record Recomputation(int blocks) {
 
   /**
    * {@code all} (or {@code on}, {@code true}), {@code none} (or {@code off}, {@code false}) or a
-   * number of lowest blocks N >= 0; the error names the value.
+   * number of lowest blocks N >= 0; the error names the value. ({@code auto} is the CLI's: it
+   * resolves to a number from the memory plan.)
    */
   public static Recomputation parse(String s) {
     String v = s == null ? "" : s.trim().toLowerCase(Locale.ROOT);
@@ -77,7 +78,7 @@ public record Recomputation(int blocks) {
           // fall through to the error
         }
         throw new IllegalArgumentException(
-            "--recompute must be all, none or a number of blocks >= 0, got '"
+            "--recompute must be all, none, auto or a number of blocks >= 0, got '"
                 + (s == null ? "" : s.trim())
                 + "'");
     }

@@ -12,6 +12,7 @@ import dev.rewardensemble.config.Recomputation;
 import dev.rewardensemble.config.WeightStorage;
 import dev.rewardensemble.data.SyntheticPreferences;
 import dev.rewardensemble.ensemble.EnsembleKind;
+import dev.rewardensemble.ensemble.MemoryPlan;
 import dev.rewardensemble.testing.Cli;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -147,7 +148,8 @@ class RecomputeCommandTest {
     long plain = planned.applyAsLong(Recomputation.NONE);
     long rec = planned.applyAsLong(Recomputation.ALL);
     assertTrue(rec * 2 < plain, rec + " vs " + plain);
-    System.setProperty(AvailableMemory.PROPERTY, Long.toString(rec));
+    // room for every block recomputed within auto's share, far from the plain plan
+    System.setProperty(AvailableMemory.PROPERTY, Long.toString((long) (rec / 0.85)));
     try {
       Path data = data();
       List<String> args =
@@ -166,27 +168,38 @@ class RecomputeCommandTest {
       Cli.Run r = Cli.rme(args.toArray(new String[0]));
       assertEquals(2, r.code(), r.err());
       assertTrue(r.err().contains(" needs about "), r.err());
-      assertTrue(r.err().contains("; try --recompute (activations "), r.err());
+      // the fewest blocks that fit first, then every block
+      assertTrue(r.err().contains("; try --recompute auto (recomputes the lowest "), r.err());
+      assertTrue(r.err().contains(", --recompute (activations "), r.err());
       List<String> with = new ArrayList<>(args);
       with.add("--recompute");
       Cli.Run w = Cli.rme(with.toArray(new String[0]));
       assertFalse(w.err().contains(" needs about "), w.err());
-      // the lowest 31 of 32 blocks: fits too; none of them (0): refused as without the option
-      List<String> most = new ArrayList<>(args);
-      most.addAll(List.of("--recompute", "31"));
-      Cli.Run m = Cli.rme(most.toArray(new String[0]));
-      assertFalse(m.err().contains(" needs about "), m.err());
-      List<String> zero = new ArrayList<>(args);
-      zero.addAll(List.of("--recompute", "0"));
-      Cli.Run z = Cli.rme(zero.toArray(new String[0]));
-      assertEquals(2, z.code(), z.err());
-      assertTrue(z.err().contains(" needs about "), z.err());
-      // a bad value is one line, exit 2
+      // auto resolves to a number of blocks below 32 that passes the same pre-check
+      List<String> auto = new ArrayList<>(args);
+      auto.addAll(List.of("--recompute", "auto"));
+      Cli.Run a = Cli.rme(auto.toArray(new String[0]));
+      assertFalse(a.err().contains(" needs about "), a.err());
+      Recomputation resolved =
+          MemoryCheck.autoRecompute(
+              base, EnsembleKind.SINGLE, 1, null, 8, 256, WeightStorage.AUTO, Precision.FLOAT32);
+      int n = resolved.blocks();
+      assertTrue(n > 0 && n < 32, resolved.id());
+      // the fewest within auto's share of the available memory: one fewer is planned above it
+      long share = (long) ((long) (rec / 0.85) * MemoryPlan.AUTO_RECOMPUTE_SHARE);
+      assertTrue(planned.applyAsLong(resolved) <= share);
+      assertTrue(planned.applyAsLong(Recomputation.lowest(n - 1)) > share);
+      // one block explicitly does not fit and is refused; a bad value is one line, exit 2
+      List<String> fewer = new ArrayList<>(args);
+      fewer.addAll(List.of("--recompute", "1"));
+      Cli.Run f = Cli.rme(fewer.toArray(new String[0]));
+      assertEquals(2, f.code(), f.err());
+      assertTrue(f.err().contains(" needs about "), f.err());
       List<String> bad = new ArrayList<>(args);
       bad.addAll(List.of("--recompute", "some"));
       Cli.Run b = Cli.rme(bad.toArray(new String[0]));
       assertEquals(2, b.code(), b.err());
-      assertTrue(b.err().contains("--recompute must be all, none or a number"), b.err());
+      assertTrue(b.err().contains("--recompute must be all, none, auto or a number"), b.err());
     } finally {
       System.clearProperty(AvailableMemory.PROPERTY);
     }

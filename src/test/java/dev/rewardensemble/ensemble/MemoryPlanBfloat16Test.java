@@ -1,6 +1,7 @@
 package dev.rewardensemble.ensemble;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.rewardensemble.config.ModelConfig;
@@ -57,10 +58,11 @@ class MemoryPlanBfloat16Test {
    * on 1 pair of 128 tokens over a bf16 checkpoint (streamed, no Java copy), bfloat16 compute.
    * Without recomputation the step was killed by the kernel on the 24 GiB machine (measured), so
    * its plan must not fit in 22 GiB; with every block recomputed it peaked at 16.16 GiB, with the
-   * lowest 16 recomputed at 19.62 GiB (bench.ScaleProbe, session 9), and the plans say so.
+   * lowest 16 recomputed at 19.62 GiB (bench.ScaleProbe, session 9), and the plans say so; {@code
+   * --recompute auto} picks the fewest lowest blocks that fit, and one block fewer does not.
    */
   @Test
-  void theSevenBillionLoraStepNeedsRecomputation() throws Exception {
+  void theSevenBillionLoraStepRecomputesOnlyWhatItMust() throws Exception {
     ModelConfig c = ModelConfigs.read(Path.of("tf-graphs/llama-7b.json"));
     LoraConfig lora = dev.rewardensemble.bench.BenchModels.lora(c, 0); // as ScaleBench trains
     MemoryPlan.Request r =
@@ -68,6 +70,7 @@ class MemoryPlanBfloat16Test {
                 c, EnsembleKind.LORA, 3, lora, MemoryPlan.Mode.TRAIN, 2, 1, 128, 0, false)
             .withCompute(Precision.BFLOAT16);
     double gib = 1L << 30;
+    long budget = 22L << 30;
     double none = MemoryPlan.of(r).total() / gib;
     double all = MemoryPlan.of(r.withRecompute(true)).total() / gib;
     double lowest16 = MemoryPlan.of(r.withRecompute(Recomputation.lowest(16))).total() / gib;
@@ -79,6 +82,16 @@ class MemoryPlanBfloat16Test {
     assertTrue(
         lowest16 > 18.9 && lowest16 < 20.5,
         "lowest 16 recomputed " + lowest16 + " (measured 19.62)");
+    // auto plans into 90% of what is available
+    Recomputation auto = MemoryPlan.fewestRecomputed(r, budget);
+    assertTrue(auto.any() && !auto.all() && auto.blocks() < c.numLayers(), auto.id());
+    long share = (long) (budget * MemoryPlan.AUTO_RECOMPUTE_SHARE);
+    assertTrue(MemoryPlan.of(r.withRecompute(auto)).total() <= share);
+    assertTrue(
+        MemoryPlan.of(r.withRecompute(Recomputation.lowest(auto.blocks() - 1))).total() > share);
+    // fits as it is: nothing recomputed; nothing fits: null
+    assertEquals(Recomputation.NONE, MemoryPlan.fewestRecomputed(r, 64L << 30));
+    assertNull(MemoryPlan.fewestRecomputed(r, 8L << 30));
   }
 
   /**

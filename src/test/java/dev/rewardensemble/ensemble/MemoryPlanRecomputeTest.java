@@ -83,12 +83,15 @@ class MemoryPlanRecomputeTest {
             llama(32), EnsembleKind.SINGLE, 1, null, MemoryPlan.Mode.TRAIN, 4, 4, 256, 0, false);
     MemoryPlan plain = MemoryPlan.of(r);
     MemoryPlan recomputed = MemoryPlan.of(r.withRecompute(true));
-    AvailableMemory enough = new AvailableMemory(recomputed.total(), "test");
+    // every block recomputed fits even within --recompute auto's share of it
+    AvailableMemory enough = new AvailableMemory((long) (recomputed.total() / 0.85), "test");
     recomputed.require(enough, "rme train-rm --recompute"); // fits
     IllegalArgumentException e =
         assertThrows(IllegalArgumentException.class, () -> plain.require(enough, "rme train-rm"));
     String msg = e.getMessage();
-    assertTrue(msg.contains("; try --recompute (activations "), msg);
+    // the fewest blocks that fit first (faster), then recomputing every block
+    assertTrue(msg.contains("; try --recompute auto (recomputes the lowest "), msg);
+    assertTrue(msg.contains(", --recompute (activations "), msg);
     assertFalse(msg.contains("\n"), msg);
     // Already recomputing: not suggested again.
     IllegalArgumentException again =
