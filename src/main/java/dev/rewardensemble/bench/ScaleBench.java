@@ -424,13 +424,16 @@ public final class ScaleBench {
     log.accept(
         String.format(
             Locale.ROOT,
-            "  %-40s peak %.2f GiB (load %.2f GiB), load %.1f s, step %s s (wall %.0f s)",
+            "  %-40s peak %.2f GiB (load %.2f GiB), load %.1f s, step %s s (wall %.0f s)%s",
             label,
             side.peakRssBytes() / GIB,
             side.loadPeakRssBytes() / GIB,
             side.loadSeconds(),
             sec(side.stepSeconds()),
-            wall));
+            wall,
+            result.has("recompute") && result.has("trainable_parameters")
+                ? ", --recompute " + result.get("recompute").asText()
+                : ""));
     return side;
   }
 
@@ -690,6 +693,10 @@ public final class ScaleBench {
       n.set("step_seconds", s.raw().path("step_seconds"));
       if (s.raw().has("planned_bytes")) {
         n.put("planned_bytes", s.raw().get("planned_bytes").asLong());
+      }
+      if (s.raw().has("recompute") && s.raw().has("trainable_parameters")) {
+        // the depth the training probe ran with (auto resolved)
+        n.put("recompute", s.raw().get("recompute").asText());
       }
     }
     return n;
