@@ -371,12 +371,12 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
           try (TInt32 idT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(ids, true, false));
               TInt32 maskT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(mask, true, false));
               Result r =
-                  session
-                      .runner()
-                      .feed(fg.inputIds(), idT)
-                      .feed(fg.attentionMask(), maskT)
-                      .fetch(fg.rewards())
-                      .run()) {
+                  dev.rewardensemble.model.RunProfile.run(
+                      session
+                          .runner()
+                          .feed(fg.inputIds(), idT)
+                          .feed(fg.attentionMask(), maskT)
+                          .fetch(fg.rewards()))) {
             TFloat32 rew = (TFloat32) r.get(0);
             int members = spec.k();
             float[] flat = new float[b * members];

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.model.RunProfile;
 import dev.rewardensemble.serving.SavedModels;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -44,6 +45,8 @@ public final class BenchRunner {
    *     {@link Workloads#FLOOR}), in the order they are listed
    * @param skipped workloads left out, as {@code <preset name>/<workload>}, with the reason (e.g. a
    *     memory plan larger than the budget): printed and written to the JSON, never silent
+   * @param profile trace the project's runs of each workload ({@link RunProfile}) and print where
+   *     their op time goes, by op type ({@code --profile}; the traced timings are slower)
    */
   public record Spec(
       List<Path> presets,
@@ -57,7 +60,8 @@ public final class BenchRunner {
       Path workDir,
       Set<String> workloads,
       List<String> kinds,
-      Map<String, String> skipped) {
+      Map<String, String> skipped,
+      boolean profile) {
     /** Workload groups of {@code --workloads}, in the order they run. */
     public static final List<String> WORKLOADS =
         List.of(
@@ -113,7 +117,8 @@ public final class BenchRunner {
           workDir,
           workloads,
           Workloads.ALL_KINDS,
-          Map.of());
+          Map.of(),
+          false);
     }
 
     /** Whether {@code workload} runs on the preset named {@code preset}. */
@@ -219,7 +224,14 @@ public final class BenchRunner {
           peerAll.setAll(
               peerWorkload(s, peerSpec, peerPresets.get(peerPresets.size() - 1), w, log));
         }
+        if (s.profile()) {
+          RunProfile.start();
+        }
         rows.addAll(measure(name, w, c, ids, o, peak, s.kinds(), log));
+        if (s.profile()) {
+          RunProfile.stop();
+          logProfile(name + "/" + w, log);
+        }
         if (s.peer() && !peerFirst) {
           peerAll.setAll(
               peerWorkload(s, peerSpec, peerPresets.get(peerPresets.size() - 1), w, log));
@@ -449,6 +461,23 @@ public final class BenchRunner {
       return BenchModels.KINDS.contains(kind) ? kind : null;
     }
     return Workloads.SINGLE_MODEL.contains(rest) ? rest : null;
+  }
+
+  /** Op types printed per profiled workload. */
+  static final int PROFILE_LINES = 15;
+
+  /** The op types that took most of a profiled workload's op time. */
+  private static void logProfile(String workload, Consumer<String> log) {
+    log.accept(
+        String.format(
+            "  profile %s (%d traced runs; op time by op type, summed over threads):",
+            workload, RunProfile.runs()));
+    for (RunProfile.OpTime t : RunProfile.top(PROFILE_LINES)) {
+      log.accept(
+          String.format(
+              "    %-28s %5.1f%% %10.1f ms %8d nodes",
+              t.op(), 100 * t.share(), t.micros() / 1e3, t.nodes()));
+    }
   }
 
   private static WorkloadResult logged(WorkloadResult r, Consumer<String> log) {

@@ -161,6 +161,14 @@ public final class BenchCommand implements Callable<Integer> {
   boolean noMemory;
 
   @Option(
+      names = "--profile",
+      description =
+          "Trace the project's runs of each workload and print the op types that take its time"
+              + " (TensorFlow's FULL_TRACE step stats; traced runs are slower, so use the shares,"
+              + " not the timings).")
+  boolean profile;
+
+  @Option(
       names = "--memory-hidden",
       defaultValue = "1024",
       description = "Hidden size of the memory model (default: ${DEFAULT-VALUE}).")
@@ -347,7 +355,8 @@ public final class BenchCommand implements Callable<Integer> {
                   work,
                   new java.util.HashSet<>(runner),
                   kinds,
-                  skipped),
+                  skipped,
+                  profile),
               log);
       BenchRunner.print(r, System.out);
       out = BenchRunner.toJson(r, o);

@@ -410,26 +410,20 @@ final class MemoryCheck {
   }
 
   /**
-   * {@code --recompute auto} of a training run: the fewest lowest blocks whose recomputation makes
-   * the training plan fit in the memory available now ({@link MemoryPlan#fewestRecomputed}); none
-   * when it fits as it is or when no plan can be made (an unknown shape or no --max-length), every
-   * block when even that does not fit (the pre-check then refuses the run with the numbers).
+   * {@code --recompute auto} of a training run of {@code model} whose plan at each depth is {@code
+   * plan} (e.g. {@link #train} with the run's settings): the fewest lowest blocks whose
+   * recomputation makes the training plan fit in the memory available now ({@link
+   * MemoryPlan#fewestRecomputed}); none when it fits as it is or when no plan can be made (an
+   * unknown shape or no --max-length), every block when even that does not fit (the pre-check then
+   * refuses the run with the numbers).
    */
   static dev.rewardensemble.config.Recomputation autoRecompute(
       Path model,
-      EnsembleKind kind,
-      int k,
-      LoraConfig lora,
-      int batch,
-      int maxLength,
-      dev.rewardensemble.config.WeightStorage storage,
-      dev.rewardensemble.config.Precision compute) {
+      java.util.function.Function<dev.rewardensemble.config.Recomputation, Optional<MemoryPlan>>
+          plan) {
     long budget = AvailableMemory.measure().bytes();
     java.util.function.Function<dev.rewardensemble.config.Recomputation, Long> total =
-        r ->
-            train(model, kind, k, lora, batch, maxLength, storage, r, compute)
-                .map(MemoryPlan::total)
-                .orElse(0L);
+        r -> plan.apply(r).map(MemoryPlan::total).orElse(0L);
     int layers;
     try {
       layers = ModelShape.read(model, List.of()).map(s -> s.config().numLayers()).orElse(0);

@@ -7,6 +7,7 @@ import dev.rewardensemble.config.Recomputation;
 import dev.rewardensemble.data.PreferenceFormat;
 import dev.rewardensemble.data.PromptTemplate;
 import dev.rewardensemble.ensemble.EnsembleKind;
+import dev.rewardensemble.ensemble.MemoryPlan;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.train.Schedule;
 import dev.rewardensemble.train.TrainConfig;
@@ -364,17 +365,22 @@ public final class TrainRmCommand implements Callable<Integer> {
             loraRank.size() > 1 ? loraRank : null);
     // --recompute auto: the fewest blocks that make the plan fit (resolved before anything loads).
     ExecConfig base = execOptions.config();
-    Recomputation rc =
-        recompute.trim().equalsIgnoreCase("auto")
-            ? MemoryCheck.autoRecompute(
+    LoraConfig adapters = loraCfg;
+    java.util.function.Function<Recomputation, java.util.Optional<MemoryPlan>> plan =
+        depth ->
+            MemoryCheck.train(
                 model,
                 kindE,
                 members,
-                loraCfg,
+                adapters,
                 tc.batchSize(),
                 maxLength,
                 base.weights(),
-                base.compute())
+                depth,
+                base.compute());
+    Recomputation rc =
+        recompute.trim().equalsIgnoreCase("auto")
+            ? MemoryCheck.autoRecompute(model, plan)
             : Recomputation.parse(recompute);
     if (recompute.trim().equalsIgnoreCase("auto")) {
       System.err.println("--recompute auto: " + rc.id() + " (memory plan)");
@@ -394,16 +400,7 @@ public final class TrainRmCommand implements Callable<Integer> {
             skipBadRows,
             resume,
             rewardToken.rule().orElse(null));
-    MemoryCheck.train(
-            model,
-            kindE,
-            members,
-            loraCfg,
-            tc.batchSize(),
-            maxLength,
-            req.exec().weights(),
-            rc,
-            req.exec().compute())
+    plan.apply(rc)
         .ifPresent(p -> MemoryCheck.requireTraining(p, kindE, "rme train-rm of " + model));
     RewardTraining.Result r = RewardTraining.train(req, new ProgressBar("train-rm"));
     System.err.printf(

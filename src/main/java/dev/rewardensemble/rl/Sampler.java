@@ -15,6 +15,7 @@ import dev.rewardensemble.model.KvCache;
 import dev.rewardensemble.model.LmHead;
 import dev.rewardensemble.model.ParameterStore;
 import dev.rewardensemble.model.Projector;
+import dev.rewardensemble.model.RunProfile;
 import dev.rewardensemble.model.Transformers;
 import dev.rewardensemble.model.Weights;
 import java.io.IOException;
@@ -471,7 +472,7 @@ public final class Sampler implements AutoCloseable {
       r.feed(maxNew, keep(feeds, TInt32.scalarOf(cfg.maxNewTokens())));
       r.feed(eos, keep(feeds, TInt32.scalarOf(eosId(cfg))));
       feedSampling(r, feeds, cfg);
-      try (Result res = r.fetch(outTokens).fetch(outLogprobs).run()) {
+      try (Result res = RunProfile.run(r.fetch(outTokens).fetch(outLogprobs))) {
         TInt32 t = (TInt32) res.get(0);
         TFloat32 l = (TFloat32) res.get(1);
         int n = (int) t.shape().get(1);
@@ -530,7 +531,7 @@ public final class Sampler implements AutoCloseable {
             uniform,
             keep(feeds, TFloat32.tensorOf(Shape.of(rows), DataBuffers.of(uNow, true, false))));
         feedSampling(r, feeds, cfg);
-        try (Result res = r.fetch(nextToken).fetch(nextLogprob).run()) {
+        try (Result res = RunProfile.run(r.fetch(nextToken).fetch(nextLogprob))) {
           int[] tok = new int[rows];
           float[] lp = new float[rows];
           ((TInt32) res.get(0)).asRawTensor().data().asInts().read(tok);

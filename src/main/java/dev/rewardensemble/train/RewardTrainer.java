@@ -370,7 +370,7 @@ public final class RewardTrainer implements AutoCloseable {
         wT = TFloat32.tensorOf(Shape.of(b, heads), DataBuffers.of(flat, true, false));
         r.feed(pairWeights, wT);
       }
-      try (Result res = r.run()) {
+      try (Result res = dev.rewardensemble.model.RunProfile.run(r)) {
         return new BatchStats(b, scalar(res.get(0)), doubles(res.get(1)), doubles(res.get(2)));
       } finally {
         if (wT != null) {
@@ -412,12 +412,8 @@ public final class RewardTrainer implements AutoCloseable {
   public void apply(double lr, int t) {
     try (TFloat32 lrT = TFloat32.scalarOf((float) lr);
         TFloat32 stepT = TFloat32.scalarOf((float) t)) {
-      session
-          .runner()
-          .feed(adamw.lr(), lrT)
-          .feed(adamw.step(), stepT)
-          .addTarget(step)
-          .run()
+      dev.rewardensemble.model.RunProfile.run(
+              session.runner().feed(adamw.lr(), lrT).feed(adamw.step(), stepT).addTarget(step))
           .close();
     }
   }

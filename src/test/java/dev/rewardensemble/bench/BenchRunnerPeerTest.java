@@ -63,7 +63,8 @@ class BenchRunnerPeerTest {
                 tmp.resolve("work"),
                 Set.of("score", "generate", "ensembles"),
                 List.of("single", "lora"),
-                Map.of()),
+                Map.of(),
+                false),
             log::add);
     List<String> order = new ArrayList<>();
     for (String line : log) {

@@ -131,20 +131,20 @@ class RecomputeCommandTest {
             + " \"vocab_size\": 320, \"hidden_size\": 64, \"intermediate_size\": 160,"
             + " \"num_hidden_layers\": 32, \"num_attention_heads\": 4, \"num_key_value_heads\": 2,"
             + " \"max_position_embeddings\": 512, \"num_labels\": 1}");
-    java.util.function.ToLongFunction<Recomputation> planned =
+    java.util.function.Function<Recomputation, java.util.Optional<MemoryPlan>> plan =
         rc ->
             MemoryCheck.train(
-                    base,
-                    EnsembleKind.SINGLE,
-                    1,
-                    null,
-                    8,
-                    256,
-                    WeightStorage.AUTO,
-                    rc,
-                    Precision.FLOAT32)
-                .orElseThrow()
-                .total();
+                base,
+                EnsembleKind.SINGLE,
+                1,
+                null,
+                8,
+                256,
+                WeightStorage.AUTO,
+                rc,
+                Precision.FLOAT32);
+    java.util.function.ToLongFunction<Recomputation> planned =
+        rc -> plan.apply(rc).orElseThrow().total();
     long plain = planned.applyAsLong(Recomputation.NONE);
     long rec = planned.applyAsLong(Recomputation.ALL);
     assertTrue(rec * 2 < plain, rec + " vs " + plain);
@@ -180,9 +180,7 @@ class RecomputeCommandTest {
       auto.addAll(List.of("--recompute", "auto"));
       Cli.Run a = Cli.rme(auto.toArray(new String[0]));
       assertFalse(a.err().contains(" needs about "), a.err());
-      Recomputation resolved =
-          MemoryCheck.autoRecompute(
-              base, EnsembleKind.SINGLE, 1, null, 8, 256, WeightStorage.AUTO, Precision.FLOAT32);
+      Recomputation resolved = MemoryCheck.autoRecompute(base, plan);
       int n = resolved.blocks();
       assertTrue(n > 0 && n < 32, resolved.id());
       // the fewest within auto's share of the available memory: one fewer is planned above it
