@@ -2,6 +2,7 @@ package dev.rewardensemble.cli;
 
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.Precision;
+import dev.rewardensemble.config.Recomputation;
 import dev.rewardensemble.config.WeightStorage;
 import picocli.CommandLine.Option;
 
@@ -78,7 +79,7 @@ final class ExecOptions {
         logPlacement,
         precision(compute),
         storage(weights),
-        false);
+        Recomputation.NONE); // commands that train set it from their own --recompute
   }
 
   /** {@code --xla}'s value, or a user error naming the option. */

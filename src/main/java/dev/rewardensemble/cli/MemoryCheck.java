@@ -209,33 +209,33 @@ final class MemoryCheck {
       return Optional.of(
           MemoryPlan.of(
               new MemoryPlan.Request(
-                  c,
-                  s.kind(),
-                  s.k(),
-                  s.lora(),
-                  MemoryPlan.Mode.PPO,
-                  // one dtype for the reference and the reward trunk: the wider of the two
-                  Math.max(referenceBytes, scoringWeightBytes(storage, rewardModel)),
-                  rolloutBatch,
-                  0,
-                  fresh,
-                  false,
-                  recompute)));
+                      c,
+                      s.kind(),
+                      s.k(),
+                      s.lora(),
+                      MemoryPlan.Mode.PPO,
+                      // one dtype for the reference and the reward trunk: the wider of the two
+                      Math.max(referenceBytes, scoringWeightBytes(storage, rewardModel)),
+                      rolloutBatch,
+                      0,
+                      fresh,
+                      false)
+                  .withRecompute(recompute)));
     }
     MemoryPlan p =
         MemoryPlan.of(
             new MemoryPlan.Request(
-                c,
-                EnsembleKind.SINGLE,
-                1,
-                null,
-                MemoryPlan.Mode.PPO,
-                referenceBytes,
-                rolloutBatch,
-                0,
-                fresh,
-                false,
-                recompute));
+                    c,
+                    EnsembleKind.SINGLE,
+                    1,
+                    null,
+                    MemoryPlan.Mode.PPO,
+                    referenceBytes,
+                    rolloutBatch,
+                    0,
+                    fresh,
+                    false)
+                .withRecompute(recompute));
     // PPO's reward model streams like any scorer; float32 unless the checkpoint is all BF16.
     Optional<MemoryPlan> score =
         scorePlan(

@@ -122,31 +122,6 @@ public record ExecConfig(
     recompute = recompute == null ? Recomputation.NONE : recompute;
   }
 
-  /** As the canonical constructor, with every block recomputed ({@code recompute}) or none. */
-  public ExecConfig(
-      int intraOpThreads,
-      int interOpThreads,
-      XlaMode xlaMode,
-      String device,
-      boolean gpuMemoryGrowth,
-      String visibleDevices,
-      boolean logPlacement,
-      Precision compute,
-      WeightStorage weights,
-      boolean recompute) {
-    this(
-        intraOpThreads,
-        interOpThreads,
-        xlaMode,
-        device,
-        gpuMemoryGrowth,
-        visibleDevices,
-        logPlacement,
-        compute,
-        weights,
-        Recomputation.of(recompute));
-  }
-
   /**
    * Everything but recomputation (off); {@code xla} true: {@link XlaMode#ON} (every graph), false:
    * {@link XlaMode#OFF}.

@@ -164,64 +164,7 @@ public record MemoryPlan(Request request, List<Part> parts) {
       }
     }
 
-    /** As the canonical constructor, every block recomputed ({@code recompute}) or none. */
-    public Request(
-        ModelConfig config,
-        EnsembleKind kind,
-        int k,
-        LoraConfig lora,
-        Mode mode,
-        int weightBytes,
-        int batchSize,
-        int length,
-        int maxNewTokens,
-        boolean javaCopy,
-        boolean recompute,
-        Precision compute) {
-      this(
-          config,
-          kind,
-          k,
-          lora,
-          mode,
-          weightBytes,
-          batchSize,
-          length,
-          maxNewTokens,
-          javaCopy,
-          Recomputation.of(recompute),
-          compute);
-    }
-
-    /** The same in float32 compute. */
-    public Request(
-        ModelConfig config,
-        EnsembleKind kind,
-        int k,
-        LoraConfig lora,
-        Mode mode,
-        int weightBytes,
-        int batchSize,
-        int length,
-        int maxNewTokens,
-        boolean javaCopy,
-        boolean recompute) {
-      this(
-          config,
-          kind,
-          k,
-          lora,
-          mode,
-          weightBytes,
-          batchSize,
-          length,
-          maxNewTokens,
-          javaCopy,
-          recompute,
-          Precision.FLOAT32);
-    }
-
-    /** Without recomputation. */
+    /** Without recomputation, in float32 compute ({@link #withRecompute}, {@link #withCompute}). */
     public Request(
         ModelConfig config,
         EnsembleKind kind,
@@ -244,7 +187,8 @@ public record MemoryPlan(Request request, List<Part> parts) {
           length,
           maxNewTokens,
           javaCopy,
-          false);
+          Recomputation.NONE,
+          Precision.FLOAT32);
     }
 
     /** Scoring with float32 weights, loaded through Java arrays: this build's default. */
@@ -712,6 +656,13 @@ public record MemoryPlan(Request request, List<Part> parts) {
   public static final double AUTO_RECOMPUTE_SHARE = 0.90;
 
   /**
+   * What {@code --recompute auto} plans into: {@link #AUTO_RECOMPUTE_SHARE} of {@code available}.
+   */
+  private static long autoBudget(long available) {
+    return (long) (available * AUTO_RECOMPUTE_SHARE);
+  }
+
+  /**
    * The fewest lowest blocks a training step of {@code r} must recompute ({@code --recompute auto})
    * for its plan to fit in {@link #AUTO_RECOMPUTE_SHARE} of {@code available} bytes: {@link
    * Recomputation#NONE} if it fits as it is, {@link Recomputation#ALL} if only recomputing every
@@ -723,7 +674,7 @@ public record MemoryPlan(Request request, List<Part> parts) {
     if (r.mode() != Mode.TRAIN && r.mode() != Mode.PPO) {
       return Recomputation.NONE;
     }
-    long budget = (long) (available * AUTO_RECOMPUTE_SHARE);
+    long budget = autoBudget(available);
     if (r.mode() == Mode.PPO) { // PPO recomputes all of its blocks or none
       return MemoryPlan.of(r.withRecompute(Recomputation.NONE)).total() <= budget
           ? Recomputation.NONE
@@ -741,7 +692,7 @@ public record MemoryPlan(Request request, List<Part> parts) {
    */
   public static Recomputation fewestRecomputed(
       int layers, java.util.function.Function<Recomputation, Long> total, long available) {
-    long budget = (long) (available * AUTO_RECOMPUTE_SHARE);
+    long budget = autoBudget(available);
     if (total.apply(Recomputation.NONE) <= budget) {
       return Recomputation.NONE;
     }

@@ -55,7 +55,8 @@ class MemoryPlanRecomputeTest {
     LoraConfig lora = LoraConfig.defaults(c); // fork at 0, dropout 0.05
     MemoryPlan.Request r =
         new MemoryPlan.Request(
-            c, EnsembleKind.LORA, 3, lora, MemoryPlan.Mode.TRAIN, 2, 1, 8, 0, false, true);
+                c, EnsembleKind.LORA, 3, lora, MemoryPlan.Mode.TRAIN, 2, 1, 8, 0, false)
+            .withRecompute(true);
     // Inputs: the fork block's once, block 1's for 3 members: 4 x [16, 64]; one block for 3
     // members + the block being computed; one block's share of the dropout copies.
     long dropout = 3L * 16 * 2 * (6 * 64 + 160);
