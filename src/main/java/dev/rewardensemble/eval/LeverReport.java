@@ -207,6 +207,24 @@ final class LeverReport {
     return Double.isNaN(x) ? "—" : String.format(Locale.ROOT, "%.3f", x);
   }
 
+  /**
+   * {@code "<gain vs single> (<gain> vs <independent> paired)<joiner><fractions of training time,
+   * scoring time and inference memory>"}: one statement of the answer's sentences.
+   */
+  private static String gainAndCost(CostLine l, String independent, String joiner) {
+    return String.format(
+        Locale.ROOT,
+        "%s (%s vs %s paired)%s%s of the training time, %s of the scoring time and %s of the"
+            + " inference memory",
+        l.vsSingle().fmt(),
+        fmt(l.vsIndependent()),
+        independent,
+        joiner,
+        f2(l.trainFraction()),
+        f2(l.scoreFraction()),
+        f2(l.memoryFraction()));
+  }
+
   private static String f2(double x) {
     return Double.isNaN(x) ? "—" : String.format(Locale.ROOT, "%.2f", x);
   }
@@ -391,35 +409,19 @@ final class LeverReport {
       }
       a.append("No shared-trunk ensemble reaches that gain");
       if (best != null) {
-        a.append(
-            String.format(
-                Locale.ROOT,
-                "; the closest is %s at %s (%s vs %s paired), for %s of the training time, %s of"
-                    + " the scoring time and %s of the inference memory",
-                best.method().name(),
-                best.vsSingle().fmt(),
-                fmt(best.vsIndependent()),
-                ind.name(),
-                f2(best.trainFraction()),
-                f2(best.scoreFraction()),
-                f2(best.memoryFraction())));
+        a.append("; the closest is ")
+            .append(best.method().name())
+            .append(" at ")
+            .append(gainAndCost(best, ind.name(), ", for "));
       }
       a.append(". ");
     } else {
       a.append("Shared-trunk ensembles whose mean gain is at least that: ");
       for (CostLine l : reach) {
-        a.append(
-            String.format(
-                Locale.ROOT,
-                "%s %s (%s vs %s paired) at %s of the training time, %s of the scoring time and"
-                    + " %s of the inference memory; ",
-                l.method().name(),
-                l.vsSingle().fmt(),
-                fmt(l.vsIndependent()),
-                ind.name(),
-                f2(l.trainFraction()),
-                f2(l.scoreFraction()),
-                f2(l.memoryFraction())));
+        a.append(l.method().name())
+            .append(' ')
+            .append(gainAndCost(l, ind.name(), " at "))
+            .append("; ");
       }
       a.setLength(a.length() - 2);
       a.append(

@@ -18,13 +18,13 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** A reduced {@code rme demo} end to end: every phase runs for real on tiny settings. */
 class DemoTest {
-  /** A CSV as rows of named fields. */
-  private static List<Map<String, String>> csv(Path file) throws Exception {
+  /** A CSV as rows of named fields; every row has as many fields as the header, empty ones too. */
+  static List<Map<String, String>> csv(Path file) throws Exception {
     List<String> lines = Files.readAllLines(file);
-    String[] header = lines.get(0).split(",");
+    String[] header = lines.get(0).split(",", -1);
     List<Map<String, String>> rows = new ArrayList<>();
     for (String line : lines.subList(1, lines.size())) {
-      String[] f = line.split(",");
+      String[] f = line.split(",", -1);
       assertEquals(header.length, f.length, file + ": " + line);
       Map<String, String> row = new LinkedHashMap<>();
       for (int i = 0; i < f.length; i++) {
@@ -35,7 +35,7 @@ class DemoTest {
     return rows;
   }
 
-  private static double num(Map<String, String> row, String key) {
+  static double num(Map<String, String> row, String key) {
     return Double.parseDouble(row.get(key));
   }
 

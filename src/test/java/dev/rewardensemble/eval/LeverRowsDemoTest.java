@@ -10,8 +10,6 @@ import dev.rewardensemble.api.RewardModel;
 import dev.rewardensemble.config.ExecConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -25,31 +23,11 @@ import org.junit.jupiter.api.io.TempDir;
 class LeverRowsDemoTest {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  private static List<Map<String, String>> csv(Path file) throws Exception {
-    List<String> lines = Files.readAllLines(file);
-    String[] header = lines.get(0).split(",", -1);
-    List<Map<String, String>> rows = new ArrayList<>();
-    for (String line : lines.subList(1, lines.size())) {
-      String[] f = line.split(",", -1);
-      assertEquals(header.length, f.length, file + ": " + line);
-      Map<String, String> row = new LinkedHashMap<>();
-      for (int i = 0; i < f.length; i++) {
-        row.put(header[i], f[i]);
-      }
-      rows.add(row);
-    }
-    return rows;
-  }
-
   private static Map<String, String> row(List<Map<String, String>> rows, String method) {
     return rows.stream()
         .filter(r -> r.get("method").equals(method))
         .findFirst()
         .orElseThrow(() -> new AssertionError("no row " + method));
-  }
-
-  private static double num(Map<String, String> row, String key) {
-    return Double.parseDouble(row.get(key));
   }
 
   /** Unit {@code u}'s directory: {@code world-<seed>/seed-<s>} (world-major units). */
@@ -115,28 +93,30 @@ class LeverRowsDemoTest {
     }
 
     // Costs: measured per method, the reused phase 1 charged at its measured seconds.
-    List<Map<String, String>> cost = csv(out.resolve("cost.csv"));
+    List<Map<String, String>> cost = DemoTest.csv(out.resolve("cost.csv"));
     List<DemoMethod> methods = DemoMethod.all(s);
     assertEquals(methods.size(), cost.size());
     for (Map<String, String> c : cost) {
-      assertTrue(num(c, "train_seconds") > 0, c.toString());
-      assertTrue(num(c, "score_seconds") > 0, c.toString());
+      assertTrue(DemoTest.num(c, "train_seconds") > 0, c.toString());
+      assertTrue(DemoTest.num(c, "score_seconds") > 0, c.toString());
       assertEquals(s.units(), Integer.parseInt(c.get("seeds")), c.toString());
     }
     Map<String, String> lora = row(cost, "lora-2");
-    assertTrue(num(lora, "phase1_seconds") > 0);
-    assertTrue(num(lora, "phase1_seconds") < num(lora, "own_train_seconds"));
+    assertTrue(DemoTest.num(lora, "phase1_seconds") > 0);
+    assertTrue(DemoTest.num(lora, "phase1_seconds") < DemoTest.num(lora, "own_train_seconds"));
     for (String m : List.of("lora-2-disjoint", "lora-2-ranks")) {
       assertEquals(lora.get("phase1_seconds"), row(cost, m).get("reused_train_seconds"), m);
     }
-    assertEquals(0.0, num(row(cost, "lora-2-prior"), "reused_train_seconds"));
+    assertEquals(0.0, DemoTest.num(row(cost, "lora-2-prior"), "reused_train_seconds"));
     assertEquals(
         lora.get("own_train_seconds"),
         row(cost, "warm-lora-2").get("reused_train_seconds"),
         "a WARM model is charged its source ensemble's training");
     Map<String, String> ind = row(cost, "independent-2");
     assertEquals(
-        num(lora, "train_seconds") / num(ind, "train_seconds"), num(lora, "train_fraction"), 1e-3);
+        DemoTest.num(lora, "train_seconds") / DemoTest.num(ind, "train_seconds"),
+        DemoTest.num(lora, "train_fraction"),
+        1e-3);
 
     // Inference memory is the loaded scoring model's variable bytes: re-measured here, and for
     // models without adapters equal to 4 bytes per parameter the model holds.
@@ -168,8 +148,8 @@ class LeverRowsDemoTest {
     }
 
     // The levers' gains are the paired analysis's.
-    List<Map<String, String>> paired = csv(out.resolve("paired.csv"));
-    List<Map<String, String>> lev = csv(out.resolve("levers.csv"));
+    List<Map<String, String>> paired = DemoTest.csv(out.resolve("paired.csv"));
+    List<Map<String, String>> lev = DemoTest.csv(out.resolve("levers.csv"));
     assertEquals(3 + levers.size(), lev.size(), "independent, linear and lora rows, then levers");
     for (DemoLever l : levers) {
       String name = l.rowName(s.k());
@@ -186,8 +166,9 @@ class LeverRowsDemoTest {
                             && x.get("versus").equals(vs[0]))
                 .findFirst()
                 .orElseThrow();
-        assertEquals(num(p, "win_diff_mean"), num(lr, vs[1] + "_mean"), 1e-6, name);
-        assertEquals(num(p, "win_diff_se"), num(lr, vs[1] + "_se"), 1e-6, name);
+        assertEquals(
+            DemoTest.num(p, "win_diff_mean"), DemoTest.num(lr, vs[1] + "_mean"), 1e-6, name);
+        assertEquals(DemoTest.num(p, "win_diff_se"), DemoTest.num(lr, vs[1] + "_se"), 1e-6, name);
       }
     }
 
