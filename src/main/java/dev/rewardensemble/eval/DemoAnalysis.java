@@ -360,18 +360,6 @@ public final class DemoAnalysis {
   }
 
   /**
-   * {@code x[i] - y[i]} over units treated as independent, as mean and standard error (ignores the
-   * worlds: the analysis uses {@link BestOfNResults#diff} / {@link #paired}).
-   */
-  public static Stat diff(double[] x, double[] y) {
-    double[] d = new double[x.length];
-    for (int i = 0; i < d.length; i++) {
-      d[i] = x[i] - y[i];
-    }
-    return Stat.of(d);
-  }
-
-  /**
    * At the largest n, every reward against the single model (mean aggregation) and every ensemble
    * against its own members used alone, paired by unit (same world and reward-model seed).
    */

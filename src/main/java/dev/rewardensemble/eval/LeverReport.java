@@ -14,8 +14,10 @@ import java.util.Locale;
  * reaches the independent ensemble's gain at what measured fraction of its training time, scoring
  * time and inference memory). Pure: reads the run's results and {@link DemoCost}.
  *
- * <p>Every paired gain comes from the analysis's paired rows ({@link DemoAnalysis#paired}) or from
- * {@link DemoAnalysis#diff}, so a change of the paired statistic changes these tables too.
+ * <p>Every paired gain comes from the analysis's paired rows ({@link DemoAnalysis#paired}, {@link
+ * DemoAnalysis#ppoPaired}) or from the same two-stage statistic over the worlds ({@link
+ * BestOfNResults#diff}, {@link DemoAnalysis#paired(double[], double[], int[])}), so a change of the
+ * paired statistic changes these tables too.
  */
 final class LeverReport {
   private LeverReport() {}
@@ -50,7 +52,11 @@ final class LeverReport {
    *
    * @param vsSingle paired Best-of-n win-rate gain over the single model at the largest n (mean)
    * @param vsIndependent paired difference to the independent ensemble at the largest n (mean)
-   * @param ppoVsSingle final PPO win rate minus the single model's (mean aggregation; NaN: not run)
+   * @param ppoVsSingle final PPO win rate minus the single model's, paired by run (mean
+   *     aggregation; null: not run in PPO)
+   * @param ppoVsIndependent the same against the independent ensemble's runs (null: either not run)
+   * @param ppoGainReached a candidate run in PPO whose mean PPO gain is at least the independent
+   *     ensemble's
    */
   record CostLine(
       DemoMethod method,
@@ -60,14 +66,26 @@ final class LeverReport {
       double memoryFraction,
       DemoAnalysis.Stat vsSingle,
       DemoAnalysis.Stat vsIndependent,
-      double ppoVsSingle,
+      DemoAnalysis.Stat ppoVsSingle,
+      DemoAnalysis.Stat ppoVsIndependent,
       boolean candidate,
       boolean gainReached,
+      boolean ppoGainReached,
       boolean trainOk,
       boolean memoryOk,
       long bytesOverBound) {
+    /**
+     * Issue #19's goal: the independent ensemble's Best-of-n gain, and its PPO gain when the row
+     * ran in PPO (a row not run in PPO is judged on Best-of-n alone, and the statement says so),
+     * within both cost bounds.
+     */
     boolean meetsGoal() {
-      return candidate && gainReached && trainOk && memoryOk;
+      return candidate && gainReached && (!ranPpo() || ppoGainReached) && trainOk && memoryOk;
+    }
+
+    /** The row ran in PPO (with the mean aggregation). */
+    boolean ranPpo() {
+      return ppoVsSingle != null;
     }
 
     /** Within 1% above the memory bound (see {@link #NEAR}). */
@@ -127,7 +145,7 @@ final class LeverReport {
               paired(r, m, DemoAnalysis.Versus.OWN_MEMBERS),
               base == null
                   ? null
-                  : DemoAnalysis.diff(bon.win(m, mean, last), bon.win(base, mean, last))));
+                  : bon.diff(bon.win(m, mean, last), bon.win(base, mean, last)).stat()));
     }
     return out;
   }
@@ -149,6 +167,7 @@ final class LeverReport {
     DemoMethod ind = independent(r);
     DemoCost.Cost ic = ind == null ? null : r.cost().of(ind);
     DemoAnalysis.Stat indGain = ind == null ? null : paired(r, ind, DemoAnalysis.Versus.SINGLE);
+    DemoAnalysis.Stat indPpo = ind == null ? null : ppoVsSingle(r, ind);
     List<CostLine> out = new ArrayList<>();
     for (DemoMethod m : bon.methods()) {
       DemoCost.Cost c = r.cost().of(m);
@@ -159,12 +178,15 @@ final class LeverReport {
       DemoAnalysis.Stat vsInd =
           ind == null || m.equals(ind)
               ? null
-              : DemoAnalysis.diff(bon.win(m, mean, last), bon.win(ind, mean, last));
+              : bon.diff(bon.win(m, mean, last), bon.win(ind, mean, last)).stat();
       double tf = ic == null ? Double.NaN : c.trainSeconds() / ic.trainSeconds();
       double sf = ic == null ? Double.NaN : c.scoreSeconds() / ic.scoreSeconds();
       double mf = ic == null ? Double.NaN : (double) c.variableBytes() / ic.variableBytes();
       boolean cand = ind != null && candidate(m);
       boolean gain = cand && vsSingle != null && vsSingle.mean() >= indGain.mean();
+      DemoAnalysis.Stat ppo = ppoVsSingle(r, m);
+      DemoAnalysis.Stat ppoInd = m.equals(ind) ? null : ppoPaired(r, m, ind);
+      boolean ppoGain = cand && ppo != null && indPpo != null && ppo.mean() >= indPpo.mean();
       out.add(
           new CostLine(
               m,
@@ -174,9 +196,11 @@ final class LeverReport {
               mf,
               vsSingle,
               vsInd,
-              ppoVsSingle(r, m),
+              ppo,
+              ppoInd,
               cand,
               gain,
+              ppoGain,
               cand && tf <= GOAL_TRAIN,
               cand && mf <= GOAL_MEMORY,
               ic == null
@@ -186,21 +210,45 @@ final class LeverReport {
     return out;
   }
 
-  /** Final PPO win rate (mean aggregation, mean over PPO seeds) minus the single model's. */
-  private static double ppoVsSingle(DemoReport r, DemoMethod m) {
-    double mine = Double.NaN, single = Double.NaN;
-    for (PpoPhase.PpoCurve c : r.ppo().curves()) {
-      if (!c.reward().agg().equals(AggregationConfig.mean())) {
-        continue;
-      }
-      if (c.reward().method().equals(m)) {
-        mine = c.lastPoint().winRate();
-      }
-      if (c.reward().method().kind() == EnsembleKind.SINGLE) {
-        single = c.lastPoint().winRate();
+  /**
+   * {@code m}'s final PPO win rate minus the single model's, paired by run (mean aggregation): the
+   * analysis's row of the PPO paired table; null for the single model and for rows not run in PPO.
+   */
+  private static DemoAnalysis.Stat ppoVsSingle(DemoReport r, DemoMethod m) {
+    for (DemoAnalysis.PpoPaired p : r.analysis().ppoPaired()) {
+      if (p.at().equals("final")
+          && p.reward().method().equals(m)
+          && p.reward().agg().equals(AggregationConfig.mean())) {
+        return p.win().stat();
       }
     }
-    return m.kind() == EnsembleKind.SINGLE ? Double.NaN : mine - single;
+    return null;
+  }
+
+  /**
+   * {@code m}'s final PPO win rate minus {@code other}'s, paired by run (same world, reward-model
+   * seed and PPO seed; mean aggregation), or null if either did not run in PPO.
+   */
+  private static DemoAnalysis.Stat ppoPaired(DemoReport r, DemoMethod m, DemoMethod other) {
+    PpoPhase.PpoRuns mine = ppoRuns(r, m), theirs = ppoRuns(r, other);
+    if (mine == null || theirs == null) {
+      return null;
+    }
+    int last = mine.points() - 1;
+    return DemoAnalysis.paired(mine.win(last), theirs.win(last), mine.world()).stat();
+  }
+
+  private static PpoPhase.PpoRuns ppoRuns(DemoReport r, DemoMethod m) {
+    if (m == null) {
+      return null;
+    }
+    for (PpoPhase.PpoRuns runs : r.ppo().rewards()) {
+      if (runs.reward().method().equals(m)
+          && runs.reward().agg().equals(AggregationConfig.mean())) {
+        return runs;
+      }
+    }
+    return null;
   }
 
   private static String f3(double x) {
@@ -331,16 +379,17 @@ final class LeverReport {
         String.format(
             Locale.ROOT,
             "| method | training s | × ind. | scoring s | × ind. | inference MiB | × ind. |"
-                + " Best-of-n gain vs single (n = %d) | vs %s | PPO final win − single's | goal"
-                + " |%n|---|---|---|---|---|---|---|---|---|---|---|%n",
+                + " Best-of-n gain vs single (n = %d) | vs %s | PPO gain vs single (final) | vs"
+                + " %s | goal |%n|---|---|---|---|---|---|---|---|---|---|---|---|%n",
             nMax,
+            ind == null ? "independent" : ind.name(),
             ind == null ? "independent" : ind.name()));
     for (CostLine l : lines) {
       DemoCost.Cost c = l.cost();
       md.append(
           String.format(
               Locale.ROOT,
-              "| %s | %.1f | %s | %.1f | %s | %s | %s | %s | %s | %s | %s |%n",
+              "| %s | %.1f | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s |%n",
               l.method().name(),
               c.trainSeconds(),
               f2(l.trainFraction()),
@@ -350,7 +399,8 @@ final class LeverReport {
               f2(l.memoryFraction()),
               fmt(l.vsSingle()),
               fmt(l.vsIndependent()),
-              f3(l.ppoVsSingle()),
+              l.ranPpo() ? l.ppoVsSingle().fmt() : "not run",
+              fmt(l.ppoVsIndependent()),
               goal(l)));
     }
     md.append("\n").append(statement(r, lines)).append("\n");
@@ -362,6 +412,8 @@ final class LeverReport {
       return "—";
     }
     return (l.gainReached() ? "gain ✓" : "gain ✗")
+        + ", "
+        + (!l.ranPpo() ? "PPO not run" : l.ppoGainReached() ? "PPO gain ✓" : "PPO gain ✗")
         + ", "
         + (l.trainOk() ? "train ✓" : "train ✗")
         + ", "
@@ -434,8 +486,8 @@ final class LeverReport {
         String.format(
             Locale.ROOT,
             "**Goal** (issue #19: a shared-trunk ensemble with a paired gain over the single model"
-                + " at n = %d at least %s's, at no more than %.0f%% of its training time and %.0f%%"
-                + " of its inference memory): ",
+                + " at n = %d, and in PPO where it ran, at least %s's, at no more than %.0f%% of its"
+                + " training time and %.0f%% of its inference memory): ",
             nMax,
             ind.name(),
             100 * GOAL_TRAIN,
@@ -446,11 +498,18 @@ final class LeverReport {
           String.format(
               Locale.ROOT,
               "not met in this run: %d shared-trunk row(s) are within both cost bounds, %d reach"
-                  + " the gain, none both.",
+                  + " the Best-of-n gain, none meets the whole goal.",
               cheap,
               reach.size()));
       List<CostLine> near =
-          lines.stream().filter(l -> l.gainReached() && l.trainOk() && l.memoryNear()).toList();
+          lines.stream()
+              .filter(
+                  l ->
+                      l.gainReached()
+                          && (!l.ranPpo() || l.ppoGainReached())
+                          && l.trainOk()
+                          && l.memoryNear())
+              .toList();
       if (!near.isEmpty()) {
         a.append(" Near it: ");
         for (CostLine l : near) {
@@ -492,6 +551,9 @@ final class LeverReport {
       a.append("met by ");
       for (CostLine l : goal) {
         a.append(l.method().name());
+        if (!l.ranPpo() && !r.ppo().rewards().isEmpty()) {
+          a.append(" (on Best-of-n alone: not run in PPO)");
+        }
         DemoLever lever = l.method().lever();
         if (lever != null) {
           DemoMethod base = byName(r.bon(), lever.baseName(r.s().k()));
@@ -516,15 +578,74 @@ final class LeverReport {
       a.setLength(a.length() - 2);
       a.append(".");
     }
-    if (r.ppo().curves().isEmpty()) {
-      a.append(" PPO was not run, so the statement covers Best-of-n only.");
-    } else {
-      a.append(
-          " PPO: the table's last-but-one column is the final PPO win rate minus the single"
-              + " model's (mean aggregation, unpaired means over PPO seeds); lever rows are not run"
-              + " in PPO.");
-    }
+    a.append(' ').append(ppoStatement(r, lines, il, ind));
     return a.append("\n").toString();
+  }
+
+  /**
+   * The statement's PPO part: the independent ensemble's PPO gain over the single model and each
+   * shared-trunk ensemble's, paired by run, and which of them reach it at what cost.
+   */
+  private static String ppoStatement(
+      DemoReport r, List<CostLine> lines, CostLine il, DemoMethod ind) {
+    if (r.ppo().rewards().isEmpty()) {
+      return "PPO was not run, so the statement covers Best-of-n only.";
+    }
+    if (!il.ranPpo()) {
+      return ind.name() + " was not run in PPO, so the goal is judged on Best-of-n alone.";
+    }
+    StringBuilder a =
+        new StringBuilder(
+            String.format(
+                Locale.ROOT,
+                "**PPO** (final evaluation, mean aggregation, paired by run): %s gains %s win rate"
+                    + " over the single model",
+                ind.name(),
+                il.ppoVsSingle().fmt()));
+    List<CostLine> ran = lines.stream().filter(l -> l.candidate() && l.ranPpo()).toList();
+    if (ran.isEmpty()) {
+      a.append("; no shared-trunk ensemble was run in PPO.");
+    } else {
+      a.append("; the shared-trunk ensembles run in PPO: ");
+      for (CostLine l : ran) {
+        a.append(
+            String.format(
+                Locale.ROOT,
+                "%s %s (%s vs %s paired), ",
+                l.method().name(),
+                l.ppoVsSingle().fmt(),
+                fmt(l.ppoVsIndependent()),
+                ind.name()));
+      }
+      a.setLength(a.length() - 2);
+      List<CostLine> reach = ran.stream().filter(CostLine::ppoGainReached).toList();
+      if (reach.isEmpty()) {
+        a.append(". None reaches ").append(ind.name()).append("'s mean PPO gain.");
+      } else {
+        a.append(". Reaching ").append(ind.name()).append("'s mean PPO gain: ");
+        for (CostLine l : reach) {
+          a.append(
+              String.format(
+                  Locale.ROOT,
+                  "%s at %s of its training time and %s of its inference memory, ",
+                  l.method().name(),
+                  f2(l.trainFraction()),
+                  f2(l.memoryFraction())));
+        }
+        a.setLength(a.length() - 2);
+        a.append(
+            " (a mean at least as high, not a resolved difference: read the paired difference to "
+                + ind.name()
+                + ").");
+      }
+    }
+    boolean notRun = lines.stream().anyMatch(l -> l.candidate() && !l.ranPpo());
+    if (notRun) {
+      a.append(
+          " Lever rows and WARM models are not run in PPO: for them the goal is judged on"
+              + " Best-of-n alone.");
+    }
+    return a.toString();
   }
 
   static String leversCsv(DemoReport r) {
@@ -564,13 +685,14 @@ final class LeverReport {
             "method,seeds,train_seconds,own_train_seconds,reused_train_seconds,phase1_seconds,"
                 + "load_seconds,score_seconds,variable_bytes,train_fraction,score_fraction,"
                 + "memory_fraction,vs_single_mean,vs_single_se,vs_independent_mean,"
-                + "vs_independent_se,ppo_vs_single,meets_goal\n");
+                + "vs_independent_se,ppo_vs_single_mean,ppo_vs_single_se,ppo_vs_independent_mean,"
+                + "ppo_vs_independent_se,meets_goal\n");
     for (CostLine l : costLines(r)) {
       DemoCost.Cost c = l.cost();
       csv.append(
           String.format(
               Locale.ROOT,
-              "%s,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%d,%.6f,%.6f,%.6f,%s,%s,%.6f,%b%n",
+              "%s,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%d,%.6f,%.6f,%.6f,%s,%s,%s,%s,%b%n",
               l.method().name(),
               c.seeds(),
               c.trainSeconds(),
@@ -585,7 +707,8 @@ final class LeverReport {
               l.memoryFraction(),
               pair(l.vsSingle()),
               pair(l.vsIndependent()),
-              l.ppoVsSingle(),
+              pair(l.ppoVsSingle()),
+              pair(l.ppoVsIndependent()),
               l.meetsGoal()));
     }
     return csv.toString();
@@ -626,7 +749,8 @@ final class LeverReport {
       o.put("memory_fraction", l.memoryFraction());
       stat(o, "vs_single", l.vsSingle());
       stat(o, "vs_independent", l.vsIndependent());
-      o.put("ppo_vs_single", l.ppoVsSingle());
+      stat(o, "ppo_vs_single", l.ppoVsSingle());
+      stat(o, "ppo_vs_independent", l.ppoVsIndependent());
       o.put("meets_goal", l.meetsGoal());
     }
     root.put("cost_statement", lines.isEmpty() ? "" : statement(r, lines));
