@@ -399,12 +399,22 @@ final class LeverReport {
               f2(l.memoryFraction()),
               fmt(l.vsSingle()),
               fmt(l.vsIndependent()),
-              l.ranPpo() ? l.ppoVsSingle().fmt() : "not run",
+              ppoCell(r, l),
               fmt(l.ppoVsIndependent()),
               goal(l)));
     }
     md.append("\n").append(statement(r, lines)).append("\n");
     return md.toString();
+  }
+
+  /** The PPO gain's cell: the paired gain, "—" for the single model itself, or "not run". */
+  private static String ppoCell(DemoReport r, CostLine l) {
+    if (l.ranPpo()) {
+      return l.ppoVsSingle().fmt();
+    }
+    return l.method().kind() == EnsembleKind.SINGLE || r.ppo().rewards().isEmpty()
+        ? "—"
+        : "not run";
   }
 
   private static String goal(CostLine l) {

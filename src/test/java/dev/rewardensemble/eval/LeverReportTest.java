@@ -266,6 +266,12 @@ class LeverReportTest {
     assertTrue(md.contains("| gain ✓, PPO gain ✗, train ✓, memory ✓ |"), md);
     assertTrue(md.contains("| 0.030 ± 0.010 | -0.070 ± 0.012 | gain ✓, PPO gain ✗,"), md);
     assertTrue(md.contains("| not run | — |"), md);
+    // The single model ran in PPO: its own gain is "—", not "not run".
+    assertTrue(
+        md.contains(
+            "| single | 15.0 | 0.50 | 3.0 | 0.33 | 0.00 | 0.50 | — | -0.060 ± 0.006 | — | -0.100 ±"
+                + " 0.006 | — |"),
+        md);
   }
 
   private static LeverReport.CostLine line(DemoReport r, String name) {
