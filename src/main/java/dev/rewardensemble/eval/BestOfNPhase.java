@@ -103,9 +103,10 @@ final class BestOfNPhase {
             proxyMean[p][j] = ms.mean();
           }
         }
-        c.gold()[seed] = curve(agg, pool.gold(), ns);
-        c.proxy()[seed] = curve(agg, proxyMean, ns);
-        c.win()[seed] = curve(agg, pool.winVsSft(), ns);
+        int[][] ranked = rankings(agg); // sorted once for the three curves
+        c.gold()[seed] = curve(ranked, pool.gold(), ns);
+        c.proxy()[seed] = curve(ranked, proxyMean, ns);
+        c.win()[seed] = curve(ranked, pool.winVsSft(), ns);
         c.pairAccuracy()[seed] = pairAccuracy(agg, pool.gold());
       }
       int K = rm.heads();
@@ -118,8 +119,9 @@ final class BestOfNPhase {
             memberScores[k][p][j] = raw[p * m + j][k];
           }
         }
-        winAlone[k] = curve(memberScores[k], pool.winVsSft(), ns);
-        goldAlone[k] = curve(memberScores[k], pool.gold(), ns);
+        int[][] ranked = rankings(memberScores[k]);
+        winAlone[k] = curve(ranked, pool.winVsSft(), ns);
+        goldAlone[k] = curve(ranked, pool.gold(), ns);
       }
       alone.win()[seed] = meanRows(winAlone);
       alone.gold()[seed] = meanRows(goldAlone);
@@ -136,18 +138,29 @@ final class BestOfNPhase {
     return w / pool.length;
   }
 
+  /** Per prompt, the candidates ranked by {@code select} ({@link BestOfN#ranking}). */
+  static int[][] rankings(double[][] select) {
+    int[][] out = new int[select.length][];
+    for (int p = 0; p < select.length; p++) {
+      out[p] = BestOfN.ranking(select[p]);
+    }
+    return out;
+  }
+
   /**
-   * {@code [nIndex]}: the Best-of-n expected {@code value} (choosing by {@code select}), averaged
-   * over prompts.
+   * {@code [nIndex]}: the Best-of-n expected {@code value}, choosing by the score the prompts'
+   * candidates were {@link #rankings ranked} by, averaged over prompts.
    */
-  static double[] curve(double[][] select, double[][] value, int[] ns) {
+  static double[] curve(int[][] ranked, double[][] value, int[] ns) {
+    double[] sum = new double[ns.length];
+    for (int p = 0; p < ranked.length; p++) {
+      for (int i = 0; i < ns.length; i++) {
+        sum[i] += BestOfN.expected(ranked[p], value[p], ns[i]); // prompts summed in order
+      }
+    }
     double[] out = new double[ns.length];
     for (int i = 0; i < ns.length; i++) {
-      double sum = 0;
-      for (int p = 0; p < select.length; p++) {
-        sum += BestOfN.expected(select[p], value[p], ns[i]);
-      }
-      out[i] = sum / select.length;
+      out[i] = sum[i] / ranked.length;
     }
     return out;
   }

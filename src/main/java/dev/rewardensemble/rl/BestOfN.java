@@ -41,9 +41,30 @@ public final class BestOfN {
    * random n-subset of m candidates: {@code C(j, n-1) / C(m, n)} for rank j.
    */
   public static double[] rankWeights(int m, int n) {
+    return weights(m, n).clone();
+  }
+
+  /**
+   * The rank weights of the last few pool sizes and n, shared (never modified): an evaluation asks
+   * for the same few (m, n) for every prompt, curve and model, and each costs O(m^2) logarithms.
+   */
+  private static final java.util.Map<Long, double[]> WEIGHTS =
+      java.util.Collections.synchronizedMap(
+          new java.util.LinkedHashMap<>(16, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(java.util.Map.Entry<Long, double[]> e) {
+              return size() > 64;
+            }
+          });
+
+  private static double[] weights(int m, int n) {
     if (n < 1 || n > m) {
       throw new IllegalArgumentException("need 1 <= n <= pool size " + m + ", got n = " + n);
     }
+    return WEIGHTS.computeIfAbsent(((long) m << 32) | n, k -> computeWeights(m, n));
+  }
+
+  private static double[] computeWeights(int m, int n) {
     double[] w = new double[m];
     // log C(j, n-1) - log C(m, n), computed with log-gamma for large pools.
     double logDenominator = logChoose(m, n);
@@ -59,23 +80,43 @@ public final class BestOfN {
    * {@link #argmax} does).
    */
   public static double expected(double[] select, double[] value, int n) {
+    return expected(ranking(select), value, n);
+  }
+
+  /**
+   * The candidates in ascending order of {@code select}, among equal scores the later index first
+   * (so that the earlier one wins, as {@link #argmax} does): sort once, then take {@link
+   * #expected(int[], double[], int)} for every value and n.
+   */
+  public static int[] ranking(double[] select) {
     int m = select.length;
-    if (value.length != m) {
-      throw new IllegalArgumentException("select has " + m + " candidates, value " + value.length);
-    }
     Integer[] order = new Integer[m];
     for (int i = 0; i < m; i++) {
       order[i] = i;
     }
-    // Ascending by score; among equal scores the later index ranks lower, so the earlier one wins.
     Arrays.sort(
         order,
         (a, b) ->
             select[a] != select[b] ? Double.compare(select[a], select[b]) : Integer.compare(b, a));
-    double[] w = rankWeights(m, n);
+    int[] out = new int[m];
+    for (int i = 0; i < m; i++) {
+      out[i] = order[i];
+    }
+    return out;
+  }
+
+  /**
+   * As {@link #expected(double[], double[], int)}, with the candidates ranked by {@link #ranking}.
+   */
+  public static double expected(int[] ranking, double[] value, int n) {
+    int m = ranking.length;
+    if (value.length != m) {
+      throw new IllegalArgumentException("select has " + m + " candidates, value " + value.length);
+    }
+    double[] w = weights(m, n);
     double e = 0;
     for (int j = 0; j < m; j++) {
-      e += w[j] * value[order[j]];
+      e += w[j] * value[ranking[j]];
     }
     return e;
   }

@@ -80,4 +80,27 @@ class BestOfNTest {
     assertEquals(0.0, BestOfN.kl(1), 1e-15);
     assertEquals(Math.log(50) - 49.0 / 50, BestOfN.kl(50), 1e-15);
   }
+
+  @Test
+  void aRankingSortsOnceForEveryValueAndNAndTheSharedWeightsStayUnchanged() {
+    SplittableRandom rng = new SplittableRandom(9);
+    double[] select = new double[50];
+    double[] value = new double[50];
+    for (int i = 0; i < select.length; i++) {
+      select[i] = Math.floor(rng.nextDouble() * 10); // ties: the earlier candidate wins
+      value[i] = rng.nextGaussian();
+    }
+    int[] ranking = BestOfN.ranking(select);
+    assertEquals(BestOfN.argmax(select), ranking[ranking.length - 1], "the best ranks last");
+    for (int n : new int[] {1, 3, 17, 50}) {
+      assertEquals(
+          BestOfN.expected(select, value, n), BestOfN.expected(ranking, value, n), 0.0, "n " + n);
+    }
+    // rankWeights hands out a copy: changing it changes no later expectation.
+    double before = BestOfN.expected(ranking, value, 3);
+    java.util.Arrays.fill(BestOfN.rankWeights(50, 3), 7.0);
+    assertEquals(before, BestOfN.expected(ranking, value, 3), 0.0);
+    double total = java.util.Arrays.stream(BestOfN.rankWeights(50, 3)).sum();
+    assertEquals(1.0, total, 1e-12, "the weights are a distribution over ranks");
+  }
 }
