@@ -7,6 +7,7 @@ import dev.rewardensemble.ensemble.EnsembleKind;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.stream.Collectors;
 
 /**
  * The report's sections on the diversity levers (issue #19 item 2: each lever row's member
@@ -80,7 +81,15 @@ final class LeverReport {
      * within both cost bounds.
      */
     boolean meetsGoal() {
-      return candidate && gainReached && (!ranPpo() || ppoGainReached) && trainOk && memoryOk;
+      return candidate && gainReached && ppoGoalOk() && trainOk && memoryOk;
+    }
+
+    /**
+     * The goal's PPO part: the PPO gain reached, or no PPO comparison with the independent ensemble
+     * (either not run in PPO), when the row is judged on Best-of-n alone.
+     */
+    boolean ppoGoalOk() {
+      return ppoVsIndependent == null || ppoGainReached;
     }
 
     /** The row ran in PPO (with the mean aggregation). */
@@ -513,12 +522,7 @@ final class LeverReport {
               reach.size()));
       List<CostLine> near =
           lines.stream()
-              .filter(
-                  l ->
-                      l.gainReached()
-                          && (!l.ranPpo() || l.ppoGainReached())
-                          && l.trainOk()
-                          && l.memoryNear())
+              .filter(l -> l.gainReached() && l.ppoGoalOk() && l.trainOk() && l.memoryNear())
               .toList();
       if (!near.isEmpty()) {
         a.append(" Near it: ");
@@ -616,33 +620,37 @@ final class LeverReport {
     if (ran.isEmpty()) {
       a.append("; no shared-trunk ensemble was run in PPO.");
     } else {
-      a.append("; the shared-trunk ensembles run in PPO: ");
-      for (CostLine l : ran) {
-        a.append(
-            String.format(
-                Locale.ROOT,
-                "%s %s (%s vs %s paired), ",
-                l.method().name(),
-                l.ppoVsSingle().fmt(),
-                fmt(l.ppoVsIndependent()),
-                ind.name()));
-      }
-      a.setLength(a.length() - 2);
+      a.append("; the shared-trunk ensembles run in PPO: ")
+          .append(
+              ran.stream()
+                  .map(
+                      l ->
+                          String.format(
+                              Locale.ROOT,
+                              "%s %s (%s vs %s paired)",
+                              l.method().name(),
+                              l.ppoVsSingle().fmt(),
+                              fmt(l.ppoVsIndependent()),
+                              ind.name()))
+                  .collect(Collectors.joining(", ")));
       List<CostLine> reach = ran.stream().filter(CostLine::ppoGainReached).toList();
       if (reach.isEmpty()) {
         a.append(". None reaches ").append(ind.name()).append("'s mean PPO gain.");
       } else {
-        a.append(". Reaching ").append(ind.name()).append("'s mean PPO gain: ");
-        for (CostLine l : reach) {
-          a.append(
-              String.format(
-                  Locale.ROOT,
-                  "%s at %s of its training time and %s of its inference memory, ",
-                  l.method().name(),
-                  f2(l.trainFraction()),
-                  f2(l.memoryFraction())));
-        }
-        a.setLength(a.length() - 2);
+        a.append(". Reaching ")
+            .append(ind.name())
+            .append("'s mean PPO gain: ")
+            .append(
+                reach.stream()
+                    .map(
+                        l ->
+                            String.format(
+                                Locale.ROOT,
+                                "%s at %s of its training time and %s of its inference memory",
+                                l.method().name(),
+                                f2(l.trainFraction()),
+                                f2(l.memoryFraction())))
+                    .collect(Collectors.joining(", ")));
         a.append(
             " (a mean at least as high, not a resolved difference: read the paired difference to "
                 + ind.name()

@@ -66,7 +66,7 @@ public final class BestOfN {
 
   private static double[] computeWeights(int m, int n) {
     double[] w = new double[m];
-    // log C(j, n-1) - log C(m, n), computed with log-gamma for large pools.
+    // log C(j, n-1) - log C(m, n), from sums of logarithms (so no factorial overflows).
     double logDenominator = logChoose(m, n);
     for (int j = n - 1; j < m; j++) {
       w[j] = Math.exp(logChoose(j, n - 1) - logDenominator);
