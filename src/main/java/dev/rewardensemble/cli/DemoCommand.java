@@ -35,7 +35,7 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(
       names = "--worlds",
       description =
-          "Worlds, each with its own prompt split, demonstrations and SFT policy (default: 3 fast, 5 full).")
+          "Worlds, each with its own prompt split, demonstrations and SFT policy (default: 4 fast, 5 full).")
   Integer worlds;
 
   @Option(
@@ -103,8 +103,7 @@ public final class DemoCommand implements Callable<Integer> {
           "Diversity levers run as extra Best-of-n rows (issue #19): a comma-separated list of"
               + " lora-bootstrap, lora-disjoint, lora-ranks, lora-diversity, lora-prior, lora-5,"
               + " lora-8, linear-bootstrap, linear-disjoint, linear-prior, linear-5, linear-8; or"
-              + " all, fast, none (default: fast = lora-bootstrap,linear-disjoint,linear-prior,"
-              + "linear-8; --full: all).")
+              + " all, fast, none (default: fast = lora-prior,linear-prior; --full: all).")
   String levers;
 
   @Override

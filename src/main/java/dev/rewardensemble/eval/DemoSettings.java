@@ -184,7 +184,7 @@ public record DemoSettings(
         60,
         0,
         1,
-        3,
+        4,
         3,
         PPO_LR,
         PPO_KL,

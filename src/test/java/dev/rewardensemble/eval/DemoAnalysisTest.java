@@ -430,10 +430,10 @@ class DemoAnalysisTest {
     assertBad("demo: worlds must be >= 1, got 0", fast.worlds(0));
     fast = DemoSettings.fast(java.nio.file.Path.of("x")).toBuilder();
     assertBad(
-        "demo: PPO seeds must be <= worlds x seeds = 6 (each PPO run uses its own reward models), got 7",
-        fast.ppoSeeds(7));
+        "demo: PPO seeds must be <= worlds x seeds = 8 (each PPO run uses its own reward models), got 9",
+        fast.ppoSeeds(9));
     // without PPO the PPO seeds do not matter
-    assertEquals(7, fast.ppoIterations(0).build().ppoSeeds());
+    assertEquals(9, fast.ppoIterations(0).build().ppoSeeds());
     fast = DemoSettings.fast(java.nio.file.Path.of("x")).toBuilder();
     assertBad("demo: PPO seeds must be >= 1, got 0", fast.ppoSeeds(0));
     fast = DemoSettings.fast(java.nio.file.Path.of("x")).toBuilder();
