@@ -103,8 +103,17 @@ public final class DemoCommand implements Callable<Integer> {
           "Diversity levers run as extra Best-of-n rows (issue #19): a comma-separated list of"
               + " lora-bootstrap, lora-disjoint, lora-ranks, lora-diversity, lora-prior, lora-5,"
               + " lora-8, linear-bootstrap, linear-disjoint, linear-prior, linear-5, linear-8; or"
-              + " all, fast, none (default: fast = lora-prior,linear-prior; --full: all).")
+              + " all, fast, none (default: fast = lora-prior; --full: all).")
   String levers;
+
+  @Option(
+      names = "--ppo-levers",
+      paramLabel = "LEVER[,LEVER...]",
+      description =
+          "Lever rows also run in PPO (mean aggregation, --ppo-seeds runs each), among the run's"
+              + " --levers: a comma-separated list, all (every lever row of the run), fast or none"
+              + " (default: lora-prior when it is a lever row of the run).")
+  String ppoLevers;
 
   @Override
   public Integer call() throws Exception {
@@ -148,6 +157,31 @@ public final class DemoCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
+    java.util.List<dev.rewardensemble.eval.DemoLever> plv;
+    if (ppoLevers == null) {
+      plv = preset.ppoLevers().stream().filter(lv::contains).toList();
+    } else if (ppoLevers.strip().equalsIgnoreCase("all")) {
+      plv = lv;
+    } else {
+      try {
+        plv = dev.rewardensemble.eval.DemoLever.parse(ppoLevers);
+      } catch (IllegalArgumentException e) {
+        throw new UserError(e.getMessage().replace("--levers", "--ppo-levers"));
+      }
+      for (dev.rewardensemble.eval.DemoLever l : plv) {
+        if (!lv.contains(l)) {
+          throw new UserError(
+              "--ppo-levers: "
+                  + l.id()
+                  + " is not a lever row of this run (--levers: "
+                  + (lv.isEmpty()
+                      ? "none"
+                      : String.join(
+                          ",", lv.stream().map(dev.rewardensemble.eval.DemoLever::id).toList()))
+                  + ")");
+        }
+      }
+    }
     DemoSettings s =
         preset.toBuilder()
             .seeds(sd)
@@ -166,6 +200,7 @@ public final class DemoCommand implements Callable<Integer> {
             .ppoEvalPrompts(Math.min(preset.ppoEvalPrompts(), ep))
             .threads(threads)
             .levers(lv)
+            .ppoLevers(plv)
             .build();
     Demo.Result r =
         Demo.run(s, msg -> System.err.println(msg), new ProgressBar("[demo] SFT", "loss", "acc"));

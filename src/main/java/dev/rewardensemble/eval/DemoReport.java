@@ -290,7 +290,14 @@ record DemoReport(
         + s.k()
         + " and lora-"
         + s.k()
-        + " (ensembles with mean and LCB 0.5), "
+        + " (ensembles with mean and LCB 0.5)"
+        + (s.ppoLevers().isEmpty()
+            ? ""
+            : " and the lever row"
+                + (s.ppoLevers().size() > 1 ? "s " : " ")
+                + String.join(", ", s.ppoLevers().stream().map(l -> l.rowName(s.k())).toList())
+                + " (mean)")
+        + ", "
         + s.ppoIterations()
         + " iterations of "
         + s.ppoRollout()
@@ -301,7 +308,8 @@ record DemoReport(
         + " held-out prompts x "
         + PpoPhase.EVAL_SAMPLES
         + " samples."
-        + " The lora-1 control is not run with PPO.";
+        + " The lora-1 control and the WARM models are not run with PPO"
+        + (s.levers().size() > s.ppoLevers().size() ? ", nor the other lever rows." : ".");
   }
 
   ObjectNode json(Map<String, Double> phases, double totalSeconds) {
@@ -330,6 +338,10 @@ record DemoReport(
     settings.put("ppo_lr", s.ppoLr());
     settings.put("ppo_kl_coef", s.ppoKlCoef());
     settings.put("ppo_max_new_tokens", s.ppoMaxNewTokens());
+    ArrayNode leversJson = settings.putArray("levers");
+    s.levers().forEach(l -> leversJson.add(l.id()));
+    ArrayNode ppoLeversJson = settings.putArray("ppo_levers");
+    s.ppoLevers().forEach(l -> ppoLeversJson.add(l.id()));
     ArrayNode worldsJson = root.putArray("worlds");
     for (DemoData.WorldRun w : worlds) {
       ObjectNode wj = worldsJson.addObject();

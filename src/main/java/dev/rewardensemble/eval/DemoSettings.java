@@ -38,6 +38,8 @@ import java.nio.file.Path;
  * @param ppoMaxNewTokens new tokens per PPO response (rollouts and evaluations)
  * @param levers the diversity levers run as extra rows ({@link DemoLever}; fast: {@link
  *     DemoLever#FAST}, full: all)
+ * @param ppoLevers the lever rows also run in PPO, with the mean aggregation (a subset of {@code
+ *     levers}; fast and full: {@link DemoLever#FAST}, the LoRA prior)
  */
 public record DemoSettings(
     Path out,
@@ -68,7 +70,8 @@ public record DemoSettings(
     double ppoLr,
     double ppoKlCoef,
     int ppoMaxNewTokens,
-    java.util.List<DemoLever> levers) {
+    java.util.List<DemoLever> levers,
+    java.util.List<DemoLever> ppoLevers) {
 
   public DemoSettings {
     if (out == null) {
@@ -118,6 +121,16 @@ public record DemoSettings(
     }
     if (levers.stream().distinct().count() != levers.size()) {
       throw new IllegalArgumentException("demo: levers must not repeat, got " + levers);
+    }
+    ppoLevers = ppoLevers == null ? java.util.List.of() : java.util.List.copyOf(ppoLevers);
+    for (DemoLever l : ppoLevers) {
+      if (!levers.contains(l)) {
+        throw new IllegalArgumentException(
+            "demo: PPO lever " + l.id() + " is not one of the run's levers " + levers);
+      }
+    }
+    if (ppoLevers.stream().distinct().count() != ppoLevers.size()) {
+      throw new IllegalArgumentException("demo: PPO levers must not repeat, got " + ppoLevers);
     }
   }
 
@@ -189,6 +202,7 @@ public record DemoSettings(
         PPO_LR,
         PPO_KL,
         PPO_MAX_NEW_TOKENS,
+        DemoLever.FAST,
         DemoLever.FAST);
   }
 
@@ -223,7 +237,8 @@ public record DemoSettings(
         PPO_LR,
         PPO_KL,
         PPO_MAX_NEW_TOKENS,
-        java.util.List.of(DemoLever.values()));
+        java.util.List.of(DemoLever.values()),
+        DemoLever.FAST);
   }
 
   /** A tiny run for tests (about a minute; no lever rows). */
@@ -257,6 +272,7 @@ public record DemoSettings(
         PPO_LR,
         PPO_KL,
         24,
+        java.util.List.of(),
         java.util.List.of());
   }
 
@@ -307,6 +323,7 @@ public record DemoSettings(
     private double noise, cleanNoise, rmLr, loraLr, ppoLr, ppoKlCoef;
     private long worldSeed;
     private java.util.List<DemoLever> levers;
+    private java.util.List<DemoLever> ppoLevers;
 
     private Builder(DemoSettings s) {
       out = s.out;
@@ -338,6 +355,7 @@ public record DemoSettings(
       ppoKlCoef = s.ppoKlCoef;
       ppoMaxNewTokens = s.ppoMaxNewTokens;
       levers = s.levers;
+      ppoLevers = s.ppoLevers;
     }
 
     public Builder out(Path v) {
@@ -480,8 +498,17 @@ public record DemoSettings(
       return this;
     }
 
+    /** The lever rows; the PPO levers keep those that are still among them. */
     public Builder levers(java.util.List<DemoLever> v) {
       levers = v;
+      if (ppoLevers != null && v != null) {
+        ppoLevers = ppoLevers.stream().filter(v::contains).toList();
+      }
+      return this;
+    }
+
+    public Builder ppoLevers(java.util.List<DemoLever> v) {
+      ppoLevers = v;
       return this;
     }
 
@@ -515,7 +542,8 @@ public record DemoSettings(
           ppoLr,
           ppoKlCoef,
           ppoMaxNewTokens,
-          levers);
+          levers,
+          ppoLevers);
     }
   }
 }

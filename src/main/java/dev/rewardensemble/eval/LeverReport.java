@@ -316,7 +316,18 @@ final class LeverReport {
           .append(");");
     }
     b.setLength(b.length() - 1);
-    b.append(". Lever rows are not run in PPO\n");
+    if (s.ppoIterations() == 0 || s.ppoLevers().isEmpty()) {
+      b.append(". Lever rows are not run in PPO\n");
+    } else if (s.ppoLevers().size() == s.levers().size()) {
+      b.append(". Every lever row also runs in PPO (mean aggregation)\n");
+    } else {
+      b.append(". Also run in PPO (mean aggregation): ")
+          .append(
+              s.ppoLevers().stream()
+                  .map(l -> "`" + l.rowName(s.k()) + "`")
+                  .collect(Collectors.joining(", ")))
+          .append("; the other lever rows are not\n");
+    }
     return b.toString();
   }
 
@@ -333,13 +344,16 @@ final class LeverReport {
             "Each lever row is its base row with one change (see Settings). Mean aggregation; win"
                 + " rate vs SFT at n = %d; gains are win-rate differences paired by seed (the"
                 + " paired table above), against the single model, against the row's own members"
-                + " used alone, and against its base row.%n%n",
+                + " used alone, and against its base row; the last column is the final PPO win rate"
+                + " minus the single model's, paired by run (rows run in PPO).%n%n",
             nMax));
     md.append(
         "| method | lever | K | phase 1 | member correlation | pair accuracy | win rate | vs single"
-            + " | vs own members alone | vs base |\n|---|---|---|---|---|---|---|---|---|---|\n");
+            + " | vs own members alone | vs base | PPO vs single (final) |\n"
+            + "|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (LeverLine l : leverLines(r)) {
       DemoMethod m = l.method();
+      DemoAnalysis.Stat ppo = ppoVsSingle(r, m);
       String phase1 =
           m.kind() != EnsembleKind.LORA
               ? "—"
@@ -349,7 +363,7 @@ final class LeverReport {
       md.append(
           String.format(
               Locale.ROOT,
-              "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |%n",
+              "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |%n",
               m.name(),
               m.lever() == null ? "— (reference)" : m.lever().describe(r.s().k()),
               m.k(),
@@ -359,7 +373,8 @@ final class LeverReport {
               l.win().fmt(),
               fmt(l.vsSingle()),
               fmt(l.vsOwnMembers()),
-              l.base() == null ? "—" : fmt(l.vsBase()) + " (" + l.base().name() + ")"));
+              l.base() == null ? "—" : fmt(l.vsBase()) + " (" + l.base().name() + ")",
+              ppo == null ? (r.ppo().rewards().isEmpty() ? "—" : "not run") : ppo.fmt()));
     }
     return md.toString();
   }
@@ -657,11 +672,15 @@ final class LeverReport {
                 + ").");
       }
     }
-    boolean notRun = lines.stream().anyMatch(l -> l.candidate() && !l.ranPpo());
-    if (notRun) {
-      a.append(
-          " Lever rows and WARM models are not run in PPO: for them the goal is judged on"
-              + " Best-of-n alone.");
+    List<String> notRun =
+        lines.stream()
+            .filter(l -> l.candidate() && !l.ranPpo())
+            .map(l -> l.method().name())
+            .toList();
+    if (!notRun.isEmpty()) {
+      a.append(" Not run in PPO, so judged on Best-of-n alone: ")
+          .append(String.join(", ", notRun))
+          .append('.');
     }
     return a.toString();
   }

@@ -26,7 +26,8 @@ import java.util.function.Consumer;
 
 /**
  * Phase 6: PPO against single, independent, linear and LoRA rewards (the ensembles with mean and
- * LCB 0.5; not the LoRA control), several runs each (run j: the reward models of one unit of the
+ * LCB 0.5; not the LoRA control or the WARM models) and the lever rows of {@link
+ * DemoSettings#ppoLevers} (mean), several runs each (run j: the reward models of one unit of the
  * seed hierarchy, PPO seed j), evaluated every few iterations with the gold judge.
  */
 public final class PpoPhase {
@@ -150,12 +151,18 @@ public final class PpoPhase {
     }
   }
 
-  /** The rewards PPO runs against. */
-  static List<MethodAgg> rewards(List<DemoMethod> methods) {
+  /**
+   * The rewards PPO runs against: the single model; each ensemble with mean and LCB 0.5; the lever
+   * rows of {@code ppoLevers} with the mean (the others are Best-of-n rows only).
+   */
+  static List<MethodAgg> rewards(List<DemoMethod> methods, List<DemoLever> ppoLevers) {
     List<MethodAgg> out = new ArrayList<>();
     for (DemoMethod m : methods) {
       if (m.leverRow()) {
-        continue; // Best-of-n only
+        if (ppoLevers.contains(m.lever())) {
+          out.add(m.with(AggregationConfig.mean()));
+        }
+        continue;
       }
       if (m.kind() == EnsembleKind.SINGLE) {
         out.add(m.with(AggregationConfig.mean()));
@@ -179,7 +186,7 @@ public final class PpoPhase {
     }
     int evalPrompts = 0;
     List<PpoRuns> out = new ArrayList<>();
-    for (MethodAgg reward : rewards(worlds.get(0).rms().methods())) {
+    for (MethodAgg reward : rewards(worlds.get(0).rms().methods(), s.ppoLevers())) {
       List<PpoCurve> runs = new ArrayList<>();
       int[] world = new int[s.ppoSeeds()];
       for (int j = 0; j < s.ppoSeeds(); j++) {

@@ -55,5 +55,21 @@ class DemoCommandTest {
             + ", or all, fast, none)",
         "--levers",
         "lora-disjoint,lora-9");
+    rejects(
+        "--ppo-levers: unknown lever 'lora-9' (choose from "
+            + dev.rewardensemble.eval.DemoLever.names()
+            + ", or all, fast, none)",
+        "--ppo-levers",
+        "lora-9");
+    rejects(
+        "--ppo-levers: lora-5 is not a lever row of this run (--levers: lora-prior)",
+        "--ppo-levers",
+        "lora-prior,lora-5");
+    rejects(
+        "--ppo-levers: lora-prior is not a lever row of this run (--levers: none)",
+        "--levers",
+        "none",
+        "--ppo-levers",
+        "fast");
   }
 }

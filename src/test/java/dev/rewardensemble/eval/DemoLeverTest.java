@@ -149,9 +149,19 @@ class DemoLeverTest {
     assertThrows(
         IllegalArgumentException.class,
         () -> s.toBuilder().levers(List.of(DemoLever.LORA_5, DemoLever.LORA_5)).build());
-    // No lever rows in PPO: it compares the demo's own rows.
-    for (MethodAgg r : PpoPhase.rewards(all)) {
+    // Lever rows run in PPO only when asked for, with the mean aggregation alone.
+    for (MethodAgg r : PpoPhase.rewards(all, List.of())) {
       assertFalse(r.method().leverRow(), r.toString());
     }
+    List<MethodAgg> withLever = PpoPhase.rewards(all, List.of(DemoLever.LINEAR_5));
+    assertEquals(
+        List.of("linear-5 mean"),
+        withLever.stream()
+            .filter(r -> r.method().leverRow())
+            .map(r -> r.method().name() + " " + r.aggLabel())
+            .toList());
+    assertEquals(PpoPhase.rewards(all, List.of()).size() + 1, withLever.size());
+    assertEquals(DemoLever.FAST, DemoSettings.fast(Path.of("x")).ppoLevers());
+    assertEquals(DemoLever.FAST, DemoSettings.fullRun(Path.of("x")).ppoLevers());
   }
 }

@@ -193,7 +193,7 @@ class DemoTest {
     // same seed, so its first evaluation has the same win rate and gold for every reward; run j is
     // in world j mod worlds, so the 2 runs are in the 2 worlds.
     List<Map<String, String>> ppo = csv(out.resolve("ppo.csv"));
-    List<MethodAgg> rewards = PpoPhase.rewards(methods);
+    List<MethodAgg> rewards = PpoPhase.rewards(methods, s.ppoLevers());
     int points = s.ppoIterations() / s.ppoEvalEvery() + 1;
     assertEquals(rewards.size() * s.ppoSeeds() * points, ppo.size());
     Map<String, Map<String, String>> firstOfRun = new LinkedHashMap<>();

@@ -274,6 +274,86 @@ class LeverReportTest {
         md);
   }
 
+  @Test
+  void aLeverRowRunInPpoIsJudgedOnPpoTooAndItsPpoGainIsInTheLeversTable() {
+    Map<String, double[]> win =
+        Map.of(
+            "independent-2", new double[] {0.55, 0.56, 0.57},
+            "lora-2-disjoint", new double[] {0.57, 0.56, 0.58});
+    Map<String, double[]> ppo =
+        Map.of(
+            "single", new double[] {0.40, 0.42, 0.44},
+            "independent-2", new double[] {0.50, 0.51, 0.55},
+            "lora-2-disjoint", new double[] {0.46, 0.47, 0.48});
+    DemoReport r = report(win, costs(600), new int[SEEDS], ppo);
+    LeverReport.CostLine d = line(r, "lora-2-disjoint");
+    assertTrue(d.ranPpo());
+    assertEquals(0.05, d.ppoVsSingle().mean(), 1e-12);
+    assertEquals(-0.05, d.ppoVsIndependent().mean(), 1e-12);
+    // The Best-of-n gain reached, the PPO gain not: judged on both, not on Best-of-n alone.
+    assertTrue(d.gainReached());
+    assertFalse(d.ppoGainReached());
+    assertFalse(d.ppoGoalOk());
+    assertFalse(d.meetsGoal());
+    String md = LeverReport.cost(r);
+    assertTrue(
+        md.contains(
+            "the shared-trunk ensembles run in PPO: lora-2-disjoint 0.050 ± 0.006 (-0.050 ± 0.010"
+                + " vs independent-2 paired). None reaches independent-2's mean PPO gain."),
+        md);
+    // The rows not run in PPO are named, the lever row run in it is not.
+    String notRun = md.substring(md.indexOf("Not run in PPO, so judged on Best-of-n alone: "));
+    assertTrue(notRun.contains("linear-2-disjoint"), notRun);
+    assertTrue(notRun.contains("linear-2,") || notRun.contains("linear-2."), notRun);
+    assertFalse(notRun.contains("lora-2-disjoint"), notRun);
+    String levers = LeverReport.levers(r);
+    assertTrue(levers.contains("| PPO vs single (final) |"), levers);
+    assertTrue(row(levers, "lora-2-disjoint").endsWith("| 0.050 ± 0.006 |"), levers);
+    assertTrue(row(levers, "linear-2-disjoint").endsWith("| not run |"), levers);
+    assertTrue(row(levers, "independent-2").endsWith("| 0.100 ± 0.006 |"), levers);
+  }
+
+  @Test
+  void theSettingsNoteSaysWhichLeverRowsRunInPpo() {
+    DemoSettings s = settings();
+    assertTrue(LeverReport.methodsNote(s).endsWith(". Lever rows are not run in PPO\n"));
+    DemoSettings one =
+        s.toBuilder().ppoIterations(4).ppoLevers(List.of(DemoLever.LORA_DISJOINT)).build();
+    assertTrue(
+        LeverReport.methodsNote(one)
+            .endsWith(
+                ". Also run in PPO (mean aggregation): `lora-2-disjoint`; the other lever rows are"
+                    + " not\n"),
+        LeverReport.methodsNote(one));
+    DemoSettings both =
+        one.toBuilder()
+            .ppoLevers(List.of(DemoLever.LINEAR_DISJOINT, DemoLever.LORA_DISJOINT))
+            .build();
+    assertTrue(
+        LeverReport.methodsNote(both)
+            .endsWith(". Every lever row also runs in PPO (mean aggregation)\n"));
+    // Without PPO, none is.
+    assertTrue(
+        LeverReport.methodsNote(both.toBuilder().ppoIterations(0).build())
+            .endsWith(". Lever rows are not run in PPO\n"));
+    // Only the run's own lever rows can run in PPO; dropping a lever drops it from PPO.
+    IllegalArgumentException e =
+        org.junit.jupiter.api.Assertions.assertThrows(
+            IllegalArgumentException.class,
+            () -> s.toBuilder().ppoLevers(List.of(DemoLever.LORA_PRIOR)).build());
+    assertEquals(
+        "demo: PPO lever lora-prior is not one of the run's levers [LINEAR_DISJOINT, LORA_DISJOINT]",
+        e.getMessage());
+    assertEquals(
+        List.of(DemoLever.LORA_DISJOINT),
+        both.toBuilder().levers(List.of(DemoLever.LORA_DISJOINT)).build().ppoLevers());
+  }
+
+  /** The markdown table row of {@code name}. */
+  private static String row(String md, String name) {
+    return md.lines().filter(l -> l.startsWith("| " + name + " |")).findFirst().orElseThrow();
+  }
+
   private static LeverReport.CostLine line(DemoReport r, String name) {
     return LeverReport.costLines(r).stream()
         .filter(l -> l.method().name().equals(name))

@@ -16,9 +16,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A tiny demo with lever rows (no PPO): each row trained with its lever, the phase-2 rows on their
- * base's phase 1, the costs measured (not constants) and charged for reused work, and the levers
- * and cost sections in the report, their gains those of the paired analysis.
+ * A tiny demo with lever rows (one short PPO run per reward, one lever row among them): each row
+ * trained with its lever, the phase-2 rows on their base's phase 1, the costs measured (not
+ * constants) and charged for reused work, and the levers and cost sections in the report, their
+ * gains those of the paired analysis.
  */
 class LeverRowsDemoTest {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -49,7 +50,12 @@ class LeverRowsDemoTest {
             DemoLever.LINEAR_DISJOINT,
             DemoLever.LINEAR_5);
     DemoSettings s =
-        DemoSettings.tiny(dir.resolve("demo")).toBuilder().ppoIterations(0).levers(levers).build();
+        DemoSettings.tiny(dir.resolve("demo")).toBuilder()
+            .ppoIterations(1)
+            .ppoSeeds(1)
+            .levers(levers)
+            .ppoLevers(List.of(DemoLever.LORA_PRIOR))
+            .build();
     Demo.Result r = Demo.run(s, msg -> System.err.println(msg));
     Path out = r.report().getParent();
     String md = Files.readString(r.report());
@@ -185,7 +191,26 @@ class LeverRowsDemoTest {
     }
     assertTrue(cs.contains("**Cost statement.** independent-2 gains"), cs);
     assertTrue(cs.contains("**Goal**"), cs);
-    assertTrue(cs.contains("PPO was not run"), cs);
+    // PPO: one short run per reward, the prior row among them (mean only), no other lever row.
+    List<Map<String, String>> ppo = DemoTest.csv(out.resolve("ppo.csv"));
+    assertEquals(
+        List.of("mean"),
+        ppo.stream()
+            .filter(p -> p.get("method").equals("lora-2-prior"))
+            .map(p -> p.get("aggregation"))
+            .distinct()
+            .toList());
+    assertTrue(ppo.stream().noneMatch(p -> p.get("method").equals("lora-2-disjoint")));
+    assertTrue(cs.contains("the shared-trunk ensembles run in PPO: linear-2 "), cs);
+    assertTrue(cs.contains(", lora-2-prior "), cs);
+    assertTrue(cs.contains("Not run in PPO, so judged on Best-of-n alone: "), cs);
+    assertTrue(
+        lv.lines().anyMatch(l -> l.startsWith("| lora-2-disjoint |") && l.endsWith("| not run |")),
+        lv);
+    assertTrue(
+        lv.lines().anyMatch(l -> l.startsWith("| lora-2-prior |") && !l.endsWith("| not run |")),
+        lv);
+    assertTrue(md.contains("and the lever row lora-2-prior (mean)"), md);
     assertTrue(md.contains("- lever rows (issue #19's diversity levers"), md);
     assertTrue(md.contains("| train RM lora-2-disjoint | "), "the Time table has the rows");
     JsonNode root = json(r.results());
