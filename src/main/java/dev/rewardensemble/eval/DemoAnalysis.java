@@ -538,8 +538,8 @@ public final class DemoAnalysis {
     MethodAgg second = null;
     double secondWin = Double.NEGATIVE_INFINITY;
     for (DemoMethod mt : bon.methods()) {
-      if (!mt.ensemble() || best == null || mt.equals(best.method())) {
-        continue;
+      if (!mt.ensemble() || mt.leverRow() || best == null || mt.equals(best.method())) {
+        continue; // the paper's ensembles only, as for the best
       }
       for (AggregationConfig ag : DemoMethod.AGGREGATIONS) {
         double w = bon.stat(bon.win(mt, ag, last)).mean();

@@ -314,6 +314,20 @@ class LeverReportTest {
   }
 
   @Test
+  void q2ComparesThePapersEnsemblesOnlyEvenWhenALeverRowIsHigher() {
+    Map<String, double[]> win =
+        Map.of(
+            "independent-2", new double[] {0.55, 0.56, 0.57},
+            "linear-2", new double[] {0.53, 0.54, 0.55},
+            "lora-2-disjoint", new double[] {0.60, 0.61, 0.62});
+    String answers = report(win, costs(600)).analysis().answers();
+    String q2 = answers.substring(answers.indexOf("**Q2.**"), answers.indexOf("**Q3.**"));
+    assertTrue(q2.contains("among the ensembles: independent-2 "), q2);
+    assertTrue(q2.contains("Against the best of another ensemble, linear-2 "), q2);
+    assertFalse(q2.contains("lora-2-disjoint"), q2);
+  }
+
+  @Test
   void theSettingsNoteSaysWhichLeverRowsRunInPpo() {
     DemoSettings s = settings();
     assertTrue(LeverReport.methodsNote(s).endsWith(". Lever rows are not run in PPO\n"));
