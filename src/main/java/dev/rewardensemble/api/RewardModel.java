@@ -75,7 +75,10 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
     compiled = fixed.xla();
     owner = new GraphSession();
     try {
-      fg = m.build(BuildContext.of(owner.graph(), fixed), m.frozenStorage(fixed.weights()));
+      fg =
+          m.build(
+              BuildContext.of(owner.graph(), fixed).forInference(),
+              m.frozenStorage(fixed.weights()));
       fg.params().load(owner.open(fixed), m.weights(), false, String.valueOf(m.source()));
     } catch (RuntimeException | Error e) {
       owner.close(); // the session first: Graph.close() waits for open sessions

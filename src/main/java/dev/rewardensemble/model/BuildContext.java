@@ -20,8 +20,12 @@ import org.tensorflow.op.Ops;
  * @param precision of every product with a weight matrix
  * @param xla the graph will run in a session with XLA's JIT
  * @param blocks how forwards run their blocks ({@link BlockRunner#PLAIN} when null)
+ * @param inference no gradient will be taken through the graph (scoring, generation): weight
+ *     products may take the form that is fastest forward ({@link Layers#matMul}); a gradient taken
+ *     anyway is still correct, only slower
  */
-public record BuildContext(Ops tf, Precision precision, boolean xla, BlockRunner blocks) {
+public record BuildContext(
+    Ops tf, Precision precision, boolean xla, BlockRunner blocks, boolean inference) {
 
   public BuildContext {
     Objects.requireNonNull(tf, "tf");
@@ -29,9 +33,14 @@ public record BuildContext(Ops tf, Precision precision, boolean xla, BlockRunner
     blocks = blocks == null ? BlockRunner.PLAIN : blocks;
   }
 
-  /** Blocks built plainly. */
+  /** Blocks built plainly, for training. */
   public BuildContext(Ops tf, Precision precision, boolean xla) {
-    this(tf, precision, xla, BlockRunner.PLAIN);
+    this(tf, precision, xla, BlockRunner.PLAIN, false);
+  }
+
+  /** For training, blocks run by {@code blocks}. */
+  public BuildContext(Ops tf, Precision precision, boolean xla, BlockRunner blocks) {
+    this(tf, precision, xla, blocks, false);
   }
 
   /**
@@ -51,15 +60,20 @@ public record BuildContext(Ops tf, Precision precision, boolean xla, BlockRunner
   }
 
   /**
-   * The same precision, XLA setting and block runner with other ops (a sub-scope, or the graph of a
-   * loop body).
+   * The same precision, XLA setting, block runner and inference flag with other ops (a sub-scope,
+   * or the graph of a loop body).
    */
   public BuildContext with(Ops other) {
-    return new BuildContext(other, precision, xla, blocks);
+    return new BuildContext(other, precision, xla, blocks, inference);
   }
 
   /** The same context with forwards running their blocks through {@code runner}. */
   public BuildContext withBlocks(BlockRunner runner) {
-    return new BuildContext(tf, precision, xla, runner);
+    return new BuildContext(tf, precision, xla, runner, inference);
+  }
+
+  /** The same context for a graph (or part) through which no gradient is taken. */
+  public BuildContext forInference() {
+    return new BuildContext(tf, precision, xla, blocks, true);
   }
 }

@@ -55,6 +55,19 @@ public final class Layers {
   public static <T extends TFloating> Operand<T> matMul(
       BuildContext cx, Operand<T> a, Operand<TFloat32> b, boolean transposeB) {
     Ops tf = cx.tf();
+    if (transposeB
+        && cx.inference()
+        && a.type() == TFloat32.class
+        && cx.precision() == Precision.FLOAT32
+        && (a.shape().isUnknown() || a.shape().numDimensions() == 2)
+        && !b.shape().hasUnknownDimension()
+        && b.shape().size() >= linearBatchMatMulMin()) {
+      // oneDNN runs MatMul's x @ w^T with the [out, in] weight several times slower than x @ w
+      // (its sgemm path: 4x at 16 rows, 1.45x at 256, hidden 2048), but BatchMatMulV2 with adj_y
+      // (its matmul primitive, the transpose as strides) as fast as x @ w. Forward only: the
+      // gradient of BatchMatMulV2 is BatchMatMulV3, which oneDNN leaves to Eigen.
+      return (Operand<T>) batchMatMul(tf, (Operand<TFloat32>) a, b, true);
+    }
     if (a.type() == TBfloat16.class) {
       return (Operand<T>)
           tf.linalg.matMul(
@@ -133,6 +146,18 @@ public final class Layers {
       BuildContext cx, Operand<T> x, Operand<TFloat32> w, Operand<TFloat32> b) {
     Operand<T> y = matMul(cx, x, w, false); // [rows, out]
     return b == null ? y : cx.tf().nn.biasAdd(y, cast(cx.tf(), b, y.type()));
+  }
+
+  /**
+   * Elements from which a weight stored {@code [out, in]} is multiplied by {@code BatchMatMulV2}
+   * (with {@code adj_y}) instead of {@code MatMul} in inference graphs ({@link #matMul}): 512 x
+   * 512. Below it oneDNN's MatMul is as fast or faster (the bench presets' 256 x 256 and 256 x 688:
+   * 1.1-1.4x faster at 16 rows, equal at 2,048); from it BatchMatMulV2 is (512 x 512: 2.2x at 16
+   * rows, 1.6x at 256). The system property {@code rme.linearBatchMatMulMin} overrides it (tests
+   * set 0).
+   */
+  public static long linearBatchMatMulMin() {
+    return Long.getLong("rme.linearBatchMatMulMin", 512L * 512L);
   }
 
   /** {@code x @ w^T} for a torch Linear weight stored {@code [out, in]} (Llama, heads). */

@@ -153,7 +153,9 @@ public final class PpoTrainer implements AutoCloseable {
       ParameterStore pol = params.view(POLICY);
       ParameterStore ref = params.view(REFERENCE);
       ParameterStore val = params.view(VALUE);
-      sampler = Sampler.inGraph(graph, cx.with(tf.withSubScope("sampler")), policyConfig, pol);
+      sampler =
+          Sampler.inGraph(
+              graph, cx.with(tf.withSubScope("sampler")).forInference(), policyConfig, pol);
 
       ids = tf.withName("ppo_ids").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));
       mask = tf.withName("ppo_mask").placeholder(TInt32.class, Placeholder.shape(Shape.of(-1, -1)));

@@ -120,7 +120,7 @@ public final class Sampler implements AutoCloseable {
         tokenizer,
         new GraphSession(),
         null,
-        g -> BuildContext.of(g, exec),
+        g -> BuildContext.of(g, exec).forInference(),
         null,
         layout,
         // Every weight of a sampler is frozen: stored as --weights says (auto: bfloat16 for a
@@ -711,7 +711,7 @@ public final class Sampler implements AutoCloseable {
               for (int i = 0; i < keys.size(); i++) {
                 weights.put(keys.get(i), fixed.get(WEIGHTS + i));
               }
-              BuildContext bcx = BuildContext.float32(b);
+              BuildContext bcx = BuildContext.float32(b).forInference();
               Weights w = Weights.widening(b, weights);
               Operand<TFloat32> rows =
                   Transformers.forward(bcx, config, w, newIds, g, Projector.NONE, null, cache);

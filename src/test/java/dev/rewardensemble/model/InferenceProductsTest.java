@@ -1,0 +1,122 @@
+package dev.rewardensemble.model;
+
+import static dev.rewardensemble.testing.Fixtures.assertClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.config.Precision;
+import dev.rewardensemble.config.RewardToken;
+import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.rl.Generation;
+import dev.rewardensemble.rl.Sampler;
+import dev.rewardensemble.rl.SamplingConfig;
+import dev.rewardensemble.testing.Fixtures;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.StreamSupport;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.tensorflow.Graph;
+import org.tensorflow.GraphOperation;
+import org.tensorflow.Session;
+import org.tensorflow.op.Ops;
+
+/**
+ * Inference graphs multiply weights stored {@code [out, in]} with {@code BatchMatMulV2} from {@link
+ * Layers#linearBatchMatMulMin()} elements on ({@link Layers#matMul}); the fixtures' weights are
+ * below it, so these tests lower it to 0 and check that the products take that form and that
+ * rewards and the cached greedy decode still match transformers.
+ */
+class InferenceProductsTest {
+  private static final String PROPERTY = "rme.linearBatchMatMulMin";
+
+  @AfterEach
+  void restore() {
+    System.clearProperty(PROPERTY);
+  }
+
+  private static long batchMatMuls(Graph g) {
+    return StreamSupport.stream(
+            java.util.Spliterators.spliteratorUnknownSize(g.operations(), 0), false)
+        .map(o -> ((GraphOperation) o).type())
+        .filter("BatchMatMulV2"::equals)
+        .count();
+  }
+
+  /**
+   * The rewards' graph built for inference or for training, its BatchMatMulV2 count and rewards.
+   */
+  private static Object[] rewards(String name, boolean inference) throws Exception {
+    JsonNode e = FamilyParityTest.expected(name);
+    int[][] ids = Fixtures.ints2(e.get("input_ids"));
+    int[][] mask = Fixtures.ints2(e.get("attention_mask"));
+    HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(FamilyParityTest.dir(name));
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      BuildContext cx = new BuildContext(tf, Precision.FLOAT32, false);
+      ParameterStore p = new ParameterStore(tf);
+      RewardGraph rg =
+          RewardGraph.build(
+              inference ? cx.forInference() : cx,
+              ckpt.config(),
+              1,
+              p,
+              Projector.NONE,
+              RewardToken.ofHfConfig(FamilyParityTest.dir(name).resolve("config.json")));
+      try (Session s = new Session(g)) {
+        p.load(s, ckpt.weights(), false, name);
+        float[] got = HfReferenceTest.run(s, rg, List.of(rg.rewards()), ids, mask)[0];
+        return new Object[] {batchMatMuls(g), got};
+      }
+    }
+  }
+
+  @Test
+  void inferenceGraphsTakeTheBatchedFormAndStillMatchTransformers() throws Exception {
+    String name = "llama3-seqcls";
+    float[] want = Fixtures.floats(FamilyParityTest.expected(name).get("rewards"));
+    HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(FamilyParityTest.dir(name));
+    int layers = ckpt.config().numLayers();
+
+    // At the default threshold the fixture's small weights keep MatMul (the attention products
+    // are BatchMatMulV2 in any case: count them as the baseline).
+    Object[] plain = rewards(name, true);
+    long attention = (long) plain[0];
+    Object[] training = rewards(name, false);
+    assertEquals(attention, (long) training[0]);
+
+    System.setProperty(PROPERTY, "0");
+    Object[] batched = rewards(name, true);
+    // q, k, v, o, gate, up, down in every block (the score head is [1, H], also a Linear weight).
+    assertTrue(
+        (long) batched[0] >= attention + 7L * layers,
+        "BatchMatMulV2 nodes: " + batched[0] + ", attention alone " + attention);
+    assertClose(want, (float[]) batched[1], 1e-4, 1e-5, name + " rewards (BatchMatMulV2)");
+    // Training graphs keep MatMul (its gradient runs on oneDNN): the threshold does not apply.
+    assertEquals(attention, (long) rewards(name, false)[0]);
+  }
+
+  @Test
+  void theCachedGreedyDecodeWithTheBatchedFormReproducesTransformers() throws Exception {
+    System.setProperty(PROPERTY, "0");
+    String name = "qwen2-causal";
+    JsonNode e = FamilyParityTest.expected(name);
+    int[] prompt = Fixtures.ints2(e.get("prompt"))[0];
+    int[] greedy = Fixtures.ints2(e.get("greedy_ids"))[0];
+    float[] logprobs = Fixtures.floats(e.get("token_logprobs"));
+    int n = greedy.length - prompt.length;
+    try (Sampler s = Sampler.load(FamilyParityTest.dir(name), ExecConfig.deterministic())) {
+      Generation g = s.generate(List.of(prompt), SamplingConfig.greedy(n)).get(0);
+      assertArrayEquals(Arrays.copyOfRange(greedy, prompt.length, greedy.length), g.responseIds());
+      assertClose(
+          Arrays.copyOfRange(logprobs, prompt.length - 1, logprobs.length),
+          g.tokenLogprobs(),
+          1e-4,
+          1e-5,
+          name + " token_logprobs (BatchMatMulV2)");
+    }
+  }
+}
