@@ -9,14 +9,18 @@ import org.tensorflow.Operand;
 import org.tensorflow.Session;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.linalg.MatMul;
+import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.family.TFloating;
 
 /**
  * Hidden entry point for investigating the weight products of a block: {@code rows x in} times a
  * weight stored {@code [in, out]} ({@code x @ w}, as GPT-2's Conv1D) against the same weight stored
  * {@code [out, in]} ({@code x @ w^T}, torch's Linear, as the Llama family applies it), median time
  * of each in rounds alternating the two forms. Usage: {@code java -cp CP
- * dev.rewardensemble.bench.ProjectionProbe ROWS IN OUT [IN OUT ...] [--threads N] [--reps R]}.
+ * dev.rewardensemble.bench.ProjectionProbe ROWS IN OUT [IN OUT ...] [--threads N] [--reps R]
+ * [--grad x|xw] [--bf16]}: {@code --grad} times the backward pass (with respect to x, or x and the
+ * weight), {@code --bf16} the products in bfloat16.
  */
 public final class ProjectionProbe {
   private ProjectionProbe() {}
@@ -25,25 +29,28 @@ public final class ProjectionProbe {
     int threads = 2;
     int reps = 10;
     String grad = "none";
+    boolean bf16 = false;
     List<Integer> nums = new ArrayList<>();
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--threads" -> threads = Integer.parseInt(args[++i]);
         case "--reps" -> reps = Integer.parseInt(args[++i]);
         case "--grad" -> grad = args[++i];
+        case "--bf16" -> bf16 = true;
         default -> nums.add(Integer.parseInt(args[i]));
       }
     }
     if (nums.size() < 3 || nums.size() % 2 != 1) {
       System.err.println(
-          "usage: ProjectionProbe ROWS IN OUT [IN OUT ...] [--threads N] [--reps R]");
+          "usage: ProjectionProbe ROWS IN OUT [IN OUT ...] [--threads N] [--reps R] [--grad x|xw]"
+              + " [--bf16]");
       System.exit(2);
     }
     int rows = nums.get(0);
     ExecConfig exec = new ExecConfig(threads, 1, false);
     for (int p = 1; p < nums.size(); p += 2) {
       int in = nums.get(p), out = nums.get(p + 1);
-      double[] t = measure(exec, rows, in, out, reps, grad);
+      double[] t = measure(exec, rows, in, out, reps, grad, bf16);
       double flops = 2.0 * rows * in * out;
       System.out.printf(
           Locale.ROOT,
@@ -69,69 +76,48 @@ public final class ProjectionProbe {
   }
 
   /**
-   * Median seconds of {@code x @ w}, of {@code x @ w^T} and of {@code (w x^T)^T} (the weight
-   * first), in rounds rotating the order.
+   * Median seconds of {@code x @ w}, {@code x @ w^T}, {@code (w x^T)^T} (the weight first), {@code
+   * BatchMatMulV2(x, w, adj_y)} and einsum, in rounds rotating the order; with {@code grad} "x" or
+   * "xw" the backward pass instead (float32 only); {@code bf16}: inputs and products in bfloat16.
    */
-  static double[] measure(ExecConfig exec, int rows, int in, int out, int reps, String grad)
+  static double[] measure(
+      ExecConfig exec, int rows, int in, int out, int reps, String grad, boolean bf16)
       throws Exception {
     try (Graph g = new Graph()) {
       Ops tf = Ops.create(g);
-      // Reads of the variables (Identity), so that gradients can be taken with respect to them.
-      Operand<TFloat32> x =
-          tf.identity(
-              tf.variable(
-                  tf.random.randomUniform(tf.constant(new long[] {rows, in}), TFloat32.class)));
-      Operand<TFloat32> w =
-          tf.identity(
-              tf.variable(
-                  tf.random.randomUniform(tf.constant(new long[] {in, out}), TFloat32.class)));
-      Operand<TFloat32> wt =
-          tf.identity(
-              tf.variable(
-                  tf.random.randomUniform(tf.constant(new long[] {out, in}), TFloat32.class)));
-      // A reduction of the product as the target, so that nothing but a scalar leaves the graph.
-      Operand<TFloat32> plain = tf.math.mean(tf.linalg.matMul(x, w), tf.constant(new int[] {0, 1}));
-      Operand<TFloat32> transposed =
-          tf.math.mean(
-              tf.linalg.matMul(x, wt, MatMul.transposeB(true)), tf.constant(new int[] {0, 1}));
-      // The same product weight-first: (w x^T)^T, the weight as the product's left operand.
-      Operand<TFloat32> weightFirst =
-          tf.math.mean(
-              tf.linalg.transpose(
-                  tf.linalg.matMul(wt, x, MatMul.transposeB(true)), tf.constant(new int[] {1, 0})),
-              tf.constant(new int[] {0, 1}));
-      try (Session s = exec.newSession(g)) {
-        // oneDNN's matmul primitive (BatchMatMulV2, which its layout pass rewrites) with the
-        // weight's transpose given by strides (adj_y), and einsum.
-        Operand<TFloat32> batched =
-            tf.math.mean(
-                dev.rewardensemble.model.Layers.batchMatMul(tf, x, wt, true),
-                tf.constant(new int[] {0, 1}));
-        Operand<TFloat32> einsum =
-            tf.math.mean(
-                tf.linalg.einsum(java.util.List.of(x, wt), "ri,oi->ro"),
-                tf.constant(new int[] {0, 1}));
-        List<Operand<TFloat32>> forms = List.of(plain, transposed, weightFirst, batched, einsum);
-        if (!grad.equals("none")) {
-          // The backward pass instead: each form's gradients with respect to x ("x", a frozen
-          // weight) or to x and its weight ("xw"), summed to a scalar.
-          List<Operand<TFloat32>> withGrad = new ArrayList<>();
-          List<Operand<TFloat32>> weightOf = List.of(w, wt, wt, wt, wt);
-          for (int k = 0; k < forms.size(); k++) {
-            List<Operand<TFloat32>> wrt =
-                grad.equals("xw") ? List.of(x, weightOf.get(k)) : List.<Operand<TFloat32>>of(x);
-            Operand<TFloat32> total = null;
-            for (Operand<?> dg : tf.gradients(forms.get(k), wrt).dy()) {
-              @SuppressWarnings("unchecked")
-              Operand<TFloat32> d = (Operand<TFloat32>) dg;
-              Operand<TFloat32> m =
-                  tf.math.mean(tf.reshape(d, tf.constant(new int[] {-1})), tf.constant(0));
-              total = total == null ? m : tf.math.add(total, m);
-            }
-            withGrad.add(total);
-          }
-          forms = withGrad;
+      Operand<TFloat32> x = read(tf, rows, in);
+      Operand<TFloat32> w = read(tf, in, out);
+      Operand<TFloat32> wt = read(tf, out, in);
+      List<Operand<TFloat32>> forms;
+      if (bf16) {
+        forms = forms(tf, bfloat16(tf, rows, in), bfloat16(tf, in, out), bfloat16(tf, out, in));
+      } else {
+        forms = forms(tf, x, w, wt);
+      }
+      if (!grad.equals("none")) {
+        if (bf16) {
+          throw new IllegalArgumentException("--grad is for float32");
         }
+        // The backward pass instead: each form's gradients with respect to x ("x", a frozen
+        // weight) or to x and its weight ("xw"), summed to a scalar.
+        List<Operand<TFloat32>> withGrad = new ArrayList<>();
+        List<Operand<TFloat32>> weightOf = List.of(w, wt, wt, wt, wt);
+        for (int k = 0; k < forms.size(); k++) {
+          List<Operand<TFloat32>> wrt =
+              grad.equals("xw") ? List.of(x, weightOf.get(k)) : List.<Operand<TFloat32>>of(x);
+          Operand<TFloat32> total = null;
+          for (Operand<?> dg : tf.gradients(forms.get(k), wrt).dy()) {
+            @SuppressWarnings("unchecked")
+            Operand<TFloat32> d = (Operand<TFloat32>) dg;
+            Operand<TFloat32> m =
+                tf.math.mean(tf.reshape(d, tf.constant(new int[] {-1})), tf.constant(0));
+            total = total == null ? m : tf.math.add(total, m);
+          }
+          withGrad.add(total);
+        }
+        forms = withGrad;
+      }
+      try (Session s = exec.newSession(g)) {
         double[][] times = new double[forms.size()][reps];
         for (int warm = 0; warm < 3; warm++) {
           for (Operand<TFloat32> f : forms) {
@@ -153,6 +139,41 @@ public final class ProjectionProbe {
         return medians;
       }
     }
+  }
+
+  /** A read (Identity) of a float32 variable of random values, so that gradients can be taken. */
+  private static Operand<TFloat32> read(Ops tf, int r, int c) {
+    return tf.identity(
+        tf.variable(tf.random.randomUniform(tf.constant(new long[] {r, c}), TFloat32.class)));
+  }
+
+  /** A read of a bfloat16 variable of random values. */
+  private static Operand<TBfloat16> bfloat16(Ops tf, int r, int c) {
+    return tf.identity(
+        tf.variable(
+            tf.dtypes.cast(
+                tf.random.randomUniform(tf.constant(new long[] {r, c}), TFloat32.class),
+                TBfloat16.class)));
+  }
+
+  /** The five forms of the product, each reduced to a float32 scalar (nothing else leaves). */
+  private static <T extends TFloating> List<Operand<TFloat32>> forms(
+      Ops tf, Operand<T> x, Operand<T> w, Operand<T> wt) {
+    List<Operand<T>> products =
+        List.of(
+            tf.linalg.matMul(x, w),
+            tf.linalg.matMul(x, wt, MatMul.transposeB(true)),
+            tf.linalg.transpose(
+                tf.linalg.matMul(wt, x, MatMul.transposeB(true)), tf.constant(new int[] {1, 0})),
+            // oneDNN's matmul primitive (its layout pass rewrites BatchMatMulV2), the weight's
+            // transpose given by strides (adj_y)
+            dev.rewardensemble.model.Layers.batchMatMul(tf, x, wt, true),
+            tf.linalg.einsum(List.of(x, wt), "ri,oi->ro"));
+    List<Operand<TFloat32>> out = new ArrayList<>();
+    for (Operand<T> p : products) {
+      out.add(tf.dtypes.cast(tf.math.mean(p, tf.constant(new int[] {0, 1})), TFloat32.class));
+    }
+    return out;
   }
 
   private static double median(double[] v) {
