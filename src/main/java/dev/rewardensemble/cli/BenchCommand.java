@@ -250,8 +250,24 @@ public final class BenchCommand implements Callable<Integer> {
 
   @Option(
       names = "--work-dir",
-      description = "Where exports and peer files go (default: a new temporary directory).")
+      description =
+          "Where exports and peer files go (default: a new temporary directory, deleted when the"
+              + " bench ends; a given directory is kept).")
   Path workDir;
+
+  /**
+   * Deletes the bench's work directory when the bench made it (no {@code --work-dir}): the exported
+   * checkpoints in it are the size of the models (9 GB for the 1.2B preset with the peer's copy).
+   */
+  private void deleteOwnWorkDir(Path work) {
+    if (workDir == null) {
+      try {
+        dev.rewardensemble.io.AtomicDirs.deleteRecursively(work);
+      } catch (java.io.IOException e) {
+        System.err.println("rme: warning: could not delete " + work + ": " + e.getMessage());
+      }
+    }
+  }
 
   /** {@code --recompute} as a number of blocks; {@code auto} only for the scale workload. */
   private dev.rewardensemble.config.Recomputation recomputation() {
@@ -341,25 +357,29 @@ public final class BenchCommand implements Callable<Integer> {
     com.fasterxml.jackson.databind.node.ObjectNode out = null;
     if (!runner.isEmpty()) {
       Path work = workDir != null ? workDir : Files.createTempDirectory("rme-bench");
-      BenchRunner.Report r =
-          BenchRunner.run(
-              new BenchRunner.Spec(
-                  ps,
-                  o,
-                  peer,
-                  root,
-                  !noMemory,
-                  memHidden,
-                  memLayers,
-                  matmulN,
-                  work,
-                  new java.util.HashSet<>(runner),
-                  kinds,
-                  skipped,
-                  profile),
-              log);
-      BenchRunner.print(r, System.out);
-      out = BenchRunner.toJson(r, o);
+      try {
+        BenchRunner.Report r =
+            BenchRunner.run(
+                new BenchRunner.Spec(
+                    ps,
+                    o,
+                    peer,
+                    root,
+                    !noMemory,
+                    memHidden,
+                    memLayers,
+                    matmulN,
+                    work,
+                    new java.util.HashSet<>(runner),
+                    kinds,
+                    skipped,
+                    profile),
+                log);
+        BenchRunner.print(r, System.out);
+        out = BenchRunner.toJson(r, o);
+      } finally {
+        deleteOwnWorkDir(work);
+      }
     }
     if (serve) {
       List<ServeBench.Result> results = new ArrayList<>();
@@ -518,53 +538,57 @@ public final class BenchCommand implements Callable<Integer> {
               + " blocks");
     }
     Path work = workDir != null ? workDir : Files.createTempDirectory("rme-bench");
-    Path target = scaleDir != null ? scaleDir : work;
-    Files.createDirectories(target);
-    long need = plan.totalBytes() * 11 / 10 + (1L << 30);
-    long free = Files.getFileStore(target).getUsableSpace();
-    if (free < need) {
-      System.err.printf(
-          "rme: warning: %s has %.1f GiB free; writing the checkpoint needs up to %.1f GiB"
-              + " (less if it is already there)%n",
-          target, free / 1073741824.0, need / 1073741824.0);
-    }
-    dev.rewardensemble.bench.ScaleBench.Spec spec =
-        new dev.rewardensemble.bench.ScaleBench.Spec(
-            preset,
-            scaleDir,
-            rows,
-            seq,
-            k,
-            intra,
-            seed,
-            maxShard,
-            checkLayers,
-            peer,
-            root,
-            work,
-            recompute.trim().equalsIgnoreCase("auto") ? "auto" : recomputation().id(),
-            childHeap,
-            ExecOptions.precision(compute));
-    dev.rewardensemble.bench.ScaleBench.Report r =
-        dev.rewardensemble.bench.ScaleBench.run(
-            spec,
-            line -> {
-              System.err.println(line);
-              System.err.flush();
-            });
-    dev.rewardensemble.bench.ScaleBench.print(r, System.out);
-    if (json != null) {
-      Outputs.writeLines(
-          json,
-          List.of(
-              new com.fasterxml.jackson.databind.ObjectMapper()
-                  .writerWithDefaultPrettyPrinter()
-                  .writeValueAsString(dev.rewardensemble.bench.ScaleBench.toJson(r, spec))));
-      if (md != null) {
-        Outputs.writeLines(md, List.of(dev.rewardensemble.bench.ScaleBench.markdown(r)));
-        System.out.println("\nwrote " + json + " and " + md);
+    try {
+      Path target = scaleDir != null ? scaleDir : work;
+      Files.createDirectories(target);
+      long need = plan.totalBytes() * 11 / 10 + (1L << 30);
+      long free = Files.getFileStore(target).getUsableSpace();
+      if (free < need) {
+        System.err.printf(
+            "rme: warning: %s has %.1f GiB free; writing the checkpoint needs up to %.1f GiB"
+                + " (less if it is already there)%n",
+            target, free / 1073741824.0, need / 1073741824.0);
       }
+      dev.rewardensemble.bench.ScaleBench.Spec spec =
+          new dev.rewardensemble.bench.ScaleBench.Spec(
+              preset,
+              scaleDir,
+              rows,
+              seq,
+              k,
+              intra,
+              seed,
+              maxShard,
+              checkLayers,
+              peer,
+              root,
+              work,
+              recompute.trim().equalsIgnoreCase("auto") ? "auto" : recomputation().id(),
+              childHeap,
+              ExecOptions.precision(compute));
+      dev.rewardensemble.bench.ScaleBench.Report r =
+          dev.rewardensemble.bench.ScaleBench.run(
+              spec,
+              line -> {
+                System.err.println(line);
+                System.err.flush();
+              });
+      dev.rewardensemble.bench.ScaleBench.print(r, System.out);
+      if (json != null) {
+        Outputs.writeLines(
+            json,
+            List.of(
+                new com.fasterxml.jackson.databind.ObjectMapper()
+                    .writerWithDefaultPrettyPrinter()
+                    .writeValueAsString(dev.rewardensemble.bench.ScaleBench.toJson(r, spec))));
+        if (md != null) {
+          Outputs.writeLines(md, List.of(dev.rewardensemble.bench.ScaleBench.markdown(r)));
+          System.out.println("\nwrote " + json + " and " + md);
+        }
+      }
+      return 0;
+    } finally {
+      deleteOwnWorkDir(work);
     }
-    return 0;
   }
 }

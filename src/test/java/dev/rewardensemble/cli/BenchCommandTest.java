@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rewardensemble.testing.Cli;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -54,6 +55,7 @@ class BenchCommandTest {
             "--work-dir",
             tmp.resolve("work").toString());
     assertEquals(0, r.code(), r.err());
+    assertTrue(Files.isDirectory(tmp.resolve("work")), "a given --work-dir is kept");
     JsonNode report = JSON.readTree(json.toFile());
     assertTrue(report.get("machine").has("cores"), report.toString());
     assertTrue(report.get("peak_matmul_flops").asDouble() > 0);
@@ -122,6 +124,47 @@ class BenchCommandTest {
     assertTrue(why.contains("--memory-budget"), why);
     assertEquals(1, report.get("skipped").size());
     assertEquals(2, report.get("load_average").size(), "project start and end (no peer)");
+  }
+
+  /**
+   * Without --work-dir the bench makes its own temporary directory (exports the size of the model)
+   * and deletes it when it ends: run in a child JVM whose temporary directory is this test's.
+   */
+  @Test
+  void theBenchDeletesItsOwnTemporaryWorkDirectory() throws Exception {
+    Path tmpRoot = Files.createDirectories(tmp.resolve("java-tmp"));
+    Process p =
+        new ProcessBuilder(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Djava.io.tmpdir=" + tmpRoot,
+                "-cp",
+                System.getProperty("java.class.path"),
+                "dev.rewardensemble.cli.Main",
+                "bench",
+                "--preset",
+                "tf-graphs/tiny-llama.json",
+                "--batch",
+                "2",
+                "--seq",
+                "16",
+                "--warmup",
+                "0",
+                "--reps",
+                "1",
+                "--no-memory",
+                "--matmul-n",
+                "64",
+                "--workloads",
+                "score,generate")
+            .redirectErrorStream(true)
+            .redirectOutput(tmp.resolve("child.log").toFile())
+            .start();
+    assertEquals(0, p.waitFor(), Files.readString(tmp.resolve("child.log")));
+    try (var left = Files.list(tmpRoot)) {
+      List<String> benchDirs =
+          left.map(x -> x.getFileName().toString()).filter(n -> n.startsWith("rme-bench")).toList();
+      assertEquals(List.of(), benchDirs, "the bench's own work directory is deleted");
+    }
   }
 
   @Test
