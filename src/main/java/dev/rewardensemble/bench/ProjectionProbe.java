@@ -134,7 +134,7 @@ public final class ProjectionProbe {
         }
         double[] medians = new double[forms.size()];
         for (int k = 0; k < medians.length; k++) {
-          medians[k] = median(times[k]);
+          medians[k] = Timing.median(times[k]);
         }
         return medians;
       }
@@ -174,11 +174,5 @@ public final class ProjectionProbe {
       out.add(tf.dtypes.cast(tf.math.mean(p, tf.constant(new int[] {0, 1})), TFloat32.class));
     }
     return out;
-  }
-
-  private static double median(double[] v) {
-    double[] s = v.clone();
-    java.util.Arrays.sort(s);
-    return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   }
 }

@@ -269,6 +269,16 @@ public final class BenchCommand implements Callable<Integer> {
     }
   }
 
+  /** Writes {@code value} to {@code file} as indented JSON, through {@link Outputs#writeLines}. */
+  private static void writeJson(Path file, Object value) throws java.io.IOException {
+    Outputs.writeLines(
+        file,
+        List.of(
+            new com.fasterxml.jackson.databind.ObjectMapper()
+                .writerWithDefaultPrettyPrinter()
+                .writeValueAsString(value)));
+  }
+
   /** {@code --recompute} as a number of blocks; {@code auto} only for the scale workload. */
   private dev.rewardensemble.config.Recomputation recomputation() {
     if (recompute.trim().equalsIgnoreCase("auto")) {
@@ -393,12 +403,7 @@ public final class BenchCommand implements Callable<Integer> {
       out.set("serve", ServeBench.toJson(results));
     }
     if (json != null) {
-      Outputs.writeLines(
-          json,
-          List.of(
-              new com.fasterxml.jackson.databind.ObjectMapper()
-                  .writerWithDefaultPrettyPrinter()
-                  .writeValueAsString(out)));
+      writeJson(json, out);
       System.out.println("\nwrote " + json);
     }
     return 0;
@@ -575,12 +580,7 @@ public final class BenchCommand implements Callable<Integer> {
               });
       dev.rewardensemble.bench.ScaleBench.print(r, System.out);
       if (json != null) {
-        Outputs.writeLines(
-            json,
-            List.of(
-                new com.fasterxml.jackson.databind.ObjectMapper()
-                    .writerWithDefaultPrettyPrinter()
-                    .writeValueAsString(dev.rewardensemble.bench.ScaleBench.toJson(r, spec))));
+        writeJson(json, dev.rewardensemble.bench.ScaleBench.toJson(r, spec));
         if (md != null) {
           Outputs.writeLines(md, List.of(dev.rewardensemble.bench.ScaleBench.markdown(r)));
           System.out.println("\nwrote " + json + " and " + md);

@@ -164,9 +164,9 @@ public final class DemoCommand implements Callable<Integer> {
       plv = lv;
     } else {
       try {
-        plv = dev.rewardensemble.eval.DemoLever.parse(ppoLevers);
+        plv = dev.rewardensemble.eval.DemoLever.parse("--ppo-levers", ppoLevers);
       } catch (IllegalArgumentException e) {
-        throw new UserError(e.getMessage().replace("--levers", "--ppo-levers"));
+        throw new UserError(e.getMessage());
       }
       for (dev.rewardensemble.eval.DemoLever l : plv) {
         if (!lv.contains(l)) {

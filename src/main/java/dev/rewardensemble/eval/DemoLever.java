@@ -206,6 +206,11 @@ public enum DemoLever {
    * @throws IllegalArgumentException naming the unknown value and the choices
    */
   public static List<DemoLever> parse(String spec) {
+    return parse("--levers", spec);
+  }
+
+  /** As {@link #parse(String)}, an error naming {@code option} (e.g. {@code --ppo-levers}). */
+  public static List<DemoLever> parse(String option, String spec) {
     String s = spec.trim().toLowerCase(Locale.ROOT);
     switch (s) {
       case "all":
@@ -228,7 +233,8 @@ public enum DemoLever {
       }
       if (found == null) {
         throw new IllegalArgumentException(
-            "--levers: unknown lever '"
+            option
+                + ": unknown lever '"
                 + p
                 + "' (choose from "
                 + names()

@@ -353,7 +353,6 @@ final class LeverReport {
             + "|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (LeverLine l : leverLines(r)) {
       DemoMethod m = l.method();
-      DemoAnalysis.Stat ppo = ppoVsSingle(r, m);
       String phase1 =
           m.kind() != EnsembleKind.LORA
               ? "—"
@@ -374,7 +373,7 @@ final class LeverReport {
               fmt(l.vsSingle()),
               fmt(l.vsOwnMembers()),
               l.base() == null ? "—" : fmt(l.vsBase()) + " (" + l.base().name() + ")",
-              ppo == null ? (r.ppo().rewards().isEmpty() ? "—" : "not run") : ppo.fmt()));
+              ppoCell(r, m, ppoVsSingle(r, m))));
     }
     return md.toString();
   }
@@ -423,7 +422,7 @@ final class LeverReport {
               f2(l.memoryFraction()),
               fmt(l.vsSingle()),
               fmt(l.vsIndependent()),
-              ppoCell(r, l),
+              ppoCell(r, l.method(), l.ppoVsSingle()),
               fmt(l.ppoVsIndependent()),
               goal(l)));
     }
@@ -431,14 +430,15 @@ final class LeverReport {
     return md.toString();
   }
 
-  /** The PPO gain's cell: the paired gain, "—" for the single model itself, or "not run". */
-  private static String ppoCell(DemoReport r, CostLine l) {
-    if (l.ranPpo()) {
-      return l.ppoVsSingle().fmt();
+  /**
+   * A PPO gain's cell ({@code ppoVsSingle}: {@code m}'s final gain over the single model, null when
+   * not run): the paired gain, "—" for the single model itself or without PPO, or "not run".
+   */
+  private static String ppoCell(DemoReport r, DemoMethod m, DemoAnalysis.Stat ppoVsSingle) {
+    if (ppoVsSingle != null) {
+      return ppoVsSingle.fmt();
     }
-    return l.method().kind() == EnsembleKind.SINGLE || r.ppo().rewards().isEmpty()
-        ? "—"
-        : "not run";
+    return m.kind() == EnsembleKind.SINGLE || r.ppo().rewards().isEmpty() ? "—" : "not run";
   }
 
   private static String goal(CostLine l) {
