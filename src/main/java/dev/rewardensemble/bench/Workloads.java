@@ -10,6 +10,7 @@ import dev.rewardensemble.data.PreferencePair;
 import dev.rewardensemble.ensemble.LoraEnsembleGraph;
 import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.lora.LoraConfig;
+import dev.rewardensemble.rl.GenerationLanes;
 import dev.rewardensemble.rl.Sampler;
 import dev.rewardensemble.rl.SamplingConfig;
 import dev.rewardensemble.train.RewardTrainer;
@@ -349,7 +350,11 @@ public final class Workloads {
             + o.seq()
             + " new tokens each, "
             + (workload.equals("generate") ? "greedy" : "sampled (T 1, top-k 50, top-p 0.9)")
-            + ", KV cache, EOS ignored");
+            + ", KV cache, EOS ignored, "
+            + GenerationLanes.choose(
+                c,
+                o.exec().weights().resolve(BenchModels.stored(o.exec()) == Precision.BFLOAT16),
+                o.exec()));
   }
 
   /** An attention mask of {@code n} real tokens (the bench batches have no padding). */

@@ -244,6 +244,21 @@ public record ExecConfig(
         r);
   }
 
+  /** This configuration with {@code intra} intra-op and {@code inter} inter-op threads. */
+  public ExecConfig withThreads(int intra, int inter) {
+    return new ExecConfig(
+        intra,
+        inter,
+        xlaMode,
+        device,
+        gpuMemoryGrowth,
+        visibleDevices,
+        logPlacement,
+        compute,
+        weights,
+        recompute);
+  }
+
   /** Threads and XLA; everything else at its default. */
   public ExecConfig(int intraOpThreads, int interOpThreads, boolean xla) {
     this(intraOpThreads, interOpThreads, xla, "", true, "", false);
@@ -334,12 +349,27 @@ public record ExecConfig(
    * TensorFlow only honours when it is set before the process's first session.
    */
   public Session newSession(Graph graph) {
+    return newSession(graph, false);
+  }
+
+  /**
+   * {@link #newSession}, and with {@code ownInterOpPool} the session runs its ops on an inter-op
+   * thread pool of its own, of {@link #interOpThreads} threads (TensorFlow's {@code
+   * use_per_session_threads}), instead of the process-wide pool the process's first session sized.
+   * The intra-op pool stays the process's: TensorFlow sizes it once, from the first session's
+   * options (unless {@code TF_OVERRIDE_GLOBAL_THREADPOOL} is set in the environment).
+   */
+  public Session newSession(Graph graph, boolean ownInterOpPool) {
     // TensorFlow reads the CPU JIT flag once, when the process's first session is set up: set
     // after that, a later XLA session silently runs uncompiled (measured: no executable at all
     // after an earlier session without XLA). So every session sets it, whatever its mode; it only
     // permits clustering, sessions without XLA's JIT level stay unclustered.
     enableXlaCpuJit();
-    return new Session(graph, toProto());
+    ConfigProto proto = toProto();
+    if (ownInterOpPool) {
+      proto = proto.toBuilder().setUsePerSessionThreads(true).build();
+    }
+    return new Session(graph, proto);
   }
 
   /** The session options (no side effect: open sessions with {@link #newSession}). */

@@ -32,13 +32,21 @@ public final class GraphSession implements AutoCloseable {
 
   /** Opens the session over the (built) graph with {@code exec}'s threads and options. */
   public Session open(ExecConfig exec) {
+    return open(exec, false);
+  }
+
+  /**
+   * {@link #open}, on an inter-op thread pool of the session's own with {@code ownInterOpPool}
+   * ({@link ExecConfig#newSession(Graph, boolean)}).
+   */
+  public Session open(ExecConfig exec, boolean ownInterOpPool) {
     lock.writeLock().lock();
     try {
       check();
       if (session != null) {
         throw new IllegalStateException("session already open");
       }
-      session = exec.newSession(graph);
+      session = exec.newSession(graph, ownInterOpPool);
       return session;
     } finally {
       lock.writeLock().unlock();

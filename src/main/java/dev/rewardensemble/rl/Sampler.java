@@ -23,12 +23,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Function;
+import java.util.function.IntConsumer;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Output;
@@ -61,7 +65,9 @@ import org.tensorflow.types.family.TType;
  * A decode step's attention takes the one-token form ({@link KvCache#extendByOne}). Token choice
  * ({@link Sampling#choose}) is an inverse-CDF lookup with one uniform number per row and step, fed
  * from the host and drawn from a stream seeded by the config's seed and the prompt's index in the
- * request, so a row's draws do not depend on which other prompts share its batch.
+ * request, so a row's draws do not depend on which other prompts share its batch. An owned sampler
+ * of a small model runs several decode loops at once, each over its own batches on its own thread
+ * ({@link GenerationLanes}); rows come back in request order.
  *
  * <p>{@link #generateUncached} is the reference: it recomputes the full prefix for every token (one
  * run per token), with the same token choice. It exists for checks and the benchmark.
@@ -91,6 +97,9 @@ public final class Sampler implements AutoCloseable {
   private final ParameterStore params;
   private Session session;
 
+  /** Decode loops run at once ({@link GenerationLanes}); one for a sampler in another's graph. */
+  private GenerationLanes lanes = GenerationLanes.ONE;
+
   // Feeds shared by both generators.
   private final Placeholder<TInt32> ids;
   private final Placeholder<TInt32> mask;
@@ -114,7 +123,8 @@ public final class Sampler implements AutoCloseable {
       ExecConfig exec,
       Optional<Path> tokenizer,
       String source,
-      KvCache.Layout layout) {
+      KvCache.Layout layout,
+      GenerationLanes chosen) {
     this(
         config,
         tokenizer,
@@ -133,7 +143,12 @@ public final class Sampler implements AutoCloseable {
       w.remove(LmHead.KEY); // the head is the embedding
     }
     try {
-      session = owner.open(exec);
+      lanes =
+          chosen != null
+              ? chosen
+              : GenerationLanes.choose(
+                  config, exec.weights().resolve(LazyWeights.allBf16(weights)), exec);
+      session = owner.open(lanes.sessionConfig(exec), lanes.lanes() > 1);
       params.load(session, w, false, source);
     } catch (RuntimeException | Error e) {
       owner.close(); // the session first: Graph.close() waits for open sessions
@@ -291,7 +306,8 @@ public final class Sampler implements AutoCloseable {
         exec,
         Files.isRegularFile(tok) ? Optional.of(tok) : Optional.empty(),
         checkpointDir.toString(),
-        KvCache.Layout.PREALLOCATED);
+        KvCache.Layout.PREALLOCATED,
+        null);
   }
 
   /**
@@ -311,7 +327,22 @@ public final class Sampler implements AutoCloseable {
       Map<String, FloatTensor> weights,
       ExecConfig exec,
       KvCache.Layout layout) {
-    return new Sampler(config, weights, exec, Optional.empty(), "weights", layout);
+    return new Sampler(config, weights, exec, Optional.empty(), "weights", layout, null);
+  }
+
+  /** A sampler over given weights that runs {@code lanes} (not the automatic choice). */
+  static Sampler of(
+      ModelConfig config,
+      Map<String, FloatTensor> weights,
+      ExecConfig exec,
+      GenerationLanes lanes) {
+    return new Sampler(
+        config, weights, exec, Optional.empty(), "weights", KvCache.Layout.PREALLOCATED, lanes);
+  }
+
+  /** The decode loops this sampler runs at once and their threads. */
+  public GenerationLanes lanes() {
+    return lanes;
   }
 
   public ModelConfig config() {
@@ -365,16 +396,84 @@ public final class Sampler implements AutoCloseable {
     for (int i = 0; i < prompts.size(); i++) {
       check(i, prompts.get(i), cfg);
     }
-    List<Generation> out = new ArrayList<>(prompts.size());
-    for (int from = 0; from < prompts.size(); from += batchSize) {
-      List<int[]> batch = prompts.subList(from, Math.min(prompts.size(), from + batchSize));
-      float[][] u = uniforms(cfg, from, batch.size());
-      Decoded d = cached ? runCached(batch, cfg, u) : runUncached(batch, cfg, u);
-      for (int b = 0; b < batch.size(); b++) {
-        out.add(trim(batch.get(b), d.tokens()[b], d.logprobs()[b], cfg));
+    int n = prompts.size();
+    int running = Math.min(lanes.lanes(), n);
+    // With lanes, fewer prompts than lanes x batchSize are split evenly between the lanes.
+    int rows = running <= 1 ? batchSize : Math.min(batchSize, (n + running - 1) / running);
+    int batches = (n + rows - 1) / rows;
+    List<List<Generation>> parts = new ArrayList<>(Collections.nCopies(batches, null));
+    IntConsumer one =
+        i -> {
+          int from = i * rows;
+          List<int[]> batch = prompts.subList(from, Math.min(n, from + rows));
+          float[][] u = uniforms(cfg, from, batch.size());
+          Decoded d = cached ? runCached(batch, cfg, u) : runUncached(batch, cfg, u);
+          List<Generation> part = new ArrayList<>(batch.size());
+          for (int b = 0; b < batch.size(); b++) {
+            part.add(trim(batch.get(b), d.tokens()[b], d.logprobs()[b], cfg));
+          }
+          parts.set(i, part);
+        };
+    if (running <= 1 || batches == 1) {
+      for (int i = 0; i < batches; i++) {
+        one.accept(i);
+      }
+    } else {
+      inLanes(Math.min(running, batches), batches, one);
+    }
+    List<Generation> out = new ArrayList<>(n);
+    parts.forEach(out::addAll);
+    return out;
+  }
+
+  /**
+   * Runs {@code task} for batches {@code 0..batches-1}, {@code lanes} at a time, each lane taking
+   * the next batch when it finishes one; the first failure is rethrown once every lane stopped.
+   */
+  static void inLanes(int lanes, int batches, IntConsumer task) {
+    AtomicInteger next = new AtomicInteger();
+    AtomicReference<Throwable> failure = new AtomicReference<>();
+    Runnable lane =
+        () -> {
+          for (int i = next.getAndIncrement();
+              i < batches && failure.get() == null;
+              i = next.getAndIncrement()) {
+            try {
+              task.accept(i);
+            } catch (RuntimeException | Error e) {
+              failure.compareAndSet(null, e);
+            }
+          }
+        };
+    List<Thread> threads = new ArrayList<>(lanes - 1);
+    for (int l = 1; l < lanes; l++) {
+      Thread t = new Thread(lane, "rme-generation-lane-" + l);
+      t.setDaemon(true);
+      threads.add(t);
+      t.start();
+    }
+    lane.run(); // the caller is lane 0
+    boolean interrupted = false;
+    for (Thread t : threads) {
+      while (true) {
+        try {
+          t.join();
+          break;
+        } catch (InterruptedException e) {
+          interrupted = true; // the lanes hold native tensors: wait for them before returning
+        }
       }
     }
-    return out;
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
+    Throwable f = failure.get();
+    if (f instanceof RuntimeException re) {
+      throw re;
+    }
+    if (f instanceof Error er) {
+      throw er;
+    }
   }
 
   private void check(int index, int[] prompt, SamplingConfig cfg) {
