@@ -213,10 +213,22 @@ public final class DemoAnalysis {
    * A PPO reward against the single model, paired by PPO run (same world, reward-model seed and PPO
    * seed).
    *
+   * <p>Its standard errors are floored ({@link #ppoPaired}): never below the pooled standard error
+   * of every PPO reward's difference to the single model at the same point ({@link #pooledSe}). A
+   * few PPO runs give each difference a standard error of 2-3 degrees of freedom, which can come
+   * out small by chance: in the fast run of session 11, lora-3's final gain was +0.065 +- 0.004
+   * over 3 runs (15 standard errors), and -0.085 +- 0.032 on four other worlds. The paired
+   * differences of all rewards share PPO's run-to-run noise, so their pooled standard error is the
+   * better estimate of how far a single difference can move by chance.
+   *
    * @param at {@code "final"} (both at the last evaluation) or {@code "best"} (each at the
    *     evaluation where its mean win rate over runs peaks)
    * @param iteration the reward's evaluation
    * @param singleIteration the single model's evaluation
+   * @param win the win-rate difference, its standard error floored
+   * @param gold the gold-score difference, its standard error floored
+   * @param winSeRuns the win-rate difference's own standard error over its runs (before the floor)
+   * @param goldSeRuns the gold difference's own standard error over its runs
    */
   public record PpoPaired(
       MethodAgg reward,
@@ -224,7 +236,9 @@ public final class DemoAnalysis {
       int iteration,
       int singleIteration,
       Hierarchy win,
-      Hierarchy gold) {}
+      Hierarchy gold,
+      double winSeRuns,
+      double goldSeRuns) {}
 
   /**
    * Over-optimisation of one PPO reward: from the evaluation where its mean win rate peaks to the
@@ -316,29 +330,94 @@ public final class DemoAnalysis {
     }
     int last = single.points() - 1;
     int sBest = bestPoint(single);
+    List<Hierarchy[]> fin = new ArrayList<>(), best = new ArrayList<>();
+    List<PpoPhase.PpoRuns> rewards = new ArrayList<>();
     for (PpoPhase.PpoRuns r : ppo) {
       if (r == single) {
         continue;
       }
       int rBest = bestPoint(r);
+      rewards.add(r);
+      fin.add(
+          new Hierarchy[] {
+            paired(r.win(last), single.win(last), r.world()),
+            paired(r.gold(last), single.gold(last), r.world())
+          });
+      best.add(
+          new Hierarchy[] {
+            paired(r.win(rBest), single.win(sBest), r.world()),
+            paired(r.gold(rBest), single.gold(sBest), r.world())
+          });
+    }
+    double[] finFloor = {pooledSe(fin, 0), pooledSe(fin, 1)};
+    double[] bestFloor = {pooledSe(best, 0), pooledSe(best, 1)};
+    for (int i = 0; i < rewards.size(); i++) {
+      PpoPhase.PpoRuns r = rewards.get(i);
+      Hierarchy[] f = fin.get(i), b = best.get(i);
       out.add(
           new PpoPaired(
               r.reward(),
               "final",
               r.iteration(last),
               single.iteration(last),
-              paired(r.win(last), single.win(last), r.world()),
-              paired(r.gold(last), single.gold(last), r.world())));
+              floorSe(f[0], finFloor[0]),
+              floorSe(f[1], finFloor[1]),
+              f[0].se(),
+              f[1].se()));
       out.add(
           new PpoPaired(
               r.reward(),
               "best",
-              r.iteration(rBest),
+              r.iteration(bestPoint(r)),
               single.iteration(sBest),
-              paired(r.win(rBest), single.win(sBest), r.world()),
-              paired(r.gold(rBest), single.gold(sBest), r.world())));
+              floorSe(b[0], bestFloor[0]),
+              floorSe(b[1], bestFloor[1]),
+              b[0].se(),
+              b[1].se()));
     }
     return out;
+  }
+
+  /**
+   * The pooled standard error of the differences {@code diffs[i][part]}: the root mean square of
+   * their standard errors (equal runs each); NaN when none has one.
+   */
+  static double pooledSe(List<Hierarchy[]> diffs, int part) {
+    double sum = 0;
+    int n = 0;
+    for (Hierarchy[] d : diffs) {
+      double se = d[part].se();
+      if (!Double.isNaN(se)) {
+        sum += se * se;
+        n++;
+      }
+    }
+    return n == 0 ? Double.NaN : Math.sqrt(sum / n);
+  }
+
+  /**
+   * The pooled standard error of the final win-rate differences of {@code paired} (their own, over
+   * runs): the floor {@link #ppoPaired} applies, for other PPO comparisons of the same runs.
+   */
+  public static double ppoFinalWinSeFloor(List<PpoPaired> paired) {
+    double sum = 0;
+    int n = 0;
+    for (PpoPaired p : paired) {
+      if (p.at().equals("final") && !Double.isNaN(p.winSeRuns())) {
+        sum += p.winSeRuns() * p.winSeRuns();
+        n++;
+      }
+    }
+    return n == 0 ? Double.NaN : Math.sqrt(sum / n);
+  }
+
+  /** {@code h} with its standard error raised to {@code floor} (unchanged when either is NaN). */
+  public static Hierarchy floorSe(Hierarchy h, double floor) {
+    if (Double.isNaN(h.se()) || Double.isNaN(floor) || h.se() >= floor) {
+      return h;
+    }
+    return new Hierarchy(
+        h.mean(), floor, h.worlds(), h.units(), h.betweenSd(), h.withinSd(), h.seUnits());
   }
 
   /** For every PPO reward: the drop from its win-rate peak to the end, paired by run. */

@@ -252,7 +252,11 @@ final class DemoMarkdown {
       if (!r.analysis().ppoPaired().isEmpty()) {
         md.append(
             "\nPaired by run against the single model, at the final evaluation and at each reward's best (the"
-                + " evaluation where its mean win rate peaks):\n\n"
+                + " evaluation where its mean win rate peaks). Each standard error is at least the pooled one"
+                + " of all rewards' differences at that point (their root mean square): with a few PPO runs a"
+                + " difference's own standard error can be small by chance (a fast run's +0.065 ± 0.004 came"
+                + " out -0.085 ± 0.032 on other worlds); the own ones are in `ppo_paired.csv`"
+                + " (`win_diff_se_runs`):\n\n"
                 + "| reward | at | iteration (vs single's) | win-rate difference | gold difference |\n|---|---|---|---|---|\n");
         for (DemoAnalysis.PpoPaired p : r.analysis().ppoPaired()) {
           md.append(

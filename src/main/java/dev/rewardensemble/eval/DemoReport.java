@@ -246,11 +246,11 @@ record DemoReport(
   String ppoPairedCsv() {
     StringBuilder csv =
         new StringBuilder(
-            "method,aggregation,at,iteration,single_iteration,win_diff_mean,win_diff_se,gold_diff_mean,gold_diff_se\n");
+            "method,aggregation,at,iteration,single_iteration,win_diff_mean,win_diff_se,gold_diff_mean,gold_diff_se,win_diff_se_runs,gold_diff_se_runs\n");
     for (DemoAnalysis.PpoPaired p : analysis.ppoPaired()) {
       csv.append(
           line(
-              "%s,%s,%s,%d,%d,%.6f,%.6f,%.6f,%.6f%n",
+              "%s,%s,%s,%d,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f%n",
               p.reward().method().name(),
               p.reward().aggLabel(),
               p.at(),
@@ -259,7 +259,9 @@ record DemoReport(
               p.win().mean(),
               p.win().se(),
               p.gold().mean(),
-              p.gold().se()));
+              p.gold().se(),
+              p.winSeRuns(),
+              p.goldSeRuns()));
     }
     return csv.toString();
   }
@@ -429,6 +431,8 @@ record DemoReport(
       o.put("win_diff_se", p.win().se());
       o.put("gold_diff_mean", p.gold().mean());
       o.put("gold_diff_se", p.gold().se());
+      o.put("win_diff_se_runs", p.winSeRuns());
+      o.put("gold_diff_se_runs", p.goldSeRuns());
     }
     LeverReport.json(root, this);
     root.set("phase_seconds", JSON.valueToTree(phases));

@@ -198,7 +198,7 @@ public record DemoSettings(
         0,
         1,
         4,
-        3,
+        4,
         PPO_LR,
         PPO_KL,
         PPO_MAX_NEW_TOKENS,

@@ -244,7 +244,11 @@ final class LeverReport {
       return null;
     }
     int last = mine.points() - 1;
-    return DemoAnalysis.paired(mine.win(last), theirs.win(last), mine.world()).stat();
+    // the same floor as the differences to the single model ({@link DemoAnalysis.PpoPaired})
+    return DemoAnalysis.floorSe(
+            DemoAnalysis.paired(mine.win(last), theirs.win(last), mine.world()),
+            DemoAnalysis.ppoFinalWinSeFloor(r.analysis().ppoPaired()))
+        .stat();
   }
 
   private static PpoPhase.PpoRuns ppoRuns(DemoReport r, DemoMethod m) {

@@ -324,6 +324,63 @@ class DemoAnalysisTest {
     return new PpoPhase.PpoCurve(r, pts, 1);
   }
 
+  /**
+   * A reward whose paired difference is nearly constant over 3 runs gets the pooled standard error
+   * of all rewards' differences, not its own chance-small one.
+   */
+  @Test
+  void ppoDifferencesAreNeverJudgedOnAStandardErrorBelowThePooledOne() {
+    BestOfNResults bon = flat();
+    MethodAgg single = method(bon, "single").with(MEAN);
+    MethodAgg lin = method(bon, "linear-2").with(MEAN);
+    MethodAgg ind = method(bon, "independent-2").with(MEAN);
+    double[] p = {0, 1, 2};
+    PpoPhase.PpoRuns s =
+        new PpoPhase.PpoRuns(
+            single,
+            List.of(
+                run(single, new double[] {0.5, 0.6, 0.50}, p),
+                run(single, new double[] {0.5, 0.6, 0.60}, p),
+                run(single, new double[] {0.5, 0.6, 0.70}, p)),
+            new int[] {0, 1, 2});
+    // linear: final differences 0.065, 0.066, 0.064 (own se 0.000577)
+    PpoPhase.PpoRuns l =
+        new PpoPhase.PpoRuns(
+            lin,
+            List.of(
+                run(lin, new double[] {0.5, 0.6, 0.565}, p),
+                run(lin, new double[] {0.5, 0.6, 0.666}, p),
+                run(lin, new double[] {0.5, 0.6, 0.764}, p)),
+            new int[] {0, 1, 2});
+    // independent: final differences 0.1, -0.1, 0.0 (own se 0.1 / sqrt 3)
+    PpoPhase.PpoRuns i =
+        new PpoPhase.PpoRuns(
+            ind,
+            List.of(
+                run(ind, new double[] {0.5, 0.6, 0.6}, p),
+                run(ind, new double[] {0.5, 0.6, 0.5}, p),
+                run(ind, new double[] {0.5, 0.6, 0.7}, p)),
+            new int[] {0, 1, 2});
+    List<DemoAnalysis.PpoPaired> pp = DemoAnalysis.ppoPaired(List.of(s, l, i));
+    DemoAnalysis.PpoPaired linFinal = pp.get(0), indFinal = pp.get(2);
+    assertEquals("final", linFinal.at());
+    double ownLin = 0.001 / Math.sqrt(3), ownInd = 0.1 / Math.sqrt(3);
+    assertEquals(ownLin, linFinal.winSeRuns(), 1e-12);
+    assertEquals(ownInd, indFinal.winSeRuns(), 1e-12);
+    double pooled = Math.sqrt((ownLin * ownLin + ownInd * ownInd) / 2);
+    assertEquals(pooled, linFinal.win().se(), 1e-12);
+    assertEquals(ownInd, indFinal.win().se(), 1e-12); // above the pool: its own
+    assertEquals(pooled, DemoAnalysis.ppoFinalWinSeFloor(pp), 1e-12);
+    assertEquals(0.065, linFinal.win().mean(), 1e-12);
+    // 112 own standard errors, 1.6 pooled ones: no conclusion
+    String text = DemoAnalysis.answers(bon, List.of(s, l, i));
+    assertTrue(
+        text.contains(
+            "linear-2 mean at final (iteration 20 vs 20): win rate 0.065 ± 0.041, within 4.30 standard"
+                + " errors (t, 2 df) of zero"),
+        text);
+  }
+
   @Test
   void ppoRunsArePairedAtTheFinalAndTheBestEvaluationAndOverOptimisationIsTested() {
     BestOfNResults bon = flat();

@@ -256,9 +256,9 @@ class LeverReportTest {
     assertTrue(
         md.contains(
             "**PPO** (final evaluation, mean aggregation, paired by run): independent-2 gains"
-                + " 0.100 ± 0.006 win rate over the single model; the shared-trunk ensembles run in"
+                + " 0.100 ± 0.007 win rate over the single model; the shared-trunk ensembles run in"
                 + " PPO: linear-2 0.030 ± 0.010 (-0.070 ± 0.012 vs independent-2 paired), lora-2"
-                + " 0.110 ± 0.006 (0.010 ± 0.010 vs independent-2 paired). Reaching"
+                + " 0.110 ± 0.007 (0.010 ± 0.010 vs independent-2 paired). Reaching"
                 + " independent-2's mean PPO gain: lora-2 at 0.40 of its training time and 0.30 of"
                 + " its inference memory"),
         md);
@@ -270,7 +270,7 @@ class LeverReportTest {
     assertTrue(
         md.contains(
             "| single | 15.0 | 0.50 | 3.0 | 0.33 | 0.00 | 0.50 | — | -0.060 ± 0.006 | — | -0.100 ±"
-                + " 0.006 | — |"),
+                + " 0.007 | — |"),
         md);
   }
 
