@@ -188,10 +188,18 @@ class GenerationLanesTest {
                       if (i == 4) {
                         throw new IllegalStateException("batch 4 failed");
                       }
+                      // every other batch takes 50 ms, so the lanes are mid-batch when 4 fails
+                      try {
+                        Thread.sleep(50);
+                      } catch (InterruptedException ie) {
+                        Thread.currentThread().interrupt();
+                      }
                       done.add(i);
                     }));
     assertEquals("batch 4 failed", e.getMessage());
-    assertTrue(done.size() < 19, "lanes stop taking batches after a failure: " + done);
+    // batch 4 is taken once 0..3 are; after it fails each lane ends its current batch and stops
+    // (7 at most when scheduled normally; all 19 others without the stop)
+    assertTrue(done.size() <= 10, "lanes stop taking batches after a failure: " + done);
     List<Integer> all = java.util.Collections.synchronizedList(new ArrayList<>());
     Sampler.inLanes(3, 20, all::add);
     assertEquals(20, all.size());
