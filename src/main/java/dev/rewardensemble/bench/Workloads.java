@@ -10,7 +10,6 @@ import dev.rewardensemble.data.PreferencePair;
 import dev.rewardensemble.ensemble.LoraEnsembleGraph;
 import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.lora.LoraConfig;
-import dev.rewardensemble.rl.GenerationLanes;
 import dev.rewardensemble.rl.Sampler;
 import dev.rewardensemble.rl.SamplingConfig;
 import dev.rewardensemble.train.RewardTrainer;
@@ -56,6 +55,11 @@ public final class Workloads {
    */
   public interface Prepared extends AutoCloseable {
     void run() throws Exception;
+
+    /** What the workload's note should add about how it runs (generation: its lanes), or "". */
+    default String detail() {
+      return "";
+    }
 
     @Override
     void close();
@@ -167,7 +171,7 @@ public final class Workloads {
         name.equals("generate")
             ? SamplingConfig.greedy(o.seq()).withStopAtEos(false)
             : sampled(o.seq(), o.seed());
-    return prepared(() -> s.generate(prompts, cfg, o.batch()), s::close);
+    return prepared(() -> s.generate(prompts, cfg, o.batch()), s::close, s.lanes().toString());
   }
 
   /** One training step per run: the batch's gradients, then AdamW at {@code lr}. */
@@ -182,10 +186,19 @@ public final class Workloads {
   }
 
   private static Prepared prepared(Timing.Action run, Runnable close) {
+    return prepared(run, close, "");
+  }
+
+  private static Prepared prepared(Timing.Action run, Runnable close, String detail) {
     return new Prepared() {
       @Override
       public void run() throws Exception {
         run.run();
+      }
+
+      @Override
+      public String detail() {
+        return detail;
       }
 
       @Override
@@ -327,8 +340,10 @@ public final class Workloads {
       String workload, String preset, ModelConfig c, int[] ids, BenchOptions o, double peak)
       throws Exception {
     Timing.Result r;
+    String lanes;
     try (Prepared p = prepare(workload, c, ids, o)) {
       r = Timing.measure(Math.min(o.warmup(), 1), Math.min(o.reps(), 5), p::run);
+      lanes = p.detail(); // the lanes the sampler chose
     }
     double tokens = (double) o.batch() * o.seq();
     double flops = Flops.generate(c, o.batch(), BenchModels.PROMPT_TOKENS, o.seq());
@@ -351,10 +366,7 @@ public final class Workloads {
             + " new tokens each, "
             + (workload.equals("generate") ? "greedy" : "sampled (T 1, top-k 50, top-p 0.9)")
             + ", KV cache, EOS ignored, "
-            + GenerationLanes.choose(
-                c,
-                o.exec().weights().resolve(BenchModels.stored(o.exec()) == Precision.BFLOAT16),
-                o.exec()));
+            + lanes);
   }
 
   /** An attention mask of {@code n} real tokens (the bench batches have no padding). */

@@ -214,7 +214,7 @@ public final class DemoAnalysis {
    * seed).
    *
    * <p>Its standard errors are floored ({@link #ppoPaired}): never below the pooled standard error
-   * of every PPO reward's difference to the single model at the same point ({@link #pooledSe}). A
+   * of every PPO reward's difference to the single model at the same point ({@link #ppoSeFloor}). A
    * few PPO runs give each difference a standard error of 2-3 degrees of freedom, which can come
    * out small by chance: in the fast run of session 11, lora-3's final gain was +0.065 +- 0.004
    * over 3 runs (15 standard errors), and -0.085 +- 0.032 on four other worlds. The paired
@@ -330,81 +330,72 @@ public final class DemoAnalysis {
     }
     int last = single.points() - 1;
     int sBest = bestPoint(single);
-    List<Hierarchy[]> fin = new ArrayList<>(), best = new ArrayList<>();
-    List<PpoPhase.PpoRuns> rewards = new ArrayList<>();
+    List<PpoPaired> own = new ArrayList<>(); // standard errors as measured, before the floor
     for (PpoPhase.PpoRuns r : ppo) {
       if (r == single) {
         continue;
       }
       int rBest = bestPoint(r);
-      rewards.add(r);
-      fin.add(
-          new Hierarchy[] {
-            paired(r.win(last), single.win(last), r.world()),
-            paired(r.gold(last), single.gold(last), r.world())
-          });
-      best.add(
-          new Hierarchy[] {
-            paired(r.win(rBest), single.win(sBest), r.world()),
-            paired(r.gold(rBest), single.gold(sBest), r.world())
-          });
-    }
-    double[] finFloor = {pooledSe(fin, 0), pooledSe(fin, 1)};
-    double[] bestFloor = {pooledSe(best, 0), pooledSe(best, 1)};
-    for (int i = 0; i < rewards.size(); i++) {
-      PpoPhase.PpoRuns r = rewards.get(i);
-      Hierarchy[] f = fin.get(i), b = best.get(i);
-      out.add(
-          new PpoPaired(
+      own.add(
+          ownSe(
               r.reward(),
               "final",
               r.iteration(last),
               single.iteration(last),
-              floorSe(f[0], finFloor[0]),
-              floorSe(f[1], finFloor[1]),
-              f[0].se(),
-              f[1].se()));
-      out.add(
-          new PpoPaired(
+              paired(r.win(last), single.win(last), r.world()),
+              paired(r.gold(last), single.gold(last), r.world())));
+      own.add(
+          ownSe(
               r.reward(),
               "best",
-              r.iteration(bestPoint(r)),
+              r.iteration(rBest),
               single.iteration(sBest),
-              floorSe(b[0], bestFloor[0]),
-              floorSe(b[1], bestFloor[1]),
-              b[0].se(),
-              b[1].se()));
+              paired(r.win(rBest), single.win(sBest), r.world()),
+              paired(r.gold(rBest), single.gold(sBest), r.world())));
+    }
+    java.util.Map<String, double[]> floors = new java.util.HashMap<>(); // at -> {win, gold}
+    for (String at : List.of("final", "best")) {
+      floors.put(at, new double[] {ppoSeFloor(own, at, false), ppoSeFloor(own, at, true)});
+    }
+    for (PpoPaired p : own) {
+      double[] f = floors.get(p.at());
+      out.add(
+          new PpoPaired(
+              p.reward(),
+              p.at(),
+              p.iteration(),
+              p.singleIteration(),
+              floorSe(p.win(), f[0]),
+              floorSe(p.gold(), f[1]),
+              p.winSeRuns(),
+              p.goldSeRuns()));
     }
     return out;
   }
 
-  /**
-   * The pooled standard error of the differences {@code diffs[i][part]}: the root mean square of
-   * their standard errors (equal runs each); NaN when none has one.
-   */
-  static double pooledSe(List<Hierarchy[]> diffs, int part) {
-    double sum = 0;
-    int n = 0;
-    for (Hierarchy[] d : diffs) {
-      double se = d[part].se();
-      if (!Double.isNaN(se)) {
-        sum += se * se;
-        n++;
-      }
-    }
-    return n == 0 ? Double.NaN : Math.sqrt(sum / n);
+  private static PpoPaired ownSe(
+      MethodAgg reward,
+      String at,
+      int iteration,
+      int singleIteration,
+      Hierarchy win,
+      Hierarchy gold) {
+    return new PpoPaired(reward, at, iteration, singleIteration, win, gold, win.se(), gold.se());
   }
 
   /**
-   * The pooled standard error of the final win-rate differences of {@code paired} (their own, over
-   * runs): the floor {@link #ppoPaired} applies, for other PPO comparisons of the same runs.
+   * The floor {@link #ppoPaired} applies to the differences at {@code at} ({@code "final"} or
+   * {@code "best"}), win rate or {@code gold}: the root mean square of their own standard errors
+   * (over runs, equal runs each; NaN when none has one). Also the floor of other PPO comparisons of
+   * the same runs.
    */
-  public static double ppoFinalWinSeFloor(List<PpoPaired> paired) {
+  public static double ppoSeFloor(List<PpoPaired> paired, String at, boolean gold) {
     double sum = 0;
     int n = 0;
     for (PpoPaired p : paired) {
-      if (p.at().equals("final") && !Double.isNaN(p.winSeRuns())) {
-        sum += p.winSeRuns() * p.winSeRuns();
+      double se = gold ? p.goldSeRuns() : p.winSeRuns();
+      if (p.at().equals(at) && !Double.isNaN(se)) {
+        sum += se * se;
         n++;
       }
     }

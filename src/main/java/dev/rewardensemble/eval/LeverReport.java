@@ -247,7 +247,7 @@ final class LeverReport {
     // the same floor as the differences to the single model ({@link DemoAnalysis.PpoPaired})
     return DemoAnalysis.floorSe(
             DemoAnalysis.paired(mine.win(last), theirs.win(last), mine.world()),
-            DemoAnalysis.ppoFinalWinSeFloor(r.analysis().ppoPaired()))
+            DemoAnalysis.ppoSeFloor(r.analysis().ppoPaired(), "final", false))
         .stat();
   }
 

@@ -414,13 +414,8 @@ public final class Sampler implements AutoCloseable {
           }
           parts.set(i, part);
         };
-    if (running <= 1 || batches == 1) {
-      for (int i = 0; i < batches; i++) {
-        one.accept(i);
-      }
-    } else {
-      inLanes(Math.min(running, batches), batches, one);
-    }
+    // one lane runs in the caller's thread alone, batch after batch
+    inLanes(Math.max(1, Math.min(running, batches)), batches, one);
     List<Generation> out = new ArrayList<>(n);
     parts.forEach(out::addAll);
     return out;

@@ -370,7 +370,7 @@ class DemoAnalysisTest {
     double pooled = Math.sqrt((ownLin * ownLin + ownInd * ownInd) / 2);
     assertEquals(pooled, linFinal.win().se(), 1e-12);
     assertEquals(ownInd, indFinal.win().se(), 1e-12); // above the pool: its own
-    assertEquals(pooled, DemoAnalysis.ppoFinalWinSeFloor(pp), 1e-12);
+    assertEquals(pooled, DemoAnalysis.ppoSeFloor(pp, "final", false), 1e-12);
     assertEquals(0.065, linFinal.win().mean(), 1e-12);
     // 112 own standard errors, 1.6 pooled ones: no conclusion
     String text = DemoAnalysis.answers(bon, List.of(s, l, i));
