@@ -23,24 +23,33 @@ import org.tensorflow.op.Ops;
  * @param inference no gradient will be taken through the graph (scoring, generation): weight
  *     products may take the form that is fastest forward ({@link Layers#matMul}); a gradient taken
  *     anyway is still correct, only slower
+ * @param decoding the graph is a decode step's (one token per row, so a few rows per weight
+ *     product): weight products may take the form fastest for few rows ({@link Layers#matMul});
+ *     implies {@code inference}
  */
 public record BuildContext(
-    Ops tf, Precision precision, boolean xla, BlockRunner blocks, boolean inference) {
+    Ops tf,
+    Precision precision,
+    boolean xla,
+    BlockRunner blocks,
+    boolean inference,
+    boolean decoding) {
 
   public BuildContext {
     Objects.requireNonNull(tf, "tf");
     Objects.requireNonNull(precision, "precision");
     blocks = blocks == null ? BlockRunner.PLAIN : blocks;
+    inference |= decoding;
   }
 
   /** Blocks built plainly, for training. */
   public BuildContext(Ops tf, Precision precision, boolean xla) {
-    this(tf, precision, xla, BlockRunner.PLAIN, false);
+    this(tf, precision, xla, BlockRunner.PLAIN, false, false);
   }
 
   /** For training, blocks run by {@code blocks}. */
   public BuildContext(Ops tf, Precision precision, boolean xla, BlockRunner blocks) {
-    this(tf, precision, xla, blocks, false);
+    this(tf, precision, xla, blocks, false, false);
   }
 
   /**
@@ -60,20 +69,25 @@ public record BuildContext(
   }
 
   /**
-   * The same precision, XLA setting, block runner and inference flag with other ops (a sub-scope,
+   * The same precision, XLA setting, block runner and inference flags with other ops (a sub-scope,
    * or the graph of a loop body).
    */
   public BuildContext with(Ops other) {
-    return new BuildContext(other, precision, xla, blocks, inference);
+    return new BuildContext(other, precision, xla, blocks, inference, decoding);
   }
 
   /** The same context with forwards running their blocks through {@code runner}. */
   public BuildContext withBlocks(BlockRunner runner) {
-    return new BuildContext(tf, precision, xla, runner, inference);
+    return new BuildContext(tf, precision, xla, runner, inference, decoding);
   }
 
   /** The same context for a graph (or part) through which no gradient is taken. */
   public BuildContext forInference() {
-    return new BuildContext(tf, precision, xla, blocks, true);
+    return new BuildContext(tf, precision, xla, blocks, true, decoding);
+  }
+
+  /** The same context for a decode step's graph (one token per row; see {@code decoding}). */
+  public BuildContext forDecoding() {
+    return new BuildContext(tf, precision, xla, blocks, true, true);
   }
 }

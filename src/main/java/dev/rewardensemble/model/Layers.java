@@ -1,5 +1,6 @@
 package dev.rewardensemble.model;
 
+import dev.rewardensemble.config.OneDnn;
 import dev.rewardensemble.config.Precision;
 import org.tensorflow.GraphOperation;
 import org.tensorflow.Operand;
@@ -55,6 +56,21 @@ public final class Layers {
   public static <T extends TFloating> Operand<T> matMul(
       BuildContext cx, Operand<T> a, Operand<TFloat32> b, boolean transposeB) {
     Ops tf = cx.tf();
+    if (transposeB
+        && cx.decoding()
+        && decodeWeightFirst()
+        && a.type() == TFloat32.class
+        && cx.precision() == Precision.FLOAT32
+        && (a.shape().isUnknown() || a.shape().numDimensions() == 2)) {
+      // Without oneDNN (e.g. an AVX2-only CPU), Eigen runs x @ w^T with the [out, in] weight of a
+      // decode step (a few rows) 1.2-5x slower than x @ w, and BatchMatMulV2 with adj_y no faster,
+      // but (w @ x^T)^T as fast as x @ w or faster (16 rows: 1.0x at 256 x 688, 0.74x at 2048 x
+      // 2048): the weight streams once in its stored order. At thousands of rows it is 2x slower,
+      // hence decode steps only. The same values up to the order of float additions.
+      Operand<TFloat32> t =
+          tf.linalg.matMul(b, (Operand<TFloat32>) a, MatMul.transposeB(true)); // [out, rows]
+      return (Operand<T>) tf.linalg.transpose(t, tf.constant(new int[] {1, 0}));
+    }
     if (transposeB
         && cx.inference()
         && a.type() == TFloat32.class
@@ -158,6 +174,24 @@ public final class Layers {
    */
   public static long linearBatchMatMulMin() {
     return Long.getLong("rme.linearBatchMatMulMin", 512L * 512L);
+  }
+
+  /**
+   * Whether a decode step multiplies weights stored {@code [out, in]} weight-first ({@link
+   * #matMul}): when TensorFlow runs without oneDNN ({@link OneDnn#enabled()}), unless the system
+   * property {@code rme.decodeWeightFirst} ({@code auto}, {@code true} or {@code false}) says
+   * otherwise (tests set it to check both forms on any machine).
+   */
+  public static boolean decodeWeightFirst() {
+    String v = System.getProperty("rme.decodeWeightFirst", "auto");
+    return switch (v) {
+      case "auto" -> !OneDnn.enabled();
+      case "true" -> true;
+      case "false" -> false;
+      default ->
+          throw new IllegalArgumentException(
+              "-Drme.decodeWeightFirst must be auto, true or false, got '" + v + "'");
+    };
   }
 
   /** {@code x @ w^T} for a torch Linear weight stored {@code [out, in]} (Llama, heads). */

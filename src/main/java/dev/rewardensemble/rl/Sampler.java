@@ -805,7 +805,7 @@ public final class Sampler implements AutoCloseable {
               for (int i = 0; i < keys.size(); i++) {
                 weights.put(keys.get(i), fixed.get(WEIGHTS + i));
               }
-              BuildContext bcx = BuildContext.float32(b).forInference();
+              BuildContext bcx = BuildContext.float32(b).forDecoding();
               Weights w = Weights.widening(b, weights);
               Operand<TFloat32> rows =
                   Transformers.forward(bcx, config, w, newIds, g, Projector.NONE, null, cache);

@@ -33,9 +33,12 @@ import org.tensorflow.op.Ops;
 class InferenceProductsTest {
   private static final String PROPERTY = "rme.linearBatchMatMulMin";
 
+  private static final String WEIGHT_FIRST = "rme.decodeWeightFirst";
+
   @AfterEach
   void restore() {
     System.clearProperty(PROPERTY);
+    System.clearProperty(WEIGHT_FIRST);
   }
 
   private static long batchMatMuls(Graph g) {
@@ -118,5 +121,46 @@ class InferenceProductsTest {
           1e-5,
           name + " token_logprobs (BatchMatMulV2)");
     }
+  }
+
+  /** The decode loop's {@code Transpose} nodes (the weight-first products add one each). */
+  private static long transposes(Sampler s) throws Exception {
+    java.lang.reflect.Method m = Sampler.class.getDeclaredMethod("graph");
+    m.setAccessible(true);
+    Graph g = (Graph) m.invoke(s);
+    return StreamSupport.stream(
+            java.util.Spliterators.spliteratorUnknownSize(g.operations(), 0), false)
+        .map(o -> ((GraphOperation) o).type())
+        .filter("Transpose"::equals)
+        .count();
+  }
+
+  @Test
+  void weightFirstDecodeProductsReproduceTransformersInBothForms() throws Exception {
+    String name = "llama3-causal";
+    JsonNode e = FamilyParityTest.expected(name);
+    int[] prompt = Fixtures.ints2(e.get("prompt"))[0];
+    int[] greedy = Fixtures.ints2(e.get("greedy_ids"))[0];
+    float[] logprobs = Fixtures.floats(e.get("token_logprobs"));
+    int n = greedy.length - prompt.length;
+    int layers = HfCheckpoint.load(FamilyParityTest.dir(name)).config().numLayers();
+    long[] counts = new long[2];
+    for (String form : List.of("false", "true")) {
+      System.setProperty(WEIGHT_FIRST, form);
+      try (Sampler s = Sampler.load(FamilyParityTest.dir(name), ExecConfig.deterministic())) {
+        counts[form.equals("true") ? 1 : 0] = transposes(s);
+        Generation g = s.generate(List.of(prompt), SamplingConfig.greedy(n)).get(0);
+        assertArrayEquals(
+            Arrays.copyOfRange(greedy, prompt.length, greedy.length), g.responseIds(), form);
+        assertClose(
+            Arrays.copyOfRange(logprobs, prompt.length - 1, logprobs.length),
+            g.tokenLogprobs(),
+            1e-4,
+            1e-5,
+            name + " token_logprobs (decodeWeightFirst " + form + ")");
+      }
+    }
+    // q, k, v, o, gate, up, down of every block in the loop body: one Transpose each
+    assertEquals(7L * layers, counts[1] - counts[0], "Transpose nodes " + Arrays.toString(counts));
   }
 }
