@@ -101,4 +101,65 @@ class KvCacheTest {
       }
     }
   }
+
+  /**
+   * A preallocated cache that starts at the prompt plus one slot and grows by {@link
+   * KvCache#reserve} (2 slots at a time, never past its limit) before each one-token step gives the
+   * same attention as the reference, and ends at the capacity the growth rule says.
+   */
+  @org.junit.jupiter.api.Test
+  void aCacheGrownBySegmentsEqualsAttentionOverTheWholeSequence() {
+    Attention.Options o = new Attention.Options(0.6, 4.0, 3);
+    float[] want = AttentionOptionsTest.reference(q, k, v, MASK, o);
+    int limit = T + 2, segment = 2;
+    try (Graph graph = new Graph();
+        Session s = new Session(graph)) {
+      Ops tf = Ops.create(graph);
+      KvCache cache = KvCache.preallocated(tf, tf.constant(P + 1));
+      List<Operand<TFloat32>> outs = new ArrayList<>();
+      int capacity = P + 1;
+      for (int from = 0; from < T; from = from == 0 ? P : from + 1) {
+        int to = from == 0 ? P : from + 1, S = to - from;
+        if (from > 0) {
+          cache.reserve(tf, 1, tf.constant(limit), segment);
+          if (to > capacity) {
+            capacity = Math.max(to, Math.min(limit, capacity + segment));
+          }
+        }
+        Attention.Geometry g =
+            cache.extend(tf, AttentionOptionsTest.ints(tf, maskSteps(from, to), B, S));
+        outs.add(
+            Attention.attend(
+                tf,
+                AttentionOptionsTest.floats(tf, steps(q, N, from, to), B, S, N, D),
+                AttentionOptionsTest.floats(tf, steps(k, NKV, from, to), B, S, NKV, D),
+                AttentionOptionsTest.floats(tf, steps(v, NKV, from, to), B, S, NKV, D),
+                g,
+                N,
+                NKV,
+                D,
+                o,
+                cache,
+                0));
+      }
+      float[] got = new float[B * T * N * D];
+      int w = N * D;
+      for (int i = 0, from = 0; i < outs.size(); i++, from = from == 0 ? P : from + 1) {
+        int to = from == 0 ? P : from + 1;
+        float[] part = AttentionOptionsTest.fetch(s, outs.get(i));
+        for (int b = 0; b < B; b++) {
+          System.arraycopy(part, b * (to - from) * w, got, (b * T + from) * w, (to - from) * w);
+        }
+      }
+      AttentionOptionsTest.assertRowsClose(want, got, 1e-5, "grown cache");
+      @SuppressWarnings("unchecked")
+      Operand<TFloat32> keys = (Operand<TFloat32>) cache.state().get(2); // [B, Nkv, C, D]
+      try (org.tensorflow.Result r = s.runner().fetch(tf.shape(keys)).run()) {
+        int[] shape = new int[4];
+        ((org.tensorflow.types.TInt32) r.get(0)).asRawTensor().data().asInts().read(shape);
+        assertEquals(capacity, shape[2], "final capacity");
+      }
+      org.junit.jupiter.api.Assertions.assertTrue(capacity < limit, "the test grows in steps");
+    }
+  }
 }
