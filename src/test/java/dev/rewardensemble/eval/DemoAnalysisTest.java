@@ -242,11 +242,14 @@ class DemoAnalysisTest {
     // more seeds per world only shrink the within part: (34/3 + 2/8) / 1 = 11.58
     assertEquals(12, DemoAnalysis.worldsFor(h, 8, 1.0));
 
-    // the between part is clamped at 0 when the world means vary less than their seeds predict
+    // the between part is clamped at 0 when the world means vary less than their seeds predict,
+    // and the standard error is then the one the seeds' own spread implies, not the world means'
+    // (equal here: their spread alone would give 0, and any difference would look resolved):
+    // within variance 2, half of it per world mean of 2 seeds, over 2 worlds: sqrt(2 / 2 / 2)
     DemoAnalysis.Hierarchy flatWorlds =
         DemoAnalysis.hierarchy(new double[] {0, 2, 2, 0}, new int[] {0, 0, 1, 1});
     assertEquals(0, flatWorlds.betweenSd(), 0);
-    assertEquals(0, flatWorlds.se(), 0);
+    assertEquals(Math.sqrt(0.5), flatWorlds.se(), 1e-12);
     assertEquals(Math.sqrt(2), flatWorlds.withinSd(), 1e-12);
 
     // one world: the standard error over its seeds, flagged as not hierarchical
