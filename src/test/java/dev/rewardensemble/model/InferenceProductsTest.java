@@ -106,21 +106,30 @@ class InferenceProductsTest {
   void theCachedGreedyDecodeWithTheBatchedFormReproducesTransformers() throws Exception {
     System.setProperty(PROPERTY, "0");
     String name = "qwen2-causal";
+    try (Sampler s = Sampler.load(FamilyParityTest.dir(name), ExecConfig.deterministic())) {
+      assertGreedyDecodeMatchesTransformers(s, name, "BatchMatMulV2");
+    }
+  }
+
+  /**
+   * {@code s}'s cached greedy decode of fixture {@code name}'s prompt gives transformers' tokens.
+   */
+  private static void assertGreedyDecodeMatchesTransformers(Sampler s, String name, String form)
+      throws Exception {
     JsonNode e = FamilyParityTest.expected(name);
     int[] prompt = Fixtures.ints2(e.get("prompt"))[0];
     int[] greedy = Fixtures.ints2(e.get("greedy_ids"))[0];
     float[] logprobs = Fixtures.floats(e.get("token_logprobs"));
     int n = greedy.length - prompt.length;
-    try (Sampler s = Sampler.load(FamilyParityTest.dir(name), ExecConfig.deterministic())) {
-      Generation g = s.generate(List.of(prompt), SamplingConfig.greedy(n)).get(0);
-      assertArrayEquals(Arrays.copyOfRange(greedy, prompt.length, greedy.length), g.responseIds());
-      assertClose(
-          Arrays.copyOfRange(logprobs, prompt.length - 1, logprobs.length),
-          g.tokenLogprobs(),
-          1e-4,
-          1e-5,
-          name + " token_logprobs (BatchMatMulV2)");
-    }
+    Generation g = s.generate(List.of(prompt), SamplingConfig.greedy(n)).get(0);
+    assertArrayEquals(
+        Arrays.copyOfRange(greedy, prompt.length, greedy.length), g.responseIds(), form);
+    assertClose(
+        Arrays.copyOfRange(logprobs, prompt.length - 1, logprobs.length),
+        g.tokenLogprobs(),
+        1e-4,
+        1e-5,
+        name + " token_logprobs (" + form + ")");
   }
 
   /** The decode loop's {@code Transpose} nodes (the weight-first products add one each). */
@@ -138,26 +147,13 @@ class InferenceProductsTest {
   @Test
   void weightFirstDecodeProductsReproduceTransformersInBothForms() throws Exception {
     String name = "llama3-causal";
-    JsonNode e = FamilyParityTest.expected(name);
-    int[] prompt = Fixtures.ints2(e.get("prompt"))[0];
-    int[] greedy = Fixtures.ints2(e.get("greedy_ids"))[0];
-    float[] logprobs = Fixtures.floats(e.get("token_logprobs"));
-    int n = greedy.length - prompt.length;
     int layers = HfCheckpoint.load(FamilyParityTest.dir(name)).config().numLayers();
     long[] counts = new long[2];
     for (String form : List.of("false", "true")) {
       System.setProperty(WEIGHT_FIRST, form);
       try (Sampler s = Sampler.load(FamilyParityTest.dir(name), ExecConfig.deterministic())) {
         counts[form.equals("true") ? 1 : 0] = transposes(s);
-        Generation g = s.generate(List.of(prompt), SamplingConfig.greedy(n)).get(0);
-        assertArrayEquals(
-            Arrays.copyOfRange(greedy, prompt.length, greedy.length), g.responseIds(), form);
-        assertClose(
-            Arrays.copyOfRange(logprobs, prompt.length - 1, logprobs.length),
-            g.tokenLogprobs(),
-            1e-4,
-            1e-5,
-            name + " token_logprobs (decodeWeightFirst " + form + ")");
+        assertGreedyDecodeMatchesTransformers(s, name, "decodeWeightFirst " + form);
       }
     }
     // q, k, v, o, gate, up, down of every block in the loop body: one Transpose each
