@@ -85,9 +85,19 @@ public final class Layers {
       return (Operand<T>) batchMatMul(tf, (Operand<TFloat32>) a, b, true);
     }
     if (a.type() == TBfloat16.class) {
+      if (!OneDnn.enabled()) { // Eigen: see bfloat16Product
+        return (Operand<T>)
+            tf.dtypes.cast(
+                bfloat16Product(tf, (Operand<TBfloat16>) a, asBfloat16(tf, b), transposeB),
+                TBfloat16.class);
+      }
       return (Operand<T>)
           tf.linalg.matMul(
               (Operand<TBfloat16>) a, asBfloat16(tf, b), MatMul.transposeB(transposeB));
+    }
+    if (cx.precision() == Precision.BFLOAT16 && !OneDnn.enabled()) {
+      return (Operand<T>)
+          bfloat16Product(tf, tf.dtypes.cast(a, TBfloat16.class), asBfloat16(tf, b), transposeB);
     }
     if (cx.precision() == Precision.BFLOAT16) {
       return (Operand<T>)
@@ -132,6 +142,21 @@ public final class Layers {
     return tf.dtypes.cast(b, TBfloat16.class);
   }
 
+  /**
+   * {@code a @ b} (or {@code a @ b^T}) of bfloat16 operands with float32 accumulation, as oneDNN
+   * computes a bfloat16 product: the operands widened (exactly) and multiplied in float32. Where
+   * TensorFlow runs without oneDNN, Eigen's bfloat16 MatMul rounds far more (a Llama fixture's
+   * rewards under bfloat16 compute 0.061 from float32's, against PyTorch bfloat16's 0.025) and has
+   * no bfloat16 arithmetic to be faster with on a CPU without AVX512_BF16.
+   */
+  static Operand<TFloat32> bfloat16Product(
+      Ops tf, Operand<TBfloat16> a, Operand<TBfloat16> b, boolean transposeB) {
+    return tf.linalg.matMul(
+        tf.dtypes.cast(a, TFloat32.class),
+        tf.dtypes.cast(b, TFloat32.class),
+        MatMul.transposeB(transposeB));
+  }
+
   /** {@code a @ b} (or {@code a @ b^T}) of two tensors of one dtype, as TensorFlow's MatMul. */
   public static <T extends TType> Operand<T> product(
       Ops tf, Operand<T> a, Operand<T> b, boolean transposeB) {
@@ -145,8 +170,20 @@ public final class Layers {
    * typed op builds (1.5x faster on the attention products measured here). Gradients are
    * TensorFlow's C++ ones.
    */
+  @SuppressWarnings("unchecked")
   public static <T extends TType> Operand<T> batchMatMul(
       Ops tf, Operand<T> a, Operand<T> b, boolean adjointB) {
+    if (a.type() == TBfloat16.class && !OneDnn.enabled()) {
+      // float32 accumulation, as bfloat16Product
+      return (Operand<T>)
+          tf.dtypes.cast(
+              batchMatMul(
+                  tf,
+                  tf.dtypes.cast(a, TFloat32.class),
+                  tf.dtypes.cast(b, TFloat32.class),
+                  adjointB),
+              TBfloat16.class);
+    }
     return tf.scope()
         .opBuilder("BatchMatMulV2", "BatchMatMulV2")
         .addInput(a.asOutput())
