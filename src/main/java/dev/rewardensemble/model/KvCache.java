@@ -215,12 +215,11 @@ public final class KvCache {
         tf.reshape(
             tf.stack(List.of(zero, zero, zero, zero, zero, extra, zero, zero)),
             tf.constant(new int[] {4, 2}));
+    Operand<TFloat32> unwritten = tf.constant(0f); // one constant: a loop body runs each per step
     for (int i = 0; i < layers.size(); i++) {
       Layer l = layers.get(i);
       layers.set(
-          i,
-          new Layer(
-              tf.pad(l.keys(), pad4, tf.constant(0f)), tf.pad(l.values(), pad4, tf.constant(0f))));
+          i, new Layer(tf.pad(l.keys(), pad4, unwritten), tf.pad(l.values(), pad4, unwritten)));
     }
   }
 
