@@ -42,10 +42,15 @@ class InferenceProductsTest {
   }
 
   private static long batchMatMuls(Graph g) {
+    return count(g, "BatchMatMulV2");
+  }
+
+  /** Operations of {@code type} in {@code g}. */
+  private static long count(Graph g, String type) {
     return StreamSupport.stream(
             java.util.Spliterators.spliteratorUnknownSize(g.operations(), 0), false)
         .map(o -> ((GraphOperation) o).type())
-        .filter("BatchMatMulV2"::equals)
+        .filter(type::equals)
         .count();
   }
 
@@ -136,12 +141,7 @@ class InferenceProductsTest {
   private static long transposes(Sampler s) throws Exception {
     java.lang.reflect.Method m = Sampler.class.getDeclaredMethod("graph");
     m.setAccessible(true);
-    Graph g = (Graph) m.invoke(s);
-    return StreamSupport.stream(
-            java.util.Spliterators.spliteratorUnknownSize(g.operations(), 0), false)
-        .map(o -> ((GraphOperation) o).type())
-        .filter("Transpose"::equals)
-        .count();
+    return count((Graph) m.invoke(s), "Transpose");
   }
 
   @Test
