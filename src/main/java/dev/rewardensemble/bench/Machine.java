@@ -1,5 +1,6 @@
 package dev.rewardensemble.bench;
 
+import dev.rewardensemble.config.OneDnn;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,8 +16,9 @@ public final class Machine {
   public static Map<String, Object> describe() {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("cpu", cpuField("model name"));
-    m.put("cpu_flags_avx512f", cpuField("flags").contains(" avx512f "));
-    m.put("cpu_flags_amx", cpuField("flags").contains(" amx_tile "));
+    m.put("cpu_flags_avx512f", OneDnn.cpuFlags().contains("avx512f"));
+    m.put("cpu_flags_amx", OneDnn.cpuFlags().contains("amx_tile"));
+    m.put("onednn", OneDnn.enabled()); // decides some product forms (Layers.matMul)
     m.put("cores", Runtime.getRuntime().availableProcessors());
     m.put("memory_gb", Math.round(memTotalKb() / 1024.0 / 1024.0 * 10) / 10.0);
     m.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));

@@ -22,16 +22,23 @@ public final class OneDnn {
   static final Set<String> DEFAULT_ON_FLAGS =
       Set.of("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16");
 
+  private static final List<String> FLAGS = readCpuFlags();
+
   private static final boolean ENABLED =
       decide(
           System.getenv("TF_ENABLE_ONEDNN_OPTS"),
           System.getProperty("os.name", ""),
           System.getProperty("os.arch", ""),
-          cpuFlags());
+          FLAGS);
 
   /** Whether oneDNN's kernels run this process's CPU ops. */
   public static boolean enabled() {
     return ENABLED;
+  }
+
+  /** The CPU's flags from {@code /proc/cpuinfo} (e.g. {@code avx2}); empty where unknown. */
+  public static List<String> cpuFlags() {
+    return FLAGS == null ? List.of() : FLAGS;
   }
 
   /**
@@ -55,7 +62,7 @@ public final class OneDnn {
     return linuxX86 && flags != null && flags.stream().anyMatch(DEFAULT_ON_FLAGS::contains);
   }
 
-  private static List<String> cpuFlags() {
+  private static List<String> readCpuFlags() {
     try {
       for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
         if (line.startsWith("flags")) {

@@ -33,4 +33,18 @@ class OneDnnTest {
     assertTrue(OneDnn.decide("yes", "Linux", "amd64", AVX512_BF16));
     assertFalse(OneDnn.decide("yes", "Linux", "amd64", AVX2));
   }
+
+  @Test
+  void thisProcessReadsItsCpuFlagsAndAppliesTheRule() {
+    if (java.nio.file.Files.isReadable(java.nio.file.Path.of("/proc/cpuinfo"))) {
+      assertFalse(OneDnn.cpuFlags().isEmpty(), "flags read from /proc/cpuinfo");
+    }
+    org.junit.jupiter.api.Assertions.assertEquals(
+        OneDnn.decide(
+            System.getenv("TF_ENABLE_ONEDNN_OPTS"),
+            System.getProperty("os.name", ""),
+            System.getProperty("os.arch", ""),
+            OneDnn.cpuFlags()),
+        OneDnn.enabled());
+  }
 }
