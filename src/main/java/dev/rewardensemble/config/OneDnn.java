@@ -14,6 +14,10 @@ import java.util.Set;
  * set ({@code 1}/{@code true} or {@code 0}/{@code false}); otherwise on Linux x86-64 on when the
  * CPU has one of AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX, off elsewhere (e.g. on an AVX2-only AMD
  * EPYC, where TensorFlow uses Eigen's kernels). Read once per process, as TensorFlow reads it.
+ *
+ * <p>oneDNN takes bfloat16 ops only on a CPU with AVX-512 or AVX-NE-CONVERT (TensorFlow's {@code
+ * IsBF16SupportedByOneDNNOnThisCPU}); elsewhere, oneDNN on or off, bfloat16 products run on Eigen
+ * ({@link #bfloat16Products()}).
  */
 public final class OneDnn {
   private OneDnn() {}
@@ -24,6 +28,9 @@ public final class OneDnn {
 
   private static final List<String> FLAGS = readCpuFlags();
 
+  /** The CPU flags with which oneDNN takes bfloat16 ops. */
+  static final Set<String> BFLOAT16_FLAGS = Set.of("avx512f", "avx_ne_convert");
+
   private static final boolean ENABLED =
       decide(
           System.getenv("TF_ENABLE_ONEDNN_OPTS"),
@@ -31,9 +38,28 @@ public final class OneDnn {
           System.getProperty("os.arch", ""),
           FLAGS);
 
+  private static final boolean BFLOAT16 = ENABLED && bfloat16Capable(FLAGS);
+
   /** Whether oneDNN's kernels run this process's CPU ops. */
   public static boolean enabled() {
     return ENABLED;
+  }
+
+  /**
+   * Whether oneDNN's kernels run this process's bfloat16 products (with float32 accumulation):
+   * oneDNN on and the CPU able ({@link #bfloat16Capable}). Otherwise Eigen's bfloat16 MatMul runs
+   * them, which rounds far more ({@link dev.rewardensemble.model.Layers#matMul} then multiplies the
+   * operands widened). Measured on an AVX2-only AMD EPYC with {@code TF_ENABLE_ONEDNN_OPTS=1}:
+   * float32 {@code MatMul} becomes {@code _MklMatMul}, bfloat16 {@code MatMul} and {@code
+   * BatchMatMulV2} stay.
+   */
+  public static boolean bfloat16Products() {
+    return BFLOAT16;
+  }
+
+  /** Whether a CPU of these flags (null: unknown) has what oneDNN needs for bfloat16 ops. */
+  static boolean bfloat16Capable(List<String> flags) {
+    return flags != null && flags.stream().anyMatch(BFLOAT16_FLAGS::contains);
   }
 
   /** The CPU's flags from {@code /proc/cpuinfo} (e.g. {@code avx2}); empty where unknown. */

@@ -57,19 +57,11 @@ public final class Layers {
       BuildContext cx, Operand<T> a, Operand<TFloat32> b, boolean transposeB) {
     Ops tf = cx.tf();
     if (transposeB
-        && cx.decoding()
-        && decodeWeightFirst()
+        && weightFirst(cx, b)
         && a.type() == TFloat32.class
         && cx.precision() == Precision.FLOAT32
         && (a.shape().isUnknown() || a.shape().numDimensions() == 2)) {
-      // Without oneDNN (e.g. an AVX2-only CPU), Eigen runs x @ w^T with the [out, in] weight of a
-      // decode step (a few rows) 1.2-5x slower than x @ w, and BatchMatMulV2 with adj_y no faster,
-      // but (w @ x^T)^T as fast as x @ w or faster (16 rows: 1.0x at 256 x 688, 0.74x at 2048 x
-      // 2048): the weight streams once in its stored order. At thousands of rows it is 2x slower,
-      // hence decode steps only. The same values up to the order of float additions.
-      Operand<TFloat32> t =
-          tf.linalg.matMul(b, (Operand<TFloat32>) a, MatMul.transposeB(true)); // [out, rows]
-      return (Operand<T>) tf.linalg.transpose(t, tf.constant(new int[] {1, 0}));
+      return (Operand<T>) weightFirstProduct(tf, (Operand<TFloat32>) a, b);
     }
     if (transposeB
         && cx.inference()
@@ -85,19 +77,29 @@ public final class Layers {
       return (Operand<T>) batchMatMul(tf, (Operand<TFloat32>) a, b, true);
     }
     if (a.type() == TBfloat16.class) {
-      if (!OneDnn.enabled()) { // Eigen: see bfloat16Product
+      if (!OneDnn.bfloat16Products()) { // Eigen: see bfloat16Product
         return (Operand<T>)
             tf.dtypes.cast(
-                bfloat16Product(tf, (Operand<TBfloat16>) a, asBfloat16(tf, b), transposeB),
+                bfloat16Product(
+                    tf,
+                    (Operand<TBfloat16>) a,
+                    asBfloat16(tf, b),
+                    transposeB,
+                    transposeB && weightFirst(cx, b)),
                 TBfloat16.class);
       }
       return (Operand<T>)
           tf.linalg.matMul(
               (Operand<TBfloat16>) a, asBfloat16(tf, b), MatMul.transposeB(transposeB));
     }
-    if (cx.precision() == Precision.BFLOAT16 && !OneDnn.enabled()) {
+    if (cx.precision() == Precision.BFLOAT16 && !OneDnn.bfloat16Products()) {
       return (Operand<T>)
-          bfloat16Product(tf, tf.dtypes.cast(a, TBfloat16.class), asBfloat16(tf, b), transposeB);
+          bfloat16Product(
+              tf,
+              tf.dtypes.cast(a, TBfloat16.class),
+              asBfloat16(tf, b),
+              transposeB,
+              transposeB && weightFirst(cx, b));
     }
     if (cx.precision() == Precision.BFLOAT16) {
       return (Operand<T>)
@@ -145,16 +147,31 @@ public final class Layers {
   /**
    * {@code a @ b} (or {@code a @ b^T}) of bfloat16 operands with float32 accumulation, as oneDNN
    * computes a bfloat16 product: the operands widened (exactly) and multiplied in float32. Where
-   * TensorFlow runs without oneDNN, Eigen's bfloat16 MatMul rounds far more (a Llama fixture's
-   * rewards under bfloat16 compute 0.061 from float32's, against PyTorch bfloat16's 0.025) and has
-   * no bfloat16 arithmetic to be faster with on a CPU without AVX512_BF16.
+   * oneDNN does not take bfloat16 ops ({@link OneDnn#bfloat16Products()}: off, or a CPU without
+   * AVX-512), Eigen's bfloat16 MatMul rounds far more (a Llama fixture's rewards under bfloat16
+   * compute 0.061 from float32's, against PyTorch bfloat16's 0.025) and has no bfloat16 arithmetic
+   * to be faster with on a CPU without AVX512_BF16.
    */
   static Operand<TFloat32> bfloat16Product(
-      Ops tf, Operand<TBfloat16> a, Operand<TBfloat16> b, boolean transposeB) {
-    return tf.linalg.matMul(
-        tf.dtypes.cast(a, TFloat32.class),
-        tf.dtypes.cast(b, TFloat32.class),
-        MatMul.transposeB(transposeB));
+      Ops tf, Operand<TBfloat16> a, Operand<TBfloat16> b, boolean transposeB, boolean weightFirst) {
+    Operand<TFloat32> a32 = tf.dtypes.cast(a, TFloat32.class);
+    Operand<TFloat32> b32 = tf.dtypes.cast(b, TFloat32.class);
+    if (weightFirst && (a.shape().isUnknown() || a.shape().numDimensions() == 2)) {
+      return weightFirstProduct(tf, a32, b32);
+    }
+    return tf.linalg.matMul(a32, b32, MatMul.transposeB(transposeB));
+  }
+
+  /**
+   * {@code x @ w^T} for a weight stored {@code [out, in]}, computed weight first as {@code (w @
+   * x^T)^T}: Eigen (TensorFlow without oneDNN) runs {@code x @ w^T} far slower than {@code x @ w}
+   * at a few hundred rows or fewer, while this form streams the weight in its stored order and is
+   * as fast as {@code x @ w} or faster ({@link #weightFirst}). The same values up to the order of
+   * float additions; the gradients are MatMul's (both forms' backward passes measured equal).
+   */
+  static Operand<TFloat32> weightFirstProduct(Ops tf, Operand<TFloat32> x, Operand<TFloat32> w) {
+    Operand<TFloat32> t = tf.linalg.matMul(w, x, MatMul.transposeB(true)); // [out, rows]
+    return tf.linalg.transpose(t, tf.constant(new int[] {1, 0}));
   }
 
   /** {@code a @ b} (or {@code a @ b^T}) of two tensors of one dtype, as TensorFlow's MatMul. */
@@ -173,7 +190,7 @@ public final class Layers {
   @SuppressWarnings("unchecked")
   public static <T extends TType> Operand<T> batchMatMul(
       Ops tf, Operand<T> a, Operand<T> b, boolean adjointB) {
-    if (a.type() == TBfloat16.class && !OneDnn.enabled()) {
+    if (a.type() == TBfloat16.class && !OneDnn.bfloat16Products()) {
       // float32 accumulation, as bfloat16Product
       return (Operand<T>)
           tf.dtypes.cast(
@@ -214,21 +231,43 @@ public final class Layers {
   }
 
   /**
-   * Whether a decode step multiplies weights stored {@code [out, in]} weight-first ({@link
-   * #matMul}): when TensorFlow runs without oneDNN ({@link OneDnn#enabled()}), unless the system
-   * property {@code rme.decodeWeightFirst} ({@code auto}, {@code true} or {@code false}) says
-   * otherwise (tests set it to check both forms on any machine).
+   * Whether a product with weight {@code w} stored {@code [out, in]} is computed weight first
+   * ({@link #weightFirstProduct}): in a decode step (a few rows per weight) and, in any graph, for
+   * weights of {@link #weightFirstMin()} elements or more, when TensorFlow runs without oneDNN
+   * ({@link OneDnn#enabled()}). Eigen's {@code x @ w^T} against {@code x @ w}
+   * (bench.ProjectionProbe, AVX2-only AMD EPYC, 2 threads): 1.2-5.3x slower at 16 rows, 2.1-2.4x at
+   * 256 rows for Llama-3.2-1B's 2048 x 2048, 2048 x 8192 and 8192 x 2048, where the weight-first
+   * form takes 0.53-0.84x of {@code x @ w}; at 2,048 rows the forms are within 5% of each other
+   * there, but weight-first is 2x slower for the bench presets' 256 x 688 (below the threshold).
+   * Backward passes are equal in both forms. With oneDNN the forms are equal or {@code x @ w^T} is
+   * faster. The system property {@code rme.weightFirst} ({@code auto}, {@code true}: also with
+   * oneDNN, {@code false}: never) overrides the oneDNN condition (tests check both forms on any
+   * machine).
    */
-  public static boolean decodeWeightFirst() {
-    String v = System.getProperty("rme.decodeWeightFirst", "auto");
+  public static boolean weightFirst(BuildContext cx, Operand<TFloat32> w) {
+    boolean where =
+        cx.decoding() || (!w.shape().hasUnknownDimension() && w.shape().size() >= weightFirstMin());
+    if (!where) {
+      return false;
+    }
+    String v = System.getProperty("rme.weightFirst", "auto");
     return switch (v) {
       case "auto" -> !OneDnn.enabled();
       case "true" -> true;
       case "false" -> false;
       default ->
           throw new IllegalArgumentException(
-              "-Drme.decodeWeightFirst must be auto, true or false, got '" + v + "'");
+              "-Drme.weightFirst must be auto, true or false, got '" + v + "'");
     };
+  }
+
+  /**
+   * Elements from which a weight stored {@code [out, in]} is multiplied weight first in any graph
+   * ({@link #weightFirst}): 512 x 512, as {@link #linearBatchMatMulMin()}. The system property
+   * {@code rme.weightFirstMin} overrides it (tests set 0).
+   */
+  public static long weightFirstMin() {
+    return Long.getLong("rme.weightFirstMin", 512L * 512L);
   }
 
   /** {@code x @ w^T} for a torch Linear weight stored {@code [out, in]} (Llama, heads). */

@@ -144,9 +144,10 @@ class WeightStorageTest {
           continue;
         }
         GraphOperation b = (GraphOperation) o.input(1).op();
-        // without oneDNN a bfloat16 product is a float32 one of the operands widened exactly
+        // unless oneDNN takes bfloat16 ops, a bfloat16 product is a float32 one of the operands
+        // widened exactly
         // (Layers.bfloat16Product): the stored variable then reaches it through that one Cast
-        if (!dev.rewardensemble.config.OneDnn.enabled()
+        if (!dev.rewardensemble.config.OneDnn.bfloat16Products()
             && b.type().equals("Cast")
             && ((GraphOperation) b.input(0).op()).type().startsWith("Variable")) {
           b = (GraphOperation) b.input(0).op();

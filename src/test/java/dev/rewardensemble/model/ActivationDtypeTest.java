@@ -174,13 +174,14 @@ class ActivationDtypeTest {
           loraTraining(cx, c);
           // q k^T and p v of every block (the ensemble's heads, one more batched product, stay
           // float32).
-          // Without oneDNN the bfloat16 products run as float32 products of the bfloat16 operands
+          // Unless oneDNN takes bfloat16 ops (OneDnn.bfloat16Products) the bfloat16 products run as
+          // float32 products of the bfloat16 operands
           // widened (Layers.bfloat16Product: oneDNN's float32 accumulation), their results rounded
           // back to bfloat16: the products' own dtype is then float32.
-          DataType product = OneDnn.enabled() ? want : DataType.DT_FLOAT;
+          DataType product = OneDnn.bfloat16Products() ? want : DataType.DT_FLOAT;
           List<DataType> bmm = forwardDtypes(g, "BatchMatMulV2");
           assertEquals(
-              2L * layers + (p == Precision.FLOAT32 || !OneDnn.enabled() ? 1 : 0),
+              2L * layers + (p == Precision.FLOAT32 || !OneDnn.bfloat16Products() ? 1 : 0),
               count(bmm, product),
               what + " attention products " + bmm);
           // Every weight product: projections, LoRA's A and B, the heads (cast back to float32
@@ -279,7 +280,7 @@ class ActivationDtypeTest {
       assertTrue(errF32 < 1e-4, name + " float32 " + errF32);
       assertTrue(errB16 > 0, name + ": bfloat16 rewards equal float32's, nothing was rounded");
       assertTrue(errB16 < 0.05, name + " bfloat16 " + errB16);
-      double perFamily = OneDnn.enabled() ? 1.25 : 1.5;
+      double perFamily = OneDnn.bfloat16Products() ? 1.25 : 1.5;
       assertTrue(
           errB16 <= perFamily * errTorch,
           name + " bfloat16 " + errB16 + " vs torch bf16 " + errTorch);

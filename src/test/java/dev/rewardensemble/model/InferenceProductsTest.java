@@ -33,12 +33,15 @@ import org.tensorflow.op.Ops;
 class InferenceProductsTest {
   private static final String PROPERTY = "rme.linearBatchMatMulMin";
 
-  private static final String WEIGHT_FIRST = "rme.decodeWeightFirst";
+  private static final String WEIGHT_FIRST = "rme.weightFirst";
+
+  private static final String WEIGHT_FIRST_MIN = "rme.weightFirstMin";
 
   @AfterEach
   void restore() {
     System.clearProperty(PROPERTY);
     System.clearProperty(WEIGHT_FIRST);
+    System.clearProperty(WEIGHT_FIRST_MIN);
   }
 
   private static long batchMatMuls(Graph g) {
@@ -116,6 +119,45 @@ class InferenceProductsTest {
     }
   }
 
+  @Test
+  void weightFirstProductsOfLargeWeightsMatchTransformersInScoringAndTraining() throws Exception {
+    // The fixture's weights are below the size from which scoring and training graphs multiply
+    // weight first without oneDNN: lower it to 0 and force the form, then compare with
+    // transformers. Each Llama projection adds one Transpose (and the [1, H] score head too).
+    String name = "llama3-seqcls";
+    float[] want = Fixtures.floats(FamilyParityTest.expected(name).get("rewards"));
+    int layers = HfCheckpoint.load(FamilyParityTest.dir(name)).config().numLayers();
+    System.setProperty(WEIGHT_FIRST, "false");
+    long plainInference = transposes(name, true);
+    long plainTraining = transposes(name, false);
+    System.setProperty(WEIGHT_FIRST, "true");
+    System.setProperty(WEIGHT_FIRST_MIN, "0");
+    for (boolean inference : new boolean[] {true, false}) {
+      String form = (inference ? "inference" : "training") + " graph, weight first";
+      assertClose(want, (float[]) rewards(name, inference)[1], 1e-4, 1e-5, name + " " + form);
+      assertEquals(
+          (inference ? plainInference : plainTraining) + 7L * layers + 1,
+          transposes(name, inference),
+          form + ": Transpose nodes");
+    }
+  }
+
+  /** Transpose nodes in the rewards graph of fixture {@code name}. */
+  private static long transposes(String name, boolean inference) throws Exception {
+    HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(FamilyParityTest.dir(name));
+    try (Graph g = new Graph()) {
+      BuildContext cx = new BuildContext(Ops.create(g), Precision.FLOAT32, false);
+      RewardGraph.build(
+          inference ? cx.forInference() : cx,
+          ckpt.config(),
+          1,
+          new ParameterStore(cx.tf()),
+          Projector.NONE,
+          RewardToken.ofHfConfig(FamilyParityTest.dir(name).resolve("config.json")));
+      return count(g, "Transpose");
+    }
+  }
+
   /**
    * {@code s}'s cached greedy decode of fixture {@code name}'s prompt gives transformers' tokens.
    */
@@ -153,7 +195,7 @@ class InferenceProductsTest {
       System.setProperty(WEIGHT_FIRST, form);
       try (Sampler s = Sampler.load(FamilyParityTest.dir(name), ExecConfig.deterministic())) {
         counts[form.equals("true") ? 1 : 0] = transposes(s);
-        assertGreedyDecodeMatchesTransformers(s, name, "decodeWeightFirst " + form);
+        assertGreedyDecodeMatchesTransformers(s, name, "weightFirst " + form);
       }
     }
     // q, k, v, o, gate, up, down of every block in the loop body: one Transpose each

@@ -114,12 +114,12 @@ class DecodeGraphTest {
   @ValueSource(strings = {"tiny-llama", "tiny-gpt2"})
   void oneTokenAttentionTransposesOnlyTheNewKeysAndValues(String preset) throws Exception {
     ModelConfig c = Models.preset(preset);
-    System.setProperty("rme.decodeWeightFirst", "false");
+    System.setProperty("rme.weightFirst", "false");
     try (Sampler s = Models.random(c, 3)) {
       long transposes = body(s).stream().filter(op -> op.type().equals("Transpose")).count();
       assertEquals(2L * c.numLayers() + 1, transposes);
     } finally {
-      System.clearProperty("rme.decodeWeightFirst");
+      System.clearProperty("rme.weightFirst");
     }
   }
 }
