@@ -35,6 +35,16 @@ class OneDnnTest {
   }
 
   @Test
+  void bfloat16OpsNeedAvx512OrAvxNeConvert() {
+    assertFalse(OneDnn.bfloat16Capable(AVX2), "AVX2-only: bfloat16 products stay on Eigen");
+    assertTrue(OneDnn.bfloat16Capable(AVX512_BF16));
+    assertTrue(OneDnn.bfloat16Capable(List.of("avx2", "avx512f")), "AVX-512 without BF16");
+    assertTrue(OneDnn.bfloat16Capable(List.of("avx2", "avx_vnni", "avx_ne_convert")));
+    assertFalse(OneDnn.bfloat16Capable(List.of("avx2", "avx_vnni")), "AVX-VNNI alone");
+    assertFalse(OneDnn.bfloat16Capable(null));
+  }
+
+  @Test
   void thisProcessReadsItsCpuFlagsAndAppliesTheRule() {
     if (java.nio.file.Files.isReadable(java.nio.file.Path.of("/proc/cpuinfo"))) {
       assertFalse(OneDnn.cpuFlags().isEmpty(), "flags read from /proc/cpuinfo");
@@ -46,5 +56,14 @@ class OneDnnTest {
             System.getProperty("os.arch", ""),
             OneDnn.cpuFlags()),
         OneDnn.enabled());
+    org.junit.jupiter.api.Assertions.assertEquals(
+        OneDnn.enabled() && OneDnn.bfloat16Capable(OneDnn.cpuFlags()), OneDnn.bfloat16Products());
+    // The build says which kernels each test run has (pom.xml: oneDNN for the suite on Linux
+    // x86-64, as ./rme runs; Eigen for the "eigen" execution).
+    String expect = System.getProperty("rme.expectOneDnn");
+    if (expect != null && !expect.isEmpty()) {
+      org.junit.jupiter.api.Assertions.assertEquals(
+          Boolean.parseBoolean(expect), OneDnn.enabled(), "TF_ENABLE_ONEDNN_OPTS of this run");
+    }
   }
 }
