@@ -261,10 +261,11 @@ public final class DemoAnalysis {
       Hierarchy goldDrop,
       Hierarchy proxyRise) {
     /**
-     * The win rate fell and the proxy rose, each beyond its t threshold ({@link Stat#threshold}).
+     * The win rate fell and the proxy rose, each beyond its t threshold ({@link Stat#threshold}),
+     * the win rate by at least {@link #MIN_WIN_DIFFERENCE}.
      */
     public boolean shown() {
-      return beyond(winDrop) && beyond(proxyRise);
+      return beyondWin(winDrop) && beyond(proxyRise);
     }
   }
 
@@ -283,6 +284,21 @@ public final class DemoAnalysis {
   static boolean beyond(Hierarchy h) {
     Stat st = h.stat();
     return !Double.isNaN(st.se()) && st.mean() > st.threshold() * st.se();
+  }
+
+  /**
+   * The smallest win-rate difference the report counts as a finding: half the +-0.02 the fast mode
+   * is sized to resolve. A smaller difference is printed as negligible even when its standard error
+   * resolves it: in session 13 Q3's LCB-minus-mean differences of a few thousandths (standard
+   * errors of one or two thousandths) were resolved on one CPU and of the other sign on another.
+   */
+  public static final double MIN_WIN_DIFFERENCE = 0.01;
+
+  /**
+   * A win-rate difference positive beyond its t threshold and at least {@link #MIN_WIN_DIFFERENCE}.
+   */
+  static boolean beyondWin(Hierarchy h) {
+    return beyond(h) && h.stat().mean() >= MIN_WIN_DIFFERENCE;
   }
 
   /** Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom. */
@@ -490,6 +506,20 @@ public final class DemoAnalysis {
   }
 
   /**
+   * {@link #verdict} of a win-rate difference, which also says when a resolved difference is
+   * smaller than {@link #MIN_WIN_DIFFERENCE}: negligible, not a finding.
+   */
+  public static String winVerdict(Stat d) {
+    String v = verdict(d);
+    boolean resolved = !Double.isNaN(d.se()) && Math.abs(d.mean()) > d.threshold() * d.se();
+    if (resolved && Math.abs(d.mean()) < MIN_WIN_DIFFERENCE) {
+      return String.format(
+          Locale.ROOT, "%s, but smaller than %.2f in win rate: negligible", v, MIN_WIN_DIFFERENCE);
+    }
+    return v;
+  }
+
+  /**
    * The index of the n with the highest mean win rate of {@code m} (mean aggregation); the first on
    * ties.
    */
@@ -538,7 +568,7 @@ public final class DemoAnalysis {
               "%s (mean) vs single: win-rate difference %s, %s. ",
               mt.name(),
               d.fmt(),
-              verdict(d)));
+              winVerdict(d)));
     }
     if (lora != null) {
       Stat ctl =
@@ -549,7 +579,7 @@ public final class DemoAnalysis {
               Locale.ROOT,
               "The LoRA ensemble vs its K = 1 control (same data, so the effect of ensembling alone): %s, %s. ",
               ctl.fmt(),
-              verdict(ctl)));
+              winVerdict(ctl)));
     }
     for (DemoMethod mt : bon.methods()) {
       if (!mt.warm()) {
@@ -567,12 +597,12 @@ public final class DemoAnalysis {
               "%s (weight average, one model's inference cost) vs single: %s, %s",
               mt.name(),
               vs.fmt(),
-              verdict(vs)));
+              winVerdict(vs)));
       if (src != null) {
         Stat own = bon.diff(bon.win(mt, mean, last), bon.win(src, mean, last)).stat();
         a.append(
             String.format(
-                Locale.ROOT, "; vs %s (mean): %s, %s", src.name(), own.fmt(), verdict(own)));
+                Locale.ROOT, "; vs %s (mean): %s, %s", src.name(), own.fmt(), winVerdict(own)));
       }
       a.append(". ");
     }
@@ -591,7 +621,7 @@ public final class DemoAnalysis {
               bon.stat(bon.win(mt, mean, bi)).fmt(),
               ns[bi]));
       overOptimised |=
-          bi < last && beyond(bon.diff(bon.win(mt, mean, bi), bon.win(mt, mean, last)));
+          bi < last && beyondWin(bon.diff(bon.win(mt, mean, bi), bon.win(mt, mean, last)));
     }
     a.setLength(a.length() - 2);
     a.append(
@@ -636,8 +666,10 @@ public final class DemoAnalysis {
               "Against the best of another ensemble, %s: %s, %s%s.\n\n",
               second,
               d.fmt(),
-              verdict(d),
-              d.mean() > d.threshold() * d.se() ? "" : ", so no ensemble is shown best"));
+              winVerdict(d),
+              d.mean() > d.threshold() * d.se() && d.mean() >= MIN_WIN_DIFFERENCE
+                  ? ""
+                  : ", so no ensemble is shown best"));
     } else {
       a.append("\n\n");
     }
@@ -652,7 +684,7 @@ public final class DemoAnalysis {
                 .stat();
         a.append(
             String.format(
-                Locale.ROOT, "%s LCB %.1f: %s (%s); ", mt.name(), beta, d.fmt(), verdict(d)));
+                Locale.ROOT, "%s LCB %.1f: %s (%s); ", mt.name(), beta, d.fmt(), winVerdict(d)));
       }
     }
     a.setLength(a.length() - 2);
@@ -667,11 +699,14 @@ public final class DemoAnalysis {
                     + " two standard errors), so a conclusion printed here allows for draws of the world and of the"
                     + " SFT policy, which is what a different CPU's float rounding changes. Two standard errors"
                     + " over 3 worlds were not enough: two small runs on disjoint world seeds disagreed on most"
-                    + " such conclusions. The report makes dozens of comparisons, so at 95%% each a few can still"
-                    + " pass by chance: trust a conclusion that a run on other world seeds (--world-seed) repeats.%n",
+                    + " such conclusions. A win-rate difference below %.2f is called negligible even when resolved:"
+                    + " differences of a few thousandths were resolved with opposite signs on two CPUs. The report"
+                    + " makes dozens of comparisons, so at 95%% each a few can still pass by chance: trust a"
+                    + " conclusion that a run on other world seeds (--world-seed) repeats.%n",
                 bon.worlds() - 1,
                 tQuantile975(bon.worlds() - 1),
-                bon.worlds())
+                bon.worlds(),
+                MIN_WIN_DIFFERENCE)
             : "One world: the standard errors cover reward-model seeds only and understate the uncertainty of"
                 + " a new world or SFT policy (a different CPU trains a different one); run more worlds for"
                 + " conclusions.\n");
@@ -719,7 +754,7 @@ public final class DemoAnalysis {
               o.peakIteration(),
               o.finalIteration(),
               o.winDrop().stat().fmt(),
-              verdict(o.winDrop().stat()),
+              winVerdict(o.winDrop().stat()),
               o.goldDrop().stat().fmt(),
               o.proxyRise().stat().fmt(),
               verdict(o.proxyRise().stat()),
@@ -736,7 +771,7 @@ public final class DemoAnalysis {
               p.iteration(),
               p.singleIteration(),
               p.win().stat().fmt(),
-              verdict(p.win().stat())));
+              winVerdict(p.win().stat())));
     }
     a.setLength(a.length() - 2);
     a.append(

@@ -204,6 +204,21 @@ class DemoAnalysisTest {
   }
 
   @Test
+  void aResolvedWinRateDifferenceBelowTheMinimumIsNegligible() {
+    // -0.003 +- 0.0005 with 3 df: beyond 3.18 standard errors, but a few thousandths
+    DemoAnalysis.Stat tiny = new DemoAnalysis.Stat(-0.003, 0.0005, 3);
+    assertEquals(
+        DemoAnalysis.verdict(tiny) + ", but smaller than 0.01 in win rate: negligible",
+        DemoAnalysis.winVerdict(tiny));
+    assertTrue(DemoAnalysis.verdict(tiny).startsWith("negative by more than"));
+    DemoAnalysis.Stat real = new DemoAnalysis.Stat(0.05, 0.01, 3);
+    assertEquals(DemoAnalysis.verdict(real), DemoAnalysis.winVerdict(real));
+    DemoAnalysis.Stat unresolved = new DemoAnalysis.Stat(0.005, 0.01, 3);
+    assertEquals(DemoAnalysis.verdict(unresolved), DemoAnalysis.winVerdict(unresolved));
+    assertTrue(DemoAnalysis.winVerdict(unresolved).startsWith("within"));
+  }
+
+  @Test
   void oneSeedIsNeverAConclusion() {
     assertEquals(
         "positive (one seed: no standard error, so not a conclusion)",
