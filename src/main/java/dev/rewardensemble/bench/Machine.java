@@ -19,6 +19,7 @@ public final class Machine {
     m.put("cpu_flags_avx512f", OneDnn.cpuFlags().contains("avx512f"));
     m.put("cpu_flags_amx", OneDnn.cpuFlags().contains("amx_tile"));
     m.put("onednn", OneDnn.enabled()); // decides some product forms (Layers.matMul)
+    m.put("onednn_bfloat16", OneDnn.bfloat16Products()); // and how bfloat16 products are formed
     m.put("cores", Runtime.getRuntime().availableProcessors());
     m.put("memory_gb", Math.round(memTotalKb() / 1024.0 / 1024.0 * 10) / 10.0);
     m.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));
