@@ -57,10 +57,9 @@ public final class Layers {
       BuildContext cx, Operand<T> a, Operand<TFloat32> b, boolean transposeB) {
     Ops tf = cx.tf();
     if (transposeB
-        && weightFirst(cx, b)
+        && weightFirst(cx, a, b)
         && a.type() == TFloat32.class
-        && cx.precision() == Precision.FLOAT32
-        && (a.shape().isUnknown() || a.shape().numDimensions() == 2)) {
+        && cx.precision() == Precision.FLOAT32) {
       return (Operand<T>) weightFirstProduct(tf, (Operand<TFloat32>) a, b);
     }
     if (transposeB
@@ -85,7 +84,7 @@ public final class Layers {
                     (Operand<TBfloat16>) a,
                     asBfloat16(tf, b),
                     transposeB,
-                    transposeB && weightFirst(cx, b)),
+                    transposeB && weightFirst(cx, a, b)),
                 TBfloat16.class);
       }
       return (Operand<T>)
@@ -99,7 +98,7 @@ public final class Layers {
               tf.dtypes.cast(a, TBfloat16.class),
               asBfloat16(tf, b),
               transposeB,
-              transposeB && weightFirst(cx, b));
+              transposeB && weightFirst(cx, a, b));
     }
     if (cx.precision() == Precision.BFLOAT16) {
       return (Operand<T>)
@@ -156,7 +155,7 @@ public final class Layers {
       Ops tf, Operand<TBfloat16> a, Operand<TBfloat16> b, boolean transposeB, boolean weightFirst) {
     Operand<TFloat32> a32 = tf.dtypes.cast(a, TFloat32.class);
     Operand<TFloat32> b32 = tf.dtypes.cast(b, TFloat32.class);
-    if (weightFirst && (a.shape().isUnknown() || a.shape().numDimensions() == 2)) {
+    if (weightFirst) {
       return weightFirstProduct(tf, a32, b32);
     }
     return tf.linalg.matMul(a32, b32, MatMul.transposeB(transposeB));
@@ -231,23 +230,23 @@ public final class Layers {
   }
 
   /**
-   * Whether a product with weight {@code w} stored {@code [out, in]} is computed weight first
-   * ({@link #weightFirstProduct}): in a decode step (a few rows per weight) and, in any graph, for
-   * weights of {@link #weightFirstMin()} elements or more, when TensorFlow runs without oneDNN
-   * ({@link OneDnn#enabled()}). Eigen's {@code x @ w^T} against {@code x @ w}
-   * (bench.ProjectionProbe, AVX2-only AMD EPYC, 2 threads): 1.2-5.3x slower at 16 rows, 2.1-2.4x at
-   * 256 rows for Llama-3.2-1B's 2048 x 2048, 2048 x 8192 and 8192 x 2048, where the weight-first
-   * form takes 0.53-0.84x of {@code x @ w}; at 2,048 rows the forms are within 5% of each other
-   * there, but weight-first is 2x slower for the bench presets' 256 x 688 (below the threshold).
-   * Backward passes are equal in both forms. With oneDNN the forms are equal or {@code x @ w^T} is
-   * faster. The system property {@code rme.weightFirst} ({@code auto}, {@code true}: also with
-   * oneDNN, {@code false}: never) overrides the oneDNN condition (tests check both forms on any
-   * machine).
+   * Whether the product of rows {@code x [rows, in]} (2-D) with weight {@code w} stored {@code
+   * [out, in]} is computed weight first ({@link #weightFirstProduct}): in a decode step (a few rows
+   * per weight) and, in any graph, for weights of {@link #weightFirstMin()} elements or more, when
+   * TensorFlow runs without oneDNN ({@link OneDnn#enabled()}). Eigen's {@code x @ w^T} against
+   * {@code x @ w} (bench.ProjectionProbe, AVX2-only AMD EPYC, 2 threads): 1.2-5.3x slower at 16
+   * rows, 2.1-2.4x at 256 rows for Llama-3.2-1B's 2048 x 2048, 2048 x 8192 and 8192 x 2048, where
+   * the weight-first form takes 0.53-0.84x of {@code x @ w}; at 2,048 rows the forms are within 5%
+   * of each other there, but weight-first is 2x slower for the bench presets' 256 x 688 (below the
+   * threshold). Backward passes are equal in both forms. With oneDNN the forms are equal or {@code
+   * x @ w^T} is faster. The system property {@code rme.weightFirst} ({@code auto}, {@code true}:
+   * also with oneDNN, {@code false}: never) overrides the oneDNN condition (tests check both forms
+   * on any machine).
    */
-  public static boolean weightFirst(BuildContext cx, Operand<TFloat32> w) {
+  public static boolean weightFirst(BuildContext cx, Operand<?> x, Operand<TFloat32> w) {
     boolean where =
         cx.decoding() || (!w.shape().hasUnknownDimension() && w.shape().size() >= weightFirstMin());
-    if (!where) {
+    if (!where || !(x.shape().isUnknown() || x.shape().numDimensions() == 2)) {
       return false;
     }
     String v = System.getProperty("rme.weightFirst", "auto");
