@@ -282,7 +282,11 @@ public final class DemoAnalysis {
 
   /** Positive by more than two (real) standard errors. */
   static boolean beyond(Hierarchy h) {
-    Stat st = h.stat();
+    return beyond(h.stat());
+  }
+
+  /** Positive by more than its t threshold ({@link Stat#threshold}) of (real) standard errors. */
+  static boolean beyond(Stat st) {
     return !Double.isNaN(st.se()) && st.mean() > st.threshold() * st.se();
   }
 
@@ -298,7 +302,12 @@ public final class DemoAnalysis {
    * A win-rate difference positive beyond its t threshold and at least {@link #MIN_WIN_DIFFERENCE}.
    */
   static boolean beyondWin(Hierarchy h) {
-    return beyond(h) && h.stat().mean() >= MIN_WIN_DIFFERENCE;
+    return beyondWin(h.stat());
+  }
+
+  /** {@link #beyondWin(Hierarchy)} of a difference's statistic. */
+  static boolean beyondWin(Stat st) {
+    return beyond(st) && st.mean() >= MIN_WIN_DIFFERENCE;
   }
 
   /** Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom. */
@@ -667,9 +676,7 @@ public final class DemoAnalysis {
               second,
               d.fmt(),
               winVerdict(d),
-              d.mean() > d.threshold() * d.se() && d.mean() >= MIN_WIN_DIFFERENCE
-                  ? ""
-                  : ", so no ensemble is shown best"));
+              beyondWin(d) ? "" : ", so no ensemble is shown best"));
     } else {
       a.append("\n\n");
     }
