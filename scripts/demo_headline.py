@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Headline table of a demo run directory (the README's format): python3 headline.py RUN_DIR"""
+"""Headline table of a demo run directory (the README's format): python3 scripts/demo_headline.py RUN_DIR"""
 import csv, sys
 d = sys.argv[1]
 bon = list(csv.DictReader(open(f"{d}/bon_summary.csv")))
@@ -14,8 +14,8 @@ for r in bon:
     if r["method"] not in methods: methods.append(r["method"])
 nmax = max(int(r["n"]) for r in bon)
 ppo_iters = sorted({int(r["iteration"]) for r in ppo})
-last = ppo_iters[-1]
-print(f"| method | n = 8 | n = {nmax} | n = {nmax} vs single (paired) | PPO at iteration 10 | PPO at {last} | PPO at {last} vs single (paired) |")
+first, last = ppo_iters[1], ppo_iters[-1]  # the first evaluation after iteration 0, and the final one
+print(f"| method | n = 8 | n = {nmax} | n = {nmax} vs single (paired) | PPO at iteration {first} | PPO at {last} | PPO at {last} vs single (paired) |")
 print("| --- | --- | --- | --- | --- | --- | --- |")
 for m in methods:
     for agg in ["mean", "lcb(0.5)"]:
@@ -30,7 +30,7 @@ for m in methods:
         vs = f(p[0]["win_diff_mean"], p[0]["win_diff_se"], True) if p else "—"
         pr = {int(r["iteration"]): r for r in ppo if r["method"] == m and r["aggregation"] == agg}
         if pr:
-            p10 = f(pr[10]["win_mean"], pr[10]["win_se"]); pl = f(pr[last]["win_mean"], pr[last]["win_se"])
+            p10 = f(pr[first]["win_mean"], pr[first]["win_se"]); pl = f(pr[last]["win_mean"], pr[last]["win_se"])
             pp = [r for r in ppop if r["method"] == m and r["aggregation"] == agg and r["at"] == "final"]
             pvs = f(pp[0]["win_diff_mean"], pp[0]["win_diff_se"], True) if pp else "—"
             print(f"| {label} | {n8} | {nl} | {vs} | {p10} | {pl} | {pvs} |")

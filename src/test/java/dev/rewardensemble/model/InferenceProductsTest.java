@@ -58,7 +58,8 @@ class InferenceProductsTest {
   }
 
   /**
-   * The rewards' graph built for inference or for training, its BatchMatMulV2 count and rewards.
+   * The rewards' graph built for inference or for training: its BatchMatMulV2 count, rewards and
+   * Transpose count.
    */
   private static Object[] rewards(String name, boolean inference) throws Exception {
     JsonNode e = FamilyParityTest.expected(name);
@@ -80,7 +81,7 @@ class InferenceProductsTest {
       try (Session s = new Session(g)) {
         p.load(s, ckpt.weights(), false, name);
         float[] got = HfReferenceTest.run(s, rg, List.of(rg.rewards()), ids, mask)[0];
-        return new Object[] {batchMatMuls(g), got};
+        return new Object[] {batchMatMuls(g), got, count(g, "Transpose")};
       }
     }
   }
@@ -128,33 +129,18 @@ class InferenceProductsTest {
     float[] want = Fixtures.floats(FamilyParityTest.expected(name).get("rewards"));
     int layers = HfCheckpoint.load(FamilyParityTest.dir(name)).config().numLayers();
     System.setProperty(WEIGHT_FIRST, "false");
-    long plainInference = transposes(name, true);
-    long plainTraining = transposes(name, false);
+    long plainInference = (long) rewards(name, true)[2];
+    long plainTraining = (long) rewards(name, false)[2];
     System.setProperty(WEIGHT_FIRST, "true");
     System.setProperty(WEIGHT_FIRST_MIN, "0");
     for (boolean inference : new boolean[] {true, false}) {
       String form = (inference ? "inference" : "training") + " graph, weight first";
-      assertClose(want, (float[]) rewards(name, inference)[1], 1e-4, 1e-5, name + " " + form);
+      Object[] r = rewards(name, inference);
+      assertClose(want, (float[]) r[1], 1e-4, 1e-5, name + " " + form);
       assertEquals(
           (inference ? plainInference : plainTraining) + 7L * layers + 1,
-          transposes(name, inference),
+          (long) r[2],
           form + ": Transpose nodes");
-    }
-  }
-
-  /** Transpose nodes in the rewards graph of fixture {@code name}. */
-  private static long transposes(String name, boolean inference) throws Exception {
-    HfCheckpoint.Checkpoint ckpt = HfCheckpoint.load(FamilyParityTest.dir(name));
-    try (Graph g = new Graph()) {
-      BuildContext cx = new BuildContext(Ops.create(g), Precision.FLOAT32, false);
-      RewardGraph.build(
-          inference ? cx.forInference() : cx,
-          ckpt.config(),
-          1,
-          new ParameterStore(cx.tf()),
-          Projector.NONE,
-          RewardToken.ofHfConfig(FamilyParityTest.dir(name).resolve("config.json")));
-      return count(g, "Transpose");
     }
   }
 
