@@ -93,8 +93,20 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--no-ppo", description = "Skip PPO.")
   boolean noPpo;
 
-  @Option(names = "--threads", defaultValue = "0", description = "Session threads (0 = all cores).")
+  @Option(
+      names = "--threads",
+      defaultValue = "0",
+      description = "Threads the run may use (0 = all cores).")
   int threads;
+
+  @Option(
+      names = "--jobs",
+      defaultValue = "0",
+      description = {
+        "Units (worlds, then PPO runs) run at once, each with an equal share of --threads (default 0:",
+        "one per thread, one thread each, under ./rme; 1 = one at a time with all threads)."
+      })
+  int jobs;
 
   @Option(
       names = "--levers",
@@ -151,6 +163,7 @@ public final class DemoCommand implements Callable<Integer> {
     atLeast("--ppo-iterations", it, 0);
     atLeast("--eval-prompts", ep, 1);
     atLeast("--threads", threads, 0);
+    atLeast("--jobs", jobs, 0);
     java.util.List<dev.rewardensemble.eval.DemoLever> lv;
     try {
       lv = levers == null ? preset.levers() : dev.rewardensemble.eval.DemoLever.parse(levers);
@@ -199,11 +212,20 @@ public final class DemoCommand implements Callable<Integer> {
             .evalPrompts(ep)
             .ppoEvalPrompts(Math.min(preset.ppoEvalPrompts(), ep))
             .threads(threads)
+            .jobs(jobs)
             .levers(lv)
             .ppoLevers(plv)
             .build();
     Demo.Result r =
-        Demo.run(s, msg -> System.err.println(msg), new ProgressBar("[demo] SFT", "loss", "acc"));
+        Demo.run(
+            s,
+            msg -> System.err.println(msg),
+            world ->
+                new ProgressBar(
+                    s.worlds() > 1 ? "[demo] " + world + " SFT" : "[demo] SFT",
+                    "loss",
+                    "acc",
+                    Demo.jobs(s) == 1));
     System.err.printf(
         Locale.ROOT, "rme demo finished in %.1f s (%.1f min)%n", r.seconds(), r.seconds() / 60);
     System.out.println(r.report().toAbsolutePath());

@@ -9,7 +9,7 @@ import java.io.PrintStream;
  */
 final class ProgressBar implements TrainListener {
   private final PrintStream out = System.err;
-  private final boolean tty = System.console() != null;
+  private final boolean tty;
   private final String label;
   private final String first;
   private final String second;
@@ -23,6 +23,15 @@ final class ProgressBar implements TrainListener {
 
   /** A bar whose two smoothed metrics are called {@code first} and {@code second}. */
   ProgressBar(String label, String first, String second) {
+    this(label, first, second, true);
+  }
+
+  /**
+   * As {@link #ProgressBar(String, String, String)}; with {@code inPlace} false it prints one line
+   * per 10% on a terminal too (several bars advancing at once).
+   */
+  ProgressBar(String label, String first, String second, boolean inPlace) {
+    this.tty = inPlace && System.console() != null;
     this.label = label;
     this.first = first;
     this.second = second;

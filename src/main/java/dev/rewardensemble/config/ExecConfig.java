@@ -346,10 +346,14 @@ public record ExecConfig(
   /**
    * A session of {@code graph} with these options: the one place sessions are opened from an {@code
    * ExecConfig}. It first switches on XLA's process-wide CPU flag ({@link #enableXlaCpuJit}), which
-   * TensorFlow only honours when it is set before the process's first session.
+   * TensorFlow only honours when it is set before the process's first session. With an explicit
+   * {@link #interOpThreads} the session gets an inter-op pool of its own of that size ({@link
+   * #newSession(Graph, boolean)}): TensorFlow's process-wide pool is sized by the process's first
+   * session, so a later session's count would otherwise be ignored, and sessions meant to run side
+   * by side (the demo's jobs) would share the first one's threads.
    */
   public Session newSession(Graph graph) {
-    return newSession(graph, false);
+    return newSession(graph, interOpThreads > 0);
   }
 
   /**

@@ -7,9 +7,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
+import java.util.function.Function;
 
 /**
  * The paper's experiment (Zhang et al. 2024, "Improving RLHF with Efficient Reward Model Ensemble")
@@ -36,49 +36,67 @@ public final class Demo {
 
   /** Runs the whole demo. */
   public static Result run(DemoSettings s, Consumer<String> log) throws IOException {
-    return run(s, log, TrainListener.NONE);
+    return run(s, log, world -> TrainListener.NONE);
   }
 
   /**
-   * As {@link #run(DemoSettings, Consumer)}, drawing the SFT training (the longest phase) on {@code
-   * progress}.
+   * As {@link #run(DemoSettings, Consumer)}, drawing each world's SFT training (the longest phase)
+   * on the listener {@code progress} gives for its tag ({@code "world N"}); with several jobs
+   * ({@link DemoSettings#jobs}) worlds train at once, each on its own listener.
    */
-  public static Result run(DemoSettings s, Consumer<String> log, TrainListener progress)
+  public static Result run(
+      DemoSettings s, Consumer<String> log, Function<String, TrainListener> progress)
       throws IOException {
     long t0 = System.nanoTime();
     PhaseTimer timer = new PhaseTimer(log);
     Files.createDirectories(s.out());
-    ExecConfig exec = new ExecConfig(s.threads(), 0, false);
+    DemoParallelism par = DemoParallelism.of(s);
+    ExecConfig exec = par.exec();
+    log.accept("[demo] " + par.describe());
 
-    List<DemoData.WorldRun> worlds = new ArrayList<>();
-    List<BestOfNResults> perWorld = new ArrayList<>();
-    for (int w = 0; w < s.worlds(); w++) {
-      int wi = w;
-      String tag = "world " + s.worldSeed(w) + " ";
-      DemoData.Policy policy =
-          timer.time(
-              tag + "SFT policy (" + s.sftSteps() + " steps)",
-              () -> DemoData.policy(s, wi, exec, progress));
-      DemoData.Samples samples =
-          timer.time(
-              tag
-                  + "sample preference data ("
-                  + s.preferencePairs()
-                  + " noisy + "
-                  + s.cleanPairs()
-                  + " clean pairs)",
-              () -> DemoData.preferenceSamples(s, policy));
-      log.accept("[demo] generated " + samples.generated() + " responses for preference data");
-      DemoData.EvalPool pool =
-          timer.time(
-              tag + "Best-of-n pool (" + s.evalPrompts() + " held-out prompts x " + s.pool() + ")",
-              () -> DemoData.evalPool(s, policy));
-      RewardModelsPhase.RewardModels rms = RewardModelsPhase.train(s, policy, samples, timer);
-      perWorld.add(BestOfNPhase.run(s, exec, rms, pool, timer, policy.tag()));
-      worlds.add(new DemoData.WorldRun(w, policy, samples, pool, rms));
-    }
-    BestOfNResults bon = BestOfNResults.concat(perWorld);
-    PpoPhase.PpoResults ppo = PpoPhase.run(s, worlds, timer);
+    List<WorldOutcome> outcomes =
+        par.map(
+            s.worlds(),
+            w -> {
+              String tag = "world " + s.worldSeed(w) + " ";
+              DemoData.Policy policy =
+                  timer.time(
+                      tag + "SFT policy (" + s.sftSteps() + " steps)",
+                      () -> DemoData.policy(s, w, exec, progress.apply(tag.strip())));
+              DemoData.Samples samples =
+                  timer.time(
+                      tag
+                          + "sample preference data ("
+                          + s.preferencePairs()
+                          + " noisy + "
+                          + s.cleanPairs()
+                          + " clean pairs)",
+                      () -> DemoData.preferenceSamples(s, policy));
+              log.accept(
+                  "[demo] "
+                      + tag
+                      + "generated "
+                      + samples.generated()
+                      + " responses for preference data");
+              DemoData.EvalPool pool =
+                  timer.time(
+                      tag
+                          + "Best-of-n pool ("
+                          + s.evalPrompts()
+                          + " held-out prompts x "
+                          + s.pool()
+                          + ")",
+                      () -> DemoData.evalPool(s, policy));
+              RewardModelsPhase.RewardModels rms =
+                  RewardModelsPhase.train(s, policy, samples, timer);
+              return new WorldOutcome(
+                  new DemoData.WorldRun(w, policy, samples, pool, rms),
+                  BestOfNPhase.run(s, exec, rms, pool, timer, policy.tag()));
+            });
+    List<DemoData.WorldRun> worlds = outcomes.stream().map(WorldOutcome::world).toList();
+    BestOfNResults bon =
+        BestOfNResults.concat(outcomes.stream().map(WorldOutcome::bestOfN).toList());
+    PpoPhase.PpoResults ppo = PpoPhase.run(s, worlds, timer, par);
 
     DemoReport report =
         timer.time(
@@ -91,9 +109,20 @@ public final class Demo {
               return r;
             });
     double total = (System.nanoTime() - t0) / 1e9;
-    report.finish(timer.seconds(), total);
+    report.finish(timer.seconds(), total, par);
     return new Result(s.out().resolve("report.md"), s.out().resolve("results.json"), total);
   }
+
+  /**
+   * Units {@code s} runs at once on this machine and process ({@link DemoSettings#jobs}, resolved
+   * as {@link DemoParallelism#of(DemoSettings)} does).
+   */
+  public static int jobs(DemoSettings s) {
+    return DemoParallelism.of(s).jobs();
+  }
+
+  /** One world's phases 1-5. */
+  private record WorldOutcome(DemoData.WorldRun world, BestOfNResults bestOfN) {}
 
   static void writeAtomic(Path file, String text) throws IOException {
     Path dir = file.toAbsolutePath().getParent();

@@ -7,8 +7,8 @@ import java.util.Map;
  * What each method of the demo cost, measured as it ran (no estimates): training wall time per
  * seed, the wall time of scoring the Best-of-n pool ({@code RewardModel.score} alone, loading
  * apart) and the bytes of the variables of the scoring model actually loaded ({@code
- * RewardModel.variableBytes}). Filled by the phases through {@link PhaseTimer#cost()}; read by the
- * report.
+ * RewardModel.variableBytes}). Filled by the phases through {@link PhaseTimer#cost()} (from several
+ * threads when units run at once); read by the report.
  *
  * <p>A row that reuses another's work counts it: a lever row that starts from {@code lora-K}'s
  * phase 1 is charged that phase 1's measured seconds of the same seed, a WARM model its source
@@ -48,7 +48,6 @@ final class DemoCost {
     double own, reused, phase1, load, score;
     long bytes;
     int seeds;
-    double lastOwn = Double.NaN, lastPhase1 = Double.NaN;
   }
 
   private Acc acc(DemoMethod m) {
@@ -59,14 +58,12 @@ final class DemoCost {
   synchronized void trained(DemoMethod m, double seconds) {
     Acc a = acc(m);
     a.own += seconds;
-    a.lastOwn = seconds;
   }
 
   /** Of {@code m}'s own training (one seed), LoRA phase 1 took {@code seconds}. */
   synchronized void phase1(DemoMethod m, double seconds) {
     Acc a = acc(m);
     a.phase1 += seconds;
-    a.lastPhase1 = seconds;
   }
 
   /** {@code m} reused work measured at {@code seconds} (charged to its training). */
@@ -81,21 +78,6 @@ final class DemoCost {
     a.score += scoreSeconds;
     a.bytes = Math.max(a.bytes, bytes);
     a.seeds++;
-  }
-
-  /**
-   * {@code m}'s own training seconds last measured: of the seed being trained, since every seed
-   * trains its methods in order (NaN if none).
-   */
-  synchronized double lastOwnSeconds(DemoMethod m) {
-    Acc a = rows.get(m.name());
-    return a == null ? Double.NaN : a.lastOwn;
-  }
-
-  /** {@code m}'s phase-1 seconds last measured, as {@link #lastOwnSeconds} (NaN if none). */
-  synchronized double lastPhase1Seconds(DemoMethod m) {
-    Acc a = rows.get(m.name());
-    return a == null ? Double.NaN : a.lastPhase1;
   }
 
   /** {@code m}'s cost, or null if nothing was measured for it. */

@@ -36,7 +36,8 @@ final class DemoMarkdown {
     return w < 0 ? "—" : Integer.toString(w);
   }
 
-  static String of(DemoReport r, Map<String, Double> phases, double totalSeconds) {
+  static String of(
+      DemoReport r, Map<String, Double> phases, double totalSeconds, DemoParallelism parallelism) {
     DemoSettings s = r.s();
     BestOfNResults bon = r.bon();
     int[] ns = bon.ns();
@@ -299,8 +300,14 @@ final class DemoMarkdown {
             + "\n- plots: `bon_win_vs_n.png` (2a), `ppo_win_vs_iteration.png` (2b),"
             + " `bon_gold_proxy_vs_kl.png` and `ppo_gold_proxy_vs_kl.png` (over-optimisation), `bon_lcb_vs_mean.png` (3-4)\n");
     md.append(
-        "\n## Time\n\nPhases summed over worlds, seeds and PPO runs (each run's time is in `results.json`,"
-            + " `phase_seconds`):\n\n| phase | runs | seconds | seconds per run |\n|---|---|---|---|\n");
+        "\n## Time\n\nUnits (worlds, then PPO runs): "
+            + parallelism.describe()
+            + ". Phases summed over worlds, seeds and PPO runs (each run's time is in `results.json`,"
+            + " `phase_seconds`)"
+            + (parallelism.jobs() == 1
+                ? ""
+                : "; units that ran at once overlap, so the phases add up to more than the total")
+            + ":\n\n| phase | runs | seconds | seconds per run |\n|---|---|---|---|\n");
     timeTable(phases)
         .forEach(
             (k, v) ->

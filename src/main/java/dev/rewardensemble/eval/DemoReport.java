@@ -70,12 +70,21 @@ record DemoReport(
     DemoPlots.ppoVsKl(out.resolve("ppo_gold_proxy_vs_kl.png"), ppo.curves());
   }
 
-  /** Writes {@code results.json} and {@code report.md}, with the time per phase. */
-  void finish(Map<String, Double> phases, double totalSeconds) throws IOException {
+  /**
+   * Writes {@code results.json} and {@code report.md}, with the time per phase and how the units
+   * ran.
+   */
+  void finish(Map<String, Double> phases, double totalSeconds, DemoParallelism parallelism)
+      throws IOException {
+    ObjectNode root = json(phases, totalSeconds);
+    root.put("parallelism", parallelism.describe());
+    root.put("jobs", parallelism.jobs());
+    root.put("threads_per_job", parallelism.threadsPerJob());
     Demo.writeAtomic(
         s.out().resolve("results.json"),
-        JSON.writerWithDefaultPrettyPrinter().writeValueAsString(json(phases, totalSeconds)));
-    Demo.writeAtomic(s.out().resolve("report.md"), DemoMarkdown.of(this, phases, totalSeconds));
+        JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+    Demo.writeAtomic(
+        s.out().resolve("report.md"), DemoMarkdown.of(this, phases, totalSeconds, parallelism));
   }
 
   private static String line(String format, Object... args) {

@@ -27,7 +27,11 @@ import java.nio.file.Path;
  * @param ppoEvalEvery evaluate the PPO policy every N iterations
  * @param ppoRollout PPO rollout batch
  * @param ppoEvalPrompts held-out prompts in a PPO evaluation (at most {@code evalPrompts} are used)
- * @param threads session threads (0 = all cores)
+ * @param threads the run's thread budget (0 = all cores)
+ * @param jobs units run at once, each on sessions of its own: worlds (SFT policy, preference data,
+ *     reward models, Best-of-n scoring) and then PPO runs; 0 = automatic ({@link
+ *     DemoParallelism#of}): one job per thread of the budget, one intra-op thread each, when every
+ *     session can have a thread pool of its own, else one job with the whole budget
  * @param worldSeed the first world's seed; world {@code w} has seed {@code worldSeed + w}
  * @param worlds worlds (each its own prompt split, demonstrations and SFT policy): the top level of
  *     the seed hierarchy, {@code seeds} reward-model seeds in each
@@ -64,6 +68,7 @@ public record DemoSettings(
     int ppoRollout,
     int ppoEvalPrompts,
     int threads,
+    int jobs,
     long worldSeed,
     int worlds,
     int ppoSeeds,
@@ -97,6 +102,7 @@ public record DemoSettings(
     atLeast("PPO rollout", ppoRollout, 2);
     atLeast("PPO eval prompts", ppoEvalPrompts, 1);
     atLeast("threads", threads, 0);
+    atLeast("jobs", jobs, 0);
     atLeast("worlds", worlds, 1);
     atLeast("PPO seeds", ppoSeeds, 1);
     if (ppoIterations > 0 && ppoSeeds > worlds * seeds) {
@@ -196,6 +202,7 @@ public record DemoSettings(
         32,
         60,
         0,
+        0,
         1,
         4,
         4,
@@ -231,6 +238,7 @@ public record DemoSettings(
         32,
         200,
         0,
+        0,
         1,
         5,
         5,
@@ -265,6 +273,7 @@ public record DemoSettings(
         1,
         8,
         5,
+        0,
         0,
         1,
         2,
@@ -317,6 +326,7 @@ public record DemoSettings(
         ppoRollout,
         ppoEvalPrompts,
         threads,
+        jobs,
         worlds,
         ppoSeeds,
         ppoMaxNewTokens;
@@ -348,6 +358,7 @@ public record DemoSettings(
       ppoRollout = s.ppoRollout;
       ppoEvalPrompts = s.ppoEvalPrompts;
       threads = s.threads;
+      jobs = s.jobs;
       worldSeed = s.worldSeed;
       worlds = s.worlds;
       ppoSeeds = s.ppoSeeds;
@@ -468,6 +479,11 @@ public record DemoSettings(
       return this;
     }
 
+    public Builder jobs(int v) {
+      jobs = v;
+      return this;
+    }
+
     public Builder worldSeed(long v) {
       worldSeed = v;
       return this;
@@ -536,6 +552,7 @@ public record DemoSettings(
           ppoRollout,
           ppoEvalPrompts,
           threads,
+          jobs,
           worldSeed,
           worlds,
           ppoSeeds,

@@ -7,7 +7,10 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.function.Consumer;
 
-/** Logs the demo's phases and sums their wall time by name. */
+/**
+ * Logs the demo's phases and sums their wall time by name; phases of units running at once ({@link
+ * DemoParallelism}) may call it from several threads.
+ */
 final class PhaseTimer {
   /** A phase's work. */
   interface Work<T> {
@@ -44,13 +47,17 @@ final class PhaseTimer {
     log.accept("[demo] " + name + " ...");
     T result = work.run();
     double s = (System.nanoTime() - start) / 1e9;
-    seconds.merge(name, s, Double::sum);
+    synchronized (seconds) {
+      seconds.merge(name, s, Double::sum);
+    }
     log.accept(String.format(Locale.ROOT, "[demo] %s done in %.1f s", name, s));
     return result;
   }
 
-  /** Seconds per phase name, in the order the phases first ran. */
+  /** Seconds per phase name, in the order the phases first ended. */
   Map<String, Double> seconds() {
-    return Collections.unmodifiableMap(seconds);
+    synchronized (seconds) {
+      return Collections.unmodifiableMap(new LinkedHashMap<>(seconds));
+    }
   }
 }

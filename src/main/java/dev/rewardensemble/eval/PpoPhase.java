@@ -177,43 +177,51 @@ public final class PpoPhase {
   /**
    * PPO against every reward, {@code s.ppoSeeds()} runs each: run {@code j} starts from the SFT
    * policy of unit {@link DemoSettings#ppoUnit}'s world, uses that unit's reward models and PPO
-   * seed {@code j}.
+   * seed {@code j}. Runs are independent: {@code par} runs several at once.
    */
-  static PpoResults run(DemoSettings s, List<DemoData.WorldRun> worlds, PhaseTimer timer)
+  static PpoResults run(
+      DemoSettings s, List<DemoData.WorldRun> worlds, PhaseTimer timer, DemoParallelism par)
       throws IOException {
     if (s.ppoIterations() == 0) {
       return new PpoResults(List.of(), 0);
     }
-    int evalPrompts = 0;
-    List<PpoRuns> out = new ArrayList<>();
-    for (MethodAgg reward : rewards(worlds.get(0).rms().methods(), s.ppoLevers())) {
-      List<PpoCurve> runs = new ArrayList<>();
-      int[] world = new int[s.ppoSeeds()];
-      for (int j = 0; j < s.ppoSeeds(); j++) {
-        int unit = s.ppoUnit(j);
-        DemoData.WorldRun wr = worlds.get(unit / s.seeds());
-        world[j] = wr.index();
-        List<Task> ppoEval =
-            wr.pool().tasks().subList(0, Math.min(s.ppoEvalPrompts(), wr.pool().tasks().size()));
-        evalPrompts = ppoEval.size();
-        int jj = j;
-        runs.add(
-            timer.time(
-                "PPO run " + j + " with " + reward + " (" + s.ppoIterations() + " iterations)",
-                () ->
-                    runPpo(
-                        s,
-                        wr.policy(),
-                        wr.rms().dirs().get(reward.method()).get(unit % s.seeds()),
-                        reward,
-                        ppoEval,
-                        wr.pool().gold(),
-                        timer.log(),
-                        jj)));
-      }
-      out.add(new PpoRuns(reward, List.copyOf(runs), world));
+    List<MethodAgg> rewards = rewards(worlds.get(0).rms().methods(), s.ppoLevers());
+    int seeds = s.ppoSeeds();
+    int[] world = new int[seeds];
+    List<List<Task>> evalTasks = new ArrayList<>();
+    for (int j = 0; j < seeds; j++) {
+      DemoData.WorldRun wr = worlds.get(s.ppoUnit(j) / s.seeds());
+      world[j] = wr.index();
+      evalTasks.add(
+          wr.pool().tasks().subList(0, Math.min(s.ppoEvalPrompts(), wr.pool().tasks().size())));
     }
-    return new PpoResults(List.copyOf(out), evalPrompts);
+    List<PpoCurve> all =
+        par.map(
+            rewards.size() * seeds,
+            i -> {
+              MethodAgg reward = rewards.get(i / seeds);
+              int j = i % seeds;
+              int unit = s.ppoUnit(j);
+              DemoData.WorldRun wr = worlds.get(unit / s.seeds());
+              return timer.time(
+                  "PPO run " + j + " with " + reward + " (" + s.ppoIterations() + " iterations)",
+                  () ->
+                      runPpo(
+                          s,
+                          wr.policy(),
+                          wr.rms().dirs().get(reward.method()).get(unit % s.seeds()),
+                          reward,
+                          evalTasks.get(j),
+                          wr.pool().gold(),
+                          timer.log(),
+                          j));
+            });
+    List<PpoRuns> out = new ArrayList<>();
+    for (int r = 0; r < rewards.size(); r++) {
+      out.add(
+          new PpoRuns(rewards.get(r), List.copyOf(all.subList(r * seeds, (r + 1) * seeds)), world));
+    }
+    return new PpoResults(List.copyOf(out), evalTasks.get(seeds - 1).size());
   }
 
   static PpoCurve runPpo(

@@ -53,6 +53,9 @@ final class RewardModelsPhase {
       int seedIndex = seed;
       Path seedDir = policy.dir().resolve("seed-" + seed);
       String tag = policy.tag() + "seed " + seed + ": ";
+      // This seed's measured seconds, for the rows that reuse a method's work of the same seed.
+      Map<DemoMethod, Double> ownSeconds = new LinkedHashMap<>();
+      Map<DemoMethod, Double> phase1Seconds = new LinkedHashMap<>();
       Path noisyFile = seedDir.resolve("prefs-noisy.json");
       Path cleanFile = seedDir.resolve("prefs-clean.json");
       seeds.add(
@@ -81,7 +84,7 @@ final class RewardModelsPhase {
       for (DemoMethod mt : methods) {
         Path rmDir = seedDir.resolve("rm-" + mt.name());
         if (mt.warm()) {
-          dirs.get(mt).add(warm(methods, dirs, mt, seed, tag, rmDir, timer));
+          dirs.get(mt).add(warm(methods, dirs, ownSeconds, mt, seed, tag, rmDir, timer));
           continue;
         }
         // A lever row that changes LoRA phase 2 only starts from its base's phase 1 of this seed.
@@ -108,11 +111,14 @@ final class RewardModelsPhase {
                   LeverRows.phase2Clock(phase2At));
               double secs = (System.nanoTime() - t0) / 1e9;
               cost.trained(mt, secs);
+              ownSeconds.put(mt, secs);
               if (mt.kind() == EnsembleKind.LORA && !reuse && phase2At[0] != 0) {
-                cost.phase1(mt, (phase2At[0] - t0) / 1e9);
+                double p1 = (phase2At[0] - t0) / 1e9;
+                cost.phase1(mt, p1);
+                phase1Seconds.put(mt, p1);
               }
               if (reuse) {
-                cost.reused(mt, cost.lastPhase1Seconds(base)); // this seed's: trained just before
+                cost.reused(mt, phase1Seconds.getOrDefault(base, Double.NaN));
               }
               return rmDir;
             });
@@ -129,6 +135,7 @@ final class RewardModelsPhase {
   private static Path warm(
       List<DemoMethod> methods,
       Map<DemoMethod, List<Path>> dirs,
+      Map<DemoMethod, Double> ownSeconds,
       DemoMethod mt,
       int seed,
       String tag,
@@ -148,7 +155,7 @@ final class RewardModelsPhase {
           Path out = ModelMerge.merge(ModelMerge.Request.of(from, rmDir)).out();
           timer.cost().trained(mt, (System.nanoTime() - t0) / 1e9);
           // A weight average costs its source ensemble's training too (this seed's, just before).
-          timer.cost().reused(mt, timer.cost().lastOwnSeconds(source));
+          timer.cost().reused(mt, ownSeconds.getOrDefault(source, Double.NaN));
           return out;
         });
   }

@@ -80,7 +80,7 @@ public record GenerationLanes(int lanes, int intraThreads) {
         System.getProperty(PROPERTY, "auto"),
         Runtime.getRuntime().availableProcessors(),
         lastLevelCacheBytes(),
-        ownPools(System.getenv(OWN_POOLS_ENV)));
+        sessionsOwnPools());
   }
 
   /**
@@ -117,6 +117,14 @@ public record GenerationLanes(int lanes, int intraThreads) {
       return ONE;
     }
     return new GenerationLanes(lanes, ownPools ? Math.max(1, threads / lanes) : 0);
+  }
+
+  /**
+   * Whether this process's sessions have intra-op pools of their own ({@link #OWN_POOLS_ENV} true
+   * in its environment).
+   */
+  public static boolean sessionsOwnPools() {
+    return ownPools(System.getenv(OWN_POOLS_ENV));
   }
 
   /** Whether {@code value} of {@link #OWN_POOLS_ENV} is true, as TensorFlow reads it. */

@@ -34,6 +34,8 @@ public final class DemoRun {
         case "ppoKl" -> b.ppoKlCoef(Double.parseDouble(v));
         case "ppoRollout" -> b.ppoRollout(Integer.parseInt(v));
         case "ppoMaxNewTokens" -> b.ppoMaxNewTokens(Integer.parseInt(v));
+        case "threads" -> b.threads(Integer.parseInt(v));
+        case "jobs" -> b.jobs(Integer.parseInt(v));
         default -> throw new IllegalArgumentException("DemoRun: unknown key " + kv[0]);
       }
     }
