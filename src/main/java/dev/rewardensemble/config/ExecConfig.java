@@ -353,15 +353,16 @@ public record ExecConfig(
    * by side (the demo's jobs) would share the first one's threads.
    */
   public Session newSession(Graph graph) {
-    return newSession(graph, interOpThreads > 0);
+    return newSession(graph, false);
   }
 
   /**
-   * {@link #newSession}, and with {@code ownInterOpPool} the session runs its ops on an inter-op
-   * thread pool of its own, of {@link #interOpThreads} threads (TensorFlow's {@code
-   * use_per_session_threads}), instead of the process-wide pool the process's first session sized.
-   * The intra-op pool stays the process's: TensorFlow sizes it once, from the first session's
-   * options (unless {@code TF_OVERRIDE_GLOBAL_THREADPOOL} is set in the environment).
+   * {@link #newSession}, and with {@code ownInterOpPool} (or an explicit {@link #interOpThreads})
+   * the session runs its ops on an inter-op thread pool of its own, of {@link #interOpThreads}
+   * threads (TensorFlow's {@code use_per_session_threads}), instead of the process-wide pool the
+   * process's first session sized. The intra-op pool stays the process's: TensorFlow sizes it once,
+   * from the first session's options (unless {@code TF_OVERRIDE_GLOBAL_THREADPOOL} is set in the
+   * environment).
    */
   public Session newSession(Graph graph, boolean ownInterOpPool) {
     // TensorFlow reads the CPU JIT flag once, when the process's first session is set up: set
@@ -369,11 +370,19 @@ public record ExecConfig(
     // after an earlier session without XLA). So every session sets it, whatever its mode; it only
     // permits clustering, sessions without XLA's JIT level stay unclustered.
     enableXlaCpuJit();
+    return new Session(graph, sessionProto(ownInterOpPool));
+  }
+
+  /**
+   * The options {@link #newSession(Graph, boolean)} opens a session with: {@link #toProto}, on an
+   * inter-op pool of the session's own when asked or when {@link #interOpThreads} is explicit.
+   */
+  public ConfigProto sessionProto(boolean ownInterOpPool) {
     ConfigProto proto = toProto();
-    if (ownInterOpPool) {
+    if (ownInterOpPool || interOpThreads > 0) {
       proto = proto.toBuilder().setUsePerSessionThreads(true).build();
     }
-    return new Session(graph, proto);
+    return proto;
   }
 
   /** The session options (no side effect: open sessions with {@link #newSession}). */

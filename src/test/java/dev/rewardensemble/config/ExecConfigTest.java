@@ -45,6 +45,15 @@ class ExecConfigTest {
   }
 
   @Test
+  void anExplicitInterOpCountGetsAPoolOfItsOwn() {
+    // TensorFlow sizes its process-wide inter-op pool from the first session: sessions meant to run
+    // side by side with one inter-op thread each (the demo's jobs) would share that one thread.
+    assertTrue(new ExecConfig(1, 1, false).sessionProto(false).getUsePerSessionThreads());
+    assertFalse(new ExecConfig(1, 0, false).sessionProto(false).getUsePerSessionThreads());
+    assertTrue(new ExecConfig(1, 0, false).sessionProto(true).getUsePerSessionThreads());
+  }
+
+  @Test
   void aGraphPinnedToAMissingGpuFallsBackToTheCpu() throws Exception {
     float[] want = Fixtures.floats(Fixtures.expected("llama-seqcls").get("rewards"));
     try (RewardModel rm =
