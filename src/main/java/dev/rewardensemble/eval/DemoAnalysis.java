@@ -274,10 +274,14 @@ public final class DemoAnalysis {
       List<Paired> paired,
       List<PpoPaired> ppoPaired,
       List<OverOptimisation> overOptimisation,
-      String answers) {}
+      String answers,
+      List<Comparisons> families) {}
 
   public static Analysis of(BestOfNResults bon, List<PpoPhase.PpoRuns> ppo) {
-    return new Analysis(paired(bon), ppoPaired(ppo), overOptimisation(ppo), answers(bon, ppo));
+    List<Comparisons> families = new ArrayList<>();
+    String answers = answers(bon, ppo, families);
+    return new Analysis(
+        paired(bon), ppoPaired(ppo), overOptimisation(ppo), answers, List.copyOf(families));
   }
 
   /** Positive by more than two (real) standard errors. */
@@ -545,6 +549,19 @@ public final class DemoAnalysis {
 
   /** The answers to Q1-Q3 in words (markdown). */
   public static String answers(BestOfNResults bon, List<PpoPhase.PpoRuns> ppo) {
+    return answers(bon, ppo, new ArrayList<>());
+  }
+
+  /**
+   * {@link #answers(BestOfNResults, List)}, adding each question's comparisons to {@code families}
+   * ({@link Comparisons}: Holm's correction within each).
+   */
+  static String answers(
+      BestOfNResults bon, List<PpoPhase.PpoRuns> ppo, List<Comparisons> families) {
+    Comparisons q1 = new Comparisons("Q1 (Best-of-n)");
+    Comparisons q1Ppo = new Comparisons("Q1 (PPO)");
+    Comparisons q2 = new Comparisons("Q2");
+    Comparisons q3 = new Comparisons("Q3");
     StringBuilder a = new StringBuilder();
     int last = bon.last();
     int[] ns = bon.ns();
@@ -577,7 +594,7 @@ public final class DemoAnalysis {
               "%s (mean) vs single: win-rate difference %s, %s. ",
               mt.name(),
               d.fmt(),
-              winVerdict(d)));
+              q1.winVerdict(mt.name() + " (mean) vs single", d)));
     }
     if (lora != null) {
       Stat ctl =
@@ -588,7 +605,7 @@ public final class DemoAnalysis {
               Locale.ROOT,
               "The LoRA ensemble vs its K = 1 control (same data, so the effect of ensembling alone): %s, %s. ",
               ctl.fmt(),
-              winVerdict(ctl)));
+              q1.winVerdict(lora.name() + " vs its K = 1 control", ctl)));
     }
     for (DemoMethod mt : bon.methods()) {
       if (!mt.warm()) {
@@ -606,12 +623,16 @@ public final class DemoAnalysis {
               "%s (weight average, one model's inference cost) vs single: %s, %s",
               mt.name(),
               vs.fmt(),
-              winVerdict(vs)));
+              q1.winVerdict(mt.name() + " vs single", vs)));
       if (src != null) {
         Stat own = bon.diff(bon.win(mt, mean, last), bon.win(src, mean, last)).stat();
         a.append(
             String.format(
-                Locale.ROOT, "; vs %s (mean): %s, %s", src.name(), own.fmt(), winVerdict(own)));
+                Locale.ROOT,
+                "; vs %s (mean): %s, %s",
+                src.name(),
+                own.fmt(),
+                q1.winVerdict(mt.name() + " vs " + src.name(), own)));
       }
       a.append(". ");
     }
@@ -639,7 +660,7 @@ public final class DemoAnalysis {
                 + " choosing harder against the proxy lowered the gold win rate: over-optimisation.\n\n"
             : ".\n\n");
     if (!ppo.isEmpty()) {
-      a.append(ppoAnswer(ppo));
+      a.append(ppoAnswer(ppo, q1Ppo));
     }
     a.append(
         String.format(
@@ -675,7 +696,7 @@ public final class DemoAnalysis {
               "Against the best of another ensemble, %s: %s, %s%s.\n\n",
               second,
               d.fmt(),
-              winVerdict(d),
+              q2.winVerdict(best + " vs " + second, d),
               beyondWin(d) ? "" : ", so no ensemble is shown best"));
     } else {
       a.append("\n\n");
@@ -691,11 +712,24 @@ public final class DemoAnalysis {
                 .stat();
         a.append(
             String.format(
-                Locale.ROOT, "%s LCB %.1f: %s (%s); ", mt.name(), beta, d.fmt(), winVerdict(d)));
+                Locale.ROOT,
+                "%s LCB %.1f: %s (%s); ",
+                mt.name(),
+                beta,
+                d.fmt(),
+                q3.winVerdict(
+                    String.format(Locale.ROOT, "%s LCB %.1f - mean", mt.name(), beta), d)));
       }
     }
     a.setLength(a.length() - 2);
     a.append(".\n\n");
+    families.add(q1);
+    if (!ppo.isEmpty()) {
+      families.add(q1Ppo);
+    }
+    families.add(q2);
+    families.add(q3);
+    a.append(multipleComparisons(families));
     a.append(
         bon.worlds() >= 2
             ? String.format(
@@ -708,8 +742,9 @@ public final class DemoAnalysis {
                     + " over 3 worlds were not enough: two small runs on disjoint world seeds disagreed on most"
                     + " such conclusions. A win-rate difference below %.2f is called negligible even when resolved:"
                     + " differences of a few thousandths were resolved with opposite signs on two CPUs. The report"
-                    + " makes dozens of comparisons, so at 95%% each a few can still pass by chance: trust a"
-                    + " conclusion that a run on other world seeds (--world-seed) repeats.%n",
+                    + " makes dozens of comparisons, so at 95%% each a few can still pass by chance (the"
+                    + " multiple-comparisons paragraph says which survive a correction): trust a conclusion that"
+                    + " a run on other world seeds (--world-seed) repeats.%n",
                 bon.worlds() - 1,
                 tQuantile975(bon.worlds() - 1),
                 bon.worlds(),
@@ -720,8 +755,25 @@ public final class DemoAnalysis {
     return a.toString();
   }
 
+  /**
+   * The paragraph on multiple comparisons: per question, the verdicts that Holm's correction keeps.
+   */
+  static String multipleComparisons(List<Comparisons> families) {
+    StringBuilder b =
+        new StringBuilder(
+            "**Multiple comparisons.** Each verdict above is a 95% test of its own, and a question"
+                + " that makes several can pass some by chance. Corrected with Holm's step-down"
+                + " procedure within each question (family-wise error 5%; two-sided Student t"
+                + " p-values with each difference's degrees of freedom), the differences from zero"
+                + " that remain are:\n\n");
+    for (Comparisons f : families) {
+      b.append("- ").append(f.summary()).append('\n');
+    }
+    return b.append('\n').toString();
+  }
+
   /** Q1 for PPO: over-optimisation of each reward, and each ensemble against the single model. */
-  static String ppoAnswer(List<PpoPhase.PpoRuns> ppo) {
+  static String ppoAnswer(List<PpoPhase.PpoRuns> ppo, Comparisons family) {
     StringBuilder a = new StringBuilder("**Q1 (PPO).** ");
     int runs = ppo.get(0).runs().size();
     if (runs < 2) {
@@ -761,10 +813,10 @@ public final class DemoAnalysis {
               o.peakIteration(),
               o.finalIteration(),
               o.winDrop().stat().fmt(),
-              winVerdict(o.winDrop().stat()),
+              family.winVerdict(o.reward() + " win-rate drop from its peak", o.winDrop().stat()),
               o.goldDrop().stat().fmt(),
               o.proxyRise().stat().fmt(),
-              verdict(o.proxyRise().stat()),
+              family.verdict(o.reward() + " proxy rise", o.proxyRise().stat()),
               o.shown() ? ": over-optimisation" : ""));
     }
     a.append("Against the single model, paired by run: ");
@@ -778,7 +830,8 @@ public final class DemoAnalysis {
               p.iteration(),
               p.singleIteration(),
               p.win().stat().fmt(),
-              winVerdict(p.win().stat())));
+              family.winVerdict(
+                  p.reward() + " vs single at the " + p.at() + " point", p.win().stat())));
     }
     a.setLength(a.length() - 2);
     a.append(

@@ -444,6 +444,24 @@ record DemoReport(
       o.put("gold_diff_se_runs", p.goldSeRuns());
     }
     LeverReport.json(root, this);
+    ArrayNode families = root.putArray("multiple_comparisons");
+    for (Comparisons f : analysis.families()) {
+      ObjectNode fo = families.addObject();
+      fo.put("question", f.name());
+      fo.put("method", "holm");
+      fo.put("family_wise_alpha", Comparisons.ALPHA);
+      ArrayNode tests = fo.putArray("tests");
+      List<Comparisons.Comparison> kept = f.kept();
+      for (Comparisons.Comparison c : f.tests()) {
+        ObjectNode t = tests.addObject();
+        t.put("comparison", c.label());
+        t.put("diff_mean", c.stat().mean());
+        t.put("diff_se", c.stat().se());
+        t.put("df", c.stat().df());
+        t.put("p", c.p());
+        t.put("kept", kept.contains(c));
+      }
+    }
     root.set("phase_seconds", JSON.valueToTree(phases));
     root.put("ppo_note", ppoNote());
     root.put("total_seconds", totalSeconds);

@@ -266,6 +266,23 @@ class DemoTest {
       }
       assertEquals(s.ppoSeeds(), c.get("runs").size());
     }
+    // Holm's correction per question: every printed verdict with a standard error is one of its
+    // tests, with its p-value; the report lists what survives per question.
+    JsonNode families = root.get("multiple_comparisons");
+    assertEquals(
+        List.of("Q1 (Best-of-n)", "Q1 (PPO)", "Q2", "Q3"),
+        java.util.stream.StreamSupport.stream(families.spliterator(), false)
+            .map(f -> f.get("question").asText())
+            .toList());
+    for (JsonNode f : families) {
+      assertTrue(f.get("tests").size() > 0, f.toString());
+      for (JsonNode t : f.get("tests")) {
+        double p = t.get("p").asDouble();
+        assertTrue(p >= 0 && p <= 1, t.toString());
+      }
+    }
+    assertTrue(section(md, "## Answers").contains("**Multiple comparisons.**"), md);
+    assertTrue(section(md, "## Answers").contains("- Q1 (PPO), "), md);
     assertTrue(md.contains("over 2 PPO runs"), "the report says PPO ran over runs");
     assertTrue(md.contains("Over-optimisation: from each reward's win-rate peak"), md);
     assertTrue(md.contains("| between-world SD | within-world SD |"), md);
