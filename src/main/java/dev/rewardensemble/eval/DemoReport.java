@@ -445,7 +445,12 @@ record DemoReport(
     }
     LeverReport.json(root, this);
     ArrayNode families = root.putArray("multiple_comparisons");
-    for (Comparisons f : analysis.families()) {
+    List<Comparisons> all = new java.util.ArrayList<>(analysis.families());
+    Comparisons levers = LeverReport.family(this);
+    if (levers != null) {
+      all.add(levers);
+    }
+    for (Comparisons f : all) {
       ObjectNode fo = families.addObject();
       fo.put("question", f.name());
       fo.put("method", "holm");

@@ -379,7 +379,69 @@ final class LeverReport {
               l.base() == null ? "—" : fmt(l.vsBase()) + " (" + l.base().name() + ")",
               ppoCell(r, m, ppoVsSingle(r, m))));
     }
+    Comparisons family = new Comparisons("Levers (Best-of-n)");
+    String verdicts = verdicts(r, family);
+    if (!verdicts.isEmpty()) {
+      md.append("\nThe lever rows' gains, each against its t threshold: ")
+          .append(verdicts)
+          .append(
+              ". With Holm's correction over the lever rows' comparisons (family-wise error 5%): ")
+          .append(family.summary())
+          .append(".\n");
+    }
     return md.toString();
+  }
+
+  /**
+   * The lever rows' paired Best-of-n gains (vs single, vs own members alone, vs base) with their
+   * verdicts, each recorded in {@code family} (empty when the run has no lever row).
+   */
+  private static String verdicts(DemoReport r, Comparisons family) {
+    List<String> parts = new ArrayList<>();
+    for (LeverLine l : leverLines(r)) {
+      DemoMethod m = l.method();
+      if (m.lever() == null) {
+        continue;
+      }
+      List<String> vs = new ArrayList<>();
+      if (l.vsSingle() != null) {
+        vs.add(
+            "vs single "
+                + l.vsSingle().fmt()
+                + ", "
+                + family.winVerdict(m.name() + " vs single", l.vsSingle()));
+      }
+      if (l.vsOwnMembers() != null) {
+        vs.add(
+            "vs own members "
+                + l.vsOwnMembers().fmt()
+                + ", "
+                + family.winVerdict(m.name() + " vs own members", l.vsOwnMembers()));
+      }
+      if (l.base() != null && l.vsBase() != null) {
+        vs.add(
+            "vs "
+                + l.base().name()
+                + " "
+                + l.vsBase().fmt()
+                + ", "
+                + family.winVerdict(m.name() + " vs " + l.base().name(), l.vsBase()));
+      }
+      if (!vs.isEmpty()) {
+        parts.add("`" + m.name() + "` " + String.join("; ", vs));
+      }
+    }
+    return String.join(". ", parts);
+  }
+
+  /** The lever rows' comparisons as a Holm family, or null when the run has no lever row. */
+  static Comparisons family(DemoReport r) {
+    if (r.s().levers().isEmpty()) {
+      return null;
+    }
+    Comparisons family = new Comparisons("Levers (Best-of-n)");
+    verdicts(r, family);
+    return family;
   }
 
   /** The markdown section on cost and the goal (empty when nothing was measured). */

@@ -141,6 +141,16 @@ class LeverReportTest {
         lv.contains(
             "| lora-2-disjoint | phase 2: the cleaner set dealt into 2 disjoint parts | 2 | reused (lora-2) | 0.500 |"),
         lv);
+    // The lever rows' gains get verdicts, and Holm's correction over the lever family.
+    assertTrue(
+        lv.contains(
+            "`linear-2-disjoint` vs single 0.070 ± 0.006, positive by more than 4.30 standard errors"
+                + " (t, 2 df); vs own members 0.070 ± 0.006"),
+        lv);
+    assertTrue(lv.contains("(family-wise error 5%): Levers (Best-of-n), 6 tests: "), lv);
+    Comparisons family = LeverReport.family(r);
+    assertEquals(6, family.tests().size());
+    assertEquals(6, family.kept().size(), family.summary());
   }
 
   @Test

@@ -59,6 +59,12 @@ class LeverRowsDemoTest {
     Demo.Result r = Demo.run(s, msg -> System.err.println(msg));
     Path out = r.report().getParent();
     String md = Files.readString(r.report());
+    // Lever rows' gains have verdicts and a Holm family of their own, in the report and
+    // results.json.
+    assertTrue(md.contains("The lever rows' gains, each against its t threshold: `"), md);
+    JsonNode families = json(r.results()).get("multiple_comparisons");
+    assertEquals("Levers (Best-of-n)", families.get(families.size() - 1).get("question").asText());
+    assertTrue(families.get(families.size() - 1).get("tests").size() >= levers.size());
 
     // Each row trained with its lever: its run's provenance says so, its base's does not.
     for (int unit = 0; unit < s.units(); unit++) {
