@@ -19,7 +19,7 @@ import picocli.CommandLine.Option;
       "Every number has a standard error over several worlds (each its own SFT policy) and reward-model seeds.",
       "Diversity levers of the shared-trunk ensembles run as extra Best-of-n rows (--levers), and the report",
       "states each method's measured training time, scoring time and inference memory.",
-      "Writes report.md, results.json, CSVs and PNG plots to --out. The default (fast) mode takes ~15 minutes",
+      "Writes report.md, results.json, CSVs and PNG plots to --out. The default (fast) mode takes ~11 minutes",
       "on a 2-core CPU; --full runs more worlds, seeds, prompts and PPO iterations and every lever."
     })
 public final class DemoCommand implements Callable<Integer> {
