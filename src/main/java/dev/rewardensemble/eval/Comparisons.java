@@ -84,7 +84,8 @@ final class Comparisons {
   /**
    * The tests Holm's step-down procedure rejects at {@link #ALPHA}: sorted by p-value, the k-th
    * smallest (from 0) is kept while {@code p <= ALPHA / (m - k)}; the first that is not stops it.
-   * In the order they were printed.
+   * In the order they were printed, and only those its own verdict resolves too (the verdicts never
+   * take fewer than two standard errors, where the normal p-value would take 1.96).
    */
   List<Comparison> kept() {
     List<Comparison> tests = tests();
@@ -98,7 +99,10 @@ final class Comparisons {
       }
       rejected.add(sorted.get(k));
     }
-    return tests.stream().filter(rejected::contains).toList();
+    return tests.stream()
+        .filter(rejected::contains)
+        .filter(c -> Math.abs(c.stat().mean()) > c.stat().threshold() * c.stat().se())
+        .toList();
   }
 
   /** {@code "Q1 (Best-of-n), 7 tests: none"} or the kept ones with their p-values. */
