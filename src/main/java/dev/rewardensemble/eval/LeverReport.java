@@ -404,34 +404,25 @@ final class LeverReport {
         continue;
       }
       List<String> vs = new ArrayList<>();
-      if (l.vsSingle() != null) {
-        vs.add(
-            "vs single "
-                + l.vsSingle().fmt()
-                + ", "
-                + family.winVerdict(m.name() + " vs single", l.vsSingle()));
-      }
-      if (l.vsOwnMembers() != null) {
-        vs.add(
-            "vs own members "
-                + l.vsOwnMembers().fmt()
-                + ", "
-                + family.winVerdict(m.name() + " vs own members", l.vsOwnMembers()));
-      }
-      if (l.base() != null && l.vsBase() != null) {
-        vs.add(
-            "vs "
-                + l.base().name()
-                + " "
-                + l.vsBase().fmt()
-                + ", "
-                + family.winVerdict(m.name() + " vs " + l.base().name(), l.vsBase()));
+      verdict(vs, family, m, "single", l.vsSingle());
+      verdict(vs, family, m, "own members", l.vsOwnMembers());
+      if (l.base() != null) {
+        verdict(vs, family, m, l.base().name(), l.vsBase());
       }
       if (!vs.isEmpty()) {
         parts.add("`" + m.name() + "` " + String.join("; ", vs));
       }
     }
     return String.join(". ", parts);
+  }
+
+  /** Adds {@code "vs <versus> <d>, <verdict>"} to {@code out} and {@code d} to {@code family}. */
+  private static void verdict(
+      List<String> out, Comparisons family, DemoMethod m, String versus, DemoAnalysis.Stat d) {
+    if (d != null) {
+      out.add(
+          "vs " + versus + " " + d.fmt() + ", " + family.winVerdict(m.name() + " vs " + versus, d));
+    }
   }
 
   /** The lever rows' comparisons as a Holm family, or null when the run has no lever row. */
