@@ -1,9 +1,9 @@
 package dev.rewardensemble.eval;
 
+import com.google.common.base.Throwables;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.rl.GenerationLanes;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
@@ -128,17 +128,10 @@ record DemoParallelism(int jobs, int threadsPerJob, ExecConfig exec) {
           throw new IOException("demo interrupted", e);
         }
       }
-      if (first instanceof IOException io) {
-        throw io;
-      }
-      if (first instanceof RuntimeException re) {
-        throw re;
-      }
-      if (first instanceof Error err) {
-        throw err;
-      }
       if (first != null) {
-        throw new UncheckedIOException(new IOException(first));
+        Throwables.throwIfInstanceOf(first, IOException.class);
+        Throwables.throwIfUnchecked(first);
+        throw new AssertionError("a unit threw neither IOException nor unchecked", first);
       }
       return out;
     } finally {

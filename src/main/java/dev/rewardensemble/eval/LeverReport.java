@@ -379,24 +379,27 @@ final class LeverReport {
               l.base() == null ? "—" : fmt(l.vsBase()) + " (" + l.base().name() + ")",
               ppoCell(r, m, ppoVsSingle(r, m))));
     }
-    Comparisons family = new Comparisons("Levers (Best-of-n)");
-    String verdicts = verdicts(r, family);
-    if (!verdicts.isEmpty()) {
+    Verdicts v = verdicts(r);
+    if (!v.text().isEmpty()) {
       md.append("\nThe lever rows' gains, each against its t threshold: ")
-          .append(verdicts)
+          .append(v.text())
           .append(
               ". With Holm's correction over the lever rows' comparisons (family-wise error 5%): ")
-          .append(family.summary())
+          .append(v.family().summary())
           .append(".\n");
     }
     return md.toString();
   }
 
+  /** The lever rows' gains with their verdicts in words, and the same comparisons as a family. */
+  private record Verdicts(String text, Comparisons family) {}
+
   /**
    * The lever rows' paired Best-of-n gains (vs single, vs own members alone, vs base) with their
-   * verdicts, each recorded in {@code family} (empty when the run has no lever row).
+   * verdicts (empty text when the run has no lever row), each recorded in the returned family.
    */
-  private static String verdicts(DemoReport r, Comparisons family) {
+  private static Verdicts verdicts(DemoReport r) {
+    Comparisons family = new Comparisons("Levers (Best-of-n)");
     List<String> parts = new ArrayList<>();
     for (LeverLine l : leverLines(r)) {
       DemoMethod m = l.method();
@@ -413,7 +416,7 @@ final class LeverReport {
         parts.add("`" + m.name() + "` " + String.join("; ", vs));
       }
     }
-    return String.join(". ", parts);
+    return new Verdicts(String.join(". ", parts), family);
   }
 
   /** Adds {@code "vs <versus> <d>, <verdict>"} to {@code out} and {@code d} to {@code family}. */
@@ -430,9 +433,7 @@ final class LeverReport {
     if (r.s().levers().isEmpty()) {
       return null;
     }
-    Comparisons family = new Comparisons("Levers (Best-of-n)");
-    verdicts(r, family);
-    return family;
+    return verdicts(r).family();
   }
 
   /** The markdown section on cost and the goal (empty when nothing was measured). */

@@ -188,9 +188,11 @@ public final class PpoPhase {
     List<MethodAgg> rewards = rewards(worlds.get(0).rms().methods(), s.ppoLevers());
     int seeds = s.ppoSeeds();
     int[] world = new int[seeds];
+    List<DemoData.WorldRun> runWorld = new ArrayList<>();
     List<List<Task>> evalTasks = new ArrayList<>();
     for (int j = 0; j < seeds; j++) {
       DemoData.WorldRun wr = worlds.get(s.ppoUnit(j) / s.seeds());
+      runWorld.add(wr);
       world[j] = wr.index();
       evalTasks.add(
           wr.pool().tasks().subList(0, Math.min(s.ppoEvalPrompts(), wr.pool().tasks().size())));
@@ -201,15 +203,14 @@ public final class PpoPhase {
             i -> {
               MethodAgg reward = rewards.get(i / seeds);
               int j = i % seeds;
-              int unit = s.ppoUnit(j);
-              DemoData.WorldRun wr = worlds.get(unit / s.seeds());
+              DemoData.WorldRun wr = runWorld.get(j);
               return timer.time(
                   "PPO run " + j + " with " + reward + " (" + s.ppoIterations() + " iterations)",
                   () ->
                       runPpo(
                           s,
                           wr.policy(),
-                          wr.rms().dirs().get(reward.method()).get(unit % s.seeds()),
+                          wr.rms().dirs().get(reward.method()).get(s.ppoUnit(j) % s.seeds()),
                           reward,
                           evalTasks.get(j),
                           wr.pool().gold(),
