@@ -184,46 +184,6 @@ public final class KvCache {
   }
 
   /**
-   * Makes room for {@code tokens} more slots in a preallocated cache that was allocated below its
-   * final size: when the slots written so far plus {@code tokens} exceed the current capacity C,
-   * the key mask and every layer grow by {@code segment} slots (at least enough for the tokens, at
-   * most up to {@code limit}, the final capacity), padded with unwritten slots; otherwise nothing
-   * moves ({@code Pad} by zero forwards its input's buffer, so the in-place writes stay in place).
-   * A decode loop that starts its cache at prompt + {@code segment} slots and grows it this way
-   * attends over the slots filled so far plus at most a segment, instead of the whole final
-   * capacity every step: attention's cost follows the slots it reads.
-   *
-   * @param limit scalar, the capacity never exceeded (prompt length + new tokens)
-   */
-  public void reserve(Ops tf, int tokens, Operand<TInt32> limit, int segment) {
-    if (layout != Layout.PREALLOCATED || keyMask == null) {
-      throw new IllegalStateException("only a preallocated cache that holds a prefill can grow");
-    }
-    Operand<TInt32> c = dim(tf, tf.shape(keyMask), 1);
-    Operand<TInt32> need = tf.math.add(length, tf.constant(tokens));
-    Operand<TInt32> target =
-        tf.math.maximum(need, tf.math.minimum(limit, tf.math.add(c, tf.constant(segment))));
-    Operand<TInt32> extra =
-        tf.math.mul(tf.dtypes.cast(tf.math.greater(need, c), TInt32.class), tf.math.sub(target, c));
-    Operand<TInt32> zero = tf.constant(0);
-    keyMask =
-        tf.pad(
-            keyMask,
-            tf.reshape(tf.stack(List.of(zero, zero, zero, extra)), tf.constant(new int[] {2, 2})),
-            tf.constant(0));
-    Operand<TInt32> pad4 =
-        tf.reshape(
-            tf.stack(List.of(zero, zero, zero, zero, zero, extra, zero, zero)),
-            tf.constant(new int[] {4, 2}));
-    Operand<TFloat32> unwritten = tf.constant(0f); // one constant: a loop body runs each per step
-    for (int i = 0; i < layers.size(); i++) {
-      Layer l = layers.get(i);
-      layers.set(
-          i, new Layer(tf.pad(l.keys(), pad4, unwritten), tf.pad(l.values(), pad4, unwritten)));
-    }
-  }
-
-  /**
    * Appends the slots of S new tokens (after the last step's) and returns their geometry over the
    * whole cache: positions continue from the real tokens already cached, and query i of the new
    * tokens sees the real tokens cached before it and the new ones up to itself.

@@ -53,24 +53,21 @@ import org.tensorflow.types.family.TType;
  *
  * <p>Design: the whole decode loop runs inside the graph, so one {@code Session.run} generates a
  * whole batch. Prefill and decode steps both run the family's one forward ({@link
- * Transformers#forward}) over a {@link KvCache} written in place: the prefill writes the
- * left-padded prompts' keys and values and chooses the first token; a {@code While} loop then feeds
- * each new token through one step over that position only, until every row has emitted EOS or
- * {@code maxNewTokens} tokens exist. The cache starts at the prompt plus {@link #CACHE_SEGMENT}
- * slots and grows by that many when full ({@link KvCache#reserve}), up to prompt + {@code
- * maxNewTokens}: a step's attention reads the slots filled so far plus at most a segment (unwritten
- * and padding slots masked), not the final capacity (measured 1.02-1.16x more tokens/s on
- * bench-gpt2, whose one-token attention is 20-30% of a step). The cache never leaves the graph
- * (nothing crosses host and device per token); the loop body cannot capture outside tensors, so it
- * reads the weights and sampling settings from stand-ins that are re-pointed, once the loop is
- * built, to the outside tensors entered into the loop's frame once ({@link LoopInvariants}; as loop
- * variables they cost four control-flow ops per weight and step). A decode step's attention takes
- * the one-token form ({@link KvCache#extendByOne}). Token choice ({@link Sampling#choose}) is an
- * inverse-CDF lookup with one uniform number per row and step, fed from the host and drawn from a
- * stream seeded by the config's seed and the prompt's index in the request, so a row's draws do not
- * depend on which other prompts share its batch. An owned sampler of a small model runs several
- * decode loops at once, each over its own batches on its own thread ({@link GenerationLanes}); rows
- * come back in request order.
+ * Transformers#forward}) over a {@link KvCache} of prompt length + {@code maxNewTokens} slots,
+ * allocated once and written in place: the prefill writes the left-padded prompts' keys and values
+ * and chooses the first token; a {@code While} loop then feeds each new token through one step over
+ * that position only, until every row has emitted EOS or {@code maxNewTokens} tokens exist. A
+ * step's attention reads every slot of the cache, with unwritten and padding slots masked. The
+ * cache never leaves the graph (nothing crosses host and device per token); the loop body cannot
+ * capture outside tensors, so it reads the weights and sampling settings from stand-ins that are
+ * re-pointed, once the loop is built, to the outside tensors entered into the loop's frame once
+ * ({@link LoopInvariants}; as loop variables they cost four control-flow ops per weight and step).
+ * A decode step's attention takes the one-token form ({@link KvCache#extendByOne}). Token choice
+ * ({@link Sampling#choose}) is an inverse-CDF lookup with one uniform number per row and step, fed
+ * from the host and drawn from a stream seeded by the config's seed and the prompt's index in the
+ * request, so a row's draws do not depend on which other prompts share its batch. An owned sampler
+ * of a small model runs several decode loops at once, each over its own batches on its own thread
+ * ({@link GenerationLanes}); rows come back in request order.
  *
  * <p>{@link #generateUncached} is the reference: it recomputes the full prefix for every token (one
  * run per token), with the same token choice. It exists for checks and the benchmark.
@@ -712,15 +709,7 @@ public final class Sampler implements AutoCloseable {
   private static final int TOP_P = 2;
   private static final int TOP_K = 3;
   private static final int EOS = 4;
-  private static final int CAPACITY = 5; // prompt length + max_new_tokens: the cache's final size
-  private static final int WEIGHTS = 6;
-
-  /**
-   * Slots a decode loop's cache grows by ({@link KvCache#reserve}): it starts at the prompt plus
-   * this many and grows when full, so a step's attention reads the slots filled so far plus at most
-   * this many, not the whole final capacity.
-   */
-  static final int CACHE_SEGMENT = 16;
+  private static final int WEIGHTS = 5;
 
   /**
    * Prefill plus the in-graph decode loop; returns the loop's tokens and log-probabilities. Both
@@ -741,11 +730,9 @@ public final class Sampler implements AutoCloseable {
     Weights fromVariables = Weights.of(params, shapes);
     Operand<TInt32> promptLength =
         tf.reshape(tf.stridedSlice(tf.shape(ids), Indices.at(1)), tf.constant(new int[0]));
-    Operand<TInt32> capacity = tf.math.add(promptLength, maxNew);
     KvCache cache0 =
         layout == KvCache.Layout.PREALLOCATED
-            ? KvCache.preallocated(
-                tf, tf.math.add(promptLength, tf.math.minimum(maxNew, tf.constant(CACHE_SEGMENT))))
+            ? KvCache.preallocated(tf, tf.math.add(promptLength, maxNew))
             : KvCache.concatenated(tf);
     Attention.Geometry g0 = cache0.extend(tf, mask);
     Operand<TFloat32> rows0 =
@@ -781,8 +768,7 @@ public final class Sampler implements AutoCloseable {
     // by
     // block, as scoring does: bfloat16 storage holds no float32 copy of the model across the loop.
     List<Operand<?>> invariants =
-        new ArrayList<>(
-            List.of(uniforms, temperature, topP, topK, eos, capacity)); // by the indices above
+        new ArrayList<>(List.of(uniforms, temperature, topP, topK, eos)); // by the indices above
     for (String key : keys) {
       invariants.add(tf.identity(params.stored(key, shapes.get(key))));
     }
@@ -813,11 +799,8 @@ public final class Sampler implements AutoCloseable {
                       b.math.mul(as(in[LAST]), live), b.math.mul(done, b.constant(pad))); // [B]
               Operand<TInt32> newIds = b.expandDims(fed, b.constant(1)); // [B, 1]
               KvCache cache = cache0.withState(Arrays.asList(in).subList(CACHE, CACHE + cacheSize));
-              List<Operand<?>> fixed = LoopInvariants.standIns(b, invariants);
-              if (layout == KvCache.Layout.PREALLOCATED) {
-                cache.reserve(b, 1, as(fixed.get(CAPACITY).asOutput()), CACHE_SEGMENT);
-              }
               Attention.Geometry g = cache.extendByOne(b, b.expandDims(live, b.constant(1)));
+              List<Operand<?>> fixed = LoopInvariants.standIns(b, invariants);
               Map<String, Operand<?>> weights = new LinkedHashMap<>();
               for (int i = 0; i < keys.size(); i++) {
                 weights.put(keys.get(i), fixed.get(WEIGHTS + i));
