@@ -24,9 +24,11 @@ import java.util.function.Function;
  * <p>The run is a pipeline of phases, each returning a typed result the next ones take: {@link
  * DemoSettings} -> per world: world and SFT policy, preference samples, Best-of-n pool ({@link
  * DemoData}) -> reward models per seed ({@link RewardModelsPhase}) -> Best-of-n ({@link
- * BestOfNPhase}); then all worlds' Best-of-n joined ({@link BestOfNResults#concat}) -> PPO over
- * several runs ({@link PpoPhase}) -> analysis over the world/seed hierarchy ({@link DemoAnalysis},
- * pure) -> report ({@link DemoReport}, {@link DemoMarkdown}, {@link DemoPlots}).
+ * BestOfNPhase}); PPO over several runs ({@link PpoPhase}), each run started as soon as its world
+ * is done ({@link DemoParallelism#pipeline}); then all worlds' Best-of-n joined ({@link
+ * BestOfNResults#concat}) and the PPO runs collected -> analysis over the world/seed hierarchy
+ * ({@link DemoAnalysis}, pure) -> report ({@link DemoReport}, {@link DemoMarkdown}, {@link
+ * DemoPlots}).
  */
 public final class Demo {
   private Demo() {}
@@ -54,8 +56,9 @@ public final class Demo {
     ExecConfig exec = par.exec();
     log.accept("[demo] " + par.describe());
 
-    List<WorldOutcome> outcomes =
-        par.map(
+    // Phases 1-5 per world, then PPO (phase 6): each PPO unit starts when its world is done.
+    DemoParallelism.Stages<WorldOutcome, PpoPhase.PpoCurve> stages =
+        par.pipeline(
             s.worlds(),
             w -> {
               String tag = "world " + s.worldSeed(w) + " ";
@@ -92,11 +95,15 @@ public final class Demo {
               return new WorldOutcome(
                   new DemoData.WorldRun(w, policy, samples, pool, rms),
                   BestOfNPhase.run(s, exec, rms, pool, timer, policy.tag()));
-            });
+            },
+            PpoPhase.units(s),
+            i -> PpoPhase.world(s, i),
+            (i, world) -> PpoPhase.runUnit(s, i, world.world(), timer));
+    List<WorldOutcome> outcomes = stages.first();
     List<DemoData.WorldRun> worlds = outcomes.stream().map(WorldOutcome::world).toList();
     BestOfNResults bon =
         BestOfNResults.concat(outcomes.stream().map(WorldOutcome::bestOfN).toList());
-    PpoPhase.PpoResults ppo = PpoPhase.run(s, worlds, timer, par);
+    PpoPhase.PpoResults ppo = PpoPhase.collect(s, worlds, stages.second());
 
     DemoReport report =
         timer.time(

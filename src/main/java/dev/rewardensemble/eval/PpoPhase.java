@@ -175,54 +175,71 @@ public final class PpoPhase {
   }
 
   /**
-   * PPO against every reward, {@code s.ppoSeeds()} runs each: run {@code j} starts from the SFT
-   * policy of unit {@link DemoSettings#ppoUnit}'s world, uses that unit's reward models and PPO
-   * seed {@code j}. Runs are independent: {@code par} runs several at once.
+   * PPO units: {@code s.ppoSeeds()} runs against every reward, unit {@code i} = reward {@code i /
+   * ppoSeeds()}, run {@code j = i % ppoSeeds()}. Run {@code j} starts from the SFT policy of unit
+   * {@link DemoSettings#ppoUnit}'s world, uses that unit's reward models and PPO seed {@code j}.
+   * Units are independent of each other, and each needs only its own world ({@link #world}), so the
+   * demo starts a world's PPO units as soon as that world is done ({@link
+   * DemoParallelism#pipeline}).
    */
-  static PpoResults run(
-      DemoSettings s, List<DemoData.WorldRun> worlds, PhaseTimer timer, DemoParallelism par)
+  static int units(DemoSettings s) {
+    return s.ppoIterations() == 0 ? 0 : rewards(s).size() * s.ppoSeeds();
+  }
+
+  /** The rewards PPO runs against in {@code s}. */
+  static List<MethodAgg> rewards(DemoSettings s) {
+    return rewards(DemoMethod.all(s), s.ppoLevers());
+  }
+
+  /**
+   * The world (index into the run's worlds) whose policy and reward models PPO unit {@code i} uses.
+   */
+  static int world(DemoSettings s, int i) {
+    return s.ppoUnit(i % s.ppoSeeds()) / s.seeds();
+  }
+
+  /** Runs PPO unit {@code i} ({@link #units}) in its world {@code wr}. */
+  static PpoCurve runUnit(DemoSettings s, int i, DemoData.WorldRun wr, PhaseTimer timer)
       throws IOException {
-    if (s.ppoIterations() == 0) {
+    MethodAgg reward = rewards(s).get(i / s.ppoSeeds());
+    int j = i % s.ppoSeeds();
+    return timer.time(
+        "PPO run " + j + " with " + reward + " (" + s.ppoIterations() + " iterations)",
+        () ->
+            runPpo(
+                s,
+                wr.policy(),
+                wr.rms().dirs().get(reward.method()).get(s.ppoUnit(j) % s.seeds()),
+                reward,
+                evalTasks(s, wr),
+                wr.pool().gold(),
+                timer.log(),
+                j));
+  }
+
+  /** The held-out prompts a PPO run in world {@code wr} is evaluated on. */
+  private static List<Task> evalTasks(DemoSettings s, DemoData.WorldRun wr) {
+    List<Task> tasks = wr.pool().tasks();
+    return tasks.subList(0, Math.min(s.ppoEvalPrompts(), tasks.size()));
+  }
+
+  /** The PPO results from every unit's curve ({@code all}, in unit order; {@link #units}). */
+  static PpoResults collect(DemoSettings s, List<DemoData.WorldRun> worlds, List<PpoCurve> all) {
+    if (all.isEmpty()) {
       return new PpoResults(List.of(), 0);
     }
-    List<MethodAgg> rewards = rewards(worlds.get(0).rms().methods(), s.ppoLevers());
+    List<MethodAgg> rewards = rewards(s);
     int seeds = s.ppoSeeds();
     int[] world = new int[seeds];
-    List<DemoData.WorldRun> runWorld = new ArrayList<>();
-    List<List<Task>> evalTasks = new ArrayList<>();
     for (int j = 0; j < seeds; j++) {
-      DemoData.WorldRun wr = worlds.get(s.ppoUnit(j) / s.seeds());
-      runWorld.add(wr);
-      world[j] = wr.index();
-      evalTasks.add(
-          wr.pool().tasks().subList(0, Math.min(s.ppoEvalPrompts(), wr.pool().tasks().size())));
+      world[j] = worlds.get(world(s, j)).index();
     }
-    List<PpoCurve> all =
-        par.map(
-            rewards.size() * seeds,
-            i -> {
-              MethodAgg reward = rewards.get(i / seeds);
-              int j = i % seeds;
-              DemoData.WorldRun wr = runWorld.get(j);
-              return timer.time(
-                  "PPO run " + j + " with " + reward + " (" + s.ppoIterations() + " iterations)",
-                  () ->
-                      runPpo(
-                          s,
-                          wr.policy(),
-                          wr.rms().dirs().get(reward.method()).get(s.ppoUnit(j) % s.seeds()),
-                          reward,
-                          evalTasks.get(j),
-                          wr.pool().gold(),
-                          timer.log(),
-                          j));
-            });
     List<PpoRuns> out = new ArrayList<>();
     for (int r = 0; r < rewards.size(); r++) {
       out.add(
           new PpoRuns(rewards.get(r), List.copyOf(all.subList(r * seeds, (r + 1) * seeds)), world));
     }
-    return new PpoResults(List.copyOf(out), evalTasks.get(seeds - 1).size());
+    return new PpoResults(List.copyOf(out), evalTasks(s, worlds.get(world(s, seeds - 1))).size());
   }
 
   static PpoCurve runPpo(

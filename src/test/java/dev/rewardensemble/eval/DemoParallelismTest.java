@@ -128,6 +128,127 @@ class DemoParallelismTest {
     assertEquals("sequential 0", ise.getMessage());
   }
 
+  @Test
+  void aFollowUpStartsAsSoonAsItsWorldIsDoneWhileOtherWorldsStillRun() throws Exception {
+    DemoParallelism p = DemoParallelism.of(2, 2, 2, true);
+    CountDownLatch followUpOfWorld0 = new CountDownLatch(1);
+    Set<Integer> worldsDone = ConcurrentHashMap.newKeySet();
+    List<String> violations = new java.util.concurrent.CopyOnWriteArrayList<>();
+    DemoParallelism.Stages<Integer, String> st =
+        p.pipeline(
+            3,
+            w -> {
+              if (w == 1) {
+                // World 1 ends only once a follow-up of world 0 has started: with a barrier
+                // between the stages (every world before any follow-up) this would time out.
+                try {
+                  if (!followUpOfWorld0.await(20, TimeUnit.SECONDS)) {
+                    violations.add("no follow-up started while world 1 ran");
+                  }
+                } catch (InterruptedException e) {
+                  throw new IOException(e);
+                }
+              }
+              worldsDone.add(w);
+              return 100 + w;
+            },
+            6,
+            i -> i % 3,
+            (i, world) -> {
+              if (!worldsDone.contains(i % 3)) {
+                violations.add("follow-up " + i + " started before world " + (i % 3));
+              }
+              if (i % 3 == 0) {
+                followUpOfWorld0.countDown();
+              }
+              return i + ":" + world;
+            });
+    assertEquals(List.of(), violations);
+    assertEquals(List.of(100, 101, 102), st.first());
+    assertEquals(List.of("0:100", "1:101", "2:102", "3:100", "4:101", "5:102"), st.second());
+  }
+
+  @Test
+  void oneJobRunsTheWorldsThenTheFollowUpsInIndexOrder() throws Exception {
+    DemoParallelism one = DemoParallelism.of(2, 1, 2, true);
+    List<String> order = new java.util.ArrayList<>();
+    DemoParallelism.Stages<Integer, Integer> st =
+        one.pipeline(
+            2,
+            w -> {
+              order.add("w" + w);
+              return w;
+            },
+            3,
+            i -> 1 - i % 2,
+            (i, w) -> {
+              order.add("f" + i + "<w" + w);
+              return i;
+            });
+    assertEquals(List.of("w0", "w1", "f0<w1", "f1<w0", "f2<w1"), order);
+    assertEquals(List.of(0, 1, 2), st.second());
+    assertThrows(
+        IllegalArgumentException.class,
+        () -> one.pipeline(2, w -> w, 1, i -> 2, (i, w) -> w),
+        "a follow-up of a unit that does not exist");
+  }
+
+  @Test
+  void aFailedWorldsFollowUpsNeverRunAndTheWorldsFailureIsThrown() {
+    DemoParallelism p = DemoParallelism.of(2, 2, 2, true);
+    IOException boom = new IOException("world 0 failed");
+    Set<Integer> ran = ConcurrentHashMap.newKeySet();
+    CountDownLatch world0Started = new CountDownLatch(1);
+    IOException thrown =
+        assertThrows(
+            IOException.class,
+            () ->
+                p.pipeline(
+                    2,
+                    w -> {
+                      if (w == 0) {
+                        world0Started.countDown();
+                        throw boom;
+                      }
+                      // World 1 (and so its failing follow-up) ends after world 0 has started: a
+                      // unit that never started could not fail.
+                      try {
+                        assertTrue(world0Started.await(20, TimeUnit.SECONDS));
+                      } catch (InterruptedException e) {
+                        throw new IOException(e);
+                      }
+                      return w;
+                    },
+                    4,
+                    i -> i % 2,
+                    (i, w) -> {
+                      ran.add(i);
+                      if (i == 1) {
+                        throw new IllegalStateException("a follow-up's failure comes after");
+                      }
+                      return i;
+                    }));
+    assertSame(boom, thrown);
+    assertFalse(ran.contains(0) || ran.contains(2), "follow-ups of the failed world ran: " + ran);
+
+    IllegalStateException second =
+        assertThrows(
+            IllegalStateException.class,
+            () ->
+                p.pipeline(
+                    2,
+                    w -> w,
+                    4,
+                    i -> i % 2,
+                    (i, w) -> {
+                      if (i >= 2) {
+                        throw new IllegalStateException("follow-up " + i);
+                      }
+                      return i;
+                    }));
+    assertTrue(second.getMessage().startsWith("follow-up "), second.getMessage());
+  }
+
   /**
    * Two worlds at once, one thread each, give exactly the numbers of one world at a time with one
    * thread: a unit's numbers depend on its own sessions only. (PPO runs go through the same {@link
