@@ -111,6 +111,9 @@ public final class GenerateCommand implements Callable<Integer> {
     if (batchSize < 1) {
       throw new UserError("--batch-size must be >= 1, got " + batchSize);
     }
+    if (maxNewTokens < 1) {
+      throw new UserError("--max-new-tokens must be >= 1, got " + maxNewTokens);
+    }
     if (greedy && (temperature != null || topP != null || topK != null)) {
       throw new UserError("--greedy cannot be combined with --temperature, --top-p or --top-k");
     }

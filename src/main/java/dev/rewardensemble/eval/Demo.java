@@ -84,7 +84,7 @@ public final class Demo {
               DemoData.EvalPool pool =
                   timer.time(
                       tag
-                          + "Best-of-n pool ("
+                          + "Best-of-n pool (up to "
                           + s.evalPrompts()
                           + " held-out prompts x "
                           + s.pool()

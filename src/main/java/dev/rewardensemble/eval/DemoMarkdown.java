@@ -301,7 +301,9 @@ final class DemoMarkdown {
             + " `bon_gold_proxy_vs_kl.png` and `ppo_gold_proxy_vs_kl.png` (over-optimisation), `bon_lcb_vs_mean.png` (3-4)\n");
     md.append(
         "\n## Time\n\nUnits (worlds, then PPO runs"
-            + (parallelism.jobs() == 1 ? "" : ", each PPO run started as soon as its world was done")
+            + (parallelism.jobs() == 1
+                ? ""
+                : ", each PPO run started as soon as its world was done")
             + "): "
             + parallelism.describe()
             + ". Phases summed over worlds, seeds and PPO runs (each run's time is in `results.json`,"

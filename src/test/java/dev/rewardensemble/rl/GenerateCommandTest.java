@@ -187,6 +187,22 @@ class GenerateCommandTest {
     assertEquals(2, r.code());
     assertTrue(r.err().contains("--seed is required"), r.err());
 
+    // The count is checked before the sampling options: it is what this line names.
+    r =
+        rme(
+            "generate",
+            "--model",
+            model(),
+            "--prompts",
+            ok.toString(),
+            "--max-new-tokens",
+            "0",
+            "--temperature",
+            "0.5");
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("--max-new-tokens must be >= 1, got 0"), r.err());
+    assertEquals(1, r.err().strip().lines().count(), r.err());
+
     r =
         rme(
             "generate",
