@@ -16,8 +16,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.IntUnaryOperator;
 
 /**
- * How the demo spreads its independent units over the CPU: {@code jobs} units at once (worlds, then
- * PPO runs), every session of a unit opened with {@code exec}.
+ * How the demo spreads its independent units over the CPU: {@code jobs} units at once (worlds, and
+ * each PPO run once its world is done: {@link #pipeline}), every session of a unit opened with
+ * {@code exec}.
  *
  * <p>Why: the demo's models are small (hidden 64-128), so a training step or a decode step is
  * hundreds of small ops that two intra-op threads do not split well: on the 2-core AMD EPYC one
