@@ -103,9 +103,9 @@ public final class DemoCommand implements Callable<Integer> {
       names = "--jobs",
       defaultValue = "0",
       description = {
-        "Units (worlds, and each PPO run once its world is done) run at once, each with an equal",
-        "share of --threads (default 0:",
-        "one per thread, one thread each, under ./rme; 1 = one at a time with all threads)."
+        "Units (worlds, and each PPO run once its world is done) run at once, each with an equal share",
+        "of --threads (default 0: one per thread, one thread each, under ./rme; 1 = one at a time with",
+        "all threads)."
       })
   int jobs;
 
