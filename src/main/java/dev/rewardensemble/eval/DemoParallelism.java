@@ -77,15 +77,6 @@ record DemoParallelism(int jobs, int threadsPerJob, ExecConfig exec) {
     return new DemoParallelism(j, each, new ExecConfig(each, 1, false));
   }
 
-  /**
-   * Runs {@code work} for indices {@code 0..n-1}, {@link #jobs} at once, and returns the results in
-   * index order. After a unit fails no further unit starts; the running ones finish (a TensorFlow
-   * call cannot be interrupted), then the failure of the lowest index is thrown as it was.
-   */
-  <T> List<T> map(int n, Work<T> work) throws IOException {
-    return this.<T, Void>pipeline(n, work, 0, i -> 0, (i, w) -> null).first();
-  }
-
   /** A follow-up unit's work, given the result of the unit it depends on. */
   interface FollowUp<W, T> {
     T run(int index, W dependency) throws IOException;
@@ -100,12 +91,13 @@ record DemoParallelism(int jobs, int threadsPerJob, ExecConfig exec) {
    * #jobs} units at once, every first-stage unit queued before any follow-up, and each follow-up
    * queued as soon as its dependency is done, so that the follow-ups of finished worlds fill the
    * cores while the last worlds still run (with 5 worlds and 2 jobs the fifth world would otherwise
-   * run alone, one core idle). One job runs the first stage, then the second, each in index order,
-   * as {@link #map} does. A unit's numbers do not depend on what runs beside it (class comment), so
-   * the results are those of the two stages run one after the other.
+   * run alone, one core idle). One job runs the first stage, then the second, each in index order.
+   * A unit's numbers do not depend on what runs beside it (class comment), so the results are those
+   * of the two stages run one after the other.
    *
-   * <p>After a unit fails no further unit starts; the running ones finish, then the failure of the
-   * lowest first-stage index, else of the lowest follow-up index, is thrown as it was.
+   * <p>After a unit fails no further unit starts; the running ones finish (a TensorFlow call cannot
+   * be interrupted), then the failure of the lowest first-stage index, else of the lowest follow-up
+   * index, is thrown as it was.
    */
   <W, T> Stages<W, T> pipeline(
       int n, Work<W> first, int m, IntUnaryOperator dependsOn, FollowUp<W, T> second)

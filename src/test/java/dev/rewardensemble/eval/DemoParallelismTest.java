@@ -23,6 +23,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class DemoParallelismTest {
+  /** The first stage of {@link DemoParallelism#pipeline} alone: units with no follow-ups. */
+  private static <T> List<T> map(DemoParallelism p, int n, DemoParallelism.Work<T> work)
+      throws IOException {
+    return p.<T, Void>pipeline(n, work, 0, i -> 0, (i, w) -> null).first();
+  }
+
   private static void pause(long ms) throws IOException {
     try {
       Thread.sleep(ms);
@@ -71,7 +77,8 @@ class DemoParallelismTest {
     CountDownLatch both = new CountDownLatch(2);
     Set<String> threads = ConcurrentHashMap.newKeySet();
     List<Integer> out =
-        p.map(
+        map(
+            p,
             6,
             i -> {
               threads.add(Thread.currentThread().getName() + Thread.currentThread().getId());
@@ -102,7 +109,8 @@ class DemoParallelismTest {
         assertThrows(
             IOException.class,
             () ->
-                p.map(
+                map(
+                    p,
                     50,
                     i -> {
                       started.incrementAndGet();
@@ -119,12 +127,12 @@ class DemoParallelismTest {
         assertThrows(
             IllegalStateException.class,
             () ->
-                DemoParallelism.of(1, 1, 2, true)
-                    .map(
-                        3,
-                        i -> {
-                          throw new IllegalStateException("sequential " + i);
-                        }));
+                map(
+                    DemoParallelism.of(1, 1, 2, true),
+                    3,
+                    i -> {
+                      throw new IllegalStateException("sequential " + i);
+                    }));
     assertEquals("sequential 0", ise.getMessage());
   }
 
@@ -252,7 +260,7 @@ class DemoParallelismTest {
   /**
    * Two worlds at once, one thread each, give exactly the numbers of one world at a time with one
    * thread: a unit's numbers depend on its own sessions only. (PPO runs go through the same {@link
-   * DemoParallelism#map}; a PPO phase here would triple the test's time.)
+   * DemoParallelism#pipeline}; a PPO phase here would triple the test's time.)
    */
   @Test
   void unitsRunningAtOnceGiveTheNumbersOfOneAtATime(@TempDir Path dir) throws Exception {
