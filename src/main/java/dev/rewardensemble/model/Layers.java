@@ -308,17 +308,24 @@ public final class Layers {
     return cast(tf, rmsNorm(tf, cast(tf, x, TFloat32.class), weight, eps), x.type());
   }
 
-  /** GPT-2's {@code gelu_new}: the tanh approximation, in {@code x}'s dtype. */
+  /**
+   * GPT-2's {@code gelu_new} (Gemma 2's {@code gelu_pytorch_tanh}), the tanh approximation {@code
+   * 0.5 x (1 + tanh(c (x + 0.044715 x^3)))}, in {@code x}'s dtype, computed in its equal form
+   * {@code x sigmoid(x (2c + 2c 0.044715 x^2))} (as {@code 0.5 (1 + tanh(z)) = sigmoid(2z)}): 6 ops
+   * instead of 9 forward and fewer in the gradient, each over the MLP's widest rows (a bench-gpt2
+   * training step spent a fifth of its op time in {@code Mul}s, most of them the activation's). For
+   * large negative {@code x} it is the more accurate form: no {@code 1 + tanh(z)} cancelling to 0.
+   */
   public static <T extends TFloating> Operand<T> geluNew(Ops tf, Operand<T> x) {
     Class<T> t = x.type();
-    float c = (float) Math.sqrt(2.0 / Math.PI);
-    Operand<T> cube = tf.math.mul(tf.math.square(x), x);
-    Operand<T> inner =
+    double a = 2 * Math.sqrt(2.0 / Math.PI);
+    Operand<T> z =
         tf.math.mul(
-            constant(tf, c, t), tf.math.add(x, tf.math.mul(constant(tf, 0.044715f, t), cube)));
-    return tf.math.mul(
-        tf.math.mul(constant(tf, 0.5f, t), x),
-        tf.math.add(constant(tf, 1f, t), tf.math.tanh(inner)));
+            x,
+            tf.math.add(
+                constant(tf, (float) a, t),
+                tf.math.mul(constant(tf, (float) (a * 0.044715), t), tf.math.square(x))));
+    return tf.math.mul(x, tf.math.sigmoid(z));
   }
 
   /** Exact gelu with erf (in float32: rows of another dtype are widened and cast back). */
