@@ -22,8 +22,13 @@ import java.util.Locale;
  * caches: measured there (last-level cache 32 MiB), 1.5x at 29 MB of weights, 1.25x at 41 MB, 1.08x
  * at 66 MB, 0.86x at 200 MB and 0.9x at GPT-2 124M's 500 MB. So the automatic choice runs one lane
  * per thread when the weights a step reads (stored precision) are at most {@link #CACHE_MULTIPLE}
- * times the last-level cache, and one lane otherwise; the Java property {@value #PROPERTY} ({@code
- * auto} or a number) overrides it.
+ * times the last-level cache, counted at most {@link #CACHE_CAP_BYTES}, and one lane otherwise; the
+ * Java property {@value #PROPERTY} ({@code auto} or a number) overrides it.
+ *
+ * <p>Why the cap: a VM's OS reports its host's whole last-level cache, of which a 2-core VM gets a
+ * share. A 2-core Intel Xeon VM reports 260 MiB, which let GPT-2 124M's 500 MB run two lanes there,
+ * and two lanes measured 0.88x of one; there as on the EPYC the crossover lies between 67 MB (1.32-
+ * 1.43x) and 236 MB (0.92x), so twice the EPYC's 32 MiB holds on both.
  *
  * <p>A lane needs threads of its own, and TensorFlow sizes the intra-op pool once per process, from
  * the first session's options, and shares it between sessions, unless the environment variable
@@ -55,6 +60,13 @@ public record GenerationLanes(int lanes, int intraThreads) {
   /** The last-level cache assumed when the OS does not say (the EPYC's, where it was measured). */
   static final long DEFAULT_CACHE_BYTES = 32L << 20;
 
+  /**
+   * The most of the reported last-level cache the automatic rule counts: the EPYC's 32 MiB, where
+   * lanes were measured to pay up to about twice it; on the Intel Xeon VM, whose OS reports 260
+   * MiB, the measured crossover is the same.
+   */
+  static final long CACHE_CAP_BYTES = 32L << 20;
+
   /** One lane, the configuration's threads: what a sampler did before lanes. */
   public static final GenerationLanes ONE = new GenerationLanes(1, 0);
 
@@ -70,7 +82,7 @@ public record GenerationLanes(int lanes, int intraThreads) {
   /**
    * The lanes for {@code config} with weights stored as {@code stored} under {@code exec}: {@link
    * #PROPERTY} when set, else the automatic rule above with this machine's cores, last-level cache
-   * and {@link #OWN_POOLS_ENV}.
+   * (at most {@link #CACHE_CAP_BYTES}) and {@link #OWN_POOLS_ENV}.
    */
   public static GenerationLanes choose(ModelConfig config, Precision stored, ExecConfig exec) {
     return choose(
@@ -79,7 +91,7 @@ public record GenerationLanes(int lanes, int intraThreads) {
         exec,
         System.getProperty(PROPERTY, "auto"),
         Runtime.getRuntime().availableProcessors(),
-        lastLevelCacheBytes(),
+        Math.min(lastLevelCacheBytes(), CACHE_CAP_BYTES),
         sessionsOwnPools());
   }
 

@@ -81,6 +81,22 @@ class GenerationLanesTest {
             Models.preset("gpt2-124m"), Precision.FLOAT32, DEFAULTS, "auto", 2, CACHE, true));
   }
 
+  /**
+   * This machine's rule counts at most 32 MiB of the cache its OS reports: a 2-core Intel Xeon VM
+   * reports its host's 260 MiB, and two lanes at GPT-2 124M measured 0.88x of one there.
+   */
+  @Test
+  void theReportedCacheCountsAtMostThirtyTwoMebibytes() throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(
+        System.getProperty(GenerationLanes.PROPERTY) == null, "the property overrides the rule");
+    assertSame(
+        GenerationLanes.ONE,
+        GenerationLanes.choose(Models.preset("gpt2-124m"), Precision.FLOAT32, DEFAULTS));
+    ModelConfig wide = Models.preset("bench-llama-wide"); // 236 MB, 0.92x in two lanes there
+    assertTrue(GenerationLanes.weightBytes(wide, Precision.FLOAT32) > 2 * (32L << 20));
+    assertSame(GenerationLanes.ONE, GenerationLanes.choose(wide, Precision.FLOAT32, DEFAULTS));
+  }
+
   @Test
   void thePropertyOverridesTheRuleAndBadValuesAreNamed() throws Exception {
     ModelConfig big = Models.preset("gpt2-124m");
