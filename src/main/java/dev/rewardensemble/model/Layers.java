@@ -133,14 +133,28 @@ public final class Layers {
    */
   @SuppressWarnings("unchecked")
   private static Operand<TBfloat16> asBfloat16(Ops tf, Operand<TFloat32> b) {
+    if (widenedBfloat16(b.op())) {
+      return (Operand<TBfloat16>) (Operand<?>) ((GraphOperation) b.op()).input(0);
+    }
     if (b.op() instanceof GraphOperation g
+        && g.type().equals("Identity")
+        && g.numInputs() == 1
+        && widenedBfloat16(g.input(0).op())) {
+      // A widened weight read through its own Identity (LmHead: a tied head is also the
+      // embedding): its own read of the stored weight.
+      return tf.identity(
+          (Operand<TBfloat16>) (Operand<?>) ((GraphOperation) g.input(0).op()).input(0));
+    }
+    return tf.dtypes.cast(b, TBfloat16.class);
+  }
+
+  /** Whether {@code op} is a {@code Cast} of a bfloat16 tensor (a weight widened as stored). */
+  private static boolean widenedBfloat16(org.tensorflow.Operation op) {
+    return op instanceof GraphOperation g
         && g.type().equals("Cast")
         && g.numInputs() == 1
         && (g.input(0).dataType() == DataType.DT_BFLOAT16
-            || g.input(0).dataType() == DataType.DT_BFLOAT16_REF)) {
-      return (Operand<TBfloat16>) (Operand<?>) g.input(0);
-    }
-    return tf.dtypes.cast(b, TBfloat16.class);
+            || g.input(0).dataType() == DataType.DT_BFLOAT16_REF);
   }
 
   /**

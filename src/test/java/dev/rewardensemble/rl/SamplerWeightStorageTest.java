@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.rewardensemble.config.ExecConfig;
+import dev.rewardensemble.config.OneDnn;
+import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.config.WeightStorage;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -17,7 +19,9 @@ import org.tensorflow.GraphOperation;
  * Generation with the weights stored in bfloat16: the variables are {@code DT_BFLOAT16}, they enter
  * the in-graph decode loop as loop inputs in bfloat16 (widened inside the body, block by block),
  * and on a bf16 checkpoint the greedy tokens and their log-probabilities equal float32 storage's
- * exactly (widening is exact).
+ * exactly (widening is exact). Under bfloat16 compute the decode steps multiply the stored bfloat16
+ * weights as stored (no float32 copy of a weight per step) and choose the tokens the uncached
+ * reference chooses under the same precision.
  */
 class SamplerWeightStorageTest {
 
@@ -68,5 +72,61 @@ class SamplerWeightStorageTest {
       assertArrayEquals(
           out.get(0).get(i).tokenLogprobs(), out.get(1).get(i).tokenLogprobs(), 0f, name);
     }
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"llama3-causal", "qwen2-causal", "gemma2-causal"})
+  void bfloat16ComputeDecodesFromTheStoredBfloat16Weights(String name) throws Exception {
+    Path dir = fixture(name);
+    List<int[]> prompts = List.of(new int[] {1, 5, 9, 11}, new int[] {1, 7});
+    SamplingConfig greedy = SamplingConfig.greedy(6).withStopAtEos(false);
+    ExecConfig exec =
+        ExecConfig.deterministic()
+            .withWeights(WeightStorage.BFLOAT16)
+            .withCompute(Precision.BFLOAT16);
+    try (Sampler s = Sampler.load(dir, exec)) {
+      int widened = 0;
+      for (var it = s.graph().operations(); it.hasNext(); ) {
+        GraphOperation op = (GraphOperation) it.next();
+        // A weight widened for a product: a used Cast of a bfloat16 matrix of static shape
+        // (activations have an unknown row count).
+        if (op.type().equals("Cast")
+            && used(op)
+            && op.input(0).dataType().name().startsWith("DT_BFLOAT16")
+            && op.input(0).shape().numDimensions() == 2
+            && !op.input(0).shape().hasUnknownDimension()) {
+          widened++;
+          System.err.println(
+              "WIDENED "
+                  + op.name()
+                  + " "
+                  + op.input(0).shape()
+                  + " -> "
+                  + op.consumers()
+                  + " -> "
+                  + op.consumers().stream().map(c -> c.name() + c.consumers()).toList());
+        }
+      }
+      if (OneDnn.bfloat16Products()) { // else a bfloat16 product widens its operands (Layers)
+        assertEquals(0, widened, "no weight is widened to float32 for a product: " + name);
+      }
+      List<Generation> cached = s.generate(prompts, greedy);
+      List<Generation> reference = s.generateUncached(prompts, greedy, prompts.size());
+      for (int i = 0; i < prompts.size(); i++) {
+        assertArrayEquals(reference.get(i).responseIds(), cached.get(i).responseIds(), name);
+        assertArrayEquals(
+            reference.get(i).tokenLogprobs(), cached.get(i).tokenLogprobs(), 0.05f, name);
+      }
+    }
+  }
+
+  /** Whether {@code op}'s output reaches an op other than an {@code Identity} (else pruned). */
+  private static boolean used(GraphOperation op) {
+    for (GraphOperation c : op.consumers()) {
+      if (!c.type().equals("Identity") || used(c)) {
+        return true;
+      }
+    }
+    return false;
   }
 }
