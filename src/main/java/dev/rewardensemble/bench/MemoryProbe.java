@@ -4,6 +4,7 @@ import dev.rewardensemble.api.RewardModel;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.Precision;
+import dev.rewardensemble.config.WeightStorage;
 import dev.rewardensemble.ensemble.EnsembleModel;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -26,8 +27,9 @@ import org.tensorflow.types.TFloat32;
  * the JVM + runtime floor that {@link BenchRunner} subtracts.
  *
  * <p>Usage: {@code java -cp CP dev.rewardensemble.bench.MemoryProbe PRESET_JSON KIND K BATCH SEQ
- * INTRA INTER SEED [COMPUTE [CHECKPOINT]]} (COMPUTE: float32, the default, or bfloat16; CHECKPOINT:
- * a generation workload loads its causal LM from there).
+ * INTRA INTER SEED [COMPUTE [WEIGHTS [CHECKPOINT]]]} (COMPUTE: float32, the default, or bfloat16;
+ * WEIGHTS: {@code --weights}, auto by default; CHECKPOINT: a generation workload loads its causal
+ * LM from there).
  */
 public final class MemoryProbe {
   private MemoryProbe() {}
@@ -40,7 +42,8 @@ public final class MemoryProbe {
     int seq = Integer.parseInt(args[4]);
     ExecConfig exec =
         new ExecConfig(Integer.parseInt(args[5]), Integer.parseInt(args[6]), false)
-            .withCompute(args.length > 8 ? Precision.parse(args[8]) : Precision.FLOAT32);
+            .withCompute(args.length > 8 ? Precision.parse(args[8]) : Precision.FLOAT32)
+            .withWeights(args.length > 9 ? WeightStorage.parse(args[9]) : WeightStorage.AUTO);
     long seed = Long.parseLong(args[7]);
     if (kind.equals("baseline")) {
       try (Graph g = new Graph()) {
@@ -51,12 +54,12 @@ public final class MemoryProbe {
           ((TFloat32) r.get(0)).getFloat();
         }
       }
-    } else if (args.length > 9) { // a generation workload over a checkpoint on disk
+    } else if (args.length > 10) { // a generation workload over a checkpoint on disk
       ModelConfig c = BenchModels.config(BenchModels.presetJson(preset), preset.toString());
       BenchOptions o = new BenchOptions(batch, seq, k, 0, 1, exec, seed);
       try (Workloads.Prepared p =
           Workloads.prepareGeneration(
-              kind, c, BenchModels.tokenIds(c, 2 * batch, seq, seed), o, Path.of(args[9]))) {
+              kind, c, BenchModels.tokenIds(c, 2 * batch, seq, seed), o, Path.of(args[10]))) {
         p.run();
         p.run();
       }
@@ -111,7 +114,8 @@ public final class MemoryProbe {
                 Integer.toString(o.exec().intraOpThreads()),
                 Integer.toString(o.exec().interOpThreads()),
                 Long.toString(o.seed()),
-                o.exec().compute().id()));
+                o.exec().compute().id(),
+                o.exec().weights().id()));
     if (checkpoint != null) {
       cmd.add(checkpoint.toString());
     }
