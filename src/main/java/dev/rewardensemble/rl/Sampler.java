@@ -745,13 +745,7 @@ public final class Sampler implements AutoCloseable {
     Operand<TFloat32> rows0 =
         Transformers.forward(cx, config, fromVariables, ids, g0, Projector.NONE, null, cache0);
     Operand<TFloat32> last0 = lastRow(tf, rows0, g0, config.hiddenSize());
-    // Weight-first in float32, as each step computes it: the rows-first product repacks the whole
-    // [V, H] head for oneDNN (memory that TensorFlow's allocator then keeps: 147 MiB at GPT-2
-    // 124M).
-    Operand<TFloat32> logits0 =
-        cx.precision() == Precision.FLOAT32
-            ? LmHead.fewRowLogits(tf, config, fromVariables, last0)
-            : LmHead.logits(cx, config, fromVariables, last0);
+    Operand<TFloat32> logits0 = fewRowLogits(cx, fromVariables, last0);
     Operand<TFloat32> u0 = tf.gather(uniforms, tf.constant(0), tf.constant(1)); // [B]
     Operand<TInt32> tok0 = Sampling.choose(tf, logits0, u0, temperature, topP, topK); // [B]
     Operand<TFloat32> lp0 = Sampling.logProb(tf, logits0, tok0); // [B]
@@ -821,10 +815,7 @@ public final class Sampler implements AutoCloseable {
               Operand<TFloat32> rows =
                   Transformers.forward(bcx, config, w, newIds, g, Projector.NONE, null, cache);
               Operand<TFloat32> last = lastRow(b, rows, g, config.hiddenSize());
-              Operand<TFloat32> logits =
-                  stepPrecision == Precision.FLOAT32
-                      ? LmHead.fewRowLogits(b, config, w, last)
-                      : LmHead.logits(bcx, config, w, last); // [B, V]
+              Operand<TFloat32> logits = fewRowLogits(bcx, w, last); // [B, V]
               Operand<TFloat32> u =
                   b.gather(as(fixed.get(UNIFORMS).asOutput()), step, b.constant(1)); // [B]
               Operand<TInt32> tok =
@@ -861,6 +852,18 @@ public final class Sampler implements AutoCloseable {
       tf.slice(as(out[TOKENS]), origin, taken).asOutput(),
       tf.slice(as(out[LOGPROBS]), origin, taken).asOutput()
     };
+  }
+
+  /**
+   * The LM logits of a few rows (the prefill's last rows, a step's rows), as both compute them: in
+   * float32 weight-first ({@link LmHead#fewRowLogits}: the rows-first product repacks the whole
+   * {@code [V, H]} head for oneDNN, memory that TensorFlow's allocator then keeps: 147 MiB at GPT-2
+   * 124M), else in the context's precision with the head multiplied as stored.
+   */
+  private Operand<TFloat32> fewRowLogits(BuildContext cx, Weights w, Operand<TFloat32> rows) {
+    return cx.precision() == Precision.FLOAT32
+        ? LmHead.fewRowLogits(cx.tf(), config, w, rows)
+        : LmHead.logits(cx, config, w, rows);
   }
 
   /**

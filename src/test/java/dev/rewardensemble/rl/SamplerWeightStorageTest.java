@@ -20,8 +20,8 @@ import org.tensorflow.GraphOperation;
  * the in-graph decode loop as loop inputs in bfloat16 (widened inside the body, block by block),
  * and on a bf16 checkpoint the greedy tokens and their log-probabilities equal float32 storage's
  * exactly (widening is exact). Under bfloat16 compute the decode steps multiply the stored bfloat16
- * weights as stored (no float32 copy of a weight per step) and choose the tokens the uncached
- * reference chooses under the same precision.
+ * weights as stored where oneDNN multiplies bfloat16 (no float32 copy of a weight per step) and
+ * choose the tokens the uncached reference chooses under the same precision.
  */
 class SamplerWeightStorageTest {
 
@@ -96,15 +96,6 @@ class SamplerWeightStorageTest {
             && op.input(0).shape().numDimensions() == 2
             && !op.input(0).shape().hasUnknownDimension()) {
           widened++;
-          System.err.println(
-              "WIDENED "
-                  + op.name()
-                  + " "
-                  + op.input(0).shape()
-                  + " -> "
-                  + op.consumers()
-                  + " -> "
-                  + op.consumers().stream().map(c -> c.name() + c.consumers()).toList());
         }
       }
       if (OneDnn.bfloat16Products()) { // else a bfloat16 product widens its operands (Layers)
