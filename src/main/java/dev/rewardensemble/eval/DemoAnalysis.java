@@ -269,11 +269,42 @@ public final class DemoAnalysis {
     }
   }
 
+  /**
+   * Over-optimisation of the paper's rewards taken together ({@link #pooledReward}: the single
+   * model and the independent, linear and LoRA ensembles, mean aggregation): per unit (Best-of-n)
+   * or per PPO run, the rewards' mean win rate at the pooled curve's peak minus the one at the end.
+   * One reward's drop can fall short of its threshold in one run and pass it in another (every
+   * reward's drop was positive in every run of sessions 12-15, but which were resolved changed with
+   * the CPU); the rewards' average has a fraction of the noise, so this is the finding a run on
+   * another CPU should repeat.
+   *
+   * @param setting {@code "Best-of-n"} or {@code "PPO"}
+   * @param rewards the rewards averaged
+   * @param peak where the pooled mean curve peaks ({@code "n = 8"}, {@code "iteration 10"})
+   * @param end the last point ({@code "n = 200"}, {@code "iteration 40"})
+   * @param winDrop the win rate at the peak minus at the end
+   * @param proxyRise PPO: the proxy reward at the end minus at the peak; null for Best-of-n, where
+   *     the chosen response's proxy rises with n by construction
+   */
+  public record Pooled(
+      String setting,
+      List<MethodAgg> rewards,
+      String peak,
+      String end,
+      Hierarchy winDrop,
+      Hierarchy proxyRise) {
+    /** The win rate fell beyond its threshold (and, in PPO, the proxy rose beyond its own). */
+    public boolean shown() {
+      return beyondWin(winDrop) && (proxyRise == null || beyond(proxyRise));
+    }
+  }
+
   /** The analysis the report prints. */
   public record Analysis(
       List<Paired> paired,
       List<PpoPaired> ppoPaired,
       List<OverOptimisation> overOptimisation,
+      List<Pooled> pooled,
       String answers,
       List<Comparisons> families) {}
 
@@ -281,7 +312,92 @@ public final class DemoAnalysis {
     List<Comparisons> families = new ArrayList<>();
     String answers = answers(bon, ppo, families);
     return new Analysis(
-        paired(bon), ppoPaired(ppo), overOptimisation(ppo), answers, List.copyOf(families));
+        paired(bon),
+        ppoPaired(ppo),
+        overOptimisation(ppo),
+        pooled(bon, ppo),
+        answers,
+        List.copyOf(families));
+  }
+
+  /**
+   * A reward of the paper's question Q1, pooled by {@link Pooled}: the single model and the demo's
+   * own ensembles (not the K = 1 control, the WARM averages or the lever rows, which vary with the
+   * run's settings).
+   */
+  static boolean pooledReward(DemoMethod m) {
+    return !m.leverRow() && !m.warm() && (m.kind() == EnsembleKind.SINGLE || m.ensemble());
+  }
+
+  /** Best-of-n's and (with PPO runs of at least two pooled rewards) PPO's {@link Pooled}. */
+  public static List<Pooled> pooled(BestOfNResults bon, List<PpoPhase.PpoRuns> ppo) {
+    List<Pooled> out = new ArrayList<>();
+    AggregationConfig mean = AggregationConfig.mean();
+    List<DemoMethod> ms = bon.methods().stream().filter(DemoAnalysis::pooledReward).toList();
+    int[] ns = bon.ns();
+    double[][] perN = new double[ns.length][];
+    int peak = 0;
+    for (int ni = 0; ni < ns.length; ni++) {
+      final int n = ni;
+      perN[ni] = average(ms.stream().map(m -> bon.win(m, mean, n)).toList());
+      if (mean(perN[ni]) > mean(perN[peak])) {
+        peak = ni;
+      }
+    }
+    int last = bon.last();
+    out.add(
+        new Pooled(
+            "Best-of-n",
+            ms.stream().map(m -> m.with(mean)).toList(),
+            "n = " + ns[peak],
+            "n = " + ns[last],
+            bon.diff(perN[peak], perN[last]),
+            null));
+    List<PpoPhase.PpoRuns> rs =
+        ppo.stream()
+            .filter(r -> pooledReward(r.reward().method()) && r.reward().agg().equals(mean))
+            .toList();
+    if (rs.size() >= 2 && rs.get(0).runs().size() >= 2) {
+      int[] world = rs.get(0).world();
+      int points = rs.get(0).points();
+      for (PpoPhase.PpoRuns r : rs) {
+        if (!java.util.Arrays.equals(r.world(), world) || r.points() != points) {
+          throw new IllegalArgumentException(
+              "PPO runs of " + r.reward() + " are not paired with " + rs.get(0).reward() + "'s");
+        }
+      }
+      double[][] win = new double[points][], proxy = new double[points][];
+      int best = 0;
+      for (int i = 0; i < points; i++) {
+        final int p = i;
+        win[i] = average(rs.stream().map(r -> r.win(p)).toList());
+        proxy[i] = average(rs.stream().map(r -> r.proxy(p)).toList());
+        if (mean(win[i]) > mean(win[best])) {
+          best = i;
+        }
+      }
+      int end = points - 1;
+      out.add(
+          new Pooled(
+              "PPO",
+              rs.stream().map(PpoPhase.PpoRuns::reward).toList(),
+              "iteration " + rs.get(0).iteration(best),
+              "iteration " + rs.get(0).iteration(end),
+              paired(win[best], win[end], world),
+              paired(proxy[end], proxy[best], world)));
+    }
+    return out;
+  }
+
+  /** Element-wise mean of equally long arrays. */
+  private static double[] average(List<double[]> xs) {
+    double[] out = new double[xs.get(0).length];
+    for (double[] x : xs) {
+      for (int i = 0; i < out.length; i++) {
+        out[i] += x[i] / xs.size();
+      }
+    }
+    return out;
   }
 
   /** Positive by more than two (real) standard errors. */
@@ -558,11 +674,12 @@ public final class DemoAnalysis {
    */
   static String answers(
       BestOfNResults bon, List<PpoPhase.PpoRuns> ppo, List<Comparisons> families) {
+    Comparisons pooledFamily = new Comparisons("Over-optimisation (the paper's rewards pooled)");
     Comparisons q1 = new Comparisons("Q1 (Best-of-n)");
     Comparisons q1Ppo = new Comparisons("Q1 (PPO)");
     Comparisons q2 = new Comparisons("Q2");
     Comparisons q3 = new Comparisons("Q3");
-    StringBuilder a = new StringBuilder();
+    StringBuilder a = new StringBuilder(pooledAnswer(pooled(bon, ppo), pooledFamily));
     int last = bon.last();
     int[] ns = bon.ns();
     int nMax = ns[last];
@@ -723,6 +840,7 @@ public final class DemoAnalysis {
     }
     a.setLength(a.length() - 2);
     a.append(".\n\n");
+    families.add(pooledFamily);
     families.add(q1);
     if (!ppo.isEmpty()) {
       families.add(q1Ppo);
@@ -770,6 +888,51 @@ public final class DemoAnalysis {
       b.append("- ").append(f.summary()).append('\n');
     }
     return b.append('\n').toString();
+  }
+
+  /** The paragraph on {@link Pooled} over-optimisation, its tests recorded in {@code family}. */
+  static String pooledAnswer(List<Pooled> pooled, Comparisons family) {
+    StringBuilder a =
+        new StringBuilder(
+            String.format(
+                Locale.ROOT,
+                "**Over-optimisation, the paper's rewards pooled** (%s, averaged per %s: each"
+                    + " reward's own drop below passes its threshold in some runs and not in others,"
+                    + " with the CPU; their average has a fraction of the noise). ",
+                pooled.get(0).rewards().stream()
+                    .map(r -> r.method().name())
+                    .collect(java.util.stream.Collectors.joining(", ")),
+                pooled.size() > 1 ? "unit in Best-of-n and per run in PPO" : "unit"));
+    for (Pooled p : pooled) {
+      if (p.peak().equals(p.end())) {
+        a.append(
+            String.format(
+                Locale.ROOT, "%s: the pooled win rate is highest at %s. ", p.setting(), p.end()));
+        continue;
+      }
+      a.append(
+          String.format(
+              Locale.ROOT,
+              "%s: the win rate falls from %s (the pooled curve's peak) to %s by %s (%s)",
+              p.setting(),
+              p.peak(),
+              p.end(),
+              p.winDrop().stat().fmt(),
+              family.winVerdict(p.setting() + " pooled win-rate drop", p.winDrop().stat())));
+      if (p.proxyRise() != null) {
+        a.append(
+            String.format(
+                Locale.ROOT,
+                " while the proxy rises by %s (%s)",
+                p.proxyRise().stat().fmt(),
+                family.verdict(p.setting() + " pooled proxy rise", p.proxyRise().stat())));
+      }
+      a.append(p.shown() ? ": over-optimisation. " : ". ");
+    }
+    return a.append(
+            "The peak is chosen from the same numbers, which favours a drop by about the points'"
+                + " noise; the threshold asks for several times that.\n\n")
+        .toString();
   }
 
   /** Q1 for PPO: over-optimisation of each reward, and each ensemble against the single model. */

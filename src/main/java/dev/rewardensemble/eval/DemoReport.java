@@ -443,6 +443,22 @@ record DemoReport(
       o.put("win_diff_se_runs", p.winSeRuns());
       o.put("gold_diff_se_runs", p.goldSeRuns());
     }
+    ArrayNode pooledJson = root.putArray("pooled_over_optimisation");
+    for (DemoAnalysis.Pooled p : analysis.pooled()) {
+      ObjectNode o = pooledJson.addObject();
+      o.put("setting", p.setting());
+      ArrayNode rewards = o.putArray("rewards");
+      p.rewards().forEach(r -> rewards.add(r.toString()));
+      o.put("peak", p.peak());
+      o.put("end", p.end());
+      o.put("win_drop_mean", p.winDrop().mean());
+      o.put("win_drop_se", p.winDrop().se());
+      if (p.proxyRise() != null) {
+        o.put("proxy_rise_mean", p.proxyRise().mean());
+        o.put("proxy_rise_se", p.proxyRise().se());
+      }
+      o.put("shown", p.shown());
+    }
     LeverReport.json(root, this);
     ArrayNode families = root.putArray("multiple_comparisons");
     List<Comparisons> all = new java.util.ArrayList<>(analysis.families());

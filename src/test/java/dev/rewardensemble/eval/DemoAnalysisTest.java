@@ -203,6 +203,98 @@ class DemoAnalysisTest {
     assertTrue(a.contains("over-optimisation"), a);
   }
 
+  /**
+   * The paper's rewards pooled: per unit the mean of single, independent, linear and LoRA (mean
+   * aggregation) at the pooled peak minus at the largest n; the K = 1 control, the WARM averages
+   * and other aggregations are left out. In PPO per run, with the proxy's rise.
+   */
+  @Test
+  void overOptimisationIsTestedOnThePaperRewardsPooled() {
+    BestOfNResults bon = flat();
+    win(bon, "single", MEAN, 0, 0.60, 0.62, 0.64);
+    win(bon, "single", MEAN, 1, 0.50, 0.50, 0.52);
+    win(bon, "independent-2", MEAN, 0, 0.6, 0.6, 0.6);
+    win(bon, "independent-2", MEAN, 1, 0.5, 0.5, 0.5);
+    win(bon, "lora-1-control", MEAN, 0, 0.9, 0.9, 0.9); // not pooled
+    win(bon, "warm-independent-2", MEAN, 0, 0.9, 0.9, 0.9); // not pooled
+    win(bon, "linear-2", AggregationConfig.lcb(0.5), 0, 0.9, 0.9, 0.9); // not pooled
+    MethodAgg single = method(bon, "single").with(MEAN);
+    MethodAgg lin = method(bon, "linear-2").with(MEAN);
+    MethodAgg linLcb = method(bon, "linear-2").with(AggregationConfig.lcb(0.5));
+    PpoPhase.PpoRuns s =
+        new PpoPhase.PpoRuns(
+            single,
+            List.of(
+                run(single, new double[] {0.5, 0.70, 0.55}, new double[] {0, 1, 2}),
+                run(single, new double[] {0.5, 0.72, 0.60}, new double[] {0, 1, 2.2}),
+                run(single, new double[] {0.5, 0.68, 0.56}, new double[] {0, 1.1, 2.1})),
+            new int[] {0, 1, 2});
+    PpoPhase.PpoRuns l =
+        new PpoPhase.PpoRuns(
+            lin,
+            List.of(
+                run(lin, new double[] {0.5, 0.60, 0.70}, new double[] {0, 1, 2}),
+                run(lin, new double[] {0.5, 0.62, 0.74}, new double[] {0, 1, 2}),
+                run(lin, new double[] {0.5, 0.61, 0.66}, new double[] {0, 1, 2})),
+            new int[] {0, 1, 2});
+    PpoPhase.PpoRuns lcb =
+        new PpoPhase.PpoRuns(
+            linLcb,
+            List.of(
+                run(linLcb, new double[] {0.9, 0.1, 0.1}, new double[] {0, 9, 9}),
+                run(linLcb, new double[] {0.9, 0.1, 0.1}, new double[] {0, 9, 9}),
+                run(linLcb, new double[] {0.9, 0.1, 0.1}, new double[] {0, 9, 9})),
+            new int[] {0, 1, 2});
+    List<DemoAnalysis.Pooled> pooled = DemoAnalysis.pooled(bon, List.of(s, l, lcb));
+    assertEquals(2, pooled.size());
+    DemoAnalysis.Pooled b = pooled.get(0);
+    assertEquals(4, b.rewards().size());
+    assertEquals("n = 1", b.peak());
+    assertEquals("n = 4", b.end());
+    // per unit (0.60 + 0.6 + 0.5 + 0.5) / 4 - (0.50 + 0.5 + 0.5 + 0.5) / 4 = 0.05, then 0.055,
+    // 0.055
+    assertEquals(0.16 / 3, b.winDrop().mean(), 1e-12);
+    assertEquals(Math.sqrt(0.5e-4 / 6) / Math.sqrt(3), b.winDrop().se(), 1e-12);
+    assertTrue(b.shown());
+    assertEquals(null, b.proxyRise());
+    DemoAnalysis.Pooled p = pooled.get(1);
+    assertEquals(List.of(single, lin), p.rewards());
+    assertEquals("iteration 10", p.peak()); // pooled 0.655 at 10, 0.635 at 20
+    assertEquals("iteration 20", p.end());
+    // per run (0.70 + 0.60) / 2 - (0.55 + 0.70) / 2 = 0.025, then 0.0, 0.035
+    assertEquals(0.02, p.winDrop().mean(), 1e-12);
+    assertEquals(Math.sqrt(3.25e-4) / Math.sqrt(3), p.winDrop().se(), 1e-12);
+    assertEquals(3.1 / 3, p.proxyRise().mean(), 1e-12);
+    assertFalse(p.shown()); // 0.020 +- 0.010: within 4.30 standard errors
+    String a = DemoAnalysis.answers(bon, List.of(s, l, lcb));
+    assertTrue(
+        a.startsWith(
+            "**Over-optimisation, the paper's rewards pooled** (single, independent-2, linear-2,"
+                + " lora-2, averaged per unit in Best-of-n and per run in PPO"),
+        a);
+    assertTrue(
+        a.contains(
+            "Best-of-n: the win rate falls from n = 1 (the pooled curve's peak) to n = 4 by 0.053 ±"
+                + " 0.002 (positive by more than 4.30 standard errors (t, 2 df)): over-optimisation."),
+        a);
+    assertTrue(
+        a.contains(
+            "PPO: the win rate falls from iteration 10 (the pooled curve's peak) to iteration 20 by"
+                + " 0.020 ± 0.010 (within 4.30 standard errors (t, 2 df) of zero) while the proxy"
+                + " rises by 1.033 ± 0.033 (positive by more than 4.30 standard errors (t, 2 df))."),
+        a);
+    assertTrue(
+        a.contains("- Over-optimisation (the paper's rewards pooled), 3 tests: Best-of-n pooled"),
+        a);
+
+    // a reward's runs in other worlds than the others' are not pooled silently
+    PpoPhase.PpoRuns shifted = new PpoPhase.PpoRuns(lin, l.runs(), new int[] {2, 1, 0});
+    assertThrows(
+        IllegalArgumentException.class, () -> DemoAnalysis.pooled(bon, List.of(s, shifted)));
+    // without PPO, Best-of-n alone
+    assertEquals(1, DemoAnalysis.pooled(bon, List.of()).size());
+  }
+
   @Test
   void aResolvedWinRateDifferenceBelowTheMinimumIsNegligible() {
     // -0.003 +- 0.0005 with 3 df: beyond 3.18 standard errors, but a few thousandths

@@ -270,7 +270,12 @@ class DemoTest {
     // tests, with its p-value; the report lists what survives per question.
     JsonNode families = root.get("multiple_comparisons");
     assertEquals(
-        List.of("Q1 (Best-of-n)", "Q1 (PPO)", "Q2", "Q3"),
+        List.of(
+            "Over-optimisation (the paper's rewards pooled)",
+            "Q1 (Best-of-n)",
+            "Q1 (PPO)",
+            "Q2",
+            "Q3"),
         java.util.stream.StreamSupport.stream(families.spliterator(), false)
             .map(f -> f.get("question").asText())
             .toList());
@@ -281,6 +286,16 @@ class DemoTest {
         assertTrue(p >= 0 && p <= 1, t.toString());
       }
     }
+    // over-optimisation pooled over the paper's rewards, in Best-of-n and in PPO
+    JsonNode pooledOo = root.get("pooled_over_optimisation");
+    assertEquals(2, pooledOo.size(), pooledOo.toString());
+    assertEquals("Best-of-n", pooledOo.get(0).get("setting").asText());
+    assertEquals(4, pooledOo.get(0).get("rewards").size());
+    assertEquals("PPO", pooledOo.get(1).get("setting").asText());
+    assertTrue(pooledOo.get(1).has("proxy_rise_se"), pooledOo.toString());
+    assertTrue(
+        section(md, "## Answers").startsWith("## Answers\n\n**Over-optimisation, the paper's"),
+        section(md, "## Answers"));
     assertTrue(section(md, "## Answers").contains("**Multiple comparisons.**"), md);
     assertTrue(section(md, "## Answers").contains("- Q1 (PPO), "), md);
     assertTrue(md.contains("over 2 PPO runs"), "the report says PPO ran over runs");
