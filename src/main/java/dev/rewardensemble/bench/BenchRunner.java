@@ -288,19 +288,37 @@ public final class BenchRunner {
       memory.put("baseline_mb", baseline);
       log.accept(String.format("memory (%s): baseline process %.0f MiB", memName, baseline));
       ObjectNode kinds = memory.putObject("project");
-      Path memCausal = null; // generation loads its checkpoint from disk, as the peer does
+      // The workloads load their weights from disk, as the peer's probes do (in the storage dtype:
+      // bf16 files for --weights bfloat16): weights generated in the measured process left the
+      // generator's garbage in its peak.
+      Path memCausal = null;
+      Path memHeads1 = null;
+      Precision stored = BenchModels.stored(o.exec());
       for (String kind : memoryProbes(s)) {
-        if (kind.startsWith("generate") && memCausal == null) {
+        boolean generation = kind.startsWith("generate");
+        if (generation && memCausal == null) {
           memCausal = work.resolve(memName + "-causal");
           HfCheckpoint.save(
               memCausal,
               mc,
               SavedModels.causalLm(mc),
-              BenchModels.causalWeights(mc, o.seed()),
-              Map.of());
+              BenchModels.causalWeights(mc, o.seed(), stored),
+              Map.of(),
+              stored);
+        }
+        boolean reward = Workloads.SINGLE_MODEL.contains(kind) && !generation;
+        if (reward && memHeads1 == null) {
+          memHeads1 = work.resolve(memName + "-heads1");
+          HfCheckpoint.save(
+              memHeads1,
+              mc,
+              SavedModels.sequenceClassification(mc),
+              BenchModels.weights(mc, 1, o.seed(), stored),
+              Map.of(),
+              stored);
         }
         double p =
-            MemoryProbe.run(memPreset, kind, o, kind.startsWith("generate") ? memCausal : null)
+            MemoryProbe.run(memPreset, kind, o, generation ? memCausal : reward ? memHeads1 : null)
                 - baseline;
         kinds.put(kind, p);
         log.accept(String.format("  %-12s +%.0f MiB", kind, p));

@@ -28,8 +28,9 @@ import org.tensorflow.types.TFloat32;
  *
  * <p>Usage: {@code java -cp CP dev.rewardensemble.bench.MemoryProbe PRESET_JSON KIND K BATCH SEQ
  * INTRA INTER SEED [COMPUTE [WEIGHTS [CHECKPOINT]]]} (COMPUTE: float32, the default, or bfloat16;
- * WEIGHTS: {@code --weights}, auto by default; CHECKPOINT: a generation workload loads its causal
- * LM from there).
+ * WEIGHTS: {@code --weights}, auto by default; CHECKPOINT: a workload loads its weights from there,
+ * a causal LM for generation, a one-head reward model for scoring and training, as the peer's
+ * probes load theirs).
  */
 public final class MemoryProbe {
   private MemoryProbe() {}
@@ -54,7 +55,7 @@ public final class MemoryProbe {
           ((TFloat32) r.get(0)).getFloat();
         }
       }
-    } else if (args.length > 10) { // a generation workload over a checkpoint on disk
+    } else if (args.length > 10 && kind.startsWith("generate")) { // loaded from a checkpoint
       ModelConfig c = BenchModels.config(BenchModels.presetJson(preset), preset.toString());
       BenchOptions o = new BenchOptions(batch, seq, k, 0, 1, exec, seed);
       try (Workloads.Prepared p =
@@ -66,8 +67,9 @@ public final class MemoryProbe {
     } else if (Workloads.SINGLE_MODEL.contains(kind)) {
       ModelConfig c = BenchModels.config(BenchModels.presetJson(preset), preset.toString());
       BenchOptions o = new BenchOptions(batch, seq, k, 0, 1, exec, seed);
+      Path heads1 = args.length > 10 ? Path.of(args[10]) : null; // scoring, training: from disk
       try (Workloads.Prepared p =
-          Workloads.prepare(kind, c, BenchModels.tokenIds(c, 2 * batch, seq, seed), o)) {
+          Workloads.prepare(kind, c, BenchModels.tokenIds(c, 2 * batch, seq, seed), o, heads1)) {
         p.run();
         p.run();
       }

@@ -15,9 +15,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The generation workloads: {@code generate-sampled} is one of them (so that {@code rme bench}
- * reports greedy and sampled generation), and the memory probe of a generation workload loads the
- * causal LM from a checkpoint on disk (as {@code rme generate} and the peer's {@code
- * from_pretrained} do) in a fresh process.
+ * reports greedy and sampled generation), and the memory probes load their model from a checkpoint
+ * on disk (a causal LM as {@code rme generate} does, a reward model as {@code rme score} and {@code
+ * rme train-rm} do, like the peer's {@code from_pretrained}) in a fresh process.
  */
 class GenerationWorkloadTest {
   @TempDir Path tmp;
@@ -53,5 +53,41 @@ class GenerationWorkloadTest {
         IllegalArgumentException.class,
         () ->
             Workloads.prepareGeneration("score", c, BenchModels.tokenIds(c, 4, 12, 7), o, causal));
+  }
+
+  /**
+   * Scoring and training probes load the reward model from a one-head checkpoint on disk, in the
+   * storage dtype, as the peer's probes do (not from weights generated in the measured process).
+   */
+  @Test
+  void theMemoryProbeOfARewardWorkloadLoadsTheCheckpoint() throws Exception {
+    Path preset = Path.of("tf-graphs/tiny-llama.json");
+    ModelConfig c = BenchModels.config(BenchModels.presetJson(preset), preset.toString());
+    BenchOptions o =
+        new BenchOptions(
+            2,
+            12,
+            2,
+            0,
+            1,
+            new ExecConfig(1, 1, false)
+                .withWeights(dev.rewardensemble.config.WeightStorage.BFLOAT16),
+            7);
+    dev.rewardensemble.config.Precision bf16 = dev.rewardensemble.config.Precision.BFLOAT16;
+    Path heads1 = tmp.resolve("heads1");
+    HfCheckpoint.save(
+        heads1,
+        c,
+        SavedModels.sequenceClassification(c),
+        BenchModels.weights(c, 1, o.seed(), bf16),
+        Map.of(),
+        bf16);
+    for (String w : java.util.List.of("score", "bt-step", "lora-step")) {
+      assertTrue(MemoryProbe.run(preset, w, o, heads1) > 0, w);
+      assertThrows(
+          IllegalStateException.class,
+          () -> MemoryProbe.run(preset, w, o, tmp.resolve("missing")),
+          w);
+    }
   }
 }
