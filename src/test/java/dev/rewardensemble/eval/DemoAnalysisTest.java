@@ -221,22 +221,8 @@ class DemoAnalysisTest {
     MethodAgg single = method(bon, "single").with(MEAN);
     MethodAgg lin = method(bon, "linear-2").with(MEAN);
     MethodAgg linLcb = method(bon, "linear-2").with(AggregationConfig.lcb(0.5));
-    PpoPhase.PpoRuns s =
-        new PpoPhase.PpoRuns(
-            single,
-            List.of(
-                run(single, new double[] {0.5, 0.70, 0.55}, new double[] {0, 1, 2}),
-                run(single, new double[] {0.5, 0.72, 0.60}, new double[] {0, 1, 2.2}),
-                run(single, new double[] {0.5, 0.68, 0.56}, new double[] {0, 1.1, 2.1})),
-            new int[] {0, 1, 2});
-    PpoPhase.PpoRuns l =
-        new PpoPhase.PpoRuns(
-            lin,
-            List.of(
-                run(lin, new double[] {0.5, 0.60, 0.70}, new double[] {0, 1, 2}),
-                run(lin, new double[] {0.5, 0.62, 0.74}, new double[] {0, 1, 2}),
-                run(lin, new double[] {0.5, 0.61, 0.66}, new double[] {0, 1, 2})),
-            new int[] {0, 1, 2});
+    PpoPhase.PpoRuns s = risesThenFalls(single);
+    PpoPhase.PpoRuns l = risesToTheEnd(lin);
     PpoPhase.PpoRuns lcb =
         new PpoPhase.PpoRuns(
             linLcb,
@@ -434,6 +420,28 @@ class DemoAnalysisTest {
     return new PpoPhase.PpoCurve(r, pts, 1);
   }
 
+  /** 3 runs in 3 worlds that rise to iteration 10 and fall, the proxy rising throughout. */
+  private static PpoPhase.PpoRuns risesThenFalls(MethodAgg r) {
+    return new PpoPhase.PpoRuns(
+        r,
+        List.of(
+            run(r, new double[] {0.5, 0.70, 0.55}, new double[] {0, 1, 2}),
+            run(r, new double[] {0.5, 0.72, 0.60}, new double[] {0, 1, 2.2}),
+            run(r, new double[] {0.5, 0.68, 0.56}, new double[] {0, 1.1, 2.1})),
+        new int[] {0, 1, 2});
+  }
+
+  /** 3 runs in 3 worlds that rise to the end. */
+  private static PpoPhase.PpoRuns risesToTheEnd(MethodAgg r) {
+    return new PpoPhase.PpoRuns(
+        r,
+        List.of(
+            run(r, new double[] {0.5, 0.60, 0.70}, new double[] {0, 1, 2}),
+            run(r, new double[] {0.5, 0.62, 0.74}, new double[] {0, 1, 2}),
+            run(r, new double[] {0.5, 0.61, 0.66}, new double[] {0, 1, 2})),
+        new int[] {0, 1, 2});
+  }
+
   /**
    * A reward whose paired difference is nearly constant over 3 runs gets the pooled standard error
    * of all rewards' differences, not its own chance-small one.
@@ -497,23 +505,9 @@ class DemoAnalysisTest {
     MethodAgg single = method(bon, "single").with(MEAN);
     MethodAgg lin = method(bon, "linear-2").with(MEAN);
     // single: rises to iteration 10 and falls, proxy keeps rising; 3 runs in 3 worlds
-    PpoPhase.PpoRuns s =
-        new PpoPhase.PpoRuns(
-            single,
-            List.of(
-                run(single, new double[] {0.5, 0.70, 0.55}, new double[] {0, 1, 2}),
-                run(single, new double[] {0.5, 0.72, 0.60}, new double[] {0, 1, 2.2}),
-                run(single, new double[] {0.5, 0.68, 0.56}, new double[] {0, 1.1, 2.1})),
-            new int[] {0, 1, 2});
+    PpoPhase.PpoRuns s = risesThenFalls(single);
     // linear: rises to the end
-    PpoPhase.PpoRuns l =
-        new PpoPhase.PpoRuns(
-            lin,
-            List.of(
-                run(lin, new double[] {0.5, 0.60, 0.70}, new double[] {0, 1, 2}),
-                run(lin, new double[] {0.5, 0.62, 0.74}, new double[] {0, 1, 2}),
-                run(lin, new double[] {0.5, 0.61, 0.66}, new double[] {0, 1, 2})),
-            new int[] {0, 1, 2});
+    PpoPhase.PpoRuns l = risesToTheEnd(lin);
     List<PpoPhase.PpoStats> st = s.stats();
     assertEquals(0.70, st.get(1).win().mean(), 1e-12);
     // 0.70, 0.72, 0.68: sd 0.02, se 0.02 / sqrt 3
