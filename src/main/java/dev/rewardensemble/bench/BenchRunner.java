@@ -288,38 +288,27 @@ public final class BenchRunner {
       memory.put("baseline_mb", baseline);
       log.accept(String.format("memory (%s): baseline process %.0f MiB", memName, baseline));
       ObjectNode kinds = memory.putObject("project");
-      // The workloads load their weights from disk, as the peer's probes do (in the storage dtype:
-      // bf16 files for --weights bfloat16): weights generated in the measured process left the
-      // generator's garbage in its peak.
-      Path memCausal = null;
-      Path memHeads1 = null;
-      Precision stored = BenchModels.stored(o.exec());
-      for (String kind : memoryProbes(s)) {
-        boolean generation = kind.startsWith("generate");
-        if (generation && memCausal == null) {
-          memCausal = work.resolve(memName + "-causal");
-          HfCheckpoint.save(
-              memCausal,
+      // The workloads load their weights from the checkpoints written for the peer (in the storage
+      // dtype: bf16 files for --weights bfloat16), the same files the peer's probes load: weights
+      // generated in the measured process left the generator's garbage in its peak.
+      List<String> probeKinds = memoryProbes(s);
+      boolean generates = probeKinds.stream().anyMatch(BenchRunner::generation);
+      boolean rewards = probeKinds.stream().anyMatch(BenchRunner::rewardWorkload);
+      ObjectNode mp =
+          exportForPeer(
+              work.resolve(memName),
+              memName,
               mc,
-              SavedModels.causalLm(mc),
-              BenchModels.causalWeights(mc, o.seed(), stored),
-              Map.of(),
-              stored);
-        }
-        boolean reward = Workloads.SINGLE_MODEL.contains(kind) && !generation;
-        if (reward && memHeads1 == null) {
-          memHeads1 = work.resolve(memName + "-heads1");
-          HfCheckpoint.save(
-              memHeads1,
-              mc,
-              SavedModels.sequenceClassification(mc),
-              BenchModels.weights(mc, 1, o.seed(), stored),
-              Map.of(),
-              stored);
-        }
-        double p =
-            MemoryProbe.run(memPreset, kind, o, generation ? memCausal : reward ? memHeads1 : null)
-                - baseline;
+              BenchModels.tokenIds(mc, 2 * o.batch(), o.seq(), o.seed()),
+              o,
+              s.peer() || rewards,
+              s.peer(),
+              s.peer() || generates);
+      Path memHeads1 = Path.of(mp.get("heads1").asText());
+      Path memCausal = Path.of(mp.get("causal").asText());
+      for (String kind : probeKinds) {
+        Path checkpoint = generation(kind) ? memCausal : rewardWorkload(kind) ? memHeads1 : null;
+        double p = MemoryProbe.run(memPreset, kind, o, checkpoint) - baseline;
         kinds.put(kind, p);
         log.accept(String.format("  %-12s +%.0f MiB", kind, p));
       }
@@ -334,18 +323,8 @@ public final class BenchRunner {
         }
       }
       if (s.peer()) {
-        ObjectNode mp =
-            exportForPeer(
-                work.resolve(memName),
-                memName,
-                mc,
-                BenchModels.tokenIds(mc, 2 * o.batch(), o.seq(), o.seed()),
-                o,
-                true,
-                true,
-                true);
         ArrayNode probes = mp.putArray("probes");
-        memoryProbes(s).forEach(probes::add);
+        probeKinds.forEach(probes::add);
         peerSpec.set("memory", mp);
       }
     }
@@ -463,6 +442,16 @@ public final class BenchRunner {
       out.addAll(BenchModels.KINDS);
     }
     return out;
+  }
+
+  /** A generation workload, whose memory probe loads the causal LM. */
+  private static boolean generation(String kind) {
+    return kind.startsWith("generate");
+  }
+
+  /** A scoring or training workload, whose memory probe loads the one-head reward model. */
+  private static boolean rewardWorkload(String kind) {
+    return Workloads.SINGLE_MODEL.contains(kind) && !generation(kind);
   }
 
   /**

@@ -7,6 +7,7 @@ import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.data.PreferencePair;
+import dev.rewardensemble.ensemble.EnsembleModel;
 import dev.rewardensemble.ensemble.LoraEnsembleGraph;
 import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.lora.LoraConfig;
@@ -15,6 +16,9 @@ import dev.rewardensemble.rl.SamplingConfig;
 import dev.rewardensemble.train.RewardTrainer;
 import dev.rewardensemble.train.Schedule;
 import dev.rewardensemble.train.TrainConfig;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -99,7 +103,7 @@ public final class Workloads {
    * loading the same weights from disk).
    */
   public static Prepared prepare(
-      String name, ModelConfig c, int[] ids, BenchOptions o, java.nio.file.Path heads1) {
+      String name, ModelConfig c, int[] ids, BenchOptions o, Path heads1) {
     return switch (name) {
       case "score" -> {
         int n = o.batch() * o.seq();
@@ -165,19 +169,18 @@ public final class Workloads {
   /**
    * The reward model of checkpoint {@code dir} (one head), its weights left on disk until loaded.
    */
-  private static dev.rewardensemble.ensemble.EnsembleModel checkpoint(java.nio.file.Path dir) {
+  private static EnsembleModel checkpoint(Path dir) {
     try {
-      return dev.rewardensemble.ensemble.EnsembleModel.fromCheckpoint(dir);
-    } catch (java.io.IOException e) {
-      throw new java.io.UncheckedIOException(e);
+      return EnsembleModel.fromCheckpoint(dir);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
     }
   }
 
   /**
    * Trunk and one head: seeded ({@code heads1} null) or read lazily from checkpoint {@code heads1}.
    */
-  private static LazyWeights rewardWeights(
-      ModelConfig c, BenchOptions o, java.nio.file.Path heads1) {
+  private static LazyWeights rewardWeights(ModelConfig c, BenchOptions o, Path heads1) {
     if (heads1 == null) {
       return BenchModels.weights(c, 1, o.seed(), BenchModels.stored(o.exec()));
     }
@@ -191,8 +194,7 @@ public final class Workloads {
    * this process: what {@link MemoryProbe} measures, like the peer's {@code from_pretrained}.
    */
   public static Prepared prepareGeneration(
-      String name, ModelConfig c, int[] ids, BenchOptions o, java.nio.file.Path checkpoint)
-      throws java.io.IOException {
+      String name, ModelConfig c, int[] ids, BenchOptions o, Path checkpoint) throws IOException {
     if (!name.equals("generate") && !name.equals(GENERATE_SAMPLED)) {
       throw new IllegalArgumentException("not a generation workload: '" + name + "'");
     }
