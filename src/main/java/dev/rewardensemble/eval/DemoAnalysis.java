@@ -336,14 +336,11 @@ public final class DemoAnalysis {
     List<DemoMethod> ms = bon.methods().stream().filter(DemoAnalysis::pooledReward).toList();
     int[] ns = bon.ns();
     double[][] perN = new double[ns.length][];
-    int peak = 0;
     for (int ni = 0; ni < ns.length; ni++) {
       final int n = ni;
       perN[ni] = average(ms.stream().map(m -> bon.win(m, mean, n)).toList());
-      if (mean(perN[ni]) > mean(perN[peak])) {
-        peak = ni;
-      }
     }
+    int peak = highest(perN, x -> bon.stat(x).mean()); // as one reward's peak(bon, m)
     int last = bon.last();
     out.add(
         new Pooled(
@@ -367,15 +364,12 @@ public final class DemoAnalysis {
         }
       }
       double[][] win = new double[points][], proxy = new double[points][];
-      int best = 0;
       for (int i = 0; i < points; i++) {
         final int p = i;
         win[i] = average(rs.stream().map(r -> r.win(p)).toList());
         proxy[i] = average(rs.stream().map(r -> r.proxy(p)).toList());
-        if (mean(win[i]) > mean(win[best])) {
-          best = i;
-        }
       }
+      int best = highest(win, DemoAnalysis::mean); // as one reward's bestPoint
       int end = points - 1;
       out.add(
           new Pooled(
@@ -454,9 +448,21 @@ public final class DemoAnalysis {
 
   /** The evaluation index where the mean win rate over runs peaks (the first on ties). */
   public static int bestPoint(PpoPhase.PpoRuns r) {
+    return highest(
+        java.util.stream.IntStream.range(0, r.points()).mapToObj(r::win).toArray(double[][]::new),
+        DemoAnalysis::mean);
+  }
+
+  /**
+   * The index of the point whose {@code centre} is highest, of a curve given per point (each
+   * point's per-unit or per-run values); the first on ties. Every peak the analysis reports comes
+   * from here: one reward's (Best-of-n over n, PPO over evaluations) and the pooled curves'.
+   */
+  private static int highest(
+      double[][] curve, java.util.function.ToDoubleFunction<double[]> centre) {
     int bi = 0;
-    for (int i = 0; i < r.points(); i++) {
-      if (mean(r.win(i)) > mean(r.win(bi))) {
+    for (int i = 1; i < curve.length; i++) {
+      if (centre.applyAsDouble(curve[i]) > centre.applyAsDouble(curve[bi])) {
         bi = i;
       }
     }
@@ -654,13 +660,11 @@ public final class DemoAnalysis {
    */
   public static int peak(BestOfNResults bon, DemoMethod m) {
     AggregationConfig mean = AggregationConfig.mean();
-    int bi = 0;
-    for (int ni = 0; ni < bon.ns().length; ni++) {
-      if (bon.stat(bon.win(m, mean, ni)).mean() > bon.stat(bon.win(m, mean, bi)).mean()) {
-        bi = ni;
-      }
-    }
-    return bi;
+    return highest(
+        java.util.stream.IntStream.range(0, bon.ns().length)
+            .mapToObj(ni -> bon.win(m, mean, ni))
+            .toArray(double[][]::new),
+        x -> bon.stat(x).mean());
   }
 
   /** The answers to Q1-Q3 in words (markdown). */
