@@ -99,7 +99,7 @@ public final class Workloads {
    * this process), streamed from its memory map as {@code rme score} and {@code rme train-rm} read
    * a model: what {@link MemoryProbe} measures, like the peer's {@code from_pretrained} of the same
    * file. Generating the weights in the measured process put the generator's garbage into the peak
-   * RSS (bf16 scoring on the 1.2B preset's 1024-wide copy: 916 MiB above the runtime against 608
+   * RSS (bf16 scoring on the 1.2B preset's 1024-wide copy: 916 MiB above the runtime against 569
    * loading the same weights from disk).
    */
   public static Prepared prepare(
