@@ -3,6 +3,7 @@ package dev.rewardensemble.api;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.config.RewardToken;
 import dev.rewardensemble.data.Padding;
 import dev.rewardensemble.ensemble.AggregationConfig;
@@ -27,6 +28,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.tensorflow.Result;
+import org.tensorflow.Tensor;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.types.TFloat32;
@@ -74,16 +76,23 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
     ExecConfig fixed = exec.forFixedShapes();
     compiled = fixed.xla();
     owner = new GraphSession();
+    ForwardGraph built = null;
     try {
-      fg =
+      // A large token embedding on disk stays there: the host gathers a batch's rows from the
+      // file's memory map (ParameterStore.gatherOnHost), as a PyTorch process that maps it does.
+      Precision frozen = m.frozenStorage(fixed.weights());
+      built =
           m.build(
-              BuildContext.of(owner.graph(), fixed).forInference(),
-              m.frozenStorage(fixed.weights()));
-      fg.params().load(owner.open(fixed), m.weights(), false, String.valueOf(m.source()));
+              BuildContext.of(owner.graph(), fixed).forInference(), frozen, m.rowsOnHost(frozen));
+      built.params().load(owner.open(fixed), m.weights(), false, String.valueOf(m.source()));
     } catch (RuntimeException | Error e) {
       owner.close(); // the session first: Graph.close() waits for open sessions
+      if (built != null) {
+        built.params().unmapHostRows();
+      }
       throw e;
     }
+    fg = built;
   }
 
   private RewardModel(SavedModelScorer s) {
@@ -371,12 +380,13 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
     // close() waits for this run to finish; after close, IllegalStateException("closed").
     return owner.run(
         session -> {
+          List<Tensor> rows = new ArrayList<>(1);
           try (TInt32 idT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(ids, true, false));
               TInt32 maskT = TInt32.tensorOf(Shape.of(b, t), DataBuffers.of(mask, true, false));
               Result r =
                   dev.rewardensemble.model.RunProfile.run(
-                      session
-                          .runner()
+                      fg.params()
+                          .feedHostRows(session.runner(), ids, rows)
                           .feed(fg.inputIds(), idT)
                           .feed(fg.attentionMask(), maskT)
                           .fetch(fg.rewards()))) {
@@ -389,6 +399,8 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
               System.arraycopy(flat, i * members, out[i], 0, members);
             }
             return out;
+          } finally {
+            rows.forEach(Tensor::close);
           }
         });
   }
@@ -396,7 +408,9 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
   /**
    * Bytes of the variables of the loaded scoring graph (each at its stored dtype: 4 bytes a float32
    * value, 2 a bfloat16 one): what the model holds in memory for its weights, the trunk once for a
-   * shared-trunk ensemble, K times for an independent one. Graph back end only.
+   * shared-trunk ensemble, K times for an independent one. A token embedding whose rows are
+   * gathered on the host from its checkpoint file ({@link #rowsOnHost}) is not a variable and not
+   * counted: the process holds only the pages of the rows it has read. Graph back end only.
    */
   public long variableBytes() {
     if (fg == null) {
@@ -411,12 +425,26 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
     return bytes;
   }
 
+  /**
+   * The tables (store keys) whose rows this model gathers on the host from its checkpoint's memory
+   * map instead of holding them in variables: a token embedding read from disk of at least {@link
+   * dev.rewardensemble.model.ParameterStore#hostRowsMin} bytes. Empty for a SavedModel.
+   */
+  public List<String> rowsOnHost() {
+    return fg == null ? List.of() : fg.params().hostedNames();
+  }
+
   /** Current weights by store key (graph back end only). */
   public Map<String, FloatTensor> weights() {
     if (fg == null) {
       throw new IllegalStateException("a SavedModel's weights are not readable from Java");
     }
-    return owner.run(session -> fg.params().readAll(session));
+    return owner.run(
+        session -> {
+          Map<String, FloatTensor> all = new java.util.LinkedHashMap<>(fg.params().readHosted());
+          all.putAll(fg.params().readAll(session));
+          return all;
+        });
   }
 
   private static float[] floats(JsonNode n) {
@@ -432,7 +460,8 @@ public final class RewardModel implements AutoCloseable, EnsembleScorer {
     if (saved != null) {
       saved.close();
     } else {
-      owner.close();
+      owner.close(); // waits for runs in flight: none reads the mapped tables after it
+      fg.params().unmapHostRows();
     }
   }
 }

@@ -118,8 +118,19 @@ public record EnsembleModel(
    * and adapters stay float32.
    */
   public ForwardGraph build(BuildContext cx, Precision frozen) {
+    return build(cx, frozen, java.util.Set.of());
+  }
+
+  /**
+   * {@link #build(BuildContext, Precision)} with the rows of the tables {@code onHost} (store keys,
+   * e.g. {@link #rowsOnHost}) gathered on the host ({@link ParameterStore#gatherOnHost}): the
+   * graph's runs feed them ({@link ParameterStore#feedHostRows}).
+   */
+  public ForwardGraph build(BuildContext cx, Precision frozen, java.util.Set<String> onHost) {
     ParameterStore params =
-        new ParameterStore(cx.tf()).storeAs(key -> isFrozen(key) ? frozen : Precision.FLOAT32);
+        new ParameterStore(cx.tf())
+            .storeAs(key -> isFrozen(key) ? frozen : Precision.FLOAT32)
+            .gatherOnHost(onHost::contains);
     int k = spec.k();
     return switch (spec.kind()) {
       case SINGLE, LINEAR ->
@@ -140,6 +151,36 @@ public record EnsembleModel(
       plain = dot < 0 ? key : key.substring(dot + 1);
     }
     return Transformers.parameterShapes(config).containsKey(plain);
+  }
+
+  /**
+   * The token embeddings (store keys: every member's for an independent ensemble) that a scoring
+   * graph reads from their checkpoint files on the host ({@link ParameterStore#gatherOnHost}): each
+   * one still on disk as an F32 or BF16 matrix ({@link LazyWeights#rowsMappable}) and of at least
+   * {@link ParameterStore#hostRowsMin} bytes when stored in {@code frozen}. Weights given in memory
+   * have none.
+   */
+  public java.util.Set<String> rowsOnHost(Precision frozen) {
+    long min = ParameterStore.hostRowsMin();
+    if (!(weights instanceof LazyWeights lazy) || min < 0) {
+      return java.util.Set.of();
+    }
+    java.util.Set<String> out = new java.util.LinkedHashSet<>();
+    for (String key : weights.keySet()) {
+      String plain = key;
+      if (kind() == EnsembleKind.INDEPENDENT && key.startsWith("member")) {
+        int dot = key.indexOf('.');
+        plain = dot < 0 ? key : key.substring(dot + 1);
+      }
+      if (plain.equals(config.embeddingKey())
+          && isFrozen(key)
+          && lazy.rowsMappable(key)
+          && FloatTensor.numElements(lazy.shape(key)) * (frozen == Precision.BFLOAT16 ? 2 : 4)
+              >= min) {
+        out.add(key);
+      }
+    }
+    return out;
   }
 
   /**

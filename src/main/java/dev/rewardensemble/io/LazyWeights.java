@@ -175,6 +175,34 @@ public final class LazyWeights extends AbstractMap<String, FloatTensor> {
     return v instanceof Ref || v instanceof Deferred;
   }
 
+  /**
+   * Whether {@code key} is a matrix in a checkpoint file that {@link #mapRows} can map: F32 or BF16
+   * ({@link MappedRows#mappable}), still on disk.
+   */
+  public boolean rowsMappable(String key) {
+    return entries.get(key) instanceof Ref r
+        && MappedRows.mappable(r.info().dtype(), r.info().shape());
+  }
+
+  /**
+   * Maps {@code key}'s tensor read-only from its checkpoint file for row lookups ({@link
+   * #rowsMappable}); the caller closes the mapping.
+   *
+   * @throws IllegalArgumentException if {@code key} is not such a tensor
+   */
+  public MappedRows mapRows(String key) {
+    if (!rowsMappable(key)) {
+      throw new IllegalArgumentException(
+          "tensor '" + key + "' is not an F32 or BF16 matrix on disk");
+    }
+    Ref r = (Ref) entries.get(key);
+    try (TensorSource src = TensorSources.openCheckpoint(r.checkpoint())) {
+      return src.mapRows(r.sourceKey());
+    } catch (IOException e) {
+      throw new UncheckedIOException("opening " + r.checkpoint() + " failed: " + e.getMessage(), e);
+    }
+  }
+
   /** The shape of {@code key}, from the header when it is on disk. */
   public long[] shape(String key) {
     Object v = entries.get(key);

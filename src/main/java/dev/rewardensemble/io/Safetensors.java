@@ -240,6 +240,23 @@ public final class Safetensors implements TensorSource {
     }
   }
 
+  @Override
+  public MappedRows mapRows(String key) {
+    return mapRows(key, MappedRows.WINDOW_BYTES);
+  }
+
+  /** {@link #mapRows(String)} in windows of at most {@code windowBytes} (tests: several). */
+  MappedRows mapRows(String key, long windowBytes) {
+    TensorInfo info = info(key);
+    ensureOpen();
+    try {
+      return MappedRows.map(path, channel, dataStart, info, windowBytes);
+    } catch (IOException e) {
+      throw new UncheckedIOException(
+          "mapping tensor '" + key + "' of " + path + " failed: " + e.getMessage(), e);
+    }
+  }
+
   /** Largest byte range mapped at a time. */
   private static final long MAP_WINDOW_BYTES = 1L << 30;
 

@@ -170,6 +170,11 @@ public final class SafetensorsIndex implements TensorSource {
     shard(shardName(key)).stream(key, target, sink);
   }
 
+  @Override
+  public MappedRows mapRows(String key) {
+    return shard(shardName(key)).mapRows(key);
+  }
+
   /** The {@code metadata} object of the index, values as strings (numbers in their JSON form). */
   @Override
   public Map<String, String> metadata() {

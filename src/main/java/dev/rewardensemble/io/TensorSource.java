@@ -55,6 +55,19 @@ public interface TensorSource extends AutoCloseable {
   }
 
   /**
+   * Maps the matrix {@code key} (F32 or BF16, {@link MappedRows#mappable}) read-only for row
+   * lookups; the caller closes it. The mapping outlives this source. This default refuses: {@link
+   * Safetensors} and {@link SafetensorsIndex} map their files.
+   *
+   * @throws UnsupportedOperationException if this source cannot map its tensors
+   * @throws IllegalArgumentException if there is no such tensor or it is not mappable
+   * @throws UncheckedIOException if mapping fails
+   */
+  default MappedRows mapRows(String key) {
+    throw new UnsupportedOperationException(path() + " cannot map tensor '" + key + "'");
+  }
+
+  /**
    * Reads every tensor, in key order. Only sensible for small models: it holds all weights on the
    * heap at once.
    */

@@ -4,6 +4,7 @@ import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.LazyWeights;
+import dev.rewardensemble.io.MappedRows;
 import dev.rewardensemble.io.TensorBytes;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -16,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
 import java.util.function.Function;
+import java.util.function.Predicate;
 import org.tensorflow.Operand;
 import org.tensorflow.Result;
 import org.tensorflow.Session;
@@ -59,10 +61,39 @@ public final class ParameterStore {
       Placeholder<? extends TType> feed,
       Assign<? extends TType> assign) {}
 
-  /** The storage rule, shared by a store and its views. */
+  /**
+   * A table whose rows the host gathers ({@link #gatherOnHost}): no variable, a placeholder {@code
+   * rows [N, width]} in the storage dtype fed per run from {@code table}, the checkpoint's tensor
+   * mapped read-only (bound by {@link #load}).
+   */
+  private static final class Hosted {
+    final String name;
+    final long[] shape;
+    final Precision storage;
+    final Placeholder<? extends TType> rows;
+    final Operand<TFloat32> value;
+    MappedRows table;
+
+    Hosted(
+        String name,
+        long[] shape,
+        Precision storage,
+        Placeholder<? extends TType> rows,
+        Operand<TFloat32> value) {
+      this.name = name;
+      this.shape = shape;
+      this.storage = storage;
+      this.rows = rows;
+      this.value = value;
+    }
+  }
+
+  /** The storage rule and the host-gathered tables, shared by a store and its views. */
   private static final class Storage {
     Function<String, Precision> rule = name -> Precision.FLOAT32;
+    Predicate<String> onHost = name -> false;
     final Map<String, Operand<TFloat32>> widened = new java.util.HashMap<>();
+    final Map<String, Hosted> hosted = new LinkedHashMap<>();
   }
 
   public ParameterStore(Ops tf) {
@@ -92,6 +123,34 @@ public final class ParameterStore {
   public ParameterStore storeAs(Function<String, Precision> rule) {
     storage.rule = java.util.Objects.requireNonNull(rule, "rule");
     return this;
+  }
+
+  /**
+   * Sets the tables (by full key) whose rows {@link #rows} gathers on the host instead of from a
+   * variable: a scoring graph's token embedding read from a checkpoint file, of which a batch reads
+   * a few rows, so that the process holds only the pages of those rows ({@link MappedRows}) and not
+   * the whole table. Such a table gets no variable: {@link #rows} returns a placeholder {@code [N,
+   * width]} (in the key's storage dtype, widened to float32), {@link #load} maps the tensor from
+   * its checkpoint file, and every run feeds the rows of the graph's flattened input ids ({@link
+   * #feedHostRows}), which must be the ids the graph looks the table up with. Reading such a key
+   * any other way ({@link #value}, {@link #get}, {@link #stored}) is refused. Applies to tables
+   * first requested from now on; none until set.
+   *
+   * @return this store
+   */
+  public ParameterStore gatherOnHost(Predicate<String> names) {
+    storage.onHost = java.util.Objects.requireNonNull(names, "names");
+    return this;
+  }
+
+  /**
+   * Bytes from which {@link dev.rewardensemble.api.RewardModel} gathers a token embedding's rows on
+   * the host ({@link #gatherOnHost}): 16 MiB in the storage dtype. Below that a table is a small
+   * part of any model, and batches read most of its rows anyway. The system property {@code
+   * rme.hostRowsMin} (bytes) overrides it (tests set 0; a negative value turns host gathering off).
+   */
+  public static long hostRowsMin() {
+    return Long.getLong("rme.hostRowsMin", 16L << 20);
   }
 
   /**
@@ -159,11 +218,123 @@ public final class ParameterStore {
    * dtype and then widened, so that a bfloat16 embedding table is never widened as a whole.
    */
   public Operand<TFloat32> rows(String key, long[] shape, Operand<TInt32> ids) {
+    String name = prefix + key;
+    if (!entries.containsKey(name)
+        && (storage.hosted.containsKey(name) || storage.onHost.test(name))) {
+      return hosted(name, shape);
+    }
     Entry e = entry(key, shape);
     if (e.storage == Precision.FLOAT32) {
       return tf.gather(value(e), ids, tf.constant(0));
     }
     return tf.dtypes.cast(tf.gather(e.variable, ids, tf.constant(0)), TFloat32.class);
+  }
+
+  private Operand<TFloat32> hosted(String name, long[] shape) {
+    Hosted h = storage.hosted.get(name);
+    if (h != null) {
+      if (!Arrays.equals(h.shape, shape)) {
+        throw new IllegalStateException(
+            "table "
+                + name
+                + " requested with shape "
+                + Arrays.toString(shape)
+                + " but exists with "
+                + Arrays.toString(h.shape));
+      }
+      return h.value;
+    }
+    if (shape.length != 2) {
+      throw new IllegalArgumentException(
+          "only a matrix's rows can be gathered on the host: " + name + Arrays.toString(shape));
+    }
+    Precision p = storage.rule.apply(name);
+    Shape rowsShape = Shape.of(Shape.UNKNOWN_SIZE, shape[1]);
+    if (p == Precision.BFLOAT16) {
+      Placeholder<TBfloat16> rows =
+          tf.withName(name + "_rows").placeholder(TBfloat16.class, Placeholder.shape(rowsShape));
+      h = new Hosted(name, shape.clone(), p, rows, tf.dtypes.cast(rows, TFloat32.class));
+    } else {
+      Placeholder<TFloat32> rows =
+          tf.withName(name + "_rows").placeholder(TFloat32.class, Placeholder.shape(rowsShape));
+      h = new Hosted(name, shape.clone(), p, rows, rows);
+    }
+    storage.hosted.put(name, h);
+    return h.value;
+  }
+
+  /** Whether this graph gathers some table's rows on the host ({@link #gatherOnHost}). */
+  public boolean gathersOnHost() {
+    return !storage.hosted.isEmpty();
+  }
+
+  /** The tables whose rows are gathered on the host, by full key, in creation order. */
+  public List<String> hostedNames() {
+    return List.copyOf(storage.hosted.keySet());
+  }
+
+  /**
+   * Feeds every host-gathered table ({@link #gatherOnHost}) to {@code runner}: rows {@code ids}
+   * (the graph's input ids, flattened) copied from the mapped checkpoint into a new tensor of the
+   * table's storage dtype, added to {@code fed}, which the caller closes after the run.
+   *
+   * @throws IllegalArgumentException naming an id outside the table
+   */
+  public Session.Runner feedHostRows(Session.Runner runner, int[] ids, List<Tensor> fed) {
+    for (Hosted h : storage.hosted.values()) {
+      MappedRows table = h.table;
+      if (table == null) {
+        throw new IllegalStateException("the table " + h.name + " has not been loaded");
+      }
+      Shape sh = Shape.of(ids.length, h.shape[1]);
+      Tensor t = h.storage == Precision.BFLOAT16 ? TBfloat16.tensorOf(sh) : TFloat32.tensorOf(sh);
+      fed.add(t);
+      ByteDataBuffer data = t.asRawTensor().data();
+      byte[] staging =
+          new byte[Math.toIntExact(h.shape[1] * (h.storage == Precision.BFLOAT16 ? 2 : 4))];
+      table.gather(ids, h.storage, (chunk, offset) -> copy(chunk, data, offset, staging));
+      runner.feed(h.rows, t);
+    }
+    return runner;
+  }
+
+  /**
+   * The host-gathered tables' values ({@link #gatherOnHost}) as float32 of their storage dtype's
+   * precision, read from their mapped checkpoints.
+   */
+  public Map<String, FloatTensor> readHosted() {
+    Map<String, FloatTensor> out = new LinkedHashMap<>();
+    for (Hosted h : storage.hosted.values()) {
+      if (h.table == null) {
+        throw new IllegalStateException("the table " + h.name + " has not been loaded");
+      }
+      out.put(h.name, h.table.readAll(h.storage));
+    }
+    return out;
+  }
+
+  /**
+   * Unmaps the host-gathered tables' checkpoints (idempotent). Their owner (the session's owner)
+   * calls it once no run can read them any more: after the session is closed.
+   */
+  public void unmapHostRows() {
+    RuntimeException failure = null;
+    for (Hosted h : storage.hosted.values()) {
+      try {
+        if (h.table != null) {
+          h.table.close();
+        }
+      } catch (RuntimeException ex) {
+        if (failure == null) {
+          failure = ex;
+        } else {
+          failure.addSuppressed(ex);
+        }
+      }
+    }
+    if (failure != null) {
+      throw failure;
+    }
   }
 
   /** The dtype variable {@code name} is stored in. */
@@ -177,6 +348,10 @@ public final class ParameterStore {
 
   private Entry entry(String key, long[] shape) {
     String name = prefix + key;
+    if (storage.hosted.containsKey(name)) {
+      throw new IllegalStateException(
+          name + " is gathered on the host (gatherOnHost): only its rows can be read");
+    }
     Entry e = entries.get(name);
     if (e != null) {
       if (!Arrays.equals(e.shape, shape)) {
@@ -288,7 +463,24 @@ public final class ParameterStore {
     for (String key : values.keySet()) {
       Entry e = entries.get(key);
       long[] shape = LazyWeights.shapeOf(values, key);
-      if (e == null) {
+      Hosted h = storage.hosted.get(key);
+      if (h != null) {
+        if (!Arrays.equals(h.shape, shape)) {
+          problems.add(
+              "tensor '"
+                  + key
+                  + "' has shape "
+                  + Arrays.toString(shape)
+                  + ", the model expects "
+                  + Arrays.toString(h.shape));
+        } else if (!(values instanceof LazyWeights l && l.rowsMappable(key))) {
+          problems.add(
+              "tensor '"
+                  + key
+                  + "' must be an F32 or BF16 matrix in a checkpoint file (its rows are gathered"
+                  + " on the host)");
+        }
+      } else if (e == null) {
         problems.add("unexpected tensor '" + key + "' " + Arrays.toString(shape));
       } else if (!Arrays.equals(e.shape, shape)) {
         problems.add(
@@ -302,9 +494,11 @@ public final class ParameterStore {
     }
     if (!partial) {
       TreeSet<String> missing = new TreeSet<>(entries.keySet());
+      missing.addAll(storage.hosted.keySet());
       missing.removeAll(values.keySet());
       for (String m : missing) {
-        problems.add("missing tensor '" + m + "' " + Arrays.toString(entries.get(m).shape));
+        long[] shape = entries.containsKey(m) ? entries.get(m).shape : storage.hosted.get(m).shape;
+        problems.add("missing tensor '" + m + "' " + Arrays.toString(shape));
       }
     }
     if (!problems.isEmpty()) {
@@ -314,6 +508,23 @@ public final class ParameterStore {
               + ": "
               + String.join("; ", problems.subList(0, shown))
               + (problems.size() > shown ? "; and " + (problems.size() - shown) + " more" : ""));
+    }
+    if (values.keySet().stream().anyMatch(storage.hosted::containsKey)) {
+      LazyWeights lazy = (LazyWeights) values;
+      LazyWeights rest = new LazyWeights();
+      for (String key : values.keySet()) {
+        Hosted h = storage.hosted.get(key);
+        if (h == null) {
+          rest.putFrom(key, lazy, key);
+        } else {
+          MappedRows old = h.table;
+          h.table = lazy.mapRows(key);
+          if (old != null) {
+            old.close();
+          }
+        }
+      }
+      values = rest;
     }
     if (values.isEmpty()) {
       return;
@@ -454,15 +665,7 @@ public final class ParameterStore {
                       + expected
                       + "-byte tensor");
             }
-            // Through a small heap buffer: a raw buffer's array writes are block copies, while
-            // copying a NIO buffer into it goes byte by byte.
-            ByteBuffer in = chunk.slice();
-            for (int done = 0; done < n; ) {
-              int m = Math.min(staging.length, n - done);
-              in.get(staging, 0, m);
-              data.offset(offset + done).write(staging, 0, m);
-              done += m;
-            }
+            copy(chunk, data, offset, staging);
             filled[0] += n;
           });
       if (filled[0] != expected) {
@@ -473,6 +676,22 @@ public final class ParameterStore {
     } catch (RuntimeException | Error ex) {
       t.close();
       throw ex;
+    }
+  }
+
+  /**
+   * Copies {@code chunk}'s remaining bytes to byte {@code offset} of {@code data} through {@code
+   * staging}, a small heap buffer: a raw buffer's array writes are block copies, while copying a
+   * NIO buffer into it goes byte by byte.
+   */
+  private static void copy(ByteBuffer chunk, ByteDataBuffer data, long offset, byte[] staging) {
+    ByteBuffer in = chunk.slice();
+    int n = in.remaining();
+    for (int done = 0; done < n; ) {
+      int m = Math.min(staging.length, n - done);
+      in.get(staging, 0, m);
+      data.offset(offset + done).write(staging, 0, m);
+      done += m;
     }
   }
 
