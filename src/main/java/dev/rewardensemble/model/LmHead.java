@@ -2,7 +2,9 @@ package dev.rewardensemble.model;
 
 import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.io.HfCheckpoint;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
@@ -73,10 +75,42 @@ public final class LmHead {
    */
   public static Operand<TFloat32> fewRowLogits(
       Ops tf, ModelConfig c, Weights w, Operand<TFloat32> rows) {
-    Operand<TFloat32> t =
-        tf.linalg.matMul(
-            w.get(key(c)), rows, org.tensorflow.op.linalg.MatMul.transposeB(true)); // [V, rows]
+    String key = key(c);
+    org.tensorflow.op.linalg.MatMul.Options rowsT =
+        org.tensorflow.op.linalg.MatMul.transposeB(true);
+    Operand<TFloat32> t;
+    int chunk = widenedRows(c.hiddenSize());
+    if (!w.widened(key) || chunk >= c.vocabSize()) {
+      t = tf.linalg.matMul(w.get(key), rows, rowsT); // [V, rows]
+    } else {
+      // A head held in bfloat16 is widened a block of rows at a time, each block once the
+      // previous block's product is done: no float32 copy of the whole head exists (at Llama 3's
+      // 128,256 x 2,048 it would be 1 GiB per decode step).
+      List<Operand<TFloat32>> parts = new ArrayList<>();
+      Weights gated = w;
+      for (int start = 0; start < c.vocabSize(); start += chunk) {
+        int n = Math.min(chunk, c.vocabSize() - start);
+        Operand<TFloat32> part = tf.linalg.matMul(gated.rowRange(tf, key, start, n), rows, rowsT);
+        parts.add(part); // [n, rows]
+        gated = w.after(part);
+      }
+      t = tf.concat(parts, tf.constant(0)); // [V, rows]
+    }
     return softcap(tf, c, tf.linalg.transpose(t, tf.constant(new int[] {1, 0})));
+  }
+
+  /**
+   * Bytes of float32 a bfloat16 head is widened by at a time in {@link #fewRowLogits}: 16 MiB, a
+   * block that stays in a server CPU's last-level cache between its widening and its product. The
+   * system property {@code rme.headWidenBytes} overrides it (tests set a few rows' worth).
+   */
+  static long widenedBytes() {
+    return Long.getLong("rme.headWidenBytes", 16L << 20);
+  }
+
+  /** Rows of a head of width {@code hidden} widened at a time ({@link #widenedBytes}). */
+  static int widenedRows(int hidden) {
+    return (int) Math.max(1, Math.min(Integer.MAX_VALUE, widenedBytes() / (4L * hidden)));
   }
 
   /**

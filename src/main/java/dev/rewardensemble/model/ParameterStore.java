@@ -263,6 +263,25 @@ public final class ParameterStore {
     return h.value;
   }
 
+  /**
+   * Rows {@code [start, start + count)} of the matrix variable {@code key} as float32: a slice of
+   * the variable, widened (for one stored in bfloat16) once {@code after} has been computed (null:
+   * at once), so that a caller can widen a large bfloat16 matrix a block of rows at a time.
+   */
+  public Operand<TFloat32> rowRange(
+      String key, long[] shape, int start, int count, Operand<?> after) {
+    Entry e = entry(key, shape);
+    Ops o = after == null ? tf : tf.withControlDependencies(List.<org.tensorflow.op.Op>of(after));
+    Operand<? extends TType> slice =
+        o.slice(e.variable, o.constant(new int[] {start, 0}), o.constant(new int[] {count, -1}));
+    if (e.storage == Precision.FLOAT32) {
+      @SuppressWarnings("unchecked")
+      Operand<TFloat32> f = (Operand<TFloat32>) slice;
+      return f;
+    }
+    return o.dtypes.cast(slice, TFloat32.class);
+  }
+
   /** Whether this graph gathers some table's rows on the host ({@link #gatherOnHost}). */
   public boolean gathersOnHost() {
     return !storage.hosted.isEmpty();

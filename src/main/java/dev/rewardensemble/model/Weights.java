@@ -37,6 +37,24 @@ public interface Weights {
   }
 
   /**
+   * Rows {@code [start, start + count)} of the matrix {@code key} as float32: for a weight held in
+   * bfloat16 ({@link #widened}) only those rows are widened, once this view's gate ({@link #after})
+   * has been computed.
+   */
+  default Operand<TFloat32> rowRange(Ops tf, String key, int start, int count) {
+    return tf.slice(
+        get(key), tf.constant(new int[] {start, 0}), tf.constant(new int[] {count, -1}));
+  }
+
+  /**
+   * Whether {@code key} is held in bfloat16 and widened to float32 where it is read ({@link #get}
+   * then makes a float32 copy of the whole weight).
+   */
+  default boolean widened(String key) {
+    return false;
+  }
+
+  /**
    * The variables of {@code p}, created on first use with their shape from {@code shapes}
    * (checkpoint key to shape, e.g. {@link
    * dev.rewardensemble.config.ModelConfig#parameterShapes()}).
@@ -60,6 +78,16 @@ public interface Weights {
       @Override
       public Operand<TFloat32> rows(Ops tf, String key, Operand<TInt32> ids) {
         return p.rows(key, shape(key), ids);
+      }
+
+      @Override
+      public Operand<TFloat32> rowRange(Ops tf, String key, int start, int count) {
+        return p.rowRange(key, shape(key), start, count, gate);
+      }
+
+      @Override
+      public boolean widened(String key) {
+        return p.stored(key, shape(key)).type() != TFloat32.class;
       }
 
       private long[] shape(String key) {
@@ -103,6 +131,28 @@ public interface Weights {
       @Override
       public Weights after(Operand<?> x) {
         return widening(tf, tensors, x);
+      }
+
+      @Override
+      public Operand<TFloat32> rowRange(Ops ops, String key, int start, int count) {
+        Operand<?> t = find(key);
+        Ops o =
+            gate == null
+                ? ops
+                : ops.withControlDependencies(java.util.List.<org.tensorflow.op.Op>of(gate));
+        Operand<?> slice =
+            o.slice(t, o.constant(new int[] {start, 0}), o.constant(new int[] {count, -1}));
+        if (t.type() == TFloat32.class) {
+          @SuppressWarnings("unchecked")
+          Operand<TFloat32> f = (Operand<TFloat32>) slice;
+          return f;
+        }
+        return o.dtypes.cast(slice, TFloat32.class);
+      }
+
+      @Override
+      public boolean widened(String key) {
+        return find(key).type() != TFloat32.class;
       }
 
       @Override

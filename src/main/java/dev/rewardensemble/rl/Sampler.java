@@ -745,7 +745,7 @@ public final class Sampler implements AutoCloseable {
     Operand<TFloat32> rows0 =
         Transformers.forward(cx, config, fromVariables, ids, g0, Projector.NONE, null, cache0);
     Operand<TFloat32> last0 = lastRow(tf, rows0, g0, config.hiddenSize());
-    Operand<TFloat32> logits0 = fewRowLogits(cx, fromVariables, last0);
+    Operand<TFloat32> logits0 = fewRowLogits(cx, fromVariables.after(last0), last0);
     Operand<TFloat32> u0 = tf.gather(uniforms, tf.constant(0), tf.constant(1)); // [B]
     Operand<TInt32> tok0 = Sampling.choose(tf, logits0, u0, temperature, topP, topK); // [B]
     Operand<TFloat32> lp0 = Sampling.logProb(tf, logits0, tok0); // [B]
@@ -815,7 +815,10 @@ public final class Sampler implements AutoCloseable {
               Operand<TFloat32> rows =
                   Transformers.forward(bcx, config, w, newIds, g, Projector.NONE, null, cache);
               Operand<TFloat32> last = lastRow(b, rows, g, config.hiddenSize());
-              Operand<TFloat32> logits = fewRowLogits(bcx, w, last); // [B, V]
+              // The head widened (when it is) only once this step's rows exist: an ungated cast
+              // reads only a loop invariant, so it would run as each later iteration starts, and
+              // the while loop's parallel iterations would hold a float32 head per iteration.
+              Operand<TFloat32> logits = fewRowLogits(bcx, w.after(last), last); // [B, V]
               Operand<TFloat32> u =
                   b.gather(as(fixed.get(UNIFORMS).asOutput()), step, b.constant(1)); // [B]
               Operand<TInt32> tok =

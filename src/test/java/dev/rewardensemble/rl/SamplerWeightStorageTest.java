@@ -120,4 +120,64 @@ class SamplerWeightStorageTest {
     }
     return false;
   }
+
+  /**
+   * Under float32 compute a head held in bfloat16 is widened a block of rows at a time (here 7 of
+   * the fixtures' 300 rows, {@code rme.headWidenBytes}), in the prefill and in every decode step:
+   * no op of a decode step widens the whole head, and the tokens equal float32 storage's (the whole
+   * head in one product), the log-probabilities to the last bit of a float.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"llama3-causal", "qwen2-causal", "gemma2-causal"})
+  void aBfloat16HeadIsWidenedABlockOfRowsAtATime(String name) throws Exception {
+    Path dir = fixture(name);
+    List<int[]> prompts = List.of(new int[] {1, 5, 9, 11}, new int[] {1, 7});
+    SamplingConfig greedy = SamplingConfig.greedy(6).withStopAtEos(false);
+    List<Generation> f32;
+    try (Sampler s =
+        Sampler.load(dir, ExecConfig.deterministic().withWeights(WeightStorage.FLOAT32))) {
+      f32 = s.generate(prompts, greedy);
+    }
+    int hidden;
+    int vocab;
+    System.setProperty("rme.headWidenBytes", Long.toString(7L * 4 * 64));
+    try (Sampler s =
+        Sampler.load(dir, ExecConfig.deterministic().withWeights(WeightStorage.BFLOAT16))) {
+      hidden = s.config().hiddenSize();
+      vocab = s.config().vocabSize();
+      assertEquals(64, hidden, "the block size above assumes the fixtures' width");
+      int bodyBlocks = 0;
+      int prefillBlocks = 0;
+      for (var it = s.graph().operations(); it.hasNext(); ) {
+        GraphOperation op = (GraphOperation) it.next();
+        org.tensorflow.ndarray.Shape sh = op.output(0).shape();
+        if (!op.type().equals("Cast") || sh.isUnknown() || sh.numDimensions() != 2) {
+          continue;
+        }
+        boolean body = op.name().startsWith("decode/body/");
+        assertTrue(
+            !body || sh.get(0) != vocab, "a decode step widens the whole head: " + op.name());
+        if (sh.get(0) == 7 && sh.get(1) == hidden && op.input(0).op().type().equals("Slice")) {
+          if (body) {
+            bodyBlocks++;
+          } else {
+            prefillBlocks++;
+          }
+        }
+      }
+      // 300 rows: 42 blocks of 7 and one of 6, in the prefill and in the loop's body (the
+      // uncached reference's product, which generate does not run, widens its head whole)
+      assertEquals(42, bodyBlocks, name);
+      assertEquals(42, prefillBlocks, name);
+      List<Generation> bf16 = s.generate(prompts, greedy);
+      for (int i = 0; i < prompts.size(); i++) {
+        assertArrayEquals(f32.get(i).responseIds(), bf16.get(i).responseIds(), name);
+        // the same dot products, but the matrix library blocks a product of 7 rows differently
+        // from one of 300: the last bit of a logit may differ
+        assertArrayEquals(f32.get(i).tokenLogprobs(), bf16.get(i).tokenLogprobs(), 2e-6f, name);
+      }
+    } finally {
+      System.clearProperty("rme.headWidenBytes");
+    }
+  }
 }
