@@ -230,18 +230,24 @@ public final class ParameterStore {
     return tf.dtypes.cast(tf.gather(e.variable, ids, tf.constant(0)), TFloat32.class);
   }
 
+  /** Refuses a second request for {@code name} with another shape than it was created with. */
+  private static void requireShape(String what, String name, long[] asked, long[] has) {
+    if (!Arrays.equals(asked, has)) {
+      throw new IllegalStateException(
+          what
+              + " "
+              + name
+              + " requested with shape "
+              + Arrays.toString(asked)
+              + " but exists with "
+              + Arrays.toString(has));
+    }
+  }
+
   private Operand<TFloat32> hosted(String name, long[] shape) {
     Hosted h = storage.hosted.get(name);
     if (h != null) {
-      if (!Arrays.equals(h.shape, shape)) {
-        throw new IllegalStateException(
-            "table "
-                + name
-                + " requested with shape "
-                + Arrays.toString(shape)
-                + " but exists with "
-                + Arrays.toString(h.shape));
-      }
+      requireShape("table", name, shape, h.shape);
       return h.value;
     }
     if (shape.length != 2) {
@@ -373,15 +379,7 @@ public final class ParameterStore {
     }
     Entry e = entries.get(name);
     if (e != null) {
-      if (!Arrays.equals(e.shape, shape)) {
-        throw new IllegalStateException(
-            "variable "
-                + name
-                + " requested with shape "
-                + Arrays.toString(shape)
-                + " but exists with "
-                + Arrays.toString(e.shape));
-      }
+      requireShape("variable", name, shape, e.shape);
       return e;
     }
     Precision p = storage.rule.apply(name);
