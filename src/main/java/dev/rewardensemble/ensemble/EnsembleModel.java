@@ -13,6 +13,7 @@ import dev.rewardensemble.io.FloatTensor;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.io.RunDirs;
+import dev.rewardensemble.io.TensorBytes;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.lora.PeftAdapters;
 import dev.rewardensemble.model.BuildContext;
@@ -145,12 +146,16 @@ public record EnsembleModel(
    * ExecConfig#weights} may store in bfloat16.
    */
   public boolean isFrozen(String key) {
-    String plain = key;
+    return Transformers.parameterShapes(config).containsKey(plainKey(key));
+  }
+
+  /** {@code key} without an independent ensemble's member prefix ({@code member2.}). */
+  private String plainKey(String key) {
     if (kind() == EnsembleKind.INDEPENDENT && key.startsWith("member")) {
       int dot = key.indexOf('.');
-      plain = dot < 0 ? key : key.substring(dot + 1);
+      return dot < 0 ? key : key.substring(dot + 1);
     }
-    return Transformers.parameterShapes(config).containsKey(plain);
+    return key;
   }
 
   /**
@@ -167,16 +172,10 @@ public record EnsembleModel(
     }
     java.util.Set<String> out = new java.util.LinkedHashSet<>();
     for (String key : weights.keySet()) {
-      String plain = key;
-      if (kind() == EnsembleKind.INDEPENDENT && key.startsWith("member")) {
-        int dot = key.indexOf('.');
-        plain = dot < 0 ? key : key.substring(dot + 1);
-      }
-      if (plain.equals(config.embeddingKey())
+      if (plainKey(key).equals(config.embeddingKey())
           && isFrozen(key)
           && lazy.rowsMappable(key)
-          && FloatTensor.numElements(lazy.shape(key)) * (frozen == Precision.BFLOAT16 ? 2 : 4)
-              >= min) {
+          && FloatTensor.numElements(lazy.shape(key)) * TensorBytes.bytes(frozen) >= min) {
         out.add(key);
       }
     }

@@ -276,21 +276,7 @@ public final class ParameterStore {
    */
   public Operand<TFloat32> rowRange(
       String key, long[] shape, int start, int count, Operand<?> after) {
-    Entry e = entry(key, shape);
-    Ops o = after == null ? tf : tf.withControlDependencies(List.<org.tensorflow.op.Op>of(after));
-    Operand<? extends TType> slice =
-        o.slice(e.variable, o.constant(new int[] {start, 0}), o.constant(new int[] {count, -1}));
-    if (e.storage == Precision.FLOAT32) {
-      @SuppressWarnings("unchecked")
-      Operand<TFloat32> f = (Operand<TFloat32>) slice;
-      return f;
-    }
-    return o.dtypes.cast(slice, TFloat32.class);
-  }
-
-  /** Whether this graph gathers some table's rows on the host ({@link #gatherOnHost}). */
-  public boolean gathersOnHost() {
-    return !storage.hosted.isEmpty();
+    return Weights.rowRange(tf, entry(key, shape).variable, start, count, after);
   }
 
   /** The tables whose rows are gathered on the host, by full key, in creation order. */
@@ -315,8 +301,7 @@ public final class ParameterStore {
       Tensor t = h.storage == Precision.BFLOAT16 ? TBfloat16.tensorOf(sh) : TFloat32.tensorOf(sh);
       fed.add(t);
       ByteDataBuffer data = t.asRawTensor().data();
-      byte[] staging =
-          new byte[Math.toIntExact(h.shape[1] * (h.storage == Precision.BFLOAT16 ? 2 : 4))];
+      byte[] staging = new byte[Math.toIntExact(h.shape[1] * TensorBytes.bytes(h.storage))];
       table.gather(ids, h.storage, (chunk, offset) -> copy(chunk, data, offset, staging));
       runner.feed(h.rows, t);
     }
@@ -481,32 +466,23 @@ public final class ParameterStore {
       Entry e = entries.get(key);
       long[] shape = LazyWeights.shapeOf(values, key);
       Hosted h = storage.hosted.get(key);
-      if (h != null) {
-        if (!Arrays.equals(h.shape, shape)) {
-          problems.add(
-              "tensor '"
-                  + key
-                  + "' has shape "
-                  + Arrays.toString(shape)
-                  + ", the model expects "
-                  + Arrays.toString(h.shape));
-        } else if (!(values instanceof LazyWeights l && l.rowsMappable(key))) {
-          problems.add(
-              "tensor '"
-                  + key
-                  + "' must be an F32 or BF16 matrix in a checkpoint file (its rows are gathered"
-                  + " on the host)");
-        }
-      } else if (e == null) {
+      long[] expected = h != null ? h.shape : e != null ? e.shape : null;
+      if (expected == null) {
         problems.add("unexpected tensor '" + key + "' " + Arrays.toString(shape));
-      } else if (!Arrays.equals(e.shape, shape)) {
+      } else if (!Arrays.equals(expected, shape)) {
         problems.add(
             "tensor '"
                 + key
                 + "' has shape "
                 + Arrays.toString(shape)
                 + ", the model expects "
-                + Arrays.toString(e.shape));
+                + Arrays.toString(expected));
+      } else if (h != null && !(values instanceof LazyWeights l && l.rowsMappable(key))) {
+        problems.add(
+            "tensor '"
+                + key
+                + "' must be an F32 or BF16 matrix in a checkpoint file (its rows are gathered"
+                + " on the host)");
       }
     }
     if (!partial) {

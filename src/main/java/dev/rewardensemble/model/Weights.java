@@ -47,6 +47,26 @@ public interface Weights {
   }
 
   /**
+   * Rows {@code [start, start + count)} of the matrix {@code t} (float32 or bfloat16) as float32:
+   * sliced, then widened when it is bfloat16, both once {@code after} has been computed (null: at
+   * once). What {@link #rowRange} does over a store's variables and over the decode loop's tensors.
+   */
+  static Operand<TFloat32> rowRange(Ops tf, Operand<?> t, int start, int count, Operand<?> after) {
+    Ops o =
+        after == null
+            ? tf
+            : tf.withControlDependencies(java.util.List.<org.tensorflow.op.Op>of(after));
+    Operand<?> slice =
+        o.slice(t, o.constant(new int[] {start, 0}), o.constant(new int[] {count, -1}));
+    if (t.type() == TFloat32.class) {
+      @SuppressWarnings("unchecked")
+      Operand<TFloat32> f = (Operand<TFloat32>) slice;
+      return f;
+    }
+    return o.dtypes.cast(slice, TFloat32.class);
+  }
+
+  /**
    * Whether {@code key} is held in bfloat16 and widened to float32 where it is read ({@link #get}
    * then makes a float32 copy of the whole weight).
    */
@@ -135,19 +155,7 @@ public interface Weights {
 
       @Override
       public Operand<TFloat32> rowRange(Ops ops, String key, int start, int count) {
-        Operand<?> t = find(key);
-        Ops o =
-            gate == null
-                ? ops
-                : ops.withControlDependencies(java.util.List.<org.tensorflow.op.Op>of(gate));
-        Operand<?> slice =
-            o.slice(t, o.constant(new int[] {start, 0}), o.constant(new int[] {count, -1}));
-        if (t.type() == TFloat32.class) {
-          @SuppressWarnings("unchecked")
-          Operand<TFloat32> f = (Operand<TFloat32>) slice;
-          return f;
-        }
-        return o.dtypes.cast(slice, TFloat32.class);
+        return Weights.rowRange(ops, find(key), start, count, gate);
       }
 
       @Override
