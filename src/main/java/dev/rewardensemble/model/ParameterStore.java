@@ -28,11 +28,15 @@ import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Assign;
+import org.tensorflow.op.core.IsVariableInitialized;
 import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.op.core.StridedSliceAssign;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TBfloat16;
+import org.tensorflow.types.TBool;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.TInt64;
 import org.tensorflow.types.family.TType;
 
 /**
@@ -94,6 +98,7 @@ public final class ParameterStore {
     Predicate<String> onHost = name -> false;
     final Map<String, Operand<TFloat32>> widened = new java.util.HashMap<>();
     final Map<String, Hosted> hosted = new LinkedHashMap<>();
+    final Map<String, RowLoad> rowLoads = new java.util.HashMap<>();
   }
 
   public ParameterStore(Ops tf) {
@@ -456,11 +461,26 @@ public final class ParameterStore {
    *
    * <p>Values in memory for float32 variables load in one run. A {@link LazyWeights} or a variable
    * stored in bfloat16 loads tensor by tensor: a tensor of the variable's dtype is filled from the
-   * checkpoint's memory map (converted only if the dtypes differ), assigned and freed before the
-   * next, so that at most one tensor is in flight and no whole-model copy exists.
+   * checkpoint's memory map (converted only if the dtypes differ) and assigned in runs of {@link
+   * #groupBytes} (freed after each run), so that at most a group is in flight and no whole-model
+   * copy exists; a tensor larger than a group loads in blocks of its rows ({@link
+   * #loadInRowBlocks}).
    */
   public void load(
       Session session, Map<String, FloatTensor> values, boolean partial, String source) {
+    load(session, values, partial, source, 0);
+  }
+
+  /**
+   * {@link #load(Session, Map, boolean, String)} streaming {@code groupBytes} per run (0: {@link
+   * #groupBytes} of the load's total), for tests of the grouping and of row blocks.
+   */
+  void load(
+      Session session,
+      Map<String, FloatTensor> values,
+      boolean partial,
+      String source,
+      long groupBytesOrZero) {
     List<String> problems = new ArrayList<>();
     for (String key : values.keySet()) {
       Entry e = entries.get(key);
@@ -532,15 +552,19 @@ public final class ParameterStore {
       long total = 0;
       for (String key : values.keySet()) {
         Entry e = entries.get(key);
-        total += FloatTensor.numElements(e.shape) * (e.storage == Precision.BFLOAT16 ? 2 : 4);
+        total += bytesOf(e);
       }
       releaseBuildGarbage(total);
-      long groupBytes = groupBytes(total);
+      long groupBytes = groupBytesOrZero > 0 ? groupBytesOrZero : groupBytes(total);
       try (LazyWeights.Reader reader = lazy.open()) {
         Session.Runner runner = session.runner();
         long bytes = 0;
         for (String key : values.keySet()) {
           Entry e = entries.get(key);
+          if (e.shape.length >= 2 && bytesOf(e) > groupBytes) {
+            loadInRowBlocks(session, reader, e, groupBytes, staging);
+            continue;
+          }
           Tensor t = tensorOf(reader, e.name, e.shape, e.storage, staging);
           group.add(t);
           runner.feed(e.feed, t).addTarget(e.assign);
@@ -577,28 +601,176 @@ public final class ParameterStore {
     }
   }
 
-  /** Bytes of a streamed load from which {@link #releaseBuildGarbage} collects the heap first. */
-  static final long COLLECT_FOR_LOADS_OF = 256L << 20;
-
-  /** Java heap in use above which {@link #releaseBuildGarbage} collects. */
-  static final long COLLECT_ABOVE_HEAP = 128L << 20;
+  private static long bytesOf(Entry e) {
+    return FloatTensor.numElements(e.shape) * TensorBytes.bytes(e.storage);
+  }
 
   /**
-   * Before a large streamed load, collects the Java heap if it holds more than {@link
-   * #COLLECT_ABOVE_HEAP}: building a large graph through TensorFlow Java leaves garbage (JavaCPP
-   * pointers, op builders, gradient bookkeeping) that G1 under the launcher's {@code -Xmx8g} lets
-   * grow to gigabytes before collecting, and the pages it touched stayed in the process's RSS
-   * beside the weights. A full collection of the small live set takes tens of milliseconds against
-   * seconds of loading, and G1 then returns the freed regions to the operating system. Measured on
-   * the K = 3 LoRA phase-2 step of llama-7b (bf16 trunk of 13.2 GB, every block recomputed): peak
-   * RSS 19.01 GB without it, 17.35 GB with it (load peaks 18.09 and 16.47 GB); on the same graph
-   * over 2 blocks of the model, load peaks 2.10 and 1.77 GB. Small models (tests, the demo) never
-   * reach the thresholds.
+   * The ops that load a variable a block of rows at a time: {@code allocate} gives a variable not
+   * yet {@code initialized} its buffer (an uninitialised {@code Empty}, which the assign takes over
+   * without a copy), {@code assign} writes the rows fed to {@code rows} at {@code [begin, end)} in
+   * place.
+   */
+  private record RowLoad(
+      Operand<TBool> initialized,
+      Op allocate,
+      Placeholder<? extends TType> rows,
+      Placeholder<TInt64> begin,
+      Placeholder<TInt64> end,
+      Op assign) {}
+
+  /** {@code e}'s {@link RowLoad}, added to the graph the first time the variable needs it. */
+  private RowLoad rowLoad(Entry e) {
+    return storage.rowLoads.computeIfAbsent(e.name, n -> rowLoad(e.variable, e.shape));
+  }
+
+  private <T extends TType> RowLoad rowLoad(Variable<T> v, long[] shape) {
+    String name = v.op().name();
+    Class<T> type = v.type();
+    int[] dims = new int[shape.length];
+    long[] blockShape = shape.clone();
+    long[] ones = new long[shape.length];
+    for (int i = 0; i < shape.length; i++) {
+      dims[i] = Math.toIntExact(shape[i]);
+      ones[i] = 1;
+    }
+    blockShape[0] = -1;
+    Assign<T> allocate =
+        tf.withName(name + "_allocate").assign(v, tf.empty(tf.constant(dims), type));
+    Placeholder<T> rows =
+        tf.withName(name + "_rows_feed").placeholder(type, Placeholder.shape(Shape.of(blockShape)));
+    Placeholder<TInt64> begin =
+        tf.withName(name + "_rows_begin")
+            .placeholder(TInt64.class, Placeholder.shape(Shape.of(shape.length)));
+    Placeholder<TInt64> end =
+        tf.withName(name + "_rows_end")
+            .placeholder(TInt64.class, Placeholder.shape(Shape.of(shape.length)));
+    StridedSliceAssign<T> assign =
+        tf.withName(name + "_rows_load").stridedSliceAssign(v, begin, end, tf.constant(ones), rows);
+    IsVariableInitialized initialized = tf.withName(name + "_initialized").isVariableInitialized(v);
+    return new RowLoad(initialized, allocate, rows, begin, end, assign);
+  }
+
+  /**
+   * Loads {@code e}, larger than {@code blockBytes}, in blocks of whole rows of at most that many
+   * bytes (at least one row), each assigned in place into the variable's one buffer. A whole tensor
+   * fed to an assign is a second copy in flight, and TensorFlow's CPU allocator keeps the memory it
+   * frees for later tensors: a 250 MiB embedding loaded whole left 250 MiB of free allocator memory
+   * beside the weights, which the model's other 193 MiB did not fill (the bench's 465 MB bf16
+   * memory model: 717 MiB anonymous memory after the load, 674 in blocks; the peak of two
+   * generations after it 13 MiB lower, three runs each). The blocks of one variable share one run
+   * signature, so that TensorFlow prunes the graph once for them.
+   */
+  private void loadInRowBlocks(
+      Session session, LazyWeights.Reader reader, Entry e, long blockBytes, byte[] staging) {
+    RowLoad ops = rowLoad(e);
+    try (Result r = session.runner().fetch(ops.initialized).run()) {
+      if (!((TBool) r.get(0)).getBoolean()) {
+        session.runner().addTarget(ops.allocate).run().close();
+      } // else loaded before: its buffer is written over in place
+    }
+    long total = bytesOf(e);
+    long rowBytes = total / e.shape[0];
+    long perBlock = Math.max(1, blockBytes / Math.max(1, rowBytes));
+    Precision dtype = e.storage;
+    long[] filled = {0};
+    Tensor[] block = {null};
+    long[] blockStart = {0}; // first byte of the open block
+    long[] blockRows = {0};
+    try {
+      reader.stream(
+          e.name,
+          dtype,
+          (chunk, offset) -> {
+            if (offset != filled[0] || offset + chunk.remaining() > total) {
+              throw new IllegalStateException(
+                  e.name
+                      + ": bytes "
+                      + offset
+                      + ".."
+                      + (offset + chunk.remaining())
+                      + " streamed into a "
+                      + total
+                      + "-byte tensor after "
+                      + filled[0]);
+            }
+            ByteBuffer in = chunk.slice();
+            while (in.hasRemaining()) {
+              if (block[0] == null) {
+                long row = filled[0] / rowBytes;
+                blockRows[0] = Math.min(perBlock, e.shape[0] - row);
+                long[] sh = e.shape.clone();
+                sh[0] = blockRows[0];
+                block[0] =
+                    dtype == Precision.BFLOAT16
+                        ? TBfloat16.tensorOf(Shape.of(sh))
+                        : TFloat32.tensorOf(Shape.of(sh));
+                blockStart[0] = filled[0];
+              }
+              long blockEnd = blockStart[0] + blockRows[0] * rowBytes;
+              int n = (int) Math.min(in.remaining(), blockEnd - filled[0]);
+              ByteBuffer part = in.slice().limit(n);
+              copy(part, block[0].asRawTensor().data(), filled[0] - blockStart[0], staging);
+              in.position(in.position() + n);
+              filled[0] += n;
+              if (filled[0] == blockEnd) {
+                long row = blockStart[0] / rowBytes;
+                assignRows(session, ops, e.shape, row, row + blockRows[0], block[0]);
+                block[0].close();
+                block[0] = null;
+              }
+            }
+          });
+    } finally {
+      if (block[0] != null) {
+        block[0].close();
+      }
+    }
+    if (filled[0] != total) {
+      throw new IllegalStateException(
+          e.name + ": " + filled[0] + " bytes streamed into a " + total + "-byte tensor");
+    }
+  }
+
+  private static void assignRows(
+      Session session, RowLoad ops, long[] shape, long from, long to, Tensor rows) {
+    long[] begin = new long[shape.length];
+    long[] end = shape.clone();
+    begin[0] = from;
+    end[0] = to;
+    try (TInt64 b = TInt64.vectorOf(begin);
+        TInt64 en = TInt64.vectorOf(end)) {
+      session
+          .runner()
+          .feed(ops.rows, rows)
+          .feed(ops.begin, b)
+          .feed(ops.end, en)
+          .addTarget(ops.assign)
+          .run()
+          .close();
+    }
+  }
+
+  /** Bytes of a streamed load from which {@link #releaseBuildGarbage} collects the heap first. */
+  static final long COLLECT_FOR_LOADS_OF = 64L << 20;
+
+  /**
+   * Before a large streamed load, collects the Java heap: building a large graph through TensorFlow
+   * Java leaves garbage (JavaCPP pointers, op builders, gradient bookkeeping) that G1 under the
+   * launcher's {@code -Xmx8g} lets grow to gigabytes before collecting, and the pages it touched
+   * stayed in the process's RSS beside the weights. A full collection of the small live set takes
+   * tens of milliseconds against seconds of loading, and G1 then shrinks the heap and returns the
+   * freed regions to the operating system, so that the eden the later runs touch starts small.
+   * Measured on the K = 3 LoRA phase-2 step of llama-7b (bf16 trunk of 13.2 GB, every block
+   * recomputed): peak RSS 19.01 GB without it, 17.35 GB with it (load peaks 18.09 and 16.47 GB); on
+   * the same graph over 2 blocks of the model, load peaks 2.10 and 1.77 GB. It used to collect only
+   * above 128 MiB of heap in use; a decoding process of the bench's 465 MB bf16 memory model held
+   * 79 MiB there, and its heap's resident pages at the end of two generations were 77-113 MiB with
+   * that rule and 39-41 MiB collecting always (a 44 ms pause; heap 400 -> 136 MiB). Small models
+   * (tests, the demo) never reach the load size.
    */
   private static void releaseBuildGarbage(long loadBytes) {
-    Runtime rt = Runtime.getRuntime();
-    if (loadBytes >= COLLECT_FOR_LOADS_OF
-        && rt.totalMemory() - rt.freeMemory() > COLLECT_ABOVE_HEAP) {
+    if (loadBytes >= COLLECT_FOR_LOADS_OF) {
       System.gc();
     }
   }
