@@ -187,6 +187,10 @@ public final class InfoCommand implements Callable<Integer> {
             m == MemoryPlan.Mode.TRAIN && MemoryCheck.javaCopy(model),
             recompute,
             precision);
+    if (m
+        == MemoryPlan.Mode.SCORE) { // as rme score would load it: a large embedding's rows on host
+      req = req.withHostedEmbedding(MemoryCheck.hostedEmbedding(model, adapters, c, weightBytes));
+    }
     if (auto) {
       recompute = MemoryPlan.fewestRecomputed(req, AvailableMemory.measure().bytes());
       if (recompute == null) {

@@ -5,7 +5,10 @@ import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.ensemble.MemoryPlan;
 import dev.rewardensemble.ensemble.ModelShape;
+import dev.rewardensemble.io.HfCheckpoint;
+import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.lora.LoraConfig;
+import dev.rewardensemble.model.ParameterStore;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
@@ -91,29 +94,66 @@ final class MemoryCheck {
     return maxLength != null && maxLength > 0 && maxLength <= c.maxPositions() ? maxLength : 0;
   }
 
-  /** The plan of scoring {@code model} (with {@code lora}) in batches of {@code batch}. */
+  /**
+   * Bytes per value (2 for BF16, 4 for F32) of the token embedding that a scoring graph of {@code
+   * model} reads from its checkpoint's memory map instead of a variable ({@link
+   * dev.rewardensemble.ensemble.EnsembleModel#rowsOnHost}: an F32 or BF16 matrix on disk of at
+   * least {@link ParameterStore#hostRowsMin} bytes at {@code weightBytes} a value), else 0. Reads
+   * the safetensors header only.
+   */
+  static int hostedEmbedding(Path model, List<Path> lora, ModelConfig c, int weightBytes) {
+    long min = ParameterStore.hostRowsMin();
+    if (min < 0 || (long) c.vocabSize() * c.hiddenSize() * weightBytes < min) {
+      return 0;
+    }
+    Optional<Path> dir = ModelShape.trunkCheckpoint(model, lora);
+    if (dir.isEmpty() || !HfCheckpoint.isCheckpoint(dir.get())) {
+      return 0;
+    }
+    try {
+      String key = c.embeddingKey();
+      return HfCheckpoint.open(dir.get()).weights() instanceof LazyWeights w
+              && w.containsKey(key)
+              && w.rowsMappable(key)
+          ? (w.storedDtype(key).equals("BF16") ? 2 : 4)
+          : 0;
+    } catch (java.io.IOException | RuntimeException e) {
+      return 0; // the loader reports a bad checkpoint with its own message
+    }
+  }
+
+  /**
+   * The plan of scoring {@code model} (with {@code lora}) in batches of {@code batch}; {@code
+   * readsRows}: by a {@code RewardModel}, which reads a large embedding's rows from the file
+   * ({@link #hostedEmbedding}), where an export's graph holds it in a variable.
+   */
   private static Optional<MemoryPlan> scorePlan(
       Path model,
       List<Path> lora,
       int batch,
       Integer maxLength,
       int weightBytes,
-      boolean javaCopy) {
+      boolean javaCopy,
+      boolean readsRows) {
     return ModelShape.read(model, lora)
         .map(
             s ->
                 MemoryPlan.of(
                     new MemoryPlan.Request(
-                        s.config(),
-                        s.kind(),
-                        s.k(),
-                        s.lora(),
-                        MemoryPlan.Mode.SCORE,
-                        weightBytes,
-                        batch,
-                        length(maxLength, s.config()),
-                        0,
-                        javaCopy)));
+                            s.config(),
+                            s.kind(),
+                            s.k(),
+                            s.lora(),
+                            MemoryPlan.Mode.SCORE,
+                            weightBytes,
+                            batch,
+                            length(maxLength, s.config()),
+                            0,
+                            javaCopy)
+                        .withHostedEmbedding(
+                            readsRows && !javaCopy
+                                ? hostedEmbedding(model, lora, s.config(), weightBytes)
+                                : 0)));
   }
 
   /** The plan of sampling {@code maxNewTokens} from the causal LM {@code policy}. */
@@ -239,7 +279,13 @@ final class MemoryCheck {
     // PPO's reward model streams like any scorer; float32 unless the checkpoint is all BF16.
     Optional<MemoryPlan> score =
         scorePlan(
-            rewardModel, lora, rolloutBatch, null, scoringWeightBytes(storage, rewardModel), false);
+            rewardModel,
+            lora,
+            rolloutBatch,
+            null,
+            scoringWeightBytes(storage, rewardModel),
+            false,
+            true);
     return Optional.of(score.isPresent() ? p.with("reward model", score.get()) : p);
   }
 
@@ -374,7 +420,9 @@ final class MemoryCheck {
       Integer maxLength,
       dev.rewardensemble.config.WeightStorage storage) {
     return safely(
-        () -> scorePlan(model, lora, batch, maxLength, scoringWeightBytes(storage, model), false));
+        () ->
+            scorePlan(
+                model, lora, batch, maxLength, scoringWeightBytes(storage, model), false, true));
   }
 
   /**
@@ -382,7 +430,7 @@ final class MemoryCheck {
    * peft) or into the float32 variables of the SavedModel's graph.
    */
   static Optional<MemoryPlan> export(Path model, List<Path> lora) {
-    return safely(() -> scorePlan(model, lora, 1, null, WEIGHT_BYTES, false));
+    return safely(() -> scorePlan(model, lora, 1, null, WEIGHT_BYTES, false, false));
   }
 
   /** {@link #generatePlan}, or empty when the shape is not one the loader would accept. */

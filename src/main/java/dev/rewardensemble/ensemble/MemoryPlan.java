@@ -117,6 +117,10 @@ public record MemoryPlan(Request request, List<Part> parts) {
    *     inside the blocks of scoring and training are bfloat16 ({@link
    *     #BFLOAT16_ACTIVATION_FACTOR}); the residual stream (the block inputs that recomputation
    *     keeps) stays float32
+   * @param hostedEmbedding 0, or the bytes per value (2: BF16, 4: F32) of a token embedding that a
+   *     scoring graph reads from its checkpoint file's memory map instead of a variable ({@link
+   *     EnsembleModel#rowsOnHost}): the plan then counts the pages of the rows a batch can read
+   *     (host memory whatever the device), not the table
    */
   public record Request(
       ModelConfig config,
@@ -130,8 +134,13 @@ public record MemoryPlan(Request request, List<Part> parts) {
       int maxNewTokens,
       boolean javaCopy,
       Recomputation recompute,
-      Precision compute) {
+      Precision compute,
+      int hostedEmbedding) {
     public Request {
+      if (hostedEmbedding != 0 && hostedEmbedding != 2 && hostedEmbedding != 4) {
+        throw new IllegalArgumentException(
+            "a hosted embedding is stored in 2 (BF16) or 4 (F32) bytes, got " + hostedEmbedding);
+      }
       Objects.requireNonNull(compute, "compute");
       recompute = recompute == null ? Recomputation.NONE : recompute;
       Objects.requireNonNull(config, "config");
@@ -162,6 +171,36 @@ public record MemoryPlan(Request request, List<Part> parts) {
       if (maxNewTokens < 0) {
         throw new IllegalArgumentException("--max-new-tokens must be >= 0, got " + maxNewTokens);
       }
+    }
+
+    /** The embedding held in a variable ({@link #withHostedEmbedding}). */
+    public Request(
+        ModelConfig config,
+        EnsembleKind kind,
+        int k,
+        LoraConfig lora,
+        Mode mode,
+        int weightBytes,
+        int batchSize,
+        int length,
+        int maxNewTokens,
+        boolean javaCopy,
+        Recomputation recompute,
+        Precision compute) {
+      this(
+          config,
+          kind,
+          k,
+          lora,
+          mode,
+          weightBytes,
+          batchSize,
+          length,
+          maxNewTokens,
+          javaCopy,
+          recompute,
+          compute,
+          0);
     }
 
     /** Without recomputation, in float32 compute ({@link #withRecompute}, {@link #withCompute}). */
@@ -210,7 +249,8 @@ public record MemoryPlan(Request request, List<Part> parts) {
           maxNewTokens,
           javaCopy,
           recompute,
-          compute);
+          compute,
+          hostedEmbedding);
     }
 
     public Request withKind(EnsembleKind kd, int members, LoraConfig l) {
@@ -226,7 +266,8 @@ public record MemoryPlan(Request request, List<Part> parts) {
           maxNewTokens,
           javaCopy,
           recompute,
-          compute);
+          compute,
+          hostedEmbedding);
     }
 
     public Request withWeightBytes(int b) {
@@ -242,7 +283,8 @@ public record MemoryPlan(Request request, List<Part> parts) {
           maxNewTokens,
           javaCopy,
           recompute,
-          compute);
+          compute,
+          hostedEmbedding);
     }
 
     public Request withJavaCopy(boolean copy) {
@@ -258,7 +300,8 @@ public record MemoryPlan(Request request, List<Part> parts) {
           maxNewTokens,
           copy,
           recompute,
-          compute);
+          compute,
+          hostedEmbedding);
     }
 
     /** The same request with every block (or no block) recomputed in training. */
@@ -280,7 +323,8 @@ public record MemoryPlan(Request request, List<Part> parts) {
           maxNewTokens,
           javaCopy,
           r,
-          compute);
+          compute,
+          hostedEmbedding);
     }
 
     /** The same request in compute precision {@code p} ({@code --compute}). */
@@ -297,7 +341,29 @@ public record MemoryPlan(Request request, List<Part> parts) {
           maxNewTokens,
           javaCopy,
           recompute,
-          p);
+          p,
+          hostedEmbedding);
+    }
+
+    /**
+     * The same request with a scoring graph's token embedding read from a {@code bytes}-per-value
+     * file map (0: held in a variable).
+     */
+    public Request withHostedEmbedding(int bytes) {
+      return new Request(
+          config,
+          kind,
+          k,
+          lora,
+          mode,
+          weightBytes,
+          batchSize,
+          length,
+          maxNewTokens,
+          javaCopy,
+          recompute,
+          compute,
+          bytes);
     }
   }
 
@@ -437,7 +503,9 @@ public record MemoryPlan(Request request, List<Part> parts) {
         long trunks = r.kind() == EnsembleKind.INDEPENDENT ? (train ? 1 : k) : 1;
         long heads = r.kind() == EnsembleKind.INDEPENDENT && train ? 1 : k;
         boolean trunkTrained = train && r.kind() != EnsembleKind.LORA;
-        long frozenTrunk = trunkTrained ? 0 : trunks * m;
+        boolean hosted = !train && r.hostedEmbedding() > 0;
+        long table = (long) c.vocabSize() * c.hiddenSize();
+        long frozenTrunk = trunkTrained ? 0 : trunks * (hosted ? m - table : m);
         if (frozenTrunk > 0) {
           parts.add(
               new Part(
@@ -445,7 +513,13 @@ public record MemoryPlan(Request request, List<Part> parts) {
                   frozenTrunk,
                   frozenTrunk * r.weightBytes(),
                   Basis.EXACT,
-                  (trunks > 1 ? trunks + " x " : "") + "M x " + wb));
+                  (trunks > 1 ? trunks + " x " : "")
+                      + (hosted ? "(M - V x H)" : "M")
+                      + " x "
+                      + wb));
+          if (hosted) {
+            parts.add(hostedRows(c, r, trunks));
+          }
           if (train) {
             long over = (long) (frozenTrunk * r.weightBytes() * FROZEN_TRAIN_OVERHEAD);
             parts.add(
@@ -758,6 +832,35 @@ public record MemoryPlan(Request request, List<Part> parts) {
       n += m.in();
     }
     return n;
+  }
+
+  /** Bytes of a page of a file map. */
+  static final long PAGE_BYTES = 4096;
+
+  /**
+   * The token embedding of a scoring graph read from its checkpoint's memory map ({@link
+   * Request#hostedEmbedding}): the pages of the rows one batch can read, each row counted with a
+   * page more than its bytes (a row need not start on a page), at most the table. Rows read by
+   * earlier batches stay mapped, but as clean pages of a file the kernel reclaims them under
+   * pressure, as it does a PyTorch process's map of the same file.
+   */
+  private static Part hostedRows(ModelConfig c, Request r, long trunks) {
+    long tokens = (long) r.batchSize() * (r.length() > 0 ? r.length() : c.maxPositions());
+    long rows = Math.min(c.vocabSize(), tokens);
+    long rowBytes = (long) c.hiddenSize() * r.hostedEmbedding();
+    long perRow = ((rowBytes + PAGE_BYTES - 1) / PAGE_BYTES + 1) * PAGE_BYTES;
+    long bytes = trunks * Math.min(c.vocabSize() * rowBytes, rows * perRow);
+    return new Part(
+        "embedding rows (file map)",
+        trunks * rows * c.hiddenSize(),
+        bytes,
+        Basis.ESTIMATE,
+        (trunks > 1 ? trunks + " x " : "")
+            + rows
+            + " rows of a batch x (H x "
+            + r.hostedEmbedding()
+            + " bytes + a page), at most V x H",
+        true);
   }
 
   private static void addTrained(List<Part> parts, long trained, String what) {

@@ -32,15 +32,33 @@ public record ModelShape(ModelConfig config, EnsembleKind kind, int k, LoraConfi
    * itself, with its own messages).
    */
   public static Optional<ModelShape> read(Path model, List<Path> adapters) {
+    return resolve(model, adapters).map(Resolved::shape);
+  }
+
+  /**
+   * The checkpoint directory whose trunk a scoring graph of {@code model} with {@code adapters}
+   * loads (the base of a LoRA ensemble, the first member of an independent one), or empty for a
+   * preset and whatever {@link #read} cannot plan.
+   */
+  public static Optional<Path> trunkCheckpoint(Path model, List<Path> adapters) {
+    return resolve(model, adapters).map(Resolved::trunk).filter(java.util.Objects::nonNull);
+  }
+
+  /** A shape and the checkpoint its trunk comes from (null for a preset). */
+  private record Resolved(ModelShape shape, Path trunk) {}
+
+  private static Optional<Resolved> resolve(Path model, List<Path> adapters) {
     try {
       if (adapters != null && !adapters.isEmpty()) {
         ModelConfig c = config(model);
         return Optional.of(
-            new ModelShape(c, EnsembleKind.LORA, adapters.size(), adapter(c, adapters.get(0))));
+            new Resolved(
+                new ModelShape(c, EnsembleKind.LORA, adapters.size(), adapter(c, adapters.get(0))),
+                model));
       }
       if (Files.isRegularFile(model)) {
         ModelConfig c = ModelConfigs.read(model); // a preset: one fresh head
-        return Optional.of(new ModelShape(c, EnsembleKind.SINGLE, 1, null));
+        return Optional.of(new Resolved(new ModelShape(c, EnsembleKind.SINGLE, 1, null), null));
       }
       Path manifest = model.resolve(EnsembleModel.MANIFEST);
       if (Files.isRegularFile(manifest)) {
@@ -48,25 +66,30 @@ public record ModelShape(ModelConfig config, EnsembleKind kind, int k, LoraConfi
         EnsembleKind kind = EnsembleKind.byName(m.path("kind").asText(""));
         return switch (kind) {
           case SINGLE, LINEAR -> {
-            ModelShape s = fromCheckpoint(model.resolve(m.path("model").asText(".")));
+            Path dir = model.resolve(m.path("model").asText("."));
+            ModelShape s = fromCheckpoint(dir);
             int k = m.path("k").asInt(s.k());
             yield Optional.of(
-                new ModelShape(s.config(), k == 1 ? EnsembleKind.SINGLE : kind, k, null));
+                new Resolved(
+                    new ModelShape(s.config(), k == 1 ? EnsembleKind.SINGLE : kind, k, null), dir));
           }
           case INDEPENDENT -> {
             List<Path> members = paths(model, m.path("members"));
             ModelConfig c = config(members.get(0));
-            yield Optional.of(new ModelShape(c, kind, members.size(), null));
+            yield Optional.of(
+                new Resolved(new ModelShape(c, kind, members.size(), null), members.get(0)));
           }
           case LORA -> {
             List<Path> ads = paths(model, m.path("adapters"));
-            ModelConfig c = config(model.resolve(m.path("base").asText()));
-            yield Optional.of(new ModelShape(c, kind, ads.size(), adapter(c, ads.get(0))));
+            Path base = model.resolve(m.path("base").asText());
+            ModelConfig c = config(base);
+            yield Optional.of(
+                new Resolved(new ModelShape(c, kind, ads.size(), adapter(c, ads.get(0))), base));
           }
         };
       }
       if (Files.isRegularFile(model.resolve("config.json"))) {
-        return Optional.of(fromCheckpoint(model));
+        return Optional.of(new Resolved(fromCheckpoint(model), model));
       }
     } catch (java.io.IOException | RuntimeException e) {
       // Not plannable from its JSON: the loader names the problem.

@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.rewardensemble.config.AvailableMemory;
+import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.WeightStorage;
+import dev.rewardensemble.ensemble.MemoryPlan;
 import dev.rewardensemble.testing.Cli;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -225,5 +228,56 @@ class MemoryCheckCommandTest {
     assertTrue(rec.contains(", blocks recomputed"), rec);
     assertTrue(rec.contains("one block recomputed"), rec);
     assertTrue(!rec.contains("with --recompute: activations "), rec);
+  }
+
+  private static Path resource(String dir) throws Exception {
+    return Path.of(MemoryCheckCommandTest.class.getResource(dir + "/config.json").toURI())
+        .getParent();
+  }
+
+  /**
+   * Which embeddings the plan of a scorer counts as rows read from the file: the one a {@code
+   * RewardModel} would gather on the host (an F32 or BF16 matrix of at least rme.hostRowsMin bytes
+   * at the storage width), with the file's bytes per value.
+   */
+  @Test
+  void thePlanOfAScorerReadsTheEmbeddingFromTheFileAsTheModelWill() throws Exception {
+    Path bf16 = resource("/hf-families/llama3-seqcls");
+    Path f32 = resource("/fixtures/gpt2-seqcls");
+    ModelConfig llama = dev.rewardensemble.config.ModelConfigs.read(bf16.resolve("config.json"));
+    ModelConfig gpt2 = dev.rewardensemble.config.ModelConfigs.read(f32.resolve("config.json"));
+    String old = System.getProperty("rme.hostRowsMin");
+    try {
+      System.clearProperty("rme.hostRowsMin");
+      assertEquals(0, MemoryCheck.hostedEmbedding(bf16, List.of(), llama, 2), "a tiny table");
+      System.setProperty("rme.hostRowsMin", "0");
+      assertEquals(2, MemoryCheck.hostedEmbedding(bf16, List.of(), llama, 2), "BF16 file");
+      assertEquals(4, MemoryCheck.hostedEmbedding(f32, List.of(), gpt2, 2), "F32 file");
+      assertEquals(
+          0,
+          MemoryCheck.hostedEmbedding(Path.of("tf-graphs/tiny-llama.json"), List.of(), llama, 2),
+          "a preset's weights are made in memory");
+      // the plan rme score checks: the table's bytes replaced by one batch's rows
+      MemoryPlan held;
+      System.setProperty("rme.hostRowsMin", "-1");
+      held = MemoryCheck.score(bf16, List.of(), 2, 8, WeightStorage.AUTO).orElseThrow();
+      assertEquals(0, MemoryCheck.hostedEmbedding(bf16, List.of(), llama, 2), "switched off");
+      System.setProperty("rme.hostRowsMin", "0");
+      MemoryPlan hosted =
+          MemoryCheck.score(bf16, List.of(), 2, 8, WeightStorage.AUTO).orElseThrow();
+      long table = (long) llama.vocabSize() * llama.hiddenSize() * 2;
+      long rows = hosted.bytes("embedding rows (file map)");
+      assertTrue(rows > 0 && rows <= table, "rows " + rows);
+      assertEquals(held.total() - table + rows, hosted.total());
+      // an export's graph holds the table in a variable
+      MemoryPlan export = MemoryCheck.export(bf16, List.of()).orElseThrow();
+      assertEquals(0, export.bytes("embedding rows (file map)"));
+    } finally {
+      if (old == null) {
+        System.clearProperty("rme.hostRowsMin");
+      } else {
+        System.setProperty("rme.hostRowsMin", old);
+      }
+    }
   }
 }

@@ -189,4 +189,54 @@ class MemoryPlanTest {
     assertEquals(512L << 20, AvailableMemory.parseBytes("512MiB", "x"));
     assertThrows(IllegalArgumentException.class, () -> AvailableMemory.parseBytes("lots", "x"));
   }
+
+  /**
+   * A scoring graph that reads the embedding's rows from the file's map: the table leaves the
+   * weights, the pages of one batch's rows (a page more than a row each, at most the table) join
+   * the host's parts, and a plan without hosting is unchanged.
+   */
+  @Test
+  void aHostedEmbeddingCountsTheRowsOfABatchNotTheTable() throws Exception {
+    ModelConfig c =
+        ModelConfigs.parse(
+            new ObjectMapper()
+                .readTree(
+                    "{\"model_type\": \"llama\", \"vocab_size\": 1000, \"hidden_size\": 2048,"
+                        + " \"intermediate_size\": 64, \"num_hidden_layers\": 1,"
+                        + " \"num_attention_heads\": 16, \"num_key_value_heads\": 16,"
+                        + " \"head_dim\": 128, \"max_position_embeddings\": 256,"
+                        + " \"tie_word_embeddings\": false}"),
+            "wide");
+    long m = MemoryPlan.trunkParameters(c);
+    long table = 1000L * 2048;
+    MemoryPlan.Request base =
+        new MemoryPlan.Request(
+            c, EnsembleKind.INDEPENDENT, 3, null, MemoryPlan.Mode.SCORE, 2, 2, 16, 0, false);
+    MemoryPlan held = MemoryPlan.of(base);
+    MemoryPlan hosted = MemoryPlan.of(base.withHostedEmbedding(2));
+    String rows = "embedding rows (file map)";
+    assertEquals(0, held.bytes(rows));
+    assertEquals(3 * m * 2, held.bytes("trunk weights (frozen)"));
+    assertEquals(3 * (m - table) * 2, hosted.bytes("trunk weights (frozen)"));
+    // 2 x 16 = 32 rows of 4,096 bytes, each with a page more: 8 KiB, x 3 members
+    assertEquals(3 * 32 * 8192, hosted.bytes(rows));
+    assertEquals(held.total() - 3 * table * 2 + 3 * 32 * 8192, hosted.total());
+    // the rows are read on the host whatever the device: a GPU's share loses the tables only
+    assertEquals(held.deviceTotal() - 3 * table * 2, hosted.deviceTotal());
+    // an F32 file: rows of 8,192 bytes, 3 pages each
+    MemoryPlan f32 =
+        MemoryPlan.of(base.withKind(EnsembleKind.SINGLE, 1, null).withHostedEmbedding(4));
+    assertEquals(32 * 3 * 4096, f32.bytes(rows));
+    // a batch that can read every row (64 x 16 tokens, 1,000 rows): at most the table
+    MemoryPlan wide =
+        MemoryPlan.of(
+            new MemoryPlan.Request(
+                    c, EnsembleKind.SINGLE, 1, null, MemoryPlan.Mode.SCORE, 2, 64, 16, 0, false)
+                .withHostedEmbedding(4));
+    assertEquals(table * 4, wide.bytes(rows));
+    // training holds the embedding in a variable whatever the request says
+    MemoryPlan train = MemoryPlan.of(base.withMode(MemoryPlan.Mode.TRAIN).withHostedEmbedding(2));
+    assertEquals(0, train.bytes(rows));
+    assertThrows(IllegalArgumentException.class, () -> base.withHostedEmbedding(3));
+  }
 }
