@@ -845,11 +845,11 @@ public record MemoryPlan(Request request, List<Part> parts) {
   /**
    * Float32 {@code [B, V]} tensors' worth of memory a generation's decode loop holds beyond the
    * weights, the KV cache and the prefill (logits, their widening, log-softmax, sampling; steps
-   * overlap in the loop and the allocator keeps what they free), sized for sampling, which the
-   * plan cannot tell from greedy decoding. Measured with the bench's bf16 memory model (V 128,256,
-   * width 1024) as the growth of anonymous memory over its load after three generations less the
-   * plan's other parts: top-p 0.9 sampling of the whole vocabulary (best-of-n's and PPO's) 10.3 MiB
-   * per row at batch 32 (16 + 64 tokens); greedy 6.6 MiB there, 5.6 at batch 128 (after six
+   * overlap in the loop and the allocator keeps what they free), sized for sampling, which the plan
+   * cannot tell from greedy decoding. Measured with the bench's bf16 memory model (V 128,256, width
+   * 1024) as the growth of anonymous memory over its load after three generations less the plan's
+   * other parts: top-p 0.9 sampling of the whole vocabulary (best-of-n's and PPO's) 10.3 MiB per
+   * row at batch 32 (16 + 64 tokens); greedy 6.6 MiB there, 5.6 at batch 128 (after six
    * generations, where it levels off), 5.3 at batch 32 with 256 new tokens. A row of V floats is
    * 0.49 MiB.
    */
