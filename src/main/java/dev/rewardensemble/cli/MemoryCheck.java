@@ -2,13 +2,14 @@ package dev.rewardensemble.cli;
 
 import dev.rewardensemble.config.AvailableMemory;
 import dev.rewardensemble.config.ModelConfig;
+import dev.rewardensemble.config.Precision;
 import dev.rewardensemble.ensemble.EnsembleKind;
+import dev.rewardensemble.ensemble.EnsembleModel;
 import dev.rewardensemble.ensemble.MemoryPlan;
 import dev.rewardensemble.ensemble.ModelShape;
 import dev.rewardensemble.io.HfCheckpoint;
 import dev.rewardensemble.io.LazyWeights;
 import dev.rewardensemble.lora.LoraConfig;
-import dev.rewardensemble.model.ParameterStore;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
@@ -97,24 +98,20 @@ final class MemoryCheck {
   /**
    * Bytes per value (2 for BF16, 4 for F32) of the token embedding that a scoring graph of {@code
    * model} reads from its checkpoint's memory map instead of a variable ({@link
-   * dev.rewardensemble.ensemble.EnsembleModel#rowsOnHost}: an F32 or BF16 matrix on disk of at
-   * least {@link ParameterStore#hostRowsMin} bytes at {@code weightBytes} a value), else 0. Reads
-   * the safetensors header only.
+   * EnsembleModel#rowsOnHost(LazyWeights, String, Precision)}, at {@code weightBytes} a value),
+   * else 0. Reads the safetensors header only.
    */
   static int hostedEmbedding(Path model, List<Path> lora, ModelConfig c, int weightBytes) {
-    long min = ParameterStore.hostRowsMin();
-    if (min < 0 || (long) c.vocabSize() * c.hiddenSize() * weightBytes < min) {
-      return 0;
-    }
     Optional<Path> dir = ModelShape.trunkCheckpoint(model, lora);
     if (dir.isEmpty() || !HfCheckpoint.isCheckpoint(dir.get())) {
       return 0;
     }
     try {
       String key = c.embeddingKey();
+      Precision frozen = weightBytes == 2 ? Precision.BFLOAT16 : Precision.FLOAT32;
       return HfCheckpoint.open(dir.get()).weights() instanceof LazyWeights w
               && w.containsKey(key)
-              && w.rowsMappable(key)
+              && EnsembleModel.rowsOnHost(w, key, frozen)
           ? (w.storedDtype(key).equals("BF16") ? 2 : 4)
           : 0;
     } catch (java.io.IOException | RuntimeException e) {

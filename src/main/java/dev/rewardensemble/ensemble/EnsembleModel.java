@@ -166,20 +166,31 @@ public record EnsembleModel(
    * have none.
    */
   public java.util.Set<String> rowsOnHost(Precision frozen) {
-    long min = ParameterStore.hostRowsMin();
-    if (!(weights instanceof LazyWeights lazy) || min < 0) {
+    if (!(weights instanceof LazyWeights lazy)) {
       return java.util.Set.of();
     }
     java.util.Set<String> out = new java.util.LinkedHashSet<>();
     for (String key : weights.keySet()) {
       if (plainKey(key).equals(config.embeddingKey())
           && isFrozen(key)
-          && lazy.rowsMappable(key)
-          && FloatTensor.numElements(lazy.shape(key)) * TensorBytes.bytes(frozen) >= min) {
+          && rowsOnHost(lazy, key, frozen)) {
         out.add(key);
       }
     }
     return out;
+  }
+
+  /**
+   * Whether a scoring graph reads {@code key} of {@code lazy} from its file's memory map: an F32 or
+   * BF16 matrix on disk ({@link LazyWeights#rowsMappable}) of at least {@link
+   * ParameterStore#hostRowsMin} bytes when stored in {@code frozen}. The rule of {@link
+   * #rowsOnHost(Precision)} and of the memory pre-check's plan.
+   */
+  public static boolean rowsOnHost(LazyWeights lazy, String key, Precision frozen) {
+    long min = ParameterStore.hostRowsMin();
+    return min >= 0
+        && lazy.rowsMappable(key)
+        && FloatTensor.numElements(lazy.shape(key)) * TensorBytes.bytes(frozen) >= min;
   }
 
   /**
