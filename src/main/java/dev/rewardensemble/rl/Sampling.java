@@ -1,13 +1,17 @@
 package dev.rewardensemble.rl;
 
+import java.util.List;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Gather;
 import org.tensorflow.op.core.Max;
+import org.tensorflow.op.core.Sum;
 import org.tensorflow.op.math.Cumsum;
 import org.tensorflow.op.nn.TopK;
+import org.tensorflow.types.TBool;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.TInt64;
 
 /**
  * Token choice and token log-probabilities as graph ops. No gradients are needed here, so TopKV2
@@ -18,12 +22,36 @@ public final class Sampling {
   private Sampling() {}
 
   /**
+   * How many of the most likely tokens a row's nucleus is first looked for among, when top-k is off
+   * and the vocabulary is larger: TopKV2 keeps these in 0.15 ms a row where sorting Llama 3's
+   * 128,256 logits takes 6.8 ms (2 threads, 32 rows).
+   */
+  static final int CANDIDATES = 1024;
+
+  /**
+   * A row's nucleus is taken from the candidates only when their share of the whole vocabulary's
+   * mass is at least {@code topP} plus this: float32 sums of the same probabilities in another
+   * order differ by far less, so a row this close to the edge is sorted whole instead.
+   */
+  static final float FIT_MARGIN = 1e-4f;
+
+  /**
    * Chooses one token per row.
    *
    * <p>Sorts the {@code k} largest logits (TopKV2 puts the lower index first among equals, as
    * arg-max does), divides them by {@code temperature}, keeps the sorted prefix whose mass before
    * each token is below {@code topP}, and returns the token where the cumulative kept mass first
    * exceeds {@code u * total}. With {@code k = 1} (or {@code u = 0}) this is greedy decoding.
+   *
+   * <p>Without a full-vocabulary sort where top-p allows: when {@code k} is the whole vocabulary
+   * (top-k off) and the vocabulary is larger than {@link #CANDIDATES}, each row first looks among
+   * its {@code CANDIDATES} most likely tokens; a row whose candidates hold at least {@code topP}
+   * (plus {@link #FIT_MARGIN}) of the whole softmax has its nucleus among them (the token after
+   * them has that much mass before it) and draws there, with each probability its share of the
+   * whole vocabulary's softmax. Only the other rows, gathered into a batch of their own, are sorted
+   * whole. The choice is the full sort's (same order, same kept prefix, same inverse CDF) up to the
+   * float rounding of the probabilities; rows with {@code k <= CANDIDATES}, and every row of a
+   * vocabulary of at most {@code CANDIDATES} tokens, run exactly the full sort's ops.
    *
    * @param logits {@code [B, V]} raw logits
    * @param u {@code [B]} uniform numbers in [0, 1)
@@ -39,22 +67,116 @@ public final class Sampling {
       Operand<TFloat32> temperature,
       Operand<TFloat32> topP,
       Operand<TInt32> k) {
-    TopK<TFloat32, TInt32> top = tf.nn.topK(logits, k, new TopK.Options[0]); // [B, k] each
-    Operand<TFloat32> probs = tf.nn.softmax(tf.math.div(top.values(), temperature)); // [B, k]
+    return choose(tf, logits, u, temperature, topP, k, CANDIDATES);
+  }
+
+  /**
+   * {@link #choose} as it was before the candidates: every row sorted whole whatever top-k is (the
+   * benchmark's baseline, {@code bench.SamplingProbe}).
+   */
+  public static Operand<TInt32> chooseSortingWhole(
+      Ops tf,
+      Operand<TFloat32> logits,
+      Operand<TFloat32> u,
+      Operand<TFloat32> temperature,
+      Operand<TFloat32> topP,
+      Operand<TInt32> k) {
+    TopK<TFloat32, TInt32> top = tf.nn.topK(logits, k, new TopK.Options[0]); // [B, k]
+    return inverseCdf(
+        tf, tf.nn.softmax(tf.math.div(top.values(), temperature)), top.indices(), u, topP);
+  }
+
+  /** {@link #choose} with {@code candidates} in place of {@link #CANDIDATES} (tests). */
+  static Operand<TInt32> choose(
+      Ops tf,
+      Operand<TFloat32> logits,
+      Operand<TFloat32> u,
+      Operand<TFloat32> temperature,
+      Operand<TFloat32> topP,
+      Operand<TInt32> k,
+      int candidates) {
+    Operand<TInt32> limit = tf.constant(candidates);
+    Operand<TInt32> vocab = tf.gather(tf.shape(logits), tf.constant(1), tf.constant(0)); // []
+    Operand<TBool> plain = tf.math.lessEqual(k, limit); // top-k within the candidates: as ever
+    Operand<TBool> shortcut =
+        tf.math.logicalAnd(tf.math.logicalNot(plain), tf.math.equal(k, vocab)); // top-k off
+    TopK<TFloat32, TInt32> top =
+        tf.nn.topK(logits, tf.math.minimum(k, limit), new TopK.Options[0]); // [B, c]
+    Operand<TFloat32> scaled = tf.math.div(top.values(), temperature); // [B, c]
+    // The whole vocabulary's log-normaliser, over zero columns unless the shortcut applies.
+    Operand<TInt32> width = tf.select(shortcut, vocab, tf.constant(0));
+    Operand<TFloat32> all =
+        tf.math.div(
+            tf.slice(
+                logits, tf.constant(new int[] {0, 0}), tf.stack(List.of(tf.constant(-1), width))),
+            temperature); // [B, V or 0]
+    Operand<TFloat32> peak = tf.max(all, tf.constant(1), Max.keepDims(true)); // [B, 1]
+    Operand<TFloat32> logZ =
+        tf.math.add(
+            tf.math.log(
+                tf.sum(tf.math.exp(tf.math.sub(all, peak)), tf.constant(1), Sum.keepDims(true))),
+            peak); // [B, 1]
+    Operand<TFloat32> shares = tf.math.exp(tf.math.sub(scaled, logZ)); // [B, c]
+    Operand<TBool> fits =
+        tf.math.logicalOr(
+            plain,
+            tf.math.logicalAnd(
+                shortcut,
+                tf.math.greaterEqual(
+                    tf.sum(shares, tf.constant(1)),
+                    tf.math.add(topP, tf.constant(FIT_MARGIN))))); // [B]
+    Operand<TFloat32> probs = tf.select(plain, tf.nn.softmax(scaled), shares); // [B, c]
+    Operand<TInt32> amongCandidates = inverseCdf(tf, probs, top.indices(), u, topP); // [B]
+    // The rows whose nucleus may reach past the candidates: sorted whole, by themselves.
+    Operand<TInt64> missing = tf.where(tf.math.logicalNot(fits)); // [m, 1]
+    Operand<TInt64> rows = tf.reshape(missing, tf.constant(new int[] {-1})); // [m]
+    TopK<TFloat32, TInt32> sorted =
+        tf.nn.topK(tf.gather(logits, rows, tf.constant(0)), k, new TopK.Options[0]); // [m, k]
+    Operand<TInt32> wholeSort =
+        inverseCdf(
+            tf,
+            tf.nn.softmax(tf.math.div(sorted.values(), temperature)),
+            sorted.indices(),
+            tf.gather(u, rows, tf.constant(0)),
+            topP); // [m]
+    Operand<TInt32> scattered =
+        tf.scatterNd(missing, wholeSort, tf.shape(fits, TInt64.class)); // [B]
+    return tf.select(fits, amongCandidates, scattered);
+  }
+
+  /**
+   * The inverse-CDF draw over sorted candidates: keeps the prefix whose mass before each token is
+   * below {@code topP}, renormalises, and returns the candidate where the kept mass first exceeds
+   * {@code u * total}.
+   *
+   * @param probs {@code [B, c]} the candidates' probabilities, in descending order
+   * @param ids {@code [B, c]} their token ids
+   * @param u {@code [B]}
+   * @return {@code [B]}
+   */
+  private static Operand<TInt32> inverseCdf(
+      Ops tf,
+      Operand<TFloat32> probs,
+      Operand<TInt32> ids,
+      Operand<TFloat32> u,
+      Operand<TFloat32> topP) {
     Operand<TFloat32> before =
-        tf.math.cumsum(probs, tf.constant(1), Cumsum.exclusive(true)); // [B, k]
-    Operand<TFloat32> keep = tf.dtypes.cast(tf.math.less(before, topP), TFloat32.class); // [B, k]
-    Operand<TFloat32> cum = tf.math.cumsum(tf.math.mul(probs, keep), tf.constant(1)); // [B, k]
+        tf.math.cumsum(probs, tf.constant(1), Cumsum.exclusive(true)); // [B, c]
+    Operand<TFloat32> keep = tf.dtypes.cast(tf.math.less(before, topP), TFloat32.class); // [B, c]
+    Operand<TFloat32> cum = tf.math.cumsum(tf.math.mul(probs, keep), tf.constant(1)); // [B, c]
     Operand<TFloat32> total =
         tf.max(cum, tf.constant(1), Max.keepDims(true)); // [B, 1] (cum is non-decreasing)
     Operand<TFloat32> target = tf.math.mul(tf.expandDims(u, tf.constant(1)), total); // [B, 1]
     Operand<TInt32> rank =
         tf.sum(tf.dtypes.cast(tf.math.lessEqual(cum, target), TInt32.class), tf.constant(1)); // [B]
     Operand<TInt32> kept = tf.dtypes.cast(tf.sum(keep, tf.constant(1)), TInt32.class); // [B]
-    rank = tf.math.minimum(rank, tf.math.sub(kept, tf.constant(1))); // guards float round-off
+    // The upper bound guards float round-off; the lower one rows of a branch select discards
+    // (infinite shares where the shortcut does not apply keep nothing), which must still gather.
+    rank =
+        tf.math.maximum(tf.math.minimum(rank, tf.math.sub(kept, tf.constant(1))), tf.constant(0));
     Operand<TInt32> picked =
         tf.gather(
-            top.indices(),
+            ids,
             tf.expandDims(rank, tf.constant(1)),
             tf.constant(1),
             Gather.batchDims(1L)); // [B, 1]

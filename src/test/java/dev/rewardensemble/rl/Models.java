@@ -55,6 +55,25 @@ final class Models {
         c.tieWordEmbeddings());
   }
 
+  /** The same Llama config with another vocabulary size. */
+  static LlamaConfig withVocab(LlamaConfig c, int vocab) {
+    return new LlamaConfig(
+        vocab,
+        c.hiddenSize(),
+        c.intermediateSize(),
+        c.numLayers(),
+        c.numHeads(),
+        c.numKeyValueHeads(),
+        c.headDim(),
+        c.maxPositionEmbeddings(),
+        c.rmsNormEps(),
+        c.ropeTheta(),
+        c.padTokenId(),
+        c.bosTokenId(),
+        c.eosTokenId(),
+        c.tieWordEmbeddings());
+  }
+
   /** The same GPT-2 config with another end-of-sequence id. */
   static Gpt2Config withEos(Gpt2Config c, int eos) {
     return new Gpt2Config(

@@ -101,6 +101,27 @@ class SamplerTest {
     }
   }
 
+  /**
+   * Top-p with top-k off over a vocabulary larger than {@link Sampling#CANDIDATES}: the decode loop
+   * draws each row's nucleus among its candidates when it fits there and sorts the other rows whole
+   * (both happen here: the logits of this head are spread so that the 1,024 most likely of 3,000
+   * tokens hold about 0.8 of the mass), and draws what the uncached graph draws and what a top-k of
+   * 2,999 draws, which sorts every row whole.
+   */
+  @Test
+  void topPWithoutAWholeVocabularySortDrawsAsTheWholeSort() throws Exception {
+    LlamaConfig c = Models.withVocab((LlamaConfig) Models.preset("tiny-llama"), 3000);
+    SamplingConfig cfg = new SamplingConfig(24, false, 1.0, 0.8, 0, 21, false);
+    try (Sampler s = Sampler.of(c, Models.weights(c, 13, 0.2), ExecConfig.deterministic())) {
+      List<Generation> drawn = s.generate(PROMPTS, cfg, 4);
+      assertEquals(responses(drawn), responses(s.generateUncached(PROMPTS, cfg, 4)), "uncached");
+      SamplingConfig sorted = new SamplingConfig(24, false, 1.0, 0.8, 2999, 21, false);
+      assertEquals(responses(drawn), responses(s.generate(PROMPTS, sorted, 4)), "sorted whole");
+      assertNotEquals(
+          responses(drawn), responses(s.generate(PROMPTS, cfg.withSeed(22), 4)), "another seed");
+    }
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"tiny-llama", "tiny-gpt2"})
   void topKOfOneIsGreedy(String preset) throws Exception {

@@ -148,6 +148,109 @@ class SamplingTest {
     assertEquals(2, reference(logits, 0.99f, 1.0, 1.0, 3));
   }
 
+  /**
+   * Top-p without a whole-vocabulary sort: with 16 candidates over 300 tokens, peaked rows (whose
+   * nucleus lies among their candidates) and flat rows (sorted whole) in one batch draw what the
+   * plain-Java full sort draws, for top-k off, within and beyond the candidates.
+   */
+  @Test
+  void nucleusAmongCandidatesDrawsWhatTheWholeSortDraws() {
+    int rows = 8;
+    int vocab = 300;
+    int candidates = 16;
+    java.util.Random rng = new java.util.Random(7);
+    float[][] logits = new float[rows][vocab];
+    for (int b = 0; b < rows; b++) {
+      double spread = b % 2 == 0 ? 6.0 : 0.4; // even rows peaked, odd rows flat
+      for (int v = 0; v < vocab; v++) {
+        logits[b][v] = (float) (rng.nextGaussian() * spread);
+      }
+    }
+    logits[2][5] = logits[2][9]; // a tie among candidates: the lower index first
+    float[] flat = new float[rows * vocab];
+    for (int b = 0; b < rows; b++) {
+      System.arraycopy(logits[b], 0, flat, b * vocab, vocab);
+    }
+    double[][] settings = { // temperature, topP, k
+      {1.0, 0.9, vocab},
+      {0.7, 0.5, vocab},
+      {1.5, 0.95, vocab},
+      {1.0, 1.0, vocab},
+      {1.0, 0.9, 10},
+      {1.0, 0.9, 100}
+    };
+    int[] paths = new int[2]; // rows drawn among the candidates, rows sorted whole (top-k off)
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Placeholder<TFloat32> lg =
+          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
+      Placeholder<TFloat32> u = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
+      Placeholder<TFloat32> temp =
+          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+      Placeholder<TFloat32> topP =
+          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+      Placeholder<TInt32> k = tf.placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
+      Operand<TInt32> chosen = Sampling.choose(tf, lg, u, temp, topP, k, candidates);
+      try (Session s = new Session(g, ExecConfig.deterministic().toProto());
+          TFloat32 lT =
+              TFloat32.tensorOf(Shape.of(rows, vocab), DataBuffers.of(flat, true, false))) {
+        for (double[] st : settings) {
+          for (int draw = 0; draw < 40; draw++) {
+            float[] us = new float[rows];
+            for (int b = 0; b < rows; b++) {
+              us[b] = draw == 0 ? 0f : Math.min(rng.nextFloat(), Math.nextDown(1f));
+            }
+            try (TFloat32 uT = TFloat32.tensorOf(Shape.of(rows), DataBuffers.of(us, true, false));
+                TFloat32 tT = TFloat32.scalarOf((float) st[0]);
+                TFloat32 pT = TFloat32.scalarOf((float) st[1]);
+                TInt32 kT = TInt32.scalarOf((int) st[2]);
+                Result r =
+                    s.runner()
+                        .feed(lg, lT)
+                        .feed(u, uT)
+                        .feed(temp, tT)
+                        .feed(topP, pT)
+                        .feed(k, kT)
+                        .fetch(chosen)
+                        .run()) {
+              int[] got = new int[rows];
+              ((TInt32) r.get(0)).asRawTensor().data().asInts().read(got);
+              for (int b = 0; b < rows; b++) {
+                int want = reference(logits[b], us[b], st[0], st[1], (int) st[2]);
+                assertEquals(want, got[b], Arrays.toString(st) + " u=" + us[b] + " row " + b);
+                if (draw == 0 && st[2] == vocab) {
+                  paths[fitsAmong(logits[b], st[0], st[1], candidates) ? 0 : 1]++;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    assertTrue(paths[0] >= 6 && paths[1] >= 6, "both paths drawn: " + Arrays.toString(paths));
+  }
+
+  /** Whether the {@code candidates} most likely tokens hold {@code topP} plus the margin. */
+  private static boolean fitsAmong(
+      float[] logits, double temperature, double topP, int candidates) {
+    double[] p = new double[logits.length];
+    double max = Double.NEGATIVE_INFINITY;
+    for (float x : logits) {
+      max = Math.max(max, x / temperature);
+    }
+    double z = 0;
+    for (int i = 0; i < p.length; i++) {
+      p[i] = Math.exp(logits[i] / temperature - max);
+      z += p[i];
+    }
+    double[] sorted = Arrays.stream(p).map(x -> -x / 1).sorted().toArray();
+    double mass = 0;
+    for (int i = 0; i < candidates; i++) {
+      mass -= sorted[i] / z;
+    }
+    return mass >= topP + Sampling.FIT_MARGIN;
+  }
+
   @Test
   void configIsValidatedAndPresetsFollowThePaper() {
     assertTrue(
