@@ -49,9 +49,11 @@ public final class Sampling {
    * (plus {@link #FIT_MARGIN}) of the whole softmax has its nucleus among them (the token after
    * them has that much mass before it) and draws there, with each probability its share of the
    * whole vocabulary's softmax. Only the other rows, gathered into a batch of their own, are sorted
-   * whole. The choice is the full sort's (same order, same kept prefix, same inverse CDF) up to the
-   * float rounding of the probabilities; rows with {@code k <= CANDIDATES}, and every row of a
-   * vocabulary of at most {@code CANDIDATES} tokens, run exactly the full sort's ops.
+   * whole. When no row can fit ({@code CANDIDATES} times its largest share below {@code topP}) the
+   * candidates shrink to one. The choice is the full sort's (same order, same kept prefix, same
+   * inverse CDF) up to the float rounding of the probabilities; rows with {@code k <= CANDIDATES},
+   * and every row of a vocabulary of at most {@code CANDIDATES} tokens, run exactly the full sort's
+   * ops.
    *
    * @param logits {@code [B, V]} raw logits
    * @param u {@code [B]} uniform numbers in [0, 1)
@@ -100,9 +102,6 @@ public final class Sampling {
     Operand<TBool> plain = tf.math.lessEqual(k, limit); // top-k within the candidates: as ever
     Operand<TBool> shortcut =
         tf.math.logicalAnd(tf.math.logicalNot(plain), tf.math.equal(k, vocab)); // top-k off
-    TopK<TFloat32, TInt32> top =
-        tf.nn.topK(logits, tf.math.minimum(k, limit), new TopK.Options[0]); // [B, c]
-    Operand<TFloat32> scaled = tf.math.div(top.values(), temperature); // [B, c]
     // The whole vocabulary's log-normaliser, over zero columns unless the shortcut applies.
     Operand<TInt32> width = tf.select(shortcut, vocab, tf.constant(0));
     Operand<TFloat32> all =
@@ -116,6 +115,22 @@ public final class Sampling {
             tf.math.log(
                 tf.sum(tf.math.exp(tf.math.sub(all, peak)), tf.constant(1), Sum.keepDims(true))),
             peak); // [B, 1]
+    // The candidates hold at most `candidates` times the largest share: when that is below topP
+    // for every row (a flat distribution: a random model, a high temperature), none can fit, and
+    // the candidates shrink to one (an arg-max) instead of costing a TopKV2 of 1,024 per row.
+    Operand<TBool> mayFit =
+        tf.reduceAny(
+            tf.math.logicalAnd(
+                shortcut,
+                tf.math.greaterEqual(
+                    tf.math.mul(
+                        tf.constant((float) candidates), tf.math.exp(tf.math.sub(peak, logZ))),
+                    topP)),
+            tf.constant(new int[] {0, 1})); // []
+    Operand<TInt32> count =
+        tf.select(plain, k, tf.select(mayFit, limit, tf.constant(1))); // c: k, candidates or 1
+    TopK<TFloat32, TInt32> top = tf.nn.topK(logits, count, new TopK.Options[0]); // [B, c]
+    Operand<TFloat32> scaled = tf.math.div(top.values(), temperature); // [B, c]
     Operand<TFloat32> shares = tf.math.exp(tf.math.sub(scaled, logZ)); // [B, c]
     Operand<TBool> fits =
         tf.math.logicalOr(

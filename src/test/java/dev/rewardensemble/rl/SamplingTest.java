@@ -167,10 +167,8 @@ class SamplingTest {
       }
     }
     logits[2][5] = logits[2][9]; // a tie among candidates: the lower index first
-    float[] flat = new float[rows * vocab];
-    for (int b = 0; b < rows; b++) {
-      System.arraycopy(logits[b], 0, flat, b * vocab, vocab);
-    }
+    // The mixed batch, and the flat rows alone (none can fit: the candidates shrink to one).
+    int[][] batches = {{0, 1, 2, 3, 4, 5, 6, 7}, {1, 3, 5, 7}};
     double[][] settings = { // temperature, topP, k
       {1.0, 0.9, vocab},
       {0.7, 0.5, vocab},
@@ -191,35 +189,44 @@ class SamplingTest {
           tf.placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
       Placeholder<TInt32> k = tf.placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
       Operand<TInt32> chosen = Sampling.choose(tf, lg, u, temp, topP, k, candidates);
-      try (Session s = new Session(g, ExecConfig.deterministic().toProto());
-          TFloat32 lT =
-              TFloat32.tensorOf(Shape.of(rows, vocab), DataBuffers.of(flat, true, false))) {
-        for (double[] st : settings) {
-          for (int draw = 0; draw < 40; draw++) {
-            float[] us = new float[rows];
-            for (int b = 0; b < rows; b++) {
-              us[b] = draw == 0 ? 0f : Math.min(rng.nextFloat(), Math.nextDown(1f));
-            }
-            try (TFloat32 uT = TFloat32.tensorOf(Shape.of(rows), DataBuffers.of(us, true, false));
-                TFloat32 tT = TFloat32.scalarOf((float) st[0]);
-                TFloat32 pT = TFloat32.scalarOf((float) st[1]);
-                TInt32 kT = TInt32.scalarOf((int) st[2]);
-                Result r =
-                    s.runner()
-                        .feed(lg, lT)
-                        .feed(u, uT)
-                        .feed(temp, tT)
-                        .feed(topP, pT)
-                        .feed(k, kT)
-                        .fetch(chosen)
-                        .run()) {
-              int[] got = new int[rows];
-              ((TInt32) r.get(0)).asRawTensor().data().asInts().read(got);
-              for (int b = 0; b < rows; b++) {
-                int want = reference(logits[b], us[b], st[0], st[1], (int) st[2]);
-                assertEquals(want, got[b], Arrays.toString(st) + " u=" + us[b] + " row " + b);
-                if (draw == 0 && st[2] == vocab) {
-                  paths[fitsAmong(logits[b], st[0], st[1], candidates) ? 0 : 1]++;
+      try (Session s = new Session(g, ExecConfig.deterministic().toProto())) {
+        for (int[] batch : batches) {
+          int n = batch.length;
+          float[] flat = new float[n * vocab];
+          for (int b = 0; b < n; b++) {
+            System.arraycopy(logits[batch[b]], 0, flat, b * vocab, vocab);
+          }
+          for (double[] st : settings) {
+            for (int draw = 0; draw < 40; draw++) {
+              float[] us = new float[n];
+              for (int b = 0; b < n; b++) {
+                us[b] = draw == 0 ? 0f : Math.min(rng.nextFloat(), Math.nextDown(1f));
+              }
+              try (TFloat32 lT =
+                      TFloat32.tensorOf(Shape.of(n, vocab), DataBuffers.of(flat, true, false));
+                  TFloat32 uT = TFloat32.tensorOf(Shape.of(n), DataBuffers.of(us, true, false));
+                  TFloat32 tT = TFloat32.scalarOf((float) st[0]);
+                  TFloat32 pT = TFloat32.scalarOf((float) st[1]);
+                  TInt32 kT = TInt32.scalarOf((int) st[2]);
+                  Result r =
+                      s.runner()
+                          .feed(lg, lT)
+                          .feed(u, uT)
+                          .feed(temp, tT)
+                          .feed(topP, pT)
+                          .feed(k, kT)
+                          .fetch(chosen)
+                          .run()) {
+                int[] got = new int[n];
+                ((TInt32) r.get(0)).asRawTensor().data().asInts().read(got);
+                for (int b = 0; b < n; b++) {
+                  float[] row = logits[batch[b]];
+                  int want = reference(row, us[b], st[0], st[1], (int) st[2]);
+                  assertEquals(
+                      want, got[b], Arrays.toString(st) + " u=" + us[b] + " row " + batch[b]);
+                  if (draw == 0 && st[2] == vocab && n == rows) {
+                    paths[fitsAmong(row, st[0], st[1], candidates) ? 0 : 1]++;
+                  }
                 }
               }
             }
