@@ -48,6 +48,7 @@ import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.TInt64;
 import org.tensorflow.types.family.TType;
 
 /**
@@ -815,24 +816,12 @@ public final class Sampler implements AutoCloseable {
               Operand<TFloat32> rows =
                   Transformers.forward(bcx, config, w, newIds, g, Projector.NONE, null, cache);
               Operand<TFloat32> last = lastRow(b, rows, g, config.hiddenSize());
-              // The head widened (when it is) only once this step's rows exist: an ungated cast
-              // reads only a loop invariant, so it would run as each later iteration starts, and
-              // the while loop's parallel iterations would hold a float32 head per iteration.
-              Operand<TFloat32> logits = fewRowLogits(bcx, w.after(last), last); // [B, V]
               Operand<TFloat32> u =
                   b.gather(as(fixed.get(UNIFORMS).asOutput()), step, b.constant(1)); // [B]
+              Operand<?>[] chosen = nextTokens(b, bcx, w, last, live, u, fixed); // [B] each
               Operand<TInt32> tok =
-                  Sampling.choose(
-                      b,
-                      logits,
-                      u,
-                      as(fixed.get(TEMPERATURE).asOutput()),
-                      as(fixed.get(TOP_P).asOutput()),
-                      as(fixed.get(TOP_K).asOutput())); // [B]
-              Operand<TFloat32> lp =
-                  b.math.mul(
-                      Sampling.logProb(b, logits, tok), b.dtypes.cast(live, TFloat32.class)); // [B]
-              tok = b.math.add(b.math.mul(tok, live), b.math.mul(done, b.constant(pad)));
+                  b.math.add(as(chosen[0].asOutput()), b.math.mul(done, b.constant(pad)));
+              Operand<TFloat32> lp = as(chosen[1].asOutput());
               Operand<TInt32> hitEos =
                   b.dtypes.cast(b.math.equal(tok, as(fixed.get(EOS).asOutput())), TInt32.class);
               next[STEP] = b.math.add(step, b.constant(1)).asOutput();
@@ -854,6 +843,49 @@ public final class Sampler implements AutoCloseable {
     return new Output<?>[] {
       tf.slice(as(out[TOKENS]), origin, taken).asOutput(),
       tf.slice(as(out[LOGPROBS]), origin, taken).asOutput()
+    };
+  }
+
+  /**
+   * A decode step's tokens and their log-probabilities, {@code [B]} each, 0 in finished rows. With
+   * a vocabulary larger than {@link Sampling#CANDIDATES} only the live rows (the loop runs while
+   * there is one) are gathered into the head's product and the token choice, whose cost per row is
+   * the vocabulary's: in Best-of-n and PPO rollouts rows finish at different steps and the loop
+   * runs to the longest. Each row's choice is its own (same logits, same uniform number), so which
+   * rows share a step changes nothing but float rounding; smaller vocabularies (the demo's 100)
+   * multiply every row, as before.
+   */
+  private Operand<?>[] nextTokens(
+      Ops b,
+      BuildContext bcx,
+      Weights w,
+      Operand<TFloat32> last,
+      Operand<TInt32> live,
+      Operand<TFloat32> u,
+      List<Operand<?>> fixed) {
+    Operand<TFloat32> temperature = as(fixed.get(TEMPERATURE).asOutput());
+    Operand<TFloat32> topP = as(fixed.get(TOP_P).asOutput());
+    Operand<TInt32> topK = as(fixed.get(TOP_K).asOutput());
+    if (config.vocabSize() <= Sampling.CANDIDATES) {
+      // The head widened (when it is) only once this step's rows exist: an ungated cast reads
+      // only a loop invariant, so it would run as each later iteration starts, and the while
+      // loop's parallel iterations would hold a float32 head per iteration.
+      Operand<TFloat32> logits = fewRowLogits(bcx, w.after(last), last); // [B, V]
+      Operand<TInt32> tok = Sampling.choose(b, logits, u, temperature, topP, topK); // [B]
+      Operand<TFloat32> lp =
+          b.math.mul(Sampling.logProb(b, logits, tok), b.dtypes.cast(live, TFloat32.class));
+      return new Operand<?>[] {b.math.mul(tok, live), lp};
+    }
+    Operand<TInt64> at = b.where(b.math.notEqual(live, b.constant(0))); // [m, 1]
+    Operand<TInt64> liveRows = b.reshape(at, b.constant(new int[] {-1})); // [m]
+    Operand<TFloat32> lastLive = b.gather(last, liveRows, b.constant(0)); // [m, H]
+    Operand<TFloat32> logits = fewRowLogits(bcx, w.after(lastLive), lastLive); // [m, V]
+    Operand<TInt32> tok =
+        Sampling.choose(
+            b, logits, b.gather(u, liveRows, b.constant(0)), temperature, topP, topK); // [m]
+    Operand<TInt64> batch = b.shape(live, TInt64.class);
+    return new Operand<?>[] {
+      b.scatterNd(at, tok, batch), b.scatterNd(at, Sampling.logProb(b, logits, tok), batch)
     };
   }
 

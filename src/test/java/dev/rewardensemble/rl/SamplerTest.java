@@ -122,6 +122,46 @@ class SamplerTest {
     }
   }
 
+  /**
+   * Over a vocabulary larger than {@link Sampling#CANDIDATES} the steps gather only the live rows
+   * into the head and the token choice: rows that emitted EOS stop there, and the others draw,
+   * token for token, what they draw when no row stops (and what the uncached graph draws).
+   */
+  @Test
+  void finishedRowsLeaveTheHeadAndTheChoiceAndTheOthersDrawTheSame() throws Exception {
+    LlamaConfig base = Models.withVocab((LlamaConfig) Models.preset("tiny-llama"), 3000);
+    SamplingConfig free = new SamplingConfig(20, false, 1.0, 0.8, 0, 5, false);
+    List<Generation> unstopped;
+    try (Sampler s = Sampler.of(base, Models.weights(base, 13, 0.2), ExecConfig.deterministic())) {
+      unstopped = s.generate(PROMPTS, free, 4);
+    }
+    // End-of-sequence: row 1's fourth token, which other rows may draw at other steps.
+    int eos = unstopped.get(1).responseIds()[3];
+    LlamaConfig c = Models.withEos(base, eos);
+    try (Sampler s = Sampler.of(c, Models.weights(base, 13, 0.2), ExecConfig.deterministic())) {
+      SamplingConfig stop = free.withStopAtEos(true);
+      List<Generation> stopped = s.generate(PROMPTS, stop, 4);
+      List<Generation> uncached = s.generateUncached(PROMPTS, stop, 4);
+      int finished = 0;
+      for (int i = 0; i < PROMPTS.size(); i++) {
+        int[] all = unstopped.get(i).responseIds();
+        int first = indexOf(all, eos);
+        int[] want = first < 0 ? all : Arrays.copyOf(all, first + 1);
+        assertArrayEquals(want, stopped.get(i).responseIds(), "row " + i);
+        assertArrayEquals(want, uncached.get(i).responseIds(), "row " + i + " uncached");
+        Fixtures.assertClose(
+            Arrays.copyOf(unstopped.get(i).tokenLogprobs(), want.length),
+            stopped.get(i).tokenLogprobs(),
+            0,
+            1e-4,
+            "row " + i + " logprobs");
+        finished += first >= 0 && first < all.length - 1 ? 1 : 0;
+      }
+      assertTrue(finished >= 1, "a row finished before the others");
+      assertTrue(stopped.get(1).finished());
+    }
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"tiny-llama", "tiny-gpt2"})
   void topKOfOneIsGreedy(String preset) throws Exception {
