@@ -38,25 +38,15 @@ final class Models {
 
   /** The same Llama config with another end-of-sequence id. */
   static LlamaConfig withEos(LlamaConfig c, int eos) {
-    return new LlamaConfig(
-        c.vocabSize(),
-        c.hiddenSize(),
-        c.intermediateSize(),
-        c.numLayers(),
-        c.numHeads(),
-        c.numKeyValueHeads(),
-        c.headDim(),
-        c.maxPositionEmbeddings(),
-        c.rmsNormEps(),
-        c.ropeTheta(),
-        c.padTokenId(),
-        c.bosTokenId(),
-        eos,
-        c.tieWordEmbeddings());
+    return llama(c, c.vocabSize(), eos);
   }
 
   /** The same Llama config with another vocabulary size. */
   static LlamaConfig withVocab(LlamaConfig c, int vocab) {
+    return llama(c, vocab, c.eosTokenId());
+  }
+
+  private static LlamaConfig llama(LlamaConfig c, int vocab, int eos) {
     return new LlamaConfig(
         vocab,
         c.hiddenSize(),
@@ -70,7 +60,7 @@ final class Models {
         c.ropeTheta(),
         c.padTokenId(),
         c.bosTokenId(),
-        c.eosTokenId(),
+        eos,
         c.tieWordEmbeddings());
   }
 

@@ -60,79 +60,99 @@ class SamplingTest {
     return order[rank];
   }
 
+  private record Drawn(int[] ids, float[] logprobs) {}
+
+  /** {@link Sampling#choose} and {@link Sampling#logProb} in a session of their own. */
+  private static final class ChoiceGraph implements AutoCloseable {
+    private final Graph g = new Graph();
+    private final Placeholder<TFloat32> logits;
+    private final Placeholder<TFloat32> u;
+    private final Placeholder<TFloat32> temp;
+    private final Placeholder<TFloat32> topP;
+    private final Placeholder<TInt32> k;
+    private final Operand<TInt32> chosen;
+    private final Operand<TFloat32> lp;
+    private final Session s;
+
+    /** {@code candidates} 0: {@link Sampling#CANDIDATES}. */
+    ChoiceGraph(int candidates) {
+      Ops tf = Ops.create(g);
+      logits = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
+      u = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
+      temp = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+      topP = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+      k = tf.placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
+      chosen =
+          candidates == 0
+              ? Sampling.choose(tf, logits, u, temp, topP, k)
+              : Sampling.choose(tf, logits, u, temp, topP, k, candidates);
+      lp = Sampling.logProb(tf, logits, chosen);
+      s = new Session(g, ExecConfig.deterministic().toProto());
+    }
+
+    /** Tokens and their log-probabilities for rows {@code x} and uniform numbers {@code us}. */
+    Drawn draw(float[][] x, float[] us, double temperature, double p, int topK) {
+      int rows = x.length;
+      int vocab = x[0].length;
+      float[] flat = new float[rows * vocab];
+      for (int b = 0; b < rows; b++) {
+        System.arraycopy(x[b], 0, flat, b * vocab, vocab);
+      }
+      try (TFloat32 lT =
+              TFloat32.tensorOf(Shape.of(rows, vocab), DataBuffers.of(flat, true, false));
+          TFloat32 uT = TFloat32.tensorOf(Shape.of(rows), DataBuffers.of(us, true, false));
+          TFloat32 tT = TFloat32.scalarOf((float) temperature);
+          TFloat32 pT = TFloat32.scalarOf((float) p);
+          TInt32 kT = TInt32.scalarOf(topK);
+          Result r =
+              s.runner()
+                  .feed(logits, lT)
+                  .feed(u, uT)
+                  .feed(temp, tT)
+                  .feed(topP, pT)
+                  .feed(k, kT)
+                  .fetch(chosen)
+                  .fetch(lp)
+                  .run()) {
+        int[] got = new int[rows];
+        float[] gotLp = new float[rows];
+        ((TInt32) r.get(0)).asRawTensor().data().asInts().read(got);
+        ((TFloat32) r.get(1)).asRawTensor().data().asFloats().read(gotLp);
+        return new Drawn(got, gotLp);
+      }
+    }
+
+    @Override
+    public void close() {
+      s.close();
+      g.close();
+    }
+  }
+
   @Test
   void chooseMatchesPlainJavaAndLogProbIsLogSoftmax() {
     float[] us = {0f, 0.05f, 0.3f, 0.55f, 0.75f, 0.9f, 0.999f};
     double[][] settings = {
       {1.0, 1.0, 6}, {0.5, 0.8, 6}, {1.0, 0.5, 3}, {2.0, 0.9, 6}, {1.0, 1.0, 2}, {0.7, 0.95, 1}
     };
-    try (Graph g = new Graph()) {
-      Ops tf = Ops.create(g);
-      Placeholder<TFloat32> logits =
-          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
-      Placeholder<TFloat32> u = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
-      Placeholder<TFloat32> temp =
-          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
-      Placeholder<TFloat32> topP =
-          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
-      Placeholder<TInt32> k = tf.placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
-      Operand<TInt32> chosen = Sampling.choose(tf, logits, u, temp, topP, k);
-      Operand<TFloat32> lp = Sampling.logProb(tf, logits, chosen);
-      try (Session s = new Session(g, ExecConfig.deterministic().toProto())) {
-        for (double[] st : settings) {
-          for (float uv : us) {
-            float[] flat = {
-              LOGITS[0][0],
-              LOGITS[0][1],
-              LOGITS[0][2],
-              LOGITS[0][3],
-              LOGITS[0][4],
-              LOGITS[0][5],
-              LOGITS[1][0],
-              LOGITS[1][1],
-              LOGITS[1][2],
-              LOGITS[1][3],
-              LOGITS[1][4],
-              LOGITS[1][5]
-            };
-            try (TFloat32 lT =
-                    TFloat32.tensorOf(Shape.of(2, 6), DataBuffers.of(flat, true, false));
-                TFloat32 uT =
-                    TFloat32.tensorOf(
-                        Shape.of(2), DataBuffers.of(new float[] {uv, uv}, true, false));
-                TFloat32 tT = TFloat32.scalarOf((float) st[0]);
-                TFloat32 pT = TFloat32.scalarOf((float) st[1]);
-                TInt32 kT = TInt32.scalarOf((int) st[2]);
-                Result r =
-                    s.runner()
-                        .feed(logits, lT)
-                        .feed(u, uT)
-                        .feed(temp, tT)
-                        .feed(topP, pT)
-                        .feed(k, kT)
-                        .fetch(chosen)
-                        .fetch(lp)
-                        .run()) {
-              int[] got = new int[2];
-              float[] gotLp = new float[2];
-              ((TInt32) r.get(0)).asRawTensor().data().asInts().read(got);
-              ((TFloat32) r.get(1)).asRawTensor().data().asFloats().read(gotLp);
-              for (int b = 0; b < 2; b++) {
-                int want = reference(LOGITS[b], uv, st[0], st[1], (int) st[2]);
-                String what = Arrays.toString(st) + " u=" + uv + " row " + b;
-                assertEquals(want, got[b], what);
-                double lse = 0;
-                for (float x : LOGITS[b]) {
-                  lse += Math.exp(x);
-                }
-                Fixtures.assertClose(
-                    new float[] {(float) (LOGITS[b][want] - Math.log(lse))},
-                    new float[] {gotLp[b]},
-                    0,
-                    1e-6,
-                    what);
-              }
+    try (ChoiceGraph choice = new ChoiceGraph(0)) {
+      for (double[] st : settings) {
+        for (float uv : us) {
+          Drawn got = choice.draw(LOGITS, new float[] {uv, uv}, st[0], st[1], (int) st[2]);
+          for (int b = 0; b < 2; b++) {
+            int want = reference(LOGITS[b], uv, st[0], st[1], (int) st[2]);
+            String what = Arrays.toString(st) + " u=" + uv + " row " + b;
+            assertEquals(want, got.ids()[b], what);
+            double lse = 0;
+            for (float x : LOGITS[b]) {
+              lse += Math.exp(x);
             }
+            Fixtures.assertClose(
+                new float[] {(float) (LOGITS[b][want] - Math.log(lse))},
+                new float[] {got.logprobs()[b]},
+                0,
+                1e-6,
+                what);
           }
         }
       }
@@ -178,56 +198,25 @@ class SamplingTest {
       {1.0, 0.9, 100}
     };
     int[] paths = new int[2]; // rows drawn among the candidates, rows sorted whole (top-k off)
-    try (Graph g = new Graph()) {
-      Ops tf = Ops.create(g);
-      Placeholder<TFloat32> lg =
-          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, -1)));
-      Placeholder<TFloat32> u = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1)));
-      Placeholder<TFloat32> temp =
-          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
-      Placeholder<TFloat32> topP =
-          tf.placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
-      Placeholder<TInt32> k = tf.placeholder(TInt32.class, Placeholder.shape(Shape.scalar()));
-      Operand<TInt32> chosen = Sampling.choose(tf, lg, u, temp, topP, k, candidates);
-      try (Session s = new Session(g, ExecConfig.deterministic().toProto())) {
-        for (int[] batch : batches) {
-          int n = batch.length;
-          float[] flat = new float[n * vocab];
-          for (int b = 0; b < n; b++) {
-            System.arraycopy(logits[batch[b]], 0, flat, b * vocab, vocab);
-          }
-          for (double[] st : settings) {
-            for (int draw = 0; draw < 40; draw++) {
-              float[] us = new float[n];
-              for (int b = 0; b < n; b++) {
-                us[b] = draw == 0 ? 0f : Math.min(rng.nextFloat(), Math.nextDown(1f));
-              }
-              try (TFloat32 lT =
-                      TFloat32.tensorOf(Shape.of(n, vocab), DataBuffers.of(flat, true, false));
-                  TFloat32 uT = TFloat32.tensorOf(Shape.of(n), DataBuffers.of(us, true, false));
-                  TFloat32 tT = TFloat32.scalarOf((float) st[0]);
-                  TFloat32 pT = TFloat32.scalarOf((float) st[1]);
-                  TInt32 kT = TInt32.scalarOf((int) st[2]);
-                  Result r =
-                      s.runner()
-                          .feed(lg, lT)
-                          .feed(u, uT)
-                          .feed(temp, tT)
-                          .feed(topP, pT)
-                          .feed(k, kT)
-                          .fetch(chosen)
-                          .run()) {
-                int[] got = new int[n];
-                ((TInt32) r.get(0)).asRawTensor().data().asInts().read(got);
-                for (int b = 0; b < n; b++) {
-                  float[] row = logits[batch[b]];
-                  int want = reference(row, us[b], st[0], st[1], (int) st[2]);
-                  assertEquals(
-                      want, got[b], Arrays.toString(st) + " u=" + us[b] + " row " + batch[b]);
-                  if (draw == 0 && st[2] == vocab && n == rows) {
-                    paths[fitsAmong(row, st[0], st[1], candidates) ? 0 : 1]++;
-                  }
-                }
+    try (ChoiceGraph choice = new ChoiceGraph(candidates)) {
+      for (int[] batch : batches) {
+        int n = batch.length;
+        float[][] x = new float[n][];
+        for (int b = 0; b < n; b++) {
+          x[b] = logits[batch[b]];
+        }
+        for (double[] st : settings) {
+          for (int draw = 0; draw < 40; draw++) {
+            float[] us = new float[n];
+            for (int b = 0; b < n; b++) {
+              us[b] = draw == 0 ? 0f : Math.min(rng.nextFloat(), Math.nextDown(1f));
+            }
+            int[] got = choice.draw(x, us, st[0], st[1], (int) st[2]).ids();
+            for (int b = 0; b < n; b++) {
+              int want = reference(x[b], us[b], st[0], st[1], (int) st[2]);
+              assertEquals(want, got[b], Arrays.toString(st) + " u=" + us[b] + " row " + batch[b]);
+              if (draw == 0 && st[2] == vocab && n == rows) {
+                paths[fitsAmong(x[b], st[0], st[1], candidates) ? 0 : 1]++;
               }
             }
           }
