@@ -83,6 +83,50 @@ class PpoTrainerTest {
     }
   }
 
+  /**
+   * Rollouts over a vocabulary larger than {@link Sampling#CANDIDATES} with top-p: the decode loop
+   * in the trainer's graph draws nuclei among candidates (a spread head) and drops rows that ended
+   * (an end-of-sequence row three times as long) from its head; the iterations train as usual.
+   */
+  @Test
+  void rolloutsOverALargeVocabularyWithEndedRowsTrain() {
+    LlamaConfig c = new LlamaConfig(2048, 32, 64, 2, 4, 2, 8, 64, 1e-6, 10000, 0, 1, 2, false);
+    Map<String, FloatTensor> w = new LinkedHashMap<>(Init.trunk(c, 3));
+    FloatTensor head =
+        Init.normal(new long[] {c.vocabSize(), c.hiddenSize()}, 1.0, new SplittableRandom(4));
+    for (int j = 0; j < c.hiddenSize(); j++) {
+      head.data()[2 * c.hiddenSize() + j] *= 3; // the end-of-sequence token
+    }
+    w.put(LmHead.KEY, head);
+    Map<String, FloatTensor> trunk = new LinkedHashMap<>(w);
+    trunk.remove(LmHead.KEY);
+    PpoConfig cfg =
+        PpoConfig.builder()
+            .rolloutBatch(16)
+            .stepBatch(8)
+            .lr(1e-3)
+            .klCoef(0.1)
+            .temperature(1.0)
+            .topP(0.9)
+            .maxNewTokens(12)
+            .seed(7)
+            .build();
+    List<int[]> prompts = new ArrayList<>();
+    for (int i = 0; i < 16; i++) {
+      prompts.add(new int[] {1, 3 + i % 10, 4 + i % 7});
+    }
+    try (PpoTrainer t =
+        new PpoTrainer(c, w, c, trunk, toyReward(), cfg, ExecConfig.deterministic())) {
+      for (int i = 0; i < 3; i++) {
+        PpoTrainer.Stats s = t.step(prompts);
+        assertTrue(
+            Double.isFinite(s.policyLoss()) && Double.isFinite(s.kl()) && s.entropy() > 0,
+            s.toString());
+        assertTrue(s.eosFraction() > 0 && s.eosFraction() < 1, "some rows ended: " + s);
+      }
+    }
+  }
+
   @Test
   void ppoRaisesTheRewardWithBoundedKlAndTheKlPenaltyRestrainsIt() {
     Run withKl = run(0.2, 25);
