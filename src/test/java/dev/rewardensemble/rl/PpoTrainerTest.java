@@ -45,6 +45,15 @@ class PpoTrainerTest {
         });
   }
 
+  /** 16 three-token prompts. */
+  static List<int[]> prompts() {
+    List<int[]> prompts = new ArrayList<>();
+    for (int i = 0; i < 16; i++) {
+      prompts.add(new int[] {1, 3 + i % 10, 4 + i % 7});
+    }
+    return prompts;
+  }
+
   record Run(double firstScore, double lastScore, double lastKl) {}
 
   static Run run(double klCoef, int iterations) {
@@ -64,10 +73,7 @@ class PpoTrainerTest {
             .maxNewTokens(8)
             .seed(7)
             .build();
-    List<int[]> prompts = new ArrayList<>();
-    for (int i = 0; i < 16; i++) {
-      prompts.add(new int[] {1, 3 + i % 10, 4 + i % 7});
-    }
+    List<int[]> prompts = prompts();
     try (PpoTrainer t =
         new PpoTrainer(c, w, c, trunk, toyReward(), cfg, ExecConfig.deterministic())) {
       List<Double> scores = new ArrayList<>();
@@ -111,10 +117,7 @@ class PpoTrainerTest {
             .maxNewTokens(12)
             .seed(7)
             .build();
-    List<int[]> prompts = new ArrayList<>();
-    for (int i = 0; i < 16; i++) {
-      prompts.add(new int[] {1, 3 + i % 10, 4 + i % 7});
-    }
+    List<int[]> prompts = prompts();
     try (PpoTrainer t =
         new PpoTrainer(c, w, c, trunk, toyReward(), cfg, ExecConfig.deterministic())) {
       for (int i = 0; i < 3; i++) {
