@@ -73,8 +73,9 @@ public final class Sampling {
   }
 
   /**
-   * {@link #choose} as it was before the candidates: every row sorted whole whatever top-k is (the
-   * benchmark's baseline, {@code bench.SamplingProbe}).
+   * {@link #choose} as it was before the candidates: every row sorted whole whatever top-k is. The
+   * rows {@link #choose} cannot draw among candidates go through it, and it is the baseline of
+   * {@code bench.SamplingProbe}.
    */
   public static Operand<TInt32> chooseSortingWhole(
       Ops tf,
@@ -145,15 +146,14 @@ public final class Sampling {
     // The rows whose nucleus may reach past the candidates: sorted whole, by themselves.
     Operand<TInt64> missing = tf.where(tf.math.logicalNot(fits)); // [m, 1]
     Operand<TInt64> rows = tf.reshape(missing, tf.constant(new int[] {-1})); // [m]
-    TopK<TFloat32, TInt32> sorted =
-        tf.nn.topK(tf.gather(logits, rows, tf.constant(0)), k, new TopK.Options[0]); // [m, k]
     Operand<TInt32> wholeSort =
-        inverseCdf(
+        chooseSortingWhole(
             tf,
-            tf.nn.softmax(tf.math.div(sorted.values(), temperature)),
-            sorted.indices(),
+            tf.gather(logits, rows, tf.constant(0)),
             tf.gather(u, rows, tf.constant(0)),
-            topP); // [m]
+            temperature,
+            topP,
+            k); // [m]
     Operand<TInt32> scattered =
         tf.scatterNd(missing, wholeSort, tf.shape(fits, TInt64.class)); // [B]
     return tf.select(fits, amongCandidates, scattered);

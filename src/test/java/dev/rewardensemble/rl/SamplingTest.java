@@ -239,10 +239,11 @@ class SamplingTest {
       p[i] = Math.exp(logits[i] / temperature - max);
       z += p[i];
     }
-    double[] sorted = Arrays.stream(p).map(x -> -x / 1).sorted().toArray();
+    double[] sorted = p.clone();
+    Arrays.sort(sorted); // ascending: the candidates are the last ones
     double mass = 0;
-    for (int i = 0; i < candidates; i++) {
-      mass -= sorted[i] / z;
+    for (int i = sorted.length - candidates; i < sorted.length; i++) {
+      mass += sorted[i] / z;
     }
     return mass >= topP + Sampling.FIT_MARGIN;
   }
