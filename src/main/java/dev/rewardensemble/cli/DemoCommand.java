@@ -79,7 +79,7 @@ public final class DemoCommand implements Callable<Integer> {
 
   @Option(
       names = "--ppo-seeds",
-      description = "PPO runs per reward, at most worlds x seeds (default: 3 fast, 5 full).")
+      description = "PPO runs per reward, at most worlds x seeds (default: 4 fast, 5 full).")
   Integer ppoSeeds;
 
   @Option(names = "--ppo-lr", description = "PPO learning rate (default: the preset's).")
@@ -116,7 +116,7 @@ public final class DemoCommand implements Callable<Integer> {
           "Diversity levers run as extra Best-of-n rows (issue #19): a comma-separated list of"
               + " lora-bootstrap, lora-disjoint, lora-ranks, lora-diversity, lora-prior, lora-5,"
               + " lora-8, linear-bootstrap, linear-disjoint, linear-prior, linear-5, linear-8; or"
-              + " all, fast, none (default: fast = lora-prior; --full: all).")
+              + " all, fast, none (default: fast = lora-prior,linear-8; --full: all).")
   String levers;
 
   @Option(
@@ -125,7 +125,8 @@ public final class DemoCommand implements Callable<Integer> {
       description =
           "Lever rows also run in PPO (mean aggregation, --ppo-seeds runs each), among the run's"
               + " --levers: a comma-separated list, all (every lever row of the run), fast or none"
-              + " (default: lora-prior when it is a lever row of the run).")
+              + " (default: those of lora-prior, linear-8 and linear-bootstrap that are lever rows"
+              + " of the run).")
   String ppoLevers;
 
   @Override

@@ -246,7 +246,7 @@ public record DemoSettings(
         PPO_KL,
         PPO_MAX_NEW_TOKENS,
         java.util.List.of(DemoLever.values()),
-        DemoLever.FAST);
+        DemoLever.PPO);
   }
 
   /** A tiny run for tests (about a minute; no lever rows). */

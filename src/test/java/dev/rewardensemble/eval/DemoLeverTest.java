@@ -162,6 +162,6 @@ class DemoLeverTest {
             .toList());
     assertEquals(PpoPhase.rewards(all, List.of()).size() + 1, withLever.size());
     assertEquals(DemoLever.FAST, DemoSettings.fast(Path.of("x")).ppoLevers());
-    assertEquals(DemoLever.FAST, DemoSettings.fullRun(Path.of("x")).ppoLevers());
+    assertEquals(DemoLever.PPO, DemoSettings.fullRun(Path.of("x")).ppoLevers());
   }
 }
