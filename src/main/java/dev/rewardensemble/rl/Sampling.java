@@ -116,9 +116,17 @@ public final class Sampling {
             tf.math.log(
                 tf.sum(tf.math.exp(tf.math.sub(all, peak)), tf.constant(1), Sum.keepDims(true))),
             peak); // [B, 1]
-    // The candidates hold at most `candidates` times the largest share: when that is below topP
-    // for every row (a flat distribution: a random model, a high temperature), none can fit, and
-    // the candidates shrink to one (an arg-max) instead of costing a TopKV2 of 1,024 per row.
+    // What a row's candidates must hold for its draw to be theirs. Below top-p 1, the nucleus: the
+    // candidates must hold topP (plus the margin). At top-p 1 (pure sampling) the nucleus is the
+    // whole vocabulary, but the draw is the first token whose cumulative mass exceeds u: it is a
+    // candidate when the candidates hold more than u (plus the margin), and the inverse CDF then
+    // runs over the candidates with the whole vocabulary's total mass, 1.
+    Operand<TBool> pure = tf.math.logicalAnd(shortcut, tf.math.greaterEqual(topP, tf.constant(1f)));
+    Operand<TFloat32> need =
+        tf.math.add(tf.select(pure, u, tf.fill(tf.shape(u), topP)), tf.constant(FIT_MARGIN)); // [B]
+    // The candidates hold at most `candidates` times the largest share: when that is below the
+    // need of every row (a flat distribution: a random model, a high temperature), none can fit,
+    // and the candidates shrink to one (an arg-max) instead of costing a TopKV2 of 1,024 per row.
     Operand<TBool> mayFit =
         tf.reduceAny(
             tf.math.logicalAnd(
@@ -126,7 +134,7 @@ public final class Sampling {
                 tf.math.greaterEqual(
                     tf.math.mul(
                         tf.constant((float) candidates), tf.math.exp(tf.math.sub(peak, logZ))),
-                    topP)),
+                    tf.expandDims(need, tf.constant(1)))),
             tf.constant(new int[] {0, 1})); // []
     Operand<TInt32> count =
         tf.select(plain, k, tf.select(mayFit, limit, tf.constant(1))); // c: k, candidates or 1
@@ -137,12 +145,9 @@ public final class Sampling {
         tf.math.logicalOr(
             plain,
             tf.math.logicalAnd(
-                shortcut,
-                tf.math.greaterEqual(
-                    tf.sum(shares, tf.constant(1)),
-                    tf.math.add(topP, tf.constant(FIT_MARGIN))))); // [B]
+                shortcut, tf.math.greaterEqual(tf.sum(shares, tf.constant(1)), need))); // [B]
     Operand<TFloat32> probs = tf.select(plain, tf.nn.softmax(scaled), shares); // [B, c]
-    Operand<TInt32> amongCandidates = inverseCdf(tf, probs, top.indices(), u, topP); // [B]
+    Operand<TInt32> amongCandidates = inverseCdf(tf, probs, top.indices(), u, topP, pure); // [B]
     // The rows whose nucleus may reach past the candidates: sorted whole, by themselves.
     Operand<TInt64> missing = tf.where(tf.math.logicalNot(fits)); // [m, 1]
     Operand<TInt64> rows = tf.reshape(missing, tf.constant(new int[] {-1})); // [m]
@@ -175,12 +180,30 @@ public final class Sampling {
       Operand<TInt32> ids,
       Operand<TFloat32> u,
       Operand<TFloat32> topP) {
+    return inverseCdf(tf, probs, ids, u, topP, tf.constant(false));
+  }
+
+  /**
+   * {@link #inverseCdf(Ops, Operand, Operand, Operand, Operand)}, with the total mass 1 instead of
+   * the kept candidates' when {@code wholeMass} (scalar) holds: the candidates are then the head of
+   * a whole vocabulary's softmax, each probability its share of the whole.
+   */
+  private static Operand<TInt32> inverseCdf(
+      Ops tf,
+      Operand<TFloat32> probs,
+      Operand<TInt32> ids,
+      Operand<TFloat32> u,
+      Operand<TFloat32> topP,
+      Operand<TBool> wholeMass) {
     Operand<TFloat32> before =
         tf.math.cumsum(probs, tf.constant(1), Cumsum.exclusive(true)); // [B, c]
     Operand<TFloat32> keep = tf.dtypes.cast(tf.math.less(before, topP), TFloat32.class); // [B, c]
     Operand<TFloat32> cum = tf.math.cumsum(tf.math.mul(probs, keep), tf.constant(1)); // [B, c]
     Operand<TFloat32> total =
-        tf.max(cum, tf.constant(1), Max.keepDims(true)); // [B, 1] (cum is non-decreasing)
+        tf.select(
+            wholeMass,
+            tf.constant(1f),
+            tf.max(cum, tf.constant(1), Max.keepDims(true))); // [B, 1] (cum is non-decreasing)
     Operand<TFloat32> target = tf.math.mul(tf.expandDims(u, tf.constant(1)), total); // [B, 1]
     Operand<TInt32> rank =
         tf.sum(tf.dtypes.cast(tf.math.lessEqual(cum, target), TInt32.class), tf.constant(1)); // [B]

@@ -106,19 +106,31 @@ class SamplerTest {
    * draws each row's nucleus among its candidates when it fits there and sorts the other rows whole
    * (both happen here: the logits of this head are spread so that the 1,024 most likely of 3,000
    * tokens hold about 0.8 of the mass), and draws what the uncached graph draws and what a top-k of
-   * 2,999 draws, which sorts every row whole.
+   * 2,999 draws, which sorts every row whole. At top-p 1, where a row's draw is among its
+   * candidates when they hold more than its uniform number, the loop draws what the uncached graph
+   * draws (a top-k of 2,999 is another distribution there; SamplingTest checks the draw against
+   * plain Java).
    */
   @Test
   void topPWithoutAWholeVocabularySortDrawsAsTheWholeSort() throws Exception {
     LlamaConfig c = Models.withVocab((LlamaConfig) Models.preset("tiny-llama"), 3000);
-    SamplingConfig cfg = new SamplingConfig(24, false, 1.0, 0.8, 0, 21, false);
     try (Sampler s = Sampler.of(c, Models.weights(c, 13, 0.2), ExecConfig.deterministic())) {
-      List<Generation> drawn = s.generate(PROMPTS, cfg, 4);
-      assertEquals(responses(drawn), responses(s.generateUncached(PROMPTS, cfg, 4)), "uncached");
-      SamplingConfig sorted = new SamplingConfig(24, false, 1.0, 0.8, 2999, 21, false);
-      assertEquals(responses(drawn), responses(s.generate(PROMPTS, sorted, 4)), "sorted whole");
-      assertNotEquals(
-          responses(drawn), responses(s.generate(PROMPTS, cfg.withSeed(22), 4)), "another seed");
+      for (double topP : new double[] {0.8, 1.0}) { // at 1: pure sampling, drawn by u
+        SamplingConfig cfg = new SamplingConfig(24, false, 1.0, topP, 0, 21, false);
+        List<Generation> drawn = s.generate(PROMPTS, cfg, 4);
+        String what = "top-p " + topP + ": ";
+        assertEquals(
+            responses(drawn), responses(s.generateUncached(PROMPTS, cfg, 4)), what + "uncached");
+        if (topP < 1) { // at top-p 1 a top-k of 2,999 drops a token of the 3,000 (SamplingTest)
+          SamplingConfig sorted = new SamplingConfig(24, false, 1.0, topP, 2999, 21, false);
+          assertEquals(
+              responses(drawn), responses(s.generate(PROMPTS, sorted, 4)), what + "sorted whole");
+        }
+        assertNotEquals(
+            responses(drawn),
+            responses(s.generate(PROMPTS, cfg.withSeed(22), 4)),
+            what + "another seed");
+      }
     }
   }
 

@@ -171,7 +171,8 @@ class SamplingTest {
   /**
    * Top-p without a whole-vocabulary sort: with 16 candidates over 300 tokens, peaked rows (whose
    * nucleus lies among their candidates) and flat rows (sorted whole) in one batch draw what the
-   * plain-Java full sort draws, for top-k off, within and beyond the candidates.
+   * plain-Java full sort draws, for top-k off, within and beyond the candidates; at top-p 1 (pure
+   * sampling) a row draws among its candidates when they hold more than its uniform number.
    */
   @Test
   void nucleusAmongCandidatesDrawsWhatTheWholeSortDraws() {
@@ -197,7 +198,8 @@ class SamplingTest {
       {1.0, 0.9, 10},
       {1.0, 0.9, 100}
     };
-    int[] paths = new int[2]; // rows drawn among the candidates, rows sorted whole (top-k off)
+    // Rows drawn among the candidates and rows sorted whole (top-k off), below top-p 1 and at 1.
+    int[] paths = new int[4];
     try (ChoiceGraph choice = new ChoiceGraph(candidates)) {
       for (int[] batch : batches) {
         int n = batch.length;
@@ -215,20 +217,28 @@ class SamplingTest {
             for (int b = 0; b < n; b++) {
               int want = reference(x[b], us[b], st[0], st[1], (int) st[2]);
               assertEquals(want, got[b], Arrays.toString(st) + " u=" + us[b] + " row " + batch[b]);
-              if (draw == 0 && st[2] == vocab && n == rows) {
-                paths[fitsAmong(x[b], st[0], st[1], candidates) ? 0 : 1]++;
+              if (st[2] == vocab && n == rows) {
+                paths[
+                    (fitsAmong(x[b], us[b], st[0], st[1], candidates) ? 0 : 1)
+                        + (st[1] >= 1 ? 2 : 0)]++;
               }
             }
           }
         }
       }
     }
-    assertTrue(paths[0] >= 6 && paths[1] >= 6, "both paths drawn: " + Arrays.toString(paths));
+    assertTrue(
+        paths[0] >= 6 && paths[1] >= 6 && paths[2] >= 6 && paths[3] >= 6,
+        "both paths drawn, below top-p 1 and at 1: " + Arrays.toString(paths));
   }
 
-  /** Whether the {@code candidates} most likely tokens hold {@code topP} plus the margin. */
+  /**
+   * Whether the {@code candidates} most likely tokens hold {@code topP} plus the margin, or at
+   * top-p 1 (where the nucleus is the whole vocabulary) {@code u} plus the margin: the draw then
+   * falls among them.
+   */
   private static boolean fitsAmong(
-      float[] logits, double temperature, double topP, int candidates) {
+      float[] logits, float u, double temperature, double topP, int candidates) {
     double[] p = new double[logits.length];
     double max = Double.NEGATIVE_INFINITY;
     for (float x : logits) {
@@ -245,7 +255,7 @@ class SamplingTest {
     for (int i = sorted.length - candidates; i < sorted.length; i++) {
       mass += sorted[i] / z;
     }
-    return mass >= topP + Sampling.FIT_MARGIN;
+    return mass >= (topP >= 1 ? u : topP) + Sampling.FIT_MARGIN;
   }
 
   @Test
