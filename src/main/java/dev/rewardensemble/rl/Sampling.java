@@ -5,6 +5,7 @@ import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Gather;
 import org.tensorflow.op.core.Max;
+import org.tensorflow.op.core.Stack;
 import org.tensorflow.op.core.Sum;
 import org.tensorflow.op.math.Cumsum;
 import org.tensorflow.op.nn.TopK;
@@ -116,52 +117,119 @@ public final class Sampling {
             tf.math.log(
                 tf.sum(tf.math.exp(tf.math.sub(all, peak)), tf.constant(1), Sum.keepDims(true))),
             peak); // [B, 1]
-    // What a row's candidates must hold for its draw to be theirs. Below top-p 1, the nucleus: the
-    // candidates must hold topP (plus the margin). At top-p 1 (pure sampling) the nucleus is the
-    // whole vocabulary, but the draw is the first token whose cumulative mass exceeds u: it is a
-    // candidate when the candidates hold more than u (plus the margin), and the inverse CDF then
-    // runs over the candidates with the whole vocabulary's total mass, 1.
+    // Below top-p 1 a row's nucleus lies among its candidates when they hold topP (plus the
+    // margin). At top-p 1 (pure sampling) the nucleus is the whole vocabulary: a row draws among
+    // its candidates when they hold more than its uniform number u (the inverse CDF then runs over
+    // them with the whole vocabulary's total mass, 1), and past them otherwise.
     Operand<TBool> pure = tf.math.logicalAnd(shortcut, tf.math.greaterEqual(topP, tf.constant(1f)));
-    Operand<TFloat32> need =
-        tf.math.add(tf.select(pure, u, tf.fill(tf.shape(u), topP)), tf.constant(FIT_MARGIN)); // [B]
-    // The candidates hold at most `candidates` times the largest share: when that is below the
-    // need of every row (a flat distribution: a random model, a high temperature), none can fit,
-    // and the candidates shrink to one (an arg-max) instead of costing a TopKV2 of 1,024 per row.
+    Operand<TFloat32> need = tf.math.add(topP, tf.constant(FIT_MARGIN)); // []
+    // The candidates hold at most `candidates` times the largest share: when that is below topP
+    // for every row (a flat distribution: a random model, a high temperature), none can fit, and
+    // the candidates shrink to one (an arg-max) instead of costing a TopKV2 of 1,024 per row. Not
+    // at top-p 1, where the draw past the candidates depends on which they are: a row's draw must
+    // not depend on the other rows of its batch.
     Operand<TBool> mayFit =
-        tf.reduceAny(
-            tf.math.logicalAnd(
-                shortcut,
-                tf.math.greaterEqual(
-                    tf.math.mul(
-                        tf.constant((float) candidates), tf.math.exp(tf.math.sub(peak, logZ))),
-                    tf.expandDims(need, tf.constant(1)))),
-            tf.constant(new int[] {0, 1})); // []
+        tf.math.logicalOr(
+            pure,
+            tf.reduceAny(
+                tf.math.logicalAnd(
+                    shortcut,
+                    tf.math.greaterEqual(
+                        tf.math.mul(
+                            tf.constant((float) candidates), tf.math.exp(tf.math.sub(peak, logZ))),
+                        topP)),
+                tf.constant(new int[] {0, 1}))); // []
     Operand<TInt32> count =
         tf.select(plain, k, tf.select(mayFit, limit, tf.constant(1))); // c: k, candidates or 1
     TopK<TFloat32, TInt32> top = tf.nn.topK(logits, count, new TopK.Options[0]); // [B, c]
     Operand<TFloat32> scaled = tf.math.div(top.values(), temperature); // [B, c]
     Operand<TFloat32> shares = tf.math.exp(tf.math.sub(scaled, logZ)); // [B, c]
+    Operand<TFloat32> held = tf.sum(shares, tf.constant(1)); // [B]
     Operand<TBool> fits =
         tf.math.logicalOr(
             plain,
             tf.math.logicalAnd(
-                shortcut, tf.math.greaterEqual(tf.sum(shares, tf.constant(1)), need))); // [B]
+                shortcut,
+                tf.select(
+                    pure, tf.math.greater(held, u), tf.math.greaterEqual(held, need)))); // [B]
     Operand<TFloat32> probs = tf.select(plain, tf.nn.softmax(scaled), shares); // [B, c]
     Operand<TInt32> amongCandidates = inverseCdf(tf, probs, top.indices(), u, topP, pure); // [B]
-    // The rows whose nucleus may reach past the candidates: sorted whole, by themselves.
-    Operand<TInt64> missing = tf.where(tf.math.logicalNot(fits)); // [m, 1]
-    Operand<TInt64> rows = tf.reshape(missing, tf.constant(new int[] {-1})); // [m]
+    // The rows whose nucleus may reach past the candidates: sorted whole, by themselves. At top-p 1
+    // the rows whose draw lies past the candidates draw in the rest of the vocabulary instead, in
+    // index order: no sort at all (the empty one of the two sets costs nothing).
+    Operand<TBool> missing = tf.math.logicalNot(fits); // [B]
+    Operand<TInt64> toSort = tf.where(tf.math.logicalAnd(missing, tf.math.logicalNot(pure)));
+    Operand<TInt64> sortRows = tf.reshape(toSort, tf.constant(new int[] {-1})); // [m]
     Operand<TInt32> wholeSort =
         chooseSortingWhole(
             tf,
-            tf.gather(logits, rows, tf.constant(0)),
-            tf.gather(u, rows, tf.constant(0)),
+            tf.gather(logits, sortRows, tf.constant(0)),
+            tf.gather(u, sortRows, tf.constant(0)),
             temperature,
             topP,
             k); // [m]
+    Operand<TInt64> inTail = tf.where(tf.math.logicalAnd(missing, pure)); // [t, 1]
+    Operand<TInt64> tailRows = tf.reshape(inTail, tf.constant(new int[] {-1})); // [t]
+    Operand<TInt32> tailDraw =
+        drawPastCandidates(
+            tf,
+            tf.math.div(tf.gather(logits, tailRows, tf.constant(0)), temperature),
+            tf.gather(logZ, tailRows, tf.constant(0)),
+            tf.gather(top.indices(), tailRows, tf.constant(0)),
+            tf.math.sub(
+                tf.gather(u, tailRows, tf.constant(0)),
+                tf.gather(held, tailRows, tf.constant(0)))); // [t]
+    Operand<TInt64> batch = tf.shape(fits, TInt64.class);
     Operand<TInt32> scattered =
-        tf.scatterNd(missing, wholeSort, tf.shape(fits, TInt64.class)); // [B]
+        tf.math.add(
+            tf.scatterNd(toSort, wholeSort, batch), tf.scatterNd(inTail, tailDraw, batch)); // [B]
     return tf.select(fits, amongCandidates, scattered);
+  }
+
+  /**
+   * Pure sampling past the candidates: the first token, in index order over the vocabulary with the
+   * candidates left out, whose cumulative share of the whole softmax exceeds {@code rest} (the
+   * row's uniform number minus the candidates' mass). With the candidates drawn by their shares
+   * when the uniform number is below their mass, every token is drawn with its own probability, and
+   * no row is sorted.
+   *
+   * @param scaled {@code [t, V]} logits divided by the temperature
+   * @param logZ {@code [t, 1]} their log-normaliser
+   * @param candidates {@code [t, c]} the candidates' token ids
+   * @param rest {@code [t]}
+   * @return {@code [t]} token ids
+   */
+  private static Operand<TInt32> drawPastCandidates(
+      Ops tf,
+      Operand<TFloat32> scaled,
+      Operand<TFloat32> logZ,
+      Operand<TInt32> candidates,
+      Operand<TFloat32> rest) {
+    Operand<TFloat32> shares = tf.math.exp(tf.math.sub(scaled, logZ)); // [t, V]
+    Operand<TInt32> row =
+        tf.expandDims(
+            tf.range(
+                tf.constant(0),
+                tf.gather(tf.shape(candidates), tf.constant(0), tf.constant(0)),
+                tf.constant(1)),
+            tf.constant(1)); // [t, 1]
+    Operand<TInt32> at =
+        tf.stack(
+            List.of(tf.math.mul(row, tf.onesLike(candidates)), candidates),
+            Stack.axis(2L)); // [t, c, 2]
+    Operand<TFloat32> tail =
+        tf.tensorScatterNdUpdate(
+            shares, at, tf.zerosLike(tf.dtypes.cast(candidates, TFloat32.class))); // [t, V]
+    Operand<TFloat32> cum = tf.math.cumsum(tail, tf.constant(1)); // [t, V]
+    Operand<TInt32> index =
+        tf.sum(
+            tf.dtypes.cast(
+                tf.math.lessEqual(cum, tf.expandDims(rest, tf.constant(1))), TInt32.class),
+            tf.constant(1)); // [t]
+    // Float round-off can leave the rest at or above the tail's whole mass: the last token then.
+    Operand<TInt32> last =
+        tf.math.sub(tf.gather(tf.shape(scaled), tf.constant(1), tf.constant(0)), tf.constant(1));
+    return tf.math.minimum(index, last);
   }
 
   /**

@@ -115,8 +115,11 @@ class SamplerTest {
   void topPWithoutAWholeVocabularySortDrawsAsTheWholeSort() throws Exception {
     LlamaConfig c = Models.withVocab((LlamaConfig) Models.preset("tiny-llama"), 3000);
     try (Sampler s = Sampler.of(c, Models.weights(c, 13, 0.2), ExecConfig.deterministic())) {
+      // At top-p 1, seed 21 puts one draw within float rounding of the edge between two tokens
+      // (174 and 175 of a row: the loop and the uncached graph, or batches of 4 and of 1, round
+      // the logits differently); seeds 22-30 draw alike in all three, so the check takes 22.
       for (double topP : new double[] {0.8, 1.0}) { // at 1: pure sampling, drawn by u
-        SamplingConfig cfg = new SamplingConfig(24, false, 1.0, topP, 0, 21, false);
+        SamplingConfig cfg = new SamplingConfig(24, false, 1.0, topP, 0, topP < 1 ? 21 : 22, false);
         List<Generation> drawn = s.generate(PROMPTS, cfg, 4);
         String what = "top-p " + topP + ": ";
         assertEquals(
@@ -128,7 +131,7 @@ class SamplerTest {
         }
         assertNotEquals(
             responses(drawn),
-            responses(s.generate(PROMPTS, cfg.withSeed(22), 4)),
+            responses(s.generate(PROMPTS, cfg.withSeed(cfg.seed() + 10), 4)),
             what + "another seed");
       }
     }

@@ -7,8 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.rewardensemble.config.ExecConfig;
 import dev.rewardensemble.testing.Fixtures;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.List;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import org.tensorflow.Graph;
@@ -172,7 +174,8 @@ class SamplingTest {
    * Top-p without a whole-vocabulary sort: with 16 candidates over 300 tokens, peaked rows (whose
    * nucleus lies among their candidates) and flat rows (sorted whole) in one batch draw what the
    * plain-Java full sort draws, for top-k off, within and beyond the candidates; at top-p 1 (pure
-   * sampling) a row draws among its candidates when they hold more than its uniform number.
+   * sampling) a row draws among its candidates when they hold more than its uniform number, and
+   * past them in index order otherwise, as {@link #pureReference} does.
    */
   @Test
   void nucleusAmongCandidatesDrawsWhatTheWholeSortDraws() {
@@ -214,8 +217,12 @@ class SamplingTest {
               us[b] = draw == 0 ? 0f : Math.min(rng.nextFloat(), Math.nextDown(1f));
             }
             int[] got = choice.draw(x, us, st[0], st[1], (int) st[2]).ids();
+            boolean pure = st[1] >= 1 && st[2] == vocab;
             for (int b = 0; b < n; b++) {
-              int want = reference(x[b], us[b], st[0], st[1], (int) st[2]);
+              int want =
+                  pure
+                      ? pureReference(x[b], us[b], st[0], candidates)
+                      : reference(x[b], us[b], st[0], st[1], (int) st[2]);
               assertEquals(want, got[b], Arrays.toString(st) + " u=" + us[b] + " row " + batch[b]);
               if (st[2] == vocab && n == rows) {
                 paths[
@@ -233,9 +240,43 @@ class SamplingTest {
   }
 
   /**
+   * Plain-Java pure sampling (top-p 1, top-k off) as {@link Sampling#choose} orders the vocabulary:
+   * its {@code held} most likely tokens first (lower index first among equals), then the others in
+   * index order; the first token whose cumulative probability exceeds {@code u}.
+   */
+  static int pureReference(float[] logits, float u, double temperature, int held) {
+    Integer[] order = IntStream.range(0, logits.length).boxed().toArray(Integer[]::new);
+    Arrays.sort(order, Comparator.comparingDouble((Integer i) -> -logits[i]));
+    boolean[] head = new boolean[logits.length];
+    List<Integer> walk = new ArrayList<>();
+    for (int i = 0; i < held; i++) {
+      head[order[i]] = true;
+      walk.add(order[i]);
+    }
+    for (int v = 0; v < logits.length; v++) {
+      if (!head[v]) {
+        walk.add(v);
+      }
+    }
+    double max = logits[order[0]] / temperature;
+    double z = 0;
+    for (float x : logits) {
+      z += Math.exp(x / temperature - max);
+    }
+    double cum = 0;
+    for (int v : walk) {
+      cum += Math.exp(logits[v] / temperature - max) / z;
+      if (cum > u) {
+        return v;
+      }
+    }
+    return walk.get(walk.size() - 1);
+  }
+
+  /**
    * Whether the {@code candidates} most likely tokens hold {@code topP} plus the margin, or at
-   * top-p 1 (where the nucleus is the whole vocabulary) {@code u} plus the margin: the draw then
-   * falls among them.
+   * top-p 1 (where the nucleus is the whole vocabulary) more than {@code u}: the draw then falls
+   * among them.
    */
   private static boolean fitsAmong(
       float[] logits, float u, double temperature, double topP, int candidates) {
@@ -255,7 +296,7 @@ class SamplingTest {
     for (int i = sorted.length - candidates; i < sorted.length; i++) {
       mass += sorted[i] / z;
     }
-    return mass >= (topP >= 1 ? u : topP) + Sampling.FIT_MARGIN;
+    return topP >= 1 ? mass > u : mass >= topP + Sampling.FIT_MARGIN;
   }
 
   @Test
