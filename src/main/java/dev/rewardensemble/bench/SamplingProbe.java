@@ -25,9 +25,11 @@ import org.tensorflow.types.TInt32;
  * candidate limit, which is what every top-p draw did before), in rounds alternating the two, on
  * {@code ROWS x VOCAB} Gaussian logits: a fraction {@code --flat} of the rows with standard
  * deviation 0.9 (a random model's spread: the nucleus is most of the vocabulary), the others 6 (a
- * peaked distribution whose 0.9 nucleus lies among the 1,024 most likely tokens). Usage: {@code
- * java -cp CP dev.rewardensemble.bench.SamplingProbe ROWS VOCAB [--flat F ...] [--top-p P]
- * [--threads N] [--reps R]}.
+ * peaked distribution whose 0.9 nucleus lies among the 1,024 most likely tokens). "same tokens"
+ * compares the two choices; at {@code --top-p 1} rows drawn past their candidates walk the rest of
+ * the vocabulary in index order, not sorted, so they draw other tokens with the same probabilities
+ * (false is expected there). Usage: {@code java -cp CP dev.rewardensemble.bench.SamplingProbe ROWS
+ * VOCAB [--flat F ...] [--top-p P] [--threads N] [--reps R]}.
  */
 public final class SamplingProbe {
   private SamplingProbe() {}

@@ -56,6 +56,15 @@ public final class Sampling {
    * and every row of a vocabulary of at most {@code CANDIDATES} tokens, run exactly the full sort's
    * ops.
    *
+   * <p>At top-p 1 with top-k off (pure sampling) nothing is sorted: the vocabulary is walked as the
+   * {@code CANDIDATES} most likely tokens in descending order, then the others in index order, and
+   * the draw is the first token whose cumulative share of the whole softmax exceeds {@code u}. A
+   * row whose candidates hold more than {@code u} draws among them (the full sort's token, up to
+   * rounding); the others take one cumulative sum over their row. Every token keeps its own
+   * probability; only which token a given {@code u} maps to past the candidates differs from the
+   * full sort, whose float32 cumulative sum over a large vocabulary is itself off by more than its
+   * smallest probabilities.
+   *
    * @param logits {@code [B, V]} raw logits
    * @param u {@code [B]} uniform numbers in [0, 1)
    * @param temperature scalar, positive
