@@ -62,7 +62,7 @@ class DemoCommandTest {
         "--ppo-levers",
         "lora-9");
     rejects(
-        "--ppo-levers: lora-5 is not a lever row of this run (--levers: lora-prior)",
+        "--ppo-levers: lora-5 is not a lever row of this run (--levers: lora-prior,linear-8)",
         "--ppo-levers",
         "lora-prior,lora-5");
     rejects(
