@@ -182,7 +182,7 @@ public final class Sampling {
     Operand<TInt32> tailDraw =
         drawPastCandidates(
             tf,
-            tf.math.div(tf.gather(logits, tailRows, tf.constant(0)), temperature),
+            tf.gather(all, tailRows, tf.constant(0)), // pure implies the shortcut: all V columns
             tf.gather(logZ, tailRows, tf.constant(0)),
             tf.gather(top.indices(), tailRows, tf.constant(0)),
             tf.math.sub(
