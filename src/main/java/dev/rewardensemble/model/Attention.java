@@ -33,7 +33,8 @@ public final class Attention {
    * @param bias {@code [B, 1, 1, T, Tk]} additive mask: 0 where query i may see key j (j <= i and
    *     key j is not padding), {@link #MASKED} elsewhere; {@code Tk = T} without a cache
    * @param offsets {@code [T, Tk]} index of query i minus index of key j within the (padded)
-   *     sequence, as transformers' sliding-window mask counts them ({@link #bias(Ops, int)})
+   *     sequence, as transformers' sliding-window mask counts them ({@link #bias(Ops, int)});
+   *     {@code [B, 1, 1, T, Tk]} over a preallocated cache, whose rows may be at different slots
    */
   public record Geometry(
       Operand<TInt32> batch,
@@ -54,7 +55,9 @@ public final class Attention {
       Operand<TFloat32> outside =
           tf.math.mul(
               tf.dtypes.cast(tf.math.greaterEqual(offsets, tf.constant(window)), TFloat32.class),
-              tf.constant(MASKED)); // [T, Tk]: MASKED where key j is window or more back
+              tf.constant(
+                  MASKED)); // [T, Tk] or [B, 1, 1, T, Tk]: MASKED where key j is window or more
+      // back
       return tf.math.minimum(bias, outside); // [B, 1, 1, T, Tk]
     }
   }

@@ -61,7 +61,11 @@ public final class KvCache {
   /** Scalar number of slots (PREALLOCATED, until the first {@link #extend}); null otherwise. */
   private final Operand<TInt32> capacity;
 
-  /** Scalar: slots written so far (before the current step's tokens once extended). */
+  /**
+   * Where the next tokens go: PREALLOCATED, per row {@code [B]} (the first slot not yet written, so
+   * that a row can be restarted at its prompt's end, {@link #restart}); CONCATENATED, a scalar (the
+   * columns so far). Scalar 0 before the first {@link #extend}.
+   */
   private Operand<TInt32> length;
 
   /** {@code [B, C]} 1 at written slots that hold a real token, 0 at padding and unwritten ones. */
@@ -73,7 +77,10 @@ public final class KvCache {
   /** Per layer, the ops that read its current tensors ({@link #readBy}): a write waits for them. */
   private final List<List<Operand<?>>> readers = new ArrayList<>();
 
-  /** First slot of the current step's tokens, set by {@link #extend}; null before. */
+  /**
+   * First slot of the current step's tokens, set by {@link #extend}; null before. Per row {@code
+   * [B]} when preallocated, a scalar when concatenated.
+   */
   private Operand<TInt32> start;
 
   /** The current step's tokens are one per row ({@link #extendByOne}). */
@@ -140,9 +147,9 @@ public final class KvCache {
   }
 
   /**
-   * The tensors that carry the cache to the next step, in order: the length (scalar int32), the key
-   * mask ({@code [B, C]} int32), then every layer's keys and values ({@code [B, Nkv, C, D]}
-   * float32).
+   * The tensors that carry the cache to the next step, in order: the next slot ({@code [B]} int32
+   * preallocated, a scalar concatenated), the key mask ({@code [B, C]} int32), then every layer's
+   * keys and values ({@code [B, Nkv, C, D]} float32).
    */
   public List<Operand<?>> state() {
     if (keyMask == null) {
@@ -190,13 +197,18 @@ public final class KvCache {
    *
    * @param mask {@code [B, S]} 1 for a real token, 0 for padding
    * @return geometry with {@code time} S, {@code positions [B, S]}, {@code bias [B, 1, 1, S, C]}
-   *     and {@code offsets [S, C]} (C the capacity, or every slot so far when concatenated)
+   *     and {@code offsets} ({@code [B, 1, 1, S, C]} preallocated, as rows may be at different
+   *     slots; {@code [S, C]} concatenated; C the capacity, or every slot so far when concatenated)
    */
   public Attention.Geometry extend(Ops tf, Operand<TInt32> mask) {
+    return extend(tf, mask, false);
+  }
+
+  private Attention.Geometry extend(Ops tf, Operand<TInt32> mask, boolean byMask) {
     oneToken = false;
     stepRows.clear();
     stepBias.clear();
-    geometry = extendBy(tf, mask);
+    geometry = extendBy(tf, mask, byMask);
     return geometry;
   }
 
@@ -205,48 +217,91 @@ public final class KvCache {
    * attention then takes a shorter form ({@link #attend}: one query per row needs no transposes,
    * and the mask and shapes are built once per step, not per layer).
    *
+   * <p>Preallocated, a row's next slot moves on only where its token is real: a finished row
+   * (padding) writes its masked keys at its next unwritten slot, again and again, so that it never
+   * runs past the capacity however long other rows go on.
+   *
    * @param mask {@code [B, 1]} 1 for a real token, 0 for padding
    */
   public Attention.Geometry extendByOne(Ops tf, Operand<TInt32> mask) {
-    Attention.Geometry g = extend(tf, mask);
+    Attention.Geometry g = extend(tf, mask, layout == Layout.PREALLOCATED);
     oneToken = true;
     return g;
   }
 
-  private Attention.Geometry extendBy(Ops tf, Operand<TInt32> mask) {
+  /**
+   * Restarts rows after this step's writes (preallocated only): where {@code rows [B]} is 1, every
+   * slot from {@code keep} (a scalar: the prompts' padded width) on is forgotten (masked, to be
+   * overwritten) and the row's next token goes to slot {@code keep}, as if the row had just been
+   * prefilled with the prompt it holds. A decode loop uses it to start another response to the same
+   * prompt in a row that finished, without a prefill ({@code Sampler}'s refill).
+   */
+  public void restart(Ops tf, Operand<TInt32> rows, Operand<TInt32> keep) {
+    if (layout != Layout.PREALLOCATED || keyMask == null) {
+      throw new IllegalStateException("only a preallocated, prefilled cache restarts rows");
+    }
+    Operand<TInt32> c = dim(tf, tf.shape(keyMask), 1);
+    Operand<TInt32> beyond =
+        tf.dtypes.cast(
+            tf.math.greaterEqual(tf.range(tf.constant(0), c, tf.constant(1)), keep),
+            TInt32.class); // [C]
+    Operand<TInt32> forget =
+        tf.math.mul(tf.expandDims(rows, tf.constant(1)), tf.expandDims(beyond, tf.constant(0)));
+    keyMask = tf.math.mul(keyMask, tf.math.sub(tf.constant(1), forget)); // [B, C]
+    length = tf.math.add(length, tf.math.mul(rows, tf.math.sub(keep, length))); // [B]
+  }
+
+  private Attention.Geometry extendBy(Ops tf, Operand<TInt32> mask, boolean byMask) {
     Operand<TInt32> shape = tf.shape(mask);
     Operand<TInt32> b = scalar(tf, tf.stridedSlice(shape, Indices.at(0)));
     Operand<TInt32> s = scalar(tf, tf.stridedSlice(shape, Indices.at(1)));
+    boolean pre = layout == Layout.PREALLOCATED;
     Operand<TInt32> past; // [B, 1] real tokens already cached
     if (keyMask == null) {
       past = tf.constant(0);
-      keyMask =
-          layout == Layout.PREALLOCATED
-              ? tf.fill(tf.stack(List.of(b, capacity)), tf.constant(0)) // [B, C]
-              : null;
+      keyMask = pre ? tf.fill(tf.stack(List.of(b, capacity)), tf.constant(0)) : null; // [B, C]
+      start = pre ? tf.fill(tf.expandDims(b, tf.constant(0)), tf.constant(0)) : length; // [B]
     } else {
       past = tf.sum(keyMask, tf.constant(1), Sum.keepDims(true)); // [B, 1]
+      start = length;
     }
-    start = length;
     index = null;
     indexHeads = -2;
     shapes = null;
-    Operand<TInt32> querySlots =
-        tf.math.add(tf.range(tf.constant(0), s, tf.constant(1)), start); // [S]
-    if (layout == Layout.PREALLOCATED) {
+    Operand<TInt32> steps = tf.range(tf.constant(0), s, tf.constant(1)); // [S]
+    Operand<TInt32> offsets;
+    if (pre) {
+      Operand<TInt32> querySlots =
+          tf.math.add(
+              tf.expandDims(start, tf.constant(1)), tf.expandDims(steps, tf.constant(0))); // [B, S]
       Operand<TInt32> at =
           tf.stack(
               List.of(
                   tf.broadcastTo(
                       tf.expandDims(tf.range(tf.constant(0), b, tf.constant(1)), tf.constant(1)),
                       tf.stack(List.of(b, s))),
-                  tf.broadcastTo(querySlots, tf.stack(List.of(b, s)))),
+                  querySlots),
               org.tensorflow.op.core.Stack.axis(-1L)); // [B, S, 2]: (row, slot)
       keyMask = tf.tensorScatterNdUpdate(keyMask, at, mask); // [B, C]
+      Operand<TInt32> c = dim(tf, tf.shape(keyMask), 1);
+      offsets =
+          tf.reshape(
+              tf.math.sub(
+                  tf.expandDims(querySlots, tf.constant(2)),
+                  tf.reshape(
+                      tf.range(tf.constant(0), c, tf.constant(1)),
+                      tf.constant(new int[] {1, 1, -1}))),
+              tf.stack(List.of(b, tf.constant(1), tf.constant(1), s, c))); // [B, 1, 1, S, C]
+      // A one-token step moves a row on only where its token is real (extendByOne).
+      length = byMask ? tf.math.add(start, tf.sum(mask, tf.constant(1))) : tf.math.add(start, s);
     } else {
       keyMask = keyMask == null ? mask : tf.concat(List.of(keyMask, mask), tf.constant(1));
+      Operand<TInt32> c = dim(tf, tf.shape(keyMask), 1);
+      offsets =
+          Attention.offsets(
+              tf, tf.math.add(steps, start), tf.range(tf.constant(0), c, tf.constant(1))); // [S, C]
+      length = tf.math.add(start, s);
     }
-    length = tf.math.add(start, s);
     Operand<TInt32> positions =
         tf.math.maximum(
             tf.math.sub(
@@ -254,10 +309,8 @@ public final class KvCache {
                 tf.constant(1)),
             tf.constant(0)); // [B, S]
     Operand<TInt32> c = scalar(tf, tf.stridedSlice(tf.shape(keyMask), Indices.at(1)));
-    Operand<TInt32> offsets =
-        Attention.offsets(tf, querySlots, tf.range(tf.constant(0), c, tf.constant(1))); // [S, C]
     Operand<TFloat32> causal =
-        tf.dtypes.cast(tf.math.greaterEqual(offsets, tf.constant(0)), TFloat32.class); // [S, C]
+        tf.dtypes.cast(tf.math.greaterEqual(offsets, tf.constant(0)), TFloat32.class);
     Operand<TFloat32> keys =
         tf.reshape(
             tf.dtypes.cast(keyMask, TFloat32.class),
@@ -396,7 +449,7 @@ public final class KvCache {
 
   /**
    * Rows {@code [B*Nkv*S]} of the current step's slots in a layer's {@code [B*Nkv*C, D]} view, for
-   * keys {@code x [B, Nkv, S, D]}: {@code (b * Nkv + h) * C + start + s}, in the order of {@code
+   * keys {@code x [B, Nkv, S, D]}: {@code (b * Nkv + h) * C + start[b] + s}, in the order of {@code
    * x}'s rows; built once per step for layers with the same (static) head count.
    */
   private Operand<TInt32> slotRows(Ops tf, Operand<TFloat32> x) {
@@ -405,16 +458,24 @@ public final class KvCache {
       return index;
     }
     Operand<TInt32> shape = tf.shape(x);
-    Operand<TInt32> bn = tf.math.mul(dim(tf, shape, 0), dim(tf, shape, 1)); // B*Nkv
+    Operand<TInt32> nKv = dim(tf, shape, 1);
     Operand<TInt32> c = dim(tf, tf.shape(keyMask), 1);
+    Operand<TInt32> rowHeads =
+        tf.math.add(
+            tf.math.mul(
+                tf.expandDims(
+                    tf.range(tf.constant(0), dim(tf, shape, 0), tf.constant(1)), tf.constant(1)),
+                nKv),
+            tf.expandDims(
+                tf.range(tf.constant(0), nKv, tf.constant(1)), tf.constant(0))); // [B, Nkv]
     Operand<TInt32> firsts =
-        tf.math.mul(tf.range(tf.constant(0), bn, tf.constant(1)), c); // [B*Nkv]
-    Operand<TInt32> slots =
-        tf.math.add(tf.range(tf.constant(0), dim(tf, shape, 2), tf.constant(1)), start); // [S]
+        tf.math.add(tf.math.mul(rowHeads, c), tf.expandDims(start, tf.constant(1))); // [B, Nkv]
+    Operand<TInt32> slots = tf.range(tf.constant(0), dim(tf, shape, 2), tf.constant(1)); // [S]
     Operand<TInt32> at =
         tf.reshape(
             tf.math.add(
-                tf.expandDims(firsts, tf.constant(1)), tf.expandDims(slots, tf.constant(0))),
+                tf.expandDims(firsts, tf.constant(2)),
+                tf.reshape(slots, tf.constant(new int[] {1, 1, -1}))),
             tf.constant(new int[] {-1})); // [B*Nkv*S]
     index = at;
     indexHeads = heads;

@@ -45,6 +45,7 @@ import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.ndarray.index.Indices;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.op.math.Cumsum;
 import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
@@ -104,6 +105,12 @@ public final class Sampler implements AutoCloseable {
   private final boolean owned;
   private final ParameterStore params;
   private Session session;
+
+  /**
+   * Whether runs of requests with the same prompt are refilled ({@link #units}); on unless a
+   * benchmark turns it off to compare.
+   */
+  private volatile boolean refill = true;
 
   /** Decode loops run at once ({@link GenerationLanes}); one for a sampler in another's graph. */
   private GenerationLanes lanes = GenerationLanes.ONE;
@@ -348,6 +355,16 @@ public final class Sampler implements AutoCloseable {
         config, weights, exec, Optional.empty(), "weights", KvCache.Layout.PREALLOCATED, lanes);
   }
 
+  /**
+   * Turns refilled batches ({@link #units}) on (the default) or off, for benchmarks that compare
+   * them: off, every batch runs until its longest response ends, as before session 25. The
+   * responses are the same either way.
+   */
+  public Sampler refill(boolean on) {
+    refill = on;
+    return this;
+  }
+
   /** The decode loops this sampler runs at once and their threads. */
   public GenerationLanes lanes() {
     return lanes;
@@ -408,25 +425,75 @@ public final class Sampler implements AutoCloseable {
     int running = Math.min(lanes.lanes(), n);
     // With lanes, fewer prompts than lanes x batchSize are split evenly between the lanes.
     int rows = running <= 1 ? batchSize : Math.min(batchSize, (n + running - 1) / running);
-    int batches = (n + rows - 1) / rows;
-    List<List<Generation>> parts = new ArrayList<>(Collections.nCopies(batches, null));
+    List<Unit> units = units(prompts, rows, running, cached && refill);
+    Generation[] out = new Generation[n];
     IntConsumer one =
         i -> {
-          int from = i * rows;
-          List<int[]> batch = prompts.subList(from, Math.min(n, from + rows));
-          float[][] u = uniforms(cfg, from, batch.size());
+          Unit unit = units.get(i);
+          List<int[]> requests = prompts.subList(unit.from(), unit.to());
+          List<int[]> batch =
+              unit.rows() < requests.size()
+                  ? Collections.nCopies(unit.rows(), requests.get(0))
+                  : requests;
+          float[][] u = uniforms(cfg, unit.from(), requests.size());
           Decoded d = cached ? runCached(batch, cfg, u) : runUncached(batch, cfg, u);
-          List<Generation> part = new ArrayList<>(batch.size());
-          for (int b = 0; b < batch.size(); b++) {
-            part.add(trim(batch.get(b), d.tokens()[b], d.logprobs()[b], cfg));
+          for (int r = 0; r < requests.size(); r++) {
+            out[unit.from() + r] = trim(requests.get(r), d.tokens()[r], d.logprobs()[r], cfg);
           }
-          parts.set(i, part);
         };
     // one lane runs in the caller's thread alone, batch after batch
-    inLanes(Math.max(1, Math.min(running, batches)), batches, one);
-    List<Generation> out = new ArrayList<>(n);
-    parts.forEach(out::addAll);
-    return out;
+    inLanes(Math.max(1, Math.min(running, units.size())), units.size(), one);
+    return new ArrayList<>(Arrays.asList(out));
+  }
+
+  /**
+   * Requests {@code [from, to)} answered by one {@code Session.run} of {@code rows} rows: a plain
+   * batch (one response per row, rows = to - from) or, when every request has the same prompt and
+   * there are more of them than rows, a refilled batch (a row whose response ended takes the next
+   * request).
+   */
+  record Unit(int from, int to, int rows) {}
+
+  /**
+   * Cuts the requests into {@link Unit}s. A run of more than {@code rows} consecutive requests with
+   * the same prompt (Best-of-n's n samples of a prompt) is refilled: split into as few units as
+   * keep the {@code running} lanes busy (each at least {@code rows} requests), each unit's rows
+   * taking the run's requests as they free up, so that a batch no longer waits for its longest
+   * response before the next begins. Other requests go in plain batches of {@code rows}, in order.
+   */
+  static List<Unit> units(List<int[]> prompts, int rows, int running, boolean refill) {
+    int n = prompts.size();
+    int share = Math.max(rows, (n + Math.max(1, running) - 1) / Math.max(1, running));
+    List<Unit> units = new ArrayList<>();
+    int plainFrom = 0; // first request not yet in a unit
+    int i = 0;
+    while (i < n) {
+      int j = i + 1;
+      while (j < n
+          && (prompts.get(j) == prompts.get(i) || Arrays.equals(prompts.get(j), prompts.get(i)))) {
+        j++;
+      }
+      if (refill && j - i > rows) {
+        plain(units, plainFrom, i, rows);
+        int parts = (j - i + share - 1) / share;
+        for (int p = 0; p < parts; p++) {
+          int from = i + (int) ((long) (j - i) * p / parts);
+          int to = i + (int) ((long) (j - i) * (p + 1) / parts);
+          units.add(new Unit(from, to, Math.min(rows, to - from)));
+        }
+        plainFrom = j;
+      }
+      i = j;
+    }
+    plain(units, plainFrom, n, rows);
+    return units;
+  }
+
+  private static void plain(List<Unit> units, int from, int to, int rows) {
+    for (int f = from; f < to; f += rows) {
+      int t = Math.min(to, f + rows);
+      units.add(new Unit(f, t, t - f));
+    }
   }
 
   /**
@@ -577,14 +644,15 @@ public final class Sampler implements AutoCloseable {
       try (Result res = RunProfile.run(r.fetch(outTokens).fetch(outLogprobs))) {
         TInt32 t = (TInt32) res.get(0);
         TFloat32 l = (TFloat32) res.get(1);
+        int requests = (int) t.shape().get(0); // u.length: the rows, or more when refilled
         int n = (int) t.shape().get(1);
-        int[] flatT = new int[tb.batch() * n];
-        float[] flatL = new float[tb.batch() * n];
+        int[] flatT = new int[requests * n];
+        float[] flatL = new float[requests * n];
         t.asRawTensor().data().asInts().read(flatT);
         l.asRawTensor().data().asFloats().read(flatL);
-        int[][] toks = new int[tb.batch()][];
-        float[][] lps = new float[tb.batch()][];
-        for (int b = 0; b < tb.batch(); b++) {
+        int[][] toks = new int[requests][];
+        float[][] lps = new float[requests][];
+        for (int b = 0; b < requests; b++) {
           toks[b] = Arrays.copyOfRange(flatT, b * n, (b + 1) * n);
           lps[b] = Arrays.copyOfRange(flatL, b * n, (b + 1) * n);
         }
@@ -703,21 +771,27 @@ public final class Sampler implements AutoCloseable {
   }
 
   // Loop variables of the decode loop, in order; the cache follows.
-  private static final int STEP = 0; // tokens chosen so far
+  private static final int STEP = 0; // body runs so far (diagnostics; rows count their own tokens)
   private static final int MAX_NEW = 1;
   private static final int LAST = 2; // [B] token chosen at the previous step
-  private static final int DONE = 3; // [B] 1 once the row emitted EOS
-  private static final int TOKENS = 4; // [B, M] chosen tokens, the first STEP columns written
-  private static final int LOGPROBS = 5; // [B, M]
-  private static final int CACHE = 6; // KvCache.state(): length, key mask, keys and values
+  private static final int DONE = 3; // [B] 1 once the row's response ended (EOS or M tokens)
+  private static final int REQUEST = 4; // [B] the request (row of the uniforms) the row answers
+  private static final int COUNT = 5; // [B] tokens of that response chosen so far
+  private static final int NEXT = 6; // the first request no row has taken
+  private static final int WIDTH = 7; // the most tokens of any response so far
+  private static final int TOKENS = 8; // [N, M] chosen tokens per request
+  private static final int LOGPROBS = 9; // [N, M]
+  private static final int CACHE = 10; // KvCache.state(): next slots, key mask, keys and values
 
   // What the body reads but never changes (LoopInvariants), in order; the weights follow.
-  private static final int UNIFORMS = 0; // [B, M]
+  private static final int UNIFORMS = 0; // [N, M]
   private static final int TEMPERATURE = 1;
   private static final int TOP_P = 2;
   private static final int TOP_K = 3;
   private static final int EOS = 4;
-  private static final int WEIGHTS = 5;
+  private static final int PROMPT_LOGITS = 5; // [B, V] the prefill's: a restarted row's first token
+  private static final int PROMPT_WIDTH = 6; // P, where a restarted row writes again
+  private static final int WEIGHTS = 7;
 
   /**
    * Prefill plus the in-graph decode loop; returns the loop's tokens and log-probabilities. Both
@@ -726,6 +800,16 @@ public final class Sampler implements AutoCloseable {
    * values, each step its token's. The prefill's weight products take {@code cx}'s precision, the
    * steps' {@link #stepPrecision}; the loop's body and condition are graphs of their own, built
    * with TensorFlow's placement (as they always were).
+   *
+   * <p>Requests and refill: the uniforms' rows are the requests, N >= B; row b starts on request b.
+   * When a row's response ends (EOS or {@code max_new_tokens}) and requests remain, the row takes
+   * the next one: its cache forgets the response ({@link KvCache#restart}) and keeps the prompt,
+   * and the new response's first token is chosen from the prefill's logits with the request's own
+   * uniform numbers. The caller feeds more requests than rows only when every row holds the same
+   * prompt (Best-of-n's n samples of a prompt), so that a restarted row answers its own prompt; N =
+   * B is a plain batch, one response per row. A response's tokens equal those of the same request
+   * in a batch of its own: its row computes the same things, the forgotten slots weighted by an
+   * exact zero.
    */
   private Output<?>[] buildCachedLoop(
       BuildContext cx, ParameterStore params, KvCache.Layout layout) {
@@ -747,11 +831,19 @@ public final class Sampler implements AutoCloseable {
         Transformers.forward(cx, config, fromVariables, ids, g0, Projector.NONE, null, cache0);
     Operand<TFloat32> last0 = lastRow(tf, rows0, g0, config.hiddenSize());
     Operand<TFloat32> logits0 = fewRowLogits(cx, fromVariables.after(last0), last0);
-    Operand<TFloat32> u0 = tf.gather(uniforms, tf.constant(0), tf.constant(1)); // [B]
+    Operand<TInt32> rowRange = tf.range(tf.constant(0), g0.batch(), tf.constant(1)); // [B]
+    Operand<TFloat32> u0 =
+        tf.gather(tf.gather(uniforms, rowRange, tf.constant(0)), tf.constant(0), tf.constant(1));
     Operand<TInt32> tok0 = Sampling.choose(tf, logits0, u0, temperature, topP, topK); // [B]
     Operand<TFloat32> lp0 = Sampling.logProb(tf, logits0, tok0); // [B]
-    Operand<TInt32> done0 = tf.dtypes.cast(tf.math.equal(tok0, eos), TInt32.class); // [B]
-    Operand<TInt32> outShape = tf.stack(List.of(g0.batch(), maxNew)); // [2]: B, M
+    Operand<TInt32> done0 =
+        tf.dtypes.cast(
+            tf.math.logicalOr(
+                tf.math.equal(tok0, eos),
+                tf.broadcastTo(tf.math.lessEqual(maxNew, tf.constant(1)), tf.shape(tok0))),
+            TInt32.class); // [B]
+    Operand<TInt32> requests = dim(tf, tf.shape(uniforms), 0); // N
+    Operand<TInt32> outShape = tf.stack(List.of(requests, maxNew)); // [2]: N, M
 
     List<Operand<?>> state0 = cache0.state();
     int cacheSize = state0.size();
@@ -760,6 +852,10 @@ public final class Sampler implements AutoCloseable {
     init[MAX_NEW] = maxNew.asOutput();
     init[LAST] = tok0.asOutput();
     init[DONE] = done0.asOutput();
+    init[REQUEST] = rowRange.asOutput();
+    init[COUNT] = tf.onesLike(tok0).asOutput();
+    init[NEXT] = g0.batch().asOutput();
+    init[WIDTH] = tf.constant(1).asOutput();
     init[TOKENS] = column(tf, tf.fill(outShape, tf.constant(pad)), tf.constant(0), tok0).asOutput();
     init[LOGPROBS] = column(tf, tf.fill(outShape, tf.constant(0f)), tf.constant(0), lp0).asOutput();
     for (int i = 0; i < cacheSize; i++) {
@@ -770,7 +866,9 @@ public final class Sampler implements AutoCloseable {
     // are widened inside the body, block by block, as scoring does, so bfloat16 storage holds no
     // float32 copy of the model across the loop; bfloat16 steps multiply them as stored.
     List<Operand<?>> invariants =
-        new ArrayList<>(List.of(uniforms, temperature, topP, topK, eos)); // by the indices above
+        new ArrayList<>(
+            List.of(
+                uniforms, temperature, topP, topK, eos, logits0, promptLength)); // by the indices
     boolean storedBf16 = false;
     for (String key : keys) {
       Operand<?> stored = params.stored(key, shapes.get(key));
@@ -778,6 +876,7 @@ public final class Sampler implements AutoCloseable {
       invariants.add(tf.identity(stored));
     }
     Precision stepPrecision = stepPrecision(cx.precision(), storedBf16);
+    boolean refills = layout == KvCache.Layout.PREALLOCATED;
 
     Output<?>[] out =
         graph.whileLoop(
@@ -787,18 +886,43 @@ public final class Sampler implements AutoCloseable {
               Operand<TInt32> done = as(in[DONE]);
               Operand<TInt32> open =
                   c.math.sub(c.size(done), c.sum(done, c.constant(0))); // rows still going
+              Operand<TInt32> waiting = // requests no row has taken (none without refill)
+                  refills
+                      ? c.math.sub(dim(c, c.shape(as(in[TOKENS])), 0), as(in[NEXT]))
+                      : c.constant(0);
               cond[0] =
                   c.math
-                      .logicalAnd(
-                          c.math.less(as(in[STEP]), as(in[MAX_NEW])),
-                          c.math.greater(open, c.constant(0)))
+                      .logicalOr(
+                          c.math.greater(open, c.constant(0)),
+                          c.math.greater(waiting, c.constant(0)))
                       .asOutput();
             },
             (bg, in, next) -> {
               Ops b = Ops.create(bg);
-              Operand<TInt32> step = as(in[STEP]);
               Operand<TInt32> done = as(in[DONE]); // [B]
               Operand<TInt32> live = b.math.sub(b.constant(1), done); // [B]
+              Operand<TInt32> request = as(in[REQUEST]);
+              Operand<TInt32> count = as(in[COUNT]);
+              Operand<TInt32> taken = as(in[NEXT]);
+              List<Operand<?>> fixed = LoopInvariants.standIns(b, invariants);
+              Operand<TFloat32> u = as(fixed.get(UNIFORMS).asOutput()); // [N, M]
+              // Rows whose response ended take the next requests, in row order, while any remain.
+              Operand<TInt32> restart;
+              Operand<TInt32> nextTaken;
+              Operand<TInt32> fresh; // [B] the request a restarted row takes
+              if (refills) {
+                Operand<TInt32> rank = b.math.cumsum(done, b.constant(0), Cumsum.exclusive(true));
+                Operand<TInt32> waiting = b.math.sub(dim(b, b.shape(u), 0), taken);
+                restart = b.dtypes.cast(b.math.less(rank, waiting), TInt32.class);
+                restart = b.math.mul(restart, done);
+                fresh = b.math.add(taken, rank);
+                nextTaken = b.math.add(taken, b.sum(restart, b.constant(0)));
+              } else {
+                restart = b.math.mul(done, b.constant(0));
+                fresh = request;
+                nextTaken = taken;
+              }
+              Operand<TInt32> choosing = b.math.add(live, restart); // [B] 0 or 1
               // Finished rows feed padding, masked out of every later attention.
               Operand<TInt32> fed =
                   b.math.add(
@@ -806,7 +930,6 @@ public final class Sampler implements AutoCloseable {
               Operand<TInt32> newIds = b.expandDims(fed, b.constant(1)); // [B, 1]
               KvCache cache = cache0.withState(Arrays.asList(in).subList(CACHE, CACHE + cacheSize));
               Attention.Geometry g = cache.extendByOne(b, b.expandDims(live, b.constant(1)));
-              List<Operand<?>> fixed = LoopInvariants.standIns(b, invariants);
               Map<String, Operand<?>> weights = new LinkedHashMap<>();
               for (int i = 0; i < keys.size(); i++) {
                 weights.put(keys.get(i), fixed.get(WEIGHTS + i));
@@ -816,19 +939,50 @@ public final class Sampler implements AutoCloseable {
               Operand<TFloat32> rows =
                   Transformers.forward(bcx, config, w, newIds, g, Projector.NONE, null, cache);
               Operand<TFloat32> last = lastRow(b, rows, g, config.hiddenSize());
-              Operand<TFloat32> u =
-                  b.gather(as(fixed.get(UNIFORMS).asOutput()), step, b.constant(1)); // [B]
-              Operand<?>[] chosen = nextTokens(b, bcx, w, last, live, u, fixed); // [B] each
-              Operand<TInt32> tok =
-                  b.math.add(as(chosen[0].asOutput()), b.math.mul(done, b.constant(pad)));
+              if (refills) {
+                cache.restart(b, restart, as(fixed.get(PROMPT_WIDTH).asOutput()));
+              }
+              // The request and column each choosing row writes: a restarted row its new
+              // request's first; the others (finished rows included, which write nothing) their
+              // own next, clamped into the buffer.
+              Operand<TInt32> keep = b.math.sub(b.constant(1), restart);
+              Operand<TInt32> req =
+                  b.math.add(b.math.mul(request, keep), b.math.mul(fresh, restart)); // [B]
+              Operand<TInt32> col =
+                  b.math.minimum(
+                      b.math.mul(count, keep), b.math.sub(as(in[MAX_NEW]), b.constant(1))); // [B]
+              Operand<TInt32> at =
+                  b.stack(List.of(req, col), org.tensorflow.op.core.Stack.axis(1L));
+              Operand<TFloat32> uRow = b.gatherNd(u, at); // [B]
+              Operand<?>[] chosen =
+                  nextTokens(b, bcx, w, last, live, restart, uRow, fixed); // [B] each
+              Operand<TInt32> tok = as(chosen[0].asOutput());
               Operand<TFloat32> lp = as(chosen[1].asOutput());
-              Operand<TInt32> hitEos =
-                  b.dtypes.cast(b.math.equal(tok, as(fixed.get(EOS).asOutput())), TInt32.class);
-              next[STEP] = b.math.add(step, b.constant(1)).asOutput();
+              Operand<TInt32> counted =
+                  b.math.add(b.math.mul(b.math.add(count, live), keep), restart); // [B]
+              Operand<TInt32> ended =
+                  b.dtypes.cast(
+                      b.math.logicalOr(
+                          b.math.equal(tok, as(fixed.get(EOS).asOutput())),
+                          b.math.greaterEqual(counted, as(in[MAX_NEW]))),
+                      TInt32.class);
+              Operand<TInt32> idle = b.math.sub(done, restart); // finished, nothing to take
+              // Only the choosing rows write their token into the requests' buffers.
+              Operand<TInt64> writers = b.where(b.math.notEqual(choosing, b.constant(0))); // [m, 1]
+              Operand<TInt32> where = b.gatherNd(at, writers); // [m, 2]
+              next[STEP] = b.math.add(as(in[STEP]), b.constant(1)).asOutput();
               next[LAST] = tok.asOutput();
-              next[DONE] = b.math.maximum(done, b.math.mul(hitEos, live)).asOutput();
-              next[TOKENS] = column(b, as(in[TOKENS]), step, tok).asOutput();
-              next[LOGPROBS] = column(b, as(in[LOGPROBS]), step, lp).asOutput();
+              next[DONE] = b.math.maximum(idle, b.math.mul(ended, choosing)).asOutput();
+              next[REQUEST] = req.asOutput();
+              next[COUNT] = counted.asOutput();
+              next[NEXT] = nextTaken.asOutput();
+              next[WIDTH] = b.math.maximum(as(in[WIDTH]), b.max(counted, b.constant(0))).asOutput();
+              next[TOKENS] =
+                  b.tensorScatterNdUpdate(as(in[TOKENS]), where, b.gatherNd(tok, writers))
+                      .asOutput();
+              next[LOGPROBS] =
+                  b.tensorScatterNdUpdate(as(in[LOGPROBS]), where, b.gatherNd(lp, writers))
+                      .asOutput();
               List<Operand<?>> state = cache.state();
               for (int i = 0; i < cacheSize; i++) {
                 next[CACHE + i] = state.get(i).asOutput();
@@ -837,23 +991,24 @@ public final class Sampler implements AutoCloseable {
             },
             "decode");
     LoopInvariants.bind(graph, tf, out, invariants);
-    // The columns written: one per step taken.
-    Operand<TInt32> taken = tf.stack(List.of(tf.constant(-1), as(out[STEP]))); // [2]
+    // The columns written: as many as the longest response.
+    Operand<TInt32> width = tf.stack(List.of(tf.constant(-1), as(out[WIDTH]))); // [2]
     Operand<TInt32> origin = tf.constant(new int[] {0, 0});
     return new Output<?>[] {
-      tf.slice(as(out[TOKENS]), origin, taken).asOutput(),
-      tf.slice(as(out[LOGPROBS]), origin, taken).asOutput()
+      tf.slice(as(out[TOKENS]), origin, width).asOutput(),
+      tf.slice(as(out[LOGPROBS]), origin, width).asOutput()
     };
   }
 
   /**
-   * A decode step's tokens and their log-probabilities, {@code [B]} each, 0 in finished rows. With
-   * a vocabulary larger than {@link Sampling#CANDIDATES} only the live rows (the loop runs while
-   * there is one) are gathered into the head's product and the token choice, whose cost per row is
-   * the vocabulary's: in Best-of-n and PPO rollouts rows finish at different steps and the loop
-   * runs to the longest. Each row's choice is its own (same logits, same uniform number), so which
-   * rows share a step changes nothing but float rounding; smaller vocabularies (the demo's 100)
-   * multiply every row, as before.
+   * A decode step's tokens and their log-probabilities, {@code [B]} each, 0 in rows that choose
+   * nothing: a live row chooses from its step's logits, a restarted row from its prompt's (the
+   * prefill's, {@link #PROMPT_LOGITS}). With a vocabulary larger than {@link Sampling#CANDIDATES}
+   * only the choosing rows are gathered into the head's product and the token choice, whose cost
+   * per row is the vocabulary's: in Best-of-n and PPO rollouts rows finish at different steps and
+   * the loop runs to the longest. Each row's choice is its own (same logits, same uniform number),
+   * so which rows share a step changes nothing but float rounding; smaller vocabularies (the demo's
+   * 100) multiply every row, as before.
    */
   private Operand<?>[] nextTokens(
       Ops b,
@@ -861,31 +1016,44 @@ public final class Sampler implements AutoCloseable {
       Weights w,
       Operand<TFloat32> last,
       Operand<TInt32> live,
+      Operand<TInt32> restart,
       Operand<TFloat32> u,
       List<Operand<?>> fixed) {
     Operand<TFloat32> temperature = as(fixed.get(TEMPERATURE).asOutput());
     Operand<TFloat32> topP = as(fixed.get(TOP_P).asOutput());
     Operand<TInt32> topK = as(fixed.get(TOP_K).asOutput());
+    Operand<TFloat32> promptLogits = as(fixed.get(PROMPT_LOGITS).asOutput()); // [B, V]
+    Operand<TInt32> choosing = b.math.add(live, restart);
     if (config.vocabSize() <= Sampling.CANDIDATES) {
       // The head widened (when it is) only once this step's rows exist: an ungated cast reads
       // only a loop invariant, so it would run as each later iteration starts, and the while
       // loop's parallel iterations would hold a float32 head per iteration.
-      Operand<TFloat32> logits = fewRowLogits(bcx, w.after(last), last); // [B, V]
+      Operand<TFloat32> stepLogits = fewRowLogits(bcx, w.after(last), last); // [B, V]
+      Operand<TFloat32> logits =
+          b.select(
+              b.expandDims(b.math.notEqual(restart, b.constant(0)), b.constant(1)),
+              promptLogits,
+              stepLogits); // [B, V]
       Operand<TInt32> tok = Sampling.choose(b, logits, u, temperature, topP, topK); // [B]
       Operand<TFloat32> lp =
-          b.math.mul(Sampling.logProb(b, logits, tok), b.dtypes.cast(live, TFloat32.class));
-      return new Operand<?>[] {b.math.mul(tok, live), lp};
+          b.math.mul(Sampling.logProb(b, logits, tok), b.dtypes.cast(choosing, TFloat32.class));
+      return new Operand<?>[] {b.math.mul(tok, choosing), lp};
     }
     Operand<TInt64> at = b.where(b.math.notEqual(live, b.constant(0))); // [m, 1]
     Operand<TInt64> liveRows = b.reshape(at, b.constant(new int[] {-1})); // [m]
     Operand<TFloat32> lastLive = b.gather(last, liveRows, b.constant(0)); // [m, H]
-    Operand<TFloat32> logits = fewRowLogits(bcx, w.after(lastLive), lastLive); // [m, V]
+    Operand<TFloat32> stepLogits = fewRowLogits(bcx, w.after(lastLive), lastLive); // [m, V]
+    Operand<TInt64> again = b.where(b.math.notEqual(restart, b.constant(0))); // [r, 1]
+    Operand<TFloat32> restarted =
+        b.gather(promptLogits, b.reshape(again, b.constant(new int[] {-1})), b.constant(0));
+    Operand<TFloat32> logits =
+        b.concat(List.of(stepLogits, restarted), b.constant(0)); // [m + r, V]
+    Operand<TInt64> rowsAt = b.concat(List.of(at, again), b.constant(0)); // [m + r, 1]
     Operand<TInt32> tok =
-        Sampling.choose(
-            b, logits, b.gather(u, liveRows, b.constant(0)), temperature, topP, topK); // [m]
+        Sampling.choose(b, logits, b.gatherNd(u, rowsAt), temperature, topP, topK); // [m + r]
     Operand<TInt64> batch = b.shape(live, TInt64.class);
     return new Operand<?>[] {
-      b.scatterNd(at, tok, batch), b.scatterNd(at, Sampling.logProb(b, logits, tok), batch)
+      b.scatterNd(rowsAt, tok, batch), b.scatterNd(rowsAt, Sampling.logProb(b, logits, tok), batch)
     };
   }
 
@@ -926,6 +1094,10 @@ public final class Sampler implements AutoCloseable {
                 tf.fill(tf.expandDims(rows, tf.constant(0)), at)),
             org.tensorflow.op.core.Stack.axis(1L)); // [B, 2]: (row, at)
     return tf.tensorScatterNdUpdate(x, index, values);
+  }
+
+  private static Operand<TInt32> dim(Ops tf, Operand<TInt32> shape, int i) {
+    return tf.reshape(tf.stridedSlice(shape, Indices.at(i)), tf.constant(new int[0]));
   }
 
   @SuppressWarnings("unchecked")

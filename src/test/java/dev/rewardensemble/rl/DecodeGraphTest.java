@@ -97,10 +97,10 @@ class DecodeGraphTest {
           loopVariables++;
         }
       }
-      assertTrue(constantEnters >= weights + 5, constantEnters + " constant Enter ops");
-      // step, max new, last token, done, tokens, log-probs; the cache's length, key mask, and
-      // keys and values per layer
-      assertEquals(6 + 2 + 2 * c.numLayers(), loopVariables, "loop variables");
+      assertTrue(constantEnters >= weights + 7, constantEnters + " constant Enter ops");
+      // step, max new, last token, done, request, count, next request, width, tokens, log-probs;
+      // the cache's next slots, key mask, and keys and values per layer
+      assertEquals(10 + 2 + 2 * c.numLayers(), loopVariables, "loop variables");
     }
   }
 
