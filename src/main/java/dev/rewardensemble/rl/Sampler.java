@@ -76,7 +76,11 @@ import org.tensorflow.types.family.TType;
  * a stream seeded by the config's seed and the prompt's index in the request, so a row's draws do
  * not depend on which other prompts share its batch. An owned sampler of a small model runs several
  * decode loops at once, each over its own batches on its own thread ({@link GenerationLanes}); rows
- * come back in request order.
+ * come back in request order. A run of more requests with the same prompt than a batch has rows
+ * (Best-of-n's n samples of a prompt) is refilled ({@link #units}): a row whose response ended
+ * takes the run's next request at once, its cache forgetting the response and keeping the prompt
+ * ({@link KvCache#restart}), so a batch no longer waits for its longest response before the next
+ * batch begins; the responses are the same.
  *
  * <p>{@link #generateUncached} is the reference: it recomputes the full prefix for every token (one
  * run per token), with the same token choice. It exists for checks and the benchmark.
@@ -249,12 +253,13 @@ public final class Sampler implements AutoCloseable {
   /**
    * Exports the policy as a SavedModel whose signature {@code generate} runs the whole in-graph
    * decode loop: inputs {@code input_ids}, {@code attention_mask} (int32 {@code [B, P]},
-   * left-padded), {@code uniforms} (float {@code [B, M]}: one uniform number per row and step, M >=
-   * max new tokens; zeros with {@code top_k} 1 give greedy decoding), {@code max_new_tokens},
-   * {@code eos_token_id} (-1: never stop), {@code top_k} (int32 scalars), {@code temperature},
-   * {@code top_p} (float scalars); outputs {@code tokens} {@code [B, n]} and {@code token_logprobs}
-   * {@code [B, n]} (log-probabilities under the unmodified model). Written to a temporary directory
-   * and renamed.
+   * left-padded), {@code uniforms} (float {@code [N, M]}: one row per request, one uniform number
+   * per step, M >= max new tokens; zeros with {@code top_k} 1 give greedy decoding; N = B answers
+   * each row once, N > B, with every row holding the same prompt, answers N requests, rows taking
+   * the next one as theirs end), {@code max_new_tokens}, {@code eos_token_id} (-1: never stop),
+   * {@code top_k} (int32 scalars), {@code temperature}, {@code top_p} (float scalars); outputs
+   * {@code tokens} {@code [N, n]} and {@code token_logprobs} {@code [N, n]} (log-probabilities
+   * under the unmodified model). Written to a temporary directory and renamed.
    */
   public void exportSavedModel(Path dir) throws IOException {
     Path target = dir.toAbsolutePath().normalize();
