@@ -52,12 +52,11 @@ public final class Attention {
       if (window == 0) {
         return bias;
       }
+      // [T, Tk] or [B, 1, 1, T, Tk]: MASKED where key j is window or more back
       Operand<TFloat32> outside =
           tf.math.mul(
               tf.dtypes.cast(tf.math.greaterEqual(offsets, tf.constant(window)), TFloat32.class),
-              tf.constant(
-                  MASKED)); // [T, Tk] or [B, 1, 1, T, Tk]: MASKED where key j is window or more
-      // back
+              tf.constant(MASKED));
       return tf.math.minimum(bias, outside); // [B, 1, 1, T, Tk]
     }
   }

@@ -474,8 +474,7 @@ public final class Sampler implements AutoCloseable {
     int i = 0;
     while (i < n) {
       int j = i + 1;
-      while (j < n
-          && (prompts.get(j) == prompts.get(i) || Arrays.equals(prompts.get(j), prompts.get(i)))) {
+      while (j < n && Arrays.equals(prompts.get(j), prompts.get(i))) { // the same array first
         j++;
       }
       if (refill && j - i > rows) {
@@ -776,17 +775,16 @@ public final class Sampler implements AutoCloseable {
   }
 
   // Loop variables of the decode loop, in order; the cache follows.
-  private static final int STEP = 0; // body runs so far (diagnostics; rows count their own tokens)
-  private static final int MAX_NEW = 1;
-  private static final int LAST = 2; // [B] token chosen at the previous step
-  private static final int DONE = 3; // [B] 1 once the row's response ended (EOS or M tokens)
-  private static final int REQUEST = 4; // [B] the request (row of the uniforms) the row answers
-  private static final int COUNT = 5; // [B] tokens of that response chosen so far
-  private static final int NEXT = 6; // the first request no row has taken
-  private static final int WIDTH = 7; // the most tokens of any response so far
-  private static final int TOKENS = 8; // [N, M] chosen tokens per request
-  private static final int LOGPROBS = 9; // [N, M]
-  private static final int CACHE = 10; // KvCache.state(): next slots, key mask, keys and values
+  private static final int MAX_NEW = 0;
+  private static final int LAST = 1; // [B] token chosen at the previous step
+  private static final int DONE = 2; // [B] 1 once the row's response ended (EOS or M tokens)
+  private static final int REQUEST = 3; // [B] the request (row of the uniforms) the row answers
+  private static final int COUNT = 4; // [B] tokens of that response chosen so far
+  private static final int NEXT = 5; // the first request no row has taken
+  private static final int WIDTH = 6; // the most tokens of any response so far
+  private static final int TOKENS = 7; // [N, M] chosen tokens per request
+  private static final int LOGPROBS = 8; // [N, M]
+  private static final int CACHE = 9; // KvCache.state(): next slots, key mask, keys and values
 
   // What the body reads but never changes (LoopInvariants), in order; the weights follow.
   private static final int UNIFORMS = 0; // [N, M]
@@ -853,7 +851,6 @@ public final class Sampler implements AutoCloseable {
     List<Operand<?>> state0 = cache0.state();
     int cacheSize = state0.size();
     Output<?>[] init = new Output<?>[CACHE + cacheSize];
-    init[STEP] = tf.constant(1).asOutput();
     init[MAX_NEW] = maxNew.asOutput();
     init[LAST] = tok0.asOutput();
     init[DONE] = done0.asOutput();
@@ -975,7 +972,6 @@ public final class Sampler implements AutoCloseable {
               // Only the choosing rows write their token into the requests' buffers.
               Operand<TInt64> writers = b.where(b.math.notEqual(choosing, b.constant(0))); // [m, 1]
               Operand<TInt32> where = b.gatherNd(at, writers); // [m, 2]
-              next[STEP] = b.math.add(as(in[STEP]), b.constant(1)).asOutput();
               next[LAST] = tok.asOutput();
               next[DONE] = b.math.maximum(idle, b.math.mul(ended, choosing)).asOutput();
               next[REQUEST] = req.asOutput();

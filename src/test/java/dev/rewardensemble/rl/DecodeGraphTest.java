@@ -98,9 +98,9 @@ class DecodeGraphTest {
         }
       }
       assertTrue(constantEnters >= weights + 7, constantEnters + " constant Enter ops");
-      // step, max new, last token, done, request, count, next request, width, tokens, log-probs;
-      // the cache's next slots, key mask, and keys and values per layer
-      assertEquals(10 + 2 + 2 * c.numLayers(), loopVariables, "loop variables");
+      // max new, last token, done, request, count, next request, width, tokens, log-probs; the
+      // cache's next slots, key mask, and keys and values per layer
+      assertEquals(9 + 2 + 2 * c.numLayers(), loopVariables, "loop variables");
     }
   }
 
