@@ -112,6 +112,15 @@ public final class TrainRmCommand implements Callable<Integer> {
   Double centering;
 
   @Option(
+      names = "--swa",
+      paramLabel = "FRACTION",
+      description =
+          "Stochastic weight averaging: save the mean of the weights after each of the last"
+              + " FRACTION of the optimizer steps (every phase), the learning rate held from the"
+              + " window's first step; 0 = off (default 0).")
+  Double swa;
+
+  @Option(
       names = "--max-length",
       defaultValue = "0",
       description =
@@ -320,6 +329,7 @@ public final class TrainRmCommand implements Callable<Integer> {
             .saveEvery(or(saveEvery, d.saveEvery()))
             .keepCheckpoints(or(keepCheckpoints, d.keepCheckpoints()))
             .centeringCoef(or(centering, d.centeringCoef()))
+            .swa(or(swa, d.swa()))
             .build();
     EnsembleKind kindE = EnsembleKind.byName(ensemble);
     int members = k != null ? k : (kindE == EnsembleKind.SINGLE ? 1 : 3);

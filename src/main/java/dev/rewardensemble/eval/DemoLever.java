@@ -5,6 +5,7 @@ import dev.rewardensemble.config.ModelConfig;
 import dev.rewardensemble.ensemble.EnsembleKind;
 import dev.rewardensemble.lora.LoraConfig;
 import dev.rewardensemble.train.MemberData;
+import dev.rewardensemble.train.TrainConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashSet;
@@ -17,9 +18,9 @@ import java.util.stream.Collectors;
  * A diversity lever of issue #19 as a row of the demo: a shared-trunk ensemble (linear or LoRA)
  * trained like the demo's {@code linear-K} or {@code lora-K} with one thing changed ({@code rme
  * train-rm}'s {@code --member-data}, {@code --prior-scale}, {@code --diversity-weight}, per-member
- * {@code --lora-rank}, or more members). Rows whose change only touches LoRA phase 2 reuse {@code
- * lora-K}'s phase 1 of the same seed ({@link #reusesPhase1}): they differ from {@code lora-K} in
- * phase 2 alone.
+ * {@code --lora-rank}, {@code --swa}, or more members). Rows whose change only touches LoRA phase 2
+ * reuse {@code lora-K}'s phase 1 of the same seed ({@link #reusesPhase1}): they differ from {@code
+ * lora-K} in phase 2 alone.
  *
  * <p>The values are fixed a priori, not tuned on the demo: prior scale {@link #PRIOR_SCALE},
  * diversity weight {@link #DIVERSITY_WEIGHT}, member ranks {@code 4, 8, 16, 4, ...}.
@@ -48,7 +49,18 @@ public enum DemoLever {
   /** Linear with 5 heads. */
   LINEAR_5("linear-5", EnsembleKind.LINEAR, 5, ""),
   /** Linear with 8 heads. */
-  LINEAR_8("linear-8", EnsembleKind.LINEAR, 8, "");
+  LINEAR_8("linear-8", EnsembleKind.LINEAR, 8, ""),
+  /**
+   * Linear (Poisson heads as linear-K), trained with stochastic weight averaging ({@code rme
+   * train-rm --swa}): the trunk and heads saved are the mean of the weights over the last {@link
+   * #SWA_FRACTION} of the steps, the learning rate held from there. A weight average is an ensemble
+   * of the trajectory's models at one model's inference cost (Izmailov et al. 2018; WARM's
+   * argument, Rame et al. 2024) and costs no training beyond one run.
+   */
+  LINEAR_SWA("linear-swa", EnsembleKind.LINEAR, 0, "-swa");
+
+  /** The fraction of the steps {@link #LINEAR_SWA} averages. */
+  public static final double SWA_FRACTION = 0.5;
 
   /** Beta of the randomized-prior rows. */
   public static final double PRIOR_SCALE = 5;
@@ -170,7 +182,13 @@ public enum DemoLever {
       case LINEAR_BOOTSTRAP -> withoutPoisson(base).withLevers(MemberData.BOOTSTRAP, 0, 0);
       case LINEAR_DISJOINT -> withoutPoisson(base).withLevers(MemberData.DISJOINT, 0, 0);
       case LORA_5, LORA_8, LINEAR_5, LINEAR_8 -> base; // K is the method's
+      case LINEAR_SWA -> base; // a training setting: train(TrainConfig)
     };
+  }
+
+  /** The training settings of the row: {@code base} (its base row's) with this lever applied. */
+  public TrainConfig train(TrainConfig base) {
+    return this == LINEAR_SWA ? base.toBuilder().swa(SWA_FRACTION).build() : base;
   }
 
   private static EnsembleOptions withoutPoisson(EnsembleOptions o) {
@@ -203,6 +221,11 @@ public enum DemoLever {
       case LORA_5, LORA_8, LINEAR_5, LINEAR_8 -> k(k) + " members";
       case LINEAR_BOOTSTRAP -> "each head on its own bootstrap resample (no Poisson)";
       case LINEAR_DISJOINT -> "the noisy set dealt into " + k + " disjoint parts (no Poisson)";
+      case LINEAR_SWA ->
+          String.format(
+              Locale.ROOT,
+              "weights averaged over the last %s of the steps (SWA), learning rate held there",
+              SWA_FRACTION);
     };
   }
 

@@ -213,6 +213,7 @@ final class RewardModelsPhase {
                   2048);
         };
     if (mt.lever() != null) {
+      tc = mt.lever().train(tc);
       ens =
           mt.lever()
               .apply(

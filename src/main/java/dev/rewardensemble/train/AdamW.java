@@ -64,6 +64,13 @@ import org.tensorflow.types.TFloat64;
  * resume training. Variables not in the list are never touched, unlike the framework's {@code
  * Optimizer.minimize}.
  *
+ * <p>With {@code average} ({@link #build(Ops, List, List, AdamWConfig, boolean)}; stochastic weight
+ * averaging, {@link TrainConfig#swa}) each variable also has a slot {@code <varName>/swa}, the
+ * running mean of the weights it was given by {@link #average()}: {@code a <- a + (p - a) * w}, w
+ * fed as {@code 1 / count} (so that the first call copies {@code p} exactly), and {@link
+ * #useAverage()} assigns every {@code a} to its {@code p}. The slots are optimizer state like the
+ * moments: checkpoints hold them, so that a resumed run averages the same weights.
+ *
  * <p>Gradients are read when {@link #update()} runs; when they come from {@link
  * GradientAccumulator}, zero the accumulators only afterwards ({@link
  * GradientAccumulator#resetAfter}).
@@ -75,6 +82,9 @@ public final class AdamW {
   /** Name suffix of the second-moment slot. */
   public static final String V_SUFFIX = "/adam_v";
 
+  /** Name suffix of the running-average slot (when built with {@code average}). */
+  public static final String SWA_SUFFIX = "/swa";
+
   private final AdamWConfig config;
   private final List<Variable<TFloat32>> vars;
   private final Placeholder<TFloat32> lr;
@@ -83,6 +93,9 @@ public final class AdamW {
   private final Map<String, Variable<TFloat32>> slots;
   private final Map<String, Placeholder<TFloat32>> slotFeeds;
   private final Map<String, Op> slotLoads;
+  private final Placeholder<TFloat32> averageWeight;
+  private final Op average;
+  private final Op useAverage;
 
   private AdamW(
       AdamWConfig config,
@@ -92,7 +105,10 @@ public final class AdamW {
       Op update,
       Map<String, Variable<TFloat32>> slots,
       Map<String, Placeholder<TFloat32>> slotFeeds,
-      Map<String, Op> slotLoads) {
+      Map<String, Op> slotLoads,
+      Placeholder<TFloat32> averageWeight,
+      Op average,
+      Op useAverage) {
     this.config = config;
     this.vars = vars;
     this.lr = lr;
@@ -101,6 +117,9 @@ public final class AdamW {
     this.slots = slots;
     this.slotFeeds = slotFeeds;
     this.slotLoads = slotLoads;
+    this.averageWeight = averageWeight;
+    this.average = average;
+    this.useAverage = useAverage;
   }
 
   /**
@@ -118,6 +137,19 @@ public final class AdamW {
       List<Variable<TFloat32>> vars,
       List<? extends Operand<TFloat32>> grads,
       AdamWConfig cfg) {
+    return build(tf, vars, grads, cfg, false);
+  }
+
+  /**
+   * As {@link #build(Ops, List, List, AdamWConfig)}, with a running-average slot per variable when
+   * {@code average} (class comment).
+   */
+  public static AdamW build(
+      Ops tf,
+      List<Variable<TFloat32>> vars,
+      List<? extends Operand<TFloat32>> grads,
+      AdamWConfig cfg,
+      boolean average) {
     if (cfg == null) {
       throw new IllegalArgumentException("AdamW config must not be null");
     }
@@ -187,6 +219,25 @@ public final class AdamW {
       assigns.add(after.train.applyAdam(p, m, v, zero, zero, alpha, beta1, beta2, epsilon, g));
     }
     Op update = s.withControlDependencies(assigns).withName("update").noOp();
+    Placeholder<TFloat32> averageWeight = null;
+    Op averageOp = null;
+    Op useAverage = null;
+    if (average) {
+      averageWeight =
+          s.withName("average_weight")
+              .placeholder(TFloat32.class, Placeholder.shape(Shape.scalar()));
+      List<Op> adds = new ArrayList<>();
+      List<Op> uses = new ArrayList<>();
+      for (Variable<TFloat32> p : vars) {
+        String name = TrainVariables.name(p);
+        Variable<TFloat32> a = TrainVariables.zeros(tf, name + SWA_SUFFIX, p.shape());
+        slots.put(name + SWA_SUFFIX, a);
+        adds.add(s.assignAdd(a, s.math.mul(s.math.sub(p, a), averageWeight)));
+        uses.add(s.assign(p, a));
+      }
+      averageOp = s.withControlDependencies(adds).withName("average").noOp();
+      useAverage = s.withControlDependencies(uses).withName("use_average").noOp();
+    }
     // One placeholder + assign per slot, so that a checkpoint's moments load in one run.
     Map<String, Placeholder<TFloat32>> feeds = new LinkedHashMap<>();
     Map<String, Op> loads = new LinkedHashMap<>();
@@ -197,7 +248,17 @@ public final class AdamW {
       loads.put(e.getKey(), tf.assign(e.getValue(), f));
     }
     return new AdamW(
-        cfg, List.copyOf(vars), lr, step, update, Collections.unmodifiableMap(slots), feeds, loads);
+        cfg,
+        List.copyOf(vars),
+        lr,
+        step,
+        update,
+        Collections.unmodifiableMap(slots),
+        feeds,
+        loads,
+        averageWeight,
+        averageOp,
+        useAverage);
   }
 
   /**
@@ -297,6 +358,21 @@ public final class AdamW {
    */
   public Placeholder<TFloat32> step() {
     return step;
+  }
+
+  /** Scalar placeholder {@code 1 / count} of {@link #average()}; null without averaging slots. */
+  public Placeholder<TFloat32> averageWeight() {
+    return averageWeight;
+  }
+
+  /** Target that adds the current weights to the running averages; null without them. */
+  public Op average() {
+    return average;
+  }
+
+  /** Target that assigns every running average to its variable; null without averages. */
+  public Op useAverage() {
+    return useAverage;
   }
 
   /** Target that applies one AdamW step to every listed variable. */

@@ -169,7 +169,12 @@ public final class RewardTrainer implements AutoCloseable {
       }
       acc = GradientAccumulator.build(tf, vars, gradList, tc.gradAccum(), (float) tc.maxGradNorm());
       adamw =
-          AdamW.build(tf, vars, acc.clipped(), new AdamWConfig(0.9, 0.999, 1e-8, tc.weightDecay()));
+          AdamW.build(
+              tf,
+              vars,
+              acc.clipped(),
+              new AdamWConfig(0.9, 0.999, 1e-8, tc.weightDecay()),
+              tc.swa() > 0);
       step = acc.resetAfter(tf, adamw.update());
       positionLimit = positionLimit(params);
       session = owner.open(exec);
@@ -416,6 +421,27 @@ public final class RewardTrainer implements AutoCloseable {
               session.runner().feed(adamw.lr(), lrT).feed(adamw.step(), stepT).addTarget(step))
           .close();
     }
+  }
+
+  /**
+   * Adds the current trainable weights to their running averages as the {@code count}-th (1-based)
+   * weights averaged ({@link TrainConfig#swa}; the trainer must be built with it).
+   */
+  public void average(int count) {
+    if (adamw.average() == null || count < 1) {
+      throw new IllegalStateException("no weight averaging in this trainer, or count " + count);
+    }
+    try (TFloat32 w = TFloat32.scalarOf((float) (1.0 / count))) {
+      session.runner().feed(adamw.averageWeight(), w).addTarget(adamw.average()).run().close();
+    }
+  }
+
+  /** Replaces every trainable weight with its running average ({@link #average}). */
+  public void useAverage() {
+    if (adamw.useAverage() == null) {
+      throw new IllegalStateException("no weight averaging in this trainer");
+    }
+    session.runner().addTarget(adamw.useAverage()).run().close();
   }
 
   /** Zeroes the accumulators without applying them (after a diverged micro-batch). */

@@ -16,6 +16,11 @@ package dev.rewardensemble.train;
  * @param saveEvery checkpoint every N optimizer steps (0 = only at the end)
  * @param keepCheckpoints how many of the newest checkpoints to keep (>= 1)
  * @param centeringCoef coefficient of the reward-centering term {@code mean((r_c + r_r)^2)}
+ * @param swa stochastic weight averaging (Izmailov et al. 2018; {@code rme train-rm --swa}): the
+ *     fraction of the run's last optimizer steps whose weights are averaged into the saved model,
+ *     in {@code [0, 1]}; 0 = off. From the window's first step the learning rate stays at the
+ *     schedule's value there ({@link #lr}). Omitted from JSON when 0, so that the fingerprints of
+ *     runs made before it still match.
  */
 public record TrainConfig(
     int epochs,
@@ -32,7 +37,10 @@ public record TrainConfig(
     int evalEvery,
     int saveEvery,
     int keepCheckpoints,
-    double centeringCoef) {
+    double centeringCoef,
+    @com.fasterxml.jackson.annotation.JsonInclude(
+            com.fasterxml.jackson.annotation.JsonInclude.Include.NON_DEFAULT)
+        double swa) {
 
   public TrainConfig {
     check(epochs >= 1, "epochs must be >= 1, got " + epochs);
@@ -57,6 +65,7 @@ public record TrainConfig(
     check(
         centeringCoef >= 0 && Double.isFinite(centeringCoef),
         "centering coefficient must be >= 0, got " + centeringCoef);
+    check(swa >= 0 && swa <= 1, "swa must be a fraction of the steps in [0, 1], got " + swa);
   }
 
   private static void check(boolean ok, String message) {
@@ -68,7 +77,7 @@ public record TrainConfig(
   /** The paper's reward-model settings (Table 2), batch size 8, 10% held out. */
   public static TrainConfig defaults() {
     return new TrainConfig(
-        1, 0, 8, 2, 3e-6, 0.0, Schedule.Kind.COSINE, 0.03, 1.0, 0.1, 42, 0, 0, 2, 0.0);
+        1, 0, 8, 2, 3e-6, 0.0, Schedule.Kind.COSINE, 0.03, 1.0, 0.1, 42, 0, 0, 2, 0.0, 0.0);
   }
 
   /** The paper's LoRA reward-model settings (Table 3). */
@@ -116,6 +125,7 @@ public record TrainConfig(
     private int saveEvery;
     private int keepCheckpoints;
     private double centeringCoef;
+    private double swa;
 
     private Builder(TrainConfig c) {
       epochs = c.epochs;
@@ -133,6 +143,7 @@ public record TrainConfig(
       saveEvery = c.saveEvery;
       keepCheckpoints = c.keepCheckpoints;
       centeringCoef = c.centeringCoef;
+      swa = c.swa;
     }
 
     public Builder epochs(int v) {
@@ -210,6 +221,11 @@ public record TrainConfig(
       return this;
     }
 
+    public Builder swa(double v) {
+      swa = v;
+      return this;
+    }
+
     /** The configuration, validated. */
     public TrainConfig build() {
       return new TrainConfig(
@@ -227,7 +243,8 @@ public record TrainConfig(
           evalEvery,
           saveEvery,
           keepCheckpoints,
-          centeringCoef);
+          centeringCoef,
+          swa);
     }
   }
 
@@ -247,5 +264,32 @@ public record TrainConfig(
   /** The learning-rate schedule of a run of {@code totalSteps}. */
   public Schedule scheduleFor(int totalSteps) {
     return new Schedule(schedule, lr, warmupRatio, totalSteps);
+  }
+
+  /**
+   * The first 0-based optimizer step whose weights {@link #swa} averages in a run of {@code
+   * totalSteps}: {@code totalSteps - ceil(swa * totalSteps)} (at least one step when on), or {@code
+   * totalSteps} when off.
+   */
+  public int averageFrom(int totalSteps) {
+    if (swa == 0) {
+      return totalSteps;
+    }
+    int window = Math.max(1, (int) Math.ceil(swa * totalSteps - 1e-9));
+    return totalSteps - Math.min(totalSteps, window);
+  }
+
+  /**
+   * The learning rate of 0-based optimizer step {@code step} of a run of {@code schedule}: the
+   * schedule's, except inside the weight-averaging window, where it stays at the schedule's value
+   * at the window's first step (SWA's constant learning rate; at the peak when the window begins
+   * during warmup).
+   */
+  public double lr(Schedule schedule, int step) {
+    int from = averageFrom(schedule.totalSteps());
+    if (step < from) {
+      return schedule.lr(step);
+    }
+    return schedule.lr(Math.max(from, Math.min(schedule.warmupSteps(), schedule.totalSteps())));
   }
 }

@@ -158,6 +158,10 @@ public final class TrainingRun {
     Files.createDirectories(runDir);
     int total = tc.totalSteps(train.size());
     Schedule schedule = tc.scheduleFor(total);
+    // Stochastic weight averaging: the weights after steps averageFrom..total-1 are averaged (in
+    // the graph, checkpointed with the optimizer state) and the average is the model saved.
+    int averageFrom = tc.averageFrom(total);
+    boolean averaging = averageFrom < total;
     ObjectNode fingerprint = fingerprint(spec, train.size(), eval.size());
     int padId = spec.config().padTokenId();
 
@@ -262,15 +266,18 @@ public final class TrainingRun {
         String problem = guard.checkGradients(loss, check[0], check[1] != 0);
         if (problem != null) {
           trainer.discardGradients();
-          throw diverged(s, total, problem, schedule.lr(s), lastGood);
+          throw diverged(s, total, problem, tc.lr(schedule, s), lastGood);
         }
-        double lr = schedule.lr(s);
+        double lr = tc.lr(schedule, s);
         trainer.apply(lr, s + 1);
         // Checked before anything is saved: an exploded update never reaches a checkpoint or the
         // final model.
         problem = guard.checkWeights(trainer.weightStats());
         if (problem != null) {
           throw diverged(s, total, problem, lr, lastGood);
+        }
+        if (s >= averageFrom) {
+          trainer.average(s + 1 - averageFrom);
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         ObjectNode row = JSON.createObjectNode();
@@ -283,9 +290,15 @@ public final class TrainingRun {
             .put("grad_norm", check[0])
             .put("pairs", pairs)
             .put("seconds", seconds);
+        if (s >= averageFrom) {
+          row.put("averaged", s + 1 - averageFrom);
+        }
         appendRow(metrics, row);
         listener.onStep(s + 1, total, loss, accSum / pairs, lr, check[0], seconds);
         boolean last = s + 1 == total;
+        if (last && averaging) {
+          trainer.useAverage(); // the final evaluation and the saved model are the average's
+        }
         if (!eval.isEmpty() && (last || tc.evalEvery() > 0 && (s + 1) % tc.evalEvery() == 0)) {
           lastEval = evaluate(trainer, eval, tc.batchSize(), padId, s + 1, metrics, listener);
         }
@@ -301,6 +314,9 @@ public final class TrainingRun {
                   tc);
           listener.onMessage("checkpoint " + lastGood);
         }
+      }
+      if (start == total && averaging) {
+        trainer.useAverage();
       }
       if (start == total && !eval.isEmpty()) {
         lastEval = evaluate(trainer, eval, tc.batchSize(), padId, total, metrics, listener);

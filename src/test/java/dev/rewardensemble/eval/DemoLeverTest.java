@@ -71,6 +71,13 @@ class DemoLeverTest {
       } else {
         assertNull(o.memberRanks(), l.id());
       }
+      // Only the SWA row changes the training settings, and only their averaging.
+      dev.rewardensemble.train.TrainConfig tc =
+          dev.rewardensemble.train.TrainConfig.builder().lr(1e-3).epochs(2).build();
+      assertEquals(
+          l == DemoLever.LINEAR_SWA ? tc.toBuilder().swa(DemoLever.SWA_FRACTION).build() : tc,
+          l.train(tc),
+          l.id());
       // LoRA phase 1 keeps its Poisson heads in every LoRA row, as lora-K's.
       if (l.kind() == EnsembleKind.LORA) {
         assertTrue(o.bootstrap(), l.id());
@@ -80,6 +87,8 @@ class DemoLeverTest {
     assertEquals(8, DemoLever.LORA_8.method(3).k());
     assertEquals("lora-3-disjoint", DemoLever.LORA_DISJOINT.rowName(3));
     assertEquals("linear-8", DemoLever.LINEAR_8.rowName(3));
+    assertEquals("linear-3-swa", DemoLever.LINEAR_SWA.rowName(3));
+    assertTrue(DemoLever.LINEAR_SWA.method(3).lever() == DemoLever.LINEAR_SWA);
   }
 
   @Test

@@ -237,6 +237,77 @@ class AdamWTest {
     }
   }
 
+  /**
+   * The averaging slots: after steps whose weights were averaged with counts 1..3 the slot holds
+   * their mean (the first call copies the weights exactly), {@code useAverage} assigns it, and the
+   * slot is optimizer state under {@code <var>/swa}.
+   */
+  @Test
+  void averagingSlotsHoldTheMeanOfTheAveragedWeights() {
+    try (Graph g = new Graph();
+        Session session = new Session(g)) {
+      Ops tf = Ops.create(g);
+      Variable<TFloat32> w = tf.withName("w").variable(tf.constant(new float[] {1f, -2f}));
+      Placeholder<TFloat32> grad = tf.placeholder(TFloat32.class);
+      AdamW opt =
+          AdamW.build(
+              tf,
+              List.of(w),
+              List.of(tf.reshape(grad, tf.constant(new int[] {2}))),
+              AdamWConfig.DEFAULT,
+              true);
+      assertEquals(List.of("w/adam_m", "w/adam_v", "w/swa"), List.copyOf(opt.slots().keySet()));
+      double[] sum = new double[2];
+      float[] first = null;
+      for (int t = 1; t <= 3; t++) {
+        try (TFloat32 lr = TFloat32.scalarOf(0.1f);
+            TFloat32 step = TFloat32.scalarOf(t);
+            TFloat32 gr = TFloat32.vectorOf(t, -t * 0.5f)) {
+          session
+              .runner()
+              .feed(opt.lr(), lr)
+              .feed(opt.step(), step)
+              .feed(grad, gr)
+              .addTarget(opt.update())
+              .run()
+              .close();
+        }
+        float[] now;
+        try (Result r = session.runner().fetch(w).run()) {
+          now = Tensors.floats(r.get(0));
+        }
+        for (int i = 0; i < 2; i++) {
+          sum[i] += now[i];
+        }
+        try (TFloat32 weight = TFloat32.scalarOf(1f / t)) {
+          session.runner().feed(opt.averageWeight(), weight).addTarget(opt.average()).run().close();
+        }
+        float[] avg;
+        try (Result r = session.runner().fetch(opt.slots().get("w/swa")).run()) {
+          avg = Tensors.floats(r.get(0));
+        }
+        if (t == 1) {
+          first = now;
+          assertArrayEquals(now, avg); // exactly the weights
+        }
+        for (int i = 0; i < 2; i++) {
+          assertEquals(sum[i] / t, avg[i], 1e-6);
+        }
+      }
+      float[] before;
+      try (Result r = session.runner().fetch(w).run()) {
+        before = Tensors.floats(r.get(0));
+      }
+      assertTrue(before[0] != first[0]); // the weights moved: the mean is not the last ones
+      session.runner().addTarget(opt.useAverage()).run().close();
+      try (Result r = session.runner().fetch(w).run();
+          Result a = session.runner().fetch(opt.slots().get("w/swa")).run()) {
+        assertArrayEquals(Tensors.floats(a.get(0)), Tensors.floats(r.get(0)));
+        assertEquals(sum[0] / 3, Tensors.floats(r.get(0))[0], 1e-6);
+      }
+    }
+  }
+
   @Test
   void stepBelowOneFailsTheRun() {
     try (Graph g = new Graph();
