@@ -212,6 +212,18 @@ public final class TrainingRun {
         throw new IllegalArgumentException(
             runDir + " already holds a run; pass --resume to continue it or choose another --out");
       }
+      if (averaging) {
+        listener.onMessage(
+            String.format(
+                java.util.Locale.ROOT,
+                "weight averaging (--swa %s): the model saved is the mean of the weights after steps"
+                    + " %d-%d, learning rate held at %.3g from step %d",
+                tc.swa(),
+                averageFrom + 1,
+                total,
+                tc.lr(schedule, averageFrom),
+                averageFrom + 1));
+      }
       Path metrics = runDir.resolve("metrics.jsonl");
       truncateMetrics(metrics, start);
       RunDirs.writeRunJson(runDir, runJson(spec, fingerprint, total, null));
