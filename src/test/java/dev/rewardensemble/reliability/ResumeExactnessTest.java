@@ -55,14 +55,14 @@ class ResumeExactnessTest {
   @TempDir Path tmp;
 
   /** Thrown by the listener to stop a run right after a checkpoint, as a kill would. */
-  private static final class Killed extends RuntimeException {
+  static final class Killed extends RuntimeException {
     Killed(String where) {
       super("simulated kill after " + where);
     }
   }
 
   /** Throws after the first checkpoint whose path matches {@code where}. */
-  private static TrainListener killAfterCheckpoint(Predicate<String> where) {
+  static TrainListener killAfterCheckpoint(Predicate<String> where) {
     return new TrainListener() {
       @Override
       public void onMessage(String message) {

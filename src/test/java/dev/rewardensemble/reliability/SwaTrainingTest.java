@@ -42,12 +42,6 @@ class SwaTrainingTest {
 
   @TempDir Path tmp;
 
-  private static final class Killed extends RuntimeException {
-    Killed(String where) {
-      super("simulated kill after " + where);
-    }
-  }
-
   /** 27 training pairs, 2 x 2 per step: 7 steps per epoch, 14 in all; SWA over the last 7. */
   private static TrainConfig train(double swa, int saveEvery) {
     return TrainConfig.builder()
@@ -201,17 +195,9 @@ class SwaTrainingTest {
     Path full = tmp.resolve("full");
     RewardTraining.train(request(data, full, train(0.5, 3), false), TrainListener.NONE);
     Path killed = tmp.resolve("killed");
-    TrainListener kill =
-        new TrainListener() {
-          @Override
-          public void onMessage(String message) {
-            if (message.startsWith("checkpoint ") && message.contains("step-00000009")) {
-              throw new Killed(message);
-            }
-          }
-        };
+    TrainListener kill = ResumeExactnessTest.killAfterCheckpoint(m -> m.contains("step-00000009"));
     assertThrows(
-        Killed.class,
+        ResumeExactnessTest.Killed.class,
         () -> RewardTraining.train(request(data, killed, train(0.5, 3), false), kill));
     RewardTraining.train(request(data, killed, train(0.5, 3), true), TrainListener.NONE);
     ResumeExactnessTest.assertSameTensors(
