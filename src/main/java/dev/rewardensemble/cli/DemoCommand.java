@@ -115,8 +115,8 @@ public final class DemoCommand implements Callable<Integer> {
       description =
           "Diversity levers run as extra Best-of-n rows (issue #19): a comma-separated list of"
               + " lora-bootstrap, lora-disjoint, lora-ranks, lora-diversity, lora-prior, lora-5,"
-              + " lora-8, linear-bootstrap, linear-disjoint, linear-prior, linear-5, linear-8; or"
-              + " all, fast, none (default: fast = lora-prior,linear-8; --full: all).")
+              + " lora-8, linear-bootstrap, linear-disjoint, linear-prior, linear-5, linear-8,"
+              + " linear-swa; or all, fast, none (default: fast = lora-prior,linear-8; --full: all).")
   String levers;
 
   @Option(

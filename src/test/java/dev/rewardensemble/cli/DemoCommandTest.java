@@ -72,4 +72,14 @@ class DemoCommandTest {
         "--ppo-levers",
         "fast");
   }
+
+  @Test
+  void helpNamesEveryLever() throws Exception {
+    String help =
+        new picocli.CommandLine(new DemoCommand()).getUsageMessage().replaceAll("\\s+", " ");
+    for (dev.rewardensemble.eval.DemoLever l : dev.rewardensemble.eval.DemoLever.values()) {
+      org.junit.jupiter.api.Assertions.assertTrue(
+          help.contains(l.id() + ",") || help.contains(l.id() + ";"), l.id() + " not in the help");
+    }
+  }
 }
