@@ -99,11 +99,17 @@ class ResumeExactnessTest {
 
   private RewardTraining.TrainRequest request(
       Path data, Path out, EnsembleOptions ens, boolean resume) {
+    return request(data, out, ens, train(11), resume);
+  }
+
+  /** A tiny-llama run of {@code ens} on raw pre-tokenized rows with the given settings. */
+  static RewardTraining.TrainRequest request(
+      Path data, Path out, EnsembleOptions ens, TrainConfig tc, boolean resume) {
     return new RewardTraining.TrainRequest(
         PRESET,
         data,
         out,
-        train(11),
+        tc,
         ExecConfig.defaults(),
         ens,
         null,

@@ -9,9 +9,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rewardensemble.api.EnsembleOptions;
 import dev.rewardensemble.api.RewardTraining;
-import dev.rewardensemble.config.ExecConfig;
-import dev.rewardensemble.data.PreferenceFormat;
-import dev.rewardensemble.data.PromptTemplate;
 import dev.rewardensemble.data.SyntheticPreferences;
 import dev.rewardensemble.ensemble.AggregationConfig;
 import dev.rewardensemble.ensemble.EnsembleKind;
@@ -37,7 +34,6 @@ import org.junit.jupiter.api.io.TempDir;
  * weights), and a run killed inside the window resumes to the same bytes.
  */
 class SwaTrainingTest {
-  private static final Path PRESET = Path.of("tf-graphs/tiny-llama.json");
   private static final ObjectMapper JSON = new ObjectMapper();
 
   @TempDir Path tmp;
@@ -73,20 +69,7 @@ class SwaTrainingTest {
   }
 
   private RewardTraining.TrainRequest request(Path data, Path out, TrainConfig tc, boolean resume) {
-    return new RewardTraining.TrainRequest(
-        PRESET,
-        data,
-        out,
-        tc,
-        ExecConfig.defaults(),
-        linear(),
-        null,
-        PromptTemplate.RAW,
-        PreferenceFormat.AUTO,
-        0,
-        false,
-        resume,
-        dev.rewardensemble.config.RewardToken.LAST_NON_PAD);
+    return ResumeExactnessTest.request(data, out, linear(), tc, resume);
   }
 
   private Path data() throws Exception {
