@@ -276,11 +276,11 @@ public final class TrainingRun {
         double loss = lossSum / pairs;
         double[] check = trainer.gradientCheck();
         String problem = guard.checkGradients(loss, check[0], check[1] != 0);
+        double lr = tc.lr(schedule, s);
         if (problem != null) {
           trainer.discardGradients();
-          throw diverged(s, total, problem, tc.lr(schedule, s), lastGood);
+          throw diverged(s, total, problem, lr, lastGood);
         }
-        double lr = tc.lr(schedule, s);
         trainer.apply(lr, s + 1);
         // Checked before anything is saved: an exploded update never reaches a checkpoint or the
         // final model.
@@ -288,8 +288,9 @@ public final class TrainingRun {
         if (problem != null) {
           throw diverged(s, total, problem, lr, lastGood);
         }
-        if (s >= averageFrom) {
-          trainer.average(s + 1 - averageFrom);
+        int averaged = s >= averageFrom ? s + 1 - averageFrom : 0; // weights in the mean so far
+        if (averaged > 0) {
+          trainer.average(averaged);
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         ObjectNode row = JSON.createObjectNode();
@@ -302,8 +303,8 @@ public final class TrainingRun {
             .put("grad_norm", check[0])
             .put("pairs", pairs)
             .put("seconds", seconds);
-        if (s >= averageFrom) {
-          row.put("averaged", s + 1 - averageFrom);
+        if (averaged > 0) {
+          row.put("averaged", averaged);
         }
         appendRow(metrics, row);
         listener.onStep(s + 1, total, loss, accSum / pairs, lr, check[0], seconds);
